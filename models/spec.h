@@ -1,0 +1,69 @@
+// File: models/spec.h
+// What a user describes: the model, the training batch and the parallel strategy. Plain data,
+// filled by scenarios/ (from JSON) and consumed by models/ (op graph, compiler, memory model).
+// Units: counts are plain integers (tokens, sequences, elements); sizes are elements, not bytes,
+// unless a field says otherwise. Defaults here are the documented defaults of the scenario format.
+// Thread-safety: plain data.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace trainsim {
+
+enum class DType : uint8_t { kBF16, kFP16, kFP8, kFP32 };
+enum class Activation : uint8_t { kGelu, kSwiglu };
+enum class NormKind : uint8_t { kLayerNorm, kRMSNorm };
+enum class Schedule : uint8_t { kGpipe, k1F1B, kInterleaved };
+enum class Recompute : uint8_t { kNone, kSelective, kFull };
+
+const char* to_string(DType);
+const char* to_string(Activation);
+const char* to_string(NormKind);
+const char* to_string(Schedule);
+const char* to_string(Recompute);
+int bytes_of(DType);  // 2 for bf16/fp16, 1 for fp8, 4 for fp32
+
+struct ModelSpec {
+  std::string name;                 // catalog name or user label
+  std::string arch = "dense";       // "dense" only until MoE lands (issue 4)
+  int layers = 0;
+  int hidden = 0;
+  int heads = 0;
+  int kv_heads = 0;                 // = heads for MHA; < heads for GQA
+  int head_dim = 0;                 // = hidden / heads unless given
+  int ffn_hidden = 0;               // intermediate size of the MLP
+  int vocab = 0;
+  Activation activation = Activation::kGelu;
+  NormKind norm = NormKind::kLayerNorm;
+  bool tied_embeddings = false;     // LM head shares the embedding matrix
+  // Total parameter count (elements), derived by models::param_count(); informative.
+};
+
+struct TrainingSpec {
+  int seq_len = 0;                  // tokens per sequence
+  int64_t global_batch = 0;         // sequences per optimizer step
+  int micro_batch = 1;              // sequences per micro-batch per DP replica
+  DType precision = DType::kBF16;   // GEMM precision; fp8 runs GEMMs at fp8 rates, the rest bf16
+};
+
+struct ParallelSpec {
+  int tp = 1;
+  int pp = 1;
+  int vp = 1;                       // virtual stages per pipeline rank (interleaved 1F1B)
+  int dp = 1;
+  int cp = 1;                       // context parallel (issue 4); only 1 accepted today
+  int ep = 1;                       // expert parallel (issue 4); only 1 accepted today
+  bool sequence_parallel = false;
+  Schedule schedule = Schedule::k1F1B;
+  int zero = 0;                     // 0 DDP, 1 optimizer states sharded, 2 +grads, 3 +params (FSDP)
+  int fsdp_shard_group = 0;         // ZeRO shard group size; 0 = dp (all of DP)
+  Recompute recompute = Recompute::kNone;
+  std::vector<int> layers_per_stage;  // empty = even split; else pp*vp entries summing to layers
+  std::string order = "tp-cp-dp-pp";  // rank placement, innermost first (Megatron's order)
+  int64_t dp_bucket_mb = 40;        // gradient bucket size for overlapped DP reduction (MiB of grads)
+  bool dp_overlap = true;           // reduce gradient buckets while backward runs
+  int zero3_prefetch = 1;           // layers whose parameters are gathered ahead of use
+};
+
+}  // namespace trainsim

@@ -1,0 +1,73 @@
+// File: scenarios/predict.h
+// The whole prediction pipeline: scenario -> op graph -> plan -> cost binding -> replay ->
+// figures. `predict()` is what `trainsim run` and `trainsim validate` call.
+// All figures are deterministic functions of the scenario (no wall-clock values in here).
+// Thread-safety: predict() is reentrant.
+#pragma once
+#include <array>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "scenarios/scenario.h"
+#include "sim/plan.h"
+#include "sim/replay.h"
+
+namespace trainsim {
+
+struct MemoryReport {
+  uint32_t rank = 0;
+  int stage = 0;
+  Bytes params, grads, optimizer, activations, workspace;
+  Bytes total() const { return params + grads + optimizer + activations + workspace; }
+  Bytes capacity;
+  bool oom() const { return total() > capacity; }
+};
+
+// Where the cost of a class of ops came from, and how much step time it accounts for on the
+// critical rank (one row per op class / collective kind and source).
+struct SourceRow {
+  std::string what;        // "gemm", "attention", "all-reduce(tp)", ...
+  CostSource source = CostSource::kDefault;
+  int distinct_ops = 0;    // distinct shapes priced
+  Time time_on_critical_rank;  // summed task durations of that class on the critical rank
+  std::string detail;      // e.g. "roofline, GEMM efficiency curve (calibrate/data/defaults.json)"
+};
+
+struct Prediction {
+  Scenario scenario;
+  bool fast = false;
+  Time step_time;
+  int gpus = 0;
+  int64_t tokens_per_step = 0;
+  double tokens_per_s = 0;
+  double tokens_per_s_per_gpu = 0;
+  double model_tflops_per_gpu = 0;     // model FLOPs (no recompute) / step time / GPU
+  double hardware_tflops_per_gpu = 0;  // with recompute
+  double mfu = 0;                      // fraction of peak at the training precision
+  double hfu = 0;
+  double peak_tflops = 0;              // the peak MFU/HFU are taken against
+  uint32_t critical_rank = 0;
+  std::array<Time, static_cast<size_t>(Bucket::kCount)> breakdown{};  // critical rank
+  Time comm_total;                     // all comm task time on the critical rank
+  Time comm_exposed;                   // its exposed part
+  double comm_hidden_share = 0;        // 1 - exposed/total (0 when no comm)
+  MemoryReport peak_memory;            // the rank with the largest total
+  std::vector<MemoryReport> memory_per_stage;  // one per pipeline stage (its first rank)
+  std::vector<SourceRow> sources;
+  uint64_t events = 0;
+  uint64_t fingerprint = 0;
+  int simulated_ranks = 0;
+  std::vector<TraceRecord> trace;      // when requested
+  // The plan it ran, for traces (task names, streams). Shared, never null after predict().
+  std::shared_ptr<const Plan> plan;
+};
+
+struct PredictOptions {
+  bool fast = false;
+  std::vector<uint32_t> trace_ranks;
+};
+
+Result<Prediction> predict(const Scenario& s, const PredictOptions& opts);
+
+}  // namespace trainsim

@@ -1,0 +1,132 @@
+// File: sim/plan.h
+// The plan: a program per class of identical ranks; the only thing the simulator and the real
+// executor share (ARCHITECTURE.md). A program is a list of tasks; each task runs on one stream
+// of its rank. Within a stream tasks run in list order, one at a time. A task may also wait
+// for up to two earlier tasks of the same program (on any stream). Collectives rendezvous with
+// the other members of their group instance; Send/Recv pass a message to a peer rank.
+//
+// Invariants (checked by Plan::finalize()):
+//   - every dep index is < the task's own index (no cycles);
+//   - every rank has a program; collectives name a group the rank belongs to;
+//   - sends and receives of a channel pair up (same count on both sides).
+// The plan knows nothing about GPUs: op descriptors carry shapes, FLOPs and bytes, and a cost
+// binding pass (calibrate/) fills Task::dur before replay.
+// Thread-safety: immutable after finalize(); replays may share one plan.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "models/spec.h"   // DType only; FIXME: DType belongs in sim/, moved when a 2nd user needs it
+#include "sim/status.h"
+#include "sim/units.h"
+
+namespace trainsim {
+
+inline constexpr int kMaxStreams = 4;
+// Stream roles used by the compiler (the engine only needs the indices).
+inline constexpr uint8_t kStreamCompute = 0;   // kernels and blocking (TP) collectives
+inline constexpr uint8_t kStreamDp = 1;        // gradient reduction / ZeRO reduce-scatter
+inline constexpr uint8_t kStreamP2p = 2;       // pipeline sends
+inline constexpr uint8_t kStreamGather = 3;    // ZeRO-3 parameter all-gather (prefetch)
+inline constexpr uint32_t kNoDep = 0xffffffffu;
+
+enum class TaskKind : uint8_t { kCompute, kCollective, kSend, kRecv };
+enum class OpClass : uint8_t { kGemm, kAttention, kElementwise, kNorm, kEmbedding, kLoss,
+                               kOptimizer, kCollective, kP2p };
+enum class CollKind : uint8_t { kAllReduce, kAllGather, kReduceScatter, kAllToAll, kBroadcast };
+// What a task's time counts as in the breakdown.
+enum class Category : uint8_t { kCompute, kRecompute, kOptimizer, kTpComm, kDpComm, kPpComm,
+                                kCpComm, kEpComm, kCount };
+enum class CostSource : uint8_t { kMeasured, kInterpolated, kFitted, kDefault };
+
+const char* to_string(OpClass);
+const char* to_string(CollKind);
+const char* to_string(Category);
+const char* to_string(CostSource);
+bool is_comm(Category c);
+
+// What an op computes, shared by every task that runs it (dedup by Plan::intern_op).
+struct OpDesc {
+  std::string name;           // class-level name, e.g. "mlp.fc1.fwd" (no layer index)
+  OpClass cls = OpClass::kGemm;
+  DType dtype = DType::kBF16;
+  // GEMM: (m x k) * (k x n), `batch` independent products.
+  int64_t m = 0, n = 0, k = 0, batch = 1;
+  // Attention (flash-style): batch*heads problems of seq_q x seq_kv with head_dim.
+  int64_t attn_batch = 0, heads = 0, kv_heads = 0, seq_q = 0, seq_kv = 0, head_dim = 0;
+  bool causal = false;
+  bool backward = false;
+  Flops flops;                // arithmetic work of one execution (hardware FLOPs)
+  Bytes bytes;                // HBM traffic (compute ops) or buffer size per rank (comm ops,
+                              // NCCL convention: all-gather output, reduce-scatter input)
+  CollKind coll = CollKind::kAllReduce;
+  uint8_t group = 0;          // comm ops: index into Plan::groups (collective) or Plan::peers (p2p)
+  std::string key() const;    // identity for interning
+};
+
+struct Task {
+  Time dur;                   // filled by cost binding (comm: transfer time; compute: kernel time)
+  int64_t mem_alloc = 0;      // bytes allocated when the task starts
+  int64_t mem_free = 0;       // bytes released when the task ends
+  uint32_t op = 0;            // index into Plan::ops
+  uint32_t dep[2] = {kNoDep, kNoDep};
+  uint16_t layer = 0;         // for traces: global layer index (0xffff = none)
+  uint16_t micro = 0;         // for traces: micro-batch index
+  TaskKind kind = TaskKind::kCompute;
+  uint8_t stream = kStreamCompute;
+  Category category = Category::kCompute;
+  uint8_t channel = 0;        // Send/Recv: message channel (0 = forward activations, 1 = backward grads)
+  uint8_t group = 0;          // Collective: Plan::groups index; Send/Recv: Plan::peers index
+};
+
+struct MemoryStatic {         // bytes held for the whole step on a rank
+  Bytes params, grads, optimizer, workspace;
+  Bytes total() const { return params + grads + optimizer + workspace; }
+};
+
+struct Program {
+  std::string name;           // e.g. "stage 3"
+  std::vector<Task> tasks;    // in issue order
+  MemoryStatic mem;
+  Flops model_flops;          // per step on one rank of this class, without recomputation
+  Flops hardware_flops;       // per step, with recomputation
+  // Derived by Plan::finalize():
+  std::array<std::vector<uint32_t>, kMaxStreams> stream_tasks;
+  std::vector<uint32_t> pos_in_stream;
+};
+
+// A kind of group (tp, dp, ...): which instance each rank belongs to and the members of each.
+struct GroupTable {
+  std::string name;
+  std::vector<uint32_t> instance_of_rank;   // size num_ranks; kNoDep if not a member
+  std::vector<uint32_t> member_offsets;     // CSR over instances; size instances+1
+  std::vector<uint32_t> members;            // ranks, ascending within an instance
+  uint32_t instances() const { return static_cast<uint32_t>(member_offsets.size()) - 1; }
+  uint32_t size_of(uint32_t inst) const { return member_offsets[inst + 1] - member_offsets[inst]; }
+};
+
+// A kind of point-to-point partner (pp_next, pp_prev): the peer rank of each rank, or -1.
+struct PeerTable {
+  std::string name;
+  std::vector<int32_t> peer_of_rank;
+};
+
+struct Plan {
+  int num_ranks = 0;
+  std::vector<OpDesc> ops;
+  std::vector<Program> programs;
+  std::vector<uint32_t> program_of_rank;   // size num_ranks
+  std::vector<GroupTable> groups;
+  std::vector<PeerTable> peers;
+  // Ranks simulated by fast mode: one per class of identical ranks whose peers are also
+  // representatives (for a dense job: tp=0, cp=0, dp=0 of every pipeline stage).
+  std::vector<uint32_t> representatives;
+
+  uint32_t intern_op(const OpDesc& op);    // returns the index of an identical op or appends
+  // Checks the invariants above and derives per-program stream tables.
+  Status finalize();
+};
+
+}  // namespace trainsim

@@ -1,0 +1,60 @@
+// File: sim/replay.h
+// The replay executor: runs a finalized, cost-bound Plan on the event engine and measures the
+// step. Full mode simulates every rank; fast mode simulates Plan::representatives only, and a
+// collective then waits for the simulated members of its group (the others are identical).
+//
+// Time accounting (per simulated rank, on its compute stream):
+//   compute / recompute / optimizer  task durations by category;
+//   exposed comm (tp, dp, pp, cp, ep) a comm task on the compute stream, or the wait for a comm
+//                                    task it depends on, or the part of a receive wait that
+//                                    overlaps the message's transfer;
+//   bubble                           every other wait (pipeline fill/drain, idle at the end).
+// The buckets of a rank add up to the step time exactly (a test checks it).
+// Thread-safety: replay() is reentrant; it only reads the plan.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "sim/plan.h"
+
+namespace trainsim {
+
+enum class Bucket : uint8_t { kCompute, kRecompute, kOptimizer, kTpExposed, kDpExposed,
+                              kPpExposed, kCpExposed, kEpExposed, kBubble, kCount };
+const char* to_string(Bucket);
+
+struct RankStats {
+  uint32_t rank = 0;
+  Time finish;                                           // when its last stream went idle
+  std::array<Time, static_cast<size_t>(Bucket::kCount)> bucket{};
+  std::array<Time, static_cast<size_t>(Category::kCount)> comm_total{};  // all comm, any stream
+  int64_t peak_dynamic_mem = 0;                          // bytes above the program's static memory
+};
+
+struct TraceRecord {
+  uint32_t rank;
+  uint32_t task;     // index into the rank's program
+  Time start, end;
+};
+
+struct ReplayOptions {
+  bool fast = false;
+  std::vector<uint32_t> trace_ranks;   // record a TraceRecord per task of these ranks
+};
+
+struct ReplayResult {
+  Time step_time;
+  uint32_t critical_rank = 0;          // the rank that finished last (lowest id on ties)
+  std::vector<RankStats> ranks;        // one per simulated rank, ascending rank id
+  std::vector<TraceRecord> trace;
+  uint64_t events = 0;                 // events processed
+  uint64_t fingerprint = 0;            // FNV-1a over the processed event sequence
+  int simulated_ranks = 0;
+};
+
+// REQUIRES: plan.finalize() returned ok and every Task::dur is set.
+// Error (not a crash) if the plan deadlocks: names the first stuck rank and task.
+Result<ReplayResult> replay(const Plan& plan, const ReplayOptions& opts);
+
+}  // namespace trainsim

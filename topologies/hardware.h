@@ -1,0 +1,51 @@
+// File: topologies/hardware.h
+// The hardware catalog (topologies/data/gpus.json, embedded in the binary) and the cluster a
+// scenario runs on. Every figure in the catalog names its source in the data file.
+// Units: FLOP/s per GPU (dense, no sparsity), bytes, bytes/s. NVLink bandwidth is per GPU, per
+// direction; NIC bandwidth is per GPU, per direction.
+// Thread-safety: catalog() parses once on first use (function-local static) and is then immutable.
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "models/spec.h"
+#include "sim/status.h"
+#include "sim/units.h"
+
+namespace trainsim {
+
+struct GpuSpec {
+  std::string name;                 // "H100-SXM-80GB"
+  FlopRate peak_bf16;               // dense tensor-core peak
+  FlopRate peak_fp16;
+  FlopRate peak_fp8;                // 0 when the GPU has no fp8 tensor cores
+  FlopRate peak_fp32;               // non-tensor-core fp32 (elementwise, optimizer)
+  Bytes hbm_capacity;
+  Bandwidth hbm_bandwidth;
+  Bandwidth nvlink_bandwidth;       // per GPU, per direction (NVSwitch port bandwidth)
+  Bandwidth nic_bandwidth;          // default scale-out NIC bandwidth per GPU, per direction
+  int gpus_per_node = 8;            // usual node size (HGX/DGX)
+  std::string source;               // where the figures come from
+  FlopRate peak(DType d) const;
+};
+
+// All GPUs of the catalog, by name. Error only if the embedded data is malformed (a bug).
+const std::map<std::string, GpuSpec>& gpu_catalog();
+// Looks a GPU up by name (exact, case-insensitive); the error lists the accepted names.
+Result<GpuSpec> find_gpu(const std::string& name);
+
+enum class ScaleOut : uint8_t { kInfiniBand, kRoCE, kOmniPath };
+const char* to_string(ScaleOut);
+
+struct ClusterSpec {
+  GpuSpec gpu;
+  int gpus = 0;
+  int gpus_per_node = 8;
+  ScaleOut scale_out = ScaleOut::kInfiniBand;
+  Bandwidth nic_bandwidth;          // per GPU, per direction; defaults to gpu.nic_bandwidth
+  Bandwidth nvlink_bandwidth;       // per GPU, per direction; defaults to gpu.nvlink_bandwidth
+  int nodes() const { return gpus / gpus_per_node; }
+};
+
+}  // namespace trainsim
