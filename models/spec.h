@@ -9,9 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "sim/dtype.h"
+
 namespace trainsim {
 
-enum class DType : uint8_t { kBF16, kFP16, kFP8, kFP32 };
 enum class Activation : uint8_t { kGelu, kSwiglu };
 enum class NormKind : uint8_t { kLayerNorm, kRMSNorm };
 enum class Schedule : uint8_t { kGpipe, k1F1B, kInterleaved };

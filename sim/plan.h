@@ -16,9 +16,10 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
-#include "models/spec.h"   // DType only; FIXME: DType belongs in sim/, moved when a 2nd user needs it
+#include "sim/dtype.h"
 #include "sim/status.h"
 #include "sim/units.h"
 
@@ -127,6 +128,9 @@ struct Plan {
   uint32_t intern_op(const OpDesc& op);    // returns the index of an identical op or appends
   // Checks the invariants above and derives per-program stream tables.
   Status finalize();
+
+ private:
+  std::unordered_map<std::string, uint32_t> op_index_;  // lookup only; never iterated
 };
 
 }  // namespace trainsim

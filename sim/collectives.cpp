@@ -1,0 +1,130 @@
+// File: sim/collectives.cpp
+// See sim/collectives.h for the formulas; each function below is one line of that table.
+#include "sim/collectives.h"
+
+#include <algorithm>
+
+namespace trainsim {
+namespace {
+
+// (num/den) * S / bw, rounded up once: transfer_time over the algorithm bandwidth bw*den/num.
+Time scaled_transfer(Bytes s, int64_t num, int64_t den, Bandwidth bw) {
+  if (num == 0 || s.count() == 0) return Time::zero();
+  return transfer_time(s, bw * (static_cast<double>(den) / static_cast<double>(num)));
+}
+
+int ceil_log2(int n) {
+  int r = 0;
+  while ((1 << r) < n) ++r;
+  return r;
+}
+
+struct RingSpan {
+  Bandwidth bw;
+  Time alpha;
+};
+
+RingSpan ring_span(const GroupShape& g, const LinkParams& l) {
+  if (g.nodes <= 1) return {l.intra_bw, l.intra_alpha};
+  Bandwidth nic = l.inter_bw * static_cast<double>(g.per_node);
+  return {std::min(l.intra_bw, nic), l.inter_alpha};
+}
+
+Time ring(CollKind kind, Bytes s, const GroupShape& g, const LinkParams& l) {
+  const int64_t p = g.size;
+  RingSpan r = ring_span(g, l);
+  switch (kind) {
+    case CollKind::kAllReduce:
+      return scaled_transfer(s, 2 * (p - 1), p, r.bw) + r.alpha * (2 * (p - 1));
+    case CollKind::kAllGather:
+    case CollKind::kReduceScatter:
+      return scaled_transfer(s, p - 1, p, r.bw) + r.alpha * (p - 1);
+    case CollKind::kBroadcast:
+      return scaled_transfer(s, 1, 1, r.bw) + r.alpha * (p - 1);
+    case CollKind::kAllToAll:
+      break;  // handled by direct()
+  }
+  SIM_CHECK(false, "ring(): unexpected collective kind %d", static_cast<int>(kind));
+  return Time::zero();
+}
+
+Time tree_allreduce(Bytes s, const GroupShape& g, const LinkParams& l) {
+  const int64_t p = g.size;
+  RingSpan r = ring_span(g, l);
+  return scaled_transfer(s, 2 * (p - 1), p, r.bw) + l.inter_alpha * (2 * ceil_log2(g.nodes)) +
+         l.intra_alpha * (2 * (g.per_node - 1));
+}
+
+Time hierarchical_allreduce(Bytes s, const GroupShape& g, const LinkParams& l) {
+  const int64_t q = g.per_node;
+  const int64_t n = g.nodes;
+  Time intra_phase = scaled_transfer(s, q - 1, q, l.intra_bw) + l.intra_alpha * (q - 1);
+  // Each GPU reduces its S/q shard across nodes over its own NIC: 2(n-1)/n * (S/q) / inter_bw.
+  Time inter_phase = scaled_transfer(s, 2 * (n - 1), n * q, l.inter_bw) + l.inter_alpha * (2 * (n - 1));
+  return intra_phase + inter_phase + intra_phase;
+}
+
+Time direct_alltoall(Bytes s, const GroupShape& g, const LinkParams& l) {
+  const int64_t p = g.size;
+  const int64_t q = g.per_node;
+  Time intra = scaled_transfer(s, q - 1, p, l.intra_bw);
+  Time inter = g.nodes > 1 ? scaled_transfer(s, p - q, p, l.inter_bw) : Time::zero();
+  Time alpha = g.nodes > 1 ? l.inter_alpha : l.intra_alpha;
+  return max(intra, inter) + alpha * (p - 1);
+}
+
+void check_shape(const GroupShape& g, Bytes s) {
+  SIM_CHECK(g.size >= 1 && g.per_node >= 1 && g.nodes >= 1 && g.per_node <= g.size &&
+                g.nodes <= g.size &&
+                static_cast<int64_t>(g.per_node) * g.nodes >= g.size,
+            "bad GroupShape: size=%d per_node=%d nodes=%d", g.size, g.per_node, g.nodes);
+  SIM_CHECK(s.count() >= 0, "negative collective size %lld", (long long)s.count());
+}
+
+}  // namespace
+
+const char* to_string(CollAlgo a) {
+  switch (a) {
+    case CollAlgo::kAuto: return "auto";
+    case CollAlgo::kRing: return "ring";
+    case CollAlgo::kTree: return "tree";
+    case CollAlgo::kHierarchical: return "hierarchical";
+    case CollAlgo::kDirect: return "direct";
+  }
+  return "?";
+}
+
+CollAlgo auto_algo(CollKind kind, Bytes size, GroupShape g, const LinkParams& l) {
+  check_shape(g, size);
+  if (kind == CollKind::kAllToAll) return CollAlgo::kDirect;
+  if (kind != CollKind::kAllReduce || g.size == 1) return CollAlgo::kRing;
+  // Ties keep the earlier (simpler) algorithm: ring, then tree, then hierarchical.
+  CollAlgo best = CollAlgo::kRing;
+  Time best_t = ring(kind, size, g, l);
+  Time t = tree_allreduce(size, g, l);
+  if (t < best_t) best = CollAlgo::kTree, best_t = t;
+  t = hierarchical_allreduce(size, g, l);
+  if (t < best_t) best = CollAlgo::kHierarchical, best_t = t;
+  return best;
+}
+
+Time collective_time(CollKind kind, Bytes size, GroupShape g, const LinkParams& l, CollAlgo algo) {
+  check_shape(g, size);
+  if (g.size == 1) return Time::zero();
+  if (kind == CollKind::kAllToAll) return direct_alltoall(size, g, l);
+  if (algo == CollAlgo::kAuto) algo = auto_algo(kind, size, g, l);
+  if (kind == CollKind::kAllReduce) {
+    if (algo == CollAlgo::kTree) return tree_allreduce(size, g, l);
+    if (algo == CollAlgo::kHierarchical) return hierarchical_allreduce(size, g, l);
+  }
+  return ring(kind, size, g, l);
+}
+
+Time p2p_time(Bytes size, bool same_node, const LinkParams& l) {
+  SIM_CHECK(size.count() >= 0, "negative p2p size %lld", (long long)size.count());
+  Bandwidth bw = same_node ? l.intra_bw : l.inter_bw;
+  Time alpha = same_node ? l.intra_alpha : l.inter_alpha;
+  return (size.count() == 0 ? Time::zero() : transfer_time(size, bw)) + alpha;
+}
+
+}  // namespace trainsim

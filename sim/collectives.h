@@ -1,0 +1,69 @@
+// File: sim/collectives.h
+// Analytic alpha-beta costs of NCCL-style collectives on a group of GPUs: the "analytic"
+// network fidelity of ARCHITECTURE.md. Knows nothing about GPUs or topologies: a caller
+// describes a group by its shape (members, members per node, nodes) and the links by their
+// achievable bandwidth and per-step latency, typically from calibration.
+//
+// Size conventions follow NCCL/nccl-tests:
+//   all-reduce: the buffer; all-gather: the OUTPUT (p * per-rank shard);
+//   reduce-scatter: the INPUT (p * per-rank shard); all-to-all: the whole per-rank send buffer;
+//   broadcast: the buffer.
+// Bus bandwidth B and latency alpha of a ring (the span the ring crosses):
+//   nodes == 1: B = intra_bw,                          alpha = intra_alpha
+//   nodes >  1: B = min(intra_bw, per_node * inter_bw), alpha = inter_alpha
+//     (NCCL runs one ring per rail: each of the per_node members of a node drives its own NIC,
+//      so the inter-node ring bus bandwidth is the node's aggregate NIC bandwidth.)
+// Formulas (p = size; q = per_node; n = nodes):
+//   ring all-reduce        2(p-1)/p * S/B + 2(p-1)*alpha
+//   ring all-gather/RS     (p-1)/p * S/B + (p-1)*alpha
+//   ring broadcast         S/B + (p-1)*alpha   (pipelined; nccl-tests busbw factor 1)
+//   tree all-reduce        2(p-1)/p * S/B + 2*ceil(log2 n)*inter_alpha + 2(q-1)*intra_alpha
+//   hierarchical all-reduce  intra RS (q-1)/q*S/intra_bw + (q-1)*intra_alpha
+//                          + inter ring AR on S/q per GPU: 2(n-1)/n*(S/q)/inter_bw + 2(n-1)*inter_alpha
+//                          + intra AG (q-1)/q*S/intra_bw + (q-1)*intra_alpha
+//   direct all-to-all      max((q-1)/p*S/intra_bw, (p-q)/p*S/inter_bw) + (p-1)*alpha
+// A bandwidth term F*S/B is computed as transfer_time(S, B/F), i.e. over the algorithm
+// bandwidth (nccl-tests "algbw"), so each term rounds up to a whole picosecond exactly once.
+// Algorithm choice: kTree and kHierarchical apply to all-reduce only; other kinds fall back to
+// ring. All-to-all always uses the direct algorithm (a ring all-to-all is not modelled).
+// kAuto: all-reduce takes the fastest of ring, tree and hierarchical; all-to-all is direct;
+// the rest ring. p == 1 costs zero.
+// Groups whose nodes hold unequal member counts are approximated with per_node members on
+// every node (the shape's maximum), which is what the busiest node sees.
+// Thread-safety: pure functions.
+#pragma once
+#include <cstdint>
+
+#include "sim/plan.h"
+#include "sim/units.h"
+
+namespace trainsim {
+
+// Members of a group, the most members on any one node, and the number of distinct nodes.
+// Invariant: 1 <= per_node <= size, 1 <= nodes <= size, per_node * nodes >= size.
+struct GroupShape {
+  int size = 1;
+  int per_node = 1;
+  int nodes = 1;
+  friend bool operator==(const GroupShape&, const GroupShape&) = default;
+};
+
+struct LinkParams {
+  Bandwidth intra_bw;   // achievable per-GPU NVLink bus bandwidth, per direction
+  Time intra_alpha;     // latency of one algorithm step inside a node
+  Bandwidth inter_bw;   // achievable NIC bandwidth per GPU, per direction
+  Time inter_alpha;     // latency of one algorithm step across nodes
+};
+
+enum class CollAlgo : uint8_t { kAuto, kRing, kTree, kHierarchical, kDirect };
+const char* to_string(CollAlgo);
+
+// REQUIRES: a valid shape; size >= 0; bandwidths > 0 where the group uses them.
+Time collective_time(CollKind kind, Bytes size, GroupShape g, const LinkParams& l,
+                     CollAlgo algo = CollAlgo::kAuto);
+// The algorithm kAuto picks for this collective (never kAuto).
+CollAlgo auto_algo(CollKind kind, Bytes size, GroupShape g, const LinkParams& l);
+// One message: transfer_time(size, bw) + alpha of the span (intra if same_node).
+Time p2p_time(Bytes size, bool same_node, const LinkParams& l);
+
+}  // namespace trainsim

@@ -1,0 +1,145 @@
+#include "sim/plan.h"
+
+#include <cstdio>
+#include <string>
+
+namespace trainsim {
+
+const char* to_string(OpClass c) {
+  switch (c) {
+    case OpClass::kGemm: return "gemm";
+    case OpClass::kAttention: return "attention";
+    case OpClass::kElementwise: return "elementwise";
+    case OpClass::kNorm: return "norm";
+    case OpClass::kEmbedding: return "embedding";
+    case OpClass::kLoss: return "loss";
+    case OpClass::kOptimizer: return "optimizer";
+    case OpClass::kCollective: return "collective";
+    case OpClass::kP2p: return "p2p";
+  }
+  return "?";
+}
+
+const char* to_string(CollKind c) {
+  switch (c) {
+    case CollKind::kAllReduce: return "all-reduce";
+    case CollKind::kAllGather: return "all-gather";
+    case CollKind::kReduceScatter: return "reduce-scatter";
+    case CollKind::kAllToAll: return "all-to-all";
+    case CollKind::kBroadcast: return "broadcast";
+  }
+  return "?";
+}
+
+const char* to_string(Category c) {
+  switch (c) {
+    case Category::kCompute: return "compute";
+    case Category::kRecompute: return "recompute";
+    case Category::kOptimizer: return "optimizer";
+    case Category::kTpComm: return "tp-comm";
+    case Category::kDpComm: return "dp-comm";
+    case Category::kPpComm: return "pp-comm";
+    case Category::kCpComm: return "cp-comm";
+    case Category::kEpComm: return "ep-comm";
+    case Category::kCount: break;
+  }
+  return "?";
+}
+
+const char* to_string(CostSource s) {
+  switch (s) {
+    case CostSource::kMeasured: return "measured";
+    case CostSource::kInterpolated: return "interpolated";
+    case CostSource::kFitted: return "fitted";
+    case CostSource::kDefault: return "default";
+  }
+  return "?";
+}
+
+bool is_comm(Category c) {
+  return c == Category::kTpComm || c == Category::kDpComm || c == Category::kPpComm ||
+         c == Category::kCpComm || c == Category::kEpComm;
+}
+
+std::string OpDesc::key() const {
+  char buf[320];
+  std::snprintf(buf, sizeof buf, "|%d|%d|%lld|%lld|%lld|%lld|%lld|%lld|%lld|%lld|%lld|%lld|%d|%d|%.17g|%lld|%d|%d",
+                static_cast<int>(cls), static_cast<int>(dtype), (long long)m, (long long)n,
+                (long long)k, (long long)batch, (long long)attn_batch, (long long)heads,
+                (long long)kv_heads, (long long)seq_q, (long long)seq_kv, (long long)head_dim,
+                causal ? 1 : 0, backward ? 1 : 0, flops.v, (long long)bytes.count(),
+                static_cast<int>(coll), static_cast<int>(group));
+  return name + buf;
+}
+
+uint32_t Plan::intern_op(const OpDesc& op) {
+  // Linear probing through a side index would be faster; plans have a few hundred distinct ops
+  // and this runs once per task at build time, so a map keyed by the op identity is enough.
+  static_assert(sizeof(uint32_t) == 4);
+  std::string k = op.key();
+  auto it = op_index_.find(k);
+  if (it != op_index_.end()) return it->second;
+  uint32_t id = static_cast<uint32_t>(ops.size());
+  ops.push_back(op);
+  op_index_.emplace(std::move(k), id);
+  return id;
+}
+
+Status Plan::finalize() {
+  Status st;
+  if (num_ranks <= 0) st.add(Error{"", "", "", "plan has no ranks"});
+  if (program_of_rank.size() != static_cast<size_t>(num_ranks))
+    st.add(Error{"", "", "", "plan: program_of_rank has " + std::to_string(program_of_rank.size()) +
+                                 " entries for " + std::to_string(num_ranks) + " ranks"});
+  if (!st.ok()) return st;
+  for (uint32_t p : program_of_rank)
+    if (p >= programs.size()) return Status::error("plan: a rank names a program that does not exist");
+  for (auto& g : groups)
+    if (g.instance_of_rank.size() != static_cast<size_t>(num_ranks))
+      return Status::error("plan: group table '" + g.name + "' does not cover every rank");
+  for (auto& pr : peers)
+    if (pr.peer_of_rank.size() != static_cast<size_t>(num_ranks))
+      return Status::error("plan: peer table '" + pr.name + "' does not cover every rank");
+
+  for (size_t pi = 0; pi < programs.size(); ++pi) {
+    Program& prog = programs[pi];
+    for (auto& v : prog.stream_tasks) v.clear();
+    prog.pos_in_stream.assign(prog.tasks.size(), 0);
+    for (uint32_t i = 0; i < prog.tasks.size(); ++i) {
+      const Task& t = prog.tasks[i];
+      if (t.stream >= kMaxStreams)
+        return Status::error("plan: program '" + prog.name + "' task " + std::to_string(i) + " uses stream " +
+                             std::to_string(t.stream));
+      for (uint32_t d : t.dep)
+        if (d != kNoDep && d >= i)
+          return Status::error("plan: program '" + prog.name + "' task " + std::to_string(i) +
+                               " depends on a later task " + std::to_string(d));
+      if (t.op >= ops.size())
+        return Status::error("plan: program '" + prog.name + "' task " + std::to_string(i) + " names no op");
+      if (t.kind == TaskKind::kCollective && t.group >= groups.size())
+        return Status::error("plan: collective in '" + prog.name + "' names group " + std::to_string(t.group));
+      if ((t.kind == TaskKind::kSend || t.kind == TaskKind::kRecv) && t.group >= peers.size())
+        return Status::error("plan: p2p in '" + prog.name + "' names peer table " + std::to_string(t.group));
+      prog.pos_in_stream[i] = static_cast<uint32_t>(prog.stream_tasks[t.stream].size());
+      prog.stream_tasks[t.stream].push_back(i);
+    }
+  }
+  // Every rank a collective runs on must be a member of the named group.
+  std::vector<std::vector<uint32_t>> used(programs.size());
+  for (size_t p = 0; p < programs.size(); ++p) {
+    std::vector<uint8_t> seen(groups.size(), 0);
+    for (const Task& t : programs[p].tasks)
+      if (t.kind == TaskKind::kCollective && !seen[t.group]) {
+        seen[t.group] = 1;
+        used[p].push_back(t.group);
+      }
+  }
+  for (int r = 0; r < num_ranks; ++r)
+    for (uint32_t g : used[program_of_rank[r]])
+      if (groups[g].instance_of_rank[r] == kNoDep)
+        return Status::error("plan: rank " + std::to_string(r) + " runs a collective of group '" +
+                             groups[g].name + "' but is not a member");
+  return st;
+}
+
+}  // namespace trainsim

@@ -1,0 +1,396 @@
+#include "sim/replay.h"
+
+#include <algorithm>
+#include <string>
+
+#include "sim/event_queue.h"
+
+namespace trainsim {
+
+const char* to_string(Bucket b) {
+  switch (b) {
+    case Bucket::kCompute: return "compute";
+    case Bucket::kRecompute: return "recompute";
+    case Bucket::kOptimizer: return "optimizer";
+    case Bucket::kTpExposed: return "exposed tp comm";
+    case Bucket::kDpExposed: return "exposed dp comm";
+    case Bucket::kPpExposed: return "exposed pp comm";
+    case Bucket::kCpExposed: return "exposed cp comm";
+    case Bucket::kEpExposed: return "exposed ep comm";
+    case Bucket::kBubble: return "pipeline bubble / idle";
+    case Bucket::kCount: break;
+  }
+  return "?";
+}
+
+namespace {
+
+constexpr uint8_t kEvTaskDone = 0;
+constexpr uint8_t kEvCollDone = 1;
+constexpr int kChannels = 4;
+constexpr uint8_t kNoCat = 0xff;
+
+size_t bi(Bucket b) { return static_cast<size_t>(b); }
+
+Bucket bucket_of(Category c) {
+  switch (c) {
+    case Category::kCompute: return Bucket::kCompute;
+    case Category::kRecompute: return Bucket::kRecompute;
+    case Category::kOptimizer: return Bucket::kOptimizer;
+    case Category::kTpComm: return Bucket::kTpExposed;
+    case Category::kDpComm: return Bucket::kDpExposed;
+    case Category::kPpComm: return Bucket::kPpExposed;
+    case Category::kCpComm: return Bucket::kCpExposed;
+    case Category::kEpComm: return Bucket::kEpExposed;
+    case Category::kCount: break;
+  }
+  return Bucket::kBubble;
+}
+
+struct RankState {
+  const Program* prog = nullptr;
+  uint32_t rank = 0;
+  uint32_t pc[kMaxStreams] = {};
+  uint32_t done[kMaxStreams] = {};
+  Time last_end[kMaxStreams];
+  Time start[kMaxStreams];
+  uint8_t busy = 0;              // bit per stream
+  uint8_t blocked_cat = kNoCat;  // why stream 0 last waited on a dependency
+  bool traced = false;
+  int64_t mem_cur = 0;
+};
+
+struct Message {
+  Time sent, arrived;
+};
+
+struct Mailbox {               // FIFO of messages for one (rank, channel), fixed capacity
+  uint32_t base = 0, cap = 0, head = 0, tail = 0;
+};
+
+struct GroupState {
+  std::vector<uint32_t> arrivals, needed, op;
+  std::vector<Time> maxt;
+  std::vector<uint8_t> stream;
+  std::vector<uint32_t> member_offsets, members;  // simulated members (local indices)
+};
+
+class Replayer {
+ public:
+  Replayer(const Plan& plan, const ReplayOptions& opts) : plan_(plan), opts_(opts) {}
+
+  Result<ReplayResult> run();
+
+ private:
+  void try_advance(uint32_t li, Time now);
+  void begin(RankState& rs, uint8_t s, const Task& t, Time now);
+  void complete(uint32_t li, uint8_t s, Time now);
+  void arrive(uint32_t li, uint8_t s, const Task& t, Time now);
+  void fp_mix(uint64_t v) {
+    for (int i = 0; i < 8; ++i) {
+      fp_ ^= (v >> (8 * i)) & 0xff;
+      fp_ *= 1099511628211ull;
+    }
+  }
+
+  const Plan& plan_;
+  const ReplayOptions& opts_;
+  std::vector<int32_t> local_of_rank_;
+  std::vector<RankState> rs_;
+  std::vector<RankStats> stats_;
+  std::vector<GroupState> gs_;
+  std::vector<Mailbox> mbox_;
+  std::vector<Message> msgs_;
+  EventQueue q_;
+  std::vector<TraceRecord> trace_;
+  uint64_t fp_ = 1469598103934665603ull;
+};
+
+void Replayer::begin(RankState& rs, uint8_t s, const Task& t, Time now) {
+  if (s == kStreamCompute) {
+    Time gap = now - rs.last_end[0];
+    if (gap > Time::zero()) {
+      RankStats& st = stats_[&rs - rs_.data()];
+      Bucket b = rs.blocked_cat == kNoCat ? Bucket::kBubble
+                                          : bucket_of(static_cast<Category>(rs.blocked_cat));
+      st.bucket[bi(b)] += gap;
+    }
+    rs.blocked_cat = kNoCat;
+  }
+  rs.start[s] = now;
+  rs.busy |= static_cast<uint8_t>(1u << s);
+  rs.mem_cur += t.mem_alloc;
+  RankStats& st = stats_[&rs - rs_.data()];
+  if (rs.mem_cur > st.peak_dynamic_mem) st.peak_dynamic_mem = rs.mem_cur;
+}
+
+void Replayer::arrive(uint32_t li, uint8_t s, const Task& t, Time now) {
+  const GroupTable& gt = plan_.groups[t.group];
+  GroupState& g = gs_[t.group];
+  uint32_t inst = gt.instance_of_rank[rs_[li].rank];
+  if (g.arrivals[inst] == 0) {
+    g.op[inst] = t.op;
+    g.stream[inst] = s;
+    g.maxt[inst] = now;
+  } else {
+    SIM_CHECK(g.op[inst] == t.op && g.stream[inst] == s,
+              "group '%s' instance %u: rank %u posts op '%s' on stream %d while op '%s' on stream %d "
+              "is pending (program order differs between members)",
+              gt.name.c_str(), inst, rs_[li].rank, plan_.ops[t.op].name.c_str(), s,
+              plan_.ops[g.op[inst]].name.c_str(), g.stream[inst]);
+    g.maxt[inst] = max(g.maxt[inst], now);
+  }
+  if (++g.arrivals[inst] == g.needed[inst]) {
+    q_.push(g.maxt[inst] + t.dur, 0, kEvCollDone, t.group, inst);
+  }
+}
+
+void Replayer::try_advance(uint32_t li, Time now) {
+  RankState& rs = rs_[li];
+  const Program& prog = *rs.prog;
+  bool progress = true;
+  while (progress) {
+    progress = false;
+    for (uint8_t s = 0; s < kMaxStreams; ++s) {
+      const auto& st = prog.stream_tasks[s];
+      while (!(rs.busy & (1u << s)) && rs.pc[s] < st.size()) {
+        const uint32_t ti = st[rs.pc[s]];
+        const Task& t = prog.tasks[ti];
+        bool ready = true;
+        for (uint32_t d : t.dep) {
+          if (d == kNoDep) continue;
+          const Task& dt = prog.tasks[d];
+          if (rs.done[dt.stream] <= prog.pos_in_stream[d]) {
+            ready = false;
+            if (s == kStreamCompute && is_comm(dt.category))
+              rs.blocked_cat = static_cast<uint8_t>(dt.category);
+            break;
+          }
+        }
+        if (!ready) break;
+        if (t.kind == TaskKind::kRecv) {
+          Mailbox& mb = mbox_[li * kChannels + t.channel];
+          if (mb.head == mb.tail) break;  // message not here yet: woken by its delivery
+          const Message m = msgs_[mb.base + (mb.head % mb.cap)];
+          ++mb.head;
+          if (s == kStreamCompute) {
+            RankStats& sts = stats_[li];
+            Time gap = now - rs.last_end[0];
+            if (gap > Time::zero()) {
+              Time from = max(m.sent, rs.last_end[0]);
+              Time exposed = m.arrived > from ? m.arrived - from : Time::zero();
+              if (exposed > gap) exposed = gap;
+              sts.bucket[bi(Bucket::kPpExposed)] += exposed;
+              sts.bucket[bi(Bucket::kBubble)] += gap - exposed;
+            }
+            rs.blocked_cat = kNoCat;
+          }
+          rs.mem_cur += t.mem_alloc - t.mem_free;
+          if (rs.mem_cur > stats_[li].peak_dynamic_mem) stats_[li].peak_dynamic_mem = rs.mem_cur;
+          if (rs.traced) trace_.push_back(TraceRecord{rs.rank, ti, now, now});
+          ++rs.done[s];
+          ++rs.pc[s];
+          rs.last_end[s] = now;
+          progress = true;
+          continue;
+        }
+        begin(rs, s, t, now);
+        if (t.kind == TaskKind::kCollective) {
+          arrive(li, s, t, now);
+        } else {  // compute or send: occupies the stream for its duration
+          q_.push(now + t.dur, 0, kEvTaskDone, li, s);
+        }
+      }
+    }
+  }
+}
+
+void Replayer::complete(uint32_t li, uint8_t s, Time now) {
+  RankState& rs = rs_[li];
+  const Program& prog = *rs.prog;
+  const uint32_t ti = prog.stream_tasks[s][rs.pc[s]];
+  const Task& t = prog.tasks[ti];
+  RankStats& st = stats_[li];
+  if (is_comm(t.category)) st.comm_total[static_cast<size_t>(t.category)] += t.dur;
+  if (s == kStreamCompute) {
+    if (t.kind == TaskKind::kCollective) {
+      // Waiting for the slowest member is sync skew (idle); the transfer itself is exposed comm.
+      Time span = now - rs.start[s];
+      Time comm = t.dur < span ? t.dur : span;
+      st.bucket[bi(bucket_of(t.category))] += comm;
+      st.bucket[bi(Bucket::kBubble)] += span - comm;
+    } else {
+      st.bucket[bi(bucket_of(t.category))] += now - rs.start[s];
+    }
+  }
+  if (t.kind == TaskKind::kSend) {
+    const int32_t peer = plan_.peers[t.group].peer_of_rank[rs.rank];
+    SIM_CHECK(peer >= 0, "rank %u sends on '%s' but has no peer", rs.rank,
+              plan_.peers[t.group].name.c_str());
+    const int32_t pl = local_of_rank_[peer];
+    SIM_CHECK(pl >= 0, "rank %u sends to rank %d, which is not simulated", rs.rank, peer);
+    Mailbox& mb = mbox_[pl * kChannels + t.channel];
+    SIM_CHECK(mb.tail - mb.head < mb.cap, "mailbox of rank %d channel %d overflows (cap %u)", peer,
+              t.channel, mb.cap);
+    msgs_[mb.base + (mb.tail % mb.cap)] = Message{rs.start[s], now};
+    ++mb.tail;
+  }
+  rs.busy &= static_cast<uint8_t>(~(1u << s));
+  ++rs.done[s];
+  ++rs.pc[s];
+  rs.last_end[s] = now;
+  rs.mem_cur -= t.mem_free;
+  if (rs.traced) trace_.push_back(TraceRecord{rs.rank, ti, rs.start[s], now});
+  if (t.kind == TaskKind::kSend) {
+    const int32_t pl = local_of_rank_[plan_.peers[t.group].peer_of_rank[rs.rank]];
+    try_advance(static_cast<uint32_t>(pl), now);
+  }
+  try_advance(li, now);
+}
+
+Result<ReplayResult> Replayer::run() {
+  const int n = plan_.num_ranks;
+  local_of_rank_.assign(n, -1);
+  std::vector<uint32_t> sim;
+  if (opts_.fast) {
+    sim = plan_.representatives;
+    std::sort(sim.begin(), sim.end());
+    sim.erase(std::unique(sim.begin(), sim.end()), sim.end());
+    if (sim.empty()) return Status::error("fast mode: the plan names no representative ranks");
+  } else {
+    sim.resize(n);
+    for (int r = 0; r < n; ++r) sim[r] = r;
+  }
+  rs_.resize(sim.size());
+  stats_.resize(sim.size());
+  for (size_t i = 0; i < sim.size(); ++i) {
+    local_of_rank_[sim[i]] = static_cast<int32_t>(i);
+    rs_[i].rank = sim[i];
+    rs_[i].prog = &plan_.programs[plan_.program_of_rank[sim[i]]];
+    stats_[i].rank = sim[i];
+  }
+  for (uint32_t r : opts_.trace_ranks)
+    if (r < static_cast<uint32_t>(n) && local_of_rank_[r] >= 0) rs_[local_of_rank_[r]].traced = true;
+
+  // Collective rendezvous state: per group instance, the simulated members.
+  gs_.resize(plan_.groups.size());
+  for (size_t g = 0; g < plan_.groups.size(); ++g) {
+    const GroupTable& gt = plan_.groups[g];
+    GroupState& s = gs_[g];
+    const uint32_t ni = gt.instances();
+    s.arrivals.assign(ni, 0);
+    s.needed.assign(ni, 0);
+    s.op.assign(ni, 0);
+    s.maxt.assign(ni, Time::zero());
+    s.stream.assign(ni, 0);
+    for (uint32_t i = 0; i < ni; ++i)
+      for (uint32_t k = gt.member_offsets[i]; k < gt.member_offsets[i + 1]; ++k)
+        if (local_of_rank_[gt.members[k]] >= 0) ++s.needed[i];
+  }
+  // Mailboxes sized by the receives each program posts per channel: no growth during the run.
+  std::vector<std::array<uint32_t, kChannels>> recv_count(plan_.programs.size());
+  for (size_t p = 0; p < plan_.programs.size(); ++p) {
+    recv_count[p].fill(0);
+    for (const Task& t : plan_.programs[p].tasks)
+      if (t.kind == TaskKind::kRecv) {
+        SIM_CHECK(t.channel < kChannels, "channel %d out of range", t.channel);
+        ++recv_count[p][t.channel];
+      }
+  }
+  mbox_.resize(sim.size() * kChannels);
+  uint32_t total = 0;
+  for (size_t i = 0; i < sim.size(); ++i)
+    for (int c = 0; c < kChannels; ++c) {
+      Mailbox& mb = mbox_[i * kChannels + c];
+      mb.base = total;
+      mb.cap = std::max<uint32_t>(1, recv_count[plan_.program_of_rank[sim[i]]][c]);
+      total += mb.cap;
+    }
+  msgs_.resize(total);
+  q_.reserve(sim.size() * kMaxStreams + 64);
+
+  for (uint32_t li = 0; li < sim.size(); ++li) try_advance(li, Time::zero());
+
+  uint64_t events = 0;
+  while (!q_.empty()) {
+    const Event e = q_.pop();
+    ++events;
+    fp_mix(static_cast<uint64_t>(e.when.count_ps()));
+    fp_mix((static_cast<uint64_t>(e.type) << 56) ^ (static_cast<uint64_t>(e.a) << 24) ^ e.b);
+    if (e.type == kEvTaskDone) {
+      complete(e.a, static_cast<uint8_t>(e.b), e.when);
+    } else {
+      GroupState& g = gs_[e.a];
+      const uint32_t inst = e.b;
+      const uint8_t s = g.stream[inst];
+      g.arrivals[inst] = 0;
+      const GroupTable& gt = plan_.groups[e.a];
+      for (uint32_t k = gt.member_offsets[inst]; k < gt.member_offsets[inst + 1]; ++k) {
+        const int32_t li = local_of_rank_[gt.members[k]];
+        if (li >= 0) complete(static_cast<uint32_t>(li), s, e.when);
+      }
+    }
+  }
+
+  // Every stream of every simulated rank must have run to its end; otherwise the plan deadlocks.
+  for (size_t i = 0; i < rs_.size(); ++i) {
+    const RankState& r = rs_[i];
+    for (uint8_t s = 0; s < kMaxStreams; ++s) {
+      const auto& st = r.prog->stream_tasks[s];
+      if (r.pc[s] < st.size()) {
+        const Task& t = r.prog->tasks[st[r.pc[s]]];
+        return Status::error("replay deadlock: rank " + std::to_string(r.rank) + " (" + r.prog->name +
+                             ") is stuck on stream " + std::to_string(s) + " at task " +
+                             std::to_string(st[r.pc[s]]) + " '" + plan_.ops[t.op].name + "' (layer " +
+                             std::to_string(t.layer) + ", micro-batch " + std::to_string(t.micro) + ")");
+      }
+    }
+  }
+
+  ReplayResult out;
+  out.events = events;
+  out.simulated_ranks = static_cast<int>(sim.size());
+  Time step = Time::zero();
+  for (size_t i = 0; i < rs_.size(); ++i) {
+    Time f = Time::zero();
+    for (uint8_t s = 0; s < kMaxStreams; ++s) f = max(f, rs_[i].last_end[s]);
+    stats_[i].finish = f;
+    if (f > step) {
+      step = f;
+      out.critical_rank = rs_[i].rank;
+    }
+  }
+  if (rs_.size() > 0 && step == Time::zero()) out.critical_rank = rs_[0].rank;
+  // Close each rank's account: after its compute stream ends, a later comm stream is exposed
+  // comm of that stream's last task; the rest, up to the step's end, is idle.
+  for (size_t i = 0; i < rs_.size(); ++i) {
+    const RankState& r = rs_[i];
+    RankStats& st = stats_[i];
+    Time end0 = r.last_end[0];
+    Time tail_comm_end = end0;
+    Category tail_cat = Category::kCompute;
+    for (uint8_t s = 1; s < kMaxStreams; ++s) {
+      if (r.last_end[s] > tail_comm_end && !r.prog->stream_tasks[s].empty()) {
+        tail_comm_end = r.last_end[s];
+        tail_cat = r.prog->tasks[r.prog->stream_tasks[s].back()].category;
+      }
+    }
+    if (tail_comm_end > end0) st.bucket[bi(bucket_of(tail_cat))] += tail_comm_end - end0;
+    st.bucket[bi(Bucket::kBubble)] += step - tail_comm_end;
+  }
+  out.step_time = step;
+  out.ranks = std::move(stats_);
+  out.trace = std::move(trace_);
+  fp_mix(static_cast<uint64_t>(step.count_ps()));
+  out.fingerprint = fp_;
+  return out;
+}
+
+}  // namespace
+
+Result<ReplayResult> replay(const Plan& plan, const ReplayOptions& opts) {
+  Replayer r(plan, opts);
+  return r.run();
+}
+
+}  // namespace trainsim

@@ -1,0 +1,245 @@
+// Engine tests: the event queue against a sorted-vector oracle, and replays of tiny plans
+// whose step times are known in closed form.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <random>
+#include <tuple>
+
+#include "sim/event_queue.h"
+#include "sim/replay.h"
+
+namespace trainsim {
+namespace {
+
+TEST(EventQueue, MatchesSortedOracleOnRandomOperations) {
+  for (int seed = 1; seed <= 20; ++seed) {
+    std::mt19937_64 rng(seed);
+    EventQueue q;
+    // Oracle: (time, phase, seq) tuples kept sorted; pop takes the front.
+    std::vector<std::tuple<int64_t, int, uint64_t, uint32_t>> oracle;
+    uint64_t seq = 0;
+    for (int step = 0; step < 5000; ++step) {
+      if (oracle.empty() || rng() % 3 != 0) {
+        int64_t t = static_cast<int64_t>(rng() % 50);  // many ties on purpose
+        int phase = static_cast<int>(rng() % 3);
+        uint32_t payload = static_cast<uint32_t>(rng());
+        q.push(Time::ps(t), static_cast<uint8_t>(phase), 0, payload, 0);
+        oracle.emplace_back(t, phase, seq++, payload);
+        std::sort(oracle.begin(), oracle.end());
+      } else {
+        Event e = q.pop();
+        auto [t, phase, s, payload] = oracle.front();
+        oracle.erase(oracle.begin());
+        ASSERT_EQ(e.when.count_ps(), t);
+        ASSERT_EQ(e.phase(), phase);
+        ASSERT_EQ(e.a, payload) << "FIFO order among equal keys broken";
+      }
+    }
+  }
+}
+
+// Helpers to build tiny plans.
+Plan one_program_plan(int ranks) {
+  Plan p;
+  p.num_ranks = ranks;
+  p.programs.resize(1);
+  p.programs[0].name = "p";
+  p.program_of_rank.assign(ranks, 0);
+  return p;
+}
+
+uint32_t add_op(Plan& p, const std::string& name, OpClass cls) {
+  OpDesc d;
+  d.name = name;
+  d.cls = cls;
+  return p.intern_op(d);
+}
+
+Task compute(Plan& p, Time dur, uint32_t dep = kNoDep) {
+  Task t;
+  t.op = add_op(p, "k", OpClass::kGemm);
+  t.dur = dur;
+  t.dep[0] = dep;
+  return t;
+}
+
+GroupTable all_ranks_group(int n) {
+  GroupTable g;
+  g.name = "all";
+  g.instance_of_rank.assign(n, 0);
+  g.member_offsets = {0, static_cast<uint32_t>(n)};
+  for (int r = 0; r < n; ++r) g.members.push_back(r);
+  return g;
+}
+
+Time bucket_sum(const RankStats& s) {
+  Time t;
+  for (Time b : s.bucket) t += b;
+  return t;
+}
+
+TEST(Replay, SingleRankStepIsSumOfTaskTimes) {
+  // step = 3 + 5 + 7 us, all compute
+  Plan p = one_program_plan(1);
+  p.programs[0].tasks = {compute(p, Time::us(3)), compute(p, Time::us(5)), compute(p, Time::us(7))};
+  ASSERT_TRUE(p.finalize().ok());
+  auto r = replay(p, {});
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->step_time, Time::us(15));
+  EXPECT_EQ(r->ranks[0].bucket[static_cast<size_t>(Bucket::kCompute)], Time::us(15));
+  EXPECT_EQ(r->events, 3u);
+}
+
+TEST(Replay, CollectiveWaitsForSlowestMember) {
+  // Two programs: rank 0 computes 5 us, rank 1 computes 3 us; then a 2 us all-reduce.
+  // step = max(5, 3) + 2 = 7 us; rank 1 waits 2 us (idle), both have 2 us exposed comm.
+  Plan p;
+  p.num_ranks = 2;
+  p.programs.resize(2);
+  p.program_of_rank = {0, 1};
+  p.groups.push_back(all_ranks_group(2));
+  OpDesc ar;
+  ar.name = "ar";
+  ar.cls = OpClass::kCollective;
+  uint32_t ar_op = p.intern_op(ar);
+  for (int r = 0; r < 2; ++r) {
+    Task c = compute(p, Time::us(r == 0 ? 5 : 3));
+    Task coll;
+    coll.kind = TaskKind::kCollective;
+    coll.category = Category::kTpComm;
+    coll.op = ar_op;
+    coll.group = 0;
+    coll.dur = Time::us(2);
+    p.programs[r].tasks = {c, coll};
+  }
+  ASSERT_TRUE(p.finalize().ok());
+  auto r = replay(p, {});
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->step_time, Time::us(7));
+  const auto& s1 = r->ranks[1];
+  EXPECT_EQ(s1.bucket[static_cast<size_t>(Bucket::kTpExposed)], Time::us(2));
+  EXPECT_EQ(s1.bucket[static_cast<size_t>(Bucket::kBubble)], Time::us(2));
+  for (const auto& s : r->ranks) EXPECT_EQ(bucket_sum(s), r->step_time);
+}
+
+TEST(Replay, CommOnSideStreamOverlapsCompute) {
+  // Compute 10 us on stream 0; a 4 us DP reduction on stream 1 that starts after the first
+  // compute task (2 us); then the optimizer (1 us) waits for it. step = max(2+8, 2+4) + 1 = 11 us:
+  // the reduction is fully hidden.
+  Plan p = one_program_plan(1);
+  p.groups.push_back(all_ranks_group(1));
+  Task c1 = compute(p, Time::us(2));
+  Task c2 = compute(p, Time::us(8));
+  Task red;
+  red.kind = TaskKind::kCollective;
+  red.stream = kStreamDp;
+  red.category = Category::kDpComm;
+  red.op = add_op(p, "rs", OpClass::kCollective);
+  red.dur = Time::us(4);
+  red.dep[0] = 0;
+  Task opt = compute(p, Time::us(1));
+  opt.category = Category::kOptimizer;
+  opt.dep[0] = 2;
+  p.programs[0].tasks = {c1, c2, red, opt};
+  ASSERT_TRUE(p.finalize().ok());
+  auto r = replay(p, {});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->step_time, Time::us(11));
+  EXPECT_EQ(r->ranks[0].bucket[static_cast<size_t>(Bucket::kDpExposed)], Time::zero());
+  EXPECT_EQ(r->ranks[0].comm_total[static_cast<size_t>(Category::kDpComm)], Time::us(4));
+
+  // Make the reduction 12 us: exposed = 2 + 12 - 10 = 4 us.
+  p.programs[0].tasks[2].dur = Time::us(12);
+  auto r2 = replay(p, {});
+  ASSERT_TRUE(r2.ok());
+  EXPECT_EQ(r2->step_time, Time::us(15));
+  EXPECT_EQ(r2->ranks[0].bucket[static_cast<size_t>(Bucket::kDpExposed)], Time::us(4));
+  EXPECT_EQ(bucket_sum(r2->ranks[0]), r2->step_time);
+}
+
+TEST(Replay, SendRecvPipelineOfTwoStages) {
+  // Stage 0: f (3 us) -> send (1 us). Stage 1: recv -> f (3 us).
+  // step = 3 + 1 + 3 = 7 us; stage 1 idles 3 us (bubble) and 1 us exposed pp comm.
+  Plan p;
+  p.num_ranks = 2;
+  p.programs.resize(2);
+  p.program_of_rank = {0, 1};
+  PeerTable next{"next", {1, -1}};
+  p.peers.push_back(next);
+  uint32_t sop = add_op(p, "send", OpClass::kP2p);
+  Task f0 = compute(p, Time::us(3));
+  Task send;
+  send.kind = TaskKind::kSend;
+  send.stream = kStreamP2p;
+  send.category = Category::kPpComm;
+  send.op = sop;
+  send.dur = Time::us(1);
+  send.dep[0] = 0;
+  p.programs[0].tasks = {f0, send};
+  Task recv;
+  recv.kind = TaskKind::kRecv;
+  recv.category = Category::kPpComm;
+  recv.op = sop;
+  p.programs[1].tasks = {recv, compute(p, Time::us(3))};
+  ASSERT_TRUE(p.finalize().ok());
+  auto r = replay(p, {});
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->step_time, Time::us(7));
+  const auto& s1 = r->ranks[1];
+  EXPECT_EQ(s1.bucket[static_cast<size_t>(Bucket::kPpExposed)], Time::us(1));
+  EXPECT_EQ(s1.bucket[static_cast<size_t>(Bucket::kBubble)], Time::us(3));
+  for (const auto& s : r->ranks) EXPECT_EQ(bucket_sum(s), r->step_time);
+}
+
+TEST(Replay, DeadlockIsAnErrorNotAHang) {
+  // Rank 1 waits for a message nobody sends.
+  Plan p;
+  p.num_ranks = 2;
+  p.programs.resize(2);
+  p.program_of_rank = {0, 1};
+  p.peers.push_back(PeerTable{"next", {1, -1}});
+  uint32_t sop = add_op(p, "send", OpClass::kP2p);
+  Task recv;
+  recv.kind = TaskKind::kRecv;
+  recv.op = sop;
+  p.programs[0].tasks = {compute(p, Time::us(1))};
+  p.programs[1].tasks = {recv};
+  ASSERT_TRUE(p.finalize().ok());
+  auto r = replay(p, {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().to_string().find("deadlock: rank 1"), std::string::npos);
+}
+
+TEST(Replay, MemoryPeakTracksAllocAndFree) {
+  // alloc 10 at t0 start, alloc 5 at t1 start, free 10 at t2 end: peak 15.
+  Plan p = one_program_plan(1);
+  Task a = compute(p, Time::us(1));
+  a.mem_alloc = 10;
+  Task b = compute(p, Time::us(1));
+  b.mem_alloc = 5;
+  Task c = compute(p, Time::us(1));
+  c.mem_free = 10;
+  p.programs[0].tasks = {a, b, c};
+  ASSERT_TRUE(p.finalize().ok());
+  auto r = replay(p, {});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->ranks[0].peak_dynamic_mem, 15);
+}
+
+TEST(Plan, FinalizeRejectsForwardDependency) {
+  Plan p = one_program_plan(1);
+  Task a = compute(p, Time::us(1), /*dep=*/1);
+  p.programs[0].tasks = {a, compute(p, Time::us(1))};
+  EXPECT_FALSE(p.finalize().ok());
+}
+
+TEST(Units, TransferTimeRoundsUpToWholePicoseconds) {
+  // 1 byte at 3 B/s = 0.333.. s -> 333333333334 ps
+  EXPECT_EQ(transfer_time(Bytes(1), Bandwidth::bytes_per_s(3)).count_ps(), 333333333334);
+  EXPECT_EQ(transfer_time(Bytes(1000), Bandwidth::GBps(1)), Time::us(1));
+  EXPECT_EQ(compute_time(Flops{1e12}, FlopRate::TFLOPs(1)), Time::ms(1000));
+}
+
+}  // namespace
+}  // namespace trainsim
