@@ -25,7 +25,8 @@
 // A bandwidth term F*S/B is computed as transfer_time(S, B/F), i.e. over the algorithm
 // bandwidth (nccl-tests "algbw"), so each term rounds up to a whole picosecond exactly once.
 // Algorithm choice: kTree and kHierarchical apply to all-reduce only; other kinds fall back to
-// ring. All-to-all always uses the direct algorithm (a ring all-to-all is not modelled).
+// ring, and kDirect on any kind but all-to-all means ring. All-to-all always uses the direct
+// algorithm, whatever `algo` says (a ring all-to-all is not modelled).
 // kAuto: all-reduce takes the fastest of ring, tree and hierarchical; all-to-all is direct;
 // the rest ring. p == 1 costs zero.
 // Groups whose nodes hold unequal member counts are approximated with per_node members on

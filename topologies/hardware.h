@@ -26,6 +26,8 @@ struct GpuSpec {
   Bandwidth nvlink_bandwidth;       // per GPU, per direction (NVSwitch port bandwidth)
   Bandwidth nic_bandwidth;          // default scale-out NIC bandwidth per GPU, per direction
   int gpus_per_node = 8;            // usual node size (HGX/DGX)
+  double tdp_w = 0;                 // board power the peaks are specified at
+  double power_limit_w = 0;         // power limit the part runs at (< tdp_w: power-capped)
   std::string source;               // where the figures come from
   FlopRate peak(DType d) const;
 };

@@ -1,0 +1,169 @@
+#include "calibrate/cost_model.h"
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "sim/embedded.h"
+#include "topologies/placement.h"
+
+namespace trainsim {
+
+std::string gpu_family(const GpuSpec& gpu) {
+  const std::string& n = gpu.name;
+  if (n.rfind("A100", 0) == 0 || n.rfind("A800", 0) == 0) return "ampere";
+  if (n.rfind("H100", 0) == 0 || n.rfind("H800", 0) == 0 || n.rfind("H200", 0) == 0) return "hopper";
+  if (n.rfind("B200", 0) == 0 || n.rfind("B100", 0) == 0) return "blackwell";
+  return "hopper";
+}
+
+Result<DefaultEfficiencies> default_efficiencies(const std::string& family) {
+  nlohmann::json j = nlohmann::json::parse(embedded::calibrate_defaults(), nullptr, false);
+  if (j.is_discarded()) return Status::error("embedded calibrate/data/defaults.json does not parse");
+  if (!j["families"].contains(family))
+    return Status::error("calibrate/data/defaults.json: no default efficiencies for GPU family '" + family + "'");
+  const auto& f = j["families"][family];
+  const auto& c = j["common"];
+  DefaultEfficiencies e;
+  e.family = family;
+  e.gemm = f.at("gemm_efficiency").get<double>();
+  e.gemm_fp8 = f.value("gemm_fp8_efficiency", e.gemm);
+  e.attention = f.at("attention_efficiency").get<double>();
+  e.hbm = f.at("hbm_efficiency").get<double>();
+  e.nvlink_allreduce = f.at("nvlink_allreduce_busbw_fraction").get<double>();
+  e.nvlink = f.at("nvlink_busbw_fraction").get<double>();
+  e.nic = f.at("nic_efficiency").get<double>();
+  e.p2p = c.at("p2p_efficiency").get<double>();
+  e.gemm_overhead = Time::from_seconds(f.at("gemm_overhead_us").get<double>() * 1e-6);
+  e.nvlink_alpha = Time::from_seconds(f.at("nvlink_alpha_us").get<double>() * 1e-6);
+  e.nic_alpha = Time::from_seconds(f.at("nic_alpha_us").get<double>() * 1e-6);
+  e.memory_overhead = Time::from_seconds(c.at("memory_op_overhead_us").get<double>() * 1e-6);
+  e.attention_backward_work = c.at("attention_backward_work").get<double>();
+  e.causal_work_fraction = c.at("causal_work_fraction").get<double>();
+  e.power_exponent = c.at("power_exponent").get<double>();
+  return e;
+}
+
+DefaultCostModel::DefaultCostModel(const ClusterSpec& cluster, DefaultEfficiencies eff)
+    : cluster_(cluster), eff_(std::move(eff)) {
+  const GpuSpec& g = cluster_.gpu;
+  if (g.tdp_w > 0 && g.power_limit_w > 0 && g.power_limit_w < g.tdp_w)
+    power_ = std::pow(g.power_limit_w / g.tdp_w, eff_.power_exponent);
+}
+
+OpCost DefaultCostModel::compute(const OpDesc& op) const {
+  const GpuSpec& g = cluster_.gpu;
+  OpCost c;
+  switch (op.cls) {
+    case OpClass::kGemm: {
+      const bool fp8 = op.dtype == DType::kFP8 && g.peak_fp8.per_s() > 0;
+      const FlopRate rate = (fp8 ? g.peak_fp8 : g.peak(op.dtype)) * ((fp8 ? eff_.gemm_fp8 : eff_.gemm) * power_);
+      c.time = compute_time(op.flops, rate) + eff_.gemm_overhead;
+      break;
+    }
+    case OpClass::kAttention: {
+      double work = op.flops.v * (op.causal ? eff_.causal_work_fraction : 1.0);
+      if (op.backward) work *= eff_.attention_backward_work / 2.0;  // flops count 2x forward
+      c.time = compute_time(Flops{work}, g.peak_bf16 * (eff_.attention * power_)) + eff_.gemm_overhead;
+      break;
+    }
+    default:
+      c.time = transfer_time(op.bytes, g.hbm_bandwidth * eff_.hbm) + eff_.memory_overhead;
+      break;
+  }
+  return c;
+}
+
+LinkParams DefaultCostModel::links(CollKind kind) const {
+  LinkParams l;
+  const double nv = kind == CollKind::kAllReduce ? eff_.nvlink_allreduce : eff_.nvlink;
+  l.intra_bw = cluster_.nvlink_bandwidth * nv;
+  l.intra_alpha = eff_.nvlink_alpha;
+  l.inter_bw = cluster_.nic_bandwidth * eff_.nic;
+  l.inter_alpha = eff_.nic_alpha;
+  return l;
+}
+
+OpCost DefaultCostModel::collective(const OpDesc& op, const GroupShape& shape) const {
+  OpCost c;
+  c.time = collective_time(op.coll, op.bytes, shape, links(op.coll), CollAlgo::kAuto);
+  return c;
+}
+
+OpCost DefaultCostModel::p2p(const OpDesc& op, bool same_node) const {
+  LinkParams l = links(CollKind::kAllGather);
+  l.intra_bw = cluster_.nvlink_bandwidth * eff_.p2p;
+  OpCost c;
+  c.time = p2p_time(op.bytes, same_node, l);
+  return c;
+}
+
+std::string DefaultCostModel::describe(OpClass cls) const {
+  char buf[256];
+  switch (cls) {
+    case OpClass::kGemm:
+      std::snprintf(buf, sizeof buf, "roofline: %.0f%% of %s peak (fp8 %.0f%%) + %.1f us per GEMM%s",
+                    eff_.gemm * 100, cluster_.gpu.name.c_str(), eff_.gemm_fp8 * 100, eff_.gemm_overhead.us_f(),
+                    power_ < 1 ? ", power-capped" : "");
+      break;
+    case OpClass::kAttention:
+      std::snprintf(buf, sizeof buf, "flash attention at %.0f%% of bf16 peak, causal x%.2f, backward x%.2f",
+                    eff_.attention * 100, eff_.causal_work_fraction, eff_.attention_backward_work);
+      break;
+    case OpClass::kCollective:
+      std::snprintf(buf, sizeof buf, "alpha-beta: NVLink %.0f GB/s (all-reduce %.0f), NIC %.1f GB/s per GPU",
+                    links(CollKind::kAllGather).intra_bw.GBps_f(), links(CollKind::kAllReduce).intra_bw.GBps_f(),
+                    links(CollKind::kAllGather).inter_bw.GBps_f());
+      break;
+    case OpClass::kP2p:
+      std::snprintf(buf, sizeof buf, "p2p: NVLink %.0f GB/s, NIC %.1f GB/s",
+                    (cluster_.nvlink_bandwidth * eff_.p2p).GBps_f(), links(CollKind::kAllGather).inter_bw.GBps_f());
+      break;
+    default:
+      std::snprintf(buf, sizeof buf, "memory-bound: HBM at %.0f%% of %.0f GB/s + %.1f us", eff_.hbm * 100,
+                    cluster_.gpu.hbm_bandwidth.GBps_f(), eff_.memory_overhead.us_f());
+      break;
+  }
+  return std::string(buf) + " (embedded default, calibrate/data/defaults.json, family " + eff_.family + ")";
+}
+
+Result<std::unique_ptr<CostModel>> make_default_cost_model(const ClusterSpec& cluster) {
+  auto eff = default_efficiencies(gpu_family(cluster.gpu));
+  if (!eff.ok()) return eff.status();
+  return std::unique_ptr<CostModel>(new DefaultCostModel(cluster, std::move(eff).value()));
+}
+
+Status bind_costs(Plan& plan, const CostModel& model, int gpus_per_node, std::vector<CostSource>* op_sources) {
+  std::vector<GroupShape> shapes;
+  for (const auto& g : plan.groups) shapes.push_back(worst_shape(g, gpus_per_node));
+  // A p2p peer table is "same node" when every rank's peer shares its node.
+  std::vector<bool> same_node;
+  for (const auto& p : plan.peers) {
+    bool same = true;
+    for (size_t r = 0; r < p.peer_of_rank.size() && same; ++r)
+      if (p.peer_of_rank[r] >= 0 && static_cast<int>(r) / gpus_per_node != p.peer_of_rank[r] / gpus_per_node)
+        same = false;
+    same_node.push_back(same);
+  }
+  std::vector<Time> dur(plan.ops.size());
+  if (op_sources) op_sources->assign(plan.ops.size(), CostSource::kDefault);
+  for (size_t i = 0; i < plan.ops.size(); ++i) {
+    const OpDesc& op = plan.ops[i];
+    OpCost c;
+    if (op.cls == OpClass::kCollective) {
+      if (op.group >= shapes.size()) return Status::error("bind_costs: op '" + op.name + "' names a missing group");
+      c = model.collective(op, shapes[op.group]);
+    } else if (op.cls == OpClass::kP2p) {
+      if (op.group >= same_node.size()) return Status::error("bind_costs: op '" + op.name + "' names a missing peer table");
+      c = model.p2p(op, same_node[op.group]);
+    } else {
+      c = model.compute(op);
+    }
+    dur[i] = c.time;
+    if (op_sources) (*op_sources)[i] = c.source;
+  }
+  for (auto& prog : plan.programs)
+    for (auto& t : prog.tasks) t.dur = dur[t.op];
+  return Status{};
+}
+
+}  // namespace trainsim

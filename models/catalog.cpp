@@ -1,0 +1,130 @@
+// Parses the embedded model catalog (models/data/models.json). A malformed catalog is a bug in
+// the shipped data, not a user error, so it aborts with the entry and field named.
+#include "models/catalog.h"
+
+#include <algorithm>
+#include <cctype>
+#include <nlohmann/json.hpp>
+
+#include "models/spec_parse.h"
+#include "sim/check.h"
+#include "sim/embedded.h"
+
+namespace trainsim {
+namespace {
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+int get_int(const nlohmann::json& e, const char* key, const std::string& who) {
+  SIM_CHECK(e.contains(key) && e[key].is_number_integer(),
+            "models.json: entry %s: \"%s\" must be an integer", who.c_str(), key);
+  return e[key].get<int>();
+}
+
+std::string get_str(const nlohmann::json& e, const char* key, const std::string& who) {
+  SIM_CHECK(e.contains(key) && e[key].is_string(), "models.json: entry %s: \"%s\" must be a string",
+            who.c_str(), key);
+  return e[key].get<std::string>();
+}
+
+std::vector<CatalogModel> parse_catalog() {
+  nlohmann::json doc = nlohmann::json::parse(embedded::models_catalog(), nullptr, false);
+  SIM_CHECK(doc.is_object() && doc.contains("models") && doc["models"].is_array(),
+            "models.json: not a JSON object with a \"models\" array");
+  std::vector<CatalogModel> out;
+  for (const auto& e : doc["models"]) {
+    SIM_CHECK(e.is_object(), "models.json: an entry is not an object");
+    CatalogModel m;
+    std::string who = get_str(e, "name", "?");
+    m.spec.name = who;
+    m.spec.arch = get_str(e, "arch", who);
+    m.spec.layers = get_int(e, "layers", who);
+    m.spec.hidden = get_int(e, "hidden", who);
+    m.spec.heads = get_int(e, "heads", who);
+    m.spec.kv_heads = get_int(e, "kv_heads", who);
+    m.spec.head_dim = get_int(e, "head_dim", who);
+    m.spec.ffn_hidden = get_int(e, "ffn_hidden", who);
+    m.spec.vocab = get_int(e, "vocab", who);
+    SIM_CHECK(parse_activation(get_str(e, "activation", who), &m.spec.activation),
+              "models.json: entry %s: bad activation", who.c_str());
+    SIM_CHECK(parse_norm(get_str(e, "norm", who), &m.spec.norm), "models.json: entry %s: bad norm",
+              who.c_str());
+    SIM_CHECK(e.contains("tied_embeddings") && e["tied_embeddings"].is_boolean(),
+              "models.json: entry %s: tied_embeddings must be a bool", who.c_str());
+    m.spec.tied_embeddings = e["tied_embeddings"].get<bool>();
+    m.seq_len = get_int(e, "seq_len", who);
+    m.source = get_str(e, "source", who);
+    if (e.contains("aliases")) {
+      SIM_CHECK(e["aliases"].is_array(), "models.json: entry %s: aliases must be an array", who.c_str());
+      for (const auto& a : e["aliases"]) {
+        SIM_CHECK(a.is_string(), "models.json: entry %s: alias is not a string", who.c_str());
+        m.aliases.push_back(a.get<std::string>());
+      }
+    }
+    const ModelSpec& s = m.spec;
+    SIM_CHECK(s.layers > 0 && s.hidden > 0 && s.heads > 0 && s.kv_heads > 0 && s.head_dim > 0 &&
+                  s.ffn_hidden > 0 && s.vocab > 0 && s.heads % s.kv_heads == 0,
+              "models.json: entry %s: inconsistent dimensions", who.c_str());
+    for (const auto& prior : out)
+      SIM_CHECK(lower(prior.spec.name) != lower(who), "models.json: duplicate entry %s", who.c_str());
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+}  // namespace
+
+const std::vector<CatalogModel>& model_catalog() {
+  static const std::vector<CatalogModel> catalog = parse_catalog();
+  return catalog;
+}
+
+std::vector<std::string> model_names() {
+  std::vector<std::string> names;
+  for (const auto& m : model_catalog()) names.push_back(m.spec.name);
+  return names;
+}
+
+Result<ModelSpec> find_model(const std::string& name) {
+  const std::string key = lower(name);
+  for (const auto& m : model_catalog()) {
+    if (lower(m.spec.name) == key) return m.spec;
+    for (const auto& a : m.aliases)
+      if (lower(a) == key) return m.spec;
+  }
+  std::string best;
+  size_t best_d = std::string::npos;
+  for (const auto& m : model_catalog()) {
+    size_t d = edit_distance(key, lower(m.spec.name));
+    if (d < best_d) {
+      best_d = d;
+      best = m.spec.name;
+    }
+  }
+  std::string msg = "unknown model";
+  if (!best.empty() && best_d <= std::max<size_t>(2, key.size() / 3))
+    msg += "; did you mean \"" + best + "\"?";
+  msg += " known models: ";
+  const auto names = model_names();
+  for (size_t i = 0; i < names.size(); ++i) msg += (i ? ", " : "") + names[i];
+  return Status::error(Error{"", "", "\"" + name + "\"", msg});
+}
+
+}  // namespace trainsim

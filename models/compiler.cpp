@@ -1,0 +1,623 @@
+#include "models/compiler.h"
+
+#include <algorithm>
+#include <map>
+#include <string>
+
+#include "models/memory.h"
+#include "models/ops.h"
+#include "topologies/placement.h"
+
+namespace trainsim {
+
+Result<std::vector<int>> layer_split(int layers, int pp, int vp, const std::vector<int>& given) {
+  const int v = pp * vp;
+  if (v <= 0 || layers <= 0) return Status::error("layer split: layers and pp*vp must be positive");
+  if (!given.empty()) {
+    if (static_cast<int>(given.size()) != v)
+      return Status::error("layers_per_stage has " + std::to_string(given.size()) + " entries; pp*vp = " +
+                           std::to_string(v));
+    int sum = 0;
+    for (int x : given) {
+      if (x < 0) return Status::error("layers_per_stage has a negative entry");
+      sum += x;
+    }
+    if (sum != layers)
+      return Status::error("layers_per_stage sums to " + std::to_string(sum) + ", the model has " +
+                           std::to_string(layers) + " layers");
+    return given;
+  }
+  if (v > layers)
+    return Status::error("pp*vp = " + std::to_string(v) + " exceeds the " + std::to_string(layers) + " layers");
+  std::vector<int> out(v, layers / v);
+  int rem = layers % v;
+  for (int i = 1; i < v && rem > 0; ++i, --rem) ++out[i];
+  if (rem > 0) ++out[0];
+  return out;
+}
+
+namespace {
+
+struct SchedStep {
+  bool fwd;
+  int chunk;
+  int micro;
+};
+
+std::vector<SchedStep> schedule_for(Schedule sched, int stage, int pp, int vp, int m) {
+  std::vector<SchedStep> out;
+  if (sched == Schedule::kGpipe) {
+    for (int i = 0; i < m; ++i)
+      for (int c = 0; c < vp; ++c) out.push_back({true, c, i});
+    for (int i = 0; i < m; ++i)
+      for (int c = vp - 1; c >= 0; --c) out.push_back({false, c, i});
+    return out;
+  }
+  if (vp == 1) {
+    const int warm = std::min(pp - stage - 1, m);
+    for (int i = 0; i < warm; ++i) out.push_back({true, 0, i});
+    for (int i = 0; i < m - warm; ++i) {
+      out.push_back({true, 0, warm + i});
+      out.push_back({false, 0, i});
+    }
+    for (int i = m - warm; i < m; ++i) out.push_back({false, 0, i});
+    return out;
+  }
+  // Interleaved 1F1B (Narayanan et al. SC'21 section 2.2; Megatron-LM's order).
+  const int total = m * vp;
+  auto micro_of = [&](int k) { return (k / (pp * vp)) * pp + k % pp; };
+  auto fchunk = [&](int k) { return (k / pp) % vp; };
+  auto bchunk = [&](int k) { return vp - 1 - (k / pp) % vp; };
+  const int warm = std::min((pp - stage - 1) * 2 + (vp - 1) * pp, total);
+  for (int k = 0; k < warm; ++k) out.push_back({true, fchunk(k), micro_of(k)});
+  for (int j = 0; j < total - warm; ++j) {
+    out.push_back({true, fchunk(warm + j), micro_of(warm + j)});
+    out.push_back({false, bchunk(j), micro_of(j)});
+  }
+  for (int j = total - warm; j < total; ++j) out.push_back({false, bchunk(j), micro_of(j)});
+  return out;
+}
+
+// Builds one stage's program.
+class StageBuilder {
+ public:
+  StageBuilder(Plan& plan, Program& prog, const ModelSpec& model, const TrainingSpec& tr,
+               const ParallelSpec& par, const LayerDims& d, int stage, int m,
+               const std::vector<int>& split, const std::vector<int>& first_layer)
+      : plan_(plan), prog_(prog), model_(model), tr_(tr), par_(par), d_(d), stage_(stage), m_(m),
+        split_(split), first_layer_(first_layer) {
+    nv_ = par.pp * par.vp;
+    act_ = layer_activation(model, tr.seq_len, tr.micro_batch, par.tp, d.sp, par.recompute);
+    layer_grad_bytes_ = 2 * ceil_div(layer_params(model), par.tp);
+    layer_param_bytes_ = layer_grad_bytes_;
+    emb_grad_bytes_ = 2 * ceil_div(embedding_params(model), par.tp);
+    shard_ = par.fsdp_shard_group > 0 ? std::min(par.fsdp_shard_group, par.dp) : par.dp;
+    bucket_bytes_ = std::max<int64_t>(1, par.dp_bucket_mb) << 20;
+  }
+
+  void build() {
+    const bool zero12_gather = par_.zero >= 1 && par_.zero <= 2 && shard_ > 1;
+    if (zero12_gather && par_.dp_overlap) emit_param_gather_at_start();
+    auto steps = schedule_for(par_.schedule, stage_, par_.pp, par_.vp, m_);
+    last_bwd_of_chunk_.assign(par_.vp, -1);
+    for (const auto& st : steps)
+      if (!st.fwd) last_bwd_of_chunk_[st.chunk] = st.micro;
+    for (const auto& st : steps) st.fwd ? forward(st.chunk, st.micro) : backward(st.chunk, st.micro);
+    flush_bucket(kNoDep);
+    if (!par_.dp_overlap) emit_deferred_reductions();
+    // Optimizer: Adam over this rank's (shard of) parameters; memory-bound. Per parameter it
+    // reads the gradient (4 B), master weight, m and v (12 B), writes them back (12 B) and
+    // the bf16 working copy (2 B), and reads the gradient again for the norm/clip (4 B): 34 B.
+    const int64_t p_local = params_local_;
+    const int64_t p_opt = par_.zero >= 1 ? ceil_div(p_local, shard_) : p_local;
+    OpDesc opt = memory_op("optimizer.adam", OpClass::kOptimizer, 34 * p_opt, false);
+    uint32_t dep = last_reduction_;
+    uint32_t opt_t = emit_compute(opt, Category::kOptimizer, 0xffff, 0, dep);
+    if (zero12_gather && !par_.dp_overlap) {
+      // Updated parameter shards gathered back, synchronously, after the step.
+      emit_coll("zero.param.allgather", CollKind::kAllGather, 2 * p_local, kGroupDp, kStreamCompute,
+                Category::kDpComm, 0xffff, 0, opt_t);
+    }
+  }
+
+  int64_t params_local_ = 0;
+
+ private:
+  static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+  uint32_t emit(Task t) {
+    prog_.tasks.push_back(t);
+    return static_cast<uint32_t>(prog_.tasks.size() - 1);
+  }
+  uint32_t emit_compute(const OpDesc& op, Category cat, int layer, int micro, uint32_t dep = kNoDep,
+                        uint32_t dep2 = kNoDep) {
+    Task t;
+    t.kind = TaskKind::kCompute;
+    t.stream = kStreamCompute;
+    t.category = cat;
+    t.op = plan_.intern_op(op);
+    t.layer = static_cast<uint16_t>(layer);
+    t.micro = static_cast<uint16_t>(micro);
+    t.dep[0] = dep;
+    t.dep[1] = dep2;
+    return last_compute_ = emit(t);
+  }
+  uint32_t emit_coll(const std::string& name, CollKind kind, int64_t bytes, uint8_t group, uint8_t stream,
+                     Category cat, int layer, int micro, uint32_t dep = kNoDep) {
+    Task t;
+    t.kind = TaskKind::kCollective;
+    t.stream = stream;
+    t.category = cat;
+    t.op = plan_.intern_op(collective_op(name, kind, bytes, group));
+    t.group = group;
+    t.layer = static_cast<uint16_t>(layer);
+    t.micro = static_cast<uint16_t>(micro);
+    t.dep[0] = dep;
+    uint32_t i = emit(t);
+    if (stream == kStreamCompute) last_compute_ = i;
+    return i;
+  }
+  void emit_p2p(bool send, uint8_t channel, uint8_t peer, int layer, int micro) {
+    Task t;
+    t.kind = send ? TaskKind::kSend : TaskKind::kRecv;
+    t.stream = send ? kStreamP2p : kStreamCompute;
+    t.category = Category::kPpComm;
+    // Activations (or their gradients) of one micro-batch, sequence-sharded across the TP
+    // group (SP, or Megatron's scatter/gather optimization without SP).
+    const int64_t bytes = 2 * d_.tokens() * d_.h / d_.t;
+    t.op = plan_.intern_op(p2p_op(channel == 0 ? "pp.activation" : "pp.gradient", bytes, peer));
+    t.group = peer;
+    t.channel = channel;
+    t.layer = static_cast<uint16_t>(layer);
+    t.micro = static_cast<uint16_t>(micro);
+    if (send) t.dep[0] = last_compute_;
+    uint32_t i = emit(t);
+    if (!send) last_compute_ = i;
+  }
+
+  // TP collective on the compute stream; nothing when tp == 1.
+  void tp_coll(const char* name, CollKind kind, int layer, int micro) {
+    if (d_.t <= 1) return;
+    emit_coll(name, kind, 2 * d_.tokens() * d_.h, kGroupTp, kStreamCompute, Category::kTpComm, layer, micro);
+  }
+  // After a row-parallel GEMM (fwd) / before a column-parallel GEMM's input grad goes back (bwd).
+  void tp_reduce(const char* ar, const char* rs, int layer, int micro) {
+    tp_coll(d_.sp ? rs : ar, d_.sp ? CollKind::kReduceScatter : CollKind::kAllReduce, layer, micro);
+  }
+  void tp_gather(const char* ag, int layer, int micro) {
+    if (d_.sp) tp_coll(ag, CollKind::kAllGather, layer, micro);
+  }
+
+  int64_t norm_bytes() const { return 2 * 2 * d_.norm_tokens() * d_.h; }     // read x, write y
+  int64_t norm_bwd_bytes() const { return 3 * 2 * d_.norm_tokens() * d_.h; }  // x, dy -> dx
+  int64_t resid_bytes() const { return 3 * 2 * d_.norm_tokens() * d_.h; }     // a + b -> c
+
+  // One transformer layer forward. Returns the index of its first task.
+  uint32_t layer_forward(int layer, int micro, bool recompute, uint32_t first_dep) {
+    const Category c = recompute ? Category::kRecompute : Category::kCompute;
+    const int64_t T = d_.tokens();
+    const DType g = d_.gemm_dtype;
+    uint32_t first = emit_compute(memory_op("attn.norm.fwd", OpClass::kNorm, norm_bytes(), false), c, layer,
+                                  micro, first_dep);
+    tp_gather("tp.attn.allgather", layer, micro);
+    emit_compute(gemm_op("attn.qkv.fwd", T, (d_.q + 2 * d_.kv) / d_.t, d_.h, g, false), c, layer, micro);
+    if (d_.swiglu)  // RoPE on Q and K: read + write
+      emit_compute(memory_op("attn.rope.fwd", OpClass::kElementwise, 2 * 2 * T * (d_.q + d_.kv) / d_.t, false), c,
+                   layer, micro);
+    emit_compute(attention_op(d_, false), c, layer, micro);
+    emit_compute(gemm_op("attn.proj.fwd", T, d_.h, d_.q / d_.t, g, false), c, layer, micro);
+    tp_reduce("tp.attn.allreduce", "tp.attn.reducescatter", layer, micro);
+    emit_compute(memory_op("attn.residual.fwd", OpClass::kElementwise, resid_bytes(), false), c, layer, micro);
+    emit_compute(memory_op("mlp.norm.fwd", OpClass::kNorm, norm_bytes(), false), c, layer, micro);
+    tp_gather("tp.mlp.allgather", layer, micro);
+    const int64_t f1 = (d_.swiglu ? 2 : 1) * d_.f / d_.t;
+    emit_compute(gemm_op("mlp.fc1.fwd", T, f1, d_.h, g, false), c, layer, micro);
+    const int64_t act_bytes = (d_.swiglu ? 3 : 2) * 2 * T * d_.f / d_.t;
+    emit_compute(memory_op(d_.swiglu ? "mlp.swiglu.fwd" : "mlp.gelu.fwd", OpClass::kElementwise, act_bytes, false),
+                 c, layer, micro);
+    emit_compute(gemm_op("mlp.fc2.fwd", T, d_.h, d_.f / d_.t, g, false), c, layer, micro);
+    tp_reduce("tp.mlp.allreduce", "tp.mlp.reducescatter", layer, micro);
+    emit_compute(memory_op("mlp.residual.fwd", OpClass::kElementwise, resid_bytes(), false), c, layer, micro);
+    return first;
+  }
+
+  // The SP re-gather of a column-parallel GEMM's input for its weight gradient, on the side
+  // stream, issued when the block's backward starts.
+  uint32_t side_gather(const char* name, int layer, int micro) {
+    if (!d_.sp) return kNoDep;
+    return emit_coll(name, CollKind::kAllGather, 2 * d_.tokens() * d_.h, kGroupTpSide, kStreamGather,
+                     Category::kTpComm, layer, micro, last_compute_);
+  }
+
+  // One transformer layer backward (with its recomputation). Returns its last task.
+  uint32_t layer_backward(int layer, int micro, uint32_t gather_dep) {
+    const int64_t T = d_.tokens();
+    const DType g = d_.gemm_dtype;
+    const Category c = Category::kCompute;
+    if (par_.recompute == Recompute::kFull) {
+      uint32_t first = layer_forward(layer, micro, /*recompute=*/true, gather_dep);
+      prog_.tasks[first].mem_alloc += act_.recompute_transient_bytes;
+      gather_dep = kNoDep;
+    }
+    uint32_t first_b = emit_compute(memory_op("mlp.residual.bwd", OpClass::kElementwise, 2 * 2 * d_.norm_tokens() * d_.h, true),
+                                    c, layer, micro, gather_dep);
+    (void)first_b;
+    tp_gather("tp.mlp.bwd.allgather", layer, micro);
+    const int64_t f1 = (d_.swiglu ? 2 : 1) * d_.f / d_.t;
+    uint32_t sg = side_gather("tp.mlp.fc1in.allgather", layer, micro);
+    emit_compute(gemm_op("mlp.fc2.dgrad", T, d_.f / d_.t, d_.h, g, true), c, layer, micro);
+    emit_compute(gemm_op("mlp.fc2.wgrad", d_.f / d_.t, d_.h, T, g, true), c, layer, micro);
+    const int64_t act_b = (d_.swiglu ? 5 : 3) * 2 * T * d_.f / d_.t;
+    emit_compute(memory_op(d_.swiglu ? "mlp.swiglu.bwd" : "mlp.gelu.bwd", OpClass::kElementwise, act_b, true), c,
+                 layer, micro);
+    emit_compute(gemm_op("mlp.fc1.dgrad", T, d_.h, f1, g, true), c, layer, micro);
+    emit_compute(gemm_op("mlp.fc1.wgrad", d_.h, f1, T, g, true), c, layer, micro, sg);
+    tp_reduce("tp.mlp.bwd.allreduce", "tp.mlp.bwd.reducescatter", layer, micro);
+    emit_compute(memory_op("mlp.norm.bwd", OpClass::kNorm, norm_bwd_bytes(), true), c, layer, micro);
+    emit_compute(memory_op("attn.residual.bwd", OpClass::kElementwise, 2 * 2 * d_.norm_tokens() * d_.h, true), c,
+                 layer, micro);
+    tp_gather("tp.attn.bwd.allgather", layer, micro);
+    uint32_t sg2 = side_gather("tp.attn.qkvin.allgather", layer, micro);
+    emit_compute(gemm_op("attn.proj.dgrad", T, d_.q / d_.t, d_.h, g, true), c, layer, micro);
+    emit_compute(gemm_op("attn.proj.wgrad", d_.q / d_.t, d_.h, T, g, true), c, layer, micro);
+    if (par_.recompute == Recompute::kSelective) {
+      uint32_t r = emit_compute(attention_op(d_, false), Category::kRecompute, layer, micro);
+      prog_.tasks[r].mem_alloc += act_.recompute_transient_bytes;
+    }
+    emit_compute(attention_op(d_, true), c, layer, micro);
+    if (d_.swiglu)
+      emit_compute(memory_op("attn.rope.bwd", OpClass::kElementwise, 2 * 2 * T * (d_.q + d_.kv) / d_.t, true), c,
+                   layer, micro);
+    emit_compute(gemm_op("attn.qkv.dgrad", T, d_.h, (d_.q + 2 * d_.kv) / d_.t, g, true), c, layer, micro);
+    emit_compute(gemm_op("attn.qkv.wgrad", d_.h, (d_.q + 2 * d_.kv) / d_.t, T, g, true), c, layer, micro, sg2);
+    tp_reduce("tp.attn.bwd.allreduce", "tp.attn.bwd.reducescatter", layer, micro);
+    uint32_t last = emit_compute(memory_op("attn.norm.bwd", OpClass::kNorm, norm_bwd_bytes(), true), c, layer, micro);
+    prog_.tasks[last].mem_free += act_.saved_bytes;
+    if (par_.recompute != Recompute::kNone) prog_.tasks[last].mem_free += act_.recompute_transient_bytes;
+    return last;
+  }
+
+  // ZeRO-3: gather a unit's parameters on the gather stream, `prefetch` units ahead.
+  uint32_t zero3_gather(int64_t bytes, int layer, int micro) {
+    if (par_.zero < 3 || shard_ <= 1) return kNoDep;
+    // Issued once the compute stream reached the unit `prefetch` places back: the gather
+    // stream then runs ahead by at most prefetch+1 units.
+    uint32_t dep = kNoDep;
+    const int back = par_.zero3_prefetch;
+    if (static_cast<int>(unit_starts_.size()) > back) dep = unit_starts_[unit_starts_.size() - 1 - back];
+    return emit_coll("zero3.param.allgather", CollKind::kAllGather, bytes, kGroupDpGather, kStreamGather,
+                     Category::kDpComm, layer, micro, dep);
+  }
+  void zero3_reduce(int64_t bytes, int layer, int micro, uint32_t after) {
+    if (par_.zero < 3 || shard_ <= 1) return;
+    uint32_t rs = emit_coll("zero3.grad.reducescatter", CollKind::kReduceScatter, bytes, kGroupDp, kStreamDp,
+                            Category::kDpComm, layer, micro, after);
+    last_reduction_ = rs;
+    if (shard_ < par_.dp)
+      last_reduction_ = emit_coll("hsdp.grad.allreduce", CollKind::kAllReduce, bytes / shard_, kGroupDpRep,
+                                  kStreamDp, Category::kDpComm, layer, micro, rs);
+  }
+
+  // Gradient buckets for ZeRO 0-2: filled during the last backward of a chunk.
+  void add_grads(int64_t bytes, uint32_t after) {
+    if (par_.zero >= 3 || par_.dp <= 1) return;
+    pending_bytes_ += bytes;
+    pending_after_ = after;
+    if (pending_bytes_ >= bucket_bytes_) flush_bucket(after);
+  }
+  void flush_bucket(uint32_t) {
+    if (pending_bytes_ == 0) return;
+    if (!par_.dp_overlap) {
+      deferred_.push_back(pending_bytes_);
+    } else {
+      emit_reduction(pending_bytes_, kStreamDp, pending_after_);
+    }
+    pending_bytes_ = 0;
+  }
+  void emit_reduction(int64_t bytes, uint8_t stream, uint32_t after) {
+    const bool rs = par_.zero >= 1 && shard_ > 1;
+    uint32_t t = emit_coll(rs ? "dp.grad.reducescatter" : "dp.grad.allreduce",
+                           rs ? CollKind::kReduceScatter : CollKind::kAllReduce, bytes, kGroupDp, stream,
+                           Category::kDpComm, 0xffff, 0, after);
+    if (rs && shard_ < par_.dp)
+      t = emit_coll("dp.grad.replica.allreduce", CollKind::kAllReduce, bytes / shard_, kGroupDpRep, stream,
+                    Category::kDpComm, 0xffff, 0, t);
+    last_reduction_ = t;
+  }
+  void emit_deferred_reductions() {
+    for (int64_t b : deferred_) emit_reduction(b, kStreamCompute, last_compute_);
+  }
+  void emit_param_gather_at_start() {
+    // The previous step's updated shards, gathered in forward order while this step's
+    // forward runs (Megatron --overlap-param-gather); a layer's first forward waits for its
+    // bucket.
+    int64_t acc = 0;
+    bool first_unit = true;
+    auto flush = [&](int upto_vstage_layer) {
+      (void)upto_vstage_layer;
+      if (acc == 0) return;
+      uint32_t t = emit_coll("zero.param.allgather", CollKind::kAllGather, acc, kGroupDpGather, kStreamGather,
+                             Category::kDpComm, 0xffff, 0, kNoDep);
+      for (int l : pending_layers_) gather_for_layer_[l] = t;
+      pending_layers_.clear();
+      acc = 0;
+    };
+    for (int c = 0; c < par_.vp; ++c) {
+      const int v = c * par_.pp + stage_;
+      if (v == 0) {
+        acc += emb_grad_bytes_;
+        pending_layers_.push_back(-1);
+        first_unit = false;
+      }
+      for (int l = first_layer_[v]; l < first_layer_[v] + split_[v]; ++l) {
+        acc += layer_param_bytes_;
+        pending_layers_.push_back(l);
+        if (acc >= bucket_bytes_) flush(l);
+      }
+    }
+    flush(0);
+    (void)first_unit;
+  }
+
+  void forward(int chunk, int micro) {
+    const int v = chunk * par_.pp + stage_;
+    const int64_t T = d_.tokens();
+    if (v > 0) emit_p2p(false, 0, kPeerPrev, first_layer_[v], micro);
+    uint32_t pg = kNoDep;
+    auto param_dep = [&](int layer) -> uint32_t {
+      if (micro != 0) return kNoDep;   // the gather of the step's first use covers the rest
+      auto it = gather_for_layer_.find(layer);
+      return it == gather_for_layer_.end() ? kNoDep : it->second;
+    };
+    if (v == 0) {
+      pg = zero3_gather(emb_grad_bytes_, 0xffff, micro);
+      uint32_t e = emit_compute(memory_op("embedding.fwd", OpClass::kEmbedding, 2 * 2 * T * d_.h, false),
+                                Category::kCompute, 0xffff, micro, pg, param_dep(-1));
+      prog_.tasks[e].mem_alloc += embedding_activation_bytes(model_, tr_.seq_len, tr_.micro_batch, par_.tp, d_.sp);
+      unit_starts_.push_back(e);
+      tp_reduce("tp.embedding.allreduce", "tp.embedding.reducescatter", 0xffff, micro);
+    }
+    for (int l = first_layer_[v]; l < first_layer_[v] + split_[v]; ++l) {
+      pg = zero3_gather(layer_param_bytes_, l, micro);
+      uint32_t dep = pg != kNoDep ? pg : param_dep(l);
+      uint32_t first = layer_forward(l, micro, false, dep);
+      prog_.tasks[first].mem_alloc += act_.saved_bytes;
+      unit_starts_.push_back(first);
+    }
+    if (v == nv_ - 1) {
+      uint32_t hg = zero3_gather(model_.tied_embeddings ? emb_grad_bytes_ : emb_grad_bytes_, 0xffff, micro);
+      uint32_t n = emit_compute(memory_op("final.norm.fwd", OpClass::kNorm, norm_bytes(), false), Category::kCompute,
+                                0xffff, micro, hg);
+      prog_.tasks[n].mem_alloc += head_activation_bytes(model_, tr_.seq_len, tr_.micro_batch, par_.tp, d_.sp);
+      unit_starts_.push_back(n);
+      tp_gather("tp.head.allgather", 0xffff, micro);
+      emit_compute(gemm_op("head.fwd", T, d_.vocab / d_.t, d_.h, d_.gemm_dtype, false), Category::kCompute, 0xffff,
+                   micro);
+      // Vocab-parallel cross-entropy: reads bf16 logits, writes fp32 softmax, reads it back.
+      emit_compute(memory_op("loss.fwd", OpClass::kLoss, T * (d_.vocab / d_.t) * (2 + 4 + 4), false),
+                   Category::kCompute, 0xffff, micro);
+      if (d_.t > 1)  // max, sum-exp and target-logit all-reduces over the vocab shards (fp32)
+        emit_coll("tp.loss.allreduce", CollKind::kAllReduce, 3 * 4 * T, kGroupTp, kStreamCompute,
+                  Category::kTpComm, 0xffff, micro);
+    } else {
+      emit_p2p(true, 0, kPeerNext, first_layer_[v] + split_[v] - 1, micro);
+    }
+  }
+
+  void backward(int chunk, int micro) {
+    const int v = chunk * par_.pp + stage_;
+    const int64_t T = d_.tokens();
+    const bool last_micro = micro == last_bwd_of_chunk_[chunk];
+    if (v < nv_ - 1) emit_p2p(false, 1, kPeerNext, first_layer_[v] + split_[v] - 1, micro);
+    if (v == nv_ - 1) {
+      uint32_t hg = zero3_gather(emb_grad_bytes_, 0xffff, micro);
+      emit_compute(memory_op("loss.bwd", OpClass::kLoss, T * (d_.vocab / d_.t) * (4 + 2), true), Category::kCompute,
+                   0xffff, micro, hg);
+      emit_compute(gemm_op("head.dgrad", T, d_.h, d_.vocab / d_.t, d_.gemm_dtype, true), Category::kCompute, 0xffff,
+                   micro);
+      uint32_t w = emit_compute(gemm_op("head.wgrad", d_.h, d_.vocab / d_.t, T, d_.gemm_dtype, true),
+                                Category::kCompute, 0xffff, micro);
+      tp_reduce("tp.head.bwd.allreduce", "tp.head.bwd.reducescatter", 0xffff, micro);
+      uint32_t n = emit_compute(memory_op("final.norm.bwd", OpClass::kNorm, norm_bwd_bytes(), true),
+                                Category::kCompute, 0xffff, micro);
+      prog_.tasks[n].mem_free += head_activation_bytes(model_, tr_.seq_len, tr_.micro_batch, par_.tp, d_.sp);
+      zero3_reduce(emb_grad_bytes_, 0xffff, micro, w);
+      if (last_micro) add_grads(emb_grad_bytes_, w);
+    }
+    for (int l = first_layer_[v] + split_[v] - 1; l >= first_layer_[v]; --l) {
+      uint32_t pg = zero3_gather(layer_param_bytes_, l, micro);
+      unit_starts_.push_back(static_cast<uint32_t>(prog_.tasks.size()) + (pg == kNoDep ? 0 : 0));
+      uint32_t last = layer_backward(l, micro, pg);
+      unit_starts_.back() = std::min<uint32_t>(unit_starts_.back(), last);
+      zero3_reduce(layer_grad_bytes_, l, micro, last);
+      if (last_micro) add_grads(layer_grad_bytes_, last);
+    }
+    if (v == 0) {
+      uint32_t pg = zero3_gather(emb_grad_bytes_, 0xffff, micro);
+      tp_gather("tp.embedding.bwd.allgather", 0xffff, micro);
+      uint32_t e = emit_compute(memory_op("embedding.bwd", OpClass::kEmbedding, 2 * 4 * T * d_.h, true),
+                                Category::kCompute, 0xffff, micro, pg);
+      prog_.tasks[e].mem_free += embedding_activation_bytes(model_, tr_.seq_len, tr_.micro_batch, par_.tp, d_.sp);
+      zero3_reduce(emb_grad_bytes_, 0xffff, micro, e);
+      if (last_micro) add_grads(emb_grad_bytes_, e);
+    } else {
+      emit_p2p(true, 1, kPeerPrev, first_layer_[v], micro);
+    }
+    if (last_micro) flush_bucket(last_compute_);
+  }
+
+  Plan& plan_;
+  Program& prog_;
+  const ModelSpec& model_;
+  const TrainingSpec& tr_;
+  const ParallelSpec& par_;
+  const LayerDims d_;
+  const int stage_;
+  const int m_;
+  const std::vector<int>& split_;
+  const std::vector<int>& first_layer_;
+  int nv_ = 1;
+  LayerActivation act_;
+  int64_t layer_grad_bytes_ = 0, layer_param_bytes_ = 0, emb_grad_bytes_ = 0;
+  int shard_ = 1;
+  int64_t bucket_bytes_ = 0;
+  uint32_t last_compute_ = kNoDep;
+  uint32_t last_reduction_ = kNoDep;
+  int64_t pending_bytes_ = 0;
+  uint32_t pending_after_ = kNoDep;
+  std::vector<int64_t> deferred_;
+  std::vector<int> last_bwd_of_chunk_;
+  std::vector<uint32_t> unit_starts_;
+  std::vector<int> pending_layers_;
+  std::map<int, uint32_t> gather_for_layer_;
+};
+
+GroupTable split_group(const GroupTable& g, int chunk, bool replica, std::string name) {
+  // Splits every instance of `g` (members ascending) into consecutive shards of `chunk` ranks
+  // (replica=false: the shard groups) or into the sets of ranks at equal shard offsets
+  // (replica=true: the replica groups).
+  GroupTable out;
+  out.name = std::move(name);
+  out.instance_of_rank.assign(g.instance_of_rank.size(), kNoDep);
+  out.member_offsets.push_back(0);
+  for (uint32_t i = 0; i < g.instances(); ++i) {
+    const uint32_t base = g.member_offsets[i];
+    const uint32_t n = g.size_of(i);
+    const uint32_t shards = n / chunk;
+    if (!replica) {
+      for (uint32_t s = 0; s < shards; ++s) {
+        const uint32_t inst = out.instances();
+        for (uint32_t k = 0; k < static_cast<uint32_t>(chunk); ++k) {
+          uint32_t r = g.members[base + s * chunk + k];
+          out.members.push_back(r);
+          out.instance_of_rank[r] = inst;
+        }
+        out.member_offsets.push_back(static_cast<uint32_t>(out.members.size()));
+      }
+    } else {
+      for (uint32_t k = 0; k < static_cast<uint32_t>(chunk); ++k) {
+        const uint32_t inst = out.instances();
+        for (uint32_t s = 0; s < shards; ++s) {
+          uint32_t r = g.members[base + s * chunk + k];
+          out.members.push_back(r);
+          out.instance_of_rank[r] = inst;
+        }
+        out.member_offsets.push_back(static_cast<uint32_t>(out.members.size()));
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr, const ParallelSpec& par,
+                                  int gpus_per_node) {
+  if (par.cp != 1 || par.ep != 1)
+    return Status::error("the compiler supports cp=1 and ep=1 only (context and expert parallelism: issue 4)");
+  if (tr.micro_batch <= 0 || par.dp <= 0 || tr.global_batch % (static_cast<int64_t>(par.dp) * tr.micro_batch) != 0)
+    return Status::error("global_batch must be a multiple of dp*micro_batch");
+  const int m = static_cast<int>(tr.global_batch / (static_cast<int64_t>(par.dp) * tr.micro_batch));
+  if (par.vp > 1 && (par.schedule != Schedule::kInterleaved || m % par.pp != 0))
+    return Status::error("vp>1 needs the interleaved schedule and micro-batches (" + std::to_string(m) +
+                         ") divisible by pp (" + std::to_string(par.pp) + ")");
+  auto split = layer_split(model.layers, par.pp, par.vp, par.layers_per_stage);
+  if (!split.ok()) return split.status();
+  auto placement = Placement::make(par, gpus_per_node);
+  if (!placement.ok()) return placement.status();
+  const Placement& pl = placement.value();
+
+  CompiledPlan out;
+  out.micro_batches = m;
+  Plan& plan = out.plan;
+  plan.num_ranks = pl.num_ranks();
+  plan.groups.push_back(make_group_table(pl, {Axis::kTp}, "tp"));
+  plan.groups.push_back(make_group_table(pl, {Axis::kTp}, "tp-side"));
+  const int shard = par.fsdp_shard_group > 0 ? std::min(par.fsdp_shard_group, par.dp) : par.dp;
+  GroupTable dp = make_group_table(pl, {Axis::kDp}, "dp");
+  if (shard < par.dp) {
+    if (par.dp % shard != 0) return Status::error("fsdp_shard_group must divide dp");
+    plan.groups.push_back(split_group(dp, shard, false, "dp-shard"));
+    plan.groups.push_back(split_group(dp, shard, false, "dp-shard-gather"));
+    plan.groups.push_back(split_group(dp, shard, true, "dp-replica"));
+  } else {
+    GroupTable gather = dp;
+    gather.name = "dp-gather";
+    plan.groups.push_back(std::move(dp));
+    plan.groups.push_back(std::move(gather));
+    GroupTable rep = make_group_table(pl, {}, "dp-replica");
+    plan.groups.push_back(std::move(rep));
+  }
+  plan.peers.push_back(make_pp_peer_table(pl, +1, "pp-next"));
+  plan.peers.push_back(make_pp_peer_table(pl, -1, "pp-prev"));
+  if (par.vp > 1) {  // interleaved: the last stage's next is the first stage's next chunk
+    for (int r = 0; r < plan.num_ranks; ++r) {
+      auto c = std::array<int, 4>{pl.coord(r, Axis::kTp), pl.coord(r, Axis::kCp), pl.coord(r, Axis::kDp),
+                                  pl.coord(r, Axis::kPp)};
+      if (c[3] == par.pp - 1) {
+        auto n = c;
+        n[3] = 0;
+        plan.peers[kPeerNext].peer_of_rank[r] = static_cast<int32_t>(pl.rank_of(n));
+      }
+      if (c[3] == 0) {
+        auto n = c;
+        n[3] = par.pp - 1;
+        plan.peers[kPeerPrev].peer_of_rank[r] = static_cast<int32_t>(pl.rank_of(n));
+      }
+    }
+  }
+
+  const std::vector<int>& sp = split.value();
+  std::vector<int> first_layer(sp.size(), 0);
+  for (size_t v = 1; v < sp.size(); ++v) first_layer[v] = first_layer[v - 1] + sp[v - 1];
+  const LayerDims d = layer_dims(model, tr, par);
+
+  plan.programs.resize(par.pp);
+  out.stages.resize(par.pp);
+  const int64_t lp = (layer_params(model) + par.tp - 1) / par.tp;
+  const int64_t ep = (embedding_params(model) + par.tp - 1) / par.tp;
+  for (int s = 0; s < par.pp; ++s) {
+    Program& prog = plan.programs[s];
+    prog.name = "stage " + std::to_string(s);
+    StageInfo& info = out.stages[s];
+    info.stage = s;
+    int64_t params = 0;
+    int64_t largest = 0;
+    for (int c = 0; c < par.vp; ++c) {
+      const int v = c * par.pp + s;
+      for (int l = first_layer[v]; l < first_layer[v] + sp[v]; ++l) info.layers.push_back(l);
+      params += lp * sp[v];
+      if (sp[v] > 0) largest = std::max(largest, lp);
+      if (v == 0) {
+        params += ep;
+        largest = std::max(largest, ep);
+      }
+      if (v == par.pp * par.vp - 1) {
+        // LM head (a copy of the embedding when tied and the stages differ) + final norm.
+        if (!model.tied_embeddings || par.pp > 1) params += ep;
+        params += model.hidden;
+        largest = std::max(largest, ep);
+      }
+    }
+    info.params_local = params;
+    StageBuilder b(plan, prog, model, tr, par, d, s, m, sp, first_layer);
+    b.params_local_ = params;
+    b.build();
+    prog.mem = static_memory(params, largest, par.zero, shard, par.zero3_prefetch,
+                             std::max<int64_t>(1, par.dp_bucket_mb) << 20);
+    for (const Task& t : prog.tasks) {
+      const OpDesc& op = plan.ops[t.op];
+      if (op.cls != OpClass::kGemm && op.cls != OpClass::kAttention) continue;
+      if (t.category == Category::kCompute) prog.model_flops += op.flops;
+      if (t.category == Category::kCompute || t.category == Category::kRecompute) prog.hardware_flops += op.flops;
+    }
+  }
+  plan.program_of_rank.resize(plan.num_ranks);
+  for (int r = 0; r < plan.num_ranks; ++r) plan.program_of_rank[r] = static_cast<uint32_t>(pl.coord(r, Axis::kPp));
+  for (int s = 0; s < par.pp; ++s) plan.representatives.push_back(pl.rank_of({0, 0, 0, s}));
+  Status st = plan.finalize();
+  if (!st.ok()) return st;
+  return out;
+}
+
+}  // namespace trainsim

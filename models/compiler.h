@@ -1,0 +1,65 @@
+// File: models/compiler.h
+// The parallel-strategy compiler: model + batch + strategy -> Plan (a program per pipeline
+// stage, shared by every TP/DP rank of that stage). What it lays out, per micro-batch:
+//   - transformer layers as GEMM / attention / norm / elementwise ops (models/ops.h);
+//   - TP: all-reduce after the row-parallel GEMMs (forward) and column-parallel GEMMs
+//     (backward); with sequence parallelism all-gather / reduce-scatter instead, and the
+//     backward re-gather of the column-parallel input on a side stream (Megatron overlaps it
+//     with the data-gradient GEMM). TP collectives block the compute stream.
+//   - PP: GPipe, 1F1B, interleaved 1F1B (Megatron's order); activations and gradients pass as
+//     messages on a send stream; uneven layer splits.
+//   - DP: gradients reduced in buckets of `dp_bucket_mb` while the last micro-batch's backward
+//     runs (or after it, dp_overlap=false); ZeRO-1/2 reduce-scatter + parameter all-gather
+//     (overlapped with the next step's forward when dp_overlap); ZeRO-3/FSDP all-gathers each
+//     layer's parameters before use in forward and backward with `zero3_prefetch` layers of
+//     look-ahead, and reduce-scatters each layer's gradients per micro-batch.
+//   - recomputation: selective (attention core forward again in backward) or full (the layer's
+//     whole forward again, TP collectives included).
+//   - the optimizer step (Adam, memory-bound) after the last gradient reduction.
+//   - memory events: a layer's saved activations are allocated at its forward and freed at the
+//     end of its backward; static memory from models/memory.h.
+// Gradients are reduced in bf16 (Megatron-Core grad_reduce_in_fp32=False; FSDP "PURE").
+// Not modelled yet (FIXME): the embedding-gradient all-reduce between the first and last stage
+// of tied-embedding models under PP; HSDP replica all-reduce overlap details.
+// Thread-safety: pure function.
+#pragma once
+#include <vector>
+
+#include "models/spec.h"
+#include "sim/plan.h"
+#include "sim/status.h"
+
+namespace trainsim {
+
+// Group and peer table indices of compiled plans.
+inline constexpr uint8_t kGroupTp = 0;        // TP collectives on the compute stream
+inline constexpr uint8_t kGroupTpSide = 1;    // SP backward input re-gather (gather stream)
+inline constexpr uint8_t kGroupDp = 2;        // gradient reduction (DP stream)
+inline constexpr uint8_t kGroupDpGather = 3;  // ZeRO parameter all-gather (gather stream)
+inline constexpr uint8_t kGroupDpRep = 4;     // replica all-reduce when the ZeRO shard group < dp
+inline constexpr uint8_t kPeerNext = 0;
+inline constexpr uint8_t kPeerPrev = 1;
+
+struct StageInfo {
+  int stage = 0;
+  std::vector<int> layers;      // global layer indices on this pipeline rank (all its chunks)
+  int64_t params_local = 0;     // elements after the TP/PP split, before ZeRO
+};
+
+struct CompiledPlan {
+  Plan plan;
+  std::vector<StageInfo> stages;
+  int micro_batches = 0;        // per DP replica per step
+};
+
+// REQUIRES: the specs passed scenario validation (scenarios/loader). Still returns an error
+// rather than crash on inconsistent input (e.g. a layer split that does not add up).
+Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& training,
+                                  const ParallelSpec& parallel, int gpus_per_node);
+
+// Layers per virtual stage (pp*vp entries, virtual stage v = chunk*pp + stage): the given
+// layers_per_stage, or an even split whose remainder goes one each to the virtual stages after
+// the first (the first stage also runs the embedding, the last the LM head).
+Result<std::vector<int>> layer_split(int layers, int pp, int vp, const std::vector<int>& given);
+
+}  // namespace trainsim

@@ -1,0 +1,162 @@
+#include "models/memory.h"
+
+#include <algorithm>
+
+#include "sim/check.h"
+
+namespace trainsim {
+namespace {
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+int head_dim_of(const ModelSpec& m) { return m.head_dim > 0 ? m.head_dim : m.hidden / m.heads; }
+int kv_heads_of(const ModelSpec& m) { return m.kv_heads > 0 ? m.kv_heads : m.heads; }
+bool has_biases(const ModelSpec& m) { return m.activation == Activation::kGelu; }
+int64_t norm_params(const ModelSpec& m) {
+  return m.norm == NormKind::kLayerNorm ? 2 * int64_t{m.hidden} : int64_t{m.hidden};
+}
+
+void check_shape(const ModelSpec& m, int seq, int micro_batch, int tp) {
+  SIM_CHECK(seq >= 1 && micro_batch >= 1 && tp >= 1, "memory model: seq=%d micro_batch=%d tp=%d",
+            seq, micro_batch, tp);
+  SIM_CHECK(m.hidden > 0 && m.heads > 0 && m.ffn_hidden > 0,
+            "memory model: model '%s' has hidden=%d heads=%d ffn_hidden=%d", m.name.c_str(),
+            m.hidden, m.heads, m.ffn_hidden);
+}
+
+}  // namespace
+
+LayerActivation layer_activation(const ModelSpec& model, int seq, int micro_batch, int tp,
+                                 bool sequence_parallel, Recompute recompute, bool dropout) {
+  check_shape(model, seq, micro_batch, tp);
+  const int64_t s = seq, b = micro_batch, h = model.hidden, t = tp, a = model.heads;
+  const int64_t q = int64_t{model.heads} * head_dim_of(model);
+  const int64_t k = int64_t{kv_heads_of(model)} * head_dim_of(model);
+  const int64_t f = model.ffn_hidden;
+  const int64_t sb = s * b;
+
+  // Replicated without SP (the paper's "10" region), bytes summed before the split.
+  int64_t repl = 0;
+  repl += 2 * sb * h;             // input-norm input
+  repl += 2 * sb * h;             // QKV GEMM input
+  if (dropout) repl += sb * h;    // dropout mask after the out-projection
+  repl += 2 * sb * h;             // post-attention-norm input
+  repl += 2 * sb * h;             // FC1 input
+  if (dropout) repl += sb * h;    // dropout mask after FC2
+
+  // Always split by TP (heads / FFN columns), bytes summed before the split.
+  int64_t split = 0;
+  split += 2 * sb * q;            // Q
+  split += 2 * 2 * sb * k;        // K, V
+  split += 2 * sb * q;            // O = flash output = out-projection input
+  if (model.activation == Activation::kSwiglu) {
+    split += 2 * 2 * sb * f;      // gate and up (SwiGLU inputs)
+    split += 2 * sb * f;          // FC2 input (SwiGLU output)
+  } else {
+    split += 2 * sb * f;          // GeLU input
+    split += 2 * sb * f;          // FC2 input (GeLU output)
+  }
+  const int64_t lse = ceil_div(4 * b * a * s, t);   // fp32 log-sum-exp, per local head
+
+  const int64_t none = (sequence_parallel ? ceil_div(repl, t) : repl) + ceil_div(split, t) + lse;
+
+  LayerActivation r;
+  switch (recompute) {
+    case Recompute::kNone:
+      r.saved_bytes = none;
+      r.recompute_transient_bytes = 0;
+      break;
+    case Recompute::kSelective:
+      r.saved_bytes = none - lse;
+      r.recompute_transient_bytes = ceil_div(2 * sb * q, t) + lse;
+      break;
+    case Recompute::kFull: {
+      const int64_t input = 2 * sb * h;
+      r.saved_bytes = sequence_parallel ? ceil_div(input, t) : input;
+      r.recompute_transient_bytes = none;
+      break;
+    }
+  }
+  return r;
+}
+
+int64_t embedding_activation_bytes(const ModelSpec& model, int seq, int micro_batch, int tp,
+                                   bool sequence_parallel, bool dropout) {
+  check_shape(model, seq, micro_batch, tp);
+  const int64_t sb = int64_t{seq} * micro_batch;
+  int64_t bytes = 8 * sb;   // token ids (int64)
+  if (dropout) {
+    const int64_t mask = sb * model.hidden;
+    bytes += sequence_parallel ? ceil_div(mask, tp) : mask;
+  }
+  return bytes;
+}
+
+int64_t head_activation_bytes(const ModelSpec& model, int seq, int micro_batch, int tp,
+                              bool sequence_parallel) {
+  check_shape(model, seq, micro_batch, tp);
+  const int64_t sb = int64_t{seq} * micro_batch, h = model.hidden, v = model.vocab;
+  int64_t repl = 2 * sb * h + 2 * sb * h;   // final-norm input, LM-head input
+  int64_t bytes = sequence_parallel ? ceil_div(repl, tp) : repl;
+  bytes += ceil_div(2 * sb * v, tp);        // bf16 logits
+  bytes += ceil_div(4 * sb * v, tp);        // fp32 logits/softmax for the cross-entropy
+  bytes += 12 * sb;                         // int64 labels + fp32 per-token loss
+  return bytes;
+}
+
+int64_t layer_params(const ModelSpec& model) {
+  const int64_t h = model.hidden, f = model.ffn_hidden;
+  const int64_t q = int64_t{model.heads} * head_dim_of(model);
+  const int64_t k = int64_t{kv_heads_of(model)} * head_dim_of(model);
+  int64_t p = h * q + 2 * h * k + q * h;                 // Q, K, V, O
+  if (has_biases(model)) p += q + 2 * k + h;
+  if (model.activation == Activation::kSwiglu) {
+    p += 3 * h * f;                                      // gate, up, down
+  } else {
+    p += 2 * h * f;                                      // fc1, fc2
+    if (has_biases(model)) p += f + h;
+  }
+  p += 2 * norm_params(model);                           // two norms per layer
+  return p;
+}
+
+int64_t embedding_params(const ModelSpec& model) {
+  return int64_t{model.vocab} * model.hidden;
+}
+
+int64_t total_params(const ModelSpec& model) {
+  int64_t p = int64_t{model.layers} * layer_params(model) + embedding_params(model);
+  if (!model.tied_embeddings) p += int64_t{model.vocab} * model.hidden;   // LM head
+  p += norm_params(model);                                               // final norm
+  return p;
+}
+
+MemoryStatic static_memory(int64_t params_local, int64_t largest_layer_params_local, int zero,
+                           int shard_group, int zero3_prefetch, int64_t dp_bucket_bytes) {
+  SIM_CHECK(params_local >= 0 && largest_layer_params_local >= 0,
+            "static_memory: params_local=%lld largest_layer=%lld", (long long)params_local,
+            (long long)largest_layer_params_local);
+  SIM_CHECK(zero >= 0 && zero <= 3, "static_memory: zero=%d", zero);
+  SIM_CHECK(shard_group >= 1, "static_memory: shard_group=%d", shard_group);
+  SIM_CHECK(zero3_prefetch >= 0 && dp_bucket_bytes >= 0,
+            "static_memory: zero3_prefetch=%d dp_bucket_bytes=%lld", zero3_prefetch,
+            (long long)dp_bucket_bytes);
+  const int64_t P = params_local, N = shard_group;
+  int64_t params = kBytesBf16Param * P;
+  int64_t grads = kBytesFp32Grad * P;
+  int64_t optimizer = kBytesAdamState * P;
+  if (zero >= 1) optimizer = ceil_div(kBytesAdamState * P, N);
+  if (zero >= 2) grads = ceil_div(kBytesFp32Grad * P, N) + std::min(dp_bucket_bytes, kBytesFp32Grad * P);
+  if (zero >= 3 && N > 1) {   // with one shard nothing is gathered
+    params = ceil_div(kBytesBf16Param * P, N) +
+             kBytesBf16Param * largest_layer_params_local * (int64_t{zero3_prefetch} + 1);
+  }
+  MemoryStatic m;
+  m.params = Bytes{params};
+  m.grads = Bytes{grads};
+  m.optimizer = Bytes{optimizer};
+  m.workspace = Bytes{kFixedWorkspaceBytes};
+  return m;
+}
+
+}  // namespace trainsim

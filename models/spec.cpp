@@ -1,0 +1,89 @@
+// Names of the spec enums (models/spec.h) and their parsers (models/spec_parse.h). One table
+// per enum, so the printed name and the accepted name can never drift apart.
+#include <array>
+#include <cctype>
+#include <string_view>
+#include <utility>
+
+#include "models/spec.h"
+#include "models/spec_parse.h"
+
+namespace trainsim {
+namespace {
+
+template <typename E, size_t N>
+using NameTable = std::array<std::pair<E, const char*>, N>;
+
+constexpr NameTable<DType, 4> kDTypes{{
+    {DType::kBF16, "bf16"}, {DType::kFP16, "fp16"}, {DType::kFP8, "fp8"}, {DType::kFP32, "fp32"}}};
+constexpr NameTable<Activation, 2> kActivations{{
+    {Activation::kGelu, "gelu"}, {Activation::kSwiglu, "swiglu"}}};
+constexpr NameTable<NormKind, 2> kNorms{{
+    {NormKind::kLayerNorm, "layernorm"}, {NormKind::kRMSNorm, "rmsnorm"}}};
+constexpr NameTable<Schedule, 3> kSchedules{{
+    {Schedule::kGpipe, "gpipe"}, {Schedule::k1F1B, "1f1b"}, {Schedule::kInterleaved, "interleaved"}}};
+constexpr NameTable<Recompute, 3> kRecomputes{{
+    {Recompute::kNone, "none"}, {Recompute::kSelective, "selective"}, {Recompute::kFull, "full"}}};
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  }
+  return true;
+}
+
+template <typename E, size_t N>
+const char* name_of(const NameTable<E, N>& t, E v) {
+  for (const auto& [e, name] : t)
+    if (e == v) return name;
+  return "?";  // unreachable for a valid enum value
+}
+
+template <typename E, size_t N>
+bool parse_in(const NameTable<E, N>& t, std::string_view s, E* out) {
+  for (const auto& [e, name] : t) {
+    if (iequals(s, name)) {
+      *out = e;
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+const char* to_string(DType v) { return name_of(kDTypes, v); }
+const char* to_string(Activation v) { return name_of(kActivations, v); }
+const char* to_string(NormKind v) { return name_of(kNorms, v); }
+const char* to_string(Schedule v) { return name_of(kSchedules, v); }
+const char* to_string(Recompute v) { return name_of(kRecomputes, v); }
+
+int bytes_of(DType d) {
+  switch (d) {
+    case DType::kBF16:
+    case DType::kFP16:
+      return 2;
+    case DType::kFP8:
+      return 1;
+    case DType::kFP32:
+      return 4;
+  }
+  return 2;  // unreachable
+}
+
+bool parse_dtype(std::string_view s, DType* out) { return parse_in(kDTypes, s, out); }
+bool parse_activation(std::string_view s, Activation* out) { return parse_in(kActivations, s, out); }
+bool parse_norm(std::string_view s, NormKind* out) { return parse_in(kNorms, s, out); }
+bool parse_schedule(std::string_view s, Schedule* out) { return parse_in(kSchedules, s, out); }
+bool parse_recompute(std::string_view s, Recompute* out) { return parse_in(kRecomputes, s, out); }
+
+const char* dtype_choices() { return "\"bf16\", \"fp16\", \"fp8\" or \"fp32\""; }
+const char* activation_choices() { return "\"gelu\" or \"swiglu\""; }
+const char* norm_choices() { return "\"layernorm\" or \"rmsnorm\""; }
+const char* schedule_choices() { return "\"gpipe\", \"1f1b\" or \"interleaved\""; }
+const char* recompute_choices() { return "\"none\", \"selective\" or \"full\""; }
+
+}  // namespace trainsim

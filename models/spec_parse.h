@@ -1,0 +1,32 @@
+// File: models/spec_parse.h
+// Parses the enum names of models/spec.h as they are written in scenario files ("bf16",
+// "swiglu", "interleaved", ...). Matching is case-insensitive; to_string() (models/spec.h)
+// gives the canonical spelling back, so parse(to_string(x)) == x for every value.
+// Each parser returns false (and leaves *out untouched) for an unknown name; the matching
+// *_choices() string lists the accepted names for an error message.
+//
+//   DType d;
+//   if (!parse_dtype("BF16", &d)) { /* report: accepted: dtype_choices() */ }
+//
+// Thread-safety: pure functions.
+#pragma once
+#include <string_view>
+
+#include "models/spec.h"
+
+namespace trainsim {
+
+bool parse_dtype(std::string_view s, DType* out);
+bool parse_activation(std::string_view s, Activation* out);
+bool parse_norm(std::string_view s, NormKind* out);
+bool parse_schedule(std::string_view s, Schedule* out);
+bool parse_recompute(std::string_view s, Recompute* out);
+
+// "\"bf16\", \"fp16\", \"fp8\" or \"fp32\"" and so on: ready for "accepted: ..." messages.
+const char* dtype_choices();
+const char* activation_choices();
+const char* norm_choices();
+const char* schedule_choices();
+const char* recompute_choices();
+
+}  // namespace trainsim

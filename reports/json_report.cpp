@@ -1,0 +1,166 @@
+#include "reports/json_report.h"
+
+#include <cmath>
+
+#include "models/memory.h"
+#include "reports/summary.h"
+#include "reports/text_table.h"
+
+namespace trainsim {
+namespace {
+
+using nlohmann::ordered_json;
+
+// Non-finite values have no JSON form; null keeps the document valid (and deterministic).
+ordered_json num(double v) { return std::isfinite(v) ? ordered_json(v) : ordered_json(nullptr); }
+
+double fraction(Time part, Time whole) {
+  return whole.count_ps() > 0
+             ? static_cast<double>(part.count_ps()) / static_cast<double>(whole.count_ps())
+             : 0.0;
+}
+
+ordered_json time_json(Time t, Time step) {
+  ordered_json j;
+  j["s"] = num(t.seconds());
+  j["ps"] = t.count_ps();
+  j["fraction"] = num(fraction(t, step));
+  return j;
+}
+
+}  // namespace
+
+ordered_json memory_report_json(const MemoryReport& m) {
+  ordered_json j;
+  j["rank"] = m.rank;
+  j["stage"] = m.stage;
+  j["params_bytes"] = m.params.count();
+  j["grads_bytes"] = m.grads.count();
+  j["optimizer_bytes"] = m.optimizer.count();
+  j["activations_bytes"] = m.activations.count();
+  j["workspace_bytes"] = m.workspace.count();
+  j["total_bytes"] = m.total().count();
+  j["capacity_bytes"] = m.capacity.count();
+  j["oom"] = m.oom();
+  return j;
+}
+
+ordered_json prediction_json(const Prediction& p) {
+  const Scenario& s = p.scenario;
+  const ModelSpec& m = s.model;
+  const TrainingSpec& tr = s.training;
+  const ParallelSpec& par = s.parallel;
+  ordered_json j;
+
+  j["scenario"] = {{"name", s.name}, {"file", s.file}};
+
+  ordered_json model;
+  model["name"] = m.name;
+  model["arch"] = m.arch;
+  model["layers"] = m.layers;
+  model["hidden"] = m.hidden;
+  model["heads"] = m.heads;
+  model["kv_heads"] = m.kv_heads;
+  model["head_dim"] = m.head_dim;
+  model["ffn_hidden"] = m.ffn_hidden;
+  model["vocab"] = m.vocab;
+  model["activation"] = to_string(m.activation);
+  model["norm"] = to_string(m.norm);
+  model["tied_embeddings"] = m.tied_embeddings;
+  model["params"] = (m.hidden > 0 && m.heads > 0 && m.ffn_hidden > 0) ? total_params(m) : 0;
+  j["model"] = std::move(model);
+
+  ordered_json training;
+  training["seq_len"] = tr.seq_len;
+  training["global_batch"] = tr.global_batch;
+  training["micro_batch"] = tr.micro_batch;
+  training["precision"] = to_string(tr.precision);
+  j["training"] = std::move(training);
+
+  ordered_json cluster;
+  cluster["gpu"] = s.cluster.gpu.name;
+  cluster["gpus"] = s.cluster.gpus;
+  cluster["gpus_per_node"] = s.cluster.gpus_per_node;
+  cluster["hbm_capacity_bytes"] = s.cluster.gpu.hbm_capacity.count();
+  j["cluster"] = std::move(cluster);
+
+  ordered_json strategy;
+  strategy["tp"] = par.tp;
+  strategy["pp"] = par.pp;
+  strategy["vp"] = par.vp;
+  strategy["dp"] = par.dp;
+  strategy["cp"] = par.cp;
+  strategy["ep"] = par.ep;
+  strategy["sequence_parallel"] = par.sequence_parallel;
+  strategy["schedule"] = to_string(par.schedule);
+  strategy["zero"] = par.zero;
+  strategy["fsdp_shard_group"] = par.fsdp_shard_group;
+  strategy["recompute"] = to_string(par.recompute);
+  strategy["order"] = par.order;
+  strategy["dp_bucket_mb"] = par.dp_bucket_mb;
+  strategy["dp_overlap"] = par.dp_overlap;
+  strategy["zero3_prefetch"] = par.zero3_prefetch;
+  j["strategy"] = std::move(strategy);
+
+  j["mode"] = p.fast ? "fast" : "full";
+  j["simulated_ranks"] = p.simulated_ranks;
+  j["gpus"] = p.gpus;
+  j["step_time_s"] = num(p.step_time.seconds());
+  j["step_time_ps"] = p.step_time.count_ps();
+  j["tokens_per_step"] = p.tokens_per_step;
+  j["tokens_per_s"] = num(p.tokens_per_s);
+  j["tokens_per_s_per_gpu"] = num(p.tokens_per_s_per_gpu);
+  j["model_tflops_per_gpu"] = num(p.model_tflops_per_gpu);
+  j["hardware_tflops_per_gpu"] = num(p.hardware_tflops_per_gpu);
+  j["peak_tflops_per_gpu"] = num(p.peak_tflops);
+  j["mfu"] = num(p.mfu);
+  j["hfu"] = num(p.hfu);
+  j["critical_rank"] = p.critical_rank;
+
+  // Every bucket, zero or not, so consumers never test for presence.
+  ordered_json breakdown;
+  Time sum;
+  for (size_t i = 0; i < static_cast<size_t>(Bucket::kCount); ++i) {
+    breakdown[breakdown_key(static_cast<Bucket>(i))] = time_json(p.breakdown[i], p.step_time);
+    sum += p.breakdown[i];
+  }
+  breakdown["total"] = time_json(sum, p.step_time);
+  j["breakdown"] = std::move(breakdown);
+
+  ordered_json comm;
+  comm["total_s"] = num(p.comm_total.seconds());
+  comm["total_ps"] = p.comm_total.count_ps();
+  comm["exposed_s"] = num(p.comm_exposed.seconds());
+  comm["exposed_ps"] = p.comm_exposed.count_ps();
+  comm["hidden_fraction"] = num(p.comm_hidden_share);
+  j["comm"] = std::move(comm);
+
+  ordered_json memory;
+  memory["capacity_bytes"] = p.peak_memory.capacity.count();
+  memory["oom"] = p.peak_memory.oom();
+  memory["verdict"] = memory_verdict(p.peak_memory);
+  memory["peak"] = memory_report_json(p.peak_memory);
+  ordered_json per_stage = ordered_json::array();
+  for (const MemoryReport& r : p.memory_per_stage) per_stage.push_back(memory_report_json(r));
+  memory["per_stage"] = std::move(per_stage);
+  j["memory"] = std::move(memory);
+
+  ordered_json sources = ordered_json::array();
+  for (const SourceRow& r : p.sources) {
+    ordered_json row;
+    row["what"] = r.what;
+    row["source"] = to_string(r.source);
+    row["distinct_ops"] = r.distinct_ops;
+    row["time_on_critical_rank_s"] = num(r.time_on_critical_rank.seconds());
+    row["time_on_critical_rank_ps"] = r.time_on_critical_rank.count_ps();
+    row["detail"] = r.detail;
+    sources.push_back(std::move(row));
+  }
+  j["sources"] = std::move(sources);
+
+  j["events"] = p.events;
+  j["fingerprint"] = reports::strf("%016llx", (unsigned long long)p.fingerprint);
+  return j;
+}
+
+}  // namespace trainsim

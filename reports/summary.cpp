@@ -1,0 +1,222 @@
+#include "reports/summary.h"
+
+#include <cstdint>
+
+#include "models/memory.h"
+#include "reports/text_table.h"
+
+namespace trainsim {
+namespace {
+
+using reports::Align;
+using reports::gib2;
+using reports::group_digits;
+using reports::strf;
+using reports::TextTable;
+
+constexpr size_t kNumBuckets = static_cast<size_t>(Bucket::kCount);
+constexpr size_t kMaxStageRows = 64;
+
+double gib(Bytes b) { return b.gib(); }
+
+std::string pct(double fraction) { return strf("%.1f%%", fraction * 100.0); }
+
+// Share of `part` in `whole` as a percentage string; "-" when whole is zero.
+std::string share(Time part, Time whole) {
+  if (whole.count_ps() <= 0) return "-";
+  return pct(static_cast<double>(part.count_ps()) / static_cast<double>(whole.count_ps()));
+}
+
+std::string on_off(bool b) { return b ? "on" : "off"; }
+
+void kv(std::string& out, const char* key, const std::string& value) {
+  out += strf("%-14s%s\n", key, value.c_str());
+}
+
+void header_section(std::string& out, const Prediction& p) {
+  const Scenario& s = p.scenario;
+  const ModelSpec& m = s.model;
+  const ParallelSpec& par = s.parallel;
+  const TrainingSpec& tr = s.training;
+
+  out += "trainsim prediction: " + s.name + "\n";
+  kv(out, "model", strf("%s (%d layers, hidden %d, %d heads / %d kv, ffn %d, vocab %d, %s, "
+                        "%.2f B params)",
+                        m.name.c_str(), m.layers, m.hidden, m.heads,
+                        m.kv_heads > 0 ? m.kv_heads : m.heads, m.ffn_hidden, m.vocab,
+                        to_string(m.activation),
+                        m.hidden > 0 && m.heads > 0 && m.ffn_hidden > 0
+                            ? static_cast<double>(total_params(m)) * 1e-9
+                            : 0.0));
+  kv(out, "gpus", strf("%d x %s (%d per node)", p.gpus, s.cluster.gpu.name.c_str(),
+                       s.cluster.gpus_per_node));
+  const int64_t per_replica = static_cast<int64_t>(tr.micro_batch) * (par.dp > 0 ? par.dp : 1);
+  kv(out, "batch", strf("global %lld x seq %d, micro-batch %d (%lld micro-batches per replica), "
+                        "%s",
+                        (long long)tr.global_batch, tr.seq_len, tr.micro_batch,
+                        per_replica > 0 ? (long long)(tr.global_batch / per_replica) : 0LL,
+                        to_string(tr.precision)));
+  std::string zero = strf("zero %d", par.zero);
+  if (par.zero > 0) {
+    zero += strf(" (shard group %d)", par.fsdp_shard_group > 0 ? par.fsdp_shard_group : par.dp);
+  }
+  kv(out, "strategy", strf("tp=%d pp=%d vp=%d dp=%d cp=%d ep=%d, sp %s, schedule %s, %s, "
+                           "recompute %s",
+                           par.tp, par.pp, par.vp, par.dp, par.cp, par.ep,
+                           on_off(par.sequence_parallel).c_str(), to_string(par.schedule),
+                           zero.c_str(), to_string(par.recompute)));
+  kv(out, "mode", strf("%s (%d of %d ranks simulated, %llu events, fingerprint %016llx)",
+                       p.fast ? "fast" : "full", p.simulated_ranks, p.gpus,
+                       (unsigned long long)p.events, (unsigned long long)p.fingerprint));
+}
+
+void performance_section(std::string& out, const Prediction& p) {
+  out += "\n";
+  kv(out, "step time", format_time(p.step_time));
+  kv(out, "throughput", strf("%s tokens/s (%s tokens/s per GPU, %s tokens per step)",
+                             group_digits(p.tokens_per_s).c_str(),
+                             group_digits(p.tokens_per_s_per_gpu).c_str(),
+                             group_digits(static_cast<double>(p.tokens_per_step)).c_str()));
+  kv(out, "TFLOP/s/GPU", strf("%.1f model, %.1f hardware (peak %.1f %s)", p.model_tflops_per_gpu,
+                              p.hardware_tflops_per_gpu, p.peak_tflops,
+                              to_string(p.scenario.training.precision)));
+  kv(out, "MFU / HFU", pct(p.mfu) + " / " + pct(p.hfu));
+}
+
+void breakdown_section(std::string& out, const Prediction& p) {
+  out += strf("\nstep breakdown (critical rank %u)\n", p.critical_rank);
+  TextTable t({"", "time", "share"}, {Align::kLeft, Align::kRight, Align::kRight});
+  Time sum;
+  for (size_t i = 0; i < kNumBuckets; ++i) {
+    const Bucket b = static_cast<Bucket>(i);
+    const Time v = p.breakdown[i];
+    sum += v;
+    if (v.count_ps() == 0 && b != Bucket::kCompute && b != Bucket::kBubble) continue;
+    t.add({breakdown_label(b), format_time(v), share(v, p.step_time)});
+  }
+  t.add({"total", format_time(sum), share(sum, p.step_time)});
+  out += t.render("  ");
+  if (sum != p.step_time) {
+    // A replay bug if it happens; say so rather than hide it.
+    out += strf("  note: the buckets sum to %lld ps, the step is %lld ps\n",
+                (long long)sum.count_ps(), (long long)p.step_time.count_ps());
+  }
+  if (p.comm_total.count_ps() > 0) {
+    out += strf("  comm on the critical rank: %s, %s exposed, %s hidden\n",
+                format_time(p.comm_total).c_str(), format_time(p.comm_exposed).c_str(),
+                pct(p.comm_hidden_share).c_str());
+  } else {
+    out += "  comm on the critical rank: none\n";
+  }
+}
+
+void memory_section(std::string& out, const Prediction& p) {
+  const MemoryReport& m = p.peak_memory;
+  out += strf("\nmemory per GPU (peak on rank %u, stage %d)\n", m.rank, m.stage);
+  TextTable t({"", "GiB", "share"}, {Align::kLeft, Align::kRight, Align::kRight});
+  const double total = static_cast<double>(m.total().count());
+  auto row = [&](const char* name, Bytes b) {
+    t.add({name, gib2(b.count()),
+           total > 0 ? pct(static_cast<double>(b.count()) / total) : std::string("-")});
+  };
+  row("params", m.params);
+  row("grads", m.grads);
+  row("optimizer", m.optimizer);
+  row("activations", m.activations);
+  row("workspace", m.workspace);
+  row("total", m.total());
+  out += t.render("  ");
+  out += strf("  capacity %s GiB (%s used)\n", gib2(m.capacity.count()).c_str(),
+              m.capacity.count() > 0
+                  ? pct(total / static_cast<double>(m.capacity.count())).c_str()
+                  : "-");
+  out += memory_verdict(m) + "\n";
+
+  if (p.scenario.parallel.pp > 1 && !p.memory_per_stage.empty()) {
+    out += "\nmemory per stage (GiB, first rank of each stage)\n";
+    TextTable st({"stage", "rank", "params", "grads", "optimizer", "activations", "workspace",
+                  "total", ""},
+                 {Align::kRight, Align::kRight, Align::kRight, Align::kRight, Align::kRight,
+                  Align::kRight, Align::kRight, Align::kRight, Align::kLeft});
+    size_t n = 0;
+    for (const MemoryReport& r : p.memory_per_stage) {
+      if (n++ == kMaxStageRows) {
+        st.add_raw(strf("... (%zu more stages)", p.memory_per_stage.size() - kMaxStageRows));
+        break;
+      }
+      st.add({strf("%d", r.stage), strf("%u", r.rank), gib2(r.params.count()),
+              gib2(r.grads.count()), gib2(r.optimizer.count()), gib2(r.activations.count()),
+              gib2(r.workspace.count()), gib2(r.total().count()), r.oom() ? "OOM" : ""});
+    }
+    out += st.render("  ");
+  }
+}
+
+void sources_section(std::string& out, const Prediction& p) {
+  out += strf("\ncost sources (time on critical rank %u)\n", p.critical_rank);
+  if (p.sources.empty()) {
+    out += "  (none)\n";
+    return;
+  }
+  TextTable t({"what", "source", "ops", "time", "share", "detail"},
+              {Align::kLeft, Align::kLeft, Align::kRight, Align::kRight, Align::kRight,
+               Align::kLeft});
+  for (const SourceRow& r : p.sources) {
+    t.add({r.what, to_string(r.source), strf("%d", r.distinct_ops),
+           format_time(r.time_on_critical_rank), share(r.time_on_critical_rank, p.step_time),
+           r.detail});
+  }
+  out += t.render("  ");
+}
+
+}  // namespace
+
+const char* breakdown_label(Bucket b) {
+  switch (b) {
+    case Bucket::kCompute: return "compute";
+    case Bucket::kRecompute: return "recompute";
+    case Bucket::kOptimizer: return "optimizer";
+    case Bucket::kTpExposed: return "exposed TP comm";
+    case Bucket::kDpExposed: return "exposed DP comm";
+    case Bucket::kPpExposed: return "exposed PP comm";
+    case Bucket::kCpExposed: return "exposed CP comm";
+    case Bucket::kEpExposed: return "exposed EP comm";
+    case Bucket::kBubble: return "pipeline bubble";
+    case Bucket::kCount: break;
+  }
+  return "?";
+}
+
+const char* breakdown_key(Bucket b) {
+  switch (b) {
+    case Bucket::kCompute: return "compute";
+    case Bucket::kRecompute: return "recompute";
+    case Bucket::kOptimizer: return "optimizer";
+    case Bucket::kTpExposed: return "tp_exposed";
+    case Bucket::kDpExposed: return "dp_exposed";
+    case Bucket::kPpExposed: return "pp_exposed";
+    case Bucket::kCpExposed: return "cp_exposed";
+    case Bucket::kEpExposed: return "ep_exposed";
+    case Bucket::kBubble: return "bubble";
+    case Bucket::kCount: break;
+  }
+  return "?";
+}
+
+std::string memory_verdict(const MemoryReport& m) {
+  const double need = gib(m.total()), cap = gib(m.capacity);
+  if (m.oom()) return strf("memory: OOM \u2014 needs %.1f GiB, GPU has %.1f GiB", need, cap);
+  return strf("memory: OK (%.1f of %.1f GiB)", need, cap);
+}
+
+std::string format_summary(const Prediction& p) {
+  std::string out;
+  header_section(out, p);
+  performance_section(out, p);
+  breakdown_section(out, p);
+  memory_section(out, p);
+  sources_section(out, p);
+  return out;
+}
+
+}  // namespace trainsim

@@ -1,0 +1,116 @@
+#include "reports/validate_report.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "reports/text_table.h"
+#include "sim/check.h"
+
+namespace trainsim {
+namespace {
+
+using nlohmann::ordered_json;
+using reports::Align;
+using reports::strf;
+using reports::TextTable;
+
+ordered_json num(double v) { return std::isfinite(v) ? ordered_json(v) : ordered_json(nullptr); }
+
+// Compact, fixed formatting of a measured/predicted value whatever its scale:
+// 1234567 -> "1,234,567"; 137 -> "137"; 44.52 -> "44.52"; 0.4123 -> "0.4123".
+std::string value(double v) {
+  if (!std::isfinite(v)) return "n/a";
+  if (std::fabs(v) >= 1000) return reports::group_digits(v);
+  return strf("%.4g", v);
+}
+
+}  // namespace
+
+double error_pct(double measured, double predicted) {
+  SIM_CHECK(measured != 0, "error_pct: measured value is 0 (predicted %g)", predicted);
+  return (predicted - measured) / measured * 100.0;
+}
+
+ValidateSummary summarize(const std::vector<ValidateRow>& rows) {
+  std::vector<double> abs_err;
+  for (const ValidateRow& r : rows) {
+    if (r.ok && std::isfinite(r.error_pct)) abs_err.push_back(std::fabs(r.error_pct));
+  }
+  ValidateSummary s;
+  s.compared = static_cast<int>(abs_err.size());
+  if (abs_err.empty()) return s;
+  std::sort(abs_err.begin(), abs_err.end());
+  const size_t n = abs_err.size();
+  s.median_abs_error_pct =
+      n % 2 == 1 ? abs_err[n / 2] : (abs_err[n / 2 - 1] + abs_err[n / 2]) / 2.0;
+  double sum = 0;
+  for (double e : abs_err) sum += e;   // ascending order: a fixed summation order
+  s.mean_abs_error_pct = sum / static_cast<double>(n);
+  s.max_abs_error_pct = abs_err.back();
+  return s;
+}
+
+std::string format_validate(const std::vector<ValidateRow>& rows, const ValidateSummary& s) {
+  std::string out;
+  TextTable t({"id", "metric", "measured", "predicted", "error"},
+              {Align::kLeft, Align::kLeft, Align::kRight, Align::kRight, Align::kRight});
+  size_t skipped = 0;
+  for (const ValidateRow& r : rows) {
+    if (!r.ok) {
+      ++skipped;
+      continue;
+    }
+    t.add({r.id, r.metric, value(r.measured), value(r.predicted),
+           std::isfinite(r.error_pct) ? strf("%+.1f%%", r.error_pct) : std::string("n/a")});
+    if (!r.defaults.empty()) {
+      std::string line = "    defaults: ";
+      for (size_t i = 0; i < r.defaults.size(); ++i) {
+        if (i > 0) line += "; ";
+        line += r.defaults[i];
+      }
+      t.add_raw(std::move(line));
+    }
+  }
+  if (t.rows() > 0) out += t.render("");
+  else out += "no rows compared\n";
+
+  if (skipped > 0) {
+    out += strf("\nskipped (%zu):\n", skipped);
+    for (const ValidateRow& r : rows) {
+      if (r.ok) continue;
+      out += "  " + r.id + " " + r.metric + ": " + (r.reason.empty() ? "no reason given" : r.reason) +
+             "\n";
+    }
+  }
+  out += strf("\ncompared %d of %zu: median |error| %.1f%%, mean %.1f%%, max %.1f%%\n",
+              s.compared, rows.size(), s.median_abs_error_pct, s.mean_abs_error_pct,
+              s.max_abs_error_pct);
+  return out;
+}
+
+ordered_json validate_json(const std::vector<ValidateRow>& rows, const ValidateSummary& s) {
+  ordered_json jrows = ordered_json::array();
+  for (const ValidateRow& r : rows) {
+    ordered_json j;
+    j["id"] = r.id;
+    j["metric"] = r.metric;
+    j["measured"] = num(r.measured);
+    j["predicted"] = num(r.predicted);
+    j["error_pct"] = num(r.error_pct);
+    j["defaults"] = r.defaults;
+    j["status"] = r.ok ? "ok" : "skipped";
+    j["reason"] = r.reason;
+    jrows.push_back(std::move(j));
+  }
+  ordered_json sum;
+  sum["compared"] = s.compared;
+  sum["median_abs_error_pct"] = num(s.median_abs_error_pct);
+  sum["mean_abs_error_pct"] = num(s.mean_abs_error_pct);
+  sum["max_abs_error_pct"] = num(s.max_abs_error_pct);
+  ordered_json doc;
+  doc["rows"] = std::move(jrows);
+  doc["summary"] = std::move(sum);
+  return doc;
+}
+
+}  // namespace trainsim

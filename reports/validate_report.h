@@ -1,0 +1,49 @@
+// File: reports/validate_report.h
+// The report of `trainsim validate`: predicted vs measured for published runs
+// (../shared/validation/published_runs.jsonl), one row per (run, metric), with the defaults
+// each replay had to assume for fields the source did not publish.
+//
+// error_pct = (predicted - measured) / measured * 100, signed (positive = we over-predict);
+// the summary uses its absolute value over the rows with ok == true.
+// Text and JSON are deterministic: rows keep the caller's order, numbers use fixed formats.
+// Thread-safety: pure functions.
+#pragma once
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace trainsim {
+
+struct ValidateRow {
+  std::string id, metric;                  // run id, metric name ("tflops_per_gpu", "mfu", ...)
+  double measured = 0, predicted = 0, error_pct = 0;
+  std::vector<std::string> defaults;       // assumptions for unpublished fields, one per item
+  bool ok = false;                         // false: skipped (not compared), see reason
+  std::string reason;                      // why it was skipped ("" when ok)
+};
+
+struct ValidateSummary {
+  int compared = 0;                        // rows with ok == true (and a finite error)
+  double median_abs_error_pct = 0, mean_abs_error_pct = 0, max_abs_error_pct = 0;
+};
+
+// (predicted - measured) / measured * 100. REQUIRES: measured != 0.
+double error_pct(double measured, double predicted);
+
+// Statistics of |error_pct| over the ok rows with a finite error; all zero when none. The median of an even
+// count is the mean of the middle two.
+ValidateSummary summarize(const std::vector<ValidateRow>& rows);
+
+// A table (id, metric, measured, predicted, error %) of the ok rows, each followed by its
+// defaults on one indented line; then the skipped rows with their reasons; then the summary
+// line "compared N of M: median |error| x%, mean y%, max z%".
+std::string format_validate(const std::vector<ValidateRow>& rows, const ValidateSummary& s);
+
+// Exactly: {"rows": [{"id", "metric", "measured", "predicted", "error_pct", "defaults": [...],
+// "status": "ok"|"skipped", "reason"}], "summary": {"compared", "median_abs_error_pct",
+// "mean_abs_error_pct", "max_abs_error_pct"}}. Non-finite numbers are written as null.
+nlohmann::ordered_json validate_json(const std::vector<ValidateRow>& rows,
+                                     const ValidateSummary& s);
+
+}  // namespace trainsim

@@ -1,0 +1,81 @@
+#include "reports/validate_run.h"
+
+#include "scenarios/predict.h"
+#include "scenarios/published_run.h"
+
+namespace trainsim {
+
+namespace {
+
+bool number_at(const nlohmann::json& m, const char* key, double* out) {
+  if (!m.contains(key) || !m[key].is_number()) return false;
+  *out = m[key].get<double>();
+  return true;
+}
+
+}  // namespace
+
+Result<std::vector<ValidateRow>> run_validation(const std::string& path, const ValidateOptions& opts) {
+  auto rows = read_jsonl(path);
+  if (!rows.ok()) return rows.status();
+  std::vector<ValidateRow> out;
+  for (const auto& j : rows.value()) {
+    if (!j.is_object() || !j.contains("model")) continue;  // calibration anchors, blank objects
+    ValidateRow row;
+    row.id = j.contains("id") && j["id"].is_string() ? j["id"].get<std::string>() : "(no id)";
+    auto rs = scenario_from_row(j);
+    if (!rs.ok()) {
+      row.reason = "invalid: " + rs.status().to_string();
+      while (!row.reason.empty() && row.reason.back() == '\n') row.reason.pop_back();
+      out.push_back(row);
+      continue;
+    }
+    row.defaults = rs.value().defaults;
+    if (!rs.value().unsupported.empty()) {
+      row.reason = rs.value().unsupported;
+      out.push_back(row);
+      continue;
+    }
+    const nlohmann::json m = j.contains("measured") && j["measured"].is_object() ? j["measured"] : nlohmann::json::object();
+    PredictOptions po;
+    po.fast = opts.fast;
+    auto pr = predict(rs.value().scenario, po);
+    if (!pr.ok()) {
+      row.reason = "invalid: " + pr.status().to_string();
+      while (!row.reason.empty() && row.reason.back() == '\n') row.reason.pop_back();
+      out.push_back(row);
+      continue;
+    }
+    const Prediction& p = pr.value();
+    const bool hardware = m.contains("tflops_definition") && m["tflops_definition"].is_string() &&
+                          m["tflops_definition"].get<std::string>() == "hardware";
+    double v = 0;
+    if (number_at(m, "iteration_time_s", &v)) {
+      row.metric = "iteration_time_s";
+      row.predicted = p.step_time.seconds();
+    } else if (number_at(m, "tokens_per_s_per_gpu", &v)) {
+      row.metric = "tokens_per_s_per_gpu";
+      row.predicted = p.tokens_per_s_per_gpu;
+    } else if (number_at(m, "tflops_per_gpu", &v)) {
+      row.metric = hardware ? "tflops_per_gpu (hardware)" : "tflops_per_gpu (model)";
+      row.predicted = hardware ? p.hardware_tflops_per_gpu : p.model_tflops_per_gpu;
+    } else if (number_at(m, "mfu_pct", &v)) {
+      row.metric = "mfu_pct";
+      row.predicted = p.mfu * 100;
+    } else if (number_at(m, "hfu_pct", &v)) {
+      row.metric = "hfu_pct";
+      row.predicted = p.hfu * 100;
+    } else {
+      row.reason = "no measured figure to compare";
+      out.push_back(row);
+      continue;
+    }
+    row.measured = v;
+    row.error_pct = error_pct(row.measured, row.predicted);
+    row.ok = true;
+    out.push_back(row);
+  }
+  return out;
+}
+
+}  // namespace trainsim

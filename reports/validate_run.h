@@ -1,0 +1,23 @@
+// File: reports/validate_run.h
+// `trainsim validate`: replays every row of a published-runs file (schema in
+// ../shared/validation/README.md) and compares the prediction with the most direct measured
+// figure the row has, in this order: iteration_time_s, tokens_per_s_per_gpu, tflops_per_gpu
+// (model or hardware FLOPs as the row's tflops_definition says; null = model), mfu_pct, hfu_pct.
+// Rows without a "model" section (calibration anchors) are not runs and are ignored.
+// Thread-safety: reentrant.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "reports/validate_report.h"
+#include "sim/status.h"
+
+namespace trainsim {
+
+struct ValidateOptions {
+  bool fast = true;   // collapse identical DP/TP replicas (same step time as the full mode)
+};
+
+Result<std::vector<ValidateRow>> run_validation(const std::string& path, const ValidateOptions& opts);
+
+}  // namespace trainsim

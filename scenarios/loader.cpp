@@ -1,0 +1,1235 @@
+// Scenario loader: JSON text -> overrides -> schema walk (types, ranges, unknown keys) ->
+// semantic checks across sections -> Scenario. Every problem becomes one Error; the walk goes
+// on after an error, and a check whose inputs were already reported bad is skipped (so one
+// mistake is reported once, not again by every check that depends on it).
+#include "scenarios/loader.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <limits>
+#include <numeric>
+#include <optional>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "models/catalog.h"
+#include "models/spec_parse.h"
+#include "sim/embedded.h"
+
+namespace trainsim {
+namespace {
+
+using json = nlohmann::json;
+
+// Upper bounds keep every product the models compute (hidden^2 * layers * ...) far from int64
+// overflow, and reject typos such as an extra zero run of digits.
+constexpr int64_t kMaxLayers = 10'000;
+constexpr int64_t kMaxHidden = 1 << 20;
+constexpr int64_t kMaxHeads = 1 << 16;
+constexpr int64_t kMaxFfn = 1 << 22;
+constexpr int64_t kMaxVocab = 1 << 24;
+constexpr int64_t kMaxSeq = 1 << 24;
+constexpr int64_t kMaxGlobalBatch = int64_t{1} << 40;
+constexpr int64_t kMaxMicroBatch = 1 << 20;
+constexpr int64_t kMaxGpus = 1 << 24;
+constexpr int64_t kMaxGpusPerNode = 1024;
+
+const std::vector<std::string> kTopKeys = {"name",    "description", "model",   "training", "cluster",
+                                           "parallel", "network",    "costs",   "seed"};
+const std::vector<std::string> kModelKeys = {
+    "name",       "arch",  "layers",     "hidden",          "heads",
+    "kv_heads",   "head_dim", "ffn_hidden", "vocab",        "activation",
+    "norm",       "tied_embeddings", "attention", "experts", "top_k",
+    "expert_ffn_hidden", "shared_experts", "dense_layers"};
+const std::vector<std::string> kTrainingKeys = {"seq_len", "global_batch", "micro_batch",
+                                                "precision"};
+const std::vector<std::string> kClusterKeys = {"gpu",          "gpus",          "gpus_per_node",
+                                               "scale_out",    "nic_bandwidth", "nvlink_bandwidth",
+                                               "nic_gbps_per_gpu"};
+const std::vector<std::string> kParallelKeys = {
+    "tp",   "pp",   "vp",       "dp",        "cp",    "ep",
+    "sequence_parallel", "schedule", "zero", "fsdp_shard_group", "recompute",
+    "layers_per_stage", "order", "dp_bucket", "dp_overlap", "zero3_prefetch"};
+const std::vector<std::string> kNetworkKeys = {"mode"};
+const std::vector<std::string> kCostsKeys = {"calibration"};
+
+const std::vector<std::string>* section_keys(const std::string& s) {
+  if (s == "model") return &kModelKeys;
+  if (s == "training") return &kTrainingKeys;
+  if (s == "cluster") return &kClusterKeys;
+  if (s == "parallel") return &kParallelKeys;
+  if (s == "network") return &kNetworkKeys;
+  if (s == "costs") return &kCostsKeys;
+  return nullptr;
+}
+
+// ---- small text helpers ---------------------------------------------------------------------
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string trim(std::string_view s) {
+  size_t b = 0, e = s.size();
+  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
+  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
+  return std::string(s.substr(b, e - b));
+}
+
+// The value as the user wrote it, shortened; never throws (invalid UTF-8 is replaced).
+std::string show(const json& v) {
+  std::string s = v.dump(-1, ' ', false, json::error_handler_t::replace);
+  if (s.size() > 80) s = s.substr(0, 77) + "...";
+  return s;
+}
+
+std::string kind(const json& v) {
+  if (v.is_null()) return "null";
+  if (v.is_boolean()) return "a boolean";
+  if (v.is_number_float()) return "a number with a fraction";
+  if (v.is_number()) return "a number";
+  if (v.is_string()) return "a string";
+  if (v.is_array()) return "an array";
+  if (v.is_object()) return "an object";
+  return "an unexpected value";
+}
+
+std::string ptr_escape(const std::string& key) {
+  std::string out;
+  for (char c : key) {
+    if (c == '~') out += "~0";
+    else if (c == '/') out += "~1";
+    else out += c;
+  }
+  return out;
+}
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+// The closest candidate when it is close enough to be a plausible typo, else "".
+std::string closest(const std::string& key, const std::vector<std::string>& candidates) {
+  std::string best;
+  size_t best_d = std::numeric_limits<size_t>::max();
+  const std::string k = lower(key);
+  for (const auto& c : candidates) {
+    size_t d = edit_distance(k, lower(c));
+    if (d < best_d) {
+      best_d = d;
+      best = c;
+    }
+  }
+  if (best.empty() || best_d > std::max<size_t>(2, key.size() / 3)) return "";
+  return best;
+}
+
+std::string join_quoted(const std::vector<std::string>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i) s += (i + 1 == v.size()) ? " or " : ", ";
+    s += "\"" + v[i] + "\"";
+  }
+  return s;
+}
+
+std::string join_ints(const std::vector<int64_t>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i) s += (i + 1 == v.size()) ? " or " : ", ";
+    s += std::to_string(v[i]);
+  }
+  return s;
+}
+
+std::vector<int64_t> divisors(int64_t n) {
+  std::vector<int64_t> d;
+  for (int64_t i = 1; i <= n && d.size() < 64; ++i)
+    if (n % i == 0) d.push_back(i);
+  return d;
+}
+
+// Saturating product: scenario numbers are bounded, but four of them multiplied need not be.
+int64_t sat_mul(int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_mul_overflow(a, b, &r)) return std::numeric_limits<int64_t>::max();
+  return r;
+}
+
+std::string range_text(int64_t lo, int64_t hi) {
+  if (lo == 1) return "a positive integer (1 to " + std::to_string(hi) + ")";
+  return "an integer from " + std::to_string(lo) + " to " + std::to_string(hi);
+}
+
+// ---- the error collector --------------------------------------------------------------------
+
+class Reader {
+ public:
+  explicit Reader(std::string file) : file_(std::move(file)) {}
+
+  void set_overridden(std::set<std::string> paths) { overridden_ = std::move(paths); }
+
+  // Records an error and marks `path` bad, so checks that depend on it are skipped.
+  void error(const std::string& path, std::string value, std::string message) {
+    bad_.insert(path);
+    add(path, std::move(value), std::move(message));
+  }
+  // Records an error that does not make any value unusable (an unknown key).
+  void note(const std::string& path, std::string value, std::string message) {
+    add(path, std::move(value), std::move(message));
+  }
+  void mark_bad(const std::string& path) { bad_.insert(path); }
+  // True when none of the paths (nor a parent of one) was reported bad.
+  bool good(std::initializer_list<std::string> paths) const {
+    for (const auto& p : paths) {
+      for (const auto& b : bad_) {
+        if (p == b || (p.size() > b.size() && p.compare(0, b.size(), b) == 0 && p[b.size()] == '/'))
+          return false;
+      }
+    }
+    return true;
+  }
+  const Status& status() const { return status_; }
+  const std::string& file() const { return file_; }
+
+  void unknown_key(const std::string& base, const std::string& key,
+                   const std::vector<std::string>& accepted) {
+    std::string msg = "unknown key";
+    std::string c = closest(key, accepted);
+    if (!c.empty()) msg += "; did you mean \"" + c + "\"?";
+    else msg += "; accepted keys: " + join_quoted(accepted);
+    note(base + "/" + ptr_escape(key), "", msg);
+  }
+
+  static const json* field(const json* sec, const char* key) {
+    if (!sec || !sec->is_object()) return nullptr;
+    auto it = sec->find(key);
+    return it == sec->end() ? nullptr : &*it;
+  }
+  static bool has(const json* sec, const char* key) { return field(sec, key) != nullptr; }
+
+  // Each read_* returns false when it reported an error. An absent optional key returns true
+  // and leaves *out untouched. `required` (a hint such as "tokens per sequence, e.g. 2048")
+  // makes the key mandatory.
+  template <typename T>
+  bool read_int(const json* sec, const std::string& base, const char* key, int64_t lo, int64_t hi,
+                const char* required, T* out) {
+    const json* v = field(sec, key);
+    const std::string path = base + "/" + key;
+    if (!v) return missing(path, required);
+    if (v->is_null()) return null_value(path, required);
+    if (!v->is_number_integer()) {
+      std::string msg = "expected " + range_text(lo, hi) + ", got " + kind(*v);
+      if (v->is_number_float()) {
+        double d = v->get<double>();
+        if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 1e15)
+          msg += "; write " + std::to_string(static_cast<int64_t>(d)) + " (no decimal point)";
+      }
+      error(path, show(*v), msg);
+      return false;
+    }
+    int64_t x;
+    if (v->is_number_unsigned()) {
+      uint64_t u = v->get<uint64_t>();
+      if (u > static_cast<uint64_t>(hi)) {
+        error(path, show(*v), "too large; expected " + range_text(lo, hi));
+        return false;
+      }
+      x = static_cast<int64_t>(u);
+    } else {
+      x = v->get<int64_t>();
+    }
+    if (x < lo || x > hi) {
+      error(path, show(*v), std::string(x < lo ? "too small" : "too large") + "; expected " +
+                                range_text(lo, hi));
+      return false;
+    }
+    *out = static_cast<T>(x);
+    return true;
+  }
+
+  bool read_bool(const json* sec, const std::string& base, const char* key, bool* out) {
+    const json* v = field(sec, key);
+    const std::string path = base + "/" + key;
+    if (!v) return true;
+    if (v->is_null()) return null_value(path, nullptr);
+    if (!v->is_boolean()) {
+      error(path, show(*v), "expected true or false, got " + kind(*v));
+      return false;
+    }
+    *out = v->get<bool>();
+    return true;
+  }
+
+  // A string; *present tells whether it was there and well-typed.
+  bool read_string(const json* sec, const std::string& base, const char* key, const char* required,
+                   std::string* out, bool* present = nullptr) {
+    if (present) *present = false;
+    const json* v = field(sec, key);
+    const std::string path = base + "/" + key;
+    if (!v) return missing(path, required);
+    if (v->is_null()) return null_value(path, required);
+    if (!v->is_string()) {
+      error(path, show(*v), "expected a string, got " + kind(*v));
+      return false;
+    }
+    *out = v->get<std::string>();
+    if (present) *present = true;
+    return true;
+  }
+
+  template <typename E>
+  bool read_enum(const json* sec, const std::string& base, const char* key,
+                 bool (*parse)(std::string_view, E*), const char* choices, E* out,
+                 bool* present = nullptr) {
+    std::string s;
+    bool here = false;
+    if (!read_string(sec, base, key, nullptr, &s, &here)) return false;
+    if (present) *present = here;
+    if (!here) return true;
+    if (!parse(s, out)) {
+      if (present) *present = false;
+      error(base + "/" + key, "\"" + s + "\"", std::string("unknown value; accepted: ") + choices);
+      return false;
+    }
+    return true;
+  }
+
+ private:
+  void add(const std::string& path, std::string value, std::string message) {
+    std::string file = file_;
+    for (const auto& o : overridden_) {
+      if (path == o || (path.size() > o.size() && path.compare(0, o.size(), o) == 0 &&
+                        path[o.size()] == '/')) {
+        file = "--set";
+        break;
+      }
+    }
+    status_.add(Error{file, path, std::move(value), std::move(message)});
+  }
+  bool missing(const std::string& path, const char* required) {
+    if (!required) return true;
+    error(path, "", std::string("missing; required: ") + required);
+    return false;
+  }
+  bool null_value(const std::string& path, const char* required) {
+    if (required)
+      error(path, "null", std::string("null is not allowed; required: ") + required);
+    else
+      error(path, "null", "null is not allowed; remove the key to use the default");
+    return false;
+  }
+
+  std::string file_;
+  Status status_;
+  std::set<std::string> bad_;
+  std::set<std::string> overridden_;
+};
+
+// ---- overrides ------------------------------------------------------------------------------
+
+// Applies "a.b=value" overrides to doc; returns the JSON pointers they set.
+std::set<std::string> apply_overrides(json* doc, const std::vector<std::string>& overrides,
+                                      Status* st) {
+  std::set<std::string> paths;
+  for (const auto& ov : overrides) {
+    size_t eq = ov.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      st->add(Error{"--set", "", "\"" + ov + "\"",
+                    "expected KEY=VALUE with KEY like \"parallel.tp\", e.g. parallel.tp=4"});
+      continue;
+    }
+    std::string key = trim(std::string_view(ov).substr(0, eq));
+    std::string text = std::string(ov.substr(eq + 1));
+    std::vector<std::string> parts;
+    {
+      std::string cur;
+      for (char c : key) {
+        if (c == '.') {
+          parts.push_back(cur);
+          cur.clear();
+        } else {
+          cur += c;
+        }
+      }
+      parts.push_back(cur);
+    }
+    std::string pointer;
+    for (const auto& p : parts) pointer += "/" + ptr_escape(p);
+    // Validate the path against the schema.
+    bool ok = true;
+    if (parts.size() > 2) {
+      st->add(Error{"--set", pointer, "", "too deep; override keys are SECTION.KEY, e.g. parallel.tp"});
+      ok = false;
+    } else if (std::find(kTopKeys.begin(), kTopKeys.end(), parts[0]) == kTopKeys.end()) {
+      std::string c = closest(parts[0], kTopKeys);
+      st->add(Error{"--set", "/" + ptr_escape(parts[0]), "",
+                    "unknown key" + (c.empty() ? "; accepted: " + join_quoted(kTopKeys)
+                                               : "; did you mean \"" + c + "\"?")});
+      ok = false;
+    } else if (parts.size() == 2) {
+      const auto* keys = section_keys(parts[0]);
+      if (!keys) {
+        st->add(Error{"--set", pointer, "", "\"" + parts[0] + "\" has no sub-keys; write " +
+                                                parts[0] + "=VALUE"});
+        ok = false;
+      } else if (std::find(keys->begin(), keys->end(), parts[1]) == keys->end()) {
+        std::string c = closest(parts[1], *keys);
+        st->add(Error{"--set", pointer, "",
+                      "unknown key" + (c.empty() ? "; accepted keys of \"" + parts[0] +
+                                                       "\": " + join_quoted(*keys)
+                                                 : "; did you mean \"" + c + "\"?")});
+        ok = false;
+      }
+    }
+    if (!ok) continue;
+    json value = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (value.is_discarded()) value = text;  // not JSON: a plain string such as 400Gbps
+    if (!doc->is_object()) continue;  // reported by the caller
+    if (parts.size() == 1) {
+      (*doc)[parts[0]] = value;
+    } else {
+      json& sec = (*doc)[parts[0]];
+      if (sec.is_null()) sec = json::object();
+      if (!sec.is_object()) {
+        st->add(Error{"--set", pointer, "",
+                      "cannot set a key inside /" + parts[0] + ": it is not an object"});
+        continue;
+      }
+      sec[parts[1]] = value;
+    }
+    paths.insert(pointer);
+  }
+  return paths;
+}
+
+// ---- sections -------------------------------------------------------------------------------
+
+const json* get_section(Reader& r, const json& doc, const char* name, bool required) {
+  auto it = doc.find(name);
+  const std::string path = std::string("/") + name;
+  if (it == doc.end()) {
+    if (required)
+      r.error(path, "", "missing section; required (see scenarios/README.md for its keys)");
+    return nullptr;
+  }
+  const auto* keys = section_keys(name);
+  if (!it->is_object()) {
+    r.error(path, show(*it), "expected an object with keys " + join_quoted(*keys) + ", got " +
+                                 kind(*it));
+    return nullptr;
+  }
+  for (const auto& [k, v] : it->items())
+    if (std::find(keys->begin(), keys->end(), k) == keys->end()) r.unknown_key(path, k, *keys);
+  return &*it;
+}
+
+// Model: catalog entry (by "name") with per-field overrides, or a model described inline.
+std::optional<ModelSpec> read_model(Reader& r, const json* sec) {
+  if (!sec) return std::nullopt;
+  const std::string base = "/model";
+  ModelSpec m;
+  bool from_catalog = false;
+  std::string name;
+  bool named = false;
+  if (!r.read_string(sec, base, "name", nullptr, &name, &named)) return std::nullopt;
+  static const char* kInline[] = {"layers", "hidden", "heads", "vocab"};
+  if (named) {
+    Result<ModelSpec> found = find_model(name);
+    if (found.ok()) {
+      m = found.value();
+      from_catalog = true;
+    } else {
+      bool all_inline = true;
+      for (const char* k : kInline) all_inline = all_inline && Reader::has(sec, k);
+      if (!all_inline) {
+        r.error(base + "/name", show(sec->at("name")),
+                found.status().errors().front().message +
+                    "; or describe the model inline with layers, hidden, heads and vocab "
+                    "(see scenarios/README.md)");
+        r.mark_bad(base);
+        return std::nullopt;
+      }
+      m.name = name;
+    }
+  } else {
+    m.name = "custom";
+  }
+
+  const char* req = from_catalog ? nullptr : "(an inline model needs layers, hidden, heads, vocab)";
+  bool ok = true;
+  ok &= r.read_int(sec, base, "layers", 1, kMaxLayers, req, &m.layers);
+  ok &= r.read_int(sec, base, "hidden", 1, kMaxHidden, req, &m.hidden);
+  ok &= r.read_int(sec, base, "heads", 1, kMaxHeads, req, &m.heads);
+  ok &= r.read_int(sec, base, "vocab", 1, kMaxVocab, req, &m.vocab);
+  ok &= r.read_int(sec, base, "kv_heads", 1, kMaxHeads, nullptr, &m.kv_heads);
+  ok &= r.read_int(sec, base, "head_dim", 1, kMaxHeads, nullptr, &m.head_dim);
+  ok &= r.read_int(sec, base, "ffn_hidden", 1, kMaxFfn, nullptr, &m.ffn_hidden);
+  bool act_given = false, norm_given = false;
+  ok &= r.read_enum(sec, base, "activation", parse_activation, activation_choices(), &m.activation,
+                    &act_given);
+  ok &= r.read_enum(sec, base, "norm", parse_norm, norm_choices(), &m.norm, &norm_given);
+  ok &= r.read_bool(sec, base, "tied_embeddings", &m.tied_embeddings);
+
+  std::string arch;
+  bool arch_given = false;
+  ok &= r.read_string(sec, base, "arch", nullptr, &arch, &arch_given);
+  if (arch_given) {
+    if (arch == "dense") {
+      m.arch = "dense";
+    } else if (arch == "moe") {
+      r.error(base + "/arch", "\"moe\"",
+              "MoE models are not supported yet (issue 4 adds them); accepted: \"dense\"");
+      ok = false;
+    } else {
+      r.error(base + "/arch", show(sec->at("arch")),
+              "unknown architecture; accepted: \"dense\" (\"moe\" comes with issue 4)");
+      ok = false;
+    }
+  }
+  // Fields of the published-run schema that describe MoE / attention variants: null is fine
+  // (it is how the schema says "not applicable"); a value needs a feature we do not have yet.
+  for (const char* k : {"experts", "top_k", "expert_ffn_hidden", "shared_experts", "dense_layers"}) {
+    const json* v = Reader::field(sec, k);
+    if (v && !v->is_null()) {
+      r.error(base + "/" + k, show(*v),
+              "MoE fields are not supported yet (issue 4 adds MoE); remove the key or set it to null");
+      ok = false;
+    }
+  }
+  if (!ok) {
+    r.mark_bad(base);
+    return std::nullopt;
+  }
+
+  // Derived fields of an inline model (a catalog entry keeps its own unless overridden).
+  if (!Reader::has(sec, "kv_heads") && !from_catalog) m.kv_heads = m.heads;
+  if (!norm_given && !from_catalog)
+    m.norm = m.activation == Activation::kSwiglu ? NormKind::kRMSNorm : NormKind::kLayerNorm;
+  if (!Reader::has(sec, "ffn_hidden") && !from_catalog) {
+    if (m.activation == Activation::kSwiglu) {
+      r.error(base + "/ffn_hidden", "",
+              "missing; required for swiglu models (no standard ratio; Llama 3 8B uses 14336)");
+      r.mark_bad(base);
+      return std::nullopt;
+    }
+    m.ffn_hidden = 4 * m.hidden;
+  }
+  if (!Reader::has(sec, "head_dim")) {
+    if (m.hidden % m.heads != 0) {
+      r.error(base + "/heads", std::to_string(m.heads),
+              "heads=" + std::to_string(m.heads) + " does not divide hidden=" +
+                  std::to_string(m.hidden) + "; use a divisor of hidden or give head_dim");
+      r.mark_bad(base);
+      return std::nullopt;
+    }
+    m.head_dim = m.hidden / m.heads;
+  }
+  if (m.kv_heads > m.heads || m.heads % m.kv_heads != 0) {
+    std::vector<int64_t> d = divisors(m.heads);
+    r.error(base + "/kv_heads", std::to_string(m.kv_heads),
+            "kv_heads=" + std::to_string(m.kv_heads) + " must divide heads=" +
+                std::to_string(m.heads) + "; use " + join_ints(d));
+    r.mark_bad(base);
+    return std::nullopt;
+  }
+  const json* att = Reader::field(sec, "attention");
+  if (att && !att->is_null()) {
+    std::string a = att->is_string() ? att->get<std::string>() : "";
+    if (a == "mha") {
+      if (m.kv_heads != m.heads) {
+        r.error(base + "/attention", "\"mha\"",
+                "mha means kv_heads == heads, but kv_heads=" + std::to_string(m.kv_heads) +
+                    " and heads=" + std::to_string(m.heads) + "; use \"gqa\" or fix kv_heads");
+      }
+    } else if (a == "gqa") {
+      // informative
+    } else if (a == "mla") {
+      r.error(base + "/attention", "\"mla\"",
+              "multi-head latent attention is not supported yet; accepted: \"mha\" or \"gqa\"");
+    } else {
+      r.error(base + "/attention", show(*att), "unknown value; accepted: \"mha\" or \"gqa\"");
+    }
+  }
+  return m;
+}
+
+bool read_bandwidth_field(Reader& r, const json* sec, const std::string& base, const char* key,
+                          Bandwidth* out, bool* present) {
+  *present = false;
+  const json* v = Reader::field(sec, key);
+  const std::string path = base + "/" + key;
+  if (!v) return true;
+  if (v->is_number()) {
+    std::string n = show(*v);
+    r.error(path, n, "missing unit; write \"" + n + "Gbps\" (bits/s) or \"" + n +
+                         "GB/s\" (bytes/s)");
+    return false;
+  }
+  if (!v->is_string()) {
+    r.error(path, show(*v), "expected a bandwidth string such as \"400Gbps\" or \"50GB/s\", got " +
+                                kind(*v));
+    return false;
+  }
+  std::string why;
+  if (!parse_bandwidth(v->get<std::string>(), out, &why)) {
+    r.error(path, show(*v), why);
+    return false;
+  }
+  *present = true;
+  return true;
+}
+
+bool parse_number_prefix(std::string_view text, double* num, std::string* number_text,
+                         std::string* unit) {
+  std::string t = trim(text);
+  size_t i = 0;
+  while (i < t.size() && (std::isdigit(static_cast<unsigned char>(t[i])) || t[i] == '.')) ++i;
+  if (i < t.size() && (t[i] == 'e' || t[i] == 'E') && i + 1 < t.size() &&
+      (std::isdigit(static_cast<unsigned char>(t[i + 1])) || t[i + 1] == '-' || t[i + 1] == '+')) {
+    size_t j = i + 1;
+    if (t[j] == '-' || t[j] == '+') ++j;
+    if (j < t.size() && std::isdigit(static_cast<unsigned char>(t[j]))) {
+      while (j < t.size() && std::isdigit(static_cast<unsigned char>(t[j]))) ++j;
+      i = j;
+    }
+  }
+  *number_text = t.substr(0, i);
+  if (number_text->empty() || number_text->find_first_of("0123456789") == std::string::npos)
+    return false;
+  char* end = nullptr;
+  *num = std::strtod(number_text->c_str(), &end);
+  if (end != number_text->c_str() + number_text->size() || !std::isfinite(*num)) return false;
+  *unit = trim(std::string_view(t).substr(i));
+  return true;
+}
+
+// ---- the whole document -----------------------------------------------------------------------
+
+std::string stem_of(const std::string& label) {
+  std::string s = label;
+  size_t slash = s.find_last_of('/');
+  if (slash != std::string::npos) s = s.substr(slash + 1);
+  if (s.size() > 5 && s.compare(s.size() - 5, 5, ".json") == 0) s.resize(s.size() - 5);
+  return s.empty() ? "scenario" : s;
+}
+
+// Balanced split of `layers` into n chunks; the chunks that get one layer fewer sit at the two
+// ends of the pipeline (they also hold the embedding and the LM head), alternating first/last.
+std::vector<int> balanced_split(int layers, int n) {
+  int base = layers / n, rem = layers % n;
+  std::vector<int> out(n, base + 1);
+  int fewer = n - rem;
+  int lo = 0, hi = n - 1;
+  for (int k = 0; k < fewer; ++k) {
+    if (k % 2 == 0) out[lo++] = base;
+    else out[hi--] = base;
+  }
+  return out;
+}
+
+Result<Scenario> load_document(json doc, const std::string& label,
+                               const std::vector<std::string>& overrides) {
+  Reader r(label);
+  Status override_errors;
+  r.set_overridden(apply_overrides(&doc, overrides, &override_errors));
+  auto finish = [&](Reader& rd) -> Status {
+    Status st = override_errors;
+    st.merge(rd.status());
+    return st;
+  };
+  if (!doc.is_object()) {
+    r.error("/", show(doc),
+            "a scenario is a JSON object with sections \"model\", \"training\", \"cluster\" and "
+            "\"parallel\"; got " + kind(doc));
+    return finish(r);
+  }
+  for (const auto& [k, v] : doc.items())
+    if (std::find(kTopKeys.begin(), kTopKeys.end(), k) == kTopKeys.end())
+      r.unknown_key("", k, kTopKeys);
+
+  Scenario s;
+  s.file = label;
+  s.name = stem_of(label);
+  r.read_string(&doc, "", "name", nullptr, &s.name);
+  std::string description;
+  r.read_string(&doc, "", "description", nullptr, &description);
+  {
+    const json* v = Reader::field(&doc, "seed");
+    if (v) {
+      if (v->is_number_unsigned()) s.options.seed = v->get<uint64_t>();
+      else if (v->is_number_integer() && v->get<int64_t>() >= 0) s.options.seed = v->get<uint64_t>();
+      else r.error("/seed", show(*v), "expected a non-negative integer (0 to 2^64-1), got " + kind(*v));
+    }
+  }
+
+  const json* msec = get_section(r, doc, "model", true);
+  const json* tsec = get_section(r, doc, "training", true);
+  const json* csec = get_section(r, doc, "cluster", true);
+  const json* psec = get_section(r, doc, "parallel", true);
+  const json* nsec = get_section(r, doc, "network", false);
+  const json* ksec = get_section(r, doc, "costs", false);
+
+  // model
+  std::optional<ModelSpec> model = read_model(r, msec);
+  if (model) s.model = *model;
+  else r.mark_bad("/model");
+
+  // training
+  TrainingSpec& t = s.training;
+  if (tsec) {
+    r.read_int(tsec, "/training", "seq_len", 1, kMaxSeq, "tokens per sequence, e.g. 2048", &t.seq_len);
+    r.read_int(tsec, "/training", "global_batch", 1, kMaxGlobalBatch,
+               "sequences per optimizer step, e.g. 1024", &t.global_batch);
+    r.read_int(tsec, "/training", "micro_batch", 1, kMaxMicroBatch, nullptr, &t.micro_batch);
+    bool here = false;
+    DType d = DType::kBF16;
+    if (r.read_enum(tsec, "/training", "precision", parse_dtype, "\"bf16\", \"fp16\" or \"fp8\"", &d,
+                    &here) && here) {
+      if (d == DType::kFP32) r.error("/training/precision", "\"fp32\"",
+                                     "fp32 training is not modelled; accepted: \"bf16\", \"fp16\" or \"fp8\"");
+      else t.precision = d;
+    }
+  } else {
+    r.mark_bad("/training");
+  }
+
+  // cluster
+  ClusterSpec& c = s.cluster;
+  bool gpu_known = false;
+  if (csec) {
+    std::string gpu;
+    bool here = false;
+    if (r.read_string(csec, "/cluster", "gpu", "a GPU name such as \"H100-SXM-80GB\"", &gpu, &here) &&
+        here) {
+      Result<GpuSpec> g = find_gpu(gpu);
+      if (g.ok()) {
+        c.gpu = g.value();
+        gpu_known = true;
+      } else {
+        std::vector<std::string> names;
+        for (const auto& [n, spec] : gpu_catalog()) names.push_back(n);
+        std::string sug = closest(gpu, names);
+        r.error("/cluster/gpu", show(csec->at("gpu")),
+                (sug.empty() ? std::string("unknown GPU") : "unknown GPU; did you mean \"" + sug + "\"?") +
+                    "; accepted: " + join_quoted(names));
+      }
+    } else {
+      r.mark_bad("/cluster/gpu");
+    }
+    r.read_int(csec, "/cluster", "gpus", 1, kMaxGpus, "the number of GPUs, e.g. 64", &c.gpus);
+    if (Reader::has(csec, "gpus_per_node")) {
+      r.read_int(csec, "/cluster", "gpus_per_node", 1, kMaxGpusPerNode, nullptr, &c.gpus_per_node);
+    } else if (gpu_known) {
+      c.gpus_per_node = c.gpu.gpus_per_node;
+    } else {
+      r.mark_bad("/cluster/gpus_per_node");
+    }
+    {
+      std::string so;
+      bool so_here = false;
+      if (r.read_string(csec, "/cluster", "scale_out", nullptr, &so, &so_here) && so_here) {
+        std::string l = lower(so);
+        if (l == "infiniband") c.scale_out = ScaleOut::kInfiniBand;
+        else if (l == "roce") c.scale_out = ScaleOut::kRoCE;
+        else if (l == "omnipath") c.scale_out = ScaleOut::kOmniPath;
+        else r.error("/cluster/scale_out", show(csec->at("scale_out")),
+                     "unknown value; accepted: \"infiniband\", \"roce\" or \"omnipath\"");
+      }
+    }
+    bool nic_here = false, nvl_here = false;
+    read_bandwidth_field(r, csec, "/cluster", "nic_bandwidth", &c.nic_bandwidth, &nic_here);
+    read_bandwidth_field(r, csec, "/cluster", "nvlink_bandwidth", &c.nvlink_bandwidth, &nvl_here);
+    if (const json* g = Reader::field(csec, "nic_gbps_per_gpu")) {
+      if (Reader::has(csec, "nic_bandwidth")) {
+        r.error("/cluster/nic_gbps_per_gpu", show(*g),
+                "give either nic_bandwidth or nic_gbps_per_gpu, not both");
+      } else if (!g->is_number() || !std::isfinite(g->get<double>()) || g->get<double>() <= 0 ||
+                 g->get<double>() > 1e6) {
+        r.error("/cluster/nic_gbps_per_gpu", show(*g),
+                "expected a positive number of Gbit/s per GPU (at most 1000000), e.g. 400; got " +
+                    kind(*g));
+      } else {
+        c.nic_bandwidth = Bandwidth::Gbps(g->get<double>());
+        nic_here = true;
+      }
+    }
+    if (gpu_known) {
+      if (!nic_here) c.nic_bandwidth = c.gpu.nic_bandwidth;
+      if (!nvl_here) c.nvlink_bandwidth = c.gpu.nvlink_bandwidth;
+    }
+  } else {
+    r.mark_bad("/cluster");
+  }
+
+  // parallel
+  ParallelSpec& p = s.parallel;
+  bool dp_given = false;
+  bool schedule_given = false;
+  if (psec) {
+    const std::string b = "/parallel";
+    r.read_int(psec, b, "tp", 1, kMaxGpus, nullptr, &p.tp);
+    r.read_int(psec, b, "pp", 1, kMaxGpus, nullptr, &p.pp);
+    r.read_int(psec, b, "vp", 1, kMaxLayers, nullptr, &p.vp);
+    dp_given = Reader::has(psec, "dp");
+    r.read_int(psec, b, "dp", 1, kMaxGpus, nullptr, &p.dp);
+    if (r.read_int(psec, b, "cp", 1, kMaxGpus, nullptr, &p.cp) && p.cp != 1)
+      r.error(b + "/cp", std::to_string(p.cp),
+              "context parallelism is not supported yet (issue 4 adds it); use cp=1");
+    if (r.read_int(psec, b, "ep", 1, kMaxGpus, nullptr, &p.ep) && p.ep != 1)
+      r.error(b + "/ep", std::to_string(p.ep),
+              "expert parallelism is not supported yet (issue 4 adds it, with MoE); use ep=1");
+    r.read_bool(psec, b, "sequence_parallel", &p.sequence_parallel);
+    r.read_enum(psec, b, "schedule", parse_schedule, schedule_choices(), &p.schedule,
+                &schedule_given);
+    if (!schedule_given && !Reader::has(psec, "schedule") && p.vp > 1)
+      p.schedule = Schedule::kInterleaved;
+    r.read_int(psec, b, "zero", 0, 3, nullptr, &p.zero);
+    r.read_int(psec, b, "fsdp_shard_group", 0, kMaxGpus, nullptr, &p.fsdp_shard_group);
+    r.read_enum(psec, b, "recompute", parse_recompute, recompute_choices(), &p.recompute);
+    r.read_bool(psec, b, "dp_overlap", &p.dp_overlap);
+    r.read_int(psec, b, "zero3_prefetch", 0, kMaxLayers, nullptr, &p.zero3_prefetch);
+    if (const json* v = Reader::field(psec, "layers_per_stage")) {
+      if (!v->is_array() || v->empty()) {
+        r.error(b + "/layers_per_stage", show(*v),
+                "expected a non-empty array of pp*vp positive integers summing to layers, e.g. "
+                "[7, 8, 8, 7]; got " + kind(*v));
+      } else if (v->size() > static_cast<size_t>(kMaxLayers)) {
+        r.error(b + "/layers_per_stage", show(*v), "too many entries (more than layers can be)");
+      } else {
+        std::vector<int> lps;
+        bool ok = true;
+        for (size_t i = 0; i < v->size(); ++i) {
+          int x = 0;
+          json holder = json::object();
+          holder[std::to_string(i)] = (*v)[i];
+          ok &= r.read_int(&holder, b + "/layers_per_stage", std::to_string(i).c_str(), 1,
+                           kMaxLayers, nullptr, &x);
+          lps.push_back(x);
+        }
+        if (ok) p.layers_per_stage = std::move(lps);
+        else r.mark_bad(b + "/layers_per_stage");
+      }
+    }
+    {
+      std::string order;
+      bool here = false;
+      if (r.read_string(psec, b, "order", nullptr, &order, &here) && here) {
+        std::vector<std::string> parts;
+        std::string cur;
+        for (char ch : order) {
+          if (ch == '-') {
+            parts.push_back(cur);
+            cur.clear();
+          } else {
+            cur += ch;
+          }
+        }
+        parts.push_back(cur);
+        std::vector<std::string> sorted = parts;
+        std::sort(sorted.begin(), sorted.end());
+        if (sorted != std::vector<std::string>{"cp", "dp", "pp", "tp"})
+          r.error(b + "/order", show(psec->at("order")),
+                  "expected a permutation of tp, cp, dp and pp joined by '-', innermost first, "
+                  "e.g. \"tp-cp-dp-pp\" (the default)");
+        else
+          p.order = order;
+      }
+    }
+    {
+      const json* v = Reader::field(psec, "dp_bucket");
+      if (v) {
+        if (v->is_number()) {
+          r.error(b + "/dp_bucket", show(*v),
+                  "missing unit; write \"" + show(*v) + "MiB\" (2^20 bytes) or \"" + show(*v) +
+                      "MB\" (10^6 bytes)");
+        } else if (!v->is_string()) {
+          r.error(b + "/dp_bucket", show(*v), "expected a size such as \"40MiB\", got " + kind(*v));
+        } else {
+          Bytes size;
+          std::string why;
+          if (!parse_size(v->get<std::string>(), &size, &why)) {
+            r.error(b + "/dp_bucket", show(*v), why);
+          } else {
+            int64_t mib = (size.count() + (int64_t{1} << 19)) >> 20;  // nearest MiB
+            if (mib < 1)
+              r.error(b + "/dp_bucket", show(*v), "too small; the bucket must be at least \"1MiB\"");
+            else
+              p.dp_bucket_mb = mib;
+          }
+        }
+      }
+    }
+  } else {
+    r.mark_bad("/parallel");
+  }
+
+  // network and costs
+  if (nsec) {
+    std::string mode;
+    bool here = false;
+    if (r.read_string(nsec, "/network", "mode", nullptr, &mode, &here) && here) {
+      if (mode == "analytic") s.options.network_mode = mode;
+      else if (mode == "flow")
+        r.error("/network/mode", "\"flow\"",
+                "the flow-level network model is not available yet (issue 3 adds it); accepted: "
+                "\"analytic\"");
+      else r.error("/network/mode", show(nsec->at("mode")), "unknown value; accepted: \"analytic\"");
+    }
+  }
+  if (ksec) {
+    std::string cal;
+    bool here = false;
+    if (r.read_string(ksec, "/costs", "calibration", nullptr, &cal, &here) && here) {
+      if (cal.empty())
+        r.error("/costs/calibration", "\"\"",
+                "empty path; give a calibration database (e.g. \"calib/h100.db\") or remove the key "
+                "to use the embedded defaults");
+      else s.options.calibration = cal;
+    }
+  }
+
+  // ---- semantic checks across sections ----
+  const std::string P = "/parallel";
+  auto I = [](int64_t v) { return std::to_string(v); };
+
+  // Degrees and model shape.
+  if (r.good({"/model", P + "/tp"})) {
+    const ModelSpec& m = s.model;
+    int64_t g = std::gcd<int64_t>(m.heads, m.kv_heads);
+    if (m.heads % p.tp != 0 || m.kv_heads % p.tp != 0) {
+      std::string what = m.heads % p.tp != 0 ? "heads=" + I(m.heads) : "kv_heads=" + I(m.kv_heads);
+      r.note(P + "/tp", I(p.tp),
+              "tp=" + I(p.tp) + " does not divide " + what + " (" + m.name + "); use " +
+                  join_ints(divisors(g)));
+    }
+  }
+  if (r.good({"/model", P + "/pp", P + "/vp"})) {
+    int64_t chunks = sat_mul(p.pp, p.vp);
+    if (chunks > s.model.layers) {
+      r.note(P + "/pp", I(p.pp),
+              "pp*vp = " + I(p.pp) + "*" + I(p.vp) + " = " + I(chunks) + " exceeds layers=" +
+                  I(s.model.layers) + "; every (virtual) pipeline stage needs at least one layer");
+    } else if (r.good({P + "/layers_per_stage"}) && !p.layers_per_stage.empty()) {
+      int64_t sum = 0;
+      for (int x : p.layers_per_stage) sum += x;
+      std::string lv = show(psec->at("layers_per_stage"));
+      if (static_cast<int64_t>(p.layers_per_stage.size()) != chunks)
+        r.note(P + "/layers_per_stage", lv,
+                "has " + I(p.layers_per_stage.size()) + " entries; expected pp*vp = " + I(chunks));
+      else if (sum != s.model.layers)
+        r.note(P + "/layers_per_stage", lv,
+                "sums to " + I(sum) + "; expected layers=" + I(s.model.layers));
+    } else if (p.layers_per_stage.empty() && s.model.layers % chunks != 0) {
+      p.layers_per_stage = balanced_split(s.model.layers, static_cast<int>(chunks));
+    }
+  }
+
+  // Data parallel degree and GPU count.
+  if (r.good({"/cluster/gpus", P + "/tp", P + "/pp", P + "/cp", P + "/dp"})) {
+    int64_t mp = sat_mul(sat_mul(p.tp, p.pp), p.cp);
+    if (!dp_given) {
+      if (c.gpus % mp != 0) {
+        r.note("/cluster/gpus", I(c.gpus),
+                "gpus=" + I(c.gpus) + " is not a multiple of tp*pp*cp = " + I(p.tp) + "*" + I(p.pp) +
+                    "*" + I(p.cp) + " = " + I(mp) + ", so dp cannot be derived; use a multiple of " +
+                    I(mp));
+        r.mark_bad(P + "/dp");
+      } else {
+        p.dp = static_cast<int>(c.gpus / mp);
+      }
+    } else {
+      int64_t prod = sat_mul(mp, p.dp);
+      if (prod != c.gpus) {
+        std::string fix = c.gpus % mp == 0 ? "set parallel.dp to " + I(c.gpus / mp) +
+                                                 " (or omit dp to derive it)"
+                                           : "gpus must be a multiple of tp*pp*cp = " + I(mp);
+        r.note("/cluster/gpus", I(c.gpus),
+                "gpus=" + I(c.gpus) + " but tp*pp*dp*cp = " + I(p.tp) + "*" + I(p.pp) + "*" +
+                    I(p.dp) + "*" + I(p.cp) + " = " +
+                    (prod == std::numeric_limits<int64_t>::max() ? std::string("(overflow)") : I(prod)) +
+                    "; " + fix);
+      }
+    }
+  } else {
+    r.mark_bad(P + "/dp");
+  }
+  if (r.good({"/cluster/gpus", "/cluster/gpus_per_node"})) {
+    if (c.gpus < c.gpus_per_node) {
+      c.gpus_per_node = c.gpus;  // a job on part of one node
+    } else if (c.gpus % c.gpus_per_node != 0) {
+      r.note("/cluster/gpus", I(c.gpus),
+              "gpus=" + I(c.gpus) + " is not a multiple of gpus_per_node=" + I(c.gpus_per_node) +
+                  "; use whole nodes (" + I(c.gpus - c.gpus % c.gpus_per_node) + " or " +
+                  I(c.gpus - c.gpus % c.gpus_per_node + c.gpus_per_node) +
+                  ") or fewer GPUs than one node");
+    }
+  }
+
+  // Batch.
+  int64_t micro_batches = 0;
+  if (r.good({"/training/global_batch", "/training/micro_batch", P + "/dp"})) {
+    int64_t per_step = sat_mul(t.micro_batch, p.dp);
+    if (t.global_batch % per_step != 0) {
+      int64_t lo = t.global_batch / per_step * per_step;
+      std::string alt = lo > 0 ? I(lo) + " or " + I(lo + per_step) : I(per_step);
+      r.note("/training/global_batch", I(t.global_batch),
+              "global_batch=" + I(t.global_batch) + " is not a multiple of micro_batch*dp = " +
+                  I(t.micro_batch) + "*" + I(p.dp) + " = " + I(per_step) + "; use " + alt);
+      r.mark_bad("/training/micro_batches");
+    } else {
+      micro_batches = t.global_batch / per_step;
+    }
+  } else {
+    r.mark_bad("/training/micro_batches");
+  }
+
+  // Pipeline schedule.
+  if (r.good({P + "/vp", P + "/schedule", P + "/pp"})) {
+    if (p.vp > 1 && p.schedule != Schedule::kInterleaved) {
+      r.note(P + "/vp", I(p.vp),
+              "vp=" + I(p.vp) + " needs schedule \"interleaved\" (schedule is \"" +
+                  to_string(p.schedule) + "\"); set schedule to \"interleaved\" or vp to 1");
+    } else if (p.schedule == Schedule::kInterleaved && p.vp < 2) {
+      r.note(P + "/schedule", "\"interleaved\"",
+              "the interleaved schedule needs vp >= 2 virtual stages per pipeline rank; set vp, or "
+              "use \"1f1b\"");
+    } else if (p.vp > 1 && p.pp < 2) {
+      r.note(P + "/vp", I(p.vp), "vp=" + I(p.vp) + " needs pp >= 2; with pp=1 use vp=1");
+    } else if (p.vp > 1 && r.good({"/training/micro_batches"}) && micro_batches % p.pp != 0) {
+      r.note("/training/global_batch", I(t.global_batch),
+              "the interleaved schedule needs the number of micro-batches (global_batch/"
+              "(micro_batch*dp) = " + I(micro_batches) + ") to be a multiple of pp=" + I(p.pp) +
+                  "; use a global_batch that is a multiple of " +
+                  I(sat_mul(sat_mul(t.micro_batch, p.dp), p.pp)));
+    }
+  }
+
+  // Precision on this GPU.
+  if (gpu_known && r.good({"/training/precision"}) && t.precision == DType::kFP8 &&
+      c.gpu.peak_fp8.per_s() <= 0) {
+    r.note("/training/precision", "\"fp8\"",
+            "fp8 needs a GPU with fp8 tensor cores; " + c.gpu.name +
+                " has none; use \"bf16\" or \"fp16\", or an H100/H200");
+  }
+
+  // ZeRO shard group.
+  if (r.good({P + "/fsdp_shard_group", P + "/dp"}) && p.fsdp_shard_group > 0 &&
+      p.dp % p.fsdp_shard_group != 0) {
+    r.note(P + "/fsdp_shard_group", I(p.fsdp_shard_group),
+            "fsdp_shard_group=" + I(p.fsdp_shard_group) + " must divide dp=" + I(p.dp) + "; use " +
+                join_ints(divisors(p.dp)) + ", or 0 for all of dp");
+  }
+
+  Status st = finish(r);
+  if (!st.ok()) return st;
+  return s;
+}
+
+Result<json> parse_text(std::string_view text, const std::string& label) {
+  // Track keys per object to report duplicates (nlohmann would silently keep the last one).
+  struct Frame {
+    bool is_object;
+    std::set<std::string> keys;
+    std::string cur;
+  };
+  std::vector<Frame> frames;
+  std::vector<std::string> dups;
+  json::parser_callback_t cb = [&](int, json::parse_event_t ev, json& parsed) {
+    switch (ev) {
+      case json::parse_event_t::object_start:
+        frames.push_back({true, {}, ""});
+        break;
+      case json::parse_event_t::array_start:
+        frames.push_back({false, {}, "*"});
+        break;
+      case json::parse_event_t::object_end:
+      case json::parse_event_t::array_end:
+        if (!frames.empty()) frames.pop_back();
+        break;
+      case json::parse_event_t::key:
+        if (!frames.empty() && parsed.is_string()) {
+          std::string k = parsed.get<std::string>();
+          if (!frames.back().keys.insert(k).second) {
+            std::string path;
+            for (size_t i = 0; i + 1 < frames.size(); ++i) path += "/" + ptr_escape(frames[i].cur);
+            dups.push_back(path + "/" + ptr_escape(k));
+          }
+          frames.back().cur = k;
+        }
+        break;
+      default:
+        break;
+    }
+    return true;
+  };
+  try {
+    json doc = json::parse(text, cb, /*allow_exceptions=*/true, /*ignore_comments=*/false);
+    if (!dups.empty()) {
+      Status st;
+      for (const auto& d : dups)
+        st.add(Error{label, d, "", "duplicate key; each key may appear once per object"});
+      return st;
+    }
+    return doc;
+  } catch (const json::parse_error& e) {
+    size_t byte = e.byte == 0 ? 0 : std::min<size_t>(e.byte - 1, text.size());
+    int line = 1, col = 1;
+    for (size_t i = 0; i < byte; ++i) {
+      if (text[i] == '\n') {
+        ++line;
+        col = 1;
+      } else {
+        ++col;
+      }
+    }
+    std::string reason = e.what();
+    size_t at = reason.find("column ");
+    if (at != std::string::npos) {
+      size_t colon = reason.find(": ", at);
+      if (colon != std::string::npos) reason = reason.substr(colon + 2);
+    }
+    return Status::error(Error{label, "", "",
+                              "invalid JSON at line " + std::to_string(line) + ", column " +
+                                  std::to_string(col) + ": " + reason});
+  } catch (const std::exception& e) {
+    return Status::error(Error{label, "", "", std::string("invalid JSON: ") + e.what()});
+  }
+}
+
+}  // namespace
+
+bool parse_bandwidth(std::string_view text, Bandwidth* out, std::string* why) {
+  static const std::vector<std::pair<std::string, double>> kBits = {
+      {"bps", 1},      {"Kbps", 1e3},   {"kbps", 1e3},   {"Mbps", 1e6},   {"Gbps", 1e9},
+      {"Tbps", 1e12},  {"b/s", 1},      {"Kb/s", 1e3},   {"kb/s", 1e3},   {"Mb/s", 1e6},
+      {"Gb/s", 1e9},   {"Tb/s", 1e12},  {"Gbit/s", 1e9}, {"Mbit/s", 1e6}, {"Tbit/s", 1e12}};
+  static const std::vector<std::pair<std::string, double>> kBytes = {
+      {"B/s", 1},         {"KB/s", 1e3},   {"kB/s", 1e3},   {"MB/s", 1e6},
+      {"GB/s", 1e9},      {"TB/s", 1e12},  {"Bps", 1},      {"KBps", 1e3},
+      {"MBps", 1e6},      {"GBps", 1e9},   {"TBps", 1e12},  {"KiB/s", 1024.0},
+      {"MiB/s", 1048576.0}, {"GiB/s", 1073741824.0}, {"TiB/s", 1099511627776.0}};
+  const std::string hint = "write e.g. \"400Gbps\" (bits/s) or \"50GB/s\" (bytes/s)";
+  std::string t = trim(text);
+  if (!t.empty() && t[0] == '-') {
+    *why = "must be positive; " + hint;
+    return false;
+  }
+  double num = 0;
+  std::string ntext, unit;
+  if (!parse_number_prefix(t, &num, &ntext, &unit)) {
+    *why = "expected NUMBER UNIT; " + hint;
+    return false;
+  }
+  if (unit.empty()) {
+    *why = "missing unit; write \"" + ntext + "Gbps\" (bits/s) or \"" + ntext + "GB/s\" (bytes/s)";
+    return false;
+  }
+  double bps = -1;
+  for (const auto& [u, m] : kBits)
+    if (unit == u) bps = num * m / 8;
+  for (const auto& [u, m] : kBytes)
+    if (unit == u) bps = num * m;
+  if (bps < 0) {
+    *why = "unknown unit \"" + unit + "\"; " + hint + " (b = bits, B = bytes)";
+    return false;
+  }
+  if (!(bps > 0) || !std::isfinite(bps) || bps > 1e18) {
+    *why = "must be a positive, finite bandwidth; " + hint;
+    return false;
+  }
+  *out = Bandwidth::bytes_per_s(bps);
+  return true;
+}
+
+bool parse_size(std::string_view text, Bytes* out, std::string* why) {
+  static const std::vector<std::pair<std::string, double>> kUnits = {
+      {"B", 1},          {"KB", 1e3},           {"kB", 1e3},           {"MB", 1e6},
+      {"GB", 1e9},       {"TB", 1e12},          {"KiB", 1024.0},       {"MiB", 1048576.0},
+      {"GiB", 1073741824.0}, {"TiB", 1099511627776.0}};
+  const std::string hint = "write e.g. \"40MiB\" (2^20 bytes) or \"40MB\" (10^6 bytes)";
+  std::string t = trim(text);
+  if (!t.empty() && t[0] == '-') {
+    *why = "must not be negative; " + hint;
+    return false;
+  }
+  double num = 0;
+  std::string ntext, unit;
+  if (!parse_number_prefix(t, &num, &ntext, &unit)) {
+    *why = "expected NUMBER UNIT; " + hint;
+    return false;
+  }
+  if (unit.empty()) {
+    *why = "missing unit; write \"" + ntext + "MiB\" (2^20 bytes) or \"" + ntext + "MB\" (10^6 bytes)";
+    return false;
+  }
+  double mult = -1;
+  for (const auto& [u, m] : kUnits)
+    if (unit == u) mult = m;
+  if (mult < 0) {
+    *why = "unknown unit \"" + unit + "\"; " + hint;
+    return false;
+  }
+  double bytes = num * mult;
+  if (!std::isfinite(bytes) || bytes > 4.0e18) {
+    *why = "too large; " + hint;
+    return false;
+  }
+  *out = Bytes(static_cast<int64_t>(std::llround(bytes)));
+  return true;
+}
+
+Result<Scenario> load_scenario_json(const nlohmann::json& doc, const std::string& file_label,
+                                    const std::vector<std::string>& overrides) {
+  try {
+    return load_document(doc, file_label, overrides);
+  } catch (const std::exception& e) {
+    // A safety net: the walk checks types before every access, so this is a bug, but a user
+    // should still get a message rather than a crash.
+    return Status::error(Error{file_label, "", "",
+                               std::string("internal error while reading the scenario: ") + e.what()});
+  }
+}
+
+Result<Scenario> load_scenario_text(std::string_view text, const std::string& file_label,
+                                    const std::vector<std::string>& overrides) {
+  Result<json> doc = parse_text(text, file_label);
+  if (!doc.ok()) return doc.status();
+  return load_scenario_json(doc.value(), file_label, overrides);
+}
+
+Result<Scenario> load_scenario_file(const std::string& path,
+                                    const std::vector<std::string>& overrides) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return Status::error(Error{path, "", "", "cannot open the scenario file (does it exist?)"});
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) return Status::error(Error{path, "", "", "cannot read the scenario file"});
+  return load_scenario_text(ss.str(), path, overrides);
+}
+
+Result<Scenario> load_embedded_quickstart(const std::vector<std::string>& overrides) {
+  Result<Scenario> s = load_scenario_text(embedded::scenario_quickstart(), "<embedded>", overrides);
+  return s;
+}
+
+}  // namespace trainsim

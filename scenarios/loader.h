@@ -1,0 +1,55 @@
+// File: scenarios/loader.h
+// Reads a scenario (JSON, format in scenarios/README.md) into a validated Scenario.
+//
+//   Result<Scenario> s = load_scenario_file("scenarios/llama3_405b_16k.json", {"parallel.tp=4"});
+//   if (!s.ok()) { std::cerr << s.status().to_string(); return 2; }
+//
+// Errors (STYLE.md 5): every error names the file (or "--set" for a bad override), the JSON
+// pointer, the offending value and what would be accepted. All problems of a document are
+// collected and returned together; unknown keys get a did-you-mean suggestion. No input, however
+// malformed (wrong types, nulls, huge numbers, invalid JSON), crashes the loader.
+//
+// Overrides are "SECTION.KEY=VALUE" strings (or "KEY=VALUE" for top-level keys: name, seed,
+// description). VALUE is parsed as JSON when it parses ("4", "true", "[7,8]", "\"x\""), else
+// taken as a string ("400Gbps", "1f1b"). They are applied to the document before validation.
+//
+// Invariants of a returned Scenario: every field filled (no zeros meaning "unset", except
+// ParallelSpec::fsdp_shard_group = 0 meaning all of DP); gpus == tp*pp*dp*cp; head_dim > 0;
+// layers_per_stage is empty only when layers divide evenly into pp*vp chunks, else it holds
+// pp*vp entries in model order (chunk k runs on pipeline rank k % pp, virtual stage k / pp);
+// cluster.gpus_per_node <= cluster.gpus (a job smaller than a node gets a node of its size).
+// Thread-safety: reentrant (the catalogs are immutable after first use).
+#pragma once
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "scenarios/scenario.h"
+#include "sim/status.h"
+#include "sim/units.h"
+
+namespace trainsim {
+
+Result<Scenario> load_scenario_file(const std::string& path,
+                                    const std::vector<std::string>& overrides = {});
+// file_label names the source in errors and becomes Scenario::file.
+Result<Scenario> load_scenario_text(std::string_view json, const std::string& file_label,
+                                    const std::vector<std::string>& overrides = {});
+// The quickstart scenario compiled into the binary (scenarios/quickstart.json).
+Result<Scenario> load_embedded_quickstart(const std::vector<std::string>& overrides = {});
+// An already-parsed document (used by scenarios/published_run.h).
+Result<Scenario> load_scenario_json(const nlohmann::json& doc, const std::string& file_label,
+                                    const std::vector<std::string>& overrides = {});
+
+// Unit parsers shared with the CLI. On failure they return false and set *why to a message
+// that says how to write the value (e.g. "missing unit; write \"400Gbps\" (bits/s) or
+// \"50GB/s\" (bytes/s)").
+// Bandwidth: NUMBER UNIT, unit one of bps Kbps Mbps Gbps Tbps (bits/s, also Gb/s ...) or
+// B/s KB/s MB/s GB/s TB/s KiB/s MiB/s GiB/s (bytes/s, also GBps ...). Decimal prefixes are 10^3.
+bool parse_bandwidth(std::string_view text, Bandwidth* out, std::string* why);
+// Size: NUMBER UNIT, unit one of B KB MB GB (10^3) KiB MiB GiB (2^10). Rounds to whole bytes.
+bool parse_size(std::string_view text, Bytes* out, std::string* why);
+
+}  // namespace trainsim

@@ -1,0 +1,158 @@
+#include "scenarios/predict.h"
+
+#include <algorithm>
+#include <map>
+
+#include "calibrate/cost_model.h"
+#include "models/compiler.h"
+
+namespace trainsim {
+
+namespace {
+
+std::string source_class(const OpDesc& op, const Plan& plan) {
+  switch (op.cls) {
+    case OpClass::kCollective:
+      return std::string(to_string(op.coll)) + "(" + plan.groups[op.group].name + ")";
+    case OpClass::kP2p:
+      return "p2p(pp)";
+    default:
+      return to_string(op.cls);
+  }
+}
+
+}  // namespace
+
+Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
+  auto compiled = compile_plan(s.model, s.training, s.parallel, s.cluster.gpus_per_node);
+  if (!compiled.ok()) return compiled.status();
+  auto plan = std::make_shared<Plan>(std::move(compiled.value().plan));
+  const auto& stages = compiled.value().stages;
+
+  auto cm = make_default_cost_model(s.cluster);
+  if (!cm.ok()) return cm.status();
+  std::vector<CostSource> op_src;
+  Status st = bind_costs(*plan, *cm.value(), s.cluster.gpus_per_node, &op_src);
+  if (!st.ok()) return st;
+
+  ReplayOptions ro;
+  ro.fast = opts.fast;
+  ro.trace_ranks = opts.trace_ranks;
+  auto rr = replay(*plan, ro);
+  if (!rr.ok()) return rr.status();
+  ReplayResult& r = rr.value();
+
+  Prediction p;
+  p.scenario = s;
+  p.fast = opts.fast;
+  p.step_time = r.step_time;
+  p.gpus = plan->num_ranks;
+  p.tokens_per_step = s.training.global_batch * s.training.seq_len;
+  const double secs = r.step_time.seconds();
+  if (secs > 0) {
+    p.tokens_per_s = static_cast<double>(p.tokens_per_step) / secs;
+    p.tokens_per_s_per_gpu = p.tokens_per_s / p.gpus;
+  }
+  // FLOPs per GPU per step: every rank of a stage runs the same program; all stages together
+  // hold the whole model once per TP rank and DP replica.
+  double model_flops = 0, hw_flops = 0;
+  for (uint32_t rank = 0; rank < static_cast<uint32_t>(plan->num_ranks); ++rank) {
+    (void)rank;
+  }
+  for (size_t i = 0; i < plan->programs.size(); ++i) {
+    model_flops += plan->programs[i].model_flops.v;
+    hw_flops += plan->programs[i].hardware_flops.v;
+  }
+  // Sum over stages = one TP rank of one DP replica running the whole model; per GPU divide
+  // by the number of stages (each GPU runs one stage).
+  const double per_gpu_model = model_flops / plan->programs.size();
+  const double per_gpu_hw = hw_flops / plan->programs.size();
+  const GpuSpec& gpu = s.cluster.gpu;
+  const FlopRate peak = s.training.precision == DType::kFP8 && gpu.peak_fp8.per_s() > 0
+                            ? gpu.peak_bf16   // MFU of fp8 runs is quoted against the bf16 peak
+                            : gpu.peak(s.training.precision);
+  p.peak_tflops = peak.tflops();
+  if (secs > 0) {
+    p.model_tflops_per_gpu = per_gpu_model / secs * 1e-12;
+    p.hardware_tflops_per_gpu = per_gpu_hw / secs * 1e-12;
+    p.mfu = p.model_tflops_per_gpu / p.peak_tflops;
+    p.hfu = p.hardware_tflops_per_gpu / p.peak_tflops;
+  }
+
+  // The critical rank's account.
+  const RankStats* crit = nullptr;
+  for (const auto& rs : r.ranks)
+    if (rs.rank == r.critical_rank) crit = &rs;
+  SIM_CHECK(crit != nullptr, "critical rank %u not among simulated ranks", r.critical_rank);
+  p.critical_rank = r.critical_rank;
+  p.breakdown = crit->bucket;
+  for (size_t c = 0; c < crit->comm_total.size(); ++c) p.comm_total += crit->comm_total[c];
+  for (Bucket b : {Bucket::kTpExposed, Bucket::kDpExposed, Bucket::kPpExposed, Bucket::kCpExposed,
+                   Bucket::kEpExposed})
+    p.comm_exposed += crit->bucket[static_cast<size_t>(b)];
+  if (p.comm_total > Time::zero()) {
+    const double hidden = 1.0 - p.comm_exposed.seconds() / p.comm_total.seconds();
+    p.comm_hidden_share = std::clamp(hidden, 0.0, 1.0);
+  }
+
+  // Memory: static per stage + the peak of the dynamic (activation) account over its ranks.
+  std::vector<int64_t> stage_dyn(plan->programs.size(), 0);
+  std::vector<uint32_t> stage_rank(plan->programs.size(), 0);
+  std::vector<bool> seen(plan->programs.size(), false);
+  for (const auto& rs : r.ranks) {
+    const uint32_t prog = plan->program_of_rank[rs.rank];
+    if (!seen[prog] || rs.peak_dynamic_mem > stage_dyn[prog]) {
+      if (!seen[prog]) stage_rank[prog] = rs.rank;
+      else if (rs.peak_dynamic_mem > stage_dyn[prog]) stage_rank[prog] = rs.rank;
+      stage_dyn[prog] = std::max(stage_dyn[prog], rs.peak_dynamic_mem);
+      seen[prog] = true;
+    }
+  }
+  for (size_t i = 0; i < plan->programs.size(); ++i) {
+    const MemoryStatic& m = plan->programs[i].mem;
+    MemoryReport mr;
+    mr.rank = stage_rank[i];
+    mr.stage = stages[i].stage;
+    mr.params = m.params;
+    mr.grads = m.grads;
+    mr.optimizer = m.optimizer;
+    mr.workspace = m.workspace;
+    mr.activations = Bytes(stage_dyn[i]);
+    mr.capacity = gpu.hbm_capacity;
+    p.memory_per_stage.push_back(mr);
+    if (i == 0 || mr.total() > p.peak_memory.total()) p.peak_memory = mr;
+  }
+
+  // Where the costs came from: per op class, summed over the critical rank's program.
+  std::map<std::pair<std::string, int>, SourceRow> rows;
+  std::map<std::pair<std::string, int>, std::vector<bool>> distinct;
+  const Program& cp = plan->programs[plan->program_of_rank[r.critical_rank]];
+  const DefaultCostModel* dm = dynamic_cast<const DefaultCostModel*>(cm.value().get());
+  for (const Task& t : cp.tasks) {
+    const OpDesc& op = plan->ops[t.op];
+    if (t.kind == TaskKind::kRecv) continue;   // priced on the sender
+    auto key = std::make_pair(source_class(op, *plan), static_cast<int>(op_src[t.op]));
+    SourceRow& row = rows[key];
+    if (row.what.empty()) {
+      row.what = key.first;
+      row.source = op_src[t.op];
+      row.detail = dm ? dm->describe(op.cls) : "";
+      distinct[key].assign(plan->ops.size(), false);
+    }
+    if (!distinct[key][t.op]) {
+      distinct[key][t.op] = true;
+      ++row.distinct_ops;
+    }
+    row.time_on_critical_rank += t.dur;
+  }
+  for (auto& [k, v] : rows) p.sources.push_back(v);
+
+  p.events = r.events;
+  p.fingerprint = r.fingerprint;
+  p.simulated_ranks = r.simulated_ranks;
+  p.trace = std::move(r.trace);
+  p.plan = plan;
+  return p;
+}
+
+}  // namespace trainsim

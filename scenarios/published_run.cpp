@@ -1,0 +1,290 @@
+// Published rows -> scenarios. The row is rewritten into a scenario document (the loader's
+// format) with every null replaced by its documented default, then validated by the loader, so
+// a row and a scenario file go through exactly the same checks.
+#include "scenarios/published_run.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "scenarios/loader.h"
+#include "topologies/hardware.h"
+
+namespace trainsim {
+namespace {
+
+using json = nlohmann::json;
+
+bool is_null(const json& sec, const char* key) {
+  auto it = sec.find(key);
+  return it == sec.end() || it->is_null();
+}
+
+// The row's value as a small positive integer, or `fallback` when it is not one.
+int64_t int_or(const json& sec, const char* key, int64_t fallback) {
+  auto it = sec.find(key);
+  if (it == sec.end() || !it->is_number_integer()) return fallback;
+  if (it->is_number_unsigned()) {
+    uint64_t u = it->get<uint64_t>();
+    return u > (uint64_t{1} << 40) ? fallback : static_cast<int64_t>(u);
+  }
+  return it->get<int64_t>();
+}
+
+std::string str_or(const json& sec, const char* key, const std::string& fallback) {
+  auto it = sec.find(key);
+  return it != sec.end() && it->is_string() ? it->get<std::string>() : fallback;
+}
+
+// Attention heads for a row that does not give them: the head count whose head dimension is
+// closest to 128 (the Megatron-LM SC'21 family uses 128 for most sizes), among the divisors of
+// hidden that tp divides; ties go to more heads. 0 when there is none.
+int64_t default_heads(int64_t hidden, int64_t tp) {
+  int64_t best = 0;
+  int64_t best_err = -1;
+  for (int64_t h = 1; h <= hidden && h <= (1 << 16); ++h) {
+    if (hidden % h != 0 || tp <= 0 || h % tp != 0) continue;
+    int64_t err = std::llabs(hidden / h - 128);
+    if (best_err < 0 || err <= best_err) {
+      best = h;
+      best_err = err;
+    }
+  }
+  return best;
+}
+
+std::string lps_text(const std::vector<int>& v) {
+  std::string s = "[";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
+  return s + "]";
+}
+
+}  // namespace
+
+Result<std::vector<nlohmann::json>> read_jsonl(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::error(Error{path, "", "", "cannot open the file (does it exist?)"});
+  std::vector<json> rows;
+  Status st;
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    json v = json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (v.is_discarded())
+      st.add(Error{path, "", "", "line " + std::to_string(n) + ": not valid JSON"});
+    else
+      rows.push_back(std::move(v));
+  }
+  if (!st.ok()) return st;
+  return rows;
+}
+
+Result<std::vector<RunRow>> read_run_rows(const std::string& path) {
+  Result<std::vector<json>> rows = read_jsonl(path);
+  if (!rows.ok()) return rows.status();
+  std::vector<RunRow> out;
+  for (auto& r : rows.value()) {
+    if (r.is_object() && r.contains("id") && r["id"].is_string())
+      out.push_back(RunRow{r["id"].get<std::string>(), std::move(r)});
+  }
+  return out;
+}
+
+Result<RowScenario> scenario_from_row(const nlohmann::json& row) {
+  if (!row.is_object() || !row.contains("id") || !row["id"].is_string())
+    return Status::error(Error{"", "/id", "", "a published row is an object with a string \"id\""});
+  const std::string id = row["id"].get<std::string>();
+  const std::string label = "published row " + id;
+  for (const char* s : {"model", "training", "cluster", "parallel"}) {
+    if (!row.contains(s) || !row[s].is_object())
+      return Status::error(Error{label, std::string("/") + s, "", "missing section (must be an object)"});
+  }
+  const json& M = row["model"];
+  const json& T = row["training"];
+  const json& C = row["cluster"];
+  const json& P = row["parallel"];
+
+  RowScenario out;
+  out.scenario.name = id;
+  out.scenario.file = label;
+  auto& d = out.defaults;
+
+  // Features we do not simulate yet.
+  if (str_or(M, "arch", "dense") == "moe") {
+    out.unsupported = "unsupported: moe";
+    return out;
+  }
+  if (int64_t cp = int_or(P, "cp", 1); cp != 1) {
+    out.unsupported = "unsupported: context parallelism (cp=" + std::to_string(cp) + ")";
+    return out;
+  }
+  if (int64_t ep = int_or(P, "ep", 1); ep != 1) {
+    out.unsupported = "unsupported: expert parallelism (ep=" + std::to_string(ep) + ")";
+    return out;
+  }
+  if (str_or(M, "attention", "") == "mla") {
+    out.unsupported = "unsupported: multi-head latent attention";
+    return out;
+  }
+  if (std::string sch = str_or(P, "schedule", ""); sch == "dualpipe") {
+    out.unsupported = "unsupported: schedule dualpipe";
+    return out;
+  }
+
+  json doc = json::object();
+  doc["name"] = id;
+
+  // model
+  json m = json::object();
+  for (const char* k : {"layers", "hidden", "heads", "kv_heads", "ffn_hidden", "vocab"})
+    if (!is_null(M, k)) m[k] = M[k];
+  const int64_t hidden = int_or(M, "hidden", 0);
+  const int64_t tp_row = int_or(P, "tp", 1);
+  if (is_null(M, "heads") && hidden > 0) {
+    int64_t h = default_heads(hidden, tp_row);
+    if (h > 0) {
+      m["heads"] = h;
+      d.push_back("heads=" + std::to_string(h) + " (null in row; head dim " +
+                  std::to_string(hidden / h) + ", nearest 128 with tp dividing heads)");
+    }
+  }
+  if (is_null(M, "kv_heads") && m.contains("heads")) {
+    m["kv_heads"] = m["heads"];
+    d.push_back("kv_heads=" + m["heads"].dump() + " (null in row; = heads, multi-head attention)");
+  }
+  if (is_null(M, "ffn_hidden") && hidden > 0) {
+    m["ffn_hidden"] = 4 * hidden;
+    d.push_back("ffn_hidden=" + std::to_string(4 * hidden) + " (null in row; 4*hidden)");
+  }
+  if (is_null(M, "vocab")) {
+    m["vocab"] = 51200;
+    d.push_back("vocab=51200 (null in row; Megatron-LM's padded GPT-2 vocabulary)");
+  }
+  const std::string act = str_or(M, "activation", "gelu");
+  if (is_null(M, "activation")) {
+    m["activation"] = "gelu";
+    d.push_back("activation=gelu (null in row)");
+  } else {
+    m["activation"] = M["activation"];
+  }
+  const bool swiglu = act == "swiglu";
+  m["norm"] = swiglu ? "rmsnorm" : "layernorm";
+  m["tied_embeddings"] = !swiglu;
+  d.push_back(std::string("norm=") + (swiglu ? "rmsnorm" : "layernorm") +
+              " (not in the row schema; follows activation)");
+  d.push_back(std::string("tied_embeddings=") + (swiglu ? "false" : "true") +
+              " (not in the row schema; gelu models tie, swiglu models do not)");
+  if (!is_null(M, "arch")) m["arch"] = M["arch"];
+  doc["model"] = m;
+
+  // training
+  json t = json::object();
+  for (const char* k : {"seq_len", "global_batch", "micro_batch", "precision"})
+    if (!is_null(T, k)) t[k] = T[k];
+  if (is_null(T, "micro_batch")) {
+    t["micro_batch"] = 1;
+    d.push_back("micro_batch=1 (null in row)");
+  }
+  if (is_null(T, "precision")) {
+    t["precision"] = "bf16";
+    d.push_back("precision=bf16 (null in row; fp16 costs the same)");
+  }
+
+  // cluster
+  json c = json::object();
+  for (const char* k : {"gpu", "gpus", "gpus_per_node", "scale_out", "nic_gbps_per_gpu"})
+    if (!is_null(C, k)) c[k] = C[k];
+  Result<GpuSpec> gpu = find_gpu(str_or(C, "gpu", ""));
+  if (is_null(C, "gpus_per_node") && gpu.ok()) {
+    c["gpus_per_node"] = gpu->gpus_per_node;
+    d.push_back("gpus_per_node=" + std::to_string(gpu->gpus_per_node) +
+                " (null in row; GPU catalog)");
+  }
+  if (is_null(C, "scale_out")) {
+    c["scale_out"] = "infiniband";
+    d.push_back("scale_out=infiniband (null in row)");
+  }
+  if (is_null(C, "nic_gbps_per_gpu") && gpu.ok()) {
+    double gbps = gpu->nic_bandwidth.Bps() * 8 / 1e9;
+    std::ostringstream os;
+    os << gbps;
+    d.push_back("nic_gbps_per_gpu=" + os.str() + " (null in row; GPU catalog)");
+  }
+
+  // parallel
+  json p = json::object();
+  for (const char* k : {"tp", "pp", "vp", "dp", "cp", "ep", "sequence_parallel", "schedule", "zero",
+                        "fsdp_shard_group", "recompute"})
+    if (!is_null(P, k)) p[k] = P[k];
+  auto fill = [&](const char* k, json v, const std::string& why) {
+    if (!is_null(P, k)) return;
+    p[k] = v;
+    d.push_back(std::string(k) + "=" + (v.is_string() ? v.get<std::string>() : v.dump()) +
+                " (null in row" + (why.empty() ? "" : "; " + why) + ")");
+  };
+  fill("tp", 1, "");
+  fill("pp", 1, "");
+  fill("vp", 1, "");
+  fill("cp", 1, "");
+  fill("ep", 1, "");
+  const int64_t vp = int_or(p, "vp", 1);
+  fill("schedule", vp > 1 ? "interleaved" : "1f1b", vp > 1 ? "vp > 1" : "");
+  fill("sequence_parallel", false, "");
+  fill("zero", 0, "");
+  fill("fsdp_shard_group", 0, "0 = all of dp");
+  fill("recompute", "full",
+       "Megatron-LM SC'21 and MT-NLG trained with full activation recomputation");
+  const int64_t tp = int_or(p, "tp", 1), pp = int_or(p, "pp", 1), cp = int_or(p, "cp", 1);
+  const int64_t gpus = int_or(C, "gpus", 0);
+  int64_t dp = int_or(P, "dp", 0);
+  if (is_null(P, "dp") && gpus > 0 && tp > 0 && pp > 0 && cp > 0 && gpus % (tp * pp * cp) == 0) {
+    dp = gpus / (tp * pp * cp);
+    p["dp"] = dp;
+    d.push_back("dp=" + std::to_string(dp) + " (null in row; gpus/(tp*pp*cp))");
+  }
+
+  // The batch must split into whole micro-batches per replica (and, interleaved, into a multiple
+  // of pp of them): round global_batch to the nearest such multiple and say so.
+  const int64_t gb = int_or(t, "global_batch", 0), mb = int_or(t, "micro_batch", 0);
+  if (gb > 0 && mb > 0 && dp > 0 && pp > 0 && mb <= (1 << 20) && dp <= (1 << 24)) {
+    int64_t unit = mb * dp * (vp > 1 ? pp : 1);
+    if (gb % unit != 0) {
+      int64_t rounded = std::max<int64_t>(unit, (gb + unit / 2) / unit * unit);
+      t["global_batch"] = rounded;
+      d.push_back("global_batch=" + std::to_string(rounded) + " (rounded from " +
+                  std::to_string(gb) + " to a multiple of " +
+                  (vp > 1 ? "micro_batch*dp*pp=" : "micro_batch*dp=") + std::to_string(unit) + ")");
+    }
+  }
+
+  doc["training"] = t;
+  doc["cluster"] = c;
+  doc["parallel"] = p;
+
+  Result<Scenario> s = load_scenario_json(doc, label);
+  if (!s.ok()) {
+    std::string why;
+    for (const auto& e : s.status().errors()) {
+      if (!why.empty()) why += "; ";
+      why += e.path.empty() ? e.message : e.path + (e.value.empty() ? "" : " = " + e.value) + ": " + e.message;
+    }
+    out.unsupported = "invalid: " + why;
+    return out;
+  }
+  out.scenario = std::move(s).value();
+  out.scenario.name = id;
+  out.scenario.file = label;
+  if (M.contains("name") && M["name"].is_string()) out.scenario.model.name = M["name"].get<std::string>();
+  const auto& lps = out.scenario.parallel.layers_per_stage;
+  if (!lps.empty()) {
+    d.push_back("layers_per_stage=" + lps_text(lps) + " (layers=" +
+                std::to_string(out.scenario.model.layers) + " not divisible by pp*vp=" +
+                std::to_string(lps.size()) + "; the end stages take fewer)");
+  }
+  return out;
+}
+
+}  // namespace trainsim

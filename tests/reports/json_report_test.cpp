@@ -1,0 +1,87 @@
+#include "reports/json_report.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/reports/fixture.h"
+
+namespace trainsim {
+namespace {
+
+using nlohmann::ordered_json;
+using testing::two_rank_prediction;
+
+TEST(PredictionJson, HasEveryKey) {
+  const ordered_json j = prediction_json(two_rank_prediction());
+  for (const char* k : {"scenario", "model", "training", "cluster", "strategy", "mode",
+                        "simulated_ranks", "gpus", "step_time_s", "step_time_ps",
+                        "tokens_per_step", "tokens_per_s", "tokens_per_s_per_gpu",
+                        "model_tflops_per_gpu", "hardware_tflops_per_gpu",
+                        "peak_tflops_per_gpu", "mfu", "hfu", "critical_rank", "breakdown",
+                        "comm", "memory", "sources", "events", "fingerprint"}) {
+    EXPECT_TRUE(j.contains(k)) << k;
+  }
+  for (const char* k : {"compute", "recompute", "optimizer", "tp_exposed", "dp_exposed",
+                        "pp_exposed", "cp_exposed", "ep_exposed", "bubble", "total"}) {
+    ASSERT_TRUE(j["breakdown"].contains(k)) << k;
+    EXPECT_TRUE(j["breakdown"][k].contains("s"));
+    EXPECT_TRUE(j["breakdown"][k].contains("ps"));
+    EXPECT_TRUE(j["breakdown"][k].contains("fraction"));
+  }
+  for (const char* k : {"capacity_bytes", "oom", "verdict", "peak", "per_stage"}) {
+    EXPECT_TRUE(j["memory"].contains(k)) << k;
+  }
+  for (const char* k : {"rank", "stage", "params_bytes", "grads_bytes", "optimizer_bytes",
+                        "activations_bytes", "workspace_bytes", "total_bytes", "capacity_bytes",
+                        "oom"}) {
+    EXPECT_TRUE(j["memory"]["peak"].contains(k)) << k;
+  }
+}
+
+TEST(PredictionJson, Values) {
+  const Prediction p = two_rank_prediction();
+  const ordered_json j = prediction_json(p);
+  EXPECT_EQ(j["mode"], "full");
+  EXPECT_EQ(j["simulated_ranks"], 2);
+  EXPECT_EQ(j["step_time_ps"].get<int64_t>(), 1'000'000'000);
+  EXPECT_DOUBLE_EQ(j["step_time_s"].get<double>(), 1e-3);
+  EXPECT_DOUBLE_EQ(j["mfu"].get<double>(), 412.26 / 989.0);     // a fraction, not a percentage
+  EXPECT_EQ(j["fingerprint"], "00c0ffee12345678");
+  EXPECT_EQ(j["events"].get<uint64_t>(), 1234u);
+  EXPECT_EQ(j["breakdown"]["compute"]["ps"].get<int64_t>(), 700'000'000);
+  EXPECT_DOUBLE_EQ(j["breakdown"]["compute"]["fraction"].get<double>(), 0.7);
+  EXPECT_EQ(j["breakdown"]["total"]["ps"].get<int64_t>(), j["step_time_ps"].get<int64_t>());
+  EXPECT_EQ(j["memory"]["peak"]["total_bytes"].get<int64_t>(), p.peak_memory.total().count());
+  EXPECT_EQ(j["memory"]["oom"], false);
+  EXPECT_EQ(j["memory"]["verdict"], "memory: OK (62.1 of 80.0 GiB)");
+  ASSERT_EQ(j["memory"]["per_stage"].size(), 2u);
+  EXPECT_EQ(j["memory"]["per_stage"][1]["stage"], 1);
+  ASSERT_EQ(j["sources"].size(), 2u);
+  EXPECT_EQ(j["sources"][0]["what"], "gemm");
+  EXPECT_EQ(j["sources"][0]["source"], to_string(CostSource::kInterpolated));
+  EXPECT_EQ(j["sources"][1]["time_on_critical_rank_ps"].get<int64_t>(), 50'000'000);
+  EXPECT_EQ(j["strategy"]["pp"], 2);
+  EXPECT_EQ(j["strategy"]["sequence_parallel"], true);
+  EXPECT_EQ(j["model"]["params"].get<int64_t>() > 0, true);
+}
+
+TEST(PredictionJson, RoundTripsAndIsDeterministic) {
+  const Prediction p = two_rank_prediction();
+  const ordered_json j = prediction_json(p);
+  const std::string a = j.dump(2);
+  EXPECT_EQ(a, prediction_json(p).dump(2));
+  EXPECT_EQ(a, prediction_json(two_rank_prediction()).dump(2));
+  const ordered_json back = ordered_json::parse(a);
+  EXPECT_EQ(back, j);
+  EXPECT_EQ(back.dump(2), a);
+}
+
+TEST(PredictionJson, OomFlag) {
+  Prediction p = two_rank_prediction();
+  p.peak_memory.activations = Bytes::GiB(100);
+  const ordered_json j = prediction_json(p);
+  EXPECT_EQ(j["memory"]["oom"], true);
+  EXPECT_EQ(j["memory"]["peak"]["oom"], true);
+}
+
+}  // namespace
+}  // namespace trainsim

@@ -1,0 +1,126 @@
+#include "reports/summary.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/reports/fixture.h"
+
+namespace trainsim {
+namespace {
+
+using testing::gib_frac;
+using testing::two_rank_prediction;
+
+bool has(const std::string& text, const std::string& needle) {
+  return text.find(needle) != std::string::npos;
+}
+
+TEST(Summary, HasTheHeadlineFigures) {
+  const std::string s = format_summary(two_rank_prediction());
+  EXPECT_TRUE(has(s, "trainsim prediction: unit-test-2rank")) << s;
+  EXPECT_TRUE(has(s, "H100-SXM-80GB")) << s;
+  EXPECT_TRUE(has(s, "tp=1 pp=2 vp=1 dp=1 cp=1 ep=1, sp on")) << s;
+  EXPECT_TRUE(has(s, "full (2 of 2 ranks simulated")) << s;
+  EXPECT_TRUE(has(s, "fingerprint 00c0ffee12345678")) << s;
+  EXPECT_TRUE(has(s, "1.000 ms")) << s;                        // step time
+  EXPECT_TRUE(has(s, "32,768,000 tokens/s")) << s;             // 32768 tokens / 1 ms
+  EXPECT_TRUE(has(s, "16,384,000 tokens/s per GPU")) << s;
+  EXPECT_TRUE(has(s, "412.3 model, 450.5 hardware (peak 989.0")) << s;
+  EXPECT_TRUE(has(s, "41.7% / 45.6%")) << s;                   // 412.26/989, 450.5/989
+}
+
+TEST(Summary, BreakdownSkipsZeroRowsAndSumsToTheStep) {
+  const std::string s = format_summary(two_rank_prediction());
+  EXPECT_TRUE(has(s, "step breakdown (critical rank 1)")) << s;
+  EXPECT_TRUE(has(s, "compute")) << s;
+  EXPECT_TRUE(has(s, "exposed DP comm")) << s;
+  EXPECT_TRUE(has(s, "exposed PP comm")) << s;
+  EXPECT_TRUE(has(s, "pipeline bubble")) << s;
+  EXPECT_FALSE(has(s, "exposed TP comm")) << s;   // zero rows are skipped...
+  EXPECT_FALSE(has(s, "exposed CP comm")) << s;
+  EXPECT_FALSE(has(s, "recompute  ")) << s;
+  EXPECT_TRUE(has(s, "100.0%")) << s;             // ...and the total is the whole step
+  EXPECT_FALSE(has(s, "note: the buckets sum")) << s;
+  EXPECT_TRUE(has(s, "70.0%")) << s;              // compute 700 of 1000 us
+  EXPECT_TRUE(has(s, "20.0%")) << s;              // bubble 200 of 1000 us
+  EXPECT_TRUE(has(s, "120.000 us, 70.000 us exposed, 41.7% hidden")) << s;
+}
+
+TEST(Summary, BreakdownMismatchIsReported) {
+  Prediction p = two_rank_prediction();
+  p.breakdown[static_cast<size_t>(Bucket::kBubble)] = Time::us(150);
+  EXPECT_TRUE(has(format_summary(p), "note: the buckets sum to 950000000 ps, the step is "
+                                     "1000000000 ps"));
+}
+
+TEST(Summary, MemoryOkVerdict) {
+  const Prediction p = two_rank_prediction();
+  EXPECT_EQ(memory_verdict(p.peak_memory), "memory: OK (62.1 of 80.0 GiB)");
+  const std::string s = format_summary(p);
+  EXPECT_TRUE(has(s, "memory: OK (62.1 of 80.0 GiB)\n")) << s;
+  EXPECT_TRUE(has(s, "memory per GPU (peak on rank 0, stage 0)")) << s;
+  EXPECT_TRUE(has(s, "30.60")) << s;   // activations GiB
+}
+
+TEST(Summary, MemoryOomVerdict) {
+  Prediction p = two_rank_prediction();
+  p.peak_memory.activations = gib_frac(61.9);   // 8 + 16 + 6 + 61.9 + 1.5 = 93.4 GiB
+  EXPECT_TRUE(p.peak_memory.oom());
+  EXPECT_EQ(memory_verdict(p.peak_memory), "memory: OOM \u2014 needs 93.4 GiB, GPU has 80.0 GiB");
+  EXPECT_TRUE(has(format_summary(p), "memory: OOM \u2014 needs 93.4 GiB, GPU has 80.0 GiB\n"));
+}
+
+TEST(Summary, PerStageTableWhenPipelined) {
+  Prediction p = two_rank_prediction();
+  std::string s = format_summary(p);
+  EXPECT_TRUE(has(s, "memory per stage")) << s;
+  EXPECT_TRUE(has(s, "activations  workspace  total")) << s;
+  p.scenario.parallel.pp = 1;
+  s = format_summary(p);
+  EXPECT_FALSE(has(s, "memory per stage")) << s;
+}
+
+TEST(Summary, PerStageTableStopsAt64) {
+  Prediction p = two_rank_prediction();
+  p.scenario.parallel.pp = 100;
+  p.memory_per_stage.clear();
+  for (int i = 0; i < 100; ++i) {
+    MemoryReport m = p.peak_memory;
+    m.stage = i;
+    m.rank = static_cast<uint32_t>(i);
+    p.memory_per_stage.push_back(m);
+  }
+  const std::string s = format_summary(p);
+  EXPECT_TRUE(has(s, "... (36 more stages)")) << s;
+  EXPECT_TRUE(has(s, "\n     63    63")) << s;
+  EXPECT_FALSE(has(s, "\n     64    64")) << s;
+}
+
+TEST(Summary, CostSourcesTable) {
+  const std::string s = format_summary(two_rank_prediction());
+  EXPECT_TRUE(has(s, "cost sources")) << s;
+  EXPECT_TRUE(has(s, "gemm")) << s;
+  EXPECT_TRUE(has(s, "calibration table h100 (3 points)")) << s;
+  EXPECT_TRUE(has(s, "all-reduce(dp)")) << s;
+  EXPECT_TRUE(has(s, "alpha-beta, default bus bandwidth")) << s;
+  EXPECT_TRUE(has(s, to_string(CostSource::kInterpolated))) << s;
+}
+
+TEST(Summary, Deterministic) {
+  const Prediction p = two_rank_prediction();
+  EXPECT_EQ(format_summary(p), format_summary(p));
+  EXPECT_EQ(format_summary(p), format_summary(two_rank_prediction()));
+}
+
+TEST(Summary, FastModeAndNoComm) {
+  Prediction p = two_rank_prediction();
+  p.fast = true;
+  p.simulated_ranks = 1;
+  p.comm_total = Time();
+  p.comm_exposed = Time();
+  const std::string s = format_summary(p);
+  EXPECT_TRUE(has(s, "fast (1 of 2 ranks simulated")) << s;
+  EXPECT_TRUE(has(s, "comm on the critical rank: none")) << s;
+}
+
+}  // namespace
+}  // namespace trainsim

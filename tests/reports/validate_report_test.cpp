@@ -1,0 +1,88 @@
+#include "reports/validate_report.h"
+
+#include <gtest/gtest.h>
+
+namespace trainsim {
+namespace {
+
+using nlohmann::ordered_json;
+
+std::vector<ValidateRow> rows() {
+  std::vector<ValidateRow> r(5);
+  r[0] = {"run-a", "tflops_per_gpu", 100, 110, 10, {"micro_batch=1 (not published)"}, true, ""};
+  r[1] = {"run-b", "mfu", 0.5, 0.45, -10 * 1.0000000000000002, {}, true, ""};
+  r[2] = {"run-c", "tokens_per_s_per_gpu", 3000, 3060, 2, {"schedule=1f1b", "zero=0"}, true, ""};
+  r[3] = {"run-d", "iteration_time_s", 2, 2.6, 30, {}, true, ""};
+  r[4] = {"run-e", "mfu", 0, 0, 0, {}, false, "MoE not supported yet (issue 4)"};
+  return r;
+}
+
+TEST(ErrorPct, Signed) {
+  EXPECT_DOUBLE_EQ(error_pct(100, 110), 10.0);
+  EXPECT_DOUBLE_EQ(error_pct(100, 90), -10.0);
+}
+
+TEST(Summarize, KnownRows) {
+  // |errors| of the ok rows: 10, 10, 2, 30 -> sorted 2, 10, 10, 30
+  const ValidateSummary s = summarize(rows());
+  EXPECT_EQ(s.compared, 4);
+  EXPECT_DOUBLE_EQ(s.median_abs_error_pct, 10.0);    // mean of the middle two: (10 + 10) / 2
+  EXPECT_DOUBLE_EQ(s.mean_abs_error_pct, (2 + 10 + 10.000000000000002 + 30) / 4.0);
+  EXPECT_DOUBLE_EQ(s.max_abs_error_pct, 30.0);
+}
+
+TEST(Summarize, EvenCountMedianIsMeanOfMiddleTwo) {
+  std::vector<ValidateRow> r(4);
+  const double errs[] = {-8, 1, 4, 20};   // |.| sorted: 1, 4, 8, 20 -> median 6
+  for (int i = 0; i < 4; ++i) {
+    r[i].id = "r" + std::to_string(i);
+    r[i].error_pct = errs[i];
+    r[i].ok = true;
+  }
+  EXPECT_DOUBLE_EQ(summarize(r).median_abs_error_pct, 6.0);
+  r.pop_back();                           // odd: 1, 4, 8 -> 4
+  EXPECT_DOUBLE_EQ(summarize(r).median_abs_error_pct, 4.0);
+  EXPECT_EQ(summarize({}).compared, 0);
+  EXPECT_EQ(summarize({}).median_abs_error_pct, 0.0);
+}
+
+TEST(FormatValidate, TableDefaultsSkippedAndSummary) {
+  const auto r = rows();
+  const std::string s = format_validate(r, summarize(r));
+  EXPECT_NE(s.find("id"), std::string::npos);
+  EXPECT_NE(s.find("run-a"), std::string::npos) << s;
+  EXPECT_NE(s.find("+10.0%"), std::string::npos) << s;
+  EXPECT_NE(s.find("-10.0%"), std::string::npos) << s;
+  EXPECT_NE(s.find("3,060"), std::string::npos) << s;
+  EXPECT_NE(s.find("    defaults: micro_batch=1 (not published)\n"), std::string::npos) << s;
+  EXPECT_NE(s.find("    defaults: schedule=1f1b; zero=0\n"), std::string::npos) << s;
+  EXPECT_NE(s.find("skipped (1):\n  run-e mfu: MoE not supported yet (issue 4)\n"),
+            std::string::npos) << s;
+  EXPECT_NE(s.find("compared 4 of 5: median |error| 10.0%, mean 13.0%, max 30.0%\n"),
+            std::string::npos) << s;
+  EXPECT_EQ(s, format_validate(r, summarize(r)));
+}
+
+TEST(ValidateJson, ExactShape) {
+  const auto r = rows();
+  const ordered_json j = validate_json(r, summarize(r));
+  ASSERT_EQ(j.size(), 2u);
+  ASSERT_EQ(j["rows"].size(), 5u);
+  std::vector<std::string> keys;
+  for (auto it = j["rows"][0].begin(); it != j["rows"][0].end(); ++it) keys.push_back(it.key());
+  EXPECT_EQ(keys, (std::vector<std::string>{"id", "metric", "measured", "predicted", "error_pct",
+                                            "defaults", "status", "reason"}));
+  EXPECT_EQ(j["rows"][0]["status"], "ok");
+  EXPECT_EQ(j["rows"][4]["status"], "skipped");
+  EXPECT_EQ(j["rows"][4]["reason"], "MoE not supported yet (issue 4)");
+  EXPECT_EQ(j["rows"][2]["defaults"], (ordered_json{"schedule=1f1b", "zero=0"}));
+  keys.clear();
+  for (auto it = j["summary"].begin(); it != j["summary"].end(); ++it) keys.push_back(it.key());
+  EXPECT_EQ(keys, (std::vector<std::string>{"compared", "median_abs_error_pct",
+                                            "mean_abs_error_pct", "max_abs_error_pct"}));
+  EXPECT_EQ(j["summary"]["compared"], 4);
+  EXPECT_EQ(ordered_json::parse(j.dump()), j);
+}
+
+}  // namespace
+}  // namespace trainsim

@@ -1,0 +1,707 @@
+// Scenario loader: every shipped scenario loads; bad scenarios fail with an error that names the
+// path, the bad value and what is accepted; all errors of a file come at once; overrides apply;
+// no input crashes the loader.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "models/spec_parse.h"
+#include "scenarios/loader.h"
+
+namespace trainsim {
+namespace {
+
+using json = nlohmann::json;
+
+// A small valid scenario; tests mutate one thing at a time.
+json base_doc() {
+  return json::parse(R"({
+    "name": "t",
+    "model": {"name": "llama3-8b"},
+    "training": {"seq_len": 4096, "global_batch": 64, "micro_batch": 1, "precision": "bf16"},
+    "cluster": {"gpu": "H100-SXM-80GB", "gpus": 8, "gpus_per_node": 8, "nic_bandwidth": "400Gbps"},
+    "parallel": {"tp": 1, "pp": 1, "dp": 8}
+  })");
+}
+
+Result<Scenario> load(const json& doc, const std::vector<std::string>& ov = {}) {
+  return load_scenario_text(doc.dump(), "test.json", ov);
+}
+
+std::string all_errors(const Result<Scenario>& r) { return r.ok() ? "" : r.status().to_string(); }
+
+// Asserts there is an error at `path` whose value contains `value` and whose message contains
+// every one of `words`.
+void expect_error(const Result<Scenario>& r, const std::string& path, const std::string& value,
+                  std::initializer_list<std::string> words, const std::string& file = "test.json") {
+  ASSERT_FALSE(r.ok()) << "expected an error at " << path;
+  for (const auto& e : r.status().errors()) {
+    if (e.path != path) continue;
+    EXPECT_EQ(e.file, file) << e.to_string();
+    EXPECT_NE(e.value.find(value), std::string::npos) << "value: " << e.to_string();
+    for (const auto& w : words)
+      EXPECT_NE(e.message.find(w), std::string::npos) << "missing \"" << w << "\" in: " << e.to_string();
+    return;
+  }
+  ADD_FAILURE() << "no error at " << path << "; got:\n" << r.status().to_string();
+}
+
+TEST(Loader, BaseDocumentLoads) {
+  auto r = load(base_doc());
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_EQ(r->model.layers, 32);
+  EXPECT_EQ(r->model.head_dim, 128);
+  EXPECT_EQ(r->parallel.dp, 8);
+  EXPECT_EQ(r->cluster.gpu.name, "H100-SXM-80GB");
+  EXPECT_DOUBLE_EQ(r->cluster.nic_bandwidth.Bps(), 50e9);  // 400 Gbit/s = 50 GB/s
+  EXPECT_EQ(r->file, "test.json");
+}
+
+TEST(Loader, EveryShippedScenarioLoads) {
+  int n = 0;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(std::string(TRAINSIM_SOURCE_DIR) + "/scenarios")) {
+    if (entry.path().extension() != ".json") continue;
+    ++n;
+    auto r = load_scenario_file(entry.path().string());
+    EXPECT_TRUE(r.ok()) << entry.path() << ":\n" << all_errors(r);
+    if (r.ok()) {
+      const auto& p = r->parallel;
+      EXPECT_EQ(r->cluster.gpus, p.tp * p.pp * p.dp * p.cp) << entry.path();
+    }
+  }
+  EXPECT_GE(n, 5);
+}
+
+TEST(Loader, ShippedScenarioContents) {
+  auto q = load_embedded_quickstart();
+  ASSERT_TRUE(q.ok()) << all_errors(q);
+  EXPECT_EQ(q->file, "<embedded>");
+  EXPECT_EQ(q->model.name, "llama3-8b");
+  EXPECT_EQ(q->parallel.zero, 1);
+  EXPECT_EQ(q->parallel.recompute, Recompute::kSelective);
+  EXPECT_EQ(q->parallel.dp_bucket_mb, 40);
+
+  auto big = load_scenario_file(std::string(TRAINSIM_SOURCE_DIR) + "/scenarios/llama3_405b_16k.json");
+  ASSERT_TRUE(big.ok()) << all_errors(big);
+  ASSERT_EQ(big->parallel.layers_per_stage.size(), 16u);
+  EXPECT_EQ(big->parallel.layers_per_stage.front(), 7);
+  EXPECT_EQ(big->parallel.layers_per_stage.back(), 7);
+  EXPECT_EQ(big->cluster.scale_out, ScaleOut::kRoCE);
+  EXPECT_TRUE(big->parallel.sequence_parallel);
+  EXPECT_EQ(big->cluster.nodes(), 2048);
+}
+
+TEST(Loader, DefaultsAreFilled) {
+  json d = base_doc();
+  d["parallel"] = json::object();          // everything default, dp derived
+  d["cluster"].erase("nic_bandwidth");
+  d["cluster"].erase("gpus_per_node");
+  d["training"].erase("micro_batch");
+  d["training"].erase("precision");
+  auto r = load(d);
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_EQ(r->parallel.dp, 8);
+  EXPECT_EQ(r->parallel.tp, 1);
+  EXPECT_EQ(r->parallel.schedule, Schedule::k1F1B);
+  EXPECT_EQ(r->parallel.recompute, Recompute::kNone);
+  EXPECT_EQ(r->parallel.order, "tp-cp-dp-pp");
+  EXPECT_EQ(r->training.micro_batch, 1);
+  EXPECT_EQ(r->training.precision, DType::kBF16);
+  EXPECT_EQ(r->cluster.gpus_per_node, 8);
+  EXPECT_DOUBLE_EQ(r->cluster.nic_bandwidth.Bps(), r->cluster.gpu.nic_bandwidth.Bps());
+  EXPECT_DOUBLE_EQ(r->cluster.nvlink_bandwidth.Bps(), r->cluster.gpu.nvlink_bandwidth.Bps());
+  EXPECT_EQ(r->options.network_mode, "analytic");
+  EXPECT_EQ(r->options.seed, 1u);
+}
+
+TEST(Loader, InlineModelAndCatalogOverride) {
+  json d = base_doc();
+  d["model"] = {{"name", "tiny"}, {"layers", 4}, {"hidden", 512}, {"heads", 8}, {"vocab", 1000}};
+  auto r = load(d);
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_EQ(r->model.name, "tiny");
+  EXPECT_EQ(r->model.kv_heads, 8);
+  EXPECT_EQ(r->model.ffn_hidden, 2048);
+  EXPECT_EQ(r->model.head_dim, 64);
+  EXPECT_EQ(r->model.norm, NormKind::kLayerNorm);
+
+  d["model"] = {{"name", "llama3-70b"}, {"layers", 40}};
+  r = load(d);
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_EQ(r->model.layers, 40);
+  EXPECT_EQ(r->model.hidden, 8192);
+  EXPECT_EQ(r->model.kv_heads, 8);
+}
+
+TEST(Loader, UnevenLayersGetBalancedSplit) {
+  json d = base_doc();
+  d["model"] = {{"name", "llama3-405b"}};
+  d["cluster"]["gpus"] = 128;
+  d["parallel"] = {{"tp", 8}, {"pp", 16}};
+  d["training"]["global_batch"] = 16;
+  auto r = load(d);
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  std::vector<int> want(16, 8);
+  want.front() = want.back() = 7;
+  EXPECT_EQ(r->parallel.layers_per_stage, want);
+  EXPECT_EQ(r->parallel.dp, 1);
+}
+
+TEST(Loader, SmallJobGetsNodeOfItsSize) {
+  json d = base_doc();
+  d["cluster"]["gpus"] = 4;
+  d["parallel"] = {{"tp", 4}};
+  auto r = load(d);
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_EQ(r->cluster.gpus_per_node, 4);
+  EXPECT_EQ(r->cluster.nodes(), 1);
+}
+
+// ---- bad scenarios -------------------------------------------------------------------------
+
+TEST(LoaderErrors, UnknownKeySuggests) {
+  json d = base_doc();
+  d["parallel"]["tpp"] = 2;
+  expect_error(load(d), "/parallel/tpp", "", {"unknown key", "did you mean \"tp\""});
+}
+
+TEST(LoaderErrors, UnknownTopLevelKeySuggests) {
+  json d = base_doc();
+  d["paralel"] = d["parallel"];
+  d.erase("parallel");
+  auto r = load(d);
+  expect_error(r, "/paralel", "", {"did you mean \"parallel\""});
+  expect_error(r, "/parallel", "", {"missing section"});
+}
+
+TEST(LoaderErrors, UnknownKeyWithoutCloseMatchListsKeys) {
+  json d = base_doc();
+  d["training"]["wibble"] = 1;
+  expect_error(load(d), "/training/wibble", "", {"accepted keys", "\"seq_len\"", "\"precision\""});
+}
+
+TEST(LoaderErrors, BandwidthMissingUnit) {
+  json d = base_doc();
+  d["cluster"]["nic_bandwidth"] = "400";
+  expect_error(load(d), "/cluster/nic_bandwidth", "\"400\"",
+               {"missing unit", "\"400Gbps\" (bits/s)", "\"400GB/s\" (bytes/s)"});
+}
+
+TEST(LoaderErrors, BandwidthBareNumber) {
+  json d = base_doc();
+  d["cluster"]["nvlink_bandwidth"] = 450;
+  expect_error(load(d), "/cluster/nvlink_bandwidth", "450", {"missing unit", "450Gbps", "450GB/s"});
+}
+
+TEST(LoaderErrors, BandwidthUnknownUnit) {
+  json d = base_doc();
+  d["cluster"]["nic_bandwidth"] = "400 gigabits";
+  expect_error(load(d), "/cluster/nic_bandwidth", "400 gigabits", {"unknown unit", "Gbps", "GB/s"});
+}
+
+TEST(LoaderErrors, TpMustDivideHeads) {
+  json d = base_doc();
+  d["parallel"] = {{"tp", 3}};
+  d["cluster"]["gpus"] = 3;
+  expect_error(load(d), "/parallel/tp", "3", {"does not divide heads=32", "1, 2, 4 or 8"});
+}
+
+TEST(LoaderErrors, TpMustDivideKvHeads) {
+  json d = base_doc();
+  d["parallel"] = {{"tp", 16}};
+  d["cluster"]["gpus"] = 16;
+  expect_error(load(d), "/parallel/tp", "16", {"kv_heads=8", "1, 2, 4 or 8"});
+}
+
+TEST(LoaderErrors, PipelineDeeperThanLayers) {
+  json d = base_doc();
+  d["parallel"] = {{"pp", 64}};
+  d["cluster"]["gpus"] = 64;
+  expect_error(load(d), "/parallel/pp", "64", {"exceeds layers=32", "at least one layer"});
+}
+
+TEST(LoaderErrors, GpuCountMismatch) {
+  json d = base_doc();
+  d["cluster"]["gpus"] = 16;
+  expect_error(load(d), "/cluster/gpus", "16",
+               {"tp*pp*dp*cp = 1*1*8*1 = 8", "set parallel.dp to 16"});
+}
+
+TEST(LoaderErrors, GpusNotMultipleOfModelParallel) {
+  json d = base_doc();
+  d["cluster"]["gpus"] = 12;
+  d["cluster"]["gpus_per_node"] = 4;
+  d["parallel"] = {{"tp", 8}};
+  expect_error(load(d), "/cluster/gpus", "12", {"not a multiple of tp*pp*cp", "= 8"});
+}
+
+TEST(LoaderErrors, GpusNotWholeNodes) {
+  json d = base_doc();
+  d["cluster"]["gpus"] = 12;
+  d["parallel"] = {{"tp", 4}};
+  d["training"]["global_batch"] = 3;
+  expect_error(load(d), "/cluster/gpus", "12", {"gpus_per_node=8", "8 or 16"});
+}
+
+TEST(LoaderErrors, GlobalBatchNotDivisible) {
+  json d = base_doc();
+  d["training"]["global_batch"] = 60;
+  expect_error(load(d), "/training/global_batch", "60",
+               {"micro_batch*dp = 1*8 = 8", "use 56 or 64"});
+}
+
+TEST(LoaderErrors, UnknownGpuListsAccepted) {
+  json d = base_doc();
+  d["cluster"]["gpu"] = "H100-SXM-80G";
+  expect_error(load(d), "/cluster/gpu", "H100-SXM-80G",
+               {"unknown GPU", "did you mean \"H100-SXM-80GB\"", "A100-SXM-80GB"});
+}
+
+TEST(LoaderErrors, UnknownModelListsKnown) {
+  json d = base_doc();
+  d["model"] = {{"name", "llama3-7b"}};
+  expect_error(load(d), "/model/name", "llama3-7b",
+               {"unknown model", "llama3-70b", "megatron-gpt-1t", "inline"});
+}
+
+TEST(LoaderErrors, WrongType) {
+  json d = base_doc();
+  d["parallel"]["tp"] = "four";
+  expect_error(load(d), "/parallel/tp", "\"four\"", {"expected a positive integer", "got a string"});
+}
+
+TEST(LoaderErrors, NegativeNumber) {
+  json d = base_doc();
+  d["training"]["micro_batch"] = -2;
+  expect_error(load(d), "/training/micro_batch", "-2", {"too small", "positive integer"});
+}
+
+TEST(LoaderErrors, FractionalInteger) {
+  json d = base_doc();
+  d["parallel"]["dp"] = 8.0;
+  expect_error(load(d), "/parallel/dp", "8.0", {"write 8 (no decimal point)"});
+}
+
+TEST(LoaderErrors, HugeNumbers) {
+  json d = base_doc();
+  d["cluster"]["gpus"] = 4294967296ull;
+  expect_error(load(d), "/cluster/gpus", "4294967296", {"too large"});
+  auto r = load_scenario_text(
+      R"({"model":{"name":"llama3-8b"},"training":{"seq_len":99999999999999999999999999,"global_batch":1e300},
+          "cluster":{"gpu":"H100-SXM-80GB","gpus":8},"parallel":{}})",
+      "test.json");
+  expect_error(r, "/training/seq_len", "", {"expected a positive integer"});
+  expect_error(r, "/training/global_batch", "", {"expected a positive integer"});
+}
+
+TEST(LoaderErrors, NullIsRejected) {
+  json d = base_doc();
+  d["parallel"]["pp"] = nullptr;
+  expect_error(load(d), "/parallel/pp", "null", {"null is not allowed", "remove the key"});
+}
+
+TEST(LoaderErrors, SectionOfWrongType) {
+  json d = base_doc();
+  d["parallel"] = json::array({1, 2});
+  expect_error(load(d), "/parallel", "[1,2]", {"expected an object", "\"tp\"", "got an array"});
+}
+
+TEST(LoaderErrors, RootNotAnObject) {
+  expect_error(load_scenario_text("[1, 2, 3]", "test.json"), "/", "[1,2,3]", {"JSON object"});
+  expect_error(load_scenario_text("42", "test.json"), "/", "42", {"JSON object"});
+}
+
+TEST(LoaderErrors, MissingRequired) {
+  json d = base_doc();
+  d["training"].erase("seq_len");
+  d.erase("cluster");
+  auto r = load(d);
+  expect_error(r, "/training/seq_len", "", {"missing", "tokens per sequence"});
+  expect_error(r, "/cluster", "", {"missing section"});
+}
+
+TEST(LoaderErrors, BadOverridePath) {
+  auto r = load(base_doc(), {"parallel.tpp=4"});
+  expect_error(r, "/parallel/tpp", "", {"unknown key", "did you mean \"tp\""}, "--set");
+  r = load(base_doc(), {"paralel.tp=4"});
+  expect_error(r, "/paralel", "", {"did you mean \"parallel\""}, "--set");
+  r = load(base_doc(), {"parallel.tp"});
+  expect_error(r, "", "parallel.tp", {"KEY=VALUE"}, "--set");
+  r = load(base_doc(), {"parallel.tp.x=1"});
+  expect_error(r, "/parallel/tp/x", "", {"too deep"}, "--set");
+}
+
+TEST(LoaderErrors, BadOverrideValueIsBlamedOnSet) {
+  auto r = load(base_doc(), {"parallel.tp=3", "parallel.dp=1"});
+  ASSERT_FALSE(r.ok());
+  expect_error(r, "/parallel/tp", "3", {"does not divide heads=32"}, "--set");
+}
+
+TEST(LoaderErrors, Fp8NeedsFp8Gpu) {
+  json d = base_doc();
+  d["cluster"]["gpu"] = "A100-SXM-80GB";
+  d["cluster"].erase("nic_bandwidth");
+  d["training"]["precision"] = "fp8";
+  expect_error(load(d), "/training/precision", "fp8", {"A100-SXM-80GB has none", "\"bf16\""});
+}
+
+TEST(LoaderErrors, Fp32PrecisionRejected) {
+  json d = base_doc();
+  d["training"]["precision"] = "fp32";
+  expect_error(load(d), "/training/precision", "fp32", {"\"bf16\", \"fp16\" or \"fp8\""});
+}
+
+TEST(LoaderErrors, LayersPerStageWrongSum) {
+  json d = base_doc();
+  d["cluster"]["gpus"] = 16;
+  d["parallel"] = {{"pp", 2}, {"dp", 8}, {"layers_per_stage", {16, 15}}};
+  expect_error(load(d), "/parallel/layers_per_stage", "[16,15]", {"sums to 31", "layers=32"});
+}
+
+TEST(LoaderErrors, LayersPerStageWrongLength) {
+  json d = base_doc();
+  d["cluster"]["gpus"] = 16;
+  d["parallel"] = {{"pp", 2}, {"dp", 8}, {"layers_per_stage", {10, 11, 11}}};
+  expect_error(load(d), "/parallel/layers_per_stage", "[10,11,11]", {"3 entries", "pp*vp = 2"});
+}
+
+TEST(LoaderErrors, LayersPerStageBadEntry) {
+  json d = base_doc();
+  d["cluster"]["gpus"] = 16;
+  d["parallel"] = {{"pp", 2}, {"dp", 8}, {"layers_per_stage", {32, 0}}};
+  expect_error(load(d), "/parallel/layers_per_stage/1", "0", {"positive integer"});
+}
+
+TEST(LoaderErrors, UnknownSchedule) {
+  json d = base_doc();
+  d["parallel"]["schedule"] = "zero-bubble";
+  expect_error(load(d), "/parallel/schedule", "zero-bubble", {"\"gpipe\", \"1f1b\" or \"interleaved\""});
+}
+
+TEST(LoaderErrors, UnknownEnumValues) {
+  json d = base_doc();
+  d["parallel"]["recompute"] = "some";
+  d["cluster"]["scale_out"] = "ethernet";
+  d["model"]["activation"] = "relu";
+  auto r = load(d);
+  expect_error(r, "/parallel/recompute", "some", {"\"none\", \"selective\" or \"full\""});
+  expect_error(r, "/cluster/scale_out", "ethernet", {"\"infiniband\", \"roce\" or \"omnipath\""});
+  expect_error(r, "/model/activation", "relu", {"\"gelu\" or \"swiglu\""});
+}
+
+TEST(LoaderErrors, BadJsonGivesLineAndColumn) {
+  auto r = load_scenario_text("{\n  \"name\": \"x\",\n  \"model\" {}\n}\n", "broken.json");
+  ASSERT_FALSE(r.ok());
+  ASSERT_EQ(r.status().errors().size(), 1u);
+  const auto& e = r.status().errors()[0];
+  EXPECT_EQ(e.file, "broken.json");
+  EXPECT_NE(e.message.find("invalid JSON at line 3, column"), std::string::npos) << e.to_string();
+}
+
+TEST(LoaderErrors, DuplicateKey) {
+  auto r = load_scenario_text(R"({"parallel": {"tp": 1, "tp": 2}})", "dup.json");
+  expect_error(r, "/parallel/tp", "", {"duplicate key"}, "dup.json");
+}
+
+TEST(LoaderErrors, VpNeedsInterleaved) {
+  json d = base_doc();
+  d["cluster"]["gpus"] = 16;
+  d["parallel"] = {{"pp", 2}, {"vp", 2}, {"dp", 8}, {"schedule", "1f1b"}};
+  expect_error(load(d), "/parallel/vp", "2", {"needs schedule \"interleaved\""});
+}
+
+TEST(LoaderErrors, InterleavedNeedsVp) {
+  json d = base_doc();
+  d["parallel"]["schedule"] = "interleaved";
+  expect_error(load(d), "/parallel/schedule", "interleaved", {"vp >= 2", "\"1f1b\""});
+}
+
+TEST(LoaderErrors, InterleavedNeedsMicroBatchesMultipleOfPp) {
+  json d = base_doc();
+  d["cluster"]["gpus"] = 32;
+  d["parallel"] = {{"pp", 4}, {"vp", 2}, {"dp", 8}};  // schedule defaults to interleaved
+  d["training"]["global_batch"] = 48;                 // 6 micro-batches, not a multiple of 4
+  expect_error(load(d), "/training/global_batch", "48", {"micro-batches", "= 6", "pp=4", "multiple of 32"});
+  d["training"]["global_batch"] = 64;
+  auto ok = load(d);
+  ASSERT_TRUE(ok.ok()) << all_errors(ok);
+  EXPECT_EQ(ok->parallel.schedule, Schedule::kInterleaved);
+}
+
+TEST(LoaderErrors, ContextParallelNotYet) {
+  json d = base_doc();
+  d["parallel"] = {{"cp", 2}, {"dp", 4}};
+  expect_error(load(d), "/parallel/cp", "2", {"context parallelism is not supported yet", "cp=1"});
+}
+
+TEST(LoaderErrors, ExpertParallelNotYet) {
+  json d = base_doc();
+  d["parallel"]["ep"] = 8;
+  expect_error(load(d), "/parallel/ep", "8", {"expert parallelism is not supported yet"});
+}
+
+TEST(LoaderErrors, MoeNotYet) {
+  json d = base_doc();
+  d["model"]["arch"] = "moe";
+  expect_error(load(d), "/model/arch", "moe", {"MoE models are not supported yet", "\"dense\""});
+  d = base_doc();
+  d["model"]["experts"] = 8;
+  expect_error(load(d), "/model/experts", "8", {"MoE fields are not supported yet"});
+}
+
+TEST(LoaderErrors, FlowNetworkNotYet) {
+  json d = base_doc();
+  d["network"] = {{"mode", "flow"}};
+  expect_error(load(d), "/network/mode", "flow", {"not available yet", "\"analytic\""});
+}
+
+TEST(LoaderErrors, FsdpShardGroupMustDivideDp) {
+  json d = base_doc();
+  d["parallel"]["zero"] = 3;
+  d["parallel"]["fsdp_shard_group"] = 3;
+  expect_error(load(d), "/parallel/fsdp_shard_group", "3", {"must divide dp=8", "1, 2, 4 or 8"});
+}
+
+TEST(LoaderErrors, ZeroStageRange) {
+  json d = base_doc();
+  d["parallel"]["zero"] = 4;
+  expect_error(load(d), "/parallel/zero", "4", {"from 0 to 3"});
+}
+
+TEST(LoaderErrors, DpBucketNeedsUnit) {
+  json d = base_doc();
+  d["parallel"]["dp_bucket"] = 40;
+  expect_error(load(d), "/parallel/dp_bucket", "40", {"missing unit", "\"40MiB\""});
+  d["parallel"]["dp_bucket"] = "40 megs";
+  expect_error(load(d), "/parallel/dp_bucket", "40 megs", {"unknown unit", "MiB"});
+}
+
+TEST(LoaderErrors, BadOrder) {
+  json d = base_doc();
+  d["parallel"]["order"] = "tp-dp-pp";
+  expect_error(load(d), "/parallel/order", "tp-dp-pp", {"permutation", "tp-cp-dp-pp"});
+}
+
+TEST(LoaderErrors, NicGivenTwice) {
+  json d = base_doc();
+  d["cluster"]["nic_gbps_per_gpu"] = 400;
+  expect_error(load(d), "/cluster/nic_gbps_per_gpu", "400", {"not both"});
+}
+
+TEST(LoaderErrors, InlineModelProblems) {
+  json d = base_doc();
+  d["model"] = {{"name", "x"}, {"layers", 4}, {"hidden", 512}, {"heads", 8}, {"vocab", 100},
+                {"activation", "swiglu"}};
+  expect_error(load(d), "/model/ffn_hidden", "", {"required for swiglu"});
+  d["model"] = {{"layers", 4}, {"hidden", 512}, {"heads", 8}, {"kv_heads", 3}, {"vocab", 100}};
+  expect_error(load(d), "/model/kv_heads", "3", {"must divide heads=8", "1, 2, 4 or 8"});
+  d["model"] = {{"layers", 4}, {"hidden", 500}, {"heads", 8}, {"vocab", 100}};
+  expect_error(load(d), "/model/heads", "8", {"does not divide hidden=500", "head_dim"});
+  d["model"] = {{"hidden", 512}, {"heads", 8}};
+  auto r = load(d);
+  expect_error(r, "/model/layers", "", {"missing"});
+  expect_error(r, "/model/vocab", "", {"missing"});
+}
+
+TEST(LoaderErrors, MissingFile) {
+  auto r = load_scenario_file("/nonexistent/dir/x.json");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().errors()[0].file, "/nonexistent/dir/x.json");
+  EXPECT_NE(r.status().errors()[0].message.find("cannot open"), std::string::npos);
+}
+
+TEST(LoaderErrors, ThreeProblemsReportedTogether) {
+  json d = base_doc();
+  d["cluster"]["nic_bandwidth"] = "400";      // 1: missing unit
+  d["parallel"]["schedule"] = "zb";           // 2: unknown schedule
+  d["training"]["global_batch"] = 60;         // 3: not a multiple of micro_batch*dp
+  auto r = load(d);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().errors().size(), 3u) << r.status().to_string();
+  expect_error(r, "/cluster/nic_bandwidth", "400", {"missing unit"});
+  expect_error(r, "/parallel/schedule", "zb", {"unknown value"});
+  expect_error(r, "/training/global_batch", "60", {"not a multiple"});
+}
+
+TEST(LoaderErrors, OneMistakeIsReportedOnce) {
+  // An unknown model must not also produce "tp does not divide heads" and friends.
+  json d = base_doc();
+  d["model"] = {{"name", "nope"}};
+  d["parallel"]["tp"] = 3;
+  auto r = load(d);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().errors().size(), 2u) << r.status().to_string();  // model + gpus mismatch
+}
+
+TEST(LoaderErrors, ErrorTextFormat) {
+  json d = base_doc();
+  d["parallel"]["tpp"] = 2;
+  auto r = load(d);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().errors()[0].to_string(), "error: test.json: /parallel/tpp: unknown key; did you mean \"tp\"?");
+}
+
+// ---- overrides -------------------------------------------------------------------------------
+
+TEST(Overrides, Apply) {
+  auto r = load(base_doc(), {"parallel.tp=2", "parallel.dp=4", "cluster.nic_bandwidth=200Gbps",
+                             "training.precision=\"fp8\"", "parallel.sequence_parallel=true",
+                             "parallel.recompute=full", "seed=7", "name=renamed",
+                             "parallel.dp_bucket=25MB"});
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_EQ(r->parallel.tp, 2);
+  EXPECT_EQ(r->parallel.dp, 4);
+  EXPECT_DOUBLE_EQ(r->cluster.nic_bandwidth.Bps(), 25e9);
+  EXPECT_EQ(r->training.precision, DType::kFP8);
+  EXPECT_TRUE(r->parallel.sequence_parallel);
+  EXPECT_EQ(r->parallel.recompute, Recompute::kFull);
+  EXPECT_EQ(r->options.seed, 7u);
+  EXPECT_EQ(r->name, "renamed");
+  EXPECT_EQ(r->parallel.dp_bucket_mb, 24);  // 25e6 bytes = 23.8 MiB, rounded to the nearest MiB
+}
+
+TEST(Overrides, CreateSectionsAndSwapModel) {
+  auto r = load(base_doc(), {"model.name=llama3-70b", "parallel.tp=8", "parallel.dp=1",
+                             "network.mode=analytic", "costs.calibration=calib/h100.db",
+                             "parallel.layers_per_stage=[80]"});
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_EQ(r->model.name, "llama3-70b");
+  EXPECT_EQ(r->options.calibration, "calib/h100.db");
+  EXPECT_EQ(r->parallel.layers_per_stage, std::vector<int>{80});
+}
+
+TEST(Overrides, EmbeddedQuickstart) {
+  auto r = load_embedded_quickstart({"parallel.zero=2"});
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_EQ(r->parallel.zero, 2);
+}
+
+// ---- robustness ------------------------------------------------------------------------------
+
+// Replaces every value (and every section) of a valid document with junk, one at a time, and
+// with several at once: the loader must return, never crash.
+TEST(Robustness, JunkEverywhereNeverCrashes) {
+  const json base = base_doc();
+  const std::vector<json> junk = {nullptr, json::array(), json::object(), "x", "", -1, 0,
+                                  1e300, -1e300, 18446744073709551615ull, true, 3.5,
+                                  json::array({1, "a", nullptr}), json{{"a", 1}},
+                                  "\xff\xfe", "400", "-5Gbps", "1e999Gbps", "0GB/s"};
+  int loaded = 0, failed = 0;
+  for (const auto& [sec, body] : base.items()) {
+    for (const auto& j : junk) {
+      json d = base;
+      d[sec] = j;
+      auto r = load_scenario_json(d, "test.json");
+      (r.ok() ? loaded : failed)++;
+    }
+    if (!body.is_object()) continue;
+    for (const auto& [key, v] : body.items()) {
+      for (const auto& j : junk) {
+        json d = base;
+        d[sec][key] = j;
+        auto r = load_scenario_json(d, "test.json");
+        if (!r.ok()) {
+          EXPECT_FALSE(r.status().errors().empty());
+        }
+        (r.ok() ? loaded : failed)++;
+      }
+    }
+  }
+  std::mt19937_64 rng(42);
+  std::vector<std::string> paths = {"parallel.tp", "parallel.pp", "parallel.vp", "parallel.dp",
+                                    "cluster.gpus", "training.global_batch", "model.layers",
+                                    "model.heads", "model.hidden", "parallel.layers_per_stage",
+                                    "cluster.gpus_per_node", "training.micro_batch"};
+  std::vector<std::string> values = {"0", "1", "2", "3", "7", "8", "64", "-1", "1e9",
+                                     "4294967297", "null", "[1,2]", "{}", "\"a\"", "true"};
+  for (int i = 0; i < 2000; ++i) {
+    std::vector<std::string> ov;
+    int n = 1 + static_cast<int>(rng() % 4);
+    for (int k = 0; k < n; ++k)
+      ov.push_back(paths[rng() % paths.size()] + "=" + values[rng() % values.size()]);
+    auto r = load_scenario_json(base, "test.json", ov);
+    (r.ok() ? loaded : failed)++;
+  }
+  EXPECT_GT(failed, 0);
+  EXPECT_GT(loaded, 0);
+}
+
+TEST(Robustness, TruncatedTextNeverCrashes) {
+  const std::string text = base_doc().dump(2);
+  for (size_t n = 0; n < text.size(); n += 3) {
+    auto r = load_scenario_text(text.substr(0, n), "cut.json");
+    EXPECT_FALSE(r.ok());
+  }
+}
+
+// ---- unit parsers ------------------------------------------------------------------------------
+
+TEST(Units, Bandwidth) {
+  Bandwidth b;
+  std::string why;
+  ASSERT_TRUE(parse_bandwidth("400Gbps", &b, &why));
+  EXPECT_DOUBLE_EQ(b.Bps(), 50e9);
+  ASSERT_TRUE(parse_bandwidth("50 GB/s", &b, &why));
+  EXPECT_DOUBLE_EQ(b.Bps(), 50e9);
+  ASSERT_TRUE(parse_bandwidth("1.6Tbps", &b, &why));
+  EXPECT_DOUBLE_EQ(b.Bps(), 200e9);
+  ASSERT_TRUE(parse_bandwidth("25GiB/s", &b, &why));
+  EXPECT_DOUBLE_EQ(b.Bps(), 25.0 * (1 << 30));
+  EXPECT_FALSE(parse_bandwidth("400", &b, &why));
+  EXPECT_NE(why.find("missing unit"), std::string::npos);
+  EXPECT_FALSE(parse_bandwidth("400gbps", &b, &why));
+  EXPECT_NE(why.find("b = bits, B = bytes"), std::string::npos);
+  EXPECT_FALSE(parse_bandwidth("0Gbps", &b, &why));
+  EXPECT_FALSE(parse_bandwidth("-1Gbps", &b, &why));
+  EXPECT_FALSE(parse_bandwidth("Gbps", &b, &why));
+  EXPECT_FALSE(parse_bandwidth("", &b, &why));
+  EXPECT_FALSE(parse_bandwidth("nanGbps", &b, &why));
+}
+
+TEST(Units, Size) {
+  Bytes s;
+  std::string why;
+  ASSERT_TRUE(parse_size("40MiB", &s, &why));
+  EXPECT_EQ(s, Bytes::MiB(40));
+  ASSERT_TRUE(parse_size("1.5 GiB", &s, &why));
+  EXPECT_EQ(s.count(), 3 * (int64_t{1} << 29));
+  ASSERT_TRUE(parse_size("25MB", &s, &why));
+  EXPECT_EQ(s.count(), 25'000'000);
+  EXPECT_FALSE(parse_size("40", &s, &why));
+  EXPECT_NE(why.find("\"40MiB\""), std::string::npos);
+  EXPECT_FALSE(parse_size("1e30GiB", &s, &why));
+}
+
+TEST(SpecNames, RoundTrip) {
+  for (DType d : {DType::kBF16, DType::kFP16, DType::kFP8, DType::kFP32}) {
+    DType back;
+    ASSERT_TRUE(parse_dtype(to_string(d), &back));
+    EXPECT_EQ(back, d);
+  }
+  for (Schedule s : {Schedule::kGpipe, Schedule::k1F1B, Schedule::kInterleaved}) {
+    Schedule back;
+    ASSERT_TRUE(parse_schedule(to_string(s), &back));
+    EXPECT_EQ(back, s);
+  }
+  for (Recompute s : {Recompute::kNone, Recompute::kSelective, Recompute::kFull}) {
+    Recompute back;
+    ASSERT_TRUE(parse_recompute(to_string(s), &back));
+    EXPECT_EQ(back, s);
+  }
+  Activation a;
+  EXPECT_TRUE(parse_activation("SwiGLU", &a));
+  EXPECT_EQ(a, Activation::kSwiglu);
+  NormKind n;
+  EXPECT_TRUE(parse_norm("RMSNorm", &n));
+  EXPECT_EQ(n, NormKind::kRMSNorm);
+  EXPECT_FALSE(parse_dtype("int8", nullptr));
+  EXPECT_EQ(bytes_of(DType::kBF16), 2);
+  EXPECT_EQ(bytes_of(DType::kFP8), 1);
+  EXPECT_EQ(bytes_of(DType::kFP32), 4);
+}
+
+}  // namespace
+}  // namespace trainsim

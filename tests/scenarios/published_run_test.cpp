@@ -1,0 +1,199 @@
+// Published runs (../shared/validation/published_runs.jsonl) as scenarios: every row converts
+// without crashing; dense rows without context parallelism give valid scenarios; MoE and CP
+// rows are reported unsupported; the defaults applied are listed.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "scenarios/published_run.h"
+
+namespace trainsim {
+namespace {
+
+using json = nlohmann::json;
+
+const std::string kRuns = std::string(TRAINSIM_SOURCE_DIR) + "/../shared/validation/published_runs.jsonl";
+
+bool has_default(const RowScenario& r, const std::string& prefix) {
+  return std::any_of(r.defaults.begin(), r.defaults.end(),
+                     [&](const std::string& d) { return d.rfind(prefix, 0) == 0; });
+}
+
+std::vector<json> rows() {
+  auto r = read_jsonl(kRuns);
+  EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.status().to_string());
+  return r.ok() ? r.value() : std::vector<json>{};
+}
+
+TEST(PublishedRuns, EveryRowConverts) {
+  auto all = rows();
+  ASSERT_GE(all.size(), 50u);
+  int simulated = 0;
+  for (const auto& row : all) {
+    if (row.contains("row_kind")) continue;
+    const std::string id = row["id"].get<std::string>();
+    auto r = scenario_from_row(row);
+    ASSERT_TRUE(r.ok()) << id << ": " << r.status().to_string();
+    const bool moe = row["model"]["arch"] == "moe";
+    const bool cp = row["parallel"]["cp"].is_number() && row["parallel"]["cp"].get<int>() > 1;
+    if (moe) {
+      EXPECT_EQ(r->unsupported, "unsupported: moe") << id;
+    } else if (cp) {
+      EXPECT_EQ(r->unsupported.rfind("unsupported: context parallelism (cp=", 0), 0u) << id;
+    } else {
+      EXPECT_EQ(r->unsupported, "") << id;
+      const Scenario& s = r->scenario;
+      EXPECT_EQ(s.name, id);
+      EXPECT_EQ(s.cluster.gpus, s.parallel.tp * s.parallel.pp * s.parallel.dp * s.parallel.cp) << id;
+      EXPECT_EQ(s.training.global_batch % (s.training.micro_batch * s.parallel.dp), 0) << id;
+      EXPECT_EQ(s.model.heads % s.parallel.tp, 0) << id;
+      EXPECT_GT(s.model.head_dim, 0) << id;
+      EXPECT_GT(s.cluster.nic_bandwidth.Bps(), 0) << id;
+      ++simulated;
+    }
+  }
+  EXPECT_GE(simulated, 45);
+}
+
+TEST(PublishedRuns, MegatronDefaults) {
+  for (const auto& row : rows()) {
+    if (row["id"] != "mlm-sc21-t1-1.7B") continue;
+    auto r = scenario_from_row(row);
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(r->unsupported, "");
+    const Scenario& s = r->scenario;
+    EXPECT_EQ(s.model.name, "GPT 1.7B (Megatron SC'21)");
+    EXPECT_EQ(s.model.heads, 18);  // hidden 2304 / head dim 128
+    EXPECT_EQ(s.model.kv_heads, 18);
+    EXPECT_EQ(s.model.ffn_hidden, 4 * 2304);
+    EXPECT_EQ(s.training.micro_batch, 1);
+    EXPECT_EQ(s.parallel.recompute, Recompute::kFull);
+    EXPECT_EQ(s.parallel.schedule, Schedule::k1F1B);
+    EXPECT_TRUE(s.model.tied_embeddings);
+    EXPECT_TRUE(has_default(r.value(), "heads=18 (null in row"));
+    EXPECT_TRUE(has_default(r.value(), "micro_batch=1 (null in row)"));
+    EXPECT_TRUE(has_default(r.value(), "recompute=full"));
+    EXPECT_TRUE(has_default(r.value(), "precision=bf16"));
+    EXPECT_TRUE(has_default(r.value(), "nic_gbps_per_gpu=200"));
+    return;
+  }
+  FAIL() << "row mlm-sc21-t1-1.7B not found";
+}
+
+TEST(PublishedRuns, InterleavedAndUnevenRows) {
+  int seen = 0;
+  for (const auto& row : rows()) {
+    const std::string id = row.value("id", "");
+    if (id == "korthikanti-t5-175B-seqsel") {
+      auto r = scenario_from_row(row);
+      ASSERT_TRUE(r.ok());
+      ASSERT_EQ(r->unsupported, "");
+      EXPECT_EQ(r->scenario.parallel.vp, 3);
+      EXPECT_EQ(r->scenario.parallel.schedule, Schedule::kInterleaved);
+      EXPECT_EQ(r->scenario.parallel.recompute, Recompute::kSelective);
+      EXPECT_TRUE(r->scenario.parallel.sequence_parallel);
+      EXPECT_TRUE(has_default(r.value(), "vocab=51200"));
+      ++seen;
+    }
+    if (id == "bloom-176b-384gpu") {
+      auto r = scenario_from_row(row);
+      ASSERT_TRUE(r.ok());
+      ASSERT_EQ(r->unsupported, "");
+      std::vector<int> want(12, 6);
+      want.front() = want.back() = 5;  // 70 layers over 12 stages
+      EXPECT_EQ(r->scenario.parallel.layers_per_stage, want);
+      EXPECT_TRUE(has_default(r.value(), "layers_per_stage="));
+      EXPECT_EQ(r->scenario.cluster.scale_out, ScaleOut::kOmniPath);
+      ++seen;
+    }
+    if (id == "mpt-a100-70b-seq2048-64gpu") {
+      auto r = scenario_from_row(row);
+      ASSERT_TRUE(r.ok());
+      ASSERT_EQ(r->unsupported, "");
+      EXPECT_DOUBLE_EQ(r->scenario.cluster.nic_bandwidth.Bps(), 25e9);  // 200 Gbit/s
+      EXPECT_EQ(r->scenario.parallel.zero, 3);
+      ++seen;
+    }
+    if (id == "torchtitan-t2-8B-8gpu-cp1-seq32768") {
+      auto r = scenario_from_row(row);
+      ASSERT_TRUE(r.ok());
+      ASSERT_EQ(r->unsupported, "") << r->unsupported;
+      EXPECT_EQ(r->scenario.training.precision, DType::kFP8);
+      EXPECT_EQ(r->scenario.model.norm, NormKind::kRMSNorm);
+      EXPECT_FALSE(r->scenario.model.tied_embeddings);
+      ++seen;
+    }
+  }
+  EXPECT_EQ(seen, 4);
+}
+
+TEST(PublishedRuns, GlobalBatchIsRoundedAndSaid) {
+  json row = {{"id", "synthetic"},
+              {"model", {{"arch", "dense"}, {"layers", 24}, {"hidden", 2048}, {"heads", 16}}},
+              {"training", {{"seq_len", 2048}, {"global_batch", 1000}, {"micro_batch", 1}}},
+              {"cluster", {{"gpu", "A100-SXM-80GB"}, {"gpus", 24}}},
+              {"parallel", {{"tp", 1}, {"pp", 1}}}};
+  auto r = scenario_from_row(row);
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->unsupported, "") << r->unsupported;
+  EXPECT_EQ(r->scenario.training.global_batch, 1008);  // nearest multiple of 24
+  EXPECT_TRUE(has_default(r.value(), "global_batch=1008 (rounded from 1000"));
+  EXPECT_TRUE(has_default(r.value(), "dp=24 (null in row"));
+}
+
+TEST(PublishedRuns, UnsupportedAndInvalid) {
+  json row = {{"id", "x"},
+              {"model", {{"arch", "dense"}, {"layers", 24}, {"hidden", 2048}, {"heads", 16}}},
+              {"training", {{"seq_len", 2048}, {"global_batch", 64}}},
+              {"cluster", {{"gpu", "A100-SXM-80GB"}, {"gpus", 8}}},
+              {"parallel", {{"tp", 1}, {"pp", 1}, {"ep", 2}}}};
+  auto r = scenario_from_row(row);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->unsupported, "unsupported: expert parallelism (ep=2)");
+
+  row["parallel"] = {{"tp", 3}};
+  r = scenario_from_row(row);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->unsupported.rfind("invalid: ", 0), 0u);
+  EXPECT_NE(r->unsupported.find("does not divide heads=16"), std::string::npos) << r->unsupported;
+
+  row["cluster"]["gpu"] = "TPUv5";
+  row["parallel"] = json::object();
+  r = scenario_from_row(row);
+  ASSERT_TRUE(r.ok());
+  EXPECT_NE(r->unsupported.find("unknown GPU"), std::string::npos) << r->unsupported;
+
+  EXPECT_FALSE(scenario_from_row(json::array()).ok());
+  EXPECT_FALSE(scenario_from_row(json{{"id", 3}}).ok());
+  EXPECT_FALSE(scenario_from_row(json{{"id", "y"}, {"model", 1}}).ok());
+}
+
+TEST(PublishedRuns, JunkRowsNeverCrash) {
+  auto all = rows();
+  ASSERT_FALSE(all.empty());
+  const json base = all.front();
+  const std::vector<json> junk = {nullptr, json::array(), json::object(), "x", -1, 0, 1e300,
+                                  18446744073709551615ull, true, 2.5};
+  for (const auto& [sec, body] : base.items()) {
+    if (!body.is_object()) continue;
+    for (const auto& [key, v] : body.items()) {
+      for (const auto& j : junk) {
+        json row = base;
+        row[sec][key] = j;
+        auto r = scenario_from_row(row);
+        (void)r;
+      }
+    }
+  }
+}
+
+TEST(PublishedRuns, ReadErrors) {
+  EXPECT_FALSE(read_jsonl("/nonexistent/runs.jsonl").ok());
+  auto rr = read_run_rows(kRuns);
+  ASSERT_TRUE(rr.ok());
+  EXPECT_GE(rr->size(), 50u);
+  EXPECT_FALSE(rr->front().id.empty());
+}
+
+}  // namespace
+}  // namespace trainsim

@@ -1,0 +1,171 @@
+// Closed-form tests of sim/collectives.h (STYLE.md 7, layer 1): each formula is written in a
+// comment and evaluated independently in double seconds; the implementation rounds each
+// bandwidth term up to a whole picosecond once, so we allow 1 ps per term.
+#include "sim/collectives.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+namespace trainsim {
+namespace {
+
+// H100-like: 370 GB/s NVLink bus bandwidth, 48 GB/s per NIC, 5 us / 10 us per step.
+LinkParams h100_links() {
+  return LinkParams{Bandwidth::GBps(370), Time::us(5), Bandwidth::GBps(48), Time::us(10)};
+}
+
+// Seconds -> ps, as a double (the unrounded formula).
+double ps(double seconds) { return seconds * 1e12; }
+
+void expect_near_ps(Time got, double want_ps, int terms) {
+  EXPECT_GE(static_cast<double>(got.count_ps()), want_ps - 1e-3) << "got " << got.count_ps();
+  EXPECT_LE(static_cast<double>(got.count_ps()), want_ps + terms + 1e-3) << "got " << got.count_ps();
+}
+
+constexpr double kGB = 1e9;
+
+TEST(Collectives, SingleRankIsFree) {
+  GroupShape g{1, 1, 1};
+  for (CollKind k : {CollKind::kAllReduce, CollKind::kAllGather, CollKind::kReduceScatter,
+                     CollKind::kAllToAll, CollKind::kBroadcast}) {
+    EXPECT_EQ(collective_time(k, Bytes::MiB(64), g, h100_links()), Time::zero());
+  }
+}
+
+TEST(Collectives, RingAllReduceIntraNode) {
+  // p=8 on one node: 2(p-1)/p * S/B + 2(p-1)*alpha = 2*7/8 * S/370GB/s + 14 * 5us
+  const Bytes s = Bytes::MiB(256);
+  GroupShape g{8, 8, 1};
+  double want = ps(2.0 * 7 / 8 * s.count() / (370 * kGB)) + 14 * 5e6;
+  expect_near_ps(collective_time(CollKind::kAllReduce, s, g, h100_links(), CollAlgo::kRing), want, 1);
+  // Exact: the bandwidth term is transfer_time over algbw = B * p/(2(p-1)).
+  Time exact = transfer_time(s, Bandwidth::GBps(370) * (8.0 / 14.0)) + Time::us(5) * 14;
+  EXPECT_EQ(collective_time(CollKind::kAllReduce, s, g, h100_links(), CollAlgo::kRing), exact);
+}
+
+TEST(Collectives, RingAllGatherAndReduceScatter) {
+  // (p-1)/p * S/B + (p-1)*alpha; S = all-gather output / reduce-scatter input.
+  const Bytes s = Bytes::MiB(100);
+  GroupShape g{4, 4, 1};
+  double want = ps(3.0 / 4 * s.count() / (370 * kGB)) + 3 * 5e6;
+  expect_near_ps(collective_time(CollKind::kAllGather, s, g, h100_links()), want, 1);
+  expect_near_ps(collective_time(CollKind::kReduceScatter, s, g, h100_links()), want, 1);
+}
+
+TEST(Collectives, RingAcrossNodesUsesAggregateNicBandwidth) {
+  // p=16, 8 per node, 2 nodes: B = min(370, 8*48=384) = 370 GB/s; alpha = inter 10us.
+  // all-reduce = 2*15/16 * S/370GB/s + 30 * 10us
+  const Bytes s = Bytes::GiB(1);
+  GroupShape g{16, 8, 2};
+  double want = ps(2.0 * 15 / 16 * s.count() / (370 * kGB)) + 30 * 10e6;
+  expect_near_ps(collective_time(CollKind::kAllReduce, s, g, h100_links(), CollAlgo::kRing), want, 1);
+  // p=4, one member per node (a DP group with tp=8): B = min(370, 1*48) = 48 GB/s.
+  // all-gather = 3/4 * S/48GB/s + 3 * 10us
+  GroupShape g2{4, 1, 4};
+  double want2 = ps(3.0 / 4 * s.count() / (48 * kGB)) + 3 * 10e6;
+  expect_near_ps(collective_time(CollKind::kAllGather, s, g2, h100_links()), want2, 1);
+}
+
+TEST(Collectives, TreeAllReduce) {
+  // p=64, 8 per node, 8 nodes: 2(p-1)/p * S/B + 2*ceil(log2 8)*inter_alpha + 2*(8-1)*intra_alpha
+  //   = 2*63/64 * S/370GB/s + 6*10us + 14*5us
+  const Bytes s = Bytes::MiB(8);
+  GroupShape g{64, 8, 8};
+  double want = ps(2.0 * 63 / 64 * s.count() / (370 * kGB)) + 6 * 10e6 + 14 * 5e6;
+  expect_near_ps(collective_time(CollKind::kAllReduce, s, g, h100_links(), CollAlgo::kTree), want, 1);
+  // ceil(log2 5) = 3
+  GroupShape g5{40, 8, 5};
+  double want5 = ps(2.0 * 39 / 40 * s.count() / (370 * kGB)) + 6 * 10e6 + 14 * 5e6;
+  expect_near_ps(collective_time(CollKind::kAllReduce, s, g5, h100_links(), CollAlgo::kTree), want5, 1);
+}
+
+TEST(Collectives, HierarchicalAllReduce) {
+  // q=8, n=4: intra RS (7/8 * S/370 + 7*5us) + inter ring AR on S/8 (2*3/4 * (S/8)/48 + 6*10us)
+  //           + intra AG (7/8 * S/370 + 7*5us)
+  const Bytes s = Bytes::MiB(512);
+  GroupShape g{32, 8, 4};
+  double sz = static_cast<double>(s.count());
+  double want = 2 * (ps(7.0 / 8 * sz / (370 * kGB)) + 7 * 5e6) +
+                ps(2.0 * 3 / 4 * (sz / 8) / (48 * kGB)) + 6 * 10e6;
+  expect_near_ps(collective_time(CollKind::kAllReduce, s, g, h100_links(), CollAlgo::kHierarchical),
+                 want, 3);
+}
+
+TEST(Collectives, TreeAndHierarchicalApplyToAllReduceOnly) {
+  const Bytes s = Bytes::MiB(64);
+  GroupShape g{32, 8, 4};
+  Time ring_ag = collective_time(CollKind::kAllGather, s, g, h100_links(), CollAlgo::kRing);
+  EXPECT_EQ(collective_time(CollKind::kAllGather, s, g, h100_links(), CollAlgo::kTree), ring_ag);
+  EXPECT_EQ(collective_time(CollKind::kAllGather, s, g, h100_links(), CollAlgo::kHierarchical), ring_ag);
+}
+
+TEST(Collectives, AutoPicksFastestAllReduce) {
+  LinkParams l = h100_links();
+  for (GroupShape g : {GroupShape{8, 8, 1}, GroupShape{64, 8, 8}, GroupShape{512, 8, 64},
+                       GroupShape{16, 1, 16}}) {
+    for (Bytes s : {Bytes::KiB(64), Bytes::MiB(16), Bytes::GiB(2)}) {
+      Time a = collective_time(CollKind::kAllReduce, s, g, l);
+      Time best = min(min(collective_time(CollKind::kAllReduce, s, g, l, CollAlgo::kRing),
+                          collective_time(CollKind::kAllReduce, s, g, l, CollAlgo::kTree)),
+                      collective_time(CollKind::kAllReduce, s, g, l, CollAlgo::kHierarchical));
+      EXPECT_EQ(a, best);
+      EXPECT_EQ(collective_time(CollKind::kAllReduce, s, g, l, auto_algo(CollKind::kAllReduce, s, g, l)), a);
+    }
+  }
+  // Small message on many nodes: tree's log latency wins over the ring's linear one.
+  EXPECT_EQ(auto_algo(CollKind::kAllReduce, Bytes::KiB(64), GroupShape{512, 8, 64}, l), CollAlgo::kTree);
+  // Non-all-reduce kinds: ring; all-to-all: direct.
+  EXPECT_EQ(auto_algo(CollKind::kAllGather, Bytes::KiB(64), GroupShape{512, 8, 64}, l), CollAlgo::kRing);
+  EXPECT_EQ(auto_algo(CollKind::kAllToAll, Bytes::KiB(64), GroupShape{512, 8, 64}, l), CollAlgo::kDirect);
+}
+
+TEST(Collectives, DirectAllToAll) {
+  // p=16, q=8, 2 nodes: intra part 7/16 * S/370, inter part 8/16 * S/48;
+  // time = max(intra, inter) + 15 * 10us
+  const Bytes s = Bytes::MiB(128);
+  GroupShape g{16, 8, 2};
+  double sz = static_cast<double>(s.count());
+  double want = std::max(ps(7.0 / 16 * sz / (370 * kGB)), ps(8.0 / 16 * sz / (48 * kGB))) + 15 * 10e6;
+  expect_near_ps(collective_time(CollKind::kAllToAll, s, g, h100_links()), want, 1);
+  // One node: 7/8 * S/370 + 7 * 5us
+  GroupShape g1{8, 8, 1};
+  double want1 = ps(7.0 / 8 * sz / (370 * kGB)) + 7 * 5e6;
+  expect_near_ps(collective_time(CollKind::kAllToAll, s, g1, h100_links(), CollAlgo::kRing), want1, 1);
+}
+
+TEST(Collectives, Broadcast) {
+  // pipelined ring: S/B + (p-1)*alpha
+  const Bytes s = Bytes::MiB(10);
+  GroupShape g{8, 8, 1};
+  double want = ps(static_cast<double>(s.count()) / (370 * kGB)) + 7 * 5e6;
+  expect_near_ps(collective_time(CollKind::kBroadcast, s, g, h100_links()), want, 1);
+}
+
+TEST(Collectives, P2p) {
+  // S/B + alpha of the span
+  const Bytes s = Bytes::MiB(32);
+  double sz = static_cast<double>(s.count());
+  expect_near_ps(p2p_time(s, true, h100_links()), ps(sz / (370 * kGB)) + 5e6, 1);
+  expect_near_ps(p2p_time(s, false, h100_links()), ps(sz / (48 * kGB)) + 10e6, 1);
+  EXPECT_EQ(p2p_time(Bytes(0), false, h100_links()), Time::us(10));
+}
+
+TEST(Collectives, ZeroBytesCostsLatencyOnly) {
+  GroupShape g{8, 8, 1};
+  EXPECT_EQ(collective_time(CollKind::kAllReduce, Bytes(0), g, h100_links(), CollAlgo::kRing),
+            Time::us(5) * 14);
+}
+
+TEST(Collectives, MonotoneInSize) {
+  GroupShape g{64, 8, 8};
+  Time prev = Time::zero();
+  for (int64_t mib = 1; mib <= 4096; mib *= 2) {
+    Time t = collective_time(CollKind::kAllReduce, Bytes::MiB(mib), g, h100_links());
+    EXPECT_GE(t, prev);
+    prev = t;
+  }
+}
+
+}  // namespace
+}  // namespace trainsim
