@@ -57,7 +57,10 @@ OpCost DefaultCostModel::compute(const OpDesc& op) const {
     case OpClass::kGemm: {
       const bool fp8 = op.dtype == DType::kFP8 && g.peak_fp8.per_s() > 0;
       const FlopRate rate = (fp8 ? g.peak_fp8 : g.peak(op.dtype)) * ((fp8 ? eff_.gemm_fp8 : eff_.gemm) * power_);
-      c.time = compute_time(op.flops, rate) + eff_.gemm_overhead;
+      // Roofline: the slower of the tensor-core time and the HBM time of its operands.
+      const Time tc = compute_time(op.flops, rate);
+      const Time mem = transfer_time(op.bytes, g.hbm_bandwidth * eff_.hbm);
+      c.time = max(tc, mem) + eff_.gemm_overhead;
       break;
     }
     case OpClass::kAttention: {

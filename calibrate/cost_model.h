@@ -5,7 +5,8 @@
 //
 // DefaultCostModel is the embedded default (calibrate/data/defaults.json): a roofline with
 // efficiencies from public measurements, so the tool runs anywhere:
-//   GEMM       flops / (peak(dtype) * gemm_efficiency * power) + gemm_overhead
+//   GEMM       max(flops / (peak(dtype) * gemm_efficiency * power),
+//                  operand+output bytes / (hbm_bandwidth * hbm_efficiency)) + gemm_overhead
 //   attention  flops * causal_work_fraction * (backward ? attention_backward_work/2 : 1)
 //              / (peak_bf16 * attention_efficiency * power) + gemm_overhead
 //   memory-bound (norm, elementwise, embedding, loss, optimizer)

@@ -109,19 +109,33 @@ Result<ModelSpec> find_model(const std::string& name) {
     for (const auto& a : m.aliases)
       if (lower(a) == key) return m.spec;
   }
+  // Suggest the closest name (aliases count, the canonical name is shown), else the first name
+  // that starts with what was typed ("llama3" -> "llama3-8b").
   std::string best;
   size_t best_d = std::string::npos;
   for (const auto& m : model_catalog()) {
-    size_t d = edit_distance(key, lower(m.spec.name));
-    if (d < best_d) {
-      best_d = d;
-      best = m.spec.name;
+    std::vector<std::string> spellings = m.aliases;
+    spellings.push_back(m.spec.name);
+    for (const auto& sp : spellings) {
+      size_t d = edit_distance(key, lower(sp));
+      if (d < best_d) {
+        best_d = d;
+        best = m.spec.name;
+      }
+    }
+  }
+  if (best_d > std::max<size_t>(2, key.size() / 3)) {
+    best.clear();
+    for (const auto& m : model_catalog()) {
+      if (!key.empty() && lower(m.spec.name).rfind(key, 0) == 0) {
+        best = m.spec.name;
+        break;
+      }
     }
   }
   std::string msg = "unknown model";
-  if (!best.empty() && best_d <= std::max<size_t>(2, key.size() / 3))
-    msg += "; did you mean \"" + best + "\"?";
-  msg += " known models: ";
+  if (!best.empty()) msg += "; did you mean \"" + best + "\"? Known models: ";
+  else msg += "; known models: ";
   const auto names = model_names();
   for (size_t i = 0; i < names.size(); ++i) msg += (i ? ", " : "") + names[i];
   return Status::error(Error{"", "", "\"" + name + "\"", msg});

@@ -87,7 +87,13 @@ class StageBuilder {
       : plan_(plan), prog_(prog), model_(model), tr_(tr), par_(par), d_(d), stage_(stage), m_(m),
         split_(split), first_layer_(first_layer) {
     nv_ = par.pp * par.vp;
-    act_ = layer_activation(model, tr.seq_len, tr.micro_batch, par.tp, d.sp, par.recompute);
+    act_ = layer_activation(model, tr.seq_len, tr.micro_batch, par.tp, d.sp, par.recompute, tr.dropout);
+    if (tr.attention_kernel == AttentionKernel::kUnfused && par.recompute == Recompute::kNone) {
+      // Korthikanti et al. 2022 eq. 1: softmax output (2), dropout mask (1), dropout output (2)
+      // per score element: 5as^2b/t bytes that a flash kernel never stores.
+      const int64_t score = static_cast<int64_t>(tr.micro_batch) * (d.heads / d.t) * d.s * d.s;
+      act_.saved_bytes += (tr.dropout ? 5 : 2) * score;
+    }
     layer_grad_bytes_ = 2 * ceil_div(layer_params(model), par.tp);
     layer_param_bytes_ = layer_grad_bytes_;
     emb_grad_bytes_ = 2 * ceil_div(embedding_params(model), par.tp);
@@ -192,6 +198,38 @@ class StageBuilder {
   int64_t norm_bwd_bytes() const { return 3 * 2 * d_.norm_tokens() * d_.h; }  // x, dy -> dx
   int64_t resid_bytes() const { return 3 * 2 * d_.norm_tokens() * d_.h; }     // a + b -> c
 
+  // s x s elements of one rank's heads for one micro-batch.
+  int64_t score_elems() const { return d_.b * (d_.heads / d_.t) * d_.s * d_.s; }
+
+  // The attention core forward; returns its first task.
+  uint32_t attention_forward(Category c, int layer, int micro) {
+    if (tr_.attention_kernel == AttentionKernel::kFlash) return emit_compute(attention_op(d_, false), c, layer, micro);
+    const int64_t bh = d_.b * (d_.heads / d_.t);
+    uint32_t first = emit_compute(gemm_op("attn.scores.fwd", d_.s, d_.s, d_.head_dim, DType::kBF16, false, bh), c,
+                                  layer, micro);
+    // Megatron's FusedScaleMaskSoftmax: reads the scores, writes the probabilities (fp16/bf16).
+    emit_compute(memory_op("attn.softmax.fwd", OpClass::kElementwise, 2 * 2 * score_elems(), false), c, layer, micro);
+    if (tr_.dropout)  // reads probabilities, writes them and a 1-byte mask
+      emit_compute(memory_op("attn.dropout.fwd", OpClass::kElementwise, 5 * score_elems(), false), c, layer, micro);
+    emit_compute(gemm_op("attn.context.fwd", d_.s, d_.head_dim, d_.s, DType::kBF16, false, bh), c, layer, micro);
+    return first;
+  }
+  void attention_backward(int layer, int micro) {
+    const Category c = Category::kCompute;
+    if (tr_.attention_kernel == AttentionKernel::kFlash) {
+      emit_compute(attention_op(d_, true), c, layer, micro);
+      return;
+    }
+    const int64_t bh = d_.b * (d_.heads / d_.t);
+    emit_compute(gemm_op("attn.context.dgrad", d_.s, d_.s, d_.head_dim, DType::kBF16, true, bh), c, layer, micro);
+    emit_compute(gemm_op("attn.context.wgrad", d_.s, d_.head_dim, d_.s, DType::kBF16, true, bh), c, layer, micro);
+    if (tr_.dropout)
+      emit_compute(memory_op("attn.dropout.bwd", OpClass::kElementwise, 5 * score_elems(), true), c, layer, micro);
+    emit_compute(memory_op("attn.softmax.bwd", OpClass::kElementwise, 3 * 2 * score_elems(), true), c, layer, micro);
+    emit_compute(gemm_op("attn.scores.dgrad", d_.s, d_.head_dim, d_.s, DType::kBF16, true, bh), c, layer, micro);
+    emit_compute(gemm_op("attn.scores.wgrad", d_.s, d_.head_dim, d_.s, DType::kBF16, true, bh), c, layer, micro);
+  }
+
   // One transformer layer forward. Returns the index of its first task.
   uint32_t layer_forward(int layer, int micro, bool recompute, uint32_t first_dep) {
     const Category c = recompute ? Category::kRecompute : Category::kCompute;
@@ -204,7 +242,7 @@ class StageBuilder {
     if (d_.swiglu)  // RoPE on Q and K: read + write
       emit_compute(memory_op("attn.rope.fwd", OpClass::kElementwise, 2 * 2 * T * (d_.q + d_.kv) / d_.t, false), c,
                    layer, micro);
-    emit_compute(attention_op(d_, false), c, layer, micro);
+    attention_forward(c, layer, micro);
     emit_compute(gemm_op("attn.proj.fwd", T, d_.h, d_.q / d_.t, g, false), c, layer, micro);
     tp_reduce("tp.attn.allreduce", "tp.attn.reducescatter", layer, micro);
     emit_compute(memory_op("attn.residual.fwd", OpClass::kElementwise, resid_bytes(), false), c, layer, micro);
@@ -261,10 +299,10 @@ class StageBuilder {
     emit_compute(gemm_op("attn.proj.dgrad", T, d_.q / d_.t, d_.h, g, true), c, layer, micro);
     emit_compute(gemm_op("attn.proj.wgrad", d_.q / d_.t, d_.h, T, g, true), c, layer, micro);
     if (par_.recompute == Recompute::kSelective) {
-      uint32_t r = emit_compute(attention_op(d_, false), Category::kRecompute, layer, micro);
+      uint32_t r = attention_forward(Category::kRecompute, layer, micro);
       prog_.tasks[r].mem_alloc += act_.recompute_transient_bytes;
     }
-    emit_compute(attention_op(d_, true), c, layer, micro);
+    attention_backward(layer, micro);
     if (d_.swiglu)
       emit_compute(memory_op("attn.rope.bwd", OpClass::kElementwise, 2 * 2 * T * (d_.q + d_.kv) / d_.t, true), c,
                    layer, micro);
@@ -588,17 +626,16 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
       for (int l = first_layer[v]; l < first_layer[v] + sp[v]; ++l) info.layers.push_back(l);
       params += lp * sp[v];
       if (sp[v] > 0) largest = std::max(largest, lp);
-      if (v == 0) {
-        params += ep;
-        largest = std::max(largest, ep);
-      }
+      if (v == 0) params += ep;
       if (v == par.pp * par.vp - 1) {
         // LM head (a copy of the embedding when tied and the stages differ) + final norm.
         if (!model.tied_embeddings || par.pp > 1) params += ep;
         params += model.hidden;
-        largest = std::max(largest, ep);
       }
     }
+    // ZeRO-3 working set: the largest transformer layer (the embedding and head are gathered
+    // outside the layer loop and freed right after use).
+    if (largest == 0) largest = ep;
     info.params_local = params;
     StageBuilder b(plan, prog, model, tr, par, d, s, m, sp, first_layer);
     b.params_local_ = params;

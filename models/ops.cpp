@@ -24,7 +24,8 @@ LayerDims layer_dims(const ModelSpec& m, const TrainingSpec& tr, const ParallelS
   return d;
 }
 
-OpDesc gemm_op(const std::string& name, int64_t m, int64_t n, int64_t k, DType dt, bool backward) {
+OpDesc gemm_op(const std::string& name, int64_t m, int64_t n, int64_t k, DType dt, bool backward,
+               int64_t batch) {
   OpDesc o;
   o.name = name;
   o.cls = OpClass::kGemm;
@@ -32,11 +33,13 @@ OpDesc gemm_op(const std::string& name, int64_t m, int64_t n, int64_t k, DType d
   o.m = m;
   o.n = n;
   o.k = k;
+  o.batch = batch;
   o.backward = backward;
-  o.flops = Flops{2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k)};
+  o.flops = Flops{2.0 * static_cast<double>(batch) * static_cast<double>(m) * static_cast<double>(n) *
+                  static_cast<double>(k)};
   // Each operand read once and the output written once (bf16/fp16; fp8 inputs are 1 B).
   const int64_t in_b = dt == DType::kFP8 ? 1 : 2;
-  o.bytes = Bytes(in_b * (m * k + k * n) + 2 * m * n);
+  o.bytes = Bytes(batch * (in_b * (m * k + k * n) + 2 * m * n));
   return o;
 }
 

@@ -37,7 +37,8 @@ struct LayerDims {
 };
 LayerDims layer_dims(const ModelSpec& m, const TrainingSpec& tr, const ParallelSpec& p);
 
-OpDesc gemm_op(const std::string& name, int64_t m, int64_t n, int64_t k, DType dt, bool backward);
+OpDesc gemm_op(const std::string& name, int64_t m, int64_t n, int64_t k, DType dt, bool backward,
+               int64_t batch = 1);
 OpDesc attention_op(const LayerDims& d, bool backward);
 OpDesc memory_op(const std::string& name, OpClass cls, int64_t bytes, bool backward);
 OpDesc collective_op(const std::string& name, CollKind kind, int64_t bytes, uint8_t group);

@@ -17,12 +17,17 @@ enum class Activation : uint8_t { kGelu, kSwiglu };
 enum class NormKind : uint8_t { kLayerNorm, kRMSNorm };
 enum class Schedule : uint8_t { kGpipe, k1F1B, kInterleaved };
 enum class Recompute : uint8_t { kNone, kSelective, kFull };
+// How the attention core runs: one fused flash kernel (FlashAttention, cuDNN SDPA), or the
+// pre-2022 Megatron/DeepSpeed form: batched QK^T GEMM, fused scale-mask-softmax, dropout and
+// batched PV GEMM, with the s x s probabilities in HBM.
+enum class AttentionKernel : uint8_t { kFlash, kUnfused };
 
 const char* to_string(DType);
 const char* to_string(Activation);
 const char* to_string(NormKind);
 const char* to_string(Schedule);
 const char* to_string(Recompute);
+const char* to_string(AttentionKernel);
 int bytes_of(DType);  // 2 for bf16/fp16, 1 for fp8, 4 for fp32
 
 struct ModelSpec {
@@ -46,6 +51,8 @@ struct TrainingSpec {
   int64_t global_batch = 0;         // sequences per optimizer step
   int micro_batch = 1;              // sequences per micro-batch per DP replica
   DType precision = DType::kBF16;   // GEMM precision; fp8 runs GEMMs at fp8 rates, the rest bf16
+  AttentionKernel attention_kernel = AttentionKernel::kFlash;
+  bool dropout = false;             // dropout layers (GPT-3 era models: p=0.1) run and keep masks
 };
 
 struct ParallelSpec {

@@ -21,6 +21,7 @@ bool parse_activation(std::string_view s, Activation* out);
 bool parse_norm(std::string_view s, NormKind* out);
 bool parse_schedule(std::string_view s, Schedule* out);
 bool parse_recompute(std::string_view s, Recompute* out);
+bool parse_attention_kernel(std::string_view s, AttentionKernel* out);
 
 // "\"bf16\", \"fp16\", \"fp8\" or \"fp32\"" and so on: ready for "accepted: ..." messages.
 const char* dtype_choices();
@@ -28,5 +29,6 @@ const char* activation_choices();
 const char* norm_choices();
 const char* schedule_choices();
 const char* recompute_choices();
+const char* attention_kernel_choices();
 
 }  // namespace trainsim

@@ -46,8 +46,8 @@ const std::vector<std::string> kModelKeys = {
     "kv_heads",   "head_dim", "ffn_hidden", "vocab",        "activation",
     "norm",       "tied_embeddings", "attention", "experts", "top_k",
     "expert_ffn_hidden", "shared_experts", "dense_layers"};
-const std::vector<std::string> kTrainingKeys = {"seq_len", "global_batch", "micro_batch",
-                                                "precision"};
+const std::vector<std::string> kTrainingKeys = {"seq_len",   "global_batch",     "micro_batch",
+                                                "precision", "attention_kernel", "dropout"};
 const std::vector<std::string> kClusterKeys = {"gpu",          "gpus",          "gpus_per_node",
                                                "scale_out",    "nic_bandwidth", "nvlink_bandwidth",
                                                "nic_gbps_per_gpu"};
@@ -137,8 +137,11 @@ std::string closest(const std::string& key, const std::vector<std::string>& cand
       best = c;
     }
   }
-  if (best.empty() || best_d > std::max<size_t>(2, key.size() / 3)) return "";
-  return best;
+  if (!best.empty() && best_d <= std::max<size_t>(2, key.size() / 3)) return best;
+  // No near miss: the first candidate that starts with what was typed ("h100" -> "H100-SXM-80GB").
+  for (const auto& c : candidates)
+    if (!k.empty() && lower(c).rfind(k, 0) == 0) return c;
+  return "";
 }
 
 std::string join_quoted(const std::vector<std::string>& v) {
@@ -707,6 +710,9 @@ Result<Scenario> load_document(json doc, const std::string& label,
                                      "fp32 training is not modelled; accepted: \"bf16\", \"fp16\" or \"fp8\"");
       else t.precision = d;
     }
+    r.read_enum(tsec, "/training", "attention_kernel", parse_attention_kernel,
+                attention_kernel_choices(), &t.attention_kernel);
+    r.read_bool(tsec, "/training", "dropout", &t.dropout);
   } else {
     r.mark_bad("/training");
   }
@@ -728,8 +734,9 @@ Result<Scenario> load_document(json doc, const std::string& label,
         for (const auto& [n, spec] : gpu_catalog()) names.push_back(n);
         std::string sug = closest(gpu, names);
         r.error("/cluster/gpu", show(csec->at("gpu")),
-                (sug.empty() ? std::string("unknown GPU") : "unknown GPU; did you mean \"" + sug + "\"?") +
-                    "; accepted: " + join_quoted(names));
+                (sug.empty() ? std::string("unknown GPU; accepted: ")
+                             : "unknown GPU; did you mean \"" + sug + "\"? Accepted: ") +
+                    join_quoted(names));
       }
     } else {
       r.mark_bad("/cluster/gpu");

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "models/catalog.h"
 #include "scenarios/loader.h"
 #include "topologies/hardware.h"
 
@@ -143,12 +144,25 @@ Result<RowScenario> scenario_from_row(const nlohmann::json& row) {
     if (!is_null(M, k)) m[k] = M[k];
   const int64_t hidden = int_or(M, "hidden", 0);
   const int64_t tp_row = int_or(P, "tp", 1);
-  if (is_null(M, "heads") && hidden > 0) {
+  const int64_t layers_row = int_or(M, "layers", 0);
+  const CatalogModel* same = nullptr;  // a catalog model of the same shape (its paper's table)
+  for (const auto& cm : model_catalog())
+    if (cm.spec.layers == layers_row && cm.spec.hidden == hidden && hidden > 0 &&
+        cm.spec.heads % tp_row == 0 && (same == nullptr || cm.spec.name < same->spec.name))
+      same = &cm;
+  if (is_null(M, "heads") && same != nullptr) {
+    m["heads"] = same->spec.heads;
+    d.push_back("heads=" + std::to_string(same->spec.heads) + " (null in row; catalog model " +
+                same->spec.name + " has the same layers and hidden: " + same->source + ")");
+  } else if (is_null(M, "heads") && hidden > 0) {
     int64_t h = default_heads(hidden, tp_row);
     if (h > 0) {
       m["heads"] = h;
-      d.push_back("heads=" + std::to_string(h) + " (null in row; head dim " +
-                  std::to_string(hidden / h) + ", nearest 128 with tp dividing heads)");
+      d.push_back("heads=" + std::to_string(h) + " (null in row; " +
+                  (hidden / h == 128 ? std::string("hidden/128: head dim 128")
+                                     : "head dim " + std::to_string(hidden / h) +
+                                           ", the closest to 128 that tp divides") +
+                  ")");
     }
   }
   if (is_null(M, "kv_heads") && m.contains("heads")) {
@@ -191,6 +205,21 @@ Result<RowScenario> scenario_from_row(const nlohmann::json& row) {
   if (is_null(T, "precision")) {
     t["precision"] = "bf16";
     d.push_back("precision=bf16 (null in row; fp16 costs the same)");
+  }
+  // The attention kernel is not in the row schema. FlashAttention (Dao et al.) appeared in
+  // May 2022; the runs measured before it with Megatron-LM / Megatron-DeepSpeed ran the unfused
+  // softmax attention (batched QK^T, fused scale-mask-softmax, dropout, batched PV) with
+  // GPT-3-style dropout 0.1. Every other row runs flash attention without dropout.
+  {
+    const std::string src = str_or(row, "group", "") + " " + str_or(row, "source", "");
+    bool pre_flash = false;
+    for (const char* k : {"SC'21", "Korthikanti", "BLOOM", "Megatron-Turing"})
+      if (src.find(k) != std::string::npos) pre_flash = true;
+    t["attention_kernel"] = pre_flash ? "unfused" : "flash";
+    t["dropout"] = pre_flash;
+    d.push_back(pre_flash ? "attention_kernel=unfused, dropout=true (not in the row schema; a pre-FlashAttention "
+                            "Megatron-LM/DeepSpeed run: softmax attention with dropout 0.1)"
+                          : "attention_kernel=flash, dropout=false (not in the row schema)");
   }
 
   // cluster

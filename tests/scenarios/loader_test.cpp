@@ -573,6 +573,19 @@ TEST(Overrides, CreateSectionsAndSwapModel) {
   EXPECT_EQ(r->parallel.layers_per_stage, std::vector<int>{80});
 }
 
+TEST(Loader, AttentionKernelAndDropout) {
+  auto r = load(base_doc());
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_EQ(r->training.attention_kernel, AttentionKernel::kFlash);
+  EXPECT_FALSE(r->training.dropout);
+  r = load(base_doc(), {"training.attention_kernel=unfused", "training.dropout=true"});
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_EQ(r->training.attention_kernel, AttentionKernel::kUnfused);
+  EXPECT_TRUE(r->training.dropout);
+  r = load(base_doc(), {"training.attention_kernel=fast"});
+  expect_error(r, "/training/attention_kernel", "fast", {"\"flash\" or \"unfused\""}, "--set");
+}
+
 TEST(Overrides, EmbeddedQuickstart) {
   auto r = load_embedded_quickstart({"parallel.zero=2"});
   ASSERT_TRUE(r.ok()) << all_errors(r);

@@ -19,14 +19,14 @@ TEST(EventQueue, MatchesSortedOracleOnRandomOperations) {
     // Oracle: (time, phase, seq) tuples kept sorted; pop takes the front.
     std::vector<std::tuple<int64_t, int, uint64_t, uint32_t>> oracle;
     uint64_t seq = 0;
-    for (int step = 0; step < 5000; ++step) {
+    for (int step = 0; step < 3000; ++step) {
       if (oracle.empty() || rng() % 3 != 0) {
         int64_t t = static_cast<int64_t>(rng() % 50);  // many ties on purpose
         int phase = static_cast<int>(rng() % 3);
         uint32_t payload = static_cast<uint32_t>(rng());
         q.push(Time::ps(t), static_cast<uint8_t>(phase), 0, payload, 0);
-        oracle.emplace_back(t, phase, seq++, payload);
-        std::sort(oracle.begin(), oracle.end());
+        auto item = std::make_tuple(t, phase, seq++, payload);
+        oracle.insert(std::upper_bound(oracle.begin(), oracle.end(), item), item);
       } else {
         Event e = q.pop();
         auto [t, phase, s, payload] = oracle.front();
