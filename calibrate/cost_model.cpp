@@ -33,14 +33,31 @@ Result<DefaultEfficiencies> default_efficiencies(const std::string& family) {
   e.nvlink = f.at("nvlink_busbw_fraction").get<double>();
   e.nic = f.at("nic_efficiency").get<double>();
   e.p2p = c.at("p2p_efficiency").get<double>();
-  e.gemm_overhead = Time::from_seconds(f.at("gemm_overhead_us").get<double>() * 1e-6);
   e.nvlink_alpha = Time::from_seconds(f.at("nvlink_alpha_us").get<double>() * 1e-6);
   e.nic_alpha = Time::from_seconds(f.at("nic_alpha_us").get<double>() * 1e-6);
   e.memory_overhead = Time::from_seconds(c.at("memory_op_overhead_us").get<double>() * 1e-6);
   e.attention_backward_work = c.at("attention_backward_work").get<double>();
+  e.attention_backward_ratio = c.at("attention_backward_efficiency_ratio").get<double>();
+  for (const auto& pt : c.at("gemm_size_curve")) e.size_curve.emplace_back(pt.at(0).get<double>(), pt.at(1).get<double>());
   e.causal_work_fraction = c.at("causal_work_fraction").get<double>();
   e.power_exponent = c.at("power_exponent").get<double>();
   return e;
+}
+
+double DefaultEfficiencies::size_factor(Time ideal) const {
+  if (size_curve.empty()) return 1.0;
+  const double us = std::max(ideal.us_f(), 1e-3);
+  if (us <= size_curve.front().first) return size_curve.front().second;
+  if (us >= size_curve.back().first) return size_curve.back().second;
+  for (size_t i = 1; i < size_curve.size(); ++i) {
+    if (us <= size_curve[i].first) {
+      const auto [x0, y0] = size_curve[i - 1];
+      const auto [x1, y1] = size_curve[i];
+      const double f = (std::log(us) - std::log(x0)) / (std::log(x1) - std::log(x0));
+      return y0 + f * (y1 - y0);
+    }
+  }
+  return size_curve.back().second;
 }
 
 DefaultCostModel::DefaultCostModel(const ClusterSpec& cluster, DefaultEfficiencies eff)
@@ -58,15 +75,21 @@ OpCost DefaultCostModel::compute(const OpDesc& op) const {
       const bool fp8 = op.dtype == DType::kFP8 && g.peak_fp8.per_s() > 0;
       const FlopRate rate = (fp8 ? g.peak_fp8 : g.peak(op.dtype)) * ((fp8 ? eff_.gemm_fp8 : eff_.gemm) * power_);
       // Roofline: the slower of the tensor-core time and the HBM time of its operands.
-      const Time tc = compute_time(op.flops, rate);
+      const Time ideal = compute_time(op.flops, rate);
+      const Time tc = Time::from_seconds(ideal.seconds() / eff_.size_factor(ideal));
       const Time mem = transfer_time(op.bytes, g.hbm_bandwidth * eff_.hbm);
-      c.time = max(tc, mem) + eff_.gemm_overhead;
+      c.time = max(tc, mem);
       break;
     }
     case OpClass::kAttention: {
       double work = op.flops.v * (op.causal ? eff_.causal_work_fraction : 1.0);
-      if (op.backward) work *= eff_.attention_backward_work / 2.0;  // flops count 2x forward
-      c.time = compute_time(Flops{work}, g.peak_bf16 * (eff_.attention * power_)) + eff_.gemm_overhead;
+      double eff = eff_.attention * power_;
+      if (op.backward) {
+        work *= eff_.attention_backward_work / 2.0;  // the FLOP convention counts 2x forward
+        eff *= eff_.attention_backward_ratio;
+      }
+      const Time ideal = compute_time(Flops{work}, g.peak_bf16 * eff);
+      c.time = Time::from_seconds(ideal.seconds() / eff_.size_factor(ideal));
       break;
     }
     default:
@@ -104,13 +127,13 @@ std::string DefaultCostModel::describe(OpClass cls) const {
   char buf[256];
   switch (cls) {
     case OpClass::kGemm:
-      std::snprintf(buf, sizeof buf, "roofline: %.0f%% of %s peak (fp8 %.0f%%) + %.1f us per GEMM%s",
-                    eff_.gemm * 100, cluster_.gpu.name.c_str(), eff_.gemm_fp8 * 100, eff_.gemm_overhead.us_f(),
+      std::snprintf(buf, sizeof buf, "roofline: %.0f%% of %s peak (fp8 %.0f%%) for large GEMMs, size curve below%s",
+                    eff_.gemm * 100, cluster_.gpu.name.c_str(), eff_.gemm_fp8 * 100,
                     power_ < 1 ? ", power-capped" : "");
       break;
     case OpClass::kAttention:
-      std::snprintf(buf, sizeof buf, "flash attention at %.0f%% of bf16 peak, causal x%.2f, backward x%.2f",
-                    eff_.attention * 100, eff_.causal_work_fraction, eff_.attention_backward_work);
+      std::snprintf(buf, sizeof buf, "flash attention at %.0f%% of bf16 peak (backward x%.2f), causal work x%.2f",
+                    eff_.attention * 100, eff_.attention_backward_ratio, eff_.causal_work_fraction);
       break;
     case OpClass::kCollective:
       std::snprintf(buf, sizeof buf, "alpha-beta: NVLink %.0f GB/s (all-reduce %.0f), NIC %.1f GB/s per GPU",

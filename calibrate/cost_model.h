@@ -5,10 +5,13 @@
 //
 // DefaultCostModel is the embedded default (calibrate/data/defaults.json): a roofline with
 // efficiencies from public measurements, so the tool runs anywhere:
-//   GEMM       max(flops / (peak(dtype) * gemm_efficiency * power),
-//                  operand+output bytes / (hbm_bandwidth * hbm_efficiency)) + gemm_overhead
-//   attention  flops * causal_work_fraction * (backward ? attention_backward_work/2 : 1)
-//              / (peak_bf16 * attention_efficiency * power) + gemm_overhead
+//   GEMM       t = flops / (peak(dtype) * gemm_efficiency * power); t / size_curve(t), at least
+//              the operand+output bytes / (hbm_bandwidth * hbm_efficiency) (roofline)
+//   attention  t = flops * causal_work_fraction * (backward ? attention_backward_work/2 : 1)
+//              / (peak_bf16 * attention_efficiency * power * (backward ? bwd_ratio : 1));
+//              t / size_curve(t)
+//   size_curve relative efficiency by the kernel's ideal time (small kernels run below the
+//              large-shape plateau), log-linear between measured points
 //   memory-bound (norm, elementwise, embedding, loss, optimizer)
 //              bytes / (hbm_bandwidth * hbm_efficiency) + memory_op_overhead
 //   collective sim/collectives.h alpha-beta with NVLink / NIC bandwidths times the family's
@@ -19,6 +22,8 @@
 #pragma once
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "sim/collectives.h"
 #include "sim/plan.h"
@@ -47,8 +52,12 @@ struct DefaultEfficiencies {
   std::string family;
   double gemm = 0, gemm_fp8 = 0, attention = 0, hbm = 0;
   double nvlink_allreduce = 0, nvlink = 0, nic = 0, p2p = 0;
-  Time gemm_overhead, memory_overhead, nvlink_alpha, nic_alpha;
-  double attention_backward_work = 2.5, causal_work_fraction = 0.5, power_exponent = 1.0 / 3;
+  Time memory_overhead, nvlink_alpha, nic_alpha;
+  double attention_backward_work = 2.5, attention_backward_ratio = 1.0, causal_work_fraction = 0.5,
+         power_exponent = 1.0 / 3;
+  std::vector<std::pair<double, double>> size_curve;  // (ideal time in us, relative efficiency)
+  // The relative efficiency of a kernel whose ideal time is `ideal` (1 beyond the last point).
+  double size_factor(Time ideal) const;
 };
 
 // The GPU family of a catalog GPU ("ampere", "hopper", "blackwell").

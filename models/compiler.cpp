@@ -38,6 +38,11 @@ Result<std::vector<int>> layer_split(int layers, int pp, int vp, const std::vect
 
 namespace {
 
+// The final norm before the LM head: LayerNorm has a weight and a bias, RMSNorm a weight.
+int64_t final_norm_params(const ModelSpec& m) {
+  return (m.norm == NormKind::kRMSNorm ? 1 : 2) * static_cast<int64_t>(m.hidden);
+}
+
 struct SchedStep {
   bool fwd;
   int chunk;
@@ -423,7 +428,8 @@ class StageBuilder {
       unit_starts_.push_back(first);
     }
     if (v == nv_ - 1) {
-      uint32_t hg = zero3_gather(model_.tied_embeddings ? emb_grad_bytes_ : emb_grad_bytes_, 0xffff, micro);
+      const bool shared = model_.tied_embeddings && par_.pp == 1;
+      uint32_t hg = shared ? kNoDep : zero3_gather(emb_grad_bytes_ + 2 * final_norm_params(model_), 0xffff, micro);
       uint32_t n = emit_compute(memory_op("final.norm.fwd", OpClass::kNorm, norm_bytes(), false), Category::kCompute,
                                 0xffff, micro, hg);
       prog_.tasks[n].mem_alloc += head_activation_bytes(model_, tr_.seq_len, tr_.micro_batch, par_.tp, d_.sp);
@@ -448,7 +454,10 @@ class StageBuilder {
     const bool last_micro = micro == last_bwd_of_chunk_[chunk];
     if (v < nv_ - 1) emit_p2p(false, 1, kPeerNext, first_layer_[v] + split_[v] - 1, micro);
     if (v == nv_ - 1) {
-      uint32_t hg = zero3_gather(emb_grad_bytes_, 0xffff, micro);
+      // A tied head on the embedding's own rank shares its weight: gathered and reduced once,
+      // at the embedding.
+      const bool shared = model_.tied_embeddings && par_.pp == 1;
+      uint32_t hg = shared ? kNoDep : zero3_gather(emb_grad_bytes_ + 2 * final_norm_params(model_), 0xffff, micro);
       emit_compute(memory_op("loss.bwd", OpClass::kLoss, T * (d_.vocab / d_.t) * (4 + 2), true), Category::kCompute,
                    0xffff, micro, hg);
       emit_compute(gemm_op("head.dgrad", T, d_.h, d_.vocab / d_.t, d_.gemm_dtype, true), Category::kCompute, 0xffff,
@@ -459,8 +468,10 @@ class StageBuilder {
       uint32_t n = emit_compute(memory_op("final.norm.bwd", OpClass::kNorm, norm_bwd_bytes(), true),
                                 Category::kCompute, 0xffff, micro);
       prog_.tasks[n].mem_free += head_activation_bytes(model_, tr_.seq_len, tr_.micro_batch, par_.tp, d_.sp);
-      zero3_reduce(emb_grad_bytes_, 0xffff, micro, w);
-      if (last_micro) add_grads(emb_grad_bytes_, w);
+      const int64_t head_grads = (shared ? 0 : emb_grad_bytes_) + 2 * final_norm_params(model_);
+      zero3_reduce(head_grads, 0xffff, micro, n);
+      if (last_micro) add_grads(head_grads, n);
+      (void)w;
     }
     for (int l = first_layer_[v] + split_[v] - 1; l >= first_layer_[v]; --l) {
       uint32_t pg = zero3_gather(layer_param_bytes_, l, micro);
@@ -630,7 +641,7 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
       if (v == par.pp * par.vp - 1) {
         // LM head (a copy of the embedding when tied and the stages differ) + final norm.
         if (!model.tied_embeddings || par.pp > 1) params += ep;
-        params += model.hidden;
+        params += final_norm_params(model);
       }
     }
     // ZeRO-3 working set: the largest transformer layer (the embedding and head are gathered

@@ -147,7 +147,7 @@ Result<RowScenario> scenario_from_row(const nlohmann::json& row) {
   const int64_t layers_row = int_or(M, "layers", 0);
   const CatalogModel* same = nullptr;  // a catalog model of the same shape (its paper's table)
   for (const auto& cm : model_catalog())
-    if (cm.spec.layers == layers_row && cm.spec.hidden == hidden && hidden > 0 &&
+    if (cm.spec.layers == layers_row && cm.spec.hidden == hidden && hidden > 0 && tp_row > 0 &&
         cm.spec.heads % tp_row == 0 && (same == nullptr || cm.spec.name < same->spec.name))
       same = &cm;
   if (is_null(M, "heads") && same != nullptr) {

@@ -1,6 +1,7 @@
 #include "sim/plan.h"
 
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 namespace trainsim {
@@ -61,27 +62,44 @@ bool is_comm(Category c) {
          c == Category::kCpComm || c == Category::kEpComm;
 }
 
-std::string OpDesc::key() const {
-  char buf[320];
-  std::snprintf(buf, sizeof buf, "|%d|%d|%lld|%lld|%lld|%lld|%lld|%lld|%lld|%lld|%lld|%lld|%d|%d|%.17g|%lld|%d|%d",
-                static_cast<int>(cls), static_cast<int>(dtype), (long long)m, (long long)n,
-                (long long)k, (long long)batch, (long long)attn_batch, (long long)heads,
-                (long long)kv_heads, (long long)seq_q, (long long)seq_kv, (long long)head_dim,
-                causal ? 1 : 0, backward ? 1 : 0, flops.v, (long long)bytes.count(),
-                static_cast<int>(coll), static_cast<int>(group));
-  return name + buf;
+namespace {
+inline void mix(uint64_t& h, uint64_t v) {
+  h = (h ^ v) * 0x100000001B3ull;
+  h ^= h >> 32;
+}
+}  // namespace
+
+uint64_t OpDesc::hash() const {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (char c : name) mix(h, static_cast<uint8_t>(c));
+  for (int64_t v : {m, n, k, batch, attn_batch, heads, kv_heads, seq_q, seq_kv, head_dim, bytes.count()})
+    mix(h, static_cast<uint64_t>(v));
+  uint64_t fl;
+  static_assert(sizeof(fl) == sizeof(flops.v));
+  std::memcpy(&fl, &flops.v, sizeof fl);
+  mix(h, fl);
+  mix(h, (static_cast<uint64_t>(cls) << 32) | (static_cast<uint64_t>(dtype) << 24) |
+             (static_cast<uint64_t>(coll) << 16) | (static_cast<uint64_t>(group) << 8) |
+             (causal ? 2u : 0u) | (backward ? 1u : 0u));
+  return h;
+}
+
+bool OpDesc::same_as(const OpDesc& o) const {
+  return name == o.name && cls == o.cls && dtype == o.dtype && m == o.m && n == o.n && k == o.k &&
+         batch == o.batch && attn_batch == o.attn_batch && heads == o.heads && kv_heads == o.kv_heads &&
+         seq_q == o.seq_q && seq_kv == o.seq_kv && head_dim == o.head_dim && causal == o.causal &&
+         backward == o.backward && flops.v == o.flops.v && bytes == o.bytes && coll == o.coll &&
+         group == o.group;
 }
 
 uint32_t Plan::intern_op(const OpDesc& op) {
-  // Linear probing through a side index would be faster; plans have a few hundred distinct ops
-  // and this runs once per task at build time, so a map keyed by the op identity is enough.
-  static_assert(sizeof(uint32_t) == 4);
-  std::string k = op.key();
-  auto it = op_index_.find(k);
-  if (it != op_index_.end()) return it->second;
-  uint32_t id = static_cast<uint32_t>(ops.size());
+  const uint64_t h = op.hash();
+  auto [lo, hi] = op_index_.equal_range(h);
+  for (auto it = lo; it != hi; ++it)
+    if (ops[it->second].same_as(op)) return it->second;
+  const uint32_t id = static_cast<uint32_t>(ops.size());
   ops.push_back(op);
-  op_index_.emplace(std::move(k), id);
+  op_index_.emplace(h, id);
   return id;
 }
 

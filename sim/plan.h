@@ -64,7 +64,8 @@ struct OpDesc {
                               // NCCL convention: all-gather output, reduce-scatter input)
   CollKind coll = CollKind::kAllReduce;
   uint8_t group = 0;          // comm ops: index into Plan::groups (collective) or Plan::peers (p2p)
-  std::string key() const;    // identity for interning
+  uint64_t hash() const;      // of every field; equal ops hash equal
+  bool same_as(const OpDesc& o) const;  // field-by-field identity (interning)
 };
 
 struct Task {
@@ -130,7 +131,7 @@ struct Plan {
   Status finalize();
 
  private:
-  std::unordered_map<std::string, uint32_t> op_index_;  // lookup only; never iterated
+  std::unordered_multimap<uint64_t, uint32_t> op_index_;  // hash -> op; lookup only, never iterated
 };
 
 }  // namespace trainsim

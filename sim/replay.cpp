@@ -86,11 +86,10 @@ class Replayer {
   void begin(RankState& rs, uint8_t s, const Task& t, Time now);
   void complete(uint32_t li, uint8_t s, Time now);
   void arrive(uint32_t li, uint8_t s, const Task& t, Time now);
+  // Order-sensitive 64-bit mix of the event sequence (a multiply-xorshift step per word).
   void fp_mix(uint64_t v) {
-    for (int i = 0; i < 8; ++i) {
-      fp_ ^= (v >> (8 * i)) & 0xff;
-      fp_ *= 1099511628211ull;
-    }
+    fp_ = (fp_ ^ v) * 0x9E3779B97F4A7C15ull;
+    fp_ ^= fp_ >> 29;
   }
 
   const Plan& plan_;

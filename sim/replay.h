@@ -49,7 +49,7 @@ struct ReplayResult {
   std::vector<RankStats> ranks;        // one per simulated rank, ascending rank id
   std::vector<TraceRecord> trace;
   uint64_t events = 0;                 // events processed
-  uint64_t fingerprint = 0;            // FNV-1a over the processed event sequence
+  uint64_t fingerprint = 0;            // order-sensitive hash of the processed event sequence
   int simulated_ranks = 0;
 };
 

@@ -80,7 +80,7 @@ TEST(Loader, ShippedScenarioContents) {
   ASSERT_TRUE(q.ok()) << all_errors(q);
   EXPECT_EQ(q->file, "<embedded>");
   EXPECT_EQ(q->model.name, "llama3-8b");
-  EXPECT_EQ(q->parallel.zero, 1);
+  EXPECT_EQ(q->parallel.zero, 3);
   EXPECT_EQ(q->parallel.recompute, Recompute::kSelective);
   EXPECT_EQ(q->parallel.dp_bucket_mb, 40);
 

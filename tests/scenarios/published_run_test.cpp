@@ -63,14 +63,17 @@ TEST(PublishedRuns, MegatronDefaults) {
     ASSERT_EQ(r->unsupported, "");
     const Scenario& s = r->scenario;
     EXPECT_EQ(s.model.name, "GPT 1.7B (Megatron SC'21)");
-    EXPECT_EQ(s.model.heads, 18);  // hidden 2304 / head dim 128
-    EXPECT_EQ(s.model.kv_heads, 18);
+    EXPECT_EQ(s.model.heads, 24);  // the catalog's SC'21 1.7B model (same layers and hidden)
+    EXPECT_EQ(s.model.kv_heads, 24);
+    EXPECT_EQ(s.training.attention_kernel, AttentionKernel::kUnfused);  // pre-FlashAttention run
+    EXPECT_TRUE(s.training.dropout);
     EXPECT_EQ(s.model.ffn_hidden, 4 * 2304);
     EXPECT_EQ(s.training.micro_batch, 1);
     EXPECT_EQ(s.parallel.recompute, Recompute::kFull);
     EXPECT_EQ(s.parallel.schedule, Schedule::k1F1B);
     EXPECT_TRUE(s.model.tied_embeddings);
-    EXPECT_TRUE(has_default(r.value(), "heads=18 (null in row"));
+    EXPECT_TRUE(has_default(r.value(), "heads=24 (null in row; catalog model"));
+    EXPECT_TRUE(has_default(r.value(), "attention_kernel=unfused"));
     EXPECT_TRUE(has_default(r.value(), "micro_batch=1 (null in row)"));
     EXPECT_TRUE(has_default(r.value(), "recompute=full"));
     EXPECT_TRUE(has_default(r.value(), "precision=bf16"));
@@ -166,6 +169,19 @@ TEST(PublishedRuns, UnsupportedAndInvalid) {
   EXPECT_FALSE(scenario_from_row(json::array()).ok());
   EXPECT_FALSE(scenario_from_row(json{{"id", 3}}).ok());
   EXPECT_FALSE(scenario_from_row(json{{"id", "y"}, {"model", 1}}).ok());
+}
+
+TEST(PublishedRuns, HeadsFallBackToHeadDim128WithoutACatalogMatch) {
+  json row = rows().front();
+  row["id"] = "made-up";
+  row["model"]["layers"] = 7;   // no catalog model has 7 layers
+  row["model"]["hidden"] = 2560;
+  row["model"]["heads"] = nullptr;
+  auto r = scenario_from_row(row);
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->unsupported, "");
+  EXPECT_EQ(r->scenario.model.heads, 20);  // 2560 / 128
+  EXPECT_TRUE(has_default(r.value(), "heads=20 (null in row; hidden/128"));
 }
 
 TEST(PublishedRuns, JunkRowsNeverCrash) {

@@ -39,6 +39,27 @@ TEST(EventQueue, MatchesSortedOracleOnRandomOperations) {
   }
 }
 
+TEST(EventQueue, LongRunsOfEqualKeysStayFifoAcrossBatches) {
+  // Interleave two times so batches of equal keys are created, closed and reopened; the pop
+  // order must still be (time, sequence).
+  EventQueue q;
+  std::vector<std::pair<int64_t, uint32_t>> expect;
+  uint32_t id = 0;
+  for (int round = 0; round < 50; ++round) {
+    for (int k = 0; k < 7; ++k) { q.push(Time::ps(10), 0, 0, id, 0); expect.push_back({10, id++}); }
+    for (int k = 0; k < 3; ++k) { q.push(Time::ps(5), 0, 0, id, 0); expect.push_back({5, id++}); }
+  }
+  std::stable_sort(expect.begin(), expect.end(),
+                   [](const auto& x, const auto& y) { return x.first < y.first; });
+  for (const auto& [t, payload] : expect) {
+    ASSERT_FALSE(q.empty());
+    Event e = q.pop();
+    ASSERT_EQ(e.when.count_ps(), t);
+    ASSERT_EQ(e.a, payload);
+  }
+  EXPECT_TRUE(q.empty());
+}
+
 // Helpers to build tiny plans.
 Plan one_program_plan(int ranks) {
   Plan p;
