@@ -88,28 +88,16 @@ int main(int argc, char** argv) {
     po.fast = fast;
     if (!trace_out.empty()) {
       std::string err;
-      if (!trace_ranks.empty()) {
-        if (!parse_ranks(trace_ranks, &po.trace_ranks, &err)) return fail(Status::error(err), 2);
-      } else {
-        // Default: one rank per pipeline stage (tp=0, dp=0), i.e. the stage representatives,
-        // which are simulated in both modes. Capped at 64 to keep traces readable.
-        const int pp = sc.value().parallel.pp;
-        for (int s = 0; s < pp && s < 64; ++s) po.trace_ranks.push_back(0xffffffffu - s);  // resolved below
-        po.trace_ranks.clear();
+      if (trace_ranks.empty()) {
+        po.trace_representatives = true;
+      } else if (!parse_ranks(trace_ranks, &po.trace_ranks, &err)) {
+        return fail(Status::error(err), 2);
       }
+    } else if (!trace_ranks.empty()) {
+      return fail(Status::error("--trace-ranks needs --trace FILE"), 2);
     }
-    // Resolve default trace ranks from the plan's representatives: predict once knows them,
-    // so an empty list with --trace means "representatives".
-    const bool default_trace = !trace_out.empty() && po.trace_ranks.empty();
-    if (default_trace) po.trace_ranks.push_back(0);
     auto pr = trainsim::predict(sc.value(), po);
     if (!pr.ok()) return fail(pr.status(), 2);
-    if (default_trace && pr.value().plan->representatives.size() > 1) {
-      po.trace_ranks.assign(pr.value().plan->representatives.begin(), pr.value().plan->representatives.end());
-      if (po.trace_ranks.size() > 64) po.trace_ranks.resize(64);
-      pr = trainsim::predict(sc.value(), po);
-      if (!pr.ok()) return fail(pr.status(), 2);
-    }
     std::fputs(trainsim::format_summary(pr.value()).c_str(), stdout);
     if (!json_out.empty()) {
       Status st = trainsim::write_text_file(json_out, trainsim::prediction_json(pr.value()).dump(2) + "\n");

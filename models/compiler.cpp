@@ -110,6 +110,11 @@ class StageBuilder {
     const bool zero12_gather = par_.zero >= 1 && par_.zero <= 2 && shard_ > 1;
     if (zero12_gather && par_.dp_overlap) emit_param_gather_at_start();
     auto steps = schedule_for(par_.schedule, stage_, par_.pp, par_.vp, m_);
+    {  // ~60 tasks per layer and micro-batch (forward, recompute, backward): reserve once
+      int64_t layers = 0;
+      for (int c = 0; c < par_.vp; ++c) layers += split_[c * par_.pp + stage_];
+      prog_.tasks.reserve(static_cast<size_t>((layers + 2) * m_ * 64 + 64));
+    }
     last_bwd_of_chunk_.assign(par_.vp, -1);
     for (const auto& st : steps)
       if (!st.fwd) last_bwd_of_chunk_[st.chunk] = st.micro;

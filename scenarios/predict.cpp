@@ -38,6 +38,10 @@ Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
   ReplayOptions ro;
   ro.fast = opts.fast;
   ro.trace_ranks = opts.trace_ranks;
+  if (opts.trace_representatives) {  // one rank per pipeline stage, simulated in both modes
+    ro.trace_ranks = plan->representatives;
+    if (ro.trace_ranks.size() > 64) ro.trace_ranks.resize(64);
+  }
   auto rr = replay(*plan, ro);
   if (!rr.ok()) return rr.status();
   ReplayResult& r = rr.value();
@@ -56,9 +60,6 @@ Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
   // FLOPs per GPU per step: every rank of a stage runs the same program; all stages together
   // hold the whole model once per TP rank and DP replica.
   double model_flops = 0, hw_flops = 0;
-  for (uint32_t rank = 0; rank < static_cast<uint32_t>(plan->num_ranks); ++rank) {
-    (void)rank;
-  }
   for (size_t i = 0; i < plan->programs.size(); ++i) {
     model_flops += plan->programs[i].model_flops.v;
     hw_flops += plan->programs[i].hardware_flops.v;
@@ -96,16 +97,14 @@ Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
   }
 
   // Memory: static per stage + the peak of the dynamic (activation) account over its ranks.
-  std::vector<int64_t> stage_dyn(plan->programs.size(), 0);
+  // Per stage: the simulated rank with the largest activation peak (lowest id on ties).
+  std::vector<int64_t> stage_dyn(plan->programs.size(), -1);
   std::vector<uint32_t> stage_rank(plan->programs.size(), 0);
-  std::vector<bool> seen(plan->programs.size(), false);
-  for (const auto& rs : r.ranks) {
+  for (const auto& rs : r.ranks) {  // ascending rank order
     const uint32_t prog = plan->program_of_rank[rs.rank];
-    if (!seen[prog] || rs.peak_dynamic_mem > stage_dyn[prog]) {
-      if (!seen[prog]) stage_rank[prog] = rs.rank;
-      else if (rs.peak_dynamic_mem > stage_dyn[prog]) stage_rank[prog] = rs.rank;
-      stage_dyn[prog] = std::max(stage_dyn[prog], rs.peak_dynamic_mem);
-      seen[prog] = true;
+    if (rs.peak_dynamic_mem > stage_dyn[prog]) {
+      stage_dyn[prog] = rs.peak_dynamic_mem;
+      stage_rank[prog] = rs.rank;
     }
   }
   for (size_t i = 0; i < plan->programs.size(); ++i) {
@@ -117,7 +116,7 @@ Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
     mr.grads = m.grads;
     mr.optimizer = m.optimizer;
     mr.workspace = m.workspace;
-    mr.activations = Bytes(stage_dyn[i]);
+    mr.activations = Bytes(std::max<int64_t>(0, stage_dyn[i]));
     mr.capacity = gpu.hbm_capacity;
     p.memory_per_stage.push_back(mr);
     if (i == 0 || mr.total() > p.peak_memory.total()) p.peak_memory = mr;

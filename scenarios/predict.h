@@ -65,7 +65,8 @@ struct Prediction {
 
 struct PredictOptions {
   bool fast = false;
-  std::vector<uint32_t> trace_ranks;
+  std::vector<uint32_t> trace_ranks;   // record the timeline of these ranks
+  bool trace_representatives = false;  // ...or of one rank per pipeline stage (up to 64)
 };
 
 Result<Prediction> predict(const Scenario& s, const PredictOptions& opts);

@@ -1,6 +1,7 @@
 #include "sim/plan.h"
 
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -70,8 +71,12 @@ inline void mix(uint64_t& h, uint64_t v) {
 }  // namespace
 
 uint64_t OpDesc::hash() const {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (char c : name) mix(h, static_cast<uint8_t>(c));
+  uint64_t h = 0xcbf29ce484222325ull ^ name.size();
+  for (size_t i = 0; i < name.size(); i += 8) {  // eight bytes a step
+    uint64_t w = 0;
+    std::memcpy(&w, name.data() + i, std::min<size_t>(8, name.size() - i));
+    mix(h, w);
+  }
   for (int64_t v : {m, n, k, batch, attn_batch, heads, kv_heads, seq_q, seq_kv, head_dim, bytes.count()})
     mix(h, static_cast<uint64_t>(v));
   uint64_t fl;
