@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <tuple>
 #include <string>
 
 #include "models/memory.h"
@@ -37,6 +38,9 @@ Result<std::vector<int>> layer_split(int layers, int pp, int vp, const std::vect
 }
 
 namespace {
+
+// An op from one call site of the builder, interned once per stage (see cached_op).
+#define OP(expr) cached_op(__LINE__, 0, [&] { return (expr); })
 
 // The final norm before the LM head: LayerNorm has a weight and a bias, RMSNorm a weight.
 int64_t final_norm_params(const ModelSpec& m) {
@@ -145,13 +149,26 @@ class StageBuilder {
     prog_.tasks.push_back(t);
     return static_cast<uint32_t>(prog_.tasks.size() - 1);
   }
+  // An op built once per call site (and `extra` value): within a stage every layer and
+  // micro-batch runs the same shapes, so each site's OpDesc is interned once, not per task.
+  template <class F>
+  uint32_t cached_op(int site, int64_t extra, F&& make) {
+    auto [it, inserted] = op_cache_.try_emplace(std::make_pair(site, extra), 0u);
+    if (inserted) it->second = plan_.intern_op(make());
+    return it->second;
+  }
+
   uint32_t emit_compute(const OpDesc& op, Category cat, int layer, int micro, uint32_t dep = kNoDep,
+                        uint32_t dep2 = kNoDep) {
+    return emit_compute(plan_.intern_op(op), cat, layer, micro, dep, dep2);
+  }
+  uint32_t emit_compute(uint32_t op, Category cat, int layer, int micro, uint32_t dep = kNoDep,
                         uint32_t dep2 = kNoDep) {
     Task t;
     t.kind = TaskKind::kCompute;
     t.stream = kStreamCompute;
     t.category = cat;
-    t.op = plan_.intern_op(op);
+    t.op = op;
     t.layer = static_cast<uint16_t>(layer);
     t.micro = static_cast<uint16_t>(micro);
     t.dep[0] = dep;
@@ -164,7 +181,7 @@ class StageBuilder {
     t.kind = TaskKind::kCollective;
     t.stream = stream;
     t.category = cat;
-    t.op = plan_.intern_op(collective_op(name, kind, bytes, group));
+    t.op = coll_op(name, kind, bytes, group);
     t.group = group;
     t.layer = static_cast<uint16_t>(layer);
     t.micro = static_cast<uint16_t>(micro);
@@ -173,6 +190,12 @@ class StageBuilder {
     if (stream == kStreamCompute) last_compute_ = i;
     return i;
   }
+  uint32_t coll_op(const std::string& name, CollKind kind, int64_t bytes, uint8_t group) {
+    auto [it, inserted] = coll_cache_.try_emplace(std::make_tuple(name, bytes, group), 0u);
+    if (inserted) it->second = plan_.intern_op(collective_op(name, kind, bytes, group));
+    return it->second;
+  }
+
   void emit_p2p(bool send, uint8_t channel, uint8_t peer, int layer, int micro) {
     Task t;
     t.kind = send ? TaskKind::kSend : TaskKind::kRecv;
@@ -181,7 +204,9 @@ class StageBuilder {
     // Activations (or their gradients) of one micro-batch, sequence-sharded across the TP
     // group (SP, or Megatron's scatter/gather optimization without SP).
     const int64_t bytes = 2 * d_.tokens() * d_.h / d_.t;
-    t.op = plan_.intern_op(p2p_op(channel == 0 ? "pp.activation" : "pp.gradient", bytes, peer));
+    t.op = cached_op(-1 - channel, peer, [&] {
+      return p2p_op(channel == 0 ? "pp.activation" : "pp.gradient", bytes, peer);
+    });
     t.group = peer;
     t.channel = channel;
     t.layer = static_cast<uint16_t>(layer);
@@ -213,31 +238,31 @@ class StageBuilder {
 
   // The attention core forward; returns its first task.
   uint32_t attention_forward(Category c, int layer, int micro) {
-    if (tr_.attention_kernel == AttentionKernel::kFlash) return emit_compute(attention_op(d_, false), c, layer, micro);
+    if (tr_.attention_kernel == AttentionKernel::kFlash) return emit_compute(OP(attention_op(d_, false)), c, layer, micro);
     const int64_t bh = d_.b * (d_.heads / d_.t);
-    uint32_t first = emit_compute(gemm_op("attn.scores.fwd", d_.s, d_.s, d_.head_dim, DType::kBF16, false, bh), c,
+    uint32_t first = emit_compute(OP(gemm_op("attn.scores.fwd", d_.s, d_.s, d_.head_dim, DType::kBF16, false, bh)), c,
                                   layer, micro);
     // Megatron's FusedScaleMaskSoftmax: reads the scores, writes the probabilities (fp16/bf16).
-    emit_compute(memory_op("attn.softmax.fwd", OpClass::kElementwise, 2 * 2 * score_elems(), false), c, layer, micro);
+    emit_compute(OP(memory_op("attn.softmax.fwd", OpClass::kElementwise, 2 * 2 * score_elems(), false)), c, layer, micro);
     if (tr_.dropout)  // reads probabilities, writes them and a 1-byte mask
-      emit_compute(memory_op("attn.dropout.fwd", OpClass::kElementwise, 5 * score_elems(), false), c, layer, micro);
-    emit_compute(gemm_op("attn.context.fwd", d_.s, d_.head_dim, d_.s, DType::kBF16, false, bh), c, layer, micro);
+      emit_compute(OP(memory_op("attn.dropout.fwd", OpClass::kElementwise, 5 * score_elems(), false)), c, layer, micro);
+    emit_compute(OP(gemm_op("attn.context.fwd", d_.s, d_.head_dim, d_.s, DType::kBF16, false, bh)), c, layer, micro);
     return first;
   }
   void attention_backward(int layer, int micro) {
     const Category c = Category::kCompute;
     if (tr_.attention_kernel == AttentionKernel::kFlash) {
-      emit_compute(attention_op(d_, true), c, layer, micro);
+      emit_compute(OP(attention_op(d_, true)), c, layer, micro);
       return;
     }
     const int64_t bh = d_.b * (d_.heads / d_.t);
-    emit_compute(gemm_op("attn.context.dgrad", d_.s, d_.s, d_.head_dim, DType::kBF16, true, bh), c, layer, micro);
-    emit_compute(gemm_op("attn.context.wgrad", d_.s, d_.head_dim, d_.s, DType::kBF16, true, bh), c, layer, micro);
+    emit_compute(OP(gemm_op("attn.context.dgrad", d_.s, d_.s, d_.head_dim, DType::kBF16, true, bh)), c, layer, micro);
+    emit_compute(OP(gemm_op("attn.context.wgrad", d_.s, d_.head_dim, d_.s, DType::kBF16, true, bh)), c, layer, micro);
     if (tr_.dropout)
-      emit_compute(memory_op("attn.dropout.bwd", OpClass::kElementwise, 5 * score_elems(), true), c, layer, micro);
-    emit_compute(memory_op("attn.softmax.bwd", OpClass::kElementwise, 3 * 2 * score_elems(), true), c, layer, micro);
-    emit_compute(gemm_op("attn.scores.dgrad", d_.s, d_.head_dim, d_.s, DType::kBF16, true, bh), c, layer, micro);
-    emit_compute(gemm_op("attn.scores.wgrad", d_.s, d_.head_dim, d_.s, DType::kBF16, true, bh), c, layer, micro);
+      emit_compute(OP(memory_op("attn.dropout.bwd", OpClass::kElementwise, 5 * score_elems(), true)), c, layer, micro);
+    emit_compute(OP(memory_op("attn.softmax.bwd", OpClass::kElementwise, 3 * 2 * score_elems(), true)), c, layer, micro);
+    emit_compute(OP(gemm_op("attn.scores.dgrad", d_.s, d_.head_dim, d_.s, DType::kBF16, true, bh)), c, layer, micro);
+    emit_compute(OP(gemm_op("attn.scores.wgrad", d_.s, d_.head_dim, d_.s, DType::kBF16, true, bh)), c, layer, micro);
   }
 
   // One transformer layer forward. Returns the index of its first task.
@@ -245,27 +270,27 @@ class StageBuilder {
     const Category c = recompute ? Category::kRecompute : Category::kCompute;
     const int64_t T = d_.tokens();
     const DType g = d_.gemm_dtype;
-    uint32_t first = emit_compute(memory_op("attn.norm.fwd", OpClass::kNorm, norm_bytes(), false), c, layer,
+    uint32_t first = emit_compute(OP(memory_op("attn.norm.fwd", OpClass::kNorm, norm_bytes(), false)), c, layer,
                                   micro, first_dep);
     tp_gather("tp.attn.allgather", layer, micro);
-    emit_compute(gemm_op("attn.qkv.fwd", T, (d_.q + 2 * d_.kv) / d_.t, d_.h, g, false), c, layer, micro);
+    emit_compute(OP(gemm_op("attn.qkv.fwd", T, (d_.q + 2 * d_.kv) / d_.t, d_.h, g, false)), c, layer, micro);
     if (d_.swiglu)  // RoPE on Q and K: read + write
-      emit_compute(memory_op("attn.rope.fwd", OpClass::kElementwise, 2 * 2 * T * (d_.q + d_.kv) / d_.t, false), c,
+      emit_compute(OP(memory_op("attn.rope.fwd", OpClass::kElementwise, 2 * 2 * T * (d_.q + d_.kv) / d_.t, false)), c,
                    layer, micro);
     attention_forward(c, layer, micro);
-    emit_compute(gemm_op("attn.proj.fwd", T, d_.h, d_.q / d_.t, g, false), c, layer, micro);
+    emit_compute(OP(gemm_op("attn.proj.fwd", T, d_.h, d_.q / d_.t, g, false)), c, layer, micro);
     tp_reduce("tp.attn.allreduce", "tp.attn.reducescatter", layer, micro);
-    emit_compute(memory_op("attn.residual.fwd", OpClass::kElementwise, resid_bytes(), false), c, layer, micro);
-    emit_compute(memory_op("mlp.norm.fwd", OpClass::kNorm, norm_bytes(), false), c, layer, micro);
+    emit_compute(OP(memory_op("attn.residual.fwd", OpClass::kElementwise, resid_bytes(), false)), c, layer, micro);
+    emit_compute(OP(memory_op("mlp.norm.fwd", OpClass::kNorm, norm_bytes(), false)), c, layer, micro);
     tp_gather("tp.mlp.allgather", layer, micro);
     const int64_t f1 = (d_.swiglu ? 2 : 1) * d_.f / d_.t;
-    emit_compute(gemm_op("mlp.fc1.fwd", T, f1, d_.h, g, false), c, layer, micro);
+    emit_compute(OP(gemm_op("mlp.fc1.fwd", T, f1, d_.h, g, false)), c, layer, micro);
     const int64_t act_bytes = (d_.swiglu ? 3 : 2) * 2 * T * d_.f / d_.t;
-    emit_compute(memory_op(d_.swiglu ? "mlp.swiglu.fwd" : "mlp.gelu.fwd", OpClass::kElementwise, act_bytes, false),
+    emit_compute(OP(memory_op(d_.swiglu ? "mlp.swiglu.fwd" : "mlp.gelu.fwd", OpClass::kElementwise, act_bytes, false)),
                  c, layer, micro);
-    emit_compute(gemm_op("mlp.fc2.fwd", T, d_.h, d_.f / d_.t, g, false), c, layer, micro);
+    emit_compute(OP(gemm_op("mlp.fc2.fwd", T, d_.h, d_.f / d_.t, g, false)), c, layer, micro);
     tp_reduce("tp.mlp.allreduce", "tp.mlp.reducescatter", layer, micro);
-    emit_compute(memory_op("mlp.residual.fwd", OpClass::kElementwise, resid_bytes(), false), c, layer, micro);
+    emit_compute(OP(memory_op("mlp.residual.fwd", OpClass::kElementwise, resid_bytes(), false)), c, layer, micro);
     return first;
   }
 
@@ -287,39 +312,39 @@ class StageBuilder {
       prog_.tasks[first].mem_alloc += act_.recompute_transient_bytes;
       gather_dep = kNoDep;
     }
-    uint32_t first_b = emit_compute(memory_op("mlp.residual.bwd", OpClass::kElementwise, 2 * 2 * d_.norm_tokens() * d_.h, true),
+    uint32_t first_b = emit_compute(OP(memory_op("mlp.residual.bwd", OpClass::kElementwise, 2 * 2 * d_.norm_tokens() * d_.h, true)),
                                     c, layer, micro, gather_dep);
     (void)first_b;
     tp_gather("tp.mlp.bwd.allgather", layer, micro);
     const int64_t f1 = (d_.swiglu ? 2 : 1) * d_.f / d_.t;
     uint32_t sg = side_gather("tp.mlp.fc1in.allgather", layer, micro);
-    emit_compute(gemm_op("mlp.fc2.dgrad", T, d_.f / d_.t, d_.h, g, true), c, layer, micro);
-    emit_compute(gemm_op("mlp.fc2.wgrad", d_.f / d_.t, d_.h, T, g, true), c, layer, micro);
+    emit_compute(OP(gemm_op("mlp.fc2.dgrad", T, d_.f / d_.t, d_.h, g, true)), c, layer, micro);
+    emit_compute(OP(gemm_op("mlp.fc2.wgrad", d_.f / d_.t, d_.h, T, g, true)), c, layer, micro);
     const int64_t act_b = (d_.swiglu ? 5 : 3) * 2 * T * d_.f / d_.t;
-    emit_compute(memory_op(d_.swiglu ? "mlp.swiglu.bwd" : "mlp.gelu.bwd", OpClass::kElementwise, act_b, true), c,
+    emit_compute(OP(memory_op(d_.swiglu ? "mlp.swiglu.bwd" : "mlp.gelu.bwd", OpClass::kElementwise, act_b, true)), c,
                  layer, micro);
-    emit_compute(gemm_op("mlp.fc1.dgrad", T, d_.h, f1, g, true), c, layer, micro);
-    emit_compute(gemm_op("mlp.fc1.wgrad", d_.h, f1, T, g, true), c, layer, micro, sg);
+    emit_compute(OP(gemm_op("mlp.fc1.dgrad", T, d_.h, f1, g, true)), c, layer, micro);
+    emit_compute(OP(gemm_op("mlp.fc1.wgrad", d_.h, f1, T, g, true)), c, layer, micro, sg);
     tp_reduce("tp.mlp.bwd.allreduce", "tp.mlp.bwd.reducescatter", layer, micro);
-    emit_compute(memory_op("mlp.norm.bwd", OpClass::kNorm, norm_bwd_bytes(), true), c, layer, micro);
-    emit_compute(memory_op("attn.residual.bwd", OpClass::kElementwise, 2 * 2 * d_.norm_tokens() * d_.h, true), c,
+    emit_compute(OP(memory_op("mlp.norm.bwd", OpClass::kNorm, norm_bwd_bytes(), true)), c, layer, micro);
+    emit_compute(OP(memory_op("attn.residual.bwd", OpClass::kElementwise, 2 * 2 * d_.norm_tokens() * d_.h, true)), c,
                  layer, micro);
     tp_gather("tp.attn.bwd.allgather", layer, micro);
     uint32_t sg2 = side_gather("tp.attn.qkvin.allgather", layer, micro);
-    emit_compute(gemm_op("attn.proj.dgrad", T, d_.q / d_.t, d_.h, g, true), c, layer, micro);
-    emit_compute(gemm_op("attn.proj.wgrad", d_.q / d_.t, d_.h, T, g, true), c, layer, micro);
+    emit_compute(OP(gemm_op("attn.proj.dgrad", T, d_.q / d_.t, d_.h, g, true)), c, layer, micro);
+    emit_compute(OP(gemm_op("attn.proj.wgrad", d_.q / d_.t, d_.h, T, g, true)), c, layer, micro);
     if (par_.recompute == Recompute::kSelective) {
       uint32_t r = attention_forward(Category::kRecompute, layer, micro);
       prog_.tasks[r].mem_alloc += act_.recompute_transient_bytes;
     }
     attention_backward(layer, micro);
     if (d_.swiglu)
-      emit_compute(memory_op("attn.rope.bwd", OpClass::kElementwise, 2 * 2 * T * (d_.q + d_.kv) / d_.t, true), c,
+      emit_compute(OP(memory_op("attn.rope.bwd", OpClass::kElementwise, 2 * 2 * T * (d_.q + d_.kv) / d_.t, true)), c,
                    layer, micro);
-    emit_compute(gemm_op("attn.qkv.dgrad", T, d_.h, (d_.q + 2 * d_.kv) / d_.t, g, true), c, layer, micro);
-    emit_compute(gemm_op("attn.qkv.wgrad", d_.h, (d_.q + 2 * d_.kv) / d_.t, T, g, true), c, layer, micro, sg2);
+    emit_compute(OP(gemm_op("attn.qkv.dgrad", T, d_.h, (d_.q + 2 * d_.kv) / d_.t, g, true)), c, layer, micro);
+    emit_compute(OP(gemm_op("attn.qkv.wgrad", d_.h, (d_.q + 2 * d_.kv) / d_.t, T, g, true)), c, layer, micro, sg2);
     tp_reduce("tp.attn.bwd.allreduce", "tp.attn.bwd.reducescatter", layer, micro);
-    uint32_t last = emit_compute(memory_op("attn.norm.bwd", OpClass::kNorm, norm_bwd_bytes(), true), c, layer, micro);
+    uint32_t last = emit_compute(OP(memory_op("attn.norm.bwd", OpClass::kNorm, norm_bwd_bytes(), true)), c, layer, micro);
     prog_.tasks[last].mem_free += act_.saved_bytes;
     if (par_.recompute != Recompute::kNone) prog_.tasks[last].mem_free += act_.recompute_transient_bytes;
     return last;
@@ -419,7 +444,7 @@ class StageBuilder {
     };
     if (v == 0) {
       pg = zero3_gather(emb_grad_bytes_, 0xffff, micro);
-      uint32_t e = emit_compute(memory_op("embedding.fwd", OpClass::kEmbedding, 2 * 2 * T * d_.h, false),
+      uint32_t e = emit_compute(OP(memory_op("embedding.fwd", OpClass::kEmbedding, 2 * 2 * T * d_.h, false)),
                                 Category::kCompute, 0xffff, micro, pg, param_dep(-1));
       prog_.tasks[e].mem_alloc += embedding_activation_bytes(model_, tr_.seq_len, tr_.micro_batch, par_.tp, d_.sp);
       unit_starts_.push_back(e);
@@ -435,15 +460,15 @@ class StageBuilder {
     if (v == nv_ - 1) {
       const bool shared = model_.tied_embeddings && par_.pp == 1;
       uint32_t hg = shared ? kNoDep : zero3_gather(emb_grad_bytes_ + 2 * final_norm_params(model_), 0xffff, micro);
-      uint32_t n = emit_compute(memory_op("final.norm.fwd", OpClass::kNorm, norm_bytes(), false), Category::kCompute,
+      uint32_t n = emit_compute(OP(memory_op("final.norm.fwd", OpClass::kNorm, norm_bytes(), false)), Category::kCompute,
                                 0xffff, micro, hg);
       prog_.tasks[n].mem_alloc += head_activation_bytes(model_, tr_.seq_len, tr_.micro_batch, par_.tp, d_.sp);
       unit_starts_.push_back(n);
       tp_gather("tp.head.allgather", 0xffff, micro);
-      emit_compute(gemm_op("head.fwd", T, d_.vocab / d_.t, d_.h, d_.gemm_dtype, false), Category::kCompute, 0xffff,
+      emit_compute(OP(gemm_op("head.fwd", T, d_.vocab / d_.t, d_.h, d_.gemm_dtype, false)), Category::kCompute, 0xffff,
                    micro);
       // Vocab-parallel cross-entropy: reads bf16 logits, writes fp32 softmax, reads it back.
-      emit_compute(memory_op("loss.fwd", OpClass::kLoss, T * (d_.vocab / d_.t) * (2 + 4 + 4), false),
+      emit_compute(OP(memory_op("loss.fwd", OpClass::kLoss, T * (d_.vocab / d_.t) * (2 + 4 + 4), false)),
                    Category::kCompute, 0xffff, micro);
       if (d_.t > 1)  // max, sum-exp and target-logit all-reduces over the vocab shards (fp32)
         emit_coll("tp.loss.allreduce", CollKind::kAllReduce, 3 * 4 * T, kGroupTp, kStreamCompute,
@@ -463,14 +488,14 @@ class StageBuilder {
       // at the embedding.
       const bool shared = model_.tied_embeddings && par_.pp == 1;
       uint32_t hg = shared ? kNoDep : zero3_gather(emb_grad_bytes_ + 2 * final_norm_params(model_), 0xffff, micro);
-      emit_compute(memory_op("loss.bwd", OpClass::kLoss, T * (d_.vocab / d_.t) * (4 + 2), true), Category::kCompute,
+      emit_compute(OP(memory_op("loss.bwd", OpClass::kLoss, T * (d_.vocab / d_.t) * (4 + 2), true)), Category::kCompute,
                    0xffff, micro, hg);
-      emit_compute(gemm_op("head.dgrad", T, d_.h, d_.vocab / d_.t, d_.gemm_dtype, true), Category::kCompute, 0xffff,
+      emit_compute(OP(gemm_op("head.dgrad", T, d_.h, d_.vocab / d_.t, d_.gemm_dtype, true)), Category::kCompute, 0xffff,
                    micro);
-      uint32_t w = emit_compute(gemm_op("head.wgrad", d_.h, d_.vocab / d_.t, T, d_.gemm_dtype, true),
+      uint32_t w = emit_compute(OP(gemm_op("head.wgrad", d_.h, d_.vocab / d_.t, T, d_.gemm_dtype, true)),
                                 Category::kCompute, 0xffff, micro);
       tp_reduce("tp.head.bwd.allreduce", "tp.head.bwd.reducescatter", 0xffff, micro);
-      uint32_t n = emit_compute(memory_op("final.norm.bwd", OpClass::kNorm, norm_bwd_bytes(), true),
+      uint32_t n = emit_compute(OP(memory_op("final.norm.bwd", OpClass::kNorm, norm_bwd_bytes(), true)),
                                 Category::kCompute, 0xffff, micro);
       prog_.tasks[n].mem_free += head_activation_bytes(model_, tr_.seq_len, tr_.micro_batch, par_.tp, d_.sp);
       const int64_t head_grads = (shared ? 0 : emb_grad_bytes_) + 2 * final_norm_params(model_);
@@ -489,7 +514,7 @@ class StageBuilder {
     if (v == 0) {
       uint32_t pg = zero3_gather(emb_grad_bytes_, 0xffff, micro);
       tp_gather("tp.embedding.bwd.allgather", 0xffff, micro);
-      uint32_t e = emit_compute(memory_op("embedding.bwd", OpClass::kEmbedding, 2 * 4 * T * d_.h, true),
+      uint32_t e = emit_compute(OP(memory_op("embedding.bwd", OpClass::kEmbedding, 2 * 4 * T * d_.h, true)),
                                 Category::kCompute, 0xffff, micro, pg);
       prog_.tasks[e].mem_free += embedding_activation_bytes(model_, tr_.seq_len, tr_.micro_batch, par_.tp, d_.sp);
       zero3_reduce(emb_grad_bytes_, 0xffff, micro, e);
@@ -524,6 +549,8 @@ class StageBuilder {
   std::vector<uint32_t> unit_starts_;
   std::vector<int> pending_layers_;
   std::map<int, uint32_t> gather_for_layer_;
+  std::map<std::pair<int, int64_t>, uint32_t> op_cache_;
+  std::map<std::tuple<std::string, int64_t, uint8_t>, uint32_t> coll_cache_;
 };
 
 GroupTable split_group(const GroupTable& g, int chunk, bool replica, std::string name) {
