@@ -2,6 +2,7 @@
 // the shipped data, not a user error, so it aborts with the entry and field named.
 #include "models/catalog.h"
 
+
 #include <algorithm>
 #include <cctype>
 #include <nlohmann/json.hpp>
@@ -9,6 +10,7 @@
 #include "models/spec_parse.h"
 #include "sim/check.h"
 #include "sim/embedded.h"
+#include "sim/text.h"
 
 namespace trainsim {
 namespace {
@@ -18,19 +20,6 @@ std::string lower(std::string s) {
   return s;
 }
 
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
 
 int get_int(const nlohmann::json& e, const char* key, const std::string& who) {
   SIM_CHECK(e.contains(key) && e[key].is_number_integer(),
@@ -111,28 +100,21 @@ Result<ModelSpec> find_model(const std::string& name) {
   }
   // Suggest the closest name (aliases count, the canonical name is shown), else the first name
   // that starts with what was typed ("llama3" -> "llama3-8b").
-  std::string best;
-  size_t best_d = std::string::npos;
+  std::vector<std::string> spellings, canonical;
   for (const auto& m : model_catalog()) {
-    std::vector<std::string> spellings = m.aliases;
+    for (const auto& sp : m.aliases) {
+      spellings.push_back(sp);
+      canonical.push_back(m.spec.name);
+    }
     spellings.push_back(m.spec.name);
-    for (const auto& sp : spellings) {
-      size_t d = edit_distance(key, lower(sp));
-      if (d < best_d) {
-        best_d = d;
-        best = m.spec.name;
-      }
-    }
+    canonical.push_back(m.spec.name);
   }
-  if (best_d > std::max<size_t>(2, key.size() / 3)) {
-    best.clear();
-    for (const auto& m : model_catalog()) {
-      if (!key.empty() && lower(m.spec.name).rfind(key, 0) == 0) {
-        best = m.spec.name;
-        break;
-      }
+  std::string best = closest_match(key, spellings);
+  for (size_t i = 0; i < spellings.size() && !best.empty(); ++i)
+    if (spellings[i] == best) {
+      best = canonical[i];
+      break;
     }
-  }
   std::string msg = "unknown model";
   if (!best.empty()) msg += "; did you mean \"" + best + "\"? Known models: ";
   else msg += "; known models: ";

@@ -4,6 +4,7 @@
 // mistake is reported once, not again by every check that depends on it).
 #include "scenarios/loader.h"
 
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -20,6 +21,7 @@
 #include "models/catalog.h"
 #include "models/spec_parse.h"
 #include "sim/embedded.h"
+#include "sim/text.h"
 
 namespace trainsim {
 namespace {
@@ -111,37 +113,9 @@ std::string ptr_escape(const std::string& key) {
   return out;
 }
 
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
 // The closest candidate when it is close enough to be a plausible typo, else "".
 std::string closest(const std::string& key, const std::vector<std::string>& candidates) {
-  std::string best;
-  size_t best_d = std::numeric_limits<size_t>::max();
-  const std::string k = lower(key);
-  for (const auto& c : candidates) {
-    size_t d = edit_distance(k, lower(c));
-    if (d < best_d) {
-      best_d = d;
-      best = c;
-    }
-  }
-  if (!best.empty() && best_d <= std::max<size_t>(2, key.size() / 3)) return best;
-  // No near miss: the first candidate that starts with what was typed ("h100" -> "H100-SXM-80GB").
-  for (const auto& c : candidates)
-    if (!k.empty() && lower(c).rfind(k, 0) == 0) return c;
-  return "";
+  return closest_match(key, candidates);
 }
 
 std::string join_quoted(const std::vector<std::string>& v) {

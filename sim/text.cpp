@@ -1,0 +1,45 @@
+#include "sim/text.h"
+
+#include <algorithm>
+#include <cctype>
+#include <limits>
+
+namespace trainsim {
+
+std::string to_lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string closest_match(const std::string& key, const std::vector<std::string>& candidates) {
+  std::string best;
+  size_t best_d = std::numeric_limits<size_t>::max();
+  const std::string k = to_lower(key);
+  for (const auto& c : candidates) {
+    const size_t d = edit_distance(k, to_lower(c));
+    if (d < best_d) {
+      best_d = d;
+      best = c;
+    }
+  }
+  if (!best.empty() && best_d <= std::max<size_t>(2, key.size() / 3)) return best;
+  for (const auto& c : candidates)
+    if (!k.empty() && to_lower(c).rfind(k, 0) == 0) return c;
+  return "";
+}
+
+}  // namespace trainsim

@@ -1,0 +1,18 @@
+// File: sim/text.h
+// Small text helpers for error messages: "did you mean" suggestions. Pure functions.
+#pragma once
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace trainsim {
+
+std::string to_lower(std::string s);
+// Levenshtein distance (insert, delete, substitute: 1 each).
+size_t edit_distance(const std::string& a, const std::string& b);
+// The candidate closest to `key` (case-insensitive) when it is close enough to be a plausible
+// typo (distance <= max(2, |key|/3)); else the first candidate that starts with `key`
+// ("h100" -> "H100-SXM-80GB"); else "".
+std::string closest_match(const std::string& key, const std::vector<std::string>& candidates);
+
+}  // namespace trainsim
