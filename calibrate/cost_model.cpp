@@ -3,6 +3,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "calibrate/fit.h"
 #include "sim/embedded.h"
 #include "topologies/placement.h"
 
@@ -29,12 +30,28 @@ Result<DefaultEfficiencies> default_efficiencies(const std::string& family) {
   e.gemm_fp8 = f.value("gemm_fp8_efficiency", e.gemm);
   e.attention = f.at("attention_efficiency").get<double>();
   e.hbm = f.at("hbm_efficiency").get<double>();
-  e.nvlink_allreduce = f.at("nvlink_allreduce_busbw_fraction").get<double>();
+  e.nvlink_allreduce = f.value("nvlink_allreduce_busbw_fraction", 0.0);   // or fitted below
   e.nvlink = f.at("nvlink_busbw_fraction").get<double>();
   e.nic = f.at("nic_efficiency").get<double>();
   e.p2p = c.at("p2p_efficiency").get<double>();
-  e.nvlink_alpha = Time::from_seconds(f.at("nvlink_alpha_us").get<double>() * 1e-6);
+  e.nvlink_alpha = Time::from_seconds(f.value("nvlink_alpha_us", 0.0) * 1e-6);
   e.nic_alpha = Time::from_seconds(f.at("nic_alpha_us").get<double>() * 1e-6);
+  if (f.contains("nvlink_allreduce_fit")) {
+    // The family's published nccl-tests curve, fitted here (see defaults.json for the source).
+    const auto& fit = f["nvlink_allreduce_fit"];
+    std::vector<std::pair<double, double>> pts;
+    const double min_bytes = fit.at("min_bytes").get<double>();
+    for (const auto& pt : fit.at("points"))
+      if (pt.at(0).get<double>() >= min_bytes) pts.emplace_back(pt.at(0).get<double>(), pt.at(1).get<double>());
+    auto r = fit_ring_allreduce(pts, fit.at("gpus").get<int>());
+    if (!r.ok()) return Status::error("calibrate/data/defaults.json: family " + family + ": " + r.status().to_string());
+    e.nvlink_allreduce = r->bus_bw.GBps_f() / fit.at("nvlink_GBps_per_direction").get<double>();
+    e.nvlink_alpha = r->alpha;
+    e.nvlink_fit_residual = r->rms_rel_residual;
+  }
+  if (!(e.nvlink_allreduce > 0))
+    return Status::error("calibrate/data/defaults.json: family " + family +
+                         " needs nvlink_allreduce_fit or nvlink_allreduce_busbw_fraction");
   e.memory_overhead = Time::from_seconds(c.at("memory_op_overhead_us").get<double>() * 1e-6);
   e.attention_backward_work = c.at("attention_backward_work").get<double>();
   e.attention_backward_ratio = c.at("attention_backward_efficiency_ratio").get<double>();
@@ -136,9 +153,10 @@ std::string DefaultCostModel::describe(OpClass cls) const {
                     eff_.attention * 100, eff_.attention_backward_ratio, eff_.causal_work_fraction);
       break;
     case OpClass::kCollective:
-      std::snprintf(buf, sizeof buf, "alpha-beta: NVLink %.0f GB/s (all-reduce %.0f), NIC %.1f GB/s per GPU",
+      std::snprintf(buf, sizeof buf,
+                    "alpha-beta: NVLink %.0f GB/s (all-reduce %.0f, fitted to nccl-tests, rms %.0f%%), %.1f us/step; NIC %.1f GB/s per GPU",
                     links(CollKind::kAllGather).intra_bw.GBps_f(), links(CollKind::kAllReduce).intra_bw.GBps_f(),
-                    links(CollKind::kAllGather).inter_bw.GBps_f());
+                    eff_.nvlink_fit_residual * 100, eff_.nvlink_alpha.us_f(), links(CollKind::kAllGather).inter_bw.GBps_f());
       break;
     case OpClass::kP2p:
       std::snprintf(buf, sizeof buf, "p2p: NVLink %.0f GB/s, NIC %.1f GB/s",

@@ -53,6 +53,7 @@ struct DefaultEfficiencies {
   double gemm = 0, gemm_fp8 = 0, attention = 0, hbm = 0;
   double nvlink_allreduce = 0, nvlink = 0, nic = 0, p2p = 0;
   Time memory_overhead, nvlink_alpha, nic_alpha;
+  double nvlink_fit_residual = 0;   // rms relative residual of the NVLink all-reduce fit (0: not fitted)
   double attention_backward_work = 2.5, attention_backward_ratio = 1.0, causal_work_fraction = 0.5,
          power_exponent = 1.0 / 3;
   std::vector<std::pair<double, double>> size_curve;  // (ideal time in us, relative efficiency)
