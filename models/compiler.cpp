@@ -108,6 +108,7 @@ class StageBuilder {
     emb_grad_bytes_ = 2 * ceil_div(embedding_params(model), par.tp);
     shard_ = par.fsdp_shard_group > 0 ? std::min(par.fsdp_shard_group, par.dp) : par.dp;
     bucket_bytes_ = std::max<int64_t>(1, par.dp_bucket_mb) << 20;
+    tensors_ = layer_param_tensors(model);
   }
 
   void build() {
@@ -350,7 +351,10 @@ class StageBuilder {
     return last;
   }
 
-  // ZeRO-3: gather a unit's parameters on the gather stream, `prefetch` units ahead.
+  // ZeRO-3: gather a unit's parameters on the gather stream, `prefetch` units ahead. With
+  // per-tensor gathering (DeepSpeed 2021, see ZeroGather) a transformer layer's parameters come
+  // in one blocking collective per tensor on the compute stream (sizes in `tensors_`, scaled to
+  // this rank's TP shard); other units in one collective as with FSDP.
   uint32_t zero3_gather(int64_t bytes, int layer, int micro) {
     if (par_.zero < 3 || shard_ <= 1) return kNoDep;
     // Issued once the compute stream reached the unit `prefetch` places back: the gather
@@ -358,6 +362,15 @@ class StageBuilder {
     uint32_t dep = kNoDep;
     const int back = par_.zero3_prefetch;
     if (static_cast<int>(unit_starts_.size()) > back) dep = unit_starts_[unit_starts_.size() - 1 - back];
+    if (par_.zero3_gather == ZeroGather::kTensor && layer != 0xffff && bytes == layer_param_bytes_) {
+      uint32_t last = kNoDep;
+      for (int64_t elems : tensors_) {
+        const int64_t b = 2 * ((elems + d_.t - 1) / d_.t);
+        last = emit_coll("zero3.param.allgather.tensor", CollKind::kAllGather, b, kGroupDpGather, kStreamCompute,
+                         Category::kDpComm, layer, micro, kNoDep);
+      }
+      return last;
+    }
     return emit_coll("zero3.param.allgather", CollKind::kAllGather, bytes, kGroupDpGather, kStreamGather,
                      Category::kDpComm, layer, micro, dep);
   }
@@ -540,6 +553,7 @@ class StageBuilder {
   int64_t layer_grad_bytes_ = 0, layer_param_bytes_ = 0, emb_grad_bytes_ = 0;
   int shard_ = 1;
   int64_t bucket_bytes_ = 0;
+  std::vector<int64_t> tensors_;   // one layer's parameter tensors (elements, before TP)
   uint32_t last_compute_ = kNoDep;
   uint32_t last_reduction_ = kNoDep;
   int64_t pending_bytes_ = 0;

@@ -120,6 +120,36 @@ int64_t layer_params(const ModelSpec& model) {
   return p;
 }
 
+std::vector<int64_t> layer_param_tensors(const ModelSpec& model) {
+  const int64_t h = model.hidden, f = model.ffn_hidden;
+  const int64_t q = int64_t{model.heads} * head_dim_of(model);
+  const int64_t k = int64_t{kv_heads_of(model)} * head_dim_of(model);
+  const bool bias = has_biases(model);
+  const bool ln = model.norm == NormKind::kLayerNorm;
+  std::vector<int64_t> t;
+  auto norm = [&] {
+    t.push_back(h);            // weight
+    if (ln) t.push_back(h);    // bias
+  };
+  norm();
+  t.push_back(h * (q + 2 * k));  // fused QKV weight
+  if (bias) t.push_back(q + 2 * k);
+  t.push_back(q * h);            // output projection
+  if (bias) t.push_back(h);
+  norm();
+  if (model.activation == Activation::kSwiglu) {
+    t.push_back(h * f);          // gate
+    t.push_back(h * f);          // up
+    t.push_back(f * h);          // down
+  } else {
+    t.push_back(h * f);          // fc1
+    if (bias) t.push_back(f);
+    t.push_back(f * h);          // fc2
+    if (bias) t.push_back(h);
+  }
+  return t;
+}
+
 int64_t embedding_params(const ModelSpec& model) {
   return int64_t{model.vocab} * model.hidden;
 }

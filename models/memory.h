@@ -30,6 +30,7 @@
 // Thread-safety: pure functions, no state.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "models/spec.h"
 #include "sim/plan.h"   // MemoryStatic
@@ -121,6 +122,10 @@ int64_t head_activation_bytes(const ModelSpec& model, int seq, int micro_batch, 
 //          + MLP gelu 2*h*f [+ biases f+h] | swiglu 3*h*f
 //          + two norms (LayerNorm 2h each, RMSNorm h each).
 int64_t layer_params(const ModelSpec& model);
+// The parameter tensors of one layer in the order its forward pass uses them (norm weight
+// [+ bias], fused QKV weight [+ bias], output projection [+ bias], norm, MLP weights [+ biases]);
+// they sum to layer_params(). DeepSpeed ZeRO-3 gathers each with its own collective.
+std::vector<int64_t> layer_param_tensors(const ModelSpec& model);
 // vocab*hidden. Learned positional embeddings (GPT-2/3 style) are not modelled: they are
 // s*h, < 0.1% of a modern model, and RoPE models have none.
 int64_t embedding_params(const ModelSpec& model);

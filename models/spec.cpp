@@ -24,6 +24,7 @@ constexpr NameTable<Schedule, 3> kSchedules{{
     {Schedule::kGpipe, "gpipe"}, {Schedule::k1F1B, "1f1b"}, {Schedule::kInterleaved, "interleaved"}}};
 constexpr NameTable<Recompute, 3> kRecomputes{{
     {Recompute::kNone, "none"}, {Recompute::kSelective, "selective"}, {Recompute::kFull, "full"}}};
+constexpr NameTable<ZeroGather, 2> kZeroGathers{{{ZeroGather::kLayer, "layer"}, {ZeroGather::kTensor, "tensor"}}};
 constexpr NameTable<AttentionKernel, 2> kAttentionKernels{{
     {AttentionKernel::kFlash, "flash"}, {AttentionKernel::kUnfused, "unfused"}}};
 
@@ -63,6 +64,7 @@ const char* to_string(NormKind v) { return name_of(kNorms, v); }
 const char* to_string(Schedule v) { return name_of(kSchedules, v); }
 const char* to_string(Recompute v) { return name_of(kRecomputes, v); }
 const char* to_string(AttentionKernel v) { return name_of(kAttentionKernels, v); }
+const char* to_string(ZeroGather v) { return name_of(kZeroGathers, v); }
 
 int bytes_of(DType d) {
   switch (d) {
@@ -83,6 +85,7 @@ bool parse_norm(std::string_view s, NormKind* out) { return parse_in(kNorms, s, 
 bool parse_schedule(std::string_view s, Schedule* out) { return parse_in(kSchedules, s, out); }
 bool parse_recompute(std::string_view s, Recompute* out) { return parse_in(kRecomputes, s, out); }
 bool parse_attention_kernel(std::string_view s, AttentionKernel* out) { return parse_in(kAttentionKernels, s, out); }
+bool parse_zero_gather(std::string_view s, ZeroGather* out) { return parse_in(kZeroGathers, s, out); }
 
 const char* dtype_choices() { return "\"bf16\", \"fp16\", \"fp8\" or \"fp32\""; }
 const char* activation_choices() { return "\"gelu\" or \"swiglu\""; }
@@ -90,5 +93,6 @@ const char* norm_choices() { return "\"layernorm\" or \"rmsnorm\""; }
 const char* schedule_choices() { return "\"gpipe\", \"1f1b\" or \"interleaved\""; }
 const char* recompute_choices() { return "\"none\", \"selective\" or \"full\""; }
 const char* attention_kernel_choices() { return "\"flash\" or \"unfused\""; }
+const char* zero_gather_choices() { return "\"layer\" (FSDP) or \"tensor\" (DeepSpeed ZeRO-3)"; }
 
 }  // namespace trainsim

@@ -21,6 +21,13 @@ enum class Recompute : uint8_t { kNone, kSelective, kFull };
 // pre-2022 Megatron/DeepSpeed form: batched QK^T GEMM, fused scale-mask-softmax, dropout and
 // batched PV GEMM, with the s x s probabilities in HBM.
 enum class AttentionKernel : uint8_t { kFlash, kUnfused };
+// How ZeRO-3 gathers parameters:
+//   kLayer   one collective per transformer layer on a side stream, prefetched ahead of use
+//            (PyTorch FSDP: a flat parameter per wrapped layer);
+//   kTensor  one collective per parameter tensor, each waited for before compute goes on
+//            (DeepSpeed ZeRO-3 as of 2021: each leaf module's parameters fetched with its own
+//            all-gather behind a torch.cuda.synchronize(); DeepSpeed issues #1069 and #5047).
+enum class ZeroGather : uint8_t { kLayer, kTensor };
 
 const char* to_string(DType);
 const char* to_string(Activation);
@@ -28,6 +35,7 @@ const char* to_string(NormKind);
 const char* to_string(Schedule);
 const char* to_string(Recompute);
 const char* to_string(AttentionKernel);
+const char* to_string(ZeroGather);
 int bytes_of(DType);  // 2 for bf16/fp16, 1 for fp8, 4 for fp32
 
 struct ModelSpec {
@@ -72,6 +80,7 @@ struct ParallelSpec {
   int64_t dp_bucket_mb = 40;        // gradient bucket size for overlapped DP reduction (MiB of grads)
   bool dp_overlap = true;           // reduce gradient buckets while backward runs
   int zero3_prefetch = 1;           // layers whose parameters are gathered ahead of use
+  ZeroGather zero3_gather = ZeroGather::kLayer;
 };
 
 }  // namespace trainsim

@@ -22,6 +22,7 @@ bool parse_norm(std::string_view s, NormKind* out);
 bool parse_schedule(std::string_view s, Schedule* out);
 bool parse_recompute(std::string_view s, Recompute* out);
 bool parse_attention_kernel(std::string_view s, AttentionKernel* out);
+bool parse_zero_gather(std::string_view s, ZeroGather* out);
 
 // "\"bf16\", \"fp16\", \"fp8\" or \"fp32\"" and so on: ready for "accepted: ..." messages.
 const char* dtype_choices();
@@ -30,5 +31,6 @@ const char* norm_choices();
 const char* schedule_choices();
 const char* recompute_choices();
 const char* attention_kernel_choices();
+const char* zero_gather_choices();
 
 }  // namespace trainsim

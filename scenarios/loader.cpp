@@ -56,7 +56,7 @@ const std::vector<std::string> kClusterKeys = {"gpu",          "gpus",          
 const std::vector<std::string> kParallelKeys = {
     "tp",   "pp",   "vp",       "dp",        "cp",    "ep",
     "sequence_parallel", "schedule", "zero", "fsdp_shard_group", "recompute",
-    "layers_per_stage", "order", "dp_bucket", "dp_overlap", "zero3_prefetch"};
+    "layers_per_stage", "order", "dp_bucket", "dp_overlap", "zero3_prefetch", "zero3_gather"};
 const std::vector<std::string> kNetworkKeys = {"mode"};
 const std::vector<std::string> kCostsKeys = {"calibration"};
 
@@ -787,6 +787,7 @@ Result<Scenario> load_document(json doc, const std::string& label,
     r.read_enum(psec, b, "recompute", parse_recompute, recompute_choices(), &p.recompute);
     r.read_bool(psec, b, "dp_overlap", &p.dp_overlap);
     r.read_int(psec, b, "zero3_prefetch", 0, kMaxLayers, nullptr, &p.zero3_prefetch);
+    r.read_enum(psec, b, "zero3_gather", parse_zero_gather, zero_gather_choices(), &p.zero3_gather);
     if (const json* v = Reader::field(psec, "layers_per_stage")) {
       if (!v->is_array() || v->empty()) {
         r.error(b + "/layers_per_stage", show(*v),

@@ -206,6 +206,7 @@ Result<RowScenario> scenario_from_row(const nlohmann::json& row) {
     t["precision"] = "bf16";
     d.push_back("precision=bf16 (null in row; fp16 costs the same)");
   }
+  bool pre_flash_row = false;
   // The attention kernel is not in the row schema. FlashAttention (Dao et al.) appeared in
   // May 2022; the runs measured before it with Megatron-LM / Megatron-DeepSpeed ran the unfused
   // softmax attention (batched QK^T, fused scale-mask-softmax, dropout, batched PV) with
@@ -215,6 +216,7 @@ Result<RowScenario> scenario_from_row(const nlohmann::json& row) {
     bool pre_flash = false;
     for (const char* k : {"SC'21", "Korthikanti", "BLOOM", "Megatron-Turing"})
       if (src.find(k) != std::string::npos) pre_flash = true;
+    pre_flash_row = pre_flash;
     t["attention_kernel"] = pre_flash ? "unfused" : "flash";
     t["dropout"] = pre_flash;
     d.push_back(pre_flash ? "attention_kernel=unfused, dropout=true (not in the row schema; a pre-FlashAttention "
@@ -266,6 +268,15 @@ Result<RowScenario> scenario_from_row(const nlohmann::json& row) {
   fill("fsdp_shard_group", 0, "0 = all of dp");
   fill("recompute", "full",
        "Megatron-LM SC'21 and MT-NLG trained with full activation recomputation");
+  // ZeRO-3 of the pre-FlashAttention Megatron/DeepSpeed era is DeepSpeed's, which gathers each
+  // parameter tensor with its own all-gather (DeepSpeed issues #1069, #5047); FSDP-era rows
+  // gather a layer at a time.
+  if (int_or(p, "zero", 0) == 3) {
+    p["zero3_gather"] = pre_flash_row ? "tensor" : "layer";
+    d.push_back(std::string("zero3_gather=") + (pre_flash_row ? "tensor" : "layer") +
+                " (not in the row schema; " +
+                (pre_flash_row ? "DeepSpeed ZeRO-3: one all-gather per parameter tensor" : "FSDP: one per layer") + ")");
+  }
   const int64_t tp = int_or(p, "tp", 1), pp = int_or(p, "pp", 1), cp = int_or(p, "cp", 1);
   const int64_t gpus = int_or(C, "gpus", 0);
   int64_t dp = int_or(P, "dp", 0);

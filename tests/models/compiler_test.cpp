@@ -365,6 +365,35 @@ TEST(CompilerPlan, TiedEmbeddingSingleStageReducedOnce) {
       << embedding_params(model) << " parameters (" << 2 * embedding_params(model) << " B)";
 }
 
+// ZeRO-3 gathers: FSDP-style ("layer") is one all-gather per layer and micro-batch pass on the
+// gather stream; DeepSpeed-style ("tensor") one per parameter tensor on the compute stream, and
+// the bytes a layer gathers are the same either way: 2 B x its parameters.
+TEST(CompilerPlan, Zero3GatherPerLayerOrPerTensor) {
+  const ModelSpec model = small_gpt(4);
+  ParallelSpec p = parallel(1, 1, 4);
+  p.zero = 3;
+  for (ZeroGather g : {ZeroGather::kLayer, ZeroGather::kTensor}) {
+    p.zero3_gather = g;
+    const Scenario s = scenario(model, training(512, 1, 4), p, "A100-SXM-80GB");
+    const CompiledPlan c = compile(s);
+    int64_t layer0_gathers = 0, layer0_bytes = 0;
+    bool on_compute = false;
+    for (const Task& t : c.plan.programs[0].tasks) {
+      if (t.kind != TaskKind::kCollective || t.layer != 0 || c.plan.ops[t.op].coll != CollKind::kAllGather) continue;
+      ++layer0_gathers;
+      layer0_bytes += c.plan.ops[t.op].bytes.count();
+      on_compute = on_compute || t.stream == kStreamCompute;
+    }
+    const int64_t per_pass = g == ZeroGather::kLayer ? 1 : static_cast<int64_t>(layer_param_tensors(model).size());
+    EXPECT_EQ(layer0_gathers, 2 * per_pass) << to_string(g) << ": forward and backward each gather layer 0";
+    EXPECT_EQ(layer0_bytes, 2 * 2 * layer_params(model)) << to_string(g);
+    EXPECT_EQ(on_compute, g == ZeroGather::kTensor) << to_string(g);
+  }
+  int64_t sum = 0;
+  for (int64_t t : layer_param_tensors(model)) sum += t;
+  EXPECT_EQ(sum, layer_params(model));
+}
+
 // ---- memory --------------------------------------------------------------------------------
 
 // 1F1B keeps min(p, m) micro-batches in flight on stage 0 (p - 1 warm-up forwards, then one
