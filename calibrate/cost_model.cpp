@@ -140,7 +140,7 @@ OpCost DefaultCostModel::p2p(const OpDesc& op, bool same_node) const {
   return c;
 }
 
-std::string DefaultCostModel::describe(OpClass cls) const {
+std::string DefaultCostModel::describe(OpClass cls, CostSource) const {
   char buf[256];
   switch (cls) {
     case OpClass::kGemm:

@@ -43,8 +43,8 @@ class CostModel {
   virtual OpCost compute(const OpDesc& op) const = 0;
   virtual OpCost collective(const OpDesc& op, const GroupShape& shape) const = 0;
   virtual OpCost p2p(const OpDesc& op, bool same_node) const = 0;
-  // One line on how a class of ops is priced, for the report's sources table.
-  virtual std::string describe(OpClass cls) const = 0;
+  // One line on how a class of ops is priced from `source`, for the report's sources table.
+  virtual std::string describe(OpClass cls, CostSource source) const = 0;
 };
 
 // The efficiencies of one GPU family (see defaults.json for each figure's source).
@@ -72,7 +72,7 @@ class DefaultCostModel : public CostModel {
   OpCost compute(const OpDesc& op) const override;
   OpCost collective(const OpDesc& op, const GroupShape& shape) const override;
   OpCost p2p(const OpDesc& op, bool same_node) const override;
-  std::string describe(OpClass cls) const override;
+  std::string describe(OpClass cls, CostSource source = CostSource::kDefault) const override;
   const DefaultEfficiencies& efficiencies() const { return eff_; }
   double power_factor() const { return power_; }
   LinkParams links(CollKind kind) const;

@@ -2,9 +2,16 @@
 //   0 success, 1 the run failed (I/O, simulation), 2 bad input (scenario, flags).
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <sstream>
 
+#include "calibrate/calibrated_cost_model.h"
+#include "calibrate/db.h"
+#include "calibrate/import_nccl_tests.h"
+#include "calibrate/import_torch_trace.h"
+#include "calibrate/jobs.h"
+#include "models/compiler.h"
 #include "reports/io.h"
 #include "reports/json_report.h"
 #include "reports/summary.h"
@@ -47,6 +54,35 @@ bool parse_ranks(const std::string& s, std::vector<uint32_t>* out, std::string* 
   return true;
 }
 
+int run_import(const std::vector<std::string>& files, const std::string& db_path, const std::string& format,
+               const std::string& device) {
+  auto db = trainsim::CalibrationDb::open(db_path, /*create=*/true);
+  if (!db.ok()) return fail(db.status(), 2);
+  for (const auto& f : files) {
+    trainsim::Result<trainsim::ImportStats> st = Status::error("unreachable");
+    if (format == "jsonl") {
+      st = db.value()->import_jsonl(f);
+    } else {
+      std::ifstream in(f, std::ios::binary);
+      if (!in) return fail(Status::error(trainsim::Error{f, "", "", "cannot open the file"}), 2);
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      trainsim::ImportDeviceHint hint;
+      hint.device_name = device;
+      auto lines = format == "nccl-tests" ? trainsim::import_nccl_tests_log(text, f, hint)
+                                          : trainsim::import_torch_trace(text, f, hint);
+      if (!lines.ok()) return fail(lines.status(), 2);
+      st = db.value()->import_lines(lines.value(), f);
+    }
+    if (!st.ok()) return fail(st.status(), 2);
+    std::printf("%s: %d op and %d collective measurements imported into %s\n", f.c_str(), st->ops, st->collectives,
+                db_path.c_str());
+  }
+  auto fits = trainsim::refit(*db.value());
+  if (!fits.ok()) return fail(fits.status(), 1);
+  std::printf("%d fitted curves stored\n", fits.value());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -64,6 +100,26 @@ int main(int argc, char** argv) {
   run->add_option("--trace-ranks", trace_ranks, "ranks to trace, e.g. 0,8,16-23 (default: the critical rank's stage representatives, up to 64 ranks)");
   run->add_option("--set", overrides, "override a scenario field, e.g. --set parallel.tp=4 (repeatable)");
   run->add_flag("--fast", fast, "collapse identical data-parallel and tensor-parallel replicas");
+  std::string calibration;
+  run->add_option("--calibration", calibration, "price ops from this calibration database (trainsim calibrate import)");
+
+  // calibrate
+  std::vector<std::string> cal_scenarios;
+  std::string jobs_out;
+  bool sweep = false, sweep_fp8 = false;
+  auto* cal = app.add_subcommand("calibrate", "list what to measure for scenarios (or a standard sweep), or import measurements");
+  cal->add_option("scenarios", cal_scenarios, "scenario files whose plans say what to measure");
+  cal->add_option("--jobs", jobs_out, "write the job list for trainsim_calibrator to FILE (default: stdout)");
+  cal->add_flag("--sweep", sweep, "the standard grid of a GPU type instead of scenarios");
+  cal->add_flag("--fp8", sweep_fp8, "with --sweep: also fp8 GEMMs");
+  std::vector<std::string> import_files;
+  std::string db_path, import_format = "jsonl", device_name;
+  auto* imp = cal->add_subcommand("import", "load measurements into a calibration database (one transaction per file)");
+  imp->add_option("files", import_files, "measurement files")->required();
+  imp->add_option("--db", db_path, "calibration database (created if missing)")->required();
+  imp->add_option("--format", import_format, "jsonl (trainsim_calibrator), nccl-tests (a *_perf log), torch-trace (torch.profiler JSON)")
+      ->check(CLI::IsMember({"jsonl", "nccl-tests", "torch-trace"}));
+  imp->add_option("--device", device_name, "device name when the log does not say it (nccl-tests, torch-trace)");
 
   // validate
   std::string runs_path, vjson_out;
@@ -84,6 +140,7 @@ int main(int argc, char** argv) {
     auto sc = scenario_path.empty() ? trainsim::load_embedded_quickstart(overrides)
                                     : trainsim::load_scenario_file(scenario_path, overrides);
     if (!sc.ok()) return fail(sc.status(), 2);
+    if (!calibration.empty()) sc.value().options.calibration = calibration;
     trainsim::PredictOptions po;
     po.fast = fast;
     if (!trace_out.empty()) {
@@ -108,6 +165,41 @@ int main(int argc, char** argv) {
       Status st = trainsim::write_text_file(trace_out, trainsim::chrome_trace(pr.value()).dump() + "\n");
       if (!st.ok()) return fail(st, 1);
       std::printf("wrote %s (%zu events)\n", trace_out.c_str(), pr.value().trace.size());
+    }
+    return 0;
+  }
+
+  if (*cal && *imp) return run_import(import_files, db_path, import_format, device_name);
+  if (*cal) {
+    trainsim::JobList jobs;
+    if (sweep) {
+      jobs = trainsim::sweep_jobs(sweep_fp8);
+    } else {
+      if (cal_scenarios.empty())
+        return fail(Status::error("calibrate: give scenario files, or --sweep for the standard grid"), 2);
+      Status all;
+      for (const auto& f : cal_scenarios) {
+        auto sc = trainsim::load_scenario_file(f, {});
+        if (!sc.ok()) {
+          all.merge(sc.status());
+          continue;
+        }
+        auto plan = trainsim::compile_plan(sc->model, sc->training, sc->parallel, sc->cluster.gpus_per_node);
+        if (!plan.ok()) {
+          all.merge(plan.status());
+          continue;
+        }
+        trainsim::add_plan_jobs(plan->plan, &jobs);
+      }
+      if (!all.ok()) return fail(all, 2);
+    }
+    const std::string text = jobs.to_json().dump(2) + "\n";
+    if (jobs_out.empty()) {
+      std::fputs(text.c_str(), stdout);
+    } else {
+      Status st = trainsim::write_text_file(jobs_out, text);
+      if (!st.ok()) return fail(st, 1);
+      std::printf("wrote %s: %zu ops, %zu collective points\n", jobs_out.c_str(), jobs.ops.size(), jobs.collectives.size());
     }
     return 0;
   }

@@ -157,6 +157,8 @@ ordered_json prediction_json(const Prediction& p) {
     sources.push_back(std::move(row));
   }
   j["sources"] = std::move(sources);
+  j["calibration"] = p.calibration;
+  j["calibration_notes"] = p.calibration_notes;
 
   j["events"] = p.events;
   j["fingerprint"] = reports::strf("%016llx", (unsigned long long)p.fingerprint);

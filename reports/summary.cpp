@@ -167,6 +167,9 @@ void sources_section(std::string& out, const Prediction& p) {
            r.detail});
   }
   out += t.render("  ");
+  out += p.calibration.empty() ? "  costs: embedded default (no calibration database)\n"
+                               : "  costs: calibration database " + p.calibration + "\n";
+  for (const std::string& n : p.calibration_notes) out += "  extrapolated: " + n + "\n";
 }
 
 }  // namespace

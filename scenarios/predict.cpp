@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 
+#include "calibrate/calibrated_cost_model.h"
 #include "calibrate/cost_model.h"
 #include "models/compiler.h"
 
@@ -29,10 +30,20 @@ Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
   auto plan = std::make_shared<Plan>(std::move(compiled.value().plan));
   const auto& stages = compiled.value().stages;
 
-  auto cm = make_default_cost_model(s.cluster);
-  if (!cm.ok()) return cm.status();
+  std::unique_ptr<CostModel> model;
+  const CalibratedCostModel* calibrated = nullptr;
+  if (!s.options.calibration.empty()) {
+    auto cal = CalibratedCostModel::make(s.options.calibration, s.cluster);
+    if (!cal.ok()) return cal.status();
+    calibrated = cal.value().get();
+    model = std::move(cal).value();
+  } else {
+    auto def = make_default_cost_model(s.cluster);
+    if (!def.ok()) return def.status();
+    model = std::move(def).value();
+  }
   std::vector<CostSource> op_src;
-  Status st = bind_costs(*plan, *cm.value(), s.cluster.gpus_per_node, &op_src);
+  Status st = bind_costs(*plan, *model, s.cluster.gpus_per_node, &op_src);
   if (!st.ok()) return st;
 
   ReplayOptions ro;
@@ -126,7 +137,7 @@ Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
   std::map<std::pair<std::string, int>, SourceRow> rows;
   std::map<std::pair<std::string, int>, std::vector<bool>> distinct;
   const Program& cp = plan->programs[plan->program_of_rank[r.critical_rank]];
-  const DefaultCostModel* dm = dynamic_cast<const DefaultCostModel*>(cm.value().get());
+
   for (const Task& t : cp.tasks) {
     const OpDesc& op = plan->ops[t.op];
     if (t.kind == TaskKind::kRecv) continue;   // priced on the sender
@@ -135,7 +146,7 @@ Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
     if (row.what.empty()) {
       row.what = key.first;
       row.source = op_src[t.op];
-      row.detail = dm ? dm->describe(op.cls) : "";
+      row.detail = model->describe(op.cls, op_src[t.op]);
       distinct[key].assign(plan->ops.size(), false);
     }
     if (!distinct[key][t.op]) {
@@ -146,6 +157,8 @@ Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
   }
   for (auto& [k, v] : rows) p.sources.push_back(v);
 
+  p.calibration = s.options.calibration;
+  if (calibrated) p.calibration_notes = calibrated->notes();
   p.events = r.events;
   p.fingerprint = r.fingerprint;
   p.simulated_ranks = r.simulated_ranks;

@@ -55,6 +55,8 @@ struct Prediction {
   MemoryReport peak_memory;            // the rank with the largest total
   std::vector<MemoryReport> memory_per_stage;  // one per pipeline stage (its first rank)
   std::vector<SourceRow> sources;
+  std::string calibration;               // database the costs rest on ("" = embedded default)
+  std::vector<std::string> calibration_notes;  // where the calibration had to extrapolate
   uint64_t events = 0;
   uint64_t fingerprint = 0;
   int simulated_ranks = 0;

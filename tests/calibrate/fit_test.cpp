@@ -24,6 +24,19 @@ TEST(Fit, PerfectAlphaBetaDataGivesAlphaAndBetaBack) {
   EXPECT_LT(f->rms_rel_residual, 1e-9);
 }
 
+// t = 3 us + x / 2e12 (a GEMM at 2 PFLOP/s with 3 us overhead): recovered exactly.
+TEST(Fit, AffineRecoversInterceptAndSlope) {
+  std::vector<std::pair<double, double>> pts;
+  for (double x : {1e9, 1e10, 1e11, 1e12}) pts.push_back({x, 3e-6 + x / 2e12});
+  auto f = fit_affine(pts);
+  ASSERT_TRUE(f.ok()) << f.status().to_string();
+  EXPECT_NEAR(f->a, 3e-6, 1e-15);
+  EXPECT_NEAR(f->b, 1.0 / 2e12, 1e-24);
+  EXPECT_LT(f->rms_rel_residual, 1e-9);
+  EXPECT_FALSE(fit_affine({{1, 1}}).ok());
+  EXPECT_FALSE(fit_affine({{1, 2}, {2, 1}}).ok());   // time falling with size
+}
+
 TEST(Fit, RejectsTooFewOrBadPoints) {
   EXPECT_FALSE(fit_ring_allreduce({{1e6, 10}}, 8).ok());
   EXPECT_FALSE(fit_ring_allreduce({{1e6, 10}, {-1, 5}}, 8).ok());

@@ -107,7 +107,7 @@ class UniformCostModel : public CostModel {
   }
   OpCost collective(const OpDesc&, const GroupShape&) const override { return {Time::zero(), CostSource::kDefault}; }
   OpCost p2p(const OpDesc&, bool) const override { return {Time::zero(), CostSource::kDefault}; }
-  std::string describe(OpClass) const override { return "uniform (test)"; }
+  std::string describe(OpClass, CostSource) const override { return "uniform (test)"; }
 
  private:
   Time unit_;

@@ -1,0 +1,67 @@
+// File: calibrate/calibrated_cost_model.h
+// A cost model that rests on a calibration database (calibrate/db.h), best source first
+// (ARCHITECTURE.md "Costs"):
+//   measured      an op / collective point with exactly this shape was measured;
+//   interpolated  between measured sizes of the same kind (log-log: log rate against log work
+//                 for compute ops, log time against log bytes for collectives of the same group
+//                 shape);
+//   fitted        beyond the measured range, or for a group size that was not measured: a
+//                 least-squares fit (calibrate/fit.h) over the points of that kind: t = a + b*x
+//                 for ops, t = steps*alpha + moved_bytes/B across group sizes for collectives;
+//   default       nothing of that kind was measured: the embedded default (DefaultCostModel).
+// Every extrapolation leaves a note ("all-reduce on 64 ranks: measured groups up to 8 (x8)")
+// that the report prints.
+// The database's devices are chosen by the cluster's GPU: those whose name contains the GPU
+// family ("H100") and, when any does, its memory size ("80GB"); their points are pooled (one GPU
+// type measured on several hosts, drivers or by several tools).
+// Thread-safety: not thread-safe (notes are collected while pricing).
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "calibrate/cost_model.h"
+#include "calibrate/db.h"
+
+namespace trainsim {
+
+class CalibratedCostModel : public CostModel {
+ public:
+  // Error: the database cannot be opened, or has no device matching the cluster's GPU (the
+  // message lists the devices it has).
+  static Result<std::unique_ptr<CalibratedCostModel>> make(const std::string& db_path, const ClusterSpec& cluster);
+
+  OpCost compute(const OpDesc& op) const override;
+  OpCost collective(const OpDesc& op, const GroupShape& shape) const override;
+  OpCost p2p(const OpDesc& op, bool same_node) const override;
+  std::string describe(OpClass cls, CostSource source) const override;
+
+  const DeviceInfo& device() const { return device_; }
+  std::vector<std::string> notes() const;   // extrapolation notes, one per kind, sorted
+
+ private:
+  CalibratedCostModel() = default;
+  OpCost price_work(const std::string& what, double x, double exact_t, const std::vector<std::pair<double, double>>& x_t,
+                    const OpCost& fallback, const char* unit) const;
+
+  std::unique_ptr<DefaultCostModel> fallback_;
+  DeviceInfo device_;   // the first matching device record (its name labels reports)
+  int devices_ = 0;     // matching device records pooled
+  std::string db_path_;
+  std::vector<OpPoint> ops_;
+  std::vector<CollPoint> colls_;
+  mutable std::map<std::string, std::string> notes_;
+};
+
+// Fits, for every device of the database, t = steps*alpha + moved_bytes/B per collective kind
+// and span ("coll/all-reduce/intra", ".../inter") and t = a + b*work per op class and dtype
+// ("op/gemm/bf16": a = overhead, 1/b = rate), and stores them with their residuals. Kinds with
+// fewer than 2 points, or whose points no such line explains, are skipped. Returns the count.
+Result<int> refit(CalibrationDb& db);
+
+// Picks the devices of a database for a catalog GPU (see the header comment); indices in order,
+// empty when none.
+std::vector<int> pick_devices(const std::vector<DeviceInfo>& devices, const std::string& gpu_name);
+
+}  // namespace trainsim

@@ -1,0 +1,270 @@
+// File: calibrate/cuda/main.cpp
+// trainsim_calibrator: reads a job list (calibrate/FORMAT.md section 1), measures each op and
+// collective on this machine's GPUs, and writes one measurement JSON line per point (section 2).
+//
+//   trainsim_calibrator --jobs JOBS.json [--out FILE.jsonl] [--device N] [--gpus N] [--no-cupti]
+//   trainsim_calibrator --self-test --jobs JOBS.json     # parse only; needs no GPU
+//   trainsim_calibrator --version
+//
+// Exit codes: 0 done (skipped jobs are reported on stderr as "skip: PATH: why"); 1 a CUDA or
+// library call failed; 2 bad arguments or job list; 3 no CUDA device.
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <map>
+#include <string>
+
+#include <cuda_runtime.h>
+
+#include "calibrator.h"
+#include "check.h"
+#include "job_file.h"
+
+#ifdef TRAINSIM_HAVE_CUDNN
+#include <cudnn.h>
+#endif
+#ifdef TRAINSIM_HAVE_NCCL
+#include <nccl.h>
+#endif
+
+namespace {
+
+constexpr const char* kVersion = "0.1.0";
+
+[[maybe_unused]] std::string version3(int v) {  // 22809 -> "2.28.9", 91900 -> "9.19.0"
+  char b[32];
+  std::snprintf(b, sizeof b, "%d.%d.%d", v / 10000, (v % 10000) / 100, v % 100);
+  return b;
+}
+std::string cuda_version(int v) {  // 13000 -> "13.0"
+  char b[32];
+  std::snprintf(b, sizeof b, "%d.%d", v / 1000, (v % 1000) / 10);
+  return b;
+}
+
+std::string nccl_version() {
+#ifdef TRAINSIM_HAVE_NCCL
+  int v = 0;
+  TS_NCCL(ncclGetVersion(&v));
+  return version3(v);
+#else
+  return "";
+#endif
+}
+std::string cudnn_version() {
+#ifdef TRAINSIM_HAVE_CUDNN
+  return version3(static_cast<int>(cudnnGetVersion()));
+#else
+  return "";
+#endif
+}
+
+// The driver release ("550.54.15") from NVML, loaded at run time so that the program does not
+// depend on it; else the CUDA version the driver supports ("cuda 12.4").
+std::string driver_version() {
+  if (void* h = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL)) {
+    using InitFn = int (*)();
+    using GetFn = int (*)(char*, unsigned);
+    auto init = reinterpret_cast<InitFn>(dlsym(h, "nvmlInit_v2"));
+    auto get = reinterpret_cast<GetFn>(dlsym(h, "nvmlSystemGetDriverVersion"));
+    auto shut = reinterpret_cast<InitFn>(dlsym(h, "nvmlShutdown"));
+    char buf[96] = {0};
+    if (init && get && init() == 0) {
+      const bool ok = get(buf, sizeof buf) == 0;
+      if (shut) shut();
+      if (ok && buf[0]) return buf;
+    }
+  }
+  int v = 0;
+  TS_CUDA(cudaDriverGetVersion(&v));
+  return "cuda " + cuda_version(v);
+}
+
+std::string iso_date_utc() {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char b[32];
+  std::strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return b;
+}
+
+std::string hostname() {
+  char b[256] = {0};
+  if (gethostname(b, sizeof b - 1) != 0) return "";
+  return b;
+}
+
+std::string built_with() {
+  std::string s = "cublasLt";
+#ifdef TRAINSIM_HAVE_CUDNN
+  s += ", cudnn (version only; attention uses own kernels)";
+#else
+  s += ", no cudnn";
+#endif
+#ifdef TRAINSIM_HAVE_NCCL
+  s += ", nccl";
+#else
+  s += ", no nccl (collectives skipped)";
+#endif
+#ifdef TRAINSIM_HAVE_CUPTI
+  s += ", cupti";
+#else
+  s += ", no cupti (no kernel_us)";
+#endif
+  return s;
+}
+
+int usage(const char* msg) {
+  if (msg) std::fprintf(stderr, "error: %s\n", msg);
+  std::fprintf(stderr,
+               "usage: trainsim_calibrator --jobs JOBS.json [--out FILE.jsonl] [--device N] [--gpus N] [--no-cupti]\n"
+               "       trainsim_calibrator --self-test --jobs JOBS.json\n"
+               "       trainsim_calibrator --version\n");
+  return 2;
+}
+
+bool parse_int(const char* s, int* out) {
+  char* end = nullptr;
+  long v = std::strtol(s, &end, 10);
+  if (!s[0] || *end || v < 0 || v > 1 << 20) return false;
+  *out = static_cast<int>(v);
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string jobs_path, out_path;
+  int device = 0, gpus = -1;
+  bool self_test = false, cupti = true;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&](const char* what) -> const char* {
+      if (i + 1 >= argc) { usage((a + " needs " + what).c_str()); std::exit(2); }
+      return argv[++i];
+    };
+    if (a == "--jobs") jobs_path = next("a file");
+    else if (a == "--out") out_path = next("a file");
+    else if (a == "--device") { if (!parse_int(next("a number"), &device)) return usage("--device: not a number"); }
+    else if (a == "--gpus") { if (!parse_int(next("a number"), &gpus) || gpus < 1) return usage("--gpus: a number >= 1"); }
+    else if (a == "--self-test") self_test = true;
+    else if (a == "--no-cupti") cupti = false;
+    else if (a == "--version") {
+      std::printf("trainsim_calibrator %s (built with CUDA %d.%d; %s)\n", kVersion, CUDART_VERSION / 1000,
+                  (CUDART_VERSION % 1000) / 10, built_with().c_str());
+      return 0;
+    } else if (a == "--help" || a == "-h") { usage(nullptr); return 0; }
+    else return usage(("unknown argument " + a).c_str());
+  }
+  if (jobs_path.empty()) return usage("--jobs is required");
+
+  tscal::JobFile jobs;
+  std::vector<std::string> errors;
+  if (!tscal::load_jobs(jobs_path, &jobs, &errors)) {
+    for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
+    return 2;
+  }
+  if (self_test) {
+    std::map<std::string, int> ops, colls;
+    for (const auto& o : jobs.ops) ++ops[o.cls];
+    for (const auto& c : jobs.colls) ++colls[c.kind];
+    std::printf("self-test: %s: version 1, warmup %lld, runs %lld\n", jobs_path.c_str(), (long long)jobs.warmup,
+                (long long)jobs.runs);
+    std::printf("ops: %zu\n", jobs.ops.size());
+    for (const auto& [k, n] : ops) std::printf("  %-14s %d\n", k.c_str(), n);
+    std::printf("collectives: %zu\n", jobs.colls.size());
+    for (const auto& [k, n] : colls) std::printf("  %-14s %d\n", k.c_str(), n);
+    std::printf("built with: %s\n", built_with().c_str());
+    return 0;
+  }
+
+  int count = 0;
+  const cudaError_t ce = cudaGetDeviceCount(&count);
+  if (ce != cudaSuccess || count == 0) {
+    std::fprintf(stderr, "error: no CUDA device (cudaGetDeviceCount: %s)\n",
+                 ce != cudaSuccess ? cudaGetErrorString(ce) : "0 devices");
+    return 3;
+  }
+  if (device >= count) {
+    std::fprintf(stderr, "error: --device %d: only %d CUDA device(s) visible\n", device, count);
+    return 2;
+  }
+  if (gpus < 0) gpus = count;
+  if (gpus > count) {
+    std::fprintf(stderr, "error: --gpus %d: only %d CUDA device(s) visible\n", gpus, count);
+    return 2;
+  }
+
+  cudaDeviceProp prop{};
+  TS_CUDA(cudaGetDeviceProperties(&prop, device));
+  int rt = 0;
+  TS_CUDA(cudaRuntimeGetVersion(&rt));
+  char dev_json[1024];
+  std::snprintf(dev_json, sizeof dev_json,
+                "{\"name\": \"%s\", \"driver\": \"%s\", \"cuda\": \"%s\", \"nccl\": \"%s\", \"cudnn\": \"%s\", "
+                "\"host\": \"%s\", \"date\": \"%s\", \"gpus\": %d}",
+                tscal::json_escape(prop.name).c_str(), tscal::json_escape(driver_version()).c_str(),
+                cuda_version(rt).c_str(), nccl_version().c_str(), cudnn_version().c_str(),
+                tscal::json_escape(hostname()).c_str(), iso_date_utc().c_str(), gpus);
+
+  FILE* out = stdout;
+  if (!out_path.empty()) {
+    out = std::fopen(out_path.c_str(), "w");
+    if (!out) {
+      std::fprintf(stderr, "error: %s: cannot open for writing: %s\n", out_path.c_str(), std::strerror(errno));
+      return 2;
+    }
+  }
+  std::fprintf(stderr, "trainsim_calibrator: %s (cc %d.%d), %d GPU(s); %zu ops, %zu collectives\n", prop.name, prop.major,
+               prop.minor, gpus, jobs.ops.size(), jobs.colls.size());
+
+  tscal::Options opt;
+  opt.warmup = static_cast<int>(jobs.warmup);
+  opt.runs = static_cast<int>(jobs.runs);
+  opt.cupti = cupti;
+  opt.kernel_runs = std::min(opt.runs, 20);
+  int measured = 0, skipped = 0;
+  for (const auto& j : jobs.ops) {
+    TS_CUDA(cudaSetDevice(device));
+    tscal::Timing t;
+    std::string source;
+    bool ok;
+    if (j.cls == "gemm") ok = tscal::measure_gemm(j, opt, device, &t, &source);
+    else if (j.cls == "attention") ok = tscal::measure_attention(j, opt, device, &t, &source);
+    else ok = tscal::measure_memory_bound(j, opt, device, &t, &source);
+    if (!ok) { ++skipped; continue; }
+    std::string kernel;
+    if (t.kernel_us >= 0) {
+      char b[64];
+      std::snprintf(b, sizeof b, ", \"kernel_us\": %.3f", t.kernel_us);
+      kernel = b;
+    }
+    std::fprintf(out, "{\"kind\": \"op\", \"device\": %s, \"op\": %s, \"time_us\": %.3f, \"min_us\": %.3f, \"runs\": %d%s, \"source\": \"%s\"}\n",
+                 dev_json, tscal::op_json(j).c_str(), t.median_us, t.min_us, t.runs, kernel.c_str(),
+                 tscal::json_escape(source).c_str());
+    std::fflush(out);
+    ++measured;
+  }
+  for (const auto& j : jobs.colls) {
+    TS_CUDA(cudaSetDevice(0));
+    tscal::CollResult r;
+    std::string source;
+    if (!tscal::measure_collective(j, opt, gpus, &r, &source)) { ++skipped; continue; }
+    std::fprintf(out, "{\"kind\": \"collective\", \"device\": %s, \"coll\": %s, \"time_us\": %.3f, \"algbw_GBps\": %.3f, "
+                      "\"busbw_GBps\": %.3f, \"runs\": %d, \"source\": \"%s\"}\n",
+                 dev_json, tscal::coll_json(j, static_cast<int>(j.group_size), 1).c_str(), r.time_us, r.algbw_GBps,
+                 r.busbw_GBps, r.runs, tscal::json_escape(source).c_str());
+    std::fflush(out);
+    ++measured;
+  }
+  tscal::collectives_shutdown();
+  if (out != stdout) std::fclose(out);
+  std::fprintf(stderr, "trainsim_calibrator: %d measured, %d skipped\n", measured, skipped);
+  return 0;
+}

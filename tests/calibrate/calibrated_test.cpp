@@ -1,0 +1,142 @@
+// The calibrated cost model: each source tier (measured, interpolated, fitted, default) on a
+// database built from synthetic measurement lines whose times follow known formulas.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+#include "calibrate/calibrated_cost_model.h"
+#include "calibrate/db.h"
+#include "models/ops.h"
+#include "scenarios/loader.h"
+#include "scenarios/predict.h"
+#include "topologies/hardware.h"
+
+namespace trainsim {
+namespace {
+
+const char* kDev =
+    R"("device": {"name": "NVIDIA H100 80GB HBM3", "driver": "550.54", "cuda": "12.4", "nccl": "2.21.5", "cudnn": "9.1", "host": "n1", "date": "2026-11-01T00:00:00Z", "gpus": 8})";
+
+std::string gemm_line(int64_t m, int64_t n, int64_t k, double us) {
+  char b[512];
+  std::snprintf(b, sizeof b,
+                R"({"kind": "op", %s, "op": {"class": "gemm", "dtype": "bf16", "m": %lld, "n": %lld, "k": %lld, "batch": 1}, "time_us": %.6f, "min_us": %.6f, "runs": 50, "source": "test"})",
+                kDev, (long long)m, (long long)n, (long long)k, us, us);
+  return b;
+}
+std::string ar_line(int64_t bytes, int p, double us) {
+  char b[512];
+  std::snprintf(b, sizeof b,
+                R"({"kind": "collective", %s, "coll": {"kind": "all-reduce", "dtype": "bf16", "bytes": %lld, "group_size": %d, "per_node": %d, "nodes": 1}, "time_us": %.6f, "algbw_GBps": 1, "busbw_GBps": 1, "runs": 20, "source": "test"})",
+                kDev, (long long)bytes, p, p, us);
+  return b;
+}
+
+// GEMM time: 5 us + flops / 700 TFLOP/s. All-reduce: 2(p-1)*4us + 2(p-1)/p * S / 400 GB/s.
+double gemm_us(int64_t m, int64_t n, int64_t k) { return 5 + 2.0 * m * n * k / 700e12 * 1e6; }
+double ar_us(int64_t s, int p) { return (2.0 * (p - 1) * 4e-6 + 2.0 * (p - 1) / p * s / 400e9) * 1e6; }
+
+class Calibrated : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("trainsim_cal_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    path_ = (dir_ / "cal.db").string();
+    std::vector<std::string> lines;
+    for (int64_t s : {1024, 2048, 4096, 8192}) lines.push_back(gemm_line(s, s, s, gemm_us(s, s, s)));
+    for (int p : {2, 4, 8})
+      for (int64_t s = int64_t{1} << 20; s <= int64_t{1} << 30; s *= 4) lines.push_back(ar_line(s, p, ar_us(s, p)));
+    auto db = CalibrationDb::open(path_, true);
+    ASSERT_TRUE(db.ok()) << db.status().to_string();
+    auto st = db.value()->import_lines(lines, "synthetic");
+    ASSERT_TRUE(st.ok()) << st.status().to_string();
+    auto fits = refit(*db.value());
+    ASSERT_TRUE(fits.ok()) << fits.status().to_string();
+    EXPECT_GE(fits.value(), 2);
+    cluster_.gpu = find_gpu("H100-SXM-80GB").value();
+    cluster_.gpus = 8;
+    cluster_.gpus_per_node = 8;
+    cluster_.nic_bandwidth = cluster_.gpu.nic_bandwidth;
+    cluster_.nvlink_bandwidth = cluster_.gpu.nvlink_bandwidth;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::filesystem::path dir_;
+  std::string path_;
+  ClusterSpec cluster_;
+};
+
+TEST_F(Calibrated, EachSourceTier) {
+  auto m = CalibratedCostModel::make(path_, cluster_);
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  // measured: an exact shape gives its time back
+  OpCost c = m.value()->compute(gemm_op("g", 4096, 4096, 4096, DType::kBF16, false));
+  EXPECT_EQ(c.source, CostSource::kMeasured);
+  EXPECT_NEAR(c.time.us_f(), gemm_us(4096, 4096, 4096), 1e-3);
+  // interpolated: a shape between measured sizes, within 5% of the true curve
+  c = m.value()->compute(gemm_op("g", 3000, 3000, 3000, DType::kBF16, false));
+  EXPECT_EQ(c.source, CostSource::kInterpolated);
+  EXPECT_NEAR(c.time.us_f(), gemm_us(3000, 3000, 3000), 0.05 * gemm_us(3000, 3000, 3000));
+  // fitted: beyond the largest measured GEMM the affine fit recovers the formula
+  c = m.value()->compute(gemm_op("g", 16384, 16384, 16384, DType::kBF16, false));
+  EXPECT_EQ(c.source, CostSource::kFitted);
+  EXPECT_NEAR(c.time.us_f(), gemm_us(16384, 16384, 16384), 1e-3 * gemm_us(16384, 16384, 16384));
+  // default: no attention was measured
+  OpDesc attn;
+  attn.cls = OpClass::kAttention;
+  attn.flops = Flops{1e12};
+  EXPECT_EQ(m.value()->compute(attn).source, CostSource::kDefault);
+  // collectives: a measured group, between sizes -> interpolated; a group of 64 -> fitted
+  OpDesc ar = collective_op("ar", CollKind::kAllReduce, int64_t{3} << 20, 0);
+  c = m.value()->collective(ar, GroupShape{8, 8, 1});
+  EXPECT_EQ(c.source, CostSource::kInterpolated);
+  EXPECT_NEAR(c.time.us_f(), ar_us(int64_t{3} << 20, 8), 0.05 * ar_us(int64_t{3} << 20, 8));
+  c = m.value()->collective(ar, GroupShape{64, 64, 1});
+  EXPECT_EQ(c.source, CostSource::kFitted);
+  EXPECT_NEAR(c.time.us_f(), ar_us(int64_t{3} << 20, 64), 1e-3 * ar_us(int64_t{3} << 20, 64));
+  bool noted = false;
+  for (const auto& n : m.value()->notes()) noted = noted || n.find("measured up to 8") != std::string::npos;
+  EXPECT_TRUE(noted) << "the group-size extrapolation must leave a note";
+}
+
+TEST_F(Calibrated, WrongGpuIsAClearError) {
+  ClusterSpec a100 = cluster_;
+  a100.gpu = find_gpu("A100-SXM-80GB").value();
+  auto m = CalibratedCostModel::make(path_, a100);
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.status().to_string().find("NVIDIA H100 80GB HBM3"), std::string::npos) << m.status().to_string();
+}
+
+TEST_F(Calibrated, PredictSaysWhereCostsCameFrom) {
+  auto s = load_embedded_quickstart({});
+  ASSERT_TRUE(s.ok());
+  s.value().options.calibration = path_;
+  auto p = predict(s.value(), {});
+  ASSERT_TRUE(p.ok()) << p.status().to_string();
+  bool gemm_calibrated = false, attention_default = false;
+  for (const auto& r : p->sources) {
+    if (r.what == "gemm" && r.source != CostSource::kDefault) gemm_calibrated = true;
+    if (r.what == "attention" && r.source == CostSource::kDefault) attention_default = true;
+  }
+  EXPECT_TRUE(gemm_calibrated);
+  EXPECT_TRUE(attention_default);
+  EXPECT_EQ(p->calibration, path_);
+}
+
+TEST(PickDevices, FamilyThenMemoryAndPooled) {
+  std::vector<DeviceInfo> d(4);
+  d[0].name = "NVIDIA A100-SXM4-80GB";
+  d[1].name = "NVIDIA H100 PCIe";
+  d[2].name = "NVIDIA H100 80GB HBM3";
+  d[3].name = "NVIDIA H100 80GB HBM3";   // the same GPU type from another host or tool
+  EXPECT_EQ(pick_devices(d, "H100-SXM-80GB"), (std::vector<int>{2, 3}));
+  EXPECT_EQ(pick_devices(d, "A100-SXM-80GB"), (std::vector<int>{0}));
+  EXPECT_TRUE(pick_devices(d, "B200-SXM-180GB").empty());
+}
+
+}  // namespace
+}  // namespace trainsim
