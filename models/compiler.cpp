@@ -124,7 +124,7 @@ class StageBuilder {
     for (const auto& st : steps)
       if (!st.fwd) last_bwd_of_chunk_[st.chunk] = st.micro;
     for (const auto& st : steps) st.fwd ? forward(st.chunk, st.micro) : backward(st.chunk, st.micro);
-    flush_bucket(kNoDep);
+    flush_bucket();
     if (!par_.dp_overlap) emit_deferred_reductions();
     // Optimizer: Adam over this rank's (shard of) parameters; memory-bound. Per parameter it
     // reads the gradient (4 B), master weight, m and v (12 B), writes them back (12 B) and
@@ -389,9 +389,10 @@ class StageBuilder {
     if (par_.zero >= 3 || par_.dp <= 1) return;
     pending_bytes_ += bytes;
     pending_after_ = after;
-    if (pending_bytes_ >= bucket_bytes_) flush_bucket(after);
+    if (pending_bytes_ >= bucket_bytes_) flush_bucket();
   }
-  void flush_bucket(uint32_t) {
+  // Emits the pending bucket's reduction after the task that filled it last (pending_after_).
+  void flush_bucket() {
     if (pending_bytes_ == 0) return;
     if (!par_.dp_overlap) {
       deferred_.push_back(pending_bytes_);
@@ -418,9 +419,7 @@ class StageBuilder {
     // forward runs (Megatron --overlap-param-gather); a layer's first forward waits for its
     // bucket.
     int64_t acc = 0;
-    bool first_unit = true;
-    auto flush = [&](int upto_vstage_layer) {
-      (void)upto_vstage_layer;
+    auto flush = [&] {
       if (acc == 0) return;
       uint32_t t = emit_coll("zero.param.allgather", CollKind::kAllGather, acc, kGroupDpGather, kStreamGather,
                              Category::kDpComm, 0xffff, 0, kNoDep);
@@ -433,16 +432,14 @@ class StageBuilder {
       if (v == 0) {
         acc += emb_grad_bytes_;
         pending_layers_.push_back(-1);
-        first_unit = false;
       }
       for (int l = first_layer_[v]; l < first_layer_[v] + split_[v]; ++l) {
         acc += layer_param_bytes_;
         pending_layers_.push_back(l);
-        if (acc >= bucket_bytes_) flush(l);
+        if (acc >= bucket_bytes_) flush();
       }
     }
-    flush(0);
-    (void)first_unit;
+    flush();
   }
 
   void forward(int chunk, int micro) {
@@ -535,7 +532,7 @@ class StageBuilder {
     } else {
       emit_p2p(true, 1, kPeerPrev, first_layer_[v], micro);
     }
-    if (last_micro) flush_bucket(last_compute_);
+    if (last_micro) flush_bucket();
   }
 
   Plan& plan_;
