@@ -13,6 +13,8 @@
 #include "calibrate/jobs.h"
 #include "models/compiler.h"
 #include "reports/io.h"
+#include "topologies/describe.h"
+#include "topologies/topology_file.h"
 #include "reports/json_report.h"
 #include "reports/summary.h"
 #include "reports/trace.h"
@@ -121,6 +123,14 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"jsonl", "nccl-tests", "torch-trace"}));
   imp->add_option("--device", device_name, "device name when the log does not say it (nccl-tests, torch-trace)");
 
+  // topo
+  std::string topo_what;
+  auto* topo = app.add_subcommand("topo", "cluster fabrics: describe a builtin or a topology file");
+  topo->require_subcommand(1);
+  auto* describe_cmd = topo->add_subcommand("describe", "GPUs, nodes, switches, links per tier, bisection bandwidth, oversubscription");
+  describe_cmd->add_option("topology", topo_what, "a builtin name (see `trainsim topo list`) or a topology JSON file")->required();
+  auto* topo_list = topo->add_subcommand("list", "the builtin topologies");
+
   // validate
   std::string runs_path, vjson_out;
   bool full = false;
@@ -169,6 +179,17 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  if (*topo) {
+    if (*topo_list) {
+      for (const auto& b : trainsim::builtin_topologies())
+        std::printf("%-16s %s\n%16s source: %s\n", b.name.c_str(), b.summary.c_str(), "", b.source.c_str());
+      return 0;
+    }
+    auto g = trainsim::load_topology(topo_what);
+    if (!g.ok()) return fail(g.status(), 2);
+    std::fputs(trainsim::format_description(trainsim::describe(g.value())).c_str(), stdout);
+    return 0;
+  }
   if (*cal && *imp) return run_import(import_files, db_path, import_format, device_name);
   if (*cal) {
     trainsim::JobList jobs;

@@ -48,7 +48,7 @@ TEST(Cluster, SingleLeafHasNoSpines) {
 TEST(Cluster, OversubscriptionReducesSpines) {
   FabricOptions opt;
   opt.leaf_radix = 4;
-  opt.oversubscription = 2.0;
+  opt.oversubscription = {2.0};
   ClusterGraph g = build_cluster(h100_cluster(64), opt).value();   // 8 nodes, 8 rails x 2 leaves
   EXPECT_EQ(g.summary().leaf_switches, 16);
   EXPECT_EQ(g.summary().spine_switches, 2);
@@ -91,7 +91,7 @@ TEST(Cluster, ValidationReportsAllErrors) {
   ClusterSpec c = h100_cluster(12);   // not a multiple of 8
   FabricOptions opt;
   opt.nics_per_node = 3;
-  opt.oversubscription = 0.5;
+  opt.oversubscription = {0.5};
   auto r = build_cluster(c, opt);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().errors().size(), 3u) << r.status().to_string();
