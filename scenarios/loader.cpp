@@ -574,29 +574,6 @@ bool read_bandwidth_field(Reader& r, const json* sec, const std::string& base, c
   return true;
 }
 
-bool parse_number_prefix(std::string_view text, double* num, std::string* number_text,
-                         std::string* unit) {
-  std::string t = trim(text);
-  size_t i = 0;
-  while (i < t.size() && (std::isdigit(static_cast<unsigned char>(t[i])) || t[i] == '.')) ++i;
-  if (i < t.size() && (t[i] == 'e' || t[i] == 'E') && i + 1 < t.size() &&
-      (std::isdigit(static_cast<unsigned char>(t[i + 1])) || t[i + 1] == '-' || t[i + 1] == '+')) {
-    size_t j = i + 1;
-    if (t[j] == '-' || t[j] == '+') ++j;
-    if (j < t.size() && std::isdigit(static_cast<unsigned char>(t[j]))) {
-      while (j < t.size() && std::isdigit(static_cast<unsigned char>(t[j]))) ++j;
-      i = j;
-    }
-  }
-  *number_text = t.substr(0, i);
-  if (number_text->empty() || number_text->find_first_of("0123456789") == std::string::npos)
-    return false;
-  char* end = nullptr;
-  *num = std::strtod(number_text->c_str(), &end);
-  if (end != number_text->c_str() + number_text->size() || !std::isfinite(*num)) return false;
-  *unit = trim(std::string_view(t).substr(i));
-  return true;
-}
 
 // ---- the whole document -----------------------------------------------------------------------
 
@@ -1098,85 +1075,7 @@ Result<json> parse_text(std::string_view text, const std::string& label) {
 
 }  // namespace
 
-bool parse_bandwidth(std::string_view text, Bandwidth* out, std::string* why) {
-  static const std::vector<std::pair<std::string, double>> kBits = {
-      {"bps", 1},      {"Kbps", 1e3},   {"kbps", 1e3},   {"Mbps", 1e6},   {"Gbps", 1e9},
-      {"Tbps", 1e12},  {"b/s", 1},      {"Kb/s", 1e3},   {"kb/s", 1e3},   {"Mb/s", 1e6},
-      {"Gb/s", 1e9},   {"Tb/s", 1e12},  {"Gbit/s", 1e9}, {"Mbit/s", 1e6}, {"Tbit/s", 1e12}};
-  static const std::vector<std::pair<std::string, double>> kBytes = {
-      {"B/s", 1},         {"KB/s", 1e3},   {"kB/s", 1e3},   {"MB/s", 1e6},
-      {"GB/s", 1e9},      {"TB/s", 1e12},  {"Bps", 1},      {"KBps", 1e3},
-      {"MBps", 1e6},      {"GBps", 1e9},   {"TBps", 1e12},  {"KiB/s", 1024.0},
-      {"MiB/s", 1048576.0}, {"GiB/s", 1073741824.0}, {"TiB/s", 1099511627776.0}};
-  const std::string hint = "write e.g. \"400Gbps\" (bits/s) or \"50GB/s\" (bytes/s)";
-  std::string t = trim(text);
-  if (!t.empty() && t[0] == '-') {
-    *why = "must be positive; " + hint;
-    return false;
-  }
-  double num = 0;
-  std::string ntext, unit;
-  if (!parse_number_prefix(t, &num, &ntext, &unit)) {
-    *why = "expected NUMBER UNIT; " + hint;
-    return false;
-  }
-  if (unit.empty()) {
-    *why = "missing unit; write \"" + ntext + "Gbps\" (bits/s) or \"" + ntext + "GB/s\" (bytes/s)";
-    return false;
-  }
-  double bps = -1;
-  for (const auto& [u, m] : kBits)
-    if (unit == u) bps = num * m / 8;
-  for (const auto& [u, m] : kBytes)
-    if (unit == u) bps = num * m;
-  if (bps < 0) {
-    *why = "unknown unit \"" + unit + "\"; " + hint + " (b = bits, B = bytes)";
-    return false;
-  }
-  if (!(bps > 0) || !std::isfinite(bps) || bps > 1e18) {
-    *why = "must be a positive, finite bandwidth; " + hint;
-    return false;
-  }
-  *out = Bandwidth::bytes_per_s(bps);
-  return true;
-}
 
-bool parse_size(std::string_view text, Bytes* out, std::string* why) {
-  static const std::vector<std::pair<std::string, double>> kUnits = {
-      {"B", 1},          {"KB", 1e3},           {"kB", 1e3},           {"MB", 1e6},
-      {"GB", 1e9},       {"TB", 1e12},          {"KiB", 1024.0},       {"MiB", 1048576.0},
-      {"GiB", 1073741824.0}, {"TiB", 1099511627776.0}};
-  const std::string hint = "write e.g. \"40MiB\" (2^20 bytes) or \"40MB\" (10^6 bytes)";
-  std::string t = trim(text);
-  if (!t.empty() && t[0] == '-') {
-    *why = "must not be negative; " + hint;
-    return false;
-  }
-  double num = 0;
-  std::string ntext, unit;
-  if (!parse_number_prefix(t, &num, &ntext, &unit)) {
-    *why = "expected NUMBER UNIT; " + hint;
-    return false;
-  }
-  if (unit.empty()) {
-    *why = "missing unit; write \"" + ntext + "MiB\" (2^20 bytes) or \"" + ntext + "MB\" (10^6 bytes)";
-    return false;
-  }
-  double mult = -1;
-  for (const auto& [u, m] : kUnits)
-    if (unit == u) mult = m;
-  if (mult < 0) {
-    *why = "unknown unit \"" + unit + "\"; " + hint;
-    return false;
-  }
-  double bytes = num * mult;
-  if (!std::isfinite(bytes) || bytes > 4.0e18) {
-    *why = "too large; " + hint;
-    return false;
-  }
-  *out = Bytes(static_cast<int64_t>(std::llround(bytes)));
-  return true;
-}
 
 Result<Scenario> load_scenario_json(const nlohmann::json& doc, const std::string& file_label,
                                     const std::vector<std::string>& overrides) {

@@ -43,13 +43,6 @@ Result<Scenario> load_embedded_quickstart(const std::vector<std::string>& overri
 Result<Scenario> load_scenario_json(const nlohmann::json& doc, const std::string& file_label,
                                     const std::vector<std::string>& overrides = {});
 
-// Unit parsers shared with the CLI. On failure they return false and set *why to a message
-// that says how to write the value (e.g. "missing unit; write \"400Gbps\" (bits/s) or
-// \"50GB/s\" (bytes/s)").
-// Bandwidth: NUMBER UNIT, unit one of bps Kbps Mbps Gbps Tbps (bits/s, also Gb/s ...) or
-// B/s KB/s MB/s GB/s TB/s KiB/s MiB/s GiB/s (bytes/s, also GBps ...). Decimal prefixes are 10^3.
-bool parse_bandwidth(std::string_view text, Bandwidth* out, std::string* why);
-// Size: NUMBER UNIT, unit one of B KB MB GB (10^3) KiB MiB GiB (2^10). Rounds to whole bytes.
-bool parse_size(std::string_view text, Bytes* out, std::string* why);
+// The unit parsers (parse_bandwidth, parse_size) live in sim/units.h.
 
 }  // namespace trainsim

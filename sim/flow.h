@@ -44,8 +44,12 @@
 //                                   completion time in (now, t]
 // Nothing is O(all flows) or O(all links) per event. Steady state is allocation-free: flow
 // slots, their path vectors, per-link flow lists and the solver's scratch vectors are reused.
-// Worst case: a fabric where all traffic shares one core (an all-to-all) is one component, and
-// every event re-solves it; that is inherent to max-min fairness.
+// Worst case: a fabric where all traffic shares one core (an all-to-all, or random pairs over
+// a tree) is one component, and every event re-solves it. FIXME: sim/flow_bench.cpp measures
+// this: ~600 flows per component -> ~3.7k flows/s on one core, the time going into the solve
+// (sorting link shares, BFS). Most of those solves change very few rates (links with slack
+// do not couple flows); a solver that propagates only through saturated links, then verifies,
+// would cut it. Measure before switching.
 //
 // Thread-safety: none. Queries settle pending changes, so they are not const.
 #pragma once

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <string_view>
 
 #include "sim/check.h"
 
@@ -121,6 +122,13 @@ class FlopRate {
 Time transfer_time(Bytes size, Bandwidth bw);
 // The one place where FLOPs, FLOP/s and time meet; rounds up to whole ps. REQUIRES: rate > 0.
 Time compute_time(Flops work, FlopRate rate);
+
+// "400Gbps" (bits/s: bps Kbps Mbps Gbps Tbps, b/s forms, Gbit/s) or "50GB/s" (bytes/s: B/s KB/s
+// MB/s GB/s TB/s, Bps forms, KiB/s MiB/s GiB/s TiB/s). A bare number, an unknown unit or a value
+// <= 0 is refused with `why` saying how to write it. Case matters (b = bits, B = bytes).
+bool parse_bandwidth(std::string_view text, Bandwidth* out, std::string* why);
+// "40MiB" (2^20) or "40MB" (10^6); B KB kB MB GB TB KiB MiB GiB TiB.
+bool parse_size(std::string_view text, Bytes* out, std::string* why);
 
 // "1.23 s", "45.6 ms", "7.8 us" with 3 significant digits.
 std::string format_time(Time t);

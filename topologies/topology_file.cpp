@@ -293,45 +293,7 @@ struct FileBuilder {
 }  // namespace
 
 bool parse_link_bandwidth(const std::string& text, Bandwidth* out, std::string* why) {
-  static const std::vector<std::pair<std::string, double>> kUnits = {
-      {"bps", 1 / 8.0},   {"Kbps", 1e3 / 8},  {"Mbps", 1e6 / 8},  {"Gbps", 1e9 / 8},
-      {"Tbps", 1e12 / 8}, {"b/s", 1 / 8.0},   {"Kb/s", 1e3 / 8},  {"Mb/s", 1e6 / 8},
-      {"Gb/s", 1e9 / 8},  {"Tb/s", 1e12 / 8}, {"B/s", 1},         {"KB/s", 1e3},
-      {"MB/s", 1e6},      {"GB/s", 1e9},      {"TB/s", 1e12},     {"Bps", 1},
-      {"KBps", 1e3},      {"MBps", 1e6},      {"GBps", 1e9},      {"TBps", 1e12}};
-  const std::string hint = "write e.g. \"400Gbps\" (bits/s) or \"50GB/s\" (bytes/s)";
-  size_t i = 0;
-  while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
-  size_t j = i;
-  while (j < text.size() && (std::isdigit(static_cast<unsigned char>(text[j])) || text[j] == '.' ||
-                             text[j] == '-' || text[j] == '+' || text[j] == 'e'))
-    ++j;
-  // Do not eat the 'e' of a unit: only digits follow an exponent.
-  std::string num = text.substr(i, j - i);
-  std::string unit = text.substr(j);
-  while (!unit.empty() && std::isspace(static_cast<unsigned char>(unit.front()))) unit.erase(0, 1);
-  while (!unit.empty() && std::isspace(static_cast<unsigned char>(unit.back()))) unit.pop_back();
-  char* end = nullptr;
-  double v = num.empty() ? NAN : std::strtod(num.c_str(), &end);
-  if (num.empty() || end != num.c_str() + num.size() || !std::isfinite(v)) {
-    *why = "expected NUMBER UNIT; " + hint;
-    return false;
-  }
-  if (unit.empty()) {
-    *why = "missing unit; write \"" + num + "Gbps\" (bits/s) or \"" + num + "GB/s\" (bytes/s)";
-    return false;
-  }
-  for (const auto& [u, m] : kUnits) {
-    if (unit != u) continue;
-    if (!(v > 0)) {
-      *why = "must be > 0; " + hint;
-      return false;
-    }
-    *out = Bandwidth::bytes_per_s(v * m);
-    return true;
-  }
-  *why = "unknown unit \"" + unit + "\"; " + hint + " (b = bits, B = bytes)";
-  return false;
+  return parse_bandwidth(text, out, why);   // one parser for scenarios and topologies (sim/units.h)
 }
 
 const std::vector<BuiltinTopology>& builtin_topologies() {
