@@ -16,6 +16,8 @@
 //
 // Usage: trainsim_bench [--scenarios DIR] [--only NAME]... [--mode full|fast|both]
 //                       [--repeat N] [--in-process] [FILE.json ...]
+//        trainsim_bench --flow [CASE]     the max-min flow solver (sim/flow_bench.h)
+//        trainsim_bench --topology        fabric graph builds of the large builtins
 //   DIR defaults to "scenarios" (run from the source root, or pass the path); NAME matches the
 //   file stem ("llama3_405b_16k") or the scenario name ("llama3-405b-16k"); --repeat N runs
 //   each row N times and reports the fastest (default 1 for full mode; fast mode rows are
@@ -36,6 +38,8 @@
 
 #include "scenarios/loader.h"
 #include "scenarios/predict.h"
+#include "sim/flow_bench.h"
+#include "topologies/topology_file.h"
 
 namespace {
 
@@ -172,6 +176,21 @@ int main(int argc, char** argv) {
     return r.ok ? 0 : 1;
   }
 
+  if (argc >= 2 && std::strcmp(argv[1], "--flow") == 0) {   // the flow-level network solver
+    trainsim::flow_benchmark(stdout, argc >= 3 ? argv[2] : "");
+    return 0;
+  }
+  if (argc >= 2 && std::strcmp(argv[1], "--topology") == 0) {   // fabric graph builds
+    for (const char* name : {"dgx-h100", "megascale-12k", "llama3-24k"}) {
+      const auto t0 = std::chrono::steady_clock::now();
+      auto g = trainsim::load_topology(name);
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (!g.ok()) return 1;
+      std::printf("%-16s %8d GPUs %8d links  build %.3f s  peak %.1f MiB (process)\n", name, g->summary().gpus,
+                  g->summary().links, s, peak_rss_mib());
+    }
+    return 0;
+  }
   std::string dir = "scenarios", mode = "both";
   std::vector<std::string> only, files;
   int repeats = 1;
