@@ -1,0 +1,126 @@
+// The trainsim binary as a user runs it: exit codes, error messages on bad input (nothing
+// written), the JSON shapes of run and validate, and the calibrate / topo subcommands.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace {
+
+struct CmdResult {
+  int rc = -1;
+  std::string out;   // stdout and stderr together
+};
+
+CmdResult run(const std::string& args) {
+  CmdResult r;
+  const std::string cmd = std::string(TRAINSIM_BINARY) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  const int status = pclose(p);
+  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("trainsim_cli_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string path(const std::string& f) const { return (dir_ / f).string(); }
+  std::filesystem::path dir_;
+};
+
+const std::string kSrc = TRAINSIM_SOURCE_DIR;
+
+TEST_F(Cli, RunWritesJsonWithEveryFigure) {
+  CmdResult r = run("run " + kSrc + "/scenarios/megatron_22b_tp8.json --json " + path("p.json"));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("step time"), std::string::npos);
+  EXPECT_NE(r.out.find("memory:"), std::string::npos);
+  std::ifstream in(path("p.json"));
+  nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  ASSERT_FALSE(j.is_discarded());
+  for (const char* k : {"breakdown", "memory", "sources", "fingerprint", "mfu", "hfu", "calibration"})
+    EXPECT_TRUE(j.contains(k)) << k;
+}
+
+TEST_F(Cli, BadScenarioIsExit2WithEveryErrorAndWritesNothing) {
+  const std::string bad = path("bad.json");
+  std::ofstream(bad) << R"({"model": {"name": "llama3-8b"}, "training": {"seq_len": 4096, "global_batch": 30},
+    "cluster": {"gpu": "H100-SXM-80", "gpus": 8, "nic_bandwidth": "400"}, "parallel": {"tpp": 2, "tp": 3}})";
+  CmdResult r = run("run " + bad + " --json " + path("out.json"));
+  EXPECT_EQ(r.rc, 2) << r.out;
+  for (const char* frag : {"/parallel/tpp", "did you mean \"tp\"", "/cluster/gpu", "/cluster/nic_bandwidth",
+                           "missing unit", "/parallel/tp = 3"})
+    EXPECT_NE(r.out.find(frag), std::string::npos) << frag << "\n" << r.out;
+  EXPECT_FALSE(std::filesystem::exists(path("out.json")));
+}
+
+TEST_F(Cli, SetOverrideAndUnknownFile) {
+  CmdResult r = run("run --set parallel.tp=64");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.out.find("--set"), std::string::npos) << r.out;
+  r = run("run " + path("missing.json"));
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.out.find("missing.json"), std::string::npos) << r.out;
+}
+
+TEST_F(Cli, ValidateJsonHasTheIssuesShape) {
+  const std::string rows = path("runs.jsonl");
+  {
+    std::ifstream in(kSrc + "/../shared/validation/published_runs.jsonl");
+    ASSERT_TRUE(in.good());
+    std::ofstream out(rows);
+    std::string line;
+    for (int i = 0; i < 3 && std::getline(in, line); ++i) out << line << "\n";   // a few rows keep it fast
+  }
+  CmdResult r = run("validate " + rows + " --json " + path("v.json"));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  std::ifstream in(path("v.json"));
+  nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  ASSERT_TRUE(j.contains("rows") && j.contains("summary"));
+  for (const char* k : {"id", "metric", "measured", "predicted", "error_pct", "defaults", "status", "reason"})
+    EXPECT_TRUE(j["rows"][0].contains(k)) << k;
+  for (const char* k : {"compared", "median_abs_error_pct", "mean_abs_error_pct", "max_abs_error_pct"})
+    EXPECT_TRUE(j["summary"].contains(k)) << k;
+}
+
+TEST_F(Cli, CalibrateJobsImportAndRun) {
+  CmdResult r = run("calibrate " + kSrc + "/scenarios/quickstart.json --jobs " + path("jobs.json"));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  std::ifstream in(path("jobs.json"));
+  nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  ASSERT_TRUE(j.contains("ops") && j.contains("collectives"));
+  EXPECT_GT(j["ops"].size(), 10u);
+  r = run("calibrate import " + kSrc + "/tests/calibrate/data/all_reduce_perf_8xh100.txt --format nccl-tests --db " +
+          path("c.db"));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  r = run("run " + kSrc + "/scenarios/quickstart.json --set parallel.zero=0 --calibration " + path("c.db"));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("calibration database"), std::string::npos) << r.out;
+  r = run("run --calibration " + path("nope.db"));
+  EXPECT_EQ(r.rc, 2) << r.out;
+}
+
+TEST_F(Cli, TopoDescribeAndBadTopology) {
+  CmdResult r = run("topo describe dgx-h100");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("bisection bandwidth"), std::string::npos) << r.out;
+  std::ofstream(path("t.json")) << R"({"nodes": [{"name": "n", "gpus": 8}], "links": [{"from": "n", "to": "nowhere", "bandwidth": "0Gbps"}]})";
+  r = run("topo describe " + path("t.json"));
+  EXPECT_EQ(r.rc, 2) << r.out;
+}
+
+}  // namespace
