@@ -14,6 +14,9 @@ constexpr double kPsPerS = 1e12;
 // Time::from_seconds accepts < ~9.2e6 s; a projected completion further away than this is
 // treated as "never" (a rate so small the flow is effectively stalled).
 constexpr double kMaxProjectionS = 9.0e6;
+// A partial re-solve whose closure (flows reachable through saturated links) exceeds this is
+// done as a whole-component solve right away.
+constexpr size_t kPartialMaxFlows = 1024;
 
 double seconds_between(Time a, Time b) {  // b - a, exact ps divided once
   return static_cast<double>((b - a).count_ps()) / kPsPerS;
@@ -310,34 +313,66 @@ void FlowNetwork::settle() {
   ++epoch_;
   comp_links_.clear();
   comp_flows_.clear();
-  // BFS over the flow-link graph from the touched links (and link-less new flows). Order of
-  // discovery depends only on the call sequence (per-link lists in insertion/swap order).
+  expand_.clear();
+  // Which flows to re-solve. Max-min rates couple flows only through saturated links: a flow's
+  // rate is set by a saturated link on which it has the largest rate (its bottleneck) or by its
+  // cap; a link with spare capacity constrains nobody. So start from the touched links (all
+  // their flows join) and grow through links saturated in the current allocation (all their
+  // flows join); a link that is only crossed keeps its other ("external") flows at their rates,
+  // the solve gets its capacity minus theirs. The result is max-min fair for all flows unless
+  // the partial solve makes such a crossed link the bottleneck of re-solved flows at a share
+  // below an external flow's rate; water_fill() reports those links, and they are expanded and
+  // the solve repeated (at worst up to the whole connected component, the old behaviour).
+  // Order of discovery depends only on the call sequence (per-link lists in insertion/swap
+  // order), so runs stay deterministic.
   for (uint32_t l : seed_links_) {
-    if (links_[l].mark != epoch_) {
-      links_[l].mark = epoch_;
+    Link& lk = links_[l];
+    if (lk.mark != epoch_) {
+      lk.mark = epoch_;
       comp_links_.push_back(l);
+    }
+    if (lk.xmark != epoch_) {
+      lk.xmark = epoch_;
+      expand_.push_back(l);
     }
   }
   for (uint32_t s : seed_flows_) {
-    Flow& f = flows_[s];
-    if (f.active && f.mark != epoch_) {
-      f.mark = epoch_;
-      comp_flows_.push_back(s);
-    }
+    if (flows_[s].active) add_to_solve(s);
   }
   seed_links_.clear();
   seed_flows_.clear();
-  for (size_t i = 0; i < comp_links_.size(); ++i) {
-    for (const LinkEntry& e : links_[comp_links_[i]].flows) {
-      Flow& f = flows_[e.flow];
-      if (f.mark == epoch_) continue;
-      f.mark = epoch_;
-      comp_flows_.push_back(e.flow);
-      for (uint32_t m : f.path) {
-        if (links_[m].mark != epoch_) {
-          links_[m].mark = epoch_;
-          comp_links_.push_back(m);
+  size_t xi = 0;
+  expand_all_ = false;
+  for (;;) {
+    for (; xi < expand_.size(); ++xi) {
+      // add_to_solve() may grow expand_ but never touches a link's flow list.
+      const std::vector<LinkEntry>& v = links_[expand_[xi]].flows;
+      for (size_t j = 0; j < v.size(); ++j) add_to_solve(v[j].flow);
+    }
+    // Where partial solves keep failing (a saturated core couples everything) or the closure is
+    // already large, a partial try would mostly be wasted: go to the whole component at once.
+    if (!expand_all_ && (comp_flows_.size() > kPartialMaxFlows || partial_fail_ > 0.5)) {
+      if (partial_fail_ > 0.5) partial_fail_ *= 0.99;  // decays: partial tries resume later
+      expand_all_ = true;
+      for (uint32_t l : comp_links_) {
+        if (links_[l].xmark != epoch_) {
+          links_[l].xmark = epoch_;
+          expand_.push_back(l);
         }
+      }
+      continue;
+    }
+    violated_.clear();
+    water_fill();
+    if (!expand_all_) partial_fail_ = 0.9 * partial_fail_ + (violated_.empty() ? 0.0 : 0.1);
+    if (violated_.empty()) break;
+    // The partial solve failed: take the whole connected component, which is always max-min
+    // fair (growing piecemeal would cost a solve per round).
+    expand_all_ = true;
+    for (uint32_t l : comp_links_) {
+      if (links_[l].xmark != epoch_) {
+        links_[l].xmark = epoch_;
+        expand_.push_back(l);
       }
     }
   }
@@ -358,6 +393,24 @@ void FlowNetwork::settle() {
     }
     reschedule(f, now);
     ++stats_.rates_changed;
+  }
+}
+
+void FlowNetwork::add_to_solve(uint32_t slot) {
+  Flow& f = flows_[slot];
+  if (f.mark == epoch_) return;
+  f.mark = epoch_;
+  comp_flows_.push_back(slot);
+  for (uint32_t m : f.path) {
+    Link& lk = links_[m];
+    if (lk.mark != epoch_) {
+      lk.mark = epoch_;
+      comp_links_.push_back(m);
+    }
+    if (lk.xmark != epoch_ && (expand_all_ || saturated(lk))) {
+      lk.xmark = epoch_;
+      expand_.push_back(m);
+    }
   }
 }
 
@@ -399,8 +452,25 @@ void FlowNetwork::water_fill() {
   share_heap_.clear();
   for (uint32_t l : comp_links_) {
     Link& lk = links_[l];
-    lk.rc = lk.cap;
-    lk.n = static_cast<uint32_t>(lk.flows.size());
+    lk.ext_max = 0;
+    if (lk.xmark == epoch_) {
+      lk.rc = lk.cap;
+      lk.n = static_cast<uint32_t>(lk.flows.size());
+    } else {  // crossed only: its external flows keep their rates
+      double ext = 0;
+      uint32_t n = 0;
+      for (const LinkEntry& e : lk.flows) {
+        const Flow& g = flows_[e.flow];
+        if (g.mark == epoch_) {
+          ++n;
+        } else {
+          ext += g.rate;
+          lk.ext_max = std::max(lk.ext_max, g.rate);
+        }
+      }
+      lk.rc = std::max(0.0, lk.cap - ext);
+      lk.n = n;
+    }
     if (lk.n > 0) share_sorted_.push_back(ShareKey{lk.rc / lk.n, l});
   }
   std::sort(share_sorted_.begin(), share_sorted_.end(), less);
@@ -460,6 +530,9 @@ void FlowNetwork::water_fill() {
     }
     const uint32_t l = top.link;
     const double s = top.share;
+    // A crossed link becoming the bottleneck below an external flow's rate: that flow must
+    // share it, so the partial solve is not max-min fair (settle() expands l and repeats).
+    if (links_[l].ext_max > s) violated_.push_back(l);
     // Freezing flows of l changes no other entry of l's list (swap-removal happens only in
     // remove_flow), so iterating it is safe.
     for (const LinkEntry& e : links_[l].flows) {

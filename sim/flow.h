@@ -20,11 +20,16 @@
 //
 // Invariant (why incremental is exact). Consider the bipartite graph whose nodes are the
 // links and the active flows, with an edge when a flow's path uses a link. Max-min rates of a
-// connected component depend only on the capacities and flows of that component. A start,
-// a cancel, a completion or a capacity change can therefore only change rates inside the
-// component(s) that contain the links it touches (after a removal the old component may split;
-// each piece is reached from one of the removed flow's links). settle() re-solves exactly
-// those components and leaves every other rate, and projected completion, untouched.
+// connected component depend only on the capacities and flows of that component. Within it,
+// flows are coupled only through saturated links: an allocation is max-min fair iff it is
+// feasible and every flow is at its cap or has a bottleneck (a saturated link on which no
+// flow is faster). settle() therefore re-solves the flows of the touched links plus every flow
+// reachable from them through links saturated in the current allocation; on a link it only
+// crosses, the other ("external") flows keep their rates and the solve gets the capacity they
+// leave. The result is max-min fair unless the partial solve makes a crossed link the
+// bottleneck of re-solved flows below an external flow's rate; then that link is expanded and
+// the solve repeated, and after a second such failure the whole connected component is solved
+// (the fallback). Every other rate, and projected completion, stays untouched.
 //
 // Laziness and batching. start(), cancel() and set_capacity() only record the touched links;
 // the re-solve happens at the next query (next_completion(), rate(), advance_to()) or when
@@ -33,8 +38,8 @@
 // in one pass. A flow's remaining bytes are kept as (remaining at `last`, rate): progress is
 // materialized only when its rate changes, so advance_to() never walks all flows.
 //
-// Complexity (A = flows in the touched components, E = sum of their path lengths,
-// L = links in those components, N = active flows):
+// Complexity (A = flows re-solved, E = sum of their path lengths, L = their links,
+// N = active flows):
 //   start / cancel / set_capacity   O(path length) + an O(log N) heap update
 //   settle (one per batch)          O(E + L log L) typically (BFS, water-filling with a lazy
 //                                   heap of link fair shares; re-pushes add log terms)
@@ -44,12 +49,10 @@
 //                                   completion time in (now, t]
 // Nothing is O(all flows) or O(all links) per event. Steady state is allocation-free: flow
 // slots, their path vectors, per-link flow lists and the solver's scratch vectors are reused.
-// Worst case: a fabric where all traffic shares one core (an all-to-all, or random pairs over
-// a tree) is one component, and every event re-solves it. FIXME: sim/flow_bench.cpp measures
-// this: ~600 flows per component -> ~3.7k flows/s on one core, the time going into the solve
-// (sorting link shares, BFS). Most of those solves change very few rates (links with slack
-// do not couple flows); a solver that propagates only through saturated links, then verifies,
-// would cut it. Measure before switching.
+// Random pairs over a tree form one big component, but its core links usually have slack, so
+// a re-solve stays small (sim/flow_bench.cpp: ~500 in flight, avg 9 flows re-solved instead of
+// ~600). Worst case: a saturated core (all traffic bottlenecked on shared links) couples
+// everything, and every event re-solves the component (plus the failed partial tries).
 //
 // Thread-safety: none. Queries settle pending changes, so they are not const.
 #pragma once
@@ -90,8 +93,8 @@ struct FlowNetworkStats {
   uint64_t flows_finished = 0;
   uint64_t flows_cancelled = 0;
   uint64_t solves = 0;              // rate recomputations (one per settled batch)
-  uint64_t flows_resolved = 0;      // sum over solves of the flows in the touched components
-  uint64_t links_resolved = 0;      // sum over solves of the links in the touched components
+  uint64_t flows_resolved = 0;      // sum over solves of the flows re-solved (final round)
+  uint64_t links_resolved = 0;      // sum over solves of the links re-solved (final round)
   uint64_t rates_changed = 0;       // flows whose rate actually changed (and were rescheduled)
   uint64_t max_component_flows = 0; // largest component solved
   uint64_t peak_active_flows = 0;
@@ -179,9 +182,11 @@ class FlowNetwork {
     double bytes = 0;
     Time busy;
     // solver scratch
-    uint32_t mark = 0;
+    uint32_t mark = 0;   // == epoch_: a link of a flow being re-solved
+    uint32_t xmark = 0;  // == epoch_: expanded (all its flows are being re-solved)
     uint32_t n = 0;      // unfrozen flows
     double rc = 0;       // capacity not yet handed out
+    double ext_max = 0;  // largest rate of its flows that are not being re-solved
   };
   struct Flow {
     uint64_t seq = 0;
@@ -206,6 +211,8 @@ class FlowNetwork {
   void touch(Time now);  // moves now_ forward (settling first); checks nothing is overdue
   void settle();
   void water_fill();
+  void add_to_solve(uint32_t slot);
+  bool saturated(const Link& l) const { return l.load >= l.cap * (1 - 1e-7); }
   void freeze(uint32_t f, double r, uint32_t skip_link);
   void remove_flow(uint32_t slot);
   void account(Link& l, Time now);
@@ -237,6 +244,10 @@ class FlowNetwork {
   std::vector<uint32_t> comp_links_;
   std::vector<uint32_t> comp_flows_;
   std::vector<uint32_t> capped_;
+  std::vector<uint32_t> expand_;     // links whose flows all join the solve
+  std::vector<uint32_t> violated_;
+  bool expand_all_ = false;          // this solve grows to the whole connected component
+  double partial_fail_ = 0;          // moving average of failed partial solves (0..1)   // links where the partial solve was not max-min fair
   std::vector<ShareKey> share_sorted_;
   std::vector<ShareKey> share_heap_;
   uint32_t unfrozen_ = 0;

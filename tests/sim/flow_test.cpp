@@ -255,6 +255,109 @@ TEST(FlowOracle, IncrementalRatesMatchFromScratchWaterFilling) {
   EXPECT_GT(checks, 50'000);
 }
 
+// The same oracle on a small oversubscribed tree (hosts with up/down links, leaves with one
+// tight uplink/downlink each): most host links are saturated and the core links come and go
+// between spare and full, which is where a re-solve that grows only through saturated links
+// has to notice a crossed link turning into a bottleneck and widen.
+TEST(FlowOracle, PartialResolvesOnAnOversubscribedTreeMatchTheOracle) {
+  int checks = 0;
+  for (uint64_t seed = 1; seed <= 40; ++seed) {
+    std::mt19937_64 rng(seed * 7919);
+    FlowNetwork net;
+    constexpr int kLeaves = 4, kPer = 4, kHosts = kLeaves * kPer;
+    std::vector<double> cap;
+    auto link = [&](double c) {
+      cap.push_back(c);
+      return net.add_link(Bps(c));
+    };
+    std::vector<uint32_t> up, down, lup, ldn;
+    for (int h = 0; h < kHosts; ++h) {
+      up.push_back(link(10e9));
+      down.push_back(link(10e9));
+    }
+    const double core = unif(rng, 8e9, 30e9);
+    for (int l = 0; l < kLeaves; ++l) {
+      lup.push_back(link(core));
+      ldn.push_back(link(core));
+    }
+    std::map<FlowId, OracleFlow> live;
+    Time now = Time::zero();
+    for (int step = 0; step < 150; ++step) {
+      const int op = static_cast<int>(uni(rng, 0, 99));
+      if (op < 55 || live.empty()) {
+        const int src = static_cast<int>(uni(rng, 0, kHosts - 1));
+        int dst = static_cast<int>(uni(rng, 0, kHosts - 2));
+        if (dst >= src) ++dst;
+        OracleFlow of;
+        of.path.push_back(up[src]);
+        if (src / kPer != dst / kPer) {
+          of.path.push_back(lup[src / kPer]);
+          of.path.push_back(ldn[dst / kPer]);
+        }
+        of.path.push_back(down[dst]);
+        std::optional<Bandwidth> c;
+        if (uni(rng, 0, 9) == 0) {
+          of.cap = unif(rng, 1e9, 8e9);
+          c = Bps(of.cap);
+        }
+        Result<FlowId> f = net.start(now, of.path, Bytes{uni(rng, 1000, 50'000'000)}, c);
+        ASSERT_TRUE(f.ok()) << f.status().to_string();
+        live.emplace(f.value(), of);
+      } else if (op < 70) {
+        auto it = live.begin();
+        std::advance(it, uni(rng, 0, static_cast<int64_t>(live.size()) - 1));
+        ASSERT_TRUE(net.cancel(now, it->first).ok());
+        live.erase(it);
+      } else if (op < 78) {
+        const uint32_t l = uni(rng, 0, 1) ? lup[uni(rng, 0, kLeaves - 1)]
+                                          : ldn[uni(rng, 0, kLeaves - 1)];
+        cap[l] = unif(rng, 5e9, 40e9);
+        ASSERT_TRUE(net.set_capacity(now, l, Bps(cap[l])).ok());
+      } else {
+        const Time nc = net.next_completion();
+        const Time t = (nc == Time::max() || uni(rng, 0, 2) == 0) ? now + Time::us(uni(rng, 1, 300))
+                                                                   : nc;
+        for (FlowId id : net.advance_to(t)) ASSERT_EQ(live.erase(id), 1u);
+        now = t;
+      }
+      std::vector<OracleFlow> fl;
+      std::vector<FlowId> ids;
+      for (const auto& [id, of] : live) {
+        ids.push_back(id);
+        fl.push_back(of);
+      }
+      const std::vector<double> want = oracle_rates(cap, fl);
+      for (size_t i = 0; i < ids.size(); ++i) {
+        ASSERT_NEAR(net.rate(ids[i]).Bps(), want[i], 1e-9 * want[i])
+            << "seed " << seed << " step " << step << " flow " << ids[i].seq;
+        ++checks;
+      }
+    }
+  }
+  EXPECT_GT(checks, 20'000);
+}
+
+TEST(FlowLocality, SpareCapacityDoesNotCoupleFlows) {
+  // 50 flows, each alone on its own 1 GB/s host link, all crossing one 1000 GB/s core: the
+  // core has spare capacity, so a new flow on host link 7 re-solves only the flows of host
+  // link 7 (and not the other 49 through the core). Rates: 0.5 GB/s for the two on link 7.
+  FlowNetwork net;
+  const uint32_t core = net.add_link(Bps(1000e9));
+  std::vector<uint32_t> hosts;
+  for (int i = 0; i < 50; ++i) hosts.push_back(net.add_link(Bps(1e9)));
+  std::vector<FlowId> ids;
+  for (int i = 0; i < 50; ++i) {
+    ids.push_back(net.start(Time::zero(), {hosts[i], core}, Bytes{1'000'000'000}).value());
+  }
+  net.next_completion();
+  const uint64_t resolved = net.stats().flows_resolved;
+  const FlowId extra = net.start(Time::ns(1), {hosts[7]}, Bytes{1'000'000'000}).value();
+  EXPECT_EQ(net.rate(extra).Bps(), 5e8);
+  EXPECT_EQ(net.rate(ids[7]).Bps(), 5e8);
+  EXPECT_EQ(net.rate(ids[8]).Bps(), 1e9);
+  EXPECT_EQ(net.stats().flows_resolved - resolved, 2u);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Two all-reduces over one oversubscribed uplink, at the flow level.
 //
