@@ -515,9 +515,8 @@ class StageBuilder {
     }
     for (int l = first_layer_[v] + split_[v] - 1; l >= first_layer_[v]; --l) {
       uint32_t pg = zero3_gather(layer_param_bytes_, l, micro);
-      unit_starts_.push_back(static_cast<uint32_t>(prog_.tasks.size()) + (pg == kNoDep ? 0 : 0));
+      unit_starts_.push_back(static_cast<uint32_t>(prog_.tasks.size()));   // the layer's first backward task
       uint32_t last = layer_backward(l, micro, pg);
-      unit_starts_.back() = std::min<uint32_t>(unit_starts_.back(), last);
       zero3_reduce(layer_grad_bytes_, l, micro, last);
       if (last_micro) add_grads(layer_grad_bytes_, last);
     }

@@ -60,22 +60,16 @@ bool parse_number_prefix(std::string_view text, double* num, std::string* number
   return true;
 }
 
-}  // namespace
+using UnitTable = std::vector<std::pair<std::string, double>>;
 
-bool parse_bandwidth(std::string_view text, Bandwidth* out, std::string* why) {
-  static const std::vector<std::pair<std::string, double>> kBits = {
-      {"bps", 1},      {"Kbps", 1e3},   {"kbps", 1e3},   {"Mbps", 1e6},   {"Gbps", 1e9},
-      {"Tbps", 1e12},  {"b/s", 1},      {"Kb/s", 1e3},   {"kb/s", 1e3},   {"Mb/s", 1e6},
-      {"Gb/s", 1e9},   {"Tb/s", 1e12},  {"Gbit/s", 1e9}, {"Mbit/s", 1e6}, {"Tbit/s", 1e12}};
-  static const std::vector<std::pair<std::string, double>> kBytes = {
-      {"B/s", 1},         {"KB/s", 1e3},   {"kB/s", 1e3},   {"MB/s", 1e6},
-      {"GB/s", 1e9},      {"TB/s", 1e12},  {"Bps", 1},      {"KBps", 1e3},
-      {"MBps", 1e6},      {"GBps", 1e9},   {"TBps", 1e12},  {"KiB/s", 1024.0},
-      {"MiB/s", 1048576.0}, {"GiB/s", 1073741824.0}, {"TiB/s", 1099511627776.0}};
-  const std::string hint = "write e.g. \"400Gbps\" (bits/s) or \"50GB/s\" (bytes/s)";
-  std::string t = trim_ws(text);
+// The shared front of the unit parsers: NUMBER UNIT with UNIT in `units` (multiplier to the base
+// unit). `missing` is the "write ..." advice for a bare number (%s = the number as written).
+bool parse_quantity(std::string_view text, const UnitTable& units, const std::string& hint,
+                    const char* negative, const char* missing, const char* unknown_suffix, double* value,
+                    std::string* why) {
+  const std::string t = trim_ws(text);
   if (!t.empty() && t[0] == '-') {
-    *why = "must be positive; " + hint;
+    *why = std::string(negative) + "; " + hint;
     return false;
   }
   double num = 0;
@@ -85,18 +79,37 @@ bool parse_bandwidth(std::string_view text, Bandwidth* out, std::string* why) {
     return false;
   }
   if (unit.empty()) {
-    *why = "missing unit; write \"" + ntext + "Gbps\" (bits/s) or \"" + ntext + "GB/s\" (bytes/s)";
+    char buf[256];
+    std::snprintf(buf, sizeof buf, missing, ntext.c_str(), ntext.c_str());
+    *why = std::string("missing unit; ") + buf;
     return false;
   }
-  double bps = -1;
-  for (const auto& [u, m] : kBits)
-    if (unit == u) bps = num * m / 8;
-  for (const auto& [u, m] : kBytes)
-    if (unit == u) bps = num * m;
-  if (bps < 0) {
-    *why = "unknown unit \"" + unit + "\"; " + hint + " (b = bits, B = bytes)";
+  for (const auto& [u, m] : units)
+    if (unit == u) {
+      *value = num * m;
+      return true;
+    }
+  *why = "unknown unit \"" + unit + "\"; " + hint + unknown_suffix;
+  return false;
+}
+
+}  // namespace
+
+bool parse_bandwidth(std::string_view text, Bandwidth* out, std::string* why) {
+  // Bytes per second per unit (bit units divided by 8).
+  static const UnitTable kUnits = {
+      {"bps", 1 / 8.0},   {"Kbps", 1e3 / 8},   {"kbps", 1e3 / 8},   {"Mbps", 1e6 / 8},  {"Gbps", 1e9 / 8},
+      {"Tbps", 1e12 / 8}, {"b/s", 1 / 8.0},    {"Kb/s", 1e3 / 8},   {"kb/s", 1e3 / 8},  {"Mb/s", 1e6 / 8},
+      {"Gb/s", 1e9 / 8},  {"Tb/s", 1e12 / 8},  {"Gbit/s", 1e9 / 8}, {"Mbit/s", 1e6 / 8}, {"Tbit/s", 1e12 / 8},
+      {"B/s", 1},         {"KB/s", 1e3},       {"kB/s", 1e3},       {"MB/s", 1e6},      {"GB/s", 1e9},
+      {"TB/s", 1e12},     {"Bps", 1},          {"KBps", 1e3},       {"MBps", 1e6},      {"GBps", 1e9},
+      {"TBps", 1e12},     {"KiB/s", 1024.0},   {"MiB/s", 1048576.0}, {"GiB/s", 1073741824.0},
+      {"TiB/s", 1099511627776.0}};
+  const std::string hint = "write e.g. \"400Gbps\" (bits/s) or \"50GB/s\" (bytes/s)";
+  double bps = 0;
+  if (!parse_quantity(text, kUnits, hint, "must be positive", "write \"%sGbps\" (bits/s) or \"%sGB/s\" (bytes/s)",
+                      " (b = bits, B = bytes)", &bps, why))
     return false;
-  }
   if (!(bps > 0) || !std::isfinite(bps) || bps > 1e18) {
     *why = "must be a positive, finite bandwidth; " + hint;
     return false;
@@ -106,34 +119,15 @@ bool parse_bandwidth(std::string_view text, Bandwidth* out, std::string* why) {
 }
 
 bool parse_size(std::string_view text, Bytes* out, std::string* why) {
-  static const std::vector<std::pair<std::string, double>> kUnits = {
+  static const UnitTable kUnits = {
       {"B", 1},          {"KB", 1e3},           {"kB", 1e3},           {"MB", 1e6},
       {"GB", 1e9},       {"TB", 1e12},          {"KiB", 1024.0},       {"MiB", 1048576.0},
       {"GiB", 1073741824.0}, {"TiB", 1099511627776.0}};
   const std::string hint = "write e.g. \"40MiB\" (2^20 bytes) or \"40MB\" (10^6 bytes)";
-  std::string t = trim_ws(text);
-  if (!t.empty() && t[0] == '-') {
-    *why = "must not be negative; " + hint;
+  double bytes = 0;
+  if (!parse_quantity(text, kUnits, hint, "must not be negative",
+                      "write \"%sMiB\" (2^20 bytes) or \"%sMB\" (10^6 bytes)", "", &bytes, why))
     return false;
-  }
-  double num = 0;
-  std::string ntext, unit;
-  if (!parse_number_prefix(t, &num, &ntext, &unit)) {
-    *why = "expected NUMBER UNIT; " + hint;
-    return false;
-  }
-  if (unit.empty()) {
-    *why = "missing unit; write \"" + ntext + "MiB\" (2^20 bytes) or \"" + ntext + "MB\" (10^6 bytes)";
-    return false;
-  }
-  double mult = -1;
-  for (const auto& [u, m] : kUnits)
-    if (unit == u) mult = m;
-  if (mult < 0) {
-    *why = "unknown unit \"" + unit + "\"; " + hint;
-    return false;
-  }
-  double bytes = num * mult;
   if (!std::isfinite(bytes) || bytes > 4.0e18) {
     *why = "too large; " + hint;
     return false;
