@@ -184,6 +184,7 @@ OpCost CalibratedCostModel::compute(const OpDesc& op) const {
 }
 
 OpCost CalibratedCostModel::collective(const OpDesc& op, const GroupShape& shape) const {
+  if (op.coll == CollKind::kSendRecv && shape.size > 1) return p2p(op, shape.nodes == 1);   // a ring shift
   const OpCost fallback = fallback_->collective(op, shape);
   if (shape.size <= 1) return fallback;
   const bool multi_node = shape.nodes > 1;

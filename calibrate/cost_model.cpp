@@ -127,6 +127,10 @@ LinkParams DefaultCostModel::links(CollKind kind) const {
 }
 
 OpCost DefaultCostModel::collective(const OpDesc& op, const GroupShape& shape) const {
+  if (op.coll == CollKind::kSendRecv) {   // a ring shift: one message per member, as p2p
+    if (shape.size <= 1) return OpCost{};
+    return p2p(op, shape.nodes == 1);
+  }
   OpCost c;
   c.time = collective_time(op.coll, op.bytes, shape, links(op.coll), CollAlgo::kAuto);
   return c;

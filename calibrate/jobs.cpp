@@ -65,6 +65,7 @@ nlohmann::ordered_json job_for_op(const OpDesc& op, int group_size) {
       return j;
     case OpClass::kCollective:
       if (group_size <= 1) return nullptr;
+      if (op.coll == CollKind::kSendRecv) group_size = 2;   // a ring shift is priced as one send-recv pair
       j["kind"] = to_string(op.coll);
       j["dtype"] = "bf16";
       j["bytes"] = op.bytes.count();

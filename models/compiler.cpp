@@ -96,7 +96,7 @@ class StageBuilder {
       : plan_(plan), prog_(prog), model_(model), tr_(tr), par_(par), d_(d), stage_(stage), m_(m),
         split_(split), first_layer_(first_layer) {
     nv_ = par.pp * par.vp;
-    act_ = layer_activation(model, tr.seq_len, tr.micro_batch, par.tp, d.sp, par.recompute, tr.dropout);
+    act_ = layer_activation(model, static_cast<int>(d.s), tr.micro_batch, par.tp, d.sp, par.recompute, tr.dropout);
     if (tr.attention_kernel == AttentionKernel::kUnfused && par.recompute == Recompute::kNone) {
       // Korthikanti et al. 2022 eq. 1: softmax output (2), dropout mask (1), dropout output (2)
       // per score element: 5as^2b/t bytes that a flash kernel never stores.
@@ -106,7 +106,10 @@ class StageBuilder {
     layer_grad_bytes_ = 2 * ceil_div(layer_params(model), par.tp);
     layer_param_bytes_ = layer_grad_bytes_;
     emb_grad_bytes_ = 2 * ceil_div(embedding_params(model), par.tp);
-    shard_ = par.fsdp_shard_group > 0 ? std::min(par.fsdp_shard_group, par.dp) : par.dp;
+    // Gradients are reduced (and ZeRO shards taken) over dp x cp: every CP rank holds the whole
+    // layer and a share of the tokens (Megatron's dp-cp group; torchtitan's dp_shard x cp mesh).
+    dpg_ = par.dp * par.cp;
+    shard_ = (par.fsdp_shard_group > 0 ? std::min(par.fsdp_shard_group, par.dp) : par.dp) * par.cp;
     bucket_bytes_ = std::max<int64_t>(1, par.dp_bucket_mb) << 20;
     tensors_ = layer_param_tensors(model);
   }
@@ -237,8 +240,85 @@ class StageBuilder {
   // s x s elements of one rank's heads for one micro-batch.
   int64_t score_elems() const { return d_.b * (d_.heads / d_.t) * d_.s * d_.s; }
 
+  // Context parallelism (see the file comment of compiler.h).
+  int64_t cp_ring() const { return d_.cp / d_.cp_ulysses; }
+  // K and V of one ring block: seq/ring tokens of this rank's kv heads.
+  int64_t cp_kv_bytes() const {
+    return 2 * 2 * d_.b * (d_.s * d_.cp_ulysses) * attention_kv_heads_local(d_) * d_.head_dim;
+  }
+  // Ulysses all-to-all send buffers: this rank's seq/cp tokens of all its TP heads.
+  int64_t ulysses_qkv_bytes() const {
+    return 2 * d_.b * d_.s * (d_.q / d_.t + 2 * attention_kv_heads_local(d_) * d_.cp_ulysses * d_.head_dim);
+  }
+  int64_t ulysses_out_bytes() const { return 2 * d_.b * d_.s * (d_.q / d_.t); }
+  // Step j of the ring: step 0 is the rank's own (causal) diagonal; with zig-zag chunks every
+  // later step is half a block on every rank, the work of a causal block (cp_causal_pairs);
+  // with contiguous chunks the slowest rank computes a full block.
+  OpDesc cp_block(bool backward, int step) const {
+    const int64_t sb = d_.s * d_.cp_ulysses;   // tokens of one ring block
+    return attention_block_op(d_, backward, sb, sb, step == 0 || d_.cp_zigzag);
+  }
+  uint32_t cp_attention_forward(Category c, int layer, int micro) {
+    uint32_t first = kNoDep;
+    if (d_.cp_ulysses > 1)
+      first = emit_coll("cp.ulysses.qkv.alltoall", CollKind::kAllToAll, ulysses_qkv_bytes(), kGroupCpA2a,
+                        kStreamCompute, Category::kCpComm, layer, micro);
+    const int64_t R = cp_ring();
+    const uint32_t qkv_ready = last_compute_;
+    uint32_t shift = kNoDep;
+    if (R > 1)   // the first hop of the local K, V starts as soon as they exist
+      shift = emit_coll("cp.ring.kv.sendrecv", CollKind::kSendRecv, cp_kv_bytes(), kGroupCpRing, kStreamCp,
+                        Category::kCpComm, layer, micro, qkv_ready);
+    uint32_t prev = emit_compute(OP(cp_block(false, 0)), c, layer, micro);
+    if (first == kNoDep) first = prev;
+    for (int64_t j = 1; j < R; ++j) {
+      const uint32_t got = shift;   // block j's K, V
+      // Two KV buffers: the hop that fills block j+1's buffer waits for block j-1 to free it.
+      if (j + 1 < R)
+        shift = emit_coll("cp.ring.kv.sendrecv", CollKind::kSendRecv, cp_kv_bytes(), kGroupCpRing, kStreamCp,
+                          Category::kCpComm, layer, micro, prev);
+      prev = emit_compute(OP(cp_block(false, 1)), c, layer, micro, got);
+    }
+    if (d_.cp_ulysses > 1)
+      emit_coll("cp.ulysses.out.alltoall", CollKind::kAllToAll, ulysses_out_bytes(), kGroupCpA2a, kStreamCompute,
+                Category::kCpComm, layer, micro);
+    return first;
+  }
+  void cp_attention_backward(int layer, int micro) {
+    const Category c = Category::kCompute;
+    if (d_.cp_ulysses > 1)
+      emit_coll("cp.ulysses.dout.alltoall", CollKind::kAllToAll, ulysses_out_bytes(), kGroupCpA2a, kStreamCompute,
+                Category::kCpComm, layer, micro);
+    const int64_t R = cp_ring();
+    uint32_t shift = kNoDep;
+    if (R > 1)   // K, V start their second trip around the ring
+      shift = emit_coll("cp.ring.kv.sendrecv", CollKind::kSendRecv, cp_kv_bytes(), kGroupCpRing, kStreamCp,
+                        Category::kCpComm, layer, micro, last_compute_);
+    uint32_t prev = emit_compute(OP(cp_block(true, 0)), c, layer, micro);
+    uint32_t dkv = kNoDep;
+    for (int64_t j = 1; j < R; ++j) {
+      const uint32_t got = shift;
+      if (j + 1 < R)   // the next K, V into the buffer block j-1 freed
+        shift = emit_coll("cp.ring.kv.sendrecv", CollKind::kSendRecv, cp_kv_bytes(), kGroupCpRing, kStreamCp,
+                          Category::kCpComm, layer, micro, prev);
+      // The dK, dV that block j-1 added to go on to the next rank, which adds them to its own
+      // block j's before block j+1 starts.
+      const uint32_t dkv_prev = dkv;
+      dkv = emit_coll("cp.ring.dkv.sendrecv", CollKind::kSendRecv, cp_kv_bytes(), kGroupCpRing, kStreamCp,
+                      Category::kCpComm, layer, micro, prev);
+      prev = emit_compute(OP(cp_block(true, 1)), c, layer, micro, got, dkv_prev);
+    }
+    if (R > 1)   // the last dK, dV return to the rank that owns K, V
+      emit_coll("cp.ring.dkv.return", CollKind::kSendRecv, cp_kv_bytes(), kGroupCpRing, kStreamCompute,
+                Category::kCpComm, layer, micro);
+    if (d_.cp_ulysses > 1)
+      emit_coll("cp.ulysses.dqkv.alltoall", CollKind::kAllToAll, ulysses_qkv_bytes(), kGroupCpA2a, kStreamCompute,
+                Category::kCpComm, layer, micro);
+  }
+
   // The attention core forward; returns its first task.
   uint32_t attention_forward(Category c, int layer, int micro) {
+    if (d_.cp > 1) return cp_attention_forward(c, layer, micro);
     if (tr_.attention_kernel == AttentionKernel::kFlash) return emit_compute(OP(attention_op(d_, false)), c, layer, micro);
     const int64_t bh = d_.b * (d_.heads / d_.t);
     uint32_t first = emit_compute(OP(gemm_op("attn.scores.fwd", d_.s, d_.s, d_.head_dim, DType::kBF16, false, bh)), c,
@@ -252,6 +332,10 @@ class StageBuilder {
   }
   void attention_backward(int layer, int micro) {
     const Category c = Category::kCompute;
+    if (d_.cp > 1) {
+      cp_attention_backward(layer, micro);
+      return;
+    }
     if (tr_.attention_kernel == AttentionKernel::kFlash) {
       emit_compute(OP(attention_op(d_, true)), c, layer, micro);
       return;
@@ -379,14 +463,14 @@ class StageBuilder {
     uint32_t rs = emit_coll("zero3.grad.reducescatter", CollKind::kReduceScatter, bytes, kGroupDp, kStreamDp,
                             Category::kDpComm, layer, micro, after);
     last_reduction_ = rs;
-    if (shard_ < par_.dp)
+    if (shard_ < dpg_)
       last_reduction_ = emit_coll("hsdp.grad.allreduce", CollKind::kAllReduce, bytes / shard_, kGroupDpRep,
                                   kStreamDp, Category::kDpComm, layer, micro, rs);
   }
 
   // Gradient buckets for ZeRO 0-2: filled during the last backward of a chunk.
   void add_grads(int64_t bytes, uint32_t after) {
-    if (par_.zero >= 3 || par_.dp <= 1) return;
+    if (par_.zero >= 3 || dpg_ <= 1) return;
     pending_bytes_ += bytes;
     pending_after_ = after;
     if (pending_bytes_ >= bucket_bytes_) flush_bucket();
@@ -406,7 +490,7 @@ class StageBuilder {
     uint32_t t = emit_coll(rs ? "dp.grad.reducescatter" : "dp.grad.allreduce",
                            rs ? CollKind::kReduceScatter : CollKind::kAllReduce, bytes, kGroupDp, stream,
                            Category::kDpComm, 0xffff, 0, after);
-    if (rs && shard_ < par_.dp)
+    if (rs && shard_ < dpg_)
       t = emit_coll("dp.grad.replica.allreduce", CollKind::kAllReduce, bytes / shard_, kGroupDpRep, stream,
                     Category::kDpComm, 0xffff, 0, t);
     last_reduction_ = t;
@@ -456,7 +540,7 @@ class StageBuilder {
       pg = zero3_gather(emb_grad_bytes_, 0xffff, micro);
       uint32_t e = emit_compute(OP(memory_op("embedding.fwd", OpClass::kEmbedding, 2 * 2 * T * d_.h, false)),
                                 Category::kCompute, 0xffff, micro, pg, param_dep(-1));
-      prog_.tasks[e].mem_alloc += embedding_activation_bytes(model_, tr_.seq_len, tr_.micro_batch, par_.tp, d_.sp);
+      prog_.tasks[e].mem_alloc += embedding_activation_bytes(model_, static_cast<int>(d_.s), tr_.micro_batch, par_.tp, d_.sp);
       unit_starts_.push_back(e);
       tp_reduce("tp.embedding.allreduce", "tp.embedding.reducescatter", 0xffff, micro);
     }
@@ -472,7 +556,7 @@ class StageBuilder {
       uint32_t hg = shared ? kNoDep : zero3_gather(emb_grad_bytes_ + 2 * final_norm_params(model_), 0xffff, micro);
       uint32_t n = emit_compute(OP(memory_op("final.norm.fwd", OpClass::kNorm, norm_bytes(), false)), Category::kCompute,
                                 0xffff, micro, hg);
-      prog_.tasks[n].mem_alloc += head_activation_bytes(model_, tr_.seq_len, tr_.micro_batch, par_.tp, d_.sp);
+      prog_.tasks[n].mem_alloc += head_activation_bytes(model_, static_cast<int>(d_.s), tr_.micro_batch, par_.tp, d_.sp);
       unit_starts_.push_back(n);
       tp_gather("tp.head.allgather", 0xffff, micro);
       emit_compute(OP(gemm_op("head.fwd", T, d_.vocab / d_.t, d_.h, d_.gemm_dtype, false)), Category::kCompute, 0xffff,
@@ -507,7 +591,7 @@ class StageBuilder {
       tp_reduce("tp.head.bwd.allreduce", "tp.head.bwd.reducescatter", 0xffff, micro);
       uint32_t n = emit_compute(OP(memory_op("final.norm.bwd", OpClass::kNorm, norm_bwd_bytes(), true)),
                                 Category::kCompute, 0xffff, micro);
-      prog_.tasks[n].mem_free += head_activation_bytes(model_, tr_.seq_len, tr_.micro_batch, par_.tp, d_.sp);
+      prog_.tasks[n].mem_free += head_activation_bytes(model_, static_cast<int>(d_.s), tr_.micro_batch, par_.tp, d_.sp);
       const int64_t head_grads = (shared ? 0 : emb_grad_bytes_) + 2 * final_norm_params(model_);
       zero3_reduce(head_grads, 0xffff, micro, n);
       if (last_micro) add_grads(head_grads, n);
@@ -525,7 +609,7 @@ class StageBuilder {
       tp_gather("tp.embedding.bwd.allgather", 0xffff, micro);
       uint32_t e = emit_compute(OP(memory_op("embedding.bwd", OpClass::kEmbedding, 2 * 4 * T * d_.h, true)),
                                 Category::kCompute, 0xffff, micro, pg);
-      prog_.tasks[e].mem_free += embedding_activation_bytes(model_, tr_.seq_len, tr_.micro_batch, par_.tp, d_.sp);
+      prog_.tasks[e].mem_free += embedding_activation_bytes(model_, static_cast<int>(d_.s), tr_.micro_batch, par_.tp, d_.sp);
       zero3_reduce(emb_grad_bytes_, 0xffff, micro, e);
       if (last_micro) add_grads(emb_grad_bytes_, e);
     } else {
@@ -547,7 +631,8 @@ class StageBuilder {
   int nv_ = 1;
   LayerActivation act_;
   int64_t layer_grad_bytes_ = 0, layer_param_bytes_ = 0, emb_grad_bytes_ = 0;
-  int shard_ = 1;
+  int shard_ = 1;   // ZeRO shard group (ranks), cp included
+  int dpg_ = 1;     // gradient-reduction group: dp * cp
   int64_t bucket_bytes_ = 0;
   std::vector<int64_t> tensors_;   // one layer's parameter tensors (elements, before TP)
   uint32_t last_compute_ = kNoDep;
@@ -604,8 +689,22 @@ GroupTable split_group(const GroupTable& g, int chunk, bool replica, std::string
 
 Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr, const ParallelSpec& par,
                                   int gpus_per_node) {
-  if (par.cp != 1 || par.ep != 1)
-    return Status::error("the compiler supports cp=1 and ep=1 only (context and expert parallelism: issue 4)");
+  if (par.ep != 1) return Status::error("the compiler supports ep=1 only (expert parallelism: issue 4)");
+  if (par.cp < 1 || par.cp_ulysses < 1 || par.cp % par.cp_ulysses != 0)
+    return Status::error("cp_ulysses (" + std::to_string(par.cp_ulysses) + ") must divide cp (" +
+                         std::to_string(par.cp) + ")");
+  if (par.cp > 1) {
+    const int ring = par.cp / par.cp_ulysses;
+    const int chunks = (ring > 1 && par.cp_load_balance) ? 2 * par.cp : par.cp;
+    if (tr.seq_len % chunks != 0)
+      return Status::error("seq_len " + std::to_string(tr.seq_len) + " is not divisible by " + std::to_string(chunks) +
+                           (chunks == 2 * par.cp ? " (2*cp zig-zag chunks)" : " (cp)"));
+    if (tr.attention_kernel != AttentionKernel::kFlash)
+      return Status::error("context parallelism needs the flash attention kernel");
+    if (par.cp_ulysses > 1 && model.heads % (par.tp * par.cp_ulysses) != 0)
+      return Status::error("heads (" + std::to_string(model.heads) + ") must be divisible by tp*cp_ulysses (" +
+                           std::to_string(par.tp * par.cp_ulysses) + ") for the Ulysses all-to-all");
+  }
   if (tr.micro_batch <= 0 || par.dp <= 0 || tr.global_batch % (static_cast<int64_t>(par.dp) * tr.micro_batch) != 0)
     return Status::error("global_batch must be a multiple of dp*micro_batch");
   const int m = static_cast<int>(tr.global_batch / (static_cast<int64_t>(par.dp) * tr.micro_batch));
@@ -624,10 +723,11 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
   plan.num_ranks = pl.num_ranks();
   plan.groups.push_back(make_group_table(pl, {Axis::kTp}, "tp"));
   plan.groups.push_back(make_group_table(pl, {Axis::kTp}, "tp-side"));
-  const int shard = par.fsdp_shard_group > 0 ? std::min(par.fsdp_shard_group, par.dp) : par.dp;
-  GroupTable dp = make_group_table(pl, {Axis::kDp}, "dp");
-  if (shard < par.dp) {
-    if (par.dp % shard != 0) return Status::error("fsdp_shard_group must divide dp");
+  const int shard_dp = par.fsdp_shard_group > 0 ? std::min(par.fsdp_shard_group, par.dp) : par.dp;
+  const int shard = shard_dp * par.cp;   // ZeRO shards span dp x cp
+  GroupTable dp = make_group_table(pl, {Axis::kDp, Axis::kCp}, par.cp > 1 ? "dp-cp" : "dp");
+  if (shard_dp < par.dp) {
+    if (par.dp % shard_dp != 0) return Status::error("fsdp_shard_group must divide dp");
     plan.groups.push_back(split_group(dp, shard, false, "dp-shard"));
     plan.groups.push_back(split_group(dp, shard, false, "dp-shard-gather"));
     plan.groups.push_back(split_group(dp, shard, true, "dp-replica"));
@@ -638,6 +738,11 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
     plan.groups.push_back(std::move(gather));
     GroupTable rep = make_group_table(pl, {}, "dp-replica");
     plan.groups.push_back(std::move(rep));
+  }
+  {  // kGroupCpRing, kGroupCpA2a: the cp group cut into Ulysses groups (consecutive) and rings
+    GroupTable cp = make_group_table(pl, {Axis::kCp}, "cp");
+    plan.groups.push_back(split_group(cp, par.cp_ulysses, true, "cp-ring"));
+    plan.groups.push_back(split_group(cp, par.cp_ulysses, false, "cp-ulysses"));
   }
   plan.peers.push_back(make_pp_peer_table(pl, +1, "pp-next"));
   plan.peers.push_back(make_pp_peer_table(pl, -1, "pp-prev"));

@@ -13,6 +13,13 @@
 //     (overlapped with the next step's forward when dp_overlap); ZeRO-3/FSDP all-gathers each
 //     layer's parameters before use in forward and backward with `zero3_prefetch` layers of
 //     look-ahead, and reduce-scatters each layer's gradients per micro-batch.
+//   - CP: each rank holds seq/cp tokens of every sequence (zig-zag chunks when
+//     cp_load_balance). Ulysses (cp_ulysses ranks): an all-to-all turns the sequence shards of
+//     Q, K, V into head shards before the attention core and one turns the output back (both
+//     on the compute stream). Ring attention (cp/cp_ulysses ranks): the core runs as one block
+//     per ring step; K and V pass to the next rank on the CP stream while the current block
+//     computes (a block waits for its KV); backward passes K, V and the partial dK, dV, and
+//     a last shift returns dK, dV to their owner. Gradients reduce over dp x cp.
 //   - recomputation: selective (attention core forward again in backward) or full (the layer's
 //     whole forward again, TP collectives included).
 //   - the optimizer step (Adam, memory-bound) after the last gradient reduction.
@@ -37,6 +44,8 @@ inline constexpr uint8_t kGroupTpSide = 1;    // SP backward input re-gather (ga
 inline constexpr uint8_t kGroupDp = 2;        // gradient reduction (DP stream)
 inline constexpr uint8_t kGroupDpGather = 3;  // ZeRO parameter all-gather (gather stream)
 inline constexpr uint8_t kGroupDpRep = 4;     // replica all-reduce when the ZeRO shard group < dp
+inline constexpr uint8_t kGroupCpRing = 5;    // ring attention KV passing (cp / cp_ulysses ranks)
+inline constexpr uint8_t kGroupCpA2a = 6;     // Ulysses all-to-all over heads (cp_ulysses ranks)
 inline constexpr uint8_t kPeerNext = 0;
 inline constexpr uint8_t kPeerPrev = 1;
 

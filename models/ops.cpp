@@ -1,13 +1,17 @@
 #include "models/ops.h"
 
 #include <algorithm>
+#include <vector>
 
 namespace trainsim {
 
 LayerDims layer_dims(const ModelSpec& m, const TrainingSpec& tr, const ParallelSpec& p) {
   LayerDims d;
   d.b = tr.micro_batch;
-  d.s = tr.seq_len;
+  d.cp = std::max(1, p.cp);
+  d.cp_ulysses = std::max(1, p.cp_ulysses);
+  d.cp_zigzag = p.cp_load_balance;
+  d.s = tr.seq_len / d.cp;
   d.h = m.hidden;
   d.t = p.tp;
   d.sp = p.sequence_parallel && p.tp > 1;
@@ -43,27 +47,49 @@ OpDesc gemm_op(const std::string& name, int64_t m, int64_t n, int64_t k, DType d
   return o;
 }
 
-OpDesc attention_op(const LayerDims& d, bool backward) {
+int64_t attention_heads_local(const LayerDims& d) { return std::max<int64_t>(1, d.heads / (d.t * d.cp_ulysses)); }
+int64_t attention_kv_heads_local(const LayerDims& d) {
+  return std::max<int64_t>(1, d.kv_heads / (d.t * d.cp_ulysses));
+}
+
+OpDesc attention_op(const LayerDims& d, bool backward) { return attention_block_op(d, backward, d.s, d.s, true); }
+
+OpDesc attention_block_op(const LayerDims& d, bool backward, int64_t seq_q, int64_t seq_kv, bool causal) {
   OpDesc o;
-  o.name = backward ? "attn.core.bwd" : "attn.core.fwd";
+  o.name = d.cp > 1 ? (backward ? "attn.cp.block.bwd" : "attn.cp.block.fwd")
+                    : (backward ? "attn.core.bwd" : "attn.core.fwd");
   o.cls = OpClass::kAttention;
   o.dtype = DType::kBF16;   // flash attention runs in bf16 even when GEMMs run in fp8
   o.backward = backward;
-  o.causal = true;
+  o.causal = causal;
   o.attn_batch = d.b;
-  o.heads = d.heads / d.t;
-  o.kv_heads = d.kv_heads >= d.t ? d.kv_heads / d.t : 1;
-  o.seq_q = d.s;
-  o.seq_kv = d.s;
+  o.heads = attention_heads_local(d);
+  o.kv_heads = attention_kv_heads_local(d);
+  o.seq_q = seq_q;
+  o.seq_kv = seq_kv;
   o.head_dim = d.head_dim;
-  // 4*b*s^2*(heads/t * head_dim) forward, twice that backward (convention in ops.h).
-  const double fwd = 4.0 * d.b * static_cast<double>(d.s) * d.s * (d.q / d.t);
+  // 4*b*sq*skv*(heads * head_dim) forward, twice that backward (convention in ops.h).
+  const double fwd = 4.0 * d.b * static_cast<double>(seq_q) * seq_kv * (o.heads * d.head_dim);
   o.flops = Flops{backward ? 2.0 * fwd : fwd};
   // Q, K, V, O (and dO, dQ, dK, dV backward) once each through HBM.
-  const int64_t qo = 2 * d.b * d.s * (d.q / d.t);
-  const int64_t kv = 2 * d.b * d.s * (d.kv / std::max<int64_t>(1, std::min(d.t, d.kv_heads)));
+  const int64_t qo = 2 * d.b * seq_q * (o.heads * d.head_dim);
+  const int64_t kv = 2 * d.b * seq_kv * (o.kv_heads * d.head_dim);
   o.bytes = Bytes(backward ? 2 * (2 * qo + 2 * kv) : 2 * qo + 2 * kv);
   return o;
+}
+
+int64_t cp_causal_pairs(int64_t seq, int cp, int rank, int step, bool zigzag) {
+  const int kv_rank = ((rank - step) % cp + cp) % cp;
+  const int n = zigzag ? 2 * cp : cp;
+  const int64_t c = seq / n;   // chunk length
+  auto chunks = [&](int r) { return zigzag ? std::vector<int>{r, 2 * cp - 1 - r} : std::vector<int>{r}; };
+  int64_t pairs = 0;
+  for (int qc : chunks(rank))
+    for (int kc : chunks(kv_rank)) {
+      if (kc < qc) pairs += c * c;
+      else if (kc == qc) pairs += c * (c + 1) / 2;
+    }
+  return pairs;
 }
 
 OpDesc memory_op(const std::string& name, OpClass cls, int64_t bytes, bool backward) {

@@ -68,7 +68,10 @@ struct ParallelSpec {
   int pp = 1;
   int vp = 1;                       // virtual stages per pipeline rank (interleaved 1F1B)
   int dp = 1;
-  int cp = 1;                       // context parallel (issue 4); only 1 accepted today
+  int cp = 1;                       // context parallel degree: each rank holds seq/cp tokens
+  int cp_ulysses = 1;               // the Ulysses (all-to-all over heads) part of cp; cp/cp_ulysses
+                                    // ranks pass KV blocks around a ring (ring attention)
+  bool cp_load_balance = true;      // zig-zag chunking (2*cp chunks, rank r holds r and 2cp-1-r)
   int ep = 1;                       // expert parallel (issue 4); only 1 accepted today
   bool sequence_parallel = false;
   Schedule schedule = Schedule::k1F1B;

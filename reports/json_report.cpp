@@ -90,6 +90,8 @@ ordered_json prediction_json(const Prediction& p) {
   strategy["vp"] = par.vp;
   strategy["dp"] = par.dp;
   strategy["cp"] = par.cp;
+  strategy["cp_ulysses"] = par.cp_ulysses;
+  strategy["cp_load_balance"] = par.cp_load_balance;
   strategy["ep"] = par.ep;
   strategy["sequence_parallel"] = par.sequence_parallel;
   strategy["schedule"] = to_string(par.schedule);

@@ -58,11 +58,20 @@ void header_section(std::string& out, const Prediction& p) {
                         to_string(tr.precision)));
   std::string zero = strf("zero %d", par.zero);
   if (par.zero > 0) {
-    zero += strf(" (shard group %d)", par.fsdp_shard_group > 0 ? par.fsdp_shard_group : par.dp);
+    const int shard = (par.fsdp_shard_group > 0 ? par.fsdp_shard_group : par.dp) * par.cp;
+    zero += par.cp > 1 ? strf(" (shard group %d = dp-shard x cp)", shard) : strf(" (shard group %d)", shard);
   }
-  kv(out, "strategy", strf("tp=%d pp=%d vp=%d dp=%d cp=%d ep=%d, sp %s, schedule %s, %s, "
+  std::string cp_how;
+  if (par.cp > 1) {
+    const int ring = par.cp / std::max(1, par.cp_ulysses);
+    cp_how = ring == 1 ? " (ulysses)"
+                       : par.cp_ulysses > 1
+                             ? strf(" (ulysses %d x ring %d%s)", par.cp_ulysses, ring, par.cp_load_balance ? " zig-zag" : "")
+                             : strf(" (ring%s)", par.cp_load_balance ? " zig-zag" : ", contiguous chunks");
+  }
+  kv(out, "strategy", strf("tp=%d pp=%d vp=%d dp=%d cp=%d%s ep=%d, sp %s, schedule %s, %s, "
                            "recompute %s",
-                           par.tp, par.pp, par.vp, par.dp, par.cp, par.ep,
+                           par.tp, par.pp, par.vp, par.dp, par.cp, cp_how.c_str(), par.ep,
                            on_off(par.sequence_parallel).c_str(), to_string(par.schedule),
                            zero.c_str(), to_string(par.recompute)));
   kv(out, "mode", strf("%s (%d of %d ranks simulated, %llu events, fingerprint %016llx)",

@@ -32,6 +32,7 @@ const char* stream_name(uint8_t stream) {
     case kStreamDp: return "dp-comm";
     case kStreamP2p: return "pp-send";
     case kStreamGather: return "zero3-gather";
+    case kStreamCp: return "cp-ring";
     default: return "stream";
   }
 }

@@ -54,7 +54,7 @@ const std::vector<std::string> kClusterKeys = {"gpu",          "gpus",          
                                                "scale_out",    "nic_bandwidth", "nvlink_bandwidth",
                                                "nic_gbps_per_gpu"};
 const std::vector<std::string> kParallelKeys = {
-    "tp",   "pp",   "vp",       "dp",        "cp",    "ep",
+    "tp",   "pp",   "vp",       "dp",        "cp",    "ep", "cp_ulysses", "cp_load_balance",
     "sequence_parallel", "schedule", "zero", "fsdp_shard_group", "recompute",
     "layers_per_stage", "order", "dp_bucket", "dp_overlap", "zero3_prefetch", "zero3_gather"};
 const std::vector<std::string> kNetworkKeys = {"mode"};
@@ -748,9 +748,9 @@ Result<Scenario> load_document(json doc, const std::string& label,
     r.read_int(psec, b, "vp", 1, kMaxLayers, nullptr, &p.vp);
     dp_given = Reader::has(psec, "dp");
     r.read_int(psec, b, "dp", 1, kMaxGpus, nullptr, &p.dp);
-    if (r.read_int(psec, b, "cp", 1, kMaxGpus, nullptr, &p.cp) && p.cp != 1)
-      r.error(b + "/cp", std::to_string(p.cp),
-              "context parallelism is not supported yet (issue 4 adds it); use cp=1");
+    r.read_int(psec, b, "cp", 1, kMaxGpus, nullptr, &p.cp);
+    r.read_int(psec, b, "cp_ulysses", 1, kMaxGpus, nullptr, &p.cp_ulysses);
+    r.read_bool(psec, b, "cp_load_balance", &p.cp_load_balance);
     if (r.read_int(psec, b, "ep", 1, kMaxGpus, nullptr, &p.ep) && p.ep != 1)
       r.error(b + "/ep", std::to_string(p.ep),
               "expert parallelism is not supported yet (issue 4 adds it, with MoE); use ep=1");
@@ -988,6 +988,31 @@ Result<Scenario> load_document(json doc, const std::string& label,
             "fp8 needs a GPU with fp8 tensor cores; " + c.gpu.name +
                 " has none; use \"bf16\" or \"fp16\", or an H100/H200");
   }
+
+  // Context parallelism.
+  if (r.good({P + "/cp", P + "/cp_ulysses"}) && p.cp % p.cp_ulysses != 0) {
+    r.note(P + "/cp_ulysses", I(p.cp_ulysses),
+           "cp_ulysses=" + I(p.cp_ulysses) + " must divide cp=" + I(p.cp) + "; use " + join_ints(divisors(p.cp)));
+  } else if (r.good({P + "/cp", P + "/cp_ulysses", P + "/cp_load_balance", "/training/seq_len"}) && p.cp > 1) {
+    const bool zigzag = p.cp_load_balance && p.cp / p.cp_ulysses > 1;
+    const int64_t chunks = zigzag ? 2 * static_cast<int64_t>(p.cp) : p.cp;
+    if (t.seq_len % chunks != 0)
+      r.note("/training/seq_len", I(t.seq_len),
+             "seq_len=" + I(t.seq_len) + " is not divisible by " +
+                 (zigzag ? "2*cp = " + I(chunks) + " (zig-zag chunks of ring attention)" : "cp = " + I(chunks)) +
+                 "; use a multiple of " + I(chunks));
+  }
+  if (r.good({P + "/cp", "/training/attention_kernel"}) && p.cp > 1 &&
+      t.attention_kernel != AttentionKernel::kFlash)
+    r.note(P + "/cp", I(p.cp),
+           "context parallelism runs the attention core as flash blocks; set training.attention_kernel to "
+           "\"flash\" or cp to 1");
+  if (r.good({P + "/cp_ulysses", P + "/tp", "/model/heads"}) && p.cp_ulysses > 1 &&
+      s.model.heads % (static_cast<int64_t>(p.tp) * p.cp_ulysses) != 0)
+    r.note(P + "/cp_ulysses", I(p.cp_ulysses),
+           "the Ulysses all-to-all splits heads over tp*cp_ulysses = " + I(p.tp) + "*" + I(p.cp_ulysses) +
+               "; heads=" + I(s.model.heads) + " is not divisible by it; use a cp_ulysses that divides heads/tp = " +
+               I(s.model.heads / p.tp) + " (" + join_ints(divisors(static_cast<int>(s.model.heads / p.tp))) + ")");
 
   // ZeRO shard group.
   if (r.good({P + "/fsdp_shard_group", P + "/dp"}) && p.fsdp_shard_group > 0 &&

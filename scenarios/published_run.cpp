@@ -118,10 +118,6 @@ Result<RowScenario> scenario_from_row(const nlohmann::json& row) {
     out.unsupported = "unsupported: moe";
     return out;
   }
-  if (int64_t cp = int_or(P, "cp", 1); cp != 1) {
-    out.unsupported = "unsupported: context parallelism (cp=" + std::to_string(cp) + ")";
-    return out;
-  }
   if (int64_t ep = int_or(P, "ep", 1); ep != 1) {
     out.unsupported = "unsupported: expert parallelism (ep=" + std::to_string(ep) + ")";
     return out;

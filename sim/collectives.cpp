@@ -42,7 +42,8 @@ Time ring(CollKind kind, Bytes s, const GroupShape& g, const LinkParams& l) {
     case CollKind::kBroadcast:
       return scaled_transfer(s, 1, 1, r.bw) + r.alpha * (p - 1);
     case CollKind::kAllToAll:
-      break;  // handled by direct()
+    case CollKind::kSendRecv:
+      break;  // handled by collective_time()
   }
   SIM_CHECK(false, "ring(): unexpected collective kind %d", static_cast<int>(kind));
   return Time::zero();
@@ -112,6 +113,7 @@ Time collective_time(CollKind kind, Bytes size, GroupShape g, const LinkParams& 
   check_shape(g, size);
   if (g.size == 1) return Time::zero();
   if (kind == CollKind::kAllToAll) return direct_alltoall(size, g, l);
+  if (kind == CollKind::kSendRecv) return p2p_time(size, g.nodes == 1, l);
   if (algo == CollAlgo::kAuto) algo = auto_algo(kind, size, g, l);
   if (kind == CollKind::kAllReduce) {
     if (algo == CollAlgo::kTree) return tree_allreduce(size, g, l);

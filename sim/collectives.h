@@ -22,6 +22,8 @@
 //                          + inter ring AR on S/q per GPU: 2(n-1)/n*(S/q)/inter_bw + 2(n-1)*inter_alpha
 //                          + intra AG (q-1)/q*S/intra_bw + (q-1)*intra_alpha
 //   direct all-to-all      max((q-1)/p*S/intra_bw, (p-q)/p*S/inter_bw) + (p-1)*alpha
+//   send-recv (ring shift) p2p_time(S, nodes == 1): every member sends S to its successor at
+//                          once; a node boundary is crossed by one member per node, on its own NIC
 // A bandwidth term F*S/B is computed as transfer_time(S, B/F), i.e. over the algorithm
 // bandwidth (nccl-tests "algbw"), so each term rounds up to a whole picosecond exactly once.
 // Algorithm choice: kTree and kHierarchical apply to all-reduce only; other kinds fall back to

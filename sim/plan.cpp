@@ -29,6 +29,7 @@ const char* to_string(CollKind c) {
     case CollKind::kReduceScatter: return "reduce-scatter";
     case CollKind::kAllToAll: return "all-to-all";
     case CollKind::kBroadcast: return "broadcast";
+    case CollKind::kSendRecv: return "send-recv";
   }
   return "?";
 }

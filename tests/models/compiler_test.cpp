@@ -11,6 +11,7 @@
 
 #include "calibrate/cost_model.h"
 #include "models/memory.h"
+#include "models/ops.h"
 #include "scenarios/predict.h"
 #include "sim/replay.h"
 #include "topologies/placement.h"
@@ -245,6 +246,221 @@ TEST(CompilerReplay, FastModeEqualsFullModeOnRandomDenseConfigs) {
     ++checked;
   }
   EXPECT_GE(checked, 30);
+}
+
+// Context-parallel jobs: every CP rank of a stage runs the same program, so fast mode must
+// equal full mode too (ring shifts and Ulysses all-to-alls rendezvous like any collective).
+TEST(CompilerReplay, FastModeEqualsFullModeOnRandomContextParallelConfigs) {
+  std::mt19937_64 rng(20261122);
+  auto pick = [&](std::initializer_list<int> v) { return *(v.begin() + rng() % v.size()); };
+  for (int i = 0; i < 16; ++i) {
+    ParallelSpec p = parallel(pick({1, 2}), pick({1, 2}), pick({1, 2}));
+    p.cp = pick({2, 4});
+    p.cp_ulysses = pick({1, 2});
+    p.cp_load_balance = rng() % 2;
+    p.zero = static_cast<int>(rng() % 4);
+    p.recompute = static_cast<Recompute>(rng() % 3);
+    p.sequence_parallel = p.tp > 1 && rng() % 2;
+    const int m = p.pp * static_cast<int>(1 + rng() % 2);
+    const Scenario s = scenario(small_gpt(4), training(2048, m, p.dp), p, "H100-SXM-80GB");
+    const std::string what = "config " + std::to_string(i) + ": tp=" + std::to_string(p.tp) + " pp=" +
+                             std::to_string(p.pp) + " dp=" + std::to_string(p.dp) + " cp=" + std::to_string(p.cp) +
+                             " ulysses=" + std::to_string(p.cp_ulysses) + " zero=" + std::to_string(p.zero);
+    PredictOptions full, fast;
+    fast.fast = true;
+    auto a = predict(s, full);
+    auto b = predict(s, fast);
+    ASSERT_TRUE(a.ok()) << what << ": " << a.status().to_string();
+    ASSERT_TRUE(b.ok()) << what << ": " << b.status().to_string();
+    EXPECT_EQ(a.value().step_time.count_ps(), b.value().step_time.count_ps()) << what;
+    EXPECT_EQ(a.value().simulated_ranks, p.tp * p.pp * p.dp * p.cp) << what;
+  }
+}
+
+// ---- context parallelism -------------------------------------------------------------------
+
+// Zig-zag chunks: at every ring step every rank computes the same number of causal pairs, and
+// all ranks and steps together cover the causal triangle s(s+1)/2 exactly; contiguous chunks
+// cover the same triangle but the last rank does cp-1 full blocks more than the first.
+TEST(ContextParallel, ZigZagGivesCausalRanksEqualWork) {
+  const int64_t s = 4096;
+  for (int cp : {2, 4, 8}) {
+    for (bool zigzag : {true, false}) {
+      int64_t total = 0;
+      std::vector<int64_t> per_rank(cp, 0);
+      for (int step = 0; step < cp; ++step) {
+        int64_t first = -1;
+        bool equal = true;
+        for (int r = 0; r < cp; ++r) {
+          const int64_t w = cp_causal_pairs(s, cp, r, step, zigzag);
+          if (first < 0) first = w;
+          equal &= w == first;
+          per_rank[r] += w;
+          total += w;
+        }
+        // Contiguous chunks are equal only at step 0 (every rank's own diagonal).
+        EXPECT_EQ(equal, zigzag || step == 0) << "cp=" << cp << " step=" << step << " zigzag=" << zigzag;
+      }
+      EXPECT_EQ(total, s * (s + 1) / 2) << "cp=" << cp;
+      const int64_t c = zigzag ? s / (2 * cp) : s / cp;
+      if (zigzag) {
+        for (int r = 0; r < cp; ++r) EXPECT_EQ(per_rank[r], total / cp) << "cp=" << cp;
+        EXPECT_EQ(cp_causal_pairs(s, cp, 1, 0, true), 2 * c * c + c);   // own chunks: diagonal + one full
+        EXPECT_EQ(cp_causal_pairs(s, cp, 0, 1, true), 2 * c * c);       // any other step: half a block
+      } else {
+        EXPECT_EQ(per_rank[0], c * (c + 1) / 2);
+        EXPECT_EQ(per_rank[cp - 1], (cp - 1) * c * c + c * (c + 1) / 2);
+      }
+    }
+  }
+}
+
+// With cp == 1 the block op is the plain attention op.
+TEST(ContextParallel, BlockOpWithoutCpIsPlainAttention) {
+  LayerDims d = layer_dims(small_gpt(), training(2048, 1, 1), parallel(2, 1, 1));
+  for (bool bwd : {false, true}) {
+    OpDesc a = attention_op(d, bwd), b = attention_block_op(d, bwd, d.s, d.s, true);
+    EXPECT_EQ(a.name, b.name);
+    EXPECT_EQ(a.flops.v, b.flops.v);
+    EXPECT_EQ(a.bytes.count(), b.bytes.count());
+    EXPECT_EQ(a.heads, b.heads);
+    EXPECT_EQ(a.kv_heads, b.kv_heads);
+    EXPECT_EQ(a.seq_q, b.seq_q);
+    EXPECT_EQ(a.causal, b.causal);
+  }
+}
+
+// Per rank, a cp-way job does 1/cp of the work of the same job without CP: model and hardware
+// FLOPs (GEMMs on seq/cp tokens; attention blocks summing to 1/cp of the s x s scores).
+TEST(ContextParallel, ModelFlopsSplitEvenly) {
+  const ModelSpec m = small_gpt(4);
+  for (auto [cp, u] : std::vector<std::pair<int, int>>{{2, 1}, {4, 1}, {4, 2}, {4, 4}, {8, 2}}) {
+    for (Recompute rc : {Recompute::kNone, Recompute::kFull}) {
+      ParallelSpec p1 = parallel(1, 1, 1);
+      p1.recompute = rc;
+      ParallelSpec pc = p1;
+      pc.cp = cp;
+      pc.cp_ulysses = u;
+      CompiledPlan a = compile(scenario(m, training(4096, 2, 1), p1, "H100-SXM-80GB"));
+      CompiledPlan b = compile(scenario(m, training(4096, 2, 1), pc, "H100-SXM-80GB"));
+      ASSERT_EQ(b.plan.num_ranks, cp);
+      EXPECT_DOUBLE_EQ(b.plan.programs[0].model_flops.v * cp, a.plan.programs[0].model_flops.v) << cp << "/" << u;
+      EXPECT_DOUBLE_EQ(b.plan.programs[0].hardware_flops.v * cp, a.plan.programs[0].hardware_flops.v)
+          << cp << "/" << u;
+    }
+  }
+}
+
+struct CpCounts {
+  int blocks_fwd = 0, blocks_bwd = 0, ring_side = 0, ring_compute = 0, a2a = 0;
+  int64_t ring_bytes = 0, a2a_bytes = 0;
+  int64_t block_seq = 0, block_heads = 0;
+};
+CpCounts count_cp(const Plan& plan, int layer, int micro) {
+  CpCounts c;
+  for (const Task& t : plan.programs[0].tasks) {
+    if (t.layer != layer || t.micro != micro) continue;
+    const OpDesc& op = plan.ops[t.op];
+    if (op.cls == OpClass::kAttention && t.category == Category::kCompute) {
+      (op.backward ? c.blocks_bwd : c.blocks_fwd)++;
+      c.block_seq = op.seq_q;
+      c.block_heads = op.heads;
+    }
+    if (t.category != Category::kCpComm) continue;
+    if (op.coll == CollKind::kSendRecv) {
+      (t.stream == kStreamCp ? c.ring_side : c.ring_compute)++;
+      EXPECT_EQ(t.group, kGroupCpRing);
+      c.ring_bytes += op.bytes.count();
+    } else {
+      EXPECT_EQ(op.coll, CollKind::kAllToAll);
+      EXPECT_EQ(t.group, kGroupCpA2a);
+      EXPECT_EQ(t.stream, kStreamCompute);
+      ++c.a2a;
+      c.a2a_bytes += op.bytes.count();
+    }
+  }
+  return c;
+}
+
+// Ring attention, cp = 4 (small_gpt: 16 heads of 64, MHA; seq 4096, b = 1): per layer and
+// micro-batch 4 blocks forward and 4 backward of 1024 tokens; K, V of one block = 2 tensors x
+// 1024 tokens x 1024 dims x 2 B = 4 MiB. Forward passes them 3 times on the CP stream;
+// backward passes K, V 3 times and the partial dK, dV 3 times there, and returns the last
+// dK, dV (4 MiB) on the compute stream.
+TEST(ContextParallel, RingAttentionStepsAndBytes) {
+  ParallelSpec p = parallel(1, 1, 1);
+  p.cp = 4;
+  CompiledPlan c = compile(scenario(small_gpt(4), training(4096, 1, 1), p, "H100-SXM-80GB"));
+  const int64_t kv = 2 * 1024 * 1024 * 2;
+  CpCounts n = count_cp(c.plan, 1, 0);
+  EXPECT_EQ(n.blocks_fwd, 4);
+  EXPECT_EQ(n.blocks_bwd, 4);
+  EXPECT_EQ(n.block_seq, 1024);
+  EXPECT_EQ(n.block_heads, 16);
+  EXPECT_EQ(n.ring_side, 3 + 3 + 3);
+  EXPECT_EQ(n.ring_compute, 1);
+  EXPECT_EQ(n.ring_bytes, 10 * kv);
+  EXPECT_EQ(n.a2a, 0);
+  EXPECT_EQ(c.plan.groups[kGroupCpRing].size_of(0), 4u);
+}
+
+// Ulysses, cp = cp_ulysses = 4: one block of the whole sequence for 16/4 heads; all-to-alls of
+// Q, K, V (3 x 1024 tokens x 1024 dims x 2 B) and of the output (1024 x 1024 x 2 B), forward and
+// backward. Hybrid cp = 4 = 2 Ulysses x 2 ring: blocks of 2048 tokens for 8 heads, one shift.
+TEST(ContextParallel, UlyssesAndHybridStructure) {
+  ParallelSpec p = parallel(1, 1, 1);
+  p.cp = 4;
+  p.cp_ulysses = 4;
+  CompiledPlan c = compile(scenario(small_gpt(4), training(4096, 1, 1), p, "H100-SXM-80GB"));
+  CpCounts n = count_cp(c.plan, 1, 0);
+  EXPECT_EQ(n.blocks_fwd, 1);
+  EXPECT_EQ(n.block_seq, 4096);
+  EXPECT_EQ(n.block_heads, 4);
+  EXPECT_EQ(n.ring_side + n.ring_compute, 0);
+  EXPECT_EQ(n.a2a, 4);
+  EXPECT_EQ(n.a2a_bytes, 2 * (3 * 1024 * 1024 * 2 + 1024 * 1024 * 2));
+  EXPECT_EQ(c.plan.groups[kGroupCpA2a].size_of(0), 4u);
+
+  p.cp_ulysses = 2;
+  CompiledPlan h = compile(scenario(small_gpt(4), training(4096, 1, 1), p, "H100-SXM-80GB"));
+  n = count_cp(h.plan, 1, 0);
+  EXPECT_EQ(n.blocks_fwd, 2);
+  EXPECT_EQ(n.block_seq, 2048);
+  EXPECT_EQ(n.block_heads, 8);
+  EXPECT_EQ(n.ring_side, 1 + 1 + 1);
+  EXPECT_EQ(n.a2a, 4);
+  // Ulysses groups are consecutive ranks {0,1}, {2,3}; rings join equal offsets {0,2}, {1,3}.
+  EXPECT_EQ(h.plan.groups[kGroupCpA2a].instance_of_rank[1], h.plan.groups[kGroupCpA2a].instance_of_rank[0]);
+  EXPECT_EQ(h.plan.groups[kGroupCpRing].instance_of_rank[2], h.plan.groups[kGroupCpRing].instance_of_rank[0]);
+  EXPECT_NE(h.plan.groups[kGroupCpRing].instance_of_rank[1], h.plan.groups[kGroupCpRing].instance_of_rank[0]);
+}
+
+// Long sequences: a KV block's transfer is far shorter than a block of attention, so ring
+// attention hides nearly all of its passing (Llama-3-8B, 128K tokens, cp = 8 on one node).
+TEST(ContextParallel, RingPassingHiddenUnderBlockAttention) {
+  ModelSpec m;
+  m.name = "llama-like";
+  m.layers = 4;
+  m.hidden = 4096;
+  m.heads = 32;
+  m.kv_heads = 8;
+  m.head_dim = 128;
+  m.ffn_hidden = 14336;
+  m.vocab = 128256;
+  m.activation = Activation::kSwiglu;
+  m.norm = NormKind::kRMSNorm;
+  ParallelSpec p = parallel(1, 1, 1);
+  p.cp = 8;
+  auto r = predict(scenario(m, training(131072, 1, 1), p, "H100-SXM-80GB"), PredictOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  Time cp_total = Time::zero();
+  for (const Task& t : r->plan->programs[0].tasks)
+    if (t.category == Category::kCpComm) cp_total += t.dur;
+  EXPECT_GT(cp_total, Time::zero());
+  const Time exposed = r->breakdown[static_cast<size_t>(Bucket::kCpExposed)];
+  EXPECT_LT(exposed.seconds(), 0.25 * cp_total.seconds()) << "exposed " << exposed.seconds() << " s of "
+                                                          << cp_total.seconds() << " s";
+  EXPECT_GT(exposed, Time::zero());   // the final dK, dV return blocks the compute stream
 }
 
 // ---- plan structure ------------------------------------------------------------------------

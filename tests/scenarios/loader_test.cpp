@@ -431,10 +431,46 @@ TEST(LoaderErrors, InterleavedNeedsMicroBatchesMultipleOfPp) {
   EXPECT_EQ(ok->parallel.schedule, Schedule::kInterleaved);
 }
 
-TEST(LoaderErrors, ContextParallelNotYet) {
+TEST(Loader, ContextParallelLoads) {
   json d = base_doc();
+  d["parallel"] = {{"cp", 4}, {"cp_ulysses", 2}};
+  auto r = load(d);
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_EQ(r->parallel.cp, 4);
+  EXPECT_EQ(r->parallel.cp_ulysses, 2);
+  EXPECT_EQ(r->parallel.dp, 2);   // 8 GPUs / cp 4
+  EXPECT_TRUE(r->parallel.cp_load_balance);
+}
+
+TEST(LoaderErrors, CpUlyssesMustDivideCp) {
+  json d = base_doc();
+  d["parallel"] = {{"cp", 4}, {"cp_ulysses", 3}, {"dp", 2}};
+  expect_error(load(d), "/parallel/cp_ulysses", "3", {"must divide cp=4", "1, 2 or 4"});
+}
+
+TEST(LoaderErrors, CpMustDivideSequenceInZigZagChunks) {
+  json d = base_doc();
+  d["training"]["seq_len"] = 4100;   // divisible by 4, not by 2*4 zig-zag chunks
+  d["parallel"] = {{"cp", 4}, {"dp", 2}};
+  expect_error(load(d), "/training/seq_len", "4100", {"2*cp = 8", "zig-zag", "multiple of 8"});
+  d["parallel"]["cp_load_balance"] = false;   // contiguous chunks: cp is enough
+  EXPECT_TRUE(load(d).ok()) << all_errors(load(d));
+  d["training"]["seq_len"] = 4098;
+  expect_error(load(d), "/training/seq_len", "4098", {"cp = 4", "multiple of 4"});
+}
+
+TEST(LoaderErrors, CpNeedsFlashAttention) {
+  json d = base_doc();
+  d["training"]["attention_kernel"] = "unfused";
   d["parallel"] = {{"cp", 2}, {"dp", 4}};
-  expect_error(load(d), "/parallel/cp", "2", {"context parallelism is not supported yet", "cp=1"});
+  expect_error(load(d), "/parallel/cp", "2", {"flash", "cp to 1"});
+}
+
+TEST(LoaderErrors, UlyssesNeedsHeadsDivisible) {
+  json d = base_doc();   // llama3-8b: 32 heads
+  d["cluster"]["gpus"] = 64;
+  d["parallel"] = {{"tp", 2}, {"cp", 32}, {"cp_ulysses", 32}, {"dp", 1}};
+  expect_error(load(d), "/parallel/cp_ulysses", "32", {"tp*cp_ulysses = 2*32", "heads=32", "16"});
 }
 
 TEST(LoaderErrors, ExpertParallelNotYet) {

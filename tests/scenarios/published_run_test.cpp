@@ -35,11 +35,8 @@ TEST(PublishedRuns, EveryRowConverts) {
     auto r = scenario_from_row(row);
     ASSERT_TRUE(r.ok()) << id << ": " << r.status().to_string();
     const bool moe = row["model"]["arch"] == "moe";
-    const bool cp = row["parallel"]["cp"].is_number() && row["parallel"]["cp"].get<int>() > 1;
     if (moe) {
       EXPECT_EQ(r->unsupported, "unsupported: moe") << id;
-    } else if (cp) {
-      EXPECT_EQ(r->unsupported.rfind("unsupported: context parallelism (cp=", 0), 0u) << id;
     } else {
       EXPECT_EQ(r->unsupported, "") << id;
       const Scenario& s = r->scenario;
