@@ -34,6 +34,7 @@ Result<DefaultEfficiencies> default_efficiencies(const std::string& family) {
   e.nvlink = f.at("nvlink_busbw_fraction").get<double>();
   e.nic = f.at("nic_efficiency").get<double>();
   e.p2p = c.at("p2p_efficiency").get<double>();
+  e.pcie = c.at("pcie_efficiency").get<double>();
   e.nvlink_alpha = Time::from_seconds(f.value("nvlink_alpha_us", 0.0) * 1e-6);
   e.nic_alpha = Time::from_seconds(f.at("nic_alpha_us").get<double>() * 1e-6);
   if (f.contains("nvlink_allreduce_fit")) {
@@ -79,6 +80,7 @@ double DefaultEfficiencies::size_factor(Time ideal) const {
 
 DefaultCostModel::DefaultCostModel(const ClusterSpec& cluster, DefaultEfficiencies eff)
     : cluster_(cluster), eff_(std::move(eff)) {
+  if (cluster_.pcie_bandwidth.Bps() <= 0) cluster_.pcie_bandwidth = cluster_.gpu.pcie_bandwidth;
   const GpuSpec& g = cluster_.gpu;
   if (g.tdp_w > 0 && g.power_limit_w > 0 && g.power_limit_w < g.tdp_w)
     power_ = std::pow(g.power_limit_w / g.tdp_w, eff_.power_exponent);
@@ -109,6 +111,9 @@ OpCost DefaultCostModel::compute(const OpDesc& op) const {
       c.time = Time::from_seconds(ideal.seconds() / eff_.size_factor(ideal));
       break;
     }
+    case OpClass::kOffload:   // a host <-> device copy over the GPU's PCIe link
+      c.time = transfer_time(op.bytes, cluster_.pcie_bandwidth * eff_.pcie) + eff_.memory_overhead;
+      break;
     default:
       c.time = transfer_time(op.bytes, g.hbm_bandwidth * eff_.hbm) + eff_.memory_overhead;
       break;
@@ -165,6 +170,10 @@ std::string DefaultCostModel::describe(OpClass cls, CostSource) const {
     case OpClass::kP2p:
       std::snprintf(buf, sizeof buf, "p2p: NVLink %.0f GB/s, NIC %.1f GB/s",
                     (cluster_.nvlink_bandwidth * eff_.p2p).GBps_f(), links(CollKind::kAllGather).inter_bw.GBps_f());
+      break;
+    case OpClass::kOffload:
+      std::snprintf(buf, sizeof buf, "host copy: PCIe at %.0f%% of %.0f GB/s per direction + %.1f us", eff_.pcie * 100,
+                    cluster_.pcie_bandwidth.GBps_f(), eff_.memory_overhead.us_f());
       break;
     default:
       std::snprintf(buf, sizeof buf, "memory-bound: HBM at %.0f%% of %.0f GB/s + %.1f us", eff_.hbm * 100,

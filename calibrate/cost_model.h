@@ -51,7 +51,7 @@ class CostModel {
 struct DefaultEfficiencies {
   std::string family;
   double gemm = 0, gemm_fp8 = 0, attention = 0, hbm = 0;
-  double nvlink_allreduce = 0, nvlink = 0, nic = 0, p2p = 0;
+  double nvlink_allreduce = 0, nvlink = 0, nic = 0, p2p = 0, pcie = 0;
   Time memory_overhead, nvlink_alpha, nic_alpha;
   double nvlink_fit_residual = 0;   // rms relative residual of the NVLink all-reduce fit (0: not fitted)
   double attention_backward_work = 2.5, attention_backward_ratio = 1.0, causal_work_fraction = 0.5,

@@ -103,6 +103,7 @@ class StageBuilder {
       const int64_t score = static_cast<int64_t>(tr.micro_batch) * (d.heads / d.t) * d.s * d.s;
       act_.saved_bytes += (tr.dropout ? 5 : 2) * score;
     }
+    offload_bytes_ = static_cast<int64_t>(static_cast<double>(act_.saved_bytes) * par.activation_offload);
     layer_grad_bytes_ = 2 * ceil_div(layer_params(model), par.tp);
     layer_param_bytes_ = layer_grad_bytes_;
     emb_grad_bytes_ = 2 * ceil_div(embedding_params(model), par.tp);
@@ -179,6 +180,28 @@ class StageBuilder {
     t.dep[1] = dep2;
     return last_compute_ = emit(t);
   }
+  // Activation offload: a layer's offloaded share leaves HBM when its copy to host ends and
+  // comes back when the copy from host starts (mem_free / mem_alloc on the copy tasks).
+  uint32_t emit_offload(bool to_host, int layer, int micro, uint32_t dep) {
+    Task t;
+    t.kind = TaskKind::kCompute;
+    t.stream = to_host ? kStreamOffloadOut : kStreamOffloadIn;
+    t.category = Category::kOffload;
+    t.op = cached_op(-10 - (to_host ? 0 : 1), 0, [&] {
+      OpDesc o;
+      o.name = to_host ? "offload.activations.d2h" : "offload.activations.h2d";
+      o.cls = OpClass::kOffload;
+      o.backward = !to_host;
+      o.bytes = Bytes(offload_bytes_);
+      return o;
+    });
+    t.layer = static_cast<uint16_t>(layer);
+    t.micro = static_cast<uint16_t>(micro);
+    t.dep[0] = dep;
+    (to_host ? t.mem_free : t.mem_alloc) = offload_bytes_;
+    return emit(t);
+  }
+
   uint32_t emit_coll(const std::string& name, CollKind kind, int64_t bytes, uint8_t group, uint8_t stream,
                      Category cat, int layer, int micro, uint32_t dep = kNoDep) {
     Task t;
@@ -351,12 +374,12 @@ class StageBuilder {
   }
 
   // One transformer layer forward. Returns the index of its first task.
-  uint32_t layer_forward(int layer, int micro, bool recompute, uint32_t first_dep) {
+  uint32_t layer_forward(int layer, int micro, bool recompute, uint32_t first_dep, uint32_t first_dep2 = kNoDep) {
     const Category c = recompute ? Category::kRecompute : Category::kCompute;
     const int64_t T = d_.tokens();
     const DType g = d_.gemm_dtype;
     uint32_t first = emit_compute(OP(memory_op("attn.norm.fwd", OpClass::kNorm, norm_bytes(), false)), c, layer,
-                                  micro, first_dep);
+                                  micro, first_dep, first_dep2);
     tp_gather("tp.attn.allgather", layer, micro);
     emit_compute(OP(gemm_op("attn.qkv.fwd", T, (d_.q + 2 * d_.kv) / d_.t, d_.h, g, false)), c, layer, micro);
     if (d_.swiglu)  // RoPE on Q and K: read + write
@@ -388,17 +411,18 @@ class StageBuilder {
   }
 
   // One transformer layer backward (with its recomputation). Returns its last task.
-  uint32_t layer_backward(int layer, int micro, uint32_t gather_dep) {
+  uint32_t layer_backward(int layer, int micro, uint32_t gather_dep, uint32_t offload_dep = kNoDep) {
     const int64_t T = d_.tokens();
     const DType g = d_.gemm_dtype;
     const Category c = Category::kCompute;
     if (par_.recompute == Recompute::kFull) {
-      uint32_t first = layer_forward(layer, micro, /*recompute=*/true, gather_dep);
+      uint32_t first = layer_forward(layer, micro, /*recompute=*/true, gather_dep, offload_dep);
+      offload_dep = kNoDep;
       prog_.tasks[first].mem_alloc += act_.recompute_transient_bytes;
       gather_dep = kNoDep;
     }
     uint32_t first_b = emit_compute(OP(memory_op("mlp.residual.bwd", OpClass::kElementwise, 2 * 2 * d_.norm_tokens() * d_.h, true)),
-                                    c, layer, micro, gather_dep);
+                                    c, layer, micro, gather_dep, offload_dep);
     (void)first_b;
     tp_gather("tp.mlp.bwd.allgather", layer, micro);
     const int64_t f1 = (d_.swiglu ? 2 : 1) * d_.f / d_.t;
@@ -550,6 +574,7 @@ class StageBuilder {
       uint32_t first = layer_forward(l, micro, false, dep);
       prog_.tasks[first].mem_alloc += act_.saved_bytes;
       unit_starts_.push_back(first);
+      if (offload_bytes_ > 0) emit_offload(true, l, micro, last_compute_);
     }
     if (v == nv_ - 1) {
       const bool shared = model_.tied_embeddings && par_.pp == 1;
@@ -597,10 +622,16 @@ class StageBuilder {
       if (last_micro) add_grads(head_grads, n);
       (void)w;
     }
-    for (int l = first_layer_[v] + split_[v] - 1; l >= first_layer_[v]; --l) {
+    // Offloaded activations come back one layer ahead: the top layer's when the chunk's
+    // backward starts, layer l-1's when layer l's backward starts.
+    const int top = first_layer_[v] + split_[v] - 1;
+    uint32_t fetched = offload_bytes_ > 0 && split_[v] > 0 ? emit_offload(false, top, micro, last_compute_) : kNoDep;
+    for (int l = top; l >= first_layer_[v]; --l) {
       uint32_t pg = zero3_gather(layer_param_bytes_, l, micro);
       unit_starts_.push_back(static_cast<uint32_t>(prog_.tasks.size()));   // the layer's first backward task
-      uint32_t last = layer_backward(l, micro, pg);
+      const uint32_t mine = fetched;
+      if (offload_bytes_ > 0 && l > first_layer_[v]) fetched = emit_offload(false, l - 1, micro, last_compute_);
+      uint32_t last = layer_backward(l, micro, pg, mine);
       zero3_reduce(layer_grad_bytes_, l, micro, last);
       if (last_micro) add_grads(layer_grad_bytes_, last);
     }
@@ -631,6 +662,7 @@ class StageBuilder {
   int nv_ = 1;
   LayerActivation act_;
   int64_t layer_grad_bytes_ = 0, layer_param_bytes_ = 0, emb_grad_bytes_ = 0;
+  int64_t offload_bytes_ = 0;   // per layer and micro-batch
   int shard_ = 1;   // ZeRO shard group (ranks), cp included
   int dpg_ = 1;     // gradient-reduction group: dp * cp
   int64_t bucket_bytes_ = 0;

@@ -84,6 +84,9 @@ struct ParallelSpec {
   bool dp_overlap = true;           // reduce gradient buckets while backward runs
   int zero3_prefetch = 1;           // layers whose parameters are gathered ahead of use
   ZeroGather zero3_gather = ZeroGather::kLayer;
+  // Share of each layer's saved activations copied to host memory after its forward and
+  // fetched back, one layer ahead, for its backward (MEMO-style offload over PCIe). 0 = none.
+  double activation_offload = 0;
 };
 
 }  // namespace trainsim

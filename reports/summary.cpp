@@ -193,6 +193,7 @@ const char* breakdown_label(Bucket b) {
     case Bucket::kPpExposed: return "exposed PP comm";
     case Bucket::kCpExposed: return "exposed CP comm";
     case Bucket::kEpExposed: return "exposed EP comm";
+    case Bucket::kOffloadExposed: return "exposed offload";
     case Bucket::kBubble: return "pipeline bubble";
     case Bucket::kCount: break;
   }
@@ -209,6 +210,7 @@ const char* breakdown_key(Bucket b) {
     case Bucket::kPpExposed: return "pp_exposed";
     case Bucket::kCpExposed: return "cp_exposed";
     case Bucket::kEpExposed: return "ep_exposed";
+    case Bucket::kOffloadExposed: return "offload_exposed";
     case Bucket::kBubble: return "bubble";
     case Bucket::kCount: break;
   }

@@ -33,6 +33,8 @@ const char* stream_name(uint8_t stream) {
     case kStreamP2p: return "pp-send";
     case kStreamGather: return "zero3-gather";
     case kStreamCp: return "cp-ring";
+    case kStreamOffloadOut: return "offload-d2h";
+    case kStreamOffloadIn: return "offload-h2d";
     default: return "stream";
   }
 }

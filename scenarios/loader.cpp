@@ -52,11 +52,12 @@ const std::vector<std::string> kTrainingKeys = {"seq_len",   "global_batch",    
                                                 "precision", "attention_kernel", "dropout"};
 const std::vector<std::string> kClusterKeys = {"gpu",          "gpus",          "gpus_per_node",
                                                "scale_out",    "nic_bandwidth", "nvlink_bandwidth",
-                                               "nic_gbps_per_gpu"};
+                                               "nic_gbps_per_gpu", "pcie_bandwidth"};
 const std::vector<std::string> kParallelKeys = {
     "tp",   "pp",   "vp",       "dp",        "cp",    "ep", "cp_ulysses", "cp_load_balance",
     "sequence_parallel", "schedule", "zero", "fsdp_shard_group", "recompute",
-    "layers_per_stage", "order", "dp_bucket", "dp_overlap", "zero3_prefetch", "zero3_gather"};
+    "layers_per_stage", "order", "dp_bucket", "dp_overlap", "zero3_prefetch", "zero3_gather",
+    "activation_offload"};
 const std::vector<std::string> kNetworkKeys = {"mode"};
 const std::vector<std::string> kCostsKeys = {"calibration"};
 
@@ -253,6 +254,32 @@ class Reader {
     }
     *out = v->get<bool>();
     return true;
+  }
+
+  // A number in [lo, hi] (integers accepted), e.g. a fraction.
+  bool read_real(const json* sec, const std::string& base, const char* key, double lo, double hi,
+                 const char* example, double* out) {
+    const json* v = field(sec, key);
+    const std::string path = base + "/" + key;
+    if (!v) return true;
+    if (v->is_null()) return null_value(path, nullptr);
+    const std::string range = "a number from " + fmt_real(lo) + " to " + fmt_real(hi) + ", e.g. " + example;
+    if (!v->is_number()) {
+      error(path, show(*v), "expected " + range + ", got " + kind(*v));
+      return false;
+    }
+    const double x = v->get<double>();
+    if (!std::isfinite(x) || x < lo || x > hi) {
+      error(path, show(*v), std::string(x < lo ? "too small" : "too large") + "; expected " + range);
+      return false;
+    }
+    *out = x;
+    return true;
+  }
+  static std::string fmt_real(double x) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%g", x);
+    return b;
   }
 
   // A string; *present tells whether it was there and well-typed.
@@ -712,7 +739,8 @@ Result<Scenario> load_document(json doc, const std::string& label,
                      "unknown value; accepted: \"infiniband\", \"roce\" or \"omnipath\"");
       }
     }
-    bool nic_here = false, nvl_here = false;
+    bool nic_here = false, nvl_here = false, pcie_here = false;
+    read_bandwidth_field(r, csec, "/cluster", "pcie_bandwidth", &c.pcie_bandwidth, &pcie_here);
     read_bandwidth_field(r, csec, "/cluster", "nic_bandwidth", &c.nic_bandwidth, &nic_here);
     read_bandwidth_field(r, csec, "/cluster", "nvlink_bandwidth", &c.nvlink_bandwidth, &nvl_here);
     if (const json* g = Reader::field(csec, "nic_gbps_per_gpu")) {
@@ -732,6 +760,7 @@ Result<Scenario> load_document(json doc, const std::string& label,
     if (gpu_known) {
       if (!nic_here) c.nic_bandwidth = c.gpu.nic_bandwidth;
       if (!nvl_here) c.nvlink_bandwidth = c.gpu.nvlink_bandwidth;
+      if (!pcie_here) c.pcie_bandwidth = c.gpu.pcie_bandwidth;
     }
   } else {
     r.mark_bad("/cluster");
@@ -765,6 +794,8 @@ Result<Scenario> load_document(json doc, const std::string& label,
     r.read_bool(psec, b, "dp_overlap", &p.dp_overlap);
     r.read_int(psec, b, "zero3_prefetch", 0, kMaxLayers, nullptr, &p.zero3_prefetch);
     r.read_enum(psec, b, "zero3_gather", parse_zero_gather, zero_gather_choices(), &p.zero3_gather);
+    r.read_real(psec, b, "activation_offload", 0.0, 1.0, "0.5 (half of each layer's saved activations)",
+                &p.activation_offload);
     if (const json* v = Reader::field(psec, "layers_per_stage")) {
       if (!v->is_array() || v->empty()) {
         r.error(b + "/layers_per_stage", show(*v),

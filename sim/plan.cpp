@@ -18,6 +18,7 @@ const char* to_string(OpClass c) {
     case OpClass::kOptimizer: return "optimizer";
     case OpClass::kCollective: return "collective";
     case OpClass::kP2p: return "p2p";
+    case OpClass::kOffload: return "offload";
   }
   return "?";
 }
@@ -44,6 +45,7 @@ const char* to_string(Category c) {
     case Category::kPpComm: return "pp-comm";
     case Category::kCpComm: return "cp-comm";
     case Category::kEpComm: return "ep-comm";
+    case Category::kOffload: return "offload";
     case Category::kCount: break;
   }
   return "?";
@@ -61,7 +63,7 @@ const char* to_string(CostSource s) {
 
 bool is_comm(Category c) {
   return c == Category::kTpComm || c == Category::kDpComm || c == Category::kPpComm ||
-         c == Category::kCpComm || c == Category::kEpComm;
+         c == Category::kCpComm || c == Category::kEpComm || c == Category::kOffload;
 }
 
 namespace {

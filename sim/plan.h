@@ -25,25 +25,27 @@
 
 namespace trainsim {
 
-inline constexpr int kMaxStreams = 5;
+inline constexpr int kMaxStreams = 7;
 // Stream roles used by the compiler (the engine only needs the indices).
 inline constexpr uint8_t kStreamCompute = 0;   // kernels and blocking (TP) collectives
 inline constexpr uint8_t kStreamDp = 1;        // gradient reduction / ZeRO reduce-scatter
 inline constexpr uint8_t kStreamP2p = 2;       // pipeline sends
 inline constexpr uint8_t kStreamGather = 3;    // ZeRO-3 parameter all-gather (prefetch)
 inline constexpr uint8_t kStreamCp = 4;        // ring-attention KV passing (context parallelism)
+inline constexpr uint8_t kStreamOffloadOut = 5;  // activation copies to host (device -> host)
+inline constexpr uint8_t kStreamOffloadIn = 6;   // activation copies back (host -> device)
 inline constexpr uint32_t kNoDep = 0xffffffffu;
 
 enum class TaskKind : uint8_t { kCompute, kCollective, kSend, kRecv };
 enum class OpClass : uint8_t { kGemm, kAttention, kElementwise, kNorm, kEmbedding, kLoss,
-                               kOptimizer, kCollective, kP2p };
+                               kOptimizer, kCollective, kP2p, kOffload };
 // kSendRecv: a ring shift over the group: every member sends `bytes` to the next member and
 // receives as much from the previous one, all at once (ring attention's KV passing; priced as
 // one p2p message over the group's slowest span, like nccl-tests sendrecv_perf).
 enum class CollKind : uint8_t { kAllReduce, kAllGather, kReduceScatter, kAllToAll, kBroadcast, kSendRecv };
 // What a task's time counts as in the breakdown.
 enum class Category : uint8_t { kCompute, kRecompute, kOptimizer, kTpComm, kDpComm, kPpComm,
-                                kCpComm, kEpComm, kCount };
+                                kCpComm, kEpComm, kOffload, kCount };
 enum class CostSource : uint8_t { kMeasured, kInterpolated, kFitted, kDefault };
 
 const char* to_string(OpClass);

@@ -17,6 +17,7 @@ const char* to_string(Bucket b) {
     case Bucket::kPpExposed: return "exposed pp comm";
     case Bucket::kCpExposed: return "exposed cp comm";
     case Bucket::kEpExposed: return "exposed ep comm";
+    case Bucket::kOffloadExposed: return "exposed offload";
     case Bucket::kBubble: return "pipeline bubble / idle";
     case Bucket::kCount: break;
   }
@@ -42,6 +43,7 @@ Bucket bucket_of(Category c) {
     case Category::kPpComm: return Bucket::kPpExposed;
     case Category::kCpComm: return Bucket::kCpExposed;
     case Category::kEpComm: return Bucket::kEpExposed;
+    case Category::kOffload: return Bucket::kOffloadExposed;
     case Category::kCount: break;
   }
   return Bucket::kBubble;

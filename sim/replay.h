@@ -21,7 +21,7 @@
 namespace trainsim {
 
 enum class Bucket : uint8_t { kCompute, kRecompute, kOptimizer, kTpExposed, kDpExposed,
-                              kPpExposed, kCpExposed, kEpExposed, kBubble, kCount };
+                              kPpExposed, kCpExposed, kEpExposed, kOffloadExposed, kBubble, kCount };
 const char* to_string(Bucket);
 
 struct RankStats {

@@ -25,6 +25,7 @@ struct GpuSpec {
   Bandwidth hbm_bandwidth;
   Bandwidth nvlink_bandwidth;       // per GPU, per direction (NVSwitch port bandwidth)
   Bandwidth nic_bandwidth;          // default scale-out NIC bandwidth per GPU, per direction
+  Bandwidth pcie_bandwidth;         // host link per GPU, per direction (activation offload)
   int gpus_per_node = 8;            // usual node size (HGX/DGX)
   double tdp_w = 0;                 // board power the peaks are specified at
   double power_limit_w = 0;         // power limit the part runs at (< tdp_w: power-capped)
@@ -47,6 +48,7 @@ struct ClusterSpec {
   ScaleOut scale_out = ScaleOut::kInfiniBand;
   Bandwidth nic_bandwidth;          // per GPU, per direction; defaults to gpu.nic_bandwidth
   Bandwidth nvlink_bandwidth;       // per GPU, per direction; defaults to gpu.nvlink_bandwidth
+  Bandwidth pcie_bandwidth;         // host link per GPU, per direction; defaults to gpu.pcie_bandwidth
   int nodes() const { return gpus / gpus_per_node; }
 };
 

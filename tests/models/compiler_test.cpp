@@ -463,6 +463,65 @@ TEST(ContextParallel, RingPassingHiddenUnderBlockAttention) {
   EXPECT_GT(exposed, Time::zero());   // the final dK, dV return blocks the compute stream
 }
 
+// ---- activation offload --------------------------------------------------------------------
+
+// One GPU, one micro-batch, every layer op and every copy costs one unit (UniformCostModel):
+// each layer's copy to host ends long before the next layer's forward does, and each copy back
+// runs under the backward of the layer above, except the top layer's, issued when the backward
+// starts: exactly one unit of exposed offload, and the step grows by exactly that unit. HBM
+// holds at most two layers' offloaded activations (the one in backward and the one fetched).
+TEST(ActivationOffload, OverlapAndMemoryClosedForm) {
+  const int L = 8;
+  const Time unit = Time::from_seconds(1e-6);
+  ParallelSpec p0 = parallel(1, 1, 1);
+  ParallelSpec p1 = p0;
+  p1.activation_offload = 1.0;
+  const Scenario s0 = scenario(small_gpt(L), training(1024, 1, 1), p0, "H100-SXM-80GB");
+  const Scenario s1 = scenario(small_gpt(L), training(1024, 1, 1), p1, "H100-SXM-80GB");
+  CompiledPlan a = compile(s0), b = compile(s1);
+  UniformCostModel cm(unit);
+  ASSERT_TRUE(bind_costs(a.plan, cm, 8, nullptr).ok());
+  ASSERT_TRUE(bind_costs(b.plan, cm, 8, nullptr).ok());
+  int d2h = 0, h2d = 0;
+  int64_t moved = 0;
+  for (const Task& t : b.plan.programs[0].tasks) {
+    if (t.category != Category::kOffload) continue;
+    (t.stream == kStreamOffloadOut ? d2h : h2d)++;
+    moved += b.plan.ops[t.op].bytes.count();
+    EXPECT_EQ(b.plan.ops[t.op].cls, OpClass::kOffload);
+  }
+  EXPECT_EQ(d2h, L);
+  EXPECT_EQ(h2d, L);
+  const LayerActivation act = layer_activation(small_gpt(L), 1024, 1, 1, false, Recompute::kNone);
+  EXPECT_EQ(moved, 2 * L * act.saved_bytes);
+  const ReplayResult ra = run(a.plan), rb = run(b.plan);
+  EXPECT_EQ((rb.step_time - ra.step_time).count_ps(), unit.count_ps());
+  EXPECT_EQ(rb.ranks[0].bucket[static_cast<size_t>(Bucket::kOffloadExposed)].count_ps(), unit.count_ps());
+  EXPECT_GE(ra.ranks[0].peak_dynamic_mem, L * act.saved_bytes);
+  EXPECT_LE(rb.ranks[0].peak_dynamic_mem, ra.ranks[0].peak_dynamic_mem - (L - 2) * act.saved_bytes);
+}
+
+// Half offloaded: half of every layer's saved bytes travel, and the default cost model prices a
+// copy at the GPU's PCIe rate (64 GB/s per direction on H100) times the embedded efficiency.
+TEST(ActivationOffload, PricedOverPcie) {
+  ParallelSpec p = parallel(1, 1, 1);
+  p.activation_offload = 0.5;
+  const Scenario s = scenario(small_gpt(4), training(1024, 1, 1), p, "H100-SXM-80GB");
+  CompiledPlan c = compile(s);
+  auto cm = make_default_cost_model(s.cluster);
+  ASSERT_TRUE(cm.ok());
+  const auto* dm = dynamic_cast<const DefaultCostModel*>(cm.value().get());
+  ASSERT_NE(dm, nullptr);
+  const LayerActivation act = layer_activation(small_gpt(4), 1024, 1, 1, false, Recompute::kNone);
+  for (const OpDesc& op : c.plan.ops) {
+    if (op.cls != OpClass::kOffload) continue;
+    EXPECT_EQ(op.bytes.count(), act.saved_bytes / 2);
+    const Time want = transfer_time(op.bytes, Bandwidth::GBps(64) * dm->efficiencies().pcie) +
+                      dm->efficiencies().memory_overhead;
+    EXPECT_EQ(dm->compute(op).time.count_ps(), want.count_ps());
+  }
+}
+
 // ---- plan structure ------------------------------------------------------------------------
 
 struct TpCounts {

@@ -442,6 +442,26 @@ TEST(Loader, ContextParallelLoads) {
   EXPECT_TRUE(r->parallel.cp_load_balance);
 }
 
+TEST(Loader, ActivationOffloadAndPcie) {
+  json d = base_doc();
+  d["parallel"]["activation_offload"] = 0.25;
+  d["cluster"]["pcie_bandwidth"] = "32GB/s";
+  auto r = load(d);
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_DOUBLE_EQ(r->parallel.activation_offload, 0.25);
+  EXPECT_DOUBLE_EQ(r->cluster.pcie_bandwidth.Bps(), 32e9);
+  d["cluster"].erase("pcie_bandwidth");
+  EXPECT_DOUBLE_EQ(load(d)->cluster.pcie_bandwidth.Bps(), 64e9);   // the H100's Gen5 x16 default
+}
+
+TEST(LoaderErrors, ActivationOffloadIsAFraction) {
+  json d = base_doc();
+  d["parallel"]["activation_offload"] = 1.5;
+  expect_error(load(d), "/parallel/activation_offload", "1.5", {"too large", "from 0 to 1"});
+  d["parallel"]["activation_offload"] = "half";
+  expect_error(load(d), "/parallel/activation_offload", "half", {"expected a number from 0 to 1"});
+}
+
 TEST(LoaderErrors, CpUlyssesMustDivideCp) {
   json d = base_doc();
   d["parallel"] = {{"cp", 4}, {"cp_ulysses", 3}, {"dp", 2}};
