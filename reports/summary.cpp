@@ -93,7 +93,7 @@ void performance_section(std::string& out, const Prediction& p) {
                                 (unsigned long long)m.seed, m.draws));
     kv(out, "imbalance", strf("busiest EP rank / mean: %.3f mean, %.3f max; %.2f%% of token copies dropped",
                               m.imbalance_mean, m.imbalance_max, m.dropped_fraction * 100.0));
-    kv(out, "imbalance cost", strf("%s (%s of the step; balanced routing: %s, same cost model)",
+    kv(out, "routing cost", strf("%s (%s of the step; balanced routing: %s, same cost model)",
                                    format_time(m.imbalance_cost).c_str(),
                                    share(m.imbalance_cost, p.step_time).c_str(),
                                    format_time(m.balanced_step_time).c_str()));

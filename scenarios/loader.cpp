@@ -935,9 +935,7 @@ Result<Scenario> load_document(json doc, const std::string& label,
       else if (!sk->is_number() || !std::isfinite(sk->get<double>()) || sk->get<double>() <= 0 || sk->get<double>() > 100)
         r.error(b + "/skew", show(*sk), "expected a number s with 0 < s <= 100 (the zipf exponent), got " + kind(*sk));
       else t.moe.skew = sk->get<double>();
-    } else if (sk) {
-      r.error(b + "/skew", show(*sk), "only used with routing \"zipf\"; remove it or set routing to \"zipf\"");
-    }
+    }   // a skew with another routing is ignored (so --set moe.routing=... can switch it off)
     const json* hv = Reader::field(msec_moe, "histogram");
     if (t.moe.kind == MoeRouting::kHistogram) {
       if (!hv || !hv->is_string() || hv->get<std::string>().empty()) {
@@ -974,9 +972,7 @@ Result<Scenario> load_document(json doc, const std::string& label,
           }
         }
       }
-    } else if (hv) {
-      r.error(b + "/histogram", show(*hv), "only used with routing \"histogram\"; remove it or set routing to \"histogram\"");
-    }
+    }   // likewise a histogram path with another routing is ignored (not opened)
   }
 
   // ---- semantic checks across sections ----

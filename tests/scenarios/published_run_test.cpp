@@ -212,3 +212,32 @@ TEST(PublishedRuns, ReadErrors) {
 
 }  // namespace
 }  // namespace trainsim
+
+namespace trainsim {
+namespace {
+
+// The Megatron-Core Mixtral row is now simulated: MoE fields and ep come through, the defaults
+// that fill its nulls are listed.
+TEST(PublishedRuns, MixtralRowIsSimulated) {
+  bool found = false;
+  for (const auto& row : rows()) {
+    if (row["id"] != "mcore-mixtral-8x7b-64xh100") continue;
+    found = true;
+    auto r = scenario_from_row(row);
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(r->unsupported, "") << r->unsupported;
+    const Scenario& s = r->scenario;
+    EXPECT_TRUE(s.model.is_moe());
+    EXPECT_EQ(s.model.experts, 8);
+    EXPECT_EQ(s.model.top_k, 2);
+    EXPECT_EQ(s.parallel.ep, 8);
+    EXPECT_EQ(s.parallel.dp, 16);
+    bool listed = false;
+    for (const auto& d : r->defaults) listed |= d.find("moe routing=balanced") != std::string::npos;
+    EXPECT_TRUE(listed);
+  }
+  EXPECT_TRUE(found);
+}
+
+}  // namespace
+}  // namespace trainsim
