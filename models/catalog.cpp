@@ -58,6 +58,19 @@ std::vector<CatalogModel> parse_catalog() {
     SIM_CHECK(e.contains("tied_embeddings") && e["tied_embeddings"].is_boolean(),
               "models.json: entry %s: tied_embeddings must be a bool", who.c_str());
     m.spec.tied_embeddings = e["tied_embeddings"].get<bool>();
+    if (m.spec.arch == "moe") {   // MoE fields (models/spec.h); absent = 0 / ffn_hidden
+      m.spec.experts = get_int(e, "experts", who);
+      m.spec.top_k = get_int(e, "top_k", who);
+      m.spec.expert_ffn_hidden = e.contains("expert_ffn_hidden") ? get_int(e, "expert_ffn_hidden", who) : m.spec.ffn_hidden;
+      m.spec.shared_experts = e.contains("shared_experts") ? get_int(e, "shared_experts", who) : 0;
+      m.spec.dense_layers = e.contains("dense_layers") ? get_int(e, "dense_layers", who) : 0;
+      if (e.contains("router")) m.spec.router = get_str(e, "router", who);
+      SIM_CHECK(m.spec.experts > 0 && m.spec.top_k > 0 && m.spec.top_k <= m.spec.experts &&
+                    m.spec.expert_ffn_hidden > 0 && m.spec.dense_layers < m.spec.layers,
+                "models.json: entry %s: inconsistent MoE fields", who.c_str());
+    } else {
+      SIM_CHECK(m.spec.arch == "dense", "models.json: entry %s: arch must be dense or moe", who.c_str());
+    }
     m.seq_len = get_int(e, "seq_len", who);
     m.source = get_str(e, "source", who);
     if (e.contains("aliases")) {

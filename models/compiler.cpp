@@ -6,6 +6,7 @@
 #include <string>
 
 #include "models/memory.h"
+#include "models/moe.h"
 #include "models/ops.h"
 #include "topologies/placement.h"
 
@@ -103,7 +104,6 @@ class StageBuilder {
       const int64_t score = static_cast<int64_t>(tr.micro_batch) * (d.heads / d.t) * d.s * d.s;
       act_.saved_bytes += (tr.dropout ? 5 : 2) * score;
     }
-    offload_bytes_ = static_cast<int64_t>(static_cast<double>(act_.saved_bytes) * par.activation_offload);
     layer_grad_bytes_ = 2 * ceil_div(layer_params(model), par.tp);
     layer_param_bytes_ = layer_grad_bytes_;
     emb_grad_bytes_ = 2 * ceil_div(embedding_params(model), par.tp);
@@ -113,7 +113,18 @@ class StageBuilder {
     shard_ = (par.fsdp_shard_group > 0 ? std::min(par.fsdp_shard_group, par.dp) : par.dp) * par.cp;
     bucket_bytes_ = std::max<int64_t>(1, par.dp_bucket_mb) << 20;
     tensors_ = layer_param_tensors(model);
+    if (model.is_moe()) {
+      etp_ = std::max(1, par.etp);
+      Le_ = model.experts / par.ep;
+      fe_ = model.expert_ffn_hidden / etp_;
+      Tm_ = etp_ == par.tp ? d.tokens() : ceil_div(d.tokens(), par.tp);
+      eshard_ = par.dp / par.ep * (etp_ == par.tp ? 1 : par.tp);
+    }
   }
+
+  // Rows (token copies) the busiest EP rank processes in MoE layer `layer`, micro-batch `micro`.
+  const std::vector<std::vector<int64_t>>* moe_rows_ = nullptr;
+  double model_flops_adjust_ = 0;   // expert GEMMs at the mean load minus as laid out
 
   void build() {
     const bool zero12_gather = par_.zero >= 1 && par_.zero <= 2 && shard_ > 1;
@@ -134,18 +145,24 @@ class StageBuilder {
     // reads the gradient (4 B), master weight, m and v (12 B), writes them back (12 B) and
     // the bf16 working copy (2 B), and reads the gradient again for the norm/clip (4 B): 34 B.
     const int64_t p_local = params_local_;
-    const int64_t p_opt = par_.zero >= 1 ? ceil_div(p_local, shard_) : p_local;
+    const int64_t p_dense = p_local - expert_params_local_;
+    int64_t p_opt = par_.zero >= 1 ? ceil_div(p_dense, shard_) : p_dense;
+    p_opt += par_.zero >= 1 ? ceil_div(expert_params_local_, eshard_) : expert_params_local_;
     OpDesc opt = memory_op("optimizer.adam", OpClass::kOptimizer, 34 * p_opt, false);
     uint32_t dep = last_reduction_;
     uint32_t opt_t = emit_compute(opt, Category::kOptimizer, 0xffff, 0, dep);
     if (zero12_gather && !par_.dp_overlap) {
       // Updated parameter shards gathered back, synchronously, after the step.
-      emit_coll("zero.param.allgather", CollKind::kAllGather, 2 * p_local, kGroupDp, kStreamCompute,
-                Category::kDpComm, 0xffff, 0, opt_t);
+      uint32_t g = emit_coll("zero.param.allgather", CollKind::kAllGather, 2 * p_dense, kGroupDp, kStreamCompute,
+                             Category::kDpComm, 0xffff, 0, opt_t);
+      if (expert_params_local_ > 0 && eshard_ > 1)
+        emit_coll("zero.expert.param.allgather", CollKind::kAllGather, 2 * expert_params_local_, kGroupExpertDp,
+                  kStreamCompute, Category::kDpComm, 0xffff, 0, g);
     }
   }
 
   int64_t params_local_ = 0;
+  int64_t expert_params_local_ = 0;   // routed-expert part of params_local_ (after EP/etp)
 
  private:
   static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -182,23 +199,28 @@ class StageBuilder {
   }
   // Activation offload: a layer's offloaded share leaves HBM when its copy to host ends and
   // comes back when the copy from host starts (mem_free / mem_alloc on the copy tasks).
+  bool offloading() const { return par_.activation_offload > 0; }
+  int64_t offload_bytes(int layer, int micro) const {
+    return static_cast<int64_t>(static_cast<double>(act_for(layer, micro).saved_bytes) * par_.activation_offload);
+  }
   uint32_t emit_offload(bool to_host, int layer, int micro, uint32_t dep) {
+    const int64_t bytes = offload_bytes(layer, micro);
     Task t;
     t.kind = TaskKind::kCompute;
     t.stream = to_host ? kStreamOffloadOut : kStreamOffloadIn;
     t.category = Category::kOffload;
-    t.op = cached_op(-10 - (to_host ? 0 : 1), 0, [&] {
+    t.op = cached_op(-10 - (to_host ? 0 : 1), bytes, [&] {
       OpDesc o;
       o.name = to_host ? "offload.activations.d2h" : "offload.activations.h2d";
       o.cls = OpClass::kOffload;
       o.backward = !to_host;
-      o.bytes = Bytes(offload_bytes_);
+      o.bytes = Bytes(bytes);
       return o;
     });
     t.layer = static_cast<uint16_t>(layer);
     t.micro = static_cast<uint16_t>(micro);
     t.dep[0] = dep;
-    (to_host ? t.mem_free : t.mem_alloc) = offload_bytes_;
+    (to_host ? t.mem_free : t.mem_alloc) = bytes;
     return emit(t);
   }
 
@@ -391,12 +413,16 @@ class StageBuilder {
     emit_compute(OP(memory_op("attn.residual.fwd", OpClass::kElementwise, resid_bytes(), false)), c, layer, micro);
     emit_compute(OP(memory_op("mlp.norm.fwd", OpClass::kNorm, norm_bytes(), false)), c, layer, micro);
     tp_gather("tp.mlp.allgather", layer, micro);
-    const int64_t f1 = (d_.swiglu ? 2 : 1) * d_.f / d_.t;
-    emit_compute(OP(gemm_op("mlp.fc1.fwd", T, f1, d_.h, g, false)), c, layer, micro);
-    const int64_t act_bytes = (d_.swiglu ? 3 : 2) * 2 * T * d_.f / d_.t;
-    emit_compute(OP(memory_op(d_.swiglu ? "mlp.swiglu.fwd" : "mlp.gelu.fwd", OpClass::kElementwise, act_bytes, false)),
-                 c, layer, micro);
-    emit_compute(OP(gemm_op("mlp.fc2.fwd", T, d_.h, d_.f / d_.t, g, false)), c, layer, micro);
+    if (model_.is_moe_layer(layer)) {
+      moe_forward(layer, micro, c, recompute);
+    } else {
+      const int64_t f1 = (d_.swiglu ? 2 : 1) * d_.f / d_.t;
+      emit_compute(OP(gemm_op("mlp.fc1.fwd", T, f1, d_.h, g, false)), c, layer, micro);
+      const int64_t act_bytes = (d_.swiglu ? 3 : 2) * 2 * T * d_.f / d_.t;
+      emit_compute(OP(memory_op(d_.swiglu ? "mlp.swiglu.fwd" : "mlp.gelu.fwd", OpClass::kElementwise, act_bytes, false)),
+                   c, layer, micro);
+      emit_compute(OP(gemm_op("mlp.fc2.fwd", T, d_.h, d_.f / d_.t, g, false)), c, layer, micro);
+    }
     tp_reduce("tp.mlp.allreduce", "tp.mlp.reducescatter", layer, micro);
     emit_compute(OP(memory_op("mlp.residual.fwd", OpClass::kElementwise, resid_bytes(), false)), c, layer, micro);
     return first;
@@ -415,10 +441,11 @@ class StageBuilder {
     const int64_t T = d_.tokens();
     const DType g = d_.gemm_dtype;
     const Category c = Category::kCompute;
+    const LayerActivation act = act_for(layer, micro);
     if (par_.recompute == Recompute::kFull) {
       uint32_t first = layer_forward(layer, micro, /*recompute=*/true, gather_dep, offload_dep);
       offload_dep = kNoDep;
-      prog_.tasks[first].mem_alloc += act_.recompute_transient_bytes;
+      prog_.tasks[first].mem_alloc += act.recompute_transient_bytes;
       gather_dep = kNoDep;
     }
     uint32_t first_b = emit_compute(OP(memory_op("mlp.residual.bwd", OpClass::kElementwise, 2 * 2 * d_.norm_tokens() * d_.h, true)),
@@ -427,13 +454,17 @@ class StageBuilder {
     tp_gather("tp.mlp.bwd.allgather", layer, micro);
     const int64_t f1 = (d_.swiglu ? 2 : 1) * d_.f / d_.t;
     uint32_t sg = side_gather("tp.mlp.fc1in.allgather", layer, micro);
-    emit_compute(OP(gemm_op("mlp.fc2.dgrad", T, d_.f / d_.t, d_.h, g, true)), c, layer, micro);
-    emit_compute(OP(gemm_op("mlp.fc2.wgrad", d_.f / d_.t, d_.h, T, g, true)), c, layer, micro);
-    const int64_t act_b = (d_.swiglu ? 5 : 3) * 2 * T * d_.f / d_.t;
-    emit_compute(OP(memory_op(d_.swiglu ? "mlp.swiglu.bwd" : "mlp.gelu.bwd", OpClass::kElementwise, act_b, true)), c,
-                 layer, micro);
-    emit_compute(OP(gemm_op("mlp.fc1.dgrad", T, d_.h, f1, g, true)), c, layer, micro);
-    emit_compute(OP(gemm_op("mlp.fc1.wgrad", d_.h, f1, T, g, true)), c, layer, micro, sg);
+    if (model_.is_moe_layer(layer)) {
+      moe_backward(layer, micro, sg);
+    } else {
+      emit_compute(OP(gemm_op("mlp.fc2.dgrad", T, d_.f / d_.t, d_.h, g, true)), c, layer, micro);
+      emit_compute(OP(gemm_op("mlp.fc2.wgrad", d_.f / d_.t, d_.h, T, g, true)), c, layer, micro);
+      const int64_t act_b = (d_.swiglu ? 5 : 3) * 2 * T * d_.f / d_.t;
+      emit_compute(OP(memory_op(d_.swiglu ? "mlp.swiglu.bwd" : "mlp.gelu.bwd", OpClass::kElementwise, act_b, true)), c,
+                   layer, micro);
+      emit_compute(OP(gemm_op("mlp.fc1.dgrad", T, d_.h, f1, g, true)), c, layer, micro);
+      emit_compute(OP(gemm_op("mlp.fc1.wgrad", d_.h, f1, T, g, true)), c, layer, micro, sg);
+    }
     tp_reduce("tp.mlp.bwd.allreduce", "tp.mlp.bwd.reducescatter", layer, micro);
     emit_compute(OP(memory_op("mlp.norm.bwd", OpClass::kNorm, norm_bwd_bytes(), true)), c, layer, micro);
     emit_compute(OP(memory_op("attn.residual.bwd", OpClass::kElementwise, 2 * 2 * d_.norm_tokens() * d_.h, true)), c,
@@ -444,7 +475,7 @@ class StageBuilder {
     emit_compute(OP(gemm_op("attn.proj.wgrad", d_.q / d_.t, d_.h, T, g, true)), c, layer, micro);
     if (par_.recompute == Recompute::kSelective) {
       uint32_t r = attention_forward(Category::kRecompute, layer, micro);
-      prog_.tasks[r].mem_alloc += act_.recompute_transient_bytes;
+      prog_.tasks[r].mem_alloc += act.recompute_transient_bytes;
     }
     attention_backward(layer, micro);
     if (d_.swiglu)
@@ -454,9 +485,128 @@ class StageBuilder {
     emit_compute(OP(gemm_op("attn.qkv.wgrad", d_.h, (d_.q + 2 * d_.kv) / d_.t, T, g, true)), c, layer, micro, sg2);
     tp_reduce("tp.attn.bwd.allreduce", "tp.attn.bwd.reducescatter", layer, micro);
     uint32_t last = emit_compute(OP(memory_op("attn.norm.bwd", OpClass::kNorm, norm_bwd_bytes(), true)), c, layer, micro);
-    prog_.tasks[last].mem_free += act_.saved_bytes;
-    if (par_.recompute != Recompute::kNone) prog_.tasks[last].mem_free += act_.recompute_transient_bytes;
+    prog_.tasks[last].mem_free += act.saved_bytes;
+    if (par_.recompute != Recompute::kNone) prog_.tasks[last].mem_free += act.recompute_transient_bytes;
     return last;
+  }
+
+  int64_t dense_bytes(int l) const {
+    return model_.is_moe() ? 2 * ceil_div(layer_dense_params(model_, l), par_.tp) : layer_grad_bytes_;
+  }
+  // bf16 bytes of this rank's routed experts of layer l (Le experts, split by etp).
+  int64_t expert_bytes(int l) const {
+    return model_.is_moe_layer(l) ? 2 * Le_ * ceil_div(expert_params(model_), etp_) : 0;
+  }
+  int64_t rows_of(int layer, int micro) const { return (*moe_rows_)[layer][micro]; }
+  LayerActivation act_for(int layer, int micro) const {
+    if (!model_.is_moe_layer(layer)) return act_;
+    LayerActivation a = moe_layer_activation(model_, static_cast<int>(d_.s), tr_.micro_batch, par_.tp, d_.sp, par_.recompute,
+                                             tr_.dropout, Tm_, rows_of(layer, micro), etp_);
+    if (tr_.attention_kernel == AttentionKernel::kUnfused && par_.recompute == Recompute::kNone)
+      a.saved_bytes += act_.saved_bytes - layer_activation(model_, static_cast<int>(d_.s), tr_.micro_batch, par_.tp, d_.sp,
+                                                           par_.recompute, tr_.dropout).saved_bytes;
+    return a;
+  }
+  void ep_a2a(const char* name, int64_t bytes, int layer, int micro) {
+    if (par_.ep <= 1) return;
+    emit_coll(name, CollKind::kAllToAll, bytes, kGroupEp, kStreamCompute, Category::kEpComm, layer, micro);
+  }
+  // An expert GEMM as laid out (busiest rank) and, for model FLOPs, at the mean load.
+  void expert_gemm(const char* name, int64_t m, int64_t n, int64_t k, bool bwd, int64_t rows_pos, int site,
+                   Category c, int layer, int micro, uint32_t dep = kNoDep) {
+    const OpDesc op = gemm_op(name, m, n, k, d_.gemm_dtype, bwd, Le_);
+    uint32_t id = cached_op(site, m * 1000003 + n * 7 + k, [&] { return op; });
+    emit_compute(id, c, layer, micro, dep);
+    if (c == Category::kCompute) {
+      // Mean load: Tm*top_k rows over the local experts; the GEMM's FLOPs scale with its rows.
+      const double mean_rows = static_cast<double>(Tm_) * model_.top_k;
+      model_flops_adjust_ += op.flops.v * (mean_rows / static_cast<double>(rows_pos)) - op.flops.v;
+    }
+  }
+
+  void moe_forward(int layer, int micro, Category c, bool recompute) {
+    const DType g = d_.gemm_dtype;
+    const int64_t T = d_.tokens(), h = d_.h, E = model_.experts, k = model_.top_k;
+    const int64_t R = rows_of(layer, micro);
+    const int64_t mpe = ceil_div(R, Le_);
+    uint32_t eg = kNoDep;
+    if (!recompute && micro == 0) {
+      auto it = expert_gather_for_layer_.find(layer);
+      if (it != expert_gather_for_layer_.end()) eg = it->second;
+    }
+    emit_compute(OP(gemm_op("moe.router.fwd", Tm_, E, h, g, false)), c, layer, micro, eg);
+    // softmax/sigmoid over bf16 logits into fp32 scores, top-k selection: indices (8 B) and weights (4 B).
+    emit_compute(OP(memory_op("moe.topk.fwd", OpClass::kElementwise, Tm_ * E * (2 + 4 + 4) + Tm_ * k * 12, false)), c,
+                 layer, micro);
+    if (model_.shared_experts > 0) shared_forward(c, layer, micro);
+    // Permute: read each token once, write it once per chosen expert.
+    emit_compute(OP(memory_op("moe.permute.fwd", OpClass::kElementwise, 2 * h * (Tm_ + Tm_ * k), false)), c, layer,
+                 micro);
+    const int64_t a2a = 2 * h * std::max(Tm_ * k, R);
+    ep_a2a("ep.dispatch.alltoall", a2a, layer, micro);
+    const int64_t f1 = (d_.swiglu ? 2 : 1) * fe_;
+    expert_gemm("moe.expert.fc1.fwd", mpe, f1, h, false, mpe * Le_, __LINE__, c, layer, micro);
+    emit_compute(cached_op(__LINE__, R, [&] {
+                   return memory_op(d_.swiglu ? "moe.expert.swiglu.fwd" : "moe.expert.gelu.fwd", OpClass::kElementwise,
+                                    (d_.swiglu ? 3 : 2) * 2 * R * fe_, false);
+                 }),
+                 c, layer, micro);
+    expert_gemm("moe.expert.fc2.fwd", mpe, h, fe_, false, mpe * Le_, __LINE__, c, layer, micro);
+    ep_a2a("ep.combine.alltoall", a2a, layer, micro);
+    // Unpermute: read the k expert outputs of each token, write their weighted sum.
+    emit_compute(OP(memory_op("moe.unpermute.fwd", OpClass::kElementwise, 2 * h * (Tm_ * k + Tm_), false)), c, layer,
+                 micro);
+    (void)T;
+  }
+  void shared_forward(Category c, int layer, int micro) {
+    const int64_t T = d_.tokens(), fs = int64_t{model_.shared_experts} * model_.expert_ffn_hidden / d_.t;
+    const int64_t f1 = (d_.swiglu ? 2 : 1) * fs;
+    emit_compute(OP(gemm_op("moe.shared.fc1.fwd", T, f1, d_.h, d_.gemm_dtype, false)), c, layer, micro);
+    emit_compute(OP(memory_op(d_.swiglu ? "moe.shared.swiglu.fwd" : "moe.shared.gelu.fwd", OpClass::kElementwise,
+                              (d_.swiglu ? 3 : 2) * 2 * T * fs, false)),
+                 c, layer, micro);
+    emit_compute(OP(gemm_op("moe.shared.fc2.fwd", T, d_.h, fs, d_.gemm_dtype, false)), c, layer, micro);
+  }
+  void moe_backward(int layer, int micro, uint32_t sg) {
+    const Category c = Category::kCompute;
+    const DType g = d_.gemm_dtype;
+    const int64_t T = d_.tokens(), h = d_.h, E = model_.experts, k = model_.top_k;
+    const int64_t R = rows_of(layer, micro);
+    const int64_t mpe = ceil_div(R, Le_);
+    // Unpermute backward: the output gradient to each of the k copies, and the routing-weight
+    // gradients from the saved expert outputs.
+    emit_compute(OP(memory_op("moe.unpermute.bwd", OpClass::kElementwise, 2 * h * (Tm_ + 2 * Tm_ * k), true)), c, layer,
+                 micro);
+    const int64_t a2a = 2 * h * std::max(Tm_ * k, R);
+    ep_a2a("ep.combine.bwd.alltoall", a2a, layer, micro);
+    const int64_t f1 = (d_.swiglu ? 2 : 1) * fe_;
+    expert_gemm("moe.expert.fc2.dgrad", mpe, fe_, h, true, mpe * Le_, __LINE__, c, layer, micro);
+    expert_gemm("moe.expert.fc2.wgrad", fe_, h, mpe, true, mpe * Le_, __LINE__, c, layer, micro);
+    emit_compute(cached_op(__LINE__, R, [&] {
+                   return memory_op(d_.swiglu ? "moe.expert.swiglu.bwd" : "moe.expert.gelu.bwd", OpClass::kElementwise,
+                                    (d_.swiglu ? 5 : 3) * 2 * R * fe_, true);
+                 }),
+                 c, layer, micro);
+    expert_gemm("moe.expert.fc1.dgrad", mpe, h, f1, true, mpe * Le_, __LINE__, c, layer, micro);
+    expert_gemm("moe.expert.fc1.wgrad", h, f1, mpe, true, mpe * Le_, __LINE__, c, layer, micro);
+    ep_a2a("ep.dispatch.bwd.alltoall", a2a, layer, micro);
+    emit_compute(OP(memory_op("moe.permute.bwd", OpClass::kElementwise, 2 * h * (Tm_ * k + Tm_), true)), c, layer,
+                 micro);
+    if (model_.shared_experts > 0) {
+      const int64_t fs = int64_t{model_.shared_experts} * model_.expert_ffn_hidden / d_.t;
+      const int64_t sf1 = (d_.swiglu ? 2 : 1) * fs;
+      emit_compute(OP(gemm_op("moe.shared.fc2.dgrad", T, fs, h, g, true)), c, layer, micro);
+      emit_compute(OP(gemm_op("moe.shared.fc2.wgrad", fs, h, T, g, true)), c, layer, micro);
+      emit_compute(OP(memory_op(d_.swiglu ? "moe.shared.swiglu.bwd" : "moe.shared.gelu.bwd", OpClass::kElementwise,
+                                (d_.swiglu ? 5 : 3) * 2 * T * fs, true)),
+                   c, layer, micro);
+      emit_compute(OP(gemm_op("moe.shared.fc1.dgrad", T, h, sf1, g, true)), c, layer, micro);
+      emit_compute(OP(gemm_op("moe.shared.fc1.wgrad", h, sf1, T, g, true)), c, layer, micro, sg);
+      sg = kNoDep;
+    }
+    emit_compute(OP(memory_op("moe.topk.bwd", OpClass::kElementwise, Tm_ * E * (4 + 4 + 2), true)), c, layer, micro);
+    emit_compute(OP(gemm_op("moe.router.dgrad", Tm_, h, E, g, true)), c, layer, micro);
+    emit_compute(OP(gemm_op("moe.router.wgrad", h, E, Tm_, g, true)), c, layer, micro, sg);
   }
 
   // ZeRO-3: gather a unit's parameters on the gather stream, `prefetch` units ahead. With
@@ -500,7 +650,29 @@ class StageBuilder {
     if (pending_bytes_ >= bucket_bytes_) flush_bucket();
   }
   // Emits the pending bucket's reduction after the task that filled it last (pending_after_).
+  void add_expert_grads(int64_t bytes, uint32_t after) {
+    if (bytes == 0 || eshard_ <= 1) return;
+    pending_exp_bytes_ += bytes;
+    pending_exp_after_ = after;
+    if (pending_exp_bytes_ >= bucket_bytes_) flush_expert_bucket();
+  }
+  void flush_expert_bucket() {
+    if (pending_exp_bytes_ == 0) return;
+    if (!par_.dp_overlap) {
+      deferred_.push_back(-pending_exp_bytes_);   // negative: an expert bucket
+    } else {
+      emit_expert_reduction(pending_exp_bytes_, kStreamDp, pending_exp_after_);
+    }
+    pending_exp_bytes_ = 0;
+  }
+  void emit_expert_reduction(int64_t bytes, uint8_t stream, uint32_t after) {
+    const bool rs = par_.zero >= 1;
+    last_reduction_ = emit_coll(rs ? "ep.expert.grad.reducescatter" : "ep.expert.grad.allreduce",
+                                rs ? CollKind::kReduceScatter : CollKind::kAllReduce, bytes, kGroupExpertDp, stream,
+                                Category::kDpComm, 0xffff, 0, after);
+  }
   void flush_bucket() {
+    flush_expert_bucket();
     if (pending_bytes_ == 0) return;
     if (!par_.dp_overlap) {
       deferred_.push_back(pending_bytes_);
@@ -520,7 +692,10 @@ class StageBuilder {
     last_reduction_ = t;
   }
   void emit_deferred_reductions() {
-    for (int64_t b : deferred_) emit_reduction(b, kStreamCompute, last_compute_);
+    for (int64_t b : deferred_) {
+      if (b < 0) emit_expert_reduction(-b, kStreamCompute, last_compute_);
+      else emit_reduction(b, kStreamCompute, last_compute_);
+    }
   }
   void emit_param_gather_at_start() {
     // The previous step's updated shards, gathered in forward order while this step's
@@ -542,8 +717,12 @@ class StageBuilder {
         pending_layers_.push_back(-1);
       }
       for (int l = first_layer_[v]; l < first_layer_[v] + split_[v]; ++l) {
-        acc += layer_param_bytes_;
+        acc += dense_bytes(l);
         pending_layers_.push_back(l);
+        if (expert_bytes(l) > 0 && eshard_ > 1)   // one gather per MoE layer's experts
+          expert_gather_for_layer_[l] =
+              emit_coll("zero.expert.param.allgather", CollKind::kAllGather, expert_bytes(l), kGroupExpertDpGather,
+                        kStreamGather, Category::kDpComm, 0xffff, 0, kNoDep);
         if (acc >= bucket_bytes_) flush();
       }
     }
@@ -572,9 +751,9 @@ class StageBuilder {
       pg = zero3_gather(layer_param_bytes_, l, micro);
       uint32_t dep = pg != kNoDep ? pg : param_dep(l);
       uint32_t first = layer_forward(l, micro, false, dep);
-      prog_.tasks[first].mem_alloc += act_.saved_bytes;
+      prog_.tasks[first].mem_alloc += act_for(l, micro).saved_bytes;
       unit_starts_.push_back(first);
-      if (offload_bytes_ > 0) emit_offload(true, l, micro, last_compute_);
+      if (offloading()) emit_offload(true, l, micro, last_compute_);
     }
     if (v == nv_ - 1) {
       const bool shared = model_.tied_embeddings && par_.pp == 1;
@@ -625,15 +804,18 @@ class StageBuilder {
     // Offloaded activations come back one layer ahead: the top layer's when the chunk's
     // backward starts, layer l-1's when layer l's backward starts.
     const int top = first_layer_[v] + split_[v] - 1;
-    uint32_t fetched = offload_bytes_ > 0 && split_[v] > 0 ? emit_offload(false, top, micro, last_compute_) : kNoDep;
+    uint32_t fetched = offloading() && split_[v] > 0 ? emit_offload(false, top, micro, last_compute_) : kNoDep;
     for (int l = top; l >= first_layer_[v]; --l) {
       uint32_t pg = zero3_gather(layer_param_bytes_, l, micro);
       unit_starts_.push_back(static_cast<uint32_t>(prog_.tasks.size()));   // the layer's first backward task
       const uint32_t mine = fetched;
-      if (offload_bytes_ > 0 && l > first_layer_[v]) fetched = emit_offload(false, l - 1, micro, last_compute_);
+      if (offloading() && l > first_layer_[v]) fetched = emit_offload(false, l - 1, micro, last_compute_);
       uint32_t last = layer_backward(l, micro, pg, mine);
       zero3_reduce(layer_grad_bytes_, l, micro, last);
-      if (last_micro) add_grads(layer_grad_bytes_, last);
+      if (last_micro) {
+        add_grads(dense_bytes(l), last);
+        add_expert_grads(expert_bytes(l), last);
+      }
     }
     if (v == 0) {
       uint32_t pg = zero3_gather(emb_grad_bytes_, 0xffff, micro);
@@ -662,7 +844,6 @@ class StageBuilder {
   int nv_ = 1;
   LayerActivation act_;
   int64_t layer_grad_bytes_ = 0, layer_param_bytes_ = 0, emb_grad_bytes_ = 0;
-  int64_t offload_bytes_ = 0;   // per layer and micro-batch
   int shard_ = 1;   // ZeRO shard group (ranks), cp included
   int dpg_ = 1;     // gradient-reduction group: dp * cp
   int64_t bucket_bytes_ = 0;
@@ -676,6 +857,12 @@ class StageBuilder {
   std::vector<uint32_t> unit_starts_;
   std::vector<int> pending_layers_;
   std::map<int, uint32_t> gather_for_layer_;
+  std::map<int, uint32_t> expert_gather_for_layer_;
+  int etp_ = 1, Le_ = 1;
+  int64_t fe_ = 0, Tm_ = 0;
+  int eshard_ = 1;
+  int64_t pending_exp_bytes_ = 0;
+  uint32_t pending_exp_after_ = kNoDep;
   std::map<std::pair<int, int64_t>, uint32_t> op_cache_;
   std::map<std::tuple<std::string, int64_t, uint8_t>, uint32_t> coll_cache_;
 };
@@ -721,7 +908,6 @@ GroupTable split_group(const GroupTable& g, int chunk, bool replica, std::string
 
 Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr, const ParallelSpec& par,
                                   int gpus_per_node) {
-  if (par.ep != 1) return Status::error("the compiler supports ep=1 only (expert parallelism: issue 4)");
   if (par.cp < 1 || par.cp_ulysses < 1 || par.cp % par.cp_ulysses != 0)
     return Status::error("cp_ulysses (" + std::to_string(par.cp_ulysses) + ") must divide cp (" +
                          std::to_string(par.cp) + ")");
@@ -736,6 +922,31 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
     if (par.cp_ulysses > 1 && model.heads % (par.tp * par.cp_ulysses) != 0)
       return Status::error("heads (" + std::to_string(model.heads) + ") must be divisible by tp*cp_ulysses (" +
                            std::to_string(par.tp * par.cp_ulysses) + ") for the Ulysses all-to-all");
+  }
+  if (!model.is_moe() && (par.ep != 1 || par.etp != 1))
+    return Status::error("ep=" + std::to_string(par.ep) + ", etp=" + std::to_string(par.etp) +
+                         ": expert parallelism needs a MoE model (arch \"moe\"); use ep=1, etp=1");
+  if (model.is_moe()) {
+    const std::string E = std::to_string(model.experts), ep = std::to_string(par.ep);
+    if (par.ep < 1 || model.experts % par.ep != 0)
+      return Status::error("ep=" + ep + " does not divide experts=" + E);
+    if (par.dp % par.ep != 0)
+      return Status::error("ep=" + ep + " does not divide dp=" + std::to_string(par.dp) +
+                           " (EP groups are carved from DP)");
+    if (model.top_k < 1 || model.top_k > model.experts)
+      return Status::error("top_k=" + std::to_string(model.top_k) + " must be 1 to experts=" + E);
+    if (par.etp != 1 && par.etp != par.tp)
+      return Status::error("etp=" + std::to_string(par.etp) + " must be 1 or tp=" + std::to_string(par.tp));
+    if (model.expert_ffn_hidden <= 0 || model.expert_ffn_hidden % par.etp != 0)
+      return Status::error("etp=" + std::to_string(par.etp) + " does not divide expert_ffn_hidden=" +
+                           std::to_string(model.expert_ffn_hidden));
+    if (par.zero >= 3) return Status::error("zero=3 (FSDP) with MoE is not modelled; use zero 0, 1 or 2");
+    if (par.fsdp_shard_group > 0 && par.fsdp_shard_group < par.dp)
+      return Status::error("fsdp_shard_group < dp with MoE is not modelled; use 0 (all of dp)");
+    if (tr.moe.kind == MoeRouting::kHistogram && static_cast<int>(tr.moe.histogram.size()) != model.experts)
+      return Status::error("the routing histogram has " + std::to_string(tr.moe.histogram.size()) +
+                           " entries; the model has " + E + " experts");
+    if (par.cp > 1) return Status::error("cp=" + std::to_string(par.cp) + " with a MoE model is not modelled yet; use cp=1");
   }
   if (tr.micro_batch <= 0 || par.dp <= 0 || tr.global_batch % (static_cast<int64_t>(par.dp) * tr.micro_batch) != 0)
     return Status::error("global_batch must be a multiple of dp*micro_batch");
@@ -776,6 +987,41 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
     plan.groups.push_back(split_group(cp, par.cp_ulysses, true, "cp-ring"));
     plan.groups.push_back(split_group(cp, par.cp_ulysses, false, "cp-ulysses"));
   }
+  if (model.is_moe()) {
+    // EP groups: `ep` consecutive ranks of each DP group; expert-DP groups: the ranks at equal
+    // EP offset (etp = tp), and with etp = 1 also across the TP group (same experts there).
+    const bool fold_tp = par.etp != par.tp;
+    auto keyed = [&](std::string name, auto key) {
+      GroupTable g;
+      g.name = std::move(name);
+      g.instance_of_rank.assign(pl.num_ranks(), kNoDep);
+      std::map<std::array<int, 5>, std::vector<uint32_t>> by;
+      for (int r = 0; r < pl.num_ranks(); ++r) by[key(r)].push_back(static_cast<uint32_t>(r));
+      // Instances in order of their lowest rank, members ascending.
+      std::vector<std::vector<uint32_t>> inst;
+      for (auto& [k, v] : by) inst.push_back(std::move(v));
+      std::sort(inst.begin(), inst.end());
+      g.member_offsets.push_back(0);
+      for (const auto& v : inst) {
+        for (uint32_t r : v) {
+          g.instance_of_rank[r] = g.instances();
+          g.members.push_back(r);
+        }
+        g.member_offsets.push_back(static_cast<uint32_t>(g.members.size()));
+      }
+      return g;
+    };
+    auto c = [&](int r, Axis a) { return pl.coord(r, a); };
+    plan.groups.push_back(keyed("ep", [&](int r) {
+      return std::array<int, 5>{c(r, Axis::kPp), c(r, Axis::kCp), c(r, Axis::kTp), c(r, Axis::kDp) / par.ep, 0};
+    }));
+    plan.groups.push_back(keyed("expert-dp", [&](int r) {
+      return std::array<int, 5>{c(r, Axis::kPp), c(r, Axis::kCp), fold_tp ? 0 : c(r, Axis::kTp), c(r, Axis::kDp) % par.ep, 0};
+    }));
+    GroupTable eg = plan.groups.back();
+    eg.name = "expert-dp-gather";
+    plan.groups.push_back(std::move(eg));
+  }
   plan.peers.push_back(make_pp_peer_table(pl, +1, "pp-next"));
   plan.peers.push_back(make_pp_peer_table(pl, -1, "pp-prev"));
   if (par.vp > 1) {  // interleaved: the last stage's next is the first stage's next chunk
@@ -800,22 +1046,50 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
   for (size_t v = 1; v < sp.size(); ++v) first_layer[v] = first_layer[v - 1] + sp[v - 1];
   const LayerDims d = layer_dims(model, tr, par);
 
+  // MoE routing: one draw per (MoE layer, micro-batch); the busiest EP rank's rows.
+  std::vector<std::vector<int64_t>> moe_rows(model.layers);
+  if (model.is_moe()) {
+    const int64_t tm = par.etp == par.tp ? d.tokens() : (d.tokens() + par.tp - 1) / par.tp;
+    for (int l = model.dense_layers; l < model.layers; ++l) {
+      moe_rows[l].resize(m);
+      for (int mi = 0; mi < m; ++mi) {
+        MoeDraw dr = draw_moe_layer(tr.moe, model.experts, model.top_k, par.ep, tm, model.capacity_factor, l, mi);
+        moe_rows[l][mi] = dr.max_rank_rows;
+        out.moe.draws += 1;
+        out.moe.imbalance_mean += dr.imbalance;
+        out.moe.imbalance_max = std::max(out.moe.imbalance_max, dr.imbalance);
+        out.moe.routed += dr.routed;
+        out.moe.dropped += dr.dropped;
+      }
+    }
+    if (out.moe.draws > 0) out.moe.imbalance_mean /= out.moe.draws;
+  }
+
   plan.programs.resize(par.pp);
   out.stages.resize(par.pp);
-  const int64_t lp = (layer_params(model) + par.tp - 1) / par.tp;
+  // Per layer, this rank's share: dense part / tp, routed experts / (ep * etp).
+  auto lp_dense = [&](int l) { return (layer_dense_params(model, l) + par.tp - 1) / par.tp; };
+  auto lp_expert = [&](int l) {
+    if (!model.is_moe_layer(l)) return int64_t{0};
+    const int etp = std::max(1, par.etp);
+    return int64_t{model.experts / par.ep} * ((expert_params(model) + etp - 1) / etp);
+  };
   const int64_t ep = (embedding_params(model) + par.tp - 1) / par.tp;
   for (int s = 0; s < par.pp; ++s) {
     Program& prog = plan.programs[s];
     prog.name = "stage " + std::to_string(s);
     StageInfo& info = out.stages[s];
     info.stage = s;
-    int64_t params = 0;
+    int64_t params = 0, expert_local = 0;
     int64_t largest = 0;
     for (int c = 0; c < par.vp; ++c) {
       const int v = c * par.pp + s;
-      for (int l = first_layer[v]; l < first_layer[v] + sp[v]; ++l) info.layers.push_back(l);
-      params += lp * sp[v];
-      if (sp[v] > 0) largest = std::max(largest, lp);
+      for (int l = first_layer[v]; l < first_layer[v] + sp[v]; ++l) {
+        info.layers.push_back(l);
+        params += lp_dense(l) + lp_expert(l);
+        expert_local += lp_expert(l);
+        largest = std::max(largest, lp_dense(l) + lp_expert(l));
+      }
       if (v == 0) params += ep;
       if (v == par.pp * par.vp - 1) {
         // LM head (a copy of the embedding when tied and the stages differ) + final norm.
@@ -829,15 +1103,27 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
     info.params_local = params;
     StageBuilder b(plan, prog, model, tr, par, d, s, m, sp, first_layer);
     b.params_local_ = params;
+    b.expert_params_local_ = expert_local;
+    b.moe_rows_ = &moe_rows;
     b.build();
-    prog.mem = static_memory(params, largest, par.zero, shard, par.zero3_prefetch,
-                             std::max<int64_t>(1, par.dp_bucket_mb) << 20);
+    const int64_t bucket = std::max<int64_t>(1, par.dp_bucket_mb) << 20;
+    prog.mem = static_memory(params - expert_local, largest, par.zero, shard, par.zero3_prefetch, bucket);
+    if (expert_local > 0) {
+      // Routed experts: their grads and optimizer states sharded over the expert-DP group
+      // (Megatron's distributed optimizer); the workspace is counted once.
+      const int eshard = par.dp / par.ep * (par.etp == par.tp ? 1 : par.tp);
+      MemoryStatic e = static_memory(expert_local, 0, par.zero, eshard, 0, bucket);
+      prog.mem.params = prog.mem.params + e.params;
+      prog.mem.grads = prog.mem.grads + e.grads;
+      prog.mem.optimizer = prog.mem.optimizer + e.optimizer;
+    }
     for (const Task& t : prog.tasks) {
       const OpDesc& op = plan.ops[t.op];
       if (op.cls != OpClass::kGemm && op.cls != OpClass::kAttention) continue;
       if (t.category == Category::kCompute) prog.model_flops += op.flops;
       if (t.category == Category::kCompute || t.category == Category::kRecompute) prog.hardware_flops += op.flops;
     }
+    prog.model_flops = Flops{prog.model_flops.v + b.model_flops_adjust_};
   }
   plan.program_of_rank.resize(plan.num_ranks);
   for (int r = 0; r < plan.num_ranks; ++r) plan.program_of_rank[r] = static_cast<uint32_t>(pl.coord(r, Axis::kPp));

@@ -25,6 +25,16 @@
 //   - the optimizer step (Adam, memory-bound) after the last gradient reduction.
 //   - memory events: a layer's saved activations are allocated at its forward and freed at the
 //     end of its backward; static memory from models/memory.h.
+//   - MoE (models/moe.h for routing): per MoE layer and micro-batch, router GEMM, top-k and
+//     permute, dispatch all-to-all over the EP group (blocking, compute stream), grouped expert
+//     GEMMs (batch = local experts, m = rows per local expert of the busiest EP rank), combine
+//     all-to-all, unpermute; shared experts as a TP-split dense MLP; backward mirrored. The EP
+//     group is `ep` consecutive ranks of each DP group (Megatron); tokens routed per rank are
+//     T (etp = tp: experts TP-split like the MLP) or T/tp (etp = 1: each TP rank routes its
+//     slice of the tokens to whole experts; the MLP's closing TP reduce sums the slices).
+//     Expert gradients are reduced over the expert-DP group (etp = tp: the dp/ep ranks at equal
+//     EP offset; etp = 1: those times the TP ranks, which hold the same experts), dense ones
+//     over DP. Model FLOPs count the routed experts at the mean load (top_k per token).
 // Gradients are reduced in bf16 (Megatron-Core grad_reduce_in_fp32=False; FSDP "PURE").
 // Not modelled yet (FIXME): the embedding-gradient all-reduce between the first and last stage
 // of tied-embedding models under PP; HSDP replica all-reduce overlap details.
@@ -46,6 +56,10 @@ inline constexpr uint8_t kGroupDpGather = 3;  // ZeRO parameter all-gather (gath
 inline constexpr uint8_t kGroupDpRep = 4;     // replica all-reduce when the ZeRO shard group < dp
 inline constexpr uint8_t kGroupCpRing = 5;    // ring attention KV passing (cp / cp_ulysses ranks)
 inline constexpr uint8_t kGroupCpA2a = 6;     // Ulysses all-to-all over heads (cp_ulysses ranks)
+// MoE plans only (dense plans have groups 0-6):
+inline constexpr uint8_t kGroupEp = 7;        // dispatch/combine all-to-all (compute stream)
+inline constexpr uint8_t kGroupExpertDp = 8;  // expert-gradient reduction (DP stream)
+inline constexpr uint8_t kGroupExpertDpGather = 9;  // ZeRO expert-parameter all-gather (gather stream)
 inline constexpr uint8_t kPeerNext = 0;
 inline constexpr uint8_t kPeerPrev = 1;
 
@@ -55,10 +69,21 @@ struct StageInfo {
   int64_t params_local = 0;     // elements after the TP/PP split, before ZeRO
 };
 
+// Routing figures of a MoE plan over all its MoE layers and micro-batches (models/moe.h).
+struct MoeStats {
+  int draws = 0;                // MoE layers x micro-batches
+  double imbalance_mean = 0;    // mean over draws of busiest-rank rows / mean rows per rank
+  double imbalance_max = 0;
+  int64_t routed = 0;           // token copies, summed over draws (one EP group)
+  int64_t dropped = 0;          // over capacity
+  double dropped_fraction() const { return routed > 0 ? static_cast<double>(dropped) / routed : 0; }
+};
+
 struct CompiledPlan {
   Plan plan;
   std::vector<StageInfo> stages;
   int micro_batches = 0;        // per DP replica per step
+  MoeStats moe;                 // draws == 0 for dense models
 };
 
 // REQUIRES: the specs passed scenario validation (scenarios/loader). Still returns an error

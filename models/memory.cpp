@@ -104,6 +104,72 @@ int64_t head_activation_bytes(const ModelSpec& model, int seq, int micro_batch, 
   return bytes;
 }
 
+LayerActivation moe_layer_activation(const ModelSpec& model, int seq, int micro_batch, int tp,
+                                     bool sequence_parallel, Recompute recompute, bool dropout,
+                                     int64_t tokens, int64_t rows, int etp) {
+  // The dense layer with the MLP of ffn_hidden minus the same with the shared experts' width
+  // gives the MLP terms to take out; computed with two evaluations so the conventions of
+  // layer_activation() hold for everything but the routed experts.
+  ModelSpec shared = model;
+  const int64_t fs = int64_t{model.shared_experts} * model.expert_ffn_hidden;
+  LayerActivation dense = layer_activation(model, seq, micro_batch, tp, sequence_parallel, Recompute::kNone, dropout);
+  // MLP terms of the dense layer per ffn element (all /t): swiglu 3 tensors, gelu 2, of 2 B.
+  const int64_t sb = int64_t{seq} * micro_batch;
+  const int64_t per_f = (model.activation == Activation::kSwiglu ? 3 : 2) * 2 * sb;
+  int64_t none = dense.saved_bytes - ceil_div(per_f * model.ffn_hidden, tp) + ceil_div(per_f * fs, tp);
+  const int64_t h = model.hidden, fe = model.expert_ffn_hidden / std::max(1, etp);
+  none += 4 * tokens * model.experts;                                        // router logits
+  none += 2 * rows * h;                                                       // dispatch buffer
+  none += (model.activation == Activation::kSwiglu ? 3 : 2) * 2 * rows * fe;  // expert MLP
+  none += 2 * tokens * model.top_k * h;                                       // combine input
+  (void)shared;
+  LayerActivation base = layer_activation(model, seq, micro_batch, tp, sequence_parallel, recompute, dropout);
+  LayerActivation r;
+  switch (recompute) {
+    case Recompute::kNone:
+      r.saved_bytes = none;
+      break;
+    case Recompute::kSelective:
+      r.saved_bytes = none - (dense.saved_bytes - base.saved_bytes);
+      r.recompute_transient_bytes = base.recompute_transient_bytes;
+      break;
+    case Recompute::kFull:
+      r.saved_bytes = base.saved_bytes;
+      r.recompute_transient_bytes = none;
+      break;
+  }
+  return r;
+}
+
+int64_t expert_params(const ModelSpec& model) {
+  const int64_t h = model.hidden, f = model.expert_ffn_hidden;
+  if (model.activation == Activation::kSwiglu) return 3 * h * f;
+  return 2 * h * f + (has_biases(model) ? f + h : 0);
+}
+
+int64_t layer_dense_params(const ModelSpec& model, int layer) {
+  if (!model.is_moe_layer(layer)) return layer_params(model);
+  const int64_t h = model.hidden, f = model.ffn_hidden;
+  int64_t mlp = model.activation == Activation::kSwiglu ? 3 * h * f : 2 * h * f + (has_biases(model) ? f + h : 0);
+  int64_t p = layer_params(model) - mlp;
+  p += h * model.experts;                                  // router
+  p += int64_t{model.shared_experts} * expert_params(model);
+  return p;
+}
+
+int64_t layer_expert_params(const ModelSpec& model, int layer) {
+  if (!model.is_moe_layer(layer)) return 0;
+  return int64_t{model.experts} * expert_params(model);
+}
+
+int64_t active_params(const ModelSpec& model) {
+  int64_t p = total_params(model);
+  if (!model.is_moe()) return p;
+  for (int l = 0; l < model.layers; ++l)
+    p -= layer_expert_params(model, l) - int64_t{model.top_k} * expert_params(model) * (model.is_moe_layer(l) ? 1 : 0);
+  return p;
+}
+
 int64_t layer_params(const ModelSpec& model) {
   const int64_t h = model.hidden, f = model.ffn_hidden;
   const int64_t q = int64_t{model.heads} * head_dim_of(model);
@@ -155,7 +221,12 @@ int64_t embedding_params(const ModelSpec& model) {
 }
 
 int64_t total_params(const ModelSpec& model) {
-  int64_t p = int64_t{model.layers} * layer_params(model) + embedding_params(model);
+  int64_t p = embedding_params(model);
+  if (model.is_moe()) {
+    for (int l = 0; l < model.layers; ++l) p += layer_dense_params(model, l) + layer_expert_params(model, l);
+  } else {
+    p += int64_t{model.layers} * layer_params(model);
+  }
   if (!model.tied_embeddings) p += int64_t{model.vocab} * model.hidden;   // LM head
   p += norm_params(model);                                               // final norm
   return p;

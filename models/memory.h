@@ -113,6 +113,20 @@ int64_t embedding_activation_bytes(const ModelSpec& model, int seq, int micro_ba
 int64_t head_activation_bytes(const ModelSpec& model, int seq, int micro_batch, int tp,
                               bool sequence_parallel);
 
+// Activation memory of one MoE layer on one rank for one micro-batch: the attention block and
+// norms as layer_activation(), the dense-MLP terms replaced by the shared experts' (a dense MLP
+// of shared_experts*expert_ffn_hidden, TP-split like the MLP) and, per rank, unsplit:
+//   router logits (fp32)                              4 * tokens * experts
+//   permuted tokens = expert FC1 input (dispatch buffer)   2 * rows * h
+//   swiglu: gate, up, FC2 input  3 * 2 * rows * fe ;  gelu: GeLU input, FC2 input  2 * 2 * rows * fe
+//   expert outputs received back by the combine       2 * tokens * top_k * h
+// where tokens = the tokens this rank routes, rows = the token copies its experts process (the
+// busiest rank's, from models/moe.h), fe = expert_ffn_hidden / etp. Recompute: full keeps only
+// the layer input (transient = the whole set), selective drops the log-sum-exp as for dense.
+LayerActivation moe_layer_activation(const ModelSpec& model, int seq, int micro_batch, int tp,
+                                     bool sequence_parallel, Recompute recompute, bool dropout,
+                                     int64_t tokens, int64_t rows, int etp);
+
 // ---- Parameters (elements) -----------------------------------------------------------------
 
 // Models with GeLU MLPs are taken as GPT-family models with biases on every linear layer and
@@ -126,9 +140,19 @@ int64_t layer_params(const ModelSpec& model);
 // [+ bias], fused QKV weight [+ bias], output projection [+ bias], norm, MLP weights [+ biases]);
 // they sum to layer_params(). DeepSpeed ZeRO-3 gathers each with its own collective.
 std::vector<int64_t> layer_param_tensors(const ModelSpec& model);
+// One routed expert's MLP (swiglu 3*h*fe, gelu 2*h*fe [+ biases fe+h]); fe = expert_ffn_hidden.
+int64_t expert_params(const ModelSpec& model);
+// The parameters of layer `layer` that are NOT routed experts (attention, norms and, for MoE
+// layers, the router h*experts and the shared experts); reduced over DP like a dense layer.
+int64_t layer_dense_params(const ModelSpec& model, int layer);
+// The routed experts of layer `layer`: experts * expert_params for MoE layers, else 0.
+int64_t layer_expert_params(const ModelSpec& model, int layer);
 // vocab*hidden. Learned positional embeddings (GPT-2/3 style) are not modelled: they are
 // s*h, < 0.1% of a modern model, and RoPE models have none.
 int64_t embedding_params(const ModelSpec& model);
+// MoE models: sum over layers of layer_dense_params + layer_expert_params instead.
+// Active parameters (MoE: top_k routed + shared experts per MoE layer; = total for dense).
+int64_t active_params(const ModelSpec& model);
 // layers*layer_params + embedding + (tied ? 0 : vocab*hidden LM head) + final norm.
 int64_t total_params(const ModelSpec& model);
 

@@ -65,6 +65,15 @@ const char* to_string(Schedule v) { return name_of(kSchedules, v); }
 const char* to_string(Recompute v) { return name_of(kRecomputes, v); }
 const char* to_string(AttentionKernel v) { return name_of(kAttentionKernels, v); }
 const char* to_string(ZeroGather v) { return name_of(kZeroGathers, v); }
+const char* to_string(MoeRouting v) {
+  switch (v) {
+    case MoeRouting::kBalanced: return "balanced";
+    case MoeRouting::kUniform: return "uniform";
+    case MoeRouting::kZipf: return "zipf";
+    case MoeRouting::kHistogram: return "histogram";
+  }
+  return "?";
+}
 
 int bytes_of(DType d) {
   switch (d) {

@@ -40,7 +40,7 @@ int bytes_of(DType);  // 2 for bf16/fp16, 1 for fp8, 4 for fp32
 
 struct ModelSpec {
   std::string name;                 // catalog name or user label
-  std::string arch = "dense";       // "dense" only until MoE lands (issue 4)
+  std::string arch = "dense";       // "dense" or "moe"
   int layers = 0;
   int hidden = 0;
   int heads = 0;
@@ -51,7 +51,32 @@ struct ModelSpec {
   Activation activation = Activation::kGelu;
   NormKind norm = NormKind::kLayerNorm;
   bool tied_embeddings = false;     // LM head shares the embedding matrix
+  // Mixture of experts (arch "moe"; all 0 for dense models). Layers [0, dense_layers) use the
+  // dense MLP of ffn_hidden; the others a routed MoE MLP: `experts` experts of
+  // expert_ffn_hidden each, `top_k` of them per token, plus `shared_experts` always-on experts
+  // of expert_ffn_hidden each (run as one dense MLP of shared_experts*expert_ffn_hidden).
+  int experts = 0;
+  int top_k = 0;
+  int expert_ffn_hidden = 0;        // = ffn_hidden unless given
+  int shared_experts = 0;
+  int dense_layers = 0;
+  double capacity_factor = 0;       // 0 = dropless; else tokens per expert capped at cf*mean
+  std::string router = "softmax";   // "softmax" (Mixtral, Qwen3) or "sigmoid" (DeepSeek-V3); same cost
+  bool is_moe() const { return arch == "moe" && experts > 0; }
+  bool is_moe_layer(int layer) const { return is_moe() && layer >= dense_layers; }
   // Total parameter count (elements), derived by models::param_count(); informative.
+};
+
+// How many tokens each expert receives, per MoE layer and micro-batch (models/moe.h).
+enum class MoeRouting : uint8_t { kBalanced, kUniform, kZipf, kHistogram };
+const char* to_string(MoeRouting);
+
+struct MoeRoutingSpec {
+  MoeRouting kind = MoeRouting::kBalanced;
+  double skew = 0;                  // zipf exponent s (> 0); only for kZipf
+  std::vector<double> histogram;    // per-expert weights (counts or fractions); only for kHistogram
+  std::string histogram_file;       // where it came from (informative)
+  uint64_t seed = 1;                // = the scenario seed unless the moe section gives one
 };
 
 struct TrainingSpec {
@@ -61,6 +86,7 @@ struct TrainingSpec {
   DType precision = DType::kBF16;   // GEMM precision; fp8 runs GEMMs at fp8 rates, the rest bf16
   AttentionKernel attention_kernel = AttentionKernel::kFlash;
   bool dropout = false;             // dropout layers (GPT-3 era models: p=0.1) run and keep masks
+  MoeRoutingSpec moe;               // MoE models only
 };
 
 struct ParallelSpec {
@@ -72,7 +98,8 @@ struct ParallelSpec {
   int cp_ulysses = 1;               // the Ulysses (all-to-all over heads) part of cp; cp/cp_ulysses
                                     // ranks pass KV blocks around a ring (ring attention)
   bool cp_load_balance = true;      // zig-zag chunking (2*cp chunks, rank r holds r and 2cp-1-r)
-  int ep = 1;                       // expert parallel (issue 4); only 1 accepted today
+  int ep = 1;                       // expert parallel: ranks of a DP group sharing one set of experts
+  int etp = 1;                      // expert tensor parallel: 1 (experts whole) or tp (split like the MLP)
   bool sequence_parallel = false;
   Schedule schedule = Schedule::k1F1B;
   int zero = 0;                     // 0 DDP, 1 optimizer states sharded, 2 +grads, 3 +params (FSDP)

@@ -118,6 +118,20 @@ ordered_json prediction_json(const Prediction& p) {
   j["mfu"] = num(p.mfu);
   j["hfu"] = num(p.hfu);
   j["critical_rank"] = p.critical_rank;
+  if (p.moe.present) {   // MoE scenarios only: dense reports keep their shape
+    ordered_json moe;
+    moe["routing"] = p.moe.routing;
+    moe["seed"] = p.moe.seed;
+    moe["draws"] = p.moe.draws;
+    moe["imbalance_mean"] = num(p.moe.imbalance_mean);
+    moe["imbalance_max"] = num(p.moe.imbalance_max);
+    moe["dropped_fraction"] = num(p.moe.dropped_fraction);
+    moe["balanced_step_time_s"] = num(p.moe.balanced_step_time.seconds());
+    moe["imbalance_cost_s"] = num(p.moe.imbalance_cost.seconds());
+    moe["imbalance_cost_ps"] = p.moe.imbalance_cost.count_ps();
+    moe["cost_source"] = "the same cost model, predicted again with balanced routing";
+    j["moe"] = std::move(moe);
+  }
 
   // Every bucket, zero or not, so consumers never test for presence.
   ordered_json breakdown;

@@ -48,6 +48,12 @@ void header_section(std::string& out, const Prediction& p) {
                         m.hidden > 0 && m.heads > 0 && m.ffn_hidden > 0
                             ? static_cast<double>(total_params(m)) * 1e-9
                             : 0.0));
+  if (m.is_moe())
+    kv(out, "moe", strf("%d experts, top-%d, expert ffn %d, %d shared, %d dense layers, capacity %s, "
+                        "%.2f B active params",
+                        m.experts, m.top_k, m.expert_ffn_hidden, m.shared_experts, m.dense_layers,
+                        m.capacity_factor > 0 ? strf("%.2f", m.capacity_factor).c_str() : "dropless",
+                        static_cast<double>(active_params(m)) * 1e-9));
   kv(out, "gpus", strf("%d x %s (%d per node)", p.gpus, s.cluster.gpu.name.c_str(),
                        s.cluster.gpus_per_node));
   const int64_t per_replica = static_cast<int64_t>(tr.micro_batch) * (par.dp > 0 ? par.dp : 1);
@@ -90,6 +96,17 @@ void performance_section(std::string& out, const Prediction& p) {
                               p.hardware_tflops_per_gpu, p.peak_tflops,
                               to_string(p.scenario.training.precision)));
   kv(out, "MFU / HFU", pct(p.mfu) + " / " + pct(p.hfu));
+  if (p.moe.present) {
+    const MoeReport& m = p.moe;
+    kv(out, "moe routing", strf("%s, seed %llu, %d draws (MoE layers x micro-batches)", m.routing.c_str(),
+                                (unsigned long long)m.seed, m.draws));
+    kv(out, "imbalance", strf("busiest EP rank / mean: %.3f mean, %.3f max; %.2f%% of token copies dropped",
+                              m.imbalance_mean, m.imbalance_max, m.dropped_fraction * 100.0));
+    kv(out, "routing cost", strf("%s (%s of the step; balanced routing: %s, same cost model)",
+                                   format_time(m.imbalance_cost).c_str(),
+                                   share(m.imbalance_cost, p.step_time).c_str(),
+                                   format_time(m.balanced_step_time).c_str()));
+  }
 }
 
 void breakdown_section(std::string& out, const Prediction& p) {

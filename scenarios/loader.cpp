@@ -42,12 +42,12 @@ constexpr int64_t kMaxGpus = 1 << 24;
 constexpr int64_t kMaxGpusPerNode = 1024;
 
 const std::vector<std::string> kTopKeys = {"name",    "description", "model",   "training", "cluster",
-                                           "parallel", "network",    "costs",   "seed"};
+                                           "parallel", "network",    "costs",   "seed",     "moe"};
 const std::vector<std::string> kModelKeys = {
     "name",       "arch",  "layers",     "hidden",          "heads",
     "kv_heads",   "head_dim", "ffn_hidden", "vocab",        "activation",
     "norm",       "tied_embeddings", "attention", "experts", "top_k",
-    "expert_ffn_hidden", "shared_experts", "dense_layers"};
+    "expert_ffn_hidden", "shared_experts", "dense_layers", "capacity_factor", "router"};
 const std::vector<std::string> kTrainingKeys = {"seq_len",   "global_batch",     "micro_batch",
                                                 "precision", "attention_kernel", "dropout"};
 const std::vector<std::string> kClusterKeys = {"gpu",          "gpus",          "gpus_per_node",
@@ -57,7 +57,8 @@ const std::vector<std::string> kParallelKeys = {
     "tp",   "pp",   "vp",       "dp",        "cp",    "ep", "cp_ulysses", "cp_load_balance",
     "sequence_parallel", "schedule", "zero", "fsdp_shard_group", "recompute",
     "layers_per_stage", "order", "dp_bucket", "dp_overlap", "zero3_prefetch", "zero3_gather",
-    "activation_offload"};
+    "activation_offload", "etp"};
+const std::vector<std::string> kMoeKeys = {"routing", "skew", "histogram", "seed"};
 const std::vector<std::string> kNetworkKeys = {"mode"};
 const std::vector<std::string> kCostsKeys = {"calibration"};
 
@@ -68,6 +69,7 @@ const std::vector<std::string>* section_keys(const std::string& s) {
   if (s == "parallel") return &kParallelKeys;
   if (s == "network") return &kNetworkKeys;
   if (s == "costs") return &kCostsKeys;
+  if (s == "moe") return &kMoeKeys;
   return nullptr;
 }
 
@@ -496,25 +498,59 @@ std::optional<ModelSpec> read_model(Reader& r, const json* sec) {
   bool arch_given = false;
   ok &= r.read_string(sec, base, "arch", nullptr, &arch, &arch_given);
   if (arch_given) {
-    if (arch == "dense") {
-      m.arch = "dense";
-    } else if (arch == "moe") {
-      r.error(base + "/arch", "\"moe\"",
-              "MoE models are not supported yet (issue 4 adds them); accepted: \"dense\"");
-      ok = false;
+    if (arch == "dense" || arch == "moe") {
+      m.arch = arch;
     } else {
-      r.error(base + "/arch", show(sec->at("arch")),
-              "unknown architecture; accepted: \"dense\" (\"moe\" comes with issue 4)");
+      r.error(base + "/arch", show(sec->at("arch")), "unknown architecture; accepted: \"dense\" or \"moe\"");
       ok = false;
     }
   }
-  // Fields of the published-run schema that describe MoE / attention variants: null is fine
-  // (it is how the schema says "not applicable"); a value needs a feature we do not have yet.
-  for (const char* k : {"experts", "top_k", "expert_ffn_hidden", "shared_experts", "dense_layers"}) {
+  // MoE fields. null means "not applicable" (the published-run schema's way) = absent.
+  static const char* kMoeFields[] = {"experts", "top_k", "expert_ffn_hidden", "shared_experts", "dense_layers",
+                                     "capacity_factor", "router"};
+  auto given = [&](const char* k) {
     const json* v = Reader::field(sec, k);
-    if (v && !v->is_null()) {
-      r.error(base + "/" + k, show(*v),
-              "MoE fields are not supported yet (issue 4 adds MoE); remove the key or set it to null");
+    return v && !v->is_null();
+  };
+  if (ok && m.arch != "moe") {
+    for (const char* k : kMoeFields)
+      if (given(k)) {
+        r.error(base + "/" + k, show(sec->at(k)),
+                "a MoE field on a dense model; set \"arch\": \"moe\" or remove the key");
+        ok = false;
+      }
+  } else if (ok) {
+    const char* need = from_catalog && m.experts > 0 ? nullptr : "(a MoE model needs experts and top_k)";
+    if (given("experts") || need) ok &= r.read_int(sec, base, "experts", 1, 1 << 16, need, &m.experts);
+    if (given("top_k") || need) ok &= r.read_int(sec, base, "top_k", 1, 1 << 16, need, &m.top_k);
+    if (given("expert_ffn_hidden")) ok &= r.read_int(sec, base, "expert_ffn_hidden", 1, kMaxFfn, nullptr, &m.expert_ffn_hidden);
+    if (given("shared_experts")) ok &= r.read_int(sec, base, "shared_experts", 0, 1 << 16, nullptr, &m.shared_experts);
+    if (given("dense_layers")) ok &= r.read_int(sec, base, "dense_layers", 0, kMaxLayers, nullptr, &m.dense_layers);
+    if (given("capacity_factor")) {
+      const json* v = Reader::field(sec, "capacity_factor");
+      if (!v->is_number() || !std::isfinite(v->get<double>()) || v->get<double>() < 0 || v->get<double>() > 1e6) {
+        r.error(base + "/capacity_factor", show(*v),
+                "expected a number >= 0 (tokens per expert are capped at capacity_factor * the mean; 0 = "
+                "dropless), e.g. 1.25; got " + kind(*v));
+        ok = false;
+      } else {
+        m.capacity_factor = v->get<double>();
+      }
+    }
+    if (given("router")) {
+      std::string rt;
+      ok &= r.read_string(sec, base, "router", nullptr, &rt);
+      if (rt != "softmax" && rt != "sigmoid") {
+        r.error(base + "/router", show(sec->at("router")), "unknown value; accepted: \"softmax\" or \"sigmoid\"");
+        ok = false;
+      } else {
+        m.router = rt;
+      }
+    }
+    if (ok && m.top_k > m.experts) {
+      r.error(base + "/top_k", std::to_string(m.top_k),
+              "top_k=" + std::to_string(m.top_k) + " exceeds experts=" + std::to_string(m.experts) +
+                  "; use 1 to " + std::to_string(m.experts));
       ok = false;
     }
   }
@@ -535,6 +571,16 @@ std::optional<ModelSpec> read_model(Reader& r, const json* sec) {
       return std::nullopt;
     }
     m.ffn_hidden = 4 * m.hidden;
+  }
+  if (m.arch == "moe") {
+    if (m.expert_ffn_hidden == 0) m.expert_ffn_hidden = m.ffn_hidden;
+    if (m.dense_layers >= m.layers) {
+      r.error(base + "/dense_layers", std::to_string(m.dense_layers),
+              "dense_layers=" + std::to_string(m.dense_layers) + " leaves no MoE layer of layers=" +
+                  std::to_string(m.layers) + "; use 0 to " + std::to_string(m.layers - 1));
+      r.mark_bad(base);
+      return std::nullopt;
+    }
   }
   if (!Reader::has(sec, "head_dim")) {
     if (m.hidden % m.heads != 0) {
@@ -780,9 +826,8 @@ Result<Scenario> load_document(json doc, const std::string& label,
     r.read_int(psec, b, "cp", 1, kMaxGpus, nullptr, &p.cp);
     r.read_int(psec, b, "cp_ulysses", 1, kMaxGpus, nullptr, &p.cp_ulysses);
     r.read_bool(psec, b, "cp_load_balance", &p.cp_load_balance);
-    if (r.read_int(psec, b, "ep", 1, kMaxGpus, nullptr, &p.ep) && p.ep != 1)
-      r.error(b + "/ep", std::to_string(p.ep),
-              "expert parallelism is not supported yet (issue 4 adds it, with MoE); use ep=1");
+    r.read_int(psec, b, "ep", 1, kMaxGpus, nullptr, &p.ep);
+    r.read_int(psec, b, "etp", 1, kMaxGpus, nullptr, &p.etp);
     r.read_bool(psec, b, "sequence_parallel", &p.sequence_parallel);
     r.read_enum(psec, b, "schedule", parse_schedule, schedule_choices(), &p.schedule,
                 &schedule_given);
@@ -894,6 +939,71 @@ Result<Scenario> load_document(json doc, const std::string& label,
                 "to use the embedded defaults");
       else s.options.calibration = cal;
     }
+  }
+
+  // moe: routing distribution (models/moe.h)
+  const json* msec_moe = get_section(r, doc, "moe", false);
+  t.moe.seed = s.options.seed;
+  if (msec_moe) {
+    const std::string b = "/moe";
+    std::string routing;
+    bool here = false;
+    if (r.read_string(msec_moe, b, "routing", nullptr, &routing, &here) && here) {
+      if (routing == "balanced") t.moe.kind = MoeRouting::kBalanced;
+      else if (routing == "uniform") t.moe.kind = MoeRouting::kUniform;
+      else if (routing == "zipf") t.moe.kind = MoeRouting::kZipf;
+      else if (routing == "histogram") t.moe.kind = MoeRouting::kHistogram;
+      else r.error(b + "/routing", show(msec_moe->at("routing")),
+                   "unknown value; accepted: \"balanced\", \"uniform\", \"zipf\" or \"histogram\"");
+    }
+    if (const json* v = Reader::field(msec_moe, "seed")) {
+      if (v->is_number_unsigned() || (v->is_number_integer() && v->get<int64_t>() >= 0)) t.moe.seed = v->get<uint64_t>();
+      else r.error(b + "/seed", show(*v), "expected a non-negative integer (0 to 2^64-1), got " + kind(*v));
+    }
+    const json* sk = Reader::field(msec_moe, "skew");
+    if (t.moe.kind == MoeRouting::kZipf) {
+      if (!sk) r.error(b + "/skew", "", "missing; required for routing \"zipf\": the exponent s > 0, e.g. 1.0");
+      else if (!sk->is_number() || !std::isfinite(sk->get<double>()) || sk->get<double>() <= 0 || sk->get<double>() > 100)
+        r.error(b + "/skew", show(*sk), "expected a number s with 0 < s <= 100 (the zipf exponent), got " + kind(*sk));
+      else t.moe.skew = sk->get<double>();
+    }   // a skew with another routing is ignored (so --set moe.routing=... can switch it off)
+    const json* hv = Reader::field(msec_moe, "histogram");
+    if (t.moe.kind == MoeRouting::kHistogram) {
+      if (!hv || !hv->is_string() || hv->get<std::string>().empty()) {
+        r.error(b + "/histogram", hv ? show(*hv) : "",
+                "required for routing \"histogram\": the path of a JSON file (relative to the scenario) holding "
+                "an array of per-expert token counts or fractions");
+      } else {
+        std::string path = hv->get<std::string>();
+        std::string full = path;
+        if (!path.empty() && path[0] != '/') {
+          size_t slash = label.find_last_of('/');
+          if (slash != std::string::npos) full = label.substr(0, slash + 1) + path;
+        }
+        std::ifstream in(full, std::ios::binary);
+        if (!in) {
+          r.error(b + "/histogram", show(*hv), "cannot open " + full + " (paths are relative to the scenario file)");
+        } else {
+          std::stringstream ss;
+          ss << in.rdbuf();
+          json h = json::parse(ss.str(), nullptr, false);
+          bool good = h.is_array() && !h.empty();
+          double sum = 0;
+          if (good)
+            for (const auto& x : h) {
+              if (!x.is_number() || !std::isfinite(x.get<double>()) || x.get<double>() < 0) good = false;
+              else sum += x.get<double>();
+            }
+          if (!good || sum <= 0) {
+            r.error(b + "/histogram", show(*hv),
+                    full + ": expected a JSON array of non-negative per-expert token counts or fractions, not all zero");
+          } else {
+            for (const auto& x : h) t.moe.histogram.push_back(x.get<double>());
+            t.moe.histogram_file = path;
+          }
+        }
+      }
+    }   // likewise a histogram path with another routing is ignored (not opened)
   }
 
   // ---- semantic checks across sections ----
@@ -1051,6 +1161,38 @@ Result<Scenario> load_document(json doc, const std::string& label,
     r.note(P + "/fsdp_shard_group", I(p.fsdp_shard_group),
             "fsdp_shard_group=" + I(p.fsdp_shard_group) + " must divide dp=" + I(p.dp) + "; use " +
                 join_ints(divisors(p.dp)) + ", or 0 for all of dp");
+  }
+
+  // Mixture of experts.
+  if (r.good({"/model", P + "/ep", P + "/etp", P + "/dp", P + "/tp"})) {
+    const ModelSpec& m = s.model;
+    if (!m.is_moe()) {
+      if (p.ep != 1) r.note(P + "/ep", I(p.ep), "ep=" + I(p.ep) + " needs a MoE model (arch \"moe\"); use ep=1");
+      if (p.etp != 1) r.note(P + "/etp", I(p.etp), "etp=" + I(p.etp) + " needs a MoE model (arch \"moe\"); use etp=1");
+    } else {
+      if (m.experts % p.ep != 0)
+        r.note(P + "/ep", I(p.ep), "ep=" + I(p.ep) + " does not divide experts=" + I(m.experts) + "; use " +
+                                        join_ints(divisors(m.experts)));
+      if (p.dp % p.ep != 0)
+        r.note(P + "/ep", I(p.ep), "ep=" + I(p.ep) + " does not divide dp=" + I(p.dp) +
+                                        " (expert-parallel groups are carved from data parallelism); use " +
+                                        join_ints(divisors(std::gcd<int64_t>(p.dp, m.experts))));
+      if (p.etp != 1 && p.etp != p.tp)
+        r.note(P + "/etp", I(p.etp), "etp=" + I(p.etp) + " must be 1 (whole experts) or tp=" + I(p.tp) +
+                                          " (experts split like the MLP)");
+      else if (m.expert_ffn_hidden % p.etp != 0)
+        r.note(P + "/etp", I(p.etp), "etp=" + I(p.etp) + " does not divide expert_ffn_hidden=" + I(m.expert_ffn_hidden));
+      if (r.good({P + "/zero"}) && p.zero >= 3)
+        r.note(P + "/zero", I(p.zero), "zero=3 (FSDP) with MoE is not modelled; use zero 0, 1 or 2");
+      if (r.good({P + "/fsdp_shard_group"}) && p.fsdp_shard_group > 0 && p.fsdp_shard_group < p.dp)
+        r.note(P + "/fsdp_shard_group", I(p.fsdp_shard_group),
+               "a ZeRO shard group smaller than dp with MoE is not modelled; use 0 (all of dp)");
+      if (t.moe.kind == MoeRouting::kHistogram && !t.moe.histogram.empty() &&
+          static_cast<int64_t>(t.moe.histogram.size()) != m.experts)
+        r.note("/moe/histogram", "\"" + t.moe.histogram_file + "\"",
+               "has " + I(t.moe.histogram.size()) + " entries; the model has experts=" + I(m.experts) +
+                   " (one entry per expert)");
+    }
   }
 
   Status st = finish(r);

@@ -1,6 +1,7 @@
 #include "scenarios/predict.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
 
 #include "calibrate/calibrated_cost_model.h"
@@ -156,6 +157,37 @@ Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
     row.time_on_critical_rank += t.dur;
   }
   for (auto& [k, v] : rows) p.sources.push_back(v);
+
+  if (s.model.is_moe()) {
+    const MoeStats& ms = compiled.value().moe;
+    MoeReport& mr = p.moe;
+    mr.present = true;
+    const MoeRoutingSpec& rt = s.training.moe;
+    mr.routing = to_string(rt.kind);
+    if (rt.kind == MoeRouting::kZipf) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "zipf(s=%g)", rt.skew);
+      mr.routing = buf;
+    } else if (rt.kind == MoeRouting::kHistogram) {
+      mr.routing = "histogram(" + rt.histogram_file + ")";
+    }
+    mr.seed = rt.seed;
+    mr.draws = ms.draws;
+    mr.imbalance_mean = ms.imbalance_mean;
+    mr.imbalance_max = ms.imbalance_max;
+    mr.dropped_fraction = ms.dropped_fraction();
+    mr.balanced_step_time = r.step_time;
+    if (rt.kind != MoeRouting::kBalanced) {
+      Scenario b = s;
+      b.training.moe.kind = MoeRouting::kBalanced;
+      PredictOptions bo;
+      bo.fast = opts.fast;
+      auto bp = predict(b, bo);
+      if (!bp.ok()) return bp.status();
+      mr.balanced_step_time = bp.value().step_time;
+    }
+    mr.imbalance_cost = r.step_time - mr.balanced_step_time;
+  }
 
   p.calibration = s.options.calibration;
   if (calibrated) p.calibration_notes = calibrated->notes();

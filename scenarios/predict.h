@@ -34,6 +34,21 @@ struct SourceRow {
   std::string detail;      // e.g. "roofline, GEMM efficiency curve (calibrate/data/defaults.json)"
 };
 
+// MoE routing and its cost (MoE scenarios only; present = false for dense models).
+struct MoeReport {
+  bool present = false;
+  std::string routing;            // "balanced", "uniform", "zipf(s=1.2)", "histogram(file)"
+  uint64_t seed = 0;
+  int draws = 0;                  // MoE layers x micro-batches drawn
+  double imbalance_mean = 1;      // busiest EP rank's rows / mean rows, mean over draws
+  double imbalance_max = 1;       // ... and its maximum
+  double dropped_fraction = 0;    // token copies over capacity / all routed
+  // The same scenario predicted again with balanced routing (same cost model, same mode);
+  // imbalance_cost = step_time - balanced_step_time (0 when the routing is balanced).
+  Time balanced_step_time;
+  Time imbalance_cost;
+};
+
 struct Prediction {
   Scenario scenario;
   bool fast = false;
@@ -55,6 +70,7 @@ struct Prediction {
   MemoryReport peak_memory;            // the rank with the largest total
   std::vector<MemoryReport> memory_per_stage;  // one per pipeline stage (its first rank)
   std::vector<SourceRow> sources;
+  MoeReport moe;
   std::string calibration;               // database the costs rest on ("" = embedded default)
   std::vector<std::string> calibration_notes;  // where the calibration had to extrapolate
   uint64_t events = 0;

@@ -114,14 +114,6 @@ Result<RowScenario> scenario_from_row(const nlohmann::json& row) {
   auto& d = out.defaults;
 
   // Features we do not simulate yet.
-  if (str_or(M, "arch", "dense") == "moe") {
-    out.unsupported = "unsupported: moe";
-    return out;
-  }
-  if (int64_t ep = int_or(P, "ep", 1); ep != 1) {
-    out.unsupported = "unsupported: expert parallelism (ep=" + std::to_string(ep) + ")";
-    return out;
-  }
   if (str_or(M, "attention", "") == "mla") {
     out.unsupported = "unsupported: multi-head latent attention";
     return out;
@@ -188,6 +180,16 @@ Result<RowScenario> scenario_from_row(const nlohmann::json& row) {
   d.push_back(std::string("tied_embeddings=") + (swiglu ? "false" : "true") +
               " (not in the row schema; gelu models tie, swiglu models do not)");
   if (!is_null(M, "arch")) m["arch"] = M["arch"];
+  if (str_or(M, "arch", "dense") == "moe") {
+    for (const char* k : {"experts", "top_k", "expert_ffn_hidden", "shared_experts", "dense_layers"})
+      if (!is_null(M, k)) m[k] = M[k];
+    if (is_null(M, "expert_ffn_hidden"))
+      d.push_back("expert_ffn_hidden=ffn_hidden (null in row)");
+    if (is_null(M, "shared_experts")) d.push_back("shared_experts=0 (null in row)");
+    if (is_null(M, "dense_layers")) d.push_back("dense_layers=0 (null in row)");
+    d.push_back("capacity_factor=0, dropless (not in the row schema)");
+    d.push_back("moe routing=balanced (not in the row schema; every expert gets the mean load)");
+  }
   doc["model"] = m;
 
   // training

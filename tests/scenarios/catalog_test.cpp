@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "models/catalog.h"
+#include "models/memory.h"
 
 namespace trainsim {
 namespace {
@@ -19,10 +20,35 @@ TEST(Catalog, NamesAndSources) {
   for (const auto& m : model_catalog()) {
     EXPECT_FALSE(m.source.empty()) << m.spec.name;
     EXPECT_GT(m.seq_len, 0) << m.spec.name;
-    EXPECT_EQ(m.spec.head_dim * m.spec.heads, m.spec.hidden) << m.spec.name;
+    // Qwen3 and DeepSeek-V3 give head_dim explicitly (heads*head_dim != hidden).
+    if (m.spec.name != "qwen3-235b-a22b" && m.spec.name != "deepseek-v3")
+      EXPECT_EQ(m.spec.head_dim * m.spec.heads, m.spec.hidden) << m.spec.name;
     EXPECT_EQ(m.spec.heads % m.spec.kv_heads, 0) << m.spec.name;
-    EXPECT_EQ(m.spec.arch, "dense");
+    EXPECT_TRUE(m.spec.arch == "dense" || m.spec.arch == "moe") << m.spec.name;
+    if (m.spec.arch == "moe") {
+      EXPECT_GT(m.spec.experts, 0) << m.spec.name;
+      EXPECT_LE(m.spec.top_k, m.spec.experts) << m.spec.name;
+    }
   }
+}
+
+// Total and active parameters of the MoE entries against their published sizes (Mixtral: 46.7B
+// total, 12.9B active; Qwen3-235B-A22B: 235B / 22B). DeepSeek-V3's MLA is approximated as MHA
+// (catalog note), so it is only checked to be above its published 671B.
+TEST(Catalog, MoeParameterCounts) {
+  auto mx = find_model("mixtral-8x7b");
+  ASSERT_TRUE(mx.ok());
+  EXPECT_NEAR(total_params(mx.value()) * 1e-9, 46.7, 0.1);
+  EXPECT_NEAR(active_params(mx.value()) * 1e-9, 12.9, 0.1);
+  auto qw = find_model("qwen3-235b-a22b");
+  ASSERT_TRUE(qw.ok());
+  EXPECT_NEAR(total_params(qw.value()) * 1e-9, 235, 1.5);
+  EXPECT_NEAR(active_params(qw.value()) * 1e-9, 22, 0.5);
+  auto ds = find_model("deepseek-v3");
+  ASSERT_TRUE(ds.ok());
+  EXPECT_EQ(ds.value().dense_layers, 3);
+  EXPECT_EQ(ds.value().shared_experts, 1);
+  EXPECT_GT(total_params(ds.value()) * 1e-9, 671);
 }
 
 TEST(Catalog, Llama3) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -493,19 +494,93 @@ TEST(LoaderErrors, UlyssesNeedsHeadsDivisible) {
   expect_error(load(d), "/parallel/cp_ulysses", "32", {"tp*cp_ulysses = 2*32", "heads=32", "16"});
 }
 
-TEST(LoaderErrors, ExpertParallelNotYet) {
+json moe_doc() {
   json d = base_doc();
-  d["parallel"]["ep"] = 8;
-  expect_error(load(d), "/parallel/ep", "8", {"expert parallelism is not supported yet"});
+  d["model"] = {{"name", "mixtral-8x7b"}};
+  d["parallel"] = {{"tp", 1}, {"pp", 1}, {"dp", 8}, {"ep", 4}};
+  return d;
 }
 
-TEST(LoaderErrors, MoeNotYet) {
+TEST(LoaderMoe, CatalogMoeLoadsWithDefaults) {
+  auto r = load(moe_doc());
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_TRUE(r->model.is_moe());
+  EXPECT_EQ(r->model.experts, 8);
+  EXPECT_EQ(r->model.top_k, 2);
+  EXPECT_EQ(r->model.expert_ffn_hidden, 14336);
+  EXPECT_EQ(r->parallel.ep, 4);
+  EXPECT_EQ(r->training.moe.kind, MoeRouting::kBalanced);
+  EXPECT_DOUBLE_EQ(r->model.capacity_factor, 0.0);
+}
+
+TEST(LoaderMoe, EpMustDivideExpertsAndDp) {
+  json d = moe_doc();
+  d["parallel"]["ep"] = 3;
+  d["parallel"]["dp"] = 8;
+  auto r = load(d);
+  expect_error(r, "/parallel/ep", "3", {"does not divide experts=8", "use 1, 2, 4 or 8"});
+  d = moe_doc();
+  d["parallel"] = {{"dp", 2}, {"tp", 4}, {"ep", 4}};
+  expect_error(load(d), "/parallel/ep", "4", {"does not divide dp=2", "carved from data parallelism"});
+}
+
+TEST(LoaderMoe, TopKAboveExperts) {
+  json d = moe_doc();
+  d["model"]["top_k"] = 9;
+  expect_error(load(d), "/model/top_k", "9", {"exceeds experts=8", "use 1 to 8"});
+}
+
+TEST(LoaderMoe, EpOnDenseModel) {
   json d = base_doc();
-  d["model"]["arch"] = "moe";
-  expect_error(load(d), "/model/arch", "moe", {"MoE models are not supported yet", "\"dense\""});
+  d["parallel"]["ep"] = 8;
+  expect_error(load(d), "/parallel/ep", "8", {"needs a MoE model"});
   d = base_doc();
   d["model"]["experts"] = 8;
-  expect_error(load(d), "/model/experts", "8", {"MoE fields are not supported yet"});
+  expect_error(load(d), "/model/experts", "8", {"a MoE field on a dense model", "\"moe\""});
+  d = base_doc();
+  d["model"]["arch"] = "sparse";
+  expect_error(load(d), "/model/arch", "sparse", {"\"dense\" or \"moe\""});
+}
+
+TEST(LoaderMoe, RoutingSection) {
+  json d = moe_doc();
+  d["moe"] = {{"routing", "zipf"}};
+  expect_error(load(d), "/moe/skew", "", {"missing", "zipf"});
+  d["moe"] = {{"routing", "zipf"}, {"skew", 1.2}, {"seed", 5}};
+  auto ok = load(d);
+  ASSERT_TRUE(ok.ok()) << all_errors(ok);
+  EXPECT_EQ(ok->training.moe.kind, MoeRouting::kZipf);
+  EXPECT_DOUBLE_EQ(ok->training.moe.skew, 1.2);
+  EXPECT_EQ(ok->training.moe.seed, 5u);
+  d["moe"] = {{"routing", "histogram"}, {"histogram", "no_such_hist.json"}};
+  expect_error(load(d), "/moe/histogram", "no_such_hist.json", {"cannot open", "relative to the scenario"});
+  d["moe"] = {{"routing", "histogram"}};
+  expect_error(load(d), "/moe/histogram", "", {"required for routing \"histogram\""});
+  d["moe"] = {{"routing", "hot"}};
+  expect_error(load(d), "/moe/routing", "hot", {"\"balanced\", \"uniform\", \"zipf\" or \"histogram\""});
+  d["moe"] = {{"routin", "zipf"}};
+  expect_error(load(d), "/moe/routin", "", {"did you mean \"routing\""});
+}
+
+TEST(LoaderMoe, HistogramFileRelativeToScenario) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / "trainsim_moe_hist_test";
+  fs::create_directories(dir);
+  {
+    std::ofstream(dir / "hist.json") << "[10, 20, 30, 40, 50, 60, 70, 80]";
+    std::ofstream(dir / "short.json") << "[1, 2, 3]";
+  }
+  json d = moe_doc();
+  d["moe"] = {{"routing", "histogram"}, {"histogram", "hist.json"}};
+  auto r = load_scenario_text(d.dump(), (dir / "s.json").string());
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_EQ(r->training.moe.histogram.size(), 8u);
+  d["moe"]["histogram"] = "short.json";
+  auto bad = load_scenario_text(d.dump(), (dir / "s.json").string());
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().to_string().find("has 3 entries; the model has experts=8"), std::string::npos)
+      << bad.status().to_string();
+  fs::remove_all(dir);
 }
 
 TEST(LoaderErrors, FlowNetworkNotYet) {

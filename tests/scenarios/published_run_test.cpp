@@ -35,9 +35,7 @@ TEST(PublishedRuns, EveryRowConverts) {
     auto r = scenario_from_row(row);
     ASSERT_TRUE(r.ok()) << id << ": " << r.status().to_string();
     const bool moe = row["model"]["arch"] == "moe";
-    if (moe) {
-      EXPECT_EQ(r->unsupported, "unsupported: moe") << id;
-    } else {
+    {
       EXPECT_EQ(r->unsupported, "") << id;
       const Scenario& s = r->scenario;
       EXPECT_EQ(s.name, id);
@@ -45,6 +43,7 @@ TEST(PublishedRuns, EveryRowConverts) {
       EXPECT_EQ(s.training.global_batch % (s.training.micro_batch * s.parallel.dp), 0) << id;
       EXPECT_EQ(s.model.heads % s.parallel.tp, 0) << id;
       EXPECT_GT(s.model.head_dim, 0) << id;
+      EXPECT_EQ(s.model.is_moe(), moe) << id;
       EXPECT_GT(s.cluster.nic_bandwidth.Bps(), 0) << id;
       ++simulated;
     }
@@ -149,7 +148,7 @@ TEST(PublishedRuns, UnsupportedAndInvalid) {
               {"parallel", {{"tp", 1}, {"pp", 1}, {"ep", 2}}}};
   auto r = scenario_from_row(row);
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->unsupported, "unsupported: expert parallelism (ep=2)");
+  EXPECT_NE(r->unsupported.find("ep=2 needs a MoE model"), std::string::npos) << r->unsupported;
 
   row["parallel"] = {{"tp", 3}};
   r = scenario_from_row(row);
@@ -206,6 +205,35 @@ TEST(PublishedRuns, ReadErrors) {
   ASSERT_TRUE(rr.ok());
   EXPECT_GE(rr->size(), 50u);
   EXPECT_FALSE(rr->front().id.empty());
+}
+
+}  // namespace
+}  // namespace trainsim
+
+namespace trainsim {
+namespace {
+
+// The Megatron-Core Mixtral row is now simulated: MoE fields and ep come through, the defaults
+// that fill its nulls are listed.
+TEST(PublishedRuns, MixtralRowIsSimulated) {
+  bool found = false;
+  for (const auto& row : rows()) {
+    if (row["id"] != "mcore-mixtral-8x7b-64xh100") continue;
+    found = true;
+    auto r = scenario_from_row(row);
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(r->unsupported, "") << r->unsupported;
+    const Scenario& s = r->scenario;
+    EXPECT_TRUE(s.model.is_moe());
+    EXPECT_EQ(s.model.experts, 8);
+    EXPECT_EQ(s.model.top_k, 2);
+    EXPECT_EQ(s.parallel.ep, 8);
+    EXPECT_EQ(s.parallel.dp, 16);
+    bool listed = false;
+    for (const auto& d : r->defaults) listed |= d.find("moe routing=balanced") != std::string::npos;
+    EXPECT_TRUE(listed);
+  }
+  EXPECT_TRUE(found);
 }
 
 }  // namespace

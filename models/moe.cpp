@@ -1,0 +1,145 @@
+#include "models/moe.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "sim/check.h"
+
+namespace trainsim {
+namespace {
+
+uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+uint64_t fnv1a(const std::string& s) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+// Binomial(n, p): exact below 1024 trials, else normal approximation rounded and clamped.
+int64_t binomial(SplitMix64& g, int64_t n, double p) {
+  if (n <= 0 || p <= 0) return 0;
+  if (p >= 1) return n;
+  if (n < 1024) {
+    int64_t k = 0;
+    for (int64_t i = 0; i < n; ++i) k += g.uniform() < p ? 1 : 0;
+    return k;
+  }
+  const double mu = static_cast<double>(n) * p;
+  const double sd = std::sqrt(mu * (1 - p));
+  const double x = std::llround(mu + sd * g.normal());
+  return std::clamp<int64_t>(static_cast<int64_t>(x), 0, n);
+}
+
+// A seeded permutation of 0..n-1 (Fisher-Yates on our own stream).
+std::vector<int> permutation(SplitMix64& g, int n) {
+  std::vector<int> p(n);
+  std::iota(p.begin(), p.end(), 0);
+  for (int i = n - 1; i > 0; --i) std::swap(p[i], p[static_cast<int>(g.next() % static_cast<uint64_t>(i + 1))]);
+  return p;
+}
+
+}  // namespace
+
+SplitMix64::SplitMix64(uint64_t seed, const std::string& name) : s_(mix64(seed ^ fnv1a(name))) {}
+
+uint64_t SplitMix64::next() {
+  s_ += 0x9e3779b97f4a7c15ULL;
+  return mix64(s_);
+}
+
+double SplitMix64::uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+
+double SplitMix64::normal() {
+  if (have_spare_) {
+    have_spare_ = false;
+    return spare_;
+  }
+  double u1 = uniform();
+  while (u1 <= 0) u1 = uniform();
+  const double u2 = uniform();
+  const double r = std::sqrt(-2.0 * std::log(u1));
+  const double th = 6.283185307179586 * u2;
+  spare_ = r * std::sin(th);
+  have_spare_ = true;
+  return r * std::cos(th);
+}
+
+std::vector<int64_t> draw_expert_loads(const MoeRoutingSpec& r, int experts, int64_t n, int layer, int micro) {
+  SIM_CHECK(experts >= 1 && n >= 0, "draw_expert_loads: experts=%d n=%lld", experts, (long long)n);
+  std::vector<int64_t> out(experts, 0);
+  if (r.kind == MoeRouting::kBalanced) {
+    for (int e = 0; e < experts; ++e) out[e] = n / experts + (e < n % experts ? 1 : 0);
+    return out;
+  }
+  // Probabilities in "popularity order"; which expert id is i-th hottest is permuted per layer.
+  std::vector<double> w(experts, 1.0);
+  if (r.kind == MoeRouting::kZipf) {
+    for (int i = 0; i < experts; ++i) w[i] = 1.0 / std::pow(static_cast<double>(i + 1), r.skew);
+  } else if (r.kind == MoeRouting::kHistogram) {
+    SIM_CHECK(static_cast<int>(r.histogram.size()) == experts, "histogram has %zu entries for %d experts",
+              r.histogram.size(), experts);
+    w = r.histogram;
+  }
+  std::vector<int> who(experts);
+  std::iota(who.begin(), who.end(), 0);
+  if (r.kind != MoeRouting::kUniform) {
+    SplitMix64 place(r.seed, "moe/placement/layer" + std::to_string(layer));
+    who = permutation(place, experts);
+  }
+  SplitMix64 g(r.seed, "moe/layer" + std::to_string(layer) + "/micro" + std::to_string(micro));
+  double rest = 0;
+  for (double x : w) rest += x;
+  int64_t left = n;
+  for (int i = 0; i < experts; ++i) {
+    int64_t k;
+    if (i == experts - 1 || rest <= 0) {
+      k = left;
+    } else {
+      k = binomial(g, left, std::min(1.0, w[i] / rest));
+    }
+    out[who[i]] = k;
+    left -= k;
+    rest -= w[i];
+    if (left == 0) break;
+  }
+  return out;
+}
+
+MoeDraw draw_moe_layer(const MoeRoutingSpec& r, int experts, int top_k, int ep, int64_t tokens_per_rank,
+                       double capacity_factor, int layer, int micro) {
+  SIM_CHECK(ep >= 1 && experts % ep == 0 && top_k >= 1 && top_k <= experts && tokens_per_rank >= 1,
+            "draw_moe_layer: experts=%d top_k=%d ep=%d tokens=%lld", experts, top_k, ep,
+            (long long)tokens_per_rank);
+  MoeDraw d;
+  d.routed = static_cast<int64_t>(ep) * tokens_per_rank * top_k;
+  d.expert_rows = draw_expert_loads(r, experts, d.routed, layer, micro);
+  if (capacity_factor > 0) {
+    const int64_t cap =
+        static_cast<int64_t>(std::ceil(capacity_factor * static_cast<double>(d.routed) / experts));
+    for (auto& x : d.expert_rows) {
+      if (x > cap) {
+        d.dropped += x - cap;
+        x = cap;
+      }
+    }
+  }
+  const int local = experts / ep;
+  for (int k = 0; k < ep; ++k) {
+    int64_t rows = 0;
+    for (int e = k * local; e < (k + 1) * local; ++e) rows += d.expert_rows[e];
+    d.max_rank_rows = std::max(d.max_rank_rows, rows);
+  }
+  d.imbalance = static_cast<double>(d.max_rank_rows) * ep / static_cast<double>(d.routed);
+  return d;
+}
+
+}  // namespace trainsim

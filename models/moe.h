@@ -1,0 +1,61 @@
+// File: models/moe.h
+// Token routing of mixture-of-experts layers: how many tokens each expert, and each expert-
+// parallel (EP) rank, receives in one MoE layer for one micro-batch. The compiler sizes the
+// dispatch/combine all-to-alls and the grouped expert GEMMs of a stage's (shared) program with
+// the busiest EP rank of each draw, so the slowest rank sets the pace.
+//
+// Model of one draw (layer l, micro-batch m):
+//   N = ep * tokens_per_rank * top_k token copies are routed by one EP group to E experts.
+//   balanced   every expert gets N/E (the remainder one each to the first experts);
+//   uniform    a multinomial draw of N over E equal probabilities;
+//   zipf       a multinomial draw with p_i ~ 1/(i+1)^s, the i-th hottest expert being a
+//              seeded random expert of the layer (so hot experts land on random EP ranks);
+//   histogram  a multinomial draw with the file's per-expert weights (normalised), expert ids
+//              permuted per layer as for zipf.
+//   Experts sit on EP ranks contiguously (expert e on rank e / (E/ep), Megatron's layout).
+//   Capacity factor cf > 0: an expert keeps at most ceil(cf * N / E) copies; the rest are
+//   dropped (counted). cf = 0: dropless.
+// Randomness: a splitmix64 stream per (seed, "moe/layer<l>/micro<m>"); binomials drawn exactly
+// (Bernoulli sums) below 1024 trials and by a Box-Muller normal approximation above, never with
+// std:: distributions (their output differs between standard libraries). One draw per (layer,
+// micro-batch) is shared by every EP group of the job (the stage program is shared); the draw
+// of an EP group stands for all of them. FIXME: per-group draws need per-group programs.
+// Thread-safety: pure functions.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "models/spec.h"
+
+namespace trainsim {
+
+struct MoeDraw {
+  int64_t routed = 0;           // N: token copies routed by the EP group
+  int64_t dropped = 0;          // copies over capacity
+  int64_t max_rank_rows = 0;    // copies the busiest EP rank processes (after drops)
+  double imbalance = 1;         // max_rank_rows / (N / ep): 1 = perfectly balanced
+  std::vector<int64_t> expert_rows;  // per expert, after drops
+};
+
+// 64-bit stream keyed by a seed and a stable name (STYLE.md 3).
+class SplitMix64 {
+ public:
+  SplitMix64(uint64_t seed, const std::string& name);
+  uint64_t next();
+  double uniform();             // [0, 1), 53 bits
+  double normal();              // standard normal, Box-Muller
+ private:
+  uint64_t s_;
+  bool have_spare_ = false;
+  double spare_ = 0;
+};
+
+// Per-expert counts summing to n, drawn as described above (no capacity applied).
+std::vector<int64_t> draw_expert_loads(const MoeRoutingSpec& r, int experts, int64_t n, int layer, int micro);
+
+// REQUIRES: experts % ep == 0, top_k <= experts, tokens_per_rank >= 1.
+MoeDraw draw_moe_layer(const MoeRoutingSpec& r, int experts, int top_k, int ep, int64_t tokens_per_rank,
+                       double capacity_factor, int layer, int micro);
+
+}  // namespace trainsim

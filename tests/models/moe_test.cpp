@@ -1,0 +1,327 @@
+// Mixture-of-experts: routing draws (models/moe.h), the expert-parallel plan (models/compiler.h)
+// and its replay. Closed-form checks first, then oracles (fast == full, MoE(1 expert) == dense).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <random>
+#include <string>
+
+#include "calibrate/cost_model.h"
+#include "models/compiler.h"
+#include "models/memory.h"
+#include "models/moe.h"
+#include "scenarios/predict.h"
+#include "sim/replay.h"
+
+namespace trainsim {
+namespace {
+
+// A small Mixtral-like MoE: 4 layers, hidden 1024, 16 heads (4 kv), swiglu, 8 experts top-2.
+ModelSpec small_moe(int experts = 8, int top_k = 2) {
+  ModelSpec m;
+  m.name = "moe-small-test";
+  m.arch = "moe";
+  m.layers = 4;
+  m.hidden = 1024;
+  m.heads = 16;
+  m.kv_heads = 4;
+  m.head_dim = 64;
+  m.ffn_hidden = 2048;
+  m.vocab = 32000;
+  m.activation = Activation::kSwiglu;
+  m.norm = NormKind::kRMSNorm;
+  m.experts = experts;
+  m.top_k = top_k;
+  m.expert_ffn_hidden = 2048;
+  return m;
+}
+
+Scenario make(const ModelSpec& m, int tp, int pp, int dp, int ep, int micro_batches, int seq = 1024) {
+  Scenario s;
+  s.name = "moe-test";
+  s.file = "<test>";
+  s.model = m;
+  s.training.seq_len = seq;
+  s.training.micro_batch = 1;
+  s.training.global_batch = static_cast<int64_t>(micro_batches) * dp;
+  s.parallel.tp = tp;
+  s.parallel.pp = pp;
+  s.parallel.dp = dp;
+  s.parallel.ep = ep;
+  auto g = find_gpu("H100-SXM-80GB");
+  EXPECT_TRUE(g.ok());
+  s.cluster.gpu = g.value();
+  s.cluster.gpus = tp * pp * dp;
+  s.cluster.gpus_per_node = std::min(8, s.cluster.gpus);
+  s.cluster.nic_bandwidth = s.cluster.gpu.nic_bandwidth;
+  s.cluster.nvlink_bandwidth = s.cluster.gpu.nvlink_bandwidth;
+  return s;
+}
+
+Prediction run(const Scenario& s, bool fast = false) {
+  PredictOptions o;
+  o.fast = fast;
+  auto p = predict(s, o);
+  EXPECT_TRUE(p.ok()) << p.status().to_string();
+  return p.ok() ? std::move(p.value()) : Prediction{};
+}
+
+// ---- routing draws -------------------------------------------------------------------------
+
+TEST(MoeRouting, BalancedIsExactMean) {
+  MoeRoutingSpec r;   // balanced
+  MoeDraw d = draw_moe_layer(r, 8, 2, 4, 1000, 0, 3, 5);
+  EXPECT_EQ(d.routed, 4 * 1000 * 2);
+  for (int64_t x : d.expert_rows) EXPECT_EQ(x, 1000);   // 8000 / 8
+  EXPECT_EQ(d.max_rank_rows, 2000);                     // 2 experts per rank
+  EXPECT_DOUBLE_EQ(d.imbalance, 1.0);
+  EXPECT_EQ(d.dropped, 0);
+}
+
+// Histogram weights [1,1,1,5] over 4 experts, one expert per EP rank: the hot rank gets 5/8 of
+// the copies, the mean is 1/4, so max/mean = (5/8)/(1/4) = 2.5 (a multinomial draw of 32768
+// copies: sd of the hot count = sqrt(N*5/8*3/8) ~ 88 copies = 0.4%; we allow 2%).
+TEST(MoeRouting, ImbalanceOnKnownHistogram) {
+  MoeRoutingSpec r;
+  r.kind = MoeRouting::kHistogram;
+  r.histogram = {1, 1, 1, 5};
+  for (int layer = 0; layer < 4; ++layer) {
+    MoeDraw d = draw_moe_layer(r, 4, 2, 4, 4096, 0, layer, 0);
+    EXPECT_EQ(d.routed, 32768);
+    EXPECT_NEAR(d.imbalance, 2.5, 0.05) << "layer " << layer;
+    int64_t sum = 0;
+    for (int64_t x : d.expert_rows) sum += x;
+    EXPECT_EQ(sum, d.routed);
+  }
+  // Capacity factor 1: every expert capped at N/4 = 8192 copies. The hot expert loses ~5/8-1/4
+  // = 3/8 of all copies, the others are under capacity, so the busiest rank holds exactly N/4.
+  MoeDraw c = draw_moe_layer(r, 4, 2, 4, 4096, 1.0, 0, 0);
+  EXPECT_EQ(c.max_rank_rows, 8192);
+  EXPECT_DOUBLE_EQ(c.imbalance, 1.0);
+  EXPECT_NEAR(static_cast<double>(c.dropped) / c.routed, 3.0 / 8.0, 0.01);
+}
+
+TEST(MoeRouting, ZipfSkewRaisesImbalanceAndSeedsAreDeterministic) {
+  MoeRoutingSpec u;
+  u.kind = MoeRouting::kUniform;
+  u.seed = 7;
+  MoeRoutingSpec z = u;
+  z.kind = MoeRouting::kZipf;
+  z.skew = 1.2;
+  const auto a = draw_expert_loads(u, 64, 100000, 2, 1);
+  const auto b = draw_expert_loads(u, 64, 100000, 2, 1);
+  EXPECT_EQ(a, b);                                   // same seed, same stream name
+  EXPECT_NE(a, draw_expert_loads(u, 64, 100000, 2, 2));  // another micro-batch
+  MoeRoutingSpec u2 = u;
+  u2.seed = 8;
+  EXPECT_NE(a, draw_expert_loads(u2, 64, 100000, 2, 1));  // another seed
+  const MoeDraw du = draw_moe_layer(u, 64, 8, 8, 4096, 0, 0, 0);
+  const MoeDraw dz = draw_moe_layer(z, 64, 8, 8, 4096, 0, 0, 0);
+  EXPECT_LT(du.imbalance, 1.05);   // 8 ranks x 32768 copies: multinomial noise ~0.5%
+  EXPECT_GT(dz.imbalance, 1.3);    // the hottest zipf(1.2) expert alone holds ~20% of copies
+}
+
+// ---- the plan --------------------------------------------------------------------------------
+
+// Closed form: with balanced routing each rank sends and receives top_k * T * h bf16 elements
+// per all-to-all: S = 2 B * top_k * (b*s) * h. Four all-to-alls per MoE layer and micro-batch
+// (dispatch, combine, and their gradients), on the EP group of `ep` ranks.
+TEST(MoeCompiler, AllToAllVolumesClosedForm) {
+  const Scenario s = make(small_moe(8, 2), 1, 1, 8, 4, 2, 2048);
+  auto c = compile_plan(s.model, s.training, s.parallel, 8);
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  const Plan& plan = c.value().plan;
+  ASSERT_GT(plan.groups.size(), kGroupExpertDp);
+  EXPECT_EQ(plan.groups[kGroupEp].name, "ep");
+  EXPECT_EQ(plan.groups[kGroupEp].instances(), 2u);     // 8 DP ranks / ep 4
+  EXPECT_EQ(plan.groups[kGroupEp].size_of(0), 4u);
+  EXPECT_EQ(plan.groups[kGroupExpertDp].size_of(0), 2u);  // dp / ep
+  // EP group 0 = the first 4 consecutive ranks of the DP group; expert-DP = equal offsets.
+  for (uint32_t k = 0; k < 4; ++k) EXPECT_EQ(plan.groups[kGroupEp].members[k], k);
+  EXPECT_EQ(plan.groups[kGroupExpertDp].members[0], 0u);
+  EXPECT_EQ(plan.groups[kGroupExpertDp].members[1], 4u);
+  int a2a = 0;
+  for (const Task& t : plan.programs[0].tasks) {
+    const OpDesc& op = plan.ops[t.op];
+    if (op.cls != OpClass::kCollective || op.coll != CollKind::kAllToAll) continue;
+    ++a2a;
+    EXPECT_EQ(op.bytes.count(), 2LL * 2 * 2048 * 1024) << op.name;
+    EXPECT_EQ(t.group, kGroupEp);
+    EXPECT_EQ(t.category, Category::kEpComm);
+    EXPECT_EQ(t.stream, kStreamCompute);
+  }
+  EXPECT_EQ(a2a, 4 * 4 * 2);   // 4 per layer and micro-batch, 4 layers, 2 micro-batches
+  // Expert grads reduced over the expert-DP group, dense ones over DP.
+  bool expert_red = false;
+  for (const Task& t : plan.programs[0].tasks)
+    if (t.kind == TaskKind::kCollective && t.group == kGroupExpertDp) expert_red = true;
+  EXPECT_TRUE(expert_red);
+}
+
+// With a skewed draw the all-to-all carries the busiest rank's rows: S = 2 B * h * max_rank_rows,
+// and the grouped GEMM has batch = local experts and m = ceil(max_rank_rows / local experts).
+TEST(MoeCompiler, BusiestRankSetsAllToAllAndGroupedGemm) {
+  Scenario s = make(small_moe(8, 2), 1, 1, 8, 4, 1, 2048);
+  s.training.moe.kind = MoeRouting::kZipf;
+  s.training.moe.skew = 1.0;
+  s.training.moe.seed = 3;
+  auto c = compile_plan(s.model, s.training, s.parallel, 8);
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  const Plan& plan = c.value().plan;
+  for (int layer = 0; layer < 4; ++layer) {
+    MoeDraw d = draw_moe_layer(s.training.moe, 8, 2, 4, 2048, 0, layer, 0);
+    bool seen_a2a = false, seen_gemm = false;
+    for (const Task& t : plan.programs[0].tasks) {
+      if (t.layer != layer) continue;
+      const OpDesc& op = plan.ops[t.op];
+      if (op.name == "ep.dispatch.alltoall") {
+        EXPECT_EQ(op.bytes.count(), 2LL * 1024 * std::max<int64_t>(d.max_rank_rows, 2 * 2048));
+        seen_a2a = true;
+      }
+      if (op.name == "moe.expert.fc1.fwd") {
+        EXPECT_EQ(op.batch, 2);   // 8 experts / ep 4
+        EXPECT_EQ(op.m, (d.max_rank_rows + 1) / 2);
+        seen_gemm = true;
+      }
+    }
+    EXPECT_TRUE(seen_a2a && seen_gemm) << "layer " << layer;
+    EXPECT_GT(d.imbalance, 1.0);
+  }
+  EXPECT_GT(c.value().moe.imbalance_mean, 1.0);
+}
+
+// EP=1, one expert, top-1, expert ffn = the dense ffn: the expert GEMMs have exactly the dense
+// MLP's FLOPs, and model FLOPs differ by exactly the router GEMMs (fwd, dgrad, wgrad:
+// 3 * 2*T*h*experts per layer and micro-batch). The step (dp=1, pp=1: one serial compute
+// stream) differs by exactly the router/top-k/permute/unpermute task times plus the optimizer
+// difference (the router's h parameters per layer).
+TEST(MoeCompiler, OneExpertTopOneEqualsDenseMlp) {
+  ModelSpec moe = small_moe(1, 1);
+  ModelSpec dense = moe;
+  dense.arch = "dense";
+  dense.experts = dense.top_k = dense.expert_ffn_hidden = 0;
+  const Scenario sm = make(moe, 1, 1, 1, 1, 2, 1024);
+  const Scenario sd = make(dense, 1, 1, 1, 1, 2, 1024);
+  const Prediction pm = run(sm), pd = run(sd);
+  auto flops_of = [](const Plan& plan, const std::string& prefix) {
+    double f = 0;
+    for (const Task& t : plan.programs[0].tasks) {
+      const OpDesc& op = plan.ops[t.op];
+      if (op.name.rfind(prefix, 0) == 0) f += op.flops.v;
+    }
+    return f;
+  };
+  EXPECT_GT(flops_of(*pd.plan, "mlp.fc"), 0);
+  EXPECT_DOUBLE_EQ(flops_of(*pm.plan, "moe.expert.fc"), flops_of(*pd.plan, "mlp.fc"));
+  const double T = 1024, h = 1024;
+  const double router = 4 /*layers*/ * 2 /*micro*/ * 3 * 2 * T * h * 1;
+  EXPECT_DOUBLE_EQ(pm.plan->programs[0].model_flops.v - pd.plan->programs[0].model_flops.v, router);
+  int64_t extra = 0, opt_m = 0, opt_d = 0;
+  for (const Task& t : pm.plan->programs[0].tasks) {
+    const std::string& n = pm.plan->ops[t.op].name;
+    for (const char* p : {"moe.router", "moe.topk", "moe.permute", "moe.unpermute"})
+      if (n.rfind(p, 0) == 0) extra += t.dur.count_ps();
+    if (n == "optimizer.adam") opt_m = t.dur.count_ps();
+    EXPECT_NE(pm.plan->ops[t.op].coll == CollKind::kAllToAll && pm.plan->ops[t.op].cls == OpClass::kCollective, true);
+  }
+  for (const Task& t : pd.plan->programs[0].tasks)
+    if (pd.plan->ops[t.op].name == "optimizer.adam") opt_d = t.dur.count_ps();
+  EXPECT_GT(extra, 0);
+  EXPECT_EQ(pm.step_time.count_ps() - pd.step_time.count_ps(), extra + (opt_m - opt_d));
+}
+
+TEST(MoeCompiler, SameSeedSameFingerprintOtherSeedOtherDraws) {
+  Scenario s = make(small_moe(8, 2), 1, 2, 4, 4, 4, 1024);
+  s.training.moe.kind = MoeRouting::kUniform;
+  s.training.moe.seed = 11;
+  const Prediction a = run(s), b = run(s);
+  EXPECT_EQ(a.fingerprint, b.fingerprint);
+  EXPECT_EQ(a.step_time.count_ps(), b.step_time.count_ps());
+  Scenario s2 = s;
+  s2.training.moe.seed = 12;
+  const Prediction c = run(s2);
+  EXPECT_NE(a.moe.imbalance_mean, c.moe.imbalance_mean);
+  EXPECT_NE(a.fingerprint, c.fingerprint);
+}
+
+TEST(MoeCompiler, ImbalanceCostIsStepMinusBalancedStep) {
+  Scenario s = make(small_moe(8, 2), 1, 1, 8, 8, 2, 2048);
+  s.training.moe.kind = MoeRouting::kZipf;
+  s.training.moe.skew = 1.5;
+  const Prediction p = run(s);
+  ASSERT_TRUE(p.moe.present);
+  Scenario b = s;
+  b.training.moe.kind = MoeRouting::kBalanced;
+  const Prediction pb = run(b);
+  EXPECT_EQ(p.moe.balanced_step_time.count_ps(), pb.step_time.count_ps());
+  EXPECT_EQ(p.moe.imbalance_cost.count_ps(), p.step_time.count_ps() - pb.step_time.count_ps());
+  EXPECT_GT(p.moe.imbalance_cost.count_ps(), 0);
+  EXPECT_GT(p.moe.imbalance_max, p.moe.imbalance_mean - 1e-12);
+  EXPECT_EQ(pb.moe.imbalance_cost.count_ps(), 0);
+  EXPECT_DOUBLE_EQ(pb.moe.imbalance_mean, 1.0);
+}
+
+TEST(MoeCompiler, BadConfigsAreErrors) {
+  auto err = [](const Scenario& s) {
+    auto c = compile_plan(s.model, s.training, s.parallel, 8);
+    return c.ok() ? std::string() : c.status().to_string();
+  };
+  EXPECT_NE(err(make(small_moe(6, 2), 1, 1, 8, 4, 1)).find("does not divide experts=6"), std::string::npos);
+  EXPECT_NE(err(make(small_moe(8, 2), 1, 1, 6, 4, 1)).find("does not divide dp=6"), std::string::npos);
+  EXPECT_NE(err(make(small_moe(4, 8), 1, 1, 4, 4, 1)).find("top_k=8"), std::string::npos);
+  Scenario dense = make(small_moe(8, 2), 1, 1, 4, 4, 1);
+  dense.model.arch = "dense";
+  EXPECT_NE(err(dense).find("needs a MoE model"), std::string::npos);
+}
+
+// Memory: routed experts are divided over EP; their optimizer states over the expert-DP group.
+TEST(MoeMemory, ExpertsShardedOverEpAndExpertDp) {
+  ModelSpec m = small_moe(8, 2);
+  Scenario s1 = make(m, 1, 1, 8, 1, 1), s8 = make(m, 1, 1, 8, 8, 1);
+  s1.parallel.zero = s8.parallel.zero = 1;
+  auto c1 = compile_plan(s1.model, s1.training, s1.parallel, 8);
+  auto c8 = compile_plan(s8.model, s8.training, s8.parallel, 8);
+  ASSERT_TRUE(c1.ok() && c8.ok());
+  const int64_t e = 4 * int64_t{8} * expert_params(m);   // all routed experts of 4 layers
+  EXPECT_EQ(c1.value().stages[0].params_local - c8.value().stages[0].params_local, e - e / 8);
+  const MemoryStatic& a = c1.value().plan.programs[0].mem;
+  const MemoryStatic& b = c8.value().plan.programs[0].mem;
+  EXPECT_EQ(a.params.count() - b.params.count(), 2 * (e - e / 8));
+  // zero 1: ep=1 shards all Adam states over 8; ep=8 shards expert states over 8/8 = 1.
+  const int64_t dense = c8.value().stages[0].params_local - e / 8;
+  EXPECT_EQ(b.optimizer.count(), (12 * dense + 7) / 8 + 12 * (e / 8));
+}
+
+// ---- oracle: fast == full for MoE plans -----------------------------------------------------
+
+TEST(MoeCompiler, FastModeEqualsFullModeOnRandomMoeConfigs) {
+  std::mt19937_64 rng(4242);
+  auto pick = [&](std::initializer_list<int> v) { return *(v.begin() + rng() % v.size()); };
+  for (int i = 0; i < 16; ++i) {
+    const int tp = pick({1, 2}), pp = pick({1, 2}), dp = pick({2, 4, 8});
+    const int ep = pick({1, 2, 4, 8});
+    if (dp % ep != 0) continue;
+    ModelSpec m = small_moe(8, pick({1, 2}));
+    m.shared_experts = pick({0, 1});
+    m.dense_layers = pick({0, 1});
+    m.capacity_factor = rng() % 2 ? 0.0 : 1.25;
+    Scenario s = make(m, tp, pp, dp, ep, pp * 2, 512);
+    s.parallel.zero = pick({0, 1, 2});
+    s.parallel.etp = rng() % 2 ? 1 : tp;
+    s.parallel.sequence_parallel = tp > 1 && rng() % 2;
+    s.parallel.recompute = static_cast<Recompute>(rng() % 3);
+    s.training.moe.kind = static_cast<MoeRouting>(rng() % 3);
+    s.training.moe.skew = 1.1;
+    s.training.moe.seed = rng();
+    const std::string what = "config " + std::to_string(i) + " tp=" + std::to_string(tp) + " pp=" +
+                             std::to_string(pp) + " dp=" + std::to_string(dp) + " ep=" + std::to_string(ep) +
+                             " etp=" + std::to_string(s.parallel.etp);
+    const Prediction a = run(s, false), b = run(s, true);
+    EXPECT_EQ(a.step_time.count_ps(), b.step_time.count_ps()) << what;
+    EXPECT_EQ(b.simulated_ranks, pp) << what;
+  }
+}
+
+}  // namespace
+}  // namespace trainsim

@@ -1,0 +1,54 @@
+// MoE figures in the terminal summary and the JSON report: present for MoE predictions with
+// the values of Prediction::moe, absent from dense ones (whose reports must not change).
+#include <gtest/gtest.h>
+
+#include "reports/json_report.h"
+#include "reports/summary.h"
+#include "tests/reports/fixture.h"
+
+namespace trainsim {
+namespace {
+
+using testing::two_rank_prediction;
+
+Prediction moe_prediction() {
+  Prediction p = two_rank_prediction();
+  p.scenario.model.arch = "moe";
+  p.scenario.model.experts = 8;
+  p.scenario.model.top_k = 2;
+  p.scenario.model.expert_ffn_hidden = p.scenario.model.ffn_hidden;
+  p.moe.present = true;
+  p.moe.routing = "zipf(s=1.2)";
+  p.moe.seed = 9;
+  p.moe.draws = 64;
+  p.moe.imbalance_mean = 1.25;
+  p.moe.imbalance_max = 1.5;
+  p.moe.dropped_fraction = 0.03;
+  p.moe.balanced_step_time = Time::ms(900);
+  p.moe.imbalance_cost = Time::ms(100);
+  return p;
+}
+
+TEST(MoeReport, SummaryShowsImbalanceAndCost) {
+  const std::string s = format_summary(moe_prediction());
+  EXPECT_NE(s.find("zipf(s=1.2), seed 9, 64 draws"), std::string::npos) << s;
+  EXPECT_NE(s.find("1.250 mean, 1.500 max; 3.00% of token copies dropped"), std::string::npos) << s;
+  EXPECT_NE(s.find("8 experts, top-2"), std::string::npos) << s;
+  const std::string d = format_summary(two_rank_prediction());
+  EXPECT_EQ(d.find("moe routing"), std::string::npos);
+  EXPECT_EQ(d.find("routing cost"), std::string::npos);
+}
+
+TEST(MoeReport, JsonHasMoeSectionOnlyForMoe) {
+  const auto j = prediction_json(moe_prediction());
+  ASSERT_TRUE(j.contains("moe"));
+  EXPECT_EQ(j["moe"]["routing"], "zipf(s=1.2)");
+  EXPECT_DOUBLE_EQ(j["moe"]["imbalance_mean"].get<double>(), 1.25);
+  EXPECT_DOUBLE_EQ(j["moe"]["imbalance_max"].get<double>(), 1.5);
+  EXPECT_DOUBLE_EQ(j["moe"]["dropped_fraction"].get<double>(), 0.03);
+  EXPECT_EQ(j["moe"]["imbalance_cost_ps"].get<int64_t>(), Time::ms(100).count_ps());
+  EXPECT_FALSE(prediction_json(two_rank_prediction()).contains("moe"));
+}
+
+}  // namespace
+}  // namespace trainsim
