@@ -163,7 +163,7 @@ OpCost CalibratedCostModel::compute(const OpDesc& op) const {
       if (p.cls != OpClass::kAttention || p.backward != op.backward || p.causal != op.causal) continue;
       pts.emplace_back(attn_flops(p), p.time_us * 1e-6);
       if (p.batch == op.attn_batch && p.heads == op.heads && p.kv_heads == op.kv_heads && p.seq_q == op.seq_q &&
-          p.seq_kv == op.seq_kv && p.head_dim == op.head_dim)
+          p.seq_kv == op.seq_kv && p.head_dim == op.head_dim && attn_flops(p) == op.flops.v)   // not a masked variant
         exact = p.time_us * 1e-6;
     }
     return price_work(op.backward ? "attention backward" : "attention forward", op.flops.v, exact, pts, fallback,

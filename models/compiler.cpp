@@ -7,6 +7,7 @@
 
 #include "models/memory.h"
 #include "models/moe.h"
+#include "models/packing.h"
 #include "models/ops.h"
 #include "topologies/placement.h"
 
@@ -124,6 +125,8 @@ class StageBuilder {
 
   // Rows (token copies) the busiest EP rank processes in MoE layer `layer`, micro-batch `micro`.
   const std::vector<std::vector<int64_t>>* moe_rows_ = nullptr;
+  // Packed documents: [micro][ring step] work factors (step 0 only without a KV ring).
+  const std::vector<std::vector<double>>* doc_factors_ = nullptr;
   double model_flops_adjust_ = 0;   // expert GEMMs at the mean load minus as laid out
 
   void build() {
@@ -303,6 +306,25 @@ class StageBuilder {
     const int64_t sb = d_.s * d_.cp_ulysses;   // tokens of one ring block
     return attention_block_op(d_, backward, sb, sb, step == 0 || d_.cp_zigzag);
   }
+  // Packed documents (models/packing.h): the attention work of micro-batch `micro` (and of each
+  // ring step) relative to plain causal attention of the window; ops interned per micro-batch.
+  bool docs() const { return doc_factors_ != nullptr; }
+  uint32_t core_op(bool bwd, int micro) {
+    return cached_op(bwd ? -31 : -30, docs() ? micro : 0, [&] {
+      OpDesc o = attention_op(d_, bwd);
+      if (docs()) o.flops = Flops{o.flops.v * (*doc_factors_)[micro][0]};
+      return o;
+    });
+  }
+  uint32_t block_op(bool bwd, int step, int micro) {
+    const int64_t extra = docs() ? static_cast<int64_t>(micro) * 65536 + step : (step == 0 ? 0 : 1);
+    return cached_op(bwd ? -33 : -32, extra, [&] {
+      OpDesc o = cp_block(bwd, step);
+      if (docs()) o.flops = Flops{o.flops.v * (*doc_factors_)[micro][step]};
+      return o;
+    });
+  }
+
   uint32_t cp_attention_forward(Category c, int layer, int micro) {
     uint32_t first = kNoDep;
     if (d_.cp_ulysses > 1)
@@ -314,7 +336,7 @@ class StageBuilder {
     if (R > 1)   // the first hop of the local K, V starts as soon as they exist
       shift = emit_coll("cp.ring.kv.sendrecv", CollKind::kSendRecv, cp_kv_bytes(), kGroupCpRing, kStreamCp,
                         Category::kCpComm, layer, micro, qkv_ready);
-    uint32_t prev = emit_compute(OP(cp_block(false, 0)), c, layer, micro);
+    uint32_t prev = emit_compute(block_op(false, 0, micro), c, layer, micro);
     if (first == kNoDep) first = prev;
     for (int64_t j = 1; j < R; ++j) {
       const uint32_t got = shift;   // block j's K, V
@@ -322,7 +344,7 @@ class StageBuilder {
       if (j + 1 < R)
         shift = emit_coll("cp.ring.kv.sendrecv", CollKind::kSendRecv, cp_kv_bytes(), kGroupCpRing, kStreamCp,
                           Category::kCpComm, layer, micro, prev);
-      prev = emit_compute(OP(cp_block(false, 1)), c, layer, micro, got);
+      prev = emit_compute(block_op(false, static_cast<int>(j), micro), c, layer, micro, got);
     }
     if (d_.cp_ulysses > 1)
       emit_coll("cp.ulysses.out.alltoall", CollKind::kAllToAll, ulysses_out_bytes(), kGroupCpA2a, kStreamCompute,
@@ -339,7 +361,7 @@ class StageBuilder {
     if (R > 1)   // K, V start their second trip around the ring
       shift = emit_coll("cp.ring.kv.sendrecv", CollKind::kSendRecv, cp_kv_bytes(), kGroupCpRing, kStreamCp,
                         Category::kCpComm, layer, micro, last_compute_);
-    uint32_t prev = emit_compute(OP(cp_block(true, 0)), c, layer, micro);
+    uint32_t prev = emit_compute(block_op(true, 0, micro), c, layer, micro);
     uint32_t dkv = kNoDep;
     for (int64_t j = 1; j < R; ++j) {
       const uint32_t got = shift;
@@ -351,7 +373,7 @@ class StageBuilder {
       const uint32_t dkv_prev = dkv;
       dkv = emit_coll("cp.ring.dkv.sendrecv", CollKind::kSendRecv, cp_kv_bytes(), kGroupCpRing, kStreamCp,
                       Category::kCpComm, layer, micro, prev);
-      prev = emit_compute(OP(cp_block(true, 1)), c, layer, micro, got, dkv_prev);
+      prev = emit_compute(block_op(true, static_cast<int>(j), micro), c, layer, micro, got, dkv_prev);
     }
     if (R > 1)   // the last dK, dV return to the rank that owns K, V
       emit_coll("cp.ring.dkv.return", CollKind::kSendRecv, cp_kv_bytes(), kGroupCpRing, kStreamCompute,
@@ -364,7 +386,7 @@ class StageBuilder {
   // The attention core forward; returns its first task.
   uint32_t attention_forward(Category c, int layer, int micro) {
     if (d_.cp > 1) return cp_attention_forward(c, layer, micro);
-    if (tr_.attention_kernel == AttentionKernel::kFlash) return emit_compute(OP(attention_op(d_, false)), c, layer, micro);
+    if (tr_.attention_kernel == AttentionKernel::kFlash) return emit_compute(core_op(false, micro), c, layer, micro);
     const int64_t bh = d_.b * (d_.heads / d_.t);
     uint32_t first = emit_compute(OP(gemm_op("attn.scores.fwd", d_.s, d_.s, d_.head_dim, DType::kBF16, false, bh)), c,
                                   layer, micro);
@@ -382,7 +404,7 @@ class StageBuilder {
       return;
     }
     if (tr_.attention_kernel == AttentionKernel::kFlash) {
-      emit_compute(OP(attention_op(d_, true)), c, layer, micro);
+      emit_compute(core_op(true, micro), c, layer, micro);
       return;
     }
     const int64_t bh = d_.b * (d_.heads / d_.t);
@@ -1065,6 +1087,69 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
     if (out.moe.draws > 0) out.moe.imbalance_mean /= out.moe.draws;
   }
 
+  // Packed documents: per micro-batch (and ring step) attention work of the straggling replica.
+  std::vector<std::vector<double>> doc_factors;
+  if (tr.documents.kind != DocumentLengths::kNone) {
+    const int64_t s = tr.seq_len, b = tr.micro_batch, wpr = static_cast<int64_t>(m) * b;
+    const int ring = par.cp / par.cp_ulysses;
+    const bool zz = par.cp_load_balance;
+    std::vector<std::vector<Window>> win(par.dp);
+    std::vector<double> work(par.dp, 0);
+    DocumentStats& ds = out.documents;
+    double all_pairs = 0;
+    for (int r = 0; r < par.dp; ++r) {
+      win[r] = pack_windows(tr.documents, s, wpr, r);
+      for (const Window& w : win[r]) {
+        work[r] += static_cast<double>(masked_causal_pairs(w));
+        ds.segments += static_cast<int64_t>(w.size());
+      }
+      all_pairs += work[r];
+      if (work[r] > work[ds.straggler]) ds.straggler = r;
+    }
+    ds.windows = wpr * par.dp;
+    const double full = static_cast<double>(s) * (s + 1) / 2;
+    const double mean_window = all_pairs / static_cast<double>(ds.windows);
+    ds.attention_fraction = mean_window / full;
+    ds.dp_imbalance = all_pairs > 0 ? work[ds.straggler] / (all_pairs / par.dp) : 1;
+    const std::vector<Window>& mine = win[ds.straggler];
+    const bool bal = tr.documents.balanced;
+    doc_factors.assign(m, {});
+    double cp_ratio_sum = 0;
+    int cp_ratio_n = 0;
+    for (int i = 0; i < m; ++i) {
+      if (ring <= 1) {
+        double pairs = 0;
+        for (int64_t k = 0; k < b; ++k) pairs += static_cast<double>(masked_causal_pairs(mine[i * b + k]));
+        if (bal) pairs = mean_window * static_cast<double>(b);
+        doc_factors[i] = {pairs / (full * static_cast<double>(b))};
+        continue;
+      }
+      const double sb = static_cast<double>(s / ring);
+      double window_pairs = 0;
+      for (int64_t k = 0; k < b; ++k) window_pairs += static_cast<double>(masked_causal_pairs(mine[i * b + k]));
+      for (int j = 0; j < ring; ++j) {
+        double worst = 0, sum = 0;
+        for (int r = 0; r < ring; ++r) {
+          double pairs = 0;
+          for (int64_t k = 0; k < b; ++k) pairs += static_cast<double>(cp_masked_pairs(mine[i * b + k], ring, r, j, zz));
+          worst = std::max(worst, pairs);
+          sum += pairs;
+        }
+        if (sum > 0) {
+          cp_ratio_sum += worst / (sum / ring);
+          ++cp_ratio_n;
+        }
+        // Balanced: the ranks even at this step, the windows at the mean work.
+        if (bal) worst = window_pairs > 0 ? (sum / ring) * (mean_window * static_cast<double>(b) / window_pairs) : 0;
+        const bool causal_op = j == 0 || zz;   // as cp_block prices it
+        const double ref = (causal_op ? sb * (sb + 1) / 2 : sb * sb) * static_cast<double>(b);
+        doc_factors[i].push_back(worst / ref);
+      }
+    }
+    if (cp_ratio_n > 0) ds.cp_imbalance = bal ? 1.0 : cp_ratio_sum / cp_ratio_n;
+    if (bal) ds.dp_imbalance = 1;
+  }
+
   plan.programs.resize(par.pp);
   out.stages.resize(par.pp);
   // Per layer, this rank's share: dense part / tp, routed experts / (ep * etp).
@@ -1105,6 +1190,7 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
     b.params_local_ = params;
     b.expert_params_local_ = expert_local;
     b.moe_rows_ = &moe_rows;
+    if (!doc_factors.empty()) b.doc_factors_ = &doc_factors;
     b.build();
     const int64_t bucket = std::max<int64_t>(1, par.dp_bucket_mb) << 20;
     prog.mem = static_memory(params - expert_local, largest, par.zero, shard, par.zero3_prefetch, bucket);

@@ -79,6 +79,17 @@ struct MoeRoutingSpec {
   uint64_t seed = 1;                // = the scenario seed unless the moe section gives one
 };
 
+// Variable-length documents packed into windows with document-masked attention
+// (models/packing.h). kNone: every window is one causal sequence (the default).
+enum class DocumentLengths : uint8_t { kNone, kFixed, kLognormal };
+struct DocumentSpec {
+  DocumentLengths kind = DocumentLengths::kNone;
+  double mean_tokens = 0;           // mean document length (tokens)
+  double sigma = 0;                 // lognormal: standard deviation of log(length)
+  uint64_t seed = 1;                // = the scenario seed unless the section gives one
+  bool balanced = false;            // internal: every window at the mean work (imbalance cost)
+};
+
 struct TrainingSpec {
   int seq_len = 0;                  // tokens per sequence
   int64_t global_batch = 0;         // sequences per optimizer step
@@ -87,6 +98,7 @@ struct TrainingSpec {
   AttentionKernel attention_kernel = AttentionKernel::kFlash;
   bool dropout = false;             // dropout layers (GPT-3 era models: p=0.1) run and keep masks
   MoeRoutingSpec moe;               // MoE models only
+  DocumentSpec documents;           // packed variable-length documents (training.documents)
 };
 
 struct ParallelSpec {

@@ -133,6 +133,23 @@ ordered_json prediction_json(const Prediction& p) {
     j["moe"] = std::move(moe);
   }
 
+  if (p.documents.present) {   // only with a documents section: other reports keep their shape
+    ordered_json d;
+    d["lengths"] = p.documents.lengths;
+    d["seed"] = p.documents.seed;
+    d["windows"] = p.documents.windows;
+    d["mean_segment_tokens"] = num(p.documents.mean_segment);
+    d["attention_fraction"] = num(p.documents.attention_fraction);
+    d["straggler_replica"] = p.documents.straggler;
+    d["dp_imbalance"] = num(p.documents.dp_imbalance);
+    d["cp_imbalance"] = num(p.documents.cp_imbalance);
+    d["balanced_step_time_s"] = num(p.documents.balanced_step_time.seconds());
+    d["imbalance_cost_s"] = num(p.documents.imbalance_cost.seconds());
+    d["imbalance_cost_ps"] = p.documents.imbalance_cost.count_ps();
+    d["cost_source"] = "the same cost model, predicted again with every window at the mean attention work";
+    j["documents"] = std::move(d);
+  }
+
   // Every bucket, zero or not, so consumers never test for presence.
   ordered_json breakdown;
   Time sum;

@@ -85,6 +85,21 @@ void header_section(std::string& out, const Prediction& p) {
                        (unsigned long long)p.events, (unsigned long long)p.fingerprint));
 }
 
+void documents_section(std::string& out, const Prediction& p) {
+  if (!p.documents.present) return;
+  const DocumentReport& d = p.documents;
+  kv(out, "documents", strf("%s, seed %llu: %lld windows, %.0f tokens per document segment, attention work %.1f%% of "
+                            "unmasked causal",
+                            d.lengths.c_str(), (unsigned long long)d.seed, (long long)d.windows, d.mean_segment,
+                            d.attention_fraction * 100.0));
+  kv(out, "imbalance", strf("DP replicas: straggler %d at %.3f x the mean attention work; CP ring ranks: %.3f x the "
+                            "mean per step",
+                            d.straggler, d.dp_imbalance, d.cp_imbalance));
+  kv(out, "packing cost", strf("%s (%s of the step; every window at the mean work: %s, same cost model)",
+                               format_time(d.imbalance_cost).c_str(), share(d.imbalance_cost, p.step_time).c_str(),
+                               format_time(d.balanced_step_time).c_str()));
+}
+
 void performance_section(std::string& out, const Prediction& p) {
   out += "\n";
   kv(out, "step time", format_time(p.step_time));
@@ -107,6 +122,7 @@ void performance_section(std::string& out, const Prediction& p) {
                                    share(m.imbalance_cost, p.step_time).c_str(),
                                    format_time(m.balanced_step_time).c_str()));
   }
+  documents_section(out, p);
 }
 
 void breakdown_section(std::string& out, const Prediction& p) {

@@ -42,7 +42,8 @@ constexpr int64_t kMaxGpus = 1 << 24;
 constexpr int64_t kMaxGpusPerNode = 1024;
 
 const std::vector<std::string> kTopKeys = {"name",    "description", "model",   "training", "cluster",
-                                           "parallel", "network",    "costs",   "seed",     "moe"};
+                                           "parallel", "network",    "costs",   "seed",     "moe",
+                                           "documents"};
 const std::vector<std::string> kModelKeys = {
     "name",       "arch",  "layers",     "hidden",          "heads",
     "kv_heads",   "head_dim", "ffn_hidden", "vocab",        "activation",
@@ -59,6 +60,7 @@ const std::vector<std::string> kParallelKeys = {
     "layers_per_stage", "order", "dp_bucket", "dp_overlap", "zero3_prefetch", "zero3_gather",
     "activation_offload", "etp"};
 const std::vector<std::string> kMoeKeys = {"routing", "skew", "histogram", "seed"};
+const std::vector<std::string> kDocumentKeys = {"lengths", "mean_tokens", "sigma", "seed"};
 const std::vector<std::string> kNetworkKeys = {"mode"};
 const std::vector<std::string> kCostsKeys = {"calibration"};
 
@@ -70,6 +72,7 @@ const std::vector<std::string>* section_keys(const std::string& s) {
   if (s == "network") return &kNetworkKeys;
   if (s == "costs") return &kCostsKeys;
   if (s == "moe") return &kMoeKeys;
+  if (s == "documents") return &kDocumentKeys;
   return nullptr;
 }
 
@@ -938,6 +941,37 @@ Result<Scenario> load_document(json doc, const std::string& label,
                 "empty path; give a calibration database (e.g. \"calib/h100.db\") or remove the key "
                 "to use the embedded defaults");
       else s.options.calibration = cal;
+    }
+  }
+
+  // documents: variable-length documents packed into windows (models/packing.h)
+  const json* dsec = get_section(r, doc, "documents", false);
+  t.documents.seed = s.options.seed;
+  if (dsec) {
+    const std::string b = "/documents";
+    std::string lengths;
+    bool here = false;
+    if (r.read_string(dsec, b, "lengths", "\"fixed\" or \"lognormal\"", &lengths, &here) && here) {
+      if (lengths == "none") t.documents.kind = DocumentLengths::kNone;
+      else if (lengths == "fixed") t.documents.kind = DocumentLengths::kFixed;
+      else if (lengths == "lognormal") t.documents.kind = DocumentLengths::kLognormal;
+      else r.error(b + "/lengths", show(dsec->at("lengths")),
+                   "unknown value; accepted: \"none\", \"fixed\" or \"lognormal\"");
+    }
+    if (t.documents.kind != DocumentLengths::kNone) {
+      if (!Reader::has(dsec, "mean_tokens"))
+        r.error(b + "/mean_tokens", "", "missing; the mean document length in tokens, e.g. 2048");
+      r.read_real(dsec, b, "mean_tokens", 1, 1e12, "2048", &t.documents.mean_tokens);
+      if (t.documents.kind == DocumentLengths::kLognormal && !Reader::has(dsec, "sigma"))
+        r.error(b + "/sigma", "", "missing; required for lengths \"lognormal\": the standard deviation of log(length), e.g. 1.0");
+      r.read_real(dsec, b, "sigma", 0, 10, "1.0", &t.documents.sigma);
+      if (t.attention_kernel != AttentionKernel::kFlash)
+        r.error(b + "/lengths", "\"" + lengths + "\"",
+                "document masking runs as varlen flash attention; set training.attention_kernel to \"flash\"");
+    }
+    if (const json* v = Reader::field(dsec, "seed")) {
+      if (v->is_number_unsigned() || (v->is_number_integer() && v->get<int64_t>() >= 0)) t.documents.seed = v->get<uint64_t>();
+      else r.error(b + "/seed", show(*v), "expected a non-negative integer (0 to 2^64-1), got " + kind(*v));
     }
   }
 

@@ -189,6 +189,35 @@ Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
     mr.imbalance_cost = r.step_time - mr.balanced_step_time;
   }
 
+  if (s.training.documents.kind != DocumentLengths::kNone) {
+    const DocumentStats& ds = compiled.value().documents;
+    const DocumentSpec& dsp = s.training.documents;
+    DocumentReport& dr = p.documents;
+    dr.present = true;
+    char buf[96];
+    if (dsp.kind == DocumentLengths::kFixed) std::snprintf(buf, sizeof buf, "fixed(%g)", dsp.mean_tokens);
+    else std::snprintf(buf, sizeof buf, "lognormal(mean %g, sigma %g)", dsp.mean_tokens, dsp.sigma);
+    dr.lengths = buf;
+    dr.seed = dsp.seed;
+    dr.windows = ds.windows;
+    dr.mean_segment = ds.segments > 0 ? static_cast<double>(ds.windows) * s.training.seq_len / ds.segments : 0;
+    dr.attention_fraction = ds.attention_fraction;
+    dr.straggler = ds.straggler;
+    dr.dp_imbalance = ds.dp_imbalance;
+    dr.cp_imbalance = ds.cp_imbalance;
+    dr.balanced_step_time = r.step_time;
+    if (!dsp.balanced) {
+      Scenario b = s;
+      b.training.documents.balanced = true;
+      PredictOptions bo;
+      bo.fast = opts.fast;
+      auto bp = predict(b, bo);
+      if (!bp.ok()) return bp.status();
+      dr.balanced_step_time = bp.value().step_time;
+    }
+    dr.imbalance_cost = r.step_time - dr.balanced_step_time;
+  }
+
   p.calibration = s.options.calibration;
   if (calibrated) p.calibration_notes = calibrated->notes();
   p.events = r.events;

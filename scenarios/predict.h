@@ -49,6 +49,24 @@ struct MoeReport {
   Time imbalance_cost;
 };
 
+// Packed variable-length documents and the imbalance they cause (present = false unless the
+// scenario has a documents section with lengths other than "none").
+struct DocumentReport {
+  bool present = false;
+  std::string lengths;            // "fixed(2048)", "lognormal(mean 2048, sigma 1)"
+  uint64_t seed = 0;
+  int64_t windows = 0;            // all DP replicas, one step
+  double mean_segment = 0;        // tokens per document segment in a window
+  double attention_fraction = 1;  // masked / unmasked causal attention pairs
+  int straggler = 0;              // DP replica with the most attention work
+  double dp_imbalance = 1;        // its work / the mean replica's
+  double cp_imbalance = 1;        // ring attention: busiest CP rank / mean, per step
+  // The same scenario predicted again with every window at the mean work and CP ranks even;
+  // imbalance_cost = step_time - balanced_step_time.
+  Time balanced_step_time;
+  Time imbalance_cost;
+};
+
 struct Prediction {
   Scenario scenario;
   bool fast = false;
@@ -67,6 +85,7 @@ struct Prediction {
   Time comm_total;                     // all comm task time on the critical rank
   Time comm_exposed;                   // its exposed part
   double comm_hidden_share = 0;        // 1 - exposed/total (0 when no comm)
+  DocumentReport documents;
   MemoryReport peak_memory;            // the rank with the largest total
   std::vector<MemoryReport> memory_per_stage;  // one per pipeline stage (its first rank)
   std::vector<SourceRow> sources;
