@@ -452,10 +452,10 @@ TEST(LoaderErrors, MoeNotYet) {
   expect_error(load(d), "/model/experts", "8", {"MoE fields are not supported yet"});
 }
 
-TEST(LoaderErrors, FlowNetworkNotYet) {
+TEST(LoaderErrors, UnknownNetworkModeListsBoth) {
   json d = base_doc();
-  d["network"] = {{"mode", "flow"}};
-  expect_error(load(d), "/network/mode", "flow", {"not available yet", "\"analytic\""});
+  d["network"] = {{"mode", "flows"}};
+  expect_error(load(d), "/network/mode", "flows", {"unknown value", "\"analytic\"", "\"flow\""});
 }
 
 TEST(LoaderErrors, FsdpShardGroupMustDivideDp) {
