@@ -350,6 +350,9 @@ void Replayer::complete(uint32_t li, uint8_t s, Time now) {
 }
 
 Result<ReplayResult> Replayer::run() {
+  if (opts_.network && opts_.fast)
+    return Status::error("flow mode simulates every rank: fast mode would leave out the traffic "
+                         "of the replicas it does not simulate; run without fast mode");
   const int n = plan_.num_ranks;
   local_of_rank_.assign(n, -1);
   std::vector<uint32_t> sim;
@@ -412,9 +415,6 @@ Result<ReplayResult> Replayer::run() {
   q_.reserve(sim.size() * kMaxStreams + 64);
 
   if (opts_.network) {
-    if (opts_.fast)
-      return Status::error("flow mode simulates every rank: fast mode would leave out the traffic "
-                           "of the replicas it does not simulate; run without fast mode");
     net_ = std::make_unique<FlowNetwork>();
     const std::vector<Bandwidth> caps = opts_.network->link_capacities();
     net_->reserve(1024, caps.size());
