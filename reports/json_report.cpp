@@ -195,6 +195,34 @@ ordered_json prediction_json(const Prediction& p) {
 
   j["events"] = p.events;
   j["fingerprint"] = reports::strf("%016llx", (unsigned long long)p.fingerprint);
+  if (p.flow) {   // flow mode only: analytic documents keep their exact key set
+    const NetworkReport& n = p.network;
+    ordered_json net;
+    net["mode"] = "flow";
+    net["topology"] = n.topology;
+    net["fabric_gpus"] = n.fabric_gpus;
+    net["placement"] = n.placement;
+    net["link_efficiency"] = num(n.efficiency);
+    net["transfers"] = n.transfers;
+    net["flows_started"] = n.flows_started;
+    net["rate_recomputations"] = n.rate_recomputations;
+    net["flows_resolved"] = n.flows_resolved;
+    net["peak_active_flows"] = n.peak_active_flows;
+    ordered_json hot = ordered_json::array();
+    for (const HotLink& h : n.hottest) {
+      ordered_json row;
+      row["from"] = h.from;
+      row["to"] = h.to;
+      row["capacity_bytes_per_s"] = num(h.capacity.Bps());
+      row["bytes"] = num(h.bytes);
+      row["utilisation"] = num(h.utilisation);
+      row["busy_s"] = num(h.busy.seconds());
+      row["busy_ps"] = h.busy.count_ps();
+      hot.push_back(std::move(row));
+    }
+    net["hottest_links"] = std::move(hot);
+    j["network"] = std::move(net);
+  }
   return j;
 }
 

@@ -15,7 +15,10 @@
 // tokens_per_s_per_gpu, model_tflops_per_gpu, hardware_tflops_per_gpu, peak_tflops_per_gpu,
 // mfu, hfu, critical_rank, breakdown, comm, memory {capacity_bytes, oom, verdict,
 // peak, per_stage},
-// sources, events, fingerprint.
+// sources, events, fingerprint; in flow mode only, then "network": {mode, topology,
+// fabric_gpus, placement, link_efficiency, transfers, flows_started, rate_recomputations,
+// flows_resolved, peak_active_flows, hottest_links: [{from, to, capacity_bytes_per_s, bytes,
+// utilisation, busy_s, busy_ps}]} (utilisation = bytes / (line rate x step time)).
 // nlohmann's dump() writes doubles in shortest round-trip form, so dump() of the same
 // Prediction is byte-identical. Non-finite doubles (never expected) are written as null.
 // Thread-safety: reentrant; reads the Prediction only.

@@ -250,6 +250,33 @@ const char* breakdown_key(Bucket b) {
   return "?";
 }
 
+// Flow mode only: the fabric, flow statistics and the hottest links.
+void network_section(std::string& out, const Prediction& p) {
+  if (!p.flow) return;
+  const NetworkReport& n = p.network;
+  out += "\nnetwork (flow mode)\n";
+  kv(out, "  topology", strf("%s (%d GPUs), placement %s, links at %.0f%% of line rate at most",
+                             n.topology.c_str(), n.fabric_gpus, n.placement.c_str(),
+                             n.efficiency * 100.0));
+  kv(out, "  flows", strf("%llu started by %llu collectives/sends, %llu rate recomputations "
+                          "(%llu flows re-solved), peak %llu in flight",
+                          (unsigned long long)n.flows_started, (unsigned long long)n.transfers,
+                          (unsigned long long)n.rate_recomputations,
+                          (unsigned long long)n.flows_resolved,
+                          (unsigned long long)n.peak_active_flows));
+  if (n.hottest.empty()) {
+    out += "  no traffic crossed the fabric\n";
+    return;
+  }
+  out += "  hottest links (utilisation = bytes / (line rate x step time))\n";
+  TextTable t({"link", "line rate", "utilisation", "bytes", "busy"},
+              {Align::kLeft, Align::kRight, Align::kRight, Align::kRight, Align::kRight});
+  for (const HotLink& h : n.hottest)
+    t.add({h.from + " -> " + h.to, strf("%.0f Gb/s", h.capacity.Bps() * 8e-9), pct(h.utilisation),
+           strf("%.2f GiB", h.bytes / (1024.0 * 1024.0 * 1024.0)), format_time(h.busy)});
+  out += t.render("    ");
+}
+
 std::string memory_verdict(const MemoryReport& m) {
   const double need = gib(m.total()), cap = gib(m.capacity);
   if (m.oom()) return strf("memory: OOM \u2014 needs %.1f GiB, GPU has %.1f GiB", need, cap);
@@ -263,6 +290,7 @@ std::string format_summary(const Prediction& p) {
   breakdown_section(out, p);
   memory_section(out, p);
   sources_section(out, p);
+  network_section(out, p);
   return out;
 }
 

@@ -1,8 +1,8 @@
 // File: reports/summary.h
 // The terminal summary of one prediction (what `trainsim run` prints): scenario, strategy,
 // step time, throughput, MFU/HFU, the critical rank's time breakdown (sums to the step time),
-// memory per GPU with an OK/OOM verdict, a per-stage memory table when pp > 1, and the table of
-// cost sources.
+// memory per GPU with an OK/OOM verdict, a per-stage memory table when pp > 1, the table of
+// cost sources, and in flow mode the network: topology, flow statistics, hottest links.
 //
 // Output is a pure function of the Prediction: fixed snprintf formats, stable row order, no
 // timestamps or wall-clock values, so the same Prediction gives the same bytes. Lines end in

@@ -22,6 +22,7 @@
 #include "models/spec_parse.h"
 #include "sim/embedded.h"
 #include "sim/text.h"
+#include "topologies/topology_file.h"
 
 namespace trainsim {
 namespace {
@@ -61,7 +62,8 @@ const std::vector<std::string> kParallelKeys = {
     "activation_offload", "etp"};
 const std::vector<std::string> kMoeKeys = {"routing", "skew", "histogram", "seed"};
 const std::vector<std::string> kDocumentKeys = {"lengths", "mean_tokens", "sigma", "seed"};
-const std::vector<std::string> kNetworkKeys = {"mode"};
+const std::vector<std::string> kNetworkKeys = {"mode", "topology", "oversubscription", "placement",
+                                               "modifications", "hottest_links"};
 const std::vector<std::string> kCostsKeys = {"calibration"};
 
 const std::vector<std::string>* section_keys(const std::string& s) {
@@ -924,13 +926,47 @@ Result<Scenario> load_document(json doc, const std::string& label,
     std::string mode;
     bool here = false;
     if (r.read_string(nsec, "/network", "mode", nullptr, &mode, &here) && here) {
-      if (mode == "analytic") s.options.network_mode = mode;
-      else if (mode == "flow")
-        r.error("/network/mode", "\"flow\"",
-                "the flow-level network model is not available yet (issue 3 adds it); accepted: "
-                "\"analytic\"");
-      else r.error("/network/mode", show(nsec->at("mode")), "unknown value; accepted: \"analytic\"");
+      if (mode == "analytic" || mode == "flow") s.options.network_mode = mode;
+      else r.error("/network/mode", show(nsec->at("mode")),
+                   "unknown value; accepted: \"analytic\" (alpha-beta) or \"flow\" (flow-level "
+                   "contention on the topology)");
     }
+    NetworkOptions& no = s.options.network;
+    std::string topo;
+    if (r.read_string(nsec, "/network", "topology", nullptr, &topo, &here) && here) {
+      if (topo.empty())
+        r.error("/network/topology", "\"\"",
+                "empty; give a builtin name (see `trainsim topo list`) or a topology file, or remove "
+                "the key for a fat-tree sized from the cluster section");
+      else no.topology = topo;
+    }
+    if (const json* o = Reader::field(nsec, "oversubscription")) {
+      const json arr = o->is_array() ? *o : json::array({*o});
+      if (o->is_array() && (o->empty() || o->size() > 3))
+        r.error("/network/oversubscription", show(*o),
+                "expected 1 to 3 ratios (one per switch tier from the leaf up), e.g. [1, 4]");
+      for (size_t i = 0; i < arr.size(); ++i) {
+        const std::string path = "/network/oversubscription" + (o->is_array() ? "/" + std::to_string(i) : "");
+        if (!arr[i].is_number() || !std::isfinite(arr[i].get<double>()) || arr[i].get<double>() < 1 ||
+            arr[i].get<double>() > 1024)
+          r.error(path, show(arr[i]),
+                  "expected a down:up ratio in [1, 1024] (1 = non-blocking, 4 = 4:1), a number or an "
+                  "array of one per tier; got " + kind(arr[i]));
+        else no.oversubscription.push_back(arr[i].get<double>());
+      }
+    }
+    std::string placement;
+    if (r.read_string(nsec, "/network", "placement", nullptr, &placement, &here) && here) {
+      if (placement == "contiguous" || placement == "scattered") no.placement = placement;
+      else r.error("/network/placement", show(nsec->at("placement")),
+                   "unknown value; accepted: \"contiguous\" (job nodes in fabric order) or "
+                   "\"scattered\" (a seeded random spread over the fabric's nodes)");
+    }
+    if (const json* m = Reader::field(nsec, "modifications")) {
+      Status ms = parse_link_modifications(*m, r.file(), "/network/modifications", &no.modifications);
+      for (const Error& e : ms.errors()) r.error(e.path, e.value, e.message);
+    }
+    r.read_int(nsec, "/network", "hottest_links", 1, 1000, nullptr, &no.hottest_links);
   }
   if (ksec) {
     std::string cal;

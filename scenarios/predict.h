@@ -67,6 +67,29 @@ struct DocumentReport {
   Time imbalance_cost;
 };
 
+// Flow mode: one of the most utilised links of the step.
+struct HotLink {
+  std::string from, to;      // vertex names of the topology ("node3/nic1", "leaf0")
+  Bandwidth capacity;        // line rate of the link, this direction
+  double bytes = 0;          // carried during the step
+  double utilisation = 0;    // bytes / (capacity * step time), of the line rate
+  Time busy;                 // time with traffic on it
+};
+
+// Flow mode: what the network did (absent in analytic mode).
+struct NetworkReport {
+  std::string topology;          // the topology's name
+  std::string placement;         // "contiguous" | "scattered"
+  int fabric_gpus = 0;
+  double efficiency = 0;         // achievable fraction of a link's line rate (the NIC efficiency)
+  uint64_t transfers = 0;        // collective instances and sends that became flows
+  uint64_t flows_started = 0;
+  uint64_t rate_recomputations = 0;   // max-min solves (one per batch of changes)
+  uint64_t flows_resolved = 0;        // sum over solves of the flows re-solved
+  uint64_t peak_active_flows = 0;
+  std::vector<HotLink> hottest;  // by utilisation, highest first
+};
+
 struct Prediction {
   Scenario scenario;
   bool fast = false;
@@ -94,6 +117,8 @@ struct Prediction {
   std::vector<std::string> calibration_notes;  // where the calibration had to extrapolate
   uint64_t events = 0;
   uint64_t fingerprint = 0;
+  bool flow = false;                   // network.mode == "flow"
+  NetworkReport network;               // filled in flow mode
   int simulated_ranks = 0;
   std::vector<TraceRecord> trace;      // when requested
   // The plan it ran, for traces (task names, streams). Shared, never null after predict().

@@ -6,14 +6,28 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "models/spec.h"
 #include "topologies/hardware.h"
+#include "topologies/link_modification.h"
 
 namespace trainsim {
 
+// The "network" section (scenarios/README.md). Fields other than network_mode are used in
+// flow mode only.
+struct NetworkOptions {
+  std::string topology;                   // builtin name or topology file; "" = a rail-optimized
+                                          // fat-tree sized from the cluster section
+  std::vector<double> oversubscription;   // per switch tier from the leaf up; empty = the topology's
+  std::vector<LinkModification> modifications;   // failed / degraded links (what-ifs)
+  std::string placement = "contiguous";   // "contiguous" | "scattered" (job nodes on the fabric)
+  int hottest_links = 10;                 // rows of the hottest-links report
+};
+
 struct SimOptions {
-  std::string network_mode = "analytic";  // only "analytic" until the flow model (issue 3)
+  std::string network_mode = "analytic";  // "analytic" (alpha-beta) or "flow" (issue 3)
+  NetworkOptions network;
   std::string calibration;                // path of a calibration database ("" = embedded default)
   uint64_t seed = 1;
 };

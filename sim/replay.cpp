@@ -1,9 +1,12 @@
 #include "sim/replay.h"
 
 #include <algorithm>
+#include <memory>
 #include <string>
 
 #include "sim/event_queue.h"
+#include "sim/flow_driver.h"
+#include "sim/network_model.h"
 
 namespace trainsim {
 
@@ -28,6 +31,7 @@ namespace {
 
 constexpr uint8_t kEvTaskDone = 0;
 constexpr uint8_t kEvCollDone = 1;
+constexpr uint8_t kEvFlow = 2;     // flow mode: the network's next completion (versioned)
 constexpr int kChannels = 4;
 constexpr uint8_t kNoCat = 0xff;
 
@@ -73,6 +77,7 @@ struct Mailbox {               // FIFO of messages for one (rank, channel), fixe
 struct GroupState {
   std::vector<uint32_t> arrivals, needed, op;
   std::vector<Time> maxt;
+  std::vector<Time> actual;    // flow mode: the instance's duration (done - start)
   std::vector<uint8_t> stream;
   std::vector<uint32_t> member_offsets, members;  // simulated members (local indices)
 };
@@ -88,6 +93,19 @@ class Replayer {
   void begin(RankState& rs, uint8_t s, const Task& t, Time now);
   void complete(uint32_t li, uint8_t s, Time now);
   void arrive(uint32_t li, uint8_t s, const Task& t, Time now);
+  // Flow mode. A transfer is a collective instance (kind 0: a = group, b = instance) or a send
+  // (kind 1: a = local rank, b = stream) whose flows are in the network.
+  struct Xfer {
+    uint32_t left = 0;   // flows not finished
+    Time start, floor, tail;
+    uint8_t kind = 0;
+    uint32_t a = 0, b = 0;
+  };
+  // Starts the traffic at `now`; returns false when it is analytic (caller uses Task::dur).
+  bool start_traffic(uint8_t kind, uint32_t a, uint32_t b, Time now);
+  void finish_xfer(uint32_t x, Time last_flow_end);
+  void schedule_done(uint8_t kind, uint32_t a, uint32_t b, Time start, Time done);
+  Time comm_dur(const RankState& rs, uint8_t s, const Task& t, Time now) const;
   // Order-sensitive 64-bit mix of the event sequence (a multiply-xorshift step per word).
   void fp_mix(uint64_t v) {
     fp_ = (fp_ ^ v) * 0x9E3779B97F4A7C15ull;
@@ -105,7 +123,84 @@ class Replayer {
   EventQueue q_;
   std::vector<TraceRecord> trace_;
   uint64_t fp_ = 1469598103934665603ull;
+  // flow mode
+  std::unique_ptr<FlowNetwork> net_;
+  std::unique_ptr<FlowEventDriver> drv_;
+  NetworkTraffic traffic_;
+  std::vector<Xfer> xfers_;
+  std::vector<uint32_t> free_xfers_;
+  std::vector<uint32_t> xfer_of_slot_;
+  std::vector<FlowCompletion> done_;
+  Status net_err_;
+  uint64_t as_flows_ = 0;
 };
+
+bool Replayer::start_traffic(uint8_t kind, uint32_t a, uint32_t b, Time now) {
+  if (kind == 0) {
+    const GroupState& g = gs_[a];
+    opts_.network->collective(plan_, a, b, g.op[b], &traffic_);
+  } else {
+    const RankState& rs = rs_[a];
+    const Task& t = rs.prog->tasks[rs.prog->stream_tasks[b][rs.pc[b]]];
+    const int32_t peer = plan_.peers[t.group].peer_of_rank[rs.rank];
+    SIM_CHECK(peer >= 0, "rank %u sends on '%s' but has no peer", rs.rank,
+              plan_.peers[t.group].name.c_str());
+    opts_.network->p2p(plan_, rs.rank, static_cast<uint32_t>(peer), t.op, &traffic_);
+  }
+  if (traffic_.analytic) return false;
+  uint32_t x;
+  if (!free_xfers_.empty()) {
+    x = free_xfers_.back();
+    free_xfers_.pop_back();
+  } else {
+    x = static_cast<uint32_t>(xfers_.size());
+    xfers_.emplace_back();
+  }
+  Xfer& xf = xfers_[x];
+  xf = Xfer{0, now, traffic_.floor, traffic_.tail, kind, a, b};
+  ++as_flows_;
+  for (const FlowSpec& f : traffic_.flows) {
+    Result<FlowId> id = net_->start(now, f.path, f.size, f.cap);
+    if (!id.ok()) {   // e.g. a link of capacity 0 on its path: report it, do not hang
+      if (net_err_.ok()) net_err_ = id.status();
+      continue;
+    }
+    if (xfer_of_slot_.size() <= id.value().slot) xfer_of_slot_.resize(id.value().slot + 1);
+    xfer_of_slot_[id.value().slot] = x;
+    ++xfers_[x].left;
+  }
+  if (xfers_[x].left == 0) finish_xfer(x, now);
+  else drv_->sync();
+  return true;
+}
+
+void Replayer::schedule_done(uint8_t kind, uint32_t a, uint32_t b, Time start, Time done) {
+  if (kind == 0) {
+    gs_[a].actual[b] = done - start;
+    q_.push(done, 0, kEvCollDone, a, b);
+  } else {
+    q_.push(done, 0, kEvTaskDone, a, b);
+  }
+}
+
+void Replayer::finish_xfer(uint32_t x, Time last_flow_end) {
+  const Xfer xf = xfers_[x];
+  free_xfers_.push_back(x);
+  const Time done = max(last_flow_end, xf.start + xf.floor) + xf.tail;
+  schedule_done(xf.kind, xf.a, xf.b, xf.start, done);
+}
+
+// The duration a finished comm task counts for: its bound cost in analytic mode; in flow mode
+// what the network made of it.
+Time Replayer::comm_dur(const RankState& rs, uint8_t s, const Task& t, Time now) const {
+  if (!opts_.network) return t.dur;
+  if (t.kind == TaskKind::kCollective) {
+    const uint32_t inst = plan_.groups[t.group].instance_of_rank[rs.rank];
+    return gs_[t.group].actual[inst];
+  }
+  if (t.kind == TaskKind::kSend) return now - rs.start[s];
+  return t.dur;
+}
 
 void Replayer::begin(RankState& rs, uint8_t s, const Task& t, Time now) {
   if (s == kStreamCompute) {
@@ -142,7 +237,11 @@ void Replayer::arrive(uint32_t li, uint8_t s, const Task& t, Time now) {
     g.maxt[inst] = max(g.maxt[inst], now);
   }
   if (++g.arrivals[inst] == g.needed[inst]) {
-    q_.push(g.maxt[inst] + t.dur, 0, kEvCollDone, t.group, inst);
+    if (!opts_.network) {
+      q_.push(g.maxt[inst] + t.dur, 0, kEvCollDone, t.group, inst);
+    } else if (!start_traffic(0, t.group, inst, g.maxt[inst])) {
+      schedule_done(0, t.group, inst, g.maxt[inst], g.maxt[inst] + t.dur);
+    }
   }
 }
 
@@ -198,6 +297,8 @@ void Replayer::try_advance(uint32_t li, Time now) {
         begin(rs, s, t, now);
         if (t.kind == TaskKind::kCollective) {
           arrive(li, s, t, now);
+        } else if (t.kind == TaskKind::kSend && opts_.network && start_traffic(1, li, s, now)) {
+          // flow mode: the send ends when its flow does (kEvTaskDone from finish_xfer)
         } else {  // compute or send: occupies the stream for its duration
           q_.push(now + t.dur, 0, kEvTaskDone, li, s);
         }
@@ -212,12 +313,13 @@ void Replayer::complete(uint32_t li, uint8_t s, Time now) {
   const uint32_t ti = prog.stream_tasks[s][rs.pc[s]];
   const Task& t = prog.tasks[ti];
   RankStats& st = stats_[li];
-  if (is_comm(t.category)) st.comm_total[static_cast<size_t>(t.category)] += t.dur;
+  const Time dur = comm_dur(rs, s, t, now);
+  if (is_comm(t.category)) st.comm_total[static_cast<size_t>(t.category)] += dur;
   if (s == kStreamCompute) {
     if (t.kind == TaskKind::kCollective) {
       // Waiting for the slowest member is sync skew (idle); the transfer itself is exposed comm.
       Time span = now - rs.start[s];
-      Time comm = t.dur < span ? t.dur : span;
+      Time comm = dur < span ? dur : span;
       st.bucket[bi(bucket_of(t.category))] += comm;
       st.bucket[bi(Bucket::kBubble)] += span - comm;
     } else {
@@ -250,6 +352,9 @@ void Replayer::complete(uint32_t li, uint8_t s, Time now) {
 }
 
 Result<ReplayResult> Replayer::run() {
+  if (opts_.network && opts_.fast)
+    return Status::error("flow mode simulates every rank: fast mode would leave out the traffic "
+                         "of the replicas it does not simulate; run without fast mode");
   const int n = plan_.num_ranks;
   local_of_rank_.assign(n, -1);
   std::vector<uint32_t> sim;
@@ -283,6 +388,7 @@ Result<ReplayResult> Replayer::run() {
     s.needed.assign(ni, 0);
     s.op.assign(ni, 0);
     s.maxt.assign(ni, Time::zero());
+    if (opts_.network) s.actual.assign(ni, Time::zero());
     s.stream.assign(ni, 0);
     for (uint32_t i = 0; i < ni; ++i)
       for (uint32_t k = gt.member_offsets[i]; k < gt.member_offsets[i + 1]; ++k)
@@ -310,6 +416,13 @@ Result<ReplayResult> Replayer::run() {
   msgs_.resize(total);
   q_.reserve(sim.size() * kMaxStreams + 64);
 
+  if (opts_.network) {
+    net_ = std::make_unique<FlowNetwork>();
+    const std::vector<Bandwidth> caps = opts_.network->link_capacities();
+    net_->reserve(1024, caps.size());
+    for (Bandwidth c : caps) net_->add_link(c);
+    drv_ = std::make_unique<FlowEventDriver>(*net_, q_, 0, kEvFlow);
+  }
   for (uint32_t li = 0; li < sim.size(); ++li) try_advance(li, Time::zero());
 
   uint64_t events = 0;
@@ -320,6 +433,14 @@ Result<ReplayResult> Replayer::run() {
     fp_mix((static_cast<uint64_t>(e.type) << 56) ^ (static_cast<uint64_t>(e.a) << 24) ^ e.b);
     if (e.type == kEvTaskDone) {
       complete(e.a, static_cast<uint8_t>(e.b), e.when);
+    } else if (e.type == kEvFlow) {
+      done_.clear();
+      if (drv_->on_event(e, &done_)) {
+        for (const FlowCompletion& c : done_) {
+          const uint32_t x = xfer_of_slot_[c.id.slot];
+          if (--xfers_[x].left == 0) finish_xfer(x, c.at);
+        }
+      }
     } else {
       GroupState& g = gs_[e.a];
       const uint32_t inst = e.b;
@@ -333,6 +454,7 @@ Result<ReplayResult> Replayer::run() {
     }
   }
 
+  if (!net_err_.ok()) return net_err_;
   // Every stream of every simulated rank must have run to its end; otherwise the plan deadlocks.
   for (size_t i = 0; i < rs_.size(); ++i) {
     const RankState& r = rs_[i];
@@ -380,6 +502,30 @@ Result<ReplayResult> Replayer::run() {
     st.bucket[bi(Bucket::kBubble)] += step - tail_comm_end;
   }
   out.step_time = step;
+  if (net_) {
+    out.flow = true;
+    out.flows.stats = net_->stats();
+    out.flows.collectives_as_flows = as_flows_;
+    const double secs = step.seconds();
+    std::vector<LinkUse> all;
+    for (uint32_t l = 0; l < net_->num_links(); ++l) {
+      const LinkStats ls = net_->link_stats(l, step);
+      if (ls.bytes <= 0) continue;
+      LinkUse u;
+      u.link = l;
+      u.bytes = ls.bytes;
+      u.busy = ls.busy;
+      const double cap = net_->capacity(l).Bps();
+      u.utilisation = cap > 0 && secs > 0 ? ls.bytes / (cap * secs) : 0;
+      all.push_back(u);
+    }
+    const size_t k = std::min(opts_.hottest_links, all.size());
+    std::partial_sort(all.begin(), all.begin() + k, all.end(), [](const LinkUse& x, const LinkUse& y) {
+      return x.utilisation > y.utilisation || (x.utilisation == y.utilisation && x.link < y.link);
+    });
+    all.resize(k);
+    out.flows.hottest = std::move(all);
+  }
   out.ranks = std::move(stats_);
   out.trace = std::move(trace_);
   fp_mix(static_cast<uint64_t>(step.count_ps()));

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "sim/flow.h"
 #include "sim/plan.h"
 
 namespace trainsim {
@@ -38,9 +39,30 @@ struct TraceRecord {
   Time start, end;
 };
 
+class NetworkModel;   // sim/network_model.h
+
 struct ReplayOptions {
   bool fast = false;
   std::vector<uint32_t> trace_ranks;   // record a TraceRecord per task of these ranks
+  // Flow mode (sim/network_model.h): collectives and sends that cross nodes become flows on a
+  // max-min FlowNetwork built from network->link_capacities(); nullptr = analytic (Task::dur).
+  // Not owned; REQUIRES: !fast when set (fast mode leaves out the traffic of other replicas).
+  NetworkModel* network = nullptr;
+  size_t hottest_links = 10;           // flow mode: how many links ReplayResult::hottest keeps
+};
+
+// Flow mode: one link's load over the step.
+struct LinkUse {
+  uint32_t link = 0;
+  double bytes = 0;     // carried over [0, step]
+  Time busy;            // time with a positive load
+  double utilisation = 0;   // bytes / (flow-network capacity * step time)
+};
+
+struct FlowReport {
+  FlowNetworkStats stats;          // flows started, rate recomputations (solves), ...
+  uint64_t collectives_as_flows = 0;   // collective instances and sends that became flows
+  std::vector<LinkUse> hottest;    // by utilisation, highest first (ties: lower link id)
 };
 
 struct ReplayResult {
@@ -51,10 +73,13 @@ struct ReplayResult {
   uint64_t events = 0;                 // events processed
   uint64_t fingerprint = 0;            // order-sensitive hash of the processed event sequence
   int simulated_ranks = 0;
+  bool flow = false;                   // ran in flow mode; `flows` is then filled
+  FlowReport flows;
 };
 
 // REQUIRES: plan.finalize() returned ok and every Task::dur is set.
-// Error (not a crash) if the plan deadlocks: names the first stuck rank and task.
+// Error (not a crash) if the plan deadlocks: names the first stuck rank and task, or in flow mode
+// if a flow cannot start (failed link on its path) or never finishes.
 Result<ReplayResult> replay(const Plan& plan, const ReplayOptions& opts);
 
 }  // namespace trainsim

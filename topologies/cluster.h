@@ -53,6 +53,7 @@
 #include "sim/status.h"
 #include "sim/units.h"
 #include "topologies/hardware.h"
+#include "topologies/link_modification.h"
 
 namespace trainsim {
 
@@ -70,15 +71,6 @@ struct VertexProps {
 struct EdgeProps {
   Bandwidth bw;        // per direction
   uint32_t cable = 0;  // directed link ids 2*cable, 2*cable+1
-};
-
-// A failed or degraded cable. Either tier/switch_index/port (all >= 0) or endpoints a, b.
-struct LinkModification {
-  int tier = -1;          // 1 NIC-leaf, 2 leaf-spine, 3 spine-core
-  int switch_index = -1;  // index of the upper switch among that tier's switches
-  int port = -1;          // its down link number, in build order
-  std::string a, b;       // or: endpoint names (every cable between them)
-  double factor = 0;      // 0 = failed (removed); (0, 1] = degraded, bandwidth x factor
 };
 
 struct FabricOptions {

@@ -12,9 +12,18 @@
 #include "sim/text.h"
 
 namespace trainsim {
-namespace {
 
 using json = nlohmann::json;
+
+// The overrides-carrying forms behind the public entry points (defined below).
+Result<ClusterGraph> build_builtin_ov(const std::string& name, const json& params,
+                                      const std::string& label, const TopologyOverrides* ov);
+Result<ClusterGraph> load_topology_json_ov(const json& doc, const std::string& label,
+                                           const TopologyOverrides* ov);
+Result<ClusterGraph> load_topology_file_ov(const std::string& path, const TopologyOverrides* ov);
+Result<ClusterGraph> load_topology_ov(const std::string& name_or_path, const TopologyOverrides* ov);
+
+namespace {
 
 std::string show(const json& v) { return v.dump(); }
 
@@ -202,7 +211,8 @@ const std::vector<std::string> kBuiltinKeys = {
     "rail_optimized", "leaf_radix", "core_radix", "pod_size", "oversubscription",
     "link_bandwidth", "nic_bandwidth", "nvlink_bandwidth", "modifications"};
 
-Result<ClusterGraph> builtin_from(const BuiltinDef& def, const json& p, const std::string& file) {
+Result<ClusterGraph> builtin_from(const BuiltinDef& def, const json& p, const std::string& file,
+                                  const TopologyOverrides* ov = nullptr) {
   Reader r{file, {}};
   if (!p.is_null() && !p.is_object()) return Status::error(Error{file, "", show(p), "expected an object"});
   ClusterSpec spec;
@@ -259,6 +269,10 @@ Result<ClusterGraph> builtin_from(const BuiltinDef& def, const json& p, const st
     if (p.contains("nvlink_bandwidth")) r.bandwidth(p["nvlink_bandwidth"], "/nvlink_bandwidth", &spec.nvlink_bandwidth);
     f.modifications = read_mods(r, p);
   }
+  if (ov) {
+    if (!ov->oversubscription.empty()) f.oversubscription = ov->oversubscription;
+    f.modifications.insert(f.modifications.end(), ov->modifications.begin(), ov->modifications.end());
+  }
   auto g = find_gpu(gpu);
   if (!g.ok()) {
     for (const Error& e : g.status().errors()) r.error("/gpu", "\"" + gpu + "\"", e.message);
@@ -307,9 +321,14 @@ const std::vector<BuiltinTopology>& builtin_topologies() {
 
 Result<ClusterGraph> build_builtin(const std::string& name, const json& params,
                                    const std::string& label) {
+  return build_builtin_ov(name, params, label, nullptr);
+}
+
+Result<ClusterGraph> build_builtin_ov(const std::string& name, const json& params,
+                                      const std::string& label, const TopologyOverrides* ov) {
   std::vector<std::string> names;
   for (const auto& d : defs()) {
-    if (d.info.name == name) return builtin_from(d, params, label);
+    if (d.info.name == name) return builtin_from(d, params, label, ov);
     names.push_back(d.info.name);
   }
   std::string m = closest_match(name, names), list;
@@ -321,6 +340,11 @@ Result<ClusterGraph> build_builtin(const std::string& name, const json& params,
 }
 
 Result<ClusterGraph> load_topology_json(const json& doc, const std::string& label) {
+  return load_topology_json_ov(doc, label, nullptr);
+}
+
+Result<ClusterGraph> load_topology_json_ov(const json& doc, const std::string& label,
+                                           const TopologyOverrides* ov) {
   if (!doc.is_object()) {
     return Status::error(Error{label, "", "", "a topology is a JSON object with \"builtin\" or "
                                               "\"nodes\", \"switches\" and \"links\""});
@@ -329,8 +353,12 @@ Result<ClusterGraph> load_topology_json(const json& doc, const std::string& labe
     if (!doc["builtin"].is_string()) {
       return Status::error(Error{label, "/builtin", show(doc["builtin"]), "expected a builtin name"});
     }
-    return build_builtin(doc["builtin"].get<std::string>(), doc, label);
+    return build_builtin_ov(doc["builtin"].get<std::string>(), doc, label, ov);
   }
+  if (ov && !ov->oversubscription.empty())
+    return Status::error(Error{ov->label, ov->path + "/oversubscription", "",
+                               "applies to builtin topologies only; " + label +
+                                   " is an explicit graph: change its links' bandwidths instead"});
   Reader r{label, {}};
   r.keys(doc, "", {"name", "description", "nodes", "switches", "links", "modifications", "builtin"});
   FileBuilder fb;
@@ -496,6 +524,7 @@ Result<ClusterGraph> load_topology_json(const json& doc, const std::string& labe
     }
   }
   std::vector<LinkModification> mods = read_mods(r, doc);
+  if (ov) mods.insert(mods.end(), ov->modifications.begin(), ov->modifications.end());
   if (t.gpus == 0) return r.st;
   auto built = ClusterGraph::from_parts(std::move(t), r.st.ok() ? mods : std::vector<LinkModification>{}, label);
   if (!built.ok()) r.st.merge(built.status());
@@ -504,23 +533,49 @@ Result<ClusterGraph> load_topology_json(const json& doc, const std::string& labe
 }
 
 Result<ClusterGraph> load_topology_file(const std::string& path) {
+  return load_topology_file_ov(path, nullptr);
+}
+
+Result<ClusterGraph> load_topology_file_ov(const std::string& path, const TopologyOverrides* ov) {
   std::ifstream in(path);
   if (!in) return Status::error(Error{path, "", "", "cannot open the topology file"});
   std::stringstream ss;
   ss << in.rdbuf();
   json doc = json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) return Status::error(Error{path, "", "", "invalid JSON"});
-  return load_topology_json(doc, path);
+  return load_topology_json_ov(doc, path, ov);
 }
 
 Result<ClusterGraph> load_topology(const std::string& name_or_path) {
+  return load_topology_ov(name_or_path, nullptr);
+}
+
+Result<ClusterGraph> load_topology(const std::string& name_or_path, const TopologyOverrides& o) {
+  return load_topology_ov(name_or_path, &o);
+}
+
+Result<ClusterGraph> load_topology_ov(const std::string& name_or_path, const TopologyOverrides* ov) {
   for (const auto& d : defs())
-    if (d.info.name == name_or_path) return build_builtin(d.info.name, json::object(), d.info.name);
+    if (d.info.name == name_or_path) return build_builtin_ov(d.info.name, json::object(), d.info.name, ov);
   if (name_or_path.find('/') == std::string::npos && name_or_path.find(".json") == std::string::npos) {
     std::ifstream probe(name_or_path);
-    if (!probe) return build_builtin(name_or_path, json::object(), "");
+    if (!probe) return build_builtin_ov(name_or_path, json::object(), "", ov);
   }
-  return load_topology_file(name_or_path);
+  return load_topology_file_ov(name_or_path, ov);
+}
+
+Status parse_link_modifications(const json& mods, const std::string& file, const std::string& path,
+                                std::vector<LinkModification>* out) {
+  Reader r{file, {}};
+  json doc = json::object();
+  doc["modifications"] = mods;
+  *out = read_mods(r, doc);
+  Status st;
+  for (Error e : r.st.errors()) {
+    if (e.path.rfind("/modifications", 0) == 0) e.path = path + e.path.substr(std::string("/modifications").size());
+    st.add(e);
+  }
+  return st;
 }
 
 }  // namespace trainsim

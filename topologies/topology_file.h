@@ -51,6 +51,21 @@ Result<ClusterGraph> load_topology_file(const std::string& path);
 // A builtin name (with its defaults) or a file path.
 Result<ClusterGraph> load_topology(const std::string& name_or_path);
 
+// What-ifs applied on top of a topology (scenario "network" fields): an oversubscription per
+// tier replacing a builtin's (empty = keep), and link modifications added to the topology's
+// own. An explicit-graph file has no tiers to re-ratio: oversubscription is then an error.
+struct TopologyOverrides {
+  std::vector<double> oversubscription;
+  std::vector<LinkModification> modifications;
+  std::string label;   // names the source of the overrides in errors (e.g. the scenario file)
+  std::string path;    // JSON path prefix of the overrides in that source (e.g. "/network")
+};
+Result<ClusterGraph> load_topology(const std::string& name_or_path, const TopologyOverrides& o);
+
+// Parses a "modifications" array (format above). Errors name `file` and `path` + "/i/...".
+Status parse_link_modifications(const nlohmann::json& mods, const std::string& file,
+                                const std::string& path, std::vector<LinkModification>* out);
+
 // NUMBER UNIT: bps Kbps Mbps Gbps Tbps (also b/s forms) or B/s KB/s MB/s GB/s TB/s (also GBps).
 // False with *why set (how to write it) on failure.
 bool parse_link_bandwidth(const std::string& text, Bandwidth* out, std::string* why);

@@ -583,10 +583,10 @@ TEST(LoaderMoe, HistogramFileRelativeToScenario) {
   fs::remove_all(dir);
 }
 
-TEST(LoaderErrors, FlowNetworkNotYet) {
+TEST(LoaderErrors, UnknownNetworkModeListsBoth) {
   json d = base_doc();
-  d["network"] = {{"mode", "flow"}};
-  expect_error(load(d), "/network/mode", "flow", {"not available yet", "\"analytic\""});
+  d["network"] = {{"mode", "flows"}};
+  expect_error(load(d), "/network/mode", "flows", {"unknown value", "\"analytic\"", "\"flow\""});
 }
 
 TEST(LoaderErrors, FsdpShardGroupMustDivideDp) {

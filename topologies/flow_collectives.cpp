@@ -1,0 +1,199 @@
+// File: topologies/flow_collectives.cpp
+// See topologies/flow_collectives.h for the expansion of each collective into flows.
+#include "topologies/flow_collectives.h"
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+namespace trainsim {
+namespace {
+
+// (num/den) * S / bw rounded up once, as sim/collectives.cpp does.
+Time scaled(Bytes s, int64_t num, int64_t den, Bandwidth bw) {
+  if (num == 0 || s.count() == 0) return Time::zero();
+  return transfer_time(s, bw * (static_cast<double>(den) / static_cast<double>(num)));
+}
+
+int ceil_log2(int n) {
+  int r = 0;
+  while ((1 << r) < n) ++r;
+  return r;
+}
+
+uint64_t mix64(uint64_t x) {   // splitmix64 finalizer
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+uint64_t name_hash(const char* s) {   // FNV-1a: a stable stream name -> seed offset
+  uint64_t h = 1469598103934665603ull;
+  for (; *s; ++s) h = (h ^ static_cast<unsigned char>(*s)) * 1099511628211ull;
+  return h;
+}
+
+}  // namespace
+
+const char* to_string(NodePlacement p) {
+  return p == NodePlacement::kContiguous ? "contiguous" : "scattered";
+}
+
+Result<std::vector<int32_t>> place_nodes(int job_nodes, int fabric_nodes, NodePlacement how,
+                                         uint64_t seed) {
+  if (job_nodes > fabric_nodes)
+    return Status::error("the job needs " + std::to_string(job_nodes) + " nodes but the topology has " +
+                         std::to_string(fabric_nodes));
+  std::vector<int32_t> all(fabric_nodes);
+  for (int i = 0; i < fabric_nodes; ++i) all[i] = i;
+  if (how == NodePlacement::kScattered) {
+    // Fisher-Yates on mt19937_64 with a multiply-shift bound (no std::*_distribution: STYLE.md 3).
+    std::mt19937_64 rng(mix64(seed ^ name_hash("cluster/placement")));
+    for (int i = fabric_nodes - 1; i > 0; --i) {
+      const uint64_t j = static_cast<uint64_t>(
+          (static_cast<unsigned __int128>(rng()) * static_cast<uint64_t>(i + 1)) >> 64);
+      std::swap(all[i], all[j]);
+    }
+  }
+  all.resize(job_nodes);
+  return all;
+}
+
+FabricNetworkModel::FabricNetworkModel(std::shared_ptr<const ClusterGraph> graph,
+                                       std::vector<int32_t> node_map, FlowCosts costs)
+    : graph_(std::move(graph)), node_map_(std::move(node_map)), costs_(costs) {
+  gpn_ = graph_->gpus_per_node();
+  stamp_.assign(graph_->num_nodes(), 0);
+  slot_.assign(graph_->num_nodes(), 0);
+}
+
+std::vector<Bandwidth> FabricNetworkModel::link_capacities() const {
+  std::vector<Bandwidth> caps;
+  caps.reserve(graph_->num_links());
+  for (const Link& l : graph_->links()) caps.push_back(l.bw * costs_.efficiency);
+  return caps;
+}
+
+int FabricNetworkModel::gpu_of_rank(uint32_t rank) const {
+  const uint32_t g = static_cast<uint32_t>(gpn_);
+  return node_map_[rank / g] * gpn_ + static_cast<int>(rank % g);
+}
+
+std::string FabricNetworkModel::link_name(uint32_t link) const {
+  const Link& l = graph_->link(link);
+  return graph_->vertex_name(l.from) + " -> " + graph_->vertex_name(l.to);
+}
+
+const Path& FabricNetworkModel::path(int a, int b, uint32_t channel) {
+  const uint64_t key = static_cast<uint64_t>(a) | (static_cast<uint64_t>(b) << 24) |
+                       (static_cast<uint64_t>(channel & 0xffff) << 48);
+  auto it = routes_.find(key);
+  if (it != routes_.end()) return it->second;
+  RouteOptions ro;
+  ro.rail_aware = true;
+  return routes_.emplace(key, graph_->route(a, b, mix64(key), ro)).first->second;
+}
+
+void FabricNetworkModel::add_flow(int a, int b, uint32_t channel, double bytes, NetworkTraffic* out) {
+  const int64_t sz = static_cast<int64_t>(std::ceil(bytes));
+  if (sz <= 0 || a == b) return;
+  FlowSpec f;
+  f.path = path(a, b, channel);
+  f.size = Bytes(sz);
+  out->flows.push_back(std::move(f));
+}
+
+void FabricNetworkModel::collective(const Plan& plan, uint32_t group, uint32_t inst, uint32_t opi,
+                                    NetworkTraffic* out) {
+  out->analytic = true;
+  out->flows.clear();
+  out->floor = out->tail = Time::zero();
+  const GroupTable& gt = plan.groups[group];
+  const OpDesc& op = plan.ops[opi];
+  // Group the members by fabric node, nodes in order of their first member.
+  if (++epoch_ == 0) {
+    std::fill(stamp_.begin(), stamp_.end(), 0);
+    epoch_ = 1;
+  }
+  used_ = 0;
+  int q = 0;
+  for (uint32_t k = gt.member_offsets[inst]; k < gt.member_offsets[inst + 1]; ++k) {
+    const int gpu = gpu_of_rank(gt.members[k]);
+    const int node = gpu / gpn_;
+    if (stamp_[node] != epoch_) {
+      stamp_[node] = epoch_;
+      slot_[node] = static_cast<uint32_t>(used_);
+      if (nodes_.size() <= used_) nodes_.emplace_back();
+      nodes_[used_].clear();
+      ++used_;
+    }
+    auto& v = nodes_[slot_[node]];
+    v.push_back(gpu);
+    q = std::max(q, static_cast<int>(v.size()));
+  }
+  const int n = static_cast<int>(used_);
+  const int p = static_cast<int>(gt.size_of(inst));
+  if (n <= 1 || op.bytes.count() == 0) return;   // one node (NVSwitch) or nothing to send: analytic
+  out->analytic = false;
+  const LinkParams& l = costs_.coll[static_cast<size_t>(op.coll)];
+  const Bytes S = op.bytes;
+  const double s = static_cast<double>(S.count());
+  const GroupShape shape{p, q, n};
+  auto member = [&](int node, int c) { const auto& v = nodes_[node]; return v[c % v.size()]; };
+
+  if (op.coll == CollKind::kSendRecv) {
+    out->floor = q > 1 ? scaled(S, 1, 1, costs_.p2p.intra_bw) : Time::zero();
+    out->tail = costs_.p2p.inter_alpha;
+    for (int i = 0; i < n; ++i)
+      add_flow(nodes_[i].back(), nodes_[(i + 1) % n].front(), 0, s, out);
+    return;
+  }
+  if (op.coll == CollKind::kAllToAll) {
+    out->floor = scaled(S, q - 1, p, l.intra_bw);
+    out->tail = l.inter_alpha * (p - 1);
+    const double per = s * q / p;
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < n; ++j)
+        if (i != j)
+          for (int c = 0; c < q; ++c) add_flow(member(i, c), member(j, c), c, per, out);
+    return;
+  }
+  const CollAlgo algo = auto_algo(op.coll, S, shape, l);
+  int64_t num = 1, den = 1;   // ring phase factor F = num/den
+  switch (op.coll) {
+    case CollKind::kAllReduce: num = 2 * (p - 1); den = p; break;
+    case CollKind::kAllGather:
+    case CollKind::kReduceScatter: num = p - 1; den = p; break;
+    default: break;   // broadcast: 1
+  }
+  double per_channel = s * static_cast<double>(num) / static_cast<double>(den) / q;
+  if (op.coll == CollKind::kAllReduce && algo == CollAlgo::kHierarchical) {
+    const Time intra = scaled(S, q - 1, q, l.intra_bw) + l.intra_alpha * (q - 1);
+    out->tail = intra + intra + l.inter_alpha * (2 * (n - 1));
+    per_channel = s * 2.0 * (n - 1) / n / q;
+  } else {
+    out->floor = scaled(S, num, den, l.intra_bw);
+    if (op.coll == CollKind::kAllReduce && algo == CollAlgo::kTree)
+      out->tail = l.inter_alpha * (2 * ceil_log2(n)) + l.intra_alpha * (2 * (q - 1));
+    else
+      out->tail = l.inter_alpha * (op.coll == CollKind::kAllReduce ? 2 * (p - 1) : (p - 1));
+  }
+  for (int c = 0; c < q; ++c)
+    for (int i = 0; i < n; ++i) add_flow(member(i, c), member((i + 1) % n, c), c, per_channel, out);
+}
+
+void FabricNetworkModel::p2p(const Plan& plan, uint32_t src, uint32_t dst, uint32_t opi,
+                             NetworkTraffic* out) {
+  out->analytic = true;
+  out->flows.clear();
+  out->floor = out->tail = Time::zero();
+  const int a = gpu_of_rank(src), b = gpu_of_rank(dst);
+  const OpDesc& op = plan.ops[opi];
+  if (a / gpn_ == b / gpn_ || op.bytes.count() == 0) return;
+  out->analytic = false;
+  out->tail = costs_.p2p.inter_alpha;
+  add_flow(a, b, 0, static_cast<double>(op.bytes.count()), out);
+}
+
+}  // namespace trainsim
