@@ -71,6 +71,22 @@ std::vector<CatalogModel> parse_catalog() {
     } else {
       SIM_CHECK(m.spec.arch == "dense", "models.json: entry %s: arch must be dense or moe", who.c_str());
     }
+    if (e.contains("attention") && get_str(e, "attention", who) == "mla") {   // MLA fields (models/spec.h)
+      m.spec.mla = true;
+      m.spec.q_lora_rank = e.contains("q_lora_rank") ? get_int(e, "q_lora_rank", who) : 0;
+      m.spec.kv_lora_rank = get_int(e, "kv_lora_rank", who);
+      m.spec.qk_nope_head_dim = get_int(e, "qk_nope_head_dim", who);
+      m.spec.qk_rope_head_dim = get_int(e, "qk_rope_head_dim", who);
+      m.spec.v_head_dim = get_int(e, "v_head_dim", who);
+      SIM_CHECK(m.spec.kv_lora_rank > 0 && m.spec.qk_nope_head_dim > 0 && m.spec.qk_rope_head_dim > 0 &&
+                    m.spec.v_head_dim > 0 && m.spec.q_lora_rank >= 0 && m.spec.kv_heads == m.spec.heads &&
+                    m.spec.head_dim == m.spec.mla_qk_dim(),
+                "models.json: entry %s: inconsistent MLA fields (kv_heads must equal heads and head_dim "
+                "qk_nope_head_dim + qk_rope_head_dim)", who.c_str());
+    } else {
+      SIM_CHECK(!e.contains("attention") || get_str(e, "attention", who) == "mha" || get_str(e, "attention", who) == "gqa",
+                "models.json: entry %s: attention must be mha, gqa or mla", who.c_str());
+    }
     m.seq_len = get_int(e, "seq_len", who);
     m.source = get_str(e, "source", who);
     if (e.contains("aliases")) {

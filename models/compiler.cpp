@@ -105,7 +105,7 @@ class StageBuilder {
       const int64_t score = static_cast<int64_t>(tr.micro_batch) * (d.heads / d.t) * d.s * d.s;
       act_.saved_bytes += (tr.dropout ? 5 : 2) * score;
     }
-    layer_grad_bytes_ = 2 * ceil_div(layer_params(model), par.tp);
+    layer_grad_bytes_ = 2 * layer_params_local(model, 0, par.tp);
     layer_param_bytes_ = layer_grad_bytes_;
     emb_grad_bytes_ = 2 * ceil_div(embedding_params(model), par.tp);
     // Gradients are reduced (and ZeRO shards taken) over dp x cp: every CP rank holds the whole
@@ -127,6 +127,7 @@ class StageBuilder {
   const std::vector<std::vector<int64_t>>* moe_rows_ = nullptr;
   // Packed documents: [micro][ring step] work factors (step 0 only without a KV ring).
   const std::vector<std::vector<double>>* doc_factors_ = nullptr;
+  const std::vector<int64_t>* moe_migration_ = nullptr;   // per layer; 0 = none (static placement)
   double model_flops_adjust_ = 0;   // expert GEMMs at the mean load minus as laid out
 
   void build() {
@@ -388,13 +389,13 @@ class StageBuilder {
     if (d_.cp > 1) return cp_attention_forward(c, layer, micro);
     if (tr_.attention_kernel == AttentionKernel::kFlash) return emit_compute(core_op(false, micro), c, layer, micro);
     const int64_t bh = d_.b * (d_.heads / d_.t);
-    uint32_t first = emit_compute(OP(gemm_op("attn.scores.fwd", d_.s, d_.s, d_.head_dim, DType::kBF16, false, bh)), c,
+    uint32_t first = emit_compute(OP(gemm_op("attn.scores.fwd", d_.s, d_.s, d_.qk_dim, DType::kBF16, false, bh)), c,
                                   layer, micro);
     // Megatron's FusedScaleMaskSoftmax: reads the scores, writes the probabilities (fp16/bf16).
     emit_compute(OP(memory_op("attn.softmax.fwd", OpClass::kElementwise, 2 * 2 * score_elems(), false)), c, layer, micro);
     if (tr_.dropout)  // reads probabilities, writes them and a 1-byte mask
       emit_compute(OP(memory_op("attn.dropout.fwd", OpClass::kElementwise, 5 * score_elems(), false)), c, layer, micro);
-    emit_compute(OP(gemm_op("attn.context.fwd", d_.s, d_.head_dim, d_.s, DType::kBF16, false, bh)), c, layer, micro);
+    emit_compute(OP(gemm_op("attn.context.fwd", d_.s, d_.v_dim, d_.s, DType::kBF16, false, bh)), c, layer, micro);
     return first;
   }
   void attention_backward(int layer, int micro) {
@@ -408,13 +409,64 @@ class StageBuilder {
       return;
     }
     const int64_t bh = d_.b * (d_.heads / d_.t);
-    emit_compute(OP(gemm_op("attn.context.dgrad", d_.s, d_.s, d_.head_dim, DType::kBF16, true, bh)), c, layer, micro);
-    emit_compute(OP(gemm_op("attn.context.wgrad", d_.s, d_.head_dim, d_.s, DType::kBF16, true, bh)), c, layer, micro);
+    emit_compute(OP(gemm_op("attn.context.dgrad", d_.s, d_.s, d_.v_dim, DType::kBF16, true, bh)), c, layer, micro);
+    emit_compute(OP(gemm_op("attn.context.wgrad", d_.s, d_.v_dim, d_.s, DType::kBF16, true, bh)), c, layer, micro);
     if (tr_.dropout)
       emit_compute(OP(memory_op("attn.dropout.bwd", OpClass::kElementwise, 5 * score_elems(), true)), c, layer, micro);
     emit_compute(OP(memory_op("attn.softmax.bwd", OpClass::kElementwise, 3 * 2 * score_elems(), true)), c, layer, micro);
-    emit_compute(OP(gemm_op("attn.scores.dgrad", d_.s, d_.head_dim, d_.s, DType::kBF16, true, bh)), c, layer, micro);
-    emit_compute(OP(gemm_op("attn.scores.wgrad", d_.s, d_.head_dim, d_.s, DType::kBF16, true, bh)), c, layer, micro);
+    emit_compute(OP(gemm_op("attn.scores.dgrad", d_.s, d_.qk_dim, d_.s, DType::kBF16, true, bh)), c, layer, micro);
+    emit_compute(OP(gemm_op("attn.scores.wgrad", d_.s, d_.qk_dim, d_.s, DType::kBF16, true, bh)), c, layer, micro);
+  }
+
+  // MLA projections into the attention core (Megatron-Core MLASelfAttention / DeepSeek):
+  //   q:  down h -> q_lora (replicated on every TP rank), RMSNorm, up q_lora -> H/t*(nope+rope)
+  //       (column-parallel); or, q_lora = 0, one column-parallel h -> H/t*(nope+rope);
+  //   kv: down h -> kv_lora + rope (replicated), RMSNorm on the kv_lora part, up kv_lora ->
+  //       H/t*(nope+v) (column-parallel);
+  //   RoPE on the rope part of Q (H/t heads) and on the one shared rope key.
+  // Replicated GEMMs run the full T tokens (after the SP all-gather) on every TP rank.
+  // FIXME: with tp > 1 the replicated down-projections' weight gradients are partial sums over
+  // the TP ranks and Megatron all-reduces them once per step over TP (~2*h*(q_lora+kv_lora+rope)
+  // bytes per layer); that collective is not laid out.
+  void mla_in_forward(Category c, int layer, int micro) {
+    const int64_t T = d_.tokens(), Hl = d_.heads / d_.t;
+    const DType g = d_.gemm_dtype;
+    if (d_.q_lora > 0) {
+      emit_compute(OP(gemm_op("attn.mla.q_down.fwd", T, d_.q_lora, d_.h, g, false)), c, layer, micro);
+      emit_compute(OP(memory_op("attn.mla.q_norm.fwd", OpClass::kNorm, 2 * 2 * T * d_.q_lora, false)), c, layer, micro);
+      emit_compute(OP(gemm_op("attn.mla.q_up.fwd", T, Hl * d_.qk_dim, d_.q_lora, g, false)), c, layer, micro);
+    } else {
+      emit_compute(OP(gemm_op("attn.mla.q.fwd", T, Hl * d_.qk_dim, d_.h, g, false)), c, layer, micro);
+    }
+    emit_compute(OP(gemm_op("attn.mla.kv_down.fwd", T, d_.kv_lora + d_.rope, d_.h, g, false)), c, layer, micro);
+    emit_compute(OP(memory_op("attn.mla.kv_norm.fwd", OpClass::kNorm, 2 * 2 * T * d_.kv_lora, false)), c, layer, micro);
+    emit_compute(OP(gemm_op("attn.mla.kv_up.fwd", T, Hl * (d_.nope + d_.v_dim), d_.kv_lora, g, false)), c, layer, micro);
+    // RoPE: read + write the rope parts of Q (H/t heads) and the shared key.
+    emit_compute(OP(memory_op("attn.rope.fwd", OpClass::kElementwise, 2 * 2 * T * (Hl + 1) * d_.rope, false)), c, layer,
+                 micro);
+  }
+  void mla_in_backward(int layer, int micro, uint32_t sg) {
+    const Category c = Category::kCompute;
+    const int64_t T = d_.tokens(), Hl = d_.heads / d_.t;
+    const DType g = d_.gemm_dtype;
+    emit_compute(OP(memory_op("attn.rope.bwd", OpClass::kElementwise, 2 * 2 * T * (Hl + 1) * d_.rope, true)), c, layer,
+                 micro);
+    const int64_t nkv = Hl * (d_.nope + d_.v_dim);
+    emit_compute(OP(gemm_op("attn.mla.kv_up.dgrad", T, d_.kv_lora, nkv, g, true)), c, layer, micro);
+    emit_compute(OP(gemm_op("attn.mla.kv_up.wgrad", d_.kv_lora, nkv, T, g, true)), c, layer, micro);
+    emit_compute(OP(memory_op("attn.mla.kv_norm.bwd", OpClass::kNorm, 3 * 2 * T * d_.kv_lora, true)), c, layer, micro);
+    emit_compute(OP(gemm_op("attn.mla.kv_down.dgrad", T, d_.h, d_.kv_lora + d_.rope, g, true)), c, layer, micro);
+    emit_compute(OP(gemm_op("attn.mla.kv_down.wgrad", d_.h, d_.kv_lora + d_.rope, T, g, true)), c, layer, micro, sg);
+    if (d_.q_lora > 0) {
+      emit_compute(OP(gemm_op("attn.mla.q_up.dgrad", T, d_.q_lora, Hl * d_.qk_dim, g, true)), c, layer, micro);
+      emit_compute(OP(gemm_op("attn.mla.q_up.wgrad", d_.q_lora, Hl * d_.qk_dim, T, g, true)), c, layer, micro);
+      emit_compute(OP(memory_op("attn.mla.q_norm.bwd", OpClass::kNorm, 3 * 2 * T * d_.q_lora, true)), c, layer, micro);
+      emit_compute(OP(gemm_op("attn.mla.q_down.dgrad", T, d_.h, d_.q_lora, g, true)), c, layer, micro);
+      emit_compute(OP(gemm_op("attn.mla.q_down.wgrad", d_.h, d_.q_lora, T, g, true)), c, layer, micro);
+    } else {
+      emit_compute(OP(gemm_op("attn.mla.q.dgrad", T, d_.h, Hl * d_.qk_dim, g, true)), c, layer, micro);
+      emit_compute(OP(gemm_op("attn.mla.q.wgrad", d_.h, Hl * d_.qk_dim, T, g, true)), c, layer, micro);
+    }
   }
 
   // One transformer layer forward. Returns the index of its first task.
@@ -425,10 +477,14 @@ class StageBuilder {
     uint32_t first = emit_compute(OP(memory_op("attn.norm.fwd", OpClass::kNorm, norm_bytes(), false)), c, layer,
                                   micro, first_dep, first_dep2);
     tp_gather("tp.attn.allgather", layer, micro);
-    emit_compute(OP(gemm_op("attn.qkv.fwd", T, (d_.q + 2 * d_.kv) / d_.t, d_.h, g, false)), c, layer, micro);
-    if (d_.swiglu)  // RoPE on Q and K: read + write
-      emit_compute(OP(memory_op("attn.rope.fwd", OpClass::kElementwise, 2 * 2 * T * (d_.q + d_.kv) / d_.t, false)), c,
-                   layer, micro);
+    if (d_.mla) {
+      mla_in_forward(c, layer, micro);
+    } else {
+      emit_compute(OP(gemm_op("attn.qkv.fwd", T, (d_.q + 2 * d_.kv) / d_.t, d_.h, g, false)), c, layer, micro);
+      if (d_.swiglu)  // RoPE on Q and K: read + write
+        emit_compute(OP(memory_op("attn.rope.fwd", OpClass::kElementwise, 2 * 2 * T * (d_.q + d_.kv) / d_.t, false)),
+                     c, layer, micro);
+    }
     attention_forward(c, layer, micro);
     emit_compute(OP(gemm_op("attn.proj.fwd", T, d_.h, d_.q / d_.t, g, false)), c, layer, micro);
     tp_reduce("tp.attn.allreduce", "tp.attn.reducescatter", layer, micro);
@@ -500,11 +556,15 @@ class StageBuilder {
       prog_.tasks[r].mem_alloc += act.recompute_transient_bytes;
     }
     attention_backward(layer, micro);
-    if (d_.swiglu)
-      emit_compute(OP(memory_op("attn.rope.bwd", OpClass::kElementwise, 2 * 2 * T * (d_.q + d_.kv) / d_.t, true)), c,
-                   layer, micro);
-    emit_compute(OP(gemm_op("attn.qkv.dgrad", T, d_.h, (d_.q + 2 * d_.kv) / d_.t, g, true)), c, layer, micro);
-    emit_compute(OP(gemm_op("attn.qkv.wgrad", d_.h, (d_.q + 2 * d_.kv) / d_.t, T, g, true)), c, layer, micro, sg2);
+    if (d_.mla) {
+      mla_in_backward(layer, micro, sg2);
+    } else {
+      if (d_.swiglu)
+        emit_compute(OP(memory_op("attn.rope.bwd", OpClass::kElementwise, 2 * 2 * T * (d_.q + d_.kv) / d_.t, true)), c,
+                     layer, micro);
+      emit_compute(OP(gemm_op("attn.qkv.dgrad", T, d_.h, (d_.q + 2 * d_.kv) / d_.t, g, true)), c, layer, micro);
+      emit_compute(OP(gemm_op("attn.qkv.wgrad", d_.h, (d_.q + 2 * d_.kv) / d_.t, T, g, true)), c, layer, micro, sg2);
+    }
     tp_reduce("tp.attn.bwd.allreduce", "tp.attn.bwd.reducescatter", layer, micro);
     uint32_t last = emit_compute(OP(memory_op("attn.norm.bwd", OpClass::kNorm, norm_bwd_bytes(), true)), c, layer, micro);
     prog_.tasks[last].mem_free += act.saved_bytes;
@@ -513,7 +573,7 @@ class StageBuilder {
   }
 
   int64_t dense_bytes(int l) const {
-    return model_.is_moe() ? 2 * ceil_div(layer_dense_params(model_, l), par_.tp) : layer_grad_bytes_;
+    return model_.is_moe() ? 2 * layer_params_local(model_, l, par_.tp) : layer_grad_bytes_;
   }
   // bf16 bytes of this rank's routed experts of layer l (Le experts, split by etp).
   int64_t expert_bytes(int l) const {
@@ -629,6 +689,8 @@ class StageBuilder {
     emit_compute(OP(memory_op("moe.topk.bwd", OpClass::kElementwise, Tm_ * E * (4 + 4 + 2), true)), c, layer, micro);
     emit_compute(OP(gemm_op("moe.router.dgrad", Tm_, h, E, g, true)), c, layer, micro);
     emit_compute(OP(gemm_op("moe.router.wgrad", h, E, Tm_, g, true)), c, layer, micro, sg);
+    if (last_micro_ && moe_migration_ != nullptr && (*moe_migration_)[layer] > 0)   // see compiler.h
+      ep_a2a("ep.placement.migration.alltoall", (*moe_migration_)[layer], layer, micro);
   }
 
   // ZeRO-3: gather a unit's parameters on the gather stream, `prefetch` units ahead. With
@@ -802,6 +864,7 @@ class StageBuilder {
     const int v = chunk * par_.pp + stage_;
     const int64_t T = d_.tokens();
     const bool last_micro = micro == last_bwd_of_chunk_[chunk];
+    last_micro_ = last_micro;
     if (v < nv_ - 1) emit_p2p(false, 1, kPeerNext, first_layer_[v] + split_[v] - 1, micro);
     if (v == nv_ - 1) {
       // A tied head on the embedding's own rank shares its weight: gathered and reduced once,
@@ -883,6 +946,7 @@ class StageBuilder {
   int etp_ = 1, Le_ = 1;
   int64_t fe_ = 0, Tm_ = 0;
   int eshard_ = 1;
+  bool last_micro_ = false;   // the backward being built is its chunk's last micro-batch
   int64_t pending_exp_bytes_ = 0;
   uint32_t pending_exp_after_ = kNoDep;
   std::map<std::pair<int, int64_t>, uint32_t> op_cache_;
@@ -944,6 +1008,18 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
     if (par.cp_ulysses > 1 && model.heads % (par.tp * par.cp_ulysses) != 0)
       return Status::error("heads (" + std::to_string(model.heads) + ") must be divisible by tp*cp_ulysses (" +
                            std::to_string(par.tp * par.cp_ulysses) + ") for the Ulysses all-to-all");
+  }
+  if (model.mla) {
+    if (model.kv_lora_rank <= 0 || model.qk_nope_head_dim <= 0 || model.qk_rope_head_dim <= 0 ||
+        model.v_head_dim <= 0 || model.q_lora_rank < 0)
+      return Status::error("attention \"mla\" needs kv_lora_rank, qk_nope_head_dim, qk_rope_head_dim and "
+                           "v_head_dim > 0 and q_lora_rank >= 0 (got kv_lora_rank=" +
+                           std::to_string(model.kv_lora_rank) + ")");
+    if (model.heads % par.tp != 0)
+      return Status::error("tp=" + std::to_string(par.tp) + " does not divide heads=" + std::to_string(model.heads) +
+                           " (MLA splits its up- and out-projections by head)");
+    if (par.cp > 1)
+      return Status::error("cp=" + std::to_string(par.cp) + " with multi-head latent attention is not modelled yet; use cp=1");
   }
   if (!model.is_moe() && (par.ep != 1 || par.etp != 1))
     return Status::error("ep=" + std::to_string(par.ep) + ", etp=" + std::to_string(par.etp) +
@@ -1070,21 +1146,51 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
 
   // MoE routing: one draw per (MoE layer, micro-batch); the busiest EP rank's rows.
   std::vector<std::vector<int64_t>> moe_rows(model.layers);
+  std::vector<int64_t> moe_migration(model.layers, 0);   // bytes per rank of the placement collective
+  const bool dynamic = model.is_moe() && tr.moe.placement == MoePlacement::kDynamic;
+  const int eshard_all = model.is_moe() ? par.dp / par.ep * (par.etp == par.tp ? 1 : par.tp) : 1;
   if (model.is_moe()) {
     const int64_t tm = par.etp == par.tp ? d.tokens() : (d.tokens() + par.tp - 1) / par.tp;
+    const int64_t pe = (expert_params(model) + std::max(1, par.etp) - 1) / std::max(1, par.etp);
+    const int64_t move_b = par.zero >= 1 ? 2 * pe + (12 * pe + eshard_all - 1) / eshard_all : 14 * pe;
+    const int64_t K = std::max(1, tr.moe.rebalance_every);
+    out.moe.dynamic = dynamic;
     for (int l = model.dense_layers; l < model.layers; ++l) {
       moe_rows[l].resize(m);
+      ExpertPlacement place;
+      if (dynamic) {
+        const MoeDraw seen = draw_moe_layer(tr.moe, model.experts, model.top_k, par.ep, tm, model.capacity_factor, l, -1);
+        place = place_experts(seen.expert_rows, par.ep, tr.moe.replicas);
+        int64_t worst = 0;
+        for (int r = 0; r < par.ep && !place.is_static; ++r)
+          worst = std::max(worst, (place.incoming_moves[r] * move_b + place.incoming_replicas[r] * 2 * pe + K - 1) / K +
+                                      place.incoming_replicas[r] * 4 * pe);
+        moe_migration[l] = worst;
+        out.moe.experts_moved += place.moved;
+        out.moe.experts_replicated += place.replicated;
+        out.moe.migration_bytes += worst;
+      }
       for (int mi = 0; mi < m; ++mi) {
         MoeDraw dr = draw_moe_layer(tr.moe, model.experts, model.top_k, par.ep, tm, model.capacity_factor, l, mi);
+        const double static_imb = dr.imbalance;
+        if (dynamic && !place.is_static) {
+          dr.max_rank_rows = max_rank_rows(place, dr.expert_rows, par.ep);
+          dr.imbalance = static_cast<double>(dr.max_rank_rows) * par.ep / static_cast<double>(dr.routed);
+        }
         moe_rows[l][mi] = dr.max_rank_rows;
         out.moe.draws += 1;
         out.moe.imbalance_mean += dr.imbalance;
         out.moe.imbalance_max = std::max(out.moe.imbalance_max, dr.imbalance);
+        out.moe.imbalance_static_mean += static_imb;
+        out.moe.imbalance_static_max = std::max(out.moe.imbalance_static_max, static_imb);
         out.moe.routed += dr.routed;
         out.moe.dropped += dr.dropped;
       }
     }
-    if (out.moe.draws > 0) out.moe.imbalance_mean /= out.moe.draws;
+    if (out.moe.draws > 0) {
+      out.moe.imbalance_mean /= out.moe.draws;
+      out.moe.imbalance_static_mean /= out.moe.draws;
+    }
   }
 
   // Packed documents: per micro-batch (and ring step) attention work of the straggling replica.
@@ -1153,7 +1259,7 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
   plan.programs.resize(par.pp);
   out.stages.resize(par.pp);
   // Per layer, this rank's share: dense part / tp, routed experts / (ep * etp).
-  auto lp_dense = [&](int l) { return (layer_dense_params(model, l) + par.tp - 1) / par.tp; };
+  auto lp_dense = [&](int l) { return layer_params_local(model, l, par.tp); };
   auto lp_expert = [&](int l) {
     if (!model.is_moe_layer(l)) return int64_t{0};
     const int etp = std::max(1, par.etp);
@@ -1191,6 +1297,7 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
     b.expert_params_local_ = expert_local;
     b.moe_rows_ = &moe_rows;
     if (!doc_factors.empty()) b.doc_factors_ = &doc_factors;
+    b.moe_migration_ = &moe_migration;
     b.build();
     const int64_t bucket = std::max<int64_t>(1, par.dp_bucket_mb) << 20;
     prog.mem = static_memory(params - expert_local, largest, par.zero, shard, par.zero3_prefetch, bucket);
@@ -1202,6 +1309,14 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
       prog.mem.params = prog.mem.params + e.params;
       prog.mem.grads = prog.mem.grads + e.grads;
       prog.mem.optimizer = prog.mem.optimizer + e.optimizer;
+      if (dynamic && par.ep > 1 && tr.moe.replicas > 0) {
+        // Replica slots: bf16 weights and an fp32 gradient buffer per slot (compiler.h).
+        int64_t slots = 0;
+        for (int l : info.layers) slots += model.is_moe_layer(l) ? tr.moe.replicas : 0;
+        const int64_t pe = (expert_params(model) + std::max(1, par.etp) - 1) / std::max(1, par.etp);
+        prog.mem.params = prog.mem.params + Bytes{2 * slots * pe};
+        prog.mem.grads = prog.mem.grads + Bytes{4 * slots * pe};
+      }
     }
     for (const Task& t : prog.tasks) {
       const OpDesc& op = plan.ops[t.op];

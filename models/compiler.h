@@ -35,6 +35,22 @@
 //     Expert gradients are reduced over the expert-DP group (etp = tp: the dp/ep ranks at equal
 //     EP offset; etp = 1: those times the TP ranks, which hold the same experts), dense ones
 //     over DP. Model FLOPs count the routed experts at the mean load (top_k per token).
+//     Dynamic placement (moe.placement "dynamic"): one placement per MoE layer and step, chosen
+//     from a seeded draw standing for the previous step (micro-batch index -1 of the layer's
+//     stream) by place_experts() (models/moe.h), sets the busiest rank's rows of every
+//     micro-batch of the step. Its cost is a collective on the EP group, laid out once per MoE
+//     layer and step after the layer's last backward ("ep.placement.migration.alltoall",
+//     compute stream, blocking): per rank the busiest receiver's bytes of
+//       moves:    (2 + 12/expert-DP shard with ZeRO >= 1, else 14) B per expert parameter
+//                 (bf16 weights + fp32 master weights and Adam m, v), / rebalance_every;
+//       replicas: 2 B per parameter (bf16 weights), / rebalance_every;
+//       replica sync, every step: 4 B per parameter and replica (its bf16 gradient to the
+//                 owner, the updated bf16 weights back).
+//     It is laid out in the plan (not only a report term) so that its time competes with the
+//     step like any all-to-all and the reported gain is net of it. The replica slots' weights
+//     and gradient buffers (6 B per parameter and slot) are added to static memory. The
+//     grouped GEMMs keep E/ep experts per rank (rows as placed): extra kernel launches of
+//     replicas are not priced.
 // Gradients are reduced in bf16 (Megatron-Core grad_reduce_in_fp32=False; FSDP "PURE").
 // Not modelled yet (FIXME): the embedding-gradient all-reduce between the first and last stage
 // of tied-embedding models under PP; HSDP replica all-reduce overlap details.
@@ -76,6 +92,14 @@ struct MoeStats {
   double imbalance_max = 0;
   int64_t routed = 0;           // token copies, summed over draws (one EP group)
   int64_t dropped = 0;          // over capacity
+  // Dynamic expert placement (MoeRoutingSpec::placement; models/moe.h): the static layout's
+  // imbalance on the same draws, and what the placements move (summed over MoE layers).
+  bool dynamic = false;
+  double imbalance_static_mean = 0;
+  double imbalance_static_max = 0;
+  int experts_moved = 0;        // per step decision, over all MoE layers
+  int experts_replicated = 0;
+  int64_t migration_bytes = 0;  // per step per busiest rank, summed over MoE layers (amortized + replica sync)
   double dropped_fraction() const { return routed > 0 ? static_cast<double>(dropped) / routed : 0; }
 };
 

@@ -46,9 +46,27 @@ LayerActivation layer_activation(const ModelSpec& model, int seq, int micro_batc
 
   // Always split by TP (heads / FFN columns), bytes summed before the split.
   int64_t split = 0;
-  split += 2 * sb * q;            // Q
-  split += 2 * 2 * sb * k;        // K, V
-  split += 2 * sb * q;            // O = flash output = out-projection input
+  int64_t full = 0;               // MLA latents: on every TP rank, whole (see memory.h)
+  int64_t o_bytes = 2 * sb * q;   // O = flash output = out-projection input
+  if (model.mla) {
+    const int64_t hq = int64_t{model.heads} * model.mla_qk_dim();
+    const int64_t hv = int64_t{model.heads} * model.v_head_dim;
+    if (model.q_lora_rank > 0) {
+      full += 2 * sb * model.q_lora_rank;                          // q latent (q-norm input)
+      full += 2 * sb * model.q_lora_rank;                          // q-norm output (q up-proj input)
+    }
+    full += 2 * sb * (model.kv_lora_rank + model.qk_rope_head_dim);  // kv latent + shared rope key
+    full += 2 * sb * model.kv_lora_rank;                           // kv-norm output (kv up-proj input)
+    split += 2 * sb * hq;         // Q (after RoPE)
+    split += 2 * sb * hq;         // K (nope part from the up-projection + the shared rope key)
+    split += 2 * sb * hv;         // V
+    o_bytes = 2 * sb * hv;
+    split += o_bytes;             // O
+  } else {
+    split += 2 * sb * q;          // Q
+    split += 2 * 2 * sb * k;      // K, V
+    split += o_bytes;             // O
+  }
   if (model.activation == Activation::kSwiglu) {
     split += 2 * 2 * sb * f;      // gate and up (SwiGLU inputs)
     split += 2 * sb * f;          // FC2 input (SwiGLU output)
@@ -58,7 +76,7 @@ LayerActivation layer_activation(const ModelSpec& model, int seq, int micro_batc
   }
   const int64_t lse = ceil_div(4 * b * a * s, t);   // fp32 log-sum-exp, per local head
 
-  const int64_t none = (sequence_parallel ? ceil_div(repl, t) : repl) + ceil_div(split, t) + lse;
+  const int64_t none = (sequence_parallel ? ceil_div(repl, t) : repl) + ceil_div(split, t) + full + lse;
 
   LayerActivation r;
   switch (recompute) {
@@ -68,7 +86,7 @@ LayerActivation layer_activation(const ModelSpec& model, int seq, int micro_batc
       break;
     case Recompute::kSelective:
       r.saved_bytes = none - lse;
-      r.recompute_transient_bytes = ceil_div(2 * sb * q, t) + lse;
+      r.recompute_transient_bytes = ceil_div(o_bytes, t) + lse;
       break;
     case Recompute::kFull: {
       const int64_t input = 2 * sb * h;
@@ -170,12 +188,40 @@ int64_t active_params(const ModelSpec& model) {
   return p;
 }
 
-int64_t layer_params(const ModelSpec& model) {
-  const int64_t h = model.hidden, f = model.ffn_hidden;
+int64_t mla_replicated_params(const ModelSpec& model) {
+  if (!model.mla) return 0;
+  const int64_t h = model.hidden;
+  int64_t p = h * (model.kv_lora_rank + model.qk_rope_head_dim) + model.kv_lora_rank;   // kv down + kv norm
+  if (model.q_lora_rank > 0) p += h * model.q_lora_rank + model.q_lora_rank;           // q down + q norm
+  return p;
+}
+
+int64_t attention_params(const ModelSpec& model) {
+  const int64_t h = model.hidden;
+  if (model.mla) {
+    const int64_t H = model.heads, qk = model.mla_qk_dim(), v = model.v_head_dim;
+    int64_t p = mla_replicated_params(model);
+    p += (model.q_lora_rank > 0 ? int64_t{model.q_lora_rank} : h) * H * qk;   // q up (or q) projection
+    p += int64_t{model.kv_lora_rank} * H * (model.qk_nope_head_dim + v);     // kv up-projection
+    p += H * v * h;                                                          // out-projection
+    if (has_biases(model)) p += H * qk + H * (model.qk_nope_head_dim + v) + h;
+    return p;
+  }
   const int64_t q = int64_t{model.heads} * head_dim_of(model);
   const int64_t k = int64_t{kv_heads_of(model)} * head_dim_of(model);
   int64_t p = h * q + 2 * h * k + q * h;                 // Q, K, V, O
   if (has_biases(model)) p += q + 2 * k + h;
+  return p;
+}
+
+int64_t layer_params_local(const ModelSpec& model, int layer, int tp) {
+  const int64_t repl = mla_replicated_params(model);
+  return repl + ceil_div(layer_dense_params(model, layer) - repl, tp);
+}
+
+int64_t layer_params(const ModelSpec& model) {
+  const int64_t h = model.hidden, f = model.ffn_hidden;
+  int64_t p = attention_params(model);
   if (model.activation == Activation::kSwiglu) {
     p += 3 * h * f;                                      // gate, up, down
   } else {
@@ -198,10 +244,28 @@ std::vector<int64_t> layer_param_tensors(const ModelSpec& model) {
     if (ln) t.push_back(h);    // bias
   };
   norm();
-  t.push_back(h * (q + 2 * k));  // fused QKV weight
-  if (bias) t.push_back(q + 2 * k);
-  t.push_back(q * h);            // output projection
-  if (bias) t.push_back(h);
+  if (model.mla) {
+    const int64_t H = model.heads, qk = model.mla_qk_dim(), v = model.v_head_dim;
+    if (model.q_lora_rank > 0) {
+      t.push_back(h * model.q_lora_rank);                  // q down-projection
+      t.push_back(model.q_lora_rank);                      // q norm
+      t.push_back(int64_t{model.q_lora_rank} * H * qk);    // q up-projection
+    } else {
+      t.push_back(h * H * qk);                             // q projection
+    }
+    if (bias) t.push_back(H * qk);
+    t.push_back(h * (model.kv_lora_rank + model.qk_rope_head_dim));   // kv down-projection
+    t.push_back(model.kv_lora_rank);                                  // kv norm
+    t.push_back(int64_t{model.kv_lora_rank} * H * (model.qk_nope_head_dim + v));   // kv up-projection
+    if (bias) t.push_back(H * (model.qk_nope_head_dim + v));
+    t.push_back(H * v * h);                                // output projection
+    if (bias) t.push_back(h);
+  } else {
+    t.push_back(h * (q + 2 * k));  // fused QKV weight
+    if (bias) t.push_back(q + 2 * k);
+    t.push_back(q * h);            // output projection
+    if (bias) t.push_back(h);
+  }
   norm();
   if (model.activation == Activation::kSwiglu) {
     t.push_back(h * f);          // gate

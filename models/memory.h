@@ -70,6 +70,19 @@ struct LayerActivation {
 //     swiglu: gate and up (SwiGLU inputs)   2*2sbf    /t
 //             FC2 input (SwiGLU output)     2sbf      /t
 //     dropout mask after FC2                sbh       R    (only with dropout)
+//   MLA (attention "mla", spec.h): the attention rows above become, with r_q = q_lora_rank,
+//   r_kv = kv_lora_rank, qk = qk_nope + qk_rope, v = v_head_dim, H = heads:
+//     norm input, down-projection input     2sbh each      R    (one tensor feeds q and kv down)
+//     q latent, q-norm output               2*2sb r_q      full (replicated down-projection:
+//                                                                every TP rank holds them whole;
+//                                                                absent when r_q = 0)
+//     kv latent + shared rope key           2sb(r_kv+rope) full
+//     kv-norm output (kv up-proj input)     2sb r_kv       full
+//     Q, K (after RoPE; K with the rope     2*2sbHqk       /t
+//       key broadcast to every head)
+//     V, O                                  2*2sbHv        /t
+//     log-sum-exp                           4bas           /t
+//   Selective recompute drops the log-sum-exp; its transient is O + statistics (2sbHv/t + 4bas/t).
 //   Not counted: residual adds (save nothing), norm statistics (fp32 mean/rstd, O(sb), under
 //   0.1% of the total for h >= 1024), fused RoPE (saves only the cos/sin tables), attention
 //   dropout (flash regenerates its mask from the RNG state; modern models use none).
@@ -136,6 +149,20 @@ LayerActivation moe_layer_activation(const ModelSpec& model, int seq, int micro_
 //          + MLP gelu 2*h*f [+ biases f+h] | swiglu 3*h*f
 //          + two norms (LayerNorm 2h each, RMSNorm h each).
 int64_t layer_params(const ModelSpec& model);
+// The attention block's parameters (no norms). MHA/GQA: Q, K, V, O [+ biases]. MLA (spec.h),
+// H = heads, qk = qk_nope + qk_rope, v = v_head_dim, r_q = q_lora_rank, r_kv = kv_lora_rank:
+//   q:  h*r_q + r_q (down-projection + its RMSNorm) + r_q*H*qk (up-projection); h*H*qk if r_q = 0
+//   kv: h*(r_kv + qk_rope) + r_kv (down-projection + RMSNorm) + r_kv*H*(qk_nope + v)
+//   o:  H*v*h
+// DeepSeek-V3 (h 7168, H 128, r_q 1536, r_kv 512, 128/64/128): 187,107,328 per layer.
+int64_t attention_params(const ModelSpec& model);
+// MLA parameters every TP rank holds whole (Megatron-Core/DeepSeek layout: the q and kv
+// down-projections and their norms are not split; the up- and out-projections are); 0 else.
+int64_t mla_replicated_params(const ModelSpec& model);
+// One rank's share of layer `layer`'s non-expert parameters under TP degree tp: the MLA
+// replicated part whole plus the rest / tp (rounded up). = ceil(layer_dense_params / tp) for
+// MHA/GQA (norms are counted as split too, a convention of < 0.01%).
+int64_t layer_params_local(const ModelSpec& model, int layer, int tp);
 // The parameter tensors of one layer in the order its forward pass uses them (norm weight
 // [+ bias], fused QKV weight [+ bias], output projection [+ bias], norm, MLP weights [+ biases]);
 // they sum to layer_params(). DeepSpeed ZeRO-3 gathers each with its own collective.

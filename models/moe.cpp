@@ -142,4 +142,91 @@ MoeDraw draw_moe_layer(const MoeRoutingSpec& r, int experts, int top_k, int ep, 
   return d;
 }
 
+ExpertPlacement place_experts(const std::vector<int64_t>& observed, int ep, int replicas) {
+  const int E = static_cast<int>(observed.size());
+  SIM_CHECK(ep >= 1 && E % ep == 0 && replicas >= 0, "place_experts: experts=%d ep=%d replicas=%d", E, ep, replicas);
+  const int local = E / ep;
+  ExpertPlacement stat;
+  stat.ranks.resize(E);
+  for (int e = 0; e < E; ++e) stat.ranks[e] = {e / local};
+  stat.incoming_moves.assign(ep, 0);
+  stat.incoming_replicas.assign(ep, 0);
+  if (ep == 1) return stat;
+  // 1. copies per expert
+  std::vector<int> copies(E, 1);
+  for (int extra = ep * replicas; extra > 0; --extra) {
+    int best = -1;
+    for (int e = 0; e < E; ++e) {
+      if (copies[e] >= ep) continue;
+      // L_e / c_e > L_b / c_b, compared exactly in integers
+      if (best < 0 || observed[e] * copies[best] > observed[best] * copies[e]) best = e;
+    }
+    if (best < 0) break;
+    ++copies[best];
+  }
+  // 2. LPT over the copies
+  struct Item { int e, c; };
+  std::vector<Item> items;
+  for (int e = 0; e < E; ++e)
+    for (int c = 0; c < copies[e]; ++c) items.push_back({e, c});
+  std::stable_sort(items.begin(), items.end(), [&](const Item& a, const Item& b) {
+    const int64_t lhs = observed[a.e] * copies[b.e], rhs = observed[b.e] * copies[a.e];
+    if (lhs != rhs) return lhs > rhs;
+    return a.e < b.e;
+  });
+  std::vector<double> load(ep, 0);
+  std::vector<int> free_slots(ep, local + replicas);
+  ExpertPlacement dyn;
+  dyn.is_static = false;
+  dyn.ranks.resize(E);
+  for (const Item& it : items) {
+    const double share = static_cast<double>(observed[it.e]) / copies[it.e];
+    int pick = -1;
+    for (int r = 0; r < ep; ++r) {
+      if (free_slots[r] == 0) continue;
+      if (std::find(dyn.ranks[it.e].begin(), dyn.ranks[it.e].end(), r) != dyn.ranks[it.e].end()) continue;
+      if (pick < 0 || load[r] < load[pick]) pick = r;
+    }
+    SIM_CHECK(pick >= 0, "place_experts: no slot for expert %d", it.e);
+    dyn.ranks[it.e].push_back(pick);
+    load[pick] += share;
+    --free_slots[pick];
+  }
+  // 3. keep the static layout unless the busiest rank gets lighter
+  if (max_rank_rows(dyn, observed, ep) >= max_rank_rows(stat, observed, ep)) return stat;
+  dyn.incoming_moves.assign(ep, 0);
+  dyn.incoming_replicas.assign(ep, 0);
+  for (int e = 0; e < E; ++e) {
+    const int home = e / local;
+    const auto& rs = dyn.ranks[e];
+    const bool stays = std::find(rs.begin(), rs.end(), home) != rs.end();
+    for (size_t i = 0; i < rs.size(); ++i) {
+      if (rs[i] == home) continue;
+      if (!stays && i == 0) {
+        ++dyn.moved;
+        ++dyn.incoming_moves[rs[i]];
+      } else {
+        ++dyn.replicated;
+        ++dyn.incoming_replicas[rs[i]];
+      }
+    }
+  }
+  return dyn;
+}
+
+std::vector<int64_t> rank_rows(const ExpertPlacement& p, const std::vector<int64_t>& loads, int ep) {
+  std::vector<int64_t> rows(ep, 0);
+  for (size_t e = 0; e < loads.size() && e < p.ranks.size(); ++e) {
+    const auto& rs = p.ranks[e];
+    const int64_t c = static_cast<int64_t>(rs.size());
+    for (int64_t i = 0; i < c; ++i) rows[rs[i]] += loads[e] / c + (i < loads[e] % c ? 1 : 0);
+  }
+  return rows;
+}
+
+int64_t max_rank_rows(const ExpertPlacement& p, const std::vector<int64_t>& loads, int ep) {
+  const auto rows = rank_rows(p, loads, ep);
+  return rows.empty() ? 0 : *std::max_element(rows.begin(), rows.end());
+}
+
 }  // namespace trainsim

@@ -58,4 +58,31 @@ std::vector<int64_t> draw_expert_loads(const MoeRoutingSpec& r, int experts, int
 MoeDraw draw_moe_layer(const MoeRoutingSpec& r, int experts, int top_k, int ep, int64_t tokens_per_rank,
                        double capacity_factor, int layer, int micro);
 
+// ---- Dynamic expert placement (FlexMoE-style what-if) -------------------------------------
+// Every EP rank has E/ep home slots (static layout: expert e on rank e/(E/ep)) plus `replicas`
+// extra slots. From observed per-expert loads L_e a placement is chosen by a deterministic
+// greedy:
+//   1. copies: every expert has one; the ep*replicas extra copies go one at a time to the
+//      expert with the largest L_e/c_e (ties: lower id) that has fewer than ep copies;
+//   2. LPT: the copies, in order of decreasing share L_e/c_e (ties: lower expert id), each go to
+//      the least-loaded rank (ties: lower rank) that has a free slot and no copy of e yet;
+//   3. if the result's busiest rank is not lighter than the static layout's on the observed
+//      loads, the static layout is kept (no replicas, nothing moves).
+// A replicated expert's tokens are split evenly over its copies (the remainder one each to the
+// copies in placement order). Of an expert's copies, one on its home rank keeps its state; if
+// none is on the home rank, the first copy is a move (parameters and optimizer states travel),
+// and the others are replicas (parameters only).
+struct ExpertPlacement {
+  bool is_static = true;                 // kept the contiguous layout
+  std::vector<std::vector<int>> ranks;   // per expert: the ranks holding its copies, placement order
+  int moved = 0;                         // experts whose state left their home rank
+  int replicated = 0;                    // extra copies (replicas)
+  std::vector<int> incoming_moves;       // per rank: moved experts it receives
+  std::vector<int> incoming_replicas;    // per rank: replicas it receives
+};
+ExpertPlacement place_experts(const std::vector<int64_t>& observed, int ep, int replicas);
+// Per-rank token copies of `loads` under placement `p` (static: contiguous blocks).
+std::vector<int64_t> rank_rows(const ExpertPlacement& p, const std::vector<int64_t>& loads, int ep);
+int64_t max_rank_rows(const ExpertPlacement& p, const std::vector<int64_t>& loads, int ep);
+
 }  // namespace trainsim

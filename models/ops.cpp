@@ -20,6 +20,20 @@ LayerDims layer_dims(const ModelSpec& m, const TrainingSpec& tr, const ParallelS
   d.head_dim = m.head_dim > 0 ? m.head_dim : m.hidden / m.heads;
   d.q = d.heads * d.head_dim;
   d.kv = d.kv_heads * d.head_dim;
+  d.qk_dim = d.v_dim = d.head_dim;
+  if (m.mla) {
+    d.mla = true;
+    d.kv_heads = d.heads;
+    d.q_lora = m.q_lora_rank;
+    d.kv_lora = m.kv_lora_rank;
+    d.rope = m.qk_rope_head_dim;
+    d.nope = m.qk_nope_head_dim;
+    d.qk_dim = d.nope + d.rope;
+    d.v_dim = m.v_head_dim;
+    d.head_dim = (d.qk_dim + d.v_dim + 1) / 2;   // the cost models' equivalent (ops.h)
+    d.q = d.heads * d.v_dim;                      // out-projection input width
+    d.kv = d.kv_heads * d.qk_dim;
+  }
   d.f = m.ffn_hidden;
   d.vocab = m.vocab;
   d.swiglu = m.activation == Activation::kSwiglu;
@@ -68,6 +82,16 @@ OpDesc attention_block_op(const LayerDims& d, bool backward, int64_t seq_q, int6
   o.seq_q = seq_q;
   o.seq_kv = seq_kv;
   o.head_dim = d.head_dim;
+  if (d.mla) {
+    // 2*b*sq*skv*heads*(qk + v) forward (ops.h). Q, K of qk and V, O of v per head once each
+    // through HBM (and dO, dQ, dK, dV backward).
+    const double fwd = 2.0 * d.b * static_cast<double>(seq_q) * seq_kv * (o.heads * (d.qk_dim + d.v_dim));
+    o.flops = Flops{backward ? 2.0 * fwd : fwd};
+    const int64_t qo = 2 * d.b * seq_q * o.heads * (d.qk_dim + d.v_dim);
+    const int64_t kv = 2 * d.b * seq_kv * o.kv_heads * (d.qk_dim + d.v_dim);
+    o.bytes = Bytes(backward ? 2 * (qo + kv) : qo + kv);
+    return o;
+  }
   // 4*b*sq*skv*(heads * head_dim) forward, twice that backward (convention in ops.h).
   const double fwd = 4.0 * d.b * static_cast<double>(seq_q) * seq_kv * (o.heads * d.head_dim);
   o.flops = Flops{backward ? 2.0 * fwd : fwd};

@@ -4,8 +4,11 @@
 // (models/compiler.h) lays them out on streams; cost models (calibrate/) price them.
 //
 // FLOP convention (OpDesc::flops): matmul FLOPs counted the Megatron/PaLM way, 2*m*n*k per
-// GEMM, and for attention 4*b*s^2*(heads*head_dim) forward (QK^T and PV as dense s x s; the
-// causal mask is not subtracted), backward 2x forward. Model FLOPs per step = the sum over
+// GEMM, and for attention 2*b*s^2*heads*(qk_dim + v_dim) forward (QK^T with the query/key head
+// dim and PV with the value head dim, as dense s x s; the causal mask is not subtracted), i.e.
+// 4*b*s^2*(heads*head_dim) when both are head_dim (MHA/GQA); backward 2x forward. MLA's
+// attention op carries one head_dim for the cost models: the equivalent (qk_dim + v_dim)/2
+// (rounded up), so that their 4*b*s^2*heads*head_dim is its FLOPs (160 for DeepSeek-V3). Model FLOPs per step = the sum over
 // GEMM and attention ops of forward+backward (Narayanan et al. SC'21 eq. 3 without the
 // recompute term); hardware FLOPs add the recomputed forwards. Cost models see `causal` and
 // `backward` and price the work a flash kernel really does.
@@ -30,6 +33,11 @@ struct LayerDims {
   bool sp = false;               // sequence parallel
   int64_t q = 1, kv = 1;         // heads*head_dim and kv_heads*head_dim (full, before TP)
   int64_t heads = 1, kv_heads = 1, head_dim = 1;
+  // Attention head dims: query/key and value. = head_dim for MHA/GQA; MLA: qk_nope + qk_rope
+  // and v_head_dim (models/spec.h), with the latent ranks below (0 for MHA/GQA).
+  int64_t qk_dim = 1, v_dim = 1;
+  bool mla = false;
+  int64_t q_lora = 0, kv_lora = 0, rope = 0, nope = 0;
   int64_t f = 1;                 // ffn hidden (full)
   int64_t vocab = 1;
   bool swiglu = false;

@@ -51,6 +51,21 @@ struct ModelSpec {
   Activation activation = Activation::kGelu;
   NormKind norm = NormKind::kLayerNorm;
   bool tied_embeddings = false;     // LM head shares the embedding matrix
+  // Multi-head latent attention (DeepSeek-V2/V3; attention "mla"; all 0 otherwise). Q comes
+  // from a low-rank latent: h -> q_lora_rank (down-projection, RMSNorm) -> heads*(qk_nope +
+  // qk_rope) (up-projection); q_lora_rank 0 = no Q compression (DeepSeek-V2-Lite: h -> heads*qk
+  // directly). K and V come from one shared latent: h -> kv_lora_rank + qk_rope (the rope part
+  // is one decoupled key shared by all heads), RMSNorm on the kv_lora_rank part, then
+  // kv_lora_rank -> heads*(qk_nope + v_head_dim). Attention runs with query/key head dim
+  // qk_nope + qk_rope and value head dim v_head_dim; the out-projection is heads*v_head_dim -> h.
+  // For MLA models kv_heads = heads and head_dim = qk_nope + qk_rope (informative only).
+  bool mla = false;
+  int q_lora_rank = 0;
+  int kv_lora_rank = 0;
+  int qk_nope_head_dim = 0;
+  int qk_rope_head_dim = 0;
+  int v_head_dim = 0;
+  int mla_qk_dim() const { return qk_nope_head_dim + qk_rope_head_dim; }
   // Mixture of experts (arch "moe"; all 0 for dense models). Layers [0, dense_layers) use the
   // dense MLP of ffn_hidden; the others a routed MoE MLP: `experts` experts of
   // expert_ffn_hidden each, `top_k` of them per token, plus `shared_experts` always-on experts
@@ -71,8 +86,15 @@ struct ModelSpec {
 enum class MoeRouting : uint8_t { kBalanced, kUniform, kZipf, kHistogram };
 const char* to_string(MoeRouting);
 
+// Where experts live on the EP ranks (models/moe.h): fixed contiguous blocks, or re-placed
+// every rebalance_every steps from the loads last observed (FlexMoE-style what-if).
+enum class MoePlacement : uint8_t { kStatic, kDynamic };
+
 struct MoeRoutingSpec {
   MoeRouting kind = MoeRouting::kBalanced;
+  MoePlacement placement = MoePlacement::kStatic;
+  int rebalance_every = 100;        // K: steps between placements (dynamic only)
+  int replicas = 1;                 // extra expert slots per EP rank for replicas (dynamic only)
   double skew = 0;                  // zipf exponent s (> 0); only for kZipf
   std::vector<double> histogram;    // per-expert weights (counts or fractions); only for kHistogram
   std::string histogram_file;       // where it came from (informative)

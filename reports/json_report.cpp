@@ -62,6 +62,14 @@ ordered_json prediction_json(const Prediction& p) {
   model["heads"] = m.heads;
   model["kv_heads"] = m.kv_heads;
   model["head_dim"] = m.head_dim;
+  if (m.mla) {   // only for MLA models, so other reports keep their bytes
+    model["attention"] = "mla";
+    model["q_lora_rank"] = m.q_lora_rank;
+    model["kv_lora_rank"] = m.kv_lora_rank;
+    model["qk_nope_head_dim"] = m.qk_nope_head_dim;
+    model["qk_rope_head_dim"] = m.qk_rope_head_dim;
+    model["v_head_dim"] = m.v_head_dim;
+  }
   model["ffn_hidden"] = m.ffn_hidden;
   model["vocab"] = m.vocab;
   model["activation"] = to_string(m.activation);
@@ -130,6 +138,27 @@ ordered_json prediction_json(const Prediction& p) {
     moe["imbalance_cost_s"] = num(p.moe.imbalance_cost.seconds());
     moe["imbalance_cost_ps"] = p.moe.imbalance_cost.count_ps();
     moe["cost_source"] = "the same cost model, predicted again with balanced routing";
+    if (p.moe.dynamic) {   // only with dynamic placement, so other reports keep their bytes
+      ordered_json pl;
+      pl["placement"] = "dynamic";
+      pl["rebalance_every"] = p.moe.rebalance_every;
+      pl["replicas"] = p.moe.replicas;
+      pl["imbalance_static_mean"] = num(p.moe.imbalance_static_mean);
+      pl["imbalance_static_max"] = num(p.moe.imbalance_static_max);
+      pl["imbalance_dynamic_mean"] = num(p.moe.imbalance_mean);
+      pl["imbalance_dynamic_max"] = num(p.moe.imbalance_max);
+      pl["experts_moved"] = p.moe.experts_moved;
+      pl["experts_replicated"] = p.moe.experts_replicated;
+      pl["migration_bytes_per_step_all_layers"] = p.moe.migration_bytes_per_step;
+      pl["migration_time_s"] = num(p.moe.migration_time.seconds());
+      pl["static_step_time_s"] = num(p.moe.static_step_time.seconds());
+      pl["gain_s"] = num(p.moe.placement_gain.seconds());
+      pl["gain_ps"] = p.moe.placement_gain.count_ps();
+      pl["migration_cost_model"] = "an all-to-all on the EP group per MoE layer and step (in the plan): moved experts' "
+                                   "weights and optimizer states and replicas' weights / rebalance_every, plus the "
+                                   "replicas' gradient and weight sync every step";
+      moe["placement"] = std::move(pl);
+    }
     j["moe"] = std::move(moe);
   }
 

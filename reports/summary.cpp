@@ -48,6 +48,10 @@ void header_section(std::string& out, const Prediction& p) {
                         m.hidden > 0 && m.heads > 0 && m.ffn_hidden > 0
                             ? static_cast<double>(total_params(m)) * 1e-9
                             : 0.0));
+  if (m.mla)   // MLA models only, so other summaries keep their bytes
+    kv(out, "attention", strf("multi-head latent: q latent %d, kv latent %d, qk head dim %d + %d rope, v head dim %d",
+                              m.q_lora_rank, m.kv_lora_rank, m.qk_nope_head_dim, m.qk_rope_head_dim,
+                              m.v_head_dim));
   if (m.is_moe())
     kv(out, "moe", strf("%d experts, top-%d, expert ffn %d, %d shared, %d dense layers, capacity %s, "
                         "%.2f B active params",
@@ -121,6 +125,18 @@ void performance_section(std::string& out, const Prediction& p) {
                                    format_time(m.imbalance_cost).c_str(),
                                    share(m.imbalance_cost, p.step_time).c_str(),
                                    format_time(m.balanced_step_time).c_str()));
+    if (m.dynamic) {
+      kv(out, "placement", strf("dynamic every %d steps, %d replica slot%s per EP rank: imbalance %.3f mean / %.3f max "
+                                "(static %.3f / %.3f); %d experts moved, %d replicas over the MoE layers",
+                                m.rebalance_every, m.replicas, m.replicas == 1 ? "" : "s", m.imbalance_mean,
+                                m.imbalance_max, m.imbalance_static_mean, m.imbalance_static_max, m.experts_moved,
+                                m.experts_replicated));
+      kv(out, "dynamic gain", strf("%s (%s of the static step %s), net of migration %s on the critical rank "
+                                     "(%.1f MB per step per EP rank over all MoE layers, amortized)",
+                                     format_time(m.placement_gain).c_str(), share(m.placement_gain, m.static_step_time).c_str(),
+                                     format_time(m.static_step_time).c_str(), format_time(m.migration_time).c_str(),
+                                     static_cast<double>(m.migration_bytes_per_step) / 1e6));
+    }
   }
   documents_section(out, p);
 }

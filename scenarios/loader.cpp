@@ -49,7 +49,8 @@ const std::vector<std::string> kModelKeys = {
     "name",       "arch",  "layers",     "hidden",          "heads",
     "kv_heads",   "head_dim", "ffn_hidden", "vocab",        "activation",
     "norm",       "tied_embeddings", "attention", "experts", "top_k",
-    "expert_ffn_hidden", "shared_experts", "dense_layers", "capacity_factor", "router"};
+    "expert_ffn_hidden", "shared_experts", "dense_layers", "capacity_factor", "router",
+    "q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim"};
 const std::vector<std::string> kTrainingKeys = {"seq_len",   "global_batch",     "micro_batch",
                                                 "precision", "attention_kernel", "dropout"};
 const std::vector<std::string> kClusterKeys = {"gpu",          "gpus",          "gpus_per_node",
@@ -60,7 +61,8 @@ const std::vector<std::string> kParallelKeys = {
     "sequence_parallel", "schedule", "zero", "fsdp_shard_group", "recompute",
     "layers_per_stage", "order", "dp_bucket", "dp_overlap", "zero3_prefetch", "zero3_gather",
     "activation_offload", "etp"};
-const std::vector<std::string> kMoeKeys = {"routing", "skew", "histogram", "seed"};
+const std::vector<std::string> kMoeKeys = {"routing", "skew", "histogram", "seed", "placement", "rebalance_every",
+                                           "replicas"};
 const std::vector<std::string> kDocumentKeys = {"lengths", "mean_tokens", "sigma", "seed"};
 const std::vector<std::string> kNetworkKeys = {"mode", "topology", "oversubscription", "placement",
                                                "modifications", "hottest_links"};
@@ -559,6 +561,58 @@ std::optional<ModelSpec> read_model(Reader& r, const json* sec) {
       ok = false;
     }
   }
+  // Attention kind: "mha" / "gqa" (informative, checked below) or "mla" with its latent fields.
+  static const char* kMlaFields[] = {"q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim",
+                                     "v_head_dim"};
+  std::string attention;
+  if (const json* att = Reader::field(sec, "attention"); att && !att->is_null()) {
+    attention = att->is_string() ? att->get<std::string>() : "";
+    if (attention != "mha" && attention != "gqa" && attention != "mla") {
+      r.error(base + "/attention", show(*att), "unknown value; accepted: \"mha\", \"gqa\" or \"mla\"");
+      ok = false;
+    }
+  }
+  if (ok) {
+    if (!attention.empty()) m.mla = attention == "mla";
+    if (!m.mla) {
+      for (const char* k : kMlaFields)
+        if (given(k)) {
+          r.error(base + "/" + k, show(sec->at(k)),
+                  "an MLA field on a model without multi-head latent attention; set \"attention\": \"mla\" or "
+                  "remove the key");
+          ok = false;
+        }
+      m.q_lora_rank = m.kv_lora_rank = m.qk_nope_head_dim = m.qk_rope_head_dim = m.v_head_dim = 0;
+    } else {
+      // Defaults (README): q_lora_rank 0 (no Q compression), qk_nope_head_dim 128,
+      // qk_rope_head_dim 64, v_head_dim = qk_nope_head_dim; kv_lora_rank has none.
+      const bool have = from_catalog && m.kv_lora_rank > 0;
+      const char* need = have ? nullptr : "(attention \"mla\" needs kv_lora_rank, e.g. 512 as in DeepSeek-V3)";
+      if (!have) {
+        m.q_lora_rank = 0;
+        m.qk_nope_head_dim = 128;
+        m.qk_rope_head_dim = 64;
+        m.v_head_dim = 0;
+      }
+      if (given("kv_lora_rank") || need) ok &= r.read_int(sec, base, "kv_lora_rank", 1, kMaxHidden, need, &m.kv_lora_rank);
+      if (given("q_lora_rank")) ok &= r.read_int(sec, base, "q_lora_rank", 0, kMaxHidden, nullptr, &m.q_lora_rank);
+      if (given("qk_nope_head_dim"))
+        ok &= r.read_int(sec, base, "qk_nope_head_dim", 1, kMaxHeads, nullptr, &m.qk_nope_head_dim);
+      if (given("qk_rope_head_dim"))
+        ok &= r.read_int(sec, base, "qk_rope_head_dim", 1, kMaxHeads, nullptr, &m.qk_rope_head_dim);
+      if (given("v_head_dim")) ok &= r.read_int(sec, base, "v_head_dim", 1, kMaxHeads, nullptr, &m.v_head_dim);
+      if (m.v_head_dim == 0) m.v_head_dim = m.qk_nope_head_dim;
+      for (const char* k : {"kv_heads", "head_dim"})
+        if (given(k)) {
+          r.error(base + "/" + k, show(sec->at(k)),
+                  std::string("not used with attention \"mla\" (every head has its own K and V from the latent; the "
+                              "head dims are qk_nope_head_dim + qk_rope_head_dim and v_head_dim); remove the key"));
+          ok = false;
+        }
+      m.kv_heads = m.heads;
+      m.head_dim = m.mla_qk_dim();
+    }
+  }
   if (!ok) {
     r.mark_bad(base);
     return std::nullopt;
@@ -587,7 +641,7 @@ std::optional<ModelSpec> read_model(Reader& r, const json* sec) {
       return std::nullopt;
     }
   }
-  if (!Reader::has(sec, "head_dim")) {
+  if (!Reader::has(sec, "head_dim") && !m.mla) {
     if (m.hidden % m.heads != 0) {
       r.error(base + "/heads", std::to_string(m.heads),
               "heads=" + std::to_string(m.heads) + " does not divide hidden=" +
@@ -605,23 +659,10 @@ std::optional<ModelSpec> read_model(Reader& r, const json* sec) {
     r.mark_bad(base);
     return std::nullopt;
   }
-  const json* att = Reader::field(sec, "attention");
-  if (att && !att->is_null()) {
-    std::string a = att->is_string() ? att->get<std::string>() : "";
-    if (a == "mha") {
-      if (m.kv_heads != m.heads) {
-        r.error(base + "/attention", "\"mha\"",
-                "mha means kv_heads == heads, but kv_heads=" + std::to_string(m.kv_heads) +
-                    " and heads=" + std::to_string(m.heads) + "; use \"gqa\" or fix kv_heads");
-      }
-    } else if (a == "gqa") {
-      // informative
-    } else if (a == "mla") {
-      r.error(base + "/attention", "\"mla\"",
-              "multi-head latent attention is not supported yet; accepted: \"mha\" or \"gqa\"");
-    } else {
-      r.error(base + "/attention", show(*att), "unknown value; accepted: \"mha\" or \"gqa\"");
-    }
+  if (attention == "mha" && m.kv_heads != m.heads) {
+    r.error(base + "/attention", "\"mha\"",
+            "mha means kv_heads == heads, but kv_heads=" + std::to_string(m.kv_heads) +
+                " and heads=" + std::to_string(m.heads) + "; use \"gqa\" or fix kv_heads");
   }
   return m;
 }
@@ -1030,6 +1071,20 @@ Result<Scenario> load_document(json doc, const std::string& label,
       if (v->is_number_unsigned() || (v->is_number_integer() && v->get<int64_t>() >= 0)) t.moe.seed = v->get<uint64_t>();
       else r.error(b + "/seed", show(*v), "expected a non-negative integer (0 to 2^64-1), got " + kind(*v));
     }
+    // Dynamic expert placement what-if (models/moe.h, compiler.h).
+    std::string placement;
+    bool placement_here = false;
+    if (r.read_string(msec_moe, b, "placement", nullptr, &placement, &placement_here) && placement_here) {
+      if (placement == "static") t.moe.placement = MoePlacement::kStatic;
+      else if (placement == "dynamic") t.moe.placement = MoePlacement::kDynamic;
+      else r.error(b + "/placement", show(msec_moe->at("placement")),
+                   "unknown value; accepted: \"static\" (experts stay in contiguous blocks) or \"dynamic\" "
+                   "(hot experts moved or replicated every rebalance_every steps)");
+    }
+    if (t.moe.placement == MoePlacement::kDynamic) {
+      r.read_int(msec_moe, b, "rebalance_every", 1, 1'000'000'000, nullptr, &t.moe.rebalance_every);
+      r.read_int(msec_moe, b, "replicas", 0, 1 << 16, nullptr, &t.moe.replicas);
+    }   // like skew, ignored with static placement (so --set moe.placement=static switches it off)
     const json* sk = Reader::field(msec_moe, "skew");
     if (t.moe.kind == MoeRouting::kZipf) {
       if (!sk) r.error(b + "/skew", "", "missing; required for routing \"zipf\": the exponent s > 0, e.g. 1.0");

@@ -259,6 +259,26 @@ Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
       mr.balanced_step_time = bp.value().step_time;
     }
     mr.imbalance_cost = r.step_time - mr.balanced_step_time;
+    if (ms.dynamic) {
+      mr.dynamic = true;
+      mr.rebalance_every = rt.rebalance_every;
+      mr.replicas = rt.replicas;
+      mr.imbalance_static_mean = ms.imbalance_static_mean;
+      mr.imbalance_static_max = ms.imbalance_static_max;
+      mr.experts_moved = ms.experts_moved;
+      mr.experts_replicated = ms.experts_replicated;
+      mr.migration_bytes_per_step = ms.migration_bytes;
+      for (const Task& t : cp.tasks)
+        if (plan->ops[t.op].name == "ep.placement.migration.alltoall") mr.migration_time += t.dur;
+      Scenario st = s;
+      st.training.moe.placement = MoePlacement::kStatic;
+      PredictOptions so;
+      so.fast = opts.fast;
+      auto sp = predict(st, so);
+      if (!sp.ok()) return sp.status();
+      mr.static_step_time = sp.value().step_time;
+      mr.placement_gain = mr.static_step_time - r.step_time;
+    }
   }
 
   if (s.training.documents.kind != DocumentLengths::kNone) {

@@ -47,6 +47,22 @@ struct MoeReport {
   // imbalance_cost = step_time - balanced_step_time (0 when the routing is balanced).
   Time balanced_step_time;
   Time imbalance_cost;
+  // Dynamic expert placement (moe.placement "dynamic"; models/compiler.h). The same scenario
+  // predicted again with static placement gives static_step_time; placement_gain =
+  // static_step_time - step_time, net of the migration collective, whose time on the critical
+  // rank is migration_time (its bytes per step per rank, amortized over rebalance_every steps
+  // plus the replicas' per-step sync, in migration_bytes_per_step).
+  bool dynamic = false;
+  int rebalance_every = 0;
+  int replicas = 0;
+  double imbalance_static_mean = 1;
+  double imbalance_static_max = 1;
+  int experts_moved = 0;
+  int experts_replicated = 0;
+  int64_t migration_bytes_per_step = 0;
+  Time migration_time;
+  Time static_step_time;
+  Time placement_gain;
 };
 
 // Packed variable-length documents and the imbalance they cause (present = false unless the

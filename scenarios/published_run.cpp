@@ -114,9 +114,18 @@ Result<RowScenario> scenario_from_row(const nlohmann::json& row) {
   auto& d = out.defaults;
 
   // Features we do not simulate yet.
-  if (str_or(M, "attention", "") == "mla") {
-    out.unsupported = "unsupported: multi-head latent attention";
-    return out;
+  static const char* kMla[] = {"q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim"};
+  const bool mla = str_or(M, "attention", "") == "mla";
+  const CatalogModel* mla_same = nullptr;   // a catalog MLA model of the row's layers and hidden
+  if (mla) {
+    for (const auto& cm : model_catalog())
+      if (cm.spec.mla && cm.spec.layers == int_or(M, "layers", 0) && cm.spec.hidden == int_or(M, "hidden", 0))
+        mla_same = &cm;
+    if (is_null(M, "kv_lora_rank") && mla_same == nullptr) {
+      out.unsupported = "unsupported: multi-head latent attention without kv_lora_rank in the row (and no catalog "
+                        "MLA model of the same layers and hidden to take the latent dims from)";
+      return out;
+    }
   }
   if (std::string sch = str_or(P, "schedule", ""); sch == "dualpipe") {
     out.unsupported = "unsupported: schedule dualpipe";
@@ -153,7 +162,7 @@ Result<RowScenario> scenario_from_row(const nlohmann::json& row) {
                   ")");
     }
   }
-  if (is_null(M, "kv_heads") && m.contains("heads")) {
+  if (is_null(M, "kv_heads") && m.contains("heads") && !mla) {
     m["kv_heads"] = m["heads"];
     d.push_back("kv_heads=" + m["heads"].dump() + " (null in row; = heads, multi-head attention)");
   }
@@ -189,6 +198,27 @@ Result<RowScenario> scenario_from_row(const nlohmann::json& row) {
     if (is_null(M, "dense_layers")) d.push_back("dense_layers=0 (null in row)");
     d.push_back("capacity_factor=0, dropless (not in the row schema)");
     d.push_back("moe routing=balanced (not in the row schema; every expert gets the mean load)");
+  }
+  if (mla) {
+    // MLA: the row's latent dims, else the catalog model of the same shape's; kv_heads and
+    // head_dim do not apply (every head's K and V come from the shared latent).
+    m["attention"] = "mla";
+    m.erase("kv_heads");
+    for (const char* k : kMla) {
+      if (!is_null(M, k)) {
+        m[k] = M[k];
+      } else if (mla_same != nullptr) {
+        const ModelSpec& cs = mla_same->spec;
+        const int v = std::string(k) == "q_lora_rank" ? cs.q_lora_rank
+                      : std::string(k) == "kv_lora_rank" ? cs.kv_lora_rank
+                      : std::string(k) == "qk_nope_head_dim" ? cs.qk_nope_head_dim
+                      : std::string(k) == "qk_rope_head_dim" ? cs.qk_rope_head_dim
+                                                             : cs.v_head_dim;
+        m[k] = v;
+        d.push_back(std::string(k) + "=" + std::to_string(v) + " (null in row; catalog MLA model " + cs.name +
+                    " has the same layers and hidden)");
+      }
+    }
   }
   doc["model"] = m;
 

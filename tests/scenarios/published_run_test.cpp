@@ -167,6 +167,41 @@ TEST(PublishedRuns, UnsupportedAndInvalid) {
   EXPECT_FALSE(scenario_from_row(json{{"id", "y"}, {"model", 1}}).ok());
 }
 
+// MLA rows: the latent dims from the row, else from a catalog MLA model of the same layers and
+// hidden (DeepSeek-V3), listed in defaults; without either the row is unsupported.
+TEST(PublishedRuns, MlaRows) {
+  json row = {{"id", "mla"},
+              {"model", {{"arch", "dense"}, {"layers", 4}, {"hidden", 2048}, {"heads", 16}, {"attention", "mla"},
+                         {"kv_heads", nullptr}, {"ffn_hidden", 8192}}},
+              {"training", {{"seq_len", 2048}, {"global_batch", 64}}},
+              {"cluster", {{"gpu", "H100-SXM-80GB"}, {"gpus", 8}}},
+              {"parallel", {{"tp", 2}, {"pp", 1}}}};
+  auto r = scenario_from_row(row);
+  ASSERT_TRUE(r.ok());
+  EXPECT_NE(r->unsupported.find("without kv_lora_rank"), std::string::npos) << r->unsupported;
+  row["model"]["kv_lora_rank"] = 256;
+  row["model"]["q_lora_rank"] = 512;
+  r = scenario_from_row(row);
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->unsupported, "") << r->unsupported;
+  EXPECT_TRUE(r->scenario.model.mla);
+  EXPECT_EQ(r->scenario.model.kv_lora_rank, 256);
+  EXPECT_EQ(r->scenario.model.q_lora_rank, 512);
+  EXPECT_EQ(r->scenario.model.kv_heads, 16);
+  json ds = {{"id", "ds"},
+             {"model", {{"arch", "dense"}, {"layers", 61}, {"hidden", 7168}, {"heads", 128}, {"attention", "mla"},
+                        {"ffn_hidden", 18432}, {"vocab", 129280}, {"activation", "swiglu"}}},
+             {"training", {{"seq_len", 4096}, {"global_batch", 64}}},
+             {"cluster", {{"gpu", "H100-SXM-80GB"}, {"gpus", 64}}},
+             {"parallel", {{"tp", 8}, {"pp", 8}}}};
+  r = scenario_from_row(ds);
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->unsupported, "") << r->unsupported;
+  EXPECT_EQ(r->scenario.model.kv_lora_rank, 512);
+  EXPECT_EQ(r->scenario.model.q_lora_rank, 1536);
+  EXPECT_TRUE(has_default(r.value(), "kv_lora_rank=512 (null in row; catalog MLA model deepseek-v3"));
+}
+
 TEST(PublishedRuns, HeadsFallBackToHeadDim128WithoutACatalogMatch) {
   json row = rows().front();
   row["id"] = "made-up";

@@ -1,0 +1,206 @@
+// Dynamic expert placement (FlexMoE-style what-if; models/moe.h place_experts, compiler.h):
+// the greedy LPT placement in closed form on a known skewed histogram, no change on balanced
+// routing, the migration collective in the plan, the report's gain, and the loader's errors.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <numeric>
+#include <string>
+
+#include "models/compiler.h"
+#include "models/memory.h"
+#include "models/moe.h"
+#include "scenarios/loader.h"
+#include "scenarios/predict.h"
+
+namespace trainsim {
+namespace {
+
+// 8 experts on 4 EP ranks (2 home slots each) + 1 replica slot per rank; expert 0 hot.
+//   copies: the 4 extra copies go to expert 0 (100/1 -> 50 -> 33.3 -> 25, then it has ep = 4
+//   copies) and then to expert 1 (ties at 10: the lower id), shares 25 x4, 10 x6, 5 x2;
+//   LPT: 25 on ranks 0-3; 10s on ranks 0, 1, 2, 3, 0, 1 -> 45 45 35 35; 5s on ranks 2, 3.
+//   Busiest rank 45 (static: experts 0 and 1 on rank 0, 110).
+TEST(MoePlacement, LptClosedFormOnSkewedHistogram) {
+  const std::vector<int64_t> loads = {100, 10, 10, 10, 10, 10, 10, 10};
+  const ExpertPlacement p = place_experts(loads, 4, 1);
+  ASSERT_FALSE(p.is_static);
+  EXPECT_EQ(rank_rows(p, loads, 4), (std::vector<int64_t>{45, 45, 40, 40}));
+  EXPECT_EQ(max_rank_rows(p, loads, 4), 45);
+  ExpertPlacement stat = place_experts(std::vector<int64_t>(8, 10), 4, 1);
+  ASSERT_TRUE(stat.is_static);
+  EXPECT_EQ(max_rank_rows(stat, loads, 4), 110);
+  EXPECT_EQ(p.ranks[0], (std::vector<int>{0, 1, 2, 3}));
+  EXPECT_EQ(p.ranks[1], (std::vector<int>{2, 3}));
+  // Expert 0 stays home (3 replicas); expert 1 moves to rank 2 with a replica on 3; experts 2,
+  // 5, 6, 7 move; 3 and 4 stay.
+  EXPECT_EQ(p.replicated, 4);
+  EXPECT_EQ(p.moved, 5);
+  // Without replica slots every rank holds exactly 2 experts: LPT puts 100 on rank 0 and the
+  // last 10 lands in its free slot (110, no better than static), so the static layout is kept.
+  const ExpertPlacement q = place_experts(loads, 4, 0);
+  EXPECT_TRUE(q.is_static);
+  EXPECT_EQ(max_rank_rows(q, loads, 4), 110);
+  // A load that moving alone can improve: {60, 50, 10, 0, ...} with 2 slots per rank (static
+  // rank 0 = 110); LPT: 60 -> r0, 50 -> r1, 10 -> r2, zeros fill r3, r2, r3, r0, r1: busiest 60.
+  const std::vector<int64_t> two = {60, 50, 10, 0, 0, 0, 0, 0};
+  const ExpertPlacement q2 = place_experts(two, 4, 0);
+  ASSERT_FALSE(q2.is_static);
+  EXPECT_EQ(max_rank_rows(q2, two, 4), 60);
+  EXPECT_EQ(q2.replicated, 0);
+  EXPECT_GT(q2.moved, 0);
+  // Token remainders of a replicated expert go one each to its first copies.
+  EXPECT_EQ(rank_rows(p, {101, 10, 10, 10, 10, 10, 10, 10}, 4), (std::vector<int64_t>{46, 45, 40, 40}));
+}
+
+TEST(MoePlacement, BalancedLoadsKeepStaticLayout) {
+  for (int replicas : {0, 1, 3}) {
+    const ExpertPlacement p = place_experts(std::vector<int64_t>(16, 1000), 4, replicas);
+    EXPECT_TRUE(p.is_static) << replicas;
+    EXPECT_EQ(p.moved + p.replicated, 0);
+    EXPECT_EQ(max_rank_rows(p, std::vector<int64_t>(16, 1000), 4), 4000);
+  }
+}
+
+ModelSpec small_moe() {
+  ModelSpec m;
+  m.name = "moe-placement-test";
+  m.arch = "moe";
+  m.layers = 4;
+  m.hidden = 1024;
+  m.heads = 16;
+  m.kv_heads = 4;
+  m.head_dim = 64;
+  m.ffn_hidden = 2048;
+  m.vocab = 32000;
+  m.activation = Activation::kSwiglu;
+  m.norm = NormKind::kRMSNorm;
+  m.experts = 8;
+  m.top_k = 2;
+  m.expert_ffn_hidden = 2048;
+  return m;
+}
+
+Scenario make(MoeRouting routing, MoePlacement placement) {
+  Scenario s;
+  s.name = "moe-placement";
+  s.file = "<test>";
+  s.model = small_moe();
+  s.training.seq_len = 1024;
+  s.training.micro_batch = 1;
+  s.training.global_batch = 4 * 8;
+  s.training.moe.kind = routing;
+  s.training.moe.histogram = {8, 1, 1, 1, 1, 1, 1, 1};
+  s.training.moe.placement = placement;
+  s.parallel.dp = 8;
+  s.parallel.ep = 4;
+  auto g = find_gpu("H100-SXM-80GB");
+  EXPECT_TRUE(g.ok());
+  s.cluster.gpu = g.value();
+  s.cluster.gpus = 8;
+  s.cluster.gpus_per_node = 8;
+  s.cluster.nic_bandwidth = s.cluster.gpu.nic_bandwidth;
+  s.cluster.nvlink_bandwidth = s.cluster.gpu.nvlink_bandwidth;
+  return s;
+}
+
+int count_ops(const CompiledPlan& c, const std::string& name) {
+  int n = 0;
+  for (const Task& t : c.plan.programs[0].tasks) n += c.plan.ops[t.op].name == name;
+  return n;
+}
+
+TEST(MoePlacement, BalancedRoutingChangesNothing) {
+  const Scenario st = make(MoeRouting::kBalanced, MoePlacement::kStatic);
+  const Scenario dy = make(MoeRouting::kBalanced, MoePlacement::kDynamic);
+  auto a = compile_plan(st.model, st.training, st.parallel, 8);
+  auto b = compile_plan(dy.model, dy.training, dy.parallel, 8);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(count_ops(b.value(), "ep.placement.migration.alltoall"), 0);
+  EXPECT_DOUBLE_EQ(b->moe.imbalance_mean, a->moe.imbalance_mean);
+  EXPECT_EQ(b->moe.migration_bytes, 0);
+  auto pa = predict(st, PredictOptions{});
+  auto pb = predict(dy, PredictOptions{});
+  ASSERT_TRUE(pa.ok() && pb.ok());
+  // Replica slots are reserved (memory), but the step is the same.
+  EXPECT_EQ(pa->step_time.count_ps(), pb->step_time.count_ps());
+  EXPECT_EQ(pb->moe.placement_gain.count_ps(), 0);
+}
+
+// A skewed histogram (expert 0 gets 8/15 of the copies): every draw's busiest rank under the
+// placement chosen from the layer's observed draw (micro-batch -1) equals place_experts +
+// max_rank_rows on that draw, the plan carries one migration collective per MoE layer (last
+// micro-batch only), and dynamic placement beats static net of it.
+TEST(MoePlacement, SkewedHistogramDynamicBeatsStatic) {
+  const Scenario dy = make(MoeRouting::kHistogram, MoePlacement::kDynamic);
+  auto b = compile_plan(dy.model, dy.training, dy.parallel, 8);
+  ASSERT_TRUE(b.ok()) << b.status().to_string();
+  const int64_t tm = 1024;
+  double mean = 0, mean_static = 0;
+  for (int l = 0; l < 4; ++l) {
+    const MoeDraw seen = draw_moe_layer(dy.training.moe, 8, 2, 4, tm, 0, l, -1);
+    const ExpertPlacement p = place_experts(seen.expert_rows, 4, 1);
+    for (int mi = 0; mi < 4; ++mi) {
+      const MoeDraw d = draw_moe_layer(dy.training.moe, 8, 2, 4, tm, 0, l, mi);
+      mean += static_cast<double>(max_rank_rows(p, d.expert_rows, 4)) * 4 / d.routed;
+      mean_static += d.imbalance;
+    }
+  }
+  EXPECT_DOUBLE_EQ(b->moe.imbalance_mean, mean / 16);
+  EXPECT_DOUBLE_EQ(b->moe.imbalance_static_mean, mean_static / 16);
+  EXPECT_LT(b->moe.imbalance_mean, 0.6 * b->moe.imbalance_static_mean);
+  EXPECT_EQ(count_ops(b.value(), "ep.placement.migration.alltoall"), 4);
+  EXPECT_GT(b->moe.migration_bytes, 0);
+  PredictOptions o;
+  auto pd = predict(dy, o);
+  ASSERT_TRUE(pd.ok()) << pd.status().to_string();
+  EXPECT_TRUE(pd->moe.dynamic);
+  EXPECT_GT(pd->moe.placement_gain.count_ps(), 0);
+  EXPECT_EQ(pd->moe.static_step_time.count_ps() - pd->step_time.count_ps(), pd->moe.placement_gain.count_ps());
+  EXPECT_GT(pd->moe.migration_time.count_ps(), 0);
+  // Rebalancing every step costs more than every 1000 steps.
+  Scenario often = dy;
+  often.training.moe.rebalance_every = 1;
+  auto c = compile_plan(often.model, often.training, often.parallel, 8);
+  ASSERT_TRUE(c.ok());
+  EXPECT_GT(c->moe.migration_bytes, b->moe.migration_bytes);
+  // Fast mode equals full mode.
+  o.fast = true;
+  auto pf = predict(dy, o);
+  ASSERT_TRUE(pf.ok());
+  EXPECT_EQ(pf->step_time.count_ps(), pd->step_time.count_ps());
+}
+
+TEST(MoePlacement, LoaderFieldsAndErrors) {
+  nlohmann::json d = nlohmann::json::parse(R"({
+    "name": "t", "model": {"name": "mixtral-8x7b"},
+    "training": {"seq_len": 4096, "global_batch": 64, "micro_batch": 1},
+    "cluster": {"gpu": "H100-SXM-80GB", "gpus": 64, "gpus_per_node": 8},
+    "parallel": {"tp": 1, "pp": 1, "dp": 64, "ep": 8},
+    "moe": {"routing": "zipf", "skew": 1.0, "placement": "dynamic", "rebalance_every": 50, "replicas": 2}
+  })");
+  auto r = load_scenario_text(d.dump(), "test.json", {});
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->training.moe.placement, MoePlacement::kDynamic);
+  EXPECT_EQ(r->training.moe.rebalance_every, 50);
+  EXPECT_EQ(r->training.moe.replicas, 2);
+  d["moe"].erase("rebalance_every");
+  d["moe"].erase("replicas");
+  auto r2 = load_scenario_text(d.dump(), "test.json", {});
+  ASSERT_TRUE(r2.ok());
+  EXPECT_EQ(r2->training.moe.rebalance_every, 100);
+  EXPECT_EQ(r2->training.moe.replicas, 1);
+  d["moe"]["placement"] = "flexible";
+  auto r3 = load_scenario_text(d.dump(), "test.json", {});
+  ASSERT_FALSE(r3.ok());
+  EXPECT_NE(r3.status().to_string().find("/moe/placement"), std::string::npos);
+  EXPECT_NE(r3.status().to_string().find("\"dynamic\""), std::string::npos);
+  d["moe"]["placement"] = "dynamic";
+  d["moe"]["rebalance_every"] = 0;
+  auto r4 = load_scenario_text(d.dump(), "test.json", {});
+  ASSERT_FALSE(r4.ok());
+  EXPECT_NE(r4.status().to_string().find("/moe/rebalance_every"), std::string::npos) << r4.status().to_string();
+}
+
+}  // namespace
+}  // namespace trainsim
