@@ -641,7 +641,9 @@ std::optional<ModelSpec> read_model(Reader& r, const json* sec) {
       return std::nullopt;
     }
   }
-  if (!Reader::has(sec, "head_dim") && !m.mla) {
+  // head_dim: given, else the catalog's (unless hidden or heads were overridden), else hidden/heads.
+  const bool shape_overridden = Reader::has(sec, "hidden") || Reader::has(sec, "heads");
+  if (!Reader::has(sec, "head_dim") && !m.mla && (!from_catalog || shape_overridden || m.head_dim <= 0)) {
     if (m.hidden % m.heads != 0) {
       r.error(base + "/heads", std::to_string(m.heads),
               "heads=" + std::to_string(m.heads) + " does not divide hidden=" +

@@ -432,6 +432,22 @@ TEST(LoaderErrors, InterleavedNeedsMicroBatchesMultipleOfPp) {
   EXPECT_EQ(ok->parallel.schedule, Schedule::kInterleaved);
 }
 
+// A catalog model keeps its own head_dim (Qwen3-235B: 128, not hidden/heads = 64) unless its
+// hidden or heads are overridden.
+TEST(Loader, CatalogHeadDimKept) {
+  json d = base_doc();
+  d["model"] = {{"name", "qwen3-235b-a22b"}};
+  d["parallel"] = {{"tp", 1}, {"ep", 8}, {"dp", 8}};
+  auto r = load(d);
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_EQ(r->model.head_dim, 128);
+  d["model"]["heads"] = 32;
+  d["model"]["kv_heads"] = 4;
+  auto o = load(d);
+  ASSERT_TRUE(o.ok()) << all_errors(o);
+  EXPECT_EQ(o->model.head_dim, 4096 / 32);
+}
+
 TEST(Loader, ContextParallelLoads) {
   json d = base_doc();
   d["parallel"] = {{"cp", 4}, {"cp_ulysses", 2}};
