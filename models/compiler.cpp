@@ -119,7 +119,7 @@ class StageBuilder {
       Le_ = model.experts / par.ep;
       fe_ = model.expert_ffn_hidden / etp_;
       Tm_ = etp_ == par.tp ? d.tokens() : ceil_div(d.tokens(), par.tp);
-      eshard_ = par.dp / par.ep * (etp_ == par.tp ? 1 : par.tp);
+      eshard_ = par.dp / par.ep * (etp_ == par.tp ? 1 : par.tp) * par.cp;
     }
   }
 
@@ -1044,7 +1044,6 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
     if (tr.moe.kind == MoeRouting::kHistogram && static_cast<int>(tr.moe.histogram.size()) != model.experts)
       return Status::error("the routing histogram has " + std::to_string(tr.moe.histogram.size()) +
                            " entries; the model has " + E + " experts");
-    if (par.cp > 1) return Status::error("cp=" + std::to_string(par.cp) + " with a MoE model is not modelled yet; use cp=1");
   }
   if (tr.micro_batch <= 0 || par.dp <= 0 || tr.global_batch % (static_cast<int64_t>(par.dp) * tr.micro_batch) != 0)
     return Status::error("global_batch must be a multiple of dp*micro_batch");
@@ -1114,7 +1113,8 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
       return std::array<int, 5>{c(r, Axis::kPp), c(r, Axis::kCp), c(r, Axis::kTp), c(r, Axis::kDp) / par.ep, 0};
     }));
     plan.groups.push_back(keyed("expert-dp", [&](int r) {
-      return std::array<int, 5>{c(r, Axis::kPp), c(r, Axis::kCp), fold_tp ? 0 : c(r, Axis::kTp), c(r, Axis::kDp) % par.ep, 0};
+      // CP ranks hold the same experts and saw different tokens: their gradients reduce too.
+      return std::array<int, 5>{c(r, Axis::kPp), 0, fold_tp ? 0 : c(r, Axis::kTp), c(r, Axis::kDp) % par.ep, 0};
     }));
     GroupTable eg = plan.groups.back();
     eg.name = "expert-dp-gather";
@@ -1148,7 +1148,7 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
   std::vector<std::vector<int64_t>> moe_rows(model.layers);
   std::vector<int64_t> moe_migration(model.layers, 0);   // bytes per rank of the placement collective
   const bool dynamic = model.is_moe() && tr.moe.placement == MoePlacement::kDynamic;
-  const int eshard_all = model.is_moe() ? par.dp / par.ep * (par.etp == par.tp ? 1 : par.tp) : 1;
+  const int eshard_all = model.is_moe() ? par.dp / par.ep * (par.etp == par.tp ? 1 : par.tp) * par.cp : 1;
   if (model.is_moe()) {
     const int64_t tm = par.etp == par.tp ? d.tokens() : (d.tokens() + par.tp - 1) / par.tp;
     const int64_t pe = (expert_params(model) + std::max(1, par.etp) - 1) / std::max(1, par.etp);
@@ -1304,7 +1304,7 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
     if (expert_local > 0) {
       // Routed experts: their grads and optimizer states sharded over the expert-DP group
       // (Megatron's distributed optimizer); the workspace is counted once.
-      const int eshard = par.dp / par.ep * (par.etp == par.tp ? 1 : par.tp);
+      const int eshard = par.dp / par.ep * (par.etp == par.tp ? 1 : par.tp) * par.cp;
       MemoryStatic e = static_memory(expert_local, 0, par.zero, eshard, 0, bucket);
       prog.mem.params = prog.mem.params + e.params;
       prog.mem.grads = prog.mem.grads + e.grads;

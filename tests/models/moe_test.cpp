@@ -262,6 +262,32 @@ TEST(MoeCompiler, ImbalanceCostIsStepMinusBalancedStep) {
   EXPECT_DOUBLE_EQ(pb.moe.imbalance_mean, 1.0);
 }
 
+// MoE with context parallelism: each CP rank routes its seq/cp tokens (all-to-all bytes and
+// expert rows shrink by cp), expert gradients reduce over dp/ep x cp ranks, and fast mode
+// still equals full mode.
+TEST(MoeCompiler, ContextParallelSplitsTokensAndJoinsExpertGradients) {
+  Scenario a = make(small_moe(8, 2), 1, 1, 4, 2, 2, 2048);
+  Scenario b = a;
+  b.parallel.cp = 2;
+  b.cluster.gpus = a.cluster.gpus * 2;
+  b.cluster.gpus_per_node = 8;
+  auto ca = compile_plan(a.model, a.training, a.parallel, a.cluster.gpus_per_node);
+  auto cb = compile_plan(b.model, b.training, b.parallel, b.cluster.gpus_per_node);
+  ASSERT_TRUE(ca.ok() && cb.ok()) << cb.status().to_string();
+  auto a2a_bytes = [](const Plan& plan) {
+    int64_t sum = 0;
+    for (const Task& t : plan.programs[0].tasks)
+      if (t.category == Category::kEpComm) sum += plan.ops[t.op].bytes.count();
+    return sum;
+  };
+  EXPECT_EQ(a2a_bytes(ca->plan) / 2, a2a_bytes(cb->plan));   // balanced routing: exactly half
+  EXPECT_EQ(ca->plan.groups[kGroupExpertDp].size_of(0) * 2, cb->plan.groups[kGroupExpertDp].size_of(0));
+  EXPECT_EQ(ca->plan.groups[kGroupEp].size_of(0), cb->plan.groups[kGroupEp].size_of(0));
+  b.training.moe.kind = MoeRouting::kZipf;
+  b.training.moe.skew = 1.0;
+  EXPECT_EQ(run(b).step_time.count_ps(), run(b, true).step_time.count_ps());
+}
+
 TEST(MoeCompiler, BadConfigsAreErrors) {
   auto err = [](const Scenario& s) {
     auto c = compile_plan(s.model, s.training, s.parallel, 8);
