@@ -1,6 +1,8 @@
 #include "calibrate/cost_model.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "calibrate/fit.h"
@@ -78,6 +80,13 @@ double DefaultEfficiencies::size_factor(Time ideal) const {
   return size_curve.back().second;
 }
 
+int InNetworkReduction::tiers(int nodes) const {
+  if (!enabled || nodes <= 1) return 0;
+  if (nodes <= leaf_nodes) return 1;
+  if (nodes <= pod_nodes || fabric_tiers <= 2) return std::min(2, fabric_tiers);
+  return 3;
+}
+
 DefaultCostModel::DefaultCostModel(const ClusterSpec& cluster, DefaultEfficiencies eff)
     : cluster_(cluster), eff_(std::move(eff)) {
   if (cluster_.pcie_bandwidth.Bps() <= 0) cluster_.pcie_bandwidth = cluster_.gpu.pcie_bandwidth;
@@ -137,7 +146,9 @@ OpCost DefaultCostModel::collective(const OpDesc& op, const GroupShape& shape) c
     return p2p(op, shape.nodes == 1);
   }
   OpCost c;
-  c.time = collective_time(op.coll, op.bytes, shape, links(op.coll), CollAlgo::kAuto);
+  LinkParams l = links(op.coll);
+  if (op.coll == CollKind::kAllReduce) l.innet_tiers = innet_.tiers(shape.nodes);
+  c.time = collective_time(op.coll, op.bytes, shape, l, CollAlgo::kAuto);
   return c;
 }
 
@@ -150,7 +161,7 @@ OpCost DefaultCostModel::p2p(const OpDesc& op, bool same_node) const {
 }
 
 std::string DefaultCostModel::describe(OpClass cls, CostSource) const {
-  char buf[256];
+  char buf[384];
   switch (cls) {
     case OpClass::kGemm:
       std::snprintf(buf, sizeof buf, "roofline: %.0f%% of %s peak (fp8 %.0f%%) for large GEMMs, size curve below%s",
@@ -166,6 +177,12 @@ std::string DefaultCostModel::describe(OpClass cls, CostSource) const {
                     "alpha-beta: NVLink %.0f GB/s (all-reduce %.0f, fitted to nccl-tests, rms %.0f%%), %.1f us/step; NIC %.1f GB/s per GPU",
                     links(CollKind::kAllGather).intra_bw.GBps_f(), links(CollKind::kAllReduce).intra_bw.GBps_f(),
                     eff_.nvlink_fit_residual * 100, eff_.nvlink_alpha.us_f(), links(CollKind::kAllGather).inter_bw.GBps_f());
+      if (innet_.enabled) {
+        const size_t used = std::strlen(buf);
+        std::snprintf(buf + used, sizeof buf - used,
+                      "; cross-node all-reduce may use in-network reduction (SHARP: S/q up and down the tree, 2 x %.1f us per tier)",
+                      eff_.nic_alpha.us_f());
+      }
       break;
     case OpClass::kP2p:
       std::snprintf(buf, sizeof buf, "p2p: NVLink %.0f GB/s, NIC %.1f GB/s",
@@ -183,10 +200,13 @@ std::string DefaultCostModel::describe(OpClass cls, CostSource) const {
   return std::string(buf) + " (embedded default, calibrate/data/defaults.json, family " + eff_.family + ")";
 }
 
-Result<std::unique_ptr<CostModel>> make_default_cost_model(const ClusterSpec& cluster) {
+Result<std::unique_ptr<CostModel>> make_default_cost_model(const ClusterSpec& cluster,
+                                                           const InNetworkReduction& innet) {
   auto eff = default_efficiencies(gpu_family(cluster.gpu));
   if (!eff.ok()) return eff.status();
-  return std::unique_ptr<CostModel>(new DefaultCostModel(cluster, std::move(eff).value()));
+  auto m = std::make_unique<DefaultCostModel>(cluster, std::move(eff).value());
+  m->set_in_network(innet);
+  return std::unique_ptr<CostModel>(std::move(m));
 }
 
 Status bind_costs(Plan& plan, const CostModel& model, int gpus_per_node, std::vector<CostSource>* op_sources) {

@@ -15,7 +15,9 @@
 //   memory-bound (norm, elementwise, embedding, loss, optimizer)
 //              bytes / (hbm_bandwidth * hbm_efficiency) + memory_op_overhead
 //   collective sim/collectives.h alpha-beta with NVLink / NIC bandwidths times the family's
-//              efficiencies (all-reduce inside a node at the NVLS figure where the family has it)
+//              efficiencies (all-reduce inside a node at the NVLS figure where the family has it);
+//              with in-network reduction (InNetworkReduction) a cross-node all-reduce may take
+//              the SHARP algorithm, its tree height from InNetworkReduction::tiers
 //   p2p        sim/collectives.h p2p_time
 // `power` = (power_limit/tdp)^power_exponent for power-capped parts, else 1.
 // Thread-safety: immutable after construction; const methods are reentrant.
@@ -61,6 +63,22 @@ struct DefaultEfficiencies {
   double size_factor(Time ideal) const;
 };
 
+// In-network reduction (scenario network.in_network_reduction: InfiniBand SHARP on the scale-out
+// switches). Analytic mode sees no topology, so the height of a group's reduction tree comes
+// from the node count of the group taken as contiguous nodes of a rail-optimized fat-tree
+// (the one flow mode builds from the cluster section): 1 tier up to leaf_nodes nodes (one leaf
+// per rail), 2 up to pod_nodes (one pod's spines) or when the fabric has 2 tiers, else 3.
+// A group strided over more leaves than its node count needs is under-counted by a tier at
+// most (2 x inter_alpha per tier). Flow mode reads the tiers off the fabric's routes instead.
+struct InNetworkReduction {
+  bool enabled = false;
+  int leaf_nodes = 64;     // nodes on one leaf of a rail (the leaf radix)
+  int pod_nodes = 512;     // nodes under one pod (leaf_radix^2 / NICs per node)
+  int fabric_tiers = 2;    // switch tiers of the fabric (2 or 3)
+  // Tiers the reduction tree of a group on `nodes` nodes climbs; 0 when disabled or nodes <= 1.
+  int tiers(int nodes) const;
+};
+
 // The GPU family of a catalog GPU ("ampere", "hopper", "blackwell").
 std::string gpu_family(const GpuSpec& gpu);
 // Efficiencies for a family from the embedded defaults. Error names the family if missing.
@@ -76,14 +94,18 @@ class DefaultCostModel : public CostModel {
   const DefaultEfficiencies& efficiencies() const { return eff_; }
   double power_factor() const { return power_; }
   LinkParams links(CollKind kind) const;
+  void set_in_network(const InNetworkReduction& r) { innet_ = r; }
+  const InNetworkReduction& in_network() const { return innet_; }
 
  private:
   ClusterSpec cluster_;
   DefaultEfficiencies eff_;
+  InNetworkReduction innet_;
   double power_ = 1.0;
 };
 
-Result<std::unique_ptr<CostModel>> make_default_cost_model(const ClusterSpec& cluster);
+Result<std::unique_ptr<CostModel>> make_default_cost_model(const ClusterSpec& cluster,
+                                                           const InNetworkReduction& innet = {});
 
 // Fills Task::dur of every task of the plan from the cost model (each distinct op is priced
 // once). `op_sources` receives the source of each op (size plan.ops.size()).

@@ -65,7 +65,8 @@ const std::vector<std::string> kMoeKeys = {"routing", "skew", "histogram", "seed
                                            "replicas"};
 const std::vector<std::string> kDocumentKeys = {"lengths", "mean_tokens", "sigma", "seed"};
 const std::vector<std::string> kNetworkKeys = {"mode", "topology", "oversubscription", "placement",
-                                               "modifications", "hottest_links"};
+                                               "modifications", "hottest_links",
+                                               "in_network_reduction"};
 const std::vector<std::string> kCostsKeys = {"calibration"};
 
 const std::vector<std::string>* section_keys(const std::string& s) {
@@ -1010,6 +1011,7 @@ Result<Scenario> load_document(json doc, const std::string& label,
       for (const Error& e : ms.errors()) r.error(e.path, e.value, e.message);
     }
     r.read_int(nsec, "/network", "hottest_links", 1, 1000, nullptr, &no.hottest_links);
+    r.read_bool(nsec, "/network", "in_network_reduction", &no.in_network_reduction);
   }
   if (ksec) {
     std::string cal;

@@ -71,6 +71,19 @@ Result<std::shared_ptr<const ClusterGraph>> scenario_fabric(const Scenario& s) {
   return out;
 }
 
+// network.in_network_reduction for the analytic model: the tree heights of the fat-tree
+// scenario_fabric builds from the cluster section (leaf radix 64, one NIC per GPU).
+InNetworkReduction in_network(const Scenario& s) {
+  InNetworkReduction r;
+  r.enabled = s.options.network.in_network_reduction;
+  const FabricOptions f;
+  const int64_t k = f.leaf_radix;
+  r.leaf_nodes = f.leaf_radix;
+  r.pod_nodes = static_cast<int>(k * k / s.cluster.gpus_per_node);
+  r.fabric_tiers = s.cluster.nodes() > r.pod_nodes ? 3 : 2;
+  return r;
+}
+
 }  // namespace
 
 Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
@@ -87,7 +100,7 @@ Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
     calibrated = cal.value().get();
     model = std::move(cal).value();
   } else {
-    auto def = make_default_cost_model(s.cluster);
+    auto def = make_default_cost_model(s.cluster, in_network(s));
     if (!def.ok()) return def.status();
     model = std::move(def).value();
   }
@@ -117,6 +130,7 @@ Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
     fc.p2p = dm.links(CollKind::kAllGather);
     fc.p2p.intra_bw = s.cluster.nvlink_bandwidth * eff.value().p2p;
     fc.efficiency = eff.value().nic;
+    fc.in_network_reduction = s.options.network.in_network_reduction;
     nic_eff = fc.efficiency;
     const NodePlacement how = s.options.network.placement == "scattered" ? NodePlacement::kScattered
                                                                          : NodePlacement::kContiguous;

@@ -23,6 +23,8 @@ struct NetworkOptions {
   std::vector<LinkModification> modifications;   // failed / degraded links (what-ifs)
   std::string placement = "contiguous";   // "contiguous" | "scattered" (job nodes on the fabric)
   int hottest_links = 10;                 // rows of the hottest-links report
+  bool in_network_reduction = false;      // InfiniBand SHARP on the scale-out switches: a
+                                          // cross-node all-reduce may reduce in the switch tree
 };
 
 struct SimOptions {

@@ -65,6 +65,17 @@ Time hierarchical_allreduce(Bytes s, const GroupShape& g, const LinkParams& l) {
   return intra_phase + inter_phase + intra_phase;
 }
 
+// Reduce-scatter in the node, the S/q shard up the switch tree and back down (one bus crossing
+// each way, concurrently), all-gather in the node.
+Time innet_allreduce(Bytes s, const GroupShape& g, const LinkParams& l) {
+  const int64_t q = g.per_node;
+  Time intra_phase = scaled_transfer(s, q - 1, q, l.intra_bw) + l.intra_alpha * (q - 1);
+  Time inter_phase = scaled_transfer(s, 1, q, l.inter_bw) + l.inter_alpha * (2 * l.innet_tiers);
+  return intra_phase + inter_phase + intra_phase;
+}
+
+bool innet_applies(const GroupShape& g, const LinkParams& l) { return l.innet_tiers > 0 && g.nodes > 1; }
+
 Time direct_alltoall(Bytes s, const GroupShape& g, const LinkParams& l) {
   const int64_t p = g.size;
   const int64_t q = g.per_node;
@@ -91,6 +102,7 @@ const char* to_string(CollAlgo a) {
     case CollAlgo::kTree: return "tree";
     case CollAlgo::kHierarchical: return "hierarchical";
     case CollAlgo::kDirect: return "direct";
+    case CollAlgo::kInNetwork: return "in-network";
   }
   return "?";
 }
@@ -99,13 +111,17 @@ CollAlgo auto_algo(CollKind kind, Bytes size, GroupShape g, const LinkParams& l)
   check_shape(g, size);
   if (kind == CollKind::kAllToAll) return CollAlgo::kDirect;
   if (kind != CollKind::kAllReduce || g.size == 1) return CollAlgo::kRing;
-  // Ties keep the earlier (simpler) algorithm: ring, then tree, then hierarchical.
+  // Ties keep the earlier (simpler) algorithm: ring, tree, hierarchical, in-network.
   CollAlgo best = CollAlgo::kRing;
   Time best_t = ring(kind, size, g, l);
   Time t = tree_allreduce(size, g, l);
   if (t < best_t) best = CollAlgo::kTree, best_t = t;
   t = hierarchical_allreduce(size, g, l);
   if (t < best_t) best = CollAlgo::kHierarchical, best_t = t;
+  if (innet_applies(g, l)) {
+    t = innet_allreduce(size, g, l);
+    if (t < best_t) best = CollAlgo::kInNetwork, best_t = t;
+  }
   return best;
 }
 
@@ -118,6 +134,7 @@ Time collective_time(CollKind kind, Bytes size, GroupShape g, const LinkParams& 
   if (kind == CollKind::kAllReduce) {
     if (algo == CollAlgo::kTree) return tree_allreduce(size, g, l);
     if (algo == CollAlgo::kHierarchical) return hierarchical_allreduce(size, g, l);
+    if (algo == CollAlgo::kInNetwork && innet_applies(g, l)) return innet_allreduce(size, g, l);
   }
   return ring(kind, size, g, l);
 }

@@ -21,15 +21,30 @@
 //   hierarchical all-reduce  intra RS (q-1)/q*S/intra_bw + (q-1)*intra_alpha
 //                          + inter ring AR on S/q per GPU: 2(n-1)/n*(S/q)/inter_bw + 2(n-1)*inter_alpha
 //                          + intra AG (q-1)/q*S/intra_bw + (q-1)*intra_alpha
+//   in-network all-reduce  intra RS (q-1)/q*S/intra_bw + (q-1)*intra_alpha
+//     (NVLS/SHARP)         + switch tree: S/q * 1/inter_bw + 2*innet_tiers*inter_alpha
+//                          + intra AG (q-1)/q*S/intra_bw + (q-1)*intra_alpha
+//     Each GPU sends its reduced S/q shard once up its rail's switch tree (InfiniBand SHARP
+//     v2/v3 on Quantum-class switches, as NCCL's CollNet / NVLS+SHARP path uses it) and
+//     receives the reduced shard once down, both directions at once: the inter-node bus
+//     bandwidth factor is 1 instead of a ring's 2(n-1)/n (about twice the bus bandwidth), and
+//     the latency is one switch hop up and one down per tier the tree climbs (innet_tiers: 1
+//     within one leaf, 2 across leaves of a pod, 3 across pods) instead of 2(n-1) ring steps.
+//     The intra-node phases use the all-reduce NVLink figures, which for Hopper are fitted to
+//     nccl-tests curves measured WITH NVLS (calibrate/data/defaults.json), so NVLS inside the
+//     node is already in intra_bw and is not counted again here.
 //   direct all-to-all      max((q-1)/p*S/intra_bw, (p-q)/p*S/inter_bw) + (p-1)*alpha
 //   send-recv (ring shift) p2p_time(S, nodes == 1): every member sends S to its successor at
 //                          once; a node boundary is crossed by one member per node, on its own NIC
 // A bandwidth term F*S/B is computed as transfer_time(S, B/F), i.e. over the algorithm
 // bandwidth (nccl-tests "algbw"), so each term rounds up to a whole picosecond exactly once.
-// Algorithm choice: kTree and kHierarchical apply to all-reduce only; other kinds fall back to
-// ring, and kDirect on any kind but all-to-all means ring. All-to-all always uses the direct
+// Algorithm choice: kTree, kHierarchical and kInNetwork apply to all-reduce only; other kinds
+// fall back to ring, and kDirect on any kind but all-to-all means ring. kInNetwork also needs
+// l.innet_tiers > 0 and nodes > 1 (otherwise ring): SHARP accelerates all-reduce; reduce-scatter
+// and all-gather stay ring here. All-to-all always uses the direct
 // algorithm, whatever `algo` says (a ring all-to-all is not modelled).
-// kAuto: all-reduce takes the fastest of ring, tree and hierarchical; all-to-all is direct;
+// kAuto: all-reduce takes the fastest of ring, tree, hierarchical and (when l.innet_tiers > 0
+// and nodes > 1) in-network, ties keeping the earlier one; all-to-all is direct;
 // the rest ring. p == 1 costs zero.
 // Groups whose nodes hold unequal member counts are approximated with per_node members on
 // every node (the shape's maximum), which is what the busiest node sees.
@@ -56,9 +71,12 @@ struct LinkParams {
   Time intra_alpha;     // latency of one algorithm step inside a node
   Bandwidth inter_bw;   // achievable NIC bandwidth per GPU, per direction
   Time inter_alpha;     // latency of one algorithm step across nodes
+  // Switch tiers an in-network (SHARP) all-reduce tree of this group climbs; 0 = the fabric
+  // has no in-network reduction (the default), so kInNetwork is never picked.
+  int innet_tiers = 0;
 };
 
-enum class CollAlgo : uint8_t { kAuto, kRing, kTree, kHierarchical, kDirect };
+enum class CollAlgo : uint8_t { kAuto, kRing, kTree, kHierarchical, kDirect, kInNetwork };
 const char* to_string(CollAlgo);
 
 // REQUIRES: a valid shape; size >= 0; bandwidths > 0 where the group uses them.

@@ -104,13 +104,8 @@ void FabricNetworkModel::add_flow(int a, int b, uint32_t channel, double bytes, 
   out->flows.push_back(std::move(f));
 }
 
-void FabricNetworkModel::collective(const Plan& plan, uint32_t group, uint32_t inst, uint32_t opi,
-                                    NetworkTraffic* out) {
-  out->analytic = true;
-  out->flows.clear();
-  out->floor = out->tail = Time::zero();
+int FabricNetworkModel::group_members(const Plan& plan, uint32_t group, uint32_t inst) {
   const GroupTable& gt = plan.groups[group];
-  const OpDesc& op = plan.ops[opi];
   // Group the members by fabric node, nodes in order of their first member.
   if (++epoch_ == 0) {
     std::fill(stamp_.begin(), stamp_.end(), 0);
@@ -132,6 +127,97 @@ void FabricNetworkModel::collective(const Plan& plan, uint32_t group, uint32_t i
     v.push_back(gpu);
     q = std::max(q, static_cast<int>(v.size()));
   }
+  return q;
+}
+
+const FabricNetworkModel::InnetTree& FabricNetworkModel::innet_tree(const Plan& plan, uint32_t group,
+                                                                    uint32_t inst) {
+  const uint64_t key = (static_cast<uint64_t>(group) << 32) | inst;
+  auto it = trees_.find(key);
+  if (it != trees_.end()) return it->second;
+  InnetTree t;
+  const int q = group_members(plan, group, inst);
+  const int n = static_cast<int>(used_);
+  const auto& G = graph_->graph();
+  auto level = [&](uint32_t v) { return static_cast<int>(G[v].level); };
+  auto head = [&](LinkId l) { return graph_->link(l).to; };
+  // Index of the link that reaches the path's highest vertex (the first one at that level).
+  auto top_of = [&](const Path& p) {
+    size_t best = 0;
+    int lv = -1;
+    for (size_t k = 0; k < p.size(); ++k)
+      if (level(head(p[k])) > lv) lv = level(head(p[k])), best = k;
+    return best;
+  };
+  auto member = [&](int node, int c) { const auto& v = nodes_[node]; return v[c % v.size()]; };
+  std::vector<Path> ps(n);
+  std::vector<LinkId> chan;
+  std::vector<int64_t> chain_at;   // per vertex level: r0's chain vertex, -1 none
+  for (int c = 0; n > 1 && c < q; ++c) {
+    const int r0 = member(0, c);
+    size_t far = 1;
+    int far_level = -1;
+    for (int i = 1; i < n; ++i) {
+      ps[i] = path(member(i, c), r0, static_cast<uint32_t>(c));   // a copy: routes_ may rehash
+      const int lv = level(head(ps[i][top_of(ps[i])]));
+      if (lv > far_level) far_level = lv, far = static_cast<size_t>(i);
+    }
+    // r0's chain up to the root: the reversed descending half of the highest-reaching route.
+    chain_at.assign(16, -1);
+    chan.clear();
+    const Path& pf = ps[far];
+    for (size_t k = pf.size(); k-- > top_of(pf) + 1;) {
+      const LinkId up = pf[k] ^ 1u;   // 2c and 2c+1 are the two directions of cable c
+      chan.push_back(up);
+      const int lv = level(head(up));
+      if (lv >= 0 && lv < 16) chain_at[lv] = head(up);
+    }
+    auto on_chain = [&](uint32_t v) {
+      const int lv = level(v);
+      return lv >= 0 && lv < 16 && chain_at[lv] == static_cast<int64_t>(v);
+    };
+    RouteOptions ro;
+    ro.rail_aware = true;
+    for (int i = 1; i < n; ++i) {
+      const Path* p = &ps[i];
+      std::vector<Path> alts;
+      if (!on_chain(head((*p)[top_of(*p)]))) {
+        alts = graph_->paths(member(i, c), r0, ro);
+        for (const Path& a : alts)
+          if (on_chain(head(a[top_of(a)]))) {
+            p = &a;
+            break;
+          }
+      }
+      const size_t ti = top_of(*p);
+      for (size_t k = 0; k <= ti; ++k) chan.push_back((*p)[k]);
+      // No equal-cost path meets the chain at its top: the stray top forwards to the chain.
+      for (size_t k = ti + 1; !on_chain(head((*p)[ti])) && k < p->size(); ++k) {
+        chan.push_back((*p)[k]);
+        if (on_chain(head((*p)[k]))) break;
+      }
+    }
+    std::sort(chan.begin(), chan.end());
+    chan.erase(std::unique(chan.begin(), chan.end()), chan.end());
+    t.up.insert(t.up.end(), chan.begin(), chan.end());
+    t.tiers = std::max(t.tiers, far_level - 1);   // leaf level 2 -> 1 tier
+  }
+  return trees_.emplace(key, std::move(t)).first->second;
+}
+
+int FabricNetworkModel::innet_tiers(const Plan& plan, uint32_t group, uint32_t inst) {
+  if (!costs_.in_network_reduction) return 0;
+  return innet_tree(plan, group, inst).tiers;
+}
+
+void FabricNetworkModel::collective(const Plan& plan, uint32_t group, uint32_t inst, uint32_t opi,
+                                    NetworkTraffic* out) {
+  out->analytic = true;
+  out->flows.clear();
+  out->floor = out->tail = Time::zero();
+  const GroupTable& gt = plan.groups[group];
+  const OpDesc& op = plan.ops[opi];
+  const int q = group_members(plan, group, inst);
   const int n = static_cast<int>(used_);
   const int p = static_cast<int>(gt.size_of(inst));
   if (n <= 1 || op.bytes.count() == 0) return;   // one node (NVSwitch) or nothing to send: analytic
@@ -158,6 +244,24 @@ void FabricNetworkModel::collective(const Plan& plan, uint32_t group, uint32_t i
         if (i != j)
           for (int c = 0; c < q; ++c) add_flow(member(i, c), member(j, c), c, per, out);
     return;
+  }
+  if (op.coll == CollKind::kAllReduce && costs_.in_network_reduction) {
+    const InnetTree& tree = innet_tree(plan, group, inst);   // regroups nodes_ identically
+    LinkParams li = l;
+    li.innet_tiers = tree.tiers;
+    if (auto_algo(op.coll, S, shape, li) == CollAlgo::kInNetwork) {
+      const Time intra = scaled(S, q - 1, q, l.intra_bw) + l.intra_alpha * (q - 1);
+      out->tail = intra + intra + l.inter_alpha * (2 * tree.tiers);
+      const int64_t per = static_cast<int64_t>(std::ceil(s / q));
+      for (LinkId u : tree.up)
+        for (LinkId d : {u, u ^ 1u}) {   // the aggregate up, the result down
+          FlowSpec f;
+          f.path = {d};
+          f.size = Bytes(per);
+          out->flows.push_back(std::move(f));
+        }
+      return;
+    }
   }
   const CollAlgo algo = auto_algo(op.coll, S, shape, l);
   int64_t num = 1, den = 1;   // ring phase factor F = num/den

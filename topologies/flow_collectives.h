@@ -16,6 +16,23 @@
 //     floor = F * S / intra_bw; tail = the algorithm's alpha terms (sim/collectives.h).
 //   hierarchical all-reduce: intra reduce-scatter and all-gather analytic (tail), the inter-node
 //     ring per rail carries 2(n-1)/n * S/q per member.
+//   in-network all-reduce (FlowCosts::in_network_reduction, SHARP): intra reduce-scatter and
+//     all-gather analytic (tail). Per channel c (rail), a reduction tree rooted at a switch:
+//     r0 = member c of the first node; every other member's route to r0 climbs to the lowest
+//     switch it shares with r0; r0's own chain climbs to the highest of those (the tree's root,
+//     whose level gives the tiers: leaf 1, spine 2, core 3). A member whose ECMP route tops out
+//     on a switch off r0's chain takes the first equal-cost path (ClusterGraph::paths) that
+//     meets the chain, so the tree has one root; if none does, its route is kept (a second
+//     top, more uplink traffic than SHARP would send). Every directed link of the tree carries
+//     one flow of S/q bytes up (switch-terminated: GPU->NIC, NIC->leaf, leaf->spine, ...), and
+//     its reverse one flow of S/q down, all started together: the aggregated stream a switch
+//     sends to its parent and the result it multicasts to its children. tail = the intra phases
+//     + 2 x tiers x inter_alpha. Approximations: each tree link is its own flow (a pipelined
+//     SHARP stream moves at the rate of its slowest link; here a slowed link finishes late and
+//     the collective ends with it, the others do not slow down with it), and up and down run at
+//     once rather than the down stream trailing the up stream by the tree's latency (which is
+//     the alpha term). Idle fabric, 1:1: every link carries one S/q flow, so the time is
+//     S/q / inter_bw + tail = collective_time() with innet_tiers = the tree's tiers.
 //   all-to-all (direct): for every ordered pair of nodes and every channel c, member c of one
 //     sends q * S / p bytes to member c of the other; floor = (q-1)/p * S / intra_bw;
 //     tail = (p-1) * inter_alpha.
@@ -60,6 +77,7 @@ struct FlowCosts {
   std::array<LinkParams, 6> coll;   // per CollKind (the analytic model's figures)
   LinkParams p2p;
   double efficiency = 1;            // link capacity = line rate x efficiency, in (0, 1]
+  bool in_network_reduction = false;   // all-reduce across nodes may use SHARP (a switch tree)
 };
 static_assert(static_cast<size_t>(CollKind::kSendRecv) + 1 == 6, "FabricCosts::coll needs one entry per CollKind");
 
@@ -76,6 +94,9 @@ class FabricNetworkModel : public NetworkModel {
   void p2p(const Plan& plan, uint32_t src, uint32_t dst, uint32_t op, NetworkTraffic* out) override;
 
   int gpu_of_rank(uint32_t rank) const;
+  // Tiers of the in-network reduction tree of instance `inst` of `group` (0 when in-network
+  // reduction is off or the instance sits on one node); builds and caches the tree.
+  int innet_tiers(const Plan& plan, uint32_t group, uint32_t inst);
   const ClusterGraph& graph() const { return *graph_; }
   // "node3/nic1 -> leaf0" for reports.
   std::string link_name(uint32_t link) const;
@@ -83,12 +104,20 @@ class FabricNetworkModel : public NetworkModel {
  private:
   const Path& path(int gpu_a, int gpu_b, uint32_t channel);
   void add_flow(int gpu_a, int gpu_b, uint32_t channel, double bytes, NetworkTraffic* out);
+  // Groups the members of an instance by node into nodes_ (n = used_); returns q.
+  int group_members(const Plan& plan, uint32_t group, uint32_t inst);
+  struct InnetTree {
+    int tiers = 0;
+    std::vector<LinkId> up;   // the up links of every channel's tree (each once per channel)
+  };
+  const InnetTree& innet_tree(const Plan& plan, uint32_t group, uint32_t inst);
 
   std::shared_ptr<const ClusterGraph> graph_;
   std::vector<int32_t> node_map_;
   FlowCosts costs_;
   int gpn_ = 1;
   std::unordered_map<uint64_t, Path> routes_;   // lookup only, never iterated
+  std::unordered_map<uint64_t, InnetTree> trees_;   // (group, inst) -> tree; lookup only
   // scratch: nodes of the instance being expanded
   std::vector<uint32_t> stamp_;                 // per fabric node: epoch it was seen in
   std::vector<uint32_t> slot_;                  // per fabric node: index in nodes_

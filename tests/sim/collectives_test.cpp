@@ -120,6 +120,68 @@ TEST(Collectives, AutoPicksFastestAllReduce) {
   EXPECT_EQ(auto_algo(CollKind::kAllToAll, Bytes::KiB(64), GroupShape{512, 8, 64}, l), CollAlgo::kDirect);
 }
 
+TEST(Collectives, InNetworkAllReduceClosedForm) {
+  // q=8, n=16, a 2-tier switch tree: intra RS (7/8 * S/370 + 7*5us)
+  //   + the S/8 shard once up and down the tree ((S/8)/48, bus factor 1) + 2*2 tiers*10us
+  //   + intra AG (7/8 * S/370 + 7*5us)
+  LinkParams l = h100_links();
+  l.innet_tiers = 2;
+  const Bytes s = Bytes::MiB(512);
+  const double sz = static_cast<double>(s.count());
+  GroupShape g{128, 8, 16};
+  double want = 2 * (ps(7.0 / 8 * sz / (370 * kGB)) + 7 * 5e6) + ps(sz / 8 / (48 * kGB)) + 2 * 2 * 10e6;
+  expect_near_ps(collective_time(CollKind::kAllReduce, s, g, l, CollAlgo::kInNetwork), want, 3);
+  // One member per node (a DP group): no intra phases, S/48 + 2*tiers*10us, against the
+  // ring's 2(n-1)/n * S/48 + 2(n-1)*10us: about half the time on 64 nodes.
+  l.innet_tiers = 3;
+  GroupShape d{64, 1, 64};
+  expect_near_ps(collective_time(CollKind::kAllReduce, s, d, l, CollAlgo::kInNetwork),
+                 ps(sz / (48 * kGB)) + 2 * 3 * 10e6, 1);
+  const double ratio = collective_time(CollKind::kAllReduce, s, d, l).seconds() /
+                       collective_time(CollKind::kAllReduce, s, d, l, CollAlgo::kRing).seconds();
+  EXPECT_NEAR(ratio, (sz / 48e9 + 60e-6) / (2.0 * 63 / 64 * sz / 48e9 + 126 * 10e-6), 1e-6);
+  EXPECT_LT(ratio, 0.51);
+}
+
+TEST(Collectives, InNetworkOnlyWhenEnabledAcrossNodesAndForAllReduce) {
+  const LinkParams off = h100_links();   // innet_tiers = 0: the default, no SHARP
+  LinkParams on = off;
+  on.innet_tiers = 2;
+  const Bytes s = Bytes::MiB(256);
+  for (GroupShape g : {GroupShape{8, 8, 1}, GroupShape{64, 8, 8}, GroupShape{512, 8, 64},
+                       GroupShape{16, 1, 16}, GroupShape{2, 1, 2}}) {
+    for (Bytes b : {Bytes::KiB(64), Bytes::MiB(16), Bytes::GiB(2)}) {
+      // Disabled: never picked, and asking for it explicitly means ring; times unchanged.
+      EXPECT_NE(auto_algo(CollKind::kAllReduce, b, g, off), CollAlgo::kInNetwork);
+      EXPECT_EQ(collective_time(CollKind::kAllReduce, b, g, off, CollAlgo::kInNetwork),
+                collective_time(CollKind::kAllReduce, b, g, off, CollAlgo::kRing));
+      // Enabled: auto is the fastest of the four.
+      Time best = min(min(collective_time(CollKind::kAllReduce, b, g, on, CollAlgo::kRing),
+                          collective_time(CollKind::kAllReduce, b, g, on, CollAlgo::kTree)),
+                      min(collective_time(CollKind::kAllReduce, b, g, on, CollAlgo::kHierarchical),
+                          collective_time(CollKind::kAllReduce, b, g, on, CollAlgo::kInNetwork)));
+      EXPECT_EQ(collective_time(CollKind::kAllReduce, b, g, on), best);
+      // Reduce-scatter and all-gather stay ring.
+      EXPECT_EQ(auto_algo(CollKind::kReduceScatter, b, g, on), CollAlgo::kRing);
+      EXPECT_EQ(collective_time(CollKind::kAllGather, b, g, on, CollAlgo::kInNetwork),
+                collective_time(CollKind::kAllGather, b, g, off, CollAlgo::kRing));
+    }
+  }
+  // Large buffers across many nodes where the NICs limit the ring: in-network wins.
+  EXPECT_EQ(auto_algo(CollKind::kAllReduce, s, GroupShape{128, 2, 64}, on), CollAlgo::kInNetwork);
+  EXPECT_EQ(auto_algo(CollKind::kAllReduce, s, GroupShape{16, 1, 16}, on), CollAlgo::kInNetwork);
+  // Whole nodes (q = 8) whose ring runs at min(370, 8 x 48) GB/s: the phases are summed (as for
+  // hierarchical), 2 x 7/8 S/370 + S/(8 x 48) > 2 S/370, so the rail rings stay faster.
+  EXPECT_NE(auto_algo(CollKind::kAllReduce, s, GroupShape{512, 8, 64}, on), CollAlgo::kInNetwork);
+  // One node: NVLS is already in the fitted NVLink figure, nothing to add.
+  EXPECT_NE(auto_algo(CollKind::kAllReduce, s, GroupShape{8, 8, 1}, on), CollAlgo::kInNetwork);
+  // Two nodes, one member each: the ring's bus factor 2(n-1)/n is already 1, and its 2 steps
+  // of latency beat a 2-tier tree's 4 hops: not faster, not picked.
+  EXPECT_EQ(auto_algo(CollKind::kAllReduce, s, GroupShape{2, 1, 2}, on), CollAlgo::kRing);
+  EXPECT_LT(collective_time(CollKind::kAllReduce, s, GroupShape{2, 1, 2}, on, CollAlgo::kRing),
+            collective_time(CollKind::kAllReduce, s, GroupShape{2, 1, 2}, on, CollAlgo::kInNetwork));
+}
+
 TEST(Collectives, DirectAllToAll) {
   // p=16, q=8, 2 nodes: intra part 7/16 * S/370, inter part 8/16 * S/48;
   // time = max(intra, inter) + 15 * 10us

@@ -245,6 +245,70 @@ TEST(FlowCollectives, CrossNodeSendIsOneFlowAtTheP2pTime) {
   EXPECT_EQ(rr.flows.stats.flows_started, 8u);   // one per sending rank, each on its own rail
 }
 
+// In-network (SHARP) all-reduce on an idle 1:1 fabric: per rail, every link of the switch tree
+// carries the S/q shard once up and once down, so the flow time is
+//   2 x [(q-1)/q S / intra_bw + (q-1) alpha] + S/q / inter_bw + 2 x tiers x alpha
+// = collective_time() with innet_tiers = the tree's tiers (leaf 1, spine 2, core 3), within 1%.
+// Shapes where the analytic model picks in-network: one member per node (DP-like) on one leaf,
+// across leaves, across pods; two members per node (NIC-bound rail rings) across leaves.
+TEST(FlowCollectives, InNetworkAllReduceOnIdleFabricMatchesAnalyticWithinOnePercent) {
+  struct Case {
+    int gpus, gpn, radix, tiers, pod_gpus;
+    std::vector<uint32_t> members;
+    int want_tiers;
+    size_t want_flows;   // 2 x tree links (up and down)
+  };
+  std::vector<uint32_t> strided, eight, sixteen;
+  for (uint32_t r = 3; r < 32; r += 8) strided.push_back(r);
+  for (uint32_t r = 0; r < 8; ++r) eight.push_back(r);
+  for (uint32_t r = 0; r < 16; ++r) sixteen.push_back(r);
+  const std::vector<Case> cases = {
+      // 4 nodes on one leaf per rail: 4 x (GPU->NIC, NIC->leaf).
+      {32, 8, 64, 2, 0, strided, 1, 2 * 8},
+      // 8 nodes on 4 leaves: + one uplink per leaf to a single root spine.
+      {8, 1, 2, 2, 0, eight, 2, 2 * (16 + 4)},
+      // 16 nodes, pods of 4 nodes (2 leaves each): + leaf->spine per leaf, spine->core per pod.
+      {16, 1, 2, 3, 4, sixteen, 3, 2 * (32 + 8 + 4)},
+      // 8 nodes x 2 GPUs, 2 rails of 2 leaves each: two trees, one per rail.
+      {16, 2, 4, 2, 0, sixteen, 2, 2 * 2 * (16 + 2)},
+  };
+  const Time alpha = Time::us(5);
+  double worst = 0;
+  for (const Case& c : cases) {
+    FabricOptions f;
+    f.leaf_radix = c.radix;
+    f.tiers = c.tiers;
+    f.pod_size = c.pod_gpus;
+    auto built = build_cluster(spec(c.gpus, c.gpn), f);
+    ASSERT_TRUE(built.ok()) << built.status().to_string();
+    auto g = std::make_shared<const ClusterGraph>(std::move(built).value());
+    FlowCosts fc = costs(alpha);
+    fc.in_network_reduction = true;
+    LinkParams l = links(alpha);
+    l.innet_tiers = c.want_tiers;
+    for (Bytes s : {Bytes::MiB(1), Bytes::MiB(256)}) {
+      Plan p = coll_plan(c.gpus, {c.members}, {true}, CollKind::kAllReduce, s, c.gpn, l);
+      const GroupShape shape = worst_shape(p.groups[0], c.gpn);
+      ASSERT_EQ(auto_algo(CollKind::kAllReduce, s, shape, l), CollAlgo::kInNetwork)
+          << "p=" << shape.size << " q=" << shape.per_node << " n=" << shape.nodes;
+      FabricNetworkModel m(g, place_nodes(c.gpus / c.gpn, g->num_nodes(), NodePlacement::kContiguous, 1).value(), fc);
+      EXPECT_EQ(m.innet_tiers(p, 0, 0), c.want_tiers) << c.gpus << " GPUs";
+      const Time analytic = p.programs[0].tasks[0].dur;
+      ReplayResult rr;
+      const Time flow = run_flow(p, g, fc, &rr);
+      EXPECT_LT(rel(flow, analytic), 0.01) << c.gpus << " GPUs S=" << s.count() << ": flow "
+                                           << flow.seconds() << " s vs analytic " << analytic.seconds();
+      worst = std::max(worst, rel(flow, analytic));
+      EXPECT_EQ(rr.flows.stats.flows_started, c.want_flows) << c.gpus << " GPUs";
+      // Off (the default): the same plan runs the ring algorithm's flows, more slowly.
+      const Time ring = run_flow(p, g, costs(alpha));
+      EXPECT_LT(rel(ring, collective_time(CollKind::kAllReduce, s, shape, links(alpha))), 0.01);
+      if (s == Bytes::MiB(256)) EXPECT_GT(ring.seconds(), flow.seconds() * 1.2);
+    }
+  }
+  std::printf("in-network all-reduce, largest idle-fabric relative error: %.2e\n", worst);
+}
+
 TEST(FlowCollectives, PlacementMaps) {
   auto c = place_nodes(4, 16, NodePlacement::kContiguous, 1).value();
   EXPECT_EQ(c, (std::vector<int32_t>{0, 1, 2, 3}));
