@@ -3,6 +3,7 @@
 #include "sim/collectives.h"
 
 #include <algorithm>
+#include <vector>
 
 namespace trainsim {
 namespace {
@@ -51,9 +52,12 @@ Time ring(CollKind kind, Bytes s, const GroupShape& g, const LinkParams& l) {
 
 Time tree_allreduce(Bytes s, const GroupShape& g, const LinkParams& l) {
   const int64_t p = g.size;
-  RingSpan r = ring_span(g, l);
-  return scaled_transfer(s, 2 * (p - 1), p, r.bw) + l.inter_alpha * (2 * ceil_log2(g.nodes)) +
-         l.intra_alpha * (2 * (g.per_node - 1));
+  const int64_t q = g.per_node;
+  const Time alphas = l.inter_alpha * (2 * ceil_log2(g.nodes)) + l.intra_alpha * (2 * (q - 1));
+  const Time nvlink = scaled_transfer(s, 2 * (p - 1), p, l.intra_bw);
+  if (g.nodes <= 1) return nvlink + alphas;
+  // Busiest NIC: dtree_max_degree(n) tree edges, each S/(2q) per direction (module header).
+  return max(nvlink, scaled_transfer(s, dtree_max_degree(g.nodes), 2 * q, l.inter_bw)) + alphas;
 }
 
 Time hierarchical_allreduce(Bytes s, const GroupShape& g, const LinkParams& l) {
@@ -138,6 +142,30 @@ Time collective_time(CollKind kind, Bytes size, GroupShape g, const LinkParams& 
   }
   return ring(kind, size, g, l);
 }
+
+int btree_parent(int n, int r) {
+  if (r <= 0 || r >= n) return -1;
+  const int bit = r & -r;   // lowest set bit
+  const int up = (r ^ bit) | (bit << 1);
+  return up < n ? up : (r ^ bit);
+}
+
+void double_binary_tree(int n, std::vector<int>* parent0, std::vector<int>* parent1) {
+  parent0->assign(static_cast<size_t>(std::max(n, 0)), -1);
+  parent1->assign(static_cast<size_t>(std::max(n, 0)), -1);
+  for (int r = 0; r < n; ++r) {
+    (*parent0)[r] = btree_parent(n, r);
+    if (n % 2 == 1) {   // shift by one
+      const int u = btree_parent(n, (r - 1 + n) % n);
+      (*parent1)[r] = u < 0 ? -1 : (u + 1) % n;
+    } else {            // mirror
+      const int u = btree_parent(n, n - 1 - r);
+      (*parent1)[r] = u < 0 ? -1 : n - 1 - u;
+    }
+  }
+}
+
+int dtree_max_degree(int n) { return n <= 1 ? 0 : std::min(n, 4); }
 
 Time p2p_time(Bytes size, bool same_node, const LinkParams& l) {
   SIM_CHECK(size.count() >= 0, "negative p2p size %lld", (long long)size.count());

@@ -17,7 +17,25 @@
 //   ring all-reduce        2(p-1)/p * S/B + 2(p-1)*alpha
 //   ring all-gather/RS     (p-1)/p * S/B + (p-1)*alpha
 //   ring broadcast         S/B + (p-1)*alpha   (pipelined; nccl-tests busbw factor 1)
-//   tree all-reduce        2(p-1)/p * S/B + 2*ceil(log2 n)*inter_alpha + 2(q-1)*intra_alpha
+//   tree all-reduce        n == 1: 2(p-1)/p * S/intra_bw + 2(q-1)*intra_alpha
+//                          n >  1: max(2(p-1)/p * S/intra_bw, D(n)/2 * (S/q)/inter_bw)
+//                                  + 2*ceil(log2 n)*inter_alpha + 2(q-1)*intra_alpha
+//     NCCL's double binary tree (src/graph/trees.cc, ncclGetBtree / ncclGetDtree): inside a
+//     node a chain of the q members (NVLink, pipelined: the floor above); across the n nodes,
+//     per channel (rail) c of the q, two binary trees over the nodes, each carrying half the
+//     buffer: reduce up to the root and broadcast down, pipelined, so every tree edge carries
+//     S/(2q) in each direction at once. Tree 0 (ncclGetBtree, root 0): the parent of node
+//     r > 0 is (r ^ b) | (b << 1) where b is r's lowest set bit, or r ^ b when that is >= n;
+//     odd r are leaves, so an interior node has up to 2 children + 1 parent (degree 3) and the
+//     root 1 child. Tree 1 (ncclGetDtree): n even, the mirror (node r plays node n-1-r of tree
+//     0); n odd, the shift (node r plays node r-1 mod n). Either way a node interior in one
+//     tree is a leaf (degree 1) in the other (tree 0's root, degree 1, may be interior in
+//     tree 1), so a node's NIC c carries deg0 + deg1 edges of
+//     S/(2q) per direction; the busiest node carries D(n) = max(deg0 + deg1) = min(n, 4) of
+//     them (n = 2: 2, n = 3: 3, n >= 4: 4, node 2 being interior in tree 0): 2(S/q) per NIC
+//     from 4 nodes up, against the ring's 2(p-1)/p * S/q, but S/q at n = 2 and 1.5 S/q at n = 3
+//     (the chain reduces inside the node first, so only the node's sum crosses the network).
+//     double_binary_tree() builds the two trees; flow mode runs them as flows.
 //   hierarchical all-reduce  intra RS (q-1)/q*S/intra_bw + (q-1)*intra_alpha
 //                          + inter ring AR on S/q per GPU: 2(n-1)/n*(S/q)/inter_bw + 2(n-1)*inter_alpha
 //                          + intra AG (q-1)/q*S/intra_bw + (q-1)*intra_alpha
@@ -51,6 +69,7 @@
 // Thread-safety: pure functions.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "sim/plan.h"
 #include "sim/units.h"
@@ -84,6 +103,12 @@ Time collective_time(CollKind kind, Bytes size, GroupShape g, const LinkParams& 
                      CollAlgo algo = CollAlgo::kAuto);
 // The algorithm kAuto picks for this collective (never kAuto).
 CollAlgo auto_algo(CollKind kind, Bytes size, GroupShape g, const LinkParams& l);
+// NCCL's double binary tree over n nodes (tree 0 = ncclGetBtree, tree 1 = its mirror for even
+// n, its shift by one for odd n): parentT[r] = node r's parent in tree T, -1 at the root.
+void double_binary_tree(int n, std::vector<int>* parent0, std::vector<int>* parent1);
+// Most tree edges (both trees) meeting at one node of double_binary_tree(n): min(n, 4), 0 for
+// n <= 1. The tree all-reduce's busiest NIC carries this many S/(2q) flows per direction.
+int dtree_max_degree(int n);
 // One message: transfer_time(size, bw) + alpha of the span (intra if same_node).
 Time p2p_time(Bytes size, bool same_node, const LinkParams& l);
 

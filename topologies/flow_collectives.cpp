@@ -245,11 +245,13 @@ void FabricNetworkModel::collective(const Plan& plan, uint32_t group, uint32_t i
           for (int c = 0; c < q; ++c) add_flow(member(i, c), member(j, c), c, per, out);
     return;
   }
-  if (op.coll == CollKind::kAllReduce && costs_.in_network_reduction) {
+  const CollAlgo forced = op.coll == CollKind::kAllReduce ? costs_.allreduce_algo : CollAlgo::kAuto;
+  if (op.coll == CollKind::kAllReduce && costs_.in_network_reduction &&
+      (forced == CollAlgo::kAuto || forced == CollAlgo::kInNetwork)) {
     const InnetTree& tree = innet_tree(plan, group, inst);   // regroups nodes_ identically
     LinkParams li = l;
     li.innet_tiers = tree.tiers;
-    if (auto_algo(op.coll, S, shape, li) == CollAlgo::kInNetwork) {
+    if (forced == CollAlgo::kInNetwork || auto_algo(op.coll, S, shape, li) == CollAlgo::kInNetwork) {
       const Time intra = scaled(S, q - 1, q, l.intra_bw) + l.intra_alpha * (q - 1);
       out->tail = intra + intra + l.inter_alpha * (2 * tree.tiers);
       const int64_t per = static_cast<int64_t>(std::ceil(s / q));
@@ -263,7 +265,27 @@ void FabricNetworkModel::collective(const Plan& plan, uint32_t group, uint32_t i
       return;
     }
   }
-  const CollAlgo algo = auto_algo(op.coll, S, shape, l);
+  const CollAlgo algo = forced != CollAlgo::kAuto && forced != CollAlgo::kInNetwork
+                            ? forced : auto_algo(op.coll, S, shape, l);
+  if (op.coll == CollKind::kAllReduce && algo == CollAlgo::kTree) {
+    // NCCL's double binary tree over the nodes (in nodes_ order), one pair per channel c:
+    // every edge carries S/(2q) up (reduce) and S/(2q) down (broadcast), all at once.
+    out->floor = scaled(S, 2 * (p - 1), p, l.intra_bw);
+    out->tail = l.inter_alpha * (2 * ceil_log2(n)) + l.intra_alpha * (2 * (q - 1));
+    double_binary_tree(n, &dtree_[0], &dtree_[1]);
+    const double half = s / (2.0 * q);
+    for (int c = 0; c < q; ++c)
+      for (int t = 0; t < 2; ++t) {
+        const uint32_t ch = static_cast<uint32_t>(c + t * q);   // NCCL: channel c and c + nChannels
+        for (int i = 0; i < n; ++i) {
+          const int up = dtree_[t][i];
+          if (up < 0) continue;
+          add_flow(member(i, c), member(up, c), ch, half, out);
+          add_flow(member(up, c), member(i, c), ch, half, out);
+        }
+      }
+    return;
+  }
   int64_t num = 1, den = 1;   // ring phase factor F = num/den
   switch (op.coll) {
     case CollKind::kAllReduce: num = 2 * (p - 1); den = p; break;
@@ -278,10 +300,7 @@ void FabricNetworkModel::collective(const Plan& plan, uint32_t group, uint32_t i
     per_channel = s * 2.0 * (n - 1) / n / q;
   } else {
     out->floor = scaled(S, num, den, l.intra_bw);
-    if (op.coll == CollKind::kAllReduce && algo == CollAlgo::kTree)
-      out->tail = l.inter_alpha * (2 * ceil_log2(n)) + l.intra_alpha * (2 * (q - 1));
-    else
-      out->tail = l.inter_alpha * (op.coll == CollKind::kAllReduce ? 2 * (p - 1) : (p - 1));
+    out->tail = l.inter_alpha * (op.coll == CollKind::kAllReduce ? 2 * (p - 1) : (p - 1));
   }
   for (int c = 0; c < q; ++c)
     for (int i = 0; i < n; ++i) add_flow(member(i, c), member((i + 1) % n, c), c, per_channel, out);

@@ -8,8 +8,20 @@
 // node (nodes in the order of their first member, members ascending); p members, n nodes, q =
 // the most members on one node. Intra-node work stays analytic: NVSwitch is non-blocking, so it
 // only sets a floor (the NVLink-bound time) and tail terms. Across nodes (n > 1):
-//   ring all-reduce / all-gather / reduce-scatter / broadcast (also tree all-reduce, whose
-//     bandwidth term is the ring's): q channels, one per rail as NCCL builds rings: channel c
+//   tree all-reduce (NCCL's double binary tree, sim/collectives.h double_binary_tree): the
+//     chain inside each node stays analytic (floor = 2(p-1)/p * S / intra_bw); across the n
+//     nodes, numbered in the order above, per channel c (rail) two binary trees (tree 0 =
+//     ncclGetBtree, tree 1 = its mirror for even n, its shift for odd n, as ncclGetDtree
+//     builds them), each carrying half of the buffer: for every edge (node i, its parent j) of
+//     either tree, member c of i sends S/(2q) to member c of j (reduce up) and member c of j
+//     sends S/(2q) back (broadcast down), all started together (the pipelined up and down
+//     streams run concurrently); routes use channel c for tree 0 and c + q for tree 1 (NCCL's
+//     channel and channel + nChannels). 4q(n-1) flows; tail = 2 ceil(log2 n) inter_alpha +
+//     2(q-1) intra_alpha. Idle fabric: the busiest node's NIC carries min(n, 4) of those flows
+//     each way, the analytic tree term. Approximation: each edge is one flow for the whole
+//     operation (a slowed edge finishes late without slowing the rest of the pipeline).
+//   ring all-reduce / all-gather / reduce-scatter / broadcast: q channels, one per rail as
+//     NCCL builds rings: channel c
 //     joins member c of every node (c mod its count) to member c of the next node; each
 //     neighbour pair carries one flow of F * S / q bytes for the whole phase (F = 2(p-1)/p
 //     all-reduce, (p-1)/p all-gather / reduce-scatter, 1 broadcast);
@@ -40,7 +52,8 @@
 //   send-recv (a ring shift, e.g. ring attention's KV): one flow of S per node boundary of the
 //     ring (from a node's last member to the next node's first), floor = S over the p2p
 //     NVLink rate for the hops inside nodes, tail = the p2p inter_alpha.
-// The algorithm is the one sim/collectives.h's auto_algo picks for the group's shape, so on an
+// The algorithm is the one sim/collectives.h's auto_algo picks for the group's shape (an
+// all-reduce's can be forced by FlowCosts::allreduce_algo), so on an
 // idle fabric whose NIC links run at inter_bw the completion time equals collective_time()
 // (up to the byte/picosecond round-ups).
 // Link capacities handed to the FlowNetwork are the graph's line rates x `efficiency` (the
@@ -78,6 +91,9 @@ struct FlowCosts {
   LinkParams p2p;
   double efficiency = 1;            // link capacity = line rate x efficiency, in (0, 1]
   bool in_network_reduction = false;   // all-reduce across nodes may use SHARP (a switch tree)
+  // All-reduce algorithm across nodes: kAuto (the default) takes auto_algo's pick; another
+  // value forces it (tests, what-ifs); kInNetwork still needs in_network_reduction.
+  CollAlgo allreduce_algo = CollAlgo::kAuto;
 };
 static_assert(static_cast<size_t>(CollKind::kSendRecv) + 1 == 6, "FabricCosts::coll needs one entry per CollKind");
 
@@ -123,6 +139,7 @@ class FabricNetworkModel : public NetworkModel {
   std::vector<uint32_t> slot_;                  // per fabric node: index in nodes_
   uint32_t epoch_ = 0;
   std::vector<std::vector<int>> nodes_;         // GPUs per node of the instance
+  std::array<std::vector<int>, 2> dtree_;       // double binary tree parents (scratch)
   size_t used_ = 0;
 };
 

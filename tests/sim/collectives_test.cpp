@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <vector>
 
 namespace trainsim {
 namespace {
@@ -78,6 +79,69 @@ TEST(Collectives, TreeAllReduce) {
   GroupShape g5{40, 8, 5};
   double want5 = ps(2.0 * 39 / 40 * s.count() / (370 * kGB)) + 6 * 10e6 + 14 * 5e6;
   expect_near_ps(collective_time(CollKind::kAllReduce, s, g5, h100_links(), CollAlgo::kTree), want5, 1);
+}
+
+// NCCL's double binary tree (trees.cc's pictures): 12 nodes, tree 0 = 0-8, 8-4, 8-10, 4-2, 4-6,
+// 2-1/3, 6-5/7, 10-9/11; 13 nodes, tree 1 = the shift: root 1, 1-9, 9-5, 9-0, 5-3/7, 0-11,
+// 3-2/4, 7-6/8, 11-10/12. For n = 1..64 both are trees (one root, every node reaches it), a
+// node with children in one tree has none in the other (but tree 0's root, one child), and the most edges meeting at one node
+// (both trees) is dtree_max_degree(n), the closed form the tree all-reduce's NIC term uses.
+TEST(Collectives, DoubleBinaryTreeStructure) {
+  std::vector<int> t0, t1;
+  double_binary_tree(12, &t0, &t1);
+  EXPECT_EQ(t0, (std::vector<int>{-1, 2, 4, 2, 8, 6, 4, 6, 0, 10, 8, 10}));
+  for (int r = 0; r < 12; ++r) EXPECT_EQ(t1[r], t0[11 - r] < 0 ? -1 : 11 - t0[11 - r]);   // mirror
+  double_binary_tree(13, &t0, &t1);
+  EXPECT_EQ(t1, (std::vector<int>{9, -1, 3, 5, 3, 9, 7, 5, 7, 1, 11, 0, 11}));
+  for (int n = 1; n <= 64; ++n) {
+    double_binary_tree(n, &t0, &t1);
+    ASSERT_EQ(static_cast<int>(t0.size()), n);
+    std::vector<int> deg(n, 0), kids0(n, 0), kids1(n, 0);
+    for (const auto* t : {&t0, &t1}) {
+      int roots = 0;
+      for (int r = 0; r < n; ++r) {
+        if ((*t)[r] < 0) { ++roots; continue; }
+        ASSERT_LT((*t)[r], n);
+        ++deg[r];
+        ++deg[(*t)[r]];
+        ++(t == &t0 ? kids0 : kids1)[(*t)[r]];
+        int v = r, hops = 0;
+        while ((*t)[v] >= 0 && hops <= n) v = (*t)[v], ++hops;
+        EXPECT_LE(hops, n) << "cycle, n=" << n;
+      }
+      EXPECT_EQ(roots, 1) << "n=" << n;
+    }
+    int most = 0;
+    for (int r = 0; r < n; ++r) {
+      // Only tree 0's root (one child, degree 1) may have children in both (odd n).
+      EXPECT_TRUE(kids0[r] == 0 || kids1[r] == 0 || (t0[r] < 0 && kids0[r] == 1))
+          << "n=" << n << " node " << r;
+      EXPECT_LE(std::max(kids0[r], kids1[r]), 2);
+      most = std::max(most, deg[r]);
+    }
+    EXPECT_EQ(most, dtree_max_degree(n)) << "n=" << n;
+  }
+}
+
+TEST(Collectives, TreeAllReduceNicBound) {
+  // NIC-bound (q = 1, NVLink unused): max(.., D(n)/2 * S/inter_bw) + 2*ceil(log2 n)*inter_alpha,
+  // D = 2, 3, 4 for n = 2, 3, >= 4: the double binary tree's busiest node.
+  const Bytes s = Bytes::MiB(64);
+  const double sz = static_cast<double>(s.count());
+  for (int n : {2, 3, 4, 5, 16}) {
+    const double d = n == 2 ? 2 : n == 3 ? 3 : 4;
+    const int lg = n == 2 ? 1 : n <= 4 ? 2 : n == 5 ? 3 : 4;
+    const double want = ps(d / 2 * sz / (48 * kGB)) + 2 * lg * 10e6;
+    expect_near_ps(collective_time(CollKind::kAllReduce, s, GroupShape{n, 1, n}, h100_links(), CollAlgo::kTree),
+                   want, 1);
+  }
+  // Two nodes: the tree sends S/q per NIC, half the ring's 2(p-1)/p * S/q (q = 4, p = 8).
+  const LinkParams nic_bound{Bandwidth::GBps(1000), Time::zero(), Bandwidth::GBps(48), Time::zero()};
+  GroupShape g{8, 4, 2};
+  expect_near_ps(collective_time(CollKind::kAllReduce, s, g, nic_bound, CollAlgo::kTree),
+                 ps(sz / 4 / (48 * kGB)), 1);
+  expect_near_ps(collective_time(CollKind::kAllReduce, s, g, nic_bound, CollAlgo::kRing),
+                 ps(2.0 * 7 / 8 * sz / (4 * 48 * kGB)), 1);
 }
 
 TEST(Collectives, HierarchicalAllReduce) {
