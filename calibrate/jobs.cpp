@@ -77,8 +77,10 @@ nlohmann::ordered_json job_for_op(const OpDesc& op, int group_size) {
       j["bytes"] = op.bytes.count();
       j["group_size"] = 2;
       return j;
+    case OpClass::kOffload:   // host copies: trainsim_calibrator does not measure them (yet);
+      return nullptr;         // they keep the embedded PCIe default
     default:
-      if (op.bytes.count() <= 0) return nullptr;
+      if (op.bytes.count() <= 0 || class_name(op.cls)[0] == '\0') return nullptr;
       j["class"] = class_name(op.cls);
       j["name"] = op.name;
       j["bytes"] = op.bytes.count();

@@ -1,0 +1,59 @@
+// Job lists for trainsim_calibrator (calibrate/jobs.h) from plans with every op kind the
+// compiler emits: each job names a class or collective kind the calibrator accepts
+// (calibrate/cuda/job_file.h), send-recv is measured between 2 GPUs, and host copies (which
+// the calibrator does not measure) are left out rather than written with an empty class.
+#include "calibrate/jobs.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+
+#include "models/compiler.h"
+#include "scenarios/loader.h"
+
+namespace trainsim {
+namespace {
+
+TEST(CalibrateJobs, EveryJobIsOneTheCalibratorAccepts) {
+  const std::string text = R"({
+    "name": "jobs",
+    "model": {"name": "llama3-8b"},
+    "training": {"seq_len": 16384, "global_batch": 4, "micro_batch": 1},
+    "cluster": {"gpu": "H100-SXM-80GB", "gpus": 16, "gpus_per_node": 8},
+    "parallel": {"tp": 2, "sequence_parallel": true, "cp": 4, "cp_ulysses": 2, "dp": 2, "zero": 1,
+                 "activation_offload": 0.5}
+  })";
+  auto s = load_scenario_text(text, "jobs.json", {});
+  ASSERT_TRUE(s.ok()) << s.status().to_string();
+  auto c = compile_plan(s->model, s->training, s->parallel, s->cluster.gpus_per_node);
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  bool has_offload = false, has_shift = false;
+  for (const OpDesc& op : c->plan.ops) {
+    has_offload |= op.cls == OpClass::kOffload;
+    has_shift |= op.cls == OpClass::kCollective && op.coll == CollKind::kSendRecv;
+  }
+  ASSERT_TRUE(has_offload && has_shift);   // the plan has what this test is about
+  JobList jobs;
+  add_plan_jobs(c->plan, &jobs);
+  const std::set<std::string> classes = {"gemm", "attention", "norm", "elementwise", "embedding", "loss", "optimizer"};
+  const std::set<std::string> kinds = {"all-reduce", "all-gather", "reduce-scatter", "all-to-all", "broadcast", "send-recv"};
+  ASSERT_FALSE(jobs.ops.empty());
+  for (const auto& j : jobs.ops) {
+    ASSERT_TRUE(j.contains("class")) << j.dump();
+    EXPECT_TRUE(classes.count(j["class"].get<std::string>())) << j.dump();
+  }
+  int shifts = 0;
+  for (const auto& j : jobs.collectives) {
+    const std::string k = j["kind"].get<std::string>();
+    EXPECT_TRUE(kinds.count(k)) << j.dump();
+    if (k == "send-recv") {
+      EXPECT_EQ(j["group_size"].get<int>(), 2) << j.dump();
+      ++shifts;
+    }
+  }
+  EXPECT_GT(shifts, 0);
+}
+
+}  // namespace
+}  // namespace trainsim
