@@ -292,11 +292,14 @@ class StageBuilder {
   // Context parallelism (see the file comment of compiler.h).
   int64_t cp_ring() const { return d_.cp / d_.cp_ulysses; }
   // K and V of one ring block: seq/ring tokens of this rank's kv heads.
+  // MLA passes the decompressed per-head K (qk_dim) and V (v_dim), as Megatron-Core does.
   int64_t cp_kv_bytes() const {
-    return 2 * 2 * d_.b * (d_.s * d_.cp_ulysses) * attention_kv_heads_local(d_) * d_.head_dim;
+    const int64_t kv_dims = d_.mla ? d_.qk_dim + d_.v_dim : 2 * d_.head_dim;
+    return 2 * d_.b * (d_.s * d_.cp_ulysses) * attention_kv_heads_local(d_) * kv_dims;
   }
   // Ulysses all-to-all send buffers: this rank's seq/cp tokens of all its TP heads.
   int64_t ulysses_qkv_bytes() const {
+    if (d_.mla) return 2 * d_.b * d_.s * (d_.heads / d_.t) * (2 * d_.qk_dim + d_.v_dim);   // Q, K, V
     return 2 * d_.b * d_.s * (d_.q / d_.t + 2 * attention_kv_heads_local(d_) * d_.cp_ulysses * d_.head_dim);
   }
   int64_t ulysses_out_bytes() const { return 2 * d_.b * d_.s * (d_.q / d_.t); }
@@ -1018,8 +1021,6 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
     if (model.heads % par.tp != 0)
       return Status::error("tp=" + std::to_string(par.tp) + " does not divide heads=" + std::to_string(model.heads) +
                            " (MLA splits its up- and out-projections by head)");
-    if (par.cp > 1)
-      return Status::error("cp=" + std::to_string(par.cp) + " with multi-head latent attention is not modelled yet; use cp=1");
   }
   if (!model.is_moe() && (par.ep != 1 || par.etp != 1))
     return Status::error("ep=" + std::to_string(par.ep) + ", etp=" + std::to_string(par.etp) +

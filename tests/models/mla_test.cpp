@@ -233,6 +233,31 @@ TEST(MlaLoader, TpMustDivideHeads) {
 
 // ---- fast == full ------------------------------------------------------------------------------
 
+// MLA with context parallelism: per rank 1/cp of the cp = 1 work (model and hardware FLOPs),
+// for ring, Ulysses and hybrid; ring KV blocks carry the decompressed K (qk) and V (v) per head.
+TEST(Mla, ContextParallelSplitsWorkEvenly) {
+  for (auto [cp, u] : std::vector<std::pair<int, int>>{{2, 1}, {4, 2}, {4, 4}}) {
+    ParallelSpec p1;
+    ParallelSpec pc;
+    pc.cp = cp;
+    pc.cp_ulysses = u;
+    auto a = compile_plan(small_mla(), training(4096, 2, 1), p1, 8);
+    auto b = compile_plan(small_mla(), training(4096, 2, 1), pc, 8);
+    ASSERT_TRUE(a.ok() && b.ok()) << b.status().to_string();
+    EXPECT_DOUBLE_EQ(b->plan.programs[0].model_flops.v * cp, a->plan.programs[0].model_flops.v) << cp << "/" << u;
+    EXPECT_DOUBLE_EQ(b->plan.programs[0].hardware_flops.v * cp, a->plan.programs[0].hardware_flops.v) << cp << "/" << u;
+    if (u == 1) {   // ring only: a KV hop = 2 B x (4096/cp tokens) x 16 heads x (96 + 64)
+      bool seen = false;
+      for (const OpDesc& op : b->plan.ops)
+        if (op.cls == OpClass::kCollective && op.coll == CollKind::kSendRecv && op.name == "cp.ring.kv.sendrecv") {
+          EXPECT_EQ(op.bytes.count(), 2 * (4096 / cp) * 16 * (96 + 64));
+          seen = true;
+        }
+      EXPECT_TRUE(seen);
+    }
+  }
+}
+
 TEST(Mla, FastModeEqualsFullMode) {
   std::mt19937_64 rng(20260301);
   auto pick = [&](std::initializer_list<int> v) { return *(v.begin() + rng() % v.size()); };
@@ -246,9 +271,11 @@ TEST(Mla, FastModeEqualsFullMode) {
     s.parallel.zero = static_cast<int>(rng() % 4);
     s.parallel.recompute = static_cast<Recompute>(rng() % 3);
     s.parallel.sequence_parallel = s.parallel.tp > 1 && rng() % 2;
+    s.parallel.cp = pick({1, 2});
+    s.training.seq_len = 2048;
     s.model.q_lora_rank = pick({0, 384});
     s.training.global_batch = int64_t{s.parallel.dp} * s.parallel.pp * 2;
-    s.cluster.gpus = s.parallel.tp * s.parallel.pp * s.parallel.dp;
+    s.cluster.gpus = s.parallel.tp * s.parallel.pp * s.parallel.dp * s.parallel.cp;
     s.cluster.gpus_per_node = std::min(8, s.cluster.gpus);
     PredictOptions full, fast;
     fast.fast = true;
