@@ -1156,11 +1156,38 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
     const int64_t move_b = par.zero >= 1 ? 2 * pe + (12 * pe + eshard_all - 1) / eshard_all : 14 * pe;
     const int64_t K = std::max(1, tr.moe.rebalance_every);
     out.moe.dynamic = dynamic;
+    // Pods: the dp/ep groups of ep pipelines that share EP groups at every stage. A pod's
+    // pipelines wait for each other at every MoE layer's all-to-all; pods meet only at the
+    // step's gradient reduction. Each pod draws its own routing; the program is laid out with
+    // the pod whose busiest-rank rows sum highest over the step (the straggler). Up to
+    // kMaxPods pods are drawn (the maximum over more moves little and costs draws).
+    constexpr int kMaxPods = 64;
+    const int pods = std::min(par.dp / par.ep, kMaxPods);
+    out.moe.pods = par.dp / par.ep;
+    out.moe.pods_drawn = pods;
+    int pod = 0;
+    if (pods > 1 && tr.moe.kind != MoeRouting::kBalanced) {
+      std::vector<double> total(pods, 0);
+      for (int g = 0; g < pods; ++g)
+        for (int l = model.dense_layers; l < model.layers; ++l)
+          for (int mi = 0; mi < m; ++mi)
+            total[g] += static_cast<double>(
+                draw_moe_layer(tr.moe, model.experts, model.top_k, par.ep, tm, model.capacity_factor, l, mi, g)
+                    .max_rank_rows);
+      double sum = 0;
+      for (int g = 0; g < pods; ++g) {
+        sum += total[g];
+        if (total[g] > total[pod]) pod = g;
+      }
+      out.moe.pod_spread = sum > 0 ? total[pod] / (sum / pods) : 1;
+    }
+    out.moe.straggler_pod = pod;
     for (int l = model.dense_layers; l < model.layers; ++l) {
       moe_rows[l].resize(m);
       ExpertPlacement place;
       if (dynamic) {
-        const MoeDraw seen = draw_moe_layer(tr.moe, model.experts, model.top_k, par.ep, tm, model.capacity_factor, l, -1);
+        const MoeDraw seen =
+            draw_moe_layer(tr.moe, model.experts, model.top_k, par.ep, tm, model.capacity_factor, l, -1, pod);
         place = place_experts(seen.expert_rows, par.ep, tr.moe.replicas);
         int64_t worst = 0;
         for (int r = 0; r < par.ep && !place.is_static; ++r)
@@ -1172,7 +1199,7 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
         out.moe.migration_bytes += worst;
       }
       for (int mi = 0; mi < m; ++mi) {
-        MoeDraw dr = draw_moe_layer(tr.moe, model.experts, model.top_k, par.ep, tm, model.capacity_factor, l, mi);
+        MoeDraw dr = draw_moe_layer(tr.moe, model.experts, model.top_k, par.ep, tm, model.capacity_factor, l, mi, pod);
         const double static_imb = dr.imbalance;
         if (dynamic && !place.is_static) {
           dr.max_rank_rows = max_rank_rows(place, dr.expert_rows, par.ep);

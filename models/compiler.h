@@ -87,6 +87,10 @@ struct StageInfo {
 
 // Routing figures of a MoE plan over all its MoE layers and micro-batches (models/moe.h).
 struct MoeStats {
+  int pods = 1;                 // dp / ep groups of ep pipelines that meet only at the step's end
+  int pods_drawn = 1;           // how many of them drew their own routing (at most 64)
+  int straggler_pod = 0;        // the one the program is laid out with (most busiest-rank rows)
+  double pod_spread = 1;        // its rows / the mean pod's (1 with balanced routing or one pod)
   int draws = 0;                // MoE layers x micro-batches
   double imbalance_mean = 0;    // mean over draws of busiest-rank rows / mean rows per rank
   double imbalance_max = 0;

@@ -73,7 +73,8 @@ double SplitMix64::normal() {
   return r * std::cos(th);
 }
 
-std::vector<int64_t> draw_expert_loads(const MoeRoutingSpec& r, int experts, int64_t n, int layer, int micro) {
+std::vector<int64_t> draw_expert_loads(const MoeRoutingSpec& r, int experts, int64_t n, int layer, int micro,
+                                       int pod) {
   SIM_CHECK(experts >= 1 && n >= 0, "draw_expert_loads: experts=%d n=%lld", experts, (long long)n);
   std::vector<int64_t> out(experts, 0);
   if (r.kind == MoeRouting::kBalanced) {
@@ -95,7 +96,8 @@ std::vector<int64_t> draw_expert_loads(const MoeRoutingSpec& r, int experts, int
     SplitMix64 place(r.seed, "moe/placement/layer" + std::to_string(layer));
     who = permutation(place, experts);
   }
-  SplitMix64 g(r.seed, "moe/layer" + std::to_string(layer) + "/micro" + std::to_string(micro));
+  SplitMix64 g(r.seed, "moe/layer" + std::to_string(layer) + "/micro" + std::to_string(micro) +
+                          (pod > 0 ? "/pod" + std::to_string(pod) : std::string()));
   double rest = 0;
   for (double x : w) rest += x;
   int64_t left = n;
@@ -115,13 +117,13 @@ std::vector<int64_t> draw_expert_loads(const MoeRoutingSpec& r, int experts, int
 }
 
 MoeDraw draw_moe_layer(const MoeRoutingSpec& r, int experts, int top_k, int ep, int64_t tokens_per_rank,
-                       double capacity_factor, int layer, int micro) {
+                       double capacity_factor, int layer, int micro, int pod) {
   SIM_CHECK(ep >= 1 && experts % ep == 0 && top_k >= 1 && top_k <= experts && tokens_per_rank >= 1,
             "draw_moe_layer: experts=%d top_k=%d ep=%d tokens=%lld", experts, top_k, ep,
             (long long)tokens_per_rank);
   MoeDraw d;
   d.routed = static_cast<int64_t>(ep) * tokens_per_rank * top_k;
-  d.expert_rows = draw_expert_loads(r, experts, d.routed, layer, micro);
+  d.expert_rows = draw_expert_loads(r, experts, d.routed, layer, micro, pod);
   if (capacity_factor > 0) {
     const int64_t cap =
         static_cast<int64_t>(std::ceil(capacity_factor * static_cast<double>(d.routed) / experts));

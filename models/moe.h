@@ -17,9 +17,12 @@
 //   dropped (counted). cf = 0: dropless.
 // Randomness: a splitmix64 stream per (seed, "moe/layer<l>/micro<m>"); binomials drawn exactly
 // (Bernoulli sums) below 1024 trials and by a Box-Muller normal approximation above, never with
-// std:: distributions (their output differs between standard libraries). One draw per (layer,
-// micro-batch) is shared by every EP group of the job (the stage program is shared); the draw
-// of an EP group stands for all of them. FIXME: per-group draws need per-group programs.
+// std:: distributions (their output differs between standard libraries). Each pod (the dp/ep
+// groups of ep pipelines that share EP groups at every stage, `pod` below) draws its own
+// stream; the compiler lays the shared stage program out with the straggling pod (the most
+// busiest-rank rows over the step), since pods meet only at the step's gradient reduction.
+// The TP and CP ranks of a pod share its draw (FIXME: with etp = 1 each TP rank routes its own
+// token slice).
 // Thread-safety: pure functions.
 #pragma once
 #include <cstdint>
@@ -52,11 +55,14 @@ class SplitMix64 {
 };
 
 // Per-expert counts summing to n, drawn as described above (no capacity applied).
-std::vector<int64_t> draw_expert_loads(const MoeRoutingSpec& r, int experts, int64_t n, int layer, int micro);
+// `pod`: which group of ep pipelines (the DP replicas of one EP group) draws; pod 0 keeps the
+// stream names it always had, pod g > 0 appends "/pod<g>".
+std::vector<int64_t> draw_expert_loads(const MoeRoutingSpec& r, int experts, int64_t n, int layer, int micro,
+                                       int pod = 0);
 
 // REQUIRES: experts % ep == 0, top_k <= experts, tokens_per_rank >= 1.
 MoeDraw draw_moe_layer(const MoeRoutingSpec& r, int experts, int top_k, int ep, int64_t tokens_per_rank,
-                       double capacity_factor, int layer, int micro);
+                       double capacity_factor, int layer, int micro, int pod = 0);
 
 // ---- Dynamic expert placement (FlexMoE-style what-if) -------------------------------------
 // Every EP rank has E/ep home slots (static layout: expert e on rank e/(E/ep)) plus `replicas`

@@ -134,6 +134,10 @@ ordered_json prediction_json(const Prediction& p) {
     moe["imbalance_mean"] = num(p.moe.imbalance_mean);
     moe["imbalance_max"] = num(p.moe.imbalance_max);
     moe["dropped_fraction"] = num(p.moe.dropped_fraction);
+    moe["pods"] = p.moe.pods;
+    moe["pods_drawn"] = p.moe.pods_drawn;
+    moe["straggler_pod"] = p.moe.straggler_pod;
+    moe["pod_spread"] = num(p.moe.pod_spread);
     moe["balanced_step_time_s"] = num(p.moe.balanced_step_time.seconds());
     moe["imbalance_cost_s"] = num(p.moe.imbalance_cost.seconds());
     moe["imbalance_cost_ps"] = p.moe.imbalance_cost.count_ps();

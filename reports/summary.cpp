@@ -121,6 +121,10 @@ void performance_section(std::string& out, const Prediction& p) {
                                 (unsigned long long)m.seed, m.draws));
     kv(out, "imbalance", strf("busiest EP rank / mean: %.3f mean, %.3f max; %.2f%% of token copies dropped",
                               m.imbalance_mean, m.imbalance_max, m.dropped_fraction * 100.0));
+    if (m.pods > 1)
+      kv(out, "pods", strf("%d groups of ep pipelines (%d drawn); the step follows pod %d, %.3f x the mean pod's "
+                           "busiest-rank rows",
+                           m.pods, m.pods_drawn, m.straggler_pod, m.pod_spread));
     kv(out, "routing cost", strf("%s (%s of the step; balanced routing: %s, same cost model)",
                                    format_time(m.imbalance_cost).c_str(),
                                    share(m.imbalance_cost, p.step_time).c_str(),

@@ -262,6 +262,10 @@ Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
     mr.imbalance_mean = ms.imbalance_mean;
     mr.imbalance_max = ms.imbalance_max;
     mr.dropped_fraction = ms.dropped_fraction();
+    mr.pods = ms.pods;
+    mr.pods_drawn = ms.pods_drawn;
+    mr.straggler_pod = ms.straggler_pod;
+    mr.pod_spread = ms.pod_spread;
     mr.balanced_step_time = r.step_time;
     if (rt.kind != MoeRouting::kBalanced) {
       Scenario b = s;

@@ -43,6 +43,9 @@ struct MoeReport {
   double imbalance_mean = 1;      // busiest EP rank's rows / mean rows, mean over draws
   double imbalance_max = 1;       // ... and its maximum
   double dropped_fraction = 0;    // token copies over capacity / all routed
+  int pods = 1, pods_drawn = 1;   // dp/ep groups of ep pipelines (models/compiler.h MoeStats)
+  int straggler_pod = 0;          // the pod the program follows
+  double pod_spread = 1;          // its busiest-rank rows over the step / the mean pod's
   // The same scenario predicted again with balanced routing (same cost model, same mode);
   // imbalance_cost = step_time - balanced_step_time (0 when the routing is balanced).
   Time balanced_step_time;

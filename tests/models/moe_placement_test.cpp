@@ -136,12 +136,13 @@ TEST(MoePlacement, SkewedHistogramDynamicBeatsStatic) {
   auto b = compile_plan(dy.model, dy.training, dy.parallel, 8);
   ASSERT_TRUE(b.ok()) << b.status().to_string();
   const int64_t tm = 1024;
+  const int pod = b->moe.straggler_pod;   // the program follows the straggling pod's draws
   double mean = 0, mean_static = 0;
   for (int l = 0; l < 4; ++l) {
-    const MoeDraw seen = draw_moe_layer(dy.training.moe, 8, 2, 4, tm, 0, l, -1);
+    const MoeDraw seen = draw_moe_layer(dy.training.moe, 8, 2, 4, tm, 0, l, -1, pod);
     const ExpertPlacement p = place_experts(seen.expert_rows, 4, 1);
     for (int mi = 0; mi < 4; ++mi) {
-      const MoeDraw d = draw_moe_layer(dy.training.moe, 8, 2, 4, tm, 0, l, mi);
+      const MoeDraw d = draw_moe_layer(dy.training.moe, 8, 2, 4, tm, 0, l, mi, pod);
       mean += static_cast<double>(max_rank_rows(p, d.expert_rows, 4)) * 4 / d.routed;
       mean_static += d.imbalance;
     }

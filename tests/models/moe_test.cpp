@@ -288,6 +288,31 @@ TEST(MoeCompiler, ContextParallelSplitsTokensAndJoinsExpertGradients) {
   EXPECT_EQ(run(b).step_time.count_ps(), run(b, true).step_time.count_ps());
 }
 
+// Pods (dp/ep groups of ep pipelines) draw their own routing; the program follows the pod whose
+// busiest-rank rows sum highest. Balanced routing or a single pod: pod 0, spread 1.
+TEST(MoeCompiler, StragglerPodHasTheMostBusiestRankRows) {
+  Scenario s = make(small_moe(8, 2), 1, 1, 8, 2, 3, 1024);   // 4 pods of 2 pipelines
+  s.training.moe.kind = MoeRouting::kZipf;
+  s.training.moe.skew = 0.8;
+  auto c = compile_plan(s.model, s.training, s.parallel, s.cluster.gpus_per_node);
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  EXPECT_EQ(c->moe.pods, 4);
+  std::vector<int64_t> total(4, 0);
+  for (int g = 0; g < 4; ++g)
+    for (int l = 0; l < s.model.layers; ++l)
+      for (int mi = 0; mi < 3; ++mi) total[g] += draw_moe_layer(s.training.moe, 8, 2, 2, 1024, 0, l, mi, g).max_rank_rows;
+  const int pod = c->moe.straggler_pod;
+  for (int g = 0; g < 4; ++g) EXPECT_GE(total[pod], total[g]) << g;
+  EXPECT_NE(total[0], total[1]);   // pods really draw differently
+  EXPECT_GT(c->moe.pod_spread, 1.0);
+  EXPECT_DOUBLE_EQ(c->moe.pod_spread, 4.0 * total[pod] / (total[0] + total[1] + total[2] + total[3]));
+  s.training.moe.kind = MoeRouting::kBalanced;
+  auto b = compile_plan(s.model, s.training, s.parallel, s.cluster.gpus_per_node);
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->moe.straggler_pod, 0);
+  EXPECT_DOUBLE_EQ(b->moe.pod_spread, 1.0);
+}
+
 TEST(MoeCompiler, BadConfigsAreErrors) {
   auto err = [](const Scenario& s) {
     auto c = compile_plan(s.model, s.training, s.parallel, 8);
