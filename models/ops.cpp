@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <vector>
 
+#include "models/packing.h"
+
 namespace trainsim {
 
 LayerDims layer_dims(const ModelSpec& m, const TrainingSpec& tr, const ParallelSpec& p) {
@@ -103,17 +105,7 @@ OpDesc attention_block_op(const LayerDims& d, bool backward, int64_t seq_q, int6
 }
 
 int64_t cp_causal_pairs(int64_t seq, int cp, int rank, int step, bool zigzag) {
-  const int kv_rank = ((rank - step) % cp + cp) % cp;
-  const int n = zigzag ? 2 * cp : cp;
-  const int64_t c = seq / n;   // chunk length
-  auto chunks = [&](int r) { return zigzag ? std::vector<int>{r, 2 * cp - 1 - r} : std::vector<int>{r}; };
-  int64_t pairs = 0;
-  for (int qc : chunks(rank))
-    for (int kc : chunks(kv_rank)) {
-      if (kc < qc) pairs += c * c;
-      else if (kc == qc) pairs += c * (c + 1) / 2;
-    }
-  return pairs;
+  return cp_masked_pairs(Window{seq}, cp, rank, step, zigzag);   // one document
 }
 
 OpDesc memory_op(const std::string& name, OpClass cls, int64_t bytes, bool backward) {

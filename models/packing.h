@@ -38,8 +38,8 @@ std::vector<Window> pack_windows(const DocumentSpec& d, int64_t seq, int64_t win
 int64_t masked_causal_pairs(const Window& w);
 
 // Ring attention over `cp` ranks (models/ops.h cp_causal_pairs) with document masking: the
-// pairs rank `rank` computes at ring step `step` for one window. With a single document this
-// equals cp_causal_pairs. REQUIRES: seq = sum(w) divisible by 2*cp (zigzag) or cp.
+// pairs rank `rank` computes at ring step `step` for one window (cp_causal_pairs is the one-
+// document case). REQUIRES: seq = sum(w) divisible by 2*cp (zigzag) or cp.
 int64_t cp_masked_pairs(const Window& w, int cp, int rank, int step, bool zigzag);
 
 }  // namespace trainsim

@@ -86,6 +86,23 @@ InNetworkReduction in_network(const Scenario& s) {
 
 }  // namespace
 
+namespace {
+
+// The step time of `s` after `change`, in the same mode, without references of its own.
+template <class F>
+Result<Time> reference_step(const Scenario& s, const PredictOptions& opts, F&& change) {
+  Scenario v = s;
+  change(v);
+  PredictOptions o;
+  o.fast = opts.fast;
+  o.references = false;
+  auto p = predict(v, o);
+  if (!p.ok()) return p.status();
+  return p.value().step_time;
+}
+
+}  // namespace
+
 Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
   auto compiled = compile_plan(s.model, s.training, s.parallel, s.cluster.gpus_per_node);
   if (!compiled.ok()) return compiled.status();
@@ -267,14 +284,10 @@ Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
     mr.straggler_pod = ms.straggler_pod;
     mr.pod_spread = ms.pod_spread;
     mr.balanced_step_time = r.step_time;
-    if (rt.kind != MoeRouting::kBalanced) {
-      Scenario b = s;
-      b.training.moe.kind = MoeRouting::kBalanced;
-      PredictOptions bo;
-      bo.fast = opts.fast;
-      auto bp = predict(b, bo);
-      if (!bp.ok()) return bp.status();
-      mr.balanced_step_time = bp.value().step_time;
+    if (opts.references && rt.kind != MoeRouting::kBalanced) {
+      auto t = reference_step(s, opts, [](Scenario& v) { v.training.moe.kind = MoeRouting::kBalanced; });
+      if (!t.ok()) return t.status();
+      mr.balanced_step_time = t.value();
     }
     mr.imbalance_cost = r.step_time - mr.balanced_step_time;
     if (ms.dynamic) {
@@ -288,13 +301,12 @@ Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
       mr.migration_bytes_per_step = ms.migration_bytes;
       for (const Task& t : cp.tasks)
         if (plan->ops[t.op].name == "ep.placement.migration.alltoall") mr.migration_time += t.dur;
-      Scenario st = s;
-      st.training.moe.placement = MoePlacement::kStatic;
-      PredictOptions so;
-      so.fast = opts.fast;
-      auto sp = predict(st, so);
-      if (!sp.ok()) return sp.status();
-      mr.static_step_time = sp.value().step_time;
+      mr.static_step_time = r.step_time;
+      if (opts.references) {
+        auto t = reference_step(s, opts, [](Scenario& v) { v.training.moe.placement = MoePlacement::kStatic; });
+        if (!t.ok()) return t.status();
+        mr.static_step_time = t.value();
+      }
       mr.placement_gain = mr.static_step_time - r.step_time;
     }
   }
@@ -316,14 +328,10 @@ Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
     dr.dp_imbalance = ds.dp_imbalance;
     dr.cp_imbalance = ds.cp_imbalance;
     dr.balanced_step_time = r.step_time;
-    if (!dsp.balanced) {
-      Scenario b = s;
-      b.training.documents.balanced = true;
-      PredictOptions bo;
-      bo.fast = opts.fast;
-      auto bp = predict(b, bo);
-      if (!bp.ok()) return bp.status();
-      dr.balanced_step_time = bp.value().step_time;
+    if (opts.references && !dsp.balanced) {
+      auto t = reference_step(s, opts, [](Scenario& v) { v.training.documents.balanced = true; });
+      if (!t.ok()) return t.status();
+      dr.balanced_step_time = t.value();
     }
     dr.imbalance_cost = r.step_time - dr.balanced_step_time;
   }

@@ -148,6 +148,10 @@ struct PredictOptions {
   bool fast = false;
   std::vector<uint32_t> trace_ranks;   // record the timeline of these ranks
   bool trace_representatives = false;  // ...or of one rank per pipeline stage (up to 64)
+  // Also predict the references the report compares with (balanced routing, static expert
+  // placement, documents at the mean work). Those reference runs set it to false, so they do
+  // not start references of their own; their reference figures then equal their own step.
+  bool references = true;
 };
 
 Result<Prediction> predict(const Scenario& s, const PredictOptions& opts);

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "calibrate/cost_model.h"
+#include "models/catalog.h"
 #include "models/memory.h"
 #include "models/ops.h"
 #include "scenarios/predict.h"
@@ -438,17 +439,10 @@ TEST(ContextParallel, UlyssesAndHybridStructure) {
 // Long sequences: a KV block's transfer is far shorter than a block of attention, so ring
 // attention hides nearly all of its passing (Llama-3-8B, 128K tokens, cp = 8 on one node).
 TEST(ContextParallel, RingPassingHiddenUnderBlockAttention) {
-  ModelSpec m;
-  m.name = "llama-like";
-  m.layers = 4;
-  m.hidden = 4096;
-  m.heads = 32;
-  m.kv_heads = 8;
-  m.head_dim = 128;
-  m.ffn_hidden = 14336;
-  m.vocab = 128256;
-  m.activation = Activation::kSwiglu;
-  m.norm = NormKind::kRMSNorm;
+  auto cat = find_model("llama3-8b");
+  ASSERT_TRUE(cat.ok()) << cat.status().to_string();
+  ModelSpec m = cat.value();
+  m.layers = 4;   // the same layers, fewer of them
   ParallelSpec p = parallel(1, 1, 1);
   p.cp = 8;
   auto r = predict(scenario(m, training(131072, 1, 1), p, "H100-SXM-80GB"), PredictOptions{});
