@@ -1224,64 +1224,10 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
   // Packed documents: per micro-batch (and ring step) attention work of the straggling replica.
   std::vector<std::vector<double>> doc_factors;
   if (tr.documents.kind != DocumentLengths::kNone) {
-    const int64_t s = tr.seq_len, b = tr.micro_batch, wpr = static_cast<int64_t>(m) * b;
-    const int ring = par.cp / par.cp_ulysses;
-    const bool zz = par.cp_load_balance;
-    std::vector<std::vector<Window>> win(par.dp);
-    std::vector<double> work(par.dp, 0);
-    DocumentStats& ds = out.documents;
-    double all_pairs = 0;
-    for (int r = 0; r < par.dp; ++r) {
-      win[r] = pack_windows(tr.documents, s, wpr, r);
-      for (const Window& w : win[r]) {
-        work[r] += static_cast<double>(masked_causal_pairs(w));
-        ds.segments += static_cast<int64_t>(w.size());
-      }
-      all_pairs += work[r];
-      if (work[r] > work[ds.straggler]) ds.straggler = r;
-    }
-    ds.windows = wpr * par.dp;
-    const double full = static_cast<double>(s) * (s + 1) / 2;
-    const double mean_window = all_pairs / static_cast<double>(ds.windows);
-    ds.attention_fraction = mean_window / full;
-    ds.dp_imbalance = all_pairs > 0 ? work[ds.straggler] / (all_pairs / par.dp) : 1;
-    const std::vector<Window>& mine = win[ds.straggler];
-    const bool bal = tr.documents.balanced;
-    doc_factors.assign(m, {});
-    double cp_ratio_sum = 0;
-    int cp_ratio_n = 0;
-    for (int i = 0; i < m; ++i) {
-      if (ring <= 1) {
-        double pairs = 0;
-        for (int64_t k = 0; k < b; ++k) pairs += static_cast<double>(masked_causal_pairs(mine[i * b + k]));
-        if (bal) pairs = mean_window * static_cast<double>(b);
-        doc_factors[i] = {pairs / (full * static_cast<double>(b))};
-        continue;
-      }
-      const double sb = static_cast<double>(s / ring);
-      double window_pairs = 0;
-      for (int64_t k = 0; k < b; ++k) window_pairs += static_cast<double>(masked_causal_pairs(mine[i * b + k]));
-      for (int j = 0; j < ring; ++j) {
-        double worst = 0, sum = 0;
-        for (int r = 0; r < ring; ++r) {
-          double pairs = 0;
-          for (int64_t k = 0; k < b; ++k) pairs += static_cast<double>(cp_masked_pairs(mine[i * b + k], ring, r, j, zz));
-          worst = std::max(worst, pairs);
-          sum += pairs;
-        }
-        if (sum > 0) {
-          cp_ratio_sum += worst / (sum / ring);
-          ++cp_ratio_n;
-        }
-        // Balanced: the ranks even at this step, the windows at the mean work.
-        if (bal) worst = window_pairs > 0 ? (sum / ring) * (mean_window * static_cast<double>(b) / window_pairs) : 0;
-        const bool causal_op = j == 0 || zz;   // as cp_block prices it
-        const double ref = (causal_op ? sb * (sb + 1) / 2 : sb * sb) * static_cast<double>(b);
-        doc_factors[i].push_back(worst / ref);
-      }
-    }
-    if (cp_ratio_n > 0) ds.cp_imbalance = bal ? 1.0 : cp_ratio_sum / cp_ratio_n;
-    if (bal) ds.dp_imbalance = 1;
+    DocumentLayout dl = layout_documents(tr.documents, tr.seq_len, tr.micro_batch, m, par.dp,
+                                         par.cp / par.cp_ulysses, par.cp_load_balance);
+    doc_factors = std::move(dl.factors);
+    out.documents = dl.stats;
   }
 
   plan.programs.resize(par.pp);

@@ -58,6 +58,7 @@
 #pragma once
 #include <vector>
 
+#include "models/packing.h"
 #include "models/spec.h"
 #include "sim/plan.h"
 #include "sim/status.h"
@@ -107,17 +108,6 @@ struct MoeStats {
   double dropped_fraction() const { return routed > 0 ? static_cast<double>(dropped) / routed : 0; }
 };
 
-// Packed variable-length documents (models/packing.h); windows == 0 when training.documents
-// is off.
-struct DocumentStats {
-  int64_t windows = 0;          // windows drawn (all DP replicas, one step)
-  int64_t segments = 0;         // document segments in them
-  int straggler = 0;            // the DP replica the program is laid out with (most attention work)
-  double dp_imbalance = 1;      // its attention work / the mean replica's
-  double cp_imbalance = 1;      // ring attention: busiest CP rank's pairs / mean, averaged over
-                                // the straggler's micro-batches and ring steps (1 without a ring)
-  double attention_fraction = 1;  // masked pairs / unmasked causal pairs, over all windows
-};
 
 struct CompiledPlan {
   Plan plan;

@@ -30,6 +30,64 @@ std::vector<Window> pack_windows(const DocumentSpec& d, int64_t seq, int64_t win
   return out;
 }
 
+DocumentLayout layout_documents(const DocumentSpec& d, int64_t seq, int micro_batch, int micro_batches, int dp,
+                                int ring, bool zigzag) {
+  DocumentLayout out;
+  DocumentStats& ds = out.stats;
+  const int64_t b = micro_batch, wpr = static_cast<int64_t>(micro_batches) * b;
+  std::vector<std::vector<Window>> win(dp);
+  std::vector<double> work(dp, 0);
+  double all_pairs = 0;
+  for (int r = 0; r < dp; ++r) {
+    win[r] = pack_windows(d, seq, wpr, r);
+    for (const Window& w : win[r]) {
+      work[r] += static_cast<double>(masked_causal_pairs(w));
+      ds.segments += static_cast<int64_t>(w.size());
+    }
+    all_pairs += work[r];
+    if (work[r] > work[ds.straggler]) ds.straggler = r;
+  }
+  ds.windows = wpr * dp;
+  const double full = static_cast<double>(seq) * (seq + 1) / 2;
+  const double mean_window = all_pairs / static_cast<double>(ds.windows);
+  ds.attention_fraction = mean_window / full;
+  ds.dp_imbalance = d.balanced || all_pairs <= 0 ? 1 : work[ds.straggler] / (all_pairs / dp);
+  const std::vector<Window>& mine = win[ds.straggler];
+  out.factors.assign(micro_batches, {});
+  double cp_ratio_sum = 0;
+  int cp_ratio_n = 0;
+  const double sb = static_cast<double>(seq / std::max(1, ring));
+  for (int i = 0; i < micro_batches; ++i) {
+    double window_pairs = 0;   // this micro-batch's b windows
+    for (int64_t k = 0; k < b; ++k) window_pairs += static_cast<double>(masked_causal_pairs(mine[i * b + k]));
+    // Balanced: the windows at the mean work.
+    const double scale = d.balanced && window_pairs > 0 ? mean_window * static_cast<double>(b) / window_pairs : 1;
+    if (ring <= 1) {
+      out.factors[i] = {window_pairs * scale / (full * static_cast<double>(b))};
+      continue;
+    }
+    for (int j = 0; j < ring; ++j) {
+      double worst = 0, sum = 0;
+      for (int r = 0; r < ring; ++r) {
+        double pairs = 0;
+        for (int64_t k = 0; k < b; ++k) pairs += static_cast<double>(cp_masked_pairs(mine[i * b + k], ring, r, j, zigzag));
+        worst = std::max(worst, pairs);
+        sum += pairs;
+      }
+      if (sum > 0) {
+        cp_ratio_sum += worst / (sum / ring);
+        ++cp_ratio_n;
+      }
+      if (d.balanced) worst = sum / ring * scale;   // and the ring ranks even at this step
+      const bool causal_op = j == 0 || zigzag;       // as the compiler's block op is priced
+      const double ref = (causal_op ? sb * (sb + 1) / 2 : sb * sb) * static_cast<double>(b);
+      out.factors[i].push_back(worst / ref);
+    }
+  }
+  if (cp_ratio_n > 0 && !d.balanced) ds.cp_imbalance = cp_ratio_sum / cp_ratio_n;
+  return out;
+}
+
 int64_t masked_causal_pairs(const Window& w) {
   int64_t p = 0;
   for (int64_t x : w) p += x * (x + 1) / 2;

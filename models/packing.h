@@ -30,6 +30,31 @@ namespace trainsim {
 // One window: the lengths of the document segments it holds, in order (sum = seq_len).
 using Window = std::vector<int64_t>;
 
+// What the packing did (windows == 0 when training.documents is off).
+struct DocumentStats {
+  int64_t windows = 0;          // windows drawn (all DP replicas, one step)
+  int64_t segments = 0;         // document segments in them
+  int straggler = 0;            // the DP replica the program is laid out with (most attention work)
+  double dp_imbalance = 1;      // its attention work / the mean replica's
+  double cp_imbalance = 1;      // ring attention: busiest CP rank's pairs / mean, averaged over
+                                // the straggler's micro-batches and ring steps (1 without a ring)
+  double attention_fraction = 1;  // masked pairs / unmasked causal pairs, over all windows
+};
+
+// A step's windows for every DP replica, reduced to what the compiler lays out: for the
+// straggling replica, per micro-batch, the attention work relative to its unmasked form:
+// factors[micro] = {work / causal window} without a KV ring (ring <= 1), else one factor per
+// ring step: the busiest ring rank's masked pairs / the block op's pairs (a causal block of
+// seq/ring tokens at step 0 or with zig-zag chunks, a full block otherwise). With
+// d.balanced, every window at the mean work and the ring ranks even (the reference the
+// packing cost is measured against).
+struct DocumentLayout {
+  std::vector<std::vector<double>> factors;
+  DocumentStats stats;
+};
+DocumentLayout layout_documents(const DocumentSpec& d, int64_t seq, int micro_batch, int micro_batches, int dp,
+                                int ring, bool zigzag);
+
 // The first `windows` windows of DP replica `replica`'s stream. REQUIRES: seq >= 1,
 // d.mean_tokens >= 1, d.sigma >= 0.
 std::vector<Window> pack_windows(const DocumentSpec& d, int64_t seq, int64_t windows, int replica);
