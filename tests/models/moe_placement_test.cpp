@@ -13,6 +13,8 @@
 #include "scenarios/loader.h"
 #include "scenarios/predict.h"
 
+#include "tests/models/moe_fixtures.h"
+
 namespace trainsim {
 namespace {
 
@@ -62,45 +64,12 @@ TEST(MoePlacement, BalancedLoadsKeepStaticLayout) {
   }
 }
 
-ModelSpec small_moe() {
-  ModelSpec m;
-  m.name = "moe-placement-test";
-  m.arch = "moe";
-  m.layers = 4;
-  m.hidden = 1024;
-  m.heads = 16;
-  m.kv_heads = 4;
-  m.head_dim = 64;
-  m.ffn_hidden = 2048;
-  m.vocab = 32000;
-  m.activation = Activation::kSwiglu;
-  m.norm = NormKind::kRMSNorm;
-  m.experts = 8;
-  m.top_k = 2;
-  m.expert_ffn_hidden = 2048;
-  return m;
-}
-
 Scenario make(MoeRouting routing, MoePlacement placement) {
-  Scenario s;
+  Scenario s = testing::moe_scenario(testing::small_moe(), 1, 1, 8, 4, 4, 1024);
   s.name = "moe-placement";
-  s.file = "<test>";
-  s.model = small_moe();
-  s.training.seq_len = 1024;
-  s.training.micro_batch = 1;
-  s.training.global_batch = 4 * 8;
   s.training.moe.kind = routing;
   s.training.moe.histogram = {8, 1, 1, 1, 1, 1, 1, 1};
   s.training.moe.placement = placement;
-  s.parallel.dp = 8;
-  s.parallel.ep = 4;
-  auto g = find_gpu("H100-SXM-80GB");
-  EXPECT_TRUE(g.ok());
-  s.cluster.gpu = g.value();
-  s.cluster.gpus = 8;
-  s.cluster.gpus_per_node = 8;
-  s.cluster.nic_bandwidth = s.cluster.gpu.nic_bandwidth;
-  s.cluster.nvlink_bandwidth = s.cluster.gpu.nvlink_bandwidth;
   return s;
 }
 

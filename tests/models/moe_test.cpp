@@ -14,49 +14,14 @@
 #include "scenarios/predict.h"
 #include "sim/replay.h"
 
+#include "tests/models/moe_fixtures.h"
+
 namespace trainsim {
 namespace {
 
-// A small Mixtral-like MoE: 4 layers, hidden 1024, 16 heads (4 kv), swiglu, 8 experts top-2.
-ModelSpec small_moe(int experts = 8, int top_k = 2) {
-  ModelSpec m;
-  m.name = "moe-small-test";
-  m.arch = "moe";
-  m.layers = 4;
-  m.hidden = 1024;
-  m.heads = 16;
-  m.kv_heads = 4;
-  m.head_dim = 64;
-  m.ffn_hidden = 2048;
-  m.vocab = 32000;
-  m.activation = Activation::kSwiglu;
-  m.norm = NormKind::kRMSNorm;
-  m.experts = experts;
-  m.top_k = top_k;
-  m.expert_ffn_hidden = 2048;
-  return m;
-}
-
+using testing::small_moe;
 Scenario make(const ModelSpec& m, int tp, int pp, int dp, int ep, int micro_batches, int seq = 1024) {
-  Scenario s;
-  s.name = "moe-test";
-  s.file = "<test>";
-  s.model = m;
-  s.training.seq_len = seq;
-  s.training.micro_batch = 1;
-  s.training.global_batch = static_cast<int64_t>(micro_batches) * dp;
-  s.parallel.tp = tp;
-  s.parallel.pp = pp;
-  s.parallel.dp = dp;
-  s.parallel.ep = ep;
-  auto g = find_gpu("H100-SXM-80GB");
-  EXPECT_TRUE(g.ok());
-  s.cluster.gpu = g.value();
-  s.cluster.gpus = tp * pp * dp;
-  s.cluster.gpus_per_node = std::min(8, s.cluster.gpus);
-  s.cluster.nic_bandwidth = s.cluster.gpu.nic_bandwidth;
-  s.cluster.nvlink_bandwidth = s.cluster.gpu.nvlink_bandwidth;
-  return s;
+  return testing::moe_scenario(m, tp, pp, dp, ep, micro_batches, seq);
 }
 
 Prediction run(const Scenario& s, bool fast = false) {
