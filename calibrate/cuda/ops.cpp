@@ -109,23 +109,42 @@ bool measure_gemm(const OpJob& j, const Options& opt, int device, Timing* t, std
   TS_CUBLAS(cublasLtMatmulPreferenceCreate(&pref));
   const size_t ws = static_cast<size_t>(workspace_bytes);
   TS_CUBLAS(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
-  cublasLtMatmulHeuristicResult_t heur{};
+  // Up to 8 candidate algorithms, best first: the first that runs once without error is timed
+  // (a heuristic's first pick can still refuse at launch, seen for fp8 on an H100 with cuBLAS
+  // 13.1: "the requested functionality is not supported").
+  constexpr int kCandidates = 8;
+  cublasLtMatmulHeuristicResult_t heur[kCandidates]{};
   int found = 0;
-  cublasStatus_t hs = cublasLtMatmulAlgoGetHeuristic(lt, op, la, lb, lc, lc, pref, 1, &heur, &found);
+  cublasStatus_t hs = cublasLtMatmulAlgoGetHeuristic(lt, op, la, lb, lc, lc, pref, kCandidates, heur, &found);
   bool ok = true;
+  const float alpha = 1.0f, beta = 0.0f;
   if (hs == CUBLAS_STATUS_NOT_SUPPORTED || (hs == CUBLAS_STATUS_SUCCESS && found == 0)) {
     skip(j.path, std::string("cuBLASLt has no algorithm for this shape/dtype (") + cublasLtGetStatusString(hs) +
                      "; fp8 needs m, n, k multiples of 16)");
     ok = false;
   } else {
     TS_CUBLAS(hs);
-    const float alpha = 1.0f, beta = 0.0f;
-    *t = time_on_stream(s, opt, [&](int i) {
-      const int x = i % sets;
-      TS_CUBLAS(cublasLtMatmul(lt, op, &alpha, A[x]->p, la, B[x]->p, lb, &beta, C[x]->p, lc, C[x]->p, lc, &heur.algo,
-                               workspace.p, ws, s));
-    });
-    *source = "trainsim_calibrator cublasLt";
+    int pick = -1;
+    cublasStatus_t last = CUBLAS_STATUS_SUCCESS;
+    for (int c = 0; c < found && pick < 0; ++c) {
+      last = cublasLtMatmul(lt, op, &alpha, A[0]->p, la, B[0]->p, lb, &beta, C[0]->p, lc, C[0]->p, lc,
+                            &heur[c].algo, workspace.p, ws, s);
+      if (last == CUBLAS_STATUS_SUCCESS) pick = c;
+    }
+    TS_CUDA(cudaStreamSynchronize(s));
+    if (pick < 0) {
+      skip(j.path, "none of cuBLASLt's " + std::to_string(found) + " candidate algorithms ran (last: " +
+                       cublasLtGetStatusString(last) + ")");
+      ok = false;
+    } else {
+      *t = time_on_stream(s, opt, [&](int i) {
+        const int x = i % sets;
+        TS_CUBLAS(cublasLtMatmul(lt, op, &alpha, A[x]->p, la, B[x]->p, lb, &beta, C[x]->p, lc, C[x]->p, lc,
+                                 &heur[pick].algo, workspace.p, ws, s));
+      });
+      *source = pick == 0 ? "trainsim_calibrator cublasLt"
+                          : "trainsim_calibrator cublasLt (heuristic candidate " + std::to_string(pick + 1) + ")";
+    }
   }
   TS_CUBLAS(cublasLtMatmulPreferenceDestroy(pref));
   TS_CUBLAS(cublasLtMatrixLayoutDestroy(la));
