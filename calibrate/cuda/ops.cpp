@@ -74,8 +74,13 @@ bool measure_gemm(const OpJob& j, const Options& opt, int device, Timing* t, std
     fill_random(A.back()->p, a_elems, fill_t, 11 + i, 1.0f, s);
     fill_random(B.back()->p, b_elems, fill_t, 1011 + i, 1.0f, s);
   }
-  DeviceBuffer workspace(workspace_bytes), scales(2 * sizeof(float));
-  fill_value_f32(static_cast<float*>(scales.p), 2, 1.0f, s);
+  // Each fp8 scale in its own allocation (256-byte aligned), and for fp8 a C input apart from
+  // the output D (beta = 0, so C is never read): the in-place C == D form with both scales in
+  // one 8-byte buffer was refused at launch on an H100 (cuBLAS 13.1).
+  const bool fp8 = in_t == CUDA_R_8F_E4M3;
+  DeviceBuffer workspace(workspace_bytes), scale_a(16), scale_b(16), c_in(fp8 ? c_elems * out_size : 16);
+  fill_value_f32(static_cast<float*>(scale_a.p), 1, 1.0f, s);
+  fill_value_f32(static_cast<float*>(scale_b.p), 1, 1.0f, s);
 
   cublasLtHandle_t lt;
   TS_CUBLAS(cublasLtCreate(&lt));
@@ -87,9 +92,9 @@ bool measure_gemm(const OpJob& j, const Options& opt, int device, Timing* t, std
   const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
   TS_CUBLAS(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
   TS_CUBLAS(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
-  if (in_t == CUDA_R_8F_E4M3) {
-    const void* sa = static_cast<float*>(scales.p);
-    const void* sb = static_cast<float*>(scales.p) + 1;
+  if (fp8) {
+    const void* sa = scale_a.p;
+    const void* sb = scale_b.p;
     TS_CUBLAS(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &sa, sizeof sa));
     TS_CUBLAS(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &sb, sizeof sb));
   }
@@ -127,7 +132,7 @@ bool measure_gemm(const OpJob& j, const Options& opt, int device, Timing* t, std
     int pick = -1;
     cublasStatus_t last = CUBLAS_STATUS_SUCCESS;
     for (int c = 0; c < found && pick < 0; ++c) {
-      last = cublasLtMatmul(lt, op, &alpha, A[0]->p, la, B[0]->p, lb, &beta, C[0]->p, lc, C[0]->p, lc,
+      last = cublasLtMatmul(lt, op, &alpha, A[0]->p, la, B[0]->p, lb, &beta, fp8 ? c_in.p : C[0]->p, lc, C[0]->p, lc,
                             &heur[c].algo, workspace.p, ws, s);
       if (last == CUBLAS_STATUS_SUCCESS) pick = c;
     }
@@ -139,7 +144,7 @@ bool measure_gemm(const OpJob& j, const Options& opt, int device, Timing* t, std
     } else {
       *t = time_on_stream(s, opt, [&](int i) {
         const int x = i % sets;
-        TS_CUBLAS(cublasLtMatmul(lt, op, &alpha, A[x]->p, la, B[x]->p, lb, &beta, C[x]->p, lc, C[x]->p, lc,
+        TS_CUBLAS(cublasLtMatmul(lt, op, &alpha, A[x]->p, la, B[x]->p, lb, &beta, fp8 ? c_in.p : C[x]->p, lc, C[x]->p, lc,
                                  &heur[pick].algo, workspace.p, ws, s));
       });
       *source = pick == 0 ? "trainsim_calibrator cublasLt"
