@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "calibrate/calibrated_cost_model.h"
+#include "calibrate/compare.h"
 #include "calibrate/db.h"
 #include "calibrate/import_nccl_tests.h"
 #include "calibrate/import_torch_trace.h"
@@ -122,6 +123,11 @@ int main(int argc, char** argv) {
   imp->add_option("--format", import_format, "jsonl (trainsim_calibrator), nccl-tests (a *_perf log), torch-trace (torch.profiler JSON)")
       ->check(CLI::IsMember({"jsonl", "nccl-tests", "torch-trace"}));
   imp->add_option("--device", device_name, "device name when the log does not say it (nccl-tests, torch-trace)");
+  std::string cmp_db, cmp_gpu, cmp_json;
+  auto* cmp = cal->add_subcommand("compare", "how a database's measurements of a GPU differ from the embedded default costs");
+  cmp->add_option("db", cmp_db, "calibration database")->required();
+  cmp->add_option("--gpu", cmp_gpu, "catalog GPU whose default costs to compare with, e.g. H100-SXM-80GB")->required();
+  cmp->add_option("--json", cmp_json, "write the groups as JSON to FILE");
 
   // topo
   std::string topo_what;
@@ -191,6 +197,17 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*cal && *imp) return run_import(import_files, db_path, import_format, device_name);
+  if (*cal && *cmp) {
+    auto r = trainsim::compare_with_default(cmp_db, cmp_gpu);
+    if (!r.ok()) return fail(r.status(), 2);
+    std::fputs(trainsim::format_compare(r.value()).c_str(), stdout);
+    if (!cmp_json.empty()) {
+      Status st = trainsim::write_text_file(cmp_json, trainsim::compare_json(r.value()).dump(2) + "\n");
+      if (!st.ok()) return fail(st, 1);
+      std::printf("wrote %s\n", cmp_json.c_str());
+    }
+    return 0;
+  }
   if (*cal) {
     trainsim::JobList jobs;
     if (sweep) {
