@@ -4,6 +4,7 @@
 // the measuring functions per job kind. See README.md beside this for what each one measures.
 // Thread-safety: single-threaded program; CUPTI's buffer callbacks take a mutex.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -11,9 +12,19 @@
 
 #include <cuda_runtime.h>
 
+#include "check.h"
 #include "job_file.h"
 
 namespace tscal {
+
+// Device memory of at least 16 bytes, freed on destruction.
+struct DeviceBuffer {
+  void* p = nullptr;
+  explicit DeviceBuffer(int64_t bytes) { TS_CUDA(cudaMalloc(&p, static_cast<size_t>(std::max<int64_t>(bytes, 16)))); }
+  ~DeviceBuffer() { if (p) cudaFree(p); }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+};
 
 struct Timing {
   double median_us = 0, min_us = 0;
@@ -52,6 +63,11 @@ struct CollResult {
 // Collectives over the first group_size of `gpus` local GPUs (NCCL, one process).
 bool measure_collective(const CollJob& j, const Options& opt, int gpus, CollResult* r, std::string* source);
 void collectives_shutdown();
+
+// --check-attention: cuDNN SDPA forward and backward against the own fp32-compute kernels on
+// small random bf16 shapes; prints ||out - ref|| / ||ref|| of O, dQ, dK, dV per case. Returns
+// the exit code: 0 all within tolerance, 1 a case over it, NaN, or one cuDNN could not build.
+int check_attention(int device);
 
 // Bytes free on the current device minus a safety margin.
 int64_t usable_device_bytes();

@@ -9,6 +9,9 @@
 #include <cstdlib>
 
 #include <cuda_runtime.h>
+#ifdef TRAINSIM_HAVE_CUDNN
+#include <cudnn.h>
+#endif
 
 #define TS_CUDA(call)                                                                         \
   do {                                                                                        \
@@ -33,13 +36,30 @@
     }                                                                                         \
   } while (0)
 
+// cuDNN 9 adds the last error's text (cudnnGetLastErrorString) to the status string.
+#if defined(CUDNN_MAJOR) && CUDNN_MAJOR >= 9
+#define TS_CUDNN_LAST_ERROR(buf) cudnnGetLastErrorString(buf, sizeof buf)
+#else
+#define TS_CUDNN_LAST_ERROR(buf) (void)0
+#endif
 #define TS_CUDNN(call)                                                                        \
   do {                                                                                        \
     cudnnStatus_t ts_s_ = (call);                                                             \
     if (ts_s_ != CUDNN_STATUS_SUCCESS) {                                                      \
-      std::fprintf(stderr, "error: %s:%d: %s: %s\n", __FILE__, __LINE__, #call,              \
-                   cudnnGetErrorString(ts_s_));                                               \
+      char ts_m_[1024] = {0};                                                                 \
+      TS_CUDNN_LAST_ERROR(ts_m_);                                                             \
+      std::fprintf(stderr, "error: %s:%d: %s: %s (%s)\n", __FILE__, __LINE__, #call,         \
+                   cudnnGetErrorString(ts_s_), ts_m_);                                        \
       std::exit(1);                                                                           \
+    }                                                                                         \
+  } while (0)
+
+// A bug, not an input error: abort with the condition and a message.
+#define TS_CHECK(cond, msg)                                                                   \
+  do {                                                                                        \
+    if (!(cond)) {                                                                            \
+      std::fprintf(stderr, "bug: %s:%d: %s: %s\n", __FILE__, __LINE__, #cond, msg);          \
+      std::abort();                                                                           \
     }                                                                                         \
   } while (0)
 

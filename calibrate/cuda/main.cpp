@@ -4,10 +4,12 @@
 //
 //   trainsim_calibrator --jobs JOBS.json [--out FILE.jsonl] [--device N] [--gpus N] [--no-cupti]
 //   trainsim_calibrator --self-test --jobs JOBS.json     # parse only; needs no GPU
+//   trainsim_calibrator --check-attention [--device N]   # cuDNN SDPA vs own kernels
 //   trainsim_calibrator --version
 //
 // Exit codes: 0 done (skipped jobs are reported on stderr as "skip: PATH: why"); 1 a CUDA or
-// library call failed; 2 bad arguments or job list; 3 no CUDA device.
+// library call failed (--check-attention: a case over tolerance); 2 bad arguments or job list;
+// 3 no CUDA device.
 #include <dlfcn.h>
 #include <unistd.h>
 
@@ -103,7 +105,7 @@ std::string hostname() {
 std::string built_with() {
   std::string s = "cublasLt";
 #ifdef TRAINSIM_HAVE_CUDNN
-  s += ", cudnn (version only; attention uses own kernels)";
+  s += ", cudnn (fused SDPA for attention; own kernels where cuDNN rejects the graph)";
 #else
   s += ", no cudnn";
 #endif
@@ -125,6 +127,7 @@ int usage(const char* msg) {
   std::fprintf(stderr,
                "usage: trainsim_calibrator --jobs JOBS.json [--out FILE.jsonl] [--device N] [--gpus N] [--no-cupti]\n"
                "       trainsim_calibrator --self-test --jobs JOBS.json\n"
+               "       trainsim_calibrator --check-attention [--device N]\n"
                "       trainsim_calibrator --version\n");
   return 2;
 }
@@ -142,7 +145,7 @@ bool parse_int(const char* s, int* out) {
 int main(int argc, char** argv) {
   std::string jobs_path, out_path;
   int device = 0, gpus = -1;
-  bool self_test = false, cupti = true;
+  bool self_test = false, cupti = true, check_attention = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&](const char* what) -> const char* {
@@ -154,6 +157,7 @@ int main(int argc, char** argv) {
     else if (a == "--device") { if (!parse_int(next("a number"), &device)) return usage("--device: not a number"); }
     else if (a == "--gpus") { if (!parse_int(next("a number"), &gpus) || gpus < 1) return usage("--gpus: a number >= 1"); }
     else if (a == "--self-test") self_test = true;
+    else if (a == "--check-attention") check_attention = true;
     else if (a == "--no-cupti") cupti = false;
     else if (a == "--version") {
       std::printf("trainsim_calibrator %s (built with CUDA %d.%d; %s)\n", kVersion, CUDART_VERSION / 1000,
@@ -161,6 +165,20 @@ int main(int argc, char** argv) {
       return 0;
     } else if (a == "--help" || a == "-h") { usage(nullptr); return 0; }
     else return usage(("unknown argument " + a).c_str());
+  }
+  if (check_attention) {
+    int count = 0;
+    const cudaError_t ce = cudaGetDeviceCount(&count);
+    if (ce != cudaSuccess || count == 0) {
+      std::fprintf(stderr, "error: no CUDA device (cudaGetDeviceCount: %s)\n",
+                   ce != cudaSuccess ? cudaGetErrorString(ce) : "0 devices");
+      return 3;
+    }
+    if (device >= count) {
+      std::fprintf(stderr, "error: --device %d: only %d CUDA device(s) visible\n", device, count);
+      return 2;
+    }
+    return tscal::check_attention(device);
   }
   if (jobs_path.empty()) return usage("--jobs is required");
 

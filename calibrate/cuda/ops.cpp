@@ -1,6 +1,7 @@
 // File: calibrate/cuda/ops.cpp
-// Op measurements: GEMMs through cuBLASLt (the heuristic's first algorithm), attention and
-// memory-bound ops through our own kernels (kernels.cu). Inputs are random, never zeros; when
+// Op measurements: GEMMs through cuBLASLt (the heuristic's first algorithm), attention through
+// cuDNN's fused SDPA (cudnn_sdpa.h; own kernels where cuDNN cannot take the graph), memory-bound
+// ops through our own kernels (kernels.cu). Inputs are random, never zeros; when
 // one input set fits in twice the L2 cache, the runs rotate among several sets so that they
 // do not measure the cache (METHOD.md).
 #include <cublasLt.h>
@@ -11,18 +12,13 @@
 
 #include "calibrator.h"
 #include "check.h"
+#include "cudnn_sdpa.h"
 #include "kernels.h"
 
 namespace tscal {
 namespace {
 
-struct DeviceBuffer {
-  void* p = nullptr;
-  explicit DeviceBuffer(int64_t bytes) { TS_CUDA(cudaMalloc(&p, static_cast<size_t>(std::max<int64_t>(bytes, 16)))); }
-  ~DeviceBuffer() { if (p) cudaFree(p); }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-};
+constexpr const char* kOwnAttentionSource = "trainsim_calibrator own kernel (scalar fused attention, not cuDNN)";
 
 // How many input sets to rotate among: enough that together they cover 4x the L2 cache.
 int rotation_sets(int64_t bytes_per_set, int device, int64_t budget) {
@@ -164,11 +160,10 @@ bool measure_gemm(const OpJob& j, const Options& opt, int device, Timing* t, std
 }
 
 bool measure_attention(const OpJob& j, const Options& opt, int device, Timing* t, std::string* source) {
-  if (j.dtype == "fp8") { skip(j.path, "fp8 attention is not measured (own kernel is bf16/fp16 only)"); return false; }
-  if (j.head_dim > 256) { skip(j.path, "head_dim > 256 is not supported by the own attention kernel"); return false; }
+  if (j.dtype == "fp8") { skip(j.path, "fp8 attention is not measured (cuDNN SDPA and own kernels here are bf16/fp16)"); return false; }
   const int64_t max_int = 0x7fffffff;
   if (j.heads > 65535 || j.batch > 65535 || j.seq_q > max_int / 2 || j.seq_kv > max_int / 2) {
-    skip(j.path, "shape beyond the kernel's grid limits"); return false;
+    skip(j.path, "shape beyond the kernels' grid limits"); return false;
   }
   const ElemType et = j.dtype == "fp16" ? ElemType::kFP16 : ElemType::kBF16;
   AttnShape a{static_cast<int>(j.batch), static_cast<int>(j.heads), static_cast<int>(j.kv_heads), static_cast<int>(j.seq_q),
@@ -179,26 +174,44 @@ bool measure_attention(const OpJob& j, const Options& opt, int device, Timing* t
   // q, o (+ do, dq) and k, v (+ dk, dv), 2 bytes each; lse (+ delta) fp32.
   const int64_t need = (j.backward ? 2 : 1) * (2 * q_elems + 2 * kv_elems) * 2 + (j.backward ? 2 : 1) * rows * 4;
   if (need > usable_device_bytes()) { skip(j.path, "needs " + std::to_string(need >> 20) + " MiB; too little device memory"); return false; }
+
+  // cuDNN's fused SDPA when it takes the graph; else the own kernels, said on stderr.
+  std::string why;
+  std::unique_ptr<CudnnSdpa> fwd = CudnnSdpa::create(et, a, false, &why), bwd;
+  if (fwd && j.backward) {
+    bwd = CudnnSdpa::create(et, a, true, &why);
+    if (!bwd) fwd.reset();
+  }
+  if (!fwd) {
+    if (j.head_dim > 256) { skip(j.path, "cuDNN SDPA unavailable (" + why + ") and head_dim > 256 is beyond the own kernels"); return false; }
+    std::fprintf(stderr, "note: %s: cuDNN SDPA not used (%s); measuring with the own kernels\n", j.path.c_str(), why.c_str());
+  }
   cudaStream_t s = make_stream();
   DeviceBuffer q(q_elems * 2), k(kv_elems * 2), v(kv_elems * 2), o(q_elems * 2), lse(rows * 4);
   fill_random(q.p, q_elems, et, 21, 1.0f, s);
   fill_random(k.p, kv_elems, et, 22, 1.0f, s);
   fill_random(v.p, kv_elems, et, 23, 1.0f, s);
+  float* lse_p = static_cast<float*>(lse.p);
   if (!j.backward) {
-    *t = time_on_stream(s, opt, [&](int) { attention_fwd(et, a, q.p, k.p, v.p, o.p, static_cast<float*>(lse.p), s); });
+    *t = time_on_stream(s, opt, [&](int) {
+      if (fwd) fwd->forward(q.p, k.p, v.p, o.p, lse_p, s);
+      else attention_fwd(et, a, q.p, k.p, v.p, o.p, lse_p, s);
+    });
   } else {
     DeviceBuffer d_o(q_elems * 2), dq(q_elems * 2), dk(kv_elems * 2), dv(kv_elems * 2), delta(rows * 4);
     fill_random(d_o.p, q_elems, et, 24, 1.0f, s);
-    attention_fwd(et, a, q.p, k.p, v.p, o.p, static_cast<float*>(lse.p), s);  // O and LSE for the backward
+    // O and LSE for the backward
+    if (fwd) fwd->forward(q.p, k.p, v.p, o.p, lse_p, s);
+    else attention_fwd(et, a, q.p, k.p, v.p, o.p, lse_p, s);
     *t = time_on_stream(s, opt, [&](int) {
-      attention_bwd(et, a, q.p, k.p, v.p, o.p, d_o.p, static_cast<const float*>(lse.p), static_cast<float*>(delta.p),
-                    dq.p, dk.p, dv.p, s);
+      if (bwd) bwd->backward(q.p, k.p, v.p, o.p, d_o.p, lse_p, dq.p, dk.p, dv.p, s);
+      else attention_bwd(et, a, q.p, k.p, v.p, o.p, d_o.p, lse_p, static_cast<float*>(delta.p), dq.p, dk.p, dv.p, s);
     });
     TS_CUDA(cudaStreamSynchronize(s));
   }
   TS_CUDA(cudaStreamSynchronize(s));
   TS_CUDA(cudaStreamDestroy(s));
-  *source = "trainsim_calibrator own kernel (scalar fused attention, not cuDNN)";
+  *source = fwd ? (j.backward ? bwd->source() : fwd->source()) : kOwnAttentionSource;
   return true;
 }
 
