@@ -373,14 +373,24 @@ struct CudnnSdpa::Impl {
       dq_accum_off = ws_bytes;
       ws_bytes += round_up(b * h * sq * d * 4, 256);
     }
-    if (ws_bytes > 0) TS_CUDA(cudaMalloc(&ws, static_cast<size_t>(ws_bytes)));
+    TS_CUDA(cudaMalloc(&ws, static_cast<size_t>(std::max<int64_t>(ws_bytes, 256))));   // never a null workspace
     scale = 1.0f / std::sqrt(static_cast<float>(a.head_dim));
     // cudnn_frontend uses the lowest float before cuDNN 9.10, -inf from then on.
     neg_inf = cudnnGetVersion() < 91000 ? std::numeric_limits<float>::lowest() : -std::numeric_limits<float>::infinity();
     zero_dq_accum = cudnnGetVersion() < 90600;
   }
 
-  void execute(const std::vector<int64_t>& uids, const std::vector<void*>& ptrs, cudaStream_t s) {
+  void execute(std::vector<int64_t> uids, std::vector<void*> ptrs, cudaStream_t s) {
+    // The -inf scalar is a graph tensor only with the causal mask: a variant pack naming a UID
+    // the graph lacks was refused (CUDNN_STATUS_BAD_PARAM_NULL_POINTER, isCompatibleVariantPack,
+    // cuDNN 9.14 on an H100).
+    if (!a.causal)
+      for (size_t i = 0; i < uids.size(); ++i)
+        if (uids[i] == kNegInf) {
+          uids.erase(uids.begin() + static_cast<std::ptrdiff_t>(i));
+          ptrs.erase(ptrs.begin() + static_cast<std::ptrdiff_t>(i));
+          break;
+        }
     TS_CUDNN(cudnnSetStream(handle, s));
     cudnnBackendDescriptor_t vp = nullptr;
     TS_CUDNN(cudnnBackendCreateDescriptor(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, &vp));
