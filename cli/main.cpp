@@ -144,6 +144,8 @@ int main(int argc, char** argv) {
   val->add_option("runs", runs_path, "JSON-lines file in the schema of shared/validation/README.md")->required();
   val->add_option("--json", vjson_out, "write rows and summary as JSON to FILE");
   val->add_flag("--full", full, "simulate every rank (default: fast mode, identical replicas collapsed)");
+  std::string val_calibration;
+  val->add_option("--calibration", val_calibration, "price the rows of GPUs this calibration database measured from it");
 
   try {
     app.parse(argc, argv);
@@ -244,6 +246,7 @@ int main(int argc, char** argv) {
 
   if (*val) {
     trainsim::ValidateOptions vo;
+    vo.calibration = val_calibration;
     vo.fast = !full;
     auto rows = trainsim::run_validation(runs_path, vo);
     if (!rows.ok()) return fail(rows.status(), 2);

@@ -1,5 +1,8 @@
 #include "reports/validate_run.h"
 
+#include "calibrate/calibrated_cost_model.h"
+#include "calibrate/db.h"
+
 #include "scenarios/predict.h"
 #include "scenarios/published_run.h"
 
@@ -18,6 +21,14 @@ bool number_at(const nlohmann::json& m, const char* key, double* out) {
 Result<std::vector<ValidateRow>> run_validation(const std::string& path, const ValidateOptions& opts) {
   auto rows = read_jsonl(path);
   if (!rows.ok()) return rows.status();
+  std::vector<DeviceInfo> cal_devices;
+  if (!opts.calibration.empty()) {
+    auto db = CalibrationDb::open(opts.calibration, /*create=*/false);
+    if (!db.ok()) return db.status();
+    auto devs = db.value()->devices();
+    if (!devs.ok()) return devs.status();
+    cal_devices = std::move(devs).value();
+  }
   std::vector<ValidateRow> out;
   for (const auto& j : rows.value()) {
     if (!j.is_object() || !j.contains("model")) continue;  // calibration anchors, blank objects
@@ -39,6 +50,10 @@ Result<std::vector<ValidateRow>> run_validation(const std::string& path, const V
     const nlohmann::json m = j.contains("measured") && j["measured"].is_object() ? j["measured"] : nlohmann::json::object();
     PredictOptions po;
     po.fast = opts.fast;
+    if (!cal_devices.empty() && !pick_devices(cal_devices, rs.value().scenario.cluster.gpu.name).empty()) {
+      rs.value().scenario.options.calibration = opts.calibration;
+      row.defaults.push_back("costs: calibration " + opts.calibration);
+    }
     auto pr = predict(rs.value().scenario, po);
     if (!pr.ok()) {
       row.reason = "invalid: " + pr.status().to_string();

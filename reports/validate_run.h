@@ -16,6 +16,9 @@ namespace trainsim {
 
 struct ValidateOptions {
   bool fast = true;   // collapse identical DP/TP replicas (same step time as the full mode)
+  // A calibration database (trainsim calibrate import): rows whose GPU it has measurements of
+  // are priced from it (their defaults list says so); the other rows keep the embedded default.
+  std::string calibration;
 };
 
 Result<std::vector<ValidateRow>> run_validation(const std::string& path, const ValidateOptions& opts);

@@ -97,6 +97,54 @@ TEST_F(Cli, ValidateJsonHasTheIssuesShape) {
     EXPECT_TRUE(j["summary"].contains(k)) << k;
 }
 
+TEST_F(Cli, ValidateWithCalibrationPricesOnlyTheRowsOfItsGpu) {
+  const std::string rows = path("runs.jsonl");
+  {
+    std::ifstream in(kSrc + "/../shared/validation/published_runs.jsonl");
+    ASSERT_TRUE(in.good());
+    std::ofstream out(rows);
+    std::string line;
+    int h100 = 0, a100 = 0;
+    while (std::getline(in, line)) {
+      if (h100 < 1 && line.find("\"gpu\": \"H100-SXM-80GB\"") != std::string::npos) out << line << "\n", ++h100;
+      if (a100 < 1 && line.find("\"gpu\": \"A100-SXM-80GB\"") != std::string::npos) out << line << "\n", ++a100;
+    }
+    ASSERT_EQ(h100 + a100, 2);
+  }
+  CmdResult r = run("calibrate import " + kSrc + "/calibrate/data/h100/quickstart_calibrator.jsonl --db " + path("h.db"));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  r = run("validate " + rows + " --calibration " + path("h.db") + " --json " + path("v.json"));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  std::ifstream in(path("v.json"));
+  nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  ASSERT_EQ(j["rows"].size(), 2u);
+  int priced = 0;
+  for (const auto& row : j["rows"]) {
+    bool cal = false;
+    for (const auto& d : row["defaults"]) cal = cal || d.get<std::string>().find("costs: calibration") != std::string::npos;
+    priced += cal;
+  }
+  EXPECT_EQ(priced, 1) << "only the H100 row is priced from the H100 database";
+  r = run("validate " + rows + " --calibration " + path("missing.db"));
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_NE(r.out.find("missing.db"), std::string::npos) << r.out;
+}
+
+TEST_F(Cli, CalibrateCompareNamesGroupsAndWritesJson) {
+  CmdResult r = run("calibrate import " + kSrc + "/calibrate/data/h100/quickstart_calibrator.jsonl --db " + path("h.db"));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  r = run("calibrate compare " + path("h.db") + " --gpu H100-SXM-80GB --json " + path("c.json"));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("gemm bf16"), std::string::npos) << r.out;
+  std::ifstream in(path("c.json"));
+  nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  ASSERT_TRUE(j.contains("groups"));
+  EXPECT_EQ(j["op_points"].get<int>(), 35);
+  r = run("calibrate compare " + path("h.db") + " --gpu A100-SXM-80GB");
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_NE(r.out.find("NVIDIA H100 80GB HBM3"), std::string::npos) << r.out;
+}
+
 TEST_F(Cli, CalibrateJobsImportAndRun) {
   CmdResult r = run("calibrate " + kSrc + "/scenarios/quickstart.json --jobs " + path("jobs.json"));
   ASSERT_EQ(r.rc, 0) << r.out;
