@@ -87,7 +87,8 @@ std::vector<int> pick_devices(const std::vector<DeviceInfo>& devices, const std:
 }
 
 Result<std::unique_ptr<CalibratedCostModel>> CalibratedCostModel::make(const std::string& db_path,
-                                                                       const ClusterSpec& cluster) {
+                                                                       const ClusterSpec& cluster,
+                                                                       const std::string& prefer_source) {
   auto db = CalibrationDb::open(db_path, /*create=*/false);
   if (!db.ok()) return db.status();
   auto devs = db.value()->devices();
@@ -117,8 +118,13 @@ Result<std::unique_ptr<CalibratedCostModel>> CalibratedCostModel::make(const std
       // fastest counts, as a training stack runs its fastest kernel for a shape (an own scalar
       // attention kernel beside cuDNN's fused SDPA, say).
       auto same = std::find_if(m->ops_.begin(), m->ops_.end(), [&](const OpPoint& q) { return same_op(p, q); });
-      if (same == m->ops_.end()) m->ops_.push_back(p);
-      else if (p.time_us < same->time_us) *same = p;
+      if (same == m->ops_.end()) {
+        m->ops_.push_back(p);
+        continue;
+      }
+      const bool p_pref = !prefer_source.empty() && p.source.find(prefer_source) != std::string::npos;
+      const bool s_pref = !prefer_source.empty() && same->source.find(prefer_source) != std::string::npos;
+      if (p_pref != s_pref ? p_pref : p.time_us < same->time_us) *same = p;
     }
     m->colls_.insert(m->colls_.end(), colls.value().begin(), colls.value().end());
   }

@@ -29,8 +29,12 @@ namespace trainsim {
 class CalibratedCostModel : public CostModel {
  public:
   // Error: the database cannot be opened, or has no device matching the cluster's GPU (the
-  // message lists the devices it has).
-  static Result<std::unique_ptr<CalibratedCostModel>> make(const std::string& db_path, const ClusterSpec& cluster);
+  // message lists the devices it has). Of several measurements of one op (same class, dtype
+  // and shape), the one whose source contains `prefer_source` counts (e.g. "flash" for a stack
+  // that runs FlashAttention where the database also has cuDNN's kernel); among those, or
+  // when none or all match, the fastest.
+  static Result<std::unique_ptr<CalibratedCostModel>> make(const std::string& db_path, const ClusterSpec& cluster,
+                                                           const std::string& prefer_source = "");
 
   OpCost compute(const OpDesc& op) const override;
   OpCost collective(const OpDesc& op, const GroupShape& shape) const override;

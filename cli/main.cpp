@@ -146,6 +146,8 @@ int main(int argc, char** argv) {
   val->add_flag("--full", full, "simulate every rank (default: fast mode, identical replicas collapsed)");
   std::string val_calibration;
   val->add_option("--calibration", val_calibration, "price the rows of GPUs this calibration database measured from it");
+  std::string val_prefer;
+  val->add_option("--prefer-source", val_prefer, "with --calibration: of several measurements of an op, the one whose source contains TEXT counts (costs.prefer_source)");
 
   try {
     app.parse(argc, argv);
@@ -247,6 +249,7 @@ int main(int argc, char** argv) {
   if (*val) {
     trainsim::ValidateOptions vo;
     vo.calibration = val_calibration;
+    vo.prefer_source = val_prefer;
     vo.fast = !full;
     auto rows = trainsim::run_validation(runs_path, vo);
     if (!rows.ok()) return fail(rows.status(), 2);

@@ -52,7 +52,9 @@ Result<std::vector<ValidateRow>> run_validation(const std::string& path, const V
     po.fast = opts.fast;
     if (!cal_devices.empty() && !pick_devices(cal_devices, rs.value().scenario.cluster.gpu.name).empty()) {
       rs.value().scenario.options.calibration = opts.calibration;
-      row.defaults.push_back("costs: calibration " + opts.calibration);
+      rs.value().scenario.options.prefer_source = opts.prefer_source;
+      row.defaults.push_back("costs: calibration " + opts.calibration +
+                             (opts.prefer_source.empty() ? "" : ", preferring \"" + opts.prefer_source + "\""));
     }
     auto pr = predict(rs.value().scenario, po);
     if (!pr.ok()) {

@@ -19,6 +19,7 @@ struct ValidateOptions {
   // A calibration database (trainsim calibrate import): rows whose GPU it has measurements of
   // are priced from it (their defaults list says so); the other rows keep the embedded default.
   std::string calibration;
+  std::string prefer_source;   // with calibration: costs.prefer_source of every priced row
 };
 
 Result<std::vector<ValidateRow>> run_validation(const std::string& path, const ValidateOptions& opts);

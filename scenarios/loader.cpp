@@ -67,7 +67,7 @@ const std::vector<std::string> kDocumentKeys = {"lengths", "mean_tokens", "sigma
 const std::vector<std::string> kNetworkKeys = {"mode", "topology", "oversubscription", "placement",
                                                "modifications", "hottest_links",
                                                "in_network_reduction"};
-const std::vector<std::string> kCostsKeys = {"calibration"};
+const std::vector<std::string> kCostsKeys = {"calibration", "prefer_source"};
 
 const std::vector<std::string>* section_keys(const std::string& s) {
   if (s == "model") return &kModelKeys;
@@ -1022,6 +1022,15 @@ Result<Scenario> load_document(json doc, const std::string& label,
                 "empty path; give a calibration database (e.g. \"calib/h100.db\") or remove the key "
                 "to use the embedded defaults");
       else s.options.calibration = cal;
+    }
+    std::string pref;
+    here = false;
+    if (r.read_string(ksec, "/costs", "prefer_source", nullptr, &pref, &here) && here) {
+      if (pref.empty())
+        r.error("/costs/prefer_source", "\"\"",
+                "empty text; give part of a measuring source (e.g. \"flash\" or \"cuDNN\") or remove the key "
+                "to let the fastest measurement of an op count");
+      else s.options.prefer_source = pref;
     }
   }
 

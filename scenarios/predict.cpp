@@ -112,7 +112,7 @@ Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
   std::unique_ptr<CostModel> model;
   const CalibratedCostModel* calibrated = nullptr;
   if (!s.options.calibration.empty()) {
-    auto cal = CalibratedCostModel::make(s.options.calibration, s.cluster);
+    auto cal = CalibratedCostModel::make(s.options.calibration, s.cluster, s.options.prefer_source);
     if (!cal.ok()) return cal.status();
     calibrated = cal.value().get();
     model = std::move(cal).value();

@@ -31,6 +31,8 @@ struct SimOptions {
   std::string network_mode = "analytic";  // "analytic" (alpha-beta) or "flow" (issue 3)
   NetworkOptions network;
   std::string calibration;                // path of a calibration database ("" = embedded default)
+  std::string prefer_source;              // of several measurements of one op, the one whose
+                                          // source contains this text ("" = the fastest)
   uint64_t seed = 1;
 };
 
