@@ -31,6 +31,12 @@ class CalibratedCostModel : public CostModel {
   // Error: the database cannot be opened, or has no device matching the cluster's GPU (the
   // message lists the devices it has).
   static Result<std::unique_ptr<CalibratedCostModel>> make(const std::string& db_path, const ClusterSpec& cluster);
+  // The same, with the devices named exactly `device_name` (verify mode's host device,
+  // calibrate/host_calibrate.h); the cluster still gives the default model for what was not
+  // measured. Error: no such device (the message lists the devices the database has).
+  static Result<std::unique_ptr<CalibratedCostModel>> make_for_device(const std::string& db_path,
+                                                                      const ClusterSpec& cluster,
+                                                                      const std::string& device_name);
 
   OpCost compute(const OpDesc& op) const override;
   OpCost collective(const OpDesc& op, const GroupShape& shape) const override;
@@ -42,6 +48,8 @@ class CalibratedCostModel : public CostModel {
 
  private:
   CalibratedCostModel() = default;
+  static Result<std::unique_ptr<CalibratedCostModel>> make_impl(const std::string& db_path, const ClusterSpec& cluster,
+                                                                const std::string* device_name);
   OpCost price_work(const std::string& what, double x, double exact_t, const std::vector<std::pair<double, double>>& x_t,
                     const OpCost& fallback, const char* unit) const;
 
