@@ -33,6 +33,14 @@ CmdResult run(const std::string& args) {
 
 const std::string kSrc = TRAINSIM_SOURCE_DIR;
 
+// A tinier model than scenarios/verify_small.json, so that the sanitizer build runs it quickly.
+const char* kTiny = R"({"name": "verify_tiny",
+  "model": {"name": "t", "layers": 2, "hidden": 64, "heads": 2, "ffn_hidden": 128, "vocab": 512,
+            "activation": "swiglu"},
+  "training": {"seq_len": 64, "global_batch": 4, "micro_batch": 1},
+  "cluster": {"gpu": "H100-SXM-80GB", "gpus": 2, "gpus_per_node": 2},
+  "parallel": {"tp": 2}})";
+
 class VerifyCli : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -40,6 +48,7 @@ class VerifyCli : public ::testing::Test {
                                                      ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
+    std::ofstream(path("tiny.json")) << kTiny;
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
   std::string path(const std::string& f) const { return (dir_ / f).string(); }
@@ -47,7 +56,7 @@ class VerifyCli : public ::testing::Test {
 };
 
 TEST_F(VerifyCli, HostCalibrationThenVerifyRecordsHistory) {
-  const std::string sc = kSrc + "/scenarios/verify_small.json";
+  const std::string sc = path("tiny.json");
   CmdResult c = run("calibrate --host " + sc + " --out " + path("host.jsonl"));
   ASSERT_EQ(c.rc, 0) << c.out;
   CmdResult i = run("calibrate import " + path("host.jsonl") + " --db " + path("host.db"));
@@ -65,13 +74,13 @@ TEST_F(VerifyCli, HostCalibrationThenVerifyRecordsHistory) {
   for (const auto& row : j["classes"]) EXPECT_EQ(row["source"], "measured") << row.dump();
   CmdResult h = run("verify --history " + sc + " --history-db " + path("results.db"));
   ASSERT_EQ(h.rc, 0) << h.out;
-  EXPECT_NE(h.out.find("verify_small"), std::string::npos) << h.out;
+  EXPECT_NE(h.out.find("verify_tiny"), std::string::npos) << h.out;
   EXPECT_NE(h.out.find("1 of 1"), std::string::npos) << h.out;
 }
 
 TEST_F(VerifyCli, OverToleranceIsExit3) {
   // 0% tolerance: any measured noise exceeds it. Recorded anyway.
-  CmdResult v = run("verify " + kSrc + "/scenarios/verify_small.json --steps 1 --tolerance 0% --history-db " +
+  CmdResult v = run("verify " + path("tiny.json") + " --steps 1 --tolerance 0% --history-db " +
                     path("r.db"));
   ASSERT_EQ(v.rc, 3) << v.out;
   EXPECT_NE(v.out.find("EXCEEDED"), std::string::npos) << v.out;
@@ -87,10 +96,10 @@ TEST_F(VerifyCli, BadInputIsExit2) {
   EXPECT_EQ(b.rc, 2) << b.out;
   EXPECT_NE(b.out.find(path("bad.json")), std::string::npos) << b.out;
   EXPECT_NE(b.out.find("/parallel/tpp"), std::string::npos) << b.out;
-  CmdResult t = run("verify " + kSrc + "/scenarios/verify_small.json --tolerance 5 --no-record");
+  CmdResult t = run("verify " + path("tiny.json") + " --tolerance 5 --no-record");
   EXPECT_EQ(t.rc, 2) << t.out;
   EXPECT_NE(t.out.find("5%"), std::string::npos) << t.out;
-  CmdResult m = run("verify " + kSrc + "/scenarios/verify_small.json --calibration " + path("none.db") + " --no-record");
+  CmdResult m = run("verify " + path("tiny.json") + " --calibration " + path("none.db") + " --no-record");
   EXPECT_EQ(m.rc, 2) << m.out;
   EXPECT_NE(m.out.find("none.db"), std::string::npos) << m.out;
   CmdResult h = run("verify --history --history-db " + path("none-results.db"));
