@@ -89,16 +89,35 @@ std::vector<int> pick_devices(const std::vector<DeviceInfo>& devices, const std:
 Result<std::unique_ptr<CalibratedCostModel>> CalibratedCostModel::make(const std::string& db_path,
                                                                        const ClusterSpec& cluster,
                                                                        const std::string& prefer_source) {
+  return make_impl(db_path, cluster, nullptr, prefer_source);
+}
+
+Result<std::unique_ptr<CalibratedCostModel>> CalibratedCostModel::make_for_device(const std::string& db_path,
+                                                                                  const ClusterSpec& cluster,
+                                                                                  const std::string& device_name) {
+  return make_impl(db_path, cluster, &device_name, "");
+}
+
+Result<std::unique_ptr<CalibratedCostModel>> CalibratedCostModel::make_impl(const std::string& db_path,
+                                                                            const ClusterSpec& cluster,
+                                                                            const std::string* device_name,
+                                                                            const std::string& prefer_source) {
   auto db = CalibrationDb::open(db_path, /*create=*/false);
   if (!db.ok()) return db.status();
   auto devs = db.value()->devices();
   if (!devs.ok()) return devs.status();
-  const std::vector<int> picked = pick_devices(devs.value(), cluster.gpu.name);
+  std::vector<int> picked;
+  if (device_name) {
+    for (size_t i = 0; i < devs.value().size(); ++i)
+      if (devs.value()[i].name == *device_name) picked.push_back(static_cast<int>(i));
+  } else {
+    picked = pick_devices(devs.value(), cluster.gpu.name);
+  }
   if (picked.empty()) {
     std::string have;
     for (const auto& d : devs.value()) have += (have.empty() ? "\"" : ", \"") + d.name + "\"";
-    return Status::error(Error{db_path, "", cluster.gpu.name,
-                               "the calibration database has no measurements of this GPU; it has " +
+    return Status::error(Error{db_path, "", device_name ? *device_name : cluster.gpu.name,
+                               std::string("the calibration database has no measurements of this ") + (device_name ? "device (measure it with `trainsim calibrate --host SCENARIO --out FILE` and import FILE)" : "GPU") + "; it has " +
                                    (have.empty() ? std::string("no devices") : have)});
   }
   auto eff = default_efficiencies(gpu_family(cluster.gpu));

@@ -35,6 +35,12 @@ class CalibratedCostModel : public CostModel {
   // when none or all match, the fastest.
   static Result<std::unique_ptr<CalibratedCostModel>> make(const std::string& db_path, const ClusterSpec& cluster,
                                                            const std::string& prefer_source = "");
+  // The same, with the devices named exactly `device_name` (verify mode's host device,
+  // calibrate/host_calibrate.h); the cluster still gives the default model for what was not
+  // measured. Error: no such device (the message lists the devices the database has).
+  static Result<std::unique_ptr<CalibratedCostModel>> make_for_device(const std::string& db_path,
+                                                                      const ClusterSpec& cluster,
+                                                                      const std::string& device_name);
 
   OpCost compute(const OpDesc& op) const override;
   OpCost collective(const OpDesc& op, const GroupShape& shape) const override;
@@ -46,6 +52,9 @@ class CalibratedCostModel : public CostModel {
 
  private:
   CalibratedCostModel() = default;
+  static Result<std::unique_ptr<CalibratedCostModel>> make_impl(const std::string& db_path, const ClusterSpec& cluster,
+                                                                const std::string* device_name,
+                                                                const std::string& prefer_source);
   OpCost price_work(const std::string& what, double x, double exact_t, const std::vector<std::pair<double, double>>& x_t,
                     const OpCost& fallback, const char* unit) const;
 

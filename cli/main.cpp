@@ -8,21 +8,30 @@
 
 #include "calibrate/calibrated_cost_model.h"
 #include "calibrate/compare.h"
+#include "calibrate/host_calibrate.h"
 #include "calibrate/db.h"
 #include "calibrate/import_nccl_tests.h"
 #include "calibrate/import_torch_trace.h"
 #include "calibrate/jobs.h"
 #include "models/compiler.h"
+#include "models/restrict.h"
 #include "reports/io.h"
 #include "topologies/describe.h"
 #include "topologies/topology_file.h"
 #include "reports/json_report.h"
+#include "reports/results_store.h"
+#include "reports/verify_report.h"
 #include "reports/summary.h"
 #include "reports/trace.h"
 #include "reports/validate_report.h"
 #include "reports/validate_run.h"
 #include "scenarios/loader.h"
 #include "scenarios/predict.h"
+#include "scenarios/verify.h"
+
+#ifndef TRAINSIM_VERSION
+#define TRAINSIM_VERSION "unknown"
+#endif
 
 namespace {
 
@@ -86,6 +95,74 @@ int run_import(const std::vector<std::string>& files, const std::string& db_path
   return 0;
 }
 
+// "5%" -> 0.05. A bare number is refused: a percent sign says which scale is meant.
+bool parse_tolerance(const std::string& s, double* out, std::string* err) {
+  try {
+    size_t used = 0;
+    const double v = std::stod(s, &used);
+    if (used + 1 == s.size() && s.back() == '%' && v >= 0) {
+      *out = v / 100;
+      return true;
+    }
+  } catch (const std::exception&) {
+  }
+  *err = "--tolerance = \"" + s + "\": write a non-negative percentage, e.g. 5% or 25%";
+  return false;
+}
+
+int run_verify_history(const std::string& db_path, const std::string& scenario) {
+  auto store = trainsim::ResultsStore::open(db_path, /*create=*/false);
+  if (!store.ok()) return fail(store.status(), 2);
+  std::string name;
+  if (!scenario.empty()) {   // a scenario file, or a scenario name as recorded
+    auto sc = trainsim::load_scenario_file(scenario, {});
+    name = sc.ok() ? sc->name : scenario;
+  }
+  auto recs = store.value()->records(name);
+  if (!recs.ok()) return fail(recs.status(), 1);
+  std::fputs(trainsim::format_history(recs.value()).c_str(), stdout);
+  return 0;
+}
+
+int run_verify(const std::string& scenario, const trainsim::VerifyOptions& vo, double tolerance,
+               const std::string& json_out, const std::string& db_path) {
+  auto sc = trainsim::load_scenario_file(scenario, {});
+  if (!sc.ok()) return fail(sc.status(), 2);
+  auto v = trainsim::verify_scenario(sc.value(), vo);
+  if (!v.ok()) return fail(v.status(), 2);
+  std::fputs(trainsim::format_verification(v.value(), tolerance, TRAINSIM_VERSION).c_str(), stdout);
+  const auto j = trainsim::verify_json(v.value(), tolerance, TRAINSIM_VERSION);
+  if (!json_out.empty()) {
+    Status st = trainsim::write_text_file(json_out, j.dump(2) + "\n");
+    if (!st.ok()) return fail(st, 1);
+    std::printf("wrote %s\n", json_out.c_str());
+  }
+  if (!db_path.empty()) {
+    auto store = trainsim::ResultsStore::open(db_path, /*create=*/true);
+    if (!store.ok()) return fail(store.status(), 1);
+    trainsim::VerifyRecord r;
+    r.scenario = v->scenario;
+    r.scenario_hash = v->scenario_hash;
+    r.plan_hash = v->plan_hash;
+    r.version = TRAINSIM_VERSION;
+    r.machine = v->machine;
+    r.device = v->device;
+    r.executor = v->executor;
+    r.calibration = v->calibration;
+    r.ranks = v->ranks;
+    r.predicted_s = v->predicted.seconds();
+    r.measured_s = v->measured.seconds();
+    r.step_error = v->step_error;
+    r.tolerance = tolerance;
+    r.passed = j["passed"].get<bool>();
+    r.classes_json = j["classes"].dump();
+    auto id = store.value()->add(r);
+    if (!id.ok()) return fail(id.status(), 1);
+    std::printf("recorded as verification %lld in %s\n", static_cast<long long>(id.value()), db_path.c_str());
+  }
+  return j["passed"].get<bool>() ? 0 : 3;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -115,6 +192,12 @@ int main(int argc, char** argv) {
   cal->add_option("--jobs", jobs_out, "write the job list for trainsim_calibrator to FILE (default: stdout)");
   cal->add_flag("--sweep", sweep, "the standard grid of a GPU type instead of scenarios");
   cal->add_flag("--fp8", sweep_fp8, "with --sweep: also fp8 GEMMs");
+  bool cal_host = false;
+  std::string host_out;
+  int host_ranks = 2;
+  cal->add_flag("--host", cal_host, "measure this machine's host-executor kernels and collectives for the scenarios' restricted plans");
+  cal->add_option("--out", host_out, "with --host: write the measurement lines to FILE (default: stdout)");
+  cal->add_option("--ranks", host_ranks, "with --host: local ranks the plans are restricted to (default 2)");
   std::vector<std::string> import_files;
   std::string db_path, import_format = "jsonl", device_name;
   auto* imp = cal->add_subcommand("import", "load measurements into a calibration database (one transaction per file)");
@@ -148,6 +231,22 @@ int main(int argc, char** argv) {
   val->add_option("--calibration", val_calibration, "price the rows of GPUs this calibration database measured from it");
   std::string val_prefer;
   val->add_option("--prefer-source", val_prefer, "with --calibration: of several measurements of an op, the one whose source contains TEXT counts (costs.prefer_source)");
+
+  // verify
+  std::string verify_scenario_path, verify_json_out, verify_tolerance = "5%", verify_db = "trainsim_results.db";
+  trainsim::VerifyOptions vo;
+  bool verify_history = false, verify_no_record = false;
+  auto* ver = app.add_subcommand("verify", "execute a scenario's plan, restricted to local devices, and compare it with the simulation of the same plan");
+  ver->add_option("scenario", verify_scenario_path, "scenario JSON file (with --history: a scenario file or name to filter by)");
+  ver->add_option("--executor", vo.executor, "host (real CPU kernels, ranks as threads) or cuda");
+  ver->add_option("--tolerance", verify_tolerance, "exit with code 3 when |step-time error| exceeds this (default 5%)");
+  ver->add_option("--ranks", vo.ranks, "local devices the plan is restricted to (default 2)");
+  ver->add_option("--steps", vo.steps, "measured steps, after one warm-up step (default 3; the median is reported)");
+  ver->add_option("--json", verify_json_out, "write the report as JSON to FILE");
+  ver->add_option("--calibration", vo.calibration, "host calibration database (trainsim calibrate --host + import); default: measure now");
+  ver->add_option("--history-db", verify_db, "results store that records every verification (default trainsim_results.db)");
+  ver->add_flag("--no-record", verify_no_record, "do not record this verification in the results store");
+  ver->add_flag("--history", verify_history, "print how the step-time error moved across versions");
 
   try {
     app.parse(argc, argv);
@@ -200,6 +299,14 @@ int main(int argc, char** argv) {
     std::fputs(trainsim::format_description(trainsim::describe(g.value())).c_str(), stdout);
     return 0;
   }
+  if (*ver) {
+    if (verify_history) return run_verify_history(verify_db, verify_scenario_path);
+    if (verify_scenario_path.empty()) return fail(Status::error("verify: give a scenario file (e.g. scenarios/verify_small.json)"), 2);
+    double tol = 0;
+    std::string err;
+    if (!parse_tolerance(verify_tolerance, &tol, &err)) return fail(Status::error(err), 2);
+    return run_verify(verify_scenario_path, vo, tol, verify_json_out, verify_no_record ? "" : verify_db);
+  }
   if (*cal && *imp) return run_import(import_files, db_path, import_format, device_name);
   if (*cal && *cmp) {
     auto r = trainsim::compare_with_default(cmp_db, cmp_gpu);
@@ -209,6 +316,31 @@ int main(int argc, char** argv) {
       Status st = trainsim::write_text_file(cmp_json, trainsim::compare_json(r.value()).dump(2) + "\n");
       if (!st.ok()) return fail(st, 1);
       std::printf("wrote %s\n", cmp_json.c_str());
+    }
+    return 0;
+  }
+  if (*cal && cal_host) {
+    if (cal_scenarios.empty())
+      return fail(Status::error("calibrate --host: give scenario files (e.g. scenarios/verify_small.json)"), 2);
+    std::string text;
+    for (const auto& f : cal_scenarios) {
+      auto sc = trainsim::load_scenario_file(f, {});
+      if (!sc.ok()) return fail(sc.status(), 2);
+      auto plan = trainsim::compile_plan(sc->model, sc->training, sc->parallel, sc->cluster.gpus_per_node);
+      if (!plan.ok()) return fail(plan.status(), 2);
+      auto rp = trainsim::restrict_plan(plan->plan, sc->parallel, sc->cluster.gpus_per_node, host_ranks);
+      if (!rp.ok()) return fail(rp.status(), 2);
+      auto lines = trainsim::measure_host_plan(rp->plan, sc->cluster.gpus_per_node, trainsim::HostCalibrateOptions{});
+      if (!lines.ok()) return fail(lines.status(), 2);
+      for (const auto& l : lines.value()) text += l + "\n";
+    }
+    if (host_out.empty()) {
+      std::fputs(text.c_str(), stdout);
+    } else {
+      Status st = trainsim::write_text_file(host_out, text);
+      if (!st.ok()) return fail(st, 1);
+      std::printf("wrote %s: host measurements of \"%s\"; load them with `trainsim calibrate import %s --db FILE`\n",
+                  host_out.c_str(), trainsim::host_device_name().c_str(), host_out.c_str());
     }
     return 0;
   }

@@ -1,0 +1,198 @@
+#include "reports/results_store.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <cmath>
+#include <ctime>
+#include <map>
+
+#include "reports/text_table.h"
+
+namespace trainsim {
+
+struct ResultsStore::Impl {
+  sqlite3* db = nullptr;
+  ~Impl() {
+    if (db) sqlite3_close(db);
+  }
+};
+
+namespace {
+
+const char* kSchema =
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
+    "INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '1');"
+    "CREATE TABLE IF NOT EXISTS verifications(id INTEGER PRIMARY KEY, time_utc TEXT NOT NULL DEFAULT '',"
+    " scenario TEXT NOT NULL DEFAULT '', scenario_hash TEXT NOT NULL DEFAULT '', plan_hash TEXT NOT NULL DEFAULT '',"
+    " version TEXT NOT NULL DEFAULT '', machine TEXT NOT NULL DEFAULT '', device TEXT NOT NULL DEFAULT '',"
+    " executor TEXT NOT NULL DEFAULT '', calibration TEXT NOT NULL DEFAULT '', ranks INTEGER NOT NULL,"
+    " predicted_s REAL NOT NULL, measured_s REAL NOT NULL, step_error REAL NOT NULL, tolerance REAL NOT NULL,"
+    " passed INTEGER NOT NULL, classes_json TEXT NOT NULL DEFAULT '[]');";
+
+Status sql_error(const std::string& path, sqlite3* db, const std::string& what) {
+  return Status::error(Error{path, "", "", what + ": " + (db ? sqlite3_errmsg(db) : "out of memory")});
+}
+
+std::string utc_now() {
+  std::time_t t = std::time(nullptr);
+  char b[32];
+  std::strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return b;
+}
+
+std::string col_text(sqlite3_stmt* s, int i) {
+  const unsigned char* t = sqlite3_column_text(s, i);
+  return t ? reinterpret_cast<const char*>(t) : "";
+}
+
+}  // namespace
+
+ResultsStore::~ResultsStore() = default;
+
+Result<std::unique_ptr<ResultsStore>> ResultsStore::open(const std::string& path, bool create) {
+  std::unique_ptr<ResultsStore> s(new ResultsStore());
+  s->impl_ = std::make_unique<Impl>();
+  s->path_ = path;
+  const int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
+  if (sqlite3_open_v2(path.c_str(), &s->impl_->db, flags, nullptr) != SQLITE_OK)
+    return sql_error(path, s->impl_->db, create ? "cannot open or create the results store"
+                                                : "cannot open the results store (run `trainsim verify` first)");
+  sqlite3_busy_timeout(s->impl_->db, 5000);
+  char* err = nullptr;
+  if (sqlite3_exec(s->impl_->db, kSchema, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string m = err ? err : "unknown";
+    sqlite3_free(err);
+    return Status::error(Error{path, "", "", "not a trainsim results store: " + m});
+  }
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(s->impl_->db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &st, nullptr);
+  std::string ver;
+  if (st && sqlite3_step(st) == SQLITE_ROW) ver = col_text(st, 0);
+  sqlite3_finalize(st);
+  if (ver != "1")
+    return Status::error(Error{path, "/meta/schema_version", ver, "this trainsim reads results-store schema 1"});
+  return s;
+}
+
+Result<int64_t> ResultsStore::add(const VerifyRecord& r) {
+  sqlite3* db = impl_->db;
+  if (sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK)
+    return sql_error(path_, db, "cannot start a transaction");
+  sqlite3_stmt* st = nullptr;
+  const char* sql =
+      "INSERT INTO verifications(time_utc, scenario, scenario_hash, plan_hash, version, machine, device, executor,"
+      " calibration, ranks, predicted_s, measured_s, step_error, tolerance, passed, classes_json)"
+      " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+  if (sqlite3_prepare_v2(db, sql, -1, &st, nullptr) != SQLITE_OK) {
+    Status e = sql_error(path_, db, "cannot prepare the insert");
+    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    return e;
+  }
+  const std::string when = r.time_utc.empty() ? utc_now() : r.time_utc;
+  int i = 1;
+  for (const std::string* t : {&when, &r.scenario, &r.scenario_hash, &r.plan_hash, &r.version, &r.machine, &r.device,
+                               &r.executor, &r.calibration})
+    sqlite3_bind_text(st, i++, t->c_str(), -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int(st, i++, r.ranks);
+  for (double d : {r.predicted_s, r.measured_s, r.step_error, r.tolerance}) sqlite3_bind_double(st, i++, d);
+  sqlite3_bind_int(st, i++, r.passed ? 1 : 0);
+  sqlite3_bind_text(st, i++, r.classes_json.c_str(), -1, SQLITE_TRANSIENT);
+  const int rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) {
+    Status e = sql_error(path_, db, "cannot insert the verification");
+    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    return e;
+  }
+  const int64_t id = sqlite3_last_insert_rowid(db);
+  if (sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    Status e = sql_error(path_, db, "cannot commit");
+    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    return e;
+  }
+  return id;
+}
+
+Result<std::vector<VerifyRecord>> ResultsStore::records(const std::string& scenario) const {
+  sqlite3_stmt* st = nullptr;
+  const char* sql =
+      "SELECT id, time_utc, scenario, scenario_hash, plan_hash, version, machine, device, executor, calibration,"
+      " ranks, predicted_s, measured_s, step_error, tolerance, passed, classes_json FROM verifications"
+      " WHERE ?1 = '' OR scenario = ?1 ORDER BY id";
+  if (sqlite3_prepare_v2(impl_->db, sql, -1, &st, nullptr) != SQLITE_OK)
+    return sql_error(path_, impl_->db, "cannot read the verifications");
+  sqlite3_bind_text(st, 1, scenario.c_str(), -1, SQLITE_TRANSIENT);
+  std::vector<VerifyRecord> out;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    VerifyRecord r;
+    r.id = sqlite3_column_int64(st, 0);
+    std::string* t[] = {&r.time_utc, &r.scenario, &r.scenario_hash, &r.plan_hash, &r.version,
+                        &r.machine,  &r.device,   &r.executor,      &r.calibration};
+    for (int i = 0; i < 9; ++i) *t[i] = col_text(st, 1 + i);
+    r.ranks = sqlite3_column_int(st, 10);
+    r.predicted_s = sqlite3_column_double(st, 11);
+    r.measured_s = sqlite3_column_double(st, 12);
+    r.step_error = sqlite3_column_double(st, 13);
+    r.tolerance = sqlite3_column_double(st, 14);
+    r.passed = sqlite3_column_int(st, 15) != 0;
+    r.classes_json = col_text(st, 16);
+    out.push_back(std::move(r));
+  }
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) return sql_error(path_, impl_->db, "cannot read the verifications");
+  return out;
+}
+
+std::string format_history(const std::vector<VerifyRecord>& records) {
+  using reports::strf;
+  if (records.empty()) return "no verifications recorded\n";
+  // scenario -> versions in order of first appearance.
+  std::map<std::string, std::vector<std::string>> order;
+  std::map<std::pair<std::string, std::string>, std::vector<const VerifyRecord*>> by;
+  for (const auto& r : records) {
+    auto& v = order[r.scenario];
+    if (std::find(v.begin(), v.end(), r.version) == v.end()) v.push_back(r.version);
+    by[{r.scenario, r.version}].push_back(&r);
+  }
+  std::string out;
+  for (const auto& [sc, versions] : order) {
+    out += "scenario " + sc + "\n";
+    reports::TextTable t({"version", "runs", "last error", "mean error", "mean |error|", "change", "passed"},
+                         {reports::Align::kLeft, reports::Align::kRight, reports::Align::kRight, reports::Align::kRight,
+                          reports::Align::kRight, reports::Align::kRight, reports::Align::kRight});
+    double prev = NAN;
+    for (const auto& ver : versions) {
+      const auto& rs = by[{sc, ver}];
+      double sum = 0, abs_sum = 0;
+      int passed = 0;
+      for (const auto* r : rs) {
+        sum += r->step_error;
+        abs_sum += std::fabs(r->step_error);
+        passed += r->passed;
+      }
+      const double mean = sum / rs.size();
+      t.add({ver, std::to_string(rs.size()), strf("%+.1f%%", 100 * rs.back()->step_error), strf("%+.1f%%", 100 * mean),
+             strf("%.1f%%", 100 * abs_sum / rs.size()),
+             std::isnan(prev) ? std::string("-") : strf("%+.1f pt", 100 * (mean - prev)),
+             strf("%d of %zu", passed, rs.size())});
+      prev = mean;
+    }
+    out += t.render("  ");
+  }
+  out += "last verifications\n";
+  reports::TextTable l({"id", "when", "scenario", "version", "predicted", "measured", "error", "calibration"},
+                       {reports::Align::kRight, reports::Align::kLeft, reports::Align::kLeft, reports::Align::kLeft,
+                        reports::Align::kRight, reports::Align::kRight, reports::Align::kRight, reports::Align::kLeft});
+  const size_t from = records.size() > 10 ? records.size() - 10 : 0;
+  for (size_t i = from; i < records.size(); ++i) {
+    const auto& r = records[i];
+    l.add({std::to_string(r.id), r.time_utc, r.scenario, r.version, strf("%.3f ms", r.predicted_s * 1e3),
+           strf("%.3f ms", r.measured_s * 1e3), strf("%+.1f%%", 100 * r.step_error), r.calibration});
+  }
+  out += l.render("  ");
+  return out;
+}
+
+}  // namespace trainsim

@@ -1,0 +1,285 @@
+#include "scenarios/verify.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "calibrate/calibrated_cost_model.h"
+#include "calibrate/db.h"
+#include "calibrate/host_executor.h"
+#include "models/compiler.h"
+#include "models/restrict.h"
+#include "sim/replay.h"
+
+namespace trainsim {
+
+namespace {
+
+uint64_t fnv(uint64_t h, uint64_t v) {
+  for (int i = 0; i < 8; ++i) {
+    h ^= (v >> (8 * i)) & 0xff;
+    h *= 0x100000001B3ull;
+  }
+  return h;
+}
+
+std::string hex16(uint64_t h) {
+  char b[17];
+  std::snprintf(b, sizeof b, "%016llx", static_cast<unsigned long long>(h));
+  return b;
+}
+
+// Of everything the executor and the simulator read: ops, tasks, groups, peers.
+std::string plan_hash(const Plan& p) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  h = fnv(h, static_cast<uint64_t>(p.num_ranks));
+  for (const OpDesc& op : p.ops) h = fnv(h, op.hash());
+  for (const Program& prog : p.programs)
+    for (const Task& t : prog.tasks) {
+      h = fnv(h, t.op);
+      h = fnv(h, (uint64_t{t.dep[0]} << 32) | t.dep[1]);
+      h = fnv(h, (uint64_t{static_cast<uint8_t>(t.kind)} << 32) | (uint64_t{t.stream} << 24) |
+                     (uint64_t{static_cast<uint8_t>(t.category)} << 16) | (uint64_t{t.channel} << 8) | t.group);
+      h = fnv(h, static_cast<uint64_t>(t.mem_alloc));
+      h = fnv(h, static_cast<uint64_t>(t.mem_free));
+    }
+  for (uint32_t pr : p.program_of_rank) h = fnv(h, pr);
+  for (const GroupTable& g : p.groups)
+    for (uint32_t r : g.instance_of_rank) h = fnv(h, r);
+  for (const PeerTable& pt : p.peers)
+    for (int32_t r : pt.peer_of_rank) h = fnv(h, static_cast<uint32_t>(r));
+  return hex16(h);
+}
+
+std::string class_of(const Plan& p, const OpDesc& op) {
+  if (op.cls == OpClass::kCollective)
+    return std::string(to_string(op.coll)) + "(" + (op.group < p.groups.size() ? p.groups[op.group].name : "?") + ")";
+  if (op.cls == OpClass::kP2p) return "send/recv";
+  return to_string(op.cls);
+}
+
+int class_rank(const OpDesc& op) {   // row order: compute classes, collectives, p2p
+  if (op.cls == OpClass::kCollective) return 100 + static_cast<int>(op.coll) * 16 + op.group;
+  if (op.cls == OpClass::kP2p) return 1000;
+  return static_cast<int>(op.cls);
+}
+
+// Per-task spans of every rank: [rank][task] = (start, end).
+using Spans = std::vector<std::vector<std::pair<Time, Time>>>;
+
+TimelineShares shares(const Plan& p, const Spans& spans, Time step) {
+  TimelineShares out;
+  if (step <= Time::zero() || p.num_ranks == 0) return out;
+  double exp_sum = 0, bub_sum = 0;
+  for (int r = 0; r < p.num_ranks; ++r) {
+    const Program& prog = p.programs[p.program_of_rank[r]];
+    Time cursor, exposed, bubble;
+    for (uint32_t ti : prog.stream_tasks[kStreamCompute]) {
+      const Task& t = prog.tasks[ti];
+      const auto [start, end] = spans[r][ti];
+      if (start > cursor) {
+        const Time gap = start - cursor;
+        Time comm_until = cursor;
+        for (uint32_t d : t.dep)
+          if (d != kNoDep && is_comm(prog.tasks[d].category)) comm_until = max(comm_until, spans[r][d].second);
+        const Time e = min(gap, comm_until - cursor);
+        exposed += e;
+        bubble += gap - e;
+      }
+      if (is_comm(t.category)) exposed += end - start;
+      cursor = max(cursor, end);
+    }
+    if (step > cursor) bubble += step - cursor;
+    exp_sum += exposed.seconds() / step.seconds();
+    bub_sum += bubble.seconds() / step.seconds();
+  }
+  out.exposed_comm = exp_sum / p.num_ranks;
+  out.bubble = bub_sum / p.num_ranks;
+  return out;
+}
+
+std::string machine_description() {
+  return host_name() + ", " + std::to_string(std::thread::hardware_concurrency()) + " hardware threads";
+}
+
+std::string join_sources(const std::set<CostSource>& s) {
+  std::string out;
+  for (CostSource c : s) out += (out.empty() ? "" : "+") + std::string(to_string(c));
+  return out;
+}
+
+}  // namespace
+
+double VerifyClassRow::error() const {
+  return measured > Time::zero() ? (predicted.seconds() - measured.seconds()) / measured.seconds() : 0.0;
+}
+
+std::string hash_hex(const std::string& bytes) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 0x100000001B3ull;
+  }
+  return hex16(h);
+}
+
+Result<Verification> verify_scenario(const Scenario& s, const VerifyOptions& opts) {
+  if (opts.executor == "cuda")
+    return Status::error(Error{"", "--executor", "cuda",
+                               "this build has no CUDA executor (calibrate/cuda builds only the measuring program, "
+                               "and only where a CUDA compiler is found); use --executor host"});
+  if (opts.executor != "host")
+    return Status::error(Error{"", "--executor", opts.executor, "accepted: host, cuda"});
+  if (opts.steps < 1) return Status::error(Error{"", "--steps", std::to_string(opts.steps), "must be >= 1"});
+
+  Verification v;
+  v.scenario = s.name;
+  v.scenario_file = s.file;
+  {
+    std::ifstream in(s.file, std::ios::binary);
+    std::string text;
+    if (in) text.assign((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    v.scenario_hash = hash_hex(text.empty() ? s.file + "\n" + s.name : text);
+  }
+  auto compiled = compile_plan(s.model, s.training, s.parallel, s.cluster.gpus_per_node);
+  if (!compiled.ok()) return compiled.status();
+  const Plan& full = compiled.value().plan;
+  auto restricted = restrict_plan(full, s.parallel, s.cluster.gpus_per_node, opts.ranks);
+  if (!restricted.ok()) return restricted.status();
+  RestrictedPlan& rp = restricted.value();
+  v.kept = rp.kept;
+  v.dropped = rp.dropped;
+  v.ranks = rp.plan.num_ranks;
+  v.full_ranks = full.num_ranks;
+  v.plan_hash = plan_hash(rp.plan);
+  v.executor = opts.executor;
+  v.device = host_device_name();
+  v.machine = machine_description();
+
+  // The calibration: a given database, or the host measured now into a temporary one.
+  std::string db_path = opts.calibration;
+  std::string temp_db;
+  if (db_path.empty()) {
+    auto lines = measure_host_plan(rp.plan, s.cluster.gpus_per_node, opts.calib);
+    if (!lines.ok()) return lines.status();
+    char tmpl[] = "/tmp/trainsim_verify_cal_XXXXXX";
+    const int fd = mkstemp(tmpl);
+    if (fd < 0) return Status::error("verify: cannot create a temporary calibration database in /tmp");
+    close(fd);
+    std::filesystem::remove(tmpl);
+    temp_db = tmpl;
+    auto db = CalibrationDb::open(temp_db, /*create=*/true);
+    if (!db.ok()) return db.status();
+    auto st = db.value()->import_lines(lines.value(), "host measurement");
+    if (!st.ok()) return st.status();
+    db_path = temp_db;
+    v.calibration = "measured on the fly (" + std::to_string(lines.value().size()) + " points)";
+    v.calibration_on_the_fly = true;
+    v.calibration_points = static_cast<int>(lines.value().size());
+  } else {
+    if (!std::filesystem::exists(db_path))
+      return Status::error(Error{db_path, "--calibration", db_path,
+                                 "no such calibration database; create one with `trainsim calibrate --host SCENARIO "
+                                 "--out host.jsonl` and `trainsim calibrate import host.jsonl --db FILE`, or omit "
+                                 "--calibration to measure on the fly"});
+    v.calibration = db_path;
+  }
+  auto model = CalibratedCostModel::make_for_device(db_path, s.cluster, v.device);
+  if (!temp_db.empty()) std::filesystem::remove(temp_db);   // the model holds its points in memory
+  if (!model.ok()) return model.status();
+
+  // Simulate the restricted plan.
+  Plan sim_plan = rp.plan;
+  std::vector<CostSource> sources;
+  Status st = bind_costs(sim_plan, *model.value(), s.cluster.gpus_per_node, &sources);
+  if (!st.ok()) return st;
+  v.calibration_notes = model.value()->notes();
+  ReplayOptions ro;
+  for (int r = 0; r < sim_plan.num_ranks; ++r) ro.trace_ranks.push_back(static_cast<uint32_t>(r));
+  auto sim = replay(sim_plan, ro);
+  if (!sim.ok()) return sim.status();
+  Spans pred(sim_plan.num_ranks);
+  for (int r = 0; r < sim_plan.num_ranks; ++r)
+    pred[r].assign(sim_plan.programs[sim_plan.program_of_rank[r]].tasks.size(), {Time::zero(), Time::zero()});
+  for (const TraceRecord& tr : sim->trace) pred[tr.rank][tr.task] = {tr.start, tr.end};
+  v.predicted = sim->step_time;
+
+  // Execute it.
+  HostExecOptions ho;
+  ho.steps = opts.steps;
+  ho.max_bytes = opts.max_bytes;
+  auto run = execute_host(rp.plan, ho);
+  if (!run.ok()) return run.status();
+  v.backend = run->backend;
+  v.measured = run->step_time;
+  v.measured_steps = run->step_times;
+  Spans meas(rp.plan.num_ranks);
+  for (int r = 0; r < rp.plan.num_ranks; ++r)
+    for (const HostTaskRecord& t : run->tasks[r]) meas[r].emplace_back(t.start, t.end);
+  v.step_error = v.measured > Time::zero() ? (v.predicted.seconds() - v.measured.seconds()) / v.measured.seconds() : 0;
+
+  // Per class and per op.
+  struct Acc {
+    Time pred, meas;
+    int tasks = 0;
+    std::set<CostSource> src;
+  };
+  std::map<std::pair<int, std::string>, Acc> by_class;
+  std::map<uint32_t, Acc> by_op;
+  for (int r = 0; r < rp.plan.num_ranks; ++r) {
+    const Program& prog = rp.plan.programs[rp.plan.program_of_rank[r]];
+    for (uint32_t i = 0; i < prog.tasks.size(); ++i) {
+      const OpDesc& op = rp.plan.ops[prog.tasks[i].op];
+      const Time pd = pred[r][i].second - pred[r][i].first, md = meas[r][i].second - meas[r][i].first;
+      Acc& c = by_class[{class_rank(op), class_of(rp.plan, op)}];
+      Acc& o = by_op[prog.tasks[i].op];
+      for (Acc* a : {&c, &o}) {
+        a->pred += pd;
+        a->meas += md;
+        a->tasks += 1;
+        a->src.insert(sources[prog.tasks[i].op]);
+      }
+    }
+  }
+  const int64_t n = std::max(1, rp.plan.num_ranks);
+  for (const auto& [key, a] : by_class) {
+    VerifyClassRow row;
+    row.what = key.second;
+    row.predicted = Time::ps(a.pred.count_ps() / n);
+    row.measured = Time::ps(a.meas.count_ps() / n);
+    row.tasks = a.tasks;
+    row.source = join_sources(a.src);
+    v.classes.push_back(row);
+  }
+  std::vector<VerifyOpRow> ops;
+  for (const auto& [oi, a] : by_op) {
+    VerifyOpRow row;
+    const OpDesc& op = rp.plan.ops[oi];
+    row.op = op.name;
+    row.what = class_of(rp.plan, op);
+    row.predicted = a.pred;
+    row.measured = a.meas;
+    row.tasks = a.tasks;
+    row.source = join_sources(a.src);
+    ops.push_back(row);
+  }
+  std::stable_sort(ops.begin(), ops.end(), [](const VerifyOpRow& a, const VerifyOpRow& b) {
+    auto err = [](const VerifyOpRow& x) { return std::llabs(x.measured.count_ps() - x.predicted.count_ps()); };
+    return err(a) > err(b);
+  });
+  if (ops.size() > 10) ops.resize(10);
+  v.top_ops = std::move(ops);
+  v.predicted_shares = shares(rp.plan, pred, v.predicted);
+  v.measured_shares = shares(rp.plan, meas, v.measured);
+  return v;
+}
+
+}  // namespace trainsim

@@ -1,0 +1,119 @@
+// The verify results store (reports/results_store.h): records round-trip, the history table
+// shows the error per version, and a writer killed mid-run (SIGKILL) leaves a store that opens
+// with every record committed before the kill and nothing half-written.
+#include "reports/results_store.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace trainsim {
+namespace {
+
+std::string temp_path(const std::string& name) {
+  auto p = std::filesystem::temp_directory_path() / ("trainsim_results_" + name + "_" + std::to_string(getpid()));
+  std::filesystem::remove(p);
+  std::filesystem::remove(p.string() + "-journal");
+  return p.string();
+}
+
+VerifyRecord record(const std::string& version, double err, int i = 0) {
+  VerifyRecord r;
+  r.scenario = "verify_small";
+  r.scenario_hash = "d8704271940c2aed";
+  r.plan_hash = "f16c5acfc64aaf8b";
+  r.version = version;
+  r.machine = "test";
+  r.device = "host-cpu test";
+  r.executor = "host";
+  r.calibration = "measured on the fly";
+  r.ranks = 2;
+  r.measured_s = 0.3;
+  r.predicted_s = 0.3 * (1 + err);
+  r.step_error = err;
+  r.tolerance = 0.25;
+  r.passed = std::abs(err) <= 0.25;
+  // A large per-class document, so that a kill lands inside a write often.
+  nlohmann::json cls = nlohmann::json::array();
+  for (int k = 0; k < 2000; ++k) cls.push_back({{"what", "gemm"}, {"i", i}, {"k", k}, {"error", err}});
+  r.classes_json = cls.dump();
+  return r;
+}
+
+TEST(ResultsStore, RoundTripAndHistoryPerVersion) {
+  const std::string path = temp_path("roundtrip");
+  auto s = ResultsStore::open(path, true);
+  ASSERT_TRUE(s.ok()) << s.status().to_string();
+  ASSERT_TRUE(s.value()->add(record("0.1.0+gaaaa", -0.10)).ok());
+  ASSERT_TRUE(s.value()->add(record("0.1.0+gaaaa", -0.06)).ok());
+  ASSERT_TRUE(s.value()->add(record("0.1.0+gbbbb", 0.02)).ok());
+  auto recs = s.value()->records("");
+  ASSERT_TRUE(recs.ok());
+  ASSERT_EQ(recs->size(), 3u);
+  EXPECT_EQ(recs->at(2).version, "0.1.0+gbbbb");
+  EXPECT_DOUBLE_EQ(recs->at(0).step_error, -0.10);
+  EXPECT_FALSE(recs->at(0).time_utc.empty());
+  EXPECT_TRUE(s.value()->records("other")->empty());
+  const std::string h = format_history(recs.value());
+  // Version a: mean -8.0%; version b: +2.0%, a change of +10.0 points.
+  EXPECT_NE(h.find("-8.0%"), std::string::npos) << h;
+  EXPECT_NE(h.find("+10.0 pt"), std::string::npos) << h;
+  std::filesystem::remove(path);
+}
+
+TEST(ResultsStore, MissingStoreIsAClearError) {
+  auto s = ResultsStore::open(temp_path("missing"), false);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().to_string().find("trainsim verify"), std::string::npos) << s.status().to_string();
+}
+
+TEST(ResultsStore, SurvivesAWriterKilledMidRun) {
+  const std::string path = temp_path("killed");
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {   // writer: 5 records, tell the parent, then write until killed
+    close(ready[0]);
+    auto s = ResultsStore::open(path, true);
+    if (!s.ok()) _exit(2);
+    for (int i = 0; i < 5; ++i)
+      if (!s.value()->add(record("v1", 0.01 * i, i)).ok()) _exit(3);
+    if (write(ready[1], "x", 1) != 1) _exit(4);
+    for (int i = 5;; ++i) s.value()->add(record("v2", 0.001 * i, i));
+  }
+  close(ready[1]);
+  char c = 0;
+  ASSERT_EQ(read(ready[0], &c, 1), 1);
+  close(ready[0]);
+  usleep(30000);   // let it be in the middle of later writes
+  kill(child, SIGKILL);
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status));
+
+  auto s = ResultsStore::open(path, false);
+  ASSERT_TRUE(s.ok()) << s.status().to_string();
+  auto recs = s.value()->records("");
+  ASSERT_TRUE(recs.ok()) << recs.status().to_string();
+  ASSERT_GE(recs->size(), 5u);
+  for (size_t i = 0; i < recs->size(); ++i) {   // every record whole
+    EXPECT_EQ(recs->at(i).id, static_cast<int64_t>(i + 1));
+    auto j = nlohmann::json::parse(recs->at(i).classes_json, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << "record " << i;
+    EXPECT_EQ(j.size(), 2000u);
+  }
+  // And it takes new records.
+  EXPECT_TRUE(s.value()->add(record("v3", 0)).ok());
+  std::filesystem::remove(path);
+  std::filesystem::remove(path + "-journal");
+}
+
+}  // namespace
+}  // namespace trainsim
