@@ -106,6 +106,35 @@ TimelineShares shares(const Plan& p, const Spans& spans, Time step) {
   return out;
 }
 
+// Collective spans as the time after the last member arrived: a member that arrives early
+// waits for its peers, and that wait is the other ranks' lateness, not the collective's cost
+// (the calibration times a collective from a common start). Applied to both sides' spans for
+// the per-class and per-op rows; the shares keep each rank's own timeline. Members are matched
+// by task index, which holds when they run the same program (a TP, CP or DP group of one
+// stage); other collectives keep their own start.
+Spans collective_spans(const Plan& p, Spans spans) {
+  for (int r = 0; r < p.num_ranks; ++r) {
+    const uint32_t prog = p.program_of_rank[r];
+    const Program& pr = p.programs[prog];
+    for (uint32_t i = 0; i < pr.tasks.size(); ++i) {
+      const Task& t = pr.tasks[i];
+      if (t.kind != TaskKind::kCollective || t.group >= p.groups.size()) continue;
+      const GroupTable& g = p.groups[t.group];
+      const uint32_t inst = g.instance_of_rank[r];
+      if (inst == kNoDep) continue;
+      Time last = spans[r][i].first;
+      bool same = true;
+      for (uint32_t k = g.member_offsets[inst]; k < g.member_offsets[inst + 1] && same; ++k) {
+        const uint32_t m = g.members[k];
+        same = p.program_of_rank[m] == prog && spans[m].size() > i;
+        if (same) last = max(last, spans[m][i].first);
+      }
+      if (same) spans[r][i].first = min(last, spans[r][i].second);
+    }
+  }
+  return spans;
+}
+
 std::string machine_description() {
   return host_name() + ", " + std::to_string(std::thread::hardware_concurrency()) + " hardware threads";
 }
@@ -234,11 +263,12 @@ Result<Verification> verify_scenario(const Scenario& s, const VerifyOptions& opt
   };
   std::map<std::pair<int, std::string>, Acc> by_class;
   std::map<uint32_t, Acc> by_op;
+  const Spans pred_c = collective_spans(rp.plan, pred), meas_c = collective_spans(rp.plan, meas);
   for (int r = 0; r < rp.plan.num_ranks; ++r) {
     const Program& prog = rp.plan.programs[rp.plan.program_of_rank[r]];
     for (uint32_t i = 0; i < prog.tasks.size(); ++i) {
       const OpDesc& op = rp.plan.ops[prog.tasks[i].op];
-      const Time pd = pred[r][i].second - pred[r][i].first, md = meas[r][i].second - meas[r][i].first;
+      const Time pd = pred_c[r][i].second - pred_c[r][i].first, md = meas_c[r][i].second - meas_c[r][i].first;
       Acc& c = by_class[{class_rank(op), class_of(rp.plan, op)}];
       Acc& o = by_op[prog.tasks[i].op];
       for (Acc* a : {&c, &o}) {
