@@ -500,8 +500,8 @@ int main(int argc, char** argv) {
     if (jobs_path.empty()) return usage("--jobs is required");
     return run_mpi(&argc, &argv, jobs_path, out_path, self_test, cupti);
 #else
-    return usage("--mpi: built without MPI (TRAINSIM_HAVE_MPI off: CMake found no MPI at configure time; "
-                 "install MPI, e.g. libopenmpi-dev, and reconfigure)");
+    return usage("--mpi: built without MPI (TRAINSIM_HAVE_MPI off: no MPI found at configure time, or "
+                 "-DTRAINSIM_CALIBRATOR_MPI=OFF; install MPI, e.g. libopenmpi-dev, and reconfigure)");
 #endif
   }
   if (check_attention) {
