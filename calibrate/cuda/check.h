@@ -1,5 +1,5 @@
 // File: calibrate/cuda/check.h
-// Checking macros for trainsim_calibrator: every CUDA, cuBLASLt, cuDNN, NCCL and CUPTI call
+// Checking macros for trainsim_calibrator: every CUDA, cuBLASLt, cuDNN, NCCL, CUPTI and MPI call
 // goes through one of these. On failure they print the call, file:line and the library's error
 // string, then exit(1). This is a program with its own main (not library code), so exiting is
 // the intended handling (STYLE.md section 5).
@@ -69,6 +69,27 @@
     if (ts_r_ != ncclSuccess) {                                                               \
       std::fprintf(stderr, "error: %s:%d: %s: %s (%s)\n", __FILE__, __LINE__, #call,         \
                    ncclGetErrorString(ts_r_), ncclGetLastError(nullptr));                     \
+      std::exit(1);                                                                           \
+    }                                                                                         \
+  } while (0)
+
+// MPI (the --mpi path; the caller includes <mpi.h>, which this header does not, so that the
+// CUDA sources need no MPI include path). main sets MPI_COMM_WORLD's error handler to
+// MPI_ERRORS_RETURN right after MPI_Init (communicators split from it inherit it), so a failing
+// call returns here instead of in MPI's own abort. On failure: the world rank, file:line, the
+// call and MPI_Error_string; then MPI_Abort(MPI_COMM_WORLD, 1), so that the other processes,
+// waiting in a barrier or a collective, end too and mpirun exits 1 (exit(1) if it returns).
+#define TS_MPI(call)                                                                          \
+  do {                                                                                        \
+    int ts_m_ = (call);                                                                       \
+    if (ts_m_ != MPI_SUCCESS) {                                                               \
+      char ts_s_[MPI_MAX_ERROR_STRING] = {0};                                                 \
+      int ts_l_ = 0, ts_rank_ = -1;                                                           \
+      MPI_Error_string(ts_m_, ts_s_, &ts_l_);                                                 \
+      MPI_Comm_rank(MPI_COMM_WORLD, &ts_rank_);                                               \
+      std::fprintf(stderr, "error: rank %d: %s:%d: %s: %s (%d)\n", ts_rank_, __FILE__,       \
+                   __LINE__, #call, ts_s_, ts_m_);                                            \
+      MPI_Abort(MPI_COMM_WORLD, 1);                                                           \
       std::exit(1);                                                                           \
     }                                                                                         \
   } while (0)
