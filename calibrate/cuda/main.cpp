@@ -25,102 +25,13 @@
 
 #include "calibrator.h"
 #include "check.h"
+#include "device_info.h"
 #include "job_file.h"
 
-#ifdef TRAINSIM_HAVE_CUDNN
-#include <cudnn.h>
-#endif
-#ifdef TRAINSIM_HAVE_NCCL
-#include <nccl.h>
-#endif
 
 namespace {
 
 constexpr const char* kVersion = "0.1.0";
-
-[[maybe_unused]] std::string version3(int v) {  // 22809 -> "2.28.9", 91900 -> "9.19.0"
-  char b[32];
-  std::snprintf(b, sizeof b, "%d.%d.%d", v / 10000, (v % 10000) / 100, v % 100);
-  return b;
-}
-std::string cuda_version(int v) {  // 13000 -> "13.0"
-  char b[32];
-  std::snprintf(b, sizeof b, "%d.%d", v / 1000, (v % 1000) / 10);
-  return b;
-}
-
-std::string nccl_version() {
-#ifdef TRAINSIM_HAVE_NCCL
-  int v = 0;
-  TS_NCCL(ncclGetVersion(&v));
-  return version3(v);
-#else
-  return "";
-#endif
-}
-std::string cudnn_version() {
-#ifdef TRAINSIM_HAVE_CUDNN
-  return version3(static_cast<int>(cudnnGetVersion()));
-#else
-  return "";
-#endif
-}
-
-// The driver release ("550.54.15") from NVML, loaded at run time so that the program does not
-// depend on it; else the CUDA version the driver supports ("cuda 12.4").
-std::string driver_version() {
-  if (void* h = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL)) {
-    using InitFn = int (*)();
-    using GetFn = int (*)(char*, unsigned);
-    auto init = reinterpret_cast<InitFn>(dlsym(h, "nvmlInit_v2"));
-    auto get = reinterpret_cast<GetFn>(dlsym(h, "nvmlSystemGetDriverVersion"));
-    auto shut = reinterpret_cast<InitFn>(dlsym(h, "nvmlShutdown"));
-    char buf[96] = {0};
-    if (init && get && init() == 0) {
-      const bool ok = get(buf, sizeof buf) == 0;
-      if (shut) shut();
-      if (ok && buf[0]) return buf;
-    }
-  }
-  int v = 0;
-  TS_CUDA(cudaDriverGetVersion(&v));
-  return "cuda " + cuda_version(v);
-}
-
-std::string iso_date_utc() {
-  std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char b[32];
-  std::strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return b;
-}
-
-std::string hostname() {
-  char b[256] = {0};
-  if (gethostname(b, sizeof b - 1) != 0) return "";
-  return b;
-}
-
-std::string built_with() {
-  std::string s = "cublasLt";
-#ifdef TRAINSIM_HAVE_CUDNN
-  s += ", cudnn (fused SDPA for attention; own kernels where cuDNN rejects the graph)";
-#else
-  s += ", no cudnn";
-#endif
-#ifdef TRAINSIM_HAVE_NCCL
-  s += ", nccl";
-#else
-  s += ", no nccl (collectives skipped)";
-#endif
-#ifdef TRAINSIM_HAVE_CUPTI
-  s += ", cupti";
-#else
-  s += ", no cupti (no kernel_us)";
-#endif
-  return s;
-}
 
 int usage(const char* msg) {
   if (msg) std::fprintf(stderr, "error: %s\n", msg);
@@ -161,7 +72,7 @@ int main(int argc, char** argv) {
     else if (a == "--no-cupti") cupti = false;
     else if (a == "--version") {
       std::printf("trainsim_calibrator %s (built with CUDA %d.%d; %s)\n", kVersion, CUDART_VERSION / 1000,
-                  (CUDART_VERSION % 1000) / 10, built_with().c_str());
+                  (CUDART_VERSION % 1000) / 10, tscal::built_with().c_str());
       return 0;
     } else if (a == "--help" || a == "-h") { usage(nullptr); return 0; }
     else return usage(("unknown argument " + a).c_str());
@@ -198,7 +109,7 @@ int main(int argc, char** argv) {
     for (const auto& [k, n] : ops) std::printf("  %-14s %d\n", k.c_str(), n);
     std::printf("collectives: %zu\n", jobs.colls.size());
     for (const auto& [k, n] : colls) std::printf("  %-14s %d\n", k.c_str(), n);
-    std::printf("built with: %s\n", built_with().c_str());
+    std::printf("built with: %s\n", tscal::built_with().c_str());
     return 0;
   }
 
@@ -221,15 +132,8 @@ int main(int argc, char** argv) {
 
   cudaDeviceProp prop{};
   TS_CUDA(cudaGetDeviceProperties(&prop, device));
-  int rt = 0;
-  TS_CUDA(cudaRuntimeGetVersion(&rt));
-  char dev_json[1024];
-  std::snprintf(dev_json, sizeof dev_json,
-                "{\"name\": \"%s\", \"driver\": \"%s\", \"cuda\": \"%s\", \"nccl\": \"%s\", \"cudnn\": \"%s\", "
-                "\"host\": \"%s\", \"date\": \"%s\", \"gpus\": %d}",
-                tscal::json_escape(prop.name).c_str(), tscal::json_escape(driver_version()).c_str(),
-                cuda_version(rt).c_str(), nccl_version().c_str(), cudnn_version().c_str(),
-                tscal::json_escape(hostname()).c_str(), iso_date_utc().c_str(), gpus);
+  const std::string dev = tscal::device_json(device, gpus);
+  const char* dev_json = dev.c_str();
 
   FILE* out = stdout;
   if (!out_path.empty()) {
