@@ -68,10 +68,11 @@ TEST(ExecutorPlan, ParsesTheExportBack) {
     for (size_t i = 0; i < prog.tasks.size(); ++i) {
       EXPECT_EQ(r.tasks[i].op, static_cast<int>(prog.tasks[i].op));
       EXPECT_EQ(r.tasks[i].stream, prog.tasks[i].stream);
-      size_t nd = 0;
-      for (uint32_t d : prog.tasks[i].dep)
-        if (d != kNoDep) EXPECT_EQ(r.tasks[i].deps[nd++], static_cast<int>(d));
-      EXPECT_EQ(nd, r.tasks[i].deps.size());
+      std::vector<int> deps;
+      for (uint32_t d : prog.tasks[i].dep) {
+        if (d != kNoDep) deps.push_back(static_cast<int>(d));
+      }
+      EXPECT_EQ(r.tasks[i].deps, deps) << "rank " << r.rank << " task " << i;
     }
   }
   // Every compute op of the plan maps to a calibrator job (or is a 0-byte memory op).
@@ -85,7 +86,8 @@ TEST(ExecutorPlan, ParsesTheExportBack) {
 }
 
 TEST(ExecutorPlan, DropsSizeOneGroupsAndRefusesLargerOnesUnlessDropComm) {
-  for (int dp : {1, 2}) {
+  {  // dp 1 has no collectives at all (the compiler lays out none over groups of 1)
+    const int dp = 2;
     CompiledPlan c = small_plan(dp);
     tscal::PlanFile pf = parsed(c.plan, {0});
     const auto& r = pf.ranks[0];
@@ -111,6 +113,25 @@ TEST(ExecutorPlan, DropsSizeOneGroupsAndRefusesLargerOnesUnlessDropComm) {
     EXPECT_GT(coll, 0) << "dp " << dp;
     EXPECT_GT(sends, 0) << "dp " << dp;
   }
+}
+
+// A hand-written plan whose all-reduce runs over a group of one rank: a no-op, dropped.
+TEST(ExecutorPlan, CollectiveOverOneRankIsDropped) {
+  const std::string text = R"({"format": "trainsim plan export", "version": 1, "scenario": "", "costs": "",
+    "num_ranks": 2,
+    "ops": [{"name": "tp.ar", "class": "collective", "dtype": "bf16", "m": 0, "n": 0, "k": 0, "batch": 1,
+             "attn_batch": 0, "heads": 0, "kv_heads": 0, "seq_q": 0, "seq_kv": 0, "head_dim": 0, "causal": false,
+             "backward": false, "flops": 0, "bytes": 1024, "coll": "all-reduce", "group": 0}],
+    "groups": [{"index": 0, "name": "tp", "instances": [{"instance": 1, "members": [1]}]}], "peers": [],
+    "ranks": [{"rank": 1, "program": 0, "program_name": "p", "group_instances": [1], "peer_ranks": [],
+               "tasks": [{"op": 0, "kind": "collective", "stream": 0, "deps": [], "category": "tp-comm",
+                          "layer": 0, "micro": 0, "group": 0, "channel": 0, "dur_us": 1.5}]}]})";
+  tscal::PlanFile pf;
+  std::vector<std::string> errors;
+  ASSERT_TRUE(tscal::parse_plan(text, "p.json", &pf, &errors)) << (errors.empty() ? "" : errors[0]);
+  std::string why;
+  EXPECT_EQ(tscal::task_action(pf, pf.ranks[0], pf.ranks[0].tasks[0], {1}, false, &why), tscal::TaskAction::kDrop);
+  EXPECT_NE(why.find("size 1"), std::string::npos) << why;
 }
 
 TEST(ExecutorPlan, CommittedSamplePlanParses) {
