@@ -174,6 +174,8 @@ int main(int argc, char** argv) {
     } else if (!trace_ranks.empty()) {
       return fail(Status::error("--trace-ranks needs --trace FILE"), 2);
     }
+    if (export_plan.empty() && export_ranks != "0")
+      return fail(Status::error("--export-ranks needs --export-plan FILE"), 2);
     auto pr = trainsim::predict(sc.value(), po);
     if (!pr.ok()) return fail(pr.status(), 2);
     std::fputs(trainsim::format_summary(pr.value()).c_str(), stdout);
