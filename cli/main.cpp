@@ -32,6 +32,7 @@
 #ifndef TRAINSIM_VERSION
 #define TRAINSIM_VERSION "unknown"
 #endif
+#include "sim/plan_export.h"
 
 namespace {
 
@@ -43,7 +44,8 @@ int fail(const Status& st, int code) {
 }
 
 // "0,8,16-19" -> ranks
-bool parse_ranks(const std::string& s, std::vector<uint32_t>* out, std::string* err) {
+bool parse_ranks(const std::string& s, std::vector<uint32_t>* out, std::string* err,
+                 const char* flag = "--trace-ranks") {
   std::stringstream ss(s);
   std::string item;
   while (std::getline(ss, item, ',')) {
@@ -59,7 +61,7 @@ bool parse_ranks(const std::string& s, std::vector<uint32_t>* out, std::string* 
         for (uint32_t r = a; r <= b; ++r) out->push_back(r);
       }
     } catch (const std::exception&) {
-      *err = "--trace-ranks = \"" + s + "\": '" + item + "' is not a rank or a range; write e.g. 0,8,16-23";
+      *err = std::string(flag) + " = \"" + s + "\": '" + item + "' is not a rank or a range; write e.g. 0,8,16-23";
       return false;
     }
   }
@@ -182,6 +184,9 @@ int main(int argc, char** argv) {
   run->add_flag("--fast", fast, "collapse identical data-parallel and tensor-parallel replicas");
   std::string calibration;
   run->add_option("--calibration", calibration, "price ops from this calibration database (trainsim calibrate import)");
+  std::string export_plan, export_ranks = "0";
+  run->add_option("--export-plan", export_plan, "write the bound plan of --export-ranks as JSON to FILE (calibrate/FORMAT.md section 4)");
+  run->add_option("--export-ranks", export_ranks, "ranks to export, e.g. 0,1 or 0-7 (default: 0)");
 
   // calibrate
   std::vector<std::string> cal_scenarios;
@@ -272,6 +277,8 @@ int main(int argc, char** argv) {
     } else if (!trace_ranks.empty()) {
       return fail(Status::error("--trace-ranks needs --trace FILE"), 2);
     }
+    if (export_plan.empty() && export_ranks != "0")
+      return fail(Status::error("--export-ranks needs --export-plan FILE"), 2);
     auto pr = trainsim::predict(sc.value(), po);
     if (!pr.ok()) return fail(pr.status(), 2);
     std::fputs(trainsim::format_summary(pr.value()).c_str(), stdout);
@@ -279,6 +286,20 @@ int main(int argc, char** argv) {
       Status st = trainsim::write_text_file(json_out, trainsim::prediction_json(pr.value()).dump(2) + "\n");
       if (!st.ok()) return fail(st, 1);
       std::printf("wrote %s\n", json_out.c_str());
+    }
+    if (!export_plan.empty()) {
+      trainsim::PlanExportOptions eo;
+      std::string err;
+      if (!parse_ranks(export_ranks, &eo.ranks, &err, "--export-ranks")) return fail(Status::error(err), 2);
+      eo.scenario = scenario_path.empty() ? "quickstart (embedded)" : scenario_path;
+      for (const auto& ov : overrides) eo.scenario += " --set " + ov;
+      eo.costs = sc.value().options.calibration.empty() ? "embedded default" : sc.value().options.calibration;
+      eo.predicted_step_us = pr.value().step_time.us_f();
+      auto text = trainsim::export_plan_json(*pr.value().plan, eo);
+      if (!text.ok()) return fail(text.status(), 2);
+      Status st = trainsim::write_text_file(export_plan, text.value());
+      if (!st.ok()) return fail(st, 1);
+      std::printf("wrote %s (%zu ranks)\n", export_plan.c_str(), eo.ranks.size());
     }
     if (!trace_out.empty()) {
       Status st = trainsim::write_text_file(trace_out, trainsim::chrome_trace(pr.value()).dump() + "\n");
