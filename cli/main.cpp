@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <cstdlib>
+#include <filesystem>
 #include <sstream>
 
 #include "calibrate/calibrated_cost_model.h"
@@ -126,9 +128,31 @@ int run_verify_history(const std::string& db_path, const std::string& scenario) 
   return 0;
 }
 
-int run_verify(const std::string& scenario, const trainsim::VerifyOptions& vo, double tolerance,
-               const std::string& json_out, const std::string& db_path) {
-  auto sc = trainsim::load_scenario_file(scenario, {});
+// trainsim_executor for `verify --executor cuda`: $TRAINSIM_EXECUTOR, else next to this binary
+// (build/calibrate/cuda/trainsim_executor from build/trainsim, or the same folder), else PATH.
+std::string find_executor() {
+  if (const char* e = std::getenv("TRAINSIM_EXECUTOR"); e && *e) return e;
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    for (const auto& p : {self.parent_path() / "calibrate" / "cuda" / "trainsim_executor",
+                          self.parent_path() / "trainsim_executor"})
+      if (std::filesystem::exists(p, ec)) return p.string();
+  }
+  if (const char* path = std::getenv("PATH")) {
+    std::stringstream ss(path);
+    std::string dir;
+    while (std::getline(ss, dir, ':'))
+      if (!dir.empty() && std::filesystem::exists(std::filesystem::path(dir) / "trainsim_executor", ec))
+        return (std::filesystem::path(dir) / "trainsim_executor").string();
+  }
+  return "";
+}
+
+int run_verify(const std::string& scenario, trainsim::VerifyOptions vo, double tolerance,
+               const std::string& json_out, const std::string& db_path, const std::vector<std::string>& overrides) {
+  if (vo.executor == "cuda" && vo.executor_bin.empty()) vo.executor_bin = find_executor();
+  auto sc = trainsim::load_scenario_file(scenario, overrides);
   if (!sc.ok()) return fail(sc.status(), 2);
   auto v = trainsim::verify_scenario(sc.value(), vo);
   if (!v.ok()) return fail(v.status(), 2);
@@ -248,10 +272,13 @@ int main(int argc, char** argv) {
   ver->add_option("--ranks", vo.ranks, "local devices the plan is restricted to (default 2)");
   ver->add_option("--steps", vo.steps, "measured steps, after one warm-up step (default 3; the median is reported)");
   ver->add_option("--json", verify_json_out, "write the report as JSON to FILE");
-  ver->add_option("--calibration", vo.calibration, "host calibration database (trainsim calibrate --host + import); default: measure now");
+  ver->add_option("--calibration", vo.calibration, "host: a host calibration database (trainsim calibrate --host + import; default: measure now); cuda: a GPU calibration database (default: the embedded default)");
+  ver->add_option("--executor-bin", vo.executor_bin, "cuda: the trainsim_executor program (default: $TRAINSIM_EXECUTOR, else beside this binary, else on PATH)");
   ver->add_option("--history-db", verify_db, "results store that records every verification (default trainsim_results.db)");
   ver->add_flag("--no-record", verify_no_record, "do not record this verification in the results store");
   ver->add_flag("--history", verify_history, "print how the step-time error moved across versions");
+  std::vector<std::string> verify_overrides;
+  ver->add_option("--set", verify_overrides, "override a scenario field, as run's --set (repeatable)");
 
   try {
     app.parse(argc, argv);
@@ -326,7 +353,7 @@ int main(int argc, char** argv) {
     double tol = 0;
     std::string err;
     if (!parse_tolerance(verify_tolerance, &tol, &err)) return fail(Status::error(err), 2);
-    return run_verify(verify_scenario_path, vo, tol, verify_json_out, verify_no_record ? "" : verify_db);
+    return run_verify(verify_scenario_path, vo, tol, verify_json_out, verify_no_record ? "" : verify_db, verify_overrides);
   }
   if (*cal && *imp) return run_import(import_files, db_path, import_format, device_name);
   if (*cal && *cmp) {

@@ -1,5 +1,6 @@
 #include "scenarios/verify.h"
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,14 +11,19 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <memory>
 #include <thread>
 
 #include "calibrate/calibrated_cost_model.h"
 #include "calibrate/db.h"
+#include "calibrate/cost_model.h"
 #include "calibrate/host_executor.h"
 #include "models/compiler.h"
 #include "models/restrict.h"
+#include "sim/plan_export.h"
 #include "sim/replay.h"
+
+#include <nlohmann/json.hpp>
 
 namespace trainsim {
 
@@ -135,6 +141,88 @@ Spans collective_spans(const Plan& p, Spans spans) {
   return spans;
 }
 
+std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+std::string temp_path(const char* stem) {
+  std::string tmpl = std::string("/tmp/") + stem + "_XXXXXX";
+  const int fd = mkstemp(tmpl.data());
+  if (fd < 0) return "";
+  close(fd);
+  return tmpl;
+}
+
+// --executor cuda: exports rank 0 of the bound restricted plan, runs trainsim_executor on it
+// (one GPU; one warm-up step, then opts.steps timed steps) and reads its output (calibrate/
+// FORMAT.md section 4: per-task start/end of the median step, relative to the step's start).
+Result<HostRun> execute_cuda(const Plan& bound, const Scenario& s, Time predicted, const VerifyOptions& opts) {
+  PlanExportOptions eo;
+  eo.ranks = {0};
+  eo.scenario = s.file;
+  eo.costs = opts.calibration.empty() ? "embedded default" : opts.calibration;
+  eo.predicted_step_us = predicted.seconds() * 1e6;
+  auto text = export_plan_json(bound, eo);
+  if (!text.ok()) return text.status();
+  const std::string plan_file = temp_path("trainsim_verify_plan"), out_file = temp_path("trainsim_verify_exec"),
+                    log_file = temp_path("trainsim_verify_log");
+  if (plan_file.empty() || out_file.empty() || log_file.empty())
+    return Status::error("verify: cannot create temporary files in /tmp");
+  auto cleanup = [&] {
+    for (const auto& f : {plan_file, out_file, log_file}) std::filesystem::remove(f);
+  };
+  {
+    std::ofstream o(plan_file, std::ios::binary);
+    o << text.value();
+    if (!o) {
+      cleanup();
+      return Status::error(Error{plan_file, "", "", "cannot write the exported plan"});
+    }
+  }
+  const std::string cmd = shell_quote(opts.executor_bin) + " --plan " + shell_quote(plan_file) + " --out " +
+                          shell_quote(out_file) + " --warmup 1 --steps " + std::to_string(opts.steps) + " 2> " +
+                          shell_quote(log_file);
+  const int status = std::system(cmd.c_str());
+  const int rc = status == -1 ? -1 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  std::string log;
+  {
+    std::ifstream in(log_file);
+    log.assign((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }
+  if (rc != 0) {
+    cleanup();
+    if (log.size() > 2000) log = "..." + log.substr(log.size() - 2000);
+    return Status::error(Error{opts.executor_bin, "--executor", "cuda",
+                               "trainsim_executor failed (exit code " + std::to_string(rc) + "): " + log});
+  }
+  nlohmann::json j;
+  {
+    std::ifstream in(out_file);
+    j = nlohmann::json::parse(in, nullptr, false);
+  }
+  cleanup();
+  if (j.is_discarded() || !j.contains("tasks") || !j.contains("step_us"))
+    return Status::error(Error{opts.executor_bin, "", "", "trainsim_executor wrote no readable output (tasks, step_us)"});
+  HostRun r;
+  const Program& prog = bound.programs[bound.program_of_rank[0]];
+  r.tasks.assign(1, std::vector<HostTaskRecord>(prog.tasks.size()));
+  for (const auto& t : j["tasks"]) {
+    const size_t i = t.value("index", size_t{0});
+    if (i >= prog.tasks.size() || t.value("rank", 0) != 0) continue;
+    r.tasks[0][i].start = Time::from_seconds(t.value("start_us", 0.0) * 1e-6);
+    r.tasks[0][i].end = Time::from_seconds(t.value("end_us", 0.0) * 1e-6);
+  }
+  r.step_time = Time::from_seconds(j.value("step_us", 0.0) * 1e-6);
+  if (j.contains("step_times_us"))
+    for (const auto& x : j["step_times_us"]) r.step_times.push_back(Time::from_seconds(x.get<double>() * 1e-6));
+  const std::string dev = j.contains("device") && j["device"].is_object() ? j["device"].value("name", "") : "";
+  r.backend = "cuda (" + (dev.empty() ? std::string("unknown GPU") : dev) + ")";
+  r.threads = 1;
+  return r;
+}
+
 std::string machine_description() {
   return host_name() + ", " + std::to_string(std::thread::hardware_concurrency()) + " hardware threads";
 }
@@ -161,11 +249,13 @@ std::string hash_hex(const std::string& bytes) {
 }
 
 Result<Verification> verify_scenario(const Scenario& s, const VerifyOptions& opts) {
-  if (opts.executor == "cuda")
+  const bool cuda = opts.executor == "cuda";
+  if (cuda && opts.executor_bin.empty())
     return Status::error(Error{"", "--executor", "cuda",
-                               "this build has no CUDA executor (calibrate/cuda builds only the measuring program, "
-                               "and only where a CUDA compiler is found); use --executor host"});
-  if (opts.executor != "host")
+                               "no trainsim_executor program found (it is built from calibrate/cuda where a CUDA "
+                               "compiler is found, as build/calibrate/cuda/trainsim_executor); give it with "
+                               "--executor-bin PATH, or use --executor host"});
+  if (!cuda && opts.executor != "host")
     return Status::error(Error{"", "--executor", opts.executor, "accepted: host, cuda"});
   if (opts.steps < 1) return Status::error(Error{"", "--steps", std::to_string(opts.steps), "must be >= 1"});
 
@@ -190,13 +280,30 @@ Result<Verification> verify_scenario(const Scenario& s, const VerifyOptions& opt
   v.full_ranks = full.num_ranks;
   v.plan_hash = plan_hash(rp.plan);
   v.executor = opts.executor;
-  v.device = host_device_name();
+  v.device = cuda ? s.cluster.gpu.name : host_device_name();
   v.machine = machine_description();
+  if (cuda && rp.plan.num_ranks != 1)
+    return Status::error(Error{"", "--ranks", std::to_string(rp.plan.num_ranks),
+                               "the CUDA executor runs one rank on one GPU (multi-GPU execution is not built): use "
+                               "--ranks 1 with a scenario whose tensor/context-parallel group is one GPU"});
 
   // The calibration: a given database, or the host measured now into a temporary one.
   std::string db_path = opts.calibration;
   std::string temp_db;
-  if (db_path.empty()) {
+  std::unique_ptr<CostModel> gpu_model;
+  if (cuda) {
+    if (db_path.empty()) {
+      auto def = make_default_cost_model(s.cluster);
+      if (!def.ok()) return def.status();
+      gpu_model = std::move(def).value();
+      v.calibration = "embedded default";
+    } else {
+      auto cal = CalibratedCostModel::make(db_path, s.cluster, s.options.prefer_source);
+      if (!cal.ok()) return cal.status();
+      gpu_model = std::move(cal).value();
+      v.calibration = db_path;
+    }
+  } else if (db_path.empty()) {
     auto lines = measure_host_plan(rp.plan, s.cluster.gpus_per_node, opts.calib);
     if (!lines.ok()) return lines.status();
     char tmpl[] = "/tmp/trainsim_verify_cal_XXXXXX";
@@ -221,16 +328,23 @@ Result<Verification> verify_scenario(const Scenario& s, const VerifyOptions& opt
                                  "--calibration to measure on the fly"});
     v.calibration = db_path;
   }
-  auto model = CalibratedCostModel::make_for_device(db_path, s.cluster, v.device);
-  if (!temp_db.empty()) std::filesystem::remove(temp_db);   // the model holds its points in memory
-  if (!model.ok()) return model.status();
+  std::unique_ptr<CostModel> host_model;
+  std::vector<std::string> notes;
+  if (!cuda) {
+    auto model = CalibratedCostModel::make_for_device(db_path, s.cluster, v.device);
+    if (!temp_db.empty()) std::filesystem::remove(temp_db);   // the model holds its points in memory
+    if (!model.ok()) return model.status();
+    host_model = std::move(model).value();
+  }
+  const CostModel& cost_model = cuda ? *gpu_model : *host_model;
+  const auto* calibrated = dynamic_cast<const CalibratedCostModel*>(&cost_model);
 
   // Simulate the restricted plan.
   Plan sim_plan = rp.plan;
   std::vector<CostSource> sources;
-  Status st = bind_costs(sim_plan, *model.value(), s.cluster.gpus_per_node, &sources);
+  Status st = bind_costs(sim_plan, cost_model, s.cluster.gpus_per_node, &sources);
   if (!st.ok()) return st;
-  v.calibration_notes = model.value()->notes();
+  if (calibrated) v.calibration_notes = calibrated->notes();
   ReplayOptions ro;
   for (int r = 0; r < sim_plan.num_ranks; ++r) ro.trace_ranks.push_back(static_cast<uint32_t>(r));
   auto sim = replay(sim_plan, ro);
@@ -245,8 +359,9 @@ Result<Verification> verify_scenario(const Scenario& s, const VerifyOptions& opt
   HostExecOptions ho;
   ho.steps = opts.steps;
   ho.max_bytes = opts.max_bytes;
-  auto run = execute_host(rp.plan, ho);
+  auto run = cuda ? execute_cuda(sim_plan, s, v.predicted, opts) : execute_host(rp.plan, ho);
   if (!run.ok()) return run.status();
+  if (cuda) v.device = run->backend.substr(run->backend.find('(') + 1, run->backend.rfind(')') - run->backend.find('(') - 1);
   v.backend = run->backend;
   v.measured = run->step_time;
   v.measured_steps = run->step_times;
