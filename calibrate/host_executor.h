@@ -48,6 +48,7 @@ struct HostRun {
   int threads = 0;                                  // (rank, stream) threads per step
   int64_t buffer_bytes = 0;                         // host memory of kernels and buffers
   std::string backend = "threads";                  // "threads" (ranks as threads of this process)
+  std::string device;                               // the device that ran it when not this host (a GPU)
 };
 
 // REQUIRES: plan finalized. Costs (Task::dur) are not used.

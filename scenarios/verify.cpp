@@ -218,7 +218,8 @@ Result<HostRun> execute_cuda(const Plan& bound, const Scenario& s, Time predicte
   if (j.contains("step_times_us"))
     for (const auto& x : j["step_times_us"]) r.step_times.push_back(Time::from_seconds(x.get<double>() * 1e-6));
   const std::string dev = j.contains("device") && j["device"].is_object() ? j["device"].value("name", "") : "";
-  r.backend = "cuda (" + (dev.empty() ? std::string("unknown GPU") : dev) + ")";
+  r.backend = "trainsim_executor, one GPU";
+  r.device = dev.empty() ? std::string("unknown GPU") : dev;
   r.threads = 1;
   return r;
 }
@@ -361,7 +362,7 @@ Result<Verification> verify_scenario(const Scenario& s, const VerifyOptions& opt
   ho.max_bytes = opts.max_bytes;
   auto run = cuda ? execute_cuda(sim_plan, s, v.predicted, opts) : execute_host(rp.plan, ho);
   if (!run.ok()) return run.status();
-  if (cuda) v.device = run->backend.substr(run->backend.find('(') + 1, run->backend.rfind(')') - run->backend.find('(') - 1);
+  if (cuda) v.device = run->device;
   v.backend = run->backend;
   v.measured = run->step_time;
   v.measured_steps = run->step_times;
