@@ -160,6 +160,8 @@ std::string hash_hex(const std::string& bytes) {
   return hex16(h);
 }
 
+std::string plan_fingerprint(const Plan& p) { return plan_hash(p); }
+
 Result<Verification> verify_scenario(const Scenario& s, const VerifyOptions& opts) {
   if (opts.executor == "cuda")
     return Status::error(Error{"", "--executor", "cuda",
