@@ -10,25 +10,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "calibrate/torch_trace.h"
+
 namespace trainsim {
 namespace {
 
 using Json = nlohmann::json;
 using OJson = nlohmann::ordered_json;
-
-struct CpuOp {
-  std::string name;
-  const Json* args = nullptr;
-  double ts = 0, end = 0;
-  int parent = -1;
-};
-
-struct Kernel {
-  std::string name;
-  const Json* args = nullptr;
-  double dur = 0;
-  int op = -1;   // launching cpu op
-};
 
 std::string lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -36,39 +24,6 @@ std::string lower(std::string s) {
 }
 
 bool has(const std::string& s, const char* sub) { return s.find(sub) != std::string::npos; }
-
-enum class Cls { kUnknown, kGemm, kAttention, kNorm, kElementwise, kOptimizer, kComm };
-
-const char* class_name(Cls c) {
-  switch (c) {
-    case Cls::kGemm: return "gemm";
-    case Cls::kAttention: return "attention";
-    case Cls::kNorm: return "norm";
-    case Cls::kElementwise: return "elementwise";
-    case Cls::kOptimizer: return "optimizer";
-    case Cls::kComm: return "collective";
-    case Cls::kUnknown: break;
-  }
-  return "unknown";
-}
-
-// Kernel name -> op class. Order matters: flash and fmha kernels carry "cutlass" in their
-// template arguments, so attention is tested before GEMM.
-Cls classify(const std::string& name) {
-  const std::string n = lower(name);
-  if (has(n, "ncclkernel_") || has(n, "nccldevkernel_")) return Cls::kComm;
-  if (has(n, "flash_fwd") || has(n, "flash_bwd") || has(n, "fmha") ||
-      has(n, "cudnn_generated_fort_native_sdpa") || has(n, "scaled_dot_product"))
-    return Cls::kAttention;
-  if (has(n, "layer_norm") || has(n, "layernorm") || has(n, "rms_norm") || has(n, "rmsnorm"))
-    return Cls::kNorm;
-  if (has(n, "multi_tensor_apply") || has(n, "adam")) return Cls::kOptimizer;
-  if (has(n, "gemm") || has(n, "cutlass") || has(n, "sm90_xmma") || has(n, "cublaslt") ||
-      has(n, "nvjet"))
-    return Cls::kGemm;
-  if (has(n, "elementwise_kernel") || has(n, "gelu") || has(n, "silu")) return Cls::kElementwise;
-  return Cls::kUnknown;
-}
 
 // Profiler "Input type" -> FORMAT.md dtype ("" if not a float type trainsim models).
 std::string dtype_of(const std::string& t) {
@@ -131,7 +86,7 @@ struct Gemm {
   int64_t m, n, k, batch;
 };
 
-std::optional<Gemm> gemm_shape(const CpuOp& op) {
+std::optional<Gemm> gemm_shape(const TraceCpuOp& op) {
   if (!op.args) return std::nullopt;
   const Json& a = *op.args;
   const std::string& nm = op.name;
@@ -215,7 +170,7 @@ struct Attn {
   bool backward;
 };
 
-std::optional<Attn> attn_shape(const CpuOp& op) {
+std::optional<Attn> attn_shape(const TraceCpuOp& op) {
   const AttnOpInfo* info = attn_info(op.name);
   if (!info || !op.args) return std::nullopt;
   auto q = dims_at(*op.args, info->q), k = dims_at(*op.args, info->q + 1);
@@ -235,7 +190,7 @@ std::optional<Attn> attn_shape(const CpuOp& op) {
 }
 
 // is_causal as recorded in Concrete Inputs of an attention op, if any.
-std::optional<bool> attn_causal(const CpuOp& op) {
+std::optional<bool> attn_causal(const TraceCpuOp& op) {
   const AttnOpInfo* info = attn_info(op.name);
   if (!info || !op.args || info->causal < 0) return std::nullopt;
   const std::string v = concrete_at(*op.args, static_cast<size_t>(info->causal));
@@ -245,7 +200,7 @@ std::optional<bool> attn_causal(const CpuOp& op) {
 }
 
 // Read + write estimate of a memory-bound op: 2 x sum of its tensor inputs.
-int64_t mem_bytes(const CpuOp& op) {
+int64_t mem_bytes(const TraceCpuOp& op) {
   if (!op.args) return 0;
   auto it = op.args->find("Input Dims");
   if (it == op.args->end() || !it->is_array()) return 0;
@@ -273,47 +228,11 @@ int64_t mem_bytes(const CpuOp& op) {
   return 2 * total;
 }
 
-std::string coll_kind(const std::string& collective_name, const std::string& kernel_name) {
-  const std::string c = lower(collective_name);
-  if (!c.empty()) {
-    if (has(c, "allreduce") || has(c, "all_reduce")) return "all-reduce";
-    if (has(c, "allgather") || has(c, "all_gather")) return "all-gather";
-    if (has(c, "reduce_scatter") || has(c, "reducescatter")) return "reduce-scatter";
-    if (has(c, "all_to_all") || has(c, "alltoall")) return "all-to-all";
-    if (has(c, "broadcast")) return "broadcast";
-    if (has(c, "send") || has(c, "recv")) return "send-recv";
-  }
-  const std::string k = lower(kernel_name);
-  if (has(k, "allreduce")) return "all-reduce";
-  if (has(k, "allgather")) return "all-gather";
-  if (has(k, "reducescatter")) return "reduce-scatter";
-  if (has(k, "alltoall")) return "all-to-all";
-  if (has(k, "broadcast")) return "broadcast";
-  if (has(k, "sendrecv") || has(k, "send") || has(k, "recv")) return "send-recv";
-  return "";
-}
-
 double busbw_factor(const std::string& kind, int p) {
   if (kind == "all-reduce") return 2.0 * (p - 1) / p;
   if (kind == "all-gather" || kind == "reduce-scatter" || kind == "all-to-all")
     return static_cast<double>(p - 1) / p;
   return 1.0;   // broadcast, send-recv (nccl-tests)
-}
-
-int64_t json_int(const Json& args, const char* key) {
-  auto it = args.find(key);
-  if (it == args.end()) return 0;
-  if (it->is_number_integer()) return it->get<int64_t>();
-  if (it->is_number()) return static_cast<int64_t>(it->get<double>());
-  if (it->is_string()) {
-    try { return std::stoll(it->get<std::string>()); } catch (...) { return 0; }
-  }
-  return 0;
-}
-
-std::string json_str(const Json& args, const char* key) {
-  auto it = args.find(key);
-  return it != args.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
 double median(std::vector<double> v) {
@@ -328,41 +247,19 @@ Result<std::vector<std::string>> import_torch_trace(const std::string& json_text
                                                     const std::string& label,
                                                     const ImportDeviceHint& hint,
                                                     TraceImportStats* stats_out) {
-  const Json root = Json::parse(json_text, nullptr, /*allow_exceptions=*/false);
-  if (root.is_discarded() || !root.is_object()) {
-    return Status::error(Error{label, "", "", "not JSON; expected the Chrome-trace object that "
-                                              "torch.profiler's export_chrome_trace writes"});
-  }
-  auto te = root.find("traceEvents");
-  if (te == root.end() || !te->is_array()) {
-    return Status::error(Error{label, "/traceEvents", "",
-                               "missing; expected an array of trace events (torch.profiler "
-                               "Chrome trace)"});
-  }
-
-  // Device properties by id.
-  std::map<int64_t, std::string> device_names;
-  int gpus = 0;
-  if (auto dp = root.find("deviceProperties"); dp != root.end() && dp->is_array()) {
-    gpus = static_cast<int>(dp->size());
-    for (size_t i = 0; i < dp->size(); ++i) {
-      const Json& d = (*dp)[i];
-      if (!d.is_object()) continue;
-      const int64_t id = d.contains("id") ? json_int(d, "id") : static_cast<int64_t>(i);
-      device_names[id] = json_str(d, "name");
-    }
-  }
+  auto parsed = parse_torch_trace(json_text, label);
+  if (!parsed.ok()) return parsed.status();
+  const TorchTrace& trace = *parsed.value();
+  const Json& root = trace.root;
+  const std::map<int64_t, std::string>& device_names = trace.device_names;
+  const int gpus = trace.gpus;
   std::string cuda = hint.cuda;
   if (auto cv = root.find("cuda_runtime_version"); cuda.empty() && cv != root.end() && cv->is_number_integer()) {
     const int64_t v = cv->get<int64_t>();   // 12010 -> "12.1"
     cuda = std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10);
   }
-  std::string nccl;
-  int64_t world_size = 0;
-  if (auto di = root.find("distributedInfo"); di != root.end() && di->is_object()) {
-    nccl = json_str(*di, "nccl_version");
-    world_size = json_int(*di, "world_size");
-  }
+  const std::string& nccl = trace.nccl_version;
+  const int64_t world_size = trace.world_size;
   std::string date = hint.date;
   if (date.empty() && root.contains("baseTimeNanoseconds") && root["baseTimeNanoseconds"].is_number()) {
     const std::time_t secs = static_cast<std::time_t>(root["baseTimeNanoseconds"].get<double>() / 1e9);
@@ -380,58 +277,8 @@ Result<std::vector<std::string>> import_torch_trace(const std::string& json_text
                  {"cudnn", ""},  {"host", hint.host},     {"date", date}, {"gpus", gpus}};
   };
 
-  // Index the events.
-  std::vector<CpuOp> ops;
-  std::vector<std::pair<std::string, std::string>> op_thread;   // (pid, tid) as text
-  std::unordered_map<int64_t, int> op_of_ext;
-  std::unordered_map<int64_t, int64_t> ext_of_corr;
-  std::vector<Kernel> kernels;
-  for (const Json& e : *te) {
-    if (!e.is_object()) continue;
-    const std::string cat = json_str(e, "cat");
-    if (cat.empty() || json_str(e, "ph") != "X") continue;
-    auto ait = e.find("args");
-    const Json* args = ait != e.end() && ait->is_object() ? &*ait : nullptr;
-    const double ts = e.value("ts", 0.0), dur = e.value("dur", 0.0);
-    if (cat == "cpu_op") {
-      CpuOp op{json_str(e, "name"), args, ts, ts + dur, -1};
-      if (args && args->contains("External id")) {
-        op_of_ext.emplace(json_int(*args, "External id"), static_cast<int>(ops.size()));
-      }
-      ops.push_back(op);
-      op_thread.emplace_back(e.contains("pid") ? e["pid"].dump() : "", e.contains("tid") ? e["tid"].dump() : "");
-    } else if (cat == "cuda_runtime" || cat == "cuda_driver") {
-      if (args && args->contains("correlation") && args->contains("External id")) {
-        ext_of_corr.emplace(json_int(*args, "correlation"), json_int(*args, "External id"));
-      }
-    } else if (cat == "kernel") {
-      kernels.push_back(Kernel{json_str(e, "name"), args, dur, -1});
-    }
-  }
-
-  // Parents by time containment per thread.
-  {
-    std::map<std::pair<std::string, std::string>, std::vector<int>> by_thread;
-    for (int i = 0; i < static_cast<int>(ops.size()); ++i) by_thread[op_thread[i]].push_back(i);
-    for (auto& [thread, idx] : by_thread) {
-      std::stable_sort(idx.begin(), idx.end(), [&](int a, int b) {
-        if (ops[a].ts != ops[b].ts) return ops[a].ts < ops[b].ts;
-        return ops[a].end > ops[b].end;
-      });
-      std::vector<int> stack;
-      for (int i : idx) {
-        // 1 ns slack: exported timestamps are rounded, a child may end a hair after its parent.
-        while (!stack.empty() && ops[stack.back()].end + 1e-3 < ops[i].end) stack.pop_back();
-        if (!stack.empty()) ops[i].parent = stack.back();
-        stack.push_back(i);
-      }
-    }
-  }
-  auto chain = [&](int op) {   // op and its ancestors, innermost first (bounded)
-    std::vector<int> c;
-    for (int i = op; i >= 0 && c.size() < 16; i = ops[i].parent) c.push_back(i);
-    return c;
-  };
+  const std::vector<TraceCpuOp>& ops = trace.ops;
+  auto chain = [&](int op) { return trace.chain(op); };
 
   // One sample per (shape op instance, class): summed kernel time.
   struct Sample {
@@ -446,21 +293,12 @@ Result<std::vector<std::string>> import_torch_trace(const std::string& json_text
   std::vector<Sample> samples;
   std::map<std::pair<int, int>, size_t> sample_of;   // (shape op, class) -> samples index
   TraceImportStats st;
-  st.kernels = static_cast<int>(kernels.size());
+  st.kernels = static_cast<int>(trace.kernels.size());
 
-  for (Kernel& k : kernels) {
-    const Cls cls = classify(k.name);
-    if (cls == Cls::kUnknown) { ++st.skipped_unknown; continue; }
-    if (k.args) {
-      int64_t ext = -1;
-      if (auto c = k.args->find("correlation"); c != k.args->end()) {
-        auto it = ext_of_corr.find(json_int(*k.args, "correlation"));
-        if (it != ext_of_corr.end()) ext = it->second;
-      }
-      if (ext < 0 && k.args->contains("External id")) ext = json_int(*k.args, "External id");
-      if (auto it = op_of_ext.find(ext); it != op_of_ext.end()) k.op = it->second;
-    }
-    const int64_t dev = k.args ? json_int(*k.args, "device") : 0;
+  for (const TraceKernel& k : trace.kernels) {
+    const KernelClass cls = classify_kernel_name(k.name);
+    if (cls == KernelClass::kUnknown) { ++st.skipped_unknown; continue; }
+    const int64_t dev = k.args ? trace_json_int(*k.args, "device") : 0;
     const std::vector<int> ch = k.op >= 0 ? chain(k.op) : std::vector<int>{};
 
     int shape_op = -1;
@@ -468,7 +306,7 @@ Result<std::vector<std::string>> import_torch_trace(const std::string& json_text
     std::string ckind;
     int64_t cbytes = 0;
     int cgroup = 0;
-    if (cls == Cls::kGemm) {
+    if (cls == KernelClass::kGemm) {
       for (int i : ch) {
         if (auto g = gemm_shape(ops[i])) {
           shape_op = i;
@@ -477,7 +315,7 @@ Result<std::vector<std::string>> import_torch_trace(const std::string& json_text
           break;
         }
       }
-    } else if (cls == Cls::kAttention) {
+    } else if (cls == KernelClass::kAttention) {
       for (int i : ch) {
         if (auto a = attn_shape(ops[i])) {
           shape_op = i;
@@ -493,7 +331,7 @@ Result<std::vector<std::string>> import_torch_trace(const std::string& json_text
           break;
         }
       }
-    } else if (cls == Cls::kComm) {
+    } else if (cls == KernelClass::kComm) {
       // The message size: on the kernel (recent Kineto) or an enclosing record_param_comms.
       const Json* cargs = nullptr;
       if (k.args && k.args->contains("In msg nelems")) cargs = k.args;
@@ -502,15 +340,15 @@ Result<std::vector<std::string>> import_torch_trace(const std::string& json_text
         if (ops[i].args && ops[i].args->contains("In msg nelems")) { cargs = ops[i].args; shape_op = i; }
       }
       if (cargs) {
-        ckind = coll_kind(json_str(*cargs, "Collective name"), k.name);
-        const std::string dts = json_str(*cargs, "dtype");
+        ckind = nccl_kind(trace_json_str(*cargs, "Collective name"), k.name);
+        const std::string dts = trace_json_str(*cargs, "dtype");
         const std::string dt = dtype_of(dts);
         const int es = elem_size(dts);
-        int64_t group = json_int(*cargs, "Group size");
+        int64_t group = trace_json_int(*cargs, "Group size");
         if (group <= 0) group = world_size;
         if (ckind == "send-recv") group = 2;
-        const int64_t nel = ckind == "all-gather" ? json_int(*cargs, "Out msg nelems")
-                                                  : json_int(*cargs, "In msg nelems");
+        const int64_t nel = ckind == "all-gather" ? trace_json_int(*cargs, "Out msg nelems")
+                                                  : trace_json_int(*cargs, "In msg nelems");
         if (!ckind.empty() && !dt.empty() && es > 0 && nel > 0 && group > 0) {
           cbytes = nel * es;
           cgroup = static_cast<int>(group);
@@ -531,7 +369,7 @@ Result<std::vector<std::string>> import_torch_trace(const std::string& json_text
         const int64_t b = mem_bytes(ops[i]);
         if (b > 0) {
           shape_op = i;
-          obj = {{"class", class_name(cls)}, {"name", ops[i].name}, {"bytes", b}};
+          obj = {{"class", to_string(cls)}, {"name", ops[i].name}, {"bytes", b}};
           break;
         }
       }
@@ -542,7 +380,7 @@ Result<std::vector<std::string>> import_torch_trace(const std::string& json_text
     auto [it, fresh] = sample_of.try_emplace({shape_op, static_cast<int>(cls)}, samples.size());
     if (fresh) {
       Sample s;
-      const bool comm = cls == Cls::kComm;
+      const bool comm = cls == KernelClass::kComm;
       s.line_head = {{"kind", comm ? "collective" : "op"}, {"device", device_json(dev)},
                      {comm ? "coll" : "op", obj}};
       s.key = s.line_head.dump();

@@ -7,6 +7,8 @@
 //   TraceImportStats st;
 //   auto lines = import_torch_trace(json_text, "run3/rank0.pt.trace.json", {}, &st);
 //
+// The trace is read and kernels are classified by calibrate/torch_trace.h (shared with
+// `trainsim compare-trace`): classify_kernel_name() on the kernel name alone.
 // How a kernel gets its shape: kernel "correlation" -> the cuda_runtime launch with the same
 // correlation -> its "External id" -> the cpu_op with that External id (the innermost aten op
 // that launched it; the kernel's own "External id" when the launch is missing). When that op
@@ -19,7 +21,7 @@
 //     efficient,cudnn}_attention[_backward] ([batch, heads, seq, head_dim]); flash_attn's
 //     ops ([batch, seq, heads, head_dim]). causal from "Concrete Inputs" when recorded.
 //     FIXME: causal defaults to false when the trace has no Concrete Inputs.
-//   - norm / elementwise / optimizer: bytes = 2 x sum of the op's tensor inputs x element size
+//   - norm / elementwise / optimizer / embedding / loss: bytes = 2 x sum of the op's tensor inputs x element size
 //     (read + write). An ESTIMATE: a binary op writes one tensor, not two; TensorList inputs of
 //     optimizer ops are taken as fp32. op "name" is the aten op (e.g. "aten::native_layer_norm").
 //   - collectives ("ncclKernel_*" / "ncclDevKernel_*"): size from "In msg nelems" / "Out msg

@@ -17,6 +17,7 @@
 #include "calibrate/jobs.h"
 #include "models/compiler.h"
 #include "models/restrict.h"
+#include "reports/compare_trace_report.h"
 #include "reports/io.h"
 #include "topologies/describe.h"
 #include "topologies/topology_file.h"
@@ -27,6 +28,7 @@
 #include "reports/trace.h"
 #include "reports/validate_report.h"
 #include "reports/validate_run.h"
+#include "scenarios/compare_trace.h"
 #include "scenarios/loader.h"
 #include "scenarios/predict.h"
 #include "scenarios/verify.h"
@@ -189,6 +191,50 @@ int run_verify(const std::string& scenario, trainsim::VerifyOptions vo, double t
   return j["passed"].get<bool>() ? 0 : 3;
 }
 
+// compare-trace: the same report and history as verify, from a real run's profiler trace.
+int run_compare_trace(const std::string& scenario, const std::string& trace, const trainsim::CompareTraceOptions& co,
+                      double tolerance, const std::string& json_out, const std::string& db_path) {
+  auto sc = trainsim::load_scenario_file(scenario, {});
+  if (!sc.ok()) return fail(sc.status(), 2);
+  auto c = trainsim::compare_trace(sc.value(), trace, co);
+  if (!c.ok()) return fail(c.status(), 2);
+  std::fputs(trainsim::format_trace_comparison(c.value(), tolerance, TRAINSIM_VERSION).c_str(), stdout);
+  const auto j = trainsim::compare_trace_json(c.value(), tolerance, TRAINSIM_VERSION);
+  if (!json_out.empty()) {
+    Status st = trainsim::write_text_file(json_out, j.dump(2) + "\n");
+    if (!st.ok()) return fail(st, 1);
+    std::printf("wrote %s\n", json_out.c_str());
+  }
+  if (!db_path.empty()) {
+    auto store = trainsim::ResultsStore::open(db_path, /*create=*/true);
+    if (!store.ok()) return fail(store.status(), 1);
+    trainsim::VerifyRecord r;
+    r.kind = "compare-trace";
+    r.scenario = c->scenario;
+    r.scenario_hash = c->scenario_hash;
+    r.plan_hash = c->plan_hash;
+    r.version = TRAINSIM_VERSION;
+    r.machine = c->trace_file;
+    r.device = c->measured_side.device_name;
+    r.executor = "torch.profiler trace";
+    r.calibration = c->costs;
+    r.ranks = c->ranks;
+    r.predicted_s = c->predicted.seconds();
+    r.measured_s = c->measured.seconds();
+    r.step_error = c->step_error;
+    r.tolerance = tolerance;
+    r.passed = j["passed"].get<bool>();
+    r.classes_json = j["classes"].dump();
+    r.details_json = nlohmann::ordered_json{{"trace", j["trace"]}, {"rank", j["rank"]}, {"shares", j["shares"]},
+                                            {"timeline", j["timeline"]}, {"kernels", j["kernels"]}}
+                         .dump();
+    auto id = store.value()->add(r);
+    if (!id.ok()) return fail(id.status(), 1);
+    std::printf("recorded as comparison %lld in %s\n", static_cast<long long>(id.value()), db_path.c_str());
+  }
+  return j["passed"].get<bool>() ? 0 : 3;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -280,6 +326,21 @@ int main(int argc, char** argv) {
   std::vector<std::string> verify_overrides;
   ver->add_option("--set", verify_overrides, "override a scenario field, as run's --set (repeatable)");
 
+  // compare-trace
+  std::string ct_scenario, ct_trace, ct_json, ct_tolerance = "5%", ct_db = "trainsim_results.db";
+  trainsim::CompareTraceOptions cto;
+  bool ct_no_record = false;
+  auto* ct = app.add_subcommand("compare-trace", "compare a PyTorch profiler trace of one rank of a real run with the simulated timeline of that rank");
+  ct->add_option("scenario", ct_scenario, "scenario JSON file of the same configuration")->required();
+  ct->add_option("trace", ct_trace, "torch.profiler Chrome-trace JSON of one rank (export_chrome_trace)")->required();
+  ct->add_option("--rank", cto.rank, "simulated rank the trace is compared with (default 0)");
+  ct->add_option("--step", cto.step, "ProfilerStep number to compare (default: the last complete one)");
+  ct->add_option("--calibration", cto.calibration, "price ops from this calibration database (default: the scenario's costs.calibration)");
+  ct->add_option("--tolerance", ct_tolerance, "exit with code 3 when |step-time error| exceeds this (default 5%)");
+  ct->add_option("--json", ct_json, "write the report as JSON to FILE");
+  ct->add_option("--history-db", ct_db, "results store that records every comparison (default trainsim_results.db)");
+  ct->add_flag("--no-record", ct_no_record, "do not record this comparison in the results store");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -354,6 +415,12 @@ int main(int argc, char** argv) {
     std::string err;
     if (!parse_tolerance(verify_tolerance, &tol, &err)) return fail(Status::error(err), 2);
     return run_verify(verify_scenario_path, vo, tol, verify_json_out, verify_no_record ? "" : verify_db, verify_overrides);
+  }
+  if (*ct) {
+    double tol = 0;
+    std::string err;
+    if (!parse_tolerance(ct_tolerance, &tol, &err)) return fail(Status::error(err), 2);
+    return run_compare_trace(ct_scenario, ct_trace, cto, tol, ct_json, ct_no_record ? "" : ct_db);
   }
   if (*cal && *imp) return run_import(import_files, db_path, import_format, device_name);
   if (*cal && *cmp) {

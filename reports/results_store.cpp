@@ -20,7 +20,8 @@ struct ResultsStore::Impl {
 
 namespace {
 
-const char* kSchema =
+// Schema 1 as it was created; an empty file gets it, then the migration to 2 below.
+const char* kSchemaV1 =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
     "INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '1');"
     "CREATE TABLE IF NOT EXISTS verifications(id INTEGER PRIMARY KEY, time_utc TEXT NOT NULL DEFAULT '',"
@@ -29,6 +30,14 @@ const char* kSchema =
     " executor TEXT NOT NULL DEFAULT '', calibration TEXT NOT NULL DEFAULT '', ranks INTEGER NOT NULL,"
     " predicted_s REAL NOT NULL, measured_s REAL NOT NULL, step_error REAL NOT NULL, tolerance REAL NOT NULL,"
     " passed INTEGER NOT NULL, classes_json TEXT NOT NULL DEFAULT '[]');";
+
+// 1 -> 2: the kind of a record and its other figures. Records of schema 1 were all verify's.
+const char* kMigrateV1ToV2 =
+    "BEGIN IMMEDIATE;"
+    "ALTER TABLE verifications ADD COLUMN kind TEXT NOT NULL DEFAULT 'verify';"
+    "ALTER TABLE verifications ADD COLUMN details_json TEXT NOT NULL DEFAULT '{}';"
+    "UPDATE meta SET value = '2' WHERE key = 'schema_version';"
+    "COMMIT;";
 
 Status sql_error(const std::string& path, sqlite3* db, const std::string& what) {
   return Status::error(Error{path, "", "", what + ": " + (db ? sqlite3_errmsg(db) : "out of memory")});
@@ -60,18 +69,33 @@ Result<std::unique_ptr<ResultsStore>> ResultsStore::open(const std::string& path
                                                 : "cannot open the results store (run `trainsim verify` first)");
   sqlite3_busy_timeout(s->impl_->db, 5000);
   char* err = nullptr;
-  if (sqlite3_exec(s->impl_->db, kSchema, nullptr, nullptr, &err) != SQLITE_OK) {
+  if (sqlite3_exec(s->impl_->db, kSchemaV1, nullptr, nullptr, &err) != SQLITE_OK) {
     std::string m = err ? err : "unknown";
     sqlite3_free(err);
     return Status::error(Error{path, "", "", "not a trainsim results store: " + m});
   }
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(s->impl_->db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &st, nullptr);
-  std::string ver;
-  if (st && sqlite3_step(st) == SQLITE_ROW) ver = col_text(st, 0);
-  sqlite3_finalize(st);
-  if (ver != "1")
-    return Status::error(Error{path, "/meta/schema_version", ver, "this trainsim reads results-store schema 1"});
+  auto version = [&]() {
+    sqlite3_stmt* st = nullptr;
+    sqlite3_prepare_v2(s->impl_->db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &st, nullptr);
+    std::string ver;
+    if (st && sqlite3_step(st) == SQLITE_ROW) ver = col_text(st, 0);
+    sqlite3_finalize(st);
+    return ver;
+  };
+  std::string ver = version();
+  if (ver == "1") {
+    // Two openers may race to migrate: the loser's BEGIN IMMEDIATE waits, then finds version 2.
+    if (sqlite3_exec(s->impl_->db, kMigrateV1ToV2, nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string m = err ? err : "unknown";
+      sqlite3_free(err);
+      sqlite3_exec(s->impl_->db, "ROLLBACK", nullptr, nullptr, nullptr);
+      if (version() != "2")
+        return Status::error(Error{path, "/meta/schema_version", "1", "cannot upgrade the results store to schema 2: " + m});
+    }
+    ver = version();
+  }
+  if (ver != "2")
+    return Status::error(Error{path, "/meta/schema_version", ver, "this trainsim reads results-store schemas 1 and 2"});
   return s;
 }
 
@@ -82,8 +106,8 @@ Result<int64_t> ResultsStore::add(const VerifyRecord& r) {
   sqlite3_stmt* st = nullptr;
   const char* sql =
       "INSERT INTO verifications(time_utc, scenario, scenario_hash, plan_hash, version, machine, device, executor,"
-      " calibration, ranks, predicted_s, measured_s, step_error, tolerance, passed, classes_json)"
-      " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+      " calibration, ranks, predicted_s, measured_s, step_error, tolerance, passed, classes_json, kind, details_json)"
+      " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
   if (sqlite3_prepare_v2(db, sql, -1, &st, nullptr) != SQLITE_OK) {
     Status e = sql_error(path_, db, "cannot prepare the insert");
     sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -98,6 +122,9 @@ Result<int64_t> ResultsStore::add(const VerifyRecord& r) {
   for (double d : {r.predicted_s, r.measured_s, r.step_error, r.tolerance}) sqlite3_bind_double(st, i++, d);
   sqlite3_bind_int(st, i++, r.passed ? 1 : 0);
   sqlite3_bind_text(st, i++, r.classes_json.c_str(), -1, SQLITE_TRANSIENT);
+  const std::string kind = r.kind.empty() ? "verify" : r.kind;
+  sqlite3_bind_text(st, i++, kind.c_str(), -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, i++, r.details_json.empty() ? "{}" : r.details_json.c_str(), -1, SQLITE_TRANSIENT);
   const int rc = sqlite3_step(st);
   sqlite3_finalize(st);
   if (rc != SQLITE_DONE) {
@@ -118,7 +145,7 @@ Result<std::vector<VerifyRecord>> ResultsStore::records(const std::string& scena
   sqlite3_stmt* st = nullptr;
   const char* sql =
       "SELECT id, time_utc, scenario, scenario_hash, plan_hash, version, machine, device, executor, calibration,"
-      " ranks, predicted_s, measured_s, step_error, tolerance, passed, classes_json FROM verifications"
+      " ranks, predicted_s, measured_s, step_error, tolerance, passed, classes_json, kind, details_json FROM verifications"
       " WHERE ?1 = '' OR scenario = ?1 ORDER BY id";
   if (sqlite3_prepare_v2(impl_->db, sql, -1, &st, nullptr) != SQLITE_OK)
     return sql_error(path_, impl_->db, "cannot read the verifications");
@@ -138,6 +165,8 @@ Result<std::vector<VerifyRecord>> ResultsStore::records(const std::string& scena
     r.tolerance = sqlite3_column_double(st, 14);
     r.passed = sqlite3_column_int(st, 15) != 0;
     r.classes_json = col_text(st, 16);
+    r.kind = col_text(st, 17);
+    r.details_json = col_text(st, 18);
     out.push_back(std::move(r));
   }
   sqlite3_finalize(st);
@@ -148,23 +177,27 @@ Result<std::vector<VerifyRecord>> ResultsStore::records(const std::string& scena
 std::string format_history(const std::vector<VerifyRecord>& records) {
   using reports::strf;
   if (records.empty()) return "no verifications recorded\n";
-  // scenario -> versions in order of first appearance.
-  std::map<std::string, std::vector<std::string>> order;
-  std::map<std::pair<std::string, std::string>, std::vector<const VerifyRecord*>> by;
+  // (scenario, kind) -> versions in order of first appearance.
+  using Key = std::pair<std::string, std::string>;
+  std::map<Key, std::vector<std::string>> order;
+  std::map<std::pair<Key, std::string>, std::vector<const VerifyRecord*>> by;
+  auto kind_of = [](const VerifyRecord& r) { return r.kind.empty() ? std::string("verify") : r.kind; };
   for (const auto& r : records) {
-    auto& v = order[r.scenario];
+    const Key k{r.scenario, kind_of(r)};
+    auto& v = order[k];
     if (std::find(v.begin(), v.end(), r.version) == v.end()) v.push_back(r.version);
-    by[{r.scenario, r.version}].push_back(&r);
+    by[{k, r.version}].push_back(&r);
   }
   std::string out;
-  for (const auto& [sc, versions] : order) {
-    out += "scenario " + sc + "\n";
+  for (const auto& [key, versions] : order) {
+    const auto& [sc, kind] = key;
+    out += "scenario " + sc + (kind == "verify" ? "" : " (" + kind + ")") + "\n";
     reports::TextTable t({"version", "runs", "last error", "mean error", "mean |error|", "change", "passed"},
                          {reports::Align::kLeft, reports::Align::kRight, reports::Align::kRight, reports::Align::kRight,
                           reports::Align::kRight, reports::Align::kRight, reports::Align::kRight});
     double prev = NAN;
     for (const auto& ver : versions) {
-      const auto& rs = by[{sc, ver}];
+      const auto& rs = by[{key, ver}];
       double sum = 0, abs_sum = 0;
       int passed = 0;
       for (const auto* r : rs) {
@@ -182,13 +215,14 @@ std::string format_history(const std::vector<VerifyRecord>& records) {
     out += t.render("  ");
   }
   out += "last verifications\n";
-  reports::TextTable l({"id", "when", "scenario", "version", "predicted", "measured", "error", "calibration"},
+  reports::TextTable l({"id", "when", "kind", "scenario", "version", "predicted", "measured", "error", "calibration"},
                        {reports::Align::kRight, reports::Align::kLeft, reports::Align::kLeft, reports::Align::kLeft,
-                        reports::Align::kRight, reports::Align::kRight, reports::Align::kRight, reports::Align::kLeft});
+                        reports::Align::kLeft, reports::Align::kRight, reports::Align::kRight, reports::Align::kRight,
+                        reports::Align::kLeft});
   const size_t from = records.size() > 10 ? records.size() - 10 : 0;
   for (size_t i = from; i < records.size(); ++i) {
     const auto& r = records[i];
-    l.add({std::to_string(r.id), r.time_utc, r.scenario, r.version, strf("%.3f ms", r.predicted_s * 1e3),
+    l.add({std::to_string(r.id), r.time_utc, kind_of(r), r.scenario, r.version, strf("%.3f ms", r.predicted_s * 1e3),
            strf("%.3f ms", r.measured_s * 1e3), strf("%+.1f%%", 100 * r.step_error), r.calibration});
   }
   out += l.render("  ");

@@ -1,10 +1,16 @@
 // File: reports/results_store.h
-// The SQLite results store of verify mode: one row per verification, so that `trainsim verify
-// --history` can show how the prediction error moved across versions. Schema version 1:
-//   meta(key TEXT PRIMARY KEY, value TEXT)                 -- schema_version = 1
+// The SQLite results store of verify mode: one row per verification (`trainsim verify`) or
+// trace comparison (`trainsim compare-trace`), so that `trainsim verify --history` can show how
+// the prediction error moved across versions. Schema version 2:
+//   meta(key TEXT PRIMARY KEY, value TEXT)                 -- schema_version = 2
 //   verifications(id INTEGER PRIMARY KEY, time_utc, scenario, scenario_hash, plan_hash, version,
 //                 machine, device, executor, calibration, ranks, predicted_s, measured_s,
-//                 step_error, tolerance, passed, classes_json)
+//                 step_error, tolerance, passed, classes_json,
+//                 kind,           -- 2: "verify" | "compare-trace" (default 'verify')
+//                 details_json)   -- 2: figures of that kind (compare-trace: trace, rank, step,
+//                                 --    shares, kernel counts); '{}' when none
+// A store of schema 1 (no kind, details_json) is upgraded in place when opened (one
+// transaction; its records become kind "verify"); another schema version is refused.
 // Each add() is one transaction (BEGIN IMMEDIATE ... COMMIT) in the default rollback-journal
 // mode: a process killed mid-write leaves a hot journal that the next open rolls back, so the
 // store always opens with every record committed before the kill (a test kills a writer).
@@ -27,6 +33,8 @@ struct VerifyRecord {
   double predicted_s = 0, measured_s = 0, step_error = 0, tolerance = 0;
   bool passed = false;
   std::string classes_json;        // the report's "classes" array
+  std::string kind = "verify";     // "verify" | "compare-trace"
+  std::string details_json = "{}"; // compare-trace: trace, rank, step, shares, kernel counts
 };
 
 class ResultsStore {
@@ -50,9 +58,11 @@ class ResultsStore {
   std::string path_;
 };
 
-// The history table: per scenario, per version (in order of first appearance), the number of
-// verifications, the last and mean signed step error, and the change of the mean from the
-// previous version; then the last 10 records. "no verifications recorded" when empty.
+// The history table: per scenario and kind (verify and compare-trace records are kept apart:
+// "scenario quickstart (compare-trace)"), per version (in order of first appearance), the
+// number of records, the last and mean signed step error, and the change of the mean from the
+// previous version; then the last 10 records with their kind. "no verifications recorded" when
+// empty.
 std::string format_history(const std::vector<VerifyRecord>& records);
 
 }  // namespace trainsim

@@ -61,13 +61,22 @@ std::string format_verification(const Verification& v, double tolerance, const s
            r.source});
   out += o.render("  ");
   out += "\nshares of the step (mean over local ranks)\n";
+  out += format_shares_table(v.predicted_shares, v.measured_shares, "bubble");
+  return out;
+}
+
+std::string format_shares_table(const TimelineShares& predicted, const TimelineShares& measured,
+                                const std::string& bubble_label) {
   reports::TextTable s({"", "predicted", "measured"},
                        {reports::Align::kLeft, reports::Align::kRight, reports::Align::kRight});
-  s.add({"exposed communication", strf("%.1f%%", 100 * v.predicted_shares.exposed_comm),
-         strf("%.1f%%", 100 * v.measured_shares.exposed_comm)});
-  s.add({"bubble", strf("%.1f%%", 100 * v.predicted_shares.bubble), strf("%.1f%%", 100 * v.measured_shares.bubble)});
-  out += s.render("  ");
-  return out;
+  s.add({"exposed communication", strf("%.1f%%", 100 * predicted.exposed_comm), strf("%.1f%%", 100 * measured.exposed_comm)});
+  s.add({bubble_label, strf("%.1f%%", 100 * predicted.bubble), strf("%.1f%%", 100 * measured.bubble)});
+  return s.render("  ");
+}
+
+nlohmann::ordered_json shares_json(const TimelineShares& predicted, const TimelineShares& measured) {
+  return {{"predicted", {{"exposed_comm", predicted.exposed_comm}, {"bubble", predicted.bubble}}},
+          {"measured", {{"exposed_comm", measured.exposed_comm}, {"bubble", measured.bubble}}}};
 }
 
 nlohmann::ordered_json verify_json(const Verification& v, double tolerance, const std::string& version) {
@@ -116,8 +125,7 @@ nlohmann::ordered_json verify_json(const Verification& v, double tolerance, cons
                    {"measured_s", r.measured.seconds()},
                    {"error", err(r.predicted, r.measured)}});
   j["top_ops"] = ops;
-  j["shares"] = {{"predicted", {{"exposed_comm", v.predicted_shares.exposed_comm}, {"bubble", v.predicted_shares.bubble}}},
-                 {"measured", {{"exposed_comm", v.measured_shares.exposed_comm}, {"bubble", v.measured_shares.bubble}}}};
+  j["shares"] = shares_json(v.predicted_shares, v.measured_shares);
   return j;
 }
 

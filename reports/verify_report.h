@@ -23,4 +23,11 @@ namespace trainsim {
 std::string format_verification(const Verification& v, double tolerance, const std::string& version);
 nlohmann::ordered_json verify_json(const Verification& v, double tolerance, const std::string& version);
 
+// Shared with compare-trace's report (reports/compare_trace_report.h): the side-by-side shares
+// table (rows "exposed communication" and `bubble_label`) and its JSON
+// {predicted {exposed_comm, bubble}, measured {exposed_comm, bubble}}.
+std::string format_shares_table(const TimelineShares& predicted, const TimelineShares& measured,
+                                const std::string& bubble_label);
+nlohmann::ordered_json shares_json(const TimelineShares& predicted, const TimelineShares& measured);
+
 }  // namespace trainsim

@@ -368,6 +368,7 @@ Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
   }
   p.trace = std::move(r.trace);
   p.plan = plan;
+  p.op_sources = std::move(op_src);
   return p;
 }
 

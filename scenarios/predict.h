@@ -142,6 +142,7 @@ struct Prediction {
   std::vector<TraceRecord> trace;      // when requested
   // The plan it ran, for traces (task names, streams). Shared, never null after predict().
   std::shared_ptr<const Plan> plan;
+  std::vector<CostSource> op_sources;  // per Plan::ops entry: where its cost came from
 };
 
 struct PredictOptions {

@@ -249,6 +249,8 @@ std::string hash_hex(const std::string& bytes) {
   return hex16(h);
 }
 
+std::string plan_fingerprint(const Plan& p) { return plan_hash(p); }
+
 Result<Verification> verify_scenario(const Scenario& s, const VerifyOptions& opts) {
   const bool cuda = opts.executor == "cuda";
   if (cuda && opts.executor_bin.empty())

@@ -29,6 +29,7 @@
 
 #include "calibrate/host_calibrate.h"
 #include "scenarios/scenario.h"
+#include "sim/plan.h"
 #include "sim/status.h"
 #include "sim/units.h"
 
@@ -95,5 +96,9 @@ Result<Verification> verify_scenario(const Scenario& s, const VerifyOptions& opt
 
 // FNV-1a 64 of a byte string, as 16 lowercase hex digits (scenario hashes).
 std::string hash_hex(const std::string& bytes);
+
+// A plan's hash (16 hex digits) of everything the executors and the simulator read: ops,
+// tasks, groups, peers; the `plan_hash` of verify's and compare-trace's records.
+std::string plan_fingerprint(const Plan& p);
 
 }  // namespace trainsim

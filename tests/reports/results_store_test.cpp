@@ -1,10 +1,12 @@
 // The verify results store (reports/results_store.h): records round-trip, the history table
 // shows the error per version, and a writer killed mid-run (SIGKILL) leaves a store that opens
-// with every record committed before the kill and nothing half-written.
+// with every record committed before the kill and nothing half-written; a schema-1 store is
+// upgraded to schema 2 (record kinds) in place.
 #include "reports/results_store.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -113,6 +115,59 @@ TEST(ResultsStore, SurvivesAWriterKilledMidRun) {
   EXPECT_TRUE(s.value()->add(record("v3", 0)).ok());
   std::filesystem::remove(path);
   std::filesystem::remove(path + "-journal");
+}
+
+}  // namespace
+}  // namespace trainsim
+
+namespace trainsim {
+namespace {
+
+// A store written by schema 1 (before records had a kind) opens, is upgraded to schema 2 in
+// place, keeps its records as kind "verify", and takes compare-trace records beside them; the
+// history keeps the two kinds apart and marks them.
+TEST(ResultsStore, UpgradesSchema1AndKeepsKindsApart) {
+  const std::string path = temp_path("schema1");
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    const char* v1 =
+        "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);"
+        "INSERT INTO meta(key, value) VALUES('schema_version', '1');"
+        "CREATE TABLE verifications(id INTEGER PRIMARY KEY, time_utc TEXT NOT NULL DEFAULT '',"
+        " scenario TEXT NOT NULL DEFAULT '', scenario_hash TEXT NOT NULL DEFAULT '', plan_hash TEXT NOT NULL DEFAULT '',"
+        " version TEXT NOT NULL DEFAULT '', machine TEXT NOT NULL DEFAULT '', device TEXT NOT NULL DEFAULT '',"
+        " executor TEXT NOT NULL DEFAULT '', calibration TEXT NOT NULL DEFAULT '', ranks INTEGER NOT NULL,"
+        " predicted_s REAL NOT NULL, measured_s REAL NOT NULL, step_error REAL NOT NULL, tolerance REAL NOT NULL,"
+        " passed INTEGER NOT NULL, classes_json TEXT NOT NULL DEFAULT '[]');"
+        "INSERT INTO verifications(time_utc, scenario, version, ranks, predicted_s, measured_s, step_error, tolerance,"
+        " passed) VALUES('2026-01-01T00:00:00Z', 'verify_small', '0.0.9', 2, 0.31, 0.30, 0.0333, 0.25, 1);";
+    ASSERT_EQ(sqlite3_exec(db, v1, nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto s = ResultsStore::open(path, false);
+  ASSERT_TRUE(s.ok()) << s.status().to_string();
+  VerifyRecord ct = record("0.1.0+gaaaa", 0.5);
+  ct.kind = "compare-trace";
+  ct.details_json = R"({"rank":0})";
+  ASSERT_TRUE(s.value()->add(ct).ok());
+  auto recs = s.value()->records("verify_small");
+  ASSERT_TRUE(recs.ok());
+  ASSERT_EQ(recs->size(), 2u);
+  EXPECT_EQ(recs->at(0).kind, "verify");
+  EXPECT_EQ(recs->at(0).details_json, "{}");
+  EXPECT_EQ(recs->at(1).kind, "compare-trace");
+  EXPECT_EQ(recs->at(1).details_json, R"({"rank":0})");
+  const std::string h = format_history(recs.value());
+  EXPECT_NE(h.find("scenario verify_small\n"), std::string::npos) << h;
+  EXPECT_NE(h.find("scenario verify_small (compare-trace)\n"), std::string::npos) << h;
+  EXPECT_NE(h.find("+50.0%"), std::string::npos) << h;   // the comparison's own group
+  s.value().reset();
+  // Opening again finds schema 2 and changes nothing.
+  auto again = ResultsStore::open(path, false);
+  ASSERT_TRUE(again.ok()) << again.status().to_string();
+  EXPECT_EQ(again.value()->records("")->size(), 2u);
+  std::filesystem::remove(path);
 }
 
 }  // namespace
