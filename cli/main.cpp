@@ -193,8 +193,9 @@ int run_verify(const std::string& scenario, trainsim::VerifyOptions vo, double t
 
 // compare-trace: the same report and history as verify, from a real run's profiler trace.
 int run_compare_trace(const std::string& scenario, const std::string& trace, const trainsim::CompareTraceOptions& co,
-                      double tolerance, const std::string& json_out, const std::string& db_path) {
-  auto sc = trainsim::load_scenario_file(scenario, {});
+                      double tolerance, const std::string& json_out, const std::string& db_path,
+                      const std::vector<std::string>& overrides) {
+  auto sc = trainsim::load_scenario_file(scenario, overrides);
   if (!sc.ok()) return fail(sc.status(), 2);
   auto c = trainsim::compare_trace(sc.value(), trace, co);
   if (!c.ok()) return fail(c.status(), 2);
@@ -334,6 +335,8 @@ int main(int argc, char** argv) {
   ct->add_option("scenario", ct_scenario, "scenario JSON file of the same configuration")->required();
   ct->add_option("trace", ct_trace, "torch.profiler Chrome-trace JSON of one rank (export_chrome_trace)")->required();
   ct->add_option("--rank", cto.rank, "simulated rank the trace is compared with (default 0)");
+  std::vector<std::string> ct_overrides;
+  ct->add_option("--set", ct_overrides, "override a scenario field, as run's --set (repeatable)");
   ct->add_option("--step", cto.step, "ProfilerStep number to compare (default: the last complete one)");
   ct->add_option("--calibration", cto.calibration, "price ops from this calibration database (default: the scenario's costs.calibration)");
   ct->add_option("--tolerance", ct_tolerance, "exit with code 3 when |step-time error| exceeds this (default 5%)");
@@ -420,7 +423,7 @@ int main(int argc, char** argv) {
     double tol = 0;
     std::string err;
     if (!parse_tolerance(ct_tolerance, &tol, &err)) return fail(Status::error(err), 2);
-    return run_compare_trace(ct_scenario, ct_trace, cto, tol, ct_json, ct_no_record ? "" : ct_db);
+    return run_compare_trace(ct_scenario, ct_trace, cto, tol, ct_json, ct_no_record ? "" : ct_db, ct_overrides);
   }
   if (*cal && *imp) return run_import(import_files, db_path, import_format, device_name);
   if (*cal && *cmp) {

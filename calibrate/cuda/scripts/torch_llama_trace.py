@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""A real training step to compare with trainsim (`trainsim compare-trace`): a Llama-style
+decoder (RMSNorm, fused QKV with GQA, RoPE, causal scaled_dot_product_attention, SwiGLU MLP,
+LM head, cross-entropy) in bf16 on one GPU, AdamW (fused), profiled with torch.profiler and
+exported as a Chrome trace. Dimensions default to Llama 3 8B's; --layers cuts the depth.
+
+  python3 torch_llama_trace.py --layers 2 --seq 8192 --out trace.json [--sdpa cudnn|flash|default]
+
+The matching scenario: scenarios/quickstart.json with --set model.layers=2 --set cluster.gpus=1
+--set parallel.dp=1 --set parallel.zero=0 --set parallel.recompute=none
+--set training.global_batch=1 --set training.micro_batch=1.
+"""
+import argparse
+import json
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, d, eps=1e-5):
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(d))
+        self.eps = eps
+
+    def forward(self, x):
+        return F.rms_norm(x, (x.shape[-1],), self.w, self.eps)
+
+
+def rope(x, cos, sin):  # x [b, h, s, d]
+    x1, x2 = x[..., : x.shape[-1] // 2], x[..., x.shape[-1] // 2:]
+    return x * cos + torch.cat((-x2, x1), dim=-1) * sin
+
+
+class Block(nn.Module):
+    def __init__(self, hidden, heads, kv_heads, ffn):
+        super().__init__()
+        self.h, self.kv, self.d = heads, kv_heads, hidden // heads
+        self.n1, self.n2 = RMSNorm(hidden), RMSNorm(hidden)
+        self.qkv = nn.Linear(hidden, (heads + 2 * kv_heads) * self.d, bias=False)
+        self.proj = nn.Linear(hidden, hidden, bias=False)
+        self.fc1 = nn.Linear(hidden, 2 * ffn, bias=False)
+        self.fc2 = nn.Linear(ffn, hidden, bias=False)
+
+    def forward(self, x, cos, sin):
+        b, s, _ = x.shape
+        q, k, v = self.qkv(self.n1(x)).split([self.h * self.d, self.kv * self.d, self.kv * self.d], dim=-1)
+        q = rope(q.view(b, s, self.h, self.d).transpose(1, 2), cos, sin)
+        k = rope(k.view(b, s, self.kv, self.d).transpose(1, 2), cos, sin)
+        v = v.view(b, s, self.kv, self.d).transpose(1, 2)
+        a = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+        x = x + self.proj(a.transpose(1, 2).reshape(b, s, -1))
+        g, u = self.fc1(self.n2(x)).chunk(2, dim=-1)
+        return x + self.fc2(F.silu(g) * u)
+
+
+class Model(nn.Module):
+    def __init__(self, layers, hidden, heads, kv_heads, ffn, vocab):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, hidden)
+        self.blocks = nn.ModuleList(Block(hidden, heads, kv_heads, ffn) for _ in range(layers))
+        self.norm = RMSNorm(hidden)
+        self.head = nn.Linear(hidden, vocab, bias=False)
+
+    def forward(self, tok, cos, sin):
+        x = self.emb(tok)
+        for blk in self.blocks:
+            x = blk(x, cos, sin)
+        return self.head(self.norm(x))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--hidden", type=int, default=4096)
+    ap.add_argument("--heads", type=int, default=32)
+    ap.add_argument("--kv-heads", type=int, default=8)
+    ap.add_argument("--ffn", type=int, default=14336)
+    ap.add_argument("--vocab", type=int, default=128256)
+    ap.add_argument("--seq", type=int, default=8192)
+    ap.add_argument("--sdpa", default="default", choices=["default", "cudnn", "flash"])
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args()
+    torch.manual_seed(0)
+    dev = "cuda"
+    model = Model(a.layers, a.hidden, a.heads, a.kv_heads, a.ffn, a.vocab).to(dev, torch.bfloat16)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-5, fused=True)
+    d = a.hidden // a.heads
+    pos = torch.arange(a.seq, device=dev, dtype=torch.float32)
+    inv = 1.0 / (500000.0 ** (torch.arange(0, d, 2, device=dev, dtype=torch.float32) / d))
+    ang = torch.outer(pos, inv)
+    cos = torch.cat((ang.cos(), ang.cos()), -1).to(torch.bfloat16)
+    sin = torch.cat((ang.sin(), ang.sin()), -1).to(torch.bfloat16)
+    tok = torch.randint(0, a.vocab, (1, a.seq), device=dev)
+    tgt = torch.randint(0, a.vocab, (1, a.seq), device=dev)
+    backends = {"cudnn": [SDPBackend.CUDNN_ATTENTION], "flash": [SDPBackend.FLASH_ATTENTION],
+                "default": [SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION,
+                            SDPBackend.MATH]}[a.sdpa]
+
+    def step():
+        with sdpa_kernel(backends, set_priority=a.sdpa == "default"):
+            logits = model(tok, cos, sin)
+            loss = F.cross_entropy(logits.view(-1, a.vocab).float(), tgt.view(-1))
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    for _ in range(3):
+        step()
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(5):
+        step()
+    torch.cuda.synchronize()
+    wall = (time.perf_counter() - t0) / 5
+    sched = torch.profiler.schedule(wait=0, warmup=1, active=2)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA],
+                                schedule=sched, record_shapes=True) as prof:
+        for _ in range(3):
+            step()
+            prof.step()
+    torch.cuda.synchronize()
+    prof.export_chrome_trace(a.out)
+    print(json.dumps({"layers": a.layers, "seq": a.seq, "sdpa": a.sdpa, "wall_step_ms_unprofiled": round(wall * 1e3, 3),
+                      "max_mem_GiB": round(torch.cuda.max_memory_allocated() / 2**30, 2), "torch": torch.__version__}))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
