@@ -117,14 +117,16 @@ def main():
         step()
     torch.cuda.synchronize()
     wall = (time.perf_counter() - t0) / 5
-    sched = torch.profiler.schedule(wait=0, warmup=1, active=2)
+    # The trace is written when the active steps end (the profiler clears its events after
+    # each cycle, so exporting after the context would write an empty trace).
+    sched = torch.profiler.schedule(wait=0, warmup=1, active=2, repeat=1)
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA],
-                                schedule=sched, record_shapes=True) as prof:
-        for _ in range(3):
+                                schedule=sched, record_shapes=True,
+                                on_trace_ready=lambda p: p.export_chrome_trace(a.out)) as prof:
+        for _ in range(4):
             step()
             prof.step()
     torch.cuda.synchronize()
-    prof.export_chrome_trace(a.out)
     print(json.dumps({"layers": a.layers, "seq": a.seq, "sdpa": a.sdpa, "wall_step_ms_unprofiled": round(wall * 1e3, 3),
                       "max_mem_GiB": round(torch.cuda.max_memory_allocated() / 2**30, 2), "torch": torch.__version__}))
 
