@@ -16,7 +16,8 @@
 //     depend on it keep their order.
 // Buffers: one set per distinct op (inputs random, never zeros), reused by every task of that
 // op; when their sum does not fit in device memory (or --shared-buffers), all ops carve their
-// buffers from one shared region sized for the largest op (values alias; kernels do not change).
+// buffers from one shared region sized for the largest op (values alias; kernels do not change,
+// but the values drift to inf/NaN and GEMMs on them ran 16-22% fast on an H100: a warning says so).
 // Timing: `--warmup` untimed steps, then `--steps` timed ones. A step starts with a short spin
 // kernel (the host queues ahead) and an event on the compute stream that every other stream
 // waits for; it ends when every stream has reached an event that the compute stream waits
@@ -305,6 +306,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "note: one buffer set per op needs %.2f GiB (%.2f GiB usable)%s; all ops share one region of %.2f GiB\n",
                  per_op / 1073741824.0, usable / 1073741824.0, shared ? ", --shared-buffers" : "",
                  largest / 1073741824.0);
+    std::fprintf(stderr,
+                 "warning: with shared buffers one op's output is another's input: values drift to inf/NaN and "
+                 "GEMMs run fast on them (16-22%% on an H100); do not trust these timings\n");
     arena_mem = std::make_unique<tscal::DeviceBuffer>(largest);
     arena.base = static_cast<char*>(arena_mem->p);
     arena.size = largest;
