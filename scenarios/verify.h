@@ -21,6 +21,9 @@
 //                    shares = time / step time, averaged over the local ranks.
 // Every class row carries the source of its predicted cost (measured / interpolated / fitted /
 // default, as calibrate/calibrated_cost_model.h assigns it).
+// With backend "mpi" every process of the MPI job calls verify_scenario(); rank 0 measures the
+// calibration and simulates while the others wait (sleeping), then all execute their ranks; rank
+// 0 returns the whole Verification, the others a partial one that callers do not report.
 // Thread-safety: verify_scenario() is reentrant but times real work: run one at a time.
 #pragma once
 #include <cstdint>
@@ -28,6 +31,7 @@
 #include <vector>
 
 #include "calibrate/host_calibrate.h"
+#include "calibrate/host_executor.h"
 #include "scenarios/scenario.h"
 #include "sim/status.h"
 #include "sim/units.h"
@@ -37,10 +41,13 @@ namespace trainsim {
 struct VerifyOptions {
   int ranks = 2;                   // local devices (--ranks)
   std::string executor = "host";   // "host" | "cuda"
+  std::string backend = "threads"; // host executor: "threads" | "mpi" (one process per rank under
+                                   // mpirun; REQUIRES host_mpi_init(); see calibrate/host_mpi.h)
   std::string calibration;         // calibration database; "" = measure the host on the fly
   int steps = 3;                   // measured steps
   HostCalibrateOptions calib;      // for the on-the-fly measurement
   int64_t max_bytes = int64_t{4} << 30;   // host executor memory limit
+  HostRun* run_out = nullptr;      // if set, receives the executed run (per-task records)
 };
 
 struct VerifyClassRow {
