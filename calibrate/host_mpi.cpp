@@ -89,6 +89,12 @@ struct Request {
   }
 };
 
+// How long the main thread polls without sleeping after the last progress (TRAINSIM_MPI_SPIN_US).
+int64_t spin_us() {
+  const char* v = std::getenv("TRAINSIM_MPI_SPIN_US");
+  return v ? std::atoll(v) : 200;
+}
+
 int to_int(int64_t v) { return static_cast<int>(v); }   // elems fit: buffers are under max_bytes (4 GiB)
 
 class MpiExchange : public host_detail::Exchange {
@@ -176,7 +182,7 @@ class MpiExchange : public host_detail::Exchange {
       const auto now = Clock::now();
       if (progressed) {
         last_progress = now;
-      } else if (now - last_progress > std::chrono::microseconds(20)) {
+      } else if (now - last_progress > spin_) {
         // Nothing moved for a while: poll every ~20 us, sleeping in between, so a rank waiting
         // for a slower peer leaves the cores to the kernels; a new request wakes us at once.
         std::unique_lock<std::mutex> l(mu_);
@@ -279,6 +285,7 @@ class MpiExchange : public host_detail::Exchange {
 
   const Plan& plan_;
   int rank_;
+  std::chrono::microseconds spin_{spin_us()};
   std::vector<MPI_Comm> comms_;   // per group table: this rank's instance, or MPI_COMM_NULL
   MPI_Comm p2p_ = MPI_COMM_NULL;
   std::mutex mu_;

@@ -13,8 +13,10 @@
 //     duplicate of the world communicator.
 // Threading: MPI_Init_thread with MPI_THREAD_FUNNELED; only the main thread calls MPI. Stream
 // threads hand their communication to it and sleep on a semaphore; the main thread starts each
-// request and polls them all (MPI_Test*; spins 20 us after the last progress, then polls every
-// ~20 us, sleeping in between). Why not MPI_THREAD_MULTIPLE with blocking calls from every
+// request and polls them all (MPI_Test*; it spins for 200 us after the last progress, then polls
+// every ~20 us, sleeping in between; TRAINSIM_MPI_SPIN_US overrides the 200: a TP partner usually
+// arrives within it, and on 2 cores a longer spin took cores from the kernels, a shorter one
+// added wake-up latency to every collective). Why not MPI_THREAD_MULTIPLE with blocking calls from every
 // stream thread: Open MPI 4.1 (Debian) provides it, but (1) its blocking calls busy-poll, so
 // every waiting stream thread would take a core from the kernels being timed (CI has 2 cores
 // for 2 processes), (2) blocking collectives of different groups issued by different threads
