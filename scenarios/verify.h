@@ -76,7 +76,7 @@ struct Verification {
   std::string scenario_hash, plan_hash;   // 16 hex digits
   std::vector<std::string> kept, dropped;
   int ranks = 0, full_ranks = 0;
-  std::string executor, backend;          // "host", "threads"
+  std::string executor, backend;          // "host"; "threads" or "mpi, N processes"
   std::string device;                     // host_device_name()
   std::string machine;                    // hostname, CPU, cores
   std::string calibration;                // the database path, or "measured on the fly"
