@@ -14,13 +14,18 @@
 #include <thread>
 #include <tuple>
 
+#include "calibrate/host_exec_internal.h"
 #include "calibrate/host_kernels.h"
+#include "calibrate/host_mpi.h"
 
 namespace trainsim {
 
-namespace {
+using host_detail::Clock;
+using host_detail::CommBuf;
+using host_detail::Exchange;
+using host_detail::RankState;
 
-using Clock = std::chrono::steady_clock;
+namespace {
 
 // Shared-memory collectives of one group instance (members are threads).
 class GroupComm {
@@ -106,19 +111,6 @@ struct Mailbox {
   }
 };
 
-struct CommBuf {
-  std::vector<float> buf, out;
-};
-
-struct RankState {
-  const Program* prog = nullptr;
-  std::map<uint32_t, std::unique_ptr<HostKernel>> kernels;   // op -> kernel
-  std::map<uint32_t, CommBuf> comm;                          // op -> buffers
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<uint8_t> done;
-};
-
 Time since(Clock::time_point t0, Clock::time_point t) {
   return Time::ns(std::chrono::duration_cast<std::chrono::nanoseconds>(t - t0).count());
 }
@@ -129,14 +121,49 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+// The thread back end's exchange: shared-memory collectives per group instance, mailboxes.
+class ThreadExchange : public Exchange {
+ public:
+  explicit ThreadExchange(const Plan& plan) : plan_(plan) {
+    for (uint32_t g = 0; g < plan.groups.size(); ++g)
+      for (uint32_t i = 0; i < plan.groups[g].instances(); ++i)
+        groups_[{g, i}] = std::make_unique<GroupComm>(static_cast<int>(plan.groups[g].size_of(i)));
+    for (int r = 0; r < plan.num_ranks; ++r)
+      for (const Task& t : plan.programs[plan.program_of_rank[r]].tasks)
+        if (t.kind == TaskKind::kSend) {
+          auto key = std::make_tuple(static_cast<int>(plan.peers[t.group].peer_of_rank[r]), r, static_cast<int>(t.channel));
+          if (!boxes_.count(key)) boxes_[key] = std::make_unique<Mailbox>();
+        }
+  }
+  Mailbox* box(int dst, int src, int ch) const {
+    auto it = boxes_.find(std::make_tuple(dst, src, ch));
+    return it == boxes_.end() ? nullptr : it->second.get();
+  }
+  void collective(int rank, const Task& t, CollKind kind, float* buf, float* out, int64_t elems) override {
+    const GroupTable& gt = plan_.groups[t.group];
+    const uint32_t inst = gt.instance_of_rank[rank];
+    const uint32_t* mb = gt.members.data() + gt.member_offsets[inst];
+    const int me = static_cast<int>(std::find(mb, mb + gt.size_of(inst), static_cast<uint32_t>(rank)) - mb);
+    groups_.at({t.group, inst})->run(kind, me, buf, out, elems);
+  }
+  void send(int rank, int peer, int channel, const float* buf, int64_t elems) override {
+    box(peer, rank, channel)->send(buf, elems);
+  }
+  std::vector<float> recv_wait(int rank, int peer, int channel) override { return box(rank, peer, channel)->wait_next(); }
+
+ private:
+  const Plan& plan_;
+  std::map<std::pair<uint32_t, uint32_t>, std::unique_ptr<GroupComm>> groups_;   // (group, instance)
+  std::map<std::tuple<int, int, int>, std::unique_ptr<Mailbox>> boxes_;          // (dst, src, channel)
+};
+
 }  // namespace
 
-Result<HostRun> execute_host(const Plan& plan, const HostExecOptions& opts) {
-  if (opts.steps < 1) return Status::error(Error{"", "--steps", std::to_string(opts.steps), "must be >= 1"});
-  const int n = plan.num_ranks;
-  // Memory: every rank's kernels and comm buffers, checked before anything is allocated.
+namespace host_detail {
+
+int64_t host_plan_bytes(const Plan& plan) {
   int64_t need = 0;
-  for (int r = 0; r < n; ++r) {
+  for (int r = 0; r < plan.num_ranks; ++r) {
     const Program& prog = plan.programs[plan.program_of_rank[r]];
     std::vector<uint8_t> seen(plan.ops.size(), 0);
     for (const Task& t : prog.tasks) {
@@ -147,133 +174,163 @@ Result<HostRun> execute_host(const Plan& plan, const HostExecOptions& opts) {
                                                                            : host_kernel_footprint(op);
     }
   }
-  if (need > opts.max_bytes)
-    return Status::error("host executor: the restricted plan needs " + std::to_string(need >> 20) +
-                         " MiB of host buffers, over the limit of " + std::to_string(opts.max_bytes >> 20) +
-                         " MiB; the host executor is meant for small scenarios (e.g. scenarios/verify_small.json)");
+  return need;
+}
 
-  std::vector<std::unique_ptr<RankState>> ranks;
-  for (int r = 0; r < n; ++r) {
-    auto rs = std::make_unique<RankState>();
-    rs->prog = &plan.programs[plan.program_of_rank[r]];
-    for (const Task& t : rs->prog->tasks) {
-      const OpDesc& op = plan.ops[t.op];
-      if (op.cls == OpClass::kCollective || op.cls == OpClass::kP2p) {
-        if (!rs->comm.count(t.op)) {
-          CommBuf& b = rs->comm[t.op];
-          b.buf.assign(comm_elements(op), 0.01f * static_cast<float>(r + 1));
-          b.out.assign(comm_elements(op), 0.0f);
-        }
-      } else if (!rs->kernels.count(t.op)) {
-        auto k = make_host_kernel(op, opts.max_bytes);
-        if (!k.ok()) return k.status();
-        rs->kernels[t.op] = std::move(k).value();
+Status check_host_bytes(int64_t need, int64_t max_bytes) {
+  if (need > max_bytes)
+    return Status::error("host executor: the restricted plan needs " + std::to_string(need >> 20) +
+                         " MiB of host buffers, over the limit of " + std::to_string(max_bytes >> 20) +
+                         " MiB; the host executor is meant for small scenarios (e.g. scenarios/verify_small.json)");
+  return Status();
+}
+
+Result<std::unique_ptr<RankState>> make_rank_state(const Plan& plan, int r, int64_t max_bytes) {
+  auto rs = std::make_unique<RankState>();
+  rs->prog = &plan.programs[plan.program_of_rank[r]];
+  for (const Task& t : rs->prog->tasks) {
+    const OpDesc& op = plan.ops[t.op];
+    if (op.cls == OpClass::kCollective || op.cls == OpClass::kP2p) {
+      if (!rs->comm.count(t.op)) {
+        CommBuf& b = rs->comm[t.op];
+        b.buf.assign(comm_elements(op), 0.01f * static_cast<float>(r + 1));
+        b.out.assign(comm_elements(op), 0.0f);
       }
-      if (t.kind == TaskKind::kSend || t.kind == TaskKind::kRecv) {
-        if (t.group >= plan.peers.size() || plan.peers[t.group].peer_of_rank[r] < 0)
-          return Status::error("host executor: rank " + std::to_string(r) + " program '" + rs->prog->name +
-                               "' has a send/receive without a peer in table " + std::to_string(t.group));
-      }
+    } else if (!rs->kernels.count(t.op)) {
+      auto k = make_host_kernel(op, max_bytes);
+      if (!k.ok()) return k.status();
+      rs->kernels[t.op] = std::move(k).value();
     }
-    ranks.push_back(std::move(rs));
+    if (t.kind == TaskKind::kSend || t.kind == TaskKind::kRecv) {
+      if (t.group >= plan.peers.size() || plan.peers[t.group].peer_of_rank[r] < 0)
+        return Status::error("host executor: rank " + std::to_string(r) + " program '" + rs->prog->name +
+                             "' has a send/receive without a peer in table " + std::to_string(t.group));
+    }
   }
-  // Group instances and mailboxes.
-  std::map<std::pair<uint32_t, uint32_t>, std::unique_ptr<GroupComm>> groups;   // (group, instance)
-  for (uint32_t g = 0; g < plan.groups.size(); ++g)
-    for (uint32_t i = 0; i < plan.groups[g].instances(); ++i)
-      groups[{g, i}] = std::make_unique<GroupComm>(static_cast<int>(plan.groups[g].size_of(i)));
-  std::map<std::tuple<int, int, int>, std::unique_ptr<Mailbox>> boxes;   // (dst, src, channel)
+  return rs;
+}
+
+int run_step(const Plan& plan, const std::vector<int>& local, std::vector<std::unique_ptr<RankState>>& ranks,
+             Exchange& ex, std::vector<std::vector<HostTaskRecord>>& rec, Clock::time_point* t0_out) {
+  rec.resize(plan.num_ranks);
+  for (int r : local) {
+    rec[r].assign(ranks[r]->prog->tasks.size(), HostTaskRecord{});
+    ranks[r]->done.assign(ranks[r]->prog->tasks.size(), 0);
+  }
+  std::atomic<uint64_t> seq{0};
+  std::atomic<int> running{0};
+  std::latch go(1);
+  Clock::time_point t0;
+  std::vector<std::thread> threads;
+  for (int r : local) {
+    const Program& prog = *ranks[r]->prog;
+    for (int s = 0; s < kMaxStreams; ++s) {
+      if (prog.stream_tasks[s].empty()) continue;
+      running.fetch_add(1);
+      threads.emplace_back([&, r, s] {
+        set_flush_denormals();
+        RankState& rs = *ranks[r];
+        go.wait();
+        for (uint32_t ti : prog.stream_tasks[s]) {
+          const Task& t = prog.tasks[ti];
+          {
+            std::unique_lock<std::mutex> l(rs.mu);
+            rs.cv.wait(l, [&] {
+              for (uint32_t d : t.dep)
+                if (d != kNoDep && !rs.done[d]) return false;
+              return true;
+            });
+          }
+          const int peer = (t.kind == TaskKind::kSend || t.kind == TaskKind::kRecv) ? plan.peers[t.group].peer_of_rank[r] : -1;
+          std::vector<float> msg;   // a receive's message, taken before its start is stamped
+          if (t.kind == TaskKind::kRecv) msg = ex.recv_wait(r, peer, t.channel);
+          HostTaskRecord& hr = rec[r][ti];
+          hr.start_seq = seq.fetch_add(1);
+          hr.start = since(t0, Clock::now());
+          const OpDesc& op = plan.ops[t.op];
+          switch (t.kind) {
+            case TaskKind::kCompute: rs.kernels[t.op]->run(); break;
+            case TaskKind::kCollective: {
+              CommBuf& b = rs.comm[t.op];
+              ex.collective(r, t, op.coll, b.buf.data(), b.out.data(), comm_elements(op));
+              break;
+            }
+            case TaskKind::kSend: {
+              CommBuf& b = rs.comm[t.op];
+              ex.send(r, peer, t.channel, b.buf.data(), comm_elements(op));
+              break;
+            }
+            case TaskKind::kRecv: {
+              CommBuf& b = rs.comm[t.op];
+              Mailbox::copy_out(msg, b.out.data(), comm_elements(op));
+              break;
+            }
+          }
+          hr.end = since(t0, Clock::now());
+          hr.end_seq = seq.fetch_add(1);
+          {
+            std::lock_guard<std::mutex> l(rs.mu);
+            rs.done[ti] = 1;
+          }
+          rs.cv.notify_all();
+        }
+        running.fetch_sub(1);
+        ex.thread_exited();
+      });
+    }
+  }
+  t0 = Clock::now();
+  go.count_down();
+  ex.serve(running);
+  for (auto& th : threads) th.join();
+  *t0_out = t0;
+  return static_cast<int>(threads.size());
+}
+
+size_t median_step(const std::vector<Time>& step_times) {
+  std::vector<size_t> idx(step_times.size());
+  for (size_t i = 0; i < idx.size(); ++i) idx[i] = i;
+  std::sort(idx.begin(), idx.end(), [&](size_t a, size_t b) {
+    return step_times[a] != step_times[b] ? step_times[a] < step_times[b] : a < b;
+  });
+  return idx[(idx.size() - 1) / 2];
+}
+
+}  // namespace host_detail
+
+Result<HostRun> execute_host(const Plan& plan, const HostExecOptions& opts) {
+  using namespace host_detail;
+  if (opts.steps < 1) return Status::error(Error{"", "--steps", std::to_string(opts.steps), "must be >= 1"});
+  if (opts.backend == "mpi") return execute_host_mpi(plan, opts);
+  if (opts.backend != "threads") return Status::error(Error{"", "--backend", opts.backend, "accepted: threads, mpi"});
+  const int n = plan.num_ranks;
+  // Memory: every rank's kernels and comm buffers, checked before anything is allocated.
+  const int64_t need = host_plan_bytes(plan);
+  if (Status st = check_host_bytes(need, opts.max_bytes); !st.ok()) return st;
+  std::vector<std::unique_ptr<RankState>> ranks;
+  std::vector<int> local;
+  for (int r = 0; r < n; ++r) {
+    auto rs = make_rank_state(plan, r, opts.max_bytes);
+    if (!rs.ok()) return rs.status();
+    ranks.push_back(std::move(rs).value());
+    local.push_back(r);
+  }
+  ThreadExchange ex(plan);
   for (int r = 0; r < n; ++r)
     for (const Task& t : ranks[r]->prog->tasks)
-      if (t.kind == TaskKind::kSend) {
-        auto key = std::make_tuple(static_cast<int>(plan.peers[t.group].peer_of_rank[r]), r, static_cast<int>(t.channel));
-        if (!boxes.count(key)) boxes[key] = std::make_unique<Mailbox>();
-      }
-  auto box = [&](int dst, int src, int ch) -> Mailbox* {
-    auto it = boxes.find(std::make_tuple(dst, src, ch));
-    return it == boxes.end() ? nullptr : it->second.get();
-  };
-  for (int r = 0; r < n; ++r)
-    for (const Task& t : ranks[r]->prog->tasks)
-      if (t.kind == TaskKind::kRecv && !box(r, plan.peers[t.group].peer_of_rank[r], t.channel))
+      if (t.kind == TaskKind::kRecv && !ex.box(r, plan.peers[t.group].peer_of_rank[r], t.channel))
         return Status::error("host executor: rank " + std::to_string(r) + " receives from rank " +
                              std::to_string(plan.peers[t.group].peer_of_rank[r]) + " on channel " +
                              std::to_string(t.channel) + ", which never sends there");
 
   HostRun out;
   out.buffer_bytes = need;
+  out.backend = "threads";
   std::vector<std::vector<std::vector<HostTaskRecord>>> per_step;
   for (int step = 0; step < opts.steps + 1; ++step) {
-    std::vector<std::vector<HostTaskRecord>> rec(n);
-    for (int r = 0; r < n; ++r) {
-      rec[r].assign(ranks[r]->prog->tasks.size(), HostTaskRecord{});
-      ranks[r]->done.assign(ranks[r]->prog->tasks.size(), 0);
-    }
-    std::atomic<uint64_t> seq{0};
-    std::latch go(1);
+    std::vector<std::vector<HostTaskRecord>> rec;
     Clock::time_point t0;
-    std::vector<std::thread> threads;
-    for (int r = 0; r < n; ++r) {
-      const Program& prog = *ranks[r]->prog;
-      for (int s = 0; s < kMaxStreams; ++s) {
-        if (prog.stream_tasks[s].empty()) continue;
-        threads.emplace_back([&, r, s] {
-          set_flush_denormals();
-          RankState& rs = *ranks[r];
-          go.wait();
-          for (uint32_t ti : prog.stream_tasks[s]) {
-            const Task& t = prog.tasks[ti];
-            {
-              std::unique_lock<std::mutex> l(rs.mu);
-              rs.cv.wait(l, [&] {
-                for (uint32_t d : t.dep)
-                  if (d != kNoDep && !rs.done[d]) return false;
-                return true;
-              });
-            }
-            std::vector<float> msg;   // a receive's message, taken before its start is stamped
-            if (t.kind == TaskKind::kRecv) msg = box(r, plan.peers[t.group].peer_of_rank[r], t.channel)->wait_next();
-            HostTaskRecord& hr = rec[r][ti];
-            hr.start_seq = seq.fetch_add(1);
-            hr.start = since(t0, Clock::now());
-            const OpDesc& op = plan.ops[t.op];
-            switch (t.kind) {
-              case TaskKind::kCompute: rs.kernels[t.op]->run(); break;
-              case TaskKind::kCollective: {
-                CommBuf& b = rs.comm[t.op];
-                const GroupTable& gt = plan.groups[t.group];
-                const uint32_t inst = gt.instance_of_rank[r];
-                const uint32_t* mb = gt.members.data() + gt.member_offsets[inst];
-                const int me = static_cast<int>(std::find(mb, mb + gt.size_of(inst), static_cast<uint32_t>(r)) - mb);
-                groups[{t.group, inst}]->run(op.coll, me, b.buf.data(), b.out.data(), comm_elements(op));
-                break;
-              }
-              case TaskKind::kSend: {
-                CommBuf& b = rs.comm[t.op];
-                box(plan.peers[t.group].peer_of_rank[r], r, t.channel)->send(b.buf.data(), comm_elements(op));
-                break;
-              }
-              case TaskKind::kRecv: {
-                CommBuf& b = rs.comm[t.op];
-                Mailbox::copy_out(msg, b.out.data(), comm_elements(op));
-                break;
-              }
-            }
-            hr.end = since(t0, Clock::now());
-            hr.end_seq = seq.fetch_add(1);
-            {
-              std::lock_guard<std::mutex> l(rs.mu);
-              rs.done[ti] = 1;
-            }
-            rs.cv.notify_all();
-          }
-        });
-      }
-    }
-    out.threads = static_cast<int>(threads.size());
-    t0 = Clock::now();
-    go.count_down();
-    for (auto& th : threads) th.join();
+    out.threads = run_step(plan, local, ranks, ex, rec, &t0);
     if (step == 0) continue;   // warm-up
     Time st;
     for (auto& rr : rec)
@@ -281,13 +338,7 @@ Result<HostRun> execute_host(const Plan& plan, const HostExecOptions& opts) {
     out.step_times.push_back(st);
     per_step.push_back(std::move(rec));
   }
-  // The median step (lower median for an even count).
-  std::vector<size_t> idx(out.step_times.size());
-  for (size_t i = 0; i < idx.size(); ++i) idx[i] = i;
-  std::sort(idx.begin(), idx.end(), [&](size_t a, size_t b) {
-    return out.step_times[a] != out.step_times[b] ? out.step_times[a] < out.step_times[b] : a < b;
-  });
-  const size_t med = idx[(idx.size() - 1) / 2];
+  const size_t med = median_step(out.step_times);
   out.step_time = out.step_times[med];
   out.tasks = std::move(per_step[med]);
   return out;

@@ -1,7 +1,9 @@
 // trainsim: the command-line front end. Only this file turns a Status into an exit code:
 //   0 success, 1 the run failed (I/O, simulation), 2 bad input (scenario, flags).
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdio>
+#include <thread>
 #include <fstream>
 #include <iostream>
 #include <cstdlib>
@@ -11,6 +13,8 @@
 #include "calibrate/calibrated_cost_model.h"
 #include "calibrate/compare.h"
 #include "calibrate/host_calibrate.h"
+#include "calibrate/host_executor.h"
+#include "calibrate/host_mpi.h"
 #include "calibrate/db.h"
 #include "calibrate/import_nccl_tests.h"
 #include "calibrate/import_torch_trace.h"
@@ -43,8 +47,32 @@ namespace {
 using trainsim::Status;
 
 int fail(const Status& st, int code) {
+  if (trainsim::host_mpi_rank() != 0) {
+    // An MPI helper process: give rank 0 a moment to report (and end the job) first, so that an
+    // error every process meets is printed once.
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    std::fprintf(stderr, "(MPI rank %d) ", trainsim::host_mpi_rank());
+  }
   std::fputs(st.to_string().c_str(), stderr);
   return code;
+}
+
+// --exec-records FILE: the executor's per-task records of the reported step, per rank
+// [start ns, end ns, start seq, end seq] in task order (for tests and for inspecting a run).
+Status write_exec_records(const std::string& path, const trainsim::HostRun& run) {
+  nlohmann::json j;
+  j["backend"] = run.backend;
+  j["step_ns"] = run.step_time.count_ps() / 1000;
+  j["threads"] = run.threads;
+  nlohmann::json ranks = nlohmann::json::array();
+  for (const auto& rr : run.tasks) {
+    nlohmann::json tasks = nlohmann::json::array();
+    for (const auto& t : rr)
+      tasks.push_back({t.start.count_ps() / 1000, t.end.count_ps() / 1000, t.start_seq, t.end_seq});
+    ranks.push_back(std::move(tasks));
+  }
+  j["ranks"] = std::move(ranks);
+  return trainsim::write_text_file(path, j.dump() + "\n");
 }
 
 // "0,8,16-19" -> ranks
@@ -152,12 +180,20 @@ std::string find_executor() {
 }
 
 int run_verify(const std::string& scenario, trainsim::VerifyOptions vo, double tolerance,
-               const std::string& json_out, const std::string& db_path, const std::vector<std::string>& overrides) {
+               const std::string& json_out, const std::string& db_path, const std::vector<std::string>& overrides,
+               const std::string& records_out = "") {
   if (vo.executor == "cuda" && vo.executor_bin.empty()) vo.executor_bin = find_executor();
   auto sc = trainsim::load_scenario_file(scenario, overrides);
   if (!sc.ok()) return fail(sc.status(), 2);
+  trainsim::HostRun exec_run;
+  if (!records_out.empty()) vo.run_out = &exec_run;
   auto v = trainsim::verify_scenario(sc.value(), vo);
   if (!v.ok()) return fail(v.status(), 2);
+  if (trainsim::host_mpi_rank() != 0) return 0;   // MPI helper process: rank 0 reports
+  if (!records_out.empty()) {
+    Status st = write_exec_records(records_out, exec_run);
+    if (!st.ok()) return fail(st, 1);
+  }
   std::fputs(trainsim::format_verification(v.value(), tolerance, TRAINSIM_VERSION).c_str(), stdout);
   const auto j = trainsim::verify_json(v.value(), tolerance, TRAINSIM_VERSION);
   if (!json_out.empty()) {
@@ -314,9 +350,14 @@ int main(int argc, char** argv) {
   bool verify_history = false, verify_no_record = false;
   auto* ver = app.add_subcommand("verify", "execute a scenario's plan, restricted to local devices, and compare it with the simulation of the same plan");
   ver->add_option("scenario", verify_scenario_path, "scenario JSON file (with --history: a scenario file or name to filter by)");
-  ver->add_option("--executor", vo.executor, "host (real CPU kernels, ranks as threads) or cuda");
+  ver->add_option("--executor", vo.executor, "host (real CPU kernels) or cuda");
+  std::string verify_backend, verify_records;
+  ver->add_option("--backend", verify_backend,
+                  "host executor back end: threads (ranks as threads of this process; the default) or mpi (one process "
+                  "per rank: mpirun -np N trainsim verify ...; the default when started by an MPI launcher)");
+  ver->add_option("--exec-records", verify_records, "write the executor's per-task records of the reported step as JSON to FILE");
   ver->add_option("--tolerance", verify_tolerance, "exit with code 3 when |step-time error| exceeds this (default 5%)");
-  ver->add_option("--ranks", vo.ranks, "local devices the plan is restricted to (default 2)");
+  auto* verify_ranks = ver->add_option("--ranks", vo.ranks, "local devices the plan is restricted to (default 2; with --backend mpi: the MPI job's size)");
   ver->add_option("--steps", vo.steps, "measured steps, after one warm-up step (default 3; the median is reported)");
   ver->add_option("--json", verify_json_out, "write the report as JSON to FILE");
   ver->add_option("--calibration", vo.calibration, "host: a host calibration database (trainsim calibrate --host + import; default: measure now); cuda: a GPU calibration database (default: the embedded default)");
@@ -417,7 +458,20 @@ int main(int argc, char** argv) {
     double tol = 0;
     std::string err;
     if (!parse_tolerance(verify_tolerance, &tol, &err)) return fail(Status::error(err), 2);
-    return run_verify(verify_scenario_path, vo, tol, verify_json_out, verify_no_record ? "" : verify_db, verify_overrides);
+    if (verify_backend.empty()) verify_backend = trainsim::host_mpi_launched_size() > 1 ? "mpi" : "threads";
+    vo.backend = verify_backend;
+    if (vo.backend != "mpi")
+      return run_verify(verify_scenario_path, vo, tol, verify_json_out, verify_no_record ? "" : verify_db,
+                        verify_overrides, verify_records);
+    // The MPI back end: every process of the job runs this; rank 0 reports. An error on any
+    // process ends the whole job (the others may be waiting for it).
+    if (Status st = trainsim::host_mpi_init(); !st.ok()) return fail(st, 2);
+    if (verify_ranks->count() == 0) vo.ranks = trainsim::host_mpi_size();
+    const int rc = run_verify(verify_scenario_path, vo, tol, verify_json_out, verify_no_record ? "" : verify_db,
+                              verify_overrides, verify_records);
+    if (rc != 0 && rc != 3) trainsim::host_mpi_abort(rc);
+    trainsim::host_mpi_finalize();
+    return rc;
   }
   if (*ct) {
     double tol = 0;

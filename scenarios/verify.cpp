@@ -18,6 +18,7 @@
 #include "calibrate/db.h"
 #include "calibrate/cost_model.h"
 #include "calibrate/host_executor.h"
+#include "calibrate/host_mpi.h"
 #include "models/compiler.h"
 #include "models/restrict.h"
 #include "sim/plan_export.h"
@@ -261,6 +262,15 @@ Result<Verification> verify_scenario(const Scenario& s, const VerifyOptions& opt
   if (!cuda && opts.executor != "host")
     return Status::error(Error{"", "--executor", opts.executor, "accepted: host, cuda"});
   if (opts.steps < 1) return Status::error(Error{"", "--steps", std::to_string(opts.steps), "must be >= 1"});
+  if (opts.backend != "threads" && opts.backend != "mpi")
+    return Status::error(Error{"", "--backend", opts.backend, "accepted: threads, mpi"});
+  const bool mpi = opts.backend == "mpi";
+  if (mpi && !host_mpi_built())
+    return Status::error(Error{"", "--backend", "mpi",
+                               "this trainsim was built without MPI (CMake found no MPI); install libopenmpi-dev "
+                               "openmpi-bin and rebuild, or use --backend threads"});
+  if (mpi && !host_mpi_initialized())
+    return Status::error(Error{"", "--backend", "mpi", "MPI is not initialized (run under mpirun / mpiexec)"});
 
   Verification v;
   v.scenario = s.name;
@@ -282,6 +292,12 @@ Result<Verification> verify_scenario(const Scenario& s, const VerifyOptions& opt
   v.ranks = rp.plan.num_ranks;
   v.full_ranks = full.num_ranks;
   v.plan_hash = plan_hash(rp.plan);
+  if (mpi && host_mpi_size() != rp.plan.num_ranks)
+    return Status::error(Error{"", "mpirun -np", std::to_string(host_mpi_size()),
+                               "the restricted plan has " + std::to_string(rp.plan.num_ranks) +
+                                   " ranks and the MPI back end runs one process per rank: launch with -np " +
+                                   std::to_string(rp.plan.num_ranks) + " or give --ranks " +
+                                   std::to_string(host_mpi_size())});
   v.executor = opts.executor;
   v.device = cuda ? s.cluster.gpu.name : host_device_name();
   v.machine = machine_description();
@@ -289,6 +305,20 @@ Result<Verification> verify_scenario(const Scenario& s, const VerifyOptions& opt
     return Status::error(Error{"", "--ranks", std::to_string(rp.plan.num_ranks),
                                "the CUDA executor runs one rank on one GPU (multi-GPU execution is not built): use "
                                "--ranks 1 with a scenario whose tensor/context-parallel group is one GPU"});
+  HostExecOptions ho;
+  ho.steps = opts.steps;
+  ho.max_bytes = opts.max_bytes;
+  ho.backend = opts.backend;
+  if (mpi && host_mpi_rank() != 0) {
+    // A helper process: sleep while rank 0 measures and simulates (so it takes no core from the
+    // measurement), run this process's rank with the others, hand the records to rank 0.
+    host_mpi_wait_all();
+    auto run = execute_host(rp.plan, ho);
+    if (!run.ok()) return run.status();
+    v.backend = run->backend;
+    if (opts.run_out) *opts.run_out = std::move(run).value();
+    return v;
+  }
 
   // The calibration: a given database, or the host measured now into a temporary one.
   std::string db_path = opts.calibration;
@@ -358,19 +388,18 @@ Result<Verification> verify_scenario(const Scenario& s, const VerifyOptions& opt
   for (const TraceRecord& tr : sim->trace) pred[tr.rank][tr.task] = {tr.start, tr.end};
   v.predicted = sim->step_time;
 
-  // Execute it.
-  HostExecOptions ho;
-  ho.steps = opts.steps;
-  ho.max_bytes = opts.max_bytes;
+  // Execute it (mpi: release the helper processes waiting above; every process runs its rank).
+  if (mpi) host_mpi_wait_all();
   auto run = cuda ? execute_cuda(sim_plan, s, v.predicted, opts) : execute_host(rp.plan, ho);
   if (!run.ok()) return run.status();
   if (cuda) v.device = run->device;
-  v.backend = run->backend;
+  v.backend = mpi ? "mpi, " + std::to_string(rp.plan.num_ranks) + " processes" : run->backend;
   v.measured = run->step_time;
   v.measured_steps = run->step_times;
   Spans meas(rp.plan.num_ranks);
   for (int r = 0; r < rp.plan.num_ranks; ++r)
     for (const HostTaskRecord& t : run->tasks[r]) meas[r].emplace_back(t.start, t.end);
+  if (opts.run_out) *opts.run_out = run.value();
   v.step_error = v.measured > Time::zero() ? (v.predicted.seconds() - v.measured.seconds()) / v.measured.seconds() : 0;
 
   // Per class and per op.

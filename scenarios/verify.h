@@ -21,6 +21,9 @@
 //                    shares = time / step time, averaged over the local ranks.
 // Every class row carries the source of its predicted cost (measured / interpolated / fitted /
 // default, as calibrate/calibrated_cost_model.h assigns it).
+// With backend "mpi" every process of the MPI job calls verify_scenario(); rank 0 measures the
+// calibration and simulates while the others wait (sleeping), then all execute their ranks; rank
+// 0 returns the whole Verification, the others a partial one that callers do not report.
 // Thread-safety: verify_scenario() is reentrant but times real work: run one at a time.
 #pragma once
 #include <cstdint>
@@ -28,6 +31,7 @@
 #include <vector>
 
 #include "calibrate/host_calibrate.h"
+#include "calibrate/host_executor.h"
 #include "scenarios/scenario.h"
 #include "sim/plan.h"
 #include "sim/status.h"
@@ -38,6 +42,8 @@ namespace trainsim {
 struct VerifyOptions {
   int ranks = 2;                   // local devices (--ranks)
   std::string executor = "host";   // "host" | "cuda"
+  std::string backend = "threads"; // host executor: "threads" | "mpi" (one process per rank under
+                                   // mpirun; REQUIRES host_mpi_init(); see calibrate/host_mpi.h)
   std::string calibration;         // calibration database; "" = measure the host on the fly
   int steps = 3;                   // measured steps
   HostCalibrateOptions calib;      // for the on-the-fly measurement
@@ -47,6 +53,7 @@ struct VerifyOptions {
   // (calibrate/FORMAT.md section 4). Its costs: `calibration` as a GPU calibration database
   // (the scenario's GPU, as `trainsim run --calibration`), or the embedded default when empty.
   std::string executor_bin;
+  HostRun* run_out = nullptr;      // if set, receives the executed run (per-task records)
 };
 
 struct VerifyClassRow {
@@ -75,7 +82,7 @@ struct Verification {
   std::string scenario_hash, plan_hash;   // 16 hex digits
   std::vector<std::string> kept, dropped;
   int ranks = 0, full_ranks = 0;
-  std::string executor, backend;          // "host", "threads"
+  std::string executor, backend;          // "host"; "threads" or "mpi, N processes"
   std::string device;                     // host_device_name()
   std::string machine;                    // hostname, CPU, cores
   std::string calibration;                // the database path, or "measured on the fly"
