@@ -9,6 +9,7 @@
 #include "models/moe.h"
 #include "models/packing.h"
 #include "models/ops.h"
+#include "sim/check.h"
 #include "topologies/placement.h"
 
 namespace trainsim {
@@ -145,6 +146,7 @@ class StageBuilder {
     for (const auto& st : steps) st.fwd ? forward(st.chunk, st.micro) : backward(st.chunk, st.micro);
     flush_bucket();
     if (!par_.dp_overlap) emit_deferred_reductions();
+    mla_grad_allreduce();
     // Optimizer: Adam over this rank's (shard of) parameters; memory-bound. Per parameter it
     // reads the gradient (4 B), master weight, m and v (12 B), writes them back (12 B) and
     // the bf16 working copy (2 B), and reads the gradient again for the norm/clip (4 B): 34 B.
@@ -427,10 +429,9 @@ class StageBuilder {
   //   kv: down h -> kv_lora + rope (replicated), RMSNorm on the kv_lora part, up kv_lora ->
   //       H/t*(nope+v) (column-parallel);
   //   RoPE on the rope part of Q (H/t heads) and on the one shared rope key.
-  // Replicated GEMMs run the full T tokens (after the SP all-gather) on every TP rank.
-  // FIXME: with tp > 1 the replicated down-projections' weight gradients are partial sums over
-  // the TP ranks and Megatron all-reduces them once per step over TP (~2*h*(q_lora+kv_lora+rope)
-  // bytes per layer); that collective is not laid out.
+  // Replicated GEMMs run the full T tokens (after the SP all-gather) on every TP rank; with
+  // tp > 1 their weight gradients are partial sums over TP, reduced once per step by
+  // mla_grad_allreduce().
   void mla_in_forward(Category c, int layer, int micro) {
     const int64_t T = d_.tokens(), Hl = d_.heads / d_.t;
     const DType g = d_.gemm_dtype;
@@ -447,6 +448,20 @@ class StageBuilder {
     // RoPE: read + write the rope parts of Q (H/t heads) and the shared key.
     emit_compute(OP(memory_op("attn.rope.fwd", OpClass::kElementwise, 2 * 2 * T * (Hl + 1) * d_.rope, false)), c, layer,
                  micro);
+  }
+  // The TP all-reduce of the replicated MLA weights' gradients (compiler.h): once per stage and
+  // step, after the stage's DP reductions (stream order) and its last backward (dep), before the
+  // optimizer. Nothing without MLA or with tp = 1.
+  void mla_grad_allreduce() {
+    if (!d_.mla || d_.t <= 1) return;
+    int64_t layers = 0;
+    for (int c = 0; c < par_.vp; ++c) layers += split_[c * par_.pp + stage_];
+    int64_t bytes = 2 * mla_replicated_params(model_) * layers;
+    if (par_.zero >= 3 && shard_ > 1) bytes = ceil_div(bytes, shard_);   // the shard this rank keeps
+    if (bytes == 0) return;
+    last_reduction_ = emit_coll("tp.mla.grad.allreduce", CollKind::kAllReduce, bytes, mla_grad_group(model_.is_moe()),
+                                par_.dp_overlap ? kStreamDp : kStreamCompute, Category::kTpComm, 0xffff, 0,
+                                last_compute_);
   }
   void mla_in_backward(int layer, int micro, uint32_t sg) {
     const Category c = Category::kCompute;
@@ -1120,6 +1135,11 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
     GroupTable eg = plan.groups.back();
     eg.name = "expert-dp-gather";
     plan.groups.push_back(std::move(eg));
+  }
+  if (model.mla && par.tp > 1) {   // appended: every other group keeps its index (compiler.h)
+    SIM_CHECK(plan.groups.size() == mla_grad_group(model.is_moe()), "MLA gradient group at index %zu, not %d",
+              plan.groups.size(), mla_grad_group(model.is_moe()));
+    plan.groups.push_back(make_group_table(pl, {Axis::kTp}, "tp-mla-grad"));
   }
   plan.peers.push_back(make_pp_peer_table(pl, +1, "pp-next"));
   plan.peers.push_back(make_pp_peer_table(pl, -1, "pp-prev"));

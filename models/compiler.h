@@ -51,6 +51,25 @@
 //     and gradient buffers (6 B per parameter and slot) are added to static memory. The
 //     grouped GEMMs keep E/ep experts per rank (rows as placed): extra kernel launches of
 //     replicas are not priced.
+//   - MLA with tp > 1: the replicated down-projections and latent norms (q_down, q_norm,
+//     kv_down, kv_norm; models/memory.h mla_replicated_params) run on every TP rank with that
+//     rank's heads' share of their output gradient, so their weight gradients are partial sums
+//     over TP. One all-reduce per stage and step ("tp.mla.grad.allreduce") sums them: 2 B x
+//     replicated parameters x the stage's layers (bf16 like the DP buckets; with ZeRO-3 the
+//     rank's 1/shard of that, the gradient it keeps), on the DP stream after the stage's last
+//     backward task and (stream order) its DP reductions, compute stream after the deferred
+//     ones with dp_overlap=false; the optimizer waits for it, so it is exposed. Category TP
+//     comm, not DP: it runs over the TP group's links and does not grow with dp. Megatron-Core
+//     does the same once per step after the DP gradient sync, not per micro-batch
+//     (finalize_model_grads -> _allreduce_layernorm_grads: one coalesced, blocking all-reduce
+//     over TP of the parameters marked sequence_parallel, which TELinear sets on its
+//     "duplicated" MLA down-projections when sequence parallelism is on).
+//     FIXME: the layout around it differs from Megatron-Core's: with SP Megatron runs the
+//     down-projections on the rank's seq/tp tokens and all-gathers the latents (not h) before
+//     the up-projections; without SP its up-projections' backward all-reduces the latents'
+//     gradients per micro-batch, so the down-projections see whole gradients and need no
+//     weight-gradient reduction. Here they run on all T tokens after the h all-gather and the
+//     attention block's TP reduce sums the h-wide input gradient, in both cases.
 // Gradients are reduced in bf16 (Megatron-Core grad_reduce_in_fp32=False; FSDP "PURE").
 // Not modelled yet (FIXME): the embedding-gradient all-reduce between the first and last stage
 // of tied-embedding models under PP; HSDP replica all-reduce overlap details.
@@ -77,6 +96,13 @@ inline constexpr uint8_t kGroupCpA2a = 6;     // Ulysses all-to-all over heads (
 inline constexpr uint8_t kGroupEp = 7;        // dispatch/combine all-to-all (compute stream)
 inline constexpr uint8_t kGroupExpertDp = 8;  // expert-gradient reduction (DP stream)
 inline constexpr uint8_t kGroupExpertDpGather = 9;  // ZeRO expert-parameter all-gather (gather stream)
+// MLA plans with tp > 1 only, appended after the groups above (so no other index moves): the TP
+// group again, for the once-per-step all-reduce of the replicated MLA weights' gradients (DP
+// stream; a group of its own because a group instance runs one collective at a time, and the
+// compute stream's TP collectives use kGroupTp).
+inline constexpr uint8_t kGroupMlaGradDense = 7;
+inline constexpr uint8_t kGroupMlaGradMoe = 10;
+constexpr uint8_t mla_grad_group(bool moe) { return moe ? kGroupMlaGradMoe : kGroupMlaGradDense; }
 inline constexpr uint8_t kPeerNext = 0;
 inline constexpr uint8_t kPeerPrev = 1;
 

@@ -13,6 +13,7 @@
 #include "models/ops.h"
 #include "scenarios/loader.h"
 #include "scenarios/predict.h"
+#include "sim/replay.h"
 
 namespace trainsim {
 namespace {
@@ -144,6 +145,149 @@ TEST(Mla, DeepSeekV3Sizes) {
   EXPECT_NEAR(active_params(ds.value()) * 1e-9, 37, 1);
 }
 
+// ---- the TP all-reduce of the replicated weights' gradients ------------------------------------
+
+// small_mla() as a MoE model: 4 experts, top-2 (both layers MoE).
+ModelSpec small_mla_moe() {
+  ModelSpec m = small_mla();
+  m.arch = "moe";
+  m.experts = 4;
+  m.top_k = 2;
+  m.expert_ffn_hidden = 704;
+  return m;
+}
+
+// The tasks of a program named "tp.mla.grad.allreduce".
+std::vector<uint32_t> mla_grad_tasks(const CompiledPlan& c, int program) {
+  std::vector<uint32_t> out;
+  const auto& tasks = c.plan.programs[program].tasks;
+  for (uint32_t i = 0; i < tasks.size(); ++i)
+    if (c.plan.ops[tasks[i].op].name == "tp.mla.grad.allreduce") out.push_back(i);
+  return out;
+}
+
+// With tp > 1 each stage all-reduces, once per step over TP, the bf16 gradients of its layers'
+// replicated weights (compiler.h):
+//   S = 2 B x layers x (h r_q + r_q + h (r_kv + rope) + r_kv)     (r_q terms only when q_lora > 0)
+// (ZeRO-3: ceil(S / shard), the gradient shard the rank keeps). None with tp = 1.
+TEST(Mla, ReplicatedGradAllReduceClosedForm) {
+  const int64_t h = 1024, rkv = 128, rope = 32;
+  for (int q_lora : {384, 0})
+    for (int tp : {1, 2})
+      for (int pp : {1, 2})
+        for (int zero : {0, 1, 3})
+          for (bool overlap : {true, false}) {
+            const std::string what = "q_lora=" + std::to_string(q_lora) + " tp=" + std::to_string(tp) + " pp=" +
+                                     std::to_string(pp) + " zero=" + std::to_string(zero) +
+                                     " overlap=" + std::to_string(overlap);
+            ParallelSpec p;
+            p.tp = tp;
+            p.pp = pp;
+            p.dp = 2;
+            p.zero = zero;
+            p.dp_overlap = overlap;
+            auto c = compile_plan(small_mla(q_lora), training(512, 2, 2), p, 8);
+            ASSERT_TRUE(c.ok()) << c.status().to_string();
+            const Plan& plan = c->plan;
+            ASSERT_EQ(plan.groups.size(), tp > 1 ? 8u : 7u) << what;
+            if (tp > 1) {
+              const GroupTable& g = plan.groups[kGroupMlaGradDense];
+              EXPECT_EQ(g.name, "tp-mla-grad");
+              EXPECT_EQ(g.members, plan.groups[kGroupTp].members) << what;
+              EXPECT_EQ(g.instance_of_rank, plan.groups[kGroupTp].instance_of_rank) << what;
+            }
+            const int64_t repl = h * (rkv + rope) + rkv + (q_lora > 0 ? h * q_lora + q_lora : 0);
+            EXPECT_EQ(mla_replicated_params(small_mla(q_lora)), repl);
+            for (int st = 0; st < pp; ++st) {
+              const auto ids = mla_grad_tasks(c.value(), st);
+              ASSERT_EQ(ids.size(), tp > 1 ? 1u : 0u) << what << " stage " << st;
+              if (ids.empty()) continue;
+              const auto& tasks = plan.programs[st].tasks;
+              const Task& t = tasks[ids[0]];
+              const OpDesc& op = plan.ops[t.op];
+              const int64_t layers = 2 / pp;
+              const int64_t bytes = 2 * layers * repl;
+              EXPECT_EQ(op.bytes.count(), zero == 3 ? (bytes + 1) / 2 : bytes) << what;
+              EXPECT_EQ(op.coll, CollKind::kAllReduce);
+              EXPECT_EQ(t.kind, TaskKind::kCollective);
+              EXPECT_EQ(t.group, kGroupMlaGradDense);
+              EXPECT_EQ(t.stream, overlap ? kStreamDp : kStreamCompute) << what;
+              EXPECT_EQ(t.category, Category::kTpComm);
+              // In place on the gradient buffer: no memory of its own.
+              EXPECT_EQ(t.mem_alloc, 0);
+              EXPECT_EQ(t.mem_free, 0);
+              // After the stage's last backward task, and the optimizer waits for it.
+              ASSERT_NE(t.dep[0], kNoDep);
+              EXPECT_EQ(tasks[t.dep[0]].stream, kStreamCompute);
+              for (uint32_t i = t.dep[0] + 1; i < ids[0]; ++i)
+                EXPECT_NE(tasks[i].stream, kStreamCompute) << what << ": compute task " << i << " after the dep";
+              bool opt = false;
+              for (const Task& o : tasks)
+                if (o.category == Category::kOptimizer) {
+                  opt = true;
+                  EXPECT_EQ(o.dep[0], ids[0]) << what;
+                }
+              EXPECT_TRUE(opt);
+            }
+          }
+  // MoE plans keep groups 7-9 (EP, expert-DP, its gather); the MLA group comes after them.
+  ParallelSpec p;
+  p.tp = 2;
+  p.dp = 2;
+  p.ep = 2;
+  auto c = compile_plan(small_mla_moe(), training(512, 2, 2), p, 8);
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  ASSERT_EQ(c->plan.groups.size(), 11u);
+  EXPECT_EQ(c->plan.groups[kGroupEp].name, "ep");
+  EXPECT_EQ(c->plan.groups[kGroupExpertDpGather].name, "expert-dp-gather");
+  EXPECT_EQ(c->plan.groups[kGroupMlaGradMoe].name, "tp-mla-grad");
+  const auto ids = mla_grad_tasks(c.value(), 0);
+  ASSERT_EQ(ids.size(), 1u);
+  EXPECT_EQ(c->plan.programs[0].tasks[ids[0]].group, kGroupMlaGradMoe);
+  EXPECT_EQ(c->plan.ops[c->plan.programs[0].tasks[ids[0]].op].bytes.count(),
+            2 * 2 * mla_replicated_params(small_mla_moe()));
+  // DeepSeek-V3: 2 B x (7168 x 1536 + 1536 + 7168 x (512 + 64) + 512) = 30,281,728 B per layer.
+  auto ds = find_model("deepseek-v3");
+  ASSERT_TRUE(ds.ok());
+  EXPECT_EQ(2 * mla_replicated_params(ds.value()), 30281728);
+}
+
+json mla_doc();   // below: a tp 2, pp 2, dp 2 scenario
+
+// The collective holds no memory (it reduces the gradient buffer in place): replaying the plan
+// with it turned into a zero-time no-op gives every rank the same peak memory. A run is
+// reproducible: same fingerprint twice.
+TEST(Mla, ReplicatedGradAllReduceMemoryAndDeterminism) {
+  auto r = load_scenario_text(mla_doc().dump(), "test.json", {});
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  const Scenario s = r.value();   // tp 2, pp 2, dp 2
+  auto a = predict(s, PredictOptions{});
+  auto b = predict(s, PredictOptions{});
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->fingerprint, b->fingerprint);
+  EXPECT_EQ(a->step_time.count_ps(), b->step_time.count_ps());
+
+  Plan without = *a->plan;   // costs bound
+  int turned = 0;
+  for (Program& prog : without.programs)
+    for (Task& t : prog.tasks)
+      if (without.ops[t.op].name == "tp.mla.grad.allreduce") {
+        EXPECT_EQ(t.mem_alloc, 0);
+        EXPECT_EQ(t.mem_free, 0);
+        t.kind = TaskKind::kCompute;
+        t.dur = Time::zero();
+        ++turned;
+      }
+  EXPECT_EQ(turned, 2);   // one per stage
+  auto with_r = replay(*a->plan, ReplayOptions{});
+  auto without_r = replay(without, ReplayOptions{});
+  ASSERT_TRUE(with_r.ok() && without_r.ok());
+  ASSERT_EQ(with_r->ranks.size(), without_r->ranks.size());
+  for (size_t i = 0; i < with_r->ranks.size(); ++i)
+    EXPECT_EQ(with_r->ranks[i].peak_dynamic_mem, without_r->ranks[i].peak_dynamic_mem) << "rank " << i;
+  EXPECT_GT(with_r->step_time, without_r->step_time);   // it costs time, not memory
+}
+
 // ---- loader ----------------------------------------------------------------------------------
 
 json mla_doc() {
@@ -261,11 +405,12 @@ TEST(Mla, ContextParallelSplitsWorkEvenly) {
 TEST(Mla, FastModeEqualsFullMode) {
   std::mt19937_64 rng(20260301);
   auto pick = [&](std::initializer_list<int> v) { return *(v.begin() + rng() % v.size()); };
-  for (int i = 0; i < 10; ++i) {
+  for (int i = 0; i < 16; ++i) {
     auto r = load_scenario_text(mla_doc().dump(), "test.json", {});
     ASSERT_TRUE(r.ok()) << r.status().to_string();
     Scenario s = r.value();
-    s.parallel.tp = pick({1, 2});
+    s.parallel.tp = i % 4 == 0 ? 1 : 2;   // mostly tp 2: the MLA gradient all-reduce
+    s.parallel.dp_overlap = rng() % 2;
     s.parallel.pp = pick({1, 2});
     s.parallel.dp = pick({1, 2});
     s.parallel.zero = static_cast<int>(rng() % 4);
@@ -275,6 +420,15 @@ TEST(Mla, FastModeEqualsFullMode) {
     s.training.seq_len = 2048;
     s.model.q_lora_rank = pick({0, 384});
     s.training.global_batch = int64_t{s.parallel.dp} * s.parallel.pp * 2;
+    if (i % 3 == 2) {   // MLA + MoE (DeepSeek-style): the MLA group after the MoE groups
+      const ModelSpec moe = small_mla_moe();
+      s.model.arch = moe.arch;
+      s.model.experts = moe.experts;
+      s.model.top_k = moe.top_k;
+      s.model.expert_ffn_hidden = moe.expert_ffn_hidden;
+      s.parallel.ep = s.parallel.dp;
+      s.parallel.zero = std::min(s.parallel.zero, 2);   // MoE with ZeRO-3 is not modelled
+    }
     s.cluster.gpus = s.parallel.tp * s.parallel.pp * s.parallel.dp * s.parallel.cp;
     s.cluster.gpus_per_node = std::min(8, s.cluster.gpus);
     PredictOptions full, fast;
@@ -283,7 +437,9 @@ TEST(Mla, FastModeEqualsFullMode) {
     auto b = predict(s, fast);
     ASSERT_TRUE(a.ok()) << a.status().to_string();
     ASSERT_TRUE(b.ok()) << b.status().to_string();
-    EXPECT_EQ(a->step_time.count_ps(), b->step_time.count_ps()) << "config " << i;
+    EXPECT_EQ(a->step_time.count_ps(), b->step_time.count_ps())
+        << "config " << i << " tp=" << s.parallel.tp << " pp=" << s.parallel.pp << " dp=" << s.parallel.dp
+        << " zero=" << s.parallel.zero << " cp=" << s.parallel.cp << " moe=" << s.model.is_moe();
     EXPECT_GT(a->step_time.count_ps(), 0);
   }
 }
