@@ -4,6 +4,8 @@
 // cuDNN cannot take the graph), memory-bound ops through the own kernels of kernels.cu.
 #include "op_runner.h"
 
+#include "gemm_layout.h"
+
 #include <cublasLt.h>
 
 #include <algorithm>
@@ -107,9 +109,11 @@ class GemmRunner : public OpRunner {
     TS_CUBLAS(cublasLtCreate(&lt_));
     const cublasComputeType_t compute = CUBLAS_COMPUTE_32F;  // fp32 accumulate (no TF32 for fp32 inputs)
     TS_CUBLAS(cublasLtMatmulDescCreate(&op_, compute, CUDA_R_32F));
-    // Row-major (m x k)(k x n) = column-major C(m x n) = op(A) B with A stored k x m and
-    // transposed: the "TN" layout that fp8 requires and nn.Linear uses.
-    const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+    // The first statement of the product whose leading dimensions are aligned (gemm_layout.h).
+    const GemmForm fm = choose_gemm_form(m, n, k, g.in_size, g.out_size, fp8_);
+    const bool aligned = fm.aligned;
+    swap_ = fm.swap;
+    const cublasOperation_t ta = fm.tn ? CUBLAS_OP_T : CUBLAS_OP_N, tb = fm.tn ? CUBLAS_OP_N : CUBLAS_OP_T;
     TS_CUBLAS(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
     TS_CUBLAS(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
     if (fp8_) {
@@ -118,12 +122,18 @@ class GemmRunner : public OpRunner {
       TS_CUBLAS(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &sa, sizeof sa));
       TS_CUBLAS(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &sb, sizeof sb));
     }
-    TS_CUBLAS(cublasLtMatrixLayoutCreate(&la_, g.in_t, k, m, k));
-    TS_CUBLAS(cublasLtMatrixLayoutCreate(&lb_, g.in_t, k, n, k));
-    TS_CUBLAS(cublasLtMatrixLayoutCreate(&lc_, g.out_t, m, n, m));
+    // cuBLAS's (M, N): C's rows and columns as stated; its A is our B when swapped.
+    const int64_t M = fm.swap ? n : m, N = fm.swap ? m : n;
+    const int64_t a_rows = fm.tn ? k : M, a_cols = fm.tn ? M : k;   // op(A) is M x k
+    const int64_t b_rows = fm.tn ? k : N, b_cols = fm.tn ? N : k;   // op(B) is k x N
+    TS_CUBLAS(cublasLtMatrixLayoutCreate(&la_, g.in_t, a_rows, a_cols, fm.lda));
+    TS_CUBLAS(cublasLtMatrixLayoutCreate(&lb_, g.in_t, b_rows, b_cols, fm.ldb));
+    TS_CUBLAS(cublasLtMatrixLayoutCreate(&lc_, g.out_t, M, N, fm.ldc));
+    layout_ = fm.name;
+    if (!aligned) layout_ += ", no layout with aligned leading dimensions";
     if (batch > 1) {
       const int32_t bc = static_cast<int32_t>(batch);
-      const int64_t sa = m * k, sb = k * n, sc = m * n;
+      const int64_t sa = fm.swap ? k * n : m * k, sb = fm.swap ? m * k : k * n, sc = m * n;
       for (auto [l, stride] : {std::pair{la_, sa}, std::pair{lb_, sb}, std::pair{lc_, sc}}) {
         TS_CUBLAS(cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &bc, sizeof bc));
         TS_CUBLAS(cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride, sizeof stride));
@@ -149,7 +159,8 @@ class GemmRunner : public OpRunner {
     cublasStatus_t last = CUBLAS_STATUS_SUCCESS;
     const float alpha = 1.0f, beta = 0.0f;
     for (int c = 0; c < found && pick < 0; ++c) {
-      last = cublasLtMatmul(lt_, op_, &alpha, A_[0], la_, B_[0], lb_, &beta, fp8_ ? c_in_ : C_[0], lc_, C_[0], lc_,
+      last = cublasLtMatmul(lt_, op_, &alpha, swap_ ? B_[0] : A_[0], la_, swap_ ? A_[0] : B_[0], lb_, &beta,
+                            fp8_ ? c_in_ : C_[0], lc_, C_[0], lc_,
                             &heur[c].algo, workspace_, ws, s);
       if (last == CUBLAS_STATUS_SUCCESS) pick = c;
     }
@@ -160,15 +171,19 @@ class GemmRunner : public OpRunner {
       return false;
     }
     algo_ = heur[pick].algo;
-    source_ = pick == 0 ? "trainsim_calibrator cublasLt"
-                        : "trainsim_calibrator cublasLt (heuristic candidate " + std::to_string(pick + 1) + ")";
+    // The first layout keeps the source the committed H100 lines have.
+    std::string detail;
+    if (layout_ != "TN") detail = "layout " + layout_;
+    if (pick > 0) detail += (detail.empty() ? "" : ", ") + std::string("heuristic candidate ") + std::to_string(pick + 1);
+    source_ = "trainsim_calibrator cublasLt" + (detail.empty() ? std::string() : " (" + detail + ")");
     return true;
   }
 
   void run(cudaStream_t s, int i) override {
     const int x = i % sets_;
     const float alpha = 1.0f, beta = 0.0f;
-    TS_CUBLAS(cublasLtMatmul(lt_, op_, &alpha, A_[x], la_, B_[x], lb_, &beta, fp8_ ? c_in_ : C_[x], lc_, C_[x], lc_,
+    TS_CUBLAS(cublasLtMatmul(lt_, op_, &alpha, swap_ ? B_[x] : A_[x], la_, swap_ ? A_[x] : B_[x], lb_, &beta,
+                             fp8_ ? c_in_ : C_[x], lc_, C_[x], lc_,
                              &algo_, workspace_, static_cast<size_t>(kGemmWorkspace), s));
   }
 
@@ -182,6 +197,8 @@ class GemmRunner : public OpRunner {
   void* workspace_ = nullptr;
   void* c_in_ = nullptr;
   bool fp8_ = false;
+  bool swap_ = false;        // cuBLAS's A is our B (the C^T forms)
+  std::string layout_;
 };
 
 // ---- attention -----------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "calibrate/cuda/gemm_layout.h"
 #include "calibrate/cuda/job_file.h"
 
 namespace {
@@ -71,3 +72,46 @@ TEST(CalibratorJobs, OpObjectsCarryExactlyTheirClassKeys) {
 }
 
 }  // namespace
+
+// The GEMM statement (calibrate/cuda/gemm_layout.h): aligned shapes keep TN (the layout the
+// committed H100 lines were measured with); a ragged token count m (an MoE expert's) moves to
+// C^T so that it is no leading dimension; a ragged reduction k (a weight gradient over an
+// expert's tokens) to NT; fp8 never leaves the TN forms; every chosen leading dimension is
+// aligned, or the form says it is not.
+TEST(CalibratorGemmLayout, ChoosesAlignedLeadingDimensions) {
+  using tscal::choose_gemm_form;
+  auto f = choose_gemm_form(8192, 14336, 4096, 2, 2, false);
+  EXPECT_STREQ(f.name, "TN");
+  EXPECT_TRUE(f.aligned);
+  f = choose_gemm_form(8289, 14336, 4096, 2, 2, false);   // forward of a busiest expert
+  EXPECT_STREQ(f.name, "TN'");
+  EXPECT_EQ(f.ldc, 14336);
+  EXPECT_TRUE(f.swap);
+  f = choose_gemm_form(4096, 14336, 8289, 2, 2, false);   // its weight gradient
+  EXPECT_STREQ(f.name, "NT");
+  EXPECT_EQ(f.lda, 4096);
+  EXPECT_EQ(f.ldb, 14336);
+  f = choose_gemm_form(4096, 8289, 14336, 2, 2, false);   // a ragged n: TN keeps it out of the leading dims
+  EXPECT_TRUE(f.aligned);
+  EXPECT_EQ(f.lda % 8, 0);
+  EXPECT_EQ(f.ldb % 8, 0);
+  EXPECT_EQ(f.ldc % 8, 0);
+  f = choose_gemm_form(4096, 14336, 8289, 1, 2, true);    // fp8 with ragged k: no TN form aligns
+  EXPECT_STREQ(f.name, "TN");
+  EXPECT_FALSE(f.aligned);
+  f = choose_gemm_form(8196, 14336, 4096, 1, 2, true);    // fp8 with a ragged m: C^T (bf16 out)
+  EXPECT_STREQ(f.name, "TN'");
+  EXPECT_TRUE(f.aligned);
+  for (int64_t m : {1, 7, 8, 9, 16, 8289})
+    for (int64_t n : {8, 14336, 13})
+      for (int64_t k : {8, 4096, 8291}) {
+        const auto g = choose_gemm_form(m, n, k, 2, 2, false);
+        if (g.aligned) {
+          EXPECT_EQ(g.lda % 8, 0) << m << " " << n << " " << k;
+          EXPECT_EQ(g.ldb % 8, 0) << m << " " << n << " " << k;
+          EXPECT_EQ(g.ldc % 8, 0) << m << " " << n << " " << k;
+        }
+        // the leading dimensions are the product's own dimensions
+        for (int64_t ld : {g.lda, g.ldb, g.ldc}) EXPECT_TRUE(ld == m || ld == n || ld == k);
+      }
+}

@@ -34,7 +34,7 @@ class H100Data : public ::testing::Test {
     for (const auto& e : fs::directory_iterator(std::string(TRAINSIM_SOURCE_DIR) + "/calibrate/data/h100"))
       if (e.path().extension() == ".jsonl") files.push_back(e.path().string());
     std::sort(files.begin(), files.end());
-    ASSERT_GE(files.size(), 8u);
+    ASSERT_GE(files.size(), 9u);   // the top folder only: misaligned/ is kept apart
     for (const auto& f : files) {
       auto st = db.value()->import_jsonl(f);
       ASSERT_TRUE(st.ok()) << f << ": " << st.status().to_string();
@@ -55,10 +55,10 @@ std::string H100Data::path_;
 int H100Data::ops_ = 0;
 
 TEST_F(H100Data, CompareReproducesTheReadmeTable) {
-  EXPECT_EQ(ops_, 3005);
+  EXPECT_EQ(ops_, 3487);
   auto r = compare_with_default(path_, "H100-SXM-80GB");
   ASSERT_TRUE(r.ok()) << r.status().to_string();
-  EXPECT_EQ(r->op_points, 3005);
+  EXPECT_EQ(r->op_points, 3487);
   EXPECT_EQ(r->coll_points, 0);
   // README: GEMM bf16 1e10..1e12 FLOP within 6% of the default (0.94-0.97).
   for (const char* g : {"gemm bf16 1e10..1e11 FLOP", "gemm bf16 1e11..1e12 FLOP"}) {
@@ -75,12 +75,12 @@ TEST_F(H100Data, CompareReproducesTheReadmeTable) {
   EXPECT_NEAR(fwd->median_ratio, 0.53, 0.01);
   EXPECT_NEAR(bwd->median_ratio, 0.57, 0.01);
   EXPECT_EQ(fwd->rate_unit, "TFLOP/s");
-  // README: memory-bound ops 7-11% slower than the default.
+  // README: memory-bound ops 6-13% slower than the default.
   for (const char* g : {"norm", "elementwise", "embedding", "loss", "optimizer"}) {
     const auto* x = group(r.value(), g, "own kernel");
     ASSERT_NE(x, nullptr) << g;
-    EXPECT_GE(x->median_ratio, 1.065) << g;
-    EXPECT_LE(x->median_ratio, 1.115) << g;
+    EXPECT_GE(x->median_ratio, 1.055) << g;
+    EXPECT_LE(x->median_ratio, 1.135) << g;
   }
   const std::string text = format_compare(r.value());
   EXPECT_NE(text.find("NVIDIA H100 80GB HBM3"), std::string::npos);
