@@ -9,6 +9,7 @@
 #include "models/moe.h"
 #include "models/packing.h"
 #include "models/ops.h"
+#include "sim/prefault.h"
 #include "topologies/placement.h"
 
 namespace trainsim {
@@ -215,8 +216,17 @@ class StageBuilder {
   static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
   uint32_t emit(Task t) {
+    if (prog_.tasks.size() >= prefaulted_) prefault_ahead();
     prog_.tasks.push_back(t);
     return static_cast<uint32_t>(prog_.tasks.size() - 1);
+  }
+  // Tasks are written once, in order: map the next 256 KiB of the reserved capacity in one
+  // call rather than fault on each page (sim/prefault.h; most of the build time otherwise).
+  void prefault_ahead() {
+    std::vector<Task>& v = prog_.tasks;
+    const size_t end = std::min(v.capacity(), v.size() + (size_t{256} << 10) / sizeof(Task));
+    prefault(v.data() + v.size(), (end - v.size()) * sizeof(Task));
+    prefaulted_ = end;
   }
   // An op built once per call site (and `extra` value): within a stage every layer and
   // micro-batch runs the same shapes, so each site's OpDesc is interned once, not per task.
@@ -982,6 +992,7 @@ class StageBuilder {
   int dpg_ = 1;     // gradient-reduction group: dp * cp
   int64_t bucket_bytes_ = 0;
   std::vector<int64_t> tensors_;   // one layer's parameter tensors (elements, before TP)
+  size_t prefaulted_ = 0;   // tasks below this index lie on mapped pages
   uint32_t last_compute_ = kNoDep;
   uint32_t last_reduction_ = kNoDep;
   int64_t pending_bytes_ = 0;
