@@ -61,6 +61,7 @@ struct RankState {
   Time last_end[kMaxStreams];
   Time start[kMaxStreams];
   uint8_t busy = 0;              // bit per stream
+  uint8_t live = 0;              // bit per stream with tasks left (pc < its task count)
   uint8_t blocked_cat = kNoCat;  // why stream 0 last waited on a dependency
   bool traced = false;
   int64_t mem_cur = 0;
@@ -277,7 +278,10 @@ void Replayer::try_advance(uint32_t li, Time now) {
   bool progress = true;
   while (progress) {
     progress = false;
-    for (uint8_t s = 0; s < kMaxStreams; ++s) {
+    // Streams that are busy or done cannot start anything, and working on stream s changes
+    // neither bit of another stream: visit the others in ascending order as before.
+    for (uint32_t cand = rs.live & ~rs.busy & 0x7fu; cand != 0; cand &= cand - 1) {
+      const uint8_t s = static_cast<uint8_t>(__builtin_ctz(cand));
       const auto& st = prog.stream_tasks[s];
       while (!(rs.busy & (1u << s)) && rs.pc[s] < st.size()) {
         const uint32_t ti = st[rs.pc[s]];
@@ -315,7 +319,7 @@ void Replayer::try_advance(uint32_t li, Time now) {
           if (rs.mem_cur > stats_[li].peak_dynamic_mem) stats_[li].peak_dynamic_mem = rs.mem_cur;
           if (rs.traced) trace_.push_back(TraceRecord{rs.rank, ti, now, now});
           ++rs.done[s];
-          ++rs.pc[s];
+          if (++rs.pc[s] == st.size()) rs.live &= static_cast<uint8_t>(~(1u << s));
           rs.last_end[s] = now;
           progress = true;
           continue;
@@ -366,7 +370,7 @@ void Replayer::complete(uint32_t li, uint8_t s, Time now) {
   }
   rs.busy &= static_cast<uint8_t>(~(1u << s));
   ++rs.done[s];
-  ++rs.pc[s];
+  if (++rs.pc[s] == prog.stream_tasks[s].size()) rs.live &= static_cast<uint8_t>(~(1u << s));
   rs.last_end[s] = now;
   rs.mem_cur -= t.mem_free;
   if (rs.traced) trace_.push_back(TraceRecord{rs.rank, ti, rs.start[s], now});
@@ -451,6 +455,8 @@ Result<ReplayResult> Replayer::run() {
     local_of_rank_[sim[i]] = static_cast<int32_t>(i);
     rs_[i].rank = sim[i];
     rs_[i].prog = &plan_.programs[plan_.program_of_rank[sim[i]]];
+    for (int s = 0; s < kMaxStreams; ++s)
+      if (!rs_[i].prog->stream_tasks[s].empty()) rs_[i].live |= static_cast<uint8_t>(1u << s);
     stats_[i].rank = sim[i];
   }
   for (uint32_t r : opts_.trace_ranks)
