@@ -10,6 +10,7 @@
 #include "models/packing.h"
 #include "models/ops.h"
 #include "sim/check.h"
+#include "sim/prefault.h"
 #include "topologies/placement.h"
 
 namespace trainsim {
@@ -89,6 +90,49 @@ std::vector<SchedStep> schedule_for(Schedule sched, int stage, int pp, int vp, i
   for (int j = total - warm; j < total; ++j) out.push_back({false, bchunk(j), micro_of(j)});
   return out;
 }
+
+// (key, extra) -> op index, for the per-task op caches of StageBuilder: a StageBuilder looks
+// one up for every task it emits, so this is open addressing over a flat array rather than a
+// std::map (a few dozen entries; never iterated, so its order cannot leak into the plan).
+class OpCache {
+ public:
+  static constexpr uint32_t kEmpty = 0xffffffffu;
+  // The slot of (a, b), added holding kEmpty when new; valid until the next call.
+  uint32_t* find_or_add(uint64_t a, int64_t b) {
+    if (2 * (used_ + 1) > slots_.size()) grow();
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = hash(a, b) & mask;; i = (i + 1) & mask) {
+      Slot& s = slots_[i];
+      if (!s.used) {
+        s = Slot{a, b, kEmpty, true};
+        ++used_;
+        return &s.id;
+      }
+      if (s.a == a && s.b == b) return &s.id;
+    }
+  }
+
+ private:
+  struct Slot {
+    uint64_t a = 0;
+    int64_t b = 0;
+    uint32_t id = kEmpty;
+    bool used = false;
+  };
+  static size_t hash(uint64_t a, int64_t b) {
+    uint64_t h = (a ^ (static_cast<uint64_t>(b) * 0x9E3779B97F4A7C15ull)) * 0xBF58476D1CE4E5B9ull;
+    return static_cast<size_t>(h ^ (h >> 31));
+  }
+  void grow() {
+    std::vector<Slot> old = std::move(slots_);
+    slots_.assign(old.empty() ? 64 : 2 * old.size(), Slot{});
+    used_ = 0;
+    for (const Slot& s : old)
+      if (s.used) *find_or_add(s.a, s.b) = s.id;
+  }
+  std::vector<Slot> slots_;
+  size_t used_ = 0;
+};
 
 // Builds one stage's program.
 class StageBuilder {
@@ -174,16 +218,25 @@ class StageBuilder {
   static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
   uint32_t emit(Task t) {
+    if (prog_.tasks.size() >= prefaulted_) prefault_ahead();
     prog_.tasks.push_back(t);
     return static_cast<uint32_t>(prog_.tasks.size() - 1);
+  }
+  // Tasks are written once, in order: map the next 256 KiB of the reserved capacity in one
+  // call rather than fault on each page (sim/prefault.h; most of the build time otherwise).
+  void prefault_ahead() {
+    std::vector<Task>& v = prog_.tasks;
+    const size_t end = std::min(v.capacity(), v.size() + (size_t{256} << 10) / sizeof(Task));
+    prefault(v.data() + v.size(), (end - v.size()) * sizeof(Task));
+    prefaulted_ = end;
   }
   // An op built once per call site (and `extra` value): within a stage every layer and
   // micro-batch runs the same shapes, so each site's OpDesc is interned once, not per task.
   template <class F>
   uint32_t cached_op(int site, int64_t extra, F&& make) {
-    auto [it, inserted] = op_cache_.try_emplace(std::make_pair(site, extra), 0u);
-    if (inserted) it->second = plan_.intern_op(make());
-    return it->second;
+    uint32_t* id = op_cache_.find_or_add(static_cast<uint64_t>(static_cast<uint32_t>(site)), extra);
+    if (*id == OpCache::kEmpty) *id = plan_.intern_op(make());
+    return *id;
   }
 
   uint32_t emit_compute(const OpDesc& op, Category cat, int layer, int micro, uint32_t dep = kNoDep,
@@ -230,7 +283,7 @@ class StageBuilder {
     return emit(t);
   }
 
-  uint32_t emit_coll(const std::string& name, CollKind kind, int64_t bytes, uint8_t group, uint8_t stream,
+  uint32_t emit_coll(const char* name, CollKind kind, int64_t bytes, uint8_t group, uint8_t stream,
                      Category cat, int layer, int micro, uint32_t dep = kNoDep) {
     Task t;
     t.kind = TaskKind::kCollective;
@@ -245,10 +298,13 @@ class StageBuilder {
     if (stream == kStreamCompute) last_compute_ = i;
     return i;
   }
-  uint32_t coll_op(const std::string& name, CollKind kind, int64_t bytes, uint8_t group) {
-    auto [it, inserted] = coll_cache_.try_emplace(std::make_tuple(name, bytes, group), 0u);
-    if (inserted) it->second = plan_.intern_op(collective_op(name, kind, bytes, group));
-    return it->second;
+  // Keyed by the name's address (every caller passes a string literal): two literals of the
+  // same text may get two entries, but intern_op maps both to the same op.
+  uint32_t coll_op(const char* name, CollKind kind, int64_t bytes, uint8_t group) {
+    const uint64_t key = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(name)) ^ (uint64_t{group} << 56);
+    uint32_t* id = coll_cache_.find_or_add(key, bytes);
+    if (*id == OpCache::kEmpty) *id = plan_.intern_op(collective_op(name, kind, bytes, group));
+    return *id;
   }
 
   void emit_p2p(bool send, uint8_t channel, uint8_t peer, int layer, int micro) {
@@ -951,6 +1007,7 @@ class StageBuilder {
   int dpg_ = 1;     // gradient-reduction group: dp * cp
   int64_t bucket_bytes_ = 0;
   std::vector<int64_t> tensors_;   // one layer's parameter tensors (elements, before TP)
+  size_t prefaulted_ = 0;   // tasks below this index lie on mapped pages
   uint32_t last_compute_ = kNoDep;
   uint32_t last_reduction_ = kNoDep;
   int64_t pending_bytes_ = 0;
@@ -967,8 +1024,8 @@ class StageBuilder {
   bool last_micro_ = false;   // the backward being built is its chunk's last micro-batch
   int64_t pending_exp_bytes_ = 0;
   uint32_t pending_exp_after_ = kNoDep;
-  std::map<std::pair<int, int64_t>, uint32_t> op_cache_;
-  std::map<std::tuple<std::string, int64_t, uint8_t>, uint32_t> coll_cache_;
+  OpCache op_cache_;     // (call site, extra) -> op
+  OpCache coll_cache_;   // (name literal's address ^ group << 56, bytes) -> op
 };
 
 GroupTable split_group(const GroupTable& g, int chunk, bool replica, std::string name) {

@@ -238,26 +238,27 @@ Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
   }
 
   // Where the costs came from: per op class, summed over the critical rank's program.
+  // A row's key depends on the op alone: look it up once per distinct op, not per task.
   std::map<std::pair<std::string, int>, SourceRow> rows;
-  std::map<std::pair<std::string, int>, std::vector<bool>> distinct;
+  std::vector<SourceRow*> row_of_op(plan->ops.size(), nullptr);   // map nodes do not move
   const Program& cp = plan->programs[plan->program_of_rank[r.critical_rank]];
 
   for (const Task& t : cp.tasks) {
-    const OpDesc& op = plan->ops[t.op];
     if (t.kind == TaskKind::kRecv) continue;   // priced on the sender
-    auto key = std::make_pair(source_class(op, *plan), static_cast<int>(op_src[t.op]));
-    SourceRow& row = rows[key];
-    if (row.what.empty()) {
-      row.what = key.first;
-      row.source = op_src[t.op];
-      row.detail = model->describe(op.cls, op_src[t.op]);
-      distinct[key].assign(plan->ops.size(), false);
-    }
-    if (!distinct[key][t.op]) {
-      distinct[key][t.op] = true;
+    SourceRow*& rp = row_of_op[t.op];
+    if (rp == nullptr) {   // the op's first task
+      const OpDesc& op = plan->ops[t.op];
+      auto key = std::make_pair(source_class(op, *plan), static_cast<int>(op_src[t.op]));
+      SourceRow& row = rows[key];
+      if (row.what.empty()) {
+        row.what = key.first;
+        row.source = op_src[t.op];
+        row.detail = model->describe(op.cls, op_src[t.op]);
+      }
       ++row.distinct_ops;
+      rp = &row;
     }
-    row.time_on_critical_rank += t.dur;
+    rp->time_on_critical_rank += t.dur;
   }
   for (auto& [k, v] : rows) p.sources.push_back(v);
 

@@ -65,8 +65,8 @@ class EventQueue {
     bt.ev.clear();
     bt.ev.push_back(Ev{a, b, type, order});
     last_ = id;
-    heap_.push_back(Key{when, order, id});
-    sift_up(heap_.size() - 1);
+    heap_.emplace_back();
+    sift_up(heap_.size() - 1, Key{when, order, id});
   }
 
   // REQUIRES: !empty().
@@ -80,10 +80,7 @@ class EventQueue {
       if (last_ == k.id) last_ = kNone;
       const Key tail = heap_.back();
       heap_.pop_back();
-      if (!heap_.empty()) {
-        heap_[0] = tail;
-        sift_down(0);
-      }
+      if (!heap_.empty()) sift_down(0, tail);
     }
     return out;
   }
@@ -109,8 +106,9 @@ class EventQueue {
   static bool before(const Key& x, const Key& y) {
     return x.when < y.when || (x.when == y.when && x.order < y.order);
   }
-  void sift_up(size_t i) {
-    Key e = heap_[i];
+  // Both sifts move a hole at i and write `e` once where it belongs (the key is passed in a
+  // register rather than stored and read back: a store-forwarding stall on every event).
+  void sift_up(size_t i, const Key e) {
     while (i > 0) {
       size_t parent = (i - 1) >> 1;
       if (!before(e, heap_[parent])) break;
@@ -119,9 +117,8 @@ class EventQueue {
     }
     heap_[i] = e;
   }
-  void sift_down(size_t i) {
+  void sift_down(size_t i, const Key e) {
     const size_t n = heap_.size();
-    Key e = heap_[i];
     for (;;) {
       size_t c = 2 * i + 1;
       if (c >= n) break;

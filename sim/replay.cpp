@@ -61,6 +61,7 @@ struct RankState {
   Time last_end[kMaxStreams];
   Time start[kMaxStreams];
   uint8_t busy = 0;              // bit per stream
+  uint8_t live = 0;              // bit per stream with tasks left (pc < its task count)
   uint8_t blocked_cat = kNoCat;  // why stream 0 last waited on a dependency
   bool traced = false;
   int64_t mem_cur = 0;
@@ -74,12 +75,26 @@ struct Mailbox {               // FIFO of messages for one (rank, channel), fixe
   uint32_t base = 0, cap = 0, head = 0, tail = 0;
 };
 
+// Rendezvous state of one group instance with simulated members.
+struct Pending {
+  Time maxt;                   // latest arrival so far
+  uint32_t arrivals = 0, needed = 0, op = 0;
+  uint8_t stream = 0;
+};
+
+// Per group: state for the instances that have simulated members. Full mode indexes it by
+// instance (every rank is simulated and local index == rank); fast mode only keeps the few
+// instances its representatives belong to (a "slot" each), so nothing is sized by the
+// number of instances, which can be the number of ranks (dp-replica, cp-ring with cp = 1).
 struct GroupState {
-  std::vector<uint32_t> arrivals, needed, op;
-  std::vector<Time> maxt;
-  std::vector<Time> actual;    // flow mode: the instance's duration (done - start)
-  std::vector<uint8_t> stream;
-  std::vector<uint32_t> member_offsets, members;  // simulated members (local indices)
+  std::vector<Pending> pend;   // by slot
+  std::vector<Time> actual;    // flow mode (full mode only): the instance's duration (done - start)
+  // The simulated members of each slot, local indices ascending (CSR). Full mode points
+  // into the plan's own table.
+  const uint32_t* member_offsets = nullptr;
+  const uint32_t* members = nullptr;
+  std::vector<uint32_t> own_offsets, own_members;    // fast mode: what the pointers point to
+  std::vector<std::pair<uint32_t, uint32_t>> slot_of_inst;   // fast mode: (instance, slot), sorted
 };
 
 class Replayer {
@@ -90,6 +105,18 @@ class Replayer {
 
  private:
   void try_advance(uint32_t li, Time now);
+  // The state slot of local rank li in group g (kNoDep: not a member); of instance `inst`.
+  uint32_t slot(uint32_t li, uint8_t g) const {
+    return opts_.fast ? slot_[li * plan_.groups.size() + g] : plan_.groups[g].instance_of_rank[li];
+  }
+  uint32_t slot_of_inst(uint32_t g, uint32_t inst) const {
+    if (!opts_.fast) return inst;
+    const auto& v = gs_[g].slot_of_inst;
+    auto it = std::lower_bound(v.begin(), v.end(), std::make_pair(inst, 0u));
+    SIM_CHECK(it != v.end() && it->first == inst, "group %u instance %u has no simulated member", g, inst);
+    return it->second;
+  }
+  void setup_groups(const std::vector<uint32_t>& sim);
   void begin(RankState& rs, uint8_t s, const Task& t, Time now);
   void complete(uint32_t li, uint8_t s, Time now);
   void arrive(uint32_t li, uint8_t s, const Task& t, Time now);
@@ -118,6 +145,7 @@ class Replayer {
   std::vector<RankState> rs_;
   std::vector<RankStats> stats_;
   std::vector<GroupState> gs_;
+  std::vector<uint32_t> slot_;     // fast mode: [local rank * groups + group] -> slot
   std::vector<Mailbox> mbox_;
   std::vector<Message> msgs_;
   EventQueue q_;
@@ -137,8 +165,8 @@ class Replayer {
 
 bool Replayer::start_traffic(uint8_t kind, uint32_t a, uint32_t b, Time now) {
   if (kind == 0) {
-    const GroupState& g = gs_[a];
-    opts_.network->collective(plan_, a, b, g.op[b], &traffic_);
+    const GroupState& g = gs_[a];   // flow mode runs in full mode: slot == instance
+    opts_.network->collective(plan_, a, b, g.pend[b].op, &traffic_);
   } else {
     const RankState& rs = rs_[a];
     const Task& t = rs.prog->tasks[rs.prog->stream_tasks[b][rs.pc[b]]];
@@ -195,8 +223,7 @@ void Replayer::finish_xfer(uint32_t x, Time last_flow_end) {
 Time Replayer::comm_dur(const RankState& rs, uint8_t s, const Task& t, Time now) const {
   if (!opts_.network) return t.dur;
   if (t.kind == TaskKind::kCollective) {
-    const uint32_t inst = plan_.groups[t.group].instance_of_rank[rs.rank];
-    return gs_[t.group].actual[inst];
+    return gs_[t.group].actual[slot(static_cast<uint32_t>(&rs - rs_.data()), t.group)];
   }
   if (t.kind == TaskKind::kSend) return now - rs.start[s];
   return t.dur;
@@ -222,25 +249,25 @@ void Replayer::begin(RankState& rs, uint8_t s, const Task& t, Time now) {
 
 void Replayer::arrive(uint32_t li, uint8_t s, const Task& t, Time now) {
   const GroupTable& gt = plan_.groups[t.group];
-  GroupState& g = gs_[t.group];
-  uint32_t inst = gt.instance_of_rank[rs_[li].rank];
-  if (g.arrivals[inst] == 0) {
-    g.op[inst] = t.op;
-    g.stream[inst] = s;
-    g.maxt[inst] = now;
+  Pending& p = gs_[t.group].pend[slot(li, t.group)];
+  const uint32_t inst = gt.instance_of_rank[rs_[li].rank];
+  if (p.arrivals == 0) {
+    p.op = t.op;
+    p.stream = s;
+    p.maxt = now;
   } else {
-    SIM_CHECK(g.op[inst] == t.op && g.stream[inst] == s,
+    SIM_CHECK(p.op == t.op && p.stream == s,
               "group '%s' instance %u: rank %u posts op '%s' on stream %d while op '%s' on stream %d "
               "is pending (program order differs between members)",
               gt.name.c_str(), inst, rs_[li].rank, plan_.ops[t.op].name.c_str(), s,
-              plan_.ops[g.op[inst]].name.c_str(), g.stream[inst]);
-    g.maxt[inst] = max(g.maxt[inst], now);
+              plan_.ops[p.op].name.c_str(), p.stream);
+    p.maxt = max(p.maxt, now);
   }
-  if (++g.arrivals[inst] == g.needed[inst]) {
+  if (++p.arrivals == p.needed) {
     if (!opts_.network) {
-      q_.push(g.maxt[inst] + t.dur, 0, kEvCollDone, t.group, inst);
-    } else if (!start_traffic(0, t.group, inst, g.maxt[inst])) {
-      schedule_done(0, t.group, inst, g.maxt[inst], g.maxt[inst] + t.dur);
+      q_.push(p.maxt + t.dur, 0, kEvCollDone, t.group, inst);
+    } else if (!start_traffic(0, t.group, inst, p.maxt)) {   // flow mode: full, slot == inst
+      schedule_done(0, t.group, inst, p.maxt, p.maxt + t.dur);
     }
   }
 }
@@ -251,7 +278,10 @@ void Replayer::try_advance(uint32_t li, Time now) {
   bool progress = true;
   while (progress) {
     progress = false;
-    for (uint8_t s = 0; s < kMaxStreams; ++s) {
+    // Streams that are busy or done cannot start anything, and working on stream s changes
+    // neither bit of another stream: visit the others in ascending order as before.
+    for (uint32_t cand = rs.live & ~rs.busy & 0x7fu; cand != 0; cand &= cand - 1) {
+      const uint8_t s = static_cast<uint8_t>(__builtin_ctz(cand));
       const auto& st = prog.stream_tasks[s];
       while (!(rs.busy & (1u << s)) && rs.pc[s] < st.size()) {
         const uint32_t ti = st[rs.pc[s]];
@@ -289,7 +319,7 @@ void Replayer::try_advance(uint32_t li, Time now) {
           if (rs.mem_cur > stats_[li].peak_dynamic_mem) stats_[li].peak_dynamic_mem = rs.mem_cur;
           if (rs.traced) trace_.push_back(TraceRecord{rs.rank, ti, now, now});
           ++rs.done[s];
-          ++rs.pc[s];
+          if (++rs.pc[s] == st.size()) rs.live &= static_cast<uint8_t>(~(1u << s));
           rs.last_end[s] = now;
           progress = true;
           continue;
@@ -340,7 +370,7 @@ void Replayer::complete(uint32_t li, uint8_t s, Time now) {
   }
   rs.busy &= static_cast<uint8_t>(~(1u << s));
   ++rs.done[s];
-  ++rs.pc[s];
+  if (++rs.pc[s] == prog.stream_tasks[s].size()) rs.live &= static_cast<uint8_t>(~(1u << s));
   rs.last_end[s] = now;
   rs.mem_cur -= t.mem_free;
   if (rs.traced) trace_.push_back(TraceRecord{rs.rank, ti, rs.start[s], now});
@@ -349,6 +379,58 @@ void Replayer::complete(uint32_t li, uint8_t s, Time now) {
     try_advance(static_cast<uint32_t>(pl), now);
   }
   try_advance(li, now);
+}
+
+void Replayer::setup_groups(const std::vector<uint32_t>& sim) {
+  const size_t ng = plan_.groups.size();
+  gs_.resize(ng);
+  if (!opts_.fast) {   // every rank, local index == rank: the plan's tables serve as they are
+    for (size_t g = 0; g < ng; ++g) {
+      const GroupTable& gt = plan_.groups[g];
+      GroupState& s = gs_[g];
+      const uint32_t ni = gt.instances();
+      s.pend.assign(ni, Pending{});
+      for (uint32_t i = 0; i < ni; ++i) s.pend[i].needed = gt.size_of(i);
+      if (opts_.network) s.actual.assign(ni, Time::zero());
+      s.member_offsets = gt.member_offsets.data();
+      s.members = gt.members.data();
+    }
+    return;
+  }
+  // Fast mode: a slot per instance that holds a simulated rank, in order of first appearance;
+  // its members are the simulated ranks of the instance, ascending (sim is sorted).
+  slot_.assign(sim.size() * ng, kNoDep);
+  for (size_t g = 0; g < ng; ++g) {
+    const GroupTable& gt = plan_.groups[g];
+    GroupState& s = gs_[g];
+    std::vector<uint32_t> inst;   // slot -> instance
+    for (size_t li = 0; li < sim.size(); ++li) {
+      const uint32_t i = gt.instance_of_rank[sim[li]];
+      if (i == kNoDep) continue;
+      uint32_t k = 0;
+      while (k < inst.size() && inst[k] != i) ++k;   // a handful of representatives
+      if (k == inst.size()) inst.push_back(i);
+      slot_[li * ng + g] = k;
+    }
+    const size_t ns = inst.size();
+    s.pend.assign(ns, Pending{});
+    s.own_offsets.assign(ns + 1, 0);
+    for (size_t li = 0; li < sim.size(); ++li)
+      if (slot_[li * ng + g] != kNoDep) ++s.own_offsets[slot_[li * ng + g] + 1];
+    for (size_t k = 0; k < ns; ++k) {
+      s.pend[k].needed = s.own_offsets[k + 1];
+      s.own_offsets[k + 1] += s.own_offsets[k];
+    }
+    s.own_members.assign(s.own_offsets[ns], 0);
+    std::vector<uint32_t> fill(s.own_offsets.begin(), s.own_offsets.end() - 1);
+    for (size_t li = 0; li < sim.size(); ++li)
+      if (slot_[li * ng + g] != kNoDep) s.own_members[fill[slot_[li * ng + g]]++] = static_cast<uint32_t>(li);
+    s.member_offsets = s.own_offsets.data();
+    s.members = s.own_members.data();
+    s.slot_of_inst.clear();
+    for (size_t k = 0; k < ns; ++k) s.slot_of_inst.emplace_back(inst[k], static_cast<uint32_t>(k));
+    std::sort(s.slot_of_inst.begin(), s.slot_of_inst.end());
+  }
 }
 
 Result<ReplayResult> Replayer::run() {
@@ -373,27 +455,14 @@ Result<ReplayResult> Replayer::run() {
     local_of_rank_[sim[i]] = static_cast<int32_t>(i);
     rs_[i].rank = sim[i];
     rs_[i].prog = &plan_.programs[plan_.program_of_rank[sim[i]]];
+    for (int s = 0; s < kMaxStreams; ++s)
+      if (!rs_[i].prog->stream_tasks[s].empty()) rs_[i].live |= static_cast<uint8_t>(1u << s);
     stats_[i].rank = sim[i];
   }
   for (uint32_t r : opts_.trace_ranks)
     if (r < static_cast<uint32_t>(n) && local_of_rank_[r] >= 0) rs_[local_of_rank_[r]].traced = true;
 
-  // Collective rendezvous state: per group instance, the simulated members.
-  gs_.resize(plan_.groups.size());
-  for (size_t g = 0; g < plan_.groups.size(); ++g) {
-    const GroupTable& gt = plan_.groups[g];
-    GroupState& s = gs_[g];
-    const uint32_t ni = gt.instances();
-    s.arrivals.assign(ni, 0);
-    s.needed.assign(ni, 0);
-    s.op.assign(ni, 0);
-    s.maxt.assign(ni, Time::zero());
-    if (opts_.network) s.actual.assign(ni, Time::zero());
-    s.stream.assign(ni, 0);
-    for (uint32_t i = 0; i < ni; ++i)
-      for (uint32_t k = gt.member_offsets[i]; k < gt.member_offsets[i + 1]; ++k)
-        if (local_of_rank_[gt.members[k]] >= 0) ++s.needed[i];
-  }
+  setup_groups(sim);
   // Mailboxes sized by the receives each program posts per channel: no growth during the run.
   std::vector<std::array<uint32_t, kChannels>> recv_count(plan_.programs.size());
   for (size_t p = 0; p < plan_.programs.size(); ++p) {
@@ -443,14 +512,12 @@ Result<ReplayResult> Replayer::run() {
       }
     } else {
       GroupState& g = gs_[e.a];
-      const uint32_t inst = e.b;
-      const uint8_t s = g.stream[inst];
-      g.arrivals[inst] = 0;
-      const GroupTable& gt = plan_.groups[e.a];
-      for (uint32_t k = gt.member_offsets[inst]; k < gt.member_offsets[inst + 1]; ++k) {
-        const int32_t li = local_of_rank_[gt.members[k]];
-        if (li >= 0) complete(static_cast<uint32_t>(li), s, e.when);
-      }
+      const uint32_t k = slot_of_inst(e.a, e.b);
+      const uint8_t s = g.pend[k].stream;
+      g.pend[k].arrivals = 0;
+      // complete() may post this group's next collective: read the members through g, whose
+      // arrays do not change during the run.
+      for (uint32_t j = g.member_offsets[k]; j < g.member_offsets[k + 1]; ++j) complete(g.members[j], s, e.when);
     }
   }
 
