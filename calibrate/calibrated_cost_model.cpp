@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <map>
+#include <tuple>
 
 #include "calibrate/fit.h"
 #include "sim/text.h"
@@ -22,12 +24,10 @@ bool same_dtype_class(DType a, DType b) {
   auto norm = [](DType d) { return d == DType::kFP16 ? DType::kBF16 : d; };  // same tensor-core rate
   return norm(a) == norm(b);
 }
-// One op measured twice: same class, dtype and shape (memory-bound: same name and bytes).
-bool same_op(const OpPoint& a, const OpPoint& b) {
-  return a.cls == b.cls && a.dtype == b.dtype && a.name == b.name && a.m == b.m && a.n == b.n && a.k == b.k &&
-         a.batch == b.batch && a.heads == b.heads && a.kv_heads == b.kv_heads && a.seq_q == b.seq_q &&
-         a.seq_kv == b.seq_kv && a.head_dim == b.head_dim && a.causal == b.causal && a.backward == b.backward &&
-         a.bytes == b.bytes;
+// What makes two measurements the same op: class, dtype and shape (memory-bound: name and bytes).
+auto op_key(const OpPoint& a) {
+  return std::make_tuple(static_cast<int>(a.cls), static_cast<int>(a.dtype), a.name, a.m, a.n, a.k, a.batch, a.heads,
+                         a.kv_heads, a.seq_q, a.seq_kv, a.head_dim, a.causal, a.backward, a.bytes);
 }
 bool is_memory_bound(OpClass c) {
   return c == OpClass::kNorm || c == OpClass::kElementwise || c == OpClass::kEmbedding || c == OpClass::kLoss ||
@@ -127,6 +127,7 @@ Result<std::unique_ptr<CalibratedCostModel>> CalibratedCostModel::make_impl(cons
   m->device_ = devs.value()[picked.front()];
   m->devices_ = static_cast<int>(picked.size());
   m->db_path_ = db_path;
+  std::map<decltype(op_key(OpPoint{})), size_t> index;   // op -> its entry in ops_
   for (int i : picked) {
     auto ops = db.value()->op_points(devs.value()[i].id);
     if (!ops.ok()) return ops.status();
@@ -135,15 +136,16 @@ Result<std::unique_ptr<CalibratedCostModel>> CalibratedCostModel::make_impl(cons
     for (const auto& p : ops.value()) {
       // Several measurements of one op (other implementations, or a file imported twice): the
       // fastest counts, as a training stack runs its fastest kernel for a shape (an own scalar
-      // attention kernel beside cuDNN's fused SDPA, say).
-      auto same = std::find_if(m->ops_.begin(), m->ops_.end(), [&](const OpPoint& q) { return same_op(p, q); });
-      if (same == m->ops_.end()) {
+      // attention kernel beside cuDNN's fused SDPA, say), unless prefer_source picks one.
+      const auto [it, added] = index.emplace(op_key(p), m->ops_.size());
+      if (added) {
         m->ops_.push_back(p);
         continue;
       }
+      OpPoint& same = m->ops_[it->second];
       const bool p_pref = !prefer_source.empty() && p.source.find(prefer_source) != std::string::npos;
-      const bool s_pref = !prefer_source.empty() && same->source.find(prefer_source) != std::string::npos;
-      if (p_pref != s_pref ? p_pref : p.time_us < same->time_us) *same = p;
+      const bool s_pref = !prefer_source.empty() && same.source.find(prefer_source) != std::string::npos;
+      if (p_pref != s_pref ? p_pref : p.time_us < same.time_us) same = p;
     }
     m->colls_.insert(m->colls_.end(), colls.value().begin(), colls.value().end());
   }

@@ -9,6 +9,8 @@
 #include "calibrate/calibrated_cost_model.h"
 #include "calibrate/cost_model.h"
 #include "calibrate/db.h"
+#include "calibrate/fit.h"
+#include "models/spec.h"
 #include "sim/collectives.h"
 #include "topologies/hardware.h"
 
@@ -20,21 +22,6 @@ struct Acc {
   std::vector<double> ratio, rate;
   std::string unit;
 };
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-const char* dtype_name(DType d) {
-  switch (d) {
-    case DType::kFP8: return "fp8";
-    case DType::kFP16: return "fp16";
-    case DType::kFP32: return "fp32";
-    default: return "bf16";
-  }
-}
 
 std::string decade(double flops) {
   const int e = static_cast<int>(std::floor(std::log10(flops)));
@@ -94,7 +81,7 @@ Result<CompareReport> compare_with_default(const std::string& db_path, const std
         op.flops = Flops{2.0 * p.batch * static_cast<double>(p.m) * p.n * p.k};
         op.bytes = Bytes{static_cast<int64_t>(p.batch * ((p.m * p.k + p.k * p.n) * in + p.m * p.n * out))};
         work = op.flops.v;
-        group = std::string("gemm ") + dtype_name(p.dtype) + " " + decade(work);
+        group = std::string("gemm ") + to_string(p.dtype) + " " + decade(work);
         sub = static_cast<int>(p.dtype) * 100 + static_cast<int>(std::floor(std::log10(work)));
         unit = "TFLOP/s";
         order = 0;

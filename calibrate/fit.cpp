@@ -1,5 +1,7 @@
 #include "calibrate/fit.h"
 
+#include <algorithm>
+
 #include <Eigen/Dense>
 #include <cmath>
 #include <string>
@@ -84,6 +86,12 @@ Result<AlphaBetaFit> fit_ring_allreduce(const std::vector<std::pair<double, doub
   }
   f.rms_rel_residual = std::sqrt(ss / pts.size());
   return f;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 }  // namespace trainsim

@@ -42,4 +42,7 @@ Result<AffineFit> fit_affine(const std::vector<std::pair<double, double>>& x_t);
 // non-positive value, or a fit with alpha < 0 or B <= 0 (data that no ring explains).
 Result<AlphaBetaFit> fit_ring_allreduce(const std::vector<std::pair<double, double>>& size_busbw, int p);
 
+// The median of v (the mean of the middle two for an even count); REQUIRES: v not empty.
+double median(std::vector<double> v);
+
 }  // namespace trainsim

@@ -14,6 +14,7 @@
 #include <thread>
 #include <tuple>
 
+#include "calibrate/fit.h"
 #include "calibrate/host_exec_internal.h"
 #include "calibrate/host_kernels.h"
 #include "calibrate/host_mpi.h"
@@ -113,12 +114,6 @@ struct Mailbox {
 
 Time since(Clock::time_point t0, Clock::time_point t) {
   return Time::ns(std::chrono::duration_cast<std::chrono::nanoseconds>(t - t0).count());
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 // The thread back end's exchange: shared-memory collectives per group instance, mailboxes.

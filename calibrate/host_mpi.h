@@ -33,8 +33,9 @@
 // since a task's start is stamped after its dependencies' ends on the same clock).
 // While rank 0 measures the calibration and simulates, the other processes wait in
 // host_mpi_wait_all(), which sleeps (1 ms polls of an MPI_Ibarrier) so it takes no core.
-// Without MPI at build time (TRAINSIM_HAVE_MPI unset) every function here is a stub and
-// host_mpi_init() / execute_host_mpi() return the error "built without MPI".
+// Without MPI at build time (TRAINSIM_HAVE_MPI unset) there is one process: the rank and size
+// queries answer 0 and 1, and host_mpi_init() / execute_host_mpi() return the error "built
+// without MPI" (what `--backend mpi` then prints).
 // Thread-safety: call everything from the main thread; execute_host_mpi() is collective (every
 // process calls it with the same plan and options).
 #pragma once

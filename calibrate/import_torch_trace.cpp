@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "calibrate/fit.h"
 #include "calibrate/torch_trace.h"
 
 namespace trainsim {
@@ -233,12 +234,6 @@ double busbw_factor(const std::string& kind, int p) {
   if (kind == "all-gather" || kind == "reduce-scatter" || kind == "all-to-all")
     return static_cast<double>(p - 1) / p;
   return 1.0;   // broadcast, send-recv (nccl-tests)
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 }  // namespace

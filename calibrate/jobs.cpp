@@ -10,16 +10,6 @@ namespace trainsim {
 
 namespace {
 
-const char* dtype_name(DType d) {
-  switch (d) {
-    case DType::kBF16: return "bf16";
-    case DType::kFP16: return "fp16";
-    case DType::kFP8: return "fp8";
-    case DType::kFP32: return "fp32";
-  }
-  return "bf16";
-}
-
 const char* class_name(OpClass c) {
   switch (c) {
     case OpClass::kGemm: return "gemm";
@@ -45,7 +35,7 @@ nlohmann::ordered_json job_for_op(const OpDesc& op, int group_size) {
   switch (op.cls) {
     case OpClass::kGemm:
       j["class"] = "gemm";
-      j["dtype"] = dtype_name(op.dtype);
+      j["dtype"] = to_string(op.dtype);
       j["m"] = op.m;
       j["n"] = op.n;
       j["k"] = op.k;
@@ -53,7 +43,7 @@ nlohmann::ordered_json job_for_op(const OpDesc& op, int group_size) {
       return j;
     case OpClass::kAttention:
       j["class"] = "attention";
-      j["dtype"] = dtype_name(op.dtype);
+      j["dtype"] = to_string(op.dtype);
       j["batch"] = op.attn_batch;
       j["heads"] = op.heads;
       j["kv_heads"] = op.kv_heads;
@@ -133,7 +123,7 @@ JobList sweep_jobs(bool fp8) {
           for (const auto& s : shapes) {
             nlohmann::ordered_json j;
             j["class"] = "gemm";
-            j["dtype"] = dtype_name(dt);
+            j["dtype"] = to_string(dt);
             j["m"] = s[0];
             j["n"] = s[1];
             j["k"] = s[2];

@@ -158,6 +158,32 @@ int run_verify_history(const std::string& db_path, const std::string& scenario) 
   return 0;
 }
 
+// The end of verify and compare-trace: the report's JSON to `json_out`, the record (its version,
+// tolerance, verdict and class rows from the report) to the results store at `db_path`, and the
+// exit code (3 past the tolerance).
+template <typename Json>
+int finish_report(const Json& j, double tolerance, const std::string& json_out, const std::string& db_path,
+                  trainsim::VerifyRecord r, const char* what) {
+  if (!json_out.empty()) {
+    Status st = trainsim::write_text_file(json_out, j.dump(2) + "\n");
+    if (!st.ok()) return fail(st, 1);
+    std::printf("wrote %s\n", json_out.c_str());
+  }
+  const bool passed = j["passed"].template get<bool>();
+  if (!db_path.empty()) {
+    auto store = trainsim::ResultsStore::open(db_path, /*create=*/true);
+    if (!store.ok()) return fail(store.status(), 1);
+    r.version = TRAINSIM_VERSION;
+    r.tolerance = tolerance;
+    r.passed = passed;
+    r.classes_json = j["classes"].dump();
+    auto id = store.value()->add(r);
+    if (!id.ok()) return fail(id.status(), 1);
+    std::printf("recorded as %s %lld in %s\n", what, static_cast<long long>(id.value()), db_path.c_str());
+  }
+  return passed ? 0 : 3;
+}
+
 // trainsim_executor for `verify --executor cuda`: $TRAINSIM_EXECUTOR, else next to this binary
 // (build/calibrate/cuda/trainsim_executor from build/trainsim, or the same folder), else PATH.
 std::string find_executor() {
@@ -196,35 +222,19 @@ int run_verify(const std::string& scenario, trainsim::VerifyOptions vo, double t
   }
   std::fputs(trainsim::format_verification(v.value(), tolerance, TRAINSIM_VERSION).c_str(), stdout);
   const auto j = trainsim::verify_json(v.value(), tolerance, TRAINSIM_VERSION);
-  if (!json_out.empty()) {
-    Status st = trainsim::write_text_file(json_out, j.dump(2) + "\n");
-    if (!st.ok()) return fail(st, 1);
-    std::printf("wrote %s\n", json_out.c_str());
-  }
-  if (!db_path.empty()) {
-    auto store = trainsim::ResultsStore::open(db_path, /*create=*/true);
-    if (!store.ok()) return fail(store.status(), 1);
-    trainsim::VerifyRecord r;
-    r.scenario = v->scenario;
-    r.scenario_hash = v->scenario_hash;
-    r.plan_hash = v->plan_hash;
-    r.version = TRAINSIM_VERSION;
-    r.machine = v->machine;
-    r.device = v->device;
-    r.executor = v->executor;
-    r.calibration = v->calibration;
-    r.ranks = v->ranks;
-    r.predicted_s = v->predicted.seconds();
-    r.measured_s = v->measured.seconds();
-    r.step_error = v->step_error;
-    r.tolerance = tolerance;
-    r.passed = j["passed"].get<bool>();
-    r.classes_json = j["classes"].dump();
-    auto id = store.value()->add(r);
-    if (!id.ok()) return fail(id.status(), 1);
-    std::printf("recorded as verification %lld in %s\n", static_cast<long long>(id.value()), db_path.c_str());
-  }
-  return j["passed"].get<bool>() ? 0 : 3;
+  trainsim::VerifyRecord r;
+  r.scenario = v->scenario;
+  r.scenario_hash = v->scenario_hash;
+  r.plan_hash = v->plan_hash;
+  r.machine = v->machine;
+  r.device = v->device;
+  r.executor = v->executor;
+  r.calibration = v->calibration;
+  r.ranks = v->ranks;
+  r.predicted_s = v->predicted.seconds();
+  r.measured_s = v->measured.seconds();
+  r.step_error = v->step_error;
+  return finish_report(j, tolerance, json_out, db_path, std::move(r), "verification");
 }
 
 // compare-trace: the same report and history as verify, from a real run's profiler trace.
@@ -237,39 +247,23 @@ int run_compare_trace(const std::string& scenario, const std::string& trace, con
   if (!c.ok()) return fail(c.status(), 2);
   std::fputs(trainsim::format_trace_comparison(c.value(), tolerance, TRAINSIM_VERSION).c_str(), stdout);
   const auto j = trainsim::compare_trace_json(c.value(), tolerance, TRAINSIM_VERSION);
-  if (!json_out.empty()) {
-    Status st = trainsim::write_text_file(json_out, j.dump(2) + "\n");
-    if (!st.ok()) return fail(st, 1);
-    std::printf("wrote %s\n", json_out.c_str());
-  }
-  if (!db_path.empty()) {
-    auto store = trainsim::ResultsStore::open(db_path, /*create=*/true);
-    if (!store.ok()) return fail(store.status(), 1);
-    trainsim::VerifyRecord r;
-    r.kind = "compare-trace";
-    r.scenario = c->scenario;
-    r.scenario_hash = c->scenario_hash;
-    r.plan_hash = c->plan_hash;
-    r.version = TRAINSIM_VERSION;
-    r.machine = c->trace_file;
-    r.device = c->measured_side.device_name;
-    r.executor = "torch.profiler trace";
-    r.calibration = c->costs;
-    r.ranks = c->ranks;
-    r.predicted_s = c->predicted.seconds();
-    r.measured_s = c->measured.seconds();
-    r.step_error = c->step_error;
-    r.tolerance = tolerance;
-    r.passed = j["passed"].get<bool>();
-    r.classes_json = j["classes"].dump();
-    r.details_json = nlohmann::ordered_json{{"trace", j["trace"]}, {"rank", j["rank"]}, {"shares", j["shares"]},
-                                            {"timeline", j["timeline"]}, {"kernels", j["kernels"]}}
-                         .dump();
-    auto id = store.value()->add(r);
-    if (!id.ok()) return fail(id.status(), 1);
-    std::printf("recorded as comparison %lld in %s\n", static_cast<long long>(id.value()), db_path.c_str());
-  }
-  return j["passed"].get<bool>() ? 0 : 3;
+  trainsim::VerifyRecord r;
+  r.kind = "compare-trace";
+  r.scenario = c->scenario;
+  r.scenario_hash = c->scenario_hash;
+  r.plan_hash = c->plan_hash;
+  r.machine = c->trace_file;
+  r.device = c->measured_side.device_name;
+  r.executor = "torch.profiler trace";
+  r.calibration = c->costs;
+  r.ranks = c->ranks;
+  r.predicted_s = c->predicted.seconds();
+  r.measured_s = c->measured.seconds();
+  r.step_error = c->step_error;
+  r.details_json = nlohmann::ordered_json{{"trace", j["trace"]}, {"rank", j["rank"]}, {"shares", j["shares"]},
+                                          {"timeline", j["timeline"]}, {"kernels", j["kernels"]}}
+                       .dump();
+  return finish_report(j, tolerance, json_out, db_path, std::move(r), "comparison");
 }
 
 }  // namespace

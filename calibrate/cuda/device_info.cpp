@@ -127,4 +127,20 @@ std::string device_json(int device, int gpus) {
   return b;
 }
 
+int check_device(int device, int* count) {
+  int n = 0;
+  const cudaError_t ce = cudaGetDeviceCount(&n);
+  if (count) *count = ce == cudaSuccess ? n : 0;
+  if (ce != cudaSuccess || n == 0) {
+    std::fprintf(stderr, "error: no CUDA device (cudaGetDeviceCount: %s)\n",
+                 ce != cudaSuccess ? cudaGetErrorString(ce) : "0 devices");
+    return 3;
+  }
+  if (device >= n) {
+    std::fprintf(stderr, "error: --device %d: only %d CUDA device(s) visible\n", device, n);
+    return 2;
+  }
+  return 0;
+}
+
 }  // namespace tscal

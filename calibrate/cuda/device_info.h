@@ -15,5 +15,9 @@ std::string device_json(int device, int gpus);
 std::string cuda_version_string(int v);
 // Which optional libraries this binary was built with, for --version and --self-test.
 std::string built_with();
+// Checks that CUDA sees a device and that `device` is one of them; prints the error. Returns
+// the program's exit code for it (0 fine, 3 no CUDA device, 2 no such --device) and, when
+// `count` is given, the number of visible devices.
+int check_device(int device, int* count = nullptr);
 
 }  // namespace tscal

@@ -266,16 +266,7 @@ int main(int argc, char** argv) {
   if (cl.refused) return refuse(r, cl);
 
   int count = 0;
-  const cudaError_t ce = cudaGetDeviceCount(&count);
-  if (ce != cudaSuccess || count == 0) {
-    std::fprintf(stderr, "error: no CUDA device (cudaGetDeviceCount: %s)\n",
-                 ce != cudaSuccess ? cudaGetErrorString(ce) : "0 devices");
-    return 3;
-  }
-  if (device >= count) {
-    std::fprintf(stderr, "error: --device %d: only %d CUDA device(s) visible\n", device, count);
-    return 2;
-  }
+  if (const int rc = tscal::check_device(device, &count); rc != 0) return rc;
   TS_CUDA(cudaSetDevice(device));
   cudaDeviceProp prop{};
   TS_CUDA(cudaGetDeviceProperties(&prop, device));

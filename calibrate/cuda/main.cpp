@@ -36,6 +36,7 @@
 
 #include "calibrator.h"
 #include "check.h"
+#include "device_info.h"
 #include "job_file.h"
 
 #ifdef TRAINSIM_HAVE_CUDNN
@@ -54,93 +55,13 @@ namespace {
 
 constexpr const char* kVersion = "0.1.0";
 
-[[maybe_unused]] std::string version3(int v) {  // 22809 -> "2.28.9", 91900 -> "9.19.0"
-  char b[32];
-  std::snprintf(b, sizeof b, "%d.%d.%d", v / 10000, (v % 10000) / 100, v % 100);
-  return b;
-}
-std::string cuda_version(int v) {  // 13000 -> "13.0"
-  char b[32];
-  std::snprintf(b, sizeof b, "%d.%d", v / 1000, (v % 1000) / 10);
-  return b;
-}
-
-std::string nccl_version() {
-#ifdef TRAINSIM_HAVE_NCCL
-  int v = 0;
-  TS_NCCL(ncclGetVersion(&v));
-  return version3(v);
-#else
-  return "";
-#endif
-}
-std::string cudnn_version() {
-#ifdef TRAINSIM_HAVE_CUDNN
-  return version3(static_cast<int>(cudnnGetVersion()));
-#else
-  return "";
-#endif
-}
-
-// The driver release ("550.54.15") from NVML, loaded at run time so that the program does not
-// depend on it; else the CUDA version the driver supports ("cuda 12.4").
-std::string driver_version() {
-  if (void* h = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL)) {
-    using InitFn = int (*)();
-    using GetFn = int (*)(char*, unsigned);
-    auto init = reinterpret_cast<InitFn>(dlsym(h, "nvmlInit_v2"));
-    auto get = reinterpret_cast<GetFn>(dlsym(h, "nvmlSystemGetDriverVersion"));
-    auto shut = reinterpret_cast<InitFn>(dlsym(h, "nvmlShutdown"));
-    char buf[96] = {0};
-    if (init && get && init() == 0) {
-      const bool ok = get(buf, sizeof buf) == 0;
-      if (shut) shut();
-      if (ok && buf[0]) return buf;
-    }
-  }
-  int v = 0;
-  TS_CUDA(cudaDriverGetVersion(&v));
-  return "cuda " + cuda_version(v);
-}
-
-std::string iso_date_utc() {
-  std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char b[32];
-  std::strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return b;
-}
-
-std::string hostname() {
-  char b[256] = {0};
-  if (gethostname(b, sizeof b - 1) != 0) return "";
-  return b;
-}
-
+// The libraries built in (device_info.cpp), and whether this program has the --mpi path.
 std::string built_with() {
-  std::string s = "cublasLt";
-#ifdef TRAINSIM_HAVE_CUDNN
-  s += ", cudnn (fused SDPA for attention; own kernels where cuDNN rejects the graph)";
-#else
-  s += ", no cudnn";
-#endif
-#ifdef TRAINSIM_HAVE_NCCL
-  s += ", nccl";
-#else
-  s += ", no nccl (collectives skipped)";
-#endif
-#ifdef TRAINSIM_HAVE_CUPTI
-  s += ", cupti";
-#else
-  s += ", no cupti (no kernel_us)";
-#endif
 #ifdef TRAINSIM_HAVE_MPI
-  s += ", mpi (--mpi: collectives across nodes)";
+  return tscal::built_with() + ", mpi (--mpi: collectives across nodes)";
 #else
-  s += ", no mpi (no --mpi)";
+  return tscal::built_with() + ", no mpi (no --mpi)";
 #endif
-  return s;
 }
 
 int usage(const char* msg) {
@@ -153,22 +74,6 @@ int usage(const char* msg) {
                "       trainsim_calibrator --check-attention [--device N]\n"
                "       trainsim_calibrator --version\n");
   return 2;
-}
-
-// The "device" object of every line (FORMAT.md section 2): the GPU `device` of this process.
-std::string device_json(int device, int gpus) {
-  cudaDeviceProp prop{};
-  TS_CUDA(cudaGetDeviceProperties(&prop, device));
-  int rt = 0;
-  TS_CUDA(cudaRuntimeGetVersion(&rt));
-  char dev_json[1024];
-  std::snprintf(dev_json, sizeof dev_json,
-                "{\"name\": \"%s\", \"driver\": \"%s\", \"cuda\": \"%s\", \"nccl\": \"%s\", \"cudnn\": \"%s\", "
-                "\"host\": \"%s\", \"date\": \"%s\", \"gpus\": %d}",
-                tscal::json_escape(prop.name).c_str(), tscal::json_escape(driver_version()).c_str(),
-                cuda_version(rt).c_str(), nccl_version().c_str(), cudnn_version().c_str(),
-                tscal::json_escape(hostname()).c_str(), iso_date_utc().c_str(), gpus);
-  return dev_json;
 }
 
 tscal::Options options_for(const tscal::JobFile& jobs, bool cupti) {
@@ -411,7 +316,7 @@ int run_mpi(int* argc, char*** argv, const std::string& jobs_path, const std::st
   const tscal::Options opt = options_for(jobs, cupti);
   int measured = 0, skipped = 0;
   if (w.rank == 0) {
-    dev_json = device_json(gpu, w.size);
+    dev_json = tscal::device_json(gpu, w.size);
     if (!out_path.empty()) {
       out = std::fopen(out_path.c_str(), "w");
       if (!out) {
@@ -505,17 +410,7 @@ int main(int argc, char** argv) {
 #endif
   }
   if (check_attention) {
-    int count = 0;
-    const cudaError_t ce = cudaGetDeviceCount(&count);
-    if (ce != cudaSuccess || count == 0) {
-      std::fprintf(stderr, "error: no CUDA device (cudaGetDeviceCount: %s)\n",
-                   ce != cudaSuccess ? cudaGetErrorString(ce) : "0 devices");
-      return 3;
-    }
-    if (device >= count) {
-      std::fprintf(stderr, "error: --device %d: only %d CUDA device(s) visible\n", device, count);
-      return 2;
-    }
+    if (const int rc = tscal::check_device(device); rc != 0) return rc;
     return tscal::check_attention(device);
   }
   if (jobs_path.empty()) return usage("--jobs is required");
@@ -533,16 +428,7 @@ int main(int argc, char** argv) {
   }
 
   int count = 0;
-  const cudaError_t ce = cudaGetDeviceCount(&count);
-  if (ce != cudaSuccess || count == 0) {
-    std::fprintf(stderr, "error: no CUDA device (cudaGetDeviceCount: %s)\n",
-                 ce != cudaSuccess ? cudaGetErrorString(ce) : "0 devices");
-    return 3;
-  }
-  if (device >= count) {
-    std::fprintf(stderr, "error: --device %d: only %d CUDA device(s) visible\n", device, count);
-    return 2;
-  }
+  if (const int rc = tscal::check_device(device, &count); rc != 0) return rc;
   if (gpus < 0) gpus = count;
   if (gpus > count) {
     std::fprintf(stderr, "error: --gpus %d: only %d CUDA device(s) visible\n", gpus, count);
@@ -551,7 +437,7 @@ int main(int argc, char** argv) {
 
   cudaDeviceProp prop{};
   TS_CUDA(cudaGetDeviceProperties(&prop, device));
-  const std::string dev_json = device_json(device, gpus);
+  const std::string dev_json = tscal::device_json(device, gpus);
 
   FILE* out = stdout;
   if (!out_path.empty()) {

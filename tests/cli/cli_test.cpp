@@ -2,6 +2,8 @@
 // written), the JSON shapes of run and validate, and the calibrate / topo subcommands.
 #include <gtest/gtest.h>
 
+#include "tests/cli/cli_run.h"
+
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -11,23 +13,8 @@
 
 namespace {
 
-struct CmdResult {
-  int rc = -1;
-  std::string out;   // stdout and stderr together
-};
-
-CmdResult run(const std::string& args) {
-  CmdResult r;
-  const std::string cmd = std::string(TRAINSIM_BINARY) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int status = pclose(p);
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+using tscli::CmdResult;
+using tscli::run;
 
 class Cli : public ::testing::Test {
  protected:

@@ -3,6 +3,8 @@
 // record in the results store that `trainsim verify --history` shows with its kind, and exit
 // code 2 with a clear message on bad input.
 #include <gtest/gtest.h>
+
+#include "tests/cli/cli_run.h"
 #include <unistd.h>
 
 #include <array>
@@ -15,23 +17,8 @@
 
 namespace {
 
-struct CmdResult {
-  int rc = -1;
-  std::string out;
-};
-
-CmdResult run(const std::string& args) {
-  CmdResult r;
-  const std::string cmd = std::string(TRAINSIM_BINARY) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int status = pclose(p);
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+using tscli::CmdResult;
+using tscli::run;
 
 const std::string kSrc = TRAINSIM_SOURCE_DIR;
 const std::string kScenario = kSrc + "/scenarios/quickstart.json";

@@ -5,6 +5,8 @@
 // restricted plan (tests/calibrate/host_order_check.h), and that the thread and MPI back ends
 // report the same task counts per class. Skipped only when CMake found no MPI.
 #include <gtest/gtest.h>
+
+#include "tests/cli/cli_run.h"
 #include <unistd.h>
 
 #include <array>
@@ -24,22 +26,8 @@
 namespace trainsim {
 namespace {
 
-struct CmdResult {
-  int rc = -1;
-  std::string out;
-};
-
-CmdResult run_cmd(const std::string& cmd) {
-  CmdResult r;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int status = pclose(p);
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+using tscli::CmdResult;
+using tscli::run_cmd;
 
 #ifdef TRAINSIM_HAVE_MPI
 // Open MPI refuses to run as root and to place 2 processes on fewer cores without these flags.
@@ -130,7 +118,9 @@ TEST_P(VerifyMpi, TwoProcessesReportAndHonourDependencies) {
                                                 t[2].get<uint64_t>(), t[3].get<uint64_t>()});
   }
   const int deps = expect_order_honoured(rp->plan, run);
-  if (std::string(GetParam()) != R"({"tp": 2})") EXPECT_GT(deps, 0);   // pp, dp: cross-stream dependencies
+  if (std::string(GetParam()) != R"({"tp": 2})") {   // pp, dp: cross-stream dependencies
+    EXPECT_GT(deps, 0);
+  }
 
   // The thread back end runs the same tasks: equal task counts per class.
   CmdResult t = run_cmd(std::string(TRAINSIM_BINARY) + " verify " + sc + " --backend threads --steps 1 --tolerance 1000% --json " +
