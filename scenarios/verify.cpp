@@ -156,12 +156,17 @@ std::string temp_path(const char* stem) {
   return tmpl;
 }
 
-// --executor cuda: exports rank 0 of the bound restricted plan, runs trainsim_executor on it
-// (one GPU; one warm-up step, then opts.steps timed steps) and reads its output (calibrate/
-// FORMAT.md section 4: per-task start/end of the median step, relative to the step's start).
+// --executor cuda: exports every rank of the bound restricted plan, runs trainsim_executor on
+// them (one GPU and one thread per rank, GPUs 0..n-1, NCCL between them; one warm-up step, then
+// opts.steps timed steps) and reads its output (calibrate/FORMAT.md section 4: per-task
+// start/end of the median step, relative to the step's start on that rank's GPU).
 Result<HostRun> execute_cuda(const Plan& bound, const Scenario& s, Time predicted, const VerifyOptions& opts) {
   PlanExportOptions eo;
-  eo.ranks = {0};
+  std::string rank_list;
+  for (uint32_t r = 0; r < static_cast<uint32_t>(bound.num_ranks); ++r) {
+    eo.ranks.push_back(r);
+    rank_list += (r ? "," : "") + std::to_string(r);
+  }
   eo.scenario = s.file;
   eo.costs = opts.calibration.empty() ? "embedded default" : opts.calibration;
   eo.predicted_step_us = predicted.seconds() * 1e6;
@@ -183,7 +188,7 @@ Result<HostRun> execute_cuda(const Plan& bound, const Scenario& s, Time predicte
     }
   }
   const std::string cmd = shell_quote(opts.executor_bin) + " --plan " + shell_quote(plan_file) + " --out " +
-                          shell_quote(out_file) + " --warmup 1 --steps " + std::to_string(opts.steps) + " 2> " +
+                          shell_quote(out_file) + " --ranks " + rank_list + " --warmup 1 --steps " + std::to_string(opts.steps) + " 2> " +
                           shell_quote(log_file);
   const int status = std::system(cmd.c_str());
   const int rc = status == -1 ? -1 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
@@ -207,21 +212,24 @@ Result<HostRun> execute_cuda(const Plan& bound, const Scenario& s, Time predicte
   if (j.is_discarded() || !j.contains("tasks") || !j.contains("step_us"))
     return Status::error(Error{opts.executor_bin, "", "", "trainsim_executor wrote no readable output (tasks, step_us)"});
   HostRun r;
-  const Program& prog = bound.programs[bound.program_of_rank[0]];
-  r.tasks.assign(1, std::vector<HostTaskRecord>(prog.tasks.size()));
+  r.tasks.resize(bound.num_ranks);
+  for (uint32_t k = 0; k < static_cast<uint32_t>(bound.num_ranks); ++k)
+    r.tasks[k].resize(bound.programs[bound.program_of_rank[k]].tasks.size());
   for (const auto& t : j["tasks"]) {
     const size_t i = t.value("index", size_t{0});
-    if (i >= prog.tasks.size() || t.value("rank", 0) != 0) continue;
-    r.tasks[0][i].start = Time::from_seconds(t.value("start_us", 0.0) * 1e-6);
-    r.tasks[0][i].end = Time::from_seconds(t.value("end_us", 0.0) * 1e-6);
+    const int rank = t.value("rank", -1);
+    if (rank < 0 || rank >= static_cast<int>(bound.num_ranks) || i >= r.tasks[rank].size()) continue;
+    r.tasks[rank][i].start = Time::from_seconds(t.value("start_us", 0.0) * 1e-6);
+    r.tasks[rank][i].end = Time::from_seconds(t.value("end_us", 0.0) * 1e-6);
   }
   r.step_time = Time::from_seconds(j.value("step_us", 0.0) * 1e-6);
   if (j.contains("step_times_us"))
     for (const auto& x : j["step_times_us"]) r.step_times.push_back(Time::from_seconds(x.get<double>() * 1e-6));
   const std::string dev = j.contains("device") && j["device"].is_object() ? j["device"].value("name", "") : "";
-  r.backend = "trainsim_executor, one GPU";
+  r.backend = bound.num_ranks == 1 ? std::string("trainsim_executor, one GPU")
+                                    : "trainsim_executor, " + std::to_string(bound.num_ranks) + " GPUs (one thread each, NCCL)";
   r.device = dev.empty() ? std::string("unknown GPU") : dev;
-  r.threads = 1;
+  r.threads = static_cast<int>(bound.num_ranks);
   return r;
 }
 
@@ -301,10 +309,6 @@ Result<Verification> verify_scenario(const Scenario& s, const VerifyOptions& opt
   v.executor = opts.executor;
   v.device = cuda ? s.cluster.gpu.name : host_device_name();
   v.machine = machine_description();
-  if (cuda && rp.plan.num_ranks != 1)
-    return Status::error(Error{"", "--ranks", std::to_string(rp.plan.num_ranks),
-                               "the CUDA executor runs one rank on one GPU (multi-GPU execution is not built): use "
-                               "--ranks 1 with a scenario whose tensor/context-parallel group is one GPU"});
   HostExecOptions ho;
   ho.steps = opts.steps;
   ho.max_bytes = opts.max_bytes;

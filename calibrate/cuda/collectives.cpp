@@ -29,6 +29,8 @@
 
 #ifdef TRAINSIM_HAVE_NCCL
 #include <nccl.h>
+
+#include "nccl_ops.h"
 #endif
 
 namespace tscal {
@@ -36,48 +38,11 @@ namespace tscal {
 #ifdef TRAINSIM_HAVE_NCCL
 namespace {
 
-// Element counts per nccl-tests; bytes rounded down to whole elements per rank.
-struct CollShape {
-  ncclDataType_t dt = ncclBfloat16;
-  ElemType et = ElemType::kBF16;
-  int64_t esize = 2;
-  int64_t total = 0, per_rank = 0;     // elements; total is a multiple of n
-  int64_t send_elems = 0, recv_elems = 0;
-};
+CollShape coll_shape(const CollJob& j, int n) { return tscal::coll_shape(j.kind, j.dtype, j.bytes, n); }
 
-CollShape coll_shape(const CollJob& j, int n) {
-  CollShape s;
-  s.dt = j.dtype == "fp16" ? ncclFloat16 : j.dtype == "fp32" ? ncclFloat32 : ncclBfloat16;
-  s.et = j.dtype == "fp32" ? ElemType::kFP32 : j.dtype == "fp16" ? ElemType::kFP16 : ElemType::kBF16;
-  s.esize = j.dtype == "fp32" ? 4 : 2;
-  s.total = std::max<int64_t>(j.bytes / (s.esize * n), 1) * n;
-  s.per_rank = s.total / n;
-  s.send_elems = j.kind == "all-gather" ? s.per_rank : s.total;
-  s.recv_elems = j.kind == "reduce-scatter" ? s.per_rank : s.total;
-  return s;
-}
-
-// Enqueues rank i's part of one run of j on (cm, st). The caller wraps the ranks it drives
-// (all of them in one process, or its own one under MPI) in ncclGroupStart/End.
 void enqueue_rank(const CollJob& j, const CollShape& s, int i, int n, void* send, void* recv, ncclComm_t cm,
                   cudaStream_t st) {
-  if (j.kind == "all-reduce") {
-    TS_NCCL(ncclAllReduce(send, recv, static_cast<size_t>(s.total), s.dt, ncclSum, cm, st));
-  } else if (j.kind == "all-gather") {
-    TS_NCCL(ncclAllGather(send, recv, static_cast<size_t>(s.per_rank), s.dt, cm, st));
-  } else if (j.kind == "reduce-scatter") {
-    TS_NCCL(ncclReduceScatter(send, recv, static_cast<size_t>(s.per_rank), s.dt, ncclSum, cm, st));
-  } else if (j.kind == "broadcast") {
-    TS_NCCL(ncclBroadcast(send, recv, static_cast<size_t>(s.total), s.dt, 0, cm, st));
-  } else if (j.kind == "all-to-all") {
-    for (int p = 0; p < n; ++p) {
-      TS_NCCL(ncclSend(static_cast<char*>(send) + p * s.per_rank * s.esize, static_cast<size_t>(s.per_rank), s.dt, p, cm, st));
-      TS_NCCL(ncclRecv(static_cast<char*>(recv) + p * s.per_rank * s.esize, static_cast<size_t>(s.per_rank), s.dt, p, cm, st));
-    }
-  } else {  // send-recv
-    TS_NCCL(ncclSend(send, static_cast<size_t>(s.total), s.dt, (i + 1) % n, cm, st));
-    TS_NCCL(ncclRecv(recv, static_cast<size_t>(s.total), s.dt, (i - 1 + n) % n, cm, st));
-  }
+  enqueue_coll(j.kind, s, i, n, send, recv, cm, st);
 }
 
 // The GPUs this process drives for one job: device, stream and buffers per GPU.

@@ -331,8 +331,17 @@ inline bool job_for_plan_op(const PlanOp& op, int index, OpJob* j, std::string* 
 // group instance has members not run here are dropped (else kRefuse: they need NCCL over
 // local GPUs, which this executor does not build yet).
 enum class TaskAction { kRun, kDrop, kRefuse };
+
+// What the executor does with task t of rank r when the ranks `here` run in this process (one
+// GPU each). `local_comm`: this executor can run communication between the ranks here (built
+// with NCCL); then a collective whose group instance has all its members here runs (NCCL
+// communicator over their GPUs) and so does a send/recv whose peer is here. Otherwise:
+//   - a collective over a group of size 1 is a no-op: dropped;
+//   - a send/recv to a peer not run here: dropped (the peer's side of the plan is absent);
+//   - a collective over a group with members not run here: refused, or dropped with drop_comm;
+//   - communication between ranks here without local_comm: refused, or dropped with drop_comm.
 inline TaskAction task_action(const PlanFile& pf, const PlanRank& r, const PlanTask& t, const std::vector<int>& here,
-                              bool drop_comm, std::string* why) {
+                              bool drop_comm, bool local_comm, std::string* why) {
   auto is_here = [&](int rank) {
     for (int h : here)
       if (h == rank) return true;
@@ -344,10 +353,13 @@ inline TaskAction task_action(const PlanFile& pf, const PlanRank& r, const PlanT
     const int peer = t.group < static_cast<int>(r.peer_ranks.size()) ? r.peer_ranks[t.group] : -1;
     const std::string table = t.group < static_cast<int>(pf.peers.size()) ? pf.peers[t.group] : "?";
     if (peer >= 0 && is_here(peer)) {
-      *why = "p2p between local ranks needs NCCL over local GPUs (not built)";
-      return TaskAction::kRefuse;
+      if (local_comm) return TaskAction::kRun;
+      *why = t.kind + (t.kind == "send" ? " to" : " from") + " local rank " + std::to_string(peer) + " (" + table +
+             ") needs NCCL, which this executor was built without";
+      return drop_comm ? TaskAction::kDrop : TaskAction::kRefuse;
     }
-    *why = t.kind + " to peer rank " + std::to_string(peer) + " (" + table + "), not run here";
+    *why = t.kind + (t.kind == "send" ? " to" : " from") + " peer rank " + std::to_string(peer) + " (" + table +
+           "), not run here";
     return TaskAction::kDrop;
   }
   // collective
@@ -359,18 +371,60 @@ inline TaskAction task_action(const PlanFile& pf, const PlanRank& r, const PlanT
     *why = op.coll + " over group " + g.name + " of size " + std::to_string(size) + ": a no-op";
     return TaskAction::kDrop;
   }
-  int local = 0;
+  size_t local = 0;
   for (int m : gi->members) local += is_here(m);
+  if (local == size && local_comm) return TaskAction::kRun;
   if (drop_comm) {
     *why = op.coll + " over group " + g.name + " of " + std::to_string(size) + " ranks, " + std::to_string(local) +
            " run here (--drop-comm)";
     return TaskAction::kDrop;
   }
-  *why = op.coll + " over group " + g.name + " instance " + std::to_string(inst) + " of " + std::to_string(size) +
-         " ranks needs NCCL over " + std::to_string(size) +
-         " local GPUs, which this executor does not build yet; run a plan restricted to groups of size 1, "
-         "or pass --drop-comm to drop such collectives (reported)";
+  if (local == size)
+    *why = op.coll + " over group " + g.name + " instance " + std::to_string(inst) + " of " + std::to_string(size) +
+           " local ranks needs NCCL, which this executor was built without; pass --drop-comm to drop it (reported)";
+  else
+    *why = op.coll + " over group " + g.name + " instance " + std::to_string(inst) + " of " + std::to_string(size) +
+           " ranks, " + std::to_string(local) + " of them run here: run all its members (--ranks, one GPU each), " +
+           "or pass --drop-comm to drop such collectives (reported)";
   return TaskAction::kRefuse;
+}
+
+// The NCCL communicators the ranks `here` need (one GPU each), from their tasks that run:
+// one per group instance with a collective that runs (members in ascending rank order; a
+// member's index is its rank in the communicator), and one per ordered pair (sender, receiver)
+// with a send/recv that runs (index 0 the sender, 1 the receiver). Each communicator carries
+// the traffic of one instance or one direction only, so its operations come in the same order
+// on every member when the plan's programs agree. Pure; no NCCL.
+struct CommSpec {
+  int group = -1;             // group kind (collectives), or -1 for a p2p pair
+  int instance = -1;
+  std::vector<int> members;   // ranks
+};
+inline std::vector<CommSpec> comm_specs(const PlanFile& pf, const std::vector<int>& here,
+                                        const std::vector<std::vector<TaskAction>>& actions) {
+  std::vector<CommSpec> out;
+  auto find = [&](int group, int inst, const std::vector<int>& members) -> bool {
+    for (const auto& c : out)
+      if (c.group == group && c.instance == inst && (group >= 0 || c.members == members)) return true;
+    return false;
+  };
+  for (size_t k = 0; k < here.size(); ++k) {
+    const PlanRank* r = pf.find_rank(here[k]);
+    if (!r) continue;
+    for (size_t i = 0; i < r->tasks.size(); ++i) {
+      if (k >= actions.size() || i >= actions[k].size() || actions[k][i] != TaskAction::kRun) continue;
+      const PlanTask& t = r->tasks[i];
+      if (t.kind == "collective") {
+        const int inst = r->group_instances[t.group];
+        if (!find(t.group, inst, {})) out.push_back({t.group, inst, pf.groups[t.group].find(inst)->members});
+      } else if (t.kind == "send" || t.kind == "recv") {
+        const int peer = r->peer_ranks[t.group];
+        const std::vector<int> pair = t.kind == "send" ? std::vector<int>{r->rank, peer} : std::vector<int>{peer, r->rank};
+        if (!find(-1, -1, pair)) out.push_back({-1, -1, pair});
+      }
+    }
+  }
+  return out;
 }
 
 }  // namespace tscal

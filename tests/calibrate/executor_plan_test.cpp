@@ -3,6 +3,8 @@
 // same tasks and deps; collectives over groups of size 1 are dropped, larger ones refused
 // unless drop_comm; sends to a peer not run here are dropped; the committed sample plan of the
 // executor's self-test parses; malformed files name the JSON path.
+#include <set>
+
 #include <gtest/gtest.h>
 
 #include "calibrate/cost_model.h"
@@ -94,8 +96,8 @@ TEST(ExecutorPlan, DropsSizeOneGroupsAndRefusesLargerOnesUnlessDropComm) {
     int coll = 0, sends = 0;
     for (const auto& t : r.tasks) {
       std::string why;
-      const auto a = tscal::task_action(pf, r, t, {0}, false, &why);
-      const auto b = tscal::task_action(pf, r, t, {0}, true, &why);
+      const auto a = tscal::task_action(pf, r, t, {0}, false, false, &why);
+      const auto b = tscal::task_action(pf, r, t, {0}, true, false, &why);
       if (t.kind == "compute") {
         EXPECT_EQ(a, tscal::TaskAction::kRun);
       } else if (t.kind == "collective") {
@@ -115,6 +117,84 @@ TEST(ExecutorPlan, DropsSizeOneGroupsAndRefusesLargerOnesUnlessDropComm) {
   }
 }
 
+// All 4 ranks of pp 2 x dp 2 run here with NCCL: every collective and send/recv runs, over one
+// communicator per group instance and one per direction of each stage pair; with half of the
+// ranks here, the collectives whose members are split are refused (dropped with drop_comm).
+TEST(ExecutorPlan, RunsCommunicationBetweenLocalRanks) {
+  CompiledPlan c = small_plan(2);
+  tscal::PlanFile pf = parsed(c.plan, {0, 1, 2, 3});
+  const std::vector<int> all = {0, 1, 2, 3};
+  std::vector<std::vector<tscal::TaskAction>> actions;
+  int colls = 0, p2p = 0;
+  std::set<std::pair<int, int>> pairs, instances;
+  for (const auto& r : pf.ranks) {
+    actions.emplace_back();
+    for (const auto& t : r.tasks) {
+      std::string why;
+      const auto a = tscal::task_action(pf, r, t, all, false, true, &why);
+      actions.back().push_back(a);
+      if (t.kind == "compute") continue;
+      EXPECT_EQ(a, tscal::TaskAction::kRun) << "rank " << r.rank << " " << t.kind << ": " << why;
+      if (t.kind == "collective") {
+        ++colls;
+        instances.insert({t.group, r.group_instances[t.group]});
+      } else {
+        ++p2p;
+        const int peer = r.peer_ranks[t.group];
+        pairs.insert(t.kind == "send" ? std::make_pair(r.rank, peer) : std::make_pair(peer, r.rank));
+      }
+    }
+  }
+  ASSERT_GT(colls, 0);
+  ASSERT_GT(p2p, 0);
+  EXPECT_EQ(pairs.size(), 4u);  // 2 stage pairs (one per dp replica), both directions
+  const auto specs = tscal::comm_specs(pf, all, actions);
+  size_t groups = 0, directions = 0;
+  for (const auto& cs : specs) {
+    if (cs.group >= 0) {
+      ++groups;
+      EXPECT_EQ(cs.members, pf.groups[cs.group].find(cs.instance)->members);
+      EXPECT_EQ(cs.members.size(), 2u);
+    } else {
+      ++directions;
+      ASSERT_EQ(cs.members.size(), 2u);
+      EXPECT_EQ(pairs.count({cs.members[0], cs.members[1]}), 1u) << cs.members[0] << "->" << cs.members[1];
+    }
+  }
+  EXPECT_EQ(directions, pairs.size());
+  EXPECT_EQ(groups, instances.size());  // one communicator per group instance used
+
+  // Half of the ranks here: rank 0 and its pipeline peer. The dp collectives span the other half.
+  const int peer = pf.ranks[0].peer_ranks[0] >= 0 ? pf.ranks[0].peer_ranks[0] : pf.ranks[0].peer_ranks[1];
+  ASSERT_GE(peer, 0);
+  const std::vector<int> half = {0, peer};
+  int refused = 0, dropped = 0, run = 0;
+  for (const auto& t : pf.ranks[0].tasks) {
+    if (t.kind == "compute") continue;
+    std::string why;
+    const auto a = tscal::task_action(pf, pf.ranks[0], t, half, false, true, &why);
+    const auto b = tscal::task_action(pf, pf.ranks[0], t, half, true, true, &why);
+    if (t.kind == "collective") {
+      refused += a == tscal::TaskAction::kRefuse;
+      dropped += b == tscal::TaskAction::kDrop;
+      EXPECT_NE(a, tscal::TaskAction::kRun);
+    } else {
+      run += a == tscal::TaskAction::kRun;
+      EXPECT_EQ(a, tscal::TaskAction::kRun) << why;
+    }
+  }
+  EXPECT_GT(refused, 0);
+  EXPECT_EQ(refused, dropped);
+  EXPECT_GT(run, 0);
+  // Without NCCL, communication between local ranks is refused too.
+  for (const auto& t : pf.ranks[0].tasks)
+    if (t.kind == "send") {
+      std::string why;
+      EXPECT_EQ(tscal::task_action(pf, pf.ranks[0], t, all, false, false, &why), tscal::TaskAction::kRefuse);
+      EXPECT_NE(why.find("NCCL"), std::string::npos) << why;
+    }
+}
+
 // A hand-written plan whose all-reduce runs over a group of one rank: a no-op, dropped.
 TEST(ExecutorPlan, CollectiveOverOneRankIsDropped) {
   const std::string text = R"({"format": "trainsim plan export", "version": 1, "scenario": "", "costs": "",
@@ -130,7 +210,7 @@ TEST(ExecutorPlan, CollectiveOverOneRankIsDropped) {
   std::vector<std::string> errors;
   ASSERT_TRUE(tscal::parse_plan(text, "p.json", &pf, &errors)) << (errors.empty() ? "" : errors[0]);
   std::string why;
-  EXPECT_EQ(tscal::task_action(pf, pf.ranks[0], pf.ranks[0].tasks[0], {1}, false, &why), tscal::TaskAction::kDrop);
+  EXPECT_EQ(tscal::task_action(pf, pf.ranks[0], pf.ranks[0].tasks[0], {1}, false, true, &why), tscal::TaskAction::kDrop);
   EXPECT_NE(why.find("size 1"), std::string::npos) << why;
 }
 

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -124,6 +126,95 @@ TEST(Verify, CalibrationOfAnotherDeviceIsAClearError) {
   EXPECT_NE(m.find("NVIDIA H100 80GB HBM3"), std::string::npos) << m;   // lists what it has
   EXPECT_NE(m.find("host-cpu"), std::string::npos) << m;                // names what it wanted
   std::filesystem::remove(db);
+}
+
+// --executor cuda with 2 ranks: verify exports both ranks of the restricted plan and asks the
+// executor for `--ranks 0,1`, then reads every rank's tasks. A stand-in executor (python)
+// replays the exported plan as a list schedule of the simulated durations (each task starts when
+// its stream and its deps are done; the group's collectives start together), so the measured
+// side is known; the real one runs on GPUs with NCCL (calibrate/cuda/executor.cpp).
+TEST(Verify, CudaExecutorRunsEveryRankOfTheRestrictedPlan) {
+  if (std::system("python3 -c 'import json' > /dev/null 2>&1") != 0) GTEST_SKIP() << "no python3";
+  const std::string fake = (std::filesystem::temp_directory_path() / ("trainsim_fake_exec_" + std::to_string(getpid()) + ".py")).string();
+  {
+    std::ofstream f(fake);
+    f << R"PY(#!/usr/bin/env python3
+import json, sys
+a = sys.argv[1:]
+arg = lambda k: a[a.index(k) + 1]
+plan = json.load(open(arg("--plan")))
+ranks = [int(x) for x in arg("--ranks").split(",")]
+assert ranks == [r["rank"] for r in plan["ranks"]], (ranks, "exported", [r["rank"] for r in plan["ranks"]])
+progs = {r["rank"]: r for r in plan["ranks"]}
+end = {r: [None] * len(progs[r]["tasks"]) for r in ranks}
+nxt = {r: 0 for r in ranks}
+free = {r: {} for r in ranks}
+out = []
+def ready(r):
+    i = nxt[r]
+    t = progs[r]["tasks"][i]
+    if any(end[r][d] is None for d in t["deps"]): return None
+    return max([free[r].get(t["stream"], 0.0)] + [end[r][d] for d in t["deps"]])
+while any(nxt[r] < len(progs[r]["tasks"]) for r in ranks):
+    moved = False
+    for r in ranks:
+        if nxt[r] >= len(progs[r]["tasks"]): continue
+        t = progs[r]["tasks"][nxt[r]]
+        st = ready(r)
+        if st is None: continue
+        if t["kind"] == "collective":  # all ranks at this point start it together
+            peers = [q for q in ranks if nxt[q] < len(progs[q]["tasks"]) and progs[q]["tasks"][nxt[q]]["op"] == t["op"]
+                     and progs[q]["tasks"][nxt[q]]["kind"] == "collective" and ready(q) is not None]
+            if len(peers) < len(ranks): continue
+            st = max(ready(q) for q in peers)
+            for q in peers:
+                tq = progs[q]["tasks"][nxt[q]]
+                end[q][nxt[q]] = st + tq["dur_us"]
+                free[q][tq["stream"]] = end[q][nxt[q]]
+                out.append({"rank": q, "index": nxt[q], "op": tq["op"], "stream": tq["stream"], "start_us": st,
+                            "end_us": end[q][nxt[q]], "sim_us": tq["dur_us"]})
+                nxt[q] += 1
+        else:
+            end[r][nxt[r]] = st + t["dur_us"]
+            free[r][t["stream"]] = end[r][nxt[r]]
+            out.append({"rank": r, "index": nxt[r], "op": t["op"], "stream": t["stream"], "start_us": st,
+                        "end_us": end[r][nxt[r]], "sim_us": t["dur_us"]})
+            nxt[r] += 1
+        moved = True
+    assert moved, "stuck"
+step = max(max(e) for e in end.values())
+json.dump({"device": {"name": "fake GPU"}, "rank": ranks[0], "ranks": ranks, "step_us": step, "step_times_us": [step],
+           "tasks": out}, open(arg("--out"), "w"))
+)PY";
+  }
+  VerifyOptions o = quick();
+  o.executor = "cuda";
+  std::filesystem::permissions(fake, std::filesystem::perms::owner_all, std::filesystem::perm_options::add);
+  o.executor_bin = fake;
+  HostRun run;
+  o.run_out = &run;
+  auto v = verify_scenario(tiny(), o);
+  std::filesystem::remove(fake);
+  ASSERT_TRUE(v.ok()) << v.status().to_string();
+  EXPECT_EQ(v->ranks, 2);
+  EXPECT_NE(v->backend.find("2 GPUs"), std::string::npos) << v->backend;
+  ASSERT_EQ(run.tasks.size(), 2u);
+  for (const auto& rank : run.tasks) {
+    ASSERT_FALSE(rank.empty());
+    for (const auto& t : rank) EXPECT_GE(t.end, t.start);
+    EXPECT_GT(rank.back().end, Time::zero());
+  }
+  bool tp_ar = false;
+  for (const auto& c : v->classes)
+    if (c.what == "all-reduce(tp)") {
+      tp_ar = true;
+      EXPECT_GT(c.measured, Time::zero());
+      // the stand-in ran the simulated durations: the class agrees with the prediction
+      EXPECT_NEAR(c.measured.seconds(), c.predicted.seconds(), 0.02 * c.predicted.seconds());
+    }
+  EXPECT_TRUE(tp_ar);
+  // a list schedule of the simulated durations gives the simulated step, within rounding
+  EXPECT_LT(std::abs(v->step_error), 0.02) << v->step_error;
 }
 
 }  // namespace
