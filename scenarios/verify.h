@@ -49,8 +49,8 @@ struct VerifyOptions {
   HostCalibrateOptions calib;      // for the on-the-fly measurement
   int64_t max_bytes = int64_t{4} << 30;   // host executor memory limit
   // --executor cuda: the trainsim_executor program (calibrate/cuda; the CLI finds it beside the
-  // trainsim binary or on PATH), run on one GPU with the restricted plan of one rank exported
-  // (calibrate/FORMAT.md section 4). Its costs: `calibration` as a GPU calibration database
+  // trainsim binary or on PATH), run with every rank of the restricted plan exported (calibrate/
+  // FORMAT.md section 4) on GPUs 0..ranks-1, one each, NCCL between them. Its costs: `calibration` as a GPU calibration database
   // (the scenario's GPU, as `trainsim run --calibration`), or the embedded default when empty.
   std::string executor_bin;
   HostRun* run_out = nullptr;      // if set, receives the executed run (per-task records)
