@@ -339,6 +339,21 @@ class StageBuilder {
   void tp_gather(const char* ag, int layer, int micro) {
     if (d_.sp) tp_coll(ag, CollKind::kAllGather, layer, micro);
   }
+  // MLA with sequence parallelism (compiler.h): the down-projections run on the rank's T/tp
+  // tokens and the latents (not h) are gathered before the up-projections.
+  bool mla_latent_sp() const { return d_.mla && d_.sp && d_.t > 1; }
+  // Whether the attention block gathers h before its projections (and reduces the h-wide
+  // input gradient after them): always, except MLA with SP and a compressed query.
+  bool attn_gathers_h() const { return !(mla_latent_sp() && d_.q_lora > 0); }
+  // A TP collective of `bytes` (the latents' width) on the compute stream.
+  void tp_latent_coll(const char* name, CollKind kind, int64_t bytes, int layer, int micro) {
+    emit_coll(name, kind, bytes, kGroupTp, kStreamCompute, Category::kTpComm, layer, micro);
+  }
+  // The SP re-gather of an up-projection's latent input for its weight gradient (side stream).
+  uint32_t latent_side_gather(const char* name, int64_t bytes, int layer, int micro) {
+    return emit_coll(name, CollKind::kAllGather, bytes, kGroupTpSide, kStreamGather, Category::kTpComm, layer, micro,
+                     last_compute_);
+  }
 
   int64_t norm_bytes() const { return 2 * 2 * d_.norm_tokens() * d_.h; }     // read x, write y
   int64_t norm_bwd_bytes() const { return 3 * 2 * d_.norm_tokens() * d_.h; }  // x, dy -> dx
@@ -490,16 +505,23 @@ class StageBuilder {
   // mla_grad_allreduce().
   void mla_in_forward(Category c, int layer, int micro) {
     const int64_t T = d_.tokens(), Hl = d_.heads / d_.t;
+    const bool latent = mla_latent_sp();
+    const int64_t Tn = latent ? d_.norm_tokens() : T;   // tokens of the down-projections
     const DType g = d_.gemm_dtype;
     if (d_.q_lora > 0) {
-      emit_compute(OP(gemm_op("attn.mla.q_down.fwd", T, d_.q_lora, d_.h, g, false)), c, layer, micro);
-      emit_compute(OP(memory_op("attn.mla.q_norm.fwd", OpClass::kNorm, 2 * 2 * T * d_.q_lora, false)), c, layer, micro);
+      emit_compute(OP(gemm_op("attn.mla.q_down.fwd", Tn, d_.q_lora, d_.h, g, false)), c, layer, micro);
+      emit_compute(OP(memory_op("attn.mla.q_norm.fwd", OpClass::kNorm, 2 * 2 * Tn * d_.q_lora, false)), c, layer, micro);
+      if (latent) tp_latent_coll("tp.mla.q.allgather", CollKind::kAllGather, 2 * T * d_.q_lora, layer, micro);
       emit_compute(OP(gemm_op("attn.mla.q_up.fwd", T, Hl * d_.qk_dim, d_.q_lora, g, false)), c, layer, micro);
     } else {
       emit_compute(OP(gemm_op("attn.mla.q.fwd", T, Hl * d_.qk_dim, d_.h, g, false)), c, layer, micro);
     }
-    emit_compute(OP(gemm_op("attn.mla.kv_down.fwd", T, d_.kv_lora + d_.rope, d_.h, g, false)), c, layer, micro);
-    emit_compute(OP(memory_op("attn.mla.kv_norm.fwd", OpClass::kNorm, 2 * 2 * T * d_.kv_lora, false)), c, layer, micro);
+    emit_compute(OP(gemm_op("attn.mla.kv_down.fwd", Tn, d_.kv_lora + d_.rope, d_.h, g, false)), c, layer, micro);
+    emit_compute(OP(memory_op("attn.mla.kv_norm.fwd", OpClass::kNorm, 2 * 2 * Tn * d_.kv_lora, false)), c, layer, micro);
+    if (latent) {
+      tp_latent_coll("tp.mla.kv.allgather", CollKind::kAllGather, 2 * T * d_.kv_lora, layer, micro);
+      tp_latent_coll("tp.mla.kpe.allgather", CollKind::kAllGather, 2 * T * d_.rope, layer, micro);
+    }
     emit_compute(OP(gemm_op("attn.mla.kv_up.fwd", T, Hl * (d_.nope + d_.v_dim), d_.kv_lora, g, false)), c, layer, micro);
     // RoPE: read + write the rope parts of Q (H/t heads) and the shared key.
     emit_compute(OP(memory_op("attn.rope.fwd", OpClass::kElementwise, 2 * 2 * T * (Hl + 1) * d_.rope, false)), c, layer,
@@ -519,27 +541,42 @@ class StageBuilder {
                                 par_.dp_overlap ? kStreamDp : kStreamCompute, Category::kTpComm, 0xffff, 0,
                                 last_compute_);
   }
+  // sg: the SP re-gather of h (side stream) for a weight gradient whose input is the gathered
+  // h: the down-projections' without the latent layout, the uncompressed query's.
   void mla_in_backward(int layer, int micro, uint32_t sg) {
     const Category c = Category::kCompute;
     const int64_t T = d_.tokens(), Hl = d_.heads / d_.t;
+    const bool latent = mla_latent_sp();
+    const int64_t Tn = latent ? d_.norm_tokens() : T;
     const DType g = d_.gemm_dtype;
+    uint32_t sg_kv = kNoDep, sg_q = kNoDep;
+    if (latent) {
+      sg_kv = latent_side_gather("tp.mla.kv.side.allgather", 2 * T * d_.kv_lora, layer, micro);
+      if (d_.q_lora > 0) sg_q = latent_side_gather("tp.mla.q.side.allgather", 2 * T * d_.q_lora, layer, micro);
+    }
     emit_compute(OP(memory_op("attn.rope.bwd", OpClass::kElementwise, 2 * 2 * T * (Hl + 1) * d_.rope, true)), c, layer,
                  micro);
     const int64_t nkv = Hl * (d_.nope + d_.v_dim);
     emit_compute(OP(gemm_op("attn.mla.kv_up.dgrad", T, d_.kv_lora, nkv, g, true)), c, layer, micro);
-    emit_compute(OP(gemm_op("attn.mla.kv_up.wgrad", d_.kv_lora, nkv, T, g, true)), c, layer, micro);
-    emit_compute(OP(memory_op("attn.mla.kv_norm.bwd", OpClass::kNorm, 3 * 2 * T * d_.kv_lora, true)), c, layer, micro);
-    emit_compute(OP(gemm_op("attn.mla.kv_down.dgrad", T, d_.h, d_.kv_lora + d_.rope, g, true)), c, layer, micro);
-    emit_compute(OP(gemm_op("attn.mla.kv_down.wgrad", d_.h, d_.kv_lora + d_.rope, T, g, true)), c, layer, micro, sg);
+    emit_compute(OP(gemm_op("attn.mla.kv_up.wgrad", d_.kv_lora, nkv, T, g, true)), c, layer, micro, sg_kv);
+    if (latent) {  // the latent and rope-key gradients are partial over the TP heads
+      tp_latent_coll("tp.mla.kv.reducescatter", CollKind::kReduceScatter, 2 * T * d_.kv_lora, layer, micro);
+      tp_latent_coll("tp.mla.kpe.reducescatter", CollKind::kReduceScatter, 2 * T * d_.rope, layer, micro);
+    }
+    emit_compute(OP(memory_op("attn.mla.kv_norm.bwd", OpClass::kNorm, 3 * 2 * Tn * d_.kv_lora, true)), c, layer, micro);
+    emit_compute(OP(gemm_op("attn.mla.kv_down.dgrad", Tn, d_.h, d_.kv_lora + d_.rope, g, true)), c, layer, micro);
+    emit_compute(OP(gemm_op("attn.mla.kv_down.wgrad", d_.h, d_.kv_lora + d_.rope, Tn, g, true)), c, layer, micro,
+                 latent ? kNoDep : sg);
     if (d_.q_lora > 0) {
       emit_compute(OP(gemm_op("attn.mla.q_up.dgrad", T, d_.q_lora, Hl * d_.qk_dim, g, true)), c, layer, micro);
-      emit_compute(OP(gemm_op("attn.mla.q_up.wgrad", d_.q_lora, Hl * d_.qk_dim, T, g, true)), c, layer, micro);
-      emit_compute(OP(memory_op("attn.mla.q_norm.bwd", OpClass::kNorm, 3 * 2 * T * d_.q_lora, true)), c, layer, micro);
-      emit_compute(OP(gemm_op("attn.mla.q_down.dgrad", T, d_.h, d_.q_lora, g, true)), c, layer, micro);
-      emit_compute(OP(gemm_op("attn.mla.q_down.wgrad", d_.h, d_.q_lora, T, g, true)), c, layer, micro);
+      emit_compute(OP(gemm_op("attn.mla.q_up.wgrad", d_.q_lora, Hl * d_.qk_dim, T, g, true)), c, layer, micro, sg_q);
+      if (latent) tp_latent_coll("tp.mla.q.reducescatter", CollKind::kReduceScatter, 2 * T * d_.q_lora, layer, micro);
+      emit_compute(OP(memory_op("attn.mla.q_norm.bwd", OpClass::kNorm, 3 * 2 * Tn * d_.q_lora, true)), c, layer, micro);
+      emit_compute(OP(gemm_op("attn.mla.q_down.dgrad", Tn, d_.h, d_.q_lora, g, true)), c, layer, micro);
+      emit_compute(OP(gemm_op("attn.mla.q_down.wgrad", d_.h, d_.q_lora, Tn, g, true)), c, layer, micro);
     } else {
       emit_compute(OP(gemm_op("attn.mla.q.dgrad", T, d_.h, Hl * d_.qk_dim, g, true)), c, layer, micro);
-      emit_compute(OP(gemm_op("attn.mla.q.wgrad", d_.h, Hl * d_.qk_dim, T, g, true)), c, layer, micro);
+      emit_compute(OP(gemm_op("attn.mla.q.wgrad", d_.h, Hl * d_.qk_dim, T, g, true)), c, layer, micro, latent ? sg : kNoDep);
     }
   }
 
@@ -550,7 +587,7 @@ class StageBuilder {
     const DType g = d_.gemm_dtype;
     uint32_t first = emit_compute(OP(memory_op("attn.norm.fwd", OpClass::kNorm, norm_bytes(), false)), c, layer,
                                   micro, first_dep, first_dep2);
-    tp_gather("tp.attn.allgather", layer, micro);
+    if (attn_gathers_h()) tp_gather("tp.attn.allgather", layer, micro);
     if (d_.mla) {
       mla_in_forward(c, layer, micro);
     } else {
@@ -622,7 +659,7 @@ class StageBuilder {
     emit_compute(OP(memory_op("attn.residual.bwd", OpClass::kElementwise, 2 * 2 * d_.norm_tokens() * d_.h, true)), c,
                  layer, micro);
     tp_gather("tp.attn.bwd.allgather", layer, micro);
-    uint32_t sg2 = side_gather("tp.attn.qkvin.allgather", layer, micro);
+    uint32_t sg2 = attn_gathers_h() ? side_gather("tp.attn.qkvin.allgather", layer, micro) : kNoDep;
     emit_compute(OP(gemm_op("attn.proj.dgrad", T, d_.q / d_.t, d_.h, g, true)), c, layer, micro);
     emit_compute(OP(gemm_op("attn.proj.wgrad", d_.q / d_.t, d_.h, T, g, true)), c, layer, micro);
     if (par_.recompute == Recompute::kSelective) {
@@ -639,7 +676,7 @@ class StageBuilder {
       emit_compute(OP(gemm_op("attn.qkv.dgrad", T, d_.h, (d_.q + 2 * d_.kv) / d_.t, g, true)), c, layer, micro);
       emit_compute(OP(gemm_op("attn.qkv.wgrad", d_.h, (d_.q + 2 * d_.kv) / d_.t, T, g, true)), c, layer, micro, sg2);
     }
-    tp_reduce("tp.attn.bwd.allreduce", "tp.attn.bwd.reducescatter", layer, micro);
+    if (attn_gathers_h()) tp_reduce("tp.attn.bwd.allreduce", "tp.attn.bwd.reducescatter", layer, micro);
     uint32_t last = emit_compute(OP(memory_op("attn.norm.bwd", OpClass::kNorm, norm_bwd_bytes(), true)), c, layer, micro);
     prog_.tasks[last].mem_free += act.saved_bytes;
     if (par_.recompute != Recompute::kNone) prog_.tasks[last].mem_free += act.recompute_transient_bytes;

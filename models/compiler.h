@@ -64,12 +64,24 @@
 //     (finalize_model_grads -> _allreduce_layernorm_grads: one coalesced, blocking all-reduce
 //     over TP of the parameters marked sequence_parallel, which TELinear sets on its
 //     "duplicated" MLA down-projections when sequence parallelism is on).
-//     FIXME: the layout around it differs from Megatron-Core's: with SP Megatron runs the
-//     down-projections on the rank's seq/tp tokens and all-gathers the latents (not h) before
-//     the up-projections; without SP its up-projections' backward all-reduces the latents'
-//     gradients per micro-batch, so the down-projections see whole gradients and need no
-//     weight-gradient reduction. Here they run on all T tokens after the h all-gather and the
-//     attention block's TP reduce sums the h-wide input gradient, in both cases.
+//   - MLA with tp > 1 and sequence parallelism: Megatron-Core's layout (MLASelfAttention with
+//     "duplicated" TELinear down-projections): the down-projections and the latent norms run on
+//     the rank's T/tp tokens (no all-gather of h), then the latents are all-gathered over TP
+//     ("tp.mla.q.allgather" 2 B x T x q_lora, "tp.mla.kv.allgather" 2 B x T x kv_lora,
+//     "tp.mla.kpe.allgather" 2 B x T x rope for the shared rope key) before the column-parallel
+//     up-projections. Backward mirrors it: the up-projections' latent input is re-gathered on
+//     the side stream for their weight gradients ("tp.mla.{q,kv}.side.allgather"), their
+//     latent and rope-key input gradients, partial over the TP heads, are reduce-scattered
+//     ("tp.mla.{q,kv,kpe}.reducescatter"), and the down-projections' backward on T/tp tokens
+//     gives the rank's own input gradient: no h-wide reduce-scatter for the attention block.
+//     With q_lora = 0 the uncompressed query projection still gathers h and reduce-scatters its
+//     h-wide input gradient. The replicated weights' gradient all-reduce above applies (they
+//     saw different tokens on each rank).
+//     FIXME: without SP the up-projections' backward all-reduces the latents' gradients per
+//     micro-batch in Megatron-Core (the down-projections then need no weight-gradient
+//     reduction); here the down-projections run on all T tokens, the attention block's TP
+//     all-reduce sums the h-wide input gradient, and the weight-gradient all-reduce is kept.
+//     Activation memory keeps the h-gathered layout's figures in both cases.
 // Gradients are reduced in bf16 (Megatron-Core grad_reduce_in_fp32=False; FSDP "PURE").
 // Not modelled yet (FIXME): the embedding-gradient all-reduce between the first and last stage
 // of tied-embedding models under PP; HSDP replica all-reduce overlap details.

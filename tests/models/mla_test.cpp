@@ -1,6 +1,8 @@
 // Multi-head latent attention (DeepSeek-V2/V3; models/spec.h, memory.h, compiler.cpp): parameter
 // count, per-layer FLOPs at tp = 1 and 2 in closed form, activation memory, the loader's errors
 // for bad MLA configurations, and fast == full mode on MLA plans.
+#include <map>
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -250,6 +252,77 @@ TEST(Mla, ReplicatedGradAllReduceClosedForm) {
   auto ds = find_model("deepseek-v3");
   ASSERT_TRUE(ds.ok());
   EXPECT_EQ(2 * mla_replicated_params(ds.value()), 30281728);
+}
+
+// MLA with tp 2 and sequence parallelism, per layer and micro-batch (Megatron-Core's layout,
+// compiler.h): the down-projections and latent norms on T/2 tokens, the latents all-gathered
+// (q_lora, kv_lora and the rope key, 2 B per element of T tokens), no h-wide gather before
+// them; backward: the same widths reduce-scattered and re-gathered on the side stream, no
+// h-wide reduce-scatter for the attention block. With q_lora = 0 the query projection keeps
+// the h-wide gather and reduce-scatter, and its h side gather.
+TEST(Mla, SequenceParallelGathersLatentsNotH) {
+  const int64_t seq = 512, T = seq, h = 1024, rkv = 128, rope = 32, rq = 384;
+  for (int q_lora : {384, 0}) {
+    ParallelSpec p;
+    p.tp = 2;
+    p.dp = 1;
+    p.sequence_parallel = true;
+    auto c = compile_plan(small_mla(q_lora), training(seq, 1, 1), p, 8);
+    ASSERT_TRUE(c.ok()) << c.status().to_string();
+    const Plan& plan = c->plan;
+    std::map<std::string, int64_t> bytes;    // collective name -> bytes (one op per name here)
+    std::map<std::string, int> count;        // collective name -> tasks in layer 0, micro 0
+    std::map<std::string, int64_t> gemm_m;   // MLA GEMM name -> m
+    for (const Task& t : plan.programs[0].tasks) {
+      if (t.layer != 0 || t.micro != 0) continue;
+      const OpDesc& op = plan.ops[t.op];
+      if (t.kind == TaskKind::kCollective) {
+        bytes[op.name] = op.bytes.count();
+        ++count[op.name];
+      } else if (op.cls == OpClass::kGemm && op.name.rfind("attn.mla.", 0) == 0) {
+        gemm_m[op.name] = op.m;
+      }
+    }
+    const std::string what = "q_lora=" + std::to_string(q_lora);
+    EXPECT_EQ(bytes["tp.mla.kv.allgather"], 2 * T * rkv) << what;
+    EXPECT_EQ(bytes["tp.mla.kpe.allgather"], 2 * T * rope) << what;
+    EXPECT_EQ(bytes["tp.mla.kv.reducescatter"], 2 * T * rkv) << what;
+    EXPECT_EQ(bytes["tp.mla.kpe.reducescatter"], 2 * T * rope) << what;
+    EXPECT_EQ(bytes["tp.mla.kv.side.allgather"], 2 * T * rkv) << what;
+    EXPECT_EQ(count["tp.mla.kv.allgather"], 1) << what;
+    EXPECT_EQ(gemm_m["attn.mla.kv_down.fwd"], T / 2) << what;
+    EXPECT_EQ(gemm_m["attn.mla.kv_down.dgrad"], T / 2) << what;
+    EXPECT_EQ(gemm_m["attn.mla.kv_up.fwd"], T) << what;
+    // the MLP block keeps its h-wide SP gather and reduce-scatter
+    EXPECT_EQ(bytes["tp.mlp.allgather"], 2 * T * h) << what;
+    if (q_lora > 0) {
+      EXPECT_EQ(bytes["tp.mla.q.allgather"], 2 * T * rq);
+      EXPECT_EQ(bytes["tp.mla.q.reducescatter"], 2 * T * rq);
+      EXPECT_EQ(bytes["tp.mla.q.side.allgather"], 2 * T * rq);
+      EXPECT_EQ(gemm_m["attn.mla.q_down.fwd"], T / 2);
+      EXPECT_EQ(gemm_m["attn.mla.q_up.fwd"], T);
+      EXPECT_EQ(count.count("tp.attn.allgather"), 0u);
+      EXPECT_EQ(count.count("tp.attn.bwd.reducescatter"), 0u);
+      EXPECT_EQ(count.count("tp.attn.qkvin.allgather"), 0u);
+    } else {
+      EXPECT_EQ(count.count("tp.mla.q.allgather"), 0u);
+      EXPECT_EQ(bytes["tp.attn.allgather"], 2 * T * h);
+      EXPECT_EQ(bytes["tp.attn.bwd.reducescatter"], 2 * T * h);
+      EXPECT_EQ(bytes["tp.attn.qkvin.allgather"], 2 * T * h);
+      EXPECT_EQ(gemm_m["attn.mla.q.fwd"], T);
+    }
+    // the attention output projection's reduce-scatter (fwd) and all-gather (bwd) stay h-wide
+    EXPECT_EQ(bytes["tp.attn.reducescatter"], 2 * T * h) << what;
+    EXPECT_EQ(bytes["tp.attn.bwd.allgather"], 2 * T * h) << what;
+  }
+  // Without SP the layout is unchanged: the latents are not gathered.
+  ParallelSpec p;
+  p.tp = 2;
+  p.dp = 1;
+  auto c = compile_plan(small_mla(), training(seq, 1, 1), p, 8);
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  for (const Task& t : c->plan.programs[0].tasks)
+    EXPECT_EQ(c->plan.ops[t.op].name.find("tp.mla.q.allgather"), std::string::npos);
 }
 
 json mla_doc();   // below: a tp 2, pp 2, dp 2 scenario
