@@ -278,6 +278,80 @@ OpCost CalibratedCostModel::collective(const OpDesc& op, const GroupShape& shape
   return c;
 }
 
+bool CalibratedCostModel::fit_span(CollKind kind, bool send_recv, bool inter, double* alpha_s, double* bw_Bps,
+                                   int* points) const {
+  std::vector<std::array<double, 3>> rows;
+  for (const auto& p : colls_) {
+    if (p.send_recv != send_recv || (!send_recv && p.kind != kind) || (p.nodes > 1) != inter || p.group_size < 2)
+      continue;
+    double steps, moved;
+    ring_terms(p.kind, send_recv, p.group_size, static_cast<double>(p.bytes), &steps, &moved);
+    rows.push_back({steps, moved, p.time_us * 1e-6});
+  }
+  *points = static_cast<int>(rows.size());
+  auto f = fit_two(rows);
+  if (!f.ok() || f->b <= 0) return false;
+  *alpha_s = std::max(f->a, 0.0);
+  *bw_Bps = 1.0 / f->b;
+  return true;
+}
+
+LinkParams CalibratedCostModel::links(CollKind kind) const {
+  LinkParams l = fallback_->links(kind);
+  double a, b;
+  int n;
+  const std::string name = to_string(kind);
+  if (fit_span(kind, false, false, &a, &b, &n)) {
+    l.intra_alpha = Time::from_seconds(a);
+    l.intra_bw = Bandwidth::bytes_per_s(b);
+    notes_["flow links: " + name + " in a node"] = "flow links: " + name + " in a node: fitted alpha " + fmt(a * 1e6) +
+                                                   " us/step, " + fmt(b * 1e-9) + " GB/s (" + std::to_string(n) + " points)";
+  }
+  if (fit_span(kind, false, true, &a, &b, &n)) {
+    l.inter_alpha = Time::from_seconds(a);
+    l.inter_bw = Bandwidth::bytes_per_s(b);
+    notes_["flow links: " + name + " across nodes"] = "flow links: " + name + " across nodes: fitted alpha " +
+                                                      fmt(a * 1e6) + " us/step, " + fmt(b * 1e-9) + " GB/s (" +
+                                                      std::to_string(n) + " points)";
+  }
+  return l;
+}
+
+LinkParams CalibratedCostModel::p2p_links() const {
+  LinkParams l = fallback_->p2p_links();
+  double a, b;
+  int n;
+  if (fit_span(CollKind::kSendRecv, true, false, &a, &b, &n)) {
+    l.intra_alpha = Time::from_seconds(a);
+    l.intra_bw = Bandwidth::bytes_per_s(b);
+    notes_["flow links: send-recv in a node"] = "flow links: send-recv in a node: fitted " + fmt(a * 1e6) + " us, " +
+                                                fmt(b * 1e-9) + " GB/s (" + std::to_string(n) + " points)";
+  }
+  if (fit_span(CollKind::kSendRecv, true, true, &a, &b, &n)) {
+    l.inter_alpha = Time::from_seconds(a);
+    l.inter_bw = Bandwidth::bytes_per_s(b);
+    notes_["flow links: send-recv across nodes"] = "flow links: send-recv across nodes: fitted " + fmt(a * 1e6) +
+                                                   " us, " + fmt(b * 1e-9) + " GB/s (" + std::to_string(n) + " points)";
+  }
+  return l;
+}
+
+double CalibratedCostModel::flow_efficiency() const {
+  const double nic = fallback_->cluster().nic_bandwidth.Bps();
+  double a, b;
+  int n;
+  for (CollKind k : {CollKind::kAllReduce, CollKind::kAllGather, CollKind::kReduceScatter, CollKind::kAllToAll,
+                     CollKind::kBroadcast}) {
+    if (nic <= 0 || !fit_span(k, false, true, &a, &b, &n)) continue;
+    const double e = std::min(1.0, b / nic);
+    notes_["flow links: NIC efficiency"] = "flow links: NIC efficiency " + fmt(e) + " (" + to_string(k) +
+                                           " across nodes, fitted " + fmt(b * 1e-9) + " GB/s of " + fmt(nic * 1e-9) +
+                                           " GB/s per GPU)";
+    return e;
+  }
+  return fallback_->efficiencies().nic;
+}
+
 OpCost CalibratedCostModel::p2p(const OpDesc& op, bool same_node) const {
   const OpCost fallback = fallback_->p2p(op, same_node);
   std::vector<std::pair<double, double>> pts;

@@ -47,6 +47,20 @@ class CalibratedCostModel : public CostModel {
   OpCost p2p(const OpDesc& op, bool same_node) const override;
   std::string describe(OpClass cls, CostSource source) const override;
 
+  // Link figures for the flow-level network (scenarios/predict.cpp), from the database where it
+  // has points: per span, the fit t = steps * alpha + moved_bytes / B over the points of this
+  // collective kind in that span (any group size; as the fitted collective tier) gives
+  // intra_alpha / intra_bw (in a node) and inter_alpha / inter_bw (across nodes); a span
+  // without points, or whose points no such line explains, keeps the embedded default's
+  // figures. p2p_links() does the same from the send-recv points (one step: t = alpha + S/B).
+  // Each calibrated figure adds a note (notes()).
+  LinkParams links(CollKind kind) const;
+  LinkParams p2p_links() const;
+  // The share of a NIC's bandwidth flows get across nodes: inter_bw of the all-reduce fit (or
+  // of any kind with inter-node points) / the cluster's NIC bandwidth, at most 1; the
+  // default's nic efficiency without such points.
+  double flow_efficiency() const;
+
   const DeviceInfo& device() const { return device_; }
   std::vector<std::string> notes() const;   // extrapolation notes, one per kind, sorted
 
@@ -55,6 +69,8 @@ class CalibratedCostModel : public CostModel {
   static Result<std::unique_ptr<CalibratedCostModel>> make_impl(const std::string& db_path, const ClusterSpec& cluster,
                                                                 const std::string* device_name,
                                                                 const std::string& prefer_source);
+  // The fit of one span: false without enough points or a positive rate.
+  bool fit_span(CollKind kind, bool send_recv, bool inter, double* alpha_s, double* bw_Bps, int* points) const;
   OpCost price_work(const std::string& what, double x, double exact_t, const std::vector<std::pair<double, double>>& x_t,
                     const OpCost& fallback, const char* unit) const;
 

@@ -152,9 +152,14 @@ OpCost DefaultCostModel::collective(const OpDesc& op, const GroupShape& shape) c
   return c;
 }
 
-OpCost DefaultCostModel::p2p(const OpDesc& op, bool same_node) const {
+LinkParams DefaultCostModel::p2p_links() const {
   LinkParams l = links(CollKind::kAllGather);
   l.intra_bw = cluster_.nvlink_bandwidth * eff_.p2p;
+  return l;
+}
+
+OpCost DefaultCostModel::p2p(const OpDesc& op, bool same_node) const {
+  const LinkParams l = p2p_links();
   OpCost c;
   c.time = p2p_time(op.bytes, same_node, l);
   return c;

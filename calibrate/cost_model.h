@@ -94,6 +94,9 @@ class DefaultCostModel : public CostModel {
   const DefaultEfficiencies& efficiencies() const { return eff_; }
   double power_factor() const { return power_; }
   LinkParams links(CollKind kind) const;
+  // Point-to-point: the all-gather links with NVLink at the p2p efficiency (as p2p() prices).
+  LinkParams p2p_links() const;
+  const ClusterSpec& cluster() const { return cluster_; }
   void set_in_network(const InNetworkReduction& r) { innet_ = r; }
   const InNetworkReduction& in_network() const { return innet_; }
 

@@ -139,14 +139,15 @@ Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
     if (!fabric.ok()) return fabric.status();
     auto eff = default_efficiencies(gpu_family(s.cluster.gpu));
     if (!eff.ok()) return eff.status();
-    // FIXME: flows use the embedded default's link figures even with a calibration database
-    // (the calibrated model prices whole collectives and exposes no per-link bandwidth).
+    // With a calibration database, its fitted link figures where it has points (intra: bus
+    // bandwidth and step latency per collective kind; across nodes: step latency, and the NIC
+    // efficiency from the fitted per-GPU rate); the embedded default's elsewhere.
     const DefaultCostModel dm(s.cluster, eff.value());
     FlowCosts fc;
-    for (size_t k = 0; k < fc.coll.size(); ++k) fc.coll[k] = dm.links(static_cast<CollKind>(k));
-    fc.p2p = dm.links(CollKind::kAllGather);
-    fc.p2p.intra_bw = s.cluster.nvlink_bandwidth * eff.value().p2p;
-    fc.efficiency = eff.value().nic;
+    for (size_t k = 0; k < fc.coll.size(); ++k)
+      fc.coll[k] = calibrated ? calibrated->links(static_cast<CollKind>(k)) : dm.links(static_cast<CollKind>(k));
+    fc.p2p = calibrated ? calibrated->p2p_links() : dm.p2p_links();
+    fc.efficiency = calibrated ? calibrated->flow_efficiency() : eff.value().nic;
     fc.in_network_reduction = s.options.network.in_network_reduction;
     nic_eff = fc.efficiency;
     const NodePlacement how = s.options.network.placement == "scattered" ? NodePlacement::kScattered

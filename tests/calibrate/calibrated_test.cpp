@@ -127,6 +127,52 @@ TEST_F(Calibrated, PredictSaysWhereCostsCameFrom) {
   EXPECT_EQ(p->calibration, path_);
 }
 
+// The flow-level network takes its link figures from the database where it has points: the
+// synthetic all-reduces in a node follow alpha 4 us per step and 400 GB/s, so the fit gives
+// those back for all-reduce, and the kinds and spans without points keep the default's.
+TEST_F(Calibrated, FlowLinksComeFromTheFits) {
+  auto m = CalibratedCostModel::make(path_, cluster_);
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  auto eff = default_efficiencies("hopper");
+  ASSERT_TRUE(eff.ok());
+  const DefaultCostModel dm(cluster_, eff.value());
+  const LinkParams ar = m.value()->links(CollKind::kAllReduce), def = dm.links(CollKind::kAllReduce);
+  EXPECT_NEAR(ar.intra_alpha.us_f(), 4.0, 1e-3);
+  EXPECT_NEAR(ar.intra_bw.GBps_f(), 400.0, 1e-3);
+  EXPECT_NE(def.intra_bw.GBps_f(), ar.intra_bw.GBps_f());   // the test would not see a default
+  EXPECT_EQ(ar.inter_bw, def.inter_bw);                     // no points across nodes
+  EXPECT_EQ(ar.inter_alpha, def.inter_alpha);
+  const LinkParams ag = m.value()->links(CollKind::kAllGather), ag_def = dm.links(CollKind::kAllGather);
+  EXPECT_EQ(ag.intra_bw, ag_def.intra_bw);                  // no all-gather points
+  EXPECT_EQ(ag.intra_alpha, ag_def.intra_alpha);
+  EXPECT_EQ(m.value()->p2p_links().intra_bw, dm.p2p_links().intra_bw);
+  EXPECT_DOUBLE_EQ(m.value()->flow_efficiency(), eff.value().nic);
+  bool noted = false;
+  for (const auto& n : m.value()->notes()) noted |= n.find("flow links: all-reduce in a node") != std::string::npos;
+  EXPECT_TRUE(noted);
+
+  // TP 8 in one node: its all-reduces priced by flows at the fitted figures agree with the
+  // analytic mode's prices from the same points (interpolated), and differ from flows at the
+  // default's figures.
+  auto s = load_embedded_quickstart({"parallel.tp=8", "parallel.dp=1", "parallel.zero=0", "model.layers=4",
+                                     "training.global_batch=8"});
+  ASSERT_TRUE(s.ok()) << s.status().to_string();
+  auto analytic = s.value();
+  analytic.options.calibration = path_;
+  auto flow = analytic;
+  flow.options.network_mode = "flow";
+  auto flow_default = s.value();
+  flow_default.options.network_mode = "flow";
+  auto pa = predict(analytic, {}), pf = predict(flow, {}), pd = predict(flow_default, {});
+  ASSERT_TRUE(pa.ok()) << pa.status().to_string();
+  ASSERT_TRUE(pf.ok()) << pf.status().to_string();
+  ASSERT_TRUE(pd.ok()) << pd.status().to_string();
+  const double a = pa->step_time.seconds(), f = pf->step_time.seconds(), d = pd->step_time.seconds();
+  EXPECT_NEAR(f, a, 0.002 * a) << "flow " << f << " analytic " << a;
+  // default flows price the TP all-reduces differently (by more than the tolerance above)
+  EXPECT_GT(std::abs(d - f), 0.004 * a) << "default flows " << d << " calibrated flows " << f;
+}
+
 TEST(PickDevices, FamilyThenMemoryAndPooled) {
   std::vector<DeviceInfo> d(4);
   d[0].name = "NVIDIA A100-SXM4-80GB";
