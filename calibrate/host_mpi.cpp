@@ -354,8 +354,9 @@ Status check_timing_args(int64_t elements, int group_size, int warmup, int runs)
   if (runs < 1 || warmup < 0)
     return Status::error("MPI timing: runs (" + std::to_string(runs) + ") must be >= 1 and warm-up runs (" +
                          std::to_string(warmup) + ") >= 0");
-  if (elements < 0 || elements > std::numeric_limits<int>::max())
-    return Status::error("MPI timing: " + std::to_string(elements) + " elements do not fit an MPI count (int)");
+  if (elements < 1 || elements > std::numeric_limits<int>::max())
+    return Status::error("MPI timing: " + std::to_string(elements) +
+                         " elements: need at least 1 (as comm_elements() gives) and no more than an MPI count (int) holds");
   return Status();
 }
 

@@ -86,7 +86,7 @@ std::string host_mpi_library();
 // but take part in the barrier and the reduction of the times). Buffers of `elements` floats.
 // Collective: every process calls it with the same arguments.
 // Errors: MPI not initialized (or built without it); group_size < 2 or over the world size
-// (the caller chooses what to do instead); runs < 1, warmup < 0; elements over INT_MAX.
+// (the caller chooses what to do instead); runs < 1, warmup < 0; elements < 1 or over INT_MAX.
 Result<double> time_mpi_collective(CollKind kind, int64_t elements, int group_size, int warmup, int runs);
 
 // Median seconds of a send of `elements` floats from one process to another with the MPI back
