@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <set>
 #include <tuple>
 
 #include "calibrate/fit.h"
@@ -89,19 +90,21 @@ std::vector<int> pick_devices(const std::vector<DeviceInfo>& devices, const std:
 Result<std::unique_ptr<CalibratedCostModel>> CalibratedCostModel::make(const std::string& db_path,
                                                                        const ClusterSpec& cluster,
                                                                        const std::string& prefer_source) {
-  return make_impl(db_path, cluster, nullptr, prefer_source);
+  return make_impl(db_path, cluster, nullptr, prefer_source, "");
 }
 
 Result<std::unique_ptr<CalibratedCostModel>> CalibratedCostModel::make_for_device(const std::string& db_path,
                                                                                   const ClusterSpec& cluster,
-                                                                                  const std::string& device_name) {
-  return make_impl(db_path, cluster, &device_name, "");
+                                                                                  const std::string& device_name,
+                                                                                  const std::string& prefer_coll_source) {
+  return make_impl(db_path, cluster, &device_name, "", prefer_coll_source);
 }
 
 Result<std::unique_ptr<CalibratedCostModel>> CalibratedCostModel::make_impl(const std::string& db_path,
                                                                             const ClusterSpec& cluster,
                                                                             const std::string* device_name,
-                                                                            const std::string& prefer_source) {
+                                                                            const std::string& prefer_source,
+                                                                            const std::string& prefer_coll_source) {
   auto db = CalibrationDb::open(db_path, /*create=*/false);
   if (!db.ok()) return db.status();
   auto devs = db.value()->devices();
@@ -149,7 +152,25 @@ Result<std::unique_ptr<CalibratedCostModel>> CalibratedCostModel::make_impl(cons
     }
     m->colls_.insert(m->colls_.end(), colls.value().begin(), colls.value().end());
   }
+  if (!prefer_coll_source.empty()) {
+    // Points measured by the preferred mechanism displace the others of the same point.
+    auto key = [](const CollPoint& p) {
+      return std::make_tuple(p.send_recv, p.send_recv ? 0 : static_cast<int>(p.kind), p.bytes, p.group_size,
+                             p.per_node, p.nodes);
+    };
+    auto preferred = [&](const CollPoint& p) { return p.source.find(prefer_coll_source) != std::string::npos; };
+    std::set<decltype(key(CollPoint{}))> has_preferred;
+    for (const auto& p : m->colls_)
+      if (preferred(p)) has_preferred.insert(key(p));
+    std::erase_if(m->colls_, [&](const CollPoint& p) { return !preferred(p) && has_preferred.count(key(p)); });
+  }
   return m;
+}
+
+std::vector<std::string> CalibratedCostModel::collective_sources() const {
+  std::vector<std::string> out;
+  for (const auto& p : colls_) out.push_back(p.source);
+  return out;
 }
 
 OpCost CalibratedCostModel::price_work(const std::string& what, double x, double exact_t,

@@ -37,10 +37,14 @@ class CalibratedCostModel : public CostModel {
                                                            const std::string& prefer_source = "");
   // The same, with the devices named exactly `device_name` (verify mode's host device,
   // calibrate/host_calibrate.h); the cluster still gives the default model for what was not
-  // measured. Error: no such device (the message lists the devices the database has).
+  // measured. Of several measurements of one collective point (same kind, bytes and group
+  // shape: a host timed with threads and with MPI processes), those whose source contains
+  // `prefer_coll_source` count when any does (all of them otherwise, as without it).
+  // Error: no such device (the message lists the devices the database has).
   static Result<std::unique_ptr<CalibratedCostModel>> make_for_device(const std::string& db_path,
                                                                       const ClusterSpec& cluster,
-                                                                      const std::string& device_name);
+                                                                      const std::string& device_name,
+                                                                      const std::string& prefer_coll_source = "");
 
   OpCost compute(const OpDesc& op) const override;
   OpCost collective(const OpDesc& op, const GroupShape& shape) const override;
@@ -63,12 +67,15 @@ class CalibratedCostModel : public CostModel {
 
   const DeviceInfo& device() const { return device_; }
   std::vector<std::string> notes() const;   // extrapolation notes, one per kind, sorted
+  // The source of every collective point the model prices from, in database order.
+  std::vector<std::string> collective_sources() const;
 
  private:
   CalibratedCostModel() = default;
   static Result<std::unique_ptr<CalibratedCostModel>> make_impl(const std::string& db_path, const ClusterSpec& cluster,
                                                                 const std::string* device_name,
-                                                                const std::string& prefer_source);
+                                                                const std::string& prefer_source,
+                                                                const std::string& prefer_coll_source);
   // The fit of one span: false without enough points or a positive rate.
   bool fit_span(CollKind kind, bool send_recv, bool inter, double* alpha_s, double* bw_Bps, int* points) const;
   OpCost price_work(const std::string& what, double x, double exact_t, const std::vector<std::pair<double, double>>& x_t,

@@ -65,7 +65,8 @@ struct HostRun {
 // mpi, the errors of execute_host_mpi() (calibrate/host_mpi.h).
 Result<HostRun> execute_host(const Plan& plan, const HostExecOptions& opts);
 
-// Timing helpers for `trainsim calibrate --host`, with the executor's own code paths:
+// Timing helpers for `trainsim calibrate --host --backend threads`, with the executor's own code
+// paths (the MPI back end's are time_mpi_collective / time_mpi_send in calibrate/host_mpi.h):
 // median seconds of `runs` runs (after `warmup` runs) of a collective over a thread group of
 // `group_size` members (the slowest member's time per run), and of one send of `elements`
 // floats into a mailbox. kind: CollKind; send-recv as CollKind::kSendRecv over group_size.

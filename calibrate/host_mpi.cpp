@@ -9,9 +9,12 @@
 #include <algorithm>
 #include <cstring>
 #include <deque>
+#include <functional>
+#include <limits>
 #include <tuple>
 #include <thread>
 
+#include "calibrate/fit.h"
 #include "calibrate/host_exec_internal.h"
 #endif
 
@@ -43,6 +46,10 @@ bool host_mpi_initialized() { return false; }
 int host_mpi_rank() { return 0; }
 int host_mpi_size() { return 1; }
 void host_mpi_wait_all() {}
+bool host_mpi_all(bool ok) { return ok; }
+std::string host_mpi_library() { return ""; }
+Result<double> time_mpi_collective(CollKind, int64_t, int, int, int) { return not_built(); }
+Result<double> time_mpi_send(int64_t, int, int) { return not_built(); }
 void host_mpi_finalize() {}
 void host_mpi_abort(int) {}
 Result<HostRun> execute_host_mpi(const Plan&, const HostExecOptions&) { return not_built(); }
@@ -97,18 +104,26 @@ int64_t spin_us() {
 
 int to_int(int64_t v) { return static_cast<int>(v); }   // elems fit: buffers are under max_bytes (4 GiB)
 
+// Per group table of the plan, this rank's communicator (MPI_COMM_NULL where the rank is in no
+// instance). Collective over the world: every process splits every group table, in table order.
+std::vector<MPI_Comm> split_plan_groups(const Plan& plan, int rank) {
+  std::vector<MPI_Comm> comms;
+  for (uint32_t g = 0; g < plan.groups.size(); ++g) {
+    const uint32_t inst = plan.groups[g].instance_of_rank[rank];
+    MPI_Comm c = MPI_COMM_NULL;
+    MPI_Comm_split(MPI_COMM_WORLD, inst == kNoDep ? MPI_UNDEFINED : static_cast<int>(inst), rank, &c);
+    comms.push_back(c);
+  }
+  return comms;
+}
+
+// How the MPI back end moves data: the executor's steps (execute_host_mpi) and the calibration's
+// timing (time_mpi_collective / time_mpi_send) both run through it.
 class MpiExchange : public host_detail::Exchange {
  public:
-  MpiExchange(const Plan& plan, int rank) : plan_(plan), rank_(rank) {
-    // Collective over the world: every process splits every group table, in table order.
-    for (uint32_t g = 0; g < plan.groups.size(); ++g) {
-      const uint32_t inst = plan.groups[g].instance_of_rank[rank];
-      MPI_Comm c = MPI_COMM_NULL;
-      MPI_Comm_split(MPI_COMM_WORLD, inst == kNoDep ? MPI_UNDEFINED : static_cast<int>(inst), rank, &c);
-      comms_.push_back(c);
-    }
-    MPI_Comm_dup(MPI_COMM_WORLD, &p2p_);
-  }
+  // Takes `comms` (a collective task's Task::group indexes them; MPI_COMM_NULL: not a member)
+  // and frees them when destroyed. Collective over the world (duplicates it for sends).
+  explicit MpiExchange(std::vector<MPI_Comm> comms) : comms_(std::move(comms)) { MPI_Comm_dup(MPI_COMM_WORLD, &p2p_); }
   ~MpiExchange() override {
     for (MPI_Comm& c : comms_)
       if (c != MPI_COMM_NULL) MPI_Comm_free(&c);
@@ -283,8 +298,6 @@ class MpiExchange : public host_detail::Exchange {
     return flag != 0;
   }
 
-  const Plan& plan_;
-  int rank_;
   std::chrono::microseconds spin_{spin_us()};
   std::vector<MPI_Comm> comms_;   // per group table: this rank's instance, or MPI_COMM_NULL
   MPI_Comm p2p_ = MPI_COMM_NULL;
@@ -295,6 +308,62 @@ class MpiExchange : public host_detail::Exchange {
 
 int64_t ns_of(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+// Waits for a request, sleeping 1 ms between tests, so a waiting process takes no core.
+void sleep_until_done(MPI_Request* req) {
+  for (;;) {
+    int flag = 0;
+    MPI_Test(req, &flag, MPI_STATUS_IGNORE);
+    if (flag) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+// The calibration's timing loop: after one MPI_Barrier, a stream thread runs body() `total`
+// times back to back (each returns the seconds it timed, or a negative value for a run this
+// process sits out) while this thread serves the exchange, as run_step() does for a step.
+// Returns per run the maximum over the processes.
+std::vector<double> timed_runs(MpiExchange& ex, int total, const std::function<double()>& body) {
+  std::vector<double> dur(total, 0.0);
+  std::atomic<int> running{1};
+  MPI_Barrier(MPI_COMM_WORLD);
+  std::thread worker([&] {
+    set_flush_denormals();
+    for (int i = 0; i < total; ++i) dur[i] = std::max(0.0, body());
+    running.fetch_sub(1);
+    ex.thread_exited();
+  });
+  ex.serve(running);
+  worker.join();
+  // Sleeping: a process that sat the runs out must not take a core from those still timing.
+  std::vector<double> worst(total, 0.0);
+  MPI_Request req;
+  MPI_Iallreduce(dur.data(), worst.data(), total, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD, &req);
+  sleep_until_done(&req);
+  return worst;
+}
+
+Status check_timing_args(int64_t elements, int group_size, int warmup, int runs) {
+  if (!g_initialized) return Status::error("MPI timing: MPI is not initialized (run under mpirun; host_mpi_init())");
+  int world = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &world);
+  if (group_size < 2 || group_size > world)
+    return Status::error("MPI timing: a group of " + std::to_string(group_size) + " processes does not fit this MPI job of " +
+                         std::to_string(world) + " (need 2 <= group <= the world size)");
+  if (runs < 1 || warmup < 0)
+    return Status::error("MPI timing: runs (" + std::to_string(runs) + ") must be >= 1 and warm-up runs (" +
+                         std::to_string(warmup) + ") >= 0");
+  if (elements < 1 || elements > std::numeric_limits<int>::max())
+    return Status::error("MPI timing: " + std::to_string(elements) +
+                         " elements: need at least 1 (as comm_elements() gives) and no more than an MPI count (int) holds");
+  return Status();
+}
+
+double median_after(const std::vector<double>& dur, int warmup, double scale) {
+  std::vector<double> t(dur.begin() + warmup, dur.end());
+  for (double& x : t) x *= scale;
+  return median(std::move(t));
 }
 
 }  // namespace
@@ -339,12 +408,85 @@ void host_mpi_wait_all() {
   if (!g_initialized) return;
   MPI_Request req;
   MPI_Ibarrier(MPI_COMM_WORLD, &req);
-  for (;;) {
-    int flag = 0;
-    MPI_Test(&req, &flag, MPI_STATUS_IGNORE);
-    if (flag) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  sleep_until_done(&req);
+}
+
+bool host_mpi_all(bool ok) {
+  if (!g_initialized) return ok;
+  int mine = ok ? 1 : 0, all = 0;
+  MPI_Request req;
+  MPI_Iallreduce(&mine, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD, &req);
+  sleep_until_done(&req);
+  return all != 0;
+}
+
+std::string host_mpi_library() {
+  char v[MPI_MAX_LIBRARY_VERSION_STRING] = {0};
+  int len = 0;
+  MPI_Get_library_version(v, &len);
+  std::string line(v, static_cast<size_t>(std::max(0, std::min(len, MPI_MAX_LIBRARY_VERSION_STRING))));
+  line = line.substr(0, line.find_first_of("\n,"));
+  std::string out;
+  for (char c : line) {
+    const bool space = c == ' ' || c == '\t' || c == '\r' || c == '\0';
+    if (space) {
+      if (!out.empty() && out.back() != ' ') out += ' ';
+    } else {
+      out += c;
+    }
   }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out.empty() ? std::string("unknown MPI library") : out;
+}
+
+Result<double> time_mpi_collective(CollKind kind, int64_t elements, int group_size, int warmup, int runs) {
+  if (Status st = check_timing_args(elements, group_size, warmup, runs); !st.ok()) return st;
+  const int me = host_mpi_rank(), world = host_mpi_size();
+  // Groups of consecutive ranks, as the plan's TP groups are laid out; the remainder sits out.
+  const bool member = me < world / group_size * group_size;
+  MPI_Comm comm = MPI_COMM_NULL;
+  MPI_Comm_split(MPI_COMM_WORLD, member ? me / group_size : MPI_UNDEFINED, me, &comm);
+  MpiExchange ex({comm});
+  // The executor's buffers: rank r's input holds 0.01 * (r + 1) (make_rank_state()).
+  std::vector<float> buf(static_cast<size_t>(elements), 0.01f * static_cast<float>(me + 1)),
+      out(static_cast<size_t>(elements), 0.0f);
+  Task task;
+  task.kind = TaskKind::kCollective;
+  task.group = 0;
+  const std::vector<double> dur = timed_runs(ex, warmup + runs, [&]() -> double {
+    if (!member) return -1;
+    const auto a = Clock::now();
+    ex.collective(me, task, kind, buf.data(), out.data(), elements);
+    return std::chrono::duration<double>(Clock::now() - a).count();
+  });
+  return median_after(dur, warmup, 1.0);
+}
+
+Result<double> time_mpi_send(int64_t elements, int warmup, int runs) {
+  if (Status st = check_timing_args(elements, 2, warmup, runs); !st.ok()) return st;
+  const int me = host_mpi_rank(), world = host_mpi_size();
+  const int peer = me ^ 1;
+  const bool member = peer < world;
+  MpiExchange ex({});
+  std::vector<float> buf(static_cast<size_t>(elements), 0.01f * static_cast<float>(me + 1)),
+      out(static_cast<size_t>(elements), 0.0f);
+  const int channel = 0;
+  const std::vector<double> dur = timed_runs(ex, warmup + runs, [&]() -> double {
+    if (!member) return -1;
+    const auto a = Clock::now();
+    // As a send task, then the peer's receive task (message in hand, copied out); even ranks lead.
+    if (me % 2 == 0) {
+      ex.send(me, peer, channel, buf.data(), elements);
+      std::vector<float> msg = ex.recv_wait(me, peer, channel);
+      std::memcpy(out.data(), msg.data(), std::min(elements, static_cast<int64_t>(msg.size())) * sizeof(float));
+    } else {
+      std::vector<float> msg = ex.recv_wait(me, peer, channel);
+      std::memcpy(out.data(), msg.data(), std::min(elements, static_cast<int64_t>(msg.size())) * sizeof(float));
+      ex.send(me, peer, channel, buf.data(), elements);
+    }
+    return std::chrono::duration<double>(Clock::now() - a).count();
+  });
+  return median_after(dur, warmup, 0.5);   // one way: half a round trip
 }
 
 void host_mpi_finalize() {
@@ -383,7 +525,7 @@ Result<HostRun> execute_host_mpi(const Plan& plan, const HostExecOptions& opts) 
     if (!all_ok) return Status::error("host executor (mpi): another rank could not set up its program (it printed why)");
     ranks[me] = std::move(rs).value();
   }
-  MpiExchange ex(plan, me);
+  MpiExchange ex(split_plan_groups(plan, me));
   const std::vector<int> local{me};
 
   HostRun out;

@@ -31,8 +31,16 @@
 // its records are gathered to rank 0 (MPI_Gatherv), which numbers all ranks' events in one
 // order: by time, then rank, then the process's own order (consistent with every dependency,
 // since a task's start is stamped after its dependencies' ends on the same clock).
-// While rank 0 measures the calibration and simulates, the other processes wait in
-// host_mpi_wait_all(), which sleeps (1 ms polls of an MPI_Ibarrier) so it takes no core.
+// While rank 0 measures the calibration's kernels and simulates, the other processes wait in
+// host_mpi_wait_all(), which sleeps (1 ms polls of an MPI_Ibarrier) so it takes no core; every
+// process takes part in timing the calibration's collectives (time_mpi_collective below).
+// Calibration timing (`trainsim calibrate --host --backend mpi`, and verify's on-the-fly
+// calibration with --backend mpi): time_mpi_collective() and time_mpi_send() run the very
+// exchange the executor runs (same MPI calls, communicators from MPI_Comm_split, float buffers,
+// chunking, and the main thread serving a stream thread's requests), between the processes of
+// the job, timed like nccl-tests: one MPI_Barrier, then each process times `warmup + runs` runs
+// back to back on its stream thread; a run's time is the maximum over the processes, and the
+// median run is returned.
 // Without MPI at build time (TRAINSIM_HAVE_MPI unset) there is one process: the rank and size
 // queries answer 0 and 1, and host_mpi_init() / execute_host_mpi() return the error "built
 // without MPI" (what `--backend mpi` then prints).
@@ -63,6 +71,32 @@ int host_mpi_size();           // 1 when not initialized
 
 // A barrier that sleeps while it waits (1 ms polls). No-op when not initialized.
 void host_mpi_wait_all();
+
+// True when `ok` is true on every process: an MPI_Iallreduce that sleeps while it waits, as
+// host_mpi_wait_all(). Returns `ok` when not initialized.
+bool host_mpi_all(bool ok);
+
+// The MPI library, from the first line of MPI_Get_library_version up to its first comma, with
+// runs of white space as one space: "Open MPI v4.1.4"; "" when built without MPI.
+std::string host_mpi_library();
+
+// Median seconds of a collective of `kind` over groups of `group_size` processes, with the MPI
+// back end's exchange (see the header comment): the world is split into groups of consecutive
+// ranks (colour rank / group_size; the last world_size % group_size processes sit the runs out
+// but take part in the barrier and the reduction of the times). Buffers of `elements` floats.
+// Collective: every process calls it with the same arguments.
+// Errors: MPI not initialized (or built without it); group_size < 2 or over the world size
+// (the caller chooses what to do instead); runs < 1, warmup < 0; elements < 1 or over INT_MAX.
+Result<double> time_mpi_collective(CollKind kind, int64_t elements, int group_size, int warmup, int runs);
+
+// Median seconds of a send of `elements` floats from one process to another with the MPI back
+// end's exchange (MPI_Isend of a copy; the receiver's MPI_Improbe + MPI_Imrecv), from the
+// send's start to the message in the receiving thread's hands: the time the simulator gives a
+// send task (its message arrives when it ends). Timed as a ping-pong between the pairs of
+// ranks (0,1), (2,3), ...: a run is one round trip (send, receive the reply, copy it out), its
+// time the maximum over the processes, halved. Collective, as time_mpi_collective().
+// Errors: as time_mpi_collective() (a world of fewer than 2 processes).
+Result<double> time_mpi_send(int64_t elements, int warmup, int runs);
 
 // Waits for every process (host_mpi_wait_all) and calls MPI_Finalize. No-op when not initialized.
 void host_mpi_finalize();

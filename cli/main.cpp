@@ -237,6 +237,46 @@ int run_verify(const std::string& scenario, trainsim::VerifyOptions vo, double t
   return finish_report(j, tolerance, json_out, db_path, std::move(r), "verification");
 }
 
+// calibrate --host: the host measurement lines of the scenarios' restricted plans, to `out` (or
+// stdout). backend "mpi" (REQUIRES host_mpi_init()): every process calls this; the plan must have
+// one rank per process (as verify's MPI back end), and only rank 0 writes.
+int run_calibrate_host(const std::vector<std::string>& scenarios, int ranks, const std::string& backend,
+                       const std::string& out) {
+  trainsim::HostCalibrateOptions co;
+  co.backend = backend;
+  std::string text;
+  for (const auto& f : scenarios) {
+    auto sc = trainsim::load_scenario_file(f, {});
+    if (!sc.ok()) return fail(sc.status(), 2);
+    auto plan = trainsim::compile_plan(sc->model, sc->training, sc->parallel, sc->cluster.gpus_per_node);
+    if (!plan.ok()) return fail(plan.status(), 2);
+    auto rp = trainsim::restrict_plan(plan->plan, sc->parallel, sc->cluster.gpus_per_node, ranks);
+    if (!rp.ok()) return fail(rp.status(), 2);
+    if (backend == "mpi" && trainsim::host_mpi_size() != rp->plan.num_ranks)
+      return fail(Status::error(trainsim::Error{
+                      f, "mpirun -np", std::to_string(trainsim::host_mpi_size()),
+                      "the restricted plan has " + std::to_string(rp->plan.num_ranks) +
+                          " ranks and its collectives are timed with one process per rank, as `trainsim verify "
+                          "--backend mpi` runs them: launch with -np " +
+                          std::to_string(rp->plan.num_ranks) + " or give --ranks " +
+                          std::to_string(trainsim::host_mpi_size())}),
+                  2);
+    auto lines = trainsim::measure_host_plan(rp->plan, sc->cluster.gpus_per_node, co);
+    if (!lines.ok()) return fail(lines.status(), 2);
+    for (const auto& l : lines.value()) text += l + "\n";
+  }
+  if (trainsim::host_mpi_rank() != 0) return 0;   // MPI helper process: rank 0 writes
+  if (out.empty()) {
+    std::fputs(text.c_str(), stdout);
+  } else {
+    Status st = trainsim::write_text_file(out, text);
+    if (!st.ok()) return fail(st, 1);
+    std::printf("wrote %s: host measurements of \"%s\"; load them with `trainsim calibrate import %s --db FILE`\n",
+                out.c_str(), trainsim::host_device_name().c_str(), out.c_str());
+  }
+  return 0;
+}
+
 // compare-trace: the same report and history as verify, from a real run's profiler trace.
 int run_compare_trace(const std::string& scenario, const std::string& trace, const trainsim::CompareTraceOptions& co,
                       double tolerance, const std::string& json_out, const std::string& db_path,
@@ -303,7 +343,12 @@ int main(int argc, char** argv) {
   int host_ranks = 2;
   cal->add_flag("--host", cal_host, "measure this machine's host-executor kernels and collectives for the scenarios' restricted plans");
   cal->add_option("--out", host_out, "with --host: write the measurement lines to FILE (default: stdout)");
-  cal->add_option("--ranks", host_ranks, "with --host: local ranks the plans are restricted to (default 2)");
+  auto* cal_ranks = cal->add_option("--ranks", host_ranks, "with --host: local ranks the plans are restricted to (default 2; with --backend mpi: the MPI job's size)");
+  std::string cal_backend;
+  cal->add_option("--backend", cal_backend,
+                  "with --host: how collectives are timed, as verify's host executor moves data: threads (the "
+                  "default) or mpi (between the processes of `mpirun -np N trainsim calibrate --host ...`; the "
+                  "default when started by an MPI launcher)");
   std::vector<std::string> import_files;
   std::string db_path, import_format = "jsonl", device_name;
   auto* imp = cal->add_subcommand("import", "load measurements into a calibration database (one transaction per file)");
@@ -488,27 +533,18 @@ int main(int argc, char** argv) {
   if (*cal && cal_host) {
     if (cal_scenarios.empty())
       return fail(Status::error("calibrate --host: give scenario files (e.g. scenarios/verify_small.json)"), 2);
-    std::string text;
-    for (const auto& f : cal_scenarios) {
-      auto sc = trainsim::load_scenario_file(f, {});
-      if (!sc.ok()) return fail(sc.status(), 2);
-      auto plan = trainsim::compile_plan(sc->model, sc->training, sc->parallel, sc->cluster.gpus_per_node);
-      if (!plan.ok()) return fail(plan.status(), 2);
-      auto rp = trainsim::restrict_plan(plan->plan, sc->parallel, sc->cluster.gpus_per_node, host_ranks);
-      if (!rp.ok()) return fail(rp.status(), 2);
-      auto lines = trainsim::measure_host_plan(rp->plan, sc->cluster.gpus_per_node, trainsim::HostCalibrateOptions{});
-      if (!lines.ok()) return fail(lines.status(), 2);
-      for (const auto& l : lines.value()) text += l + "\n";
-    }
-    if (host_out.empty()) {
-      std::fputs(text.c_str(), stdout);
-    } else {
-      Status st = trainsim::write_text_file(host_out, text);
-      if (!st.ok()) return fail(st, 1);
-      std::printf("wrote %s: host measurements of \"%s\"; load them with `trainsim calibrate import %s --db FILE`\n",
-                  host_out.c_str(), trainsim::host_device_name().c_str(), host_out.c_str());
-    }
-    return 0;
+    if (cal_backend.empty()) cal_backend = trainsim::host_mpi_launched_size() > 1 ? "mpi" : "threads";
+    if (cal_backend != "threads" && cal_backend != "mpi")
+      return fail(Status::error(trainsim::Error{"", "--backend", cal_backend, "accepted: threads, mpi"}), 2);
+    if (cal_backend != "mpi") return run_calibrate_host(cal_scenarios, host_ranks, "threads", host_out);
+    // MPI: every process of the job takes part in timing the collectives; rank 0 writes. An
+    // error on any process ends the whole job (the others may be waiting for it).
+    if (Status st = trainsim::host_mpi_init(); !st.ok()) return fail(st, 2);
+    if (cal_ranks->count() == 0) host_ranks = trainsim::host_mpi_size();
+    const int rc = run_calibrate_host(cal_scenarios, host_ranks, "mpi", host_out);
+    if (rc != 0) trainsim::host_mpi_abort(rc);
+    trainsim::host_mpi_finalize();
+    return rc;
   }
   if (*cal) {
     trainsim::JobList jobs;

@@ -35,6 +35,7 @@ std::string format_verification(const Verification& v, double tolerance, const s
          (v.calibration_on_the_fly ? "host costs " + v.calibration + " by `trainsim calibrate --host`'s code"
                                    : "the calibration database " + v.calibration) +
          "\n";
+  out += "  collectives: " + v.collectives + "\n";
   for (const auto& n : v.calibration_notes) out += "  note: " + n + "\n";
   out += "\n";
   const bool passed = std::fabs(v.step_error) <= tolerance;
@@ -97,6 +98,7 @@ nlohmann::ordered_json verify_json(const Verification& v, double tolerance, cons
   j["calibration"] = {{"source", v.calibration},
                       {"on_the_fly", v.calibration_on_the_fly},
                       {"points", v.calibration_points},
+                      {"collectives", v.collectives},
                       {"notes", v.calibration_notes}};
   j["predicted_step_s"] = v.predicted.seconds();
   j["measured_step_s"] = v.measured.seconds();

@@ -313,9 +313,18 @@ Result<Verification> verify_scenario(const Scenario& s, const VerifyOptions& opt
   ho.steps = opts.steps;
   ho.max_bytes = opts.max_bytes;
   ho.backend = opts.backend;
+  // The on-the-fly host calibration times collectives with the executor's back end (mpi: with
+  // every process of the job, calibrate/host_calibrate.h).
+  HostCalibrateOptions calib = opts.calib;
+  calib.backend = opts.backend;
   if (mpi && host_mpi_rank() != 0) {
-    // A helper process: sleep while rank 0 measures and simulates (so it takes no core from the
-    // measurement), run this process's rank with the others, hand the records to rank 0.
+    // A helper process: take part in timing the calibration's collectives (sleeping while rank 0
+    // times the kernels), sleep while rank 0 simulates (so it takes no core from it), run this
+    // process's rank with the others, hand the records to rank 0.
+    if (!cuda && opts.calibration.empty()) {
+      auto lines = measure_host_plan(rp.plan, s.cluster.gpus_per_node, calib);
+      if (!lines.ok()) return lines.status();
+    }
     host_mpi_wait_all();
     auto run = execute_host(rp.plan, ho);
     if (!run.ok()) return run.status();
@@ -341,7 +350,7 @@ Result<Verification> verify_scenario(const Scenario& s, const VerifyOptions& opt
       v.calibration = db_path;
     }
   } else if (db_path.empty()) {
-    auto lines = measure_host_plan(rp.plan, s.cluster.gpus_per_node, opts.calib);
+    auto lines = measure_host_plan(rp.plan, s.cluster.gpus_per_node, calib);
     if (!lines.ok()) return lines.status();
     char tmpl[] = "/tmp/trainsim_verify_cal_XXXXXX";
     const int fd = mkstemp(tmpl);
@@ -368,7 +377,9 @@ Result<Verification> verify_scenario(const Scenario& s, const VerifyOptions& opt
   std::unique_ptr<CostModel> host_model;
   std::vector<std::string> notes;
   if (!cuda) {
-    auto model = CalibratedCostModel::make_for_device(db_path, s.cluster, v.device);
+    // Of a database holding a host's collectives timed both ways, the way this run moves data.
+    auto model = CalibratedCostModel::make_for_device(db_path, s.cluster, v.device,
+                                                      mpi ? "MPI processes" : "shared-memory threads");
     if (!temp_db.empty()) std::filesystem::remove(temp_db);   // the model holds its points in memory
     if (!model.ok()) return model.status();
     host_model = std::move(model).value();
@@ -382,6 +393,21 @@ Result<Verification> verify_scenario(const Scenario& s, const VerifyOptions& opt
   Status st = bind_costs(sim_plan, cost_model, s.cluster.gpus_per_node, &sources);
   if (!st.ok()) return st;
   if (calibrated) v.calibration_notes = calibrated->notes();
+  v.collectives = calibrated ? describe_collective_mechanisms(calibrated->collective_sources()) : "embedded default";
+  if (!cuda && calibrated) {
+    const char* want = mpi ? "MPI processes" : "shared-memory threads";
+    const auto srcs = calibrated->collective_sources();
+    const auto other = std::count_if(srcs.begin(), srcs.end(), [&](const std::string& src) {
+      return collective_mechanism(src).rfind(want, 0) != 0;
+    });
+    if (other > 0)
+      v.calibration_notes.push_back(
+          std::to_string(other) + " of " + std::to_string(srcs.size()) + " collective points were not timed with " +
+          want + ", which this run's collectives use" +
+          (mpi ? " (calibrate with `mpirun -np " + std::to_string(rp.plan.num_ranks) +
+                     " trainsim calibrate --host SCENARIO --backend mpi`)"
+               : std::string(" (calibrate with `trainsim calibrate --host SCENARIO --backend threads`)")));
+  }
   ReplayOptions ro;
   for (int r = 0; r < sim_plan.num_ranks; ++r) ro.trace_ranks.push_back(static_cast<uint32_t>(r));
   auto sim = replay(sim_plan, ro);

@@ -22,8 +22,12 @@
 // Every class row carries the source of its predicted cost (measured / interpolated / fitted /
 // default, as calibrate/calibrated_cost_model.h assigns it).
 // With backend "mpi" every process of the MPI job calls verify_scenario(); rank 0 measures the
-// calibration and simulates while the others wait (sleeping), then all execute their ranks; rank
-// 0 returns the whole Verification, the others a partial one that callers do not report.
+// calibration's kernels and simulates while the others wait (sleeping), all processes time the
+// calibration's collectives together (MPI, as the run moves data; calibrate/host_calibrate.h),
+// then all execute their ranks; rank 0 returns the whole Verification, the others a partial one
+// that callers do not report. With --calibration, a database holding collectives timed both ways
+// prices from those of the run's back end; the report says which mechanism priced them and
+// notes points timed otherwise.
 // Thread-safety: verify_scenario() is reentrant but times real work: run one at a time.
 #pragma once
 #include <cstdint>
@@ -89,6 +93,10 @@ struct Verification {
   bool calibration_on_the_fly = false;
   int calibration_points = 0;             // lines measured on the fly (0 with --calibration)
   std::vector<std::string> calibration_notes;
+  std::string collectives;                // what timed the collective costs: "MPI processes (Open MPI
+                                          // v4.1.4)", "shared-memory threads", "embedded default", or
+                                          // each mechanism with its count of points
+                                          // (describe_collective_mechanisms())
   Time predicted, measured;
   std::vector<Time> measured_steps;
   double step_error = 0;

@@ -173,6 +173,38 @@ TEST_F(Calibrated, FlowLinksComeFromTheFits) {
   EXPECT_GT(std::abs(d - f), 0.004 * a) << "default flows " << d << " calibrated flows " << f;
 }
 
+TEST_F(Calibrated, PreferredCollectiveSourceDisplacesOthersOfTheSamePoint) {
+  // A host timed with threads and with MPI processes: the same all-reduce point both ways, and
+  // a second size with threads only.
+  const std::string dev =
+      R"("device": {"name": "host-cpu test", "driver": "", "cuda": "", "nccl": "", "cudnn": "", "host": "h", "date": "2026-11-01T00:00:00Z", "gpus": 2})";
+  auto line = [&](int64_t bytes, double us, const std::string& source) {
+    return R"({"kind": "collective", )" + dev + R"(, "coll": {"kind": "all-reduce", "dtype": "bf16", "bytes": )" +
+           std::to_string(bytes) + R"(, "group_size": 2, "per_node": 2, "nodes": 1}, "time_us": )" +
+           std::to_string(us) + R"(, "algbw_GBps": 1, "busbw_GBps": 1, "runs": 7, "source": ")" + source + R"("})";
+  };
+  const std::string threads = "trainsim calibrate --host (shared-memory threads, float buffers)";
+  const std::string mpi = "trainsim calibrate --host (MPI processes, Open MPI v4.1.4)";
+  {
+    auto db = CalibrationDb::open(path_, false);
+    ASSERT_TRUE(db.ok()) << db.status().to_string();
+    auto st = db.value()->import_lines({line(131072, 100, threads), line(131072, 300, mpi), line(3072, 20, threads)}, "host");
+    ASSERT_TRUE(st.ok()) << st.status().to_string();
+  }
+  const OpDesc ar = collective_op("ar", CollKind::kAllReduce, 131072, 0);
+  auto by_mpi = CalibratedCostModel::make_for_device(path_, cluster_, "host-cpu test", "MPI processes");
+  ASSERT_TRUE(by_mpi.ok()) << by_mpi.status().to_string();
+  EXPECT_NEAR(by_mpi.value()->collective(ar, GroupShape{2, 2, 1}).time.us_f(), 300, 1e-6);
+  EXPECT_EQ(by_mpi.value()->collective_sources(), (std::vector<std::string>{mpi, threads}));
+  auto by_threads = CalibratedCostModel::make_for_device(path_, cluster_, "host-cpu test", "shared-memory threads");
+  ASSERT_TRUE(by_threads.ok()) << by_threads.status().to_string();
+  EXPECT_NEAR(by_threads.value()->collective(ar, GroupShape{2, 2, 1}).time.us_f(), 100, 1e-6);
+  EXPECT_EQ(by_threads.value()->collective_sources(), (std::vector<std::string>{threads, threads}));
+  auto any = CalibratedCostModel::make_for_device(path_, cluster_, "host-cpu test");   // no preference: all kept
+  ASSERT_TRUE(any.ok()) << any.status().to_string();
+  EXPECT_EQ(any.value()->collective_sources().size(), 3u);
+}
+
 TEST(PickDevices, FamilyThenMemoryAndPooled) {
   std::vector<DeviceInfo> d(4);
   d[0].name = "NVIDIA A100-SXM4-80GB";

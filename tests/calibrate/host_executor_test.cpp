@@ -6,8 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "calibrate/host_calibrate.h"
+#include "calibrate/host_mpi.h"
 #include "host_order_check.h"
 #include "models/compiler.h"
 #include "scenarios/loader.h"
@@ -75,6 +79,90 @@ TEST(HostCalibrate, LinesForEveryDistinctOpAndCollective) {
   }
   EXPECT_GT(ops, 5);
   EXPECT_GE(colls, 1);   // the TP all-reduce of 2 ranks
+}
+
+TEST(HostCalibrate, ThreadLinesNameTheirMechanism) {
+  Plan plan = tiny_plan(R"({"tp": 2})", 2);
+  HostCalibrateOptions o;
+  o.warmup = 0;
+  o.runs = 1;
+  auto lines = measure_host_plan(plan, 8, o);
+  ASSERT_TRUE(lines.ok()) << lines.status().to_string();
+  std::vector<std::string> sources;
+  for (const auto& l : lines.value()) {
+    const auto j = nlohmann::json::parse(l);
+    if (j["kind"] == "collective") sources.push_back(j["source"]);
+  }
+  ASSERT_FALSE(sources.empty());
+  for (const auto& src : sources) EXPECT_EQ(src, "trainsim calibrate --host (shared-memory threads, float buffers)");
+  EXPECT_EQ(describe_collective_mechanisms(sources), "shared-memory threads");
+}
+
+TEST(HostCalibrate, MechanismOfASource) {
+  EXPECT_EQ(collective_mechanism("trainsim calibrate --host (MPI processes, Open MPI v4.1.4)"),
+            "MPI processes (Open MPI v4.1.4)");
+  EXPECT_EQ(collective_mechanism("trainsim calibrate --host (shared-memory threads, float buffers)"),
+            "shared-memory threads");
+  EXPECT_EQ(collective_mechanism(
+                "trainsim calibrate --host (shared-memory threads, float buffers; a group of 4 is larger than this MPI "
+                "job of 2 processes)"),
+            "shared-memory threads");
+  EXPECT_EQ(collective_mechanism("nccl-tests all_reduce_perf"), "nccl-tests all_reduce_perf");
+  EXPECT_EQ(describe_collective_mechanisms({}), "none measured");
+  EXPECT_EQ(describe_collective_mechanisms({"trainsim calibrate --host (MPI processes, Open MPI v4.1.4)",
+                                            "trainsim calibrate --host (shared-memory threads, float buffers)",
+                                            "trainsim calibrate --host (MPI processes, Open MPI v4.1.4)"}),
+            "MPI processes (Open MPI v4.1.4): 2 points, shared-memory threads: 1 point");
+}
+
+TEST(HostCalibrate, BackendErrors) {
+  Plan plan = tiny_plan(R"({"tp": 2})", 2);
+  HostCalibrateOptions o;
+  o.backend = "nccl";
+  auto bad = measure_host_plan(plan, 8, o);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().to_string().find("threads, mpi"), std::string::npos) << bad.status().to_string();
+  o.backend = "mpi";   // MPI is not initialized in this process (or not built)
+  auto no_mpi = measure_host_plan(plan, 8, o);
+  ASSERT_FALSE(no_mpi.ok());
+  const std::string m = no_mpi.status().to_string();
+  EXPECT_TRUE(m.find("mpirun") != std::string::npos || m.find("built without MPI") != std::string::npos) << m;
+  EXPECT_FALSE(time_mpi_collective(CollKind::kAllReduce, 16, 2, 0, 1).ok());
+  EXPECT_FALSE(time_mpi_send(16, 0, 1).ok());
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kAsan = true;
+#else
+constexpr bool kAsan = false;
+#endif
+
+TEST(HostCalibrate, MpiGroupLargerThanTheJobIsTimedWithThreads) {
+  // This process alone as an MPI job (singleton MPI_Init, no launcher): the plan's group of 2
+  // does not fit a job of 1, so its points are timed with threads and their source says why.
+  if (!host_mpi_built()) GTEST_SKIP() << "built without MPI";
+  if (kAsan) GTEST_SKIP() << "LeakSanitizer reports the MPI library's own allocations";
+  ASSERT_TRUE(host_mpi_init().ok());
+  ASSERT_EQ(host_mpi_size(), 1);
+  EXPECT_FALSE(time_mpi_collective(CollKind::kAllReduce, 16, 2, 0, 1).ok());   // the caller's choice
+  Plan plan = tiny_plan(R"({"tp": 2})", 2);
+  HostCalibrateOptions o;
+  o.warmup = 0;
+  o.runs = 1;
+  o.backend = "mpi";
+  auto lines = measure_host_plan(plan, 8, o);
+  host_mpi_finalize();
+  ASSERT_TRUE(lines.ok()) << lines.status().to_string();
+  int colls = 0;
+  for (const auto& l : lines.value()) {
+    const auto j = nlohmann::json::parse(l);
+    if (j["kind"] != "collective") continue;
+    ++colls;
+    EXPECT_EQ(j["source"], "trainsim calibrate --host (shared-memory threads, float buffers; a group of 2 is "
+                           "larger than this MPI job of 1 process)");
+    EXPECT_GT(j["time_us"].get<double>(), 0);
+  }
+  EXPECT_GE(colls, 1);
 }
 
 }  // namespace

@@ -3,7 +3,9 @@
 // sends/receives and DP=2 for a collective on a second stream). Checks: exit 0, the report's
 // fields, that the recorded event order honours every dependency and stream order of the
 // restricted plan (tests/calibrate/host_order_check.h), and that the thread and MPI back ends
-// report the same task counts per class. Skipped only when CMake found no MPI.
+// report the same task counts per class, and that each run's calibration timed its collectives
+// with its own mechanism. Also `mpiexec -np 2 trainsim calibrate --host ... --backend mpi`: the
+// collective lines timed between the processes. Skipped only when CMake found no MPI.
 #include <gtest/gtest.h>
 
 #include "tests/cli/cli_run.h"
@@ -98,6 +100,9 @@ TEST_P(VerifyMpi, TwoProcessesReportAndHonourDependencies) {
   EXPECT_NE(j["backend"].get<std::string>().find("mpi"), std::string::npos) << j["backend"];
   EXPECT_GT(j["measured_step_s"].get<double>(), 0);
   EXPECT_GT(j["predicted_step_s"].get<double>(), 0);
+  // The on-the-fly calibration timed the collectives (or sends) with MPI, as the run moved data.
+  EXPECT_EQ(j["calibration"]["collectives"].get<std::string>().rfind("MPI processes (", 0), 0u) << j["calibration"];
+  EXPECT_NE(m.out.find("collectives: MPI processes ("), std::string::npos) << m.out;
 
   // The recorded order against the restricted plan, rebuilt here as verify builds it.
   auto s = load_scenario_file(sc, {});
@@ -133,6 +138,7 @@ TEST_P(VerifyMpi, TwoProcessesReportAndHonourDependencies) {
   for (const auto& c : jt["classes"]) by_threads[c["what"]] = c["tasks"];
   EXPECT_EQ(by_mpi, by_threads);
   EXPECT_FALSE(by_mpi.empty());
+  EXPECT_EQ(jt["calibration"]["collectives"], "shared-memory threads") << jt["calibration"];
 #endif
 }
 
@@ -143,17 +149,84 @@ INSTANTIATE_TEST_SUITE_P(Parallel, VerifyMpi, ::testing::Values(R"({"tp": 2})", 
                            return std::string(i.index == 0 ? "tp2" : i.index == 1 ? "pp2" : "dp2");
                          });
 
+// `mpiexec -np 2 trainsim calibrate --host scenarios/verify_small.json --backend mpi`: the
+// collective points are timed between the 2 processes with MPI, every line says so, the times
+// are positive, and the TP all-reduce of 128 KiB (per layer, 64 Ki floats) takes longer than the
+// loss's all-reduce of 3 KiB (1.5 Ki floats): 43x the data, while both pay the same latency
+// (measured on 2 idle cores: 64-137 us against 19-26 us; under ASan about 1.4 ms against 55 us).
+// Timings on a shared machine: ctest runs this test alone (RUN_SERIAL, CMakeLists.txt), and of
+// up to 3 calibrations one must order the two with a 1.5x margin; an MPI timing that did not
+// depend on the message size would fail all three.
+TEST(CalibrateMpi, TwoProcessesTimeTheCollectivesWithMpi) {
+#ifndef TRAINSIM_HAVE_MPI
+  GTEST_SKIP() << "built without MPI (CMake found no MPI)";
+#else
+  const std::string out = std::filesystem::temp_directory_path() / ("trainsim_calibrate_mpi_" + std::to_string(getpid()) + ".jsonl");
+  std::string orders;   // each attempt's two times
+  bool ordered = false;
+  for (int attempt = 0; attempt < 3 && !ordered; ++attempt) {
+    CmdResult c = run_cmd(launcher() + TRAINSIM_BINARY + " calibrate --host " + TRAINSIM_SOURCE_DIR +
+                          "/scenarios/verify_small.json --backend mpi --out " + out);
+    ASSERT_EQ(c.rc, 0) << c.out;
+    size_t wrote = 0;   // only rank 0 writes
+    for (size_t at = c.out.find("wrote "); at != std::string::npos; at = c.out.find("wrote ", at + 1)) ++wrote;
+    EXPECT_EQ(wrote, 1u) << c.out;
+    std::ifstream in(out);
+    std::string line;
+    int ops = 0, colls = 0;
+    std::map<int64_t, double> all_reduce_us;   // bytes -> time
+    while (std::getline(in, line)) {
+      const auto j = nlohmann::json::parse(line, nullptr, false);
+      ASSERT_FALSE(j.is_discarded()) << line;
+      if (j["kind"] == "op") {
+        ++ops;
+        continue;
+      }
+      ++colls;
+      EXPECT_EQ(j["source"].get<std::string>().rfind("trainsim calibrate --host (MPI processes, ", 0), 0u) << line;
+      EXPECT_GT(j["time_us"].get<double>(), 0) << line;
+      EXPECT_EQ(j["coll"]["group_size"], 2) << line;
+      if (j["coll"]["kind"] == "all-reduce") all_reduce_us[j["coll"]["bytes"].get<int64_t>()] = j["time_us"];
+    }
+    std::filesystem::remove(out);
+    EXPECT_GT(ops, 5);
+    EXPECT_GE(colls, 2);
+    ASSERT_TRUE(all_reduce_us.count(131072) && all_reduce_us.count(3072)) << colls << " collective lines";
+    orders += " " + std::to_string(all_reduce_us[131072]) + " vs " + std::to_string(all_reduce_us[3072]) + ";";
+    ordered = all_reduce_us[131072] > 1.5 * all_reduce_us[3072];
+  }
+  EXPECT_TRUE(ordered) << "128 KiB vs 3 KiB all-reduce, us:" << orders;
+
+  // The launcher check verify makes: one process per rank of the restricted plan.
+  const std::string dir = std::filesystem::temp_directory_path() / ("trainsim_calibrate_mpi_dp_" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/dp.json") << tiny(R"({"dp": 2})");
+  CmdResult r = run_cmd(launcher() + TRAINSIM_BINARY + " calibrate --host " + dir + "/dp.json --backend mpi --ranks 1");
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_NE(r.out.find("launch with -np 1"), std::string::npos) << r.out;
+#endif
+}
+
 TEST(VerifyMpiBuild, BackendChoiceErrors) {
   // An unknown back end is a clear input error, in every build.
   CmdResult r = run_cmd(std::string(TRAINSIM_BINARY) + " verify " + TRAINSIM_SOURCE_DIR +
                         "/scenarios/verify_small.json --backend nccl --no-record");
   EXPECT_EQ(r.rc, 2) << r.out;
   EXPECT_NE(r.out.find("threads, mpi"), std::string::npos) << r.out;
+  CmdResult c = run_cmd(std::string(TRAINSIM_BINARY) + " calibrate --host " + TRAINSIM_SOURCE_DIR +
+                        "/scenarios/verify_small.json --backend nccl");
+  EXPECT_EQ(c.rc, 2) << c.out;
+  EXPECT_NE(c.out.find("threads, mpi"), std::string::npos) << c.out;
 #ifndef TRAINSIM_HAVE_MPI
   CmdResult m = run_cmd(std::string(TRAINSIM_BINARY) + " verify " + TRAINSIM_SOURCE_DIR +
                         "/scenarios/verify_small.json --backend mpi --no-record");
   EXPECT_EQ(m.rc, 2) << m.out;
   EXPECT_NE(m.out.find("built without MPI"), std::string::npos) << m.out;
+  CmdResult mc = run_cmd(std::string(TRAINSIM_BINARY) + " calibrate --host " + TRAINSIM_SOURCE_DIR +
+                         "/scenarios/verify_small.json --backend mpi");
+  EXPECT_EQ(mc.rc, 2) << mc.out;
+  EXPECT_NE(mc.out.find("built without MPI"), std::string::npos) << mc.out;
 #endif
 }
 
