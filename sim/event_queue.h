@@ -9,8 +9,10 @@
 // events arrive in such runs and skip the heap. New events are only ever appended to the most
 // recently created batch, which sorts last among batches of its (time, phase), so the pop order
 // is exactly that of a plain heap ordered by (time, phase, sequence) (tests/sim checks it
-// against a sorted-vector oracle). Batches and their buffers are recycled: no allocation per
-// event once the working set has been reached.
+// against a sorted-vector oracle). A heap entry carries the event at the head of its batch, so
+// an event alone in its batch (every event of a fast-mode replay, nearly) is written once and
+// read once; the rest of a batch waits in a side buffer. Batches and their buffers are
+// recycled: no allocation per event once the working set has been reached.
 //
 //   EventQueue q;
 //   q.push(Time::us(5), /*phase=*/0, /*type=*/1, /*a=*/rank, /*b=*/stream);
@@ -46,7 +48,7 @@ class EventQueue {
     if (last_ != kNone) {
       Batch& lb = batches_[last_];
       if (lb.when == when && lb.phase == phase) {
-        lb.ev.push_back(Ev{a, b, type, order});
+        lb.more.push_back(Ev{a, b, type, order});
         return;
       }
     }
@@ -62,26 +64,33 @@ class EventQueue {
     bt.when = when;
     bt.phase = phase;
     bt.head = 0;
-    bt.ev.clear();
-    bt.ev.push_back(Ev{a, b, type, order});
+    bt.more.clear();
     last_ = id;
     heap_.emplace_back();
-    sift_up(heap_.size() - 1, Key{when, order, id});
+    sift_up(heap_.size() - 1, Key{when, order, a, b, id, type});
   }
 
   // REQUIRES: !empty().
   Event pop() {
-    const Key k = heap_.front();
-    Batch& bt = batches_[k.id];
-    const Ev e = bt.ev[bt.head++];
-    const Event out{k.when, e.order, e.a, e.b, e.type};
-    if (bt.head == bt.ev.size()) {
-      free_.push_back(k.id);
-      if (last_ == k.id) last_ = kNone;
-      const Key tail = heap_.back();
-      heap_.pop_back();
-      if (!heap_.empty()) sift_down(0, tail);
+    Key& top = heap_.front();
+    const Event out{top.when, top.order, top.a, top.b, top.type};
+    Batch& bt = batches_[top.id];
+    if (bt.head < bt.more.size()) {
+      // The batch's next event takes the top in place: it has the same (time, phase) and was
+      // pushed before any other entry of that (time, phase) still queued (those belong to
+      // batches opened later), so the top stays the least key.
+      const Ev& e = bt.more[bt.head++];
+      top.order = e.order;
+      top.a = e.a;
+      top.b = e.b;
+      top.type = e.type;
+      return out;
     }
+    free_.push_back(top.id);
+    if (last_ == top.id) last_ = kNone;
+    const Key tail = heap_.back();
+    heap_.pop_back();
+    if (!heap_.empty()) sift_down(0, tail);
     return out;
   }
 
@@ -92,16 +101,20 @@ class EventQueue {
     uint8_t type;
     uint64_t order;
   };
+  // A batch: the events of one (time, phase) pushed back to back. Its first event lives in the
+  // heap entry; the others wait in `more`.
   struct Batch {
     Time when;
     uint8_t phase = 0;
-    uint32_t head = 0;
-    std::vector<Ev> ev;
+    uint32_t head = 0;           // next of `more` to pop
+    std::vector<Ev> more;
   };
   struct Key {
     Time when;
-    uint64_t order;   // of the batch's first event
-    uint32_t id;
+    uint64_t order;   // of the event in the entry (the batch's first until it drains)
+    uint32_t a, b;
+    uint32_t id;      // its batch
+    uint8_t type;
   };
   static bool before(const Key& x, const Key& y) {
     return x.when < y.when || (x.when == y.when && x.order < y.order);

@@ -34,6 +34,8 @@ constexpr uint8_t kEvCollDone = 1;
 constexpr uint8_t kEvFlow = 2;     // flow mode: the network's next completion (versioned)
 constexpr int kChannels = 4;
 constexpr uint8_t kNoCat = 0xff;
+constexpr uint8_t kNoWait = 0xff;
+static_assert(kMaxStreams == 7, "RankState::wait_stream's initializer lists every stream");
 
 size_t bi(Bucket b) { return static_cast<size_t>(b); }
 
@@ -65,6 +67,11 @@ struct RankState {
   uint8_t blocked_cat = kNoCat;  // why stream 0 last waited on a dependency
   bool traced = false;
   int64_t mem_cur = 0;
+  // A stream whose next task found a dependency unfinished waits for that dependency's stream
+  // (wait_stream) to pass its position (wait_pos). Its next task and the counters change no
+  // other way, so try_advance skips it without reading the task again until then.
+  uint8_t wait_stream[kMaxStreams] = {kNoWait, kNoWait, kNoWait, kNoWait, kNoWait, kNoWait, kNoWait};
+  uint32_t wait_pos[kMaxStreams] = {};
 };
 
 struct Message {
@@ -282,6 +289,10 @@ void Replayer::try_advance(uint32_t li, Time now) {
     // neither bit of another stream: visit the others in ascending order as before.
     for (uint32_t cand = rs.live & ~rs.busy & 0x7fu; cand != 0; cand &= cand - 1) {
       const uint8_t s = static_cast<uint8_t>(__builtin_ctz(cand));
+      if (rs.wait_stream[s] != kNoWait) {
+        if (rs.done[rs.wait_stream[s]] <= rs.wait_pos[s]) continue;   // still waiting
+        rs.wait_stream[s] = kNoWait;
+      }
       const auto& st = prog.stream_tasks[s];
       while (!(rs.busy & (1u << s)) && rs.pc[s] < st.size()) {
         const uint32_t ti = st[rs.pc[s]];
@@ -292,6 +303,8 @@ void Replayer::try_advance(uint32_t li, Time now) {
           const Task& dt = prog.tasks[d];
           if (rs.done[dt.stream] <= prog.pos_in_stream[d]) {
             ready = false;
+            rs.wait_stream[s] = dt.stream;
+            rs.wait_pos[s] = prog.pos_in_stream[d];
             if (s == kStreamCompute && is_comm(dt.category))
               rs.blocked_cat = static_cast<uint8_t>(dt.category);
             break;
