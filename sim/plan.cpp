@@ -63,11 +63,6 @@ const char* to_string(CostSource s) {
   return "?";
 }
 
-bool is_comm(Category c) {
-  return c == Category::kTpComm || c == Category::kDpComm || c == Category::kPpComm ||
-         c == Category::kCpComm || c == Category::kEpComm || c == Category::kOffload;
-}
-
 namespace {
 inline void mix(uint64_t& h, uint64_t v) {
   h = (h ^ v) * 0x100000001B3ull;

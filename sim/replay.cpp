@@ -60,6 +60,7 @@ struct RankState {
   uint32_t rank = 0;
   uint32_t pc[kMaxStreams] = {};
   uint32_t done[kMaxStreams] = {};
+  uint32_t cur[kMaxStreams] = {};   // the task at pc[s] (valid while stream s is live)
   Time last_end[kMaxStreams];
   Time start[kMaxStreams];
   uint8_t busy = 0;              // bit per stream
@@ -124,7 +125,14 @@ class Replayer {
     return it->second;
   }
   void setup_groups(const std::vector<uint32_t>& sim);
-  void begin(RankState& rs, uint8_t s, const Task& t, Time now);
+  void begin(uint32_t li, uint8_t s, const Task& t, Time now);
+  // Stream s of rank li moves past its current task.
+  void advance(RankState& rs, uint8_t s) {
+    const auto& st = rs.prog->stream_tasks[s];
+    ++rs.done[s];
+    if (++rs.pc[s] == st.size()) rs.live &= static_cast<uint8_t>(~(1u << s));
+    else rs.cur[s] = st[rs.pc[s]];
+  }
   void complete(uint32_t li, uint8_t s, Time now);
   void arrive(uint32_t li, uint8_t s, const Task& t, Time now);
   // Flow mode. A transfer is a collective instance (kind 0: a = group, b = instance) or a send
@@ -176,7 +184,7 @@ bool Replayer::start_traffic(uint8_t kind, uint32_t a, uint32_t b, Time now) {
     opts_.network->collective(plan_, a, b, g.pend[b].op, &traffic_);
   } else {
     const RankState& rs = rs_[a];
-    const Task& t = rs.prog->tasks[rs.prog->stream_tasks[b][rs.pc[b]]];
+    const Task& t = rs.prog->tasks[rs.cur[b]];
     const int32_t peer = plan_.peers[t.group].peer_of_rank[rs.rank];
     SIM_CHECK(peer >= 0, "rank %u sends on '%s' but has no peer", rs.rank,
               plan_.peers[t.group].name.c_str());
@@ -236,11 +244,12 @@ Time Replayer::comm_dur(const RankState& rs, uint8_t s, const Task& t, Time now)
   return t.dur;
 }
 
-void Replayer::begin(RankState& rs, uint8_t s, const Task& t, Time now) {
+void Replayer::begin(uint32_t li, uint8_t s, const Task& t, Time now) {
+  RankState& rs = rs_[li];
+  RankStats& st = stats_[li];
   if (s == kStreamCompute) {
     Time gap = now - rs.last_end[0];
     if (gap > Time::zero()) {
-      RankStats& st = stats_[&rs - rs_.data()];
       Bucket b = rs.blocked_cat == kNoCat ? Bucket::kBubble
                                           : bucket_of(static_cast<Category>(rs.blocked_cat));
       st.bucket[bi(b)] += gap;
@@ -250,7 +259,6 @@ void Replayer::begin(RankState& rs, uint8_t s, const Task& t, Time now) {
   rs.start[s] = now;
   rs.busy |= static_cast<uint8_t>(1u << s);
   rs.mem_cur += t.mem_alloc;
-  RankStats& st = stats_[&rs - rs_.data()];
   if (rs.mem_cur > st.peak_dynamic_mem) st.peak_dynamic_mem = rs.mem_cur;
 }
 
@@ -293,9 +301,10 @@ void Replayer::try_advance(uint32_t li, Time now) {
         if (rs.done[rs.wait_stream[s]] <= rs.wait_pos[s]) continue;   // still waiting
         rs.wait_stream[s] = kNoWait;
       }
-      const auto& st = prog.stream_tasks[s];
-      while (!(rs.busy & (1u << s)) && rs.pc[s] < st.size()) {
-        const uint32_t ti = st[rs.pc[s]];
+      // Runs the receives that find their message, then starts one task (the stream is then
+      // busy), or stops where the stream must wait.
+      while (!(rs.busy & (1u << s)) && (rs.live & (1u << s))) {
+        const uint32_t ti = rs.cur[s];
         const Task& t = prog.tasks[ti];
         bool ready = true;
         for (uint32_t d : t.dep) {
@@ -331,13 +340,12 @@ void Replayer::try_advance(uint32_t li, Time now) {
           rs.mem_cur += t.mem_alloc - t.mem_free;
           if (rs.mem_cur > stats_[li].peak_dynamic_mem) stats_[li].peak_dynamic_mem = rs.mem_cur;
           if (rs.traced) trace_.push_back(TraceRecord{rs.rank, ti, now, now});
-          ++rs.done[s];
-          if (++rs.pc[s] == st.size()) rs.live &= static_cast<uint8_t>(~(1u << s));
+          advance(rs, s);
           rs.last_end[s] = now;
           progress = true;
           continue;
         }
-        begin(rs, s, t, now);
+        begin(li, s, t, now);
         if (t.kind == TaskKind::kCollective) {
           arrive(li, s, t, now);
         } else if (t.kind == TaskKind::kSend && opts_.network && start_traffic(1, li, s, now)) {
@@ -353,7 +361,7 @@ void Replayer::try_advance(uint32_t li, Time now) {
 void Replayer::complete(uint32_t li, uint8_t s, Time now) {
   RankState& rs = rs_[li];
   const Program& prog = *rs.prog;
-  const uint32_t ti = prog.stream_tasks[s][rs.pc[s]];
+  const uint32_t ti = rs.cur[s];
   const Task& t = prog.tasks[ti];
   RankStats& st = stats_[li];
   const Time dur = comm_dur(rs, s, t, now);
@@ -382,8 +390,7 @@ void Replayer::complete(uint32_t li, uint8_t s, Time now) {
     ++mb.tail;
   }
   rs.busy &= static_cast<uint8_t>(~(1u << s));
-  ++rs.done[s];
-  if (++rs.pc[s] == prog.stream_tasks[s].size()) rs.live &= static_cast<uint8_t>(~(1u << s));
+  advance(rs, s);
   rs.last_end[s] = now;
   rs.mem_cur -= t.mem_free;
   if (rs.traced) trace_.push_back(TraceRecord{rs.rank, ti, rs.start[s], now});
@@ -469,7 +476,10 @@ Result<ReplayResult> Replayer::run() {
     rs_[i].rank = sim[i];
     rs_[i].prog = &plan_.programs[plan_.program_of_rank[sim[i]]];
     for (int s = 0; s < kMaxStreams; ++s)
-      if (!rs_[i].prog->stream_tasks[s].empty()) rs_[i].live |= static_cast<uint8_t>(1u << s);
+      if (!rs_[i].prog->stream_tasks[s].empty()) {
+        rs_[i].live |= static_cast<uint8_t>(1u << s);
+        rs_[i].cur[s] = rs_[i].prog->stream_tasks[s][0];
+      }
     stats_[i].rank = sim[i];
   }
   for (uint32_t r : opts_.trace_ranks)
