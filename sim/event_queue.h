@@ -20,6 +20,7 @@
 //
 // Thread-safety: none; one queue per replay.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -38,59 +39,72 @@ struct Event {
 
 class EventQueue {
  public:
-  void reserve(size_t n) { heap_.reserve(n); }
-  bool empty() const { return heap_.empty(); }
+  void reserve(size_t n) {
+    if (n > heap_.size()) heap_.resize(n);
+  }
+  bool empty() const { return n_ == 0; }
   uint64_t pushed() const { return seq_; }
 
   // REQUIRES: phase < 256; at most 2^56 pushes per queue.
   void push(Time when, uint8_t phase, uint8_t type, uint32_t a, uint32_t b) {
     const uint64_t order = (static_cast<uint64_t>(phase) << 56) | seq_++;
-    if (last_ != kNone) {
-      Batch& lb = batches_[last_];
-      if (lb.when == when && lb.phase == phase) {
-        lb.more.push_back(Ev{a, b, type, order});
-        return;
-      }
+    if (last_ != kNone && last_when_ == when && last_phase_ == phase) {
+      append(Ev{a, b, type, order});
+      return;
     }
-    uint32_t id;
-    if (!free_.empty()) {
-      id = free_.back();
-      free_.pop_back();
-    } else {
-      id = static_cast<uint32_t>(batches_.size());
-      batches_.emplace_back();
+    if (n_ == heap_.size()) grow();
+    last_when_ = when;
+    last_phase_ = phase;
+    // The new entry becomes the last one: where others move while it rises does not matter.
+    size_t i = n_++;
+    const Key e{when, order, a, b, kNone, type};
+    while (i > 0) {
+      const size_t parent = (i - 1) >> 1;
+      if (!before(e, heap_[parent])) break;
+      heap_[i] = heap_[parent];
+      i = parent;
     }
-    Batch& bt = batches_[id];
-    bt.when = when;
-    bt.phase = phase;
-    bt.head = 0;
-    bt.more.clear();
-    last_ = id;
-    heap_.emplace_back();
-    sift_up(heap_.size() - 1, Key{when, order, a, b, id, type});
+    heap_[i] = e;
+    last_ = static_cast<uint32_t>(i);
   }
 
   // REQUIRES: !empty().
   Event pop() {
-    Key& top = heap_.front();
+    Key& top = heap_[0];
     const Event out{top.when, top.order, top.a, top.b, top.type};
-    Batch& bt = batches_[top.id];
-    if (bt.head < bt.more.size()) {
-      // The batch's next event takes the top in place: it has the same (time, phase) and was
-      // pushed before any other entry of that (time, phase) still queued (those belong to
-      // batches opened later), so the top stays the least key.
-      const Ev& e = bt.more[bt.head++];
-      top.order = e.order;
-      top.a = e.a;
-      top.b = e.b;
-      top.type = e.type;
-      return out;
+    if (top.batch != kNone) {
+      Batch& bt = batches_[top.batch];
+      if (bt.head < bt.more.size()) {
+        // The batch's next event takes the top in place: it has the same (time, phase) and was
+        // pushed before any other entry of that (time, phase) still queued (those were
+        // created later), so the top stays the least key.
+        const Ev& e = bt.more[bt.head++];
+        top.order = e.order;
+        top.a = e.a;
+        top.b = e.b;
+        top.type = e.type;
+        return out;
+      }
+      free_.push_back(top.batch);
     }
-    free_.push_back(top.id);
-    if (last_ == top.id) last_ = kNone;
-    const Key tail = heap_.back();
-    heap_.pop_back();
-    if (!heap_.empty()) sift_down(0, tail);
+    if (last_ == 0) last_ = kNone;
+    const size_t n = --n_;
+    if (n > 0) {   // the tail entry fills the hole at the root and sinks
+      const Key e = heap_[n];
+      const bool e_is_last = last_ == n;
+      size_t i = 0;
+      for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n && before(heap_[c + 1], heap_[c])) ++c;
+        if (!before(heap_[c], e)) break;
+        heap_[i] = heap_[c];
+        if (c == last_) last_ = static_cast<uint32_t>(i);
+        i = c;
+      }
+      heap_[i] = e;
+      if (e_is_last) last_ = static_cast<uint32_t>(i);
+    }
     return out;
   }
 
@@ -101,11 +115,9 @@ class EventQueue {
     uint8_t type;
     uint64_t order;
   };
-  // A batch: the events of one (time, phase) pushed back to back. Its first event lives in the
-  // heap entry; the others wait in `more`.
+  // The events after the first of one (time, phase) pushed back to back; the first lives in the
+  // heap entry, which names its batch once a second event joins it.
   struct Batch {
-    Time when;
-    uint8_t phase = 0;
     uint32_t head = 0;           // next of `more` to pop
     std::vector<Ev> more;
   };
@@ -113,40 +125,37 @@ class EventQueue {
     Time when;
     uint64_t order;   // of the event in the entry (the batch's first until it drains)
     uint32_t a, b;
-    uint32_t id;      // its batch
+    uint32_t batch;   // kNone while the entry holds a single event
     uint8_t type;
   };
   static bool before(const Key& x, const Key& y) {
     return x.when < y.when || (x.when == y.when && x.order < y.order);
   }
-  // Both sifts move a hole at i and write `e` once where it belongs (the key is passed in a
-  // register rather than stored and read back: a store-forwarding stall on every event).
-  void sift_up(size_t i, const Key e) {
-    while (i > 0) {
-      size_t parent = (i - 1) >> 1;
-      if (!before(e, heap_[parent])) break;
-      heap_[i] = heap_[parent];
-      i = parent;
+  // A second (or later) event for the entry created last, heap_[last_].
+  __attribute__((noinline)) void append(const Ev& ev) {
+    Key& k = heap_[last_];
+    if (k.batch == kNone) {
+      if (!free_.empty()) {
+        k.batch = free_.back();
+        free_.pop_back();
+      } else {
+        k.batch = static_cast<uint32_t>(batches_.size());
+        batches_.emplace_back();
+      }
+      batches_[k.batch].head = 0;
+      batches_[k.batch].more.clear();
     }
-    heap_[i] = e;
+    batches_[k.batch].more.push_back(ev);
   }
-  void sift_down(size_t i, const Key e) {
-    const size_t n = heap_.size();
-    for (;;) {
-      size_t c = 2 * i + 1;
-      if (c >= n) break;
-      if (c + 1 < n && before(heap_[c + 1], heap_[c])) ++c;
-      if (!before(heap_[c], e)) break;
-      heap_[i] = heap_[c];
-      i = c;
-    }
-    heap_[i] = e;
-  }
+  __attribute__((noinline)) void grow() { heap_.resize(std::max<size_t>(64, 2 * heap_.size())); }
 
-  std::vector<Key> heap_;
+  std::vector<Key> heap_;        // entries [0, n_) form a binary heap; the rest is spare room
+  size_t n_ = 0;
   std::vector<Batch> batches_;
   std::vector<uint32_t> free_;
-  uint32_t last_ = kNone;
+  uint32_t last_ = kNone;        // heap index of the entry created last, while it is queued
+  Time last_when_ = Time::zero();
+  uint8_t last_phase_ = 0;
   uint64_t seq_ = 0;
 };
 
