@@ -1416,7 +1416,9 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
     prog.model_flops = Flops{prog.model_flops.v + b.model_flops_adjust_};
   }
   plan.program_of_rank.resize(plan.num_ranks);
-  for (int r = 0; r < plan.num_ranks; ++r) plan.program_of_rank[r] = static_cast<uint32_t>(pl.coord(r, Axis::kPp));
+  pl.for_each_rank([&](uint32_t r, const std::array<int, kNumAxes>& c) {
+    plan.program_of_rank[r] = static_cast<uint32_t>(c[static_cast<int>(Axis::kPp)]);
+  });
   for (int s = 0; s < par.pp; ++s) plan.representatives.push_back(pl.rank_of({0, 0, 0, s}));
   Status st = plan.finalize();
   if (!st.ok()) return st;
