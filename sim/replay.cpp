@@ -34,8 +34,8 @@ constexpr uint8_t kEvCollDone = 1;
 constexpr uint8_t kEvFlow = 2;     // flow mode: the network's next completion (versioned)
 constexpr int kChannels = 4;
 constexpr uint8_t kNoCat = 0xff;
-constexpr uint8_t kNoWait = 0xff;
-static_assert(kMaxStreams == 7, "RankState::wait_stream's initializer lists every stream");
+constexpr uint8_t kNone8 = 0xff;   // try_advance: no stream of the rank moved on
+static_assert(kMaxStreams <= 8, "RankState keeps a bit per stream in a uint8_t");
 
 size_t bi(Bucket b) { return static_cast<size_t>(b); }
 
@@ -68,11 +68,16 @@ struct RankState {
   uint8_t blocked_cat = kNoCat;  // why stream 0 last waited on a dependency
   bool traced = false;
   int64_t mem_cur = 0;
-  // A stream whose next task found a dependency unfinished waits for that dependency's stream
-  // (wait_stream) to pass its position (wait_pos). Its next task and the counters change no
-  // other way, so try_advance skips it without reading the task again until then.
-  uint8_t wait_stream[kMaxStreams] = {kNoWait, kNoWait, kNoWait, kNoWait, kNoWait, kNoWait, kNoWait};
+  // A stream whose next task found a dependency unfinished (its bit in `waiting`) waits for
+  // that dependency's stream (wait_stream) to pass its position (wait_pos); waiters_on[d]: the
+  // streams waiting on stream d. Its next task and the counters change no other way, so
+  // try_advance leaves it alone until stream d moves on.
+  // wake_at[d]: the least done[d] that lets one of its waiters go (the least wait_pos + 1).
+  uint8_t waiting = 0;
+  uint8_t waiters_on[kMaxStreams] = {};
+  uint8_t wait_stream[kMaxStreams] = {};
   uint32_t wait_pos[kMaxStreams] = {};
+  uint32_t wake_at[kMaxStreams] = {};
 };
 
 struct Message {
@@ -112,7 +117,9 @@ class Replayer {
   Result<ReplayResult> run();
 
  private:
-  void try_advance(uint32_t li, Time now);
+  // Starts what rank li can start at `now`; `moved`: the stream whose task just ended (its
+  // waiters may go on), or kNone8.
+  void try_advance(uint32_t li, Time now, uint8_t moved);
   // The state slot of local rank li in group g (kNoDep: not a member); of instance `inst`.
   uint32_t slot(uint32_t li, uint8_t g) const {
     return opts_.fast ? slot_[li * plan_.groups.size() + g] : plan_.groups[g].instance_of_rank[li];
@@ -287,19 +294,28 @@ void Replayer::arrive(uint32_t li, uint8_t s, const Task& t, Time now) {
   }
 }
 
-void Replayer::try_advance(uint32_t li, Time now) {
+void Replayer::try_advance(uint32_t li, Time now, uint8_t moved) {
   RankState& rs = rs_[li];
   const Program& prog = *rs.prog;
+  // Waiting streams to look at again: those waiting on a stream that moved on (the others
+  // are still waiting, as their dependency's stream has not moved).
+  uint32_t recheck = moved != kNone8 && rs.waiters_on[moved] && rs.done[moved] >= rs.wake_at[moved]
+                         ? rs.waiters_on[moved] : 0u;
   bool progress = true;
   while (progress) {
     progress = false;
     // Streams that are busy or done cannot start anything, and working on stream s changes
-    // neither bit of another stream: visit the others in ascending order as before.
-    for (uint32_t cand = rs.live & ~rs.busy & 0x7fu; cand != 0; cand &= cand - 1) {
+    // neither bit of another stream: visit the others in ascending order.
+    for (uint32_t cand = rs.live & ~rs.busy & ~(rs.waiting & ~recheck) & 0x7fu; cand != 0; cand &= cand - 1) {
       const uint8_t s = static_cast<uint8_t>(__builtin_ctz(cand));
-      if (rs.wait_stream[s] != kNoWait) {
-        if (rs.done[rs.wait_stream[s]] <= rs.wait_pos[s]) continue;   // still waiting
-        rs.wait_stream[s] = kNoWait;
+      if (rs.waiting & (1u << s)) {
+        const uint8_t ws = rs.wait_stream[s];
+        if (rs.done[ws] <= rs.wait_pos[s]) continue;   // still waiting
+        rs.waiting &= static_cast<uint8_t>(~(1u << s));
+        rs.waiters_on[ws] &= static_cast<uint8_t>(~(1u << s));
+        rs.wake_at[ws] = 0xffffffffu;
+        for (uint32_t w = rs.waiters_on[ws]; w != 0; w &= w - 1)
+          rs.wake_at[ws] = std::min(rs.wake_at[ws], rs.wait_pos[__builtin_ctz(w)] + 1);
       }
       // Runs the receives that find their message, then starts one task (the stream is then
       // busy), or stops where the stream must wait.
@@ -312,8 +328,12 @@ void Replayer::try_advance(uint32_t li, Time now) {
           const Task& dt = prog.tasks[d];
           if (rs.done[dt.stream] <= prog.pos_in_stream[d]) {
             ready = false;
+            const uint32_t pos = prog.pos_in_stream[d];
+            rs.wake_at[dt.stream] = rs.waiters_on[dt.stream] ? std::min(rs.wake_at[dt.stream], pos + 1) : pos + 1;
+            rs.waiting |= static_cast<uint8_t>(1u << s);
+            rs.waiters_on[dt.stream] |= static_cast<uint8_t>(1u << s);
             rs.wait_stream[s] = dt.stream;
-            rs.wait_pos[s] = prog.pos_in_stream[d];
+            rs.wait_pos[s] = pos;
             if (s == kStreamCompute && is_comm(dt.category))
               rs.blocked_cat = static_cast<uint8_t>(dt.category);
             break;
@@ -343,6 +363,11 @@ void Replayer::try_advance(uint32_t li, Time now) {
           advance(rs, s);
           rs.last_end[s] = now;
           progress = true;
+          // Its waiters look again: those above s in this pass, the others in the next.
+          if (rs.waiters_on[s] && rs.done[s] >= rs.wake_at[s]) {
+            recheck |= rs.waiters_on[s];
+            cand |= rs.waiters_on[s] & rs.live & ~rs.busy & ~((2u << s) - 1);
+          }
           continue;
         }
         begin(li, s, t, now);
@@ -396,9 +421,9 @@ void Replayer::complete(uint32_t li, uint8_t s, Time now) {
   if (rs.traced) trace_.push_back(TraceRecord{rs.rank, ti, rs.start[s], now});
   if (t.kind == TaskKind::kSend) {
     const int32_t pl = local_of_rank_[plan_.peers[t.group].peer_of_rank[rs.rank]];
-    try_advance(static_cast<uint32_t>(pl), now);
+    try_advance(static_cast<uint32_t>(pl), now, kNone8);
   }
-  try_advance(li, now);
+  try_advance(li, now, s);
 }
 
 void Replayer::setup_groups(const std::vector<uint32_t>& sim) {
@@ -515,7 +540,7 @@ Result<ReplayResult> Replayer::run() {
     for (Bandwidth c : caps) net_->add_link(c);
     drv_ = std::make_unique<FlowEventDriver>(*net_, q_, 0, kEvFlow);
   }
-  for (uint32_t li = 0; li < sim.size(); ++li) try_advance(li, Time::zero());
+  for (uint32_t li = 0; li < sim.size(); ++li) try_advance(li, Time::zero(), kNone8);
 
   uint64_t events = 0;
   while (!q_.empty()) {
