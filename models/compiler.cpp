@@ -175,6 +175,7 @@ class StageBuilder {
   const std::vector<std::vector<double>>* doc_factors_ = nullptr;
   const std::vector<int64_t>* moe_migration_ = nullptr;   // per layer; 0 = none (static placement)
   double model_flops_adjust_ = 0;   // expert GEMMs at the mean load minus as laid out
+  Flops model_flops_, hardware_flops_;   // of the tasks emitted so far (see emit)
 
   void build() {
     const bool zero12_gather = par_.zero >= 1 && par_.zero <= 2 && shard_ > 1;
@@ -225,11 +226,20 @@ class StageBuilder {
     const size_t i = v.size();
     if (i >= prefaulted_) prefault_ahead();
     v.push_back(t);
+    // The program's FLOPs, summed in task order as the tasks are written (their op and
+    // category never change afterwards): GEMMs and attention, once without recomputation.
+    if (t.category == Category::kCompute || t.category == Category::kRecompute) {
+      const OpDesc& op = plan_.ops[t.op];
+      if (op.cls == OpClass::kGemm || op.cls == OpClass::kAttention) {
+        if (t.category == Category::kCompute) model_flops_ += op.flops;
+        hardware_flops_ += op.flops;
+      }
+    }
     return static_cast<uint32_t>(i);
   }
   // Tasks are written once, in order: map the next 256 KiB of the reserved capacity in one
   // call rather than fault on each page (sim/prefault.h; most of the build time otherwise).
-  void prefault_ahead() {
+  __attribute__((noinline)) void prefault_ahead() {
     std::vector<Task>& v = prog_.tasks;
     const size_t end = std::min(v.capacity(), v.size() + (size_t{256} << 10) / sizeof(Task));
     prefault(v.data() + v.size(), (end - v.size()) * sizeof(Task));
@@ -1407,13 +1417,8 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
         prog.mem.grads = prog.mem.grads + Bytes{4 * slots * pe};
       }
     }
-    for (const Task& t : prog.tasks) {
-      const OpDesc& op = plan.ops[t.op];
-      if (op.cls != OpClass::kGemm && op.cls != OpClass::kAttention) continue;
-      if (t.category == Category::kCompute) prog.model_flops += op.flops;
-      if (t.category == Category::kCompute || t.category == Category::kRecompute) prog.hardware_flops += op.flops;
-    }
-    prog.model_flops = Flops{prog.model_flops.v + b.model_flops_adjust_};
+    prog.hardware_flops = b.hardware_flops_;
+    prog.model_flops = Flops{b.model_flops_.v + b.model_flops_adjust_};
   }
   plan.program_of_rank.resize(plan.num_ranks);
   pl.for_each_rank([&](uint32_t r, const std::array<int, kNumAxes>& c) {

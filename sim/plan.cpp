@@ -129,12 +129,14 @@ Status Plan::finalize() {
   // into exactly sized arrays (programs run to hundreds of thousands of tasks).
   std::vector<std::vector<uint32_t>> used(programs.size());
   std::vector<uint8_t> seen(groups.size());
+  std::vector<uint8_t> stream_of;   // the checking pass's copy of each task's stream
   for (size_t pi = 0; pi < programs.size(); ++pi) {
     Program& prog = programs[pi];
     const uint32_t n = static_cast<uint32_t>(prog.tasks.size());
     const Task* tasks = prog.tasks.data();
     std::array<uint32_t, kMaxStreams> count{};
     std::fill(seen.begin(), seen.end(), 0);
+    stream_of.resize(n);
     for (uint32_t i = 0; i < n; ++i) {
       const Task& t = tasks[i];
       if (t.stream >= kMaxStreams)
@@ -157,6 +159,7 @@ Status Plan::finalize() {
       if ((t.kind == TaskKind::kSend || t.kind == TaskKind::kRecv) && t.group >= peers.size())
         return Status::error("plan: p2p in '" + prog.name + "' names peer table " + std::to_string(t.group));
       ++count[t.stream];
+      stream_of[i] = t.stream;
     }
     // Fresh pages are mapped in one call each (sim/prefault.h): a page fault per 4 KiB costs
     // more than filling the tables.
@@ -172,8 +175,8 @@ Status Plan::finalize() {
     prog.pos_in_stream.resize(n);
     uint32_t* pos = prog.pos_in_stream.data();
     std::array<uint32_t, kMaxStreams> next{};
-    for (uint32_t i = 0; i < n; ++i) {
-      const uint8_t s = tasks[i].stream;
+    for (uint32_t i = 0; i < n; ++i) {   // from the compact copy, not the 48-byte tasks
+      const uint8_t s = stream_of[i];
       pos[i] = next[s];
       out[s][next[s]++] = i;
     }
