@@ -124,12 +124,14 @@ Status Plan::finalize() {
     if (pr.peer_of_rank.size() != static_cast<size_t>(num_ranks))
       return Status::error("plan: peer table '" + pr.name + "' does not cover every rank");
 
-  // Per program: one pass checks every task (the first bad one is reported) and counts the
-  // tasks of each stream and the groups its collectives use; a second fills the stream tables
-  // into exactly sized arrays (programs run to hundreds of thousands of tasks).
+  // Per program: one pass checks every task (the first bad one is reported), numbers each
+  // task within its stream (pos_in_stream) and notes the groups its collectives use; a second
+  // writes the stream tables, exactly sized, from a byte per task kept by the first
+  // (programs run to hundreds of thousands of tasks).
   std::vector<std::vector<uint32_t>> used(programs.size());
   std::vector<uint8_t> seen(groups.size());
-  std::vector<uint8_t> stream_of;   // the checking pass's copy of each task's stream
+  std::vector<uint8_t> stream_of;
+  const size_t nops = ops.size(), ngroups = groups.size(), npeers = peers.size();
   for (size_t pi = 0; pi < programs.size(); ++pi) {
     Program& prog = programs[pi];
     const uint32_t n = static_cast<uint32_t>(prog.tasks.size());
@@ -137,6 +139,12 @@ Status Plan::finalize() {
     std::array<uint32_t, kMaxStreams> count{};
     std::fill(seen.begin(), seen.end(), 0);
     stream_of.resize(n);
+    // Fresh pages are mapped in one call each (sim/prefault.h): a page fault per 4 KiB costs
+    // more than filling the tables.
+    prog.pos_in_stream.clear();
+    reserve_prefaulted(prog.pos_in_stream, n);
+    prog.pos_in_stream.resize(n);
+    uint32_t* pos = prog.pos_in_stream.data();
     for (uint32_t i = 0; i < n; ++i) {
       const Task& t = tasks[i];
       if (t.stream >= kMaxStreams)
@@ -146,23 +154,21 @@ Status Plan::finalize() {
         if (d != kNoDep && d >= i)
           return Status::error("plan: program '" + prog.name + "' task " + std::to_string(i) +
                                " depends on a later task " + std::to_string(d));
-      if (t.op >= ops.size())
+      if (t.op >= nops)
         return Status::error("plan: program '" + prog.name + "' task " + std::to_string(i) + " names no op");
       if (t.kind == TaskKind::kCollective) {
-        if (t.group >= groups.size())
+        if (t.group >= ngroups)
           return Status::error("plan: collective in '" + prog.name + "' names group " + std::to_string(t.group));
         if (!seen[t.group]) {
           seen[t.group] = 1;
           used[pi].push_back(t.group);
         }
       }
-      if ((t.kind == TaskKind::kSend || t.kind == TaskKind::kRecv) && t.group >= peers.size())
+      if ((t.kind == TaskKind::kSend || t.kind == TaskKind::kRecv) && t.group >= npeers)
         return Status::error("plan: p2p in '" + prog.name + "' names peer table " + std::to_string(t.group));
-      ++count[t.stream];
+      pos[i] = count[t.stream]++;
       stream_of[i] = t.stream;
     }
-    // Fresh pages are mapped in one call each (sim/prefault.h): a page fault per 4 KiB costs
-    // more than filling the tables.
     std::array<uint32_t*, kMaxStreams> out{};
     for (int s = 0; s < kMaxStreams; ++s) {
       prog.stream_tasks[s].clear();
@@ -170,16 +176,7 @@ Status Plan::finalize() {
       prog.stream_tasks[s].resize(count[s]);
       out[s] = prog.stream_tasks[s].data();
     }
-    prog.pos_in_stream.clear();
-    reserve_prefaulted(prog.pos_in_stream, n);
-    prog.pos_in_stream.resize(n);
-    uint32_t* pos = prog.pos_in_stream.data();
-    std::array<uint32_t, kMaxStreams> next{};
-    for (uint32_t i = 0; i < n; ++i) {   // from the compact copy, not the 48-byte tasks
-      const uint8_t s = stream_of[i];
-      pos[i] = next[s];
-      out[s][next[s]++] = i;
-    }
+    for (uint32_t i = 0; i < n; ++i) out[stream_of[i]][pos[i]] = i;
   }
   // Every rank a collective runs on must be a member of the named group.
   for (int r = 0; r < num_ranks; ++r)
