@@ -42,7 +42,7 @@ class EventQueue {
   void reserve(size_t n) {
     if (n > heap_.size()) heap_.resize(n);
   }
-  bool empty() const { return n_ == 0; }
+  bool empty() const { return lo_ == n_; }
   uint64_t pushed() const { return seq_; }
 
   // REQUIRES: phase < 256; at most 2^56 pushes per queue.
@@ -52,12 +52,26 @@ class EventQueue {
       append(Ev{a, b, type, order});
       return;
     }
-    if (n_ == heap_.size()) grow();
     last_when_ = when;
     last_phase_ = phase;
-    // The new entry becomes the last one: where others move while it rises does not matter.
-    size_t i = n_++;
     const Key e{when, order, a, b, kNone, type};
+    // The new entry becomes the last one: where others move meanwhile does not matter.
+    if (sorted_) {
+      if (n_ - lo_ < kSortedMax) {   // insertion from the back (new events tend to be late)
+        if (n_ == heap_.size()) make_room();
+        size_t i = n_++;
+        while (i > lo_ && before(e, heap_[i - 1])) {
+          heap_[i] = heap_[i - 1];
+          --i;
+        }
+        heap_[i] = e;
+        last_ = static_cast<uint32_t>(i);
+        return;
+      }
+      to_heap();
+    }
+    if (n_ == heap_.size()) grow();
+    size_t i = n_++;
     while (i > 0) {
       const size_t parent = (i - 1) >> 1;
       if (!before(e, heap_[parent])) break;
@@ -70,7 +84,7 @@ class EventQueue {
 
   // REQUIRES: !empty().
   Event pop() {
-    Key& top = heap_[0];
+    Key& top = heap_[lo_];
     const Event out{top.when, top.order, top.a, top.b, top.type};
     if (top.batch != kNone) {
       Batch& bt = batches_[top.batch];
@@ -87,7 +101,11 @@ class EventQueue {
       }
       free_.push_back(top.batch);
     }
-    if (last_ == 0) last_ = kNone;
+    if (last_ == lo_) last_ = kNone;
+    if (sorted_) {
+      if (++lo_ == n_) lo_ = n_ = 0;
+      return out;
+    }
     const size_t n = --n_;
     if (n > 0) {   // the tail entry fills the hole at the root and sinks
       const Key e = heap_[n];
@@ -105,18 +123,24 @@ class EventQueue {
       heap_[i] = e;
       if (e_is_last) last_ = static_cast<uint32_t>(i);
     }
+    if (n < kHeapMin) to_sorted();
     return out;
   }
 
  private:
   static constexpr uint32_t kNone = 0xffffffffu;
+  // Up to kSortedMax entries the queue is a sorted array [lo_, n_) (popped at lo_, entered by
+  // insertion from the back): cheaper than a heap for the few events pending in a fast-mode
+  // replay. Beyond that it is a binary heap in [0, n_) (an ascending array is one already),
+  // until it shrinks below kHeapMin again.
+  static constexpr size_t kSortedMax = 32, kHeapMin = 8;
   struct Ev {
     uint32_t a, b;
     uint8_t type;
     uint64_t order;
   };
   // The events after the first of one (time, phase) pushed back to back; the first lives in the
-  // heap entry, which names its batch once a second event joins it.
+  // entry, which names its batch once a second event joins it.
   struct Batch {
     uint32_t head = 0;           // next of `more` to pop
     std::vector<Ev> more;
@@ -148,12 +172,38 @@ class EventQueue {
     batches_[k.batch].more.push_back(ev);
   }
   __attribute__((noinline)) void grow() { heap_.resize(std::max<size_t>(64, 2 * heap_.size())); }
+  // Moves the sorted entries down to index 0.
+  void compact() {
+    if (lo_ == 0) return;
+    std::copy(heap_.begin() + static_cast<std::ptrdiff_t>(lo_), heap_.begin() + static_cast<std::ptrdiff_t>(n_),
+              heap_.begin());
+    if (last_ != kNone) last_ -= static_cast<uint32_t>(lo_);
+    n_ -= lo_;
+    lo_ = 0;
+  }
+  __attribute__((noinline)) void make_room() {
+    if (lo_ > 0) compact();
+    else grow();
+  }
+  __attribute__((noinline)) void to_heap() {
+    compact();
+    sorted_ = false;
+  }
+  __attribute__((noinline)) void to_sorted() {
+    const uint64_t last_order = last_ != kNone ? heap_[last_].order : 0;
+    std::sort(heap_.begin(), heap_.begin() + static_cast<std::ptrdiff_t>(n_), before);
+    if (last_ != kNone)
+      for (size_t i = 0; i < n_; ++i)
+        if (heap_[i].order == last_order) last_ = static_cast<uint32_t>(i);
+    sorted_ = true;
+  }
 
-  std::vector<Key> heap_;        // entries [0, n_) form a binary heap; the rest is spare room
-  size_t n_ = 0;
+  std::vector<Key> heap_;        // entries [lo_, n_); the rest is spare room
+  size_t lo_ = 0, n_ = 0;
+  bool sorted_ = true;
   std::vector<Batch> batches_;
   std::vector<uint32_t> free_;
-  uint32_t last_ = kNone;        // heap index of the entry created last, while it is queued
+  uint32_t last_ = kNone;        // index of the entry created last, while it is queued
   Time last_when_ = Time::zero();
   uint8_t last_phase_ = 0;
   uint64_t seq_ = 0;
