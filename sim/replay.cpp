@@ -133,6 +133,14 @@ class Replayer {
   }
   void setup_groups(const std::vector<uint32_t>& sim);
   void begin(uint32_t li, uint8_t s, const Task& t, Time now);
+  // The paths of try_advance that most events do not take, out of line (the hot loop keeps
+  // its registers). unwait: stream s's dependency has finished (it stops waiting) or not.
+  // deps_done: whether t's dependencies have finished; if not, stream s waits on the first
+  // unfinished one. receive: takes the message t (the task at stream s's head) waits for,
+  // if it has arrived, and completes t.
+  __attribute__((noinline)) bool unwait(RankState& rs, uint8_t s);
+  __attribute__((noinline)) bool deps_done(RankState& rs, uint8_t s, const Task& t);
+  __attribute__((noinline)) bool receive(uint32_t li, uint8_t s, uint32_t ti, Time now);
   // Stream s of rank li moves past its current task.
   void advance(RankState& rs, uint8_t s) {
     const auto& st = rs.prog->stream_tasks[s];
@@ -294,6 +302,63 @@ void Replayer::arrive(uint32_t li, uint8_t s, const Task& t, Time now) {
   }
 }
 
+bool Replayer::unwait(RankState& rs, uint8_t s) {
+  const uint8_t ws = rs.wait_stream[s];
+  if (rs.done[ws] <= rs.wait_pos[s]) return false;
+  rs.waiting &= static_cast<uint8_t>(~(1u << s));
+  rs.waiters_on[ws] &= static_cast<uint8_t>(~(1u << s));
+  rs.wake_at[ws] = 0xffffffffu;
+  for (uint32_t w = rs.waiters_on[ws]; w != 0; w &= w - 1)
+    rs.wake_at[ws] = std::min(rs.wake_at[ws], rs.wait_pos[__builtin_ctz(w)] + 1);
+  return true;
+}
+
+bool Replayer::deps_done(RankState& rs, uint8_t s, const Task& t) {
+  const Program& prog = *rs.prog;
+  for (uint32_t d : t.dep) {
+    if (d == kNoDep) continue;
+    const Task& dt = prog.tasks[d];
+    if (rs.done[dt.stream] <= prog.pos_in_stream[d]) {
+      const uint32_t pos = prog.pos_in_stream[d];
+      rs.wake_at[dt.stream] = rs.waiters_on[dt.stream] ? std::min(rs.wake_at[dt.stream], pos + 1) : pos + 1;
+      rs.waiting |= static_cast<uint8_t>(1u << s);
+      rs.waiters_on[dt.stream] |= static_cast<uint8_t>(1u << s);
+      rs.wait_stream[s] = dt.stream;
+      rs.wait_pos[s] = pos;
+      if (s == kStreamCompute && is_comm(dt.category)) rs.blocked_cat = static_cast<uint8_t>(dt.category);
+      return false;
+    }
+  }
+  return true;
+}
+
+bool Replayer::receive(uint32_t li, uint8_t s, uint32_t ti, Time now) {
+  RankState& rs = rs_[li];
+  const Task& t = rs.prog->tasks[ti];
+  Mailbox& mb = mbox_[li * kChannels + t.channel];
+  if (mb.head == mb.tail) return false;
+  const Message m = msgs_[mb.base + (mb.head % mb.cap)];
+  ++mb.head;
+  if (s == kStreamCompute) {
+    RankStats& sts = stats_[li];
+    Time gap = now - rs.last_end[0];
+    if (gap > Time::zero()) {
+      Time from = max(m.sent, rs.last_end[0]);
+      Time exposed = m.arrived > from ? m.arrived - from : Time::zero();
+      if (exposed > gap) exposed = gap;
+      sts.bucket[bi(Bucket::kPpExposed)] += exposed;
+      sts.bucket[bi(Bucket::kBubble)] += gap - exposed;
+    }
+    rs.blocked_cat = kNoCat;
+  }
+  rs.mem_cur += t.mem_alloc - t.mem_free;
+  if (rs.mem_cur > stats_[li].peak_dynamic_mem) stats_[li].peak_dynamic_mem = rs.mem_cur;
+  if (rs.traced) trace_.push_back(TraceRecord{rs.rank, ti, now, now});
+  advance(rs, s);
+  rs.last_end[s] = now;
+  return true;
+}
+
 void Replayer::try_advance(uint32_t li, Time now, uint8_t moved) {
   RankState& rs = rs_[li];
   const Program& prog = *rs.prog;
@@ -308,60 +373,15 @@ void Replayer::try_advance(uint32_t li, Time now, uint8_t moved) {
     // neither bit of another stream: visit the others in ascending order.
     for (uint32_t cand = rs.live & ~rs.busy & ~(rs.waiting & ~recheck) & 0x7fu; cand != 0; cand &= cand - 1) {
       const uint8_t s = static_cast<uint8_t>(__builtin_ctz(cand));
-      if (rs.waiting & (1u << s)) {
-        const uint8_t ws = rs.wait_stream[s];
-        if (rs.done[ws] <= rs.wait_pos[s]) continue;   // still waiting
-        rs.waiting &= static_cast<uint8_t>(~(1u << s));
-        rs.waiters_on[ws] &= static_cast<uint8_t>(~(1u << s));
-        rs.wake_at[ws] = 0xffffffffu;
-        for (uint32_t w = rs.waiters_on[ws]; w != 0; w &= w - 1)
-          rs.wake_at[ws] = std::min(rs.wake_at[ws], rs.wait_pos[__builtin_ctz(w)] + 1);
-      }
+      if ((rs.waiting & (1u << s)) && !unwait(rs, s)) continue;   // still waiting
       // Runs the receives that find their message, then starts one task (the stream is then
       // busy), or stops where the stream must wait.
       while (!(rs.busy & (1u << s)) && (rs.live & (1u << s))) {
         const uint32_t ti = rs.cur[s];
         const Task& t = prog.tasks[ti];
-        bool ready = true;
-        for (uint32_t d : t.dep) {
-          if (d == kNoDep) continue;
-          const Task& dt = prog.tasks[d];
-          if (rs.done[dt.stream] <= prog.pos_in_stream[d]) {
-            ready = false;
-            const uint32_t pos = prog.pos_in_stream[d];
-            rs.wake_at[dt.stream] = rs.waiters_on[dt.stream] ? std::min(rs.wake_at[dt.stream], pos + 1) : pos + 1;
-            rs.waiting |= static_cast<uint8_t>(1u << s);
-            rs.waiters_on[dt.stream] |= static_cast<uint8_t>(1u << s);
-            rs.wait_stream[s] = dt.stream;
-            rs.wait_pos[s] = pos;
-            if (s == kStreamCompute && is_comm(dt.category))
-              rs.blocked_cat = static_cast<uint8_t>(dt.category);
-            break;
-          }
-        }
-        if (!ready) break;
+        if ((t.dep[0] != kNoDep || t.dep[1] != kNoDep) && !deps_done(rs, s, t)) break;
         if (t.kind == TaskKind::kRecv) {
-          Mailbox& mb = mbox_[li * kChannels + t.channel];
-          if (mb.head == mb.tail) break;  // message not here yet: woken by its delivery
-          const Message m = msgs_[mb.base + (mb.head % mb.cap)];
-          ++mb.head;
-          if (s == kStreamCompute) {
-            RankStats& sts = stats_[li];
-            Time gap = now - rs.last_end[0];
-            if (gap > Time::zero()) {
-              Time from = max(m.sent, rs.last_end[0]);
-              Time exposed = m.arrived > from ? m.arrived - from : Time::zero();
-              if (exposed > gap) exposed = gap;
-              sts.bucket[bi(Bucket::kPpExposed)] += exposed;
-              sts.bucket[bi(Bucket::kBubble)] += gap - exposed;
-            }
-            rs.blocked_cat = kNoCat;
-          }
-          rs.mem_cur += t.mem_alloc - t.mem_free;
-          if (rs.mem_cur > stats_[li].peak_dynamic_mem) stats_[li].peak_dynamic_mem = rs.mem_cur;
-          if (rs.traced) trace_.push_back(TraceRecord{rs.rank, ti, now, now});
-          advance(rs, s);
-          rs.last_end[s] = now;
+          if (!receive(li, s, ti, now)) break;   // message not here yet: woken by its delivery
           progress = true;
           // Its waiters look again: those above s in this pass, the others in the next.
           if (rs.waiters_on[s] && rs.done[s] >= rs.wake_at[s]) {
