@@ -61,6 +61,8 @@ struct RankState {
   uint32_t pc[kMaxStreams] = {};
   uint32_t done[kMaxStreams] = {};
   uint32_t cur[kMaxStreams] = {};   // the task at pc[s] (valid while stream s is live)
+  const uint32_t* st[kMaxStreams] = {};   // prog->stream_tasks[s]: data and size
+  uint32_t len[kMaxStreams] = {};
   Time last_end[kMaxStreams];
   Time start[kMaxStreams];
   uint8_t busy = 0;              // bit per stream
@@ -122,7 +124,7 @@ class Replayer {
   void try_advance(uint32_t li, Time now, uint8_t moved);
   // The state slot of local rank li in group g (kNoDep: not a member); of instance `inst`.
   uint32_t slot(uint32_t li, uint8_t g) const {
-    return opts_.fast ? slot_[li * plan_.groups.size() + g] : plan_.groups[g].instance_of_rank[li];
+    return opts_.fast ? slot_[li * ng_ + g] : plan_.groups[g].instance_of_rank[li];
   }
   uint32_t slot_of_inst(uint32_t g, uint32_t inst) const {
     if (!opts_.fast) return inst;
@@ -143,10 +145,9 @@ class Replayer {
   __attribute__((noinline)) bool receive(uint32_t li, uint8_t s, uint32_t ti, Time now);
   // Stream s of rank li moves past its current task.
   void advance(RankState& rs, uint8_t s) {
-    const auto& st = rs.prog->stream_tasks[s];
     ++rs.done[s];
-    if (++rs.pc[s] == st.size()) rs.live &= static_cast<uint8_t>(~(1u << s));
-    else rs.cur[s] = st[rs.pc[s]];
+    if (++rs.pc[s] == rs.len[s]) rs.live &= static_cast<uint8_t>(~(1u << s));
+    else rs.cur[s] = rs.st[s][rs.pc[s]];
   }
   void complete(uint32_t li, uint8_t s, Time now);
   void arrive(uint32_t li, uint8_t s, const Task& t, Time now);
@@ -176,6 +177,7 @@ class Replayer {
   std::vector<RankStats> stats_;
   std::vector<GroupState> gs_;
   std::vector<uint32_t> slot_;     // fast mode: [local rank * groups + group] -> slot
+  size_t ng_ = 0;                  // plan_.groups.size()
   std::vector<Mailbox> mbox_;
   std::vector<Message> msgs_;
   EventQueue q_;
@@ -448,6 +450,7 @@ void Replayer::complete(uint32_t li, uint8_t s, Time now) {
 
 void Replayer::setup_groups(const std::vector<uint32_t>& sim) {
   const size_t ng = plan_.groups.size();
+  ng_ = ng;
   gs_.resize(ng);
   if (!opts_.fast) {   // every rank, local index == rank: the plan's tables serve as they are
     for (size_t g = 0; g < ng; ++g) {
@@ -520,11 +523,15 @@ Result<ReplayResult> Replayer::run() {
     local_of_rank_[sim[i]] = static_cast<int32_t>(i);
     rs_[i].rank = sim[i];
     rs_[i].prog = &plan_.programs[plan_.program_of_rank[sim[i]]];
-    for (int s = 0; s < kMaxStreams; ++s)
-      if (!rs_[i].prog->stream_tasks[s].empty()) {
+    for (int s = 0; s < kMaxStreams; ++s) {
+      const std::vector<uint32_t>& st = rs_[i].prog->stream_tasks[s];
+      rs_[i].st[s] = st.data();
+      rs_[i].len[s] = static_cast<uint32_t>(st.size());
+      if (!st.empty()) {
         rs_[i].live |= static_cast<uint8_t>(1u << s);
-        rs_[i].cur[s] = rs_[i].prog->stream_tasks[s][0];
+        rs_[i].cur[s] = st[0];
       }
+    }
     stats_[i].rank = sim[i];
   }
   for (uint32_t r : opts_.trace_ranks)
