@@ -3,8 +3,12 @@
 // (time, phase, insertion sequence), so equal times pop FIFO within a phase and a run never
 // depends on pointer values.
 //
-// Implementation: a binary heap over a std::vector of small plain keys, where events with the
-// same (time, phase) pushed back to back share one heap entry (a batch) drained in FIFO order
+// Implementation: while at most kSortedMax entries are queued (a fast-mode replay has a dozen
+// or two) a sorted array, popped at its front and entered by insertion from the back; beyond
+// that a binary heap over the same std::vector of small plain keys (an ascending array is a
+// heap already), until it shrinks below kHeapMin. Any correct priority queue pops the same
+// sequence, the order being total. Events with the same (time, phase) pushed back to back
+// share one entry (a batch) drained in FIFO order
 // (OMNeT++/SST's same-time batching). Replicas of a training job run in lockstep, so most
 // events arrive in such runs and skip the heap. New events are only ever appended to the most
 // recently created batch, which sorts last among batches of its (time, phase), so the pop order
