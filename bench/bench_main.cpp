@@ -28,6 +28,15 @@
 //   each row N times and reports the fastest (default 1 for full mode; fast mode rows are
 //   always run at least 5 times, their wall time being in the milliseconds).
 // Single-threaded: predict() uses one core.
+//
+// Memory: main() tells glibc to keep freed memory in the process (a fixed mmap threshold of
+// 32 MiB, no trimming below 1 GiB), so that a repeat reuses the pages the previous one freed.
+// By default glibc returns large blocks to the kernel and moves its mmap threshold with what was
+// last freed, and whether a repeat found its few MiB of task arrays mapped or had to fault them
+// in again (~3 us per 4 KiB page on the benchmark VM, even after MADV_POPULATE_WRITE) depended
+// on the sizes freed before it: GPT-3 fast mode took 17 or 30 ms from one build to the next.
+// Repeats thus measure the steady state; a cold `trainsim run` still pays those faults once.
+#include <malloc.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -182,6 +191,8 @@ void usage() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);   // see the file comment (Memory)
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
   if (argc == 5 && std::strcmp(argv[1], "--child") == 0) {
     const Row r = run_one(argv[2], argv[3], std::atoi(argv[4]));
     std::fputs(encode(r).c_str(), stdout);

@@ -219,11 +219,18 @@ Status bind_costs(Plan& plan, const CostModel& model, int gpus_per_node, std::ve
   for (const auto& g : plan.groups) shapes.push_back(worst_shape(g, gpus_per_node));
   // A p2p peer table is "same node" when every rank's peer shares its node.
   std::vector<bool> same_node;
+  // r / gpus_per_node, as a shift when that is a power of two (a division per rank and table
+  // otherwise: 16,384 ranks).
+  const bool pow2 = gpus_per_node > 0 && (gpus_per_node & (gpus_per_node - 1)) == 0;
+  const int shift = pow2 ? __builtin_ctz(static_cast<unsigned>(gpus_per_node)) : 0;
   for (const auto& p : plan.peers) {
     bool same = true;
-    for (size_t r = 0; r < p.peer_of_rank.size() && same; ++r)
-      if (p.peer_of_rank[r] >= 0 && static_cast<int>(r) / gpus_per_node != p.peer_of_rank[r] / gpus_per_node)
+    for (size_t r = 0; r < p.peer_of_rank.size() && same; ++r) {
+      const int peer = p.peer_of_rank[r];
+      if (peer >= 0 && (pow2 ? (static_cast<int>(r) >> shift) != (peer >> shift)
+                             : static_cast<int>(r) / gpus_per_node != peer / gpus_per_node))
         same = false;
+    }
     same_node.push_back(same);
   }
   std::vector<Time> dur(plan.ops.size());

@@ -159,7 +159,8 @@ class StageBuilder {
     shard_ = (par.fsdp_shard_group > 0 ? std::min(par.fsdp_shard_group, par.dp) : par.dp) * par.cp;
     bucket_bytes_ = std::max<int64_t>(1, par.dp_bucket_mb) << 20;
     tensors_ = layer_param_tensors(model);
-    if (model.is_moe()) {
+    moe_ = model.is_moe();
+    if (moe_) {
       etp_ = std::max(1, par.etp);
       Le_ = model.experts / par.ep;
       fe_ = model.expert_ffn_hidden / etp_;
@@ -174,6 +175,7 @@ class StageBuilder {
   const std::vector<std::vector<double>>* doc_factors_ = nullptr;
   const std::vector<int64_t>* moe_migration_ = nullptr;   // per layer; 0 = none (static placement)
   double model_flops_adjust_ = 0;   // expert GEMMs at the mean load minus as laid out
+  Flops model_flops_, hardware_flops_;   // of the tasks emitted so far (see emit)
 
   void build() {
     const bool zero12_gather = par_.zero >= 1 && par_.zero <= 2 && shard_ > 1;
@@ -216,15 +218,28 @@ class StageBuilder {
 
  private:
   static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+  // ModelSpec::is_moe_layer without its string comparison (asked several times per layer).
+  bool moe_layer(int layer) const { return moe_ && layer >= model_.dense_layers; }
 
-  uint32_t emit(Task t) {
-    if (prog_.tasks.size() >= prefaulted_) prefault_ahead();
-    prog_.tasks.push_back(t);
-    return static_cast<uint32_t>(prog_.tasks.size() - 1);
+  uint32_t emit(const Task& t) {
+    std::vector<Task>& v = prog_.tasks;
+    const size_t i = v.size();
+    if (i >= prefaulted_) prefault_ahead();
+    v.push_back(t);
+    // The program's FLOPs, summed in task order as the tasks are written (their op and
+    // category never change afterwards): GEMMs and attention, once without recomputation.
+    if (t.category == Category::kCompute || t.category == Category::kRecompute) {
+      const OpDesc& op = plan_.ops[t.op];
+      if (op.cls == OpClass::kGemm || op.cls == OpClass::kAttention) {
+        if (t.category == Category::kCompute) model_flops_ += op.flops;
+        hardware_flops_ += op.flops;
+      }
+    }
+    return static_cast<uint32_t>(i);
   }
   // Tasks are written once, in order: map the next 256 KiB of the reserved capacity in one
   // call rather than fault on each page (sim/prefault.h; most of the build time otherwise).
-  void prefault_ahead() {
+  __attribute__((noinline)) void prefault_ahead() {
     std::vector<Task>& v = prog_.tasks;
     const size_t end = std::min(v.capacity(), v.size() + (size_t{256} << 10) / sizeof(Task));
     prefault(v.data() + v.size(), (end - v.size()) * sizeof(Task));
@@ -234,6 +249,12 @@ class StageBuilder {
   // micro-batch runs the same shapes, so each site's OpDesc is interned once, not per task.
   template <class F>
   uint32_t cached_op(int site, int64_t extra, F&& make) {
+    if (site >= 0 && extra == 0) {   // OP(expr): most tasks; a table indexed by the line
+      if (static_cast<size_t>(site) >= site_ops_.size()) site_ops_.resize(site + 1, OpCache::kEmpty);
+      uint32_t& id = site_ops_[site];
+      if (id == OpCache::kEmpty) id = plan_.intern_op(make());
+      return id;
+    }
     uint32_t* id = op_cache_.find_or_add(static_cast<uint64_t>(static_cast<uint32_t>(site)), extra);
     if (*id == OpCache::kEmpty) *id = plan_.intern_op(make());
     return *id;
@@ -602,7 +623,7 @@ class StageBuilder {
     emit_compute(OP(memory_op("attn.residual.fwd", OpClass::kElementwise, resid_bytes(), false)), c, layer, micro);
     emit_compute(OP(memory_op("mlp.norm.fwd", OpClass::kNorm, norm_bytes(), false)), c, layer, micro);
     tp_gather("tp.mlp.allgather", layer, micro);
-    if (model_.is_moe_layer(layer)) {
+    if (moe_layer(layer)) {
       moe_forward(layer, micro, c, recompute);
     } else {
       const int64_t f1 = (d_.swiglu ? 2 : 1) * d_.f / d_.t;
@@ -643,7 +664,7 @@ class StageBuilder {
     tp_gather("tp.mlp.bwd.allgather", layer, micro);
     const int64_t f1 = (d_.swiglu ? 2 : 1) * d_.f / d_.t;
     uint32_t sg = side_gather("tp.mlp.fc1in.allgather", layer, micro);
-    if (model_.is_moe_layer(layer)) {
+    if (moe_layer(layer)) {
       moe_backward(layer, micro, sg);
     } else {
       emit_compute(OP(gemm_op("mlp.fc2.dgrad", T, d_.f / d_.t, d_.h, g, true)), c, layer, micro);
@@ -684,15 +705,15 @@ class StageBuilder {
   }
 
   int64_t dense_bytes(int l) const {
-    return model_.is_moe() ? 2 * layer_params_local(model_, l, par_.tp) : layer_grad_bytes_;
+    return moe_ ? 2 * layer_params_local(model_, l, par_.tp) : layer_grad_bytes_;
   }
   // bf16 bytes of this rank's routed experts of layer l (Le experts, split by etp).
   int64_t expert_bytes(int l) const {
-    return model_.is_moe_layer(l) ? 2 * Le_ * ceil_div(expert_params(model_), etp_) : 0;
+    return moe_layer(l) ? 2 * Le_ * ceil_div(expert_params(model_), etp_) : 0;
   }
   int64_t rows_of(int layer, int micro) const { return (*moe_rows_)[layer][micro]; }
   LayerActivation act_for(int layer, int micro) const {
-    if (!model_.is_moe_layer(layer)) return act_;
+    if (!moe_layer(layer)) return act_;
     LayerActivation a = moe_layer_activation(model_, static_cast<int>(d_.s), tr_.micro_batch, par_.tp, d_.sp, par_.recompute,
                                              tr_.dropout, Tm_, rows_of(layer, micro), etp_);
     if (tr_.attention_kernel == AttentionKernel::kUnfused && par_.recompute == Recompute::kNone)
@@ -1055,6 +1076,7 @@ class StageBuilder {
   std::vector<int> pending_layers_;
   std::map<int, uint32_t> gather_for_layer_;
   std::map<int, uint32_t> expert_gather_for_layer_;
+  bool moe_ = false;   // model_.is_moe()
   int etp_ = 1, Le_ = 1;
   int64_t fe_ = 0, Tm_ = 0;
   int eshard_ = 1;
@@ -1062,6 +1084,7 @@ class StageBuilder {
   int64_t pending_exp_bytes_ = 0;
   uint32_t pending_exp_after_ = kNoDep;
   OpCache op_cache_;     // (call site, extra) -> op
+  std::vector<uint32_t> site_ops_;   // call site (a line) -> op, for extra == 0
   OpCache coll_cache_;   // (name literal's address ^ group << 56, bytes) -> op
 };
 
@@ -1280,14 +1303,31 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
     out.moe.pods = par.dp / par.ep;
     out.moe.pods_drawn = pods;
     int pod = 0;
+    MoeRouter router(tr.moe, model.experts, model.top_k, par.ep, tm, model.capacity_factor);
+    MoeDraw dr;
+    // The draws of every pod, kept (their figures, not the per-expert rows) for the straggler's
+    // layout below rather than drawn twice.
+    struct Kept {
+      int64_t routed, dropped, max_rank_rows;
+      double imbalance;
+    };
+    const int moe_layers = std::max(0, model.layers - model.dense_layers);
+    std::vector<Kept> kept;
     if (pods > 1 && tr.moe.kind != MoeRouting::kBalanced) {
+      if (!dynamic) kept.resize(static_cast<size_t>(pods) * moe_layers * m);
       std::vector<double> total(pods, 0);
+      std::vector<MoeDraw> drs(m);
       for (int g = 0; g < pods; ++g)
-        for (int l = model.dense_layers; l < model.layers; ++l)
-          for (int mi = 0; mi < m; ++mi)
-            total[g] += static_cast<double>(
-                draw_moe_layer(tr.moe, model.experts, model.top_k, par.ep, tm, model.capacity_factor, l, mi, g)
-                    .max_rank_rows);
+        for (int l = model.dense_layers; l < model.layers; ++l) {
+          router.draw_micros(l, 0, m, g, drs.data());
+          for (int mi = 0; mi < m; ++mi) {
+            const MoeDraw& x = drs[mi];
+            total[g] += static_cast<double>(x.max_rank_rows);
+            if (!kept.empty())
+              kept[(static_cast<size_t>(g) * moe_layers + (l - model.dense_layers)) * m + mi] =
+                  Kept{x.routed, x.dropped, x.max_rank_rows, x.imbalance};
+          }
+        }
       double sum = 0;
       for (int g = 0; g < pods; ++g) {
         sum += total[g];
@@ -1300,8 +1340,8 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
       moe_rows[l].resize(m);
       ExpertPlacement place;
       if (dynamic) {
-        const MoeDraw seen =
-            draw_moe_layer(tr.moe, model.experts, model.top_k, par.ep, tm, model.capacity_factor, l, -1, pod);
+        MoeDraw seen;
+        router.draw(l, -1, pod, &seen);
         place = place_experts(seen.expert_rows, par.ep, tr.moe.replicas);
         int64_t worst = 0;
         for (int r = 0; r < par.ep && !place.is_static; ++r)
@@ -1313,7 +1353,15 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
         out.moe.migration_bytes += worst;
       }
       for (int mi = 0; mi < m; ++mi) {
-        MoeDraw dr = draw_moe_layer(tr.moe, model.experts, model.top_k, par.ep, tm, model.capacity_factor, l, mi, pod);
+        if (!kept.empty()) {
+          const Kept& k = kept[(static_cast<size_t>(pod) * moe_layers + (l - model.dense_layers)) * m + mi];
+          dr.routed = k.routed;
+          dr.dropped = k.dropped;
+          dr.max_rank_rows = k.max_rank_rows;
+          dr.imbalance = k.imbalance;
+        } else {
+          router.draw(l, mi, pod, &dr);
+        }
         const double static_imb = dr.imbalance;
         if (dynamic && !place.is_static) {
           dr.max_rank_rows = max_rank_rows(place, dr.expert_rows, par.ep);
@@ -1406,16 +1454,13 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
         prog.mem.grads = prog.mem.grads + Bytes{4 * slots * pe};
       }
     }
-    for (const Task& t : prog.tasks) {
-      const OpDesc& op = plan.ops[t.op];
-      if (op.cls != OpClass::kGemm && op.cls != OpClass::kAttention) continue;
-      if (t.category == Category::kCompute) prog.model_flops += op.flops;
-      if (t.category == Category::kCompute || t.category == Category::kRecompute) prog.hardware_flops += op.flops;
-    }
-    prog.model_flops = Flops{prog.model_flops.v + b.model_flops_adjust_};
+    prog.hardware_flops = b.hardware_flops_;
+    prog.model_flops = Flops{b.model_flops_.v + b.model_flops_adjust_};
   }
   plan.program_of_rank.resize(plan.num_ranks);
-  for (int r = 0; r < plan.num_ranks; ++r) plan.program_of_rank[r] = static_cast<uint32_t>(pl.coord(r, Axis::kPp));
+  pl.for_each_rank([&](uint32_t r, const std::array<int, kNumAxes>& c) {
+    plan.program_of_rank[r] = static_cast<uint32_t>(c[static_cast<int>(Axis::kPp)]);
+  });
   for (int s = 0; s < par.pp; ++s) plan.representatives.push_back(pl.rank_of({0, 0, 0, s}));
   Status st = plan.finalize();
   if (!st.ok()) return st;

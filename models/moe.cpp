@@ -116,6 +116,148 @@ std::vector<int64_t> draw_expert_loads(const MoeRoutingSpec& r, int experts, int
   return out;
 }
 
+namespace {
+
+// binomial() with std::llround's rounding done inline (a libm call otherwise): for |x| < 2^52
+// the truncation and the remainder x - trunc(x) are exact, and halves round away from zero as
+// llround does; the result is then the integer llround returns, as binomial() computes it.
+inline int64_t binomial_inline(SplitMix64& g, int64_t n, double p) {
+  if (n <= 0 || p <= 0) return 0;
+  if (p >= 1) return n;
+  if (n < 1024) {
+    int64_t k = 0;
+    for (int64_t i = 0; i < n; ++i) k += g.uniform() < p ? 1 : 0;
+    return k;
+  }
+  const double mu = static_cast<double>(n) * p;
+  const double sd = std::sqrt(mu * (1 - p));
+  const double v = mu + sd * g.normal();
+  int64_t x;
+  if (std::fabs(v) < 0x1p52) {
+    x = static_cast<int64_t>(v);   // toward zero
+    const double frac = v - static_cast<double>(x);
+    // Branch-free: which way a draw rounds is a coin toss that a branch would mispredict.
+    x += static_cast<int64_t>(frac >= 0.5) - static_cast<int64_t>(frac <= -0.5);
+  } else {
+    x = static_cast<int64_t>(static_cast<double>(std::llround(v)));
+  }
+  return std::clamp<int64_t>(x, 0, n);
+}
+
+}  // namespace
+
+MoeRouter::MoeRouter(const MoeRoutingSpec& r, int experts, int top_k, int ep, int64_t tokens_per_rank,
+                     double capacity_factor)
+    : r_(r), experts_(experts), ep_(ep), routed_(static_cast<int64_t>(ep) * tokens_per_rank * top_k),
+      capacity_factor_(capacity_factor) {
+  SIM_CHECK(ep >= 1 && experts % ep == 0 && top_k >= 1 && top_k <= experts && tokens_per_rank >= 1,
+            "MoeRouter: experts=%d top_k=%d ep=%d tokens=%lld", experts, top_k, ep, (long long)tokens_per_rank);
+  if (r.kind == MoeRouting::kBalanced) return;
+  // As draw_expert_loads: weights in popularity order, their running remainder, the
+  // probability of each sequential binomial.
+  std::vector<double> w(experts, 1.0);
+  if (r.kind == MoeRouting::kZipf) {
+    for (int i = 0; i < experts; ++i) w[i] = 1.0 / std::pow(static_cast<double>(i + 1), r.skew);
+  } else if (r.kind == MoeRouting::kHistogram) {
+    SIM_CHECK(static_cast<int>(r.histogram.size()) == experts, "histogram has %zu entries for %d experts",
+              r.histogram.size(), experts);
+    w = r.histogram;
+  }
+  double rest = 0;
+  for (double x : w) rest += x;
+  cond_.resize(experts);
+  for (int i = 0; i < experts; ++i) {
+    // binomial(left, 1) is `left`, what draw_expert_loads takes for the last expert.
+    cond_[i] = (i == experts - 1 || rest <= 0) ? 1.0 : std::min(1.0, w[i] / rest);
+    rest -= w[i];
+  }
+}
+
+const std::vector<int>& MoeRouter::order_of(int layer) {
+  if (layer >= static_cast<int>(order_.size())) order_.resize(layer + 1);
+  std::vector<int>& who = order_[layer];
+  if (who.empty()) {
+    if (r_.kind == MoeRouting::kUniform) {
+      who.resize(experts_);
+      std::iota(who.begin(), who.end(), 0);
+    } else {
+      SplitMix64 place(r_.seed, "moe/placement/layer" + std::to_string(layer));
+      who = permutation(place, experts_);
+    }
+  }
+  return who;
+}
+
+void MoeRouter::draw(int layer, int micro, int pod, MoeDraw* out) { draw_micros(layer, micro, 1, pod, out); }
+
+void MoeRouter::draw_micros(int layer, int micro0, int count, int pod, MoeDraw* outs) {
+  const int64_t n = routed_;
+  for (int j = 0; j < count; ++j) {
+    outs[j].routed = n;
+    outs[j].dropped = 0;
+    outs[j].max_rank_rows = 0;
+    outs[j].expert_rows.assign(experts_, 0);
+  }
+  if (r_.kind == MoeRouting::kBalanced) {
+    for (int j = 0; j < count; ++j)
+      for (int e = 0; e < experts_; ++e) outs[j].expert_rows[e] = n / experts_ + (e < n % experts_ ? 1 : 0);
+  } else {
+    SIM_CHECK(layer >= 0, "MoeRouter: layer %d", layer);
+    const int* who = order_of(layer).data();
+    const double* cond = cond_.data();
+    // Up to kLanes draws at once, expert by expert: each draw's experts form one chain (the
+    // copies left feed the next binomial, through a square root), and independent chains side
+    // by side keep the core busy. Each lane has its own stream: the order across lanes changes
+    // nothing in any of them.
+    constexpr int kLanes = 4;
+    for (int base = 0; base < count; base += kLanes) {
+      const int lanes = std::min(kLanes, count - base);
+      std::vector<SplitMix64> g;
+      g.reserve(lanes);
+      int64_t left[kLanes];
+      int64_t* rows[kLanes];
+      for (int j = 0; j < lanes; ++j) {
+        const int micro = micro0 + base + j;
+        g.emplace_back(r_.seed, "moe/layer" + std::to_string(layer) + "/micro" + std::to_string(micro) +
+                                    (pod > 0 ? "/pod" + std::to_string(pod) : std::string()));
+        left[j] = n;
+        rows[j] = outs[base + j].expert_rows.data();
+      }
+      // draw_expert_loads stops a draw once nothing is left; live: lanes still drawing.
+      unsigned live = (1u << lanes) - 1;
+      for (int i = 0; i < experts_ && live != 0; ++i) {
+        for (int j = 0; j < lanes; ++j) {
+          if (!(live & (1u << j))) continue;
+          const int64_t k = binomial_inline(g[j], left[j], cond[i]);
+          rows[j][who[i]] = k;
+          left[j] -= k;
+          if (left[j] == 0) live &= ~(1u << j);
+        }
+      }
+    }
+  }
+  for (int j = 0; j < count; ++j) {
+    MoeDraw& d = outs[j];
+    int64_t* rows = d.expert_rows.data();
+    if (capacity_factor_ > 0) {
+      const int64_t cap = static_cast<int64_t>(std::ceil(capacity_factor_ * static_cast<double>(n) / experts_));
+      for (int e = 0; e < experts_; ++e) {
+        if (rows[e] > cap) {
+          d.dropped += rows[e] - cap;
+          rows[e] = cap;
+        }
+      }
+    }
+    const int local = experts_ / ep_;
+    for (int k = 0; k < ep_; ++k) {
+      int64_t sum = 0;
+      for (int e = k * local; e < (k + 1) * local; ++e) sum += rows[e];
+      d.max_rank_rows = std::max(d.max_rank_rows, sum);
+    }
+    d.imbalance = static_cast<double>(d.max_rank_rows) * ep_ / static_cast<double>(d.routed);
+  }
+}
+
 MoeDraw draw_moe_layer(const MoeRoutingSpec& r, int experts, int top_k, int ep, int64_t tokens_per_rank,
                        double capacity_factor, int layer, int micro, int pod) {
   SIM_CHECK(ep >= 1 && experts % ep == 0 && top_k >= 1 && top_k <= experts && tokens_per_rank >= 1,

@@ -64,6 +64,38 @@ std::vector<int64_t> draw_expert_loads(const MoeRoutingSpec& r, int experts, int
 MoeDraw draw_moe_layer(const MoeRoutingSpec& r, int experts, int top_k, int ep, int64_t tokens_per_rank,
                        double capacity_factor, int layer, int micro, int pod = 0);
 
+// Many draws of one routing spec and layer shape (the compiler draws every MoE layer x
+// micro-batch x pod: ~15,000 draws of 256 experts for DeepSeek-V3 on 10,240 GPUs). Does what
+// draw_moe_layer() does, with the same streams and the same arithmetic in the same order, so
+// its results are identical (tests/models/moe_test.cpp checks it against draw_moe_layer on
+// random inputs); what it saves is the per-draw setup: the popularity weights (a pow() per
+// expert for zipf), the conditional probability of each expert's binomial, each layer's expert
+// permutation, and the vectors.
+// Thread-safety: none (caches); one per thread.
+class MoeRouter {
+ public:
+  // REQUIRES: as draw_moe_layer's; `r` outlives the router.
+  MoeRouter(const MoeRoutingSpec& r, int experts, int top_k, int ep, int64_t tokens_per_rank,
+            double capacity_factor);
+  // draw_moe_layer(r, experts, top_k, ep, tokens_per_rank, capacity_factor, layer, micro, pod)
+  // into *out (its expert_rows keeps its capacity: no allocation once sized).
+  void draw(int layer, int micro, int pod, MoeDraw* out);
+  // draw(layer, micro0 + j, pod, &outs[j]) for j < count, several at a time (faster).
+  void draw_micros(int layer, int micro0, int count, int pod, MoeDraw* outs);
+
+ private:
+  const std::vector<int>& order_of(int layer);   // popularity rank -> expert id
+
+  const MoeRoutingSpec& r_;
+  int experts_, ep_;
+  int64_t routed_;
+  double capacity_factor_;
+  // draw_expert_loads' binomial probability of the i-th most popular expert given the copies
+  // left: min(1, w_i / (sum of w_j, j >= i)), 1 where it takes all that is left.
+  std::vector<double> cond_;
+  std::vector<std::vector<int>> order_;          // by layer; empty until drawn
+};
+
 // ---- Dynamic expert placement (FlexMoE-style what-if) -------------------------------------
 // Every EP rank has E/ep home slots (static layout: expert e on rank e/(E/ep)) plus `replicas`
 // extra slots. From observed per-expert loads L_e a placement is chosen by a deterministic

@@ -3,14 +3,20 @@
 // (time, phase, insertion sequence), so equal times pop FIFO within a phase and a run never
 // depends on pointer values.
 //
-// Implementation: a binary heap over a std::vector of small plain keys, where events with the
-// same (time, phase) pushed back to back share one heap entry (a batch) drained in FIFO order
+// Implementation: while at most kSortedMax entries are queued (a fast-mode replay has a dozen
+// or two) a sorted array, popped at its front and entered by insertion from the back; beyond
+// that a binary heap over the same std::vector of small plain keys (an ascending array is a
+// heap already), until it shrinks below kHeapMin. Any correct priority queue pops the same
+// sequence, the order being total. Events with the same (time, phase) pushed back to back
+// share one entry (a batch) drained in FIFO order
 // (OMNeT++/SST's same-time batching). Replicas of a training job run in lockstep, so most
 // events arrive in such runs and skip the heap. New events are only ever appended to the most
 // recently created batch, which sorts last among batches of its (time, phase), so the pop order
 // is exactly that of a plain heap ordered by (time, phase, sequence) (tests/sim checks it
-// against a sorted-vector oracle). Batches and their buffers are recycled: no allocation per
-// event once the working set has been reached.
+// against a sorted-vector oracle). A heap entry carries the event at the head of its batch, so
+// an event alone in its batch (every event of a fast-mode replay, nearly) is written once and
+// read once; the rest of a batch waits in a side buffer. Batches and their buffers are
+// recycled: no allocation per event once the working set has been reached.
 //
 //   EventQueue q;
 //   q.push(Time::us(5), /*phase=*/0, /*type=*/1, /*a=*/rank, /*b=*/stream);
@@ -18,6 +24,7 @@
 //
 // Thread-safety: none; one queue per replay.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -36,104 +43,173 @@ struct Event {
 
 class EventQueue {
  public:
-  void reserve(size_t n) { heap_.reserve(n); }
-  bool empty() const { return heap_.empty(); }
+  void reserve(size_t n) {
+    if (n > heap_.size()) heap_.resize(n);
+  }
+  bool empty() const { return lo_ == n_; }
   uint64_t pushed() const { return seq_; }
 
   // REQUIRES: phase < 256; at most 2^56 pushes per queue.
   void push(Time when, uint8_t phase, uint8_t type, uint32_t a, uint32_t b) {
     const uint64_t order = (static_cast<uint64_t>(phase) << 56) | seq_++;
-    if (last_ != kNone) {
-      Batch& lb = batches_[last_];
-      if (lb.when == when && lb.phase == phase) {
-        lb.ev.push_back(Ev{a, b, type, order});
+    if (last_ != kNone && last_when_ == when && last_phase_ == phase) {
+      append(Ev{a, b, type, order});
+      return;
+    }
+    last_when_ = when;
+    last_phase_ = phase;
+    const Key e{when, order, a, b, kNone, type};
+    // The new entry becomes the last one: where others move meanwhile does not matter.
+    if (sorted_) {
+      if (n_ - lo_ < kSortedMax) {   // insertion from the back (new events tend to be late)
+        if (n_ == heap_.size()) make_room();
+        size_t i = n_++;
+        while (i > lo_ && before(e, heap_[i - 1])) {
+          heap_[i] = heap_[i - 1];
+          --i;
+        }
+        heap_[i] = e;
+        last_ = static_cast<uint32_t>(i);
         return;
       }
+      to_heap();
     }
-    uint32_t id;
-    if (!free_.empty()) {
-      id = free_.back();
-      free_.pop_back();
-    } else {
-      id = static_cast<uint32_t>(batches_.size());
-      batches_.emplace_back();
-    }
-    Batch& bt = batches_[id];
-    bt.when = when;
-    bt.phase = phase;
-    bt.head = 0;
-    bt.ev.clear();
-    bt.ev.push_back(Ev{a, b, type, order});
-    last_ = id;
-    heap_.emplace_back();
-    sift_up(heap_.size() - 1, Key{when, order, id});
-  }
-
-  // REQUIRES: !empty().
-  Event pop() {
-    const Key k = heap_.front();
-    Batch& bt = batches_[k.id];
-    const Ev e = bt.ev[bt.head++];
-    const Event out{k.when, e.order, e.a, e.b, e.type};
-    if (bt.head == bt.ev.size()) {
-      free_.push_back(k.id);
-      if (last_ == k.id) last_ = kNone;
-      const Key tail = heap_.back();
-      heap_.pop_back();
-      if (!heap_.empty()) sift_down(0, tail);
-    }
-    return out;
-  }
-
- private:
-  static constexpr uint32_t kNone = 0xffffffffu;
-  struct Ev {
-    uint32_t a, b;
-    uint8_t type;
-    uint64_t order;
-  };
-  struct Batch {
-    Time when;
-    uint8_t phase = 0;
-    uint32_t head = 0;
-    std::vector<Ev> ev;
-  };
-  struct Key {
-    Time when;
-    uint64_t order;   // of the batch's first event
-    uint32_t id;
-  };
-  static bool before(const Key& x, const Key& y) {
-    return x.when < y.when || (x.when == y.when && x.order < y.order);
-  }
-  // Both sifts move a hole at i and write `e` once where it belongs (the key is passed in a
-  // register rather than stored and read back: a store-forwarding stall on every event).
-  void sift_up(size_t i, const Key e) {
+    if (n_ == heap_.size()) grow();
+    size_t i = n_++;
     while (i > 0) {
-      size_t parent = (i - 1) >> 1;
+      const size_t parent = (i - 1) >> 1;
       if (!before(e, heap_[parent])) break;
       heap_[i] = heap_[parent];
       i = parent;
     }
     heap_[i] = e;
-  }
-  void sift_down(size_t i, const Key e) {
-    const size_t n = heap_.size();
-    for (;;) {
-      size_t c = 2 * i + 1;
-      if (c >= n) break;
-      if (c + 1 < n && before(heap_[c + 1], heap_[c])) ++c;
-      if (!before(heap_[c], e)) break;
-      heap_[i] = heap_[c];
-      i = c;
-    }
-    heap_[i] = e;
+    last_ = static_cast<uint32_t>(i);
   }
 
-  std::vector<Key> heap_;
+  // REQUIRES: !empty().
+  Event pop() {
+    Key& top = heap_[lo_];
+    const Event out{top.when, top.order, top.a, top.b, top.type};
+    if (top.batch != kNone) {
+      Batch& bt = batches_[top.batch];
+      if (bt.head < bt.more.size()) {
+        // The batch's next event takes the top in place: it has the same (time, phase) and was
+        // pushed before any other entry of that (time, phase) still queued (those were
+        // created later), so the top stays the least key.
+        const Ev& e = bt.more[bt.head++];
+        top.order = e.order;
+        top.a = e.a;
+        top.b = e.b;
+        top.type = e.type;
+        return out;
+      }
+      free_.push_back(top.batch);
+    }
+    if (last_ == lo_) last_ = kNone;
+    if (sorted_) {
+      if (++lo_ == n_) lo_ = n_ = 0;
+      return out;
+    }
+    const size_t n = --n_;
+    if (n > 0) {   // the tail entry fills the hole at the root and sinks
+      const Key e = heap_[n];
+      const bool e_is_last = last_ == n;
+      size_t i = 0;
+      for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n && before(heap_[c + 1], heap_[c])) ++c;
+        if (!before(heap_[c], e)) break;
+        heap_[i] = heap_[c];
+        if (c == last_) last_ = static_cast<uint32_t>(i);
+        i = c;
+      }
+      heap_[i] = e;
+      if (e_is_last) last_ = static_cast<uint32_t>(i);
+    }
+    if (n < kHeapMin) to_sorted();
+    return out;
+  }
+
+ private:
+  static constexpr uint32_t kNone = 0xffffffffu;
+  // Up to kSortedMax entries the queue is a sorted array [lo_, n_) (popped at lo_, entered by
+  // insertion from the back): cheaper than a heap for the few events pending in a fast-mode
+  // replay. Beyond that it is a binary heap in [0, n_) (an ascending array is one already),
+  // until it shrinks below kHeapMin again.
+  static constexpr size_t kSortedMax = 32, kHeapMin = 8;
+  struct Ev {
+    uint32_t a, b;
+    uint8_t type;
+    uint64_t order;
+  };
+  // The events after the first of one (time, phase) pushed back to back; the first lives in the
+  // entry, which names its batch once a second event joins it.
+  struct Batch {
+    uint32_t head = 0;           // next of `more` to pop
+    std::vector<Ev> more;
+  };
+  struct Key {
+    Time when;
+    uint64_t order;   // of the event in the entry (the batch's first until it drains)
+    uint32_t a, b;
+    uint32_t batch;   // kNone while the entry holds a single event
+    uint8_t type;
+  };
+  static bool before(const Key& x, const Key& y) {
+    return x.when < y.when || (x.when == y.when && x.order < y.order);
+  }
+  // A second (or later) event for the entry created last, heap_[last_].
+  __attribute__((noinline)) void append(const Ev& ev) {
+    Key& k = heap_[last_];
+    if (k.batch == kNone) {
+      if (!free_.empty()) {
+        k.batch = free_.back();
+        free_.pop_back();
+      } else {
+        k.batch = static_cast<uint32_t>(batches_.size());
+        batches_.emplace_back();
+      }
+      batches_[k.batch].head = 0;
+      batches_[k.batch].more.clear();
+    }
+    batches_[k.batch].more.push_back(ev);
+  }
+  __attribute__((noinline)) void grow() { heap_.resize(std::max<size_t>(64, 2 * heap_.size())); }
+  // Moves the sorted entries down to index 0.
+  void compact() {
+    if (lo_ == 0) return;
+    std::copy(heap_.begin() + static_cast<std::ptrdiff_t>(lo_), heap_.begin() + static_cast<std::ptrdiff_t>(n_),
+              heap_.begin());
+    if (last_ != kNone) last_ -= static_cast<uint32_t>(lo_);
+    n_ -= lo_;
+    lo_ = 0;
+  }
+  __attribute__((noinline)) void make_room() {
+    if (lo_ > 0) compact();
+    else grow();
+  }
+  __attribute__((noinline)) void to_heap() {
+    compact();
+    sorted_ = false;
+  }
+  __attribute__((noinline)) void to_sorted() {
+    const uint64_t last_order = last_ != kNone ? heap_[last_].order : 0;
+    std::sort(heap_.begin(), heap_.begin() + static_cast<std::ptrdiff_t>(n_), before);
+    if (last_ != kNone)
+      for (size_t i = 0; i < n_; ++i)
+        if (heap_[i].order == last_order) last_ = static_cast<uint32_t>(i);
+    sorted_ = true;
+  }
+
+  std::vector<Key> heap_;        // entries [lo_, n_); the rest is spare room
+  size_t lo_ = 0, n_ = 0;
+  bool sorted_ = true;
   std::vector<Batch> batches_;
   std::vector<uint32_t> free_;
-  uint32_t last_ = kNone;
+  uint32_t last_ = kNone;        // index of the entry created last, while it is queued
+  Time last_when_ = Time::zero();
+  uint8_t last_phase_ = 0;
   uint64_t seq_ = 0;
 };
 

@@ -1,5 +1,7 @@
 #include "sim/plan.h"
 
+#include "sim/prefault.h"
+
 #include <cstdio>
 #include <algorithm>
 #include <cstring>
@@ -59,11 +61,6 @@ const char* to_string(CostSource s) {
     case CostSource::kDefault: return "default";
   }
   return "?";
-}
-
-bool is_comm(Category c) {
-  return c == Category::kTpComm || c == Category::kDpComm || c == Category::kPpComm ||
-         c == Category::kCpComm || c == Category::kEpComm || c == Category::kOffload;
 }
 
 namespace {
@@ -127,12 +124,29 @@ Status Plan::finalize() {
     if (pr.peer_of_rank.size() != static_cast<size_t>(num_ranks))
       return Status::error("plan: peer table '" + pr.name + "' does not cover every rank");
 
+  // Per program: one pass checks every task (the first bad one is reported), numbers each
+  // task within its stream (pos_in_stream) and notes the groups its collectives use; a second
+  // writes the stream tables, exactly sized, from a byte per task kept by the first
+  // (programs run to hundreds of thousands of tasks).
+  std::vector<std::vector<uint32_t>> used(programs.size());
+  std::vector<uint8_t> seen(groups.size());
+  std::vector<uint8_t> stream_of;
+  const size_t nops = ops.size(), ngroups = groups.size(), npeers = peers.size();
   for (size_t pi = 0; pi < programs.size(); ++pi) {
     Program& prog = programs[pi];
-    for (auto& v : prog.stream_tasks) v.clear();
-    prog.pos_in_stream.assign(prog.tasks.size(), 0);
-    for (uint32_t i = 0; i < prog.tasks.size(); ++i) {
-      const Task& t = prog.tasks[i];
+    const uint32_t n = static_cast<uint32_t>(prog.tasks.size());
+    const Task* tasks = prog.tasks.data();
+    std::array<uint32_t, kMaxStreams> count{};
+    std::fill(seen.begin(), seen.end(), 0);
+    stream_of.resize(n);
+    // Fresh pages are mapped in one call each (sim/prefault.h): a page fault per 4 KiB costs
+    // more than filling the tables.
+    prog.pos_in_stream.clear();
+    reserve_prefaulted(prog.pos_in_stream, n);
+    prog.pos_in_stream.resize(n);
+    uint32_t* pos = prog.pos_in_stream.data();
+    for (uint32_t i = 0; i < n; ++i) {
+      const Task& t = tasks[i];
       if (t.stream >= kMaxStreams)
         return Status::error("plan: program '" + prog.name + "' task " + std::to_string(i) + " uses stream " +
                              std::to_string(t.stream));
@@ -140,26 +154,31 @@ Status Plan::finalize() {
         if (d != kNoDep && d >= i)
           return Status::error("plan: program '" + prog.name + "' task " + std::to_string(i) +
                                " depends on a later task " + std::to_string(d));
-      if (t.op >= ops.size())
+      if (t.op >= nops)
         return Status::error("plan: program '" + prog.name + "' task " + std::to_string(i) + " names no op");
-      if (t.kind == TaskKind::kCollective && t.group >= groups.size())
-        return Status::error("plan: collective in '" + prog.name + "' names group " + std::to_string(t.group));
-      if ((t.kind == TaskKind::kSend || t.kind == TaskKind::kRecv) && t.group >= peers.size())
+      if (t.kind == TaskKind::kCollective) {
+        if (t.group >= ngroups)
+          return Status::error("plan: collective in '" + prog.name + "' names group " + std::to_string(t.group));
+        if (!seen[t.group]) {
+          seen[t.group] = 1;
+          used[pi].push_back(t.group);
+        }
+      }
+      if ((t.kind == TaskKind::kSend || t.kind == TaskKind::kRecv) && t.group >= npeers)
         return Status::error("plan: p2p in '" + prog.name + "' names peer table " + std::to_string(t.group));
-      prog.pos_in_stream[i] = static_cast<uint32_t>(prog.stream_tasks[t.stream].size());
-      prog.stream_tasks[t.stream].push_back(i);
+      pos[i] = count[t.stream]++;
+      stream_of[i] = t.stream;
     }
+    std::array<uint32_t*, kMaxStreams> out{};
+    for (int s = 0; s < kMaxStreams; ++s) {
+      prog.stream_tasks[s].clear();
+      reserve_prefaulted(prog.stream_tasks[s], count[s]);
+      prog.stream_tasks[s].resize(count[s]);
+      out[s] = prog.stream_tasks[s].data();
+    }
+    for (uint32_t i = 0; i < n; ++i) out[stream_of[i]][pos[i]] = i;
   }
   // Every rank a collective runs on must be a member of the named group.
-  std::vector<std::vector<uint32_t>> used(programs.size());
-  for (size_t p = 0; p < programs.size(); ++p) {
-    std::vector<uint8_t> seen(groups.size(), 0);
-    for (const Task& t : programs[p].tasks)
-      if (t.kind == TaskKind::kCollective && !seen[t.group]) {
-        seen[t.group] = 1;
-        used[p].push_back(t.group);
-      }
-  }
   for (int r = 0; r < num_ranks; ++r)
     for (uint32_t g : used[program_of_rank[r]])
       if (groups[g].instance_of_rank[r] == kNoDep)

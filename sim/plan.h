@@ -52,7 +52,10 @@ const char* to_string(OpClass);
 const char* to_string(CollKind);
 const char* to_string(Category);
 const char* to_string(CostSource);
-bool is_comm(Category c);
+inline bool is_comm(Category c) {
+  return c == Category::kTpComm || c == Category::kDpComm || c == Category::kPpComm || c == Category::kCpComm ||
+         c == Category::kEpComm || c == Category::kOffload;
+}
 
 // What an op computes, shared by every task that runs it (dedup by Plan::intern_op).
 struct OpDesc {

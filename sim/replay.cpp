@@ -34,6 +34,8 @@ constexpr uint8_t kEvCollDone = 1;
 constexpr uint8_t kEvFlow = 2;     // flow mode: the network's next completion (versioned)
 constexpr int kChannels = 4;
 constexpr uint8_t kNoCat = 0xff;
+constexpr uint8_t kNone8 = 0xff;   // try_advance: no stream of the rank moved on
+static_assert(kMaxStreams <= 8, "RankState keeps a bit per stream in a uint8_t");
 
 size_t bi(Bucket b) { return static_cast<size_t>(b); }
 
@@ -58,6 +60,9 @@ struct RankState {
   uint32_t rank = 0;
   uint32_t pc[kMaxStreams] = {};
   uint32_t done[kMaxStreams] = {};
+  uint32_t cur[kMaxStreams] = {};   // the task at pc[s] (valid while stream s is live)
+  const uint32_t* st[kMaxStreams] = {};   // prog->stream_tasks[s]: data and size
+  uint32_t len[kMaxStreams] = {};
   Time last_end[kMaxStreams];
   Time start[kMaxStreams];
   uint8_t busy = 0;              // bit per stream
@@ -65,6 +70,16 @@ struct RankState {
   uint8_t blocked_cat = kNoCat;  // why stream 0 last waited on a dependency
   bool traced = false;
   int64_t mem_cur = 0;
+  // A stream whose next task found a dependency unfinished (its bit in `waiting`) waits for
+  // that dependency's stream (wait_stream) to pass its position (wait_pos); waiters_on[d]: the
+  // streams waiting on stream d. Its next task and the counters change no other way, so
+  // try_advance leaves it alone until stream d moves on.
+  // wake_at[d]: the least done[d] that lets one of its waiters go (the least wait_pos + 1).
+  uint8_t waiting = 0;
+  uint8_t waiters_on[kMaxStreams] = {};
+  uint8_t wait_stream[kMaxStreams] = {};
+  uint32_t wait_pos[kMaxStreams] = {};
+  uint32_t wake_at[kMaxStreams] = {};
 };
 
 struct Message {
@@ -104,10 +119,12 @@ class Replayer {
   Result<ReplayResult> run();
 
  private:
-  void try_advance(uint32_t li, Time now);
+  // Starts what rank li can start at `now`; `moved`: the stream whose task just ended (its
+  // waiters may go on), or kNone8.
+  void try_advance(uint32_t li, Time now, uint8_t moved);
   // The state slot of local rank li in group g (kNoDep: not a member); of instance `inst`.
   uint32_t slot(uint32_t li, uint8_t g) const {
-    return opts_.fast ? slot_[li * plan_.groups.size() + g] : plan_.groups[g].instance_of_rank[li];
+    return opts_.fast ? slot_[li * ng_ + g] : plan_.groups[g].instance_of_rank[li];
   }
   uint32_t slot_of_inst(uint32_t g, uint32_t inst) const {
     if (!opts_.fast) return inst;
@@ -117,7 +134,21 @@ class Replayer {
     return it->second;
   }
   void setup_groups(const std::vector<uint32_t>& sim);
-  void begin(RankState& rs, uint8_t s, const Task& t, Time now);
+  void begin(uint32_t li, uint8_t s, const Task& t, Time now);
+  // The paths of try_advance that most events do not take, out of line (the hot loop keeps
+  // its registers). unwait: stream s's dependency has finished (it stops waiting) or not.
+  // deps_done: whether t's dependencies have finished; if not, stream s waits on the first
+  // unfinished one. receive: takes the message t (the task at stream s's head) waits for,
+  // if it has arrived, and completes t.
+  __attribute__((noinline)) bool unwait(RankState& rs, uint8_t s);
+  __attribute__((noinline)) bool deps_done(RankState& rs, uint8_t s, const Task& t);
+  __attribute__((noinline)) bool receive(uint32_t li, uint8_t s, uint32_t ti, Time now);
+  // Stream s of rank li moves past its current task.
+  void advance(RankState& rs, uint8_t s) {
+    ++rs.done[s];
+    if (++rs.pc[s] == rs.len[s]) rs.live &= static_cast<uint8_t>(~(1u << s));
+    else rs.cur[s] = rs.st[s][rs.pc[s]];
+  }
   void complete(uint32_t li, uint8_t s, Time now);
   void arrive(uint32_t li, uint8_t s, const Task& t, Time now);
   // Flow mode. A transfer is a collective instance (kind 0: a = group, b = instance) or a send
@@ -146,6 +177,7 @@ class Replayer {
   std::vector<RankStats> stats_;
   std::vector<GroupState> gs_;
   std::vector<uint32_t> slot_;     // fast mode: [local rank * groups + group] -> slot
+  size_t ng_ = 0;                  // plan_.groups.size()
   std::vector<Mailbox> mbox_;
   std::vector<Message> msgs_;
   EventQueue q_;
@@ -169,7 +201,7 @@ bool Replayer::start_traffic(uint8_t kind, uint32_t a, uint32_t b, Time now) {
     opts_.network->collective(plan_, a, b, g.pend[b].op, &traffic_);
   } else {
     const RankState& rs = rs_[a];
-    const Task& t = rs.prog->tasks[rs.prog->stream_tasks[b][rs.pc[b]]];
+    const Task& t = rs.prog->tasks[rs.cur[b]];
     const int32_t peer = plan_.peers[t.group].peer_of_rank[rs.rank];
     SIM_CHECK(peer >= 0, "rank %u sends on '%s' but has no peer", rs.rank,
               plan_.peers[t.group].name.c_str());
@@ -229,11 +261,12 @@ Time Replayer::comm_dur(const RankState& rs, uint8_t s, const Task& t, Time now)
   return t.dur;
 }
 
-void Replayer::begin(RankState& rs, uint8_t s, const Task& t, Time now) {
+void Replayer::begin(uint32_t li, uint8_t s, const Task& t, Time now) {
+  RankState& rs = rs_[li];
+  RankStats& st = stats_[li];
   if (s == kStreamCompute) {
     Time gap = now - rs.last_end[0];
     if (gap > Time::zero()) {
-      RankStats& st = stats_[&rs - rs_.data()];
       Bucket b = rs.blocked_cat == kNoCat ? Bucket::kBubble
                                           : bucket_of(static_cast<Category>(rs.blocked_cat));
       st.bucket[bi(b)] += gap;
@@ -243,7 +276,6 @@ void Replayer::begin(RankState& rs, uint8_t s, const Task& t, Time now) {
   rs.start[s] = now;
   rs.busy |= static_cast<uint8_t>(1u << s);
   rs.mem_cur += t.mem_alloc;
-  RankStats& st = stats_[&rs - rs_.data()];
   if (rs.mem_cur > st.peak_dynamic_mem) st.peak_dynamic_mem = rs.mem_cur;
 }
 
@@ -272,59 +304,95 @@ void Replayer::arrive(uint32_t li, uint8_t s, const Task& t, Time now) {
   }
 }
 
-void Replayer::try_advance(uint32_t li, Time now) {
+bool Replayer::unwait(RankState& rs, uint8_t s) {
+  const uint8_t ws = rs.wait_stream[s];
+  if (rs.done[ws] <= rs.wait_pos[s]) return false;
+  rs.waiting &= static_cast<uint8_t>(~(1u << s));
+  rs.waiters_on[ws] &= static_cast<uint8_t>(~(1u << s));
+  rs.wake_at[ws] = 0xffffffffu;
+  for (uint32_t w = rs.waiters_on[ws]; w != 0; w &= w - 1)
+    rs.wake_at[ws] = std::min(rs.wake_at[ws], rs.wait_pos[__builtin_ctz(w)] + 1);
+  return true;
+}
+
+bool Replayer::deps_done(RankState& rs, uint8_t s, const Task& t) {
+  const Program& prog = *rs.prog;
+  for (uint32_t d : t.dep) {
+    if (d == kNoDep) continue;
+    const Task& dt = prog.tasks[d];
+    if (rs.done[dt.stream] <= prog.pos_in_stream[d]) {
+      const uint32_t pos = prog.pos_in_stream[d];
+      rs.wake_at[dt.stream] = rs.waiters_on[dt.stream] ? std::min(rs.wake_at[dt.stream], pos + 1) : pos + 1;
+      rs.waiting |= static_cast<uint8_t>(1u << s);
+      rs.waiters_on[dt.stream] |= static_cast<uint8_t>(1u << s);
+      rs.wait_stream[s] = dt.stream;
+      rs.wait_pos[s] = pos;
+      if (s == kStreamCompute && is_comm(dt.category)) rs.blocked_cat = static_cast<uint8_t>(dt.category);
+      return false;
+    }
+  }
+  return true;
+}
+
+bool Replayer::receive(uint32_t li, uint8_t s, uint32_t ti, Time now) {
+  RankState& rs = rs_[li];
+  const Task& t = rs.prog->tasks[ti];
+  Mailbox& mb = mbox_[li * kChannels + t.channel];
+  if (mb.head == mb.tail) return false;
+  const Message m = msgs_[mb.base + (mb.head % mb.cap)];
+  ++mb.head;
+  if (s == kStreamCompute) {
+    RankStats& sts = stats_[li];
+    Time gap = now - rs.last_end[0];
+    if (gap > Time::zero()) {
+      Time from = max(m.sent, rs.last_end[0]);
+      Time exposed = m.arrived > from ? m.arrived - from : Time::zero();
+      if (exposed > gap) exposed = gap;
+      sts.bucket[bi(Bucket::kPpExposed)] += exposed;
+      sts.bucket[bi(Bucket::kBubble)] += gap - exposed;
+    }
+    rs.blocked_cat = kNoCat;
+  }
+  rs.mem_cur += t.mem_alloc - t.mem_free;
+  if (rs.mem_cur > stats_[li].peak_dynamic_mem) stats_[li].peak_dynamic_mem = rs.mem_cur;
+  if (rs.traced) trace_.push_back(TraceRecord{rs.rank, ti, now, now});
+  advance(rs, s);
+  rs.last_end[s] = now;
+  return true;
+}
+
+void Replayer::try_advance(uint32_t li, Time now, uint8_t moved) {
   RankState& rs = rs_[li];
   const Program& prog = *rs.prog;
+  // Waiting streams to look at again: those waiting on a stream that moved on (the others
+  // are still waiting, as their dependency's stream has not moved).
+  uint32_t recheck = moved != kNone8 && rs.waiters_on[moved] && rs.done[moved] >= rs.wake_at[moved]
+                         ? rs.waiters_on[moved] : 0u;
   bool progress = true;
   while (progress) {
     progress = false;
     // Streams that are busy or done cannot start anything, and working on stream s changes
-    // neither bit of another stream: visit the others in ascending order as before.
-    for (uint32_t cand = rs.live & ~rs.busy & 0x7fu; cand != 0; cand &= cand - 1) {
+    // neither bit of another stream: visit the others in ascending order.
+    for (uint32_t cand = rs.live & ~rs.busy & ~(rs.waiting & ~recheck) & 0x7fu; cand != 0; cand &= cand - 1) {
       const uint8_t s = static_cast<uint8_t>(__builtin_ctz(cand));
-      const auto& st = prog.stream_tasks[s];
-      while (!(rs.busy & (1u << s)) && rs.pc[s] < st.size()) {
-        const uint32_t ti = st[rs.pc[s]];
+      if ((rs.waiting & (1u << s)) && !unwait(rs, s)) continue;   // still waiting
+      // Runs the receives that find their message, then starts one task (the stream is then
+      // busy), or stops where the stream must wait.
+      while (!(rs.busy & (1u << s)) && (rs.live & (1u << s))) {
+        const uint32_t ti = rs.cur[s];
         const Task& t = prog.tasks[ti];
-        bool ready = true;
-        for (uint32_t d : t.dep) {
-          if (d == kNoDep) continue;
-          const Task& dt = prog.tasks[d];
-          if (rs.done[dt.stream] <= prog.pos_in_stream[d]) {
-            ready = false;
-            if (s == kStreamCompute && is_comm(dt.category))
-              rs.blocked_cat = static_cast<uint8_t>(dt.category);
-            break;
-          }
-        }
-        if (!ready) break;
+        if ((t.dep[0] != kNoDep || t.dep[1] != kNoDep) && !deps_done(rs, s, t)) break;
         if (t.kind == TaskKind::kRecv) {
-          Mailbox& mb = mbox_[li * kChannels + t.channel];
-          if (mb.head == mb.tail) break;  // message not here yet: woken by its delivery
-          const Message m = msgs_[mb.base + (mb.head % mb.cap)];
-          ++mb.head;
-          if (s == kStreamCompute) {
-            RankStats& sts = stats_[li];
-            Time gap = now - rs.last_end[0];
-            if (gap > Time::zero()) {
-              Time from = max(m.sent, rs.last_end[0]);
-              Time exposed = m.arrived > from ? m.arrived - from : Time::zero();
-              if (exposed > gap) exposed = gap;
-              sts.bucket[bi(Bucket::kPpExposed)] += exposed;
-              sts.bucket[bi(Bucket::kBubble)] += gap - exposed;
-            }
-            rs.blocked_cat = kNoCat;
-          }
-          rs.mem_cur += t.mem_alloc - t.mem_free;
-          if (rs.mem_cur > stats_[li].peak_dynamic_mem) stats_[li].peak_dynamic_mem = rs.mem_cur;
-          if (rs.traced) trace_.push_back(TraceRecord{rs.rank, ti, now, now});
-          ++rs.done[s];
-          if (++rs.pc[s] == st.size()) rs.live &= static_cast<uint8_t>(~(1u << s));
-          rs.last_end[s] = now;
+          if (!receive(li, s, ti, now)) break;   // message not here yet: woken by its delivery
           progress = true;
+          // Its waiters look again: those above s in this pass, the others in the next.
+          if (rs.waiters_on[s] && rs.done[s] >= rs.wake_at[s]) {
+            recheck |= rs.waiters_on[s];
+            cand |= rs.waiters_on[s] & rs.live & ~rs.busy & ~((2u << s) - 1);
+          }
           continue;
         }
-        begin(rs, s, t, now);
+        begin(li, s, t, now);
         if (t.kind == TaskKind::kCollective) {
           arrive(li, s, t, now);
         } else if (t.kind == TaskKind::kSend && opts_.network && start_traffic(1, li, s, now)) {
@@ -340,7 +408,7 @@ void Replayer::try_advance(uint32_t li, Time now) {
 void Replayer::complete(uint32_t li, uint8_t s, Time now) {
   RankState& rs = rs_[li];
   const Program& prog = *rs.prog;
-  const uint32_t ti = prog.stream_tasks[s][rs.pc[s]];
+  const uint32_t ti = rs.cur[s];
   const Task& t = prog.tasks[ti];
   RankStats& st = stats_[li];
   const Time dur = comm_dur(rs, s, t, now);
@@ -369,20 +437,20 @@ void Replayer::complete(uint32_t li, uint8_t s, Time now) {
     ++mb.tail;
   }
   rs.busy &= static_cast<uint8_t>(~(1u << s));
-  ++rs.done[s];
-  if (++rs.pc[s] == prog.stream_tasks[s].size()) rs.live &= static_cast<uint8_t>(~(1u << s));
+  advance(rs, s);
   rs.last_end[s] = now;
   rs.mem_cur -= t.mem_free;
   if (rs.traced) trace_.push_back(TraceRecord{rs.rank, ti, rs.start[s], now});
   if (t.kind == TaskKind::kSend) {
     const int32_t pl = local_of_rank_[plan_.peers[t.group].peer_of_rank[rs.rank]];
-    try_advance(static_cast<uint32_t>(pl), now);
+    try_advance(static_cast<uint32_t>(pl), now, kNone8);
   }
-  try_advance(li, now);
+  try_advance(li, now, s);
 }
 
 void Replayer::setup_groups(const std::vector<uint32_t>& sim) {
   const size_t ng = plan_.groups.size();
+  ng_ = ng;
   gs_.resize(ng);
   if (!opts_.fast) {   // every rank, local index == rank: the plan's tables serve as they are
     for (size_t g = 0; g < ng; ++g) {
@@ -455,8 +523,15 @@ Result<ReplayResult> Replayer::run() {
     local_of_rank_[sim[i]] = static_cast<int32_t>(i);
     rs_[i].rank = sim[i];
     rs_[i].prog = &plan_.programs[plan_.program_of_rank[sim[i]]];
-    for (int s = 0; s < kMaxStreams; ++s)
-      if (!rs_[i].prog->stream_tasks[s].empty()) rs_[i].live |= static_cast<uint8_t>(1u << s);
+    for (int s = 0; s < kMaxStreams; ++s) {
+      const std::vector<uint32_t>& st = rs_[i].prog->stream_tasks[s];
+      rs_[i].st[s] = st.data();
+      rs_[i].len[s] = static_cast<uint32_t>(st.size());
+      if (!st.empty()) {
+        rs_[i].live |= static_cast<uint8_t>(1u << s);
+        rs_[i].cur[s] = st[0];
+      }
+    }
     stats_[i].rank = sim[i];
   }
   for (uint32_t r : opts_.trace_ranks)
@@ -492,7 +567,7 @@ Result<ReplayResult> Replayer::run() {
     for (Bandwidth c : caps) net_->add_link(c);
     drv_ = std::make_unique<FlowEventDriver>(*net_, q_, 0, kEvFlow);
   }
-  for (uint32_t li = 0; li < sim.size(); ++li) try_advance(li, Time::zero());
+  for (uint32_t li = 0; li < sim.size(); ++li) try_advance(li, Time::zero(), kNone8);
 
   uint64_t events = 0;
   while (!q_.empty()) {

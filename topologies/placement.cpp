@@ -22,7 +22,7 @@ bool parse_axis(const std::string& s, Axis* out) {
   return false;
 }
 
-// Shared by the restricted and unrestricted builders. `keep(rank)` selects members.
+// Shared by the restricted and unrestricted builders. `keep(rank, coords)` selects members.
 template <typename Keep>
 GroupTable build_groups(const Placement& pl, std::initializer_list<Axis> axes, std::string name,
                         Keep keep) {
@@ -43,19 +43,17 @@ GroupTable build_groups(const Placement& pl, std::initializer_list<Axis> axes, s
   t.instance_of_rank.assign(n, kNoDep);
   std::vector<uint32_t> remap(num_keys, kNoDep);   // key -> compact instance index
   std::vector<uint32_t> count;
-  for (uint32_t r = 0; r < n; ++r) {
-    if (!keep(r)) continue;
-    uint32_t key = 0;
-    for (int a = 0; a < kNumAxes; ++a) {
-      if (!in_group[a]) key += static_cast<uint32_t>(pl.coord(r, static_cast<Axis>(a))) * key_stride[a];
-    }
+  pl.for_each_rank([&](uint32_t r, const std::array<int, kNumAxes>& c) {
+    if (!keep(r, c)) return;
+    uint32_t key = 0;   // key_stride is 0 on the group's own axes
+    for (int a = 0; a < kNumAxes; ++a) key += static_cast<uint32_t>(c[a]) * key_stride[a];
     if (remap[key] == kNoDep) {
       remap[key] = static_cast<uint32_t>(count.size());
       count.push_back(0);
     }
     t.instance_of_rank[r] = remap[key];
     ++count[remap[key]];
-  }
+  });
   t.member_offsets.assign(count.size() + 1, 0);
   for (size_t i = 0; i < count.size(); ++i) t.member_offsets[i + 1] = t.member_offsets[i] + count[i];
   t.members.resize(t.member_offsets.back());
@@ -160,7 +158,7 @@ uint32_t Placement::rank_of(std::array<int, kNumAxes> c) const {
 
 GroupTable make_group_table(const Placement& pl, std::initializer_list<Axis> axes,
                             std::string name) {
-  return build_groups(pl, axes, std::move(name), [](uint32_t) { return true; });
+  return build_groups(pl, axes, std::move(name), [](uint32_t, const std::array<int, kNumAxes>&) { return true; });
 }
 
 GroupTable make_restricted_group_table(const Placement& pl, std::initializer_list<Axis> axes,
@@ -170,8 +168,9 @@ GroupTable make_restricted_group_table(const Placement& pl, std::initializer_lis
   for (int v : values) {
     if (v >= 0 && v < pl.size(axis)) allowed[static_cast<size_t>(v)] = 1;
   }
-  return build_groups(pl, axes, std::move(name),
-                      [&](uint32_t r) { return allowed[static_cast<size_t>(pl.coord(r, axis))] != 0; });
+  return build_groups(pl, axes, std::move(name), [&](uint32_t, const std::array<int, kNumAxes>& c) {
+    return allowed[static_cast<size_t>(c[static_cast<int>(axis)])] != 0;
+  });
 }
 
 PeerTable make_pp_peer_table(const Placement& pl, int delta, std::string name, bool wrap) {
@@ -181,33 +180,33 @@ PeerTable make_pp_peer_table(const Placement& pl, int delta, std::string name, b
   const int pp = pl.size(Axis::kPp);
   const int64_t stride = pl.stride(Axis::kPp);
   t.peer_of_rank.assign(n, -1);
-  for (uint32_t r = 0; r < n; ++r) {
-    int s = pl.coord(r, Axis::kPp);
+  pl.for_each_rank([&](uint32_t r, const std::array<int, kNumAxes>& c) {
+    const int s = c[static_cast<int>(Axis::kPp)];
     int target = s + delta;
     if (wrap) {
       target = ((target % pp) + pp) % pp;
     } else if (target < 0 || target >= pp) {
-      continue;
+      return;
     }
     t.peer_of_rank[r] = static_cast<int32_t>(static_cast<int64_t>(r) + (target - s) * stride);
-  }
+  });
   return t;
 }
 
-GroupShape shape_of(const GroupTable& t, uint32_t instance, int gpus_per_node) {
-  SIM_CHECK(instance < t.instances(), "shape_of: instance %u of %u in %s", instance,
-            t.instances(), t.name.c_str());
-  SIM_CHECK(gpus_per_node >= 1, "shape_of: gpus_per_node=%d", gpus_per_node);
+namespace {
+
+// shape_of without its checks. node = member / gpn, as a shift when gpn is a power of two
+// (worst_shape visits every rank of every group: a division each was most of its time).
+inline GroupShape shape_in(const GroupTable& t, uint32_t instance, uint32_t gpn, bool pow2, int shift) {
   GroupShape s;
   s.size = static_cast<int>(t.size_of(instance));
   s.per_node = 0;
   s.nodes = 0;
-  const uint32_t gpn = static_cast<uint32_t>(gpus_per_node);
   uint32_t prev_node = 0;
   int run = 0;
   // Members are ascending, so members of one node are contiguous.
   for (uint32_t i = t.member_offsets[instance]; i < t.member_offsets[instance + 1]; ++i) {
-    uint32_t node = t.members[i] / gpn;
+    uint32_t node = pow2 ? t.members[i] >> shift : t.members[i] / gpn;
     if (run == 0 || node != prev_node) {
       ++s.nodes;
       run = 0;
@@ -220,11 +219,25 @@ GroupShape shape_of(const GroupTable& t, uint32_t instance, int gpus_per_node) {
   return s;
 }
 
+}  // namespace
+
+GroupShape shape_of(const GroupTable& t, uint32_t instance, int gpus_per_node) {
+  SIM_CHECK(instance < t.instances(), "shape_of: instance %u of %u in %s", instance,
+            t.instances(), t.name.c_str());
+  SIM_CHECK(gpus_per_node >= 1, "shape_of: gpus_per_node=%d", gpus_per_node);
+  const uint32_t gpn = static_cast<uint32_t>(gpus_per_node);
+  return shape_in(t, instance, gpn, (gpn & (gpn - 1)) == 0, __builtin_ctz(gpn));
+}
+
 GroupShape worst_shape(const GroupTable& t, int gpus_per_node) {
   SIM_CHECK(t.instances() >= 1, "worst_shape: %s has no instances", t.name.c_str());
-  GroupShape worst = shape_of(t, 0, gpus_per_node);
+  SIM_CHECK(gpus_per_node >= 1, "worst_shape: gpus_per_node=%d", gpus_per_node);
+  const uint32_t gpn = static_cast<uint32_t>(gpus_per_node);
+  const bool pow2 = (gpn & (gpn - 1)) == 0;
+  const int shift = __builtin_ctz(gpn);
+  GroupShape worst = shape_in(t, 0, gpn, pow2, shift);
   for (uint32_t i = 1; i < t.instances(); ++i) {
-    GroupShape s = shape_of(t, i, gpus_per_node);
+    GroupShape s = shape_in(t, i, gpn, pow2, shift);
     if (s.nodes > worst.nodes || (s.nodes == worst.nodes && s.per_node < worst.per_node)) worst = s;
   }
   return worst;

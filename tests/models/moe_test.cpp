@@ -87,6 +87,50 @@ TEST(MoeRouting, ZipfSkewRaisesImbalanceAndSeedsAreDeterministic) {
   EXPECT_GT(dz.imbalance, 1.3);    // the hottest zipf(1.2) expert alone holds ~20% of copies
 }
 
+// Oracle: MoeRouter (the compiler's fast path: cached weights, probabilities and permutations,
+// inline rounding, several draws side by side) against draw_moe_layer, the plain
+// implementation, on random specs. Token counts span both binomial regimes (Bernoulli sums
+// below 1024 trials, the normal approximation above) and capacity factors that drop copies.
+TEST(MoeRouting, RouterEqualsDrawMoeLayerOnRandomInputs) {
+  std::mt19937_64 rng(20240611);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  int checked = 0;
+  for (int trial = 0; trial < 300; ++trial) {
+    MoeRoutingSpec r;
+    r.kind = static_cast<MoeRouting>(pick(0, 3));
+    r.seed = rng();
+    const int ep = 1 << pick(0, 3);
+    const int experts = ep * pick(1, 8);
+    const int top_k = pick(1, std::min(experts, 4));
+    if (r.kind == MoeRouting::kZipf) r.skew = std::uniform_real_distribution<double>(0.05, 3.0)(rng);
+    if (r.kind == MoeRouting::kHistogram) {
+      r.histogram.resize(experts);
+      for (double& w : r.histogram) w = pick(0, 3) == 0 ? 0.0 : std::uniform_real_distribution<double>(0.1, 10)(rng);
+    }
+    const int64_t tokens = pick(0, 1) ? pick(1, 200) : pick(1000, 50000);
+    const double cf = pick(0, 2) == 0 ? std::uniform_real_distribution<double>(0.5, 2.0)(rng) : 0.0;
+    const int layer = pick(0, 60), pod = pick(0, 2) == 0 ? 0 : pick(1, 12);
+    const int micro0 = pick(-1, 5), count = pick(1, 9);
+    MoeRouter router(r, experts, top_k, ep, tokens, cf);
+    std::vector<MoeDraw> many(count);
+    router.draw_micros(layer, micro0, count, pod, many.data());
+    for (int j = 0; j < count; ++j) {
+      const MoeDraw want = draw_moe_layer(r, experts, top_k, ep, tokens, cf, layer, micro0 + j, pod);
+      MoeDraw one;
+      router.draw(layer, micro0 + j, pod, &one);
+      for (const MoeDraw* got : {&one, &many[j]}) {
+        ASSERT_EQ(got->expert_rows, want.expert_rows) << "trial " << trial << " micro " << micro0 + j;
+        EXPECT_EQ(got->routed, want.routed);
+        EXPECT_EQ(got->dropped, want.dropped);
+        EXPECT_EQ(got->max_rank_rows, want.max_rank_rows);
+        EXPECT_EQ(got->imbalance, want.imbalance);   // same arithmetic: bit-identical
+      }
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 1000);
+}
+
 // ---- the plan --------------------------------------------------------------------------------
 
 // Closed form: with balanced routing each rank sends and receives top_k * T * h bf16 elements

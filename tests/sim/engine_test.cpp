@@ -39,6 +39,51 @@ TEST(EventQueue, MatchesSortedOracleOnRandomOperations) {
   }
 }
 
+// The queue is a sorted array while small and a heap while large (sim/event_queue.h): sizes
+// that swing between empty and a few hundred cross both thresholds many times, with batches
+// of equal keys open across the switches; the pop order must stay that of the oracle.
+TEST(EventQueue, MatchesSortedOracleAcrossSortedAndHeapModes) {
+  for (int seed = 1; seed <= 10; ++seed) {
+    std::mt19937_64 rng(seed);
+    EventQueue q;
+    std::vector<std::tuple<int64_t, int, uint64_t, uint32_t>> oracle;
+    uint64_t seq = 0;
+    int64_t now = 0;
+    for (int wave = 0; wave < 40; ++wave) {
+      const size_t target = rng() % 3 == 0 ? rng() % 300 : rng() % 40;
+      while (oracle.size() < target) {   // grow: events at or after the last popped time
+        const int64_t t = now + static_cast<int64_t>(rng() % 20);
+        const int phase = static_cast<int>(rng() % 2);
+        const int copies = rng() % 4 == 0 ? 1 + static_cast<int>(rng() % 5) : 1;   // back-to-back equal keys
+        for (int k = 0; k < copies; ++k) {
+          const uint32_t payload = static_cast<uint32_t>(rng());
+          q.push(Time::ps(t), static_cast<uint8_t>(phase), 0, payload, 0);
+          auto item = std::make_tuple(t, phase, seq++, payload);
+          oracle.insert(std::upper_bound(oracle.begin(), oracle.end(), item), item);
+        }
+      }
+      const size_t floor = rng() % 2 == 0 ? 0 : rng() % 10;
+      while (oracle.size() > floor) {   // drain, pushing now and then
+        Event e = q.pop();
+        auto [t, phase, s, payload] = oracle.front();
+        oracle.erase(oracle.begin());
+        ASSERT_EQ(e.when.count_ps(), t);
+        ASSERT_EQ(e.phase(), phase);
+        ASSERT_EQ(e.a, payload);
+        now = t;
+        if (rng() % 5 == 0) {
+          const int64_t t2 = now + static_cast<int64_t>(rng() % 3);
+          const uint32_t p2 = static_cast<uint32_t>(rng());
+          q.push(Time::ps(t2), 0, 0, p2, 0);
+          auto item = std::make_tuple(t2, 0, seq++, p2);
+          oracle.insert(std::upper_bound(oracle.begin(), oracle.end(), item), item);
+        }
+      }
+      ASSERT_EQ(q.empty(), oracle.empty());
+    }
+  }
+}
+
 TEST(EventQueue, LongRunsOfEqualKeysStayFifoAcrossBatches) {
   // Interleave two times so batches of equal keys are created, closed and reopened; the pop
   // order must still be (time, sequence).
