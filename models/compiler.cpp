@@ -1298,34 +1298,43 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
     // step's gradient reduction. Each pod draws its own routing; the program is laid out with
     // the pod whose busiest-rank rows sum highest over the step (the straggler). Up to
     // kMaxPods pods are drawn (the maximum over more moves little and costs draws).
+    // Slices (models/moe.h): a pod's tp x cp token slices (cp when etp = tp) route their own
+    // tokens into their own EP groups and wait for each other every layer, so a pod's draw of
+    // a layer and micro-batch is the slice with the busiest rank.
     constexpr int kMaxPods = 64;
     const int pods = std::min(par.dp / par.ep, kMaxPods);
+    const int slices = (par.etp == par.tp ? 1 : par.tp) * par.cp;
     out.moe.pods = par.dp / par.ep;
     out.moe.pods_drawn = pods;
+    out.moe.slices = slices;
     int pod = 0;
     MoeRouter router(tr.moe, model.experts, model.top_k, par.ep, tm, model.capacity_factor);
     MoeDraw dr;
-    // The draws of every pod, kept (their figures, not the per-expert rows) for the straggler's
-    // layout below rather than drawn twice.
+    // The busiest slice's figures of a draw (its per-expert rows are not kept).
     struct Kept {
       int64_t routed, dropped, max_rank_rows;
       double imbalance;
     };
+    auto keep = [](const MoeDraw& x) { return Kept{x.routed, x.dropped, x.max_rank_rows, x.imbalance}; };
+    // Of two slices' figures, the busier one's (the first on ties).
+    auto busier = [](const Kept& a, const Kept& b) { return b.max_rank_rows > a.max_rank_rows ? b : a; };
     const int moe_layers = std::max(0, model.layers - model.dense_layers);
     std::vector<Kept> kept;
-    if (pods > 1 && tr.moe.kind != MoeRouting::kBalanced) {
+    if (tr.moe.kind != MoeRouting::kBalanced && (pods > 1 || slices > 1)) {
+      // The draws of every pod, kept for the straggler's layout below rather than drawn twice.
       if (!dynamic) kept.resize(static_cast<size_t>(pods) * moe_layers * m);
       std::vector<double> total(pods, 0);
       std::vector<MoeDraw> drs(m);
+      std::vector<Kept> best(m);
       for (int g = 0; g < pods; ++g)
         for (int l = model.dense_layers; l < model.layers; ++l) {
-          router.draw_micros(l, 0, m, g, drs.data());
+          for (int sl = 0; sl < slices; ++sl) {
+            router.draw_micros(l, 0, m, g, drs.data(), sl);
+            for (int mi = 0; mi < m; ++mi) best[mi] = sl == 0 ? keep(drs[mi]) : busier(best[mi], keep(drs[mi]));
+          }
           for (int mi = 0; mi < m; ++mi) {
-            const MoeDraw& x = drs[mi];
-            total[g] += static_cast<double>(x.max_rank_rows);
-            if (!kept.empty())
-              kept[(static_cast<size_t>(g) * moe_layers + (l - model.dense_layers)) * m + mi] =
-                  Kept{x.routed, x.dropped, x.max_rank_rows, x.imbalance};
+            total[g] += static_cast<double>(best[mi].max_rank_rows);
+            if (!kept.empty()) kept[(static_cast<size_t>(g) * moe_layers + (l - model.dense_layers)) * m + mi] = best[mi];
           }
         }
       double sum = 0;
@@ -1336,36 +1345,47 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
       out.moe.pod_spread = sum > 0 ? total[pod] / (sum / pods) : 1;
     }
     out.moe.straggler_pod = pod;
+    const int layout_slices = tr.moe.kind == MoeRouting::kBalanced ? 1 : slices;   // balanced: all alike
+    std::vector<ExpertPlacement> place(layout_slices);
+    MoeDraw x;
     for (int l = model.dense_layers; l < model.layers; ++l) {
       moe_rows[l].resize(m);
-      ExpertPlacement place;
-      if (dynamic) {
-        MoeDraw seen;
-        router.draw(l, -1, pod, &seen);
-        place = place_experts(seen.expert_rows, par.ep, tr.moe.replicas);
+      if (dynamic) {  // each slice's EP group places its experts from what it saw
         int64_t worst = 0;
-        for (int r = 0; r < par.ep && !place.is_static; ++r)
-          worst = std::max(worst, (place.incoming_moves[r] * move_b + place.incoming_replicas[r] * 2 * pe + K - 1) / K +
-                                      place.incoming_replicas[r] * 4 * pe);
+        for (int sl = 0; sl < layout_slices; ++sl) {
+          MoeDraw seen;
+          router.draw(l, -1, pod, &seen, sl);
+          place[sl] = place_experts(seen.expert_rows, par.ep, tr.moe.replicas);
+          for (int r = 0; r < par.ep && !place[sl].is_static; ++r)
+            worst = std::max(worst, (place[sl].incoming_moves[r] * move_b + place[sl].incoming_replicas[r] * 2 * pe + K - 1) / K +
+                                        place[sl].incoming_replicas[r] * 4 * pe);
+          out.moe.experts_moved += place[sl].moved;
+          out.moe.experts_replicated += place[sl].replicated;
+        }
         moe_migration[l] = worst;
-        out.moe.experts_moved += place.moved;
-        out.moe.experts_replicated += place.replicated;
         out.moe.migration_bytes += worst;
       }
       for (int mi = 0; mi < m; ++mi) {
+        double static_imb = 0;
         if (!kept.empty()) {
           const Kept& k = kept[(static_cast<size_t>(pod) * moe_layers + (l - model.dense_layers)) * m + mi];
           dr.routed = k.routed;
           dr.dropped = k.dropped;
           dr.max_rank_rows = k.max_rank_rows;
           dr.imbalance = k.imbalance;
+          static_imb = dr.imbalance;
         } else {
-          router.draw(l, mi, pod, &dr);
-        }
-        const double static_imb = dr.imbalance;
-        if (dynamic && !place.is_static) {
-          dr.max_rank_rows = max_rank_rows(place, dr.expert_rows, par.ep);
-          dr.imbalance = static_cast<double>(dr.max_rank_rows) * par.ep / static_cast<double>(dr.routed);
+          // The busiest slice after placement; the static imbalance is the busiest slice's before it.
+          for (int sl = 0; sl < layout_slices; ++sl) {
+            router.draw(l, mi, pod, sl == 0 ? &dr : &x, sl);
+            MoeDraw& cur = sl == 0 ? dr : x;
+            static_imb = std::max(static_imb, cur.imbalance);
+            if (dynamic && !place[sl].is_static) {
+              cur.max_rank_rows = max_rank_rows(place[sl], cur.expert_rows, par.ep);
+              cur.imbalance = static_cast<double>(cur.max_rank_rows) * par.ep / static_cast<double>(cur.routed);
+            }
+            if (sl > 0 && x.max_rank_rows > dr.max_rank_rows) std::swap(dr, x);
+          }
         }
         moe_rows[l][mi] = dr.max_rank_rows;
         out.moe.draws += 1;

@@ -128,6 +128,7 @@ struct StageInfo {
 struct MoeStats {
   int pods = 1;                 // dp / ep groups of ep pipelines that meet only at the step's end
   int pods_drawn = 1;           // how many of them drew their own routing (at most 64)
+  int slices = 1;               // token slices per pod, each routing its own tokens (models/moe.h)
   int straggler_pod = 0;        // the one the program is laid out with (most busiest-rank rows)
   double pod_spread = 1;        // its rows / the mean pod's (1 with balanced routing or one pod)
   int draws = 0;                // MoE layers x micro-batches

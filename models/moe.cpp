@@ -73,8 +73,14 @@ double SplitMix64::normal() {
   return r * std::cos(th);
 }
 
+std::string moe_stream_name(int layer, int micro, int pod, int slice) {
+  return "moe/layer" + std::to_string(layer) + "/micro" + std::to_string(micro) +
+         (pod > 0 ? "/pod" + std::to_string(pod) : std::string()) +
+         (slice > 0 ? "/slice" + std::to_string(slice) : std::string());
+}
+
 std::vector<int64_t> draw_expert_loads(const MoeRoutingSpec& r, int experts, int64_t n, int layer, int micro,
-                                       int pod) {
+                                       int pod, int slice) {
   SIM_CHECK(experts >= 1 && n >= 0, "draw_expert_loads: experts=%d n=%lld", experts, (long long)n);
   std::vector<int64_t> out(experts, 0);
   if (r.kind == MoeRouting::kBalanced) {
@@ -96,8 +102,7 @@ std::vector<int64_t> draw_expert_loads(const MoeRoutingSpec& r, int experts, int
     SplitMix64 place(r.seed, "moe/placement/layer" + std::to_string(layer));
     who = permutation(place, experts);
   }
-  SplitMix64 g(r.seed, "moe/layer" + std::to_string(layer) + "/micro" + std::to_string(micro) +
-                          (pod > 0 ? "/pod" + std::to_string(pod) : std::string()));
+  SplitMix64 g(r.seed, moe_stream_name(layer, micro, pod, slice));
   double rest = 0;
   for (double x : w) rest += x;
   int64_t left = n;
@@ -188,9 +193,11 @@ const std::vector<int>& MoeRouter::order_of(int layer) {
   return who;
 }
 
-void MoeRouter::draw(int layer, int micro, int pod, MoeDraw* out) { draw_micros(layer, micro, 1, pod, out); }
+void MoeRouter::draw(int layer, int micro, int pod, MoeDraw* out, int slice) {
+  draw_micros(layer, micro, 1, pod, out, slice);
+}
 
-void MoeRouter::draw_micros(int layer, int micro0, int count, int pod, MoeDraw* outs) {
+void MoeRouter::draw_micros(int layer, int micro0, int count, int pod, MoeDraw* outs, int slice) {
   const int64_t n = routed_;
   for (int j = 0; j < count; ++j) {
     outs[j].routed = n;
@@ -218,8 +225,7 @@ void MoeRouter::draw_micros(int layer, int micro0, int count, int pod, MoeDraw* 
       int64_t* rows[kLanes];
       for (int j = 0; j < lanes; ++j) {
         const int micro = micro0 + base + j;
-        g.emplace_back(r_.seed, "moe/layer" + std::to_string(layer) + "/micro" + std::to_string(micro) +
-                                    (pod > 0 ? "/pod" + std::to_string(pod) : std::string()));
+        g.emplace_back(r_.seed, moe_stream_name(layer, micro, pod, slice));
         left[j] = n;
         rows[j] = outs[base + j].expert_rows.data();
       }
@@ -259,13 +265,13 @@ void MoeRouter::draw_micros(int layer, int micro0, int count, int pod, MoeDraw* 
 }
 
 MoeDraw draw_moe_layer(const MoeRoutingSpec& r, int experts, int top_k, int ep, int64_t tokens_per_rank,
-                       double capacity_factor, int layer, int micro, int pod) {
+                       double capacity_factor, int layer, int micro, int pod, int slice) {
   SIM_CHECK(ep >= 1 && experts % ep == 0 && top_k >= 1 && top_k <= experts && tokens_per_rank >= 1,
             "draw_moe_layer: experts=%d top_k=%d ep=%d tokens=%lld", experts, top_k, ep,
             (long long)tokens_per_rank);
   MoeDraw d;
   d.routed = static_cast<int64_t>(ep) * tokens_per_rank * top_k;
-  d.expert_rows = draw_expert_loads(r, experts, d.routed, layer, micro, pod);
+  d.expert_rows = draw_expert_loads(r, experts, d.routed, layer, micro, pod, slice);
   if (capacity_factor > 0) {
     const int64_t cap =
         static_cast<int64_t>(std::ceil(capacity_factor * static_cast<double>(d.routed) / experts));

@@ -21,8 +21,11 @@
 // groups of ep pipelines that share EP groups at every stage, `pod` below) draws its own
 // stream; the compiler lays the shared stage program out with the straggling pod (the most
 // busiest-rank rows over the step), since pods meet only at the step's gradient reduction.
-// The TP and CP ranks of a pod share its draw (FIXME: with etp = 1 each TP rank routes its own
-// token slice).
+// Slices: with etp = 1 < tp each TP rank routes its own sequence shard, and each CP rank its own
+// chunk, into its own EP group (the EP groups are keyed by tp and cp coordinate): a pod draws
+// one stream per slice (tp x cp slices; cp when experts are TP-split, whose TP ranks route the
+// same gathered tokens), and since a layer's TP collectives and CP ring exchanges make a pod's
+// slices wait for each other, the busiest rank over all its slices sets each layer's pace.
 // Thread-safety: pure functions.
 #pragma once
 #include <cstdint>
@@ -56,13 +59,18 @@ class SplitMix64 {
 
 // Per-expert counts summing to n, drawn as described above (no capacity applied).
 // `pod`: which group of ep pipelines (the DP replicas of one EP group) draws; pod 0 keeps the
-// stream names it always had, pod g > 0 appends "/pod<g>".
+// stream names it always had, pod g > 0 appends "/pod<g>". `slice`: which of the pod's token
+// slices routes (the TP ranks' sequence shards when experts are not TP-split, etp = 1 < tp,
+// and the CP ranks' chunks: each routes its own tokens into its own EP group); slice 0 keeps
+// the names, slice s > 0 appends "/slice<s>".
 std::vector<int64_t> draw_expert_loads(const MoeRoutingSpec& r, int experts, int64_t n, int layer, int micro,
-                                       int pod = 0);
+                                       int pod = 0, int slice = 0);
+// The stream name of one draw (above).
+std::string moe_stream_name(int layer, int micro, int pod, int slice);
 
 // REQUIRES: experts % ep == 0, top_k <= experts, tokens_per_rank >= 1.
 MoeDraw draw_moe_layer(const MoeRoutingSpec& r, int experts, int top_k, int ep, int64_t tokens_per_rank,
-                       double capacity_factor, int layer, int micro, int pod = 0);
+                       double capacity_factor, int layer, int micro, int pod = 0, int slice = 0);
 
 // Many draws of one routing spec and layer shape (the compiler draws every MoE layer x
 // micro-batch x pod: ~15,000 draws of 256 experts for DeepSeek-V3 on 10,240 GPUs). Does what
@@ -79,9 +87,9 @@ class MoeRouter {
             double capacity_factor);
   // draw_moe_layer(r, experts, top_k, ep, tokens_per_rank, capacity_factor, layer, micro, pod)
   // into *out (its expert_rows keeps its capacity: no allocation once sized).
-  void draw(int layer, int micro, int pod, MoeDraw* out);
-  // draw(layer, micro0 + j, pod, &outs[j]) for j < count, several at a time (faster).
-  void draw_micros(int layer, int micro0, int count, int pod, MoeDraw* outs);
+  void draw(int layer, int micro, int pod, MoeDraw* out, int slice = 0);
+  // draw(layer, micro0 + j, pod, &outs[j], slice) for j < count, several at a time (faster).
+  void draw_micros(int layer, int micro0, int count, int pod, MoeDraw* outs, int slice = 0);
 
  private:
   const std::vector<int>& order_of(int layer);   // popularity rank -> expert id

@@ -136,6 +136,7 @@ ordered_json prediction_json(const Prediction& p) {
     moe["dropped_fraction"] = num(p.moe.dropped_fraction);
     moe["pods"] = p.moe.pods;
     moe["pods_drawn"] = p.moe.pods_drawn;
+    moe["slices"] = p.moe.slices;
     moe["straggler_pod"] = p.moe.straggler_pod;
     moe["pod_spread"] = num(p.moe.pod_spread);
     moe["balanced_step_time_s"] = num(p.moe.balanced_step_time.seconds());

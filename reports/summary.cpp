@@ -125,6 +125,10 @@ void performance_section(std::string& out, const Prediction& p) {
       kv(out, "pods", strf("%d groups of ep pipelines (%d drawn); the step follows pod %d, %.3f x the mean pod's "
                            "busiest-rank rows",
                            m.pods, m.pods_drawn, m.straggler_pod, m.pod_spread));
+    if (m.slices > 1)
+      kv(out, "token slices", strf("%d per pod (TP/CP ranks routing their own tokens into their own EP groups); "
+                                   "each layer follows the busiest",
+                                   m.slices));
     kv(out, "routing cost", strf("%s (%s of the step; balanced routing: %s, same cost model)",
                                    format_time(m.imbalance_cost).c_str(),
                                    share(m.imbalance_cost, p.step_time).c_str(),

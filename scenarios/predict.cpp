@@ -283,6 +283,7 @@ Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
     mr.dropped_fraction = ms.dropped_fraction();
     mr.pods = ms.pods;
     mr.pods_drawn = ms.pods_drawn;
+    mr.slices = ms.slices;
     mr.straggler_pod = ms.straggler_pod;
     mr.pod_spread = ms.pod_spread;
     mr.balanced_step_time = r.step_time;

@@ -44,6 +44,7 @@ struct MoeReport {
   double imbalance_max = 1;       // ... and its maximum
   double dropped_fraction = 0;    // token copies over capacity / all routed
   int pods = 1, pods_drawn = 1;   // dp/ep groups of ep pipelines (models/compiler.h MoeStats)
+  int slices = 1;                 // token slices per pod routing their own tokens (models/moe.h)
   int straggler_pod = 0;          // the pod the program follows
   double pod_spread = 1;          // its busiest-rank rows over the step / the mean pod's
   // The same scenario predicted again with balanced routing (same cost model, same mode);

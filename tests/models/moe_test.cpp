@@ -322,6 +322,46 @@ TEST(MoeCompiler, StragglerPodHasTheMostBusiestRankRows) {
   EXPECT_DOUBLE_EQ(b->moe.pod_spread, 1.0);
 }
 
+// Token slices (models/moe.h): with etp = 1 < tp each TP rank routes its own 1/tp of the tokens
+// into its own EP group, so a pod draws one stream per slice and the busiest slice sets each
+// layer's rows; with experts TP-split (etp = tp) the TP ranks route the same tokens: one slice.
+TEST(MoeCompiler, TokenSlicesRouteTheirOwnTokens) {
+  Scenario s = make(small_moe(8, 2), 2, 1, 4, 2, 3, 1024);   // tp 2, dp 4, ep 2: 2 pods
+  s.parallel.etp = 1;
+  s.parallel.sequence_parallel = true;
+  s.training.moe.kind = MoeRouting::kZipf;
+  s.training.moe.skew = 0.8;
+  auto c = compile_plan(s.model, s.training, s.parallel, s.cluster.gpus_per_node);
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  EXPECT_EQ(c->moe.slices, 2);
+  ASSERT_EQ(c->moe.pods, 2);
+  const int64_t tm = 1024 / 2;
+  std::vector<int64_t> total(2, 0);
+  std::vector<std::vector<MoeDraw>> best(2);
+  bool slices_differ = false;
+  for (int g = 0; g < 2; ++g)
+    for (int l = 0; l < s.model.layers; ++l)
+      for (int mi = 0; mi < 3; ++mi) {
+        const MoeDraw a = draw_moe_layer(s.training.moe, 8, 2, 2, tm, 0, l, mi, g, 0);
+        const MoeDraw b = draw_moe_layer(s.training.moe, 8, 2, 2, tm, 0, l, mi, g, 1);
+        slices_differ |= a.expert_rows != b.expert_rows;
+        const MoeDraw& w = b.max_rank_rows > a.max_rank_rows ? b : a;
+        total[g] += w.max_rank_rows;
+        best[g].push_back(w);
+      }
+  EXPECT_TRUE(slices_differ);   // the slices really draw their own tokens
+  const int pod = total[1] > total[0] ? 1 : 0;
+  EXPECT_EQ(c->moe.straggler_pod, pod);
+  double mean = 0;
+  for (const MoeDraw& w : best[pod]) mean += w.imbalance;
+  EXPECT_DOUBLE_EQ(c->moe.imbalance_mean, mean / static_cast<double>(best[pod].size()));
+  // Experts split over TP: the TP ranks route the same (gathered) tokens, one slice.
+  s.parallel.etp = 2;
+  auto e = compile_plan(s.model, s.training, s.parallel, s.cluster.gpus_per_node);
+  ASSERT_TRUE(e.ok()) << e.status().to_string();
+  EXPECT_EQ(e->moe.slices, 1);
+}
+
 TEST(MoeCompiler, BadConfigsAreErrors) {
   auto err = [](const Scenario& s) {
     auto c = compile_plan(s.model, s.training, s.parallel, 8);
