@@ -273,25 +273,15 @@ OpCost CalibratedCostModel::collective(const OpDesc& op, const GroupShape& shape
     return c;
   }
   // Fit t = steps*alpha + moved/B over every point of this kind and span (any group size).
-  std::vector<std::array<double, 3>> rows;
-  int max_p = 0;
-  double min_b = 0, max_b = 0;
-  for (const auto& p : colls_) {
-    if (p.send_recv || p.kind != op.coll || (p.nodes > 1) != multi_node || p.group_size < 2) continue;
-    double steps, moved;
-    ring_terms(p.kind, false, p.group_size, static_cast<double>(p.bytes), &steps, &moved);
-    rows.push_back({steps, moved, p.time_us * 1e-6});
-    max_p = std::max(max_p, p.group_size);
-    min_b = min_b == 0 ? p.bytes : std::min<double>(min_b, p.bytes);
-    max_b = std::max<double>(max_b, p.bytes);
-  }
-  auto fit = fit_two(rows);
-  if (!fit.ok()) return fallback;
+  const SpanFit fit = fit_span(op.coll, false, multi_node);
+  if (!fit.ok) return fallback;
+  const int max_p = fit.max_p;
+  const double min_b = fit.min_bytes, max_b = fit.max_bytes;
   double steps, moved;
   ring_terms(op.coll, false, shape.size, s, &steps, &moved);
-  c.time = Time::from_seconds(fit->a * steps + fit->b * moved);
+  c.time = Time::from_seconds(fit.a * steps + fit.b * moved);
   c.source = CostSource::kFitted;
-  std::string note = what + ": fitted alpha " + fmt(fit->a * 1e6) + " us/step, " + fmt(1e-9 / fit->b) + " GB/s";
+  std::string note = what + ": fitted alpha " + fmt(fit.a * 1e6) + " us/step, " + fmt(1e-9 / fit.b) + " GB/s";
   if (shape.size > max_p) note += "; group of " + std::to_string(shape.size) + " ranks, measured up to " +
                                   std::to_string(max_p) + " (x" + fmt(double(shape.size) / max_p) + ")";
   if (s > max_b || s < min_b) note += "; " + fmt(s) + " bytes, measured " + fmt(min_b) + ".." + fmt(max_b);
@@ -299,8 +289,8 @@ OpCost CalibratedCostModel::collective(const OpDesc& op, const GroupShape& shape
   return c;
 }
 
-bool CalibratedCostModel::fit_span(CollKind kind, bool send_recv, bool inter, double* alpha_s, double* bw_Bps,
-                                   int* points) const {
+CalibratedCostModel::SpanFit CalibratedCostModel::fit_span(CollKind kind, bool send_recv, bool inter) const {
+  SpanFit f;
   std::vector<std::array<double, 3>> rows;
   for (const auto& p : colls_) {
     if (p.send_recv != send_recv || (!send_recv && p.kind != kind) || (p.nodes > 1) != inter || p.group_size < 2)
@@ -308,27 +298,45 @@ bool CalibratedCostModel::fit_span(CollKind kind, bool send_recv, bool inter, do
     double steps, moved;
     ring_terms(p.kind, send_recv, p.group_size, static_cast<double>(p.bytes), &steps, &moved);
     rows.push_back({steps, moved, p.time_us * 1e-6});
+    f.max_p = std::max(f.max_p, p.group_size);
+    f.min_bytes = f.min_bytes == 0 ? p.bytes : std::min<double>(f.min_bytes, p.bytes);
+    f.max_bytes = std::max<double>(f.max_bytes, p.bytes);
   }
-  *points = static_cast<int>(rows.size());
-  auto f = fit_two(rows);
-  if (!f.ok() || f->b <= 0) return false;
-  *alpha_s = std::max(f->a, 0.0);
-  *bw_Bps = 1.0 / f->b;
+  f.points = static_cast<int>(rows.size());
+  auto r = fit_two(rows);
+  if (!r.ok()) return f;
+  f.ok = true;
+  f.a = r->a;
+  f.b = r->b;
+  return f;
+}
+
+namespace {
+// A span's fit as link figures: false unless it has a positive rate.
+bool link_figures(const CalibratedCostModel::SpanFit& f, double* alpha_s, double* bw_Bps) {
+  if (!f.ok || f.b <= 0) return false;
+  *alpha_s = std::max(f.a, 0.0);
+  *bw_Bps = 1.0 / f.b;
   return true;
 }
+}  // namespace
 
 LinkParams CalibratedCostModel::links(CollKind kind) const {
   LinkParams l = fallback_->links(kind);
   double a, b;
   int n;
   const std::string name = to_string(kind);
-  if (fit_span(kind, false, false, &a, &b, &n)) {
+  SpanFit f = fit_span(kind, false, false);
+  n = f.points;
+  if (link_figures(f, &a, &b)) {
     l.intra_alpha = Time::from_seconds(a);
     l.intra_bw = Bandwidth::bytes_per_s(b);
     notes_["flow links: " + name + " in a node"] = "flow links: " + name + " in a node: fitted alpha " + fmt(a * 1e6) +
                                                    " us/step, " + fmt(b * 1e-9) + " GB/s (" + std::to_string(n) + " points)";
   }
-  if (fit_span(kind, false, true, &a, &b, &n)) {
+  f = fit_span(kind, false, true);
+  n = f.points;
+  if (link_figures(f, &a, &b)) {
     l.inter_alpha = Time::from_seconds(a);
     l.inter_bw = Bandwidth::bytes_per_s(b);
     notes_["flow links: " + name + " across nodes"] = "flow links: " + name + " across nodes: fitted alpha " +
@@ -342,13 +350,17 @@ LinkParams CalibratedCostModel::p2p_links() const {
   LinkParams l = fallback_->p2p_links();
   double a, b;
   int n;
-  if (fit_span(CollKind::kSendRecv, true, false, &a, &b, &n)) {
+  SpanFit f = fit_span(CollKind::kSendRecv, true, false);
+  n = f.points;
+  if (link_figures(f, &a, &b)) {
     l.intra_alpha = Time::from_seconds(a);
     l.intra_bw = Bandwidth::bytes_per_s(b);
     notes_["flow links: send-recv in a node"] = "flow links: send-recv in a node: fitted " + fmt(a * 1e6) + " us, " +
                                                 fmt(b * 1e-9) + " GB/s (" + std::to_string(n) + " points)";
   }
-  if (fit_span(CollKind::kSendRecv, true, true, &a, &b, &n)) {
+  f = fit_span(CollKind::kSendRecv, true, true);
+  n = f.points;
+  if (link_figures(f, &a, &b)) {
     l.inter_alpha = Time::from_seconds(a);
     l.inter_bw = Bandwidth::bytes_per_s(b);
     notes_["flow links: send-recv across nodes"] = "flow links: send-recv across nodes: fitted " + fmt(a * 1e6) +
@@ -360,10 +372,9 @@ LinkParams CalibratedCostModel::p2p_links() const {
 double CalibratedCostModel::flow_efficiency() const {
   const double nic = fallback_->cluster().nic_bandwidth.Bps();
   double a, b;
-  int n;
   for (CollKind k : {CollKind::kAllReduce, CollKind::kAllGather, CollKind::kReduceScatter, CollKind::kAllToAll,
                      CollKind::kBroadcast}) {
-    if (nic <= 0 || !fit_span(k, false, true, &a, &b, &n)) continue;
+    if (nic <= 0 || !link_figures(fit_span(k, false, true), &a, &b)) continue;
     const double e = std::min(1.0, b / nic);
     notes_["flow links: NIC efficiency"] = "flow links: NIC efficiency " + fmt(e) + " (" + to_string(k) +
                                            " across nodes, fitted " + fmt(b * 1e-9) + " GB/s of " + fmt(nic * 1e-9) +

@@ -65,6 +65,17 @@ class CalibratedCostModel : public CostModel {
   // default's nic efficiency without such points.
   double flow_efficiency() const;
 
+  // t = a*steps + b*moved over the points of one collective kind (or the send-recv points) in
+  // one span (ring_terms); with the largest group and the byte range it saw. ok: fit_two
+  // succeeded.
+  struct SpanFit {
+    bool ok = false;
+    double a = 0, b = 0;   // s per step, s per byte moved
+    int points = 0, max_p = 0;
+    double min_bytes = 0, max_bytes = 0;
+  };
+  SpanFit fit_span(CollKind kind, bool send_recv, bool inter) const;
+
   const DeviceInfo& device() const { return device_; }
   std::vector<std::string> notes() const;   // extrapolation notes, one per kind, sorted
   // The source of every collective point the model prices from, in database order.
@@ -76,8 +87,6 @@ class CalibratedCostModel : public CostModel {
                                                                 const std::string* device_name,
                                                                 const std::string& prefer_source,
                                                                 const std::string& prefer_coll_source);
-  // The fit of one span: false without enough points or a positive rate.
-  bool fit_span(CollKind kind, bool send_recv, bool inter, double* alpha_s, double* bw_Bps, int* points) const;
   OpCost price_work(const std::string& what, double x, double exact_t, const std::vector<std::pair<double, double>>& x_t,
                     const OpCost& fallback, const char* unit) const;
 

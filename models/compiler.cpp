@@ -351,7 +351,17 @@ class StageBuilder {
   // TP collective on the compute stream; nothing when tp == 1.
   void tp_coll(const char* name, CollKind kind, int layer, int micro) {
     if (d_.t <= 1) return;
-    emit_coll(name, kind, 2 * d_.tokens() * d_.h, kGroupTp, kStreamCompute, Category::kTpComm, layer, micro);
+    tp_coll_bytes(name, kind, 2 * d_.tokens() * d_.h, layer, micro);
+  }
+  // A TP collective of `bytes` on the compute stream.
+  void tp_coll_bytes(const char* name, CollKind kind, int64_t bytes, int layer, int micro) {
+    emit_coll(name, kind, bytes, kGroupTp, kStreamCompute, Category::kTpComm, layer, micro);
+  }
+  // The SP re-gather of a column-parallel GEMM's input (`bytes`) for its weight gradient, on
+  // the side stream, issued when the block's backward starts.
+  uint32_t side_gather_bytes(const char* name, int64_t bytes, int layer, int micro) {
+    return emit_coll(name, CollKind::kAllGather, bytes, kGroupTpSide, kStreamGather, Category::kTpComm, layer, micro,
+                     last_compute_);
   }
   // After a row-parallel GEMM (fwd) / before a column-parallel GEMM's input grad goes back (bwd).
   void tp_reduce(const char* ar, const char* rs, int layer, int micro) {
@@ -366,15 +376,6 @@ class StageBuilder {
   // Whether the attention block gathers h before its projections (and reduces the h-wide
   // input gradient after them): always, except MLA with SP and a compressed query.
   bool attn_gathers_h() const { return !(mla_latent_sp() && d_.q_lora > 0); }
-  // A TP collective of `bytes` (the latents' width) on the compute stream.
-  void tp_latent_coll(const char* name, CollKind kind, int64_t bytes, int layer, int micro) {
-    emit_coll(name, kind, bytes, kGroupTp, kStreamCompute, Category::kTpComm, layer, micro);
-  }
-  // The SP re-gather of an up-projection's latent input for its weight gradient (side stream).
-  uint32_t latent_side_gather(const char* name, int64_t bytes, int layer, int micro) {
-    return emit_coll(name, CollKind::kAllGather, bytes, kGroupTpSide, kStreamGather, Category::kTpComm, layer, micro,
-                     last_compute_);
-  }
 
   int64_t norm_bytes() const { return 2 * 2 * d_.norm_tokens() * d_.h; }     // read x, write y
   int64_t norm_bwd_bytes() const { return 3 * 2 * d_.norm_tokens() * d_.h; }  // x, dy -> dx
@@ -532,7 +533,7 @@ class StageBuilder {
     if (d_.q_lora > 0) {
       emit_compute(OP(gemm_op("attn.mla.q_down.fwd", Tn, d_.q_lora, d_.h, g, false)), c, layer, micro);
       emit_compute(OP(memory_op("attn.mla.q_norm.fwd", OpClass::kNorm, 2 * 2 * Tn * d_.q_lora, false)), c, layer, micro);
-      if (latent) tp_latent_coll("tp.mla.q.allgather", CollKind::kAllGather, 2 * T * d_.q_lora, layer, micro);
+      if (latent) tp_coll_bytes("tp.mla.q.allgather", CollKind::kAllGather, 2 * T * d_.q_lora, layer, micro);
       emit_compute(OP(gemm_op("attn.mla.q_up.fwd", T, Hl * d_.qk_dim, d_.q_lora, g, false)), c, layer, micro);
     } else {
       emit_compute(OP(gemm_op("attn.mla.q.fwd", T, Hl * d_.qk_dim, d_.h, g, false)), c, layer, micro);
@@ -540,8 +541,8 @@ class StageBuilder {
     emit_compute(OP(gemm_op("attn.mla.kv_down.fwd", Tn, d_.kv_lora + d_.rope, d_.h, g, false)), c, layer, micro);
     emit_compute(OP(memory_op("attn.mla.kv_norm.fwd", OpClass::kNorm, 2 * 2 * Tn * d_.kv_lora, false)), c, layer, micro);
     if (latent) {
-      tp_latent_coll("tp.mla.kv.allgather", CollKind::kAllGather, 2 * T * d_.kv_lora, layer, micro);
-      tp_latent_coll("tp.mla.kpe.allgather", CollKind::kAllGather, 2 * T * d_.rope, layer, micro);
+      tp_coll_bytes("tp.mla.kv.allgather", CollKind::kAllGather, 2 * T * d_.kv_lora, layer, micro);
+      tp_coll_bytes("tp.mla.kpe.allgather", CollKind::kAllGather, 2 * T * d_.rope, layer, micro);
     }
     emit_compute(OP(gemm_op("attn.mla.kv_up.fwd", T, Hl * (d_.nope + d_.v_dim), d_.kv_lora, g, false)), c, layer, micro);
     // RoPE: read + write the rope parts of Q (H/t heads) and the shared key.
@@ -572,8 +573,8 @@ class StageBuilder {
     const DType g = d_.gemm_dtype;
     uint32_t sg_kv = kNoDep, sg_q = kNoDep;
     if (latent) {
-      sg_kv = latent_side_gather("tp.mla.kv.side.allgather", 2 * T * d_.kv_lora, layer, micro);
-      if (d_.q_lora > 0) sg_q = latent_side_gather("tp.mla.q.side.allgather", 2 * T * d_.q_lora, layer, micro);
+      sg_kv = side_gather_bytes("tp.mla.kv.side.allgather", 2 * T * d_.kv_lora, layer, micro);
+      if (d_.q_lora > 0) sg_q = side_gather_bytes("tp.mla.q.side.allgather", 2 * T * d_.q_lora, layer, micro);
     }
     emit_compute(OP(memory_op("attn.rope.bwd", OpClass::kElementwise, 2 * 2 * T * (Hl + 1) * d_.rope, true)), c, layer,
                  micro);
@@ -581,8 +582,8 @@ class StageBuilder {
     emit_compute(OP(gemm_op("attn.mla.kv_up.dgrad", T, d_.kv_lora, nkv, g, true)), c, layer, micro);
     emit_compute(OP(gemm_op("attn.mla.kv_up.wgrad", d_.kv_lora, nkv, T, g, true)), c, layer, micro, sg_kv);
     if (latent) {  // the latent and rope-key gradients are partial over the TP heads
-      tp_latent_coll("tp.mla.kv.reducescatter", CollKind::kReduceScatter, 2 * T * d_.kv_lora, layer, micro);
-      tp_latent_coll("tp.mla.kpe.reducescatter", CollKind::kReduceScatter, 2 * T * d_.rope, layer, micro);
+      tp_coll_bytes("tp.mla.kv.reducescatter", CollKind::kReduceScatter, 2 * T * d_.kv_lora, layer, micro);
+      tp_coll_bytes("tp.mla.kpe.reducescatter", CollKind::kReduceScatter, 2 * T * d_.rope, layer, micro);
     }
     emit_compute(OP(memory_op("attn.mla.kv_norm.bwd", OpClass::kNorm, 3 * 2 * Tn * d_.kv_lora, true)), c, layer, micro);
     emit_compute(OP(gemm_op("attn.mla.kv_down.dgrad", Tn, d_.h, d_.kv_lora + d_.rope, g, true)), c, layer, micro);
@@ -591,7 +592,7 @@ class StageBuilder {
     if (d_.q_lora > 0) {
       emit_compute(OP(gemm_op("attn.mla.q_up.dgrad", T, d_.q_lora, Hl * d_.qk_dim, g, true)), c, layer, micro);
       emit_compute(OP(gemm_op("attn.mla.q_up.wgrad", d_.q_lora, Hl * d_.qk_dim, T, g, true)), c, layer, micro, sg_q);
-      if (latent) tp_latent_coll("tp.mla.q.reducescatter", CollKind::kReduceScatter, 2 * T * d_.q_lora, layer, micro);
+      if (latent) tp_coll_bytes("tp.mla.q.reducescatter", CollKind::kReduceScatter, 2 * T * d_.q_lora, layer, micro);
       emit_compute(OP(memory_op("attn.mla.q_norm.bwd", OpClass::kNorm, 3 * 2 * Tn * d_.q_lora, true)), c, layer, micro);
       emit_compute(OP(gemm_op("attn.mla.q_down.dgrad", Tn, d_.h, d_.q_lora, g, true)), c, layer, micro);
       emit_compute(OP(gemm_op("attn.mla.q_down.wgrad", d_.h, d_.q_lora, Tn, g, true)), c, layer, micro);
@@ -638,12 +639,10 @@ class StageBuilder {
     return first;
   }
 
-  // The SP re-gather of a column-parallel GEMM's input for its weight gradient, on the side
-  // stream, issued when the block's backward starts.
+  // The SP re-gather of h for a column-parallel GEMM's weight gradient (side_gather_bytes).
   uint32_t side_gather(const char* name, int layer, int micro) {
     if (!d_.sp) return kNoDep;
-    return emit_coll(name, CollKind::kAllGather, 2 * d_.tokens() * d_.h, kGroupTpSide, kStreamGather,
-                     Category::kTpComm, layer, micro, last_compute_);
+    return side_gather_bytes(name, 2 * d_.tokens() * d_.h, layer, micro);
   }
 
   // One transformer layer backward (with its recomputation). Returns its last task.

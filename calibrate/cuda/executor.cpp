@@ -181,22 +181,18 @@ int refuse(const tscal::PlanRank& r, const Classified& c) {
   return 2;
 }
 
-// The size of a communicator op's buffers on one rank (send + receive).
+// The size of a communication op's buffers on one rank: send then receive (a p2p message is
+// sent and received from one buffer pair; a collective's as coll_counts lays them out).
 int64_t comm_bytes(const tscal::PlanFile& pf, const tscal::PlanRank& r, int op) {
   const tscal::PlanOp& o = pf.ops[op];
-  if (o.cls == "p2p" || o.coll.empty()) return 2 * std::max<int64_t>(o.bytes, 2);  // send half, receive half
-  // group size: of any task of r running op (every task of one op is over one group kind)
-  int n = 1;
-  for (const auto& t : r.tasks)
+  if (o.cls == "p2p" || o.coll.empty()) return 2 * std::max<int64_t>(o.bytes, 2);
+  for (const auto& t : r.tasks)   // every task of one op is over one group kind
     if (t.op == op && t.kind == "collective") {
       const auto* gi = pf.groups[t.group].find(r.group_instances[t.group]);
-      if (gi) n = static_cast<int>(gi->members.size());
-      break;
+      const int n = gi ? static_cast<int>(gi->members.size()) : 1;
+      return tscal::coll_counts(o.coll, o.dtype, o.bytes, n).buffer_bytes();
     }
-  const int64_t esize = o.dtype == "fp32" ? 4 : 2;
-  const int64_t total = std::max<int64_t>(o.bytes / (esize * n), 1) * n;
-  const int64_t send = o.coll == "all-gather" ? total / n : total, recv = o.coll == "reduce-scatter" ? total / n : total;
-  return (send + recv) * esize;
+  return tscal::coll_counts(o.coll, o.dtype, o.bytes, 1).buffer_bytes();
 }
 
 int64_t device_bytes_per_op(const tscal::PlanFile& pf, const tscal::PlanRank& r, const Classified& c, int64_t* largest) {
@@ -217,7 +213,7 @@ int64_t device_bytes_per_op(const tscal::PlanFile& pf, const tscal::PlanRank& r,
   return sum;
 }
 
-int self_test(const std::string& path, const tscal::PlanFile& pf, const tscal::PlanRank& r, const Classified& c) {
+int self_test(const tscal::PlanFile& pf, const tscal::PlanRank& r, const Classified& c) {
   std::printf("rank %d (program %d \"%s\"): %zu tasks\n", r.rank, r.program, r.program_name.c_str(), r.tasks.size());
   std::map<std::string, int> kinds;
   std::vector<int> per_stream(tscal::kPlanStreams, 0);
@@ -583,7 +579,7 @@ int main(int argc, char** argv) {
                 pf.ranks.size());
     if (pf.predicted_step_us >= 0) std::printf("predicted step: %.3f us\n", pf.predicted_step_us);
     int rc = 0;
-    for (const auto& lr : local) rc = std::max(rc, self_test(plan_path, pf, *lr.r, lr.cl));
+    for (const auto& lr : local) rc = std::max(rc, self_test(pf, *lr.r, lr.cl));
     std::printf("communicators: %zu", specs.size());
     for (const auto& c : specs) {
       std::printf(" %s[", c.group >= 0 ? pf.groups[c.group].name.c_str() : "p2p");
@@ -638,24 +634,13 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < r.tasks.size(); ++i) {
       const tscal::PlanTask& t = r.tasks[i];
       if (lr.action[i] != tscal::TaskAction::kRun || t.kind == "compute") continue;
-      int group = -1, inst = -1;
-      std::vector<int> pair;
-      if (t.kind == "collective") {
-        group = t.group;
-        inst = r.group_instances[t.group];
-      } else {
-        const int peer = r.peer_ranks[t.group];
-        pair = t.kind == "send" ? std::vector<int>{r.rank, peer} : std::vector<int>{peer, r.rank};
-      }
-      for (size_t c = 0; c < specs.size(); ++c) {
-        if (specs[c].group != group || specs[c].instance != inst || (group < 0 && specs[c].members != pair)) continue;
-        const auto& mem = specs[c].members;
-        const int idx = static_cast<int>(std::find(mem.begin(), mem.end(), r.rank) - mem.begin());
-        lr.comm[i] = comms[c][idx];
-        lr.index[i] = idx;
-        lr.size[i] = static_cast<int>(mem.size());
-        break;
-      }
+      const tscal::CommSpec want = tscal::comm_spec_of(pf, r, t);
+      const size_t c = static_cast<size_t>(std::find(specs.begin(), specs.end(), want) - specs.begin());
+      const auto& mem = specs[c].members;
+      const int idx = static_cast<int>(std::find(mem.begin(), mem.end(), r.rank) - mem.begin());
+      lr.comm[i] = comms[c][idx];
+      lr.index[i] = idx;
+      lr.size[i] = static_cast<int>(mem.size());
     }
   }
 #endif

@@ -16,29 +16,22 @@
 
 #include "check.h"
 #include "kernels.h"
+#include "plan_file.h"
 
 namespace tscal {
 
-struct CollShape {
+struct CollShape : CollCounts {
   ncclDataType_t dt = ncclBfloat16;
   ElemType et = ElemType::kBF16;
-  int64_t esize = 2;
-  int64_t total = 0, per_rank = 0;     // elements; total is a multiple of n
-  int64_t send_elems = 0, recv_elems = 0;
 };
 
-// kind: all-reduce all-gather reduce-scatter all-to-all broadcast send-recv; dtype bf16 fp16
-// fp32 (anything else, e.g. fp8, moves as bf16: 2-byte elements); bytes rounded down to whole
-// elements per rank (at least one).
+// coll_counts (plan_file.h) with the NCCL and fill types: fp16, fp32, else bf16 (fp8 moves as
+// 2-byte elements).
 inline CollShape coll_shape(const std::string& kind, const std::string& dtype, int64_t bytes, int n) {
   CollShape s;
+  static_cast<CollCounts&>(s) = coll_counts(kind, dtype, bytes, n);
   s.dt = dtype == "fp16" ? ncclFloat16 : dtype == "fp32" ? ncclFloat32 : ncclBfloat16;
   s.et = dtype == "fp32" ? ElemType::kFP32 : dtype == "fp16" ? ElemType::kFP16 : ElemType::kBF16;
-  s.esize = dtype == "fp32" ? 4 : 2;
-  s.total = std::max<int64_t>(bytes / (s.esize * n), 1) * n;
-  s.per_rank = s.total / n;
-  s.send_elems = kind == "all-gather" ? s.per_rank : s.total;
-  s.recv_elems = kind == "reduce-scatter" ? s.per_rank : s.total;
   return s;
 }
 

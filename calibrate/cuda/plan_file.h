@@ -7,6 +7,7 @@
 // Header-only (no CUDA) so the self-test and the host unit tests use it without a GPU.
 // Thread-safety: pure functions.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <fstream>
 #include <sstream>
@@ -399,32 +400,52 @@ struct CommSpec {
   int group = -1;             // group kind (collectives), or -1 for a p2p pair
   int instance = -1;
   std::vector<int> members;   // ranks
+  bool operator==(const CommSpec&) const = default;
 };
+// The communicator a communication task of rank r runs over (REQUIRES: task_action kRun).
+inline CommSpec comm_spec_of(const PlanFile& pf, const PlanRank& r, const PlanTask& t) {
+  if (t.kind == "collective") {
+    const int inst = r.group_instances[t.group];
+    return {t.group, inst, pf.groups[t.group].find(inst)->members};
+  }
+  const int peer = r.peer_ranks[t.group];
+  return {-1, -1, t.kind == "send" ? std::vector<int>{r.rank, peer} : std::vector<int>{peer, r.rank}};
+}
 inline std::vector<CommSpec> comm_specs(const PlanFile& pf, const std::vector<int>& here,
                                         const std::vector<std::vector<TaskAction>>& actions) {
   std::vector<CommSpec> out;
-  auto find = [&](int group, int inst, const std::vector<int>& members) -> bool {
-    for (const auto& c : out)
-      if (c.group == group && c.instance == inst && (group >= 0 || c.members == members)) return true;
-    return false;
-  };
   for (size_t k = 0; k < here.size(); ++k) {
     const PlanRank* r = pf.find_rank(here[k]);
     if (!r) continue;
     for (size_t i = 0; i < r->tasks.size(); ++i) {
       if (k >= actions.size() || i >= actions[k].size() || actions[k][i] != TaskAction::kRun) continue;
       const PlanTask& t = r->tasks[i];
-      if (t.kind == "collective") {
-        const int inst = r->group_instances[t.group];
-        if (!find(t.group, inst, {})) out.push_back({t.group, inst, pf.groups[t.group].find(inst)->members});
-      } else if (t.kind == "send" || t.kind == "recv") {
-        const int peer = r->peer_ranks[t.group];
-        const std::vector<int> pair = t.kind == "send" ? std::vector<int>{r->rank, peer} : std::vector<int>{peer, r->rank};
-        if (!find(-1, -1, pair)) out.push_back({-1, -1, pair});
-      }
+      if (t.kind == "compute") continue;
+      CommSpec c = comm_spec_of(pf, *r, t);
+      if (std::find(out.begin(), out.end(), c) == out.end()) out.push_back(std::move(c));
     }
   }
   return out;
+}
+
+// Element counts of one collective per the nccl-tests convention of `bytes` (all-reduce /
+// broadcast / send-recv: the buffer; all-gather: the output; reduce-scatter: the input;
+// all-to-all: the per-rank buffer) over n ranks: 4-byte elements for fp32, else 2; bytes
+// rounded down to whole elements per rank (at least one). No NCCL: nccl_ops.h adds the types.
+struct CollCounts {
+  int64_t esize = 2;
+  int64_t total = 0, per_rank = 0;     // elements; total is a multiple of n
+  int64_t send_elems = 0, recv_elems = 0;
+  int64_t buffer_bytes() const { return (send_elems + recv_elems) * esize; }
+};
+inline CollCounts coll_counts(const std::string& kind, const std::string& dtype, int64_t bytes, int n) {
+  CollCounts c;
+  c.esize = dtype == "fp32" ? 4 : 2;
+  c.total = std::max<int64_t>(bytes / (c.esize * n), 1) * n;
+  c.per_rank = c.total / n;
+  c.send_elems = kind == "all-gather" ? c.per_rank : c.total;
+  c.recv_elems = kind == "reduce-scatter" ? c.per_rank : c.total;
+  return c;
 }
 
 }  // namespace tscal
