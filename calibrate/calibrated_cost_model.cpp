@@ -242,6 +242,17 @@ OpCost CalibratedCostModel::compute(const OpDesc& op) const {
     return price_work(std::string(to_string(op.cls)), static_cast<double>(op.bytes.count()), exact, pts, fallback,
                       "bytes");
   }
+  if (op.cls == OpClass::kOffload) {
+    // Host copies of the same direction (the name's suffix: ".d2h" or ".h2d"), over bytes.
+    const bool to_host = op.name.ends_with(".d2h");
+    for (const auto& p : ops_) {
+      if (p.cls != OpClass::kOffload || p.name.ends_with(".d2h") != to_host || p.bytes <= 0) continue;
+      pts.emplace_back(static_cast<double>(p.bytes), p.time_us * 1e-6);
+      if (p.bytes == op.bytes.count()) exact = p.time_us * 1e-6;
+    }
+    return price_work(to_host ? "offload d2h" : "offload h2d", static_cast<double>(op.bytes.count()), exact, pts,
+                      fallback, "bytes");
+  }
   return fallback;
 }
 
@@ -446,6 +457,7 @@ Result<int> refit(CalibrationDb& db) {
       std::string what = std::string("op/") + to_string(p.cls);
       if (p.cls == OpClass::kGemm) what += p.dtype == DType::kFP8 ? "/fp8" : "/bf16";
       if (p.cls == OpClass::kAttention) what += p.backward ? "/backward" : "/forward";
+      if (p.cls == OpClass::kOffload) what += p.name.ends_with(".d2h") ? "/d2h" : "/h2d";
       by_class[what].emplace_back(x, p.time_us * 1e-6);
     }
     for (const auto& [what, pts] : by_class) {

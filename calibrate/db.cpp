@@ -80,7 +80,7 @@ const std::vector<std::pair<const char*, OpClass>> kOpClasses = {
     {"gemm", OpClass::kGemm},       {"attention", OpClass::kAttention},
     {"norm", OpClass::kNorm},       {"elementwise", OpClass::kElementwise},
     {"embedding", OpClass::kEmbedding}, {"loss", OpClass::kLoss},
-    {"optimizer", OpClass::kOptimizer}};
+    {"optimizer", OpClass::kOptimizer}, {"offload", OpClass::kOffload}};
 const std::vector<std::pair<const char*, DType>> kDTypes = {
     {"bf16", DType::kBF16}, {"fp16", DType::kFP16}, {"fp8", DType::kFP8}, {"fp32", DType::kFP32}};
 const std::vector<std::pair<const char*, CollKind>> kCollKinds = {
@@ -382,6 +382,13 @@ void check_op(LineChecker& c, const json& o, OpPoint* op) {
       c.boolean(o, "backward", "/op", &op->backward);
       break;
     }
+    case OpClass::kOffload:  // a host copy: the bytes copied, the direction in the name
+      c.only_keys(o, "/op", {"class", "dtype", "name", "bytes"}, "an offload (host copy) op");
+      c.integer(o, "bytes", "/op", true, 1, kI64Max, &op->bytes, "a positive integer (bytes copied)");
+      if (!op->name.ends_with(".d2h") && !op->name.ends_with(".h2d"))
+        c.fail("/op/name", "\"" + op->name + "\"",
+               "an offload op's name ending in \".d2h\" (device to host) or \".h2d\" (host to device)");
+      break;
     default:  // memory-bound: the HBM bytes moved
       c.only_keys(o, "/op", {"class", "dtype", "name", "bytes"},
                   std::string("a memory-bound (") + name_of(kOpClasses, op->cls) + ") op");

@@ -67,8 +67,12 @@ nlohmann::ordered_json job_for_op(const OpDesc& op, int group_size) {
       j["bytes"] = op.bytes.count();
       j["group_size"] = 2;
       return j;
-    case OpClass::kOffload:   // host copies: trainsim_calibrator does not measure them (yet);
-      return nullptr;         // they keep the embedded PCIe default
+    case OpClass::kOffload:   // a host copy; the direction is the name's suffix (.d2h / .h2d)
+      if (op.bytes.count() <= 0) return nullptr;
+      j["class"] = "offload";
+      j["name"] = op.name;
+      j["bytes"] = op.bytes.count();
+      return j;
     default:
       if (op.bytes.count() <= 0 || class_name(op.cls)[0] == '\0') return nullptr;
       j["class"] = class_name(op.cls);
@@ -155,6 +159,15 @@ JobList sweep_jobs(bool fp8) {
       nlohmann::ordered_json j;
       j["class"] = cls;
       j["name"] = std::string(cls) + ".sweep";
+      j["bytes"] = bytes;
+      add_unique(&jobs.ops, &seen_ops, j);
+    }
+  }
+  for (int64_t bytes = int64_t{1} << 20; bytes <= int64_t{4} << 30; bytes *= 4) {
+    for (const char* name : {"offload.sweep.d2h", "offload.sweep.h2d"}) {
+      nlohmann::ordered_json j;
+      j["class"] = "offload";
+      j["name"] = name;
       j["bytes"] = bytes;
       add_unique(&jobs.ops, &seen_ops, j);
     }

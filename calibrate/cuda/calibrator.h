@@ -55,6 +55,7 @@ double cupti_end_ns();
 bool measure_gemm(const OpJob& j, const Options& opt, int device, Timing* t, std::string* source);
 bool measure_attention(const OpJob& j, const Options& opt, int device, Timing* t, std::string* source);
 bool measure_memory_bound(const OpJob& j, const Options& opt, int device, Timing* t, std::string* source);
+bool measure_offload(const OpJob& j, const Options& opt, int device, Timing* t, std::string* source);
 
 struct CollResult {
   double time_us = 0, min_us = 0, algbw_GBps = 0, busbw_GBps = 0;

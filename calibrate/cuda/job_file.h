@@ -18,13 +18,13 @@ namespace tscal {
 
 // One op of the job list. Shape fields not used by the op's class stay 0.
 struct OpJob {
-  std::string cls;          // gemm attention norm elementwise embedding loss optimizer
+  std::string cls;          // gemm attention norm elementwise embedding loss optimizer offload
   std::string dtype;        // gemm/attention: bf16 fp16 fp8 (gemm also fp32)
-  std::string name;         // memory-bound ops
+  std::string name;         // memory-bound ops; offload: the direction is its suffix ".d2h" or ".h2d"
   int64_t m = 0, n = 0, k = 0, batch = 0;
   int64_t heads = 0, kv_heads = 0, seq_q = 0, seq_kv = 0, head_dim = 0;
   bool causal = false, backward = false;
-  int64_t bytes = 0;        // memory-bound ops: HBM bytes moved (reads + writes)
+  int64_t bytes = 0;        // memory-bound ops: HBM bytes moved (reads + writes); offload: bytes copied
   std::string path;         // "/ops/3", for messages
 };
 
@@ -46,6 +46,9 @@ struct JobFile {
 inline bool is_memory_bound_class(const std::string& c) {
   return c == "norm" || c == "elementwise" || c == "embedding" || c == "loss" || c == "optimizer";
 }
+
+// An offload (host copy) job's direction: true = device to host (".d2h"), false = host to device.
+inline bool offload_to_host(const OpJob& j) { return j.name.ends_with(".d2h"); }
 
 namespace detail {
 
@@ -153,7 +156,8 @@ inline bool parse_jobs(const std::string& text, const std::string& file, JobFile
       OpJob j;
       j.path = path;
       if (!detail::get_enum(c, o, path, "class",
-                            {"gemm", "attention", "norm", "elementwise", "embedding", "loss", "optimizer"}, &j.cls))
+                            {"gemm", "attention", "norm", "elementwise", "embedding", "loss", "optimizer", "offload"},
+                            &j.cls))
         continue;
       if (j.cls == "gemm") {
         detail::check_keys(c, o, path, {"class", "dtype", "m", "n", "k", "batch"});
@@ -183,6 +187,9 @@ inline bool parse_jobs(const std::string& text, const std::string& file, JobFile
         if (nm && nm->type != JsonValue::Type::kString) c.err(path + "/name", "must be a string");
         if (nm && nm->type == JsonValue::Type::kString) j.name = nm->str;
         detail::get_int(c, o, path, "bytes", &j.bytes, 1);
+        if (j.cls == "offload" && !j.name.ends_with(".d2h") && !j.name.ends_with(".h2d"))
+          c.err(path + "/name", "= \"" + j.name + "\": an offload (host copy) job's name must end in \".d2h\" " +
+                                    "(device to host) or \".h2d\" (host to device)");
       }
       out->ops.push_back(j);
     }

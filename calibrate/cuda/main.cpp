@@ -95,6 +95,7 @@ void measure_ops(const tscal::JobFile& jobs, const tscal::Options& opt, int devi
     bool ok;
     if (j.cls == "gemm") ok = tscal::measure_gemm(j, opt, device, &t, &source);
     else if (j.cls == "attention") ok = tscal::measure_attention(j, opt, device, &t, &source);
+    else if (j.cls == "offload") ok = tscal::measure_offload(j, opt, device, &t, &source);
     else ok = tscal::measure_memory_bound(j, opt, device, &t, &source);
     if (!ok) { ++*skipped; continue; }
     std::string kernel;

@@ -21,6 +21,7 @@ namespace {
 constexpr const char* kOwnAttentionSource = "trainsim_calibrator own kernel (scalar fused attention, not cuDNN)";
 constexpr int64_t kGemmWorkspace = int64_t{64} << 20;
 constexpr int64_t kRowBytes = 4096 * 2;  // memory-bound ops: rows of 4096 bf16 (kernels.cu)
+constexpr int64_t kMaxPinnedBytes = int64_t{16} << 30;  // host copies: pinned host buffer limit
 
 struct GemmTypes {
   cudaDataType_t in_t = CUDA_R_16BF, out_t = CUDA_R_16BF;
@@ -316,6 +317,37 @@ class MemoryBoundRunner : public OpRunner {
   void* weight_ = nullptr;
 };
 
+// ---- host copies (activation offload) ----------------------------------------------------
+
+// One cudaMemcpyAsync of `bytes` between a device buffer and a pinned (page-locked) host buffer,
+// in the job's direction: what the executor and a MEMO-style offload run on their copy streams.
+class OffloadRunner : public OpRunner {
+ public:
+  ~OffloadRunner() override {
+    if (host_) cudaFreeHost(host_);
+  }
+  void init(const OpJob& j, Arena* arena, cudaStream_t s) {
+    arena_ = arena;
+    bytes_ = j.bytes;
+    to_host_ = offload_to_host(j);
+    dev_ = alloc(bytes_);
+    TS_CUDA(cudaHostAlloc(&host_, static_cast<size_t>(bytes_), cudaHostAllocDefault));
+    fill_random(dev_, bytes_ / 2, ElemType::kBF16, 41, 1.0f, s);
+    TS_CUDA(cudaMemcpyAsync(host_, dev_, static_cast<size_t>(bytes_), cudaMemcpyDeviceToHost, s));
+    source_ = std::string("cudaMemcpyAsync ") + (to_host_ ? "device to pinned host" : "pinned host to device");
+  }
+  void run(cudaStream_t s, int) override {
+    if (to_host_) TS_CUDA(cudaMemcpyAsync(host_, dev_, static_cast<size_t>(bytes_), cudaMemcpyDeviceToHost, s));
+    else TS_CUDA(cudaMemcpyAsync(dev_, host_, static_cast<size_t>(bytes_), cudaMemcpyHostToDevice, s));
+  }
+
+ private:
+  int64_t bytes_ = 0;
+  bool to_host_ = true;
+  void* dev_ = nullptr;
+  void* host_ = nullptr;
+};
+
 }  // namespace
 
 void* OpRunner::alloc(int64_t bytes) {
@@ -336,6 +368,7 @@ int64_t runner_set_bytes(const OpJob& j) {
     return (j.m * j.k * j.batch + j.k * j.n * j.batch) * g.in_size + j.m * j.n * j.batch * g.out_size;
   }
   if (j.cls == "attention") return attention_bytes(j);
+  if (j.cls == "offload") return j.bytes;
   const MemShape m = mem_shape(j);
   return m.nbuf * m.buf_bytes;
 }
@@ -345,7 +378,7 @@ int64_t runner_fixed_bytes(const OpJob& j) {
     const GemmTypes g = gemm_types(j.dtype);
     return kGemmWorkspace + 2 * 256 + (g.fp8 ? j.m * j.n * j.batch * g.out_size : 0);
   }
-  if (j.cls == "attention") return 0;
+  if (j.cls == "attention" || j.cls == "offload") return 0;
   return kRowBytes;
 }
 
@@ -379,6 +412,16 @@ std::unique_ptr<OpRunner> make_runner(const OpJob& j, int device, int sets, Aren
     }
     auto r = std::make_unique<AttentionRunner>();
     if (!r->init(j, arena, s, why, note)) return nullptr;
+    return r;
+  }
+  if (j.cls == "offload") {
+    if (j.bytes > kMaxPinnedBytes) {
+      *why = "host copy of " + std::to_string(j.bytes >> 20) + " MiB; at most " + std::to_string(kMaxPinnedBytes >> 20) +
+             " MiB of pinned host memory is used";
+      return nullptr;
+    }
+    auto r = std::make_unique<OffloadRunner>();
+    r->init(j, arena, s);
     return r;
   }
   if (!is_memory_bound_class(j.cls)) {

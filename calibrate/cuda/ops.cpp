@@ -73,4 +73,12 @@ bool measure_memory_bound(const OpJob& j, const Options& opt, int device, Timing
   return time_runner(j, opt, device, rotation_sets(set_bytes, device, budget), t, source);
 }
 
+bool measure_offload(const OpJob& j, const Options& opt, int device, Timing* t, std::string* source) {
+  // One input set: a host copy does not touch the L2 cache's working set the way kernels do.
+  if (j.bytes > usable_device_bytes()) { skip(j.path, "needs " + std::to_string(j.bytes >> 20) + " MiB; too little device memory"); return false; }
+  const bool ok = time_runner(j, opt, device, 1, t, source);
+  t->kernel_us = -1;   // a copy engine transfer: CUPTI's kernel records do not see it
+  return ok;
+}
+
 }  // namespace tscal

@@ -103,6 +103,60 @@ TEST_F(Calibrated, EachSourceTier) {
   EXPECT_TRUE(noted) << "the group-size extrapolation must leave a note";
 }
 
+// Host copies (activation offload) are priced from measured copies of the same direction only:
+// 2 us + bytes / 50 GB/s device to host, 3 us + bytes / 40 GB/s host to device.
+TEST_F(Calibrated, OffloadCopiesByDirection) {
+  auto copy_us = [](bool d2h, int64_t b) { return d2h ? 2 + b / 50e9 * 1e6 : 3 + b / 40e9 * 1e6; };
+  std::vector<std::string> lines;
+  for (bool d2h : {true, false})
+    for (int64_t b = int64_t{1} << 20; b <= int64_t{1} << 28; b *= 4) {
+      char l[512];
+      std::snprintf(l, sizeof l,
+                    R"({"kind": "op", %s, "op": {"class": "offload", "name": "offload.sweep.%s", "bytes": %lld}, "time_us": %.6f, "min_us": %.6f, "runs": 50, "source": "test"})",
+                    kDev, d2h ? "d2h" : "h2d", (long long)b, copy_us(d2h, b), copy_us(d2h, b));
+      lines.push_back(l);
+    }
+  auto db = CalibrationDb::open(path_, false);
+  ASSERT_TRUE(db.ok()) << db.status().to_string();
+  auto st = db.value()->import_lines(lines, "synthetic copies");
+  ASSERT_TRUE(st.ok()) << st.status().to_string();
+  auto m = CalibratedCostModel::make(path_, cluster_);
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  auto copy = [](bool d2h, int64_t b) {
+    OpDesc o;
+    o.cls = OpClass::kOffload;
+    o.name = d2h ? "offload.activations.d2h" : "offload.activations.h2d";
+    o.bytes = Bytes{b};
+    return o;
+  };
+  for (bool d2h : {true, false}) {
+    // between measured sizes: interpolated, within 5% of the formula
+    const int64_t mid = int64_t{3} << 22;
+    OpCost c = m.value()->compute(copy(d2h, mid));
+    EXPECT_EQ(c.source, CostSource::kInterpolated) << d2h;
+    EXPECT_NEAR(c.time.us_f(), copy_us(d2h, mid), 0.05 * copy_us(d2h, mid)) << d2h;
+    // beyond the largest: the affine fit gives the formula back
+    const int64_t big = int64_t{1} << 32;
+    c = m.value()->compute(copy(d2h, big));
+    EXPECT_EQ(c.source, CostSource::kFitted) << d2h;
+    EXPECT_NEAR(c.time.us_f(), copy_us(d2h, big), 1e-3 * copy_us(d2h, big)) << d2h;
+  }
+  // A copy is not priced from the other direction's points, nor from memory-bound kernels.
+  EXPECT_GT(m.value()->compute(copy(false, int64_t{1} << 28)).time.us_f(),
+            1.2 * m.value()->compute(copy(true, int64_t{1} << 28)).time.us_f());
+}
+
+TEST_F(Calibrated, OffloadNameWithoutDirectionIsRejected) {
+  const std::string line = std::string(R"({"kind": "op", )") + kDev +
+                           R"(, "op": {"class": "offload", "name": "offload.x", "bytes": 1024}, "time_us": 1, "min_us": 1, "runs": 5, "source": "t"})";
+  auto db = CalibrationDb::open(path_, false);
+  ASSERT_TRUE(db.ok());
+  auto st = db.value()->import_lines({line}, "bad");
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.status().to_string().find("/op/name"), std::string::npos) << st.status().to_string();
+  EXPECT_NE(st.status().to_string().find(".d2h"), std::string::npos) << st.status().to_string();
+}
+
 TEST_F(Calibrated, WrongGpuIsAClearError) {
   ClusterSpec a100 = cluster_;
   a100.gpu = find_gpu("A100-SXM-80GB").value();

@@ -44,6 +44,18 @@ TEST(CalibratorJobs, ReportsEveryBadFieldWithPath) {
   EXPECT_EQ(errors.size(), 6u);
 }
 
+TEST(CalibratorJobs, OffloadNeedsADirection) {
+  const std::string text = R"({"version": 1, "ops": [
+      {"class": "offload", "name": "offload.activations.d2h", "bytes": 4096},
+      {"class": "offload", "name": "offload.activations", "bytes": 4096}]})";
+  tscal::JobFile jobs;
+  std::vector<std::string> errors;
+  EXPECT_FALSE(tscal::parse_jobs(text, "j.json", &jobs, &errors));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("/ops/1/name"), std::string::npos) << errors[0];
+  EXPECT_TRUE(tscal::offload_to_host(jobs.ops[0]));
+}
+
 TEST(CalibratorJobs, MalformedJsonNamesLine) {
   tscal::JobFile jobs;
   std::vector<std::string> errors;
@@ -57,7 +69,8 @@ TEST(CalibratorJobs, OpObjectsCarryExactlyTheirClassKeys) {
       {"class": "gemm", "dtype": "fp8", "m": 16, "n": 32, "k": 64, "batch": 2},
       {"class": "attention", "dtype": "bf16", "batch": 1, "heads": 32, "kv_heads": 8, "seq_q": 128,
        "seq_kv": 256, "head_dim": 128, "causal": true, "backward": false},
-      {"class": "norm", "name": "rms\"norm", "bytes": 1024}]})";
+      {"class": "norm", "name": "rms\"norm", "bytes": 1024},
+      {"class": "offload", "name": "offload.activations.h2d", "bytes": 4096}]})";
   tscal::JobFile jobs;
   std::vector<std::string> errors;
   ASSERT_TRUE(tscal::parse_jobs(text, "j.json", &jobs, &errors));

@@ -1,7 +1,7 @@
 // Job lists for trainsim_calibrator (calibrate/jobs.h) from plans with every op kind the
 // compiler emits: each job names a class or collective kind the calibrator accepts
-// (calibrate/cuda/job_file.h), send-recv is measured between 2 GPUs, and host copies (which
-// the calibrator does not measure) are left out rather than written with an empty class.
+// (calibrate/cuda/job_file.h, whose reader parses the written list), send-recv is measured
+// between 2 GPUs, and host copies are offload jobs whose names carry their direction.
 #include "calibrate/jobs.h"
 
 #include <gtest/gtest.h>
@@ -9,6 +9,7 @@
 #include <set>
 #include <string>
 
+#include "calibrate/cuda/job_file.h"
 #include "models/compiler.h"
 #include "scenarios/loader.h"
 
@@ -36,13 +37,29 @@ TEST(CalibrateJobs, EveryJobIsOneTheCalibratorAccepts) {
   ASSERT_TRUE(has_offload && has_shift);   // the plan has what this test is about
   JobList jobs;
   add_plan_jobs(c->plan, &jobs);
-  const std::set<std::string> classes = {"gemm", "attention", "norm", "elementwise", "embedding", "loss", "optimizer"};
+  const std::set<std::string> classes = {"gemm", "attention", "norm", "elementwise", "embedding", "loss", "optimizer",
+                                         "offload"};
   const std::set<std::string> kinds = {"all-reduce", "all-gather", "reduce-scatter", "all-to-all", "broadcast", "send-recv"};
   ASSERT_FALSE(jobs.ops.empty());
+  int d2h = 0, h2d = 0;
   for (const auto& j : jobs.ops) {
     ASSERT_TRUE(j.contains("class")) << j.dump();
     EXPECT_TRUE(classes.count(j["class"].get<std::string>())) << j.dump();
+    if (j["class"] == "offload") {
+      const std::string n = j["name"].get<std::string>();
+      d2h += n.ends_with(".d2h");
+      h2d += n.ends_with(".h2d");
+      EXPECT_GT(j["bytes"].get<int64_t>(), 0) << j.dump();
+    }
   }
+  EXPECT_GT(d2h, 0);
+  EXPECT_GT(h2d, 0);
+  // The calibrator's own reader takes the whole list.
+  tscal::JobFile parsed;
+  std::vector<std::string> errors;
+  EXPECT_TRUE(tscal::parse_jobs(jobs.to_json().dump(), "jobs.json", &parsed, &errors))
+      << (errors.empty() ? "" : errors[0]);
+  EXPECT_EQ(parsed.ops.size(), jobs.ops.size());
   int shifts = 0;
   for (const auto& j : jobs.collectives) {
     const std::string k = j["kind"].get<std::string>();
