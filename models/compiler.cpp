@@ -568,16 +568,16 @@ class StageBuilder {
                                 last_compute_);
   }
   // Tied embeddings under PP (compiler.h): stage 0 (embedding) and stage pp-1 (the LM head's
-  // copy) all-reduce that weight's gradient once per step, after their other reductions (stream
-  // order) and last backward (dep), before the optimizer. Nothing on other stages or pp = 1.
+  // copy) all-reduce that weight's gradient once per step on the compute stream, after its last
+  // backward task (stream order) and the stage's last gradient reduction (dep), before the
+  // optimizer. Nothing on other stages or pp = 1.
   void embedding_grad_allreduce() {
     if (!model_.tied_embeddings || par_.pp <= 1 || (stage_ != 0 && stage_ != par_.pp - 1)) return;
     int64_t bytes = emb_grad_bytes_;
     if (par_.zero >= 3 && shard_ > 1) bytes = ceil_div(bytes, shard_);   // the shard this rank keeps
     const uint8_t group = embedding_grad_group(moe_, has_mla_grad_group(d_.mla, d_.t, d_.sp));
-    last_reduction_ = emit_coll("pp.embedding.grad.allreduce", CollKind::kAllReduce, bytes, group,
-                                par_.dp_overlap ? kStreamDp : kStreamCompute, Category::kPpComm, 0xffff, 0,
-                                last_compute_);
+    last_reduction_ = emit_coll("pp.embedding.grad.allreduce", CollKind::kAllReduce, bytes, group, kStreamCompute,
+                                Category::kPpComm, 0xffff, 0, last_reduction_);
   }
   // sg: the SP re-gather of h (side stream) for a weight gradient whose input is the gathered
   // h: the down-projections' without the latent layout, the uncompressed query's.

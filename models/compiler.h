@@ -94,21 +94,21 @@
 //   - tied embeddings with pp > 1 (Megatron: share_embeddings_and_output_weights): the first
 //     stage holds the word embedding, the last stage a copy for the LM head (a parameter of its
 //     own, with its own gradient and optimizer state: StageInfo::params_local and the static
-//     memory count it on the last stage, vocab/tp x h). Once per step, after the stage's DP
-//     reductions (stream order), the MLA gradient all-reduce if any, and its last backward task,
-//     the two stages all-reduce that weight's gradient over the embedding group, the rank of
-//     stage 0 and the rank of stage pp-1 with the same tp/cp/dp coordinates (2 ranks, group
-//     "pp-embedding" at embedding_grad_group(), usually on two nodes):
+//     memory count it on the last stage, vocab/tp x h). Once per step, after the stage's last
+//     backward task and its last gradient reduction (the DP reductions, then the MLA gradient
+//     all-reduce if any), the two stages all-reduce that weight's gradient over the embedding
+//     group, the rank of stage 0 and the rank of stage pp-1 with the same tp/cp/dp coordinates
+//     (2 ranks, group "pp-embedding" at embedding_grad_group(), usually on two nodes):
 //     "pp.embedding.grad.allreduce", 2 B x vocab/tp x h (bf16; with ZeRO-3 the rank's 1/shard
-//     of that), on the DP stream (compute stream with dp_overlap=false), blocking: the
-//     optimizer waits for it, so it is exposed, and the stage that finished its backward first
-//     waits for the other (Megatron-Core
-//     finalize_model_grads -> _allreduce_word_embedding_grads, after the DP sync and the
-//     layernorm all-reduce). With virtual stages the embedding is on stage 0's first chunk and
-//     the head on stage pp-1's last: the same pair. Category PP comm: Megatron times it apart
-//     from the DP sync ("embedding-grads-all-reduce"), it runs between the pipeline's end
-//     stages and its size does not depend on dp. With pp = 1 the head uses the embedding's own
-//     weight (one gradient, reduced once with the DP buckets): nothing is laid out.
+//     of that), on the compute stream, blocking, then the optimizer: exposed. The stage that
+//     finished its backward first waits there for the other (pipeline skew, which the replay
+//     counts as bubble, not as PP comm). Megatron-Core does the same in finalize_model_grads
+//     (_allreduce_word_embedding_grads, after finish_grad_sync and the layernorm all-reduce).
+//     With virtual stages the embedding is on stage 0's first chunk and the head on stage
+//     pp-1's last: the same pair. Category PP comm: Megatron times it apart from the DP sync
+//     ("embedding-grads-all-reduce"), it runs between the pipeline's end stages and its size
+//     does not depend on dp. With pp = 1 the head uses the embedding's own weight (one
+//     gradient, reduced once with the DP buckets): nothing is laid out.
 // Gradients are reduced in bf16 (Megatron-Core grad_reduce_in_fp32=False; FSDP "PURE").
 // Not modelled yet (FIXME): HSDP replica all-reduce overlap details.
 // Thread-safety: pure function.
