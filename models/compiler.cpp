@@ -193,6 +193,7 @@ class StageBuilder {
     flush_bucket();
     if (!par_.dp_overlap) emit_deferred_reductions();
     mla_grad_allreduce();
+    embedding_grad_allreduce();
     // Optimizer: Adam over this rank's (shard of) parameters; memory-bound. Per parameter it
     // reads the gradient (4 B), master weight, m and v (12 B), writes them back (12 B) and
     // the bf16 working copy (2 B), and reads the gradient again for the norm/clip (4 B): 34 B.
@@ -370,12 +371,15 @@ class StageBuilder {
   void tp_gather(const char* ag, int layer, int micro) {
     if (d_.sp) tp_coll(ag, CollKind::kAllGather, layer, micro);
   }
-  // MLA with sequence parallelism (compiler.h): the down-projections run on the rank's T/tp
-  // tokens and the latents (not h) are gathered before the up-projections.
-  bool mla_latent_sp() const { return d_.mla && d_.sp && d_.t > 1; }
-  // Whether the attention block gathers h before its projections (and reduces the h-wide
-  // input gradient after them): always, except MLA with SP and a compressed query.
-  bool attn_gathers_h() const { return !(mla_latent_sp() && d_.q_lora > 0); }
+  // MLA with tp > 1 (compiler.h): the latents' input gradients are reduced over TP (reduce-
+  // scattered with SP, all-reduced without), not the h-wide input gradient of the block.
+  bool mla_latent() const { return d_.mla && d_.t > 1; }
+  // MLA with sequence parallelism: the down-projections run on the rank's T/tp tokens and the
+  // latents (not h) are gathered before the up-projections.
+  bool mla_latent_sp() const { return mla_latent() && d_.sp; }
+  // Whether the attention block gathers h before its projections (with SP) and reduces the
+  // h-wide input gradient after them: always, except MLA with tp > 1 and a compressed query.
+  bool attn_gathers_h() const { return !(mla_latent() && d_.q_lora > 0); }
 
   int64_t norm_bytes() const { return 2 * 2 * d_.norm_tokens() * d_.h; }     // read x, write y
   int64_t norm_bwd_bytes() const { return 3 * 2 * d_.norm_tokens() * d_.h; }  // x, dy -> dx
@@ -522,9 +526,9 @@ class StageBuilder {
   //   kv: down h -> kv_lora + rope (replicated), RMSNorm on the kv_lora part, up kv_lora ->
   //       H/t*(nope+v) (column-parallel);
   //   RoPE on the rope part of Q (H/t heads) and on the one shared rope key.
-  // Replicated GEMMs run the full T tokens (after the SP all-gather) on every TP rank; with
-  // tp > 1 their weight gradients are partial sums over TP, reduced once per step by
-  // mla_grad_allreduce().
+  // Replicated GEMMs run the rank's T/tp tokens with SP (their weight gradients then partial sums
+  // over TP, reduced once per step by mla_grad_allreduce()), all T tokens without SP (the
+  // latents' input gradients all-reduced per micro-batch: complete weight gradients).
   void mla_in_forward(Category c, int layer, int micro) {
     const int64_t T = d_.tokens(), Hl = d_.heads / d_.t;
     const bool latent = mla_latent_sp();
@@ -551,9 +555,9 @@ class StageBuilder {
   }
   // The TP all-reduce of the replicated MLA weights' gradients (compiler.h): once per stage and
   // step, after the stage's DP reductions (stream order) and its last backward (dep), before the
-  // optimizer. Nothing without MLA or with tp = 1.
+  // optimizer. Only with MLA, tp > 1 and SP (without SP their gradients are already complete).
   void mla_grad_allreduce() {
-    if (!d_.mla || d_.t <= 1) return;
+    if (!mla_latent_sp()) return;
     int64_t layers = 0;
     for (int c = 0; c < par_.vp; ++c) layers += split_[c * par_.pp + stage_];
     int64_t bytes = 2 * mla_replicated_params(model_) * layers;
@@ -562,6 +566,18 @@ class StageBuilder {
     last_reduction_ = emit_coll("tp.mla.grad.allreduce", CollKind::kAllReduce, bytes, mla_grad_group(model_.is_moe()),
                                 par_.dp_overlap ? kStreamDp : kStreamCompute, Category::kTpComm, 0xffff, 0,
                                 last_compute_);
+  }
+  // Tied embeddings under PP (compiler.h): stage 0 (embedding) and stage pp-1 (the LM head's
+  // copy) all-reduce that weight's gradient once per step on the compute stream, after its last
+  // backward task (stream order) and the stage's last gradient reduction (dep), before the
+  // optimizer. Nothing on other stages or pp = 1.
+  void embedding_grad_allreduce() {
+    if (!model_.tied_embeddings || par_.pp <= 1 || (stage_ != 0 && stage_ != par_.pp - 1)) return;
+    int64_t bytes = emb_grad_bytes_;
+    if (par_.zero >= 3 && shard_ > 1) bytes = ceil_div(bytes, shard_);   // the shard this rank keeps
+    const uint8_t group = embedding_grad_group(moe_, has_mla_grad_group(d_.mla, d_.t, d_.sp));
+    last_reduction_ = emit_coll("pp.embedding.grad.allreduce", CollKind::kAllReduce, bytes, group, kStreamCompute,
+                                Category::kPpComm, 0xffff, 0, last_reduction_);
   }
   // sg: the SP re-gather of h (side stream) for a weight gradient whose input is the gathered
   // h: the down-projections' without the latent layout, the uncompressed query's.
@@ -584,6 +600,9 @@ class StageBuilder {
     if (latent) {  // the latent and rope-key gradients are partial over the TP heads
       tp_coll_bytes("tp.mla.kv.reducescatter", CollKind::kReduceScatter, 2 * T * d_.kv_lora, layer, micro);
       tp_coll_bytes("tp.mla.kpe.reducescatter", CollKind::kReduceScatter, 2 * T * d_.rope, layer, micro);
+    } else if (mla_latent()) {   // the same without SP: all-reduced, every rank keeps all T tokens
+      tp_coll_bytes("tp.mla.kv.allreduce", CollKind::kAllReduce, 2 * T * d_.kv_lora, layer, micro);
+      tp_coll_bytes("tp.mla.kpe.allreduce", CollKind::kAllReduce, 2 * T * d_.rope, layer, micro);
     }
     emit_compute(OP(memory_op("attn.mla.kv_norm.bwd", OpClass::kNorm, 3 * 2 * Tn * d_.kv_lora, true)), c, layer, micro);
     emit_compute(OP(gemm_op("attn.mla.kv_down.dgrad", Tn, d_.h, d_.kv_lora + d_.rope, g, true)), c, layer, micro);
@@ -593,6 +612,7 @@ class StageBuilder {
       emit_compute(OP(gemm_op("attn.mla.q_up.dgrad", T, d_.q_lora, Hl * d_.qk_dim, g, true)), c, layer, micro);
       emit_compute(OP(gemm_op("attn.mla.q_up.wgrad", d_.q_lora, Hl * d_.qk_dim, T, g, true)), c, layer, micro, sg_q);
       if (latent) tp_coll_bytes("tp.mla.q.reducescatter", CollKind::kReduceScatter, 2 * T * d_.q_lora, layer, micro);
+      else if (mla_latent()) tp_coll_bytes("tp.mla.q.allreduce", CollKind::kAllReduce, 2 * T * d_.q_lora, layer, micro);
       emit_compute(OP(memory_op("attn.mla.q_norm.bwd", OpClass::kNorm, 3 * 2 * Tn * d_.q_lora, true)), c, layer, micro);
       emit_compute(OP(gemm_op("attn.mla.q_down.dgrad", Tn, d_.h, d_.q_lora, g, true)), c, layer, micro);
       emit_compute(OP(gemm_op("attn.mla.q_down.wgrad", d_.h, d_.q_lora, Tn, g, true)), c, layer, micro);
@@ -1252,10 +1272,17 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
     eg.name = "expert-dp-gather";
     plan.groups.push_back(std::move(eg));
   }
-  if (model.mla && par.tp > 1) {   // appended: every other group keeps its index (compiler.h)
+  const bool mla_grad = has_mla_grad_group(model.mla, par.tp, par.sequence_parallel);
+  if (mla_grad) {   // appended: every other group keeps its index (compiler.h)
     SIM_CHECK(plan.groups.size() == mla_grad_group(model.is_moe()), "MLA gradient group at index %zu, not %d",
               plan.groups.size(), mla_grad_group(model.is_moe()));
     plan.groups.push_back(make_group_table(pl, {Axis::kTp}, "tp-mla-grad"));
+  }
+  if (model.tied_embeddings && par.pp > 1) {   // the embedding group: stage 0 and stage pp-1
+    SIM_CHECK(plan.groups.size() == embedding_grad_group(model.is_moe(), mla_grad),
+              "embedding group at index %zu, not %d", plan.groups.size(),
+              embedding_grad_group(model.is_moe(), mla_grad));
+    plan.groups.push_back(make_restricted_group_table(pl, {Axis::kPp}, Axis::kPp, {0, par.pp - 1}, "pp-embedding"));
   }
   plan.peers.push_back(make_pp_peer_table(pl, +1, "pp-next"));
   plan.peers.push_back(make_pp_peer_table(pl, -1, "pp-prev"));

@@ -51,21 +51,11 @@
 //     and gradient buffers (6 B per parameter and slot) are added to static memory. The
 //     grouped GEMMs keep E/ep experts per rank (rows as placed): extra kernel launches of
 //     replicas are not priced.
-//   - MLA with tp > 1: the replicated down-projections and latent norms (q_down, q_norm,
-//     kv_down, kv_norm; models/memory.h mla_replicated_params) run on every TP rank with that
-//     rank's heads' share of their output gradient, so their weight gradients are partial sums
-//     over TP. One all-reduce per stage and step ("tp.mla.grad.allreduce") sums them: 2 B x
-//     replicated parameters x the stage's layers (bf16 like the DP buckets; with ZeRO-3 the
-//     rank's 1/shard of that, the gradient it keeps), on the DP stream after the stage's last
-//     backward task and (stream order) its DP reductions, compute stream after the deferred
-//     ones with dp_overlap=false; the optimizer waits for it, so it is exposed. Category TP
-//     comm, not DP: it runs over the TP group's links and does not grow with dp. Megatron-Core
-//     does the same once per step after the DP gradient sync, not per micro-batch
-//     (finalize_model_grads -> _allreduce_layernorm_grads: one coalesced, blocking all-reduce
-//     over TP of the parameters marked sequence_parallel, which TELinear sets on its
-//     "duplicated" MLA down-projections when sequence parallelism is on).
-//   - MLA with tp > 1 and sequence parallelism: Megatron-Core's layout (MLASelfAttention with
-//     "duplicated" TELinear down-projections): the down-projections and the latent norms run on
+//   - MLA with tp > 1 (Megatron-Core MLASelfAttention; DeepSeek): the down-projections and the
+//     latent norms (q_down, q_norm, kv_down, kv_norm; models/memory.h mla_replicated_params) are
+//     replicated ("duplicated" TELinear) on every TP rank, the up-projections column-parallel.
+//     Two layouts, by sequence parallelism:
+//   - MLA with tp > 1 and sequence parallelism: the down-projections and the latent norms run on
 //     the rank's T/tp tokens (no all-gather of h), then the latents are all-gathered over TP
 //     ("tp.mla.q.allgather" 2 B x T x q_lora, "tp.mla.kv.allgather" 2 B x T x kv_lora,
 //     "tp.mla.kpe.allgather" 2 B x T x rope for the shared rope key) before the column-parallel
@@ -75,16 +65,52 @@
 //     ("tp.mla.{q,kv,kpe}.reducescatter"), and the down-projections' backward on T/tp tokens
 //     gives the rank's own input gradient: no h-wide reduce-scatter for the attention block.
 //     With q_lora = 0 the uncompressed query projection still gathers h and reduce-scatters its
-//     h-wide input gradient. The replicated weights' gradient all-reduce above applies (they
-//     saw different tokens on each rank).
-//     FIXME: without SP the up-projections' backward all-reduces the latents' gradients per
-//     micro-batch in Megatron-Core (the down-projections then need no weight-gradient
-//     reduction); here the down-projections run on all T tokens, the attention block's TP
-//     all-reduce sums the h-wide input gradient, and the weight-gradient all-reduce is kept.
-//     Activation memory keeps the h-gathered layout's figures in both cases.
+//     h-wide input gradient. Activation memory keeps the h-gathered layout's figures.
+//     The replicated weights saw different tokens on each rank, so their weight gradients are
+//     partial sums over TP. One all-reduce per stage and step ("tp.mla.grad.allreduce") sums
+//     them: 2 B x replicated parameters x the stage's layers (bf16 like the DP buckets; with
+//     ZeRO-3 the rank's 1/shard of that, the gradient it keeps), on the DP stream after the
+//     stage's last backward task and (stream order) its DP reductions, compute stream after the
+//     deferred ones with dp_overlap=false; the optimizer waits for it, so it is exposed.
+//     Category TP comm, not DP: it runs over the TP group's links and does not grow with dp.
+//     Megatron-Core does the same once per step after the DP gradient sync, not per
+//     micro-batch (finalize_model_grads -> _allreduce_layernorm_grads: one coalesced, blocking
+//     all-reduce over TP of the parameters marked sequence_parallel, which TELinear sets on its
+//     "duplicated" MLA down-projections when sequence parallelism is on).
+//   - MLA with tp > 1 without sequence parallelism: every TP rank holds all T tokens, so the
+//     down-projections and latent norms run on all T tokens on every rank (duplicated work, in
+//     the FLOPs) and nothing is gathered in forward. The column-parallel up-projections' input
+//     (Megatron's copy_to_tensor_model_parallel_region) all-reduces the latents' input
+//     gradients, partial over the TP heads, per layer and micro-batch right after their
+//     weight-gradient GEMMs, blocking the compute stream like every non-SP TP all-reduce:
+//     "tp.mla.kv.allreduce" 2 B x T x kv_lora, "tp.mla.q.allreduce" 2 B x T x q_lora (q_lora >
+//     0), and "tp.mla.kpe.allreduce" 2 B x T x rope for the shared rope key (released
+//     Megatron-Core leaves that one partial, NVIDIA/Megatron-LM issue 1699, fixed by its PR 6839
+//     the same way; modelled as fixed). The down-projections' backward then sees the full
+//     output gradient on every rank: their input gradient and weight gradients are complete,
+//     so there is no h-wide all-reduce for the attention block (with q_lora = 0 the
+//     uncompressed query projection keeps its h-wide input-gradient all-reduce,
+//     "tp.attn.bwd.allreduce") and no "tp.mla.grad.allreduce" (nor its group).
+//   - tied embeddings with pp > 1 (Megatron: share_embeddings_and_output_weights): the first
+//     stage holds the word embedding, the last stage a copy for the LM head (a parameter of its
+//     own, with its own gradient and optimizer state: StageInfo::params_local and the static
+//     memory count it on the last stage, vocab/tp x h). Once per step, after the stage's last
+//     backward task and its last gradient reduction (the DP reductions, then the MLA gradient
+//     all-reduce if any), the two stages all-reduce that weight's gradient over the embedding
+//     group, the rank of stage 0 and the rank of stage pp-1 with the same tp/cp/dp coordinates
+//     (2 ranks, group "pp-embedding" at embedding_grad_group(), usually on two nodes):
+//     "pp.embedding.grad.allreduce", 2 B x vocab/tp x h (bf16; with ZeRO-3 the rank's 1/shard
+//     of that), on the compute stream, blocking, then the optimizer: exposed. The stage that
+//     finished its backward first waits there for the other (pipeline skew, which the replay
+//     counts as bubble, not as PP comm). Megatron-Core does the same in finalize_model_grads
+//     (_allreduce_word_embedding_grads, after finish_grad_sync and the layernorm all-reduce).
+//     With virtual stages the embedding is on stage 0's first chunk and the head on stage
+//     pp-1's last: the same pair. Category PP comm: Megatron times it apart from the DP sync
+//     ("embedding-grads-all-reduce"), it runs between the pipeline's end stages and its size
+//     does not depend on dp. With pp = 1 the head uses the embedding's own weight (one
+//     gradient, reduced once with the DP buckets): nothing is laid out.
 // Gradients are reduced in bf16 (Megatron-Core grad_reduce_in_fp32=False; FSDP "PURE").
-// Not modelled yet (FIXME): the embedding-gradient all-reduce between the first and last stage
-// of tied-embedding models under PP; HSDP replica all-reduce overlap details.
+// Not modelled yet (FIXME): HSDP replica all-reduce overlap details.
 // Thread-safety: pure function.
 #pragma once
 #include <vector>
@@ -108,13 +134,21 @@ inline constexpr uint8_t kGroupCpA2a = 6;     // Ulysses all-to-all over heads (
 inline constexpr uint8_t kGroupEp = 7;        // dispatch/combine all-to-all (compute stream)
 inline constexpr uint8_t kGroupExpertDp = 8;  // expert-gradient reduction (DP stream)
 inline constexpr uint8_t kGroupExpertDpGather = 9;  // ZeRO expert-parameter all-gather (gather stream)
-// MLA plans with tp > 1 only, appended after the groups above (so no other index moves): the TP
-// group again, for the once-per-step all-reduce of the replicated MLA weights' gradients (DP
-// stream; a group of its own because a group instance runs one collective at a time, and the
-// compute stream's TP collectives use kGroupTp).
+// MLA plans with tp > 1 and sequence parallelism only, appended after the groups above (so no
+// other index moves): the TP group again, for the once-per-step all-reduce of the replicated MLA
+// weights' gradients (DP stream; a group of its own because a group instance runs one
+// collective at a time, and the compute stream's TP collectives use kGroupTp).
 inline constexpr uint8_t kGroupMlaGradDense = 7;
 inline constexpr uint8_t kGroupMlaGradMoe = 10;
 constexpr uint8_t mla_grad_group(bool moe) { return moe ? kGroupMlaGradMoe : kGroupMlaGradDense; }
+// Whether a plan has the MLA gradient group: MLA, tp > 1 and sequence parallelism.
+constexpr bool has_mla_grad_group(bool mla, int tp, bool sp) { return mla && tp > 1 && sp; }
+// Tied-embedding plans with pp > 1 only, appended last: the embedding group ("pp-embedding"),
+// one instance per (tp, cp, dp) coordinate holding the ranks of stage 0 and stage pp-1; ranks
+// of the middle stages are not members. Index 7, +3 in MoE plans, +1 after the MLA group.
+constexpr uint8_t embedding_grad_group(bool moe, bool mla_grad) {
+  return static_cast<uint8_t>(7 + (moe ? 3 : 0) + (mla_grad ? 1 : 0));
+}
 inline constexpr uint8_t kPeerNext = 0;
 inline constexpr uint8_t kPeerPrev = 1;
 

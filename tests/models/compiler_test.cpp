@@ -634,6 +634,178 @@ TEST(CompilerPlan, TiedEmbeddingSingleStageReducedOnce) {
       << embedding_params(model) << " parameters (" << 2 * embedding_params(model) << " B)";
 }
 
+// ---- tied embeddings under PP: the embedding-gradient all-reduce -----------------------------
+
+// The tasks of a program named "pp.embedding.grad.allreduce".
+std::vector<uint32_t> embedding_grad_tasks(const Plan& plan, int program) {
+  std::vector<uint32_t> out;
+  const auto& tasks = plan.programs[program].tasks;
+  for (uint32_t i = 0; i < tasks.size(); ++i)
+    if (plan.ops[tasks[i].op].name == "pp.embedding.grad.allreduce") out.push_back(i);
+  return out;
+}
+
+// Tied embeddings with pp > 1 (compiler.h): stage 0 (the embedding) and stage pp-1 (the LM
+// head's copy) all-reduce the weight's bf16 gradient once per step over a 2-rank group, the
+// ranks of the two end stages with equal tp/cp/dp coordinates:
+//   S = 2 B x ceil(vocab x h / tp)        (ZeRO-3: ceil(S / (dp x cp)), the shard kept)
+// one task per step on each end stage, none on the middle stages, none with pp = 1 or an
+// untied head; on the compute stream (blocking), PP comm, no memory of its own, after the
+// stage's last gradient reduction (dep), and the optimizer is the next compute task.
+TEST(CompilerPlan, TiedEmbeddingGradAllReduceBetweenEndStages) {
+  const ModelSpec untied = small_gpt(8);
+  ModelSpec tied = untied;
+  tied.tied_embeddings = true;
+  const int64_t V = 32000, h = 1024;
+  for (bool is_tied : {true, false})
+    for (int pp : {1, 2, 4})
+      for (int vp : {1, 2})
+        for (int tp : {1, 2})
+          for (int zero : {0, 1, 3})
+            for (bool overlap : {true, false}) {
+              if (vp > 1 && pp == 1) continue;
+              ParallelSpec p = parallel(tp, pp, 2);
+              p.vp = vp;
+              if (vp > 1) p.schedule = Schedule::kInterleaved;
+              p.zero = zero;
+              p.dp_overlap = overlap;
+              const std::string what = std::string(is_tied ? "tied" : "untied") + " pp=" + std::to_string(pp) +
+                                       " vp=" + std::to_string(vp) + " tp=" + std::to_string(tp) +
+                                       " zero=" + std::to_string(zero) + " overlap=" + std::to_string(overlap);
+              const Scenario s = scenario(is_tied ? tied : untied, training(1024, 2 * pp, 2), p, "H100-SXM-80GB");
+              const CompiledPlan c = compile(s);
+              const Plan& plan = c.plan;
+              ASSERT_EQ(plan.programs.size(), static_cast<size_t>(pp)) << what;
+              const bool expect = is_tied && pp > 1;
+              ASSERT_EQ(plan.groups.size(), expect ? 8u : 7u) << what;
+              for (int st = 0; st < pp; ++st) {
+                const auto ids = embedding_grad_tasks(plan, st);
+                const bool end = st == 0 || st == pp - 1;
+                ASSERT_EQ(ids.size(), expect && end ? 1u : 0u) << what << " stage " << st;
+                if (ids.empty()) continue;
+                const auto& tasks = plan.programs[st].tasks;
+                const Task& t = tasks[ids[0]];
+                const OpDesc& op = plan.ops[t.op];
+                const int64_t S = 2 * ((V * h + tp - 1) / tp);
+                EXPECT_EQ(op.bytes.count(), zero == 3 ? (S + 1) / 2 : S) << what;
+                EXPECT_EQ(op.coll, CollKind::kAllReduce) << what;
+                EXPECT_EQ(t.kind, TaskKind::kCollective) << what;
+                EXPECT_EQ(t.group, embedding_grad_group(false, false)) << what;
+                EXPECT_EQ(t.category, Category::kPpComm) << what;
+                EXPECT_EQ(t.stream, kStreamCompute) << what;
+                EXPECT_EQ(t.mem_alloc, 0);
+                EXPECT_EQ(t.mem_free, 0);
+                // After the stage's last gradient reduction (dp = 2: there is one), on the DP
+                // stream with dp_overlap (or ZeRO-3's per-micro-batch reduce-scatters), else on
+                // the compute stream; no reduction after it.
+                ASSERT_NE(t.dep[0], kNoDep) << what;
+                EXPECT_EQ(tasks[t.dep[0]].kind, TaskKind::kCollective) << what;
+                EXPECT_EQ(tasks[t.dep[0]].category, Category::kDpComm) << what;
+                EXPECT_EQ(tasks[t.dep[0]].stream, overlap || zero == 3 ? kStreamDp : kStreamCompute) << what;
+                for (uint32_t i = t.dep[0] + 1; i < ids[0]; ++i)
+                  EXPECT_NE(tasks[i].category, Category::kDpComm) << what << ": reduction " << i << " after the dep";
+                // The optimizer waits for it and is the next compute-stream task.
+                uint32_t next = ids[0] + 1;
+                while (next < tasks.size() && tasks[next].stream != kStreamCompute) ++next;
+                ASSERT_LT(next, tasks.size()) << what;
+                EXPECT_EQ(tasks[next].category, Category::kOptimizer) << what;
+                EXPECT_EQ(tasks[next].dep[0], ids[0]) << what;
+              }
+              if (!expect) continue;
+              // The group: tp x dp instances of 2 ranks, stage 0's and stage pp-1's with the same
+              // tp/cp/dp coordinates; the middle stages' ranks are not members.
+              const GroupTable& g = plan.groups[embedding_grad_group(false, false)];
+              EXPECT_EQ(g.name, "pp-embedding");
+              ASSERT_EQ(g.instances(), static_cast<uint32_t>(tp * 2)) << what;
+              auto pl = Placement::make(p, s.cluster.gpus_per_node);
+              ASSERT_TRUE(pl.ok());
+              for (uint32_t r = 0; r < static_cast<uint32_t>(plan.num_ranks); ++r) {
+                const int stage = pl->coord(r, Axis::kPp);
+                if (stage != 0 && stage != pp - 1) {
+                  EXPECT_EQ(g.instance_of_rank[r], kNoDep) << what << " rank " << r;
+                  continue;
+                }
+                const uint32_t i = g.instance_of_rank[r];
+                ASSERT_NE(i, kNoDep) << what << " rank " << r;
+                ASSERT_EQ(g.size_of(i), 2u) << what;
+                auto other = pl->coords(r);
+                other[static_cast<int>(Axis::kPp)] = stage == 0 ? pp - 1 : 0;
+                const uint32_t a = g.members[g.member_offsets[i]], b = g.members[g.member_offsets[i] + 1];
+                EXPECT_EQ(std::min(r, pl->rank_of(other)), a) << what;
+                EXPECT_EQ(std::max(r, pl->rank_of(other)), b) << what;
+              }
+              // Parameters (and so static memory: weights, gradients, optimizer states): the last
+              // stage holds the head's copy as a parameter of its own, vocab/tp x h like an untied
+              // head, and stage 0 the embedding: both as in the untied model.
+              const CompiledPlan cu = compile(scenario(untied, training(1024, 2 * pp, 2), p, "H100-SXM-80GB"));
+              EXPECT_EQ(c.stages[pp - 1].params_local, cu.stages[pp - 1].params_local) << what;
+              EXPECT_EQ(c.stages[0].params_local, cu.stages[0].params_local) << what;
+            }
+}
+
+// Its time is the analytic 2-rank all-reduce over the span the pair crosses. tp 8 x pp 2 on
+// 8-GPU nodes: stage 0 on node 0, stage 1 on node 1, so each pair (rank i, rank 8 + i) spans
+// two nodes with one member each (p = 2, q = 1, n = 2); ring, tree and hierarchical all give
+//   2(p-1)/p x S / B_nic + 2(p-1) x alpha_nic = S / B_nic + 2 alpha_nic,
+// B_nic = nic_bandwidth x eff.nic. With pp = 2 and 8 GPUs per node but tp 4 x dp 2 the pair
+// crosses nodes too; on one node (tp 2 x pp 2 x dp 2 = 8 GPUs, 8 per node) it is the NVLink
+// all-reduce: S / B_nvl_ar + 2 alpha_nvl. In the replay the pair meets, then takes exactly that.
+TEST(CompilerReplay, TiedEmbeddingGradAllReduceIsTwoRankAllReduce) {
+  ModelSpec m = small_gpt(8);
+  m.tied_embeddings = true;
+  struct Case {
+    int tp, pp, dp;
+    bool cross_node;
+  };
+  for (const Case& k : {Case{8, 2, 1, true}, Case{4, 2, 2, true}, Case{2, 2, 2, false}}) {
+    const Scenario s = scenario(m, training(1024, 4, k.dp), parallel(k.tp, k.pp, k.dp), "H100-SXM-80GB");
+    ASSERT_EQ(s.cluster.gpus_per_node, 8);
+    CompiledPlan c = compile(s);
+    auto cm = make_default_cost_model(s.cluster);
+    ASSERT_TRUE(cm.ok()) << cm.status().to_string();
+    ASSERT_TRUE(bind_costs(c.plan, *cm.value(), s.cluster.gpus_per_node, nullptr).ok());
+    auto eff = default_efficiencies(gpu_family(s.cluster.gpu));
+    ASSERT_TRUE(eff.ok());
+    const Bytes S{2 * ((int64_t{32000} * 1024 + k.tp - 1) / k.tp)};
+    const Time expect = k.cross_node ? transfer_time(S, s.cluster.nic_bandwidth * eff->nic) + eff->nic_alpha + eff->nic_alpha
+                                     : transfer_time(S, s.cluster.nvlink_bandwidth * eff->nvlink_allreduce) +
+                                           eff->nvlink_alpha + eff->nvlink_alpha;
+    const std::string what = "tp=" + std::to_string(k.tp) + " dp=" + std::to_string(k.dp);
+    for (int st = 0; st < k.pp; ++st) {
+      const auto ids = embedding_grad_tasks(c.plan, st);
+      ASSERT_EQ(ids.size(), 1u) << what;
+      EXPECT_EQ(c.plan.programs[st].tasks[ids[0]].dur.count_ps(), expect.count_ps()) << what << " stage " << st;
+    }
+    // The replay: the two ranks of a pair rendezvous, and from the later arrival the all-reduce
+    // takes exactly that duration; both end together (the earlier rank waits, exposed).
+    const uint32_t r0 = c.plan.representatives[0], r1 = c.plan.representatives[k.pp - 1];
+    ReplayOptions o;
+    o.trace_ranks = {r0, r1};
+    auto rr = replay(c.plan, o);
+    ASSERT_TRUE(rr.ok()) << rr.status().to_string();
+    const ReplayResult& with = rr.value();
+    std::vector<TraceRecord> rec;
+    for (const TraceRecord& t : with.trace) {
+      const Program& prog = c.plan.programs[c.plan.program_of_rank[t.rank]];
+      if (c.plan.ops[prog.tasks[t.task].op].name == "pp.embedding.grad.allreduce") rec.push_back(t);
+    }
+    ASSERT_EQ(rec.size(), 2u) << what;
+    EXPECT_EQ(rec[0].end, rec[1].end) << what;
+    EXPECT_EQ((rec[0].end - std::max(rec[0].start, rec[1].start)).count_ps(), expect.count_ps()) << what;
+    // It is on the step's critical path: without it (a zero-time no-op) the step is shorter.
+    Plan without = c.plan;
+    for (Program& prog : without.programs)
+      for (Task& t : prog.tasks)
+        if (without.ops[t.op].name == "pp.embedding.grad.allreduce") {
+          t.kind = TaskKind::kCompute;
+          t.dur = Time::zero();
+        }
+    EXPECT_GT(with.step_time, run(without).step_time) << what;
+    // fast mode simulates the representatives, which hold one pair: the same step
+    EXPECT_EQ(run(c.plan, true).step_time.count_ps(), with.step_time.count_ps()) << what;
+  }
+}
+
 // ZeRO-3 gathers: FSDP-style ("layer") is one all-gather per layer and micro-batch pass on the
 // gather stream; DeepSpeed-style ("tensor") one per parameter tensor on the compute stream, and
 // the bytes a layer gathers are the same either way: 2 B x its parameters.

@@ -168,31 +168,37 @@ std::vector<uint32_t> mla_grad_tasks(const CompiledPlan& c, int program) {
   return out;
 }
 
-// With tp > 1 each stage all-reduces, once per step over TP, the bf16 gradients of its layers'
-// replicated weights (compiler.h):
+// With tp > 1 and sequence parallelism each stage all-reduces, once per step over TP, the bf16
+// gradients of its layers' replicated weights (compiler.h):
 //   S = 2 B x layers x (h r_q + r_q + h (r_kv + rope) + r_kv)     (r_q terms only when q_lora > 0)
-// (ZeRO-3: ceil(S / shard), the gradient shard the rank keeps). None with tp = 1.
+// (ZeRO-3: ceil(S / shard), the gradient shard the rank keeps). None with tp = 1, and none
+// without SP (the latents' input gradients are all-reduced per micro-batch instead, so the
+// weight gradients are complete; the plan has no MLA gradient group then).
 TEST(Mla, ReplicatedGradAllReduceClosedForm) {
   const int64_t h = 1024, rkv = 128, rope = 32;
   for (int q_lora : {384, 0})
     for (int tp : {1, 2})
+      for (bool sp : {true, false})
       for (int pp : {1, 2})
         for (int zero : {0, 1, 3})
           for (bool overlap : {true, false}) {
-            const std::string what = "q_lora=" + std::to_string(q_lora) + " tp=" + std::to_string(tp) + " pp=" +
-                                     std::to_string(pp) + " zero=" + std::to_string(zero) +
-                                     " overlap=" + std::to_string(overlap);
+            if (sp && tp == 1) continue;
+            const std::string what = "q_lora=" + std::to_string(q_lora) + " tp=" + std::to_string(tp) +
+                                     " sp=" + std::to_string(sp) + " pp=" + std::to_string(pp) +
+                                     " zero=" + std::to_string(zero) + " overlap=" + std::to_string(overlap);
             ParallelSpec p;
             p.tp = tp;
             p.pp = pp;
             p.dp = 2;
             p.zero = zero;
             p.dp_overlap = overlap;
+            p.sequence_parallel = sp;
             auto c = compile_plan(small_mla(q_lora), training(512, 2, 2), p, 8);
             ASSERT_TRUE(c.ok()) << c.status().to_string();
             const Plan& plan = c->plan;
-            ASSERT_EQ(plan.groups.size(), tp > 1 ? 8u : 7u) << what;
-            if (tp > 1) {
+            const bool reduced = tp > 1 && sp;
+            ASSERT_EQ(plan.groups.size(), reduced ? 8u : 7u) << what;
+            if (reduced) {
               const GroupTable& g = plan.groups[kGroupMlaGradDense];
               EXPECT_EQ(g.name, "tp-mla-grad");
               EXPECT_EQ(g.members, plan.groups[kGroupTp].members) << what;
@@ -202,7 +208,7 @@ TEST(Mla, ReplicatedGradAllReduceClosedForm) {
             EXPECT_EQ(mla_replicated_params(small_mla(q_lora)), repl);
             for (int st = 0; st < pp; ++st) {
               const auto ids = mla_grad_tasks(c.value(), st);
-              ASSERT_EQ(ids.size(), tp > 1 ? 1u : 0u) << what << " stage " << st;
+              ASSERT_EQ(ids.size(), reduced ? 1u : 0u) << what << " stage " << st;
               if (ids.empty()) continue;
               const auto& tasks = plan.programs[st].tasks;
               const Task& t = tasks[ids[0]];
@@ -237,6 +243,7 @@ TEST(Mla, ReplicatedGradAllReduceClosedForm) {
   p.tp = 2;
   p.dp = 2;
   p.ep = 2;
+  p.sequence_parallel = true;
   auto c = compile_plan(small_mla_moe(), training(512, 2, 2), p, 8);
   ASSERT_TRUE(c.ok()) << c.status().to_string();
   ASSERT_EQ(c->plan.groups.size(), 11u);
@@ -315,7 +322,7 @@ TEST(Mla, SequenceParallelGathersLatentsNotH) {
     EXPECT_EQ(bytes["tp.attn.reducescatter"], 2 * T * h) << what;
     EXPECT_EQ(bytes["tp.attn.bwd.allgather"], 2 * T * h) << what;
   }
-  // Without SP the layout is unchanged: the latents are not gathered.
+  // Without SP the latents are not gathered (WithoutSequenceParallelAllReducesLatents).
   ParallelSpec p;
   p.tp = 2;
   p.dp = 1;
@@ -323,6 +330,90 @@ TEST(Mla, SequenceParallelGathersLatentsNotH) {
   ASSERT_TRUE(c.ok()) << c.status().to_string();
   for (const Task& t : c->plan.programs[0].tasks)
     EXPECT_EQ(c->plan.ops[t.op].name.find("tp.mla.q.allgather"), std::string::npos);
+}
+
+// MLA with tp 2 without sequence parallelism, per layer and micro-batch (compiler.h): every
+// rank holds all T tokens; the down-projections run on T tokens (forward and backward), nothing
+// is gathered, and the up-projections' backward all-reduces the latents' input gradients over
+// TP on the compute stream, 2 B per element of T tokens:
+//   kv: 2 T r_kv, rope key: 2 T rope, q: 2 T r_q (q_lora > 0)
+// then no h-wide all-reduce of the attention block's input gradient (with q_lora = 0 the
+// uncompressed query projection keeps it: 2 T h), and no per-step weight-gradient all-reduce.
+// Per layer and micro-batch the TP bytes are then, q_lora > 0:
+//   2 T h (attention out) + 2 T h (MLP out) + 2 T h (MLP input gradient) + 2 T (r_kv + rope + r_q)
+// and with q_lora = 0: 4 x 2 T h + 2 T (r_kv + rope).
+TEST(Mla, WithoutSequenceParallelAllReducesLatents) {
+  const int64_t seq = 512, T = seq, h = 1024, rkv = 128, rope = 32, rq = 384;
+  for (int q_lora : {384, 0}) {
+    ParallelSpec p;
+    p.tp = 2;
+    p.dp = 2;
+    auto c = compile_plan(small_mla(q_lora), training(seq, 2, 2), p, 8);
+    ASSERT_TRUE(c.ok()) << c.status().to_string();
+    const Plan& plan = c->plan;
+    const std::string what = "q_lora=" + std::to_string(q_lora);
+    EXPECT_EQ(plan.groups.size(), 7u) << what;   // no MLA gradient group
+    std::map<std::string, int64_t> bytes;    // collective name -> bytes
+    std::map<std::string, int> count;        // collective name -> tasks in layer 0, micro 1
+    std::map<std::string, int64_t> gemm_m, gemm_k;
+    int64_t tp_bytes = 0;
+    for (const Task& t : plan.programs[0].tasks) {
+      const OpDesc& op = plan.ops[t.op];
+      EXPECT_NE(op.name, "tp.mla.grad.allreduce") << what;
+      if (t.layer != 0 || t.micro != 1) continue;
+      if (t.kind == TaskKind::kCollective) {
+        bytes[op.name] = op.bytes.count();
+        ++count[op.name];
+        EXPECT_EQ(op.coll, CollKind::kAllReduce) << what << " " << op.name;
+        EXPECT_EQ(t.group, kGroupTp) << what << " " << op.name;
+        EXPECT_EQ(t.stream, kStreamCompute) << what << " " << op.name;
+        EXPECT_EQ(t.category, Category::kTpComm) << what << " " << op.name;
+        tp_bytes += op.bytes.count();
+      } else if (op.cls == OpClass::kGemm && op.name.rfind("attn.mla.", 0) == 0) {
+        gemm_m[op.name] = op.m;
+        gemm_k[op.name] = op.k;
+      }
+    }
+    EXPECT_EQ(bytes["tp.mla.kv.allreduce"], 2 * T * rkv) << what;
+    EXPECT_EQ(bytes["tp.mla.kpe.allreduce"], 2 * T * rope) << what;
+    EXPECT_EQ(count["tp.mla.kv.allreduce"], 1) << what;
+    EXPECT_EQ(count["tp.mla.kpe.allreduce"], 1) << what;
+    for (const char* n : {"tp.mla.kv.allgather", "tp.mla.kpe.allgather", "tp.mla.q.allgather", "tp.mla.kv.reducescatter",
+                          "tp.mla.kv.side.allgather", "tp.attn.allgather"})
+      EXPECT_EQ(count.count(n), 0u) << what << " " << n;
+    // the down-projections on all T tokens, forward and backward (wgrad: k = T)
+    EXPECT_EQ(gemm_m["attn.mla.kv_down.fwd"], T) << what;
+    EXPECT_EQ(gemm_m["attn.mla.kv_down.dgrad"], T) << what;
+    EXPECT_EQ(gemm_k["attn.mla.kv_down.wgrad"], T) << what;
+    EXPECT_EQ(bytes["tp.attn.allreduce"], 2 * T * h) << what;
+    EXPECT_EQ(bytes["tp.mlp.allreduce"], 2 * T * h) << what;
+    EXPECT_EQ(bytes["tp.mlp.bwd.allreduce"], 2 * T * h) << what;
+    if (q_lora > 0) {
+      EXPECT_EQ(bytes["tp.mla.q.allreduce"], 2 * T * rq);
+      EXPECT_EQ(count["tp.mla.q.allreduce"], 1);
+      EXPECT_EQ(gemm_m["attn.mla.q_down.fwd"], T);
+      EXPECT_EQ(gemm_m["attn.mla.q_down.dgrad"], T);
+      EXPECT_EQ(count.count("tp.attn.bwd.allreduce"), 0u);
+      EXPECT_EQ(tp_bytes, 3 * (2 * T * h) + 2 * T * (rkv + rope + rq));
+    } else {
+      EXPECT_EQ(count.count("tp.mla.q.allreduce"), 0u);
+      EXPECT_EQ(bytes["tp.attn.bwd.allreduce"], 2 * T * h);
+      EXPECT_EQ(tp_bytes, 4 * (2 * T * h) + 2 * T * (rkv + rope));
+    }
+    // The latents' all-reduces follow the up-projections' weight-gradient GEMMs (stream order),
+    // and the kv one comes before the kv down-projection's backward.
+    const auto& tasks = plan.programs[0].tasks;
+    int kv_up_w = -1, kv_ar = -1, kv_down_d = -1;
+    for (int i = 0; i < static_cast<int>(tasks.size()); ++i) {
+      if (tasks[i].layer != 0 || tasks[i].micro != 1) continue;
+      const std::string& n = plan.ops[tasks[i].op].name;
+      if (n == "attn.mla.kv_up.wgrad") kv_up_w = i;
+      if (n == "tp.mla.kv.allreduce") kv_ar = i;
+      if (n == "attn.mla.kv_down.dgrad") kv_down_d = i;
+    }
+    EXPECT_LT(kv_up_w, kv_ar) << what;
+    EXPECT_LT(kv_ar, kv_down_d) << what;
+  }
 }
 
 json mla_doc();   // below: a tp 2, pp 2, dp 2 scenario
@@ -333,7 +424,8 @@ json mla_doc();   // below: a tp 2, pp 2, dp 2 scenario
 TEST(Mla, ReplicatedGradAllReduceMemoryAndDeterminism) {
   auto r = load_scenario_text(mla_doc().dump(), "test.json", {});
   ASSERT_TRUE(r.ok()) << r.status().to_string();
-  const Scenario s = r.value();   // tp 2, pp 2, dp 2
+  Scenario s = r.value();   // tp 2, pp 2, dp 2
+  s.parallel.sequence_parallel = true;   // the all-reduce exists with SP only
   auto a = predict(s, PredictOptions{});
   auto b = predict(s, PredictOptions{});
   ASSERT_TRUE(a.ok() && b.ok());
