@@ -960,6 +960,11 @@ class StageBuilder {
                         kStreamGather, Category::kDpComm, 0xffff, 0, kNoDep);
         if (acc >= bucket_bytes_) flush();
       }
+      if (v == nv_ - 1) {   // the final norm and the LM head (a tied head on stage 0 is the embedding's)
+        const bool shared = model_.tied_embeddings && par_.pp == 1;
+        acc += (shared ? 0 : emb_grad_bytes_) + 2 * final_norm_params(model_);
+        pending_layers_.push_back(kHeadSlot);
+      }
     }
     flush();
   }
@@ -994,7 +999,7 @@ class StageBuilder {
       const bool shared = model_.tied_embeddings && par_.pp == 1;
       uint32_t hg = shared ? kNoDep : zero3_gather(emb_grad_bytes_ + 2 * final_norm_params(model_), 0xffff, micro);
       uint32_t n = emit_compute(OP(memory_op("final.norm.fwd", OpClass::kNorm, norm_bytes(), false)), Category::kCompute,
-                                0xffff, micro, hg);
+                                0xffff, micro, hg, param_dep(kHeadSlot));
       prog_.tasks[n].mem_alloc += head_activation_bytes(model_, static_cast<int>(d_.s), tr_.micro_batch, par_.tp, d_.sp);
       unit_starts_.push_back(n);
       tp_gather("tp.head.allgather", 0xffff, micro);
@@ -1092,6 +1097,7 @@ class StageBuilder {
   std::vector<int64_t> deferred_;
   std::vector<int> last_bwd_of_chunk_;
   std::vector<uint32_t> unit_starts_;
+  static constexpr int kHeadSlot = -2;   // gather_for_layer_ key of the final norm and LM head (-1: embedding)
   std::vector<int> pending_layers_;
   std::map<int, uint32_t> gather_for_layer_;
   std::map<int, uint32_t> expert_gather_for_layer_;

@@ -634,6 +634,32 @@ TEST(CompilerPlan, TiedEmbeddingSingleStageReducedOnce) {
       << embedding_params(model) << " parameters (" << 2 * embedding_params(model) << " B)";
 }
 
+// ZeRO-1/2: the updated parameter shards are gathered back once a step, either at the start of
+// the next forward (dp_overlap, Megatron's --overlap-param-gather) or after the optimizer; both
+// gather every parameter the stage holds (2 B each: the embedding on the first stage, the final
+// norm and the LM head on the last, a head tied to the embedding only once when pp = 1).
+TEST(CompilerPlan, Zero12ParamGatherCoversEveryStageParameter) {
+  for (bool tied : {false, true})
+    for (int pp : {1, 2, 4})
+      for (bool overlap : {false, true}) {
+        ModelSpec model = small_gpt(8);
+        model.tied_embeddings = tied;
+        ParallelSpec par = parallel(1, pp, 2);
+        par.zero = 1;
+        par.dp_overlap = overlap;
+        const Scenario s = scenario(model, training(1024, 4, 2), par, "H100-SXM-80GB");
+        const CompiledPlan c = compile(s);
+        ASSERT_EQ(static_cast<int>(c.stages.size()), pp);
+        for (int st = 0; st < pp; ++st) {
+          int64_t bytes = 0;
+          for (const Task& t : c.plan.programs[st].tasks)
+            if (c.plan.ops[t.op].name == "zero.param.allgather") bytes += c.plan.ops[t.op].bytes.count();
+          EXPECT_EQ(bytes, 2 * c.stages[st].params_local)
+              << "tied " << tied << " pp " << pp << " overlap " << overlap << " stage " << st;
+        }
+      }
+}
+
 // ---- tied embeddings under PP: the embedding-gradient all-reduce -----------------------------
 
 // The tasks of a program named "pp.embedding.grad.allreduce".
