@@ -1340,7 +1340,9 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
     out.moe.pods_drawn = pods;
     out.moe.slices = slices;
     int pod = 0;
-    MoeRouter router(tr.moe, model.experts, model.top_k, par.ep, tm, model.capacity_factor);
+    // Dynamic placement needs each expert's copies; otherwise only the busiest rank is used.
+    MoeRouter router(tr.moe, model.experts, model.top_k, par.ep, tm, model.capacity_factor,
+                     dynamic ? MoeDetail::kExperts : MoeDetail::kBusiestRank);
     MoeDraw dr;
     // The busiest slice's figures of a draw (its per-expert rows are not kept).
     struct Kept {

@@ -15,9 +15,25 @@
 //   Experts sit on EP ranks contiguously (expert e on rank e / (E/ep), Megatron's layout).
 //   Capacity factor cf > 0: an expert keeps at most ceil(cf * N / E) copies; the rest are
 //   dropped (counted). cf = 0: dropless.
-// Randomness: a splitmix64 stream per (seed, "moe/layer<l>/micro<m>"); binomials drawn exactly
-// (Bernoulli sums) below 1024 trials and by a Box-Muller normal approximation above, never with
-// std:: distributions (their output differs between standard libraries). Each pod (the dp/ep
+// How the multinomial is drawn (exact, by the aggregation property of the multinomial: a
+// rank's copies are multinomial with the summed probability of its experts, and given a
+// rank's copies its experts' are multinomial over their own probabilities):
+//   1. the EP ranks' copies: a chain of conditional binomials over the ranks in order of
+//      decreasing probability (ties: lower rank), on the draw's stream (below);
+//   2. only when per-expert counts are wanted (capacity, dynamic placement, expert_rows): each
+//      rank's copies split over its experts (heaviest first, ties: lower id) by the same chain,
+//      rank by rank, on the stream "<name>/experts" (so step 1 is the same with or without it).
+//   Each binomial is exact: BTRD (Hormann 1993, transformed rejection, as in Boost.Random) when
+//   the mode (n+1)min(p,1-p) is 11 or more, inversion below; on our own uniforms, never with
+//   std:: distributions (their output differs between standard libraries); libm's log, log1p,
+//   pow and sqrt are the only library arithmetic.
+//   Busiest rank only (MoeDetail::kBusiestRank, what the compiler needs without capacity or
+//   dynamic placement): the chain stops once the ranks not yet drawn cannot hold more than the
+//   busiest so far: for certain when fewer copies are left than the busiest holds, else when
+//   a Chernoff bound puts the chance that any of them does below 2^-64 (union bound over them,
+//   each at most the likeliest's tail P(Bin(L, q) > M) <= exp(-L KL((M+1)/L || q))). Its
+//   busiest rank differs from the full chain's (same stream) only in such an event.
+// Randomness: a splitmix64 stream per (seed, "moe/layer<l>/micro<m>"). Each pod (the dp/ep
 // groups of ep pipelines that share EP groups at every stage, `pod` below) draws its own
 // stream; the compiler lays the shared stage program out with the straggling pod (the most
 // busiest-rank rows over the step), since pods meet only at the step's gradient reduction.
@@ -30,6 +46,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "models/spec.h"
@@ -41,13 +58,21 @@ struct MoeDraw {
   int64_t dropped = 0;          // copies over capacity
   int64_t max_rank_rows = 0;    // copies the busiest EP rank processes (after drops)
   double imbalance = 1;         // max_rank_rows / (N / ep): 1 = perfectly balanced
-  std::vector<int64_t> expert_rows;  // per expert, after drops
+  std::vector<int64_t> rank_rows;    // per EP rank, after drops (empty: MoeDetail::kBusiestRank)
+  std::vector<int64_t> expert_rows;  // per expert, after drops (empty unless MoeDetail::kExperts)
+};
+
+// What a MoeRouter draw fills in (each level includes the ones before it).
+enum class MoeDetail {
+  kBusiestRank,   // routed, dropped, max_rank_rows, imbalance (the chain may stop early, above)
+  kRanks,         // + rank_rows (the whole rank chain)
+  kExperts,       // + expert_rows (each rank's copies split over its experts)
 };
 
 // 64-bit stream keyed by a seed and a stable name (STYLE.md 3).
 class SplitMix64 {
  public:
-  SplitMix64(uint64_t seed, const std::string& name);
+  SplitMix64(uint64_t seed, std::string_view name);
   uint64_t next();
   double uniform();             // [0, 1), 53 bits
   double normal();              // standard normal, Box-Muller
@@ -57,51 +82,66 @@ class SplitMix64 {
   double spare_ = 0;
 };
 
-// Per-expert counts summing to n, drawn as described above (no capacity applied).
+// Binomial(n, p), exact (BTRD or inversion, above); 0 for n <= 0 or p <= 0, n for p >= 1.
+int64_t draw_binomial(SplitMix64& g, int64_t n, double p);
+
+// Per-expert counts summing to n, drawn as described above (no capacity applied), the experts
+// on `ep` EP ranks (ep = 1: one rank holds them all, step 1 is trivial).
 // `pod`: which group of ep pipelines (the DP replicas of one EP group) draws; pod 0 keeps the
 // stream names it always had, pod g > 0 appends "/pod<g>". `slice`: which of the pod's token
 // slices routes (the TP ranks' sequence shards when experts are not TP-split, etp = 1 < tp,
 // and the CP ranks' chunks: each routes its own tokens into its own EP group); slice 0 keeps
 // the names, slice s > 0 appends "/slice<s>".
+// REQUIRES: experts % ep == 0.
 std::vector<int64_t> draw_expert_loads(const MoeRoutingSpec& r, int experts, int64_t n, int layer, int micro,
-                                       int pod = 0, int slice = 0);
+                                       int pod = 0, int slice = 0, int ep = 1);
 // The stream name of one draw (above).
 std::string moe_stream_name(int layer, int micro, int pod, int slice);
 
+// The plain implementation: every rank and expert drawn (MoeDetail::kExperts), tables built per call.
 // REQUIRES: experts % ep == 0, top_k <= experts, tokens_per_rank >= 1.
 MoeDraw draw_moe_layer(const MoeRoutingSpec& r, int experts, int top_k, int ep, int64_t tokens_per_rank,
                        double capacity_factor, int layer, int micro, int pod = 0, int slice = 0);
 
 // Many draws of one routing spec and layer shape (the compiler draws every MoE layer x
-// micro-batch x pod: ~15,000 draws of 256 experts for DeepSeek-V3 on 10,240 GPUs). Does what
+// micro-batch x pod: 13,920 draws of 64 EP ranks for DeepSeek-V3 on 10,240 GPUs). Does what
 // draw_moe_layer() does, with the same streams and the same arithmetic in the same order, so
-// its results are identical (tests/models/moe_test.cpp checks it against draw_moe_layer on
-// random inputs); what it saves is the per-draw setup: the popularity weights (a pow() per
-// expert for zipf), the conditional probability of each expert's binomial, each layer's expert
-// permutation, and the vectors.
+// at kRanks and kExperts its results are identical, and at kBusiestRank its figures are
+// (but for the 2^-64 event above); tests/models/moe_test.cpp checks it against draw_moe_layer
+// on random inputs. What it saves: the per-layer tables (weights, rank and expert orders,
+// chain probabilities) built once, no allocation per draw, and at kBusiestRank the ranks that
+// cannot be the busiest.
 // Thread-safety: none (caches); one per thread.
 class MoeRouter {
  public:
-  // REQUIRES: as draw_moe_layer's; `r` outlives the router.
+  // REQUIRES: as draw_moe_layer's; `r` outlives the router. With capacity_factor > 0 every
+  // draw is made at kExperts (drops are per expert).
   MoeRouter(const MoeRoutingSpec& r, int experts, int top_k, int ep, int64_t tokens_per_rank,
-            double capacity_factor);
-  // draw_moe_layer(r, experts, top_k, ep, tokens_per_rank, capacity_factor, layer, micro, pod)
-  // into *out (its expert_rows keeps its capacity: no allocation once sized).
+            double capacity_factor, MoeDetail detail = MoeDetail::kExperts);
+  // draw_moe_layer(r, experts, top_k, ep, tokens_per_rank, capacity_factor, layer, micro, pod,
+  // slice) into *out, to the router's detail (its vectors keep their capacity: no allocation
+  // once sized).
   void draw(int layer, int micro, int pod, MoeDraw* out, int slice = 0);
-  // draw(layer, micro0 + j, pod, &outs[j], slice) for j < count, several at a time (faster).
+  // draw(layer, micro0 + j, pod, &outs[j], slice) for j < count.
   void draw_micros(int layer, int micro0, int count, int pod, MoeDraw* outs, int slice = 0);
 
+  // Per layer: the chain orders and probabilities of models/moe.h's steps 1 and 2.
+  struct Tables {
+    std::vector<int> rank_order;      // EP ranks, decreasing probability (ties: lower rank)
+    std::vector<double> rank_cond;    // P_r / (sum of P over it and the ranks after it); last 1
+    std::vector<int> expert_order;    // per rank r, its experts at [r*local, (r+1)*local), heaviest first
+    std::vector<double> expert_cond;  // likewise, within the rank
+  };
+
  private:
-  const std::vector<int>& order_of(int layer);   // popularity rank -> expert id
+  const Tables& tables_of(int layer);
 
   const MoeRoutingSpec& r_;
   int experts_, ep_;
   int64_t routed_;
   double capacity_factor_;
-  // draw_expert_loads' binomial probability of the i-th most popular expert given the copies
-  // left: min(1, w_i / (sum of w_j, j >= i)), 1 where it takes all that is left.
-  std::vector<double> cond_;
-  std::vector<std::vector<int>> order_;          // by layer; empty until drawn
+  MoeDetail detail_;
+  std::vector<Tables> tables_;        // by layer; empty until drawn
 };
 
 // ---- Dynamic expert placement (FlexMoE-style what-if) -------------------------------------

@@ -87,14 +87,16 @@ TEST(MoeRouting, ZipfSkewRaisesImbalanceAndSeedsAreDeterministic) {
   EXPECT_GT(dz.imbalance, 1.3);    // the hottest zipf(1.2) expert alone holds ~20% of copies
 }
 
-// Oracle: MoeRouter (the compiler's fast path: cached weights, probabilities and permutations,
-// inline rounding, several draws side by side) against draw_moe_layer, the plain
-// implementation, on random specs. Token counts span both binomial regimes (Bernoulli sums
-// below 1024 trials, the normal approximation above) and capacity factors that drop copies.
+// Oracle: MoeRouter (the compiler's fast path: cached tables, no allocation per draw, several
+// draws side by side, and at kBusiestRank a chain that stops once the ranks left cannot be the
+// busiest) against draw_moe_layer, the plain implementation, on random specs. Token counts
+// span both binomial samplers (inversion for small means, BTRD above) and capacity factors
+// that drop copies. kRanks and kExperts must match exactly; kBusiestRank's figures too (it
+// differs only in an event of probability < 2^-64 per draw, which these seeds do not hit).
 TEST(MoeRouting, RouterEqualsDrawMoeLayerOnRandomInputs) {
   std::mt19937_64 rng(20240611);
   auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
-  int checked = 0;
+  int checked = 0, skewed = 0;
   for (int trial = 0; trial < 300; ++trial) {
     MoeRoutingSpec r;
     r.kind = static_cast<MoeRouting>(pick(0, 3));
@@ -109,26 +111,199 @@ TEST(MoeRouting, RouterEqualsDrawMoeLayerOnRandomInputs) {
     }
     const int64_t tokens = pick(0, 1) ? pick(1, 200) : pick(1000, 50000);
     const double cf = pick(0, 2) == 0 ? std::uniform_real_distribution<double>(0.5, 2.0)(rng) : 0.0;
-    const int layer = pick(0, 60), pod = pick(0, 2) == 0 ? 0 : pick(1, 12);
+    const int layer = pick(0, 60), pod = pick(0, 2) == 0 ? 0 : pick(1, 12), slice = pick(0, 3) == 0 ? pick(1, 3) : 0;
     const int micro0 = pick(-1, 5), count = pick(1, 9);
-    MoeRouter router(r, experts, top_k, ep, tokens, cf);
-    std::vector<MoeDraw> many(count);
-    router.draw_micros(layer, micro0, count, pod, many.data());
-    for (int j = 0; j < count; ++j) {
-      const MoeDraw want = draw_moe_layer(r, experts, top_k, ep, tokens, cf, layer, micro0 + j, pod);
-      MoeDraw one;
-      router.draw(layer, micro0 + j, pod, &one);
-      for (const MoeDraw* got : {&one, &many[j]}) {
-        ASSERT_EQ(got->expert_rows, want.expert_rows) << "trial " << trial << " micro " << micro0 + j;
-        EXPECT_EQ(got->routed, want.routed);
-        EXPECT_EQ(got->dropped, want.dropped);
-        EXPECT_EQ(got->max_rank_rows, want.max_rank_rows);
-        EXPECT_EQ(got->imbalance, want.imbalance);   // same arithmetic: bit-identical
+    for (MoeDetail detail : {MoeDetail::kBusiestRank, MoeDetail::kRanks, MoeDetail::kExperts}) {
+      MoeRouter router(r, experts, top_k, ep, tokens, cf, detail);
+      const bool experts_drawn = detail == MoeDetail::kExperts || cf > 0;
+      const bool ranks_drawn = detail != MoeDetail::kBusiestRank || cf > 0;
+      std::vector<MoeDraw> many(count);
+      router.draw_micros(layer, micro0, count, pod, many.data(), slice);
+      for (int j = 0; j < count; ++j) {
+        const MoeDraw want = draw_moe_layer(r, experts, top_k, ep, tokens, cf, layer, micro0 + j, pod, slice);
+        MoeDraw one;
+        router.draw(layer, micro0 + j, pod, &one, slice);
+        for (const MoeDraw* got : {&one, &many[j]}) {
+          if (experts_drawn) ASSERT_EQ(got->expert_rows, want.expert_rows) << "trial " << trial << " micro " << micro0 + j;
+          else EXPECT_TRUE(got->expert_rows.empty());
+          if (ranks_drawn) ASSERT_EQ(got->rank_rows, want.rank_rows) << "trial " << trial << " micro " << micro0 + j;
+          else EXPECT_TRUE(got->rank_rows.empty());
+          EXPECT_EQ(got->routed, want.routed);
+          EXPECT_EQ(got->dropped, want.dropped);
+          ASSERT_EQ(got->max_rank_rows, want.max_rank_rows) << "trial " << trial << " micro " << micro0 + j;
+          EXPECT_EQ(got->imbalance, want.imbalance);   // same arithmetic: bit-identical
+        }
+        ++checked;
+        skewed += want.imbalance > 1.05 ? 1 : 0;
       }
-      ++checked;
     }
   }
-  EXPECT_GT(checked, 1000);
+  EXPECT_GT(checked, 3000);
+  EXPECT_GT(skewed, 300);   // the busiest-rank shortcut was exercised on skewed draws too
+}
+
+// The rank totals (step 1) do not depend on whether experts are split (step 2, its own stream),
+// and the split sums to each rank's total.
+TEST(MoeRouting, ExpertSplitKeepsRankTotals) {
+  MoeRoutingSpec r;
+  r.kind = MoeRouting::kZipf;
+  r.skew = 1.1;
+  r.seed = 99;
+  MoeRouter ranks(r, 64, 8, 8, 4096, 0, MoeDetail::kRanks), experts(r, 64, 8, 8, 4096, 0, MoeDetail::kExperts);
+  for (int micro = 0; micro < 20; ++micro) {
+    MoeDraw a, b;
+    ranks.draw(5, micro, 0, &a);
+    experts.draw(5, micro, 0, &b);
+    ASSERT_EQ(a.rank_rows, b.rank_rows);
+    for (int k = 0; k < 8; ++k) {
+      int64_t sum = 0;
+      for (int e = 8 * k; e < 8 * k + 8; ++e) sum += b.expert_rows[e];
+      EXPECT_EQ(sum, b.rank_rows[k]);
+    }
+  }
+}
+
+// Chi-square statistic of `counts` (value -> times drawn, `draws` in all) against Binomial(n, p),
+// over the values with expected count >= 5 and one bin each for the two tails.
+// pmf(k) = C(n, k) p^k (1-p)^(n-k), through lgamma.
+struct ChiSquare {
+  double stat = 0;
+  int dof = 0;
+  // Critical value at significance ~1e-6 (Wilson-Hilferty, z = 4.75).
+  double critical() const {
+    const double d = dof, h = 2.0 / (9 * d);
+    return d * std::pow(1 - h + 4.75 * std::sqrt(h), 3);
+  }
+};
+ChiSquare chi_square(const std::map<int64_t, int64_t>& counts, int64_t draws, int64_t n, double p) {
+  auto pmf = [&](int64_t k) {
+    return std::exp(std::lgamma(n + 1.0) - std::lgamma(k + 1.0) - std::lgamma(n - k + 1.0) + k * std::log(p) +
+                    (n - k) * std::log1p(-p));
+  };
+  const double mean = n * p, sd = std::sqrt(n * p * (1 - p));
+  int64_t lo = std::max<int64_t>(0, static_cast<int64_t>(mean - 8 * sd)), hi = std::min<int64_t>(n, static_cast<int64_t>(mean + 8 * sd) + 1);
+  while (lo < hi && pmf(lo) * draws < 5) ++lo;
+  while (hi > lo && pmf(hi) * draws < 5) --hi;
+  ChiSquare c;
+  // Expected probabilities of k < lo and k > hi (beyond 20 sd the pmf is below 1e-80).
+  double tail_lo = 0, tail_hi = 0;
+  const int64_t far = static_cast<int64_t>(20 * sd) + 20;
+  for (int64_t k = std::max<int64_t>(0, lo - far); k < lo; ++k) tail_lo += pmf(k);
+  for (int64_t k = hi + 1; k <= std::min(n, hi + far); ++k) tail_hi += pmf(k);
+  int64_t obs_lo = 0, obs_hi = 0;
+  for (const auto& [k, v] : counts) {
+    if (k < lo) obs_lo += v;
+    if (k > hi) obs_hi += v;
+  }
+  auto add = [&](double expect_p, int64_t obs) {
+    const double e = expect_p * draws;
+    c.stat += (obs - e) * (obs - e) / e;
+    ++c.dof;
+  };
+  for (int64_t k = lo; k <= hi; ++k) {
+    auto it = counts.find(k);
+    add(pmf(k), it == counts.end() ? 0 : it->second);
+  }
+  if (tail_lo * draws >= 1) add(tail_lo, obs_lo);
+  if (tail_hi * draws >= 1) add(tail_hi, obs_hi);
+  c.dof -= 1;
+  return c;
+}
+
+// draw_binomial is exact: chi-square against the binomial pmf passes for both samplers
+// (inversion below a mode of 11, BTRD above, p > 1/2 by symmetry), and the same test rejects
+// the same draws against a pmf whose mean is off by under one standard deviation, so it can fail.
+TEST(MoeRouting, BinomialMatchesPmf) {
+  struct Case { int64_t n; double p, wrong_p; };
+  const Case cases[] = {
+      {20, 0.3, 0.33},                 // inversion (mode 6)
+      {5000, 0.0015, 0.0017},          // inversion, large n
+      {60, 0.25, 0.27},                // BTRD, mode 15, |k - m| <= 15 recursion
+      {300, 0.6, 0.61},                // BTRD through 1 - p
+      {40000, 0.03, 0.0304},           // BTRD, squeeze and Stirling tests
+      {2097152, 1.0 / 64, 1.0 / 64 * 1.003},   // DeepSeek-V3's first rank: mean 32768, sd 180
+  };
+  SplitMix64 g(12345, "test/binomial");
+  constexpr int64_t kDraws = 200000;
+  for (const Case& c : cases) {
+    std::map<int64_t, int64_t> counts;
+    double sum = 0;
+    for (int64_t i = 0; i < kDraws; ++i) {
+      const int64_t k = draw_binomial(g, c.n, c.p);
+      ASSERT_GE(k, 0);
+      ASSERT_LE(k, c.n);
+      ++counts[k];
+      sum += k;
+    }
+    const ChiSquare ok = chi_square(counts, kDraws, c.n, c.p);
+    EXPECT_LT(ok.stat, ok.critical()) << "n " << c.n << " p " << c.p << " dof " << ok.dof;
+    EXPECT_GT(ok.dof, 5);
+    const ChiSquare bad = chi_square(counts, kDraws, c.n, c.wrong_p);
+    EXPECT_GT(bad.stat, bad.critical()) << "n " << c.n << " wrong p " << c.wrong_p;
+    // The mean within 5 standard errors: sqrt(n p (1-p) / draws).
+    EXPECT_NEAR(sum / kDraws, c.n * c.p, 5 * std::sqrt(c.n * c.p * (1 - c.p) / kDraws)) << "n " << c.n;
+  }
+  EXPECT_EQ(draw_binomial(g, 0, 0.5), 0);
+  EXPECT_EQ(draw_binomial(g, 10, 0.0), 0);
+  EXPECT_EQ(draw_binomial(g, 10, 1.0), 10);
+}
+
+// The rank-first draw is a multinomial over experts: E[X_e] = N p_e, Var[X_e] = N p_e (1 - p_e),
+// Cov[X_e, X_f] = -N p_e p_f, for experts on the same rank and on different ranks. 20,000 draws
+// of N = 400 copies over 8 experts on 4 ranks (histogram weights, so ranks are unequal); each
+// moment within 5 of its standard errors (the variance's: Var * sqrt(2 / draws), the
+// covariance's: sqrt((Var_e Var_f + Cov^2) / draws), normal-theory).
+TEST(MoeRouting, RankFirstDrawIsMultinomial) {
+  MoeRoutingSpec r;
+  r.kind = MoeRouting::kHistogram;
+  r.histogram = {8, 1, 3, 2, 5, 5, 0.5, 7};
+  r.seed = 4;
+  const int E = 8, ep = 4, layer = 2;
+  const int64_t N = 400;
+  constexpr int kDraws = 20000;
+  std::vector<double> mean(E, 0), m2(E, 0);
+  double cross_same = 0, cross_diff = 0;   // sums of X_0 X_1 (same rank) and X_0 X_2 (ranks 0, 1)
+  for (int i = 0; i < kDraws; ++i) {
+    const auto x = draw_expert_loads(r, E, N, layer, i, 0, 0, ep);
+    int64_t total = 0;
+    for (int e = 0; e < E; ++e) {
+      mean[e] += x[e];
+      m2[e] += static_cast<double>(x[e]) * x[e];
+      total += x[e];
+    }
+    ASSERT_EQ(total, N);
+    cross_same += static_cast<double>(x[0]) * x[1];
+    cross_diff += static_cast<double>(x[0]) * x[2];
+  }
+  // Expert ids are permuted per layer (models/moe.h): each expert's weight is the histogram entry
+  // nearest its mean (the entries' means are >= 6 copies apart, their standard errors ~0.05).
+  std::vector<double> w = r.histogram;
+  double wsum = 0;
+  for (double v : w) wsum += v;
+  std::vector<double> p(E);
+  std::vector<bool> used(E, false);
+  for (int e = 0; e < E; ++e) {   // match each expert's mean to the nearest unused weight
+    int best = -1;
+    for (int i = 0; i < E; ++i)
+      if (!used[i] && (best < 0 || std::fabs(w[i] / wsum * N - mean[e] / kDraws) < std::fabs(w[best] / wsum * N - mean[e] / kDraws)))
+        best = i;
+    used[best] = true;
+    p[e] = w[best] / wsum;
+  }
+  for (int e = 0; e < E; ++e) {
+    const double m = mean[e] / kDraws, var = m2[e] / kDraws - m * m;
+    const double want_var = N * p[e] * (1 - p[e]);
+    EXPECT_NEAR(m, N * p[e], 5 * std::sqrt(want_var / kDraws)) << "expert " << e;
+    EXPECT_NEAR(var, want_var, 5 * want_var * std::sqrt(2.0 / kDraws) + 1e-9) << "expert " << e;
+  }
+  auto cov_check = [&](double cross, int e, int f, const char* what) {
+    const double cov = cross / kDraws - (mean[e] / kDraws) * (mean[f] / kDraws);
+    const double want = -N * p[e] * p[f];
+    const double ve = N * p[e] * (1 - p[e]), vf = N * p[f] * (1 - p[f]);
+    EXPECT_NEAR(cov, want, 5 * std::sqrt((ve * vf + want * want) / kDraws)) << what;
+  };
+  cov_check(cross_same, 0, 1, "experts 0 and 1 (rank 0)");
+  cov_check(cross_diff, 0, 2, "experts 0 and 2 (ranks 0 and 1)");
 }
 
 // ---- the plan --------------------------------------------------------------------------------
