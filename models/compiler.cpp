@@ -164,8 +164,9 @@ class StageBuilder {
       etp_ = std::max(1, par.etp);
       Le_ = model.experts / par.ep;
       fe_ = model.expert_ffn_hidden / etp_;
-      Tm_ = etp_ == par.tp ? d.tokens() : ceil_div(d.tokens(), par.tp);
-      eshard_ = par.dp / par.ep * (etp_ == par.tp ? 1 : par.tp) * par.cp;
+      // The TP group's tokens split over its tp/etp ETP groups (etp = tp: all; etp = 1: T/tp).
+      Tm_ = ceil_div(d.tokens(), par.tp / etp_);
+      eshard_ = expert_dp_size(par);
     }
   }
 
@@ -1150,7 +1151,90 @@ GroupTable split_group(const GroupTable& g, int chunk, bool replica, std::string
   return out;
 }
 
+// A rank's position among its stage's ranks in rank order: its tp, cp and dp coordinates as one
+// mixed-radix number over ParallelSpec::order with pp left out (the folded expert order counts
+// these positions: etp innermost, then ep, then edp).
+int stage_index(const Placement& pl, const std::array<int, kNumAxes>& c) {
+  int i = 0, mult = 1;
+  for (Axis a : pl.order()) {
+    if (a == Axis::kPp) continue;
+    i += c[static_cast<int>(a)] * mult;
+    mult *= pl.size(a);
+  }
+  return i;
+}
+
+// Folded pods (models/moe.h): the stage's ranks linked by the EP groups and by the TP x CP groups
+// (a layer's TP collectives and CP exchanges), as connected components. An EP block (the etp*ep
+// consecutive positions of one edp index) is one token slice: its EP groups route the tokens of
+// the same ETP groups. Returns the component count and the most blocks one component holds.
+std::pair<int, int> folded_pods(const Placement& pl, const ParallelSpec& par) {
+  const int S = par.tp * par.cp * par.dp, B = std::max(1, par.etp) * par.ep;
+  std::vector<int> parent(S);
+  for (int i = 0; i < S; ++i) parent[i] = i;
+  auto find = [&](int x) {
+    while (parent[x] != x) x = parent[x] = parent[parent[x]];
+    return x;
+  };
+  auto unite = [&](int a, int b) {
+    a = find(a);
+    b = find(b);
+    if (a != b) parent[std::max(a, b)] = std::min(a, b);
+  };
+  std::vector<int> first_of_dp(par.dp, -1);
+  pl.for_each_rank([&](uint32_t, const std::array<int, kNumAxes>& c) {
+    if (c[static_cast<int>(Axis::kPp)] != 0) return;
+    const int i = stage_index(pl, c);
+    int& f = first_of_dp[c[static_cast<int>(Axis::kDp)]];
+    if (f < 0) f = i;
+    unite(i, f);             // the TP x CP group of one DP replica
+    unite(i, i / B * B);     // the EP block (its EP groups and the ETP groups inside TP groups)
+  });
+  std::map<int, int> blocks;   // component root -> EP blocks in it
+  for (int b = 0; b < S / B; ++b) ++blocks[find(b * B)];
+  int most = 0;
+  for (const auto& [root, n] : blocks) most = std::max(most, n);
+  return {static_cast<int>(blocks.size()), most};
+}
+
 }  // namespace
+
+Status check_expert_layout(const ParallelSpec& par) {
+  const std::string ep = std::to_string(par.ep), etp = std::to_string(par.etp), tp = std::to_string(par.tp);
+  const int ranks = par.tp * par.cp * par.dp;
+  const std::string R = std::to_string(ranks);
+  if (par.ep < 1 || par.etp < 1) return Status::error("ep=" + ep + ", etp=" + etp + ": both must be >= 1");
+  if (!ep_folded(par)) {
+    if (par.dp % par.ep != 0)
+      return Status::error("ep=" + ep + " does not divide dp=" + std::to_string(par.dp) +
+                           " (ep_layout \"dp\": EP groups are carved from DP; \"folded\" folds them over tp*cp*dp)");
+    if (par.etp != 1 && par.etp != par.tp)
+      return Status::error("etp=" + etp + " must be 1 or tp=" + tp + " with ep_layout \"dp\" (\"folded\" takes any divisor of tp)");
+    return Status();
+  }
+  // Folded. With ep_layout "auto" EP along DP did not apply: say why too.
+  const std::string why_not_dp = par.ep_layout == EpLayout::kAuto && par.dp % par.ep != 0
+                                     ? "ep=" + ep + " does not divide dp=" + std::to_string(par.dp) + " (EP along DP), and "
+                                     : "";
+  if (par.tp % par.etp != 0)
+    return Status::error(why_not_dp + "etp=" + etp + " does not divide tp=" + tp +
+                         " (folded EP: an expert-TP group lies inside one TP group)");
+  if (ranks % (par.etp * par.ep) != 0)
+    return Status::error(why_not_dp + "ep*etp=" + std::to_string(par.ep * par.etp) + " does not divide tp*cp*dp=" + R +
+                         " (folded EP: the stage's ranks split into expert-DP x EP x ETP)");
+  if (par.etp > 1) {
+    auto pl = Placement::make(par, 1);
+    if (!pl.ok()) return pl.status();
+    for (Axis a : pl->order()) {
+      if (a == Axis::kTp) break;
+      if (a != Axis::kPp && pl->size(a) > 1)
+        return Status::error("etp=" + etp + " > 1 with folded EP needs tp innermost of tp, cp, dp in order \"" +
+                             par.order + "\" (" + to_string(a) + " is inside it; an expert-TP group must lie "
+                             "inside one TP group), or etp=1");
+    }
+  }
+  return Status();
+}
 
 Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr, const ParallelSpec& par,
                                   int gpus_per_node) {
@@ -1186,13 +1270,10 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
     const std::string E = std::to_string(model.experts), ep = std::to_string(par.ep);
     if (par.ep < 1 || model.experts % par.ep != 0)
       return Status::error("ep=" + ep + " does not divide experts=" + E);
-    if (par.dp % par.ep != 0)
-      return Status::error("ep=" + ep + " does not divide dp=" + std::to_string(par.dp) +
-                           " (EP groups are carved from DP)");
     if (model.top_k < 1 || model.top_k > model.experts)
       return Status::error("top_k=" + std::to_string(model.top_k) + " must be 1 to experts=" + E);
-    if (par.etp != 1 && par.etp != par.tp)
-      return Status::error("etp=" + std::to_string(par.etp) + " must be 1 or tp=" + std::to_string(par.tp));
+    Status fold = check_expert_layout(par);
+    if (!fold.ok()) return fold;
     if (model.expert_ffn_hidden <= 0 || model.expert_ffn_hidden % par.etp != 0)
       return Status::error("etp=" + std::to_string(par.etp) + " does not divide expert_ffn_hidden=" +
                            std::to_string(model.expert_ffn_hidden));
@@ -1242,10 +1323,14 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
     plan.groups.push_back(split_group(cp, par.cp_ulysses, true, "cp-ring"));
     plan.groups.push_back(split_group(cp, par.cp_ulysses, false, "cp-ulysses"));
   }
+  const bool folded = model.is_moe() && ep_folded(par);
   if (model.is_moe()) {
-    // EP groups: `ep` consecutive ranks of each DP group; expert-DP groups: the ranks at equal
-    // EP offset (etp = tp), and with etp = 1 also across the TP group (same experts there).
+    // EP along DP: EP groups are `ep` consecutive ranks of each DP group; expert-DP groups the
+    // ranks at equal EP offset (etp = tp), and with etp = 1 also across the TP group (same
+    // experts there). Folded: stage position i = a + etp*(j + ep*b); EP groups are keyed by
+    // (a, b), expert-DP groups by (a, j).
     const bool fold_tp = par.etp != par.tp;
+    const int etp = std::max(1, par.etp);
     auto keyed = [&](std::string name, auto key) {
       GroupTable g;
       g.name = std::move(name);
@@ -1267,10 +1352,13 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
       return g;
     };
     auto c = [&](int r, Axis a) { return pl.coord(r, a); };
+    auto pos = [&](int r) { return stage_index(pl, pl.coords(static_cast<uint32_t>(r))); };
     plan.groups.push_back(keyed("ep", [&](int r) {
+      if (folded) return std::array<int, 5>{c(r, Axis::kPp), pos(r) % etp, pos(r) / (etp * par.ep), 0, 0};
       return std::array<int, 5>{c(r, Axis::kPp), c(r, Axis::kCp), c(r, Axis::kTp), c(r, Axis::kDp) / par.ep, 0};
     }));
     plan.groups.push_back(keyed("expert-dp", [&](int r) {
+      if (folded) return std::array<int, 5>{c(r, Axis::kPp), pos(r) % etp, pos(r) / etp % par.ep, 0, 0};
       // CP ranks hold the same experts and saw different tokens: their gradients reduce too.
       return std::array<int, 5>{c(r, Axis::kPp), 0, fold_tp ? 0 : c(r, Axis::kTp), c(r, Axis::kDp) % par.ep, 0};
     }));
@@ -1318,9 +1406,10 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
   std::vector<std::vector<int64_t>> moe_rows(model.layers);
   std::vector<int64_t> moe_migration(model.layers, 0);   // bytes per rank of the placement collective
   const bool dynamic = model.is_moe() && tr.moe.placement == MoePlacement::kDynamic;
-  const int eshard_all = model.is_moe() ? par.dp / par.ep * (par.etp == par.tp ? 1 : par.tp) * par.cp : 1;
+  const int eshard_all = model.is_moe() ? expert_dp_size(par) : 1;
   if (model.is_moe()) {
-    const int64_t tm = par.etp == par.tp ? d.tokens() : (d.tokens() + par.tp - 1) / par.tp;
+    const int tp_per_etp = par.tp / std::max(1, par.etp);   // ETP groups per TP group
+    const int64_t tm = (d.tokens() + tp_per_etp - 1) / tp_per_etp;
     const int64_t pe = (expert_params(model) + std::max(1, par.etp) - 1) / std::max(1, par.etp);
     const int64_t move_b = par.zero >= 1 ? 2 * pe + (12 * pe + eshard_all - 1) / eshard_all : 14 * pe;
     const int64_t K = std::max(1, tr.moe.rebalance_every);
@@ -1332,11 +1421,13 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
     // kMaxPods pods are drawn (the maximum over more moves little and costs draws).
     // Slices (models/moe.h): a pod's tp x cp token slices (cp when etp = tp) route their own
     // tokens into their own EP groups and wait for each other every layer, so a pod's draw of
-    // a layer and micro-batch is the slice with the busiest rank.
+    // a layer and micro-batch is the slice with the busiest rank. Folded: pods are the
+    // connected components of EP blocks and TP x CP groups, a slice is one EP block.
     constexpr int kMaxPods = 64;
-    const int pods = std::min(par.dp / par.ep, kMaxPods);
-    const int slices = (par.etp == par.tp ? 1 : par.tp) * par.cp;
-    out.moe.pods = par.dp / par.ep;
+    const auto fp = folded ? folded_pods(pl, par) : std::pair<int, int>{par.dp / par.ep, 0};
+    const int pods = std::min(fp.first, kMaxPods);
+    const int slices = folded ? fp.second : (par.etp == par.tp ? 1 : par.tp) * par.cp;
+    out.moe.pods = fp.first;
     out.moe.pods_drawn = pods;
     out.moe.slices = slices;
     int pod = 0;
@@ -1494,7 +1585,7 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
     if (expert_local > 0) {
       // Routed experts: their grads and optimizer states sharded over the expert-DP group
       // (Megatron's distributed optimizer); the workspace is counted once.
-      const int eshard = par.dp / par.ep * (par.etp == par.tp ? 1 : par.tp) * par.cp;
+      const int eshard = expert_dp_size(par);
       MemoryStatic e = static_memory(expert_local, 0, par.zero, eshard, 0, bucket);
       prog.mem.params = prog.mem.params + e.params;
       prog.mem.grads = prog.mem.grads + e.grads;

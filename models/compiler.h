@@ -29,12 +29,16 @@
 //     permute, dispatch all-to-all over the EP group (blocking, compute stream), grouped expert
 //     GEMMs (batch = local experts, m = rows per local expert of the busiest EP rank), combine
 //     all-to-all, unpermute; shared experts as a TP-split dense MLP; backward mirrored. The EP
-//     group is `ep` consecutive ranks of each DP group (Megatron); tokens routed per rank are
-//     T (etp = tp: experts TP-split like the MLP) or T/tp (etp = 1: each TP rank routes its
-//     slice of the tokens to whole experts; the MLP's closing TP reduce sums the slices).
-//     Expert gradients are reduced over the expert-DP group (etp = tp: the dp/ep ranks at equal
-//     EP offset; etp = 1: those times the TP ranks, which hold the same experts), dense ones
-//     over DP. Model FLOPs count the routed experts at the mean load (top_k per token).
+//     group (ParallelSpec::ep_layout, models/spec.h) is `ep` consecutive ranks of each DP group
+//     at one tp and cp coordinate (EP along DP), or, folded (Megatron-Core parallel folding),
+//     the ep ranks of equal etp and edp index when the stage's tp*cp*dp ranks are numbered in
+//     rank order as etp innermost, then ep, then edp. Tokens routed per rank are T / (tp/etp):
+//     the TP group's T tokens split over its tp/etp ETP groups, whose ranks route the same
+//     tokens to their etp-split experts (etp = tp: all of T, experts split like the MLP; etp =
+//     1: each TP rank its own T/tp slice to whole experts); the MLP's closing TP reduce sums
+//     the partial outputs and slices. Expert gradients are reduced over the expert-DP group
+//     (edp = tp*cp*dp/(etp*ep) ranks of equal etp and ep index: with EP along DP the dp/ep
+//     ranks at equal EP offset, times cp, times tp when etp = 1), dense ones over DP. Model FLOPs count the routed experts at the mean load (top_k per token).
 //     Dynamic placement (moe.placement "dynamic"): one placement per MoE layer and step, chosen
 //     from a seeded draw standing for the previous step (micro-batch index -1 of the layer's
 //     stream) by place_experts() (models/moe.h), sets the busiest rank's rows of every
@@ -189,6 +193,12 @@ struct CompiledPlan {
   MoeStats moe;                 // draws == 0 for dense models
   DocumentStats documents;
 };
+
+// The MoE rank-mapping checks (ParallelSpec::ep_layout, models/spec.h): EP along DP needs
+// ep | dp and etp in {1, tp}; folded needs etp | tp, etp*ep | tp*cp*dp and, for etp > 1, tp
+// innermost of tp, cp, dp in `order` (an expert-TP group inside one TP group). The error says
+// which and what is accepted. REQUIRES: a MoE model.
+Status check_expert_layout(const ParallelSpec& parallel);
 
 // REQUIRES: the specs passed scenario validation (scenarios/loader). Still returns an error
 // rather than crash on inconsistent input (e.g. a layer split that does not add up).

@@ -42,6 +42,10 @@
 // one stream per slice (tp x cp slices; cp when experts are TP-split, whose TP ranks route the
 // same gathered tokens), and since a layer's TP collectives and CP ring exchanges make a pod's
 // slices wait for each other, the busiest rank over all its slices sets each layer's pace.
+// Folded EP (models/spec.h EpLayout): a slice is an EP block (the etp*ep consecutive positions
+// of one edp index among a stage's ranks; its EP groups carry the tokens of the same ETP
+// groups), and a pod is a connected set of EP blocks and TP x CP groups; pods and slices are
+// numbered in rank order. EP along DP keeps the numbering above (and so its streams).
 // Thread-safety: pure functions.
 #pragma once
 #include <cstdint>

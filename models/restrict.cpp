@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <numeric>
 
 #include "models/compiler.h"
 #include "topologies/placement.h"
@@ -49,7 +50,18 @@ Result<RestrictedPlan> restrict_plan(const Plan& full, const ParallelSpec& par, 
   const int kept_pp = (par.pp >= 2 && devices >= 2 * unit) ? 2 : 1;
   for (int s = 0; s < kept_pp; ++s) out.stages.push_back(s);
   int dpk = std::min(par.dp, devices / (unit * kept_pp));
-  if (par.ep > 1) {
+  if (par.ep > 1 && ep_folded(par)) {
+    // Folded EP: whole EP blocks (etp*ep consecutive positions of a stage), i.e. multiples of
+    // the replicas lcm(etp*ep, tp*cp) spans; the group check below refuses any EP group still cut.
+    const int block = std::max(1, par.etp) * par.ep;
+    const int need = std::lcm(block, unit) / unit;
+    dpk -= dpk % need;
+    if (dpk < need)
+      return Status::error(Error{"", "--ranks", std::to_string(devices),
+                                 "a folded EP block of ep*etp = " + std::to_string(block) + " ranks needs " +
+                                     std::to_string(need) + " whole TP x CP groups = " + std::to_string(need * unit) +
+                                     " ranks (per stage) to stay whole"});
+  } else if (par.ep > 1) {
     dpk -= dpk % par.ep;
     if (dpk < par.ep)
       return Status::error(Error{"", "--ranks", std::to_string(devices),

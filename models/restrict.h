@@ -9,8 +9,9 @@
 //      `devices` < tp*cp, or an EP group would be cut, the restriction is refused (error).
 //   2. Pipeline: with pp >= 2 and devices >= 2*tp*cp, stages 0 and 1 (an adjacent pair; stage 0
 //      has no predecessor, so only stage 1's links to stage 2 are cut); else stage 0 alone.
-//   3. Data parallel: dp' = min(dp, devices / (tp*cp*kept_pp)) replicas (a multiple of ep for
-//      MoE), those with dp coordinate < dp'. DP-family collectives (dp, dp-gather, dp-replica,
+//   3. Data parallel: dp' = min(dp, devices / (tp*cp*kept_pp)) replicas (for MoE a multiple of
+//      ep, or with folded EP of lcm(etp*ep, tp*cp)/(tp*cp), the replicas one EP block spans),
+//      those with dp coordinate < dp'. DP-family collectives (dp, dp-gather, dp-replica,
 //      expert-dp, ...) keep their per-rank buffer sizes and run over the dp' kept members: the
 //      report lists each such group as "over dp' of dp ranks".
 //   4. The same per-rank shapes: the programs are copied from the full plan (ops, shapes,

@@ -25,6 +25,7 @@ constexpr NameTable<Schedule, 3> kSchedules{{
 constexpr NameTable<Recompute, 3> kRecomputes{{
     {Recompute::kNone, "none"}, {Recompute::kSelective, "selective"}, {Recompute::kFull, "full"}}};
 constexpr NameTable<ZeroGather, 2> kZeroGathers{{{ZeroGather::kLayer, "layer"}, {ZeroGather::kTensor, "tensor"}}};
+constexpr NameTable<EpLayout, 3> kEpLayouts{{{EpLayout::kAuto, "auto"}, {EpLayout::kDp, "dp"}, {EpLayout::kFolded, "folded"}}};
 constexpr NameTable<AttentionKernel, 2> kAttentionKernels{{
     {AttentionKernel::kFlash, "flash"}, {AttentionKernel::kUnfused, "unfused"}}};
 
@@ -65,6 +66,7 @@ const char* to_string(Schedule v) { return name_of(kSchedules, v); }
 const char* to_string(Recompute v) { return name_of(kRecomputes, v); }
 const char* to_string(AttentionKernel v) { return name_of(kAttentionKernels, v); }
 const char* to_string(ZeroGather v) { return name_of(kZeroGathers, v); }
+const char* to_string(EpLayout v) { return name_of(kEpLayouts, v); }
 const char* to_string(MoeRouting v) {
   switch (v) {
     case MoeRouting::kBalanced: return "balanced";
@@ -95,6 +97,7 @@ bool parse_schedule(std::string_view s, Schedule* out) { return parse_in(kSchedu
 bool parse_recompute(std::string_view s, Recompute* out) { return parse_in(kRecomputes, s, out); }
 bool parse_attention_kernel(std::string_view s, AttentionKernel* out) { return parse_in(kAttentionKernels, s, out); }
 bool parse_zero_gather(std::string_view s, ZeroGather* out) { return parse_in(kZeroGathers, s, out); }
+bool parse_ep_layout(std::string_view s, EpLayout* out) { return parse_in(kEpLayouts, s, out); }
 
 const char* dtype_choices() { return "\"bf16\", \"fp16\", \"fp8\" or \"fp32\""; }
 const char* activation_choices() { return "\"gelu\" or \"swiglu\""; }
@@ -103,5 +106,8 @@ const char* schedule_choices() { return "\"gpipe\", \"1f1b\" or \"interleaved\""
 const char* recompute_choices() { return "\"none\", \"selective\" or \"full\""; }
 const char* attention_kernel_choices() { return "\"flash\" or \"unfused\""; }
 const char* zero_gather_choices() { return "\"layer\" (FSDP) or \"tensor\" (DeepSpeed ZeRO-3)"; }
+const char* ep_layout_choices() {
+  return "\"auto\" (EP along DP where it applies, else folded), \"dp\" (EP along DP) or \"folded\" (parallel folding)";
+}
 
 }  // namespace trainsim

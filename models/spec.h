@@ -5,6 +5,7 @@
 // unless a field says otherwise. Defaults here are the documented defaults of the scenario format.
 // Thread-safety: plain data.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -16,6 +17,15 @@ namespace trainsim {
 enum class Activation : uint8_t { kGelu, kSwiglu };
 enum class NormKind : uint8_t { kLayerNorm, kRMSNorm };
 enum class Schedule : uint8_t { kGpipe, k1F1B, kInterleaved };
+// How the MoE layers' expert-parallel groups map onto ranks (README "parallel", `ep_layout`).
+//   kDp      EP along DP: an EP group is `ep` consecutive DP ranks at one tp and cp coordinate
+//            (Megatron-Core before parallel folding); needs ep | dp and etp in {1, tp}.
+//   kFolded  parallel folding (Liu et al. 2025, Megatron-Core's expert RankGenerator): the
+//            stage's tp*cp*dp ranks, in rank order, are renumbered i = etp_idx + etp*(ep_idx +
+//            ep*edp_idx); an EP group is the ep ranks of equal etp_idx and edp_idx, so it may
+//            span TP and CP ranks; needs etp | tp and etp*ep | tp*cp*dp.
+//   kAuto    kDp where it applies, else kFolded (ep_folded() below).
+enum class EpLayout : uint8_t { kAuto, kDp, kFolded };
 enum class Recompute : uint8_t { kNone, kSelective, kFull };
 // How the attention core runs: one fused flash kernel (FlashAttention, cuDNN SDPA), or the
 // pre-2022 Megatron/DeepSpeed form: batched QK^T GEMM, fused scale-mask-softmax, dropout and
@@ -36,6 +46,7 @@ const char* to_string(Schedule);
 const char* to_string(Recompute);
 const char* to_string(AttentionKernel);
 const char* to_string(ZeroGather);
+const char* to_string(EpLayout);
 int bytes_of(DType);  // 2 for bf16/fp16, 1 for fp8, 4 for fp32
 
 struct ModelSpec {
@@ -132,8 +143,9 @@ struct ParallelSpec {
   int cp_ulysses = 1;               // the Ulysses (all-to-all over heads) part of cp; cp/cp_ulysses
                                     // ranks pass KV blocks around a ring (ring attention)
   bool cp_load_balance = true;      // zig-zag chunking (2*cp chunks, rank r holds r and 2cp-1-r)
-  int ep = 1;                       // expert parallel: ranks of a DP group sharing one set of experts
-  int etp = 1;                      // expert tensor parallel: 1 (experts whole) or tp (split like the MLP)
+  int ep = 1;                       // expert parallel: ranks sharing one set of experts (EpLayout)
+  int etp = 1;                      // expert tensor parallel: a divisor of tp (folded), or 1 or tp
+  EpLayout ep_layout = EpLayout::kAuto;
   bool sequence_parallel = false;
   Schedule schedule = Schedule::k1F1B;
   int zero = 0;                     // 0 DDP, 1 optimizer states sharded, 2 +grads, 3 +params (FSDP)
@@ -149,5 +161,18 @@ struct ParallelSpec {
   // fetched back, one layer ahead, for its backward (MEMO-style offload over PCIe). 0 = none.
   double activation_offload = 0;
 };
+
+// Whether the MoE layers use the folded expert mapping (EpLayout): kAuto folds only where EP
+// along DP does not apply (ep does not divide dp, or 1 < etp < tp), so every layout that
+// existed before folding keeps its groups.
+inline bool ep_folded(const ParallelSpec& p) {
+  if (p.ep_layout != EpLayout::kAuto) return p.ep_layout == EpLayout::kFolded;
+  return !(p.ep >= 1 && p.dp % p.ep == 0 && (p.etp <= 1 || p.etp == p.tp));
+}
+// Expert-DP size edp = tp*cp*dp / (etp*ep): the ranks of a stage holding the same expert shard
+// (gradients reduce and ZeRO shards over them). Both layouts; REQUIRES etp*ep | tp*cp*dp.
+inline int expert_dp_size(const ParallelSpec& p) {
+  return p.tp * p.cp * p.dp / (std::max(1, p.etp) * std::max(1, p.ep));
+}
 
 }  // namespace trainsim

@@ -23,6 +23,7 @@ bool parse_schedule(std::string_view s, Schedule* out);
 bool parse_recompute(std::string_view s, Recompute* out);
 bool parse_attention_kernel(std::string_view s, AttentionKernel* out);
 bool parse_zero_gather(std::string_view s, ZeroGather* out);
+bool parse_ep_layout(std::string_view s, EpLayout* out);
 
 // "\"bf16\", \"fp16\", \"fp8\" or \"fp32\"" and so on: ready for "accepted: ..." messages.
 const char* dtype_choices();
@@ -32,5 +33,6 @@ const char* schedule_choices();
 const char* recompute_choices();
 const char* attention_kernel_choices();
 const char* zero_gather_choices();
+const char* ep_layout_choices();
 
 }  // namespace trainsim

@@ -101,6 +101,11 @@ ordered_json prediction_json(const Prediction& p) {
   strategy["cp_ulysses"] = par.cp_ulysses;
   strategy["cp_load_balance"] = par.cp_load_balance;
   strategy["ep"] = par.ep;
+  if (ep_folded(par) && (par.ep > 1 || par.etp > 1)) {   // only then: EP-along-DP reports keep their bytes
+    strategy["ep_layout"] = "folded";
+    strategy["etp"] = par.etp;
+    strategy["edp"] = expert_dp_size(par);
+  }
   strategy["sequence_parallel"] = par.sequence_parallel;
   strategy["schedule"] = to_string(par.schedule);
   strategy["zero"] = par.zero;

@@ -79,9 +79,13 @@ void header_section(std::string& out, const Prediction& p) {
                              ? strf(" (ulysses %d x ring %d%s)", par.cp_ulysses, ring, par.cp_load_balance ? " zig-zag" : "")
                              : strf(" (ring%s)", par.cp_load_balance ? " zig-zag" : ", contiguous chunks");
   }
-  kv(out, "strategy", strf("tp=%d pp=%d vp=%d dp=%d cp=%d%s ep=%d, sp %s, schedule %s, %s, "
+  // Folded EP (models/spec.h EpLayout) is named; EP along DP keeps the line it always had.
+  const std::string ep_how = ep_folded(par) && (par.ep > 1 || par.etp > 1)
+                                 ? strf(" (folded: etp=%d edp=%d)", par.etp, expert_dp_size(par))
+                                 : std::string();
+  kv(out, "strategy", strf("tp=%d pp=%d vp=%d dp=%d cp=%d%s ep=%d%s, sp %s, schedule %s, %s, "
                            "recompute %s",
-                           par.tp, par.pp, par.vp, par.dp, par.cp, cp_how.c_str(), par.ep,
+                           par.tp, par.pp, par.vp, par.dp, par.cp, cp_how.c_str(), par.ep, ep_how.c_str(),
                            on_off(par.sequence_parallel).c_str(), to_string(par.schedule),
                            zero.c_str(), to_string(par.recompute)));
   kv(out, "mode", strf("%s (%d of %d ranks simulated, %llu events, fingerprint %016llx)",

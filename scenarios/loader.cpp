@@ -60,7 +60,7 @@ const std::vector<std::string> kParallelKeys = {
     "tp",   "pp",   "vp",       "dp",        "cp",    "ep", "cp_ulysses", "cp_load_balance",
     "sequence_parallel", "schedule", "zero", "fsdp_shard_group", "recompute",
     "layers_per_stage", "order", "dp_bucket", "dp_overlap", "zero3_prefetch", "zero3_gather",
-    "activation_offload", "etp"};
+    "activation_offload", "etp", "ep_layout"};
 const std::vector<std::string> kMoeKeys = {"routing", "skew", "histogram", "seed", "placement", "rebalance_every",
                                            "replicas"};
 const std::vector<std::string> kDocumentKeys = {"lengths", "mean_tokens", "sigma", "seed"};
@@ -877,6 +877,7 @@ Result<Scenario> load_document(json doc, const std::string& label,
     r.read_bool(psec, b, "cp_load_balance", &p.cp_load_balance);
     r.read_int(psec, b, "ep", 1, kMaxGpus, nullptr, &p.ep);
     r.read_int(psec, b, "etp", 1, kMaxGpus, nullptr, &p.etp);
+    r.read_enum(psec, b, "ep_layout", parse_ep_layout, ep_layout_choices(), &p.ep_layout);
     r.read_bool(psec, b, "sequence_parallel", &p.sequence_parallel);
     r.read_enum(psec, b, "schedule", parse_schedule, schedule_choices(), &p.schedule,
                 &schedule_given);
@@ -1302,7 +1303,7 @@ Result<Scenario> load_document(json doc, const std::string& label,
   }
 
   // Mixture of experts.
-  if (r.good({"/model", P + "/ep", P + "/etp", P + "/dp", P + "/tp"})) {
+  if (r.good({"/model", P + "/ep", P + "/etp", P + "/dp", P + "/tp", P + "/cp", P + "/ep_layout"})) {
     const ModelSpec& m = s.model;
     if (!m.is_moe()) {
       if (p.ep != 1) r.note(P + "/ep", I(p.ep), "ep=" + I(p.ep) + " needs a MoE model (arch \"moe\"); use ep=1");
@@ -1311,14 +1312,55 @@ Result<Scenario> load_document(json doc, const std::string& label,
       if (m.experts % p.ep != 0)
         r.note(P + "/ep", I(p.ep), "ep=" + I(p.ep) + " does not divide experts=" + I(m.experts) + "; use " +
                                         join_ints(divisors(m.experts)));
-      if (p.dp % p.ep != 0)
-        r.note(P + "/ep", I(p.ep), "ep=" + I(p.ep) + " does not divide dp=" + I(p.dp) +
-                                        " (expert-parallel groups are carved from data parallelism); use " +
-                                        join_ints(divisors(std::gcd<int64_t>(p.dp, m.experts))));
-      if (p.etp != 1 && p.etp != p.tp)
-        r.note(P + "/etp", I(p.etp), "etp=" + I(p.etp) + " must be 1 (whole experts) or tp=" + I(p.tp) +
-                                          " (experts split like the MLP)");
-      else if (m.expert_ffn_hidden % p.etp != 0)
+      // EP along DP (ep_layout "dp", or "auto" where it applies) or folded (models/spec.h EpLayout).
+      const int64_t ranks = int64_t{p.tp} * p.cp * p.dp;   // one stage's tp x cp x dp ranks
+      const std::string fold_hint = "; or ep_layout \"folded\" (parallel folding over tp*cp*dp = " + I(ranks) + " ranks)";
+      bool etp_bad = false;
+      if (!ep_folded(p)) {
+        if (p.dp % p.ep != 0)
+          r.note(P + "/ep", I(p.ep), "ep=" + I(p.ep) + " does not divide dp=" + I(p.dp) +
+                                          " (expert-parallel groups are carved from data parallelism); use " +
+                                          join_ints(divisors(std::gcd<int64_t>(p.dp, m.experts))) + fold_hint);
+        if (p.etp != 1 && p.etp != p.tp) {
+          etp_bad = true;
+          r.note(P + "/etp", I(p.etp), "etp=" + I(p.etp) + " must be 1 (whole experts) or tp=" + I(p.tp) +
+                                            " (experts split like the MLP) with ep_layout \"dp\"; ep_layout \"folded\" "
+                                            "takes any divisor of tp");
+        }
+      } else {
+        // Folded: stage position i = etp_idx + etp*(ep_idx + ep*edp_idx) over the tp*cp*dp ranks.
+        const std::string auto_why = p.ep_layout == EpLayout::kAuto && p.dp % p.ep != 0
+                                         ? " (ep does not divide dp=" + I(p.dp) + ", so EP is folded)"
+                                         : "";
+        if (p.tp % p.etp != 0) {
+          etp_bad = true;
+          r.note(P + "/etp", I(p.etp), "etp=" + I(p.etp) + " does not divide tp=" + I(p.tp) +
+                                            " (folded EP: an expert-TP group lies inside one TP group); use " +
+                                            join_ints(divisors(std::gcd<int64_t>(p.tp, m.expert_ffn_hidden))));
+        } else if (ranks % (int64_t{p.etp} * p.ep) != 0) {
+          const std::vector<int64_t> ok = divisors(std::gcd<int64_t>(ranks / p.etp, m.experts));
+          r.note(P + "/ep", I(p.ep), "ep*etp=" + I(int64_t{p.ep} * p.etp) + " does not divide tp*cp*dp=" + I(ranks) +
+                                          auto_why + " (folded EP splits a stage's ranks into expert-DP x EP x ETP); "
+                                          "with etp=" + I(p.etp) + " use ep in " + join_ints(ok));
+        } else if (p.etp > 1 && r.good({P + "/order"})) {
+          // The expert-TP group (etp consecutive positions) must lie inside one TP group.
+          std::vector<std::string> axes;
+          std::stringstream ss(p.order);
+          for (std::string a; std::getline(ss, a, '-');) axes.push_back(a);
+          for (const std::string& a : axes) {
+            if (a == "tp") break;
+            const int size = a == "cp" ? p.cp : a == "dp" ? p.dp : 1;
+            if (size > 1) {
+              r.note(P + "/order", "\"" + p.order + "\"",
+                     "etp=" + I(p.etp) + " > 1 with folded EP needs tp innermost of tp, cp, dp (" + a + "=" + I(size) +
+                         " is inside it, so an expert-TP group would leave its TP group); use an order with tp "
+                         "first, e.g. \"tp-cp-dp-pp\", or etp=1");
+              break;
+            }
+          }
+        }
+      }
+      if (!etp_bad && m.expert_ffn_hidden % p.etp != 0)
         r.note(P + "/etp", I(p.etp), "etp=" + I(p.etp) + " does not divide expert_ffn_hidden=" + I(m.expert_ffn_hidden));
       if (r.good({P + "/zero"}) && p.zero >= 3)
         r.note(P + "/zero", I(p.zero), "zero=3 (FSDP) with MoE is not modelled; use zero 0, 1 or 2");

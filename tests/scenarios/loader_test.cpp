@@ -535,9 +535,57 @@ TEST(LoaderMoe, EpMustDivideExpertsAndDp) {
   d["parallel"]["dp"] = 8;
   auto r = load(d);
   expect_error(r, "/parallel/ep", "3", {"does not divide experts=8", "use 1, 2, 4 or 8"});
+  // EP along DP asked for: ep must divide dp (the error names folding as the way out).
   d = moe_doc();
+  d["parallel"] = {{"dp", 2}, {"tp", 4}, {"ep", 4}, {"ep_layout", "dp"}};
+  expect_error(load(d), "/parallel/ep", "4",
+               {"does not divide dp=2", "carved from data parallelism", "ep_layout \"folded\""});
+}
+
+// Parallel folding (models/spec.h EpLayout): "auto" folds where EP along DP does not apply.
+TEST(LoaderMoe, FoldedEp) {
+  json d = moe_doc();
   d["parallel"] = {{"dp", 2}, {"tp", 4}, {"ep", 4}};
-  expect_error(load(d), "/parallel/ep", "4", {"does not divide dp=2", "carved from data parallelism"});
+  auto r = load(d);
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_EQ(r->parallel.ep_layout, EpLayout::kAuto);
+  EXPECT_TRUE(ep_folded(r->parallel));
+  EXPECT_EQ(expert_dp_size(r->parallel), 2);
+  d["parallel"] = {{"dp", 2}, {"tp", 4}, {"ep", 8}, {"etp", 1}};
+  ASSERT_TRUE(load(d).ok()) << all_errors(load(d));
+  d["parallel"] = {{"dp", 2}, {"tp", 4}, {"ep", 2}, {"etp", 2}};   // 1 < etp < tp: folded
+  r = load(d);
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_TRUE(ep_folded(r->parallel));
+  d["parallel"] = {{"dp", 4}, {"tp", 2}, {"ep", 2}, {"etp", 1}};   // ep | dp: EP along DP
+  r = load(d);
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_FALSE(ep_folded(r->parallel));
+  d["parallel"]["ep_layout"] = "folded";
+  r = load(d);
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_EQ(r->parallel.ep_layout, EpLayout::kFolded);
+  EXPECT_TRUE(ep_folded(r->parallel));
+}
+
+TEST(LoaderMoe, BadFoldsAreErrors) {
+  json d = moe_doc();
+  // etp must divide tp (an expert-TP group lies inside one TP group).
+  d["parallel"] = {{"dp", 2}, {"tp", 4}, {"ep", 2}, {"etp", 3}};
+  expect_error(load(d), "/parallel/etp", "3", {"does not divide tp=4", "folded", "use 1, 2 or 4"});
+  // etp*ep must divide tp*cp*dp; "auto" also says why EP along DP did not apply.
+  d["parallel"] = {{"dp", 2}, {"tp", 2}, {"ep", 8}, {"etp", 1}};
+  expect_error(load(d), "/parallel/ep", "8",
+               {"ep*etp=8 does not divide tp*cp*dp=4", "ep does not divide dp=2", "use ep in 1, 2 or 4"});
+  // etp > 1 needs tp innermost of tp, cp, dp in the rank order.
+  d["parallel"] = {{"dp", 4}, {"tp", 2}, {"ep", 2}, {"etp", 2}, {"ep_layout", "folded"}, {"order", "dp-tp-cp-pp"}};
+  expect_error(load(d), "/parallel/order", "dp-tp-cp-pp", {"needs tp innermost", "dp=4", "etp=1"});
+  // An unknown layout lists the accepted ones.
+  d["parallel"] = {{"dp", 8}, {"ep", 4}, {"ep_layout", "fold"}};
+  expect_error(load(d), "/parallel/ep_layout", "fold", {"\"auto\"", "\"dp\"", "\"folded\""});
+  // EP along DP asked for with 1 < etp < tp.
+  d["parallel"] = {{"dp", 2}, {"tp", 4}, {"ep", 2}, {"etp", 2}, {"ep_layout", "dp"}};
+  expect_error(load(d), "/parallel/etp", "2", {"must be 1 (whole experts) or tp=4", "\"folded\""});
 }
 
 TEST(LoaderMoe, TopKAboveExperts) {
