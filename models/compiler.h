@@ -165,6 +165,7 @@ struct StageInfo {
 // Routing figures of a MoE plan over all its MoE layers and micro-batches (models/moe.h).
 struct MoeStats {
   int pods = 1;                 // dp / ep groups of ep pipelines that meet only at the step's end
+                                // (folded EP: connected sets of EP blocks and TP x CP groups)
   int pods_drawn = 1;           // how many of them drew their own routing (at most 64)
   int slices = 1;               // token slices per pod, each routing its own tokens (models/moe.h)
   int straggler_pod = 0;        // the one the program is laid out with (most busiest-rank rows)

@@ -125,14 +125,17 @@ void performance_section(std::string& out, const Prediction& p) {
                                 (unsigned long long)m.seed, m.draws));
     kv(out, "imbalance", strf("busiest EP rank / mean: %.3f mean, %.3f max; %.2f%% of token copies dropped",
                               m.imbalance_mean, m.imbalance_max, m.dropped_fraction * 100.0));
+    // Folded EP (models/spec.h): a pod is a connected set of EP blocks and TP x CP groups.
+    const bool folded = ep_folded(p.scenario.parallel);
     if (m.pods > 1)
-      kv(out, "pods", strf("%d groups of ep pipelines (%d drawn); the step follows pod %d, %.3f x the mean pod's "
+      kv(out, "pods", strf("%d %s (%d drawn); the step follows pod %d, %.3f x the mean pod's "
                            "busiest-rank rows",
-                           m.pods, m.pods_drawn, m.straggler_pod, m.pod_spread));
+                           m.pods, folded ? "groups of linked EP blocks" : "groups of ep pipelines", m.pods_drawn,
+                           m.straggler_pod, m.pod_spread));
     if (m.slices > 1)
-      kv(out, "token slices", strf("%d per pod (TP/CP ranks routing their own tokens into their own EP groups); "
+      kv(out, "token slices", strf("%d per pod (%s routing their own tokens into their own EP groups); "
                                    "each layer follows the busiest",
-                                   m.slices));
+                                   m.slices, folded ? "EP blocks" : "TP/CP ranks"));
     kv(out, "routing cost", strf("%s (%s of the step; balanced routing: %s, same cost model)",
                                    format_time(m.imbalance_cost).c_str(),
                                    share(m.imbalance_cost, p.step_time).c_str(),

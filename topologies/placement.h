@@ -16,7 +16,8 @@
 //
 // Group instances are numbered in the order of their smallest member; members are ascending.
 // Table builders are O(ranks) time and memory.
-// FIXME: ep is not an axis yet (ParallelSpec only accepts ep=1); MoE adds it inside dp.
+// ep is not an axis: the MoE groups (EP along DP, or folded over a stage's positions in rank
+// order) are built by models/compiler.cpp from these coordinates.
 // Thread-safety: Placement is an immutable value; the free functions are pure.
 #pragma once
 #include <array>
