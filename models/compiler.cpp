@@ -221,7 +221,7 @@ class StageBuilder {
   // ModelSpec::is_moe_layer without its string comparison (asked several times per layer).
   bool moe_layer(int layer) const { return moe_ && layer >= model_.dense_layers; }
 
-  uint32_t emit(const Task& t) {
+  __attribute__((always_inline)) uint32_t emit(const Task& t) {
     std::vector<Task>& v = prog_.tasks;
     const size_t i = v.size();
     if (i >= prefaulted_) prefault_ahead();

@@ -137,6 +137,7 @@ Status Plan::finalize() {
     const uint32_t n = static_cast<uint32_t>(prog.tasks.size());
     const Task* tasks = prog.tasks.data();
     std::array<uint32_t, kMaxStreams> count{};
+    std::array<uint32_t, kMaxChannels> recvs{};
     std::fill(seen.begin(), seen.end(), 0);
     stream_of.resize(n);
     // Fresh pages are mapped in one call each (sim/prefault.h): a page fault per 4 KiB costs
@@ -164,11 +165,18 @@ Status Plan::finalize() {
           used[pi].push_back(t.group);
         }
       }
-      if ((t.kind == TaskKind::kSend || t.kind == TaskKind::kRecv) && t.group >= npeers)
-        return Status::error("plan: p2p in '" + prog.name + "' names peer table " + std::to_string(t.group));
+      if (t.kind == TaskKind::kSend || t.kind == TaskKind::kRecv) {
+        if (t.group >= npeers)
+          return Status::error("plan: p2p in '" + prog.name + "' names peer table " + std::to_string(t.group));
+        if (t.channel >= kMaxChannels)
+          return Status::error("plan: p2p in '" + prog.name + "' task " + std::to_string(i) + " uses channel " +
+                               std::to_string(t.channel) + " (at most " + std::to_string(kMaxChannels) + ")");
+        if (t.kind == TaskKind::kRecv) ++recvs[t.channel];
+      }
       pos[i] = count[t.stream]++;
       stream_of[i] = t.stream;
     }
+    prog.recvs_on_channel = recvs;
     std::array<uint32_t*, kMaxStreams> out{};
     for (int s = 0; s < kMaxStreams; ++s) {
       prog.stream_tasks[s].clear();

@@ -32,7 +32,7 @@ namespace {
 constexpr uint8_t kEvTaskDone = 0;
 constexpr uint8_t kEvCollDone = 1;
 constexpr uint8_t kEvFlow = 2;     // flow mode: the network's next completion (versioned)
-constexpr int kChannels = 4;
+constexpr int kChannels = kMaxChannels;
 constexpr uint8_t kNoCat = 0xff;
 constexpr uint8_t kNone8 = 0xff;   // try_advance: no stream of the rank moved on
 static_assert(kMaxStreams <= 8, "RankState keeps a bit per stream in a uint8_t");
@@ -129,6 +129,7 @@ class Replayer {
   uint32_t slot_of_inst(uint32_t g, uint32_t inst) const {
     if (!opts_.fast) return inst;
     const auto& v = gs_[g].slot_of_inst;
+    if (v.size() == 1 && v[0].first == inst) return v[0].second;   // most groups: one slot
     auto it = std::lower_bound(v.begin(), v.end(), std::make_pair(inst, 0u));
     SIM_CHECK(it != v.end() && it->first == inst, "group %u instance %u has no simulated member", g, inst);
     return it->second;
@@ -165,9 +166,10 @@ class Replayer {
   void schedule_done(uint8_t kind, uint32_t a, uint32_t b, Time start, Time done);
   Time comm_dur(const RankState& rs, uint8_t s, const Task& t, Time now) const;
   // Order-sensitive 64-bit mix of the event sequence (a multiply-xorshift step per word).
-  void fp_mix(uint64_t v) {
-    fp_ = (fp_ ^ v) * 0x9E3779B97F4A7C15ull;
-    fp_ ^= fp_ >> 29;
+  // run() keeps the state in a local, which stays in a register across the handlers' calls.
+  static uint64_t fp_mix(uint64_t fp, uint64_t v) {
+    fp = (fp ^ v) * 0x9E3779B97F4A7C15ull;
+    return fp ^ (fp >> 29);
   }
 
   const Plan& plan_;
@@ -182,7 +184,6 @@ class Replayer {
   std::vector<Message> msgs_;
   EventQueue q_;
   std::vector<TraceRecord> trace_;
-  uint64_t fp_ = 1469598103934665603ull;
   // flow mode
   std::unique_ptr<FlowNetwork> net_;
   std::unique_ptr<FlowEventDriver> drv_;
@@ -538,23 +539,15 @@ Result<ReplayResult> Replayer::run() {
     if (r < static_cast<uint32_t>(n) && local_of_rank_[r] >= 0) rs_[local_of_rank_[r]].traced = true;
 
   setup_groups(sim);
-  // Mailboxes sized by the receives each program posts per channel: no growth during the run.
-  std::vector<std::array<uint32_t, kChannels>> recv_count(plan_.programs.size());
-  for (size_t p = 0; p < plan_.programs.size(); ++p) {
-    recv_count[p].fill(0);
-    for (const Task& t : plan_.programs[p].tasks)
-      if (t.kind == TaskKind::kRecv) {
-        SIM_CHECK(t.channel < kChannels, "channel %d out of range", t.channel);
-        ++recv_count[p][t.channel];
-      }
-  }
+  // Mailboxes sized by the receives each program posts per channel (counted by finalize): no
+  // growth during the run.
   mbox_.resize(sim.size() * kChannels);
   uint32_t total = 0;
   for (size_t i = 0; i < sim.size(); ++i)
     for (int c = 0; c < kChannels; ++c) {
       Mailbox& mb = mbox_[i * kChannels + c];
       mb.base = total;
-      mb.cap = std::max<uint32_t>(1, recv_count[plan_.program_of_rank[sim[i]]][c]);
+      mb.cap = std::max<uint32_t>(1, rs_[i].prog->recvs_on_channel[c]);
       total += mb.cap;
     }
   msgs_.resize(total);
@@ -570,11 +563,12 @@ Result<ReplayResult> Replayer::run() {
   for (uint32_t li = 0; li < sim.size(); ++li) try_advance(li, Time::zero(), kNone8);
 
   uint64_t events = 0;
+  uint64_t fp = 1469598103934665603ull;
   while (!q_.empty()) {
     const Event e = q_.pop();
     ++events;
-    fp_mix(static_cast<uint64_t>(e.when.count_ps()));
-    fp_mix((static_cast<uint64_t>(e.type) << 56) ^ (static_cast<uint64_t>(e.a) << 24) ^ e.b);
+    fp = fp_mix(fp, static_cast<uint64_t>(e.when.count_ps()));
+    fp = fp_mix(fp, (static_cast<uint64_t>(e.type) << 56) ^ (static_cast<uint64_t>(e.a) << 24) ^ e.b);
     if (e.type == kEvTaskDone) {
       complete(e.a, static_cast<uint8_t>(e.b), e.when);
     } else if (e.type == kEvFlow) {
@@ -670,8 +664,7 @@ Result<ReplayResult> Replayer::run() {
   }
   out.ranks = std::move(stats_);
   out.trace = std::move(trace_);
-  fp_mix(static_cast<uint64_t>(step.count_ps()));
-  out.fingerprint = fp_;
+  out.fingerprint = fp_mix(fp, static_cast<uint64_t>(step.count_ps()));
   return out;
 }
 
