@@ -138,6 +138,7 @@ Status Plan::finalize() {
     const Task* tasks = prog.tasks.data();
     std::array<uint32_t, kMaxStreams> count{};
     std::array<uint32_t, kMaxChannels> recvs{};
+    uint32_t compute_count = 0;
     std::fill(seen.begin(), seen.end(), 0);
     stream_of.resize(n);
     // Fresh pages are mapped in one call each (sim/prefault.h): a page fault per 4 KiB costs
@@ -173,9 +174,12 @@ Status Plan::finalize() {
                                std::to_string(t.channel) + " (at most " + std::to_string(kMaxChannels) + ")");
         if (t.kind == TaskKind::kRecv) ++recvs[t.channel];
       }
-      pos[i] = count[t.stream]++;
+      // Most tasks are on the compute stream: its counter lives in a register, so the tasks do
+      // not wait on each other's increment of count[] in memory.
+      pos[i] = t.stream == kStreamCompute ? compute_count++ : count[t.stream]++;
       stream_of[i] = t.stream;
     }
+    count[kStreamCompute] = compute_count;
     prog.recvs_on_channel = recvs;
     std::array<uint32_t*, kMaxStreams> out{};
     for (int s = 0; s < kMaxStreams; ++s) {

@@ -57,6 +57,7 @@ Bucket bucket_of(Category c) {
 
 struct RankState {
   const Program* prog = nullptr;
+  const Task* tasks = nullptr;   // prog->tasks.data(): one load less on the hot path
   uint32_t rank = 0;
   uint32_t pc[kMaxStreams] = {};
   uint32_t done[kMaxStreams] = {};
@@ -114,7 +115,8 @@ struct GroupState {
 
 class Replayer {
  public:
-  Replayer(const Plan& plan, const ReplayOptions& opts) : plan_(plan), opts_(opts) {}
+  Replayer(const Plan& plan, const ReplayOptions& opts)
+      : plan_(plan), opts_(opts), flow_(opts.network != nullptr) {}
 
   Result<ReplayResult> run();
 
@@ -174,6 +176,7 @@ class Replayer {
 
   const Plan& plan_;
   const ReplayOptions& opts_;
+  const bool flow_;                // opts_.network is set: comm goes through the flow model
   std::vector<int32_t> local_of_rank_;
   std::vector<RankState> rs_;
   std::vector<RankStats> stats_;
@@ -202,7 +205,7 @@ bool Replayer::start_traffic(uint8_t kind, uint32_t a, uint32_t b, Time now) {
     opts_.network->collective(plan_, a, b, g.pend[b].op, &traffic_);
   } else {
     const RankState& rs = rs_[a];
-    const Task& t = rs.prog->tasks[rs.cur[b]];
+    const Task& t = rs.tasks[rs.cur[b]];
     const int32_t peer = plan_.peers[t.group].peer_of_rank[rs.rank];
     SIM_CHECK(peer >= 0, "rank %u sends on '%s' but has no peer", rs.rank,
               plan_.peers[t.group].name.c_str());
@@ -254,7 +257,7 @@ void Replayer::finish_xfer(uint32_t x, Time last_flow_end) {
 // The duration a finished comm task counts for: its bound cost in analytic mode; in flow mode
 // what the network made of it.
 Time Replayer::comm_dur(const RankState& rs, uint8_t s, const Task& t, Time now) const {
-  if (!opts_.network) return t.dur;
+  if (!flow_) return t.dur;
   if (t.kind == TaskKind::kCollective) {
     return gs_[t.group].actual[slot(static_cast<uint32_t>(&rs - rs_.data()), t.group)];
   }
@@ -297,7 +300,7 @@ void Replayer::arrive(uint32_t li, uint8_t s, const Task& t, Time now) {
     p.maxt = max(p.maxt, now);
   }
   if (++p.arrivals == p.needed) {
-    if (!opts_.network) {
+    if (!flow_) {
       q_.push(p.maxt + t.dur, 0, kEvCollDone, t.group, inst);
     } else if (!start_traffic(0, t.group, inst, p.maxt)) {   // flow mode: full, slot == inst
       schedule_done(0, t.group, inst, p.maxt, p.maxt + t.dur);
@@ -320,7 +323,7 @@ bool Replayer::deps_done(RankState& rs, uint8_t s, const Task& t) {
   const Program& prog = *rs.prog;
   for (uint32_t d : t.dep) {
     if (d == kNoDep) continue;
-    const Task& dt = prog.tasks[d];
+    const Task& dt = rs.tasks[d];
     if (rs.done[dt.stream] <= prog.pos_in_stream[d]) {
       const uint32_t pos = prog.pos_in_stream[d];
       rs.wake_at[dt.stream] = rs.waiters_on[dt.stream] ? std::min(rs.wake_at[dt.stream], pos + 1) : pos + 1;
@@ -337,7 +340,7 @@ bool Replayer::deps_done(RankState& rs, uint8_t s, const Task& t) {
 
 bool Replayer::receive(uint32_t li, uint8_t s, uint32_t ti, Time now) {
   RankState& rs = rs_[li];
-  const Task& t = rs.prog->tasks[ti];
+  const Task& t = rs.tasks[ti];
   Mailbox& mb = mbox_[li * kChannels + t.channel];
   if (mb.head == mb.tail) return false;
   const Message m = msgs_[mb.base + (mb.head % mb.cap)];
@@ -364,7 +367,7 @@ bool Replayer::receive(uint32_t li, uint8_t s, uint32_t ti, Time now) {
 
 void Replayer::try_advance(uint32_t li, Time now, uint8_t moved) {
   RankState& rs = rs_[li];
-  const Program& prog = *rs.prog;
+  const Task* const tasks = rs.tasks;
   // Waiting streams to look at again: those waiting on a stream that moved on (the others
   // are still waiting, as their dependency's stream has not moved).
   uint32_t recheck = moved != kNone8 && rs.waiters_on[moved] && rs.done[moved] >= rs.wake_at[moved]
@@ -381,7 +384,7 @@ void Replayer::try_advance(uint32_t li, Time now, uint8_t moved) {
       // busy), or stops where the stream must wait.
       while (!(rs.busy & (1u << s)) && (rs.live & (1u << s))) {
         const uint32_t ti = rs.cur[s];
-        const Task& t = prog.tasks[ti];
+        const Task& t = tasks[ti];
         if ((t.dep[0] != kNoDep || t.dep[1] != kNoDep) && !deps_done(rs, s, t)) break;
         if (t.kind == TaskKind::kRecv) {
           if (!receive(li, s, ti, now)) break;   // message not here yet: woken by its delivery
@@ -396,7 +399,7 @@ void Replayer::try_advance(uint32_t li, Time now, uint8_t moved) {
         begin(li, s, t, now);
         if (t.kind == TaskKind::kCollective) {
           arrive(li, s, t, now);
-        } else if (t.kind == TaskKind::kSend && opts_.network && start_traffic(1, li, s, now)) {
+        } else if (t.kind == TaskKind::kSend && flow_ && start_traffic(1, li, s, now)) {
           // flow mode: the send ends when its flow does (kEvTaskDone from finish_xfer)
         } else {  // compute or send: occupies the stream for its duration
           q_.push(now + t.dur, 0, kEvTaskDone, li, s);
@@ -408,9 +411,8 @@ void Replayer::try_advance(uint32_t li, Time now, uint8_t moved) {
 
 void Replayer::complete(uint32_t li, uint8_t s, Time now) {
   RankState& rs = rs_[li];
-  const Program& prog = *rs.prog;
   const uint32_t ti = rs.cur[s];
-  const Task& t = prog.tasks[ti];
+  const Task& t = rs.tasks[ti];
   RankStats& st = stats_[li];
   const Time dur = comm_dur(rs, s, t, now);
   if (is_comm(t.category)) st.comm_total[static_cast<size_t>(t.category)] += dur;
@@ -524,6 +526,7 @@ Result<ReplayResult> Replayer::run() {
     local_of_rank_[sim[i]] = static_cast<int32_t>(i);
     rs_[i].rank = sim[i];
     rs_[i].prog = &plan_.programs[plan_.program_of_rank[sim[i]]];
+    rs_[i].tasks = rs_[i].prog->tasks.data();
     for (int s = 0; s < kMaxStreams; ++s) {
       const std::vector<uint32_t>& st = rs_[i].prog->stream_tasks[s];
       rs_[i].st[s] = st.data();
