@@ -143,6 +143,7 @@ class Replayer {
   }
   void setup_groups(const std::vector<uint32_t>& sim);
   void begin(uint32_t li, uint8_t s, const Task& t, Time now);
+  __attribute__((always_inline)) inline void begin_inline(uint32_t li, uint8_t s, const Task& t, Time now);
   // The paths of try_advance that most events do not take, out of line (the hot loop keeps
   // its registers). unwait: stream s's dependency has finished (it stops waiting) or not.
   // deps_done: whether t's dependencies have finished; if not, stream s waits on the first
@@ -270,7 +271,9 @@ Time Replayer::comm_dur(const RankState& rs, uint8_t s, const Task& t, Time now)
   return t.dur;
 }
 
-void Replayer::begin(uint32_t li, uint8_t s, const Task& t, Time now) {
+void Replayer::begin(uint32_t li, uint8_t s, const Task& t, Time now) { begin_inline(li, s, t, now); }
+
+inline void Replayer::begin_inline(uint32_t li, uint8_t s, const Task& t, Time now) {
   RankState& rs = rs_[li];
   RankStats& st = stats_[li];
   if (s == kStreamCompute) {
@@ -379,7 +382,7 @@ inline bool Replayer::start_next(uint32_t li, uint8_t s, Time now) {
   const Task& t = rs.tasks[rs.cur[s]];
   if (t.dep[0] != kNoDep || t.dep[1] != kNoDep || t.kind == TaskKind::kRecv || (t.kind == TaskKind::kSend && flow_))
     return false;
-  begin(li, s, t, now);
+  begin_inline(li, s, t, now);
   if (t.kind == TaskKind::kCollective) arrive(li, s, t, now);
   else q_.push(now + t.dur, 0, kEvTaskDone, li, s);
   return true;

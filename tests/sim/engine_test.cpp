@@ -300,6 +300,50 @@ TEST(Plan, FinalizeRejectsForwardDependency) {
   EXPECT_FALSE(p.finalize().ok());
 }
 
+// finalize checks every task with one combined test and names the first broken invariant
+// (task_error): each kind of bad task gives its own message, a good plan none.
+TEST(Plan, FinalizeNamesEachBrokenInvariant) {
+  struct Case {
+    const char* what;
+    void (*spoil)(Task&);
+  };
+  const Case cases[] = {
+      {"uses stream 7", [](Task& t) { t.stream = kMaxStreams; }},
+      {"depends on a later task 1", [](Task& t) { t.dep[1] = 1; }},
+      {"depends on a later task 2", [](Task& t) { t.dep[0] = 2; }},
+      {"names no op", [](Task& t) { t.op = 1000; }},
+      {"names group 3", [](Task& t) {
+         t.kind = TaskKind::kCollective;
+         t.group = 3;
+       }},
+      {"names peer table 0", [](Task& t) { t.kind = TaskKind::kSend; }},
+      {"uses stream 9", [](Task& t) {   // the first check that fails is reported
+         t.stream = 9;
+         t.op = 1000;
+       }},
+  };
+  for (const Case& c : cases) {
+    Plan p = one_program_plan(1);
+    p.programs[0].tasks = {compute(p, Time::us(1)), compute(p, Time::us(1)), compute(p, Time::us(1))};
+    c.spoil(p.programs[0].tasks[1]);
+    const Status st = p.finalize();
+    ASSERT_FALSE(st.ok()) << c.what;
+    EXPECT_NE(st.to_string().find(c.what), std::string::npos) << st.to_string();
+  }
+  Plan p = one_program_plan(2);
+  p.peers.push_back(PeerTable{"pp", {1, 0}});
+  Task recv = compute(p, Time::us(1));
+  recv.kind = TaskKind::kRecv;
+  recv.channel = kMaxChannels;
+  p.programs[0].tasks = {recv};
+  EXPECT_NE(p.finalize().to_string().find("uses channel 4"), std::string::npos);
+  recv.channel = 1;
+  p.programs[0].tasks = {compute(p, Time::us(1)), recv, recv};
+  ASSERT_TRUE(p.finalize().ok());
+  EXPECT_EQ(p.programs[0].recvs_on_channel[1], 2u);
+  EXPECT_EQ(p.programs[0].recvs_on_channel[0], 0u);
+}
+
 TEST(Units, TransferTimeRoundsUpToWholePicoseconds) {
   // 1 byte at 3 B/s = 0.333.. s -> 333333333334 ps
   EXPECT_EQ(transfer_time(Bytes(1), Bandwidth::bytes_per_s(3)).count_ps(), 333333333334);
