@@ -116,7 +116,7 @@ struct GroupState {
 class Replayer {
  public:
   Replayer(const Plan& plan, const ReplayOptions& opts)
-      : plan_(plan), opts_(opts), flow_(opts.network != nullptr) {}
+      : plan_(plan), opts_(opts), flow_(opts.network != nullptr), fast_(opts.fast) {}
 
   Result<ReplayResult> run();
 
@@ -131,10 +131,10 @@ class Replayer {
   bool start_next(uint32_t li, uint8_t s, Time now);
   // The state slot of local rank li in group g (kNoDep: not a member); of instance `inst`.
   uint32_t slot(uint32_t li, uint8_t g) const {
-    return opts_.fast ? slot_[li * ng_ + g] : plan_.groups[g].instance_of_rank[li];
+    return fast_ ? slot_[li * ng_ + g] : plan_.groups[g].instance_of_rank[li];
   }
   uint32_t slot_of_inst(uint32_t g, uint32_t inst) const {
-    if (!opts_.fast) return inst;
+    if (!fast_) return inst;
     const auto& v = gs_[g].slot_of_inst;
     if (v.size() == 1 && v[0].first == inst) return v[0].second;   // most groups: one slot
     auto it = std::lower_bound(v.begin(), v.end(), std::make_pair(inst, 0u));
@@ -183,6 +183,7 @@ class Replayer {
   const Plan& plan_;
   const ReplayOptions& opts_;
   const bool flow_;                // opts_.network is set: comm goes through the flow model
+  const bool fast_;                // opts_.fast
   std::vector<int32_t> local_of_rank_;
   std::vector<RankState> rs_;
   std::vector<RankStats> stats_;
