@@ -1,6 +1,7 @@
 #include "models/compiler.h"
 
 #include <algorithm>
+#include <array>
 #include <map>
 #include <tuple>
 #include <string>
@@ -223,7 +224,7 @@ class StageBuilder {
   // ModelSpec::is_moe_layer without its string comparison (asked several times per layer).
   bool moe_layer(int layer) const { return moe_ && layer >= model_.dense_layers; }
 
-  uint32_t emit(const Task& t) {
+  __attribute__((always_inline)) uint32_t emit(const Task& t) {
     std::vector<Task>& v = prog_.tasks;
     const size_t i = v.size();
     if (i >= prefaulted_) prefault_ahead();
@@ -251,9 +252,11 @@ class StageBuilder {
   // micro-batch runs the same shapes, so each site's OpDesc is interned once, not per task.
   template <class F>
   uint32_t cached_op(int site, int64_t extra, F&& make) {
-    if (site >= 0 && extra == 0) {   // OP(expr): most tasks; a table indexed by the line
-      if (static_cast<size_t>(site) >= site_ops_.size()) site_ops_.resize(site + 1, OpCache::kEmpty);
-      uint32_t& id = site_ops_[site];
+    if (extra == 0) {   // OP(expr): most tasks; a table indexed by the line (or -site)
+      std::vector<uint32_t>& table = site >= 0 ? site_ops_ : neg_site_ops_;
+      const size_t k = static_cast<size_t>(site >= 0 ? site : -site);
+      if (k >= table.size()) table.resize(k + 1, OpCache::kEmpty);
+      uint32_t& id = table[k];
       if (id == OpCache::kEmpty) id = plan_.intern_op(make());
       return id;
     }
@@ -325,8 +328,13 @@ class StageBuilder {
   // same text may get two entries, but intern_op maps both to the same op.
   uint32_t coll_op(const char* name, CollKind kind, int64_t bytes, uint8_t group) {
     const uint64_t key = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(name)) ^ (uint64_t{group} << 56);
+    // A direct-mapped memo in front of the table: a call site asks for the same op on every
+    // layer and micro-batch. Where two keys share an entry the table answers.
+    CollMemo& m = coll_memo_[(key ^ (key >> 7)) % coll_memo_.size()];
+    if (m.key == key && m.bytes == bytes) return m.id;
     uint32_t* id = coll_cache_.find_or_add(key, bytes);
     if (*id == OpCache::kEmpty) *id = plan_.intern_op(collective_op(name, kind, bytes, group));
+    m = CollMemo{key, bytes, *id};
     return *id;
   }
 
@@ -1111,7 +1119,14 @@ class StageBuilder {
   uint32_t pending_exp_after_ = kNoDep;
   OpCache op_cache_;     // (call site, extra) -> op
   std::vector<uint32_t> site_ops_;   // call site (a line) -> op, for extra == 0
+  std::vector<uint32_t> neg_site_ops_;   // the same for the negative sites, by -site
   OpCache coll_cache_;   // (name literal's address ^ group << 56, bytes) -> op
+  struct CollMemo {
+    uint64_t key = 0;
+    int64_t bytes = -1;   // no collective has -1 bytes: an empty entry never matches
+    uint32_t id = 0;
+  };
+  std::array<CollMemo, 64> coll_memo_{};
 };
 
 GroupTable split_group(const GroupTable& g, int chunk, bool replica, std::string name) {

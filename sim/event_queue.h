@@ -4,7 +4,9 @@
 // depends on pointer values.
 //
 // Implementation: while at most kSortedMax entries are queued (a fast-mode replay has a dozen
-// or two) a sorted array, popped at its front and entered by insertion from the back; beyond
+// or two) a sorted array, popped at its front and entered by insertion from its nearer end (from
+// the back, or from the front into the slot a pop freed when the new key sorts before the
+// middle entry: half the moves of always inserting from the back); beyond
 // that a binary heap over the same std::vector of small plain keys (an ascending array is a
 // heap already), until it shrinks below kHeapMin. Any correct priority queue pops the same
 // sequence, the order being total. Events with the same (time, phase) pushed back to back
@@ -61,7 +63,19 @@ class EventQueue {
     const Key e{when, order, a, b, kNone, type};
     // The new entry becomes the last one: where others move meanwhile does not matter.
     if (sorted_) {
-      if (n_ - lo_ < kSortedMax) {   // insertion from the back (new events tend to be late)
+      if (n_ - lo_ < kSortedMax) {
+        // Insertion from the nearer end: from the front, into the slot the last pop freed,
+        // when the new event sorts before the middle entry; from the back otherwise.
+        if (lo_ > 0 && n_ > lo_ && before(e, heap_[lo_ + (n_ - lo_) / 2])) {
+          size_t i = --lo_;
+          while (i + 1 < n_ && before(heap_[i + 1], e)) {
+            heap_[i] = heap_[i + 1];
+            ++i;
+          }
+          heap_[i] = e;
+          last_ = static_cast<uint32_t>(i);
+          return;
+        }
         if (n_ == heap_.size()) make_room();
         size_t i = n_++;
         while (i > lo_ && before(e, heap_[i - 1])) {
@@ -134,7 +148,7 @@ class EventQueue {
  private:
   static constexpr uint32_t kNone = 0xffffffffu;
   // Up to kSortedMax entries the queue is a sorted array [lo_, n_) (popped at lo_, entered by
-  // insertion from the back): cheaper than a heap for the few events pending in a fast-mode
+  // insertion from the nearer end): cheaper than a heap for the few events pending in a fast-mode
   // replay. Beyond that it is a binary heap in [0, n_) (an ascending array is one already),
   // until it shrinks below kHeapMin again.
   static constexpr size_t kSortedMax = 32, kHeapMin = 8;

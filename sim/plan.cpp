@@ -137,6 +137,8 @@ Status Plan::finalize() {
     const uint32_t n = static_cast<uint32_t>(prog.tasks.size());
     const Task* tasks = prog.tasks.data();
     std::array<uint32_t, kMaxStreams> count{};
+    std::array<uint32_t, kMaxChannels> recvs{};
+    uint32_t compute_count = 0;
     std::fill(seen.begin(), seen.end(), 0);
     stream_of.resize(n);
     // Fresh pages are mapped in one call each (sim/prefault.h): a page fault per 4 KiB costs
@@ -164,11 +166,21 @@ Status Plan::finalize() {
           used[pi].push_back(t.group);
         }
       }
-      if ((t.kind == TaskKind::kSend || t.kind == TaskKind::kRecv) && t.group >= npeers)
-        return Status::error("plan: p2p in '" + prog.name + "' names peer table " + std::to_string(t.group));
-      pos[i] = count[t.stream]++;
+      if (t.kind == TaskKind::kSend || t.kind == TaskKind::kRecv) {
+        if (t.group >= npeers)
+          return Status::error("plan: p2p in '" + prog.name + "' names peer table " + std::to_string(t.group));
+        if (t.channel >= kMaxChannels)
+          return Status::error("plan: p2p in '" + prog.name + "' task " + std::to_string(i) + " uses channel " +
+                               std::to_string(t.channel) + " (at most " + std::to_string(kMaxChannels) + ")");
+        if (t.kind == TaskKind::kRecv) ++recvs[t.channel];
+      }
+      // Most tasks are on the compute stream: its counter lives in a register, so the tasks do
+      // not wait on each other's increment of count[] in memory.
+      pos[i] = t.stream == kStreamCompute ? compute_count++ : count[t.stream]++;
       stream_of[i] = t.stream;
     }
+    count[kStreamCompute] = compute_count;
+    prog.recvs_on_channel = recvs;
     std::array<uint32_t*, kMaxStreams> out{};
     for (int s = 0; s < kMaxStreams; ++s) {
       prog.stream_tasks[s].clear();

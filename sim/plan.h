@@ -26,6 +26,7 @@
 namespace trainsim {
 
 inline constexpr int kMaxStreams = 7;
+inline constexpr int kMaxChannels = 4;         // Send/Recv message channels per rank
 // Stream roles used by the compiler (the engine only needs the indices).
 inline constexpr uint8_t kStreamCompute = 0;   // kernels and blocking (TP) collectives
 inline constexpr uint8_t kStreamDp = 1;        // gradient reduction / ZeRO reduce-scatter
@@ -88,7 +89,7 @@ struct Task {
   TaskKind kind = TaskKind::kCompute;
   uint8_t stream = kStreamCompute;
   Category category = Category::kCompute;
-  uint8_t channel = 0;        // Send/Recv: message channel (0 = forward activations, 1 = backward grads)
+  uint8_t channel = 0;        // Send/Recv: message channel (0 = forward activations, 1 = backward grads); < kMaxChannels
   uint8_t group = 0;          // Collective: Plan::groups index; Send/Recv: Plan::peers index
 };
 
@@ -106,6 +107,7 @@ struct Program {
   // Derived by Plan::finalize():
   std::array<std::vector<uint32_t>, kMaxStreams> stream_tasks;
   std::vector<uint32_t> pos_in_stream;
+  std::array<uint32_t, kMaxChannels> recvs_on_channel{};   // receives the program posts per channel
 };
 
 // A kind of group (tp, dp, ...): which instance each rank belongs to and the members of each.

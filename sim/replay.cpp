@@ -32,7 +32,7 @@ namespace {
 constexpr uint8_t kEvTaskDone = 0;
 constexpr uint8_t kEvCollDone = 1;
 constexpr uint8_t kEvFlow = 2;     // flow mode: the network's next completion (versioned)
-constexpr int kChannels = 4;
+constexpr int kChannels = kMaxChannels;
 constexpr uint8_t kNoCat = 0xff;
 constexpr uint8_t kNone8 = 0xff;   // try_advance: no stream of the rank moved on
 static_assert(kMaxStreams <= 8, "RankState keeps a bit per stream in a uint8_t");
@@ -57,6 +57,7 @@ Bucket bucket_of(Category c) {
 
 struct RankState {
   const Program* prog = nullptr;
+  const Task* tasks = nullptr;   // prog->tasks.data(): one load less on the hot path
   uint32_t rank = 0;
   uint32_t pc[kMaxStreams] = {};
   uint32_t done[kMaxStreams] = {};
@@ -114,7 +115,8 @@ struct GroupState {
 
 class Replayer {
  public:
-  Replayer(const Plan& plan, const ReplayOptions& opts) : plan_(plan), opts_(opts) {}
+  Replayer(const Plan& plan, const ReplayOptions& opts)
+      : plan_(plan), opts_(opts), flow_(opts.network != nullptr), fast_(opts.fast) {}
 
   Result<ReplayResult> run();
 
@@ -122,19 +124,26 @@ class Replayer {
   // Starts what rank li can start at `now`; `moved`: the stream whose task just ended (its
   // waiters may go on), or kNone8.
   void try_advance(uint32_t li, Time now, uint8_t moved);
+  // try_advance(li, now, s) after stream s's task ended, in the case most events are: s is
+  // the only stream of the rank that could start anything (the others are busy, done or
+  // waiting on streams other than s), and its next task starts at once without waiting (no
+  // dependency, not a receive). Returns false, having changed nothing, in every other case.
+  bool start_next(uint32_t li, uint8_t s, Time now);
   // The state slot of local rank li in group g (kNoDep: not a member); of instance `inst`.
   uint32_t slot(uint32_t li, uint8_t g) const {
-    return opts_.fast ? slot_[li * ng_ + g] : plan_.groups[g].instance_of_rank[li];
+    return fast_ ? slot_[li * ng_ + g] : plan_.groups[g].instance_of_rank[li];
   }
   uint32_t slot_of_inst(uint32_t g, uint32_t inst) const {
-    if (!opts_.fast) return inst;
+    if (!fast_) return inst;
     const auto& v = gs_[g].slot_of_inst;
+    if (v.size() == 1 && v[0].first == inst) return v[0].second;   // most groups: one slot
     auto it = std::lower_bound(v.begin(), v.end(), std::make_pair(inst, 0u));
     SIM_CHECK(it != v.end() && it->first == inst, "group %u instance %u has no simulated member", g, inst);
     return it->second;
   }
   void setup_groups(const std::vector<uint32_t>& sim);
   void begin(uint32_t li, uint8_t s, const Task& t, Time now);
+  __attribute__((always_inline)) inline void begin_inline(uint32_t li, uint8_t s, const Task& t, Time now);
   // The paths of try_advance that most events do not take, out of line (the hot loop keeps
   // its registers). unwait: stream s's dependency has finished (it stops waiting) or not.
   // deps_done: whether t's dependencies have finished; if not, stream s waits on the first
@@ -165,13 +174,16 @@ class Replayer {
   void schedule_done(uint8_t kind, uint32_t a, uint32_t b, Time start, Time done);
   Time comm_dur(const RankState& rs, uint8_t s, const Task& t, Time now) const;
   // Order-sensitive 64-bit mix of the event sequence (a multiply-xorshift step per word).
-  void fp_mix(uint64_t v) {
-    fp_ = (fp_ ^ v) * 0x9E3779B97F4A7C15ull;
-    fp_ ^= fp_ >> 29;
+  // run() keeps the state in a local, which stays in a register across the handlers' calls.
+  static uint64_t fp_mix(uint64_t fp, uint64_t v) {
+    fp = (fp ^ v) * 0x9E3779B97F4A7C15ull;
+    return fp ^ (fp >> 29);
   }
 
   const Plan& plan_;
   const ReplayOptions& opts_;
+  const bool flow_;                // opts_.network is set: comm goes through the flow model
+  const bool fast_;                // opts_.fast
   std::vector<int32_t> local_of_rank_;
   std::vector<RankState> rs_;
   std::vector<RankStats> stats_;
@@ -182,7 +194,6 @@ class Replayer {
   std::vector<Message> msgs_;
   EventQueue q_;
   std::vector<TraceRecord> trace_;
-  uint64_t fp_ = 1469598103934665603ull;
   // flow mode
   std::unique_ptr<FlowNetwork> net_;
   std::unique_ptr<FlowEventDriver> drv_;
@@ -201,7 +212,7 @@ bool Replayer::start_traffic(uint8_t kind, uint32_t a, uint32_t b, Time now) {
     opts_.network->collective(plan_, a, b, g.pend[b].op, &traffic_);
   } else {
     const RankState& rs = rs_[a];
-    const Task& t = rs.prog->tasks[rs.cur[b]];
+    const Task& t = rs.tasks[rs.cur[b]];
     const int32_t peer = plan_.peers[t.group].peer_of_rank[rs.rank];
     SIM_CHECK(peer >= 0, "rank %u sends on '%s' but has no peer", rs.rank,
               plan_.peers[t.group].name.c_str());
@@ -253,7 +264,7 @@ void Replayer::finish_xfer(uint32_t x, Time last_flow_end) {
 // The duration a finished comm task counts for: its bound cost in analytic mode; in flow mode
 // what the network made of it.
 Time Replayer::comm_dur(const RankState& rs, uint8_t s, const Task& t, Time now) const {
-  if (!opts_.network) return t.dur;
+  if (!flow_) return t.dur;
   if (t.kind == TaskKind::kCollective) {
     return gs_[t.group].actual[slot(static_cast<uint32_t>(&rs - rs_.data()), t.group)];
   }
@@ -261,7 +272,9 @@ Time Replayer::comm_dur(const RankState& rs, uint8_t s, const Task& t, Time now)
   return t.dur;
 }
 
-void Replayer::begin(uint32_t li, uint8_t s, const Task& t, Time now) {
+void Replayer::begin(uint32_t li, uint8_t s, const Task& t, Time now) { begin_inline(li, s, t, now); }
+
+inline void Replayer::begin_inline(uint32_t li, uint8_t s, const Task& t, Time now) {
   RankState& rs = rs_[li];
   RankStats& st = stats_[li];
   if (s == kStreamCompute) {
@@ -296,7 +309,7 @@ void Replayer::arrive(uint32_t li, uint8_t s, const Task& t, Time now) {
     p.maxt = max(p.maxt, now);
   }
   if (++p.arrivals == p.needed) {
-    if (!opts_.network) {
+    if (!flow_) {
       q_.push(p.maxt + t.dur, 0, kEvCollDone, t.group, inst);
     } else if (!start_traffic(0, t.group, inst, p.maxt)) {   // flow mode: full, slot == inst
       schedule_done(0, t.group, inst, p.maxt, p.maxt + t.dur);
@@ -319,7 +332,7 @@ bool Replayer::deps_done(RankState& rs, uint8_t s, const Task& t) {
   const Program& prog = *rs.prog;
   for (uint32_t d : t.dep) {
     if (d == kNoDep) continue;
-    const Task& dt = prog.tasks[d];
+    const Task& dt = rs.tasks[d];
     if (rs.done[dt.stream] <= prog.pos_in_stream[d]) {
       const uint32_t pos = prog.pos_in_stream[d];
       rs.wake_at[dt.stream] = rs.waiters_on[dt.stream] ? std::min(rs.wake_at[dt.stream], pos + 1) : pos + 1;
@@ -336,7 +349,7 @@ bool Replayer::deps_done(RankState& rs, uint8_t s, const Task& t) {
 
 bool Replayer::receive(uint32_t li, uint8_t s, uint32_t ti, Time now) {
   RankState& rs = rs_[li];
-  const Task& t = rs.prog->tasks[ti];
+  const Task& t = rs.tasks[ti];
   Mailbox& mb = mbox_[li * kChannels + t.channel];
   if (mb.head == mb.tail) return false;
   const Message m = msgs_[mb.base + (mb.head % mb.cap)];
@@ -361,9 +374,24 @@ bool Replayer::receive(uint32_t li, uint8_t s, uint32_t ti, Time now) {
   return true;
 }
 
+inline bool Replayer::start_next(uint32_t li, uint8_t s, Time now) {
+  RankState& rs = rs_[li];
+  // try_advance's candidate set, when no waiter of s is due (recheck = 0), is this; one pass
+  // over it visits stream s alone, starts the task and ends (nothing sets progress).
+  const uint32_t cand = rs.live & ~rs.busy & ~rs.waiting & 0x7fu;
+  if (cand != (1u << s) || (rs.waiters_on[s] && rs.done[s] >= rs.wake_at[s])) return false;
+  const Task& t = rs.tasks[rs.cur[s]];
+  if (t.dep[0] != kNoDep || t.dep[1] != kNoDep || t.kind == TaskKind::kRecv || (t.kind == TaskKind::kSend && flow_))
+    return false;
+  begin_inline(li, s, t, now);
+  if (t.kind == TaskKind::kCollective) arrive(li, s, t, now);
+  else q_.push(now + t.dur, 0, kEvTaskDone, li, s);
+  return true;
+}
+
 void Replayer::try_advance(uint32_t li, Time now, uint8_t moved) {
   RankState& rs = rs_[li];
-  const Program& prog = *rs.prog;
+  const Task* const tasks = rs.tasks;
   // Waiting streams to look at again: those waiting on a stream that moved on (the others
   // are still waiting, as their dependency's stream has not moved).
   uint32_t recheck = moved != kNone8 && rs.waiters_on[moved] && rs.done[moved] >= rs.wake_at[moved]
@@ -380,7 +408,7 @@ void Replayer::try_advance(uint32_t li, Time now, uint8_t moved) {
       // busy), or stops where the stream must wait.
       while (!(rs.busy & (1u << s)) && (rs.live & (1u << s))) {
         const uint32_t ti = rs.cur[s];
-        const Task& t = prog.tasks[ti];
+        const Task& t = tasks[ti];
         if ((t.dep[0] != kNoDep || t.dep[1] != kNoDep) && !deps_done(rs, s, t)) break;
         if (t.kind == TaskKind::kRecv) {
           if (!receive(li, s, ti, now)) break;   // message not here yet: woken by its delivery
@@ -395,7 +423,7 @@ void Replayer::try_advance(uint32_t li, Time now, uint8_t moved) {
         begin(li, s, t, now);
         if (t.kind == TaskKind::kCollective) {
           arrive(li, s, t, now);
-        } else if (t.kind == TaskKind::kSend && opts_.network && start_traffic(1, li, s, now)) {
+        } else if (t.kind == TaskKind::kSend && flow_ && start_traffic(1, li, s, now)) {
           // flow mode: the send ends when its flow does (kEvTaskDone from finish_xfer)
         } else {  // compute or send: occupies the stream for its duration
           q_.push(now + t.dur, 0, kEvTaskDone, li, s);
@@ -407,9 +435,8 @@ void Replayer::try_advance(uint32_t li, Time now, uint8_t moved) {
 
 void Replayer::complete(uint32_t li, uint8_t s, Time now) {
   RankState& rs = rs_[li];
-  const Program& prog = *rs.prog;
   const uint32_t ti = rs.cur[s];
-  const Task& t = prog.tasks[ti];
+  const Task& t = rs.tasks[ti];
   RankStats& st = stats_[li];
   const Time dur = comm_dur(rs, s, t, now);
   if (is_comm(t.category)) st.comm_total[static_cast<size_t>(t.category)] += dur;
@@ -445,7 +472,7 @@ void Replayer::complete(uint32_t li, uint8_t s, Time now) {
     const int32_t pl = local_of_rank_[plan_.peers[t.group].peer_of_rank[rs.rank]];
     try_advance(static_cast<uint32_t>(pl), now, kNone8);
   }
-  try_advance(li, now, s);
+  if (!start_next(li, s, now)) try_advance(li, now, s);
 }
 
 void Replayer::setup_groups(const std::vector<uint32_t>& sim) {
@@ -523,6 +550,7 @@ Result<ReplayResult> Replayer::run() {
     local_of_rank_[sim[i]] = static_cast<int32_t>(i);
     rs_[i].rank = sim[i];
     rs_[i].prog = &plan_.programs[plan_.program_of_rank[sim[i]]];
+    rs_[i].tasks = rs_[i].prog->tasks.data();
     for (int s = 0; s < kMaxStreams; ++s) {
       const std::vector<uint32_t>& st = rs_[i].prog->stream_tasks[s];
       rs_[i].st[s] = st.data();
@@ -538,23 +566,15 @@ Result<ReplayResult> Replayer::run() {
     if (r < static_cast<uint32_t>(n) && local_of_rank_[r] >= 0) rs_[local_of_rank_[r]].traced = true;
 
   setup_groups(sim);
-  // Mailboxes sized by the receives each program posts per channel: no growth during the run.
-  std::vector<std::array<uint32_t, kChannels>> recv_count(plan_.programs.size());
-  for (size_t p = 0; p < plan_.programs.size(); ++p) {
-    recv_count[p].fill(0);
-    for (const Task& t : plan_.programs[p].tasks)
-      if (t.kind == TaskKind::kRecv) {
-        SIM_CHECK(t.channel < kChannels, "channel %d out of range", t.channel);
-        ++recv_count[p][t.channel];
-      }
-  }
+  // Mailboxes sized by the receives each program posts per channel (counted by finalize): no
+  // growth during the run.
   mbox_.resize(sim.size() * kChannels);
   uint32_t total = 0;
   for (size_t i = 0; i < sim.size(); ++i)
     for (int c = 0; c < kChannels; ++c) {
       Mailbox& mb = mbox_[i * kChannels + c];
       mb.base = total;
-      mb.cap = std::max<uint32_t>(1, recv_count[plan_.program_of_rank[sim[i]]][c]);
+      mb.cap = std::max<uint32_t>(1, rs_[i].prog->recvs_on_channel[c]);
       total += mb.cap;
     }
   msgs_.resize(total);
@@ -570,11 +590,12 @@ Result<ReplayResult> Replayer::run() {
   for (uint32_t li = 0; li < sim.size(); ++li) try_advance(li, Time::zero(), kNone8);
 
   uint64_t events = 0;
+  uint64_t fp = 1469598103934665603ull;
   while (!q_.empty()) {
     const Event e = q_.pop();
     ++events;
-    fp_mix(static_cast<uint64_t>(e.when.count_ps()));
-    fp_mix((static_cast<uint64_t>(e.type) << 56) ^ (static_cast<uint64_t>(e.a) << 24) ^ e.b);
+    fp = fp_mix(fp, static_cast<uint64_t>(e.when.count_ps()));
+    fp = fp_mix(fp, (static_cast<uint64_t>(e.type) << 56) ^ (static_cast<uint64_t>(e.a) << 24) ^ e.b);
     if (e.type == kEvTaskDone) {
       complete(e.a, static_cast<uint8_t>(e.b), e.when);
     } else if (e.type == kEvFlow) {
@@ -670,8 +691,7 @@ Result<ReplayResult> Replayer::run() {
   }
   out.ranks = std::move(stats_);
   out.trace = std::move(trace_);
-  fp_mix(static_cast<uint64_t>(step.count_ps()));
-  out.fingerprint = fp_;
+  out.fingerprint = fp_mix(fp, static_cast<uint64_t>(step.count_ps()));
   return out;
 }
 

@@ -39,6 +39,38 @@ TEST(EventQueue, MatchesSortedOracleOnRandomOperations) {
   }
 }
 
+// A replay's pattern: a dozen events pending, each pop followed by a push a little later, so
+// the sorted array takes new keys at both ends (the front one into the slot the pop freed) and
+// in the middle, with ties of time and phase; the pop order must stay that of the oracle.
+TEST(EventQueue, MatchesSortedOracleWhenSmallWithPopsAndPushes) {
+  for (int seed = 1; seed <= 20; ++seed) {
+    std::mt19937_64 rng(seed);
+    EventQueue q;
+    std::vector<std::tuple<int64_t, int, uint64_t, uint32_t>> oracle;
+    uint64_t seq = 0;
+    auto push = [&](int64_t t) {
+      const int phase = static_cast<int>(rng() % 2);
+      const uint32_t payload = static_cast<uint32_t>(rng());
+      q.push(Time::ps(t), static_cast<uint8_t>(phase), 0, payload, 0);
+      auto item = std::make_tuple(t, phase, seq++, payload);
+      oracle.insert(std::upper_bound(oracle.begin(), oracle.end(), item), item);
+    };
+    for (int i = 0; i < 12; ++i) push(static_cast<int64_t>(rng() % 20));
+    for (int step = 0; step < 5000; ++step) {
+      Event e = q.pop();
+      auto [t, phase, s, payload] = oracle.front();
+      oracle.erase(oracle.begin());
+      ASSERT_EQ(e.when.count_ps(), t);
+      ASSERT_EQ(e.phase(), phase);
+      ASSERT_EQ(e.a, payload) << "order broken at step " << step;
+      // One push per pop mostly, sometimes none or two: the size wanders around a dozen.
+      const int pushes = oracle.size() < 6 ? 2 : oracle.size() > 20 ? 0 : static_cast<int>(rng() % 3);
+      for (int k = 0; k < pushes; ++k) push(t + static_cast<int64_t>(rng() % 40));
+      if (oracle.empty()) push(t);
+    }
+  }
+}
+
 // The queue is a sorted array while small and a heap while large (sim/event_queue.h): sizes
 // that swing between empty and a few hundred cross both thresholds many times, with batches
 // of equal keys open across the switches; the pop order must stay that of the oracle.
@@ -298,6 +330,50 @@ TEST(Plan, FinalizeRejectsForwardDependency) {
   Task a = compute(p, Time::us(1), /*dep=*/1);
   p.programs[0].tasks = {a, compute(p, Time::us(1))};
   EXPECT_FALSE(p.finalize().ok());
+}
+
+// finalize checks every task with one combined test and names the first broken invariant
+// (task_error): each kind of bad task gives its own message, a good plan none.
+TEST(Plan, FinalizeNamesEachBrokenInvariant) {
+  struct Case {
+    const char* what;
+    void (*spoil)(Task&);
+  };
+  const Case cases[] = {
+      {"uses stream 7", [](Task& t) { t.stream = kMaxStreams; }},
+      {"depends on a later task 1", [](Task& t) { t.dep[1] = 1; }},
+      {"depends on a later task 2", [](Task& t) { t.dep[0] = 2; }},
+      {"names no op", [](Task& t) { t.op = 1000; }},
+      {"names group 3", [](Task& t) {
+         t.kind = TaskKind::kCollective;
+         t.group = 3;
+       }},
+      {"names peer table 0", [](Task& t) { t.kind = TaskKind::kSend; }},
+      {"uses stream 9", [](Task& t) {   // the first check that fails is reported
+         t.stream = 9;
+         t.op = 1000;
+       }},
+  };
+  for (const Case& c : cases) {
+    Plan p = one_program_plan(1);
+    p.programs[0].tasks = {compute(p, Time::us(1)), compute(p, Time::us(1)), compute(p, Time::us(1))};
+    c.spoil(p.programs[0].tasks[1]);
+    const Status st = p.finalize();
+    ASSERT_FALSE(st.ok()) << c.what;
+    EXPECT_NE(st.to_string().find(c.what), std::string::npos) << st.to_string();
+  }
+  Plan p = one_program_plan(2);
+  p.peers.push_back(PeerTable{"pp", {1, 0}});
+  Task recv = compute(p, Time::us(1));
+  recv.kind = TaskKind::kRecv;
+  recv.channel = kMaxChannels;
+  p.programs[0].tasks = {recv};
+  EXPECT_NE(p.finalize().to_string().find("uses channel 4"), std::string::npos);
+  recv.channel = 1;
+  p.programs[0].tasks = {compute(p, Time::us(1)), recv, recv};
+  ASSERT_TRUE(p.finalize().ok());
+  EXPECT_EQ(p.programs[0].recvs_on_channel[1], 2u);
+  EXPECT_EQ(p.programs[0].recvs_on_channel[0], 0u);
 }
 
 TEST(Units, TransferTimeRoundsUpToWholePicoseconds) {
