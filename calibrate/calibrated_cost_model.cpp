@@ -259,7 +259,9 @@ OpCost CalibratedCostModel::compute(const OpDesc& op) const {
 OpCost CalibratedCostModel::collective(const OpDesc& op, const GroupShape& shape) const {
   if (op.coll == CollKind::kSendRecv && shape.size > 1) return p2p(op, shape.nodes == 1);   // a ring shift
   const OpCost fallback = fallback_->collective(op, shape);
-  if (shape.size <= 1) return fallback;
+  // A deduplicated all-to-all (MoE dispatch "dedup") moves other bytes than the direct ones the
+  // database measures: priced by the default model's formula (sim/collectives.h), never by them.
+  if (shape.size <= 1 || op.dedup.fanout > 0) return fallback;
   const bool multi_node = shape.nodes > 1;
   const std::string what = std::string(to_string(op.coll)) + (multi_node ? " across nodes" : " in a node");
   // Same group shape: interpolate over bytes.

@@ -148,6 +148,10 @@ OpCost DefaultCostModel::collective(const OpDesc& op, const GroupShape& shape) c
   OpCost c;
   LinkParams l = links(op.coll);
   if (op.coll == CollKind::kAllReduce) l.innet_tiers = innet_.tiers(shape.nodes);
+  if (op.coll == CollKind::kAllToAll && op.dedup.fanout > 0) {   // DeepEP-style MoE dispatch/combine
+    c.time = dedup_alltoall_time(op.bytes, shape, l, op.dedup);
+    return c;
+  }
   c.time = collective_time(op.coll, op.bytes, shape, l, CollAlgo::kAuto);
   return c;
 }

@@ -310,12 +310,12 @@ class StageBuilder {
   }
 
   uint32_t emit_coll(const char* name, CollKind kind, int64_t bytes, uint8_t group, uint8_t stream,
-                     Category cat, int layer, int micro, uint32_t dep = kNoDep) {
+                     Category cat, int layer, int micro, uint32_t dep = kNoDep, const A2aDedup& dedup = {}) {
     Task t;
     t.kind = TaskKind::kCollective;
     t.stream = stream;
     t.category = cat;
-    t.op = coll_op(name, kind, bytes, group);
+    t.op = coll_op(name, kind, bytes, group, dedup);
     t.group = group;
     t.layer = static_cast<uint16_t>(layer);
     t.micro = static_cast<uint16_t>(micro);
@@ -326,14 +326,19 @@ class StageBuilder {
   }
   // Keyed by the name's address (every caller passes a string literal): two literals of the
   // same text may get two entries, but intern_op maps both to the same op.
-  uint32_t coll_op(const char* name, CollKind kind, int64_t bytes, uint8_t group) {
+  // `dedup` is the same for every call of one name (ep_a2a), so it needs no place in the key.
+  uint32_t coll_op(const char* name, CollKind kind, int64_t bytes, uint8_t group, const A2aDedup& dedup = {}) {
     const uint64_t key = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(name)) ^ (uint64_t{group} << 56);
     // A direct-mapped memo in front of the table: a call site asks for the same op on every
     // layer and micro-batch. Where two keys share an entry the table answers.
     CollMemo& m = coll_memo_[(key ^ (key >> 7)) % coll_memo_.size()];
     if (m.key == key && m.bytes == bytes) return m.id;
     uint32_t* id = coll_cache_.find_or_add(key, bytes);
-    if (*id == OpCache::kEmpty) *id = plan_.intern_op(collective_op(name, kind, bytes, group));
+    if (*id == OpCache::kEmpty) {
+      OpDesc op = collective_op(name, kind, bytes, group);
+      op.dedup = dedup;
+      *id = plan_.intern_op(op);
+    }
     m = CollMemo{key, bytes, *id};
     return *id;
   }
@@ -749,9 +754,13 @@ class StageBuilder {
                                                            par_.recompute, tr_.dropout).saved_bytes;
     return a;
   }
-  void ep_a2a(const char* name, int64_t bytes, int layer, int micro) {
+  // Dispatch/combine (and their backward); `token` false for the placement migration, which
+  // moves expert weights, never deduplicated.
+  void ep_a2a(const char* name, int64_t bytes, int layer, int micro, bool token = true) {
     if (par_.ep <= 1) return;
-    emit_coll(name, CollKind::kAllToAll, bytes, kGroupEp, kStreamCompute, Category::kEpComm, layer, micro);
+    A2aDedup dd;
+    if (token && tr_.moe.dispatch == MoeDispatch::kDedup) dd = {model_.top_k, model_.experts, tr_.moe.node_limit};
+    emit_coll(name, CollKind::kAllToAll, bytes, kGroupEp, kStreamCompute, Category::kEpComm, layer, micro, kNoDep, dd);
   }
   // An expert GEMM as laid out (busiest rank) and, for model FLOPs, at the mean load.
   void expert_gemm(const char* name, int64_t m, int64_t n, int64_t k, bool bwd, int64_t rows_pos, int site,
@@ -850,7 +859,7 @@ class StageBuilder {
     emit_compute(OP(gemm_op("moe.router.dgrad", Tm_, h, E, g, true)), c, layer, micro);
     emit_compute(OP(gemm_op("moe.router.wgrad", h, E, Tm_, g, true)), c, layer, micro, sg);
     if (last_micro_ && moe_migration_ != nullptr && (*moe_migration_)[layer] > 0)   // see compiler.h
-      ep_a2a("ep.placement.migration.alltoall", (*moe_migration_)[layer], layer, micro);
+      ep_a2a("ep.placement.migration.alltoall", (*moe_migration_)[layer], layer, micro, false);
   }
 
   // ZeRO-3: gather a unit's parameters on the gather stream, `prefetch` units ahead. With

@@ -77,6 +77,8 @@ const char* to_string(MoeRouting v) {
   return "?";
 }
 
+const char* to_string(MoeDispatch v) { return v == MoeDispatch::kDedup ? "dedup" : "direct"; }
+
 int bytes_of(DType d) {
   switch (d) {
     case DType::kBF16:

@@ -101,6 +101,12 @@ const char* to_string(MoeRouting);
 // every rebalance_every steps from the loads last observed (FlexMoE-style what-if).
 enum class MoePlacement : uint8_t { kStatic, kDynamic };
 
+// How the EP dispatch/combine moves tokens (sim/collectives.h): one direct all-to-all (every
+// token copy to its expert's GPU), or DeepEP-style deduplicated across nodes (a token crosses
+// once per remote node it needs, then NVLink forwarding; combine mirrors it).
+enum class MoeDispatch : uint8_t { kDirect, kDedup };
+const char* to_string(MoeDispatch);
+
 struct MoeRoutingSpec {
   MoeRouting kind = MoeRouting::kBalanced;
   MoePlacement placement = MoePlacement::kStatic;
@@ -110,6 +116,11 @@ struct MoeRoutingSpec {
   std::vector<double> histogram;    // per-expert weights (counts or fractions); only for kHistogram
   std::string histogram_file;       // where it came from (informative)
   uint64_t seed = 1;                // = the scenario seed unless the moe section gives one
+  MoeDispatch dispatch = MoeDispatch::kDirect;
+  // Node-limited routing (DeepSeek-V3): each token's experts lie on at most node_limit nodes of
+  // its EP group; 0 = no limit. Needs dispatch kDedup (with direct dispatch it moves the same
+  // bytes); a limit >= the EP group's nodes is no limit.
+  int node_limit = 0;
 };
 
 // Variable-length documents packed into windows with document-masked attention

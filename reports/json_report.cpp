@@ -148,6 +148,18 @@ ordered_json prediction_json(const Prediction& p) {
     moe["imbalance_cost_s"] = num(p.moe.imbalance_cost.seconds());
     moe["imbalance_cost_ps"] = p.moe.imbalance_cost.count_ps();
     moe["cost_source"] = "the same cost model, predicted again with balanced routing";
+    if (p.moe.dedup) {   // only with dispatch "dedup", so other reports keep their bytes
+      ordered_json d;
+      d["dispatch"] = "dedup";
+      d["node_limit"] = p.moe.node_limit;
+      d["node_limit_effective"] = p.moe.node_limit_effective;
+      d["ep_nodes"] = p.moe.ep_nodes;
+      d["distinct_nodes_per_token"] = num(p.moe.distinct_nodes);
+      d["distinct_remote_nodes_per_token"] = num(p.moe.distinct_remote_nodes);
+      d["model"] = "uniform expectation over k distinct experts of E spread evenly over the EP group's nodes "
+                   "(node limit M: M random nodes, k of their experts); NIC bytes = copies x remote nodes / k";
+      moe["ep_dispatch"] = std::move(d);
+    }
     if (p.moe.dynamic) {   // only with dynamic placement, so other reports keep their bytes
       ordered_json pl;
       pl["placement"] = "dynamic";

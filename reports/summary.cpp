@@ -136,6 +136,12 @@ void performance_section(std::string& out, const Prediction& p) {
       kv(out, "token slices", strf("%d per pod (%s routing their own tokens into their own EP groups); "
                                    "each layer follows the busiest",
                                    m.slices, folded ? "EP blocks" : "TP/CP ranks"));
+    if (m.dedup)   // direct dispatch prints nothing here (its reports keep their bytes)
+      kv(out, "ep dispatch", strf("dedup (DeepEP: once per remote node, NVLink forwarding), node limit %s; "
+                                  "a token's top-k experts on %.3f of the EP group's %d nodes, %.3f remote",
+                                  m.node_limit > 0 ? strf("%d (in effect %d)", m.node_limit, m.node_limit_effective).c_str()
+                                                   : "none",
+                                  m.distinct_nodes, m.ep_nodes, m.distinct_remote_nodes));
     kv(out, "routing cost", strf("%s (%s of the step; balanced routing: %s, same cost model)",
                                    format_time(m.imbalance_cost).c_str(),
                                    share(m.imbalance_cost, p.step_time).c_str(),

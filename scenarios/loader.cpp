@@ -62,7 +62,7 @@ const std::vector<std::string> kParallelKeys = {
     "layers_per_stage", "order", "dp_bucket", "dp_overlap", "zero3_prefetch", "zero3_gather",
     "activation_offload", "etp", "ep_layout"};
 const std::vector<std::string> kMoeKeys = {"routing", "skew", "histogram", "seed", "placement", "rebalance_every",
-                                           "replicas"};
+                                           "replicas", "dispatch", "node_limit"};
 const std::vector<std::string> kDocumentKeys = {"lengths", "mean_tokens", "sigma", "seed"};
 const std::vector<std::string> kNetworkKeys = {"mode", "topology", "oversubscription", "placement",
                                                "modifications", "hottest_links",
@@ -1099,6 +1099,19 @@ Result<Scenario> load_document(json doc, const std::string& label,
       r.read_int(msec_moe, b, "rebalance_every", 1, 1'000'000'000, nullptr, &t.moe.rebalance_every);
       r.read_int(msec_moe, b, "replicas", 0, 1 << 16, nullptr, &t.moe.replicas);
     }   // like skew, ignored with static placement (so --set moe.placement=static switches it off)
+    // EP dispatch/combine (sim/collectives.h dedup_alltoall_time): "direct" (default) or "dedup"
+    // (DeepEP); node_limit M (0 = none, default): experts of a token on at most M nodes of its
+    // EP group (DeepSeek-V3: 4), dedup only; checked against ep below.
+    std::string dispatch;
+    bool dispatch_here = false;
+    if (r.read_string(msec_moe, b, "dispatch", nullptr, &dispatch, &dispatch_here) && dispatch_here) {
+      if (dispatch == "direct") t.moe.dispatch = MoeDispatch::kDirect;
+      else if (dispatch == "dedup") t.moe.dispatch = MoeDispatch::kDedup;
+      else r.error(b + "/dispatch", show(msec_moe->at("dispatch")),
+                   "unknown value; accepted: \"direct\" (one all-to-all, every token copy to its expert's GPU) or "
+                   "\"dedup\" (DeepEP: once per remote node, then NVLink forwarding)");
+    }
+    r.read_int(msec_moe, b, "node_limit", 0, 1 << 20, nullptr, &t.moe.node_limit);
     const json* sk = Reader::field(msec_moe, "skew");
     if (t.moe.kind == MoeRouting::kZipf) {
       if (!sk) r.error(b + "/skew", "", "missing; required for routing \"zipf\": the exponent s > 0, e.g. 1.0");
@@ -1367,6 +1380,16 @@ Result<Scenario> load_document(json doc, const std::string& label,
       if (r.good({P + "/fsdp_shard_group"}) && p.fsdp_shard_group > 0 && p.fsdp_shard_group < p.dp)
         r.note(P + "/fsdp_shard_group", I(p.fsdp_shard_group),
                "a ZeRO shard group smaller than dp with MoE is not modelled; use 0 (all of dp)");
+      if (t.moe.node_limit > 0 && r.good({"/moe/node_limit", "/moe/dispatch", P + "/ep"})) {
+        if (t.moe.dispatch != MoeDispatch::kDedup)
+          r.error("/moe/node_limit", I(t.moe.node_limit),
+                  "node-limited routing needs moe.dispatch \"dedup\" (with \"direct\" every token copy crosses "
+                  "on its own, so the limit moves no fewer bytes); set dispatch \"dedup\" or node_limit 0 (no limit)");
+        else if (t.moe.node_limit > p.ep)
+          r.error("/moe/node_limit", I(t.moe.node_limit),
+                  "too large: more nodes than the EP group has ranks (ep=" + I(p.ep) +
+                      "); accepted: 0 (no limit) or 1 to the EP group's nodes (a limit at or above them is no limit)");
+      }
       if (t.moe.kind == MoeRouting::kHistogram && !t.moe.histogram.empty() &&
           static_cast<int64_t>(t.moe.histogram.size()) != m.experts)
         r.note("/moe/histogram", "\"" + t.moe.histogram_file + "\"",

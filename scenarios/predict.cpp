@@ -8,6 +8,7 @@
 #include "calibrate/cost_model.h"
 #include "models/compiler.h"
 #include "topologies/flow_collectives.h"
+#include "topologies/placement.h"
 #include "topologies/topology_file.h"
 
 namespace trainsim {
@@ -286,6 +287,16 @@ Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
     mr.slices = ms.slices;
     mr.straggler_pod = ms.straggler_pod;
     mr.pod_spread = ms.pod_spread;
+    if (rt.dispatch == MoeDispatch::kDedup && s.parallel.ep > 1) {
+      const GroupShape ep = worst_shape(plan->groups[kGroupEp], s.cluster.gpus_per_node);
+      const int k = s.model.top_k, E = s.model.experts;
+      mr.dedup = true;
+      mr.node_limit = rt.node_limit;
+      mr.ep_nodes = ep.nodes;
+      mr.node_limit_effective = effective_node_limit(k, E, ep.nodes, rt.node_limit);
+      mr.distinct_nodes = expected_item_nodes(k, E, ep.nodes, rt.node_limit);
+      mr.distinct_remote_nodes = expected_remote_nodes(k, E, ep.nodes, rt.node_limit);
+    }
     mr.balanced_step_time = r.step_time;
     if (opts.references && rt.kind != MoeRouting::kBalanced) {
       auto t = reference_step(s, opts, [](Scenario& v) { v.training.moe.kind = MoeRouting::kBalanced; });

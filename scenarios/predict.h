@@ -47,6 +47,16 @@ struct MoeReport {
   int slices = 1;                 // token slices per pod routing their own tokens (models/moe.h)
   int straggler_pod = 0;          // the pod the program follows
   double pod_spread = 1;          // its busiest-rank rows over the step / the mean pod's
+  // EP dispatch (moe.dispatch, sim/collectives.h dedup_alltoall_time); reported only for
+  // "dedup" (direct reports keep their bytes). Over the EP group's busiest shape: ep_nodes
+  // nodes, the node limit in effect (= ep_nodes without one) and the expected distinct nodes
+  // (all, and other than the token's own) a token's top-k experts touch.
+  bool dedup = false;
+  int node_limit = 0;             // as configured (0 = none)
+  int ep_nodes = 1;
+  int node_limit_effective = 1;
+  double distinct_nodes = 0;
+  double distinct_remote_nodes = 0;
   // The same scenario predicted again with balanced routing (same cost model, same mode);
   // imbalance_cost = step_time - balanced_step_time (0 when the routing is balanced).
   Time balanced_step_time;

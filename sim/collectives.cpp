@@ -143,6 +143,51 @@ Time collective_time(CollKind kind, Bytes size, GroupShape g, const LinkParams& 
   return ring(kind, size, g, l);
 }
 
+namespace {
+// C(a - b, k) / C(a, k) = prod_{i<k} (a - b - i)/(a - i): the chance that k distinct picks out of
+// a miss b given ones. 0 when fewer than k are left.
+double miss_all(double a, double b, int k) {
+  double r = 1;
+  for (int i = 0; i < k; ++i) {
+    const double num = a - b - i;
+    if (num <= 0) return 0;
+    r *= num / (a - i);
+  }
+  return r;
+}
+}  // namespace
+
+int effective_node_limit(int fanout, int slots, int nodes, int node_limit) {
+  int m = node_limit <= 0 || node_limit >= nodes ? nodes : node_limit;
+  // M * slots/nodes >= fanout, in integers: M * slots >= fanout * nodes.
+  while (m < nodes && int64_t{m} * slots < int64_t{fanout} * nodes) ++m;
+  return m;
+}
+
+double expected_item_nodes(int fanout, int slots, int nodes, int node_limit) {
+  SIM_CHECK(nodes >= 1 && fanout >= 1 && fanout <= slots && node_limit >= 0,
+            "expected_item_nodes: fanout=%d slots=%d nodes=%d node_limit=%d", fanout, slots, nodes, node_limit);
+  const int m = effective_node_limit(fanout, slots, nodes, node_limit);
+  const double per = static_cast<double>(slots) / nodes;
+  return m * (1.0 - miss_all(m * per, per, fanout));
+}
+
+double expected_remote_nodes(int fanout, int slots, int nodes, int node_limit) {
+  return expected_item_nodes(fanout, slots, nodes, node_limit) * (nodes - 1) / nodes;
+}
+
+Time dedup_alltoall_time(Bytes s, GroupShape g, const LinkParams& l, const A2aDedup& d) {
+  check_shape(g, s);
+  SIM_CHECK(d.fanout >= 1, "dedup_alltoall_time: fanout %d", d.fanout);
+  if (g.size == 1) return Time::zero();
+  const int64_t q = g.per_node;
+  const Time intra = scaled_transfer(s, q - 1, q, l.intra_bw);
+  if (g.nodes <= 1) return intra + l.intra_alpha * (q - 1);
+  const double share = expected_remote_nodes(d.fanout, d.slots, g.nodes, d.node_limit) / d.fanout;
+  const Time inter = share > 0 && s.count() > 0 ? transfer_time(s, l.inter_bw * (1.0 / share)) : Time::zero();
+  return max(intra, inter) + l.inter_alpha * (g.nodes - 1) + l.intra_alpha * (q - 1);
+}
+
 int btree_parent(int n, int r) {
   if (r <= 0 || r >= n) return -1;
   const int bit = r & -r;   // lowest set bit

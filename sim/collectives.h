@@ -66,6 +66,28 @@
 // the rest ring. p == 1 costs zero.
 // Groups whose nodes hold unequal member counts are approximated with per_node members on
 // every node (the shape's maximum), which is what the busiest node sees.
+// Deduplicated all-to-all (A2aDedup, sim/plan.h; DeepEP's internode dispatch/combine): S is the
+// per-rank buffer of item copies (items x fanout k x item bytes, as the direct all-to-all's). An
+// item crosses to each remote node holding one of its k slots once (to the member with the
+// sender's local index there) and is forwarded over NVLink to the slot's member; combine
+// mirrors it (partial sums reduced in the node before crossing back), same bytes. With
+// D = expected_remote_nodes(k, E slots, n, M) distinct remote nodes per item:
+//   NIC bytes per member    S * D / k
+//   NVLink bytes per member S * (q-1)/q   (every copy whose slot is not on the GPU it lands on,
+//                                          whether local or forwarded)
+//   dedup all-to-all        max((q-1)/q * S/intra_bw, D/k * S/inter_bw)
+//                           + (n-1)*inter_alpha + (q-1)*intra_alpha   (one message per remote
+//                           node, then one per NVLink peer; nodes == 1: (q-1)*intra_alpha)
+//   k = 1 gives D = (n-1)/n, the direct formula's NIC share (p-q)/p; n = 1 gives the direct time.
+// Expected distinct nodes per item (k distinct slots of E, E/n per node, item on one node):
+//   no limit (M = 0 or M >= n): E[nodes] = n(1 - C(E - E/n, k)/C(E, k)),
+//                               E[remote] = (n-1)(1 - C(E - E/n, k)/C(E, k))
+//   limit M < n: the M nodes are a uniform M-subset (symmetric router scores), the k slots a
+//     uniform k-subset of their M*E/n slots: each chosen node is hit with
+//     h = 1 - C((M-1)E/n, k)/C(M E/n, k), the item's own node is chosen with probability M/n:
+//     E[nodes] = M h, E[remote] = M h (n-1)/n.   Exact under that model; M = n is the no-limit
+//     case. A limit whose nodes cannot hold k slots (M*E/n < k) is raised to ceil(k n/E).
+// Imbalanced routing scales S (busiest rank's copies), not D: D is the uniform expectation.
 // Thread-safety: pure functions.
 #pragma once
 #include <cstdint>
@@ -109,6 +131,14 @@ void double_binary_tree(int n, std::vector<int>* parent0, std::vector<int>* pare
 // Most tree edges (both trees) meeting at one node of double_binary_tree(n): min(n, 4), 0 for
 // n <= 1. The tree all-reduce's busiest NIC carries this many S/(2q) flows per direction.
 int dtree_max_degree(int n);
+// Expected distinct nodes (remote = other than the item's own) an item's k = fanout slots
+// touch, formulas above. REQUIRES: nodes >= 1, 1 <= fanout <= slots, node_limit >= 0.
+double expected_item_nodes(int fanout, int slots, int nodes, int node_limit);
+double expected_remote_nodes(int fanout, int slots, int nodes, int node_limit);
+// The node limit in effect: 0 or >= nodes -> nodes; raised so that its nodes hold fanout slots.
+int effective_node_limit(int fanout, int slots, int nodes, int node_limit);
+// The deduplicated all-to-all above. REQUIRES: d.fanout >= 1.
+Time dedup_alltoall_time(Bytes size, GroupShape g, const LinkParams& l, const A2aDedup& d);
 // One message: transfer_time(size, bw) + alpha of the span (intra if same_node).
 Time p2p_time(Bytes size, bool same_node, const LinkParams& l);
 

@@ -86,6 +86,11 @@ uint64_t OpDesc::hash() const {
   mix(h, (static_cast<uint64_t>(cls) << 32) | (static_cast<uint64_t>(dtype) << 24) |
              (static_cast<uint64_t>(coll) << 16) | (static_cast<uint64_t>(group) << 8) |
              (causal ? 2u : 0u) | (backward ? 1u : 0u));
+  if (dedup.fanout > 0) {   // mixed only when set, so plain ops hash as before
+    mix(h, static_cast<uint64_t>(dedup.fanout));
+    mix(h, (static_cast<uint64_t>(static_cast<uint32_t>(dedup.slots)) << 32) |
+               static_cast<uint32_t>(dedup.node_limit));
+  }
   return h;
 }
 
@@ -94,7 +99,7 @@ bool OpDesc::same_as(const OpDesc& o) const {
          batch == o.batch && attn_batch == o.attn_batch && heads == o.heads && kv_heads == o.kv_heads &&
          seq_q == o.seq_q && seq_kv == o.seq_kv && head_dim == o.head_dim && causal == o.causal &&
          backward == o.backward && flops.v == o.flops.v && bytes == o.bytes && coll == o.coll &&
-         group == o.group;
+         group == o.group && dedup == o.dedup;
 }
 
 uint32_t Plan::intern_op(const OpDesc& op) {

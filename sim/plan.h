@@ -44,6 +44,19 @@ enum class OpClass : uint8_t { kGemm, kAttention, kElementwise, kNorm, kEmbeddin
 // receives as much from the previous one, all at once (ring attention's KV passing; priced as
 // one p2p message over the group's slowest span, like nccl-tests sendrecv_perf).
 enum class CollKind : uint8_t { kAllReduce, kAllGather, kReduceScatter, kAllToAll, kBroadcast, kSendRecv };
+// A deduplicated all-to-all (collectives.h dedup_alltoall_time): every item of a member's send
+// buffer goes to `fanout` distinct destination slots out of `slots` spread evenly over the
+// group's nodes; an item crosses to each remote node it needs once and is forwarded inside the
+// node (DeepEP-style MoE dispatch: items = tokens, slots = experts, fanout = top-k). node_limit
+// M > 0: the slots of each item lie on M nodes chosen at random (DeepSeek-V3 node-limited
+// routing). fanout == 0: a plain (direct) all-to-all.
+struct A2aDedup {
+  int32_t fanout = 0;
+  int32_t slots = 0;
+  int32_t node_limit = 0;
+  friend bool operator==(const A2aDedup&, const A2aDedup&) = default;
+};
+
 // What a task's time counts as in the breakdown.
 enum class Category : uint8_t { kCompute, kRecompute, kOptimizer, kTpComm, kDpComm, kPpComm,
                                 kCpComm, kEpComm, kOffload, kCount };
@@ -74,6 +87,7 @@ struct OpDesc {
                               // NCCL convention: all-gather output, reduce-scatter input)
   CollKind coll = CollKind::kAllReduce;
   uint8_t group = 0;          // comm ops: index into Plan::groups (collective) or Plan::peers (p2p)
+  A2aDedup dedup;             // all-to-all only: fanout > 0 prices it deduplicated across nodes
   uint64_t hash() const;      // of every field; equal ops hash equal
   bool same_as(const OpDesc& o) const;  // field-by-field identity (interning)
 };

@@ -118,7 +118,12 @@ Result<std::string> export_plan_json(const Plan& plan, const PlanExportOptions& 
          ", \"head_dim\": " + i64(op.head_dim) + ", \"causal\": " + (op.causal ? "true" : "false") +
          ", \"backward\": " + (op.backward ? "true" : "false") + ", \"flops\": " + exact_double(op.flops.v) +
          ", \"bytes\": " + i64(op.bytes.count()) + ", \"coll\": " + quoted(to_string(op.coll)) +
-         ", \"group\": " + std::to_string(op.group) + "}";
+         ", \"group\": " + std::to_string(op.group) +
+         (op.dedup.fanout > 0 ? ", \"dedup\": {\"fanout\": " + std::to_string(op.dedup.fanout) + ", \"slots\": " +
+                                    std::to_string(op.dedup.slots) + ", \"node_limit\": " +
+                                    std::to_string(op.dedup.node_limit) + "}"
+                              : std::string()) +
+         "}";
     o += i + 1 < plan.ops.size() ? ",\n" : "\n";
   }
   o += "  ],\n";

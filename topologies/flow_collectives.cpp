@@ -235,6 +235,20 @@ void FabricNetworkModel::collective(const Plan& plan, uint32_t group, uint32_t i
       add_flow(nodes_[i].back(), nodes_[(i + 1) % n].front(), 0, s, out);
     return;
   }
+  if (op.coll == CollKind::kAllToAll && op.dedup.fanout > 0) {
+    // Deduplicated (sim/collectives.h): every member sends S * D/k over its NIC, spread evenly
+    // over the n-1 other nodes, to the member with its local index there; the NVLink forwarding
+    // ((q-1)/q of S) is the floor.
+    out->floor = scaled(S, q - 1, q, l.intra_bw);
+    out->tail = l.inter_alpha * (n - 1) + l.intra_alpha * (q - 1);
+    const double per = s * expected_remote_nodes(op.dedup.fanout, op.dedup.slots, n, op.dedup.node_limit) /
+                       op.dedup.fanout / (n - 1);
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < n; ++j)
+        if (i != j)
+          for (int c = 0; c < q; ++c) add_flow(member(i, c), member(j, c), c, per, out);
+    return;
+  }
   if (op.coll == CollKind::kAllToAll) {
     out->floor = scaled(S, q - 1, p, l.intra_bw);
     out->tail = l.inter_alpha * (p - 1);

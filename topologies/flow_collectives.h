@@ -48,6 +48,10 @@
 //   all-to-all (direct): for every ordered pair of nodes and every channel c, member c of one
 //     sends q * S / p bytes to member c of the other; floor = (q-1)/p * S / intra_bw;
 //     tail = (p-1) * inter_alpha.
+//   deduplicated all-to-all (A2aDedup, MoE dispatch "dedup"): for every ordered pair of nodes and
+//     every channel c, member c of one sends S * D/k / (n-1) bytes to member c of the other (D =
+//     expected_remote_nodes); floor = (q-1)/q * S / intra_bw (the NVLink forwarding); tail =
+//     (n-1) * inter_alpha + (q-1) * intra_alpha: dedup_alltoall_time() on an idle fabric.
 //   p2p across nodes: one flow of the message; tail = inter_alpha. Same node: analytic.
 //   send-recv (a ring shift, e.g. ring attention's KV): one flow of S per node boundary of the
 //     ring (from a node's last member to the next node's first), floor = S over the p2p

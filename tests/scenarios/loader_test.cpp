@@ -529,6 +529,31 @@ TEST(LoaderMoe, CatalogMoeLoadsWithDefaults) {
   EXPECT_DOUBLE_EQ(r->model.capacity_factor, 0.0);
 }
 
+TEST(LoaderMoe, DispatchAndNodeLimit) {
+  json d = moe_doc();   // ep = 4
+  d["moe"] = {{"dispatch", "dedup"}, {"node_limit", 2}};
+  auto ok = load(d);
+  ASSERT_TRUE(ok.ok()) << all_errors(ok);
+  EXPECT_EQ(ok->training.moe.dispatch, MoeDispatch::kDedup);
+  EXPECT_EQ(ok->training.moe.node_limit, 2);
+  EXPECT_EQ(load(moe_doc())->training.moe.dispatch, MoeDispatch::kDirect);   // the default
+  EXPECT_EQ(load(moe_doc())->training.moe.node_limit, 0);
+  d["moe"] = {{"dispatch", "hierarchical"}};
+  expect_error(load(d), "/moe/dispatch", "hierarchical", {"unknown value", "\"direct\"", "\"dedup\""});
+  d["moe"] = {{"dispatch", "dedup"}, {"node_limit", -1}};
+  expect_error(load(d), "/moe/node_limit", "-1", {"too small", "0"});
+  d["moe"] = {{"dispatch", "dedup"}, {"node_limit", 1.5}};
+  expect_error(load(d), "/moe/node_limit", "1.5", {"expected", "integer"});
+  d["moe"] = {{"dispatch", "dedup"}, {"node_limit", "4"}};
+  expect_error(load(d), "/moe/node_limit", "4", {"expected", "integer"});
+  d["moe"] = {{"dispatch", "dedup"}, {"node_limit", 5}};   // more than ep = 4 ranks
+  expect_error(load(d), "/moe/node_limit", "5", {"too large", "ep=4", "accepted: 0 (no limit) or 1"});
+  d["moe"] = {{"node_limit", 2}};   // direct dispatch
+  expect_error(load(d), "/moe/node_limit", "2", {"needs moe.dispatch \"dedup\"", "node_limit 0"});
+  d["moe"] = {{"dispatch", "direct"}, {"node_limit", 0}};
+  EXPECT_TRUE(load(d).ok());
+}
+
 TEST(LoaderMoe, EpMustDivideExpertsAndDp) {
   json d = moe_doc();
   d["parallel"]["ep"] = 3;

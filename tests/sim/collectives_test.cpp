@@ -260,6 +260,99 @@ TEST(Collectives, DirectAllToAll) {
   expect_near_ps(collective_time(CollKind::kAllToAll, s, g1, h100_links(), CollAlgo::kRing), want1, 1);
 }
 
+// Oracle for expected_item_nodes / expected_remote_nodes: E experts, E/n per node (expert e on
+// node e / (E/n)), the item on node 0. Every M-subset of the nodes (M = n without a limit),
+// then every k-subset of those nodes' experts, equally likely; average the distinct nodes
+// touched (and those other than node 0).
+void brute_force_nodes(int k, int E, int n, int M, double* all, double* remote) {
+  const int per = E / n;
+  double sum_all = 0, sum_remote = 0, count = 0;
+  for (uint32_t nodes = 0; nodes < (1u << n); ++nodes) {
+    if (__builtin_popcount(nodes) != M) continue;
+    std::vector<int> experts;
+    for (int e = 0; e < E; ++e)
+      if (nodes >> (e / per) & 1) experts.push_back(e);
+    const int m = static_cast<int>(experts.size());
+    for (uint32_t pick = 0; pick < (1u << m); ++pick) {
+      if (__builtin_popcount(pick) != k) continue;
+      uint32_t hit = 0;
+      for (int i = 0; i < m; ++i)
+        if (pick >> i & 1) hit |= 1u << (experts[i] / per);
+      sum_all += __builtin_popcount(hit);
+      sum_remote += __builtin_popcount(hit & ~1u);
+      count += 1;
+    }
+  }
+  *all = sum_all / count;
+  *remote = sum_remote / count;
+}
+
+TEST(Collectives, ExpectedDistinctNodesMatchesEnumeration) {
+  int cases = 0;
+  for (int n : {1, 2, 3, 4, 6})
+    for (int per : {1, 2, 3})
+      for (int k = 1; k <= 4; ++k)
+        for (int M = 0; M <= n; ++M) {
+          const int E = n * per;
+          if (k > E || n * per > 18) continue;
+          const int m_eff = M == 0 ? n : M;
+          if (m_eff * per < k) continue;   // the limit would be raised: checked below
+          double all, remote;
+          brute_force_nodes(k, E, n, m_eff, &all, &remote);
+          EXPECT_NEAR(expected_item_nodes(k, E, n, M), all, 1e-12) << "k=" << k << " E=" << E << " n=" << n << " M=" << M;
+          EXPECT_NEAR(expected_remote_nodes(k, E, n, M), remote, 1e-12)
+              << "k=" << k << " E=" << E << " n=" << n << " M=" << M;
+          ++cases;
+        }
+  EXPECT_GT(cases, 100);
+  // A limit whose nodes hold fewer than k experts is raised to the fewest that do:
+  // k = 4 of 8 experts on 4 nodes (2 each), M = 1 -> 2 nodes.
+  EXPECT_EQ(effective_node_limit(4, 8, 4, 1), 2);
+  EXPECT_EQ(effective_node_limit(4, 8, 4, 0), 4);
+  EXPECT_EQ(effective_node_limit(4, 8, 4, 9), 4);
+  double all, remote;
+  brute_force_nodes(4, 8, 4, 2, &all, &remote);
+  EXPECT_NEAR(expected_item_nodes(4, 8, 4, 1), all, 1e-12);
+}
+
+TEST(Collectives, ExpectedDistinctNodesDeepSeekV3) {
+  // 256 experts on 8 nodes (32 each), top-8. No limit: 8 (1 - C(224,8)/C(256,8)).
+  double miss = 1, miss4 = 1;
+  for (int i = 0; i < 8; ++i) miss *= (224.0 - i) / (256.0 - i);
+  EXPECT_NEAR(expected_item_nodes(8, 256, 8, 0), 8 * (1 - miss), 1e-12);
+  EXPECT_NEAR(expected_remote_nodes(8, 256, 8, 0), 7 * (1 - miss), 1e-12);
+  // M = 4: h = 1 - C(96,8)/C(128,8); E[nodes] = 4h, E[remote] = 4h * 7/8.
+  for (int i = 0; i < 8; ++i) miss4 *= (96.0 - i) / (128.0 - i);
+  EXPECT_NEAR(expected_item_nodes(8, 256, 8, 4), 4 * (1 - miss4), 1e-12);
+  EXPECT_NEAR(expected_remote_nodes(8, 256, 8, 4), 3.5 * (1 - miss4), 1e-12);
+  EXPECT_LT(expected_item_nodes(8, 256, 8, 4), 4.0);
+  EXPECT_GT(expected_item_nodes(8, 256, 8, 0), 5.0);   // about 5.3
+}
+
+TEST(Collectives, DedupAllToAll) {
+  // p=64, q=8, n=8 (DeepSeek-V3's EP group), k=8 of E=256, M=4, S = 128 MiB of token copies:
+  //   D = 3.5 (1 - C(96,8)/C(128,8)) remote nodes per token
+  //   time = max(7/8 * S/370, D/8 * S/48) + 7 * 10us + 7 * 5us
+  const Bytes s = Bytes::MiB(128);
+  const double sz = static_cast<double>(s.count());
+  GroupShape g{64, 8, 8};
+  const A2aDedup d{8, 256, 4};
+  double miss4 = 1;
+  for (int i = 0; i < 8; ++i) miss4 *= (96.0 - i) / (128.0 - i);
+  const double D = 3.5 * (1 - miss4);
+  double want = std::max(ps(7.0 / 8 * sz / (370 * kGB)), ps(D / 8 * sz / (48 * kGB))) + 7 * 10e6 + 7 * 5e6;
+  expect_near_ps(dedup_alltoall_time(s, g, h100_links(), d), want, 1);
+  // Cheaper than direct here: NIC share D/8 ~ 0.36 against 56/64.
+  EXPECT_LT(dedup_alltoall_time(s, g, h100_links(), d), collective_time(CollKind::kAllToAll, s, g, h100_links()));
+  // k = 1: D = (n-1)/n, the direct NIC share (p-q)/p; only the alphas and NVLink share differ.
+  const double want1 = std::max(ps(7.0 / 8 * sz / (370 * kGB)), ps(7.0 / 8 * sz / (48 * kGB))) + 7 * 10e6 + 7 * 5e6;
+  expect_near_ps(dedup_alltoall_time(s, g, h100_links(), A2aDedup{1, 256, 0}), want1, 1);
+  // One node: the direct all-to-all's time.
+  GroupShape g1{8, 8, 1};
+  EXPECT_EQ(dedup_alltoall_time(s, g1, h100_links(), d), collective_time(CollKind::kAllToAll, s, g1, h100_links()));
+  EXPECT_EQ(dedup_alltoall_time(s, GroupShape{1, 1, 1}, h100_links(), d), Time::zero());
+}
+
 TEST(Collectives, Broadcast) {
   // pipelined ring: S/B + (p-1)*alpha
   const Bytes s = Bytes::MiB(10);

@@ -146,6 +146,27 @@ TEST(FlowCollectives, IdleFabricMatchesAnalyticWithinOnePercent) {
   std::printf("largest idle-fabric relative error: %.2e\n", worst);
 }
 
+// Deduplicated all-to-all (MoE dispatch "dedup") on the idle fabric: per-pair flows of
+// S * D/k / (n-1) take dedup_alltoall_time() within 1% (4 nodes x 8, k = 8 of 32 experts).
+TEST(FlowCollectives, DedupAllToAllOnIdleFabricMatchesAnalyticWithinOnePercent) {
+  auto g = fabric(32, 8, 64, 1);
+  const LinkParams l = links(Time::us(5));
+  std::vector<uint32_t> all;
+  for (uint32_t r = 0; r < 32; ++r) all.push_back(r);
+  for (int limit : {0, 2})
+    for (Bytes s : {Bytes::MiB(1), Bytes::MiB(256)}) {
+      Plan p = coll_plan(32, {all}, {true}, CollKind::kAllToAll, s, 8, l);
+      const A2aDedup d{8, 32, limit};
+      p.ops[p.programs[0].tasks[0].op].dedup = d;
+      const Time analytic = dedup_alltoall_time(s, GroupShape{32, 8, 4}, l, d);
+      p.programs[0].tasks[0].dur = analytic;
+      const Time flow = run_flow(p, g, costs(Time::us(5)));
+      EXPECT_LT(rel(flow, analytic), 0.01) << "limit " << limit << " S=" << s.count() << ": flow " << flow.seconds()
+                                           << " s vs analytic " << analytic.seconds() << " s";
+      EXPECT_LT(analytic, collective_time(CollKind::kAllToAll, s, GroupShape{32, 8, 4}, l));
+    }
+}
+
 // Double binary tree all-reduce (forced) on an idle fabric, one leaf per rail: n = 2, 3, 4, 8,
 // 16 nodes x 8 GPUs, on the whole job (q = 8: one tree pair per rail) and one member per node
 // (q = 1). The flows are built from double_binary_tree(); the analytic term uses the closed
