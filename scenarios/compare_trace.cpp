@@ -43,11 +43,6 @@ const std::vector<std::string>& row_order() {
   return k;
 }
 
-int row_rank(const std::string& what) {
-  const auto& o = row_order();
-  return static_cast<int>(std::find(o.begin(), o.end(), what) - o.begin());
-}
-
 std::string row_of_kind(const std::string& nccl) { return nccl == "send-recv" ? "send/recv" : nccl; }
 
 Time us_to_time(double us) { return Time::ps(static_cast<int64_t>(std::llround(us * 1e6))); }

@@ -21,8 +21,9 @@ TEST(Catalog, NamesAndSources) {
     EXPECT_FALSE(m.source.empty()) << m.spec.name;
     EXPECT_GT(m.seq_len, 0) << m.spec.name;
     // Qwen3 and DeepSeek-V3 give head_dim explicitly (heads*head_dim != hidden).
-    if (m.spec.name != "qwen3-235b-a22b" && m.spec.name != "deepseek-v3")
+    if (m.spec.name != "qwen3-235b-a22b" && m.spec.name != "deepseek-v3") {
       EXPECT_EQ(m.spec.head_dim * m.spec.heads, m.spec.hidden) << m.spec.name;
+    }
     EXPECT_EQ(m.spec.heads % m.spec.kv_heads, 0) << m.spec.name;
     EXPECT_TRUE(m.spec.arch == "dense" || m.spec.arch == "moe") << m.spec.name;
     if (m.spec.arch == "moe") {

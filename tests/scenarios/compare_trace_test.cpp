@@ -236,8 +236,12 @@ TEST_F(CompareTraceFiles, SimulatedSideFollowsTheSameDefinitions) {
   EXPECT_EQ(c->predicted_exposed, allreduce);
   // A measured row the plan lacks has no prediction; a predicted one the trace lacks no measurement.
   for (const TraceClassRow& r : c->classes) {
-    if (r.what == "all-gather") EXPECT_FALSE(r.predicted_present);
-    if (r.what == "unclassified") EXPECT_EQ(r.source, "-");
+    if (r.what == "all-gather") {
+      EXPECT_FALSE(r.predicted_present);
+    }
+    if (r.what == "unclassified") {
+      EXPECT_EQ(r.source, "-");
+    }
   }
   const auto j = compare_trace_json(c.value(), 0.05, "test");
   EXPECT_EQ(j["kind"], "compare-trace");

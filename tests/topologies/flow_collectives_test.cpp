@@ -369,7 +369,9 @@ TEST(FlowCollectives, InNetworkAllReduceOnIdleFabricMatchesAnalyticWithinOnePerc
       const Time ring = run_flow(p, g, ring_costs);
       EXPECT_LT(rel(ring, collective_time(CollKind::kAllReduce, s, shape, links(alpha), CollAlgo::kRing)), 0.01)
           << c.gpus << " GPUs S=" << s.count();
-      if (s == Bytes::MiB(256)) EXPECT_GT(ring.seconds(), flow.seconds() * 1.2);
+      if (s == Bytes::MiB(256)) {
+        EXPECT_GT(ring.seconds(), flow.seconds() * 1.2);
+      }
     }
   }
   std::printf("in-network all-reduce, largest idle-fabric relative error: %.2e\n", worst);
