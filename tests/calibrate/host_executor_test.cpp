@@ -71,29 +71,16 @@ TEST(HostCalibrate, LinesForEveryDistinctOpAndCollective) {
   o.runs = 1;
   auto lines = measure_host_plan(plan, 8, o);
   ASSERT_TRUE(lines.ok()) << lines.status().to_string();
-  int ops = 0, colls = 0;
+  int ops = 0;
+  std::vector<std::string> sources;   // of the collective lines: threads name their mechanism
   for (const auto& l : lines.value()) {
-    ops += l.find("\"kind\":\"op\"") != std::string::npos;
-    colls += l.find("\"kind\":\"collective\"") != std::string::npos;
+    const auto j = nlohmann::json::parse(l);
+    ops += j["kind"] == "op";
+    if (j["kind"] == "collective") sources.push_back(j["source"]);
     EXPECT_NE(l.find(host_device_name()), std::string::npos);
   }
   EXPECT_GT(ops, 5);
-  EXPECT_GE(colls, 1);   // the TP all-reduce of 2 ranks
-}
-
-TEST(HostCalibrate, ThreadLinesNameTheirMechanism) {
-  Plan plan = tiny_plan(R"({"tp": 2})", 2);
-  HostCalibrateOptions o;
-  o.warmup = 0;
-  o.runs = 1;
-  auto lines = measure_host_plan(plan, 8, o);
-  ASSERT_TRUE(lines.ok()) << lines.status().to_string();
-  std::vector<std::string> sources;
-  for (const auto& l : lines.value()) {
-    const auto j = nlohmann::json::parse(l);
-    if (j["kind"] == "collective") sources.push_back(j["source"]);
-  }
-  ASSERT_FALSE(sources.empty());
+  ASSERT_GE(sources.size(), 1u);   // the TP all-reduce of 2 ranks
   for (const auto& src : sources) EXPECT_EQ(src, "trainsim calibrate --host (shared-memory threads, float buffers)");
   EXPECT_EQ(describe_collective_mechanisms(sources), "shared-memory threads");
 }

@@ -1,9 +1,11 @@
-// Shared builders of the MoE test suites (tests/models/moe_test.cpp, moe_placement_test.cpp).
+// Shared builders of the MoE test suites (tests/models/moe_test.cpp, moe_placement_test.cpp,
+// moe_folding_test.cpp).
 #pragma once
 #include <gtest/gtest.h>
 
 #include <algorithm>
 
+#include "scenarios/predict.h"
 #include "scenarios/scenario.h"
 #include "topologies/hardware.h"
 
@@ -51,6 +53,15 @@ inline Scenario moe_scenario(const ModelSpec& m, int tp, int pp, int dp, int ep,
   s.cluster.nic_bandwidth = s.cluster.gpu.nic_bandwidth;
   s.cluster.nvlink_bandwidth = s.cluster.gpu.nvlink_bandwidth;
   return s;
+}
+
+// The scenario's prediction (fast: one rank per distinct program); a failure is a test failure.
+inline Prediction run(const Scenario& s, bool fast = false) {
+  PredictOptions o;
+  o.fast = fast;
+  auto p = predict(s, o);
+  EXPECT_TRUE(p.ok()) << p.status().to_string();
+  return p.ok() ? std::move(p.value()) : Prediction{};
 }
 
 }  // namespace trainsim::testing

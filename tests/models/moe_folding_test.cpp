@@ -54,13 +54,7 @@ std::string compile_error(const Scenario& s) {
   return c.ok() ? std::string() : c.status().to_string();
 }
 
-Prediction run(const Scenario& s, bool fast = false) {
-  PredictOptions o;
-  o.fast = fast;
-  auto p = predict(s, o);
-  EXPECT_TRUE(p.ok()) << p.status().to_string();
-  return p.ok() ? std::move(p.value()) : Prediction{};
-}
+using testing::run;
 
 using Groups = std::vector<std::vector<uint32_t>>;
 

@@ -24,13 +24,7 @@ Scenario make(const ModelSpec& m, int tp, int pp, int dp, int ep, int micro_batc
   return testing::moe_scenario(m, tp, pp, dp, ep, micro_batches, seq);
 }
 
-Prediction run(const Scenario& s, bool fast = false) {
-  PredictOptions o;
-  o.fast = fast;
-  auto p = predict(s, o);
-  EXPECT_TRUE(p.ok()) << p.status().to_string();
-  return p.ok() ? std::move(p.value()) : Prediction{};
-}
+using testing::run;
 
 // ---- routing draws -------------------------------------------------------------------------
 

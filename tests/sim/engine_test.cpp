@@ -12,28 +12,40 @@
 namespace trainsim {
 namespace {
 
+// An EventQueue beside its oracle: (time, phase, seq, payload) tuples kept sorted, the front
+// popped; pop_checked() pops both and records any difference as a test failure.
+struct QueueOracle {
+  EventQueue q;
+  std::vector<std::tuple<int64_t, int, uint64_t, uint32_t>> sorted;
+  uint64_t seq = 0;
+  void push(int64_t t, int phase, uint32_t payload) {
+    q.push(Time::ps(t), static_cast<uint8_t>(phase), 0, payload, 0);
+    auto item = std::make_tuple(t, phase, seq++, payload);
+    sorted.insert(std::upper_bound(sorted.begin(), sorted.end(), item), item);
+  }
+  int64_t pop_checked() {   // the popped time
+    Event e = q.pop();
+    auto [t, phase, s, payload] = sorted.front();
+    sorted.erase(sorted.begin());
+    EXPECT_EQ(e.when.count_ps(), t);
+    EXPECT_EQ(e.phase(), phase);
+    EXPECT_EQ(e.a, payload) << "FIFO order among equal keys broken";
+    return t;
+  }
+};
+
 TEST(EventQueue, MatchesSortedOracleOnRandomOperations) {
   for (int seed = 1; seed <= 20; ++seed) {
     std::mt19937_64 rng(seed);
-    EventQueue q;
-    // Oracle: (time, phase, seq) tuples kept sorted; pop takes the front.
-    std::vector<std::tuple<int64_t, int, uint64_t, uint32_t>> oracle;
-    uint64_t seq = 0;
+    QueueOracle o;
     for (int step = 0; step < 3000; ++step) {
-      if (oracle.empty() || rng() % 3 != 0) {
-        int64_t t = static_cast<int64_t>(rng() % 50);  // many ties on purpose
-        int phase = static_cast<int>(rng() % 3);
-        uint32_t payload = static_cast<uint32_t>(rng());
-        q.push(Time::ps(t), static_cast<uint8_t>(phase), 0, payload, 0);
-        auto item = std::make_tuple(t, phase, seq++, payload);
-        oracle.insert(std::upper_bound(oracle.begin(), oracle.end(), item), item);
+      if (o.sorted.empty() || rng() % 3 != 0) {
+        const int64_t t = static_cast<int64_t>(rng() % 50);  // many ties on purpose
+        const int phase = static_cast<int>(rng() % 3);
+        o.push(t, phase, static_cast<uint32_t>(rng()));
       } else {
-        Event e = q.pop();
-        auto [t, phase, s, payload] = oracle.front();
-        oracle.erase(oracle.begin());
-        ASSERT_EQ(e.when.count_ps(), t);
-        ASSERT_EQ(e.phase(), phase);
-        ASSERT_EQ(e.a, payload) << "FIFO order among equal keys broken";
+        o.pop_checked();
+        ASSERT_FALSE(::testing::Test::HasFailure()) << "seed " << seed << " step " << step;
       }
     }
   }
@@ -45,28 +57,20 @@ TEST(EventQueue, MatchesSortedOracleOnRandomOperations) {
 TEST(EventQueue, MatchesSortedOracleWhenSmallWithPopsAndPushes) {
   for (int seed = 1; seed <= 20; ++seed) {
     std::mt19937_64 rng(seed);
-    EventQueue q;
-    std::vector<std::tuple<int64_t, int, uint64_t, uint32_t>> oracle;
-    uint64_t seq = 0;
+    QueueOracle o;
     auto push = [&](int64_t t) {
       const int phase = static_cast<int>(rng() % 2);
-      const uint32_t payload = static_cast<uint32_t>(rng());
-      q.push(Time::ps(t), static_cast<uint8_t>(phase), 0, payload, 0);
-      auto item = std::make_tuple(t, phase, seq++, payload);
-      oracle.insert(std::upper_bound(oracle.begin(), oracle.end(), item), item);
+      o.push(t, phase, static_cast<uint32_t>(rng()));
     };
     for (int i = 0; i < 12; ++i) push(static_cast<int64_t>(rng() % 20));
     for (int step = 0; step < 5000; ++step) {
-      Event e = q.pop();
-      auto [t, phase, s, payload] = oracle.front();
-      oracle.erase(oracle.begin());
-      ASSERT_EQ(e.when.count_ps(), t);
-      ASSERT_EQ(e.phase(), phase);
-      ASSERT_EQ(e.a, payload) << "order broken at step " << step;
+      const int64_t t = o.pop_checked();
+      ASSERT_FALSE(::testing::Test::HasFailure()) << "seed " << seed << " step " << step;
       // One push per pop mostly, sometimes none or two: the size wanders around a dozen.
-      const int pushes = oracle.size() < 6 ? 2 : oracle.size() > 20 ? 0 : static_cast<int>(rng() % 3);
+      const size_t n = o.sorted.size();
+      const int pushes = n < 6 ? 2 : n > 20 ? 0 : static_cast<int>(rng() % 3);
       for (int k = 0; k < pushes; ++k) push(t + static_cast<int64_t>(rng() % 40));
-      if (oracle.empty()) push(t);
+      if (o.sorted.empty()) push(t);
     }
   }
 }
@@ -77,41 +81,26 @@ TEST(EventQueue, MatchesSortedOracleWhenSmallWithPopsAndPushes) {
 TEST(EventQueue, MatchesSortedOracleAcrossSortedAndHeapModes) {
   for (int seed = 1; seed <= 10; ++seed) {
     std::mt19937_64 rng(seed);
-    EventQueue q;
-    std::vector<std::tuple<int64_t, int, uint64_t, uint32_t>> oracle;
-    uint64_t seq = 0;
+    QueueOracle o;
     int64_t now = 0;
     for (int wave = 0; wave < 40; ++wave) {
       const size_t target = rng() % 3 == 0 ? rng() % 300 : rng() % 40;
-      while (oracle.size() < target) {   // grow: events at or after the last popped time
+      while (o.sorted.size() < target) {   // grow: events at or after the last popped time
         const int64_t t = now + static_cast<int64_t>(rng() % 20);
         const int phase = static_cast<int>(rng() % 2);
         const int copies = rng() % 4 == 0 ? 1 + static_cast<int>(rng() % 5) : 1;   // back-to-back equal keys
-        for (int k = 0; k < copies; ++k) {
-          const uint32_t payload = static_cast<uint32_t>(rng());
-          q.push(Time::ps(t), static_cast<uint8_t>(phase), 0, payload, 0);
-          auto item = std::make_tuple(t, phase, seq++, payload);
-          oracle.insert(std::upper_bound(oracle.begin(), oracle.end(), item), item);
-        }
+        for (int k = 0; k < copies; ++k) o.push(t, phase, static_cast<uint32_t>(rng()));
       }
       const size_t floor = rng() % 2 == 0 ? 0 : rng() % 10;
-      while (oracle.size() > floor) {   // drain, pushing now and then
-        Event e = q.pop();
-        auto [t, phase, s, payload] = oracle.front();
-        oracle.erase(oracle.begin());
-        ASSERT_EQ(e.when.count_ps(), t);
-        ASSERT_EQ(e.phase(), phase);
-        ASSERT_EQ(e.a, payload);
-        now = t;
+      while (o.sorted.size() > floor) {   // drain, pushing now and then
+        now = o.pop_checked();
+        ASSERT_FALSE(::testing::Test::HasFailure()) << "seed " << seed << " wave " << wave;
         if (rng() % 5 == 0) {
           const int64_t t2 = now + static_cast<int64_t>(rng() % 3);
-          const uint32_t p2 = static_cast<uint32_t>(rng());
-          q.push(Time::ps(t2), 0, 0, p2, 0);
-          auto item = std::make_tuple(t2, 0, seq++, p2);
-          oracle.insert(std::upper_bound(oracle.begin(), oracle.end(), item), item);
+          o.push(t2, 0, static_cast<uint32_t>(rng()));
         }
       }
-      ASSERT_EQ(q.empty(), oracle.empty());
+      ASSERT_EQ(o.q.empty(), o.sorted.empty());
     }
   }
 }
