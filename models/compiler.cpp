@@ -1142,6 +1142,17 @@ GroupTable split_group(const GroupTable& g, int chunk, bool replica, std::string
   // Splits every instance of `g` (members ascending) into consecutive shards of `chunk` ranks
   // (replica=false: the shard groups) or into the sets of ranks at equal shard offsets
   // (replica=true: the replica groups).
+  // chunk 1 as replicas, or a chunk covering every instance as shards: the groups of `g`.
+  bool same = chunk == 1 && replica;
+  if (!replica) {
+    same = true;
+    for (uint32_t i = 0; same && i < g.instances(); ++i) same = g.size_of(i) == static_cast<uint32_t>(chunk);
+  }
+  if (same) {
+    GroupTable out = g;
+    out.name = std::move(name);
+    return out;
+  }
   GroupTable out;
   out.name = std::move(name);
   out.instance_of_rank.assign(g.instance_of_rank.size(), kNoDep);
@@ -1355,37 +1366,35 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
     // (a, b), expert-DP groups by (a, j).
     const bool fold_tp = par.etp != par.tp;
     const int etp = std::max(1, par.etp);
-    auto keyed = [&](std::string name, auto key) {
-      GroupTable g;
-      g.name = std::move(name);
-      g.instance_of_rank.assign(pl.num_ranks(), kNoDep);
-      std::map<std::array<int, 5>, std::vector<uint32_t>> by;
-      for (int r = 0; r < pl.num_ranks(); ++r) by[key(r)].push_back(static_cast<uint32_t>(r));
-      // Instances in order of their lowest rank, members ascending.
-      std::vector<std::vector<uint32_t>> inst;
-      for (auto& [k, v] : by) inst.push_back(std::move(v));
-      std::sort(inst.begin(), inst.end());
-      g.member_offsets.push_back(0);
-      for (const auto& v : inst) {
-        for (uint32_t r : v) {
-          g.instance_of_rank[r] = g.instances();
-          g.members.push_back(r);
-        }
-        g.member_offsets.push_back(static_cast<uint32_t>(g.members.size()));
-      }
-      return g;
+    auto keyed = [&](std::string name, uint32_t num_keys, auto key) {
+      return make_keyed_group_table(pl, std::move(name), num_keys,
+                                    [&](uint32_t, const std::array<int, kNumAxes>& co) { return key(co); });
     };
-    auto c = [&](int r, Axis a) { return pl.coord(r, a); };
-    auto pos = [&](int r) { return stage_index(pl, pl.coords(static_cast<uint32_t>(r))); };
-    plan.groups.push_back(keyed("ep", [&](int r) {
-      if (folded) return std::array<int, 5>{c(r, Axis::kPp), pos(r) % etp, pos(r) / (etp * par.ep), 0, 0};
-      return std::array<int, 5>{c(r, Axis::kPp), c(r, Axis::kCp), c(r, Axis::kTp), c(r, Axis::kDp) / par.ep, 0};
-    }));
-    plan.groups.push_back(keyed("expert-dp", [&](int r) {
-      if (folded) return std::array<int, 5>{c(r, Axis::kPp), pos(r) % etp, pos(r) / etp % par.ep, 0, 0};
+    auto c = [](const std::array<int, kNumAxes>& co, Axis a) { return static_cast<uint32_t>(co[static_cast<int>(a)]); };
+    auto pos = [&](const std::array<int, kNumAxes>& co) { return static_cast<uint32_t>(stage_index(pl, co)); };
+    const uint32_t PP = static_cast<uint32_t>(par.pp), TP = static_cast<uint32_t>(par.tp),
+                   CP = static_cast<uint32_t>(par.cp), EP = static_cast<uint32_t>(par.ep), ETP = static_cast<uint32_t>(etp);
+    const uint32_t stage_ranks = TP * CP * static_cast<uint32_t>(par.dp);
+    const uint32_t dp_blocks = (static_cast<uint32_t>(par.dp) + EP - 1) / EP;
+    const uint32_t edp_blocks = (stage_ranks + ETP * EP - 1) / (ETP * EP);
+    if (folded) {
+      plan.groups.push_back(keyed("ep", PP * ETP * edp_blocks, [&](const std::array<int, kNumAxes>& co) {
+        const uint32_t p = pos(co);
+        return (c(co, Axis::kPp) * ETP + p % ETP) * edp_blocks + p / (ETP * EP);
+      }));
+      plan.groups.push_back(keyed("expert-dp", PP * ETP * EP, [&](const std::array<int, kNumAxes>& co) {
+        const uint32_t p = pos(co);
+        return (c(co, Axis::kPp) * ETP + p % ETP) * EP + p / ETP % EP;
+      }));
+    } else {
+      plan.groups.push_back(keyed("ep", PP * CP * TP * dp_blocks, [&](const std::array<int, kNumAxes>& co) {
+        return ((c(co, Axis::kPp) * CP + c(co, Axis::kCp)) * TP + c(co, Axis::kTp)) * dp_blocks + c(co, Axis::kDp) / EP;
+      }));
       // CP ranks hold the same experts and saw different tokens: their gradients reduce too.
-      return std::array<int, 5>{c(r, Axis::kPp), 0, fold_tp ? 0 : c(r, Axis::kTp), c(r, Axis::kDp) % par.ep, 0};
-    }));
+      plan.groups.push_back(keyed("expert-dp", PP * TP * EP, [&](const std::array<int, kNumAxes>& co) {
+        return (c(co, Axis::kPp) * TP + (fold_tp ? 0 : c(co, Axis::kTp))) * EP + c(co, Axis::kDp) % EP;
+      }));
+    }
     GroupTable eg = plan.groups.back();
     eg.name = "expert-dp-gather";
     plan.groups.push_back(std::move(eg));

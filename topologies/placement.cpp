@@ -2,6 +2,7 @@
 #include "topologies/placement.h"
 
 #include <algorithm>
+#include <numeric>
 #include <sstream>
 
 namespace trainsim {
@@ -23,7 +24,8 @@ bool parse_axis(const std::string& s, Axis* out) {
 }
 
 // Shared by the restricted and unrestricted builders. `keep(rank, coords)` selects members.
-template <typename Keep>
+// Identity: `keep` accepts every rank (unrestricted tables), which allows the identity fast path.
+template <bool Identity, typename Keep>
 GroupTable build_groups(const Placement& pl, std::initializer_list<Axis> axes, std::string name,
                         Keep keep) {
   bool in_group[kNumAxes] = {false, false, false, false};
@@ -40,29 +42,23 @@ GroupTable build_groups(const Placement& pl, std::initializer_list<Axis> axes, s
   const uint32_t n = static_cast<uint32_t>(pl.num_ranks());
   GroupTable t;
   t.name = std::move(name);
-  t.instance_of_rank.assign(n, kNoDep);
-  std::vector<uint32_t> remap(num_keys, kNoDep);   // key -> compact instance index
-  std::vector<uint32_t> count;
-  pl.for_each_rank([&](uint32_t r, const std::array<int, kNumAxes>& c) {
-    if (!keep(r, c)) return;
-    uint32_t key = 0;   // key_stride is 0 on the group's own axes
-    for (int a = 0; a < kNumAxes; ++a) key += static_cast<uint32_t>(c[a]) * key_stride[a];
-    if (remap[key] == kNoDep) {
-      remap[key] = static_cast<uint32_t>(count.size());
-      count.push_back(0);
-    }
-    t.instance_of_rank[r] = remap[key];
-    ++count[remap[key]];
-  });
-  t.member_offsets.assign(count.size() + 1, 0);
-  for (size_t i = 0; i < count.size(); ++i) t.member_offsets[i + 1] = t.member_offsets[i] + count[i];
-  t.members.resize(t.member_offsets.back());
-  std::vector<uint32_t> fill(t.member_offsets.begin(), t.member_offsets.end() - 1);
-  for (uint32_t r = 0; r < n; ++r) {   // ascending ranks -> ascending members per instance
-    uint32_t inst = t.instance_of_rank[r];
-    if (inst != kNoDep) t.members[fill[inst]++] = r;
+  if (Identity && num_keys == n) {
+    // Every group axis has size 1: each rank is its own instance and the key is the rank
+    // itself (the same strides), so the table is the identity (most tables of a tp=1, cp=1 job).
+    t.instance_of_rank.resize(n);
+    std::iota(t.instance_of_rank.begin(), t.instance_of_rank.end(), 0u);
+    t.members = t.instance_of_rank;
+    t.member_offsets.resize(n + 1);
+    std::iota(t.member_offsets.begin(), t.member_offsets.end(), 0u);
+    return t;
   }
-  return t;
+  return make_keyed_group_table(pl, std::move(t.name), num_keys,
+                                [&](uint32_t r, const std::array<int, kNumAxes>& c) {
+                                  if (!keep(r, c)) return kNoDep;
+                                  uint32_t key = 0;   // key_stride is 0 on the group's own axes
+                                  for (int a = 0; a < kNumAxes; ++a) key += static_cast<uint32_t>(c[a]) * key_stride[a];
+                                  return key;
+                                });
 }
 
 }  // namespace
@@ -158,7 +154,7 @@ uint32_t Placement::rank_of(std::array<int, kNumAxes> c) const {
 
 GroupTable make_group_table(const Placement& pl, std::initializer_list<Axis> axes,
                             std::string name) {
-  return build_groups(pl, axes, std::move(name), [](uint32_t, const std::array<int, kNumAxes>&) { return true; });
+  return build_groups<true>(pl, axes, std::move(name), [](uint32_t, const std::array<int, kNumAxes>&) { return true; });
 }
 
 GroupTable make_restricted_group_table(const Placement& pl, std::initializer_list<Axis> axes,
@@ -168,7 +164,7 @@ GroupTable make_restricted_group_table(const Placement& pl, std::initializer_lis
   for (int v : values) {
     if (v >= 0 && v < pl.size(axis)) allowed[static_cast<size_t>(v)] = 1;
   }
-  return build_groups(pl, axes, std::move(name), [&](uint32_t, const std::array<int, kNumAxes>& c) {
+  return build_groups<false>(pl, axes, std::move(name), [&](uint32_t, const std::array<int, kNumAxes>& c) {
     return allowed[static_cast<size_t>(c[static_cast<int>(axis)])] != 0;
   });
 }

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "models/spec.h"
+#include "sim/check.h"
 #include "sim/collectives.h"
 #include "sim/plan.h"
 #include "sim/status.h"
@@ -90,6 +91,38 @@ class Placement {
 // rank is a member of exactly one instance). Empty `axes`: one singleton instance per rank.
 GroupTable make_group_table(const Placement& pl, std::initializer_list<Axis> axes,
                             std::string name);
+// The instances of `key(rank, coords)` in [0, num_keys) (kNoDep: not a member), numbered in the
+// order of their lowest rank, members ascending; O(ranks + num_keys). The builders above use it;
+// the compiler's MoE groups key ranks by their expert-parallel coordinates.
+template <class Key>
+GroupTable make_keyed_group_table(const Placement& pl, std::string name, uint32_t num_keys, Key&& key) {
+  const uint32_t n = static_cast<uint32_t>(pl.num_ranks());
+  GroupTable t;
+  t.name = std::move(name);
+  t.instance_of_rank.assign(n, kNoDep);
+  std::vector<uint32_t> remap(num_keys, kNoDep);   // key -> compact instance index
+  std::vector<uint32_t> count;
+  pl.for_each_rank([&](uint32_t r, const std::array<int, kNumAxes>& c) {
+    const uint32_t k = key(r, c);
+    if (k == kNoDep) return;
+    SIM_CHECK(k < num_keys, "%s: key %u of %u", t.name.c_str(), k, num_keys);
+    if (remap[k] == kNoDep) {   // ranks ascend: first seen = lowest member
+      remap[k] = static_cast<uint32_t>(count.size());
+      count.push_back(0);
+    }
+    t.instance_of_rank[r] = remap[k];
+    ++count[remap[k]];
+  });
+  t.member_offsets.assign(count.size() + 1, 0);
+  for (size_t i = 0; i < count.size(); ++i) t.member_offsets[i + 1] = t.member_offsets[i] + count[i];
+  t.members.resize(t.member_offsets.back());
+  std::vector<uint32_t> fill(t.member_offsets.begin(), t.member_offsets.end() - 1);
+  for (uint32_t r = 0; r < n; ++r) {   // ascending ranks -> ascending members per instance
+    const uint32_t inst = t.instance_of_rank[r];
+    if (inst != kNoDep) t.members[fill[inst]++] = r;
+  }
+  return t;
+}
 // Like make_group_table, restricted to the ranks whose coordinate on `axis` is one of `values`
 // (others get instance kNoDep). E.g. the tied-embedding group: axes {kPp}, axis kPp,
 // values {0, pp-1}. Values out of range are ignored; duplicates are harmless.

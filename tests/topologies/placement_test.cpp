@@ -162,7 +162,7 @@ TEST(Placement, OracleRandomLayouts) {
   const char* orders[] = {"tp-cp-dp-pp", "dp-tp-cp-pp", "pp-dp-cp-tp", "cp-pp-tp-dp"};
   const std::initializer_list<Axis> axis_sets[] = {
       {Axis::kTp}, {Axis::kDp}, {Axis::kPp}, {Axis::kCp}, {Axis::kDp, Axis::kCp},
-      {Axis::kTp, Axis::kPp}, {Axis::kTp, Axis::kCp, Axis::kDp}};
+      {Axis::kTp, Axis::kPp}, {Axis::kTp, Axis::kCp, Axis::kDp}, {}};
   for (int trial = 0; trial < 40; ++trial) {
     auto pick = [&](int hi) { return 1 + static_cast<int>(rng() % static_cast<uint64_t>(hi)); };
     ParallelSpec p = par(pick(4), pick(3), pick(5), pick(4), orders[rng() % 4]);
@@ -210,6 +210,35 @@ TEST(Placement, OracleRandomLayouts) {
         ASSERT_EQ(shape_of(t, i, gpn), (GroupShape{static_cast<int>(m.size()), mx, static_cast<int>(per.size())}));
       }
       ASSERT_EQ(t.members.size(), static_cast<size_t>(pl.num_ranks()));
+    }
+  }
+}
+
+TEST(Placement, KeyedTablesOracle) {
+  // make_keyed_group_table against brute force: random keys (some ranks not members).
+  std::mt19937_64 rng(777);
+  for (int trial = 0; trial < 30; ++trial) {
+    auto pick = [&](int hi) { return 1 + static_cast<int>(rng() % static_cast<uint64_t>(hi)); };
+    Placement pl = Placement::make(par(pick(4), pick(3), pick(5), pick(4)), pick(8)).value();
+    const uint32_t n = static_cast<uint32_t>(pl.num_ranks());
+    const uint32_t num_keys = static_cast<uint32_t>(pick(6));
+    std::vector<uint32_t> key(n);
+    for (uint32_t& k : key) k = rng() % 4 == 0 ? kNoDep : static_cast<uint32_t>(rng() % num_keys);
+    GroupTable t = make_keyed_group_table(pl, "k", num_keys, [&](uint32_t r, const std::array<int, 4>& c) {
+      EXPECT_EQ(c, pl.coords(r));
+      return key[r];
+    });
+    std::map<uint32_t, std::vector<uint32_t>> by;   // key -> members ascending
+    for (uint32_t r = 0; r < n; ++r)
+      if (key[r] != kNoDep) by[key[r]].push_back(r);
+    std::vector<std::vector<uint32_t>> want;
+    for (auto& [k, v] : by) want.push_back(v);
+    std::sort(want.begin(), want.end());   // by lowest member
+    ASSERT_EQ(t.instances(), want.size());
+    for (uint32_t i = 0; i < t.instances(); ++i) ASSERT_EQ(members(t, i), want[i]);
+    for (uint32_t r = 0; r < n; ++r) {
+      if (key[r] == kNoDep) ASSERT_EQ(t.instance_of_rank[r], kNoDep);
+      else ASSERT_EQ(members(t, t.instance_of_rank[r]), by[key[r]]);
     }
   }
 }
