@@ -61,6 +61,7 @@ Result<DefaultEfficiencies> default_efficiencies(const std::string& family) {
   for (const auto& pt : c.at("gemm_size_curve")) e.size_curve.emplace_back(pt.at(0).get<double>(), pt.at(1).get<double>());
   e.causal_work_fraction = c.at("causal_work_fraction").get<double>();
   e.power_exponent = c.at("power_exponent").get<double>();
+  e.nccl_ctas = c.at("nccl_ctas").get<int>();
   return e;
 }
 

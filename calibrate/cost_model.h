@@ -58,6 +58,7 @@ struct DefaultEfficiencies {
   double nvlink_fit_residual = 0;   // rms relative residual of the NVLink all-reduce fit (0: not fitted)
   double attention_backward_work = 2.5, attention_backward_ratio = 1.0, causal_work_fraction = 0.5,
          power_exponent = 1.0 / 3;
+  int nccl_ctas = 0;   // SMs one running collective holds (compute overlapping it loses them)
   std::vector<std::pair<double, double>> size_curve;  // (ideal time in us, relative efficiency)
   // The relative efficiency of a kernel whose ideal time is `ideal` (1 beyond the last point).
   double size_factor(Time ideal) const;

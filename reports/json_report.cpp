@@ -243,6 +243,10 @@ ordered_json prediction_json(const Prediction& p) {
   j["sources"] = std::move(sources);
   j["calibration"] = p.calibration;
   j["calibration_notes"] = p.calibration_notes;
+  j["compute_under_collectives"] = {{"nccl_ctas", p.nccl_ctas},
+                                    {"gpu_sms", p.gpu_sms},
+                                    {"source", p.nccl_ctas_source},
+                                    {"added_on_critical_rank_s", num(p.contention.seconds())}};
 
   j["events"] = p.events;
   j["fingerprint"] = reports::strf("%016llx", (unsigned long long)p.fingerprint);

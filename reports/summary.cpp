@@ -249,6 +249,13 @@ void sources_section(std::string& out, const Prediction& p) {
   out += p.calibration.empty() ? "  costs: embedded default (no calibration database)\n"
                                : "  costs: calibration database " + p.calibration + "\n";
   for (const std::string& n : p.calibration_notes) out += "  extrapolated: " + n + "\n";
+  if (p.nccl_ctas > 0)
+    out += strf("  compute under collectives: each running collective holds %d of the %d SMs (compute at %.0f%% "
+                "of its rate while one runs; %s); it added %s of compute on the critical rank\n",
+                p.nccl_ctas, p.gpu_sms, 100.0 * std::max(0.0, 1.0 - static_cast<double>(p.nccl_ctas) / p.gpu_sms),
+                p.nccl_ctas_source.c_str(), format_time(p.contention).c_str());
+  else
+    out += strf("  compute under collectives: not slowed (%s = 0)\n", p.nccl_ctas_source.c_str());
 }
 
 }  // namespace

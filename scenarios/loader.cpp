@@ -67,7 +67,7 @@ const std::vector<std::string> kDocumentKeys = {"lengths", "mean_tokens", "sigma
 const std::vector<std::string> kNetworkKeys = {"mode", "topology", "oversubscription", "placement",
                                                "modifications", "hottest_links",
                                                "in_network_reduction"};
-const std::vector<std::string> kCostsKeys = {"calibration", "prefer_source"};
+const std::vector<std::string> kCostsKeys = {"calibration", "prefer_source", "nccl_ctas"};
 
 const std::vector<std::string>* section_keys(const std::string& s) {
   if (s == "model") return &kModelKeys;
@@ -1033,6 +1033,7 @@ Result<Scenario> load_document(json doc, const std::string& label,
                 "to let the fastest measurement of an op count");
       else s.options.prefer_source = pref;
     }
+    r.read_int(ksec, "/costs", "nccl_ctas", 0, 1024, nullptr, &s.options.nccl_ctas);
   }
 
   // documents: variable-length documents packed into windows (models/packing.h)

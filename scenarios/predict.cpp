@@ -159,6 +159,16 @@ Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
     ro.network = net.get();
     ro.hottest_links = static_cast<size_t>(s.options.network.hottest_links);
   }
+  // Compute slowed while collectives run: NCCL's CTAs per collective over the GPU's SMs.
+  int nccl_ctas = s.options.nccl_ctas;
+  std::string ctas_src = "scenario costs.nccl_ctas";
+  if (nccl_ctas < 0) {
+    auto eff = default_efficiencies(gpu_family(s.cluster.gpu));
+    if (!eff.ok()) return eff.status();
+    nccl_ctas = eff.value().nccl_ctas;
+    ctas_src = "embedded default, calibrate/data/defaults.json";
+  }
+  ro.comm_sm_share = s.cluster.gpu.sms > 0 ? std::min(1.0, static_cast<double>(nccl_ctas) / s.cluster.gpu.sms) : 0;
   auto rr = replay(*plan, ro);
   if (!rr.ok()) return rr.status();
   ReplayResult& r = rr.value();
@@ -350,6 +360,11 @@ Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
     dr.imbalance_cost = r.step_time - dr.balanced_step_time;
   }
 
+  p.nccl_ctas = nccl_ctas;
+  p.gpu_sms = s.cluster.gpu.sms;
+  p.nccl_ctas_source = ctas_src;
+  for (const RankStats& rk : r.ranks)
+    if (rk.rank == r.critical_rank) p.contention = rk.contention;
   p.calibration = s.options.calibration;
   if (calibrated) p.calibration_notes = calibrated->notes();
   p.events = r.events;

@@ -145,6 +145,13 @@ struct Prediction {
   MoeReport moe;
   std::string calibration;               // database the costs rest on ("" = embedded default)
   std::vector<std::string> calibration_notes;  // where the calibration had to extrapolate
+  // Compute sharing the GPU with collectives (sim/replay.h ReplayOptions::comm_sm_share): the
+  // SMs one running collective holds, the GPU's SMs, where the figure comes from, and the
+  // compute time it added on the critical rank.
+  int nccl_ctas = 0;
+  int gpu_sms = 0;
+  std::string nccl_ctas_source;
+  Time contention;
   uint64_t events = 0;
   uint64_t fingerprint = 0;
   bool flow = false;                   // network.mode == "flow"

@@ -33,6 +33,8 @@ struct SimOptions {
   std::string calibration;                // path of a calibration database ("" = embedded default)
   std::string prefer_source;              // of several measurements of one op, the one whose
                                           // source contains this text ("" = the fastest)
+  int nccl_ctas = -1;                     // SMs a running collective holds (-1: the embedded
+                                          // default; 0: compute is not slowed by collectives)
   uint64_t seed = 1;
 };
 

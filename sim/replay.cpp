@@ -1,6 +1,7 @@
 #include "sim/replay.h"
 
 #include <algorithm>
+#include <cmath>
 #include <memory>
 #include <string>
 
@@ -81,6 +82,14 @@ struct RankState {
   uint8_t wait_stream[kMaxStreams] = {};
   uint32_t wait_pos[kMaxStreams] = {};
   uint32_t wake_at[kMaxStreams] = {};
+  // Compute sharing the GPU with collectives (ReplayOptions::comm_sm_share > 0): collectives in
+  // progress, the streams whose running task they slow, and when each such task ends at the
+  // present rate (every slowed task of a rank runs at rate_of(colls)). ver[s] counts the
+  // re-timings of stream s: a completion event carries it, and an older one is dropped.
+  uint8_t colls = 0;
+  uint8_t slowed = 0;
+  uint32_t ver[kMaxStreams] = {};
+  Time end[kMaxStreams];
 };
 
 struct Message {
@@ -116,7 +125,8 @@ struct GroupState {
 class Replayer {
  public:
   Replayer(const Plan& plan, const ReplayOptions& opts)
-      : plan_(plan), opts_(opts), flow_(opts.network != nullptr), fast_(opts.fast) {}
+      : plan_(plan), opts_(opts), flow_(opts.network != nullptr), fast_(opts.fast),
+        share_(opts.comm_sm_share), contend_(opts.comm_sm_share > 0) {}
 
   Result<ReplayResult> run();
 
@@ -160,6 +170,33 @@ class Replayer {
   }
   void complete(uint32_t li, uint8_t s, Time now);
   void arrive(uint32_t li, uint8_t s, const Task& t, Time now);
+  // The end of the task stream s of rank li runs: the event carries the stream's re-timing count.
+  void push_done(uint32_t li, uint8_t s, Time when) {
+    q_.push(when, 0, kEvTaskDone, li, s | (rs_[li].ver[s] << 3));
+  }
+  // A task that occupies stream s for its duration starts: compute tasks are slowed while
+  // collectives run (contend_), everything else takes Task::dur.
+  void start_timed(uint32_t li, uint8_t s, const Task& t, Time now) {
+    if (contend_ && t.kind == TaskKind::kCompute && t.category != Category::kOffload) {
+      RankState& rs = rs_[li];
+      rs.slowed |= static_cast<uint8_t>(1u << s);
+      rs.end[s] = rs.colls == 0 ? now + t.dur : slowed_end(rs, t, now);
+      push_done(li, s, rs.end[s]);
+    } else {
+      push_done(li, s, now + t.dur);
+    }
+  }
+  double rate_of(uint8_t colls) const { return std::max(kMinComputeRate, 1.0 - share_ * colls); }
+  __attribute__((noinline)) Time slowed_end(const RankState& rs, const Task& t, Time now) const {
+    return now + Time::ps(std::llround(static_cast<double>(t.dur.count_ps()) / rate_of(rs.colls)));
+  }
+  // The rank's collective count changes by `delta`: its slowed tasks continue at the new rate.
+  void colls_change(uint32_t li, int delta, Time now) {
+    RankState& rs = rs_[li];
+    if (rs.slowed) retime(li, delta, now);
+    else rs.colls = static_cast<uint8_t>(rs.colls + delta);
+  }
+  __attribute__((noinline)) void retime(uint32_t li, int delta, Time now);
   // Flow mode. A transfer is a collective instance (kind 0: a = group, b = instance) or a send
   // (kind 1: a = local rank, b = stream) whose flows are in the network.
   struct Xfer {
@@ -184,6 +221,8 @@ class Replayer {
   const ReplayOptions& opts_;
   const bool flow_;                // opts_.network is set: comm goes through the flow model
   const bool fast_;                // opts_.fast
+  const double share_;             // opts_.comm_sm_share
+  const bool contend_;             // share_ > 0
   std::vector<int32_t> local_of_rank_;
   std::vector<RankState> rs_;
   std::vector<RankStats> stats_;
@@ -250,7 +289,7 @@ void Replayer::schedule_done(uint8_t kind, uint32_t a, uint32_t b, Time start, T
     gs_[a].actual[b] = done - start;
     q_.push(done, 0, kEvCollDone, a, b);
   } else {
-    q_.push(done, 0, kEvTaskDone, a, b);
+    push_done(a, static_cast<uint8_t>(b), done);
   }
 }
 
@@ -292,7 +331,23 @@ inline void Replayer::begin_inline(uint32_t li, uint8_t s, const Task& t, Time n
   if (rs.mem_cur > st.peak_dynamic_mem) st.peak_dynamic_mem = rs.mem_cur;
 }
 
+void Replayer::retime(uint32_t li, int delta, Time now) {
+  RankState& rs = rs_[li];
+  const double r0 = rate_of(rs.colls);
+  rs.colls = static_cast<uint8_t>(rs.colls + delta);
+  const double r1 = rate_of(rs.colls);
+  for (uint32_t b = rs.slowed; b != 0; b &= b - 1) {
+    const uint8_t s = static_cast<uint8_t>(__builtin_ctz(b));
+    // Work left (full-rate ps) = time left at the old rate x the old rate.
+    const double left = static_cast<double>((rs.end[s] - now).count_ps()) * r0;
+    rs.end[s] = now + Time::ps(std::llround(std::max(0.0, left) / r1));
+    ++rs.ver[s];
+    push_done(li, s, rs.end[s]);
+  }
+}
+
 void Replayer::arrive(uint32_t li, uint8_t s, const Task& t, Time now) {
+  if (contend_) colls_change(li, +1, now);
   const GroupTable& gt = plan_.groups[t.group];
   Pending& p = gs_[t.group].pend[slot(li, t.group)];
   const uint32_t inst = gt.instance_of_rank[rs_[li].rank];
@@ -385,7 +440,7 @@ inline bool Replayer::start_next(uint32_t li, uint8_t s, Time now) {
     return false;
   begin_inline(li, s, t, now);
   if (t.kind == TaskKind::kCollective) arrive(li, s, t, now);
-  else q_.push(now + t.dur, 0, kEvTaskDone, li, s);
+  else start_timed(li, s, t, now);
   return true;
 }
 
@@ -426,7 +481,7 @@ void Replayer::try_advance(uint32_t li, Time now, uint8_t moved) {
         } else if (t.kind == TaskKind::kSend && flow_ && start_traffic(1, li, s, now)) {
           // flow mode: the send ends when its flow does (kEvTaskDone from finish_xfer)
         } else {  // compute or send: occupies the stream for its duration
-          q_.push(now + t.dur, 0, kEvTaskDone, li, s);
+          start_timed(li, s, t, now);
         }
       }
     }
@@ -464,6 +519,11 @@ void Replayer::complete(uint32_t li, uint8_t s, Time now) {
     ++mb.tail;
   }
   rs.busy &= static_cast<uint8_t>(~(1u << s));
+  if (contend_) {
+    if (rs.slowed & (1u << s)) st.contention += (now - rs.start[s]) - t.dur;
+    rs.slowed &= static_cast<uint8_t>(~(1u << s));
+    if (t.kind == TaskKind::kCollective) colls_change(li, -1, now);
+  }
   advance(rs, s);
   rs.last_end[s] = now;
   rs.mem_cur -= t.mem_free;
@@ -593,11 +653,13 @@ Result<ReplayResult> Replayer::run() {
   uint64_t fp = 1469598103934665603ull;
   while (!q_.empty()) {
     const Event e = q_.pop();
+    // A completion superseded by a re-timing (comm_sm_share > 0): not an event of the run.
+    if (e.type == kEvTaskDone && (e.b >> 3) != rs_[e.a].ver[e.b & 7u]) continue;
     ++events;
     fp = fp_mix(fp, static_cast<uint64_t>(e.when.count_ps()));
     fp = fp_mix(fp, (static_cast<uint64_t>(e.type) << 56) ^ (static_cast<uint64_t>(e.a) << 24) ^ e.b);
     if (e.type == kEvTaskDone) {
-      complete(e.a, static_cast<uint8_t>(e.b), e.when);
+      complete(e.a, static_cast<uint8_t>(e.b & 7u), e.when);
     } else if (e.type == kEvFlow) {
       done_.clear();
       if (drv_->on_event(e, &done_)) {

@@ -31,6 +31,7 @@ struct RankStats {
   std::array<Time, static_cast<size_t>(Bucket::kCount)> bucket{};
   std::array<Time, static_cast<size_t>(Category::kCount)> comm_total{};  // all comm, any stream
   int64_t peak_dynamic_mem = 0;                          // bytes above the program's static memory
+  Time contention;   // compute time added by collectives sharing the GPU (comm_sm_share > 0)
 };
 
 struct TraceRecord {
@@ -49,7 +50,14 @@ struct ReplayOptions {
   // Not owned; REQUIRES: !fast when set (fast mode leaves out the traffic of other replicas).
   NetworkModel* network = nullptr;
   size_t hottest_links = 10;           // flow mode: how many links ReplayResult::hottest keeps
+  // Compute kernels sharing the GPU with collectives: while c collectives of a rank run (from
+  // the rank's arrival to their end: an NCCL kernel holds its SMs while it waits for peers),
+  // that rank's compute tasks (not host copies) progress at max(kMinComputeRate,
+  // 1 - comm_sm_share * c) of their rate, re-timed whenever c changes. comm_sm_share = the
+  // share of the GPU's SMs one collective holds (NCCL CTAs / SMs); 0 = no slowdown.
+  double comm_sm_share = 0;
 };
+constexpr double kMinComputeRate = 0.1;
 
 // Flow mode: one link's load over the step.
 struct LinkUse {

@@ -39,7 +39,7 @@ Catalog parse_catalog() {
   static const std::set<std::string> kKeys = {
       "name", "aliases", "peak_bf16_tflops", "peak_fp16_tflops", "peak_fp8_tflops",
       "peak_fp32_tflops", "hbm_gib", "hbm_bandwidth_GBps", "nvlink_GBps_per_direction",
-      "nic_Gbps", "pcie_GBps_per_direction", "gpus_per_node", "tdp_w", "power_limit_w", "source"};
+      "nic_Gbps", "pcie_GBps_per_direction", "gpus_per_node", "sms", "tdp_w", "power_limit_w", "source"};
   nlohmann::json doc = nlohmann::json::parse(embedded::topologies_gpus(), nullptr,
                                              /*allow_exceptions=*/false);
   SIM_CHECK(!doc.is_discarded(), "embedded topologies/data/gpus.json is not valid JSON");
@@ -63,6 +63,8 @@ Catalog parse_catalog() {
     s.nic_bandwidth = Bandwidth::Gbps(number(g, "nic_Gbps", s.name));
     s.pcie_bandwidth = Bandwidth::GBps(number(g, "pcie_GBps_per_direction", s.name));
     s.gpus_per_node = static_cast<int>(number(g, "gpus_per_node", s.name));
+    s.sms = static_cast<int>(number(g, "sms", s.name));
+    SIM_CHECK(s.sms > 0, "gpus.json: %s: sms must be > 0", s.name.c_str());
     if (g.contains("tdp_w")) s.tdp_w = number(g, "tdp_w", s.name);
     if (g.contains("power_limit_w")) s.power_limit_w = number(g, "power_limit_w", s.name);
     SIM_CHECK(s.gpus_per_node > 0, "gpus.json: %s: gpus_per_node must be > 0", s.name.c_str());

@@ -27,6 +27,7 @@ struct GpuSpec {
   Bandwidth nic_bandwidth;          // default scale-out NIC bandwidth per GPU, per direction
   Bandwidth pcie_bandwidth;         // host link per GPU, per direction (activation offload)
   int gpus_per_node = 8;            // usual node size (HGX/DGX)
+  int sms = 0;                      // streaming multiprocessors
   double tdp_w = 0;                 // board power the peaks are specified at
   double power_limit_w = 0;         // power limit the part runs at (< tdp_w: power-capped)
   std::string source;               // where the figures come from

@@ -479,6 +479,21 @@ TEST(LoaderErrors, ActivationOffloadIsAFraction) {
   expect_error(load(d), "/parallel/activation_offload", "half", {"expected a number from 0 to 1"});
 }
 
+TEST(Loader, NcclCtasOverridesTheDefault) {
+  json d = base_doc();
+  EXPECT_EQ(load(d)->options.nccl_ctas, -1);   // the embedded default
+  d["costs"] = {{"nccl_ctas", 0}};
+  EXPECT_EQ(load(d)->options.nccl_ctas, 0);
+}
+
+TEST(LoaderErrors, NcclCtasIsACount) {
+  json d = base_doc();
+  d["costs"] = {{"nccl_ctas", -2}};
+  expect_error(load(d), "/costs/nccl_ctas", "-2", {"from 0 to 1024"});
+  d["costs"] = {{"nccl_ctas", 2000}};
+  expect_error(load(d), "/costs/nccl_ctas", "2000", {"too large"});
+}
+
 TEST(LoaderErrors, CpUlyssesMustDivideCp) {
   json d = base_doc();
   d["parallel"] = {{"cp", 4}, {"cp_ulysses", 3}, {"dp", 2}};

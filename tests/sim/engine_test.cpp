@@ -245,6 +245,84 @@ TEST(Replay, CommOnSideStreamOverlapsCompute) {
   EXPECT_EQ(bucket_sum(r2->ranks[0]), r2->step_time);
 }
 
+TEST(Replay, CollectivesSlowComputeTheyOverlap) {
+  // comm_sm_share 0.25: c1 (2 us), then c2 (8 us) while a 4 us reduction runs on stream 1 from
+  // 2 us: c2 does 4 x 0.75 = 3 us of its work by 6 us and the other 5 us at full rate, ending
+  // at 11 us (1 us late); the optimizer follows: step 12 us.
+  Plan p = one_program_plan(1);
+  p.groups.push_back(all_ranks_group(1));
+  Task c1 = compute(p, Time::us(2));
+  Task c2 = compute(p, Time::us(8));
+  Task red;
+  red.kind = TaskKind::kCollective;
+  red.stream = kStreamDp;
+  red.category = Category::kDpComm;
+  red.op = add_op(p, "rs", OpClass::kCollective);
+  red.dur = Time::us(4);
+  red.dep[0] = 0;
+  Task opt = compute(p, Time::us(1));
+  opt.category = Category::kOptimizer;
+  opt.dep[0] = 2;
+  p.programs[0].tasks = {c1, c2, red, opt};
+  ASSERT_TRUE(p.finalize().ok());
+  ReplayOptions o;
+  o.comm_sm_share = 0.25;
+  auto r = replay(p, o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->step_time, Time::us(12));
+  EXPECT_EQ(r->ranks[0].contention, Time::us(1));
+  EXPECT_EQ(r->ranks[0].bucket[static_cast<size_t>(Bucket::kCompute)], Time::us(11));
+  EXPECT_EQ(bucket_sum(r->ranks[0]), r->step_time);
+  EXPECT_EQ(r->events, 4u);   // the superseded completion of c2 is not an event of the run
+  // Share 0: the step of CommOnSideStreamOverlapsCompute, 11 us.
+  o.comm_sm_share = 0;
+  EXPECT_EQ(replay(p, o)->step_time, Time::us(11));
+
+  // A second reduction on another stream at the same time: 2 x 0.25 held, c2 at half rate
+  // for 4 us (2 us of work), then 6 us: ends at 12, step 13 us.
+  p.groups.push_back(all_ranks_group(1));   // a group of its own: one collective in flight per group
+  Task red2 = red;
+  red2.group = 1;
+  red2.stream = kStreamGather;
+  red2.op = add_op(p, "ag", OpClass::kCollective);
+  p.programs[0].tasks = {c1, c2, red, red2, opt};
+  p.programs[0].tasks[4].dep[0] = 3;
+  ASSERT_TRUE(p.finalize().ok());
+  o.comm_sm_share = 0.25;
+  auto r2 = replay(p, o);
+  ASSERT_TRUE(r2.ok());
+  EXPECT_NEAR(r2->step_time.count_ps(), Time::us(13).count_ps(), 2);   // re-timings round to 1 ps
+  // Past the floor: 2 x 0.6 would stop compute; it keeps kMinComputeRate (0.1): 4 us give
+  // 0.4 us of work, the other 7.6 us follow: c2 ends at 13.6 us, step 14.6 us.
+  o.comm_sm_share = 0.6;
+  auto r3 = replay(p, o);
+  ASSERT_TRUE(r3.ok());
+  EXPECT_NEAR(r3->step_time.count_ps(), Time::ns(14600).count_ps(), 3);
+}
+
+TEST(Replay, HostCopiesAreNotSlowedByCollectives) {
+  // An offload copy (copy engines, not SMs) beside a collective keeps its time.
+  Plan p = one_program_plan(1);
+  p.groups.push_back(all_ranks_group(1));
+  Task copy = compute(p, Time::us(6));
+  copy.stream = kStreamOffloadOut;
+  copy.category = Category::kOffload;
+  Task red;
+  red.kind = TaskKind::kCollective;
+  red.stream = kStreamDp;
+  red.category = Category::kDpComm;
+  red.op = add_op(p, "rs", OpClass::kCollective);
+  red.dur = Time::us(4);
+  p.programs[0].tasks = {copy, red};
+  ASSERT_TRUE(p.finalize().ok());
+  ReplayOptions o;
+  o.comm_sm_share = 0.5;
+  auto r = replay(p, o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->step_time, Time::us(6));
+  EXPECT_EQ(r->ranks[0].contention, Time::zero());
+}
+
 TEST(Replay, SendRecvPipelineOfTwoStages) {
   // Stage 0: f (3 us) -> send (1 us). Stage 1: recv -> f (3 us).
   // step = 3 + 1 + 3 = 7 us; stage 1 idles 3 us (bubble) and 1 us exposed pp comm.
