@@ -152,7 +152,6 @@ class StageBuilder {
       act_.saved_bytes += (tr.dropout ? 5 : 2) * score;
     }
     layer_grad_bytes_ = 2 * layer_params_local(model, 0, par.tp);
-    layer_param_bytes_ = layer_grad_bytes_;
     emb_grad_bytes_ = 2 * ceil_div(embedding_params(model), par.tp);
     // Gradients are reduced (and ZeRO shards taken) over dp x cp: every CP rank holds the whole
     // layer and a share of the tokens (Megatron's dp-cp group; torchtitan's dp_shard x cp mesh).
@@ -162,6 +161,8 @@ class StageBuilder {
     tensors_ = layer_param_tensors(model);
     moe_ = model.is_moe();
     if (moe_) {
+      moe_tensors_ = moe_layer_dense_tensors(model);
+      expert_tensors_ = expert_param_tensors(model);
       etp_ = std::max(1, par.etp);
       Le_ = model.experts / par.ep;
       fe_ = model.expert_ffn_hidden / etp_;
@@ -217,7 +218,8 @@ class StageBuilder {
   }
 
   int64_t params_local_ = 0;
-  int64_t expert_params_local_ = 0;   // routed-expert part of params_local_ (after EP/etp)
+  int64_t expert_params_local_ = 0;
+  uint8_t tensor_gather_group_ = kGroupDpGather;   // "dp-gather-tensor" where the plan has it (compiler.h)   // routed-expert part of params_local_ (after EP/etp)
 
  private:
   static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -796,7 +798,7 @@ class StageBuilder {
     const int64_t a2a = 2 * h * std::max(Tm_ * k, R);
     ep_a2a("ep.dispatch.alltoall", a2a, layer, micro);
     const int64_t f1 = (d_.swiglu ? 2 : 1) * fe_;
-    expert_gemm("moe.expert.fc1.fwd", mpe, f1, h, false, mpe * Le_, __LINE__, c, layer, micro);
+    expert_gemm("moe.expert.fc1.fwd", mpe, f1, h, false, mpe * Le_, __LINE__, c, layer, micro, expert_pg_);
     emit_compute(cached_op(__LINE__, R, [&] {
                    return memory_op(d_.swiglu ? "moe.expert.swiglu.fwd" : "moe.expert.gelu.fwd", OpClass::kElementwise,
                                     (d_.swiglu ? 3 : 2) * 2 * R * fe_, false);
@@ -831,7 +833,7 @@ class StageBuilder {
     const int64_t a2a = 2 * h * std::max(Tm_ * k, R);
     ep_a2a("ep.combine.bwd.alltoall", a2a, layer, micro);
     const int64_t f1 = (d_.swiglu ? 2 : 1) * fe_;
-    expert_gemm("moe.expert.fc2.dgrad", mpe, fe_, h, true, mpe * Le_, __LINE__, c, layer, micro);
+    expert_gemm("moe.expert.fc2.dgrad", mpe, fe_, h, true, mpe * Le_, __LINE__, c, layer, micro, expert_pg_);
     expert_gemm("moe.expert.fc2.wgrad", fe_, h, mpe, true, mpe * Le_, __LINE__, c, layer, micro);
     emit_compute(cached_op(__LINE__, R, [&] {
                    return memory_op(d_.swiglu ? "moe.expert.swiglu.bwd" : "moe.expert.gelu.bwd", OpClass::kElementwise,
@@ -866,33 +868,46 @@ class StageBuilder {
   // per-tensor gathering (DeepSpeed 2021, see ZeroGather) a transformer layer's parameters come
   // in one blocking collective per tensor on the compute stream (sizes in `tensors_`, scaled to
   // this rank's TP shard); other units in one collective as with FSDP.
-  uint32_t zero3_gather(int64_t bytes, int layer, int micro) {
-    if (par_.zero < 3 || shard_ <= 1) return kNoDep;
+  // `expert`: a MoE layer's routed experts (this rank's EP x ETP share), sharded over the
+  // expert-DP group (Megatron-Core FSDP, torchtitan's edp mesh); gathered right after the
+  // layer's dense part, which goes over the dp shard group.
+  uint32_t zero3_gather(int64_t bytes, int layer, int micro, bool expert = false) {
+    if (par_.zero < 3 || (expert ? eshard_ : shard_) <= 1 || bytes == 0) return kNoDep;
     // Issued once the compute stream reached the unit `prefetch` places back: the gather
     // stream then runs ahead by at most prefetch+1 units.
     uint32_t dep = kNoDep;
     const int back = par_.zero3_prefetch;
     if (static_cast<int>(unit_starts_.size()) > back) dep = unit_starts_[unit_starts_.size() - 1 - back];
-    if (par_.zero3_gather == ZeroGather::kTensor && layer != 0xffff && bytes == layer_param_bytes_) {
+    if (par_.zero3_gather == ZeroGather::kTensor && layer != 0xffff) {
+      // Experts are gathered only here, so their group never mixes streams.
+      const uint8_t group = expert ? kGroupExpertDpGather : tensor_gather_group_;
+      const std::vector<int64_t>& ts = expert ? expert_tensors_ : moe_layer(layer) ? moe_tensors_ : tensors_;
+      const int64_t split = expert ? etp_ : d_.t;
       uint32_t last = kNoDep;
-      for (int64_t elems : tensors_) {
-        const int64_t b = 2 * ((elems + d_.t - 1) / d_.t);
-        last = emit_coll("zero3.param.allgather.tensor", CollKind::kAllGather, b, kGroupDpGather, kStreamCompute,
-                         Category::kDpComm, layer, micro, kNoDep);
-      }
+      for (int e = 0; e < (expert ? Le_ : 1); ++e)
+        for (int64_t elems : ts)
+          last = emit_coll(expert ? "zero3.expert.param.allgather.tensor" : "zero3.param.allgather.tensor",
+                           CollKind::kAllGather, 2 * ceil_div(elems, split), group, kStreamCompute, Category::kDpComm,
+                           layer, micro, kNoDep);
       return last;
     }
-    return emit_coll("zero3.param.allgather", CollKind::kAllGather, bytes, kGroupDpGather, kStreamGather,
-                     Category::kDpComm, layer, micro, dep);
+    return emit_coll(expert ? "zero3.expert.param.allgather" : "zero3.param.allgather", CollKind::kAllGather, bytes,
+                     expert ? kGroupExpertDpGather : kGroupDpGather, kStreamGather, Category::kDpComm, layer, micro,
+                     dep);
   }
-  void zero3_reduce(int64_t bytes, int layer, int micro, uint32_t after) {
-    if (par_.zero < 3 || shard_ <= 1) return;
-    uint32_t rs = emit_coll("zero3.grad.reducescatter", CollKind::kReduceScatter, bytes, kGroupDp, kStreamDp,
-                            Category::kDpComm, layer, micro, after);
-    last_reduction_ = rs;
-    if (shard_ < dpg_)
-      last_reduction_ = emit_coll("hsdp.grad.allreduce", CollKind::kAllReduce, bytes / shard_, kGroupDpRep,
-                                  kStreamDp, Category::kDpComm, layer, micro, rs);
+  // ZeRO-3 gradients of a unit: the dense part reduce-scattered over the dp shard group (and
+  // all-reduced over its replicas with HSDP), `expert` bytes of routed experts over expert-DP.
+  void zero3_reduce(int64_t bytes, int layer, int micro, uint32_t after, int64_t expert = 0) {
+    if (par_.zero < 3) return;
+    if (shard_ > 1) {
+      uint32_t rs = emit_coll("zero3.grad.reducescatter", CollKind::kReduceScatter, bytes, kGroupDp, kStreamDp,
+                              Category::kDpComm, layer, micro, after);
+      last_reduction_ = rs;
+      if (shard_ < dpg_)
+        last_reduction_ = emit_coll("hsdp.grad.allreduce", CollKind::kAllReduce, bytes / shard_, kGroupDpRep,
+                                    kStreamDp, Category::kDpComm, layer, micro, rs);
+    }
+    if (expert > 0 && eshard_ > 1) emit_expert_reduction(expert, kStreamDp, after, layer, micro);
   }
 
   // Gradient buckets for ZeRO 0-2: filled during the last backward of a chunk.
@@ -904,7 +919,7 @@ class StageBuilder {
   }
   // Emits the pending bucket's reduction after the task that filled it last (pending_after_).
   void add_expert_grads(int64_t bytes, uint32_t after) {
-    if (bytes == 0 || eshard_ <= 1) return;
+    if (par_.zero >= 3 || bytes == 0 || eshard_ <= 1) return;
     pending_exp_bytes_ += bytes;
     pending_exp_after_ = after;
     if (pending_exp_bytes_ >= bucket_bytes_) flush_expert_bucket();
@@ -918,11 +933,11 @@ class StageBuilder {
     }
     pending_exp_bytes_ = 0;
   }
-  void emit_expert_reduction(int64_t bytes, uint8_t stream, uint32_t after) {
+  void emit_expert_reduction(int64_t bytes, uint8_t stream, uint32_t after, int layer = 0xffff, int micro = 0) {
     const bool rs = par_.zero >= 1;
     last_reduction_ = emit_coll(rs ? "ep.expert.grad.reducescatter" : "ep.expert.grad.allreduce",
                                 rs ? CollKind::kReduceScatter : CollKind::kAllReduce, bytes, kGroupExpertDp, stream,
-                                Category::kDpComm, 0xffff, 0, after);
+                                Category::kDpComm, layer, micro, after);
   }
   void flush_bucket() {
     flush_expert_bucket();
@@ -1006,7 +1021,8 @@ class StageBuilder {
       tp_reduce("tp.embedding.allreduce", "tp.embedding.reducescatter", 0xffff, micro);
     }
     for (int l = first_layer_[v]; l < first_layer_[v] + split_[v]; ++l) {
-      pg = zero3_gather(layer_param_bytes_, l, micro);
+      pg = zero3_gather(dense_bytes(l), l, micro);
+      expert_pg_ = zero3_gather(expert_bytes(l), l, micro, /*expert=*/true);
       uint32_t dep = pg != kNoDep ? pg : param_dep(l);
       uint32_t first = layer_forward(l, micro, false, dep);
       prog_.tasks[first].mem_alloc += act_for(l, micro).saved_bytes;
@@ -1065,12 +1081,13 @@ class StageBuilder {
     const int top = first_layer_[v] + split_[v] - 1;
     uint32_t fetched = offloading() && split_[v] > 0 ? emit_offload(false, top, micro, last_compute_) : kNoDep;
     for (int l = top; l >= first_layer_[v]; --l) {
-      uint32_t pg = zero3_gather(layer_param_bytes_, l, micro);
+      uint32_t pg = zero3_gather(dense_bytes(l), l, micro);
+      expert_pg_ = zero3_gather(expert_bytes(l), l, micro, /*expert=*/true);   // serves the recompute too
       unit_starts_.push_back(static_cast<uint32_t>(prog_.tasks.size()));   // the layer's first backward task
       const uint32_t mine = fetched;
       if (offloading() && l > first_layer_[v]) fetched = emit_offload(false, l - 1, micro, last_compute_);
       uint32_t last = layer_backward(l, micro, pg, mine);
-      zero3_reduce(layer_grad_bytes_, l, micro, last);
+      zero3_reduce(dense_bytes(l), l, micro, last, expert_bytes(l));
       if (last_micro) {
         add_grads(dense_bytes(l), last);
         add_expert_grads(expert_bytes(l), last);
@@ -1102,11 +1119,13 @@ class StageBuilder {
   const std::vector<int>& first_layer_;
   int nv_ = 1;
   LayerActivation act_;
-  int64_t layer_grad_bytes_ = 0, layer_param_bytes_ = 0, emb_grad_bytes_ = 0;
+  int64_t layer_grad_bytes_ = 0, emb_grad_bytes_ = 0;
   int shard_ = 1;   // ZeRO shard group (ranks), cp included
   int dpg_ = 1;     // gradient-reduction group: dp * cp
   int64_t bucket_bytes_ = 0;
   std::vector<int64_t> tensors_;   // one layer's parameter tensors (elements, before TP)
+  std::vector<int64_t> moe_tensors_, expert_tensors_;   // a MoE layer's dense tensors; one expert's
+  uint32_t expert_pg_ = kNoDep;   // ZeRO-3: the gather of the current layer's experts
   size_t prefaulted_ = 0;   // tasks below this index lie on mapped pages
   uint32_t last_compute_ = kNoDep;
   uint32_t last_reduction_ = kNoDep;
@@ -1312,7 +1331,6 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
     if (model.expert_ffn_hidden <= 0 || model.expert_ffn_hidden % par.etp != 0)
       return Status::error("etp=" + std::to_string(par.etp) + " does not divide expert_ffn_hidden=" +
                            std::to_string(model.expert_ffn_hidden));
-    if (par.zero >= 3) return Status::error("zero=3 (FSDP) with MoE is not modelled; use zero 0, 1 or 2");
     if (par.fsdp_shard_group > 0 && par.fsdp_shard_group < par.dp)
       return Status::error("fsdp_shard_group < dp with MoE is not modelled; use 0 (all of dp)");
     if (tr.moe.kind == MoeRouting::kHistogram && static_cast<int>(tr.moe.histogram.size()) != model.experts)
@@ -1410,6 +1428,13 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
               "embedding group at index %zu, not %d", plan.groups.size(),
               embedding_grad_group(model.is_moe(), mla_grad));
     plan.groups.push_back(make_restricted_group_table(pl, {Axis::kPp}, Axis::kPp, {0, par.pp - 1}, "pp-embedding"));
+  }
+  uint8_t tensor_gather_group = kGroupDpGather;
+  if (par.zero >= 3 && par.zero3_gather == ZeroGather::kTensor && shard > 1) {   // appended last (compiler.h)
+    tensor_gather_group = static_cast<uint8_t>(plan.groups.size());
+    GroupTable g = plan.groups[kGroupDpGather];
+    g.name = "dp-gather-tensor";
+    plan.groups.push_back(std::move(g));
   }
   plan.peers.push_back(make_pp_peer_table(pl, +1, "pp-next"));
   plan.peers.push_back(make_pp_peer_table(pl, -1, "pp-prev"));
@@ -1593,7 +1618,8 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
         info.layers.push_back(l);
         params += lp_dense(l) + lp_expert(l);
         expert_local += lp_expert(l);
-        largest = std::max(largest, lp_dense(l) + lp_expert(l));
+        // As gathered under ZeRO-3: the dense part over the dp shard, the experts over expert-DP.
+        largest = std::max(largest, (shard > 1 ? lp_dense(l) : 0) + (eshard_all > 1 ? lp_expert(l) : 0));
       }
       if (v == 0) params += ep;
       if (v == par.pp * par.vp - 1) {
@@ -1602,24 +1628,29 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
         params += final_norm_params(model);
       }
     }
-    // ZeRO-3 working set: the largest transformer layer (the embedding and head are gathered
-    // outside the layer loop and freed right after use).
+    // ZeRO-3 working set: the largest transformer layer, dense part and routed experts (the
+    // embedding and head are gathered outside the layer loop and freed right after use).
     if (largest == 0) largest = ep;
     info.params_local = params;
     StageBuilder b(plan, prog, model, tr, par, d, s, m, sp, first_layer);
     b.params_local_ = params;
     b.expert_params_local_ = expert_local;
+    b.tensor_gather_group_ = tensor_gather_group;
     b.moe_rows_ = &moe_rows;
     if (!doc_factors.empty()) b.doc_factors_ = &doc_factors;
     b.moe_migration_ = &moe_migration;
     b.build();
     const int64_t bucket = std::max<int64_t>(1, par.dp_bucket_mb) << 20;
-    prog.mem = static_memory(params - expert_local, largest, par.zero, shard, par.zero3_prefetch, bucket);
+    // The working set is counted with the dense part, or with the experts where only they are
+    // sharded (dp shard of one rank, expert-DP of several).
+    const bool dense_gathers = shard > 1 || expert_local == 0;
+    prog.mem = static_memory(params - expert_local, dense_gathers ? largest : 0, par.zero, shard, par.zero3_prefetch,
+                             bucket);
     if (expert_local > 0) {
-      // Routed experts: their grads and optimizer states sharded over the expert-DP group
-      // (Megatron's distributed optimizer); the workspace is counted once.
-      const int eshard = expert_dp_size(par);
-      MemoryStatic e = static_memory(expert_local, 0, par.zero, eshard, 0, bucket);
+      // Routed experts: their grads and optimizer states (ZeRO-3: and params) sharded over the
+      // expert-DP group (Megatron's distributed optimizer); the workspace is counted once.
+      MemoryStatic e = static_memory(expert_local, dense_gathers ? 0 : largest, par.zero, eshard_all,
+                                     par.zero3_prefetch, bucket);
       prog.mem.params = prog.mem.params + e.params;
       prog.mem.grads = prog.mem.grads + e.grads;
       prog.mem.optimizer = prog.mem.optimizer + e.optimizer;

@@ -12,7 +12,14 @@
 //     runs (or after it, dp_overlap=false); ZeRO-1/2 reduce-scatter + parameter all-gather
 //     (overlapped with the next step's forward when dp_overlap); ZeRO-3/FSDP all-gathers each
 //     layer's parameters before use in forward and backward with `zero3_prefetch` layers of
-//     look-ahead, and reduce-scatters each layer's gradients per micro-batch.
+//     look-ahead, and reduce-scatters each layer's gradients per micro-batch. With MoE a
+//     layer's dense part (attention, norms, router, shared experts) is sharded over the dp
+//     shard group and its routed experts (the rank's EP x ETP share) over the expert-DP group:
+//     "zero3.expert.param.allgather" right after the dense gather (same stream and
+//     look-ahead), waited for by the first expert GEMM of the forward (and recompute) and of
+//     the backward; "ep.expert.grad.reducescatter" after the layer's backward, per
+//     micro-batch (Megatron-Core FSDP, torchtitan's fully_shard of the experts over the edp
+//     mesh). A full recompute runs on the backward's gather, as for dense layers.
 //   - CP: each rank holds seq/cp tokens of every sequence (zig-zag chunks when
 //     cp_load_balance). Ulysses (cp_ulysses ranks): an all-to-all turns the sequence shards of
 //     Q, K, V into head shards before the attention core and one turns the output back (both
@@ -147,6 +154,11 @@ inline constexpr uint8_t kGroupMlaGradMoe = 10;
 constexpr uint8_t mla_grad_group(bool moe) { return moe ? kGroupMlaGradMoe : kGroupMlaGradDense; }
 // Whether a plan has the MLA gradient group: MLA, tp > 1 and sequence parallelism.
 constexpr bool has_mla_grad_group(bool mla, int tp, bool sp) { return mla && tp > 1 && sp; }
+// ZeRO-3 with zero3_gather "tensor" and a dp shard of more than one rank only, appended after
+// every other group (the embedding group below included): "dp-gather-tensor", the dp shard
+// group again, for the blocking per-tensor gathers on the compute stream. The gather stream's
+// embedding/head gathers keep kGroupDpGather: the members of one group must post its
+// collectives in one order, which two streams do not guarantee once ranks drift apart.
 // Tied-embedding plans with pp > 1 only, appended last: the embedding group ("pp-embedding"),
 // one instance per (tp, cp, dp) coordinate holding the ranks of stage 0 and stage pp-1; ranks
 // of the middle stages are not members. Index 7, +3 in MoE plans, +1 after the MLA group.

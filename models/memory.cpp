@@ -232,8 +232,11 @@ int64_t layer_params(const ModelSpec& model) {
   return p;
 }
 
-std::vector<int64_t> layer_param_tensors(const ModelSpec& model) {
-  const int64_t h = model.hidden, f = model.ffn_hidden;
+namespace {
+
+// The tensors of one layer before its MLP (norm, attention, norm), in forward order.
+std::vector<int64_t> attention_tensors(const ModelSpec& model) {
+  const int64_t h = model.hidden;
   const int64_t q = int64_t{model.heads} * head_dim_of(model);
   const int64_t k = int64_t{kv_heads_of(model)} * head_dim_of(model);
   const bool bias = has_biases(model);
@@ -267,6 +270,13 @@ std::vector<int64_t> layer_param_tensors(const ModelSpec& model) {
     if (bias) t.push_back(h);
   }
   norm();
+  return t;
+}
+
+// Appends the tensors of an MLP of intermediate size f.
+void push_mlp_tensors(const ModelSpec& model, int64_t f, std::vector<int64_t>& t) {
+  const int64_t h = model.hidden;
+  const bool bias = has_biases(model);
   if (model.activation == Activation::kSwiglu) {
     t.push_back(h * f);          // gate
     t.push_back(h * f);          // up
@@ -277,6 +287,26 @@ std::vector<int64_t> layer_param_tensors(const ModelSpec& model) {
     t.push_back(f * h);          // fc2
     if (bias) t.push_back(h);
   }
+}
+
+}  // namespace
+
+std::vector<int64_t> layer_param_tensors(const ModelSpec& model) {
+  std::vector<int64_t> t = attention_tensors(model);
+  push_mlp_tensors(model, model.ffn_hidden, t);
+  return t;
+}
+
+std::vector<int64_t> moe_layer_dense_tensors(const ModelSpec& model) {
+  std::vector<int64_t> t = attention_tensors(model);
+  t.push_back(int64_t{model.hidden} * model.experts);   // router
+  for (int i = 0; i < model.shared_experts; ++i) push_mlp_tensors(model, model.expert_ffn_hidden, t);
+  return t;
+}
+
+std::vector<int64_t> expert_param_tensors(const ModelSpec& model) {
+  std::vector<int64_t> t;
+  push_mlp_tensors(model, model.expert_ffn_hidden, t);
   return t;
 }
 

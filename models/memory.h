@@ -167,6 +167,11 @@ int64_t layer_params_local(const ModelSpec& model, int layer, int tp);
 // [+ bias], fused QKV weight [+ bias], output projection [+ bias], norm, MLP weights [+ biases]);
 // they sum to layer_params(). DeepSpeed ZeRO-3 gathers each with its own collective.
 std::vector<int64_t> layer_param_tensors(const ModelSpec& model);
+// The same for the non-expert part of a MoE layer (norms, attention, router h*experts, each
+// shared expert's MLP); they sum to layer_dense_params() of a MoE layer.
+std::vector<int64_t> moe_layer_dense_tensors(const ModelSpec& model);
+// One routed expert's MLP tensors; they sum to expert_params().
+std::vector<int64_t> expert_param_tensors(const ModelSpec& model);
 // One routed expert's MLP (swiglu 3*h*fe, gelu 2*h*fe [+ biases fe+h]); fe = expert_ffn_hidden.
 int64_t expert_params(const ModelSpec& model);
 // The parameters of layer `layer` that are NOT routed experts (attention, norms and, for MoE

@@ -1376,11 +1376,10 @@ Result<Scenario> load_document(json doc, const std::string& label,
       }
       if (!etp_bad && m.expert_ffn_hidden % p.etp != 0)
         r.note(P + "/etp", I(p.etp), "etp=" + I(p.etp) + " does not divide expert_ffn_hidden=" + I(m.expert_ffn_hidden));
-      if (r.good({P + "/zero"}) && p.zero >= 3)
-        r.note(P + "/zero", I(p.zero), "zero=3 (FSDP) with MoE is not modelled; use zero 0, 1 or 2");
       if (r.good({P + "/fsdp_shard_group"}) && p.fsdp_shard_group > 0 && p.fsdp_shard_group < p.dp)
         r.note(P + "/fsdp_shard_group", I(p.fsdp_shard_group),
-               "a ZeRO shard group smaller than dp with MoE is not modelled; use 0 (all of dp)");
+               "a ZeRO shard group smaller than dp=" + I(p.dp) +
+                   " (HSDP) with MoE is not modelled (any zero); accepted: 0 or " + I(p.dp) + " (all of dp)");
       if (t.moe.node_limit > 0 && r.good({"/moe/node_limit", "/moe/dispatch", P + "/ep"})) {
         if (t.moe.dispatch != MoeDispatch::kDedup)
           r.error("/moe/node_limit", I(t.moe.node_limit),

@@ -592,7 +592,6 @@ TEST(Mla, FastModeEqualsFullMode) {
       s.model.top_k = moe.top_k;
       s.model.expert_ffn_hidden = moe.expert_ffn_hidden;
       s.parallel.ep = s.parallel.dp;
-      s.parallel.zero = std::min(s.parallel.zero, 2);   // MoE with ZeRO-3 is not modelled
     }
     s.cluster.gpus = s.parallel.tp * s.parallel.pp * s.parallel.dp * s.parallel.cp;
     s.cluster.gpus_per_node = std::min(8, s.cluster.gpus);

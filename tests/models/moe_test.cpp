@@ -542,6 +542,10 @@ TEST(MoeCompiler, BadConfigsAreErrors) {
   Scenario dense = make(small_moe(8, 2), 1, 1, 4, 4, 1);
   dense.model.arch = "dense";
   EXPECT_NE(err(dense).find("needs a MoE model"), std::string::npos);
+  Scenario hsdp = make(small_moe(8, 2), 1, 1, 8, 4, 1);
+  hsdp.parallel.zero = 3;
+  hsdp.parallel.fsdp_shard_group = 4;
+  EXPECT_NE(err(hsdp).find("fsdp_shard_group < dp with MoE"), std::string::npos);
 }
 
 // Memory: routed experts are divided over EP; their optimizer states over the expert-DP group.
@@ -562,33 +566,193 @@ TEST(MoeMemory, ExpertsShardedOverEpAndExpertDp) {
   EXPECT_EQ(b.optimizer.count(), (12 * dense + 7) / 8 + 12 * (e / 8));
 }
 
+// ZeRO-3 with MoE (Megatron-Core FSDP, torchtitan): a layer's dense part is sharded over the dp
+// shard group, its routed experts over the expert-DP group (here dp/ep = 8/4 = 2 ranks). Per
+// micro-batch each unit is gathered before its forward and before its backward (a full
+// recompute runs inside the backward on the backward's gather, as with dense ZeRO-3), and its
+// gradients are reduce-scattered after its backward. Per rank and step, with m micro-batches,
+// Le = experts/ep local experts, Pe = expert_params and Pd(l) = the layer's dense params / tp:
+//   expert-DP all-gather bytes    = m * 2 uses * sum over MoE layers 2 B * Le * Pe
+//   expert-DP reduce-scatter bytes = m * sum over MoE layers 2 B * Le * Pe
+//   dp all-gather bytes           = m * 2 * (2 B * (sum Pd(l) + embedding) + head unit)
+//   dp reduce-scatter bytes       = m * (2 B * (sum Pd(l) + embedding) + head unit)
+// and no ZeRO-1/2 gradient buckets (every reduction belongs to a unit: layer != 0xffff for the
+// experts). The expert GEMMs wait for the experts' gather: on the gather stream per layer, or
+// per tensor on the compute stream (zero3_gather "tensor": the same bytes at tp = etp = 1; the
+// dense tensors on the "dp-gather-tensor" group, counted here with the dp gathers).
+TEST(MoeCompiler, ZeroThreeGathersExpertsOverExpertDpClosedForm) {
+  for (ZeroGather zg : {ZeroGather::kLayer, ZeroGather::kTensor})
+  for (Recompute rc : {Recompute::kNone, Recompute::kFull}) {
+    ModelSpec m = small_moe(8, 2);
+    m.dense_layers = 1;   // layer 0 dense: no expert collectives
+    m.shared_experts = 1;
+    const int micro = 2;
+    Scenario s = make(m, 1, 1, 8, 4, micro);
+    s.parallel.zero = 3;
+    s.parallel.recompute = rc;
+    s.parallel.zero3_gather = zg;
+    auto c = compile_plan(s.model, s.training, s.parallel, 8);
+    ASSERT_TRUE(c.ok()) << c.status().to_string();
+    const Plan& plan = c.value().plan;
+    const bool tensor = zg == ZeroGather::kTensor;
+    EXPECT_EQ(plan.groups.back().name, tensor ? "dp-gather-tensor" : "expert-dp-gather");
+    EXPECT_EQ(plan.groups[kGroupExpertDpGather].size_of(0), 2u);
+    EXPECT_EQ(plan.groups[kGroupDpGather].size_of(0), 8u);
+    const int64_t Le = 8 / 4, pe = expert_params(m);
+    const int64_t expert = 2 * Le * pe * (m.layers - m.dense_layers);   // bf16, all MoE layers
+    int64_t dense = 2 * embedding_params(m);
+    for (int l = 0; l < m.layers; ++l) dense += 2 * layer_params_local(m, l, 1);
+    const int64_t head = 2 * embedding_params(m) + 2 * m.hidden;   // untied LM head + RMSNorm
+    std::map<std::pair<uint8_t, CollKind>, int64_t> bytes;
+    const std::vector<Task>& tasks = plan.programs[0].tasks;
+    for (size_t i = 0; i < tasks.size(); ++i) {
+      const Task& t = tasks[i];
+      const OpDesc& op = plan.ops[t.op];
+      if (t.kind != TaskKind::kCollective) {
+      } else if (t.group == kGroupExpertDp || t.group == kGroupExpertDpGather || t.group == kGroupDp ||
+                 t.group == kGroupDpGather || plan.groups[t.group].name == "dp-gather-tensor") {
+        const uint8_t g = t.group > kGroupExpertDpGather ? kGroupDpGather : t.group;
+        bytes[{g, op.coll}] += op.bytes.count();
+        EXPECT_EQ(t.category, Category::kDpComm) << op.name;
+        if (t.group == kGroupExpertDp || t.group == kGroupExpertDpGather)
+          EXPECT_TRUE(t.layer >= m.dense_layers && t.layer < m.layers) << op.name << " layer " << t.layer;
+        if (t.group == kGroupExpertDp || (t.group == kGroupExpertDpGather && !tensor))
+          EXPECT_EQ(op.bytes.count(), 2 * Le * pe) << op.name;
+        if (g == kGroupExpertDpGather || g == kGroupDpGather)
+          EXPECT_EQ(t.stream, tensor && t.layer != 0xffff ? kStreamCompute : kStreamGather) << op.name;
+      }
+      if (op.name == "moe.expert.fc1.fwd" || op.name == "moe.expert.fc2.dgrad") {
+        ASSERT_NE(t.dep[0], kNoDep) << op.name;
+        const Task& g = tasks[t.dep[0]];
+        EXPECT_EQ(g.group, kGroupExpertDpGather) << op.name;
+        EXPECT_EQ(g.layer, t.layer) << op.name;
+      }
+    }
+    const std::string what = std::string(rc == Recompute::kFull ? "full recompute" : "no recompute") + ", " +
+                             to_string(zg);
+    EXPECT_EQ((bytes[{kGroupExpertDpGather, CollKind::kAllGather}]), micro * 2 * expert) << what;
+    EXPECT_EQ((bytes[{kGroupExpertDp, CollKind::kReduceScatter}]), micro * expert) << what;
+    EXPECT_EQ((bytes[{kGroupDpGather, CollKind::kAllGather}]), micro * 2 * (dense + head)) << what;
+    EXPECT_EQ((bytes[{kGroupDp, CollKind::kReduceScatter}]), micro * (dense + head)) << what;
+    EXPECT_EQ(bytes.size(), 4u) << what;   // no all-reduce buckets
+  }
+  // The per-tensor lists add up to the layer's dense part and to one expert.
+  ModelSpec m = small_moe(8, 2);
+  m.shared_experts = 2;
+  for (Activation a : {Activation::kSwiglu, Activation::kGelu}) {
+    m.activation = a;
+    int64_t dense = 0, expert = 0;
+    for (int64_t t : moe_layer_dense_tensors(m)) dense += t;
+    for (int64_t t : expert_param_tensors(m)) expert += t;
+    EXPECT_EQ(dense, layer_dense_params(m, 0)) << to_string(a);
+    EXPECT_EQ(expert, expert_params(m)) << to_string(a);
+  }
+}
+
+// A group's collectives come from one stream of a program (the replay pairs its members' posts
+// in order; two streams may post in different orders on ranks that drift apart). ZeRO-3 per
+// tensor used to mix compute-stream and gather-stream gathers on "dp-gather" and failed with
+// pp > 1 ("program order differs between members").
+TEST(MoeCompiler, EachGroupPostsFromOneStream) {
+  for (bool moe : {false, true})
+    for (ZeroGather zg : {ZeroGather::kLayer, ZeroGather::kTensor}) {
+      ModelSpec m = small_moe(8, 2);
+      if (!moe) m.arch = "dense";
+      Scenario s = make(m, 2, 2, 4, moe ? 2 : 1, 4);
+      s.parallel.zero = 3;
+      s.parallel.zero3_gather = zg;
+      s.parallel.sequence_parallel = true;
+      s.parallel.recompute = Recompute::kFull;
+      if (!moe) s.parallel.etp = 1;
+      auto c = compile_plan(s.model, s.training, s.parallel, 8);
+      ASSERT_TRUE(c.ok()) << c.status().to_string();
+      const Plan& plan = c.value().plan;
+      for (const Program& prog : plan.programs) {
+        std::map<uint8_t, uint8_t> stream_of;
+        for (const Task& t : prog.tasks) {
+          if (t.kind != TaskKind::kCollective) continue;
+          auto [it, fresh] = stream_of.emplace(t.group, t.stream);
+          EXPECT_EQ(it->second, t.stream) << prog.name << " group " << plan.groups[t.group].name << " op "
+                                          << plan.ops[t.op].name << (moe ? " moe " : " dense ") << to_string(zg);
+        }
+      }
+      const Prediction a = run(s, false), b = run(s, true);
+      EXPECT_EQ(a.step_time.count_ps(), b.step_time.count_ps()) << to_string(zg);
+    }
+}
+
+// Memory with ZeRO-3: expert params, grads and Adam states over the expert-DP group (edp), the
+// dense ones over the dp shard; the gathered working set is (prefetch + 1) of the largest layer
+// as gathered (dense part + this rank's experts). With ep = dp the expert-DP group is one rank:
+// experts stay whole and are not gathered.
+TEST(MoeMemory, ZeroThreeShardsExpertsOverExpertDp) {
+  const ModelSpec m = small_moe(8, 2);
+  for (int ep : {2, 4, 8}) {
+    Scenario s = make(m, 1, 1, 8, ep, 1);
+    s.parallel.zero = 3;
+    s.parallel.zero3_prefetch = 2;
+    auto c = compile_plan(s.model, s.training, s.parallel, 8);
+    ASSERT_TRUE(c.ok()) << c.status().to_string();
+    const int64_t edp = 8 / ep;
+    const int64_t pe = int64_t{8 / ep} * expert_params(m);   // one MoE layer's local experts
+    const int64_t Pe = 4 * pe, Pd = c.value().stages[0].params_local - Pe;
+    const int64_t largest = layer_params_local(m, 0, 1) + (edp > 1 ? pe : 0);
+    const int64_t bucket = int64_t{s.parallel.dp_bucket_mb} << 20;
+    const MemoryStatic& mem = c.value().plan.programs[0].mem;
+    const std::string what = "ep=" + std::to_string(ep);
+    EXPECT_EQ(mem.params.count(), (2 * Pd + 7) / 8 + (2 * Pe + edp - 1) / edp + 2 * largest * 3) << what;
+    EXPECT_EQ(mem.grads.count(), (4 * Pd + 7) / 8 + std::min(bucket, 4 * Pd) + (4 * Pe + edp - 1) / edp +
+                                     std::min(bucket, 4 * Pe))
+        << what;
+    EXPECT_EQ(mem.optimizer.count(), (12 * Pd + 7) / 8 + (12 * Pe + edp - 1) / edp) << what;
+    // The expert share of the params: expert params / (ep * etp) / edp, as the optimizer steps it.
+    EXPECT_EQ((2 * Pe + edp - 1) / edp, 2 * (4 * int64_t{8} * expert_params(m) / ep) / edp) << what;
+  }
+}
+
 // ---- oracle: fast == full for MoE plans -----------------------------------------------------
 
+// Random MoE configs with zero 0-2 and any routing; then with ZeRO-3 (experts gathered and
+// reduce-scattered over expert-DP every micro-batch, per layer or per tensor) and balanced
+// routing, where every replica is identical.
 TEST(MoeCompiler, FastModeEqualsFullModeOnRandomMoeConfigs) {
-  std::mt19937_64 rng(4242);
-  auto pick = [&](std::initializer_list<int> v) { return *(v.begin() + rng() % v.size()); };
-  for (int i = 0; i < 16; ++i) {
-    const int tp = pick({1, 2}), pp = pick({1, 2}), dp = pick({2, 4, 8});
-    const int ep = pick({1, 2, 4, 8});
-    if (dp % ep != 0) continue;
-    ModelSpec m = small_moe(8, pick({1, 2}));
-    m.shared_experts = pick({0, 1});
-    m.dense_layers = pick({0, 1});
-    m.capacity_factor = rng() % 2 ? 0.0 : 1.25;
-    Scenario s = make(m, tp, pp, dp, ep, pp * 2, 512);
-    s.parallel.zero = pick({0, 1, 2});
-    s.parallel.etp = rng() % 2 ? 1 : tp;
-    s.parallel.sequence_parallel = tp > 1 && rng() % 2;
-    s.parallel.recompute = static_cast<Recompute>(rng() % 3);
-    s.training.moe.kind = static_cast<MoeRouting>(rng() % 3);
-    s.training.moe.skew = 1.1;
-    s.training.moe.seed = rng();
-    const std::string what = "config " + std::to_string(i) + " tp=" + std::to_string(tp) + " pp=" +
-                             std::to_string(pp) + " dp=" + std::to_string(dp) + " ep=" + std::to_string(ep) +
-                             " etp=" + std::to_string(s.parallel.etp);
-    const Prediction a = run(s, false), b = run(s, true);
-    EXPECT_EQ(a.step_time.count_ps(), b.step_time.count_ps()) << what;
-    EXPECT_EQ(b.simulated_ranks, pp) << what;
+  for (bool zero3 : {false, true}) {
+    std::mt19937_64 rng(zero3 ? 4343 : 4242);
+    auto pick = [&](std::initializer_list<int> v) { return *(v.begin() + rng() % v.size()); };
+    int tried = 0;
+    for (int i = 0; i < 16; ++i) {
+      const int tp = pick({1, 2}), pp = pick({1, 2}), dp = pick({2, 4, 8});
+      const int ep = pick({1, 2, 4, 8});
+      if (dp % ep != 0) continue;
+      ModelSpec m = small_moe(8, pick({1, 2}));
+      m.shared_experts = pick({0, 1});
+      m.dense_layers = pick({0, 1});
+      m.capacity_factor = rng() % 2 ? 0.0 : 1.25;
+      Scenario s = make(m, tp, pp, dp, ep, pp * 2, 512);
+      s.parallel.zero = pick({0, 1, 2});
+      s.parallel.etp = rng() % 2 ? 1 : tp;
+      s.parallel.sequence_parallel = tp > 1 && rng() % 2;
+      s.parallel.recompute = static_cast<Recompute>(rng() % 3);
+      s.training.moe.kind = static_cast<MoeRouting>(rng() % 3);
+      s.training.moe.skew = 1.1;
+      s.training.moe.seed = rng();
+      if (zero3) {
+        s.parallel.zero = 3;
+        s.training.moe.kind = MoeRouting::kBalanced;
+        s.parallel.zero3_prefetch = pick({0, 1, 2});
+        if (rng() % 2) s.parallel.zero3_gather = ZeroGather::kTensor;
+        s.parallel.dp_overlap = rng() % 4 != 0;
+      }
+      const std::string what = "config " + std::to_string(i) + " zero=" + std::to_string(s.parallel.zero) +
+                               " tp=" + std::to_string(tp) + " pp=" + std::to_string(pp) + " dp=" + std::to_string(dp) +
+                               " ep=" + std::to_string(ep) + " etp=" + std::to_string(s.parallel.etp) + " gather=" +
+                               to_string(s.parallel.zero3_gather);
+      const Prediction a = run(s, false), b = run(s, true);
+      EXPECT_EQ(a.step_time.count_ps(), b.step_time.count_ps()) << what;
+      EXPECT_EQ(b.simulated_ranks, pp) << what;
+      ++tried;
+    }
+    EXPECT_GE(tried, 8) << (zero3 ? "zero 3" : "zero 0-2");
   }
 }
 

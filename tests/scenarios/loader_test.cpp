@@ -634,6 +634,21 @@ TEST(LoaderMoe, TopKAboveExperts) {
   expect_error(load(d), "/model/top_k", "9", {"exceeds experts=8", "use 1 to 8"});
 }
 
+// ZeRO-3 (FSDP) with MoE: dense parts shard over dp, routed experts over expert-DP. A shard
+// group smaller than dp (HSDP) is still refused with MoE.
+TEST(LoaderMoe, ZeroThreeAcceptedHsdpRefused) {
+  json d = moe_doc();   // dp = 8, ep = 4
+  d["parallel"]["zero"] = 3;
+  auto ok = load(d);
+  ASSERT_TRUE(ok.ok()) << all_errors(ok);
+  EXPECT_EQ(ok->parallel.zero, 3);
+  d["parallel"]["fsdp_shard_group"] = 8;   // all of dp: plain FSDP
+  auto all = load(d);
+  EXPECT_TRUE(all.ok()) << all_errors(all);
+  d["parallel"]["fsdp_shard_group"] = 4;
+  expect_error(load(d), "/parallel/fsdp_shard_group", "4", {"smaller than dp=8", "(HSDP) with MoE", "accepted: 0 or 8"});
+}
+
 TEST(LoaderMoe, EpOnDenseModel) {
   json d = base_doc();
   d["parallel"]["ep"] = 8;
