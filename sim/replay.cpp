@@ -172,7 +172,7 @@ class Replayer {
   void arrive(uint32_t li, uint8_t s, const Task& t, Time now);
   // The end of the task stream s of rank li runs: the event carries the stream's re-timing count.
   void push_done(uint32_t li, uint8_t s, Time when) {
-    q_.push(when, 0, kEvTaskDone, li, s | (rs_[li].ver[s] << 3));
+    q_.push(when, 0, kEvTaskDone, li, contend_ ? s | (rs_[li].ver[s] << 3) : s);
   }
   // A task that occupies stream s for its duration starts: compute tasks are slowed while
   // collectives run (contend_), everything else takes Task::dur.
@@ -654,7 +654,7 @@ Result<ReplayResult> Replayer::run() {
   while (!q_.empty()) {
     const Event e = q_.pop();
     // A completion superseded by a re-timing (comm_sm_share > 0): not an event of the run.
-    if (e.type == kEvTaskDone && (e.b >> 3) != rs_[e.a].ver[e.b & 7u]) continue;
+    if (contend_ && e.type == kEvTaskDone && (e.b >> 3) != rs_[e.a].ver[e.b & 7u]) continue;
     ++events;
     fp = fp_mix(fp, static_cast<uint64_t>(e.when.count_ps()));
     fp = fp_mix(fp, (static_cast<uint64_t>(e.type) << 56) ^ (static_cast<uint64_t>(e.a) << 24) ^ e.b);
