@@ -62,6 +62,7 @@ Result<DefaultEfficiencies> default_efficiencies(const std::string& family) {
   e.causal_work_fraction = c.at("causal_work_fraction").get<double>();
   e.power_exponent = c.at("power_exponent").get<double>();
   e.nccl_ctas = c.at("nccl_ctas").get<int>();
+  e.pcie_duplex = c.at("pcie_duplex_factor").get<double>();
   return e;
 }
 

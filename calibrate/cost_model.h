@@ -22,6 +22,7 @@
 // `power` = (power_limit/tdp)^power_exponent for power-capped parts, else 1.
 // Thread-safety: immutable after construction; const methods are reentrant.
 #pragma once
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <utility>
@@ -59,6 +60,7 @@ struct DefaultEfficiencies {
   double attention_backward_work = 2.5, attention_backward_ratio = 1.0, causal_work_fraction = 0.5,
          power_exponent = 1.0 / 3;
   int nccl_ctas = 0;   // SMs one running collective holds (compute overlapping it loses them)
+  double pcie_duplex = 1.0;   // each direction's share of its rate while host copies run both ways
   std::vector<std::pair<double, double>> size_curve;  // (ideal time in us, relative efficiency)
   // The relative efficiency of a kernel whose ideal time is `ideal` (1 beyond the last point).
   double size_factor(Time ideal) const;
@@ -84,6 +86,11 @@ struct InNetworkReduction {
 std::string gpu_family(const GpuSpec& gpu);
 // Efficiencies for a family from the embedded defaults. Error names the family if missing.
 Result<DefaultEfficiencies> default_efficiencies(const std::string& family);
+// The share of `gpu`'s SMs that one running collective of `nccl_ctas` CTAs holds (for
+// ReplayOptions::comm_sm_share), at most 1; 0 for nccl_ctas <= 0.
+inline double comm_sm_share(int nccl_ctas, const GpuSpec& gpu) {
+  return nccl_ctas > 0 && gpu.sms > 0 ? std::min(1.0, static_cast<double>(nccl_ctas) / gpu.sms) : 0.0;
+}
 
 class DefaultCostModel : public CostModel {
  public:

@@ -247,6 +247,7 @@ ordered_json prediction_json(const Prediction& p) {
                                     {"gpu_sms", p.gpu_sms},
                                     {"source", p.nccl_ctas_source},
                                     {"added_on_critical_rank_s", num(p.contention.seconds())}};
+  j["pcie_duplex_factor"] = num(p.pcie_duplex);
 
   j["events"] = p.events;
   j["fingerprint"] = reports::strf("%016llx", (unsigned long long)p.fingerprint);

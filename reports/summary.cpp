@@ -256,6 +256,9 @@ void sources_section(std::string& out, const Prediction& p) {
                 p.nccl_ctas_source.c_str(), format_time(p.contention).c_str());
   else
     out += strf("  compute under collectives: not slowed (%s = 0)\n", p.nccl_ctas_source.c_str());
+  if (p.scenario.parallel.activation_offload > 0 && p.pcie_duplex < 1)
+    out += strf("  host copies both ways at once: each at %.0f%% of its one-direction rate (embedded default, "
+                "calibrate/data/defaults.json, measured on an H100's PCIe Gen5 x16)\n", 100.0 * p.pcie_duplex);
 }
 
 }  // namespace

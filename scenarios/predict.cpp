@@ -160,15 +160,17 @@ Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
     ro.hottest_links = static_cast<size_t>(s.options.network.hottest_links);
   }
   // Compute slowed while collectives run: NCCL's CTAs per collective over the GPU's SMs.
+  // Host copies both ways at once share the PCIe link (embedded default).
+  auto eff = default_efficiencies(gpu_family(s.cluster.gpu));
+  if (!eff.ok()) return eff.status();
   int nccl_ctas = s.options.nccl_ctas;
   std::string ctas_src = "scenario costs.nccl_ctas";
   if (nccl_ctas < 0) {
-    auto eff = default_efficiencies(gpu_family(s.cluster.gpu));
-    if (!eff.ok()) return eff.status();
     nccl_ctas = eff.value().nccl_ctas;
     ctas_src = "embedded default, calibrate/data/defaults.json";
   }
-  ro.comm_sm_share = s.cluster.gpu.sms > 0 ? std::min(1.0, static_cast<double>(nccl_ctas) / s.cluster.gpu.sms) : 0;
+  ro.comm_sm_share = comm_sm_share(nccl_ctas, s.cluster.gpu);
+  ro.pcie_duplex = eff.value().pcie_duplex;
   auto rr = replay(*plan, ro);
   if (!rr.ok()) return rr.status();
   ReplayResult& r = rr.value();
@@ -360,6 +362,7 @@ Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
     dr.imbalance_cost = r.step_time - dr.balanced_step_time;
   }
 
+  p.pcie_duplex = ro.pcie_duplex;
   p.nccl_ctas = nccl_ctas;
   p.gpu_sms = s.cluster.gpu.sms;
   p.nccl_ctas_source = ctas_src;

@@ -150,6 +150,7 @@ struct Prediction {
   // compute time it added on the critical rank.
   int nccl_ctas = 0;
   int gpu_sms = 0;
+  double pcie_duplex = 1;   // host copies both ways at once: each direction's share of its rate
   std::string nccl_ctas_source;
   Time contention;
   uint64_t events = 0;

@@ -410,6 +410,12 @@ Result<Verification> verify_scenario(const Scenario& s, const VerifyOptions& opt
   }
   ReplayOptions ro;
   for (int r = 0; r < sim_plan.num_ranks; ++r) ro.trace_ranks.push_back(static_cast<uint32_t>(r));
+  if (cuda) {   // the GPU shares its SMs with NCCL and its PCIe link between copy directions
+    auto eff = default_efficiencies(gpu_family(s.cluster.gpu));
+    if (!eff.ok()) return eff.status();
+    ro.comm_sm_share = comm_sm_share(s.options.nccl_ctas >= 0 ? s.options.nccl_ctas : eff.value().nccl_ctas, s.cluster.gpu);
+    ro.pcie_duplex = eff.value().pcie_duplex;
+  }
   auto sim = replay(sim_plan, ro);
   if (!sim.ok()) return sim.status();
   Spans pred(sim_plan.num_ranks);

@@ -88,6 +88,7 @@ struct RankState {
   // re-timings of stream s: a completion event carries it, and an older one is dropped.
   uint8_t colls = 0;
   uint8_t slowed = 0;
+  uint8_t copying = 0;   // offload streams with a host copy running (pcie_duplex < 1)
   uint32_t ver[kMaxStreams] = {};
   Time end[kMaxStreams];
 };
@@ -126,7 +127,8 @@ class Replayer {
  public:
   Replayer(const Plan& plan, const ReplayOptions& opts)
       : plan_(plan), opts_(opts), flow_(opts.network != nullptr), fast_(opts.fast),
-        share_(opts.comm_sm_share), contend_(opts.comm_sm_share > 0) {}
+        share_(opts.comm_sm_share), contend_(opts.comm_sm_share > 0), duplex_(opts.pcie_duplex),
+        shared_pcie_(opts.pcie_duplex < 1), versioned_(contend_ || shared_pcie_) {}
 
   Result<ReplayResult> run();
 
@@ -172,12 +174,14 @@ class Replayer {
   void arrive(uint32_t li, uint8_t s, const Task& t, Time now);
   // The end of the task stream s of rank li runs: the event carries the stream's re-timing count.
   void push_done(uint32_t li, uint8_t s, Time when) {
-    q_.push(when, 0, kEvTaskDone, li, contend_ ? s | (rs_[li].ver[s] << 3) : s);
+    q_.push(when, 0, kEvTaskDone, li, versioned_ ? s | (rs_[li].ver[s] << 3) : s);
   }
   // A task that occupies stream s for its duration starts: compute tasks are slowed while
   // collectives run (contend_), everything else takes Task::dur.
   void start_timed(uint32_t li, uint8_t s, const Task& t, Time now) {
-    if (contend_ && t.kind == TaskKind::kCompute && t.category != Category::kOffload) {
+    if (shared_pcie_ && t.category == Category::kOffload && (s == kStreamOffloadOut || s == kStreamOffloadIn)) {
+      copy_start(li, s, t, now);
+    } else if (contend_ && t.kind == TaskKind::kCompute && t.category != Category::kOffload) {
       RankState& rs = rs_[li];
       rs.slowed |= static_cast<uint8_t>(1u << s);
       rs.end[s] = rs.colls == 0 ? now + t.dur : slowed_end(rs, t, now);
@@ -197,6 +201,19 @@ class Replayer {
     else rs.colls = static_cast<uint8_t>(rs.colls + delta);
   }
   __attribute__((noinline)) void retime(uint32_t li, int delta, Time now);
+  // Host copies (shared_pcie_): a copy starts or ends on offload stream s; a copy running on the
+  // other offload stream changes rate (pcie_duplex while both run, else 1).
+  static uint8_t other_copy_stream(uint8_t s) { return s == kStreamOffloadOut ? kStreamOffloadIn : kStreamOffloadOut; }
+  __attribute__((noinline)) void copy_start(uint32_t li, uint8_t s, const Task& t, Time now);
+  __attribute__((noinline)) void copy_end(uint32_t li, uint8_t s, Time now);
+  // Stream s's running task continues from `now` at rate r1 instead of r0.
+  void rerate(uint32_t li, uint8_t s, double r0, double r1, Time now) {
+    RankState& rs = rs_[li];
+    const double left = static_cast<double>((rs.end[s] - now).count_ps()) * r0;   // full-rate ps
+    rs.end[s] = now + Time::ps(std::llround(std::max(0.0, left) / r1));
+    ++rs.ver[s];
+    push_done(li, s, rs.end[s]);
+  }
   // Flow mode. A transfer is a collective instance (kind 0: a = group, b = instance) or a send
   // (kind 1: a = local rank, b = stream) whose flows are in the network.
   struct Xfer {
@@ -223,6 +240,9 @@ class Replayer {
   const bool fast_;                // opts_.fast
   const double share_;             // opts_.comm_sm_share
   const bool contend_;             // share_ > 0
+  const double duplex_;            // opts_.pcie_duplex
+  const bool shared_pcie_;         // duplex_ < 1
+  const bool versioned_;           // completion events carry the stream's re-timing count
   std::vector<int32_t> local_of_rank_;
   std::vector<RankState> rs_;
   std::vector<RankStats> stats_;
@@ -336,14 +356,24 @@ void Replayer::retime(uint32_t li, int delta, Time now) {
   const double r0 = rate_of(rs.colls);
   rs.colls = static_cast<uint8_t>(rs.colls + delta);
   const double r1 = rate_of(rs.colls);
-  for (uint32_t b = rs.slowed; b != 0; b &= b - 1) {
-    const uint8_t s = static_cast<uint8_t>(__builtin_ctz(b));
-    // Work left (full-rate ps) = time left at the old rate x the old rate.
-    const double left = static_cast<double>((rs.end[s] - now).count_ps()) * r0;
-    rs.end[s] = now + Time::ps(std::llround(std::max(0.0, left) / r1));
-    ++rs.ver[s];
-    push_done(li, s, rs.end[s]);
-  }
+  for (uint32_t b = rs.slowed; b != 0; b &= b - 1) rerate(li, static_cast<uint8_t>(__builtin_ctz(b)), r0, r1, now);
+}
+
+void Replayer::copy_start(uint32_t li, uint8_t s, const Task& t, Time now) {
+  RankState& rs = rs_[li];
+  const uint8_t o = other_copy_stream(s);
+  const bool both = (rs.copying >> o) & 1u;
+  rs.copying |= static_cast<uint8_t>(1u << s);
+  if (both) rerate(li, o, 1.0, duplex_, now);
+  rs.end[s] = both ? now + Time::ps(std::llround(static_cast<double>(t.dur.count_ps()) / duplex_)) : now + t.dur;
+  push_done(li, s, rs.end[s]);
+}
+
+void Replayer::copy_end(uint32_t li, uint8_t s, Time now) {
+  RankState& rs = rs_[li];
+  rs.copying &= static_cast<uint8_t>(~(1u << s));
+  const uint8_t o = other_copy_stream(s);
+  if ((rs.copying >> o) & 1u) rerate(li, o, duplex_, 1.0, now);
 }
 
 void Replayer::arrive(uint32_t li, uint8_t s, const Task& t, Time now) {
@@ -519,6 +549,8 @@ void Replayer::complete(uint32_t li, uint8_t s, Time now) {
     ++mb.tail;
   }
   rs.busy &= static_cast<uint8_t>(~(1u << s));
+  if (shared_pcie_ && t.category == Category::kOffload && (s == kStreamOffloadOut || s == kStreamOffloadIn))
+    copy_end(li, s, now);
   if (contend_) {
     if (rs.slowed & (1u << s)) st.contention += (now - rs.start[s]) - t.dur;
     rs.slowed &= static_cast<uint8_t>(~(1u << s));
@@ -654,7 +686,7 @@ Result<ReplayResult> Replayer::run() {
   while (!q_.empty()) {
     const Event e = q_.pop();
     // A completion superseded by a re-timing (comm_sm_share > 0): not an event of the run.
-    if (contend_ && e.type == kEvTaskDone && (e.b >> 3) != rs_[e.a].ver[e.b & 7u]) continue;
+    if (versioned_ && e.type == kEvTaskDone && (e.b >> 3) != rs_[e.a].ver[e.b & 7u]) continue;
     ++events;
     fp = fp_mix(fp, static_cast<uint64_t>(e.when.count_ps()));
     fp = fp_mix(fp, (static_cast<uint64_t>(e.type) << 56) ^ (static_cast<uint64_t>(e.a) << 24) ^ e.b);

@@ -56,6 +56,10 @@ struct ReplayOptions {
   // 1 - comm_sm_share * c) of their rate, re-timed whenever c changes. comm_sm_share = the
   // share of the GPU's SMs one collective holds (NCCL CTAs / SMs); 0 = no slowdown.
   double comm_sm_share = 0;
+  // Host copies sharing the PCIe link: while a rank copies to and from host at once (its two
+  // offload streams both busy), each copy moves at this fraction of its one-direction rate,
+  // re-timed when the other starts or ends. 1 = the directions are independent.
+  double pcie_duplex = 1;
 };
 constexpr double kMinComputeRate = 0.1;
 

@@ -323,6 +323,39 @@ TEST(Replay, HostCopiesAreNotSlowedByCollectives) {
   EXPECT_EQ(r->ranks[0].contention, Time::zero());
 }
 
+TEST(Replay, HostCopiesBothWaysShareThePcieLink) {
+  // pcie_duplex 0.5: a 6 us copy to host from 0 and a 6 us copy from host from 3 us (after a
+  // 3 us kernel). The first moves 3 us of its bytes alone, the other 3 at half rate: ends at
+  // 9 us; the second moves 3 us of bytes at half rate by then and the rest alone: ends at 12.
+  Plan p = one_program_plan(1);
+  Task k = compute(p, Time::us(3));
+  Task out = compute(p, Time::us(6));
+  out.stream = kStreamOffloadOut;
+  out.category = Category::kOffload;
+  Task in = out;
+  in.stream = kStreamOffloadIn;
+  in.dep[0] = 0;
+  p.programs[0].tasks = {k, out, in};
+  ASSERT_TRUE(p.finalize().ok());
+  ReplayOptions o;
+  o.trace_ranks = {0};
+  o.pcie_duplex = 0.5;
+  auto r = replay(p, o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->step_time, Time::us(12));
+  for (const TraceRecord& t : r->trace) {
+    if (t.task == 1) EXPECT_EQ(t.end, Time::us(9));
+    if (t.task == 2) EXPECT_EQ(t.end, Time::us(12));
+  }
+  EXPECT_EQ(r->events, 3u);
+  o.pcie_duplex = 1;   // independent directions: 6 and 9 us
+  EXPECT_EQ(replay(p, o)->step_time, Time::us(9));
+  // Compute slowdown and copies together: collectives do not slow copies.
+  o.pcie_duplex = 0.5;
+  o.comm_sm_share = 0.5;
+  EXPECT_EQ(replay(p, o)->step_time, Time::us(12));
+}
+
 TEST(Replay, SendRecvPipelineOfTwoStages) {
   // Stage 0: f (3 us) -> send (1 us). Stage 1: recv -> f (3 us).
   // step = 3 + 1 + 3 = 7 us; stage 1 idles 3 us (bubble) and 1 us exposed pp comm.
