@@ -170,7 +170,7 @@ Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
     ctas_src = "embedded default, calibrate/data/defaults.json";
   }
   ro.comm_sm_share = comm_sm_share(nccl_ctas, s.cluster.gpu);
-  ro.pcie_duplex = eff.value().pcie_duplex;
+  if (s.parallel.activation_offload > 0) ro.pcie_duplex = eff.value().pcie_duplex;   // only copies use it
   auto rr = replay(*plan, ro);
   if (!rr.ok()) return rr.status();
   ReplayResult& r = rr.value();

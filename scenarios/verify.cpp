@@ -414,7 +414,7 @@ Result<Verification> verify_scenario(const Scenario& s, const VerifyOptions& opt
     auto eff = default_efficiencies(gpu_family(s.cluster.gpu));
     if (!eff.ok()) return eff.status();
     ro.comm_sm_share = comm_sm_share(s.options.nccl_ctas >= 0 ? s.options.nccl_ctas : eff.value().nccl_ctas, s.cluster.gpu);
-    ro.pcie_duplex = eff.value().pcie_duplex;
+    if (s.parallel.activation_offload > 0) ro.pcie_duplex = eff.value().pcie_duplex;
   }
   auto sim = replay(sim_plan, ro);
   if (!sim.ok()) return sim.status();

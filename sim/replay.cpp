@@ -85,12 +85,13 @@ struct RankState {
   // Compute sharing the GPU with collectives (ReplayOptions::comm_sm_share > 0): collectives in
   // progress, the streams whose running task they slow, and when each such task ends at the
   // present rate (every slowed task of a rank runs at rate_of(colls)). ver[s] counts the
-  // re-timings of stream s: a completion event carries it, and an older one is dropped.
+  // replacements of stream s's completion event: an event carries it, and an older one is dropped.
   uint8_t colls = 0;
   uint8_t slowed = 0;
   uint8_t copying = 0;   // offload streams with a host copy running (pcie_duplex < 1)
   uint32_t ver[kMaxStreams] = {};
   Time end[kMaxStreams];
+  Time pend[kMaxStreams];   // when the stream's live completion event fires (<= end)
 };
 
 struct Message {
@@ -174,7 +175,13 @@ class Replayer {
   void arrive(uint32_t li, uint8_t s, const Task& t, Time now);
   // The end of the task stream s of rank li runs: the event carries the stream's re-timing count.
   void push_done(uint32_t li, uint8_t s, Time when) {
-    q_.push(when, 0, kEvTaskDone, li, versioned_ ? s | (rs_[li].ver[s] << 3) : s);
+    if (versioned_) {
+      RankState& rs = rs_[li];
+      rs.end[s] = rs.pend[s] = when;
+      q_.push(when, 0, kEvTaskDone, li, s | (rs.ver[s] << 3));
+    } else {
+      q_.push(when, 0, kEvTaskDone, li, s);
+    }
   }
   // A task that occupies stream s for its duration starts: compute tasks are slowed while
   // collectives run (contend_), everything else takes Task::dur.
@@ -206,13 +213,17 @@ class Replayer {
   static uint8_t other_copy_stream(uint8_t s) { return s == kStreamOffloadOut ? kStreamOffloadIn : kStreamOffloadOut; }
   __attribute__((noinline)) void copy_start(uint32_t li, uint8_t s, const Task& t, Time now);
   __attribute__((noinline)) void copy_end(uint32_t li, uint8_t s, Time now);
-  // Stream s's running task continues from `now` at rate r1 instead of r0.
+  // Stream s's running task continues from `now` at rate r1 instead of r0. Its completion event
+  // is replaced only when it would come too late; one that comes early (the task slowed since)
+  // is put back at the new end when it fires (run()).
   void rerate(uint32_t li, uint8_t s, double r0, double r1, Time now) {
     RankState& rs = rs_[li];
     const double left = static_cast<double>((rs.end[s] - now).count_ps()) * r0;   // full-rate ps
     rs.end[s] = now + Time::ps(std::llround(std::max(0.0, left) / r1));
-    ++rs.ver[s];
-    push_done(li, s, rs.end[s]);
+    if (rs.end[s] < rs.pend[s]) {
+      ++rs.ver[s];
+      push_done(li, s, rs.end[s]);
+    }
   }
   // Flow mode. A transfer is a collective instance (kind 0: a = group, b = instance) or a send
   // (kind 1: a = local rank, b = stream) whose flows are in the network.
@@ -685,8 +696,17 @@ Result<ReplayResult> Replayer::run() {
   uint64_t fp = 1469598103934665603ull;
   while (!q_.empty()) {
     const Event e = q_.pop();
-    // A completion superseded by a re-timing (comm_sm_share > 0): not an event of the run.
-    if (versioned_ && e.type == kEvTaskDone && (e.b >> 3) != rs_[e.a].ver[e.b & 7u]) continue;
+    // Completion events a re-timing replaced or moved later (versioned_) are not events of the run.
+    if (versioned_ && e.type == kEvTaskDone) {
+      RankState& rs = rs_[e.a];
+      const uint8_t s = static_cast<uint8_t>(e.b & 7u);
+      if ((e.b >> 3) != rs.ver[s]) continue;   // replaced by an earlier one
+      if (e.when < rs.end[s]) {                // early: the task slowed after it was posted
+        rs.pend[s] = rs.end[s];
+        q_.push(rs.end[s], 0, kEvTaskDone, e.a, e.b);
+        continue;
+      }
+    }
     ++events;
     fp = fp_mix(fp, static_cast<uint64_t>(e.when.count_ps()));
     fp = fp_mix(fp, (static_cast<uint64_t>(e.type) << 56) ^ (static_cast<uint64_t>(e.a) << 24) ^ e.b);
