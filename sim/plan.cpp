@@ -2,8 +2,8 @@
 
 #include "sim/prefault.h"
 
-#include <cstdio>
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <string>
 
@@ -102,14 +102,33 @@ bool OpDesc::same_as(const OpDesc& o) const {
          group == o.group && dedup == o.dedup;
 }
 
+void Plan::grow_op_index() {
+  const size_t cap = std::max<size_t>(64, op_slot_.size() * 2);
+  std::vector<uint64_t> hashes(cap, 0);
+  std::vector<uint32_t> slots(cap, kEmptySlot);
+  const size_t mask = cap - 1;
+  for (size_t j = 0; j < op_slot_.size(); ++j) {
+    if (op_slot_[j] == kEmptySlot) continue;
+    size_t i = op_hash_[j] & mask;
+    while (slots[i] != kEmptySlot) i = (i + 1) & mask;
+    hashes[i] = op_hash_[j];
+    slots[i] = op_slot_[j];
+  }
+  op_hash_.swap(hashes);
+  op_slot_.swap(slots);
+}
+
 uint32_t Plan::intern_op(const OpDesc& op) {
+  if (2 * (ops.size() + 1) > op_slot_.size()) grow_op_index();
   const uint64_t h = op.hash();
-  auto [lo, hi] = op_index_.equal_range(h);
-  for (auto it = lo; it != hi; ++it)
-    if (ops[it->second].same_as(op)) return it->second;
+  const size_t mask = op_slot_.size() - 1;
+  size_t i = h & mask;
+  for (; op_slot_[i] != kEmptySlot; i = (i + 1) & mask)
+    if (op_hash_[i] == h && ops[op_slot_[i]].same_as(op)) return op_slot_[i];
   const uint32_t id = static_cast<uint32_t>(ops.size());
   ops.push_back(op);
-  op_index_.emplace(h, id);
+  op_hash_[i] = h;
+  op_slot_[i] = id;
   return id;
 }
 

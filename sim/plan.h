@@ -156,7 +156,12 @@ struct Plan {
   Status finalize();
 
  private:
-  std::unordered_multimap<uint64_t, uint32_t> op_index_;  // hash -> op; lookup only, never iterated
+  // intern_op's index: open addressing with linear probing over the ops' hashes, at most half
+  // full (op_slot_ kEmptySlot = free). Ops sharing a hash sit in one probe run.
+  static constexpr uint32_t kEmptySlot = 0xffffffffu;
+  std::vector<uint64_t> op_hash_;
+  std::vector<uint32_t> op_slot_;
+  void grow_op_index();
 };
 
 }  // namespace trainsim
