@@ -888,3 +888,37 @@ TEST(CompilerMemory, OneFOneBStage0HoldsMinPMMicroBatches) {
 
 }  // namespace
 }  // namespace trainsim
+
+namespace trainsim {
+namespace {
+
+TEST(CompilerReplay, CollectivesSlowTheComputeTheyOverlap) {
+  // FSDP over 8 H100s: the layer gathers and gradient reduce-scatters run beside compute.
+  ParallelSpec p = parallel(1, 1, 8);
+  p.zero = 3;
+  Scenario s = scenario(small_gpt(4), training(2048, 2, 8), p, "H100-SXM-80GB");
+  s.options.nccl_ctas = 0;
+  auto off = predict(s, {});
+  s.options.nccl_ctas = -1;   // the embedded default
+  auto on = predict(s, {});
+  PredictOptions fast;
+  fast.fast = true;
+  auto on_fast = predict(s, fast);
+  s.options.nccl_ctas = 66;   // half the SMs
+  auto half = predict(s, {});
+  ASSERT_TRUE(off.ok() && on.ok() && on_fast.ok() && half.ok());
+  EXPECT_EQ(off->contention, Time::zero());
+  EXPECT_EQ(off->nccl_ctas, 0);
+  EXPECT_EQ(on->nccl_ctas, 24);
+  EXPECT_EQ(on->gpu_sms, 132);
+  EXPECT_NE(on->nccl_ctas_source.find("defaults.json"), std::string::npos);
+  EXPECT_GT(on->contention, Time::zero());
+  EXPECT_GT(on->step_time, off->step_time);
+  EXPECT_GT(half->step_time, on->step_time);
+  EXPECT_GT(half->contention, on->contention);
+  EXPECT_EQ(on_fast->step_time, on->step_time);
+  EXPECT_EQ(on_fast->contention, on->contention);
+}
+
+}  // namespace
+}  // namespace trainsim
