@@ -87,6 +87,11 @@ std::vector<CatalogModel> parse_catalog() {
       SIM_CHECK(!e.contains("attention") || get_str(e, "attention", who) == "mha" || get_str(e, "attention", who) == "gqa",
                 "models.json: entry %s: attention must be mha, gqa or mla", who.c_str());
     }
+    if (e.contains("mtp_depth")) {   // absent = 0 (spec.h)
+      m.spec.mtp_depth = get_int(e, "mtp_depth", who);
+      SIM_CHECK(m.spec.mtp_depth >= 0 && m.spec.mtp_depth <= 4, "models.json: entry %s: mtp_depth must be 0 to 4",
+                who.c_str());
+    }
     m.seq_len = get_int(e, "seq_len", who);
     m.source = get_str(e, "source", who);
     if (e.contains("aliases")) {

@@ -170,6 +170,13 @@ class StageBuilder {
       Tm_ = ceil_div(d.tokens(), par.tp / etp_);
       eshard_ = expert_dp_size(par);
     }
+    if (model.mtp_depth > 0) {
+      // The projection is column-parallel (2h -> h/t), the norms are counted whole per rank.
+      mtp_front_bytes_ = 2 * (ceil_div(2 * int64_t{model.hidden} * model.hidden, par.tp) + 2 * final_norm_params(model));
+      // pp > 1, untied: the last stage keeps its own copy of the embedding for the MTP lookup
+      // (a tied head's copy serves both; with pp = 1 it is stage 0's own matrix).
+      mtp_emb_copy_ = par.pp > 1 && !model.tied_embeddings;
+    }
   }
 
   // Rows (token copies) the busiest EP rank processes in MoE layer `layer`, micro-batch `micro`.
@@ -187,6 +194,7 @@ class StageBuilder {
     {  // ~60 tasks per layer and micro-batch (forward, recompute, backward): reserve once
       int64_t layers = 0;
       for (int c = 0; c < par_.vp; ++c) layers += split_[c * par_.pp + stage_];
+      if (stage_ == par_.pp - 1) layers += 2 * model_.mtp_depth;
       prog_.tasks.reserve(static_cast<size_t>((layers + 2) * m_ * 64 + 64));
     }
     last_bwd_of_chunk_.assign(par_.vp, -1);
@@ -576,6 +584,7 @@ class StageBuilder {
     if (!mla_latent_sp()) return;
     int64_t layers = 0;
     for (int c = 0; c < par_.vp; ++c) layers += split_[c * par_.pp + stage_];
+    if (stage_ == par_.pp - 1) layers += model_.mtp_depth;   // the MTP blocks (MLA like the last layer)
     int64_t bytes = 2 * mla_replicated_params(model_) * layers;
     if (par_.zero >= 3 && shard_ > 1) bytes = ceil_div(bytes, shard_);   // the shard this rank keeps
     if (bytes == 0) return;
@@ -583,12 +592,12 @@ class StageBuilder {
                                 par_.dp_overlap ? kStreamDp : kStreamCompute, Category::kTpComm, 0xffff, 0,
                                 last_compute_);
   }
-  // Tied embeddings under PP (compiler.h): stage 0 (embedding) and stage pp-1 (the LM head's
-  // copy) all-reduce that weight's gradient once per step on the compute stream, after its last
-  // backward task (stream order) and the stage's last gradient reduction (dep), before the
-  // optimizer. Nothing on other stages or pp = 1.
+  // Tied embeddings or MTP under PP (compiler.h): stage 0 (embedding) and stage pp-1 (the LM
+  // head's or the MTP lookup's copy) all-reduce that weight's gradient once per step on the
+  // compute stream, after its last backward task (stream order) and the stage's last gradient
+  // reduction (dep), before the optimizer. Nothing on other stages or pp = 1.
   void embedding_grad_allreduce() {
-    if (!model_.tied_embeddings || par_.pp <= 1 || (stage_ != 0 && stage_ != par_.pp - 1)) return;
+    if (!has_embedding_group(model_, par_.pp) || (stage_ != 0 && stage_ != par_.pp - 1)) return;
     int64_t bytes = emb_grad_bytes_;
     if (par_.zero >= 3 && shard_ > 1) bytes = ceil_div(bytes, shard_);   // the shard this rank keeps
     const uint8_t group = embedding_grad_group(moe_, has_mla_grad_group(d_.mla, d_.t, d_.sp));
@@ -784,7 +793,7 @@ class StageBuilder {
     const int64_t mpe = ceil_div(R, Le_);
     uint32_t eg = kNoDep;
     if (!recompute && micro == 0) {
-      auto it = expert_gather_for_layer_.find(layer);
+      auto it = expert_gather_for_layer_.find(mtp_key_ != 0 ? mtp_key_ : layer);
       if (it != expert_gather_for_layer_.end()) eg = it->second;
     }
     emit_compute(OP(gemm_op("moe.router.fwd", Tm_, E, h, g, false)), c, layer, micro, eg);
@@ -996,10 +1005,123 @@ class StageBuilder {
       if (v == nv_ - 1) {   // the final norm and the LM head (a tied head on stage 0 is the embedding's)
         const bool shared = model_.tied_embeddings && par_.pp == 1;
         acc += (shared ? 0 : emb_grad_bytes_) + 2 * final_norm_params(model_);
+        if (model_.mtp_depth > 0) {   // the MTP modules run after the head: in its bucket
+          const int L = model_.layers - 1;
+          acc += mtp_emb_copy_ ? emb_grad_bytes_ : 0;
+          for (int k = 0; k < model_.mtp_depth; ++k) {
+            acc += dense_bytes(L) + mtp_front_bytes_;
+            if (expert_bytes(L) > 0 && eshard_ > 1)
+              expert_gather_for_layer_[kMtpKey - k] =
+                  emit_coll("zero.expert.param.allgather", CollKind::kAllGather, expert_bytes(L), kGroupExpertDpGather,
+                            kStreamGather, Category::kDpComm, 0xffff, 0, kNoDep);
+          }
+        }
         pending_layers_.push_back(kHeadSlot);
       }
     }
     flush();
+  }
+
+  // Multi-token prediction (spec.h mtp_depth; compiler.h), module k on the last virtual stage,
+  // after the main loss. The block is laid out as the model's last layer (layers - 1): its
+  // shapes, activations, ZeRO-3 tensors and MoE routing draw are that layer's, and its tasks
+  // carry that layer index in traces (an approximation: a module draws its own routing).
+  // Not offloaded (activation_offload applies to the main layers only).
+  void mtp_forward(int k, int micro) {
+    const int L = model_.layers - 1;
+    const int64_t T = d_.tokens(), h = d_.h;
+    const bool shared = model_.tied_embeddings && par_.pp == 1;
+    // ZeRO-3: the embedding (the shared matrix or the last stage's copy), projection and norms.
+    uint32_t fg = zero3_gather(emb_grad_bytes_ + mtp_front_bytes_, 0xffff, micro);
+    uint32_t e = emit_compute(OP(memory_op("mtp.embedding.fwd", OpClass::kEmbedding, 2 * 2 * T * h, false)),
+                              Category::kCompute, 0xffff, micro, fg);
+    prog_.tasks[e].mem_alloc += mtp_front_activation_bytes(model_, static_cast<int>(d_.s), tr_.micro_batch, par_.tp, d_.sp);
+    unit_starts_.push_back(e);
+    tp_reduce("tp.mtp.embedding.allreduce", "tp.mtp.embedding.reducescatter", 0xffff, micro);
+    emit_compute(OP(memory_op("mtp.enorm.fwd", OpClass::kNorm, norm_bytes(), false)), Category::kCompute, 0xffff, micro);
+    emit_compute(OP(memory_op("mtp.hnorm.fwd", OpClass::kNorm, norm_bytes(), false)), Category::kCompute, 0xffff, micro);
+    // Column-parallel 2h -> h/t: with SP its input is gathered over the sequence first; its
+    // output is gathered over the hidden dim (Megatron-Core's eh_proj, then
+    // all_gather_last_dim_from_tensor_parallel_region; with SP scattered back, no transfer).
+    if (d_.sp && d_.t > 1)
+      tp_coll_bytes("tp.mtp.proj.allgather", CollKind::kAllGather, 2 * T * 2 * h, 0xffff, micro);
+    emit_compute(OP(gemm_op("mtp.proj.fwd", T, h / d_.t, 2 * h, d_.gemm_dtype, false)), Category::kCompute, 0xffff,
+                 micro);
+    if (d_.t > 1) tp_coll_bytes("tp.mtp.proj.out.allgather", CollKind::kAllGather, 2 * T * h, 0xffff, micro);
+    uint32_t pg = zero3_gather(dense_bytes(L), L, micro);
+    expert_pg_ = zero3_gather(expert_bytes(L), L, micro, /*expert=*/true);
+    mtp_key_ = kMtpKey - k;
+    uint32_t first = layer_forward(L, micro, false, pg);
+    mtp_key_ = 0;
+    prog_.tasks[first].mem_alloc += act_for(L, micro).saved_bytes;
+    unit_starts_.push_back(first);
+    // The shared final norm, LM head and loss, as the main head's.
+    uint32_t hg = shared ? kNoDep : zero3_gather(emb_grad_bytes_ + 2 * final_norm_params(model_), 0xffff, micro);
+    uint32_t n = emit_compute(OP(memory_op("final.norm.fwd", OpClass::kNorm, norm_bytes(), false)), Category::kCompute,
+                              0xffff, micro, hg);
+    prog_.tasks[n].mem_alloc += head_activation_bytes(model_, static_cast<int>(d_.s), tr_.micro_batch, par_.tp, d_.sp);
+    unit_starts_.push_back(n);
+    tp_gather("tp.head.allgather", 0xffff, micro);
+    emit_compute(OP(gemm_op("head.fwd", T, d_.vocab / d_.t, d_.h, d_.gemm_dtype, false)), Category::kCompute, 0xffff,
+                 micro);
+    emit_compute(OP(memory_op("loss.fwd", OpClass::kLoss, T * (d_.vocab / d_.t) * (2 + 4 + 4), false)),
+                 Category::kCompute, 0xffff, micro);
+    if (d_.t > 1)
+      emit_coll("tp.loss.allreduce", CollKind::kAllReduce, 3 * 4 * T, kGroupTp, kStreamCompute, Category::kTpComm,
+                0xffff, micro);
+  }
+  // Its backward, mirrored. The head's and final norm's gradients accumulate into the main
+  // head's (reduced after the main head's backward), the lookup's into the embedding's (pp = 1,
+  // or the tied head's copy) or, pp > 1 untied, into the last stage's copy: reduced here with
+  // module 0 (the last of the backward), all-reduced with stage 0 once per step.
+  void mtp_backward(int k, int micro, bool last_micro) {
+    const int L = model_.layers - 1;
+    const int64_t T = d_.tokens(), h = d_.h;
+    const bool shared = model_.tied_embeddings && par_.pp == 1;
+    uint32_t hg = shared ? kNoDep : zero3_gather(emb_grad_bytes_ + 2 * final_norm_params(model_), 0xffff, micro);
+    emit_compute(OP(memory_op("loss.bwd", OpClass::kLoss, T * (d_.vocab / d_.t) * (4 + 2), true)), Category::kCompute,
+                 0xffff, micro, hg);
+    emit_compute(OP(gemm_op("head.dgrad", T, d_.h, d_.vocab / d_.t, d_.gemm_dtype, true)), Category::kCompute, 0xffff,
+                 micro);
+    emit_compute(OP(gemm_op("head.wgrad", d_.h, d_.vocab / d_.t, T, d_.gemm_dtype, true)), Category::kCompute, 0xffff,
+                 micro);
+    tp_reduce("tp.head.bwd.allreduce", "tp.head.bwd.reducescatter", 0xffff, micro);
+    uint32_t n = emit_compute(OP(memory_op("final.norm.bwd", OpClass::kNorm, norm_bwd_bytes(), true)),
+                              Category::kCompute, 0xffff, micro);
+    prog_.tasks[n].mem_free += head_activation_bytes(model_, static_cast<int>(d_.s), tr_.micro_batch, par_.tp, d_.sp);
+    uint32_t pg = zero3_gather(dense_bytes(L), L, micro);
+    expert_pg_ = zero3_gather(expert_bytes(L), L, micro, /*expert=*/true);
+    unit_starts_.push_back(static_cast<uint32_t>(prog_.tasks.size()));
+    mtp_key_ = kMtpKey - k;
+    uint32_t last = layer_backward(L, micro, pg);
+    mtp_key_ = 0;
+    zero3_reduce(dense_bytes(L), L, micro, last, expert_bytes(L));
+    if (last_micro) {
+      add_grads(dense_bytes(L), last);
+      add_expert_grads(expert_bytes(L), last);
+    }
+    uint32_t fg = zero3_gather(emb_grad_bytes_ + mtp_front_bytes_, 0xffff, micro);
+    tp_gather("tp.mtp.proj.bwd.allgather", 0xffff, micro);   // SP: the sequence scatter's backward
+    uint32_t sg = d_.sp && d_.t > 1 ? side_gather_bytes("tp.mtp.proj.side.allgather", 2 * T * 2 * h, 0xffff, micro)
+                                    : kNoDep;
+    emit_compute(OP(gemm_op("mtp.proj.dgrad", T, 2 * h, h / d_.t, d_.gemm_dtype, true)), Category::kCompute, 0xffff,
+                 micro, fg);
+    emit_compute(OP(gemm_op("mtp.proj.wgrad", 2 * h, h / d_.t, T, d_.gemm_dtype, true)), Category::kCompute, 0xffff,
+                 micro, sg);
+    if (d_.t > 1)   // the 2h-wide input gradient, partial over the output shards
+      tp_coll_bytes(d_.sp ? "tp.mtp.proj.bwd.reducescatter" : "tp.mtp.proj.bwd.allreduce",
+                    d_.sp ? CollKind::kReduceScatter : CollKind::kAllReduce, 2 * T * 2 * h, 0xffff, micro);
+    emit_compute(OP(memory_op("mtp.hnorm.bwd", OpClass::kNorm, norm_bwd_bytes(), true)), Category::kCompute, 0xffff,
+                 micro);
+    emit_compute(OP(memory_op("mtp.enorm.bwd", OpClass::kNorm, norm_bwd_bytes(), true)), Category::kCompute, 0xffff,
+                 micro);
+    tp_gather("tp.mtp.embedding.bwd.allgather", 0xffff, micro);
+    uint32_t e = emit_compute(OP(memory_op("mtp.embedding.bwd", OpClass::kEmbedding, 2 * 4 * T * h, true)),
+                              Category::kCompute, 0xffff, micro);
+    prog_.tasks[e].mem_free += mtp_front_activation_bytes(model_, static_cast<int>(d_.s), tr_.micro_batch, par_.tp, d_.sp);
+    const int64_t grads = mtp_front_bytes_ + (k == 0 && mtp_emb_copy_ ? emb_grad_bytes_ : 0);
+    zero3_reduce(grads, 0xffff, micro, e);
+    if (last_micro) add_grads(grads, e);
   }
 
   void forward(int chunk, int micro) {
@@ -1045,6 +1167,7 @@ class StageBuilder {
       if (d_.t > 1)  // max, sum-exp and target-logit all-reduces over the vocab shards (fp32)
         emit_coll("tp.loss.allreduce", CollKind::kAllReduce, 3 * 4 * T, kGroupTp, kStreamCompute,
                   Category::kTpComm, 0xffff, micro);
+      for (int k = 0; k < model_.mtp_depth; ++k) mtp_forward(k, micro);
     } else {
       emit_p2p(true, 0, kPeerNext, first_layer_[v] + split_[v] - 1, micro);
     }
@@ -1057,6 +1180,10 @@ class StageBuilder {
     last_micro_ = last_micro;
     if (v < nv_ - 1) emit_p2p(false, 1, kPeerNext, first_layer_[v] + split_[v] - 1, micro);
     if (v == nv_ - 1) {
+      // The MTP modules first, last one first: their gradient flows into the main model's final
+      // hidden states, and the head's and embedding's gradients they add are reduced with the
+      // main head's (below) and the embedding's.
+      for (int k = model_.mtp_depth - 1; k >= 0; --k) mtp_backward(k, micro, last_micro);
       // A tied head on the embedding's own rank shares its weight: gathered and reduced once,
       // at the embedding.
       const bool shared = model_.tied_embeddings && par_.pp == 1;
@@ -1135,6 +1262,10 @@ class StageBuilder {
   std::vector<int> last_bwd_of_chunk_;
   std::vector<uint32_t> unit_starts_;
   static constexpr int kHeadSlot = -2;   // gather_for_layer_ key of the final norm and LM head (-1: embedding)
+  static constexpr int kMtpKey = -10;    // expert_gather_for_layer_ key of MTP module k: kMtpKey - k
+  int mtp_key_ = 0;                      // while an MTP block is laid out: its key; else 0
+  int64_t mtp_front_bytes_ = 0;          // bf16 bytes of one MTP module's projection + norms (this rank)
+  bool mtp_emb_copy_ = false;            // the last stage keeps an embedding copy for the MTP lookup
   std::vector<int> pending_layers_;
   std::map<int, uint32_t> gather_for_layer_;
   std::map<int, uint32_t> expert_gather_for_layer_;
@@ -1423,7 +1554,7 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
               plan.groups.size(), mla_grad_group(model.is_moe()));
     plan.groups.push_back(make_group_table(pl, {Axis::kTp}, "tp-mla-grad"));
   }
-  if (model.tied_embeddings && par.pp > 1) {   // the embedding group: stage 0 and stage pp-1
+  if (has_embedding_group(model, par.pp)) {   // the embedding group: stage 0 and stage pp-1
     SIM_CHECK(plan.groups.size() == embedding_grad_group(model.is_moe(), mla_grad),
               "embedding group at index %zu, not %d", plan.groups.size(),
               embedding_grad_group(model.is_moe(), mla_grad));
@@ -1626,6 +1757,17 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
         // LM head (a copy of the embedding when tied and the stages differ) + final norm.
         if (!model.tied_embeddings || par.pp > 1) params += ep;
         params += final_norm_params(model);
+        if (model.mtp_depth > 0) {
+          // MTP (spec.h): per module a block counted as the last layer, the column-parallel
+          // projection 2h*h/tp and two norms; pp > 1 untied, a copy of the embedding for the
+          // lookup (tied, the head's copy serves it; pp = 1, stage 0's own).
+          const int L = model.layers - 1;
+          if (par.pp > 1 && !model.tied_embeddings) params += ep;
+          const int64_t front = (2 * int64_t{model.hidden} * model.hidden + par.tp - 1) / par.tp + 2 * final_norm_params(model);
+          params += int64_t{model.mtp_depth} * (lp_dense(L) + lp_expert(L) + front);
+          expert_local += int64_t{model.mtp_depth} * lp_expert(L);
+          largest = std::max(largest, (shard > 1 ? lp_dense(L) : 0) + (eshard_all > 1 ? lp_expert(L) : 0));
+        }
       }
     }
     // ZeRO-3 working set: the largest transformer layer, dense part and routed experts (the

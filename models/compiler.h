@@ -120,6 +120,22 @@
 //     ("embedding-grads-all-reduce"), it runs between the pipeline's end stages and its size
 //     does not depend on dp. With pp = 1 the head uses the embedding's own weight (one
 //     gradient, reduced once with the DP buckets): nothing is laid out.
+//   - multi-token prediction (ModelSpec::mtp_depth; DeepSeek-V3 section 2.2, Megatron-Core
+//     multi_token_prediction.py): on the last virtual stage, after the main loss, per module and
+//     micro-batch: the embedding lookup of the next tokens ("mtp.embedding.fwd", its TP reduce
+//     as the main embedding's), RMSNorms of it and of the incoming hidden states, the
+//     column-parallel projection 2h -> h/t ("mtp.proj.fwd"; with SP its 2h-wide input gathered
+//     over the sequence, "tp.mtp.proj.allgather"; with tp > 1 its output gathered over the hidden
+//     dim, "tp.mtp.proj.out.allgather"), one transformer block laid out as the model's last
+//     layer (its layer index, shapes, activations, ZeRO-3 tensors and MoE routing draw; full
+//     recompute as any layer), then the shared final norm, LM head, loss and TP loss
+//     all-reduce again. Backward mirrors it, last module first, before the main head's backward.
+//     Its parameters (block, projection 2h*h/tp, two norms per module) are the last stage's:
+//     params_local, static memory, optimizer, DP buckets or ZeRO-3 gather/reduce-scatter
+//     (experts over expert-DP). The lookup uses the embedding: with pp = 1 stage 0's own, with
+//     pp > 1 a copy on the last stage (a tied head's copy, or untied one of its own, counted like
+//     the tied copy and all-reduced over the embedding group below, as Megatron-Core does).
+//     Its GEMMs and attention count as model FLOPs.
 // Gradients are reduced in bf16 (Megatron-Core grad_reduce_in_fp32=False; FSDP "PURE").
 // Not modelled yet (FIXME): HSDP replica all-reduce overlap details.
 // Thread-safety: pure function.
@@ -159,11 +175,17 @@ constexpr bool has_mla_grad_group(bool mla, int tp, bool sp) { return mla && tp 
 // group again, for the blocking per-tensor gathers on the compute stream. The gather stream's
 // embedding/head gathers keep kGroupDpGather: the members of one group must post its
 // collectives in one order, which two streams do not guarantee once ranks drift apart.
-// Tied-embedding plans with pp > 1 only, appended last: the embedding group ("pp-embedding"),
+// Tied-embedding or MTP plans with pp > 1 only (has_embedding_group), appended last: the
+// embedding group ("pp-embedding"),
 // one instance per (tp, cp, dp) coordinate holding the ranks of stage 0 and stage pp-1; ranks
 // of the middle stages are not members. Index 7, +3 in MoE plans, +1 after the MLA group.
 constexpr uint8_t embedding_grad_group(bool moe, bool mla_grad) {
   return static_cast<uint8_t>(7 + (moe ? 3 : 0) + (mla_grad ? 1 : 0));
+}
+// Whether the last stage keeps a copy of the embedding whose gradient is all-reduced with
+// stage 0's: tied embeddings (the LM head) or multi-token prediction (its lookup), with pp > 1.
+inline bool has_embedding_group(const ModelSpec& model, int pp) {
+  return (model.tied_embeddings || model.mtp_depth > 0) && pp > 1;
 }
 inline constexpr uint8_t kPeerNext = 0;
 inline constexpr uint8_t kPeerPrev = 1;

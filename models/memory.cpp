@@ -326,6 +326,26 @@ int64_t total_params(const ModelSpec& model) {
   return p;
 }
 
+int64_t mtp_front_params(const ModelSpec& model) {
+  const int64_t h = model.hidden;
+  return 2 * h * h + 2 * norm_params(model);
+}
+
+int64_t mtp_params(const ModelSpec& model) {
+  if (model.mtp_depth <= 0) return 0;
+  const int last = model.layers - 1;
+  return int64_t{model.mtp_depth} *
+         (layer_dense_params(model, last) + layer_expert_params(model, last) + mtp_front_params(model));
+}
+
+int64_t mtp_front_activation_bytes(const ModelSpec& model, int seq, int micro_batch, int tp,
+                                   bool sequence_parallel) {
+  check_shape(model, seq, micro_batch, tp);
+  const int64_t sb = int64_t{seq} * micro_batch, h = model.hidden;
+  const int64_t r = sequence_parallel ? tp : 1;   // "R": replicated without SP, /t with it
+  return 8 * sb + ceil_div(2 * sb * h, r) + ceil_div(2 * sb * 2 * h, r);
+}
+
 MemoryStatic static_memory(int64_t params_local, int64_t largest_layer_params_local, int zero,
                            int shard_group, int zero3_prefetch, int64_t dp_bucket_bytes) {
   SIM_CHECK(params_local >= 0 && largest_layer_params_local >= 0,

@@ -185,8 +185,25 @@ int64_t embedding_params(const ModelSpec& model);
 // MoE models: sum over layers of layer_dense_params + layer_expert_params instead.
 // Active parameters (MoE: top_k routed + shared experts per MoE layer; = total for dense).
 int64_t active_params(const ModelSpec& model);
-// layers*layer_params + embedding + (tied ? 0 : vocab*hidden LM head) + final norm.
+// layers*layer_params + embedding + (tied ? 0 : vocab*hidden LM head) + final norm. The main
+// model only: multi-token-prediction modules are counted apart (mtp_params).
 int64_t total_params(const ModelSpec& model);
+// The parameters of the model's multi-token-prediction modules (spec.h mtp_depth), per module
+// one block counted as the last layer (layer_dense_params + layer_expert_params of layers-1),
+// the projection 2h*h and two norms (of the model's norm kind). The embedding and LM head they
+// use are the main model's and are not counted (DeepSeek-V3's "14B" MTP figure counts its
+// checkpoint's copies of both, 2 x 0.93B, beside the module's own 11.6B). 0 when mtp_depth = 0.
+int64_t mtp_params(const ModelSpec& model);
+// What one module adds beside its block: the projection 2h*h and the two norms.
+int64_t mtp_front_params(const ModelSpec& model);
+
+// What one multi-token-prediction module keeps on the last stage per micro-batch besides its
+// block (whose activations are a layer's, of the last layer) and its pass through the shared
+// head (head_activation_bytes again): the next tokens' ids (int64, 8sb), the embedding-norm
+// input 2sbh (R) and the projection input, the concatenated norm outputs 2sb*2h (R). The
+// hidden-norm input is the tensor the previous head's final norm saved (not counted twice).
+int64_t mtp_front_activation_bytes(const ModelSpec& model, int seq, int micro_batch, int tp,
+                                   bool sequence_parallel);
 
 // ---- Static memory ---------------------------------------------------------------------------
 

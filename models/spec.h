@@ -90,6 +90,14 @@ struct ModelSpec {
   std::string router = "softmax";   // "softmax" (Mixtral, Qwen3) or "sigmoid" (DeepSeek-V3); same cost
   bool is_moe() const { return arch == "moe" && experts > 0; }
   bool is_moe_layer(int layer) const { return is_moe() && layer >= dense_layers; }
+  // Multi-token prediction (DeepSeek-V3 section 2.2; Megatron-Core multi_token_prediction.py):
+  // mtp_depth chained modules on the last (virtual) pipeline stage, after the main model. One
+  // module: RMSNorm of the incoming hidden states and of the embedding of the next tokens (the
+  // shared embedding matrix), their concatenation projected 2h -> h, one transformer block of
+  // the kind of the model's last layer, then the shared final norm, LM head and loss. Its
+  // parameters (block + 2h*h + 2 norms per module) are not in param_count's main figure
+  // (mtp_params(), models/memory.h). 0 = none (default); 0 to 4.
+  int mtp_depth = 0;
   // Total parameter count (elements), derived by models::param_count(); informative.
 };
 

@@ -76,6 +76,10 @@ ordered_json prediction_json(const Prediction& p) {
   model["norm"] = to_string(m.norm);
   model["tied_embeddings"] = m.tied_embeddings;
   model["params"] = (m.hidden > 0 && m.heads > 0 && m.ffn_hidden > 0) ? total_params(m) : 0;
+  if (m.mtp_depth > 0) {   // MTP models only, so other reports keep their bytes
+    model["mtp_depth"] = m.mtp_depth;
+    model["mtp_params"] = mtp_params(m);
+  }
   j["model"] = std::move(model);
 
   ordered_json training;

@@ -48,6 +48,9 @@ void header_section(std::string& out, const Prediction& p) {
                         m.hidden > 0 && m.heads > 0 && m.ffn_hidden > 0
                             ? static_cast<double>(total_params(m)) * 1e-9
                             : 0.0));
+  if (m.mtp_depth > 0)   // MTP models only, so other summaries keep their bytes
+    kv(out, "mtp", strf("%d multi-token-prediction module%s on the last stage, +%.2f B params (not in the figure above)",
+                        m.mtp_depth, m.mtp_depth > 1 ? "s" : "", static_cast<double>(mtp_params(m)) * 1e-9));
   if (m.mla)   // MLA models only, so other summaries keep their bytes
     kv(out, "attention", strf("multi-head latent: q latent %d, kv latent %d, qk head dim %d + %d rope, v head dim %d",
                               m.q_lora_rank, m.kv_lora_rank, m.qk_nope_head_dim, m.qk_rope_head_dim,

@@ -50,7 +50,8 @@ const std::vector<std::string> kModelKeys = {
     "kv_heads",   "head_dim", "ffn_hidden", "vocab",        "activation",
     "norm",       "tied_embeddings", "attention", "experts", "top_k",
     "expert_ffn_hidden", "shared_experts", "dense_layers", "capacity_factor", "router",
-    "q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim"};
+    "q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim",
+    "mtp_depth"};
 const std::vector<std::string> kTrainingKeys = {"seq_len",   "global_batch",     "micro_batch",
                                                 "precision", "attention_kernel", "dropout"};
 const std::vector<std::string> kClusterKeys = {"gpu",          "gpus",          "gpus_per_node",
@@ -501,6 +502,8 @@ std::optional<ModelSpec> read_model(Reader& r, const json* sec) {
                     &act_given);
   ok &= r.read_enum(sec, base, "norm", parse_norm, norm_choices(), &m.norm, &norm_given);
   ok &= r.read_bool(sec, base, "tied_embeddings", &m.tied_embeddings);
+  // Multi-token-prediction modules on the last stage (spec.h); catalog default (DeepSeek-V3: 1) or 0.
+  ok &= r.read_int(sec, base, "mtp_depth", 0, 4, nullptr, &m.mtp_depth);
 
   std::string arch;
   bool arch_given = false;

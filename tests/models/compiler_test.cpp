@@ -229,8 +229,11 @@ TEST(CompilerReplay, FastModeEqualsFullModeOnRandomDenseConfigs) {
     p.sequence_parallel = p.tp > 1 && rng() % 2;
     const int m = p.pp * static_cast<int>(1 + rng() % 2);
     const std::string gpu = rng() % 2 ? "A100-SXM-80GB" : "H100-SXM-80GB";
-    const Scenario s = scenario(small_gpt(8), training(1024, m, p.dp), p, gpu);
-    const std::string what = "config " + std::to_string(i) + ": tp=" + std::to_string(p.tp) +
+    ModelSpec model = small_gpt(8);
+    model.mtp_depth = i % 3 == 2 ? 1 : 0;   // a third with one multi-token-prediction module
+    const Scenario s = scenario(model, training(1024, m, p.dp), p, gpu);
+    const std::string what = "config " + std::to_string(i) + ": mtp=" + std::to_string(model.mtp_depth) +
+                             " tp=" + std::to_string(p.tp) +
                              " pp=" + std::to_string(p.pp) + " dp=" + std::to_string(p.dp) +
                              " zero=" + std::to_string(p.zero) + " recompute=" + to_string(p.recompute) +
                              " schedule=" + to_string(p.schedule) + " sp=" + (p.sequence_parallel ? "on" : "off") +
@@ -641,9 +644,11 @@ TEST(CompilerPlan, TiedEmbeddingSingleStageReducedOnce) {
 TEST(CompilerPlan, Zero12ParamGatherCoversEveryStageParameter) {
   for (bool tied : {false, true})
     for (int pp : {1, 2, 4})
-      for (bool overlap : {false, true}) {
+      for (bool overlap : {false, true})
+      for (int mtp : {0, 1}) {   // MTP: its module's parameters (and embedding copy) on the last stage
         ModelSpec model = small_gpt(8);
         model.tied_embeddings = tied;
+        model.mtp_depth = mtp;
         ParallelSpec par = parallel(1, pp, 2);
         par.zero = 1;
         par.dp_overlap = overlap;
@@ -655,7 +660,7 @@ TEST(CompilerPlan, Zero12ParamGatherCoversEveryStageParameter) {
           for (const Task& t : c.plan.programs[st].tasks)
             if (c.plan.ops[t.op].name == "zero.param.allgather") bytes += c.plan.ops[t.op].bytes.count();
           EXPECT_EQ(bytes, 2 * c.stages[st].params_local)
-              << "tied " << tied << " pp " << pp << " overlap " << overlap << " stage " << st;
+              << "tied " << tied << " pp " << pp << " overlap " << overlap << " mtp " << mtp << " stage " << st;
         }
       }
 }

@@ -593,6 +593,7 @@ TEST(Mla, FastModeEqualsFullMode) {
       s.model.expert_ffn_hidden = moe.expert_ffn_hidden;
       s.parallel.ep = s.parallel.dp;
     }
+    s.model.mtp_depth = i % 2;   // one multi-token-prediction module (an MLA or MLA + MoE block) on half
     s.cluster.gpus = s.parallel.tp * s.parallel.pp * s.parallel.dp * s.parallel.cp;
     s.cluster.gpus_per_node = std::min(8, s.cluster.gpus);
     PredictOptions full, fast;
@@ -603,7 +604,8 @@ TEST(Mla, FastModeEqualsFullMode) {
     ASSERT_TRUE(b.ok()) << b.status().to_string();
     EXPECT_EQ(a->step_time.count_ps(), b->step_time.count_ps())
         << "config " << i << " tp=" << s.parallel.tp << " pp=" << s.parallel.pp << " dp=" << s.parallel.dp
-        << " zero=" << s.parallel.zero << " cp=" << s.parallel.cp << " moe=" << s.model.is_moe();
+        << " zero=" << s.parallel.zero << " cp=" << s.parallel.cp << " moe=" << s.model.is_moe()
+        << " mtp=" << s.model.mtp_depth;
     EXPECT_GT(a->step_time.count_ps(), 0);
   }
 }

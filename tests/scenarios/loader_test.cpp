@@ -532,6 +532,30 @@ json moe_doc() {
   return d;
 }
 
+// mtp_depth (multi-token prediction): 0 to 4, default 0 (the catalog's for catalog models:
+// DeepSeek-V3 1), overridable; other values are errors at /model/mtp_depth.
+TEST(Loader, MtpDepth) {
+  json d = base_doc();
+  EXPECT_EQ(load(d)->model.mtp_depth, 0);
+  d["model"]["mtp_depth"] = 2;
+  auto r = load(d);
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_EQ(r->model.mtp_depth, 2);
+  json ds = moe_doc();
+  ds["model"] = {{"name", "deepseek-v3"}};
+  auto v3 = load(ds);
+  ASSERT_TRUE(v3.ok()) << all_errors(v3);
+  EXPECT_EQ(v3->model.mtp_depth, 1);
+  ds["model"]["mtp_depth"] = 0;
+  EXPECT_EQ(load(ds)->model.mtp_depth, 0);
+  d["model"]["mtp_depth"] = -1;
+  expect_error(load(d), "/model/mtp_depth", "-1", {"too small", "0 to 4"});
+  d["model"]["mtp_depth"] = 5;
+  expect_error(load(d), "/model/mtp_depth", "5", {"too large", "0 to 4"});
+  d["model"]["mtp_depth"] = "x";
+  expect_error(load(d), "/model/mtp_depth", "x", {"0 to 4", "string"});
+}
+
 TEST(LoaderMoe, CatalogMoeLoadsWithDefaults) {
   auto r = load(moe_doc());
   ASSERT_TRUE(r.ok()) << all_errors(r);
