@@ -387,7 +387,10 @@ std::set<std::string> apply_overrides(json* doc, const std::vector<std::string>&
       parts.push_back(cur);
     }
     std::string pointer;
-    for (const auto& p : parts) pointer += "/" + ptr_escape(p);
+    for (const auto& p : parts) {
+      pointer += '/';
+      pointer += ptr_escape(p);
+    }
     // Validate the path against the schema.
     bool ok = true;
     if (parts.size() > 2) {

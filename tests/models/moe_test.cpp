@@ -614,12 +614,15 @@ TEST(MoeCompiler, ZeroThreeGathersExpertsOverExpertDpClosedForm) {
         const uint8_t g = t.group > kGroupExpertDpGather ? kGroupDpGather : t.group;
         bytes[{g, op.coll}] += op.bytes.count();
         EXPECT_EQ(t.category, Category::kDpComm) << op.name;
-        if (t.group == kGroupExpertDp || t.group == kGroupExpertDpGather)
+        if (t.group == kGroupExpertDp || t.group == kGroupExpertDpGather) {
           EXPECT_TRUE(t.layer >= m.dense_layers && t.layer < m.layers) << op.name << " layer " << t.layer;
-        if (t.group == kGroupExpertDp || (t.group == kGroupExpertDpGather && !tensor))
+        }
+        if (t.group == kGroupExpertDp || (t.group == kGroupExpertDpGather && !tensor)) {
           EXPECT_EQ(op.bytes.count(), 2 * Le * pe) << op.name;
-        if (g == kGroupExpertDpGather || g == kGroupDpGather)
+        }
+        if (g == kGroupExpertDpGather || g == kGroupDpGather) {
           EXPECT_EQ(t.stream, tensor && t.layer != 0xffff ? kStreamCompute : kStreamGather) << op.name;
+        }
       }
       if (op.name == "moe.expert.fc1.fwd" || op.name == "moe.expert.fc2.dgrad") {
         ASSERT_NE(t.dep[0], kNoDep) << op.name;

@@ -152,8 +152,11 @@ TEST(Mtp, EmbeddingGroupWithPpAndUntiedHead) {
       for (int s = 0; s < pp; ++s) EXPECT_EQ(embedding_allreduces(c, s), want ? 1 : 0) << "depth " << depth << " pp " << pp;
       if (want) {
         EXPECT_EQ(c.plan.groups[embedding_grad_group(false, false)].name, "pp-embedding");
-        for (const OpDesc& op : c.plan.ops)
-          if (op.name == "pp.embedding.grad.allreduce") EXPECT_EQ(op.bytes.count(), 2 * int64_t{32000} * 1024);
+        for (const OpDesc& op : c.plan.ops) {
+          if (op.name == "pp.embedding.grad.allreduce") {
+            EXPECT_EQ(op.bytes.count(), 2 * int64_t{32000} * 1024);
+          }
+        }
       }
     }
 }
