@@ -1056,29 +1056,30 @@ class StageBuilder {
     prog_.tasks[first].mem_alloc += act_for(L, micro).saved_bytes;
     unit_starts_.push_back(first);
     // The shared final norm, LM head and loss, as the main head's.
-    uint32_t hg = shared ? kNoDep : zero3_gather(emb_grad_bytes_ + 2 * final_norm_params(model_), 0xffff, micro);
+    head_forward(micro, shared ? kNoDep : zero3_gather(emb_grad_bytes_ + 2 * final_norm_params(model_), 0xffff, micro),
+                 kNoDep);
+  }
+  // The final norm, LM head and vocab-parallel cross-entropy (the main model's, and each MTP
+  // module's through the shared head), after `hg` (the head's ZeRO-3 gather) and `dep2`.
+  void head_forward(int micro, uint32_t hg, uint32_t dep2) {
+    const int64_t T = d_.tokens();
     uint32_t n = emit_compute(OP(memory_op("final.norm.fwd", OpClass::kNorm, norm_bytes(), false)), Category::kCompute,
-                              0xffff, micro, hg);
+                              0xffff, micro, hg, dep2);
     prog_.tasks[n].mem_alloc += head_activation_bytes(model_, static_cast<int>(d_.s), tr_.micro_batch, par_.tp, d_.sp);
     unit_starts_.push_back(n);
     tp_gather("tp.head.allgather", 0xffff, micro);
     emit_compute(OP(gemm_op("head.fwd", T, d_.vocab / d_.t, d_.h, d_.gemm_dtype, false)), Category::kCompute, 0xffff,
                  micro);
+    // Vocab-parallel cross-entropy: reads bf16 logits, writes fp32 softmax, reads it back.
     emit_compute(OP(memory_op("loss.fwd", OpClass::kLoss, T * (d_.vocab / d_.t) * (2 + 4 + 4), false)),
                  Category::kCompute, 0xffff, micro);
-    if (d_.t > 1)
+    if (d_.t > 1)  // max, sum-exp and target-logit all-reduces over the vocab shards (fp32)
       emit_coll("tp.loss.allreduce", CollKind::kAllReduce, 3 * 4 * T, kGroupTp, kStreamCompute, Category::kTpComm,
                 0xffff, micro);
   }
-  // Its backward, mirrored. The head's and final norm's gradients accumulate into the main
-  // head's (reduced after the main head's backward), the lookup's into the embedding's (pp = 1,
-  // or the tied head's copy) or, pp > 1 untied, into the last stage's copy: reduced here with
-  // module 0 (the last of the backward), all-reduced with stage 0 once per step.
-  void mtp_backward(int k, int micro, bool last_micro) {
-    const int L = model_.layers - 1;
-    const int64_t T = d_.tokens(), h = d_.h;
-    const bool shared = model_.tied_embeddings && par_.pp == 1;
-    uint32_t hg = shared ? kNoDep : zero3_gather(emb_grad_bytes_ + 2 * final_norm_params(model_), 0xffff, micro);
+  // Its backward, from the loss to the final norm (returned), after `hg`.
+  uint32_t head_backward(int micro, uint32_t hg) {
+    const int64_t T = d_.tokens();
     emit_compute(OP(memory_op("loss.bwd", OpClass::kLoss, T * (d_.vocab / d_.t) * (4 + 2), true)), Category::kCompute,
                  0xffff, micro, hg);
     emit_compute(OP(gemm_op("head.dgrad", T, d_.h, d_.vocab / d_.t, d_.gemm_dtype, true)), Category::kCompute, 0xffff,
@@ -1089,6 +1090,17 @@ class StageBuilder {
     uint32_t n = emit_compute(OP(memory_op("final.norm.bwd", OpClass::kNorm, norm_bwd_bytes(), true)),
                               Category::kCompute, 0xffff, micro);
     prog_.tasks[n].mem_free += head_activation_bytes(model_, static_cast<int>(d_.s), tr_.micro_batch, par_.tp, d_.sp);
+    return n;
+  }
+  // Its backward, mirrored. The head's and final norm's gradients accumulate into the main
+  // head's (reduced after the main head's backward), the lookup's into the embedding's (pp = 1,
+  // or the tied head's copy) or, pp > 1 untied, into the last stage's copy: reduced here with
+  // module 0 (the last of the backward), all-reduced with stage 0 once per step.
+  void mtp_backward(int k, int micro, bool last_micro) {
+    const int L = model_.layers - 1;
+    const int64_t T = d_.tokens(), h = d_.h;
+    const bool shared = model_.tied_embeddings && par_.pp == 1;
+    head_backward(micro, shared ? kNoDep : zero3_gather(emb_grad_bytes_ + 2 * final_norm_params(model_), 0xffff, micro));
     uint32_t pg = zero3_gather(dense_bytes(L), L, micro);
     expert_pg_ = zero3_gather(expert_bytes(L), L, micro, /*expert=*/true);
     unit_starts_.push_back(static_cast<uint32_t>(prog_.tasks.size()));
@@ -1154,19 +1166,7 @@ class StageBuilder {
     if (v == nv_ - 1) {
       const bool shared = model_.tied_embeddings && par_.pp == 1;
       uint32_t hg = shared ? kNoDep : zero3_gather(emb_grad_bytes_ + 2 * final_norm_params(model_), 0xffff, micro);
-      uint32_t n = emit_compute(OP(memory_op("final.norm.fwd", OpClass::kNorm, norm_bytes(), false)), Category::kCompute,
-                                0xffff, micro, hg, param_dep(kHeadSlot));
-      prog_.tasks[n].mem_alloc += head_activation_bytes(model_, static_cast<int>(d_.s), tr_.micro_batch, par_.tp, d_.sp);
-      unit_starts_.push_back(n);
-      tp_gather("tp.head.allgather", 0xffff, micro);
-      emit_compute(OP(gemm_op("head.fwd", T, d_.vocab / d_.t, d_.h, d_.gemm_dtype, false)), Category::kCompute, 0xffff,
-                   micro);
-      // Vocab-parallel cross-entropy: reads bf16 logits, writes fp32 softmax, reads it back.
-      emit_compute(OP(memory_op("loss.fwd", OpClass::kLoss, T * (d_.vocab / d_.t) * (2 + 4 + 4), false)),
-                   Category::kCompute, 0xffff, micro);
-      if (d_.t > 1)  // max, sum-exp and target-logit all-reduces over the vocab shards (fp32)
-        emit_coll("tp.loss.allreduce", CollKind::kAllReduce, 3 * 4 * T, kGroupTp, kStreamCompute,
-                  Category::kTpComm, 0xffff, micro);
+      head_forward(micro, hg, param_dep(kHeadSlot));
       for (int k = 0; k < model_.mtp_depth; ++k) mtp_forward(k, micro);
     } else {
       emit_p2p(true, 0, kPeerNext, first_layer_[v] + split_[v] - 1, micro);
@@ -1188,20 +1188,10 @@ class StageBuilder {
       // at the embedding.
       const bool shared = model_.tied_embeddings && par_.pp == 1;
       uint32_t hg = shared ? kNoDep : zero3_gather(emb_grad_bytes_ + 2 * final_norm_params(model_), 0xffff, micro);
-      emit_compute(OP(memory_op("loss.bwd", OpClass::kLoss, T * (d_.vocab / d_.t) * (4 + 2), true)), Category::kCompute,
-                   0xffff, micro, hg);
-      emit_compute(OP(gemm_op("head.dgrad", T, d_.h, d_.vocab / d_.t, d_.gemm_dtype, true)), Category::kCompute, 0xffff,
-                   micro);
-      uint32_t w = emit_compute(OP(gemm_op("head.wgrad", d_.h, d_.vocab / d_.t, T, d_.gemm_dtype, true)),
-                                Category::kCompute, 0xffff, micro);
-      tp_reduce("tp.head.bwd.allreduce", "tp.head.bwd.reducescatter", 0xffff, micro);
-      uint32_t n = emit_compute(OP(memory_op("final.norm.bwd", OpClass::kNorm, norm_bwd_bytes(), true)),
-                                Category::kCompute, 0xffff, micro);
-      prog_.tasks[n].mem_free += head_activation_bytes(model_, static_cast<int>(d_.s), tr_.micro_batch, par_.tp, d_.sp);
+      const uint32_t n = head_backward(micro, hg);
       const int64_t head_grads = (shared ? 0 : emb_grad_bytes_) + 2 * final_norm_params(model_);
       zero3_reduce(head_grads, 0xffff, micro, n);
       if (last_micro) add_grads(head_grads, n);
-      (void)w;
     }
     // Offloaded activations come back one layer ahead: the top layer's when the chunk's
     // backward starts, layer l-1's when layer l's backward starts.

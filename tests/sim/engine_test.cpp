@@ -210,10 +210,9 @@ TEST(Replay, CollectiveWaitsForSlowestMember) {
   for (const auto& s : r->ranks) EXPECT_EQ(bucket_sum(s), r->step_time);
 }
 
-TEST(Replay, CommOnSideStreamOverlapsCompute) {
-  // Compute 10 us on stream 0; a 4 us DP reduction on stream 1 that starts after the first
-  // compute task (2 us); then the optimizer (1 us) waits for it. step = max(2+8, 2+4) + 1 = 11 us:
-  // the reduction is fully hidden.
+// One rank: compute c1 (2 us) and c2 (8 us) on stream 0, a 4 us DP reduction on stream 1 after
+// c1, then the optimizer (1 us) after the reduction. Tasks: c1, c2, reduction, optimizer.
+Plan side_reduction_plan() {
   Plan p = one_program_plan(1);
   p.groups.push_back(all_ranks_group(1));
   Task c1 = compute(p, Time::us(2));
@@ -229,6 +228,12 @@ TEST(Replay, CommOnSideStreamOverlapsCompute) {
   opt.category = Category::kOptimizer;
   opt.dep[0] = 2;
   p.programs[0].tasks = {c1, c2, red, opt};
+  return p;
+}
+
+TEST(Replay, CommOnSideStreamOverlapsCompute) {
+  // step = max(2+8, 2+4) + 1 = 11 us: the reduction is fully hidden.
+  Plan p = side_reduction_plan();
   ASSERT_TRUE(p.finalize().ok());
   auto r = replay(p, {});
   ASSERT_TRUE(r.ok());
@@ -249,21 +254,7 @@ TEST(Replay, CollectivesSlowComputeTheyOverlap) {
   // comm_sm_share 0.25: c1 (2 us), then c2 (8 us) while a 4 us reduction runs on stream 1 from
   // 2 us: c2 does 4 x 0.75 = 3 us of its work by 6 us and the other 5 us at full rate, ending
   // at 11 us (1 us late); the optimizer follows: step 12 us.
-  Plan p = one_program_plan(1);
-  p.groups.push_back(all_ranks_group(1));
-  Task c1 = compute(p, Time::us(2));
-  Task c2 = compute(p, Time::us(8));
-  Task red;
-  red.kind = TaskKind::kCollective;
-  red.stream = kStreamDp;
-  red.category = Category::kDpComm;
-  red.op = add_op(p, "rs", OpClass::kCollective);
-  red.dur = Time::us(4);
-  red.dep[0] = 0;
-  Task opt = compute(p, Time::us(1));
-  opt.category = Category::kOptimizer;
-  opt.dep[0] = 2;
-  p.programs[0].tasks = {c1, c2, red, opt};
+  Plan p = side_reduction_plan();
   ASSERT_TRUE(p.finalize().ok());
   ReplayOptions o;
   o.comm_sm_share = 0.25;
@@ -281,12 +272,14 @@ TEST(Replay, CollectivesSlowComputeTheyOverlap) {
   // A second reduction on another stream at the same time: 2 x 0.25 held, c2 at half rate
   // for 4 us (2 us of work), then 6 us: ends at 12, step 13 us.
   p.groups.push_back(all_ranks_group(1));   // a group of its own: one collective in flight per group
-  Task red2 = red;
+  Task red2 = p.programs[0].tasks[2];
   red2.group = 1;
   red2.stream = kStreamGather;
   red2.op = add_op(p, "ag", OpClass::kCollective);
-  p.programs[0].tasks = {c1, c2, red, red2, opt};
-  p.programs[0].tasks[4].dep[0] = 3;
+  Task opt = p.programs[0].tasks[3];
+  opt.dep[0] = 3;
+  p.programs[0].tasks.insert(p.programs[0].tasks.begin() + 3, red2);
+  p.programs[0].tasks[4] = opt;
   ASSERT_TRUE(p.finalize().ok());
   o.comm_sm_share = 0.25;
   auto r2 = replay(p, o);
@@ -344,8 +337,12 @@ TEST(Replay, HostCopiesBothWaysShareThePcieLink) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->step_time, Time::us(12));
   for (const TraceRecord& t : r->trace) {
-    if (t.task == 1) EXPECT_EQ(t.end, Time::us(9));
-    if (t.task == 2) EXPECT_EQ(t.end, Time::us(12));
+    if (t.task == 1) {
+      EXPECT_EQ(t.end, Time::us(9));
+    }
+    if (t.task == 2) {
+      EXPECT_EQ(t.end, Time::us(12));
+    }
   }
   EXPECT_EQ(r->events, 3u);
   o.pcie_duplex = 1;   // independent directions: 6 and 9 us
