@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "calibrate/calibrated_cost_model.h"
+#include "calibrate/cost_model.h"
 #include "calibrate/compare.h"
 #include "calibrate/host_calibrate.h"
 #include "calibrate/host_executor.h"
@@ -30,6 +31,7 @@
 #include "reports/verify_report.h"
 #include "reports/summary.h"
 #include "reports/trace.h"
+#include "reports/text_table.h"
 #include "reports/validate_report.h"
 #include "reports/validate_run.h"
 #include "scenarios/compare_trace.h"
@@ -588,7 +590,15 @@ int main(int argc, char** argv) {
     auto rows = trainsim::run_validation(runs_path, vo);
     if (!rows.ok()) return fail(rows.status(), 2);
     auto summary = trainsim::summarize(rows.value());
-    std::fputs(trainsim::format_validate(rows.value(), summary).c_str(), stdout);
+    // Every figure says where its costs come from: a row priced from a calibration lists it
+    // among its defaults; the rest rest on the embedded default.
+    auto eff = trainsim::default_efficiencies("hopper");
+    if (!eff.ok()) return fail(eff.status(), 1);
+    const std::string costs = trainsim::reports::strf(
+        "costs: the embedded default (calibrate/data/defaults.json) unless a row's defaults name a calibration; "
+        "compute beside collectives: %d SMs held per running NCCL collective (embedded default)",
+        eff.value().nccl_ctas);
+    std::fputs(trainsim::format_validate(rows.value(), summary, costs).c_str(), stdout);
     if (!vjson_out.empty()) {
       Status st = trainsim::write_text_file(vjson_out, trainsim::validate_json(rows.value(), summary).dump(2) + "\n");
       if (!st.ok()) return fail(st, 1);

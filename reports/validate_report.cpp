@@ -50,7 +50,8 @@ ValidateSummary summarize(const std::vector<ValidateRow>& rows) {
   return s;
 }
 
-std::string format_validate(const std::vector<ValidateRow>& rows, const ValidateSummary& s) {
+std::string format_validate(const std::vector<ValidateRow>& rows, const ValidateSummary& s,
+                            const std::string& costs) {
   std::string out;
   TextTable t({"id", "metric", "measured", "predicted", "error"},
               {Align::kLeft, Align::kLeft, Align::kRight, Align::kRight, Align::kRight});
@@ -82,6 +83,7 @@ std::string format_validate(const std::vector<ValidateRow>& rows, const Validate
              "\n";
     }
   }
+  if (!costs.empty()) out += "\n" + costs + "\n";
   out += strf("\ncompared %d of %zu: median |error| %.1f%%, mean %.1f%%, max %.1f%%\n",
               s.compared, rows.size(), s.median_abs_error_pct, s.mean_abs_error_pct,
               s.max_abs_error_pct);

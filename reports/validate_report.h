@@ -38,7 +38,9 @@ ValidateSummary summarize(const std::vector<ValidateRow>& rows);
 // A table (id, metric, measured, predicted, error %) of the ok rows, each followed by its
 // defaults on one indented line; then the skipped rows with their reasons; then the summary
 // line "compared N of M: median |error| x%, mean y%, max z%".
-std::string format_validate(const std::vector<ValidateRow>& rows, const ValidateSummary& s);
+// `costs`: where the rows' costs come from, printed above the summary line ("" = nothing).
+std::string format_validate(const std::vector<ValidateRow>& rows, const ValidateSummary& s,
+                            const std::string& costs = "");
 
 // Exactly: {"rows": [{"id", "metric", "measured", "predicted", "error_pct", "defaults": [...],
 // "status": "ok"|"skipped", "reason"}], "summary": {"compared", "median_abs_error_pct",

@@ -61,6 +61,10 @@ TEST(FormatValidate, TableDefaultsSkippedAndSummary) {
   EXPECT_NE(s.find("compared 4 of 5: median |error| 10.0%, mean 13.0%, max 30.0%\n"),
             std::string::npos) << s;
   EXPECT_EQ(s, format_validate(r, summarize(r)));
+  // Where the costs come from, just above the summary line; nothing when not given.
+  const std::string c = format_validate(r, summarize(r), "costs: the embedded default");
+  EXPECT_NE(c.find("\ncosts: the embedded default\n\ncompared 4 of 5"), std::string::npos) << c;
+  EXPECT_EQ(s.find("costs:"), std::string::npos) << s;
 }
 
 TEST(ValidateJson, ExactShape) {
