@@ -592,7 +592,7 @@ int main(int argc, char** argv) {
     auto summary = trainsim::summarize(rows.value());
     // Every figure says where its costs come from: a row priced from a calibration lists it
     // among its defaults; the rest rest on the embedded default.
-    auto eff = trainsim::default_efficiencies("hopper");
+    auto eff = trainsim::default_efficiencies("hopper");   // nccl_ctas is common to every family
     if (!eff.ok()) return fail(eff.status(), 1);
     const std::string costs = trainsim::reports::strf(
         "costs: the embedded default (calibrate/data/defaults.json) unless a row's defaults name a calibration; "

@@ -104,6 +104,16 @@ Result<Time> reference_step(const Scenario& s, const PredictOptions& opts, F&& c
 
 }  // namespace
 
+Result<std::string> set_gpu_sharing(const Scenario& s, ReplayOptions* ro, int* nccl_ctas) {
+  auto eff = default_efficiencies(gpu_family(s.cluster.gpu));
+  if (!eff.ok()) return eff.status();
+  const bool own = s.options.nccl_ctas >= 0;
+  *nccl_ctas = own ? s.options.nccl_ctas : eff.value().nccl_ctas;
+  ro->comm_sm_share = comm_sm_share(*nccl_ctas, s.cluster.gpu);
+  if (s.parallel.activation_offload > 0) ro->pcie_duplex = eff.value().pcie_duplex;   // only copies use it
+  return std::string(own ? "scenario costs.nccl_ctas" : "embedded default, calibrate/data/defaults.json");
+}
+
 Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
   auto compiled = compile_plan(s.model, s.training, s.parallel, s.cluster.gpus_per_node);
   if (!compiled.ok()) return compiled.status();
@@ -159,18 +169,9 @@ Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
     ro.network = net.get();
     ro.hottest_links = static_cast<size_t>(s.options.network.hottest_links);
   }
-  // Compute slowed while collectives run: NCCL's CTAs per collective over the GPU's SMs.
-  // Host copies both ways at once share the PCIe link (embedded default).
-  auto eff = default_efficiencies(gpu_family(s.cluster.gpu));
-  if (!eff.ok()) return eff.status();
-  int nccl_ctas = s.options.nccl_ctas;
-  std::string ctas_src = "scenario costs.nccl_ctas";
-  if (nccl_ctas < 0) {
-    nccl_ctas = eff.value().nccl_ctas;
-    ctas_src = "embedded default, calibrate/data/defaults.json";
-  }
-  ro.comm_sm_share = comm_sm_share(nccl_ctas, s.cluster.gpu);
-  if (s.parallel.activation_offload > 0) ro.pcie_duplex = eff.value().pcie_duplex;   // only copies use it
+  int nccl_ctas = 0;
+  auto ctas_src = set_gpu_sharing(s, &ro, &nccl_ctas);
+  if (!ctas_src.ok()) return ctas_src.status();
   auto rr = replay(*plan, ro);
   if (!rr.ok()) return rr.status();
   ReplayResult& r = rr.value();
@@ -365,7 +366,7 @@ Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
   p.pcie_duplex = ro.pcie_duplex;
   p.nccl_ctas = nccl_ctas;
   p.gpu_sms = s.cluster.gpu.sms;
-  p.nccl_ctas_source = ctas_src;
+  p.nccl_ctas_source = ctas_src.value();
   for (const RankStats& rk : r.ranks)
     if (rk.rank == r.critical_rank) p.contention = rk.contention;
   p.calibration = s.options.calibration;

@@ -176,4 +176,10 @@ struct PredictOptions {
 
 Result<Prediction> predict(const Scenario& s, const PredictOptions& opts);
 
+// How the scenario's GPU is shared (sim/replay.h): the SMs a running collective holds
+// (costs.nccl_ctas, else the embedded default) and where that figure comes from, set into
+// `ro` with the PCIe sharing of host copies (plans that offload only). Used by predict and by
+// verify's simulation of a GPU run. Error only if the embedded defaults lack the GPU's family.
+Result<std::string> set_gpu_sharing(const Scenario& s, ReplayOptions* ro, int* nccl_ctas);
+
 }  // namespace trainsim

@@ -21,6 +21,7 @@
 #include "calibrate/host_mpi.h"
 #include "models/compiler.h"
 #include "models/restrict.h"
+#include "scenarios/predict.h"
 #include "sim/plan_export.h"
 #include "sim/replay.h"
 
@@ -411,10 +412,9 @@ Result<Verification> verify_scenario(const Scenario& s, const VerifyOptions& opt
   ReplayOptions ro;
   for (int r = 0; r < sim_plan.num_ranks; ++r) ro.trace_ranks.push_back(static_cast<uint32_t>(r));
   if (cuda) {   // the GPU shares its SMs with NCCL and its PCIe link between copy directions
-    auto eff = default_efficiencies(gpu_family(s.cluster.gpu));
-    if (!eff.ok()) return eff.status();
-    ro.comm_sm_share = comm_sm_share(s.options.nccl_ctas >= 0 ? s.options.nccl_ctas : eff.value().nccl_ctas, s.cluster.gpu);
-    if (s.parallel.activation_offload > 0) ro.pcie_duplex = eff.value().pcie_duplex;
+    int ctas = 0;
+    auto shared = set_gpu_sharing(s, &ro, &ctas);
+    if (!shared.ok()) return shared.status();
   }
   auto sim = replay(sim_plan, ro);
   if (!sim.ok()) return sim.status();

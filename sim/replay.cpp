@@ -186,13 +186,13 @@ class Replayer {
   // A task that occupies stream s for its duration starts: compute tasks are slowed while
   // collectives run (contend_), everything else takes Task::dur.
   void start_timed(uint32_t li, uint8_t s, const Task& t, Time now) {
-    if (shared_pcie_ && t.category == Category::kOffload && (s == kStreamOffloadOut || s == kStreamOffloadIn)) {
-      copy_start(li, s, t, now);
-    } else if (contend_ && t.kind == TaskKind::kCompute && t.category != Category::kOffload) {
+    if (t.category == Category::kOffload) {   // host copies (copy engines): never slowed by collectives
+      if (shared_pcie_) copy_start(li, s, t, now);
+      else push_done(li, s, now + t.dur);
+    } else if (contend_ && t.kind == TaskKind::kCompute) {
       RankState& rs = rs_[li];
       rs.slowed |= static_cast<uint8_t>(1u << s);
-      rs.end[s] = rs.colls == 0 ? now + t.dur : slowed_end(rs, t, now);
-      push_done(li, s, rs.end[s]);
+      push_done(li, s, rs.colls == 0 ? now + t.dur : slowed_end(rs, t, now));
     } else {
       push_done(li, s, now + t.dur);
     }
@@ -208,8 +208,9 @@ class Replayer {
     else rs.colls = static_cast<uint8_t>(rs.colls + delta);
   }
   __attribute__((noinline)) void retime(uint32_t li, int delta, Time now);
-  // Host copies (shared_pcie_): a copy starts or ends on offload stream s; a copy running on the
-  // other offload stream changes rate (pcie_duplex while both run, else 1).
+  // Host copies (shared_pcie_): a copy starts or ends on offload stream s (the compiler puts
+  // them on kStreamOffloadOut / kStreamOffloadIn only); a copy running on the other one changes
+  // rate (pcie_duplex while both run, else 1).
   static uint8_t other_copy_stream(uint8_t s) { return s == kStreamOffloadOut ? kStreamOffloadIn : kStreamOffloadOut; }
   __attribute__((noinline)) void copy_start(uint32_t li, uint8_t s, const Task& t, Time now);
   __attribute__((noinline)) void copy_end(uint32_t li, uint8_t s, Time now);
@@ -376,8 +377,7 @@ void Replayer::copy_start(uint32_t li, uint8_t s, const Task& t, Time now) {
   const bool both = (rs.copying >> o) & 1u;
   rs.copying |= static_cast<uint8_t>(1u << s);
   if (both) rerate(li, o, 1.0, duplex_, now);
-  rs.end[s] = both ? now + Time::ps(std::llround(static_cast<double>(t.dur.count_ps()) / duplex_)) : now + t.dur;
-  push_done(li, s, rs.end[s]);
+  push_done(li, s, both ? now + Time::ps(std::llround(static_cast<double>(t.dur.count_ps()) / duplex_)) : now + t.dur);
 }
 
 void Replayer::copy_end(uint32_t li, uint8_t s, Time now) {
@@ -560,8 +560,7 @@ void Replayer::complete(uint32_t li, uint8_t s, Time now) {
     ++mb.tail;
   }
   rs.busy &= static_cast<uint8_t>(~(1u << s));
-  if (shared_pcie_ && t.category == Category::kOffload && (s == kStreamOffloadOut || s == kStreamOffloadIn))
-    copy_end(li, s, now);
+  if (shared_pcie_ && t.category == Category::kOffload) copy_end(li, s, now);
   if (contend_) {
     if (rs.slowed & (1u << s)) st.contention += (now - rs.start[s]) - t.dur;
     rs.slowed &= static_cast<uint8_t>(~(1u << s));
@@ -702,8 +701,7 @@ Result<ReplayResult> Replayer::run() {
       const uint8_t s = static_cast<uint8_t>(e.b & 7u);
       if ((e.b >> 3) != rs.ver[s]) continue;   // replaced by an earlier one
       if (e.when < rs.end[s]) {                // early: the task slowed after it was posted
-        rs.pend[s] = rs.end[s];
-        q_.push(rs.end[s], 0, kEvTaskDone, e.a, e.b);
+        push_done(e.a, s, rs.end[s]);          // same version: this one is still the live event
         continue;
       }
     }

@@ -1,6 +1,7 @@
 // Closed-form and oracle tests of the strategy compiler (models/compiler.h) together with cost
 // binding and replay (STYLE.md 7, layers 1 and 2). Scenarios are built in code.
 #include "models/compiler.h"
+#include "tests/models/model_fixtures.h"
 
 #include <gtest/gtest.h>
 
@@ -22,31 +23,8 @@ namespace {
 
 // ---- builders ----------------------------------------------------------------------------
 
-// A small GPT-style model: 8 layers, hidden 1024, 16 heads, GeLU (ffn 4h), LayerNorm, untied.
-ModelSpec small_gpt(int layers = 8) {
-  ModelSpec m;
-  m.name = "gpt-small-test";
-  m.layers = layers;
-  m.hidden = 1024;
-  m.heads = 16;
-  m.kv_heads = 16;
-  m.head_dim = 64;
-  m.ffn_hidden = 4096;
-  m.vocab = 32000;
-  m.activation = Activation::kGelu;
-  m.norm = NormKind::kLayerNorm;
-  m.tied_embeddings = false;
-  return m;
-}
-
-TrainingSpec training(int seq, int micro_batches, int dp, int micro_batch = 1) {
-  TrainingSpec t;
-  t.seq_len = seq;
-  t.micro_batch = micro_batch;
-  t.global_batch = static_cast<int64_t>(micro_batches) * dp * micro_batch;
-  t.precision = DType::kBF16;
-  return t;
-}
+using testing::small_gpt;
+using testing::training;
 
 ParallelSpec parallel(int tp, int pp, int dp) {
   ParallelSpec p;

@@ -8,34 +8,14 @@
 
 #include "models/catalog.h"
 #include "models/compiler.h"
+#include "tests/models/model_fixtures.h"
 #include "models/memory.h"
 
 namespace trainsim {
 namespace {
 
-// A small GPT-style model: hidden 1024, 16 heads, GeLU (ffn 4h), LayerNorm, untied.
-ModelSpec small_gpt(int layers = 4) {
-  ModelSpec m;
-  m.name = "mtp-test";
-  m.layers = layers;
-  m.hidden = 1024;
-  m.heads = 16;
-  m.kv_heads = 16;
-  m.head_dim = 64;
-  m.ffn_hidden = 4096;
-  m.vocab = 32000;
-  m.activation = Activation::kGelu;
-  m.norm = NormKind::kLayerNorm;
-  return m;
-}
-
-TrainingSpec training(int seq, int micro_batches, int dp) {
-  TrainingSpec t;
-  t.seq_len = seq;
-  t.micro_batch = 1;
-  t.global_batch = static_cast<int64_t>(micro_batches) * dp;
-  return t;
-}
+using testing::small_gpt;
+using testing::training;
 
 CompiledPlan compile(const ModelSpec& m, const TrainingSpec& t, const ParallelSpec& p) {
   auto c = compile_plan(m, t, p, 8);

@@ -212,17 +212,23 @@ TEST(Replay, CollectiveWaitsForSlowestMember) {
 
 // One rank: compute c1 (2 us) and c2 (8 us) on stream 0, a 4 us DP reduction on stream 1 after
 // c1, then the optimizer (1 us) after the reduction. Tasks: c1, c2, reduction, optimizer.
-Plan side_reduction_plan() {
-  Plan p = one_program_plan(1);
-  p.groups.push_back(all_ranks_group(1));
-  Task c1 = compute(p, Time::us(2));
-  Task c2 = compute(p, Time::us(8));
+// A 4 us DP reduction on the DP stream, over group 0.
+Task dp_reduction(Plan& p) {
   Task red;
   red.kind = TaskKind::kCollective;
   red.stream = kStreamDp;
   red.category = Category::kDpComm;
   red.op = add_op(p, "rs", OpClass::kCollective);
   red.dur = Time::us(4);
+  return red;
+}
+
+Plan side_reduction_plan() {
+  Plan p = one_program_plan(1);
+  p.groups.push_back(all_ranks_group(1));
+  Task c1 = compute(p, Time::us(2));
+  Task c2 = compute(p, Time::us(8));
+  Task red = dp_reduction(p);
   red.dep[0] = 0;
   Task opt = compute(p, Time::us(1));
   opt.category = Category::kOptimizer;
@@ -300,13 +306,7 @@ TEST(Replay, HostCopiesAreNotSlowedByCollectives) {
   Task copy = compute(p, Time::us(6));
   copy.stream = kStreamOffloadOut;
   copy.category = Category::kOffload;
-  Task red;
-  red.kind = TaskKind::kCollective;
-  red.stream = kStreamDp;
-  red.category = Category::kDpComm;
-  red.op = add_op(p, "rs", OpClass::kCollective);
-  red.dur = Time::us(4);
-  p.programs[0].tasks = {copy, red};
+  p.programs[0].tasks = {copy, dp_reduction(p)};
   ASSERT_TRUE(p.finalize().ok());
   ReplayOptions o;
   o.comm_sm_share = 0.5;
