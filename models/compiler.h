@@ -137,7 +137,11 @@
 //     the tied copy and all-reduced over the embedding group below, as Megatron-Core does).
 //     Its GEMMs and attention count as model FLOPs.
 // Gradients are reduced in bf16 (Megatron-Core grad_reduce_in_fp32=False; FSDP "PURE").
-// Not modelled yet (FIXME): HSDP replica all-reduce overlap details.
+// HSDP (fsdp_shard_group < dp) with ZeRO-3: each layer's gradient is reduce-scattered over
+// its shard group and the shard then all-reduced over the replicas, both on the DP stream, per
+// layer and micro-batch. Not modelled yet (FIXME): PyTorch FSDP2 runs the replica all-reduce
+// on a stream of its own (overlapping the next reduce-scatter) and can skip it on all but the
+// last micro-batch of a gradient accumulation (set_requires_all_reduce).
 // Thread-safety: pure function.
 #pragma once
 #include <vector>
