@@ -97,6 +97,7 @@ Result<Time> reference_step(const Scenario& s, const PredictOptions& opts, F&& c
   PredictOptions o;
   o.fast = opts.fast;
   o.references = false;
+  o.chain_compute = opts.chain_compute;
   auto p = predict(v, o);
   if (!p.ok()) return p.status();
   return p.value().step_time;
@@ -139,6 +140,7 @@ Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
   ReplayOptions ro;
   ro.fast = opts.fast;
   ro.trace_ranks = opts.trace_ranks;
+  ro.chain_compute = opts.chain_compute;
   if (opts.trace_representatives) {  // one rank per pipeline stage, simulated in both modes
     ro.trace_ranks = plan->representatives;
     if (ro.trace_ranks.size() > 64) ro.trace_ranks.resize(64);

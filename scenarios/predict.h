@@ -172,6 +172,9 @@ struct PredictOptions {
   // placement, documents at the mean work). Those reference runs set it to false, so they do
   // not start references of their own; their reference figures then equal their own step.
   bool references = true;
+  // ReplayOptions::chain_compute: back-to-back compute tasks in one event (false: one per
+  // task; the tests' oracle).
+  bool chain_compute = true;
 };
 
 Result<Prediction> predict(const Scenario& s, const PredictOptions& opts);

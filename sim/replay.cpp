@@ -92,6 +92,12 @@ struct RankState {
   uint32_t ver[kMaxStreams] = {};
   Time end[kMaxStreams];
   Time pend[kMaxStreams];   // when the stream's live completion event fires (<= end)
+  // Compute chains (see Replayer::chain): the running task of the compute stream stands for
+  // `chain` consecutive tasks of the stream taking `chain_dur` at full rate; 1 and its own dur
+  // otherwise. xdep: bit per task of the program, set where a task of another stream depends on it.
+  uint32_t chain = 1;
+  Time chain_dur;
+  const uint64_t* xdep = nullptr;
 };
 
 struct Message {
@@ -129,7 +135,8 @@ class Replayer {
   Replayer(const Plan& plan, const ReplayOptions& opts)
       : plan_(plan), opts_(opts), flow_(opts.network != nullptr), fast_(opts.fast),
         share_(opts.comm_sm_share), contend_(opts.comm_sm_share > 0), duplex_(opts.pcie_duplex),
-        shared_pcie_(opts.pcie_duplex < 1), versioned_(contend_ || shared_pcie_) {}
+        shared_pcie_(opts.pcie_duplex < 1), versioned_(contend_ || shared_pcie_),
+        chains_(opts.chain_compute) {}
 
   Result<ReplayResult> run();
 
@@ -166,10 +173,56 @@ class Replayer {
   __attribute__((noinline)) bool deps_done(RankState& rs, uint8_t s, const Task& t);
   __attribute__((noinline)) bool receive(uint32_t li, uint8_t s, uint32_t ti, Time now);
   // Stream s of rank li moves past its current task.
-  void advance(RankState& rs, uint8_t s) {
-    ++rs.done[s];
-    if (++rs.pc[s] == rs.len[s]) rs.live &= static_cast<uint8_t>(~(1u << s));
+  void advance(RankState& rs, uint8_t s, uint32_t n = 1) {
+    rs.done[s] += n;
+    if ((rs.pc[s] += n) == rs.len[s]) rs.live &= static_cast<uint8_t>(~(1u << s));
     else rs.cur[s] = rs.st[s][rs.pc[s]];
+  }
+  // A compute task t starting now on the compute stream, and the tasks after it on the stream
+  // that would each start the moment the one before ends, run as one chain: one completion
+  // event instead of one per task. A task u joins the chain behind its predecessor p when
+  //  - u is a compute task of p's category (so the time accounting is the same);
+  //  - no task of another stream depends on p (it would wake when p ends, not when the chain
+  //    does), and p frees no memory, u allocates none (the rank's memory changes only at the
+  //    chain's ends, as it would have);
+  //  - every dependency of u on another stream has finished already (it would not wait).
+  // Back-to-back kernels on one stream end where their summed durations say, so the step is
+  // the same; while collectives share the GPU the chain is slowed as a whole, exactly like its
+  // tasks one by one up to the rounding of each task's slowed duration to the picosecond.
+  // Traced ranks get a record per task, the chain's span split in proportion to durations.
+  // Sets rs.chain / rs.chain_dur; returns the chain's duration at full rate.
+  Time chain(RankState& rs, const Task& t) {
+    rs.chain = 1;
+    rs.chain_dur = t.dur;
+    if (!chains_) return t.dur;
+    const uint32_t pc = rs.pc[kStreamCompute], len = rs.len[kStreamCompute];
+    const uint32_t* st = rs.st[kStreamCompute];
+    uint32_t prev = st[pc];
+    Time d = t.dur;
+    uint32_t k = pc + 1;
+    for (; k < len; ++k) {
+      const Task& p = rs.tasks[prev];
+      if (p.mem_free != 0 || ((rs.xdep[prev >> 6] >> (prev & 63)) & 1u)) break;
+      const uint32_t ui = st[k];
+      const Task& u = rs.tasks[ui];
+      if (u.kind != TaskKind::kCompute || u.category != t.category || u.mem_alloc != 0) break;
+      if ((u.dep[0] != kNoDep || u.dep[1] != kNoDep) && !deps_met(rs, u)) break;
+      d = d + u.dur;
+      prev = ui;
+    }
+    rs.chain = k - pc;
+    rs.chain_dur = d;
+    return d;
+  }
+  // Whether the dependencies of u (a task of the compute stream) on other streams have
+  // finished; those on the compute stream come before u in it and finish first.
+  bool deps_met(const RankState& rs, const Task& u) const {
+    for (uint32_t d : u.dep) {
+      if (d == kNoDep) continue;
+      const Task& dt = rs.tasks[d];
+      if (dt.stream != kStreamCompute && rs.done[dt.stream] <= rs.prog->pos_in_stream[d]) return false;
+    }
+    return true;
   }
   void complete(uint32_t li, uint8_t s, Time now);
   void arrive(uint32_t li, uint8_t s, const Task& t, Time now);
@@ -189,18 +242,23 @@ class Replayer {
     if (t.category == Category::kOffload) {   // host copies (copy engines): never slowed by collectives
       if (shared_pcie_) copy_start(li, s, t, now);
       else push_done(li, s, now + t.dur);
-    } else if (contend_ && t.kind == TaskKind::kCompute) {
+      return;
+    }
+    const Time dur = s == kStreamCompute && t.kind == TaskKind::kCompute ? chain(rs_[li], t) : t.dur;
+    if (contend_ && t.kind == TaskKind::kCompute) {
       RankState& rs = rs_[li];
       rs.slowed |= static_cast<uint8_t>(1u << s);
-      push_done(li, s, rs.colls == 0 ? now + t.dur : slowed_end(rs, t, now));
+      push_done(li, s, rs.colls == 0 ? now + dur : slowed_end(rs, dur, now));
     } else {
-      push_done(li, s, now + t.dur);
+      push_done(li, s, now + dur);
     }
   }
   double rate_of(uint8_t colls) const { return std::max(kMinComputeRate, 1.0 - share_ * colls); }
-  __attribute__((noinline)) Time slowed_end(const RankState& rs, const Task& t, Time now) const {
-    return now + Time::ps(std::llround(static_cast<double>(t.dur.count_ps()) / rate_of(rs.colls)));
+  __attribute__((noinline)) Time slowed_end(const RankState& rs, Time dur, Time now) const {
+    return now + Time::ps(std::llround(static_cast<double>(dur.count_ps()) / rate_of(rs.colls)));
   }
+  // Traced ranks: a record per task of the chain that just ended on the compute stream.
+  __attribute__((noinline)) void trace_chain(const RankState& rs, Time now);
   // The rank's collective count changes by `delta`: its slowed tasks continue at the new rate.
   void colls_change(uint32_t li, int delta, Time now) {
     RankState& rs = rs_[li];
@@ -255,6 +313,8 @@ class Replayer {
   const double duplex_;            // opts_.pcie_duplex
   const bool shared_pcie_;         // duplex_ < 1
   const bool versioned_;           // completion events carry the stream's re-timing count
+  const bool chains_;              // opts_.chain_compute
+  std::vector<std::vector<uint64_t>> xdep_;   // by program: Replayer::chain's xdep bits (chains_)
   std::vector<int32_t> local_of_rank_;
   std::vector<RankState> rs_;
   std::vector<RankStats> stats_;
@@ -561,20 +621,44 @@ void Replayer::complete(uint32_t li, uint8_t s, Time now) {
   }
   rs.busy &= static_cast<uint8_t>(~(1u << s));
   if (shared_pcie_ && t.category == Category::kOffload) copy_end(li, s, now);
+  // A chain (compute stream only) ends with its last task: that one frees its memory.
+  const uint32_t n = s == kStreamCompute ? rs.chain : 1;
+  const Task& last = n == 1 ? t : rs.tasks[rs.st[s][rs.pc[s] + n - 1]];
   if (contend_) {
-    if (rs.slowed & (1u << s)) st.contention += (now - rs.start[s]) - t.dur;
+    if (rs.slowed & (1u << s)) st.contention += (now - rs.start[s]) - (s == kStreamCompute ? rs.chain_dur : t.dur);
     rs.slowed &= static_cast<uint8_t>(~(1u << s));
     if (t.kind == TaskKind::kCollective) colls_change(li, -1, now);
   }
-  advance(rs, s);
+  if (rs.traced) {
+    if (n == 1) trace_.push_back(TraceRecord{rs.rank, ti, rs.start[s], now});
+    else trace_chain(rs, now);
+  }
+  if (s == kStreamCompute) rs.chain = 1;
+  advance(rs, s, n);
   rs.last_end[s] = now;
-  rs.mem_cur -= t.mem_free;
-  if (rs.traced) trace_.push_back(TraceRecord{rs.rank, ti, rs.start[s], now});
+  rs.mem_cur -= last.mem_free;
   if (t.kind == TaskKind::kSend) {
     const int32_t pl = local_of_rank_[plan_.peers[t.group].peer_of_rank[rs.rank]];
     try_advance(static_cast<uint32_t>(pl), now, kNone8);
   }
   if (!start_next(li, s, now)) try_advance(li, now, s);
+}
+
+void Replayer::trace_chain(const RankState& rs, Time now) {
+  const uint32_t pc = rs.pc[kStreamCompute];
+  const uint32_t* st = rs.st[kStreamCompute];
+  const Time start = rs.start[kStreamCompute];
+  const double span = static_cast<double>((now - start).count_ps());
+  const double total = static_cast<double>(rs.chain_dur.count_ps());
+  Time from = start, sum = Time::zero();
+  for (uint32_t j = 0; j < rs.chain; ++j) {
+    sum = sum + rs.tasks[st[pc + j]].dur;
+    Time to = now;
+    if (j + 1 < rs.chain)
+      to = total > 0 ? start + Time::ps(std::llround(span * static_cast<double>(sum.count_ps()) / total)) : start;
+    trace_.push_back(TraceRecord{rs.rank, st[pc + j], from, to});
+    from = to;
+  }
 }
 
 void Replayer::setup_groups(const std::vector<uint32_t>& sim) {
@@ -663,6 +747,21 @@ Result<ReplayResult> Replayer::run() {
       }
     }
     stats_[i].rank = sim[i];
+  }
+  if (chains_) {   // Replayer::chain: which tasks a task of another stream depends on
+    xdep_.resize(plan_.programs.size());
+    for (size_t i = 0; i < sim.size(); ++i) {
+      const uint32_t pi = plan_.program_of_rank[sim[i]];
+      std::vector<uint64_t>& bits = xdep_[pi];
+      const Program& prog = plan_.programs[pi];
+      if (bits.empty()) {
+        bits.assign(prog.tasks.size() / 64 + 1, 0);
+        for (const Task& t : prog.tasks)
+          for (uint32_t d : t.dep)
+            if (d != kNoDep && prog.tasks[d].stream != t.stream) bits[d >> 6] |= uint64_t{1} << (d & 63);
+      }
+      rs_[i].xdep = bits.data();
+    }
   }
   for (uint32_t r : opts_.trace_ranks)
     if (r < static_cast<uint32_t>(n) && local_of_rank_[r] >= 0) rs_[local_of_rank_[r]].traced = true;

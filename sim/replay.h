@@ -60,6 +60,10 @@ struct ReplayOptions {
   // offload streams both busy), each copy moves at this fraction of its one-direction rate,
   // re-timed when the other starts or ends. 1 = the directions are independent.
   double pcie_duplex = 1;
+  // Back-to-back compute tasks of the compute stream that nothing else waits on run as one
+  // chain, with one completion event (Replayer::chain in replay.cpp says when): the same step,
+  // in fewer events. false = an event per task (the oracle the chained replay is tested against).
+  bool chain_compute = true;
 };
 constexpr double kMinComputeRate = 0.1;
 
