@@ -1276,7 +1276,7 @@ class StageBuilder {
   bool moe_ = false;   // model_.is_moe()
   int etp_ = 1, Le_ = 1;
   int64_t fe_ = 0, Tm_ = 0;
-  int eshard_ = 1;   // expert shard group: the expert-DP ranks of one dense replica (all with shard_ = dpg_)
+  int eshard_ = 1;   // expert shard group: the expert-DP ranks in one dense replica (all of them without HSDP)
   int erep_ = 1;     // expert replicas (HSDP): expert-DP ranks holding the same expert shard
   bool last_micro_ = false;   // the backward being built is its chunk's last micro-batch
   int64_t pending_exp_bytes_ = 0;

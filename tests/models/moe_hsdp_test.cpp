@@ -223,16 +223,22 @@ TEST(MoeHsdp, FastModeEqualsFullMode) {
     int tp, pp, dp, ep, etp, shard, zero;
     bool folded, tensor, overlap;
     int eshard;   // expected expert shard group
+    int cp = 1;
   };
   const Config configs[] = {
       {1, 1, 8, 2, 1, 4, 3, false, false, true, 2},  {1, 2, 8, 4, 1, 4, 3, false, true, true, 1},
       {2, 1, 8, 2, 2, 4, 2, false, false, false, 2}, {2, 2, 8, 2, 1, 2, 1, false, false, true, 2},
       {2, 1, 4, 2, 1, 2, 3, true, false, true, 2},   {2, 2, 4, 4, 1, 2, 2, true, false, true, 1},
       {2, 2, 8, 2, 2, 4, 3, false, false, false, 2},
+      // cp = 2: a replica is shard x 2 cp ranks; edp = dp/ep * 2 over dp/shard replicas.
+      {1, 1, 8, 2, 1, 4, 3, false, false, true, 4, 2},  {1, 2, 4, 2, 1, 2, 1, false, false, true, 2, 2},
   };
   for (const Config& k : configs) {
     Scenario s = testing::moe_scenario(small_moe(8, 2), k.tp, k.pp, k.dp, k.ep, k.pp * 2, 512);
     s.parallel.zero = k.zero;
+    s.parallel.cp = k.cp;
+    s.cluster.gpus *= k.cp;
+    s.cluster.gpus_per_node = std::min(8, s.cluster.gpus);
     s.parallel.fsdp_shard_group = k.shard;
     s.parallel.etp = k.etp;
     if (k.folded) s.parallel.ep_layout = EpLayout::kFolded;
@@ -242,7 +248,7 @@ TEST(MoeHsdp, FastModeEqualsFullMode) {
     const std::string what = "zero=" + std::to_string(k.zero) + " tp=" + std::to_string(k.tp) +
                              " pp=" + std::to_string(k.pp) + " dp=" + std::to_string(k.dp) + " ep=" +
                              std::to_string(k.ep) + " etp=" + std::to_string(k.etp) + " shard=" +
-                             std::to_string(k.shard) + (k.folded ? " folded" : "");
+                             std::to_string(k.shard) + " cp=" + std::to_string(k.cp) + (k.folded ? " folded" : "");
     auto es = expert_shard_group(s.parallel);
     ASSERT_TRUE(es.ok()) << what << ": " << es.status().to_string();
     EXPECT_EQ(es.value(), k.eshard) << what;
