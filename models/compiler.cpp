@@ -168,7 +168,10 @@ class StageBuilder {
       fe_ = model.expert_ffn_hidden / etp_;
       // The TP group's tokens split over its tp/etp ETP groups (etp = tp: all; etp = 1: T/tp).
       Tm_ = ceil_div(d.tokens(), par.tp / etp_);
-      eshard_ = expert_dp_size(par);
+      // HSDP (shard_ < dpg_): the expert-DP group splits over the dpg_/shard_ dense replicas;
+      // experts shard over its ranks in one replica (compile_plan checked that they split evenly).
+      erep_ = dpg_ / shard_;
+      eshard_ = expert_dp_size(par) / erep_;
     }
     if (model.mtp_depth > 0) {
       // The projection is column-parallel (2h -> h/t), the norms are counted whole per rank.
@@ -227,6 +230,7 @@ class StageBuilder {
 
   int64_t params_local_ = 0;
   int64_t expert_params_local_ = 0;
+  uint8_t expert_rep_group_ = 0xff;   // "expert-dp-replica" where the plan has it (HSDP MoE; compiler.h)
   uint8_t tensor_gather_group_ = kGroupDpGather;   // "dp-gather-tensor" where the plan has it (compiler.h)   // routed-expert part of params_local_ (after EP/etp)
 
  private:
@@ -916,7 +920,7 @@ class StageBuilder {
         last_reduction_ = emit_coll("hsdp.grad.allreduce", CollKind::kAllReduce, bytes / shard_, kGroupDpRep,
                                     kStreamDp, Category::kDpComm, layer, micro, rs);
     }
-    if (expert > 0 && eshard_ > 1) emit_expert_reduction(expert, kStreamDp, after, layer, micro);
+    if (expert > 0 && eshard_ * erep_ > 1) emit_expert_reduction(expert, kStreamDp, after, layer, micro);
   }
 
   // Gradient buckets for ZeRO 0-2: filled during the last backward of a chunk.
@@ -928,7 +932,7 @@ class StageBuilder {
   }
   // Emits the pending bucket's reduction after the task that filled it last (pending_after_).
   void add_expert_grads(int64_t bytes, uint32_t after) {
-    if (par_.zero >= 3 || bytes == 0 || eshard_ <= 1) return;
+    if (par_.zero >= 3 || bytes == 0 || eshard_ * erep_ <= 1) return;
     pending_exp_bytes_ += bytes;
     pending_exp_after_ = after;
     if (pending_exp_bytes_ >= bucket_bytes_) flush_expert_bucket();
@@ -942,11 +946,21 @@ class StageBuilder {
     }
     pending_exp_bytes_ = 0;
   }
+  // Expert gradients: reduce-scattered (ZeRO >= 1) or all-reduced over the expert shard group
+  // (all of expert-DP without HSDP); with HSDP the shard (ZeRO >= 1) or the whole buffer
+  // (ZeRO 0) then all-reduced over the expert replicas, on the same stream, as for the dense part.
   void emit_expert_reduction(int64_t bytes, uint8_t stream, uint32_t after, int layer = 0xffff, int micro = 0) {
     const bool rs = par_.zero >= 1;
-    last_reduction_ = emit_coll(rs ? "ep.expert.grad.reducescatter" : "ep.expert.grad.allreduce",
-                                rs ? CollKind::kReduceScatter : CollKind::kAllReduce, bytes, kGroupExpertDp, stream,
-                                Category::kDpComm, layer, micro, after);
+    uint32_t t = after;
+    if (eshard_ > 1)
+      t = emit_coll(rs ? "ep.expert.grad.reducescatter" : "ep.expert.grad.allreduce",
+                    rs ? CollKind::kReduceScatter : CollKind::kAllReduce, bytes, kGroupExpertDp, stream,
+                    Category::kDpComm, layer, micro, after);
+    if (erep_ > 1)
+      t = emit_coll(par_.zero >= 3 ? "hsdp.expert.grad.allreduce" : "ep.expert.grad.replica.allreduce",
+                    CollKind::kAllReduce, rs ? bytes / eshard_ : bytes, expert_rep_group_, stream, Category::kDpComm,
+                    layer, micro, t);
+    last_reduction_ = t;
   }
   void flush_bucket() {
     flush_expert_bucket();
@@ -1262,7 +1276,8 @@ class StageBuilder {
   bool moe_ = false;   // model_.is_moe()
   int etp_ = 1, Le_ = 1;
   int64_t fe_ = 0, Tm_ = 0;
-  int eshard_ = 1;
+  int eshard_ = 1;   // expert shard group: the expert-DP ranks in one dense replica (all of them without HSDP)
+  int erep_ = 1;     // expert replicas (HSDP): expert-DP ranks holding the same expert shard
   bool last_micro_ = false;   // the backward being built is its chunk's last micro-batch
   int64_t pending_exp_bytes_ = 0;
   uint32_t pending_exp_after_ = kNoDep;
@@ -1372,6 +1387,74 @@ std::pair<int, int> folded_pods(const Placement& pl, const ParallelSpec& par) {
   return {static_cast<int>(blocks.size()), most};
 }
 
+// The expert-DP groups (compiler.h): EP along DP, the ranks at equal EP offset of each DP group
+// (etp = tp), with etp = 1 also across the TP group (same experts there), and across CP (CP
+// ranks hold the same experts and saw different tokens: their gradients reduce too); folded
+// (stage position i = a + etp*(j + ep*b)), the ranks of equal (a, j).
+GroupTable make_expert_dp_table(const Placement& pl, const ParallelSpec& par) {
+  auto c = [](const std::array<int, kNumAxes>& co, Axis a) { return static_cast<uint32_t>(co[static_cast<int>(a)]); };
+  const uint32_t PP = static_cast<uint32_t>(par.pp), TP = static_cast<uint32_t>(par.tp),
+                 EP = static_cast<uint32_t>(par.ep), ETP = static_cast<uint32_t>(std::max(1, par.etp));
+  if (ep_folded(par))
+    return make_keyed_group_table(pl, "expert-dp", PP * ETP * EP, [&](uint32_t, const std::array<int, kNumAxes>& co) {
+      const uint32_t p = static_cast<uint32_t>(stage_index(pl, co));
+      return (c(co, Axis::kPp) * ETP + p % ETP) * EP + p / ETP % EP;
+    });
+  const bool fold_tp = par.etp != par.tp;
+  return make_keyed_group_table(pl, "expert-dp", PP * TP * EP, [&](uint32_t, const std::array<int, kNumAxes>& co) {
+    return (c(co, Axis::kPp) * TP + (fold_tp ? 0 : c(co, Axis::kTp))) * EP + c(co, Axis::kDp) % EP;
+  });
+}
+
+// HSDP with MoE (compiler.h): the dense replica of a rank is its chunk of the dp x cp group
+// (members ascending, cut into shard-sized chunks as split_group does); the expert shard group
+// is the rank's expert-DP group within that replica, and its expert replica group the ranks
+// at the same place in the expert shard groups of the other replicas. Keys per rank for
+// make_keyed_group_table; an error unless every expert-DP group has the same number of ranks
+// in every replica.
+struct ExpertHsdpKeys {
+  int eshard = 1;                       // ranks of an expert shard group
+  uint32_t shard_keys = 0, rep_keys = 0;
+  std::vector<uint32_t> shard_key, rep_key;   // per rank
+};
+Result<ExpertHsdpKeys> expert_hsdp_keys(const Placement& pl, const GroupTable& edp, int shard) {
+  const GroupTable dp = make_group_table(pl, {Axis::kDp, Axis::kCp}, "dp");
+  const uint32_t n = static_cast<uint32_t>(pl.num_ranks());
+  const uint32_t reps = dp.size_of(0) / static_cast<uint32_t>(shard);
+  std::vector<uint32_t> replica(n, 0);
+  for (uint32_t i = 0; i < dp.instances(); ++i)
+    for (uint32_t k = dp.member_offsets[i]; k < dp.member_offsets[i + 1]; ++k)
+      replica[dp.members[k]] = (k - dp.member_offsets[i]) / static_cast<uint32_t>(shard);
+  const uint32_t size = edp.size_of(0);
+  ExpertHsdpKeys out;
+  out.shard_key.assign(n, kNoDep);
+  out.rep_key.assign(n, kNoDep);
+  std::vector<uint32_t> count(static_cast<size_t>(edp.instances()) * reps, 0);
+  for (uint32_t i = 0; i < edp.instances(); ++i)
+    for (uint32_t k = edp.member_offsets[i]; k < edp.member_offsets[i + 1]; ++k) {
+      const uint32_t r = edp.members[k];
+      out.shard_key[r] = i * reps + replica[r];
+      out.rep_key[r] = count[out.shard_key[r]]++;   // its place in the expert shard group, for now
+    }
+  const std::string why = "HSDP with MoE shards the routed experts over the expert-DP ranks inside each dense replica, "
+                          "so every expert-DP group (edp=" + std::to_string(size) + " ranks) needs the same number of "
+                          "ranks in each of the dp/fsdp_shard_group=" + std::to_string(reps) + " replicas";
+  if (size % reps != 0)
+    return Status::error(why + "; " + std::to_string(reps) + " does not divide " + std::to_string(size));
+  for (uint32_t i = 0; i < edp.instances(); ++i)
+    for (uint32_t rho = 0; rho < reps; ++rho)
+      if (edp.size_of(i) != size || count[i * reps + rho] != size / reps)
+        return Status::error(why + "; one has " + std::to_string(count[i * reps + rho]) + " in replica " +
+                             std::to_string(rho) + ", not " + std::to_string(size / reps) +
+                             " (its EP groups cross the replicas' boundaries)");
+  out.eshard = static_cast<int>(size / reps);
+  for (uint32_t r = 0; r < n; ++r)
+    if (out.shard_key[r] != kNoDep) out.rep_key[r] += out.shard_key[r] / reps * static_cast<uint32_t>(out.eshard);
+  out.shard_keys = edp.instances() * reps;
+  out.rep_keys = edp.instances() * static_cast<uint32_t>(out.eshard);
+  return out;
+}
+
 }  // namespace
 
 Status check_expert_layout(const ParallelSpec& par) {
@@ -1409,6 +1492,20 @@ Status check_expert_layout(const ParallelSpec& par) {
     }
   }
   return Status();
+}
+
+Result<int> expert_shard_group(const ParallelSpec& par) {
+  const int shard_dp = par.fsdp_shard_group > 0 ? std::min(par.fsdp_shard_group, par.dp) : par.dp;
+  if (shard_dp >= par.dp) return expert_dp_size(par);
+  if (par.dp % shard_dp != 0)
+    return Status::error("fsdp_shard_group=" + std::to_string(shard_dp) + " must divide dp=" + std::to_string(par.dp));
+  ParallelSpec one = par;   // every stage has the same groups: count one
+  one.pp = 1;
+  auto pl = Placement::make(one, 1);
+  if (!pl.ok()) return pl.status();
+  auto keys = expert_hsdp_keys(pl.value(), make_expert_dp_table(pl.value(), one), shard_dp * par.cp);
+  if (!keys.ok()) return keys.status();
+  return keys->eshard;
 }
 
 Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr, const ParallelSpec& par,
@@ -1452,8 +1549,6 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
     if (model.expert_ffn_hidden <= 0 || model.expert_ffn_hidden % par.etp != 0)
       return Status::error("etp=" + std::to_string(par.etp) + " does not divide expert_ffn_hidden=" +
                            std::to_string(model.expert_ffn_hidden));
-    if (par.fsdp_shard_group > 0 && par.fsdp_shard_group < par.dp)
-      return Status::error("fsdp_shard_group < dp with MoE is not modelled; use 0 (all of dp)");
     if (tr.moe.kind == MoeRouting::kHistogram && static_cast<int>(tr.moe.histogram.size()) != model.experts)
       return Status::error("the routing histogram has " + std::to_string(tr.moe.histogram.size()) +
                            " entries; the model has " + E + " experts");
@@ -1498,12 +1593,14 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
     plan.groups.push_back(split_group(cp, par.cp_ulysses, false, "cp-ulysses"));
   }
   const bool folded = model.is_moe() && ep_folded(par);
+  // The routed experts' ZeRO shard group: expert-DP, or with HSDP its ranks in one dense replica.
+  int eshard_all = model.is_moe() ? expert_dp_size(par) : 1;
+  GroupTable expert_rep;   // HSDP MoE only: "expert-dp-replica"
   if (model.is_moe()) {
     // EP along DP: EP groups are `ep` consecutive ranks of each DP group; expert-DP groups the
     // ranks at equal EP offset (etp = tp), and with etp = 1 also across the TP group (same
     // experts there). Folded: stage position i = a + etp*(j + ep*b); EP groups are keyed by
     // (a, b), expert-DP groups by (a, j).
-    const bool fold_tp = par.etp != par.tp;
     const int etp = std::max(1, par.etp);
     auto keyed = [&](std::string name, uint32_t num_keys, auto key) {
       return make_keyed_group_table(pl, std::move(name), num_keys,
@@ -1521,21 +1618,27 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
         const uint32_t p = pos(co);
         return (c(co, Axis::kPp) * ETP + p % ETP) * edp_blocks + p / (ETP * EP);
       }));
-      plan.groups.push_back(keyed("expert-dp", PP * ETP * EP, [&](const std::array<int, kNumAxes>& co) {
-        const uint32_t p = pos(co);
-        return (c(co, Axis::kPp) * ETP + p % ETP) * EP + p / ETP % EP;
-      }));
     } else {
       plan.groups.push_back(keyed("ep", PP * CP * TP * dp_blocks, [&](const std::array<int, kNumAxes>& co) {
         return ((c(co, Axis::kPp) * CP + c(co, Axis::kCp)) * TP + c(co, Axis::kTp)) * dp_blocks + c(co, Axis::kDp) / EP;
       }));
-      // CP ranks hold the same experts and saw different tokens: their gradients reduce too.
-      plan.groups.push_back(keyed("expert-dp", PP * TP * EP, [&](const std::array<int, kNumAxes>& co) {
-        return (c(co, Axis::kPp) * TP + (fold_tp ? 0 : c(co, Axis::kTp))) * EP + c(co, Axis::kDp) % EP;
-      }));
     }
-    GroupTable eg = plan.groups.back();
-    eg.name = "expert-dp-gather";
+    GroupTable edp = make_expert_dp_table(pl, par);
+    if (shard_dp < par.dp) {
+      // HSDP: kGroupExpertDp and its gather copy become the expert shard groups; the replica
+      // group is appended last (compiler.h).
+      auto keys = expert_hsdp_keys(pl, edp, shard);
+      if (!keys.ok()) return keys.status();
+      const ExpertHsdpKeys& k = keys.value();
+      edp = make_keyed_group_table(pl, "expert-dp-shard", k.shard_keys,
+                                   [&](uint32_t r, const std::array<int, kNumAxes>&) { return k.shard_key[r]; });
+      expert_rep = make_keyed_group_table(pl, "expert-dp-replica", k.rep_keys,
+                                          [&](uint32_t r, const std::array<int, kNumAxes>&) { return k.rep_key[r]; });
+      eshard_all = k.eshard;
+    }
+    GroupTable eg = edp;
+    eg.name = shard_dp < par.dp ? "expert-dp-shard-gather" : "expert-dp-gather";
+    plan.groups.push_back(std::move(edp));
     plan.groups.push_back(std::move(eg));
   }
   const bool mla_grad = has_mla_grad_group(model.mla, par.tp, par.sequence_parallel);
@@ -1556,6 +1659,14 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
     GroupTable g = plan.groups[kGroupDpGather];
     g.name = "dp-gather-tensor";
     plan.groups.push_back(std::move(g));
+  }
+  uint8_t expert_rep_group = 0xff;
+  if (!expert_rep.members.empty()) {   // appended after every other group (compiler.h)
+    expert_rep_group = static_cast<uint8_t>(plan.groups.size());
+    SIM_CHECK(expert_rep_group == expert_replica_group(mla_grad, has_embedding_group(model, par.pp),
+                                                       tensor_gather_group != kGroupDpGather),
+              "expert replica group at index %d", int{expert_rep_group});
+    plan.groups.push_back(std::move(expert_rep));
   }
   plan.peers.push_back(make_pp_peer_table(pl, +1, "pp-next"));
   plan.peers.push_back(make_pp_peer_table(pl, -1, "pp-prev"));
@@ -1585,7 +1696,6 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
   std::vector<std::vector<int64_t>> moe_rows(model.layers);
   std::vector<int64_t> moe_migration(model.layers, 0);   // bytes per rank of the placement collective
   const bool dynamic = model.is_moe() && tr.moe.placement == MoePlacement::kDynamic;
-  const int eshard_all = model.is_moe() ? expert_dp_size(par) : 1;
   if (model.is_moe()) {
     const int tp_per_etp = par.tp / std::max(1, par.etp);   // ETP groups per TP group
     const int64_t tm = (d.tokens() + tp_per_etp - 1) / tp_per_etp;
@@ -1768,6 +1878,7 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
     b.params_local_ = params;
     b.expert_params_local_ = expert_local;
     b.tensor_gather_group_ = tensor_gather_group;
+    b.expert_rep_group_ = expert_rep_group;
     b.moe_rows_ = &moe_rows;
     if (!doc_factors.empty()) b.doc_factors_ = &doc_factors;
     b.moe_migration_ = &moe_migration;

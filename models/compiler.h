@@ -52,7 +52,7 @@
 //     micro-batch of the step. Its cost is a collective on the EP group, laid out once per MoE
 //     layer and step after the layer's last backward ("ep.placement.migration.alltoall",
 //     compute stream, blocking): per rank the busiest receiver's bytes of
-//       moves:    (2 + 12/expert-DP shard with ZeRO >= 1, else 14) B per expert parameter
+//       moves:    (2 + 12/expert shard group with ZeRO >= 1, else 14) B per expert parameter
 //                 (bf16 weights + fp32 master weights and Adam m, v), / rebalance_every;
 //       replicas: 2 B per parameter (bf16 weights), / rebalance_every;
 //       replica sync, every step: 4 B per parameter and replica (its bf16 gradient to the
@@ -139,9 +139,27 @@
 // Gradients are reduced in bf16 (Megatron-Core grad_reduce_in_fp32=False; FSDP "PURE").
 // HSDP (fsdp_shard_group < dp) with ZeRO-3: each layer's gradient is reduce-scattered over
 // its shard group and the shard then all-reduced over the replicas, both on the DP stream, per
-// layer and micro-batch. Not modelled yet (FIXME): PyTorch FSDP2 runs the replica all-reduce
-// on a stream of its own (overlapping the next reduce-scatter) and can skip it on all but the
-// last micro-batch of a gradient accumulation (set_requires_all_reduce).
+// layer and micro-batch; with ZeRO-1/2 each bucket the same way ("dp.grad.reducescatter" then
+// "dp.grad.replica.allreduce"). Not modelled yet (FIXME): PyTorch FSDP2 runs the replica
+// all-reduce on a stream of its own (overlapping the next reduce-scatter) and can skip it on
+// all but the last micro-batch of a gradient accumulation (set_requires_all_reduce).
+// HSDP with MoE (PyTorch FSDP2 HSDP + EP as torchtitan lays it out; Megatron-Core's distributed
+// optimizer with several instances): the dense part as above. A dense replica is one
+// shard-sized chunk of the dp x cp group (the ranks of one dp-shard group and, with etp < tp,
+// their TP peers); the routed experts are sharded over the expert shard group, the ranks of the
+// rank's expert-DP group inside its dense replica (eshard = edp / (dp / fsdp_shard_group),
+// expert_shard_group() below; every expert-DP group must have the same number of ranks in
+// every replica, e.g. ep | fsdp_shard_group with EP along DP), and their gradient shard is
+// then all-reduced over the expert replicas (the expert-DP ranks holding the same shard, one
+// per dense replica), on the DP stream right after the expert reduce-scatter: per layer and
+// micro-batch with ZeRO-3 ("ep.expert.grad.reducescatter" then "hsdp.expert.grad.allreduce"),
+// per expert bucket with ZeRO-1/2 ("ep.expert.grad.replica.allreduce"; with ZeRO 0 the whole
+// bucket, all-reduced over the expert shard group first). Parameter all-gathers (ZeRO-3 before
+// use, ZeRO-1/2 after the optimizer) go over the expert shard group only; expert params,
+// gradients and optimizer states divide by eshard as ZeRO shards them. With eshard = 1 each
+// replica holds whole experts: no expert gathers or reduce-scatters, only the all-reduce.
+// In such plans kGroupExpertDp / kGroupExpertDpGather are the expert shard groups
+// ("expert-dp-shard", "expert-dp-shard-gather") and the replica group is appended last.
 // Thread-safety: pure function.
 #pragma once
 #include <vector>
@@ -175,7 +193,8 @@ constexpr uint8_t mla_grad_group(bool moe) { return moe ? kGroupMlaGradMoe : kGr
 // Whether a plan has the MLA gradient group: MLA, tp > 1 and sequence parallelism.
 constexpr bool has_mla_grad_group(bool mla, int tp, bool sp) { return mla && tp > 1 && sp; }
 // ZeRO-3 with zero3_gather "tensor" and a dp shard of more than one rank only, appended after
-// every other group (the embedding group below included): "dp-gather-tensor", the dp shard
+// every other group (the embedding group below included; only the HSDP MoE replica group,
+// expert_replica_group(), comes after it): "dp-gather-tensor", the dp shard
 // group again, for the blocking per-tensor gathers on the compute stream. The gather stream's
 // embedding/head gathers keep kGroupDpGather: the members of one group must post its
 // collectives in one order, which two streams do not guarantee once ranks drift apart.
@@ -190,6 +209,11 @@ constexpr uint8_t embedding_grad_group(bool moe, bool mla_grad) {
 // stage 0's: tied embeddings (the LM head) or multi-token prediction (its lookup), with pp > 1.
 inline bool has_embedding_group(const ModelSpec& model, int pp) {
   return (model.tied_embeddings || model.mtp_depth > 0) && pp > 1;
+}
+// HSDP MoE plans only (fsdp_shard_group < dp), appended after every other group (the
+// "dp-gather-tensor" group included): "expert-dp-replica", the expert replicas (see HSDP above).
+constexpr uint8_t expert_replica_group(bool mla_grad, bool embedding, bool tensor_gather) {
+  return static_cast<uint8_t>(10 + (mla_grad ? 1 : 0) + (embedding ? 1 : 0) + (tensor_gather ? 1 : 0));
 }
 inline constexpr uint8_t kPeerNext = 0;
 inline constexpr uint8_t kPeerPrev = 1;
@@ -238,6 +262,12 @@ struct CompiledPlan {
 // innermost of tp, cp, dp in `order` (an expert-TP group inside one TP group). The error says
 // which and what is accepted. REQUIRES: a MoE model.
 Status check_expert_layout(const ParallelSpec& parallel);
+
+// The routed experts' ZeRO shard group size (compiler.h HSDP): expert_dp_size() without HSDP;
+// with fsdp_shard_group < dp, the expert-DP ranks inside one dense replica, edp / (dp /
+// fsdp_shard_group), or an error (no JSON path; the loader adds it) when the expert-DP groups
+// do not split evenly over the replicas. REQUIRES: a MoE model whose check_expert_layout passed.
+Result<int> expert_shard_group(const ParallelSpec& parallel);
 
 // REQUIRES: the specs passed scenario validation (scenarios/loader). Still returns an error
 // rather than crash on inconsistent input (e.g. a layer split that does not add up).

@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "models/catalog.h"
+#include "models/compiler.h"
 #include "models/spec_parse.h"
 #include "sim/embedded.h"
 #include "sim/text.h"
@@ -1382,10 +1383,25 @@ Result<Scenario> load_document(json doc, const std::string& label,
       }
       if (!etp_bad && m.expert_ffn_hidden % p.etp != 0)
         r.note(P + "/etp", I(p.etp), "etp=" + I(p.etp) + " does not divide expert_ffn_hidden=" + I(m.expert_ffn_hidden));
-      if (r.good({P + "/fsdp_shard_group"}) && p.fsdp_shard_group > 0 && p.fsdp_shard_group < p.dp)
-        r.note(P + "/fsdp_shard_group", I(p.fsdp_shard_group),
-               "a ZeRO shard group smaller than dp=" + I(p.dp) +
-                   " (HSDP) with MoE is not modelled (any zero); accepted: 0 or " + I(p.dp) + " (all of dp)");
+      // HSDP with MoE (models/compiler.h): the routed experts shard over the expert-DP ranks
+      // inside one dense replica; every expert-DP group must split evenly over the replicas.
+      if (r.good({P + "/fsdp_shard_group", P + "/order", P + "/pp"}) && p.fsdp_shard_group > 0 &&
+          p.fsdp_shard_group < p.dp && p.dp % p.fsdp_shard_group == 0 && check_expert_layout(p).ok()) {
+        auto es = expert_shard_group(p);
+        if (!es.ok()) {
+          std::vector<int64_t> accepted = {0};   // 0: all of dp
+          for (int64_t g : divisors(p.dp)) {
+            ParallelSpec q = p;
+            q.fsdp_shard_group = static_cast<int>(g);
+            if (expert_shard_group(q).ok()) accepted.push_back(g);
+          }
+          const std::string why = es.status().errors().empty() ? "" : es.status().errors()[0].message;
+          r.note(P + "/fsdp_shard_group", I(p.fsdp_shard_group),
+                 "fsdp_shard_group=" + I(p.fsdp_shard_group) + " < dp=" + I(p.dp) + ": " + why + "; accepted: " + join_ints(accepted) +
+                     (ep_folded(p) ? " (0: all of dp)"
+                                   : " (0: all of dp; with EP along DP the divisors of dp that ep=" + I(p.ep) + " divides)"));
+        }
+      }
       if (t.moe.node_limit > 0 && r.good({"/moe/node_limit", "/moe/dispatch", P + "/ep"})) {
         if (t.moe.dispatch != MoeDispatch::kDedup)
           r.error("/moe/node_limit", I(t.moe.node_limit),

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "models/compiler.h"
 #include "models/spec_parse.h"
 #include "scenarios/loader.h"
 
@@ -658,9 +659,10 @@ TEST(LoaderMoe, TopKAboveExperts) {
   expect_error(load(d), "/model/top_k", "9", {"exceeds experts=8", "use 1 to 8"});
 }
 
-// ZeRO-3 (FSDP) with MoE: dense parts shard over dp, routed experts over expert-DP. A shard
-// group smaller than dp (HSDP) is still refused with MoE.
-TEST(LoaderMoe, ZeroThreeAcceptedHsdpRefused) {
+// ZeRO-3 (FSDP) with MoE: dense parts shard over dp, routed experts over expert-DP. With a
+// shard group smaller than dp (HSDP) the experts shard over the expert-DP ranks inside one
+// dense replica (models/compiler.h): every expert-DP group must split evenly over the replicas.
+TEST(LoaderMoe, ZeroThreeAndHsdp) {
   json d = moe_doc();   // dp = 8, ep = 4
   d["parallel"]["zero"] = 3;
   auto ok = load(d);
@@ -669,8 +671,25 @@ TEST(LoaderMoe, ZeroThreeAcceptedHsdpRefused) {
   d["parallel"]["fsdp_shard_group"] = 8;   // all of dp: plain FSDP
   auto all = load(d);
   EXPECT_TRUE(all.ok()) << all_errors(all);
+  // Shard group 4: two replicas; edp = dp/ep = 2 splits into expert shard groups of one rank.
   d["parallel"]["fsdp_shard_group"] = 4;
-  expect_error(load(d), "/parallel/fsdp_shard_group", "4", {"smaller than dp=8", "(HSDP) with MoE", "accepted: 0 or 8"});
+  auto hsdp = load(d);
+  ASSERT_TRUE(hsdp.ok()) << all_errors(hsdp);
+  EXPECT_EQ(hsdp->parallel.fsdp_shard_group, 4);
+  auto es = expert_shard_group(hsdp->parallel);
+  ASSERT_TRUE(es.ok()) << es.status().to_string();
+  EXPECT_EQ(es.value(), 1);
+  d["parallel"]["ep"] = 2;   // edp = 4 over 2 replicas: expert shard groups of 2
+  hsdp = load(d);
+  ASSERT_TRUE(hsdp.ok()) << all_errors(hsdp);
+  EXPECT_EQ(expert_shard_group(hsdp->parallel).value(), 2);
+  // Shard group 2 with ep = 4: an EP group (4 consecutive DP ranks) spans two replicas, and
+  // edp = 2 cannot split over the 4 replicas: an error naming the path, the value and what works.
+  d["parallel"]["ep"] = 4;
+  d["parallel"]["fsdp_shard_group"] = 2;
+  expect_error(load(d), "/parallel/fsdp_shard_group", "2",
+               {"fsdp_shard_group=2 < dp=8", "HSDP with MoE", "edp=2", "dp/fsdp_shard_group=4 replicas",
+                "accepted: 0, 4 or 8", "ep=4"});
 }
 
 TEST(LoaderMoe, EpOnDenseModel) {
