@@ -919,6 +919,9 @@ class StageBuilder {
       if (shard_ < dpg_)
         last_reduction_ = emit_coll("hsdp.grad.allreduce", CollKind::kAllReduce, bytes / shard_, kGroupDpRep,
                                     kStreamDp, Category::kDpComm, layer, micro, rs);
+    } else if (dpg_ > 1) {   // a shard group of one rank (fsdp_shard_group 1): each rank holds it all
+      last_reduction_ = emit_coll("hsdp.grad.allreduce", CollKind::kAllReduce, bytes, kGroupDpRep, kStreamDp,
+                                  Category::kDpComm, layer, micro, after);
     }
     if (expert > 0 && eshard_ * erep_ > 1) emit_expert_reduction(expert, kStreamDp, after, layer, micro);
   }
@@ -973,6 +976,11 @@ class StageBuilder {
     pending_bytes_ = 0;
   }
   void emit_reduction(int64_t bytes, uint8_t stream, uint32_t after) {
+    if (shard_ == 1 && dpg_ > 1) {   // a shard group of one rank (fsdp_shard_group 1): replicas only
+      last_reduction_ = emit_coll("dp.grad.replica.allreduce", CollKind::kAllReduce, bytes, kGroupDpRep, stream,
+                                  Category::kDpComm, 0xffff, 0, after);
+      return;
+    }
     const bool rs = par_.zero >= 1 && shard_ > 1;
     uint32_t t = emit_coll(rs ? "dp.grad.reducescatter" : "dp.grad.allreduce",
                            rs ? CollKind::kReduceScatter : CollKind::kAllReduce, bytes, kGroupDp, stream,
@@ -1495,7 +1503,7 @@ Status check_expert_layout(const ParallelSpec& par) {
 }
 
 Result<int> expert_shard_group(const ParallelSpec& par) {
-  const int shard_dp = par.fsdp_shard_group > 0 ? std::min(par.fsdp_shard_group, par.dp) : par.dp;
+  const int shard_dp = par.fsdp_shard_group > 0 && par.zero > 0 ? std::min(par.fsdp_shard_group, par.dp) : par.dp;
   if (shard_dp >= par.dp) return expert_dp_size(par);
   if (par.dp % shard_dp != 0)
     return Status::error("fsdp_shard_group=" + std::to_string(shard_dp) + " must divide dp=" + std::to_string(par.dp));
@@ -1510,6 +1518,13 @@ Result<int> expert_shard_group(const ParallelSpec& par) {
 
 Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr, const ParallelSpec& par,
                                   int gpus_per_node) {
+  if (par.zero == 0 && par.fsdp_shard_group > 0 && par.fsdp_shard_group < par.dp) {
+    // Nothing is sharded without ZeRO: a shard group means nothing, gradients all-reduce over
+    // all of dp (the loader rejects the combination; callers of the API get this reading).
+    ParallelSpec p = par;
+    p.fsdp_shard_group = 0;
+    return compile_plan(model, tr, p, gpus_per_node);
+  }
   if (par.cp < 1 || par.cp_ulysses < 1 || par.cp % par.cp_ulysses != 0)
     return Status::error("cp_ulysses (" + std::to_string(par.cp_ulysses) + ") must divide cp (" +
                          std::to_string(par.cp) + ")");

@@ -1321,6 +1321,12 @@ Result<Scenario> load_document(json doc, const std::string& label,
     r.note(P + "/fsdp_shard_group", I(p.fsdp_shard_group),
             "fsdp_shard_group=" + I(p.fsdp_shard_group) + " must divide dp=" + I(p.dp) + "; use " +
                 join_ints(divisors(p.dp)) + ", or 0 for all of dp");
+  } else if (r.good({P + "/fsdp_shard_group", P + "/zero"}) && p.zero == 0 && p.fsdp_shard_group > 0 &&
+             p.fsdp_shard_group < p.dp) {
+    r.note(P + "/fsdp_shard_group", I(p.fsdp_shard_group),
+           "fsdp_shard_group=" + I(p.fsdp_shard_group) + " < dp=" + I(p.dp) +
+               " shards ZeRO state, but zero is 0 (nothing is sharded); accepted: 0 or " + I(p.dp) +
+               " with zero 0, or zero 1, 2 or 3 for a shard group (HSDP)");
   }
 
   // Mixture of experts.

@@ -643,6 +643,55 @@ TEST(CompilerPlan, Zero12ParamGatherCoversEveryStageParameter) {
       }
 }
 
+// Bytes of the collectives named `name`, over the groups of size `group_size` (any if 0).
+int64_t coll_bytes(const CompiledPlan& c, const std::string& name, uint32_t group_size = 0) {
+  int64_t b = 0;
+  for (const Task& t : c.plan.programs[0].tasks)
+    if (t.kind == TaskKind::kCollective && c.plan.ops[t.op].name == name &&
+        (group_size == 0 || c.plan.groups[t.group].size_of(0) == group_size))
+      b += c.plan.ops[t.op].bytes.count();
+  return b;
+}
+
+// A ZeRO shard group of one rank (fsdp_shard_group 1): each rank keeps every parameter and
+// optimizer state, so its gradients are all-reduced whole over the dp replicas (4 ranks): ZeRO-1
+// per bucket, 2 B x params in all; ZeRO-3 per layer and micro-batch, the bytes plain FSDP
+// reduce-scatters. It used to reduce over the shard group of one rank only: nothing moved.
+TEST(CompilerPlan, ShardGroupOfOneAllReducesOverTheReplicas) {
+  for (int zero : {1, 3}) {
+    ParallelSpec par = parallel(1, 1, 4);
+    par.zero = zero;
+    const Scenario all = scenario(small_gpt(4), training(1024, 2, 4), par, "H100-SXM-80GB");
+    par.fsdp_shard_group = 1;
+    const Scenario one = scenario(small_gpt(4), training(1024, 2, 4), par, "H100-SXM-80GB");
+    const CompiledPlan ca = compile(all), c1 = compile(one);
+    ASSERT_FALSE(c1.plan.programs.empty());
+    if (zero == 1) {
+      EXPECT_EQ(coll_bytes(c1, "dp.grad.replica.allreduce", 4), 2 * c1.stages[0].params_local);
+      EXPECT_EQ(coll_bytes(c1, "dp.grad.reducescatter"), 0);
+      EXPECT_EQ(coll_bytes(ca, "dp.grad.reducescatter", 4), 2 * ca.stages[0].params_local);
+    } else {
+      const int64_t fsdp = coll_bytes(ca, "zero3.grad.reducescatter", 4);
+      EXPECT_GT(fsdp, 0);
+      EXPECT_EQ(coll_bytes(c1, "hsdp.grad.allreduce", 4), fsdp);
+      EXPECT_EQ(coll_bytes(c1, "zero3.grad.reducescatter"), 0);
+      EXPECT_EQ(coll_bytes(c1, "zero3.param.allgather"), 0);   // nothing to gather: all local
+    }
+  }
+}
+
+// ZeRO 0 shards nothing: a shard group given through the API (the loader rejects it) is read
+// as all of dp, the plan of fsdp_shard_group 0 (it used to all-reduce inside the shard only).
+TEST(CompilerPlan, ZeroZeroReadsAShardGroupAsAllOfDp) {
+  ParallelSpec par = parallel(1, 1, 4);
+  const CompiledPlan a = compile(scenario(small_gpt(4), training(1024, 2, 4), par, "H100-SXM-80GB"));
+  par.fsdp_shard_group = 2;
+  const CompiledPlan b = compile(scenario(small_gpt(4), training(1024, 2, 4), par, "H100-SXM-80GB"));
+  ASSERT_EQ(a.plan.programs[0].tasks.size(), b.plan.programs[0].tasks.size());
+  EXPECT_EQ(coll_bytes(b, "dp.grad.allreduce", 4), 2 * b.stages[0].params_local);
+  EXPECT_EQ(coll_bytes(b, "dp.grad.allreduce", 4), coll_bytes(a, "dp.grad.allreduce", 4));
+}
+
 // ---- tied embeddings under PP: the embedding-gradient all-reduce -----------------------------
 
 // The tasks of a program named "pp.embedding.grad.allreduce".

@@ -756,6 +756,12 @@ TEST(LoaderErrors, FsdpShardGroupMustDivideDp) {
   d["parallel"]["zero"] = 3;
   d["parallel"]["fsdp_shard_group"] = 3;
   expect_error(load(d), "/parallel/fsdp_shard_group", "3", {"must divide dp=8", "1, 2, 4 or 8"});
+  {  // a shard group without ZeRO: nothing is sharded
+    json z = d;
+    z["parallel"]["fsdp_shard_group"] = 2;
+    z["parallel"]["zero"] = 0;
+    expect_error(load(z), "/parallel/fsdp_shard_group", "2", {"zero is 0", "accepted: 0 or 8 with zero 0"});
+  }
 }
 
 TEST(LoaderErrors, ZeroStageRange) {
