@@ -506,9 +506,10 @@ class StageBuilder {
                       Category::kCpComm, layer, micro, prev);
       prev = emit_compute(block_op(true, static_cast<int>(j), micro), c, layer, micro, got, dkv_prev);
     }
-    if (R > 1)   // the last dK, dV return to the rank that owns K, V
+    if (R > 1)   // the last dK, dV return to the rank that owns K, V, after the last hop they
+                 // were added to (and so, on every rank, after the group's previous exchange)
       emit_coll("cp.ring.dkv.return", CollKind::kSendRecv, cp_kv_bytes(), kGroupCpRing, kStreamCompute,
-                Category::kCpComm, layer, micro);
+                Category::kCpComm, layer, micro, dkv);
     if (d_.cp_ulysses > 1)
       emit_coll("cp.ulysses.dqkv.alltoall", CollKind::kAllToAll, ulysses_qkv_bytes(), kGroupCpA2a, kStreamCompute,
                 Category::kCpComm, layer, micro);

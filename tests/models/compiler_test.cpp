@@ -259,6 +259,44 @@ TEST(CompilerReplay, FastModeEqualsFullModeOnRandomContextParallelConfigs) {
   }
 }
 
+// A ring's collectives run one at a time in the same order on every member (the replay checks
+// it). The backward's last dK, dV return (compute stream) waits for the ring's last dK, dV hop
+// (CP stream): without that dependency a rank whose hop was still waiting for its peer posted
+// the return beside it, and the replay stopped ("program order differs between members") on
+// short sequences with tp > 1, where ranks drift apart (tp 2, dp 4, cp 2, seq 512: it did).
+TEST(ContextParallel, RingBackwardReturnFollowsTheLastHop) {
+  for (int tp : {1, 2})
+    for (int cp : {2, 4}) {
+      ParallelSpec p = parallel(tp, 1, 4);
+      p.cp = cp;
+      p.zero = 1;
+      p.sequence_parallel = tp > 1;
+      ModelSpec m = small_gpt(4);
+      m.kv_heads = 4;
+      const Scenario s = scenario(m, training(512, 2, p.dp), p, "H100-SXM-80GB");
+      const CompiledPlan c = compile(s);
+      ASSERT_FALSE(c.plan.programs.empty());
+      const auto& tasks = c.plan.programs[0].tasks;
+      int returns = 0;
+      uint32_t last_hop = kNoDep;
+      for (uint32_t i = 0; i < tasks.size(); ++i) {
+        const std::string& n = c.plan.ops[tasks[i].op].name;
+        if (n == "cp.ring.dkv.sendrecv") last_hop = i;
+        if (n == "cp.ring.dkv.return") {
+          ++returns;
+          EXPECT_EQ(tasks[i].dep[0], last_hop) << "tp " << tp << " cp " << cp << " task " << i;
+        }
+      }
+      EXPECT_EQ(returns, 4 * 2) << "tp " << tp << " cp " << cp;   // per layer and micro-batch
+      PredictOptions full, fast;
+      fast.fast = true;
+      auto a = predict(s, full);
+      auto b = predict(s, fast);
+      ASSERT_TRUE(a.ok() && b.ok());
+      EXPECT_EQ(a->step_time, b->step_time) << "tp " << tp << " cp " << cp;
+    }
+}
+
 // ---- context parallelism -------------------------------------------------------------------
 
 // Zig-zag chunks: at every ring step every rank computes the same number of causal pairs, and
