@@ -2,6 +2,7 @@
 
 #include <cstdint>
 
+#include "models/compiler.h"
 #include "models/memory.h"
 #include "reports/text_table.h"
 
@@ -72,7 +73,14 @@ void header_section(std::string& out, const Prediction& p) {
   std::string zero = strf("zero %d", par.zero);
   if (par.zero > 0) {
     const int shard = (par.fsdp_shard_group > 0 ? par.fsdp_shard_group : par.dp) * par.cp;
-    zero += par.cp > 1 ? strf(" (shard group %d = dp-shard x cp)", shard) : strf(" (shard group %d)", shard);
+    zero += par.cp > 1 ? strf(" (shard group %d = dp-shard x cp", shard) : strf(" (shard group %d", shard);
+    // HSDP with MoE: the routed experts' own shard group (the expert-DP ranks in one replica).
+    if (s.model.is_moe() && par.fsdp_shard_group > 0 && par.fsdp_shard_group < par.dp) {
+      auto es = expert_shard_group(par);
+      if (es.ok() && es.value() > 0)
+        zero += strf("; routed experts: shard group %d x %d replicas", es.value(), expert_dp_size(par) / es.value());
+    }
+    zero += ")";
   }
   std::string cp_how;
   if (par.cp > 1) {

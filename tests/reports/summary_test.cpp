@@ -105,6 +105,28 @@ TEST(Summary, CostSourcesTable) {
   EXPECT_TRUE(has(s, to_string(CostSource::kInterpolated))) << s;
 }
 
+// HSDP with MoE: the strategy line gives the routed experts' shard group and replicas (ep 2
+// along dp 8, expert-DP 4 ranks; shard group 4 -> 2 dense replicas -> experts shard over 2).
+TEST(Summary, HsdpMoeNamesTheExpertShardGroup) {
+  Prediction p = two_rank_prediction();
+  ModelSpec& m = p.scenario.model;
+  m.arch = "moe";
+  m.experts = 8;
+  m.top_k = 2;
+  m.expert_ffn_hidden = 4096;
+  ParallelSpec& par = p.scenario.parallel;
+  par.pp = 1;
+  par.dp = 8;
+  par.ep = 2;
+  par.zero = 3;
+  par.fsdp_shard_group = 4;
+  std::string s = format_summary(p);
+  EXPECT_TRUE(has(s, "zero 3 (shard group 4; routed experts: shard group 2 x 2 replicas)")) << s;
+  par.fsdp_shard_group = 0;   // no HSDP: the line it always had
+  s = format_summary(p);
+  EXPECT_TRUE(has(s, "zero 3 (shard group 8)")) << s;
+}
+
 TEST(Summary, Deterministic) {
   const Prediction p = two_rank_prediction();
   EXPECT_EQ(format_summary(p), format_summary(p));
