@@ -1,6 +1,7 @@
 #include "models/moe.h"
 
 #include <algorithm>
+#include <limits>
 #include <cmath>
 #include <numeric>
 
@@ -478,6 +479,72 @@ MoeDraw draw_moe_layer(const MoeRoutingSpec& r, int experts, int top_k, int ep, 
   return d;
 }
 
+namespace {
+
+// Maximum-weight assignment of n rows to n columns (Hungarian algorithm with potentials,
+// O(n^3), on costs -w; ties go the same way on every run): returns the column of each row.
+std::vector<int> max_weight_assignment(const std::vector<std::vector<int64_t>>& w) {
+  const int n = static_cast<int>(w.size());
+  const int64_t kInf = std::numeric_limits<int64_t>::max() / 4;
+  std::vector<int64_t> u(n + 1, 0), v(n + 1, 0), minv(n + 1);
+  std::vector<int> p(n + 1, 0), way(n + 1, 0);   // p[j]: row matched to column j (1-based)
+  std::vector<char> used(n + 1);
+  for (int i = 1; i <= n; ++i) {
+    p[0] = i;
+    int j0 = 0;
+    std::fill(minv.begin(), minv.end(), kInf);
+    std::fill(used.begin(), used.end(), 0);
+    do {
+      used[j0] = 1;
+      const int i0 = p[j0];
+      int64_t delta = kInf;
+      int j1 = 0;
+      for (int j = 1; j <= n; ++j) {
+        if (used[j]) continue;
+        const int64_t cur = -w[i0 - 1][j - 1] - u[i0] - v[j];
+        if (cur < minv[j]) {
+          minv[j] = cur;
+          way[j] = j0;
+        }
+        if (minv[j] < delta) {
+          delta = minv[j];
+          j1 = j;
+        }
+      }
+      for (int j = 0; j <= n; ++j) {
+        if (used[j]) {
+          u[p[j]] += delta;
+          v[j] -= delta;
+        } else {
+          minv[j] -= delta;
+        }
+      }
+      j0 = j1;
+    } while (p[j0] != 0);
+    do {
+      const int j1 = way[j0];
+      p[j0] = p[j1];
+      j0 = j1;
+    } while (j0 != 0);
+  }
+  std::vector<int> col(n, 0);
+  for (int j = 1; j <= n; ++j) col[p[j] - 1] = j - 1;
+  return col;
+}
+
+}  // namespace
+
+void relabel_bins_for_fewest_moves(ExpertPlacement* p, int experts, int ep, int local) {
+  // w[b][r]: experts with a copy in bin b whose home is rank r (an expert has at most one copy
+  // per bin, so the experts kept home are exactly the sum over the matched pairs).
+  std::vector<std::vector<int64_t>> w(ep, std::vector<int64_t>(ep, 0));
+  for (int e = 0; e < experts; ++e)
+    for (int b : p->ranks[e]) ++w[b][e / local];
+  const std::vector<int> rank_of_bin = max_weight_assignment(w);
+  for (int e = 0; e < experts; ++e)
+    for (int& b : p->ranks[e]) b = rank_of_bin[b];
+}
+
 ExpertPlacement place_experts(const std::vector<int64_t>& observed, int ep, int replicas) {
   const int E = static_cast<int>(observed.size());
   SIM_CHECK(ep >= 1 && E % ep == 0 && replicas >= 0, "place_experts: experts=%d ep=%d replicas=%d", E, ep, replicas);
@@ -530,6 +597,9 @@ ExpertPlacement place_experts(const std::vector<int64_t>& observed, int ep, int 
   }
   // 3. keep the static layout unless the busiest rank gets lighter
   if (max_rank_rows(dyn, observed, ep) >= max_rank_rows(stat, observed, ep)) return stat;
+  // 4. which rank holds which LPT bin does not change any rank's load: give the bins to the
+  //    ranks so that as many experts as possible keep a copy on their home rank (fewest moves)
+  relabel_bins_for_fewest_moves(&dyn, E, ep, local);
   dyn.incoming_moves.assign(ep, 0);
   dyn.incoming_replicas.assign(ep, 0);
   for (int e = 0; e < E; ++e) {

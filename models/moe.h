@@ -157,7 +157,11 @@ class MoeRouter {
 //   2. LPT: the copies, in order of decreasing share L_e/c_e (ties: lower expert id), each go to
 //      the least-loaded rank (ties: lower rank) that has a free slot and no copy of e yet;
 //   3. if the result's busiest rank is not lighter than the static layout's on the observed
-//      loads, the static layout is kept (no replicas, nothing moves).
+//      loads, the static layout is kept (no replicas, nothing moves);
+//   4. the LPT bins go to the ranks by a maximum-weight assignment (Hungarian algorithm) that
+//      keeps the most experts with a copy on their home rank: the fewest moves for the same
+//      loads (which rank holds a bin changes no rank's load).
+// It does not look for other placements of equal balance with fewer moves than the LPT bins'.
 // A replicated expert's tokens are split evenly over its copies (the remainder one each to the
 // copies in placement order). Of an expert's copies, one on its home rank keeps its state; if
 // none is on the home rank, the first copy is a move (parameters and optimizer states travel),
@@ -171,6 +175,8 @@ struct ExpertPlacement {
   std::vector<int> incoming_replicas;    // per rank: replicas it receives
 };
 ExpertPlacement place_experts(const std::vector<int64_t>& observed, int ep, int replicas);
+// Step 4 above on a placement whose ranks are LPT bin numbers 0..ep-1 (exposed for its test).
+void relabel_bins_for_fewest_moves(ExpertPlacement* p, int experts, int ep, int local);
 // Per-rank token copies of `loads` under placement `p` (static: contiguous blocks).
 std::vector<int64_t> rank_rows(const ExpertPlacement& p, const std::vector<int64_t>& loads, int ep);
 int64_t max_rank_rows(const ExpertPlacement& p, const std::vector<int64_t>& loads, int ep);
