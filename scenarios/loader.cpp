@@ -849,11 +849,10 @@ Result<Scenario> load_document(json doc, const std::string& label,
       if (Reader::has(csec, "nic_bandwidth")) {
         r.error("/cluster/nic_gbps_per_gpu", show(*g),
                 "give either nic_bandwidth or nic_gbps_per_gpu, not both");
-      } else if (!g->is_number() || !std::isfinite(g->get<double>()) || g->get<double>() <= 0 ||
+      } else if (!g->is_number() || !std::isfinite(g->get<double>()) || g->get<double>() < 1 ||
                  g->get<double>() > 1e6) {
         r.error("/cluster/nic_gbps_per_gpu", show(*g),
-                "expected a positive number of Gbit/s per GPU (at most 1000000), e.g. 400; got " +
-                    kind(*g));
+                "expected a number of Gbit/s per GPU from 1 to 1000000, e.g. 400; got " + kind(*g));
       } else {
         c.nic_bandwidth = Bandwidth::Gbps(g->get<double>());
         nic_here = true;

@@ -114,6 +114,12 @@ bool parse_bandwidth(std::string_view text, Bandwidth* out, std::string* why) {
     *why = "must be a positive, finite bandwidth; " + hint;
     return false;
   }
+  // Below a gigabit a link is not a training cluster's, and the times it gives leave the
+  // simulator's range (a step of over 106 days overflows its picoseconds).
+  if (bps < 1e9 / 8) {
+    *why = "below 1Gbps (125MB/s), the least this simulator accepts for a link; " + hint;
+    return false;
+  }
   *out = Bandwidth::bytes_per_s(bps);
   return true;
 }

@@ -112,8 +112,9 @@ std::vector<LinkModification> read_mods(Reader& r, const json& doc) {
     if (m.contains("failed") && !m["failed"].is_boolean()) r.error(p + "/failed", show(m["failed"]), "expected true or false");
     if (m.contains("factor")) {
       const json& f = m["factor"];
-      if (!f.is_number() || !(f.get<double>() > 0) || f.get<double>() > 1) {
-        r.error(p + "/factor", show(f), "expected a number in (0, 1]; use \"failed\": true to remove the link");
+      if (!f.is_number() || !(f.get<double>() >= 0.001) || f.get<double>() > 1) {
+        r.error(p + "/factor", show(f),
+                "expected a number in [0.001, 1]; use \"failed\": true to remove the link");
         continue;
       }
       lm.factor = f.get<double>();

@@ -790,6 +790,18 @@ TEST(LoaderErrors, NicGivenTwice) {
   expect_error(load(d), "/cluster/nic_gbps_per_gpu", "400", {"not both"});
 }
 
+// Bandwidths below a gigabit are out of range: 1e-300 Gbit/s used to overflow the replay's
+// picoseconds and abort (found by mutating scenario files at random).
+TEST(LoaderErrors, BandwidthBelowAGigabit) {
+  json d = base_doc();
+  d["cluster"].erase("nic_bandwidth");
+  d["cluster"]["nic_gbps_per_gpu"] = 1e-300;
+  expect_error(load(d), "/cluster/nic_gbps_per_gpu", "1e-300", {"from 1 to 1000000"});
+  json e = base_doc();
+  e["cluster"]["nvlink_bandwidth"] = "100Mbps";
+  expect_error(load(e), "/cluster/nvlink_bandwidth", "\"100Mbps\"", {"below 1Gbps"});
+}
+
 TEST(LoaderErrors, InlineModelProblems) {
   json d = base_doc();
   d["model"] = {{"name", "x"}, {"layers", 4}, {"hidden", 512}, {"heads", 8}, {"vocab", 100},
@@ -971,6 +983,11 @@ TEST(Units, Bandwidth) {
   EXPECT_FALSE(parse_bandwidth("Gbps", &b, &why));
   EXPECT_FALSE(parse_bandwidth("", &b, &why));
   EXPECT_FALSE(parse_bandwidth("nanGbps", &b, &why));
+  // Below a gigabit: out of range (times of days overflowed the replay's picoseconds)
+  ASSERT_TRUE(parse_bandwidth("1Gbps", &b, &why));
+  EXPECT_FALSE(parse_bandwidth("999Mbps", &b, &why));
+  EXPECT_NE(why.find("below 1Gbps"), std::string::npos) << why;
+  EXPECT_FALSE(parse_bandwidth("1e-300Gbps", &b, &why));
 }
 
 TEST(Units, Size) {
