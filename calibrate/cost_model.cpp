@@ -256,8 +256,23 @@ Status bind_costs(Plan& plan, const CostModel& model, int gpus_per_node, std::ve
     dur[i] = c.time;
     if (op_sources) (*op_sources)[i] = c.source;
   }
-  for (auto& prog : plan.programs)
-    for (auto& t : prog.tasks) t.dur = dur[t.op];
+  // A program's tasks one after another: beyond ~11.6 days the replay's picoseconds could
+  // overflow once waits and slowed compute add to it (extreme but valid input, such as a 16M-token
+  // sequence on 8 GPUs). An error rather than a crash.
+  constexpr int64_t kMaxSerialPs = int64_t{1'000'000} * 1'000'000'000'000;   // 10^6 s
+  for (auto& prog : plan.programs) {
+    int64_t serial = 0;
+    bool over = false;
+    for (auto& t : prog.tasks) {
+      t.dur = dur[t.op];
+      over |= __builtin_add_overflow(serial, t.dur.count_ps(), &serial);
+    }
+    if (over || serial > kMaxSerialPs)
+      return Status::error("program '" + prog.name + "' alone takes " +
+                           (over ? std::string("more than 100 days") : format_time(Time::ps(serial))) +
+                           " per step (its tasks one after another): beyond the simulator's range of about 10^6 s; "
+                           "shorten the sequence, the batch or the model, or add GPUs");
+  }
   return Status{};
 }
 

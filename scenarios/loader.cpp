@@ -42,6 +42,7 @@ constexpr int64_t kMaxGlobalBatch = int64_t{1} << 40;
 constexpr int64_t kMaxMicroBatch = 1 << 20;
 constexpr int64_t kMaxGpus = 1 << 24;
 constexpr int64_t kMaxGpusPerNode = 1024;
+constexpr int64_t kMaxLayerPasses = 2'000'000;   // micro-batches x layers per step (~7 GiB of tasks)
 
 const std::vector<std::string> kTopKeys = {"name",    "description", "model",   "training", "cluster",
                                            "parallel", "network",    "costs",   "seed",     "moe",
@@ -1255,6 +1256,17 @@ Result<Scenario> load_document(json doc, const std::string& label,
       r.mark_bad("/training/micro_batches");
     } else {
       micro_batches = t.global_batch / per_step;
+      // The plan lays out every layer of every micro-batch (about 60 tasks each, a program per
+      // pipeline stage): bound the work and memory of building it.
+      const int64_t passes = sat_mul(micro_batches, s.model.layers);
+      if (r.good({"/model/layers"}) && passes > kMaxLayerPasses) {
+        r.note("/training/global_batch", I(t.global_batch),
+               "global_batch/(micro_batch*dp) = " + I(micro_batches) + " micro-batches of " + I(s.model.layers) +
+                   " layers = " + I(passes) + " layer passes per step; at most " + I(kMaxLayerPasses) +
+                   " (the plan holds about 60 tasks for each); use a larger micro_batch or a smaller global_batch");
+        r.mark_bad("/training/micro_batches");
+        micro_batches = 0;
+      }
     }
   } else {
     r.mark_bad("/training/micro_batches");

@@ -11,7 +11,10 @@
 namespace trainsim {
 
 Time Time::from_seconds(double s) {
-  SIM_CHECK(s >= 0 && s < 9.2e6, "Time::from_seconds out of range: %g s", s);
+  SIM_CHECK(s >= 0, "Time::from_seconds: negative or NaN: %g s", s);
+  // Beyond the range (a cost of over ~104 days from extreme but valid input) it saturates at
+  // kSaturated; bind_costs refuses plans whose step could reach it (an error, not a crash).
+  if (!(s < kSaturatedSeconds)) return Time{static_cast<int64_t>(kSaturatedSeconds * 1e12)};
   return Time{static_cast<int64_t>(std::ceil(s * 1e12))};
 }
 

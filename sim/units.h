@@ -24,7 +24,9 @@ class Time {
   static constexpr Time ms(int64_t v) { return Time{v * 1'000'000'000}; }
   static constexpr Time zero() { return Time{0}; }
   static constexpr Time max() { return Time{std::numeric_limits<int64_t>::max()}; }
-  // Rounds up to the next whole picosecond. REQUIRES: 0 <= s < ~9.2e6 seconds.
+  // Rounds up to the next whole picosecond. REQUIRES: 0 <= s; at kSaturatedSeconds and beyond
+  // (the int64 range is ~9.2e6 s) it returns kSaturatedSeconds.
+  static constexpr double kSaturatedSeconds = 9.0e6;
   static Time from_seconds(double s);
 
   constexpr int64_t count_ps() const { return ps_; }

@@ -730,6 +730,27 @@ TEST(CompilerPlan, ZeroZeroReadsAShardGroupAsAllOfDp) {
   EXPECT_EQ(coll_bytes(b, "dp.grad.allreduce", 4), coll_bytes(a, "dp.grad.allreduce", 4));
 }
 
+// Extreme but valid input: a step whose single program would take over 10^6 s (a 16M-token
+// sequence on one GPU) is an error naming the program, not a crash (times past ~9.2e6 s used to
+// abort in Time::from_seconds, or overflow the replay's picoseconds).
+TEST(CompilerReplay, StepBeyondTheTimeRangeIsAnError) {
+  ParallelSpec par = parallel(1, 1, 1);
+  ModelSpec big = small_gpt(32);   // attention 4 s^2 h per layer: ~9e18 FLOPs forward at 16M tokens
+  big.hidden = 8192;
+  big.heads = big.kv_heads = 64;
+  big.head_dim = 128;
+  big.ffn_hidden = 4 * 8192;
+  const Scenario s = scenario(big, training(1 << 24, 1, 1), par, "H100-SXM-80GB");
+  auto p = predict(s, PredictOptions{});
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.status().to_string().find("beyond the simulator's range"), std::string::npos) << p.status().to_string();
+  // A long but representable step still runs (1M tokens: hours, not months).
+  const Scenario ok = scenario(small_gpt(8), training(1 << 20, 1, 1), par, "H100-SXM-80GB");
+  auto q = predict(ok, PredictOptions{});
+  ASSERT_TRUE(q.ok()) << q.status().to_string();
+  EXPECT_GT(q->step_time, Time::ms(1000));
+}
+
 // ---- tied embeddings under PP: the embedding-gradient all-reduce -----------------------------
 
 // The tasks of a program named "pp.embedding.grad.allreduce".

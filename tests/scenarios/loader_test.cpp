@@ -790,6 +790,15 @@ TEST(LoaderErrors, NicGivenTwice) {
   expect_error(load(d), "/cluster/nic_gbps_per_gpu", "400", {"not both"});
 }
 
+// The plan lays out every layer of every micro-batch: more than 2,000,000 layer passes per step
+// (137 billion micro-batches used to wrap around and print an 11 ms step; 10,000 layers x
+// 8,192 micro-batches ran out of memory) is an error on global_batch.
+TEST(LoaderErrors, TooManyLayerPassesPerStep) {
+  json d = base_doc();
+  d["training"]["global_batch"] = int64_t{1} << 40;
+  expect_error(load(d), "/training/global_batch", "1099511627776", {"layer passes per step", "at most 2000000"});
+}
+
 // Bandwidths below a gigabit are out of range: 1e-300 Gbit/s used to overflow the replay's
 // picoseconds and abort (found by mutating scenario files at random).
 TEST(LoaderErrors, BandwidthBelowAGigabit) {
