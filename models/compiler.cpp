@@ -1903,13 +1903,18 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
     // The working set is counted with the dense part, or with the experts where only they are
     // sharded (dp shard of one rank, expert-DP of several).
     const bool dense_gathers = shard > 1 || expert_local == 0;
-    prog.mem = static_memory(params - expert_local, dense_gathers ? largest : 0, par.zero, shard, par.zero3_prefetch,
+    // The gathered working set is the layer in use and `zero3_prefetch` ahead; a prefetch
+    // beyond the stage's layers (and MTP blocks) gathers them all, no more.
+    const int stage_units = static_cast<int>(info.layers.size()) +
+                            (s == par.pp - 1 ? model.mtp_depth : 0);
+    const int prefetch = std::max(0, std::min(par.zero3_prefetch, stage_units - 1));
+    prog.mem = static_memory(params - expert_local, dense_gathers ? largest : 0, par.zero, shard, prefetch,
                              bucket);
     if (expert_local > 0) {
       // Routed experts: their grads and optimizer states (ZeRO-3: and params) sharded over the
       // expert-DP group (Megatron's distributed optimizer); the workspace is counted once.
       MemoryStatic e = static_memory(expert_local, dense_gathers ? 0 : largest, par.zero, eshard_all,
-                                     par.zero3_prefetch, bucket);
+                                     prefetch, bucket);
       prog.mem.params = prog.mem.params + e.params;
       prog.mem.grads = prog.mem.grads + e.grads;
       prog.mem.optimizer = prog.mem.optimizer + e.optimizer;

@@ -751,6 +751,23 @@ TEST(CompilerReplay, StepBeyondTheTimeRangeIsAnError) {
   EXPECT_GT(q->step_time, Time::ms(1000));
 }
 
+// ZeRO-3's gathered working set is the layer in use and zero3_prefetch ahead, at most every
+// layer of the stage: a prefetch of 10,000 on 4 layers holds what 3 does (it used to count
+// 10,001 layers: a quickstart at 4,121 GiB).
+TEST(CompilerMemory, Zero3PrefetchBeyondTheStageGathersItAll) {
+  auto params_mem = [](int prefetch) {
+    ParallelSpec par = parallel(1, 1, 2);
+    par.zero = 3;
+    par.zero3_prefetch = prefetch;
+    const CompiledPlan c = compile(scenario(small_gpt(4), training(1024, 2, 2), par, "H100-SXM-80GB"));
+    return c.plan.programs.empty() ? int64_t{-1} : c.plan.programs[0].mem.params.count();
+  };
+  const int64_t p1 = params_mem(1), p3 = params_mem(3), pbig = params_mem(10000);
+  EXPECT_GT(p3, p1);
+  EXPECT_EQ(pbig, p3);
+  EXPECT_EQ(params_mem(4), p3);
+}
+
 // ---- tied embeddings under PP: the embedding-gradient all-reduce -----------------------------
 
 // The tasks of a program named "pp.embedding.grad.allreduce".
