@@ -220,7 +220,8 @@ Result<std::unique_ptr<CostModel>> make_default_cost_model(const ClusterSpec& cl
   return std::unique_ptr<CostModel>(std::move(m));
 }
 
-Status bind_costs(Plan& plan, const CostModel& model, int gpus_per_node, std::vector<CostSource>* op_sources) {
+Status bind_costs(Plan& plan, const CostModel& model, int gpus_per_node, std::vector<CostSource>* op_sources,
+                  std::vector<Time>* op_durations) {
   std::vector<GroupShape> shapes;
   for (const auto& g : plan.groups) shapes.push_back(worst_shape(g, gpus_per_node));
   // A p2p peer table is "same node" when every rank's peer shares its node.
@@ -273,6 +274,7 @@ Status bind_costs(Plan& plan, const CostModel& model, int gpus_per_node, std::ve
                            " per step (its tasks one after another): beyond the simulator's range of about 10^6 s; "
                            "shorten the sequence, the batch or the model, or add GPUs");
   }
+  if (op_durations) *op_durations = std::move(dur);
   return Status{};
 }
 

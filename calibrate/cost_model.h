@@ -122,6 +122,8 @@ Result<std::unique_ptr<CostModel>> make_default_cost_model(const ClusterSpec& cl
 // once). `op_sources` receives the source of each op (size plan.ops.size()).
 // Collectives are priced on the worst-shaped instance of their group (instances of a group
 // are identical under the regular placements trainsim builds).
-Status bind_costs(Plan& plan, const CostModel& model, int gpus_per_node, std::vector<CostSource>* op_sources);
+// `op_durations` (optional): each op's duration, indexed as plan.ops.
+Status bind_costs(Plan& plan, const CostModel& model, int gpus_per_node, std::vector<CostSource>* op_sources,
+                  std::vector<Time>* op_durations = nullptr);
 
 }  // namespace trainsim

@@ -187,6 +187,11 @@ class StageBuilder {
   // Packed documents: [micro][ring step] work factors (step 0 only without a KV ring).
   const std::vector<std::vector<double>>* doc_factors_ = nullptr;
   const std::vector<int64_t>* moe_migration_ = nullptr;   // per layer; 0 = none (static placement)
+  // Balanced twins (CompiledPlan::balanced_twins): the rows with balanced routing (the same for
+  // every layer and micro-batch), and where the twins go; null without.
+  const int64_t* twin_rows_ = nullptr;
+  std::vector<OpTwin>* twins_ = nullptr;
+  uint32_t program_ = 0;
   double model_flops_adjust_ = 0;   // expert GEMMs at the mean load minus as laid out
   Flops model_flops_, hardware_flops_;   // of the tasks emitted so far (see emit)
 
@@ -772,22 +777,38 @@ class StageBuilder {
   }
   // Dispatch/combine (and their backward); `token` false for the placement migration, which
   // moves expert weights, never deduplicated.
-  void ep_a2a(const char* name, int64_t bytes, int layer, int micro, bool token = true) {
+  // `twin_bytes` (>= 0): the size with balanced routing, for the balanced twin.
+  void ep_a2a(const char* name, int64_t bytes, int layer, int micro, bool token = true, int64_t twin_bytes = -1) {
     if (par_.ep <= 1) return;
     A2aDedup dd;
     if (token && tr_.moe.dispatch == MoeDispatch::kDedup) dd = {model_.top_k, model_.experts, tr_.moe.node_limit};
-    emit_coll(name, CollKind::kAllToAll, bytes, kGroupEp, kStreamCompute, Category::kEpComm, layer, micro, kNoDep, dd);
+    const uint32_t i =
+        emit_coll(name, CollKind::kAllToAll, bytes, kGroupEp, kStreamCompute, Category::kEpComm, layer, micro, kNoDep, dd);
+    if (twins_ != nullptr && twin_bytes >= 0) twin(i, coll_op(name, CollKind::kAllToAll, twin_bytes, kGroupEp, dd));
   }
+  // Task i has op `op` in the balanced twin (listed only where it differs).
+  void twin(uint32_t i, uint32_t op) {
+    if (prog_.tasks[i].op != op) twins_->push_back(OpTwin{program_, i, op});
+  }
+  // The balanced rows of (layer, micro)'s draw, for the twin; -1 without twins.
+  int64_t twin_rows() const { return twins_ != nullptr ? *twin_rows_ : -1; }
   // An expert GEMM as laid out (busiest rank) and, for model FLOPs, at the mean load.
+  // `rows_in_k`: the rows per expert are k (weight gradients), else m; `twin_rows` (>= 0) the
+  // balanced twin's rows per expert.
   void expert_gemm(const char* name, int64_t m, int64_t n, int64_t k, bool bwd, int64_t rows_pos, int site,
-                   Category c, int layer, int micro, uint32_t dep = kNoDep) {
-    const OpDesc op = gemm_op(name, m, n, k, d_.gemm_dtype, bwd, Le_);
-    uint32_t id = cached_op(site, m * 1000003 + n * 7 + k, [&] { return op; });
-    emit_compute(id, c, layer, micro, dep);
+                   Category c, int layer, int micro, uint32_t dep, bool rows_in_k, int64_t twin_rows) {
+    // The op is built only when the cache misses (its name would allocate on every call).
+    auto op_of = [&](int64_t mm, int64_t kk) {
+      return cached_op(site, mm * 1000003 + n * 7 + kk, [&] { return gemm_op(name, mm, n, kk, d_.gemm_dtype, bwd, Le_); });
+    };
+    uint32_t id = op_of(m, k);
+    const uint32_t ti = emit_compute(id, c, layer, micro, dep);
+    if (twins_ != nullptr && twin_rows >= 0) twin(ti, rows_in_k ? op_of(m, twin_rows) : op_of(twin_rows, k));
     if (c == Category::kCompute) {
       // Mean load: Tm*top_k rows over the local experts; the GEMM's FLOPs scale with its rows.
       const double mean_rows = static_cast<double>(Tm_) * model_.top_k;
-      model_flops_adjust_ += op.flops.v * (mean_rows / static_cast<double>(rows_pos)) - op.flops.v;
+      const double flops = plan_.ops[id].flops.v;
+      model_flops_adjust_ += flops * (mean_rows / static_cast<double>(rows_pos)) - flops;
     }
   }
 
@@ -810,16 +831,22 @@ class StageBuilder {
     emit_compute(OP(memory_op("moe.permute.fwd", OpClass::kElementwise, 2 * h * (Tm_ + Tm_ * k), false)), c, layer,
                  micro);
     const int64_t a2a = 2 * h * std::max(Tm_ * k, R);
-    ep_a2a("ep.dispatch.alltoall", a2a, layer, micro);
+    // The balanced twin's figures (-1 without twins).
+    const int64_t Rb = twin_rows(), mpe_b = Rb >= 0 ? ceil_div(Rb, Le_) : -1;
+    const int64_t a2a_b = Rb >= 0 ? 2 * h * std::max(Tm_ * k, Rb) : -1;
+    ep_a2a("ep.dispatch.alltoall", a2a, layer, micro, true, a2a_b);
     const int64_t f1 = (d_.swiglu ? 2 : 1) * fe_;
-    expert_gemm("moe.expert.fc1.fwd", mpe, f1, h, false, mpe * Le_, __LINE__, c, layer, micro, expert_pg_);
-    emit_compute(cached_op(__LINE__, R, [&] {
-                   return memory_op(d_.swiglu ? "moe.expert.swiglu.fwd" : "moe.expert.gelu.fwd", OpClass::kElementwise,
-                                    (d_.swiglu ? 3 : 2) * 2 * R * fe_, false);
-                 }),
-                 c, layer, micro);
-    expert_gemm("moe.expert.fc2.fwd", mpe, h, fe_, false, mpe * Le_, __LINE__, c, layer, micro);
-    ep_a2a("ep.combine.alltoall", a2a, layer, micro);
+    expert_gemm("moe.expert.fc1.fwd", mpe, f1, h, false, mpe * Le_, __LINE__, c, layer, micro, expert_pg_, false, mpe_b);
+    auto act_op = [&](int64_t r) {
+      return cached_op(__LINE__, r, [&] {
+        return memory_op(d_.swiglu ? "moe.expert.swiglu.fwd" : "moe.expert.gelu.fwd", OpClass::kElementwise,
+                         (d_.swiglu ? 3 : 2) * 2 * r * fe_, false);
+      });
+    };
+    const uint32_t act_t = emit_compute(act_op(R), c, layer, micro);
+    if (Rb >= 0) twin(act_t, act_op(Rb));
+    expert_gemm("moe.expert.fc2.fwd", mpe, h, fe_, false, mpe * Le_, __LINE__, c, layer, micro, kNoDep, false, mpe_b);
+    ep_a2a("ep.combine.alltoall", a2a, layer, micro, true, a2a_b);
     // Unpermute: read the k expert outputs of each token, write their weighted sum.
     emit_compute(OP(memory_op("moe.unpermute.fwd", OpClass::kElementwise, 2 * h * (Tm_ * k + Tm_), false)), c, layer,
                  micro);
@@ -845,18 +872,23 @@ class StageBuilder {
     emit_compute(OP(memory_op("moe.unpermute.bwd", OpClass::kElementwise, 2 * h * (Tm_ + 2 * Tm_ * k), true)), c, layer,
                  micro);
     const int64_t a2a = 2 * h * std::max(Tm_ * k, R);
-    ep_a2a("ep.combine.bwd.alltoall", a2a, layer, micro);
+    const int64_t Rb = twin_rows(), mpe_b = Rb >= 0 ? ceil_div(Rb, Le_) : -1;
+    const int64_t a2a_b = Rb >= 0 ? 2 * h * std::max(Tm_ * k, Rb) : -1;
+    ep_a2a("ep.combine.bwd.alltoall", a2a, layer, micro, true, a2a_b);
     const int64_t f1 = (d_.swiglu ? 2 : 1) * fe_;
-    expert_gemm("moe.expert.fc2.dgrad", mpe, fe_, h, true, mpe * Le_, __LINE__, c, layer, micro, expert_pg_);
-    expert_gemm("moe.expert.fc2.wgrad", fe_, h, mpe, true, mpe * Le_, __LINE__, c, layer, micro);
-    emit_compute(cached_op(__LINE__, R, [&] {
-                   return memory_op(d_.swiglu ? "moe.expert.swiglu.bwd" : "moe.expert.gelu.bwd", OpClass::kElementwise,
-                                    (d_.swiglu ? 5 : 3) * 2 * R * fe_, true);
-                 }),
-                 c, layer, micro);
-    expert_gemm("moe.expert.fc1.dgrad", mpe, h, f1, true, mpe * Le_, __LINE__, c, layer, micro);
-    expert_gemm("moe.expert.fc1.wgrad", h, f1, mpe, true, mpe * Le_, __LINE__, c, layer, micro);
-    ep_a2a("ep.dispatch.bwd.alltoall", a2a, layer, micro);
+    expert_gemm("moe.expert.fc2.dgrad", mpe, fe_, h, true, mpe * Le_, __LINE__, c, layer, micro, expert_pg_, false, mpe_b);
+    expert_gemm("moe.expert.fc2.wgrad", fe_, h, mpe, true, mpe * Le_, __LINE__, c, layer, micro, kNoDep, true, mpe_b);
+    auto act_op = [&](int64_t r) {
+      return cached_op(__LINE__, r, [&] {
+        return memory_op(d_.swiglu ? "moe.expert.swiglu.bwd" : "moe.expert.gelu.bwd", OpClass::kElementwise,
+                         (d_.swiglu ? 5 : 3) * 2 * r * fe_, true);
+      });
+    };
+    const uint32_t act_t = emit_compute(act_op(R), c, layer, micro);
+    if (Rb >= 0) twin(act_t, act_op(Rb));
+    expert_gemm("moe.expert.fc1.dgrad", mpe, h, f1, true, mpe * Le_, __LINE__, c, layer, micro, kNoDep, false, mpe_b);
+    expert_gemm("moe.expert.fc1.wgrad", h, f1, mpe, true, mpe * Le_, __LINE__, c, layer, micro, kNoDep, true, mpe_b);
+    ep_a2a("ep.dispatch.bwd.alltoall", a2a, layer, micro, true, a2a_b);
     emit_compute(OP(memory_op("moe.permute.bwd", OpClass::kElementwise, 2 * h * (Tm_ * k + Tm_), true)), c, layer,
                  micro);
     if (model_.shared_experts > 0) {
@@ -1518,7 +1550,7 @@ Result<int> expert_shard_group(const ParallelSpec& par) {
 }
 
 Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr, const ParallelSpec& par,
-                                  int gpus_per_node) {
+                                  int gpus_per_node, bool balanced_twins) {
   if (par.zero == 0 && par.fsdp_shard_group > 0 && par.fsdp_shard_group < par.dp) {
     // Nothing is sharded without ZeRO: a shard group means nothing, gradients all-reduce over
     // all of dp (the loader rejects the combination; callers of the API get this reading).
@@ -1710,6 +1742,7 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
 
   // MoE routing: one draw per (MoE layer, micro-batch); the busiest EP rank's rows.
   std::vector<std::vector<int64_t>> moe_rows(model.layers);
+  int64_t twin_rows = -1;   // >= 0: list the balanced twins (CompiledPlan::balanced_twins)
   std::vector<int64_t> moe_migration(model.layers, 0);   // bytes per rank of the placement collective
   const bool dynamic = model.is_moe() && tr.moe.placement == MoePlacement::kDynamic;
   if (model.is_moe()) {
@@ -1831,6 +1864,18 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
       out.moe.imbalance_mean /= out.moe.draws;
       out.moe.imbalance_static_mean /= out.moe.draws;
     }
+    // The balanced twin's rows: balanced routing draws the same rows for every layer,
+    // micro-batch, pod and slice (models/moe.h), as the plan compiled with it lays out.
+    if (balanced_twins && !dynamic && par.activation_offload <= 0 && tr.moe.kind != MoeRouting::kBalanced &&
+        model.layers > model.dense_layers) {
+      MoeRoutingSpec bal = tr.moe;
+      bal.kind = MoeRouting::kBalanced;
+      MoeRouter rb(bal, model.experts, model.top_k, par.ep, tm, model.capacity_factor, MoeDetail::kBusiestRank);
+      MoeDraw bd;
+      rb.draw(model.dense_layers, 0, 0, &bd, 0);
+      twin_rows = bd.max_rank_rows;
+      out.twins_ok = true;
+    }
   }
 
   // Packed documents: per micro-batch (and ring step) attention work of the straggling replica.
@@ -1898,6 +1943,11 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
     b.moe_rows_ = &moe_rows;
     if (!doc_factors.empty()) b.doc_factors_ = &doc_factors;
     b.moe_migration_ = &moe_migration;
+    if (twin_rows >= 0) {
+      b.twin_rows_ = &twin_rows;
+      b.twins_ = &out.balanced_twins;
+      b.program_ = static_cast<uint32_t>(s);
+    }
     b.build();
     const int64_t bucket = std::max<int64_t>(1, par.dp_bucket_mb) << 20;
     // The working set is counted with the dense part, or with the experts where only they are

@@ -249,12 +249,28 @@ struct MoeStats {
 };
 
 
+// A task whose op differs under balanced MoE routing (compile_plan's `balanced_twins`): the
+// op the same task has in the plan compiled with balanced routing (interned in the same plan).
+struct OpTwin {
+  uint32_t program = 0;
+  uint32_t task = 0;
+  uint32_t op = 0;
+};
+
 struct CompiledPlan {
   Plan plan;
   std::vector<StageInfo> stages;
   int micro_batches = 0;        // per DP replica per step
   MoeStats moe;                 // draws == 0 for dense models
   DocumentStats documents;
+  // With `balanced_twins` (a MoE model with static placement and no activation offload): the
+  // plan with balanced routing is this plan with these tasks' ops swapped in. Its tasks,
+  // dependencies and streams are the same; only the routed expert work (expert GEMMs, their
+  // activation functions, the dispatch/combine all-to-alls) is sized by the balanced rows.
+  // Task memory stays that of this plan (it does not change when compute chains form). Empty
+  // otherwise: `twins_ok` says whether the list is complete.
+  std::vector<OpTwin> balanced_twins;
+  bool twins_ok = false;
 };
 
 // The MoE rank-mapping checks (ParallelSpec::ep_layout, models/spec.h): EP along DP needs
@@ -271,8 +287,10 @@ Result<int> expert_shard_group(const ParallelSpec& parallel);
 
 // REQUIRES: the specs passed scenario validation (scenarios/loader). Still returns an error
 // rather than crash on inconsistent input (e.g. a layer split that does not add up).
+// `balanced_twins`: also list the ops the plan would have with balanced routing
+// (CompiledPlan::balanced_twins), where that is the only difference (see there).
 Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& training,
-                                  const ParallelSpec& parallel, int gpus_per_node);
+                                  const ParallelSpec& parallel, int gpus_per_node, bool balanced_twins = false);
 
 // Layers per virtual stage (pp*vp entries, virtual stage v = chunk*pp + stage): the given
 // layers_per_stage, or an even split whose remainder goes one each to the virtual stages after

@@ -98,9 +98,41 @@ Result<Time> reference_step(const Scenario& s, const PredictOptions& opts, F&& c
   o.fast = opts.fast;
   o.references = false;
   o.chain_compute = opts.chain_compute;
+  o.twin_references = opts.twin_references;
   auto p = predict(v, o);
   if (!p.ok()) return p.status();
   return p.value().step_time;
+}
+
+// The step of `plan` with the twins' ops (and their durations) in place of their tasks' own,
+// replayed as the plan was; the plan is as it was on return.
+Result<Time> twin_step(Plan& plan, const std::vector<OpTwin>& twins, const std::vector<Time>& op_dur,
+                       const ReplayOptions& ro) {
+  struct Saved {
+    uint32_t op;
+    Time dur;
+  };
+  std::vector<Saved> saved(twins.size());
+  auto swap_in = [&](bool in) {
+    for (size_t i = 0; i < twins.size(); ++i) {
+      Task& t = plan.programs[twins[i].program].tasks[twins[i].task];
+      if (in) {
+        saved[i] = Saved{t.op, t.dur};
+        t.op = twins[i].op;
+        t.dur = op_dur[twins[i].op];
+      } else {
+        t.op = saved[i].op;
+        t.dur = saved[i].dur;
+      }
+    }
+  };
+  swap_in(true);
+  ReplayOptions o = ro;
+  o.trace_ranks.clear();
+  auto r = replay(plan, o);
+  swap_in(false);
+  if (!r.ok()) return r.status();
+  return r.value().step_time;
 }
 
 }  // namespace
@@ -116,7 +148,9 @@ Result<std::string> set_gpu_sharing(const Scenario& s, ReplayOptions* ro, int* n
 }
 
 Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
-  auto compiled = compile_plan(s.model, s.training, s.parallel, s.cluster.gpus_per_node);
+  const bool twins = opts.references && opts.twin_references && s.model.is_moe() &&
+                     s.training.moe.kind != MoeRouting::kBalanced && s.options.network_mode != "flow";
+  auto compiled = compile_plan(s.model, s.training, s.parallel, s.cluster.gpus_per_node, twins);
   if (!compiled.ok()) return compiled.status();
   auto plan = std::make_shared<Plan>(std::move(compiled.value().plan));
   const auto& stages = compiled.value().stages;
@@ -134,7 +168,8 @@ Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
     model = std::move(def).value();
   }
   std::vector<CostSource> op_src;
-  Status st = bind_costs(*plan, *model, s.cluster.gpus_per_node, &op_src);
+  std::vector<Time> op_dur;
+  Status st = bind_costs(*plan, *model, s.cluster.gpus_per_node, &op_src, twins ? &op_dur : nullptr);
   if (!st.ok()) return st;
 
   ReplayOptions ro;
@@ -314,9 +349,15 @@ Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
     }
     mr.balanced_step_time = r.step_time;
     if (opts.references && rt.kind != MoeRouting::kBalanced) {
-      auto t = reference_step(s, opts, [](Scenario& v) { v.training.moe.kind = MoeRouting::kBalanced; });
-      if (!t.ok()) return t.status();
-      mr.balanced_step_time = t.value();
+      if (compiled.value().twins_ok) {
+        auto t = twin_step(*plan, compiled.value().balanced_twins, op_dur, ro);
+        if (!t.ok()) return t.status();
+        mr.balanced_step_time = t.value();
+      } else {
+        auto t = reference_step(s, opts, [](Scenario& v) { v.training.moe.kind = MoeRouting::kBalanced; });
+        if (!t.ok()) return t.status();
+        mr.balanced_step_time = t.value();
+      }
     }
     mr.imbalance_cost = r.step_time - mr.balanced_step_time;
     if (ms.dynamic) {

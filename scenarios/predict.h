@@ -175,6 +175,11 @@ struct PredictOptions {
   // ReplayOptions::chain_compute: back-to-back compute tasks in one event (false: one per
   // task; the tests' oracle).
   bool chain_compute = true;
+  // The balanced-routing reference from this plan with the routed expert ops swapped for their
+  // balanced twins (CompiledPlan::balanced_twins), where the plan allows it (static placement,
+  // no activation offload, not flow mode); false: compile it again from the scenario (the
+  // tests' oracle). The same step either way.
+  bool twin_references = true;
 };
 
 Result<Prediction> predict(const Scenario& s, const PredictOptions& opts);
