@@ -356,7 +356,7 @@ class StageBuilder {
     if (*id == OpCache::kEmpty) {
       OpDesc op = collective_op(name, kind, bytes, group);
       op.dedup = dedup;
-      *id = plan_.intern_op(op);
+      *id = plan_.intern_op(std::move(op));
     }
     m = CollMemo{key, bytes, *id};
     return *id;

@@ -1,5 +1,7 @@
 #include "models/ops.h"
 
+#include <utility>
+
 #include <algorithm>
 #include <vector>
 
@@ -44,10 +46,10 @@ LayerDims layer_dims(const ModelSpec& m, const TrainingSpec& tr, const ParallelS
   return d;
 }
 
-OpDesc gemm_op(const std::string& name, int64_t m, int64_t n, int64_t k, DType dt, bool backward,
+OpDesc gemm_op(std::string name, int64_t m, int64_t n, int64_t k, DType dt, bool backward,
                int64_t batch) {
   OpDesc o;
-  o.name = name;
+  o.name = std::move(name);
   o.cls = OpClass::kGemm;
   o.dtype = dt;
   o.m = m;
@@ -108,18 +110,18 @@ int64_t cp_causal_pairs(int64_t seq, int cp, int rank, int step, bool zigzag) {
   return cp_masked_pairs(Window{seq}, cp, rank, step, zigzag);   // one document
 }
 
-OpDesc memory_op(const std::string& name, OpClass cls, int64_t bytes, bool backward) {
+OpDesc memory_op(std::string name, OpClass cls, int64_t bytes, bool backward) {
   OpDesc o;
-  o.name = name;
+  o.name = std::move(name);
   o.cls = cls;
   o.backward = backward;
   o.bytes = Bytes(bytes);
   return o;
 }
 
-OpDesc collective_op(const std::string& name, CollKind kind, int64_t bytes, uint8_t group) {
+OpDesc collective_op(std::string name, CollKind kind, int64_t bytes, uint8_t group) {
   OpDesc o;
-  o.name = name;
+  o.name = std::move(name);
   o.cls = OpClass::kCollective;
   o.coll = kind;
   o.bytes = Bytes(bytes);
@@ -127,9 +129,9 @@ OpDesc collective_op(const std::string& name, CollKind kind, int64_t bytes, uint
   return o;
 }
 
-OpDesc p2p_op(const std::string& name, int64_t bytes, uint8_t peer_table) {
+OpDesc p2p_op(std::string name, int64_t bytes, uint8_t peer_table) {
   OpDesc o;
-  o.name = name;
+  o.name = std::move(name);
   o.cls = OpClass::kP2p;
   o.bytes = Bytes(bytes);
   o.group = peer_table;

@@ -48,7 +48,7 @@ struct LayerDims {
 };
 LayerDims layer_dims(const ModelSpec& m, const TrainingSpec& tr, const ParallelSpec& p);
 
-OpDesc gemm_op(const std::string& name, int64_t m, int64_t n, int64_t k, DType dt, bool backward,
+OpDesc gemm_op(std::string name, int64_t m, int64_t n, int64_t k, DType dt, bool backward,
                int64_t batch = 1);
 OpDesc attention_op(const LayerDims& d, bool backward);
 // One block of attention for the heads a rank holds after TP and the Ulysses all-to-all
@@ -69,8 +69,8 @@ int64_t attention_kv_heads_local(const LayerDims& d);
 // for c = seq/(2cp), plus c at step 0 for the diagonal). Contiguous chunking gives rank r
 // chunk r: rank cp-1 does the most work. REQUIRES: seq divisible by 2*cp (zigzag) or cp.
 int64_t cp_causal_pairs(int64_t seq, int cp, int rank, int step, bool zigzag);
-OpDesc memory_op(const std::string& name, OpClass cls, int64_t bytes, bool backward);
-OpDesc collective_op(const std::string& name, CollKind kind, int64_t bytes, uint8_t group);
-OpDesc p2p_op(const std::string& name, int64_t bytes, uint8_t peer_table);
+OpDesc memory_op(std::string name, OpClass cls, int64_t bytes, bool backward);
+OpDesc collective_op(std::string name, CollKind kind, int64_t bytes, uint8_t group);
+OpDesc p2p_op(std::string name, int64_t bytes, uint8_t peer_table);
 
 }  // namespace trainsim

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <utility>
 
 namespace trainsim {
 
@@ -118,7 +119,9 @@ void Plan::grow_op_index() {
   op_slot_.swap(slots);
 }
 
-uint32_t Plan::intern_op(const OpDesc& op) {
+// Both overloads: an identical op's index, else `op` appended (copied, or moved in).
+template <class Op>
+uint32_t Plan::intern(Op&& op) {
   if (2 * (ops.size() + 1) > op_slot_.size()) grow_op_index();
   const uint64_t h = op.hash();
   const size_t mask = op_slot_.size() - 1;
@@ -126,11 +129,14 @@ uint32_t Plan::intern_op(const OpDesc& op) {
   for (; op_slot_[i] != kEmptySlot; i = (i + 1) & mask)
     if (op_hash_[i] == h && ops[op_slot_[i]].same_as(op)) return op_slot_[i];
   const uint32_t id = static_cast<uint32_t>(ops.size());
-  ops.push_back(op);
+  ops.push_back(std::forward<Op>(op));
   op_hash_[i] = h;
   op_slot_[i] = id;
   return id;
 }
+
+uint32_t Plan::intern_op(const OpDesc& op) { return intern(op); }
+uint32_t Plan::intern_op(OpDesc&& op) { return intern(std::move(op)); }
 
 Status Plan::finalize() {
   Status st;
@@ -171,15 +177,20 @@ Status Plan::finalize() {
     reserve_prefaulted(prog.pos_in_stream, n);
     prog.pos_in_stream.resize(n);
     uint32_t* pos = prog.pos_in_stream.data();
+    prog.cross_stream_deps.assign(n / 64 + 1, 0);
+    uint64_t* xdep = prog.cross_stream_deps.data();
     for (uint32_t i = 0; i < n; ++i) {
       const Task& t = tasks[i];
       if (t.stream >= kMaxStreams)
         return Status::error("plan: program '" + prog.name + "' task " + std::to_string(i) + " uses stream " +
                              std::to_string(t.stream));
       for (uint32_t d : t.dep)
-        if (d != kNoDep && d >= i)
-          return Status::error("plan: program '" + prog.name + "' task " + std::to_string(i) +
-                               " depends on a later task " + std::to_string(d));
+        if (d != kNoDep) {
+          if (d >= i)
+            return Status::error("plan: program '" + prog.name + "' task " + std::to_string(i) +
+                                 " depends on a later task " + std::to_string(d));
+          if (stream_of[d] != t.stream) xdep[d >> 6] |= uint64_t{1} << (d & 63);
+        }
       if (t.op >= nops)
         return Status::error("plan: program '" + prog.name + "' task " + std::to_string(i) + " names no op");
       if (t.kind == TaskKind::kCollective) {

@@ -122,6 +122,9 @@ struct Program {
   std::array<std::vector<uint32_t>, kMaxStreams> stream_tasks;
   std::vector<uint32_t> pos_in_stream;
   std::array<uint32_t, kMaxChannels> recvs_on_channel{};   // receives the program posts per channel
+  // A bit per task (task i: word i / 64, bit i % 64), set where a task on another stream
+  // depends on it (the replay's compute chains stop there).
+  std::vector<uint64_t> cross_stream_deps;
 };
 
 // A kind of group (tp, dp, ...): which instance each rank belongs to and the members of each.
@@ -152,10 +155,13 @@ struct Plan {
   std::vector<uint32_t> representatives;
 
   uint32_t intern_op(const OpDesc& op);    // returns the index of an identical op or appends
+  uint32_t intern_op(OpDesc&& op);         // the same, moved in when it is appended
   // Checks the invariants above and derives per-program stream tables.
   Status finalize();
 
  private:
+  template <class Op>
+  uint32_t intern(Op&& op);
   // intern_op's index: open addressing with linear probing over the ops' hashes, at most half
   // full (op_slot_ kEmptySlot = free). Ops sharing a hash sit in one probe run.
   static constexpr uint32_t kEmptySlot = 0xffffffffu;

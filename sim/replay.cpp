@@ -314,7 +314,6 @@ class Replayer {
   const bool shared_pcie_;         // duplex_ < 1
   const bool versioned_;           // completion events carry the stream's re-timing count
   const bool chains_;              // opts_.chain_compute
-  std::vector<std::vector<uint64_t>> xdep_;   // by program: Replayer::chain's xdep bits (chains_)
   std::vector<int32_t> local_of_rank_;
   std::vector<RankState> rs_;
   std::vector<RankStats> stats_;
@@ -748,19 +747,11 @@ Result<ReplayResult> Replayer::run() {
     }
     stats_[i].rank = sim[i];
   }
-  if (chains_) {   // Replayer::chain: which tasks a task of another stream depends on
-    xdep_.resize(plan_.programs.size());
+  if (chains_) {   // Replayer::chain: which tasks a task of another stream depends on (Plan::finalize)
     for (size_t i = 0; i < sim.size(); ++i) {
-      const uint32_t pi = plan_.program_of_rank[sim[i]];
-      std::vector<uint64_t>& bits = xdep_[pi];
-      const Program& prog = plan_.programs[pi];
-      if (bits.empty()) {
-        bits.assign(prog.tasks.size() / 64 + 1, 0);
-        for (const Task& t : prog.tasks)
-          for (uint32_t d : t.dep)
-            if (d != kNoDep && prog.tasks[d].stream != t.stream) bits[d >> 6] |= uint64_t{1} << (d & 63);
-      }
-      rs_[i].xdep = bits.data();
+      const Program& prog = plan_.programs[plan_.program_of_rank[sim[i]]];
+      SIM_CHECK(prog.cross_stream_deps.size() == prog.tasks.size() / 64 + 1, "replay: plan not finalized");
+      rs_[i].xdep = prog.cross_stream_deps.data();
     }
   }
   for (uint32_t r : opts_.trace_ranks)
