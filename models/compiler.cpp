@@ -166,8 +166,10 @@ class StageBuilder {
       etp_ = std::max(1, par.etp);
       Le_ = model.experts / par.ep;
       fe_ = model.expert_ffn_hidden / etp_;
-      // The TP group's tokens split over its tp/etp ETP groups (etp = tp: all; etp = 1: T/tp).
-      Tm_ = ceil_div(d.tokens(), par.tp / etp_);
+      // Each rank routes its own T/tp tokens (Megatron-Core's alltoall dispatcher; MoE with
+      // tp > 1 runs with sequence parallelism there); with etp > 1 an expert-TP group gathers
+      // what its members received before the expert GEMMs (compiler.h).
+      Tm_ = ceil_div(d.tokens(), par.tp);
       // HSDP (shard_ < dpg_): the expert-DP group splits over the dpg_/shard_ dense replicas;
       // experts shard over its ranks in one replica (compile_plan checked that they split evenly).
       erep_ = dpg_ / shard_;
@@ -236,6 +238,7 @@ class StageBuilder {
   int64_t params_local_ = 0;
   int64_t expert_params_local_ = 0;
   uint8_t expert_rep_group_ = 0xff;   // "expert-dp-replica" where the plan has it (HSDP MoE; compiler.h)
+  uint8_t expert_tp_group_ = 0xff;    // "expert-tp" where the plan has it (etp > 1; compiler.h)
   uint8_t tensor_gather_group_ = kGroupDpGather;   // "dp-gather-tensor" where the plan has it (compiler.h)   // routed-expert part of params_local_ (after EP/etp)
 
  private:
@@ -786,6 +789,21 @@ class StageBuilder {
         emit_coll(name, CollKind::kAllToAll, bytes, kGroupEp, kStreamCompute, Category::kEpComm, layer, micro, kNoDep, dd);
     if (twins_ != nullptr && twin_bytes >= 0) twin(i, coll_op(name, CollKind::kAllToAll, twin_bytes, kGroupEp, dd));
   }
+  // Expert TP (etp > 1): the expert-TP group gathers the rows its members received (all-gather,
+  // `gather`) before the expert GEMMs and reduce-scatters their output after (Megatron-Core's
+  // alltoall dispatcher; the backward mirrors them). `rows`: the group's rows (the busiest
+  // group's), bf16 h-wide; `twin_rows` (>= 0) the balanced twin's.
+  void etp_coll(const char* name, bool gather, int64_t rows, int layer, int micro, int64_t twin_rows) {
+    if (etp_ <= 1) return;
+    const CollKind kind = gather ? CollKind::kAllGather : CollKind::kReduceScatter;
+    const int64_t h = d_.h;
+    const uint32_t i =
+        emit_coll(name, kind, 2 * h * rows, expert_tp_group_, kStreamCompute, Category::kEpComm, layer, micro);
+    if (twins_ != nullptr && twin_rows >= 0) twin(i, coll_op(name, kind, 2 * h * twin_rows, expert_tp_group_));
+  }
+  // The all-to-all rows of one rank: its own routed copies out, its share of its expert-TP
+  // group's rows in (the busiest group's, split evenly over its members).
+  int64_t a2a_rows(int64_t group_rows) const { return std::max(Tm_ * model_.top_k, ceil_div(group_rows, etp_)); }
   // Task i has op `op` in the balanced twin (listed only where it differs).
   void twin(uint32_t i, uint32_t op) {
     if (prog_.tasks[i].op != op) twins_->push_back(OpTwin{program_, i, op});
@@ -830,11 +848,12 @@ class StageBuilder {
     // Permute: read each token once, write it once per chosen expert.
     emit_compute(OP(memory_op("moe.permute.fwd", OpClass::kElementwise, 2 * h * (Tm_ + Tm_ * k), false)), c, layer,
                  micro);
-    const int64_t a2a = 2 * h * std::max(Tm_ * k, R);
+    const int64_t a2a = 2 * h * a2a_rows(R);
     // The balanced twin's figures (-1 without twins).
     const int64_t Rb = twin_rows(), mpe_b = Rb >= 0 ? ceil_div(Rb, Le_) : -1;
-    const int64_t a2a_b = Rb >= 0 ? 2 * h * std::max(Tm_ * k, Rb) : -1;
+    const int64_t a2a_b = Rb >= 0 ? 2 * h * a2a_rows(Rb) : -1;
     ep_a2a("ep.dispatch.alltoall", a2a, layer, micro, true, a2a_b);
+    etp_coll("ep.etp.allgather", true, R, layer, micro, Rb);
     const int64_t f1 = (d_.swiglu ? 2 : 1) * fe_;
     expert_gemm("moe.expert.fc1.fwd", mpe, f1, h, false, mpe * Le_, __LINE__, c, layer, micro, expert_pg_, false, mpe_b);
     auto act_op = [&](int64_t r) {
@@ -846,6 +865,7 @@ class StageBuilder {
     const uint32_t act_t = emit_compute(act_op(R), c, layer, micro);
     if (Rb >= 0) twin(act_t, act_op(Rb));
     expert_gemm("moe.expert.fc2.fwd", mpe, h, fe_, false, mpe * Le_, __LINE__, c, layer, micro, kNoDep, false, mpe_b);
+    etp_coll("ep.etp.reducescatter", false, R, layer, micro, Rb);
     ep_a2a("ep.combine.alltoall", a2a, layer, micro, true, a2a_b);
     // Unpermute: read the k expert outputs of each token, write their weighted sum.
     emit_compute(OP(memory_op("moe.unpermute.fwd", OpClass::kElementwise, 2 * h * (Tm_ * k + Tm_), false)), c, layer,
@@ -871,10 +891,11 @@ class StageBuilder {
     // gradients from the saved expert outputs.
     emit_compute(OP(memory_op("moe.unpermute.bwd", OpClass::kElementwise, 2 * h * (Tm_ + 2 * Tm_ * k), true)), c, layer,
                  micro);
-    const int64_t a2a = 2 * h * std::max(Tm_ * k, R);
+    const int64_t a2a = 2 * h * a2a_rows(R);
     const int64_t Rb = twin_rows(), mpe_b = Rb >= 0 ? ceil_div(Rb, Le_) : -1;
-    const int64_t a2a_b = Rb >= 0 ? 2 * h * std::max(Tm_ * k, Rb) : -1;
+    const int64_t a2a_b = Rb >= 0 ? 2 * h * a2a_rows(Rb) : -1;
     ep_a2a("ep.combine.bwd.alltoall", a2a, layer, micro, true, a2a_b);
+    etp_coll("ep.etp.bwd.allgather", true, R, layer, micro, Rb);
     const int64_t f1 = (d_.swiglu ? 2 : 1) * fe_;
     expert_gemm("moe.expert.fc2.dgrad", mpe, fe_, h, true, mpe * Le_, __LINE__, c, layer, micro, expert_pg_, false, mpe_b);
     expert_gemm("moe.expert.fc2.wgrad", fe_, h, mpe, true, mpe * Le_, __LINE__, c, layer, micro, kNoDep, true, mpe_b);
@@ -888,6 +909,7 @@ class StageBuilder {
     if (Rb >= 0) twin(act_t, act_op(Rb));
     expert_gemm("moe.expert.fc1.dgrad", mpe, h, f1, true, mpe * Le_, __LINE__, c, layer, micro, kNoDep, false, mpe_b);
     expert_gemm("moe.expert.fc1.wgrad", h, f1, mpe, true, mpe * Le_, __LINE__, c, layer, micro, kNoDep, true, mpe_b);
+    etp_coll("ep.etp.bwd.reducescatter", false, R, layer, micro, Rb);
     ep_a2a("ep.dispatch.bwd.alltoall", a2a, layer, micro, true, a2a_b);
     emit_compute(OP(memory_op("moe.permute.bwd", OpClass::kElementwise, 2 * h * (Tm_ * k + Tm_), true)), c, layer,
                  micro);
@@ -1508,30 +1530,16 @@ Status check_expert_layout(const ParallelSpec& par) {
       return Status::error("ep=" + ep + " does not divide dp=" + std::to_string(par.dp) +
                            " (ep_layout \"dp\": EP groups are carved from DP; \"folded\" folds them over tp*cp*dp)");
     if (par.etp != 1 && par.etp != par.tp)
-      return Status::error("etp=" + etp + " must be 1 or tp=" + tp + " with ep_layout \"dp\" (\"folded\" takes any divisor of tp)");
+      return Status::error("etp=" + etp + " must be 1 or tp=" + tp + " with ep_layout \"dp\" (\"folded\" takes any etp with etp*ep dividing tp*cp*dp)");
     return Status();
   }
   // Folded. With ep_layout "auto" EP along DP did not apply: say why too.
   const std::string why_not_dp = par.ep_layout == EpLayout::kAuto && par.dp % par.ep != 0
                                      ? "ep=" + ep + " does not divide dp=" + std::to_string(par.dp) + " (EP along DP), and "
                                      : "";
-  if (par.tp % par.etp != 0)
-    return Status::error(why_not_dp + "etp=" + etp + " does not divide tp=" + tp +
-                         " (folded EP: an expert-TP group lies inside one TP group)");
   if (ranks % (par.etp * par.ep) != 0)
     return Status::error(why_not_dp + "ep*etp=" + std::to_string(par.ep * par.etp) + " does not divide tp*cp*dp=" + R +
                          " (folded EP: the stage's ranks split into expert-DP x EP x ETP)");
-  if (par.etp > 1) {
-    auto pl = Placement::make(par, 1);
-    if (!pl.ok()) return pl.status();
-    for (Axis a : pl->order()) {
-      if (a == Axis::kTp) break;
-      if (a != Axis::kPp && pl->size(a) > 1)
-        return Status::error("etp=" + etp + " > 1 with folded EP needs tp innermost of tp, cp, dp in order \"" +
-                             par.order + "\" (" + to_string(a) + " is inside it; an expert-TP group must lie "
-                             "inside one TP group), or etp=1");
-    }
-  }
   return Status();
 }
 
@@ -1716,6 +1724,24 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
               "expert replica group at index %d", int{expert_rep_group});
     plan.groups.push_back(std::move(expert_rep));
   }
+  uint8_t expert_tp_group = 0xff;
+  if (model.is_moe() && par.etp > 1) {   // appended after every other group (compiler.h)
+    expert_tp_group = static_cast<uint8_t>(plan.groups.size());
+    SIM_CHECK(expert_tp_group == expert_tp_group_index(mla_grad, has_embedding_group(model, par.pp),
+                                                       tensor_gather_group != kGroupDpGather, expert_rep_group != 0xff),
+              "expert-TP group at index %d", int{expert_tp_group});
+    const uint32_t ETP = static_cast<uint32_t>(par.etp);
+    if (folded) {   // etp consecutive stage positions (equal ep and edp indices)
+      const uint32_t per_stage = static_cast<uint32_t>(par.tp * par.cp * par.dp) / ETP;
+      plan.groups.push_back(make_keyed_group_table(pl, "expert-tp", static_cast<uint32_t>(par.pp) * per_stage,
+                                                   [&](uint32_t, const std::array<int, kNumAxes>& co) {
+                                                     return static_cast<uint32_t>(co[static_cast<int>(Axis::kPp)]) * per_stage +
+                                                            static_cast<uint32_t>(stage_index(pl, co)) / ETP;
+                                                   }));
+    } else {   // EP along DP takes etp = tp: the TP group
+      plan.groups.push_back(make_group_table(pl, {Axis::kTp}, "expert-tp"));
+    }
+  }
   plan.peers.push_back(make_pp_peer_table(pl, +1, "pp-next"));
   plan.peers.push_back(make_pp_peer_table(pl, -1, "pp-prev"));
   if (par.vp > 1) {  // interleaved: the last stage's next is the first stage's next chunk
@@ -1746,8 +1772,8 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
   std::vector<int64_t> moe_migration(model.layers, 0);   // bytes per rank of the placement collective
   const bool dynamic = model.is_moe() && tr.moe.placement == MoePlacement::kDynamic;
   if (model.is_moe()) {
-    const int tp_per_etp = par.tp / std::max(1, par.etp);   // ETP groups per TP group
-    const int64_t tm = (d.tokens() + tp_per_etp - 1) / tp_per_etp;
+    // Tokens routed per expert-TP group: its etp members' T/tp each (one rank's with etp = 1).
+    const int64_t tm = int64_t{std::max(1, par.etp)} * ((d.tokens() + par.tp - 1) / par.tp);
     const int64_t pe = (expert_params(model) + std::max(1, par.etp) - 1) / std::max(1, par.etp);
     const int64_t move_b = par.zero >= 1 ? 2 * pe + (12 * pe + eshard_all - 1) / eshard_all : 14 * pe;
     const int64_t K = std::max(1, tr.moe.rebalance_every);
@@ -1940,6 +1966,7 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
     b.expert_params_local_ = expert_local;
     b.tensor_gather_group_ = tensor_gather_group;
     b.expert_rep_group_ = expert_rep_group;
+    b.expert_tp_group_ = expert_tp_group;
     b.moe_rows_ = &moe_rows;
     if (!doc_factors.empty()) b.doc_factors_ = &doc_factors;
     b.moe_migration_ = &moe_migration;

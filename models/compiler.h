@@ -215,6 +215,16 @@ inline bool has_embedding_group(const ModelSpec& model, int pp) {
 constexpr uint8_t expert_replica_group(bool mla_grad, bool embedding, bool tensor_gather) {
   return static_cast<uint8_t>(10 + (mla_grad ? 1 : 0) + (embedding ? 1 : 0) + (tensor_gather ? 1 : 0));
 }
+// MoE plans with etp > 1 only, appended after every other group (the HSDP replica group
+// included): "expert-tp", the expert-TP groups (folded: etp consecutive stage positions, equal
+// ep and edp indices; EP along DP, where etp = tp: the TP group). Megatron-Core's alltoall
+// dispatcher: each rank routes its own T/tp tokens over EP, then the expert-TP group all-gathers
+// the rows its members received (the expert GEMMs run on all of them with 1/etp of each
+// expert) and reduce-scatters the output before the combine (backward: all-gather of the output
+// gradients, reduce-scatter of the input gradients), on the compute stream, as EP comm.
+constexpr uint8_t expert_tp_group_index(bool mla_grad, bool embedding, bool tensor_gather, bool replica) {
+  return static_cast<uint8_t>(expert_replica_group(mla_grad, embedding, tensor_gather) + (replica ? 1 : 0));
+}
 inline constexpr uint8_t kPeerNext = 0;
 inline constexpr uint8_t kPeerPrev = 1;
 
@@ -274,9 +284,9 @@ struct CompiledPlan {
 };
 
 // The MoE rank-mapping checks (ParallelSpec::ep_layout, models/spec.h): EP along DP needs
-// ep | dp and etp in {1, tp}; folded needs etp | tp, etp*ep | tp*cp*dp and, for etp > 1, tp
-// innermost of tp, cp, dp in `order` (an expert-TP group inside one TP group). The error says
-// which and what is accepted. REQUIRES: a MoE model.
+// ep | dp and etp in {1, tp}; folded needs etp*ep | tp*cp*dp (an expert-TP group may span TP
+// groups: its members' rows are gathered, see expert_tp_group_index). The error says which and
+// what is accepted. REQUIRES: a MoE model.
 Status check_expert_layout(const ParallelSpec& parallel);
 
 // The routed experts' ZeRO shard group size (compiler.h HSDP): expert_dp_size() without HSDP;

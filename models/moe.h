@@ -39,8 +39,8 @@
 // busiest-rank rows over the step), since pods meet only at the step's gradient reduction.
 // Slices: with etp = 1 < tp each TP rank routes its own sequence shard, and each CP rank its own
 // chunk, into its own EP group (the EP groups are keyed by tp and cp coordinate): a pod draws
-// one stream per slice (tp x cp slices; cp when experts are TP-split, whose TP ranks route the
-// same gathered tokens), and since a layer's TP collectives and CP ring exchanges make a pod's
+// one stream per slice (tp x cp slices; cp when experts are TP-split: the TP group is then the
+// expert-TP group, which gathers the rows its ranks routed, so one draw covers its tokens), and since a layer's TP collectives and CP ring exchanges make a pod's
 // slices wait for each other, the busiest rank over all its slices sets each layer's pace.
 // Folded EP (models/spec.h EpLayout): a slice is an EP block (the etp*ep consecutive positions
 // of one edp index among a stage's ranks; its EP groups carry the tokens of the same ETP

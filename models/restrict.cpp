@@ -13,7 +13,8 @@ namespace {
 
 // Groups whose collectives set per-rank shapes: cutting them would change what a rank computes.
 bool must_stay_whole(const std::string& name) {
-  return name == "tp" || name == "tp-side" || name == "cp-ring" || name == "cp-ulysses" || name == "ep";
+  return name == "tp" || name == "tp-side" || name == "cp-ring" || name == "cp-ulysses" || name == "ep" ||
+         name == "expert-tp";
 }
 
 std::string join_ints(const std::vector<int>& v) {
@@ -50,7 +51,7 @@ Result<RestrictedPlan> restrict_plan(const Plan& full, const ParallelSpec& par, 
   const int kept_pp = (par.pp >= 2 && devices >= 2 * unit) ? 2 : 1;
   for (int s = 0; s < kept_pp; ++s) out.stages.push_back(s);
   int dpk = std::min(par.dp, devices / (unit * kept_pp));
-  if (par.ep > 1 && ep_folded(par)) {
+  if ((par.ep > 1 || par.etp > 1) && ep_folded(par)) {
     // Folded EP: whole EP blocks (etp*ep consecutive positions of a stage), i.e. multiples of
     // the replicas lcm(etp*ep, tp*cp) spans; the group check below refuses any EP group still cut.
     const int block = std::max(1, par.etp) * par.ep;

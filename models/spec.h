@@ -23,7 +23,8 @@ enum class Schedule : uint8_t { kGpipe, k1F1B, kInterleaved };
 //   kFolded  parallel folding (Liu et al. 2025, Megatron-Core's expert RankGenerator): the
 //            stage's tp*cp*dp ranks, in rank order, are renumbered i = etp_idx + etp*(ep_idx +
 //            ep*edp_idx); an EP group is the ep ranks of equal etp_idx and edp_idx, so it may
-//            span TP and CP ranks; needs etp | tp and etp*ep | tp*cp*dp.
+//            span TP and CP ranks; needs etp*ep | tp*cp*dp (an expert-TP group, etp
+//            consecutive positions, may span TP groups).
 //   kAuto    kDp where it applies, else kFolded (ep_folded() below).
 enum class EpLayout : uint8_t { kAuto, kDp, kFolded };
 enum class Recompute : uint8_t { kNone, kSelective, kFull };
@@ -163,7 +164,7 @@ struct ParallelSpec {
                                     // ranks pass KV blocks around a ring (ring attention)
   bool cp_load_balance = true;      // zig-zag chunking (2*cp chunks, rank r holds r and 2cp-1-r)
   int ep = 1;                       // expert parallel: ranks sharing one set of experts (EpLayout)
-  int etp = 1;                      // expert tensor parallel: a divisor of tp (folded), or 1 or tp
+  int etp = 1;                      // expert tensor parallel: 1 or tp (EP along DP); folded: etp*ep | tp*cp*dp
   EpLayout ep_layout = EpLayout::kAuto;
   bool sequence_parallel = false;
   Schedule schedule = Schedule::k1F1B;

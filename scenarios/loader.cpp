@@ -1363,39 +1363,23 @@ Result<Scenario> load_document(json doc, const std::string& label,
           etp_bad = true;
           r.note(P + "/etp", I(p.etp), "etp=" + I(p.etp) + " must be 1 (whole experts) or tp=" + I(p.tp) +
                                             " (experts split like the MLP) with ep_layout \"dp\"; ep_layout \"folded\" "
-                                            "takes any divisor of tp");
+                                            "takes any etp with etp*ep dividing tp*cp*dp=" + I(ranks));
         }
       } else {
         // Folded: stage position i = etp_idx + etp*(ep_idx + ep*edp_idx) over the tp*cp*dp ranks.
         const std::string auto_why = p.ep_layout == EpLayout::kAuto && p.dp % p.ep != 0
                                          ? " (ep does not divide dp=" + I(p.dp) + ", so EP is folded)"
                                          : "";
-        if (p.tp % p.etp != 0) {
+        if (ranks % p.etp != 0) {
           etp_bad = true;
-          r.note(P + "/etp", I(p.etp), "etp=" + I(p.etp) + " does not divide tp=" + I(p.tp) +
-                                            " (folded EP: an expert-TP group lies inside one TP group); use " +
-                                            join_ints(divisors(std::gcd<int64_t>(p.tp, m.expert_ffn_hidden))));
+          r.note(P + "/etp", I(p.etp), "etp=" + I(p.etp) + " does not divide tp*cp*dp=" + I(ranks) +
+                                            " (folded EP splits a stage's ranks into expert-DP x EP x ETP); use " +
+                                            join_ints(divisors(std::gcd<int64_t>(ranks, m.expert_ffn_hidden))));
         } else if (ranks % (int64_t{p.etp} * p.ep) != 0) {
           const std::vector<int64_t> ok = divisors(std::gcd<int64_t>(ranks / p.etp, m.experts));
           r.note(P + "/ep", I(p.ep), "ep*etp=" + I(int64_t{p.ep} * p.etp) + " does not divide tp*cp*dp=" + I(ranks) +
                                           auto_why + " (folded EP splits a stage's ranks into expert-DP x EP x ETP); "
                                           "with etp=" + I(p.etp) + " use ep in " + join_ints(ok));
-        } else if (p.etp > 1 && r.good({P + "/order"})) {
-          // The expert-TP group (etp consecutive positions) must lie inside one TP group.
-          std::vector<std::string> axes;
-          std::stringstream ss(p.order);
-          for (std::string a; std::getline(ss, a, '-');) axes.push_back(a);
-          for (const std::string& a : axes) {
-            if (a == "tp") break;
-            const int size = a == "cp" ? p.cp : a == "dp" ? p.dp : 1;
-            if (size > 1) {
-              r.note(P + "/order", "\"" + p.order + "\"",
-                     "etp=" + I(p.etp) + " > 1 with folded EP needs tp innermost of tp, cp, dp (" + a + "=" + I(size) +
-                         " is inside it, so an expert-TP group would leave its TP group); use an order with tp "
-                         "first, e.g. \"tp-cp-dp-pp\", or etp=1");
-              break;
-            }
-          }
         }
       }
       if (!etp_bad && m.expert_ffn_hidden % p.etp != 0)

@@ -196,12 +196,61 @@ TEST(MoeFolding, AllToAllInsideOneNodeVersusAcrossNodes) {
   EXPECT_GT(inter, intra);
 }
 
-// etp=2 of tp=4: each ETP group routes half of the TP group's tokens (Tm = 512).
-TEST(MoeFolding, TokensPerRankFollowEtp) {
-  const CompiledPlan c = compile(folded(small_moe(8, 2), 4, 1, 4, 4, 2));
-  const OpDesc* a2a = find_op(c, "ep.dispatch.alltoall");
-  ASSERT_NE(a2a, nullptr);
-  EXPECT_EQ(a2a->bytes.count(), 2 * 1024 * 512 * 2);
+// Megatron-Core's alltoall dispatcher: every rank routes its own T/tp tokens (T = 1024, tp = 4:
+// 256, x top-2 = 512 copies, bf16 x h = 1024: 1 MiB all-to-all whatever etp), and an expert-TP
+// group all-gathers the rows its members received (etp x 512) before the expert GEMMs and
+// reduce-scatters their output after; its members are etp consecutive stage positions, across TP
+// groups when etp > tp. Balanced routing: a group's rows are its even share.
+TEST(MoeFolding, ExpertTpGathersItsMembersRows) {
+  for (int etp : {1, 2, 4, 8}) {
+    const CompiledPlan c = compile(folded(small_moe(8, 2), 4, 1, 4, 2, etp));
+    const std::string what = "etp=" + std::to_string(etp);
+    const OpDesc* a2a = find_op(c, "ep.dispatch.alltoall");
+    ASSERT_NE(a2a, nullptr) << what;
+    EXPECT_EQ(a2a->bytes.count(), 2 * 1024 * 256 * 2) << what;
+    const OpDesc* ag = find_op(c, "ep.etp.allgather");
+    const OpDesc* rs = find_op(c, "ep.etp.reducescatter");
+    const OpDesc* bag = find_op(c, "ep.etp.bwd.allgather");
+    const OpDesc* brs = find_op(c, "ep.etp.bwd.reducescatter");
+    if (etp == 1) {
+      EXPECT_TRUE(ag == nullptr && rs == nullptr && bag == nullptr && brs == nullptr) << what;
+      continue;
+    }
+    ASSERT_TRUE(ag != nullptr && rs != nullptr && bag != nullptr && brs != nullptr) << what;
+    for (const OpDesc* o : {ag, rs, bag, brs}) EXPECT_EQ(o->bytes.count(), 2 * 1024 * int64_t{etp} * 512) << what;
+    EXPECT_EQ(ag->coll, CollKind::kAllGather);
+    EXPECT_EQ(rs->coll, CollKind::kReduceScatter);
+    // The expert GEMMs run on all the group's rows: etp x 512 over 4 local experts.
+    const OpDesc* fc1 = find_op(c, "moe.expert.fc1.fwd");
+    ASSERT_NE(fc1, nullptr);
+    EXPECT_EQ(fc1->m, int64_t{etp} * 512 / 4) << what;
+    // The expert-TP group: etp consecutive stage positions (tp innermost: ranks), the last
+    // group of the plan.
+    const GroupTable& g = c.plan.groups.back();
+    EXPECT_EQ(g.name, "expert-tp");
+    EXPECT_EQ(ag->group, c.plan.groups.size() - 1);
+    Groups want;
+    for (uint32_t b = 0; b < 16u / etp; ++b) {
+      want.emplace_back();
+      for (uint32_t i = 0; i < static_cast<uint32_t>(etp); ++i) want.back().push_back(b * etp + i);
+    }
+    EXPECT_EQ(instances(g), want) << what;
+  }
+}
+
+// The same with tp not innermost: the expert-TP group is still etp consecutive positions of the
+// stage (rank order), here two DP ranks of one TP coordinate.
+TEST(MoeFolding, ExpertTpAcrossTpGroupsAnyOrder) {
+  Scenario s = folded(small_moe(8, 2), 2, 1, 4, 2, 2);
+  s.parallel.order = "dp-tp-cp-pp";
+  const CompiledPlan c = compile(s);
+  const GroupTable& g = c.plan.groups.back();
+  ASSERT_EQ(g.name, "expert-tp");
+  EXPECT_EQ(instances(g), (Groups{{0, 1}, {2, 3}, {4, 5}, {6, 7}}));
+  // rank = dp + 4 tp: a group holds two DP ranks at one tp coordinate, not a TP group.
+  EXPECT_NE(instances(g), instances(c.plan.groups[kGroupTp]));
+  auto p = predict(s, PredictOptions{});
+  ASSERT_TRUE(p.ok()) << p.status().to_string();
 }
 
 // ---- expert-DP size and expert memory ----------------------------------------------------------
@@ -268,11 +317,11 @@ TEST(MoeFolding, DegenerateCasesEqualEpAlongDp) {
 TEST(MoeFolding, FastModeEqualsFullModeOnRandomFoldedConfigs) {
   std::mt19937_64 rng(20250611);
   auto pick = [&](std::initializer_list<int> v) { return *(v.begin() + rng() % v.size()); };
-  int tried = 0;
-  for (int i = 0; i < 60 && tried < 14; ++i) {
+  int tried = 0, across = 0;
+  for (int i = 0; i < 400 && tried < 32; ++i) {
     const int tp = pick({1, 2, 4}), pp = pick({1, 2}), dp = pick({1, 2, 4}), cp = pick({1, 1, 2});
-    const int etp = pick({1, 2, 4}), ep = pick({2, 4, 8});
-    if (tp % etp != 0 || (tp * cp * dp) % (etp * ep) != 0) continue;
+    const int etp = rng() % 2 ? pick({1, 2, 4}) : 2 * tp, ep = pick({2, 4, 8});   // etp > tp: across TP groups
+    if ((tp * cp * dp) % (etp * ep) != 0) continue;
     ModelSpec m = small_moe(8, pick({1, 2}));
     m.shared_experts = pick({0, 1});
     m.dense_layers = pick({0, 1});
@@ -287,11 +336,13 @@ TEST(MoeFolding, FastModeEqualsFullModeOnRandomFoldedConfigs) {
                              " pp=" + std::to_string(pp) + " dp=" + std::to_string(dp) + " ep=" + std::to_string(ep) +
                              " etp=" + std::to_string(etp);
     ++tried;
+    across += etp > tp ? 1 : 0;
     const Prediction a = run(s, false), b = run(s, true);
     EXPECT_EQ(a.step_time.count_ps(), b.step_time.count_ps()) << what;
     EXPECT_EQ(b.simulated_ranks, pp) << what;
   }
-  EXPECT_GE(tried, 10);
+  EXPECT_GE(tried, 16);
+  EXPECT_GE(across, 4) << "expert-TP groups across TP groups";
 }
 
 // ---- verify's restriction ------------------------------------------------------------------------
@@ -311,24 +362,36 @@ TEST(MoeFolding, RestrictionKeepsWholeEpBlocks) {
       << small.status().to_string();
 }
 
+// An expert-TP group across TP groups stays whole too (etp = 4 of tp = 2, ep = 1: blocks of two
+// TP groups).
+TEST(MoeFolding, RestrictionKeepsWholeExpertTpGroups) {
+  const Scenario s = folded(small_moe(8, 2), 2, 1, 4, 1, 4);
+  const CompiledPlan c = compile(s);
+  auto r = restrict_plan(c.plan, s.parallel, s.cluster.gpus_per_node, 6);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->dp_kept, 2);   // 6 devices hold 3 TP groups; 2 make a whole expert-TP group
+  EXPECT_EQ(instances(r->plan.groups.back()), (Groups{{0, 1, 2, 3}}));
+  auto small = restrict_plan(c.plan, s.parallel, s.cluster.gpus_per_node, 2);
+  ASSERT_FALSE(small.ok());
+  EXPECT_NE(small.status().to_string().find("ep*etp = 4 ranks needs 2 whole TP x CP groups"), std::string::npos)
+      << small.status().to_string();
+}
+
 // ---- errors --------------------------------------------------------------------------------------
 
 TEST(MoeFolding, BadFoldsAreErrors) {
-  // etp must divide tp.
+  // etp*ep must divide tp*cp*dp (etp alone need not divide tp).
   Scenario a = folded(small_moe(8, 2), 4, 1, 4, 2, 3);
-  a.model.expert_ffn_hidden = 2046;   // divisible by 3: the tp rule is what fails
-  EXPECT_NE(compile_error(a).find("etp=3 does not divide tp=4"), std::string::npos) << compile_error(a);
+  a.model.expert_ffn_hidden = 2046;   // divisible by 3: the rank rule is what fails
+  EXPECT_NE(compile_error(a).find("ep*etp=6 does not divide tp*cp*dp=16"), std::string::npos) << compile_error(a);
   // etp*ep must divide tp*cp*dp.
   Scenario b = folded(small_moe(8, 2), 2, 1, 2, 8, 1);
   EXPECT_NE(compile_error(b).find("ep*etp=8 does not divide tp*cp*dp=4"), std::string::npos) << compile_error(b);
   // auto: says why EP along DP did not apply either.
   b.parallel.ep_layout = EpLayout::kAuto;
   EXPECT_NE(compile_error(b).find("ep=8 does not divide dp=2"), std::string::npos) << compile_error(b);
-  // etp > 1 needs tp innermost of tp, cp, dp.
-  Scenario c = folded(small_moe(8, 2), 2, 1, 4, 2, 2);
-  c.parallel.order = "dp-tp-cp-pp";
-  EXPECT_NE(compile_error(c).find("needs tp innermost"), std::string::npos) << compile_error(c);
-  c.parallel.etp = 1;
+  // etp > tp, and etp > 1 with tp not innermost, are layouts (ExpertTpAcrossTpGroupsAnyOrder).
+  Scenario c = folded(small_moe(8, 2), 2, 1, 4, 2, 4);
   EXPECT_EQ(compile_error(c), "");
   // EP along DP asked for explicitly keeps its rules, and names folding.
   Scenario d = folded(small_moe(8, 2), 4, 1, 2, 4, 1);

@@ -43,7 +43,7 @@ Scenario random_moe(SplitMix64& g, int i) {
   }
   if (pick(3) == 0) {
     s.parallel.ep_layout = EpLayout::kFolded;
-    s.parallel.etp = pick(2) == 0 ? 1 : tp;
+    s.parallel.etp = pick(3) == 0 ? 1 : pick(2) == 0 ? tp : 2 * tp;   // 2 tp: across TP groups
     const int ranks = tp * s.parallel.cp * dp;
     int e = 1 << pick(4);
     while (e > 1 && (ranks % (e * s.parallel.etp) != 0 || s.model.experts % e != 0)) e /= 2;

@@ -635,16 +635,18 @@ TEST(LoaderMoe, FoldedEp) {
 
 TEST(LoaderMoe, BadFoldsAreErrors) {
   json d = moe_doc();
-  // etp must divide tp (an expert-TP group lies inside one TP group).
+  // etp must divide a stage's tp*cp*dp ranks (it may span TP groups: their rows are gathered).
   d["parallel"] = {{"dp", 2}, {"tp", 4}, {"ep", 2}, {"etp", 3}};
-  expect_error(load(d), "/parallel/etp", "3", {"does not divide tp=4", "folded", "use 1, 2 or 4"});
+  expect_error(load(d), "/parallel/etp", "3", {"does not divide tp*cp*dp=8", "folded", "use 1, 2, 4 or 8"});
   // etp*ep must divide tp*cp*dp; "auto" also says why EP along DP did not apply.
   d["parallel"] = {{"dp", 2}, {"tp", 2}, {"ep", 8}, {"etp", 1}};
   expect_error(load(d), "/parallel/ep", "8",
                {"ep*etp=8 does not divide tp*cp*dp=4", "ep does not divide dp=2", "use ep in 1, 2 or 4"});
-  // etp > 1 needs tp innermost of tp, cp, dp in the rank order.
+  // An expert-TP group across TP groups (etp > tp, or tp not innermost) is accepted.
   d["parallel"] = {{"dp", 4}, {"tp", 2}, {"ep", 2}, {"etp", 2}, {"ep_layout", "folded"}, {"order", "dp-tp-cp-pp"}};
-  expect_error(load(d), "/parallel/order", "dp-tp-cp-pp", {"needs tp innermost", "dp=4", "etp=1"});
+  EXPECT_TRUE(load(d).ok()) << all_errors(load(d));
+  d["parallel"] = {{"dp", 4}, {"tp", 2}, {"ep", 2}, {"etp", 4}, {"ep_layout", "folded"}};
+  EXPECT_TRUE(load(d).ok()) << all_errors(load(d));
   // An unknown layout lists the accepted ones.
   d["parallel"] = {{"dp", 8}, {"ep", 4}, {"ep_layout", "fold"}};
   expect_error(load(d), "/parallel/ep_layout", "fold", {"\"auto\"", "\"dp\"", "\"folded\""});
