@@ -109,6 +109,8 @@ ordered_json prediction_json(const Prediction& p) {
     strategy["ep_layout"] = "folded";
     strategy["etp"] = par.etp;
     strategy["edp"] = expert_dp_size(par);
+  } else if (par.etp > 1) {   // EP along DP with experts TP-split
+    strategy["etp"] = par.etp;
   }
   strategy["sequence_parallel"] = par.sequence_parallel;
   strategy["schedule"] = to_string(par.schedule);

@@ -90,10 +90,11 @@ void header_section(std::string& out, const Prediction& p) {
                              ? strf(" (ulysses %d x ring %d%s)", par.cp_ulysses, ring, par.cp_load_balance ? " zig-zag" : "")
                              : strf(" (ring%s)", par.cp_load_balance ? " zig-zag" : ", contiguous chunks");
   }
-  // Folded EP (models/spec.h EpLayout) is named; EP along DP keeps the line it always had.
+  // Folded EP (models/spec.h EpLayout) is named; EP along DP keeps the line it always had, with
+  // its expert TP where there is one.
   const std::string ep_how = ep_folded(par) && (par.ep > 1 || par.etp > 1)
                                  ? strf(" (folded: etp=%d edp=%d)", par.etp, expert_dp_size(par))
-                                 : std::string();
+                                 : par.etp > 1 ? strf(" (etp=%d)", par.etp) : std::string();
   kv(out, "strategy", strf("tp=%d pp=%d vp=%d dp=%d cp=%d%s ep=%d%s, sp %s, schedule %s, %s, "
                            "recompute %s",
                            par.tp, par.pp, par.vp, par.dp, par.cp, cp_how.c_str(), par.ep, ep_how.c_str(),

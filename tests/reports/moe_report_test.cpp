@@ -39,6 +39,35 @@ TEST(MoeReport, SummaryShowsImbalanceAndCost) {
   EXPECT_EQ(d.find("routing cost"), std::string::npos);
 }
 
+// The strategy line and JSON name the expert layout: folded with its etp and edp; EP along DP
+// only its expert TP, where experts are TP-split (etp = tp); neither without.
+TEST(MoeReport, StrategyNamesTheExpertLayout) {
+  Prediction p = moe_prediction();
+  ParallelSpec& par = p.scenario.parallel;
+  par.tp = 4;
+  par.dp = 4;
+  par.ep = 4;
+  par.etp = 4;
+  par.ep_layout = EpLayout::kDp;
+  EXPECT_NE(format_summary(p).find("ep=4 (etp=4),"), std::string::npos) << format_summary(p);
+  auto j = prediction_json(p);
+  EXPECT_EQ(j["strategy"]["etp"], 4);
+  EXPECT_FALSE(j["strategy"].contains("ep_layout"));
+  par.etp = 8;
+  par.ep = 2;
+  par.ep_layout = EpLayout::kFolded;
+  EXPECT_NE(format_summary(p).find("ep=2 (folded: etp=8 edp=1),"), std::string::npos) << format_summary(p);
+  j = prediction_json(p);
+  EXPECT_EQ(j["strategy"]["ep_layout"], "folded");
+  EXPECT_EQ(j["strategy"]["etp"], 8);
+  EXPECT_EQ(j["strategy"]["edp"], 1);
+  par.etp = 1;
+  par.ep = 4;
+  par.ep_layout = EpLayout::kDp;
+  EXPECT_NE(format_summary(p).find("ep=4,"), std::string::npos) << format_summary(p);
+  EXPECT_FALSE(prediction_json(p)["strategy"].contains("etp"));
+}
+
 TEST(MoeReport, JsonHasMoeSectionOnlyForMoe) {
   const auto j = prediction_json(moe_prediction());
   ASSERT_TRUE(j.contains("moe"));
