@@ -179,6 +179,7 @@ Status Plan::finalize() {
     uint32_t* pos = prog.pos_in_stream.data();
     prog.cross_stream_deps.assign(n / 64 + 1, 0);
     uint64_t* xdep = prog.cross_stream_deps.data();
+    bool off_stream = false;
     for (uint32_t i = 0; i < n; ++i) {
       const Task& t = tasks[i];
       if (t.stream >= kMaxStreams)
@@ -211,10 +212,12 @@ Status Plan::finalize() {
       }
       // Most tasks are on the compute stream: its counter lives in a register, so the tasks do
       // not wait on each other's increment of count[] in memory.
+      off_stream |= t.stream != kStreamCompute && t.kind == TaskKind::kCompute && t.category != Category::kOffload;
       pos[i] = t.stream == kStreamCompute ? compute_count++ : count[t.stream]++;
       stream_of[i] = t.stream;
     }
     count[kStreamCompute] = compute_count;
+    prog.compute_off_stream = off_stream;
     prog.recvs_on_channel = recvs;
     std::array<uint32_t*, kMaxStreams> out{};
     for (int s = 0; s < kMaxStreams; ++s) {

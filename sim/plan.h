@@ -125,6 +125,9 @@ struct Program {
   // A bit per task (task i: word i / 64, bit i % 64), set where a task on another stream
   // depends on it (the replay's compute chains stop there).
   std::vector<uint64_t> cross_stream_deps;
+  // Whether compute that collectives slow runs on a stream other than the compute stream (a
+  // compute task not of category offload): then a collective's time matters to it.
+  bool compute_off_stream = false;
 };
 
 // A kind of group (tp, dp, ...): which instance each rank belongs to and the members of each.

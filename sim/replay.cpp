@@ -98,6 +98,15 @@ struct RankState {
   uint32_t chain = 1;
   Time chain_dur;
   const uint64_t* xdep = nullptr;
+  // Collectives inside the chain (Replayer::chain): their summed duration (the collectives'
+  // SM share slows compute only). While collectives share the GPU (contend_), where the chain
+  // stands: its task mix_pos ends at mix_end at the present rate mix_rate (the tasks before it
+  // have ended), each later one taking its own duration at that rate, rounded to the ps as a
+  // task of its own would be.
+  Time chain_comm;
+  Time mix_end;
+  uint32_t mix_pos = 0;
+  double mix_rate = 1;
 };
 
 struct Message {
@@ -186,33 +195,76 @@ class Replayer {
   //    does), and p frees no memory, u allocates none (the rank's memory changes only at the
   //    chain's ends, as it would have);
   //  - every dependency of u on another stream has finished already (it would not wait).
+  //  - or u is a collective of a group whose instance has no other simulated member (fast
+  //    mode's collapsed TP and EP groups): it starts the moment it is posted and takes its
+  //    duration (analytic network only), like a kernel that collectives do not slow.
   // Back-to-back kernels on one stream end where their summed durations say, so the step is
-  // the same; while collectives share the GPU the chain is slowed as a whole, exactly like its
-  // tasks one by one up to the rounding of each task's slowed duration to the picosecond.
-  // Traced ranks get a record per task, the chain's span split in proportion to durations.
-  // Sets rs.chain / rs.chain_dur; returns the chain's duration at full rate.
-  Time chain(RankState& rs, const Task& t) {
+  // the same; while collectives share the GPU the chain is slowed as a whole (its compute; its
+  // collectives keep their durations), exactly like its tasks one by one up to the rounding of
+  // each task's slowed duration to the picosecond. Traced ranks get a record per task, the
+  // chain's span split in proportion to durations (compute stretched, collectives not).
+  // Sets rs.chain / rs.chain_dur / rs.chain_comm; returns the chain's duration at full rate.
+  Time chain(uint32_t li, RankState& rs, const Task& t) {
     rs.chain = 1;
     rs.chain_dur = t.dur;
+    rs.chain_comm = Time::zero();
     if (!chains_) return t.dur;
     const uint32_t pc = rs.pc[kStreamCompute], len = rs.len[kStreamCompute];
     const uint32_t* st = rs.st[kStreamCompute];
     uint32_t prev = st[pc];
-    Time d = t.dur;
+    Time d = t.dur, comm = Time::zero();
     uint32_t k = pc + 1;
     for (; k < len; ++k) {
       const Task& p = rs.tasks[prev];
       if (p.mem_free != 0 || ((rs.xdep[prev >> 6] >> (prev & 63)) & 1u)) break;
       const uint32_t ui = st[k];
       const Task& u = rs.tasks[ui];
-      if (u.kind != TaskKind::kCompute || u.category != t.category || u.mem_alloc != 0) break;
+      if (u.mem_alloc != 0) break;
+      const bool coll = u.kind == TaskKind::kCollective;
+      if (coll ? !local_collective(li, u) : u.kind != TaskKind::kCompute || u.category != t.category) break;
       if ((u.dep[0] != kNoDep || u.dep[1] != kNoDep) && !deps_met(rs, u)) break;
+      if (coll) comm = comm + u.dur;
       d = d + u.dur;
       prev = ui;
     }
     rs.chain = k - pc;
     rs.chain_dur = d;
+    rs.chain_comm = comm;
     return d;
+  }
+  // A collective that rank li alone runs among the simulated ranks (analytic network), where
+  // its running slows no compute beside it (none runs off the compute stream).
+  bool local_collective(uint32_t li, const Task& u) const {
+    if (flow_ || (contend_ && rs_[li].prog->compute_off_stream)) return false;
+    const uint32_t sl = slot(li, u.group);
+    return sl != kNoDep && gs_[u.group].pend[sl].needed == 1;
+  }
+  // Task u's duration at rate r, as the replay times a task of its own: compute slowed (to
+  // the ps), collectives not.
+  static Time wall(const Task& u, double r) {
+    if (u.kind == TaskKind::kCollective || r == 1.0) return u.dur;
+    return Time::ps(std::llround(static_cast<double>(u.dur.count_ps()) / r));
+  }
+  // The end of the compute stream's chain from its position (mix_pos ends at mix_end), the
+  // tasks after it at mix_rate.
+  Time chain_end(const RankState& rs) const {
+    const uint32_t* st = rs.st[kStreamCompute] + rs.pc[kStreamCompute];
+    Time e = rs.mix_end;
+    for (uint32_t j = rs.mix_pos + 1; j < rs.chain; ++j) e = e + wall(rs.tasks[st[j]], rs.mix_rate);
+    return e;
+  }
+  // The chain's rate changes from mix_rate to r1 at `now`: the tasks that ended by then are
+  // passed (each next one started at the old rate), the running one is re-timed as rerate
+  // re-times a task (a collective keeps its end), the later ones take r1.
+  void chain_rerate(RankState& rs, double r1, Time now) const {
+    const uint32_t* st = rs.st[kStreamCompute] + rs.pc[kStreamCompute];
+    while (rs.mix_pos + 1 < rs.chain && rs.mix_end <= now)
+      rs.mix_end = rs.mix_end + wall(rs.tasks[st[++rs.mix_pos]], rs.mix_rate);
+    if (rs.tasks[st[rs.mix_pos]].kind != TaskKind::kCollective) {
+      const double left = static_cast<double>((rs.mix_end - now).count_ps()) * rs.mix_rate;   // full-rate ps
+      rs.mix_end = now + Time::ps(std::llround(std::max(0.0, left) / r1));
+    }
+    rs.mix_rate = r1;
   }
   // Whether the dependencies of u (a task of the compute stream) on other streams have
   // finished; those on the compute stream come before u in it and finish first.
@@ -244,10 +296,17 @@ class Replayer {
       else push_done(li, s, now + t.dur);
       return;
     }
-    const Time dur = s == kStreamCompute && t.kind == TaskKind::kCompute ? chain(rs_[li], t) : t.dur;
+    const Time dur = s == kStreamCompute && t.kind == TaskKind::kCompute ? chain(li, rs_[li], t) : t.dur;
     if (contend_ && t.kind == TaskKind::kCompute) {
       RankState& rs = rs_[li];
       rs.slowed |= static_cast<uint8_t>(1u << s);
+      if (s == kStreamCompute) {   // a chain: its tasks timed one by one (chain_end)
+        rs.mix_pos = 0;
+        rs.mix_rate = rate_of(rs.colls);
+        rs.mix_end = now + wall(t, rs.mix_rate);
+        push_done(li, s, rs.colls == 0 ? now + dur : chain_end(rs));
+        return;
+      }
       push_done(li, s, rs.colls == 0 ? now + dur : slowed_end(rs, dur, now));
     } else {
       push_done(li, s, now + dur);
@@ -277,8 +336,14 @@ class Replayer {
   // is put back at the new end when it fires (run()).
   void rerate(uint32_t li, uint8_t s, double r0, double r1, Time now) {
     RankState& rs = rs_[li];
-    const double left = static_cast<double>((rs.end[s] - now).count_ps()) * r0;   // full-rate ps
-    rs.end[s] = now + Time::ps(std::llround(std::max(0.0, left) / r1));
+    if (s == kStreamCompute) {   // a chain (Replayer::chain_rerate)
+      (void)r0;
+      chain_rerate(rs, r1, now);
+      rs.end[s] = chain_end(rs);
+    } else {
+      const double left = static_cast<double>((rs.end[s] - now).count_ps()) * r0;   // full-rate ps
+      rs.end[s] = now + Time::ps(std::llround(std::max(0.0, left) / r1));
+    }
     if (rs.end[s] < rs.pend[s]) {
       ++rs.ver[s];
       push_done(li, s, rs.end[s]);
@@ -602,6 +667,17 @@ void Replayer::complete(uint32_t li, uint8_t s, Time now) {
       Time comm = dur < span ? dur : span;
       st.bucket[bi(bucket_of(t.category))] += comm;
       st.bucket[bi(Bucket::kBubble)] += span - comm;
+    } else if (rs.chain_comm > Time::zero()) {
+      // A chain with collectives: each collective's duration is its own exposed comm, the rest
+      // of the span (slowdown included) the compute's.
+      const uint32_t* cs = rs.st[s] + rs.pc[s];
+      for (uint32_t j = 1; j < rs.chain; ++j) {
+        const Task& u = rs.tasks[cs[j]];
+        if (u.kind != TaskKind::kCollective) continue;
+        st.comm_total[static_cast<size_t>(u.category)] += u.dur;
+        st.bucket[bi(bucket_of(u.category))] += u.dur;
+      }
+      st.bucket[bi(bucket_of(t.category))] += (now - rs.start[s]) - rs.chain_comm;
     } else {
       st.bucket[bi(bucket_of(t.category))] += now - rs.start[s];
     }
@@ -632,7 +708,10 @@ void Replayer::complete(uint32_t li, uint8_t s, Time now) {
     if (n == 1) trace_.push_back(TraceRecord{rs.rank, ti, rs.start[s], now});
     else trace_chain(rs, now);
   }
-  if (s == kStreamCompute) rs.chain = 1;
+  if (s == kStreamCompute) {
+    rs.chain = 1;
+    rs.chain_comm = Time::zero();
+  }
   advance(rs, s, n);
   rs.last_end[s] = now;
   rs.mem_cur -= last.mem_free;
@@ -647,14 +726,20 @@ void Replayer::trace_chain(const RankState& rs, Time now) {
   const uint32_t pc = rs.pc[kStreamCompute];
   const uint32_t* st = rs.st[kStreamCompute];
   const Time start = rs.start[kStreamCompute];
-  const double span = static_cast<double>((now - start).count_ps());
-  const double total = static_cast<double>(rs.chain_dur.count_ps());
-  Time from = start, sum = Time::zero();
+  // Collectives keep their durations; the compute shares the rest of the span in proportion.
+  const double comm = static_cast<double>(rs.chain_comm.count_ps());
+  const double span = static_cast<double>((now - start).count_ps()) - comm;
+  const double total = static_cast<double>(rs.chain_dur.count_ps()) - comm;
+  double at = 0;   // compute ps before the task at full rate, stretched below
+  double colls = 0;
+  Time from = start;
   for (uint32_t j = 0; j < rs.chain; ++j) {
-    sum = sum + rs.tasks[st[pc + j]].dur;
+    const Task& u = rs.tasks[st[pc + j]];
+    if (u.kind == TaskKind::kCollective) colls += static_cast<double>(u.dur.count_ps());
+    else at += static_cast<double>(u.dur.count_ps());
     Time to = now;
     if (j + 1 < rs.chain)
-      to = total > 0 ? start + Time::ps(std::llround(span * static_cast<double>(sum.count_ps()) / total)) : start;
+      to = start + Time::ps(std::llround(colls + (total > 0 ? span * at / total : 0.0)));
     trace_.push_back(TraceRecord{rs.rank, st[pc + j], from, to});
     from = to;
   }

@@ -211,9 +211,9 @@ INSTANTIATE_TEST_SUITE_P(Scenarios, GoldenTest, ::testing::ValuesIn(kGoldens),
 #ifdef TRAINSIM_BINARY
 // The trainsim binary, run twice on the same scenario, writes byte-identical --json files.
 // The replay's compute chains (sim/replay.h ReplayOptions::chain_compute) against an event per
-// task on each golden scenario: the same step, breakdown and memory; exactly when collectives
-// do not slow the compute (costs.nccl_ctas 0), to the picosecond rounding of each slowed task
-// otherwise (within 1 ps per hundred events of the unchained run: 254 ps of 6.7 s on the quickstart).
+// task on each golden scenario: the same step, breakdown and memory, to the picosecond, with
+// and without collectives slowing the compute (costs.nccl_ctas 0): a chain times its tasks one
+// by one, as the unchained run does.
 TEST_P(GoldenTest, ComputeChainsGiveTheStepOfAnEventPerTask) {
   const Golden& g = GetParam();
   auto sc = load_scenario_file((kSource / g.scenario).string());
@@ -227,10 +227,9 @@ TEST_P(GoldenTest, ComputeChainsGiveTheStepOfAnEventPerTask) {
     auto b = predict(s, one);
     ASSERT_TRUE(a.ok() && b.ok());
     EXPECT_LT(a->events, b->events) << g.name;
-    const int64_t tol = ctas == 0 ? 0 : static_cast<int64_t>(b->events / 100 + 1);
-    EXPECT_NEAR(a->step_time.count_ps(), b->step_time.count_ps(), tol) << g.name << " ctas " << ctas;
+    EXPECT_EQ(a->step_time.count_ps(), b->step_time.count_ps()) << g.name << " ctas " << ctas;
     for (size_t i = 0; i < a->breakdown.size(); ++i)
-      EXPECT_NEAR(a->breakdown[i].count_ps(), b->breakdown[i].count_ps(), tol) << g.name << " bucket " << i;
+      EXPECT_EQ(a->breakdown[i].count_ps(), b->breakdown[i].count_ps()) << g.name << " bucket " << i;
     EXPECT_EQ(a->peak_memory.total(), b->peak_memory.total()) << g.name;
     EXPECT_EQ(a->critical_rank, b->critical_rank) << g.name;
   }
