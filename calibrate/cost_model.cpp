@@ -222,8 +222,10 @@ Result<std::unique_ptr<CostModel>> make_default_cost_model(const ClusterSpec& cl
 
 Status bind_costs(Plan& plan, const CostModel& model, int gpus_per_node, std::vector<CostSource>* op_sources,
                   std::vector<Time>* op_durations) {
-  std::vector<GroupShape> shapes;
-  for (const auto& g : plan.groups) shapes.push_back(worst_shape(g, gpus_per_node));
+  // Each group's worst shape, found when an op first names the group (a shape scans every
+  // rank: groups no collective uses are skipped).
+  std::vector<GroupShape> shapes(plan.groups.size());
+  std::vector<bool> shaped(plan.groups.size(), false);
   // A p2p peer table is "same node" when every rank's peer shares its node.
   std::vector<bool> same_node;
   // r / gpus_per_node, as a shift when that is a power of two (a division per rank and table
@@ -247,6 +249,10 @@ Status bind_costs(Plan& plan, const CostModel& model, int gpus_per_node, std::ve
     OpCost c;
     if (op.cls == OpClass::kCollective) {
       if (op.group >= shapes.size()) return Status::error("bind_costs: op '" + op.name + "' names a missing group");
+      if (!shaped[op.group]) {
+        shapes[op.group] = worst_shape(plan.groups[op.group], gpus_per_node);
+        shaped[op.group] = true;
+      }
       c = model.collective(op, shapes[op.group]);
     } else if (op.cls == OpClass::kP2p) {
       if (op.group >= same_node.size()) return Status::error("bind_costs: op '" + op.name + "' names a missing peer table");
