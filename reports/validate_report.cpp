@@ -50,6 +50,20 @@ ValidateSummary summarize(const std::vector<ValidateRow>& rows) {
   return s;
 }
 
+std::vector<std::pair<std::string, ValidateSummary>> summarize_groups(const std::vector<ValidateRow>& rows) {
+  std::vector<std::string> order;
+  for (const ValidateRow& r : rows)
+    if (std::find(order.begin(), order.end(), r.group) == order.end()) order.push_back(r.group);
+  std::vector<std::pair<std::string, ValidateSummary>> out;
+  for (const std::string& g : order) {
+    std::vector<ValidateRow> mine;
+    for (const ValidateRow& r : rows)
+      if (r.group == g) mine.push_back(r);
+    out.emplace_back(g, summarize(mine));
+  }
+  return out;
+}
+
 std::string format_validate(const std::vector<ValidateRow>& rows, const ValidateSummary& s,
                             const std::string& costs) {
   std::string out;
@@ -87,6 +101,20 @@ std::string format_validate(const std::vector<ValidateRow>& rows, const Validate
   out += strf("\ncompared %d of %zu: median |error| %.1f%%, mean %.1f%%, max %.1f%%\n",
               s.compared, rows.size(), s.median_abs_error_pct, s.mean_abs_error_pct,
               s.max_abs_error_pct);
+  const auto groups = summarize_groups(rows);
+  if (groups.size() > 1) {
+    TextTable g({"source group", "compared", "median |error|", "mean", "max"},
+                {Align::kLeft, Align::kRight, Align::kRight, Align::kRight, Align::kRight});
+    for (const auto& [name, gs] : groups) {
+      if (gs.compared == 0) {
+        g.add({name.empty() ? "(no group)" : name, "0", "-", "-", "-"});
+        continue;
+      }
+      g.add({name.empty() ? "(no group)" : name, strf("%d", gs.compared), strf("%.1f%%", gs.median_abs_error_pct),
+             strf("%.1f%%", gs.mean_abs_error_pct), strf("%.1f%%", gs.max_abs_error_pct)});
+    }
+    out += "\nby source group:\n" + g.render("");
+  }
   return out;
 }
 

@@ -9,6 +9,7 @@
 // Thread-safety: pure functions.
 #pragma once
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -21,6 +22,7 @@ struct ValidateRow {
   std::vector<std::string> defaults;       // assumptions for unpublished fields, one per item
   bool ok = false;                         // false: skipped (not compared), see reason
   std::string reason;                      // why it was skipped ("" when ok)
+  std::string group;                       // the row's source group ("" if it gives none)
 };
 
 struct ValidateSummary {
@@ -35,9 +37,14 @@ double error_pct(double measured, double predicted);
 // count is the mean of the middle two.
 ValidateSummary summarize(const std::vector<ValidateRow>& rows);
 
+// summarize() per source group (ValidateRow::group), the groups in order of first appearance.
+std::vector<std::pair<std::string, ValidateSummary>> summarize_groups(const std::vector<ValidateRow>& rows);
+
 // A table (id, metric, measured, predicted, error %) of the ok rows, each followed by its
 // defaults on one indented line; then the skipped rows with their reasons; then the summary
-// line "compared N of M: median |error| x%, mean y%, max z%".
+// line "compared N of M: median |error| x%, mean y%, max z%"; then, where the rows name more
+// than one source group, a table of the same figures per group (text only: the JSON keeps the
+// issue's fields).
 // `costs`: where the rows' costs come from, printed above the summary line ("" = nothing).
 std::string format_validate(const std::vector<ValidateRow>& rows, const ValidateSummary& s,
                             const std::string& costs = "");

@@ -34,6 +34,7 @@ Result<std::vector<ValidateRow>> run_validation(const std::string& path, const V
     if (!j.is_object() || !j.contains("model")) continue;  // calibration anchors, blank objects
     ValidateRow row;
     row.id = j.contains("id") && j["id"].is_string() ? j["id"].get<std::string>() : "(no id)";
+    row.group = j.contains("group") && j["group"].is_string() ? j["group"].get<std::string>() : "";
     auto rs = scenario_from_row(j);
     if (!rs.ok()) {
       row.reason = "invalid: " + rs.status().to_string();

@@ -67,6 +67,37 @@ TEST(FormatValidate, TableDefaultsSkippedAndSummary) {
   EXPECT_EQ(s.find("costs:"), std::string::npos) << s;
 }
 
+// Per source group: the same statistics over each group's rows, groups in order of first
+// appearance; printed after the summary only where the rows name more than one group, and not
+// in the JSON (whose fields the issue fixes).
+TEST(FormatValidate, ByGroup) {
+  auto r = rows();
+  r[0].group = r[1].group = "A";   // |errors| 10, 10
+  r[2].group = r[4].group = "B";   // 2 (run-e skipped)
+  r[3].group = "C";                // 30
+  const auto g = summarize_groups(r);
+  ASSERT_EQ(g.size(), 3u);
+  EXPECT_EQ(g[0].first, "A");
+  EXPECT_EQ(g[0].second.compared, 2);
+  EXPECT_DOUBLE_EQ(g[0].second.median_abs_error_pct, (10 + 10.000000000000002) / 2);
+  EXPECT_EQ(g[1].first, "B");
+  EXPECT_EQ(g[1].second.compared, 1);
+  EXPECT_DOUBLE_EQ(g[1].second.max_abs_error_pct, 2.0);
+  EXPECT_EQ(g[2].second.compared, 1);
+  EXPECT_DOUBLE_EQ(g[2].second.mean_abs_error_pct, 30.0);
+  const std::string s = format_validate(r, summarize(r));
+  const size_t at = s.find("by source group:\n");
+  ASSERT_NE(at, std::string::npos) << s;
+  EXPECT_GT(at, s.find("compared 4 of 5"));
+  EXPECT_NE(s.find("B ", at), std::string::npos) << s;
+  EXPECT_NE(s.find("30.0%", at), std::string::npos) << s;
+  // One group (or none named): no per-group table.
+  EXPECT_EQ(format_validate(rows(), summarize(rows())).find("by source group"), std::string::npos);
+  const auto j = validate_json(r, summarize(r));
+  EXPECT_FALSE(j.contains("groups"));
+  EXPECT_FALSE(j["rows"][0].contains("group"));
+}
+
 TEST(ValidateJson, ExactShape) {
   const auto r = rows();
   const ordered_json j = validate_json(r, summarize(r));
