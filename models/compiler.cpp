@@ -830,6 +830,21 @@ class StageBuilder {
     }
   }
 
+  // The experts' activation function over `rows` (forward: read 2 (swiglu) or 1 inputs, write
+  // 1; backward 5 or 3 tensors), and its balanced twin (`twin_rows` >= 0).
+  void expert_act(bool bwd, int64_t rows, Category c, int layer, int micro, int64_t twin_rows) {
+    auto op_of = [&](int64_t r) {
+      return cached_op(bwd ? -21 : -20, r, [&] {
+        const char* name = bwd ? (d_.swiglu ? "moe.expert.swiglu.bwd" : "moe.expert.gelu.bwd")
+                               : (d_.swiglu ? "moe.expert.swiglu.fwd" : "moe.expert.gelu.fwd");
+        const int64_t tensors = bwd ? (d_.swiglu ? 5 : 3) : (d_.swiglu ? 3 : 2);
+        return memory_op(name, OpClass::kElementwise, tensors * 2 * r * fe_, bwd);
+      });
+    };
+    const uint32_t t = emit_compute(op_of(rows), c, layer, micro);
+    if (twins_ != nullptr && twin_rows >= 0) twin(t, op_of(twin_rows));
+  }
+
   void moe_forward(int layer, int micro, Category c, bool recompute) {
     const DType g = d_.gemm_dtype;
     const int64_t T = d_.tokens(), h = d_.h, E = model_.experts, k = model_.top_k;
@@ -856,14 +871,7 @@ class StageBuilder {
     etp_coll("ep.etp.allgather", true, R, layer, micro, Rb);
     const int64_t f1 = (d_.swiglu ? 2 : 1) * fe_;
     expert_gemm("moe.expert.fc1.fwd", mpe, f1, h, false, mpe * Le_, __LINE__, c, layer, micro, expert_pg_, false, mpe_b);
-    auto act_op = [&](int64_t r) {
-      return cached_op(__LINE__, r, [&] {
-        return memory_op(d_.swiglu ? "moe.expert.swiglu.fwd" : "moe.expert.gelu.fwd", OpClass::kElementwise,
-                         (d_.swiglu ? 3 : 2) * 2 * r * fe_, false);
-      });
-    };
-    const uint32_t act_t = emit_compute(act_op(R), c, layer, micro);
-    if (Rb >= 0) twin(act_t, act_op(Rb));
+    expert_act(false, R, c, layer, micro, Rb);
     expert_gemm("moe.expert.fc2.fwd", mpe, h, fe_, false, mpe * Le_, __LINE__, c, layer, micro, kNoDep, false, mpe_b);
     etp_coll("ep.etp.reducescatter", false, R, layer, micro, Rb);
     ep_a2a("ep.combine.alltoall", a2a, layer, micro, true, a2a_b);
@@ -899,14 +907,7 @@ class StageBuilder {
     const int64_t f1 = (d_.swiglu ? 2 : 1) * fe_;
     expert_gemm("moe.expert.fc2.dgrad", mpe, fe_, h, true, mpe * Le_, __LINE__, c, layer, micro, expert_pg_, false, mpe_b);
     expert_gemm("moe.expert.fc2.wgrad", fe_, h, mpe, true, mpe * Le_, __LINE__, c, layer, micro, kNoDep, true, mpe_b);
-    auto act_op = [&](int64_t r) {
-      return cached_op(__LINE__, r, [&] {
-        return memory_op(d_.swiglu ? "moe.expert.swiglu.bwd" : "moe.expert.gelu.bwd", OpClass::kElementwise,
-                         (d_.swiglu ? 5 : 3) * 2 * r * fe_, true);
-      });
-    };
-    const uint32_t act_t = emit_compute(act_op(R), c, layer, micro);
-    if (Rb >= 0) twin(act_t, act_op(Rb));
+    expert_act(true, R, c, layer, micro, Rb);
     expert_gemm("moe.expert.fc1.dgrad", mpe, h, f1, true, mpe * Le_, __LINE__, c, layer, micro, kNoDep, false, mpe_b);
     expert_gemm("moe.expert.fc1.wgrad", h, f1, mpe, true, mpe * Le_, __LINE__, c, layer, micro, kNoDep, true, mpe_b);
     etp_coll("ep.etp.bwd.reducescatter", false, R, layer, micro, Rb);
