@@ -107,6 +107,7 @@ struct RankState {
   Time mix_end;
   uint32_t mix_pos = 0;
   double mix_rate = 1;
+  std::vector<Time> mix_ends;   // traced ranks: the ends of the chain's tasks before mix_pos
 };
 
 struct Message {
@@ -201,8 +202,8 @@ class Replayer {
   // Back-to-back kernels on one stream end where their summed durations say, so the step is
   // the same; while collectives share the GPU the chain is slowed as a whole (its compute; its
   // collectives keep their durations), exactly like its tasks one by one up to the rounding of
-  // each task's slowed duration to the picosecond. Traced ranks get a record per task, the
-  // chain's span split in proportion to durations (compute stretched, collectives not).
+  // each task's slowed duration to the picosecond. Traced ranks get a record per task, timed as
+  // the chain timed it (the same records as an event per task).
   // Sets rs.chain / rs.chain_dur / rs.chain_comm; returns the chain's duration at full rate.
   Time chain(uint32_t li, RankState& rs, const Task& t) {
     rs.chain = 1;
@@ -258,8 +259,10 @@ class Replayer {
   // re-times a task (a collective keeps its end), the later ones take r1.
   void chain_rerate(RankState& rs, double r1, Time now) const {
     const uint32_t* st = rs.st[kStreamCompute] + rs.pc[kStreamCompute];
-    while (rs.mix_pos + 1 < rs.chain && rs.mix_end <= now)
+    while (rs.mix_pos + 1 < rs.chain && rs.mix_end <= now) {
+      if (rs.traced) rs.mix_ends.push_back(rs.mix_end);
       rs.mix_end = rs.mix_end + wall(rs.tasks[st[++rs.mix_pos]], rs.mix_rate);
+    }
     if (rs.tasks[st[rs.mix_pos]].kind != TaskKind::kCollective) {
       const double left = static_cast<double>((rs.mix_end - now).count_ps()) * rs.mix_rate;   // full-rate ps
       rs.mix_end = now + Time::ps(std::llround(std::max(0.0, left) / r1));
@@ -304,6 +307,7 @@ class Replayer {
         rs.mix_pos = 0;
         rs.mix_rate = rate_of(rs.colls);
         rs.mix_end = now + wall(t, rs.mix_rate);
+        if (rs.traced) rs.mix_ends.clear();
         push_done(li, s, rs.colls == 0 ? now + dur : chain_end(rs));
         return;
       }
@@ -723,25 +727,21 @@ void Replayer::complete(uint32_t li, uint8_t s, Time now) {
 }
 
 void Replayer::trace_chain(const RankState& rs, Time now) {
+  // Each task's end as the chain timed it: without the collectives' slowdown its duration
+  // after the one before; with it, the ends passed at re-timings (mix_ends), then from the
+  // running task's end at the present rate (Replayer::chain_end).
   const uint32_t pc = rs.pc[kStreamCompute];
   const uint32_t* st = rs.st[kStreamCompute];
-  const Time start = rs.start[kStreamCompute];
-  // Collectives keep their durations; the compute shares the rest of the span in proportion.
-  const double comm = static_cast<double>(rs.chain_comm.count_ps());
-  const double span = static_cast<double>((now - start).count_ps()) - comm;
-  const double total = static_cast<double>(rs.chain_dur.count_ps()) - comm;
-  double at = 0;   // compute ps before the task at full rate, stretched below
-  double colls = 0;
-  Time from = start;
+  Time from = rs.start[kStreamCompute], end = from;
   for (uint32_t j = 0; j < rs.chain; ++j) {
     const Task& u = rs.tasks[st[pc + j]];
-    if (u.kind == TaskKind::kCollective) colls += static_cast<double>(u.dur.count_ps());
-    else at += static_cast<double>(u.dur.count_ps());
-    Time to = now;
-    if (j + 1 < rs.chain)
-      to = start + Time::ps(std::llround(colls + (total > 0 ? span * at / total : 0.0)));
-    trace_.push_back(TraceRecord{rs.rank, st[pc + j], from, to});
-    from = to;
+    if (!contend_) end = end + u.dur;
+    else if (j < rs.mix_pos) end = rs.mix_ends[j];
+    else if (j == rs.mix_pos) end = rs.mix_end;
+    else end = end + wall(u, rs.mix_rate);
+    if (j + 1 == rs.chain) end = now;
+    trace_.push_back(TraceRecord{rs.rank, st[pc + j], from, end});
+    from = end;
   }
 }
 

@@ -247,8 +247,7 @@ TEST(Replay, ChainsEndWhereAnotherStreamWaitsOrMemoryMoves) {
 // memory and collectives (two ranks; some on the compute stream over a group of one rank, which
 // chains take in), replayed with compute chains and with an event per task, must give the same
 // step, buckets, peak memory and per-task trace; while collectives slow the compute, the same
-// step and buckets (the chain times its tasks one by one), the trace records within the chain's
-// span.
+// step, buckets and trace (the chain times its tasks one by one).
 TEST(Replay, ChainedReplayMatchesAnEventPerTaskOnRandomPlans) {
   std::mt19937_64 rng(7);
   int chained_fewer = 0, mixed = 0;
@@ -299,7 +298,7 @@ TEST(Replay, ChainedReplayMatchesAnEventPerTaskOnRandomPlans) {
         for (size_t j = 0; j < ra->ranks[k].bucket.size(); ++j)
           EXPECT_EQ(ra->ranks[k].bucket[j].count_ps(), rb->ranks[k].bucket[j].count_ps()) << iter << " " << j;
       }
-      // Per-task trace records: the same set (exact without contention).
+      // Per-task trace records: the same set.
       auto key = [](const TraceRecord& t) { return std::make_tuple(t.rank, t.task, t.start.count_ps(), t.end.count_ps()); };
       std::vector<std::tuple<uint32_t, uint32_t, int64_t, int64_t>> ta, tb;
       for (const auto& t : ra->trace) ta.push_back(key(t));
@@ -307,7 +306,7 @@ TEST(Replay, ChainedReplayMatchesAnEventPerTaskOnRandomPlans) {
       std::sort(ta.begin(), ta.end());
       std::sort(tb.begin(), tb.end());
       ASSERT_EQ(ta.size(), tb.size()) << iter;
-      if (share == 0) EXPECT_EQ(ta, tb) << iter;
+      EXPECT_EQ(ta, tb) << iter << " share " << share;
     }
   }
   EXPECT_GT(chained_fewer, 100);   // the chains did merge tasks in most plans
