@@ -224,7 +224,10 @@ class StageBuilder {
     p_opt += par_.zero >= 1 ? ceil_div(expert_params_local_, eshard_) : expert_params_local_;
     OpDesc opt = memory_op("optimizer.adam", OpClass::kOptimizer, 34 * p_opt, false);
     uint32_t dep = last_reduction_;
-    uint32_t opt_t = emit_compute(opt, Category::kOptimizer, 0xffff, 0, dep);
+    // The replica stream's last all-reduce, where a later reduction on another stream took the
+    // place of last_reduction_ (the MLA or embedding gradient all-reduce).
+    const uint32_t dep2 = last_replica_ != dep ? last_replica_ : kNoDep;
+    uint32_t opt_t = emit_compute(opt, Category::kOptimizer, 0xffff, 0, dep, dep2);
     if (zero12_gather && !par_.dp_overlap) {
       // Updated parameter shards gathered back, synchronously, after the step.
       uint32_t g = emit_coll("zero.param.allgather", CollKind::kAllGather, 2 * p_dense, kGroupDp, kStreamCompute,
@@ -972,9 +975,9 @@ class StageBuilder {
       uint32_t rs = emit_coll("zero3.grad.reducescatter", CollKind::kReduceScatter, bytes, kGroupDp, kStreamDp,
                               Category::kDpComm, layer, micro, after);
       last_reduction_ = rs;
-      if (shard_ < dpg_)
-        last_reduction_ = emit_coll("hsdp.grad.allreduce", CollKind::kAllReduce, bytes / shard_, kGroupDpRep,
-                                    kStreamDp, Category::kDpComm, layer, micro, rs);
+      if (shard_ < dpg_)   // HSDP: on the replica stream, beside the next reduce-scatter (compiler.h)
+        last_reduction_ = last_replica_ = emit_coll("hsdp.grad.allreduce", CollKind::kAllReduce, bytes / shard_,
+                                                    kGroupDpRep, kStreamDpReplica, Category::kDpComm, layer, micro, rs);
     } else if (dpg_ > 1) {   // a shard group of one rank (fsdp_shard_group 1): each rank holds it all
       last_reduction_ = emit_coll("hsdp.grad.allreduce", CollKind::kAllReduce, bytes, kGroupDpRep, kStreamDp,
                                   Category::kDpComm, layer, micro, after);
@@ -1015,10 +1018,14 @@ class StageBuilder {
       t = emit_coll(rs ? "ep.expert.grad.reducescatter" : "ep.expert.grad.allreduce",
                     rs ? CollKind::kReduceScatter : CollKind::kAllReduce, bytes, kGroupExpertDp, stream,
                     Category::kDpComm, layer, micro, after);
-    if (erep_ > 1)
-      t = emit_coll(par_.zero >= 3 ? "hsdp.expert.grad.allreduce" : "ep.expert.grad.replica.allreduce",
-                    CollKind::kAllReduce, rs ? bytes / eshard_ : bytes, expert_rep_group_, stream, Category::kDpComm,
-                    layer, micro, t);
+    if (erep_ > 1) {
+      // ZeRO-3 (FSDP2 HSDP): on the replica stream (compiler.h); ZeRO 0-2 after the reduce on `stream`.
+      const bool fsdp = par_.zero >= 3;
+      t = emit_coll(fsdp ? "hsdp.expert.grad.allreduce" : "ep.expert.grad.replica.allreduce", CollKind::kAllReduce,
+                    rs ? bytes / eshard_ : bytes, expert_rep_group_, fsdp ? kStreamDpReplica : stream,
+                    Category::kDpComm, layer, micro, t);
+      if (fsdp) last_replica_ = t;
+    }
     last_reduction_ = t;
   }
   void flush_bucket() {
@@ -1324,6 +1331,7 @@ class StageBuilder {
   size_t prefaulted_ = 0;   // tasks below this index lie on mapped pages
   uint32_t last_compute_ = kNoDep;
   uint32_t last_reduction_ = kNoDep;
+  uint32_t last_replica_ = kNoDep;   // the last HSDP replica all-reduce (kStreamDpReplica)
   int64_t pending_bytes_ = 0;
   uint32_t pending_after_ = kNoDep;
   std::vector<int64_t> deferred_;

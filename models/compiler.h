@@ -140,9 +140,11 @@
 // HSDP (fsdp_shard_group < dp) with ZeRO-3: each layer's gradient is reduce-scattered over
 // its shard group and the shard then all-reduced over the replicas, both on the DP stream, per
 // layer and micro-batch; with ZeRO-1/2 each bucket the same way ("dp.grad.reducescatter" then
-// "dp.grad.replica.allreduce"). Not modelled yet (FIXME): PyTorch FSDP2 runs the replica
-// all-reduce on a stream of its own (overlapping the next reduce-scatter) and can skip it on
-// all but the last micro-batch of a gradient accumulation (set_requires_all_reduce).
+// "dp.grad.replica.allreduce"). With ZeRO-3 the replica all-reduce runs on a stream of its
+// own (kStreamDpReplica: PyTorch FSDP2's all-reduce stream), after its reduce-scatter, so the
+// next layer's reduce-scatter does not wait for it; the optimizer waits for the last one. With
+// ZeRO-1/2 it follows each bucket's reduce-scatter on the DP stream. Not modelled: FSDP2 can
+// skip it on all but the last micro-batch of a gradient accumulation (set_requires_all_reduce).
 // HSDP with MoE (PyTorch FSDP2 HSDP + EP as torchtitan lays it out; Megatron-Core's distributed
 // optimizer with several instances): the dense part as above. A dense replica is one
 // shard-sized chunk of the dp x cp group (the ranks of one dp-shard group and, with etp < tp,

@@ -35,6 +35,7 @@ const char* stream_name(uint8_t stream) {
     case kStreamCp: return "cp-ring";
     case kStreamOffloadOut: return "offload-d2h";
     case kStreamOffloadIn: return "offload-h2d";
+    case kStreamDpReplica: return "dp-replica";
     default: return "stream";
   }
 }

@@ -25,7 +25,7 @@
 
 namespace trainsim {
 
-inline constexpr int kMaxStreams = 7;
+inline constexpr int kMaxStreams = 8;
 inline constexpr int kMaxChannels = 4;         // Send/Recv message channels per rank
 // Stream roles used by the compiler (the engine only needs the indices).
 inline constexpr uint8_t kStreamCompute = 0;   // kernels and blocking (TP) collectives
@@ -35,6 +35,7 @@ inline constexpr uint8_t kStreamGather = 3;    // ZeRO-3 parameter all-gather (p
 inline constexpr uint8_t kStreamCp = 4;        // ring-attention KV passing (context parallelism)
 inline constexpr uint8_t kStreamOffloadOut = 5;  // activation copies to host (device -> host)
 inline constexpr uint8_t kStreamOffloadIn = 6;   // activation copies back (host -> device)
+inline constexpr uint8_t kStreamDpReplica = 7;   // HSDP replica all-reduce (PyTorch FSDP2's all-reduce stream)
 inline constexpr uint32_t kNoDep = 0xffffffffu;
 
 enum class TaskKind : uint8_t { kCompute, kCollective, kSend, kRecv };

@@ -78,6 +78,7 @@ const char* export_stream_name(uint8_t stream) {
     case kStreamCp: return "cp";
     case kStreamOffloadOut: return "offload-out";
     case kStreamOffloadIn: return "offload-in";
+    case kStreamDpReplica: return "dp-replica";
   }
   return "?";
 }

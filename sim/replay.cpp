@@ -602,7 +602,7 @@ inline bool Replayer::start_next(uint32_t li, uint8_t s, Time now) {
   RankState& rs = rs_[li];
   // try_advance's candidate set, when no waiter of s is due (recheck = 0), is this; one pass
   // over it visits stream s alone, starts the task and ends (nothing sets progress).
-  const uint32_t cand = rs.live & ~rs.busy & ~rs.waiting & 0x7fu;
+  const uint32_t cand = rs.live & ~rs.busy & ~rs.waiting & 0xffu;
   if (cand != (1u << s) || (rs.waiters_on[s] && rs.done[s] >= rs.wake_at[s])) return false;
   const Task& t = rs.tasks[rs.cur[s]];
   if (t.dep[0] != kNoDep || t.dep[1] != kNoDep || t.kind == TaskKind::kRecv || (t.kind == TaskKind::kSend && flow_))
@@ -625,7 +625,7 @@ void Replayer::try_advance(uint32_t li, Time now, uint8_t moved) {
     progress = false;
     // Streams that are busy or done cannot start anything, and working on stream s changes
     // neither bit of another stream: visit the others in ascending order.
-    for (uint32_t cand = rs.live & ~rs.busy & ~(rs.waiting & ~recheck) & 0x7fu; cand != 0; cand &= cand - 1) {
+    for (uint32_t cand = rs.live & ~rs.busy & ~(rs.waiting & ~recheck) & 0xffu; cand != 0; cand &= cand - 1) {
       const uint8_t s = static_cast<uint8_t>(__builtin_ctz(cand));
       if ((rs.waiting & (1u << s)) && !unwait(rs, s)) continue;   // still waiting
       // Runs the receives that find their message, then starts one task (the stream is then

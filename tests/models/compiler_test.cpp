@@ -718,6 +718,51 @@ TEST(CompilerPlan, ShardGroupOfOneAllReducesOverTheReplicas) {
   }
 }
 
+// HSDP with ZeRO-3 (PyTorch FSDP2): each layer's replica all-reduce runs on the replica
+// stream after its reduce-scatter, so the next layer's reduce-scatter (DP stream) does not wait
+// for it; the optimizer waits for the last one. With the replica all-reduces on the DP stream
+// (as before) the step can only be longer: the test rebuilds that plan by moving them back.
+TEST(CompilerPlan, HsdpReplicaAllReduceHasAStreamOfItsOwn) {
+  ParallelSpec par = parallel(1, 1, 8);
+  par.zero = 3;
+  par.fsdp_shard_group = 4;   // 2 replicas of 4 shards
+  Scenario s = scenario(small_gpt(4), training(1024, 2, 8), par, "H100-SXM-80GB");
+  s.cluster.gpus_per_node = 4;   // the replicas across nodes: a slow all-reduce
+  CompiledPlan c = compile(s);
+  const std::vector<Task>& tasks = c.plan.programs[0].tasks;
+  int ars = 0;
+  uint32_t last_ar = kNoDep, opt = kNoDep;
+  for (uint32_t i = 0; i < tasks.size(); ++i) {
+    const Task& t = tasks[i];
+    if (t.category == Category::kOptimizer) opt = i;
+    if (t.kind != TaskKind::kCollective || c.plan.ops[t.op].name != "hsdp.grad.allreduce") continue;
+    ++ars;
+    last_ar = i;
+    EXPECT_EQ(t.stream, kStreamDpReplica);
+    ASSERT_NE(t.dep[0], kNoDep);
+    EXPECT_EQ(c.plan.ops[tasks[t.dep[0]].op].name, "zero3.grad.reducescatter");
+    EXPECT_EQ(tasks[t.dep[0]].stream, kStreamDp);
+  }
+  EXPECT_EQ(ars, 2 * (4 + 2));   // per unit (4 layers, the embedding, the head) and micro-batch
+  ASSERT_NE(opt, kNoDep);
+  EXPECT_TRUE(tasks[opt].dep[0] == last_ar || tasks[opt].dep[1] == last_ar);
+  auto own = predict(s, PredictOptions{});
+  ASSERT_TRUE(own.ok()) << own.status().to_string();
+  // The same plan with the all-reduces on the DP stream.
+  auto model = make_default_cost_model(s.cluster, InNetworkReduction{});
+  ASSERT_TRUE(model.ok());
+  for (Task& t : c.plan.programs[0].tasks)
+    if (t.stream == kStreamDpReplica) t.stream = kStreamDp;
+  ASSERT_TRUE(c.plan.finalize().ok());
+  ASSERT_TRUE(bind_costs(c.plan, *model.value(), s.cluster.gpus_per_node, nullptr).ok());
+  ReplayOptions ro;
+  ro.fast = true;
+  ro.comm_sm_share = comm_sm_share(24, s.cluster.gpu);
+  auto shared = replay(c.plan, ro);
+  ASSERT_TRUE(shared.ok());
+  EXPECT_LT(own->step_time, shared->step_time);
+}
+
 // ZeRO 0 shards nothing: a shard group given through the API (the loader rejects it) is read
 // as all of dp, the plan of fsdp_shard_group 0 (it used to all-reduce inside the shard only).
 TEST(CompilerPlan, ZeroZeroReadsAShardGroupAsAllOfDp) {

@@ -68,7 +68,7 @@ TEST(MoeHsdp, GroupsAreExpertDpSplitByReplica) {
 // ZeRO-3, per MoE layer and micro-batch (m = 2, 4 MoE layers, Le = 8/2 = 4 local experts,
 // Pe = expert_params): the experts' gradient, E = 2 B * Le * Pe, is reduce-scattered over the
 // expert shard group (2 ranks), then the rank's shard E / 2 all-reduced over the 2 expert
-// replicas, on the DP stream, right after (it waits for the reduce-scatter):
+// replicas, on the replica stream (FSDP2's all-reduce stream), after the reduce-scatter (it waits for it):
 //   expert reduce-scatter bytes = m * 4 * E        expert replica all-reduce = m * 4 * E / 2
 //   expert all-gather bytes     = m * 2 uses * 4 * E (over the expert shard group)
 TEST(MoeHsdp, ZeroThreeExpertBytesClosedForm) {
@@ -94,7 +94,7 @@ TEST(MoeHsdp, ZeroThreeExpertBytesClosedForm) {
       EXPECT_EQ(op.name, "hsdp.expert.grad.allreduce");
       EXPECT_EQ(op.coll, CollKind::kAllReduce);
       EXPECT_EQ(op.bytes.count(), E / 2);
-      EXPECT_EQ(t.stream, kStreamDp);
+      EXPECT_EQ(t.stream, kStreamDpReplica);   // FSDP2's all-reduce stream (ZeRO-3)
       EXPECT_EQ(t.category, Category::kDpComm);
       ASSERT_NE(t.dep[0], kNoDep);
       const Task& d = tasks[t.dep[0]];
