@@ -56,6 +56,13 @@ Bucket bucket_of(Category c) {
   return Bucket::kBubble;
 }
 
+// std::llround of a non-negative double, inline: the truncation plus one where the fraction is
+// at least a half (the fraction of a double is exact; from 2^52 up every double is an integer).
+inline int64_t round_ps(double x) {
+  const int64_t i = static_cast<int64_t>(x);
+  return i + (x - static_cast<double>(i) >= 0.5 ? 1 : 0);
+}
+
 struct RankState {
   const Program* prog = nullptr;
   const Task* tasks = nullptr;   // prog->tasks.data(): one load less on the hot path
@@ -107,6 +114,7 @@ struct RankState {
   Time mix_end;
   uint32_t mix_pos = 0;
   double mix_rate = 1;
+  Time mix_rest;                // the durations of the chain's tasks after mix_pos
   std::vector<Time> mix_ends;   // traced ranks: the ends of the chain's tasks before mix_pos
 };
 
@@ -138,6 +146,7 @@ struct GroupState {
   const uint32_t* members = nullptr;
   std::vector<uint32_t> own_offsets, own_members;    // fast mode: what the pointers point to
   std::vector<std::pair<uint32_t, uint32_t>> slot_of_inst;   // fast mode: (instance, slot), sorted
+  bool any_alone = false;   // some slot has one simulated member (analytic network only: chains)
 };
 
 class Replayer {
@@ -236,7 +245,7 @@ class Replayer {
   // A collective that rank li alone runs among the simulated ranks (analytic network), where
   // its running slows no compute beside it (none runs off the compute stream).
   bool local_collective(uint32_t li, const Task& u) const {
-    if (flow_ || (contend_ && rs_[li].prog->compute_off_stream)) return false;
+    if (!gs_[u.group].any_alone || (contend_ && rs_[li].prog->compute_off_stream)) return false;
     const uint32_t sl = slot(li, u.group);
     return sl != kNoDep && gs_[u.group].pend[sl].needed == 1;
   }
@@ -244,11 +253,12 @@ class Replayer {
   // the ps), collectives not.
   static Time wall(const Task& u, double r) {
     if (u.kind == TaskKind::kCollective || r == 1.0) return u.dur;
-    return Time::ps(std::llround(static_cast<double>(u.dur.count_ps()) / r));
+    return Time::ps(round_ps(static_cast<double>(u.dur.count_ps()) / r));
   }
   // The end of the compute stream's chain from its position (mix_pos ends at mix_end), the
   // tasks after it at mix_rate.
-  Time chain_end(const RankState& rs) const {
+  __attribute__((noinline)) Time chain_end(const RankState& rs) const {
+    if (rs.mix_rate == 1.0) return rs.mix_end + rs.mix_rest;   // every task at its duration
     const uint32_t* st = rs.st[kStreamCompute] + rs.pc[kStreamCompute];
     Time e = rs.mix_end;
     for (uint32_t j = rs.mix_pos + 1; j < rs.chain; ++j) e = e + wall(rs.tasks[st[j]], rs.mix_rate);
@@ -261,11 +271,13 @@ class Replayer {
     const uint32_t* st = rs.st[kStreamCompute] + rs.pc[kStreamCompute];
     while (rs.mix_pos + 1 < rs.chain && rs.mix_end <= now) {
       if (rs.traced) rs.mix_ends.push_back(rs.mix_end);
-      rs.mix_end = rs.mix_end + wall(rs.tasks[st[++rs.mix_pos]], rs.mix_rate);
+      const Task& u = rs.tasks[st[++rs.mix_pos]];
+      rs.mix_rest = rs.mix_rest - u.dur;
+      rs.mix_end = rs.mix_end + wall(u, rs.mix_rate);
     }
     if (rs.tasks[st[rs.mix_pos]].kind != TaskKind::kCollective) {
       const double left = static_cast<double>((rs.mix_end - now).count_ps()) * rs.mix_rate;   // full-rate ps
-      rs.mix_end = now + Time::ps(std::llround(std::max(0.0, left) / r1));
+      rs.mix_end = now + Time::ps(round_ps(std::max(0.0, left) / r1));
     }
     rs.mix_rate = r1;
   }
@@ -293,7 +305,7 @@ class Replayer {
   }
   // A task that occupies stream s for its duration starts: compute tasks are slowed while
   // collectives run (contend_), everything else takes Task::dur.
-  void start_timed(uint32_t li, uint8_t s, const Task& t, Time now) {
+  __attribute__((always_inline)) void start_timed(uint32_t li, uint8_t s, const Task& t, Time now) {
     if (t.category == Category::kOffload) {   // host copies (copy engines): never slowed by collectives
       if (shared_pcie_) copy_start(li, s, t, now);
       else push_done(li, s, now + t.dur);
@@ -305,10 +317,15 @@ class Replayer {
       rs.slowed |= static_cast<uint8_t>(1u << s);
       if (s == kStreamCompute) {   // a chain: its tasks timed one by one (chain_end)
         rs.mix_pos = 0;
-        rs.mix_rate = rate_of(rs.colls);
-        rs.mix_end = now + wall(t, rs.mix_rate);
+        rs.mix_rest = dur - t.dur;
         if (rs.traced) rs.mix_ends.clear();
-        push_done(li, s, rs.colls == 0 ? now + dur : chain_end(rs));
+        if (rs.colls == 0) {
+          rs.mix_rate = 1.0;
+          rs.mix_end = now + t.dur;
+          push_done(li, s, now + dur);
+        } else {
+          start_slowed_chain(li, rs, t, now);
+        }
         return;
       }
       push_done(li, s, rs.colls == 0 ? now + dur : slowed_end(rs, dur, now));
@@ -317,8 +334,14 @@ class Replayer {
     }
   }
   double rate_of(uint8_t colls) const { return std::max(kMinComputeRate, 1.0 - share_ * colls); }
+  // A chain starting while collectives run (the state start_timed set, then its first end).
+  __attribute__((noinline)) void start_slowed_chain(uint32_t li, RankState& rs, const Task& t, Time now) {
+    rs.mix_rate = rate_of(rs.colls);
+    rs.mix_end = now + wall(t, rs.mix_rate);
+    push_done(li, kStreamCompute, chain_end(rs));
+  }
   __attribute__((noinline)) Time slowed_end(const RankState& rs, Time dur, Time now) const {
-    return now + Time::ps(std::llround(static_cast<double>(dur.count_ps()) / rate_of(rs.colls)));
+    return now + Time::ps(round_ps(static_cast<double>(dur.count_ps()) / rate_of(rs.colls)));
   }
   // Traced ranks: a record per task of the chain that just ended on the compute stream.
   __attribute__((noinline)) void trace_chain(const RankState& rs, Time now);
@@ -346,7 +369,7 @@ class Replayer {
       rs.end[s] = chain_end(rs);
     } else {
       const double left = static_cast<double>((rs.end[s] - now).count_ps()) * r0;   // full-rate ps
-      rs.end[s] = now + Time::ps(std::llround(std::max(0.0, left) / r1));
+      rs.end[s] = now + Time::ps(round_ps(std::max(0.0, left) / r1));
     }
     if (rs.end[s] < rs.pend[s]) {
       ++rs.ver[s];
@@ -505,7 +528,7 @@ void Replayer::copy_start(uint32_t li, uint8_t s, const Task& t, Time now) {
   const bool both = (rs.copying >> o) & 1u;
   rs.copying |= static_cast<uint8_t>(1u << s);
   if (both) rerate(li, o, 1.0, duplex_, now);
-  push_done(li, s, both ? now + Time::ps(std::llround(static_cast<double>(t.dur.count_ps()) / duplex_)) : now + t.dur);
+  push_done(li, s, both ? now + Time::ps(round_ps(static_cast<double>(t.dur.count_ps()) / duplex_)) : now + t.dur);
 }
 
 void Replayer::copy_end(uint32_t li, uint8_t s, Time now) {
@@ -755,7 +778,10 @@ void Replayer::setup_groups(const std::vector<uint32_t>& sim) {
       GroupState& s = gs_[g];
       const uint32_t ni = gt.instances();
       s.pend.assign(ni, Pending{});
-      for (uint32_t i = 0; i < ni; ++i) s.pend[i].needed = gt.size_of(i);
+      for (uint32_t i = 0; i < ni; ++i) {
+        s.pend[i].needed = gt.size_of(i);
+        s.any_alone |= s.pend[i].needed == 1 && !flow_;
+      }
       if (opts_.network) s.actual.assign(ni, Time::zero());
       s.member_offsets = gt.member_offsets.data();
       s.members = gt.members.data();
@@ -784,6 +810,7 @@ void Replayer::setup_groups(const std::vector<uint32_t>& sim) {
       if (slot_[li * ng + g] != kNoDep) ++s.own_offsets[slot_[li * ng + g] + 1];
     for (size_t k = 0; k < ns; ++k) {
       s.pend[k].needed = s.own_offsets[k + 1];
+      s.any_alone |= s.pend[k].needed == 1 && !flow_;
       s.own_offsets[k + 1] += s.own_offsets[k];
     }
     s.own_members.assign(s.own_offsets[ns], 0);
