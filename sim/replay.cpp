@@ -115,7 +115,6 @@ struct RankState {
   uint32_t mix_pos = 0;
   double mix_rate = 1;
   Time mix_rest;                // the durations of the chain's tasks after mix_pos
-  std::vector<Time> mix_ends;   // traced ranks: the ends of the chain's tasks before mix_pos
 };
 
 struct Message {
@@ -267,10 +266,10 @@ class Replayer {
   // The chain's rate changes from mix_rate to r1 at `now`: the tasks that ended by then are
   // passed (each next one started at the old rate), the running one is re-timed as rerate
   // re-times a task (a collective keeps its end), the later ones take r1.
-  void chain_rerate(RankState& rs, double r1, Time now) const {
+  void chain_rerate(RankState& rs, double r1, Time now) {
     const uint32_t* st = rs.st[kStreamCompute] + rs.pc[kStreamCompute];
     while (rs.mix_pos + 1 < rs.chain && rs.mix_end <= now) {
-      if (rs.traced) rs.mix_ends.push_back(rs.mix_end);
+      if (rs.traced) mix_ends_[&rs - rs_.data()].push_back(rs.mix_end);
       const Task& u = rs.tasks[st[++rs.mix_pos]];
       rs.mix_rest = rs.mix_rest - u.dur;
       rs.mix_end = rs.mix_end + wall(u, rs.mix_rate);
@@ -318,7 +317,7 @@ class Replayer {
       if (s == kStreamCompute) {   // a chain: its tasks timed one by one (chain_end)
         rs.mix_pos = 0;
         rs.mix_rest = dur - t.dur;
-        if (rs.traced) rs.mix_ends.clear();
+        if (rs.traced) mix_ends_[li].clear();
         if (rs.colls == 0) {
           rs.mix_rate = 1.0;
           rs.mix_end = now + t.dur;
@@ -408,6 +407,9 @@ class Replayer {
   const bool chains_;              // opts_.chain_compute
   std::vector<int32_t> local_of_rank_;
   std::vector<RankState> rs_;
+  // Traced ranks (by local index): the ends of the running chain's tasks before mix_pos, as
+  // re-timings passed them (trace_chain).
+  std::vector<std::vector<Time>> mix_ends_;
   std::vector<RankStats> stats_;
   std::vector<GroupState> gs_;
   std::vector<uint32_t> slot_;     // fast mode: [local rank * groups + group] -> slot
@@ -759,7 +761,7 @@ void Replayer::trace_chain(const RankState& rs, Time now) {
   for (uint32_t j = 0; j < rs.chain; ++j) {
     const Task& u = rs.tasks[st[pc + j]];
     if (!contend_) end = end + u.dur;
-    else if (j < rs.mix_pos) end = rs.mix_ends[j];
+    else if (j < rs.mix_pos) end = mix_ends_[&rs - rs_.data()][j];
     else if (j == rs.mix_pos) end = rs.mix_end;
     else end = end + wall(u, rs.mix_rate);
     if (j + 1 == rs.chain) end = now;
@@ -868,6 +870,7 @@ Result<ReplayResult> Replayer::run() {
   }
   for (uint32_t r : opts_.trace_ranks)
     if (r < static_cast<uint32_t>(n) && local_of_rank_[r] >= 0) rs_[local_of_rank_[r]].traced = true;
+  if (!opts_.trace_ranks.empty()) mix_ends_.resize(rs_.size());
 
   setup_groups(sim);
   // Mailboxes sized by the receives each program posts per channel (counted by finalize): no
