@@ -97,10 +97,6 @@ std::string format_validate(const std::vector<ValidateRow>& rows, const Validate
              "\n";
     }
   }
-  if (!costs.empty()) out += "\n" + costs + "\n";
-  out += strf("\ncompared %d of %zu: median |error| %.1f%%, mean %.1f%%, max %.1f%%\n",
-              s.compared, rows.size(), s.median_abs_error_pct, s.mean_abs_error_pct,
-              s.max_abs_error_pct);
   const auto groups = summarize_groups(rows);
   if (groups.size() > 1) {
     TextTable g({"source group", "compared", "median |error|", "mean", "max"},
@@ -115,6 +111,10 @@ std::string format_validate(const std::vector<ValidateRow>& rows, const Validate
     }
     out += "\nby source group:\n" + g.render("");
   }
+  if (!costs.empty()) out += "\n" + costs + "\n";
+  out += strf("\ncompared %d of %zu: median |error| %.1f%%, mean %.1f%%, max %.1f%%\n",
+              s.compared, rows.size(), s.median_abs_error_pct, s.mean_abs_error_pct,
+              s.max_abs_error_pct);
   return out;
 }
 

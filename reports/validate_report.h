@@ -41,10 +41,10 @@ ValidateSummary summarize(const std::vector<ValidateRow>& rows);
 std::vector<std::pair<std::string, ValidateSummary>> summarize_groups(const std::vector<ValidateRow>& rows);
 
 // A table (id, metric, measured, predicted, error %) of the ok rows, each followed by its
-// defaults on one indented line; then the skipped rows with their reasons; then the summary
-// line "compared N of M: median |error| x%, mean y%, max z%"; then, where the rows name more
-// than one source group, a table of the same figures per group (text only: the JSON keeps the
-// issue's fields).
+// defaults on one indented line; then the skipped rows with their reasons; then, where the
+// rows name more than one source group, a table of the summary's figures per group (text only:
+// the JSON keeps the issue's fields); last the summary line "compared N of M: median |error|
+// x%, mean y%, max z%".
 // `costs`: where the rows' costs come from, printed above the summary line ("" = nothing).
 std::string format_validate(const std::vector<ValidateRow>& rows, const ValidateSummary& s,
                             const std::string& costs = "");

@@ -68,8 +68,8 @@ TEST(FormatValidate, TableDefaultsSkippedAndSummary) {
 }
 
 // Per source group: the same statistics over each group's rows, groups in order of first
-// appearance; printed after the summary only where the rows name more than one group, and not
-// in the JSON (whose fields the issue fixes).
+// appearance; printed before the summary line (which stays last) only where the rows name more
+// than one group, and not in the JSON (whose fields the issue fixes).
 TEST(FormatValidate, ByGroup) {
   auto r = rows();
   r[0].group = r[1].group = "A";   // |errors| 10, 10
@@ -88,7 +88,8 @@ TEST(FormatValidate, ByGroup) {
   const std::string s = format_validate(r, summarize(r));
   const size_t at = s.find("by source group:\n");
   ASSERT_NE(at, std::string::npos) << s;
-  EXPECT_GT(at, s.find("compared 4 of 5"));
+  EXPECT_LT(at, s.find("compared 4 of 5"));
+  EXPECT_EQ(s.substr(s.rfind('\n', s.size() - 2) + 1), "compared 4 of 5: median |error| 10.0%, mean 13.0%, max 30.0%\n");
   EXPECT_NE(s.find("B ", at), std::string::npos) << s;
   EXPECT_NE(s.find("30.0%", at), std::string::npos) << s;
   // One group (or none named): no per-group table.
