@@ -191,7 +191,7 @@ class StageBuilder {
   const std::vector<int64_t>* moe_migration_ = nullptr;   // per layer; 0 = none (static placement)
   // Balanced twins (CompiledPlan::balanced_twins): the rows with balanced routing (the same for
   // every layer and micro-batch), and where the twins go; null without.
-  const int64_t* twin_rows_ = nullptr;
+  int64_t twin_rows_ = -1;   // -1: no twins
   std::vector<OpTwin>* twins_ = nullptr;
   uint32_t program_ = 0;
   double model_flops_adjust_ = 0;   // expert GEMMs at the mean load minus as laid out
@@ -790,7 +790,7 @@ class StageBuilder {
     if (token && tr_.moe.dispatch == MoeDispatch::kDedup) dd = {model_.top_k, model_.experts, tr_.moe.node_limit};
     const uint32_t i =
         emit_coll(name, CollKind::kAllToAll, bytes, kGroupEp, kStreamCompute, Category::kEpComm, layer, micro, kNoDep, dd);
-    if (twins_ != nullptr && twin_bytes >= 0) twin(i, coll_op(name, CollKind::kAllToAll, twin_bytes, kGroupEp, dd));
+    if (twin_bytes >= 0) twin(i, coll_op(name, CollKind::kAllToAll, twin_bytes, kGroupEp, dd));
   }
   // Expert TP (etp > 1): the expert-TP group gathers the rows its members received (all-gather,
   // `gather`) before the expert GEMMs and reduce-scatters their output after (Megatron-Core's
@@ -802,7 +802,7 @@ class StageBuilder {
     const int64_t h = d_.h;
     const uint32_t i =
         emit_coll(name, kind, 2 * h * rows, expert_tp_group_, kStreamCompute, Category::kEpComm, layer, micro);
-    if (twins_ != nullptr && twin_rows >= 0) twin(i, coll_op(name, kind, 2 * h * twin_rows, expert_tp_group_));
+    if (twin_rows >= 0) twin(i, coll_op(name, kind, 2 * h * twin_rows, expert_tp_group_));
   }
   // The all-to-all rows of one rank: its own routed copies out, its share of its expert-TP
   // group's rows in (the busiest group's, split evenly over its members).
@@ -811,8 +811,6 @@ class StageBuilder {
   void twin(uint32_t i, uint32_t op) {
     if (prog_.tasks[i].op != op) twins_->push_back(OpTwin{program_, i, op});
   }
-  // The balanced rows of (layer, micro)'s draw, for the twin; -1 without twins.
-  int64_t twin_rows() const { return twins_ != nullptr ? *twin_rows_ : -1; }
   // An expert GEMM as laid out (busiest rank) and, for model FLOPs, at the mean load.
   // `rows_in_k`: the rows per expert are k (weight gradients), else m; `twin_rows` (>= 0) the
   // balanced twin's rows per expert.
@@ -824,7 +822,7 @@ class StageBuilder {
     };
     uint32_t id = op_of(m, k);
     const uint32_t ti = emit_compute(id, c, layer, micro, dep);
-    if (twins_ != nullptr && twin_rows >= 0) twin(ti, rows_in_k ? op_of(m, twin_rows) : op_of(twin_rows, k));
+    if (twin_rows >= 0) twin(ti, rows_in_k ? op_of(m, twin_rows) : op_of(twin_rows, k));
     if (c == Category::kCompute) {
       // Mean load: Tm*top_k rows over the local experts; the GEMM's FLOPs scale with its rows.
       const double mean_rows = static_cast<double>(Tm_) * model_.top_k;
@@ -845,7 +843,7 @@ class StageBuilder {
       });
     };
     const uint32_t t = emit_compute(op_of(rows), c, layer, micro);
-    if (twins_ != nullptr && twin_rows >= 0) twin(t, op_of(twin_rows));
+    if (twin_rows >= 0) twin(t, op_of(twin_rows));
   }
 
   void moe_forward(int layer, int micro, Category c, bool recompute) {
@@ -868,7 +866,7 @@ class StageBuilder {
                  micro);
     const int64_t a2a = 2 * h * a2a_rows(R);
     // The balanced twin's figures (-1 without twins).
-    const int64_t Rb = twin_rows(), mpe_b = Rb >= 0 ? ceil_div(Rb, Le_) : -1;
+    const int64_t Rb = twin_rows_, mpe_b = Rb >= 0 ? ceil_div(Rb, Le_) : -1;
     const int64_t a2a_b = Rb >= 0 ? 2 * h * a2a_rows(Rb) : -1;
     ep_a2a("ep.dispatch.alltoall", a2a, layer, micro, true, a2a_b);
     etp_coll("ep.etp.allgather", true, R, layer, micro, Rb);
@@ -903,7 +901,7 @@ class StageBuilder {
     emit_compute(OP(memory_op("moe.unpermute.bwd", OpClass::kElementwise, 2 * h * (Tm_ + 2 * Tm_ * k), true)), c, layer,
                  micro);
     const int64_t a2a = 2 * h * a2a_rows(R);
-    const int64_t Rb = twin_rows(), mpe_b = Rb >= 0 ? ceil_div(Rb, Le_) : -1;
+    const int64_t Rb = twin_rows_, mpe_b = Rb >= 0 ? ceil_div(Rb, Le_) : -1;
     const int64_t a2a_b = Rb >= 0 ? 2 * h * a2a_rows(Rb) : -1;
     ep_a2a("ep.combine.bwd.alltoall", a2a, layer, micro, true, a2a_b);
     etp_coll("ep.etp.bwd.allgather", true, R, layer, micro, Rb);
@@ -1980,7 +1978,7 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
     if (!doc_factors.empty()) b.doc_factors_ = &doc_factors;
     b.moe_migration_ = &moe_migration;
     if (twin_rows >= 0) {
-      b.twin_rows_ = &twin_rows;
+      b.twin_rows_ = twin_rows;
       b.twins_ = &out.balanced_twins;
       b.program_ = static_cast<uint32_t>(s);
     }

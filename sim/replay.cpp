@@ -208,10 +208,10 @@ class Replayer {
   //    mode's collapsed TP and EP groups): it starts the moment it is posted and takes its
   //    duration (analytic network only), like a kernel that collectives do not slow.
   // Back-to-back kernels on one stream end where their summed durations say, so the step is
-  // the same; while collectives share the GPU the chain is slowed as a whole (its compute; its
-  // collectives keep their durations), exactly like its tasks one by one up to the rounding of
-  // each task's slowed duration to the picosecond. Traced ranks get a record per task, timed as
-  // the chain timed it (the same records as an event per task).
+  // the same; while collectives share the GPU the chain times its tasks one by one, each slowed
+  // and rounded to the picosecond as a task of its own (its collectives not slowed; chain_end,
+  // chain_rerate), so the step is exactly that of an event per task. Traced ranks get a record
+  // per task, timed as the chain timed it (the same records as an event per task).
   // Sets rs.chain / rs.chain_dur / rs.chain_comm; returns the chain's duration at full rate.
   Time chain(uint32_t li, RankState& rs, const Task& t) {
     rs.chain = 1;
