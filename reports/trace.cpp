@@ -36,6 +36,7 @@ const char* stream_name(uint8_t stream) {
     case kStreamOffloadOut: return "offload-d2h";
     case kStreamOffloadIn: return "offload-h2d";
     case kStreamDpReplica: return "dp-replica";
+    case kStreamEp: return "ep-a2a";
     default: return "stream";
   }
 }

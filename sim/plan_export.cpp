@@ -79,6 +79,7 @@ const char* export_stream_name(uint8_t stream) {
     case kStreamOffloadOut: return "offload-out";
     case kStreamOffloadIn: return "offload-in";
     case kStreamDpReplica: return "dp-replica";
+    case kStreamEp: return "ep";
   }
   return "?";
 }

@@ -3,8 +3,8 @@
 // for the verify executors (calibrate/cuda: trainsim_executor) that run the very same tasks on
 // real hardware and line them up, task by task, with the simulated durations written here.
 // What a file holds:
-//   - the stream names by index (kStreamCompute..kStreamDpReplica: "compute", "dp", "p2p",
-//     "gather", "cp", "offload-out", "offload-in", "dp-replica");
+//   - the stream names by index (kStreamCompute..kStreamEp: "compute", "dp", "p2p",
+//     "gather", "cp", "offload-out", "offload-in", "dp-replica", "ep");
 //   - the whole ops table (indices as in Plan::ops), every OpDesc field;
 //   - the group kinds with the member ranks of each instance that an exported rank belongs to,
 //     and the peer tables' names;

@@ -36,7 +36,9 @@ constexpr uint8_t kEvFlow = 2;     // flow mode: the network's next completion (
 constexpr int kChannels = kMaxChannels;
 constexpr uint8_t kNoCat = 0xff;
 constexpr uint8_t kNone8 = 0xff;   // try_advance: no stream of the rank moved on
-static_assert(kMaxStreams <= 8, "RankState keeps a bit per stream in a uint8_t");
+using StreamMask = uint16_t;       // a bit per stream
+constexpr uint32_t kAllStreams = (1u << kMaxStreams) - 1;
+static_assert(kMaxStreams <= 16, "RankState keeps a bit per stream in a StreamMask");
 
 size_t bi(Bucket b) { return static_cast<size_t>(b); }
 
@@ -74,8 +76,8 @@ struct RankState {
   uint32_t len[kMaxStreams] = {};
   Time last_end[kMaxStreams];
   Time start[kMaxStreams];
-  uint8_t busy = 0;              // bit per stream
-  uint8_t live = 0;              // bit per stream with tasks left (pc < its task count)
+  StreamMask busy = 0;              // bit per stream
+  StreamMask live = 0;              // bit per stream with tasks left (pc < its task count)
   uint8_t blocked_cat = kNoCat;  // why stream 0 last waited on a dependency
   bool traced = false;
   int64_t mem_cur = 0;
@@ -84,8 +86,8 @@ struct RankState {
   // streams waiting on stream d. Its next task and the counters change no other way, so
   // try_advance leaves it alone until stream d moves on.
   // wake_at[d]: the least done[d] that lets one of its waiters go (the least wait_pos + 1).
-  uint8_t waiting = 0;
-  uint8_t waiters_on[kMaxStreams] = {};
+  StreamMask waiting = 0;
+  StreamMask waiters_on[kMaxStreams] = {};
   uint8_t wait_stream[kMaxStreams] = {};
   uint32_t wait_pos[kMaxStreams] = {};
   uint32_t wake_at[kMaxStreams] = {};
@@ -94,8 +96,8 @@ struct RankState {
   // present rate (every slowed task of a rank runs at rate_of(colls)). ver[s] counts the
   // replacements of stream s's completion event: an event carries it, and an older one is dropped.
   uint8_t colls = 0;
-  uint8_t slowed = 0;
-  uint8_t copying = 0;   // offload streams with a host copy running (pcie_duplex < 1)
+  StreamMask slowed = 0;
+  StreamMask copying = 0;   // offload streams with a host copy running (pcie_duplex < 1)
   uint32_t ver[kMaxStreams] = {};
   Time end[kMaxStreams];
   Time pend[kMaxStreams];   // when the stream's live completion event fires (<= end)
@@ -193,7 +195,7 @@ class Replayer {
   // Stream s of rank li moves past its current task.
   void advance(RankState& rs, uint8_t s, uint32_t n = 1) {
     rs.done[s] += n;
-    if ((rs.pc[s] += n) == rs.len[s]) rs.live &= static_cast<uint8_t>(~(1u << s));
+    if ((rs.pc[s] += n) == rs.len[s]) rs.live &= static_cast<StreamMask>(~(1u << s));
     else rs.cur[s] = rs.st[s][rs.pc[s]];
   }
   // A compute task t starting now on the compute stream, and the tasks after it on the stream
@@ -313,7 +315,7 @@ class Replayer {
     const Time dur = s == kStreamCompute && t.kind == TaskKind::kCompute ? chain(li, rs_[li], t) : t.dur;
     if (contend_ && t.kind == TaskKind::kCompute) {
       RankState& rs = rs_[li];
-      rs.slowed |= static_cast<uint8_t>(1u << s);
+      rs.slowed |= static_cast<StreamMask>(1u << s);
       if (s == kStreamCompute) {   // a chain: its tasks timed one by one (chain_end)
         rs.mix_pos = 0;
         rs.mix_rest = dur - t.dur;
@@ -511,7 +513,7 @@ inline void Replayer::begin_inline(uint32_t li, uint8_t s, const Task& t, Time n
     rs.blocked_cat = kNoCat;
   }
   rs.start[s] = now;
-  rs.busy |= static_cast<uint8_t>(1u << s);
+  rs.busy |= static_cast<StreamMask>(1u << s);
   rs.mem_cur += t.mem_alloc;
   if (rs.mem_cur > st.peak_dynamic_mem) st.peak_dynamic_mem = rs.mem_cur;
 }
@@ -528,14 +530,14 @@ void Replayer::copy_start(uint32_t li, uint8_t s, const Task& t, Time now) {
   RankState& rs = rs_[li];
   const uint8_t o = other_copy_stream(s);
   const bool both = (rs.copying >> o) & 1u;
-  rs.copying |= static_cast<uint8_t>(1u << s);
+  rs.copying |= static_cast<StreamMask>(1u << s);
   if (both) rerate(li, o, 1.0, duplex_, now);
   push_done(li, s, both ? now + Time::ps(round_ps(static_cast<double>(t.dur.count_ps()) / duplex_)) : now + t.dur);
 }
 
 void Replayer::copy_end(uint32_t li, uint8_t s, Time now) {
   RankState& rs = rs_[li];
-  rs.copying &= static_cast<uint8_t>(~(1u << s));
+  rs.copying &= static_cast<StreamMask>(~(1u << s));
   const uint8_t o = other_copy_stream(s);
   if ((rs.copying >> o) & 1u) rerate(li, o, duplex_, 1.0, now);
 }
@@ -569,8 +571,8 @@ void Replayer::arrive(uint32_t li, uint8_t s, const Task& t, Time now) {
 bool Replayer::unwait(RankState& rs, uint8_t s) {
   const uint8_t ws = rs.wait_stream[s];
   if (rs.done[ws] <= rs.wait_pos[s]) return false;
-  rs.waiting &= static_cast<uint8_t>(~(1u << s));
-  rs.waiters_on[ws] &= static_cast<uint8_t>(~(1u << s));
+  rs.waiting &= static_cast<StreamMask>(~(1u << s));
+  rs.waiters_on[ws] &= static_cast<StreamMask>(~(1u << s));
   rs.wake_at[ws] = 0xffffffffu;
   for (uint32_t w = rs.waiters_on[ws]; w != 0; w &= w - 1)
     rs.wake_at[ws] = std::min(rs.wake_at[ws], rs.wait_pos[__builtin_ctz(w)] + 1);
@@ -585,8 +587,8 @@ bool Replayer::deps_done(RankState& rs, uint8_t s, const Task& t) {
     if (rs.done[dt.stream] <= prog.pos_in_stream[d]) {
       const uint32_t pos = prog.pos_in_stream[d];
       rs.wake_at[dt.stream] = rs.waiters_on[dt.stream] ? std::min(rs.wake_at[dt.stream], pos + 1) : pos + 1;
-      rs.waiting |= static_cast<uint8_t>(1u << s);
-      rs.waiters_on[dt.stream] |= static_cast<uint8_t>(1u << s);
+      rs.waiting |= static_cast<StreamMask>(1u << s);
+      rs.waiters_on[dt.stream] |= static_cast<StreamMask>(1u << s);
       rs.wait_stream[s] = dt.stream;
       rs.wait_pos[s] = pos;
       if (s == kStreamCompute && is_comm(dt.category)) rs.blocked_cat = static_cast<uint8_t>(dt.category);
@@ -627,7 +629,7 @@ inline bool Replayer::start_next(uint32_t li, uint8_t s, Time now) {
   RankState& rs = rs_[li];
   // try_advance's candidate set, when no waiter of s is due (recheck = 0), is this; one pass
   // over it visits stream s alone, starts the task and ends (nothing sets progress).
-  const uint32_t cand = rs.live & ~rs.busy & ~rs.waiting & 0xffu;
+  const uint32_t cand = rs.live & ~rs.busy & ~rs.waiting & kAllStreams;
   if (cand != (1u << s) || (rs.waiters_on[s] && rs.done[s] >= rs.wake_at[s])) return false;
   const Task& t = rs.tasks[rs.cur[s]];
   if (t.dep[0] != kNoDep || t.dep[1] != kNoDep || t.kind == TaskKind::kRecv || (t.kind == TaskKind::kSend && flow_))
@@ -650,7 +652,7 @@ void Replayer::try_advance(uint32_t li, Time now, uint8_t moved) {
     progress = false;
     // Streams that are busy or done cannot start anything, and working on stream s changes
     // neither bit of another stream: visit the others in ascending order.
-    for (uint32_t cand = rs.live & ~rs.busy & ~(rs.waiting & ~recheck) & 0xffu; cand != 0; cand &= cand - 1) {
+    for (uint32_t cand = rs.live & ~rs.busy & ~(rs.waiting & ~recheck) & kAllStreams; cand != 0; cand &= cand - 1) {
       const uint8_t s = static_cast<uint8_t>(__builtin_ctz(cand));
       if ((rs.waiting & (1u << s)) && !unwait(rs, s)) continue;   // still waiting
       // Runs the receives that find their message, then starts one task (the stream is then
@@ -723,14 +725,14 @@ void Replayer::complete(uint32_t li, uint8_t s, Time now) {
     msgs_[mb.base + (mb.tail % mb.cap)] = Message{rs.start[s], now};
     ++mb.tail;
   }
-  rs.busy &= static_cast<uint8_t>(~(1u << s));
+  rs.busy &= static_cast<StreamMask>(~(1u << s));
   if (shared_pcie_ && t.category == Category::kOffload) copy_end(li, s, now);
   // A chain (compute stream only) ends with its last task: that one frees its memory.
   const uint32_t n = s == kStreamCompute ? rs.chain : 1;
   const Task& last = n == 1 ? t : rs.tasks[rs.st[s][rs.pc[s] + n - 1]];
   if (contend_) {
     if (rs.slowed & (1u << s)) st.contention += (now - rs.start[s]) - (s == kStreamCompute ? rs.chain_dur : t.dur);
-    rs.slowed &= static_cast<uint8_t>(~(1u << s));
+    rs.slowed &= static_cast<StreamMask>(~(1u << s));
     if (t.kind == TaskKind::kCollective) colls_change(li, -1, now);
   }
   if (rs.traced) {
@@ -855,7 +857,7 @@ Result<ReplayResult> Replayer::run() {
       rs_[i].st[s] = st.data();
       rs_[i].len[s] = static_cast<uint32_t>(st.size());
       if (!st.empty()) {
-        rs_[i].live |= static_cast<uint8_t>(1u << s);
+        rs_[i].live |= static_cast<StreamMask>(1u << s);
         rs_[i].cur[s] = st[0];
       }
     }

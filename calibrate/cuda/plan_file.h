@@ -1,7 +1,7 @@
 // File: calibrate/cuda/plan_file.h
 // Reads an exported plan (calibrate/FORMAT.md section 4, written by `trainsim run ...
 // --export-plan FILE`) for trainsim_executor, with json_lite.h, and checks it: op indices in
-// range, deps earlier than their task, streams 0..7, known kinds, group and peer indices in
+// range, deps earlier than their task, streams 0..8, known kinds, group and peer indices in
 // range; every problem named by its JSON path, all reported at once. Also maps a plan op to the
 // calibrator's job (job_file.h) that runs it, and says what the executor does with each task.
 // Header-only (no CUDA) so the self-test and the host unit tests use it without a GPU.
@@ -78,7 +78,7 @@ struct PlanFile {
   }
 };
 
-inline constexpr int kPlanStreams = 8;
+inline constexpr int kPlanStreams = 9;
 
 namespace plan_detail {
 
@@ -255,7 +255,7 @@ inline bool parse_plan(const std::string& text, const std::string& file, PlanFil
           if (pt.kind != "compute" && pt.kind != "collective" && pt.kind != "send" && pt.kind != "recv")
             c.err(tp + "/kind", "= \"" + pt.kind + "\"; one of \"compute\", \"collective\", \"send\", \"recv\"");
           pt.stream = static_cast<int>(int_of(c, t, tp, "stream", 0));
-          if (pt.stream >= kPlanStreams) c.err(tp + "/stream", "= " + std::to_string(pt.stream) + "; streams are 0..7");
+          if (pt.stream >= kPlanStreams) c.err(tp + "/stream", "= " + std::to_string(pt.stream) + "; streams are 0..8");
           pt.deps = ints_of(c, t, tp, "deps", 0);
           for (int d : pt.deps)
             if (d >= static_cast<int>(ti))

@@ -572,7 +572,7 @@ TEST(Plan, FinalizeNamesEachBrokenInvariant) {
     void (*spoil)(Task&);
   };
   const Case cases[] = {
-      {"uses stream 8", [](Task& t) { t.stream = kMaxStreams; }},
+      {"uses stream 9", [](Task& t) { t.stream = kMaxStreams; }},
       {"depends on a later task 1", [](Task& t) { t.dep[1] = 1; }},
       {"depends on a later task 2", [](Task& t) { t.dep[0] = 2; }},
       {"names no op", [](Task& t) { t.op = 1000; }},
@@ -581,8 +581,8 @@ TEST(Plan, FinalizeNamesEachBrokenInvariant) {
          t.group = 3;
        }},
       {"names peer table 0", [](Task& t) { t.kind = TaskKind::kSend; }},
-      {"uses stream 9", [](Task& t) {   // the first check that fails is reported
-         t.stream = 9;
+      {"uses stream 10", [](Task& t) {   // the first check that fails is reported
+         t.stream = 10;
          t.op = 1000;
        }},
   };
