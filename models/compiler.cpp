@@ -56,9 +56,13 @@ struct SchedStep {
   bool fwd;
   int chunk;
   int micro;
+  bool paired = false;   // a steady-state backward, run together with the forward before it
 };
 
-std::vector<SchedStep> schedule_for(Schedule sched, int stage, int pp, int vp, int m) {
+// `extra_warm`: forwards added to each stage's warm-up (1 with ep_overlap, as Megatron-Core's
+// combined 1F1B does), so that the forward and backward of a steady-state pair are never of
+// the same micro-batch and chunk.
+std::vector<SchedStep> schedule_for(Schedule sched, int stage, int pp, int vp, int m, int extra_warm = 0) {
   std::vector<SchedStep> out;
   if (sched == Schedule::kGpipe) {
     for (int i = 0; i < m; ++i)
@@ -68,11 +72,11 @@ std::vector<SchedStep> schedule_for(Schedule sched, int stage, int pp, int vp, i
     return out;
   }
   if (vp == 1) {
-    const int warm = std::min(pp - stage - 1, m);
+    const int warm = std::min(pp - stage - 1 + extra_warm, m);
     for (int i = 0; i < warm; ++i) out.push_back({true, 0, i});
     for (int i = 0; i < m - warm; ++i) {
       out.push_back({true, 0, warm + i});
-      out.push_back({false, 0, i});
+      out.push_back({false, 0, i, true});
     }
     for (int i = m - warm; i < m; ++i) out.push_back({false, 0, i});
     return out;
@@ -82,11 +86,11 @@ std::vector<SchedStep> schedule_for(Schedule sched, int stage, int pp, int vp, i
   auto micro_of = [&](int k) { return (k / (pp * vp)) * pp + k % pp; };
   auto fchunk = [&](int k) { return (k / pp) % vp; };
   auto bchunk = [&](int k) { return vp - 1 - (k / pp) % vp; };
-  const int warm = std::min((pp - stage - 1) * 2 + (vp - 1) * pp, total);
+  const int warm = std::min((pp - stage - 1) * 2 + (vp - 1) * pp + extra_warm, total);
   for (int k = 0; k < warm; ++k) out.push_back({true, fchunk(k), micro_of(k)});
   for (int j = 0; j < total - warm; ++j) {
     out.push_back({true, fchunk(warm + j), micro_of(warm + j)});
-    out.push_back({false, bchunk(j), micro_of(j)});
+    out.push_back({false, bchunk(j), micro_of(j), true});
   }
   for (int j = total - warm; j < total; ++j) out.push_back({false, bchunk(j), micro_of(j)});
   return out;
@@ -174,6 +178,7 @@ class StageBuilder {
       // experts shard over its ranks in one replica (compile_plan checked that they split evenly).
       erep_ = dpg_ / shard_;
       eshard_ = expert_dp_size(par) / erep_;
+      overlap_ = par.ep_overlap && par.ep > 1;
     }
     if (model.mtp_depth > 0) {
       // The projection is column-parallel (2h -> h/t), the norms are counted whole per rank.
@@ -200,7 +205,7 @@ class StageBuilder {
   void build() {
     const bool zero12_gather = par_.zero >= 1 && par_.zero <= 2 && shard_ > 1;
     if (zero12_gather && par_.dp_overlap) emit_param_gather_at_start();
-    auto steps = schedule_for(par_.schedule, stage_, par_.pp, par_.vp, m_);
+    auto steps = schedule_for(par_.schedule, stage_, par_.pp, par_.vp, m_, overlap_ ? 1 : 0);
     {  // ~60 tasks per layer and micro-batch (forward, recompute, backward): reserve once
       int64_t layers = 0;
       for (int c = 0; c < par_.vp; ++c) layers += split_[c * par_.pp + stage_];
@@ -210,7 +215,22 @@ class StageBuilder {
     last_bwd_of_chunk_.assign(par_.vp, -1);
     for (const auto& st : steps)
       if (!st.fwd) last_bwd_of_chunk_[st.chunk] = st.micro;
-    for (const auto& st : steps) st.fwd ? forward(st.chunk, st.micro) : backward(st.chunk, st.micro);
+    for (size_t i = 0; i < steps.size(); ++i) {
+      const SchedStep& st = steps[i];
+      if (overlap_ && st.fwd && i + 1 < steps.size() && steps[i + 1].paired) {
+        // A steady-state pair: lay both out, then interleave them (merge_pair).
+        const uint32_t a = static_cast<uint32_t>(prog_.tasks.size());
+        ep_cuts_.clear();
+        forward(st.chunk, st.micro);
+        const uint32_t f_end = static_cast<uint32_t>(prog_.tasks.size());
+        const size_t f_cuts = ep_cuts_.size();
+        backward(steps[i + 1].chunk, steps[i + 1].micro);
+        merge_pair(a, f_end, f_cuts);
+        ++i;
+        continue;
+      }
+      st.fwd ? forward(st.chunk, st.micro) : backward(st.chunk, st.micro);
+    }
     flush_bucket();
     if (!par_.dp_overlap) emit_deferred_reductions();
     mla_grad_allreduce();
@@ -784,29 +804,100 @@ class StageBuilder {
   // Dispatch/combine (and their backward); `token` false for the placement migration, which
   // moves expert weights, never deduplicated.
   // `twin_bytes` (>= 0): the size with balanced routing, for the balanced twin.
-  void ep_a2a(const char* name, int64_t bytes, int layer, int micro, bool token = true, int64_t twin_bytes = -1) {
-    if (par_.ep <= 1) return;
+  // With ep_overlap the all-to-all runs on the EP stream after the compute stream's last task
+  // and the returned index is the dependency of the compute that uses its output (kNoDep
+  // otherwise: on the compute stream it blocks); dispatch and combine cut the pair there
+  // (ep_cuts_, merge_pair).
+  uint32_t ep_a2a(const char* name, int64_t bytes, int layer, int micro, bool token = true, int64_t twin_bytes = -1) {
+    if (par_.ep <= 1) return kNoDep;
     A2aDedup dd;
     if (token && tr_.moe.dispatch == MoeDispatch::kDedup) dd = {model_.top_k, model_.experts, tr_.moe.node_limit};
-    const uint32_t i =
-        emit_coll(name, CollKind::kAllToAll, bytes, kGroupEp, kStreamCompute, Category::kEpComm, layer, micro, kNoDep, dd);
+    const uint32_t i = emit_coll(name, CollKind::kAllToAll, bytes, kGroupEp, overlap_ ? kStreamEp : kStreamCompute,
+                                 Category::kEpComm, layer, micro, overlap_ ? last_compute_ : kNoDep, dd);
     if (twin_bytes >= 0) twin(i, coll_op(name, CollKind::kAllToAll, twin_bytes, kGroupEp, dd));
+    if (!overlap_) return kNoDep;
+    if (token) ep_cuts_.push_back(i);
+    return i;
   }
   // Expert TP (etp > 1): the expert-TP group gathers the rows its members received (all-gather,
   // `gather`) before the expert GEMMs and reduce-scatters their output after (Megatron-Core's
   // alltoall dispatcher; the backward mirrors them). `rows`: the group's rows (the busiest
   // group's), bf16 h-wide; `twin_rows` (>= 0) the balanced twin's.
-  void etp_coll(const char* name, bool gather, int64_t rows, int layer, int micro, int64_t twin_rows) {
-    if (etp_ <= 1) return;
+  // `dep`: an all-to-all on the EP stream whose output it gathers (ep_overlap). Returns kNoDep
+  // when laid out (it then carries the dependency), else `dep` for the next task to carry.
+  uint32_t etp_coll(const char* name, bool gather, int64_t rows, int layer, int micro, int64_t twin_rows,
+                    uint32_t dep = kNoDep) {
+    if (etp_ <= 1) return dep;
     const CollKind kind = gather ? CollKind::kAllGather : CollKind::kReduceScatter;
     const int64_t h = d_.h;
     const uint32_t i =
-        emit_coll(name, kind, 2 * h * rows, expert_tp_group_, kStreamCompute, Category::kEpComm, layer, micro);
+        emit_coll(name, kind, 2 * h * rows, expert_tp_group_, kStreamCompute, Category::kEpComm, layer, micro, dep);
     if (twin_rows >= 0) twin(i, coll_op(name, kind, 2 * h * twin_rows, expert_tp_group_));
+    return kNoDep;
   }
   // The all-to-all rows of one rank: its own routed copies out, its share of its expert-TP
   // group's rows in (the busiest group's, split evenly over its members).
   int64_t a2a_rows(int64_t group_rows) const { return std::max(Tm_ * model_.top_k, ceil_div(group_rows, etp_)); }
+  // ep_overlap (compiler.h): interleaves a steady-state pair laid out as its forward [a, f_end)
+  // then its backward [f_end, end). Each is cut after its dispatch/combine all-to-alls (ep_cuts_:
+  // the forward's first f_cuts, then the backward's) and the pieces alternate, the backward's
+  // first: B0 F0 B1 F1 ... So the backward's combine runs on the EP stream beside the forward's
+  // attention, the forward's dispatch beside the backward's experts, the backward's dispatch
+  // beside the forward's experts, the forward's combine beside the backward's attention
+  // (DeepSeek-V3 report, section 3.2.1; Megatron-Core's combined 1F1B). Each half keeps its own
+  // order, so every dependency still points back; the indices kept for later tasks move with
+  // their tasks.
+  void merge_pair(uint32_t a, uint32_t f_end, size_t f_cuts) {
+    std::vector<Task>& v = prog_.tasks;
+    const uint32_t end = static_cast<uint32_t>(v.size());
+    if (f_end == a || end == f_end) return;
+    using Seg = std::pair<uint32_t, uint32_t>;
+    auto pieces = [&](uint32_t lo, uint32_t hi, size_t c0, size_t c1) {
+      std::vector<Seg> s;
+      for (size_t c = c0; c < c1; ++c) {
+        s.push_back({lo, ep_cuts_[c] + 1});
+        lo = ep_cuts_[c] + 1;
+      }
+      if (lo < hi) s.push_back({lo, hi});
+      return s;
+    };
+    const std::vector<Seg> fs = pieces(a, f_end, 0, f_cuts), bs = pieces(f_end, end, f_cuts, ep_cuts_.size());
+    std::vector<uint32_t> pos(end - a);   // old index - a -> new index
+    std::vector<Task> merged;
+    merged.reserve(end - a);
+    auto take = [&](const Seg& s) {
+      for (uint32_t i = s.first; i < s.second; ++i) {
+        pos[i - a] = a + static_cast<uint32_t>(merged.size());
+        merged.push_back(v[i]);
+      }
+    };
+    for (size_t k = 0; k < std::max(fs.size(), bs.size()); ++k) {
+      if (k < bs.size()) take(bs[k]);
+      if (k < fs.size()) take(fs[k]);
+    }
+    auto map = [&](uint32_t& i) {
+      if (i != kNoDep && i >= a && i < end) i = pos[i - a];
+    };
+    for (Task& t : merged)
+      for (uint32_t& d : t.dep) map(d);
+    std::copy(merged.begin(), merged.end(), v.begin() + a);
+    map(expert_pg_);
+    map(last_reduction_);
+    map(last_replica_);
+    map(pending_after_);
+    map(pending_exp_after_);
+    for (uint32_t& u : unit_starts_) map(u);
+    for (auto& kv : gather_for_layer_) map(kv.second);
+    for (auto& kv : expert_gather_for_layer_) map(kv.second);
+    if (twins_ != nullptr)   // appended in task order: this pair's are at the end
+      for (auto it = twins_->rbegin(); it != twins_->rend() && it->program == program_ && it->task >= a; ++it)
+        map(it->task);
+    for (uint32_t i = end; i-- > a;)   // the compute stream's last task is now the forward's
+      if (v[i].stream == kStreamCompute) {
+        last_compute_ = i;
+        break;
+      }
+  }
   // Task i has op `op` in the balanced twin (listed only where it differs).
   void twin(uint32_t i, uint32_t op) {
     if (prog_.tasks[i].op != op) twins_->push_back(OpTwin{program_, i, op});
@@ -815,13 +906,14 @@ class StageBuilder {
   // `rows_in_k`: the rows per expert are k (weight gradients), else m; `twin_rows` (>= 0) the
   // balanced twin's rows per expert.
   void expert_gemm(const char* name, int64_t m, int64_t n, int64_t k, bool bwd, int64_t rows_pos, int site,
-                   Category c, int layer, int micro, uint32_t dep, bool rows_in_k, int64_t twin_rows) {
+                   Category c, int layer, int micro, uint32_t dep, bool rows_in_k, int64_t twin_rows,
+                   uint32_t dep2 = kNoDep) {
     // The op is built only when the cache misses (its name would allocate on every call).
     auto op_of = [&](int64_t mm, int64_t kk) {
       return cached_op(site, mm * 1000003 + n * 7 + kk, [&] { return gemm_op(name, mm, n, kk, d_.gemm_dtype, bwd, Le_); });
     };
     uint32_t id = op_of(m, k);
-    const uint32_t ti = emit_compute(id, c, layer, micro, dep);
+    const uint32_t ti = emit_compute(id, c, layer, micro, dep, dep2);
     if (twin_rows >= 0) twin(ti, rows_in_k ? op_of(m, twin_rows) : op_of(twin_rows, k));
     if (c == Category::kCompute) {
       // Mean load: Tm*top_k rows over the local experts; the GEMM's FLOPs scale with its rows.
@@ -868,17 +960,18 @@ class StageBuilder {
     // The balanced twin's figures (-1 without twins).
     const int64_t Rb = twin_rows_, mpe_b = Rb >= 0 ? ceil_div(Rb, Le_) : -1;
     const int64_t a2a_b = Rb >= 0 ? 2 * h * a2a_rows(Rb) : -1;
-    ep_a2a("ep.dispatch.alltoall", a2a, layer, micro, true, a2a_b);
-    etp_coll("ep.etp.allgather", true, R, layer, micro, Rb);
+    uint32_t w = ep_a2a("ep.dispatch.alltoall", a2a, layer, micro, true, a2a_b);
+    w = etp_coll("ep.etp.allgather", true, R, layer, micro, Rb, w);
     const int64_t f1 = (d_.swiglu ? 2 : 1) * fe_;
-    expert_gemm("moe.expert.fc1.fwd", mpe, f1, h, false, mpe * Le_, __LINE__, c, layer, micro, expert_pg_, false, mpe_b);
+    expert_gemm("moe.expert.fc1.fwd", mpe, f1, h, false, mpe * Le_, __LINE__, c, layer, micro, expert_pg_, false, mpe_b,
+                w);
     expert_act(false, R, c, layer, micro, Rb);
     expert_gemm("moe.expert.fc2.fwd", mpe, h, fe_, false, mpe * Le_, __LINE__, c, layer, micro, kNoDep, false, mpe_b);
     etp_coll("ep.etp.reducescatter", false, R, layer, micro, Rb);
-    ep_a2a("ep.combine.alltoall", a2a, layer, micro, true, a2a_b);
+    w = ep_a2a("ep.combine.alltoall", a2a, layer, micro, true, a2a_b);
     // Unpermute: read the k expert outputs of each token, write their weighted sum.
     emit_compute(OP(memory_op("moe.unpermute.fwd", OpClass::kElementwise, 2 * h * (Tm_ * k + Tm_), false)), c, layer,
-                 micro);
+                 micro, w);
     (void)T;
   }
   void shared_forward(Category c, int layer, int micro) {
@@ -903,18 +996,19 @@ class StageBuilder {
     const int64_t a2a = 2 * h * a2a_rows(R);
     const int64_t Rb = twin_rows_, mpe_b = Rb >= 0 ? ceil_div(Rb, Le_) : -1;
     const int64_t a2a_b = Rb >= 0 ? 2 * h * a2a_rows(Rb) : -1;
-    ep_a2a("ep.combine.bwd.alltoall", a2a, layer, micro, true, a2a_b);
-    etp_coll("ep.etp.bwd.allgather", true, R, layer, micro, Rb);
+    uint32_t w = ep_a2a("ep.combine.bwd.alltoall", a2a, layer, micro, true, a2a_b);
+    w = etp_coll("ep.etp.bwd.allgather", true, R, layer, micro, Rb, w);
     const int64_t f1 = (d_.swiglu ? 2 : 1) * fe_;
-    expert_gemm("moe.expert.fc2.dgrad", mpe, fe_, h, true, mpe * Le_, __LINE__, c, layer, micro, expert_pg_, false, mpe_b);
+    expert_gemm("moe.expert.fc2.dgrad", mpe, fe_, h, true, mpe * Le_, __LINE__, c, layer, micro, expert_pg_, false, mpe_b,
+                w);
     expert_gemm("moe.expert.fc2.wgrad", fe_, h, mpe, true, mpe * Le_, __LINE__, c, layer, micro, kNoDep, true, mpe_b);
     expert_act(true, R, c, layer, micro, Rb);
     expert_gemm("moe.expert.fc1.dgrad", mpe, h, f1, true, mpe * Le_, __LINE__, c, layer, micro, kNoDep, false, mpe_b);
     expert_gemm("moe.expert.fc1.wgrad", h, f1, mpe, true, mpe * Le_, __LINE__, c, layer, micro, kNoDep, true, mpe_b);
     etp_coll("ep.etp.bwd.reducescatter", false, R, layer, micro, Rb);
-    ep_a2a("ep.dispatch.bwd.alltoall", a2a, layer, micro, true, a2a_b);
+    w = ep_a2a("ep.dispatch.bwd.alltoall", a2a, layer, micro, true, a2a_b);
     emit_compute(OP(memory_op("moe.permute.bwd", OpClass::kElementwise, 2 * h * (Tm_ * k + Tm_), true)), c, layer,
-                 micro);
+                 micro, w);
     if (model_.shared_experts > 0) {
       const int64_t fs = int64_t{model_.shared_experts} * model_.expert_ffn_hidden / d_.t;
       const int64_t sf1 = (d_.swiglu ? 2 : 1) * fs;
@@ -1349,6 +1443,8 @@ class StageBuilder {
   int eshard_ = 1;   // expert shard group: the expert-DP ranks in one dense replica (all of them without HSDP)
   int erep_ = 1;     // expert replicas (HSDP): expert-DP ranks holding the same expert shard
   bool last_micro_ = false;   // the backward being built is its chunk's last micro-batch
+  bool overlap_ = false;      // ep_overlap with ep > 1 (MoE)
+  std::vector<uint32_t> ep_cuts_;   // the pair's dispatch/combine all-to-alls so far (merge_pair)
   int64_t pending_exp_bytes_ = 0;
   uint32_t pending_exp_after_ = kNoDep;
   OpCache op_cache_;     // (call site, extra) -> op

@@ -180,6 +180,10 @@ struct ParallelSpec {
   // Share of each layer's saved activations copied to host memory after its forward and
   // fetched back, one layer ahead, for its backward (MEMO-style offload over PCIe). 0 = none.
   double activation_offload = 0;
+  // MoE: the dispatch/combine all-to-alls of one micro-batch run on a stream of their own
+  // beside the compute of another (Megatron-Core overlap_moe_expert_parallel_comm, the
+  // combined 1F1B of DeepSeek-V3's DualPipe; models/compiler.h).
+  bool ep_overlap = false;
 };
 
 // Whether the MoE layers use the folded expert mapping (EpLayout): kAuto folds only where EP

@@ -112,6 +112,7 @@ ordered_json prediction_json(const Prediction& p) {
   } else if (par.etp > 1) {   // EP along DP with experts TP-split
     strategy["etp"] = par.etp;
   }
+  if (par.ep_overlap) strategy["ep_overlap"] = true;   // only when on: other reports keep their bytes
   strategy["sequence_parallel"] = par.sequence_parallel;
   strategy["schedule"] = to_string(par.schedule);
   strategy["zero"] = par.zero;

@@ -92,9 +92,10 @@ void header_section(std::string& out, const Prediction& p) {
   }
   // Folded EP (models/spec.h EpLayout) is named; EP along DP keeps the line it always had, with
   // its expert TP where there is one.
-  const std::string ep_how = ep_folded(par) && (par.ep > 1 || par.etp > 1)
-                                 ? strf(" (folded: etp=%d edp=%d)", par.etp, expert_dp_size(par))
-                                 : par.etp > 1 ? strf(" (etp=%d)", par.etp) : std::string();
+  std::string ep_how = ep_folded(par) && (par.ep > 1 || par.etp > 1)
+                           ? strf(" (folded: etp=%d edp=%d)", par.etp, expert_dp_size(par))
+                           : par.etp > 1 ? strf(" (etp=%d)", par.etp) : std::string();
+  if (par.ep_overlap) ep_how += " overlapped";   // all-to-alls beside another micro-batch's compute
   kv(out, "strategy", strf("tp=%d pp=%d vp=%d dp=%d cp=%d%s ep=%d%s, sp %s, schedule %s, %s, "
                            "recompute %s",
                            par.tp, par.pp, par.vp, par.dp, par.cp, cp_how.c_str(), par.ep, ep_how.c_str(),

@@ -63,7 +63,7 @@ const std::vector<std::string> kParallelKeys = {
     "tp",   "pp",   "vp",       "dp",        "cp",    "ep", "cp_ulysses", "cp_load_balance",
     "sequence_parallel", "schedule", "zero", "fsdp_shard_group", "recompute",
     "layers_per_stage", "order", "dp_bucket", "dp_overlap", "zero3_prefetch", "zero3_gather",
-    "activation_offload", "etp", "ep_layout"};
+    "activation_offload", "etp", "ep_layout", "ep_overlap"};
 const std::vector<std::string> kMoeKeys = {"routing", "skew", "histogram", "seed", "placement", "rebalance_every",
                                            "replicas", "dispatch", "node_limit"};
 const std::vector<std::string> kDocumentKeys = {"lengths", "mean_tokens", "sigma", "seed"};
@@ -885,6 +885,7 @@ Result<Scenario> load_document(json doc, const std::string& label,
     r.read_int(psec, b, "ep", 1, kMaxGpus, nullptr, &p.ep);
     r.read_int(psec, b, "etp", 1, kMaxGpus, nullptr, &p.etp);
     r.read_enum(psec, b, "ep_layout", parse_ep_layout, ep_layout_choices(), &p.ep_layout);
+    r.read_bool(psec, b, "ep_overlap", &p.ep_overlap);
     r.read_bool(psec, b, "sequence_parallel", &p.sequence_parallel);
     r.read_enum(psec, b, "schedule", parse_schedule, schedule_choices(), &p.schedule,
                 &schedule_given);
@@ -1338,6 +1339,30 @@ Result<Scenario> load_document(json doc, const std::string& label,
            "fsdp_shard_group=" + I(p.fsdp_shard_group) + " < dp=" + I(p.dp) +
                " shards ZeRO state, but zero is 0 (nothing is sharded); accepted: 0 or " + I(p.dp) +
                " with zero 0, or zero 1, 2 or 3 for a shard group (HSDP)");
+  }
+
+  // EP all-to-all overlap (models/compiler.h): what Megatron-Core's combined 1F1B runs with.
+  if (p.ep_overlap && r.good({"/model", P + "/ep", P + "/ep_overlap", P + "/pp", P + "/vp", P + "/schedule",
+                              P + "/recompute", P + "/zero", P + "/activation_offload"})) {
+    const std::string e = P + "/ep_overlap";
+    if (!s.model.is_moe() || p.ep <= 1)
+      r.note(e, "true", "ep_overlap hides the expert-parallel all-to-alls, so it needs a MoE model with ep > 1 (ep=" +
+                            I(p.ep) + "); use false");
+    if (p.schedule == Schedule::kGpipe)
+      r.note(e, "true", "ep_overlap pairs a forward with the backward of another micro-batch, which 1F1B's steady "
+                        "state runs together; with schedule \"gpipe\" use false, or schedule \"1f1b\" / \"interleaved\"");
+    else if (p.pp > 1 && p.vp == 1)
+      r.note(e, "true", "with pp=" + I(p.pp) + " Megatron-Core runs the overlapped (combined) 1F1B only with virtual "
+                        "stages; set vp > 1 (interleaved), pp=1, or ep_overlap false");
+    if (p.recompute == Recompute::kFull)
+      r.note(e, "true", "not with recompute \"full\" (Megatron-Core's EP overlap takes \"selective\" or \"none\"); "
+                        "use one of those or ep_overlap false");
+    if (p.zero >= 3)
+      r.note(e, "true", "not with zero 3: per-layer parameter gathers shared by two interleaved micro-batches are not "
+                        "modelled; use zero 0-2 or ep_overlap false");
+    if (p.activation_offload > 0)
+      r.note(e, "true", "not with activation_offload > 0 (not modelled together); use activation_offload 0 or "
+                        "ep_overlap false");
   }
 
   // Mixture of experts.
