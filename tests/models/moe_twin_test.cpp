@@ -49,6 +49,13 @@ Scenario random_moe(SplitMix64& g, int i) {
     while (e > 1 && (ranks % (e * s.parallel.etp) != 0 || s.model.experts % e != 0)) e /= 2;
     s.parallel.ep = e;
   }
+  // The all-to-alls beside the other micro-batch's compute, where the overlap is taken.
+  // (which takes neither full recomputation nor ZeRO-3: those stay with pp 2 and every 4th plan).
+  if (i % 4 != 3 && s.parallel.ep > 1 && pp == 1) {
+    s.parallel.ep_overlap = true;
+    if (s.parallel.recompute == Recompute::kFull) s.parallel.recompute = Recompute::kSelective;
+    s.parallel.zero = std::min(s.parallel.zero, 2);
+  }
   return s;
 }
 
@@ -58,13 +65,13 @@ std::string what(const Scenario& s) {
          std::to_string(s.parallel.dp) + " ep " + std::to_string(s.parallel.ep) + " experts " +
          std::to_string(s.model.experts) + " top " + std::to_string(s.model.top_k) + " zero " +
          std::to_string(s.parallel.zero) + " cf " + std::to_string(s.model.capacity_factor) + " ctas " +
-         std::to_string(s.options.nccl_ctas);
+         std::to_string(s.options.nccl_ctas) + " overlap " + std::to_string(s.parallel.ep_overlap);
 }
 
 // Task for task: the balanced compile equals the imbalanced plan with its twins swapped in.
 TEST(MoeTwins, SwappedPlanIsTheBalancedCompile) {
   SplitMix64 g(7, "moe-twins/plans");
-  int twinned = 0;
+  int twinned = 0, overlapped = 0;
   for (int i = 0; i < 60; ++i) {
     const Scenario s = random_moe(g, i);
     auto a = compile_plan(s.model, s.training, s.parallel, s.cluster.gpus_per_node, /*balanced_twins=*/true);
@@ -89,6 +96,7 @@ TEST(MoeTwins, SwappedPlanIsTheBalancedCompile) {
       op[t.program][t.task] = t.op;
     }
     twinned += a->balanced_twins.empty() ? 0 : 1;
+    overlapped += s.parallel.ep_overlap && !a->balanced_twins.empty() ? 1 : 0;
     for (size_t p = 0; p < pa.programs.size(); ++p)
       for (size_t k = 0; k < op[p].size(); ++k) {
         const Task& x = pa.programs[p].tasks[k];
@@ -108,6 +116,7 @@ TEST(MoeTwins, SwappedPlanIsTheBalancedCompile) {
       }
   }
   EXPECT_GT(twinned, 30) << "most random plans route unevenly somewhere";
+  EXPECT_GE(overlapped, 4) << "plans with ep_overlap (interleaved pairs) among them";
 }
 
 // predict's balanced reference from the twins equals the reference compiled again, to the

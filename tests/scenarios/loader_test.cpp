@@ -533,6 +533,54 @@ json moe_doc() {
   return d;
 }
 
+// parallel.ep_overlap: off by default; on where Megatron-Core's combined 1F1B runs (MoE, ep > 1,
+// 1F1B without pipelining or interleaved, recompute none/selective, zero 0-2, no offload);
+// every other case is an error at /parallel/ep_overlap that says what is accepted, all at once.
+TEST(LoaderErrors, EpOverlapNeedsWhatCombined1F1BRuns) {
+  EXPECT_FALSE(load(moe_doc())->parallel.ep_overlap);
+  json d = moe_doc();
+  d["parallel"]["ep_overlap"] = true;
+  auto ok = load(d);
+  ASSERT_TRUE(ok.ok()) << all_errors(ok);
+  EXPECT_TRUE(ok->parallel.ep_overlap);
+  json il = d;   // interleaved: accepted
+  il["parallel"]["pp"] = 2;
+  il["parallel"]["vp"] = 2;
+  il["parallel"]["dp"] = 4;
+  EXPECT_TRUE(load(il).ok()) << all_errors(load(il));
+
+  json dense = base_doc();
+  dense["parallel"]["ep_overlap"] = true;
+  expect_error(load(dense), "/parallel/ep_overlap", "true", {"MoE model with ep > 1", "use false"});
+  json ep1 = d;
+  ep1["parallel"]["ep"] = 1;
+  expect_error(load(ep1), "/parallel/ep_overlap", "true", {"ep > 1 (ep=1)"});
+  json gp = d;
+  gp["parallel"]["schedule"] = "gpipe";
+  expect_error(load(gp), "/parallel/ep_overlap", "true", {"\"gpipe\"", "\"1f1b\""});
+  json pp = d;
+  pp["parallel"]["pp"] = 2;
+  pp["parallel"]["dp"] = 4;
+  expect_error(load(pp), "/parallel/ep_overlap", "true", {"pp=2", "virtual", "vp > 1"});
+  // Several at once: full recompute, ZeRO-3 and offload each get their own error.
+  json many = d;
+  many["parallel"]["recompute"] = "full";
+  many["parallel"]["zero"] = 3;
+  many["parallel"]["activation_offload"] = 0.5;
+  auto r = load(many);
+  ASSERT_FALSE(r.ok());
+  int n = 0;
+  for (const auto& e : r.status().errors()) n += e.path == "/parallel/ep_overlap";
+  EXPECT_EQ(n, 3) << all_errors(r);
+  const std::string all = all_errors(r);
+  EXPECT_NE(all.find("recompute \"full\""), std::string::npos) << all;
+  EXPECT_NE(all.find("zero 0-2"), std::string::npos) << all;
+  EXPECT_NE(all.find("activation_offload 0"), std::string::npos) << all;
+  json notbool = d;
+  notbool["parallel"]["ep_overlap"] = "yes";
+  EXPECT_FALSE(load(notbool).ok());
+}
+
 // mtp_depth (multi-token prediction): 0 to 4, default 0 (the catalog's for catalog models:
 // DeepSeek-V3 1), overridable; other values are errors at /model/mtp_depth.
 TEST(Loader, MtpDepth) {
