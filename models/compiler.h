@@ -136,6 +136,19 @@
 //     pp > 1 a copy on the last stage (a tied head's copy, or untied one of its own, counted like
 //     the tied copy and all-reduced over the embedding group below, as Megatron-Core does).
 //     Its GEMMs and attention count as model FLOPs.
+// EP overlap (ParallelSpec::ep_overlap; Megatron-Core overlap_moe_expert_parallel_comm, the
+// combined 1F1B; DeepSeek-V3 report section 3.2.1): the dispatch/combine all-to-alls (and the
+// placement migration) run on kStreamEp after the compute stream's last task, and the compute
+// that uses their output waits for them. Each stage runs one more warm-up forward (as
+// Megatron-Core does), and each steady-state pair, a forward and a backward of two different
+// micro-batches, is laid out as usual and then interleaved: both are cut after each of their
+// dispatch/combine all-to-alls and the pieces alternate, the backward's first (B0 F0 B1 F1 ...),
+// so the backward's combine runs beside the forward's attention, the forward's dispatch beside
+// the backward's expert GEMMs, the backward's dispatch beside the forward's expert GEMMs and the
+// forward's combine beside the backward's attention. Each half keeps its order (every dependency
+// still points back); the pair's sends leave at its end. The loader takes it only where
+// Megatron-Core does (ep > 1; 1F1B without pipelining, or interleaved; recompute none or
+// selective) and where it is modelled (zero 0-2, no activation offload).
 // Gradients are reduced in bf16 (Megatron-Core grad_reduce_in_fp32=False; FSDP "PURE").
 // HSDP (fsdp_shard_group < dp) with ZeRO-3: each layer's gradient is reduce-scattered over
 // its shard group and the shard then all-reduced over the replicas, both on the DP stream, per
@@ -182,7 +195,7 @@ inline constexpr uint8_t kGroupDpRep = 4;     // replica all-reduce when the ZeR
 inline constexpr uint8_t kGroupCpRing = 5;    // ring attention KV passing (cp / cp_ulysses ranks)
 inline constexpr uint8_t kGroupCpA2a = 6;     // Ulysses all-to-all over heads (cp_ulysses ranks)
 // MoE plans only (dense plans have groups 0-6):
-inline constexpr uint8_t kGroupEp = 7;        // dispatch/combine all-to-all (compute stream)
+inline constexpr uint8_t kGroupEp = 7;        // dispatch/combine all-to-all (compute stream; EP stream with ep_overlap)
 inline constexpr uint8_t kGroupExpertDp = 8;  // expert-gradient reduction (DP stream)
 inline constexpr uint8_t kGroupExpertDpGather = 9;  // ZeRO expert-parameter all-gather (gather stream)
 // MLA plans with tp > 1 and sequence parallelism only, appended after the groups above (so no
