@@ -1067,16 +1067,19 @@ class StageBuilder {
       uint32_t rs = emit_coll("zero3.grad.reducescatter", CollKind::kReduceScatter, bytes, kGroupDp, kStreamDp,
                               Category::kDpComm, layer, micro, after);
       last_reduction_ = rs;
-      if (shard_ < dpg_)   // HSDP: on the replica stream, beside the next reduce-scatter (compiler.h)
+      if (shard_ < dpg_ && replica_now())   // HSDP: on the replica stream, beside the next reduce-scatter (compiler.h)
         last_reduction_ = last_replica_ = emit_coll("hsdp.grad.allreduce", CollKind::kAllReduce, bytes / shard_,
                                                     kGroupDpRep, kStreamDpReplica, Category::kDpComm, layer, micro, rs);
-    } else if (dpg_ > 1) {   // a shard group of one rank (fsdp_shard_group 1): each rank holds it all
+    } else if (dpg_ > 1 && replica_now()) {   // a shard group of one rank (fsdp_shard_group 1): each rank holds it all
       last_reduction_ = emit_coll("hsdp.grad.allreduce", CollKind::kAllReduce, bytes, kGroupDpRep, kStreamDp,
                                   Category::kDpComm, layer, micro, after);
     }
     if (expert > 0 && eshard_ * erep_ > 1) emit_expert_reduction(expert, kStreamDp, after, layer, micro);
   }
 
+  // ZeRO-3 HSDP: whether this backward all-reduces its gradient shards over the replicas (every
+  // micro-batch, or only the chunk's last with hsdp_defer_all_reduce).
+  bool replica_now() const { return !par_.hsdp_defer_all_reduce || last_micro_; }
   // Gradient buckets for ZeRO 0-2: filled during the last backward of a chunk.
   void add_grads(int64_t bytes, uint32_t after) {
     if (par_.zero >= 3 || dpg_ <= 1) return;
@@ -1110,7 +1113,7 @@ class StageBuilder {
       t = emit_coll(rs ? "ep.expert.grad.reducescatter" : "ep.expert.grad.allreduce",
                     rs ? CollKind::kReduceScatter : CollKind::kAllReduce, bytes, kGroupExpertDp, stream,
                     Category::kDpComm, layer, micro, after);
-    if (erep_ > 1) {
+    if (erep_ > 1 && (par_.zero < 3 || replica_now())) {
       // ZeRO-3 (FSDP2 HSDP): on the replica stream (compiler.h); ZeRO 0-2 after the reduce on `stream`.
       const bool fsdp = par_.zero >= 3;
       t = emit_coll(fsdp ? "hsdp.expert.grad.allreduce" : "ep.expert.grad.replica.allreduce", CollKind::kAllReduce,

@@ -156,8 +156,10 @@
 // "dp.grad.replica.allreduce"). With ZeRO-3 the replica all-reduce runs on a stream of its
 // own (kStreamDpReplica: PyTorch FSDP2's all-reduce stream), after its reduce-scatter, so the
 // next layer's reduce-scatter does not wait for it; the optimizer waits for the last one. With
-// ZeRO-1/2 it follows each bucket's reduce-scatter on the DP stream. Not modelled: FSDP2 can
-// skip it on all but the last micro-batch of a gradient accumulation (set_requires_all_reduce).
+// ZeRO-1/2 it follows each bucket's reduce-scatter on the DP stream. With hsdp_defer_all_reduce
+// (ZeRO-3; FSDP2 set_requires_all_reduce(False) on all but the last micro-batch) the replica
+// all-reduces, dense and expert, run in the chunk's last micro-batch only, each of the full
+// shard (the reduce-scatters still run every micro-batch and accumulate into the shard).
 // HSDP with MoE (PyTorch FSDP2 HSDP + EP as torchtitan lays it out; Megatron-Core's distributed
 // optimizer with several instances): the dense part as above. A dense replica is one
 // shard-sized chunk of the dp x cp group (the ranks of one dp-shard group and, with etp < tp,

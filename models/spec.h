@@ -184,6 +184,10 @@ struct ParallelSpec {
   // beside the compute of another (Megatron-Core overlap_moe_expert_parallel_comm, the
   // combined 1F1B of DeepSeek-V3's DualPipe; models/compiler.h).
   bool ep_overlap = false;
+  // HSDP with ZeRO-3: all-reduce the gradient shards over the replicas only in the last
+  // micro-batch's backward (PyTorch FSDP2 set_requires_all_reduce(False) on the others; the
+  // reduce-scatter still runs every micro-batch).
+  bool hsdp_defer_all_reduce = false;
 };
 
 // Whether the MoE layers use the folded expert mapping (EpLayout): kAuto folds only where EP

@@ -80,6 +80,7 @@ void header_section(std::string& out, const Prediction& p) {
       if (es.ok() && es.value() > 0)
         zero += strf("; routed experts: shard group %d x %d replicas", es.value(), expert_dp_size(par) / es.value());
     }
+    if (par.hsdp_defer_all_reduce) zero += "; replica all-reduce in the last micro-batch only";
     zero += ")";
   }
   std::string cp_how;

@@ -63,7 +63,7 @@ const std::vector<std::string> kParallelKeys = {
     "tp",   "pp",   "vp",       "dp",        "cp",    "ep", "cp_ulysses", "cp_load_balance",
     "sequence_parallel", "schedule", "zero", "fsdp_shard_group", "recompute",
     "layers_per_stage", "order", "dp_bucket", "dp_overlap", "zero3_prefetch", "zero3_gather",
-    "activation_offload", "etp", "ep_layout", "ep_overlap"};
+    "activation_offload", "etp", "ep_layout", "ep_overlap", "hsdp_defer_all_reduce"};
 const std::vector<std::string> kMoeKeys = {"routing", "skew", "histogram", "seed", "placement", "rebalance_every",
                                            "replicas", "dispatch", "node_limit"};
 const std::vector<std::string> kDocumentKeys = {"lengths", "mean_tokens", "sigma", "seed"};
@@ -886,6 +886,7 @@ Result<Scenario> load_document(json doc, const std::string& label,
     r.read_int(psec, b, "etp", 1, kMaxGpus, nullptr, &p.etp);
     r.read_enum(psec, b, "ep_layout", parse_ep_layout, ep_layout_choices(), &p.ep_layout);
     r.read_bool(psec, b, "ep_overlap", &p.ep_overlap);
+    r.read_bool(psec, b, "hsdp_defer_all_reduce", &p.hsdp_defer_all_reduce);
     r.read_bool(psec, b, "sequence_parallel", &p.sequence_parallel);
     r.read_enum(psec, b, "schedule", parse_schedule, schedule_choices(), &p.schedule,
                 &schedule_given);
@@ -1340,6 +1341,12 @@ Result<Scenario> load_document(json doc, const std::string& label,
                " shards ZeRO state, but zero is 0 (nothing is sharded); accepted: 0 or " + I(p.dp) +
                " with zero 0, or zero 1, 2 or 3 for a shard group (HSDP)");
   }
+
+  if (p.hsdp_defer_all_reduce && r.good({P + "/hsdp_defer_all_reduce", P + "/zero", P + "/fsdp_shard_group", P + "/dp"}) &&
+      !(p.zero >= 3 && p.fsdp_shard_group > 0 && p.fsdp_shard_group < p.dp))
+    r.note(P + "/hsdp_defer_all_reduce", "true",
+           "defers HSDP's replica all-reduce, so it needs zero 3 with fsdp_shard_group < dp (here zero=" + I(p.zero) +
+               ", fsdp_shard_group=" + I(p.fsdp_shard_group) + ", dp=" + I(p.dp) + "); use false or set those");
 
   // EP all-to-all overlap (models/compiler.h): what Megatron-Core's combined 1F1B runs with.
   if (p.ep_overlap && r.good({"/model", P + "/ep", P + "/ep_overlap", P + "/pp", P + "/vp", P + "/schedule",

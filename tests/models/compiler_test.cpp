@@ -763,6 +763,46 @@ TEST(CompilerPlan, HsdpReplicaAllReduceHasAStreamOfItsOwn) {
   EXPECT_LT(own->step_time, shared->step_time);
 }
 
+// hsdp_defer_all_reduce (FSDP2 set_requires_all_reduce(False) but in the last micro-batch):
+// the replica all-reduces of the last micro-batch only, each of the full size, the reduce-scatters
+// still every micro-batch; the step is no longer (less traffic on the same links), fast == full.
+// With a shard group of one rank (the all-reduce of whole gradients) the same.
+TEST(CompilerPlan, HsdpDeferredAllReduceOnlyInTheLastMicroBatch) {
+  for (int shard : {4, 1}) {
+    ParallelSpec par = parallel(1, 1, 8);
+    par.zero = 3;
+    par.fsdp_shard_group = shard;
+    Scenario s = scenario(small_gpt(4), training(1024, 3, 8), par, "H100-SXM-80GB");   // 3 micro-batches
+    s.cluster.gpus_per_node = 4;
+    const CompiledPlan every = compile(s);
+    s.parallel.hsdp_defer_all_reduce = true;
+    const CompiledPlan last = compile(s);
+    auto count = [](const CompiledPlan& c, const std::string& name, int micro) {
+      int n = 0;
+      for (const Task& t : c.plan.programs[0].tasks)
+        n += t.kind == TaskKind::kCollective && c.plan.ops[t.op].name == name && (micro < 0 || t.micro == micro);
+      return n;
+    };
+    const std::string what = "shard " + std::to_string(shard);
+    EXPECT_EQ(count(every, "hsdp.grad.allreduce", -1), 3 * (4 + 2)) << what;
+    EXPECT_EQ(count(last, "hsdp.grad.allreduce", -1), 4 + 2) << what;   // 4 layers, embedding, head
+    EXPECT_EQ(count(last, "hsdp.grad.allreduce", 2), 4 + 2) << what;    // all in the last micro-batch
+    EXPECT_EQ(count(last, "zero3.grad.reducescatter", -1), count(every, "zero3.grad.reducescatter", -1)) << what;
+    EXPECT_EQ(3 * coll_bytes(last, "hsdp.grad.allreduce"), coll_bytes(every, "hsdp.grad.allreduce")) << what;
+    s.parallel.hsdp_defer_all_reduce = false;
+    auto a = predict(s, PredictOptions{});
+    s.parallel.hsdp_defer_all_reduce = true;
+    auto b = predict(s, PredictOptions{});
+    PredictOptions fast;
+    fast.fast = true;
+    auto c = predict(s, fast);
+    ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+    EXPECT_LE(b->step_time, a->step_time) << what;
+    EXPECT_LT(b->comm_total, a->comm_total) << what;
+    EXPECT_EQ(b->step_time, c->step_time) << what;
+  }
+}
+
 // ZeRO 0 shards nothing: a shard group given through the API (the loader rejects it) is read
 // as all of dp, the plan of fsdp_shard_group 0 (it used to all-reduce inside the shard only).
 TEST(CompilerPlan, ZeroZeroReadsAShardGroupAsAllOfDp) {

@@ -581,6 +581,21 @@ TEST(LoaderErrors, EpOverlapNeedsWhatCombined1F1BRuns) {
   EXPECT_FALSE(load(notbool).ok());
 }
 
+// parallel.hsdp_defer_all_reduce: only with HSDP under ZeRO-3 (zero 3, fsdp_shard_group < dp).
+TEST(LoaderErrors, HsdpDeferAllReduceNeedsHsdp) {
+  json d = base_doc();
+  d["parallel"] = {{"dp", 8}, {"zero", 3}, {"fsdp_shard_group", 4}, {"hsdp_defer_all_reduce", true}};
+  auto ok = load(d);
+  ASSERT_TRUE(ok.ok()) << all_errors(ok);
+  EXPECT_TRUE(ok->parallel.hsdp_defer_all_reduce);
+  EXPECT_FALSE(load(base_doc())->parallel.hsdp_defer_all_reduce);
+  d["parallel"]["fsdp_shard_group"] = 0;
+  expect_error(load(d), "/parallel/hsdp_defer_all_reduce", "true", {"zero 3 with fsdp_shard_group < dp", "fsdp_shard_group=0"});
+  d["parallel"]["fsdp_shard_group"] = 4;
+  d["parallel"]["zero"] = 1;
+  expect_error(load(d), "/parallel/hsdp_defer_all_reduce", "true", {"zero=1", "use false"});
+}
+
 // mtp_depth (multi-token prediction): 0 to 4, default 0 (the catalog's for catalog models:
 // DeepSeek-V3 1), overridable; other values are errors at /model/mtp_depth.
 TEST(Loader, MtpDepth) {
