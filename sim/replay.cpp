@@ -65,17 +65,25 @@ inline int64_t round_ps(double x) {
   return i + (x - static_cast<double>(i) >= 0.5 ? 1 : 0);
 }
 
+// One stream of a rank: what an event on it reads and writes, in one cache line.
+struct StreamState {
+  const uint32_t* st = nullptr;   // prog->stream_tasks[s]: data and size
+  uint32_t pc = 0;
+  uint32_t done = 0;
+  uint32_t cur = 0;               // the task at pc (valid while the stream is live)
+  uint32_t len = 0;
+  uint32_t ver = 0;
+  Time last_end;
+  Time start;
+  Time end;
+  Time pend;                      // when the stream's live completion event fires (<= end)
+};
+
 struct RankState {
   const Program* prog = nullptr;
   const Task* tasks = nullptr;   // prog->tasks.data(): one load less on the hot path
   uint32_t rank = 0;
-  uint32_t pc[kMaxStreams] = {};
-  uint32_t done[kMaxStreams] = {};
-  uint32_t cur[kMaxStreams] = {};   // the task at pc[s] (valid while stream s is live)
-  const uint32_t* st[kMaxStreams] = {};   // prog->stream_tasks[s]: data and size
-  uint32_t len[kMaxStreams] = {};
-  Time last_end[kMaxStreams];
-  Time start[kMaxStreams];
+  StreamState ss[kMaxStreams];
   StreamMask busy = 0;              // bit per stream
   StreamMask live = 0;              // bit per stream with tasks left (pc < its task count)
   uint8_t blocked_cat = kNoCat;  // why stream 0 last waited on a dependency
@@ -85,7 +93,7 @@ struct RankState {
   // that dependency's stream (wait_stream) to pass its position (wait_pos); waiters_on[d]: the
   // streams waiting on stream d. Its next task and the counters change no other way, so
   // try_advance leaves it alone until stream d moves on.
-  // wake_at[d]: the least done[d] that lets one of its waiters go (the least wait_pos + 1).
+  // wake_at[d]: the least ss[d].done that lets one of its waiters go (the least wait_pos + 1).
   StreamMask waiting = 0;
   StreamMask waiters_on[kMaxStreams] = {};
   uint8_t wait_stream[kMaxStreams] = {};
@@ -93,14 +101,11 @@ struct RankState {
   uint32_t wake_at[kMaxStreams] = {};
   // Compute sharing the GPU with collectives (ReplayOptions::comm_sm_share > 0): collectives in
   // progress, the streams whose running task they slow, and when each such task ends at the
-  // present rate (every slowed task of a rank runs at rate_of(colls)). ver[s] counts the
+  // present rate (every slowed task of a rank runs at rate_of(colls)). ss[s].ver counts the
   // replacements of stream s's completion event: an event carries it, and an older one is dropped.
   uint8_t colls = 0;
   StreamMask slowed = 0;
   StreamMask copying = 0;   // offload streams with a host copy running (pcie_duplex < 1)
-  uint32_t ver[kMaxStreams] = {};
-  Time end[kMaxStreams];
-  Time pend[kMaxStreams];   // when the stream's live completion event fires (<= end)
   // Compute chains (see Replayer::chain): the running task of the compute stream stands for
   // `chain` consecutive tasks of the stream taking `chain_dur` at full rate; 1 and its own dur
   // otherwise. xdep: bit per task of the program, set where a task of another stream depends on it.
@@ -194,9 +199,9 @@ class Replayer {
   __attribute__((noinline)) bool receive(uint32_t li, uint8_t s, uint32_t ti, Time now);
   // Stream s of rank li moves past its current task.
   void advance(RankState& rs, uint8_t s, uint32_t n = 1) {
-    rs.done[s] += n;
-    if ((rs.pc[s] += n) == rs.len[s]) rs.live &= static_cast<StreamMask>(~(1u << s));
-    else rs.cur[s] = rs.st[s][rs.pc[s]];
+    rs.ss[s].done += n;
+    if ((rs.ss[s].pc += n) == rs.ss[s].len) rs.live &= static_cast<StreamMask>(~(1u << s));
+    else rs.ss[s].cur = rs.ss[s].st[rs.ss[s].pc];
   }
   // A compute task t starting now on the compute stream, and the tasks after it on the stream
   // that would each start the moment the one before ends, run as one chain: one completion
@@ -220,8 +225,8 @@ class Replayer {
     rs.chain_dur = t.dur;
     rs.chain_comm = Time::zero();
     if (!chains_) return t.dur;
-    const uint32_t pc = rs.pc[kStreamCompute], len = rs.len[kStreamCompute];
-    const uint32_t* st = rs.st[kStreamCompute];
+    const uint32_t pc = rs.ss[kStreamCompute].pc, len = rs.ss[kStreamCompute].len;
+    const uint32_t* st = rs.ss[kStreamCompute].st;
     uint32_t prev = st[pc];
     Time d = t.dur, comm = Time::zero();
     uint32_t k = pc + 1;
@@ -260,7 +265,7 @@ class Replayer {
   // tasks after it at mix_rate.
   __attribute__((noinline)) Time chain_end(const RankState& rs) const {
     if (rs.mix_rate == 1.0) return rs.mix_end + rs.mix_rest;   // every task at its duration
-    const uint32_t* st = rs.st[kStreamCompute] + rs.pc[kStreamCompute];
+    const uint32_t* st = rs.ss[kStreamCompute].st + rs.ss[kStreamCompute].pc;
     Time e = rs.mix_end;
     for (uint32_t j = rs.mix_pos + 1; j < rs.chain; ++j) e = e + wall(rs.tasks[st[j]], rs.mix_rate);
     return e;
@@ -269,7 +274,7 @@ class Replayer {
   // passed (each next one started at the old rate), the running one is re-timed as rerate
   // re-times a task (a collective keeps its end), the later ones take r1.
   void chain_rerate(RankState& rs, double r1, Time now) {
-    const uint32_t* st = rs.st[kStreamCompute] + rs.pc[kStreamCompute];
+    const uint32_t* st = rs.ss[kStreamCompute].st + rs.ss[kStreamCompute].pc;
     while (rs.mix_pos + 1 < rs.chain && rs.mix_end <= now) {
       if (rs.traced) mix_ends_[&rs - rs_.data()].push_back(rs.mix_end);
       const Task& u = rs.tasks[st[++rs.mix_pos]];
@@ -288,7 +293,7 @@ class Replayer {
     for (uint32_t d : u.dep) {
       if (d == kNoDep) continue;
       const Task& dt = rs.tasks[d];
-      if (dt.stream != kStreamCompute && rs.done[dt.stream] <= rs.prog->pos_in_stream[d]) return false;
+      if (dt.stream != kStreamCompute && rs.ss[dt.stream].done <= rs.prog->pos_in_stream[d]) return false;
     }
     return true;
   }
@@ -298,8 +303,8 @@ class Replayer {
   void push_done(uint32_t li, uint8_t s, Time when) {
     if (versioned_) {
       RankState& rs = rs_[li];
-      rs.end[s] = rs.pend[s] = when;
-      q_.push(when, 0, kEvTaskDone, li, s | (rs.ver[s] << 3));
+      rs.ss[s].end = rs.ss[s].pend = when;
+      q_.push(when, 0, kEvTaskDone, li, s | (rs.ss[s].ver << 3));
     } else {
       q_.push(when, 0, kEvTaskDone, li, s);
     }
@@ -367,14 +372,14 @@ class Replayer {
     if (s == kStreamCompute) {   // a chain (Replayer::chain_rerate)
       (void)r0;
       chain_rerate(rs, r1, now);
-      rs.end[s] = chain_end(rs);
+      rs.ss[s].end = chain_end(rs);
     } else {
-      const double left = static_cast<double>((rs.end[s] - now).count_ps()) * r0;   // full-rate ps
-      rs.end[s] = now + Time::ps(round_ps(std::max(0.0, left) / r1));
+      const double left = static_cast<double>((rs.ss[s].end - now).count_ps()) * r0;   // full-rate ps
+      rs.ss[s].end = now + Time::ps(round_ps(std::max(0.0, left) / r1));
     }
-    if (rs.end[s] < rs.pend[s]) {
-      ++rs.ver[s];
-      push_done(li, s, rs.end[s]);
+    if (rs.ss[s].end < rs.ss[s].pend) {
+      ++rs.ss[s].ver;
+      push_done(li, s, rs.ss[s].end);
     }
   }
   // Flow mode. A transfer is a collective instance (kind 0: a = group, b = instance) or a send
@@ -438,7 +443,7 @@ bool Replayer::start_traffic(uint8_t kind, uint32_t a, uint32_t b, Time now) {
     opts_.network->collective(plan_, a, b, g.pend[b].op, &traffic_);
   } else {
     const RankState& rs = rs_[a];
-    const Task& t = rs.tasks[rs.cur[b]];
+    const Task& t = rs.tasks[rs.ss[b].cur];
     const int32_t peer = plan_.peers[t.group].peer_of_rank[rs.rank];
     SIM_CHECK(peer >= 0, "rank %u sends on '%s' but has no peer", rs.rank,
               plan_.peers[t.group].name.c_str());
@@ -494,7 +499,7 @@ Time Replayer::comm_dur(const RankState& rs, uint8_t s, const Task& t, Time now)
   if (t.kind == TaskKind::kCollective) {
     return gs_[t.group].actual[slot(static_cast<uint32_t>(&rs - rs_.data()), t.group)];
   }
-  if (t.kind == TaskKind::kSend) return now - rs.start[s];
+  if (t.kind == TaskKind::kSend) return now - rs.ss[s].start;
   return t.dur;
 }
 
@@ -504,7 +509,7 @@ inline void Replayer::begin_inline(uint32_t li, uint8_t s, const Task& t, Time n
   RankState& rs = rs_[li];
   RankStats& st = stats_[li];
   if (s == kStreamCompute) {
-    Time gap = now - rs.last_end[0];
+    Time gap = now - rs.ss[0].last_end;
     if (gap > Time::zero()) {
       Bucket b = rs.blocked_cat == kNoCat ? Bucket::kBubble
                                           : bucket_of(static_cast<Category>(rs.blocked_cat));
@@ -512,7 +517,7 @@ inline void Replayer::begin_inline(uint32_t li, uint8_t s, const Task& t, Time n
     }
     rs.blocked_cat = kNoCat;
   }
-  rs.start[s] = now;
+  rs.ss[s].start = now;
   rs.busy |= static_cast<StreamMask>(1u << s);
   rs.mem_cur += t.mem_alloc;
   if (rs.mem_cur > st.peak_dynamic_mem) st.peak_dynamic_mem = rs.mem_cur;
@@ -570,7 +575,7 @@ void Replayer::arrive(uint32_t li, uint8_t s, const Task& t, Time now) {
 
 bool Replayer::unwait(RankState& rs, uint8_t s) {
   const uint8_t ws = rs.wait_stream[s];
-  if (rs.done[ws] <= rs.wait_pos[s]) return false;
+  if (rs.ss[ws].done <= rs.wait_pos[s]) return false;
   rs.waiting &= static_cast<StreamMask>(~(1u << s));
   rs.waiters_on[ws] &= static_cast<StreamMask>(~(1u << s));
   rs.wake_at[ws] = 0xffffffffu;
@@ -584,7 +589,7 @@ bool Replayer::deps_done(RankState& rs, uint8_t s, const Task& t) {
   for (uint32_t d : t.dep) {
     if (d == kNoDep) continue;
     const Task& dt = rs.tasks[d];
-    if (rs.done[dt.stream] <= prog.pos_in_stream[d]) {
+    if (rs.ss[dt.stream].done <= prog.pos_in_stream[d]) {
       const uint32_t pos = prog.pos_in_stream[d];
       rs.wake_at[dt.stream] = rs.waiters_on[dt.stream] ? std::min(rs.wake_at[dt.stream], pos + 1) : pos + 1;
       rs.waiting |= static_cast<StreamMask>(1u << s);
@@ -607,9 +612,9 @@ bool Replayer::receive(uint32_t li, uint8_t s, uint32_t ti, Time now) {
   ++mb.head;
   if (s == kStreamCompute) {
     RankStats& sts = stats_[li];
-    Time gap = now - rs.last_end[0];
+    Time gap = now - rs.ss[0].last_end;
     if (gap > Time::zero()) {
-      Time from = max(m.sent, rs.last_end[0]);
+      Time from = max(m.sent, rs.ss[0].last_end);
       Time exposed = m.arrived > from ? m.arrived - from : Time::zero();
       if (exposed > gap) exposed = gap;
       sts.bucket[bi(Bucket::kPpExposed)] += exposed;
@@ -621,7 +626,7 @@ bool Replayer::receive(uint32_t li, uint8_t s, uint32_t ti, Time now) {
   if (rs.mem_cur > stats_[li].peak_dynamic_mem) stats_[li].peak_dynamic_mem = rs.mem_cur;
   if (rs.traced) trace_.push_back(TraceRecord{rs.rank, ti, now, now});
   advance(rs, s);
-  rs.last_end[s] = now;
+  rs.ss[s].last_end = now;
   return true;
 }
 
@@ -630,8 +635,8 @@ inline bool Replayer::start_next(uint32_t li, uint8_t s, Time now) {
   // try_advance's candidate set, when no waiter of s is due (recheck = 0), is this; one pass
   // over it visits stream s alone, starts the task and ends (nothing sets progress).
   const uint32_t cand = rs.live & ~rs.busy & ~rs.waiting & kAllStreams;
-  if (cand != (1u << s) || (rs.waiters_on[s] && rs.done[s] >= rs.wake_at[s])) return false;
-  const Task& t = rs.tasks[rs.cur[s]];
+  if (cand != (1u << s) || (rs.waiters_on[s] && rs.ss[s].done >= rs.wake_at[s])) return false;
+  const Task& t = rs.tasks[rs.ss[s].cur];
   if (t.dep[0] != kNoDep || t.dep[1] != kNoDep || t.kind == TaskKind::kRecv || (t.kind == TaskKind::kSend && flow_))
     return false;
   begin_inline(li, s, t, now);
@@ -645,7 +650,7 @@ void Replayer::try_advance(uint32_t li, Time now, uint8_t moved) {
   const Task* const tasks = rs.tasks;
   // Waiting streams to look at again: those waiting on a stream that moved on (the others
   // are still waiting, as their dependency's stream has not moved).
-  uint32_t recheck = moved != kNone8 && rs.waiters_on[moved] && rs.done[moved] >= rs.wake_at[moved]
+  uint32_t recheck = moved != kNone8 && rs.waiters_on[moved] && rs.ss[moved].done >= rs.wake_at[moved]
                          ? rs.waiters_on[moved] : 0u;
   bool progress = true;
   while (progress) {
@@ -658,14 +663,14 @@ void Replayer::try_advance(uint32_t li, Time now, uint8_t moved) {
       // Runs the receives that find their message, then starts one task (the stream is then
       // busy), or stops where the stream must wait.
       while (!(rs.busy & (1u << s)) && (rs.live & (1u << s))) {
-        const uint32_t ti = rs.cur[s];
+        const uint32_t ti = rs.ss[s].cur;
         const Task& t = tasks[ti];
         if ((t.dep[0] != kNoDep || t.dep[1] != kNoDep) && !deps_done(rs, s, t)) break;
         if (t.kind == TaskKind::kRecv) {
           if (!receive(li, s, ti, now)) break;   // message not here yet: woken by its delivery
           progress = true;
           // Its waiters look again: those above s in this pass, the others in the next.
-          if (rs.waiters_on[s] && rs.done[s] >= rs.wake_at[s]) {
+          if (rs.waiters_on[s] && rs.ss[s].done >= rs.wake_at[s]) {
             recheck |= rs.waiters_on[s];
             cand |= rs.waiters_on[s] & rs.live & ~rs.busy & ~((2u << s) - 1);
           }
@@ -686,7 +691,7 @@ void Replayer::try_advance(uint32_t li, Time now, uint8_t moved) {
 
 void Replayer::complete(uint32_t li, uint8_t s, Time now) {
   RankState& rs = rs_[li];
-  const uint32_t ti = rs.cur[s];
+  const uint32_t ti = rs.ss[s].cur;
   const Task& t = rs.tasks[ti];
   RankStats& st = stats_[li];
   const Time dur = comm_dur(rs, s, t, now);
@@ -694,23 +699,23 @@ void Replayer::complete(uint32_t li, uint8_t s, Time now) {
   if (s == kStreamCompute) {
     if (t.kind == TaskKind::kCollective) {
       // Waiting for the slowest member is sync skew (idle); the transfer itself is exposed comm.
-      Time span = now - rs.start[s];
+      Time span = now - rs.ss[s].start;
       Time comm = dur < span ? dur : span;
       st.bucket[bi(bucket_of(t.category))] += comm;
       st.bucket[bi(Bucket::kBubble)] += span - comm;
     } else if (rs.chain_comm > Time::zero()) {
       // A chain with collectives: each collective's duration is its own exposed comm, the rest
       // of the span (slowdown included) the compute's.
-      const uint32_t* cs = rs.st[s] + rs.pc[s];
+      const uint32_t* cs = rs.ss[s].st + rs.ss[s].pc;
       for (uint32_t j = 1; j < rs.chain; ++j) {
         const Task& u = rs.tasks[cs[j]];
         if (u.kind != TaskKind::kCollective) continue;
         st.comm_total[static_cast<size_t>(u.category)] += u.dur;
         st.bucket[bi(bucket_of(u.category))] += u.dur;
       }
-      st.bucket[bi(bucket_of(t.category))] += (now - rs.start[s]) - rs.chain_comm;
+      st.bucket[bi(bucket_of(t.category))] += (now - rs.ss[s].start) - rs.chain_comm;
     } else {
-      st.bucket[bi(bucket_of(t.category))] += now - rs.start[s];
+      st.bucket[bi(bucket_of(t.category))] += now - rs.ss[s].start;
     }
   }
   if (t.kind == TaskKind::kSend) {
@@ -722,21 +727,21 @@ void Replayer::complete(uint32_t li, uint8_t s, Time now) {
     Mailbox& mb = mbox_[pl * kChannels + t.channel];
     SIM_CHECK(mb.tail - mb.head < mb.cap, "mailbox of rank %d channel %d overflows (cap %u)", peer,
               t.channel, mb.cap);
-    msgs_[mb.base + (mb.tail % mb.cap)] = Message{rs.start[s], now};
+    msgs_[mb.base + (mb.tail % mb.cap)] = Message{rs.ss[s].start, now};
     ++mb.tail;
   }
   rs.busy &= static_cast<StreamMask>(~(1u << s));
   if (shared_pcie_ && t.category == Category::kOffload) copy_end(li, s, now);
   // A chain (compute stream only) ends with its last task: that one frees its memory.
   const uint32_t n = s == kStreamCompute ? rs.chain : 1;
-  const Task& last = n == 1 ? t : rs.tasks[rs.st[s][rs.pc[s] + n - 1]];
+  const Task& last = n == 1 ? t : rs.tasks[rs.ss[s].st[rs.ss[s].pc + n - 1]];
   if (contend_) {
-    if (rs.slowed & (1u << s)) st.contention += (now - rs.start[s]) - (s == kStreamCompute ? rs.chain_dur : t.dur);
+    if (rs.slowed & (1u << s)) st.contention += (now - rs.ss[s].start) - (s == kStreamCompute ? rs.chain_dur : t.dur);
     rs.slowed &= static_cast<StreamMask>(~(1u << s));
     if (t.kind == TaskKind::kCollective) colls_change(li, -1, now);
   }
   if (rs.traced) {
-    if (n == 1) trace_.push_back(TraceRecord{rs.rank, ti, rs.start[s], now});
+    if (n == 1) trace_.push_back(TraceRecord{rs.rank, ti, rs.ss[s].start, now});
     else trace_chain(rs, now);
   }
   if (s == kStreamCompute) {
@@ -744,7 +749,7 @@ void Replayer::complete(uint32_t li, uint8_t s, Time now) {
     rs.chain_comm = Time::zero();
   }
   advance(rs, s, n);
-  rs.last_end[s] = now;
+  rs.ss[s].last_end = now;
   rs.mem_cur -= last.mem_free;
   if (t.kind == TaskKind::kSend) {
     const int32_t pl = local_of_rank_[plan_.peers[t.group].peer_of_rank[rs.rank]];
@@ -757,9 +762,9 @@ void Replayer::trace_chain(const RankState& rs, Time now) {
   // Each task's end as the chain timed it: without the collectives' slowdown its duration
   // after the one before; with it, the ends passed at re-timings (mix_ends), then from the
   // running task's end at the present rate (Replayer::chain_end).
-  const uint32_t pc = rs.pc[kStreamCompute];
-  const uint32_t* st = rs.st[kStreamCompute];
-  Time from = rs.start[kStreamCompute], end = from;
+  const uint32_t pc = rs.ss[kStreamCompute].pc;
+  const uint32_t* st = rs.ss[kStreamCompute].st;
+  Time from = rs.ss[kStreamCompute].start, end = from;
   for (uint32_t j = 0; j < rs.chain; ++j) {
     const Task& u = rs.tasks[st[pc + j]];
     if (!contend_) end = end + u.dur;
@@ -854,11 +859,11 @@ Result<ReplayResult> Replayer::run() {
     rs_[i].tasks = rs_[i].prog->tasks.data();
     for (int s = 0; s < kMaxStreams; ++s) {
       const std::vector<uint32_t>& st = rs_[i].prog->stream_tasks[s];
-      rs_[i].st[s] = st.data();
-      rs_[i].len[s] = static_cast<uint32_t>(st.size());
+      rs_[i].ss[s].st = st.data();
+      rs_[i].ss[s].len = static_cast<uint32_t>(st.size());
       if (!st.empty()) {
         rs_[i].live |= static_cast<StreamMask>(1u << s);
-        rs_[i].cur[s] = st[0];
+        rs_[i].ss[s].cur = st[0];
       }
     }
     stats_[i].rank = sim[i];
@@ -906,9 +911,9 @@ Result<ReplayResult> Replayer::run() {
     if (versioned_ && e.type == kEvTaskDone) {
       RankState& rs = rs_[e.a];
       const uint8_t s = static_cast<uint8_t>(e.b & 7u);
-      if ((e.b >> 3) != rs.ver[s]) continue;   // replaced by an earlier one
-      if (e.when < rs.end[s]) {                // early: the task slowed after it was posted
-        push_done(e.a, s, rs.end[s]);          // same version: this one is still the live event
+      if ((e.b >> 3) != rs.ss[s].ver) continue;   // replaced by an earlier one
+      if (e.when < rs.ss[s].end) {                // early: the task slowed after it was posted
+        push_done(e.a, s, rs.ss[s].end);          // same version: this one is still the live event
         continue;
       }
     }
@@ -942,11 +947,11 @@ Result<ReplayResult> Replayer::run() {
     const RankState& r = rs_[i];
     for (uint8_t s = 0; s < kMaxStreams; ++s) {
       const auto& st = r.prog->stream_tasks[s];
-      if (r.pc[s] < st.size()) {
-        const Task& t = r.prog->tasks[st[r.pc[s]]];
+      if (r.ss[s].pc < st.size()) {
+        const Task& t = r.prog->tasks[st[r.ss[s].pc]];
         return Status::error("replay deadlock: rank " + std::to_string(r.rank) + " (" + r.prog->name +
                              ") is stuck on stream " + std::to_string(s) + " at task " +
-                             std::to_string(st[r.pc[s]]) + " '" + plan_.ops[t.op].name + "' (layer " +
+                             std::to_string(st[r.ss[s].pc]) + " '" + plan_.ops[t.op].name + "' (layer " +
                              std::to_string(t.layer) + ", micro-batch " + std::to_string(t.micro) + ")");
       }
     }
@@ -958,7 +963,7 @@ Result<ReplayResult> Replayer::run() {
   Time step = Time::zero();
   for (size_t i = 0; i < rs_.size(); ++i) {
     Time f = Time::zero();
-    for (uint8_t s = 0; s < kMaxStreams; ++s) f = max(f, rs_[i].last_end[s]);
+    for (uint8_t s = 0; s < kMaxStreams; ++s) f = max(f, rs_[i].ss[s].last_end);
     stats_[i].finish = f;
     if (f > step) {
       step = f;
@@ -971,12 +976,12 @@ Result<ReplayResult> Replayer::run() {
   for (size_t i = 0; i < rs_.size(); ++i) {
     const RankState& r = rs_[i];
     RankStats& st = stats_[i];
-    Time end0 = r.last_end[0];
+    Time end0 = r.ss[0].last_end;
     Time tail_comm_end = end0;
     Category tail_cat = Category::kCompute;
     for (uint8_t s = 1; s < kMaxStreams; ++s) {
-      if (r.last_end[s] > tail_comm_end && !r.prog->stream_tasks[s].empty()) {
-        tail_comm_end = r.last_end[s];
+      if (r.ss[s].last_end > tail_comm_end && !r.prog->stream_tasks[s].empty()) {
+        tail_comm_end = r.ss[s].last_end;
         tail_cat = r.prog->tasks[r.prog->stream_tasks[s].back()].category;
       }
     }
