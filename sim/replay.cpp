@@ -39,6 +39,9 @@ constexpr uint8_t kNone8 = 0xff;   // try_advance: no stream of the rank moved o
 using StreamMask = uint16_t;       // a bit per stream
 constexpr uint32_t kAllStreams = (1u << kMaxStreams) - 1;
 static_assert(kMaxStreams <= 16, "RankState keeps a bit per stream in a StreamMask");
+// A task-completion event's b: the stream in the low kStreamBits, the version above (push_done).
+constexpr uint32_t kStreamBits = 4;
+static_assert(kMaxStreams <= (1 << kStreamBits), "a completion event's stream field");
 
 size_t bi(Bucket b) { return static_cast<size_t>(b); }
 
@@ -304,7 +307,7 @@ class Replayer {
     if (versioned_) {
       RankState& rs = rs_[li];
       rs.ss[s].end = rs.ss[s].pend = when;
-      q_.push(when, 0, kEvTaskDone, li, s | (rs.ss[s].ver << 3));
+      q_.push(when, 0, kEvTaskDone, li, s | (rs.ss[s].ver << kStreamBits));
     } else {
       q_.push(when, 0, kEvTaskDone, li, s);
     }
@@ -910,8 +913,8 @@ Result<ReplayResult> Replayer::run() {
     // Completion events a re-timing replaced or moved later (versioned_) are not events of the run.
     if (versioned_ && e.type == kEvTaskDone) {
       RankState& rs = rs_[e.a];
-      const uint8_t s = static_cast<uint8_t>(e.b & 7u);
-      if ((e.b >> 3) != rs.ss[s].ver) continue;   // replaced by an earlier one
+      const uint8_t s = static_cast<uint8_t>(e.b & ((1u << kStreamBits) - 1));
+      if ((e.b >> kStreamBits) != rs.ss[s].ver) continue;   // replaced by an earlier one
       if (e.when < rs.ss[s].end) {                // early: the task slowed after it was posted
         push_done(e.a, s, rs.ss[s].end);          // same version: this one is still the live event
         continue;
@@ -921,7 +924,7 @@ Result<ReplayResult> Replayer::run() {
     fp = fp_mix(fp, static_cast<uint64_t>(e.when.count_ps()));
     fp = fp_mix(fp, (static_cast<uint64_t>(e.type) << 56) ^ (static_cast<uint64_t>(e.a) << 24) ^ e.b);
     if (e.type == kEvTaskDone) {
-      complete(e.a, static_cast<uint8_t>(e.b & 7u), e.when);
+      complete(e.a, static_cast<uint8_t>(e.b & ((1u << kStreamBits) - 1)), e.when);
     } else if (e.type == kEvFlow) {
       done_.clear();
       if (drv_->on_event(e, &done_)) {

@@ -434,6 +434,25 @@ TEST(Replay, CollectivesSlowComputeTheyOverlap) {
   EXPECT_NEAR(r3->step_time.count_ps(), Time::ns(14600).count_ps(), 3);
 }
 
+// Completion events carry their stream next to a version (re-timed tasks). Every stream index,
+// the last (kStreamEp) included, must come back as itself: a compute task on stream s beside
+// the compute stream's, with collectives slowing compute (versioned events), ends on time.
+TEST(Replay, EveryStreamsCompletionComesBackUnderContention) {
+  for (uint8_t s = 1; s < kMaxStreams; ++s) {
+    Plan p = one_program_plan(1);
+    Task a = compute(p, Time::us(3));
+    Task b = compute(p, Time::us(5));
+    b.stream = s;
+    p.programs[0].tasks = {a, b};
+    ASSERT_TRUE(p.finalize().ok());
+    ReplayOptions o;
+    o.comm_sm_share = 0.25;   // no collective runs: nothing is slowed, but events are versioned
+    auto r = replay(p, o);
+    ASSERT_TRUE(r.ok()) << "stream " << int(s) << ": " << r.status().to_string();
+    EXPECT_EQ(r->step_time, Time::us(5)) << "stream " << int(s);
+  }
+}
+
 TEST(Replay, HostCopiesAreNotSlowedByCollectives) {
   // An offload copy (copy engines, not SMs) beside a collective keeps its time.
   Plan p = one_program_plan(1);
