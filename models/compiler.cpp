@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <deque>
 #include <map>
 #include <tuple>
 #include <string>
@@ -57,6 +58,8 @@ struct SchedStep {
   int chunk;
   int micro;
   bool paired = false;   // a steady-state backward, run together with the forward before it
+  bool defer_w = false;  // a backward whose weight gradients wait for a later W step (B/W split)
+  bool w = false;        // a W step: the weight gradients of the oldest deferred backward (FIFO)
 };
 
 // `extra_warm`: forwards added to each stage's warm-up (1 with ep_overlap, as Megatron-Core's
@@ -64,6 +67,49 @@ struct SchedStep {
 // the same micro-batch and chunk.
 std::vector<SchedStep> schedule_for(Schedule sched, int stage, int pp, int vp, int m, int extra_warm = 0) {
   std::vector<SchedStep> out;
+  if (sched == Schedule::kDualPipeV) {
+    // DualPipeV (DeepSeek's DualPipe repository, dualpipev.py; m >= 2pp): rank r holds chunk 0
+    // (virtual stage r) and chunk 1 (2pp-1-r). Its eight phases, with P = pp:
+    //   1. 2(P-r-1) forwards of chunk 0            5. P-r-1 x (B1, then F1 paired with B0)
+    //   2. r+1 x (F0, F1)                          6. r+1 x (B1, B0); from the middle on, their
+    //   3. P-r-1 x (B1 with W deferred, W, F1)        weight gradients are deferred
+    //   4. m-2P+r+1 x (F0 paired with B1,          7. P-r-1 x (W, B0 with W deferred)
+    //      F1 paired with B0)                      8. r+1 x W
+    // The last rank runs its first phase-4 F0 and B1 one after the other, not paired.
+    int f[2] = {0, 0}, b[2] = {0, 0};
+    auto F = [&](int c) { out.push_back({true, c, f[c]++}); };
+    auto B = [&](int c, bool defer, bool paired) {
+      SchedStep st{false, c, b[c]++, paired};
+      st.defer_w = defer;
+      out.push_back(st);
+    };
+    auto W = [&] {
+      SchedStep st{false, 0, 0};
+      st.w = true;
+      out.push_back(st);
+    };
+    const int P = pp, r = stage;
+    for (int i = 0; i < 2 * (P - r - 1); ++i) F(0);
+    for (int i = 0; i < r + 1; ++i) F(0), F(1);
+    for (int i = 0; i < P - r - 1; ++i) B(1, true, false), W(), F(1);
+    for (int i = 0; i < m - 2 * P + r + 1; ++i) {
+      F(0);
+      B(1, false, !(i == 0 && r == P - 1));
+      F(1);
+      B(0, false, true);
+    }
+    for (int i = 0; i < P - r - 1; ++i) B(1, false, false), F(1), B(0, false, true);
+    bool defer = false;
+    for (int i = 0; i < r + 1; ++i) {
+      if (i == (r + 1) / 2 && r % 2 == 1) defer = true;
+      B(1, defer, false);
+      if (i == (r + 1) / 2 && r % 2 == 0) defer = true;
+      B(0, defer, false);
+    }
+    for (int i = 0; i < P - r - 1; ++i) W(), B(0, true, false);
+    for (int i = 0; i < r + 1; ++i) W();
+    return out;
+  }
   if (sched == Schedule::kGpipe) {
     for (int i = 0; i < m; ++i)
       for (int c = 0; c < vp; ++c) out.push_back({true, c, i});
@@ -148,6 +194,8 @@ class StageBuilder {
       : plan_(plan), prog_(prog), model_(model), tr_(tr), par_(par), d_(d), stage_(stage), m_(m),
         split_(split), first_layer_(first_layer) {
     nv_ = par.pp * par.vp;
+    vshape_ = par.schedule == Schedule::kDualPipeV;
+    head_emb_ = par.pp == 1 || vshape_;
     act_ = layer_activation(model, static_cast<int>(d.s), tr.micro_batch, par.tp, d.sp, par.recompute, tr.dropout);
     if (tr.attention_kernel == AttentionKernel::kUnfused && par.recompute == Recompute::kNone) {
       // Korthikanti et al. 2022 eq. 1: softmax output (2), dropout mask (1), dropout output (2)
@@ -185,7 +233,7 @@ class StageBuilder {
       mtp_front_bytes_ = 2 * (ceil_div(2 * int64_t{model.hidden} * model.hidden, par.tp) + 2 * final_norm_params(model));
       // pp > 1, untied: the last stage keeps its own copy of the embedding for the MTP lookup
       // (a tied head's copy serves both; with pp = 1 it is stage 0's own matrix).
-      mtp_emb_copy_ = par.pp > 1 && !model.tied_embeddings;
+      mtp_emb_copy_ = !head_emb_ && !model.tied_embeddings;
     }
   }
 
@@ -208,15 +256,19 @@ class StageBuilder {
     auto steps = schedule_for(par_.schedule, stage_, par_.pp, par_.vp, m_, overlap_ ? 1 : 0);
     {  // ~60 tasks per layer and micro-batch (forward, recompute, backward): reserve once
       int64_t layers = 0;
-      for (int c = 0; c < par_.vp; ++c) layers += split_[c * par_.pp + stage_];
-      if (stage_ == par_.pp - 1) layers += 2 * model_.mtp_depth;
+      for (int c = 0; c < par_.vp; ++c) layers += split_[virtual_stage(par_, c, stage_)];
+      if (stage_ == head_stage(par_)) layers += 2 * model_.mtp_depth;
       prog_.tasks.reserve(static_cast<size_t>((layers + 2) * m_ * 64 + 64));
     }
     last_bwd_of_chunk_.assign(par_.vp, -1);
     for (const auto& st : steps)
-      if (!st.fwd) last_bwd_of_chunk_[st.chunk] = st.micro;
+      if (!st.fwd && !st.w) last_bwd_of_chunk_[st.chunk] = st.micro;
     for (size_t i = 0; i < steps.size(); ++i) {
       const SchedStep& st = steps[i];
+      if (st.w) {
+        weight_step();
+        continue;
+      }
       if (overlap_ && st.fwd && i + 1 < steps.size() && steps[i + 1].paired) {
         // A steady-state pair: lay both out, then interleave them (merge_pair).
         const uint32_t a = static_cast<uint32_t>(prog_.tasks.size());
@@ -229,8 +281,9 @@ class StageBuilder {
         ++i;
         continue;
       }
-      st.fwd ? forward(st.chunk, st.micro) : backward(st.chunk, st.micro);
+      st.fwd ? forward(st.chunk, st.micro) : backward(st.chunk, st.micro, st.defer_w);
     }
+    SIM_CHECK(w_queue_.empty(), "stage %d: %zu deferred weight-gradient steps never ran", stage_, w_queue_.size());
     flush_bucket();
     if (!par_.dp_overlap) emit_deferred_reductions();
     mla_grad_allreduce();
@@ -313,6 +366,16 @@ class StageBuilder {
   uint32_t emit_compute(const OpDesc& op, Category cat, int layer, int micro, uint32_t dep = kNoDep,
                         uint32_t dep2 = kNoDep) {
     return emit_compute(plan_.intern_op(op), cat, layer, micro, dep, dep2);
+  }
+  // A transformer layer's weight-gradient GEMM: emitted now, or queued for the W step when the
+  // backward being laid out defers them (w_layer_). `dep`: the SP re-gather of its input.
+  void wgrad(uint32_t op, int layer, int micro, uint32_t dep = kNoDep, uint32_t twin_op = OpCache::kEmpty) {
+    if (w_layer_ != nullptr) {
+      w_layer_->tasks.push_back(WTask{op, dep, twin_op});
+      return;
+    }
+    const uint32_t t = emit_compute(op, Category::kCompute, layer, micro, dep);
+    if (twin_op != OpCache::kEmpty) twin(t, twin_op);
   }
   uint32_t emit_compute(uint32_t op, Category cat, int layer, int micro, uint32_t dep = kNoDep,
                         uint32_t dep2 = kNoDep) {
@@ -397,7 +460,7 @@ class StageBuilder {
     // group (SP, or Megatron's scatter/gather optimization without SP).
     const int64_t bytes = 2 * d_.tokens() * d_.h / d_.t;
     t.op = cached_op(-1 - channel, peer, [&] {
-      return p2p_op(channel == 0 ? "pp.activation" : "pp.gradient", bytes, peer);
+      return p2p_op(channel % 2 == 0 ? "pp.activation" : "pp.gradient", bytes, peer);
     });
     t.group = peer;
     t.channel = channel;
@@ -619,8 +682,8 @@ class StageBuilder {
   void mla_grad_allreduce() {
     if (!mla_latent_sp()) return;
     int64_t layers = 0;
-    for (int c = 0; c < par_.vp; ++c) layers += split_[c * par_.pp + stage_];
-    if (stage_ == par_.pp - 1) layers += model_.mtp_depth;   // the MTP blocks (MLA like the last layer)
+    for (int c = 0; c < par_.vp; ++c) layers += split_[virtual_stage(par_, c, stage_)];
+    if (stage_ == head_stage(par_)) layers += model_.mtp_depth;   // the MTP blocks (MLA like the last layer)
     int64_t bytes = 2 * mla_replicated_params(model_) * layers;
     if (par_.zero >= 3 && shard_ > 1) bytes = ceil_div(bytes, shard_);   // the shard this rank keeps
     if (bytes == 0) return;
@@ -633,7 +696,7 @@ class StageBuilder {
   // compute stream, after its last backward task (stream order) and the stage's last gradient
   // reduction (dep), before the optimizer. Nothing on other stages or pp = 1.
   void embedding_grad_allreduce() {
-    if (!has_embedding_group(model_, par_.pp) || (stage_ != 0 && stage_ != par_.pp - 1)) return;
+    if (!has_embedding_group(model_, par_) || (stage_ != 0 && stage_ != par_.pp - 1)) return;
     int64_t bytes = emb_grad_bytes_;
     if (par_.zero >= 3 && shard_ > 1) bytes = ceil_div(bytes, shard_);   // the shard this rank keeps
     const uint8_t group = embedding_grad_group(moe_, has_mla_grad_group(d_.mla, d_.t, d_.sp));
@@ -657,7 +720,7 @@ class StageBuilder {
                  micro);
     const int64_t nkv = Hl * (d_.nope + d_.v_dim);
     emit_compute(OP(gemm_op("attn.mla.kv_up.dgrad", T, d_.kv_lora, nkv, g, true)), c, layer, micro);
-    emit_compute(OP(gemm_op("attn.mla.kv_up.wgrad", d_.kv_lora, nkv, T, g, true)), c, layer, micro, sg_kv);
+    wgrad(OP(gemm_op("attn.mla.kv_up.wgrad", d_.kv_lora, nkv, T, g, true)), layer, micro, sg_kv);
     if (latent) {  // the latent and rope-key gradients are partial over the TP heads
       tp_coll_bytes("tp.mla.kv.reducescatter", CollKind::kReduceScatter, 2 * T * d_.kv_lora, layer, micro);
       tp_coll_bytes("tp.mla.kpe.reducescatter", CollKind::kReduceScatter, 2 * T * d_.rope, layer, micro);
@@ -667,19 +730,18 @@ class StageBuilder {
     }
     emit_compute(OP(memory_op("attn.mla.kv_norm.bwd", OpClass::kNorm, 3 * 2 * Tn * d_.kv_lora, true)), c, layer, micro);
     emit_compute(OP(gemm_op("attn.mla.kv_down.dgrad", Tn, d_.h, d_.kv_lora + d_.rope, g, true)), c, layer, micro);
-    emit_compute(OP(gemm_op("attn.mla.kv_down.wgrad", d_.h, d_.kv_lora + d_.rope, Tn, g, true)), c, layer, micro,
-                 latent ? kNoDep : sg);
+    wgrad(OP(gemm_op("attn.mla.kv_down.wgrad", d_.h, d_.kv_lora + d_.rope, Tn, g, true)), layer, micro, latent ? kNoDep : sg);
     if (d_.q_lora > 0) {
       emit_compute(OP(gemm_op("attn.mla.q_up.dgrad", T, d_.q_lora, Hl * d_.qk_dim, g, true)), c, layer, micro);
-      emit_compute(OP(gemm_op("attn.mla.q_up.wgrad", d_.q_lora, Hl * d_.qk_dim, T, g, true)), c, layer, micro, sg_q);
+      wgrad(OP(gemm_op("attn.mla.q_up.wgrad", d_.q_lora, Hl * d_.qk_dim, T, g, true)), layer, micro, sg_q);
       if (latent) tp_coll_bytes("tp.mla.q.reducescatter", CollKind::kReduceScatter, 2 * T * d_.q_lora, layer, micro);
       else if (mla_latent()) tp_coll_bytes("tp.mla.q.allreduce", CollKind::kAllReduce, 2 * T * d_.q_lora, layer, micro);
       emit_compute(OP(memory_op("attn.mla.q_norm.bwd", OpClass::kNorm, 3 * 2 * Tn * d_.q_lora, true)), c, layer, micro);
       emit_compute(OP(gemm_op("attn.mla.q_down.dgrad", Tn, d_.h, d_.q_lora, g, true)), c, layer, micro);
-      emit_compute(OP(gemm_op("attn.mla.q_down.wgrad", d_.h, d_.q_lora, Tn, g, true)), c, layer, micro);
+      wgrad(OP(gemm_op("attn.mla.q_down.wgrad", d_.h, d_.q_lora, Tn, g, true)), layer, micro);
     } else {
       emit_compute(OP(gemm_op("attn.mla.q.dgrad", T, d_.h, Hl * d_.qk_dim, g, true)), c, layer, micro);
-      emit_compute(OP(gemm_op("attn.mla.q.wgrad", d_.h, Hl * d_.qk_dim, T, g, true)), c, layer, micro, latent ? sg : kNoDep);
+      wgrad(OP(gemm_op("attn.mla.q.wgrad", d_.h, Hl * d_.qk_dim, T, g, true)), layer, micro, latent ? sg : kNoDep);
     }
   }
 
@@ -748,12 +810,12 @@ class StageBuilder {
       moe_backward(layer, micro, sg);
     } else {
       emit_compute(OP(gemm_op("mlp.fc2.dgrad", T, d_.f / d_.t, d_.h, g, true)), c, layer, micro);
-      emit_compute(OP(gemm_op("mlp.fc2.wgrad", d_.f / d_.t, d_.h, T, g, true)), c, layer, micro);
+      wgrad(OP(gemm_op("mlp.fc2.wgrad", d_.f / d_.t, d_.h, T, g, true)), layer, micro);
       const int64_t act_b = (d_.swiglu ? 5 : 3) * 2 * T * d_.f / d_.t;
       emit_compute(OP(memory_op(d_.swiglu ? "mlp.swiglu.bwd" : "mlp.gelu.bwd", OpClass::kElementwise, act_b, true)), c,
                    layer, micro);
       emit_compute(OP(gemm_op("mlp.fc1.dgrad", T, d_.h, f1, g, true)), c, layer, micro);
-      emit_compute(OP(gemm_op("mlp.fc1.wgrad", d_.h, f1, T, g, true)), c, layer, micro, sg);
+      wgrad(OP(gemm_op("mlp.fc1.wgrad", d_.h, f1, T, g, true)), layer, micro, sg);
     }
     tp_reduce("tp.mlp.bwd.allreduce", "tp.mlp.bwd.reducescatter", layer, micro);
     emit_compute(OP(memory_op("mlp.norm.bwd", OpClass::kNorm, norm_bwd_bytes(), true)), c, layer, micro);
@@ -762,7 +824,7 @@ class StageBuilder {
     tp_gather("tp.attn.bwd.allgather", layer, micro);
     uint32_t sg2 = attn_gathers_h() ? side_gather("tp.attn.qkvin.allgather", layer, micro) : kNoDep;
     emit_compute(OP(gemm_op("attn.proj.dgrad", T, d_.q / d_.t, d_.h, g, true)), c, layer, micro);
-    emit_compute(OP(gemm_op("attn.proj.wgrad", d_.q / d_.t, d_.h, T, g, true)), c, layer, micro);
+    wgrad(OP(gemm_op("attn.proj.wgrad", d_.q / d_.t, d_.h, T, g, true)), layer, micro);
     if (par_.recompute == Recompute::kSelective) {
       uint32_t r = attention_forward(Category::kRecompute, layer, micro);
       prog_.tasks[r].mem_alloc += act.recompute_transient_bytes;
@@ -775,11 +837,12 @@ class StageBuilder {
         emit_compute(OP(memory_op("attn.rope.bwd", OpClass::kElementwise, 2 * 2 * T * (d_.q + d_.kv) / d_.t, true)), c,
                      layer, micro);
       emit_compute(OP(gemm_op("attn.qkv.dgrad", T, d_.h, (d_.q + 2 * d_.kv) / d_.t, g, true)), c, layer, micro);
-      emit_compute(OP(gemm_op("attn.qkv.wgrad", d_.h, (d_.q + 2 * d_.kv) / d_.t, T, g, true)), c, layer, micro, sg2);
+      wgrad(OP(gemm_op("attn.qkv.wgrad", d_.h, (d_.q + 2 * d_.kv) / d_.t, T, g, true)), layer, micro, sg2);
     }
     if (attn_gathers_h()) tp_reduce("tp.attn.bwd.allreduce", "tp.attn.bwd.reducescatter", layer, micro);
     uint32_t last = emit_compute(OP(memory_op("attn.norm.bwd", OpClass::kNorm, norm_bwd_bytes(), true)), c, layer, micro);
-    prog_.tasks[last].mem_free += act.saved_bytes;
+    // A deferred W (weight_step) still reads the layer's saved inputs: they go after it.
+    (w_layer_ != nullptr ? w_layer_->free_bytes : prog_.tasks[last].mem_free) += act.saved_bytes;
     if (par_.recompute != Recompute::kNone) prog_.tasks[last].mem_free += act.recompute_transient_bytes;
     return last;
   }
@@ -913,8 +976,14 @@ class StageBuilder {
       return cached_op(site, mm * 1000003 + n * 7 + kk, [&] { return gemm_op(name, mm, n, kk, d_.gemm_dtype, bwd, Le_); });
     };
     uint32_t id = op_of(m, k);
-    const uint32_t ti = emit_compute(id, c, layer, micro, dep, dep2);
-    if (twin_rows >= 0) twin(ti, rows_in_k ? op_of(m, twin_rows) : op_of(twin_rows, k));
+    auto twin_op = [&] { return rows_in_k ? op_of(m, twin_rows) : op_of(twin_rows, k); };
+    if (w_layer_ != nullptr && bwd && rows_in_k) {   // a weight gradient (its rows are the reduction), deferred
+      SIM_CHECK(dep == kNoDep && dep2 == kNoDep, "a deferred expert weight gradient with a dependency");
+      wgrad(id, layer, micro, kNoDep, twin_rows >= 0 ? twin_op() : OpCache::kEmpty);
+    } else {
+      const uint32_t ti = emit_compute(id, c, layer, micro, dep, dep2);
+      if (twin_rows >= 0) twin(ti, twin_op());
+    }
     if (c == Category::kCompute) {
       // Mean load: Tm*top_k rows over the local experts; the GEMM's FLOPs scale with its rows.
       const double mean_rows = static_cast<double>(Tm_) * model_.top_k;
@@ -1013,17 +1082,17 @@ class StageBuilder {
       const int64_t fs = int64_t{model_.shared_experts} * model_.expert_ffn_hidden / d_.t;
       const int64_t sf1 = (d_.swiglu ? 2 : 1) * fs;
       emit_compute(OP(gemm_op("moe.shared.fc2.dgrad", T, fs, h, g, true)), c, layer, micro);
-      emit_compute(OP(gemm_op("moe.shared.fc2.wgrad", fs, h, T, g, true)), c, layer, micro);
+      wgrad(OP(gemm_op("moe.shared.fc2.wgrad", fs, h, T, g, true)), layer, micro);
       emit_compute(OP(memory_op(d_.swiglu ? "moe.shared.swiglu.bwd" : "moe.shared.gelu.bwd", OpClass::kElementwise,
                                 (d_.swiglu ? 5 : 3) * 2 * T * fs, true)),
                    c, layer, micro);
       emit_compute(OP(gemm_op("moe.shared.fc1.dgrad", T, h, sf1, g, true)), c, layer, micro);
-      emit_compute(OP(gemm_op("moe.shared.fc1.wgrad", h, sf1, T, g, true)), c, layer, micro, sg);
+      wgrad(OP(gemm_op("moe.shared.fc1.wgrad", h, sf1, T, g, true)), layer, micro, sg);
       sg = kNoDep;
     }
     emit_compute(OP(memory_op("moe.topk.bwd", OpClass::kElementwise, Tm_ * E * (4 + 4 + 2), true)), c, layer, micro);
     emit_compute(OP(gemm_op("moe.router.dgrad", Tm_, h, E, g, true)), c, layer, micro);
-    emit_compute(OP(gemm_op("moe.router.wgrad", h, E, Tm_, g, true)), c, layer, micro, sg);
+    wgrad(OP(gemm_op("moe.router.wgrad", h, E, Tm_, g, true)), layer, micro, sg);
     if (last_micro_ && moe_migration_ != nullptr && (*moe_migration_)[layer] > 0)   // see compiler.h
       ep_a2a("ep.placement.migration.alltoall", (*moe_migration_)[layer], layer, micro, false);
   }
@@ -1168,7 +1237,7 @@ class StageBuilder {
       acc = 0;
     };
     for (int c = 0; c < par_.vp; ++c) {
-      const int v = c * par_.pp + stage_;
+      const int v = virtual_stage(par_, c, stage_);
       if (v == 0) {
         acc += emb_grad_bytes_;
         pending_layers_.push_back(-1);
@@ -1183,7 +1252,7 @@ class StageBuilder {
         if (acc >= bucket_bytes_) flush();
       }
       if (v == nv_ - 1) {   // the final norm and the LM head (a tied head on stage 0 is the embedding's)
-        const bool shared = model_.tied_embeddings && par_.pp == 1;
+        const bool shared = model_.tied_embeddings && head_emb_;
         acc += (shared ? 0 : emb_grad_bytes_) + 2 * final_norm_params(model_);
         if (model_.mtp_depth > 0) {   // the MTP modules run after the head: in its bucket
           const int L = model_.layers - 1;
@@ -1210,7 +1279,7 @@ class StageBuilder {
   void mtp_forward(int k, int micro) {
     const int L = model_.layers - 1;
     const int64_t T = d_.tokens(), h = d_.h;
-    const bool shared = model_.tied_embeddings && par_.pp == 1;
+    const bool shared = model_.tied_embeddings && head_emb_;
     // ZeRO-3: the embedding (the shared matrix or the last stage's copy), projection and norms.
     uint32_t fg = zero3_gather(emb_grad_bytes_ + mtp_front_bytes_, 0xffff, micro);
     uint32_t e = emit_compute(OP(memory_op("mtp.embedding.fwd", OpClass::kEmbedding, 2 * 2 * T * h, false)),
@@ -1279,7 +1348,7 @@ class StageBuilder {
   void mtp_backward(int k, int micro, bool last_micro) {
     const int L = model_.layers - 1;
     const int64_t T = d_.tokens(), h = d_.h;
-    const bool shared = model_.tied_embeddings && par_.pp == 1;
+    const bool shared = model_.tied_embeddings && head_emb_;
     head_backward(micro, shared ? kNoDep : zero3_gather(emb_grad_bytes_ + 2 * final_norm_params(model_), 0xffff, micro));
     uint32_t pg = zero3_gather(dense_bytes(L), L, micro);
     expert_pg_ = zero3_gather(expert_bytes(L), L, micro, /*expert=*/true);
@@ -1316,10 +1385,22 @@ class StageBuilder {
     if (last_micro) add_grads(grads, e);
   }
 
+  // Pipeline messages of virtual stage v: the activation from v-1 and the gradient from v+1.
+  // Interleaved, v-1 runs on the previous rank and v+1 on the next; in a V (DualPipeV), chunk
+  // 1's run the other way, on channels 2 and 3 (one sender per receiving rank and channel), and
+  // the turn from virtual stage pp-1 to pp stays on rank pp-1: no message at all.
+  bool turn_in(int v) const { return vshape_ && v == par_.pp; }        // v-1 is on this rank
+  bool turn_out(int v) const { return vshape_ && v == par_.pp - 1; }   // v+1 is on this rank
+  bool up(int v) const { return vshape_ && v >= par_.pp; }             // chunk 1 of a V
+  uint8_t fwd_channel(int v) const { return up(v) ? 2 : 0; }
+  uint8_t bwd_channel(int v) const { return up(v) ? 3 : 1; }
+  uint8_t peer_of_next(int v) const { return up(v) ? kPeerPrev : kPeerNext; }   // v+1's rank
+  uint8_t peer_of_prev(int v) const { return up(v) ? kPeerNext : kPeerPrev; }   // v-1's rank
+
   void forward(int chunk, int micro) {
-    const int v = chunk * par_.pp + stage_;
+    const int v = virtual_stage(par_, chunk, stage_);
     const int64_t T = d_.tokens();
-    if (v > 0) emit_p2p(false, 0, kPeerPrev, first_layer_[v], micro);
+    if (v > 0 && !turn_in(v)) emit_p2p(false, fwd_channel(v), peer_of_prev(v), first_layer_[v], micro);
     uint32_t pg = kNoDep;
     auto param_dep = [&](int layer) -> uint32_t {
       if (micro != 0) return kNoDep;   // the gather of the step's first use covers the rest
@@ -1344,21 +1425,30 @@ class StageBuilder {
       if (offloading()) emit_offload(true, l, micro, last_compute_);
     }
     if (v == nv_ - 1) {
-      const bool shared = model_.tied_embeddings && par_.pp == 1;
+      const bool shared = model_.tied_embeddings && head_emb_;
       uint32_t hg = shared ? kNoDep : zero3_gather(emb_grad_bytes_ + 2 * final_norm_params(model_), 0xffff, micro);
       head_forward(micro, hg, param_dep(kHeadSlot));
       for (int k = 0; k < model_.mtp_depth; ++k) mtp_forward(k, micro);
-    } else {
-      emit_p2p(true, 0, kPeerNext, first_layer_[v] + split_[v] - 1, micro);
+    } else if (!turn_out(v)) {
+      emit_p2p(true, fwd_channel(v), peer_of_next(v), first_layer_[v] + split_[v] - 1, micro);
     }
   }
 
-  void backward(int chunk, int micro) {
-    const int v = chunk * par_.pp + stage_;
+  // `defer_w`: the transformer layers' weight-gradient GEMMs, their gradient reductions and
+  // the release of their saved activations wait for a later weight_step() (a B/W split).
+  void backward(int chunk, int micro, bool defer_w = false) {
+    const int v = virtual_stage(par_, chunk, stage_);
     const int64_t T = d_.tokens();
     const bool last_micro = micro == last_bwd_of_chunk_[chunk];
     last_micro_ = last_micro;
-    if (v < nv_ - 1) emit_p2p(false, 1, kPeerNext, first_layer_[v] + split_[v] - 1, micro);
+    WUnit* unit = nullptr;
+    if (defer_w) {
+      w_queue_.emplace_back();
+      unit = &w_queue_.back();
+      unit->last_micro = last_micro;
+    }
+    if (v < nv_ - 1 && !turn_out(v))
+      emit_p2p(false, bwd_channel(v), peer_of_next(v), first_layer_[v] + split_[v] - 1, micro);
     if (v == nv_ - 1) {
       // The MTP modules first, last one first: their gradient flows into the main model's final
       // hidden states, and the head's and embedding's gradients they add are reduced with the
@@ -1366,7 +1456,7 @@ class StageBuilder {
       for (int k = model_.mtp_depth - 1; k >= 0; --k) mtp_backward(k, micro, last_micro);
       // A tied head on the embedding's own rank shares its weight: gathered and reduced once,
       // at the embedding.
-      const bool shared = model_.tied_embeddings && par_.pp == 1;
+      const bool shared = model_.tied_embeddings && head_emb_;
       uint32_t hg = shared ? kNoDep : zero3_gather(emb_grad_bytes_ + 2 * final_norm_params(model_), 0xffff, micro);
       const uint32_t n = head_backward(micro, hg);
       const int64_t head_grads = (shared ? 0 : emb_grad_bytes_) + 2 * final_norm_params(model_);
@@ -1383,6 +1473,13 @@ class StageBuilder {
       unit_starts_.push_back(static_cast<uint32_t>(prog_.tasks.size()));   // the layer's first backward task
       const uint32_t mine = fetched;
       if (offloading() && l > first_layer_[v]) fetched = emit_offload(false, l - 1, micro, last_compute_);
+      if (unit != nullptr) {
+        unit->layers.push_back(WLayer{l, micro, dense_bytes(l), expert_bytes(l), 0, {}});
+        w_layer_ = &unit->layers.back();
+        layer_backward(l, micro, pg, mine);
+        w_layer_ = nullptr;
+        continue;
+      }
       uint32_t last = layer_backward(l, micro, pg, mine);
       zero3_reduce(dense_bytes(l), l, micro, last, expert_bytes(l));
       if (last_micro) {
@@ -1398,10 +1495,34 @@ class StageBuilder {
       prog_.tasks[e].mem_free += embedding_activation_bytes(model_, static_cast<int>(d_.s), tr_.micro_batch, par_.tp, d_.sp);
       zero3_reduce(emb_grad_bytes_, 0xffff, micro, e);
       if (last_micro) add_grads(emb_grad_bytes_, e);
-    } else {
-      emit_p2p(true, 1, kPeerPrev, first_layer_[v], micro);
+    } else if (!turn_in(v)) {
+      emit_p2p(true, bwd_channel(v), peer_of_prev(v), first_layer_[v], micro);
     }
-    if (last_micro) flush_bucket();
+    if (last_micro && unit == nullptr) flush_bucket();
+  }
+
+  // A W step (DualPipeV): the oldest deferred backward's weight gradients, layer by layer, each
+  // layer's gradient reduction after its last one, and the release of its saved activations.
+  void weight_step() {
+    SIM_CHECK(!w_queue_.empty(), "stage %d: a W step with no deferred backward", stage_);
+    WUnit unit = std::move(w_queue_.front());
+    w_queue_.pop_front();
+    last_micro_ = unit.last_micro;
+    for (const WLayer& wl : unit.layers) {
+      uint32_t last = kNoDep;
+      for (const WTask& t : wl.tasks) {
+        last = emit_compute(t.op, Category::kCompute, wl.layer, wl.micro, t.dep);
+        if (t.twin_op != OpCache::kEmpty) twin(last, t.twin_op);
+      }
+      SIM_CHECK(last != kNoDep, "stage %d: layer %d deferred no weight gradient", stage_, wl.layer);
+      prog_.tasks[last].mem_free += wl.free_bytes;
+      zero3_reduce(wl.dense, wl.layer, wl.micro, last, wl.expert);
+      if (unit.last_micro) {
+        add_grads(wl.dense, last);
+        add_expert_grads(wl.expert, last);
+      }
+    }
+    if (unit.last_micro) flush_bucket();
   }
 
   Plan& plan_;
@@ -1415,6 +1536,8 @@ class StageBuilder {
   const std::vector<int>& split_;
   const std::vector<int>& first_layer_;
   int nv_ = 1;
+  bool vshape_ = false;     // DualPipeV: chunk 1 runs back up the pipeline (virtual_stage)
+  bool head_emb_ = false;   // the LM head's rank holds the embedding too (pp = 1, or a V)
   LayerActivation act_;
   int64_t layer_grad_bytes_ = 0, emb_grad_bytes_ = 0;
   int shard_ = 1;   // ZeRO shard group (ranks), cp included
@@ -1431,6 +1554,25 @@ class StageBuilder {
   uint32_t pending_after_ = kNoDep;
   std::vector<int64_t> deferred_;
   std::vector<int> last_bwd_of_chunk_;
+  // B/W split (SchedStep::defer_w): a deferred weight-gradient GEMM, one layer's of them, and
+  // one backward's layers, queued until their W step (FIFO, as DualPipe's WeightGradStore).
+  struct WTask {
+    uint32_t op;
+    uint32_t dep;        // the SP re-gather of its input, or kNoDep
+    uint32_t twin_op;    // balanced twin (MoE expert GEMMs), or OpCache::kEmpty
+  };
+  struct WLayer {
+    int layer, micro;
+    int64_t dense, expert;   // gradient bytes (dense_bytes, expert_bytes)
+    int64_t free_bytes;      // saved activations released after the last W task
+    std::vector<WTask> tasks;
+  };
+  struct WUnit {
+    bool last_micro = false;
+    std::vector<WLayer> layers;
+  };
+  std::deque<WUnit> w_queue_;
+  WLayer* w_layer_ = nullptr;   // while a deferring backward lays out a layer: where its W tasks go
   std::vector<uint32_t> unit_starts_;
   static constexpr int kHeadSlot = -2;   // gather_for_layer_ key of the final norm and LM head (-1: embedding)
   static constexpr int kMtpKey = -10;    // expert_gather_for_layer_ key of MTP module k: kMtpKey - k
@@ -1718,9 +1860,14 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
   if (tr.micro_batch <= 0 || par.dp <= 0 || tr.global_batch % (static_cast<int64_t>(par.dp) * tr.micro_batch) != 0)
     return Status::error("global_batch must be a multiple of dp*micro_batch");
   const int m = static_cast<int>(tr.global_batch / (static_cast<int64_t>(par.dp) * tr.micro_batch));
-  if (par.vp > 1 && (par.schedule != Schedule::kInterleaved || m % par.pp != 0))
+  if (par.schedule == Schedule::kDualPipeV) {
+    if (par.vp != 2 || par.pp < 2 || m < 2 * par.pp)
+      return Status::error("the dualpipev schedule needs vp=2 (vp=" + std::to_string(par.vp) + "), pp >= 2 (pp=" +
+                           std::to_string(par.pp) + ") and at least 2*pp micro-batches (" + std::to_string(m) + ")");
+  } else if (par.vp > 1 && (par.schedule != Schedule::kInterleaved || m % par.pp != 0)) {
     return Status::error("vp>1 needs the interleaved schedule and micro-batches (" + std::to_string(m) +
                          ") divisible by pp (" + std::to_string(par.pp) + ")");
+  }
   auto split = layer_split(model.layers, par.pp, par.vp, par.layers_per_stage);
   if (!split.ok()) return split.status();
   auto placement = Placement::make(par, gpus_per_node);
@@ -1809,7 +1956,7 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
               plan.groups.size(), mla_grad_group(model.is_moe()));
     plan.groups.push_back(make_group_table(pl, {Axis::kTp}, "tp-mla-grad"));
   }
-  if (has_embedding_group(model, par.pp)) {   // the embedding group: stage 0 and stage pp-1
+  if (has_embedding_group(model, par)) {   // the embedding group: stage 0 and stage pp-1
     SIM_CHECK(plan.groups.size() == embedding_grad_group(model.is_moe(), mla_grad),
               "embedding group at index %zu, not %d", plan.groups.size(),
               embedding_grad_group(model.is_moe(), mla_grad));
@@ -1825,7 +1972,7 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
   uint8_t expert_rep_group = 0xff;
   if (!expert_rep.members.empty()) {   // appended after every other group (compiler.h)
     expert_rep_group = static_cast<uint8_t>(plan.groups.size());
-    SIM_CHECK(expert_rep_group == expert_replica_group(mla_grad, has_embedding_group(model, par.pp),
+    SIM_CHECK(expert_rep_group == expert_replica_group(mla_grad, has_embedding_group(model, par),
                                                        tensor_gather_group != kGroupDpGather),
               "expert replica group at index %d", int{expert_rep_group});
     plan.groups.push_back(std::move(expert_rep));
@@ -1833,7 +1980,7 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
   uint8_t expert_tp_group = 0xff;
   if (model.is_moe() && par.etp > 1) {   // appended after every other group (compiler.h)
     expert_tp_group = static_cast<uint8_t>(plan.groups.size());
-    SIM_CHECK(expert_tp_group == expert_tp_group_index(mla_grad, has_embedding_group(model, par.pp),
+    SIM_CHECK(expert_tp_group == expert_tp_group_index(mla_grad, has_embedding_group(model, par),
                                                        tensor_gather_group != kGroupDpGather, expert_rep_group != 0xff),
               "expert-TP group at index %d", int{expert_tp_group});
     const uint32_t ETP = static_cast<uint32_t>(par.etp);
@@ -1850,7 +1997,7 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
   }
   plan.peers.push_back(make_pp_peer_table(pl, +1, "pp-next"));
   plan.peers.push_back(make_pp_peer_table(pl, -1, "pp-prev"));
-  if (par.vp > 1) {  // interleaved: the last stage's next is the first stage's next chunk
+  if (par.vp > 1 && par.schedule == Schedule::kInterleaved) {  // the last stage's next is the first stage's next chunk
     for (int r = 0; r < plan.num_ranks; ++r) {
       auto c = std::array<int, 4>{pl.coord(r, Axis::kTp), pl.coord(r, Axis::kCp), pl.coord(r, Axis::kDp),
                                   pl.coord(r, Axis::kPp)};
@@ -2036,8 +2183,9 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
     info.stage = s;
     int64_t params = 0, expert_local = 0;
     int64_t largest = 0;
+    const bool head_emb = head_stage(par) == 0;   // the head's rank holds the embedding (pp 1, or a V)
     for (int c = 0; c < par.vp; ++c) {
-      const int v = c * par.pp + s;
+      const int v = virtual_stage(par, c, s);
       for (int l = first_layer[v]; l < first_layer[v] + sp[v]; ++l) {
         info.layers.push_back(l);
         params += lp_dense(l) + lp_expert(l);
@@ -2048,14 +2196,14 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
       if (v == 0) params += ep;
       if (v == par.pp * par.vp - 1) {
         // LM head (a copy of the embedding when tied and the stages differ) + final norm.
-        if (!model.tied_embeddings || par.pp > 1) params += ep;
+        if (!model.tied_embeddings || !head_emb) params += ep;
         params += final_norm_params(model);
         if (model.mtp_depth > 0) {
           // MTP (spec.h): per module a block counted as the last layer, the column-parallel
           // projection 2h*h/tp and two norms; pp > 1 untied, a copy of the embedding for the
           // lookup (tied, the head's copy serves it; pp = 1, stage 0's own).
           const int L = model.layers - 1;
-          if (par.pp > 1 && !model.tied_embeddings) params += ep;
+          if (!head_emb && !model.tied_embeddings) params += ep;
           const int64_t front = (2 * int64_t{model.hidden} * model.hidden + par.tp - 1) / par.tp + 2 * final_norm_params(model);
           params += int64_t{model.mtp_depth} * (lp_dense(L) + lp_expert(L) + front);
           expert_local += int64_t{model.mtp_depth} * lp_expert(L);
@@ -2089,7 +2237,7 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
     // The gathered working set is the layer in use and `zero3_prefetch` ahead; a prefetch
     // beyond the stage's layers (and MTP blocks) gathers them all, no more.
     const int stage_units = static_cast<int>(info.layers.size()) +
-                            (s == par.pp - 1 ? model.mtp_depth : 0);
+                            (s == head_stage(par) ? model.mtp_depth : 0);
     const int prefetch = std::max(0, std::min(par.zero3_prefetch, stage_units - 1));
     prog.mem = static_memory(params - expert_local, dense_gathers ? largest : 0, par.zero, shard, prefetch,
                              bucket);

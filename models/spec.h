@@ -16,7 +16,12 @@ namespace trainsim {
 
 enum class Activation : uint8_t { kGelu, kSwiglu };
 enum class NormKind : uint8_t { kLayerNorm, kRMSNorm };
-enum class Schedule : uint8_t { kGpipe, k1F1B, kInterleaved };
+// kDualPipeV: DeepSeek's DualPipeV ("cut-in-half" DualPipe; the V-shape of Qi et al.'s ZB-V):
+// vp = 2 chunks per rank in a V (rank r holds virtual stages r and 2pp-1-r, so the embedding and
+// the LM head both sit on rank 0), forwards of one chunk paired with backwards of the other in
+// the steady state, and some backwards split into B (input gradients) and a later W (weight
+// gradients) to fill the bubbles (models/compiler.cpp, schedule_for).
+enum class Schedule : uint8_t { kGpipe, k1F1B, kInterleaved, kDualPipeV };
 // How the MoE layers' expert-parallel groups map onto ranks (README "parallel", `ep_layout`).
 //   kDp      EP along DP: an EP group is `ep` consecutive DP ranks at one tp and cp coordinate
 //            (Megatron-Core before parallel folding); needs ep | dp and etp in {1, tp}.
@@ -157,7 +162,7 @@ struct TrainingSpec {
 struct ParallelSpec {
   int tp = 1;
   int pp = 1;
-  int vp = 1;                       // virtual stages per pipeline rank (interleaved 1F1B)
+  int vp = 1;                       // virtual stages per pipeline rank (interleaved 1F1B; 2 with dualpipev)
   int dp = 1;
   int cp = 1;                       // context parallel degree: each rank holds seq/cp tokens
   int cp_ulysses = 1;               // the Ulysses (all-to-all over heads) part of cp; cp/cp_ulysses

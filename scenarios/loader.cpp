@@ -892,6 +892,7 @@ Result<Scenario> load_document(json doc, const std::string& label,
                 &schedule_given);
     if (!schedule_given && !Reader::has(psec, "schedule") && p.vp > 1)
       p.schedule = Schedule::kInterleaved;
+    if (p.schedule == Schedule::kDualPipeV && !Reader::has(psec, "vp")) p.vp = 2;   // its two chunks
     r.read_int(psec, b, "zero", 0, 3, nullptr, &p.zero);
     r.read_int(psec, b, "fsdp_shard_group", 0, kMaxGpus, nullptr, &p.fsdp_shard_group);
     r.read_enum(psec, b, "recompute", parse_recompute, recompute_choices(), &p.recompute);
@@ -1276,7 +1277,18 @@ Result<Scenario> load_document(json doc, const std::string& label,
 
   // Pipeline schedule.
   if (r.good({P + "/vp", P + "/schedule", P + "/pp"})) {
-    if (p.vp > 1 && p.schedule != Schedule::kInterleaved) {
+    if (p.schedule == Schedule::kDualPipeV) {
+      if (p.vp != 2)
+        r.note(P + "/vp", I(p.vp),
+               "schedule \"dualpipev\" runs two chunks per pipeline rank in a V: vp must be 2 (or left out)");
+      else if (p.pp < 2)
+        r.note(P + "/pp", I(p.pp), "schedule \"dualpipev\" needs pp >= 2; with pp=1 use \"1f1b\"");
+      else if (r.good({"/training/micro_batches"}) && micro_batches < 2 * p.pp)
+        r.note("/training/global_batch", I(t.global_batch),
+               "schedule \"dualpipev\" needs at least 2*pp = " + I(2 * p.pp) +
+                   " micro-batches per replica (global_batch/(micro_batch*dp) = " + I(micro_batches) +
+                   "); use a global_batch of at least " + I(sat_mul(sat_mul(t.micro_batch, p.dp), 2 * p.pp)));
+    } else if (p.vp > 1 && p.schedule != Schedule::kInterleaved) {
       r.note(P + "/vp", I(p.vp),
               "vp=" + I(p.vp) + " needs schedule \"interleaved\" (schedule is \"" +
                   to_string(p.schedule) + "\"); set schedule to \"interleaved\" or vp to 1");

@@ -1,0 +1,229 @@
+// parallel.schedule "dualpipev" (models/spec.h Schedule::kDualPipeV; compiler.cpp schedule_for):
+// two chunks per pipeline rank in a V, forwards paired with backwards of the other chunk, and
+// some backwards split into B and a later W. Oracles: the plan holds the same compute tasks as
+// the interleaved plan of the same layer split (only the ranks and order differ); every rank
+// runs every (chunk, micro-batch) once, forward before backward; the number of deferred
+// backwards per rank is the schedule's count of W steps, 2pp-r-1; fast equals full; the bubble
+// is far below 1F1B's.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "models/compiler.h"
+#include "scenarios/loader.h"
+#include "tests/models/model_fixtures.h"
+#include "tests/models/moe_fixtures.h"
+
+namespace trainsim {
+namespace {
+
+using testing::moe_scenario;
+using testing::run;
+using testing::small_gpt;
+using testing::small_moe;
+
+// A dense job: `layers` layers, tp 1, pp, dp 1, m micro-batches, dualpipev.
+Scenario dense_v(int layers, int pp, int m, int dp = 1) {
+  Scenario s = moe_scenario(small_gpt(layers), 1, pp, dp, 1, m, 1024);
+  s.parallel.schedule = Schedule::kDualPipeV;
+  s.parallel.vp = 2;
+  return s;
+}
+
+const std::string& name_of(const Plan& p, const Task& t) { return p.ops[t.op].name; }
+
+// Every rank holds virtual stages r and 2pp-1-r: their layers, and the embedding and the LM head
+// on rank 0 only; each of its layers runs each micro-batch's forward, input gradient and weight
+// gradient once, in that order.
+TEST(DualPipeV, RanksHoldAVAndRunEveryChunkOnce) {
+  for (int pp : {2, 3, 4}) {
+    for (int extra : {0, 1, 3}) {
+      const int m = 2 * pp + extra, L = 4 * pp;
+      Scenario s = dense_v(L, pp, m);
+      auto c = compile_plan(s.model, s.training, s.parallel, s.cluster.gpus_per_node);
+      ASSERT_TRUE(c.ok()) << c.status().to_string();
+      for (int r = 0; r < pp; ++r) {
+        const Program& p = c->plan.programs[r];
+        std::set<int> want;
+        for (int l = 2 * r; l < 2 * r + 2; ++l) want.insert(l);                          // virtual stage r
+        for (int l = 2 * (2 * pp - 1 - r); l < 2 * (2 * pp - 1 - r) + 2; ++l) want.insert(l);   // 2pp-1-r
+        std::set<int> got(c->stages[r].layers.begin(), c->stages[r].layers.end());
+        EXPECT_EQ(got, want) << "pp " << pp << " rank " << r;
+        std::map<std::pair<int, int>, std::vector<int>> fwd, dgrad, wgrad;
+        int emb = 0, head = 0;
+        for (size_t i = 0; i < p.tasks.size(); ++i) {
+          const Task& t = p.tasks[i];
+          const std::string& n = name_of(c->plan, t);
+          if (n == "mlp.fc1.fwd") fwd[{t.layer, t.micro}].push_back(static_cast<int>(i));
+          if (n == "mlp.fc1.dgrad") dgrad[{t.layer, t.micro}].push_back(static_cast<int>(i));
+          if (n == "mlp.fc1.wgrad") wgrad[{t.layer, t.micro}].push_back(static_cast<int>(i));
+          emb += n == "embedding.fwd";
+          head += n == "head.fwd";
+        }
+        EXPECT_EQ(emb, r == 0 ? m : 0) << "pp " << pp << " rank " << r;
+        EXPECT_EQ(head, r == 0 ? m : 0) << "pp " << pp << " rank " << r;
+        EXPECT_EQ(fwd.size(), want.size() * m);
+        for (int l : want)
+          for (int mi = 0; mi < m; ++mi) {
+            const std::pair<int, int> k{l, mi};
+            ASSERT_EQ(fwd[k].size(), 1u) << l << "/" << mi;
+            ASSERT_EQ(dgrad[k].size(), 1u) << l << "/" << mi;
+            ASSERT_EQ(wgrad[k].size(), 1u) << l << "/" << mi;
+            EXPECT_LT(fwd[k][0], dgrad[k][0]);
+            EXPECT_LT(dgrad[k][0], wgrad[k][0]);
+          }
+      }
+    }
+  }
+}
+
+// A backward is deferred when its chunk's top layer's weight gradients come after the input
+// gradient of its bottom layer (the W step runs after the whole B). Each rank defers as many as
+// it has W steps: P-r-1 in phase 3, r+1 in phase 6, P-r-1 in phase 7.
+TEST(DualPipeV, DefersAsManyBackwardsAsItHasWSteps) {
+  const int pp = 4, m = 10;
+  Scenario s = dense_v(2 * 2 * pp, pp, m);
+  auto c = compile_plan(s.model, s.training, s.parallel, s.cluster.gpus_per_node);
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  for (int r = 0; r < pp; ++r) {
+    const Program& p = c->plan.programs[r];
+    std::map<std::pair<int, int>, int> top_w, bottom_norm;   // (layer, micro) -> index
+    for (size_t i = 0; i < p.tasks.size(); ++i) {
+      const Task& t = p.tasks[i];
+      const std::string& n = name_of(c->plan, t);
+      if (n == "mlp.fc2.wgrad") top_w[{t.layer, t.micro}] = static_cast<int>(i);
+      if (n == "attn.norm.bwd") bottom_norm[{t.layer, t.micro}] = static_cast<int>(i);
+    }
+    int deferred = 0;
+    for (int v : {r, 2 * pp - 1 - r}) {   // each chunk: layers 2v (bottom) and 2v+1 (top)
+      for (int mi = 0; mi < m; ++mi) deferred += top_w.at({2 * v + 1, mi}) > bottom_norm.at({2 * v, mi});
+    }
+    EXPECT_EQ(deferred, 2 * pp - r - 1) << "rank " << r;
+  }
+}
+
+// What a compute task is, apart from its rank and place: op, category, layer, micro-batch.
+using Key = std::tuple<std::string, uint64_t, uint8_t, uint16_t, uint16_t>;
+std::multiset<Key> compute_keys(const Plan& plan) {
+  std::multiset<Key> k;
+  for (const Program& p : plan.programs)
+    for (const Task& t : p.tasks)
+      if (t.kind == TaskKind::kCompute && t.category != Category::kOptimizer)   // per rank's parameters
+        k.emplace(plan.ops[t.op].name, plan.ops[t.op].hash(), static_cast<uint8_t>(t.category), t.layer, t.micro);
+  return k;
+}
+
+// Random dense and MoE jobs (tp, SP, zero 0-3, recompute, tied embeddings, EP with ep_overlap):
+// the same compute tasks over all ranks as the interleaved plan with the same layer split, the
+// memory each program allocates all freed again, and fast mode equal to full mode.
+TEST(DualPipeV, SameComputeAsInterleavedAndFastEqualsFull) {
+  std::mt19937_64 rng(4111);
+  auto pick = [&](std::initializer_list<int> v) { return *(v.begin() + rng() % v.size()); };
+  int moe_seen = 0, overlap_seen = 0;
+  for (int i = 0; i < 20; ++i) {
+    const int pp = pick({2, 3, 4}), tp = pick({1, 2}), dp = pick({1, 2, 4});
+    const bool moe = rng() % 2 == 0 && dp >= 2;
+    ModelSpec model = moe ? small_moe(8, 2) : small_gpt(2 * pp * pick({1, 2}));
+    if (moe) model.layers = 2 * pp;
+    model.tied_embeddings = rng() % 3 == 0;
+    Scenario s = moe_scenario(model, tp, pp, dp, moe ? std::min(dp, 4) : 1, pp * pick({2, 3}), 512);
+    s.parallel.schedule = Schedule::kDualPipeV;
+    s.parallel.vp = 2;
+    s.parallel.sequence_parallel = tp > 1 && rng() % 2;
+    s.parallel.zero = pick({0, 1, 2, 3});
+    s.parallel.recompute = static_cast<Recompute>(rng() % 3);
+    if (moe && s.parallel.zero < 3 && s.parallel.recompute != Recompute::kFull && rng() % 2) {
+      s.parallel.ep_overlap = true;
+      ++overlap_seen;
+    }
+    moe_seen += moe;
+    const std::string what = "pp " + std::to_string(pp) + " tp " + std::to_string(tp) + " dp " + std::to_string(dp) +
+                             " moe " + std::to_string(moe) + " zero " + std::to_string(s.parallel.zero) + " overlap " +
+                             std::to_string(s.parallel.ep_overlap);
+    Scenario il = s;
+    il.parallel.schedule = Schedule::kInterleaved;
+    il.parallel.ep_overlap = false;
+    auto a = compile_plan(s.model, s.training, s.parallel, s.cluster.gpus_per_node);
+    auto b = compile_plan(il.model, il.training, il.parallel, il.cluster.gpus_per_node);
+    ASSERT_TRUE(a.ok()) << what << ": " << a.status().to_string();
+    ASSERT_TRUE(b.ok()) << what << ": " << b.status().to_string();
+    if (!moe) {   // routing draws per rank's layer set: MoE layers move ranks, and their rows with them
+      const std::multiset<Key> ka = compute_keys(a->plan), kb = compute_keys(b->plan);
+      std::string diff;
+      for (const Key& k : ka)
+        if (kb.count(k) != ka.count(k)) diff += " " + std::get<0>(k) + "@" + std::to_string(std::get<3>(k));
+      EXPECT_TRUE(ka == kb) << what << ":" << diff.substr(0, 600);
+    }
+    for (const Program& p : a->plan.programs) {
+      int64_t alloc = 0, freed = 0;
+      for (const Task& t : p.tasks) alloc += t.mem_alloc, freed += t.mem_free;
+      EXPECT_EQ(alloc, freed) << what << " " << p.name;
+    }
+    const Prediction full = run(s, false), fast = run(s, true);
+    EXPECT_GT(full.step_time.count_ps(), 0) << what;
+    EXPECT_EQ(full.step_time.count_ps(), fast.step_time.count_ps()) << what;
+    EXPECT_EQ(full.fingerprint, run(s, false).fingerprint) << what;   // deterministic
+  }
+  EXPECT_GE(moe_seen, 4);
+  EXPECT_GE(overlap_seen, 2);
+}
+
+// Pipeline bubble, dense, pp 4, 8 micro-batches: DualPipeV leaves well under half of 1F1B's idle
+// time (DeepSeek-V3 report, table 2: 1F1B (PP-1)(F+B) against (PP/2-1)(F&B+B-3W) on twice the
+// stages); the interleaved schedule with the same two chunks sits in between.
+TEST(DualPipeV, BubbleFarBelowOneFOneB) {
+  const int pp = 4, m = 8;
+  Scenario v = dense_v(16, pp, m);
+  Scenario f = v;
+  f.parallel.schedule = Schedule::k1F1B;
+  f.parallel.vp = 1;
+  Scenario il = v;
+  il.parallel.schedule = Schedule::kInterleaved;
+  const auto bubble = static_cast<size_t>(Bucket::kBubble);
+  const Prediction pv = run(v), pf = run(f), pi = run(il);
+  const double bv = static_cast<double>(pv.breakdown[bubble].count_ps());
+  const double bf = static_cast<double>(pf.breakdown[bubble].count_ps());
+  const double bi = static_cast<double>(pi.breakdown[bubble].count_ps());
+  ASSERT_GT(bf, 0);
+  EXPECT_LT(bv, 0.5 * bf) << "dualpipev " << bv << " 1f1b " << bf;
+  EXPECT_LT(bv, bi) << "dualpipev " << bv << " interleaved " << bi;
+  EXPECT_LT(pv.step_time.count_ps(), pf.step_time.count_ps());
+}
+
+// The loader's checks: vp other than 2, pp 1, fewer than 2pp micro-batches; vp left out is 2.
+TEST(DualPipeV, LoaderChecks) {
+  const std::string base =
+      R"({"model": {"name": "llama3-8b"}, "training": {"seq_len": 2048, "global_batch": GB, "micro_batch": 1},
+          "cluster": {"gpu": "H100-SXM-80GB", "gpus": GPUS, "gpus_per_node": 8},
+          "parallel": {"tp": 1, "pp": PP, "dp": 1, "schedule": "dualpipev" VP}})";
+  auto make = [&](int gb, int pp, const std::string& vp) {
+    std::string j = base;
+    j.replace(j.find("GB"), 2, std::to_string(gb));
+    j.replace(j.find("GPUS"), 4, std::to_string(pp));
+    j.replace(j.find("PP"), 2, std::to_string(pp));
+    j.replace(j.find("VP"), 2, vp);
+    return load_scenario_text(j, "dp.json");
+  };
+  auto ok = make(8, 4, "");
+  ASSERT_TRUE(ok.ok()) << ok.status().to_string();
+  EXPECT_EQ(ok->parallel.vp, 2);
+  EXPECT_EQ(ok->parallel.schedule, Schedule::kDualPipeV);
+  auto vp3 = make(8, 4, R"(, "vp": 3)");
+  ASSERT_FALSE(vp3.ok());
+  EXPECT_NE(vp3.status().to_string().find("/parallel/vp"), std::string::npos) << vp3.status().to_string();
+  auto pp1 = make(8, 1, "");
+  ASSERT_FALSE(pp1.ok());
+  EXPECT_NE(pp1.status().to_string().find("/parallel/pp"), std::string::npos) << pp1.status().to_string();
+  auto few = make(6, 4, "");
+  ASSERT_FALSE(few.ok());
+  EXPECT_NE(few.status().to_string().find("at least 2*pp = 8"), std::string::npos) << few.status().to_string();
+}
+
+}  // namespace
+}  // namespace trainsim
