@@ -128,7 +128,8 @@ Result<RowScenario> scenario_from_row(const nlohmann::json& row) {
     }
   }
   if (std::string sch = str_or(P, "schedule", ""); sch == "dualpipe") {
-    out.unsupported = "unsupported: schedule dualpipe";
+    out.unsupported =
+        "unsupported: schedule dualpipe (bidirectional DualPipe, two copies of the model; \"dualpipev\" is modelled)";
     return out;
   }
 
