@@ -60,6 +60,7 @@ struct SchedStep {
   bool paired = false;   // a steady-state backward, run together with the forward before it
   bool defer_w = false;  // a backward whose weight gradients wait for a later W step (B/W split)
   bool w = false;        // a W step: the weight gradients of the oldest deferred backward (FIFO)
+                         // of any chunk (chunk -1) or of `chunk`
 };
 
 // `extra_warm`: forwards added to each stage's warm-up (1 with ep_overlap, as Megatron-Core's
@@ -84,7 +85,7 @@ std::vector<SchedStep> schedule_for(Schedule sched, int stage, int pp, int vp, i
       out.push_back(st);
     };
     auto W = [&] {
-      SchedStep st{false, 0, 0};
+      SchedStep st{false, -1, 0};
       st.w = true;
       out.push_back(st);
     };
@@ -108,6 +109,49 @@ std::vector<SchedStep> schedule_for(Schedule sched, int stage, int pp, int vp, i
     }
     for (int i = 0; i < P - r - 1; ++i) W(), B(0, true, false);
     for (int i = 0; i < r + 1; ++i) W();
+    return out;
+  }
+  if (sched == Schedule::kZBV) {
+    // ZB-V (Qi et al. 2024, "Zero Bubble Pipeline Parallelism" section 6; PyTorch's
+    // ScheduleZBVZeroBubble order): the same V as DualPipeV, every backward split into B and W.
+    //   warm-up: 2(P-r)-1 x F0, r x (F1, F0), P-r x (F1, B1, W1)
+    //   steady:  (F0 while micro-batches are left, B0, W0, F1, B1, W1) until chunk 1 catches up
+    //   cool-down: r x (B0, B1), P-r x (B0, W0), then the W1 and the W0 left
+    // It is generated for max(m, 2P-1) micro-batches and the steps of the ones beyond m are
+    // dropped, as PyTorch does (fewer micro-batches leave bubbles).
+    const int P = pp, r = stage, n = std::max(m, 2 * P - 1);
+    int f[2] = {0, 0}, b[2] = {0, 0}, w[2] = {0, 0};
+    auto F = [&](int c) {
+      if (f[c] < m) out.push_back({true, c, f[c]});
+      ++f[c];
+    };
+    auto B = [&](int c) {
+      if (b[c] < m) {
+        SchedStep st{false, c, b[c]};
+        st.defer_w = true;
+        out.push_back(st);
+      }
+      ++b[c];
+    };
+    auto W = [&](int c) {
+      if (w[c] < m) {
+        SchedStep st{false, c, w[c]};
+        st.w = true;
+        out.push_back(st);
+      }
+      ++w[c];
+    };
+    for (int i = 0; i < 2 * (P - r) - 1; ++i) F(0);
+    for (int i = 0; i < r; ++i) F(1), F(0);
+    for (int i = 0; i < P - r; ++i) F(1), B(1), W(1);
+    while (f[1] < f[0] || f[0] < n) {
+      if (f[0] < n) F(0);
+      B(0), W(0), F(1), B(1), W(1);
+    }
+    for (int i = 0; i < r; ++i) B(0), B(1);
+    for (int i = 0; i < P - r; ++i) B(0), W(0);
+    while (w[1] < b[1]) W(1);
+    while (w[0] < b[0]) W(0);
     return out;
   }
   if (sched == Schedule::kGpipe) {
@@ -194,7 +238,7 @@ class StageBuilder {
       : plan_(plan), prog_(prog), model_(model), tr_(tr), par_(par), d_(d), stage_(stage), m_(m),
         split_(split), first_layer_(first_layer) {
     nv_ = par.pp * par.vp;
-    vshape_ = par.schedule == Schedule::kDualPipeV;
+    vshape_ = v_schedule(par.schedule);
     head_emb_ = par.pp == 1 || vshape_;
     act_ = layer_activation(model, static_cast<int>(d.s), tr.micro_batch, par.tp, d.sp, par.recompute, tr.dropout);
     if (tr.attention_kernel == AttentionKernel::kUnfused && par.recompute == Recompute::kNone) {
@@ -266,7 +310,7 @@ class StageBuilder {
     for (size_t i = 0; i < steps.size(); ++i) {
       const SchedStep& st = steps[i];
       if (st.w) {
-        weight_step();
+        weight_step(st.chunk);
         continue;
       }
       if (overlap_ && st.fwd && i + 1 < steps.size() && steps[i + 1].paired) {
@@ -1445,6 +1489,7 @@ class StageBuilder {
     if (defer_w) {
       w_queue_.emplace_back();
       unit = &w_queue_.back();
+      unit->chunk = chunk;
       unit->last_micro = last_micro;
     }
     if (v < nv_ - 1 && !turn_out(v))
@@ -1503,10 +1548,13 @@ class StageBuilder {
 
   // A W step (DualPipeV): the oldest deferred backward's weight gradients, layer by layer, each
   // layer's gradient reduction after its last one, and the release of its saved activations.
-  void weight_step() {
-    SIM_CHECK(!w_queue_.empty(), "stage %d: a W step with no deferred backward", stage_);
-    WUnit unit = std::move(w_queue_.front());
-    w_queue_.pop_front();
+  // `chunk`: the oldest of that chunk's (ZB-V), or -1: the oldest of all (DualPipeV).
+  void weight_step(int chunk) {
+    auto it = w_queue_.begin();
+    while (it != w_queue_.end() && chunk >= 0 && it->chunk != chunk) ++it;
+    SIM_CHECK(it != w_queue_.end(), "stage %d: a W step of chunk %d with no deferred backward", stage_, chunk);
+    WUnit unit = std::move(*it);
+    w_queue_.erase(it);
     last_micro_ = unit.last_micro;
     for (const WLayer& wl : unit.layers) {
       uint32_t last = kNoDep;
@@ -1568,6 +1616,7 @@ class StageBuilder {
     std::vector<WTask> tasks;
   };
   struct WUnit {
+    int chunk = 0;
     bool last_micro = false;
     std::vector<WLayer> layers;
   };
@@ -1860,10 +1909,12 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
   if (tr.micro_batch <= 0 || par.dp <= 0 || tr.global_batch % (static_cast<int64_t>(par.dp) * tr.micro_batch) != 0)
     return Status::error("global_batch must be a multiple of dp*micro_batch");
   const int m = static_cast<int>(tr.global_batch / (static_cast<int64_t>(par.dp) * tr.micro_batch));
-  if (par.schedule == Schedule::kDualPipeV) {
-    if (par.vp != 2 || par.pp < 2 || m < 2 * par.pp)
-      return Status::error("the dualpipev schedule needs vp=2 (vp=" + std::to_string(par.vp) + "), pp >= 2 (pp=" +
-                           std::to_string(par.pp) + ") and at least 2*pp micro-batches (" + std::to_string(m) + ")");
+  if (v_schedule(par.schedule)) {
+    const int min_m = par.schedule == Schedule::kDualPipeV ? 2 * par.pp : 1;
+    if (par.vp != 2 || par.pp < 2 || m < min_m)
+      return Status::error(std::string("the ") + to_string(par.schedule) + " schedule needs vp=2 (vp=" +
+                           std::to_string(par.vp) + "), pp >= 2 (pp=" + std::to_string(par.pp) + ") and at least " +
+                           std::to_string(min_m) + " micro-batches (" + std::to_string(m) + ")");
   } else if (par.vp > 1 && (par.schedule != Schedule::kInterleaved || m % par.pp != 0)) {
     return Status::error("vp>1 needs the interleaved schedule and micro-batches (" + std::to_string(m) +
                          ") divisible by pp (" + std::to_string(par.pp) + ")");

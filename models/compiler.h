@@ -230,12 +230,12 @@ inline bool has_embedding_group(const ModelSpec& model, int pp) {
 // Pipeline chunk -> virtual stage (the layer split's index): interleaved, chunk c of pipeline
 // rank s runs virtual stage c*pp + s; DualPipeV's V, chunk 0 runs s and chunk 1 runs 2pp-1-s.
 inline int virtual_stage(const ParallelSpec& par, int chunk, int stage) {
-  if (par.schedule == Schedule::kDualPipeV) return chunk == 0 ? stage : 2 * par.pp - 1 - stage;
+  if (v_schedule(par.schedule)) return chunk == 0 ? stage : 2 * par.pp - 1 - stage;
   return chunk * par.pp + stage;
 }
 // The pipeline rank of the last virtual stage (final norm, LM head, MTP): pp-1, or 0 in a V,
 // where the embedding's rank also holds the head.
-inline int head_stage(const ParallelSpec& par) { return par.schedule == Schedule::kDualPipeV ? 0 : par.pp - 1; }
+inline int head_stage(const ParallelSpec& par) { return v_schedule(par.schedule) ? 0 : par.pp - 1; }
 // has_embedding_group for a plan: never in a V (the head's rank holds the embedding itself).
 inline bool has_embedding_group(const ModelSpec& model, const ParallelSpec& par) {
   return has_embedding_group(model, head_stage(par) == 0 ? 1 : par.pp);

@@ -21,7 +21,11 @@ enum class NormKind : uint8_t { kLayerNorm, kRMSNorm };
 // the LM head both sit on rank 0), forwards of one chunk paired with backwards of the other in
 // the steady state, and some backwards split into B (input gradients) and a later W (weight
 // gradients) to fill the bubbles (models/compiler.cpp, schedule_for).
-enum class Schedule : uint8_t { kGpipe, k1F1B, kInterleaved, kDualPipeV };
+// kZBV: the ZB-V schedule (Qi et al. 2024; PyTorch's ScheduleZBVZeroBubble): the same V, every
+// backward split into B and W, no paired steps.
+enum class Schedule : uint8_t { kGpipe, k1F1B, kInterleaved, kDualPipeV, kZBV };
+// The schedules that place two chunks per rank in a V (virtual stages r and 2pp-1-r).
+constexpr bool v_schedule(Schedule s) { return s == Schedule::kDualPipeV || s == Schedule::kZBV; }
 // How the MoE layers' expert-parallel groups map onto ranks (README "parallel", `ep_layout`).
 //   kDp      EP along DP: an EP group is `ep` consecutive DP ranks at one tp and cp coordinate
 //            (Megatron-Core before parallel folding); needs ep | dp and etp in {1, tp}.

@@ -892,7 +892,7 @@ Result<Scenario> load_document(json doc, const std::string& label,
                 &schedule_given);
     if (!schedule_given && !Reader::has(psec, "schedule") && p.vp > 1)
       p.schedule = Schedule::kInterleaved;
-    if (p.schedule == Schedule::kDualPipeV && !Reader::has(psec, "vp")) p.vp = 2;   // its two chunks
+    if (v_schedule(p.schedule) && !Reader::has(psec, "vp")) p.vp = 2;   // its two chunks
     r.read_int(psec, b, "zero", 0, 3, nullptr, &p.zero);
     r.read_int(psec, b, "fsdp_shard_group", 0, kMaxGpus, nullptr, &p.fsdp_shard_group);
     r.read_enum(psec, b, "recompute", parse_recompute, recompute_choices(), &p.recompute);
@@ -1277,13 +1277,13 @@ Result<Scenario> load_document(json doc, const std::string& label,
 
   // Pipeline schedule.
   if (r.good({P + "/vp", P + "/schedule", P + "/pp"})) {
-    if (p.schedule == Schedule::kDualPipeV) {
+    if (v_schedule(p.schedule)) {
+      const std::string name = std::string("schedule \"") + to_string(p.schedule) + "\"";
       if (p.vp != 2)
-        r.note(P + "/vp", I(p.vp),
-               "schedule \"dualpipev\" runs two chunks per pipeline rank in a V: vp must be 2 (or left out)");
+        r.note(P + "/vp", I(p.vp), name + " runs two chunks per pipeline rank in a V: vp must be 2 (or left out)");
       else if (p.pp < 2)
-        r.note(P + "/pp", I(p.pp), "schedule \"dualpipev\" needs pp >= 2; with pp=1 use \"1f1b\"");
-      else if (r.good({"/training/micro_batches"}) && micro_batches < 2 * p.pp)
+        r.note(P + "/pp", I(p.pp), name + " needs pp >= 2; with pp=1 use \"1f1b\"");
+      else if (p.schedule == Schedule::kDualPipeV && r.good({"/training/micro_batches"}) && micro_batches < 2 * p.pp)
         r.note("/training/global_batch", I(t.global_batch),
                "schedule \"dualpipev\" needs at least 2*pp = " + I(2 * p.pp) +
                    " micro-batches per replica (global_batch/(micro_batch*dp) = " + I(micro_batches) +
@@ -1370,6 +1370,9 @@ Result<Scenario> load_document(json doc, const std::string& label,
     if (p.schedule == Schedule::kGpipe)
       r.note(e, "true", "ep_overlap pairs a forward with the backward of another micro-batch, which 1F1B's steady "
                         "state runs together; with schedule \"gpipe\" use false, or schedule \"1f1b\" / \"interleaved\"");
+    else if (p.schedule == Schedule::kZBV)
+      r.note(e, "true", "schedule \"zbv\" runs no forward beside a backward to hide the all-to-alls behind; use "
+                        "\"dualpipev\" (its pairs), \"interleaved\", or ep_overlap false");
     else if (p.pp > 1 && p.vp == 1)
       r.note(e, "true", "with pp=" + I(p.pp) + " Megatron-Core runs the overlapped (combined) 1F1B only with virtual "
                         "stages; set vp > 1 (interleaved), pp=1, or ep_overlap false");

@@ -1,6 +1,6 @@
-// parallel.schedule "dualpipev" (models/spec.h Schedule::kDualPipeV; compiler.cpp schedule_for):
-// two chunks per pipeline rank in a V, forwards paired with backwards of the other chunk, and
-// some backwards split into B and a later W. Oracles: the plan holds the same compute tasks as
+// parallel.schedule "dualpipev" and "zbv" (models/spec.h Schedule::kDualPipeV, kZBV;
+// compiler.cpp schedule_for): two chunks per pipeline rank in a V; DualPipeV pairs forwards with
+// backwards of the other chunk and splits some backwards into B and a later W, ZB-V splits all. Oracles: the plan holds the same compute tasks as
 // the interleaved plan of the same layer split (only the ranks and order differ); every rank
 // runs every (chunk, micro-batch) once, forward before backward; the number of deferred
 // backwards per rank is the schedule's count of W steps, 2pp-r-1; fast equals full; the bubble
@@ -28,10 +28,10 @@ using testing::run;
 using testing::small_gpt;
 using testing::small_moe;
 
-// A dense job: `layers` layers, tp 1, pp, dp 1, m micro-batches, dualpipev.
-Scenario dense_v(int layers, int pp, int m, int dp = 1) {
+// A dense job: `layers` layers, tp 1, pp, dp 1, m micro-batches, a V schedule.
+Scenario dense_v(int layers, int pp, int m, int dp = 1, Schedule sched = Schedule::kDualPipeV) {
   Scenario s = moe_scenario(small_gpt(layers), 1, pp, dp, 1, m, 1024);
-  s.parallel.schedule = Schedule::kDualPipeV;
+  s.parallel.schedule = sched;
   s.parallel.vp = 2;
   return s;
 }
@@ -41,11 +41,14 @@ const std::string& name_of(const Plan& p, const Task& t) { return p.ops[t.op].na
 // Every rank holds virtual stages r and 2pp-1-r: their layers, and the embedding and the LM head
 // on rank 0 only; each of its layers runs each micro-batch's forward, input gradient and weight
 // gradient once, in that order.
+// (ZB-V also with fewer micro-batches than its 2pp-1, whose missing steps are dropped.)
 TEST(DualPipeV, RanksHoldAVAndRunEveryChunkOnce) {
+  for (Schedule sched : {Schedule::kDualPipeV, Schedule::kZBV})
   for (int pp : {2, 3, 4}) {
-    for (int extra : {0, 1, 3}) {
+    for (int extra : {0, 1, 3, -3}) {
+      if (extra < 0 && sched == Schedule::kDualPipeV) continue;
       const int m = 2 * pp + extra, L = 4 * pp;
-      Scenario s = dense_v(L, pp, m);
+      Scenario s = dense_v(L, pp, m, 1, sched);
       auto c = compile_plan(s.model, s.training, s.parallel, s.cluster.gpus_per_node);
       ASSERT_TRUE(c.ok()) << c.status().to_string();
       for (int r = 0; r < pp; ++r) {
@@ -54,7 +57,7 @@ TEST(DualPipeV, RanksHoldAVAndRunEveryChunkOnce) {
         for (int l = 2 * r; l < 2 * r + 2; ++l) want.insert(l);                          // virtual stage r
         for (int l = 2 * (2 * pp - 1 - r); l < 2 * (2 * pp - 1 - r) + 2; ++l) want.insert(l);   // 2pp-1-r
         std::set<int> got(c->stages[r].layers.begin(), c->stages[r].layers.end());
-        EXPECT_EQ(got, want) << "pp " << pp << " rank " << r;
+        EXPECT_EQ(got, want) << to_string(sched) << " pp " << pp << " rank " << r;
         std::map<std::pair<int, int>, std::vector<int>> fwd, dgrad, wgrad;
         int emb = 0, head = 0;
         for (size_t i = 0; i < p.tasks.size(); ++i) {
@@ -84,11 +87,12 @@ TEST(DualPipeV, RanksHoldAVAndRunEveryChunkOnce) {
 }
 
 // A backward is deferred when its chunk's top layer's weight gradients come after the input
-// gradient of its bottom layer (the W step runs after the whole B). Each rank defers as many as
-// it has W steps: P-r-1 in phase 3, r+1 in phase 6, P-r-1 in phase 7.
+// gradient of its bottom layer (the W step runs after the whole B). DualPipeV: each rank defers
+// as many as it has W steps: P-r-1 in phase 3, r+1 in phase 6, P-r-1 in phase 7; ZB-V: all 2m.
 TEST(DualPipeV, DefersAsManyBackwardsAsItHasWSteps) {
   const int pp = 4, m = 10;
-  Scenario s = dense_v(2 * 2 * pp, pp, m);
+  for (Schedule sched : {Schedule::kDualPipeV, Schedule::kZBV}) {
+  Scenario s = dense_v(2 * 2 * pp, pp, m, 1, sched);
   auto c = compile_plan(s.model, s.training, s.parallel, s.cluster.gpus_per_node);
   ASSERT_TRUE(c.ok()) << c.status().to_string();
   for (int r = 0; r < pp; ++r) {
@@ -104,7 +108,8 @@ TEST(DualPipeV, DefersAsManyBackwardsAsItHasWSteps) {
     for (int v : {r, 2 * pp - 1 - r}) {   // each chunk: layers 2v (bottom) and 2v+1 (top)
       for (int mi = 0; mi < m; ++mi) deferred += top_w.at({2 * v + 1, mi}) > bottom_norm.at({2 * v, mi});
     }
-    EXPECT_EQ(deferred, 2 * pp - r - 1) << "rank " << r;
+    EXPECT_EQ(deferred, sched == Schedule::kZBV ? 2 * m : 2 * pp - r - 1) << to_string(sched) << " rank " << r;
+  }
   }
 }
 
@@ -126,24 +131,26 @@ TEST(DualPipeV, SameComputeAsInterleavedAndFastEqualsFull) {
   std::mt19937_64 rng(4111);
   auto pick = [&](std::initializer_list<int> v) { return *(v.begin() + rng() % v.size()); };
   int moe_seen = 0, overlap_seen = 0;
-  for (int i = 0; i < 20; ++i) {
+  for (int i = 0; i < 30; ++i) {
     const int pp = pick({2, 3, 4}), tp = pick({1, 2}), dp = pick({1, 2, 4});
     const bool moe = rng() % 2 == 0 && dp >= 2;
     ModelSpec model = moe ? small_moe(8, 2) : small_gpt(2 * pp * pick({1, 2}));
     if (moe) model.layers = 2 * pp;
     model.tied_embeddings = rng() % 3 == 0;
     Scenario s = moe_scenario(model, tp, pp, dp, moe ? std::min(dp, 4) : 1, pp * pick({2, 3}), 512);
-    s.parallel.schedule = Schedule::kDualPipeV;
+    s.parallel.schedule = rng() % 3 == 0 ? Schedule::kZBV : Schedule::kDualPipeV;
     s.parallel.vp = 2;
     s.parallel.sequence_parallel = tp > 1 && rng() % 2;
     s.parallel.zero = pick({0, 1, 2, 3});
     s.parallel.recompute = static_cast<Recompute>(rng() % 3);
-    if (moe && s.parallel.zero < 3 && s.parallel.recompute != Recompute::kFull && rng() % 2) {
+    if (moe && s.parallel.schedule == Schedule::kDualPipeV && rng() % 3 != 0) {   // what ep_overlap takes
+      s.parallel.zero = std::min(s.parallel.zero, 2);
+      if (s.parallel.recompute == Recompute::kFull) s.parallel.recompute = Recompute::kSelective;
       s.parallel.ep_overlap = true;
       ++overlap_seen;
     }
     moe_seen += moe;
-    const std::string what = "pp " + std::to_string(pp) + " tp " + std::to_string(tp) + " dp " + std::to_string(dp) +
+    const std::string what = std::string(to_string(s.parallel.schedule)) + " pp " + std::to_string(pp) + " tp " + std::to_string(tp) + " dp " + std::to_string(dp) +
                              " moe " + std::to_string(moe) + " zero " + std::to_string(s.parallel.zero) + " overlap " +
                              std::to_string(s.parallel.ep_overlap);
     Scenario il = s;
@@ -194,6 +201,13 @@ TEST(DualPipeV, BubbleFarBelowOneFOneB) {
   EXPECT_LT(bv, 0.5 * bf) << "dualpipev " << bv << " 1f1b " << bf;
   EXPECT_LT(bv, bi) << "dualpipev " << bv << " interleaved " << bi;
   EXPECT_LT(pv.step_time.count_ps(), pf.step_time.count_ps());
+  // ZB-V: every W fills a bubble; below DualPipeV's (which splits off only some).
+  Scenario z = v;
+  z.parallel.schedule = Schedule::kZBV;
+  const Prediction pz = run(z);
+  const double bz = static_cast<double>(pz.breakdown[bubble].count_ps());
+  EXPECT_LT(bz, bv) << "zbv " << bz << " dualpipev " << bv;
+  EXPECT_LT(pz.step_time.count_ps(), pv.step_time.count_ps());
 }
 
 // The loader's checks: vp other than 2, pp 1, fewer than 2pp micro-batches; vp left out is 2.
@@ -223,6 +237,17 @@ TEST(DualPipeV, LoaderChecks) {
   auto few = make(6, 4, "");
   ASSERT_FALSE(few.ok());
   EXPECT_NE(few.status().to_string().find("at least 2*pp = 8"), std::string::npos) << few.status().to_string();
+  // ZB-V: the same V, any number of micro-batches; no ep_overlap (it has no pairs).
+  std::string zb = base;
+  zb.replace(zb.find("\"dualpipev\""), 11, "\"zbv\"");
+  zb.replace(zb.find("GB"), 2, "3");
+  zb.replace(zb.find("GPUS"), 4, "4");
+  zb.replace(zb.find("PP"), 2, "4");
+  zb.replace(zb.find("VP"), 2, "");
+  auto z = load_scenario_text(zb, "zbv.json");
+  ASSERT_TRUE(z.ok()) << z.status().to_string();
+  EXPECT_EQ(z->parallel.vp, 2);
+  EXPECT_EQ(z->parallel.schedule, Schedule::kZBV);
 }
 
 }  // namespace
