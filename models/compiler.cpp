@@ -68,6 +68,8 @@ struct SchedStep {
 // the same micro-batch and chunk.
 std::vector<SchedStep> schedule_for(Schedule sched, int stage, int pp, int vp, int m, int extra_warm = 0) {
   std::vector<SchedStep> out;
+  if (sched == Schedule::kDualPipe)   // (pp even, m even, m >= 2pp: compile_plan checks)
+    return schedule_for(Schedule::kDualPipeV, std::min(stage, pp - 1 - stage), pp / 2, 2, m / 2);
   if (sched == Schedule::kDualPipeV) {
     // DualPipeV (DeepSeek's DualPipe repository, dualpipev.py; m >= 2pp): rank r holds chunk 0
     // (virtual stage r) and chunk 1 (2pp-1-r). Its eight phases, with P = pp:
@@ -237,9 +239,10 @@ class StageBuilder {
                const std::vector<int>& split, const std::vector<int>& first_layer)
       : plan_(plan), prog_(prog), model_(model), tr_(tr), par_(par), d_(d), stage_(stage), m_(m),
         split_(split), first_layer_(first_layer) {
-    nv_ = par.pp * par.vp;
+    nv_ = num_virtual_stages(par);
     vshape_ = v_schedule(par.schedule);
-    head_emb_ = par.pp == 1 || vshape_;
+    dualpipe_ = par.schedule == Schedule::kDualPipe;
+    head_emb_ = head_with_embedding(par);
     act_ = layer_activation(model, static_cast<int>(d.s), tr.micro_batch, par.tp, d.sp, par.recompute, tr.dropout);
     if (tr.attention_kernel == AttentionKernel::kUnfused && par.recompute == Recompute::kNone) {
       // Korthikanti et al. 2022 eq. 1: softmax output (2), dropout mask (1), dropout output (2)
@@ -301,7 +304,7 @@ class StageBuilder {
     {  // ~60 tasks per layer and micro-batch (forward, recompute, backward): reserve once
       int64_t layers = 0;
       for (int c = 0; c < par_.vp; ++c) layers += split_[virtual_stage(par_, c, stage_)];
-      if (stage_ == head_stage(par_)) layers += 2 * model_.mtp_depth;
+      if (holds_head(par_, stage_)) layers += 2 * model_.mtp_depth;
       prog_.tasks.reserve(static_cast<size_t>((layers + 2) * m_ * 64 + 64));
     }
     last_bwd_of_chunk_.assign(par_.vp, -1);
@@ -332,6 +335,7 @@ class StageBuilder {
     if (!par_.dp_overlap) emit_deferred_reductions();
     mla_grad_allreduce();
     embedding_grad_allreduce();
+    mirror_grad_allreduce();
     // Optimizer: Adam over this rank's (shard of) parameters; memory-bound. Per parameter it
     // reads the gradient (4 B), master weight, m and v (12 B), writes them back (12 B) and
     // the bf16 working copy (2 B), and reads the gradient again for the norm/clip (4 B): 34 B.
@@ -359,6 +363,7 @@ class StageBuilder {
   int64_t expert_params_local_ = 0;
   uint8_t expert_rep_group_ = 0xff;   // "expert-dp-replica" where the plan has it (HSDP MoE; compiler.h)
   uint8_t expert_tp_group_ = 0xff;    // "expert-tp" where the plan has it (etp > 1; compiler.h)
+  uint8_t mirror_group_ = 0xff;       // "pp-mirror" (DualPipe; compiler.h)
   uint8_t tensor_gather_group_ = kGroupDpGather;   // "dp-gather-tensor" where the plan has it (compiler.h)   // routed-expert part of params_local_ (after EP/etp)
 
  private:
@@ -727,7 +732,7 @@ class StageBuilder {
     if (!mla_latent_sp()) return;
     int64_t layers = 0;
     for (int c = 0; c < par_.vp; ++c) layers += split_[virtual_stage(par_, c, stage_)];
-    if (stage_ == head_stage(par_)) layers += model_.mtp_depth;   // the MTP blocks (MLA like the last layer)
+    if (holds_head(par_, stage_)) layers += model_.mtp_depth;   // the MTP blocks (MLA like the last layer)
     int64_t bytes = 2 * mla_replicated_params(model_) * layers;
     if (par_.zero >= 3 && shard_ > 1) bytes = ceil_div(bytes, shard_);   // the shard this rank keeps
     if (bytes == 0) return;
@@ -746,6 +751,18 @@ class StageBuilder {
     const uint8_t group = embedding_grad_group(moe_, has_mla_grad_group(d_.mla, d_.t, d_.sp));
     last_reduction_ = emit_coll("pp.embedding.grad.allreduce", CollKind::kAllReduce, bytes, group, kStreamCompute,
                                 Category::kPpComm, 0xffff, 0, last_reduction_);
+  }
+  // DualPipe (compiler.h "pp-mirror"): rank r and rank pp-1-r hold the same two stages, one copy
+  // per direction, and sum their gradients once per step before the optimizer: all of them, or
+  // the shard this rank keeps with ZeRO (after its DP reduction), on the compute stream after
+  // the stage's last reduction.
+  void mirror_grad_allreduce() {
+    if (mirror_group_ == 0xff) return;
+    const int64_t dense = 2 * (params_local_ - expert_params_local_), expert = 2 * expert_params_local_;
+    const int64_t bytes = (par_.zero >= 1 ? ceil_div(dense, shard_) : dense) +
+                          (par_.zero >= 1 ? ceil_div(expert, eshard_) : expert);
+    last_reduction_ = emit_coll("pp.mirror.grad.allreduce", CollKind::kAllReduce, bytes, mirror_group_,
+                                kStreamCompute, Category::kDpComm, 0xffff, 0, last_reduction_);
   }
   // sg: the SP re-gather of h (side stream) for a weight gradient whose input is the gathered
   // h: the down-projections' without the latent layout, the uncompressed query's.
@@ -1433,18 +1450,23 @@ class StageBuilder {
   // Interleaved, v-1 runs on the previous rank and v+1 on the next; in a V (DualPipeV), chunk
   // 1's run the other way, on channels 2 and 3 (one sender per receiving rank and channel), and
   // the turn from virtual stage pp-1 to pp stays on rank pp-1: no message at all.
+  // DualPipe: the same with the direction of the chunk's model copy: downwards (rank r+1 runs
+  // v+1) on channels 0 and 1, upwards on 2 and 3; the middle ranks pass messages across.
   bool turn_in(int v) const { return vshape_ && v == par_.pp; }        // v-1 is on this rank
   bool turn_out(int v) const { return vshape_ && v == par_.pp - 1; }   // v+1 is on this rank
-  bool up(int v) const { return vshape_ && v >= par_.pp; }             // chunk 1 of a V
-  uint8_t fwd_channel(int v) const { return up(v) ? 2 : 0; }
-  uint8_t bwd_channel(int v) const { return up(v) ? 3 : 1; }
-  uint8_t peer_of_next(int v) const { return up(v) ? kPeerPrev : kPeerNext; }   // v+1's rank
-  uint8_t peer_of_prev(int v) const { return up(v) ? kPeerNext : kPeerPrev; }   // v-1's rank
+  bool up(int chunk, int v) const {                                    // v+1 runs on rank r-1
+    if (dualpipe_) return (stage_ < par_.pp / 2) == (chunk == 1);
+    return vshape_ && v >= par_.pp;
+  }
+  uint8_t fwd_channel(int c, int v) const { return up(c, v) ? 2 : 0; }
+  uint8_t bwd_channel(int c, int v) const { return up(c, v) ? 3 : 1; }
+  uint8_t peer_of_next(int c, int v) const { return up(c, v) ? kPeerPrev : kPeerNext; }   // v+1's rank
+  uint8_t peer_of_prev(int c, int v) const { return up(c, v) ? kPeerNext : kPeerPrev; }   // v-1's rank
 
   void forward(int chunk, int micro) {
     const int v = virtual_stage(par_, chunk, stage_);
     const int64_t T = d_.tokens();
-    if (v > 0 && !turn_in(v)) emit_p2p(false, fwd_channel(v), peer_of_prev(v), first_layer_[v], micro);
+    if (v > 0 && !turn_in(v)) emit_p2p(false, fwd_channel(chunk, v), peer_of_prev(chunk, v), first_layer_[v], micro);
     uint32_t pg = kNoDep;
     auto param_dep = [&](int layer) -> uint32_t {
       if (micro != 0) return kNoDep;   // the gather of the step's first use covers the rest
@@ -1474,7 +1496,7 @@ class StageBuilder {
       head_forward(micro, hg, param_dep(kHeadSlot));
       for (int k = 0; k < model_.mtp_depth; ++k) mtp_forward(k, micro);
     } else if (!turn_out(v)) {
-      emit_p2p(true, fwd_channel(v), peer_of_next(v), first_layer_[v] + split_[v] - 1, micro);
+      emit_p2p(true, fwd_channel(chunk, v), peer_of_next(chunk, v), first_layer_[v] + split_[v] - 1, micro);
     }
   }
 
@@ -1493,7 +1515,7 @@ class StageBuilder {
       unit->last_micro = last_micro;
     }
     if (v < nv_ - 1 && !turn_out(v))
-      emit_p2p(false, bwd_channel(v), peer_of_next(v), first_layer_[v] + split_[v] - 1, micro);
+      emit_p2p(false, bwd_channel(chunk, v), peer_of_next(chunk, v), first_layer_[v] + split_[v] - 1, micro);
     if (v == nv_ - 1) {
       // The MTP modules first, last one first: their gradient flows into the main model's final
       // hidden states, and the head's and embedding's gradients they add are reduced with the
@@ -1541,7 +1563,7 @@ class StageBuilder {
       zero3_reduce(emb_grad_bytes_, 0xffff, micro, e);
       if (last_micro) add_grads(emb_grad_bytes_, e);
     } else if (!turn_in(v)) {
-      emit_p2p(true, bwd_channel(v), peer_of_prev(v), first_layer_[v], micro);
+      emit_p2p(true, bwd_channel(chunk, v), peer_of_prev(chunk, v), first_layer_[v], micro);
     }
     if (last_micro && unit == nullptr) flush_bucket();
   }
@@ -1584,7 +1606,8 @@ class StageBuilder {
   const std::vector<int>& split_;
   const std::vector<int>& first_layer_;
   int nv_ = 1;
-  bool vshape_ = false;     // DualPipeV: chunk 1 runs back up the pipeline (virtual_stage)
+  bool vshape_ = false;     // DualPipeV / ZB-V: chunk 1 runs back up the pipeline (virtual_stage)
+  bool dualpipe_ = false;   // DualPipe: one chunk per direction (the second half of the ranks: chunk 1 downwards)
   bool head_emb_ = false;   // the LM head's rank holds the embedding too (pp = 1, or a V)
   LayerActivation act_;
   int64_t layer_grad_bytes_ = 0, emb_grad_bytes_ = 0;
@@ -1909,17 +1932,19 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
   if (tr.micro_batch <= 0 || par.dp <= 0 || tr.global_batch % (static_cast<int64_t>(par.dp) * tr.micro_batch) != 0)
     return Status::error("global_batch must be a multiple of dp*micro_batch");
   const int m = static_cast<int>(tr.global_batch / (static_cast<int64_t>(par.dp) * tr.micro_batch));
-  if (v_schedule(par.schedule)) {
-    const int min_m = par.schedule == Schedule::kDualPipeV ? 2 * par.pp : 1;
-    if (par.vp != 2 || par.pp < 2 || m < min_m)
+  if (two_chunk_schedule(par.schedule)) {
+    const bool dual = par.schedule == Schedule::kDualPipe;
+    const int min_m = par.schedule == Schedule::kZBV ? 1 : 2 * par.pp;
+    if (par.vp != 2 || par.pp < 2 || m < min_m || (dual && (par.pp % 2 != 0 || m % 2 != 0)))
       return Status::error(std::string("the ") + to_string(par.schedule) + " schedule needs vp=2 (vp=" +
                            std::to_string(par.vp) + "), pp >= 2 (pp=" + std::to_string(par.pp) + ") and at least " +
-                           std::to_string(min_m) + " micro-batches (" + std::to_string(m) + ")");
+                           std::to_string(min_m) + " micro-batches (" + std::to_string(m) + ")" +
+                           (dual ? "; dualpipe also an even pp and an even number of micro-batches" : ""));
   } else if (par.vp > 1 && (par.schedule != Schedule::kInterleaved || m % par.pp != 0)) {
     return Status::error("vp>1 needs the interleaved schedule and micro-batches (" + std::to_string(m) +
                          ") divisible by pp (" + std::to_string(par.pp) + ")");
   }
-  auto split = layer_split(model.layers, par.pp, par.vp, par.layers_per_stage);
+  auto split = layer_split(model.layers, par.pp, num_virtual_stages(par) / par.pp, par.layers_per_stage);
   if (!split.ok()) return split.status();
   auto placement = Placement::make(par, gpus_per_node);
   if (!placement.ok()) return placement.status();
@@ -2045,6 +2070,17 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
     } else {   // EP along DP takes etp = tp: the TP group
       plan.groups.push_back(make_group_table(pl, {Axis::kTp}, "expert-tp"));
     }
+  }
+  uint8_t mirror_group = 0xff;
+  if (par.schedule == Schedule::kDualPipe) {   // appended after every other group (compiler.h)
+    mirror_group = static_cast<uint8_t>(plan.groups.size());
+    const uint32_t half = static_cast<uint32_t>(par.pp / 2);
+    plan.groups.push_back(make_keyed_group_table(
+        pl, "pp-mirror", static_cast<uint32_t>(par.tp * par.cp * par.dp) * half,
+        [&](uint32_t, const std::array<int, kNumAxes>& co) {
+          const int s = co[static_cast<int>(Axis::kPp)];
+          return static_cast<uint32_t>(stage_index(pl, co)) * half + static_cast<uint32_t>(std::min(s, par.pp - 1 - s));
+        }));
   }
   plan.peers.push_back(make_pp_peer_table(pl, +1, "pp-next"));
   plan.peers.push_back(make_pp_peer_table(pl, -1, "pp-prev"));
@@ -2234,7 +2270,7 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
     info.stage = s;
     int64_t params = 0, expert_local = 0;
     int64_t largest = 0;
-    const bool head_emb = head_stage(par) == 0;   // the head's rank holds the embedding (pp 1, or a V)
+    const bool head_emb = head_with_embedding(par);   // the head's rank holds the embedding
     for (int c = 0; c < par.vp; ++c) {
       const int v = virtual_stage(par, c, s);
       for (int l = first_layer[v]; l < first_layer[v] + sp[v]; ++l) {
@@ -2245,7 +2281,7 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
         largest = std::max(largest, (shard > 1 ? lp_dense(l) : 0) + (eshard_all > 1 ? lp_expert(l) : 0));
       }
       if (v == 0) params += ep;
-      if (v == par.pp * par.vp - 1) {
+      if (v == num_virtual_stages(par) - 1) {
         // LM head (a copy of the embedding when tied and the stages differ) + final norm.
         if (!model.tied_embeddings || !head_emb) params += ep;
         params += final_norm_params(model);
@@ -2272,6 +2308,7 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
     b.tensor_gather_group_ = tensor_gather_group;
     b.expert_rep_group_ = expert_rep_group;
     b.expert_tp_group_ = expert_tp_group;
+    b.mirror_group_ = mirror_group;
     b.moe_rows_ = &moe_rows;
     if (!doc_factors.empty()) b.doc_factors_ = &doc_factors;
     b.moe_migration_ = &moe_migration;
@@ -2288,7 +2325,7 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
     // The gathered working set is the layer in use and `zero3_prefetch` ahead; a prefetch
     // beyond the stage's layers (and MTP blocks) gathers them all, no more.
     const int stage_units = static_cast<int>(info.layers.size()) +
-                            (s == head_stage(par) ? model.mtp_depth : 0);
+                            (holds_head(par, s) ? model.mtp_depth : 0);
     const int prefetch = std::max(0, std::min(par.zero3_prefetch, stage_units - 1));
     prog.mem = static_memory(params - expert_local, dense_gathers ? largest : 0, par.zero, shard, prefetch,
                              bucket);

@@ -179,6 +179,7 @@
 // ("expert-dp-shard", "expert-dp-shard-gather") and the replica group is appended last.
 // Thread-safety: pure function.
 #pragma once
+#include <algorithm>
 #include <vector>
 
 #include "models/packing.h"
@@ -229,17 +230,36 @@ inline bool has_embedding_group(const ModelSpec& model, int pp) {
 }
 // Pipeline chunk -> virtual stage (the layer split's index): interleaved, chunk c of pipeline
 // rank s runs virtual stage c*pp + s; DualPipeV's V, chunk 0 runs s and chunk 1 runs 2pp-1-s.
+// DualPipe: chunk 0 runs stage min(r, pp-1-r) of its direction's model copy, chunk 1 stage
+// pp-1-min(r, pp-1-r), out of pp virtual stages.
 inline int virtual_stage(const ParallelSpec& par, int chunk, int stage) {
   if (v_schedule(par.schedule)) return chunk == 0 ? stage : 2 * par.pp - 1 - stage;
+  if (par.schedule == Schedule::kDualPipe) {
+    const int half = std::min(stage, par.pp - 1 - stage);
+    return chunk == 0 ? half : par.pp - 1 - half;
+  }
   return chunk * par.pp + stage;
 }
-// The pipeline rank of the last virtual stage (final norm, LM head, MTP): pp-1, or 0 in a V,
-// where the embedding's rank also holds the head.
-inline int head_stage(const ParallelSpec& par) { return v_schedule(par.schedule) ? 0 : par.pp - 1; }
-// has_embedding_group for a plan: never in a V (the head's rank holds the embedding itself).
-inline bool has_embedding_group(const ModelSpec& model, const ParallelSpec& par) {
-  return has_embedding_group(model, head_stage(par) == 0 ? 1 : par.pp);
+// Virtual stages (entries of the layer split): pp * vp, or pp with DualPipe (two copies).
+inline int num_virtual_stages(const ParallelSpec& par) {
+  return par.schedule == Schedule::kDualPipe ? par.pp : par.pp * par.vp;
 }
+// Whether pipeline rank `stage` runs the last virtual stage (final norm, LM head, MTP): pp-1;
+// 0 in a V; 0 and pp-1 with DualPipe (one copy each).
+inline bool holds_head(const ParallelSpec& par, int stage) {
+  if (v_schedule(par.schedule)) return stage == 0;
+  if (par.schedule == Schedule::kDualPipe) return stage == 0 || stage == par.pp - 1;
+  return stage == par.pp - 1;
+}
+// Whether the LM head's rank holds the embedding too (pp = 1, a V, DualPipe): a tied head then
+// shares its weight and no embedding group is needed.
+inline bool head_with_embedding(const ParallelSpec& par) { return par.pp == 1 || two_chunk_schedule(par.schedule); }
+// has_embedding_group for a plan.
+inline bool has_embedding_group(const ModelSpec& model, const ParallelSpec& par) {
+  return !head_with_embedding(par) && has_embedding_group(model, par.pp);
+}
+// DualPipe only, appended after every other group: "pp-mirror", the two ranks (r and pp-1-r at
+// equal tp, cp, dp) holding the same two stages, whose gradients are summed before the optimizer.
 // HSDP MoE plans only (fsdp_shard_group < dp), appended after every other group (the
 // "dp-gather-tensor" group included): "expert-dp-replica", the expert replicas (see HSDP above).
 constexpr uint8_t expert_replica_group(bool mla_grad, bool embedding, bool tensor_gather) {

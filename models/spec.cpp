@@ -20,11 +20,12 @@ constexpr NameTable<Activation, 2> kActivations{{
     {Activation::kGelu, "gelu"}, {Activation::kSwiglu, "swiglu"}}};
 constexpr NameTable<NormKind, 2> kNorms{{
     {NormKind::kLayerNorm, "layernorm"}, {NormKind::kRMSNorm, "rmsnorm"}}};
-constexpr NameTable<Schedule, 5> kSchedules{{{Schedule::kGpipe, "gpipe"},
+constexpr NameTable<Schedule, 6> kSchedules{{{Schedule::kGpipe, "gpipe"},
                                              {Schedule::k1F1B, "1f1b"},
                                              {Schedule::kInterleaved, "interleaved"},
                                              {Schedule::kDualPipeV, "dualpipev"},
-                                             {Schedule::kZBV, "zbv"}}};
+                                             {Schedule::kZBV, "zbv"},
+                                             {Schedule::kDualPipe, "dualpipe"}}};
 constexpr NameTable<Recompute, 3> kRecomputes{{
     {Recompute::kNone, "none"}, {Recompute::kSelective, "selective"}, {Recompute::kFull, "full"}}};
 constexpr NameTable<ZeroGather, 2> kZeroGathers{{{ZeroGather::kLayer, "layer"}, {ZeroGather::kTensor, "tensor"}}};

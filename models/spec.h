@@ -23,9 +23,15 @@ enum class NormKind : uint8_t { kLayerNorm, kRMSNorm };
 // gradients) to fill the bubbles (models/compiler.cpp, schedule_for).
 // kZBV: the ZB-V schedule (Qi et al. 2024; PyTorch's ScheduleZBVZeroBubble): the same V, every
 // backward split into B and W, no paired steps.
-enum class Schedule : uint8_t { kGpipe, k1F1B, kInterleaved, kDualPipeV, kZBV };
+// kDualPipe: DeepSeek-V3's bidirectional DualPipe: two copies of a pp-stage model, micro-batches
+// fed from both ends (half each); rank r holds stages r and pp-1-r, the same two as rank pp-1-r,
+// whose gradients it sums with ("pp-mirror" group); each rank runs DualPipeV's phases as rank
+// min(r, pp-1-r) of a pipeline of pp/2 ranks with half the micro-batches.
+enum class Schedule : uint8_t { kGpipe, k1F1B, kInterleaved, kDualPipeV, kZBV, kDualPipe };
 // The schedules that place two chunks per rank in a V (virtual stages r and 2pp-1-r).
 constexpr bool v_schedule(Schedule s) { return s == Schedule::kDualPipeV || s == Schedule::kZBV; }
+// The schedules with exactly two chunks per rank (vp = 2).
+constexpr bool two_chunk_schedule(Schedule s) { return v_schedule(s) || s == Schedule::kDualPipe; }
 // How the MoE layers' expert-parallel groups map onto ranks (README "parallel", `ep_layout`).
 //   kDp      EP along DP: an EP group is `ep` consecutive DP ranks at one tp and cp coordinate
 //            (Megatron-Core before parallel folding); needs ep | dp and etp in {1, tp}.

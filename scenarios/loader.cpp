@@ -892,7 +892,7 @@ Result<Scenario> load_document(json doc, const std::string& label,
                 &schedule_given);
     if (!schedule_given && !Reader::has(psec, "schedule") && p.vp > 1)
       p.schedule = Schedule::kInterleaved;
-    if (v_schedule(p.schedule) && !Reader::has(psec, "vp")) p.vp = 2;   // its two chunks
+    if (two_chunk_schedule(p.schedule) && !Reader::has(psec, "vp")) p.vp = 2;   // its two chunks
     r.read_int(psec, b, "zero", 0, 3, nullptr, &p.zero);
     r.read_int(psec, b, "fsdp_shard_group", 0, kMaxGpus, nullptr, &p.fsdp_shard_group);
     r.read_enum(psec, b, "recompute", parse_recompute, recompute_choices(), &p.recompute);
@@ -1185,7 +1185,8 @@ Result<Scenario> load_document(json doc, const std::string& label,
     }
   }
   if (r.good({"/model", P + "/pp", P + "/vp"})) {
-    int64_t chunks = sat_mul(p.pp, p.vp);
+    // (DualPipe: two copies of a pp-stage model, so pp entries.)
+    int64_t chunks = p.schedule == Schedule::kDualPipe ? p.pp : sat_mul(p.pp, p.vp);
     if (chunks > s.model.layers) {
       r.note(P + "/pp", I(p.pp),
               "pp*vp = " + I(p.pp) + "*" + I(p.vp) + " = " + I(chunks) + " exceeds layers=" +
@@ -1196,7 +1197,8 @@ Result<Scenario> load_document(json doc, const std::string& label,
       std::string lv = show(psec->at("layers_per_stage"));
       if (static_cast<int64_t>(p.layers_per_stage.size()) != chunks)
         r.note(P + "/layers_per_stage", lv,
-                "has " + I(p.layers_per_stage.size()) + " entries; expected pp*vp = " + I(chunks));
+                "has " + I(p.layers_per_stage.size()) + " entries; expected " +
+                    (p.schedule == Schedule::kDualPipe ? "pp" : "pp*vp") + " = " + I(chunks));
       else if (sum != s.model.layers)
         r.note(P + "/layers_per_stage", lv,
                 "sums to " + I(sum) + "; expected layers=" + I(s.model.layers));
@@ -1277,15 +1279,21 @@ Result<Scenario> load_document(json doc, const std::string& label,
 
   // Pipeline schedule.
   if (r.good({P + "/vp", P + "/schedule", P + "/pp"})) {
-    if (v_schedule(p.schedule)) {
+    if (two_chunk_schedule(p.schedule)) {
       const std::string name = std::string("schedule \"") + to_string(p.schedule) + "\"";
+      const bool dual = p.schedule == Schedule::kDualPipe;
       if (p.vp != 2)
-        r.note(P + "/vp", I(p.vp), name + " runs two chunks per pipeline rank in a V: vp must be 2 (or left out)");
-      else if (p.pp < 2)
-        r.note(P + "/pp", I(p.pp), name + " needs pp >= 2; with pp=1 use \"1f1b\"");
-      else if (p.schedule == Schedule::kDualPipeV && r.good({"/training/micro_batches"}) && micro_batches < 2 * p.pp)
+        r.note(P + "/vp", I(p.vp), name + " runs two chunks per pipeline rank: vp must be 2 (or left out)");
+      else if (p.pp < 2 || (dual && p.pp % 2 != 0))
+        r.note(P + "/pp", I(p.pp), name + (dual ? " needs an even pp >= 2 (its two directions meet in the middle)"
+                                                : " needs pp >= 2") + "; with pp=1 use \"1f1b\"");
+      else if (dual && r.good({"/training/micro_batches"}) && micro_batches % 2 != 0)
         r.note("/training/global_batch", I(t.global_batch),
-               "schedule \"dualpipev\" needs at least 2*pp = " + I(2 * p.pp) +
+               name + " feeds half the micro-batches from each end: it needs an even number per replica "
+                      "(global_batch/(micro_batch*dp) = " + I(micro_batches) + ")");
+      else if (p.schedule != Schedule::kZBV && r.good({"/training/micro_batches"}) && micro_batches < 2 * p.pp)
+        r.note("/training/global_batch", I(t.global_batch),
+               name + " needs at least 2*pp = " + I(2 * p.pp) +
                    " micro-batches per replica (global_batch/(micro_batch*dp) = " + I(micro_batches) +
                    "); use a global_batch of at least " + I(sat_mul(sat_mul(t.micro_batch, p.dp), 2 * p.pp)));
     } else if (p.vp > 1 && p.schedule != Schedule::kInterleaved) {

@@ -127,11 +127,6 @@ Result<RowScenario> scenario_from_row(const nlohmann::json& row) {
       return out;
     }
   }
-  if (std::string sch = str_or(P, "schedule", ""); sch == "dualpipe") {
-    out.unsupported =
-        "unsupported: schedule dualpipe (bidirectional DualPipe, two copies of the model; \"dualpipev\" is modelled)";
-    return out;
-  }
 
   json doc = json::object();
   doc["name"] = id;
@@ -287,7 +282,11 @@ Result<RowScenario> scenario_from_row(const nlohmann::json& row) {
   };
   fill("tp", 1, "");
   fill("pp", 1, "");
-  fill("vp", 1, "");
+  {   // the two-chunk schedules run vp = 2 (DualPipe's two model copies, DualPipeV's and ZB-V's V)
+    const std::string sch = str_or(P, "schedule", "");
+    const bool two = sch == "dualpipe" || sch == "dualpipev" || sch == "zbv";
+    fill("vp", two ? 2 : 1, two ? "schedule " + sch + " runs two chunks per rank" : "");
+  }
   fill("cp", 1, "");
   fill("ep", 1, "");
   const int64_t vp = int_or(p, "vp", 1);

@@ -210,6 +210,126 @@ TEST(DualPipeV, BubbleFarBelowOneFOneB) {
   EXPECT_LT(pz.step_time.count_ps(), pv.step_time.count_ps());
 }
 
+// DualPipe (bidirectional): rank r holds stages r and pp-1-r of a pp-stage split (the same two
+// as rank pp-1-r), each running half the micro-batches; ranks 0 and pp-1 hold an embedding and a
+// head each; every layer runs each of its m/2 micro-batches once per rank, forward before input
+// gradient before weight gradient.
+TEST(DualPipe, MirroredStagesRunHalfTheMicroBatchesEach) {
+  for (int pp : {2, 4, 6}) {
+    const int m = 2 * pp + 2 * (pp % 4), L = 2 * pp;
+    Scenario s = dense_v(L, pp, m, 1, Schedule::kDualPipe);
+    auto c = compile_plan(s.model, s.training, s.parallel, s.cluster.gpus_per_node);
+    ASSERT_TRUE(c.ok()) << c.status().to_string();
+    for (int r = 0; r < pp; ++r) {
+      const Program& p = c->plan.programs[r];
+      const std::set<int> want = {2 * r, 2 * r + 1, 2 * (pp - 1 - r), 2 * (pp - 1 - r) + 1};
+      EXPECT_EQ(std::set<int>(c->stages[r].layers.begin(), c->stages[r].layers.end()), want) << pp << " " << r;
+      std::map<std::pair<int, int>, std::vector<int>> fwd, dgrad, wgrad;
+      int emb = 0, head = 0, mirror = 0;
+      for (size_t i = 0; i < p.tasks.size(); ++i) {
+        const Task& t = p.tasks[i];
+        const std::string& n = name_of(c->plan, t);
+        if (n == "mlp.fc1.fwd") fwd[{t.layer, t.micro}].push_back(static_cast<int>(i));
+        if (n == "mlp.fc1.dgrad") dgrad[{t.layer, t.micro}].push_back(static_cast<int>(i));
+        if (n == "mlp.fc1.wgrad") wgrad[{t.layer, t.micro}].push_back(static_cast<int>(i));
+        emb += n == "embedding.fwd";
+        head += n == "head.fwd";
+        if (n == "pp.mirror.grad.allreduce") {
+          ++mirror;
+          const GroupTable& g = c->plan.groups[t.group];
+          EXPECT_EQ(g.name, "pp-mirror");
+          const uint32_t inst = g.instance_of_rank[c->plan.representatives[r]];
+          ASSERT_EQ(g.size_of(inst), 2u);
+          std::set<uint32_t> stages;
+          for (uint32_t k = 0; k < 2; ++k)
+            stages.insert(c->plan.program_of_rank[g.members[g.member_offsets[inst] + k]]);
+          EXPECT_EQ(stages, (std::set<uint32_t>{static_cast<uint32_t>(r), static_cast<uint32_t>(pp - 1 - r)}));
+        }
+      }
+      const bool end = r == 0 || r == pp - 1;
+      EXPECT_EQ(emb, end ? m / 2 : 0) << pp << " " << r;
+      EXPECT_EQ(head, end ? m / 2 : 0) << pp << " " << r;
+      EXPECT_EQ(mirror, 1);
+      EXPECT_EQ(fwd.size(), want.size() * (m / 2));
+      for (int l : want)
+        for (int mi = 0; mi < m / 2; ++mi) {
+          const std::pair<int, int> k{l, mi};
+          ASSERT_EQ(fwd[k].size(), 1u) << l << "/" << mi;
+          ASSERT_EQ(dgrad[k].size(), 1u);
+          ASSERT_EQ(wgrad[k].size(), 1u);
+          EXPECT_LT(fwd[k][0], dgrad[k][0]);
+          EXPECT_LT(dgrad[k][0], wgrad[k][0]);
+        }
+    }
+  }
+}
+
+// Over all ranks DualPipe runs each layer's compute as often as 1F1B on the same pp-stage split
+// (twice with half the micro-batches); fast equals full; every program frees what it allocates.
+TEST(DualPipe, SameComputeAsOneFOneBAndFastEqualsFull) {
+  std::mt19937_64 rng(977);
+  auto pick = [&](std::initializer_list<int> v) { return *(v.begin() + rng() % v.size()); };
+  for (int i = 0; i < 16; ++i) {
+    const int pp = pick({2, 4}), tp = pick({1, 2}), dp = pick({1, 2, 4});
+    const bool moe = rng() % 2 == 0 && dp >= 2;
+    ModelSpec model = moe ? small_moe(8, 2) : small_gpt(pp * pick({1, 2, 3}));
+    if (moe) model.layers = pp * pick({1, 2});
+    model.tied_embeddings = rng() % 3 == 0;
+    Scenario s = moe_scenario(model, tp, pp, dp, moe ? std::min(dp, 4) : 1, 2 * pp + 2 * pick({0, 1, 2}), 512);
+    s.parallel.schedule = Schedule::kDualPipe;
+    s.parallel.vp = 2;
+    s.parallel.sequence_parallel = tp > 1 && rng() % 2;
+    s.parallel.zero = pick({0, 1, 2, 3});
+    s.parallel.recompute = static_cast<Recompute>(rng() % 3);
+    if (moe && rng() % 2) {
+      s.parallel.zero = std::min(s.parallel.zero, 2);
+      if (s.parallel.recompute == Recompute::kFull) s.parallel.recompute = Recompute::kSelective;
+      s.parallel.ep_overlap = true;
+    }
+    const std::string what = "pp " + std::to_string(pp) + " tp " + std::to_string(tp) + " dp " + std::to_string(dp) +
+                             " moe " + std::to_string(moe) + " zero " + std::to_string(s.parallel.zero);
+    auto a = compile_plan(s.model, s.training, s.parallel, s.cluster.gpus_per_node);
+    ASSERT_TRUE(a.ok()) << what << ": " << a.status().to_string();
+    if (!moe) {
+      Scenario f = s;
+      f.parallel.schedule = Schedule::k1F1B;
+      f.parallel.vp = 1;
+      auto b = compile_plan(f.model, f.training, f.parallel, f.cluster.gpus_per_node);
+      ASSERT_TRUE(b.ok()) << what << ": " << b.status().to_string();
+      std::map<std::tuple<std::string, uint64_t, uint8_t, uint16_t>, int> ka, kb;
+      for (const auto& [plan, k] : {std::pair<const Plan*, decltype(&ka)>{&a->plan, &ka}, {&b->plan, &kb}})
+        for (const Program& p : plan->programs)
+          for (const Task& t : p.tasks)
+            if (t.kind == TaskKind::kCompute && t.category != Category::kOptimizer)
+              ++(*k)[{plan->ops[t.op].name, plan->ops[t.op].hash(), static_cast<uint8_t>(t.category), t.layer}];
+      EXPECT_TRUE(ka == kb) << what;
+    }
+    for (const Program& p : a->plan.programs) {
+      int64_t alloc = 0, freed = 0;
+      for (const Task& t : p.tasks) alloc += t.mem_alloc, freed += t.mem_free;
+      EXPECT_EQ(alloc, freed) << what << " " << p.name;
+    }
+    const Prediction full = run(s, false), fast = run(s, true);
+    EXPECT_GT(full.step_time.count_ps(), 0) << what;
+    EXPECT_EQ(full.step_time.count_ps(), fast.step_time.count_ps()) << what;
+  }
+}
+
+// DualPipe on pp ranks runs DualPipeV's phases on pp/2 rank pairs: a smaller bubble than
+// DualPipeV on the same pp ranks (dense, tp 1, pp 4, 8 micro-batches), at twice the parameters on a middle rank.
+TEST(DualPipe, BubbleBelowDualPipeV) {
+  Scenario v = dense_v(16, 4, 8);
+  Scenario d = v;
+  d.parallel.schedule = Schedule::kDualPipe;
+  const auto bubble = static_cast<size_t>(Bucket::kBubble);
+  const Prediction pv = run(v), pd = run(d);
+  EXPECT_LT(pd.breakdown[bubble].count_ps(), pv.breakdown[bubble].count_ps());
+  // A middle rank: DualPipeV's holds virtual stages 1 and 6 (2 + 2 layers), DualPipe's stages 1
+  // and 2 (4 + 4 layers).
+  ASSERT_EQ(pd.memory_per_stage.size(), 4u);
+  EXPECT_NEAR(pd.memory_per_stage[1].params.gib(), 2 * pv.memory_per_stage[1].params.gib(), 1e-6);
+}
+
 // The loader's checks: vp other than 2, pp 1, fewer than 2pp micro-batches; vp left out is 2.
 TEST(DualPipeV, LoaderChecks) {
   const std::string base =
@@ -248,6 +368,27 @@ TEST(DualPipeV, LoaderChecks) {
   ASSERT_TRUE(z.ok()) << z.status().to_string();
   EXPECT_EQ(z->parallel.vp, 2);
   EXPECT_EQ(z->parallel.schedule, Schedule::kZBV);
+  // DualPipe: an even pp, an even number of micro-batches, pp entries in layers_per_stage.
+  auto dual = [&](int gb, int pp, const std::string& extra) {
+    std::string j = base;
+    j.replace(j.find("\"dualpipev\""), 11, "\"dualpipe\"");
+    j.replace(j.find("GB"), 2, std::to_string(gb));
+    j.replace(j.find("GPUS"), 4, std::to_string(pp));
+    j.replace(j.find("PP"), 2, std::to_string(pp));
+    j.replace(j.find("VP"), 2, extra);
+    return load_scenario_text(j, "dual.json");
+  };
+  auto d = dual(8, 4, "");
+  ASSERT_TRUE(d.ok()) << d.status().to_string();
+  EXPECT_EQ(d->parallel.vp, 2);
+  EXPECT_FALSE(dual(8, 3, "").ok());
+  EXPECT_NE(dual(9, 3, "").status().to_string().find("/parallel/pp"), std::string::npos);
+  EXPECT_NE(dual(6, 4, "").status().to_string().find("at least 2*pp"), std::string::npos);
+  EXPECT_NE(dual(9, 2, "").status().to_string().find("even number"), std::string::npos)
+      << dual(9, 2, "").status().to_string();
+  EXPECT_TRUE(dual(8, 4, R"(, "layers_per_stage": [8, 8, 8, 8])").ok());
+  EXPECT_NE(dual(8, 4, R"(, "layers_per_stage": [4, 4, 4, 4, 4, 4, 4, 4])").status().to_string().find("expected pp = 4"),
+            std::string::npos);
 }
 
 }  // namespace
