@@ -398,7 +398,7 @@ inline TaskAction task_action(const PlanFile& pf, const PlanRank& r, const PlanT
 // on every member when the plan's programs agree. Pure; no NCCL.
 struct CommSpec {
   int group = -1;             // group kind (collectives), or -1 for a p2p pair
-  int instance = -1;
+  int instance = -1;          // group instance (collectives), or the message channel (p2p)
   std::vector<int> members;   // ranks
   bool operator==(const CommSpec&) const = default;
 };
@@ -408,8 +408,12 @@ inline CommSpec comm_spec_of(const PlanFile& pf, const PlanRank& r, const PlanTa
     const int inst = r.group_instances[t.group];
     return {t.group, inst, pf.groups[t.group].find(inst)->members};
   }
+  // One communicator per direction and message channel: NCCL matches a pair's sends and
+  // receives in posting order, the simulator per (receiver, channel) in FIFO order, and with two
+  // chunks per rank (DualPipe, DualPipeV, ZB-V) one direction carries two channels whose
+  // messages the two ranks post in different orders.
   const int peer = r.peer_ranks[t.group];
-  return {-1, -1, t.kind == "send" ? std::vector<int>{r.rank, peer} : std::vector<int>{peer, r.rank}};
+  return {-1, t.channel, t.kind == "send" ? std::vector<int>{r.rank, peer} : std::vector<int>{peer, r.rank}};
 }
 inline std::vector<CommSpec> comm_specs(const PlanFile& pf, const std::vector<int>& here,
                                         const std::vector<std::vector<TaskAction>>& actions) {

@@ -330,6 +330,37 @@ TEST(DualPipe, BubbleBelowDualPipeV) {
   EXPECT_NEAR(pd.memory_per_stage[1].params.gib(), 2 * pv.memory_per_stage[1].params.gib(), 1e-6);
 }
 
+// The replay pairs a rank's receives on a channel with the messages sent to it there in FIFO
+// order (and the CUDA executor runs one communicator per direction and channel): on every channel
+// of every rank, the micro-batches its receives expect come in the order its one sender sends
+// them, and there is exactly one sender per (rank, channel).
+TEST(DualPipe, MessagesOnEveryChannelArriveInTheOrderTheyAreReceived) {
+  for (Schedule sched : {Schedule::kDualPipeV, Schedule::kZBV, Schedule::kDualPipe, Schedule::kInterleaved}) {
+    for (int pp : {2, 4}) {
+      Scenario s = dense_v(4 * pp, pp, 2 * pp + (sched == Schedule::kInterleaved ? 0 : 2), 1, sched);
+      auto c = compile_plan(s.model, s.training, s.parallel, s.cluster.gpus_per_node);
+      ASSERT_TRUE(c.ok()) << c.status().to_string();
+      const Plan& plan = c->plan;
+      std::map<std::pair<int, int>, std::vector<int>> sent, received;   // (receiver, channel) -> micros
+      std::map<std::pair<int, int>, std::set<int>> senders;
+      for (int r = 0; r < plan.num_ranks; ++r)
+        for (const Task& t : plan.programs[plan.program_of_rank[r]].tasks) {
+          if (t.kind != TaskKind::kSend && t.kind != TaskKind::kRecv) continue;
+          const int peer = plan.peers[t.group].peer_of_rank[r];
+          ASSERT_GE(peer, 0) << to_string(sched) << " rank " << r;
+          if (t.kind == TaskKind::kSend) {
+            sent[{peer, t.channel}].push_back(t.micro);
+            senders[{peer, t.channel}].insert(r);
+          } else {
+            received[{r, t.channel}].push_back(t.micro);
+          }
+        }
+      EXPECT_EQ(sent, received) << to_string(sched) << " pp " << pp;
+      for (const auto& [k, v] : senders) EXPECT_EQ(v.size(), 1u) << to_string(sched) << " rank " << k.first;
+    }
+  }
+}
+
 // The loader's checks: vp other than 2, pp 1, fewer than 2pp micro-batches; vp left out is 2.
 TEST(DualPipeV, LoaderChecks) {
   const std::string base =
