@@ -421,6 +421,13 @@ class StageBuilder {
   void wgrad(uint32_t op, int layer, int micro, uint32_t dep = kNoDep, uint32_t twin_op = OpCache::kEmpty) {
     if (w_layer_ != nullptr) {
       w_layer_->tasks.push_back(WTask{op, dep, twin_op});
+      // Its operands stay alive until the W step, as the weight-gradient closures of DualPipe's
+      // WeightGradStore hold them: the output gradient (k x n, bf16), allocated here, and the
+      // input (m x k), kept from the layer's saved activations (layer_backward); an input that
+      // SP re-gathers (dep) is kept as saved, sequence-sharded, and gathered again for the W.
+      const OpDesc& o = plan_.ops[op];
+      w_layer_->hold_bytes += 2 * o.k * o.n * o.batch;
+      w_layer_->x_bytes += 2 * o.m * o.k * o.batch / (dep != kNoDep ? d_.t : 1);
       return;
     }
     const uint32_t t = emit_compute(op, Category::kCompute, layer, micro, dep);
@@ -902,9 +909,13 @@ class StageBuilder {
     }
     if (attn_gathers_h()) tp_reduce("tp.attn.bwd.allreduce", "tp.attn.bwd.reducescatter", layer, micro);
     uint32_t last = emit_compute(OP(memory_op("attn.norm.bwd", OpClass::kNorm, norm_bwd_bytes(), true)), c, layer, micro);
-    // A deferred W (weight_step) still reads the layer's saved inputs: they go after it.
-    (w_layer_ != nullptr ? w_layer_->free_bytes : prog_.tasks[last].mem_free) += act.saved_bytes;
-    if (par_.recompute != Recompute::kNone) prog_.tasks[last].mem_free += act.recompute_transient_bytes;
+    int64_t release = act.saved_bytes + (par_.recompute != Recompute::kNone ? act.recompute_transient_bytes : 0);
+    if (w_layer_ != nullptr) {   // a deferred W still reads the linear layers' inputs: they go after it
+      const int64_t keep = std::min(w_layer_->x_bytes, release);
+      w_layer_->free_bytes += keep;
+      release -= keep;
+    }
+    prog_.tasks[last].mem_free += release;
     return last;
   }
 
@@ -1543,7 +1554,8 @@ class StageBuilder {
       if (unit != nullptr) {
         unit->layers.push_back(WLayer{l, micro, dense_bytes(l), expert_bytes(l), 0, {}});
         w_layer_ = &unit->layers.back();
-        layer_backward(l, micro, pg, mine);
+        const uint32_t last = layer_backward(l, micro, pg, mine);
+        prog_.tasks[last].mem_alloc += w_layer_->hold_bytes;
         w_layer_ = nullptr;
         continue;
       }
@@ -1585,7 +1597,7 @@ class StageBuilder {
         if (t.twin_op != OpCache::kEmpty) twin(last, t.twin_op);
       }
       SIM_CHECK(last != kNoDep, "stage %d: layer %d deferred no weight gradient", stage_, wl.layer);
-      prog_.tasks[last].mem_free += wl.free_bytes;
+      prog_.tasks[last].mem_free += wl.free_bytes + wl.hold_bytes;
       zero3_reduce(wl.dense, wl.layer, wl.micro, last, wl.expert);
       if (unit.last_micro) {
         add_grads(wl.dense, last);
@@ -1637,6 +1649,8 @@ class StageBuilder {
     int64_t dense, expert;   // gradient bytes (dense_bytes, expert_bytes)
     int64_t free_bytes;      // saved activations released after the last W task
     std::vector<WTask> tasks;
+    int64_t hold_bytes = 0;  // the output gradients the W tasks read, kept from the B to the W
+    int64_t x_bytes = 0;     // the inputs they read (a share of the saved activations)
   };
   struct WUnit {
     int chunk = 0;

@@ -109,6 +109,13 @@ TEST(DualPipeV, DefersAsManyBackwardsAsItHasWSteps) {
       for (int mi = 0; mi < m; ++mi) deferred += top_w.at({2 * v + 1, mi}) > bottom_norm.at({2 * v, mi});
     }
     EXPECT_EQ(deferred, sched == Schedule::kZBV ? 2 * m : 2 * pp - r - 1) << to_string(sched) << " rank " << r;
+    if (sched == Schedule::kZBV) {
+      // Every layer's B holds its weight gradients' output-gradient operands (bf16, T = 1024
+      // tokens) until its W: qkv T x 3h, proj T x h, fc1 T x 4h, fc2 T x h.
+      const int64_t hold = 2 * 1024 * (3 * 1024 + 1024 + 4096 + 1024);
+      for (const Task& t : p.tasks)
+        if (name_of(c->plan, t) == "attn.norm.bwd") EXPECT_EQ(t.mem_alloc, hold) << "rank " << r;
+    }
   }
   }
 }
