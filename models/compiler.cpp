@@ -122,27 +122,22 @@ std::vector<SchedStep> schedule_for(Schedule sched, int stage, int pp, int vp, i
     // It is generated for max(m, 2P-1) micro-batches and the steps of the ones beyond m are
     // dropped, as PyTorch does (fewer micro-batches leave bubbles).
     const int P = pp, r = stage, n = std::max(m, 2 * P - 1);
-    int f[2] = {0, 0}, b[2] = {0, 0}, w[2] = {0, 0};
-    auto F = [&](int c) {
-      if (f[c] < m) out.push_back({true, c, f[c]});
-      ++f[c];
-    };
-    auto B = [&](int c) {
-      if (b[c] < m) {
-        SchedStep st{false, c, b[c]};
-        st.defer_w = true;
+    int cnt[3][2] = {};   // forwards, backwards (B), W steps so far, per chunk
+    int* f = cnt[0];
+    int* b = cnt[1];
+    int* w = cnt[2];
+    auto add = [&](int kind, int c) {   // 0 F, 1 B, 2 W
+      if (cnt[kind][c] < m) {
+        SchedStep st{kind == 0, c, cnt[kind][c]};
+        st.defer_w = kind == 1;
+        st.w = kind == 2;
         out.push_back(st);
       }
-      ++b[c];
+      ++cnt[kind][c];
     };
-    auto W = [&](int c) {
-      if (w[c] < m) {
-        SchedStep st{false, c, w[c]};
-        st.w = true;
-        out.push_back(st);
-      }
-      ++w[c];
-    };
+    auto F = [&](int c) { add(0, c); };
+    auto B = [&](int c) { add(1, c); };
+    auto W = [&](int c) { add(2, c); };
     for (int i = 0; i < 2 * (P - r) - 1; ++i) F(0);
     for (int i = 0; i < r; ++i) F(1), F(0);
     for (int i = 0; i < P - r; ++i) F(1), B(1), W(1);

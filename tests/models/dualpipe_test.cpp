@@ -38,6 +38,44 @@ Scenario dense_v(int layers, int pp, int m, int dp = 1, Schedule sched = Schedul
 
 const std::string& name_of(const Plan& p, const Task& t) { return p.ops[t.op].name; }
 
+// A program's embedding and head forwards, and per (layer, micro-batch) its fc1 forward, input
+// gradient and weight gradient.
+struct RankRun {
+  std::map<std::pair<int, int>, std::vector<int>> fwd, dgrad, wgrad;
+  int emb = 0, head = 0, mirror = 0;
+};
+RankRun rank_run(const Plan& plan, const Program& p) {
+  RankRun out;
+  for (size_t i = 0; i < p.tasks.size(); ++i) {
+    const Task& t = p.tasks[i];
+    const std::string& n = name_of(plan, t);
+    if (n == "mlp.fc1.fwd") out.fwd[{t.layer, t.micro}].push_back(static_cast<int>(i));
+    if (n == "mlp.fc1.dgrad") out.dgrad[{t.layer, t.micro}].push_back(static_cast<int>(i));
+    if (n == "mlp.fc1.wgrad") out.wgrad[{t.layer, t.micro}].push_back(static_cast<int>(i));
+    out.emb += n == "embedding.fwd";
+    out.head += n == "head.fwd";
+    out.mirror += n == "pp.mirror.grad.allreduce";
+  }
+  return out;
+}
+// Each of `layers` runs micro-batches 0..m-1 once: forward, then input gradient, then weight
+// gradient; nothing else runs.
+void expect_once_in_order(const RankRun& run, const std::set<int>& layers, int m, const std::string& what) {
+  EXPECT_EQ(run.fwd.size(), layers.size() * m) << what;
+  for (int l : layers)
+    for (int mi = 0; mi < m; ++mi) {
+      const std::pair<int, int> k{l, mi};
+      auto one = [&](const std::map<std::pair<int, int>, std::vector<int>>& x) {
+        auto it = x.find(k);
+        return it != x.end() && it->second.size() == 1 ? it->second[0] : -1;
+      };
+      const int f = one(run.fwd), d = one(run.dgrad), w = one(run.wgrad);
+      ASSERT_TRUE(f >= 0 && d >= 0 && w >= 0) << what << " layer " << l << " micro " << mi;
+      EXPECT_LT(f, d) << what;
+      EXPECT_LT(d, w) << what;
+    }
+}
+
 // Every rank holds virtual stages r and 2pp-1-r: their layers, and the embedding and the LM head
 // on rank 0 only; each of its layers runs each micro-batch's forward, input gradient and weight
 // gradient once, in that order.
@@ -58,32 +96,27 @@ TEST(DualPipeV, RanksHoldAVAndRunEveryChunkOnce) {
         for (int l = 2 * (2 * pp - 1 - r); l < 2 * (2 * pp - 1 - r) + 2; ++l) want.insert(l);   // 2pp-1-r
         std::set<int> got(c->stages[r].layers.begin(), c->stages[r].layers.end());
         EXPECT_EQ(got, want) << to_string(sched) << " pp " << pp << " rank " << r;
-        std::map<std::pair<int, int>, std::vector<int>> fwd, dgrad, wgrad;
-        int emb = 0, head = 0;
-        for (size_t i = 0; i < p.tasks.size(); ++i) {
-          const Task& t = p.tasks[i];
-          const std::string& n = name_of(c->plan, t);
-          if (n == "mlp.fc1.fwd") fwd[{t.layer, t.micro}].push_back(static_cast<int>(i));
-          if (n == "mlp.fc1.dgrad") dgrad[{t.layer, t.micro}].push_back(static_cast<int>(i));
-          if (n == "mlp.fc1.wgrad") wgrad[{t.layer, t.micro}].push_back(static_cast<int>(i));
-          emb += n == "embedding.fwd";
-          head += n == "head.fwd";
-        }
-        EXPECT_EQ(emb, r == 0 ? m : 0) << "pp " << pp << " rank " << r;
-        EXPECT_EQ(head, r == 0 ? m : 0) << "pp " << pp << " rank " << r;
-        EXPECT_EQ(fwd.size(), want.size() * m);
-        for (int l : want)
-          for (int mi = 0; mi < m; ++mi) {
-            const std::pair<int, int> k{l, mi};
-            ASSERT_EQ(fwd[k].size(), 1u) << l << "/" << mi;
-            ASSERT_EQ(dgrad[k].size(), 1u) << l << "/" << mi;
-            ASSERT_EQ(wgrad[k].size(), 1u) << l << "/" << mi;
-            EXPECT_LT(fwd[k][0], dgrad[k][0]);
-            EXPECT_LT(dgrad[k][0], wgrad[k][0]);
-          }
+        const RankRun run = rank_run(c->plan, p);
+        EXPECT_EQ(run.emb, r == 0 ? m : 0) << "pp " << pp << " rank " << r;
+        EXPECT_EQ(run.head, r == 0 ? m : 0) << "pp " << pp << " rank " << r;
+        expect_once_in_order(run, want, m, std::string(to_string(sched)) + " pp " + std::to_string(pp));
       }
     }
   }
+}
+
+// Every program frees the memory it allocates; the step is positive, fast mode equals full mode,
+// and two full runs give the same fingerprint.
+void expect_balanced_and_fast_equals_full(const Plan& plan, const Scenario& s, const std::string& what) {
+  for (const Program& p : plan.programs) {
+    int64_t alloc = 0, freed = 0;
+    for (const Task& t : p.tasks) alloc += t.mem_alloc, freed += t.mem_free;
+    EXPECT_EQ(alloc, freed) << what << " " << p.name;
+  }
+  const Prediction full = run(s, false), fast = run(s, true);
+  EXPECT_GT(full.step_time.count_ps(), 0) << what;
+  EXPECT_EQ(full.step_time.count_ps(), fast.step_time.count_ps()) << what;
+  EXPECT_EQ(full.fingerprint, run(s, false).fingerprint) << what;   // deterministic
 }
 
 // A backward is deferred when its chunk's top layer's weight gradients come after the input
@@ -174,15 +207,7 @@ TEST(DualPipeV, SameComputeAsInterleavedAndFastEqualsFull) {
         if (kb.count(k) != ka.count(k)) diff += " " + std::get<0>(k) + "@" + std::to_string(std::get<3>(k));
       EXPECT_TRUE(ka == kb) << what << ":" << diff.substr(0, 600);
     }
-    for (const Program& p : a->plan.programs) {
-      int64_t alloc = 0, freed = 0;
-      for (const Task& t : p.tasks) alloc += t.mem_alloc, freed += t.mem_free;
-      EXPECT_EQ(alloc, freed) << what << " " << p.name;
-    }
-    const Prediction full = run(s, false), fast = run(s, true);
-    EXPECT_GT(full.step_time.count_ps(), 0) << what;
-    EXPECT_EQ(full.step_time.count_ps(), fast.step_time.count_ps()) << what;
-    EXPECT_EQ(full.fingerprint, run(s, false).fingerprint) << what;   // deterministic
+    expect_balanced_and_fast_equals_full(a->plan, s, what);
   }
   EXPECT_GE(moe_seen, 4);
   EXPECT_GE(overlap_seen, 2);
@@ -231,42 +256,22 @@ TEST(DualPipe, MirroredStagesRunHalfTheMicroBatchesEach) {
       const Program& p = c->plan.programs[r];
       const std::set<int> want = {2 * r, 2 * r + 1, 2 * (pp - 1 - r), 2 * (pp - 1 - r) + 1};
       EXPECT_EQ(std::set<int>(c->stages[r].layers.begin(), c->stages[r].layers.end()), want) << pp << " " << r;
-      std::map<std::pair<int, int>, std::vector<int>> fwd, dgrad, wgrad;
-      int emb = 0, head = 0, mirror = 0;
-      for (size_t i = 0; i < p.tasks.size(); ++i) {
-        const Task& t = p.tasks[i];
-        const std::string& n = name_of(c->plan, t);
-        if (n == "mlp.fc1.fwd") fwd[{t.layer, t.micro}].push_back(static_cast<int>(i));
-        if (n == "mlp.fc1.dgrad") dgrad[{t.layer, t.micro}].push_back(static_cast<int>(i));
-        if (n == "mlp.fc1.wgrad") wgrad[{t.layer, t.micro}].push_back(static_cast<int>(i));
-        emb += n == "embedding.fwd";
-        head += n == "head.fwd";
-        if (n == "pp.mirror.grad.allreduce") {
-          ++mirror;
-          const GroupTable& g = c->plan.groups[t.group];
-          EXPECT_EQ(g.name, "pp-mirror");
-          const uint32_t inst = g.instance_of_rank[c->plan.representatives[r]];
-          ASSERT_EQ(g.size_of(inst), 2u);
-          std::set<uint32_t> stages;
-          for (uint32_t k = 0; k < 2; ++k)
-            stages.insert(c->plan.program_of_rank[g.members[g.member_offsets[inst] + k]]);
-          EXPECT_EQ(stages, (std::set<uint32_t>{static_cast<uint32_t>(r), static_cast<uint32_t>(pp - 1 - r)}));
-        }
+      for (const Task& t : p.tasks) {
+        if (name_of(c->plan, t) != "pp.mirror.grad.allreduce") continue;
+        const GroupTable& g = c->plan.groups[t.group];
+        EXPECT_EQ(g.name, "pp-mirror");
+        const uint32_t inst = g.instance_of_rank[c->plan.representatives[r]];
+        ASSERT_EQ(g.size_of(inst), 2u);
+        std::set<uint32_t> stages;
+        for (uint32_t k = 0; k < 2; ++k) stages.insert(c->plan.program_of_rank[g.members[g.member_offsets[inst] + k]]);
+        EXPECT_EQ(stages, (std::set<uint32_t>{static_cast<uint32_t>(r), static_cast<uint32_t>(pp - 1 - r)}));
       }
+      const RankRun run = rank_run(c->plan, p);
       const bool end = r == 0 || r == pp - 1;
-      EXPECT_EQ(emb, end ? m / 2 : 0) << pp << " " << r;
-      EXPECT_EQ(head, end ? m / 2 : 0) << pp << " " << r;
-      EXPECT_EQ(mirror, 1);
-      EXPECT_EQ(fwd.size(), want.size() * (m / 2));
-      for (int l : want)
-        for (int mi = 0; mi < m / 2; ++mi) {
-          const std::pair<int, int> k{l, mi};
-          ASSERT_EQ(fwd[k].size(), 1u) << l << "/" << mi;
-          ASSERT_EQ(dgrad[k].size(), 1u);
-          ASSERT_EQ(wgrad[k].size(), 1u);
-          EXPECT_LT(fwd[k][0], dgrad[k][0]);
-          EXPECT_LT(dgrad[k][0], wgrad[k][0]);
-        }
+      EXPECT_EQ(run.emb, end ? m / 2 : 0) << pp << " " << r;
+      EXPECT_EQ(run.head, end ? m / 2 : 0) << pp << " " << r;
+      EXPECT_EQ(run.mirror, 1);
+      expect_once_in_order(run, want, m / 2, "dualpipe pp " + std::to_string(pp));
     }
   }
 }
@@ -311,14 +316,7 @@ TEST(DualPipe, SameComputeAsOneFOneBAndFastEqualsFull) {
               ++(*k)[{plan->ops[t.op].name, plan->ops[t.op].hash(), static_cast<uint8_t>(t.category), t.layer}];
       EXPECT_TRUE(ka == kb) << what;
     }
-    for (const Program& p : a->plan.programs) {
-      int64_t alloc = 0, freed = 0;
-      for (const Task& t : p.tasks) alloc += t.mem_alloc, freed += t.mem_free;
-      EXPECT_EQ(alloc, freed) << what << " " << p.name;
-    }
-    const Prediction full = run(s, false), fast = run(s, true);
-    EXPECT_GT(full.step_time.count_ps(), 0) << what;
-    EXPECT_EQ(full.step_time.count_ps(), fast.step_time.count_ps()) << what;
+    expect_balanced_and_fast_equals_full(a->plan, s, what);
   }
 }
 
@@ -369,63 +367,37 @@ TEST(DualPipe, MessagesOnEveryChannelArriveInTheOrderTheyAreReceived) {
 }
 
 // The loader's checks: vp other than 2, pp 1, fewer than 2pp micro-batches; vp left out is 2.
+// ZB-V: any number of micro-batches. DualPipe: an even pp, an even number of micro-batches,
+// pp entries in layers_per_stage.
 TEST(DualPipeV, LoaderChecks) {
-  const std::string base =
-      R"({"model": {"name": "llama3-8b"}, "training": {"seq_len": 2048, "global_batch": GB, "micro_batch": 1},
-          "cluster": {"gpu": "H100-SXM-80GB", "gpus": GPUS, "gpus_per_node": 8},
-          "parallel": {"tp": 1, "pp": PP, "dp": 1, "schedule": "dualpipev" VP}})";
-  auto make = [&](int gb, int pp, const std::string& vp) {
-    std::string j = base;
-    j.replace(j.find("GB"), 2, std::to_string(gb));
-    j.replace(j.find("GPUS"), 4, std::to_string(pp));
-    j.replace(j.find("PP"), 2, std::to_string(pp));
-    j.replace(j.find("VP"), 2, vp);
-    return load_scenario_text(j, "dp.json");
+  // Llama 3 8B on pp GPUs (dp 1), global batch gb, `sched`, `extra` appended to "parallel".
+  auto make = [](const std::string& sched, int gb, int pp, const std::string& extra = "") {
+    const std::string j = R"({"model": {"name": "llama3-8b"}, "training": {"seq_len": 2048, "global_batch": )" +
+                          std::to_string(gb) + R"(, "micro_batch": 1}, "cluster": {"gpu": "H100-SXM-80GB", "gpus": )" +
+                          std::to_string(pp) + R"(, "gpus_per_node": 8}, "parallel": {"tp": 1, "pp": )" +
+                          std::to_string(pp) + R"(, "dp": 1, "schedule": ")" + sched + "\"" + extra + "}}";
+    return load_scenario_text(j, sched + ".json");
   };
-  auto ok = make(8, 4, "");
-  ASSERT_TRUE(ok.ok()) << ok.status().to_string();
+  auto err = [](const Result<Scenario>& r) { return r.ok() ? std::string("ok") : r.status().to_string(); };
+  auto ok = make("dualpipev", 8, 4);
+  ASSERT_TRUE(ok.ok()) << err(ok);
   EXPECT_EQ(ok->parallel.vp, 2);
   EXPECT_EQ(ok->parallel.schedule, Schedule::kDualPipeV);
-  auto vp3 = make(8, 4, R"(, "vp": 3)");
-  ASSERT_FALSE(vp3.ok());
-  EXPECT_NE(vp3.status().to_string().find("/parallel/vp"), std::string::npos) << vp3.status().to_string();
-  auto pp1 = make(8, 1, "");
-  ASSERT_FALSE(pp1.ok());
-  EXPECT_NE(pp1.status().to_string().find("/parallel/pp"), std::string::npos) << pp1.status().to_string();
-  auto few = make(6, 4, "");
-  ASSERT_FALSE(few.ok());
-  EXPECT_NE(few.status().to_string().find("at least 2*pp = 8"), std::string::npos) << few.status().to_string();
-  // ZB-V: the same V, any number of micro-batches; no ep_overlap (it has no pairs).
-  std::string zb = base;
-  zb.replace(zb.find("\"dualpipev\""), 11, "\"zbv\"");
-  zb.replace(zb.find("GB"), 2, "3");
-  zb.replace(zb.find("GPUS"), 4, "4");
-  zb.replace(zb.find("PP"), 2, "4");
-  zb.replace(zb.find("VP"), 2, "");
-  auto z = load_scenario_text(zb, "zbv.json");
-  ASSERT_TRUE(z.ok()) << z.status().to_string();
+  EXPECT_NE(err(make("dualpipev", 8, 4, R"(, "vp": 3)")).find("/parallel/vp"), std::string::npos);
+  EXPECT_NE(err(make("dualpipev", 8, 1)).find("/parallel/pp"), std::string::npos);
+  EXPECT_NE(err(make("dualpipev", 6, 4)).find("at least 2*pp = 8"), std::string::npos);
+  auto z = make("zbv", 3, 4);
+  ASSERT_TRUE(z.ok()) << err(z);
   EXPECT_EQ(z->parallel.vp, 2);
   EXPECT_EQ(z->parallel.schedule, Schedule::kZBV);
-  // DualPipe: an even pp, an even number of micro-batches, pp entries in layers_per_stage.
-  auto dual = [&](int gb, int pp, const std::string& extra) {
-    std::string j = base;
-    j.replace(j.find("\"dualpipev\""), 11, "\"dualpipe\"");
-    j.replace(j.find("GB"), 2, std::to_string(gb));
-    j.replace(j.find("GPUS"), 4, std::to_string(pp));
-    j.replace(j.find("PP"), 2, std::to_string(pp));
-    j.replace(j.find("VP"), 2, extra);
-    return load_scenario_text(j, "dual.json");
-  };
-  auto d = dual(8, 4, "");
-  ASSERT_TRUE(d.ok()) << d.status().to_string();
+  auto d = make("dualpipe", 8, 4);
+  ASSERT_TRUE(d.ok()) << err(d);
   EXPECT_EQ(d->parallel.vp, 2);
-  EXPECT_FALSE(dual(8, 3, "").ok());
-  EXPECT_NE(dual(9, 3, "").status().to_string().find("/parallel/pp"), std::string::npos);
-  EXPECT_NE(dual(6, 4, "").status().to_string().find("at least 2*pp"), std::string::npos);
-  EXPECT_NE(dual(9, 2, "").status().to_string().find("even number"), std::string::npos)
-      << dual(9, 2, "").status().to_string();
-  EXPECT_TRUE(dual(8, 4, R"(, "layers_per_stage": [8, 8, 8, 8])").ok());
-  EXPECT_NE(dual(8, 4, R"(, "layers_per_stage": [4, 4, 4, 4, 4, 4, 4, 4])").status().to_string().find("expected pp = 4"),
+  EXPECT_NE(err(make("dualpipe", 9, 3)).find("/parallel/pp"), std::string::npos);
+  EXPECT_NE(err(make("dualpipe", 6, 4)).find("at least 2*pp"), std::string::npos);
+  EXPECT_NE(err(make("dualpipe", 9, 2)).find("even number"), std::string::npos);
+  EXPECT_TRUE(make("dualpipe", 8, 4, R"(, "layers_per_stage": [8, 8, 8, 8])").ok());
+  EXPECT_NE(err(make("dualpipe", 8, 4, R"(, "layers_per_stage": [4, 4, 4, 4, 4, 4, 4, 4])")).find("expected pp = 4"),
             std::string::npos);
 }
 
