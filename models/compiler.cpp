@@ -318,7 +318,9 @@ class StageBuilder {
         forward(st.chunk, st.micro);
         const uint32_t f_end = static_cast<uint32_t>(prog_.tasks.size());
         const size_t f_cuts = ep_cuts_.size();
+        delay_wgrad_now_ = par_.delay_wgrad;
         backward(steps[i + 1].chunk, steps[i + 1].micro);
+        delay_wgrad_now_ = false;
         merge_pair(a, f_end, f_cuts);
         ++i;
         continue;
@@ -1135,14 +1137,24 @@ class StageBuilder {
     uint32_t w = ep_a2a("ep.combine.bwd.alltoall", a2a, layer, micro, true, a2a_b);
     w = etp_coll("ep.etp.bwd.allgather", true, R, layer, micro, Rb, w);
     const int64_t f1 = (d_.swiglu ? 2 : 1) * fe_;
+    // delay_wgrad: the expert weight gradients are held back (through the W capture) and laid
+    // out after the dispatch all-to-all, so it starts right after the input gradients.
+    WLayer delayed{layer, micro, 0, 0, 0, {}};
+    const bool delay = delay_wgrad_now_ && w_layer_ == nullptr && c == Category::kCompute;
+    if (delay) w_layer_ = &delayed;
     expert_gemm("moe.expert.fc2.dgrad", mpe, fe_, h, true, mpe * Le_, __LINE__, c, layer, micro, expert_pg_, false, mpe_b,
                 w);
     expert_gemm("moe.expert.fc2.wgrad", fe_, h, mpe, true, mpe * Le_, __LINE__, c, layer, micro, kNoDep, true, mpe_b);
     expert_act(true, R, c, layer, micro, Rb);
     expert_gemm("moe.expert.fc1.dgrad", mpe, h, f1, true, mpe * Le_, __LINE__, c, layer, micro, kNoDep, false, mpe_b);
     expert_gemm("moe.expert.fc1.wgrad", h, f1, mpe, true, mpe * Le_, __LINE__, c, layer, micro, kNoDep, true, mpe_b);
+    if (delay) w_layer_ = nullptr;
     etp_coll("ep.etp.bwd.reducescatter", false, R, layer, micro, Rb);
     w = ep_a2a("ep.dispatch.bwd.alltoall", a2a, layer, micro, true, a2a_b);
+    for (const WTask& t : delayed.tasks) {
+      const uint32_t ti = emit_compute(t.op, c, layer, micro, t.dep);
+      if (t.twin_op != OpCache::kEmpty) twin(ti, t.twin_op);
+    }
     emit_compute(OP(memory_op("moe.permute.bwd", OpClass::kElementwise, 2 * h * (Tm_ * k + Tm_), true)), c, layer,
                  micro, w);
     if (model_.shared_experts > 0) {
@@ -1670,6 +1682,7 @@ class StageBuilder {
   int erep_ = 1;     // expert replicas (HSDP): expert-DP ranks holding the same expert shard
   bool last_micro_ = false;   // the backward being built is its chunk's last micro-batch
   bool overlap_ = false;      // ep_overlap with ep > 1 (MoE)
+  bool delay_wgrad_now_ = false;   // a paired backward with delay_wgrad (moe_backward)
   std::vector<uint32_t> ep_cuts_;   // the pair's dispatch/combine all-to-alls so far (merge_pair)
   int64_t pending_exp_bytes_ = 0;
   uint32_t pending_exp_after_ = kNoDep;

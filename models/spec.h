@@ -199,6 +199,10 @@ struct ParallelSpec {
   // beside the compute of another (Megatron-Core overlap_moe_expert_parallel_comm, the
   // combined 1F1B of DeepSeek-V3's DualPipe; models/compiler.h).
   bool ep_overlap = false;
+  // With ep_overlap: in a paired backward the experts' weight-gradient GEMMs run after the
+  // dispatch all-to-all's backward is launched, not before it (Megatron-Core
+  // --delay-wgrad-compute with --overlap-moe-expert-parallel-comm).
+  bool delay_wgrad = false;
   // HSDP with ZeRO-3: all-reduce the gradient shards over the replicas only in the last
   // micro-batch's backward (PyTorch FSDP2 set_requires_all_reduce(False) on the others; the
   // reduce-scatter still runs every micro-batch).

@@ -113,6 +113,7 @@ ordered_json prediction_json(const Prediction& p) {
     strategy["etp"] = par.etp;
   }
   if (par.ep_overlap) strategy["ep_overlap"] = true;   // only when on: other reports keep their bytes
+  if (par.delay_wgrad) strategy["delay_wgrad"] = true;
   if (par.hsdp_defer_all_reduce) strategy["hsdp_defer_all_reduce"] = true;
   strategy["sequence_parallel"] = par.sequence_parallel;
   strategy["schedule"] = to_string(par.schedule);

@@ -97,6 +97,7 @@ void header_section(std::string& out, const Prediction& p) {
                            ? strf(" (folded: etp=%d edp=%d)", par.etp, expert_dp_size(par))
                            : par.etp > 1 ? strf(" (etp=%d)", par.etp) : std::string();
   if (par.ep_overlap) ep_how += " overlapped";   // all-to-alls beside another micro-batch's compute
+  if (par.delay_wgrad) ep_how += ", wgrad delayed";
   kv(out, "strategy", strf("tp=%d pp=%d vp=%d dp=%d cp=%d%s ep=%d%s, sp %s, schedule %s, %s, "
                            "recompute %s",
                            par.tp, par.pp, par.vp, par.dp, par.cp, cp_how.c_str(), par.ep, ep_how.c_str(),

@@ -63,7 +63,7 @@ const std::vector<std::string> kParallelKeys = {
     "tp",   "pp",   "vp",       "dp",        "cp",    "ep", "cp_ulysses", "cp_load_balance",
     "sequence_parallel", "schedule", "zero", "fsdp_shard_group", "recompute",
     "layers_per_stage", "order", "dp_bucket", "dp_overlap", "zero3_prefetch", "zero3_gather",
-    "activation_offload", "etp", "ep_layout", "ep_overlap", "hsdp_defer_all_reduce"};
+    "activation_offload", "etp", "ep_layout", "ep_overlap", "delay_wgrad", "hsdp_defer_all_reduce"};
 const std::vector<std::string> kMoeKeys = {"routing", "skew", "histogram", "seed", "placement", "rebalance_every",
                                            "replicas", "dispatch", "node_limit"};
 const std::vector<std::string> kDocumentKeys = {"lengths", "mean_tokens", "sigma", "seed"};
@@ -886,6 +886,7 @@ Result<Scenario> load_document(json doc, const std::string& label,
     r.read_int(psec, b, "etp", 1, kMaxGpus, nullptr, &p.etp);
     r.read_enum(psec, b, "ep_layout", parse_ep_layout, ep_layout_choices(), &p.ep_layout);
     r.read_bool(psec, b, "ep_overlap", &p.ep_overlap);
+    r.read_bool(psec, b, "delay_wgrad", &p.delay_wgrad);
     r.read_bool(psec, b, "hsdp_defer_all_reduce", &p.hsdp_defer_all_reduce);
     r.read_bool(psec, b, "sequence_parallel", &p.sequence_parallel);
     r.read_enum(psec, b, "schedule", parse_schedule, schedule_choices(), &p.schedule,
@@ -1367,6 +1368,12 @@ Result<Scenario> load_document(json doc, const std::string& label,
     r.note(P + "/hsdp_defer_all_reduce", "true",
            "defers HSDP's replica all-reduce, so it needs zero 3 with fsdp_shard_group < dp (here zero=" + I(p.zero) +
                ", fsdp_shard_group=" + I(p.fsdp_shard_group) + ", dp=" + I(p.dp) + "); use false or set those");
+
+  if (p.delay_wgrad && r.good({P + "/delay_wgrad", P + "/ep_overlap"}) && !p.ep_overlap)
+    r.note(P + "/delay_wgrad", "true",
+           "delay_wgrad moves the experts' weight gradients behind the backward dispatch all-to-all of an "
+           "overlapped pair, so it needs ep_overlap true (Megatron-Core's --delay-wgrad-compute with "
+           "--overlap-moe-expert-parallel-comm); use false, or set ep_overlap");
 
   // EP all-to-all overlap (models/compiler.h): what Megatron-Core's combined 1F1B runs with.
   if (p.ep_overlap && r.good({"/model", P + "/ep", P + "/ep_overlap", P + "/pp", P + "/vp", P + "/schedule",

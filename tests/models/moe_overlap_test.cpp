@@ -205,5 +205,38 @@ TEST(MoeOverlap, HidesAllToAllsWithoutPipelining) {
   EXPECT_GT(ov.breakdown[ep].count_ps(), plain.breakdown[ep].count_ps() / 6 / 2);
 }
 
+// delay_wgrad: in a paired backward the experts' weight gradients follow the layer's backward
+// dispatch all-to-all; in the unpaired last backward they precede it as before. Same tasks as
+// without (pp 1, 3 micro-batches: the backward of micro 0 is paired, of micro 2 is not), and
+// fast mode equals full mode.
+TEST(MoeOverlap, DelayWgradMovesExpertWeightGradientsBehindTheDispatch) {
+  Scenario s = moe_scenario(small_moe(8, 2), 1, 1, 4, 4, 3, 512);
+  s.parallel.ep_overlap = true;
+  Scenario d = s;
+  d.parallel.delay_wgrad = true;
+  auto a = compile_plan(d.model, d.training, d.parallel, d.cluster.gpus_per_node);
+  auto b = compile_plan(s.model, s.training, s.parallel, s.cluster.gpus_per_node);
+  ASSERT_TRUE(a.ok()) << a.status().to_string();
+  ASSERT_TRUE(b.ok()) << b.status().to_string();
+  const Program& p = a->plan.programs[0];
+  EXPECT_EQ(keys(a->plan, p), keys(b->plan, b->plan.programs[0]));
+  auto index = [&](const std::string& name, int layer, int micro) {
+    for (size_t i = 0; i < p.tasks.size(); ++i)
+      if (a->plan.ops[p.tasks[i].op].name == name && p.tasks[i].layer == layer && p.tasks[i].micro == micro)
+        return static_cast<int>(i);
+    return -1;
+  };
+  for (int layer = 0; layer < 4; ++layer) {
+    for (const char* w : {"moe.expert.fc1.wgrad", "moe.expert.fc2.wgrad"}) {
+      const int paired = index(w, layer, 0), last = index(w, layer, 2);
+      ASSERT_GE(paired, 0);
+      ASSERT_GE(last, 0);
+      EXPECT_GT(paired, index("ep.dispatch.bwd.alltoall", layer, 0)) << w << " layer " << layer;
+      EXPECT_LT(last, index("ep.dispatch.bwd.alltoall", layer, 2)) << w << " layer " << layer;
+    }
+  }
+  EXPECT_EQ(run(d, false).step_time.count_ps(), run(d, true).step_time.count_ps());
+}
+
 }  // namespace
 }  // namespace trainsim

@@ -579,6 +579,20 @@ TEST(LoaderErrors, EpOverlapNeedsWhatCombined1F1BRuns) {
   json notbool = d;
   notbool["parallel"]["ep_overlap"] = "yes";
   EXPECT_FALSE(load(notbool).ok());
+  // delay_wgrad: only with ep_overlap; ZB-V has no pairs to overlap.
+  json dw = d;
+  dw["parallel"]["delay_wgrad"] = true;
+  ASSERT_TRUE(load(dw).ok()) << all_errors(load(dw));
+  EXPECT_TRUE(load(dw)->parallel.delay_wgrad);
+  dw["parallel"]["ep_overlap"] = false;
+  expect_error(load(dw), "/parallel/delay_wgrad", "true", {"needs ep_overlap true", "use false"});
+  json zb = il;
+  zb["parallel"]["schedule"] = "zbv";
+  expect_error(load(zb), "/parallel/ep_overlap", "true", {"\"zbv\"", "\"dualpipev\""});
+  json dpv = il;   // DualPipeV: its pairs take the overlap
+  dpv["parallel"]["schedule"] = "dualpipev";
+  dpv["training"]["global_batch"] = 32;
+  EXPECT_TRUE(load(dpv).ok()) << all_errors(load(dpv));
 }
 
 // parallel.hsdp_defer_all_reduce: only with HSDP under ZeRO-3 (zero 3, fsdp_shard_group < dp).
