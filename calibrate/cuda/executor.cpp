@@ -12,8 +12,8 @@
 //   - communication between ranks run here over NCCL (where it was found at build time), one
 //     communicator per group instance (ncclCommInitAll over its members' GPUs, members in rank
 //     order) and one per direction and message channel of each p2p pair (plan_file.h
-//     comm_specs): collectives as nccl_ops.h enqueues them (nccl-tests buffer convention); a recv on its plan stream; a send
-//     on its own stream per receiver, started after the task before it on its plan stream, and
+//     comm_specs): collectives as nccl_ops.h enqueues them (nccl-tests buffer convention); a
+//     recv on its plan stream; a send on its own stream per receiver, started after the task before it on its plan stream, and
 //     not holding up the tasks after it there (the simulator's sends are buffered: a send
 //     completes without waiting for its receive; an NCCL send waits for the receive, so kept on
 //     the plan stream it could deadlock two stages that send to each other first) - tasks that
