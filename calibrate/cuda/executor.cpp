@@ -13,11 +13,11 @@
 //     communicator per group instance (ncclCommInitAll over its members' GPUs, members in rank
 //     order) and one per direction and message channel of each p2p pair (plan_file.h
 //     comm_specs): collectives as nccl_ops.h enqueues them (nccl-tests buffer convention); a
-//     recv on its plan stream; a send on its own stream per receiver, started after the task before it on its plan stream, and
-//     not holding up the tasks after it there (the simulator's sends are buffered: a send
-//     completes without waiting for its receive; an NCCL send waits for the receive, so kept on
-//     the plan stream it could deadlock two stages that send to each other first) - tasks that
-//     depend on a send still wait for it;
+//     recv on its plan stream; a send on its own stream per receiver, started after the task
+//     before it on its plan stream, and not holding up the tasks after it there (the
+//     simulator's sends are buffered: a send completes without waiting for its receive; an NCCL
+//     send waits for the receive, so kept on the plan stream it could deadlock two stages that
+//     send to each other first) - tasks that depend on a send still wait for it;
 //   - collectives over a group of size 1 are no-ops, dropped and reported; send/recv to a peer
 //     not run here is dropped and reported; collectives over groups with members not run here
 //     are refused (exit 2) unless --drop-comm, which drops them (reported);
