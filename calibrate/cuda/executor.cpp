@@ -13,7 +13,7 @@
 //     communicator per group instance (ncclCommInitAll over its members' GPUs, members in rank
 //     order) and one per direction and message channel of each p2p pair (plan_file.h
 //     comm_specs): collectives as nccl_ops.h enqueues them (nccl-tests buffer convention); a
-//     recv on its plan stream; a send on its own stream per receiver, started after the task
+//     recv on its plan stream; a send on its own stream per receiver and channel, after the task
 //     before it on its plan stream, and not holding up the tasks after it there (the
 //     simulator's sends are buffered: a send completes without waiting for its receive; an NCCL
 //     send waits for the receive, so kept on the plan stream it could deadlock two stages that
@@ -295,23 +295,25 @@ void run_rank(const tscal::PlanFile& pf, LocalRank& lr, const RunOptions& ro, st
   TS_CUDA(cudaSetDevice(device));
   const size_t nt = r.tasks.size();
 
-  // Streams: one per plan stream used; sends get their own per receiver (see the file comment).
+  // Streams: one per plan stream used; sends get their own per receiver and message channel (see
+  // the file comment: with two chunks per rank a receiver may wait on one channel while the
+  // sender's next message is on the other, so one stream for both could deadlock).
   std::vector<cudaStream_t> stream(tscal::kPlanStreams, nullptr);
   for (int s : cl.streams) TS_CUDA(cudaStreamCreateWithFlags(&stream[s], cudaStreamNonBlocking));
   if (!stream[0]) TS_CUDA(cudaStreamCreateWithFlags(&stream[0], cudaStreamNonBlocking));
   cudaStream_t setup = stream[0];
-  std::map<int, cudaStream_t> send_stream;  // receiver rank -> stream
+  std::map<std::pair<int, int>, cudaStream_t> send_stream;  // (receiver rank, channel) -> stream
   std::vector<cudaStream_t> task_stream(nt);
   for (size_t i = 0; i < nt; ++i) {
     const tscal::PlanTask& t = r.tasks[i];
     task_stream[i] = stream[t.stream];
     if (t.kind == "send" && lr.action[i] == tscal::TaskAction::kRun) {
-      const int peer = r.peer_ranks[t.group];
-      auto it = send_stream.find(peer);
+      const std::pair<int, int> key{r.peer_ranks[t.group], t.channel};
+      auto it = send_stream.find(key);
       if (it == send_stream.end()) {
         cudaStream_t st;
         TS_CUDA(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
-        it = send_stream.emplace(peer, st).first;
+        it = send_stream.emplace(key, st).first;
       }
       task_stream[i] = it->second;
     }
