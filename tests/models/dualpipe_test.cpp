@@ -146,8 +146,11 @@ TEST(DualPipeV, DefersAsManyBackwardsAsItHasWSteps) {
       // Every layer's B holds its weight gradients' output-gradient operands (bf16, T = 1024
       // tokens) until its W: qkv T x 3h, proj T x h, fc1 T x 4h, fc2 T x h.
       const int64_t hold = 2 * 1024 * (3 * 1024 + 1024 + 4096 + 1024);
-      for (const Task& t : p.tasks)
-        if (name_of(c->plan, t) == "attn.norm.bwd") EXPECT_EQ(t.mem_alloc, hold) << "rank " << r;
+      for (const Task& t : p.tasks) {
+        if (name_of(c->plan, t) == "attn.norm.bwd") {
+          EXPECT_EQ(t.mem_alloc, hold) << "rank " << r;
+        }
+      }
     }
   }
   }

@@ -231,8 +231,11 @@ TEST(Replay, ChainsEndWhereAnotherStreamWaitsOrMemoryMoves) {
   std::sort(got.begin(), got.end());
   const std::vector<std::pair<int64_t, int64_t>> want = {{0, 2}, {2, 5}, {5, 9}, {9, 14}};
   EXPECT_EQ(got, want);
-  for (const TraceRecord& t : r->trace)
-    if (t.task == 2) EXPECT_EQ(t.start, Time::us(5));
+  for (const TraceRecord& t : r->trace) {
+    if (t.task == 2) {
+      EXPECT_EQ(t.start, Time::us(5));
+    }
+  }
 
   p.programs[0].tasks[4].mem_alloc = 1;   // d allocates: c and d are chains of their own
   ASSERT_TRUE(p.finalize().ok());
