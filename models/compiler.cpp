@@ -235,9 +235,6 @@ class StageBuilder {
       : plan_(plan), prog_(prog), model_(model), tr_(tr), par_(par), d_(d), stage_(stage), m_(m),
         split_(split), first_layer_(first_layer) {
     nv_ = num_virtual_stages(par);
-    vshape_ = v_schedule(par.schedule);
-    dualpipe_ = par.schedule == Schedule::kDualPipe;
-    head_emb_ = head_with_embedding(par);
     act_ = layer_activation(model, static_cast<int>(d.s), tr.micro_batch, par.tp, d.sp, par.recompute, tr.dropout);
     if (tr.attention_kernel == AttentionKernel::kUnfused && par.recompute == Recompute::kNone) {
       // Korthikanti et al. 2022 eq. 1: softmax output (2), dropout mask (1), dropout output (2)
@@ -275,7 +272,7 @@ class StageBuilder {
       mtp_front_bytes_ = 2 * (ceil_div(2 * int64_t{model.hidden} * model.hidden, par.tp) + 2 * final_norm_params(model));
       // pp > 1, untied: the last stage keeps its own copy of the embedding for the MTP lookup
       // (a tied head's copy serves both; with pp = 1 it is stage 0's own matrix).
-      mtp_emb_copy_ = !head_emb_ && !model.tied_embeddings;
+      mtp_emb_copy_ = !head_with_embedding(par) && !model.tied_embeddings;
     }
   }
 
@@ -413,6 +410,26 @@ class StageBuilder {
                         uint32_t dep2 = kNoDep) {
     return emit_compute(plan_.intern_op(op), cat, layer, micro, dep, dep2);
   }
+  // B/W split (SchedStep::defer_w): a deferred weight-gradient GEMM, one layer's of them, and
+  // one backward's layers, queued until their W step (FIFO, as DualPipe's WeightGradStore).
+  struct WTask {
+    uint32_t op;
+    uint32_t dep;        // the SP re-gather of its input, or kNoDep
+    uint32_t twin_op;    // balanced twin (MoE expert GEMMs), or OpCache::kEmpty
+  };
+  struct WLayer {
+    int layer, micro;
+    int64_t dense, expert;   // gradient bytes (dense_bytes, expert_bytes)
+    int64_t free_bytes;      // saved activations released after the last W task
+    std::vector<WTask> tasks;
+    int64_t hold_bytes = 0;  // the output gradients the W tasks read, kept from the B to the W
+    int64_t x_bytes = 0;     // the inputs they read (a share of the saved activations)
+  };
+  struct WUnit {
+    int chunk = 0;
+    bool last_micro = false;
+    std::vector<WLayer> layers;
+  };
   // A transformer layer's weight-gradient GEMM: emitted now, or queued for the W step when the
   // backward being laid out defers them (w_layer_). `dep`: the SP re-gather of its input.
   void wgrad(uint32_t op, int layer, int micro, uint32_t dep = kNoDep, uint32_t twin_op = OpCache::kEmpty) {
@@ -1140,7 +1157,7 @@ class StageBuilder {
     // delay_wgrad: the expert weight gradients are held back (through the W capture) and laid
     // out after the dispatch all-to-all, so it starts right after the input gradients.
     WLayer delayed{layer, micro, 0, 0, 0, {}};
-    const bool delay = delay_wgrad_now_ && w_layer_ == nullptr && c == Category::kCompute;
+    const bool delay = delay_wgrad_now_ && w_layer_ == nullptr;
     if (delay) w_layer_ = &delayed;
     expert_gemm("moe.expert.fc2.dgrad", mpe, fe_, h, true, mpe * Le_, __LINE__, c, layer, micro, expert_pg_, false, mpe_b,
                 w);
@@ -1151,10 +1168,7 @@ class StageBuilder {
     if (delay) w_layer_ = nullptr;
     etp_coll("ep.etp.bwd.reducescatter", false, R, layer, micro, Rb);
     w = ep_a2a("ep.dispatch.bwd.alltoall", a2a, layer, micro, true, a2a_b);
-    for (const WTask& t : delayed.tasks) {
-      const uint32_t ti = emit_compute(t.op, c, layer, micro, t.dep);
-      if (t.twin_op != OpCache::kEmpty) twin(ti, t.twin_op);
-    }
+    emit_wgrads(delayed);
     emit_compute(OP(memory_op("moe.permute.bwd", OpClass::kElementwise, 2 * h * (Tm_ * k + Tm_), true)), c, layer,
                  micro, w);
     if (model_.shared_experts > 0) {
@@ -1331,7 +1345,7 @@ class StageBuilder {
         if (acc >= bucket_bytes_) flush();
       }
       if (v == nv_ - 1) {   // the final norm and the LM head (a tied head on stage 0 is the embedding's)
-        const bool shared = model_.tied_embeddings && head_emb_;
+        const bool shared = model_.tied_embeddings && head_with_embedding(par_);
         acc += (shared ? 0 : emb_grad_bytes_) + 2 * final_norm_params(model_);
         if (model_.mtp_depth > 0) {   // the MTP modules run after the head: in its bucket
           const int L = model_.layers - 1;
@@ -1358,7 +1372,7 @@ class StageBuilder {
   void mtp_forward(int k, int micro) {
     const int L = model_.layers - 1;
     const int64_t T = d_.tokens(), h = d_.h;
-    const bool shared = model_.tied_embeddings && head_emb_;
+    const bool shared = model_.tied_embeddings && head_with_embedding(par_);
     // ZeRO-3: the embedding (the shared matrix or the last stage's copy), projection and norms.
     uint32_t fg = zero3_gather(emb_grad_bytes_ + mtp_front_bytes_, 0xffff, micro);
     uint32_t e = emit_compute(OP(memory_op("mtp.embedding.fwd", OpClass::kEmbedding, 2 * 2 * T * h, false)),
@@ -1427,7 +1441,7 @@ class StageBuilder {
   void mtp_backward(int k, int micro, bool last_micro) {
     const int L = model_.layers - 1;
     const int64_t T = d_.tokens(), h = d_.h;
-    const bool shared = model_.tied_embeddings && head_emb_;
+    const bool shared = model_.tied_embeddings && head_with_embedding(par_);
     head_backward(micro, shared ? kNoDep : zero3_gather(emb_grad_bytes_ + 2 * final_norm_params(model_), 0xffff, micro));
     uint32_t pg = zero3_gather(dense_bytes(L), L, micro);
     expert_pg_ = zero3_gather(expert_bytes(L), L, micro, /*expert=*/true);
@@ -1470,21 +1484,21 @@ class StageBuilder {
   // the turn from virtual stage pp-1 to pp stays on rank pp-1: no message at all.
   // DualPipe: the same with the direction of the chunk's model copy: downwards (rank r+1 runs
   // v+1) on channels 0 and 1, upwards on 2 and 3; the middle ranks pass messages across.
-  bool turn_in(int v) const { return vshape_ && v == par_.pp; }        // v-1 is on this rank
-  bool turn_out(int v) const { return vshape_ && v == par_.pp - 1; }   // v+1 is on this rank
-  bool up(int chunk, int v) const {                                    // v+1 runs on rank r-1
-    if (dualpipe_) return (stage_ < par_.pp / 2) == (chunk == 1);
-    return vshape_ && v >= par_.pp;
+  bool turn_in(int v) const { return v_schedule(par_.schedule) && v == par_.pp; }        // v-1 is on this rank
+  bool turn_out(int v) const { return v_schedule(par_.schedule) && v == par_.pp - 1; }   // v+1 is on this rank
+  bool up(int chunk) const {   // the chunk's v+1 runs on rank r-1
+    if (par_.schedule == Schedule::kDualPipe) return (stage_ < par_.pp / 2) == (chunk == 1);
+    return v_schedule(par_.schedule) && chunk == 1;
   }
-  uint8_t fwd_channel(int c, int v) const { return up(c, v) ? 2 : 0; }
-  uint8_t bwd_channel(int c, int v) const { return up(c, v) ? 3 : 1; }
-  uint8_t peer_of_next(int c, int v) const { return up(c, v) ? kPeerPrev : kPeerNext; }   // v+1's rank
-  uint8_t peer_of_prev(int c, int v) const { return up(c, v) ? kPeerNext : kPeerPrev; }   // v-1's rank
+  uint8_t fwd_channel(int c) const { return up(c) ? 2 : 0; }
+  uint8_t bwd_channel(int c) const { return up(c) ? 3 : 1; }
+  uint8_t peer_of_next(int c) const { return up(c) ? kPeerPrev : kPeerNext; }   // v+1's rank
+  uint8_t peer_of_prev(int c) const { return up(c) ? kPeerNext : kPeerPrev; }   // v-1's rank
 
   void forward(int chunk, int micro) {
     const int v = virtual_stage(par_, chunk, stage_);
     const int64_t T = d_.tokens();
-    if (v > 0 && !turn_in(v)) emit_p2p(false, fwd_channel(chunk, v), peer_of_prev(chunk, v), first_layer_[v], micro);
+    if (v > 0 && !turn_in(v)) emit_p2p(false, fwd_channel(chunk), peer_of_prev(chunk), first_layer_[v], micro);
     uint32_t pg = kNoDep;
     auto param_dep = [&](int layer) -> uint32_t {
       if (micro != 0) return kNoDep;   // the gather of the step's first use covers the rest
@@ -1509,12 +1523,12 @@ class StageBuilder {
       if (offloading()) emit_offload(true, l, micro, last_compute_);
     }
     if (v == nv_ - 1) {
-      const bool shared = model_.tied_embeddings && head_emb_;
+      const bool shared = model_.tied_embeddings && head_with_embedding(par_);
       uint32_t hg = shared ? kNoDep : zero3_gather(emb_grad_bytes_ + 2 * final_norm_params(model_), 0xffff, micro);
       head_forward(micro, hg, param_dep(kHeadSlot));
       for (int k = 0; k < model_.mtp_depth; ++k) mtp_forward(k, micro);
     } else if (!turn_out(v)) {
-      emit_p2p(true, fwd_channel(chunk, v), peer_of_next(chunk, v), first_layer_[v] + split_[v] - 1, micro);
+      emit_p2p(true, fwd_channel(chunk), peer_of_next(chunk), first_layer_[v] + split_[v] - 1, micro);
     }
   }
 
@@ -1533,7 +1547,7 @@ class StageBuilder {
       unit->last_micro = last_micro;
     }
     if (v < nv_ - 1 && !turn_out(v))
-      emit_p2p(false, bwd_channel(chunk, v), peer_of_next(chunk, v), first_layer_[v] + split_[v] - 1, micro);
+      emit_p2p(false, bwd_channel(chunk), peer_of_next(chunk), first_layer_[v] + split_[v] - 1, micro);
     if (v == nv_ - 1) {
       // The MTP modules first, last one first: their gradient flows into the main model's final
       // hidden states, and the head's and embedding's gradients they add are reduced with the
@@ -1541,7 +1555,7 @@ class StageBuilder {
       for (int k = model_.mtp_depth - 1; k >= 0; --k) mtp_backward(k, micro, last_micro);
       // A tied head on the embedding's own rank shares its weight: gathered and reduced once,
       // at the embedding.
-      const bool shared = model_.tied_embeddings && head_emb_;
+      const bool shared = model_.tied_embeddings && head_with_embedding(par_);
       uint32_t hg = shared ? kNoDep : zero3_gather(emb_grad_bytes_ + 2 * final_norm_params(model_), 0xffff, micro);
       const uint32_t n = head_backward(micro, hg);
       const int64_t head_grads = (shared ? 0 : emb_grad_bytes_) + 2 * final_norm_params(model_);
@@ -1582,13 +1596,22 @@ class StageBuilder {
       zero3_reduce(emb_grad_bytes_, 0xffff, micro, e);
       if (last_micro) add_grads(emb_grad_bytes_, e);
     } else if (!turn_in(v)) {
-      emit_p2p(true, bwd_channel(chunk, v), peer_of_prev(chunk, v), first_layer_[v], micro);
+      emit_p2p(true, bwd_channel(chunk), peer_of_prev(chunk), first_layer_[v], micro);
     }
     if (last_micro && unit == nullptr) flush_bucket();
   }
 
   // A W step (DualPipeV): the oldest deferred backward's weight gradients, layer by layer, each
   // layer's gradient reduction after its last one, and the release of its saved activations.
+  // The weight-gradient GEMMs a layer held back (wgrad), in order; returns the last one.
+  uint32_t emit_wgrads(const WLayer& wl) {
+    uint32_t last = kNoDep;
+    for (const WTask& t : wl.tasks) {
+      last = emit_compute(t.op, Category::kCompute, wl.layer, wl.micro, t.dep);
+      if (t.twin_op != OpCache::kEmpty) twin(last, t.twin_op);
+    }
+    return last;
+  }
   // `chunk`: the oldest of that chunk's (ZB-V), or -1: the oldest of all (DualPipeV).
   void weight_step(int chunk) {
     auto it = w_queue_.begin();
@@ -1598,11 +1621,7 @@ class StageBuilder {
     w_queue_.erase(it);
     last_micro_ = unit.last_micro;
     for (const WLayer& wl : unit.layers) {
-      uint32_t last = kNoDep;
-      for (const WTask& t : wl.tasks) {
-        last = emit_compute(t.op, Category::kCompute, wl.layer, wl.micro, t.dep);
-        if (t.twin_op != OpCache::kEmpty) twin(last, t.twin_op);
-      }
+      const uint32_t last = emit_wgrads(wl);
       SIM_CHECK(last != kNoDep, "stage %d: layer %d deferred no weight gradient", stage_, wl.layer);
       prog_.tasks[last].mem_free += wl.free_bytes + wl.hold_bytes;
       zero3_reduce(wl.dense, wl.layer, wl.micro, last, wl.expert);
@@ -1625,9 +1644,6 @@ class StageBuilder {
   const std::vector<int>& split_;
   const std::vector<int>& first_layer_;
   int nv_ = 1;
-  bool vshape_ = false;     // DualPipeV / ZB-V: chunk 1 runs back up the pipeline (virtual_stage)
-  bool dualpipe_ = false;   // DualPipe: one chunk per direction (the second half of the ranks: chunk 1 downwards)
-  bool head_emb_ = false;   // the LM head's rank holds the embedding too (pp = 1, or a V)
   LayerActivation act_;
   int64_t layer_grad_bytes_ = 0, emb_grad_bytes_ = 0;
   int shard_ = 1;   // ZeRO shard group (ranks), cp included
@@ -1644,27 +1660,7 @@ class StageBuilder {
   uint32_t pending_after_ = kNoDep;
   std::vector<int64_t> deferred_;
   std::vector<int> last_bwd_of_chunk_;
-  // B/W split (SchedStep::defer_w): a deferred weight-gradient GEMM, one layer's of them, and
-  // one backward's layers, queued until their W step (FIFO, as DualPipe's WeightGradStore).
-  struct WTask {
-    uint32_t op;
-    uint32_t dep;        // the SP re-gather of its input, or kNoDep
-    uint32_t twin_op;    // balanced twin (MoE expert GEMMs), or OpCache::kEmpty
-  };
-  struct WLayer {
-    int layer, micro;
-    int64_t dense, expert;   // gradient bytes (dense_bytes, expert_bytes)
-    int64_t free_bytes;      // saved activations released after the last W task
-    std::vector<WTask> tasks;
-    int64_t hold_bytes = 0;  // the output gradients the W tasks read, kept from the B to the W
-    int64_t x_bytes = 0;     // the inputs they read (a share of the saved activations)
-  };
-  struct WUnit {
-    int chunk = 0;
-    bool last_micro = false;
-    std::vector<WLayer> layers;
-  };
-  std::deque<WUnit> w_queue_;
+  std::deque<WUnit> w_queue_;   // deferred backwards (WUnit, above), oldest first
   WLayer* w_layer_ = nullptr;   // while a deferring backward lays out a layer: where its W tasks go
   std::vector<uint32_t> unit_starts_;
   static constexpr int kHeadSlot = -2;   // gather_for_layer_ key of the final norm and LM head (-1: embedding)
