@@ -147,8 +147,9 @@
 // the backward's expert GEMMs, the backward's dispatch beside the forward's expert GEMMs and the
 // forward's combine beside the backward's attention. Each half keeps its order (every dependency
 // still points back); the pair's sends leave at its end. The loader takes it only where
-// Megatron-Core does (ep > 1; 1F1B without pipelining, or interleaved; recompute none or
-// selective) and where it is modelled (zero 0-2, no activation offload).
+// Megatron-Core or DeepSeek's DualPipe run it (ep > 1; 1F1B without pipelining, interleaved,
+// dualpipev or dualpipe, whose steps pair too; recompute none or selective) and where it is
+// modelled (zero 0-2, no activation offload).
 // Gradients are reduced in bf16 (Megatron-Core grad_reduce_in_fp32=False; FSDP "PURE").
 // HSDP (fsdp_shard_group < dp) with ZeRO-3: each layer's gradient is reduce-scattered over
 // its shard group and the shard then all-reduced over the replicas, both on the DP stream, per

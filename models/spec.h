@@ -172,7 +172,7 @@ struct TrainingSpec {
 struct ParallelSpec {
   int tp = 1;
   int pp = 1;
-  int vp = 1;                       // virtual stages per pipeline rank (interleaved 1F1B; 2 with dualpipev)
+  int vp = 1;                       // virtual stages per pipeline rank (interleaved 1F1B; 2 with the two-chunk schedules)
   int dp = 1;
   int cp = 1;                       // context parallel degree: each rank holds seq/cp tokens
   int cp_ulysses = 1;               // the Ulysses (all-to-all over heads) part of cp; cp/cp_ulysses

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "models/catalog.h"
+#include "models/spec_parse.h"
 #include "scenarios/loader.h"
 #include "topologies/hardware.h"
 
@@ -284,7 +285,8 @@ Result<RowScenario> scenario_from_row(const nlohmann::json& row) {
   fill("pp", 1, "");
   {   // the two-chunk schedules run vp = 2 (DualPipe's two model copies, DualPipeV's and ZB-V's V)
     const std::string sch = str_or(P, "schedule", "");
-    const bool two = sch == "dualpipe" || sch == "dualpipev" || sch == "zbv";
+    Schedule parsed{};
+    const bool two = parse_schedule(sch, &parsed) && two_chunk_schedule(parsed);
     fill("vp", two ? 2 : 1, two ? "schedule " + sch + " runs two chunks per rank" : "");
   }
   fill("cp", 1, "");

@@ -140,6 +140,24 @@ TEST(PublishedRuns, GlobalBatchIsRoundedAndSaid) {
   EXPECT_TRUE(has_default(r.value(), "dp=24 (null in row"));
 }
 
+// A row with a two-chunk schedule and no vp gets vp = 2, said among the defaults; DualPipe's
+// rows (no longer unsupported) become DualPipe scenarios.
+TEST(PublishedRuns, TwoChunkSchedulesFillVp2) {
+  for (const char* sch : {"dualpipe", "dualpipev", "zbv"}) {
+    json row = {{"id", std::string("two-") + sch},
+                {"model", {{"arch", "dense"}, {"layers", 24}, {"hidden", 2048}, {"heads", 16}}},
+                {"training", {{"seq_len", 2048}, {"global_batch", 32}, {"micro_batch", 1}}},
+                {"cluster", {{"gpu", "H100-SXM-80GB"}, {"gpus", 8}}},
+                {"parallel", {{"tp", 1}, {"pp", 4}, {"schedule", sch}}}};
+    auto r = scenario_from_row(row);
+    ASSERT_TRUE(r.ok()) << sch;
+    ASSERT_EQ(r->unsupported, "") << sch << ": " << r->unsupported;
+    EXPECT_EQ(r->scenario.parallel.vp, 2) << sch;
+    EXPECT_EQ(to_string(r->scenario.parallel.schedule), std::string(sch));
+    EXPECT_TRUE(has_default(r.value(), std::string("vp=2 (null in row; schedule ") + sch)) << sch;
+  }
+}
+
 TEST(PublishedRuns, UnsupportedAndInvalid) {
   json row = {{"id", "x"},
               {"model", {{"arch", "dense"}, {"layers", 24}, {"hidden", 2048}, {"heads", 16}}},
