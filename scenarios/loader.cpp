@@ -1384,7 +1384,7 @@ Result<Scenario> load_document(json doc, const std::string& label,
                             I(p.ep) + "); use false");
     if (p.schedule == Schedule::kGpipe)
       r.note(e, "true", "ep_overlap pairs a forward with the backward of another micro-batch, which 1F1B's steady "
-                        "state runs together; with schedule \"gpipe\" use false, or schedule \"1f1b\" / \"interleaved\"");
+                        "state runs together; with schedule \"gpipe\" use false, or schedule \"1f1b\" / \"interleaved\" / \"dualpipev\"");
     else if (p.schedule == Schedule::kZBV)
       r.note(e, "true", "schedule \"zbv\" runs no forward beside a backward to hide the all-to-alls behind; use "
                         "\"dualpipev\" (its pairs), \"interleaved\", or ep_overlap false");

@@ -15,8 +15,9 @@
 //
 // Invariants of a returned Scenario: every field filled (no zeros meaning "unset", except
 // ParallelSpec::fsdp_shard_group = 0 meaning all of DP); gpus == tp*pp*dp*cp; head_dim > 0;
-// layers_per_stage is empty only when layers divide evenly into pp*vp chunks, else it holds
-// pp*vp entries in model order (chunk k runs on pipeline rank k % pp, virtual stage k / pp);
+// layers_per_stage is empty only when layers divide evenly into the virtual stages, else it holds
+// one entry per virtual stage in model order (num_virtual_stages in models/compiler.h: pp*vp, pp
+// with dualpipe; virtual_stage there maps them to ranks);
 // cluster.gpus_per_node <= cluster.gpus (a job smaller than a node gets a node of its size).
 // Thread-safety: reentrant (the catalogs are immutable after first use).
 #pragma once
