@@ -384,6 +384,10 @@ int main(int argc, char** argv) {
   val->add_option("--calibration", val_calibration, "price the rows of GPUs this calibration database measured from it");
   std::string val_prefer;
   val->add_option("--prefer-source", val_prefer, "with --calibration: of several measurements of an op, the one whose source contains TEXT counts (costs.prefer_source)");
+  std::vector<std::string> val_explain;
+  val->add_option("--explain", val_explain,
+                  "after the table, the whole prediction report (as `trainsim run` prints it) of the scenario the row "
+                  "with this id becomes; repeatable");
 
   // verify
   std::string verify_scenario_path, verify_json_out, verify_tolerance = "5%", verify_db = "trainsim_results.db";
@@ -587,6 +591,7 @@ int main(int argc, char** argv) {
     vo.calibration = val_calibration;
     vo.prefer_source = val_prefer;
     vo.fast = !full;
+    vo.explain = val_explain;
     auto rows = trainsim::run_validation(runs_path, vo);
     if (!rows.ok()) return fail(rows.status(), 2);
     auto summary = trainsim::summarize(rows.value());
@@ -599,6 +604,17 @@ int main(int argc, char** argv) {
         "compute beside collectives: %d SMs held per running NCCL collective (embedded default)",
         eff.value().nccl_ctas);
     std::fputs(trainsim::format_validate(rows.value(), summary, costs).c_str(), stdout);
+    for (const auto& id : val_explain)
+      for (const auto& r : rows.value()) {
+        if (r.id != id) continue;
+        std::printf("\n== %s: ", id.c_str());
+        if (!r.ok && r.explain.empty()) {
+          std::printf("not predicted (%s)\n", r.reason.c_str());
+        } else {
+          std::printf("the prediction of the scenario this row becomes (%s %.4g, measured %.4g, error %+.1f%%) ==\n%s",
+                      r.metric.c_str(), r.predicted, r.measured, r.error_pct, r.explain.c_str());
+        }
+      }
     if (!vjson_out.empty()) {
       Status st = trainsim::write_text_file(vjson_out, trainsim::validate_json(rows.value(), summary).dump(2) + "\n");
       if (!st.ok()) return fail(st, 1);

@@ -23,6 +23,7 @@ struct ValidateRow {
   bool ok = false;                         // false: skipped (not compared), see reason
   std::string reason;                      // why it was skipped ("" when ok)
   std::string group;                       // the row's source group ("" if it gives none)
+  std::string explain;                     // ValidateOptions::explain: format_summary of the prediction
 };
 
 struct ValidateSummary {

@@ -3,6 +3,9 @@
 #include "calibrate/calibrated_cost_model.h"
 #include "calibrate/db.h"
 
+#include <algorithm>
+
+#include "reports/summary.h"
 #include "scenarios/predict.h"
 #include "scenarios/published_run.h"
 
@@ -30,11 +33,13 @@ Result<std::vector<ValidateRow>> run_validation(const std::string& path, const V
     cal_devices = std::move(devs).value();
   }
   std::vector<ValidateRow> out;
+  std::vector<std::string> ids;
   for (const auto& j : rows.value()) {
     if (!j.is_object() || !j.contains("model")) continue;  // calibration anchors, blank objects
     ValidateRow row;
     row.id = j.contains("id") && j["id"].is_string() ? j["id"].get<std::string>() : "(no id)";
     row.group = j.contains("group") && j["group"].is_string() ? j["group"].get<std::string>() : "";
+    ids.push_back(row.id);
     auto rs = scenario_from_row(j);
     if (!rs.ok()) {
       row.reason = "invalid: " + rs.status().to_string();
@@ -65,6 +70,8 @@ Result<std::vector<ValidateRow>> run_validation(const std::string& path, const V
       continue;
     }
     const Prediction& p = pr.value();
+    if (std::find(opts.explain.begin(), opts.explain.end(), row.id) != opts.explain.end())
+      row.explain = format_summary(p);
     const bool hardware = m.contains("tflops_definition") && m["tflops_definition"].is_string() &&
                           m["tflops_definition"].get<std::string>() == "hardware";
     double v = 0;
@@ -92,6 +99,14 @@ Result<std::vector<ValidateRow>> run_validation(const std::string& path, const V
     row.error_pct = error_pct(row.measured, row.predicted);
     row.ok = true;
     out.push_back(row);
+  }
+  for (const auto& id : opts.explain) {
+    if (std::find(ids.begin(), ids.end(), id) != ids.end()) continue;
+    std::string known;
+    for (size_t i = 0; i < ids.size() && i < 8; ++i) known += (i ? ", " : "") + ids[i];
+    if (ids.size() > 8) known += ", ... (" + std::to_string(ids.size()) + " rows)";
+    return Status::error(Error{path, "/id", "\"" + id + "\"", "--explain names a row id of this file: " +
+                                                                     (known.empty() ? "it has no rows" : known)});
   }
   return out;
 }

@@ -20,6 +20,9 @@ struct ValidateOptions {
   // are priced from it (their defaults list says so); the other rows keep the embedded default.
   std::string calibration;
   std::string prefer_source;   // with calibration: costs.prefer_source of every priced row
+  // Row ids whose whole prediction report (what `trainsim run` prints for the scenario the row
+  // becomes) is kept in ValidateRow::explain. An id that names no row is an error.
+  std::vector<std::string> explain;
 };
 
 Result<std::vector<ValidateRow>> run_validation(const std::string& path, const ValidateOptions& opts);

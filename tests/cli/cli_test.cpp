@@ -10,6 +10,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -82,6 +83,48 @@ TEST_F(Cli, ValidateJsonHasTheIssuesShape) {
     EXPECT_TRUE(j["rows"][0].contains(k)) << k;
   for (const char* k : {"compared", "median_abs_error_pct", "mean_abs_error_pct", "max_abs_error_pct"})
     EXPECT_TRUE(j["summary"].contains(k)) << k;
+}
+
+TEST_F(Cli, ValidateExplainPrintsTheRowsWholePrediction) {
+  const std::string rows = path("runs.jsonl");
+  std::vector<nlohmann::json> kept;
+  {
+    std::ifstream in(kSrc + "/../shared/validation/published_runs.jsonl");
+    ASSERT_TRUE(in.good());
+    std::ofstream out(rows);
+    std::string line;
+    for (int i = 0; i < 3 && std::getline(in, line); ++i) out << line << "\n", kept.push_back(nlohmann::json::parse(line));
+  }
+  ASSERT_EQ(kept.size(), 3u);
+  const std::string id = kept[1]["id"].get<std::string>();
+  CmdResult r = run("validate " + rows + " --explain " + id + " --json " + path("v.json"));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  // Only the named row gets a report, after the table, and it is the report of that row's scenario.
+  const size_t at = r.out.find("\n== " + id + ": the prediction of the scenario this row becomes");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("== " + kept[0]["id"].get<std::string>() + ":"), std::string::npos);
+  EXPECT_EQ(r.out.find("== " + kept[2]["id"].get<std::string>() + ":"), std::string::npos);
+  const std::string report = r.out.substr(at);
+  EXPECT_NE(report.find("trainsim prediction: " + id), std::string::npos) << report;
+  EXPECT_NE(report.find("step breakdown"), std::string::npos) << report;
+  EXPECT_NE(report.find("cost sources"), std::string::npos) << report;
+  const auto& par = kept[1]["parallel"];
+  const std::string strategy = "tp=" + std::to_string(par["tp"].get<int>()) + " pp=" + std::to_string(par["pp"].get<int>());
+  EXPECT_NE(report.find(strategy), std::string::npos) << strategy << "\n" << report;
+  // The figure compared in the table is the one the report prints (TFLOP/s rows: model or hardware).
+  std::ifstream in(path("v.json"));
+  const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  const auto& row = j["rows"][1];
+  ASSERT_EQ(row["id"], id);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.1f %s", row["predicted"].get<double>(),
+                row["metric"].get<std::string>().find("hardware") != std::string::npos ? "hardware" : "model");
+  if (row["metric"].get<std::string>().rfind("tflops", 0) == 0) EXPECT_NE(report.find(buf), std::string::npos) << buf << "\n" << report;
+
+  r = run("validate " + rows + " --explain no-such-row");
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_NE(r.out.find("no-such-row"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(id), std::string::npos) << "the error lists the ids there are: " << r.out;
 }
 
 TEST_F(Cli, ValidateWithCalibrationPricesOnlyTheRowsOfItsGpu) {
