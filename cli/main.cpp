@@ -32,10 +32,12 @@
 #include "reports/summary.h"
 #include "reports/trace.h"
 #include "reports/text_table.h"
+#include "reports/sweep_report.h"
 #include "reports/validate_report.h"
 #include "reports/validate_run.h"
 #include "scenarios/compare_trace.h"
 #include "scenarios/loader.h"
+#include "scenarios/sweep.h"
 #include "scenarios/predict.h"
 #include "scenarios/verify.h"
 
@@ -331,6 +333,18 @@ int main(int argc, char** argv) {
   run->add_option("--export-plan", export_plan, "write the bound plan of --export-ranks as JSON to FILE (calibrate/FORMAT.md section 4)");
   run->add_option("--export-ranks", export_ranks, "ranks to export, e.g. 0,1 or 0-7 (default: 0)");
 
+  // sweep
+  std::string sweep_scenario, sweep_json_out, sweep_calibration;
+  std::vector<std::string> sweep_vary, sweep_overrides;
+  bool sweep_full = false;
+  auto* swp = app.add_subcommand("sweep", "predict a scenario over every combination of a few keys' values (compare parallel strategies)");
+  swp->add_option("scenario", sweep_scenario, "scenario JSON file (omit for the embedded scenarios/quickstart.json)");
+  swp->add_option("--vary", sweep_vary, "KEY=V1,V2,... e.g. --vary parallel.tp=1,2,4,8 (repeatable: the product of all)")->required();
+  swp->add_option("--set", sweep_overrides, "override a scenario field in every point, e.g. --set training.global_batch=512 (repeatable)");
+  swp->add_option("--json", sweep_json_out, "write every point as JSON to FILE");
+  swp->add_option("--calibration", sweep_calibration, "price ops from this calibration database (trainsim calibrate import)");
+  swp->add_flag("--full", sweep_full, "simulate every rank of every point (default: fast mode, identical replicas collapsed)");
+
   // calibrate
   std::vector<std::string> cal_scenarios;
   std::string jobs_out;
@@ -482,6 +496,24 @@ int main(int argc, char** argv) {
       Status st = trainsim::write_text_file(trace_out, trainsim::chrome_trace(pr.value()).dump() + "\n");
       if (!st.ok()) return fail(st, 1);
       std::printf("wrote %s (%zu events)\n", trace_out.c_str(), pr.value().trace.size());
+    }
+    return 0;
+  }
+
+  if (*swp) {
+    auto axes = trainsim::parse_sweep_axes(sweep_vary);
+    if (!axes.ok()) return fail(axes.status(), 2);
+    trainsim::SweepOptions so;
+    so.fast = !sweep_full;
+    so.overrides = sweep_overrides;
+    so.calibration = sweep_calibration;
+    auto res = trainsim::run_sweep(sweep_scenario, axes.value(), so);
+    if (!res.ok()) return fail(res.status(), 2);
+    std::fputs(trainsim::format_sweep(res.value()).c_str(), stdout);
+    if (!sweep_json_out.empty()) {
+      Status st = trainsim::write_text_file(sweep_json_out, trainsim::sweep_json(res.value()).dump(2) + "\n");
+      if (!st.ok()) return fail(st, 1);
+      std::printf("wrote %s\n", sweep_json_out.c_str());
     }
     return 0;
   }

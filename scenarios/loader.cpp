@@ -1594,6 +1594,23 @@ Result<Scenario> load_scenario_file(const std::string& path,
   return load_scenario_text(ss.str(), path, overrides);
 }
 
+Result<json> read_scenario_document(const std::string& path) {
+  if (path.empty()) return parse_text(embedded::scenario_quickstart(), "<embedded>");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::error(Error{path, "", "", "cannot open the scenario file (does it exist?)"});
+  std::stringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) return Status::error(Error{path, "", "", "cannot read the scenario file"});
+  return parse_text(ss.str(), path);
+}
+
+Status check_overrides(const std::vector<std::string>& overrides) {
+  json doc = json::object();
+  Status st;
+  apply_overrides(&doc, overrides, &st);
+  return st;
+}
+
 Result<Scenario> load_embedded_quickstart(const std::vector<std::string>& overrides) {
   Result<Scenario> s = load_scenario_text(embedded::scenario_quickstart(), "<embedded>", overrides);
   return s;

@@ -44,6 +44,14 @@ Result<Scenario> load_embedded_quickstart(const std::vector<std::string>& overri
 Result<Scenario> load_scenario_json(const nlohmann::json& doc, const std::string& file_label,
                                     const std::vector<std::string>& overrides = {});
 
+// The scenario document of a file, parsed but not validated ("" = the embedded quickstart, with
+// the file label "<embedded>"); errors as load_scenario_file's for unreadable or malformed JSON.
+// For callers that edit the document before loading it (trainsim sweep).
+Result<nlohmann::json> read_scenario_document(const std::string& path);
+// Checks only the form and keys of overrides ("SECTION.KEY=VALUE" with a known section and key),
+// the errors load_scenario_* would give for them, without a document.
+Status check_overrides(const std::vector<std::string>& overrides);
+
 // The unit parsers (parse_bandwidth, parse_size) live in sim/units.h.
 
 }  // namespace trainsim

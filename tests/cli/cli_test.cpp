@@ -127,6 +127,38 @@ TEST_F(Cli, ValidateExplainPrintsTheRowsWholePrediction) {
   EXPECT_NE(r.out.find(id), std::string::npos) << "the error lists the ids there are: " << r.out;
 }
 
+TEST_F(Cli, SweepPrintsATableAndWritesEveryPoint) {
+  CmdResult r = run("sweep --vary parallel.tp=1,2,3 --set parallel.zero=3 --json " + path("s.json"));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("3 points: parallel.tp (3)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("every point: --set parallel.zero=3"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("fastest that fits: parallel.tp="), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("refused: "), std::string::npos) << "tp 3 does not divide 32 heads: " << r.out;
+  std::ifstream in(path("s.json"));
+  const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << r.out;
+  ASSERT_EQ(j["points"].size(), 3u);
+  for (const char* k : {"index", "rank", "values", "status", "error", "dp", "step_s", "tokens_per_s_per_gpu", "mfu",
+                        "hfu", "compute_s", "exposed_comm_s", "bubble_s", "peak_memory_gib", "peak_rank",
+                        "capacity_gib", "costs", "fingerprint"})
+    EXPECT_TRUE(j["points"][0].contains(k)) << k;
+  EXPECT_EQ(j["points"][2]["status"], "invalid");
+  EXPECT_EQ(j["points"][1]["dp"], 4);
+  // The point's step is what `run` gives for the same values.
+  CmdResult one = run("run --fast --set parallel.tp=2 --set parallel.dp=4 --set parallel.zero=3 --json " + path("r.json"));
+  ASSERT_EQ(one.rc, 0) << one.out;
+  std::ifstream rin(path("r.json"));
+  const nlohmann::json rj = nlohmann::json::parse(rin, nullptr, false);
+  EXPECT_EQ(rj["fingerprint"], j["points"][1]["fingerprint"]);
+
+  r = run("sweep --vary parallel.tpp=1,2");
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_NE(r.out.find("did you mean \"tp\""), std::string::npos) << r.out;
+  r = run("sweep " + path("missing.json") + " --vary parallel.tp=1,2");
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_NE(r.out.find("missing.json"), std::string::npos) << r.out;
+}
+
 TEST_F(Cli, ValidateWithCalibrationPricesOnlyTheRowsOfItsGpu) {
   const std::string rows = path("runs.jsonl");
   {

@@ -1,0 +1,175 @@
+#include "reports/sweep_report.h"
+
+#include <cmath>
+#include <set>
+
+#include "reports/text_table.h"
+
+namespace trainsim {
+namespace {
+
+using nlohmann::ordered_json;
+using reports::Align;
+using reports::strf;
+using reports::TextTable;
+
+std::string secs(double s) {
+  if (s >= 1.0) return strf("%.3f s", s);
+  if (s >= 1e-3) return strf("%.3f ms", s * 1e3);
+  return strf("%.3f us", s * 1e6);
+}
+
+// A column title per axis: the key without its section ("tp"), or the whole key where two axes
+// would share a title.
+std::vector<std::string> titles(const std::vector<SweepAxis>& axes) {
+  std::vector<std::string> shortn, out;
+  for (const auto& a : axes) {
+    const size_t dot = a.key.find('.');
+    shortn.push_back(dot == std::string::npos ? a.key : a.key.substr(dot + 1));
+  }
+  for (size_t i = 0; i < axes.size(); ++i) {
+    int same = 0;
+    for (const auto& s : shortn) same += s == shortn[i];
+    out.push_back(same > 1 ? axes[i].key : shortn[i]);
+  }
+  return out;
+}
+
+// The first line of a point's error, without the "error: " prefix.
+std::string first_error(const std::string& e) {
+  std::string line = e.substr(0, e.find('\n'));
+  if (line.rfind("error: ", 0) == 0) line = line.substr(7);
+  return line;
+}
+
+std::string point_name(const SweepResult& r, const SweepPoint& p) {
+  std::string s;
+  for (size_t a = 0; a < r.axes.size(); ++a) s += (a ? " " : "") + r.axes[a].key + "=" + p.values[a];
+  return s;
+}
+
+}  // namespace
+
+std::string format_sweep(const SweepResult& r) {
+  std::string out;
+  std::string shape;
+  for (const auto& a : r.axes) shape += (shape.empty() ? "" : " x ") + a.key + " (" + std::to_string(a.values.size()) + ")";
+  out += strf("trainsim sweep: %s, %zu points: %s; %s mode\n", r.scenario.c_str(), r.points.size(), shape.c_str(),
+              r.fast ? "fast" : "full");
+  if (!r.overrides.empty()) {
+    std::string s;
+    for (const auto& o : r.overrides) s += (s.empty() ? "" : " ") + std::string("--set ") + o;
+    out += "every point: " + s + "\n";
+  }
+  for (const auto& n : r.notes) out += "note: " + n + "\n";
+  out += "\n";
+
+  std::vector<std::string> head = {"#"};
+  std::vector<Align> align = {Align::kRight};
+  for (const auto& t : titles(r.axes)) head.push_back(t), align.push_back(Align::kRight);
+  for (const char* h : {"dp", "step", "tokens/s/GPU", "MFU", "compute", "exposed comm", "bubble", "peak GiB"})
+    head.push_back(h), align.push_back(Align::kRight);
+  head.push_back("verdict");
+  align.push_back(Align::kLeft);
+  TextTable t(head, align);
+  const std::vector<size_t> order = sweep_ranking(r);
+  size_t best = r.points.size();
+  for (size_t k = 0; k < order.size(); ++k) {
+    const SweepPoint& p = r.points[order[k]];
+    std::vector<std::string> row = {std::to_string(k + 1)};
+    for (const auto& v : p.values) row.push_back(v);
+    if (!p.ok) {
+      for (int i = 0; i < 8; ++i) row.push_back(i == 0 && p.dp > 0 ? std::to_string(p.dp) : "-");
+      row.push_back("refused: " + first_error(p.error));
+    } else {
+      std::string verdict;
+      if (p.oom) {
+        verdict = strf("OOM on rank %u (%.1f of %.1f GiB)", p.peak_rank, p.peak_memory_gib, p.capacity_gib);
+      } else if (best == r.points.size()) {
+        best = order[k];
+        verdict = "fastest that fits";
+      } else {
+        verdict = strf("fits, %+.1f%% step", (p.step_s / r.points[best].step_s - 1) * 100);
+      }
+      row.insert(row.end(), {std::to_string(p.dp), secs(p.step_s), reports::group_digits(p.tokens_per_s_per_gpu),
+                             strf("%.1f%%", p.mfu * 100), secs(p.compute_s), secs(p.exposed_comm_s),
+                             secs(p.bubble_s), strf("%.2f", p.peak_memory_gib), verdict});
+    }
+    t.add(std::move(row));
+  }
+  out += t.render("");
+  out += "\n";
+  if (best < r.points.size()) {
+    const SweepPoint& b = r.points[best];
+    out += strf("fastest that fits: %s: step %s, %s tokens/s per GPU, MFU %.1f%%, peak %.2f of %.2f GiB\n",
+                point_name(r, b).c_str(), secs(b.step_s).c_str(), reports::group_digits(b.tokens_per_s_per_gpu).c_str(),
+                b.mfu * 100, b.peak_memory_gib, b.capacity_gib);
+  } else {
+    size_t ok = 0;
+    for (const auto& p : r.points) ok += p.ok;
+    out += ok ? "no point fits in the GPU's memory\n" : "no point could be predicted\n";
+  }
+  size_t refused = 0;
+  for (const auto& p : r.points) refused += !p.ok;
+  if (refused) out += strf("%zu point(s) refused; `trainsim run` with the same --set values prints every error\n", refused);
+  std::set<std::string> costs;
+  for (const auto& p : r.points)
+    if (p.ok) costs.insert(p.costs);
+  for (const auto& c : costs)
+    out += "costs: " + (c == "embedded default" ? std::string("embedded default (calibrate/data/defaults.json)")
+                                                : "calibration database " + c) +
+           "; `trainsim run` with a point's --set values lists the source of every op class\n";
+  return out;
+}
+
+ordered_json sweep_json(const SweepResult& r) {
+  ordered_json j;
+  j["scenario"] = r.scenario;
+  j["mode"] = r.fast ? "fast" : "full";
+  ordered_json axes = ordered_json::array();
+  for (const auto& a : r.axes) axes.push_back({{"key", a.key}, {"values", a.values}});
+  j["axes"] = std::move(axes);
+  j["overrides"] = r.overrides;
+  j["notes"] = r.notes;
+  const std::vector<size_t> order = sweep_ranking(r);
+  std::vector<size_t> rank(r.points.size());
+  for (size_t k = 0; k < order.size(); ++k) rank[order[k]] = k + 1;
+  j["best"] = nullptr;
+  for (size_t i : order)
+    if (r.points[i].ok && !r.points[i].oom) {
+      j["best"] = i;
+      break;
+    }
+  ordered_json pts = ordered_json::array();
+  for (size_t i = 0; i < r.points.size(); ++i) {
+    const SweepPoint& p = r.points[i];
+    ordered_json q;
+    q["index"] = i;
+    q["rank"] = rank[i];
+    ordered_json vals = ordered_json::object();
+    for (size_t a = 0; a < r.axes.size(); ++a) vals[r.axes[a].key] = p.values[a];
+    q["values"] = std::move(vals);
+    q["status"] = !p.ok ? "invalid" : p.oom ? "oom" : "ok";
+    q["error"] = p.error;
+    auto num = [&](double v) { return p.ok && std::isfinite(v) ? ordered_json(v) : ordered_json(nullptr); };
+    q["dp"] = p.dp > 0 ? ordered_json(p.dp) : ordered_json(nullptr);
+    q["step_s"] = num(p.step_s);
+    q["tokens_per_s_per_gpu"] = num(p.tokens_per_s_per_gpu);
+    q["mfu"] = num(p.mfu);
+    q["hfu"] = num(p.hfu);
+    q["compute_s"] = num(p.compute_s);
+    q["exposed_comm_s"] = num(p.exposed_comm_s);
+    q["bubble_s"] = num(p.bubble_s);
+    q["peak_memory_gib"] = num(p.peak_memory_gib);
+    q["peak_rank"] = p.ok ? ordered_json(p.peak_rank) : ordered_json(nullptr);
+    q["capacity_gib"] = num(p.capacity_gib);
+    q["costs"] = p.ok ? ordered_json(p.costs) : ordered_json(nullptr);
+    q["fingerprint"] = p.ok ? ordered_json(strf("%016llx", static_cast<unsigned long long>(p.fingerprint)))
+                            : ordered_json(nullptr);
+    pts.push_back(std::move(q));
+  }
+  j["points"] = std::move(pts);
+  return j;
+}
+
+}  // namespace trainsim

@@ -1,0 +1,228 @@
+#include "scenarios/sweep.h"
+
+#include <algorithm>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "scenarios/loader.h"
+
+namespace trainsim {
+
+namespace {
+
+// "1,2,[8,8],\"a,b\"" -> {"1", "2", "[8,8]", "\"a,b\""}: commas split only outside brackets,
+// braces and quotes.
+std::vector<std::string> split_values(const std::string& s) {
+  std::vector<std::string> out;
+  std::string cur;
+  int depth = 0;
+  bool quoted = false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (quoted) {
+      if (c == '\\' && i + 1 < s.size()) {
+        cur += c;
+        cur += s[++i];
+        continue;
+      }
+      if (c == '"') quoted = false;
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == '[' || c == '{') {
+      ++depth;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    } else if (c == ',' && depth == 0) {
+      out.push_back(cur);
+      cur.clear();
+      continue;
+    }
+    cur += c;
+  }
+  out.push_back(cur);
+  return out;
+}
+
+std::string trim(const std::string& s) {
+  const size_t a = s.find_first_not_of(" \t");
+  if (a == std::string::npos) return "";
+  const size_t b = s.find_last_not_of(" \t");
+  return s.substr(a, b - a + 1);
+}
+
+// The key of an override "KEY=VALUE".
+std::string override_key(const std::string& ov) {
+  const size_t eq = ov.find('=');
+  return trim(eq == std::string::npos ? ov : ov.substr(0, eq));
+}
+
+// The error text of a point: one line per error, without the trailing newline.
+std::string message(const Status& st) {
+  std::string m = st.to_string();
+  while (!m.empty() && m.back() == '\n') m.pop_back();
+  return m;
+}
+
+}  // namespace
+
+Result<std::vector<SweepAxis>> parse_sweep_axes(const std::vector<std::string>& texts) {
+  Status st;
+  std::vector<SweepAxis> axes;
+  std::set<std::string> seen;
+  for (const auto& t : texts) {
+    const size_t eq = t.find('=');
+    const std::string key = eq == std::string::npos ? "" : trim(t.substr(0, eq));
+    if (eq == std::string::npos || key.empty()) {
+      st.add(Error{"--vary", "", "\"" + t + "\"",
+                   "expected KEY=V1,V2,... with KEY like \"parallel.tp\", e.g. parallel.tp=1,2,4,8"});
+      continue;
+    }
+    SweepAxis a;
+    a.key = key;
+    bool good = true;
+    for (auto v : split_values(t.substr(eq + 1))) {
+      v = trim(v);
+      if (v.empty()) {
+        st.add(Error{"--vary", "", "\"" + t + "\"",
+                     "an empty value; write the values separated by commas, e.g. " + key + "=1,2,4"});
+        good = false;
+        break;
+      }
+      a.values.push_back(v);
+    }
+    if (!good) continue;
+    if (!seen.insert(key).second) {
+      st.add(Error{"--vary", "", "\"" + t + "\"", "\"" + key + "\" is varied twice; give all its values in one --vary"});
+      continue;
+    }
+    // The key must be one a scenario has (the check --set gets).
+    Status ks = check_overrides({key + "=" + a.values.front()});
+    if (!ks.ok()) {
+      for (Error e : ks.errors()) {
+        e.file = "--vary";
+        st.add(std::move(e));
+      }
+      continue;
+    }
+    axes.push_back(std::move(a));
+  }
+  if (texts.empty()) st.add(Error{"--vary", "", "", "nothing to vary; give at least one --vary KEY=V1,V2,..."});
+  if (!st.ok()) return st;
+  return axes;
+}
+
+Result<SweepResult> run_sweep(const std::string& path, const std::vector<SweepAxis>& axes,
+                              const SweepOptions& opts) {
+  Status ov = check_overrides(opts.overrides);
+  if (!ov.ok()) return ov;
+  auto doc = read_scenario_document(path);
+  if (!doc.ok()) return doc.status();
+
+  size_t count = 1;
+  for (const auto& a : axes) {
+    if (a.values.empty()) return Status::error(Error{"--vary", "", a.key, "has no values"});
+    count *= a.values.size();
+    if (count > kMaxSweepPoints) {
+      std::string sizes;
+      for (const auto& b : axes) sizes += (sizes.empty() ? "" : " x ") + std::to_string(b.values.size());
+      return Status::error(Error{"--vary", "", sizes + " points",
+                                 "a sweep has at most " + std::to_string(kMaxSweepPoints) +
+                                     " points; give fewer values"});
+    }
+  }
+
+  SweepResult res;
+  res.scenario = path.empty() ? "quickstart (embedded)" : path;
+  res.axes = axes;
+  res.overrides = opts.overrides;
+  res.fast = opts.fast;
+
+  // What the axes and the overrides set.
+  std::set<std::string> set_keys;
+  for (const auto& a : axes) set_keys.insert(a.key);
+  for (const auto& o : opts.overrides) set_keys.insert(override_key(o));
+  auto varied = [&](std::initializer_list<const char*> keys) {
+    for (const char* k : keys)
+      for (const auto& a : axes)
+        if (a.key == k) return true;
+    return false;
+  };
+  nlohmann::json base = std::move(doc).value();
+  if (base.is_object() && base.contains("parallel") && base["parallel"].is_object()) {
+    auto& par = base["parallel"];
+    if (varied({"parallel.tp", "parallel.pp", "parallel.cp", "cluster.gpus"}) && !set_keys.count("parallel.dp") &&
+        par.contains("dp")) {
+      par.erase("dp");
+      res.notes.push_back("parallel.dp is derived in every point (gpus / (tp*pp*cp)) instead of the file's value");
+    }
+    if (varied({"parallel.pp", "parallel.vp", "parallel.schedule"}) && !set_keys.count("parallel.layers_per_stage") &&
+        par.contains("layers_per_stage")) {
+      par.erase("layers_per_stage");
+      res.notes.push_back("the file's parallel.layers_per_stage is dropped: the layers are split evenly in every point");
+    }
+  }
+  const std::string label = path.empty() ? "<embedded>" : path;
+
+  std::vector<size_t> idx(axes.size(), 0);
+  for (size_t n = 0; n < count; ++n) {
+    SweepPoint p;
+    std::vector<std::string> overrides = opts.overrides;
+    for (size_t a = 0; a < axes.size(); ++a) {
+      p.values.push_back(axes[a].values[idx[a]]);
+      overrides.push_back(axes[a].key + "=" + axes[a].values[idx[a]]);
+    }
+    auto sc = load_scenario_json(base, label, overrides);
+    if (!sc.ok()) {
+      p.error = message(sc.status());
+    } else {
+      if (!opts.calibration.empty()) sc.value().options.calibration = opts.calibration;
+      p.dp = sc.value().parallel.dp;
+      p.costs = sc.value().options.calibration.empty() ? "embedded default" : sc.value().options.calibration;
+      PredictOptions po;
+      po.fast = opts.fast;
+      auto pr = predict(sc.value(), po);
+      if (!pr.ok()) {
+        p.error = message(pr.status());
+      } else {
+        const Prediction& q = pr.value();
+        auto b = [&](Bucket k) { return q.breakdown[static_cast<size_t>(k)].seconds(); };
+        p.ok = true;
+        p.step_s = q.step_time.seconds();
+        p.tokens_per_s_per_gpu = q.tokens_per_s_per_gpu;
+        p.mfu = q.mfu;
+        p.hfu = q.hfu;
+        p.compute_s = b(Bucket::kCompute) + b(Bucket::kRecompute) + b(Bucket::kOptimizer);
+        p.exposed_comm_s = b(Bucket::kTpExposed) + b(Bucket::kDpExposed) + b(Bucket::kPpExposed) +
+                           b(Bucket::kCpExposed) + b(Bucket::kEpExposed) + b(Bucket::kOffloadExposed);
+        p.bubble_s = b(Bucket::kBubble);
+        p.peak_memory_gib = q.peak_memory.total().gib();
+        p.capacity_gib = q.peak_memory.capacity.gib();
+        p.peak_rank = q.peak_memory.rank;
+        p.oom = q.peak_memory.oom();
+        p.fingerprint = q.fingerprint;
+      }
+    }
+    res.points.push_back(std::move(p));
+    for (size_t a = axes.size(); a-- > 0;) {   // odometer, last axis fastest
+      if (++idx[a] < axes[a].values.size()) break;
+      idx[a] = 0;
+    }
+  }
+  return res;
+}
+
+std::vector<size_t> sweep_ranking(const SweepResult& r) {
+  std::vector<size_t> order(r.points.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  auto cls = [&](const SweepPoint& p) { return !p.ok ? 2 : p.oom ? 1 : 0; };
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    const SweepPoint &x = r.points[a], &y = r.points[b];
+    if (cls(x) != cls(y)) return cls(x) < cls(y);
+    if (cls(x) == 2) return false;
+    return x.step_s < y.step_s;
+  });
+  return order;
+}
+
+}  // namespace trainsim

@@ -1,0 +1,80 @@
+// File: scenarios/sweep.h
+// `trainsim sweep`: one scenario predicted over the cartesian product of a few keys' values, to
+// compare parallel strategies (or GPU counts, batch sizes, fabrics) side by side.
+//
+//   auto axes = parse_sweep_axes({"parallel.tp=1,2,4,8", "parallel.zero=1,3"});
+//   auto res = run_sweep("scenarios/llama3_70b_fsdp.json", axes.value(), {});
+//   for (const SweepPoint& p : res->points) ...   // in the order of the product, last axis fastest
+//
+// Every point is the scenario loaded with the base overrides, then the point's "KEY=VALUE" of
+// each axis (the same path as `trainsim run --set`), and predicted; a point the loader or the
+// simulator refuses keeps its error instead of figures, so one bad combination does not stop
+// the sweep. When an axis changes tp, pp, cp or cluster.gpus and nothing sets parallel.dp, dp is
+// derived (gpus / (tp*pp*cp)) in every point rather than kept from the file; likewise a file's
+// layers_per_stage is dropped when pp, vp or the schedule vary and nothing sets it (the loader
+// then splits the layers evenly). Both are listed in SweepResult::notes.
+// Thread-safety: reentrant.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "scenarios/predict.h"
+#include "sim/status.h"
+
+namespace trainsim {
+
+struct SweepAxis {
+  std::string key;                  // "parallel.tp"
+  std::vector<std::string> values;  // as written: "1", "[8,8]", "interleaved"
+};
+
+// "KEY=V1,V2,..." per axis; commas inside [] {} or "" do not split. Errors (the file "--vary"):
+// no '=', an empty value, a key given twice, a key the scenario format does not have.
+Result<std::vector<SweepAxis>> parse_sweep_axes(const std::vector<std::string>& texts);
+
+struct SweepOptions {
+  bool fast = true;                    // PredictOptions::fast
+  std::vector<std::string> overrides;  // --set, applied to every point before its axis values
+  std::string calibration;             // costs.calibration of every point ("" = as the file says)
+};
+
+// At most this many points per sweep (product of the axes' value counts).
+constexpr size_t kMaxSweepPoints = 4096;
+
+struct SweepPoint {
+  std::vector<std::string> values;  // one per axis
+  bool ok = false;                  // predicted (false: `error` says why not)
+  std::string error;                // the loader's or simulator's message
+  int dp = 0;
+  double step_s = 0, tokens_per_s_per_gpu = 0, mfu = 0, hfu = 0;
+  double compute_s = 0;             // compute + recompute + optimizer on the critical rank
+  double exposed_comm_s = 0;        // exposed TP/DP/PP/CP/EP comm and offload
+  double bubble_s = 0;
+  double peak_memory_gib = 0, capacity_gib = 0;
+  uint32_t peak_rank = 0;
+  bool oom = false;
+  std::string costs;                // "embedded default" or the calibration database
+  uint64_t fingerprint = 0;
+};
+
+struct SweepResult {
+  std::string scenario;             // file, or "quickstart (embedded)"
+  std::vector<SweepAxis> axes;
+  std::vector<std::string> overrides;
+  bool fast = true;
+  std::vector<std::string> notes;   // what the sweep changed in the file besides the axes
+  std::vector<SweepPoint> points;   // product order, last axis fastest
+};
+
+// path "" = the embedded quickstart. Errors: the file cannot be read or is not JSON, a base
+// override is malformed, or the product exceeds kMaxSweepPoints; per-point problems are in the
+// points.
+Result<SweepResult> run_sweep(const std::string& path, const std::vector<SweepAxis>& axes,
+                              const SweepOptions& opts);
+
+// Point indices, best first: predicted points that fit in memory by step time, then those that
+// do not fit by step time, then the refused ones in product order (ties keep product order).
+std::vector<size_t> sweep_ranking(const SweepResult& r);
+
+}  // namespace trainsim

@@ -1,0 +1,173 @@
+// trainsim sweep (scenarios/sweep.h, reports/sweep_report.h): every point is exactly the
+// prediction `trainsim run --set ...` gives for its values (oracle), the product order, the
+// derived dp, the ranking, and the errors.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "reports/sweep_report.h"
+#include "scenarios/loader.h"
+#include "scenarios/sweep.h"
+
+namespace trainsim {
+namespace {
+
+std::vector<SweepAxis> axes(const std::vector<std::string>& t) {
+  auto a = parse_sweep_axes(t);
+  EXPECT_TRUE(a.ok()) << a.status().to_string();
+  return a.ok() ? a.value() : std::vector<SweepAxis>{};
+}
+
+TEST(Sweep, EveryPointIsTheRunOfItsValuesWithDpDerived) {
+  const auto ax = axes({"parallel.tp=1,2,4", "parallel.zero=1,3", "parallel.recompute=none,full"});
+  ASSERT_EQ(ax.size(), 3u);
+  auto res = run_sweep("", ax, {});
+  ASSERT_TRUE(res.ok()) << res.status().to_string();
+  ASSERT_EQ(res->points.size(), 12u);
+  ASSERT_EQ(res->notes.size(), 1u);   // the quickstart's dp = 8 gives way to gpus / tp
+  size_t n = 0;
+  for (const char* tp : {"1", "2", "4"})
+    for (const char* zero : {"1", "3"})
+      for (const char* rc : {"none", "full"}) {
+        const SweepPoint& p = res->points[n++];
+        ASSERT_EQ(p.values, (std::vector<std::string>{tp, zero, rc})) << "product order, last axis fastest";
+        ASSERT_TRUE(p.ok) << p.error;
+        const int dp = 8 / std::stoi(tp);
+        EXPECT_EQ(p.dp, dp);
+        auto sc = load_embedded_quickstart({std::string("parallel.tp=") + tp, std::string("parallel.zero=") + zero,
+                                            std::string("parallel.recompute=") + rc,
+                                            "parallel.dp=" + std::to_string(dp)});
+        ASSERT_TRUE(sc.ok()) << sc.status().to_string();
+        PredictOptions po;
+        po.fast = true;
+        auto pr = predict(sc.value(), po);
+        ASSERT_TRUE(pr.ok());
+        EXPECT_EQ(p.step_s, pr->step_time.seconds());
+        EXPECT_EQ(p.fingerprint, pr->fingerprint);
+        EXPECT_EQ(p.peak_memory_gib, pr->peak_memory.total().gib());
+        EXPECT_EQ(p.oom, pr->peak_memory.oom());
+        EXPECT_EQ(p.mfu, pr->mfu);
+        EXPECT_NEAR(p.compute_s + p.exposed_comm_s + p.bubble_s, p.step_s, 1e-9 + 1e-6 * p.step_s)
+            << "the three parts cover the critical rank's step";
+        EXPECT_EQ(p.costs, "embedded default");
+      }
+  // The same sweep in full mode gives the same steps (the replicas are identical).
+  SweepOptions full;
+  full.fast = false;
+  full.overrides = {"parallel.zero=3", "parallel.recompute=full"};
+  auto res2 = run_sweep("", axes({"parallel.tp=2,4"}), full);
+  ASSERT_TRUE(res2.ok());
+  EXPECT_EQ(res2->points[0].step_s, res->points[7].step_s);
+  EXPECT_EQ(res2->points[1].step_s, res->points[11].step_s);
+}
+
+TEST(Sweep, RankingFitsThenOomThenRefusedAndTheReportSaysSo) {
+  // tp 3 does not divide the heads (refused); zero 0 at tp 1 does not fit in 80 GiB.
+  auto res = run_sweep("", axes({"parallel.tp=1,3,2", "parallel.zero=0,3"}), {});
+  ASSERT_TRUE(res.ok());
+  ASSERT_EQ(res->points.size(), 6u);
+  EXPECT_FALSE(res->points[2].ok);
+  EXPECT_NE(res->points[2].error.find("/parallel/tp"), std::string::npos) << res->points[2].error;
+  EXPECT_TRUE(res->points[0].ok && res->points[0].oom);
+  const auto order = sweep_ranking(res.value());
+  ASSERT_EQ(order.size(), 6u);
+  int cls_prev = 0;
+  double step_prev = 0;
+  for (size_t i : order) {
+    const SweepPoint& p = res->points[i];
+    const int cls = !p.ok ? 2 : p.oom ? 1 : 0;
+    ASSERT_GE(cls, cls_prev);
+    if (cls == cls_prev && cls < 2) {
+      EXPECT_GE(p.step_s, step_prev);
+    }
+    if (cls != cls_prev) step_prev = 0;
+    if (cls < 2) step_prev = p.step_s;
+    cls_prev = cls;
+  }
+  const std::string text = format_sweep(res.value());
+  const SweepPoint& best = res->points[order[0]];
+  ASSERT_TRUE(best.ok && !best.oom);
+  EXPECT_NE(text.find("fastest that fits: parallel.tp=" + best.values[0] + " parallel.zero=" + best.values[1]),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("refused: "), std::string::npos) << text;
+  EXPECT_NE(text.find("OOM on rank"), std::string::npos) << text;
+  EXPECT_NE(text.find("costs: embedded default"), std::string::npos) << text;
+  EXPECT_EQ(text, format_sweep(run_sweep("", axes({"parallel.tp=1,3,2", "parallel.zero=0,3"}), {}).value()))
+      << "deterministic";
+  const auto j = sweep_json(res.value());
+  EXPECT_EQ(j["best"], order[0]);
+  ASSERT_EQ(j["points"].size(), 6u);
+  EXPECT_EQ(j["points"][2]["status"], "invalid");
+  EXPECT_TRUE(j["points"][2]["step_s"].is_null());
+  EXPECT_EQ(j["points"][0]["status"], "oom");
+  EXPECT_EQ(j["points"][order[0]]["rank"], 1);
+  EXPECT_EQ(j["points"][1]["values"]["parallel.zero"], "3");
+}
+
+TEST(Sweep, PipelineAxisDropsTheFilesLayerSplit) {
+  // The 405B scenario sets dp and an uneven 16-stage layers_per_stage; varying pp derives dp and
+  // splits the layers evenly, unless a --set gives a split.
+  const std::string f = std::string(TRAINSIM_SOURCE_DIR) + "/scenarios/llama3_405b_16k.json";
+  auto res = run_sweep(f, axes({"parallel.pp=8,16"}), {});
+  ASSERT_TRUE(res.ok()) << res.status().to_string();
+  ASSERT_EQ(res->notes.size(), 2u);
+  for (const auto& p : res->points) EXPECT_TRUE(p.ok) << p.error;
+  EXPECT_EQ(res->points[0].dp, 256);
+  EXPECT_EQ(res->points[1].dp, 128);
+  SweepOptions keep;
+  keep.overrides = {"parallel.layers_per_stage=[7,8,8,8,8,8,8,8,8,8,8,8,8,8,8,7]"};
+  res = run_sweep(f, axes({"parallel.pp=8,16"}), keep);
+  ASSERT_TRUE(res.ok());
+  EXPECT_EQ(res->notes.size(), 1u);
+  EXPECT_FALSE(res->points[0].ok) << "16 entries for 8 stages";
+  EXPECT_NE(res->points[0].error.find("layers_per_stage"), std::string::npos) << res->points[0].error;
+  EXPECT_TRUE(res->points[1].ok) << res->points[1].error;
+}
+
+TEST(Sweep, AxisValuesSplitOutsideBracketsAndQuotes) {
+  auto a = parse_sweep_axes({"parallel.layers_per_stage=[16,16],[15,17]", "name=\"a,b\",c"});
+  ASSERT_TRUE(a.ok()) << a.status().to_string();
+  EXPECT_EQ(a.value()[0].values, (std::vector<std::string>{"[16,16]", "[15,17]"}));
+  EXPECT_EQ(a.value()[1].values, (std::vector<std::string>{"\"a,b\"", "c"}));
+}
+
+TEST(Sweep, BadAxesAndTooManyPointsAreErrors) {
+  struct Case {
+    std::vector<std::string> in;
+    std::string want;
+  };
+  const std::vector<Case> cases = {
+      {{}, "nothing to vary"},
+      {{"parallel.tp"}, "expected KEY=V1,V2"},
+      {{"=1,2"}, "expected KEY=V1,V2"},
+      {{"parallel.tp=1,,2"}, "an empty value"},
+      {{"parallel.tp=1,2", "parallel.tp=4"}, "varied twice"},
+      {{"parallel.tpp=1,2"}, "did you mean \"tp\""},
+      {{"bogus.tp=1"}, "unknown key"},
+  };
+  for (const auto& c : cases) {
+    auto a = parse_sweep_axes(c.in);
+    ASSERT_FALSE(a.ok()) << c.want;
+    EXPECT_NE(a.status().to_string().find(c.want), std::string::npos) << a.status().to_string();
+    EXPECT_NE(a.status().to_string().find("--vary"), std::string::npos) << a.status().to_string();
+  }
+  std::string many = "training.global_batch=";
+  for (int i = 0; i < 65; ++i) many += (i ? "," : "") + std::to_string(64 * (i + 1));
+  std::string many2 = "training.seq_len=";
+  for (int i = 0; i < 64; ++i) many2 += (i ? "," : "") + std::to_string(1024 * (i + 1));
+  auto res = run_sweep("", axes({many, many2}), {});
+  ASSERT_FALSE(res.ok());
+  EXPECT_NE(res.status().to_string().find("at most 4096 points"), std::string::npos) << res.status().to_string();
+  SweepOptions bad;
+  bad.overrides = {"parallel.tq=2"};
+  res = run_sweep("", axes({"parallel.tp=1,2"}), bad);
+  ASSERT_FALSE(res.ok());
+  EXPECT_NE(res.status().to_string().find("--set"), std::string::npos);
+  res = run_sweep("/nonexistent/x.json", axes({"parallel.tp=1,2"}), {});
+  ASSERT_FALSE(res.ok());
+  EXPECT_NE(res.status().to_string().find("/nonexistent/x.json"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace trainsim
