@@ -61,6 +61,17 @@ int fail(const Status& st, int code) {
   return code;
 }
 
+// A report's text to stdout and, when json_out is set, its JSON to that file; the exit code.
+template <typename Json>
+int print_report(const std::string& text, const std::string& json_out, const Json& j) {
+  std::fputs(text.c_str(), stdout);
+  if (json_out.empty()) return 0;
+  Status st = trainsim::write_text_file(json_out, j.dump(2) + "\n");
+  if (!st.ok()) return fail(st, 1);
+  std::printf("wrote %s\n", json_out.c_str());
+  return 0;
+}
+
 // --exec-records FILE: the executor's per-task records of the reported step, per rank
 // [start ns, end ns, start seq, end seq] in task order (for tests and for inspecting a run).
 Status write_exec_records(const std::string& path, const trainsim::HostRun& run) {
@@ -509,13 +520,7 @@ int main(int argc, char** argv) {
     so.calibration = sweep_calibration;
     auto res = trainsim::run_sweep(sweep_scenario, axes.value(), so);
     if (!res.ok()) return fail(res.status(), 2);
-    std::fputs(trainsim::format_sweep(res.value()).c_str(), stdout);
-    if (!sweep_json_out.empty()) {
-      Status st = trainsim::write_text_file(sweep_json_out, trainsim::sweep_json(res.value()).dump(2) + "\n");
-      if (!st.ok()) return fail(st, 1);
-      std::printf("wrote %s\n", sweep_json_out.c_str());
-    }
-    return 0;
+    return print_report(trainsim::format_sweep(res.value()), sweep_json_out, trainsim::sweep_json(res.value()));
   }
 
   if (*topo) {
@@ -560,13 +565,7 @@ int main(int argc, char** argv) {
   if (*cal && *cmp) {
     auto r = trainsim::compare_with_default(cmp_db, cmp_gpu);
     if (!r.ok()) return fail(r.status(), 2);
-    std::fputs(trainsim::format_compare(r.value()).c_str(), stdout);
-    if (!cmp_json.empty()) {
-      Status st = trainsim::write_text_file(cmp_json, trainsim::compare_json(r.value()).dump(2) + "\n");
-      if (!st.ok()) return fail(st, 1);
-      std::printf("wrote %s\n", cmp_json.c_str());
-    }
-    return 0;
+    return print_report(trainsim::format_compare(r.value()), cmp_json, trainsim::compare_json(r.value()));
   }
   if (*cal && cal_host) {
     if (cal_scenarios.empty())
