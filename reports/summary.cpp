@@ -130,9 +130,11 @@ void performance_section(std::string& out, const Prediction& p) {
                              group_digits(p.tokens_per_s).c_str(),
                              group_digits(p.tokens_per_s_per_gpu).c_str(),
                              group_digits(static_cast<double>(p.tokens_per_step)).c_str()));
+  const bool fp8 = p.scenario.training.precision == DType::kFP8;
   kv(out, "TFLOP/s/GPU", strf("%.1f model, %.1f hardware (peak %.1f %s)", p.model_tflops_per_gpu,
                               p.hardware_tflops_per_gpu, p.peak_tflops,
-                              to_string(p.scenario.training.precision)));
+                              fp8 ? "bf16: MFU/HFU of fp8 runs are quoted against the bf16 peak"
+                                  : to_string(p.scenario.training.precision)));
   kv(out, "MFU / HFU", pct(p.mfu) + " / " + pct(p.hfu));
   if (p.moe.present) {
     const MoeReport& m = p.moe;
