@@ -50,7 +50,7 @@ std::string point_name(const SweepResult& r, const SweepPoint& p) {
 
 }  // namespace
 
-std::string format_sweep(const SweepResult& r) {
+std::string format_sweep(const SweepResult& r, size_t top) {
   std::string out;
   std::string shape;
   for (const auto& a : r.axes) shape += (shape.empty() ? "" : " x ") + a.key + " (" + std::to_string(a.values.size()) + ")";
@@ -95,7 +95,16 @@ std::string format_sweep(const SweepResult& r) {
                              strf("%.1f%%", p.mfu * 100), secs(p.compute_s), secs(p.exposed_comm_s),
                              secs(p.bubble_s), strf("%.2f", p.peak_memory_gib), verdict});
     }
-    t.add(std::move(row));
+    if (top == 0 || k < top) t.add(std::move(row));
+  }
+  if (top > 0 && order.size() > top) {
+    size_t oom = 0, refused = 0;
+    for (size_t k = top; k < order.size(); ++k) {
+      oom += r.points[order[k]].ok && r.points[order[k]].oom;
+      refused += !r.points[order[k]].ok;
+    }
+    t.add_raw(strf("... %zu more (%zu fit, %zu OOM, %zu refused; --json writes every point)", order.size() - top,
+                   order.size() - top - oom - refused, oom, refused));
   }
   out += t.render("");
   out += "\n";

@@ -13,7 +13,9 @@
 
 namespace trainsim {
 
-std::string format_sweep(const SweepResult& r);
+// top > 0: only the first `top` rows of the table, then a line saying how many more there are
+// (the summary lines still count every point).
+std::string format_sweep(const SweepResult& r, size_t top = 0);
 
 // {"scenario", "mode", "axes": [{"key", "values"}], "overrides", "notes", "best": index|null,
 //  "points": [{"index", "rank", "values": {key: value}, "status": "ok"|"oom"|"invalid", "error",

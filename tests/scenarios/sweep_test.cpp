@@ -95,6 +95,20 @@ TEST(Sweep, RankingFitsThenOomThenRefusedAndTheReportSaysSo) {
   EXPECT_NE(text.find("costs: embedded default"), std::string::npos) << text;
   EXPECT_EQ(text, format_sweep(run_sweep("", axes({"parallel.tp=1,3,2", "parallel.zero=0,3"}), {}).value()))
       << "deterministic";
+  // --top 2: the two best rows, then what the others are.
+  const std::string top = format_sweep(res.value(), 2);
+  EXPECT_NE(top.find("\n1 "), std::string::npos) << top;
+  EXPECT_NE(top.find("\n2 "), std::string::npos) << top;
+  EXPECT_EQ(top.find("\n3 "), std::string::npos) << top;
+  size_t fit = 0, oom = 0, refused = 0;
+  for (size_t k = 2; k < order.size(); ++k) {
+    const SweepPoint& p = res->points[order[k]];
+    (!p.ok ? refused : p.oom ? oom : fit)++;
+  }
+  EXPECT_NE(top.find("... 4 more (" + std::to_string(fit) + " fit, " + std::to_string(oom) + " OOM, " +
+                     std::to_string(refused) + " refused"),
+            std::string::npos) << top;
+  EXPECT_NE(top.find("fastest that fits"), std::string::npos);
   const auto j = sweep_json(res.value());
   EXPECT_EQ(j["best"], order[0]);
   ASSERT_EQ(j["points"].size(), 6u);
