@@ -1,5 +1,6 @@
 #include "reports/sweep_report.h"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -24,8 +25,12 @@ std::string secs(double s) {
 std::vector<std::string> titles(const std::vector<SweepAxis>& axes) {
   std::vector<std::string> shortn, out;
   for (const auto& a : axes) {
-    const size_t dot = a.key.find('.');
-    shortn.push_back(dot == std::string::npos ? a.key : a.key.substr(dot + 1));
+    std::string t;
+    for (const auto& k : a.keys) {
+      const size_t dot = k.find('.');
+      t += (t.empty() ? "" : "+") + (dot == std::string::npos ? k : k.substr(dot + 1));
+    }
+    shortn.push_back(t);
   }
   for (size_t i = 0; i < axes.size(); ++i) {
     int same = 0;
@@ -42,9 +47,20 @@ std::string first_error(const std::string& e) {
   return line;
 }
 
+// The KEY=VALUE overrides of a point, one per key (tied keys apart).
+std::vector<std::string> point_overrides(const SweepResult& r, const SweepPoint& p) {
+  std::vector<std::string> out;
+  for (size_t a = 0; a < r.axes.size(); ++a) {
+    const auto& vals = r.axes[a].values;
+    const size_t v = static_cast<size_t>(std::find(vals.begin(), vals.end(), p.values[a]) - vals.begin());
+    for (auto& o : r.axes[a].overrides(v)) out.push_back(std::move(o));
+  }
+  return out;
+}
+
 std::string point_name(const SweepResult& r, const SweepPoint& p) {
   std::string s;
-  for (size_t a = 0; a < r.axes.size(); ++a) s += (a ? " " : "") + r.axes[a].key + "=" + p.values[a];
+  for (const auto& o : point_overrides(r, p)) s += (s.empty() ? "" : " ") + o;
   return s;
 }
 
@@ -156,7 +172,10 @@ ordered_json sweep_json(const SweepResult& r) {
     q["index"] = i;
     q["rank"] = rank[i];
     ordered_json vals = ordered_json::object();
-    for (size_t a = 0; a < r.axes.size(); ++a) vals[r.axes[a].key] = p.values[a];
+    for (const auto& o : point_overrides(r, p)) {
+      const size_t eq = o.find('=');
+      vals[o.substr(0, eq)] = o.substr(eq + 1);
+    }
     q["values"] = std::move(vals);
     q["status"] = !p.ok ? "invalid" : p.oom ? "oom" : "ok";
     q["error"] = p.error;

@@ -11,9 +11,9 @@ namespace trainsim {
 
 namespace {
 
-// "1,2,[8,8],\"a,b\"" -> {"1", "2", "[8,8]", "\"a,b\""}: commas split only outside brackets,
-// braces and quotes.
-std::vector<std::string> split_values(const std::string& s) {
+// split_values("1,2,[8,8],\"a,b\"", ',') -> {"1", "2", "[8,8]", "\"a,b\""}: `sep` splits only
+// outside brackets, braces and quotes.
+std::vector<std::string> split_values(const std::string& s, char sep) {
   std::vector<std::string> out;
   std::string cur;
   int depth = 0;
@@ -33,7 +33,7 @@ std::vector<std::string> split_values(const std::string& s) {
       ++depth;
     } else if ((c == ']' || c == '}') && depth > 0) {
       --depth;
-    } else if (c == ',' && depth == 0) {
+    } else if (c == sep && depth == 0) {
       out.push_back(cur);
       cur.clear();
       continue;
@@ -66,6 +66,12 @@ std::string message(const Status& st) {
 
 }  // namespace
 
+std::vector<std::string> SweepAxis::overrides(size_t v) const {
+  std::vector<std::string> out;
+  for (size_t k = 0; k < keys.size(); ++k) out.push_back(keys[k] + "=" + parts[v][k]);
+  return out;
+}
+
 Result<std::vector<SweepAxis>> parse_sweep_axes(const std::vector<std::string>& texts) {
   Status st;
   std::vector<SweepAxis> axes;
@@ -80,24 +86,46 @@ Result<std::vector<SweepAxis>> parse_sweep_axes(const std::vector<std::string>& 
     }
     SweepAxis a;
     a.key = key;
+    for (auto k : split_values(key, '+')) a.keys.push_back(trim(k));
+    const bool tied = a.keys.size() > 1;
     bool good = true;
-    for (auto v : split_values(t.substr(eq + 1))) {
+    for (auto v : split_values(t.substr(eq + 1), ',')) {
       v = trim(v);
-      if (v.empty()) {
+      std::vector<std::string> parts;
+      if (tied) {
+        for (auto part : split_values(v, '+')) parts.push_back(trim(part));
+      } else {
+        parts.push_back(v);
+      }
+      bool empty = false;
+      for (const auto& part : parts) empty = empty || part.empty();
+      if (v.empty() || (tied && !empty && parts.size() != a.keys.size())) {
         st.add(Error{"--vary", "", "\"" + t + "\"",
-                     "an empty value; write the values separated by commas, e.g. " + key + "=1,2,4"});
+                     v.empty() ? "an empty value; write the values separated by commas, e.g. " + a.keys[0] + "=1,2,4"
+                               : "\"" + v + "\" has " + std::to_string(parts.size()) + " parts for " +
+                                     std::to_string(a.keys.size()) + " tied keys; write one per key joined by '+', "
+                                     "e.g. cluster.gpus+training.global_batch=64+512,128+1024"});
+        good = false;
+        break;
+      }
+      if (empty) {
+        st.add(Error{"--vary", "", "\"" + t + "\"", "\"" + v + "\" has an empty part; every tied key needs a value"});
         good = false;
         break;
       }
       a.values.push_back(v);
+      a.parts.push_back(std::move(parts));
     }
     if (!good) continue;
-    if (!seen.insert(key).second) {
-      st.add(Error{"--vary", "", "\"" + t + "\"", "\"" + key + "\" is varied twice; give all its values in one --vary"});
-      continue;
+    bool again = false;
+    for (const auto& k : a.keys) {
+      if (k.empty() || seen.insert(k).second) continue;
+      st.add(Error{"--vary", "", "\"" + t + "\"", "\"" + k + "\" is varied twice; give all its values in one --vary"});
+      again = true;
     }
-    // The key must be one a scenario has (the check --set gets).
-    Status ks = check_overrides({key + "=" + a.values.front()});
+    if (again) continue;
+    // The keys must be ones a scenario has (the check --set gets).
+    Status ks = check_overrides(a.overrides(0));
     if (!ks.ok()) {
       for (Error e : ks.errors()) {
         e.file = "--vary";
@@ -121,7 +149,8 @@ Result<SweepResult> run_sweep(const std::string& path, const std::vector<SweepAx
 
   size_t count = 1;
   for (const auto& a : axes) {
-    if (a.values.empty()) return Status::error(Error{"--vary", "", a.key, "has no values"});
+    if (a.values.empty() || a.parts.size() != a.values.size())
+      return Status::error(Error{"--vary", "", a.key, "has no values (axes come from parse_sweep_axes)"});
     count *= a.values.size();
     if (count > kMaxSweepPoints) {
       std::string sizes;
@@ -140,12 +169,12 @@ Result<SweepResult> run_sweep(const std::string& path, const std::vector<SweepAx
 
   // What the axes and the overrides set.
   std::set<std::string> set_keys;
-  for (const auto& a : axes) set_keys.insert(a.key);
+  for (const auto& a : axes) set_keys.insert(a.keys.begin(), a.keys.end());
   for (const auto& o : opts.overrides) set_keys.insert(override_key(o));
   auto varied = [&](std::initializer_list<const char*> keys) {
     for (const char* k : keys)
       for (const auto& a : axes)
-        if (a.key == k) return true;
+        if (std::find(a.keys.begin(), a.keys.end(), k) != a.keys.end()) return true;
     return false;
   };
   nlohmann::json base = std::move(doc).value();
@@ -170,7 +199,7 @@ Result<SweepResult> run_sweep(const std::string& path, const std::vector<SweepAx
     std::vector<std::string> overrides = opts.overrides;
     for (size_t a = 0; a < axes.size(); ++a) {
       p.values.push_back(axes[a].values[idx[a]]);
-      overrides.push_back(axes[a].key + "=" + axes[a].values[idx[a]]);
+      for (auto& o : axes[a].overrides(idx[a])) overrides.push_back(std::move(o));
     }
     auto sc = load_scenario_json(base, label, overrides);
     if (!sc.ok()) {

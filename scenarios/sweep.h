@@ -25,12 +25,20 @@
 namespace trainsim {
 
 struct SweepAxis {
-  std::string key;                  // "parallel.tp"
-  std::vector<std::string> values;  // as written: "1", "[8,8]", "interleaved"
+  std::string key;                  // as written: "parallel.tp", or tied keys "cluster.gpus+training.global_batch"
+  std::vector<std::string> values;  // as written: "1", "[8,8]", "interleaved", "64+512" (tied)
+  // The keys the axis sets (one, or the tied ones) and, per value, each key's value.
+  std::vector<std::string> keys;
+  std::vector<std::vector<std::string>> parts;
+  // The point's overrides for value v: "KEY=VALUE" per key.
+  std::vector<std::string> overrides(size_t v) const;
 };
 
-// "KEY=V1,V2,..." per axis; commas inside [] {} or "" do not split. Errors (the file "--vary"):
-// no '=', an empty value, a key given twice, a key the scenario format does not have.
+// "KEY=V1,V2,..." per axis; commas inside [] {} or "" do not split. Tied keys move together
+// (weak scaling, say): "K1+K2=A1+B1,A2+B2" sets K1=A1 and K2=B1 in one point, K1=A2 and K2=B2 in
+// the next ('+' splits outside brackets and quotes, and only when the axis ties keys). Errors
+// (the file "--vary"): no '=', an empty value, a value without one part per tied key, a key given
+// twice, a key the scenario format does not have.
 Result<std::vector<SweepAxis>> parse_sweep_axes(const std::vector<std::string>& texts);
 
 struct SweepOptions {
@@ -43,7 +51,7 @@ struct SweepOptions {
 constexpr size_t kMaxSweepPoints = 4096;
 
 struct SweepPoint {
-  std::vector<std::string> values;  // one per axis
+  std::vector<std::string> values;  // one per axis (tied keys: "64+512")
   bool ok = false;                  // predicted (false: `error` says why not)
   std::string error;                // the loader's or simulator's message
   int dp = 0;

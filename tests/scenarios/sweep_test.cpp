@@ -146,6 +146,54 @@ TEST(Sweep, AxisValuesSplitOutsideBracketsAndQuotes) {
   EXPECT_EQ(a.value()[1].values, (std::vector<std::string>{"\"a,b\"", "c"}));
 }
 
+TEST(Sweep, TiedKeysMoveTogether) {
+  // Weak scaling: GPUs and global batch tied, times two schedules of a pipeline.
+  auto a = parse_sweep_axes({"cluster.gpus + training.global_batch=8+64,16+128, 32+256", "parallel.zero=1,3"});
+  ASSERT_TRUE(a.ok()) << a.status().to_string();
+  EXPECT_EQ(a.value()[0].keys, (std::vector<std::string>{"cluster.gpus", "training.global_batch"}));
+  EXPECT_EQ(a.value()[0].values, (std::vector<std::string>{"8+64", "16+128", "32+256"}));
+  EXPECT_EQ(a.value()[0].overrides(2), (std::vector<std::string>{"cluster.gpus=32", "training.global_batch=256"}));
+  auto res = run_sweep("", a.value(), {});
+  ASSERT_TRUE(res.ok()) << res.status().to_string();
+  ASSERT_EQ(res->points.size(), 6u);
+  ASSERT_EQ(res->notes.size(), 1u) << "cluster.gpus varies: dp is derived";
+  for (size_t i = 0; i < 6; ++i) {
+    const SweepPoint& p = res->points[i];
+    ASSERT_TRUE(p.ok) << p.error;
+    const int gpus = 8 << (i / 2);
+    EXPECT_EQ(p.dp, gpus);
+    auto sc = load_embedded_quickstart({"cluster.gpus=" + std::to_string(gpus),
+                                        "training.global_batch=" + std::to_string(8 * gpus),
+                                        "parallel.zero=" + std::string(i % 2 ? "3" : "1"),
+                                        "parallel.dp=" + std::to_string(gpus)});
+    ASSERT_TRUE(sc.ok()) << sc.status().to_string();
+    PredictOptions po;
+    po.fast = true;
+    auto pr = predict(sc.value(), po);
+    ASSERT_TRUE(pr.ok());
+    EXPECT_EQ(p.fingerprint, pr->fingerprint) << i;
+    EXPECT_EQ(p.step_s, pr->step_time.seconds()) << i;
+  }
+  const auto j = sweep_json(res.value());
+  EXPECT_EQ(j["points"][5]["values"]["cluster.gpus"], "32");
+  EXPECT_EQ(j["points"][5]["values"]["training.global_batch"], "256");
+  EXPECT_NE(format_sweep(res.value()).find("gpus+global_batch"), std::string::npos);
+  // A value needs one part per tied key; a tied key may not be varied again.
+  auto bad = parse_sweep_axes({"cluster.gpus+training.global_batch=8+64,16"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().to_string().find("has 1 parts for 2 tied keys"), std::string::npos) << bad.status().to_string();
+  bad = parse_sweep_axes({"cluster.gpus+training.global_batch=8+"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().to_string().find("empty part"), std::string::npos) << bad.status().to_string();
+  bad = parse_sweep_axes({"cluster.gpus+training.global_batch=8+64", "cluster.gpus=16"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().to_string().find("varied twice"), std::string::npos) << bad.status().to_string();
+  // A single key keeps '+' in its values (1e+3 is a number).
+  auto one = parse_sweep_axes({"training.global_batch=1e+3,64"});
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(one.value()[0].values.front(), "1e+3");
+}
+
 TEST(Sweep, BadAxesAndTooManyPointsAreErrors) {
   struct Case {
     std::vector<std::string> in;
