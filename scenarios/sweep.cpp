@@ -64,6 +64,56 @@ std::string message(const Status& st) {
   return m;
 }
 
+// The candidate values of `--vary KEY=auto`, from the base scenario; *rule says how they were
+// chosen, and is left empty when the key has no auto rule.
+std::vector<std::string> auto_values(const std::string& key, const Scenario& s, std::string* rule) {
+  std::vector<std::string> out;
+  auto add = [&](int64_t v) { out.push_back(std::to_string(v)); };
+  const int64_t gpus = s.cluster.gpus;
+  if (key == "parallel.tp") {
+    *rule = "powers of two up to gpus_per_node that divide the GPUs, heads and kv_heads";
+    for (int64_t p = 1; p <= s.cluster.gpus_per_node && p <= gpus; p *= 2)
+      if (gpus % p == 0 && s.model.heads % p == 0 && s.model.kv_heads % p == 0) add(p);
+  } else if (key == "parallel.pp") {
+    *rule = "divisors of the GPUs up to the layers (and 128)";
+    for (int64_t d = 1; d <= gpus && d <= s.model.layers && d <= 128; ++d)
+      if (gpus % d == 0) add(d);
+  } else if (key == "parallel.cp") {
+    *rule = "powers of two that divide the GPUs and half the sequence";
+    for (int64_t p = 1; p <= gpus; p *= 2)
+      if (gpus % p == 0 && s.training.seq_len % (2 * p) == 0) add(p);
+  } else if (key == "parallel.ep") {
+    *rule = "divisors of the experts that divide the GPUs (1 for dense models)";
+    for (int64_t d = 1; d <= std::max(1, s.model.experts) && d <= gpus; ++d)
+      if (gpus % d == 0 && (s.model.experts == 0 ? d == 1 : s.model.experts % d == 0)) add(d);
+  } else if (key == "training.micro_batch") {
+    *rule = "divisors of the global batch up to 16";
+    for (int64_t d = 1; d <= 16 && d <= s.training.global_batch; ++d)
+      if (s.training.global_batch % d == 0) add(d);
+  } else if (key == "parallel.zero") {
+    *rule = "0 to 3";
+    for (int z = 0; z <= 3; ++z) add(z);
+  } else if (key == "parallel.recompute") {
+    *rule = "every mode";
+    out = {"none", "selective", "full"};
+  } else if (key == "parallel.schedule") {
+    *rule = "every schedule";
+    for (Schedule k : {Schedule::kGpipe, Schedule::k1F1B, Schedule::kInterleaved, Schedule::kDualPipeV, Schedule::kZBV,
+                       Schedule::kDualPipe})
+      out.push_back(to_string(k));
+  } else if (key == "parallel.sequence_parallel" || key == "parallel.dp_overlap" || key == "parallel.ep_overlap") {
+    *rule = "both";
+    out = {"false", "true"};
+  } else {
+    rule->clear();
+  }
+  return out;
+}
+
+constexpr const char* kAutoKeys =
+    "parallel.tp, parallel.pp, parallel.cp, parallel.ep, training.micro_batch, parallel.zero, parallel.recompute, "
+    "parallel.schedule, parallel.sequence_parallel, parallel.dp_overlap, parallel.ep_overlap";
+
 }  // namespace
 
 std::vector<std::string> SweepAxis::overrides(size_t v) const {
@@ -147,23 +197,8 @@ Result<SweepResult> run_sweep(const std::string& path, const std::vector<SweepAx
   auto doc = read_scenario_document(path);
   if (!doc.ok()) return doc.status();
 
-  size_t count = 1;
-  for (const auto& a : axes) {
-    if (a.values.empty() || a.parts.size() != a.values.size())
-      return Status::error(Error{"--vary", "", a.key, "has no values (axes come from parse_sweep_axes)"});
-    count *= a.values.size();
-    if (count > kMaxSweepPoints) {
-      std::string sizes;
-      for (const auto& b : axes) sizes += (sizes.empty() ? "" : " x ") + std::to_string(b.values.size());
-      return Status::error(Error{"--vary", "", sizes + " points",
-                                 "a sweep has at most " + std::to_string(kMaxSweepPoints) +
-                                     " points; give fewer values"});
-    }
-  }
-
   SweepResult res;
   res.scenario = path.empty() ? "quickstart (embedded)" : path;
-  res.axes = axes;
   res.overrides = opts.overrides;
   res.fast = opts.fast;
 
@@ -193,13 +228,55 @@ Result<SweepResult> run_sweep(const std::string& path, const std::vector<SweepAx
   }
   const std::string label = path.empty() ? "<embedded>" : path;
 
-  std::vector<size_t> idx(axes.size(), 0);
+  // KEY=auto: the candidates the base scenario (with the --set overrides) allows.
+  std::vector<SweepAxis> ax = axes;
+  for (auto& a : ax) {
+    if (a.keys.size() != 1 || a.values.size() != 1 || a.values[0] != "auto") continue;
+    auto sc = load_scenario_json(base, label, opts.overrides);
+    if (!sc.ok()) {
+      Status st = Status::error(Error{"--vary", "", a.key + "=auto",
+                                      "auto takes its candidates from the scenario, which does not load as it is "
+                                      "(with the --set overrides); give the values instead, or fix:"});
+      st.merge(sc.status());
+      return st;
+    }
+    std::string rule;
+    auto vals = auto_values(a.key, sc.value(), &rule);
+    if (rule.empty())
+      return Status::error(Error{"--vary", "", a.key + "=auto", std::string("auto works for ") + kAutoKeys +
+                                                                  "; give the values of this key"});
+    if (vals.empty())
+      return Status::error(Error{"--vary", "", a.key + "=auto", "no candidate (" + rule + ") fits this scenario"});
+    a.values = vals;
+    a.parts.clear();
+    for (const auto& v : vals) a.parts.push_back({v});
+    std::string list;
+    for (const auto& v : vals) list += (list.empty() ? "" : ",") + v;
+    res.notes.push_back(a.key + "=auto: " + list + " (" + rule + ")");
+  }
+  res.axes = ax;
+
+  size_t count = 1;
+  for (const auto& a : ax) {
+    if (a.values.empty() || a.parts.size() != a.values.size())
+      return Status::error(Error{"--vary", "", a.key, "has no values (axes come from parse_sweep_axes)"});
+    count *= a.values.size();
+    if (count > kMaxSweepPoints) {
+      std::string sizes;
+      for (const auto& b : ax) sizes += (sizes.empty() ? "" : " x ") + std::to_string(b.values.size());
+      return Status::error(Error{"--vary", "", sizes + " points",
+                                 "a sweep has at most " + std::to_string(kMaxSweepPoints) +
+                                     " points; give fewer values"});
+    }
+  }
+
+  std::vector<size_t> idx(ax.size(), 0);
   for (size_t n = 0; n < count; ++n) {
     SweepPoint p;
     std::vector<std::string> overrides = opts.overrides;
-    for (size_t a = 0; a < axes.size(); ++a) {
-      p.values.push_back(axes[a].values[idx[a]]);
-      for (auto& o : axes[a].overrides(idx[a])) overrides.push_back(std::move(o));
+    for (size_t a = 0; a < ax.size(); ++a) {
+      p.values.push_back(ax[a].values[idx[a]]);
+      for (auto& o : ax[a].overrides(idx[a])) overrides.push_back(std::move(o));
     }
     auto sc = load_scenario_json(base, label, overrides);
     if (!sc.ok()) {
@@ -233,8 +310,8 @@ Result<SweepResult> run_sweep(const std::string& path, const std::vector<SweepAx
       }
     }
     res.points.push_back(std::move(p));
-    for (size_t a = axes.size(); a-- > 0;) {   // odometer, last axis fastest
-      if (++idx[a] < axes[a].values.size()) break;
+    for (size_t a = ax.size(); a-- > 0;) {   // odometer, last axis fastest
+      if (++idx[a] < ax[a].values.size()) break;
       idx[a] = 0;
     }
   }

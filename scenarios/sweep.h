@@ -13,6 +13,14 @@
 // derived (gpus / (tp*pp*cp)) in every point rather than kept from the file; likewise a file's
 // layers_per_stage is dropped when pp, vp or the schedule vary and nothing sets it (the loader
 // then splits the layers evenly). Both are listed in SweepResult::notes.
+// "KEY=auto" (the only value of a one-key axis) takes the candidates a rule gives from the
+// scenario with the --set overrides (not the other axes): parallel.tp powers of two up to
+// gpus_per_node dividing the GPUs, heads and kv_heads; parallel.pp divisors of the GPUs up to the
+// layers (and 128); parallel.cp powers of two dividing the GPUs and half the sequence;
+// parallel.ep divisors of the experts dividing the GPUs; training.micro_batch divisors of the
+// global batch up to 16; parallel.zero 0-3; every recompute mode and schedule; both values of
+// sequence_parallel, dp_overlap and ep_overlap. The notes list each expansion; SweepResult::axes
+// holds the expanded values.
 // Thread-safety: reentrant.
 #pragma once
 #include <cstdint>

@@ -194,6 +194,44 @@ TEST(Sweep, TiedKeysMoveTogether) {
   EXPECT_EQ(one.value()[0].values.front(), "1e+3");
 }
 
+TEST(Sweep, AutoTakesTheCandidatesTheScenarioAllows) {
+  // The quickstart: Llama 3 8B (32 heads, 8 kv heads, 32 layers, seq 8192), 8 GPUs of a node, batch 64.
+  auto res = run_sweep("", axes({"parallel.tp=auto", "parallel.pp=auto", "training.micro_batch=auto",
+                                 "parallel.cp=auto", "parallel.ep=auto"}), {});
+  ASSERT_TRUE(res.ok()) << res.status().to_string();
+  ASSERT_EQ(res->axes.size(), 5u);
+  EXPECT_EQ(res->axes[0].values, (std::vector<std::string>{"1", "2", "4", "8"}));
+  EXPECT_EQ(res->axes[1].values, (std::vector<std::string>{"1", "2", "4", "8"}));
+  EXPECT_EQ(res->axes[2].values, (std::vector<std::string>{"1", "2", "4", "8", "16"}));
+  EXPECT_EQ(res->axes[3].values, (std::vector<std::string>{"1", "2", "4", "8"}));
+  EXPECT_EQ(res->axes[4].values, (std::vector<std::string>{"1"})) << "a dense model has no experts to spread";
+  EXPECT_EQ(res->points.size(), 4u * 4 * 5 * 4);
+  size_t ok = 0;
+  for (const auto& p : res->points) ok += p.ok;
+  EXPECT_GT(ok, 0u);
+  EXPECT_EQ(res->notes.size(), 6u) << "dp derived, and one line per expansion";
+  // 2 kv heads (a --set): tp=auto stops at 2; nodes of 4 GPUs and 12 GPUs: tp 8 would not fit either.
+  SweepOptions o;
+  o.overrides = {"model.heads=16", "model.kv_heads=2", "cluster.gpus=16", "parallel.dp=16", "training.global_batch=48"};
+  res = run_sweep("", axes({"parallel.tp=auto"}), o);
+  ASSERT_TRUE(res.ok()) << res.status().to_string();
+  EXPECT_EQ(res->axes[0].values, (std::vector<std::string>{"1", "2"}));
+  o.overrides = {"cluster.gpus=12", "cluster.gpus_per_node=4", "parallel.dp=12", "training.global_batch=48"};
+  res = run_sweep("", axes({"parallel.tp=auto"}), o);
+  ASSERT_TRUE(res.ok()) << res.status().to_string();
+  EXPECT_EQ(res->axes[0].values, (std::vector<std::string>{"1", "2", "4"}));
+  // Keys without a rule, and a scenario that does not load, are errors that say so.
+  res = run_sweep("", axes({"parallel.vp=auto"}), {});
+  ASSERT_FALSE(res.ok());
+  EXPECT_NE(res.status().to_string().find("auto works for parallel.tp"), std::string::npos) << res.status().to_string();
+  SweepOptions bad;
+  bad.overrides = {"cluster.gpus=7"};
+  res = run_sweep("", axes({"parallel.tp=auto"}), bad);
+  ASSERT_FALSE(res.ok());
+  EXPECT_NE(res.status().to_string().find("does not load"), std::string::npos) << res.status().to_string();
+  EXPECT_NE(res.status().to_string().find("/training/global_batch"), std::string::npos) << res.status().to_string();
+}
+
 TEST(Sweep, BadAxesAndTooManyPointsAreErrors) {
   struct Case {
     std::vector<std::string> in;
