@@ -89,8 +89,9 @@ std::vector<int> pick_devices(const std::vector<DeviceInfo>& devices, const std:
 
 Result<std::unique_ptr<CalibratedCostModel>> CalibratedCostModel::make(const std::string& db_path,
                                                                        const ClusterSpec& cluster,
-                                                                       const std::string& prefer_source) {
-  return make_impl(db_path, cluster, nullptr, prefer_source, "");
+                                                                       const std::string& prefer_source,
+                                                                       AttentionKernel attention) {
+  return make_impl(db_path, cluster, nullptr, prefer_source, "", attention);
 }
 
 Result<std::unique_ptr<CalibratedCostModel>> CalibratedCostModel::make_for_device(const std::string& db_path,
@@ -104,7 +105,8 @@ Result<std::unique_ptr<CalibratedCostModel>> CalibratedCostModel::make_impl(cons
                                                                             const ClusterSpec& cluster,
                                                                             const std::string* device_name,
                                                                             const std::string& prefer_source,
-                                                                            const std::string& prefer_coll_source) {
+                                                                            const std::string& prefer_coll_source,
+                                                                            AttentionKernel attention) {
   auto db = CalibrationDb::open(db_path, /*create=*/false);
   if (!db.ok()) return db.status();
   auto devs = db.value()->devices();
@@ -125,6 +127,8 @@ Result<std::unique_ptr<CalibratedCostModel>> CalibratedCostModel::make_impl(cons
   }
   auto eff = default_efficiencies(gpu_family(cluster.gpu));
   if (!eff.ok()) return eff.status();
+  Status ak = use_attention_kernel(attention, &eff.value());
+  if (!ak.ok()) return ak;
   std::unique_ptr<CalibratedCostModel> m(new CalibratedCostModel());
   m->fallback_ = std::make_unique<DefaultCostModel>(cluster, std::move(eff).value());
   m->device_ = devs.value()[picked.front()];

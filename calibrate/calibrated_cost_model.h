@@ -33,8 +33,11 @@ class CalibratedCostModel : public CostModel {
   // and shape), the one whose source contains `prefer_source` counts (e.g. "flash" for a stack
   // that runs FlashAttention where the database also has cuDNN's kernel); among those, or
   // when none or all match, the fastest.
+  // `attention`: the training's attention kernel, for the attention ops the database has not
+  // measured (the embedded default's figure for it, use_attention_kernel in cost_model.h).
   static Result<std::unique_ptr<CalibratedCostModel>> make(const std::string& db_path, const ClusterSpec& cluster,
-                                                           const std::string& prefer_source = "");
+                                                           const std::string& prefer_source = "",
+                                                           AttentionKernel attention = AttentionKernel::kFlash);
   // The same, with the devices named exactly `device_name` (verify mode's host device,
   // calibrate/host_calibrate.h); the cluster still gives the default model for what was not
   // measured. Of several measurements of one collective point (same kind, bytes and group
@@ -86,7 +89,8 @@ class CalibratedCostModel : public CostModel {
   static Result<std::unique_ptr<CalibratedCostModel>> make_impl(const std::string& db_path, const ClusterSpec& cluster,
                                                                 const std::string* device_name,
                                                                 const std::string& prefer_source,
-                                                                const std::string& prefer_coll_source);
+                                                                const std::string& prefer_coll_source,
+                                                                AttentionKernel attention = AttentionKernel::kFlash);
   OpCost price_work(const std::string& what, double x, double exact_t, const std::vector<std::pair<double, double>>& x_t,
                     const OpCost& fallback, const char* unit) const;
 

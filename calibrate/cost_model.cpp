@@ -31,6 +31,8 @@ Result<DefaultEfficiencies> default_efficiencies(const std::string& family) {
   e.gemm = f.at("gemm_efficiency").get<double>();
   e.gemm_fp8 = f.value("gemm_fp8_efficiency", e.gemm);
   e.attention = f.at("attention_efficiency").get<double>();
+  e.attention_cudnn = f.value("attention_cudnn_efficiency", 0.0);
+  e.attention_cudnn_backward_ratio = f.value("attention_cudnn_backward_efficiency_ratio", 0.0);
   e.hbm = f.at("hbm_efficiency").get<double>();
   e.nvlink_allreduce = f.value("nvlink_allreduce_busbw_fraction", 0.0);   // or fitted below
   e.nvlink = f.at("nvlink_busbw_fraction").get<double>();
@@ -64,6 +66,19 @@ Result<DefaultEfficiencies> default_efficiencies(const std::string& family) {
   e.nccl_ctas = c.at("nccl_ctas").get<int>();
   e.pcie_duplex = c.at("pcie_duplex_factor").get<double>();
   return e;
+}
+
+Status use_attention_kernel(AttentionKernel kernel, DefaultEfficiencies* eff) {
+  if (kernel != AttentionKernel::kCudnn) return Status();
+  if (!(eff->attention_cudnn > 0) || !(eff->attention_cudnn_backward_ratio > 0))
+    return Status::error(Error{"", "/training/attention_kernel", "\"cudnn\"",
+                               "the embedded default has a cuDNN fused attention figure for hopper GPUs only (measured "
+                               "on an H100); this GPU is of the " + eff->family + " family: use \"flash\", or price attention from "
+                               "a calibration database that measured it"});
+  eff->attention = eff->attention_cudnn;
+  eff->attention_backward_ratio = eff->attention_cudnn_backward_ratio;
+  eff->attention_kernel = "cuDNN fused attention (measured on H100, calibrate/data/h100)";
+  return Status();
 }
 
 double DefaultEfficiencies::size_factor(Time ideal) const {
@@ -180,8 +195,9 @@ std::string DefaultCostModel::describe(OpClass cls, CostSource) const {
                     power_ < 1 ? ", power-capped" : "");
       break;
     case OpClass::kAttention:
-      std::snprintf(buf, sizeof buf, "flash attention at %.0f%% of bf16 peak (backward x%.2f), causal work x%.2f",
-                    eff_.attention * 100, eff_.attention_backward_ratio, eff_.causal_work_fraction);
+      std::snprintf(buf, sizeof buf, "%s at %.0f%% of bf16 peak (backward x%.2f), causal work x%.2f",
+                    eff_.attention_kernel.c_str(), eff_.attention * 100, eff_.attention_backward_ratio,
+                    eff_.causal_work_fraction);
       break;
     case OpClass::kCollective:
       std::snprintf(buf, sizeof buf,
@@ -212,9 +228,12 @@ std::string DefaultCostModel::describe(OpClass cls, CostSource) const {
 }
 
 Result<std::unique_ptr<CostModel>> make_default_cost_model(const ClusterSpec& cluster,
-                                                           const InNetworkReduction& innet) {
+                                                           const InNetworkReduction& innet,
+                                                           AttentionKernel attention) {
   auto eff = default_efficiencies(gpu_family(cluster.gpu));
   if (!eff.ok()) return eff.status();
+  Status st = use_attention_kernel(attention, &eff.value());
+  if (!st.ok()) return st;
   auto m = std::make_unique<DefaultCostModel>(cluster, std::move(eff).value());
   m->set_in_network(innet);
   return std::unique_ptr<CostModel>(std::move(m));

@@ -28,6 +28,7 @@
 #include <utility>
 #include <vector>
 
+#include "models/spec.h"
 #include "sim/collectives.h"
 #include "sim/plan.h"
 #include "sim/status.h"
@@ -54,6 +55,10 @@ class CostModel {
 struct DefaultEfficiencies {
   std::string family;
   double gemm = 0, gemm_fp8 = 0, attention = 0, hbm = 0;
+  // cuDNN's fused attention (training.attention_kernel "cudnn"): its forward efficiency and
+  // backward ratio; 0 where the family has no figure. use_attention_kernel() swaps them in.
+  double attention_cudnn = 0, attention_cudnn_backward_ratio = 0;
+  std::string attention_kernel = "flash attention";   // what `attention` is the efficiency of
   double nvlink_allreduce = 0, nvlink = 0, nic = 0, p2p = 0, pcie = 0;
   Time memory_overhead, nvlink_alpha, nic_alpha;
   double nvlink_fit_residual = 0;   // rms relative residual of the NVLink all-reduce fit (0: not fitted)
@@ -86,6 +91,11 @@ struct InNetworkReduction {
 std::string gpu_family(const GpuSpec& gpu);
 // Efficiencies for a family from the embedded defaults. Error names the family if missing.
 Result<DefaultEfficiencies> default_efficiencies(const std::string& family);
+// Prices attention as `kernel` runs it: flash keeps the family's FlashAttention-2 figures;
+// cudnn takes attention_cudnn and its backward ratio (an error where the family has none);
+// unfused attention has no attention ops to price. The error says what is accepted.
+Status use_attention_kernel(AttentionKernel kernel, DefaultEfficiencies* eff);
+
 // The share of `gpu`'s SMs that one running collective of `nccl_ctas` CTAs holds (for
 // ReplayOptions::comm_sm_share), at most 1; 0 for nccl_ctas <= 0.
 inline double comm_sm_share(int nccl_ctas, const GpuSpec& gpu) {
@@ -115,8 +125,11 @@ class DefaultCostModel : public CostModel {
   double power_ = 1.0;
 };
 
+// `attention`: the training's attention kernel (use_attention_kernel); its error if the family has
+// no figure for it.
 Result<std::unique_ptr<CostModel>> make_default_cost_model(const ClusterSpec& cluster,
-                                                           const InNetworkReduction& innet = {});
+                                                           const InNetworkReduction& innet = {},
+                                                           AttentionKernel attention = AttentionKernel::kFlash);
 
 // Fills Task::dur of every task of the plan from the cost model (each distinct op is priced
 // once). `op_sources` receives the source of each op (size plan.ops.size()).

@@ -682,7 +682,7 @@ class StageBuilder {
   // The attention core forward; returns its first task.
   uint32_t attention_forward(Category c, int layer, int micro) {
     if (d_.cp > 1) return cp_attention_forward(c, layer, micro);
-    if (tr_.attention_kernel == AttentionKernel::kFlash) return emit_compute(core_op(false, micro), c, layer, micro);
+    if (fused_attention(tr_.attention_kernel)) return emit_compute(core_op(false, micro), c, layer, micro);
     const int64_t bh = d_.b * (d_.heads / d_.t);
     uint32_t first = emit_compute(OP(gemm_op("attn.scores.fwd", d_.s, d_.s, d_.qk_dim, DType::kBF16, false, bh)), c,
                                   layer, micro);
@@ -699,7 +699,7 @@ class StageBuilder {
       cp_attention_backward(layer, micro);
       return;
     }
-    if (tr_.attention_kernel == AttentionKernel::kFlash) {
+    if (fused_attention(tr_.attention_kernel)) {
       emit_compute(core_op(true, micro), c, layer, micro);
       return;
     }
@@ -1913,8 +1913,8 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
     if (tr.seq_len % chunks != 0)
       return Status::error("seq_len " + std::to_string(tr.seq_len) + " is not divisible by " + std::to_string(chunks) +
                            (chunks == 2 * par.cp ? " (2*cp zig-zag chunks)" : " (cp)"));
-    if (tr.attention_kernel != AttentionKernel::kFlash)
-      return Status::error("context parallelism needs the flash attention kernel");
+    if (!fused_attention(tr.attention_kernel))
+      return Status::error("context parallelism needs a fused attention kernel (flash or cudnn)");
     if (par.cp_ulysses > 1 && model.heads % (par.tp * par.cp_ulysses) != 0)
       return Status::error("heads (" + std::to_string(model.heads) + ") must be divisible by tp*cp_ulysses (" +
                            std::to_string(par.tp * par.cp_ulysses) + ") for the Ulysses all-to-all");

@@ -30,8 +30,8 @@ constexpr NameTable<Recompute, 3> kRecomputes{{
     {Recompute::kNone, "none"}, {Recompute::kSelective, "selective"}, {Recompute::kFull, "full"}}};
 constexpr NameTable<ZeroGather, 2> kZeroGathers{{{ZeroGather::kLayer, "layer"}, {ZeroGather::kTensor, "tensor"}}};
 constexpr NameTable<EpLayout, 3> kEpLayouts{{{EpLayout::kAuto, "auto"}, {EpLayout::kDp, "dp"}, {EpLayout::kFolded, "folded"}}};
-constexpr NameTable<AttentionKernel, 2> kAttentionKernels{{
-    {AttentionKernel::kFlash, "flash"}, {AttentionKernel::kUnfused, "unfused"}}};
+constexpr NameTable<AttentionKernel, 3> kAttentionKernels{{
+    {AttentionKernel::kFlash, "flash"}, {AttentionKernel::kUnfused, "unfused"}, {AttentionKernel::kCudnn, "cudnn"}}};
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -108,9 +108,11 @@ bool parse_ep_layout(std::string_view s, EpLayout* out) { return parse_in(kEpLay
 const char* dtype_choices() { return "\"bf16\", \"fp16\", \"fp8\" or \"fp32\""; }
 const char* activation_choices() { return "\"gelu\" or \"swiglu\""; }
 const char* norm_choices() { return "\"layernorm\" or \"rmsnorm\""; }
-const char* schedule_choices() { return "\"gpipe\", \"1f1b\" or \"interleaved\""; }
+const char* schedule_choices() {
+  return "\"gpipe\", \"1f1b\", \"interleaved\", \"dualpipev\", \"zbv\" or \"dualpipe\"";
+}
 const char* recompute_choices() { return "\"none\", \"selective\" or \"full\""; }
-const char* attention_kernel_choices() { return "\"flash\" or \"unfused\""; }
+const char* attention_kernel_choices() { return "\"flash\", \"cudnn\" or \"unfused\""; }
 const char* zero_gather_choices() { return "\"layer\" (FSDP) or \"tensor\" (DeepSpeed ZeRO-3)"; }
 const char* ep_layout_choices() {
   return "\"auto\" (EP along DP where it applies, else folded), \"dp\" (EP along DP) or \"folded\" (parallel folding)";

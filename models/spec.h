@@ -46,7 +46,9 @@ enum class Recompute : uint8_t { kNone, kSelective, kFull };
 // How the attention core runs: one fused flash kernel (FlashAttention, cuDNN SDPA), or the
 // pre-2022 Megatron/DeepSpeed form: batched QK^T GEMM, fused scale-mask-softmax, dropout and
 // batched PV GEMM, with the s x s probabilities in HBM.
-enum class AttentionKernel : uint8_t { kFlash, kUnfused };
+enum class AttentionKernel : uint8_t { kFlash, kUnfused, kCudnn };
+// One fused kernel (FlashAttention or cuDNN's fused SDPA): no s x s matrix in HBM.
+constexpr bool fused_attention(AttentionKernel k) { return k != AttentionKernel::kUnfused; }
 // How ZeRO-3 gathers parameters:
 //   kLayer   one collective per transformer layer on a side stream, prefetched ahead of use
 //            (PyTorch FSDP: a flat parameter per wrapped layer);

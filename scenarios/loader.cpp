@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "calibrate/cost_model.h"
 #include "models/catalog.h"
 #include "models/compiler.h"
 #include "models/spec_parse.h"
@@ -1068,9 +1069,10 @@ Result<Scenario> load_document(json doc, const std::string& label,
       if (t.documents.kind == DocumentLengths::kLognormal && !Reader::has(dsec, "sigma"))
         r.error(b + "/sigma", "", "missing; required for lengths \"lognormal\": the standard deviation of log(length), e.g. 1.0");
       r.read_real(dsec, b, "sigma", 0, 10, "1.0", &t.documents.sigma);
-      if (t.attention_kernel != AttentionKernel::kFlash)
+      if (!fused_attention(t.attention_kernel))
         r.error(b + "/lengths", "\"" + lengths + "\"",
-                "document masking runs as varlen flash attention; set training.attention_kernel to \"flash\"");
+                "document masking runs as varlen fused attention; set training.attention_kernel to \"flash\" or "
+                "\"cudnn\"");
     }
     if (const json* v = Reader::field(dsec, "seed")) {
       if (v->is_number_unsigned() || (v->is_number_integer() && v->get<int64_t>() >= 0)) t.documents.seed = v->get<uint64_t>();
@@ -1337,11 +1339,18 @@ Result<Scenario> load_document(json doc, const std::string& label,
                  (zigzag ? "2*cp = " + I(chunks) + " (zig-zag chunks of ring attention)" : "cp = " + I(chunks)) +
                  "; use a multiple of " + I(chunks));
   }
+  if (r.good({"/training/attention_kernel", "/cluster/gpu"}) && t.attention_kernel == AttentionKernel::kCudnn) {
+    auto eff = default_efficiencies(gpu_family(c.gpu));
+    if (eff.ok()) {
+      Status st = use_attention_kernel(AttentionKernel::kCudnn, &eff.value());
+      if (!st.ok()) r.note("/training/attention_kernel", "\"cudnn\"", st.errors().front().message);
+    }
+  }
   if (r.good({P + "/cp", "/training/attention_kernel"}) && p.cp > 1 &&
-      t.attention_kernel != AttentionKernel::kFlash)
+      !fused_attention(t.attention_kernel))
     r.note(P + "/cp", I(p.cp),
-           "context parallelism runs the attention core as flash blocks; set training.attention_kernel to "
-           "\"flash\" or cp to 1");
+           "context parallelism runs the attention core as fused (flash or cuDNN) blocks; set "
+           "training.attention_kernel to \"flash\" or \"cudnn\", or cp to 1");
   if (r.good({P + "/cp_ulysses", P + "/tp", "/model/heads"}) && p.cp_ulysses > 1 &&
       s.model.heads % (static_cast<int64_t>(p.tp) * p.cp_ulysses) != 0)
     r.note(P + "/cp_ulysses", I(p.cp_ulysses),

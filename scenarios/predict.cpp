@@ -158,12 +158,13 @@ Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
   std::unique_ptr<CostModel> model;
   const CalibratedCostModel* calibrated = nullptr;
   if (!s.options.calibration.empty()) {
-    auto cal = CalibratedCostModel::make(s.options.calibration, s.cluster, s.options.prefer_source);
+    auto cal = CalibratedCostModel::make(s.options.calibration, s.cluster, s.options.prefer_source,
+                                         s.training.attention_kernel);
     if (!cal.ok()) return cal.status();
     calibrated = cal.value().get();
     model = std::move(cal).value();
   } else {
-    auto def = make_default_cost_model(s.cluster, in_network(s));
+    auto def = make_default_cost_model(s.cluster, in_network(s), s.training.attention_kernel);
     if (!def.ok()) return def.status();
     model = std::move(def).value();
   }

@@ -340,12 +340,12 @@ Result<Verification> verify_scenario(const Scenario& s, const VerifyOptions& opt
   std::unique_ptr<CostModel> gpu_model;
   if (cuda) {
     if (db_path.empty()) {
-      auto def = make_default_cost_model(s.cluster);
+      auto def = make_default_cost_model(s.cluster, {}, s.training.attention_kernel);
       if (!def.ok()) return def.status();
       gpu_model = std::move(def).value();
       v.calibration = "embedded default";
     } else {
-      auto cal = CalibratedCostModel::make(db_path, s.cluster, s.options.prefer_source);
+      auto cal = CalibratedCostModel::make(db_path, s.cluster, s.options.prefer_source, s.training.attention_kernel);
       if (!cal.ok()) return cal.status();
       gpu_model = std::move(cal).value();
       v.calibration = db_path;

@@ -380,7 +380,8 @@ TEST(LoaderErrors, LayersPerStageBadEntry) {
 TEST(LoaderErrors, UnknownSchedule) {
   json d = base_doc();
   d["parallel"]["schedule"] = "zero-bubble";
-  expect_error(load(d), "/parallel/schedule", "zero-bubble", {"\"gpipe\", \"1f1b\" or \"interleaved\""});
+  expect_error(load(d), "/parallel/schedule", "zero-bubble",
+               {"\"gpipe\", \"1f1b\", \"interleaved\", \"dualpipev\", \"zbv\" or \"dualpipe\""});
 }
 
 TEST(LoaderErrors, UnknownEnumValues) {
@@ -982,7 +983,7 @@ TEST(Loader, AttentionKernelAndDropout) {
   EXPECT_EQ(r->training.attention_kernel, AttentionKernel::kUnfused);
   EXPECT_TRUE(r->training.dropout);
   r = load(base_doc(), {"training.attention_kernel=fast"});
-  expect_error(r, "/training/attention_kernel", "fast", {"\"flash\" or \"unfused\""}, "--set");
+  expect_error(r, "/training/attention_kernel", "fast", {"\"flash\", \"cudnn\" or \"unfused\""}, "--set");
 }
 
 TEST(Overrides, EmbeddedQuickstart) {
