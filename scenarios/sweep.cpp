@@ -101,6 +101,9 @@ std::vector<std::string> auto_values(const std::string& key, const Scenario& s, 
     for (Schedule k : {Schedule::kGpipe, Schedule::k1F1B, Schedule::kInterleaved, Schedule::kDualPipeV, Schedule::kZBV,
                        Schedule::kDualPipe})
       out.push_back(to_string(k));
+  } else if (key == "training.attention_kernel") {
+    *rule = "every kernel";
+    out = {"flash", "cudnn", "unfused"};
   } else if (key == "parallel.sequence_parallel" || key == "parallel.dp_overlap" || key == "parallel.ep_overlap") {
     *rule = "both";
     out = {"false", "true"};
@@ -112,7 +115,8 @@ std::vector<std::string> auto_values(const std::string& key, const Scenario& s, 
 
 constexpr const char* kAutoKeys =
     "parallel.tp, parallel.pp, parallel.cp, parallel.ep, training.micro_batch, parallel.zero, parallel.recompute, "
-    "parallel.schedule, parallel.sequence_parallel, parallel.dp_overlap, parallel.ep_overlap";
+    "parallel.schedule, training.attention_kernel, parallel.sequence_parallel, parallel.dp_overlap, "
+    "parallel.ep_overlap";
 
 }  // namespace
 

@@ -18,7 +18,7 @@
 // gpus_per_node dividing the GPUs, heads and kv_heads; parallel.pp divisors of the GPUs up to the
 // layers (and 128); parallel.cp powers of two dividing the GPUs and half the sequence;
 // parallel.ep divisors of the experts dividing the GPUs; training.micro_batch divisors of the
-// global batch up to 16; parallel.zero 0-3; every recompute mode and schedule; both values of
+// global batch up to 16; parallel.zero 0-3; every recompute mode, schedule and attention kernel; both values of
 // sequence_parallel, dp_overlap and ep_overlap. The notes list each expansion; SweepResult::axes
 // holds the expanded values.
 // Thread-safety: reentrant.

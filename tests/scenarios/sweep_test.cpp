@@ -220,6 +220,11 @@ TEST(Sweep, AutoTakesTheCandidatesTheScenarioAllows) {
   res = run_sweep("", axes({"parallel.tp=auto"}), o);
   ASSERT_TRUE(res.ok()) << res.status().to_string();
   EXPECT_EQ(res->axes[0].values, (std::vector<std::string>{"1", "2", "4"}));
+  res = run_sweep("", axes({"training.attention_kernel=auto", "parallel.recompute=auto"}), {});
+  ASSERT_TRUE(res.ok()) << res.status().to_string();
+  EXPECT_EQ(res->axes[0].values, (std::vector<std::string>{"flash", "cudnn", "unfused"}));
+  EXPECT_EQ(res->axes[1].values, (std::vector<std::string>{"none", "selective", "full"}));
+  for (const auto& p : res->points) EXPECT_TRUE(p.ok) << p.error;
   // Keys without a rule, and a scenario that does not load, are errors that say so.
   res = run_sweep("", axes({"parallel.vp=auto"}), {});
   ASSERT_FALSE(res.ok());
