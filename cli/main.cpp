@@ -349,12 +349,15 @@ int main(int argc, char** argv) {
   std::vector<std::string> sweep_vary, sweep_overrides;
   bool sweep_full = false;
   size_t sweep_top = 0;
+  std::string sweep_rank = "step";
   auto* swp = app.add_subcommand("sweep", "predict a scenario over every combination of a few keys' values (compare parallel strategies)");
   swp->add_option("scenario", sweep_scenario, "scenario JSON file (omit for the embedded scenarios/quickstart.json)");
   swp->add_option("--vary", sweep_vary, "KEY=V1,V2,... e.g. --vary parallel.tp=1,2,4,8 (repeatable: the product of all)")->required();
   swp->add_option("--set", sweep_overrides, "override a scenario field in every point, e.g. --set training.global_batch=512 (repeatable)");
   swp->add_option("--json", sweep_json_out, "write every point as JSON to FILE");
   swp->add_option("--calibration", sweep_calibration, "price ops from this calibration database (trainsim calibrate import)");
+  swp->add_option("--rank-by", sweep_rank,
+                  "step (shortest first; the default), tokens-per-gpu or tokens (most first): what the table is ranked by");
   swp->add_option("--top", sweep_top, "print only the N best rows of the table (the JSON keeps every point)");
   swp->add_flag("--full", sweep_full, "simulate every rank of every point (default: fast mode, identical replicas collapsed)");
 
@@ -518,6 +521,10 @@ int main(int argc, char** argv) {
     if (!axes.ok()) return fail(axes.status(), 2);
     trainsim::SweepOptions so;
     so.fast = !sweep_full;
+    if (!trainsim::parse_sweep_rank(sweep_rank, &so.rank_by))
+      return fail(Status::error(trainsim::Error{"--rank-by", "", "\"" + sweep_rank + "\"",
+                                                "accepted: \"step\", \"tokens-per-gpu\" or \"tokens\""}),
+                  2);
     so.overrides = sweep_overrides;
     so.calibration = sweep_calibration;
     auto res = trainsim::run_sweep(sweep_scenario, axes.value(), so);

@@ -64,14 +64,37 @@ std::string point_name(const SweepResult& r, const SweepPoint& p) {
   return s;
 }
 
+// The verdict of the best point that fits, and the others' distance from it, per ranking.
+const char* best_label(SweepRank r) {
+  switch (r) {
+    case SweepRank::kTokensPerGpu: return "most tokens/s per GPU that fits";
+    case SweepRank::kTokens: return "most tokens/s that fits";
+    case SweepRank::kStep: break;
+  }
+  return "fastest that fits";
+}
+
+std::string distance(SweepRank r, const SweepPoint& p, const SweepPoint& best) {
+  switch (r) {
+    case SweepRank::kTokensPerGpu:
+      return strf("fits, %+.1f%% tokens/s per GPU", (p.tokens_per_s_per_gpu / best.tokens_per_s_per_gpu - 1) * 100);
+    case SweepRank::kTokens:
+      return strf("fits, %+.1f%% tokens/s", (p.tokens_per_s / best.tokens_per_s - 1) * 100);
+    case SweepRank::kStep: break;
+  }
+  return strf("fits, %+.1f%% step", (p.step_s / best.step_s - 1) * 100);
+}
+
 }  // namespace
 
 std::string format_sweep(const SweepResult& r, size_t top) {
   std::string out;
   std::string shape;
   for (const auto& a : r.axes) shape += (shape.empty() ? "" : " x ") + a.key + " (" + std::to_string(a.values.size()) + ")";
-  out += strf("trainsim sweep: %s, %zu points: %s; %s mode\n", r.scenario.c_str(), r.points.size(), shape.c_str(),
-              r.fast ? "fast" : "full");
+  out += strf("trainsim sweep: %s, %zu points: %s; %s mode; ranked by %s\n", r.scenario.c_str(), r.points.size(),
+              shape.c_str(), r.fast ? "fast" : "full",
+              r.rank_by == SweepRank::kStep ? "step time"
+              : r.rank_by == SweepRank::kTokens ? "tokens/s" : "tokens/s per GPU");
   if (!r.overrides.empty()) {
     std::string s;
     for (const auto& o : r.overrides) s += (s.empty() ? "" : " ") + std::string("--set ") + o;
@@ -83,8 +106,9 @@ std::string format_sweep(const SweepResult& r, size_t top) {
   std::vector<std::string> head = {"#"};
   std::vector<Align> align = {Align::kRight};
   for (const auto& t : titles(r.axes)) head.push_back(t), align.push_back(Align::kRight);
-  for (const char* h : {"dp", "step", "tokens/s/GPU", "MFU", "compute", "exposed comm", "bubble", "peak GiB"})
-    head.push_back(h), align.push_back(Align::kRight);
+  const bool total = r.rank_by == SweepRank::kTokens;   // a column of the job's tokens/s
+  for (const char* h : {"dp", "step", "tokens/s", "tokens/s/GPU", "MFU", "compute", "exposed comm", "bubble", "peak GiB"})
+    if (total || std::string(h) != "tokens/s") head.push_back(h), align.push_back(Align::kRight);
   head.push_back("verdict");
   align.push_back(Align::kLeft);
   TextTable t(head, align);
@@ -95,7 +119,7 @@ std::string format_sweep(const SweepResult& r, size_t top) {
     std::vector<std::string> row = {std::to_string(k + 1)};
     for (const auto& v : p.values) row.push_back(v);
     if (!p.ok) {
-      for (int i = 0; i < 8; ++i) row.push_back(i == 0 && p.dp > 0 ? std::to_string(p.dp) : "-");
+      for (int i = 0; i < (total ? 9 : 8); ++i) row.push_back(i == 0 && p.dp > 0 ? std::to_string(p.dp) : "-");
       row.push_back("refused: " + first_error(p.error));
     } else {
       std::string verdict;
@@ -103,11 +127,14 @@ std::string format_sweep(const SweepResult& r, size_t top) {
         verdict = strf("OOM on rank %u (%.1f of %.1f GiB)", p.peak_rank, p.peak_memory_gib, p.capacity_gib);
       } else if (best == r.points.size()) {
         best = order[k];
-        verdict = "fastest that fits";
+        verdict = best_label(r.rank_by);
       } else {
-        verdict = strf("fits, %+.1f%% step", (p.step_s / r.points[best].step_s - 1) * 100);
+        verdict = distance(r.rank_by, p, r.points[best]);
       }
-      row.insert(row.end(), {std::to_string(p.dp), secs(p.step_s), reports::group_digits(p.tokens_per_s_per_gpu),
+      row.push_back(std::to_string(p.dp));
+      row.push_back(secs(p.step_s));
+      if (total) row.push_back(reports::group_digits(p.tokens_per_s));
+      row.insert(row.end(), {reports::group_digits(p.tokens_per_s_per_gpu),
                              strf("%.1f%%", p.mfu * 100), secs(p.compute_s), secs(p.exposed_comm_s),
                              secs(p.bubble_s), strf("%.2f", p.peak_memory_gib), verdict});
     }
@@ -126,8 +153,9 @@ std::string format_sweep(const SweepResult& r, size_t top) {
   out += "\n";
   if (best < r.points.size()) {
     const SweepPoint& b = r.points[best];
-    out += strf("fastest that fits: %s: step %s, %s tokens/s per GPU, MFU %.1f%%, peak %.2f of %.2f GiB\n",
-                point_name(r, b).c_str(), secs(b.step_s).c_str(), reports::group_digits(b.tokens_per_s_per_gpu).c_str(),
+    out += strf("%s: %s: step %s, %s tokens/s (%s per GPU), MFU %.1f%%, peak %.2f of %.2f GiB\n",
+                best_label(r.rank_by), point_name(r, b).c_str(), secs(b.step_s).c_str(),
+                reports::group_digits(b.tokens_per_s).c_str(), reports::group_digits(b.tokens_per_s_per_gpu).c_str(),
                 b.mfu * 100, b.peak_memory_gib, b.capacity_gib);
   } else {
     size_t ok = 0;
@@ -151,6 +179,7 @@ ordered_json sweep_json(const SweepResult& r) {
   ordered_json j;
   j["scenario"] = r.scenario;
   j["mode"] = r.fast ? "fast" : "full";
+  j["rank_by"] = to_string(r.rank_by);
   ordered_json axes = ordered_json::array();
   for (const auto& a : r.axes) axes.push_back({{"key", a.key}, {"values", a.values}});
   j["axes"] = std::move(axes);
@@ -182,6 +211,7 @@ ordered_json sweep_json(const SweepResult& r) {
     auto num = [&](double v) { return p.ok && std::isfinite(v) ? ordered_json(v) : ordered_json(nullptr); };
     q["dp"] = p.dp > 0 ? ordered_json(p.dp) : ordered_json(nullptr);
     q["step_s"] = num(p.step_s);
+    q["tokens_per_s"] = num(p.tokens_per_s);
     q["tokens_per_s_per_gpu"] = num(p.tokens_per_s_per_gpu);
     q["mfu"] = num(p.mfu);
     q["hfu"] = num(p.hfu);

@@ -17,9 +17,9 @@ namespace trainsim {
 // (the summary lines still count every point).
 std::string format_sweep(const SweepResult& r, size_t top = 0);
 
-// {"scenario", "mode", "axes": [{"key", "values"}], "overrides", "notes", "best": index|null,
+// {"scenario", "mode", "rank_by", "axes": [{"key", "values"}], "overrides", "notes", "best": index|null,
 //  "points": [{"index", "rank", "values": {key: value} (tied keys each apart), "status": "ok"|"oom"|"invalid", "error",
-//  "dp", "step_s", "tokens_per_s_per_gpu", "mfu", "hfu", "compute_s", "exposed_comm_s",
+//  "dp", "step_s", "tokens_per_s", "tokens_per_s_per_gpu", "mfu", "hfu", "compute_s", "exposed_comm_s",
 //  "bubble_s", "peak_memory_gib", "peak_rank", "capacity_gib", "costs", "fingerprint"}]}
 // in product order ("rank" = place in the table, 1 = best); figures are null for invalid points.
 nlohmann::ordered_json sweep_json(const SweepResult& r);

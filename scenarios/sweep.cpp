@@ -205,6 +205,7 @@ Result<SweepResult> run_sweep(const std::string& path, const std::vector<SweepAx
   res.scenario = path.empty() ? "quickstart (embedded)" : path;
   res.overrides = opts.overrides;
   res.fast = opts.fast;
+  res.rank_by = opts.rank_by;
 
   // What the axes and the overrides set.
   std::set<std::string> set_keys;
@@ -299,6 +300,7 @@ Result<SweepResult> run_sweep(const std::string& path, const std::vector<SweepAx
         auto b = [&](Bucket k) { return q.breakdown[static_cast<size_t>(k)].seconds(); };
         p.ok = true;
         p.step_s = q.step_time.seconds();
+        p.tokens_per_s = q.tokens_per_s;
         p.tokens_per_s_per_gpu = q.tokens_per_s_per_gpu;
         p.mfu = q.mfu;
         p.hfu = q.hfu;
@@ -322,6 +324,23 @@ Result<SweepResult> run_sweep(const std::string& path, const std::vector<SweepAx
   return res;
 }
 
+bool parse_sweep_rank(const std::string& s, SweepRank* out) {
+  if (s == "step") *out = SweepRank::kStep;
+  else if (s == "tokens-per-gpu") *out = SweepRank::kTokensPerGpu;
+  else if (s == "tokens") *out = SweepRank::kTokens;
+  else return false;
+  return true;
+}
+
+const char* to_string(SweepRank r) {
+  switch (r) {
+    case SweepRank::kStep: return "step";
+    case SweepRank::kTokensPerGpu: return "tokens-per-gpu";
+    case SweepRank::kTokens: return "tokens";
+  }
+  return "?";
+}
+
 std::vector<size_t> sweep_ranking(const SweepResult& r) {
   std::vector<size_t> order(r.points.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -330,6 +349,11 @@ std::vector<size_t> sweep_ranking(const SweepResult& r) {
     const SweepPoint &x = r.points[a], &y = r.points[b];
     if (cls(x) != cls(y)) return cls(x) < cls(y);
     if (cls(x) == 2) return false;
+    switch (r.rank_by) {
+      case SweepRank::kTokensPerGpu: return x.tokens_per_s_per_gpu > y.tokens_per_s_per_gpu;
+      case SweepRank::kTokens: return x.tokens_per_s > y.tokens_per_s;
+      case SweepRank::kStep: break;
+    }
     return x.step_s < y.step_s;
   });
   return order;

@@ -49,8 +49,18 @@ struct SweepAxis {
 // twice, a key the scenario format does not have.
 Result<std::vector<SweepAxis>> parse_sweep_axes(const std::vector<std::string>& texts);
 
+// What the table is ranked by: step time (shortest first), tokens/s per GPU or tokens/s of the
+// whole job (most first). They agree while the GPUs and tokens per step are fixed; when an axis
+// changes those (weak scaling, say), per-GPU throughput ranks efficiency and total throughput
+// speed.
+enum class SweepRank : uint8_t { kStep, kTokensPerGpu, kTokens };
+// "step", "tokens-per-gpu", "tokens"; false for anything else.
+bool parse_sweep_rank(const std::string& s, SweepRank* out);
+const char* to_string(SweepRank r);
+
 struct SweepOptions {
   bool fast = true;                    // PredictOptions::fast
+  SweepRank rank_by = SweepRank::kStep;
   std::vector<std::string> overrides;  // --set, applied to every point before its axis values
   std::string calibration;             // costs.calibration of every point ("" = as the file says)
 };
@@ -63,7 +73,7 @@ struct SweepPoint {
   bool ok = false;                  // predicted (false: `error` says why not)
   std::string error;                // the loader's or simulator's message
   int dp = 0;
-  double step_s = 0, tokens_per_s_per_gpu = 0, mfu = 0, hfu = 0;
+  double step_s = 0, tokens_per_s = 0, tokens_per_s_per_gpu = 0, mfu = 0, hfu = 0;
   double compute_s = 0;             // compute + recompute + optimizer on the critical rank
   double exposed_comm_s = 0;        // exposed TP/DP/PP/CP/EP comm and offload
   double bubble_s = 0;
@@ -79,6 +89,7 @@ struct SweepResult {
   std::vector<SweepAxis> axes;
   std::vector<std::string> overrides;
   bool fast = true;
+  SweepRank rank_by = SweepRank::kStep;
   std::vector<std::string> notes;   // what the sweep changed in the file besides the axes
   std::vector<SweepPoint> points;   // product order, last axis fastest
 };
@@ -89,8 +100,8 @@ struct SweepResult {
 Result<SweepResult> run_sweep(const std::string& path, const std::vector<SweepAxis>& axes,
                               const SweepOptions& opts);
 
-// Point indices, best first: predicted points that fit in memory by step time, then those that
-// do not fit by step time, then the refused ones in product order (ties keep product order).
+// Point indices, best first: predicted points that fit in memory by rank_by, then those that do
+// not fit by rank_by, then the refused ones in product order (ties keep product order).
 std::vector<size_t> sweep_ranking(const SweepResult& r);
 
 }  // namespace trainsim

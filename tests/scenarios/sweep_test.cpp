@@ -237,6 +237,42 @@ TEST(Sweep, AutoTakesTheCandidatesTheScenarioAllows) {
   EXPECT_NE(res.status().to_string().find("/training/global_batch"), std::string::npos) << res.status().to_string();
 }
 
+TEST(Sweep, RankByThroughputOrdersByTheChosenFigure) {
+  // Weak scaling x tp: the step barely moves with the GPU count, the job's tokens/s does.
+  const auto ax = axes({"cluster.gpus+training.global_batch=8+64,16+128,32+256", "parallel.tp=1,2"});
+  std::vector<SweepRank> ranks = {SweepRank::kStep, SweepRank::kTokensPerGpu, SweepRank::kTokens};
+  for (SweepRank rk : ranks) {
+    SweepOptions o;
+    o.rank_by = rk;
+    auto res = run_sweep("", ax, o);
+    ASSERT_TRUE(res.ok()) << res.status().to_string();
+    const auto order = sweep_ranking(res.value());
+    for (size_t k = 1; k < order.size(); ++k) {
+      const SweepPoint &a = res->points[order[k - 1]], &b = res->points[order[k]];
+      if (!a.ok || !b.ok || a.oom != b.oom) continue;
+      if (rk == SweepRank::kStep) EXPECT_LE(a.step_s, b.step_s);
+      if (rk == SweepRank::kTokensPerGpu) EXPECT_GE(a.tokens_per_s_per_gpu, b.tokens_per_s_per_gpu);
+      if (rk == SweepRank::kTokens) EXPECT_GE(a.tokens_per_s, b.tokens_per_s);
+    }
+    for (const auto& p : res->points) {
+      const int gpus = std::stoi(p.values[0].substr(0, p.values[0].find('+')));
+      if (p.ok) EXPECT_NEAR(p.tokens_per_s, p.tokens_per_s_per_gpu * gpus, 1e-9 * p.tokens_per_s) << "per GPU x GPUs";
+    }
+    const std::string text = format_sweep(res.value());
+    const auto j = sweep_json(res.value());
+    EXPECT_EQ(j["rank_by"], to_string(rk));
+    if (rk == SweepRank::kTokens) {
+      EXPECT_EQ(res->points[order[0]].values[0], "32+256") << "the most GPUs give the most tokens/s";
+      EXPECT_NE(text.find("most tokens/s that fits: cluster.gpus=32"), std::string::npos) << text;
+      EXPECT_NE(text.find(" tokens/s  tokens/s/GPU"), std::string::npos) << "the job's tokens/s column: " << text;
+    }
+    if (rk == SweepRank::kTokensPerGpu) EXPECT_NE(text.find("most tokens/s per GPU that fits"), std::string::npos);
+  }
+  SweepRank r;
+  EXPECT_TRUE(parse_sweep_rank("tokens-per-gpu", &r) && r == SweepRank::kTokensPerGpu);
+  EXPECT_FALSE(parse_sweep_rank("speed", &r));
+}
+
 TEST(Sweep, BadAxesAndTooManyPointsAreErrors) {
   struct Case {
     std::vector<std::string> in;
