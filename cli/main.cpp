@@ -348,7 +348,7 @@ int main(int argc, char** argv) {
   std::string sweep_scenario, sweep_json_out, sweep_calibration;
   std::vector<std::string> sweep_vary, sweep_overrides;
   bool sweep_full = false;
-  size_t sweep_top = 0;
+  int sweep_top = 0;
   std::string sweep_rank = "step";
   auto* swp = app.add_subcommand("sweep", "predict a scenario over every combination of a few keys' values (compare parallel strategies)");
   swp->add_option("scenario", sweep_scenario, "scenario JSON file (omit for the embedded scenarios/quickstart.json)");
@@ -525,11 +525,15 @@ int main(int argc, char** argv) {
       return fail(Status::error(trainsim::Error{"--rank-by", "", "\"" + sweep_rank + "\"",
                                                 "accepted: \"step\", \"tokens-per-gpu\" or \"tokens\""}),
                   2);
+    if (sweep_top < 0)
+      return fail(Status::error(trainsim::Error{"--top", "", std::to_string(sweep_top),
+                                                "a number of rows, at least 1 (0 or no --top: every row)"}),
+                  2);
     so.overrides = sweep_overrides;
     so.calibration = sweep_calibration;
     auto res = trainsim::run_sweep(sweep_scenario, axes.value(), so);
     if (!res.ok()) return fail(res.status(), 2);
-    return print_report(trainsim::format_sweep(res.value(), sweep_top), sweep_json_out, trainsim::sweep_json(res.value()));
+    return print_report(trainsim::format_sweep(res.value(), static_cast<size_t>(sweep_top)), sweep_json_out, trainsim::sweep_json(res.value()));
   }
 
   if (*topo) {

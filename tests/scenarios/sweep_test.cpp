@@ -19,6 +19,15 @@ std::vector<SweepAxis> axes(const std::vector<std::string>& t) {
   return a.ok() ? a.value() : std::vector<SweepAxis>{};
 }
 
+// What `trainsim run --fast --set ...` predicts for the quickstart (the oracle of a point).
+Result<Prediction> run_quickstart(const std::vector<std::string>& overrides) {
+  auto sc = load_embedded_quickstart(overrides);
+  if (!sc.ok()) return sc.status();
+  PredictOptions po;
+  po.fast = true;
+  return predict(sc.value(), po);
+}
+
 TEST(Sweep, EveryPointIsTheRunOfItsValuesWithDpDerived) {
   const auto ax = axes({"parallel.tp=1,2,4", "parallel.zero=1,3", "parallel.recompute=none,full"});
   ASSERT_EQ(ax.size(), 3u);
@@ -35,14 +44,9 @@ TEST(Sweep, EveryPointIsTheRunOfItsValuesWithDpDerived) {
         ASSERT_TRUE(p.ok) << p.error;
         const int dp = 8 / std::stoi(tp);
         EXPECT_EQ(p.dp, dp);
-        auto sc = load_embedded_quickstart({std::string("parallel.tp=") + tp, std::string("parallel.zero=") + zero,
-                                            std::string("parallel.recompute=") + rc,
-                                            "parallel.dp=" + std::to_string(dp)});
-        ASSERT_TRUE(sc.ok()) << sc.status().to_string();
-        PredictOptions po;
-        po.fast = true;
-        auto pr = predict(sc.value(), po);
-        ASSERT_TRUE(pr.ok());
+        auto pr = run_quickstart({std::string("parallel.tp=") + tp, std::string("parallel.zero=") + zero,
+                                  std::string("parallel.recompute=") + rc, "parallel.dp=" + std::to_string(dp)});
+        ASSERT_TRUE(pr.ok()) << pr.status().to_string();
         EXPECT_EQ(p.step_s, pr->step_time.seconds());
         EXPECT_EQ(p.fingerprint, pr->fingerprint);
         EXPECT_EQ(p.peak_memory_gib, pr->peak_memory.total().gib());
@@ -162,15 +166,9 @@ TEST(Sweep, TiedKeysMoveTogether) {
     ASSERT_TRUE(p.ok) << p.error;
     const int gpus = 8 << (i / 2);
     EXPECT_EQ(p.dp, gpus);
-    auto sc = load_embedded_quickstart({"cluster.gpus=" + std::to_string(gpus),
-                                        "training.global_batch=" + std::to_string(8 * gpus),
-                                        "parallel.zero=" + std::string(i % 2 ? "3" : "1"),
-                                        "parallel.dp=" + std::to_string(gpus)});
-    ASSERT_TRUE(sc.ok()) << sc.status().to_string();
-    PredictOptions po;
-    po.fast = true;
-    auto pr = predict(sc.value(), po);
-    ASSERT_TRUE(pr.ok());
+    auto pr = run_quickstart({"cluster.gpus=" + std::to_string(gpus), "training.global_batch=" + std::to_string(8 * gpus),
+                              "parallel.zero=" + std::string(i % 2 ? "3" : "1"), "parallel.dp=" + std::to_string(gpus)});
+    ASSERT_TRUE(pr.ok()) << pr.status().to_string();
     EXPECT_EQ(p.fingerprint, pr->fingerprint) << i;
     EXPECT_EQ(p.step_s, pr->step_time.seconds()) << i;
   }
