@@ -1,6 +1,5 @@
 #include "reports/sweep_report.h"
 
-#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -14,10 +13,13 @@ using reports::Align;
 using reports::strf;
 using reports::TextTable;
 
-std::string secs(double s) {
-  if (s >= 1.0) return strf("%.3f s", s);
-  if (s >= 1e-3) return strf("%.3f ms", s * 1e3);
-  return strf("%.3f us", s * 1e6);
+std::string secs(double s) { return format_time(Time::from_seconds(s)); }
+
+// The best point that fits in `order` (sweep_ranking); r.points.size() when none does.
+size_t best_fit(const SweepResult& r, const std::vector<size_t>& order) {
+  for (size_t i : order)
+    if (r.points[i].ok && !r.points[i].oom) return i;
+  return r.points.size();
 }
 
 // A column title per axis: the key without its section ("tp"), or the whole key where two axes
@@ -47,20 +49,9 @@ std::string first_error(const std::string& e) {
   return line;
 }
 
-// The KEY=VALUE overrides of a point, one per key (tied keys apart).
-std::vector<std::string> point_overrides(const SweepResult& r, const SweepPoint& p) {
-  std::vector<std::string> out;
-  for (size_t a = 0; a < r.axes.size(); ++a) {
-    const auto& vals = r.axes[a].values;
-    const size_t v = static_cast<size_t>(std::find(vals.begin(), vals.end(), p.values[a]) - vals.begin());
-    for (auto& o : r.axes[a].overrides(v)) out.push_back(std::move(o));
-  }
-  return out;
-}
-
-std::string point_name(const SweepResult& r, const SweepPoint& p) {
+std::string point_name(const SweepPoint& p) {
   std::string s;
-  for (const auto& o : point_overrides(r, p)) s += (s.empty() ? "" : " ") + o;
+  for (const auto& o : p.set) s += (s.empty() ? "" : " ") + o;
   return s;
 }
 
@@ -113,7 +104,7 @@ std::string format_sweep(const SweepResult& r, size_t top) {
   align.push_back(Align::kLeft);
   TextTable t(head, align);
   const std::vector<size_t> order = sweep_ranking(r);
-  size_t best = r.points.size();
+  const size_t best = best_fit(r, order);
   for (size_t k = 0; k < order.size(); ++k) {
     const SweepPoint& p = r.points[order[k]];
     std::vector<std::string> row = {std::to_string(k + 1)};
@@ -125,8 +116,7 @@ std::string format_sweep(const SweepResult& r, size_t top) {
       std::string verdict;
       if (p.oom) {
         verdict = strf("OOM on rank %u (%.1f of %.1f GiB)", p.peak_rank, p.peak_memory_gib, p.capacity_gib);
-      } else if (best == r.points.size()) {
-        best = order[k];
+      } else if (order[k] == best) {
         verdict = best_label(r.rank_by);
       } else {
         verdict = distance(r.rank_by, p, r.points[best]);
@@ -154,7 +144,7 @@ std::string format_sweep(const SweepResult& r, size_t top) {
   if (best < r.points.size()) {
     const SweepPoint& b = r.points[best];
     out += strf("%s: %s: step %s, %s tokens/s (%s per GPU), MFU %.1f%%, peak %.2f of %.2f GiB\n",
-                best_label(r.rank_by), point_name(r, b).c_str(), secs(b.step_s).c_str(),
+                best_label(r.rank_by), point_name(b).c_str(), secs(b.step_s).c_str(),
                 reports::group_digits(b.tokens_per_s).c_str(), reports::group_digits(b.tokens_per_s_per_gpu).c_str(),
                 b.mfu * 100, b.peak_memory_gib, b.capacity_gib);
   } else {
@@ -188,12 +178,8 @@ ordered_json sweep_json(const SweepResult& r) {
   const std::vector<size_t> order = sweep_ranking(r);
   std::vector<size_t> rank(r.points.size());
   for (size_t k = 0; k < order.size(); ++k) rank[order[k]] = k + 1;
-  j["best"] = nullptr;
-  for (size_t i : order)
-    if (r.points[i].ok && !r.points[i].oom) {
-      j["best"] = i;
-      break;
-    }
+  const size_t best = best_fit(r, order);
+  j["best"] = best < r.points.size() ? ordered_json(best) : ordered_json(nullptr);
   ordered_json pts = ordered_json::array();
   for (size_t i = 0; i < r.points.size(); ++i) {
     const SweepPoint& p = r.points[i];
@@ -201,7 +187,7 @@ ordered_json sweep_json(const SweepResult& r) {
     q["index"] = i;
     q["rank"] = rank[i];
     ordered_json vals = ordered_json::object();
-    for (const auto& o : point_overrides(r, p)) {
+    for (const auto& o : p.set) {
       const size_t eq = o.find('=');
       vals[o.substr(0, eq)] = o.substr(eq + 1);
     }

@@ -93,13 +93,6 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-std::string trim(std::string_view s) {
-  size_t b = 0, e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-  return std::string(s.substr(b, e - b));
-}
-
 // The value as the user wrote it, shortened; never throws (invalid UTF-8 is replaced).
 std::string show(const json& v) {
   std::string s = v.dump(-1, ' ', false, json::error_handler_t::replace);

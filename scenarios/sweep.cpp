@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "scenarios/loader.h"
+#include "sim/text.h"
 
 namespace trainsim {
 
@@ -42,13 +43,6 @@ std::vector<std::string> split_values(const std::string& s, char sep) {
   }
   out.push_back(cur);
   return out;
-}
-
-std::string trim(const std::string& s) {
-  const size_t a = s.find_first_not_of(" \t");
-  if (a == std::string::npos) return "";
-  const size_t b = s.find_last_not_of(" \t");
-  return s.substr(a, b - a + 1);
 }
 
 // The key of an override "KEY=VALUE".
@@ -281,8 +275,9 @@ Result<SweepResult> run_sweep(const std::string& path, const std::vector<SweepAx
     std::vector<std::string> overrides = opts.overrides;
     for (size_t a = 0; a < ax.size(); ++a) {
       p.values.push_back(ax[a].values[idx[a]]);
-      for (auto& o : ax[a].overrides(idx[a])) overrides.push_back(std::move(o));
+      for (auto& o : ax[a].overrides(idx[a])) p.set.push_back(std::move(o));
     }
+    overrides.insert(overrides.end(), p.set.begin(), p.set.end());
     auto sc = load_scenario_json(base, label, overrides);
     if (!sc.ok()) {
       p.error = message(sc.status());

@@ -70,6 +70,7 @@ constexpr size_t kMaxSweepPoints = 4096;
 
 struct SweepPoint {
   std::vector<std::string> values;  // one per axis (tied keys: "64+512")
+  std::vector<std::string> set;     // the axes' "KEY=VALUE" overrides, one per key
   bool ok = false;                  // predicted (false: `error` says why not)
   std::string error;                // the loader's or simulator's message
   int dp = 0;

@@ -3,11 +3,14 @@
 #pragma once
 #include <cstddef>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace trainsim {
 
 std::string to_lower(std::string s);
+// `s` without leading and trailing whitespace.
+std::string trim(std::string_view s);
 // Levenshtein distance (insert, delete, substitute: 1 each).
 size_t edit_distance(const std::string& a, const std::string& b);
 // The candidate closest to `key` (case-insensitive) when it is close enough to be a plausible

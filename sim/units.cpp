@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "sim/text.h"
+
 namespace trainsim {
 
 Time Time::from_seconds(double s) {
@@ -32,16 +34,9 @@ Time compute_time(Flops work, FlopRate rate) {
 
 namespace {
 
-std::string trim_ws(std::string_view s) {
-  size_t b = 0, e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-  return std::string(s.substr(b, e - b));
-}
-
 bool parse_number_prefix(std::string_view text, double* num, std::string* number_text,
                          std::string* unit) {
-  std::string t = trim_ws(text);
+  std::string t = trim(text);
   size_t i = 0;
   while (i < t.size() && (std::isdigit(static_cast<unsigned char>(t[i])) || t[i] == '.')) ++i;
   if (i < t.size() && (t[i] == 'e' || t[i] == 'E') && i + 1 < t.size() &&
@@ -59,7 +54,7 @@ bool parse_number_prefix(std::string_view text, double* num, std::string* number
   char* end = nullptr;
   *num = std::strtod(number_text->c_str(), &end);
   if (end != number_text->c_str() + number_text->size() || !std::isfinite(*num)) return false;
-  *unit = trim_ws(std::string_view(t).substr(i));
+  *unit = trim(std::string_view(t).substr(i));
   return true;
 }
 
@@ -70,7 +65,7 @@ using UnitTable = std::vector<std::pair<std::string, double>>;
 bool parse_quantity(std::string_view text, const UnitTable& units, const std::string& hint,
                     const char* negative, const char* missing, const char* unknown_suffix, double* value,
                     std::string* why) {
-  const std::string t = trim_ws(text);
+  const std::string t = trim(text);
   if (!t.empty() && t[0] == '-') {
     *why = std::string(negative) + "; " + hint;
     return false;

@@ -248,13 +248,17 @@ TEST(Sweep, RankByThroughputOrdersByTheChosenFigure) {
     for (size_t k = 1; k < order.size(); ++k) {
       const SweepPoint &a = res->points[order[k - 1]], &b = res->points[order[k]];
       if (!a.ok || !b.ok || a.oom != b.oom) continue;
-      if (rk == SweepRank::kStep) EXPECT_LE(a.step_s, b.step_s);
-      if (rk == SweepRank::kTokensPerGpu) EXPECT_GE(a.tokens_per_s_per_gpu, b.tokens_per_s_per_gpu);
-      if (rk == SweepRank::kTokens) EXPECT_GE(a.tokens_per_s, b.tokens_per_s);
+      // The chosen figure, signed so that the earlier row's is the larger or equal one.
+      const double fa = rk == SweepRank::kStep ? -a.step_s
+                        : rk == SweepRank::kTokens ? a.tokens_per_s : a.tokens_per_s_per_gpu;
+      const double fb = rk == SweepRank::kStep ? -b.step_s
+                        : rk == SweepRank::kTokens ? b.tokens_per_s : b.tokens_per_s_per_gpu;
+      EXPECT_GE(fa, fb) << to_string(rk) << " rows " << k - 1 << ", " << k;
     }
     for (const auto& p : res->points) {
       const int gpus = std::stoi(p.values[0].substr(0, p.values[0].find('+')));
-      if (p.ok) EXPECT_NEAR(p.tokens_per_s, p.tokens_per_s_per_gpu * gpus, 1e-9 * p.tokens_per_s) << "per GPU x GPUs";
+      ASSERT_TRUE(p.ok) << p.error;
+      EXPECT_NEAR(p.tokens_per_s, p.tokens_per_s_per_gpu * gpus, 1e-9 * p.tokens_per_s) << "per GPU x GPUs";
     }
     const std::string text = format_sweep(res.value());
     const auto j = sweep_json(res.value());
@@ -264,7 +268,9 @@ TEST(Sweep, RankByThroughputOrdersByTheChosenFigure) {
       EXPECT_NE(text.find("most tokens/s that fits: cluster.gpus=32"), std::string::npos) << text;
       EXPECT_NE(text.find(" tokens/s  tokens/s/GPU"), std::string::npos) << "the job's tokens/s column: " << text;
     }
-    if (rk == SweepRank::kTokensPerGpu) EXPECT_NE(text.find("most tokens/s per GPU that fits"), std::string::npos);
+    if (rk == SweepRank::kTokensPerGpu) {
+      EXPECT_NE(text.find("most tokens/s per GPU that fits"), std::string::npos) << text;
+    }
   }
   SweepRank r;
   EXPECT_TRUE(parse_sweep_rank("tokens-per-gpu", &r) && r == SweepRank::kTokensPerGpu);
