@@ -235,13 +235,9 @@ class StageBuilder {
       : plan_(plan), prog_(prog), model_(model), tr_(tr), par_(par), d_(d), stage_(stage), m_(m),
         split_(split), first_layer_(first_layer) {
     nv_ = num_virtual_stages(par);
-    act_ = layer_activation(model, static_cast<int>(d.s), tr.micro_batch, par.tp, d.sp, par.recompute, tr.dropout);
-    if (tr.attention_kernel == AttentionKernel::kUnfused && par.recompute == Recompute::kNone) {
-      // Korthikanti et al. 2022 eq. 1: softmax output (2), dropout mask (1), dropout output (2)
-      // per score element: 5as^2b/t bytes that a flash kernel never stores.
-      const int64_t score = static_cast<int64_t>(tr.micro_batch) * (d.heads / d.t) * d.s * d.s;
-      act_.saved_bytes += (tr.dropout ? 5 : 2) * score;
-    }
+    act_ = dense_activation(par.recompute);
+    // Block recomputation: the layers past the first recompute_layers of a chunk keep theirs.
+    if (par.recompute == Recompute::kFull && par.recompute_layers > 0) act_kept_ = dense_activation(Recompute::kNone);
     layer_grad_bytes_ = 2 * layer_params_local(model, 0, par.tp);
     emb_grad_bytes_ = 2 * ceil_div(embedding_params(model), par.tp);
     // Gradients are reduced (and ZeRO shards taken) over dp x cp: every CP rank holds the whole
@@ -876,7 +872,8 @@ class StageBuilder {
     const DType g = d_.gemm_dtype;
     const Category c = Category::kCompute;
     const LayerActivation act = act_for(layer, micro);
-    if (par_.recompute == Recompute::kFull) {
+    const Recompute rec = recompute_of(layer);
+    if (rec == Recompute::kFull) {
       uint32_t first = layer_forward(layer, micro, /*recompute=*/true, gather_dep, offload_dep);
       offload_dep = kNoDep;
       prog_.tasks[first].mem_alloc += act.recompute_transient_bytes;
@@ -907,7 +904,7 @@ class StageBuilder {
     uint32_t sg2 = attn_gathers_h() ? side_gather("tp.attn.qkvin.allgather", layer, micro) : kNoDep;
     emit_compute(OP(gemm_op("attn.proj.dgrad", T, d_.q / d_.t, d_.h, g, true)), c, layer, micro);
     wgrad(OP(gemm_op("attn.proj.wgrad", d_.q / d_.t, d_.h, T, g, true)), layer, micro);
-    if (par_.recompute == Recompute::kSelective) {
+    if (rec == Recompute::kSelective) {
       uint32_t r = attention_forward(Category::kRecompute, layer, micro);
       prog_.tasks[r].mem_alloc += act.recompute_transient_bytes;
     }
@@ -923,7 +920,7 @@ class StageBuilder {
     }
     if (attn_gathers_h()) tp_reduce("tp.attn.bwd.allreduce", "tp.attn.bwd.reducescatter", layer, micro);
     uint32_t last = emit_compute(OP(memory_op("attn.norm.bwd", OpClass::kNorm, norm_bwd_bytes(), true)), c, layer, micro);
-    int64_t release = act.saved_bytes + (par_.recompute != Recompute::kNone ? act.recompute_transient_bytes : 0);
+    int64_t release = act.saved_bytes + (rec != Recompute::kNone ? act.recompute_transient_bytes : 0);
     if (w_layer_ != nullptr) {   // a deferred W still reads the linear layers' inputs: they go after it
       const int64_t keep = std::min(w_layer_->x_bytes, release);
       w_layer_->free_bytes += keep;
@@ -941,13 +938,40 @@ class StageBuilder {
     return moe_layer(l) ? 2 * Le_ * ceil_div(expert_params(model_), etp_) : 0;
   }
   int64_t rows_of(int layer, int micro) const { return (*moe_rows_)[layer][micro]; }
+  // The recomputation a layer gets: the scenario's, except that with block recomputation
+  // (recompute "full" and recompute_layers N > 0) only the first N layers of the layer's model
+  // chunk are recomputed and the rest keep their activations.
+  Recompute recompute_of(int layer) const {
+    if (par_.recompute != Recompute::kFull || par_.recompute_layers <= 0) return par_.recompute;
+    return layer - chunk_first_layer(layer) < par_.recompute_layers ? Recompute::kFull : Recompute::kNone;
+  }
+  int chunk_first_layer(int layer) const {
+    for (int c = 0; c < par_.vp; ++c) {
+      const int v = virtual_stage(par_, c, stage_);
+      if (layer >= first_layer_[v] && layer < first_layer_[v] + split_[v]) return first_layer_[v];
+    }
+    return layer;   // not on this stage: never asked
+  }
+  // A dense layer's activations under recomputation `r`, with an unfused attention's score
+  // tensors when nothing is recomputed (Korthikanti et al. 2022 eq. 1: softmax output (2),
+  // dropout mask (1), dropout output (2) per score element: 5as^2b/t bytes that a flash kernel
+  // never stores).
+  LayerActivation dense_activation(Recompute r) const {
+    LayerActivation a = layer_activation(model_, static_cast<int>(d_.s), tr_.micro_batch, par_.tp, d_.sp, r, tr_.dropout);
+    if (tr_.attention_kernel == AttentionKernel::kUnfused && r == Recompute::kNone) {
+      const int64_t score = static_cast<int64_t>(tr_.micro_batch) * (d_.heads / d_.t) * d_.s * d_.s;
+      a.saved_bytes += (tr_.dropout ? 5 : 2) * score;
+    }
+    return a;
+  }
   LayerActivation act_for(int layer, int micro) const {
-    if (!moe_layer(layer)) return act_;
-    LayerActivation a = moe_layer_activation(model_, static_cast<int>(d_.s), tr_.micro_batch, par_.tp, d_.sp, par_.recompute,
+    const Recompute r = recompute_of(layer);
+    if (!moe_layer(layer)) return r == par_.recompute ? act_ : act_kept_;
+    LayerActivation a = moe_layer_activation(model_, static_cast<int>(d_.s), tr_.micro_batch, par_.tp, d_.sp, r,
                                              tr_.dropout, Tm_, rows_of(layer, micro), etp_);
-    if (tr_.attention_kernel == AttentionKernel::kUnfused && par_.recompute == Recompute::kNone)
-      a.saved_bytes += act_.saved_bytes - layer_activation(model_, static_cast<int>(d_.s), tr_.micro_batch, par_.tp, d_.sp,
-                                                           par_.recompute, tr_.dropout).saved_bytes;
+    if (tr_.attention_kernel == AttentionKernel::kUnfused && r == Recompute::kNone)
+      a.saved_bytes += dense_activation(r).saved_bytes -
+                       layer_activation(model_, static_cast<int>(d_.s), tr_.micro_batch, par_.tp, d_.sp, r, tr_.dropout).saved_bytes;
     return a;
   }
   // Dispatch/combine (and their backward); `token` false for the placement migration, which
@@ -1645,6 +1669,7 @@ class StageBuilder {
   const std::vector<int>& first_layer_;
   int nv_ = 1;
   LayerActivation act_;
+  LayerActivation act_kept_;   // a dense layer's activations past a chunk's recompute_layers
   int64_t layer_grad_bytes_ = 0, emb_grad_bytes_ = 0;
   int shard_ = 1;   // ZeRO shard group (ranks), cp included
   int dpg_ = 1;     // gradient-reduction group: dp * cp

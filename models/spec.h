@@ -188,6 +188,10 @@ struct ParallelSpec {
   int zero = 0;                     // 0 DDP, 1 optimizer states sharded, 2 +grads, 3 +params (FSDP)
   int fsdp_shard_group = 0;         // ZeRO shard group size; 0 = dp (all of DP)
   Recompute recompute = Recompute::kNone;
+  // With recompute kFull: fully recompute only the first N layers of each model chunk (a
+  // pipeline stage, or each virtual stage); the others keep their activations (Megatron's
+  // --recompute-method block --recompute-num-layers N). 0 = every layer.
+  int recompute_layers = 0;
   std::vector<int> layers_per_stage;  // empty = even split; else pp*vp entries summing to layers
   std::string order = "tp-cp-dp-pp";  // rank placement, innermost first (Megatron's order)
   int64_t dp_bucket_mb = 40;        // gradient bucket size for overlapped DP reduction (MiB of grads)

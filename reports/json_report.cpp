@@ -120,6 +120,7 @@ ordered_json prediction_json(const Prediction& p) {
   strategy["zero"] = par.zero;
   strategy["fsdp_shard_group"] = par.fsdp_shard_group;
   strategy["recompute"] = to_string(par.recompute);
+  if (par.recompute_layers > 0) strategy["recompute_layers"] = par.recompute_layers;   // only when set: other reports keep their bytes
   strategy["order"] = par.order;
   strategy["dp_bucket_mb"] = par.dp_bucket_mb;
   strategy["dp_overlap"] = par.dp_overlap;

@@ -98,11 +98,14 @@ void header_section(std::string& out, const Prediction& p) {
                            : par.etp > 1 ? strf(" (etp=%d)", par.etp) : std::string();
   if (par.ep_overlap) ep_how += " overlapped";   // all-to-alls beside another micro-batch's compute
   if (par.delay_wgrad) ep_how += ", wgrad delayed";
+  std::string recompute_how = to_string(par.recompute);
+  if (par.recompute == Recompute::kFull && par.recompute_layers > 0)
+    recompute_how += strf(" (first %d layer%s of each chunk)", par.recompute_layers, par.recompute_layers == 1 ? "" : "s");
   kv(out, "strategy", strf("tp=%d pp=%d vp=%d dp=%d cp=%d%s ep=%d%s, sp %s, schedule %s, %s, "
                            "recompute %s",
                            par.tp, par.pp, par.vp, par.dp, par.cp, cp_how.c_str(), par.ep, ep_how.c_str(),
                            on_off(par.sequence_parallel).c_str(), to_string(par.schedule),
-                           zero.c_str(), to_string(par.recompute)));
+                           zero.c_str(), recompute_how.c_str()));
   kv(out, "mode", strf("%s (%d of %d ranks simulated, %llu events, fingerprint %016llx)",
                        p.fast ? "fast" : "full", p.simulated_ranks, p.gpus,
                        (unsigned long long)p.events, (unsigned long long)p.fingerprint));

@@ -62,7 +62,7 @@ const std::vector<std::string> kClusterKeys = {"gpu",          "gpus",          
                                                "nic_gbps_per_gpu", "pcie_bandwidth"};
 const std::vector<std::string> kParallelKeys = {
     "tp",   "pp",   "vp",       "dp",        "cp",    "ep", "cp_ulysses", "cp_load_balance",
-    "sequence_parallel", "schedule", "zero", "fsdp_shard_group", "recompute",
+    "sequence_parallel", "schedule", "zero", "fsdp_shard_group", "recompute", "recompute_layers",
     "layers_per_stage", "order", "dp_bucket", "dp_overlap", "zero3_prefetch", "zero3_gather",
     "activation_offload", "etp", "ep_layout", "ep_overlap", "delay_wgrad", "hsdp_defer_all_reduce"};
 const std::vector<std::string> kMoeKeys = {"routing", "skew", "histogram", "seed", "placement", "rebalance_every",
@@ -891,6 +891,7 @@ Result<Scenario> load_document(json doc, const std::string& label,
     r.read_int(psec, b, "zero", 0, 3, nullptr, &p.zero);
     r.read_int(psec, b, "fsdp_shard_group", 0, kMaxGpus, nullptr, &p.fsdp_shard_group);
     r.read_enum(psec, b, "recompute", parse_recompute, recompute_choices(), &p.recompute);
+    r.read_int(psec, b, "recompute_layers", 0, kMaxLayers, nullptr, &p.recompute_layers);
     r.read_bool(psec, b, "dp_overlap", &p.dp_overlap);
     r.read_int(psec, b, "zero3_prefetch", 0, kMaxLayers, nullptr, &p.zero3_prefetch);
     r.read_enum(psec, b, "zero3_gather", parse_zero_gather, zero_gather_choices(), &p.zero3_gather);
@@ -1319,6 +1320,16 @@ Result<Scenario> load_document(json doc, const std::string& label,
                 " has none; use \"bf16\" or \"fp16\", or an H100/H200");
   }
 
+  // Block recomputation.
+  if (r.good({P + "/recompute", P + "/recompute_layers"}) && p.recompute_layers > 0) {
+    if (p.recompute != Recompute::kFull)
+      r.note(P + "/recompute_layers", I(p.recompute_layers),
+             "recompute_layers picks the layers of each model chunk that a full recomputation covers; it needs "
+             "recompute \"full\" (recompute is \"" + std::string(to_string(p.recompute)) + "\"); use 0 or set recompute \"full\"");
+    else if (r.good({"/model/layers"}) && p.recompute_layers > s.model.layers)
+      r.note(P + "/recompute_layers", I(p.recompute_layers),
+             "more than the model's " + I(s.model.layers) + " layers; use 0 (every layer) or 1 to " + I(s.model.layers));
+  }
   // Context parallelism.
   if (r.good({P + "/cp", P + "/cp_ulysses"}) && p.cp % p.cp_ulysses != 0) {
     r.note(P + "/cp_ulysses", I(p.cp_ulysses),

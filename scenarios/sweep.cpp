@@ -90,6 +90,11 @@ std::vector<std::string> auto_values(const std::string& key, const Scenario& s, 
   } else if (key == "parallel.recompute") {
     *rule = "every mode";
     out = {"none", "selective", "full"};
+  } else if (key == "parallel.recompute_layers") {
+    *rule = "0 (every layer) and 1 to one fewer than a chunk's layers (layers / (pp*vp), rounded up)";
+    const int64_t chunks = static_cast<int64_t>(s.parallel.pp) * s.parallel.vp;
+    const int64_t per_chunk = (s.model.layers + chunks - 1) / chunks;
+    for (int64_t n = 0; n < per_chunk; ++n) add(n);
   } else if (key == "parallel.schedule") {
     *rule = "every schedule";
     for (Schedule k : {Schedule::kGpipe, Schedule::k1F1B, Schedule::kInterleaved, Schedule::kDualPipeV, Schedule::kZBV,
@@ -109,6 +114,7 @@ std::vector<std::string> auto_values(const std::string& key, const Scenario& s, 
 
 constexpr const char* kAutoKeys =
     "parallel.tp, parallel.pp, parallel.cp, parallel.ep, training.micro_batch, parallel.zero, parallel.recompute, "
+    "parallel.recompute_layers, "
     "parallel.schedule, training.attention_kernel, parallel.sequence_parallel, parallel.dp_overlap, "
     "parallel.ep_overlap";
 

@@ -395,6 +395,22 @@ TEST(LoaderErrors, UnknownEnumValues) {
   expect_error(r, "/model/activation", "relu", {"\"gelu\" or \"swiglu\""});
 }
 
+TEST(LoaderErrors, RecomputeLayersNeedsFullRecomputeAndAtMostTheLayers) {
+  json d = base_doc();
+  d["parallel"]["recompute"] = "selective";
+  d["parallel"]["recompute_layers"] = 4;
+  expect_error(load(d), "/parallel/recompute_layers", "4", {"needs recompute \"full\"", "\"selective\""});
+  d["parallel"]["recompute"] = "full";
+  d["parallel"]["recompute_layers"] = 1000;
+  expect_error(load(d), "/parallel/recompute_layers", "1000", {"layers", "use 0 (every layer) or 1 to"});
+  d["parallel"]["recompute_layers"] = -1;
+  expect_error(load(d), "/parallel/recompute_layers", "-1", {});
+  d["parallel"]["recompute_layers"] = 2;
+  auto ok = load(d);
+  ASSERT_TRUE(ok.ok()) << ok.status().to_string();
+  EXPECT_EQ(ok->parallel.recompute_layers, 2);
+}
+
 TEST(LoaderErrors, BadJsonGivesLineAndColumn) {
   auto r = load_scenario_text("{\n  \"name\": \"x\",\n  \"model\" {}\n}\n", "broken.json");
   ASSERT_FALSE(r.ok());

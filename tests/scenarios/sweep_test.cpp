@@ -223,6 +223,12 @@ TEST(Sweep, AutoTakesTheCandidatesTheScenarioAllows) {
   EXPECT_EQ(res->axes[0].values, (std::vector<std::string>{"flash", "cudnn", "unfused"}));
   EXPECT_EQ(res->axes[1].values, (std::vector<std::string>{"none", "selective", "full"}));
   for (const auto& p : res->points) EXPECT_TRUE(p.ok) << p.error;
+  // recompute_layers: 0 and 1 to one fewer than a chunk's layers (32 layers over pp 4 x vp 2: 4 a chunk).
+  o.overrides = {"parallel.recompute=full", "parallel.pp=4", "parallel.vp=2", "parallel.dp=2"};
+  res = run_sweep("", axes({"parallel.recompute_layers=auto"}), o);
+  ASSERT_TRUE(res.ok()) << res.status().to_string();
+  EXPECT_EQ(res->axes[0].values, (std::vector<std::string>{"0", "1", "2", "3"}));
+  for (const auto& p : res->points) EXPECT_TRUE(p.ok) << p.error;
   // Keys without a rule, and a scenario that does not load, are errors that say so.
   res = run_sweep("", axes({"parallel.vp=auto"}), {});
   ASSERT_FALSE(res.ok());
