@@ -24,6 +24,11 @@ struct ValidateRow {
   std::string reason;                      // why it was skipped ("" when ok)
   std::string group;                       // the row's source group ("" if it gives none)
   std::string explain;                     // ValidateOptions::explain: format_summary of the prediction
+  // The row's published memory (measured.memory_gib, 0 = none) beside the predicted peak of
+  // the busiest rank. Shown in the text only, outside the summary and the JSON: a framework's
+  // figure is usually its allocator's peak reservation, which the prediction (allocated bytes)
+  // does not model.
+  double measured_memory_gib = 0, predicted_memory_gib = 0;
 };
 
 struct ValidateSummary {
@@ -42,7 +47,8 @@ ValidateSummary summarize(const std::vector<ValidateRow>& rows);
 std::vector<std::pair<std::string, ValidateSummary>> summarize_groups(const std::vector<ValidateRow>& rows);
 
 // A table (id, metric, measured, predicted, error %) of the ok rows, each followed by its
-// defaults on one indented line; then the skipped rows with their reasons; then, where the
+// defaults on one indented line (and, where the row publishes its memory, a line comparing it
+// with the predicted peak); then the skipped rows with their reasons; then, where the
 // rows name more than one source group, a table of the summary's figures per group (text only:
 // the JSON keeps the issue's fields); last the summary line "compared N of M: median |error|
 // x%, mean y%, max z%".

@@ -98,6 +98,11 @@ Result<std::vector<ValidateRow>> run_validation(const std::string& path, const V
     row.measured = v;
     row.error_pct = error_pct(row.measured, row.predicted);
     row.ok = true;
+    double mem = 0;
+    if (number_at(m, "memory_gib", &mem) && mem > 0) {
+      row.measured_memory_gib = mem;
+      row.predicted_memory_gib = p.peak_memory.total().gib();
+    }
     out.push_back(row);
   }
   for (const auto& id : opts.explain) {

@@ -9,11 +9,11 @@ using nlohmann::ordered_json;
 
 std::vector<ValidateRow> rows() {
   std::vector<ValidateRow> r(5);
-  r[0] = {"run-a", "tflops_per_gpu", 100, 110, 10, {"micro_batch=1 (not published)"}, true, "", "", ""};
-  r[1] = {"run-b", "mfu", 0.5, 0.45, -10 * 1.0000000000000002, {}, true, "", "", ""};
-  r[2] = {"run-c", "tokens_per_s_per_gpu", 3000, 3060, 2, {"schedule=1f1b", "zero=0"}, true, "", "", ""};
-  r[3] = {"run-d", "iteration_time_s", 2, 2.6, 30, {}, true, "", "", ""};
-  r[4] = {"run-e", "mfu", 0, 0, 0, {}, false, "MoE not supported yet (issue 4)", "", ""};
+  r[0] = {"run-a", "tflops_per_gpu", 100, 110, 10, {"micro_batch=1 (not published)"}, true, "", "", "", 0, 0};
+  r[1] = {"run-b", "mfu", 0.5, 0.45, -10 * 1.0000000000000002, {}, true, "", "", "", 0, 0};
+  r[2] = {"run-c", "tokens_per_s_per_gpu", 3000, 3060, 2, {"schedule=1f1b", "zero=0"}, true, "", "", "", 0, 0};
+  r[3] = {"run-d", "iteration_time_s", 2, 2.6, 30, {}, true, "", "", "", 0, 0};
+  r[4] = {"run-e", "mfu", 0, 0, 0, {}, false, "MoE not supported yet (issue 4)", "", "", 0, 0};
   return r;
 }
 
@@ -65,6 +65,21 @@ TEST(FormatValidate, TableDefaultsSkippedAndSummary) {
   const std::string c = format_validate(r, summarize(r), "costs: the embedded default");
   EXPECT_NE(c.find("\ncosts: the embedded default\n\ncompared 4 of 5"), std::string::npos) << c;
   EXPECT_EQ(s.find("costs:"), std::string::npos) << s;
+}
+
+// A row that publishes its memory gets a line comparing it with the predicted peak, outside the
+// summary (whose figures do not move) and the JSON; rows without one get none.
+TEST(FormatValidate, PublishedMemoryLine) {
+  auto r = rows();
+  r[2].measured_memory_gib = 80;
+  r[2].predicted_memory_gib = 60;
+  const std::string s = format_validate(r, summarize(r));
+  EXPECT_NE(s.find("    defaults: schedule=1f1b; zero=0\n    memory: published 80.0 GiB, predicted peak 60.00 GiB (-25.0%;"),
+            std::string::npos) << s;
+  EXPECT_EQ(s.find("memory:", s.find("memory:") + 1), std::string::npos) << "one row, one memory line: " << s;
+  EXPECT_NE(s.find("compared 4 of 5: median |error| 10.0%, mean 13.0%, max 30.0%\n"), std::string::npos) << s;
+  EXPECT_EQ(validate_json(r, summarize(r)).dump(), validate_json(rows(), summarize(rows())).dump());
+  EXPECT_EQ(format_validate(rows(), summarize(rows())).find("memory:"), std::string::npos);
 }
 
 // Per source group: the same statistics over each group's rows, groups in order of first
