@@ -12,42 +12,27 @@
 #include "models/memory.h"
 #include "scenarios/predict.h"
 #include "tests/models/model_fixtures.h"
-#include "topologies/hardware.h"
+#include "tests/models/moe_fixtures.h"
 
 namespace trainsim {
 namespace {
 
 using testing::small_gpt;
-using testing::training;
 
+// small_gpt(layers) on tp x pp x dp H100s (moe_scenario with no experts), vp chunks a stage.
 Scenario block_scenario(int layers, int tp, int pp, int vp, int dp, int micro_batches, Recompute rc, int n) {
-  Scenario s;
-  s.name = "recompute-layers-test";
-  s.file = "<test>";
-  s.model = small_gpt(layers);
-  s.training = training(1024, micro_batches, dp);
-  s.parallel.tp = tp;
-  s.parallel.pp = pp;
+  Scenario s = testing::moe_scenario(small_gpt(layers), tp, pp, dp, 1, micro_batches);
   s.parallel.vp = vp;
-  s.parallel.dp = dp;
   if (vp > 1) s.parallel.schedule = Schedule::kInterleaved;
   s.parallel.recompute = rc;
   s.parallel.recompute_layers = n;
-  auto g = find_gpu("H100-SXM-80GB");
-  EXPECT_TRUE(g.ok());
-  if (g.ok()) s.cluster.gpu = g.value();
-  s.cluster.gpus = tp * pp * dp;
-  s.cluster.gpus_per_node = std::min(8, s.cluster.gpus);
-  s.cluster.nic_bandwidth = s.cluster.gpu.nic_bandwidth;
-  s.cluster.nvlink_bandwidth = s.cluster.gpu.nvlink_bandwidth;
   return s;
 }
 
-CompiledPlan compile(const Scenario& s) {
+Plan compile(const Scenario& s) {
   auto c = compile_plan(s.model, s.training, s.parallel, s.cluster.gpus_per_node);
   EXPECT_TRUE(c.ok()) << c.status().to_string();
-  if (!c.ok()) return CompiledPlan{};
-  return std::move(c.value());
+  return c.ok() ? std::move(c.value().plan) : Plan{};
 }
 
 // Recomputed forward FLOPs of each program = (hardware - model) FLOPs. With pp 2 x vp 2 over
@@ -55,17 +40,17 @@ CompiledPlan compile(const Scenario& s) {
 // 2 * min(N, 4) layers, each the same forward: (hw - model)(N) = 2 min(N,4) / 8 of (hw - model)
 // under plain full recomputation (every layer, N = 0).
 TEST(BlockRecompute, RecomputedFlopsCountTheFirstLayersOfEachChunk) {
-  const CompiledPlan all = compile(block_scenario(16, 1, 2, 2, 1, 4, Recompute::kFull, 0));
-  ASSERT_EQ(all.plan.programs.size(), 2u);
+  const Plan all = compile(block_scenario(16, 1, 2, 2, 1, 4, Recompute::kFull, 0));
+  ASSERT_EQ(all.programs.size(), 2u);
   for (int n : {1, 2, 3, 4, 5, 16}) {
-    const CompiledPlan b = compile(block_scenario(16, 1, 2, 2, 1, 4, Recompute::kFull, n));
-    ASSERT_EQ(b.plan.programs.size(), 2u);
+    const Plan b = compile(block_scenario(16, 1, 2, 2, 1, 4, Recompute::kFull, n));
+    ASSERT_EQ(b.programs.size(), 2u);
     for (size_t st = 0; st < 2; ++st) {
-      const double full = all.plan.programs[st].hardware_flops.v - all.plan.programs[st].model_flops.v;
-      const double got = b.plan.programs[st].hardware_flops.v - b.plan.programs[st].model_flops.v;
+      const double full = all.programs[st].hardware_flops.v - all.programs[st].model_flops.v;
+      const double got = b.programs[st].hardware_flops.v - b.programs[st].model_flops.v;
       ASSERT_GT(full, 0);
       EXPECT_NEAR(got, full * 2 * std::min(n, 4) / 8.0, 1e-9 * full) << "N=" << n << " stage " << st;
-      EXPECT_EQ(b.plan.programs[st].model_flops.v, all.plan.programs[st].model_flops.v) << "model FLOPs never change";
+      EXPECT_EQ(b.programs[st].model_flops.v, all.programs[st].model_flops.v) << "model FLOPs never change";
     }
   }
 }
