@@ -952,16 +952,18 @@ class StageBuilder {
     }
     return layer;   // not on this stage: never asked
   }
-  // A dense layer's activations under recomputation `r`, with an unfused attention's score
-  // tensors when nothing is recomputed (Korthikanti et al. 2022 eq. 1: softmax output (2),
-  // dropout mask (1), dropout output (2) per score element: 5as^2b/t bytes that a flash kernel
-  // never stores).
+  // The score tensors an unfused attention keeps when nothing is recomputed (Korthikanti et al.
+  // 2022 eq. 1: softmax output (2), dropout mask (1), dropout output (2) per score element:
+  // 5as^2b/t bytes that a fused kernel never stores); 0 otherwise.
+  int64_t unfused_score_bytes(Recompute r) const {
+    if (tr_.attention_kernel != AttentionKernel::kUnfused || r != Recompute::kNone) return 0;
+    const int64_t score = static_cast<int64_t>(tr_.micro_batch) * (d_.heads / d_.t) * d_.s * d_.s;
+    return (tr_.dropout ? 5 : 2) * score;
+  }
+  // A dense layer's activations under recomputation `r`.
   LayerActivation dense_activation(Recompute r) const {
     LayerActivation a = layer_activation(model_, static_cast<int>(d_.s), tr_.micro_batch, par_.tp, d_.sp, r, tr_.dropout);
-    if (tr_.attention_kernel == AttentionKernel::kUnfused && r == Recompute::kNone) {
-      const int64_t score = static_cast<int64_t>(tr_.micro_batch) * (d_.heads / d_.t) * d_.s * d_.s;
-      a.saved_bytes += (tr_.dropout ? 5 : 2) * score;
-    }
+    a.saved_bytes += unfused_score_bytes(r);
     return a;
   }
   LayerActivation act_for(int layer, int micro) const {
@@ -969,9 +971,7 @@ class StageBuilder {
     if (!moe_layer(layer)) return r == par_.recompute ? act_ : act_kept_;
     LayerActivation a = moe_layer_activation(model_, static_cast<int>(d_.s), tr_.micro_batch, par_.tp, d_.sp, r,
                                              tr_.dropout, Tm_, rows_of(layer, micro), etp_);
-    if (tr_.attention_kernel == AttentionKernel::kUnfused && r == Recompute::kNone)
-      a.saved_bytes += dense_activation(r).saved_bytes -
-                       layer_activation(model_, static_cast<int>(d_.s), tr_.micro_batch, par_.tp, d_.sp, r, tr_.dropout).saved_bytes;
+    a.saved_bytes += unfused_score_bytes(r);
     return a;
   }
   // Dispatch/combine (and their backward); `token` false for the placement migration, which
