@@ -443,8 +443,52 @@ class StageBuilder {
     const uint32_t t = emit_compute(op, Category::kCompute, layer, micro, dep);
     if (twin_op != OpCache::kEmpty) twin(t, twin_op);
   }
+  // A compute kernel; an fp8 GEMM that takes bf16 operands is preceded by their cast
+  // (fp8_cast_op), which then carries the dependencies.
   uint32_t emit_compute(uint32_t op, Category cat, int layer, int micro, uint32_t dep = kNoDep,
                         uint32_t dep2 = kNoDep) {
+    last_cast_ = kNoDep;
+    if (d_.gemm_dtype == DType::kFP8 && plan_.ops[op].dtype == DType::kFP8 && plan_.ops[op].cls == OpClass::kGemm) {
+      last_cast_weight_ = cat == Category::kCompute && micro == 0;
+      const uint32_t q = fp8_cast_op(op, last_cast_weight_);
+      if (q != OpCache::kEmpty) {
+        last_cast_ = emit_kernel(q, cat, layer, micro, dep, dep2);
+        dep = dep2 = kNoDep;
+      }
+    }
+    return emit_kernel(op, cat, layer, micro, dep, dep2);
+  }
+  // fp8 GEMMs (training.precision "fp8") read fp8 operands, which a memory-bound kernel casts
+  // from bf16 before each GEMM that needs them: a forward GEMM's input (and, in the first
+  // micro-batch's forward, its weight: Transformer Engine keeps the fp8 weights for the other
+  // micro-batches of the step), a data-gradient GEMM's output gradient. Each cast writes the
+  // tensor twice in fp8, as is and transposed, since Hopper's fp8 tensor-core GEMMs take only
+  // K-major operands and the weight-gradient GEMM contracts over the tokens (the input and the
+  // output gradient transposed; they need no cast of their own). Per element: read 2 B, write
+  // 2 x 1 B, plus a 2 B amax pass under current scaling (Fp8Recipe): 6 B, or 4 B delayed.
+  // Fused casts (Transformer Engine's LayerNorm+cast, activation+cast) are not modelled.
+  // Returns OpCache::kEmpty for ops that take no cast (weight gradients).
+  uint32_t fp8_cast_op(uint32_t gemm, bool with_weight) {
+    const size_t key = 2 * static_cast<size_t>(gemm) + (with_weight ? 1 : 0);
+    if (key >= fp8_cast_of_.size()) fp8_cast_of_.resize(key + 1, kCastUnknown);
+    if (fp8_cast_of_[key] != kCastUnknown) return fp8_cast_of_[key];
+    const OpDesc g = plan_.ops[gemm];   // a copy: intern_op below may grow plan_.ops
+    const std::string_view name = g.name;
+    const size_t dot = name.rfind('.');
+    const std::string_view suffix = dot == std::string_view::npos ? name : name.substr(dot + 1);
+    uint32_t id = OpCache::kEmpty;
+    if (suffix != "wgrad") {
+      const bool fwd = !g.backward;
+      const int64_t per_elem = tr_.fp8_recipe == Fp8Recipe::kCurrent ? 6 : 4;
+      const int64_t elems = g.batch * g.m * g.k + (fwd && with_weight ? g.batch * g.n * g.k : 0);
+      id = plan_.intern_op(memory_op(std::string(name.substr(0, dot)) + (fwd ? ".fp8cast.fwd" : ".fp8cast.bwd"),
+                                     OpClass::kElementwise, per_elem * elems, !fwd));
+    }
+    fp8_cast_of_[key] = id;
+    return id;
+  }
+  uint32_t emit_kernel(uint32_t op, Category cat, int layer, int micro, uint32_t dep = kNoDep,
+                       uint32_t dep2 = kNoDep) {
     Task t;
     t.kind = TaskKind::kCompute;
     t.stream = kStreamCompute;
@@ -1092,7 +1136,13 @@ class StageBuilder {
       wgrad(id, layer, micro, kNoDep, twin_rows >= 0 ? twin_op() : OpCache::kEmpty);
     } else {
       const uint32_t ti = emit_compute(id, c, layer, micro, dep, dep2);
-      if (twin_rows >= 0) twin(ti, twin_op());
+      if (twin_rows >= 0) {
+        const uint32_t cast = last_cast_;   // fp8: the cast of this GEMM's operands, at the busiest rows
+        const bool w = last_cast_weight_;
+        const uint32_t tw = twin_op();
+        twin(ti, tw);
+        if (cast != kNoDep) twin(cast, fp8_cast_op(tw, w));
+      }
     }
     if (c == Category::kCompute) {
       // Mean load: Tm*top_k rows over the local experts; the GEMM's FLOPs scale with its rows.
@@ -1118,7 +1168,6 @@ class StageBuilder {
   }
 
   void moe_forward(int layer, int micro, Category c, bool recompute) {
-    const DType g = d_.gemm_dtype;
     const int64_t T = d_.tokens(), h = d_.h, E = model_.experts, k = model_.top_k;
     const int64_t R = rows_of(layer, micro);
     const int64_t mpe = ceil_div(R, Le_);
@@ -1127,7 +1176,7 @@ class StageBuilder {
       auto it = expert_gather_for_layer_.find(mtp_key_ != 0 ? mtp_key_ : layer);
       if (it != expert_gather_for_layer_.end()) eg = it->second;
     }
-    emit_compute(OP(gemm_op("moe.router.fwd", Tm_, E, h, g, false)), c, layer, micro, eg);
+    emit_compute(OP(gemm_op("moe.router.fwd", Tm_, E, h, DType::kBF16, false)), c, layer, micro, eg);
     // softmax/sigmoid over bf16 logits into fp32 scores, top-k selection: indices (8 B) and weights (4 B).
     emit_compute(OP(memory_op("moe.topk.fwd", OpClass::kElementwise, Tm_ * E * (2 + 4 + 4) + Tm_ * k * 12, false)), c,
                  layer, micro);
@@ -1208,8 +1257,8 @@ class StageBuilder {
       sg = kNoDep;
     }
     emit_compute(OP(memory_op("moe.topk.bwd", OpClass::kElementwise, Tm_ * E * (4 + 4 + 2), true)), c, layer, micro);
-    emit_compute(OP(gemm_op("moe.router.dgrad", Tm_, h, E, g, true)), c, layer, micro);
-    wgrad(OP(gemm_op("moe.router.wgrad", h, E, Tm_, g, true)), layer, micro, sg);
+    emit_compute(OP(gemm_op("moe.router.dgrad", Tm_, h, E, DType::kBF16, true)), c, layer, micro);
+    wgrad(OP(gemm_op("moe.router.wgrad", h, E, Tm_, DType::kBF16, true)), layer, micro, sg);
     if (last_micro_ && moe_migration_ != nullptr && (*moe_migration_)[layer] > 0)   // see compiler.h
       ep_a2a("ep.placement.migration.alltoall", (*moe_migration_)[layer], layer, micro, false);
   }
@@ -1434,7 +1483,10 @@ class StageBuilder {
     prog_.tasks[n].mem_alloc += head_activation_bytes(model_, static_cast<int>(d_.s), tr_.micro_batch, par_.tp, d_.sp);
     unit_starts_.push_back(n);
     tp_gather("tp.head.allgather", 0xffff, micro);
-    emit_compute(OP(gemm_op("head.fwd", T, d_.vocab / d_.t, d_.h, d_.gemm_dtype, false)), Category::kCompute, 0xffff,
+    // The LM head runs in bf16 in fp8 runs too: Megatron-Core's output layer is not a
+    // Transformer Engine module, and torchtitan's Float8 conversion skips "output". The MoE
+    // router likewise stays out of fp8.
+    emit_compute(OP(gemm_op("head.fwd", T, d_.vocab / d_.t, d_.h, DType::kBF16, false)), Category::kCompute, 0xffff,
                  micro);
     // Vocab-parallel cross-entropy: reads bf16 logits, writes fp32 softmax, reads it back.
     emit_compute(OP(memory_op("loss.fwd", OpClass::kLoss, T * (d_.vocab / d_.t) * (2 + 4 + 4), false)),
@@ -1448,9 +1500,9 @@ class StageBuilder {
     const int64_t T = d_.tokens();
     emit_compute(OP(memory_op("loss.bwd", OpClass::kLoss, T * (d_.vocab / d_.t) * (4 + 2), true)), Category::kCompute,
                  0xffff, micro, hg);
-    emit_compute(OP(gemm_op("head.dgrad", T, d_.h, d_.vocab / d_.t, d_.gemm_dtype, true)), Category::kCompute, 0xffff,
+    emit_compute(OP(gemm_op("head.dgrad", T, d_.h, d_.vocab / d_.t, DType::kBF16, true)), Category::kCompute, 0xffff,
                  micro);
-    emit_compute(OP(gemm_op("head.wgrad", d_.h, d_.vocab / d_.t, T, d_.gemm_dtype, true)), Category::kCompute, 0xffff,
+    emit_compute(OP(gemm_op("head.wgrad", d_.h, d_.vocab / d_.t, T, DType::kBF16, true)), Category::kCompute, 0xffff,
                  micro);
     tp_reduce("tp.head.bwd.allreduce", "tp.head.bwd.reducescatter", 0xffff, micro);
     uint32_t n = emit_compute(OP(memory_op("final.norm.bwd", OpClass::kNorm, norm_bwd_bytes(), true)),
@@ -1679,6 +1731,10 @@ class StageBuilder {
   uint32_t expert_pg_ = kNoDep;   // ZeRO-3: the gather of the current layer's experts
   size_t prefaulted_ = 0;   // tasks below this index lie on mapped pages
   uint32_t last_compute_ = kNoDep;
+  uint32_t last_cast_ = kNoDep;       // the fp8 cast task the last emit_compute laid out, or kNoDep
+  bool last_cast_weight_ = false;     // ... and whether it cast the weight too
+  static constexpr uint32_t kCastUnknown = OpCache::kEmpty - 1;
+  std::vector<uint32_t> fp8_cast_of_;   // 2 * GEMM op + with weight -> its cast op (fp8_cast_op)
   uint32_t last_reduction_ = kNoDep;
   uint32_t last_replica_ = kNoDep;   // the last HSDP replica all-reduce (kStreamDpReplica)
   int64_t pending_bytes_ = 0;

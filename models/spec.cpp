@@ -32,6 +32,7 @@ constexpr NameTable<ZeroGather, 2> kZeroGathers{{{ZeroGather::kLayer, "layer"}, 
 constexpr NameTable<EpLayout, 3> kEpLayouts{{{EpLayout::kAuto, "auto"}, {EpLayout::kDp, "dp"}, {EpLayout::kFolded, "folded"}}};
 constexpr NameTable<AttentionKernel, 3> kAttentionKernels{{
     {AttentionKernel::kFlash, "flash"}, {AttentionKernel::kUnfused, "unfused"}, {AttentionKernel::kCudnn, "cudnn"}}};
+constexpr NameTable<Fp8Recipe, 2> kFp8Recipes{{{Fp8Recipe::kCurrent, "current"}, {Fp8Recipe::kDelayed, "delayed"}}};
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -69,6 +70,7 @@ const char* to_string(NormKind v) { return name_of(kNorms, v); }
 const char* to_string(Schedule v) { return name_of(kSchedules, v); }
 const char* to_string(Recompute v) { return name_of(kRecomputes, v); }
 const char* to_string(AttentionKernel v) { return name_of(kAttentionKernels, v); }
+const char* to_string(Fp8Recipe v) { return name_of(kFp8Recipes, v); }
 const char* to_string(ZeroGather v) { return name_of(kZeroGathers, v); }
 const char* to_string(EpLayout v) { return name_of(kEpLayouts, v); }
 const char* to_string(MoeRouting v) {
@@ -102,6 +104,7 @@ bool parse_norm(std::string_view s, NormKind* out) { return parse_in(kNorms, s, 
 bool parse_schedule(std::string_view s, Schedule* out) { return parse_in(kSchedules, s, out); }
 bool parse_recompute(std::string_view s, Recompute* out) { return parse_in(kRecomputes, s, out); }
 bool parse_attention_kernel(std::string_view s, AttentionKernel* out) { return parse_in(kAttentionKernels, s, out); }
+bool parse_fp8_recipe(std::string_view s, Fp8Recipe* out) { return parse_in(kFp8Recipes, s, out); }
 bool parse_zero_gather(std::string_view s, ZeroGather* out) { return parse_in(kZeroGathers, s, out); }
 bool parse_ep_layout(std::string_view s, EpLayout* out) { return parse_in(kEpLayouts, s, out); }
 
@@ -113,6 +116,7 @@ const char* schedule_choices() {
 }
 const char* recompute_choices() { return "\"none\", \"selective\" or \"full\""; }
 const char* attention_kernel_choices() { return "\"flash\", \"cudnn\" or \"unfused\""; }
+const char* fp8_recipe_choices() { return "\"current\" or \"delayed\""; }
 const char* zero_gather_choices() { return "\"layer\" (FSDP) or \"tensor\" (DeepSpeed ZeRO-3)"; }
 const char* ep_layout_choices() {
   return "\"auto\" (EP along DP where it applies, else folded), \"dp\" (EP along DP) or \"folded\" (parallel folding)";

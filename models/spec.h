@@ -47,6 +47,13 @@ enum class Recompute : uint8_t { kNone, kSelective, kFull };
 // pre-2022 Megatron/DeepSpeed form: batched QK^T GEMM, fused scale-mask-softmax, dropout and
 // batched PV GEMM, with the s x s probabilities in HBM.
 enum class AttentionKernel : uint8_t { kFlash, kUnfused, kCudnn };
+// How an fp8 run (training.precision "fp8") scales the operands it casts to fp8:
+//   kCurrent  each tensor's scale from its own amax: an amax pass over the bf16 tensor, then
+//             the cast (torchao Float8 "tensorwise" dynamic scaling, Transformer Engine's
+//             Float8CurrentScaling)
+//   kDelayed  the scale from the amax history of earlier steps; the cast kernel records the
+//             amax as it goes, no separate pass (Transformer Engine's DelayedScaling)
+enum class Fp8Recipe : uint8_t { kCurrent, kDelayed };
 // One fused kernel (FlashAttention or cuDNN's fused SDPA): no s x s matrix in HBM.
 constexpr bool fused_attention(AttentionKernel k) { return k != AttentionKernel::kUnfused; }
 // How ZeRO-3 gathers parameters:
@@ -63,6 +70,7 @@ const char* to_string(NormKind);
 const char* to_string(Schedule);
 const char* to_string(Recompute);
 const char* to_string(AttentionKernel);
+const char* to_string(Fp8Recipe);
 const char* to_string(ZeroGather);
 const char* to_string(EpLayout);
 int bytes_of(DType);  // 2 for bf16/fp16, 1 for fp8, 4 for fp32
@@ -166,6 +174,7 @@ struct TrainingSpec {
   int micro_batch = 1;              // sequences per micro-batch per DP replica
   DType precision = DType::kBF16;   // GEMM precision; fp8 runs GEMMs at fp8 rates, the rest bf16
   AttentionKernel attention_kernel = AttentionKernel::kFlash;
+  Fp8Recipe fp8_recipe = Fp8Recipe::kCurrent;   // fp8 runs only
   bool dropout = false;             // dropout layers (GPT-3 era models: p=0.1) run and keep masks
   MoeRoutingSpec moe;               // MoE models only
   DocumentSpec documents;           // packed variable-length documents (training.documents)

@@ -22,6 +22,7 @@ bool parse_norm(std::string_view s, NormKind* out);
 bool parse_schedule(std::string_view s, Schedule* out);
 bool parse_recompute(std::string_view s, Recompute* out);
 bool parse_attention_kernel(std::string_view s, AttentionKernel* out);
+bool parse_fp8_recipe(std::string_view s, Fp8Recipe* out);
 bool parse_zero_gather(std::string_view s, ZeroGather* out);
 bool parse_ep_layout(std::string_view s, EpLayout* out);
 
@@ -32,6 +33,7 @@ const char* norm_choices();
 const char* schedule_choices();
 const char* recompute_choices();
 const char* attention_kernel_choices();
+const char* fp8_recipe_choices();
 const char* zero_gather_choices();
 const char* ep_layout_choices();
 

@@ -56,7 +56,8 @@ const std::vector<std::string> kModelKeys = {
     "q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim",
     "mtp_depth"};
 const std::vector<std::string> kTrainingKeys = {"seq_len",   "global_batch",     "micro_batch",
-                                                "precision", "attention_kernel", "dropout"};
+                                                "precision", "attention_kernel", "dropout",
+                                                "fp8_recipe"};
 const std::vector<std::string> kClusterKeys = {"gpu",          "gpus",          "gpus_per_node",
                                                "scale_out",    "nic_bandwidth", "nvlink_bandwidth",
                                                "nic_gbps_per_gpu", "pcie_bandwidth"};
@@ -788,6 +789,7 @@ Result<Scenario> load_document(json doc, const std::string& label,
     r.read_enum(tsec, "/training", "attention_kernel", parse_attention_kernel,
                 attention_kernel_choices(), &t.attention_kernel);
     r.read_bool(tsec, "/training", "dropout", &t.dropout);
+    r.read_enum(tsec, "/training", "fp8_recipe", parse_fp8_recipe, fp8_recipe_choices(), &t.fp8_recipe);
   } else {
     r.mark_bad("/training");
   }
@@ -1319,6 +1321,13 @@ Result<Scenario> load_document(json doc, const std::string& label,
             "fp8 needs a GPU with fp8 tensor cores; " + c.gpu.name +
                 " has none; use \"bf16\" or \"fp16\", or an H100/H200");
   }
+
+  // The fp8 scaling recipe only means something to an fp8 run.
+  if (tsec && Reader::has(tsec, "fp8_recipe") && r.good({"/training/precision", "/training/fp8_recipe"}) &&
+      t.precision != DType::kFP8)
+    r.note("/training/fp8_recipe", "\"" + std::string(to_string(t.fp8_recipe)) + "\"",
+           "fp8_recipe says how fp8 GEMM operands are scaled; it needs precision \"fp8\" (precision is \"" +
+               std::string(to_string(t.precision)) + "\"); remove it or set precision \"fp8\"");
 
   // Block recomputation.
   if (r.good({P + "/recompute", P + "/recompute_layers"}) && p.recompute_layers > 0) {

@@ -231,6 +231,11 @@ Result<RowScenario> scenario_from_row(const nlohmann::json& row) {
     t["precision"] = "bf16";
     d.push_back("precision=bf16 (null in row; fp16 costs the same)");
   }
+  if (!is_null(T, "precision") && T["precision"].is_string() && T["precision"].get<std::string>() == "fp8") {
+    t["fp8_recipe"] = "current";
+    d.push_back("fp8_recipe=current (not in the row schema; each tensor scaled by its own amax: torchao's Float8 "
+                "default, Transformer Engine's Float8CurrentScaling); LM head in bf16");
+  }
   bool pre_flash_row = false;
   // The attention kernel is not in the row schema. FlashAttention (Dao et al.) appeared in
   // May 2022; the runs measured before it with Megatron-LM / Megatron-DeepSpeed ran the unfused
