@@ -36,6 +36,7 @@ Scenario random_moe(SplitMix64& g, int i) {
   if (pick(3) == 0) s.model.capacity_factor = 1.0 + 0.25 * pick(3);
   if (ep > 1 && pick(2) == 0) s.training.moe.dispatch = MoeDispatch::kDedup;
   s.options.nccl_ctas = pick(2) == 0 ? 0 : -1;
+  if (i % 3 == 1) s.training.precision = DType::kFP8;   // the fp8 casts have twins too (no pick: same draws)
   if (pick(3) == 0) {   // context parallelism, and parallel folding of the experts over tp x cp x dp
     s.parallel.cp = 2;
     s.cluster.gpus *= 2;
@@ -65,7 +66,8 @@ std::string what(const Scenario& s) {
          std::to_string(s.parallel.dp) + " ep " + std::to_string(s.parallel.ep) + " experts " +
          std::to_string(s.model.experts) + " top " + std::to_string(s.model.top_k) + " zero " +
          std::to_string(s.parallel.zero) + " cf " + std::to_string(s.model.capacity_factor) + " ctas " +
-         std::to_string(s.options.nccl_ctas) + " overlap " + std::to_string(s.parallel.ep_overlap);
+         std::to_string(s.options.nccl_ctas) + " overlap " + std::to_string(s.parallel.ep_overlap) + " " +
+         to_string(s.training.precision);
 }
 
 // Task for task: the balanced compile equals the imbalanced plan with its twins swapped in.

@@ -411,6 +411,24 @@ TEST(LoaderErrors, RecomputeLayersNeedsFullRecomputeAndAtMostTheLayers) {
   EXPECT_EQ(ok->parallel.recompute_layers, 2);
 }
 
+TEST(LoaderErrors, Fp8RecipeNeedsFp8AndAKnownName) {
+  json d = base_doc();
+  d["training"]["fp8_recipe"] = "delayed";
+  expect_error(load(d), "/training/fp8_recipe", "delayed", {"needs precision \"fp8\"", "\"bf16\""});
+  d["cluster"]["gpu"] = "H100-SXM-80GB";
+  d["training"]["precision"] = "fp8";
+  d["training"]["fp8_recipe"] = "blockwise";
+  expect_error(load(d), "/training/fp8_recipe", "blockwise", {"\"current\" or \"delayed\""});
+  d["training"]["fp8_recipe"] = "delayed";
+  auto ok = load(d);
+  ASSERT_TRUE(ok.ok()) << ok.status().to_string();
+  EXPECT_EQ(ok->training.fp8_recipe, Fp8Recipe::kDelayed);
+  d["training"].erase("fp8_recipe");
+  auto def = load(d);
+  ASSERT_TRUE(def.ok()) << def.status().to_string();
+  EXPECT_EQ(def->training.fp8_recipe, Fp8Recipe::kCurrent) << "current scaling unless told";
+}
+
 TEST(LoaderErrors, BadJsonGivesLineAndColumn) {
   auto r = load_scenario_text("{\n  \"name\": \"x\",\n  \"model\" {}\n}\n", "broken.json");
   ASSERT_FALSE(r.ok());
