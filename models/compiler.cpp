@@ -465,7 +465,8 @@ class StageBuilder {
   // tensor twice in fp8, as is and transposed, since Hopper's fp8 tensor-core GEMMs take only
   // K-major operands and the weight-gradient GEMM contracts over the tokens (the input and the
   // output gradient transposed; they need no cast of their own). Per element: read 2 B, write
-  // 2 x 1 B, plus a 2 B amax pass under current scaling (Fp8Recipe): 6 B, or 4 B delayed.
+  // 2 x 1 B, plus a 2 B amax pass under current scaling (Fp8Recipe): 6 B, or 4 B delayed or
+  // blockwise (whose tile scales, 4 B per 128 elements, are neglected).
   // Fused casts (Transformer Engine's LayerNorm+cast, activation+cast) are not modelled.
   // Returns OpCache::kEmpty for ops that take no cast (weight gradients).
   uint32_t fp8_cast_op(uint32_t gemm, bool with_weight) {

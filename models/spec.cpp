@@ -32,7 +32,8 @@ constexpr NameTable<ZeroGather, 2> kZeroGathers{{{ZeroGather::kLayer, "layer"}, 
 constexpr NameTable<EpLayout, 3> kEpLayouts{{{EpLayout::kAuto, "auto"}, {EpLayout::kDp, "dp"}, {EpLayout::kFolded, "folded"}}};
 constexpr NameTable<AttentionKernel, 3> kAttentionKernels{{
     {AttentionKernel::kFlash, "flash"}, {AttentionKernel::kUnfused, "unfused"}, {AttentionKernel::kCudnn, "cudnn"}}};
-constexpr NameTable<Fp8Recipe, 2> kFp8Recipes{{{Fp8Recipe::kCurrent, "current"}, {Fp8Recipe::kDelayed, "delayed"}}};
+constexpr NameTable<Fp8Recipe, 3> kFp8Recipes{{
+    {Fp8Recipe::kCurrent, "current"}, {Fp8Recipe::kDelayed, "delayed"}, {Fp8Recipe::kBlockwise, "blockwise"}}};
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -116,7 +117,7 @@ const char* schedule_choices() {
 }
 const char* recompute_choices() { return "\"none\", \"selective\" or \"full\""; }
 const char* attention_kernel_choices() { return "\"flash\", \"cudnn\" or \"unfused\""; }
-const char* fp8_recipe_choices() { return "\"current\" or \"delayed\""; }
+const char* fp8_recipe_choices() { return "\"current\", \"delayed\" or \"blockwise\""; }
 const char* zero_gather_choices() { return "\"layer\" (FSDP) or \"tensor\" (DeepSpeed ZeRO-3)"; }
 const char* ep_layout_choices() {
   return "\"auto\" (EP along DP where it applies, else folded), \"dp\" (EP along DP) or \"folded\" (parallel folding)";

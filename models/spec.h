@@ -53,7 +53,10 @@ enum class AttentionKernel : uint8_t { kFlash, kUnfused, kCudnn };
 //             Float8CurrentScaling)
 //   kDelayed  the scale from the amax history of earlier steps; the cast kernel records the
 //             amax as it goes, no separate pass (Transformer Engine's DelayedScaling)
-enum class Fp8Recipe : uint8_t { kCurrent, kDelayed };
+//   kBlockwise a scale per tile (1 x 128 activations and gradients, 128 x 128 weights), found
+//             inside the cast kernel, no separate pass (DeepSeek-V3's fp8 training, Transformer
+//             Engine's Float8BlockScaling)
+enum class Fp8Recipe : uint8_t { kCurrent, kDelayed, kBlockwise };
 // One fused kernel (FlashAttention or cuDNN's fused SDPA): no s x s matrix in HBM.
 constexpr bool fused_attention(AttentionKernel k) { return k != AttentionKernel::kUnfused; }
 // How ZeRO-3 gathers parameters:

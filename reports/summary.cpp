@@ -65,15 +65,14 @@ void header_section(std::string& out, const Prediction& p) {
   kv(out, "gpus", strf("%d x %s (%d per node)", p.gpus, s.cluster.gpu.name.c_str(),
                        s.cluster.gpus_per_node));
   const int64_t per_replica = static_cast<int64_t>(tr.micro_batch) * (par.dp > 0 ? par.dp : 1);
+  const std::string fp8_note = tr.precision != DType::kFP8
+                                   ? ""
+                                   : " (" + std::string(to_string(tr.fp8_recipe)) + " scaling; LM head in bf16)";
   kv(out, "batch", strf("global %lld x seq %d, micro-batch %d (%lld micro-batches per replica), "
                         "%s%s",
                         (long long)tr.global_batch, tr.seq_len, tr.micro_batch,
                         per_replica > 0 ? (long long)(tr.global_batch / per_replica) : 0LL,
-                        to_string(tr.precision),
-                        tr.precision != DType::kFP8 ? ""
-                        : tr.fp8_recipe == Fp8Recipe::kCurrent
-                            ? " (current scaling; LM head in bf16)"
-                            : " (delayed scaling; LM head in bf16)"));
+                        to_string(tr.precision), fp8_note.c_str()));
   std::string zero = strf("zero %d", par.zero);
   if (par.zero > 0) {
     const int shard = (par.fsdp_shard_group > 0 ? par.fsdp_shard_group : par.dp) * par.cp;

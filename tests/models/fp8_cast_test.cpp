@@ -55,10 +55,10 @@ CastSum casts(const Plan& p, size_t program) {
 // (T x 3h x h), proj (T x h x h), fc1 (T x 4h x h), fc2 (T x h x 4h) cast their inputs
 // (7Th elements) each micro-batch and their weights (12h^2) in the first; the data-gradient
 // GEMMs cast their output gradients (3h + h + 4h + h = 9Th). 6 B an element under current
-// scaling, 4 B delayed. Full recomputation casts the inputs again (weights are kept).
+// scaling, 4 B delayed or blockwise. Full recomputation casts the inputs again (weights are kept).
 TEST(Fp8Cast, BytesMatchTheClosedForm) {
   const int64_t h = 1024, T = 1024, L = 3;
-  for (Fp8Recipe r : {Fp8Recipe::kCurrent, Fp8Recipe::kDelayed})
+  for (Fp8Recipe r : {Fp8Recipe::kCurrent, Fp8Recipe::kDelayed, Fp8Recipe::kBlockwise})
     for (Recompute rc : {Recompute::kNone, Recompute::kFull})
       for (int m : {1, 3}) {
         const int64_t per = r == Fp8Recipe::kCurrent ? 6 : 4;

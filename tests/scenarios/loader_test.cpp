@@ -417,8 +417,8 @@ TEST(LoaderErrors, Fp8RecipeNeedsFp8AndAKnownName) {
   expect_error(load(d), "/training/fp8_recipe", "delayed", {"needs precision \"fp8\"", "\"bf16\""});
   d["cluster"]["gpu"] = "H100-SXM-80GB";
   d["training"]["precision"] = "fp8";
-  d["training"]["fp8_recipe"] = "blockwise";
-  expect_error(load(d), "/training/fp8_recipe", "blockwise", {"\"current\" or \"delayed\""});
+  d["training"]["fp8_recipe"] = "mxfp8";
+  expect_error(load(d), "/training/fp8_recipe", "mxfp8", {"\"current\", \"delayed\" or \"blockwise\""});
   d["training"]["fp8_recipe"] = "delayed";
   auto ok = load(d);
   ASSERT_TRUE(ok.ok()) << ok.status().to_string();
