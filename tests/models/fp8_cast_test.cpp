@@ -26,11 +26,7 @@ Scenario fp8_scenario(int layers, int tp, int dp, int micro_batches, Recompute r
   return s;
 }
 
-Plan compile(const Scenario& s) {
-  auto c = compile_plan(s.model, s.training, s.parallel, s.cluster.gpus_per_node);
-  EXPECT_TRUE(c.ok()) << c.status().to_string();
-  return c.ok() ? std::move(c.value().plan) : Plan{};
-}
+Plan compile(const Scenario& s) { return testing::compile_plan_of(s); }
 
 bool is_cast(const OpDesc& o) { return o.name.find(".fp8cast.") != std::string::npos; }
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "models/compiler.h"
 #include "scenarios/predict.h"
 #include "scenarios/scenario.h"
 #include "topologies/hardware.h"
@@ -53,6 +54,13 @@ inline Scenario moe_scenario(const ModelSpec& m, int tp, int pp, int dp, int ep,
   s.cluster.nic_bandwidth = s.cluster.gpu.nic_bandwidth;
   s.cluster.nvlink_bandwidth = s.cluster.gpu.nvlink_bandwidth;
   return s;
+}
+
+// The scenario's compiled plan; a failure is a test failure (and an empty plan).
+inline Plan compile_plan_of(const Scenario& s) {
+  auto c = compile_plan(s.model, s.training, s.parallel, s.cluster.gpus_per_node);
+  EXPECT_TRUE(c.ok()) << c.status().to_string();
+  return c.ok() ? std::move(c.value().plan) : Plan{};
 }
 
 // The scenario's prediction (fast: one rank per distinct program); a failure is a test failure.

@@ -29,11 +29,7 @@ Scenario block_scenario(int layers, int tp, int pp, int vp, int dp, int micro_ba
   return s;
 }
 
-Plan compile(const Scenario& s) {
-  auto c = compile_plan(s.model, s.training, s.parallel, s.cluster.gpus_per_node);
-  EXPECT_TRUE(c.ok()) << c.status().to_string();
-  return c.ok() ? std::move(c.value().plan) : Plan{};
-}
+Plan compile(const Scenario& s) { return testing::compile_plan_of(s); }
 
 // Recomputed forward FLOPs of each program = (hardware - model) FLOPs. With pp 2 x vp 2 over
 // 16 layers every chunk has 4 layers and every stage 2 chunks, so a stage recomputes

@@ -12,6 +12,7 @@
 #include "scenarios/loader.h"
 #include "sim/replay.h"
 #include "topologies/placement.h"
+#include "tests/models/moe_fixtures.h"
 
 namespace trainsim {
 namespace {
@@ -28,11 +29,7 @@ Scenario scenario(const std::string& parallel, int gpus) {
   return s.value();
 }
 
-Plan compile(const Scenario& s) {
-  auto cp = compile_plan(s.model, s.training, s.parallel, s.cluster.gpus_per_node);
-  EXPECT_TRUE(cp.ok()) << cp.status().to_string();
-  return std::move(cp.value().plan);
-}
+Plan compile(const Scenario& s) { return testing::compile_plan_of(s); }
 
 // The compute tasks of a program, in order, as (op, stream, category, layer, micro).
 std::vector<std::tuple<uint32_t, int, int, int, int>> compute_tasks(const Program& p) {
