@@ -1,18 +1,13 @@
-// Names of the spec enums (models/spec.h) and their parsers (models/spec_parse.h). One table
-// per enum, so the printed name and the accepted name can never drift apart.
-#include <array>
-#include <cctype>
+// Names of the spec enums (models/spec.h) and their parsers (models/spec_parse.h): one
+// NameTable (models/name_table.h) per enum.
 #include <string_view>
-#include <utility>
 
+#include "models/name_table.h"
 #include "models/spec.h"
 #include "models/spec_parse.h"
 
 namespace trainsim {
 namespace {
-
-template <typename E, size_t N>
-using NameTable = std::array<std::pair<E, const char*>, N>;
 
 constexpr NameTable<DType, 4> kDTypes{{
     {DType::kBF16, "bf16"}, {DType::kFP16, "fp16"}, {DType::kFP8, "fp8"}, {DType::kFP32, "fp32"}}};
@@ -34,34 +29,6 @@ constexpr NameTable<AttentionKernel, 3> kAttentionKernels{{
     {AttentionKernel::kFlash, "flash"}, {AttentionKernel::kUnfused, "unfused"}, {AttentionKernel::kCudnn, "cudnn"}}};
 constexpr NameTable<Fp8Recipe, 3> kFp8Recipes{{
     {Fp8Recipe::kCurrent, "current"}, {Fp8Recipe::kDelayed, "delayed"}, {Fp8Recipe::kBlockwise, "blockwise"}}};
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
-  }
-  return true;
-}
-
-template <typename E, size_t N>
-const char* name_of(const NameTable<E, N>& t, E v) {
-  for (const auto& [e, name] : t)
-    if (e == v) return name;
-  return "?";  // unreachable for a valid enum value
-}
-
-template <typename E, size_t N>
-bool parse_in(const NameTable<E, N>& t, std::string_view s, E* out) {
-  for (const auto& [e, name] : t) {
-    if (iequals(s, name)) {
-      *out = e;
-      return true;
-    }
-  }
-  return false;
-}
 
 }  // namespace
 

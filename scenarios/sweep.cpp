@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "models/name_table.h"
 #include "scenarios/loader.h"
 #include "sim/text.h"
 
@@ -325,22 +326,14 @@ Result<SweepResult> run_sweep(const std::string& path, const std::vector<SweepAx
   return res;
 }
 
-bool parse_sweep_rank(const std::string& s, SweepRank* out) {
-  if (s == "step") *out = SweepRank::kStep;
-  else if (s == "tokens-per-gpu") *out = SweepRank::kTokensPerGpu;
-  else if (s == "tokens") *out = SweepRank::kTokens;
-  else return false;
-  return true;
-}
+namespace {
+constexpr NameTable<SweepRank, 3> kSweepRanks{
+    {{SweepRank::kStep, "step"}, {SweepRank::kTokensPerGpu, "tokens-per-gpu"}, {SweepRank::kTokens, "tokens"}}};
+}  // namespace
 
-const char* to_string(SweepRank r) {
-  switch (r) {
-    case SweepRank::kStep: return "step";
-    case SweepRank::kTokensPerGpu: return "tokens-per-gpu";
-    case SweepRank::kTokens: return "tokens";
-  }
-  return "?";
-}
+bool parse_sweep_rank(const std::string& s, SweepRank* out) { return parse_in(kSweepRanks, s, out); }
+
+const char* to_string(SweepRank r) { return name_of(kSweepRanks, r); }
 
 std::vector<size_t> sweep_ranking(const SweepResult& r) {
   std::vector<size_t> order(r.points.size());

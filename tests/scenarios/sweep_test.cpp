@@ -281,6 +281,11 @@ TEST(Sweep, RankByThroughputOrdersByTheChosenFigure) {
   SweepRank r;
   EXPECT_TRUE(parse_sweep_rank("tokens-per-gpu", &r) && r == SweepRank::kTokensPerGpu);
   EXPECT_FALSE(parse_sweep_rank("speed", &r));
+  for (SweepRank k : {SweepRank::kStep, SweepRank::kTokensPerGpu, SweepRank::kTokens}) {
+    SweepRank back = k == SweepRank::kStep ? SweepRank::kTokens : SweepRank::kStep;
+    EXPECT_TRUE(parse_sweep_rank(to_string(k), &back) && back == k) << to_string(k) << " reads back";
+  }
+  EXPECT_TRUE(parse_sweep_rank("Tokens", &r) && r == SweepRank::kTokens) << "names read in any case, as the spec's";
 }
 
 TEST(Sweep, BadAxesAndTooManyPointsAreErrors) {
