@@ -418,6 +418,15 @@ std::set<std::string> apply_overrides(json* doc, const std::vector<std::string>&
     json value = json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (value.is_discarded()) value = text;  // not JSON: a plain string such as 400Gbps
     if (!doc->is_object()) continue;  // reported by the caller
+    if (value.is_null()) {   // KEY=null: the key leaves the scenario, its default applies
+      if (parts.size() == 1) {
+        doc->erase(parts[0]);
+      } else if (auto it = doc->find(parts[0]); it != doc->end() && it->is_object()) {
+        it->erase(parts[1]);
+      }
+      paths.insert(pointer);
+      continue;
+    }
     if (parts.size() == 1) {
       (*doc)[parts[0]] = value;
     } else {

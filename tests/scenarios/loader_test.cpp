@@ -997,6 +997,22 @@ TEST(Overrides, Apply) {
   EXPECT_EQ(r->parallel.dp_bucket_mb, 24);  // 25e6 bytes = 23.8 MiB, rounded to the nearest MiB
 }
 
+// KEY=null removes the key: an optional one takes its default, a required one is missing (blamed
+// on --set); a key the file lacks stays absent.
+TEST(Overrides, NullRemovesTheKey) {
+  json d = base_doc();
+  d["parallel"]["pp"] = 2;
+  d["parallel"]["dp"] = 4;
+  d["parallel"]["layers_per_stage"] = json::array({10, 22});
+  auto with = load(d);
+  ASSERT_TRUE(with.ok()) << all_errors(with);
+  EXPECT_EQ(with->parallel.layers_per_stage, (std::vector<int>{10, 22}));
+  auto without = load(d, {"parallel.layers_per_stage=null", "parallel.zero3_gather=null", "seed=null"});
+  ASSERT_TRUE(without.ok()) << all_errors(without);
+  EXPECT_TRUE(without->parallel.layers_per_stage.empty()) << "an even split";
+  expect_error(load(d, {"training.seq_len=null"}), "/training/seq_len", "", {"missing; required"}, "--set");
+}
+
 TEST(Overrides, CreateSectionsAndSwapModel) {
   auto r = load(base_doc(), {"model.name=llama3-70b", "parallel.tp=8", "parallel.dp=1",
                              "network.mode=analytic", "costs.calibration=calib/h100.db",
