@@ -223,6 +223,15 @@ TEST(Sweep, AutoTakesTheCandidatesTheScenarioAllows) {
   EXPECT_EQ(res->axes[0].values, (std::vector<std::string>{"flash", "cudnn", "unfused"}));
   EXPECT_EQ(res->axes[1].values, (std::vector<std::string>{"none", "selective", "full"}));
   for (const auto& p : res->points) EXPECT_TRUE(p.ok) << p.error;
+  // fp8_recipe: every recipe; the delayed and blockwise casts cost the same, current more.
+  o.overrides = {"training.precision=fp8"};
+  res = run_sweep("", axes({"training.fp8_recipe=auto"}), o);
+  ASSERT_TRUE(res.ok()) << res.status().to_string();
+  EXPECT_EQ(res->axes[0].values, (std::vector<std::string>{"current", "delayed", "blockwise"}));
+  for (const auto& p : res->points) EXPECT_TRUE(p.ok) << p.error;
+  ASSERT_EQ(res->points.size(), 3u);
+  EXPECT_GT(res->points[0].step_s, res->points[1].step_s);
+  EXPECT_EQ(res->points[1].step_s, res->points[2].step_s);
   // recompute_layers: 0 and 1 to one fewer than a chunk's layers (32 layers over pp 4 x vp 2: 4 a chunk).
   o.overrides = {"parallel.recompute=full", "parallel.pp=4", "parallel.vp=2", "parallel.dp=2"};
   res = run_sweep("", axes({"parallel.recompute_layers=auto"}), o);
