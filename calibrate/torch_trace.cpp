@@ -204,6 +204,9 @@ KernelClass classify_kernel_name(const std::string& name) {
   if (has(n, "gemm") || has(n, "cutlass") || has(n, "sm90_xmma") || has(n, "cublaslt") || has(n, "nvjet"))
     return KernelClass::kGemm;
   if (has(n, "elementwise_kernel") || has(n, "gelu") || has(n, "silu")) return KernelClass::kElementwise;
+  // fp8 casts (the plan's `<gemm>.fp8cast.*` elementwise ops): Transformer Engine's cast /
+  // cast-transpose / quantize kernels and the amax reductions of dynamic scaling.
+  if (has(n, "cast_transpose") || has(n, "quantize") || has(n, "amax")) return KernelClass::kElementwise;
   return KernelClass::kUnknown;
 }
 

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "calibrate/torch_trace.h"
 #include "reports/compare_trace_report.h"
 #include "scenarios/loader.h"
 #include "scenarios/predict.h"
@@ -132,6 +133,17 @@ TEST(CompareTrace, SyntheticTraceGivesTheClosedFormFigures) {
   EXPECT_EQ(s.mapped, 9);
   EXPECT_EQ(s.unclassified, 1);
   EXPECT_EQ(s.comm_unknown_kind, 0);
+}
+
+// Kernel names to classes; fp8 cast kernels count as elementwise, as the plan's fp8 casts do.
+TEST(CompareTrace, KernelNamesClassify) {
+  EXPECT_EQ(classify_kernel_name("nvjet_sm90_tst_256x128_64x4_1x2_h_bz_coopA_NNT"), KernelClass::kGemm);
+  EXPECT_EQ(classify_kernel_name("void at::native::vectorized_elementwise_kernel<4, silu>"), KernelClass::kElementwise);
+  EXPECT_EQ(classify_kernel_name("void transformer_engine::detail::cast_transpose_kernel<8, float, bf16, fp8e4m3>"),
+            KernelClass::kElementwise);
+  EXPECT_EQ(classify_kernel_name("void transformer_engine::quantize_kernel<bf16, fp8e4m3>"), KernelClass::kElementwise);
+  EXPECT_EQ(classify_kernel_name("triton_red_fused_abs_amax_0"), KernelClass::kElementwise);
+  EXPECT_EQ(classify_kernel_name("void some::other_kernel<int>"), KernelClass::kUnknown);
 }
 
 TEST(CompareTrace, GpuAnnotationSetsTheWindow) {
