@@ -1007,15 +1007,18 @@ class StageBuilder {
   }
   // A dense layer's activations under recomputation `r`.
   LayerActivation dense_activation(Recompute r) const {
-    LayerActivation a = layer_activation(model_, static_cast<int>(d_.s), tr_.micro_batch, par_.tp, d_.sp, r, tr_.dropout);
+    LayerActivation a =
+        layer_activation(model_, static_cast<int>(d_.s), tr_.micro_batch, par_.tp, d_.sp, r, tr_.dropout, fp8_inputs());
     a.saved_bytes += unfused_score_bytes(r);
     return a;
   }
+  // The linear layers keep their inputs for the backward pass as fp8 casts (1 B an element).
+  bool fp8_inputs() const { return tr_.precision == DType::kFP8 && tr_.fp8_cache_inputs; }
   LayerActivation act_for(int layer, int micro) const {
     const Recompute r = recompute_of(layer);
     if (!moe_layer(layer)) return r == par_.recompute ? act_ : act_kept_;
     LayerActivation a = moe_layer_activation(model_, static_cast<int>(d_.s), tr_.micro_batch, par_.tp, d_.sp, r,
-                                             tr_.dropout, Tm_, rows_of(layer, micro), etp_);
+                                             tr_.dropout, Tm_, rows_of(layer, micro), etp_, fp8_inputs());
     a.saved_bytes += unfused_score_bytes(r);
     return a;
   }

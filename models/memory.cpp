@@ -27,8 +27,9 @@ void check_shape(const ModelSpec& m, int seq, int micro_batch, int tp) {
 }  // namespace
 
 LayerActivation layer_activation(const ModelSpec& model, int seq, int micro_batch, int tp,
-                                 bool sequence_parallel, Recompute recompute, bool dropout) {
+                                 bool sequence_parallel, Recompute recompute, bool dropout, bool fp8_inputs) {
   check_shape(model, seq, micro_batch, tp);
+  const int64_t in = fp8_inputs ? 1 : 2;   // bytes an element of a saved linear-layer input
   const int64_t s = seq, b = micro_batch, h = model.hidden, t = tp, a = model.heads;
   const int64_t q = int64_t{model.heads} * head_dim_of(model);
   const int64_t k = int64_t{kv_heads_of(model)} * head_dim_of(model);
@@ -38,10 +39,10 @@ LayerActivation layer_activation(const ModelSpec& model, int seq, int micro_batc
   // Replicated without SP (the paper's "10" region), bytes summed before the split.
   int64_t repl = 0;
   repl += 2 * sb * h;             // input-norm input
-  repl += 2 * sb * h;             // QKV GEMM input
+  repl += in * sb * h;            // QKV GEMM input
   if (dropout) repl += sb * h;    // dropout mask after the out-projection
   repl += 2 * sb * h;             // post-attention-norm input
-  repl += 2 * sb * h;             // FC1 input
+  repl += in * sb * h;            // FC1 input
   if (dropout) repl += sb * h;    // dropout mask after FC2
 
   // Always split by TP (heads / FFN columns), bytes summed before the split.
@@ -53,10 +54,10 @@ LayerActivation layer_activation(const ModelSpec& model, int seq, int micro_batc
     const int64_t hv = int64_t{model.heads} * model.v_head_dim;
     if (model.q_lora_rank > 0) {
       full += 2 * sb * model.q_lora_rank;                          // q latent (q-norm input)
-      full += 2 * sb * model.q_lora_rank;                          // q-norm output (q up-proj input)
+      full += in * sb * model.q_lora_rank;                         // q-norm output (q up-proj input)
     }
     full += 2 * sb * (model.kv_lora_rank + model.qk_rope_head_dim);  // kv latent + shared rope key
-    full += 2 * sb * model.kv_lora_rank;                           // kv-norm output (kv up-proj input)
+    full += in * sb * model.kv_lora_rank;                          // kv-norm output (kv up-proj input)
     split += 2 * sb * hq;         // Q (after RoPE)
     split += 2 * sb * hq;         // K (nope part from the up-projection + the shared rope key)
     split += 2 * sb * hv;         // V
@@ -69,10 +70,10 @@ LayerActivation layer_activation(const ModelSpec& model, int seq, int micro_batc
   }
   if (model.activation == Activation::kSwiglu) {
     split += 2 * 2 * sb * f;      // gate and up (SwiGLU inputs)
-    split += 2 * sb * f;          // FC2 input (SwiGLU output)
+    split += in * sb * f;         // FC2 input (SwiGLU output)
   } else {
     split += 2 * sb * f;          // GeLU input
-    split += 2 * sb * f;          // FC2 input (GeLU output)
+    split += in * sb * f;         // FC2 input (GeLU output)
   }
   const int64_t lse = ceil_div(4 * b * a * s, t);   // fp32 log-sum-exp, per local head
 
@@ -124,24 +125,28 @@ int64_t head_activation_bytes(const ModelSpec& model, int seq, int micro_batch, 
 
 LayerActivation moe_layer_activation(const ModelSpec& model, int seq, int micro_batch, int tp,
                                      bool sequence_parallel, Recompute recompute, bool dropout,
-                                     int64_t tokens, int64_t rows, int etp) {
+                                     int64_t tokens, int64_t rows, int etp, bool fp8_inputs) {
+  const int64_t in = fp8_inputs ? 1 : 2;   // bytes an element of a saved linear-layer input
   // The dense layer with the MLP of ffn_hidden minus the same with the shared experts' width
   // gives the MLP terms to take out; computed with two evaluations so the conventions of
   // layer_activation() hold for everything but the routed experts.
   ModelSpec shared = model;
   const int64_t fs = int64_t{model.shared_experts} * model.expert_ffn_hidden;
-  LayerActivation dense = layer_activation(model, seq, micro_batch, tp, sequence_parallel, Recompute::kNone, dropout);
-  // MLP terms of the dense layer per ffn element (all /t): swiglu 3 tensors, gelu 2, of 2 B.
+  LayerActivation dense =
+      layer_activation(model, seq, micro_batch, tp, sequence_parallel, Recompute::kNone, dropout, fp8_inputs);
+  // MLP terms of the dense layer per ffn element (all /t): swiglu gate and up, gelu its input,
+  // of 2 B, and the FC2 input.
   const int64_t sb = int64_t{seq} * micro_batch;
-  const int64_t per_f = (model.activation == Activation::kSwiglu ? 3 : 2) * 2 * sb;
+  const int64_t per_f = ((model.activation == Activation::kSwiglu ? 2 : 1) * 2 + in) * sb;
   int64_t none = dense.saved_bytes - ceil_div(per_f * model.ffn_hidden, tp) + ceil_div(per_f * fs, tp);
   const int64_t h = model.hidden, fe = model.expert_ffn_hidden / std::max(1, etp);
   none += 4 * tokens * model.experts;                                        // router logits
-  none += 2 * rows * h;                                                       // dispatch buffer
-  none += (model.activation == Activation::kSwiglu ? 3 : 2) * 2 * rows * fe;  // expert MLP
+  none += in * rows * h;                                                      // dispatch buffer
+  none += ((model.activation == Activation::kSwiglu ? 2 : 1) * 2 + in) * rows * fe;  // expert MLP
   none += 2 * tokens * model.top_k * h;                                       // combine input
   (void)shared;
-  LayerActivation base = layer_activation(model, seq, micro_batch, tp, sequence_parallel, recompute, dropout);
+  LayerActivation base =
+      layer_activation(model, seq, micro_batch, tp, sequence_parallel, recompute, dropout, fp8_inputs);
   LayerActivation r;
   switch (recompute) {
     case Recompute::kNone:

@@ -103,9 +103,14 @@ struct LayerActivation {
 //   full       only the layer input is saved: 2sbh (R: /t with SP); transient = the whole
 //              layer's "none" set, recomputed while that layer's backward runs.
 // REQUIRES: seq, micro_batch, tp >= 1; model.hidden, heads, ffn_hidden > 0.
+// `fp8_inputs` (an fp8 run with training.fp8_cache_inputs): the inputs kept for the linear
+// layers' weight gradients are their fp8 casts, 1 B an element instead of 2: the QKV (MLA
+// down-projection) and FC1 inputs, the MLA up-projection inputs and the FC2 input. The
+// out-projection input O stays bf16 (the attention backward reads it), as do the norm inputs
+// and the activation-function inputs.
 LayerActivation layer_activation(const ModelSpec& model, int seq, int micro_batch, int tp,
                                  bool sequence_parallel, Recompute recompute,
-                                 bool dropout = false);
+                                 bool dropout = false, bool fp8_inputs = false);
 
 // What the first pipeline stage keeps for its embedding, per micro-batch. The embedding
 // output itself is the first layer's input and is counted there (it is the input-norm input),
@@ -136,9 +141,10 @@ int64_t head_activation_bytes(const ModelSpec& model, int seq, int micro_batch, 
 // where tokens = the tokens this rank routes, rows = the token copies its experts process (the
 // busiest rank's, from models/moe.h), fe = expert_ffn_hidden / etp. Recompute: full keeps only
 // the layer input (transient = the whole set), selective drops the log-sum-exp as for dense.
+// `fp8_inputs`: as layer_activation's, and the dispatch buffer and the expert FC2 input 1 B.
 LayerActivation moe_layer_activation(const ModelSpec& model, int seq, int micro_batch, int tp,
                                      bool sequence_parallel, Recompute recompute, bool dropout,
-                                     int64_t tokens, int64_t rows, int etp);
+                                     int64_t tokens, int64_t rows, int etp, bool fp8_inputs = false);
 
 // ---- Parameters (elements) -----------------------------------------------------------------
 

@@ -178,6 +178,10 @@ struct TrainingSpec {
   DType precision = DType::kBF16;   // GEMM precision; fp8 runs GEMMs at fp8 rates, the rest bf16
   AttentionKernel attention_kernel = AttentionKernel::kFlash;
   Fp8Recipe fp8_recipe = Fp8Recipe::kCurrent;   // fp8 runs only
+  // fp8 runs only: the linear layers keep their inputs for the backward pass as their fp8
+  // casts (Transformer Engine's fp8 Linear, DeepSeek-V3's fp8 activation caching) instead of
+  // bf16 (torchao's Float8Linear). models/memory.h says which tensors.
+  bool fp8_cache_inputs = false;
   bool dropout = false;             // dropout layers (GPT-3 era models: p=0.1) run and keep masks
   MoeRoutingSpec moe;               // MoE models only
   DocumentSpec documents;           // packed variable-length documents (training.documents)

@@ -87,7 +87,10 @@ ordered_json prediction_json(const Prediction& p) {
   training["global_batch"] = tr.global_batch;
   training["micro_batch"] = tr.micro_batch;
   training["precision"] = to_string(tr.precision);
-  if (tr.precision == DType::kFP8) training["fp8_recipe"] = to_string(tr.fp8_recipe);
+  if (tr.precision == DType::kFP8) {
+    training["fp8_recipe"] = to_string(tr.fp8_recipe);
+    training["fp8_cache_inputs"] = tr.fp8_cache_inputs;
+  }
   j["training"] = std::move(training);
 
   ordered_json cluster;

@@ -67,7 +67,8 @@ void header_section(std::string& out, const Prediction& p) {
   const int64_t per_replica = static_cast<int64_t>(tr.micro_batch) * (par.dp > 0 ? par.dp : 1);
   const std::string fp8_note = tr.precision != DType::kFP8
                                    ? ""
-                                   : " (" + std::string(to_string(tr.fp8_recipe)) + " scaling; LM head in bf16)";
+                                   : " (" + std::string(to_string(tr.fp8_recipe)) + " scaling; LM head in bf16" +
+                                         (tr.fp8_cache_inputs ? "; linear inputs kept in fp8)" : ")");
   kv(out, "batch", strf("global %lld x seq %d, micro-batch %d (%lld micro-batches per replica), "
                         "%s%s",
                         (long long)tr.global_batch, tr.seq_len, tr.micro_batch,

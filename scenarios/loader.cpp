@@ -57,7 +57,7 @@ const std::vector<std::string> kModelKeys = {
     "mtp_depth"};
 const std::vector<std::string> kTrainingKeys = {"seq_len",   "global_batch",     "micro_batch",
                                                 "precision", "attention_kernel", "dropout",
-                                                "fp8_recipe"};
+                                                "fp8_recipe", "fp8_cache_inputs"};
 const std::vector<std::string> kClusterKeys = {"gpu",          "gpus",          "gpus_per_node",
                                                "scale_out",    "nic_bandwidth", "nvlink_bandwidth",
                                                "nic_gbps_per_gpu", "pcie_bandwidth"};
@@ -799,6 +799,7 @@ Result<Scenario> load_document(json doc, const std::string& label,
                 attention_kernel_choices(), &t.attention_kernel);
     r.read_bool(tsec, "/training", "dropout", &t.dropout);
     r.read_enum(tsec, "/training", "fp8_recipe", parse_fp8_recipe, fp8_recipe_choices(), &t.fp8_recipe);
+    r.read_bool(tsec, "/training", "fp8_cache_inputs", &t.fp8_cache_inputs);
   } else {
     r.mark_bad("/training");
   }
@@ -1337,6 +1338,12 @@ Result<Scenario> load_document(json doc, const std::string& label,
     r.note("/training/fp8_recipe", "\"" + std::string(to_string(t.fp8_recipe)) + "\"",
            "fp8_recipe says how fp8 GEMM operands are scaled; it needs precision \"fp8\" (precision is \"" +
                std::string(to_string(t.precision)) + "\"); remove it or set precision \"fp8\"");
+
+  if (t.fp8_cache_inputs && r.good({"/training/precision", "/training/fp8_cache_inputs"}) &&
+      t.precision != DType::kFP8)
+    r.note("/training/fp8_cache_inputs", "true",
+           "fp8_cache_inputs keeps the linear layers' inputs as their fp8 casts; it needs precision \"fp8\" "
+           "(precision is \"" + std::string(to_string(t.precision)) + "\"); use false or set precision \"fp8\"");
 
   // Block recomputation.
   if (r.good({P + "/recompute", P + "/recompute_layers"}) && p.recompute_layers > 0) {

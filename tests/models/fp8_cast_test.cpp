@@ -1,12 +1,15 @@
 // fp8 runs (training.precision "fp8"): the cast kernels before the fp8 GEMMs (closed form of
-// their bytes under both recipes, where they go and where they do not), the LM head and the
-// MoE router in bf16, and fast mode against full mode.
+// their bytes under every recipe, where they go and where they do not), the LM head and the
+// MoE router in bf16, fast mode against full mode, and the linear-layer inputs kept as fp8
+// casts (training.fp8_cache_inputs).
 #include <gtest/gtest.h>
 
 #include <random>
 #include <string>
 
+#include "models/catalog.h"
 #include "models/compiler.h"
+#include "models/memory.h"
 #include "scenarios/predict.h"
 #include "tests/models/model_fixtures.h"
 #include "tests/models/moe_fixtures.h"
@@ -147,6 +150,59 @@ TEST(Fp8Cast, FastModeEqualsFullMode) {
     EXPECT_EQ(full.step_time.count_ps(), fast.step_time.count_ps()) << "config " << i;
     EXPECT_EQ(full.peak_memory.total(), fast.peak_memory.total()) << "config " << i;
   }
+}
+
+// fp8_cache_inputs: each linear layer's kept input takes 1 B an element instead of 2. Dense
+// layer, tp 1: the QKV and FC1 inputs (sbh each) and the FC2 input (sbf); MLA adds its two
+// up-projection inputs (q and kv latents after their norms); full recomputation keeps only the
+// layer input (unchanged) and recomputes the rest.
+TEST(Fp8CacheInputs, LayerActivationClosedForm) {
+  const int s = 2048, b = 2;
+  const int64_t sb = int64_t{s} * b;
+  for (const char* name : {"gpt3-175b", "llama3-8b", "deepseek-v3"}) {
+    auto m = find_model(name);
+    ASSERT_TRUE(m.ok()) << name;
+    const ModelSpec& M = m.value();
+    int64_t want = sb * (2 * M.hidden + M.ffn_hidden);
+    if (M.mla) want += sb * (M.q_lora_rank + M.kv_lora_rank);
+    for (Recompute rc : {Recompute::kNone, Recompute::kSelective, Recompute::kFull}) {
+      const LayerActivation bf = layer_activation(M, s, b, 1, false, rc, false, false);
+      const LayerActivation f8 = layer_activation(M, s, b, 1, false, rc, false, true);
+      if (rc == Recompute::kFull) {
+        EXPECT_EQ(f8.saved_bytes, bf.saved_bytes) << name << ": the layer input stays bf16";
+        EXPECT_EQ(bf.recompute_transient_bytes - f8.recompute_transient_bytes, want) << name;
+      } else {
+        EXPECT_EQ(bf.saved_bytes - f8.saved_bytes, want) << name << " " << to_string(rc);
+      }
+    }
+  }
+}
+
+// MoE layer: the dense part as above with the shared experts' width for f, and per rank the
+// dispatch buffer (rows x h) and the expert FC2 input (rows x fe).
+TEST(Fp8CacheInputs, MoeLayerActivationClosedForm) {
+  auto m = find_model("deepseek-v3");
+  ASSERT_TRUE(m.ok());
+  const ModelSpec& M = m.value();
+  const int s = 4096, b = 1;
+  const int64_t sb = s, tokens = s, rows = 3 * tokens;
+  const int64_t fs = int64_t{M.shared_experts} * M.expert_ffn_hidden;
+  const LayerActivation bf = moe_layer_activation(M, s, b, 1, false, Recompute::kNone, false, tokens, rows, 1, false);
+  const LayerActivation f8 = moe_layer_activation(M, s, b, 1, false, Recompute::kNone, false, tokens, rows, 1, true);
+  EXPECT_EQ(bf.saved_bytes - f8.saved_bytes, sb * (2 * M.hidden + fs + M.q_lora_rank + M.kv_lora_rank) +
+                                                 rows * M.hidden + rows * M.expert_ffn_hidden);
+}
+
+// In a plan: one micro-batch in flight (pp 1), no recomputation: the activation peak falls by
+// layers x the dense difference; the step does not change. A bf16 run may not ask for it.
+TEST(Fp8CacheInputs, PeakFallsByTheLayersDifference) {
+  Scenario s = fp8_scenario(4, 1, 1, 2, Recompute::kNone, Fp8Recipe::kCurrent);
+  const Prediction bf = testing::run(s);
+  s.training.fp8_cache_inputs = true;
+  const Prediction f8 = testing::run(s);
+  const int64_t sb = s.training.seq_len, h = s.model.hidden, f = s.model.ffn_hidden;
+  EXPECT_EQ(bf.peak_memory.activations.count() - f8.peak_memory.activations.count(), 4 * sb * (2 * h + f));
+  EXPECT_EQ(bf.step_time.count_ps(), f8.step_time.count_ps());
 }
 
 }  // namespace

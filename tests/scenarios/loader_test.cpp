@@ -423,7 +423,15 @@ TEST(LoaderErrors, Fp8RecipeNeedsFp8AndAKnownName) {
   auto ok = load(d);
   ASSERT_TRUE(ok.ok()) << ok.status().to_string();
   EXPECT_EQ(ok->training.fp8_recipe, Fp8Recipe::kDelayed);
+  d["training"]["fp8_cache_inputs"] = true;
+  auto cached = load(d);
+  ASSERT_TRUE(cached.ok()) << cached.status().to_string();
+  EXPECT_TRUE(cached->training.fp8_cache_inputs);
+  d["training"]["precision"] = "bf16";
   d["training"].erase("fp8_recipe");
+  expect_error(load(d), "/training/fp8_cache_inputs", "true", {"needs precision \"fp8\""});
+  d["training"]["precision"] = "fp8";
+  d["training"].erase("fp8_cache_inputs");
   auto def = load(d);
   ASSERT_TRUE(def.ok()) << def.status().to_string();
   EXPECT_EQ(def->training.fp8_recipe, Fp8Recipe::kCurrent) << "current scaling unless told";
