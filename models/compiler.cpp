@@ -911,6 +911,43 @@ class StageBuilder {
     return side_gather_bytes(name, 2 * d_.tokens() * d_.h, layer, micro);
   }
 
+  // The first recomputed task of a layer's backward takes the selective modules' transient.
+  void rec_task(uint32_t task) {
+    if (rec_alloc_ == 0) return;
+    prog_.tasks[task].mem_alloc += rec_alloc_;
+    rec_alloc_ = 0;
+  }
+  // Selective recomputation before the attention backward: the norms (the QKV or MLA
+  // down-projection input, MLA's latent norms), MLA's up-projections and RoPE (Q, K, V), the
+  // attention core: what `mods` (ParallelSpec::recompute_modules) names, in forward order.
+  void attention_recompute(uint32_t mods, int layer, int micro) {
+    const Category c = Category::kRecompute;
+    const int64_t T = d_.tokens(), Hl = d_.heads / d_.t;
+    const DType g = d_.gemm_dtype;
+    if (mods & kRecomputeLayernorm) {
+      rec_task(emit_compute(OP(memory_op("attn.norm.fwd", OpClass::kNorm, norm_bytes(), false)), c, layer, micro));
+      if (d_.mla) {
+        const int64_t Tn = mla_latent_sp() ? d_.norm_tokens() : T;
+        if (d_.q_lora > 0)
+          emit_compute(OP(memory_op("attn.mla.q_norm.fwd", OpClass::kNorm, 2 * 2 * Tn * d_.q_lora, false)), c, layer,
+                       micro);
+        emit_compute(OP(memory_op("attn.mla.kv_norm.fwd", OpClass::kNorm, 2 * 2 * Tn * d_.kv_lora, false)), c, layer,
+                     micro);
+      }
+    }
+    if ((mods & kRecomputeMlaUpProj) && d_.mla) {
+      if (d_.q_lora > 0)
+        rec_task(emit_compute(OP(gemm_op("attn.mla.q_up.fwd", T, Hl * d_.qk_dim, d_.q_lora, g, false)), c, layer, micro));
+      else
+        rec_task(emit_compute(OP(gemm_op("attn.mla.q.fwd", T, Hl * d_.qk_dim, d_.h, g, false)), c, layer, micro));
+      emit_compute(OP(gemm_op("attn.mla.kv_up.fwd", T, Hl * (d_.nope + d_.v_dim), d_.kv_lora, g, false)), c, layer,
+                   micro);
+      emit_compute(OP(memory_op("attn.rope.fwd", OpClass::kElementwise, 2 * 2 * T * (Hl + 1) * d_.rope, false)), c,
+                   layer, micro);
+    }
+    if (mods & kRecomputeCoreAttn) rec_task(attention_forward(c, layer, micro));
+  }
+
   // One transformer layer backward (with its recomputation). Returns its last task.
   uint32_t layer_backward(int layer, int micro, uint32_t gather_dep, uint32_t offload_dep = kNoDep) {
     const int64_t T = d_.tokens();
@@ -924,15 +961,30 @@ class StageBuilder {
       prog_.tasks[first].mem_alloc += act.recompute_transient_bytes;
       gather_dep = kNoDep;
     }
+    // Selective: the modules' transient is taken by the first recomputed task (rec_task()).
+    const uint32_t mods = rec == Recompute::kSelective ? par_.recompute_modules : 0u;
+    rec_alloc_ = rec == Recompute::kSelective ? act.recompute_transient_bytes : 0;
     uint32_t first_b = emit_compute(OP(memory_op("mlp.residual.bwd", OpClass::kElementwise, 2 * 2 * d_.norm_tokens() * d_.h, true)),
                                     c, layer, micro, gather_dep, offload_dep);
-    (void)first_b;
     tp_gather("tp.mlp.bwd.allgather", layer, micro);
     const int64_t f1 = (d_.swiglu ? 2 : 1) * d_.f / d_.t;
     uint32_t sg = side_gather("tp.mlp.fc1in.allgather", layer, micro);
+    if (mods & kRecomputeLayernorm)   // the FC1 (router, shared experts) input, from the kept norm input
+      rec_task(emit_compute(OP(memory_op("mlp.norm.fwd", OpClass::kNorm, norm_bytes(), false)), Category::kRecompute,
+                            layer, micro));
     if (moe_layer(layer)) {
-      moe_backward(layer, micro, sg);
+      moe_backward(layer, micro, sg, (mods & kRecomputeMoeAct) != 0);
     } else {
+      if (mods & kRecomputeMlp) {   // the whole MLP forward again (a checkpointed module), its TP reduction too
+        const DType gr = d_.gemm_dtype;
+        const Category cr = Category::kRecompute;
+        rec_task(emit_compute(OP(gemm_op("mlp.fc1.fwd", T, f1, d_.h, gr, false)), cr, layer, micro));
+        emit_compute(OP(memory_op(d_.swiglu ? "mlp.swiglu.fwd" : "mlp.gelu.fwd", OpClass::kElementwise,
+                                  (d_.swiglu ? 3 : 2) * 2 * T * d_.f / d_.t, false)),
+                     cr, layer, micro);
+        emit_compute(OP(gemm_op("mlp.fc2.fwd", T, d_.h, d_.f / d_.t, gr, false)), cr, layer, micro);
+        tp_reduce("tp.mlp.allreduce", "tp.mlp.reducescatter", layer, micro);
+      }
       emit_compute(OP(gemm_op("mlp.fc2.dgrad", T, d_.f / d_.t, d_.h, g, true)), c, layer, micro);
       wgrad(OP(gemm_op("mlp.fc2.wgrad", d_.f / d_.t, d_.h, T, g, true)), layer, micro);
       const int64_t act_b = (d_.swiglu ? 5 : 3) * 2 * T * d_.f / d_.t;
@@ -949,10 +1001,7 @@ class StageBuilder {
     uint32_t sg2 = attn_gathers_h() ? side_gather("tp.attn.qkvin.allgather", layer, micro) : kNoDep;
     emit_compute(OP(gemm_op("attn.proj.dgrad", T, d_.q / d_.t, d_.h, g, true)), c, layer, micro);
     wgrad(OP(gemm_op("attn.proj.wgrad", d_.q / d_.t, d_.h, T, g, true)), layer, micro);
-    if (rec == Recompute::kSelective) {
-      uint32_t r = attention_forward(Category::kRecompute, layer, micro);
-      prog_.tasks[r].mem_alloc += act.recompute_transient_bytes;
-    }
+    if (rec == Recompute::kSelective) attention_recompute(mods, layer, micro);
     attention_backward(layer, micro);
     if (d_.mla) {
       mla_in_backward(layer, micro, sg2);
@@ -965,6 +1014,7 @@ class StageBuilder {
     }
     if (attn_gathers_h()) tp_reduce("tp.attn.bwd.allreduce", "tp.attn.bwd.reducescatter", layer, micro);
     uint32_t last = emit_compute(OP(memory_op("attn.norm.bwd", OpClass::kNorm, norm_bwd_bytes(), true)), c, layer, micro);
+    rec_task(first_b);   // nothing was recomputed (e.g. moe_act alone on a dense layer): its transient is 0
     int64_t release = act.saved_bytes + (rec != Recompute::kNone ? act.recompute_transient_bytes : 0);
     if (w_layer_ != nullptr) {   // a deferred W still reads the linear layers' inputs: they go after it
       const int64_t keep = std::min(w_layer_->x_bytes, release);
@@ -1008,7 +1058,8 @@ class StageBuilder {
   // A dense layer's activations under recomputation `r`.
   LayerActivation dense_activation(Recompute r) const {
     LayerActivation a =
-        layer_activation(model_, static_cast<int>(d_.s), tr_.micro_batch, par_.tp, d_.sp, r, tr_.dropout, fp8_inputs());
+        layer_activation(model_, static_cast<int>(d_.s), tr_.micro_batch, par_.tp, d_.sp, r, tr_.dropout, fp8_inputs(),
+                         par_.recompute_modules);
     a.saved_bytes += unfused_score_bytes(r);
     return a;
   }
@@ -1018,7 +1069,8 @@ class StageBuilder {
     const Recompute r = recompute_of(layer);
     if (!moe_layer(layer)) return r == par_.recompute ? act_ : act_kept_;
     LayerActivation a = moe_layer_activation(model_, static_cast<int>(d_.s), tr_.micro_batch, par_.tp, d_.sp, r,
-                                             tr_.dropout, Tm_, rows_of(layer, micro), etp_, fp8_inputs());
+                                             tr_.dropout, Tm_, rows_of(layer, micro), etp_, fp8_inputs(),
+                                             par_.recompute_modules);
     a.saved_bytes += unfused_score_bytes(r);
     return a;
   }
@@ -1158,7 +1210,7 @@ class StageBuilder {
 
   // The experts' activation function over `rows` (forward: read 2 (swiglu) or 1 inputs, write
   // 1; backward 5 or 3 tensors), and its balanced twin (`twin_rows` >= 0).
-  void expert_act(bool bwd, int64_t rows, Category c, int layer, int micro, int64_t twin_rows) {
+  uint32_t expert_act(bool bwd, int64_t rows, Category c, int layer, int micro, int64_t twin_rows) {
     auto op_of = [&](int64_t r) {
       return cached_op(bwd ? -21 : -20, r, [&] {
         const char* name = bwd ? (d_.swiglu ? "moe.expert.swiglu.bwd" : "moe.expert.gelu.bwd")
@@ -1169,6 +1221,7 @@ class StageBuilder {
     };
     const uint32_t t = emit_compute(op_of(rows), c, layer, micro);
     if (twin_rows >= 0) twin(t, op_of(twin_rows));
+    return t;
   }
 
   void moe_forward(int layer, int micro, Category c, bool recompute) {
@@ -1215,7 +1268,8 @@ class StageBuilder {
                  c, layer, micro);
     emit_compute(OP(gemm_op("moe.shared.fc2.fwd", T, d_.h, fs, d_.gemm_dtype, false)), c, layer, micro);
   }
-  void moe_backward(int layer, int micro, uint32_t sg) {
+  // `act_recompute`: the experts' activation is rerun first (recompute module moe_act).
+  void moe_backward(int layer, int micro, uint32_t sg, bool act_recompute) {
     const Category c = Category::kCompute;
     const DType g = d_.gemm_dtype;
     const int64_t T = d_.tokens(), h = d_.h, E = model_.experts, k = model_.top_k;
@@ -1231,6 +1285,7 @@ class StageBuilder {
     uint32_t w = ep_a2a("ep.combine.bwd.alltoall", a2a, layer, micro, true, a2a_b);
     w = etp_coll("ep.etp.bwd.allgather", true, R, layer, micro, Rb, w);
     const int64_t f1 = (d_.swiglu ? 2 : 1) * fe_;
+    if (act_recompute) rec_task(expert_act(false, R, Category::kRecompute, layer, micro, Rb));
     // delay_wgrad: the expert weight gradients are held back (through the W capture) and laid
     // out after the dispatch all-to-all, so it starts right after the input gradients.
     WLayer delayed{layer, micro, 0, 0, 0, {}};
@@ -1726,6 +1781,7 @@ class StageBuilder {
   int nv_ = 1;
   LayerActivation act_;
   LayerActivation act_kept_;   // a dense layer's activations past a chunk's recompute_layers
+  int64_t rec_alloc_ = 0;      // the selective transient not yet allocated (rec_task())
   int64_t layer_grad_bytes_ = 0, emb_grad_bytes_ = 0;
   int shard_ = 1;   // ZeRO shard group (ranks), cp included
   int dpg_ = 1;     // gradient-reduction group: dp * cp

@@ -27,7 +27,8 @@ void check_shape(const ModelSpec& m, int seq, int micro_batch, int tp) {
 }  // namespace
 
 LayerActivation layer_activation(const ModelSpec& model, int seq, int micro_batch, int tp,
-                                 bool sequence_parallel, Recompute recompute, bool dropout, bool fp8_inputs) {
+                                 bool sequence_parallel, Recompute recompute, bool dropout, bool fp8_inputs,
+                                 uint32_t modules) {
   check_shape(model, seq, micro_batch, tp);
   const int64_t in = fp8_inputs ? 1 : 2;   // bytes an element of a saved linear-layer input
   const int64_t s = seq, b = micro_batch, h = model.hidden, t = tp, a = model.heads;
@@ -49,32 +50,32 @@ LayerActivation layer_activation(const ModelSpec& model, int seq, int micro_batc
   int64_t split = 0;
   int64_t full = 0;               // MLA latents: on every TP rank, whole (see memory.h)
   int64_t o_bytes = 2 * sb * q;   // O = flash output = out-projection input
+  int64_t latent_norm_out = 0;    // MLA: the q-norm and kv-norm outputs (full)
+  int64_t qkv_bytes = 0;          // Q, K, V (split)
   if (model.mla) {
     const int64_t hq = int64_t{model.heads} * model.mla_qk_dim();
     const int64_t hv = int64_t{model.heads} * model.v_head_dim;
     if (model.q_lora_rank > 0) {
       full += 2 * sb * model.q_lora_rank;                          // q latent (q-norm input)
-      full += in * sb * model.q_lora_rank;                         // q-norm output (q up-proj input)
+      latent_norm_out += in * sb * model.q_lora_rank;              // q-norm output (q up-proj input)
     }
     full += 2 * sb * (model.kv_lora_rank + model.qk_rope_head_dim);  // kv latent + shared rope key
-    full += in * sb * model.kv_lora_rank;                          // kv-norm output (kv up-proj input)
-    split += 2 * sb * hq;         // Q (after RoPE)
-    split += 2 * sb * hq;         // K (nope part from the up-projection + the shared rope key)
-    split += 2 * sb * hv;         // V
+    latent_norm_out += in * sb * model.kv_lora_rank;               // kv-norm output (kv up-proj input)
+    full += latent_norm_out;
+    qkv_bytes += 2 * sb * hq;     // Q (after RoPE)
+    qkv_bytes += 2 * sb * hq;     // K (nope part from the up-projection + the shared rope key)
+    qkv_bytes += 2 * sb * hv;     // V
     o_bytes = 2 * sb * hv;
-    split += o_bytes;             // O
   } else {
-    split += 2 * sb * q;          // Q
-    split += 2 * 2 * sb * k;      // K, V
-    split += o_bytes;             // O
+    qkv_bytes += 2 * sb * q;      // Q
+    qkv_bytes += 2 * 2 * sb * k;  // K, V
   }
-  if (model.activation == Activation::kSwiglu) {
-    split += 2 * 2 * sb * f;      // gate and up (SwiGLU inputs)
-    split += in * sb * f;         // FC2 input (SwiGLU output)
-  } else {
-    split += 2 * sb * f;          // GeLU input
-    split += in * sb * f;         // FC2 input (GeLU output)
-  }
+  split += qkv_bytes;
+  split += o_bytes;               // O
+  const int64_t mlp_bytes = (model.activation == Activation::kSwiglu ? 2 * 2 * sb * f    // gate and up
+                                                                     : 2 * sb * f) +     // GeLU input
+                            in * sb * f;                                                 // FC2 input
+  split += mlp_bytes;
   const int64_t lse = ceil_div(4 * b * a * s, t);   // fp32 log-sum-exp, per local head
 
   const int64_t none = (sequence_parallel ? ceil_div(repl, t) : repl) + ceil_div(split, t) + full + lse;
@@ -85,10 +86,32 @@ LayerActivation layer_activation(const ModelSpec& model, int seq, int micro_batc
       r.saved_bytes = none;
       r.recompute_transient_bytes = 0;
       break;
-    case Recompute::kSelective:
-      r.saved_bytes = none - lse;
-      r.recompute_transient_bytes = ceil_div(o_bytes, t) + lse;
+    case Recompute::kSelective: {
+      // Each module drops what it recomputes; its transient is that set, regenerated while the
+      // layer's backward runs (all modules' sets counted together: an upper bound).
+      int64_t dropped = 0, transient = 0;
+      if (modules & kRecomputeCoreAttn) {
+        dropped += lse;
+        transient += ceil_div(o_bytes, t) + lse;
+      }
+      if (modules & kRecomputeLayernorm) {   // the QKV (down-projection) and FC1 inputs
+        const int64_t norm_out = 2 * in * sb * h;
+        const int64_t local = (sequence_parallel ? ceil_div(norm_out, t) : norm_out) + latent_norm_out;
+        dropped += local;
+        transient += local;
+      }
+      if ((modules & kRecomputeMlaUpProj) && model.mla) {
+        dropped += ceil_div(qkv_bytes, t);
+        transient += ceil_div(qkv_bytes, t);
+      }
+      if (modules & kRecomputeMlp) {
+        dropped += ceil_div(mlp_bytes, t);
+        transient += ceil_div(mlp_bytes, t);
+      }
+      r.saved_bytes = none - dropped;
+      r.recompute_transient_bytes = transient;
       break;
+    }
     case Recompute::kFull: {
       const int64_t input = 2 * sb * h;
       r.saved_bytes = sequence_parallel ? ceil_div(input, t) : input;
@@ -125,7 +148,8 @@ int64_t head_activation_bytes(const ModelSpec& model, int seq, int micro_batch, 
 
 LayerActivation moe_layer_activation(const ModelSpec& model, int seq, int micro_batch, int tp,
                                      bool sequence_parallel, Recompute recompute, bool dropout,
-                                     int64_t tokens, int64_t rows, int etp, bool fp8_inputs) {
+                                     int64_t tokens, int64_t rows, int etp, bool fp8_inputs,
+                                     uint32_t modules) {
   const int64_t in = fp8_inputs ? 1 : 2;   // bytes an element of a saved linear-layer input
   // The dense layer with the MLP of ffn_hidden minus the same with the shared experts' width
   // gives the MLP terms to take out; computed with two evaluations so the conventions of
@@ -145,8 +169,9 @@ LayerActivation moe_layer_activation(const ModelSpec& model, int seq, int micro_
   none += ((model.activation == Activation::kSwiglu ? 2 : 1) * 2 + in) * rows * fe;  // expert MLP
   none += 2 * tokens * model.top_k * h;                                       // combine input
   (void)shared;
-  LayerActivation base =
-      layer_activation(model, seq, micro_batch, tp, sequence_parallel, recompute, dropout, fp8_inputs);
+  // "mlp" is a dense layer's MLP; a MoE layer has none (its shared experts are not recomputed).
+  LayerActivation base = layer_activation(model, seq, micro_batch, tp, sequence_parallel, recompute, dropout,
+                                          fp8_inputs, modules & ~uint32_t{kRecomputeMlp});
   LayerActivation r;
   switch (recompute) {
     case Recompute::kNone:
@@ -155,6 +180,10 @@ LayerActivation moe_layer_activation(const ModelSpec& model, int seq, int micro_
     case Recompute::kSelective:
       r.saved_bytes = none - (dense.saved_bytes - base.saved_bytes);
       r.recompute_transient_bytes = base.recompute_transient_bytes;
+      if (modules & kRecomputeMoeAct) {   // the expert FC2 input, rerun from the kept FC1 output
+        r.saved_bytes -= in * rows * fe;
+        r.recompute_transient_bytes += 2 * rows * fe;
+      }
       break;
     case Recompute::kFull:
       r.saved_bytes = base.saved_bytes;

@@ -100,6 +100,16 @@ struct LayerActivation {
 //              "core_attn" recompute behaves so). saved = none - 4bas/t, i.e. equal to "none"
 //              within ~1.5%; transient = O and the statistics regenerated in backward
 //              (2sbq/t + 4bas/t).
+//              `modules` (spec.h RecomputeModule; the default is core_attn alone) picks what a
+//              selective recomputation covers; each module drops its tensors and adds them to
+//              the transient (all modules' together: an upper bound on what is alive at once):
+//                core_attn    the log-sum-exp, as above
+//                layernorm    the QKV (MLA down-projection) and FC1 inputs, in*sbh each (R),
+//                             and MLA's q-norm and kv-norm outputs (full)
+//                mla_up_proj  MLA's Q, K, V (2sbHqk*2 + 2sbHv, /t); nothing without MLA
+//                mlp          the dense MLP's gate/up (GeLU input) and FC2 input (/t)
+//                moe_act      (moe_layer_activation) the experts' FC2 input, in*rows*fe;
+//                             transient 2*rows*fe
 //   full       only the layer input is saved: 2sbh (R: /t with SP); transient = the whole
 //              layer's "none" set, recomputed while that layer's backward runs.
 // REQUIRES: seq, micro_batch, tp >= 1; model.hidden, heads, ffn_hidden > 0.
@@ -110,7 +120,8 @@ struct LayerActivation {
 // and the activation-function inputs.
 LayerActivation layer_activation(const ModelSpec& model, int seq, int micro_batch, int tp,
                                  bool sequence_parallel, Recompute recompute,
-                                 bool dropout = false, bool fp8_inputs = false);
+                                 bool dropout = false, bool fp8_inputs = false,
+                                 uint32_t modules = kRecomputeCoreAttn);
 
 // What the first pipeline stage keeps for its embedding, per micro-batch. The embedding
 // output itself is the first layer's input and is counted there (it is the input-norm input),
@@ -144,7 +155,8 @@ int64_t head_activation_bytes(const ModelSpec& model, int seq, int micro_batch, 
 // `fp8_inputs`: as layer_activation's, and the dispatch buffer and the expert FC2 input 1 B.
 LayerActivation moe_layer_activation(const ModelSpec& model, int seq, int micro_batch, int tp,
                                      bool sequence_parallel, Recompute recompute, bool dropout,
-                                     int64_t tokens, int64_t rows, int etp, bool fp8_inputs = false);
+                                     int64_t tokens, int64_t rows, int etp, bool fp8_inputs = false,
+                                     uint32_t modules = kRecomputeCoreAttn);
 
 // ---- Parameters (elements) -----------------------------------------------------------------
 

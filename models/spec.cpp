@@ -1,5 +1,6 @@
 // Names of the spec enums (models/spec.h) and their parsers (models/spec_parse.h): one
 // NameTable (models/name_table.h) per enum.
+#include <string>
 #include <string_view>
 
 #include "models/name_table.h"
@@ -23,6 +24,11 @@ constexpr NameTable<Schedule, 6> kSchedules{{{Schedule::kGpipe, "gpipe"},
                                              {Schedule::kDualPipe, "dualpipe"}}};
 constexpr NameTable<Recompute, 3> kRecomputes{{
     {Recompute::kNone, "none"}, {Recompute::kSelective, "selective"}, {Recompute::kFull, "full"}}};
+constexpr NameTable<RecomputeModule, 5> kRecomputeModules{{{kRecomputeCoreAttn, "core_attn"},
+                                                          {kRecomputeLayernorm, "layernorm"},
+                                                          {kRecomputeMlaUpProj, "mla_up_proj"},
+                                                          {kRecomputeMlp, "mlp"},
+                                                          {kRecomputeMoeAct, "moe_act"}}};
 constexpr NameTable<ZeroGather, 2> kZeroGathers{{{ZeroGather::kLayer, "layer"}, {ZeroGather::kTensor, "tensor"}}};
 constexpr NameTable<EpLayout, 3> kEpLayouts{{{EpLayout::kAuto, "auto"}, {EpLayout::kDp, "dp"}, {EpLayout::kFolded, "folded"}}};
 constexpr NameTable<AttentionKernel, 3> kAttentionKernels{{
@@ -73,6 +79,16 @@ bool parse_schedule(std::string_view s, Schedule* out) { return parse_in(kSchedu
 bool parse_recompute(std::string_view s, Recompute* out) { return parse_in(kRecomputes, s, out); }
 bool parse_attention_kernel(std::string_view s, AttentionKernel* out) { return parse_in(kAttentionKernels, s, out); }
 bool parse_fp8_recipe(std::string_view s, Fp8Recipe* out) { return parse_in(kFp8Recipes, s, out); }
+bool parse_recompute_module(std::string_view s, RecomputeModule* out) { return parse_in(kRecomputeModules, s, out); }
+std::string recompute_modules_string(uint32_t modules) {
+  std::string out;
+  for (const auto& [bit, name] : kRecomputeModules) {
+    if ((modules & bit) == 0) continue;
+    if (!out.empty()) out += ", ";
+    out += name;
+  }
+  return out;
+}
 bool parse_zero_gather(std::string_view s, ZeroGather* out) { return parse_in(kZeroGathers, s, out); }
 bool parse_ep_layout(std::string_view s, EpLayout* out) { return parse_in(kEpLayouts, s, out); }
 
@@ -83,6 +99,9 @@ const char* schedule_choices() {
   return "\"gpipe\", \"1f1b\", \"interleaved\", \"dualpipev\", \"zbv\" or \"dualpipe\"";
 }
 const char* recompute_choices() { return "\"none\", \"selective\" or \"full\""; }
+const char* recompute_module_choices() {
+  return "\"core_attn\", \"layernorm\", \"mla_up_proj\", \"mlp\" or \"moe_act\"";
+}
 const char* attention_kernel_choices() { return "\"flash\", \"cudnn\" or \"unfused\""; }
 const char* fp8_recipe_choices() { return "\"current\", \"delayed\" or \"blockwise\""; }
 const char* zero_gather_choices() { return "\"layer\" (FSDP) or \"tensor\" (DeepSpeed ZeRO-3)"; }

@@ -43,6 +43,21 @@ constexpr bool two_chunk_schedule(Schedule s) { return v_schedule(s) || s == Sch
 //   kAuto    kDp where it applies, else kFolded (ep_folded() below).
 enum class EpLayout : uint8_t { kAuto, kDp, kFolded };
 enum class Recompute : uint8_t { kNone, kSelective, kFull };
+// What a selective recomputation recomputes (Megatron-Core's --recompute-modules; a bit set in
+// ParallelSpec::recompute_modules, only read with Recompute::kSelective):
+//   kCoreAttn   the attention core (flash: only the log-sum-exp is saved; Korthikanti et al.)
+//   kLayernorm  the input and pre-MLP norms (and MLA's q/kv latent norms): their outputs, the
+//               linear layers' inputs, are not kept but recomputed from the kept norm inputs
+//   kMlaUpProj  MLA's up-projections and RoPE: Q, K, V recomputed from the kept latents
+//   kMlp        a dense layer's whole MLP (FC1, activation, FC2) rerun from its kept input
+//   kMoeAct     the routed experts' activation function: the expert FC2 input recomputed
+enum RecomputeModule : uint32_t {
+  kRecomputeCoreAttn = 1u << 0,
+  kRecomputeLayernorm = 1u << 1,
+  kRecomputeMlaUpProj = 1u << 2,
+  kRecomputeMlp = 1u << 3,
+  kRecomputeMoeAct = 1u << 4,
+};
 // How the attention core runs: one fused flash kernel (FlashAttention, cuDNN SDPA), or the
 // pre-2022 Megatron/DeepSpeed form: batched QK^T GEMM, fused scale-mask-softmax, dropout and
 // batched PV GEMM, with the s x s probabilities in HBM.
@@ -208,6 +223,8 @@ struct ParallelSpec {
   // pipeline stage, or each virtual stage); the others keep their activations (Megatron's
   // --recompute-method block --recompute-num-layers N). 0 = every layer.
   int recompute_layers = 0;
+  // With recompute kSelective: the RecomputeModule bits (default: the attention core only).
+  uint32_t recompute_modules = kRecomputeCoreAttn;
   std::vector<int> layers_per_stage;  // empty = even split; else pp*vp entries summing to layers
   std::string order = "tp-cp-dp-pp";  // rank placement, innermost first (Megatron's order)
   int64_t dp_bucket_mb = 40;        // gradient bucket size for overlapped DP reduction (MiB of grads)

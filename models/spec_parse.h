@@ -10,6 +10,7 @@
 //
 // Thread-safety: pure functions.
 #pragma once
+#include <string>
 #include <string_view>
 
 #include "models/spec.h"
@@ -23,6 +24,9 @@ bool parse_schedule(std::string_view s, Schedule* out);
 bool parse_recompute(std::string_view s, Recompute* out);
 bool parse_attention_kernel(std::string_view s, AttentionKernel* out);
 bool parse_fp8_recipe(std::string_view s, Fp8Recipe* out);
+bool parse_recompute_module(std::string_view s, RecomputeModule* out);
+// The names of the set bits, in table order, ", "-separated ("" for none).
+std::string recompute_modules_string(uint32_t modules);
 bool parse_zero_gather(std::string_view s, ZeroGather* out);
 bool parse_ep_layout(std::string_view s, EpLayout* out);
 
@@ -32,6 +36,7 @@ const char* activation_choices();
 const char* norm_choices();
 const char* schedule_choices();
 const char* recompute_choices();
+const char* recompute_module_choices();
 const char* attention_kernel_choices();
 const char* fp8_recipe_choices();
 const char* zero_gather_choices();

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "models/memory.h"
+#include "models/spec_parse.h"
 #include "reports/summary.h"
 #include "reports/text_table.h"
 
@@ -125,6 +126,14 @@ ordered_json prediction_json(const Prediction& p) {
   strategy["fsdp_shard_group"] = par.fsdp_shard_group;
   strategy["recompute"] = to_string(par.recompute);
   if (par.recompute_layers > 0) strategy["recompute_layers"] = par.recompute_layers;   // only when set: other reports keep their bytes
+  if (par.recompute == Recompute::kSelective && par.recompute_modules != kRecomputeCoreAttn) {   // likewise
+    nlohmann::json mods = nlohmann::json::array();
+    for (uint32_t bit = 1; bit <= kRecomputeMoeAct; bit <<= 1) {
+      if ((par.recompute_modules & bit) == 0) continue;
+      mods.push_back(recompute_modules_string(bit));
+    }
+    strategy["recompute_modules"] = mods;
+  }
   strategy["order"] = par.order;
   strategy["dp_bucket_mb"] = par.dp_bucket_mb;
   strategy["dp_overlap"] = par.dp_overlap;

@@ -4,6 +4,7 @@
 
 #include "models/compiler.h"
 #include "models/memory.h"
+#include "models/spec_parse.h"
 #include "reports/text_table.h"
 
 namespace trainsim {
@@ -105,6 +106,8 @@ void header_section(std::string& out, const Prediction& p) {
   std::string recompute_how = to_string(par.recompute);
   if (par.recompute == Recompute::kFull && par.recompute_layers > 0)
     recompute_how += strf(" (first %d layer%s of each chunk)", par.recompute_layers, par.recompute_layers == 1 ? "" : "s");
+  if (par.recompute == Recompute::kSelective && par.recompute_modules != kRecomputeCoreAttn)
+    recompute_how += " (" + recompute_modules_string(par.recompute_modules) + ")";
   kv(out, "strategy", strf("tp=%d pp=%d vp=%d dp=%d cp=%d%s ep=%d%s, sp %s, schedule %s, %s, "
                            "recompute %s",
                            par.tp, par.pp, par.vp, par.dp, par.cp, cp_how.c_str(), par.ep, ep_how.c_str(),

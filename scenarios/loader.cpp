@@ -64,7 +64,7 @@ const std::vector<std::string> kClusterKeys = {"gpu",          "gpus",          
 const std::vector<std::string> kParallelKeys = {
     "tp",   "pp",   "vp",       "dp",        "cp",    "ep", "cp_ulysses", "cp_load_balance",
     "sequence_parallel", "schedule", "zero", "fsdp_shard_group", "recompute", "recompute_layers",
-    "layers_per_stage", "order", "dp_bucket", "dp_overlap", "zero3_prefetch", "zero3_gather",
+    "recompute_modules", "layers_per_stage", "order", "dp_bucket", "dp_overlap", "zero3_prefetch", "zero3_gather",
     "activation_offload", "etp", "ep_layout", "ep_overlap", "delay_wgrad", "hsdp_defer_all_reduce"};
 const std::vector<std::string> kMoeKeys = {"routing", "skew", "histogram", "seed", "placement", "rebalance_every",
                                            "replicas", "dispatch", "node_limit"};
@@ -904,6 +904,28 @@ Result<Scenario> load_document(json doc, const std::string& label,
     r.read_int(psec, b, "fsdp_shard_group", 0, kMaxGpus, nullptr, &p.fsdp_shard_group);
     r.read_enum(psec, b, "recompute", parse_recompute, recompute_choices(), &p.recompute);
     r.read_int(psec, b, "recompute_layers", 0, kMaxLayers, nullptr, &p.recompute_layers);
+    if (const json* v = Reader::field(psec, "recompute_modules")) {
+      const std::string accepted = std::string("accepted: ") + recompute_module_choices();
+      if (!v->is_array() || v->empty()) {
+        r.error(b + "/recompute_modules", show(*v),
+                "expected a non-empty array of module names, e.g. [\"core_attn\", \"layernorm\"]; " + accepted);
+      } else {
+        uint32_t mods = 0;
+        bool ok = true;
+        for (size_t i = 0; i < v->size(); ++i) {
+          RecomputeModule m{};
+          const json& e = (*v)[i];
+          if (!e.is_string() || !parse_recompute_module(e.get<std::string>(), &m)) {
+            r.error(b + "/recompute_modules/" + std::to_string(i), show(e), "unknown module; " + accepted);
+            ok = false;
+          } else {
+            mods |= m;
+          }
+        }
+        if (ok) p.recompute_modules = mods;
+        else r.mark_bad(b + "/recompute_modules");
+      }
+    }
     r.read_bool(psec, b, "dp_overlap", &p.dp_overlap);
     r.read_int(psec, b, "zero3_prefetch", 0, kMaxLayers, nullptr, &p.zero3_prefetch);
     r.read_enum(psec, b, "zero3_gather", parse_zero_gather, zero_gather_choices(), &p.zero3_gather);
@@ -1354,6 +1376,21 @@ Result<Scenario> load_document(json doc, const std::string& label,
     else if (r.good({"/model/layers"}) && p.recompute_layers > s.model.layers)
       r.note(P + "/recompute_layers", I(p.recompute_layers),
              "more than the model's " + I(s.model.layers) + " layers; use 0 (every layer) or 1 to " + I(s.model.layers));
+  }
+  // Selective recomputation's modules.
+  if (psec && Reader::has(psec, "recompute_modules") && r.good({P + "/recompute", P + "/recompute_modules"})) {
+    const std::string shown = "[" + recompute_modules_string(p.recompute_modules) + "]";
+    if (p.recompute != Recompute::kSelective)
+      r.note(P + "/recompute_modules", shown,
+             "recompute_modules picks what a selective recomputation covers; it needs recompute \"selective\" "
+             "(recompute is \"" + std::string(to_string(p.recompute)) + "\"); remove it or set recompute \"selective\"");
+    else if ((p.recompute_modules & kRecomputeMlaUpProj) && r.good({"/model/attention"}) && !s.model.mla)
+      r.note(P + "/recompute_modules", shown,
+             "\"mla_up_proj\" recomputes multi-head latent attention's up-projections; the model has no MLA "
+             "(attention \"mla\"); remove it");
+    else if ((p.recompute_modules & kRecomputeMoeAct) && !s.model.is_moe())
+      r.note(P + "/recompute_modules", shown,
+             "\"moe_act\" recomputes the routed experts' activation; the model has no experts; remove it");
   }
   // Context parallelism.
   if (r.good({P + "/cp", P + "/cp_ulysses"}) && p.cp % p.cp_ulysses != 0) {

@@ -411,6 +411,33 @@ TEST(LoaderErrors, RecomputeLayersNeedsFullRecomputeAndAtMostTheLayers) {
   EXPECT_EQ(ok->parallel.recompute_layers, 2);
 }
 
+TEST(LoaderErrors, RecomputeModulesNeedSelectiveKnownNamesAndTheirModel) {
+  json d = base_doc();   // a dense GQA model
+  d["parallel"]["recompute"] = "full";
+  d["parallel"]["recompute_modules"] = {"layernorm"};
+  expect_error(load(d), "/parallel/recompute_modules", "[layernorm]", {"needs recompute \"selective\"", "\"full\""});
+  d["parallel"]["recompute"] = "selective";
+  d["parallel"]["recompute_modules"] = {"core_attn", "moe"};
+  expect_error(load(d), "/parallel/recompute_modules/1", "moe",
+               {"unknown module", "\"core_attn\", \"layernorm\", \"mla_up_proj\", \"mlp\" or \"moe_act\""});
+  d["parallel"]["recompute_modules"] = json::array();
+  expect_error(load(d), "/parallel/recompute_modules", "[]", {"non-empty array"});
+  d["parallel"]["recompute_modules"] = "layernorm";
+  expect_error(load(d), "/parallel/recompute_modules", "layernorm", {"non-empty array"});
+  d["parallel"]["recompute_modules"] = {"mla_up_proj"};
+  expect_error(load(d), "/parallel/recompute_modules", "[mla_up_proj]", {"no MLA"});
+  d["parallel"]["recompute_modules"] = {"moe_act"};
+  expect_error(load(d), "/parallel/recompute_modules", "[moe_act]", {"no experts"});
+  d["parallel"]["recompute_modules"] = {"MLP", "layernorm", "core_attn"};
+  auto ok = load(d);
+  ASSERT_TRUE(ok.ok()) << ok.status().to_string();
+  EXPECT_EQ(ok->parallel.recompute_modules, kRecomputeMlp | kRecomputeLayernorm | kRecomputeCoreAttn);
+  d["parallel"].erase("recompute_modules");
+  auto def = load(d);
+  ASSERT_TRUE(def.ok()) << def.status().to_string();
+  EXPECT_EQ(def->parallel.recompute_modules, uint32_t{kRecomputeCoreAttn}) << "the attention core unless told";
+}
+
 TEST(LoaderErrors, Fp8RecipeNeedsFp8AndAKnownName) {
   json d = base_doc();
   d["training"]["fp8_recipe"] = "delayed";
