@@ -354,6 +354,7 @@ class StageBuilder {
   uint8_t expert_rep_group_ = 0xff;   // "expert-dp-replica" where the plan has it (HSDP MoE; compiler.h)
   uint8_t expert_tp_group_ = 0xff;    // "expert-tp" where the plan has it (etp > 1; compiler.h)
   uint8_t mirror_group_ = 0xff;       // "pp-mirror" (DualPipe; compiler.h)
+  uint8_t tp_ring_group_ = 0xff;      // "tp-ring" (parallel.tp_overlap; compiler.h)
   uint8_t tensor_gather_group_ = kGroupDpGather;   // "dp-gather-tensor" where the plan has it (compiler.h)   // routed-expert part of params_local_ (after EP/etp)
 
  private:
@@ -449,7 +450,7 @@ class StageBuilder {
                         uint32_t dep2 = kNoDep) {
     last_cast_ = kNoDep;
     if (d_.gemm_dtype == DType::kFP8 && plan_.ops[op].dtype == DType::kFP8 && plan_.ops[op].cls == OpClass::kGemm) {
-      last_cast_weight_ = cat == Category::kCompute && micro == 0;
+      last_cast_weight_ = cat == Category::kCompute && micro == 0 && !no_weight_cast_;
       const uint32_t q = fp8_cast_op(op, last_cast_weight_);
       if (q != OpCache::kEmpty) {
         last_cast_ = emit_kernel(q, cat, layer, micro, dep, dep2);
@@ -603,6 +604,54 @@ class StageBuilder {
   }
   void tp_gather(const char* ag, int layer, int micro) {
     if (d_.sp) tp_coll(ag, CollKind::kAllGather, layer, micro);
+  }
+  // TP communication overlap (parallel.tp_overlap; compiler.h): the dense layers' sequence
+  // all-gathers and reduce-scatters run as ring steps on the TP stream beside the GEMM they
+  // feed or drain, which is split into tp chunks of tokens/tp rows.
+  bool tp_overlap() const { return tp_ring_group_ != 0xff; }
+  int64_t tp_chunk_tokens() const { return ceil_div(d_.tokens(), d_.t); }
+  int64_t tp_chunk_bytes() const { return 2 * tp_chunk_tokens() * d_.h; }
+  // All-gather + column-parallel GEMM (`chunk`: the GEMM of tokens/tp rows): the first chunk
+  // runs on the rank's own shard while the ring brings the next, each chunk after the step that
+  // brought its rows; the first step waits for the producer of the shard. An fp8 GEMM casts its
+  // weight once (with the first chunk). Returns the last chunk.
+  uint32_t ag_gemm(const char* step, uint32_t chunk, Category c, int layer, int micro, uint32_t dep = kNoDep) {
+    const uint32_t ready = last_compute_;
+    uint32_t last = emit_compute(chunk, c, layer, micro, dep);
+    uint32_t s = kNoDep;
+    for (int k = 1; k < d_.t; ++k) {
+      s = emit_coll(step, CollKind::kSendRecv, tp_chunk_bytes(), tp_ring_group_, kStreamTp, Category::kTpComm, layer,
+                    micro, k == 1 ? ready : kNoDep);
+      no_weight_cast_ = true;
+      last = emit_compute(chunk, c, layer, micro, s);
+      no_weight_cast_ = false;
+    }
+    return last;
+  }
+  // Row-parallel GEMM + reduce-scatter: the GEMM in tp chunks, each but the last (the rank's own
+  // rows) sent to the rank that owns its rows as soon as it is done (one shift of the ring per
+  // chunk, as Transformer Engine's pipelined reduce-scatter writes each chunk to its owner);
+  // rs_finish() sums the own chunk and the tp-1 received ones where the result is first needed.
+  // Returns the last send.
+  uint32_t gemm_rs(const char* step, uint32_t chunk, Category c, int layer, int micro, uint32_t dep = kNoDep) {
+    uint32_t s = kNoDep;
+    for (int k = 0; k < d_.t; ++k) {
+      no_weight_cast_ = k > 0;
+      const uint32_t g = emit_compute(chunk, c, layer, micro, k == 0 ? dep : kNoDep);
+      no_weight_cast_ = false;
+      if (k + 1 < d_.t)
+        s = emit_coll(step, CollKind::kSendRecv, tp_chunk_bytes(), tp_ring_group_, kStreamTp, Category::kTpComm,
+                      layer, micro, g);
+    }
+    return s;
+  }
+  // The sum of a reduce-scatter's tp partial chunks (bf16): read tp chunks, write one.
+  void rs_finish(uint32_t sent, Category c, int layer, int micro, bool bwd) {
+    emit_compute(cached_op(bwd ? -41 : -40, 0, [&] {
+                   return memory_op(bwd ? "tp.reducescatter.sum.bwd" : "tp.reducescatter.sum.fwd",
+                                    OpClass::kElementwise, (d_.t + 1) * tp_chunk_bytes(), bwd);
+                 }),
+                 c, layer, micro, sent);
   }
   // MLA with tp > 1 (compiler.h): the latents' input gradients are reduced over TP (reduce-
   // scattered with SP, all-reduced without), not the h-wide input gradient of the block.
@@ -875,9 +924,17 @@ class StageBuilder {
     const DType g = d_.gemm_dtype;
     uint32_t first = emit_compute(OP(memory_op("attn.norm.fwd", OpClass::kNorm, norm_bytes(), false)), c, layer,
                                   micro, first_dep, first_dep2);
-    if (attn_gathers_h()) tp_gather("tp.attn.allgather", layer, micro);
+    const bool ov = tp_overlap();
+    const int64_t Tc = ov ? tp_chunk_tokens() : T;   // rows of a GEMM split for TP overlap
+    if (attn_gathers_h() && !(ov && !d_.mla)) tp_gather("tp.attn.allgather", layer, micro);
     if (d_.mla) {
       mla_in_forward(c, layer, micro);
+    } else if (ov) {
+      ag_gemm("tp.attn.ring.allgather", OP(gemm_op("attn.qkv.fwd", Tc, (d_.q + 2 * d_.kv) / d_.t, d_.h, g, false)), c,
+              layer, micro);
+      if (d_.swiglu)
+        emit_compute(OP(memory_op("attn.rope.fwd", OpClass::kElementwise, 2 * 2 * T * (d_.q + d_.kv) / d_.t, false)),
+                     c, layer, micro);
     } else {
       emit_compute(OP(gemm_op("attn.qkv.fwd", T, (d_.q + 2 * d_.kv) / d_.t, d_.h, g, false)), c, layer, micro);
       if (d_.swiglu)  // RoPE on Q and K: read + write
@@ -885,23 +942,51 @@ class StageBuilder {
                      c, layer, micro);
     }
     attention_forward(c, layer, micro);
-    emit_compute(OP(gemm_op("attn.proj.fwd", T, d_.h, d_.q / d_.t, g, false)), c, layer, micro);
-    tp_reduce("tp.attn.allreduce", "tp.attn.reducescatter", layer, micro);
+    if (ov) {
+      rs_finish(gemm_rs("tp.attn.ring.reducescatter", OP(gemm_op("attn.proj.fwd", Tc, d_.h, d_.q / d_.t, g, false)), c,
+                        layer, micro),
+                c, layer, micro, false);
+    } else {
+      emit_compute(OP(gemm_op("attn.proj.fwd", T, d_.h, d_.q / d_.t, g, false)), c, layer, micro);
+      tp_reduce("tp.attn.allreduce", "tp.attn.reducescatter", layer, micro);
+    }
     emit_compute(OP(memory_op("attn.residual.fwd", OpClass::kElementwise, resid_bytes(), false)), c, layer, micro);
     emit_compute(OP(memory_op("mlp.norm.fwd", OpClass::kNorm, norm_bytes(), false)), c, layer, micro);
-    tp_gather("tp.mlp.allgather", layer, micro);
     if (moe_layer(layer)) {
+      tp_gather("tp.mlp.allgather", layer, micro);
       moe_forward(layer, micro, c, recompute);
+      tp_reduce("tp.mlp.allreduce", "tp.mlp.reducescatter", layer, micro);
     } else {
-      const int64_t f1 = (d_.swiglu ? 2 : 1) * d_.f / d_.t;
-      emit_compute(OP(gemm_op("mlp.fc1.fwd", T, f1, d_.h, g, false)), c, layer, micro);
-      const int64_t act_bytes = (d_.swiglu ? 3 : 2) * 2 * T * d_.f / d_.t;
-      emit_compute(OP(memory_op(d_.swiglu ? "mlp.swiglu.fwd" : "mlp.gelu.fwd", OpClass::kElementwise, act_bytes, false)),
-                   c, layer, micro);
-      emit_compute(OP(gemm_op("mlp.fc2.fwd", T, d_.h, d_.f / d_.t, g, false)), c, layer, micro);
+      dense_mlp_forward(c, layer, micro);
     }
-    tp_reduce("tp.mlp.allreduce", "tp.mlp.reducescatter", layer, micro);
     emit_compute(OP(memory_op("mlp.residual.fwd", OpClass::kElementwise, resid_bytes(), false)), c, layer, micro);
+    return first;
+  }
+  // A dense layer's MLP from the norm output to the TP-reduced FC2 output (with SP its gather
+  // first; with tp_overlap both collectives split beside FC1 and FC2). Returns its first compute
+  // task (the recompute module "mlp" reruns it whole).
+  uint32_t dense_mlp_forward(Category c, int layer, int micro) {
+    const bool ov = tp_overlap();
+    const int64_t T = d_.tokens(), Tc = ov ? tp_chunk_tokens() : T;
+    const DType g = d_.gemm_dtype;
+    if (!ov) tp_gather("tp.mlp.allgather", layer, micro);
+    const uint32_t first = static_cast<uint32_t>(prog_.tasks.size());
+    const int64_t f1 = (d_.swiglu ? 2 : 1) * d_.f / d_.t;
+    if (ov)
+      ag_gemm("tp.mlp.ring.allgather", OP(gemm_op("mlp.fc1.fwd", Tc, f1, d_.h, g, false)), c, layer, micro);
+    else
+      emit_compute(OP(gemm_op("mlp.fc1.fwd", T, f1, d_.h, g, false)), c, layer, micro);
+    const int64_t act_bytes = (d_.swiglu ? 3 : 2) * 2 * T * d_.f / d_.t;
+    emit_compute(OP(memory_op(d_.swiglu ? "mlp.swiglu.fwd" : "mlp.gelu.fwd", OpClass::kElementwise, act_bytes, false)),
+                 c, layer, micro);
+    if (ov) {
+      rs_finish(gemm_rs("tp.mlp.ring.reducescatter", OP(gemm_op("mlp.fc2.fwd", Tc, d_.h, d_.f / d_.t, g, false)), c,
+                        layer, micro),
+                c, layer, micro, false);
+    } else {
+      emit_compute(OP(gemm_op("mlp.fc2.fwd", T, d_.h, d_.f / d_.t, g, false)), c, layer, micro);
+      tp_reduce("tp.mlp.allreduce", "tp.mlp.reducescatter", layer, micro);
+    }
     return first;
   }
 
@@ -966,7 +1051,9 @@ class StageBuilder {
     rec_alloc_ = rec == Recompute::kSelective ? act.recompute_transient_bytes : 0;
     uint32_t first_b = emit_compute(OP(memory_op("mlp.residual.bwd", OpClass::kElementwise, 2 * 2 * d_.norm_tokens() * d_.h, true)),
                                     c, layer, micro, gather_dep, offload_dep);
-    tp_gather("tp.mlp.bwd.allgather", layer, micro);
+    const bool ov = tp_overlap(), ov_mlp = ov && !moe_layer(layer);
+    const int64_t Tc = ov ? tp_chunk_tokens() : T;   // rows of a GEMM split for TP overlap
+    if (!ov_mlp) tp_gather("tp.mlp.bwd.allgather", layer, micro);
     const int64_t f1 = (d_.swiglu ? 2 : 1) * d_.f / d_.t;
     uint32_t sg = side_gather("tp.mlp.fc1in.allgather", layer, micro);
     if (mods & kRecomputeLayernorm)   // the FC1 (router, shared experts) input, from the kept norm input
@@ -975,31 +1062,38 @@ class StageBuilder {
     if (moe_layer(layer)) {
       moe_backward(layer, micro, sg, (mods & kRecomputeMoeAct) != 0);
     } else {
-      if (mods & kRecomputeMlp) {   // the whole MLP forward again (a checkpointed module), its TP reduction too
-        const DType gr = d_.gemm_dtype;
-        const Category cr = Category::kRecompute;
-        rec_task(emit_compute(OP(gemm_op("mlp.fc1.fwd", T, f1, d_.h, gr, false)), cr, layer, micro));
-        emit_compute(OP(memory_op(d_.swiglu ? "mlp.swiglu.fwd" : "mlp.gelu.fwd", OpClass::kElementwise,
-                                  (d_.swiglu ? 3 : 2) * 2 * T * d_.f / d_.t, false)),
-                     cr, layer, micro);
-        emit_compute(OP(gemm_op("mlp.fc2.fwd", T, d_.h, d_.f / d_.t, gr, false)), cr, layer, micro);
-        tp_reduce("tp.mlp.allreduce", "tp.mlp.reducescatter", layer, micro);
-      }
-      emit_compute(OP(gemm_op("mlp.fc2.dgrad", T, d_.f / d_.t, d_.h, g, true)), c, layer, micro);
+      // The whole MLP forward again (a checkpointed module): its SP gather and TP reduction too.
+      if (mods & kRecomputeMlp) rec_task(dense_mlp_forward(Category::kRecompute, layer, micro));
+      if (ov)
+        ag_gemm("tp.mlp.bwd.ring.allgather", OP(gemm_op("mlp.fc2.dgrad", Tc, d_.f / d_.t, d_.h, g, true)), c, layer,
+                micro);
+      else
+        emit_compute(OP(gemm_op("mlp.fc2.dgrad", T, d_.f / d_.t, d_.h, g, true)), c, layer, micro);
       wgrad(OP(gemm_op("mlp.fc2.wgrad", d_.f / d_.t, d_.h, T, g, true)), layer, micro);
       const int64_t act_b = (d_.swiglu ? 5 : 3) * 2 * T * d_.f / d_.t;
       emit_compute(OP(memory_op(d_.swiglu ? "mlp.swiglu.bwd" : "mlp.gelu.bwd", OpClass::kElementwise, act_b, true)), c,
                    layer, micro);
-      emit_compute(OP(gemm_op("mlp.fc1.dgrad", T, d_.h, f1, g, true)), c, layer, micro);
-      wgrad(OP(gemm_op("mlp.fc1.wgrad", d_.h, f1, T, g, true)), layer, micro, sg);
+      if (ov) {   // the input gradient's reduce-scatter goes on beside the weight gradient
+        const uint32_t sent =
+            gemm_rs("tp.mlp.bwd.ring.reducescatter", OP(gemm_op("mlp.fc1.dgrad", Tc, d_.h, f1, g, true)), c, layer, micro);
+        wgrad(OP(gemm_op("mlp.fc1.wgrad", d_.h, f1, T, g, true)), layer, micro, sg);
+        rs_finish(sent, c, layer, micro, true);
+      } else {
+        emit_compute(OP(gemm_op("mlp.fc1.dgrad", T, d_.h, f1, g, true)), c, layer, micro);
+        wgrad(OP(gemm_op("mlp.fc1.wgrad", d_.h, f1, T, g, true)), layer, micro, sg);
+      }
     }
-    tp_reduce("tp.mlp.bwd.allreduce", "tp.mlp.bwd.reducescatter", layer, micro);
+    if (!ov_mlp) tp_reduce("tp.mlp.bwd.allreduce", "tp.mlp.bwd.reducescatter", layer, micro);
     emit_compute(OP(memory_op("mlp.norm.bwd", OpClass::kNorm, norm_bwd_bytes(), true)), c, layer, micro);
     emit_compute(OP(memory_op("attn.residual.bwd", OpClass::kElementwise, 2 * 2 * d_.norm_tokens() * d_.h, true)), c,
                  layer, micro);
-    tp_gather("tp.attn.bwd.allgather", layer, micro);
+    if (!ov) tp_gather("tp.attn.bwd.allgather", layer, micro);
     uint32_t sg2 = attn_gathers_h() ? side_gather("tp.attn.qkvin.allgather", layer, micro) : kNoDep;
-    emit_compute(OP(gemm_op("attn.proj.dgrad", T, d_.q / d_.t, d_.h, g, true)), c, layer, micro);
+    if (ov)
+      ag_gemm("tp.attn.bwd.ring.allgather", OP(gemm_op("attn.proj.dgrad", Tc, d_.q / d_.t, d_.h, g, true)), c, layer,
+              micro);
+    else
+      emit_compute(OP(gemm_op("attn.proj.dgrad", T, d_.q / d_.t, d_.h, g, true)), c, layer, micro);
     wgrad(OP(gemm_op("attn.proj.wgrad", d_.q / d_.t, d_.h, T, g, true)), layer, micro);
     if (rec == Recompute::kSelective) attention_recompute(mods, layer, micro);
     attention_backward(layer, micro);
@@ -1009,10 +1103,19 @@ class StageBuilder {
       if (d_.swiglu)
         emit_compute(OP(memory_op("attn.rope.bwd", OpClass::kElementwise, 2 * 2 * T * (d_.q + d_.kv) / d_.t, true)), c,
                      layer, micro);
-      emit_compute(OP(gemm_op("attn.qkv.dgrad", T, d_.h, (d_.q + 2 * d_.kv) / d_.t, g, true)), c, layer, micro);
-      wgrad(OP(gemm_op("attn.qkv.wgrad", d_.h, (d_.q + 2 * d_.kv) / d_.t, T, g, true)), layer, micro, sg2);
+      if (ov) {
+        const uint32_t sent = gemm_rs("tp.attn.bwd.ring.reducescatter",
+                                      OP(gemm_op("attn.qkv.dgrad", Tc, d_.h, (d_.q + 2 * d_.kv) / d_.t, g, true)), c,
+                                      layer, micro);
+        wgrad(OP(gemm_op("attn.qkv.wgrad", d_.h, (d_.q + 2 * d_.kv) / d_.t, T, g, true)), layer, micro, sg2);
+        rs_finish(sent, c, layer, micro, true);
+      } else {
+        emit_compute(OP(gemm_op("attn.qkv.dgrad", T, d_.h, (d_.q + 2 * d_.kv) / d_.t, g, true)), c, layer, micro);
+        wgrad(OP(gemm_op("attn.qkv.wgrad", d_.h, (d_.q + 2 * d_.kv) / d_.t, T, g, true)), layer, micro, sg2);
+      }
     }
-    if (attn_gathers_h()) tp_reduce("tp.attn.bwd.allreduce", "tp.attn.bwd.reducescatter", layer, micro);
+    if (attn_gathers_h() && !(ov && !d_.mla))
+      tp_reduce("tp.attn.bwd.allreduce", "tp.attn.bwd.reducescatter", layer, micro);
     uint32_t last = emit_compute(OP(memory_op("attn.norm.bwd", OpClass::kNorm, norm_bwd_bytes(), true)), c, layer, micro);
     rec_task(first_b);   // nothing was recomputed (e.g. moe_act alone on a dense layer): its transient is 0
     int64_t release = act.saved_bytes + (rec != Recompute::kNone ? act.recompute_transient_bytes : 0);
@@ -1782,6 +1885,7 @@ class StageBuilder {
   LayerActivation act_;
   LayerActivation act_kept_;   // a dense layer's activations past a chunk's recompute_layers
   int64_t rec_alloc_ = 0;      // the selective transient not yet allocated (rec_task())
+  bool no_weight_cast_ = false;  // a later chunk of a split fp8 GEMM: its weight is cast already
   int64_t layer_grad_bytes_ = 0, emb_grad_bytes_ = 0;
   int shard_ = 1;   // ZeRO shard group (ranks), cp included
   int dpg_ = 1;     // gradient-reduction group: dp * cp
@@ -2241,6 +2345,11 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
           return static_cast<uint32_t>(stage_index(pl, co)) * half + static_cast<uint32_t>(std::min(s, par.pp - 1 - s));
         }));
   }
+  uint8_t tp_ring_group = 0xff;
+  if (par.tp_overlap && par.tp > 1 && par.sequence_parallel) {   // appended after every other group (compiler.h)
+    tp_ring_group = static_cast<uint8_t>(plan.groups.size());
+    plan.groups.push_back(make_group_table(pl, {Axis::kTp}, "tp-ring"));
+  }
   plan.peers.push_back(make_pp_peer_table(pl, +1, "pp-next"));
   plan.peers.push_back(make_pp_peer_table(pl, -1, "pp-prev"));
   if (par.vp > 1 && par.schedule == Schedule::kInterleaved) {  // the last stage's next is the first stage's next chunk
@@ -2468,6 +2577,7 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
     b.expert_rep_group_ = expert_rep_group;
     b.expert_tp_group_ = expert_tp_group;
     b.mirror_group_ = mirror_group;
+    b.tp_ring_group_ = tp_ring_group;
     b.moe_rows_ = &moe_rows;
     if (!doc_factors.empty()) b.doc_factors_ = &doc_factors;
     b.moe_migration_ = &moe_migration;

@@ -215,6 +215,10 @@ struct ParallelSpec {
   int etp = 1;                      // expert tensor parallel: 1 or tp (EP along DP); folded: etp*ep | tp*cp*dp
   EpLayout ep_layout = EpLayout::kAuto;
   bool sequence_parallel = false;
+  // With tp > 1 and SP: the sequence all-gathers and reduce-scatters of the dense layers run as
+  // ring steps beside their GEMMs, split in tp chunks (Transformer Engine's tp_comm_overlap,
+  // torchtitan's AsyncTP; compiler.h).
+  bool tp_overlap = false;
   Schedule schedule = Schedule::k1F1B;
   int zero = 0;                     // 0 DDP, 1 optimizer states sharded, 2 +grads, 3 +params (FSDP)
   int fsdp_shard_group = 0;         // ZeRO shard group size; 0 = dp (all of DP)

@@ -121,6 +121,7 @@ ordered_json prediction_json(const Prediction& p) {
   if (par.delay_wgrad) strategy["delay_wgrad"] = true;
   if (par.hsdp_defer_all_reduce) strategy["hsdp_defer_all_reduce"] = true;
   strategy["sequence_parallel"] = par.sequence_parallel;
+  if (par.tp_overlap) strategy["tp_overlap"] = true;   // only when set: other reports keep their bytes
   strategy["schedule"] = to_string(par.schedule);
   strategy["zero"] = par.zero;
   strategy["fsdp_shard_group"] = par.fsdp_shard_group;

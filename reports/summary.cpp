@@ -111,7 +111,8 @@ void header_section(std::string& out, const Prediction& p) {
   kv(out, "strategy", strf("tp=%d pp=%d vp=%d dp=%d cp=%d%s ep=%d%s, sp %s, schedule %s, %s, "
                            "recompute %s",
                            par.tp, par.pp, par.vp, par.dp, par.cp, cp_how.c_str(), par.ep, ep_how.c_str(),
-                           on_off(par.sequence_parallel).c_str(), to_string(par.schedule),
+                           (on_off(par.sequence_parallel) + (par.tp_overlap ? " (TP collectives overlapped)" : "")).c_str(),
+                           to_string(par.schedule),
                            zero.c_str(), recompute_how.c_str()));
   kv(out, "mode", strf("%s (%d of %d ranks simulated, %llu events, fingerprint %016llx)",
                        p.fast ? "fast" : "full", p.simulated_ranks, p.gpus,

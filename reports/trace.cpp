@@ -37,6 +37,7 @@ const char* stream_name(uint8_t stream) {
     case kStreamOffloadIn: return "offload-h2d";
     case kStreamDpReplica: return "dp-replica";
     case kStreamEp: return "ep-a2a";
+    case kStreamTp: return "tp-overlap";
     default: return "stream";
   }
 }

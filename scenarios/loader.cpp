@@ -64,7 +64,7 @@ const std::vector<std::string> kClusterKeys = {"gpu",          "gpus",          
 const std::vector<std::string> kParallelKeys = {
     "tp",   "pp",   "vp",       "dp",        "cp",    "ep", "cp_ulysses", "cp_load_balance",
     "sequence_parallel", "schedule", "zero", "fsdp_shard_group", "recompute", "recompute_layers",
-    "recompute_modules", "layers_per_stage", "order", "dp_bucket", "dp_overlap", "zero3_prefetch", "zero3_gather",
+    "recompute_modules", "layers_per_stage", "tp_overlap", "order", "dp_bucket", "dp_overlap", "zero3_prefetch", "zero3_gather",
     "activation_offload", "etp", "ep_layout", "ep_overlap", "delay_wgrad", "hsdp_defer_all_reduce"};
 const std::vector<std::string> kMoeKeys = {"routing", "skew", "histogram", "seed", "placement", "rebalance_every",
                                            "replicas", "dispatch", "node_limit"};
@@ -895,6 +895,7 @@ Result<Scenario> load_document(json doc, const std::string& label,
     r.read_bool(psec, b, "delay_wgrad", &p.delay_wgrad);
     r.read_bool(psec, b, "hsdp_defer_all_reduce", &p.hsdp_defer_all_reduce);
     r.read_bool(psec, b, "sequence_parallel", &p.sequence_parallel);
+    r.read_bool(psec, b, "tp_overlap", &p.tp_overlap);
     r.read_enum(psec, b, "schedule", parse_schedule, schedule_choices(), &p.schedule,
                 &schedule_given);
     if (!schedule_given && !Reader::has(psec, "schedule") && p.vp > 1)
@@ -1376,6 +1377,18 @@ Result<Scenario> load_document(json doc, const std::string& label,
     else if (r.good({"/model/layers"}) && p.recompute_layers > s.model.layers)
       r.note(P + "/recompute_layers", I(p.recompute_layers),
              "more than the model's " + I(s.model.layers) + " layers; use 0 (every layer) or 1 to " + I(s.model.layers));
+  }
+  // TP communication overlap.
+  if (p.tp_overlap && r.good({P + "/tp", P + "/sequence_parallel", P + "/tp_overlap"})) {
+    if (p.tp < 2)
+      r.note(P + "/tp_overlap", "true",
+             "tp_overlap overlaps tensor-parallel collectives with their GEMMs; it needs tp >= 2 (tp is " + I(p.tp) +
+                 "); use false or raise tp");
+    else if (!p.sequence_parallel)
+      r.note(P + "/tp_overlap", "true",
+             "tp_overlap splits sequence parallelism's all-gathers and reduce-scatters into ring steps beside their "
+             "GEMMs (as Transformer Engine and torchtitan's AsyncTP need); it needs sequence_parallel true; use false "
+             "or set sequence_parallel true");
   }
   // Selective recomputation's modules.
   if (psec && Reader::has(psec, "recompute_modules") && r.good({P + "/recompute", P + "/recompute_modules"})) {

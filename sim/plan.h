@@ -25,7 +25,7 @@
 
 namespace trainsim {
 
-inline constexpr int kMaxStreams = 9;
+inline constexpr int kMaxStreams = 10;
 inline constexpr int kMaxChannels = 4;         // Send/Recv message channels per rank
 // Stream roles used by the compiler (the engine only needs the indices).
 inline constexpr uint8_t kStreamCompute = 0;   // kernels and blocking (TP) collectives
@@ -37,6 +37,7 @@ inline constexpr uint8_t kStreamOffloadOut = 5;  // activation copies to host (d
 inline constexpr uint8_t kStreamOffloadIn = 6;   // activation copies back (host -> device)
 inline constexpr uint8_t kStreamDpReplica = 7;   // HSDP replica all-reduce (PyTorch FSDP2's all-reduce stream)
 inline constexpr uint8_t kStreamEp = 8;          // MoE dispatch/combine all-to-all beside compute (parallel.ep_overlap)
+inline constexpr uint8_t kStreamTp = 9;          // TP ring steps beside their GEMMs (parallel.tp_overlap)
 inline constexpr uint32_t kNoDep = 0xffffffffu;
 
 enum class TaskKind : uint8_t { kCompute, kCollective, kSend, kRecv };

@@ -80,6 +80,7 @@ const char* export_stream_name(uint8_t stream) {
     case kStreamOffloadIn: return "offload-in";
     case kStreamDpReplica: return "dp-replica";
     case kStreamEp: return "ep";
+    case kStreamTp: return "tp";
   }
   return "?";
 }

@@ -4,7 +4,7 @@
 // real hardware and line them up, task by task, with the simulated durations written here.
 // What a file holds:
 //   - the stream names by index (kStreamCompute..kStreamEp: "compute", "dp", "p2p",
-//     "gather", "cp", "offload-out", "offload-in", "dp-replica", "ep");
+//     "gather", "cp", "offload-out", "offload-in", "dp-replica", "ep", "tp");
 //   - the whole ops table (indices as in Plan::ops), every OpDesc field;
 //   - the group kinds with the member ranks of each instance that an exported rank belongs to,
 //     and the peer tables' names;

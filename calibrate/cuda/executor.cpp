@@ -166,7 +166,7 @@ Classified classify(const tscal::PlanFile& pf, const tscal::PlanRank& r, const s
 }
 
 const char* kStreamNames[tscal::kPlanStreams] = {"compute", "dp", "p2p", "gather", "cp", "offload-out", "offload-in",
-                                                 "dp-replica", "ep"};
+                                                 "dp-replica", "ep", "tp"};
 
 // Prints the refusals (at most 10 distinct reasons) and returns 2.
 int refuse(const tscal::PlanRank& r, const Classified& c) {

@@ -78,7 +78,7 @@ struct PlanFile {
   }
 };
 
-inline constexpr int kPlanStreams = 9;
+inline constexpr int kPlanStreams = 10;
 
 namespace plan_detail {
 
@@ -255,7 +255,7 @@ inline bool parse_plan(const std::string& text, const std::string& file, PlanFil
           if (pt.kind != "compute" && pt.kind != "collective" && pt.kind != "send" && pt.kind != "recv")
             c.err(tp + "/kind", "= \"" + pt.kind + "\"; one of \"compute\", \"collective\", \"send\", \"recv\"");
           pt.stream = static_cast<int>(int_of(c, t, tp, "stream", 0));
-          if (pt.stream >= kPlanStreams) c.err(tp + "/stream", "= " + std::to_string(pt.stream) + "; streams are 0..8");
+          if (pt.stream >= kPlanStreams) c.err(tp + "/stream", "= " + std::to_string(pt.stream) + "; streams are 0..9");
           pt.deps = ints_of(c, t, tp, "deps", 0);
           for (int d : pt.deps)
             if (d >= static_cast<int>(ti))

@@ -228,7 +228,7 @@ TEST(ExecutorPlan, BadFieldsNameTheirPath) {
   const std::string text = R"({"format": "trainsim plan export", "version": 1, "scenario": "", "costs": "",
     "num_ranks": 1, "ops": [], "groups": [], "peers": [],
     "ranks": [{"rank": 0, "program": 0, "program_name": "p", "group_instances": [], "peer_ranks": [],
-               "tasks": [{"op": 3, "kind": "compute", "stream": 9, "deps": [0], "category": "compute",
+               "tasks": [{"op": 3, "kind": "compute", "stream": 10, "deps": [0], "category": "compute",
                           "layer": 0, "micro": 0, "group": 0, "channel": 0, "dur_us": 1.5}]}]})";
   tscal::PlanFile pf;
   std::vector<std::string> errors;

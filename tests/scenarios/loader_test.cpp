@@ -411,6 +411,22 @@ TEST(LoaderErrors, RecomputeLayersNeedsFullRecomputeAndAtMostTheLayers) {
   EXPECT_EQ(ok->parallel.recompute_layers, 2);
 }
 
+TEST(LoaderErrors, TpOverlapNeedsTpAndSequenceParallelism) {
+  json d = base_doc();   // tp 1
+  d["parallel"]["tp_overlap"] = true;
+  expect_error(load(d), "/parallel/tp_overlap", "true", {"needs tp >= 2", "tp is 1"});
+  d["parallel"]["tp"] = 2;
+  d["parallel"]["dp"] = 4;
+  d["parallel"]["sequence_parallel"] = false;
+  expect_error(load(d), "/parallel/tp_overlap", "true", {"needs sequence_parallel true"});
+  d["parallel"]["sequence_parallel"] = true;
+  auto ok = load(d);
+  ASSERT_TRUE(ok.ok()) << ok.status().to_string();
+  EXPECT_TRUE(ok->parallel.tp_overlap);
+  d["parallel"]["tp_overlap"] = 1;
+  expect_error(load(d), "/parallel/tp_overlap", "1", {});
+}
+
 TEST(LoaderErrors, RecomputeModulesNeedSelectiveKnownNamesAndTheirModel) {
   json d = base_doc();   // a dense GQA model
   d["parallel"]["recompute"] = "full";

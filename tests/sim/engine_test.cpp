@@ -594,7 +594,7 @@ TEST(Plan, FinalizeNamesEachBrokenInvariant) {
     void (*spoil)(Task&);
   };
   const Case cases[] = {
-      {"uses stream 9", [](Task& t) { t.stream = kMaxStreams; }},
+      {"uses stream 10", [](Task& t) { t.stream = kMaxStreams; }},
       {"depends on a later task 1", [](Task& t) { t.dep[1] = 1; }},
       {"depends on a later task 2", [](Task& t) { t.dep[0] = 2; }},
       {"names no op", [](Task& t) { t.op = 1000; }},
