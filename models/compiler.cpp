@@ -6,6 +6,7 @@
 #include <map>
 #include <tuple>
 #include <string>
+#include <unordered_set>
 
 #include "models/memory.h"
 #include "models/moe.h"
@@ -1434,6 +1435,11 @@ class StageBuilder {
   // layer's dense part, which goes over the dp shard group.
   uint32_t zero3_gather(int64_t bytes, int layer, int micro, bool expert = false) {
     if (par_.zero < 3 || (expert ? eshard_ : shard_) <= 1 || bytes == 0) return kNoDep;
+    if (!par_.zero3_reshard) {   // kept from the first use (in program order) to the step's end
+      const uint64_t key = (uint64_t{static_cast<uint16_t>(layer)} << 48) ^ (uint64_t{expert} << 47) ^
+                           static_cast<uint64_t>(bytes);
+      if (!gathered_.insert(key).second) return kNoDep;
+    }
     // Issued once the compute stream reached the unit `prefetch` places back: the gather
     // stream then runs ahead by at most prefetch+1 units.
     uint32_t dep = kNoDep;
@@ -1460,6 +1466,7 @@ class StageBuilder {
   // all-reduced over its replicas with HSDP), `expert` bytes of routed experts over expert-DP.
   void zero3_reduce(int64_t bytes, int layer, int micro, uint32_t after, int64_t expert = 0) {
     if (par_.zero < 3) return;
+    if (!par_.zero3_reshard && !last_micro_) return;   // accumulated unsharded until the last backward
     if (shard_ > 1) {
       uint32_t rs = emit_coll("zero3.grad.reducescatter", CollKind::kReduceScatter, bytes, kGroupDp, kStreamDp,
                               Category::kDpComm, layer, micro, after);
@@ -1886,6 +1893,7 @@ class StageBuilder {
   LayerActivation act_kept_;   // a dense layer's activations past a chunk's recompute_layers
   int64_t rec_alloc_ = 0;      // the selective transient not yet allocated (rec_task())
   bool no_weight_cast_ = false;  // a later chunk of a split fp8 GEMM: its weight is cast already
+  std::unordered_set<uint64_t> gathered_;   // zero3_reshard false: the units gathered so far
   int64_t layer_grad_bytes_ = 0, emb_grad_bytes_ = 0;
   int shard_ = 1;   // ZeRO shard group (ranks), cp included
   int dpg_ = 1;     // gradient-reduction group: dp * cp
@@ -2597,12 +2605,12 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
                             (holds_head(par, s) ? model.mtp_depth : 0);
     const int prefetch = std::max(0, std::min(par.zero3_prefetch, stage_units - 1));
     prog.mem = static_memory(params - expert_local, dense_gathers ? largest : 0, par.zero, shard, prefetch,
-                             bucket);
+                             bucket, par.zero3_reshard);
     if (expert_local > 0) {
       // Routed experts: their grads and optimizer states (ZeRO-3: and params) sharded over the
       // expert-DP group (Megatron's distributed optimizer); the workspace is counted once.
       MemoryStatic e = static_memory(expert_local, dense_gathers ? 0 : largest, par.zero, eshard_all,
-                                     prefetch, bucket);
+                                     prefetch, bucket, par.zero3_reshard);
       prog.mem.params = prog.mem.params + e.params;
       prog.mem.grads = prog.mem.grads + e.grads;
       prog.mem.optimizer = prog.mem.optimizer + e.optimizer;

@@ -381,7 +381,7 @@ int64_t mtp_front_activation_bytes(const ModelSpec& model, int seq, int micro_ba
 }
 
 MemoryStatic static_memory(int64_t params_local, int64_t largest_layer_params_local, int zero,
-                           int shard_group, int zero3_prefetch, int64_t dp_bucket_bytes) {
+                           int shard_group, int zero3_prefetch, int64_t dp_bucket_bytes, bool zero3_reshard) {
   SIM_CHECK(params_local >= 0 && largest_layer_params_local >= 0,
             "static_memory: params_local=%lld largest_layer=%lld", (long long)params_local,
             (long long)largest_layer_params_local);
@@ -399,6 +399,10 @@ MemoryStatic static_memory(int64_t params_local, int64_t largest_layer_params_lo
   if (zero >= 3 && N > 1) {   // with one shard nothing is gathered
     params = ceil_div(kBytesBf16Param * P, N) +
              kBytesBf16Param * largest_layer_params_local * (int64_t{zero3_prefetch} + 1);
+    if (!zero3_reshard) {   // every parameter stays gathered; gradients accumulate unsharded (fp32)
+      params = ceil_div(kBytesBf16Param * P, N) + kBytesBf16Param * P;
+      grads = ceil_div(kBytesFp32Grad * P, N) + kBytesFp32Grad * P;
+    }
   }
   MemoryStatic m;
   m.params = Bytes{params};

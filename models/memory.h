@@ -258,10 +258,13 @@ inline constexpr int64_t kBytesAdamState = 12;    // fp32 master + m + v
 //   zero 3: and params 2P/N + the gathered working set, (prefetch+1) full bf16 layers
 //           (2 * largest_layer * (prefetch+1)), counted in `params` (it is parameter memory and
 //           is held through the whole forward and backward). With shard_group 1 nothing is
-//           gathered and zero 3 equals zero 2.
+//           gathered and zero 3 equals zero 2. With zero3_reshard false the whole program's
+//           parameters stay gathered (params 2P/N + 2P) and its gradients accumulate unsharded
+//           in fp32 until the one reduce-scatter (grads 4P/N + 4P).
 //   workspace = kFixedWorkspaceBytes in every case.
 // REQUIRES: params_local >= 0, 0 <= zero <= 3, shard_group >= 1, zero3_prefetch >= 0.
 MemoryStatic static_memory(int64_t params_local, int64_t largest_layer_params_local, int zero,
-                           int shard_group, int zero3_prefetch, int64_t dp_bucket_bytes);
+                           int shard_group, int zero3_prefetch, int64_t dp_bucket_bytes,
+                           bool zero3_reshard = true);
 
 }  // namespace trainsim

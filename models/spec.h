@@ -235,6 +235,12 @@ struct ParallelSpec {
   bool dp_overlap = true;           // reduce gradient buckets while backward runs
   int zero3_prefetch = 1;           // layers whose parameters are gathered ahead of use
   ZeroGather zero3_gather = ZeroGather::kLayer;
+  // ZeRO-3: free each layer's gathered parameters after use (true), or keep them from the step's
+  // first use to its end and reduce-scatter the gradients once, after the last micro-batch's
+  // backward, accumulating them unsharded in fp32 until then (false: FSDP2's
+  // reshard_after_forward=False with gradient sync on the last micro-batch only, as torchtitan
+  // runs FSDP under PP).
+  bool zero3_reshard = true;
   // Share of each layer's saved activations copied to host memory after its forward and
   // fetched back, one layer ahead, for its backward (MEMO-style offload over PCIe). 0 = none.
   double activation_offload = 0;

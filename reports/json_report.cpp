@@ -139,6 +139,7 @@ ordered_json prediction_json(const Prediction& p) {
   strategy["dp_bucket_mb"] = par.dp_bucket_mb;
   strategy["dp_overlap"] = par.dp_overlap;
   strategy["zero3_prefetch"] = par.zero3_prefetch;
+  if (!par.zero3_reshard) strategy["zero3_reshard"] = false;   // only when set: other reports keep their bytes
   j["strategy"] = std::move(strategy);
 
   j["mode"] = p.fast ? "fast" : "full";

@@ -86,6 +86,7 @@ void header_section(std::string& out, const Prediction& p) {
         zero += strf("; routed experts: shard group %d x %d replicas", es.value(), expert_dp_size(par) / es.value());
     }
     if (par.hsdp_defer_all_reduce) zero += "; replica all-reduce in the last micro-batch only";
+    if (par.zero >= 3 && !par.zero3_reshard) zero += "; parameters kept gathered, gradients reduced once";
     zero += ")";
   }
   std::string cp_how;

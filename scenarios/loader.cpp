@@ -64,7 +64,7 @@ const std::vector<std::string> kClusterKeys = {"gpu",          "gpus",          
 const std::vector<std::string> kParallelKeys = {
     "tp",   "pp",   "vp",       "dp",        "cp",    "ep", "cp_ulysses", "cp_load_balance",
     "sequence_parallel", "schedule", "zero", "fsdp_shard_group", "recompute", "recompute_layers",
-    "recompute_modules", "layers_per_stage", "tp_overlap", "order", "dp_bucket", "dp_overlap", "zero3_prefetch", "zero3_gather",
+    "recompute_modules", "layers_per_stage", "tp_overlap", "order", "dp_bucket", "dp_overlap", "zero3_prefetch", "zero3_gather", "zero3_reshard",
     "activation_offload", "etp", "ep_layout", "ep_overlap", "delay_wgrad", "hsdp_defer_all_reduce"};
 const std::vector<std::string> kMoeKeys = {"routing", "skew", "histogram", "seed", "placement", "rebalance_every",
                                            "replicas", "dispatch", "node_limit"};
@@ -929,6 +929,7 @@ Result<Scenario> load_document(json doc, const std::string& label,
     }
     r.read_bool(psec, b, "dp_overlap", &p.dp_overlap);
     r.read_int(psec, b, "zero3_prefetch", 0, kMaxLayers, nullptr, &p.zero3_prefetch);
+    r.read_bool(psec, b, "zero3_reshard", &p.zero3_reshard);
     r.read_enum(psec, b, "zero3_gather", parse_zero_gather, zero_gather_choices(), &p.zero3_gather);
     r.read_real(psec, b, "activation_offload", 0.0, 1.0, "0.5 (half of each layer's saved activations)",
                 &p.activation_offload);
@@ -1378,6 +1379,11 @@ Result<Scenario> load_document(json doc, const std::string& label,
       r.note(P + "/recompute_layers", I(p.recompute_layers),
              "more than the model's " + I(s.model.layers) + " layers; use 0 (every layer) or 1 to " + I(s.model.layers));
   }
+  // ZeRO-3 resharding.
+  if (!p.zero3_reshard && r.good({P + "/zero", P + "/zero3_reshard"}) && p.zero < 3)
+    r.note(P + "/zero3_reshard", "false",
+           "zero3_reshard says whether ZeRO-3 frees the parameters it gathered after each use; it needs zero 3 (zero "
+           "is " + I(p.zero) + "); remove it or set zero 3");
   // TP communication overlap.
   if (p.tp_overlap && r.good({P + "/tp", P + "/sequence_parallel", P + "/tp_overlap"})) {
     if (p.tp < 2)

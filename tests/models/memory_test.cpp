@@ -241,6 +241,12 @@ TEST(StaticMemory, ZeroStages) {
   EXPECT_EQ(z3.optimizer.count(), 12 * P / N);
   MemoryStatic z3p2 = static_memory(P, L, 3, N, 2, bucket);
   EXPECT_EQ(z3p2.params.count() - z3.params.count(), 2 * L);
+  // Without resharding: all parameters stay gathered, gradients accumulate unsharded in fp32.
+  MemoryStatic z3k = static_memory(P, L, 3, N, 1, bucket, /*zero3_reshard=*/false);
+  EXPECT_EQ(z3k.params.count(), 2 * P / N + 2 * P);
+  EXPECT_EQ(z3k.grads.count(), 4 * P / N + 4 * P);
+  EXPECT_EQ(z3k.optimizer.count(), 12 * P / N);
+  EXPECT_EQ(static_memory(P, L, 3, 1, 1, bucket, false).params.count(), 2 * P) << "one shard: nothing gathered";
 
   // ZeRO's headline (Rajbhandari et al. fig. 1, K = 12): stage 3 -> (2+2+K)/N per param,
   // here (2+4+12)/N plus the bucket and the gathered set.

@@ -411,6 +411,21 @@ TEST(LoaderErrors, RecomputeLayersNeedsFullRecomputeAndAtMostTheLayers) {
   EXPECT_EQ(ok->parallel.recompute_layers, 2);
 }
 
+TEST(LoaderErrors, Zero3ReshardNeedsZero3) {
+  json d = base_doc();
+  d["parallel"]["zero"] = 1;
+  d["parallel"]["zero3_reshard"] = false;
+  expect_error(load(d), "/parallel/zero3_reshard", "false", {"needs zero 3", "zero is 1"});
+  d["parallel"]["zero"] = 3;
+  auto ok = load(d);
+  ASSERT_TRUE(ok.ok()) << ok.status().to_string();
+  EXPECT_FALSE(ok->parallel.zero3_reshard);
+  d["parallel"].erase("zero3_reshard");
+  auto def = load(d);
+  ASSERT_TRUE(def.ok()) << def.status().to_string();
+  EXPECT_TRUE(def->parallel.zero3_reshard);
+}
+
 TEST(LoaderErrors, TpOverlapNeedsTpAndSequenceParallelism) {
   json d = base_doc();   // tp 1
   d["parallel"]["tp_overlap"] = true;
