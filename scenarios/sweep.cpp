@@ -108,7 +108,7 @@ std::vector<std::string> auto_values(const std::string& key, const Scenario& s, 
     *rule = "every recipe (fp8 runs)";
     for (Fp8Recipe r : {Fp8Recipe::kCurrent, Fp8Recipe::kDelayed, Fp8Recipe::kBlockwise}) out.push_back(to_string(r));
   } else if (key == "parallel.sequence_parallel" || key == "parallel.dp_overlap" || key == "parallel.ep_overlap" ||
-             key == "parallel.tp_overlap" || key == "training.fp8_cache_inputs") {
+             key == "parallel.tp_overlap" || key == "parallel.zero3_reshard" || key == "training.fp8_cache_inputs") {
     *rule = "both";
     out = {"false", "true"};
   } else {
@@ -121,7 +121,7 @@ constexpr const char* kAutoKeys =
     "parallel.tp, parallel.pp, parallel.cp, parallel.ep, training.micro_batch, parallel.zero, parallel.recompute, "
     "parallel.recompute_layers, "
     "parallel.schedule, training.attention_kernel, training.fp8_recipe, parallel.sequence_parallel, parallel.dp_overlap, "
-    "parallel.ep_overlap, parallel.tp_overlap, training.fp8_cache_inputs";
+    "parallel.ep_overlap, parallel.tp_overlap, parallel.zero3_reshard, training.fp8_cache_inputs";
 
 }  // namespace
 

@@ -246,6 +246,14 @@ TEST(Sweep, AutoTakesTheCandidatesTheScenarioAllows) {
   ASSERT_EQ(res->points.size(), 2u);
   EXPECT_TRUE(res->points[0].ok && res->points[1].ok);
   EXPECT_NE(res->points[0].step_s, res->points[1].step_s);
+  // zero3_reshard: both values (the quickstart is ZeRO-3); keeping the parameters costs memory.
+  o.overrides = {};
+  res = run_sweep("", axes({"parallel.zero3_reshard=auto"}), o);
+  ASSERT_TRUE(res.ok()) << res.status().to_string();
+  EXPECT_EQ(res->axes[0].values, (std::vector<std::string>{"false", "true"}));
+  ASSERT_EQ(res->points.size(), 2u);
+  EXPECT_TRUE(res->points[0].ok && res->points[1].ok);
+  EXPECT_GT(res->points[0].peak_memory_gib, res->points[1].peak_memory_gib);
   // recompute_layers: 0 and 1 to one fewer than a chunk's layers (32 layers over pp 4 x vp 2: 4 a chunk).
   o.overrides = {"parallel.recompute=full", "parallel.pp=4", "parallel.vp=2", "parallel.dp=2"};
   res = run_sweep("", axes({"parallel.recompute_layers=auto"}), o);
