@@ -16,33 +16,14 @@
 #include "scenarios/loader.h"
 #include "scenarios/predict.h"
 #include "sim/replay.h"
+#include "tests/models/model_fixtures.h"
 
 namespace trainsim {
 namespace {
 
 using json = nlohmann::json;
 
-// A small MLA model: 2 layers, hidden 1024, 16 heads, q_lora 384, kv_lora 128, qk 64+32, v 64.
-ModelSpec small_mla(int q_lora = 384) {
-  ModelSpec m;
-  m.name = "mla-test";
-  m.layers = 2;
-  m.hidden = 1024;
-  m.heads = 16;
-  m.kv_heads = 16;
-  m.ffn_hidden = 2816;
-  m.vocab = 32000;
-  m.activation = Activation::kSwiglu;
-  m.norm = NormKind::kRMSNorm;
-  m.mla = true;
-  m.q_lora_rank = q_lora;
-  m.kv_lora_rank = 128;
-  m.qk_nope_head_dim = 64;
-  m.qk_rope_head_dim = 32;
-  m.v_head_dim = 64;
-  m.head_dim = 96;
-  return m;
-}
+using testing::small_mla;
 
 TrainingSpec training(int seq, int micro_batches, int dp) {
   TrainingSpec t;

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <string>
 
 #include "models/compiler.h"
 #include "scenarios/predict.h"
@@ -70,6 +71,19 @@ inline Prediction run(const Scenario& s, bool fast = false) {
   auto p = predict(s, o);
   EXPECT_TRUE(p.ok()) << p.status().to_string();
   return p.ok() ? std::move(p.value()) : Prediction{};
+}
+
+// Full mode and fast mode (one rank per distinct program) of `s` give the same step time and
+// peak memory (every rank of a stage runs the same program); `what` names the case.
+inline void expect_fast_equals_full(const Scenario& s, const std::string& what) {
+  PredictOptions fast;
+  fast.fast = true;
+  auto a = predict(s, PredictOptions{});
+  auto b = predict(s, fast);
+  ASSERT_TRUE(a.ok()) << what << ": " << a.status().to_string();
+  ASSERT_TRUE(b.ok()) << what << ": " << b.status().to_string();
+  EXPECT_EQ(a->step_time.count_ps(), b->step_time.count_ps()) << what;
+  EXPECT_EQ(a->peak_memory.total().count(), b->peak_memory.total().count()) << what;
 }
 
 }  // namespace trainsim::testing

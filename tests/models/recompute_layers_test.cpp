@@ -96,14 +96,7 @@ TEST(BlockRecompute, FastModeEqualsFullMode) {
     s.parallel.zero = static_cast<int>(rng() % 4);
     const std::string what = "tp=" + std::to_string(tp) + " pp=" + std::to_string(pp) + " vp=" + std::to_string(vp) +
                              " dp=" + std::to_string(dp) + " N=" + std::to_string(n);
-    PredictOptions fast;
-    fast.fast = true;
-    auto a = predict(s, PredictOptions{});
-    auto b = predict(s, fast);
-    ASSERT_TRUE(a.ok()) << what << ": " << a.status().to_string();
-    ASSERT_TRUE(b.ok()) << what << ": " << b.status().to_string();
-    EXPECT_EQ(a->step_time.count_ps(), b->step_time.count_ps()) << what;
-    EXPECT_EQ(a->peak_memory.total().count(), b->peak_memory.total().count()) << what;
+    testing::expect_fast_equals_full(s, what);
   }
 }
 

@@ -17,6 +17,7 @@ namespace trainsim {
 namespace {
 
 using testing::small_gpt;
+using testing::small_mla;
 using testing::small_moe;
 
 constexpr uint32_t kAttn = kRecomputeCoreAttn;
@@ -31,20 +32,6 @@ ModelSpec small_llama() {
   return m;
 }
 
-// A small MLA model (as tests/models/mla_test.cpp's): hidden 1024, 16 heads, q_lora 384,
-// kv_lora 128, qk 64+32, v 64.
-ModelSpec small_mla(int q_lora = 384) {
-  ModelSpec m = small_llama();
-  m.kv_heads = 16;
-  m.mla = true;
-  m.q_lora_rank = q_lora;
-  m.kv_lora_rank = 128;
-  m.qk_nope_head_dim = 64;
-  m.qk_rope_head_dim = 32;
-  m.v_head_dim = 64;
-  m.head_dim = 96;
-  return m;
-}
 
 LayerActivation sel(const ModelSpec& m, int s, int b, int t, bool sp, uint32_t mods, bool fp8 = false) {
   return layer_activation(m, s, b, t, sp, Recompute::kSelective, false, fp8, mods);
@@ -245,14 +232,7 @@ TEST(RecomputeModules, FastModeEqualsFullMode) {
     s.parallel.zero = static_cast<int>(rng() % 2);
     const std::string what = std::string(moe ? "moe" : "dense") + " tp=" + std::to_string(tp) +
                              " pp=" + std::to_string(pp) + " mods=" + std::to_string(mods);
-    PredictOptions fast;
-    fast.fast = true;
-    auto a = predict(s, PredictOptions{});
-    auto b = predict(s, fast);
-    ASSERT_TRUE(a.ok()) << what << ": " << a.status().to_string();
-    ASSERT_TRUE(b.ok()) << what << ": " << b.status().to_string();
-    EXPECT_EQ(a->step_time.count_ps(), b->step_time.count_ps()) << what;
-    EXPECT_EQ(a->peak_memory.total().count(), b->peak_memory.total().count()) << what;
+    testing::expect_fast_equals_full(s, what);
   }
 }
 

@@ -111,16 +111,7 @@ TEST(TpOverlap, MoeAndMlaPartsStayBlocking) {
   EXPECT_EQ(n.at("tp.attn.ring.allgather"), moe.layers * 2);
   EXPECT_EQ(n.count("tp.mlp.ring.allgather"), 0u);
 
-  ModelSpec mla = small_gpt(2);
-  mla.activation = Activation::kSwiglu;
-  mla.norm = NormKind::kRMSNorm;
-  mla.mla = true;
-  mla.q_lora_rank = 384;
-  mla.kv_lora_rank = 128;
-  mla.qk_nope_head_dim = 64;
-  mla.qk_rope_head_dim = 32;
-  mla.v_head_dim = 64;
-  mla.head_dim = 96;
+  const ModelSpec mla = testing::small_mla();   // 2 layers
   const Plan q = testing::compile_plan_of(tp_scenario(mla, 2, 1, 1, 1, true));
   ASSERT_FALSE(q.programs.empty());
   n = count_ops(q);
@@ -140,14 +131,7 @@ TEST(TpOverlap, FastModeEqualsFullMode) {
     if (rng() % 2) s.training.precision = DType::kFP8;
     const std::string what = "tp=" + std::to_string(tp) + " pp=" + std::to_string(pp) + " dp=" + std::to_string(dp) +
                              " recompute=" + to_string(rc);
-    PredictOptions fast;
-    fast.fast = true;
-    auto a = predict(s, PredictOptions{});
-    auto b = predict(s, fast);
-    ASSERT_TRUE(a.ok()) << what << ": " << a.status().to_string();
-    ASSERT_TRUE(b.ok()) << what << ": " << b.status().to_string();
-    EXPECT_EQ(a->step_time.count_ps(), b->step_time.count_ps()) << what;
-    EXPECT_EQ(a->peak_memory.total().count(), b->peak_memory.total().count()) << what;
+    testing::expect_fast_equals_full(s, what);
   }
 }
 

@@ -79,14 +79,7 @@ TEST(Zero3Reshard, FastModeEqualsFullMode) {
     }
     const std::string what = "pp=" + std::to_string(pp) + " dp=" + std::to_string(dp) + " vp=" +
                              std::to_string(s.parallel.vp) + " recompute=" + to_string(rc);
-    PredictOptions fast;
-    fast.fast = true;
-    auto a = predict(s, PredictOptions{});
-    auto b = predict(s, fast);
-    ASSERT_TRUE(a.ok()) << what << ": " << a.status().to_string();
-    ASSERT_TRUE(b.ok()) << what << ": " << b.status().to_string();
-    EXPECT_EQ(a->step_time.count_ps(), b->step_time.count_ps()) << what;
-    EXPECT_EQ(a->peak_memory.total().count(), b->peak_memory.total().count()) << what;
+    testing::expect_fast_equals_full(s, what);
   }
 }
 
