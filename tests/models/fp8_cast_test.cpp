@@ -123,8 +123,10 @@ TEST(Fp8Cast, MoeRouterStaysBf16AndTwinsCoverTheCasts) {
   int expert_casts = 0;
   for (const Task& t : p.programs[0].tasks) {
     const OpDesc& o = p.ops[t.op];
-    if (o.name.rfind("moe.router.", 0) == 0) EXPECT_EQ(o.dtype, DType::kBF16) << o.name;
-    if (o.name.rfind("moe.router.", 0) == 0) EXPECT_FALSE(is_cast(o)) << o.name;
+    if (o.name.rfind("moe.router.", 0) == 0) {
+      EXPECT_EQ(o.dtype, DType::kBF16) << o.name;
+      EXPECT_FALSE(is_cast(o)) << o.name;
+    }
     if (is_cast(o) && o.name.rfind("moe.expert.", 0) == 0) ++expert_casts;
   }
   EXPECT_EQ(expert_casts, 4 * 2 * 4) << "fc1/fc2 forward and data gradient, 2 micro-batches, 4 layers";
