@@ -685,6 +685,30 @@ class StageBuilder {
     return 2 * d_.b * d_.s * (d_.q / d_.t + 2 * attention_kv_heads_local(d_) * d_.cp_ulysses * d_.head_dim);
   }
   int64_t ulysses_out_bytes() const { return 2 * d_.b * d_.s * (d_.q / d_.t); }
+  // The merges of ring attention's partial results (memory-bound, per ring step after the first;
+  // Transformer Engine's and PyTorch's ring attention both run them as kernels of their own):
+  //   forward:  the step's output (bf16) folded into the fp32 accumulator by its log-sum-exp:
+  //             read 4 + 2, write 4 B per output element; once per layer, the step-0 output
+  //             into the accumulator and the accumulator back to bf16: 6 + 6 B;
+  //   backward: the step's dQ into the fp32 dQ accumulator (10 B per Q element) and its dK, dV
+  //             into the fp32 ones that travel on (10 B per K, V element); once, dQ to bf16 (6 B).
+  // Every element of the accumulator counts at every step (zig-zag steps that take half the
+  // queries touch half of it on some ranks: an upper bound).
+  int64_t cp_out_elems() const { return d_.b * d_.s * (d_.heads / d_.t) * d_.v_dim; }
+  int64_t cp_q_elems() const { return d_.b * d_.s * (d_.heads / d_.t) * d_.qk_dim; }
+  int64_t cp_kv_elems() const { return cp_kv_bytes() / 2; }
+  uint32_t cp_merge_op(bool bwd) {
+    return cached_op(bwd ? -51 : -50, 0, [&] {
+      return memory_op(bwd ? "attn.cp.merge.bwd" : "attn.cp.merge.fwd", OpClass::kElementwise,
+                       bwd ? 10 * (cp_q_elems() + cp_kv_elems()) : 10 * cp_out_elems(), bwd);
+    });
+  }
+  uint32_t cp_merge_ends_op(bool bwd) {
+    return cached_op(bwd ? -53 : -52, 0, [&] {
+      return memory_op(bwd ? "attn.cp.merge.out.bwd" : "attn.cp.merge.out.fwd", OpClass::kElementwise,
+                       bwd ? 6 * cp_q_elems() : 12 * cp_out_elems(), bwd);
+    });
+  }
   // Step j of the ring: step 0 is the rank's own (causal) diagonal; with zig-zag chunks every
   // later step is half a block on every rank, the work of a causal block (cp_causal_pairs);
   // with contiguous chunks the slowest rank computes a full block.
@@ -731,7 +755,9 @@ class StageBuilder {
         shift = emit_coll("cp.ring.kv.sendrecv", CollKind::kSendRecv, cp_kv_bytes(), kGroupCpRing, kStreamCp,
                           Category::kCpComm, layer, micro, prev);
       prev = emit_compute(block_op(false, static_cast<int>(j), micro), c, layer, micro, got);
+      emit_compute(cp_merge_op(false), c, layer, micro);
     }
+    if (R > 1) emit_compute(cp_merge_ends_op(false), c, layer, micro);
     if (d_.cp_ulysses > 1)
       emit_coll("cp.ulysses.out.alltoall", CollKind::kAllToAll, ulysses_out_bytes(), kGroupCpA2a, kStreamCompute,
                 Category::kCpComm, layer, micro);
@@ -759,8 +785,10 @@ class StageBuilder {
       const uint32_t dkv_prev = dkv;
       dkv = emit_coll("cp.ring.dkv.sendrecv", CollKind::kSendRecv, cp_kv_bytes(), kGroupCpRing, kStreamCp,
                       Category::kCpComm, layer, micro, prev);
-      prev = emit_compute(block_op(true, static_cast<int>(j), micro), c, layer, micro, got, dkv_prev);
+      emit_compute(block_op(true, static_cast<int>(j), micro), c, layer, micro, got, dkv_prev);
+      prev = emit_compute(cp_merge_op(true), c, layer, micro);   // the dK, dV to pass on are summed here
     }
+    if (R > 1) emit_compute(cp_merge_ends_op(true), c, layer, micro);
     if (R > 1)   // the last dK, dV return to the rank that owns K, V, after the last hop they
                  // were added to (and so, on every rank, after the group's previous exchange)
       emit_coll("cp.ring.dkv.return", CollKind::kSendRecv, cp_kv_bytes(), kGroupCpRing, kStreamCompute,

@@ -424,6 +424,36 @@ TEST(ContextParallel, RingAttentionStepsAndBytes) {
   EXPECT_EQ(c.plan.groups[kGroupCpRing].size_of(0), 4u);
 }
 
+// The merges of the ring's partial results (compiler.cpp cp_merge_op), per layer and micro-batch
+// of the same plan: 3 forward merges of 10 B per output element (1024 tokens x 1024 dims) and one
+// of 12 B (the step-0 output in, the accumulator out); 3 backward merges of 10 B per dQ element
+// and per dK, dV element (2 x 1024 x 1024) and one of 6 B per dQ element. Hybrid cp with one
+// ring rank (all Ulysses) and cp 1 have none.
+TEST(ContextParallel, RingMergesClosedForm) {
+  auto merges = [](const Plan& plan, const std::string& name) {
+    int n = 0;
+    int64_t bytes = 0;
+    for (const Task& t : plan.programs[0].tasks) {
+      if (t.layer != 1 || t.micro != 0 || plan.ops[t.op].name != name) continue;
+      ++n;
+      bytes += plan.ops[t.op].bytes.count();
+    }
+    return std::make_pair(n, bytes);
+  };
+  ParallelSpec p = parallel(1, 1, 1);
+  p.cp = 4;
+  CompiledPlan c = compile(scenario(small_gpt(4), training(4096, 1, 1), p, "H100-SXM-80GB"));
+  const int64_t N = 1024 * 1024;
+  EXPECT_EQ(merges(c.plan, "attn.cp.merge.fwd"), std::make_pair(3, 3 * 10 * N));
+  EXPECT_EQ(merges(c.plan, "attn.cp.merge.out.fwd"), std::make_pair(1, 12 * N));
+  EXPECT_EQ(merges(c.plan, "attn.cp.merge.bwd"), std::make_pair(3, 3 * 10 * (N + 2 * N)));
+  EXPECT_EQ(merges(c.plan, "attn.cp.merge.out.bwd"), std::make_pair(1, 6 * N));
+  p.cp_ulysses = 4;
+  CompiledPlan u = compile(scenario(small_gpt(4), training(4096, 1, 1), p, "H100-SXM-80GB"));
+  EXPECT_EQ(merges(u.plan, "attn.cp.merge.fwd").first, 0);
+  EXPECT_EQ(merges(u.plan, "attn.cp.merge.out.bwd").first, 0);
+}
+
 // Ulysses, cp = cp_ulysses = 4: one block of the whole sequence for 16/4 heads; all-to-alls of
 // Q, K, V (3 x 1024 tokens x 1024 dims x 2 B) and of the output (1024 x 1024 x 2 B), forward and
 // backward. Hybrid cp = 4 = 2 Ulysses x 2 ring: blocks of 2048 tokens for 8 heads, one shift.
