@@ -646,6 +646,30 @@ class StageBuilder {
     }
     return s;
   }
+  // A column-parallel GEMM over the gathered sequence (`gemm_of(rows)`, interned once per call
+  // site: one shape per plan): in tp chunks beside the ring's all-gather with tp_overlap, else
+  // whole, after the caller's blocking gather.
+  template <class F>
+  void gathered_gemm(int site, const char* ring, F&& gemm_of, Category c, int layer, int micro) {
+    if (tp_overlap())
+      ag_gemm(ring, cached_op(site, 0, [&] { return gemm_of(tp_chunk_tokens()); }), c, layer, micro);
+    else
+      emit_compute(cached_op(site, 0, [&] { return gemm_of(d_.tokens()); }), c, layer, micro);
+  }
+  // A row-parallel GEMM whose output TP reduces: in tp chunks sent on the ring as they end with
+  // tp_overlap (returns the last send, for rs_finish()), else whole (returns kNoDep; the
+  // caller's blocking all-reduce / reduce-scatter follows).
+  template <class F>
+  uint32_t reduced_gemm(int site, const char* ring, F&& gemm_of, Category c, int layer, int micro) {
+    if (tp_overlap()) return gemm_rs(ring, cached_op(site, 0, [&] { return gemm_of(tp_chunk_tokens()); }), c, layer, micro);
+    emit_compute(cached_op(site, 0, [&] { return gemm_of(d_.tokens()); }), c, layer, micro);
+    return kNoDep;
+  }
+  // The forward's TP reduction after reduced_gemm(): the ring's sum, or the blocking collective.
+  void reduce_out(uint32_t sent, const char* ar, const char* rs, Category c, int layer, int micro) {
+    if (tp_overlap()) rs_finish(sent, c, layer, micro, false);
+    else tp_reduce(ar, rs, layer, micro);
+  }
   // The sum of a reduce-scatter's tp partial chunks (bf16): read tp chunks, write one.
   void rs_finish(uint32_t sent, Category c, int layer, int micro, bool bwd) {
     emit_compute(cached_op(bwd ? -41 : -40, 0, [&] {
@@ -953,32 +977,22 @@ class StageBuilder {
     const DType g = d_.gemm_dtype;
     uint32_t first = emit_compute(OP(memory_op("attn.norm.fwd", OpClass::kNorm, norm_bytes(), false)), c, layer,
                                   micro, first_dep, first_dep2);
-    const bool ov = tp_overlap();
-    const int64_t Tc = ov ? tp_chunk_tokens() : T;   // rows of a GEMM split for TP overlap
-    if (attn_gathers_h() && !(ov && !d_.mla)) tp_gather("tp.attn.allgather", layer, micro);
+    if (attn_gathers_h() && !(tp_overlap() && !d_.mla)) tp_gather("tp.attn.allgather", layer, micro);
     if (d_.mla) {
       mla_in_forward(c, layer, micro);
-    } else if (ov) {
-      ag_gemm("tp.attn.ring.allgather", OP(gemm_op("attn.qkv.fwd", Tc, (d_.q + 2 * d_.kv) / d_.t, d_.h, g, false)), c,
-              layer, micro);
-      if (d_.swiglu)
-        emit_compute(OP(memory_op("attn.rope.fwd", OpClass::kElementwise, 2 * 2 * T * (d_.q + d_.kv) / d_.t, false)),
-                     c, layer, micro);
     } else {
-      emit_compute(OP(gemm_op("attn.qkv.fwd", T, (d_.q + 2 * d_.kv) / d_.t, d_.h, g, false)), c, layer, micro);
+      gathered_gemm(__LINE__, "tp.attn.ring.allgather",
+                    [&](int64_t rows) { return gemm_op("attn.qkv.fwd", rows, (d_.q + 2 * d_.kv) / d_.t, d_.h, g, false); },
+                    c, layer, micro);
       if (d_.swiglu)  // RoPE on Q and K: read + write
         emit_compute(OP(memory_op("attn.rope.fwd", OpClass::kElementwise, 2 * 2 * T * (d_.q + d_.kv) / d_.t, false)),
                      c, layer, micro);
     }
     attention_forward(c, layer, micro);
-    if (ov) {
-      rs_finish(gemm_rs("tp.attn.ring.reducescatter", OP(gemm_op("attn.proj.fwd", Tc, d_.h, d_.q / d_.t, g, false)), c,
-                        layer, micro),
-                c, layer, micro, false);
-    } else {
-      emit_compute(OP(gemm_op("attn.proj.fwd", T, d_.h, d_.q / d_.t, g, false)), c, layer, micro);
-      tp_reduce("tp.attn.allreduce", "tp.attn.reducescatter", layer, micro);
-    }
+    reduce_out(reduced_gemm(__LINE__, "tp.attn.ring.reducescatter",
+                            [&](int64_t rows) { return gemm_op("attn.proj.fwd", rows, d_.h, d_.q / d_.t, g, false); }, c,
+                            layer, micro),
+               "tp.attn.allreduce", "tp.attn.reducescatter", c, layer, micro);
     emit_compute(OP(memory_op("attn.residual.fwd", OpClass::kElementwise, resid_bytes(), false)), c, layer, micro);
     emit_compute(OP(memory_op("mlp.norm.fwd", OpClass::kNorm, norm_bytes(), false)), c, layer, micro);
     if (moe_layer(layer)) {
@@ -995,27 +1009,20 @@ class StageBuilder {
   // first; with tp_overlap both collectives split beside FC1 and FC2). Returns its first compute
   // task (the recompute module "mlp" reruns it whole).
   uint32_t dense_mlp_forward(Category c, int layer, int micro) {
-    const bool ov = tp_overlap();
-    const int64_t T = d_.tokens(), Tc = ov ? tp_chunk_tokens() : T;
+    const int64_t T = d_.tokens();
     const DType g = d_.gemm_dtype;
-    if (!ov) tp_gather("tp.mlp.allgather", layer, micro);
+    if (!tp_overlap()) tp_gather("tp.mlp.allgather", layer, micro);
     const uint32_t first = static_cast<uint32_t>(prog_.tasks.size());
     const int64_t f1 = (d_.swiglu ? 2 : 1) * d_.f / d_.t;
-    if (ov)
-      ag_gemm("tp.mlp.ring.allgather", OP(gemm_op("mlp.fc1.fwd", Tc, f1, d_.h, g, false)), c, layer, micro);
-    else
-      emit_compute(OP(gemm_op("mlp.fc1.fwd", T, f1, d_.h, g, false)), c, layer, micro);
+    gathered_gemm(__LINE__, "tp.mlp.ring.allgather",
+                  [&](int64_t rows) { return gemm_op("mlp.fc1.fwd", rows, f1, d_.h, g, false); }, c, layer, micro);
     const int64_t act_bytes = (d_.swiglu ? 3 : 2) * 2 * T * d_.f / d_.t;
     emit_compute(OP(memory_op(d_.swiglu ? "mlp.swiglu.fwd" : "mlp.gelu.fwd", OpClass::kElementwise, act_bytes, false)),
                  c, layer, micro);
-    if (ov) {
-      rs_finish(gemm_rs("tp.mlp.ring.reducescatter", OP(gemm_op("mlp.fc2.fwd", Tc, d_.h, d_.f / d_.t, g, false)), c,
-                        layer, micro),
-                c, layer, micro, false);
-    } else {
-      emit_compute(OP(gemm_op("mlp.fc2.fwd", T, d_.h, d_.f / d_.t, g, false)), c, layer, micro);
-      tp_reduce("tp.mlp.allreduce", "tp.mlp.reducescatter", layer, micro);
-    }
+    reduce_out(reduced_gemm(__LINE__, "tp.mlp.ring.reducescatter",
+                            [&](int64_t rows) { return gemm_op("mlp.fc2.fwd", rows, d_.h, d_.f / d_.t, g, false); }, c,
+                            layer, micro),
+               "tp.mlp.allreduce", "tp.mlp.reducescatter", c, layer, micro);
     return first;
   }
 
@@ -1081,7 +1088,6 @@ class StageBuilder {
     uint32_t first_b = emit_compute(OP(memory_op("mlp.residual.bwd", OpClass::kElementwise, 2 * 2 * d_.norm_tokens() * d_.h, true)),
                                     c, layer, micro, gather_dep, offload_dep);
     const bool ov = tp_overlap(), ov_mlp = ov && !moe_layer(layer);
-    const int64_t Tc = ov ? tp_chunk_tokens() : T;   // rows of a GEMM split for TP overlap
     if (!ov_mlp) tp_gather("tp.mlp.bwd.allgather", layer, micro);
     const int64_t f1 = (d_.swiglu ? 2 : 1) * d_.f / d_.t;
     uint32_t sg = side_gather("tp.mlp.fc1in.allgather", layer, micro);
@@ -1093,24 +1099,19 @@ class StageBuilder {
     } else {
       // The whole MLP forward again (a checkpointed module): its SP gather and TP reduction too.
       if (mods & kRecomputeMlp) rec_task(dense_mlp_forward(Category::kRecompute, layer, micro));
-      if (ov)
-        ag_gemm("tp.mlp.bwd.ring.allgather", OP(gemm_op("mlp.fc2.dgrad", Tc, d_.f / d_.t, d_.h, g, true)), c, layer,
-                micro);
-      else
-        emit_compute(OP(gemm_op("mlp.fc2.dgrad", T, d_.f / d_.t, d_.h, g, true)), c, layer, micro);
+      gathered_gemm(__LINE__, "tp.mlp.bwd.ring.allgather",
+                    [&](int64_t rows) { return gemm_op("mlp.fc2.dgrad", rows, d_.f / d_.t, d_.h, g, true); }, c, layer,
+                    micro);
       wgrad(OP(gemm_op("mlp.fc2.wgrad", d_.f / d_.t, d_.h, T, g, true)), layer, micro);
       const int64_t act_b = (d_.swiglu ? 5 : 3) * 2 * T * d_.f / d_.t;
       emit_compute(OP(memory_op(d_.swiglu ? "mlp.swiglu.bwd" : "mlp.gelu.bwd", OpClass::kElementwise, act_b, true)), c,
                    layer, micro);
-      if (ov) {   // the input gradient's reduce-scatter goes on beside the weight gradient
-        const uint32_t sent =
-            gemm_rs("tp.mlp.bwd.ring.reducescatter", OP(gemm_op("mlp.fc1.dgrad", Tc, d_.h, f1, g, true)), c, layer, micro);
-        wgrad(OP(gemm_op("mlp.fc1.wgrad", d_.h, f1, T, g, true)), layer, micro, sg);
-        rs_finish(sent, c, layer, micro, true);
-      } else {
-        emit_compute(OP(gemm_op("mlp.fc1.dgrad", T, d_.h, f1, g, true)), c, layer, micro);
-        wgrad(OP(gemm_op("mlp.fc1.wgrad", d_.h, f1, T, g, true)), layer, micro, sg);
-      }
+      // With tp_overlap the input gradient's reduce-scatter goes on beside the weight gradient.
+      const uint32_t sent = reduced_gemm(
+          __LINE__, "tp.mlp.bwd.ring.reducescatter",
+          [&](int64_t rows) { return gemm_op("mlp.fc1.dgrad", rows, d_.h, f1, g, true); }, c, layer, micro);
+      wgrad(OP(gemm_op("mlp.fc1.wgrad", d_.h, f1, T, g, true)), layer, micro, sg);
+      if (ov) rs_finish(sent, c, layer, micro, true);
     }
     if (!ov_mlp) tp_reduce("tp.mlp.bwd.allreduce", "tp.mlp.bwd.reducescatter", layer, micro);
     emit_compute(OP(memory_op("mlp.norm.bwd", OpClass::kNorm, norm_bwd_bytes(), true)), c, layer, micro);
@@ -1118,11 +1119,9 @@ class StageBuilder {
                  layer, micro);
     if (!ov) tp_gather("tp.attn.bwd.allgather", layer, micro);
     uint32_t sg2 = attn_gathers_h() ? side_gather("tp.attn.qkvin.allgather", layer, micro) : kNoDep;
-    if (ov)
-      ag_gemm("tp.attn.bwd.ring.allgather", OP(gemm_op("attn.proj.dgrad", Tc, d_.q / d_.t, d_.h, g, true)), c, layer,
-              micro);
-    else
-      emit_compute(OP(gemm_op("attn.proj.dgrad", T, d_.q / d_.t, d_.h, g, true)), c, layer, micro);
+    gathered_gemm(__LINE__, "tp.attn.bwd.ring.allgather",
+                  [&](int64_t rows) { return gemm_op("attn.proj.dgrad", rows, d_.q / d_.t, d_.h, g, true); }, c, layer,
+                  micro);
     wgrad(OP(gemm_op("attn.proj.wgrad", d_.q / d_.t, d_.h, T, g, true)), layer, micro);
     if (rec == Recompute::kSelective) attention_recompute(mods, layer, micro);
     attention_backward(layer, micro);
@@ -1132,16 +1131,12 @@ class StageBuilder {
       if (d_.swiglu)
         emit_compute(OP(memory_op("attn.rope.bwd", OpClass::kElementwise, 2 * 2 * T * (d_.q + d_.kv) / d_.t, true)), c,
                      layer, micro);
-      if (ov) {
-        const uint32_t sent = gemm_rs("tp.attn.bwd.ring.reducescatter",
-                                      OP(gemm_op("attn.qkv.dgrad", Tc, d_.h, (d_.q + 2 * d_.kv) / d_.t, g, true)), c,
-                                      layer, micro);
-        wgrad(OP(gemm_op("attn.qkv.wgrad", d_.h, (d_.q + 2 * d_.kv) / d_.t, T, g, true)), layer, micro, sg2);
-        rs_finish(sent, c, layer, micro, true);
-      } else {
-        emit_compute(OP(gemm_op("attn.qkv.dgrad", T, d_.h, (d_.q + 2 * d_.kv) / d_.t, g, true)), c, layer, micro);
-        wgrad(OP(gemm_op("attn.qkv.wgrad", d_.h, (d_.q + 2 * d_.kv) / d_.t, T, g, true)), layer, micro, sg2);
-      }
+      const uint32_t sent = reduced_gemm(
+          __LINE__, "tp.attn.bwd.ring.reducescatter",
+          [&](int64_t rows) { return gemm_op("attn.qkv.dgrad", rows, d_.h, (d_.q + 2 * d_.kv) / d_.t, g, true); }, c,
+          layer, micro);
+      wgrad(OP(gemm_op("attn.qkv.wgrad", d_.h, (d_.q + 2 * d_.kv) / d_.t, T, g, true)), layer, micro, sg2);
+      if (ov) rs_finish(sent, c, layer, micro, true);
     }
     if (attn_gathers_h() && !(ov && !d_.mla))
       tp_reduce("tp.attn.bwd.allreduce", "tp.attn.bwd.reducescatter", layer, micro);
@@ -2385,6 +2380,9 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
   if (par.tp_overlap && par.tp > 1 && par.sequence_parallel) {   // appended after every other group (compiler.h)
     tp_ring_group = static_cast<uint8_t>(plan.groups.size());
     plan.groups.push_back(make_group_table(pl, {Axis::kTp}, "tp-ring"));
+    // Copy engines carry the ring steps (Transformer Engine's userbuffers ring exchange,
+    // torchtitan's AsyncTP): they hold no SMs.
+    plan.groups.back().copy_engine = true;
   }
   plan.peers.push_back(make_pp_peer_table(pl, +1, "pp-next"));
   plan.peers.push_back(make_pp_peer_table(pl, -1, "pp-prev"));

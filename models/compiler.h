@@ -5,14 +5,24 @@
 //   - TP: all-reduce after the row-parallel GEMMs (forward) and column-parallel GEMMs
 //     (backward); with sequence parallelism all-gather / reduce-scatter instead, and the
 //     backward re-gather of the column-parallel input on a side stream (Megatron overlaps it
-//     with the data-gradient GEMM). TP collectives block the compute stream.
+//     with the data-gradient GEMM). TP collectives block the compute stream, except with
+//     tp_overlap (tp > 1 and SP): in dense layers each all-gather before a column-parallel
+//     GEMM (QKV, FC1; backward: the out-projection's and FC2's input gradients) becomes tp-1
+//     ring steps ("tp-ring" group, TP stream) beside the GEMM in tp chunks of tokens/tp rows,
+//     each chunk after the step that brought its rows; each reduce-scatter after a row-parallel
+//     GEMM (out-projection, FC2; backward: the QKV and FC1 input gradients) becomes the GEMM in
+//     tp chunks, each but the rank's own sent to its owner when done, and one memory-bound sum
+//     of the tp partial chunks where the result is first needed. MoE MLP and MLA latent
+//     collectives stay blocking.
 //   - PP: GPipe, 1F1B, interleaved 1F1B (Megatron's order); activations and gradients pass as
 //     messages on a send stream; uneven layer splits.
 //   - DP: gradients reduced in buckets of `dp_bucket_mb` while the last micro-batch's backward
 //     runs (or after it, dp_overlap=false); ZeRO-1/2 reduce-scatter + parameter all-gather
 //     (overlapped with the next step's forward when dp_overlap); ZeRO-3/FSDP all-gathers each
 //     layer's parameters before use in forward and backward with `zero3_prefetch` layers of
-//     look-ahead, and reduce-scatters each layer's gradients per micro-batch. With MoE a
+//     look-ahead, and reduce-scatters each layer's gradients per micro-batch (zero3_reshard
+//     false: one gather per unit at its first use in the step, one reduce-scatter after the
+//     last micro-batch's backward). With MoE a
 //     layer's dense part (attention, norms, router, shared experts) is sharded over the dp
 //     shard group and its routed experts (the rank's EP x ETP share) over the expert-DP group:
 //     "zero3.expert.param.allgather" right after the dense gather (same stream and
@@ -26,9 +36,13 @@
 //     on the compute stream). Ring attention (cp/cp_ulysses ranks): the core runs as one block
 //     per ring step; K and V pass to the next rank on the CP stream while the current block
 //     computes (a block waits for its KV); backward passes K, V and the partial dK, dV, and
-//     a last shift returns dK, dV to their owner. Gradients reduce over dp x cp.
-//   - recomputation: selective (attention core forward again in backward) or full (the layer's
-//     whole forward again, TP collectives included).
+//     a last shift returns dK, dV to their owner; after each step past the first a
+//     memory-bound merge folds its partial output (backward: dQ, dK, dV) into fp32
+//     accumulators. Gradients reduce over dp x cp.
+//   - recomputation: selective (what recompute_modules names, in forward order before its first
+//     consumer in the backward: the norms, MLA's up-projections, the dense MLP with its TP
+//     collectives, the experts' activation, the attention core) or full (the layer's whole
+//     forward again, TP collectives included).
 //   - the optimizer step (Adam, memory-bound) after the last gradient reduction.
 //   - memory events: a layer's saved activations are allocated at its forward and freed at the
 //     end of its backward; static memory from models/memory.h.
@@ -261,6 +275,8 @@ inline bool has_embedding_group(const ModelSpec& model, const ParallelSpec& par)
 }
 // DualPipe only, appended after every other group: "pp-mirror", the two ranks (r and pp-1-r at
 // equal tp, cp, dp) holding the same two stages, whose gradients are summed before the optimizer.
+// tp_overlap only (tp > 1, SP), appended after "pp-mirror": "tp-ring", the TP group again for the
+// overlap's ring steps on the TP stream, a copy-engine group (GroupTable::copy_engine).
 // HSDP MoE plans only (fsdp_shard_group < dp), appended after every other group (the
 // "dp-gather-tensor" group included): "expert-dp-replica", the expert replicas (see HSDP above).
 constexpr uint8_t expert_replica_group(bool mla_grad, bool embedding, bool tensor_gather) {

@@ -13,8 +13,8 @@ namespace {
 
 // Groups whose collectives set per-rank shapes: cutting them would change what a rank computes.
 bool must_stay_whole(const std::string& name) {
-  return name == "tp" || name == "tp-side" || name == "cp-ring" || name == "cp-ulysses" || name == "ep" ||
-         name == "expert-tp";
+  return name == "tp" || name == "tp-side" || name == "tp-ring" || name == "cp-ring" || name == "cp-ulysses" ||
+         name == "ep" || name == "expert-tp";
 }
 
 std::string join_ints(const std::vector<int>& v) {
@@ -181,6 +181,7 @@ Result<RestrictedPlan> restrict_plan(const Plan& full, const ParallelSpec& par, 
     const GroupTable& g = full.groups[gi];
     GroupTable ng;
     ng.name = g.name;
+    ng.copy_engine = g.copy_engine;
     ng.instance_of_rank.assign(p.num_ranks, kNoDep);
     std::map<uint32_t, std::vector<uint32_t>> by_inst;   // full instance -> new members (ascending)
     std::vector<uint32_t> inst_order;

@@ -139,6 +139,9 @@ struct GroupTable {
   std::vector<uint32_t> instance_of_rank;   // size num_ranks; kNoDep if not a member
   std::vector<uint32_t> member_offsets;     // CSR over instances; size instances+1
   std::vector<uint32_t> members;            // ranks, ascending within an instance
+  // Its collectives move data on copy engines and hold no SMs: compute beside them is not
+  // slowed (ReplayOptions::comm_sm_share). The TP overlap's ring steps (parallel.tp_overlap).
+  bool copy_engine = false;
   uint32_t instances() const { return static_cast<uint32_t>(member_offsets.size()) - 1; }
   uint32_t size_of(uint32_t inst) const { return member_offsets[inst + 1] - member_offsets[inst]; }
 };

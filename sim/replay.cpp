@@ -354,9 +354,8 @@ class Replayer {
   }
   // Traced ranks: a record per task of the chain that just ended on the compute stream.
   __attribute__((noinline)) void trace_chain(const RankState& rs, Time now);
-  // Whether a collective on stream s holds SMs: all but the TP overlap's ring steps, which copy
-  // engines carry (Transformer Engine's userbuffers ring exchange, torchtitan's AsyncTP).
-  static bool holds_sms(uint8_t s) { return s != kStreamTp; }
+  // Whether collective t holds SMs while it runs: not on a copy-engine group (GroupTable).
+  bool holds_sms(const Task& t) const { return !plan_.groups[t.group].copy_engine; }
   // The rank's collective count changes by `delta`: its slowed tasks continue at the new rate.
   void colls_change(uint32_t li, int delta, Time now) {
     RankState& rs = rs_[li];
@@ -554,7 +553,7 @@ void Replayer::copy_end(uint32_t li, uint8_t s, Time now) {
 }
 
 void Replayer::arrive(uint32_t li, uint8_t s, const Task& t, Time now) {
-  if (contend_ && holds_sms(s)) colls_change(li, +1, now);
+  if (contend_ && holds_sms(t)) colls_change(li, +1, now);
   const GroupTable& gt = plan_.groups[t.group];
   Pending& p = gs_[t.group].pend[slot(li, t.group)];
   const uint32_t inst = gt.instance_of_rank[rs_[li].rank];
@@ -744,7 +743,7 @@ void Replayer::complete(uint32_t li, uint8_t s, Time now) {
   if (contend_) {
     if (rs.slowed & (1u << s)) st.contention += (now - rs.ss[s].start) - (s == kStreamCompute ? rs.chain_dur : t.dur);
     rs.slowed &= static_cast<StreamMask>(~(1u << s));
-    if (t.kind == TaskKind::kCollective && holds_sms(s)) colls_change(li, -1, now);
+    if (t.kind == TaskKind::kCollective && holds_sms(t)) colls_change(li, -1, now);
   }
   if (rs.traced) {
     if (n == 1) trace_.push_back(TraceRecord{rs.rank, ti, rs.ss[s].start, now});

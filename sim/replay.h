@@ -54,8 +54,8 @@ struct ReplayOptions {
   // the rank's arrival to their end: an NCCL kernel holds its SMs while it waits for peers),
   // that rank's compute tasks (not host copies) progress at max(kMinComputeRate,
   // 1 - comm_sm_share * c) of their rate, re-timed whenever c changes. comm_sm_share = the
-  // share of the GPU's SMs one collective holds (NCCL CTAs / SMs); 0 = no slowdown. Ring steps
-  // on kStreamTp (parallel.tp_overlap) hold none: copy engines move them.
+  // share of the GPU's SMs one collective holds (NCCL CTAs / SMs); 0 = no slowdown. Collectives
+  // of a copy-engine group (GroupTable::copy_engine) hold none.
   double comm_sm_share = 0;
   // Host copies sharing the PCIe link: while a rank copies to and from host at once (its two
   // offload streams both busy), each copy moves at this fraction of its one-direction rate,

@@ -435,6 +435,18 @@ TEST(Replay, CollectivesSlowComputeTheyOverlap) {
   auto r3 = replay(p, o);
   ASSERT_TRUE(r3.ok());
   EXPECT_NEAR(r3->step_time.count_ps(), Time::ns(14600).count_ps(), 3);
+  // Both groups on copy engines (GroupTable::copy_engine): nothing is slowed, the 11 us step
+  // of CommOnSideStreamOverlapsCompute; one of them: the one-reduction figure, 12 us.
+  p.groups[0].copy_engine = p.groups[1].copy_engine = true;
+  o.comm_sm_share = 0.25;
+  auto r4 = replay(p, o);
+  ASSERT_TRUE(r4.ok());
+  EXPECT_EQ(r4->step_time, Time::us(11));
+  EXPECT_EQ(r4->ranks[0].contention, Time::zero());
+  p.groups[1].copy_engine = false;
+  auto r5 = replay(p, o);
+  ASSERT_TRUE(r5.ok());
+  EXPECT_EQ(r5->step_time, Time::us(12));
 }
 
 // Completion events carry their stream next to a version (re-timed tasks). Every stream index,
