@@ -54,9 +54,9 @@ class GemmKernel : public HostKernel {
   std::vector<float> a_, b_, c_;
 };
 
-class AttentionKernel : public HostKernel {
+class HostAttentionKernel : public HostKernel {
  public:
-  explicit AttentionKernel(const OpDesc& op)
+  explicit HostAttentionKernel(const OpDesc& op)
       : b_(std::max<int64_t>(1, op.attn_batch)), h_(std::max<int64_t>(1, op.heads)),
         kvh_(std::max<int64_t>(1, op.kv_heads > 0 ? op.kv_heads : op.heads)), sq_(op.seq_q), skv_(op.seq_kv),
         d_(op.head_dim), causal_(op.causal), backward_(op.backward) {
@@ -361,7 +361,7 @@ Result<std::unique_ptr<HostKernel>> make_host_kernel(const OpDesc& op, int64_t m
                                    " MiB; the host executor is meant for small scenarios (e.g. scenarios/verify_small.json)"});
   switch (op.cls) {
     case OpClass::kGemm: return std::unique_ptr<HostKernel>(new GemmKernel(op));
-    case OpClass::kAttention: return std::unique_ptr<HostKernel>(new AttentionKernel(op));
+    case OpClass::kAttention: return std::unique_ptr<HostKernel>(new HostAttentionKernel(op));
     case OpClass::kNorm: return std::unique_ptr<HostKernel>(new NormKernel(op));
     case OpClass::kElementwise: return std::unique_ptr<HostKernel>(new ElementwiseKernel(op));
     case OpClass::kEmbedding: return std::unique_ptr<HostKernel>(new EmbeddingKernel(op));

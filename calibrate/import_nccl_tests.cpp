@@ -67,7 +67,7 @@ std::optional<std::string> kind_of_test(const std::string& stem) {
 }
 
 // nccl-tests type name -> FORMAT.md dtype; "" for types trainsim does not model.
-std::string dtype_of(const std::string& t) {
+std::string nccl_dtype(const std::string& t) {
   if (t == "float" || t == "float32") return "fp32";
   if (t == "half" || t == "float16") return "fp16";
   if (t == "bfloat16") return "bf16";
@@ -254,7 +254,7 @@ Result<std::vector<std::string>> import_nccl_tests_log(const std::string& text,
         if (*wrong > 0) { ++st.skipped_wrong; continue; }
       }
     }
-    const std::string dt = dtype_of(t[cols->type]);
+    const std::string dt = nccl_dtype(t[cols->type]);
     if (dt.empty()) { ++st.skipped_dtype; continue; }
     if (*size == 0) { ++st.skipped_na; continue; }   // 0-byte rows carry no bandwidth point
     rows.push_back({*size, dt, *time, *algbw, *busbw});

@@ -12,6 +12,7 @@
 
 #include "calibrate/fit.h"
 #include "calibrate/torch_trace.h"
+#include "sim/text.h"
 
 namespace trainsim {
 namespace {
@@ -19,15 +20,8 @@ namespace {
 using Json = nlohmann::json;
 using OJson = nlohmann::ordered_json;
 
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-bool has(const std::string& s, const char* sub) { return s.find(sub) != std::string::npos; }
-
 // Profiler "Input type" -> FORMAT.md dtype ("" if not a float type trainsim models).
-std::string dtype_of(const std::string& t) {
+std::string torch_dtype(const std::string& t) {
   if (t == "c10::BFloat16" || t == "BFloat16") return "bf16";
   if (t == "c10::Half" || t == "Half") return "fp16";
   if (t == "float" || t == "Float") return "fp32";
@@ -97,7 +91,7 @@ std::optional<Gemm> gemm_shape(const TraceCpuOp& op) {
     return std::make_pair(*x, *y);
   };
   auto finish = [&](size_t ia, int64_t m, int64_t n, int64_t k, int64_t b) -> std::optional<Gemm> {
-    const std::string dt = dtype_of(type_at(a, ia));
+    const std::string dt = torch_dtype(type_at(a, ia));
     if (dt.empty() || m <= 0 || n <= 0 || k <= 0 || b <= 0) return std::nullopt;
     return Gemm{dt, m, n, k, b};
   };
@@ -176,7 +170,7 @@ std::optional<Attn> attn_shape(const TraceCpuOp& op) {
   if (!info || !op.args) return std::nullopt;
   auto q = dims_at(*op.args, info->q), k = dims_at(*op.args, info->q + 1);
   if (!q || !k || q->size() != 4 || k->size() != 4) return std::nullopt;
-  const std::string dt = dtype_of(type_at(*op.args, info->q));
+  const std::string dt = torch_dtype(type_at(*op.args, info->q));
   if (dt.empty()) return std::nullopt;
   Attn a;
   a.dtype = dt;
@@ -318,7 +312,7 @@ Result<std::vector<std::string>> import_torch_trace(const std::string& json_text
           for (int j : chain(i)) {
             if (auto c = attn_causal(ops[j])) { causal = *c; break; }
           }
-          const bool bwd = a->backward || has(lower(k.name), "bwd");
+          const bool bwd = a->backward || contains(to_lower(k.name), "bwd");
           obj = {{"class", "attention"}, {"dtype", a->dtype},     {"batch", a->batch},
                  {"heads", a->heads},    {"kv_heads", a->kv_heads}, {"seq_q", a->seq_q},
                  {"seq_kv", a->seq_kv},  {"head_dim", a->head_dim}, {"causal", causal},
@@ -337,7 +331,7 @@ Result<std::vector<std::string>> import_torch_trace(const std::string& json_text
       if (cargs) {
         ckind = nccl_kind(trace_json_str(*cargs, "Collective name"), k.name);
         const std::string dts = trace_json_str(*cargs, "dtype");
-        const std::string dt = dtype_of(dts);
+        const std::string dt = torch_dtype(dts);
         const int es = elem_size(dts);
         int64_t group = trace_json_int(*cargs, "Group size");
         if (group <= 0) group = world_size;

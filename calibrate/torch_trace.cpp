@@ -4,18 +4,13 @@
 #include <cctype>
 #include <unordered_map>
 
+#include "sim/text.h"
+
 namespace trainsim {
 
 namespace {
 
 using Json = nlohmann::json;
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-bool has(const std::string& s, const char* sub) { return s.find(sub) != std::string::npos; }
 
 // "ProfilerStep#12" -> 12; -1 when the name is not a profiler step.
 int64_t step_number(const std::string& name) {
@@ -191,22 +186,22 @@ const char* to_string(KernelClass c) {
 }
 
 KernelClass classify_kernel_name(const std::string& name) {
-  const std::string n = lower(name);
-  if (has(n, "ncclkernel_") || has(n, "nccldevkernel_")) return KernelClass::kComm;
-  if (has(n, "flash_fwd") || has(n, "flash_bwd") || has(n, "fmha") || has(n, "cudnn_generated_fort_native_sdpa") ||
-      has(n, "scaled_dot_product"))
+  const std::string n = to_lower(name);
+  if (contains(n, "ncclkernel_") || contains(n, "nccldevkernel_")) return KernelClass::kComm;
+  if (contains(n, "flash_fwd") || contains(n, "flash_bwd") || contains(n, "fmha") || contains(n, "cudnn_generated_fort_native_sdpa") ||
+      contains(n, "scaled_dot_product"))
     return KernelClass::kAttention;
-  if (has(n, "layer_norm") || has(n, "layernorm") || has(n, "rms_norm") || has(n, "rmsnorm"))
+  if (contains(n, "layer_norm") || contains(n, "layernorm") || contains(n, "rms_norm") || contains(n, "rmsnorm"))
     return KernelClass::kNorm;
-  if (has(n, "multi_tensor_apply") || has(n, "adam")) return KernelClass::kOptimizer;
-  if (has(n, "nll_loss") || has(n, "cross_entropy")) return KernelClass::kLoss;
-  if (has(n, "embedding") || has(n, "indexselect")) return KernelClass::kEmbedding;
-  if (has(n, "gemm") || has(n, "cutlass") || has(n, "sm90_xmma") || has(n, "cublaslt") || has(n, "nvjet"))
+  if (contains(n, "multi_tensor_apply") || contains(n, "adam")) return KernelClass::kOptimizer;
+  if (contains(n, "nll_loss") || contains(n, "cross_entropy")) return KernelClass::kLoss;
+  if (contains(n, "embedding") || contains(n, "indexselect")) return KernelClass::kEmbedding;
+  if (contains(n, "gemm") || contains(n, "cutlass") || contains(n, "sm90_xmma") || contains(n, "cublaslt") || contains(n, "nvjet"))
     return KernelClass::kGemm;
-  if (has(n, "elementwise_kernel") || has(n, "gelu") || has(n, "silu")) return KernelClass::kElementwise;
+  if (contains(n, "elementwise_kernel") || contains(n, "gelu") || contains(n, "silu")) return KernelClass::kElementwise;
   // fp8 casts (the plan's `<gemm>.fp8cast.*` elementwise ops): Transformer Engine's cast /
   // cast-transpose / quantize kernels and the amax reductions of dynamic scaling.
-  if (has(n, "cast_transpose") || has(n, "quantize") || has(n, "amax")) return KernelClass::kElementwise;
+  if (contains(n, "cast_transpose") || contains(n, "quantize") || contains(n, "amax")) return KernelClass::kElementwise;
   return KernelClass::kUnknown;
 }
 
@@ -224,22 +219,22 @@ KernelClass classify_kernel(const TorchTrace& t, const TraceKernel& k) {
 }
 
 std::string nccl_kind(const std::string& collective_name, const std::string& kernel_name) {
-  const std::string c = lower(collective_name);
+  const std::string c = to_lower(collective_name);
   if (!c.empty()) {
-    if (has(c, "allreduce") || has(c, "all_reduce")) return "all-reduce";
-    if (has(c, "allgather") || has(c, "all_gather")) return "all-gather";
-    if (has(c, "reduce_scatter") || has(c, "reducescatter")) return "reduce-scatter";
-    if (has(c, "all_to_all") || has(c, "alltoall")) return "all-to-all";
-    if (has(c, "broadcast")) return "broadcast";
-    if (has(c, "send") || has(c, "recv")) return "send-recv";
+    if (contains(c, "allreduce") || contains(c, "all_reduce")) return "all-reduce";
+    if (contains(c, "allgather") || contains(c, "all_gather")) return "all-gather";
+    if (contains(c, "reduce_scatter") || contains(c, "reducescatter")) return "reduce-scatter";
+    if (contains(c, "all_to_all") || contains(c, "alltoall")) return "all-to-all";
+    if (contains(c, "broadcast")) return "broadcast";
+    if (contains(c, "send") || contains(c, "recv")) return "send-recv";
   }
-  const std::string k = lower(kernel_name);
-  if (has(k, "allreduce")) return "all-reduce";
-  if (has(k, "allgather")) return "all-gather";
-  if (has(k, "reducescatter")) return "reduce-scatter";
-  if (has(k, "alltoall")) return "all-to-all";
-  if (has(k, "broadcast")) return "broadcast";
-  if (has(k, "sendrecv") || has(k, "send") || has(k, "recv")) return "send-recv";
+  const std::string k = to_lower(kernel_name);
+  if (contains(k, "allreduce")) return "all-reduce";
+  if (contains(k, "allgather")) return "all-gather";
+  if (contains(k, "reducescatter")) return "reduce-scatter";
+  if (contains(k, "alltoall")) return "all-to-all";
+  if (contains(k, "broadcast")) return "broadcast";
+  if (contains(k, "sendrecv") || contains(k, "send") || contains(k, "recv")) return "send-recv";
   return "";
 }
 

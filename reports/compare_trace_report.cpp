@@ -10,9 +10,9 @@ namespace trainsim {
 namespace {
 
 using reports::strf;
+using reports::ms;
+using reports::signed_pct;
 
-std::string ms(Time t) { return strf("%.3f ms", t.seconds() * 1e3); }
-std::string pct(double f) { return strf("%+.1f%%", 100 * f); }
 
 }  // namespace
 
@@ -37,7 +37,7 @@ std::string format_trace_comparison(const TraceComparison& c, double tolerance, 
   out += "\n";
   const bool passed = std::fabs(c.step_error) <= tolerance;
   out += "step time     predicted " + ms(c.predicted) + ", measured " + ms(m.step) + "\n";
-  out += "step error    " + pct(c.step_error) + strf(" (tolerance %.1f%%: ", 100 * tolerance) +
+  out += "step error    " + signed_pct(c.step_error) + strf(" (tolerance %.1f%%: ", 100 * tolerance) +
          (passed ? "within" : "EXCEEDED") + ")\n\n";
 
   out += "per class (kernel time in the step; simulated: task time of the rank)\n";
@@ -48,7 +48,7 @@ std::string format_trace_comparison(const TraceComparison& c, double tolerance, 
     t.add({r.what, r.predicted_present ? std::to_string(r.tasks) : "-",
            r.measured_present ? std::to_string(r.kernels) : "-", r.predicted_present ? ms(r.predicted) : "-",
            r.measured_present ? ms(r.measured) : "-",
-           r.predicted_present && r.measured_present && r.measured > Time::zero() ? pct(r.error()) : "-", r.source});
+           r.predicted_present && r.measured_present && r.measured > Time::zero() ? signed_pct(r.error()) : "-", r.source});
   out += t.render("  ");
   out += "\nshares of the step (exposed: NCCL kernels run, no compute kernel does; idle: no kernel runs)\n";
   out += format_shares_table(c.predicted_shares, c.measured_shares, "idle (bubble)");

@@ -12,9 +12,6 @@ namespace {
 
 using nlohmann::ordered_json;
 
-// Non-finite values have no JSON form; null keeps the document valid (and deterministic).
-ordered_json num(double v) { return std::isfinite(v) ? ordered_json(v) : ordered_json(nullptr); }
-
 double fraction(Time part, Time whole) {
   return whole.count_ps() > 0
              ? static_cast<double>(part.count_ps()) / static_cast<double>(whole.count_ps())
@@ -23,13 +20,15 @@ double fraction(Time part, Time whole) {
 
 ordered_json time_json(Time t, Time step) {
   ordered_json j;
-  j["s"] = num(t.seconds());
+  j["s"] = json_number(t.seconds());
   j["ps"] = t.count_ps();
-  j["fraction"] = num(fraction(t, step));
+  j["fraction"] = json_number(fraction(t, step));
   return j;
 }
 
 }  // namespace
+
+ordered_json json_number(double v) { return std::isfinite(v) ? ordered_json(v) : ordered_json(nullptr); }
 
 ordered_json memory_report_json(const MemoryReport& m) {
   ordered_json j;
@@ -145,32 +144,32 @@ ordered_json prediction_json(const Prediction& p) {
   j["mode"] = p.fast ? "fast" : "full";
   j["simulated_ranks"] = p.simulated_ranks;
   j["gpus"] = p.gpus;
-  j["step_time_s"] = num(p.step_time.seconds());
+  j["step_time_s"] = json_number(p.step_time.seconds());
   j["step_time_ps"] = p.step_time.count_ps();
   j["tokens_per_step"] = p.tokens_per_step;
-  j["tokens_per_s"] = num(p.tokens_per_s);
-  j["tokens_per_s_per_gpu"] = num(p.tokens_per_s_per_gpu);
-  j["model_tflops_per_gpu"] = num(p.model_tflops_per_gpu);
-  j["hardware_tflops_per_gpu"] = num(p.hardware_tflops_per_gpu);
-  j["peak_tflops_per_gpu"] = num(p.peak_tflops);
-  j["mfu"] = num(p.mfu);
-  j["hfu"] = num(p.hfu);
+  j["tokens_per_s"] = json_number(p.tokens_per_s);
+  j["tokens_per_s_per_gpu"] = json_number(p.tokens_per_s_per_gpu);
+  j["model_tflops_per_gpu"] = json_number(p.model_tflops_per_gpu);
+  j["hardware_tflops_per_gpu"] = json_number(p.hardware_tflops_per_gpu);
+  j["peak_tflops_per_gpu"] = json_number(p.peak_tflops);
+  j["mfu"] = json_number(p.mfu);
+  j["hfu"] = json_number(p.hfu);
   j["critical_rank"] = p.critical_rank;
   if (p.moe.present) {   // MoE scenarios only: dense reports keep their shape
     ordered_json moe;
     moe["routing"] = p.moe.routing;
     moe["seed"] = p.moe.seed;
     moe["draws"] = p.moe.draws;
-    moe["imbalance_mean"] = num(p.moe.imbalance_mean);
-    moe["imbalance_max"] = num(p.moe.imbalance_max);
-    moe["dropped_fraction"] = num(p.moe.dropped_fraction);
+    moe["imbalance_mean"] = json_number(p.moe.imbalance_mean);
+    moe["imbalance_max"] = json_number(p.moe.imbalance_max);
+    moe["dropped_fraction"] = json_number(p.moe.dropped_fraction);
     moe["pods"] = p.moe.pods;
     moe["pods_drawn"] = p.moe.pods_drawn;
     moe["slices"] = p.moe.slices;
     moe["straggler_pod"] = p.moe.straggler_pod;
-    moe["pod_spread"] = num(p.moe.pod_spread);
-    moe["balanced_step_time_s"] = num(p.moe.balanced_step_time.seconds());
-    moe["imbalance_cost_s"] = num(p.moe.imbalance_cost.seconds());
+    moe["pod_spread"] = json_number(p.moe.pod_spread);
+    moe["balanced_step_time_s"] = json_number(p.moe.balanced_step_time.seconds());
+    moe["imbalance_cost_s"] = json_number(p.moe.imbalance_cost.seconds());
     moe["imbalance_cost_ps"] = p.moe.imbalance_cost.count_ps();
     moe["cost_source"] = "the same cost model, predicted again with balanced routing";
     if (p.moe.dedup) {   // only with dispatch "dedup", so other reports keep their bytes
@@ -179,8 +178,8 @@ ordered_json prediction_json(const Prediction& p) {
       d["node_limit"] = p.moe.node_limit;
       d["node_limit_effective"] = p.moe.node_limit_effective;
       d["ep_nodes"] = p.moe.ep_nodes;
-      d["distinct_nodes_per_token"] = num(p.moe.distinct_nodes);
-      d["distinct_remote_nodes_per_token"] = num(p.moe.distinct_remote_nodes);
+      d["distinct_nodes_per_token"] = json_number(p.moe.distinct_nodes);
+      d["distinct_remote_nodes_per_token"] = json_number(p.moe.distinct_remote_nodes);
       d["model"] = "uniform expectation over k distinct experts of E spread evenly over the EP group's nodes "
                    "(node limit M: M random nodes, k of their experts); NIC bytes = copies x remote nodes / k";
       moe["ep_dispatch"] = std::move(d);
@@ -190,16 +189,16 @@ ordered_json prediction_json(const Prediction& p) {
       pl["placement"] = "dynamic";
       pl["rebalance_every"] = p.moe.rebalance_every;
       pl["replicas"] = p.moe.replicas;
-      pl["imbalance_static_mean"] = num(p.moe.imbalance_static_mean);
-      pl["imbalance_static_max"] = num(p.moe.imbalance_static_max);
-      pl["imbalance_dynamic_mean"] = num(p.moe.imbalance_mean);
-      pl["imbalance_dynamic_max"] = num(p.moe.imbalance_max);
+      pl["imbalance_static_mean"] = json_number(p.moe.imbalance_static_mean);
+      pl["imbalance_static_max"] = json_number(p.moe.imbalance_static_max);
+      pl["imbalance_dynamic_mean"] = json_number(p.moe.imbalance_mean);
+      pl["imbalance_dynamic_max"] = json_number(p.moe.imbalance_max);
       pl["experts_moved"] = p.moe.experts_moved;
       pl["experts_replicated"] = p.moe.experts_replicated;
       pl["migration_bytes_per_step_all_layers"] = p.moe.migration_bytes_per_step;
-      pl["migration_time_s"] = num(p.moe.migration_time.seconds());
-      pl["static_step_time_s"] = num(p.moe.static_step_time.seconds());
-      pl["gain_s"] = num(p.moe.placement_gain.seconds());
+      pl["migration_time_s"] = json_number(p.moe.migration_time.seconds());
+      pl["static_step_time_s"] = json_number(p.moe.static_step_time.seconds());
+      pl["gain_s"] = json_number(p.moe.placement_gain.seconds());
       pl["gain_ps"] = p.moe.placement_gain.count_ps();
       pl["migration_cost_model"] = "an all-to-all on the EP group per MoE layer and step (in the plan): moved experts' "
                                    "weights and optimizer states and replicas' weights / rebalance_every, plus the "
@@ -214,13 +213,13 @@ ordered_json prediction_json(const Prediction& p) {
     d["lengths"] = p.documents.lengths;
     d["seed"] = p.documents.seed;
     d["windows"] = p.documents.windows;
-    d["mean_segment_tokens"] = num(p.documents.mean_segment);
-    d["attention_fraction"] = num(p.documents.attention_fraction);
+    d["mean_segment_tokens"] = json_number(p.documents.mean_segment);
+    d["attention_fraction"] = json_number(p.documents.attention_fraction);
     d["straggler_replica"] = p.documents.straggler;
-    d["dp_imbalance"] = num(p.documents.dp_imbalance);
-    d["cp_imbalance"] = num(p.documents.cp_imbalance);
-    d["balanced_step_time_s"] = num(p.documents.balanced_step_time.seconds());
-    d["imbalance_cost_s"] = num(p.documents.imbalance_cost.seconds());
+    d["dp_imbalance"] = json_number(p.documents.dp_imbalance);
+    d["cp_imbalance"] = json_number(p.documents.cp_imbalance);
+    d["balanced_step_time_s"] = json_number(p.documents.balanced_step_time.seconds());
+    d["imbalance_cost_s"] = json_number(p.documents.imbalance_cost.seconds());
     d["imbalance_cost_ps"] = p.documents.imbalance_cost.count_ps();
     d["cost_source"] = "the same cost model, predicted again with every window at the mean attention work";
     j["documents"] = std::move(d);
@@ -237,11 +236,11 @@ ordered_json prediction_json(const Prediction& p) {
   j["breakdown"] = std::move(breakdown);
 
   ordered_json comm;
-  comm["total_s"] = num(p.comm_total.seconds());
+  comm["total_s"] = json_number(p.comm_total.seconds());
   comm["total_ps"] = p.comm_total.count_ps();
-  comm["exposed_s"] = num(p.comm_exposed.seconds());
+  comm["exposed_s"] = json_number(p.comm_exposed.seconds());
   comm["exposed_ps"] = p.comm_exposed.count_ps();
-  comm["hidden_fraction"] = num(p.comm_hidden_share);
+  comm["hidden_fraction"] = json_number(p.comm_hidden_share);
   j["comm"] = std::move(comm);
 
   ordered_json memory;
@@ -260,7 +259,7 @@ ordered_json prediction_json(const Prediction& p) {
     row["what"] = r.what;
     row["source"] = to_string(r.source);
     row["distinct_ops"] = r.distinct_ops;
-    row["time_on_critical_rank_s"] = num(r.time_on_critical_rank.seconds());
+    row["time_on_critical_rank_s"] = json_number(r.time_on_critical_rank.seconds());
     row["time_on_critical_rank_ps"] = r.time_on_critical_rank.count_ps();
     row["detail"] = r.detail;
     sources.push_back(std::move(row));
@@ -271,8 +270,8 @@ ordered_json prediction_json(const Prediction& p) {
   j["compute_under_collectives"] = {{"nccl_ctas", p.nccl_ctas},
                                     {"gpu_sms", p.gpu_sms},
                                     {"source", p.nccl_ctas_source},
-                                    {"added_on_critical_rank_s", num(p.contention.seconds())}};
-  j["pcie_duplex_factor"] = num(p.pcie_duplex);
+                                    {"added_on_critical_rank_s", json_number(p.contention.seconds())}};
+  j["pcie_duplex_factor"] = json_number(p.pcie_duplex);
 
   j["events"] = p.events;
   j["fingerprint"] = reports::strf("%016llx", (unsigned long long)p.fingerprint);
@@ -283,7 +282,7 @@ ordered_json prediction_json(const Prediction& p) {
     net["topology"] = n.topology;
     net["fabric_gpus"] = n.fabric_gpus;
     net["placement"] = n.placement;
-    net["link_efficiency"] = num(n.efficiency);
+    net["link_efficiency"] = json_number(n.efficiency);
     net["transfers"] = n.transfers;
     net["flows_started"] = n.flows_started;
     net["rate_recomputations"] = n.rate_recomputations;
@@ -294,10 +293,10 @@ ordered_json prediction_json(const Prediction& p) {
       ordered_json row;
       row["from"] = h.from;
       row["to"] = h.to;
-      row["capacity_bytes_per_s"] = num(h.capacity.Bps());
-      row["bytes"] = num(h.bytes);
-      row["utilisation"] = num(h.utilisation);
-      row["busy_s"] = num(h.busy.seconds());
+      row["capacity_bytes_per_s"] = json_number(h.capacity.Bps());
+      row["bytes"] = json_number(h.bytes);
+      row["utilisation"] = json_number(h.utilisation);
+      row["busy_s"] = json_number(h.busy.seconds());
       row["busy_ps"] = h.busy.count_ps();
       hot.push_back(std::move(row));
     }

@@ -29,6 +29,9 @@
 
 namespace trainsim {
 
+// A double as JSON: null when it is not finite (JSON has no NaN or infinity).
+nlohmann::ordered_json json_number(double v);
+
 nlohmann::ordered_json prediction_json(const Prediction& p);
 
 // {"rank", "stage", "params_bytes", "grads_bytes", "optimizer_bytes", "activations_bytes",

@@ -14,6 +14,7 @@ using reports::Align;
 using reports::gib2;
 using reports::group_digits;
 using reports::strf;
+using reports::unsigned_pct;
 using reports::TextTable;
 
 constexpr size_t kNumBuckets = static_cast<size_t>(Bucket::kCount);
@@ -21,12 +22,11 @@ constexpr size_t kMaxStageRows = 64;
 
 double gib(Bytes b) { return b.gib(); }
 
-std::string pct(double fraction) { return strf("%.1f%%", fraction * 100.0); }
 
 // Share of `part` in `whole` as a percentage string; "-" when whole is zero.
 std::string share(Time part, Time whole) {
   if (whole.count_ps() <= 0) return "-";
-  return pct(static_cast<double>(part.count_ps()) / static_cast<double>(whole.count_ps()));
+  return unsigned_pct(static_cast<double>(part.count_ps()) / static_cast<double>(whole.count_ps()));
 }
 
 std::string on_off(bool b) { return b ? "on" : "off"; }
@@ -147,7 +147,7 @@ void performance_section(std::string& out, const Prediction& p) {
                               p.hardware_tflops_per_gpu, p.peak_tflops,
                               fp8 ? "bf16: MFU/HFU of fp8 runs are quoted against the bf16 peak"
                                   : to_string(p.scenario.training.precision)));
-  kv(out, "MFU / HFU", pct(p.mfu) + " / " + pct(p.hfu));
+  kv(out, "MFU / HFU", unsigned_pct(p.mfu) + " / " + unsigned_pct(p.hfu));
   if (p.moe.present) {
     const MoeReport& m = p.moe;
     kv(out, "moe routing", strf("%s, seed %llu, %d draws (MoE layers x micro-batches)", m.routing.c_str(),
@@ -212,7 +212,7 @@ void breakdown_section(std::string& out, const Prediction& p) {
   if (p.comm_total.count_ps() > 0) {
     out += strf("  comm on the critical rank: %s, %s exposed, %s hidden\n",
                 format_time(p.comm_total).c_str(), format_time(p.comm_exposed).c_str(),
-                pct(p.comm_hidden_share).c_str());
+                unsigned_pct(p.comm_hidden_share).c_str());
   } else {
     out += "  comm on the critical rank: none\n";
   }
@@ -225,7 +225,7 @@ void memory_section(std::string& out, const Prediction& p) {
   const double total = static_cast<double>(m.total().count());
   auto row = [&](const char* name, Bytes b) {
     t.add({name, gib2(b.count()),
-           total > 0 ? pct(static_cast<double>(b.count()) / total) : std::string("-")});
+           total > 0 ? unsigned_pct(static_cast<double>(b.count()) / total) : std::string("-")});
   };
   row("params", m.params);
   row("grads", m.grads);
@@ -236,7 +236,7 @@ void memory_section(std::string& out, const Prediction& p) {
   out += t.render("  ");
   out += strf("  capacity %s GiB (%s used)\n", gib2(m.capacity.count()).c_str(),
               m.capacity.count() > 0
-                  ? pct(total / static_cast<double>(m.capacity.count())).c_str()
+                  ? unsigned_pct(total / static_cast<double>(m.capacity.count())).c_str()
                   : "-");
   out += memory_verdict(m) + "\n";
 
@@ -348,7 +348,7 @@ void network_section(std::string& out, const Prediction& p) {
   TextTable t({"link", "line rate", "utilisation", "bytes", "busy"},
               {Align::kLeft, Align::kRight, Align::kRight, Align::kRight, Align::kRight});
   for (const HotLink& h : n.hottest)
-    t.add({h.from + " -> " + h.to, strf("%.0f Gb/s", h.capacity.Bps() * 8e-9), pct(h.utilisation),
+    t.add({h.from + " -> " + h.to, strf("%.0f Gb/s", h.capacity.Bps() * 8e-9), unsigned_pct(h.utilisation),
            strf("%.2f GiB", h.bytes / (1024.0 * 1024.0 * 1024.0)), format_time(h.busy)});
   out += t.render("    ");
 }

@@ -9,6 +9,10 @@
 
 namespace trainsim::reports {
 
+std::string unsigned_pct(double fraction) { return strf("%.1f%%", fraction * 100.0); }
+std::string signed_pct(double fraction) { return strf("%+.1f%%", fraction * 100.0); }
+std::string ms(Time t) { return strf("%.3f ms", t.seconds() * 1e3); }
+
 std::string strf(const char* fmt, ...) {
   va_list ap;
   va_start(ap, fmt);

@@ -15,10 +15,18 @@
 #include <string>
 #include <vector>
 
+#include "sim/units.h"
+
 namespace trainsim::reports {
 
 // snprintf into a std::string (any length).
 std::string strf(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+
+// 0.1234 -> "12.3%" (unsigned_pct) and "+12.3%" (signed_pct).
+std::string unsigned_pct(double fraction);
+std::string signed_pct(double fraction);
+// A time in milliseconds with three decimals: "12.345 ms".
+std::string ms(Time t);
 
 // 1234567 -> "1,234,567" (rounded to the nearest integer; negative values keep their sign).
 std::string group_digits(double v);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "reports/json_report.h"
 #include "reports/text_table.h"
 #include "sim/check.h"
 
@@ -14,7 +15,6 @@ using reports::Align;
 using reports::strf;
 using reports::TextTable;
 
-ordered_json num(double v) { return std::isfinite(v) ? ordered_json(v) : ordered_json(nullptr); }
 
 // Compact, fixed formatting of a measured/predicted value whatever its scale:
 // 1234567 -> "1,234,567"; 137 -> "137"; 44.52 -> "44.52"; 0.4123 -> "0.4123".
@@ -129,9 +129,9 @@ ordered_json validate_json(const std::vector<ValidateRow>& rows, const ValidateS
     ordered_json j;
     j["id"] = r.id;
     j["metric"] = r.metric;
-    j["measured"] = num(r.measured);
-    j["predicted"] = num(r.predicted);
-    j["error_pct"] = num(r.error_pct);
+    j["measured"] = json_number(r.measured);
+    j["predicted"] = json_number(r.predicted);
+    j["error_pct"] = json_number(r.error_pct);
     j["defaults"] = r.defaults;
     j["status"] = r.ok ? "ok" : "skipped";
     j["reason"] = r.reason;
@@ -139,9 +139,9 @@ ordered_json validate_json(const std::vector<ValidateRow>& rows, const ValidateS
   }
   ordered_json sum;
   sum["compared"] = s.compared;
-  sum["median_abs_error_pct"] = num(s.median_abs_error_pct);
-  sum["mean_abs_error_pct"] = num(s.mean_abs_error_pct);
-  sum["max_abs_error_pct"] = num(s.max_abs_error_pct);
+  sum["median_abs_error_pct"] = json_number(s.median_abs_error_pct);
+  sum["mean_abs_error_pct"] = json_number(s.mean_abs_error_pct);
+  sum["max_abs_error_pct"] = json_number(s.max_abs_error_pct);
   ordered_json doc;
   doc["rows"] = std::move(jrows);
   doc["summary"] = std::move(sum);

@@ -9,9 +9,9 @@ namespace trainsim {
 namespace {
 
 using reports::strf;
+using reports::ms;
+using reports::signed_pct;
 
-std::string ms(Time t) { return strf("%.3f ms", t.seconds() * 1e3); }
-std::string pct(double f) { return strf("%+.1f%%", 100 * f); }
 double err(Time pred, Time meas) {
   return meas > Time::zero() ? (pred.seconds() - meas.seconds()) / meas.seconds() : 0.0;
 }
@@ -43,7 +43,7 @@ std::string format_verification(const Verification& v, double tolerance, const s
          std::to_string(v.measured_steps.size()) + " steps:";
   for (Time t : v.measured_steps) out += " " + strf("%.3f", t.seconds() * 1e3);
   out += ")\n";
-  out += "step error    " + pct(v.step_error) + strf(" (tolerance %.1f%%: ", 100 * tolerance) +
+  out += "step error    " + signed_pct(v.step_error) + strf(" (tolerance %.1f%%: ", 100 * tolerance) +
          (passed ? "within" : "EXCEEDED") + ")\n\n";
 
   out += "per class (task time per rank)\n";
@@ -51,14 +51,14 @@ std::string format_verification(const Verification& v, double tolerance, const s
                        {reports::Align::kLeft, reports::Align::kRight, reports::Align::kRight, reports::Align::kRight,
                         reports::Align::kRight, reports::Align::kLeft});
   for (const auto& c : v.classes)
-    t.add({c.what, std::to_string(c.tasks), ms(c.predicted), ms(c.measured), pct(c.error()), c.source});
+    t.add({c.what, std::to_string(c.tasks), ms(c.predicted), ms(c.measured), signed_pct(c.error()), c.source});
   out += t.render("  ");
   out += "\nthe ten ops with the largest error (summed over their tasks on all local ranks)\n";
   reports::TextTable o({"op", "class", "tasks", "predicted", "measured", "error", "cost source"},
                        {reports::Align::kLeft, reports::Align::kLeft, reports::Align::kRight, reports::Align::kRight,
                         reports::Align::kRight, reports::Align::kRight, reports::Align::kLeft});
   for (const auto& r : v.top_ops)
-    o.add({r.op, r.what, std::to_string(r.tasks), ms(r.predicted), ms(r.measured), pct(err(r.predicted, r.measured)),
+    o.add({r.op, r.what, std::to_string(r.tasks), ms(r.predicted), ms(r.measured), signed_pct(err(r.predicted, r.measured)),
            r.source});
   out += o.render("  ");
   out += "\nshares of the step (mean over local ranks)\n";

@@ -47,12 +47,6 @@ std::string row_of_kind(const std::string& nccl) { return nccl == "send-recv" ? 
 
 Time us_to_time(double us) { return Time::ps(static_cast<int64_t>(std::llround(us * 1e6))); }
 
-std::string join_sources(const std::set<CostSource>& s) {
-  std::string out;
-  for (CostSource c : s) out += (out.empty() ? "" : "+") + std::string(to_string(c));
-  return out.empty() ? "-" : out;
-}
-
 }  // namespace
 
 double TraceClassRow::error() const {
@@ -356,7 +350,7 @@ Result<TraceComparison> compare_trace(const Scenario& scenario, const std::strin
       row.predicted_present = true;
       row.predicted = pi->second.t;
       row.tasks = pi->second.tasks;
-      row.source = join_sources(pi->second.src);
+      row.source = join_sources(pi->second.src, "-");
     } else {
       row.source = w == "unclassified" ? "-" : "- (no such task on this rank)";
     }

@@ -238,12 +238,6 @@ std::string machine_description() {
   return host_name() + ", " + std::to_string(std::thread::hardware_concurrency()) + " hardware threads";
 }
 
-std::string join_sources(const std::set<CostSource>& s) {
-  std::string out;
-  for (CostSource c : s) out += (out.empty() ? "" : "+") + std::string(to_string(c));
-  return out;
-}
-
 }  // namespace
 
 double VerifyClassRow::error() const {
@@ -469,7 +463,7 @@ Result<Verification> verify_scenario(const Scenario& s, const VerifyOptions& opt
     row.predicted = Time::ps(a.pred.count_ps() / n);
     row.measured = Time::ps(a.meas.count_ps() / n);
     row.tasks = a.tasks;
-    row.source = join_sources(a.src);
+    row.source = join_sources(a.src, "");
     v.classes.push_back(row);
   }
   std::vector<VerifyOpRow> ops;
@@ -481,7 +475,7 @@ Result<Verification> verify_scenario(const Scenario& s, const VerifyOptions& opt
     row.predicted = a.pred;
     row.measured = a.meas;
     row.tasks = a.tasks;
-    row.source = join_sources(a.src);
+    row.source = join_sources(a.src, "");
     ops.push_back(row);
   }
   std::stable_sort(ops.begin(), ops.end(), [](const VerifyOpRow& a, const VerifyOpRow& b) {

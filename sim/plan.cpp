@@ -64,6 +64,12 @@ const char* to_string(CostSource s) {
   return "?";
 }
 
+std::string join_sources(const std::set<CostSource>& sources, const char* if_empty) {
+  std::string out;
+  for (CostSource c : sources) out += (out.empty() ? "" : "+") + std::string(to_string(c));
+  return out.empty() ? if_empty : out;
+}
+
 namespace {
 inline void mix(uint64_t& h, uint64_t v) {
   h = (h ^ v) * 0x100000001B3ull;

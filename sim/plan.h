@@ -15,6 +15,7 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -69,6 +70,8 @@ const char* to_string(OpClass);
 const char* to_string(CollKind);
 const char* to_string(Category);
 const char* to_string(CostSource);
+// The sources joined with "+" in enum order ("measured+default"); `if_empty` for none.
+std::string join_sources(const std::set<CostSource>& sources, const char* if_empty);
 inline bool is_comm(Category c) {
   return c == Category::kTpComm || c == Category::kDpComm || c == Category::kPpComm || c == Category::kCpComm ||
          c == Category::kEpComm || c == Category::kOffload;

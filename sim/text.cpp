@@ -11,6 +11,8 @@ std::string to_lower(std::string s) {
   return s;
 }
 
+bool contains(std::string_view s, std::string_view sub) { return s.find(sub) != std::string_view::npos; }
+
 std::string trim(std::string_view s) {
   size_t b = 0, e = s.size();
   while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;

@@ -9,6 +9,8 @@
 namespace trainsim {
 
 std::string to_lower(std::string s);
+// Whether `s` contains `sub`.
+bool contains(std::string_view s, std::string_view sub);
 // `s` without leading and trailing whitespace.
 std::string trim(std::string_view s);
 // Levenshtein distance (insert, delete, substitute: 1 each).

@@ -26,6 +26,9 @@ inline CmdResult run_cmd(const std::string& cmd) {
   return r;
 }
 
+// The source tree (scenarios, test data).
+inline const std::string kSrc = TRAINSIM_SOURCE_DIR;
+
 // `trainsim ARGS`.
 inline CmdResult run(const std::string& args) { return run_cmd(std::string(TRAINSIM_BINARY) + " " + args); }
 

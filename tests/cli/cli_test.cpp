@@ -30,7 +30,7 @@ class Cli : public ::testing::Test {
   std::filesystem::path dir_;
 };
 
-const std::string kSrc = TRAINSIM_SOURCE_DIR;
+using tscli::kSrc;
 
 TEST_F(Cli, RunWritesJsonWithEveryFigure) {
   CmdResult r = run("run " + kSrc + "/scenarios/megatron_22b_tp8.json --json " + path("p.json"));
@@ -119,7 +119,9 @@ TEST_F(Cli, ValidateExplainPrintsTheRowsWholePrediction) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.1f %s", row["predicted"].get<double>(),
                 row["metric"].get<std::string>().find("hardware") != std::string::npos ? "hardware" : "model");
-  if (row["metric"].get<std::string>().rfind("tflops", 0) == 0) EXPECT_NE(report.find(buf), std::string::npos) << buf << "\n" << report;
+  if (row["metric"].get<std::string>().rfind("tflops", 0) == 0) {
+    EXPECT_NE(report.find(buf), std::string::npos) << buf << "\n" << report;
+  }
 
   r = run("validate " + rows + " --explain no-such-row");
   EXPECT_EQ(r.rc, 2) << r.out;

@@ -20,7 +20,7 @@ namespace {
 using tscli::CmdResult;
 using tscli::run;
 
-const std::string kSrc = TRAINSIM_SOURCE_DIR;
+using tscli::kSrc;
 const std::string kScenario = kSrc + "/scenarios/quickstart.json";
 const std::string kTrace = kSrc + "/tests/calibrate/data/torch_trace_llama_block.json";
 

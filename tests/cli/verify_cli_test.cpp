@@ -18,7 +18,7 @@ namespace {
 using tscli::CmdResult;
 using tscli::run;
 
-const std::string kSrc = TRAINSIM_SOURCE_DIR;
+using tscli::kSrc;
 
 // A tinier model than scenarios/verify_small.json, so that the sanitizer build runs it quickly.
 const char* kTiny = R"({"name": "verify_tiny",

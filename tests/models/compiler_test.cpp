@@ -2,6 +2,7 @@
 // binding and replay (STYLE.md 7, layers 1 and 2). Scenarios are built in code.
 #include "models/compiler.h"
 #include "tests/models/model_fixtures.h"
+#include "tests/models/moe_fixtures.h"
 
 #include <gtest/gtest.h>
 
@@ -25,6 +26,7 @@ namespace {
 
 using testing::small_gpt;
 using testing::training;
+using testing::compile_checked;
 
 ParallelSpec parallel(int tp, int pp, int dp) {
   ParallelSpec p;
@@ -55,13 +57,6 @@ Scenario scenario(const ModelSpec& m, const TrainingSpec& t, const ParallelSpec&
   s.parallel = p;
   s.cluster = cluster(gpu, p.tp * p.pp * p.dp * p.cp);
   return s;
-}
-
-CompiledPlan compile(const Scenario& s) {
-  auto c = compile_plan(s.model, s.training, s.parallel, s.cluster.gpus_per_node);
-  EXPECT_TRUE(c.ok()) << c.status().to_string();
-  if (!c.ok()) return CompiledPlan{};
-  return std::move(c.value());
 }
 
 ReplayResult run(const Plan& plan, bool fast = false) {
@@ -109,7 +104,7 @@ TEST(CompilerReplay, SingleGpuStepIsSumOfTaskDurations) {
     ParallelSpec p = parallel(1, 1, 1);
     p.recompute = rc;
     const Scenario s = scenario(small_gpt(), training(1024, 4, 1), p, "H100-SXM-80GB");
-    CompiledPlan c = compile(s);
+    CompiledPlan c = compile_checked(s);
     ASSERT_EQ(c.plan.programs.size(), 1u);
     auto cm = make_default_cost_model(s.cluster);
     ASSERT_TRUE(cm.ok()) << cm.status().to_string();
@@ -141,7 +136,7 @@ PipeRun pipe_run(int p, int m, Schedule sched, int vp) {
   par.schedule = sched;
   par.vp = vp;
   const Scenario s = scenario(small_gpt(8), training(1024, m, 1), par, "A100-SXM-80GB");
-  CompiledPlan c = compile(s);
+  CompiledPlan c = compile_checked(s);
   UniformCostModel cm(Time::us(10));
   EXPECT_TRUE(bind_costs(c.plan, cm, s.cluster.gpus_per_node, nullptr).ok());
   PipeRun out;
@@ -274,7 +269,7 @@ TEST(ContextParallel, RingBackwardReturnFollowsTheLastHop) {
       ModelSpec m = small_gpt(4);
       m.kv_heads = 4;
       const Scenario s = scenario(m, training(512, 2, p.dp), p, "H100-SXM-80GB");
-      const CompiledPlan c = compile(s);
+      const CompiledPlan c = compile_checked(s);
       ASSERT_FALSE(c.plan.programs.empty());
       const auto& tasks = c.plan.programs[0].tasks;
       int returns = 0;
@@ -361,8 +356,8 @@ TEST(ContextParallel, ModelFlopsSplitEvenly) {
       ParallelSpec pc = p1;
       pc.cp = cp;
       pc.cp_ulysses = u;
-      CompiledPlan a = compile(scenario(m, training(4096, 2, 1), p1, "H100-SXM-80GB"));
-      CompiledPlan b = compile(scenario(m, training(4096, 2, 1), pc, "H100-SXM-80GB"));
+      CompiledPlan a = compile_checked(scenario(m, training(4096, 2, 1), p1, "H100-SXM-80GB"));
+      CompiledPlan b = compile_checked(scenario(m, training(4096, 2, 1), pc, "H100-SXM-80GB"));
       ASSERT_EQ(b.plan.num_ranks, cp);
       EXPECT_DOUBLE_EQ(b.plan.programs[0].model_flops.v * cp, a.plan.programs[0].model_flops.v) << cp << "/" << u;
       EXPECT_DOUBLE_EQ(b.plan.programs[0].hardware_flops.v * cp, a.plan.programs[0].hardware_flops.v)
@@ -410,7 +405,7 @@ CpCounts count_cp(const Plan& plan, int layer, int micro) {
 TEST(ContextParallel, RingAttentionStepsAndBytes) {
   ParallelSpec p = parallel(1, 1, 1);
   p.cp = 4;
-  CompiledPlan c = compile(scenario(small_gpt(4), training(4096, 1, 1), p, "H100-SXM-80GB"));
+  CompiledPlan c = compile_checked(scenario(small_gpt(4), training(4096, 1, 1), p, "H100-SXM-80GB"));
   const int64_t kv = 2 * 1024 * 1024 * 2;
   CpCounts n = count_cp(c.plan, 1, 0);
   EXPECT_EQ(n.blocks_fwd, 4);
@@ -442,14 +437,14 @@ TEST(ContextParallel, RingMergesClosedForm) {
   };
   ParallelSpec p = parallel(1, 1, 1);
   p.cp = 4;
-  CompiledPlan c = compile(scenario(small_gpt(4), training(4096, 1, 1), p, "H100-SXM-80GB"));
+  CompiledPlan c = compile_checked(scenario(small_gpt(4), training(4096, 1, 1), p, "H100-SXM-80GB"));
   const int64_t N = 1024 * 1024;
   EXPECT_EQ(merges(c.plan, "attn.cp.merge.fwd"), std::make_pair(3, 3 * 10 * N));
   EXPECT_EQ(merges(c.plan, "attn.cp.merge.out.fwd"), std::make_pair(1, 12 * N));
   EXPECT_EQ(merges(c.plan, "attn.cp.merge.bwd"), std::make_pair(3, 3 * 10 * (N + 2 * N)));
   EXPECT_EQ(merges(c.plan, "attn.cp.merge.out.bwd"), std::make_pair(1, 6 * N));
   p.cp_ulysses = 4;
-  CompiledPlan u = compile(scenario(small_gpt(4), training(4096, 1, 1), p, "H100-SXM-80GB"));
+  CompiledPlan u = compile_checked(scenario(small_gpt(4), training(4096, 1, 1), p, "H100-SXM-80GB"));
   EXPECT_EQ(merges(u.plan, "attn.cp.merge.fwd").first, 0);
   EXPECT_EQ(merges(u.plan, "attn.cp.merge.out.bwd").first, 0);
 }
@@ -461,7 +456,7 @@ TEST(ContextParallel, UlyssesAndHybridStructure) {
   ParallelSpec p = parallel(1, 1, 1);
   p.cp = 4;
   p.cp_ulysses = 4;
-  CompiledPlan c = compile(scenario(small_gpt(4), training(4096, 1, 1), p, "H100-SXM-80GB"));
+  CompiledPlan c = compile_checked(scenario(small_gpt(4), training(4096, 1, 1), p, "H100-SXM-80GB"));
   CpCounts n = count_cp(c.plan, 1, 0);
   EXPECT_EQ(n.blocks_fwd, 1);
   EXPECT_EQ(n.block_seq, 4096);
@@ -472,7 +467,7 @@ TEST(ContextParallel, UlyssesAndHybridStructure) {
   EXPECT_EQ(c.plan.groups[kGroupCpA2a].size_of(0), 4u);
 
   p.cp_ulysses = 2;
-  CompiledPlan h = compile(scenario(small_gpt(4), training(4096, 1, 1), p, "H100-SXM-80GB"));
+  CompiledPlan h = compile_checked(scenario(small_gpt(4), training(4096, 1, 1), p, "H100-SXM-80GB"));
   n = count_cp(h.plan, 1, 0);
   EXPECT_EQ(n.blocks_fwd, 2);
   EXPECT_EQ(n.block_seq, 2048);
@@ -521,7 +516,7 @@ TEST(ActivationOffload, OverlapAndMemoryClosedForm) {
   p1.activation_offload = 1.0;
   const Scenario s0 = scenario(small_gpt(L), training(1024, 1, 1), p0, "H100-SXM-80GB");
   const Scenario s1 = scenario(small_gpt(L), training(1024, 1, 1), p1, "H100-SXM-80GB");
-  CompiledPlan a = compile(s0), b = compile(s1);
+  CompiledPlan a = compile_checked(s0), b = compile_checked(s1);
   UniformCostModel cm(unit);
   ASSERT_TRUE(bind_costs(a.plan, cm, 8, nullptr).ok());
   ASSERT_TRUE(bind_costs(b.plan, cm, 8, nullptr).ok());
@@ -550,7 +545,7 @@ TEST(ActivationOffload, PricedOverPcie) {
   ParallelSpec p = parallel(1, 1, 1);
   p.activation_offload = 0.5;
   const Scenario s = scenario(small_gpt(4), training(1024, 1, 1), p, "H100-SXM-80GB");
-  CompiledPlan c = compile(s);
+  CompiledPlan c = compile_checked(s);
   auto cm = make_default_cost_model(s.cluster);
   ASSERT_TRUE(cm.ok());
   const auto* dm = dynamic_cast<const DefaultCostModel*>(cm.value().get());
@@ -602,7 +597,7 @@ TEST(CompilerPlan, Tp2Pp2Dp2Structure) {
     p.sequence_parallel = sp;
     const int m = 4;
     const Scenario s = scenario(small_gpt(8), training(1024, m, 2), p, "H100-SXM-80GB");
-    const CompiledPlan c = compile(s);
+    const CompiledPlan c = compile_checked(s);
     const Plan& plan = c.plan;
     ASSERT_EQ(plan.num_ranks, 8);
     ASSERT_EQ(plan.programs.size(), 2u);
@@ -673,7 +668,7 @@ TEST(CompilerPlan, TiedEmbeddingSingleStageReducedOnce) {
   ModelSpec model = small_gpt(8);
   model.tied_embeddings = true;
   const Scenario s = scenario(model, training(1024, 4, 2), parallel(1, 1, 2), "H100-SXM-80GB");
-  const CompiledPlan c = compile(s);
+  const CompiledPlan c = compile_checked(s);
   ASSERT_EQ(c.stages.size(), 1u);
   int64_t bytes = 0;
   for (const Task& t : c.plan.programs[0].tasks)
@@ -699,7 +694,7 @@ TEST(CompilerPlan, Zero12ParamGatherCoversEveryStageParameter) {
         par.zero = 1;
         par.dp_overlap = overlap;
         const Scenario s = scenario(model, training(1024, 4, 2), par, "H100-SXM-80GB");
-        const CompiledPlan c = compile(s);
+        const CompiledPlan c = compile_checked(s);
         ASSERT_EQ(static_cast<int>(c.stages.size()), pp);
         for (int st = 0; st < pp; ++st) {
           int64_t bytes = 0;
@@ -732,7 +727,7 @@ TEST(CompilerPlan, ShardGroupOfOneAllReducesOverTheReplicas) {
     const Scenario all = scenario(small_gpt(4), training(1024, 2, 4), par, "H100-SXM-80GB");
     par.fsdp_shard_group = 1;
     const Scenario one = scenario(small_gpt(4), training(1024, 2, 4), par, "H100-SXM-80GB");
-    const CompiledPlan ca = compile(all), c1 = compile(one);
+    const CompiledPlan ca = compile_checked(all), c1 = compile_checked(one);
     ASSERT_FALSE(c1.plan.programs.empty());
     if (zero == 1) {
       EXPECT_EQ(coll_bytes(c1, "dp.grad.replica.allreduce", 4), 2 * c1.stages[0].params_local);
@@ -758,7 +753,7 @@ TEST(CompilerPlan, HsdpReplicaAllReduceHasAStreamOfItsOwn) {
   par.fsdp_shard_group = 4;   // 2 replicas of 4 shards
   Scenario s = scenario(small_gpt(4), training(1024, 2, 8), par, "H100-SXM-80GB");
   s.cluster.gpus_per_node = 4;   // the replicas across nodes: a slow all-reduce
-  CompiledPlan c = compile(s);
+  CompiledPlan c = compile_checked(s);
   const std::vector<Task>& tasks = c.plan.programs[0].tasks;
   int ars = 0;
   uint32_t last_ar = kNoDep, opt = kNoDep;
@@ -804,9 +799,9 @@ TEST(CompilerPlan, HsdpDeferredAllReduceOnlyInTheLastMicroBatch) {
     par.fsdp_shard_group = shard;
     Scenario s = scenario(small_gpt(4), training(1024, 3, 8), par, "H100-SXM-80GB");   // 3 micro-batches
     s.cluster.gpus_per_node = 4;
-    const CompiledPlan every = compile(s);
+    const CompiledPlan every = compile_checked(s);
     s.parallel.hsdp_defer_all_reduce = true;
-    const CompiledPlan last = compile(s);
+    const CompiledPlan last = compile_checked(s);
     auto count = [](const CompiledPlan& c, const std::string& name, int micro) {
       int n = 0;
       for (const Task& t : c.plan.programs[0].tasks)
@@ -837,9 +832,9 @@ TEST(CompilerPlan, HsdpDeferredAllReduceOnlyInTheLastMicroBatch) {
 // as all of dp, the plan of fsdp_shard_group 0 (it used to all-reduce inside the shard only).
 TEST(CompilerPlan, ZeroZeroReadsAShardGroupAsAllOfDp) {
   ParallelSpec par = parallel(1, 1, 4);
-  const CompiledPlan a = compile(scenario(small_gpt(4), training(1024, 2, 4), par, "H100-SXM-80GB"));
+  const CompiledPlan a = compile_checked(scenario(small_gpt(4), training(1024, 2, 4), par, "H100-SXM-80GB"));
   par.fsdp_shard_group = 2;
-  const CompiledPlan b = compile(scenario(small_gpt(4), training(1024, 2, 4), par, "H100-SXM-80GB"));
+  const CompiledPlan b = compile_checked(scenario(small_gpt(4), training(1024, 2, 4), par, "H100-SXM-80GB"));
   ASSERT_EQ(a.plan.programs[0].tasks.size(), b.plan.programs[0].tasks.size());
   EXPECT_EQ(coll_bytes(b, "dp.grad.allreduce", 4), 2 * b.stages[0].params_local);
   EXPECT_EQ(coll_bytes(b, "dp.grad.allreduce", 4), coll_bytes(a, "dp.grad.allreduce", 4));
@@ -874,7 +869,7 @@ TEST(CompilerMemory, Zero3PrefetchBeyondTheStageGathersItAll) {
     ParallelSpec par = parallel(1, 1, 2);
     par.zero = 3;
     par.zero3_prefetch = prefetch;
-    const CompiledPlan c = compile(scenario(small_gpt(4), training(1024, 2, 2), par, "H100-SXM-80GB"));
+    const CompiledPlan c = compile_checked(scenario(small_gpt(4), training(1024, 2, 2), par, "H100-SXM-80GB"));
     return c.plan.programs.empty() ? int64_t{-1} : c.plan.programs[0].mem.params.count();
   };
   const int64_t p1 = params_mem(1), p3 = params_mem(3), pbig = params_mem(10000);
@@ -922,7 +917,7 @@ TEST(CompilerPlan, TiedEmbeddingGradAllReduceBetweenEndStages) {
                                        " vp=" + std::to_string(vp) + " tp=" + std::to_string(tp) +
                                        " zero=" + std::to_string(zero) + " overlap=" + std::to_string(overlap);
               const Scenario s = scenario(is_tied ? tied : untied, training(1024, 2 * pp, 2), p, "H100-SXM-80GB");
-              const CompiledPlan c = compile(s);
+              const CompiledPlan c = compile_checked(s);
               const Plan& plan = c.plan;
               ASSERT_EQ(plan.programs.size(), static_cast<size_t>(pp)) << what;
               const bool expect = is_tied && pp > 1;
@@ -986,7 +981,7 @@ TEST(CompilerPlan, TiedEmbeddingGradAllReduceBetweenEndStages) {
               // Parameters (and so static memory: weights, gradients, optimizer states): the last
               // stage holds the head's copy as a parameter of its own, vocab/tp x h like an untied
               // head, and stage 0 the embedding: both as in the untied model.
-              const CompiledPlan cu = compile(scenario(untied, training(1024, 2 * pp, 2), p, "H100-SXM-80GB"));
+              const CompiledPlan cu = compile_checked(scenario(untied, training(1024, 2 * pp, 2), p, "H100-SXM-80GB"));
               EXPECT_EQ(c.stages[pp - 1].params_local, cu.stages[pp - 1].params_local) << what;
               EXPECT_EQ(c.stages[0].params_local, cu.stages[0].params_local) << what;
             }
@@ -1009,7 +1004,7 @@ TEST(CompilerReplay, TiedEmbeddingGradAllReduceIsTwoRankAllReduce) {
   for (const Case& k : {Case{8, 2, 1, true}, Case{4, 2, 2, true}, Case{2, 2, 2, false}}) {
     const Scenario s = scenario(m, training(1024, 4, k.dp), parallel(k.tp, k.pp, k.dp), "H100-SXM-80GB");
     ASSERT_EQ(s.cluster.gpus_per_node, 8);
-    CompiledPlan c = compile(s);
+    CompiledPlan c = compile_checked(s);
     auto cm = make_default_cost_model(s.cluster);
     ASSERT_TRUE(cm.ok()) << cm.status().to_string();
     ASSERT_TRUE(bind_costs(c.plan, *cm.value(), s.cluster.gpus_per_node, nullptr).ok());
@@ -1065,7 +1060,7 @@ TEST(CompilerPlan, Zero3GatherPerLayerOrPerTensor) {
   for (ZeroGather g : {ZeroGather::kLayer, ZeroGather::kTensor}) {
     p.zero3_gather = g;
     const Scenario s = scenario(model, training(512, 1, 4), p, "A100-SXM-80GB");
-    const CompiledPlan c = compile(s);
+    const CompiledPlan c = compile_checked(s);
     int64_t layer0_gathers = 0, layer0_bytes = 0;
     bool on_compute = false;
     for (const Task& t : c.plan.programs[0].tasks) {

@@ -157,9 +157,9 @@ TEST(DualPipeV, DefersAsManyBackwardsAsItHasWSteps) {
 }
 
 // What a compute task is, apart from its rank and place: op, category, layer, micro-batch.
-using Key = std::tuple<std::string, uint64_t, uint8_t, uint16_t, uint16_t>;
-std::multiset<Key> compute_keys(const Plan& plan) {
-  std::multiset<Key> k;
+using ProgramKey = std::tuple<std::string, uint64_t, uint8_t, uint16_t, uint16_t>;
+std::multiset<ProgramKey> compute_keys(const Plan& plan) {
+  std::multiset<ProgramKey> k;
   for (const Program& p : plan.programs)
     for (const Task& t : p.tasks)
       if (t.kind == TaskKind::kCompute && t.category != Category::kOptimizer)   // per rank's parameters
@@ -204,9 +204,9 @@ TEST(DualPipeV, SameComputeAsInterleavedAndFastEqualsFull) {
     ASSERT_TRUE(a.ok()) << what << ": " << a.status().to_string();
     ASSERT_TRUE(b.ok()) << what << ": " << b.status().to_string();
     if (!moe) {   // routing draws per rank's layer set: MoE layers move ranks, and their rows with them
-      const std::multiset<Key> ka = compute_keys(a->plan), kb = compute_keys(b->plan);
+      const std::multiset<ProgramKey> ka = compute_keys(a->plan), kb = compute_keys(b->plan);
       std::string diff;
-      for (const Key& k : ka)
+      for (const ProgramKey& k : ka)
         if (kb.count(k) != ka.count(k)) diff += " " + std::get<0>(k) + "@" + std::to_string(std::get<3>(k));
       EXPECT_TRUE(ka == kb) << what << ":" << diff.substr(0, 600);
     }

@@ -29,8 +29,6 @@ Scenario fp8_scenario(int layers, int tp, int dp, int micro_batches, Recompute r
   return s;
 }
 
-Plan compile(const Scenario& s) { return testing::compile_plan_of(s); }
-
 bool is_cast(const OpDesc& o) { return o.name.find(".fp8cast.") != std::string::npos; }
 
 struct CastSum {
@@ -61,7 +59,7 @@ TEST(Fp8Cast, BytesMatchTheClosedForm) {
     for (Recompute rc : {Recompute::kNone, Recompute::kFull})
       for (int m : {1, 3}) {
         const int64_t per = r == Fp8Recipe::kCurrent ? 6 : 4;
-        const Plan p = compile(fp8_scenario(static_cast<int>(L), 1, 1, m, rc, r));
+        const Plan p = testing::compile_plan_of(fp8_scenario(static_cast<int>(L), 1, 1, m, rc, r));
         ASSERT_EQ(p.programs.size(), 1u);
         const CastSum c = casts(p, 0);
         EXPECT_EQ(c.bytes[0], per * L * (m * 7 * T * h + 12 * h * h)) << "forward, m=" << m;
@@ -75,9 +73,9 @@ TEST(Fp8Cast, BytesMatchTheClosedForm) {
 // A bf16 run casts nothing; an fp8 run keeps the LM head's GEMMs in bf16 and every layer GEMM
 // in fp8, and its casts cost step time (current scaling more than delayed).
 TEST(Fp8Cast, OnlyFp8LayerGemmsAreCast) {
-  const Plan bf = compile(fp8_scenario(2, 1, 1, 2, Recompute::kNone, Fp8Recipe::kCurrent, DType::kBF16));
+  const Plan bf = testing::compile_plan_of(fp8_scenario(2, 1, 1, 2, Recompute::kNone, Fp8Recipe::kCurrent, DType::kBF16));
   EXPECT_EQ(casts(bf, 0).tasks, 0);
-  const Plan f8 = compile(fp8_scenario(2, 1, 1, 2, Recompute::kNone, Fp8Recipe::kCurrent));
+  const Plan f8 = testing::compile_plan_of(fp8_scenario(2, 1, 1, 2, Recompute::kNone, Fp8Recipe::kCurrent));
   int head = 0, fp8_gemms = 0;
   for (const Task& t : f8.programs[0].tasks) {
     const OpDesc& o = f8.ops[t.op];
@@ -103,7 +101,7 @@ TEST(Fp8Cast, OnlyFp8LayerGemmsAreCast) {
 // column-parallel GEMMs are whole on every rank).
 TEST(Fp8Cast, TensorParallelShardsTheCasts) {
   const int64_t h = 1024, T = 1024, L = 2, m = 2, t = 4;
-  const Plan p = compile(fp8_scenario(static_cast<int>(L), static_cast<int>(t), 1, static_cast<int>(m),
+  const Plan p = testing::compile_plan_of(fp8_scenario(static_cast<int>(L), static_cast<int>(t), 1, static_cast<int>(m),
                                       Recompute::kNone, Fp8Recipe::kDelayed));
   const CastSum c = casts(p, 0);
   // Forward inputs: qkv and fc1 read the whole T x h; proj T x h/t; fc2 T x 4h/t.
@@ -119,7 +117,7 @@ TEST(Fp8Cast, MoeRouterStaysBf16AndTwinsCoverTheCasts) {
   s.training.precision = DType::kFP8;
   s.training.moe.kind = MoeRouting::kZipf;
   s.training.moe.skew = 1.5;
-  const Plan p = compile(s);
+  const Plan p = testing::compile_plan_of(s);
   int expert_casts = 0;
   for (const Task& t : p.programs[0].tasks) {
     const OpDesc& o = p.ops[t.op];

@@ -24,14 +24,7 @@ namespace {
 using json = nlohmann::json;
 
 using testing::small_mla;
-
-TrainingSpec training(int seq, int micro_batches, int dp) {
-  TrainingSpec t;
-  t.seq_len = seq;
-  t.micro_batch = 1;
-  t.global_batch = static_cast<int64_t>(micro_batches) * dp;
-  return t;
-}
+using testing::training;
 
 TEST(Mla, ParameterCountClosedForm) {
   // h*r_q + r_q + r_q*H*qk + h*(r_kv+rope) + r_kv + r_kv*H*(nope+v) + H*v*h

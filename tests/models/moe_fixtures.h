@@ -58,11 +58,26 @@ inline Scenario moe_scenario(const ModelSpec& m, int tp, int pp, int dp, int ep,
 }
 
 // The scenario's compiled plan; a failure is a test failure (and an empty plan).
-inline Plan compile_plan_of(const Scenario& s) {
+inline CompiledPlan compile_checked(const Scenario& s) {
   auto c = compile_plan(s.model, s.training, s.parallel, s.cluster.gpus_per_node);
   EXPECT_TRUE(c.ok()) << c.status().to_string();
-  return c.ok() ? std::move(c.value().plan) : Plan{};
+  return c.ok() ? std::move(c.value()) : CompiledPlan{};
 }
+
+// A scenario's parallel layout and MoE settings in one line, for test failure messages.
+inline std::string describe(const Scenario& s) {
+  const ParallelSpec& p = s.parallel;
+  return "tp " + std::to_string(p.tp) + " pp " + std::to_string(p.pp) + " vp " + std::to_string(p.vp) +
+         " dp " + std::to_string(p.dp) + " cp " + std::to_string(p.cp) + " ep " + std::to_string(p.ep) +
+         " etp " + std::to_string(p.etp) + " folded " + std::to_string(p.ep_layout == EpLayout::kFolded) +
+         " zero " + std::to_string(p.zero) + " overlap " + std::to_string(p.ep_overlap) + " mb " +
+         std::to_string(s.training.global_batch / p.dp) + " experts " + std::to_string(s.model.experts) +
+         " top " + std::to_string(s.model.top_k) + " cf " + std::to_string(s.model.capacity_factor) +
+         " ctas " + std::to_string(s.options.nccl_ctas) + " " + to_string(s.training.precision);
+}
+
+// Its plan alone.
+inline Plan compile_plan_of(const Scenario& s) { return compile_checked(s).plan; }
 
 // The scenario's prediction (fast: one rank per distinct program); a failure is a test failure.
 inline Prediction run(const Scenario& s, bool fast = false) {

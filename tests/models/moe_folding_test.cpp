@@ -36,12 +36,6 @@ Scenario folded(const ModelSpec& m, int tp, int pp, int dp, int ep, int etp, int
   return s;
 }
 
-CompiledPlan compile(const Scenario& s) {
-  auto c = compile_plan(s.model, s.training, s.parallel, s.cluster.gpus_per_node);
-  EXPECT_TRUE(c.ok()) << c.status().to_string();
-  return c.ok() ? std::move(c.value()) : CompiledPlan{};
-}
-
 std::vector<std::vector<uint32_t>> instances(const GroupTable& g) {
   std::vector<std::vector<uint32_t>> out;
   for (uint32_t i = 0; i < g.instances(); ++i)
@@ -65,7 +59,7 @@ using Groups = std::vector<std::vector<uint32_t>>;
 // {j, j+8} (edp = 16/8 = 2). ep=8 does not divide dp=4: "auto" folds too.
 TEST(MoeFolding, EpSpansTpRanksInsideANode) {
   Scenario s = folded(small_moe(8, 2), 4, 1, 4, 8, 1);
-  const CompiledPlan c = compile(s);
+  const CompiledPlan c = testing::compile_checked(s);
   EXPECT_EQ(instances(c.plan.groups[kGroupEp]), (Groups{{0, 1, 2, 3, 4, 5, 6, 7}, {8, 9, 10, 11, 12, 13, 14, 15}}));
   Groups edp;
   for (uint32_t j = 0; j < 8; ++j) edp.push_back({j, j + 8});
@@ -76,7 +70,7 @@ TEST(MoeFolding, EpSpansTpRanksInsideANode) {
   EXPECT_EQ(c.moe.pods, 2);
   EXPECT_EQ(c.moe.slices, 1);
   s.parallel.ep_layout = EpLayout::kAuto;
-  EXPECT_EQ(instances(compile(s).plan.groups[kGroupEp]), instances(c.plan.groups[kGroupEp]));
+  EXPECT_EQ(instances(testing::compile_checked(s).plan.groups[kGroupEp]), instances(c.plan.groups[kGroupEp]));
 }
 
 // The same job with EP along DP (tp=4, etp=1, ep=4): an EP group is one TP rank of each of
@@ -85,12 +79,12 @@ TEST(MoeFolding, EpSpansTpRanksInsideANode) {
 TEST(MoeFolding, NodeSpanAlongDpVersusFolded) {
   Scenario s = folded(small_moe(8, 2), 4, 1, 4, 4, 1);
   s.parallel.ep_layout = EpLayout::kDp;
-  const CompiledPlan d = compile(s);
+  const CompiledPlan d = testing::compile_checked(s);
   EXPECT_EQ(instances(d.plan.groups[kGroupEp]),
             (Groups{{0, 4, 8, 12}, {1, 5, 9, 13}, {2, 6, 10, 14}, {3, 7, 11, 15}}));
   EXPECT_EQ(worst_shape(d.plan.groups[kGroupEp], 8), (GroupShape{4, 2, 2}));
   s.parallel.ep_layout = EpLayout::kFolded;
-  const CompiledPlan f = compile(s);
+  const CompiledPlan f = testing::compile_checked(s);
   EXPECT_EQ(instances(f.plan.groups[kGroupEp]), (Groups{{0, 1, 2, 3}, {4, 5, 6, 7}, {8, 9, 10, 11}, {12, 13, 14, 15}}));
   EXPECT_EQ(worst_shape(f.plan.groups[kGroupEp], 8), (GroupShape{4, 4, 1}));
   // Expert-DP: both have edp = 16 / 4 = 4 members (along DP: the 4 TP ranks of one replica, which
@@ -109,7 +103,7 @@ TEST(MoeFolding, NodeSpanAlongDpVersusFolded) {
 // expert-DP (a, j) = {a + 2j, a + 2j + 8}. Two stages (pp=2): stage 1 is ranks 16-31.
 TEST(MoeFolding, ExpertTensorParallelInsideTp) {
   Scenario s = folded(small_moe(8, 2), 4, 2, 4, 4, 2);
-  const CompiledPlan c = compile(s);
+  const CompiledPlan c = testing::compile_checked(s);
   Groups ep, edp;
   for (uint32_t base : {0u, 16u})
     for (uint32_t b = 0; b < 2; ++b)
@@ -130,7 +124,7 @@ TEST(MoeFolding, ExpertTensorParallelInsideTp) {
 // spans ranks 6-7 (node 0) and 8-11 (node 1): worst shape 6 members, 4 per node, 2 nodes.
 TEST(MoeFolding, BlocksStraddlingReplicasAndNodes) {
   Scenario s = folded(small_moe(12, 2), 4, 1, 3, 6, 1);
-  const CompiledPlan c = compile(s);
+  const CompiledPlan c = testing::compile_checked(s);
   EXPECT_EQ(instances(c.plan.groups[kGroupEp]), (Groups{{0, 1, 2, 3, 4, 5}, {6, 7, 8, 9, 10, 11}}));
   EXPECT_EQ(shape_of(c.plan.groups[kGroupEp], 0, 8), (GroupShape{6, 6, 1}));
   EXPECT_EQ(worst_shape(c.plan.groups[kGroupEp], 8), (GroupShape{6, 4, 2}));
@@ -146,7 +140,7 @@ TEST(MoeFolding, CpFoldsIntoEp) {
   s.parallel.cp = 2;
   s.cluster.gpus = 8;
   s.cluster.gpus_per_node = 8;
-  const CompiledPlan c = compile(s);
+  const CompiledPlan c = testing::compile_checked(s);
   EXPECT_EQ(instances(c.plan.groups[kGroupEp]), (Groups{{0, 1, 2, 3}, {4, 5, 6, 7}}));
   EXPECT_EQ(instances(c.plan.groups[kGroupExpertDp]), (Groups{{0, 4}, {1, 5}, {2, 6}, {3, 7}}));
 }
@@ -167,7 +161,7 @@ const OpDesc* find_op(const CompiledPlan& c, const std::string& name) {
 //                                                           + 3 alpha_nic
 TEST(MoeFolding, AllToAllInsideOneNodeVersusAcrossNodes) {
   const Scenario s = folded(small_moe(8, 2), 4, 1, 4, 8, 1);
-  const CompiledPlan c = compile(s);
+  const CompiledPlan c = testing::compile_checked(s);
   const OpDesc* a2a = find_op(c, "ep.dispatch.alltoall");
   ASSERT_NE(a2a, nullptr);
   EXPECT_EQ(a2a->bytes.count(), 2 * 1024 * 256 * 2);
@@ -184,7 +178,7 @@ TEST(MoeFolding, AllToAllInsideOneNodeVersusAcrossNodes) {
   Scenario d = s;
   d.parallel.ep = 4;
   d.parallel.ep_layout = EpLayout::kDp;
-  const CompiledPlan dc = compile(d);
+  const CompiledPlan dc = testing::compile_checked(d);
   const OpDesc* da2a = find_op(dc, "ep.dispatch.alltoall");
   ASSERT_NE(da2a, nullptr);
   EXPECT_EQ(da2a->bytes.count(), a2a->bytes.count());   // same tokens per rank, same bytes
@@ -203,7 +197,7 @@ TEST(MoeFolding, AllToAllInsideOneNodeVersusAcrossNodes) {
 // groups when etp > tp. Balanced routing: a group's rows are its even share.
 TEST(MoeFolding, ExpertTpGathersItsMembersRows) {
   for (int etp : {1, 2, 4, 8}) {
-    const CompiledPlan c = compile(folded(small_moe(8, 2), 4, 1, 4, 2, etp));
+    const CompiledPlan c = testing::compile_checked(folded(small_moe(8, 2), 4, 1, 4, 2, etp));
     const std::string what = "etp=" + std::to_string(etp);
     const OpDesc* a2a = find_op(c, "ep.dispatch.alltoall");
     ASSERT_NE(a2a, nullptr) << what;
@@ -243,7 +237,7 @@ TEST(MoeFolding, ExpertTpGathersItsMembersRows) {
 TEST(MoeFolding, ExpertTpAcrossTpGroupsAnyOrder) {
   Scenario s = folded(small_moe(8, 2), 2, 1, 4, 2, 2);
   s.parallel.order = "dp-tp-cp-pp";
-  const CompiledPlan c = compile(s);
+  const CompiledPlan c = testing::compile_checked(s);
   const GroupTable& g = c.plan.groups.back();
   ASSERT_EQ(g.name, "expert-tp");
   EXPECT_EQ(instances(g), (Groups{{0, 1}, {2, 3}, {4, 5}, {6, 7}}));
@@ -262,7 +256,7 @@ TEST(MoeFolding, ExpertDpSizeAndExpertMemory) {
   for (auto [tp, dp, ep, etp] : std::vector<std::array<int, 4>>{{4, 4, 8, 1}, {4, 4, 4, 2}, {4, 2, 2, 4}, {2, 8, 4, 2}}) {
     Scenario s = folded(m, tp, 1, dp, ep, etp);
     s.parallel.zero = 1;
-    const CompiledPlan c = compile(s);
+    const CompiledPlan c = testing::compile_checked(s);
     const int edp = tp * dp / (etp * ep);
     const std::string what = "tp=" + std::to_string(tp) + " dp=" + std::to_string(dp) + " ep=" + std::to_string(ep) +
                              " etp=" + std::to_string(etp);
@@ -291,7 +285,7 @@ TEST(MoeFolding, DegenerateCasesEqualEpAlongDp) {
     b.parallel.ep_layout = EpLayout::kDp;
     const std::string what = "tp=" + std::to_string(k.tp) + " dp=" + std::to_string(k.dp) + " ep=" +
                              std::to_string(k.ep) + " etp=" + std::to_string(k.etp);
-    const CompiledPlan ca = compile(a), cb = compile(b);
+    const CompiledPlan ca = testing::compile_checked(a), cb = testing::compile_checked(b);
     for (uint8_t g : {kGroupEp, kGroupExpertDp, kGroupExpertDpGather})
       EXPECT_EQ(instances(ca.plan.groups[g]), instances(cb.plan.groups[g])) << what;
     EXPECT_EQ(ca.moe.pods, cb.moe.pods) << what;
@@ -306,8 +300,8 @@ TEST(MoeFolding, DegenerateCasesEqualEpAlongDp) {
   EXPECT_FALSE(ep_folded(c.parallel));
   Scenario d = c;
   d.parallel.ep_layout = EpLayout::kDp;
-  EXPECT_EQ(instances(compile(c).plan.groups[kGroupEp]), instances(compile(d).plan.groups[kGroupEp]));
-  EXPECT_EQ(instances(compile(c).plan.groups[kGroupEp]), (Groups{{0, 2}, {1, 3}, {4, 6}, {5, 7}}));
+  EXPECT_EQ(instances(testing::compile_checked(c).plan.groups[kGroupEp]), instances(testing::compile_checked(d).plan.groups[kGroupEp]));
+  EXPECT_EQ(instances(testing::compile_checked(c).plan.groups[kGroupEp]), (Groups{{0, 2}, {1, 3}, {4, 6}, {5, 7}}));
 }
 
 // ---- oracle: fast == full on random folded configs ----------------------------------------------
@@ -350,7 +344,7 @@ TEST(MoeFolding, FastModeEqualsFullModeOnRandomFoldedConfigs) {
 // Folded EP keeps whole EP blocks: tp=4, ep=8 needs lcm(8, 4)/4 = 2 TP groups (8 ranks) per stage.
 TEST(MoeFolding, RestrictionKeepsWholeEpBlocks) {
   const Scenario s = folded(small_moe(8, 2), 4, 1, 4, 8, 1);
-  const CompiledPlan c = compile(s);
+  const CompiledPlan c = testing::compile_checked(s);
   auto r = restrict_plan(c.plan, s.parallel, s.cluster.gpus_per_node, 12);
   ASSERT_TRUE(r.ok()) << r.status().to_string();
   EXPECT_EQ(r->dp_kept, 2);   // 12 devices hold 3 TP groups; 2 make a whole block
@@ -366,7 +360,7 @@ TEST(MoeFolding, RestrictionKeepsWholeEpBlocks) {
 // TP groups).
 TEST(MoeFolding, RestrictionKeepsWholeExpertTpGroups) {
   const Scenario s = folded(small_moe(8, 2), 2, 1, 4, 1, 4);
-  const CompiledPlan c = compile(s);
+  const CompiledPlan c = testing::compile_checked(s);
   auto r = restrict_plan(c.plan, s.parallel, s.cluster.gpus_per_node, 6);
   ASSERT_TRUE(r.ok()) << r.status().to_string();
   EXPECT_EQ(r->dp_kept, 2);   // 6 devices hold 3 TP groups; 2 make a whole expert-TP group

@@ -31,9 +31,9 @@ bool is_token_a2a(const Plan& plan, const Task& t) {
 
 // What a task is, apart from its place and stream.
 // (The op by its name and fields: two plans intern their ops in different orders.)
-using Key = std::tuple<std::string, uint64_t, uint8_t, uint8_t, uint16_t, uint16_t, int64_t, int64_t, uint8_t>;
-std::vector<Key> keys(const Plan& plan, const Program& p) {
-  std::vector<Key> k;
+using TaskKey = std::tuple<std::string, uint64_t, uint8_t, uint8_t, uint16_t, uint16_t, int64_t, int64_t, uint8_t>;
+std::vector<TaskKey> keys(const Plan& plan, const Program& p) {
+  std::vector<TaskKey> k;
   for (const Task& t : p.tasks)
     k.emplace_back(plan.ops[t.op].name, plan.ops[t.op].hash(), static_cast<uint8_t>(t.kind),
                    static_cast<uint8_t>(t.category), t.layer, t.micro, t.mem_alloc, t.mem_free, t.group);
@@ -73,14 +73,6 @@ Scenario random_overlap(std::mt19937_64& rng) {
   return s;
 }
 
-std::string what(const Scenario& s) {
-  const ParallelSpec& p = s.parallel;
-  return "tp " + std::to_string(p.tp) + " pp " + std::to_string(p.pp) + " vp " + std::to_string(p.vp) + " dp " +
-         std::to_string(p.dp) + " ep " + std::to_string(p.ep) + " etp " + std::to_string(p.etp) + " zero " +
-         std::to_string(p.zero) + " folded " + std::to_string(p.ep_layout == EpLayout::kFolded) + " mb " +
-         std::to_string(s.training.global_batch / p.dp);
-}
-
 // The same tasks, the all-to-alls on the EP stream with their consumers waiting for them, every
 // dependency earlier (compile_plan finalizes), and fast == full.
 TEST(MoeOverlap, SameTasksOnTheEpStreamAndFastEqualsFull) {
@@ -93,20 +85,20 @@ TEST(MoeOverlap, SameTasksOnTheEpStreamAndFastEqualsFull) {
     plain.parallel.ep_overlap = false;
     auto a = compile_plan(s.model, s.training, s.parallel, s.cluster.gpus_per_node);
     auto b = compile_plan(plain.model, plain.training, plain.parallel, plain.cluster.gpus_per_node);
-    ASSERT_TRUE(a.ok()) << what(s) << ": " << a.status().to_string();
-    ASSERT_TRUE(b.ok()) << what(s) << ": " << b.status().to_string();
+    ASSERT_TRUE(a.ok()) << testing::describe(s) << ": " << a.status().to_string();
+    ASSERT_TRUE(b.ok()) << testing::describe(s) << ": " << b.status().to_string();
     ASSERT_EQ(a->plan.programs.size(), b->plan.programs.size());
     for (size_t pi = 0; pi < a->plan.programs.size(); ++pi) {
       const Program& pa = a->plan.programs[pi];
       {
-        const std::vector<Key> ka = keys(a->plan, pa), kb = keys(b->plan, b->plan.programs[pi]);
-        std::vector<Key> only_a, only_b;
+        const std::vector<TaskKey> ka = keys(a->plan, pa), kb = keys(b->plan, b->plan.programs[pi]);
+        std::vector<TaskKey> only_a, only_b;
         std::set_difference(ka.begin(), ka.end(), kb.begin(), kb.end(), std::back_inserter(only_a));
         std::set_difference(kb.begin(), kb.end(), ka.begin(), ka.end(), std::back_inserter(only_b));
         std::string diff;
-        for (const Key& k : only_a) diff += " +" + std::get<0>(k) + "@" + std::to_string(std::get<4>(k)) + "/" + std::to_string(std::get<5>(k));
-        for (const Key& k : only_b) diff += " -" + std::get<0>(k) + "@" + std::to_string(std::get<4>(k)) + "/" + std::to_string(std::get<5>(k));
-        EXPECT_TRUE(only_a.empty() && only_b.empty()) << what(s) << " program " << pi << ":" << diff.substr(0, 2000);
+        for (const TaskKey& k : only_a) diff += " +" + std::get<0>(k) + "@" + std::to_string(std::get<4>(k)) + "/" + std::to_string(std::get<5>(k));
+        for (const TaskKey& k : only_b) diff += " -" + std::get<0>(k) + "@" + std::to_string(std::get<4>(k)) + "/" + std::to_string(std::get<5>(k));
+        EXPECT_TRUE(only_a.empty() && only_b.empty()) << testing::describe(s) << " program " << pi << ":" << diff.substr(0, 2000);
       }
       std::vector<int> waited(pa.tasks.size(), 0);
       for (const Task& t : pa.tasks)
@@ -115,9 +107,9 @@ TEST(MoeOverlap, SameTasksOnTheEpStreamAndFastEqualsFull) {
       for (size_t k = 0; k < pa.tasks.size(); ++k) {
         const Task& t = pa.tasks[k];
         if (!is_token_a2a(a->plan, t)) continue;
-        EXPECT_EQ(t.stream, kStreamEp) << what(s);
-        EXPECT_NE(t.dep[0], kNoDep) << what(s);   // after the compute that produced its input
-        EXPECT_GE(waited[k], 1) << what(s) << " " << a->plan.ops[t.op].name;   // its output is waited for
+        EXPECT_EQ(t.stream, kStreamEp) << testing::describe(s);
+        EXPECT_NE(t.dep[0], kNoDep) << testing::describe(s);   // after the compute that produced its input
+        EXPECT_GE(waited[k], 1) << testing::describe(s) << " " << a->plan.ops[t.op].name;   // its output is waited for
       }
       // Pairs: a forward's and a backward's all-to-alls alternate on the EP stream somewhere.
       for (size_t k = 1; k < pa.stream_tasks[kStreamEp].size(); ++k) {
@@ -130,8 +122,8 @@ TEST(MoeOverlap, SameTasksOnTheEpStreamAndFastEqualsFull) {
       }
     }
     const Prediction full = run(s, false), fast = run(s, true);
-    EXPECT_EQ(full.step_time.count_ps(), fast.step_time.count_ps()) << what(s);
-    EXPECT_GT(full.step_time.count_ps(), 0) << what(s);
+    EXPECT_EQ(full.step_time.count_ps(), fast.step_time.count_ps()) << testing::describe(s);
+    EXPECT_GT(full.step_time.count_ps(), 0) << testing::describe(s);
   }
   EXPECT_GE(pairs_seen, 10);
 }

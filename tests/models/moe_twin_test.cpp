@@ -60,16 +60,6 @@ Scenario random_moe(SplitMix64& g, int i) {
   return s;
 }
 
-std::string what(const Scenario& s) {
-  return "cp " + std::to_string(s.parallel.cp) + " etp " + std::to_string(s.parallel.etp) + " folded " +
-         std::to_string(s.parallel.ep_layout == EpLayout::kFolded) + " tp " + std::to_string(s.parallel.tp) + " pp " + std::to_string(s.parallel.pp) + " dp " +
-         std::to_string(s.parallel.dp) + " ep " + std::to_string(s.parallel.ep) + " experts " +
-         std::to_string(s.model.experts) + " top " + std::to_string(s.model.top_k) + " zero " +
-         std::to_string(s.parallel.zero) + " cf " + std::to_string(s.model.capacity_factor) + " ctas " +
-         std::to_string(s.options.nccl_ctas) + " overlap " + std::to_string(s.parallel.ep_overlap) + " " +
-         to_string(s.training.precision);
-}
-
 // Task for task: the balanced compile equals the imbalanced plan with its twins swapped in.
 TEST(MoeTwins, SwappedPlanIsTheBalancedCompile) {
   SplitMix64 g(7, "moe-twins/plans");
@@ -80,15 +70,15 @@ TEST(MoeTwins, SwappedPlanIsTheBalancedCompile) {
     TrainingSpec bt = s.training;
     bt.moe.kind = MoeRouting::kBalanced;
     auto b = compile_plan(s.model, bt, s.parallel, s.cluster.gpus_per_node);
-    ASSERT_TRUE(a.ok()) << what(s) << ": " << a.status().to_string();
-    ASSERT_TRUE(b.ok()) << what(s) << ": " << b.status().to_string();
-    ASSERT_TRUE(a->twins_ok) << what(s);
+    ASSERT_TRUE(a.ok()) << testing::describe(s) << ": " << a.status().to_string();
+    ASSERT_TRUE(b.ok()) << testing::describe(s) << ": " << b.status().to_string();
+    ASSERT_TRUE(a->twins_ok) << testing::describe(s);
     const Plan& pa = a->plan;
     const Plan& pb = b->plan;
     ASSERT_EQ(pa.programs.size(), pb.programs.size());
     std::vector<std::vector<uint32_t>> op(pa.programs.size());
     for (size_t p = 0; p < pa.programs.size(); ++p) {
-      ASSERT_EQ(pa.programs[p].tasks.size(), pb.programs[p].tasks.size()) << what(s);
+      ASSERT_EQ(pa.programs[p].tasks.size(), pb.programs[p].tasks.size()) << testing::describe(s);
       for (const Task& t : pa.programs[p].tasks) op[p].push_back(t.op);
     }
     for (const OpTwin& t : a->balanced_twins) {
@@ -104,7 +94,7 @@ TEST(MoeTwins, SwappedPlanIsTheBalancedCompile) {
         const Task& x = pa.programs[p].tasks[k];
         const Task& y = pb.programs[p].tasks[k];
         ASSERT_TRUE(pa.ops[op[p][k]].same_as(pb.ops[y.op]))
-            << what(s) << ": program " << p << " task " << k << " " << pa.ops[op[p][k]].name << " vs "
+            << testing::describe(s) << ": program " << p << " task " << k << " " << pa.ops[op[p][k]].name << " vs "
             << pb.ops[y.op].name;
         ASSERT_EQ(x.kind, y.kind);
         ASSERT_EQ(x.stream, y.stream);
@@ -113,8 +103,8 @@ TEST(MoeTwins, SwappedPlanIsTheBalancedCompile) {
         ASSERT_EQ(x.dep[1], y.dep[1]);
         ASSERT_EQ(x.group, y.group);
         // Memory is the imbalanced plan's; where the balanced one has some, so does it.
-        ASSERT_EQ(x.mem_alloc != 0, y.mem_alloc != 0) << what(s) << " task " << k;
-        ASSERT_EQ(x.mem_free != 0, y.mem_free != 0) << what(s) << " task " << k;
+        ASSERT_EQ(x.mem_alloc != 0, y.mem_alloc != 0) << testing::describe(s) << " task " << k;
+        ASSERT_EQ(x.mem_free != 0, y.mem_free != 0) << testing::describe(s) << " task " << k;
       }
   }
   EXPECT_GT(twinned, 30) << "most random plans route unevenly somewhere";
@@ -133,14 +123,14 @@ TEST(MoeTwins, ReferenceStepEqualsTheRecompiledOne) {
       re.twin_references = false;
       auto a = predict(s, tw);
       auto b = predict(s, re);
-      ASSERT_TRUE(a.ok()) << what(s) << ": " << a.status().to_string();
-      ASSERT_TRUE(b.ok()) << what(s) << ": " << b.status().to_string();
-      EXPECT_EQ(a->moe.balanced_step_time.count_ps(), b->moe.balanced_step_time.count_ps()) << what(s) << " fast " << fast;
-      EXPECT_EQ(a->step_time.count_ps(), b->step_time.count_ps()) << what(s);
-      EXPECT_EQ(a->fingerprint, b->fingerprint) << what(s);
-      EXPECT_EQ(a->peak_memory.total(), b->peak_memory.total()) << what(s);
+      ASSERT_TRUE(a.ok()) << testing::describe(s) << ": " << a.status().to_string();
+      ASSERT_TRUE(b.ok()) << testing::describe(s) << ": " << b.status().to_string();
+      EXPECT_EQ(a->moe.balanced_step_time.count_ps(), b->moe.balanced_step_time.count_ps()) << testing::describe(s) << " fast " << fast;
+      EXPECT_EQ(a->step_time.count_ps(), b->step_time.count_ps()) << testing::describe(s);
+      EXPECT_EQ(a->fingerprint, b->fingerprint) << testing::describe(s);
+      EXPECT_EQ(a->peak_memory.total(), b->peak_memory.total()) << testing::describe(s);
       EXPECT_LE(a->moe.balanced_step_time.count_ps(), a->step_time.count_ps() + a->step_time.count_ps() / 20)
-          << what(s);
+          << testing::describe(s);
     }
   }
 }

@@ -29,17 +29,15 @@ Scenario block_scenario(int layers, int tp, int pp, int vp, int dp, int micro_ba
   return s;
 }
 
-Plan compile(const Scenario& s) { return testing::compile_plan_of(s); }
-
 // Recomputed forward FLOPs of each program = (hardware - model) FLOPs. With pp 2 x vp 2 over
 // 16 layers every chunk has 4 layers and every stage 2 chunks, so a stage recomputes
 // 2 * min(N, 4) layers, each the same forward: (hw - model)(N) = 2 min(N,4) / 8 of (hw - model)
 // under plain full recomputation (every layer, N = 0).
 TEST(BlockRecompute, RecomputedFlopsCountTheFirstLayersOfEachChunk) {
-  const Plan all = compile(block_scenario(16, 1, 2, 2, 1, 4, Recompute::kFull, 0));
+  const Plan all = testing::compile_plan_of(block_scenario(16, 1, 2, 2, 1, 4, Recompute::kFull, 0));
   ASSERT_EQ(all.programs.size(), 2u);
   for (int n : {1, 2, 3, 4, 5, 16}) {
-    const Plan b = compile(block_scenario(16, 1, 2, 2, 1, 4, Recompute::kFull, n));
+    const Plan b = testing::compile_plan_of(block_scenario(16, 1, 2, 2, 1, 4, Recompute::kFull, n));
     ASSERT_EQ(b.programs.size(), 2u);
     for (size_t st = 0; st < 2; ++st) {
       const double full = all.programs[st].hardware_flops.v - all.programs[st].model_flops.v;

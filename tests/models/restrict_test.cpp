@@ -29,8 +29,6 @@ Scenario scenario(const std::string& parallel, int gpus) {
   return s.value();
 }
 
-Plan compile(const Scenario& s) { return testing::compile_plan_of(s); }
-
 // The compute tasks of a program, in order, as (op, stream, category, layer, micro).
 std::vector<std::tuple<uint32_t, int, int, int, int>> compute_tasks(const Program& p) {
   std::vector<std::tuple<uint32_t, int, int, int, int>> out;
@@ -43,7 +41,7 @@ std::vector<std::tuple<uint32_t, int, int, int, int>> compute_tasks(const Progra
 TEST(Restrict, KeepsOneTpGroupTwoStagesAndReducedDp) {
   // tp=2 pp=4 dp=4 (32 ranks) on 8 devices: tp 2 x stages {0,1} x dp' = 8/(2*2) = 2.
   Scenario s = scenario(R"({"tp": 2, "pp": 4, "dp": 4})", 32);
-  Plan full = compile(s);
+  Plan full = testing::compile_plan_of(s);
   auto r = restrict_plan(full, s.parallel, s.cluster.gpus_per_node, 8);
   ASSERT_TRUE(r.ok()) << r.status().to_string();
   const RestrictedPlan& rp = r.value();
@@ -92,7 +90,7 @@ TEST(Restrict, KeepsOneTpGroupTwoStagesAndReducedDp) {
 
 TEST(Restrict, FewDevicesKeepOneStageAndOneReplica) {
   Scenario s = scenario(R"({"tp": 2, "pp": 4, "dp": 4})", 32);
-  Plan full = compile(s);
+  Plan full = testing::compile_plan_of(s);
   auto r = restrict_plan(full, s.parallel, s.cluster.gpus_per_node, 3);   // 3 < 2*tp: one stage
   ASSERT_TRUE(r.ok()) << r.status().to_string();
   EXPECT_EQ(r->plan.num_ranks, 2);
@@ -109,7 +107,7 @@ TEST(Restrict, FewDevicesKeepOneStageAndOneReplica) {
 
 TEST(Restrict, WholeScenarioIsUnchanged) {
   Scenario s = scenario(R"({"tp": 2, "pp": 2, "dp": 2})", 8);
-  Plan full = compile(s);
+  Plan full = testing::compile_plan_of(s);
   auto r = restrict_plan(full, s.parallel, s.cluster.gpus_per_node, 8);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->plan.num_ranks, 8);
@@ -127,7 +125,7 @@ TEST(Restrict, WholeScenarioIsUnchanged) {
 
 TEST(Restrict, TooFewDevicesForATpGroupIsAnError) {
   Scenario s = scenario(R"({"tp": 2, "pp": 1, "dp": 4})", 8);
-  Plan full = compile(s);
+  Plan full = testing::compile_plan_of(s);
   auto r = restrict_plan(full, s.parallel, s.cluster.gpus_per_node, 1);
   ASSERT_FALSE(r.ok());
   const std::string msg = r.status().to_string();

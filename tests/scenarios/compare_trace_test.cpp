@@ -177,7 +177,7 @@ TEST(CompareTrace, ChosenStepAndWholeSpan) {
   EXPECT_EQ(by_class(all.value())["gemm"], std::make_pair(Time::us(200), 2));
 }
 
-const char* kTiny = R"({"name": "trace-tiny",
+const char* kTraceTiny = R"({"name": "trace-tiny",
   "model": {"name": "t", "layers": 2, "hidden": 64, "heads": 2, "ffn_hidden": 128, "vocab": 512,
             "activation": "swiglu"},
   "training": {"seq_len": 64, "global_batch": 4, "micro_batch": 1},
@@ -199,7 +199,7 @@ class CompareTraceFiles : public ::testing::Test {
     return p;
   }
   Scenario tiny() {
-    auto s = load_scenario_text(kTiny, "trace-tiny.json");
+    auto s = load_scenario_text(kTraceTiny, "trace-tiny.json");
     EXPECT_TRUE(s.ok()) << s.status().to_string();
     return s.value();
   }

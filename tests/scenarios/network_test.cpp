@@ -28,7 +28,7 @@ json small_doc() {
   })");
 }
 
-Result<Scenario> load(const json& d, const std::vector<std::string>& ov = {}) {
+Result<Scenario> load_doc(const json& d, const std::vector<std::string>& ov = {}) {
   return load_scenario_text(d.dump(), "small.json", ov);
 }
 
@@ -45,7 +45,7 @@ TEST(NetworkSection, ParsesFlowModeAndWhatIfs) {
       "oversubscription": [2, 4], "placement": "scattered", "hottest_links": 3,
       "modifications": [{"between": ["leaf0", "spine0"], "failed": true},
                         {"tier": 2, "switch": 1, "port": 0, "factor": 0.5}]})");
-  auto r = load(d);
+  auto r = load_doc(d);
   ASSERT_TRUE(r.ok()) << r.status().to_string();
   const NetworkOptions& n = r->options.network;
   EXPECT_EQ(r->options.network_mode, "flow");
@@ -64,7 +64,7 @@ TEST(NetworkSection, BadValuesNamePathValueAndAcceptedValuesAllAtOnce) {
   json d = small_doc();
   d["network"] = json::parse(R"({"mode": "flow", "placement": "random", "oversubscription": 0.5,
       "topology": "", "hottest_links": 0, "modifications": [{"between": ["a"]}], "topolgy": 1})");
-  auto r = load(d);
+  auto r = load_doc(d);
   ASSERT_FALSE(r.ok());
   EXPECT_TRUE(has_error(r, "/network/placement", "\"contiguous\"")) << r.status().to_string();
   EXPECT_TRUE(has_error(r, "/network/oversubscription", "[1, 1024]"));
@@ -78,27 +78,27 @@ TEST(NetworkSection, BadValuesNamePathValueAndAcceptedValuesAllAtOnce) {
 TEST(NetworkSection, TopologyProblemsAreReportedByPredict) {
   // Too small a fabric, an unknown builtin, oversubscription on an explicit graph is covered by
   // the topology tests; a modification that matches no link is reported with the scenario file.
-  auto small = load(small_doc(), {"network.topology=dgx-h100"});
+  auto small = load_doc(small_doc(), {"network.topology=dgx-h100"});
   ASSERT_TRUE(small.ok());
   auto p = predict(small.value(), {});
   ASSERT_FALSE(p.ok());
   EXPECT_NE(p.status().to_string().find("the job needs 32"), std::string::npos) << p.status().to_string();
 
-  auto unknown = load(small_doc(), {"network.topology=rail-fat-tre"});
+  auto unknown = load_doc(small_doc(), {"network.topology=rail-fat-tre"});
   ASSERT_TRUE(unknown.ok());
   auto q = predict(unknown.value(), {});
   ASSERT_FALSE(q.ok());
   EXPECT_NE(q.status().to_string().find("did you mean \"rail-fat-tree\""), std::string::npos)
       << q.status().to_string();
 
-  auto fast = load(small_doc());
+  auto fast = load_doc(small_doc());
   PredictOptions po;
   po.fast = true;
   EXPECT_FALSE(predict(fast.value(), po).ok());
 }
 
 TEST(NetworkSection, FlowModeEndToEndIsDeterministicAndReportsHottestLinks) {
-  auto s = load(small_doc());
+  auto s = load_doc(small_doc());
   ASSERT_TRUE(s.ok()) << s.status().to_string();
   auto a = predict(s.value(), {});
   auto b = predict(s.value(), {});
@@ -124,7 +124,7 @@ TEST(NetworkSection, FlowModeEndToEndIsDeterministicAndReportsHottestLinks) {
 
   // The same scenario in analytic mode: no network report, and (DP and PP on an idle
   // non-blocking fabric) flow mode is never faster than analytic.
-  auto an = predict(load(small_doc(), {"network.mode=analytic"}).value(), {});
+  auto an = predict(load_doc(small_doc(), {"network.mode=analytic"}).value(), {});
   ASSERT_TRUE(an.ok());
   EXPECT_FALSE(json::parse(prediction_json(an.value()).dump()).contains("network"));
   EXPECT_EQ(format_summary(an.value()).find("hottest links"), std::string::npos);
@@ -135,8 +135,8 @@ TEST(NetworkSection, OversubscriptionAndFailuresChangeTheFabric) {
   // The job's 4 nodes on the 1,024-GPU rail-fat-tree builtin: contiguous at 1:1 they share one
   // leaf per rail; scattered at 4:1 their traffic crosses fewer, shared spine uplinks. The
   // what-ifs reach the run (a different document), on the same builtin.
-  auto base = predict(load(small_doc(), {"network.topology=rail-fat-tree", "network.oversubscription=1"}).value(), {});
-  auto over = predict(load(small_doc(), {"network.topology=rail-fat-tree", "network.oversubscription=4",
+  auto base = predict(load_doc(small_doc(), {"network.topology=rail-fat-tree", "network.oversubscription=1"}).value(), {});
+  auto over = predict(load_doc(small_doc(), {"network.topology=rail-fat-tree", "network.oversubscription=4",
                                          "network.placement=scattered"}).value(), {});
   ASSERT_TRUE(base.ok()) << base.status().to_string();
   ASSERT_TRUE(over.ok()) << over.status().to_string();
@@ -144,7 +144,7 @@ TEST(NetworkSection, OversubscriptionAndFailuresChangeTheFabric) {
   EXPECT_EQ(over->network.placement, "scattered");
   EXPECT_NE(prediction_json(base.value()).dump(), prediction_json(over.value()).dump());
 
-  auto bad = load(small_doc(), {"network.modifications=[{\"between\": [\"leaf0\", \"nowhere\"], \"failed\": true}]"});
+  auto bad = load_doc(small_doc(), {"network.modifications=[{\"between\": [\"leaf0\", \"nowhere\"], \"failed\": true}]"});
   ASSERT_TRUE(bad.ok()) << bad.status().to_string();
   auto pb = predict(bad.value(), {});
   ASSERT_FALSE(pb.ok());
@@ -159,14 +159,14 @@ TEST(NetworkSection, InNetworkReductionIsABoolAndSpeedsUpCrossNodeAllReduce) {
   json d = small_doc();
   d["parallel"] = json::parse(R"({"tp": 8, "pp": 1, "dp": 4, "sequence_parallel": true})");
   d["network"] = json::parse(R"({"mode": "analytic", "in_network_reduction": "yes"})");
-  auto bad = load(d);
+  auto bad = load_doc(d);
   EXPECT_TRUE(has_error(bad, "/network/in_network_reduction", "true or false")) << bad.status().to_string();
   d["network"] = json::parse(R"({"mode": "analytic"})");
-  auto absent = load(d);
+  auto absent = load_doc(d);
   ASSERT_TRUE(absent.ok()) << absent.status().to_string();
   EXPECT_FALSE(absent->options.network.in_network_reduction);
-  auto off = load(d, {"network.in_network_reduction=false"});
-  auto on = load(d, {"network.in_network_reduction=true"});
+  auto off = load_doc(d, {"network.in_network_reduction=false"});
+  auto on = load_doc(d, {"network.in_network_reduction=true"});
   ASSERT_TRUE(off.ok() && on.ok());
   EXPECT_TRUE(on->options.network.in_network_reduction);
   for (const char* mode : {"analytic", "flow"}) {

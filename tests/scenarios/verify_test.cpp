@@ -19,7 +19,7 @@
 namespace trainsim {
 namespace {
 
-const char* kTiny = R"({"name": "verify-tiny",
+const char* kVerifyTiny = R"({"name": "verify-tiny",
   "model": {"name": "t", "layers": 2, "hidden": 64, "heads": 2, "ffn_hidden": 128, "vocab": 512,
             "activation": "swiglu"},
   "training": {"seq_len": 64, "global_batch": 4, "micro_batch": 1},
@@ -27,7 +27,7 @@ const char* kTiny = R"({"name": "verify-tiny",
   "parallel": {"tp": 2, "dp": 2}})";
 
 Scenario tiny() {
-  auto s = load_scenario_text(kTiny, "verify-tiny.json");
+  auto s = load_scenario_text(kVerifyTiny, "verify-tiny.json");
   EXPECT_TRUE(s.ok()) << s.status().to_string();
   return s.value();
 }
