@@ -241,6 +241,8 @@ class StageBuilder {
     if (par.recompute == Recompute::kFull && par.recompute_layers > 0) act_kept_ = dense_activation(Recompute::kNone);
     layer_grad_bytes_ = 2 * layer_params_local(model, 0, par.tp);
     emb_grad_bytes_ = 2 * ceil_div(embedding_params(model), par.tp);
+    // The gradient byte counts above are of bf16 elements; reductions move the reduce format's.
+    grad_x_ = bytes_of(resolved_grad_reduce(par.grad_reduce_dtype, tr.precision)) / 2;
     // Gradients are reduced (and ZeRO shards taken) over dp x cp: every CP rank holds the whole
     // layer and a share of the tokens (Megatron's dp-cp group; torchtitan's dp_shard x cp mesh).
     dpg_ = par.dp * par.cp;
@@ -899,6 +901,7 @@ class StageBuilder {
     if (holds_head(par_, stage_)) layers += model_.mtp_depth;   // the MTP blocks (MLA like the last layer)
     int64_t bytes = 2 * mla_replicated_params(model_) * layers;
     if (par_.zero >= 3 && shard_ > 1) bytes = ceil_div(bytes, shard_);   // the shard this rank keeps
+    bytes *= grad_x_;   // the main gradients, in the reduce format
     if (bytes == 0) return;
     last_reduction_ = emit_coll("tp.mla.grad.allreduce", CollKind::kAllReduce, bytes, mla_grad_group(model_.is_moe()),
                                 par_.dp_overlap ? kStreamDp : kStreamCompute, Category::kTpComm, 0xffff, 0,
@@ -912,6 +915,7 @@ class StageBuilder {
     if (!has_embedding_group(model_, par_) || (stage_ != 0 && stage_ != par_.pp - 1)) return;
     int64_t bytes = emb_grad_bytes_;
     if (par_.zero >= 3 && shard_ > 1) bytes = ceil_div(bytes, shard_);   // the shard this rank keeps
+    bytes *= grad_x_;   // the main gradient, in the reduce format
     const uint8_t group = embedding_grad_group(moe_, has_mla_grad_group(d_.mla, d_.t, d_.sp));
     last_reduction_ = emit_coll("pp.embedding.grad.allreduce", CollKind::kAllReduce, bytes, group, kStreamCompute,
                                 Category::kPpComm, 0xffff, 0, last_reduction_);
@@ -923,8 +927,8 @@ class StageBuilder {
   void mirror_grad_allreduce() {
     if (mirror_group_ == 0xff) return;
     const int64_t dense = 2 * (params_local_ - expert_params_local_), expert = 2 * expert_params_local_;
-    const int64_t bytes = (par_.zero >= 1 ? ceil_div(dense, shard_) : dense) +
-                          (par_.zero >= 1 ? ceil_div(expert, eshard_) : expert);
+    const int64_t bytes = grad_x_ * ((par_.zero >= 1 ? ceil_div(dense, shard_) : dense) +
+                                     (par_.zero >= 1 ? ceil_div(expert, eshard_) : expert));
     last_reduction_ = emit_coll("pp.mirror.grad.allreduce", CollKind::kAllReduce, bytes, mirror_group_,
                                 kStreamCompute, Category::kDpComm, 0xffff, 0, last_reduction_);
   }
@@ -1490,6 +1494,8 @@ class StageBuilder {
   void zero3_reduce(int64_t bytes, int layer, int micro, uint32_t after, int64_t expert = 0) {
     if (par_.zero < 3) return;
     if (!par_.zero3_reshard && !last_micro_) return;   // accumulated unsharded until the last backward
+    bytes *= grad_x_;
+    expert *= grad_x_;
     if (shard_ > 1) {
       uint32_t rs = emit_coll("zero3.grad.reducescatter", CollKind::kReduceScatter, bytes, kGroupDp, kStreamDp,
                               Category::kDpComm, layer, micro, after);
@@ -1510,14 +1516,14 @@ class StageBuilder {
   // Gradient buckets for ZeRO 0-2: filled during the last backward of a chunk.
   void add_grads(int64_t bytes, uint32_t after) {
     if (par_.zero >= 3 || dpg_ <= 1) return;
-    pending_bytes_ += bytes;
+    pending_bytes_ += bytes * grad_x_;
     pending_after_ = after;
     if (pending_bytes_ >= bucket_bytes_) flush_bucket();
   }
   // Emits the pending bucket's reduction after the task that filled it last (pending_after_).
   void add_expert_grads(int64_t bytes, uint32_t after) {
     if (par_.zero >= 3 || bytes == 0 || eshard_ * erep_ <= 1) return;
-    pending_exp_bytes_ += bytes;
+    pending_exp_bytes_ += bytes * grad_x_;
     pending_exp_after_ = after;
     if (pending_exp_bytes_ >= bucket_bytes_) flush_expert_bucket();
   }
@@ -1918,6 +1924,7 @@ class StageBuilder {
   bool no_weight_cast_ = false;  // a later chunk of a split fp8 GEMM: its weight is cast already
   std::unordered_set<uint64_t> gathered_;   // zero3_reshard false: the units gathered so far
   int64_t layer_grad_bytes_ = 0, emb_grad_bytes_ = 0;
+  int64_t grad_x_ = 1;   // bytes of a reduced gradient element / 2 (2 for fp32 reductions)
   int shard_ = 1;   // ZeRO shard group (ranks), cp included
   int dpg_ = 1;     // gradient-reduction group: dp * cp
   int64_t bucket_bytes_ = 0;
@@ -2630,23 +2637,24 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
     const int stage_units = static_cast<int>(info.layers.size()) +
                             (holds_head(par, s) ? model.mtp_depth : 0);
     const int prefetch = std::max(0, std::min(par.zero3_prefetch, stage_units - 1));
+    const int grad_bytes = bytes_of(resolved_grad_reduce(par.grad_reduce_dtype, tr.precision));
     prog.mem = static_memory(params - expert_local, dense_gathers ? largest : 0, par.zero, shard, prefetch,
-                             bucket, par.zero3_reshard);
+                             bucket, par.zero3_reshard, grad_bytes);
     if (expert_local > 0) {
       // Routed experts: their grads and optimizer states (ZeRO-3: and params) sharded over the
       // expert-DP group (Megatron's distributed optimizer); the workspace is counted once.
       MemoryStatic e = static_memory(expert_local, dense_gathers ? 0 : largest, par.zero, eshard_all,
-                                     prefetch, bucket, par.zero3_reshard);
+                                     prefetch, bucket, par.zero3_reshard, grad_bytes);
       prog.mem.params = prog.mem.params + e.params;
       prog.mem.grads = prog.mem.grads + e.grads;
       prog.mem.optimizer = prog.mem.optimizer + e.optimizer;
       if (dynamic && par.ep > 1 && tr.moe.replicas > 0) {
-        // Replica slots: bf16 weights and an fp32 gradient buffer per slot (compiler.h).
+        // Replica slots: bf16 weights and a gradient buffer per slot (compiler.h).
         int64_t slots = 0;
         for (int l : info.layers) slots += model.is_moe_layer(l) ? tr.moe.replicas : 0;
         const int64_t pe = (expert_params(model) + std::max(1, par.etp) - 1) / std::max(1, par.etp);
         prog.mem.params = prog.mem.params + Bytes{2 * slots * pe};
-        prog.mem.grads = prog.mem.grads + Bytes{4 * slots * pe};
+        prog.mem.grads = prog.mem.grads + Bytes{grad_bytes * slots * pe};
       }
     }
     prog.hardware_flops = b.hardware_flops_;

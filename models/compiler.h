@@ -164,7 +164,11 @@
 // Megatron-Core or DeepSeek's DualPipe run it (ep > 1; 1F1B without pipelining, interleaved,
 // dualpipev or dualpipe, whose steps pair too; recompute none or selective) and where it is
 // modelled (zero 0-2, no activation offload).
-// Gradients are reduced in bf16 (Megatron-Core grad_reduce_in_fp32=False; FSDP "PURE").
+// Gradients are reduced in the format parallel.grad_reduce_dtype resolves to (models/spec.h
+// GradReduce: by default fp32 for bf16 and fp8 training, as Megatron-LM, torchtitan and
+// Composer's FSDP do; fp16 for fp16): every data-parallel gradient reduction (buckets,
+// ZeRO-3 reduce-scatters, HSDP replica all-reduces, expert gradients) moves that many bytes
+// per element, and the gradient buffer holds that many (models/memory.h static_memory()).
 // HSDP (fsdp_shard_group < dp) with ZeRO-3: each layer's gradient is reduce-scattered over
 // its shard group and the shard then all-reduced over the replicas, both on the DP stream, per
 // layer and micro-batch; with ZeRO-1/2 each bucket the same way ("dp.grad.reducescatter" then

@@ -381,27 +381,30 @@ int64_t mtp_front_activation_bytes(const ModelSpec& model, int seq, int micro_ba
 }
 
 MemoryStatic static_memory(int64_t params_local, int64_t largest_layer_params_local, int zero,
-                           int shard_group, int zero3_prefetch, int64_t dp_bucket_bytes, bool zero3_reshard) {
+                           int shard_group, int zero3_prefetch, int64_t dp_bucket_bytes, bool zero3_reshard,
+                           int grad_bytes) {
   SIM_CHECK(params_local >= 0 && largest_layer_params_local >= 0,
             "static_memory: params_local=%lld largest_layer=%lld", (long long)params_local,
             (long long)largest_layer_params_local);
   SIM_CHECK(zero >= 0 && zero <= 3, "static_memory: zero=%d", zero);
   SIM_CHECK(shard_group >= 1, "static_memory: shard_group=%d", shard_group);
+  SIM_CHECK(grad_bytes == 2 || grad_bytes == 4, "static_memory: grad_bytes=%d", grad_bytes);
   SIM_CHECK(zero3_prefetch >= 0 && dp_bucket_bytes >= 0,
             "static_memory: zero3_prefetch=%d dp_bucket_bytes=%lld", zero3_prefetch,
             (long long)dp_bucket_bytes);
   const int64_t P = params_local, N = shard_group;
+  const int64_t G = grad_bytes;
   int64_t params = kBytesBf16Param * P;
-  int64_t grads = kBytesFp32Grad * P;
+  int64_t grads = G * P;
   int64_t optimizer = kBytesAdamState * P;
   if (zero >= 1) optimizer = ceil_div(kBytesAdamState * P, N);
-  if (zero >= 2) grads = ceil_div(kBytesFp32Grad * P, N) + std::min(dp_bucket_bytes, kBytesFp32Grad * P);
+  if (zero >= 2) grads = ceil_div(G * P, N) + std::min(dp_bucket_bytes, G * P);
   if (zero >= 3 && N > 1) {   // with one shard nothing is gathered
     params = ceil_div(kBytesBf16Param * P, N) +
              kBytesBf16Param * largest_layer_params_local * (int64_t{zero3_prefetch} + 1);
-    if (!zero3_reshard) {   // every parameter stays gathered; gradients accumulate unsharded (fp32)
+    if (!zero3_reshard) {   // every parameter stays gathered; gradients accumulate unsharded
       params = ceil_div(kBytesBf16Param * P, N) + kBytesBf16Param * P;
-      grads = ceil_div(kBytesFp32Grad * P, N) + kBytesFp32Grad * P;
+      grads = ceil_div(G * P, N) + G * P;
     }
   }
   MemoryStatic m;

@@ -20,8 +20,9 @@
 //    all-gathers it again in the backward pass (paper section 4.2.2), so that input is /t too.
 //  * Static state follows Rajbhandari et al. 2020, "ZeRO: Memory Optimizations Toward Training
 //    Trillion Parameter Models" (arXiv:1910.02054) with Megatron-LM's mixed-precision layout:
-//    bf16 weights 2 B/param, fp32 main-gradient (accumulation) buffer 4 B/param, Adam fp32
-//    master weights + m + v = 12 B/param (ZeRO's K = 12). See static_memory().
+//    bf16 weights 2 B/param, fp32 main-gradient (accumulation) buffer 4 B/param (2 B when
+//    gradients are reduced in bf16/fp16: parallel.grad_reduce_dtype), Adam fp32 master
+//    weights + m + v = 12 B/param (ZeRO's K = 12). See static_memory().
 //  * A fixed per-GPU workspace (CUDA context, library workspaces, NCCL buffers, allocator
 //    fragmentation) is a documented constant, kFixedWorkspaceBytes.
 //
@@ -238,7 +239,7 @@ int64_t mtp_front_activation_bytes(const ModelSpec& model, int seq, int micro_ba
 inline constexpr int64_t kFixedWorkspaceBytes = int64_t{3} << 29;   // 1.5 GiB
 
 inline constexpr int64_t kBytesBf16Param = 2;     // working weights
-inline constexpr int64_t kBytesFp32Grad = 4;      // main-gradient accumulation buffer
+inline constexpr int64_t kBytesFp32Grad = 4;      // main-gradient accumulation buffer (fp32 reduce)
 inline constexpr int64_t kBytesAdamState = 12;    // fp32 master + m + v
 
 // Static memory of one rank.
@@ -250,7 +251,9 @@ inline constexpr int64_t kBytesAdamState = 12;    // fp32 master + m + v
 //   shard_group                 ranks the ZeRO state is divided over (>= 1).
 //   zero3_prefetch              layers gathered ahead of the one in use (ZeRO-3 only).
 //   dp_bucket_bytes             bytes of one gradient-reduction bucket.
-// Result:
+//   grad_bytes                  bytes per element of the gradient buffer: 4 when gradients are
+//                               accumulated and reduced in fp32, 2 in bf16/fp16 (G below).
+// Result (G = 4 in the figures):
 //   zero 0: params 2P, grads 4P, optimizer 12P.
 //   zero 1: optimizer 12P/N.
 //   zero 2: and grads 4P/N + one bucket of unsharded gradients (min(dp_bucket, 4P)) that is
@@ -260,11 +263,11 @@ inline constexpr int64_t kBytesAdamState = 12;    // fp32 master + m + v
 //           is held through the whole forward and backward). With shard_group 1 nothing is
 //           gathered and zero 3 equals zero 2. With zero3_reshard false the whole program's
 //           parameters stay gathered (params 2P/N + 2P) and its gradients accumulate unsharded
-//           in fp32 until the one reduce-scatter (grads 4P/N + 4P).
+//           until the one reduce-scatter (grads 4P/N + 4P).
 //   workspace = kFixedWorkspaceBytes in every case.
 // REQUIRES: params_local >= 0, 0 <= zero <= 3, shard_group >= 1, zero3_prefetch >= 0.
 MemoryStatic static_memory(int64_t params_local, int64_t largest_layer_params_local, int zero,
                            int shard_group, int zero3_prefetch, int64_t dp_bucket_bytes,
-                           bool zero3_reshard = true);
+                           bool zero3_reshard = true, int grad_bytes = kBytesFp32Grad);
 
 }  // namespace trainsim

@@ -30,6 +30,8 @@ constexpr NameTable<RecomputeModule, 5> kRecomputeModules{{{kRecomputeCoreAttn, 
                                                           {kRecomputeMlp, "mlp"},
                                                           {kRecomputeMoeAct, "moe_act"}}};
 constexpr NameTable<ZeroGather, 2> kZeroGathers{{{ZeroGather::kLayer, "layer"}, {ZeroGather::kTensor, "tensor"}}};
+constexpr NameTable<GradReduce, 4> kGradReduces{{
+    {GradReduce::kAuto, "auto"}, {GradReduce::kBf16, "bf16"}, {GradReduce::kFp16, "fp16"}, {GradReduce::kFp32, "fp32"}}};
 constexpr NameTable<EpLayout, 3> kEpLayouts{{{EpLayout::kAuto, "auto"}, {EpLayout::kDp, "dp"}, {EpLayout::kFolded, "folded"}}};
 constexpr NameTable<AttentionKernel, 3> kAttentionKernels{{
     {AttentionKernel::kFlash, "flash"}, {AttentionKernel::kUnfused, "unfused"}, {AttentionKernel::kCudnn, "cudnn"}}};
@@ -46,6 +48,7 @@ const char* to_string(Recompute v) { return name_of(kRecomputes, v); }
 const char* to_string(AttentionKernel v) { return name_of(kAttentionKernels, v); }
 const char* to_string(Fp8Recipe v) { return name_of(kFp8Recipes, v); }
 const char* to_string(ZeroGather v) { return name_of(kZeroGathers, v); }
+const char* to_string(GradReduce v) { return name_of(kGradReduces, v); }
 const char* to_string(EpLayout v) { return name_of(kEpLayouts, v); }
 const char* to_string(MoeRouting v) {
   switch (v) {
@@ -72,6 +75,16 @@ int bytes_of(DType d) {
   return 2;  // unreachable
 }
 
+DType resolved_grad_reduce(GradReduce g, DType precision) {
+  switch (g) {
+    case GradReduce::kBf16: return DType::kBF16;
+    case GradReduce::kFp16: return DType::kFP16;
+    case GradReduce::kFp32: return DType::kFP32;
+    case GradReduce::kAuto: break;
+  }
+  return precision == DType::kFP16 ? DType::kFP16 : DType::kFP32;
+}
+
 bool parse_dtype(std::string_view s, DType* out) { return parse_in(kDTypes, s, out); }
 bool parse_activation(std::string_view s, Activation* out) { return parse_in(kActivations, s, out); }
 bool parse_norm(std::string_view s, NormKind* out) { return parse_in(kNorms, s, out); }
@@ -90,6 +103,7 @@ std::string recompute_modules_string(uint32_t modules) {
   return out;
 }
 bool parse_zero_gather(std::string_view s, ZeroGather* out) { return parse_in(kZeroGathers, s, out); }
+bool parse_grad_reduce(std::string_view s, GradReduce* out) { return parse_in(kGradReduces, s, out); }
 bool parse_ep_layout(std::string_view s, EpLayout* out) { return parse_in(kEpLayouts, s, out); }
 
 const char* dtype_choices() { return "\"bf16\", \"fp16\", \"fp8\" or \"fp32\""; }
@@ -104,6 +118,9 @@ const char* recompute_module_choices() {
 }
 const char* attention_kernel_choices() { return "\"flash\", \"cudnn\" or \"unfused\""; }
 const char* fp8_recipe_choices() { return "\"current\", \"delayed\" or \"blockwise\""; }
+const char* grad_reduce_choices() {
+  return "\"auto\" (fp32 for bf16 and fp8 training, fp16 for fp16), \"bf16\", \"fp16\" or \"fp32\"";
+}
 const char* zero_gather_choices() { return "\"layer\" (FSDP) or \"tensor\" (DeepSpeed ZeRO-3)"; }
 const char* ep_layout_choices() {
   return "\"auto\" (EP along DP where it applies, else folded), \"dp\" (EP along DP) or \"folded\" (parallel folding)";

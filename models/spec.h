@@ -81,6 +81,12 @@ constexpr bool fused_attention(AttentionKernel k) { return k != AttentionKernel:
 //            (DeepSpeed ZeRO-3 as of 2021: each leaf module's parameters fetched with its own
 //            all-gather behind a torch.cuda.synchronize(); DeepSpeed issues #1069 and #5047).
 enum class ZeroGather : uint8_t { kLayer, kTensor };
+// The format data-parallel gradients are accumulated and reduced in:
+//   kAuto  fp32 for bf16 and fp8 training (Megatron-LM turns on accumulate_allreduce_grads_in_fp32
+//          for bf16; torchtitan's mixed_precision_reduce and Composer's DEFAULT FSDP mixed
+//          precision reduce in fp32), fp16 for fp16 training (Megatron-LM's fp16 default);
+//   kBf16 / kFp16 / kFp32  that format (Megatron-Core --grad-reduce-in-bf16; FSDP "PURE").
+enum class GradReduce : uint8_t { kAuto, kBf16, kFp16, kFp32 };
 
 const char* to_string(DType);
 const char* to_string(Activation);
@@ -90,8 +96,11 @@ const char* to_string(Recompute);
 const char* to_string(AttentionKernel);
 const char* to_string(Fp8Recipe);
 const char* to_string(ZeroGather);
+const char* to_string(GradReduce);
 const char* to_string(EpLayout);
 int bytes_of(DType);  // 2 for bf16/fp16, 1 for fp8, 4 for fp32
+// The format `g` resolves to for training in `precision` (kAuto: fp16 for fp16, else fp32).
+DType resolved_grad_reduce(GradReduce g, DType precision);
 
 struct ModelSpec {
   std::string name;                 // catalog name or user label
@@ -241,6 +250,9 @@ struct ParallelSpec {
   // reshard_after_forward=False with gradient sync on the last micro-batch only, as torchtitan
   // runs FSDP under PP).
   bool zero3_reshard = true;
+  // The format gradients are accumulated and reduced over the data-parallel ranks in (the
+  // buffer's bytes per parameter and the reductions' bytes per element): GradReduce above.
+  GradReduce grad_reduce_dtype = GradReduce::kAuto;
   // Share of each layer's saved activations copied to host memory after its forward and
   // fetched back, one layer ahead, for its backward (MEMO-style offload over PCIe). 0 = none.
   double activation_offload = 0;

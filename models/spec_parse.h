@@ -28,6 +28,7 @@ bool parse_recompute_module(std::string_view s, RecomputeModule* out);
 // The names of the set bits, in table order, ", "-separated ("" for none).
 std::string recompute_modules_string(uint32_t modules);
 bool parse_zero_gather(std::string_view s, ZeroGather* out);
+bool parse_grad_reduce(std::string_view s, GradReduce* out);
 bool parse_ep_layout(std::string_view s, EpLayout* out);
 
 // "\"bf16\", \"fp16\", \"fp8\" or \"fp32\"" and so on: ready for "accepted: ..." messages.
@@ -40,6 +41,7 @@ const char* recompute_module_choices();
 const char* attention_kernel_choices();
 const char* fp8_recipe_choices();
 const char* zero_gather_choices();
+const char* grad_reduce_choices();
 const char* ep_layout_choices();
 
 }  // namespace trainsim

@@ -139,6 +139,7 @@ ordered_json prediction_json(const Prediction& p) {
   strategy["dp_overlap"] = par.dp_overlap;
   strategy["zero3_prefetch"] = par.zero3_prefetch;
   if (!par.zero3_reshard) strategy["zero3_reshard"] = false;   // only when set: other reports keep their bytes
+  strategy["grad_reduce_dtype"] = to_string(resolved_grad_reduce(par.grad_reduce_dtype, s.training.precision));
   j["strategy"] = std::move(strategy);
 
   j["mode"] = p.fast ? "fast" : "full";

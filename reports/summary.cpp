@@ -89,6 +89,9 @@ void header_section(std::string& out, const Prediction& p) {
     if (par.zero >= 3 && !par.zero3_reshard) zero += "; parameters kept gathered, gradients reduced once";
     zero += ")";
   }
+  // The gradient format, where gradients are reduced over ranks at all.
+  if (par.dp * par.cp > 1 || (s.model.is_moe() && expert_dp_size(par) > 1))
+    zero += strf(", gradients reduced in %s", to_string(resolved_grad_reduce(par.grad_reduce_dtype, tr.precision)));
   std::string cp_how;
   if (par.cp > 1) {
     const int ring = par.cp / std::max(1, par.cp_ulysses);

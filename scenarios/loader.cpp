@@ -64,7 +64,7 @@ const std::vector<std::string> kClusterKeys = {"gpu",          "gpus",          
 const std::vector<std::string> kParallelKeys = {
     "tp",   "pp",   "vp",       "dp",        "cp",    "ep", "cp_ulysses", "cp_load_balance",
     "sequence_parallel", "schedule", "zero", "fsdp_shard_group", "recompute", "recompute_layers",
-    "recompute_modules", "layers_per_stage", "tp_overlap", "order", "dp_bucket", "dp_overlap", "zero3_prefetch", "zero3_gather", "zero3_reshard",
+    "recompute_modules", "layers_per_stage", "tp_overlap", "order", "dp_bucket", "dp_overlap", "zero3_prefetch", "zero3_gather", "zero3_reshard", "grad_reduce_dtype",
     "activation_offload", "etp", "ep_layout", "ep_overlap", "delay_wgrad", "hsdp_defer_all_reduce"};
 const std::vector<std::string> kMoeKeys = {"routing", "skew", "histogram", "seed", "placement", "rebalance_every",
                                            "replicas", "dispatch", "node_limit"};
@@ -931,6 +931,7 @@ Result<Scenario> load_document(json doc, const std::string& label,
     r.read_int(psec, b, "zero3_prefetch", 0, kMaxLayers, nullptr, &p.zero3_prefetch);
     r.read_bool(psec, b, "zero3_reshard", &p.zero3_reshard);
     r.read_enum(psec, b, "zero3_gather", parse_zero_gather, zero_gather_choices(), &p.zero3_gather);
+    r.read_enum(psec, b, "grad_reduce_dtype", parse_grad_reduce, grad_reduce_choices(), &p.grad_reduce_dtype);
     r.read_real(psec, b, "activation_offload", 0.0, 1.0, "0.5 (half of each layer's saved activations)",
                 &p.activation_offload);
     if (const json* v = Reader::field(psec, "layers_per_stage")) {

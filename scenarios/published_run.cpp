@@ -350,6 +350,16 @@ Result<RowScenario> scenario_from_row(const nlohmann::json& row) {
     return out;
   }
   out.scenario = std::move(s).value();
+  {   // Not in the row schema: the format the frameworks reduce gradients in by default.
+    const ParallelSpec& ps = out.scenario.parallel;
+    if (ps.dp * ps.cp > 1 || (out.scenario.model.is_moe() && expert_dp_size(ps) > 1)) {
+      const DType g = resolved_grad_reduce(ps.grad_reduce_dtype, out.scenario.training.precision);
+      d.push_back(std::string("grad_reduce_dtype=") + to_string(g) + " (not in the row schema; " +
+                  (g == DType::kFP16 ? "fp16 training reduces in fp16"
+                                     : "Megatron-LM, torchtitan and Composer reduce bf16 and fp8 training's gradients in fp32") +
+                  ")");
+    }
+  }
   out.scenario.name = id;
   out.scenario.file = label;
   if (M.contains("name") && M["name"].is_string()) out.scenario.model.name = M["name"].get<std::string>();

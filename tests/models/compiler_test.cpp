@@ -28,6 +28,9 @@ using testing::small_gpt;
 using testing::training;
 using testing::compile_checked;
 
+// Bytes per reduced gradient element: grad_reduce_dtype "auto" under bf16 training is fp32.
+constexpr int64_t kGradBytes = 4;
+
 ParallelSpec parallel(int tp, int pp, int dp) {
   ParallelSpec p;
   p.tp = tp;
@@ -644,8 +647,9 @@ TEST(CompilerPlan, Tp2Pp2Dp2Structure) {
         }
     }
 
-    // DP (zero 0): each stage all-reduces its gradients once per step, in bf16:
-    //   sum of the reduction bytes = 2 B x the stage's parameters (after the TP split).
+    // DP (zero 0): each stage all-reduces its gradients once per step, in fp32 (grad_reduce_dtype
+    // "auto" under bf16 training): sum of the reduction bytes = 4 B x the stage's parameters
+    // (after the TP split).
     for (int st = 0; st < 2; ++st) {
       int64_t bytes = 0;
       for (const Task& t : plan.programs[st].tasks)
@@ -654,9 +658,9 @@ TEST(CompilerPlan, Tp2Pp2Dp2Structure) {
           EXPECT_EQ(t.stream, kStreamDp);
           bytes += plan.ops[t.op].bytes.count();
         }
-      EXPECT_EQ(bytes, 2 * c.stages[st].params_local)
+      EXPECT_EQ(bytes, kGradBytes * c.stages[st].params_local)
           << (sp ? "sp" : "no sp") << " stage " << st << ": reduced " << bytes << " B for "
-          << c.stages[st].params_local << " parameters (difference " << 2 * c.stages[st].params_local - bytes
+          << c.stages[st].params_local << " parameters (difference " << kGradBytes * c.stages[st].params_local - bytes
           << " B)";
     }
   }
@@ -673,7 +677,7 @@ TEST(CompilerPlan, TiedEmbeddingSingleStageReducedOnce) {
   int64_t bytes = 0;
   for (const Task& t : c.plan.programs[0].tasks)
     if (t.kind == TaskKind::kCollective && t.group == kGroupDp) bytes += c.plan.ops[t.op].bytes.count();
-  EXPECT_EQ(bytes, 2 * c.stages[0].params_local)
+  EXPECT_EQ(bytes, kGradBytes * c.stages[0].params_local)
       << "reduced " << bytes << " B for " << c.stages[0].params_local << " parameters; the embedding is "
       << embedding_params(model) << " parameters (" << 2 * embedding_params(model) << " B)";
 }
@@ -730,9 +734,9 @@ TEST(CompilerPlan, ShardGroupOfOneAllReducesOverTheReplicas) {
     const CompiledPlan ca = compile_checked(all), c1 = compile_checked(one);
     ASSERT_FALSE(c1.plan.programs.empty());
     if (zero == 1) {
-      EXPECT_EQ(coll_bytes(c1, "dp.grad.replica.allreduce", 4), 2 * c1.stages[0].params_local);
+      EXPECT_EQ(coll_bytes(c1, "dp.grad.replica.allreduce", 4), kGradBytes * c1.stages[0].params_local);
       EXPECT_EQ(coll_bytes(c1, "dp.grad.reducescatter"), 0);
-      EXPECT_EQ(coll_bytes(ca, "dp.grad.reducescatter", 4), 2 * ca.stages[0].params_local);
+      EXPECT_EQ(coll_bytes(ca, "dp.grad.reducescatter", 4), kGradBytes * ca.stages[0].params_local);
     } else {
       const int64_t fsdp = coll_bytes(ca, "zero3.grad.reducescatter", 4);
       EXPECT_GT(fsdp, 0);
@@ -836,7 +840,7 @@ TEST(CompilerPlan, ZeroZeroReadsAShardGroupAsAllOfDp) {
   par.fsdp_shard_group = 2;
   const CompiledPlan b = compile_checked(scenario(small_gpt(4), training(1024, 2, 4), par, "H100-SXM-80GB"));
   ASSERT_EQ(a.plan.programs[0].tasks.size(), b.plan.programs[0].tasks.size());
-  EXPECT_EQ(coll_bytes(b, "dp.grad.allreduce", 4), 2 * b.stages[0].params_local);
+  EXPECT_EQ(coll_bytes(b, "dp.grad.allreduce", 4), kGradBytes * b.stages[0].params_local);
   EXPECT_EQ(coll_bytes(b, "dp.grad.allreduce", 4), coll_bytes(a, "dp.grad.allreduce", 4));
 }
 
@@ -930,8 +934,8 @@ TEST(CompilerPlan, TiedEmbeddingGradAllReduceBetweenEndStages) {
                 const auto& tasks = plan.programs[st].tasks;
                 const Task& t = tasks[ids[0]];
                 const OpDesc& op = plan.ops[t.op];
-                const int64_t S = 2 * ((V * h + tp - 1) / tp);
-                EXPECT_EQ(op.bytes.count(), zero == 3 ? (S + 1) / 2 : S) << what;
+                const int64_t S = 2 * ((V * h + tp - 1) / tp);   // the bf16 weight; reduced in fp32
+                EXPECT_EQ(op.bytes.count(), (kGradBytes / 2) * (zero == 3 ? (S + 1) / 2 : S)) << what;
                 EXPECT_EQ(op.coll, CollKind::kAllReduce) << what;
                 EXPECT_EQ(t.kind, TaskKind::kCollective) << what;
                 EXPECT_EQ(t.group, embedding_grad_group(false, false)) << what;
@@ -1010,7 +1014,8 @@ TEST(CompilerReplay, TiedEmbeddingGradAllReduceIsTwoRankAllReduce) {
     ASSERT_TRUE(bind_costs(c.plan, *cm.value(), s.cluster.gpus_per_node, nullptr).ok());
     auto eff = default_efficiencies(gpu_family(s.cluster.gpu));
     ASSERT_TRUE(eff.ok());
-    const Bytes S{2 * ((int64_t{32000} * 1024 + k.tp - 1) / k.tp)};
+    // The main gradient in fp32 (grad_reduce_dtype "auto" under bf16 training).
+    const Bytes S{kGradBytes * ((int64_t{32000} * 1024 + k.tp - 1) / k.tp)};
     const Time expect = k.cross_node ? transfer_time(S, s.cluster.nic_bandwidth * eff->nic) + eff->nic_alpha + eff->nic_alpha
                                      : transfer_time(S, s.cluster.nvlink_bandwidth * eff->nvlink_allreduce) +
                                            eff->nvlink_alpha + eff->nvlink_alpha;

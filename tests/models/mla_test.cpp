@@ -188,8 +188,8 @@ TEST(Mla, ReplicatedGradAllReduceClosedForm) {
               const Task& t = tasks[ids[0]];
               const OpDesc& op = plan.ops[t.op];
               const int64_t layers = 2 / pp;
-              const int64_t bytes = 2 * layers * repl;
-              EXPECT_EQ(op.bytes.count(), zero == 3 ? (bytes + 1) / 2 : bytes) << what;
+              const int64_t bytes = 2 * layers * repl;   // bf16; reduced as fp32 main gradients (x 2)
+              EXPECT_EQ(op.bytes.count(), 2 * (zero == 3 ? (bytes + 1) / 2 : bytes)) << what;
               EXPECT_EQ(op.coll, CollKind::kAllReduce);
               EXPECT_EQ(t.kind, TaskKind::kCollective);
               EXPECT_EQ(t.group, kGroupMlaGradDense);
@@ -228,7 +228,7 @@ TEST(Mla, ReplicatedGradAllReduceClosedForm) {
   ASSERT_EQ(ids.size(), 1u);
   EXPECT_EQ(c->plan.programs[0].tasks[ids[0]].group, kGroupMlaGradMoe);
   EXPECT_EQ(c->plan.ops[c->plan.programs[0].tasks[ids[0]].op].bytes.count(),
-            2 * 2 * mla_replicated_params(small_mla_moe()));
+            2 * 2 * 2 * mla_replicated_params(small_mla_moe()));   // 2 layers, fp32 main gradients
   // DeepSeek-V3: 2 B x (7168 x 1536 + 1536 + 7168 x (512 + 64) + 512) = 30,281,728 B per layer.
   auto ds = find_model("deepseek-v3");
   ASSERT_TRUE(ds.ok());

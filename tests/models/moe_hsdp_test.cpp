@@ -26,6 +26,7 @@ Scenario hsdp_case(int zero, int micro = 2) {
   Scenario s = testing::moe_scenario(small_moe(8, 2), 1, 1, 8, 2, micro);
   s.parallel.zero = zero;
   s.parallel.fsdp_shard_group = 4;
+  s.parallel.grad_reduce_dtype = GradReduce::kBf16;   // the closed forms below count 2 B per gradient element
   return s;
 }
 

@@ -594,6 +594,7 @@ TEST(MoeCompiler, ZeroThreeGathersExpertsOverExpertDpClosedForm) {
     s.parallel.zero = 3;
     s.parallel.recompute = rc;
     s.parallel.zero3_gather = zg;
+    s.parallel.grad_reduce_dtype = GradReduce::kBf16;   // gradients reduced in the gathers' bf16
     auto c = compile_plan(s.model, s.training, s.parallel, 8);
     ASSERT_TRUE(c.ok()) << c.status().to_string();
     const Plan& plan = c.value().plan;

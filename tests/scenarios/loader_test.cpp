@@ -426,6 +426,22 @@ TEST(LoaderErrors, Zero3ReshardNeedsZero3) {
   EXPECT_TRUE(def->parallel.zero3_reshard);
 }
 
+TEST(LoaderErrors, GradReduceDtypeNamesTheFormats) {
+  json d = base_doc();
+  d["parallel"]["grad_reduce_dtype"] = "int8";
+  expect_error(load(d), "/parallel/grad_reduce_dtype", "int8", {"\"auto\"", "\"bf16\"", "\"fp32\""});
+  d["parallel"]["grad_reduce_dtype"] = 4;
+  expect_error(load(d), "/parallel/grad_reduce_dtype", "4", {});
+  d["parallel"]["grad_reduce_dtype"] = "bf16";
+  auto ok = load(d);
+  ASSERT_TRUE(ok.ok()) << ok.status().to_string();
+  EXPECT_EQ(ok->parallel.grad_reduce_dtype, GradReduce::kBf16);
+  d["parallel"].erase("grad_reduce_dtype");
+  auto def = load(d);
+  ASSERT_TRUE(def.ok()) << def.status().to_string();
+  EXPECT_EQ(def->parallel.grad_reduce_dtype, GradReduce::kAuto);
+}
+
 TEST(LoaderErrors, TpOverlapNeedsTpAndSequenceParallelism) {
   json d = base_doc();   // tp 1
   d["parallel"]["tp_overlap"] = true;
