@@ -3,6 +3,7 @@
 #include <cmath>
 #include <set>
 
+#include "reports/json_report.h"
 #include "reports/text_table.h"
 
 namespace trainsim {
@@ -194,7 +195,7 @@ ordered_json sweep_json(const SweepResult& r) {
     q["values"] = std::move(vals);
     q["status"] = !p.ok ? "invalid" : p.oom ? "oom" : "ok";
     q["error"] = p.error;
-    auto num = [&](double v) { return p.ok && std::isfinite(v) ? ordered_json(v) : ordered_json(nullptr); };
+    auto num = [&](double v) { return p.ok ? json_number(v) : ordered_json(nullptr); };
     q["dp"] = p.dp > 0 ? ordered_json(p.dp) : ordered_json(nullptr);
     q["step_s"] = num(p.step_s);
     q["tokens_per_s"] = num(p.tokens_per_s);
