@@ -48,8 +48,10 @@ TEST_F(VerifyCli, HostCalibrationThenVerifyRecordsHistory) {
   ASSERT_EQ(c.rc, 0) << c.out;
   CmdResult i = run("calibrate import " + path("host.jsonl") + " --db " + path("host.db"));
   ASSERT_EQ(i.rc, 0) << i.out;
-  // A generous tolerance: this test checks the plumbing, not this machine's noise.
-  CmdResult v = run("verify " + sc + " --calibration " + path("host.db") + " --steps 1 --tolerance 1000% --json " +
+  // A tolerance nothing reaches: this test checks the plumbing, not this machine's noise. (With
+  // 1000% it failed when other tests loaded the cores during the calibration but not during the
+  // verify run: predicted 164 ms from the slowed kernels, measured 13.6 ms, +1109%.)
+  CmdResult v = run("verify " + sc + " --calibration " + path("host.db") + " --steps 1 --tolerance 1000000000% --json " +
                     path("v.json") + " --history-db " + path("results.db"));
   ASSERT_EQ(v.rc, 0) << v.out;
   EXPECT_NE(v.out.find("step error"), std::string::npos) << v.out;
