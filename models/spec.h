@@ -282,5 +282,10 @@ inline bool ep_folded(const ParallelSpec& p) {
 inline int expert_dp_size(const ParallelSpec& p) {
   return p.tp * p.cp * p.dp / (std::max(1, p.etp) * std::max(1, p.ep));
 }
+// Whether a step reduces gradients over data-parallel ranks at all (dense dp x cp, or the
+// routed experts' expert-DP group): where the gradient format (grad_reduce_dtype) is worth naming.
+inline bool reduces_dp_gradients(const ModelSpec& m, const ParallelSpec& p) {
+  return p.dp * p.cp > 1 || (m.is_moe() && expert_dp_size(p) > 1);
+}
 
 }  // namespace trainsim

@@ -13,7 +13,6 @@ using reports::strf;
 using reports::ms;
 using reports::signed_pct;
 
-
 }  // namespace
 
 std::string format_trace_comparison(const TraceComparison& c, double tolerance, const std::string& version) {

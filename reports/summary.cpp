@@ -22,7 +22,6 @@ constexpr size_t kMaxStageRows = 64;
 
 double gib(Bytes b) { return b.gib(); }
 
-
 // Share of `part` in `whole` as a percentage string; "-" when whole is zero.
 std::string share(Time part, Time whole) {
   if (whole.count_ps() <= 0) return "-";
@@ -90,7 +89,7 @@ void header_section(std::string& out, const Prediction& p) {
     zero += ")";
   }
   // The gradient format, where gradients are reduced over ranks at all.
-  if (par.dp * par.cp > 1 || (s.model.is_moe() && expert_dp_size(par) > 1))
+  if (reduces_dp_gradients(s.model, par))
     zero += strf(", gradients reduced in %s", to_string(resolved_grad_reduce(par.grad_reduce_dtype, tr.precision)));
   std::string cp_how;
   if (par.cp > 1) {

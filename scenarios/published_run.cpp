@@ -352,7 +352,7 @@ Result<RowScenario> scenario_from_row(const nlohmann::json& row) {
   out.scenario = std::move(s).value();
   {   // Not in the row schema: the format the frameworks reduce gradients in by default.
     const ParallelSpec& ps = out.scenario.parallel;
-    if (ps.dp * ps.cp > 1 || (out.scenario.model.is_moe() && expert_dp_size(ps) > 1)) {
+    if (reduces_dp_gradients(out.scenario.model, ps)) {
       const DType g = resolved_grad_reduce(ps.grad_reduce_dtype, out.scenario.training.precision);
       d.push_back(std::string("grad_reduce_dtype=") + to_string(g) + " (not in the row schema; " +
                   (g == DType::kFP16 ? "fp16 training reduces in fp16"
