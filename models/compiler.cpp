@@ -1073,6 +1073,27 @@ class StageBuilder {
     if (mods & kRecomputeCoreAttn) rec_task(attention_forward(c, layer, micro));
   }
 
+  // torchtitan's op-level selective recomputation (models/spec.h kRecomputeOp): what the block
+  // did not keep, rerun in forward order when its backward starts (the first backward op to use a
+  // recomputed tensor, FC2's input gradient, comes right after the residual's): the input norm,
+  // wk (the K columns of the fused QKV GEMM), RoPE on Q and K, wo, the residual add, the MLP
+  // norm, w3 (the up half of the fused FC1) and the SwiGLU. The attention core's output is kept.
+  // The loader keeps it to tp 1 (no TP collectives to rerun) and dense SwiGLU blocks.
+  void op_recompute(int layer, int micro) {
+    const Category c = Category::kRecompute;
+    const int64_t T = d_.tokens();
+    const DType g = d_.gemm_dtype;
+    rec_task(emit_compute(OP(memory_op("attn.norm.fwd", OpClass::kNorm, norm_bytes(), false)), c, layer, micro));
+    emit_compute(OP(gemm_op("attn.k.fwd", T, d_.kv, d_.h, g, false)), c, layer, micro);
+    emit_compute(OP(memory_op("attn.rope.fwd", OpClass::kElementwise, 2 * 2 * T * (d_.q + d_.kv), false)), c, layer,
+                 micro);
+    emit_compute(OP(gemm_op("attn.proj.fwd", T, d_.h, d_.q, g, false)), c, layer, micro);
+    emit_compute(OP(memory_op("attn.residual.fwd", OpClass::kElementwise, resid_bytes(), false)), c, layer, micro);
+    emit_compute(OP(memory_op("mlp.norm.fwd", OpClass::kNorm, norm_bytes(), false)), c, layer, micro);
+    emit_compute(OP(gemm_op("mlp.fc1.up.fwd", T, d_.f, d_.h, g, false)), c, layer, micro);
+    emit_compute(OP(memory_op("mlp.swiglu.fwd", OpClass::kElementwise, 3 * 2 * T * d_.f, false)), c, layer, micro);
+  }
+
   // One transformer layer backward (with its recomputation). Returns its last task.
   uint32_t layer_backward(int layer, int micro, uint32_t gather_dep, uint32_t offload_dep = kNoDep) {
     const int64_t T = d_.tokens();
@@ -1098,6 +1119,7 @@ class StageBuilder {
     if (mods & kRecomputeLayernorm)   // the FC1 (router, shared experts) input, from the kept norm input
       rec_task(emit_compute(OP(memory_op("mlp.norm.fwd", OpClass::kNorm, norm_bytes(), false)), Category::kRecompute,
                             layer, micro));
+    if (mods & kRecomputeOp) op_recompute(layer, micro);
     if (moe_layer(layer)) {
       moe_backward(layer, micro, sg, (mods & kRecomputeMoeAct) != 0);
     } else {

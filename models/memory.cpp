@@ -87,6 +87,18 @@ LayerActivation layer_activation(const ModelSpec& model, int seq, int micro_batc
       r.recompute_transient_bytes = 0;
       break;
     case Recompute::kSelective: {
+      if (modules & kRecomputeOp) {
+        // torchtitan's op-level policy (models/spec.h kRecomputeOp; the loader keeps it to dense
+        // SwiGLU blocks without MLA, tp 1, no dropout, bf16 inputs): kept are the block's input
+        // and the outputs of wq, wv (the odd matmuls of wq wk wv wo w1 w3 w2), the attention core
+        // (O and its log-sum-exp) and w1, w2; recomputed at the start of the backward are the
+        // input norm's output, wk's output, the roped Q and K, wo's output, the residual sum,
+        // the MLP norm's output, w3's output and the SwiGLU output.
+        r.saved_bytes = 2 * sb * h + 2 * sb * q + 2 * sb * k + o_bytes + lse + 2 * sb * f + 2 * sb * h;
+        r.recompute_transient_bytes = 2 * sb * h + 2 * sb * k + 2 * sb * (q + k) + 2 * sb * h + 2 * sb * h +
+                                      2 * sb * h + 2 * sb * f + 2 * sb * f;
+        break;
+      }
       // Each module drops what it recomputes; its transient is that set, regenerated while the
       // layer's backward runs (all modules' sets counted together: an upper bound).
       int64_t dropped = 0, transient = 0;

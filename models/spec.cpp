@@ -24,11 +24,12 @@ constexpr NameTable<Schedule, 6> kSchedules{{{Schedule::kGpipe, "gpipe"},
                                              {Schedule::kDualPipe, "dualpipe"}}};
 constexpr NameTable<Recompute, 3> kRecomputes{{
     {Recompute::kNone, "none"}, {Recompute::kSelective, "selective"}, {Recompute::kFull, "full"}}};
-constexpr NameTable<RecomputeModule, 5> kRecomputeModules{{{kRecomputeCoreAttn, "core_attn"},
+constexpr NameTable<RecomputeModule, 6> kRecomputeModules{{{kRecomputeCoreAttn, "core_attn"},
                                                           {kRecomputeLayernorm, "layernorm"},
                                                           {kRecomputeMlaUpProj, "mla_up_proj"},
                                                           {kRecomputeMlp, "mlp"},
-                                                          {kRecomputeMoeAct, "moe_act"}}};
+                                                          {kRecomputeMoeAct, "moe_act"},
+                                                          {kRecomputeOp, "op"}}};
 constexpr NameTable<ZeroGather, 2> kZeroGathers{{{ZeroGather::kLayer, "layer"}, {ZeroGather::kTensor, "tensor"}}};
 constexpr NameTable<GradReduce, 4> kGradReduces{{
     {GradReduce::kAuto, "auto"}, {GradReduce::kBf16, "bf16"}, {GradReduce::kFp16, "fp16"}, {GradReduce::kFp32, "fp32"}}};
@@ -114,7 +115,7 @@ const char* schedule_choices() {
 }
 const char* recompute_choices() { return "\"none\", \"selective\" or \"full\""; }
 const char* recompute_module_choices() {
-  return "\"core_attn\", \"layernorm\", \"mla_up_proj\", \"mlp\" or \"moe_act\"";
+  return "\"core_attn\", \"layernorm\", \"mla_up_proj\", \"mlp\", \"moe_act\" or \"op\"";
 }
 const char* attention_kernel_choices() { return "\"flash\", \"cudnn\" or \"unfused\""; }
 const char* fp8_recipe_choices() { return "\"current\", \"delayed\" or \"blockwise\""; }

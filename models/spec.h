@@ -51,12 +51,19 @@ enum class Recompute : uint8_t { kNone, kSelective, kFull };
 //   kMlaUpProj  MLA's up-projections and RoPE: Q, K, V recomputed from the kept latents
 //   kMlp        a dense layer's whole MLP (FC1, activation, FC2) rerun from its kept input
 //   kMoeAct     the routed experts' activation function: the expert FC2 input recomputed
+//   kOp         torchtitan's op-level policy (`selective_ac_option = "op"`, alone): a block keeps
+//               its input and the outputs of its matmuls and attention except every second
+//               matmul (of wq wk wv wo w1 w3 w2: wk, wo and w3), and recomputes the rest at the
+//               start of its backward (the input norm, wk, RoPE, wo, the residual add, the MLP
+//               norm, w3 and the SwiGLU); the attention core is not recomputed. Dense SwiGLU
+//               blocks without MLA, tp 1, no dropout, not fp8 (the loader checks)
 enum RecomputeModule : uint32_t {
   kRecomputeCoreAttn = 1u << 0,
   kRecomputeLayernorm = 1u << 1,
   kRecomputeMlaUpProj = 1u << 2,
   kRecomputeMlp = 1u << 3,
   kRecomputeMoeAct = 1u << 4,
+  kRecomputeOp = 1u << 5,
 };
 // How the attention core runs: one fused flash kernel (FlashAttention, cuDNN SDPA), or the
 // pre-2022 Megatron/DeepSpeed form: batched QK^T GEMM, fused scale-mask-softmax, dropout and

@@ -128,7 +128,7 @@ ordered_json prediction_json(const Prediction& p) {
   if (par.recompute_layers > 0) strategy["recompute_layers"] = par.recompute_layers;   // only when set: other reports keep their bytes
   if (par.recompute == Recompute::kSelective && par.recompute_modules != kRecomputeCoreAttn) {   // likewise
     nlohmann::json mods = nlohmann::json::array();
-    for (uint32_t bit = 1; bit <= kRecomputeMoeAct; bit <<= 1) {
+    for (uint32_t bit = 1; bit <= kRecomputeOp; bit <<= 1) {
       if ((par.recompute_modules & bit) == 0) continue;
       mods.push_back(recompute_modules_string(bit));
     }

@@ -1411,6 +1411,26 @@ Result<Scenario> load_document(json doc, const std::string& label,
     else if ((p.recompute_modules & kRecomputeMoeAct) && !s.model.is_moe())
       r.note(P + "/recompute_modules", shown,
              "\"moe_act\" recomputes the routed experts' activation; the model has no experts; remove it");
+    else if (p.recompute_modules & kRecomputeOp) {
+      // torchtitan's op-level policy, as modelled (models/spec.h kRecomputeOp): what it keeps
+      // and reruns is laid out for a dense SwiGLU block on one TP rank, in bf16 or fp16.
+      std::string why;
+      if (p.recompute_modules != kRecomputeOp)
+        why = "\"op\" is a policy of its own (torchtitan's selective_ac_option \"op\"), not combined with other "
+              "modules; use [\"op\"] alone or the other modules without it";
+      else if (s.model.activation != Activation::kSwiglu || s.model.mla || s.model.is_moe())
+        why = "\"op\" is modelled for dense SwiGLU blocks without MLA (Llama-style, as torchtitan runs it); the "
+              "model is not; use the other modules";
+      else if (p.tp != 1 || p.cp != 1)
+        why = "\"op\" is modelled with tp 1 and cp 1 (tp=" + I(p.tp) + ", cp=" + I(p.cp) +
+              "): the collectives it would rerun are not; use the other modules";
+      else if (t.precision == DType::kFP8)
+        why = "\"op\" is not modelled with fp8 (whether the fp8 matmuls are kept depends on the torchtitan "
+              "version); use bf16 or the other modules";
+      else if (t.dropout)
+        why = "\"op\" is modelled without dropout; set training.dropout false or use the other modules";
+      if (!why.empty()) r.note(P + "/recompute_modules", shown, why);
+    }
   }
   // Context parallelism.
   if (r.good({P + "/cp", P + "/cp_ulysses"}) && p.cp % p.cp_ulysses != 0) {

@@ -211,6 +211,51 @@ TEST(RecomputeModules, ActivationPeakFallsByWhatTheModulesDrop) {
   }
 }
 
+// torchtitan's op-level policy ("op", kRecomputeOp) on a Llama block (tp 1, no dropout). Of the
+// matmuls wq wk wv wo w1 w3 w2 the odd ones' outputs are kept, with the block input and the
+// attention core's output and log-sum-exp; per token (q = heads x head dim, k = kv heads x head
+// dim, bf16):
+//   kept      = 2h (input) + 2q (wq) + 2k (wv) + 2q (O) + 2f (w1) + 2h (w2)  + the fp32 lse
+//   transient = 2h (norm) + 2k (wk) + 2(q + k) (roped Q, K) + 2h (wo) + 2h (residual)
+//               + 2h (MLP norm) + 2f (w3) + 2f (SwiGLU output)
+TEST(RecomputeModules, OpPolicyClosedForm) {
+  const ModelSpec m = small_llama();
+  const int s = 1024, b = 2;
+  const int64_t sb = int64_t{s} * b, h = m.hidden, f = m.ffn_hidden;
+  const int64_t q = int64_t{m.heads} * m.head_dim, k = int64_t{m.kv_heads} * m.head_dim;
+  const int64_t lse = 4 * b * m.heads * s;
+  const LayerActivation op = sel(m, s, b, 1, false, kRecomputeOp);
+  EXPECT_EQ(op.saved_bytes, sb * (2 * h + 2 * q + 2 * k + 2 * q + 2 * f + 2 * h) + lse);
+  EXPECT_EQ(op.recompute_transient_bytes, sb * (2 * h + 2 * k + 2 * (q + k) + 3 * 2 * h + 2 * 2 * f));
+  // Megatron's default (the attention core) keeps more: the norm outputs, K, the MLP's up half
+  // and the FC2 input among them.
+  EXPECT_LT(op.saved_bytes, sel(m, s, b, 1, false, kAttn).saved_bytes);
+}
+
+// The plan reruns what the policy does not keep, once per layer and micro-batch, and not the
+// attention core: recomputed GEMM FLOPs 2T h (k + q + f) per layer and micro-batch (wk, wo, w3;
+// T = micro-batch tokens), the norms, RoPE, residual and SwiGLU without FLOPs.
+TEST(RecomputeModules, PlanRecomputesTheOpPolicy) {
+  const ModelSpec m = small_llama();
+  const int micro = 3;
+  const Plan p = testing::compile_plan_of(dense_scenario(m, 1, 1, 1, micro, kRecomputeOp));
+  ASSERT_EQ(p.programs.size(), 1u);
+  const int L = m.layers * micro;
+  for (const char* name : {"attn.norm.fwd", "attn.k.fwd", "attn.rope.fwd", "attn.proj.fwd", "attn.residual.fwd",
+                           "mlp.norm.fwd", "mlp.fc1.up.fwd", "mlp.swiglu.fwd"})
+    EXPECT_EQ(recomputed(p, 0, name), L) << name;
+  EXPECT_EQ(recomputed(p, 0, "attn.core.fwd"), 0);
+  EXPECT_EQ(recomputed(p, 0, "attn.qkv.fwd"), 0);
+  EXPECT_EQ(recomputed(p, 0, "mlp.fc1.fwd"), 0);
+  EXPECT_EQ(recomputed(p, 0, "mlp.fc2.fwd"), 0);
+  const double T = 1024, h = m.hidden, f = m.ffn_hidden;
+  const double q = m.heads * m.head_dim, k = m.kv_heads * m.head_dim;
+  const double want = L * 2 * T * h * (k + q + f);
+  EXPECT_NEAR(p.programs[0].hardware_flops.v - p.programs[0].model_flops.v, want, 1e-9 * want);
+  for (int pp : {1, 2})
+    testing::expect_fast_equals_full(dense_scenario(m, 1, pp, 2, 4, kRecomputeOp), "op pp=" + std::to_string(pp));
+}
+
 // Every rank of a stage runs the same program: fast mode equals full mode, dense and MoE+MLA.
 TEST(RecomputeModules, FastModeEqualsFullMode) {
   std::mt19937_64 rng(20261123);

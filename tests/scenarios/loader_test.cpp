@@ -466,7 +466,7 @@ TEST(LoaderErrors, RecomputeModulesNeedSelectiveKnownNamesAndTheirModel) {
   d["parallel"]["recompute"] = "selective";
   d["parallel"]["recompute_modules"] = {"core_attn", "moe"};
   expect_error(load(d), "/parallel/recompute_modules/1", "moe",
-               {"unknown module", "\"core_attn\", \"layernorm\", \"mla_up_proj\", \"mlp\" or \"moe_act\""});
+               {"unknown module", "\"core_attn\", \"layernorm\", \"mla_up_proj\", \"mlp\", \"moe_act\" or \"op\""});
   d["parallel"]["recompute_modules"] = json::array();
   expect_error(load(d), "/parallel/recompute_modules", "[]", {"non-empty array"});
   d["parallel"]["recompute_modules"] = "layernorm";
@@ -475,6 +475,19 @@ TEST(LoaderErrors, RecomputeModulesNeedSelectiveKnownNamesAndTheirModel) {
   expect_error(load(d), "/parallel/recompute_modules", "[mla_up_proj]", {"no MLA"});
   d["parallel"]["recompute_modules"] = {"moe_act"};
   expect_error(load(d), "/parallel/recompute_modules", "[moe_act]", {"no experts"});
+  // "op" (torchtitan's op-level policy): alone, on a dense SwiGLU model, tp 1 and cp 1, not
+  // fp8, no dropout.
+  d["parallel"]["recompute_modules"] = {"op", "core_attn"};
+  expect_error(load(d), "/parallel/recompute_modules", "[core_attn, op]", {"not combined", "[\"op\"] alone"});
+  d["parallel"]["recompute_modules"] = {"op"};
+  expect_error(load(d, {"parallel.tp=2", "parallel.dp=4"}), "/parallel/recompute_modules", "[op]",
+               {"tp 1 and cp 1", "tp=2"});
+  expect_error(load(d, {"training.precision=fp8"}), "/parallel/recompute_modules", "[op]", {"fp8"});
+  expect_error(load(d, {"training.dropout=true"}), "/parallel/recompute_modules", "[op]", {"dropout"});
+  expect_error(load(d, {"model.name=gpt3-175b"}), "/parallel/recompute_modules", "[op]", {"SwiGLU"});
+  auto op = load(d);
+  ASSERT_TRUE(op.ok()) << op.status().to_string();
+  EXPECT_EQ(op->parallel.recompute_modules, uint32_t{kRecomputeOp});
   d["parallel"]["recompute_modules"] = {"MLP", "layernorm", "core_attn"};
   auto ok = load(d);
   ASSERT_TRUE(ok.ok()) << ok.status().to_string();
