@@ -693,6 +693,10 @@ class StageBuilder {
   int64_t norm_bytes() const { return 2 * 2 * d_.norm_tokens() * d_.h; }     // read x, write y
   int64_t norm_bwd_bytes() const { return 3 * 2 * d_.norm_tokens() * d_.h; }  // x, dy -> dx
   int64_t resid_bytes() const { return 3 * 2 * d_.norm_tokens() * d_.h; }     // a + b -> c
+  // RoPE on a dense layer's local Q and K heads (read + write), and its MLP activation forward
+  // (SwiGLU: gate, up -> out; GeLU: in -> out), as the forward and the op-level recompute run them.
+  int64_t rope_bytes() const { return 2 * 2 * d_.tokens() * (d_.q + d_.kv) / d_.t; }
+  int64_t mlp_act_bytes() const { return (d_.swiglu ? 3 : 2) * 2 * d_.tokens() * d_.f / d_.t; }
 
   // s x s elements of one rank's heads for one micro-batch.
   int64_t score_elems() const { return d_.b * (d_.heads / d_.t) * d_.s * d_.s; }
@@ -977,7 +981,6 @@ class StageBuilder {
   // One transformer layer forward. Returns the index of its first task.
   uint32_t layer_forward(int layer, int micro, bool recompute, uint32_t first_dep, uint32_t first_dep2 = kNoDep) {
     const Category c = recompute ? Category::kRecompute : Category::kCompute;
-    const int64_t T = d_.tokens();
     const DType g = d_.gemm_dtype;
     uint32_t first = emit_compute(OP(memory_op("attn.norm.fwd", OpClass::kNorm, norm_bytes(), false)), c, layer,
                                   micro, first_dep, first_dep2);
@@ -989,7 +992,7 @@ class StageBuilder {
                     [&](int64_t rows) { return gemm_op("attn.qkv.fwd", rows, (d_.q + 2 * d_.kv) / d_.t, d_.h, g, false); },
                     c, layer, micro);
       if (d_.swiglu)  // RoPE on Q and K: read + write
-        emit_compute(OP(memory_op("attn.rope.fwd", OpClass::kElementwise, 2 * 2 * T * (d_.q + d_.kv) / d_.t, false)),
+        emit_compute(OP(memory_op("attn.rope.fwd", OpClass::kElementwise, rope_bytes(), false)),
                      c, layer, micro);
     }
     attention_forward(c, layer, micro);
@@ -1013,15 +1016,13 @@ class StageBuilder {
   // first; with tp_overlap both collectives split beside FC1 and FC2). Returns its first compute
   // task (the recompute module "mlp" reruns it whole).
   uint32_t dense_mlp_forward(Category c, int layer, int micro) {
-    const int64_t T = d_.tokens();
     const DType g = d_.gemm_dtype;
     if (!tp_overlap()) tp_gather("tp.mlp.allgather", layer, micro);
     const uint32_t first = static_cast<uint32_t>(prog_.tasks.size());
     const int64_t f1 = (d_.swiglu ? 2 : 1) * d_.f / d_.t;
     gathered_gemm(__LINE__, "tp.mlp.ring.allgather",
                   [&](int64_t rows) { return gemm_op("mlp.fc1.fwd", rows, f1, d_.h, g, false); }, c, layer, micro);
-    const int64_t act_bytes = (d_.swiglu ? 3 : 2) * 2 * T * d_.f / d_.t;
-    emit_compute(OP(memory_op(d_.swiglu ? "mlp.swiglu.fwd" : "mlp.gelu.fwd", OpClass::kElementwise, act_bytes, false)),
+    emit_compute(OP(memory_op(d_.swiglu ? "mlp.swiglu.fwd" : "mlp.gelu.fwd", OpClass::kElementwise, mlp_act_bytes(), false)),
                  c, layer, micro);
     reduce_out(reduced_gemm(__LINE__, "tp.mlp.ring.reducescatter",
                             [&](int64_t rows) { return gemm_op("mlp.fc2.fwd", rows, d_.h, d_.f / d_.t, g, false); }, c,
@@ -1085,13 +1086,12 @@ class StageBuilder {
     const DType g = d_.gemm_dtype;
     rec_task(emit_compute(OP(memory_op("attn.norm.fwd", OpClass::kNorm, norm_bytes(), false)), c, layer, micro));
     emit_compute(OP(gemm_op("attn.k.fwd", T, d_.kv, d_.h, g, false)), c, layer, micro);
-    emit_compute(OP(memory_op("attn.rope.fwd", OpClass::kElementwise, 2 * 2 * T * (d_.q + d_.kv), false)), c, layer,
-                 micro);
+    emit_compute(OP(memory_op("attn.rope.fwd", OpClass::kElementwise, rope_bytes(), false)), c, layer, micro);
     emit_compute(OP(gemm_op("attn.proj.fwd", T, d_.h, d_.q, g, false)), c, layer, micro);
     emit_compute(OP(memory_op("attn.residual.fwd", OpClass::kElementwise, resid_bytes(), false)), c, layer, micro);
     emit_compute(OP(memory_op("mlp.norm.fwd", OpClass::kNorm, norm_bytes(), false)), c, layer, micro);
     emit_compute(OP(gemm_op("mlp.fc1.up.fwd", T, d_.f, d_.h, g, false)), c, layer, micro);
-    emit_compute(OP(memory_op("mlp.swiglu.fwd", OpClass::kElementwise, 3 * 2 * T * d_.f, false)), c, layer, micro);
+    emit_compute(OP(memory_op("mlp.swiglu.fwd", OpClass::kElementwise, mlp_act_bytes(), false)), c, layer, micro);
   }
 
   // One transformer layer backward (with its recomputation). Returns its last task.
