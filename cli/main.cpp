@@ -8,6 +8,7 @@
 #include <iostream>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <sstream>
 
 #include "calibrate/calibrated_cost_model.h"
@@ -33,6 +34,7 @@
 #include "reports/trace.h"
 #include "reports/text_table.h"
 #include "reports/sweep_report.h"
+#include "reports/accuracy_context.h"
 #include "reports/validate_report.h"
 #include "reports/validate_run.h"
 #include "scenarios/compare_trace.h"
@@ -343,6 +345,12 @@ int main(int argc, char** argv) {
   std::string export_plan, export_ranks = "0";
   run->add_option("--export-plan", export_plan, "write the bound plan of --export-ranks as JSON to FILE (calibrate/FORMAT.md section 4)");
   run->add_option("--export-ranks", export_ranks, "ranks to export, e.g. 0,1 or 0-7 (default: 0)");
+  std::string accuracy_runs;
+  int accuracy_k = 5;
+  run->add_option("--accuracy", accuracy_runs,
+                  "after the report, how far trainsim was on the published runs of this JSON-lines file "
+                  "(e.g. ../shared/validation/published_runs.jsonl) most like the scenario");
+  run->add_option("--accuracy-k", accuracy_k, "with --accuracy: how many of the most alike runs to show (default 5)");
 
   // sweep
   std::string sweep_scenario, sweep_json_out, sweep_calibration;
@@ -486,11 +494,29 @@ int main(int argc, char** argv) {
     }
     if (export_plan.empty() && export_ranks != "0")
       return fail(Status::error("--export-ranks needs --export-plan FILE"), 2);
+    if (accuracy_runs.empty() && accuracy_k != 5)
+      return fail(Status::error("--accuracy-k needs --accuracy RUNS.jsonl"), 2);
+    if (accuracy_k < 1)
+      return fail(Status::error(trainsim::Error{"--accuracy-k", "", std::to_string(accuracy_k),
+                                                "a number of runs, at least 1"}),
+                  2);
     auto pr = trainsim::predict(sc.value(), po);
     if (!pr.ok()) return fail(pr.status(), 2);
+    std::optional<trainsim::AccuracyContext> accuracy;
+    if (!accuracy_runs.empty()) {
+      trainsim::ValidateOptions vo;
+      vo.calibration = sc.value().options.calibration;
+      vo.prefer_source = sc.value().options.prefer_source;
+      auto rows = trainsim::run_validation(accuracy_runs, vo);
+      if (!rows.ok()) return fail(rows.status(), 2);
+      accuracy = trainsim::accuracy_context(trainsim::features_of(sc.value()), rows.value(), accuracy_k, accuracy_runs);
+    }
     std::fputs(trainsim::format_summary(pr.value()).c_str(), stdout);
+    if (accuracy) std::fputs(trainsim::format_accuracy_context(*accuracy).c_str(), stdout);
     if (!json_out.empty()) {
-      Status st = trainsim::write_text_file(json_out, trainsim::prediction_json(pr.value()).dump(2) + "\n");
+      auto doc = trainsim::prediction_json(pr.value());
+      if (accuracy) doc["accuracy"] = trainsim::accuracy_context_json(*accuracy);
+      Status st = trainsim::write_text_file(json_out, doc.dump(2) + "\n");
       if (!st.ok()) return fail(st, 1);
       std::printf("wrote %s\n", json_out.c_str());
     }

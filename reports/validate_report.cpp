@@ -15,16 +15,13 @@ using reports::Align;
 using reports::strf;
 using reports::TextTable;
 
+}  // namespace
 
-// Compact, fixed formatting of a measured/predicted value whatever its scale:
-// 1234567 -> "1,234,567"; 137 -> "137"; 44.52 -> "44.52"; 0.4123 -> "0.4123".
-std::string value(double v) {
+std::string measure_text(double v) {
   if (!std::isfinite(v)) return "n/a";
   if (std::fabs(v) >= 1000) return reports::group_digits(v);
   return strf("%.4g", v);
 }
-
-}  // namespace
 
 double error_pct(double measured, double predicted) {
   SIM_CHECK(measured != 0, "error_pct: measured value is 0 (predicted %g)", predicted);
@@ -75,7 +72,7 @@ std::string format_validate(const std::vector<ValidateRow>& rows, const Validate
       ++skipped;
       continue;
     }
-    t.add({r.id, r.metric, value(r.measured), value(r.predicted),
+    t.add({r.id, r.metric, measure_text(r.measured), measure_text(r.predicted),
            std::isfinite(r.error_pct) ? strf("%+.1f%%", r.error_pct) : std::string("n/a")});
     if (!r.defaults.empty()) {
       std::string line = "    defaults: ";

@@ -14,6 +14,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "reports/run_features.h"
+
 namespace trainsim {
 
 struct ValidateRow {
@@ -29,12 +31,20 @@ struct ValidateRow {
   // figure is usually its allocator's peak reservation, which the prediction (allocated bytes)
   // does not model.
   double measured_memory_gib = 0, predicted_memory_gib = 0;
+  // The traits of the scenario the row became (has_features: the row was read into one), for
+  // `trainsim run --accuracy` (reports/accuracy_context.h).
+  RunFeatures features;
+  bool has_features = false;
 };
 
 struct ValidateSummary {
   int compared = 0;                        // rows with ok == true (and a finite error)
   double median_abs_error_pct = 0, mean_abs_error_pct = 0, max_abs_error_pct = 0;
 };
+
+// Compact, fixed formatting of a measured/predicted value whatever its scale:
+// 1234567 -> "1,234,567"; 137 -> "137"; 44.52 -> "44.52"; 0.4123 -> "0.4123"; non-finite "n/a".
+std::string measure_text(double v);
 
 // (predicted - measured) / measured * 100. REQUIRES: measured != 0.
 double error_pct(double measured, double predicted);

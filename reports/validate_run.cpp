@@ -53,6 +53,8 @@ Result<std::vector<ValidateRow>> run_validation(const std::string& path, const V
       out.push_back(row);
       continue;
     }
+    row.features = features_of(rs.value().scenario);
+    row.has_features = true;
     const nlohmann::json m = j.contains("measured") && j["measured"].is_object() ? j["measured"] : nlohmann::json::object();
     PredictOptions po;
     po.fast = opts.fast;

@@ -129,6 +129,63 @@ TEST_F(Cli, ValidateExplainPrintsTheRowsWholePrediction) {
   EXPECT_NE(r.out.find(id), std::string::npos) << "the error lists the ids there are: " << r.out;
 }
 
+TEST_F(Cli, RunAccuracyShowsTheNearestPublishedRunsAsValidateScoresThem) {
+  const std::string rows = path("runs.jsonl");
+  {
+    std::ifstream in(kSrc + "/../shared/validation/published_runs.jsonl");
+    ASSERT_TRUE(in.good());
+    std::ofstream out(rows);
+    std::string line;
+    for (int i = 0; i < 4 && std::getline(in, line); ++i) out << line << "\n";
+  }
+  CmdResult v = run("validate " + rows + " --json " + path("v.json"));
+  ASSERT_EQ(v.rc, 0) << v.out;
+  CmdResult r = run("run --fast --accuracy " + rows + " --accuracy-k 2 --json " + path("r.json"));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  const size_t at = r.out.find("accuracy: the 2 published runs of " + rows + " most like this scenario");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  EXPECT_GT(at, r.out.find("cost sources")) << "after the report";
+  EXPECT_NE(r.out.find("(4 of 4 runs compared)"), std::string::npos) << r.out;
+  std::ifstream vin(path("v.json")), rin(path("r.json"));
+  const nlohmann::json vj = nlohmann::json::parse(vin, nullptr, false);
+  const nlohmann::json rj = nlohmann::json::parse(rin, nullptr, false);
+  ASSERT_TRUE(rj.contains("accuracy")) << rj.dump();
+  const auto& near = rj["accuracy"]["nearest"];
+  ASSERT_EQ(near.size(), 2u);
+  // Each near run carries the error `trainsim validate` gives the same row.
+  for (const auto& n : near) {
+    bool found = false;
+    for (const auto& row : vj["rows"]) {
+      if (row["id"] != n["id"]) continue;
+      found = true;
+      EXPECT_EQ(row["error_pct"], n["error_pct"]) << n.dump();
+      EXPECT_EQ(row["predicted"], n["predicted"]) << n.dump();
+    }
+    EXPECT_TRUE(found) << n.dump();
+    EXPECT_NE(r.out.find(n["id"].get<std::string>()), std::string::npos);
+  }
+  EXPECT_LE(near[0]["distance"].get<double>(), near[1]["distance"].get<double>());
+  // The prediction itself is the same with or without --accuracy.
+  CmdResult plain = run("run --fast --json " + path("p.json"));
+  ASSERT_EQ(plain.rc, 0) << plain.out;
+  std::ifstream pin(path("p.json"));
+  const nlohmann::json pj = nlohmann::json::parse(pin, nullptr, false);
+  EXPECT_EQ(pj["step_time_ps"], rj["step_time_ps"]);
+  EXPECT_EQ(pj["fingerprint"], rj["fingerprint"]);
+  EXPECT_FALSE(pj.contains("accuracy"));
+
+  r = run("run --fast --accuracy " + rows + " --accuracy-k 0");
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_NE(r.out.find("--accuracy-k"), std::string::npos) << r.out;
+  r = run("run --fast --accuracy-k 3");
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_NE(r.out.find("--accuracy"), std::string::npos) << r.out;
+  r = run("run --fast --accuracy " + path("missing.jsonl"));
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_NE(r.out.find("missing.jsonl"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("step time"), std::string::npos) << "no report before the error: " << r.out;
+}
+
 TEST_F(Cli, SweepPrintsATableAndWritesEveryPoint) {
   CmdResult r = run("sweep --vary parallel.tp=1,2,3 --set parallel.zero=3 --json " + path("s.json"));
   ASSERT_EQ(r.rc, 0) << r.out;

@@ -9,11 +9,11 @@ using nlohmann::ordered_json;
 
 std::vector<ValidateRow> rows() {
   std::vector<ValidateRow> r(5);
-  r[0] = {"run-a", "tflops_per_gpu", 100, 110, 10, {"micro_batch=1 (not published)"}, true, "", "", "", 0, 0};
-  r[1] = {"run-b", "mfu", 0.5, 0.45, -10 * 1.0000000000000002, {}, true, "", "", "", 0, 0};
-  r[2] = {"run-c", "tokens_per_s_per_gpu", 3000, 3060, 2, {"schedule=1f1b", "zero=0"}, true, "", "", "", 0, 0};
-  r[3] = {"run-d", "iteration_time_s", 2, 2.6, 30, {}, true, "", "", "", 0, 0};
-  r[4] = {"run-e", "mfu", 0, 0, 0, {}, false, "MoE not supported yet (issue 4)", "", "", 0, 0};
+  r[0] = {"run-a", "tflops_per_gpu", 100, 110, 10, {"micro_batch=1 (not published)"}, true, "", "", "", 0, 0, {}, false};
+  r[1] = {"run-b", "mfu", 0.5, 0.45, -10 * 1.0000000000000002, {}, true, "", "", "", 0, 0, {}, false};
+  r[2] = {"run-c", "tokens_per_s_per_gpu", 3000, 3060, 2, {"schedule=1f1b", "zero=0"}, true, "", "", "", 0, 0, {}, false};
+  r[3] = {"run-d", "iteration_time_s", 2, 2.6, 30, {}, true, "", "", "", 0, 0, {}, false};
+  r[4] = {"run-e", "mfu", 0, 0, 0, {}, false, "MoE not supported yet (issue 4)", "", "", 0, 0, {}, false};
   return r;
 }
 
