@@ -338,18 +338,20 @@ int main(int argc, char** argv) {
   run->add_option("--json", json_out, "write every figure as JSON to FILE");
   run->add_option("--trace", trace_out, "write a Chrome/Perfetto trace of the timeline to FILE");
   run->add_option("--trace-ranks", trace_ranks, "ranks to trace, e.g. 0,8,16-23 (default: the critical rank's stage representatives, up to 64 ranks)");
-  run->add_option("--set", overrides, "override a scenario field, e.g. --set parallel.tp=4 (repeatable)");
+  run->add_option("--set", overrides, "override a scenario field, e.g. --set parallel.tp=4 (repeatable)")->allow_extra_args(false);
   run->add_flag("--fast", fast, "collapse identical data-parallel and tensor-parallel replicas");
   std::string calibration;
   run->add_option("--calibration", calibration, "price ops from this calibration database (trainsim calibrate import)");
   std::string export_plan, export_ranks = "0";
   run->add_option("--export-plan", export_plan, "write the bound plan of --export-ranks as JSON to FILE (calibrate/FORMAT.md section 4)");
   run->add_option("--export-ranks", export_ranks, "ranks to export, e.g. 0,1 or 0-7 (default: 0)");
-  std::string accuracy_runs;
+  std::vector<std::string> accuracy_runs;
   int accuracy_k = 5;
   run->add_option("--accuracy", accuracy_runs,
                   "after the report, how far trainsim was on the published runs of this JSON-lines file "
-                  "(e.g. ../shared/validation/published_runs.jsonl) most like the scenario");
+                  "(e.g. ../shared/validation/published_runs.jsonl) most like the scenario (repeatable: "
+                  "the rows of every file)")
+      ->allow_extra_args(false);
   run->add_option("--accuracy-k", accuracy_k, "with --accuracy: how many of the most alike runs to show (default 5)");
 
   // sweep
@@ -360,8 +362,8 @@ int main(int argc, char** argv) {
   std::string sweep_rank = "step";
   auto* swp = app.add_subcommand("sweep", "predict a scenario over every combination of a few keys' values (compare parallel strategies)");
   swp->add_option("scenario", sweep_scenario, "scenario JSON file (omit for the embedded scenarios/quickstart.json)");
-  swp->add_option("--vary", sweep_vary, "KEY=V1,V2,... e.g. --vary parallel.tp=1,2,4,8 (repeatable: the product of all)")->required();
-  swp->add_option("--set", sweep_overrides, "override a scenario field in every point, e.g. --set training.global_batch=512 (repeatable)");
+  swp->add_option("--vary", sweep_vary, "KEY=V1,V2,... e.g. --vary parallel.tp=1,2,4,8 (repeatable: the product of all)")->required()->allow_extra_args(false);
+  swp->add_option("--set", sweep_overrides, "override a scenario field in every point, e.g. --set training.global_batch=512 (repeatable)")->allow_extra_args(false);
   swp->add_option("--json", sweep_json_out, "write every point as JSON to FILE");
   swp->add_option("--calibration", sweep_calibration, "price ops from this calibration database (trainsim calibrate import)");
   swp->add_option("--rank-by", sweep_rank,
@@ -425,7 +427,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> val_explain;
   val->add_option("--explain", val_explain,
                   "after the table, the whole prediction report (as `trainsim run` prints it) of the scenario the row "
-                  "with this id becomes; repeatable");
+                  "with this id becomes; repeatable")
+      ->allow_extra_args(false);
 
   // verify
   std::string verify_scenario_path, verify_json_out, verify_tolerance = "5%", verify_db = "trainsim_results.db";
@@ -449,7 +452,7 @@ int main(int argc, char** argv) {
   ver->add_flag("--no-record", verify_no_record, "do not record this verification in the results store");
   ver->add_flag("--history", verify_history, "print how the step-time error moved across versions");
   std::vector<std::string> verify_overrides;
-  ver->add_option("--set", verify_overrides, "override a scenario field, as run's --set (repeatable)");
+  ver->add_option("--set", verify_overrides, "override a scenario field, as run's --set (repeatable)")->allow_extra_args(false);
 
   // compare-trace
   std::string ct_scenario, ct_trace, ct_json, ct_tolerance = "5%", ct_db = "trainsim_results.db";
@@ -460,7 +463,7 @@ int main(int argc, char** argv) {
   ct->add_option("trace", ct_trace, "torch.profiler Chrome-trace JSON of one rank (export_chrome_trace)")->required();
   ct->add_option("--rank", cto.rank, "simulated rank the trace is compared with (default 0)");
   std::vector<std::string> ct_overrides;
-  ct->add_option("--set", ct_overrides, "override a scenario field, as run's --set (repeatable)");
+  ct->add_option("--set", ct_overrides, "override a scenario field, as run's --set (repeatable)")->allow_extra_args(false);
   ct->add_option("--step", cto.step, "ProfilerStep number to compare (default: the last complete one)");
   ct->add_option("--calibration", cto.calibration, "price ops from this calibration database (default: the scenario's costs.calibration)");
   ct->add_option("--tolerance", ct_tolerance, "exit with code 3 when |step-time error| exceeds this (default 5%)");
@@ -507,9 +510,15 @@ int main(int argc, char** argv) {
       trainsim::ValidateOptions vo;
       vo.calibration = sc.value().options.calibration;
       vo.prefer_source = sc.value().options.prefer_source;
-      auto rows = trainsim::run_validation(accuracy_runs, vo);
-      if (!rows.ok()) return fail(rows.status(), 2);
-      accuracy = trainsim::accuracy_context(trainsim::features_of(sc.value()), rows.value(), accuracy_k, accuracy_runs);
+      std::vector<trainsim::ValidateRow> all;
+      std::string names;
+      for (const auto& f : accuracy_runs) {
+        auto rows = trainsim::run_validation(f, vo);
+        if (!rows.ok()) return fail(rows.status(), 2);
+        all.insert(all.end(), rows.value().begin(), rows.value().end());
+        names += (names.empty() ? "" : " and ") + f;
+      }
+      accuracy = trainsim::accuracy_context(trainsim::features_of(sc.value()), all, accuracy_k, names);
     }
     std::fputs(trainsim::format_summary(pr.value()).c_str(), stdout);
     if (accuracy) std::fputs(trainsim::format_accuracy_context(*accuracy).c_str(), stdout);

@@ -4,6 +4,7 @@
 #include "calibrate/db.h"
 
 #include <algorithm>
+#include <filesystem>
 
 #include "reports/summary.h"
 #include "scenarios/predict.h"
@@ -32,15 +33,16 @@ Result<std::vector<ValidateRow>> run_validation(const std::string& path, const V
     if (!devs.ok()) return devs.status();
     cal_devices = std::move(devs).value();
   }
+  const std::string rows_dir = std::filesystem::path(path).parent_path().string();
   std::vector<ValidateRow> out;
   std::vector<std::string> ids;
   for (const auto& j : rows.value()) {
-    if (!j.is_object() || !j.contains("model")) continue;  // calibration anchors, blank objects
+    if (!j.is_object() || (!j.contains("model") && !is_scenario_row(j))) continue;  // calibration anchors, blank objects
     ValidateRow row;
     row.id = j.contains("id") && j["id"].is_string() ? j["id"].get<std::string>() : "(no id)";
     row.group = j.contains("group") && j["group"].is_string() ? j["group"].get<std::string>() : "";
     ids.push_back(row.id);
-    auto rs = scenario_from_row(j);
+    auto rs = scenario_from_row(j, rows_dir);
     if (!rs.ok()) {
       row.reason = "invalid: " + rs.status().to_string();
       while (!row.reason.empty() && row.reason.back() == '\n') row.reason.pop_back();

@@ -3,7 +3,9 @@
 // ../shared/validation/README.md) and compares the prediction with the most direct measured
 // figure the row has, in this order: iteration_time_s, tokens_per_s_per_gpu, tflops_per_gpu
 // (model or hardware FLOPs as the row's tflops_definition says; null = model), mfu_pct, hfu_pct.
-// Rows without a "model" section (calibration anchors) are not runs and are ignored.
+// Rows without a "model" section (calibration anchors) are not runs and are ignored, except
+// scenario rows (scenarios/published_run.h: a scenario file and --set values, read relative to
+// the directory of `path`), which scenarios/crosschecks.jsonl uses.
 // Thread-safety: reentrant.
 #pragma once
 #include <string>

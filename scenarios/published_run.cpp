@@ -95,11 +95,48 @@ Result<std::vector<RunRow>> read_run_rows(const std::string& path) {
   return out;
 }
 
-Result<RowScenario> scenario_from_row(const nlohmann::json& row) {
+bool is_scenario_row(const nlohmann::json& row) { return row.is_object() && row.contains("scenario"); }
+
+Result<RowScenario> scenario_from_row(const nlohmann::json& row, const std::string& rows_dir) {
   if (!row.is_object() || !row.contains("id") || !row["id"].is_string())
     return Status::error(Error{"", "/id", "", "a published row is an object with a string \"id\""});
   const std::string id = row["id"].get<std::string>();
   const std::string label = "published row " + id;
+  if (is_scenario_row(row)) {
+    RowScenario out;
+    const json& f = row["scenario"];
+    if (!f.is_string() || f.get<std::string>().empty()) {
+      out.unsupported = "invalid: " + label + " /scenario: " + f.dump() + ": a scenario file name (string)";
+      return out;
+    }
+    std::vector<std::string> sets;
+    if (row.contains("set")) {
+      const json& sv = row["set"];
+      bool ok = sv.is_array();
+      if (ok)
+        for (const auto& v : sv) ok = ok && v.is_string();
+      if (!ok) {
+        out.unsupported = "invalid: " + label + " /set: " + sv.dump() +
+                          ": an array of \"section.key=value\" strings, as `trainsim run --set` takes";
+        return out;
+      }
+      for (const auto& v : sv) sets.push_back(v.get<std::string>());
+    }
+    const std::string name = f.get<std::string>();
+    const std::string path = rows_dir.empty() || name.front() == '/' ? name : rows_dir + "/" + name;
+    auto sc = load_scenario_file(path, sets);
+    if (!sc.ok()) {
+      out.unsupported = "invalid: " + sc.status().to_string();
+      while (!out.unsupported.empty() && out.unsupported.back() == '\n') out.unsupported.pop_back();
+      return out;
+    }
+    out.scenario = std::move(sc).value();
+    out.scenario.name = id;
+    std::string d = "scenario " + path;
+    for (const auto& v : sets) d += " --set " + v;
+    out.defaults.push_back(d + " (a scenario row: nothing assumed beyond the file and its overrides)");
+    return out;
+  }
   for (const char* s : {"model", "training", "cluster", "parallel"}) {
     if (!row.contains(s) || !row[s].is_object())
       return Status::error(Error{label, std::string("/") + s, "", "missing section (must be an object)"});

@@ -46,6 +46,14 @@ Result<std::vector<nlohmann::json>> read_jsonl(const std::string& path);
 Result<std::vector<RunRow>> read_run_rows(const std::string& path);
 // Error only when the row is not an object with an "id" string and object sections model,
 // training, cluster and parallel; everything else is reported through `unsupported`.
-Result<RowScenario> scenario_from_row(const nlohmann::json& row);
+// A "scenario row" (trainsim's extension of the schema, used by scenarios/crosschecks.jsonl)
+// names a scenario file instead of those sections: {"id", "scenario": "quickstart.json",
+// "set": ["parallel.tp=8", ...], "measured": {...}}; the file is read relative to `rows_dir`
+// (the directory of the JSON-lines file; "" = the working directory) with the "set" values as
+// `--set` overrides, and `defaults` lists the file and the overrides. Loader errors come back
+// through `unsupported` ("invalid: ...") as for published rows.
+Result<RowScenario> scenario_from_row(const nlohmann::json& row, const std::string& rows_dir = "");
+// True when the row is a scenario row (has a "scenario" member).
+bool is_scenario_row(const nlohmann::json& row);
 
 }  // namespace trainsim

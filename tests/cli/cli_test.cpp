@@ -186,6 +186,34 @@ TEST_F(Cli, RunAccuracyShowsTheNearestPublishedRunsAsValidateScoresThem) {
   EXPECT_EQ(r.out.find("step time"), std::string::npos) << "no report before the error: " << r.out;
 }
 
+// A repeatable option takes one value per occurrence: the scenario file after it stays the scenario.
+TEST_F(Cli, ScenarioAfterARepeatableOptionIsTheScenario) {
+  CmdResult r = run("run --fast --set parallel.tp=2 --set parallel.dp=4 " + kSrc + "/scenarios/quickstart.json");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("tp=2 pp=1 vp=1 dp=4"), std::string::npos) << r.out;
+  r = run("validate --explain mb-llama3-8b-8gpu " + kSrc + "/scenarios/crosschecks.jsonl");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("== mb-llama3-8b-8gpu:"), std::string::npos) << r.out;
+  r = run("sweep --vary parallel.tp=1,2 " + kSrc + "/scenarios/quickstart.json");
+  EXPECT_EQ(r.rc, 0) << r.out;
+}
+
+// The README's cross-checks outside the shared rows are scenario rows: every one must still load
+// and predict (a renamed key or a refused combination would drop it from the table).
+TEST_F(Cli, CrosscheckRowsAllRun) {
+  for (const char* f : {"crosschecks.jsonl", "crosschecks_whatif.jsonl"}) {
+    const std::string file = kSrc + "/scenarios/" + f;
+    CmdResult r = run("validate " + file + " --json " + path("c.json"));
+    ASSERT_EQ(r.rc, 0) << r.out;
+    std::ifstream in(path("c.json"));
+    const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+    ASSERT_TRUE(j.contains("rows")) << f;
+    ASSERT_GE(j["rows"].size(), 8u) << f;
+    for (const auto& row : j["rows"]) EXPECT_EQ(row["status"], "ok") << f << ": " << row.dump();
+    EXPECT_EQ(j["summary"]["compared"], j["rows"].size()) << f;
+  }
+}
+
 TEST_F(Cli, SweepPrintsATableAndWritesEveryPoint) {
   CmdResult r = run("sweep --vary parallel.tp=1,2,3 --set parallel.zero=3 --json " + path("s.json"));
   ASSERT_EQ(r.rc, 0) << r.out;

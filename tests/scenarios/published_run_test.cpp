@@ -289,5 +289,51 @@ TEST(PublishedRuns, MixtralRowIsSimulated) {
   EXPECT_TRUE(found);
 }
 
+TEST(ScenarioRows, LoadTheFileWithTheirOverrides) {
+  const std::string dir = std::string(TRAINSIM_SOURCE_DIR) + "/scenarios";
+  json row = {{"id", "x"}, {"scenario", "quickstart.json"},
+              {"set", {"parallel.tp=2", "parallel.dp=4", "training.precision=fp8"}},
+              {"measured", {{"tokens_per_s_per_gpu", 1000}}}};
+  EXPECT_TRUE(is_scenario_row(row));
+  auto r = scenario_from_row(row, dir);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  ASSERT_EQ(r->unsupported, "");
+  EXPECT_EQ(r->scenario.name, "x");
+  EXPECT_EQ(r->scenario.parallel.tp, 2);
+  EXPECT_EQ(r->scenario.parallel.dp, 4);
+  EXPECT_EQ(r->scenario.training.precision, DType::kFP8);
+  EXPECT_EQ(r->scenario.model.layers, 32);   // the quickstart's Llama 3 8B
+  ASSERT_EQ(r->defaults.size(), 1u);
+  EXPECT_EQ(r->defaults[0].rfind("scenario " + dir + "/quickstart.json --set parallel.tp=2 --set parallel.dp=4", 0), 0u)
+      << r->defaults[0];
+  // Without "set" the file as it is.
+  row.erase("set");
+  r = scenario_from_row(row, dir);
+  ASSERT_TRUE(r.ok() && r->unsupported.empty()) << (r.ok() ? r->unsupported : r.status().to_string());
+  EXPECT_EQ(r->scenario.parallel.tp, 1);
+}
+
+TEST(ScenarioRows, BadRowsAreInvalidWithTheReason) {
+  const std::string dir = std::string(TRAINSIM_SOURCE_DIR) + "/scenarios";
+  json row = {{"id", "x"}, {"scenario", "quickstart.json"}, {"set", "parallel.tp=2"}};
+  auto r = scenario_from_row(row, dir);
+  ASSERT_TRUE(r.ok());
+  EXPECT_NE(r->unsupported.find("invalid: published row x /set"), std::string::npos) << r->unsupported;
+  row["set"] = {"parallel.tp=64"};   // tp does not divide the heads: the loader's error
+  r = scenario_from_row(row, dir);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->unsupported.rfind("invalid: ", 0), 0u) << r->unsupported;
+  EXPECT_NE(r->unsupported.find("tp"), std::string::npos) << r->unsupported;
+  row["set"] = json::array();
+  row["scenario"] = "no-such-file.json";
+  r = scenario_from_row(row, dir);
+  ASSERT_TRUE(r.ok());
+  EXPECT_NE(r->unsupported.find(dir + "/no-such-file.json"), std::string::npos) << r->unsupported;
+  row["scenario"] = 3;
+  r = scenario_from_row(row, dir);
+  ASSERT_TRUE(r.ok());
+  EXPECT_NE(r->unsupported.find("/scenario"), std::string::npos) << r->unsupported;
+}
+
 }  // namespace
 }  // namespace trainsim
