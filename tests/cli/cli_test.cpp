@@ -27,6 +27,20 @@ class Cli : public ::testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
   std::string path(const std::string& f) const { return (dir_ / f).string(); }
+  // The first n rows of the shared published runs, as the file "runs.jsonl" in the test's
+  // directory (a few rows keep a validate run fast); their JSON in `kept` when given.
+  std::string first_published_rows(int n, std::vector<nlohmann::json>* kept = nullptr) const {
+    const std::string rows = path("runs.jsonl");
+    std::ifstream in(tscli::kSrc + "/../shared/validation/published_runs.jsonl");
+    EXPECT_TRUE(in.good());
+    std::ofstream out(rows);
+    std::string line;
+    for (int i = 0; i < n && std::getline(in, line); ++i) {
+      out << line << "\n";
+      if (kept) kept->push_back(nlohmann::json::parse(line));
+    }
+    return rows;
+  }
   std::filesystem::path dir_;
 };
 
@@ -66,14 +80,7 @@ TEST_F(Cli, SetOverrideAndUnknownFile) {
 }
 
 TEST_F(Cli, ValidateJsonHasTheIssuesShape) {
-  const std::string rows = path("runs.jsonl");
-  {
-    std::ifstream in(kSrc + "/../shared/validation/published_runs.jsonl");
-    ASSERT_TRUE(in.good());
-    std::ofstream out(rows);
-    std::string line;
-    for (int i = 0; i < 3 && std::getline(in, line); ++i) out << line << "\n";   // a few rows keep it fast
-  }
+  const std::string rows = first_published_rows(3);
   CmdResult r = run("validate " + rows + " --json " + path("v.json"));
   ASSERT_EQ(r.rc, 0) << r.out;
   std::ifstream in(path("v.json"));
@@ -86,15 +93,8 @@ TEST_F(Cli, ValidateJsonHasTheIssuesShape) {
 }
 
 TEST_F(Cli, ValidateExplainPrintsTheRowsWholePrediction) {
-  const std::string rows = path("runs.jsonl");
   std::vector<nlohmann::json> kept;
-  {
-    std::ifstream in(kSrc + "/../shared/validation/published_runs.jsonl");
-    ASSERT_TRUE(in.good());
-    std::ofstream out(rows);
-    std::string line;
-    for (int i = 0; i < 3 && std::getline(in, line); ++i) out << line << "\n", kept.push_back(nlohmann::json::parse(line));
-  }
+  const std::string rows = first_published_rows(3, &kept);
   ASSERT_EQ(kept.size(), 3u);
   const std::string id = kept[1]["id"].get<std::string>();
   CmdResult r = run("validate " + rows + " --explain " + id + " --json " + path("v.json"));
@@ -130,14 +130,7 @@ TEST_F(Cli, ValidateExplainPrintsTheRowsWholePrediction) {
 }
 
 TEST_F(Cli, RunAccuracyShowsTheNearestPublishedRunsAsValidateScoresThem) {
-  const std::string rows = path("runs.jsonl");
-  {
-    std::ifstream in(kSrc + "/../shared/validation/published_runs.jsonl");
-    ASSERT_TRUE(in.good());
-    std::ofstream out(rows);
-    std::string line;
-    for (int i = 0; i < 4 && std::getline(in, line); ++i) out << line << "\n";
-  }
+  const std::string rows = first_published_rows(4);
   CmdResult v = run("validate " + rows + " --json " + path("v.json"));
   ASSERT_EQ(v.rc, 0) << v.out;
   CmdResult r = run("run --fast --accuracy " + rows + " --accuracy-k 2 --json " + path("r.json"));
