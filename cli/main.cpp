@@ -352,7 +352,8 @@ int main(int argc, char** argv) {
                   "(e.g. ../shared/validation/published_runs.jsonl) most like the scenario (repeatable: "
                   "the rows of every file)")
       ->allow_extra_args(false);
-  run->add_option("--accuracy-k", accuracy_k, "with --accuracy: how many of the most alike runs to show (default 5)");
+  auto* accuracy_k_opt =
+      run->add_option("--accuracy-k", accuracy_k, "with --accuracy: how many of the most alike runs to show (default 5)");
 
   // sweep
   std::string sweep_scenario, sweep_json_out, sweep_calibration;
@@ -497,7 +498,7 @@ int main(int argc, char** argv) {
     }
     if (export_plan.empty() && export_ranks != "0")
       return fail(Status::error("--export-ranks needs --export-plan FILE"), 2);
-    if (accuracy_runs.empty() && accuracy_k != 5)
+    if (accuracy_runs.empty() && accuracy_k_opt->count() > 0)
       return fail(Status::error("--accuracy-k needs --accuracy RUNS.jsonl"), 2);
     if (accuracy_k < 1)
       return fail(Status::error(trainsim::Error{"--accuracy-k", "", std::to_string(accuracy_k),

@@ -170,7 +170,7 @@ TEST_F(Cli, RunAccuracyShowsTheNearestPublishedRunsAsValidateScoresThem) {
   r = run("run --fast --accuracy " + rows + " --accuracy-k 0");
   EXPECT_EQ(r.rc, 2) << r.out;
   EXPECT_NE(r.out.find("--accuracy-k"), std::string::npos) << r.out;
-  r = run("run --fast --accuracy-k 3");
+  r = run("run --fast --accuracy-k 5");
   EXPECT_EQ(r.rc, 2) << r.out;
   EXPECT_NE(r.out.find("--accuracy"), std::string::npos) << r.out;
   r = run("run --fast --accuracy " + path("missing.jsonl"));
