@@ -43,6 +43,8 @@ RunFeatures features_of(const Scenario& s) {
   f.cp = s.parallel.cp > 1;
   f.fp8 = s.training.precision == DType::kFP8;
   f.unfused = s.training.attention_kernel == AttentionKernel::kUnfused;
+  f.tp_overlap = s.parallel.tp_overlap;
+  f.ep_overlap = s.parallel.ep_overlap;
   f.params = static_cast<double>(total_params(s.model));
   f.gpus = s.cluster.gpus;
   f.seq_len = s.training.seq_len;
@@ -61,6 +63,8 @@ Resemblance compare_features(const RunFeatures& a, const RunFeatures& b) {
   flag(a.fsdp != b.fsdp, 2, b.fsdp ? "FSDP" : "no FSDP");
   flag(a.cp != b.cp, 2, b.cp ? "CP" : "no CP");
   flag(a.unfused != b.unfused, 2, b.unfused ? "unfused attention" : "fused attention");
+  flag(a.tp_overlap != b.tp_overlap, 2, b.tp_overlap ? "TP overlap" : "no TP overlap");
+  flag(a.ep_overlap != b.ep_overlap, 2, b.ep_overlap ? "EP overlap" : "no EP overlap");
   flag(a.tp != b.tp, 1, b.tp ? "TP" : "no TP");
   flag(a.pp != b.pp, 1, b.pp ? "PP" : "no PP");
   flag(a.fp8 != b.fp8, 1, b.fp8 ? "fp8" : "16-bit");
@@ -87,6 +91,8 @@ std::string describe_run(const RunFeatures& f) {
   s += ", " + axes;
   if (f.fp8) s += ", fp8";
   if (f.unfused) s += ", unfused attn";
+  if (f.tp_overlap) s += ", TP overlap";
+  if (f.ep_overlap) s += ", EP overlap";
   return s + ", " + seq_text(f.seq_len);
 }
 

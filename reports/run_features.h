@@ -11,6 +11,8 @@
 //   2  one shards parameters (zero 3 / FSDP) and the other does not
 //   2  one uses context parallelism and the other does not
 //   2  one runs unfused (pre-FlashAttention) attention and the other a fused kernel
+//   2  each for the TP overlap and the EP all-to-all overlap, where one run has it and the other
+//      not (the cross-checks' errors move by 8% to 40% with them)
 //   1  each for TP in use, PP in use and fp8 GEMMs, where they differ
 //   + 0.5 per doubling of total parameters, 0.25 per doubling of GPUs, 0.5 per doubling of
 //     the sequence length between the two.
@@ -34,6 +36,8 @@ struct RunFeatures {
   bool tp = false, pp = false, cp = false;   // degree > 1
   bool fp8 = false;           // training.precision fp8
   bool unfused = false;       // training.attention_kernel "unfused"
+  bool tp_overlap = false;    // parallel.tp_overlap
+  bool ep_overlap = false;    // parallel.ep_overlap
   double params = 0;          // total parameters (models::total_params)
   int gpus = 0;
   int seq_len = 0;

@@ -62,7 +62,7 @@ TEST(CompareFeatures, ClosedFormWeights) {
   EXPECT_EQ(back.differs.front(), "GPU family hopper");
 }
 
-TEST(CompareFeatures, MoeCpAndFp8EachCountOnce) {
+TEST(CompareFeatures, MoeCpFp8AndOverlapsEachCountOnce) {
   RunFeatures a = h100_fsdp_8b();
   RunFeatures b = a;
   b.moe = true;
@@ -73,6 +73,14 @@ TEST(CompareFeatures, MoeCpAndFp8EachCountOnce) {
   b = a;
   b.fp8 = true;
   EXPECT_DOUBLE_EQ(compare_features(a, b).distance, 1);
+  b = a;
+  b.tp_overlap = true;
+  EXPECT_DOUBLE_EQ(compare_features(a, b).distance, 2);
+  EXPECT_EQ(compare_features(a, b).differs, std::vector<std::string>{"TP overlap"});
+  b = a;
+  b.ep_overlap = true;
+  EXPECT_DOUBLE_EQ(compare_features(a, b).distance, 2);
+  EXPECT_EQ(compare_features(b, a).differs, std::vector<std::string>{"no EP overlap"});
   // Sizes within 2x add to the distance but are not named.
   b = a;
   b.params = 6e9;
@@ -89,6 +97,9 @@ TEST(DescribeRun, NamesTheTraits) {
   f.params = 175e9;
   f.seq_len = 1 << 20;
   EXPECT_EQ(describe_run(f), "H100-SXM-80GB, 175B, 8 GPUs, TP CP, fp8, 1M");
+  f.tp_overlap = true;
+  EXPECT_EQ(describe_run(f), "H100-SXM-80GB, 175B, 8 GPUs, TP CP, fp8, TP overlap, 1M");
+  f.tp_overlap = false;
   f.tp = f.cp = false;
   EXPECT_EQ(describe_run(f).find(", DP,") != std::string::npos, true) << describe_run(f);
 }
@@ -105,6 +116,8 @@ TEST(FeaturesOf, ReadsTheScenario) {
   EXPECT_FALSE(f.cp);
   EXPECT_TRUE(f.fp8);
   EXPECT_FALSE(f.moe);
+  EXPECT_FALSE(f.tp_overlap);
+  EXPECT_FALSE(f.ep_overlap);
   EXPECT_EQ(f.gpus, 8);
   EXPECT_EQ(f.seq_len, sc.value().training.seq_len);
   EXPECT_GT(f.params, 7e9);
