@@ -34,23 +34,15 @@ AccuracyContext accuracy_context(const RunFeatures& scenario, const std::vector<
     return a.order < b.order;
   });
   if (cands.size() > static_cast<size_t>(k)) cands.resize(static_cast<size_t>(k));
-  std::vector<double> abs_err;
+  std::vector<ValidateRow> near_rows;
   for (Cand& c : cands) {
     const double e = c.near.row.error_pct;
-    if (ac.nearest.empty()) {
-      ac.min_error_pct = ac.max_error_pct = e;
-    } else {
-      ac.min_error_pct = std::min(ac.min_error_pct, e);
-      ac.max_error_pct = std::max(ac.max_error_pct, e);
-    }
-    abs_err.push_back(std::fabs(e));
+    ac.min_error_pct = ac.nearest.empty() ? e : std::min(ac.min_error_pct, e);
+    ac.max_error_pct = ac.nearest.empty() ? e : std::max(ac.max_error_pct, e);
+    near_rows.push_back(c.near.row);
     ac.nearest.push_back(std::move(c.near));
   }
-  if (!abs_err.empty()) {
-    std::sort(abs_err.begin(), abs_err.end());
-    const size_t n = abs_err.size();
-    ac.median_abs_error_pct = n % 2 == 1 ? abs_err[n / 2] : (abs_err[n / 2 - 1] + abs_err[n / 2]) / 2.0;
-  }
+  ac.median_abs_error_pct = summarize(near_rows).median_abs_error_pct;   // validate's own median
   return ac;
 }
 
