@@ -33,6 +33,21 @@ Result<DefaultEfficiencies> default_efficiencies(const std::string& family) {
   e.attention = f.at("attention_efficiency").get<double>();
   e.attention_cudnn = f.value("attention_cudnn_efficiency", 0.0);
   e.attention_cudnn_backward_ratio = f.value("attention_cudnn_backward_efficiency_ratio", 0.0);
+  auto pair = [&](const char* key, double* fwd, double* bwd) -> Status {
+    if (!f.contains(key)) return Status();
+    const auto& v = f[key];
+    if (!v.is_array() || v.size() != 2 || !v[0].is_number() || !v[1].is_number() || v[0].get<double>() < 0 ||
+        v[1].get<double>() < 0)
+      return Status::error("calibrate/data/defaults.json: family " + family + ": " + key +
+                           " must be [forward, backward], two numbers >= 0");
+    *fwd = v[0].get<double>();
+    *bwd = v[1].get<double>();
+    return Status();
+  };
+  if (Status st = pair("attention_block_overhead", &e.attention_overhead_fwd, &e.attention_overhead_bwd); !st.ok()) return st;
+  if (Status st = pair("attention_cudnn_block_overhead", &e.attention_cudnn_overhead_fwd, &e.attention_cudnn_overhead_bwd);
+      !st.ok())
+    return st;
   e.hbm = f.at("hbm_efficiency").get<double>();
   e.nvlink_allreduce = f.value("nvlink_allreduce_busbw_fraction", 0.0);   // or fitted below
   e.nvlink = f.at("nvlink_busbw_fraction").get<double>();
@@ -59,7 +74,9 @@ Result<DefaultEfficiencies> default_efficiencies(const std::string& family) {
                          " needs nvlink_allreduce_fit or nvlink_allreduce_busbw_fraction");
   e.memory_overhead = Time::from_seconds(c.at("memory_op_overhead_us").get<double>() * 1e-6);
   e.attention_backward_work = c.at("attention_backward_work").get<double>();
-  e.attention_backward_ratio = c.at("attention_backward_efficiency_ratio").get<double>();
+  e.attention_backward_ratio =
+      f.value("attention_backward_efficiency_ratio", c.at("attention_backward_efficiency_ratio").get<double>());
+  e.attention_block_tokens = c.at("attention_block_tokens").get<int>();
   for (const auto& pt : c.at("gemm_size_curve")) e.size_curve.emplace_back(pt.at(0).get<double>(), pt.at(1).get<double>());
   e.causal_work_fraction = c.at("causal_work_fraction").get<double>();
   e.power_exponent = c.at("power_exponent").get<double>();
@@ -77,8 +94,17 @@ Status use_attention_kernel(AttentionKernel kernel, DefaultEfficiencies* eff) {
                                "a calibration database that measured it"});
   eff->attention = eff->attention_cudnn;
   eff->attention_backward_ratio = eff->attention_cudnn_backward_ratio;
+  eff->attention_overhead_fwd = eff->attention_cudnn_overhead_fwd;
+  eff->attention_overhead_bwd = eff->attention_cudnn_overhead_bwd;
   eff->attention_kernel = "cuDNN fused attention (measured on H100, calibrate/data/h100)";
   return Status();
+}
+
+double DefaultEfficiencies::attention_ramp(int64_t seq_kv, bool causal, bool backward) const {
+  const double c = backward ? attention_overhead_bwd : attention_overhead_fwd;
+  if (!(c > 0) || attention_block_tokens <= 0 || seq_kv <= 0) return 1.0;   // no ramp, or no shape to count
+  const double n = static_cast<double>(std::max<int64_t>(1, (seq_kv + attention_block_tokens - 1) / attention_block_tokens));
+  return causal ? n / (n + 1.0 + 2.0 * c) : n / (n + c);
 }
 
 double DefaultEfficiencies::size_factor(Time ideal) const {
@@ -128,7 +154,7 @@ OpCost DefaultCostModel::compute(const OpDesc& op) const {
     }
     case OpClass::kAttention: {
       double work = op.flops.v * (op.causal ? eff_.causal_work_fraction : 1.0);
-      double eff = eff_.attention * power_;
+      double eff = eff_.attention * power_ * eff_.attention_ramp(op.seq_kv, op.causal, op.backward);
       if (op.backward) {
         work *= eff_.attention_backward_work / 2.0;  // the FLOP convention counts 2x forward
         eff *= eff_.attention_backward_ratio;
@@ -198,6 +224,11 @@ std::string DefaultCostModel::describe(OpClass cls, CostSource) const {
       std::snprintf(buf, sizeof buf, "%s at %.0f%% of bf16 peak (backward x%.2f), causal work x%.2f",
                     eff_.attention_kernel.c_str(), eff_.attention * 100, eff_.attention_backward_ratio,
                     eff_.causal_work_fraction);
+      if (eff_.attention_overhead_fwd > 0 || eff_.attention_overhead_bwd > 0) {
+        const size_t used = std::strlen(buf);
+        std::snprintf(buf + used, sizeof buf - used, ", ramp: %.1f/%.1f KV blocks of %d tokens per query block (fwd/bwd)",
+                      eff_.attention_overhead_fwd, eff_.attention_overhead_bwd, eff_.attention_block_tokens);
+      }
       break;
     case OpClass::kCollective:
       std::snprintf(buf, sizeof buf,

@@ -8,8 +8,12 @@
 //   GEMM       t = flops / (peak(dtype) * gemm_efficiency * power); t / size_curve(t), at least
 //              the operand+output bytes / (hbm_bandwidth * hbm_efficiency) (roofline)
 //   attention  t = flops * causal_work_fraction * (backward ? attention_backward_work/2 : 1)
-//              / (peak_bf16 * attention_efficiency * power * (backward ? bwd_ratio : 1));
-//              t / size_curve(t)
+//              / (peak_bf16 * attention_efficiency * power * (backward ? bwd_ratio : 1) * ramp);
+//              t / size_curve(t). ramp: each query block of a flash kernel also pays a fixed
+//              overhead of c KV blocks (loading Q, the epilogue; backward: dQ, dK/dV), so with
+//              n = ceil(seq_kv / block_tokens) KV blocks a non-causal kernel does n useful of n + c
+//              and a causal one n/2 of (n+1)/2 + c (its diagonal blocks run whole):
+//              ramp = n / (n + c), causal n / (n + 1 + 2c); c per direction and kernel
 //   size_curve relative efficiency by the kernel's ideal time (small kernels run below the
 //              large-shape plateau), log-linear between measured points
 //   memory-bound (norm, elementwise, embedding, loss, optimizer)
@@ -58,7 +62,15 @@ struct DefaultEfficiencies {
   // cuDNN's fused attention (training.attention_kernel "cudnn"): its forward efficiency and
   // backward ratio; 0 where the family has no figure. use_attention_kernel() swaps them in.
   double attention_cudnn = 0, attention_cudnn_backward_ratio = 0;
+  // Per-query-block overhead of the attention kernel in KV blocks of attention_block_tokens,
+  // forward and backward (0: no ramp); the cuDNN pair replaces them with the cuDNN kernel.
+  double attention_overhead_fwd = 0, attention_overhead_bwd = 0;
+  double attention_cudnn_overhead_fwd = 0, attention_cudnn_overhead_bwd = 0;
+  int attention_block_tokens = 128;
   std::string attention_kernel = "flash attention";   // what `attention` is the efficiency of
+  // The share of its work a flash kernel of `seq_kv` keys spends on useful blocks (the ramp
+  // above; 1 when the overheads are 0 or the op has no sequence length).
+  double attention_ramp(int64_t seq_kv, bool causal, bool backward) const;
   double nvlink_allreduce = 0, nvlink = 0, nic = 0, p2p = 0, pcie = 0;
   Time memory_overhead, nvlink_alpha, nic_alpha;
   double nvlink_fit_residual = 0;   // rms relative residual of the NVLink all-reduce fit (0: not fitted)

@@ -109,7 +109,7 @@ def main():
                     line = {"kind": "op", "device": dev,
                             "op": {"class": "attention", "dtype": "bf16", "batch": b, "heads": h, "kv_heads": hk,
                                    "seq_q": sq, "seq_kv": skv, "head_dim": d, "causal": causal, "backward": backward},
-                            "time_us": round(med, 3), "min_us": round(mn, 3), "runs": a.repeats, "calls_per_run": calls,
+                            "time_us": round(med, 3), "min_us": round(mn, 3), "runs": a.repeats,
                             "source": f"torch sdpa {bname} batched (torch {torch.__version__})"}
                     out.write(json.dumps(line) + "\n")
                     out.flush()
