@@ -52,6 +52,12 @@ CONFIGS = {
     "llama8b_l4_s8k_mb1_eager_flash": ("llama3-8b", 4, 8192, 1, "eager", "flash"),
     "llama8b_l4_s8k_mb1_eager_cudnn": ("llama3-8b", 4, 8192, 1, "eager", "cudnn"),
     "llama8b_l4_s8k_mb1_compile_flash": ("llama3-8b", 4, 8192, 1, "compile", "flash"),
+    # Run after the attention ramp was fitted (2026-11-24), as checks it was not fitted to:
+    "mpt1b_l24_s4k_mb4_compile_flash": ("mpt-1b", 24, 4096, 4, "compile", "flash"),
+    "mpt7b_l4_s32k_mb1_compile_flash": ("mpt-7b", 4, 32768, 1, "compile", "flash"),
+    "mpt7b_l4_s32k_mb1_compile_cudnn": ("mpt-7b", 4, 32768, 1, "compile", "cudnn"),
+    "llama8b_l4_s2k_mb4_compile_flash": ("llama3-8b", 4, 2048, 4, "compile", "flash"),
+    "llama8b_l4_s2k_mb4_compile_cudnn": ("llama3-8b", 4, 2048, 4, "compile", "cudnn"),
 }
 
 
