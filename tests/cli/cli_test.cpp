@@ -191,10 +191,11 @@ TEST_F(Cli, ScenarioAfterARepeatableOptionIsTheScenario) {
   EXPECT_EQ(r.rc, 0) << r.out;
 }
 
-// The README's cross-checks outside the shared rows are scenario rows: every one must still load
-// and predict (a renamed key or a refused combination would drop it from the table).
+// The README's cross-checks outside the shared rows, and the H100 steps trainsim measured, are
+// scenario rows: every one must still load and predict (a renamed key or a refused combination
+// would drop it from the table).
 TEST_F(Cli, CrosscheckRowsAllRun) {
-  for (const char* f : {"crosschecks.jsonl", "crosschecks_whatif.jsonl"}) {
+  for (const char* f : {"crosschecks.jsonl", "crosschecks_whatif.jsonl", "gpu_steps.jsonl"}) {
     const std::string file = kSrc + "/scenarios/" + f;
     CmdResult r = run("validate " + file + " --json " + path("c.json"));
     ASSERT_EQ(r.rc, 0) << r.out;
