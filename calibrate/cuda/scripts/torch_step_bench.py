@@ -58,6 +58,9 @@ CONFIGS = {
     "mpt7b_l4_s32k_mb1_compile_cudnn": ("mpt-7b", 4, 32768, 1, "compile", "cudnn"),
     "llama8b_l4_s2k_mb4_compile_flash": ("llama3-8b", 4, 2048, 4, "compile", "flash"),
     "llama8b_l4_s2k_mb4_compile_cudnn": ("llama3-8b", 4, 2048, 4, "compile", "cudnn"),
+    # cuDNN's attention inside eager steps (where sdpa_kernel takes effect), traced: its in-step rate
+    "mpt1b_l24_s2k_mb8_eager_cudnn": ("mpt-1b", 24, 2048, 8, "eager", "cudnn"),
+    "mpt7b_l4_s32k_mb1_eager_cudnn": ("mpt-7b", 4, 32768, 1, "eager", "cudnn"),
 }
 
 
@@ -266,8 +269,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--trace-config", default="")
-    ap.add_argument("--trace", default="")
+    ap.add_argument("--trace-config", default="", help="comma-separated configs to trace")
+    ap.add_argument("--trace", default="", help="trace file (one traced config) or folder (several: NAME.trace.json)")
     a = ap.parse_args()
     names = list(CONFIGS) if a.configs == "all" else a.configs.split(",")
     for n in names:
@@ -277,7 +280,11 @@ def main():
     with open(a.out, "a") as f:
         for n in names:
             try:
-                row = run_config(n, a.warmup, a.steps, a.trace if n == a.trace_config else None)
+                traced = a.trace_config.split(",") if a.trace_config else []
+                tpath = None
+                if n in traced:
+                    tpath = a.trace if len(traced) == 1 else f"{a.trace}/{n}.trace.json"
+                row = run_config(n, a.warmup, a.steps, tpath)
             except torch.OutOfMemoryError as e:  # the row says so; the next config still runs
                 row = {"id": n, "error": "out of memory", "detail": str(e).splitlines()[0]}
             torch._dynamo.reset()
