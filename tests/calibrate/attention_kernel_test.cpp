@@ -19,6 +19,16 @@
 namespace trainsim {
 namespace {
 
+// An H100 SXM cluster of `gpus` GPUs for the cost model (the GPU from the catalog).
+ClusterSpec h100_cluster(int gpus) {
+  ClusterSpec cl;
+  auto gpu = find_gpu("H100-SXM-80GB");
+  EXPECT_TRUE(gpu.ok());
+  if (gpu.ok()) cl.gpu = gpu.value();
+  cl.gpus = gpus;
+  return cl;
+}
+
 OpDesc big_attention(bool backward) {
   OpDesc o;
   o.cls = OpClass::kAttention;
@@ -42,11 +52,7 @@ TEST(AttentionKernel, CudnnTimesAreTheClosedFormOfItsEfficiency) {
   EXPECT_EQ(same.attention, flash->attention) << "flash keeps the FlashAttention-2 figure";
   EXPECT_EQ(same.attention_overhead_bwd, flash->attention_overhead_bwd) << "and its ramp";
 
-  auto gpu = find_gpu("H100-SXM-80GB");
-  ASSERT_TRUE(gpu.ok());
-  ClusterSpec cl;
-  cl.gpu = gpu.value();
-  cl.gpus = 8;
+  const ClusterSpec cl = h100_cluster(8);
   const DefaultCostModel fm(cl, flash.value()), cm(cl, cudnn);
   const double peak = cl.gpu.peak_bf16.per_s();
   // Seconds-long kernels with no sequence length: past the size curve's last point and no ramp,
@@ -99,11 +105,7 @@ TEST(AttentionKernel, RampIsTheClosedFormOfTheBlockOverhead) {
   // with no shape.
   auto h = default_efficiencies("hopper");
   ASSERT_TRUE(h.ok());
-  auto gpu = find_gpu("H100-SXM-80GB");
-  ASSERT_TRUE(gpu.ok());
-  ClusterSpec cl;
-  cl.gpu = gpu.value();
-  cl.gpus = 1;
+  const ClusterSpec cl = h100_cluster(1);
   const DefaultCostModel m(cl, h.value());
   OpDesc shaped = big_attention(true), bare = big_attention(true);
   shaped.seq_q = shaped.seq_kv = 2048;
@@ -122,11 +124,7 @@ TEST(AttentionKernel, HopperFiguresFitTheCommittedSweep) {
   ASSERT_TRUE(flash.ok());
   DefaultEfficiencies cudnn = flash.value();
   ASSERT_TRUE(use_attention_kernel(AttentionKernel::kCudnn, &cudnn).ok());
-  auto gpu = find_gpu("H100-SXM-80GB");
-  ASSERT_TRUE(gpu.ok());
-  ClusterSpec cl;
-  cl.gpu = gpu.value();
-  cl.gpus = 1;
+  const ClusterSpec cl = h100_cluster(1);
   const DefaultCostModel fm(cl, flash.value()), cm(cl, cudnn);
   std::string line;
   int checked[2] = {0, 0};

@@ -12,15 +12,15 @@ launch of the next call, and the clocks stay where a training step keeps them. T
   python3 torch_attention_sweep.py --out FILE.jsonl [--grid default|small]
 """
 import argparse
-import datetime
 import json
-import socket
 import statistics
 import sys
 
 import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
+
+from torch_common import device_info
 
 BACKENDS = {"flash": SDPBackend.FLASH_ATTENTION, "cudnn": SDPBackend.CUDNN_ATTENTION}
 
@@ -40,17 +40,6 @@ def grid(name):
         g.append((max(1, tokens // s), 32, 32, s, s, 64, True))
     g.append((max(1, tokens // 8192), 32, 8, 8192, 8192, 128, True))       # GQA 4:1
     return g
-
-
-def device_info():
-    p = torch.cuda.get_device_properties(0)
-    nccl = ".".join(str(x) for x in torch.cuda.nccl.version()) if hasattr(torch.cuda, "nccl") else ""
-    cudnn = torch.backends.cudnn.version() or 0
-    return {"name": p.name, "driver": "", "cuda": torch.version.cuda or "", "nccl": nccl,
-            "cudnn": f"{cudnn // 10000}.{(cudnn % 10000) // 100}.{cudnn % 100}",
-            "host": socket.gethostname(),
-            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "gpus": torch.cuda.device_count()}
 
 
 def time_batched(fn, calls, repeats):

@@ -21,48 +21,14 @@ import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 
-class RMSNorm(nn.Module):
-    def __init__(self, d, eps=1e-5):
-        super().__init__()
-        self.w = nn.Parameter(torch.ones(d))
-        self.eps = eps
-
-    def forward(self, x):
-        return F.rms_norm(x, (x.shape[-1],), self.w, self.eps)
-
-
-def rope(x, cos, sin):  # x [b, h, s, d]
-    x1, x2 = x[..., : x.shape[-1] // 2], x[..., x.shape[-1] // 2:]
-    return x * cos + torch.cat((-x2, x1), dim=-1) * sin
-
-
-class Block(nn.Module):
-    def __init__(self, hidden, heads, kv_heads, ffn):
-        super().__init__()
-        self.h, self.kv, self.d = heads, kv_heads, hidden // heads
-        self.n1, self.n2 = RMSNorm(hidden), RMSNorm(hidden)
-        self.qkv = nn.Linear(hidden, (heads + 2 * kv_heads) * self.d, bias=False)
-        self.proj = nn.Linear(hidden, hidden, bias=False)
-        self.fc1 = nn.Linear(hidden, 2 * ffn, bias=False)
-        self.fc2 = nn.Linear(ffn, hidden, bias=False)
-
-    def forward(self, x, cos, sin):
-        b, s, _ = x.shape
-        q, k, v = self.qkv(self.n1(x)).split([self.h * self.d, self.kv * self.d, self.kv * self.d], dim=-1)
-        q = rope(q.view(b, s, self.h, self.d).transpose(1, 2), cos, sin)
-        k = rope(k.view(b, s, self.kv, self.d).transpose(1, 2), cos, sin)
-        v = v.view(b, s, self.kv, self.d).transpose(1, 2)
-        a = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
-        x = x + self.proj(a.transpose(1, 2).reshape(b, s, -1))
-        g, u = self.fc1(self.n2(x)).chunk(2, dim=-1)
-        return x + self.fc2(F.silu(g) * u)
+from torch_common import LlamaBlock, RMSNorm, rope_tables
 
 
 class Model(nn.Module):
     def __init__(self, layers, hidden, heads, kv_heads, ffn, vocab):
         super().__init__()
         self.emb = nn.Embedding(vocab, hidden)
-        self.blocks = nn.ModuleList(Block(hidden, heads, kv_heads, ffn) for _ in range(layers))
+        self.blocks = nn.ModuleList(LlamaBlock(hidden, heads, kv_heads, ffn) for _ in range(layers))
         self.norm = RMSNorm(hidden)
         self.head = nn.Linear(hidden, vocab, bias=False)
 
@@ -89,12 +55,7 @@ def main():
     dev = "cuda"
     model = Model(a.layers, a.hidden, a.heads, a.kv_heads, a.ffn, a.vocab).to(dev, torch.bfloat16)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-5, fused=True)
-    d = a.hidden // a.heads
-    pos = torch.arange(a.seq, device=dev, dtype=torch.float32)
-    inv = 1.0 / (500000.0 ** (torch.arange(0, d, 2, device=dev, dtype=torch.float32) / d))
-    ang = torch.outer(pos, inv)
-    cos = torch.cat((ang.cos(), ang.cos()), -1).to(torch.bfloat16)
-    sin = torch.cat((ang.sin(), ang.sin()), -1).to(torch.bfloat16)
+    cos, sin = rope_tables(a.seq, a.hidden // a.heads, dev)
     tok = torch.randint(0, a.vocab, (1, a.seq), device=dev)
     tgt = torch.randint(0, a.vocab, (1, a.seq), device=dev)
     backends = {"cudnn": [SDPBackend.CUDNN_ATTENTION], "flash": [SDPBackend.FLASH_ATTENTION],

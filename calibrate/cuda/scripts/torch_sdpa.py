@@ -10,9 +10,7 @@ median of CUDA-event-timed runs on random inputs (never zeros).
   python3 torch_sdpa.py JOBS.json [--out FILE.jsonl] [--warmup N] [--runs N]
 """
 import argparse
-import datetime
 import json
-import socket
 import statistics
 import sys
 
@@ -20,18 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from torch_common import device_info
+
 BACKENDS = {"cudnn": SDPBackend.CUDNN_ATTENTION, "flash": SDPBackend.FLASH_ATTENTION}
-
-
-def device_info():
-    p = torch.cuda.get_device_properties(0)
-    nccl = ".".join(str(x) for x in torch.cuda.nccl.version()) if hasattr(torch.cuda, "nccl") else ""
-    cudnn = torch.backends.cudnn.version() or 0
-    return {"name": p.name, "driver": "", "cuda": torch.version.cuda or "", "nccl": nccl,
-            "cudnn": f"{cudnn // 10000}.{(cudnn % 10000) // 100}.{cudnn % 100}",
-            "host": socket.gethostname(),
-            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "gpus": torch.cuda.device_count()}
 
 
 def time_fn(fn, warmup, runs):

@@ -22,7 +22,6 @@ Models:
 The matching trainsim scenarios are the rows of scenarios/gpu_steps.jsonl (one per config).
 """
 import argparse
-import contextlib
 import json
 import statistics
 import sys
@@ -33,6 +32,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
+
+from torch_common import LlamaBlock, RMSNorm, rope_tables
 
 MPT_VOCAB = 50368
 MODELS = {
@@ -78,21 +79,6 @@ class LowPrecisionLayerNorm(nn.Module):
             return F.layer_norm(x, (x.shape[-1],), self.w.to(x.dtype), None, self.eps)
 
 
-class RMSNorm(nn.Module):
-    def __init__(self, d, eps=1e-5):
-        super().__init__()
-        self.w = nn.Parameter(torch.ones(d))
-        self.eps = eps
-
-    def forward(self, x):
-        return F.rms_norm(x, (x.shape[-1],), self.w, self.eps)
-
-
-def rope(x, cos, sin):  # x [b, h, s, d]
-    x1, x2 = x[..., : x.shape[-1] // 2], x[..., x.shape[-1] // 2:]
-    return x * cos + torch.cat((-x2, x1), dim=-1) * sin
-
-
 class GptBlock(nn.Module):
     def __init__(self, hidden, heads, ffn):
         super().__init__()
@@ -109,28 +95,6 @@ class GptBlock(nn.Module):
         a = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), is_causal=True)
         x = x + self.proj(a.transpose(1, 2).reshape(b, s, hd))
         return x + self.down(F.gelu(self.up(self.n2(x))))
-
-
-class LlamaBlock(nn.Module):
-    def __init__(self, hidden, heads, kv_heads, ffn):
-        super().__init__()
-        self.h, self.kv, self.d = heads, kv_heads, hidden // heads
-        self.n1, self.n2 = RMSNorm(hidden), RMSNorm(hidden)
-        self.qkv = nn.Linear(hidden, (heads + 2 * kv_heads) * self.d, bias=False)
-        self.proj = nn.Linear(hidden, hidden, bias=False)
-        self.fc1 = nn.Linear(hidden, 2 * ffn, bias=False)
-        self.fc2 = nn.Linear(ffn, hidden, bias=False)
-
-    def forward(self, x, cos, sin):
-        b, s, _ = x.shape
-        q, k, v = self.qkv(self.n1(x)).split([self.h * self.d, self.kv * self.d, self.kv * self.d], dim=-1)
-        q = rope(q.view(b, s, self.h, self.d).transpose(1, 2), cos, sin)
-        k = rope(k.view(b, s, self.kv, self.d).transpose(1, 2), cos, sin)
-        v = v.view(b, s, self.kv, self.d).transpose(1, 2)
-        a = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
-        x = x + self.proj(a.transpose(1, 2).reshape(b, s, -1))
-        g, u = self.fc1(self.n2(x)).chunk(2, dim=-1)
-        return x + self.fc2(F.silu(g) * u)
 
 
 class Model(nn.Module):
@@ -202,12 +166,7 @@ def run_config(name, warmup, steps, trace_path=None):
     dev = "cuda"
     model = Model(arch, layers, hidden, heads, kv_heads, ffn, vocab).to(dev)  # fp32 parameters
     opt = torch.optim.AdamW(model.parameters(), lr=1e-5, fused=True)
-    d = hidden // heads
-    pos = torch.arange(seq, device=dev, dtype=torch.float32)
-    inv = 1.0 / (500000.0 ** (torch.arange(0, d, 2, device=dev, dtype=torch.float32) / d))
-    ang = torch.outer(pos, inv)
-    cos = torch.cat((ang.cos(), ang.cos()), -1).to(torch.bfloat16)
-    sin = torch.cat((ang.sin(), ang.sin()), -1).to(torch.bfloat16)
+    cos, sin = rope_tables(seq, hidden // heads, dev)
     tok = torch.randint(0, vocab, (mb, seq), device=dev)
     tgt = torch.randint(0, vocab, (mb, seq), device=dev)
     backends = {"cudnn": [SDPBackend.CUDNN_ATTENTION], "flash": [SDPBackend.FLASH_ATTENTION]}[sdpa]
