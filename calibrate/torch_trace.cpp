@@ -57,9 +57,16 @@ Result<std::shared_ptr<const TorchTrace>> parse_torch_trace(const std::string& j
   auto t = std::make_shared<TorchTrace>();
   t->root = Json::parse(json_text, nullptr, /*allow_exceptions=*/false);
   const Json& root = t->root;
-  if (root.is_discarded() || !root.is_object())
+  if (root.is_discarded() || !root.is_object()) {
+    // gzip's magic bytes: the traces under calibrate/data/h100/traces are committed compressed.
+    if (json_text.size() >= 2 && static_cast<unsigned char>(json_text[0]) == 0x1f &&
+        static_cast<unsigned char>(json_text[1]) == 0x8b)
+      return Status::error(Error{label, "", "gzip-compressed data",
+                                 "a gzip file; expected the Chrome-trace JSON itself: decompress it first "
+                                 "(zcat FILE > trace.json)"});
     return Status::error(Error{label, "", "", "not JSON; expected the Chrome-trace object that "
                                               "torch.profiler's export_chrome_trace writes"});
+  }
   auto te = root.find("traceEvents");
   if (te == root.end() || !te->is_array())
     return Status::error(Error{label, "/traceEvents", "",

@@ -294,6 +294,10 @@ TEST_F(CompareTraceFiles, BadInputGivesClearErrors) {
   };
   EXPECT_NE(err((dir_ / "missing.json").string()).find("cannot open the trace file"), std::string::npos);
   EXPECT_NE(err(write("x.json", "this is not json")).find("not JSON"), std::string::npos);
+  // A committed trace still gzip-compressed (calibrate/data/h100/traces/*.json.gz): says so.
+  const std::string gz = err(write("t.json.gz", std::string("\x1f\x8b\x08\x00rest", 8)));
+  EXPECT_NE(gz.find("a gzip file"), std::string::npos) << gz;
+  EXPECT_NE(gz.find("zcat"), std::string::npos) << gz;
   EXPECT_NE(err(write("o.json", R"({"schemaVersion": 1})")).find("/traceEvents"), std::string::npos);
   TraceBuilder cpu_only;
   cpu_only.step(1, 0, 10);
