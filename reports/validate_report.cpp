@@ -83,8 +83,8 @@ std::string format_validate(const std::vector<ValidateRow>& rows, const Validate
       t.add_raw(std::move(line));
     }
     if (r.measured_memory_gib > 0)
-      t.add_raw(strf("    memory: published %.1f GiB, predicted peak %.2f GiB (%+.1f%%; allocated bytes, while "
-                     "frameworks usually publish their allocator's peak reservation; not in the summary)",
+      t.add_raw(strf("    memory: measured %.1f GiB, predicted peak %.2f GiB (%+.1f%%; the prediction counts allocated "
+                     "bytes, while published figures are usually the allocator's peak reservation; not in the summary)",
                      r.measured_memory_gib, r.predicted_memory_gib,
                      error_pct(r.measured_memory_gib, r.predicted_memory_gib)));
   }

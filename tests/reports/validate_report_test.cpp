@@ -74,7 +74,7 @@ TEST(FormatValidate, PublishedMemoryLine) {
   r[2].measured_memory_gib = 80;
   r[2].predicted_memory_gib = 60;
   const std::string s = format_validate(r, summarize(r));
-  EXPECT_NE(s.find("    defaults: schedule=1f1b; zero=0\n    memory: published 80.0 GiB, predicted peak 60.00 GiB (-25.0%;"),
+  EXPECT_NE(s.find("    defaults: schedule=1f1b; zero=0\n    memory: measured 80.0 GiB, predicted peak 60.00 GiB (-25.0%;"),
             std::string::npos) << s;
   EXPECT_EQ(s.find("memory:", s.find("memory:") + 1), std::string::npos) << "one row, one memory line: " << s;
   EXPECT_NE(s.find("compared 4 of 5: median |error| 10.0%, mean 13.0%, max 30.0%\n"), std::string::npos) << s;
