@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "calibrate/cost_model.h"
 #include "models/catalog.h"
 #include "models/spec_parse.h"
 #include "scenarios/loader.h"
@@ -284,11 +285,19 @@ Result<RowScenario> scenario_from_row(const nlohmann::json& row, const std::stri
     for (const char* k : {"SC'21", "Korthikanti", "BLOOM", "Megatron-Turing"})
       if (src.find(k) != std::string::npos) pre_flash = true;
     pre_flash_row = pre_flash;
-    t["attention_kernel"] = pre_flash ? "unfused" : "flash";
+    // Megatron-Core runs attention through Transformer Engine, whose backend selection prefers
+    // cuDNN's fused attention over FlashAttention on Hopper ("Disabling FlashAttention to give
+    // FusedAttention preference on Hopper+ for performance reasons").
+    const Result<GpuSpec> row_gpu = find_gpu(str_or(C, "gpu", ""));
+    const bool te_cudnn = !pre_flash && row_gpu.ok() && gpu_family(row_gpu.value()) == "hopper" &&
+                          (src.find("Megatron-Core") != std::string::npos || src.find("megatron/core") != std::string::npos);
+    t["attention_kernel"] = pre_flash ? "unfused" : te_cudnn ? "cudnn" : "flash";
     t["dropout"] = pre_flash;
     d.push_back(pre_flash ? "attention_kernel=unfused, dropout=true (not in the row schema; a pre-FlashAttention "
                             "Megatron-LM/DeepSpeed run: softmax attention with dropout 0.1)"
-                          : "attention_kernel=flash, dropout=false (not in the row schema)");
+                : te_cudnn ? "attention_kernel=cudnn, dropout=false (not in the row schema; Megatron-Core on Hopper: "
+                             "Transformer Engine prefers cuDNN's fused attention there)"
+                           : "attention_kernel=flash, dropout=false (not in the row schema)");
   }
 
   // cluster

@@ -285,6 +285,15 @@ TEST(PublishedRuns, MixtralRowIsSimulated) {
     bool listed = false;
     for (const auto& d : r->defaults) listed |= d.find("moe routing=balanced") != std::string::npos;
     EXPECT_TRUE(listed);
+    // Megatron-Core on H100: Transformer Engine's cuDNN attention, and the default says why.
+    EXPECT_EQ(s.training.attention_kernel, AttentionKernel::kCudnn);
+    EXPECT_TRUE(has_default(r.value(), "attention_kernel=cudnn, dropout=false (not in the row schema; Megatron-Core on Hopper"));
+    // The same row on an A100 has no cuDNN figure in the default: FlashAttention-2 prices it.
+    json a100 = row;
+    a100["cluster"]["gpu"] = "A100-SXM-80GB";
+    auto ra = scenario_from_row(a100);
+    ASSERT_TRUE(ra.ok()) << ra.status().to_string();
+    EXPECT_EQ(ra->scenario.training.attention_kernel, AttentionKernel::kFlash);
   }
   EXPECT_TRUE(found);
 }
