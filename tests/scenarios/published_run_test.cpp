@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 
 #include "scenarios/published_run.h"
 
@@ -342,6 +343,48 @@ TEST(ScenarioRows, BadRowsAreInvalidWithTheReason) {
   r = scenario_from_row(row, dir);
   ASSERT_TRUE(r.ok());
   EXPECT_NE(r->unsupported.find("/scenario"), std::string::npos) << r->unsupported;
+}
+
+// The rows of scenarios/gpu_steps.jsonl carry the figures of the H100 runs they name: each row's
+// measured tokens/s and memory are those of the raw line with its id in calibrate/data/h100/steps,
+// and its overrides give the scenario that run trained (layers, hidden, heads, sequence, batch,
+// attention kernel).
+TEST(ScenarioRows, GpuStepRowsCarryTheirMeasurements) {
+  const std::string src = TRAINSIM_SOURCE_DIR;
+  std::map<std::string, json> raw;
+  for (const char* f : {"torch_steps.jsonl", "torch_steps_checks.jsonl"}) {
+    auto lines = read_jsonl(src + "/calibrate/data/h100/steps/" + f);
+    ASSERT_TRUE(lines.ok()) << lines.status().to_string();
+    for (const json& l : lines.value())
+      if (l.contains("tokens_per_s")) raw["h100-torch-" + l["id"].get<std::string>()] = l;
+  }
+  auto rows_ = read_jsonl(src + "/scenarios/gpu_steps.jsonl");
+  ASSERT_TRUE(rows_.ok()) << rows_.status().to_string();
+  ASSERT_GE(rows_->size(), 14u);
+  for (const json& row : rows_.value()) {
+    std::string id = row["id"].get<std::string>();
+    std::replace(id.begin() + 11, id.end(), '-', '_');   // the raw ids use '_' after "h100-torch-"
+    ASSERT_TRUE(raw.count(id)) << id;
+    const json& m = raw[id];
+    EXPECT_EQ(row["measured"]["tokens_per_s_per_gpu"].get<double>(), m["tokens_per_s"].get<double>()) << id;
+    EXPECT_EQ(row["measured"]["memory_gib"].get<double>(), m["max_mem_allocated_GiB"].get<double>()) << id;
+    auto r = scenario_from_row(row, src + "/scenarios");
+    ASSERT_TRUE(r.ok() && r->unsupported.empty()) << id << ": " << (r.ok() ? r->unsupported : r.status().to_string());
+    const Scenario& s = r->scenario;
+    EXPECT_EQ(s.model.layers, m["layers"].get<int>()) << id;
+    EXPECT_EQ(s.model.hidden, m["hidden"].get<int64_t>()) << id;
+    EXPECT_EQ(s.model.heads, m["heads"].get<int>()) << id;
+    EXPECT_EQ(s.model.kv_heads, m["kv_heads"].get<int>()) << id;
+    EXPECT_EQ(s.model.ffn_hidden, m["ffn"].get<int64_t>()) << id;
+    EXPECT_EQ(s.model.vocab, m["vocab"].get<int64_t>()) << id;
+    EXPECT_EQ(s.training.seq_len, m["seq"].get<int64_t>()) << id;
+    EXPECT_EQ(s.training.micro_batch, m["micro_batch"].get<int64_t>()) << id;
+    EXPECT_EQ(s.training.global_batch, m["micro_batch"].get<int64_t>()) << id;
+    EXPECT_EQ(s.cluster.gpus, 1) << id;
+    EXPECT_EQ(s.training.attention_kernel,
+              m["sdpa"].get<std::string>() == "cudnn" ? AttentionKernel::kCudnn : AttentionKernel::kFlash)
+        << id;
+  }
 }
 
 }  // namespace
