@@ -275,6 +275,7 @@ Result<RowScenario> scenario_from_row(const nlohmann::json& row, const std::stri
                 "default, Transformer Engine's Float8CurrentScaling); LM head in bf16");
   }
   bool pre_flash_row = false;
+  const Result<GpuSpec> gpu = find_gpu(str_or(C, "gpu", ""));   // the row's GPU, if the catalog has it
   // The attention kernel is not in the row schema. FlashAttention (Dao et al.) appeared in
   // May 2022; the runs measured before it with Megatron-LM / Megatron-DeepSpeed ran the unfused
   // softmax attention (batched QK^T, fused scale-mask-softmax, dropout, batched PV) with
@@ -288,8 +289,7 @@ Result<RowScenario> scenario_from_row(const nlohmann::json& row, const std::stri
     // Megatron-Core runs attention through Transformer Engine, whose backend selection prefers
     // cuDNN's fused attention over FlashAttention on Hopper ("Disabling FlashAttention to give
     // FusedAttention preference on Hopper+ for performance reasons").
-    const Result<GpuSpec> row_gpu = find_gpu(str_or(C, "gpu", ""));
-    const bool te_cudnn = !pre_flash && row_gpu.ok() && gpu_family(row_gpu.value()) == "hopper" &&
+    const bool te_cudnn = !pre_flash && gpu.ok() && gpu_family(gpu.value()) == "hopper" &&
                           (src.find("Megatron-Core") != std::string::npos || src.find("megatron/core") != std::string::npos);
     t["attention_kernel"] = pre_flash ? "unfused" : te_cudnn ? "cudnn" : "flash";
     t["dropout"] = pre_flash;
@@ -304,7 +304,6 @@ Result<RowScenario> scenario_from_row(const nlohmann::json& row, const std::stri
   json c = json::object();
   for (const char* k : {"gpu", "gpus", "gpus_per_node", "scale_out", "nic_gbps_per_gpu"})
     if (!is_null(C, k)) c[k] = C[k];
-  Result<GpuSpec> gpu = find_gpu(str_or(C, "gpu", ""));
   if (is_null(C, "gpus_per_node") && gpu.ok()) {
     c["gpus_per_node"] = gpu->gpus_per_node;
     d.push_back("gpus_per_node=" + std::to_string(gpu->gpus_per_node) +
