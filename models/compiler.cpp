@@ -690,13 +690,59 @@ class StageBuilder {
   // h-wide input gradient after them: always, except MLA with tp > 1 and a compressed query.
   bool attn_gathers_h() const { return !(mla_latent() && d_.q_lora > 0); }
 
-  int64_t norm_bytes() const { return 2 * 2 * d_.norm_tokens() * d_.h; }     // read x, write y
-  int64_t norm_bwd_bytes() const { return 3 * 2 * d_.norm_tokens() * d_.h; }  // x, dy -> dx
+  // The bytes of the block's memory-bound kernels per element of the tensor each works on, fused
+  // (training.framework "fused" and "torch_compile") or as eager PyTorch runs them, an op per
+  // kernel (models/spec.h Framework; the eager counts follow PyTorch's ops, README "framework"):
+  //  - RMSNorm: F.rms_norm's composite (bf16 x: to fp32 6, pow 8, mean 4, mul 8, type_as 6, times
+  //    the fp32 weight 6, the next linear's autocast cast back to bf16 6 = 44); its backward
+  //    through each of them (98). LayerNorm is one kernel either way (native_layer_norm; its
+  //    backward reads x and dy twice, for dx and for the weight gradient: 10).
+  //  - RoPE (x*cos + cat(-x2, x1)*sin): mul 4, neg 2, cat 4, mul 4, add 6 = 20; backward 30 (the
+  //    two muls, the neg, the slices' zero-filled gradients and the sums of the three paths).
+  //  - SwiGLU: silu 4 and mul 6 per ffn element; backward: the mul's two gradients 12, silu's
+  //    6 and the cat of the chunked FC1 output's gradient 8 (26). GELU: one kernel either way.
+  //  - the residual's backward: autograd adds the two gradients of x (6 instead of 4).
+  bool eager() const { return tr_.framework == Framework::kTorchEager; }
+  int64_t norm_bytes() const { return (eager() && d_.rmsnorm ? 44 : 4) * d_.norm_tokens() * d_.h; }   // read x, write y
+  int64_t norm_bwd_bytes() const {   // x, dy -> dx
+    return (eager() ? (d_.rmsnorm ? 98 : 10) : 6) * d_.norm_tokens() * d_.h;
+  }
   int64_t resid_bytes() const { return 3 * 2 * d_.norm_tokens() * d_.h; }     // a + b -> c
+  int64_t resid_bwd_bytes() const { return (eager() ? 6 : 4) * d_.norm_tokens() * d_.h; }
   // RoPE on a dense layer's local Q and K heads (read + write), and its MLP activation forward
   // (SwiGLU: gate, up -> out; GeLU: in -> out), as the forward and the op-level recompute run them.
-  int64_t rope_bytes() const { return 2 * 2 * d_.tokens() * (d_.q + d_.kv) / d_.t; }
-  int64_t mlp_act_bytes() const { return (d_.swiglu ? 3 : 2) * 2 * d_.tokens() * d_.f / d_.t; }
+  int64_t rope_bytes() const { return (eager() ? 20 : 4) * d_.tokens() * (d_.q + d_.kv) / d_.t; }
+  int64_t rope_bwd_bytes() const { return (eager() ? 30 : 4) * d_.tokens() * (d_.q + d_.kv) / d_.t; }
+  int64_t mlp_act_bytes() const {
+    return (d_.swiglu ? (eager() ? 10 : 6) : 4) * d_.tokens() * d_.f / d_.t;
+  }
+  int64_t mlp_act_bwd_bytes() const {
+    return (d_.swiglu ? (eager() ? 26 : 10) : 6) * d_.tokens() * d_.f / d_.t;
+  }
+  // PyTorch loops (training.framework "torch_compile" / "torch_eager") keep fp32 parameters and
+  // run the forward under torch.autocast(bfloat16). Where the parameters are whole on the rank
+  // (DDP, ZeroRedundancyOptimizer: zero 0 and 1) autocast casts each weight to bf16 in every
+  // forward (read 4, write 2 per parameter; a recomputed forward casts again); FSDP (zero 2 and 3)
+  // casts the shard before its all-gather (1/shard of that, not counted). Every backward casts the
+  // bf16 weight gradient to fp32 (read 2, write 4: the cast's backward, or FSDP's cast to its fp32
+  // reduce dtype), and with the parameters whole, a later micro-batch's gradient is added to the
+  // fp32 .grad (read 4 + 4, write 4). `param_bytes`: the parameters' bytes in bf16.
+  bool torch_casts() const { return torch_framework(tr_.framework); }
+  // The LM head's weight on this rank (the embedding table's when tied), bf16 bytes.
+  int64_t head_param_bytes() const { return 2 * d_.h * (d_.vocab / d_.t); }
+  bool whole_params() const { return torch_casts() && par_.zero < 2; }
+  int64_t weight_cast_bytes(int64_t param_bytes) const { return whole_params() ? 3 * param_bytes : 0; }
+  int64_t grad_cast_bytes(int64_t param_bytes, int micro) const {
+    if (!torch_casts()) return 0;
+    return 3 * param_bytes + (whole_params() && micro > 0 ? 6 * param_bytes : 0);
+  }
+  // A memory-bound kernel of `bytes` (none for 0), its op interned per (site, bytes).
+  uint32_t maybe_memory(int site, const char* name, OpClass cls, int64_t bytes, bool bwd, Category c, int layer,
+                        int micro, uint32_t dep = kNoDep, uint32_t dep2 = kNoDep) {
+    if (bytes <= 0) return kNoDep;
+    return emit_compute(cached_op(site, bytes, [&] { return memory_op(name, cls, bytes, bwd); }), c, layer, micro, dep,
+                        dep2);
+  }
 
   // s x s elements of one rank's heads for one micro-batch.
   int64_t score_elems() const { return d_.b * (d_.heads / d_.t) * d_.s * d_.s; }
@@ -982,8 +1028,13 @@ class StageBuilder {
   uint32_t layer_forward(int layer, int micro, bool recompute, uint32_t first_dep, uint32_t first_dep2 = kNoDep) {
     const Category c = recompute ? Category::kRecompute : Category::kCompute;
     const DType g = d_.gemm_dtype;
-    uint32_t first = emit_compute(OP(memory_op("attn.norm.fwd", OpClass::kNorm, norm_bytes(), false)), c, layer,
-                                  micro, first_dep, first_dep2);
+    uint32_t first = maybe_memory(__LINE__, "layer.autocast.cast.fwd", OpClass::kElementwise,
+                                  weight_cast_bytes(dense_bytes(layer) + expert_bytes(layer)), false, c, layer, micro,
+                                  first_dep, first_dep2);
+    if (first != kNoDep) first_dep = first_dep2 = kNoDep;
+    const uint32_t norm = emit_compute(OP(memory_op("attn.norm.fwd", OpClass::kNorm, norm_bytes(), false)), c, layer,
+                                       micro, first_dep, first_dep2);
+    if (first == kNoDep) first = norm;
     if (attn_gathers_h() && !(tp_overlap() && !d_.mla)) tp_gather("tp.attn.allgather", layer, micro);
     if (d_.mla) {
       mla_in_forward(c, layer, micro);
@@ -996,6 +1047,9 @@ class StageBuilder {
                      c, layer, micro);
     }
     attention_forward(c, layer, micro);
+    if (eager() && !d_.mla)   // the attention output's transpose to (tokens, heads x dim): a copy
+      emit_compute(OP(memory_op("attn.out.copy.fwd", OpClass::kElementwise, 4 * d_.tokens() * d_.q / d_.t, false)), c,
+                   layer, micro);
     reduce_out(reduced_gemm(__LINE__, "tp.attn.ring.reducescatter",
                             [&](int64_t rows) { return gemm_op("attn.proj.fwd", rows, d_.h, d_.q / d_.t, g, false); }, c,
                             layer, micro),
@@ -1110,7 +1164,7 @@ class StageBuilder {
     // Selective: the modules' transient is taken by the first recomputed task (rec_task()).
     const uint32_t mods = rec == Recompute::kSelective ? par_.recompute_modules : 0u;
     rec_alloc_ = rec == Recompute::kSelective ? act.recompute_transient_bytes : 0;
-    uint32_t first_b = emit_compute(OP(memory_op("mlp.residual.bwd", OpClass::kElementwise, 2 * 2 * d_.norm_tokens() * d_.h, true)),
+    uint32_t first_b = emit_compute(OP(memory_op("mlp.residual.bwd", OpClass::kElementwise, resid_bwd_bytes(), true)),
                                     c, layer, micro, gather_dep, offload_dep);
     const bool ov = tp_overlap(), ov_mlp = ov && !moe_layer(layer);
     if (!ov_mlp) tp_gather("tp.mlp.bwd.allgather", layer, micro);
@@ -1129,8 +1183,7 @@ class StageBuilder {
                     [&](int64_t rows) { return gemm_op("mlp.fc2.dgrad", rows, d_.f / d_.t, d_.h, g, true); }, c, layer,
                     micro);
       wgrad(OP(gemm_op("mlp.fc2.wgrad", d_.f / d_.t, d_.h, T, g, true)), layer, micro);
-      const int64_t act_b = (d_.swiglu ? 5 : 3) * 2 * T * d_.f / d_.t;
-      emit_compute(OP(memory_op(d_.swiglu ? "mlp.swiglu.bwd" : "mlp.gelu.bwd", OpClass::kElementwise, act_b, true)), c,
+      emit_compute(OP(memory_op(d_.swiglu ? "mlp.swiglu.bwd" : "mlp.gelu.bwd", OpClass::kElementwise, mlp_act_bwd_bytes(), true)), c,
                    layer, micro);
       // With tp_overlap the input gradient's reduce-scatter goes on beside the weight gradient.
       const uint32_t sent = reduced_gemm(
@@ -1141,7 +1194,7 @@ class StageBuilder {
     }
     if (!ov_mlp) tp_reduce("tp.mlp.bwd.allreduce", "tp.mlp.bwd.reducescatter", layer, micro);
     emit_compute(OP(memory_op("mlp.norm.bwd", OpClass::kNorm, norm_bwd_bytes(), true)), c, layer, micro);
-    emit_compute(OP(memory_op("attn.residual.bwd", OpClass::kElementwise, 2 * 2 * d_.norm_tokens() * d_.h, true)), c,
+    emit_compute(OP(memory_op("attn.residual.bwd", OpClass::kElementwise, resid_bwd_bytes(), true)), c,
                  layer, micro);
     if (!ov) tp_gather("tp.attn.bwd.allgather", layer, micro);
     uint32_t sg2 = attn_gathers_h() ? side_gather("tp.attn.qkvin.allgather", layer, micro) : kNoDep;
@@ -1149,14 +1202,19 @@ class StageBuilder {
                   [&](int64_t rows) { return gemm_op("attn.proj.dgrad", rows, d_.q / d_.t, d_.h, g, true); }, c, layer,
                   micro);
     wgrad(OP(gemm_op("attn.proj.wgrad", d_.q / d_.t, d_.h, T, g, true)), layer, micro);
+    if (eager() && !d_.mla)   // the output gradient back to (heads, tokens, dim) for the kernel
+      emit_compute(OP(memory_op("attn.out.copy.bwd", OpClass::kElementwise, 4 * T * d_.q / d_.t, true)), c, layer, micro);
     if (rec == Recompute::kSelective) attention_recompute(mods, layer, micro);
     attention_backward(layer, micro);
     if (d_.mla) {
       mla_in_backward(layer, micro, sg2);
     } else {
       if (d_.swiglu)
-        emit_compute(OP(memory_op("attn.rope.bwd", OpClass::kElementwise, 2 * 2 * T * (d_.q + d_.kv) / d_.t, true)), c,
+        emit_compute(OP(memory_op("attn.rope.bwd", OpClass::kElementwise, rope_bwd_bytes(), true)), c,
                      layer, micro);
+      if (eager())   // the split of the fused QKV output: its gradient is the cat of dQ, dK, dV
+        emit_compute(OP(memory_op("attn.qkv.cat.bwd", OpClass::kElementwise, 4 * T * (d_.q + 2 * d_.kv) / d_.t, true)),
+                     c, layer, micro);
       const uint32_t sent = reduced_gemm(
           __LINE__, "tp.attn.bwd.ring.reducescatter",
           [&](int64_t rows) { return gemm_op("attn.qkv.dgrad", rows, d_.h, (d_.q + 2 * d_.kv) / d_.t, g, true); }, c,
@@ -1175,7 +1233,11 @@ class StageBuilder {
       release -= keep;
     }
     prog_.tasks[last].mem_free += release;
-    return last;
+    // PyTorch loops: the layer's weight gradients to fp32 (grad_cast_bytes), before their reduction.
+    const uint32_t cast = maybe_memory(__LINE__, "layer.autocast.gradcast.bwd", OpClass::kElementwise,
+                                       grad_cast_bytes(dense_bytes(layer) + expert_bytes(layer), micro), true, c, layer,
+                                       micro);
+    return cast != kNoDep ? cast : last;
   }
 
   int64_t dense_bytes(int l) const {
@@ -1703,11 +1765,17 @@ class StageBuilder {
     prog_.tasks[n].mem_alloc += head_activation_bytes(model_, static_cast<int>(d_.s), tr_.micro_batch, par_.tp, d_.sp);
     unit_starts_.push_back(n);
     tp_gather("tp.head.allgather", 0xffff, micro);
+    maybe_memory(__LINE__, "head.autocast.cast.fwd", OpClass::kElementwise, weight_cast_bytes(head_param_bytes()), false,
+                 Category::kCompute, 0xffff, micro);
     // The LM head runs in bf16 in fp8 runs too: Megatron-Core's output layer is not a
     // Transformer Engine module, and torchtitan's Float8 conversion skips "output". The MoE
     // router likewise stays out of fp8.
     emit_compute(OP(gemm_op("head.fwd", T, d_.vocab / d_.t, d_.h, DType::kBF16, false)), Category::kCompute, 0xffff,
                  micro);
+    // PyTorch loops: F.cross_entropy(logits.float(), ...) casts the bf16 logits to fp32 first.
+    if (torch_casts())
+      emit_compute(OP(memory_op("loss.torch.cast.fwd", OpClass::kLoss, T * (d_.vocab / d_.t) * (2 + 4), false)),
+                   Category::kCompute, 0xffff, micro);
     // Vocab-parallel cross-entropy: reads bf16 logits, writes fp32 softmax, reads it back.
     emit_compute(OP(memory_op("loss.fwd", OpClass::kLoss, T * (d_.vocab / d_.t) * (2 + 4 + 4), false)),
                  Category::kCompute, 0xffff, micro);
@@ -1718,12 +1786,30 @@ class StageBuilder {
   // Its backward, from the loss to the final norm (returned), after `hg`.
   uint32_t head_backward(int micro, uint32_t hg) {
     const int64_t T = d_.tokens();
+    const int64_t logits = T * (d_.vocab / d_.t);
+    if (torch_casts()) {
+      // PyTorch's cross-entropy backward: nll_loss's gradient is a dense fp32 tensor (zeros, then
+      // the targets scattered), log_softmax's backward writes another, and the cast's backward
+      // takes it to bf16. The two fp32 gradients beside the saved log-probabilities are the
+      // loss's peak: 8 B a logit more than the 4 the forward's saved bytes leave room for.
+      const uint32_t z = emit_compute(OP(memory_op("loss.torch.nllgrad.bwd", OpClass::kLoss, 4 * logits, true)),
+                                      Category::kCompute, 0xffff, micro, hg);
+      prog_.tasks[z].mem_alloc += 8 * logits;
+      hg = kNoDep;
+    }
     emit_compute(OP(memory_op("loss.bwd", OpClass::kLoss, T * (d_.vocab / d_.t) * (4 + 2), true)), Category::kCompute,
                  0xffff, micro, hg);
+    if (torch_casts()) {
+      const uint32_t cb = emit_compute(OP(memory_op("loss.torch.cast.bwd", OpClass::kLoss, (4 + 2) * logits, true)),
+                                       Category::kCompute, 0xffff, micro);
+      prog_.tasks[cb].mem_free += 8 * logits;
+    }
     emit_compute(OP(gemm_op("head.dgrad", T, d_.h, d_.vocab / d_.t, DType::kBF16, true)), Category::kCompute, 0xffff,
                  micro);
     emit_compute(OP(gemm_op("head.wgrad", d_.h, d_.vocab / d_.t, T, DType::kBF16, true)), Category::kCompute, 0xffff,
                  micro);
+    maybe_memory(__LINE__, "head.autocast.gradcast.bwd", OpClass::kElementwise, grad_cast_bytes(head_param_bytes(), micro),
+                 true, Category::kCompute, 0xffff, micro);
     tp_reduce("tp.head.bwd.allreduce", "tp.head.bwd.reducescatter", 0xffff, micro);
     uint32_t n = emit_compute(OP(memory_op("final.norm.bwd", OpClass::kNorm, norm_bwd_bytes(), true)),
                               Category::kCompute, 0xffff, micro);

@@ -36,6 +36,8 @@ constexpr NameTable<GradReduce, 4> kGradReduces{{
 constexpr NameTable<EpLayout, 3> kEpLayouts{{{EpLayout::kAuto, "auto"}, {EpLayout::kDp, "dp"}, {EpLayout::kFolded, "folded"}}};
 constexpr NameTable<AttentionKernel, 3> kAttentionKernels{{
     {AttentionKernel::kFlash, "flash"}, {AttentionKernel::kUnfused, "unfused"}, {AttentionKernel::kCudnn, "cudnn"}}};
+constexpr NameTable<Framework, 3> kFrameworks{{
+    {Framework::kFused, "fused"}, {Framework::kTorchCompile, "torch_compile"}, {Framework::kTorchEager, "torch_eager"}}};
 constexpr NameTable<Fp8Recipe, 3> kFp8Recipes{{
     {Fp8Recipe::kCurrent, "current"}, {Fp8Recipe::kDelayed, "delayed"}, {Fp8Recipe::kBlockwise, "blockwise"}}};
 
@@ -48,6 +50,7 @@ const char* to_string(Schedule v) { return name_of(kSchedules, v); }
 const char* to_string(Recompute v) { return name_of(kRecomputes, v); }
 const char* to_string(AttentionKernel v) { return name_of(kAttentionKernels, v); }
 const char* to_string(Fp8Recipe v) { return name_of(kFp8Recipes, v); }
+const char* to_string(Framework v) { return name_of(kFrameworks, v); }
 const char* to_string(ZeroGather v) { return name_of(kZeroGathers, v); }
 const char* to_string(GradReduce v) { return name_of(kGradReduces, v); }
 const char* to_string(EpLayout v) { return name_of(kEpLayouts, v); }
@@ -93,6 +96,7 @@ bool parse_schedule(std::string_view s, Schedule* out) { return parse_in(kSchedu
 bool parse_recompute(std::string_view s, Recompute* out) { return parse_in(kRecomputes, s, out); }
 bool parse_attention_kernel(std::string_view s, AttentionKernel* out) { return parse_in(kAttentionKernels, s, out); }
 bool parse_fp8_recipe(std::string_view s, Fp8Recipe* out) { return parse_in(kFp8Recipes, s, out); }
+bool parse_framework(std::string_view s, Framework* out) { return parse_in(kFrameworks, s, out); }
 bool parse_recompute_module(std::string_view s, RecomputeModule* out) { return parse_in(kRecomputeModules, s, out); }
 std::string recompute_modules_string(uint32_t modules) {
   std::string out;
@@ -118,6 +122,10 @@ const char* recompute_module_choices() {
   return "\"core_attn\", \"layernorm\", \"mla_up_proj\", \"mlp\", \"moe_act\" or \"op\"";
 }
 const char* attention_kernel_choices() { return "\"flash\", \"cudnn\" or \"unfused\""; }
+const char* framework_choices() {
+  return "\"fused\" (Megatron-LM, Megatron-Core, NeMo), \"torch_compile\" or \"torch_eager\" (a PyTorch loop under "
+         "autocast, with or without torch.compile)";
+}
 const char* fp8_recipe_choices() { return "\"current\", \"delayed\" or \"blockwise\""; }
 const char* grad_reduce_choices() {
   return "\"auto\" (fp32 for bf16 and fp8 training, fp16 for fp16), \"bf16\", \"fp16\" or \"fp32\"";

@@ -202,12 +202,26 @@ struct DocumentSpec {
   bool balanced = false;            // internal: every window at the mean work (imbalance cost)
 };
 
+// Which framework runs the step's non-GEMM work (training.framework). kFused: Megatron-LM /
+// Megatron-Core / NeMo with fused kernels (Transformer Engine or Apex norms, fused RoPE and
+// SwiGLU, fused vocab-parallel cross-entropy, bf16 weights kept beside fp32 main weights).
+// kTorchCompile: a PyTorch training loop (torchtitan, llm-foundry/Composer, a plain autocast
+// loop) whose blocks torch.compile fuses: fp32 parameters under torch.autocast(bfloat16), so each
+// forward casts the (unsharded) weights to bf16 and each backward casts the weight gradients
+// back to fp32; PyTorch's cross-entropy over logits cast to fp32. kTorchEager: the same loop
+// without torch.compile: every elementwise op of the block is a kernel of its own
+// (compiler.h, "framework").
+enum class Framework : uint8_t { kFused, kTorchCompile, kTorchEager };
+const char* to_string(Framework);
+inline bool torch_framework(Framework f) { return f != Framework::kFused; }
+
 struct TrainingSpec {
   int seq_len = 0;                  // tokens per sequence
   int64_t global_batch = 0;         // sequences per optimizer step
   int micro_batch = 1;              // sequences per micro-batch per DP replica
   DType precision = DType::kBF16;   // GEMM precision; fp8 runs GEMMs at fp8 rates, the rest bf16
   AttentionKernel attention_kernel = AttentionKernel::kFlash;
+  Framework framework = Framework::kFused;
   Fp8Recipe fp8_recipe = Fp8Recipe::kCurrent;   // fp8 runs only
   // fp8 runs only: the linear layers keep their inputs for the backward pass as their fp8
   // casts (Transformer Engine's fp8 Linear, DeepSeek-V3's fp8 activation caching) instead of

@@ -24,6 +24,7 @@ bool parse_schedule(std::string_view s, Schedule* out);
 bool parse_recompute(std::string_view s, Recompute* out);
 bool parse_attention_kernel(std::string_view s, AttentionKernel* out);
 bool parse_fp8_recipe(std::string_view s, Fp8Recipe* out);
+bool parse_framework(std::string_view s, Framework* out);
 bool parse_recompute_module(std::string_view s, RecomputeModule* out);
 // The names of the set bits, in table order, ", "-separated ("" for none).
 std::string recompute_modules_string(uint32_t modules);
@@ -40,6 +41,7 @@ const char* recompute_choices();
 const char* recompute_module_choices();
 const char* attention_kernel_choices();
 const char* fp8_recipe_choices();
+const char* framework_choices();
 const char* zero_gather_choices();
 const char* grad_reduce_choices();
 const char* ep_layout_choices();

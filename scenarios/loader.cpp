@@ -57,7 +57,7 @@ const std::vector<std::string> kModelKeys = {
     "mtp_depth"};
 const std::vector<std::string> kTrainingKeys = {"seq_len",   "global_batch",     "micro_batch",
                                                 "precision", "attention_kernel", "dropout",
-                                                "fp8_recipe", "fp8_cache_inputs"};
+                                                "fp8_recipe", "fp8_cache_inputs", "framework"};
 const std::vector<std::string> kClusterKeys = {"gpu",          "gpus",          "gpus_per_node",
                                                "scale_out",    "nic_bandwidth", "nvlink_bandwidth",
                                                "nic_gbps_per_gpu", "pcie_bandwidth"};
@@ -800,6 +800,7 @@ Result<Scenario> load_document(json doc, const std::string& label,
     r.read_bool(tsec, "/training", "dropout", &t.dropout);
     r.read_enum(tsec, "/training", "fp8_recipe", parse_fp8_recipe, fp8_recipe_choices(), &t.fp8_recipe);
     r.read_bool(tsec, "/training", "fp8_cache_inputs", &t.fp8_cache_inputs);
+    r.read_enum(tsec, "/training", "framework", parse_framework, framework_choices(), &t.framework);
   } else {
     r.mark_bad("/training");
   }

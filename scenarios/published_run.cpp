@@ -298,6 +298,19 @@ Result<RowScenario> scenario_from_row(const nlohmann::json& row, const std::stri
                 : te_cudnn ? "attention_kernel=cudnn, dropout=false (not in the row schema; Megatron-Core on Hopper: "
                              "Transformer Engine prefers cuDNN's fused attention there)"
                            : "attention_kernel=flash, dropout=false (not in the row schema)");
+    // The framework is not in the row schema either: torchtitan's benchmarks ran PyTorch loops
+    // with torch.compile ("FSDP + CP + torch.compile + Float8"), llm-foundry's of 2023 ran
+    // Composer's eager loop (its benchmark configs set no compilation); the rest ran Megatron /
+    // DeepSpeed / NeMo with fused kernels.
+    const bool titan = src.find("torchtitan") != std::string::npos;
+    const bool foundry = src.find("llm-foundry") != std::string::npos;
+    if (titan || foundry) {
+      t["framework"] = titan ? "torch_compile" : "torch_eager";
+      d.push_back(titan ? "framework=torch_compile (not in the row schema; torchtitan compiles its blocks: fp32 "
+                          "parameters under autocast, PyTorch's cross-entropy)"
+                        : "framework=torch_eager (not in the row schema; llm-foundry's 2023 Composer loop, no "
+                          "torch.compile: fp32 parameters under autocast, eager elementwise ops)");
+    }
   }
 
   // cluster
