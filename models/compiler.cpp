@@ -694,18 +694,23 @@ class StageBuilder {
   // (training.framework "fused" and "torch_compile") or as eager PyTorch runs them, an op per
   // kernel (models/spec.h Framework; the eager counts follow PyTorch's ops, README "framework"):
   //  - RMSNorm: F.rms_norm's composite (bf16 x: to fp32 6, pow 8, mean 4, mul 8, type_as 6, times
-  //    the fp32 weight 6, the next linear's autocast cast back to bf16 6 = 44); its backward
-  //    through each of them (98). LayerNorm is one kernel either way (native_layer_norm; its
-  //    backward reads x and dy twice, for dx and for the weight gradient: 10).
+  //    the weight: with fp32 parameters under autocast (whole_params) an fp32 product 6 that the
+  //    next linear casts back to bf16 6 = 44; with FSDP's bf16 parameters a bf16 product 4 = 36);
+  //    its backward through each of them (98; 76 with bf16 parameters: no cast's backward, the
+  //    weight's product and gradient in bf16). LayerNorm is one kernel either way
+  //    (native_layer_norm; its backward reads x and dy twice, for dx and for the weight
+  //    gradient: 10).
   //  - RoPE (x*cos + cat(-x2, x1)*sin): mul 4, neg 2, cat 4, mul 4, add 6 = 20; backward 30 (the
   //    two muls, the neg, the slices' zero-filled gradients and the sums of the three paths).
   //  - SwiGLU: silu 4 and mul 6 per ffn element; backward: the mul's two gradients 12, silu's
   //    6 and the cat of the chunked FC1 output's gradient 8 (26). GELU: one kernel either way.
   //  - the residual's backward: autograd adds the two gradients of x (6 instead of 4).
   bool eager() const { return tr_.framework == Framework::kTorchEager; }
-  int64_t norm_bytes() const { return (eager() && d_.rmsnorm ? 44 : 4) * d_.norm_tokens() * d_.h; }   // read x, write y
+  int64_t norm_bytes() const {   // read x, write y
+    return (eager() && d_.rmsnorm ? (whole_params() ? 44 : 36) : 4) * d_.norm_tokens() * d_.h;
+  }
   int64_t norm_bwd_bytes() const {   // x, dy -> dx
-    return (eager() ? (d_.rmsnorm ? 98 : 10) : 6) * d_.norm_tokens() * d_.h;
+    return (eager() ? (d_.rmsnorm ? (whole_params() ? 98 : 76) : 10) : 6) * d_.norm_tokens() * d_.h;
   }
   int64_t resid_bytes() const { return 3 * 2 * d_.norm_tokens() * d_.h; }     // a + b -> c
   int64_t resid_bwd_bytes() const { return (eager() ? 6 : 4) * d_.norm_tokens() * d_.h; }

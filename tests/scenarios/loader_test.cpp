@@ -1131,6 +1131,20 @@ TEST(Loader, AttentionKernelAndDropout) {
   expect_error(r, "/training/attention_kernel", "fast", {"\"flash\", \"cudnn\" or \"unfused\""}, "--set");
 }
 
+TEST(Loader, Framework) {
+  auto r = load(base_doc());
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_EQ(r->training.framework, Framework::kFused);
+  r = load(base_doc(), {"training.framework=torch_eager"});
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_EQ(r->training.framework, Framework::kTorchEager);
+  r = load(base_doc(), {"training.framework=TORCH_COMPILE"});
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_EQ(r->training.framework, Framework::kTorchCompile);
+  r = load(base_doc(), {"training.framework=jax"});
+  expect_error(r, "/training/framework", "jax", {"\"fused\"", "\"torch_compile\"", "\"torch_eager\""}, "--set");
+}
+
 TEST(Overrides, EmbeddedQuickstart) {
   auto r = load_embedded_quickstart({"parallel.zero=2"});
   ASSERT_TRUE(r.ok()) << all_errors(r);
