@@ -104,6 +104,9 @@ std::vector<std::string> auto_values(const std::string& key, const Scenario& s, 
   } else if (key == "training.attention_kernel") {
     *rule = "every kernel";
     out = {"flash", "cudnn", "unfused"};
+  } else if (key == "training.framework") {
+    *rule = "every framework";
+    for (Framework f : {Framework::kFused, Framework::kTorchCompile, Framework::kTorchEager}) out.push_back(to_string(f));
   } else if (key == "training.fp8_recipe") {
     *rule = "every recipe (fp8 runs)";
     for (Fp8Recipe r : {Fp8Recipe::kCurrent, Fp8Recipe::kDelayed, Fp8Recipe::kBlockwise}) out.push_back(to_string(r));
@@ -120,7 +123,7 @@ std::vector<std::string> auto_values(const std::string& key, const Scenario& s, 
 constexpr const char* kAutoKeys =
     "parallel.tp, parallel.pp, parallel.cp, parallel.ep, training.micro_batch, parallel.zero, parallel.recompute, "
     "parallel.recompute_layers, "
-    "parallel.schedule, training.attention_kernel, training.fp8_recipe, parallel.sequence_parallel, parallel.dp_overlap, "
+    "parallel.schedule, training.attention_kernel, training.framework, training.fp8_recipe, parallel.sequence_parallel, parallel.dp_overlap, "
     "parallel.ep_overlap, parallel.tp_overlap, parallel.zero3_reshard, training.fp8_cache_inputs";
 
 }  // namespace

@@ -223,6 +223,14 @@ TEST(Sweep, AutoTakesTheCandidatesTheScenarioAllows) {
   EXPECT_EQ(res->axes[0].values, (std::vector<std::string>{"flash", "cudnn", "unfused"}));
   EXPECT_EQ(res->axes[1].values, (std::vector<std::string>{"none", "selective", "full"}));
   for (const auto& p : res->points) EXPECT_TRUE(p.ok) << p.error;
+  // framework: every one; the step grows from fused to compiled to eager.
+  res = run_sweep("", axes({"training.framework=auto"}), {});
+  ASSERT_TRUE(res.ok()) << res.status().to_string();
+  EXPECT_EQ(res->axes[0].values, (std::vector<std::string>{"fused", "torch_compile", "torch_eager"}));
+  ASSERT_EQ(res->points.size(), 3u);
+  for (const auto& p : res->points) EXPECT_TRUE(p.ok) << p.error;
+  EXPECT_LT(res->points[0].step_s, res->points[1].step_s);
+  EXPECT_LT(res->points[1].step_s, res->points[2].step_s);
   // fp8_recipe: every recipe; the delayed and blockwise casts cost the same, current more.
   o.overrides = {"training.precision=fp8"};
   res = run_sweep("", axes({"training.fp8_recipe=auto"}), o);
