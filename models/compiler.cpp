@@ -741,6 +741,17 @@ class StageBuilder {
     if (!torch_casts()) return 0;
     return 3 * param_bytes + (whole_params() && micro > 0 ? 6 * param_bytes : 0);
   }
+  // With whole parameters under autocast (whole_params), the gradient cast of a weight of
+  // `param_bytes` (bf16 bytes) releases the bf16 copy the forward's cast made, and the step's
+  // first backward allocates its fp32 gradient (2 x param_bytes), held to the step's end.
+  void grad_memory(uint32_t cast_task, int64_t param_bytes, int micro) {
+    if (!whole_params()) return;
+    prog_.tasks[cast_task].mem_free += param_bytes;
+    if (micro == 0) {
+      prog_.tasks[cast_task].mem_alloc += 2 * param_bytes;
+      prog_.tasks[cast_task].mem_grads = 1;
+    }
+  }
   // A memory-bound kernel of `bytes` (none for 0), its op interned per (site, bytes).
   uint32_t maybe_memory(int site, const char* name, OpClass cls, int64_t bytes, bool bwd, Category c, int layer,
                         int micro, uint32_t dep = kNoDep, uint32_t dep2 = kNoDep) {
@@ -1036,7 +1047,13 @@ class StageBuilder {
     uint32_t first = maybe_memory(__LINE__, "layer.autocast.cast.fwd", OpClass::kElementwise,
                                   weight_cast_bytes(dense_bytes(layer) + expert_bytes(layer)), false, c, layer, micro,
                                   first_dep, first_dep2);
-    if (first != kNoDep) first_dep = first_dep2 = kNoDep;
+    if (first != kNoDep) {
+      first_dep = first_dep2 = kNoDep;
+      // The bf16 copies autograd saves for the backward (a checkpointed forward's are not saved;
+      // its recomputation's are), released by the layer's gradient cast.
+      if (recompute || recompute_of(layer) != Recompute::kFull)
+        prog_.tasks[first].mem_alloc += dense_bytes(layer) + expert_bytes(layer);
+    }
     const uint32_t norm = emit_compute(OP(memory_op("attn.norm.fwd", OpClass::kNorm, norm_bytes(), false)), c, layer,
                                        micro, first_dep, first_dep2);
     if (first == kNoDep) first = norm;
@@ -1239,9 +1256,10 @@ class StageBuilder {
     }
     prog_.tasks[last].mem_free += release;
     // PyTorch loops: the layer's weight gradients to fp32 (grad_cast_bytes), before their reduction.
+    const int64_t pbytes = dense_bytes(layer) + expert_bytes(layer);
     const uint32_t cast = maybe_memory(__LINE__, "layer.autocast.gradcast.bwd", OpClass::kElementwise,
-                                       grad_cast_bytes(dense_bytes(layer) + expert_bytes(layer), micro), true, c, layer,
-                                       micro);
+                                       grad_cast_bytes(pbytes, micro), true, c, layer, micro);
+    if (cast != kNoDep) grad_memory(cast, pbytes, micro);
     return cast != kNoDep ? cast : last;
   }
 
@@ -1770,8 +1788,9 @@ class StageBuilder {
     prog_.tasks[n].mem_alloc += head_activation_bytes(model_, static_cast<int>(d_.s), tr_.micro_batch, par_.tp, d_.sp);
     unit_starts_.push_back(n);
     tp_gather("tp.head.allgather", 0xffff, micro);
-    maybe_memory(__LINE__, "head.autocast.cast.fwd", OpClass::kElementwise, weight_cast_bytes(head_param_bytes()), false,
-                 Category::kCompute, 0xffff, micro);
+    const uint32_t wc = maybe_memory(__LINE__, "head.autocast.cast.fwd", OpClass::kElementwise,
+                                     weight_cast_bytes(head_param_bytes()), false, Category::kCompute, 0xffff, micro);
+    if (wc != kNoDep) prog_.tasks[wc].mem_alloc += head_param_bytes();   // its bf16 copy, saved for the backward
     // The LM head runs in bf16 in fp8 runs too: Megatron-Core's output layer is not a
     // Transformer Engine module, and torchtitan's Float8 conversion skips "output". The MoE
     // router likewise stays out of fp8.
@@ -1813,8 +1832,9 @@ class StageBuilder {
                  micro);
     emit_compute(OP(gemm_op("head.wgrad", d_.h, d_.vocab / d_.t, T, DType::kBF16, true)), Category::kCompute, 0xffff,
                  micro);
-    maybe_memory(__LINE__, "head.autocast.gradcast.bwd", OpClass::kElementwise, grad_cast_bytes(head_param_bytes(), micro),
-                 true, Category::kCompute, 0xffff, micro);
+    const uint32_t gc = maybe_memory(__LINE__, "head.autocast.gradcast.bwd", OpClass::kElementwise,
+                                     grad_cast_bytes(head_param_bytes(), micro), true, Category::kCompute, 0xffff, micro);
+    if (gc != kNoDep) grad_memory(gc, head_param_bytes(), micro);
     tp_reduce("tp.head.bwd.allreduce", "tp.head.bwd.reducescatter", 0xffff, micro);
     uint32_t n = emit_compute(OP(memory_op("final.norm.bwd", OpClass::kNorm, norm_bwd_bytes(), true)),
                               Category::kCompute, 0xffff, micro);
@@ -1980,6 +2000,12 @@ class StageBuilder {
       uint32_t e = emit_compute(OP(memory_op("embedding.bwd", OpClass::kEmbedding, 2 * 4 * T * d_.h, true)),
                                 Category::kCompute, 0xffff, micro, pg);
       prog_.tasks[e].mem_free += embedding_activation_bytes(model_, static_cast<int>(d_.s), tr_.micro_batch, par_.tp, d_.sp);
+      // A PyTorch loop's fp32 table gradient, allocated by the step's first backward (a tied head
+      // on this rank allocated it already).
+      if (whole_params() && micro == 0 && !(model_.tied_embeddings && head_with_embedding(par_))) {
+        prog_.tasks[e].mem_alloc += 2 * emb_grad_bytes_;
+        prog_.tasks[e].mem_grads = 1;
+      }
       zero3_reduce(emb_grad_bytes_, 0xffff, micro, e);
       if (last_micro) add_grads(emb_grad_bytes_, e);
     } else if (!turn_in(v)) {
@@ -2751,13 +2777,14 @@ Result<CompiledPlan> compile_plan(const ModelSpec& model, const TrainingSpec& tr
                             (holds_head(par, s) ? model.mtp_depth : 0);
     const int prefetch = std::max(0, std::min(par.zero3_prefetch, stage_units - 1));
     const int grad_bytes = bytes_of(resolved_grad_reduce(par.grad_reduce_dtype, tr.precision));
+    const bool torch_loop = torch_framework(tr.framework);
     prog.mem = static_memory(params - expert_local, dense_gathers ? largest : 0, par.zero, shard, prefetch,
-                             bucket, par.zero3_reshard, grad_bytes);
+                             bucket, par.zero3_reshard, grad_bytes, torch_loop);
     if (expert_local > 0) {
       // Routed experts: their grads and optimizer states (ZeRO-3: and params) sharded over the
       // expert-DP group (Megatron's distributed optimizer); the workspace is counted once.
       MemoryStatic e = static_memory(expert_local, dense_gathers ? 0 : largest, par.zero, eshard_all,
-                                     prefetch, bucket, par.zero3_reshard, grad_bytes);
+                                     prefetch, bucket, par.zero3_reshard, grad_bytes, torch_loop);
       prog.mem.params = prog.mem.params + e.params;
       prog.mem.grads = prog.mem.grads + e.grads;
       prog.mem.optimizer = prog.mem.optimizer + e.optimizer;

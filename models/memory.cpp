@@ -394,7 +394,7 @@ int64_t mtp_front_activation_bytes(const ModelSpec& model, int seq, int micro_ba
 
 MemoryStatic static_memory(int64_t params_local, int64_t largest_layer_params_local, int zero,
                            int shard_group, int zero3_prefetch, int64_t dp_bucket_bytes, bool zero3_reshard,
-                           int grad_bytes) {
+                           int grad_bytes, bool torch_loop) {
   SIM_CHECK(params_local >= 0 && largest_layer_params_local >= 0,
             "static_memory: params_local=%lld largest_layer=%lld", (long long)params_local,
             (long long)largest_layer_params_local);
@@ -406,16 +406,22 @@ MemoryStatic static_memory(int64_t params_local, int64_t largest_layer_params_lo
             (long long)dp_bucket_bytes);
   const int64_t P = params_local, N = shard_group;
   const int64_t G = grad_bytes;
-  int64_t params = kBytesBf16Param * P;
-  int64_t grads = G * P;
-  int64_t optimizer = kBytesAdamState * P;
-  if (zero >= 1) optimizer = ceil_div(kBytesAdamState * P, N);
-  if (zero >= 2) grads = ceil_div(G * P, N) + std::min(dp_bucket_bytes, G * P);
+  // Resident parameter bytes (bf16 working weights; a PyTorch loop's fp32 parameters) and the
+  // optimizer's (fp32 master + m + v; a PyTorch loop's m + v).
+  const int64_t PB = torch_loop ? 4 : kBytesBf16Param;
+  const int64_t OB = torch_loop ? 8 : kBytesAdamState;
+  int64_t params = PB * P;
+  int64_t grads = torch_loop && zero < 2 ? 0 : G * P;
+  int64_t optimizer = OB * P;
+  if (zero >= 1) optimizer = ceil_div(OB * P, N);
+  if (zero >= 2) {
+    grads = ceil_div(G * P, N) + std::min(dp_bucket_bytes, G * P);
+    if (torch_loop) params = ceil_div(PB * P, N) + kBytesBf16Param * P;   // fp32 shards + bf16 working copies
+  }
   if (zero >= 3 && N > 1) {   // with one shard nothing is gathered
-    params = ceil_div(kBytesBf16Param * P, N) +
-             kBytesBf16Param * largest_layer_params_local * (int64_t{zero3_prefetch} + 1);
+    params = ceil_div(PB * P, N) + kBytesBf16Param * largest_layer_params_local * (int64_t{zero3_prefetch} + 1);
     if (!zero3_reshard) {   // every parameter stays gathered; gradients accumulate unsharded
-      params = ceil_div(kBytesBf16Param * P, N) + kBytesBf16Param * P;
+      params = ceil_div(PB * P, N) + kBytesBf16Param * P;
       grads = ceil_div(G * P, N) + G * P;
     }
   }

@@ -265,9 +265,15 @@ inline constexpr int64_t kBytesAdamState = 12;    // fp32 master + m + v
 //           parameters stay gathered (params 2P/N + 2P) and its gradients accumulate unsharded
 //           until the one reduce-scatter (grads 4P/N + 4P).
 //   workspace = kFixedWorkspaceBytes in every case.
+//   torch_loop (training.framework "torch_compile" / "torch_eager"): the parameters are fp32 and
+//           the optimizer holds m and v only: params 4P (sharded 4P/N under zero 2 and 3, beside
+//           the bf16 working copies: the whole 2P under zero 2, the gathered set under zero 3),
+//           optimizer 8P (8P/N). With whole parameters (zero 0, 1) the fp32 gradients are not
+//           static: PyTorch allocates them during the backward (zero_grad(set_to_none=True)),
+//           which the plan's tasks carry (Task::mem_grads), so grads = 0 here.
 // REQUIRES: params_local >= 0, 0 <= zero <= 3, shard_group >= 1, zero3_prefetch >= 0.
 MemoryStatic static_memory(int64_t params_local, int64_t largest_layer_params_local, int zero,
                            int shard_group, int zero3_prefetch, int64_t dp_bucket_bytes,
-                           bool zero3_reshard = true, int grad_bytes = kBytesFp32Grad);
+                           bool zero3_reshard = true, int grad_bytes = kBytesFp32Grad, bool torch_loop = false);
 
 }  // namespace trainsim

@@ -266,12 +266,15 @@ Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
 
   // Memory: static per stage + the peak of the dynamic (activation) account over its ranks.
   // Per stage: the simulated rank with the largest activation peak (lowest id on ties).
-  std::vector<int64_t> stage_dyn(plan->programs.size(), -1);
+  // Gradients a PyTorch loop allocates during the backward (Task::mem_grads) are reported as
+  // grads: the part of the peak that was gradient memory at that moment.
+  std::vector<int64_t> stage_dyn(plan->programs.size(), -1), stage_grad(plan->programs.size(), 0);
   std::vector<uint32_t> stage_rank(plan->programs.size(), 0);
   for (const auto& rs : r.ranks) {  // ascending rank order
     const uint32_t prog = plan->program_of_rank[rs.rank];
     if (rs.peak_dynamic_mem > stage_dyn[prog]) {
       stage_dyn[prog] = rs.peak_dynamic_mem;
+      stage_grad[prog] = rs.peak_grad_mem;
       stage_rank[prog] = rs.rank;
     }
   }
@@ -281,10 +284,10 @@ Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
     mr.rank = stage_rank[i];
     mr.stage = stages[i].stage;
     mr.params = m.params;
-    mr.grads = m.grads;
+    mr.grads = m.grads + Bytes(stage_grad[i]);
     mr.optimizer = m.optimizer;
     mr.workspace = m.workspace;
-    mr.activations = Bytes(std::max<int64_t>(0, stage_dyn[i]));
+    mr.activations = Bytes(std::max<int64_t>(0, stage_dyn[i] - stage_grad[i]));
     mr.capacity = gpu.hbm_capacity;
     p.memory_per_stage.push_back(mr);
     if (i == 0 || mr.total() > p.peak_memory.total()) p.peak_memory = mr;

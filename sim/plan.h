@@ -111,7 +111,11 @@ struct Task {
   Category category = Category::kCompute;
   uint8_t channel = 0;        // Send/Recv: message channel (0 = forward activations, 1 = backward grads); < kMaxChannels
   uint8_t group = 0;          // Collective: Plan::groups index; Send/Recv: Plan::peers index
+  // 1: mem_alloc is gradient memory that a PyTorch loop allocates during the backward (held to
+  // the step's end); the replay reports the part of its peak that is gradients (RankStats).
+  uint8_t mem_grads = 0;
 };
+static_assert(sizeof(Task) == 48, "Task: the replay reads one per event; keep it in 48 bytes");
 
 struct MemoryStatic {         // bytes held for the whole step on a rank
   Bytes params, grads, optimizer, workspace;

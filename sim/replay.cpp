@@ -92,6 +92,7 @@ struct RankState {
   uint8_t blocked_cat = kNoCat;  // why stream 0 last waited on a dependency
   bool traced = false;
   int64_t mem_cur = 0;
+  int64_t grad_cur = 0;             // of mem_cur: gradient memory (Task::mem_grads)
   // A stream whose next task found a dependency unfinished (its bit in `waiting`) waits for
   // that dependency's stream (wait_stream) to pass its position (wait_pos); waiters_on[d]: the
   // streams waiting on stream d. Its next task and the counters change no other way, so
@@ -525,7 +526,11 @@ inline void Replayer::begin_inline(uint32_t li, uint8_t s, const Task& t, Time n
   rs.ss[s].start = now;
   rs.busy |= static_cast<StreamMask>(1u << s);
   rs.mem_cur += t.mem_alloc;
-  if (rs.mem_cur > st.peak_dynamic_mem) st.peak_dynamic_mem = rs.mem_cur;
+  if (t.mem_grads) rs.grad_cur += t.mem_alloc;
+  if (rs.mem_cur > st.peak_dynamic_mem) {
+    st.peak_dynamic_mem = rs.mem_cur;
+    st.peak_grad_mem = rs.grad_cur;
+  }
 }
 
 void Replayer::retime(uint32_t li, int delta, Time now) {
@@ -628,7 +633,11 @@ bool Replayer::receive(uint32_t li, uint8_t s, uint32_t ti, Time now) {
     rs.blocked_cat = kNoCat;
   }
   rs.mem_cur += t.mem_alloc - t.mem_free;
-  if (rs.mem_cur > stats_[li].peak_dynamic_mem) stats_[li].peak_dynamic_mem = rs.mem_cur;
+  if (t.mem_grads) rs.grad_cur += t.mem_alloc;
+  if (rs.mem_cur > stats_[li].peak_dynamic_mem) {
+    stats_[li].peak_dynamic_mem = rs.mem_cur;
+    stats_[li].peak_grad_mem = rs.grad_cur;
+  }
   if (rs.traced) trace_.push_back(TraceRecord{rs.rank, ti, now, now});
   advance(rs, s);
   rs.ss[s].last_end = now;

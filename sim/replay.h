@@ -31,6 +31,7 @@ struct RankStats {
   std::array<Time, static_cast<size_t>(Bucket::kCount)> bucket{};
   std::array<Time, static_cast<size_t>(Category::kCount)> comm_total{};  // all comm, any stream
   int64_t peak_dynamic_mem = 0;                          // bytes above the program's static memory
+  int64_t peak_grad_mem = 0;   // of peak_dynamic_mem: gradients allocated by then (Task::mem_grads)
   Time contention;   // compute time added by collectives sharing the GPU (comm_sm_share > 0)
 };
 

@@ -9,7 +9,9 @@
 
 #include "models/compiler.h"
 #include "models/memory.h"
+#include "calibrate/cost_model.h"
 #include "scenarios/predict.h"
+#include "sim/replay.h"
 #include "tests/models/model_fixtures.h"
 #include "tests/models/moe_fixtures.h"
 
@@ -108,8 +110,10 @@ TEST(Framework, TorchCompileAddsTheAutocastCastsAndTheTorchLoss) {
 // released by the cast back to bf16; the replayed peak grows by that much where the loss sets it.
 TEST(Framework, TorchLossTransientIsEightBytesALogit) {
   const ModelSpec model = small_gpt(1);
-  const int64_t T = 1024, V = model.vocab;
-  CompiledPlan c = testing::compile_checked(fw_scenario(model, Framework::kTorchCompile, 1));
+  const int64_t T = 4096, V = model.vocab;
+  Scenario s = fw_scenario(model, Framework::kTorchCompile, 1);
+  s.training.seq_len = static_cast<int>(T);
+  CompiledPlan c = testing::compile_checked(s);
   int64_t alloc = 0, freed = 0;
   for (const Task& t : c.plan.programs[0].tasks) {
     const std::string& n = c.plan.ops[t.op].name;
@@ -118,14 +122,60 @@ TEST(Framework, TorchLossTransientIsEightBytesALogit) {
   }
   EXPECT_EQ(alloc, 8 * T * V);
   EXPECT_EQ(freed, 8 * T * V);
-  auto peak = [&](Framework fw) {
-    const Scenario s = fw_scenario(model, fw, 1);
-    auto r = predict(s, PredictOptions{});
+  // Replayed with and without the transient. With it the loss's backward sets the peak; without
+  // it the peak comes a little later, when the head's fp32 gradient (4 B x h x V, the step's
+  // first backward) is allocated while the logits are still held: the peaks differ by
+  // 8 T V - 4 h V.
+  const int64_t h = model.hidden;
+  auto cm = make_default_cost_model(s.cluster);
+  ASSERT_TRUE(cm.ok()) << cm.status().to_string();
+  ASSERT_TRUE(bind_costs(c.plan, *cm.value(), s.cluster.gpus_per_node, nullptr).ok());
+  auto peak = [&](const Plan& p) {
+    auto r = replay(p, ReplayOptions{});
     EXPECT_TRUE(r.ok()) << r.status().to_string();
-    return r.ok() ? r->peak_memory.total().count() : 0;
+    return r.ok() ? r->ranks.at(0).peak_dynamic_mem : 0;
   };
-  // One layer of 1024 tokens keeps less than the logits' transient: the loss sets the peak.
-  EXPECT_EQ(peak(Framework::kTorchCompile) - peak(Framework::kFused), 8 * T * V);
+  const int64_t with = peak(c.plan);
+  for (Task& t : c.plan.programs[0].tasks) {
+    const std::string& n = c.plan.ops[t.op].name;
+    if (n == "loss.torch.nllgrad.bwd") t.mem_alloc -= 8 * T * V;
+    if (n == "loss.torch.cast.bwd") t.mem_free -= 8 * T * V;
+  }
+  EXPECT_EQ(with - peak(c.plan), 8 * T * V - 4 * h * V);
+}
+
+// With whole fp32 parameters (zero 0) PyTorch allocates each gradient during the step's first
+// backward (4 B a parameter: the layers', the head's and the untied embedding's), and autograd
+// keeps the forward's bf16 weight copies (2 B a parameter) until the layer's backward. With
+// short sequences the peak is the end of the backward: every gradient allocated, every copy
+// released, and the report's grads are exactly the parameters' fp32 bytes.
+TEST(Framework, TorchWholeParametersAllocateGradientsInTheBackward) {
+  const int L = 3;
+  const ModelSpec model = small_gpt(L);
+  const int64_t P = layer_params_local(model, 0, 1), h = model.hidden, V = model.vocab;
+  Scenario s = fw_scenario(model, Framework::kTorchCompile, 2);
+  s.training.seq_len = 128;
+  CompiledPlan c = testing::compile_checked(s);
+  int64_t grads = 0, head_copies = 0, released = 0;
+  for (const Task& t : c.plan.programs[0].tasks) {
+    const std::string& n = c.plan.ops[t.op].name;
+    if (t.mem_grads) grads += t.mem_alloc;
+    if (n == "head.autocast.cast.fwd") head_copies += t.mem_alloc;   // (a layer's cast also takes its activations)
+    if (n == "layer.autocast.gradcast.bwd" || n == "head.autocast.gradcast.bwd") released += t.mem_free;
+  }
+  EXPECT_EQ(grads, 4 * (L * P + 2 * h * V));
+  EXPECT_EQ(head_copies, 2 * 2 * h * V);                 // two micro-batches
+  EXPECT_EQ(released, 2 * 2 * (L * P + h * V));
+  auto r = predict(s, PredictOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  const int64_t all = total_params(model);
+  EXPECT_EQ(r->peak_memory.params.count(), 4 * all);
+  EXPECT_EQ(r->peak_memory.optimizer.count(), 8 * all);
+  EXPECT_EQ(r->peak_memory.grads.count(), 4 * (L * P + 2 * h * V));
+  // The fused plan counts its gradients as static, in fp32, for every parameter.
+  auto f = predict(fw_scenario(model, Framework::kFused, 2), PredictOptions{});
+  ASSERT_TRUE(f.ok()) << f.status().to_string();
+  EXPECT_EQ(f->peak_memory.grads.count(), 4 * all);
 }
 
 // torch_eager: per element of the tensor each op works on (T tokens, hidden h, ffn f, q and kv

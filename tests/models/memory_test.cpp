@@ -212,6 +212,29 @@ TEST(Params, UntiedAddsTheHead) {
   EXPECT_EQ(total_params(m) - tied, int64_t{m.vocab} * m.hidden);
 }
 
+// A PyTorch loop (training.framework torch_*): fp32 parameters, m and v only in the optimizer;
+// with whole parameters the gradients come during the backward (not static); FSDP keeps fp32
+// shards beside its bf16 working copies.
+TEST(StaticMemory, TorchLoopHoldsFp32ParametersAndNoStaticGradients) {
+  const int64_t P = 1'000'000'000, L = 50'000'000, bucket = 40LL << 20;
+  const int N = 8;
+  MemoryStatic z0 = static_memory(P, L, 0, N, 1, bucket, true, 4, /*torch_loop=*/true);
+  EXPECT_EQ(z0.params.count(), 4 * P);
+  EXPECT_EQ(z0.grads.count(), 0);
+  EXPECT_EQ(z0.optimizer.count(), 8 * P);
+  MemoryStatic z1 = static_memory(P, L, 1, N, 1, bucket, true, 4, true);
+  EXPECT_EQ(z1.grads.count(), 0);
+  EXPECT_EQ(z1.optimizer.count(), 8 * P / N);
+  MemoryStatic z2 = static_memory(P, L, 2, N, 1, bucket, true, 4, true);
+  EXPECT_EQ(z2.params.count(), 4 * P / N + 2 * P);
+  EXPECT_EQ(z2.grads.count(), 4 * P / N + bucket);
+  MemoryStatic z3 = static_memory(P, L, 3, N, 1, bucket, true, 4, true);
+  EXPECT_EQ(z3.params.count(), 4 * P / N + 2 * L * 2);
+  EXPECT_EQ(z3.grads.count(), 4 * P / N + bucket);
+  EXPECT_EQ(z3.optimizer.count(), 8 * P / N);
+  EXPECT_EQ(static_memory(P, L, 3, N, 1, bucket, false, 4, true).params.count(), 4 * P / N + 2 * P);
+}
+
 TEST(StaticMemory, ZeroStages) {
   const int64_t P = 1'000'000'000;      // 1e9 params on this rank
   const int64_t L = 50'000'000;         // largest layer
