@@ -45,6 +45,7 @@ RunFeatures features_of(const Scenario& s) {
   f.unfused = s.training.attention_kernel == AttentionKernel::kUnfused;
   f.tp_overlap = s.parallel.tp_overlap;
   f.ep_overlap = s.parallel.ep_overlap;
+  f.framework = s.training.framework;
   f.params = static_cast<double>(total_params(s.model));
   f.gpus = s.cluster.gpus;
   f.seq_len = s.training.seq_len;
@@ -63,6 +64,10 @@ Resemblance compare_features(const RunFeatures& a, const RunFeatures& b) {
   flag(a.fsdp != b.fsdp, 2, b.fsdp ? "FSDP" : "no FSDP");
   flag(a.cp != b.cp, 2, b.cp ? "CP" : "no CP");
   flag(a.unfused != b.unfused, 2, b.unfused ? "unfused attention" : "fused attention");
+  const bool ta = torch_framework(a.framework), tb = torch_framework(b.framework);
+  flag(ta != tb, 2, tb ? "PyTorch loop" : "fused kernels");
+  flag(ta && tb && a.framework != b.framework, 1,
+       b.framework == Framework::kTorchEager ? "eager" : "torch.compile");
   flag(a.tp_overlap != b.tp_overlap, 2, b.tp_overlap ? "TP overlap" : "no TP overlap");
   flag(a.ep_overlap != b.ep_overlap, 2, b.ep_overlap ? "EP overlap" : "no EP overlap");
   flag(a.tp != b.tp, 1, b.tp ? "TP" : "no TP");
@@ -93,6 +98,8 @@ std::string describe_run(const RunFeatures& f) {
   if (f.unfused) s += ", unfused attn";
   if (f.tp_overlap) s += ", TP overlap";
   if (f.ep_overlap) s += ", EP overlap";
+  if (f.framework == Framework::kTorchCompile) s += ", torch.compile";
+  if (f.framework == Framework::kTorchEager) s += ", eager";
   return s + ", " + seq_text(f.seq_len);
 }
 

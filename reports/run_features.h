@@ -13,6 +13,8 @@
 //   2  one runs unfused (pre-FlashAttention) attention and the other a fused kernel
 //   2  each for the TP overlap and the EP all-to-all overlap, where one run has it and the other
 //      not (the cross-checks' errors move by 8% to 40% with them)
+//   2  one is a PyTorch loop (training.framework torch_compile / torch_eager) and the other runs
+//      fused kernels (Megatron, NeMo); 1 where both are PyTorch loops, one eager, one compiled
 //   1  each for TP in use, PP in use and fp8 GEMMs, where they differ
 //   + 0.5 per doubling of total parameters, 0.25 per doubling of GPUs, 0.5 per doubling of
 //     the sequence length between the two.
@@ -38,6 +40,7 @@ struct RunFeatures {
   bool unfused = false;       // training.attention_kernel "unfused"
   bool tp_overlap = false;    // parallel.tp_overlap
   bool ep_overlap = false;    // parallel.ep_overlap
+  Framework framework = Framework::kFused;   // training.framework
   double params = 0;          // total parameters (models::total_params)
   int gpus = 0;
   int seq_len = 0;

@@ -81,6 +81,17 @@ TEST(CompareFeatures, MoeCpFp8AndOverlapsEachCountOnce) {
   b.ep_overlap = true;
   EXPECT_DOUBLE_EQ(compare_features(a, b).distance, 2);
   EXPECT_EQ(compare_features(b, a).differs, std::vector<std::string>{"no EP overlap"});
+  // A PyTorch loop against fused kernels: 2; eager against compiled: 1 more.
+  b = a;
+  b.framework = Framework::kTorchEager;
+  EXPECT_DOUBLE_EQ(compare_features(a, b).distance, 2);
+  EXPECT_EQ(compare_features(a, b).differs, std::vector<std::string>{"PyTorch loop"});
+  EXPECT_EQ(compare_features(b, a).differs, std::vector<std::string>{"fused kernels"});
+  a.framework = Framework::kTorchCompile;
+  EXPECT_DOUBLE_EQ(compare_features(a, b).distance, 1);
+  EXPECT_EQ(compare_features(a, b).differs, std::vector<std::string>{"eager"});
+  EXPECT_EQ(compare_features(b, a).differs, std::vector<std::string>{"torch.compile"});
+  a = h100_fsdp_8b();
   // Sizes within 2x add to the distance but are not named.
   b = a;
   b.params = 6e9;
@@ -92,6 +103,11 @@ TEST(CompareFeatures, MoeCpFp8AndOverlapsEachCountOnce) {
 TEST(DescribeRun, NamesTheTraits) {
   RunFeatures f = h100_fsdp_8b();
   EXPECT_EQ(describe_run(f), "H100-SXM-80GB, 8.0B, 8 GPUs, FSDP, 8K");
+  f.framework = Framework::kTorchEager;
+  EXPECT_EQ(describe_run(f), "H100-SXM-80GB, 8.0B, 8 GPUs, FSDP, eager, 8K");
+  f.framework = Framework::kTorchCompile;
+  EXPECT_EQ(describe_run(f), "H100-SXM-80GB, 8.0B, 8 GPUs, FSDP, torch.compile, 8K");
+  f.framework = Framework::kFused;
   f.fsdp = false;
   f.tp = f.cp = f.fp8 = true;
   f.params = 175e9;
