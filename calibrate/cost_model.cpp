@@ -48,6 +48,13 @@ Result<DefaultEfficiencies> default_efficiencies(const std::string& family) {
   if (Status st = pair("attention_cudnn_block_overhead", &e.attention_cudnn_overhead_fwd, &e.attention_cudnn_overhead_bwd);
       !st.ok())
     return st;
+  if (Status st = pair("attention_head_dim_overhead", &e.attention_dim_overhead_fwd, &e.attention_dim_overhead_bwd);
+      !st.ok())
+    return st;
+  if (Status st = pair("attention_cudnn_head_dim_overhead", &e.attention_cudnn_dim_overhead_fwd,
+                       &e.attention_cudnn_dim_overhead_bwd);
+      !st.ok())
+    return st;
   e.hbm = f.at("hbm_efficiency").get<double>();
   e.nvlink_allreduce = f.value("nvlink_allreduce_busbw_fraction", 0.0);   // or fitted below
   e.nvlink = f.at("nvlink_busbw_fraction").get<double>();
@@ -96,6 +103,8 @@ Status use_attention_kernel(AttentionKernel kernel, DefaultEfficiencies* eff) {
   eff->attention_backward_ratio = eff->attention_cudnn_backward_ratio;
   eff->attention_overhead_fwd = eff->attention_cudnn_overhead_fwd;
   eff->attention_overhead_bwd = eff->attention_cudnn_overhead_bwd;
+  eff->attention_dim_overhead_fwd = eff->attention_cudnn_dim_overhead_fwd;
+  eff->attention_dim_overhead_bwd = eff->attention_cudnn_dim_overhead_bwd;
   eff->attention_kernel = "cuDNN fused attention (measured on H100, calibrate/data/h100)";
   return Status();
 }
@@ -105,6 +114,14 @@ double DefaultEfficiencies::attention_ramp(int64_t seq_kv, bool causal, bool bac
   if (!(c > 0) || attention_block_tokens <= 0 || seq_kv <= 0) return 1.0;   // no ramp, or no shape to count
   const double n = static_cast<double>(std::max<int64_t>(1, (seq_kv + attention_block_tokens - 1) / attention_block_tokens));
   return causal ? n / (n + 1.0 + 2.0 * c) : n / (n + c);
+}
+
+double DefaultEfficiencies::attention_head_dim_factor(int64_t head_dim, bool backward) const {
+  const double k = backward ? attention_dim_overhead_bwd : attention_dim_overhead_fwd;
+  constexpr double kRef = 128;   // the head dimension the plateau was fitted on
+  if (!(k > 0) || head_dim <= 0 || head_dim >= kRef) return 1.0;
+  const double d = static_cast<double>(head_dim);
+  return (d / (d + k)) / (kRef / (kRef + k));
 }
 
 double DefaultEfficiencies::size_factor(Time ideal) const {
@@ -154,7 +171,8 @@ OpCost DefaultCostModel::compute(const OpDesc& op) const {
     }
     case OpClass::kAttention: {
       double work = op.flops.v * (op.causal ? eff_.causal_work_fraction : 1.0);
-      double eff = eff_.attention * power_ * eff_.attention_ramp(op.seq_kv, op.causal, op.backward);
+      double eff = eff_.attention * power_ * eff_.attention_ramp(op.seq_kv, op.causal, op.backward) *
+                   eff_.attention_head_dim_factor(op.head_dim, op.backward);
       if (op.backward) {
         work *= eff_.attention_backward_work / 2.0;  // the FLOP convention counts 2x forward
         eff *= eff_.attention_backward_ratio;
@@ -228,6 +246,11 @@ std::string DefaultCostModel::describe(OpClass cls, CostSource) const {
         const size_t used = std::strlen(buf);
         std::snprintf(buf + used, sizeof buf - used, ", ramp: %.1f/%.1f KV blocks of %d tokens per query block (fwd/bwd)",
                       eff_.attention_overhead_fwd, eff_.attention_overhead_bwd, eff_.attention_block_tokens);
+      }
+      if (eff_.attention_dim_overhead_fwd > 0 || eff_.attention_dim_overhead_bwd > 0) {
+        const size_t used = std::strlen(buf);
+        std::snprintf(buf + used, sizeof buf - used, ", heads under 128 dims slower (softmax worth %.0f/%.0f dims)",
+                      eff_.attention_dim_overhead_fwd, eff_.attention_dim_overhead_bwd);
       }
       break;
     case OpClass::kCollective:

@@ -71,6 +71,13 @@ struct DefaultEfficiencies {
   // The share of its work a flash kernel of `seq_kv` keys spends on useful blocks (the ramp
   // above; 1 when the overheads are 0 or the op has no sequence length).
   double attention_ramp(int64_t seq_kv, bool causal, bool backward) const;
+  // Head dimension: per score the kernel's softmax work costs as much as k head-dimension
+  // elements of its matmuls (forward, backward; 0: no term), so heads of d run at
+  // (d / (d + k)) / (128 / (128 + k)) of the rate fitted on 128-dim heads; at and above 128
+  // the fitted rate (no measurement above it). The cuDNN pair replaces them with the kernel.
+  double attention_dim_overhead_fwd = 0, attention_dim_overhead_bwd = 0;
+  double attention_cudnn_dim_overhead_fwd = 0, attention_cudnn_dim_overhead_bwd = 0;
+  double attention_head_dim_factor(int64_t head_dim, bool backward) const;
   double nvlink_allreduce = 0, nvlink = 0, nic = 0, p2p = 0, pcie = 0;
   Time memory_overhead, nvlink_alpha, nic_alpha;
   double nvlink_fit_residual = 0;   // rms relative residual of the NVLink all-reduce fit (0: not fitted)
