@@ -249,7 +249,7 @@ std::string DefaultCostModel::describe(OpClass cls, CostSource) const {
       }
       if (eff_.attention_dim_overhead_fwd > 0 || eff_.attention_dim_overhead_bwd > 0) {
         const size_t used = std::strlen(buf);
-        std::snprintf(buf + used, sizeof buf - used, ", heads under 128 dims slower (softmax worth %.0f/%.0f dims)",
+        std::snprintf(buf + used, sizeof buf - used, ", heads under 128 dims slower (softmax worth %.1f/%.1f dims)",
                       eff_.attention_dim_overhead_fwd, eff_.attention_dim_overhead_bwd);
       }
       break;

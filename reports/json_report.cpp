@@ -91,6 +91,8 @@ ordered_json prediction_json(const Prediction& p) {
     training["fp8_recipe"] = to_string(tr.fp8_recipe);
     training["fp8_cache_inputs"] = tr.fp8_cache_inputs;
   }
+  training["attention_kernel"] = to_string(tr.attention_kernel);
+  training["framework"] = to_string(tr.framework);
   j["training"] = std::move(training);
 
   ordered_json cluster;

@@ -74,6 +74,10 @@ void header_section(std::string& out, const Prediction& p) {
                         (long long)tr.global_batch, tr.seq_len, tr.micro_batch,
                         per_replica > 0 ? (long long)(tr.global_batch / per_replica) : 0LL,
                         to_string(tr.precision), fp8_note.c_str()));
+  kv(out, "kernels", strf("attention %s, framework %s", to_string(tr.attention_kernel),
+                          tr.framework == Framework::kFused        ? "fused (Megatron / NeMo kernels)"
+                          : tr.framework == Framework::kTorchCompile ? "torch_compile (PyTorch loop, blocks compiled)"
+                                                                     : "torch_eager (PyTorch loop, an op per kernel)"));
   std::string zero = strf("zero %d", par.zero);
   if (par.zero > 0) {
     const int shard = (par.fsdp_shard_group > 0 ? par.fsdp_shard_group : par.dp) * par.cp;
