@@ -767,10 +767,20 @@ class StageBuilder {
   int64_t cp_ring() const { return d_.cp / d_.cp_ulysses; }
   // K and V of one ring block: seq/ring tokens of this rank's kv heads.
   // MLA passes the decompressed per-head K (qk_dim) and V (v_dim), as Megatron-Core does.
+  // PyTorch loops (training.framework torch_*) run PyTorch's ring attention
+  // (torch.distributed.tensor.experimental context_parallel, as torchtitan of Dec 2024 runs it):
+  // its flash kernel takes as many K/V heads as query heads, so the model repeats K and V to the
+  // query heads before the kernel (torchtitan's repeat_kv) and the ring passes the repeated
+  // heads; dK and dV travel in fp32 (its convert_to_f32); and K, V are all-gathered once per
+  // pass (torchtitan's default rotate method, "allgather") instead of shifted a hop per step, so
+  // every step after the first waits for the whole gather.
+  bool torch_cp() const { return torch_framework(tr_.framework) && !d_.mla; }
   int64_t cp_kv_bytes() const {
     const int64_t kv_dims = d_.mla ? d_.qk_dim + d_.v_dim : 2 * d_.head_dim;
-    return 2 * d_.b * (d_.s * d_.cp_ulysses) * attention_kv_heads_local(d_) * kv_dims;
+    const int64_t heads = torch_cp() ? attention_heads_local(d_) : attention_kv_heads_local(d_);
+    return 2 * d_.b * (d_.s * d_.cp_ulysses) * heads * kv_dims;
   }
+  int64_t cp_dkv_bytes() const { return torch_cp() ? 2 * cp_kv_bytes() : cp_kv_bytes(); }
   // Ulysses all-to-all send buffers: this rank's seq/cp tokens of all its TP heads.
   int64_t ulysses_qkv_bytes() const {
     if (d_.mla) return 2 * d_.b * d_.s * (d_.heads / d_.t) * (2 * d_.qk_dim + d_.v_dim);   // Q, K, V
@@ -835,15 +845,17 @@ class StageBuilder {
     const int64_t R = cp_ring();
     const uint32_t qkv_ready = last_compute_;
     uint32_t shift = kNoDep;
-    if (R > 1)   // the first hop of the local K, V starts as soon as they exist
-      shift = emit_coll("cp.ring.kv.sendrecv", CollKind::kSendRecv, cp_kv_bytes(), kGroupCpRing, kStreamCp,
-                        Category::kCpComm, layer, micro, qkv_ready);
+    if (R > 1)   // the first hop of the local K, V (or their all-gather) starts as soon as they exist
+      shift = torch_cp() ? emit_coll("cp.allgather.kv", CollKind::kAllGather, R * cp_kv_bytes(), kGroupCpRing,
+                                     kStreamCp, Category::kCpComm, layer, micro, qkv_ready)
+                         : emit_coll("cp.ring.kv.sendrecv", CollKind::kSendRecv, cp_kv_bytes(), kGroupCpRing,
+                                     kStreamCp, Category::kCpComm, layer, micro, qkv_ready);
     uint32_t prev = emit_compute(block_op(false, 0, micro), c, layer, micro);
     if (first == kNoDep) first = prev;
     for (int64_t j = 1; j < R; ++j) {
       const uint32_t got = shift;   // block j's K, V
       // Two KV buffers: the hop that fills block j+1's buffer waits for block j-1 to free it.
-      if (j + 1 < R)
+      if (j + 1 < R && !torch_cp())
         shift = emit_coll("cp.ring.kv.sendrecv", CollKind::kSendRecv, cp_kv_bytes(), kGroupCpRing, kStreamCp,
                           Category::kCpComm, layer, micro, prev);
       prev = emit_compute(block_op(false, static_cast<int>(j), micro), c, layer, micro, got);
@@ -862,20 +874,22 @@ class StageBuilder {
                 Category::kCpComm, layer, micro);
     const int64_t R = cp_ring();
     uint32_t shift = kNoDep;
-    if (R > 1)   // K, V start their second trip around the ring
-      shift = emit_coll("cp.ring.kv.sendrecv", CollKind::kSendRecv, cp_kv_bytes(), kGroupCpRing, kStreamCp,
-                        Category::kCpComm, layer, micro, last_compute_);
+    if (R > 1)   // K, V start their second trip around the ring (PyTorch's: their second all-gather)
+      shift = torch_cp() ? emit_coll("cp.allgather.kv", CollKind::kAllGather, R * cp_kv_bytes(), kGroupCpRing,
+                                     kStreamCp, Category::kCpComm, layer, micro, last_compute_)
+                         : emit_coll("cp.ring.kv.sendrecv", CollKind::kSendRecv, cp_kv_bytes(), kGroupCpRing,
+                                     kStreamCp, Category::kCpComm, layer, micro, last_compute_);
     uint32_t prev = emit_compute(block_op(true, 0, micro), c, layer, micro);
     uint32_t dkv = kNoDep;
     for (int64_t j = 1; j < R; ++j) {
       const uint32_t got = shift;
-      if (j + 1 < R)   // the next K, V into the buffer block j-1 freed
+      if (j + 1 < R && !torch_cp())   // the next K, V into the buffer block j-1 freed
         shift = emit_coll("cp.ring.kv.sendrecv", CollKind::kSendRecv, cp_kv_bytes(), kGroupCpRing, kStreamCp,
                           Category::kCpComm, layer, micro, prev);
       // The dK, dV that block j-1 added to go on to the next rank, which adds them to its own
       // block j's before block j+1 starts.
       const uint32_t dkv_prev = dkv;
-      dkv = emit_coll("cp.ring.dkv.sendrecv", CollKind::kSendRecv, cp_kv_bytes(), kGroupCpRing, kStreamCp,
+      dkv = emit_coll("cp.ring.dkv.sendrecv", CollKind::kSendRecv, cp_dkv_bytes(), kGroupCpRing, kStreamCp,
                       Category::kCpComm, layer, micro, prev);
       emit_compute(block_op(true, static_cast<int>(j), micro), c, layer, micro, got, dkv_prev);
       prev = emit_compute(cp_merge_op(true), c, layer, micro);   // the dK, dV to pass on are summed here
@@ -883,7 +897,7 @@ class StageBuilder {
     if (R > 1) emit_compute(cp_merge_ends_op(true), c, layer, micro);
     if (R > 1)   // the last dK, dV return to the rank that owns K, V, after the last hop they
                  // were added to (and so, on every rank, after the group's previous exchange)
-      emit_coll("cp.ring.dkv.return", CollKind::kSendRecv, cp_kv_bytes(), kGroupCpRing, kStreamCompute,
+      emit_coll("cp.ring.dkv.return", CollKind::kSendRecv, cp_dkv_bytes(), kGroupCpRing, kStreamCompute,
                 Category::kCpComm, layer, micro, dkv);
     if (d_.cp_ulysses > 1)
       emit_coll("cp.ulysses.dqkv.alltoall", CollKind::kAllToAll, ulysses_qkv_bytes(), kGroupCpA2a, kStreamCompute,

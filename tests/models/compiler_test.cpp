@@ -194,7 +194,7 @@ TEST(CompilerReplay, InterleavedBubbleShrinksByVp) {
 // Dense jobs have identical TP/DP replicas, so fast mode (one rank per stage) must give exactly
 // the full-mode step time. Random small configurations with a fixed seed.
 TEST(CompilerReplay, FastModeEqualsFullModeOnRandomDenseConfigs) {
-  std::mt19937_64 rng(20240611);
+  std::mt19937_64 rng(20240611), fw_rng(20261124);
   auto pick = [&](std::initializer_list<int> v) { return *(v.begin() + rng() % v.size()); };
   int checked = 0;
   for (int i = 0; i < 32; ++i) {
@@ -207,8 +207,10 @@ TEST(CompilerReplay, FastModeEqualsFullModeOnRandomDenseConfigs) {
     const std::string gpu = rng() % 2 ? "A100-SXM-80GB" : "H100-SXM-80GB";
     ModelSpec model = small_gpt(8);
     model.mtp_depth = i % 3 == 2 ? 1 : 0;   // a third with one multi-token-prediction module
-    const Scenario s = scenario(model, training(1024, m, p.dp), p, gpu);
-    const std::string what = "config " + std::to_string(i) + ": mtp=" + std::to_string(model.mtp_depth) +
+    Scenario s = scenario(model, training(1024, m, p.dp), p, gpu);
+    s.training.framework = static_cast<Framework>(fw_rng() % 3);   // its own draws: the configs stay as they were
+    const std::string what = "config " + std::to_string(i) + ": framework=" + to_string(s.training.framework) +
+                             " mtp=" + std::to_string(model.mtp_depth) +
                              " tp=" + std::to_string(p.tp) +
                              " pp=" + std::to_string(p.pp) + " dp=" + std::to_string(p.dp) +
                              " zero=" + std::to_string(p.zero) + " recompute=" + to_string(p.recompute) +
@@ -231,7 +233,7 @@ TEST(CompilerReplay, FastModeEqualsFullModeOnRandomDenseConfigs) {
 // Context-parallel jobs: every CP rank of a stage runs the same program, so fast mode must
 // equal full mode too (ring shifts and Ulysses all-to-alls rendezvous like any collective).
 TEST(CompilerReplay, FastModeEqualsFullModeOnRandomContextParallelConfigs) {
-  std::mt19937_64 rng(20261122);
+  std::mt19937_64 rng(20261122), fw_rng(20261124);
   auto pick = [&](std::initializer_list<int> v) { return *(v.begin() + rng() % v.size()); };
   for (int i = 0; i < 16; ++i) {
     ParallelSpec p = parallel(pick({1, 2}), pick({1, 2}), pick({1, 2}));
@@ -242,10 +244,12 @@ TEST(CompilerReplay, FastModeEqualsFullModeOnRandomContextParallelConfigs) {
     p.recompute = static_cast<Recompute>(rng() % 3);
     p.sequence_parallel = p.tp > 1 && rng() % 2;
     const int m = p.pp * static_cast<int>(1 + rng() % 2);
-    const Scenario s = scenario(small_gpt(4), training(2048, m, p.dp), p, "H100-SXM-80GB");
+    Scenario s = scenario(small_gpt(4), training(2048, m, p.dp), p, "H100-SXM-80GB");
+    s.training.framework = static_cast<Framework>(fw_rng() % 3);   // PyTorch's ring too (its own draws)
     const std::string what = "config " + std::to_string(i) + ": tp=" + std::to_string(p.tp) + " pp=" +
                              std::to_string(p.pp) + " dp=" + std::to_string(p.dp) + " cp=" + std::to_string(p.cp) +
-                             " ulysses=" + std::to_string(p.cp_ulysses) + " zero=" + std::to_string(p.zero);
+                             " ulysses=" + std::to_string(p.cp_ulysses) + " zero=" + std::to_string(p.zero) +
+                             " framework=" + to_string(s.training.framework);
     PredictOptions full, fast;
     fast.fast = true;
     auto a = predict(s, full);
@@ -420,6 +424,46 @@ TEST(ContextParallel, RingAttentionStepsAndBytes) {
   EXPECT_EQ(n.ring_bytes, 10 * kv);
   EXPECT_EQ(n.a2a, 0);
   EXPECT_EQ(c.plan.groups[kGroupCpRing].size_of(0), 4u);
+}
+
+// PyTorch's ring attention (training.framework torch_*, models/compiler.cpp torch_cp): GQA's
+// K, V repeated to the query heads (small_gpt with 4 kv heads of 16: 4x the bytes), all-gathered
+// once per pass (R blocks, on the CP stream) instead of 3 hops, and dK, dV passed in fp32.
+TEST(ContextParallel, PyTorchRingGathersRepeatedKvAndPassesFp32Gradients) {
+  ParallelSpec p = parallel(1, 1, 1);
+  p.cp = 4;
+  ModelSpec m = small_gpt(4);
+  m.kv_heads = 4;
+  TrainingSpec t = training(4096, 1, 1);
+  t.framework = Framework::kTorchCompile;
+  CompiledPlan c = compile_checked(scenario(m, t, p, "H100-SXM-80GB"));
+  const int64_t kv = 2 * 1024 * 1024 * 2;   // one block's K, V with all 16 heads (the repeated ones)
+  int gathers = 0, sends = 0;
+  int64_t gather_bytes = 0, send_bytes = 0;
+  for (const Task& k : c.plan.programs[0].tasks) {
+    if (k.layer != 1 || k.micro != 0 || k.category != Category::kCpComm) continue;
+    const OpDesc& op = c.plan.ops[k.op];
+    EXPECT_EQ(k.group, kGroupCpRing);
+    if (op.coll == CollKind::kAllGather) {
+      ++gathers;
+      gather_bytes += op.bytes.count();
+      EXPECT_EQ(k.stream, kStreamCp);
+    } else {
+      ASSERT_EQ(op.coll, CollKind::kSendRecv);
+      ++sends;
+      send_bytes += op.bytes.count();
+    }
+  }
+  EXPECT_EQ(gathers, 2);                  // forward and backward
+  EXPECT_EQ(gather_bytes, 2 * 4 * kv);    // each gathers the 4 blocks
+  EXPECT_EQ(sends, 3 + 1);                // the dK, dV hops and their return
+  EXPECT_EQ(send_bytes, 4 * 2 * kv);      // fp32
+  // The fused framework keeps the ring of hops with the 4 kv heads' bytes.
+  t.framework = Framework::kFused;
+  CompiledPlan f = compile_checked(scenario(m, t, p, "H100-SXM-80GB"));
+  CpCounts n = count_cp(f.plan, 1, 0);
+  EXPECT_EQ(n.ring_side, 3 + 3 + 3);
+  EXPECT_EQ(n.ring_bytes, 10 * kv / 4);
 }
 
 // The merges of the ring's partial results (compiler.cpp cp_merge_op), per layer and micro-batch
