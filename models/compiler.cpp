@@ -725,13 +725,16 @@ class StageBuilder {
     return (d_.swiglu ? (eager() ? 26 : 10) : 6) * d_.tokens() * d_.f / d_.t;
   }
   // PyTorch loops (training.framework "torch_compile" / "torch_eager") keep fp32 parameters and
-  // run the forward under torch.autocast(bfloat16). Where the parameters are whole on the rank
-  // (DDP, ZeroRedundancyOptimizer: zero 0 and 1) autocast casts each weight to bf16 in every
-  // forward (read 4, write 2 per parameter; a recomputed forward casts again); FSDP (zero 2 and 3)
-  // casts the shard before its all-gather (1/shard of that, not counted). Every backward casts the
-  // bf16 weight gradient to fp32 (read 2, write 4: the cast's backward, or FSDP's cast to its fp32
-  // reduce dtype), and with the parameters whole, a later micro-batch's gradient is added to the
-  // fp32 .grad (read 4 + 4, write 4). `param_bytes`: the parameters' bytes in bf16.
+  // run the step under torch.autocast(bfloat16). Where the parameters are whole on the rank (DDP,
+  // ZeroRedundancyOptimizer: zero 0 and 1) autocast casts each weight to bf16 once per step, in
+  // the first micro-batch's forward, and its cache keeps the copy for the step's later forwards
+  // (one autocast region around the step, as torchtitan runs its schedules); a recomputed
+  // forward (activation checkpointing re-enters autocast) casts again (read 4, write 2 per
+  // parameter). FSDP (zero 2 and 3) casts the shard before its all-gather (1/shard of that, not
+  // counted). Every backward casts the bf16 weight gradient to fp32 (read 2, write 4: the cast's
+  // backward, or FSDP's cast to its fp32 reduce dtype), and with the parameters whole, a later
+  // micro-batch's gradient is added to the fp32 .grad (read 4 + 4, write 4). `param_bytes`: the
+  // parameters' bytes in bf16.
   bool torch_casts() const { return torch_framework(tr_.framework); }
   // The LM head's weight on this rank (the embedding table's when tied), bf16 bytes.
   int64_t head_param_bytes() const { return 2 * d_.h * (d_.vocab / d_.t); }
@@ -742,11 +745,12 @@ class StageBuilder {
     return 3 * param_bytes + (whole_params() && micro > 0 ? 6 * param_bytes : 0);
   }
   // With whole parameters under autocast (whole_params), the gradient cast of a weight of
-  // `param_bytes` (bf16 bytes) releases the bf16 copy the forward's cast made, and the step's
-  // first backward allocates its fp32 gradient (2 x param_bytes), held to the step's end.
-  void grad_memory(uint32_t cast_task, int64_t param_bytes, int micro) {
+  // `param_bytes` (bf16 bytes) releases the bf16 copy a recomputed forward made (`recomputed`)
+  // and, in the step's last backward, the step's copy; the step's first backward allocates the
+  // fp32 gradient (2 x param_bytes), held to the step's end.
+  void grad_memory(uint32_t cast_task, int64_t param_bytes, int micro, bool recomputed = false) {
     if (!whole_params()) return;
-    prog_.tasks[cast_task].mem_free += param_bytes;
+    prog_.tasks[cast_task].mem_free += (recomputed ? param_bytes : 0) + (last_micro_ ? param_bytes : 0);
     if (micro == 0) {
       prog_.tasks[cast_task].mem_alloc += 2 * param_bytes;
       prog_.tasks[cast_task].mem_grads = 1;
@@ -1059,14 +1063,13 @@ class StageBuilder {
     const Category c = recompute ? Category::kRecompute : Category::kCompute;
     const DType g = d_.gemm_dtype;
     uint32_t first = maybe_memory(__LINE__, "layer.autocast.cast.fwd", OpClass::kElementwise,
-                                  weight_cast_bytes(dense_bytes(layer) + expert_bytes(layer)), false, c, layer, micro,
-                                  first_dep, first_dep2);
+                                  recompute || micro == 0 ? weight_cast_bytes(dense_bytes(layer) + expert_bytes(layer)) : 0,
+                                  false, c, layer, micro, first_dep, first_dep2);
     if (first != kNoDep) {
       first_dep = first_dep2 = kNoDep;
-      // The bf16 copies autograd saves for the backward (a checkpointed forward's are not saved;
-      // its recomputation's are), released by the layer's gradient cast.
-      if (recompute || recompute_of(layer) != Recompute::kFull)
-        prog_.tasks[first].mem_alloc += dense_bytes(layer) + expert_bytes(layer);
+      // The bf16 copies: the step's, held by autocast's cache until the last backward of the
+      // layer; a recomputation's, until that micro-batch's backward (grad_memory).
+      prog_.tasks[first].mem_alloc += dense_bytes(layer) + expert_bytes(layer);
     }
     const uint32_t norm = emit_compute(OP(memory_op("attn.norm.fwd", OpClass::kNorm, norm_bytes(), false)), c, layer,
                                        micro, first_dep, first_dep2);
@@ -1273,7 +1276,7 @@ class StageBuilder {
     const int64_t pbytes = dense_bytes(layer) + expert_bytes(layer);
     const uint32_t cast = maybe_memory(__LINE__, "layer.autocast.gradcast.bwd", OpClass::kElementwise,
                                        grad_cast_bytes(pbytes, micro), true, c, layer, micro);
-    if (cast != kNoDep) grad_memory(cast, pbytes, micro);
+    if (cast != kNoDep) grad_memory(cast, pbytes, micro, rec == Recompute::kFull);
     return cast != kNoDep ? cast : last;
   }
 
@@ -1803,7 +1806,8 @@ class StageBuilder {
     unit_starts_.push_back(n);
     tp_gather("tp.head.allgather", 0xffff, micro);
     const uint32_t wc = maybe_memory(__LINE__, "head.autocast.cast.fwd", OpClass::kElementwise,
-                                     weight_cast_bytes(head_param_bytes()), false, Category::kCompute, 0xffff, micro);
+                                     micro == 0 ? weight_cast_bytes(head_param_bytes()) : 0, false, Category::kCompute,
+                                     0xffff, micro);
     if (wc != kNoDep) prog_.tasks[wc].mem_alloc += head_param_bytes();   // its bf16 copy, saved for the backward
     // The LM head runs in bf16 in fp8 runs too: Megatron-Core's output layer is not a
     // Transformer Engine module, and torchtitan's Float8 conversion skips "output". The MoE

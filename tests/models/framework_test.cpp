@@ -62,7 +62,8 @@ int64_t op_bytes(const Plan& p, const std::string& name) {
 
 // torch_compile on one GPU (zero 0), L layers, m micro-batches of T tokens, P parameters a layer
 // (bf16 bytes 2P), head weight h x V:
-//  - each forward casts every layer's weights (6P) and the head's (6hV);
+//  - the step's first forward casts every layer's weights (6P) and the head's (6hV); autocast's
+//    cache serves the later micro-batches;
 //  - each backward casts the weight gradients (6P, 6hV) and, from the second micro-batch on, adds
 //    them to the fp32 .grad (12 B a parameter more);
 //  - the loss casts the logits to fp32 (6 B a logit), fills nll_loss's dense gradient (4) and
@@ -74,13 +75,14 @@ TEST(Framework, TorchCompileAddsTheAutocastCastsAndTheTorchLoss) {
   CompiledPlan c = testing::compile_checked(fw_scenario(model, Framework::kTorchCompile, m));
   const Plan& p = c.plan;
   const OpSum wc = sum_op(p, "layer.autocast.cast.fwd");
-  EXPECT_EQ(wc.tasks, L * m);
-  EXPECT_EQ(wc.bytes, int64_t{L} * m * 6 * P);
+  EXPECT_EQ(wc.tasks, L);
+  EXPECT_EQ(wc.bytes, int64_t{L} * 6 * P);
+  EXPECT_EQ(wc.by_micro.count(1), 0u);
   const OpSum gc = sum_op(p, "layer.autocast.gradcast.bwd");
   EXPECT_EQ(gc.tasks, L * m);
   EXPECT_EQ(gc.by_micro.at(0), int64_t{L} * 6 * P);
   EXPECT_EQ(gc.by_micro.at(1), int64_t{L} * 18 * P);
-  EXPECT_EQ(sum_op(p, "head.autocast.cast.fwd").bytes, int64_t{m} * 6 * h * V);
+  EXPECT_EQ(sum_op(p, "head.autocast.cast.fwd").bytes, 6 * h * V);
   EXPECT_EQ(sum_op(p, "head.autocast.gradcast.bwd").bytes, 6 * h * V + 18 * h * V);
   EXPECT_EQ(op_bytes(p, "loss.torch.cast.fwd"), 6 * T * V);
   EXPECT_EQ(op_bytes(p, "loss.torch.nllgrad.bwd"), 4 * T * V);
@@ -101,8 +103,14 @@ TEST(Framework, TorchCompileAddsTheAutocastCastsAndTheTorchLoss) {
   for (const char* n : {"layer.autocast.cast.fwd", "layer.autocast.gradcast.bwd", "head.autocast.cast.fwd",
                         "loss.torch.cast.fwd", "loss.torch.nllgrad.bwd", "loss.torch.cast.bwd"})
     EXPECT_EQ(op_bytes(f.plan, n), -1) << n;
-  EXPECT_EQ(f.plan.programs[0].tasks.size() + static_cast<size_t>(L * m * 2 + 2 * m + 3 * m),
+  // Casts: L layers' and the head's once, their gradients' every micro-batch; the loss's 3 a micro-batch.
+  EXPECT_EQ(f.plan.programs[0].tasks.size() + static_cast<size_t>(L + L * m + 1 + m + 3 * m),
             p.programs[0].tasks.size());
+  // A recomputed forward casts again (activation checkpointing re-enters autocast).
+  Scenario sr = fw_scenario(model, Framework::kTorchCompile, m);
+  sr.parallel.recompute = Recompute::kFull;
+  CompiledPlan r = testing::compile_checked(sr);
+  EXPECT_EQ(sum_op(r.plan, "layer.autocast.cast.fwd").tasks, L + L * m);
 }
 
 // PyTorch's cross-entropy holds two fp32 gradients of the logits beside the saved
@@ -145,10 +153,10 @@ TEST(Framework, TorchLossTransientIsEightBytesALogit) {
 }
 
 // With whole fp32 parameters (zero 0) PyTorch allocates each gradient during the step's first
-// backward (4 B a parameter: the layers', the head's and the untied embedding's), and autograd
-// keeps the forward's bf16 weight copies (2 B a parameter) until the layer's backward. With
-// short sequences the peak is the end of the backward: every gradient allocated, every copy
-// released, and the report's grads are exactly the parameters' fp32 bytes.
+// backward (4 B a parameter: the layers', the head's and the untied embedding's), and autocast's
+// cache keeps the step's bf16 weight copies (2 B a parameter) until the layer's last backward.
+// With short sequences the peak is the end of the backward: every gradient allocated, every
+// copy released, and the report's grads are exactly the parameters' fp32 bytes.
 TEST(Framework, TorchWholeParametersAllocateGradientsInTheBackward) {
   const int L = 3;
   const ModelSpec model = small_gpt(L);
@@ -164,8 +172,8 @@ TEST(Framework, TorchWholeParametersAllocateGradientsInTheBackward) {
     if (n == "layer.autocast.gradcast.bwd" || n == "head.autocast.gradcast.bwd") released += t.mem_free;
   }
   EXPECT_EQ(grads, 4 * (L * P + 2 * h * V));
-  EXPECT_EQ(head_copies, 2 * 2 * h * V);                 // two micro-batches
-  EXPECT_EQ(released, 2 * 2 * (L * P + h * V));
+  EXPECT_EQ(head_copies, 2 * h * V);                     // one copy for the step's two micro-batches
+  EXPECT_EQ(released, 2 * (L * P + h * V));
   auto r = predict(s, PredictOptions{});
   ASSERT_TRUE(r.ok()) << r.status().to_string();
   const int64_t all = total_params(model);
