@@ -732,7 +732,8 @@ class StageBuilder {
   // forward (activation checkpointing re-enters autocast) casts again (read 4, write 2 per
   // parameter). FSDP (zero 2 and 3) casts the shard before its all-gather (1/shard of that, not
   // counted). Every backward casts the bf16 weight gradient to fp32 (read 2, write 4: the cast's
-  // backward, or FSDP's cast to its fp32 reduce dtype), and with the parameters whole, a later
+  // backward, or FSDP's cast to its fp32 reduce dtype; FSDP reducing in bf16 casts only the
+  // reduced shard, not counted), and with the parameters whole, a later
   // micro-batch's gradient is added to the fp32 .grad (read 4 + 4, write 4). `param_bytes`: the
   // parameters' bytes in bf16.
   bool torch_casts() const { return torch_framework(tr_.framework); }
@@ -742,6 +743,7 @@ class StageBuilder {
   int64_t weight_cast_bytes(int64_t param_bytes) const { return whole_params() ? 3 * param_bytes : 0; }
   int64_t grad_cast_bytes(int64_t param_bytes, int micro) const {
     if (!torch_casts()) return 0;
+    if (!whole_params() && grad_x_ != 2) return 0;   // FSDP reducing in bf16: the gradient stays bf16
     return 3 * param_bytes + (whole_params() && micro > 0 ? 6 * param_bytes : 0);
   }
   // With whole parameters under autocast (whole_params), the gradient cast of a weight of

@@ -275,6 +275,7 @@ Result<RowScenario> scenario_from_row(const nlohmann::json& row, const std::stri
                 "default, Transformer Engine's Float8CurrentScaling); LM head in bf16");
   }
   bool pre_flash_row = false;
+  bool foundry_row = false;   // llm-foundry (Composer FSDP) rows
   const Result<GpuSpec> gpu = find_gpu(str_or(C, "gpu", ""));   // the row's GPU, if the catalog has it
   // The attention kernel is not in the row schema. FlashAttention (Dao et al.) appeared in
   // May 2022; the runs measured before it with Megatron-LM / Megatron-DeepSpeed ran the unfused
@@ -304,6 +305,7 @@ Result<RowScenario> scenario_from_row(const nlohmann::json& row, const std::stri
     // DeepSpeed / NeMo with fused kernels.
     const bool titan = src.find("torchtitan") != std::string::npos;
     const bool foundry = src.find("llm-foundry") != std::string::npos;
+    foundry_row = foundry;
     if (titan || foundry) {
       t["framework"] = titan ? "torch_compile" : "torch_eager";
       d.push_back(titan ? "framework=torch_compile (not in the row schema; torchtitan compiles its blocks: fp32 "
@@ -370,6 +372,9 @@ Result<RowScenario> scenario_from_row(const nlohmann::json& row, const std::stri
                 " (not in the row schema; " +
                 (pre_flash_row ? "DeepSpeed ZeRO-3: one all-gather per parameter tensor" : "FSDP: one per layer") + ")");
   }
+  // Composer's FSDP mixed precision, DEFAULT and PURE alike (llm-foundry's benchmark sweeps ran
+  // PURE), leaves reduce_dtype at the autocast dtype: gradients are reduced in bf16.
+  if (foundry_row && str_or(t, "precision", "bf16") != "fp16") p["grad_reduce_dtype"] = "bf16";
   const int64_t tp = int_or(p, "tp", 1), pp = int_or(p, "pp", 1), cp = int_or(p, "cp", 1);
   const int64_t gpus = int_or(C, "gpus", 0);
   int64_t dp = int_or(P, "dp", 0);
@@ -413,8 +418,9 @@ Result<RowScenario> scenario_from_row(const nlohmann::json& row, const std::stri
     if (reduces_dp_gradients(out.scenario.model, ps)) {
       const DType g = resolved_grad_reduce(ps.grad_reduce_dtype, out.scenario.training.precision);
       d.push_back(std::string("grad_reduce_dtype=") + to_string(g) + " (not in the row schema; " +
-                  (g == DType::kFP16 ? "fp16 training reduces in fp16"
-                                     : "Megatron-LM, torchtitan and Composer reduce bf16 and fp8 training's gradients in fp32") +
+                  (g == DType::kFP16   ? "fp16 training reduces in fp16"
+                   : foundry_row       ? "Composer's FSDP mixed precision (DEFAULT, PURE) reduces in the autocast dtype"
+                                       : "Megatron-LM and torchtitan reduce bf16 and fp8 training's gradients in fp32") +
                   ")");
     }
   }
