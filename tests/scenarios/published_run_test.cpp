@@ -384,7 +384,43 @@ TEST(ScenarioRows, GpuStepRowsCarryTheirMeasurements) {
     EXPECT_EQ(s.training.attention_kernel,
               m["sdpa"].get<std::string>() == "cudnn" ? AttentionKernel::kCudnn : AttentionKernel::kFlash)
         << id;
+    EXPECT_EQ(s.training.framework,
+              m["mode"].get<std::string>() == "eager" ? Framework::kTorchEager : Framework::kTorchCompile)
+        << id;
   }
+}
+
+// The framework a row ran and how it reduced gradients, where the row schema has neither:
+// torchtitan compiled its blocks and reduced in fp32; llm-foundry ran Composer's eager loop,
+// whose FSDP mixed precision reduces in bf16; every other row runs fused kernels.
+TEST(PublishedRuns, FrameworkDefaults) {
+  int titan = 0, foundry = 0, other = 0;
+  for (const auto& row : rows()) {
+    if (row.contains("row_kind")) continue;
+    const std::string id = row["id"].get<std::string>();
+    auto r = scenario_from_row(row);
+    ASSERT_TRUE(r.ok()) << id;
+    const Scenario& s = r->scenario;
+    const std::string src = row.value("group", "") + " " + row.value("source", "");
+    if (src.find("torchtitan") != std::string::npos) {
+      ++titan;
+      EXPECT_EQ(s.training.framework, Framework::kTorchCompile) << id;
+      EXPECT_TRUE(has_default(r.value(), "framework=torch_compile (not in the row schema")) << id;
+      EXPECT_EQ(s.parallel.grad_reduce_dtype, GradReduce::kAuto) << id;
+    } else if (src.find("llm-foundry") != std::string::npos) {
+      ++foundry;
+      EXPECT_EQ(s.training.framework, Framework::kTorchEager) << id;
+      EXPECT_TRUE(has_default(r.value(), "framework=torch_eager (not in the row schema")) << id;
+      EXPECT_EQ(s.parallel.grad_reduce_dtype, GradReduce::kBf16) << id;
+      EXPECT_TRUE(has_default(r.value(), "grad_reduce_dtype=bf16 (not in the row schema; Composer's")) << id;
+    } else {
+      ++other;
+      EXPECT_EQ(s.training.framework, Framework::kFused) << id;
+    }
+  }
+  EXPECT_EQ(titan, 4);
+  EXPECT_EQ(foundry, 15);
+  EXPECT_GT(other, 30);
 }
 
 }  // namespace
