@@ -1324,12 +1324,33 @@ class StageBuilder {
   bool fp8_inputs() const { return tr_.precision == DType::kFP8 && tr_.fp8_cache_inputs; }
   LayerActivation act_for(int layer, int micro) const {
     const Recompute r = recompute_of(layer);
-    if (!moe_layer(layer)) return r == par_.recompute ? act_ : act_kept_;
+    if (!moe_layer(layer)) {
+      LayerActivation a = r == par_.recompute ? act_ : act_kept_;
+      a.saved_bytes += eager_saved_bytes(r, false);
+      return a;
+    }
     LayerActivation a = moe_layer_activation(model_, static_cast<int>(d_.s), tr_.micro_batch, par_.tp, d_.sp, r,
                                              tr_.dropout, Tm_, rows_of(layer, micro), etp_, fp8_inputs(),
                                              par_.recompute_modules);
-    a.saved_bytes += unfused_score_bytes(r);
+    a.saved_bytes += unfused_score_bytes(r) + eager_saved_bytes(r, true);
     return a;
+  }
+  // What eager PyTorch's separate ops keep for the backward beyond the fused set
+  // (training.framework "torch_eager"): F.rms_norm's composite keeps its fp32 upcast input and
+  // the bf16 normalized product (6 B an element, each of the two norms), RoPE the rotate_half
+  // result (2 B an element of Q and K), SwiGLU the SiLU output (2 B an ffn element; dense layers).
+  // None where the layer is recomputed whole, nor under torchtitan's op-level policy (recompute
+  // module "op", which keeps matmul and attention outputs only); the norms' part not where the
+  // "layernorm" module recomputes them.
+  int64_t eager_saved_bytes(Recompute r, bool moe) const {
+    if (!eager() || d_.mla || r == Recompute::kFull) return 0;
+    const uint32_t mods = r == Recompute::kSelective ? par_.recompute_modules : 0u;
+    if (mods & kRecomputeOp) return 0;
+    int64_t b = 0;
+    if (d_.rmsnorm && !(mods & kRecomputeLayernorm)) b += 2 * 6 * d_.norm_tokens() * d_.h;
+    if (d_.swiglu) b += 2 * d_.tokens() * (d_.q + d_.kv) / d_.t;
+    if (d_.swiglu && !moe) b += 2 * d_.tokens() * d_.f / d_.t;
+    return b;
   }
   // Dispatch/combine (and their backward); `token` false for the placement migration, which
   // moves expert weights, never deduplicated.

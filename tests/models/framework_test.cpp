@@ -216,6 +216,14 @@ TEST(Framework, EagerPricesEachElementwiseOpAsAKernel) {
     EXPECT_EQ(op_bytes(c.plan, "attn.residual.bwd"), 4 * T * h);
     // Both keep the casts and the loss; eager adds three kernels a layer.
     EXPECT_EQ(e.plan.programs[0].tasks.size(), c.plan.programs[0].tasks.size() + 3 * 2);
+    // And keeps more for the backward: the norms' fp32 input and product (6 B an element, two
+    // norms), RoPE's rotate_half (2 B an element of Q and K), the SiLU output (2 B an ffn element).
+    auto allocated = [](const Plan& pl) {
+      int64_t a = 0;
+      for (const Task& k : pl.programs[0].tasks) a += k.mem_alloc;
+      return a;
+    };
+    EXPECT_EQ(allocated(e.plan) - allocated(c.plan), 2 * (2 * 6 * T * h + 2 * T * (q + kv) + 2 * T * f));
     // Under FSDP the weights are bf16: the norm's product with them stays bf16 and the next
     // linear needs no cast (36 / 76).
     CompiledPlan z = testing::compile_checked(fw_scenario(m, Framework::kTorchEager, 1, 3, 2));
