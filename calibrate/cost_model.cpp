@@ -89,10 +89,17 @@ Result<DefaultEfficiencies> default_efficiencies(const std::string& family) {
   e.power_exponent = c.at("power_exponent").get<double>();
   e.nccl_ctas = c.at("nccl_ctas").get<int>();
   e.pcie_duplex = c.at("pcie_duplex_factor").get<double>();
+  e.attention_flash1_ratio = c.at("attention_flash1_ratio").get<double>();
   return e;
 }
 
 Status use_attention_kernel(AttentionKernel kernel, DefaultEfficiencies* eff) {
+  if (kernel == AttentionKernel::kFlash1) {   // FlashAttention v1: the flash figures at its measured ratio
+    eff->attention *= eff->attention_flash1_ratio;
+    eff->attention_kernel = "FlashAttention v1 (FlashAttention-2's figure x" +
+                            std::to_string(eff->attention_flash1_ratio).substr(0, 4) + ")";
+    return Status();
+  }
   if (kernel != AttentionKernel::kCudnn) return Status();
   if (!(eff->attention_cudnn > 0) || !(eff->attention_cudnn_backward_ratio > 0))
     return Status::error(Error{"", "/training/attention_kernel", "\"cudnn\"",

@@ -78,6 +78,9 @@ struct DefaultEfficiencies {
   double attention_dim_overhead_fwd = 0, attention_dim_overhead_bwd = 0;
   double attention_cudnn_dim_overhead_fwd = 0, attention_cudnn_dim_overhead_bwd = 0;
   double attention_head_dim_factor(int64_t head_dim, bool backward) const;
+  // FlashAttention v1 (training.attention_kernel "flash1") against FlashAttention-2, on the same
+  // shapes: use_attention_kernel() scales `attention` by it.
+  double attention_flash1_ratio = 1;
   double nvlink_allreduce = 0, nvlink = 0, nic = 0, p2p = 0, pcie = 0;
   Time memory_overhead, nvlink_alpha, nic_alpha;
   double nvlink_fit_residual = 0;   // rms relative residual of the NVLink all-reduce fit (0: not fitted)

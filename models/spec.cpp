@@ -34,8 +34,10 @@ constexpr NameTable<ZeroGather, 2> kZeroGathers{{{ZeroGather::kLayer, "layer"}, 
 constexpr NameTable<GradReduce, 4> kGradReduces{{
     {GradReduce::kAuto, "auto"}, {GradReduce::kBf16, "bf16"}, {GradReduce::kFp16, "fp16"}, {GradReduce::kFp32, "fp32"}}};
 constexpr NameTable<EpLayout, 3> kEpLayouts{{{EpLayout::kAuto, "auto"}, {EpLayout::kDp, "dp"}, {EpLayout::kFolded, "folded"}}};
-constexpr NameTable<AttentionKernel, 3> kAttentionKernels{{
-    {AttentionKernel::kFlash, "flash"}, {AttentionKernel::kUnfused, "unfused"}, {AttentionKernel::kCudnn, "cudnn"}}};
+constexpr NameTable<AttentionKernel, 4> kAttentionKernels{{{AttentionKernel::kFlash, "flash"},
+                                                          {AttentionKernel::kUnfused, "unfused"},
+                                                          {AttentionKernel::kCudnn, "cudnn"},
+                                                          {AttentionKernel::kFlash1, "flash1"}}};
 constexpr NameTable<Framework, 3> kFrameworks{{
     {Framework::kFused, "fused"}, {Framework::kTorchCompile, "torch_compile"}, {Framework::kTorchEager, "torch_eager"}}};
 constexpr NameTable<Fp8Recipe, 3> kFp8Recipes{{
@@ -121,7 +123,7 @@ const char* recompute_choices() { return "\"none\", \"selective\" or \"full\""; 
 const char* recompute_module_choices() {
   return "\"core_attn\", \"layernorm\", \"mla_up_proj\", \"mlp\", \"moe_act\" or \"op\"";
 }
-const char* attention_kernel_choices() { return "\"flash\", \"cudnn\" or \"unfused\""; }
+const char* attention_kernel_choices() { return "\"flash\", \"cudnn\", \"flash1\" or \"unfused\""; }
 const char* framework_choices() {
   return "\"fused\" (Megatron-LM, Megatron-Core, NeMo), \"torch_compile\" or \"torch_eager\" (a PyTorch loop under "
          "autocast, with or without torch.compile)";

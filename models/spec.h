@@ -68,7 +68,7 @@ enum RecomputeModule : uint32_t {
 // How the attention core runs: one fused flash kernel (FlashAttention, cuDNN SDPA), or the
 // pre-2022 Megatron/DeepSpeed form: batched QK^T GEMM, fused scale-mask-softmax, dropout and
 // batched PV GEMM, with the s x s probabilities in HBM.
-enum class AttentionKernel : uint8_t { kFlash, kUnfused, kCudnn };
+enum class AttentionKernel : uint8_t { kFlash, kUnfused, kCudnn, kFlash1 };
 // How an fp8 run (training.precision "fp8") scales the operands it casts to fp8:
 //   kCurrent  each tensor's scale from its own amax: an amax pass over the bf16 tensor, then
 //             the cast (torchao Float8 "tensorwise" dynamic scaling, Transformer Engine's

@@ -292,13 +292,20 @@ Result<RowScenario> scenario_from_row(const nlohmann::json& row, const std::stri
     // FusedAttention preference on Hopper+ for performance reasons").
     const bool te_cudnn = !pre_flash && gpu.ok() && gpu_family(gpu.value()) == "hopper" &&
                           (src.find("Megatron-Core") != std::string::npos || src.find("megatron/core") != std::string::npos);
-    t["attention_kernel"] = pre_flash ? "unfused" : te_cudnn ? "cudnn" : "flash";
+    // llm-foundry of 2023 (v0.2, its H100 benchmark image) pinned flash-attn 1.0.3 for
+    // attn_impl "flash" and MPT's own Triton kernel for "triton" (its benchmark default): neither
+    // is FlashAttention-2, which its benchmark section measured 1.7-3.0x (v1) and 1.3-2.5x
+    // (Triton) faster; both are priced as v1.
+    const bool fa1 = !pre_flash && src.find("llm-foundry") != std::string::npos;
+    t["attention_kernel"] = pre_flash ? "unfused" : te_cudnn ? "cudnn" : fa1 ? "flash1" : "flash";
     t["dropout"] = pre_flash;
     d.push_back(pre_flash ? "attention_kernel=unfused, dropout=true (not in the row schema; a pre-FlashAttention "
                             "Megatron-LM/DeepSpeed run: softmax attention with dropout 0.1)"
                 : te_cudnn ? "attention_kernel=cudnn, dropout=false (not in the row schema; Megatron-Core on Hopper: "
                              "Transformer Engine prefers cuDNN's fused attention there)"
-                           : "attention_kernel=flash, dropout=false (not in the row schema)");
+                : fa1 ? "attention_kernel=flash1, dropout=false (not in the row schema; llm-foundry of 2023 ran "
+                        "flash-attn 1.0.3 or MPT's Triton kernel, both about half FlashAttention-2's rate)"
+                      : "attention_kernel=flash, dropout=false (not in the row schema)");
     // The framework is not in the row schema either: torchtitan's benchmarks ran PyTorch loops
     // with torch.compile ("FSDP + CP + torch.compile + Float8"), llm-foundry's of 2023 ran
     // Composer's eager loop (its benchmark configs set no compilation); the rest ran Megatron /

@@ -144,6 +144,35 @@ TEST(AttentionKernel, HeadDimTermIsTheClosedFormOfTheSoftmaxWork) {
   EXPECT_DOUBLE_EQ(a->attention_head_dim_factor(64, false), 1.0);
 }
 
+// FlashAttention v1 ("flash1"): FlashAttention-2's figures at attention_flash1_ratio (0.5, the
+// FlashAttention-2 paper's "around 2x"), ramp and head-dimension term kept: every attention op
+// takes exactly 1/ratio the time, on every family.
+TEST(AttentionKernel, Flash1IsFlashAtItsRatio) {
+  for (const char* fam : {"ampere", "hopper"}) {
+    auto f = default_efficiencies(fam);
+    ASSERT_TRUE(f.ok()) << f.status().to_string();
+    DefaultEfficiencies v1 = f.value();
+    ASSERT_TRUE(use_attention_kernel(AttentionKernel::kFlash1, &v1).ok());
+    EXPECT_DOUBLE_EQ(v1.attention_flash1_ratio, 0.5);
+    EXPECT_DOUBLE_EQ(v1.attention, 0.5 * f->attention);
+    const ClusterSpec cl = h100_cluster(1);
+    const DefaultCostModel a(cl, f.value()), b(cl, v1);
+    for (bool bwd : {false, true}) {
+      OpDesc o;
+      o.cls = OpClass::kAttention;
+      o.attn_batch = 16;   // long enough that the size curve is 1 for both
+      o.heads = 32;
+      o.kv_heads = 8;
+      o.seq_q = o.seq_kv = 8192;
+      o.head_dim = 128;
+      o.causal = true;
+      o.backward = bwd;
+      o.flops = Flops{4.0 * 16 * 32 * 8192.0 * 8192 * 128 * (bwd ? 2 : 1)};
+      EXPECT_NEAR(b.compute(o).time.seconds() / a.compute(o).time.seconds(), 2.0, 1e-6) << fam << " bwd " << bwd;
+    }
+  }
+}
+
 TEST(AttentionKernel, HopperFiguresFitTheCommittedSweep) {
   std::ifstream in(std::string(TRAINSIM_SOURCE_DIR) + "/calibrate/data/h100/attention_fit/sweep_attention_torch_batched.jsonl");
   ASSERT_TRUE(in.good());

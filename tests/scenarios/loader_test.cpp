@@ -1128,7 +1128,10 @@ TEST(Loader, AttentionKernelAndDropout) {
   EXPECT_EQ(r->training.attention_kernel, AttentionKernel::kUnfused);
   EXPECT_TRUE(r->training.dropout);
   r = load(base_doc(), {"training.attention_kernel=fast"});
-  expect_error(r, "/training/attention_kernel", "fast", {"\"flash\", \"cudnn\" or \"unfused\""}, "--set");
+  expect_error(r, "/training/attention_kernel", "fast", {"\"flash\", \"cudnn\", \"flash1\" or \"unfused\""}, "--set");
+  r = load(base_doc(), {"training.attention_kernel=flash1"});
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_EQ(r->training.attention_kernel, AttentionKernel::kFlash1);
 }
 
 TEST(Loader, Framework) {

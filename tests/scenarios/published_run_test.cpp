@@ -412,6 +412,8 @@ TEST(PublishedRuns, FrameworkDefaults) {
       EXPECT_EQ(s.training.framework, Framework::kTorchEager) << id;
       EXPECT_TRUE(has_default(r.value(), "framework=torch_eager (not in the row schema")) << id;
       EXPECT_EQ(s.parallel.grad_reduce_dtype, GradReduce::kBf16) << id;
+      EXPECT_EQ(s.training.attention_kernel, AttentionKernel::kFlash1) << id;
+      EXPECT_TRUE(has_default(r.value(), "attention_kernel=flash1, dropout=false (not in the row schema; llm-foundry")) << id;
       EXPECT_TRUE(has_default(r.value(), "grad_reduce_dtype=bf16 (not in the row schema; Composer's")) << id;
     } else {
       ++other;
