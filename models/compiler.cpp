@@ -1274,12 +1274,18 @@ class StageBuilder {
       release -= keep;
     }
     prog_.tasks[last].mem_free += release;
-    // PyTorch loops: the layer's weight gradients to fp32 (grad_cast_bytes), before their reduction.
+    // A deferred W casts its gradients when it runs (weight_step).
+    return w_layer_ != nullptr ? last : layer_grad_cast(layer, micro, last);
+  }
+  // PyTorch loops: the layer's weight gradients to fp32 (grad_cast_bytes) once they exist and
+  // before their reduction; returns the cast, or `last` where there is none.
+  uint32_t layer_grad_cast(int layer, int micro, uint32_t last) {
     const int64_t pbytes = dense_bytes(layer) + expert_bytes(layer);
     const uint32_t cast = maybe_memory(__LINE__, "layer.autocast.gradcast.bwd", OpClass::kElementwise,
-                                       grad_cast_bytes(pbytes, micro), true, c, layer, micro);
-    if (cast != kNoDep) grad_memory(cast, pbytes, micro, rec == Recompute::kFull);
-    return cast != kNoDep ? cast : last;
+                                       grad_cast_bytes(pbytes, micro), true, Category::kCompute, layer, micro);
+    if (cast == kNoDep) return last;
+    grad_memory(cast, pbytes, micro, recompute_of(layer) == Recompute::kFull);
+    return cast;
   }
 
   int64_t dense_bytes(int l) const {
@@ -2075,8 +2081,9 @@ class StageBuilder {
     w_queue_.erase(it);
     last_micro_ = unit.last_micro;
     for (const WLayer& wl : unit.layers) {
-      const uint32_t last = emit_wgrads(wl);
-      SIM_CHECK(last != kNoDep, "stage %d: layer %d deferred no weight gradient", stage_, wl.layer);
+      const uint32_t w = emit_wgrads(wl);
+      SIM_CHECK(w != kNoDep, "stage %d: layer %d deferred no weight gradient", stage_, wl.layer);
+      const uint32_t last = layer_grad_cast(wl.layer, wl.micro, w);
       prog_.tasks[last].mem_free += wl.free_bytes + wl.hold_bytes;
       zero3_reduce(wl.dense, wl.layer, wl.micro, last, wl.expert);
       if (unit.last_micro) {

@@ -206,11 +206,11 @@ struct DocumentSpec {
 // Megatron-Core / NeMo with fused kernels (Transformer Engine or Apex norms, fused RoPE and
 // SwiGLU, fused vocab-parallel cross-entropy, bf16 weights kept beside fp32 main weights).
 // kTorchCompile: a PyTorch training loop (torchtitan, llm-foundry/Composer, a plain autocast
-// loop) whose blocks torch.compile fuses: fp32 parameters under torch.autocast(bfloat16), so each
-// forward casts the (unsharded) weights to bf16 and each backward casts the weight gradients
-// back to fp32; PyTorch's cross-entropy over logits cast to fp32. kTorchEager: the same loop
-// without torch.compile: every elementwise op of the block is a kernel of its own
-// (compiler.h, "framework").
+// loop) whose blocks torch.compile fuses: fp32 parameters under torch.autocast(bfloat16), so the
+// step casts whole (unsharded) weights to bf16 and the backward casts weight gradients to fp32;
+// PyTorch's cross-entropy over logits cast to fp32; PyTorch's ring attention under context
+// parallelism. kTorchEager: the same loop without torch.compile: every elementwise op of the
+// block is a kernel of its own (models/compiler.cpp, the byte helpers of StageBuilder).
 enum class Framework : uint8_t { kFused, kTorchCompile, kTorchEager };
 const char* to_string(Framework);
 inline bool torch_framework(Framework f) { return f != Framework::kFused; }

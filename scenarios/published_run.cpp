@@ -296,7 +296,8 @@ Result<RowScenario> scenario_from_row(const nlohmann::json& row, const std::stri
     // attn_impl "flash" and MPT's own Triton kernel for "triton" (its benchmark default): neither
     // is FlashAttention-2, which its benchmark section measured 1.7-3.0x (v1) and 1.3-2.5x
     // (Triton) faster; both are priced as v1.
-    const bool fa1 = !pre_flash && src.find("llm-foundry") != std::string::npos;
+    foundry_row = src.find("llm-foundry") != std::string::npos;
+    const bool fa1 = !pre_flash && foundry_row;
     t["attention_kernel"] = pre_flash ? "unfused" : te_cudnn ? "cudnn" : fa1 ? "flash1" : "flash";
     t["dropout"] = pre_flash;
     d.push_back(pre_flash ? "attention_kernel=unfused, dropout=true (not in the row schema; a pre-FlashAttention "
@@ -311,14 +312,12 @@ Result<RowScenario> scenario_from_row(const nlohmann::json& row, const std::stri
     // Composer's eager loop (its benchmark configs set no compilation); the rest ran Megatron /
     // DeepSpeed / NeMo with fused kernels.
     const bool titan = src.find("torchtitan") != std::string::npos;
-    const bool foundry = src.find("llm-foundry") != std::string::npos;
-    foundry_row = foundry;
-    if (titan || foundry) {
+    if (titan || foundry_row) {
       t["framework"] = titan ? "torch_compile" : "torch_eager";
-      d.push_back(titan ? "framework=torch_compile (not in the row schema; torchtitan compiles its blocks: fp32 "
-                          "parameters under autocast, PyTorch's cross-entropy)"
+      d.push_back(titan ? "framework=torch_compile (not in the row schema; torchtitan compiles its blocks: "
+                          "PyTorch's cross-entropy and ring attention, fp32 gradient casts)"
                         : "framework=torch_eager (not in the row schema; llm-foundry's 2023 Composer loop, no "
-                          "torch.compile: fp32 parameters under autocast, eager elementwise ops)");
+                          "torch.compile: eager elementwise ops, PyTorch's cross-entropy)");
     }
   }
 

@@ -186,6 +186,34 @@ TEST(Framework, TorchWholeParametersAllocateGradientsInTheBackward) {
   EXPECT_EQ(f->peak_memory.grads.count(), 4 * all);
 }
 
+// Schedules that defer the weight gradients (ZB-V's W steps) cast each layer's gradients when
+// its W runs, after the weight-gradient GEMMs (they do not exist before), not at the end of its
+// B: on every stage, each gradient cast follows a weight-gradient GEMM of the same layer and
+// micro-batch, and there is one per (layer, micro-batch).
+TEST(Framework, DeferredWeightGradientsAreCastAtTheirW) {
+  Scenario s = testing::moe_scenario(small_gpt(8), 1, 2, 1, 1, 4, 1024);
+  s.parallel.schedule = Schedule::kZBV;
+  s.parallel.vp = 2;
+  s.training.framework = Framework::kTorchCompile;
+  CompiledPlan c = testing::compile_checked(s);
+  for (const Program& prog : c.plan.programs) {
+    int casts = 0;
+    for (size_t i = 0; i < prog.tasks.size(); ++i) {
+      const Task& t = prog.tasks[i];
+      if (c.plan.ops[t.op].name != "layer.autocast.gradcast.bwd") continue;
+      ++casts;
+      ASSERT_GT(i, 0u);
+      size_t j = i - 1;   // the compute task before it on its stream
+      while (j > 0 && (prog.tasks[j].kind != TaskKind::kCompute || prog.tasks[j].stream != t.stream)) --j;
+      const Task& p = prog.tasks[j];
+      EXPECT_NE(c.plan.ops[p.op].name.find(".wgrad"), std::string::npos) << prog.name << " task " << i;
+      EXPECT_EQ(p.layer, t.layer) << prog.name << " task " << i;
+      EXPECT_EQ(p.micro, t.micro) << prog.name << " task " << i;
+    }
+    EXPECT_EQ(casts, 4 * 4) << prog.name;   // 4 layers a stage (2 chunks of 2), 4 micro-batches
+  }
+}
+
 // torch_eager: per element of the tensor each op works on (T tokens, hidden h, ffn f, q and kv
 // widths): RMSNorm 44 forward / 98 backward with fp32 parameters under autocast, 36 / 76 with
 // FSDP's bf16 ones (LayerNorm 4 / 10), RoPE 20 / 30, SwiGLU 10 / 26 per
