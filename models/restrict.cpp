@@ -154,6 +154,9 @@ Result<RestrictedPlan> restrict_plan(const Plan& full, const ParallelSpec& par, 
         return Status::error("restrict: program '" + src.name + "' task " + std::to_string(i) +
                              " would wait for " + std::to_string(deps.size()) +
                              " tasks after removing sends/receives to dropped stages (a task waits for at most 2)");
+      // The removed tasks are sends/receives, whose memory is activations; the task that takes
+      // it over keeps its own mem_grads flag, which the compiler sets only on gradient casts and
+      // the embedding backward, never the first task after a stage boundary's receive.
       Task nt = t;
       nt.dep[0] = nt.dep[1] = kNoDep;
       for (size_t k = 0; k < deps.size(); ++k) nt.dep[k] = new_index[deps[k]];

@@ -191,7 +191,8 @@ Result<std::string> export_plan_json(const Plan& plan, const PlanExportOptions& 
            (t.layer == 0xffff ? std::string("-1") : std::to_string(t.layer)) +
            ", \"micro\": " + std::to_string(t.micro) + ", \"group\": " + std::to_string(t.group) +
            ", \"channel\": " + std::to_string(t.channel) + ", \"mem_alloc\": " + i64(t.mem_alloc) +
-           ", \"mem_free\": " + i64(t.mem_free) + ", \"dur_us\": " + us_of(t.dur) + "}";
+           ", \"mem_free\": " + i64(t.mem_free) + (t.mem_grads ? ", \"mem_grads\": true" : "") +
+           ", \"dur_us\": " + us_of(t.dur) + "}";
       o += ti + 1 < prog.tasks.size() ? ",\n" : "\n";
     }
     o += "     ]}";

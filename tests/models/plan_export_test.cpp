@@ -39,13 +39,14 @@ struct Fixture {
 };
 
 // tp 2 x pp 2 x dp 2 = 8 ranks, 4 micro-batches of 1 x 512 tokens, bound with the default costs.
-Fixture compiled() {
+Fixture compiled(Framework framework = Framework::kFused) {
   Fixture f;
   TrainingSpec t;
   t.seq_len = 512;
   t.micro_batch = 1;
   t.global_batch = 8;
   t.precision = DType::kBF16;
+  t.framework = framework;
   ParallelSpec p;
   p.tp = 2;
   p.pp = 2;
@@ -159,6 +160,35 @@ TEST(PlanExport, GemmFieldsInClosedForm) {
     EXPECT_EQ(op["bytes"], 7340032);
   }
   EXPECT_EQ(seen, 1);
+}
+
+// A PyTorch loop's gradient allocations (Task::mem_grads) are marked in the export; the fused
+// plan, which has none, writes no such key, so its exports stay as they were.
+TEST(PlanExport, GradientAllocationsAreMarked) {
+  for (Framework fw : {Framework::kFused, Framework::kTorchCompile}) {
+    Fixture f = compiled(fw);
+    PlanExportOptions o;
+    o.ranks = {0};
+    auto text = export_plan_json(f.c.plan, o);
+    ASSERT_TRUE(text.ok());
+    const nlohmann::json j = nlohmann::json::parse(text.value());
+    const Program& prog = f.c.plan.programs[f.c.plan.program_of_rank[0]];
+    ASSERT_EQ(j["ranks"][0]["tasks"].size(), prog.tasks.size());
+    int marked = 0;
+    for (size_t i = 0; i < prog.tasks.size(); ++i) {
+      const auto& jt = j["ranks"][0]["tasks"][i];
+      ASSERT_EQ(jt.contains("mem_grads"), prog.tasks[i].mem_grads != 0) << "task " << i;
+      if (jt.contains("mem_grads")) {
+        EXPECT_EQ(jt["mem_grads"], true);
+        EXPECT_GT(jt["mem_alloc"].get<int64_t>(), 0) << "task " << i;
+        ++marked;
+      }
+    }
+    if (fw == Framework::kFused) EXPECT_EQ(marked, 0);
+    // zero 0, whole parameters: each of the rank's 2 layers (pp 2) allocates its gradients at
+    // its first backward, the embedding stage's embedding too.
+    else EXPECT_GE(marked, 2);
+  }
 }
 
 TEST(PlanExport, BadRanksAreErrors) {
