@@ -378,9 +378,12 @@ Result<RowScenario> scenario_from_row(const nlohmann::json& row, const std::stri
                 " (not in the row schema; " +
                 (pre_flash_row ? "DeepSpeed ZeRO-3: one all-gather per parameter tensor" : "FSDP: one per layer") + ")");
   }
-  // Composer's FSDP mixed precision, DEFAULT and PURE alike (llm-foundry's benchmark sweeps ran
-  // PURE), leaves reduce_dtype at the autocast dtype: gradients are reduced in bf16.
-  if (foundry_row && str_or(t, "precision", "bf16") != "fp16") p["grad_reduce_dtype"] = "bf16";
+  // Composer's FSDP mixed precision (2023 on): DEFAULT, what llm-foundry's benchmark tables ran
+  // under amp_bf16, gathers bf16 parameters and reduces gradients in fp32 (reduce_dtype float32);
+  // PURE, what its tables ran in pure bf16 (precision "bf16", no autocast; the row's notes say
+  // "Pure BF16"), reduces in bf16.
+  const bool foundry_pure = foundry_row && str_or(row, "notes", "").find("Pure BF16") != std::string::npos;
+  if (foundry_pure && str_or(t, "precision", "bf16") != "fp16") p["grad_reduce_dtype"] = "bf16";
   const int64_t tp = int_or(p, "tp", 1), pp = int_or(p, "pp", 1), cp = int_or(p, "cp", 1);
   const int64_t gpus = int_or(C, "gpus", 0);
   int64_t dp = int_or(P, "dp", 0);
@@ -425,7 +428,8 @@ Result<RowScenario> scenario_from_row(const nlohmann::json& row, const std::stri
       const DType g = resolved_grad_reduce(ps.grad_reduce_dtype, out.scenario.training.precision);
       d.push_back(std::string("grad_reduce_dtype=") + to_string(g) + " (not in the row schema; " +
                   (g == DType::kFP16   ? "fp16 training reduces in fp16"
-                   : foundry_row       ? "Composer's FSDP mixed precision (DEFAULT, PURE) reduces in the autocast dtype"
+                   : foundry_pure      ? "Composer's FSDP PURE mixed precision (the row's pure bf16) reduces in bf16"
+                   : foundry_row       ? "Composer's FSDP DEFAULT mixed precision (amp_bf16) reduces in fp32"
                                        : "Megatron-LM and torchtitan reduce bf16 and fp8 training's gradients in fp32") +
                   ")");
     }

@@ -392,9 +392,10 @@ TEST(ScenarioRows, GpuStepRowsCarryTheirMeasurements) {
 
 // The framework a row ran and how it reduced gradients, where the row schema has neither:
 // torchtitan compiled its blocks and reduced in fp32; llm-foundry ran Composer's eager loop,
-// whose FSDP mixed precision reduces in bf16; every other row runs fused kernels.
+// whose FSDP mixed precision DEFAULT (the amp_bf16 rows) reduces in fp32 and PURE (the one row in
+// pure bf16, so its notes say) in bf16; every other row runs fused kernels.
 TEST(PublishedRuns, FrameworkDefaults) {
-  int titan = 0, foundry = 0, other = 0;
+  int titan = 0, foundry = 0, pure = 0, other = 0;
   for (const auto& row : rows()) {
     if (row.contains("row_kind")) continue;
     const std::string id = row["id"].get<std::string>();
@@ -411,10 +412,14 @@ TEST(PublishedRuns, FrameworkDefaults) {
       ++foundry;
       EXPECT_EQ(s.training.framework, Framework::kTorchEager) << id;
       EXPECT_TRUE(has_default(r.value(), "framework=torch_eager (not in the row schema")) << id;
-      EXPECT_EQ(s.parallel.grad_reduce_dtype, GradReduce::kBf16) << id;
+      const bool is_pure = row.value("notes", "").find("Pure BF16") != std::string::npos;
+      pure += is_pure;
+      EXPECT_EQ(s.parallel.grad_reduce_dtype, is_pure ? GradReduce::kBf16 : GradReduce::kAuto) << id;
       EXPECT_EQ(s.training.attention_kernel, AttentionKernel::kFlash1) << id;
       EXPECT_TRUE(has_default(r.value(), "attention_kernel=flash1, dropout=false (not in the row schema; llm-foundry")) << id;
-      EXPECT_TRUE(has_default(r.value(), "grad_reduce_dtype=bf16 (not in the row schema; Composer's")) << id;
+      EXPECT_TRUE(has_default(r.value(), is_pure ? "grad_reduce_dtype=bf16 (not in the row schema; Composer's FSDP PURE"
+                                                 : "grad_reduce_dtype=fp32 (not in the row schema; Composer's FSDP DEFAULT"))
+          << id;
     } else {
       ++other;
       EXPECT_EQ(s.training.framework, Framework::kFused) << id;
@@ -422,6 +427,7 @@ TEST(PublishedRuns, FrameworkDefaults) {
   }
   EXPECT_EQ(titan, 4);
   EXPECT_EQ(foundry, 15);
+  EXPECT_EQ(pure, 1);   // mpt-a100-70b-seq2048-64gpu, "bf16 PURE" in llm-foundry's A100 80GB table
   EXPECT_GT(other, 30);
 }
 
