@@ -415,6 +415,12 @@ std::set<std::string> apply_overrides(json* doc, const std::vector<std::string>&
       }
     }
     if (!ok) continue;
+    if (json_nesting_depth(text, kMaxJsonDepth) > kMaxJsonDepth) {
+      st->add(Error{"--set", pointer, text.substr(0, 40) + (text.size() > 40 ? "..." : ""),
+                    "nested deeper than " + std::to_string(kMaxJsonDepth) +
+                        " levels of objects and arrays (a scenario value nests a few)"});
+      continue;
+    }
     json value = json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (value.is_discarded()) value = text;  // not JSON: a plain string such as 400Gbps
     if (!doc->is_object()) continue;  // reported by the caller
@@ -1184,7 +1190,9 @@ Result<Scenario> load_document(json doc, const std::string& label,
         } else {
           std::stringstream ss;
           ss << in.rdbuf();
-          json h = json::parse(ss.str(), nullptr, false);
+          const std::string body = ss.str();
+          json h = json_nesting_depth(body, kMaxJsonDepth) > kMaxJsonDepth ? json(json::value_t::discarded)
+                                                                           : json::parse(body, nullptr, false);
           bool good = h.is_array() && !h.empty();
           double sum = 0;
           if (good)
@@ -1611,6 +1619,9 @@ Result<json> parse_text(std::string_view text, const std::string& label) {
     std::set<std::string> keys;
     std::string cur;
   };
+  if (json_nesting_depth(text, kMaxJsonDepth) > kMaxJsonDepth)
+    return Status::error(Error{label, "", "", "invalid JSON: nested deeper than " + std::to_string(kMaxJsonDepth) +
+                                                  " levels of objects and arrays (a scenario nests a few)"});
   std::vector<Frame> frames;
   std::vector<std::string> dups;
   json::parser_callback_t cb = [&](int, json::parse_event_t ev, json& parsed) {

@@ -12,6 +12,7 @@
 #include "models/catalog.h"
 #include "models/spec_parse.h"
 #include "scenarios/loader.h"
+#include "sim/text.h"
 #include "topologies/hardware.h"
 
 namespace trainsim {
@@ -75,6 +76,11 @@ Result<std::vector<nlohmann::json>> read_jsonl(const std::string& path) {
   while (std::getline(in, line)) {
     ++n;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    if (json_nesting_depth(line, kMaxJsonDepth) > kMaxJsonDepth) {
+      st.add(Error{path, "", "", "line " + std::to_string(n) + ": nested deeper than " + std::to_string(kMaxJsonDepth) +
+                                     " levels of objects and arrays (a run nests a few)"});
+      continue;
+    }
     json v = json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (v.is_discarded())
       st.add(Error{path, "", "", "line " + std::to_string(n) + ": not valid JSON"});

@@ -24,6 +24,7 @@
 #include "scenarios/predict.h"
 #include "sim/plan_export.h"
 #include "sim/replay.h"
+#include "sim/text.h"
 
 #include <nlohmann/json.hpp>
 
@@ -207,7 +208,11 @@ Result<HostRun> execute_cuda(const Plan& bound, const Scenario& s, Time predicte
   nlohmann::json j;
   {
     std::ifstream in(out_file);
-    j = nlohmann::json::parse(in, nullptr, false);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    const std::string text = ss.str();
+    if (json_nesting_depth(text, kMaxJsonDepth) <= kMaxJsonDepth) j = nlohmann::json::parse(text, nullptr, false);
+    else j = nlohmann::json(nlohmann::json::value_t::discarded);
   }
   cleanup();
   if (j.is_discarded() || !j.contains("tasks") || !j.contains("step_us"))

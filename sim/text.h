@@ -20,4 +20,13 @@ size_t edit_distance(const std::string& a, const std::string& b);
 // ("h100" -> "H100-SXM-80GB"); else "".
 std::string closest_match(const std::string& key, const std::vector<std::string>& candidates);
 
+// The deepest nesting of JSON objects and arrays in `text` (brackets inside strings, escapes
+// included, do not count), scanning no further than the first point deeper than `limit`
+// (which it then returns, limit + 1). A lexical scan, not a parser: malformed text still gets a
+// number. The JSON library parses deep documents iteratively but copies them recursively, one
+// stack frame per level, so a file nested tens of thousands of levels deep would overflow the
+// stack: readers of user files refuse depths above kMaxJsonDepth before parsing.
+int json_nesting_depth(std::string_view text, int limit);
+inline constexpr int kMaxJsonDepth = 64;
+
 }  // namespace trainsim

@@ -542,7 +542,11 @@ Result<ClusterGraph> load_topology_file_ov(const std::string& path, const Topolo
   if (!in) return Status::error(Error{path, "", "", "cannot open the topology file"});
   std::stringstream ss;
   ss << in.rdbuf();
-  json doc = json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
+  const std::string text = ss.str();
+  if (json_nesting_depth(text, kMaxJsonDepth) > kMaxJsonDepth)
+    return Status::error(Error{path, "", "", "invalid JSON: nested deeper than " + std::to_string(kMaxJsonDepth) +
+                                                 " levels of objects and arrays (a topology file nests a few)"});
+  json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) return Status::error(Error{path, "", "", "invalid JSON"});
   return load_topology_json_ov(doc, path, ov);
 }

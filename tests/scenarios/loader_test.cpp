@@ -316,6 +316,26 @@ TEST(LoaderErrors, RootNotAnObject) {
   expect_error(load_scenario_text("42", "test.json"), "/", "42", {"JSON object"});
 }
 
+// A document nested tens of thousands of levels deep once crashed the loader (the JSON
+// library copies a document recursively, a stack frame per level); it is refused before parsing,
+// in a file and in a --set value, while the shallow nesting scenarios use still loads.
+TEST(LoaderErrors, DeepNestingIsRefusedNotACrash) {
+  json d = base_doc();
+  std::string deep;
+  for (int i = 0; i < 60000; ++i) deep += "{\"a\":";
+  deep += "\"x\"" + std::string(60000, '}');
+  std::string text = d.dump();
+  text.insert(text.size() - 1, ",\"description\":" + deep);
+  expect_error(load_scenario_text(text, "test.json"), "", "", {"nested deeper than 64 levels"});
+  expect_error(load(d, {"training.seq_len=" + std::string(100000, '[') + std::string(100000, ']')}),
+               "/training/seq_len", "", {"nested deeper than 64 levels"}, "--set");
+  // 64 levels are fine as far as nesting goes (the field is then the wrong type, an ordinary error).
+  std::string ok = "\"x\"";
+  for (int i = 0; i < 62; ++i) ok = "[" + ok + "]";
+  auto r = load(d, {"training.seq_len=" + ok});
+  expect_error(r, "/training/seq_len", "", {"expected a positive integer"}, "--set");
+}
+
 TEST(LoaderErrors, MissingRequired) {
   json d = base_doc();
   d["training"].erase("seq_len");

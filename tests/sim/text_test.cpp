@@ -21,5 +21,17 @@ TEST(Text, ClosestMatchTypoThenPrefixThenNothing) {
   EXPECT_EQ(closest_match("h100", gpus), "H100-SXM-80GB");  // prefix fallback
 }
 
+// Brackets count outside strings only (an escaped quote does not end a string); the scan stops
+// at the first level past the limit.
+TEST(Text, JsonNestingDepthClosedForm) {
+  EXPECT_EQ(json_nesting_depth("42", 64), 0);
+  EXPECT_EQ(json_nesting_depth(R"({"a": [1, {"b": [2]}]})", 64), 4);
+  EXPECT_EQ(json_nesting_depth(R"({"a": "[[[{{{"})", 64), 1);
+  EXPECT_EQ(json_nesting_depth(R"({"a": "\"[[[", "b": [1]})", 64), 2);
+  EXPECT_EQ(json_nesting_depth("[[][][]]", 64), 2);
+  EXPECT_EQ(json_nesting_depth(std::string(1000000, '['), 64), 65);
+  EXPECT_EQ(json_nesting_depth("]]]][", 64), 1);   // malformed: still a number
+}
+
 }  // namespace
 }  // namespace trainsim
