@@ -106,7 +106,12 @@ bool parse_ranks(const std::string& s, std::vector<uint32_t>* out, std::string* 
       } else {
         uint32_t a = static_cast<uint32_t>(std::stoul(item.substr(0, dash)));
         uint32_t b = static_cast<uint32_t>(std::stoul(item.substr(dash + 1)));
-        if (b < a || b - a > 100000) throw std::out_of_range("range");
+        if (b < a) throw std::out_of_range("range");
+        if (b - a > 100000) {
+          *err = std::string(flag) + " = \"" + s + "\": '" + item + "' spans " + std::to_string(b - a + 1) +
+                 " ranks; a range may span at most 100001 (list several ranges)";
+          return false;
+        }
         for (uint32_t r = a; r <= b; ++r) out->push_back(r);
       }
     } catch (const std::exception&) {

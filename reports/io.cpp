@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -16,10 +17,47 @@ Status fail(const std::string& path, const std::string& what, int err) {
   return Status::error(Error{path, "", "", what + ": " + std::strerror(err)});
 }
 
+// Writes `text` into an existing file that is not a regular one (a terminal, a pipe, a device
+// such as /dev/stdout or /dev/null): opened as it is, never replaced.
+Status write_in_place(const std::string& path, const std::string& text) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC);
+  if (fd < 0) return fail(path, "cannot open it for writing", errno);
+  const char* p = text.data();
+  size_t left = text.size();
+  while (left > 0) {
+    const ssize_t n = ::write(fd, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      ::close(fd);
+      return fail(path, "cannot write", err);
+    }
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  if (::close(fd) != 0) return fail(path, "cannot close it", errno);
+  return Status();
+}
+
 }  // namespace
 
-Status write_text_file(const std::string& path, const std::string& text) {
-  if (path.empty()) return Status::error("cannot write a file with an empty path");
+Status write_text_file(const std::string& path_in, const std::string& text) {
+  if (path_in.empty()) return Status::error("cannot write a file with an empty path");
+  // A symbolic link is written through (the file it names is replaced, the link stays); an
+  // existing file that is not a regular one is written in place, never replaced by a regular
+  // file; a directory is an error.
+  std::string path = path_in;
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+    if (char* real = ::realpath(path.c_str(), nullptr)) {
+      path = real;
+      std::free(real);
+    }
+  }
+  if (::stat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return fail(path_in, "cannot write a report over a directory", EISDIR);
+    if (!S_ISREG(st.st_mode)) return write_in_place(path, text);
+  }
   std::string tmpl = path + ".tmp.XXXXXX";
   std::vector<char> buf(tmpl.begin(), tmpl.end());
   buf.push_back('\0');

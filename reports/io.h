@@ -13,7 +13,9 @@
 namespace trainsim {
 
 // Writes `text` to `path` atomically (POSIX rename within one directory). The directory must
-// exist. The file gets mode 0644. On error: Status naming `path`, e.g.
+// exist. The file gets mode 0644. A symbolic link is written through (its target is replaced,
+// the link kept); an existing non-regular file (/dev/stdout, a pipe, a device) is written in
+// place, not replaced; a directory is an error. On error: Status naming `path`, e.g.
 //   error: out/summary.txt: cannot create a temporary file next to it: No such file or directory
 Status write_text_file(const std::string& path, const std::string& text);
 

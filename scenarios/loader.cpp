@@ -1232,8 +1232,11 @@ Result<Scenario> load_document(json doc, const std::string& label,
     int64_t chunks = p.schedule == Schedule::kDualPipe ? p.pp : sat_mul(p.pp, p.vp);
     if (chunks > s.model.layers) {
       r.note(P + "/pp", I(p.pp),
-              "pp*vp = " + I(p.pp) + "*" + I(p.vp) + " = " + I(chunks) + " exceeds layers=" +
-                  I(s.model.layers) + "; every (virtual) pipeline stage needs at least one layer");
+              (p.schedule == Schedule::kDualPipe
+                   ? "pp = " + I(p.pp) + " stages (DualPipe holds two copies of a pp-stage model; vp does not count)"
+                   : "pp*vp = " + I(p.pp) + "*" + I(p.vp) + " = " + I(chunks)) +
+                  " exceeds layers=" + I(s.model.layers) +
+                  "; every (virtual) pipeline stage needs at least one layer");
     } else if (r.good({P + "/layers_per_stage"}) && !p.layers_per_stage.empty()) {
       int64_t sum = 0;
       for (int x : p.layers_per_stage) sum += x;

@@ -121,8 +121,10 @@ Status apply_modifications(TopologyParts& t, const std::vector<LinkModification>
       }
       if (!sw) {
         err("/switch", std::to_string(m.switch_index),
-            "tier " + std::to_string(m.tier) + " has " + std::to_string(count) +
-                " switches; accepted: 0.." + std::to_string(count - 1));
+            count == 0 ? "this fabric has no tier-" + std::to_string(m.tier) +
+                             " switches (its tiers: fewer than " + std::to_string(m.tier) + "); pick a lower tier"
+                       : "tier " + std::to_string(m.tier) + " has " + std::to_string(count) +
+                             " switches; accepted: 0.." + std::to_string(count - 1));
         continue;
       }
       int port = 0;
@@ -134,8 +136,8 @@ Status apply_modifications(TopologyParts& t, const std::vector<LinkModification>
       }
       if (hit.empty()) {
         err("/port", std::to_string(m.port),
-            "switch has " + std::to_string(port) + " down links; accepted: 0.." +
-                std::to_string(port - 1));
+            port == 0 ? std::string("the switch has no down links")
+                      : "switch has " + std::to_string(port) + " down links; accepted: 0.." + std::to_string(port - 1));
       }
     }
     for (size_t c : hit) factor[c] *= m.factor;

@@ -75,5 +75,35 @@ TEST(WriteTextFile, FailureKeepsTheOldFile) {
   fs::remove_all(dir);
 }
 
+// A device is written in place, never replaced by a regular file (as root a rename onto
+// /dev/null would succeed and break the machine); a full device is an error naming it.
+TEST(WriteTextFile, DevicesAreWrittenInPlace) {
+  ASSERT_TRUE(fs::is_character_file("/dev/null"));
+  const Status st = write_text_file("/dev/null", "report\n");
+  EXPECT_TRUE(st.ok()) << st.to_string();
+  EXPECT_TRUE(fs::is_character_file("/dev/null"));
+  if (fs::is_character_file("/dev/full")) {
+    const Status full = write_text_file("/dev/full", "report\n");
+    ASSERT_FALSE(full.ok());
+    EXPECT_NE(full.to_string().find("/dev/full"), std::string::npos) << full.to_string();
+    EXPECT_TRUE(fs::is_character_file("/dev/full"));
+  }
+}
+
+// A symbolic link is written through: the file it names gets the text, the link stays a link.
+TEST(WriteTextFile, SymlinksAreWrittenThrough) {
+  const fs::path dir = fresh_dir();
+  const fs::path target = dir / "real.json";
+  const fs::path link = dir / "link.json";
+  ASSERT_TRUE(write_text_file(target.string(), "old").ok());
+  fs::create_symlink(target, link);
+  ASSERT_TRUE(write_text_file(link.string(), "new").ok());
+  EXPECT_TRUE(fs::is_symlink(link));
+  EXPECT_EQ(slurp(target), "new");
+  EXPECT_FALSE(write_text_file(dir.string(), "x").ok());   // a directory is an error
+  EXPECT_TRUE(fs::is_directory(dir));
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace trainsim

@@ -336,6 +336,17 @@ TEST(LoaderErrors, DeepNestingIsRefusedNotACrash) {
   expect_error(r, "/training/seq_len", "", {"expected a positive integer"}, "--set");
 }
 
+// DualPipe counts pp stages only; its message says so instead of an arithmetic with vp.
+TEST(LoaderErrors, DualPipeStagesExceedLayers) {
+  json d = base_doc();
+  d["model"] = json::parse(R"({"name": "tiny", "layers": 2, "hidden": 1024, "heads": 8, "kv_heads": 8,
+                               "ffn_hidden": 4096, "vocab": 32000})");
+  d["parallel"] = json::parse(R"({"tp": 1, "pp": 4, "dp": 2, "vp": 2, "schedule": "dualpipe"})");
+  auto r = load(d);
+  expect_error(r, "/parallel/pp", "4", {"pp = 4 stages", "exceeds layers=2"});
+  EXPECT_EQ(all_errors(r).find("4*2"), std::string::npos) << all_errors(r);
+}
+
 TEST(LoaderErrors, MissingRequired) {
   json d = base_doc();
   d["training"].erase("seq_len");

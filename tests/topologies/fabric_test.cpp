@@ -166,6 +166,13 @@ TEST(Fabric, FailedLinkReroutesDegradedKeepsPath) {
   auto bad = build_cluster(spec("H100-SXM-80GB", 64), f);
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().errors().size(), 2u) << bad.status().to_string();
+  // A tier the fabric does not have says so (not "accepted: 0..-1").
+  f.modifications = {LinkModification{3, 0, 0, "", "", 1}};
+  auto no_tier = build_cluster(spec("H100-SXM-80GB", 64), f);
+  ASSERT_FALSE(no_tier.ok());
+  const std::string msg = no_tier.status().to_string();
+  EXPECT_NE(msg.find("no tier-3 switches"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("0..-1"), std::string::npos) << msg;
 }
 
 TEST(Fabric, RailAwarePxnCrossesNvlinkFirst) {
