@@ -17,23 +17,30 @@ Status fail(const std::string& path, const std::string& what, int err) {
   return Status::error(Error{path, "", "", what + ": " + std::strerror(err)});
 }
 
-// Writes `text` into an existing file that is not a regular one (a terminal, a pipe, a device
-// such as /dev/stdout or /dev/null): opened as it is, never replaced.
-Status write_in_place(const std::string& path, const std::string& text) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC);
-  if (fd < 0) return fail(path, "cannot open it for writing", errno);
+// Writes all of `text` to `fd`; 0, or the errno of the write that failed.
+int write_all(int fd, const std::string& text) {
   const char* p = text.data();
   size_t left = text.size();
   while (left > 0) {
     const ssize_t n = ::write(fd, p, left);
     if (n < 0) {
       if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      return fail(path, "cannot write", err);
+      return errno;
     }
     p += n;
     left -= static_cast<size_t>(n);
+  }
+  return 0;
+}
+
+// Writes `text` into an existing file that is not a regular one (a terminal, a pipe, a device
+// such as /dev/stdout or /dev/null): opened as it is, never replaced.
+Status write_in_place(const std::string& path, const std::string& text) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC);
+  if (fd < 0) return fail(path, "cannot open it for writing", errno);
+  if (const int err = write_all(fd, text); err != 0) {
+    ::close(fd);
+    return fail(path, "cannot write", err);
   }
   if (::close(fd) != 0) return fail(path, "cannot close it", errno);
   return Status();
@@ -75,17 +82,7 @@ Status write_text_file(const std::string& path_in, const std::string& text) {
   // would need umask(), which changes process state and is not thread-safe.)
   if (::fchmod(fd, 0644) != 0) return abandon("cannot set permissions", errno);
 
-  const char* p = text.data();
-  size_t left = text.size();
-  while (left > 0) {
-    const ssize_t n = ::write(fd, p, left);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return abandon("cannot write", errno);
-    }
-    p += n;
-    left -= static_cast<size_t>(n);
-  }
+  if (const int err = write_all(fd, text); err != 0) return abandon("cannot write", err);
   if (::fsync(fd) != 0) return abandon("cannot flush to disk", errno);
   if (::close(fd) != 0) {
     const int err = errno;
