@@ -186,16 +186,30 @@ OpCost CalibratedCostModel::price_work(const std::string& what, double x, double
     c.source = CostSource::kMeasured;
     return c;
   }
-  if (x_t_in.empty()) return fallback;
-  std::vector<std::pair<double, double>> x_t = x_t_in;
+  // Points whose rate is not a finite positive number (a zero, denormal or non-finite time or
+  // size in the database) price nothing: they are left out, and a result that still comes out
+  // non-finite or negative falls back to the default.
+  std::vector<std::pair<double, double>> x_t;
+  for (const auto& [xi, ti] : x_t_in)
+    if (std::isfinite(xi) && std::isfinite(ti) && xi > 0 && ti > 0 && std::isfinite(xi / ti) && xi / ti > 0)
+      x_t.emplace_back(xi, ti);
+  if (x_t.empty()) return fallback;
   std::sort(x_t.begin(), x_t.end());
+  auto checked = [&](double seconds, CostSource src) {
+    if (!std::isfinite(seconds) || seconds < 0) {
+      notes_.emplace(what + " unusable", what + ": the measurements give no finite time here; embedded default used");
+      return fallback;
+    }
+    OpCost r;
+    r.time = Time::from_seconds(seconds);
+    r.source = src;
+    return r;
+  };
   if (x_t.size() >= 2 && x >= x_t.front().first && x <= x_t.back().first) {
     // Interpolate the rate (x per second) log-log in x.
     std::vector<std::pair<double, double>> rate;
     for (const auto& [xi, ti] : x_t) rate.emplace_back(xi, xi / ti);
-    c.time = Time::from_seconds(x / interp_loglog(rate, x));
-    c.source = CostSource::kInterpolated;
-    return c;
+    return checked(x / interp_loglog(rate, x), CostSource::kInterpolated);
   }
   // Beyond the measured range: t = a + b*x fitted over the points (one point: its rate).
   double t = 0;
@@ -206,9 +220,7 @@ OpCost CalibratedCostModel::price_work(const std::string& what, double x, double
   if (x < x_t.front().first || x > x_t.back().first)
     notes_.emplace(what, what + ": " + fmt(x) + " " + unit + " is beyond the measured " + fmt(x_t.front().first) + ".." +
                            fmt(x_t.back().first) + " (x" + fmt(std::max(x / edge, edge / x)) + "); fitted");
-  c.time = Time::from_seconds(t);
-  c.source = CostSource::kFitted;
-  return c;
+  return checked(t, CostSource::kFitted);
 }
 
 OpCost CalibratedCostModel::compute(const OpDesc& op) const {

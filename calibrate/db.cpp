@@ -494,7 +494,9 @@ ParsedLine check_line(LineChecker& c, const std::string& line) {
   double time_us = 0, min_us = 0;
   int runs = 0;
   std::string source;
-  c.number(j, "time_us", "", true, true, &time_us);
+  if (c.number(j, "time_us", "", true, true, &time_us) && time_us < 1e-3)
+    c.fail("/time_us", j["time_us"].dump(), "below 0.001 us (1 ns): no kernel or transfer is that fast; "
+                                            "time_us is in microseconds");
   if (pl.is_op) {
     c.number(j, "min_us", "", false, false, &min_us);
     // trainsim_calibrator's CUPTI kernel-only median: checked, but schema v1 has no column.

@@ -164,12 +164,23 @@ Result<std::vector<std::string>> import_nccl_tests_log(const std::string& text,
     const int line_no = static_cast<int>(li) + 1;
     std::string line = std::regex_replace(lines[li], kMpiPrefix, "", std::regex_constants::format_first_only);
     std::smatch m;
+    // A matched run of digits as a number no larger than `hi` (false: it is larger).
+    auto num = [](const std::string& digits, int64_t hi, int64_t* out) {
+      int64_t v = 0;
+      const auto r = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+      if (r.ec != std::errc() || r.ptr != digits.data() + digits.size() || v > hi) return false;
+      *out = v;
+      return true;
+    };
+    int64_t a = 0, b = 0;
+    constexpr int64_t kIntMax = 1 << 30;
     if (std::regex_search(line, m, kNcclVersion) && nccl_version.empty()) {
       nccl_version = m[1];
       nccl_cuda = m[2];
     }
     if (std::regex_search(line, m, kNcclLibrary) && nccl_library.empty()) {
-      nccl_library = nccl_code_to_version(std::stoll(m[1]));
+      if (!num(m[1], kIntMax, &a)) return err(line_no, m[1], "nccl-library code out of range");
+      nccl_library = nccl_code_to_version(a);
     }
     if (std::regex_search(line, m, kStarting)) {
       if (start_test.empty()) { start_test = m[1]; start_test_line = line_no; }
@@ -177,17 +188,24 @@ Result<std::vector<std::string>> import_nccl_tests_log(const std::string& text,
     }
     if (std::regex_search(line, m, kNThread)) {
       if (n_thread == 0) {
-        n_thread = std::stoi(m[1]);
-        n_gpus = std::stoi(m[2]);
+        if (!num(m[1], kIntMax, &a) || !num(m[2], kIntMax, &b))
+          return err(line_no, m[0], "nThread / nGpus out of range (at most " + std::to_string(kIntMax) + ")");
+        n_thread = static_cast<int>(a);
+        n_gpus = static_cast<int>(b);
         // "warmup iters: 5 iters: 20 agg iters: 1": the plain one counts the timed runs.
         for (std::sregex_iterator it(line.begin(), line.end(), kIters), end; it != end; ++it) {
-          if ((*it)[1].length() == 0) { iters = std::stoi((*it)[2]); break; }
+          if ((*it)[1].length() == 0) {
+            if (!num((*it)[2], kIntMax, &a)) return err(line_no, (*it)[2], "iters out of range");
+            iters = static_cast<int>(a);
+            break;
+          }
         }
       }
       continue;
     }
     if (std::regex_search(line, m, kRank)) {
-      const int64_t rank = std::stoll(m[1]);
+      if (!num(m[1], kIntMax, &a)) return err(line_no, m[1], "rank out of range");
+      const int64_t rank = a;
       if (!host_of_rank.count(rank)) host_of_rank[rank] = m[2];
       if (device_name.empty()) device_name = m[3];
       continue;

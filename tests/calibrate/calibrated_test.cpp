@@ -1,6 +1,7 @@
 // The calibrated cost model: each source tier (measured, interpolated, fitted, default) on a
 // database built from synthetic measurement lines whose times follow known formulas.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <cmath>
 #include <cstdio>
@@ -101,6 +102,27 @@ TEST_F(Calibrated, EachSourceTier) {
   bool noted = false;
   for (const auto& n : m.value()->notes()) noted = noted || n.find("measured up to 8") != std::string::npos;
   EXPECT_TRUE(noted) << "the group-size extrapolation must leave a note";
+}
+
+// A database whose time is denormal (written before import refused times under 1 ns, or by
+// hand) once priced a GEMM at NaN seconds and aborted the run; such a point is left out and the
+// rest price as before, every time finite.
+TEST_F(Calibrated, UnusableTimesAreLeftOut) {
+  {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &raw), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(raw, "UPDATE op_measurements SET time_us = 1e-300, min_us = 0 WHERE m = 1024", nullptr,
+                           nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(raw);
+  }
+  auto m = CalibratedCostModel::make(path_, cluster_);
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  for (int64_t s : {512, 1500, 3000, 4096, 16384}) {
+    const OpCost c = m.value()->compute(gemm_op("g", s, s, s, DType::kBF16, false));
+    EXPECT_TRUE(std::isfinite(c.time.us_f())) << s;
+    if (s >= 3000) EXPECT_NEAR(c.time.us_f(), gemm_us(s, s, s), 0.05 * gemm_us(s, s, s)) << s;
+  }
 }
 
 // Host copies (activation offload) are priced from measured copies of the same direction only:

@@ -331,6 +331,8 @@ TEST_F(DbTest, EveryFieldIsValidated) {
       {op_line(kDevA100, R"({"class": "elementwise", "bytes": 8, "m": 1})", 1),
        "/op/m: unknown key for a memory-bound (elementwise) op"},
       {op_line(kDevA100, gemm, 0), "/time_us = 0.0: must be a finite number > 0"},
+      {std::string(R"({"kind": "op", "device": )") + kDevA100 + R"(, "op": )" + gemm + R"(, "time_us": 1e-300})",
+       "/time_us = 1e-300: below 0.001 us (1 ns)"},
       {op_line(kDevA100, gemm, -1), "/time_us = -1.0: must be a finite number > 0"},
       {R"({"kind": "op", "device": {"name": "g"}, "op": )" + gemm + "}", "/time_us: missing"},
       {op_line(kDevA100, gemm, 1, R"(, "runs": 0)"), "/runs = 0: must be an integer >= 1"},

@@ -273,6 +273,18 @@ TEST(ImportNcclTests, MalformedRowsNameTheLine) {
     EXPECT_NE(r.status().to_string().find("red.txt: line 1 = reduce_perf"), std::string::npos)
         << r.status().to_string();
   }
+  {   // Numbers too large for their field are errors naming the line, not a crash (std::stoi threw).
+    std::string t = good;
+    auto pos = t.find("nThread");
+    ASSERT_NE(pos, std::string::npos);
+    t.insert(pos, "nThread 1 nGpus 99999999999999999999 ");
+    const int at = 1 + static_cast<int>(std::count(t.begin(), t.begin() + pos, '\n'));
+    auto r = import_nccl_tests_log(t, "ar.txt", {});
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.status().to_string().find("ar.txt: line " + std::to_string(at)), std::string::npos)
+        << r.status().to_string();
+    EXPECT_NE(r.status().to_string().find("out of range"), std::string::npos) << r.status().to_string();
+  }
   {   // A header without busbw.
     std::string t = good;
     auto pos = t.find("busbw #wrong     time");
