@@ -345,8 +345,12 @@ Status bind_costs(Plan& plan, const CostModel& model, int gpus_per_node, std::ve
   }
   // A program's tasks one after another: beyond ~11.6 days the replay's picoseconds could
   // overflow once waits and slowed compute add to it (extreme but valid input, such as a 16M-token
-  // sequence on 8 GPUs). An error rather than a crash.
+  // sequence on 8 GPUs). An error rather than a crash. The programs' serial times summed bound
+  // the step too (a pipeline's stages wait on each other: 64 stages of 10^5 s each would pass a
+  // per-program check and still overflow), so the sum is held to the same range.
   constexpr int64_t kMaxSerialPs = int64_t{1'000'000} * 1'000'000'000'000;   // 10^6 s
+  int64_t total = 0;
+  bool total_over = false;
   for (auto& prog : plan.programs) {
     int64_t serial = 0;
     bool over = false;
@@ -359,7 +363,13 @@ Status bind_costs(Plan& plan, const CostModel& model, int gpus_per_node, std::ve
                            (over ? std::string("more than 100 days") : format_time(Time::ps(serial))) +
                            " per step (its tasks one after another): beyond the simulator's range of about 10^6 s; "
                            "shorten the sequence, the batch or the model, or add GPUs");
+    total_over |= __builtin_add_overflow(total, serial, &total);
   }
+  if (total_over || total > kMaxSerialPs)
+    return Status::error("the " + std::to_string(plan.programs.size()) + " pipeline programs take " +
+                         (total_over ? std::string("more than 100 days") : format_time(Time::ps(total))) +
+                         " per step together (each one's tasks one after another, summed): beyond the simulator's "
+                         "range of about 10^6 s; shorten the sequence, the batch or the model, or add GPUs");
   if (op_durations) *op_durations = std::move(dur);
   return Status{};
 }

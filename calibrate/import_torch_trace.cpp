@@ -208,8 +208,7 @@ int64_t mem_bytes(const TraceCpuOp& op) {
     auto numel = [](const Json& dims) -> int64_t {
       int64_t p = 1;
       for (const auto& x : dims) {
-        if (!x.is_number_integer()) return 0;
-        p *= x.get<int64_t>();
+        if (!x.is_number_integer() || __builtin_mul_overflow(p, x.get<int64_t>(), &p)) return 0;
       }
       return p;
     };
@@ -250,7 +249,8 @@ Result<std::vector<std::string>> import_torch_trace(const std::string& json_text
   const std::string& nccl = trace.nccl_version;
   const int64_t world_size = trace.world_size;
   std::string date = hint.date;
-  if (date.empty() && root.contains("baseTimeNanoseconds") && root["baseTimeNanoseconds"].is_number()) {
+  if (date.empty() && root.contains("baseTimeNanoseconds") && root["baseTimeNanoseconds"].is_number() &&
+      root["baseTimeNanoseconds"].get<double>() >= 0 && root["baseTimeNanoseconds"].get<double>() < 4e18) {
     const std::time_t secs = static_cast<std::time_t>(root["baseTimeNanoseconds"].get<double>() / 1e9);
     std::tm tm{};
     gmtime_r(&secs, &tm);

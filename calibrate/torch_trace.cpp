@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
+#include <limits>
 #include <unordered_map>
 
 #include "sim/text.h"
@@ -31,7 +33,10 @@ int64_t trace_json_int(const Json& args, const char* key) {
   auto it = args.find(key);
   if (it == args.end()) return 0;
   if (it->is_number_integer()) return it->get<int64_t>();
-  if (it->is_number()) return static_cast<int64_t>(it->get<double>());
+  if (it->is_number()) {   // in range before the conversion (out of range it is undefined)
+    const double v = it->get<double>();
+    return std::isfinite(v) && v > -9.2e18 && v < 9.2e18 ? static_cast<int64_t>(v) : 0;
+  }
   if (it->is_string()) {
     try {
       return std::stoll(it->get<std::string>());
@@ -40,6 +45,13 @@ int64_t trace_json_int(const Json& args, const char* key) {
     }
   }
   return 0;
+}
+
+double trace_json_num(const Json& obj, const char* key) {
+  auto it = obj.find(key);
+  if (it == obj.end()) return 0;
+  if (!it->is_number()) return std::numeric_limits<double>::quiet_NaN();
+  return it->get<double>();
 }
 
 std::string trace_json_str(const Json& args, const char* key) {
@@ -101,7 +113,10 @@ Result<std::shared_ptr<const TorchTrace>> parse_torch_trace(const std::string& j
     if (cat.empty()) continue;
     auto ait = e.find("args");
     const Json* args = ait != e.end() && ait->is_object() ? &*ait : nullptr;
-    const double ts = e.value("ts", 0.0), dur = e.value("dur", 0.0);
+    // "ts" and "dur" as numbers; a trace that spells them otherwise is not one the profiler
+    // wrote: such an event is left out.
+    const double ts = trace_json_num(e, "ts"), dur = trace_json_num(e, "dur");
+    if (!std::isfinite(ts) || !std::isfinite(dur)) continue;
     if (cat == "cpu_op") {
       if (args && args->contains("External id"))
         op_of_ext.emplace(trace_json_int(*args, "External id"), static_cast<int>(t->ops.size()));

@@ -95,6 +95,8 @@ std::string nccl_kind(const std::string& collective_name, const std::string& ker
 
 // Lenient readers of trace "args" values (numbers may be written as strings).
 int64_t trace_json_int(const nlohmann::json& args, const char* key);
+// `key` of obj as a number: 0 when absent, NaN when present but not a number.
+double trace_json_num(const nlohmann::json& obj, const char* key);
 std::string trace_json_str(const nlohmann::json& args, const char* key);
 
 }  // namespace trainsim

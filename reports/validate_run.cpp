@@ -4,6 +4,7 @@
 #include "calibrate/db.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include "reports/summary.h"
@@ -99,6 +100,13 @@ Result<std::vector<ValidateRow>> run_validation(const std::string& path, const V
       out.push_back(row);
       continue;
     }
+    if (!(std::isfinite(v) && v > 0)) {   // error_pct divides by it
+      const std::string key = row.metric.substr(0, row.metric.find(' '));
+      row.reason = "invalid: measured." + key + " = " + nlohmann::json(v).dump() +
+                   ": a measured figure must be a number > 0";
+      out.push_back(row);
+      continue;
+    }
     row.measured = v;
     row.error_pct = error_pct(row.measured, row.predicted);
     row.ok = true;
@@ -114,8 +122,9 @@ Result<std::vector<ValidateRow>> run_validation(const std::string& path, const V
     std::string known;
     for (size_t i = 0; i < ids.size() && i < 8; ++i) known += (i ? ", " : "") + ids[i];
     if (ids.size() > 8) known += ", ... (" + std::to_string(ids.size()) + " rows)";
-    return Status::error(Error{path, "/id", "\"" + id + "\"", "--explain names a row id of this file: " +
-                                                                     (known.empty() ? "it has no rows" : known)});
+    return Status::error(Error{path, "/id", "\"" + id + "\"",
+                               "no row of this file has this id; --explain takes one of: " +
+                                   (known.empty() ? "(none: the file has no rows)" : known)});
   }
   return out;
 }

@@ -104,7 +104,11 @@ std::string show(const json& v) {
 std::string kind(const json& v) {
   if (v.is_null()) return "null";
   if (v.is_boolean()) return "a boolean";
-  if (v.is_number_float()) return "a number with a fraction";
+  if (v.is_number_float()) {   // 2^64 or -1e308 parse as floats though they have no fraction
+    const double d = v.get<double>();
+    if (std::isfinite(d) && std::fabs(d) >= 9.2e18) return "a number outside the integer range";
+    return std::isfinite(d) && d == std::floor(d) ? "a number with a decimal point" : "a number with a fraction";
+  }
   if (v.is_number()) return "a number";
   if (v.is_string()) return "a string";
   if (v.is_array()) return "an array";

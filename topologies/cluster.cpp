@@ -343,8 +343,16 @@ Status validate_cluster(const ClusterSpec& spec, const FabricOptions& opt) {
   if (spec.gpus_per_node < 1) {
     err("/cluster/gpus_per_node", std::to_string(spec.gpus_per_node), "must be >= 1");
   }
+  // A fabric graph grows with the GPUs (a million-GPU fat-tree: ~25 s and 2.4 GB to build, and
+  // superlinear beyond), so built fabrics stop at 262,144 GPUs; the analytic network, which
+  // builds none, takes any count the scenario allows.
+  constexpr int kMaxFabricGpus = 1 << 18;
   if (spec.gpus < 1) {
     err("/cluster/gpus", std::to_string(spec.gpus), "must be >= 1");
+  } else if (spec.gpus > kMaxFabricGpus) {
+    err("/cluster/gpus", std::to_string(spec.gpus),
+        "a built fabric (flow mode, topo) holds at most " + std::to_string(kMaxFabricGpus) +
+            " GPUs; larger jobs run with network.mode \"analytic\"");
   } else if (spec.gpus_per_node >= 1 && spec.gpus % spec.gpus_per_node != 0) {
     err("/cluster/gpus", std::to_string(spec.gpus),
         "must be a multiple of gpus_per_node=" + std::to_string(spec.gpus_per_node));

@@ -439,6 +439,24 @@ TEST(ImportTorchTrace, LinearDimsGiveMnk) {
   EXPECT_EQ(st.mapped, 1);
 }
 
+// Events whose ts or dur is not a number (no profiler writes that) are left out instead of
+// aborting the import (nlohmann's value() threw a type_error); the other events still import.
+TEST(ImportTorchTrace, EventsWithNonNumericTimesAreLeftOut) {
+  json doc = json::parse(read_fixture("torch_trace_llama_block.json"));
+  int spoiled = 0;
+  for (auto& e : doc["traceEvents"])
+    if (e.value("cat", "") == "kernel" && spoiled < 2) {
+      if (spoiled == 0) e["dur"] = json::object();
+      else e["ts"] = "x";
+      ++spoiled;
+    }
+  ASSERT_EQ(spoiled, 2);
+  TraceImportStats st;
+  auto r = import_torch_trace(doc.dump(), "spoiled.json", {}, &st);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_FALSE(r.value().empty());
+}
+
 TEST(ImportTorchTrace, BadInputNamesTheLabel) {
   auto r = import_torch_trace("{\"traceEvents\": [", "broken.json", {});
   ASSERT_FALSE(r.ok());

@@ -92,6 +92,34 @@ TEST_F(Cli, ValidateJsonHasTheIssuesShape) {
     EXPECT_TRUE(j["summary"].contains(k)) << k;
 }
 
+// Rows a replay cannot score are skipped with their reason, never a crash: a measured figure of
+// 0 (the error divides by it), and a row whose step would run past the simulator's range (a
+// million-sequence micro-batch on SC'21's 64-stage pipeline: each stage alone was within range,
+// together they overflowed the picoseconds).
+TEST_F(Cli, ValidateSkipsRowsItCannotScore) {
+  std::vector<nlohmann::json> kept;
+  first_published_rows(10, &kept);   // SC'21 Table 1: the tenth row is the 1T model on 64 stages
+  ASSERT_EQ(kept[9]["id"], "mlm-sc21-t1-1T");
+  nlohmann::json zero = kept[0], huge = kept[9];
+  zero["id"] = "zero-measured";
+  for (auto& [k, v] : zero["measured"].items())
+    if (v.is_number() && k != "memory_gib") v = 0;
+  huge["id"] = "huge-batch";
+  huge["training"]["micro_batch"] = 1000000;
+  {
+    std::ofstream out(path("bad.jsonl"));
+    out << zero.dump() << "\n" << huge.dump() << "\n";
+  }
+  CmdResult r = run("validate " + path("bad.jsonl") + " --json " + path("v.json"));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("a measured figure must be a number > 0"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("beyond the simulator's range"), std::string::npos) << r.out;
+  std::ifstream in(path("v.json"));
+  nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  ASSERT_EQ(j["rows"].size(), 2u);
+  for (const auto& row : j["rows"]) EXPECT_EQ(row["status"], "skipped") << row.dump();
+}
+
 TEST_F(Cli, ValidateExplainPrintsTheRowsWholePrediction) {
   std::vector<nlohmann::json> kept;
   const std::string rows = first_published_rows(3, &kept);
@@ -126,6 +154,7 @@ TEST_F(Cli, ValidateExplainPrintsTheRowsWholePrediction) {
   r = run("validate " + rows + " --explain no-such-row");
   EXPECT_EQ(r.rc, 2) << r.out;
   EXPECT_NE(r.out.find("no-such-row"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("no row of this file has this id"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find(id), std::string::npos) << "the error lists the ids there are: " << r.out;
 }
 

@@ -299,6 +299,17 @@ TEST(LoaderErrors, HugeNumbers) {
   expect_error(r, "/training/global_batch", "", {"expected a positive integer"});
 }
 
+// The kind of a wrong value, as the error names it: 2^64 has no fraction, 8.0 a decimal point.
+TEST(LoaderErrors, NumbersOfTheWrongKindAreNamedRightly) {
+  json d = base_doc();
+  d["cluster"]["scale_out"] = 18446744073709551616.0;
+  expect_error(load(d), "/cluster/scale_out", "", {"expected a string", "a number outside the integer range"});
+  d["cluster"]["scale_out"] = 8.0;
+  expect_error(load(d), "/cluster/scale_out", "", {"a number with a decimal point"});
+  d["cluster"]["scale_out"] = 8.5;
+  expect_error(load(d), "/cluster/scale_out", "", {"a number with a fraction"});
+}
+
 TEST(LoaderErrors, NullIsRejected) {
   json d = base_doc();
   d["parallel"]["pp"] = nullptr;

@@ -311,6 +311,10 @@ TEST(TopologyFile, NegativeBandwidthAndBuiltinErrors) {
   auto u = load_topology_json(json{{"builtin", "llama3-42k"}}, "u.json");
   ASSERT_FALSE(u.ok());
   EXPECT_TRUE(has(u.status(), "/builtin", "llama3-24k")) << u.status().to_string();
+  // A fabric of 16M GPUs took minutes and tens of GB to build; built fabrics stop at 262,144.
+  auto big = load_topology_json(json{{"builtin", "dgx-h200"}, {"gpus", 16777216}}, "big.json");
+  ASSERT_FALSE(big.ok());
+  EXPECT_NE(big.status().to_string().find("at most 262144 GPUs"), std::string::npos) << big.status().to_string();
 }
 
 TEST(TopologyFile, ParseBandwidth) {
