@@ -400,9 +400,11 @@ Result<RowScenario> scenario_from_row(const nlohmann::json& row, const std::stri
   }
 
   // The batch must split into whole micro-batches per replica (and, interleaved, into a multiple
-  // of pp of them): round global_batch to the nearest such multiple and say so.
+  // of pp of them): round global_batch to the nearest such multiple and say so. A batch smaller
+  // than one micro-batch per replica is left as it is: the row contradicts itself, and the
+  // scenario's error says how.
   const int64_t gb = int_or(t, "global_batch", 0), mb = int_or(t, "micro_batch", 0);
-  if (gb > 0 && mb > 0 && dp > 0 && pp > 0 && mb <= (1 << 20) && dp <= (1 << 24)) {
+  if (gb > 0 && mb > 0 && dp > 0 && pp > 0 && mb <= (1 << 20) && dp <= (1 << 24) && mb * dp <= gb) {
     int64_t unit = mb * dp * (vp > 1 ? pp : 1);
     if (gb % unit != 0) {
       int64_t rounded = std::max<int64_t>(unit, (gb + unit / 2) / unit * unit);

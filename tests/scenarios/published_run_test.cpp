@@ -139,6 +139,13 @@ TEST(PublishedRuns, GlobalBatchIsRoundedAndSaid) {
   EXPECT_EQ(r->scenario.training.global_batch, 1008);  // nearest multiple of 24
   EXPECT_TRUE(has_default(r.value(), "global_batch=1008 (rounded from 1000"));
   EXPECT_TRUE(has_default(r.value(), "dp=24 (null in row"));
+  // Fewer sequences than one micro-batch per replica is a contradiction, not a rounding: the
+  // batch is left as it is and the row is invalid (it was rounded up 24x here).
+  row["training"]["micro_batch"] = 1000;
+  auto c = scenario_from_row(row);
+  ASSERT_TRUE(c.ok());
+  EXPECT_NE(c->unsupported.find("invalid"), std::string::npos) << c->unsupported;
+  EXPECT_NE(c->unsupported.find("global_batch"), std::string::npos) << c->unsupported;
 }
 
 // A row with a two-chunk schedule and no vp gets vp = 2, said among the defaults; DualPipe's
