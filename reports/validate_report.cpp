@@ -114,9 +114,12 @@ std::string format_validate(const std::vector<ValidateRow>& rows, const Validate
     out += "\nby source group:\n" + g.render("");
   }
   if (!costs.empty()) out += "\n" + costs + "\n";
-  out += strf("\ncompared %d of %zu: median |error| %.1f%%, mean %.1f%%, max %.1f%%\n",
-              s.compared, rows.size(), s.median_abs_error_pct, s.mean_abs_error_pct,
-              s.max_abs_error_pct);
+  if (s.compared == 0)   // no error to summarize (not a median of 0%)
+    out += strf("\ncompared 0 of %zu: no row could be compared (see the skipped rows above)\n", rows.size());
+  else
+    out += strf("\ncompared %d of %zu: median |error| %.1f%%, mean %.1f%%, max %.1f%%\n",
+                s.compared, rows.size(), s.median_abs_error_pct, s.mean_abs_error_pct,
+                s.max_abs_error_pct);
   return out;
 }
 

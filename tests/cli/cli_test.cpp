@@ -106,6 +106,7 @@ TEST_F(Cli, ValidateSkipsRowsItCannotScore) {
     if (v.is_number() && k != "memory_gib") v = 0;
   huge["id"] = "huge-batch";
   huge["training"]["micro_batch"] = 1000000;
+  huge["training"]["global_batch"] = 6000000;   // dp 6: one micro-batch per replica
   {
     std::ofstream out(path("bad.jsonl"));
     out << zero.dump() << "\n" << huge.dump() << "\n";
