@@ -441,8 +441,8 @@ void check_coll(LineChecker& c, const json& o, int device_gpus, CollPoint* cp) {
 // Validates one non-blank line; errors go to `c`.
 ParsedLine check_line(LineChecker& c, const std::string& line) {
   ParsedLine pl;
-  if (json_nesting_depth(line, kMaxJsonDepth) > kMaxJsonDepth) {
-    c.fail("", "", "nested deeper than " + std::to_string(kMaxJsonDepth) + " levels of objects and arrays (a measurement nests a few)");
+  if (json_too_deep(line)) {
+    c.fail("", "", json_too_deep_message("a measurement"));
     return pl;
   }
   const json j = json::parse(line, nullptr, /*allow_exceptions=*/false);

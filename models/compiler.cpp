@@ -753,10 +753,12 @@ class StageBuilder {
   void grad_memory(uint32_t cast_task, int64_t param_bytes, int micro, bool recomputed = false) {
     if (!whole_params()) return;
     prog_.tasks[cast_task].mem_free += (recomputed ? param_bytes : 0) + (last_micro_ ? param_bytes : 0);
-    if (micro == 0) {
-      prog_.tasks[cast_task].mem_alloc += 2 * param_bytes;
-      prog_.tasks[cast_task].mem_grads = 1;
-    }
+    if (micro == 0) allocate_grads(cast_task, param_bytes);
+  }
+  // The fp32 gradient of `param_bytes` (bf16 bytes) of parameters, allocated by `task`.
+  void allocate_grads(uint32_t task, int64_t param_bytes) {
+    prog_.tasks[task].mem_alloc += 2 * param_bytes;
+    prog_.tasks[task].mem_grads = 1;
   }
   // A memory-bound kernel of `bytes` (none for 0), its op interned per (site, bytes).
   uint32_t maybe_memory(int site, const char* name, OpClass cls, int64_t bytes, bool bwd, Category c, int layer,
@@ -1868,7 +1870,7 @@ class StageBuilder {
       prog_.tasks[z].mem_alloc += 8 * logits;
       hg = kNoDep;
     }
-    emit_compute(OP(memory_op("loss.bwd", OpClass::kLoss, T * (d_.vocab / d_.t) * (4 + 2), true)), Category::kCompute,
+    emit_compute(OP(memory_op("loss.bwd", OpClass::kLoss, logits * (4 + 2), true)), Category::kCompute,
                  0xffff, micro, hg);
     if (torch_casts()) {
       const uint32_t cb = emit_compute(OP(memory_op("loss.torch.cast.bwd", OpClass::kLoss, (4 + 2) * logits, true)),
@@ -2049,10 +2051,8 @@ class StageBuilder {
       prog_.tasks[e].mem_free += embedding_activation_bytes(model_, static_cast<int>(d_.s), tr_.micro_batch, par_.tp, d_.sp);
       // A PyTorch loop's fp32 table gradient, allocated by the step's first backward (a tied head
       // on this rank allocated it already).
-      if (whole_params() && micro == 0 && !(model_.tied_embeddings && head_with_embedding(par_))) {
-        prog_.tasks[e].mem_alloc += 2 * emb_grad_bytes_;
-        prog_.tasks[e].mem_grads = 1;
-      }
+      if (whole_params() && micro == 0 && !(model_.tied_embeddings && head_with_embedding(par_)))
+        allocate_grads(e, emb_grad_bytes_);
       zero3_reduce(emb_grad_bytes_, 0xffff, micro, e);
       if (last_micro) add_grads(emb_grad_bytes_, e);
     } else if (!turn_in(v)) {

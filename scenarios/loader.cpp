@@ -419,10 +419,9 @@ std::set<std::string> apply_overrides(json* doc, const std::vector<std::string>&
       }
     }
     if (!ok) continue;
-    if (json_nesting_depth(text, kMaxJsonDepth) > kMaxJsonDepth) {
+    if (json_too_deep(text)) {
       st->add(Error{"--set", pointer, text.substr(0, 40) + (text.size() > 40 ? "..." : ""),
-                    "nested deeper than " + std::to_string(kMaxJsonDepth) +
-                        " levels of objects and arrays (a scenario value nests a few)"});
+                    json_too_deep_message("a scenario value")});
       continue;
     }
     json value = json::parse(text, nullptr, /*allow_exceptions=*/false);
@@ -1195,8 +1194,7 @@ Result<Scenario> load_document(json doc, const std::string& label,
           std::stringstream ss;
           ss << in.rdbuf();
           const std::string body = ss.str();
-          json h = json_nesting_depth(body, kMaxJsonDepth) > kMaxJsonDepth ? json(json::value_t::discarded)
-                                                                           : json::parse(body, nullptr, false);
+          json h = json_too_deep(body) ? json(json::value_t::discarded) : json::parse(body, nullptr, false);
           bool good = h.is_array() && !h.empty();
           double sum = 0;
           if (good)
@@ -1626,9 +1624,7 @@ Result<json> parse_text(std::string_view text, const std::string& label) {
     std::set<std::string> keys;
     std::string cur;
   };
-  if (json_nesting_depth(text, kMaxJsonDepth) > kMaxJsonDepth)
-    return Status::error(Error{label, "", "", "invalid JSON: nested deeper than " + std::to_string(kMaxJsonDepth) +
-                                                  " levels of objects and arrays (a scenario nests a few)"});
+  if (json_too_deep(text)) return Status::error(Error{label, "", "", "invalid JSON: " + json_too_deep_message("a scenario")});
   std::vector<Frame> frames;
   std::vector<std::string> dups;
   json::parser_callback_t cb = [&](int, json::parse_event_t ev, json& parsed) {

@@ -76,9 +76,8 @@ Result<std::vector<nlohmann::json>> read_jsonl(const std::string& path) {
   while (std::getline(in, line)) {
     ++n;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    if (json_nesting_depth(line, kMaxJsonDepth) > kMaxJsonDepth) {
-      st.add(Error{path, "", "", "line " + std::to_string(n) + ": nested deeper than " + std::to_string(kMaxJsonDepth) +
-                                     " levels of objects and arrays (a run nests a few)"});
+    if (json_too_deep(line)) {
+      st.add(Error{path, "", "", "line " + std::to_string(n) + ": " + json_too_deep_message("a run")});
       continue;
     }
     json v = json::parse(line, nullptr, /*allow_exceptions=*/false);

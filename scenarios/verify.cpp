@@ -211,7 +211,7 @@ Result<HostRun> execute_cuda(const Plan& bound, const Scenario& s, Time predicte
     std::stringstream ss;
     ss << in.rdbuf();
     const std::string text = ss.str();
-    if (json_nesting_depth(text, kMaxJsonDepth) <= kMaxJsonDepth) j = nlohmann::json::parse(text, nullptr, false);
+    if (!json_too_deep(text)) j = nlohmann::json::parse(text, nullptr, false);
     else j = nlohmann::json(nlohmann::json::value_t::discarded);
   }
   cleanup();

@@ -202,6 +202,16 @@ class Replayer {
   __attribute__((noinline)) bool deps_done(RankState& rs, uint8_t s, const Task& t);
   __attribute__((noinline)) bool receive(uint32_t li, uint8_t s, uint32_t ti, Time now);
   // Stream s of rank li moves past its current task.
+  // Task t allocates its memory (and frees `freed` at once: a receive); the peak, and the part of
+  // it that is gradients (Task::mem_grads), move with it.
+  static void allocate(RankState& rs, RankStats& st, const Task& t, int64_t freed = 0) {
+    rs.mem_cur += t.mem_alloc - freed;
+    if (t.mem_grads) rs.grad_cur += t.mem_alloc;
+    if (rs.mem_cur > st.peak_dynamic_mem) {
+      st.peak_dynamic_mem = rs.mem_cur;
+      st.peak_grad_mem = rs.grad_cur;
+    }
+  }
   void advance(RankState& rs, uint8_t s, uint32_t n = 1) {
     rs.ss[s].done += n;
     if ((rs.ss[s].pc += n) == rs.ss[s].len) rs.live &= static_cast<StreamMask>(~(1u << s));
@@ -525,12 +535,7 @@ inline void Replayer::begin_inline(uint32_t li, uint8_t s, const Task& t, Time n
   }
   rs.ss[s].start = now;
   rs.busy |= static_cast<StreamMask>(1u << s);
-  rs.mem_cur += t.mem_alloc;
-  if (t.mem_grads) rs.grad_cur += t.mem_alloc;
-  if (rs.mem_cur > st.peak_dynamic_mem) {
-    st.peak_dynamic_mem = rs.mem_cur;
-    st.peak_grad_mem = rs.grad_cur;
-  }
+  allocate(rs, st, t);
 }
 
 void Replayer::retime(uint32_t li, int delta, Time now) {
@@ -632,12 +637,7 @@ bool Replayer::receive(uint32_t li, uint8_t s, uint32_t ti, Time now) {
     }
     rs.blocked_cat = kNoCat;
   }
-  rs.mem_cur += t.mem_alloc - t.mem_free;
-  if (t.mem_grads) rs.grad_cur += t.mem_alloc;
-  if (rs.mem_cur > stats_[li].peak_dynamic_mem) {
-    stats_[li].peak_dynamic_mem = rs.mem_cur;
-    stats_[li].peak_grad_mem = rs.grad_cur;
-  }
+  allocate(rs, stats_[li], t, t.mem_free);
   if (rs.traced) trace_.push_back(TraceRecord{rs.rank, ti, now, now});
   advance(rs, s);
   rs.ss[s].last_end = now;

@@ -51,6 +51,11 @@ std::string closest_match(const std::string& key, const std::vector<std::string>
   return "";
 }
 
+std::string json_too_deep_message(const std::string& what) {
+  return "nested deeper than " + std::to_string(kMaxJsonDepth) + " levels of objects and arrays (" + what +
+         " nests a few)";
+}
+
 int json_nesting_depth(std::string_view text, int limit) {
   int depth = 0, deepest = 0;
   bool in_string = false, escaped = false;

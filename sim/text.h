@@ -28,5 +28,9 @@ std::string closest_match(const std::string& key, const std::vector<std::string>
 // stack: readers of user files refuse depths above kMaxJsonDepth before parsing.
 int json_nesting_depth(std::string_view text, int limit);
 inline constexpr int kMaxJsonDepth = 64;
+// Whether `text` nests deeper than kMaxJsonDepth, and the message a reader gives then (`what`
+// names the document: "a scenario", "a run", ...).
+inline bool json_too_deep(std::string_view text) { return json_nesting_depth(text, kMaxJsonDepth) > kMaxJsonDepth; }
+std::string json_too_deep_message(const std::string& what);
 
 }  // namespace trainsim

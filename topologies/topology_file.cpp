@@ -543,9 +543,8 @@ Result<ClusterGraph> load_topology_file_ov(const std::string& path, const Topolo
   std::stringstream ss;
   ss << in.rdbuf();
   const std::string text = ss.str();
-  if (json_nesting_depth(text, kMaxJsonDepth) > kMaxJsonDepth)
-    return Status::error(Error{path, "", "", "invalid JSON: nested deeper than " + std::to_string(kMaxJsonDepth) +
-                                                 " levels of objects and arrays (a topology file nests a few)"});
+  if (json_too_deep(text))
+    return Status::error(Error{path, "", "", "invalid JSON: " + json_too_deep_message("a topology file")});
   json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) return Status::error(Error{path, "", "", "invalid JSON"});
   return load_topology_json_ov(doc, path, ov);
