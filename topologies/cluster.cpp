@@ -444,7 +444,12 @@ Result<ClusterGraph> build_cluster(const ClusterSpec& spec, const FabricOptions&
   }
   const int64_t leaves = leaf_base[pods];
   const int64_t full_pod_leaves = leaf_base[1];
-  const int64_t U1 = leaves > 1 ? up_links(1, k) : 0;   // spines per pod
+  // Spines per pod: a leaf's up links carry what its attached NICs send (down / ratio), so a leaf
+  // that is not full (fewer nodes than its radix) gets fewer up links; the fullest leaf (in the
+  // first pod) sets the count. A full leaf has k NICs attached.
+  const int64_t first_pod_nodes = std::min<int64_t>(pod_nodes, nodes);
+  const int64_t leaf_down = std::min<int64_t>(k, opt.rail_optimized ? first_pod_nodes : first_pod_nodes * P);
+  const int64_t U1 = leaves > 1 ? up_links(1, leaf_down) : 0;
   const int64_t U2 = (opt.tiers == 3 && U1 > 0) ? up_links(2, full_pod_leaves) : 0;
   const int64_t core_radix = opt.core_radix > 0 ? opt.core_radix : 2 * int64_t{k};
   const int64_t C = U2 > 0 ? ceil_div(pods * U2, core_radix) : 0;   // cores per plane

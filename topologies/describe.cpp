@@ -88,6 +88,14 @@ TopoDescription describe(const ClusterGraph& cg) {
     bis = std::min(bis, std::min(c.first, c.second));
   }
   d.bisection = Bandwidth::bytes_per_s(bis);
+  double half_a = 0, half_b = 0;
+  for (auto [e, end] = boost::edges(g); e != end; ++e) {
+    auto u = boost::source(*e, g), v = boost::target(*e, g);
+    if (g[u].kind != VertexKind::kGpu) std::swap(u, v);
+    if (g[u].kind != VertexKind::kGpu || g[v].kind != VertexKind::kNvSwitch || g[u].node != 0) continue;
+    (g[u].index % std::max(1, d.gpus_per_node) < d.gpus_per_node / 2 ? half_a : half_b) += g[*e].bw.Bps();
+  }
+  d.node_bisection = Bandwidth::bytes_per_s(std::min(half_a, half_b));
   return d;
 }
 
@@ -120,7 +128,12 @@ std::string format_description(const TopoDescription& d) {
     std::snprintf(buf, sizeof buf, "  %s %.3g:1", r.tier.c_str(), r.down_over_up);
     out += buf;
   }
-  out += "\nbisection bandwidth: " + gbs(d.bisection) + " per direction\n";
+  if (d.nodes < 2) {
+    out += "\nbisection bandwidth: no cut between nodes (one node); between the node's halves " +
+           gbs(d.node_bisection) + " per direction over NVLink\n";
+  } else {
+    out += "\nbisection bandwidth: " + gbs(d.bisection) + " per direction\n";
+  }
   return out;
 }
 

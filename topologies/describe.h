@@ -35,7 +35,11 @@ struct TopoDescription {
   std::vector<Count> switches;          // nvswitch, leaf, spine, core (present kinds only)
   std::vector<LinkTier> links;          // by level, bottom up
   std::vector<Ratio> oversubscription;  // per switch tier with uplinks
-  Bandwidth bisection;                  // per direction
+  Bandwidth bisection;                  // per direction, between the halves of the nodes
+  // Node 0's GPU-NVSwitch capacity of its first gpus_per_node/2 GPUs against the rest (the
+  // min): the cut between the halves of one node. Printed instead of `bisection` when the
+  // fabric has one node (no cut between nodes exists).
+  Bandwidth node_bisection;
 };
 
 TopoDescription describe(const ClusterGraph& g);

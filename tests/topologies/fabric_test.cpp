@@ -24,7 +24,8 @@ ClusterSpec spec(const char* gpu, int gpus, int gpn = 8) {
 }
 
 // 2-tier rail-optimized, N nodes x 8 GPUs, k down ports per leaf, ratio o:
-//   leaves = 8 * ceil(N / k), spines = ceil(k / o), cables = 3 * 8N + leaves * spines.
+//   leaves = 8 * ceil(N / k), spines = ceil(min(N, k) / o) (a leaf's up links carry what its
+//   attached NICs send: fewer nodes than k leave ports unused), cables = 3 * 8N + leaves * spines.
 TEST(Fabric, TwoTierRailCountsClosedForm) {
   for (int N : {4, 16, 64}) {
     for (int k : {4, 8}) {
@@ -34,7 +35,7 @@ TEST(Fabric, TwoTierRailCountsClosedForm) {
         f.oversubscription = {o};
         TopoSummary s = build_cluster(spec("H100-SXM-80GB", 8 * N), f).value().summary();
         const int leaves = 8 * ((N + k - 1) / k);
-        const int spines = static_cast<int>(std::ceil(k / o));
+        const int spines = static_cast<int>(std::ceil(std::min(N, k) / o));
         EXPECT_EQ(s.leaf_switches, leaves) << N << " " << k;
         EXPECT_EQ(s.spine_switches, spines);
         EXPECT_EQ(s.core_switches, 0);
@@ -47,6 +48,27 @@ TEST(Fabric, TwoTierRailCountsClosedForm) {
 // 3-tier rail-optimized, k = 8 down ports, pods of k*k/8 = 8 nodes (64 GPUs), 32 nodes = 4 pods:
 //   leaves/pod = 8 rails * ceil(8/8) = 8, spines/pod = 8, spine up = ceil(8 / o2),
 //   cores = 8 planes * ceil(4 pods * up / 16).
+// One DGX H100 node (k = 64 by default): each rail's leaf has one NIC, so one up link each to
+// one spine (a leaf sized for 64 NICs had 64 up links: 64 spines, 512 cables for 8 NICs). No
+// cut between nodes exists; the description gives the NVLink cut between the node's halves:
+// 4 GPUs x 450 GB/s.
+TEST(Fabric, OneNodeIsNotSizedForAFullLeaf) {
+  ClusterGraph g = build_cluster(spec("H100-SXM-80GB", 8), FabricOptions{}).value();
+  TopoSummary s = g.summary();
+  EXPECT_EQ(s.leaf_switches, 8);
+  EXPECT_EQ(s.spine_switches, 1);
+  EXPECT_EQ(s.links, 3 * 8 + 8 * 1);
+  TopoDescription d = describe(g);
+  ASSERT_EQ(d.oversubscription.size(), 1u);
+  EXPECT_DOUBLE_EQ(d.oversubscription[0].down_over_up, 1.0);
+  EXPECT_DOUBLE_EQ(d.node_bisection.GBps_f(), 4 * 450.0);
+  const std::string text = format_description(d);
+  EXPECT_NE(text.find("no cut between nodes (one node); between the node's halves 1800 GB/s"), std::string::npos) << text;
+  // Two nodes: a cut between nodes, printed as before.
+  EXPECT_NE(format_description(describe(build_cluster(spec("H100-SXM-80GB", 16), FabricOptions{}).value()))
+                .find("bisection bandwidth: 400 GB/s per direction"), std::string::npos);
+}
+
 TEST(Fabric, ThreeTierCountsClosedForm) {
   FabricOptions f;
   f.leaf_radix = 8;
