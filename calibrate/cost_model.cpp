@@ -238,17 +238,21 @@ OpCost DefaultCostModel::p2p(const OpDesc& op, bool same_node) const {
 }
 
 std::string DefaultCostModel::describe(OpClass cls, CostSource) const {
-  char buf[384];
+  char buf[512];
+  char capped[128] = "";
+  if (power_ < 1) {
+    std::snprintf(capped, sizeof capped, ", power-capped x%.3f ((%.0f/%.0f W)^%.3g)", power_,
+                  cluster_.gpu.power_limit_w, cluster_.gpu.tdp_w, eff_.power_exponent);
+  }
   switch (cls) {
     case OpClass::kGemm:
       std::snprintf(buf, sizeof buf, "roofline: %.0f%% of %s peak (fp8 %.0f%%) for large GEMMs, size curve below%s",
-                    eff_.gemm * 100, cluster_.gpu.name.c_str(), eff_.gemm_fp8 * 100,
-                    power_ < 1 ? ", power-capped" : "");
+                    eff_.gemm * 100, cluster_.gpu.name.c_str(), eff_.gemm_fp8 * 100, capped);
       break;
     case OpClass::kAttention:
-      std::snprintf(buf, sizeof buf, "%s at %.0f%% of bf16 peak (backward x%.2f), causal work x%.2f",
+      std::snprintf(buf, sizeof buf, "%s at %.0f%% of bf16 peak (backward x%.2f)%s, causal work x%.2f",
                     eff_.attention_kernel.c_str(), eff_.attention * 100, eff_.attention_backward_ratio,
-                    eff_.causal_work_fraction);
+                    capped, eff_.causal_work_fraction);
       if (eff_.attention_overhead_fwd > 0 || eff_.attention_overhead_bwd > 0) {
         const size_t used = std::strlen(buf);
         std::snprintf(buf + used, sizeof buf - used, ", ramp: %.1f/%.1f KV blocks of %d tokens per query block (fwd/bwd)",

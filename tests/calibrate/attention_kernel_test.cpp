@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -36,6 +37,33 @@ OpDesc big_attention(bool backward) {
   o.backward = backward;
   o.flops = Flops{backward ? 2e15 : 1e15};   // the FLOP convention: backward = 2x forward
   return o;
+}
+
+// A part capped below its TDP (H100 96GB at 500 of 700 W) runs GEMMs and attention at
+// (500/700)^0.3333 of the uncapped part's rate, and the cost source of both says so.
+TEST(AttentionKernel, PowerCapSlowsGemmAndAttentionAlikeAndIsSaid) {
+  auto eff = default_efficiencies("hopper");
+  ASSERT_TRUE(eff.ok()) << eff.status().to_string();
+  ClusterSpec capped = h100_cluster(8);
+  auto gpu = find_gpu("H100-SXM-96GB-500W");
+  ASSERT_TRUE(gpu.ok());
+  capped.gpu = gpu.value();
+  const DefaultCostModel full(h100_cluster(8), eff.value()), cut(capped, eff.value());
+  const double factor = std::pow(500.0 / 700.0, eff->power_exponent);   // 0.3333 in the data
+  EXPECT_NEAR(eff->power_exponent, 1.0 / 3, 1e-3);
+  OpDesc gemm;
+  gemm.cls = OpClass::kGemm;
+  gemm.m = gemm.n = gemm.k = 16384;
+  gemm.flops = Flops{2.0 * 16384.0 * 16384.0 * 16384.0};
+  for (const OpDesc& op : {big_attention(false), big_attention(true), gemm}) {
+    const double ratio = full.compute(op).time.seconds() / cut.compute(op).time.seconds();
+    EXPECT_NEAR(ratio, factor, 1e-6) << static_cast<int>(op.cls);
+  }
+  for (OpClass c : {OpClass::kAttention, OpClass::kGemm}) {
+    EXPECT_NE(cut.describe(c, CostSource::kDefault).find("power-capped x0.894 ((500/700 W)^0.333)"), std::string::npos)
+        << cut.describe(c, CostSource::kDefault);
+    EXPECT_EQ(full.describe(c, CostSource::kDefault).find("power-capped"), std::string::npos);
+  }
 }
 
 TEST(AttentionKernel, CudnnTimesAreTheClosedFormOfItsEfficiency) {
