@@ -246,8 +246,14 @@ std::string DefaultCostModel::describe(OpClass cls, CostSource) const {
   }
   switch (cls) {
     case OpClass::kGemm:
-      std::snprintf(buf, sizeof buf, "roofline: %.0f%% of %s peak (fp8 %.0f%%) for large GEMMs, size curve below%s",
+      std::snprintf(buf, sizeof buf, "roofline: %.0f%% of %s peak (fp8 %.0f%%) for large GEMMs%s",
                     eff_.gemm * 100, cluster_.gpu.name.c_str(), eff_.gemm_fp8 * 100, capped);
+      if (eff_.size_curve.size() >= 2) {   // short GEMMs run below that rate
+        const size_t used = std::strlen(buf);
+        std::snprintf(buf + used, sizeof buf - used, ", short ones slower (x%.2f at %.4g us of ideal time, x%.2f from %.4g us)",
+                      eff_.size_curve.front().second, eff_.size_curve.front().first, eff_.size_curve.back().second,
+                      eff_.size_curve.back().first);
+      }
       break;
     case OpClass::kAttention:
       std::snprintf(buf, sizeof buf, "%s at %.0f%% of bf16 peak (backward x%.2f)%s, causal work x%.2f",
