@@ -1,5 +1,6 @@
 #include "calibrate/host_mpi.h"
 
+#include <climits>
 #include <cstdlib>
 #include <string>
 
@@ -47,6 +48,7 @@ int host_mpi_rank() { return 0; }
 int host_mpi_size() { return 1; }
 void host_mpi_wait_all() {}
 bool host_mpi_all(bool ok) { return ok; }
+Result<std::vector<std::string>> host_mpi_gather_text(const std::string& mine) { return std::vector<std::string>{mine}; }
 std::string host_mpi_library() { return ""; }
 Result<double> time_mpi_collective(CollKind, int64_t, int, int, int) { return not_built(); }
 Result<double> time_mpi_send(int64_t, int, int) { return not_built(); }
@@ -418,6 +420,37 @@ bool host_mpi_all(bool ok) {
   MPI_Iallreduce(&mine, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD, &req);
   sleep_until_done(&req);
   return all != 0;
+}
+
+Result<std::vector<std::string>> host_mpi_gather_text(const std::string& mine) {
+  if (!g_initialized) return std::vector<std::string>{mine};
+  int rank = 0, size = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  // Every process learns every length first, so all of them agree on whether the texts fit.
+  const long long len = static_cast<long long>(mine.size());
+  std::vector<long long> lens(static_cast<size_t>(size), 0);
+  MPI_Request req;
+  MPI_Iallgather(&len, 1, MPI_LONG_LONG, lens.data(), 1, MPI_LONG_LONG, MPI_COMM_WORLD, &req);
+  sleep_until_done(&req);
+  long long total = 0;
+  for (long long l : lens) total += l;
+  if (total > INT_MAX)
+    return Status::error(Error{"", "", std::to_string(total) + " bytes", "texts to gather must total at most INT_MAX bytes"});
+  std::vector<int> counts(static_cast<size_t>(size)), displs(static_cast<size_t>(size));
+  for (int r = 0, at = 0; r < size; ++r) {
+    counts[r] = static_cast<int>(lens[r]);
+    displs[r] = at;
+    at += counts[r];
+  }
+  std::string all(rank == 0 ? static_cast<size_t>(total) : 0, '\0');
+  MPI_Igatherv(mine.data(), static_cast<int>(mine.size()), MPI_CHAR, rank == 0 ? all.data() : nullptr, counts.data(),
+               displs.data(), MPI_CHAR, 0, MPI_COMM_WORLD, &req);
+  sleep_until_done(&req);
+  std::vector<std::string> out;
+  if (rank == 0)
+    for (int r = 0; r < size; ++r) out.push_back(all.substr(static_cast<size_t>(displs[r]), static_cast<size_t>(counts[r])));
+  return out;
 }
 
 std::string host_mpi_library() {

@@ -48,6 +48,7 @@
 // process calls it with the same plan and options).
 #pragma once
 #include <string>
+#include <vector>
 
 #include "calibrate/host_executor.h"
 #include "sim/plan.h"
@@ -75,6 +76,11 @@ void host_mpi_wait_all();
 // True when `ok` is true on every process: an MPI_Iallreduce that sleeps while it waits, as
 // host_mpi_wait_all(). Returns `ok` when not initialized.
 bool host_mpi_all(bool ok);
+
+// Gathers every process's `mine` to rank 0: there, the texts in rank order; elsewhere an empty
+// vector. Sleeps while it waits, as host_mpi_wait_all(). Collective. Not initialized: {mine}.
+// Error: a text over INT_MAX bytes, or the total over INT_MAX (MPI counts are int).
+Result<std::vector<std::string>> host_mpi_gather_text(const std::string& mine);
 
 // The MPI library, from the first line of MPI_Get_library_version up to its first comma, with
 // runs of white space as one space: "Open MPI v4.1.4"; "" when built without MPI.

@@ -74,6 +74,79 @@ int print_report(const std::string& text, const std::string& json_out, const Jso
   return 0;
 }
 
+// "I/N" with 0 <= I < N (digits only).
+bool parse_shard(const std::string& t, int* shard, int* shards) {
+  const size_t slash = t.find('/');
+  if (slash == std::string::npos) return false;
+  auto whole = [](const std::string& d, int* out) {
+    if (d.empty() || d.size() > 6 || d.find_first_not_of("0123456789") != std::string::npos) return false;
+    *out = std::stoi(d);
+    return true;
+  };
+  int i = 0, n = 0;
+  if (!whole(t.substr(0, slash), &i) || !whole(t.substr(slash + 1), &n) || n < 1 || i >= n) return false;
+  *shard = i;
+  *shards = n;
+  return true;
+}
+
+// `trainsim sweep` once the options are read: predict (this shard's points; under MPI every
+// process its shard, gathered to rank 0), or fill every point from the stores; record the
+// points predicted here in `store_path`; print the table and write the JSON. Rank 0 reports.
+int run_sweep_command(const std::string& scenario, const std::vector<trainsim::SweepAxis>& axes,
+                      const trainsim::SweepOptions& so, int top, const std::string& json_out,
+                      const std::string& store_path, const std::vector<std::string>& from) {
+  auto res = trainsim::run_sweep(scenario, axes, so);
+  if (!res.ok()) return fail(res.status(), 2);
+  trainsim::SweepResult& r = res.value();
+  if (trainsim::host_mpi_initialized()) {
+    // Each process's points as {"point": index, "record": ...}, gathered to rank 0.
+    nlohmann::json mine = nlohmann::json::array();
+    for (size_t i = 0; i < r.points.size(); ++i)
+      if (r.points[i].computed) mine.push_back({{"point", i}, {"record", trainsim::sweep_point_record(r.points[i])}});
+    auto all = trainsim::host_mpi_gather_text(mine.dump());
+    if (!all.ok()) return fail(all.status(), 1);
+    if (trainsim::host_mpi_rank() != 0) return 0;   // MPI helper process: rank 0 reports
+    for (size_t from_rank = 1; from_rank < all.value().size(); ++from_rank) {
+      const std::string src = "MPI rank " + std::to_string(from_rank);
+      auto j = nlohmann::json::parse(all.value()[from_rank], nullptr, false);
+      if (!j.is_array()) return fail(Status::error(trainsim::Error{src, "", "", "sent points that are not a JSON array"}), 1);
+      for (const auto& e : j) {
+        const size_t i = e.value("point", r.points.size());
+        if (i >= r.points.size() || !e.contains("record"))
+          return fail(Status::error(trainsim::Error{src, "/point", e.dump(), "a point of this sweep"}), 1);
+        if (Status st = trainsim::fill_sweep_point(e["record"], src, &r.points[i]); !st.ok()) return fail(st, 1);
+      }
+    }
+    r.shard = 0;
+    r.shards = 1;
+  }
+  if (!from.empty()) {
+    std::vector<std::unique_ptr<trainsim::ResultsStore>> stores;
+    std::vector<const trainsim::ResultsStore*> ptrs;
+    for (const auto& f : from) {
+      auto st = trainsim::ResultsStore::open(f, false, "a shard's `trainsim sweep --shard I/N --store FILE` makes one");
+      if (!st.ok()) return fail(st.status(), 2);
+      ptrs.push_back(st.value().get());
+      stores.push_back(std::move(st).value());
+    }
+    if (Status st = trainsim::fill_sweep_from_stores(&r, ptrs, TRAINSIM_VERSION); !st.ok()) return fail(st, 2);
+  }
+  if (!store_path.empty()) {
+    auto store = trainsim::ResultsStore::open(store_path, true);
+    if (!store.ok()) return fail(store.status(), 1);
+    if (Status st = trainsim::store_sweep(r, *store.value(), TRAINSIM_VERSION, trainsim::host_name()); !st.ok())
+      return fail(st, 1);
+  }
+  const int rc = print_report(trainsim::format_sweep(r, static_cast<size_t>(top)), json_out, trainsim::sweep_json(r));
+  if (rc == 0 && !store_path.empty()) {
+    size_t n = 0;
+    for (const auto& p : r.points) n += p.computed;
+    std::printf("recorded %zu point(s) in %s (sweep %s)\n", n, store_path.c_str(), r.key.c_str());
+  }
+  return rc;
+}
+
 // --exec-records FILE: the executor's per-task records of the reported step, per rank
 // [start ns, end ns, start seq, end seq] in task order (for tests and for inspecting a run).
 Status write_exec_records(const std::string& path, const trainsim::HostRun& run) {
@@ -376,6 +449,16 @@ int main(int argc, char** argv) {
                   "step (shortest first; the default), tokens-per-gpu or tokens (most first): what the table is ranked by");
   swp->add_option("--top", sweep_top, "print only the N best rows of the table (the JSON keeps every point)");
   swp->add_flag("--full", sweep_full, "simulate every rank of every point (default: fast mode, identical replicas collapsed)");
+  std::string sweep_shard, sweep_store;
+  std::vector<std::string> sweep_from;
+  swp->add_option("--shard", sweep_shard,
+                  "I/N: predict only the points whose index % N = I (one of N shards, e.g. jobs of a batch scheduler); "
+                  "under mpirun the processes split the points among themselves instead");
+  swp->add_option("--store", sweep_store, "record the points this run predicted in this SQLite results store (created if missing)");
+  swp->add_option("--from-store", sweep_from,
+                  "predict nothing: take every point from these results stores (the shards' --store files; repeatable) "
+                  "and print the whole sweep")
+      ->allow_extra_args(false);
 
   // calibrate
   std::vector<std::string> cal_scenarios;
@@ -572,9 +655,33 @@ int main(int argc, char** argv) {
                   2);
     so.overrides = sweep_overrides;
     so.calibration = sweep_calibration;
-    auto res = trainsim::run_sweep(sweep_scenario, axes.value(), so);
-    if (!res.ok()) return fail(res.status(), 2);
-    return print_report(trainsim::format_sweep(res.value(), static_cast<size_t>(sweep_top)), sweep_json_out, trainsim::sweep_json(res.value()));
+    const bool mpi = trainsim::host_mpi_launched_size() > 1;
+    if (!sweep_shard.empty()) {
+      if (!parse_shard(sweep_shard, &so.shard, &so.shards))
+        return fail(Status::error(trainsim::Error{"--shard", "", "\"" + sweep_shard + "\"",
+                                                  "I/N with 0 <= I < N, e.g. --shard 0/4 for the first of four shards"}),
+                    2);
+      if (mpi)
+        return fail(Status::error(trainsim::Error{"--shard", "", sweep_shard,
+                                                  "not under mpirun: there the processes split the points among themselves"}),
+                    2);
+    }
+    if (!sweep_from.empty()) {
+      if (!sweep_shard.empty() || mpi)
+        return fail(Status::error(trainsim::Error{"--from-store", "", sweep_from[0],
+                                                  "predicts nothing: run it as one process, without --shard"}),
+                    2);
+      so.compute = false;
+    }
+    if (!mpi) return run_sweep_command(sweep_scenario, axes.value(), so, sweep_top, sweep_json_out, sweep_store, sweep_from);
+    // Under mpirun: process r of N predicts the points of shard r/N; rank 0 gathers and reports.
+    if (Status st = trainsim::host_mpi_init(); !st.ok()) return fail(st, 2);
+    so.shard = trainsim::host_mpi_rank();
+    so.shards = trainsim::host_mpi_size();
+    const int rc = run_sweep_command(sweep_scenario, axes.value(), so, sweep_top, sweep_json_out, sweep_store, {});
+    if (rc != 0) trainsim::host_mpi_abort(rc);
+    trainsim::host_mpi_finalize();
+    return rc;
   }
 
   if (*topo) {

@@ -31,6 +31,13 @@ const char* kSchemaV1 =
     " predicted_s REAL NOT NULL, measured_s REAL NOT NULL, step_error REAL NOT NULL, tolerance REAL NOT NULL,"
     " passed INTEGER NOT NULL, classes_json TEXT NOT NULL DEFAULT '[]');";
 
+// The sweep points' table, in a store of any schema version (created when missing).
+const char* kSweepTable =
+    "CREATE TABLE IF NOT EXISTS sweep_points(sweep_key TEXT NOT NULL, point INTEGER NOT NULL,"
+    " points INTEGER NOT NULL, scenario TEXT NOT NULL DEFAULT '', set_json TEXT NOT NULL DEFAULT '[]',"
+    " point_json TEXT NOT NULL, version TEXT NOT NULL DEFAULT '', machine TEXT NOT NULL DEFAULT '',"
+    " time_utc TEXT NOT NULL DEFAULT '', PRIMARY KEY(sweep_key, point));";
+
 // 1 -> 2: the kind of a record and its other figures. Records of schema 1 were all verify's.
 const char* kMigrateV1ToV2 =
     "BEGIN IMMEDIATE;"
@@ -59,14 +66,15 @@ std::string col_text(sqlite3_stmt* s, int i) {
 
 ResultsStore::~ResultsStore() = default;
 
-Result<std::unique_ptr<ResultsStore>> ResultsStore::open(const std::string& path, bool create) {
+Result<std::unique_ptr<ResultsStore>> ResultsStore::open(const std::string& path, bool create,
+                                                         const std::string& missing_hint) {
   std::unique_ptr<ResultsStore> s(new ResultsStore());
   s->impl_ = std::make_unique<Impl>();
   s->path_ = path;
   const int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
   if (sqlite3_open_v2(path.c_str(), &s->impl_->db, flags, nullptr) != SQLITE_OK)
     return sql_error(path, s->impl_->db, create ? "cannot open or create the results store"
-                                                : "cannot open the results store (run `trainsim verify` first)");
+                                                : "cannot open the results store (" + missing_hint + ")");
   sqlite3_busy_timeout(s->impl_->db, 5000);
   char* err = nullptr;
   if (sqlite3_exec(s->impl_->db, kSchemaV1, nullptr, nullptr, &err) != SQLITE_OK) {
@@ -96,6 +104,11 @@ Result<std::unique_ptr<ResultsStore>> ResultsStore::open(const std::string& path
   }
   if (ver != "2")
     return Status::error(Error{path, "/meta/schema_version", ver, "this trainsim reads results-store schemas 1 and 2"});
+  if (sqlite3_exec(s->impl_->db, kSweepTable, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string m = err ? err : "unknown";
+    sqlite3_free(err);
+    return Status::error(Error{path, "", "", "cannot create the sweep_points table: " + m});
+  }
   return s;
 }
 
@@ -171,6 +184,69 @@ Result<std::vector<VerifyRecord>> ResultsStore::records(const std::string& scena
   }
   sqlite3_finalize(st);
   if (rc != SQLITE_DONE) return sql_error(path_, impl_->db, "cannot read the verifications");
+  return out;
+}
+
+Status ResultsStore::add_sweep_points(const std::vector<SweepPointRecord>& recs) {
+  sqlite3* db = impl_->db;
+  if (sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK)
+    return sql_error(path_, db, "cannot start a transaction");
+  sqlite3_stmt* st = nullptr;
+  const char* sql =
+      "INSERT OR REPLACE INTO sweep_points(sweep_key, point, points, scenario, set_json, point_json, version,"
+      " machine, time_utc) VALUES(?,?,?,?,?,?,?,?,?)";
+  if (sqlite3_prepare_v2(db, sql, -1, &st, nullptr) != SQLITE_OK) {
+    Status e = sql_error(path_, db, "cannot prepare the insert");
+    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    return e;
+  }
+  const std::string now = utc_now();
+  for (const auto& r : recs) {
+    sqlite3_reset(st);
+    sqlite3_bind_text(st, 1, r.sweep_key.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, r.point);
+    sqlite3_bind_int64(st, 3, r.points);
+    const std::string when = r.time_utc.empty() ? now : r.time_utc;
+    int i = 4;
+    for (const std::string* t : {&r.scenario, &r.set_json, &r.point_json, &r.version, &r.machine, &when})
+      sqlite3_bind_text(st, i++, t->c_str(), -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+      Status e = sql_error(path_, db, "cannot insert sweep point " + std::to_string(r.point));
+      sqlite3_finalize(st);
+      sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+      return e;
+    }
+  }
+  sqlite3_finalize(st);
+  if (sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    Status e = sql_error(path_, db, "cannot commit");
+    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    return e;
+  }
+  return Status();
+}
+
+Result<std::vector<SweepPointRecord>> ResultsStore::sweep_points(const std::string& sweep_key) const {
+  sqlite3_stmt* st = nullptr;
+  const char* sql =
+      "SELECT sweep_key, point, points, scenario, set_json, point_json, version, machine, time_utc FROM sweep_points"
+      " WHERE sweep_key = ?1 ORDER BY point";
+  if (sqlite3_prepare_v2(impl_->db, sql, -1, &st, nullptr) != SQLITE_OK)
+    return sql_error(path_, impl_->db, "cannot read the sweep points");
+  sqlite3_bind_text(st, 1, sweep_key.c_str(), -1, SQLITE_TRANSIENT);
+  std::vector<SweepPointRecord> out;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    SweepPointRecord r;
+    r.sweep_key = col_text(st, 0);
+    r.point = sqlite3_column_int64(st, 1);
+    r.points = sqlite3_column_int64(st, 2);
+    std::string* t[] = {&r.scenario, &r.set_json, &r.point_json, &r.version, &r.machine, &r.time_utc};
+    for (int i = 0; i < 6; ++i) *t[i] = col_text(st, 3 + i);
+    out.push_back(std::move(r));
+  }
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) return sql_error(path_, impl_->db, "cannot read the sweep points");
   return out;
 }
 

@@ -1,7 +1,7 @@
 // File: reports/results_store.h
 // The SQLite results store of verify mode: one row per verification (`trainsim verify`) or
 // trace comparison (`trainsim compare-trace`), so that `trainsim verify --history` can show how
-// the prediction error moved across versions. Schema version 2:
+// the prediction error moved across versions; and the points of sharded sweeps. Schema version 2:
 //   meta(key TEXT PRIMARY KEY, value TEXT)                 -- schema_version = 2
 //   verifications(id INTEGER PRIMARY KEY, time_utc, scenario, scenario_hash, plan_hash, version,
 //                 machine, device, executor, calibration, ranks, predicted_s, measured_s,
@@ -9,6 +9,12 @@
 //                 kind,           -- 2: "verify" | "compare-trace" (default 'verify')
 //                 details_json)   -- 2: figures of that kind (compare-trace: trace, rank, step,
 //                                 --    shares, kernel counts); '{}' when none
+//   sweep_points(sweep_key, point, points, scenario, set_json, point_json, version, machine, time_utc,
+//                PRIMARY KEY(sweep_key, point))
+//                -- the points of sharded sweeps (`trainsim sweep --shard I/N --store FILE`): a
+//                -- point's record (scenarios/sweep.h sweep_point_record) under its sweep's key;
+//                -- created when missing, in a store of either schema (a table of its own, so
+//                -- the version stays 2 and older readers still open the store)
 // A store of schema 1 (no kind, details_json) is upgraded in place when opened (one
 // transaction; its records become kind "verify"); another schema version is refused.
 // Each add() is one transaction (BEGIN IMMEDIATE ... COMMIT) in the default rollback-journal
@@ -37,10 +43,23 @@ struct VerifyRecord {
   std::string details_json = "{}"; // compare-trace: trace, rank, step, shares, kernel counts
 };
 
+// One point of a sweep (scenarios/sweep.h) as the store keeps it.
+struct SweepPointRecord {
+  std::string sweep_key;     // SweepResult::key
+  int64_t point = 0;         // index in the sweep's product order
+  int64_t points = 0;        // the sweep's point count
+  std::string scenario;      // SweepResult::scenario
+  std::string set_json;      // the point's KEY=VALUE overrides (a JSON array)
+  std::string point_json;    // sweep_point_record()
+  std::string version, machine, time_utc;   // who computed it, when (add fills an empty time)
+};
+
 class ResultsStore {
  public:
-  // Error names the path (cannot open, not a results store, other schema version).
-  static Result<std::unique_ptr<ResultsStore>> open(const std::string& path, bool create);
+  // Error names the path (cannot open, not a results store, other schema version); when the
+  // file is missing and create is false, `missing_hint` says what makes one.
+  static Result<std::unique_ptr<ResultsStore>> open(const std::string& path, bool create,
+                                                    const std::string& missing_hint = "run `trainsim verify` first");
   ~ResultsStore();
   ResultsStore(const ResultsStore&) = delete;
   ResultsStore& operator=(const ResultsStore&) = delete;
@@ -49,6 +68,11 @@ class ResultsStore {
   Result<int64_t> add(const VerifyRecord& r);
   // In id order; scenario "" = all.
   Result<std::vector<VerifyRecord>> records(const std::string& scenario) const;
+  // Sweep points: all in one transaction; a point already stored under the same key is
+  // replaced (a shard run again). Errors name the store.
+  Status add_sweep_points(const std::vector<SweepPointRecord>& recs);
+  // The points stored under `sweep_key`, by point index.
+  Result<std::vector<SweepPointRecord>> sweep_points(const std::string& sweep_key) const;
   const std::string& path() const { return path_; }
 
  private:

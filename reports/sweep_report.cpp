@@ -87,6 +87,15 @@ std::string format_sweep(const SweepResult& r, size_t top) {
               shape.c_str(), r.fast ? "fast" : "full",
               r.rank_by == SweepRank::kStep ? "step time"
               : r.rank_by == SweepRank::kTokens ? "tokens/s" : "tokens/s per GPU");
+  size_t here = 0;
+  for (const auto& p : r.points) here += p.computed;
+  if (r.shards > 1) {
+    out += strf("shard %d/%d: %zu of the %zu points (index %% %d = %d); `--from-store` with every shard's store "
+                "prints the whole sweep\n",
+                r.shard, r.shards, here, r.points.size(), r.shards, r.shard);
+  } else if (here < r.points.size()) {
+    out += strf("%zu of the %zu points computed\n", here, r.points.size());
+  }
   if (!r.overrides.empty()) {
     std::string s;
     for (const auto& o : r.overrides) s += (s.empty() ? "" : " ") + std::string("--set ") + o;
@@ -150,15 +159,15 @@ std::string format_sweep(const SweepResult& r, size_t top) {
                 b.mfu * 100, b.peak_memory_gib, b.capacity_gib);
   } else {
     size_t ok = 0;
-    for (const auto& p : r.points) ok += p.ok;
-    out += ok ? "no point fits in the GPU's memory\n" : "no point could be predicted\n";
+    for (const auto& p : r.points) ok += p.computed && p.ok;
+    out += ok ? "no point fits in the GPU's memory\n" : here ? "no point could be predicted\n" : "no point here\n";
   }
   size_t refused = 0;
-  for (const auto& p : r.points) refused += !p.ok;
+  for (const auto& p : r.points) refused += p.computed && !p.ok;
   if (refused) out += strf("%zu point(s) refused; `trainsim run` with the same --set values prints every error\n", refused);
   std::set<std::string> costs;
   for (const auto& p : r.points)
-    if (p.ok) costs.insert(p.costs);
+    if (p.computed && p.ok) costs.insert(p.costs);
   for (const auto& c : costs)
     out += "costs: " + (c == "embedded default" ? std::string("embedded default (calibrate/data/defaults.json)")
                                                 : "calibration database " + c) +
@@ -176,6 +185,12 @@ ordered_json sweep_json(const SweepResult& r) {
   j["axes"] = std::move(axes);
   j["overrides"] = r.overrides;
   j["notes"] = r.notes;
+  j["key"] = r.key;
+  if (r.shards > 1) {
+    size_t here = 0;
+    for (const auto& p : r.points) here += p.computed;
+    j["shard"] = {{"index", r.shard}, {"count", r.shards}, {"points", here}, {"of", r.points.size()}};
+  }
   const std::vector<size_t> order = sweep_ranking(r);
   std::vector<size_t> rank(r.points.size());
   for (size_t k = 0; k < order.size(); ++k) rank[order[k]] = k + 1;
@@ -184,6 +199,7 @@ ordered_json sweep_json(const SweepResult& r) {
   ordered_json pts = ordered_json::array();
   for (size_t i = 0; i < r.points.size(); ++i) {
     const SweepPoint& p = r.points[i];
+    if (!p.computed) continue;   // another shard's
     ordered_json q;
     q["index"] = i;
     q["rank"] = rank[i];
@@ -215,6 +231,70 @@ ordered_json sweep_json(const SweepResult& r) {
   }
   j["points"] = std::move(pts);
   return j;
+}
+
+Status store_sweep(const SweepResult& r, ResultsStore& store, const std::string& version, const std::string& machine) {
+  std::vector<SweepPointRecord> recs;
+  for (size_t i = 0; i < r.points.size(); ++i) {
+    const SweepPoint& p = r.points[i];
+    if (!p.computed) continue;
+    SweepPointRecord x;
+    x.sweep_key = r.key;
+    x.point = static_cast<int64_t>(i);
+    x.points = static_cast<int64_t>(r.points.size());
+    x.scenario = r.scenario;
+    x.set_json = nlohmann::json(p.set).dump();
+    x.point_json = sweep_point_record(p).dump();
+    x.version = version;
+    x.machine = machine;
+    recs.push_back(std::move(x));
+  }
+  return store.add_sweep_points(recs);
+}
+
+Status fill_sweep_from_stores(SweepResult* r, const std::vector<const ResultsStore*>& stores, const std::string& version) {
+  std::set<std::string> versions;
+  std::string names;
+  for (const ResultsStore* s : stores) names += (names.empty() ? "" : ", ") + s->path();
+  for (const ResultsStore* s : stores) {
+    auto recs = s->sweep_points(r->key);
+    if (!recs.ok()) return recs.status();
+    for (const auto& x : recs.value()) {
+      if (x.point < 0 || static_cast<size_t>(x.point) >= r->points.size() ||
+          x.points != static_cast<int64_t>(r->points.size()))
+        return Status::error(Error{s->path(), "/sweep_points/" + std::to_string(x.point), std::to_string(x.points) + " points",
+                                   "a point of a sweep of " + std::to_string(r->points.size()) +
+                                       " points under the same key (a damaged store?)"});
+      SweepPoint& p = r->points[static_cast<size_t>(x.point)];
+      if (p.computed) continue;   // an earlier store (or this run) has it
+      auto j = nlohmann::json::parse(x.point_json, nullptr, false);
+      const std::string where = s->path() + " (sweep " + r->key + ", point " + std::to_string(x.point) + ")";
+      if (j.is_discarded()) return Status::error(Error{where, "", "point_json", "not JSON (a damaged store?)"});
+      Status st = fill_sweep_point(j, where, &p);
+      if (!st.ok()) return st;
+      versions.insert(x.version);
+    }
+  }
+  std::vector<size_t> missing;
+  for (size_t i = 0; i < r->points.size(); ++i)
+    if (!r->points[i].computed) missing.push_back(i);
+  if (!missing.empty()) {
+    std::string list;
+    for (size_t k = 0; k < missing.size() && k < 12; ++k) list += (list.empty() ? "" : ", ") + std::to_string(missing[k]);
+    if (missing.size() > 12) list += ", ... (" + std::to_string(missing.size()) + " in all)";
+    const size_t have = r->points.size() - missing.size();
+    return Status::error(Error{
+        names, "/sweep_points", strf("%zu of %zu points", have, r->points.size()),
+        "every point of this sweep (key " + r->key + "); missing: " + list +
+            (have == 0 ? ". No store holds a point of it: give the shards' scenario, --vary, --set, --full and "
+                         "--calibration exactly as they ran"
+                       : ". Run the shards that compute them (--shard I/N --store FILE) and give their stores too")});
+  }
+  versions.erase(version);
+  for (const auto& v : versions)
+    r->notes.push_back("points computed by trainsim " + (v.empty() ? std::string("(version unknown)") : v) +
+                       " (this binary: " + version + ")");
+  return Status();
 }
 
 }  // namespace trainsim

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "reports/results_store.h"
 #include "scenarios/sweep.h"
 
 namespace trainsim {
@@ -17,11 +18,25 @@ namespace trainsim {
 // (the summary lines still count every point).
 std::string format_sweep(const SweepResult& r, size_t top = 0);
 
-// {"scenario", "mode", "rank_by", "axes": [{"key", "values"}], "overrides", "notes", "best": index|null,
+// Points this run does not have (SweepPoint::computed false: another shard's) are left out of
+// the table, the JSON and the counts; a shard's table says which share it holds.
+// {"scenario", "mode", "rank_by", "axes": [{"key", "values"}], "overrides", "notes", "key" (SweepResult::key),
+//  "shard": {"index", "count", "points", "of"} (only when sharded), "best": index|null,
 //  "points": [{"index", "rank", "values": {key: value} (tied keys each apart), "status": "ok"|"oom"|"invalid", "error",
 //  "dp", "step_s", "tokens_per_s", "tokens_per_s_per_gpu", "mfu", "hfu", "compute_s", "exposed_comm_s",
 //  "bubble_s", "peak_memory_gib", "peak_rank", "capacity_gib", "costs", "fingerprint"}]}
 // in product order ("rank" = place in the table, 1 = best); figures are null for invalid points.
 nlohmann::ordered_json sweep_json(const SweepResult& r);
+
+// Records the computed points of `r` in `store` under r.key (one transaction; a point stored
+// before under the key is replaced). `version` and `machine` say who computed them.
+Status store_sweep(const SweepResult& r, ResultsStore& store, const std::string& version, const std::string& machine);
+
+// Fills the points of `r` that are not computed from the stores' records under r.key (the first
+// store that has a point gives it; r is laid out by run_sweep with SweepOptions::compute false).
+// When a record was computed by a version other than `version`, r.notes says so. Error (the
+// stores named): a point no store holds (the indices missing, and which shard I/N would compute
+// them when every present point suggests a shard count), or a record that does not read back.
+Status fill_sweep_from_stores(SweepResult* r, const std::vector<const ResultsStore*>& stores, const std::string& version);
 
 }  // namespace trainsim

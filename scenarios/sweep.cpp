@@ -1,12 +1,16 @@
 #include "scenarios/sweep.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <type_traits>
 #include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "models/name_table.h"
 #include "scenarios/loader.h"
+#include "scenarios/verify.h"
 #include "sim/text.h"
 
 namespace trainsim {
@@ -120,6 +124,44 @@ std::vector<std::string> auto_values(const std::string& key, const Scenario& s, 
   return out;
 }
 
+// Loads point `p` (the base document with `overrides`) and predicts it: figures, or the
+// loader's or simulator's error.
+void predict_point(const nlohmann::json& base, const std::string& label, const std::vector<std::string>& overrides,
+                   const SweepOptions& opts, SweepPoint* p) {
+  auto sc = load_scenario_json(base, label, overrides);
+  if (!sc.ok()) {
+    p->error = message(sc.status());
+    return;
+  }
+  if (!opts.calibration.empty()) sc.value().options.calibration = opts.calibration;
+  p->dp = sc.value().parallel.dp;
+  p->costs = sc.value().options.calibration.empty() ? "embedded default" : sc.value().options.calibration;
+  PredictOptions po;
+  po.fast = opts.fast;
+  auto pr = predict(sc.value(), po);
+  if (!pr.ok()) {
+    p->error = message(pr.status());
+    return;
+  }
+  const Prediction& q = pr.value();
+  auto b = [&](Bucket k) { return q.breakdown[static_cast<size_t>(k)].seconds(); };
+  p->ok = true;
+  p->step_s = q.step_time.seconds();
+  p->tokens_per_s = q.tokens_per_s;
+  p->tokens_per_s_per_gpu = q.tokens_per_s_per_gpu;
+  p->mfu = q.mfu;
+  p->hfu = q.hfu;
+  p->compute_s = b(Bucket::kCompute) + b(Bucket::kRecompute) + b(Bucket::kOptimizer);
+  p->exposed_comm_s = b(Bucket::kTpExposed) + b(Bucket::kDpExposed) + b(Bucket::kPpExposed) +
+                      b(Bucket::kCpExposed) + b(Bucket::kEpExposed) + b(Bucket::kOffloadExposed);
+  p->bubble_s = b(Bucket::kBubble);
+  p->peak_memory_gib = q.peak_memory.total().gib();
+  p->capacity_gib = q.peak_memory.capacity.gib();
+  p->peak_rank = q.peak_memory.rank;
+  p->oom = q.peak_memory.oom();
+  p->fingerprint = q.fingerprint;
+}
+
 constexpr const char* kAutoKeys =
     "parallel.tp, parallel.pp, parallel.cp, parallel.ep, training.micro_batch, parallel.zero, parallel.recompute, "
     "parallel.recompute_layers, "
@@ -206,6 +248,9 @@ Result<SweepResult> run_sweep(const std::string& path, const std::vector<SweepAx
                               const SweepOptions& opts) {
   Status ov = check_overrides(opts.overrides);
   if (!ov.ok()) return ov;
+  if (opts.shards < 1 || opts.shard < 0 || opts.shard >= opts.shards)
+    return Status::error(Error{"--shard", "", std::to_string(opts.shard) + "/" + std::to_string(opts.shards),
+                               "expected I/N with 0 <= I < N, e.g. 0/4 for the first of four shards"});
   auto doc = read_scenario_document(path);
   if (!doc.ok()) return doc.status();
 
@@ -268,6 +313,25 @@ Result<SweepResult> run_sweep(const std::string& path, const std::vector<SweepAx
     res.notes.push_back(a.key + "=auto: " + list + " (" + rule + ")");
   }
   res.axes = ax;
+  res.shard = opts.shard;
+  res.shards = opts.shards;
+  {
+    // The key: what decides the figures, each part length-prefixed so no two layouts collide.
+    std::string k;
+    auto part = [&](const std::string& t) { k += std::to_string(t.size()) + ":" + t + ";"; };
+    part("trainsim-sweep-1");
+    part(base.dump());
+    for (const auto& a : ax) {
+      for (const auto& key : a.keys) part(key);
+      for (const auto& ps : a.parts)
+        for (const auto& v : ps) part(v);
+      part("/axis");
+    }
+    for (const auto& o : opts.overrides) part(o);
+    part(opts.fast ? "fast" : "full");
+    part(opts.calibration);
+    res.key = hash_hex(k);
+  }
 
   size_t count = 1;
   for (const auto& a : ax) {
@@ -292,38 +356,8 @@ Result<SweepResult> run_sweep(const std::string& path, const std::vector<SweepAx
       for (auto& o : ax[a].overrides(idx[a])) p.set.push_back(std::move(o));
     }
     overrides.insert(overrides.end(), p.set.begin(), p.set.end());
-    auto sc = load_scenario_json(base, label, overrides);
-    if (!sc.ok()) {
-      p.error = message(sc.status());
-    } else {
-      if (!opts.calibration.empty()) sc.value().options.calibration = opts.calibration;
-      p.dp = sc.value().parallel.dp;
-      p.costs = sc.value().options.calibration.empty() ? "embedded default" : sc.value().options.calibration;
-      PredictOptions po;
-      po.fast = opts.fast;
-      auto pr = predict(sc.value(), po);
-      if (!pr.ok()) {
-        p.error = message(pr.status());
-      } else {
-        const Prediction& q = pr.value();
-        auto b = [&](Bucket k) { return q.breakdown[static_cast<size_t>(k)].seconds(); };
-        p.ok = true;
-        p.step_s = q.step_time.seconds();
-        p.tokens_per_s = q.tokens_per_s;
-        p.tokens_per_s_per_gpu = q.tokens_per_s_per_gpu;
-        p.mfu = q.mfu;
-        p.hfu = q.hfu;
-        p.compute_s = b(Bucket::kCompute) + b(Bucket::kRecompute) + b(Bucket::kOptimizer);
-        p.exposed_comm_s = b(Bucket::kTpExposed) + b(Bucket::kDpExposed) + b(Bucket::kPpExposed) +
-                           b(Bucket::kCpExposed) + b(Bucket::kEpExposed) + b(Bucket::kOffloadExposed);
-        p.bubble_s = b(Bucket::kBubble);
-        p.peak_memory_gib = q.peak_memory.total().gib();
-        p.capacity_gib = q.peak_memory.capacity.gib();
-        p.peak_rank = q.peak_memory.rank;
-        p.oom = q.peak_memory.oom();
-        p.fingerprint = q.fingerprint;
-      }
-    }
+    p.computed = opts.compute && n % static_cast<size_t>(opts.shards) == static_cast<size_t>(opts.shard);
+    if (p.computed) predict_point(base, label, overrides, opts, &p);   // else another shard's point
     res.points.push_back(std::move(p));
     for (size_t a = ax.size(); a-- > 0;) {   // odometer, last axis fastest
       if (++idx[a] < ax[a].values.size()) break;
@@ -343,8 +377,9 @@ bool parse_sweep_rank(const std::string& s, SweepRank* out) { return parse_in(kS
 const char* to_string(SweepRank r) { return name_of(kSweepRanks, r); }
 
 std::vector<size_t> sweep_ranking(const SweepResult& r) {
-  std::vector<size_t> order(r.points.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::vector<size_t> order;
+  for (size_t i = 0; i < r.points.size(); ++i)
+    if (r.points[i].computed) order.push_back(i);
   auto cls = [&](const SweepPoint& p) { return !p.ok ? 2 : p.oom ? 1 : 0; };
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
     const SweepPoint &x = r.points[a], &y = r.points[b];
@@ -358,6 +393,97 @@ std::vector<size_t> sweep_ranking(const SweepResult& r) {
     return x.step_s < y.step_s;
   });
   return order;
+}
+
+namespace {
+
+nlohmann::json num_record(double v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  return v;
+}
+
+}  // namespace
+
+nlohmann::json sweep_point_record(const SweepPoint& p) {
+  nlohmann::json j;
+  j["set"] = p.set;
+  j["ok"] = p.ok;
+  j["error"] = p.error;
+  j["dp"] = p.dp;
+  j["step_s"] = num_record(p.step_s);
+  j["tokens_per_s"] = num_record(p.tokens_per_s);
+  j["tokens_per_s_per_gpu"] = num_record(p.tokens_per_s_per_gpu);
+  j["mfu"] = num_record(p.mfu);
+  j["hfu"] = num_record(p.hfu);
+  j["compute_s"] = num_record(p.compute_s);
+  j["exposed_comm_s"] = num_record(p.exposed_comm_s);
+  j["bubble_s"] = num_record(p.bubble_s);
+  j["peak_memory_gib"] = num_record(p.peak_memory_gib);
+  j["capacity_gib"] = num_record(p.capacity_gib);
+  j["peak_rank"] = p.peak_rank;
+  j["oom"] = p.oom;
+  j["costs"] = p.costs;
+  j["fingerprint"] = p.fingerprint;
+  return j;
+}
+
+Status fill_sweep_point(const nlohmann::json& rec, const std::string& source, SweepPoint* p) {
+  Status st;
+  auto bad = [&](const std::string& key, const std::string& want) {
+    st.add(Error{source, "/" + key, rec.is_object() && rec.contains(key) ? rec[key].dump() : "missing", want});
+  };
+  if (!rec.is_object()) return Status::error(Error{source, "", rec.dump(), "a sweep point record (a JSON object)"});
+  SweepPoint q = *p;
+  if (!rec.contains("set") || !rec["set"].is_array()) {
+    bad("set", "the point's KEY=VALUE overrides (an array of strings)");
+  } else if (rec["set"] != nlohmann::json(p->set)) {
+    bad("set", "this point's " + nlohmann::json(p->set).dump() + " (a record of another point)");
+  }
+  auto flag = [&](const char* key, bool* out) {
+    if (rec.contains(key) && rec[key].is_boolean()) *out = rec[key].get<bool>();
+    else bad(key, "true or false");
+  };
+  auto text = [&](const char* key, std::string* out) {
+    if (rec.contains(key) && rec[key].is_string()) *out = rec[key].get<std::string>();
+    else bad(key, "a string");
+  };
+  auto real = [&](const char* key, double* out) {
+    const nlohmann::json* v = rec.contains(key) ? &rec[key] : nullptr;
+    if (v && v->is_number()) {
+      *out = v->get<double>();
+    } else if (v && v->is_string() && (*v == "nan" || *v == "inf" || *v == "-inf")) {
+      *out = *v == "nan" ? std::nan("") : *v == "inf" ? HUGE_VAL : -HUGE_VAL;
+    } else {
+      bad(key, "a number (or \"nan\", \"inf\", \"-inf\")");
+    }
+  };
+  auto whole = [&](const char* key, auto* out, uint64_t most) {
+    if (rec.contains(key) && rec[key].is_number_unsigned() && rec[key].get<uint64_t>() <= most)
+      *out = static_cast<std::remove_pointer_t<decltype(out)>>(rec[key].get<uint64_t>());
+    else bad(key, "a whole number from 0 to " + std::to_string(most));
+  };
+  flag("ok", &q.ok);
+  text("error", &q.error);
+  whole("dp", &q.dp, static_cast<uint64_t>(INT32_MAX));
+  real("step_s", &q.step_s);
+  real("tokens_per_s", &q.tokens_per_s);
+  real("tokens_per_s_per_gpu", &q.tokens_per_s_per_gpu);
+  real("mfu", &q.mfu);
+  real("hfu", &q.hfu);
+  real("compute_s", &q.compute_s);
+  real("exposed_comm_s", &q.exposed_comm_s);
+  real("bubble_s", &q.bubble_s);
+  real("peak_memory_gib", &q.peak_memory_gib);
+  real("capacity_gib", &q.capacity_gib);
+  whole("peak_rank", &q.peak_rank, UINT32_MAX);
+  flag("oom", &q.oom);
+  text("costs", &q.costs);
+  whole("fingerprint", &q.fingerprint, UINT64_MAX);
+  if (!st.ok()) return st;
+  q.computed = true;
+  *p = std::move(q);
+  return Status();
 }
 
 }  // namespace trainsim

@@ -21,11 +21,17 @@
 // global batch up to 16; parallel.zero 0-3; every recompute mode, schedule and attention kernel; both values of
 // sequence_parallel, dp_overlap and ep_overlap. The notes list each expansion; SweepResult::axes
 // holds the expanded values.
+// Sharding (SweepOptions::shard / shards): a run predicts every shards-th point; the points go
+// to a results store (reports/results_store.h) under SweepResult::key, and a run with
+// compute = false lays the same points out for fill_sweep_point to fill from the store, so the
+// merged table and JSON are those of the whole sweep run at once (a test checks it byte for byte).
 // Thread-safety: reentrant.
 #pragma once
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "scenarios/predict.h"
 #include "sim/status.h"
@@ -63,6 +69,13 @@ struct SweepOptions {
   SweepRank rank_by = SweepRank::kStep;
   std::vector<std::string> overrides;  // --set, applied to every point before its axis values
   std::string calibration;             // costs.calibration of every point ("" = as the file says)
+  // Shards (`--shard I/N`, or the processes of an MPI job): this run predicts the points whose
+  // index % shards == shard (round robin, so heavy corners of the product spread over the
+  // shards); the rest stay SweepPoint::computed = false. 0 <= shard < shards.
+  int shard = 0, shards = 1;
+  // false: predict nothing (every point computed = false), only lay the points out and derive
+  // the key (to fill them from a results store: fill_sweep_point).
+  bool compute = true;
 };
 
 // At most this many points per sweep (product of the axes' value counts).
@@ -71,6 +84,7 @@ constexpr size_t kMaxSweepPoints = 4096;
 struct SweepPoint {
   std::vector<std::string> values;  // one per axis (tied keys: "64+512")
   std::vector<std::string> set;     // the axes' "KEY=VALUE" overrides, one per key
+  bool computed = false;            // this run has the point (false: another shard's)
   bool ok = false;                  // predicted (false: `error` says why not)
   std::string error;                // the loader's or simulator's message
   int dp = 0;
@@ -93,6 +107,12 @@ struct SweepResult {
   SweepRank rank_by = SweepRank::kStep;
   std::vector<std::string> notes;   // what the sweep changed in the file besides the axes
   std::vector<SweepPoint> points;   // product order, last axis fastest
+  int shard = 0, shards = 1;        // SweepOptions' (shards 1: every point)
+  // 16 hex digits (FNV-1a 64) of what decides the points' figures: the scenario document as the
+  // points load it, the axes' keys and values (after auto), the --set overrides, the mode and
+  // the calibration path (not its content). Every shard of one sweep has the same key; a
+  // results store keeps points under it.
+  std::string key;
 };
 
 // path "" = the embedded quickstart. Errors: the file cannot be read or is not JSON, a base
@@ -102,7 +122,18 @@ Result<SweepResult> run_sweep(const std::string& path, const std::vector<SweepAx
                               const SweepOptions& opts);
 
 // Point indices, best first: predicted points that fit in memory by rank_by, then those that do
-// not fit by rank_by, then the refused ones in product order (ties keep product order).
+// not fit by rank_by, then the refused ones in product order (ties keep product order). Points
+// this run does not have (computed = false) are left out.
 std::vector<size_t> sweep_ranking(const SweepResult& r);
+
+// A computed point's figures as JSON, for a results store or another process: everything
+// format_sweep and sweep_json read ("set", "ok", "error", "dp", the figures, "oom", "costs",
+// "fingerprint"). Doubles are JSON numbers, which read back to the same bits; a non-finite one
+// is the string "nan", "inf" or "-inf".
+nlohmann::json sweep_point_record(const SweepPoint& p);
+// Fills `p` (laid out by run_sweep: values and set) from a record and marks it computed. Error
+// (file `source`, JSON path, value): a field missing or of the wrong type, or a record whose
+// "set" is not the point's (a record of another point).
+Status fill_sweep_point(const nlohmann::json& record, const std::string& source, SweepPoint* p);
 
 }  // namespace trainsim

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -268,6 +269,49 @@ TEST_F(Cli, SweepPrintsATableAndWritesEveryPoint) {
   r = run("sweep " + path("missing.json") + " --vary parallel.tp=1,2");
   EXPECT_EQ(r.rc, 2) << r.out;
   EXPECT_NE(r.out.find("missing.json"), std::string::npos) << r.out;
+}
+
+// `trainsim sweep --shard I/N --store FILE` in three runs, then `--from-store` with the three
+// stores: the same output, byte for byte, as the sweep run at once; and the errors.
+TEST_F(Cli, ShardedSweepMergesToTheWholeSweep) {
+  const std::string sweep = "sweep --vary parallel.tp=1,2,4,8 --vary parallel.zero=1,3 --set training.micro_batch=2";
+  CmdResult whole = run(sweep + " --json " + path("whole.json"));
+  ASSERT_EQ(whole.rc, 0) << whole.out;
+  std::string stores;
+  for (int i = 0; i < 3; ++i) {
+    const std::string db = path("shard" + std::to_string(i) + ".db");
+    CmdResult r = run(sweep + " --shard " + std::to_string(i) + "/3 --store " + db);
+    ASSERT_EQ(r.rc, 0) << r.out;
+    EXPECT_NE(r.out.find("shard " + std::to_string(i) + "/3: " + (i < 2 ? "3" : "2") + " of the 8 points"),
+              std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("recorded " + std::string(i < 2 ? "3" : "2") + " point(s) in " + db), std::string::npos) << r.out;
+    stores += " --from-store " + db;
+  }
+  CmdResult merged = run(sweep + stores + " --json " + path("merged.json"));
+  ASSERT_EQ(merged.rc, 0) << merged.out;
+  EXPECT_EQ(merged.out.substr(0, merged.out.rfind("wrote ")), whole.out.substr(0, whole.out.rfind("wrote ")));
+  std::ifstream a(path("whole.json")), b(path("merged.json"));
+  const std::string ja((std::istreambuf_iterator<char>(a)), {}), jb((std::istreambuf_iterator<char>(b)), {});
+  EXPECT_FALSE(ja.empty());
+  EXPECT_EQ(ja, jb);
+
+  CmdResult r = run(sweep + " --from-store " + path("shard0.db"));
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_NE(r.out.find("3 of 8 points"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("missing: 1, 2, 4, 5, 7"), std::string::npos) << r.out;
+  for (const char* bad : {"3/3", "1", "a/2", "0/0", "-1/2", "1/2/3"}) {
+    r = run(sweep + " --shard " + bad);
+    EXPECT_EQ(r.rc, 2) << bad << ": " << r.out;
+    EXPECT_NE(r.out.find("--shard"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("0 <= I < N"), std::string::npos) << r.out;
+  }
+  r = run(sweep + " --shard 0/2 --from-store " + path("shard0.db"));
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_NE(r.out.find("predicts nothing"), std::string::npos) << r.out;
+  r = run(sweep + " --from-store " + path("none.db"));
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_NE(r.out.find("none.db"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--store FILE` makes one"), std::string::npos) << r.out;
 }
 
 TEST_F(Cli, ValidateWithCalibrationPricesOnlyTheRowsOfItsGpu) {

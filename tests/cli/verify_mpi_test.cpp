@@ -5,7 +5,9 @@
 // restricted plan (tests/calibrate/host_order_check.h), and that the thread and MPI back ends
 // report the same task counts per class, and that each run's calibration timed its collectives
 // with its own mechanism. Also `mpiexec -np 2 trainsim calibrate --host ... --backend mpi`: the
-// collective lines timed between the processes. Skipped only when CMake found no MPI.
+// collective lines timed between the processes. And `mpiexec -np 2 trainsim sweep ...`: the two
+// processes split the points and rank 0 prints what one process prints, byte for byte. Skipped
+// only when CMake found no MPI.
 #include <gtest/gtest.h>
 
 #include "tests/cli/cli_run.h"
@@ -15,6 +17,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <string>
 
@@ -227,6 +230,37 @@ TEST(VerifyMpiBuild, BackendChoiceErrors) {
                          "/scenarios/verify_small.json --backend mpi");
   EXPECT_EQ(mc.rc, 2) << mc.out;
   EXPECT_NE(mc.out.find("built without MPI"), std::string::npos) << mc.out;
+#endif
+}
+
+// `mpiexec -np 2 trainsim sweep`: process r predicts the points of shard r/2, rank 0 gathers
+// them and prints the table and writes the JSON and the store, the same as one process.
+TEST(SweepMpi, TwoProcessesPrintWhatOneProcessPrints) {
+#ifndef TRAINSIM_HAVE_MPI
+  GTEST_SKIP() << "built without MPI (CMake found no MPI)";
+#else
+  const auto dir = std::filesystem::temp_directory_path() / ("trainsim_sweep_mpi_" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string bin = TRAINSIM_BINARY;
+  const std::string args = " sweep --vary parallel.tp=1,2,4,8,3 --vary parallel.zero=1,3 --json ";
+  CmdResult one = run_cmd(bin + args + (dir / "one.json").string());
+  ASSERT_EQ(one.rc, 0) << one.out;
+  CmdResult two = run_cmd(launcher() + bin + args + (dir / "two.json").string() + " --store " + (dir / "two.db").string());
+  ASSERT_EQ(two.rc, 0) << two.out;
+  const std::string table = one.out.substr(0, one.out.rfind("wrote "));
+  EXPECT_EQ(two.out.substr(0, table.size()), table) << two.out;
+  EXPECT_NE(two.out.find("recorded 10 point(s)"), std::string::npos) << "rank 0 records every point: " << two.out;
+  std::ifstream a(dir / "one.json"), b(dir / "two.json");
+  const std::string ja((std::istreambuf_iterator<char>(a)), {}), jb((std::istreambuf_iterator<char>(b)), {});
+  EXPECT_FALSE(ja.empty());
+  EXPECT_EQ(ja, jb);
+  // The store rank 0 wrote holds the whole sweep.
+  CmdResult back = run_cmd(bin + " sweep --vary parallel.tp=1,2,4,8,3 --vary parallel.zero=1,3 --from-store " +
+                           (dir / "two.db").string());
+  ASSERT_EQ(back.rc, 0) << back.out;
+  EXPECT_EQ(back.out, table);
+  std::filesystem::remove_all(dir);
 #endif
 }
 

@@ -1,7 +1,7 @@
 // The verify results store (reports/results_store.h): records round-trip, the history table
 // shows the error per version, and a writer killed mid-run (SIGKILL) leaves a store that opens
 // with every record committed before the kill and nothing half-written; a schema-1 store is
-// upgraded to schema 2 (record kinds) in place.
+// upgraded to schema 2 (record kinds) in place, and any store gets the sweep points' table.
 #include "reports/results_store.h"
 
 #include <gtest/gtest.h>
@@ -167,6 +167,23 @@ TEST(ResultsStore, UpgradesSchema1AndKeepsKindsApart) {
   auto again = ResultsStore::open(path, false);
   ASSERT_TRUE(again.ok()) << again.status().to_string();
   EXPECT_EQ(again.value()->records("")->size(), 2u);
+  // The upgraded store (which had no sweep_points table) keeps sweep points too.
+  SweepPointRecord sp;
+  sp.sweep_key = "0123456789abcdef";
+  sp.point = 3;
+  sp.points = 8;
+  sp.point_json = R"({"ok":true})";
+  ASSERT_TRUE(again.value()->add_sweep_points({sp}).ok());
+  auto pts = again.value()->sweep_points("0123456789abcdef");
+  ASSERT_TRUE(pts.ok()) << pts.status().to_string();
+  ASSERT_EQ(pts->size(), 1u);
+  EXPECT_EQ(pts->at(0).point, 3);
+  EXPECT_EQ(pts->at(0).point_json, R"({"ok":true})");
+  EXPECT_FALSE(pts->at(0).time_utc.empty());
+  sp.point_json = R"({"ok":false})";   // a shard run again replaces its points
+  ASSERT_TRUE(again.value()->add_sweep_points({sp}).ok());
+  EXPECT_EQ(again.value()->sweep_points("0123456789abcdef")->at(0).point_json, R"({"ok":false})");
+  EXPECT_TRUE(again.value()->sweep_points("fedcba9876543210")->empty());
   std::filesystem::remove(path);
 }
 

@@ -1,11 +1,16 @@
 // trainsim sweep (scenarios/sweep.h, reports/sweep_report.h): every point is exactly the
 // prediction `trainsim run --set ...` gives for its values (oracle), the product order, the
-// derived dp, the ranking, and the errors.
+// derived dp, the ranking, and the errors; shards partition the points and the shards' stores
+// give back the whole sweep's table and JSON byte for byte.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <cmath>
+#include <filesystem>
 #include <string>
 #include <vector>
 
+#include "reports/results_store.h"
 #include "reports/sweep_report.h"
 #include "scenarios/loader.h"
 #include "scenarios/sweep.h"
@@ -362,6 +367,179 @@ TEST(Sweep, BadAxesAndTooManyPointsAreErrors) {
   res = run_sweep("/nonexistent/x.json", axes({"parallel.tp=1,2"}), {});
   ASSERT_FALSE(res.ok());
   EXPECT_NE(res.status().to_string().find("/nonexistent/x.json"), std::string::npos);
+}
+
+// Shards split the points round robin: each point is computed by exactly one of N shards, with
+// the very figures of the unsharded run; every shard has the unsharded run's key, and another
+// --set, mode or axis value gives another key.
+TEST(Sweep, ShardsPartitionThePointsAndShareTheKey) {
+  const auto ax = axes({"parallel.tp=1,2,4,8", "parallel.zero=1,3", "parallel.recompute=none,full"});
+  auto all = run_sweep("", ax, {});
+  ASSERT_TRUE(all.ok()) << all.status().to_string();
+  ASSERT_EQ(all->points.size(), 16u);
+  EXPECT_EQ(all->key.size(), 16u);
+  std::vector<int> seen(16, 0);
+  for (int shards : {2, 3, 5}) {
+    std::fill(seen.begin(), seen.end(), 0);
+    for (int i = 0; i < shards; ++i) {
+      SweepOptions so;
+      so.shard = i;
+      so.shards = shards;
+      auto part = run_sweep("", ax, so);
+      ASSERT_TRUE(part.ok()) << part.status().to_string();
+      EXPECT_EQ(part->key, all->key) << "every shard of one sweep has its key";
+      ASSERT_EQ(part->points.size(), 16u);
+      for (size_t n = 0; n < 16; ++n) {
+        const SweepPoint& p = part->points[n];
+        EXPECT_EQ(p.values, all->points[n].values);
+        EXPECT_EQ(p.computed, static_cast<int>(n % shards) == i) << n;
+        if (!p.computed) continue;
+        ++seen[n];
+        EXPECT_EQ(p.step_s, all->points[n].step_s);
+        EXPECT_EQ(p.fingerprint, all->points[n].fingerprint);
+        EXPECT_EQ(p.peak_memory_gib, all->points[n].peak_memory_gib);
+      }
+      // The ranking holds this shard's points only.
+      for (size_t k : sweep_ranking(part.value())) EXPECT_TRUE(part->points[k].computed);
+      EXPECT_NE(format_sweep(part.value()).find("shard " + std::to_string(i) + "/" + std::to_string(shards)),
+                std::string::npos);
+    }
+    for (size_t n = 0; n < 16; ++n) EXPECT_EQ(seen[n], 1) << "point " << n << " of " << shards << " shards";
+  }
+  SweepOptions other;
+  other.overrides = {"training.micro_batch=2"};
+  EXPECT_NE(run_sweep("", ax, other)->key, all->key);
+  SweepOptions full;
+  full.fast = false;
+  full.compute = false;
+  EXPECT_NE(run_sweep("", ax, full)->key, all->key);
+  EXPECT_NE(run_sweep("", axes({"parallel.tp=1,2,4", "parallel.zero=1,3", "parallel.recompute=none,full"}), {})->key,
+            all->key);
+  SweepOptions ranked;   // ranking is presentation: the same points, the same key
+  ranked.rank_by = SweepRank::kTokens;
+  ranked.compute = false;
+  EXPECT_EQ(run_sweep("", ax, ranked)->key, all->key);
+  for (auto [i, n] : {std::pair{2, 2}, {-1, 2}, {0, 0}}) {
+    SweepOptions bad;
+    bad.shard = i;
+    bad.shards = n;
+    auto r = run_sweep("", ax, bad);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.status().to_string().find("--shard"), std::string::npos) << r.status().to_string();
+  }
+}
+
+// A point's record reads back to the same point, bit for bit (non-finite figures included); a
+// record of another point or with a field of the wrong type is refused, naming the field.
+TEST(Sweep, PointRecordsRoundTripExactly) {
+  auto res = run_sweep("", axes({"parallel.tp=1,3"}), {});
+  ASSERT_TRUE(res.ok());
+  ASSERT_TRUE(res->points[0].ok);
+  ASSERT_FALSE(res->points[1].ok) << "tp 3 does not divide the heads";
+  for (SweepPoint p : res->points) {
+    SweepPoint q;
+    q.values = p.values;
+    q.set = p.set;
+    ASSERT_TRUE(fill_sweep_point(nlohmann::json::parse(sweep_point_record(p).dump()), "test", &q).ok());
+    EXPECT_TRUE(q.computed);
+    EXPECT_EQ(sweep_point_record(q).dump(), sweep_point_record(p).dump());
+    EXPECT_EQ(q.step_s, p.step_s);
+    EXPECT_EQ(q.mfu, p.mfu);
+    EXPECT_EQ(q.error, p.error);
+    EXPECT_EQ(q.fingerprint, p.fingerprint);
+  }
+  SweepPoint odd = res->points[0];
+  odd.mfu = std::nan("");
+  odd.hfu = HUGE_VAL;
+  odd.bubble_s = -HUGE_VAL;
+  odd.step_s = 0.1 + 0.2;   // not a short decimal: still the same bits
+  SweepPoint back;
+  back.set = odd.set;
+  ASSERT_TRUE(fill_sweep_point(nlohmann::json::parse(sweep_point_record(odd).dump()), "test", &back).ok());
+  EXPECT_TRUE(std::isnan(back.mfu));
+  EXPECT_EQ(back.hfu, HUGE_VAL);
+  EXPECT_EQ(back.bubble_s, -HUGE_VAL);
+  EXPECT_EQ(back.step_s, 0.1 + 0.2);
+
+  SweepPoint other;
+  other.set = res->points[1].set;
+  Status st = fill_sweep_point(sweep_point_record(res->points[0]), "store.db", &other);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.to_string().find("store.db"), std::string::npos) << st.to_string();
+  EXPECT_NE(st.to_string().find("a record of another point"), std::string::npos) << st.to_string();
+  EXPECT_FALSE(other.computed);
+  nlohmann::json broken = sweep_point_record(res->points[0]);
+  broken["step_s"] = "fast";
+  broken.erase("oom");
+  broken["dp"] = -1;
+  SweepPoint target;
+  target.set = res->points[0].set;
+  st = fill_sweep_point(broken, "store.db", &target);
+  ASSERT_FALSE(st.ok());
+  for (const char* want : {"/step_s", "/oom", "/dp", "\"fast\""})
+    EXPECT_NE(st.to_string().find(want), std::string::npos) << want << ": " << st.to_string();
+  EXPECT_FALSE(target.computed) << "a refused record leaves the point as it was";
+}
+
+// Three shards, each recording into a store of its own (or all into one), give back the whole
+// sweep: the table and the JSON of the points filled from the stores are byte for byte those
+// of the unsharded run. A missing shard is an error that lists the missing points.
+TEST(Sweep, ShardsStoresGiveBackTheWholeSweepByteForByte) {
+  const auto ax = axes({"parallel.tp=1,2,4,3", "parallel.zero=1,3"});   // tp 3: refused points too
+  auto all = run_sweep("", ax, {});
+  ASSERT_TRUE(all.ok());
+  const std::string want_text = format_sweep(all.value()), want_json = sweep_json(all.value()).dump(2);
+  const auto dir = std::filesystem::temp_directory_path() / ("trainsim_sweep_store_" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  std::vector<std::unique_ptr<ResultsStore>> stores;
+  auto shared = ResultsStore::open((dir / "all.db").string(), true);
+  ASSERT_TRUE(shared.ok()) << shared.status().to_string();
+  for (int i = 0; i < 3; ++i) {
+    SweepOptions so;
+    so.shard = i;
+    so.shards = 3;
+    auto part = run_sweep("", ax, so);
+    ASSERT_TRUE(part.ok());
+    auto st = ResultsStore::open((dir / ("shard" + std::to_string(i) + ".db")).string(), true);
+    ASSERT_TRUE(st.ok()) << st.status().to_string();
+    ASSERT_TRUE(store_sweep(part.value(), *st.value(), "v1", "host").ok());
+    ASSERT_TRUE(store_sweep(part.value(), *shared.value(), "v1", "host").ok());
+    stores.push_back(std::move(st).value());
+  }
+  SweepOptions lay;
+  lay.compute = false;
+  auto merged = run_sweep("", ax, lay);
+  ASSERT_TRUE(merged.ok());
+  for (const auto& p : merged->points) EXPECT_FALSE(p.computed);
+  ASSERT_TRUE(fill_sweep_from_stores(&merged.value(), {stores[0].get(), stores[1].get(), stores[2].get()}, "v1").ok());
+  EXPECT_EQ(format_sweep(merged.value()), want_text);
+  EXPECT_EQ(sweep_json(merged.value()).dump(2), want_json);
+  auto one = run_sweep("", ax, lay);
+  ASSERT_TRUE(fill_sweep_from_stores(&one.value(), {shared.value().get()}, "v1").ok());
+  EXPECT_EQ(format_sweep(one.value()), want_text) << "one store that every shard wrote";
+
+  // Points computed by another version are said so.
+  auto later = run_sweep("", ax, lay);
+  ASSERT_TRUE(fill_sweep_from_stores(&later.value(), {shared.value().get()}, "v2").ok());
+  EXPECT_NE(format_sweep(later.value()).find("note: points computed by trainsim v1 (this binary: v2)"), std::string::npos);
+
+  // Shard 1 missing: its points are listed.
+  auto partial = run_sweep("", ax, lay);
+  Status st = fill_sweep_from_stores(&partial.value(), {stores[0].get(), stores[2].get()}, "v1");
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.to_string().find("5 of 8 points"), std::string::npos) << st.to_string();
+  EXPECT_NE(st.to_string().find("missing: 1, 4, 7"), std::string::npos) << st.to_string();
+  // Another sweep (a --set the shards did not have) finds none of its points.
+  SweepOptions other = lay;
+  other.overrides = {"training.micro_batch=2"};
+  auto elsewhere = run_sweep("", ax, other);
+  st = fill_sweep_from_stores(&elsewhere.value(), {shared.value().get()}, "v1");
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.to_string().find("No store holds a point of it"), std::string::npos) << st.to_string();
+  stores.clear();
+  shared = Status::error("closed");
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
