@@ -90,9 +90,8 @@ std::string format_sweep(const SweepResult& r, size_t top) {
   size_t here = 0;
   for (const auto& p : r.points) here += p.computed;
   if (r.shards > 1) {
-    out += strf("shard %d/%d: %zu of the %zu points (index %% %d = %d); `--from-store` with every shard's store "
-                "prints the whole sweep\n",
-                r.shard, r.shards, here, r.points.size(), r.shards, r.shard);
+    out += strf("shard %d/%d: %zu of the %zu points; `--from-store` with every shard's store prints the whole sweep\n",
+                r.shard, r.shards, here, r.points.size());
   } else if (here < r.points.size()) {
     out += strf("%zu of the %zu points computed\n", here, r.points.size());
   }

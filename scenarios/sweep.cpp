@@ -347,6 +347,7 @@ Result<SweepResult> run_sweep(const std::string& path, const std::vector<SweepAx
     }
   }
 
+  const std::vector<int> shard_of = sweep_shard_of(count, opts.shards);
   std::vector<size_t> idx(ax.size(), 0);
   for (size_t n = 0; n < count; ++n) {
     SweepPoint p;
@@ -356,7 +357,7 @@ Result<SweepResult> run_sweep(const std::string& path, const std::vector<SweepAx
       for (auto& o : ax[a].overrides(idx[a])) p.set.push_back(std::move(o));
     }
     overrides.insert(overrides.end(), p.set.begin(), p.set.end());
-    p.computed = opts.compute && n % static_cast<size_t>(opts.shards) == static_cast<size_t>(opts.shard);
+    p.computed = opts.compute && shard_of[n] == opts.shard;
     if (p.computed) predict_point(base, label, overrides, opts, &p);   // else another shard's point
     res.points.push_back(std::move(p));
     for (size_t a = ax.size(); a-- > 0;) {   // odometer, last axis fastest
@@ -375,6 +376,24 @@ constexpr NameTable<SweepRank, 3> kSweepRanks{
 bool parse_sweep_rank(const std::string& s, SweepRank* out) { return parse_in(kSweepRanks, s, out); }
 
 const char* to_string(SweepRank r) { return name_of(kSweepRanks, r); }
+
+std::vector<int> sweep_shard_of(size_t points, int shards) {
+  auto mix = [](uint64_t z) {   // splitmix64's finalizer
+    z += 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  };
+  std::vector<size_t> order(points);
+  for (size_t i = 0; i < points; ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    const uint64_t ha = mix(a), hb = mix(b);
+    return ha != hb ? ha < hb : a < b;
+  });
+  std::vector<int> out(points, 0);
+  for (size_t k = 0; k < points; ++k) out[order[k]] = static_cast<int>(k % static_cast<size_t>(std::max(1, shards)));
+  return out;
+}
 
 std::vector<size_t> sweep_ranking(const SweepResult& r) {
   std::vector<size_t> order;

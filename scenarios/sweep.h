@@ -69,9 +69,9 @@ struct SweepOptions {
   SweepRank rank_by = SweepRank::kStep;
   std::vector<std::string> overrides;  // --set, applied to every point before its axis values
   std::string calibration;             // costs.calibration of every point ("" = as the file says)
-  // Shards (`--shard I/N`, or the processes of an MPI job): this run predicts the points whose
-  // index % shards == shard (round robin, so heavy corners of the product spread over the
-  // shards); the rest stay SweepPoint::computed = false. 0 <= shard < shards.
+  // Shards (`--shard I/N`, or the processes of an MPI job): this run predicts the points that
+  // sweep_shard_of gives shard `shard`; the rest stay SweepPoint::computed = false.
+  // 0 <= shard < shards.
   int shard = 0, shards = 1;
   // false: predict nothing (every point computed = false), only lay the points out and derive
   // the key (to fill them from a results store: fill_sweep_point).
@@ -120,6 +120,13 @@ struct SweepResult {
 // points.
 Result<SweepResult> run_sweep(const std::string& path, const std::vector<SweepAxis>& axes,
                               const SweepOptions& opts);
+
+// The shard of each of `points` points among `shards`: the points are dealt round robin in a
+// fixed pseudo-random order (by a hash of the index), so every shard gets points/shards of
+// them, give or take one, and no axis of the product lines up with a shard (dealt in product
+// order, 2 shards of a sweep whose last axis is micro-batch 1,2 would get one micro-batch
+// each, and the costlier one all of it).
+std::vector<int> sweep_shard_of(size_t points, int shards);
 
 // Point indices, best first: predicted points that fit in memory by rank_by, then those that do
 // not fit by rank_by, then the refused ones in product order (ties keep product order). Points

@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -369,8 +370,9 @@ TEST(Sweep, BadAxesAndTooManyPointsAreErrors) {
   EXPECT_NE(res.status().to_string().find("/nonexistent/x.json"), std::string::npos);
 }
 
-// Shards split the points round robin: each point is computed by exactly one of N shards, with
-// the very figures of the unsharded run; every shard has the unsharded run's key, and another
+// Shards split the points: each point is computed by exactly one of N shards, with the very
+// figures of the unsharded run, each shard gets points/N of them (give or take one), and no
+// shard holds one value of an axis only; every shard has the unsharded run's key, and another
 // --set, mode or axis value gives another key.
 TEST(Sweep, ShardsPartitionThePointsAndShareTheKey) {
   const auto ax = axes({"parallel.tp=1,2,4,8", "parallel.zero=1,3", "parallel.recompute=none,full"});
@@ -381,6 +383,8 @@ TEST(Sweep, ShardsPartitionThePointsAndShareTheKey) {
   std::vector<int> seen(16, 0);
   for (int shards : {2, 3, 5}) {
     std::fill(seen.begin(), seen.end(), 0);
+    const std::vector<int> of = sweep_shard_of(16, shards);
+    ASSERT_EQ(of.size(), 16u);
     for (int i = 0; i < shards; ++i) {
       SweepOptions so;
       so.shard = i;
@@ -392,7 +396,7 @@ TEST(Sweep, ShardsPartitionThePointsAndShareTheKey) {
       for (size_t n = 0; n < 16; ++n) {
         const SweepPoint& p = part->points[n];
         EXPECT_EQ(p.values, all->points[n].values);
-        EXPECT_EQ(p.computed, static_cast<int>(n % shards) == i) << n;
+        EXPECT_EQ(p.computed, of[n] == i) << n;
         if (!p.computed) continue;
         ++seen[n];
         EXPECT_EQ(p.step_s, all->points[n].step_s);
@@ -401,6 +405,15 @@ TEST(Sweep, ShardsPartitionThePointsAndShareTheKey) {
       }
       // The ranking holds this shard's points only.
       for (size_t k : sweep_ranking(part.value())) EXPECT_TRUE(part->points[k].computed);
+      size_t mine = 0;
+      std::set<std::string> recompute;   // the last axis's values among this shard's points
+      for (const auto& p : part->points)
+        if (p.computed) ++mine, recompute.insert(p.values[2]);
+      EXPECT_GE(mine, 16u / shards);
+      EXPECT_LE(mine, (16u + shards - 1) / shards);
+      if (shards == 2)
+        EXPECT_EQ(recompute.size(), 2u) << "a shard is not one value of the last axis (dealt in product order, "
+                                           "it would be)";
       EXPECT_NE(format_sweep(part.value()).find("shard " + std::to_string(i) + "/" + std::to_string(shards)),
                 std::string::npos);
     }
@@ -528,8 +541,12 @@ TEST(Sweep, ShardsStoresGiveBackTheWholeSweepByteForByte) {
   auto partial = run_sweep("", ax, lay);
   Status st = fill_sweep_from_stores(&partial.value(), {stores[0].get(), stores[2].get()}, "v1");
   ASSERT_FALSE(st.ok());
+  std::string missing;
+  const std::vector<int> of = sweep_shard_of(8, 3);
+  for (size_t n = 0; n < 8; ++n)
+    if (of[n] == 1) missing += (missing.empty() ? "" : ", ") + std::to_string(n);
   EXPECT_NE(st.to_string().find("5 of 8 points"), std::string::npos) << st.to_string();
-  EXPECT_NE(st.to_string().find("missing: 1, 4, 7"), std::string::npos) << st.to_string();
+  EXPECT_NE(st.to_string().find("missing: " + missing + "."), std::string::npos) << st.to_string();
   // Another sweep (a --set the shards did not have) finds none of its points.
   SweepOptions other = lay;
   other.overrides = {"training.micro_batch=2"};
