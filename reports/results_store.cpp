@@ -57,6 +57,19 @@ std::string utc_now() {
   return b;
 }
 
+// Runs `body` (returning a Status) inside BEGIN IMMEDIATE ... COMMIT; rolls back when it or
+// the commit fails.
+template <typename Body>
+Status in_transaction(sqlite3* db, const std::string& path, Body body) {
+  if (sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK)
+    return sql_error(path, db, "cannot start a transaction");
+  Status st = body();
+  if (st.ok() && sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK)
+    st = sql_error(path, db, "cannot commit");
+  if (!st.ok()) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+  return st;
+}
+
 std::string col_text(sqlite3_stmt* s, int i) {
   const unsigned char* t = sqlite3_column_text(s, i);
   return t ? reinterpret_cast<const char*>(t) : "";
@@ -114,43 +127,33 @@ Result<std::unique_ptr<ResultsStore>> ResultsStore::open(const std::string& path
 
 Result<int64_t> ResultsStore::add(const VerifyRecord& r) {
   sqlite3* db = impl_->db;
-  if (sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK)
-    return sql_error(path_, db, "cannot start a transaction");
-  sqlite3_stmt* st = nullptr;
-  const char* sql =
-      "INSERT INTO verifications(time_utc, scenario, scenario_hash, plan_hash, version, machine, device, executor,"
-      " calibration, ranks, predicted_s, measured_s, step_error, tolerance, passed, classes_json, kind, details_json)"
-      " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
-  if (sqlite3_prepare_v2(db, sql, -1, &st, nullptr) != SQLITE_OK) {
-    Status e = sql_error(path_, db, "cannot prepare the insert");
-    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
-    return e;
-  }
-  const std::string when = r.time_utc.empty() ? utc_now() : r.time_utc;
-  int i = 1;
-  for (const std::string* t : {&when, &r.scenario, &r.scenario_hash, &r.plan_hash, &r.version, &r.machine, &r.device,
-                               &r.executor, &r.calibration})
-    sqlite3_bind_text(st, i++, t->c_str(), -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int(st, i++, r.ranks);
-  for (double d : {r.predicted_s, r.measured_s, r.step_error, r.tolerance}) sqlite3_bind_double(st, i++, d);
-  sqlite3_bind_int(st, i++, r.passed ? 1 : 0);
-  sqlite3_bind_text(st, i++, r.classes_json.c_str(), -1, SQLITE_TRANSIENT);
-  const std::string kind = r.kind.empty() ? "verify" : r.kind;
-  sqlite3_bind_text(st, i++, kind.c_str(), -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(st, i++, r.details_json.empty() ? "{}" : r.details_json.c_str(), -1, SQLITE_TRANSIENT);
-  const int rc = sqlite3_step(st);
-  sqlite3_finalize(st);
-  if (rc != SQLITE_DONE) {
-    Status e = sql_error(path_, db, "cannot insert the verification");
-    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
-    return e;
-  }
-  const int64_t id = sqlite3_last_insert_rowid(db);
-  if (sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
-    Status e = sql_error(path_, db, "cannot commit");
-    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
-    return e;
-  }
+  int64_t id = 0;
+  Status st = in_transaction(db, path_, [&]() -> Status {
+    sqlite3_stmt* ins = nullptr;
+    const char* sql =
+        "INSERT INTO verifications(time_utc, scenario, scenario_hash, plan_hash, version, machine, device, executor,"
+        " calibration, ranks, predicted_s, measured_s, step_error, tolerance, passed, classes_json, kind, details_json)"
+        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    if (sqlite3_prepare_v2(db, sql, -1, &ins, nullptr) != SQLITE_OK) return sql_error(path_, db, "cannot prepare the insert");
+    const std::string when = r.time_utc.empty() ? utc_now() : r.time_utc;
+    int i = 1;
+    for (const std::string* t : {&when, &r.scenario, &r.scenario_hash, &r.plan_hash, &r.version, &r.machine, &r.device,
+                                 &r.executor, &r.calibration})
+      sqlite3_bind_text(ins, i++, t->c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(ins, i++, r.ranks);
+    for (double d : {r.predicted_s, r.measured_s, r.step_error, r.tolerance}) sqlite3_bind_double(ins, i++, d);
+    sqlite3_bind_int(ins, i++, r.passed ? 1 : 0);
+    sqlite3_bind_text(ins, i++, r.classes_json.c_str(), -1, SQLITE_TRANSIENT);
+    const std::string kind = r.kind.empty() ? "verify" : r.kind;
+    sqlite3_bind_text(ins, i++, kind.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(ins, i++, r.details_json.empty() ? "{}" : r.details_json.c_str(), -1, SQLITE_TRANSIENT);
+    const int rc = sqlite3_step(ins);
+    sqlite3_finalize(ins);
+    if (rc != SQLITE_DONE) return sql_error(path_, db, "cannot insert the verification");
+    id = sqlite3_last_insert_rowid(db);
+    return Status();
+  });
+  if (!st.ok()) return st;
   return id;
 }
 
@@ -189,41 +192,31 @@ Result<std::vector<VerifyRecord>> ResultsStore::records(const std::string& scena
 
 Status ResultsStore::add_sweep_points(const std::vector<SweepPointRecord>& recs) {
   sqlite3* db = impl_->db;
-  if (sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK)
-    return sql_error(path_, db, "cannot start a transaction");
-  sqlite3_stmt* st = nullptr;
-  const char* sql =
-      "INSERT OR REPLACE INTO sweep_points(sweep_key, point, points, scenario, set_json, point_json, version,"
-      " machine, time_utc) VALUES(?,?,?,?,?,?,?,?,?)";
-  if (sqlite3_prepare_v2(db, sql, -1, &st, nullptr) != SQLITE_OK) {
-    Status e = sql_error(path_, db, "cannot prepare the insert");
-    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
-    return e;
-  }
-  const std::string now = utc_now();
-  for (const auto& r : recs) {
-    sqlite3_reset(st);
-    sqlite3_bind_text(st, 1, r.sweep_key.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 2, r.point);
-    sqlite3_bind_int64(st, 3, r.points);
-    const std::string when = r.time_utc.empty() ? now : r.time_utc;
-    int i = 4;
-    for (const std::string* t : {&r.scenario, &r.set_json, &r.point_json, &r.version, &r.machine, &when})
-      sqlite3_bind_text(st, i++, t->c_str(), -1, SQLITE_TRANSIENT);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-      Status e = sql_error(path_, db, "cannot insert sweep point " + std::to_string(r.point));
-      sqlite3_finalize(st);
-      sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
-      return e;
+  return in_transaction(db, path_, [&]() -> Status {
+    sqlite3_stmt* ins = nullptr;
+    const char* sql =
+        "INSERT OR REPLACE INTO sweep_points(sweep_key, point, points, scenario, set_json, point_json, version,"
+        " machine, time_utc) VALUES(?,?,?,?,?,?,?,?,?)";
+    if (sqlite3_prepare_v2(db, sql, -1, &ins, nullptr) != SQLITE_OK) return sql_error(path_, db, "cannot prepare the insert");
+    const std::string now = utc_now();
+    for (const auto& r : recs) {
+      sqlite3_reset(ins);
+      sqlite3_bind_text(ins, 1, r.sweep_key.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_int64(ins, 2, r.point);
+      sqlite3_bind_int64(ins, 3, r.points);
+      const std::string when = r.time_utc.empty() ? now : r.time_utc;
+      int i = 4;
+      for (const std::string* t : {&r.scenario, &r.set_json, &r.point_json, &r.version, &r.machine, &when})
+        sqlite3_bind_text(ins, i++, t->c_str(), -1, SQLITE_TRANSIENT);
+      if (sqlite3_step(ins) != SQLITE_DONE) {
+        Status e = sql_error(path_, db, "cannot insert sweep point " + std::to_string(r.point));
+        sqlite3_finalize(ins);
+        return e;
+      }
     }
-  }
-  sqlite3_finalize(st);
-  if (sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
-    Status e = sql_error(path_, db, "cannot commit");
-    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
-    return e;
-  }
-  return Status();
+    sqlite3_finalize(ins);
+    return Status();
+  });
 }
 
 Result<std::vector<SweepPointRecord>> ResultsStore::sweep_points(const std::string& sweep_key) const {
