@@ -92,10 +92,26 @@ bool parse_shard(const std::string& t, int* shard, int* shards) {
 
 // `trainsim sweep` once the options are read: predict (this shard's points; under MPI every
 // process its shard, gathered to rank 0), or fill every point from the stores; record the
-// points predicted here in `store_path`; print the table and write the JSON. Rank 0 reports.
+// points this run has in `store_path` (so --from-store with --store merges stores into one);
+// print the table and write the JSON. Rank 0 reports.
 int run_sweep_command(const std::string& scenario, const std::vector<trainsim::SweepAxis>& axes,
                       const trainsim::SweepOptions& so, int top, const std::string& json_out,
                       const std::string& store_path, const std::vector<std::string>& from) {
+  // The stores first: a store that does not open fails the command before any point is predicted.
+  std::unique_ptr<trainsim::ResultsStore> out_store;
+  if (!store_path.empty() && trainsim::host_mpi_rank() == 0) {
+    auto store = trainsim::ResultsStore::open(store_path, true);
+    if (!store.ok()) return fail(store.status(), 1);
+    out_store = std::move(store).value();
+  }
+  std::vector<std::unique_ptr<trainsim::ResultsStore>> stores;
+  std::vector<const trainsim::ResultsStore*> ptrs;
+  for (const auto& f : from) {
+    auto st = trainsim::ResultsStore::open(f, false, "a shard's `trainsim sweep --shard I/N --store FILE` makes one");
+    if (!st.ok()) return fail(st.status(), 2);
+    ptrs.push_back(st.value().get());
+    stores.push_back(std::move(st).value());
+  }
   auto res = trainsim::run_sweep(scenario, axes, so);
   if (!res.ok()) return fail(res.status(), 2);
   trainsim::SweepResult& r = res.value();
@@ -121,21 +137,11 @@ int run_sweep_command(const std::string& scenario, const std::vector<trainsim::S
     r.shard = 0;
     r.shards = 1;
   }
-  if (!from.empty()) {
-    std::vector<std::unique_ptr<trainsim::ResultsStore>> stores;
-    std::vector<const trainsim::ResultsStore*> ptrs;
-    for (const auto& f : from) {
-      auto st = trainsim::ResultsStore::open(f, false, "a shard's `trainsim sweep --shard I/N --store FILE` makes one");
-      if (!st.ok()) return fail(st.status(), 2);
-      ptrs.push_back(st.value().get());
-      stores.push_back(std::move(st).value());
-    }
+  if (!ptrs.empty()) {
     if (Status st = trainsim::fill_sweep_from_stores(&r, ptrs, TRAINSIM_VERSION); !st.ok()) return fail(st, 2);
   }
-  if (!store_path.empty()) {
-    auto store = trainsim::ResultsStore::open(store_path, true);
-    if (!store.ok()) return fail(store.status(), 1);
-    if (Status st = trainsim::store_sweep(r, *store.value(), TRAINSIM_VERSION, trainsim::host_name()); !st.ok())
+  if (out_store) {
+    if (Status st = trainsim::store_sweep(r, *out_store, TRAINSIM_VERSION, trainsim::host_name()); !st.ok())
       return fail(st, 1);
   }
   const int rc = print_report(trainsim::format_sweep(r, static_cast<size_t>(top)), json_out, trainsim::sweep_json(r));

@@ -312,6 +312,19 @@ TEST_F(Cli, ShardedSweepMergesToTheWholeSweep) {
   EXPECT_EQ(r.rc, 2) << r.out;
   EXPECT_NE(r.out.find("none.db"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("--store FILE` makes one"), std::string::npos) << r.out;
+  // --from-store with --store merges the stores into one file, which alone gives the sweep back.
+  r = run(sweep + stores + " --store " + path("one.db"));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("recorded 8 point(s) in " + path("one.db")), std::string::npos) << r.out;
+  r = run(sweep + " --from-store " + path("one.db"));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_EQ(r.out, whole.out.substr(0, whole.out.rfind("wrote ")));
+  // A --store that is not a results store fails before any point is predicted (no table).
+  std::ofstream(path("text.db")) << "not a database\n";
+  r = run(sweep + " --store " + path("text.db"));
+  EXPECT_EQ(r.rc, 1) << r.out;
+  EXPECT_NE(r.out.find("not a trainsim results store"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("trainsim sweep:"), std::string::npos) << r.out;
 }
 
 TEST_F(Cli, ValidateWithCalibrationPricesOnlyTheRowsOfItsGpu) {
