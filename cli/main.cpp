@@ -8,6 +8,7 @@
 #include <iostream>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <sstream>
 
@@ -95,8 +96,8 @@ bool parse_shard(const std::string& t, int* shard, int* shards) {
 // points this run has in `store_path` (so --from-store with --store merges stores into one);
 // print the table and write the JSON. Rank 0 reports.
 int run_sweep_command(const std::string& scenario, const std::vector<trainsim::SweepAxis>& axes,
-                      const trainsim::SweepOptions& so, int top, const std::string& json_out,
-                      const std::string& store_path, const std::vector<std::string>& from) {
+                      trainsim::SweepOptions so, int top, const std::string& json_out,
+                      const std::string& store_path, const std::vector<std::string>& from, bool resume = false) {
   // The stores first: a store that does not open fails the command before any point is predicted.
   std::unique_ptr<trainsim::ResultsStore> out_store;
   if (!store_path.empty() && trainsim::host_mpi_rank() == 0) {
@@ -112,7 +113,58 @@ int run_sweep_command(const std::string& scenario, const std::vector<trainsim::S
     ptrs.push_back(st.value().get());
     stores.push_back(std::move(st).value());
   }
+  // One process predicting with a store: points are recorded as they come, a batch at least a
+  // second apart (a transaction each), so a run cut off keeps what it finished; --resume takes
+  // back the points of this version recorded before.
+  const bool as_they_come = out_store && from.empty() && !trainsim::host_mpi_initialized();
+  std::vector<trainsim::SweepPointRecord> pending;
+  auto last_flush = std::chrono::steady_clock::now();
+  std::map<int64_t, std::string> stored;   // --resume: point -> record of this version
+  bool loaded = false;
+  size_t resumed = 0;
+  auto flush = [&]() -> Status {
+    Status st = pending.empty() ? Status() : out_store->add_sweep_points(pending);
+    pending.clear();
+    last_flush = std::chrono::steady_clock::now();
+    return st;
+  };
+  if (as_they_come) {
+    so.on_point = [&](const std::string& key, size_t i, size_t points, const trainsim::SweepPoint& p) -> Status {
+      trainsim::SweepPointRecord x;
+      x.sweep_key = key;
+      x.point = static_cast<int64_t>(i);
+      x.points = static_cast<int64_t>(points);
+      x.scenario = scenario.empty() ? "quickstart (embedded)" : scenario;
+      x.set_json = nlohmann::json(p.set).dump();
+      x.point_json = trainsim::sweep_point_record(p).dump();
+      x.version = TRAINSIM_VERSION;
+      x.machine = trainsim::host_name();
+      pending.push_back(std::move(x));
+      return std::chrono::steady_clock::now() - last_flush >= std::chrono::seconds(1) ? flush() : Status();
+    };
+  }
+  if (resume) {
+    so.reuse = [&](const std::string& key, size_t i, trainsim::SweepPoint* p) {
+      if (!loaded) {
+        loaded = true;
+        auto recs = out_store->sweep_points(key);
+        if (recs.ok())
+          for (const auto& x : recs.value())
+            if (x.version == TRAINSIM_VERSION) stored[x.point] = x.point_json;
+      }
+      auto it = stored.find(static_cast<int64_t>(i));
+      if (it == stored.end()) return false;
+      auto j = nlohmann::json::parse(it->second, nullptr, false);
+      if (j.is_discarded() || !trainsim::fill_sweep_point(j, store_path, p).ok()) return false;   // predicted again
+      ++resumed;
+      return true;
+    };
+  }
   auto res = trainsim::run_sweep(scenario, axes, so);
+  if (as_they_come) {   // the points of a run cut short by an error are kept too
+    Status st = flush();
+    if (!st.ok()) return fail(st, 1);
+  }
   if (!res.ok()) return fail(res.status(), 2);
   trainsim::SweepResult& r = res.value();
   if (trainsim::host_mpi_initialized()) {
@@ -140,7 +192,7 @@ int run_sweep_command(const std::string& scenario, const std::vector<trainsim::S
   if (!ptrs.empty()) {
     if (Status st = trainsim::fill_sweep_from_stores(&r, ptrs, TRAINSIM_VERSION); !st.ok()) return fail(st, 2);
   }
-  if (out_store) {
+  if (out_store && !as_they_come) {   // as they come: recorded already
     if (Status st = trainsim::store_sweep(r, *out_store, TRAINSIM_VERSION, trainsim::host_name()); !st.ok())
       return fail(st, 1);
   }
@@ -148,7 +200,8 @@ int run_sweep_command(const std::string& scenario, const std::vector<trainsim::S
   if (rc == 0 && !store_path.empty()) {
     size_t n = 0;
     for (const auto& p : r.points) n += p.computed;
-    std::printf("recorded %zu point(s) in %s (sweep %s)\n", n, store_path.c_str(), r.key.c_str());
+    std::printf("recorded %zu point(s) in %s (sweep %s)\n", n - resumed, store_path.c_str(), r.key.c_str());
+    if (resume) std::printf("resumed %zu point(s) recorded there before\n", resumed);
   }
   return rc;
 }
@@ -460,7 +513,12 @@ int main(int argc, char** argv) {
   swp->add_option("--shard", sweep_shard,
                   "I/N: predict only the points whose index % N = I (one of N shards, e.g. jobs of a batch scheduler); "
                   "under mpirun the processes split the points among themselves instead");
-  swp->add_option("--store", sweep_store, "record the points this run predicted in this SQLite results store (created if missing)");
+  swp->add_option("--store", sweep_store,
+                  "record the points this run predicted in this SQLite results store (created if missing), as they come");
+  bool sweep_resume = false;
+  swp->add_flag("--resume", sweep_resume,
+                "with --store: take the points this trainsim version already recorded there for this sweep instead of "
+                "predicting them again (a shard cut off, run again)");
   swp->add_option("--from-store", sweep_from,
                   "predict nothing: take every point from these results stores (the shards' --store files; repeatable) "
                   "and print the whole sweep")
@@ -672,6 +730,11 @@ int main(int argc, char** argv) {
                                                   "not under mpirun: there the processes split the points among themselves"}),
                     2);
     }
+    if (sweep_resume && (sweep_store.empty() || !sweep_from.empty() || mpi))
+      return fail(Status::error(trainsim::Error{"--resume", "", "",
+                                                "needs --store FILE (the store the cut-off run recorded in), and "
+                                                "neither --from-store nor mpirun"}),
+                  2);
     if (!sweep_from.empty()) {
       if (!sweep_shard.empty() || mpi)
         return fail(Status::error(trainsim::Error{"--from-store", "", sweep_from[0],
@@ -679,7 +742,9 @@ int main(int argc, char** argv) {
                     2);
       so.compute = false;
     }
-    if (!mpi) return run_sweep_command(sweep_scenario, axes.value(), so, sweep_top, sweep_json_out, sweep_store, sweep_from);
+    if (!mpi)
+      return run_sweep_command(sweep_scenario, axes.value(), so, sweep_top, sweep_json_out, sweep_store, sweep_from,
+                               sweep_resume);
     // Under mpirun: process r of N predicts the points of shard r/N; rank 0 gathers and reports.
     if (Status st = trainsim::host_mpi_init(); !st.ok()) return fail(st, 2);
     so.shard = trainsim::host_mpi_rank();

@@ -358,7 +358,13 @@ Result<SweepResult> run_sweep(const std::string& path, const std::vector<SweepAx
     }
     overrides.insert(overrides.end(), p.set.begin(), p.set.end());
     p.computed = opts.compute && shard_of[n] == opts.shard;
-    if (p.computed) predict_point(base, label, overrides, opts, &p);   // else another shard's point
+    if (p.computed && !(opts.reuse && opts.reuse(res.key, n, &p))) {   // else another shard's point
+      predict_point(base, label, overrides, opts, &p);
+      if (opts.on_point) {
+        Status st = opts.on_point(res.key, n, count, p);
+        if (!st.ok()) return st;
+      }
+    }
     res.points.push_back(std::move(p));
     for (size_t a = ax.size(); a-- > 0;) {   // odometer, last axis fastest
       if (++idx[a] < ax[a].values.size()) break;

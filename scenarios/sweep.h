@@ -28,6 +28,7 @@
 // Thread-safety: reentrant.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -64,6 +65,8 @@ enum class SweepRank : uint8_t { kStep, kTokensPerGpu, kTokens };
 bool parse_sweep_rank(const std::string& s, SweepRank* out);
 const char* to_string(SweepRank r);
 
+struct SweepPoint;
+
 struct SweepOptions {
   bool fast = true;                    // PredictOptions::fast
   SweepRank rank_by = SweepRank::kStep;
@@ -76,6 +79,13 @@ struct SweepOptions {
   // false: predict nothing (every point computed = false), only lay the points out and derive
   // the key (to fill them from a results store: fill_sweep_point).
   bool compute = true;
+  // Optional, called with SweepResult::key before a point of this shard is predicted: true when
+  // it filled the point (from a store, say: `--resume`), which is then not predicted again.
+  std::function<bool(const std::string& key, size_t index, SweepPoint* p)> reuse;
+  // Optional, called after each point this run predicted (not reused), in product order, with
+  // SweepResult::key and the sweep's point count: to record points as they come. An error stops
+  // the sweep with it.
+  std::function<Status(const std::string& key, size_t index, size_t points, const SweepPoint& p)> on_point;
 };
 
 // At most this many points per sweep (product of the axes' value counts).

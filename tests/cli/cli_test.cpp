@@ -327,6 +327,41 @@ TEST_F(Cli, ShardedSweepMergesToTheWholeSweep) {
   EXPECT_EQ(r.out.find("trainsim sweep:"), std::string::npos) << r.out;
 }
 
+// --resume: a store holding some of a sweep's points (here one shard's, as a run cut off would leave
+// them) gives those back; only the rest is predicted, and the table is the one of a whole run.
+TEST_F(Cli, ResumedSweepPredictsOnlyWhatTheStoreLacks) {
+  const std::string sweep = "sweep --vary parallel.tp=1,2,4,8 --vary parallel.zero=1,3 --set training.micro_batch=2";
+  CmdResult whole = run(sweep);
+  ASSERT_EQ(whole.rc, 0) << whole.out;
+  const std::string db = path("cut.db");
+  CmdResult r = run(sweep + " --shard 1/3 --store " + db);
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("recorded 3 point(s) in " + db), std::string::npos) << r.out;
+  r = run(sweep + " --store " + db + " --resume");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("recorded 5 point(s) in " + db), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("resumed 3 point(s) recorded there before"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.substr(0, r.out.find("recorded ")), whole.out);
+  // The store now holds the whole sweep: a second resume predicts nothing, the merge gives it back.
+  r = run(sweep + " --store " + db + " --resume");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("recorded 0 point(s)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("resumed 8 point(s)"), std::string::npos) << r.out;
+  r = run(sweep + " --from-store " + db);
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_EQ(r.out, whole.out);
+  // Another sweep (another key) resumes nothing from it.
+  r = run(sweep + " --set training.seq_len=1024 --store " + db + " --resume");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("resumed 0 point(s)"), std::string::npos) << r.out;
+  for (const std::string& bad : {sweep + " --resume", sweep + " --resume --store " + db + " --from-store " + db}) {
+    r = run(bad);
+    EXPECT_EQ(r.rc, 2) << bad << ": " << r.out;
+    EXPECT_NE(r.out.find("--resume"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("needs --store FILE"), std::string::npos) << r.out;
+  }
+}
+
 TEST_F(Cli, ValidateWithCalibrationPricesOnlyTheRowsOfItsGpu) {
   const std::string rows = path("runs.jsonl");
   {
