@@ -122,24 +122,18 @@ int run_sweep_command(const std::string& scenario, const std::vector<trainsim::S
   std::map<int64_t, std::string> stored;   // --resume: point -> record of this version
   bool loaded = false;
   size_t resumed = 0;
+  Status write_failed;   // a batch that could not be written: an I/O failure (exit 1), not bad input
   auto flush = [&]() -> Status {
     Status st = pending.empty() ? Status() : out_store->add_sweep_points(pending);
     pending.clear();
     last_flush = std::chrono::steady_clock::now();
+    if (!st.ok()) write_failed = st;
     return st;
   };
   if (as_they_come) {
-    so.on_point = [&](const std::string& key, size_t i, size_t points, const trainsim::SweepPoint& p) -> Status {
-      trainsim::SweepPointRecord x;
-      x.sweep_key = key;
-      x.point = static_cast<int64_t>(i);
-      x.points = static_cast<int64_t>(points);
-      x.scenario = scenario.empty() ? "quickstart (embedded)" : scenario;
-      x.set_json = nlohmann::json(p.set).dump();
-      x.point_json = trainsim::sweep_point_record(p).dump();
-      x.version = TRAINSIM_VERSION;
-      x.machine = trainsim::host_name();
-      pending.push_back(std::move(x));
+    so.on_point = [&, name = trainsim::sweep_scenario_name(scenario), machine = trainsim::host_name()](
+                      const std::string& key, size_t i, size_t points, const trainsim::SweepPoint& p) -> Status {
+      pending.push_back(trainsim::sweep_point_row(key, i, points, name, p, TRAINSIM_VERSION, machine));
       return std::chrono::steady_clock::now() - last_flush >= std::chrono::seconds(1) ? flush() : Status();
     };
   }
@@ -162,8 +156,8 @@ int run_sweep_command(const std::string& scenario, const std::vector<trainsim::S
   }
   auto res = trainsim::run_sweep(scenario, axes, so);
   if (as_they_come) {   // the points of a run cut short by an error are kept too
-    Status st = flush();
-    if (!st.ok()) return fail(st, 1);
+    flush();
+    if (!write_failed.ok()) return fail(write_failed, 1);
   }
   if (!res.ok()) return fail(res.status(), 2);
   trainsim::SweepResult& r = res.value();

@@ -232,22 +232,25 @@ ordered_json sweep_json(const SweepResult& r) {
   return j;
 }
 
+SweepPointRecord sweep_point_row(const std::string& key, size_t index, size_t points, const std::string& scenario,
+                                 const SweepPoint& p, const std::string& version, const std::string& machine) {
+  SweepPointRecord x;
+  x.sweep_key = key;
+  x.point = static_cast<int64_t>(index);
+  x.points = static_cast<int64_t>(points);
+  x.scenario = scenario;
+  x.set_json = nlohmann::json(p.set).dump();
+  x.point_json = sweep_point_record(p).dump();
+  x.version = version;
+  x.machine = machine;
+  return x;
+}
+
 Status store_sweep(const SweepResult& r, ResultsStore& store, const std::string& version, const std::string& machine) {
   std::vector<SweepPointRecord> recs;
-  for (size_t i = 0; i < r.points.size(); ++i) {
-    const SweepPoint& p = r.points[i];
-    if (!p.computed) continue;
-    SweepPointRecord x;
-    x.sweep_key = r.key;
-    x.point = static_cast<int64_t>(i);
-    x.points = static_cast<int64_t>(r.points.size());
-    x.scenario = r.scenario;
-    x.set_json = nlohmann::json(p.set).dump();
-    x.point_json = sweep_point_record(p).dump();
-    x.version = version;
-    x.machine = machine;
-    recs.push_back(std::move(x));
-  }
+  for (size_t i = 0; i < r.points.size(); ++i)
+    if (r.points[i].computed)
+      recs.push_back(sweep_point_row(r.key, i, r.points.size(), r.scenario, r.points[i], version, machine));
   return store.add_sweep_points(recs);
 }
 

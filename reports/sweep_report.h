@@ -28,6 +28,11 @@ std::string format_sweep(const SweepResult& r, size_t top = 0);
 // in product order ("rank" = place in the table, 1 = best); figures are null for invalid points.
 nlohmann::ordered_json sweep_json(const SweepResult& r);
 
+// The results store's row of point `index` of a sweep of `points` points under `key`
+// (SweepResult::key; `scenario` is SweepResult::scenario).
+SweepPointRecord sweep_point_row(const std::string& key, size_t index, size_t points, const std::string& scenario,
+                                 const SweepPoint& p, const std::string& version, const std::string& machine);
+
 // Records the computed points of `r` in `store` under r.key (one transaction; a point stored
 // before under the key is replaced). `version` and `machine` say who computed them.
 Status store_sweep(const SweepResult& r, ResultsStore& store, const std::string& version, const std::string& machine);

@@ -255,7 +255,7 @@ Result<SweepResult> run_sweep(const std::string& path, const std::vector<SweepAx
   if (!doc.ok()) return doc.status();
 
   SweepResult res;
-  res.scenario = path.empty() ? "quickstart (embedded)" : path;
+  res.scenario = sweep_scenario_name(path);
   res.overrides = opts.overrides;
   res.fast = opts.fast;
   res.rank_by = opts.rank_by;
@@ -382,6 +382,8 @@ constexpr NameTable<SweepRank, 3> kSweepRanks{
 bool parse_sweep_rank(const std::string& s, SweepRank* out) { return parse_in(kSweepRanks, s, out); }
 
 const char* to_string(SweepRank r) { return name_of(kSweepRanks, r); }
+
+std::string sweep_scenario_name(const std::string& path) { return path.empty() ? "quickstart (embedded)" : path; }
 
 std::vector<int> sweep_shard_of(size_t points, int shards) {
   auto mix = [](uint64_t z) {   // splitmix64's finalizer

@@ -131,6 +131,9 @@ struct SweepResult {
 Result<SweepResult> run_sweep(const std::string& path, const std::vector<SweepAxis>& axes,
                               const SweepOptions& opts);
 
+// SweepResult::scenario of a sweep of `path` ("" = the embedded quickstart).
+std::string sweep_scenario_name(const std::string& path);
+
 // The shard of each of `points` points among `shards`: the points are dealt round robin in a
 // fixed pseudo-random order (by a hash of the index), so every shard gets points/shards of
 // them, give or take one, and no axis of the product lines up with a shard (dealt in product

@@ -408,12 +408,16 @@ TEST(Sweep, ShardsPartitionThePointsAndShareTheKey) {
       size_t mine = 0;
       std::set<std::string> recompute;   // the last axis's values among this shard's points
       for (const auto& p : part->points)
-        if (p.computed) ++mine, recompute.insert(p.values[2]);
+        if (p.computed) {
+          ++mine;
+          recompute.insert(p.values[2]);
+        }
       EXPECT_GE(mine, 16u / shards);
       EXPECT_LE(mine, (16u + shards - 1) / shards);
-      if (shards == 2)
+      if (shards == 2) {
         EXPECT_EQ(recompute.size(), 2u) << "a shard is not one value of the last axis (dealt in product order, "
                                            "it would be)";
+      }
       EXPECT_NE(format_sweep(part.value()).find("shard " + std::to_string(i) + "/" + std::to_string(shards)),
                 std::string::npos);
     }
