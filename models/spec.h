@@ -230,6 +230,9 @@ struct TrainingSpec {
   bool dropout = false;             // dropout layers (GPT-3 era models: p=0.1) run and keep masks
   MoeRoutingSpec moe;               // MoE models only
   DocumentSpec documents;           // packed variable-length documents (training.documents)
+  // Tokens the whole training run takes (training.train_tokens): the report adds the time to
+  // train them at the predicted step (scenarios/predict.h time_to_train). 0: not asked.
+  int64_t train_tokens = 0;
 };
 
 struct ParallelSpec {

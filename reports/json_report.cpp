@@ -93,6 +93,7 @@ ordered_json prediction_json(const Prediction& p) {
   }
   training["attention_kernel"] = to_string(tr.attention_kernel);
   training["framework"] = to_string(tr.framework);
+  if (tr.train_tokens > 0) training["train_tokens"] = tr.train_tokens;   // only when set
   j["training"] = std::move(training);
 
   ordered_json cluster;
@@ -158,6 +159,15 @@ ordered_json prediction_json(const Prediction& p) {
   j["mfu"] = json_number(p.mfu);
   j["hfu"] = json_number(p.hfu);
   j["critical_rank"] = p.critical_rank;
+  if (const TimeToTrain ttt = time_to_train(p); ttt.present) {   // only when asked: other reports keep their bytes
+    ordered_json t;
+    t["tokens"] = ttt.tokens;
+    t["steps"] = ttt.steps;
+    t["seconds"] = json_number(ttt.seconds);
+    t["days"] = json_number(ttt.seconds / 86400.0);
+    t["gpu_hours"] = json_number(ttt.gpu_hours);
+    j["time_to_train"] = std::move(t);
+  }
   if (p.moe.present) {   // MoE scenarios only: dense reports keep their shape
     ordered_json moe;
     moe["routing"] = p.moe.routing;

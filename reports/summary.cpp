@@ -30,6 +30,25 @@ std::string share(Time part, Time whole) {
 
 std::string on_off(bool b) { return b ? "on" : "off"; }
 
+// 300B, 15T, 2.5M: a token count as it is usually written (4 significant digits); below a
+// million, every digit.
+std::string count_text(int64_t n) {
+  const double v = static_cast<double>(n);
+  if (v >= 1e12) return strf("%.4gT", v / 1e12);
+  if (v >= 1e9) return strf("%.4gB", v / 1e9);
+  if (v >= 1e6) return strf("%.4gM", v / 1e6);
+  return group_digits(v);
+}
+
+// A run's wall time in the unit it is read in: seconds, minutes, hours, days.
+std::string duration_text(double s) {
+  if (s < 120) return strf("%.1f s", s);
+  if (s < 7200) return strf("%.1f minutes", s / 60);
+  if (s < 2 * 86400.0) return strf("%.1f hours", s / 3600);
+  if (s < 100 * 86400.0) return strf("%.1f days", s / 86400);
+  return group_digits(s / 86400) + " days";
+}
+
 void kv(std::string& out, const char* key, const std::string& value) {
   out += strf("%-14s%s\n", key, value.c_str());
 }
@@ -154,6 +173,14 @@ void performance_section(std::string& out, const Prediction& p) {
                               fp8 ? "bf16: MFU/HFU of fp8 runs are quoted against the bf16 peak"
                                   : to_string(p.scenario.training.precision)));
   kv(out, "MFU / HFU", unsigned_pct(p.mfu) + " / " + unsigned_pct(p.hfu));
+  const TimeToTrain ttt = time_to_train(p);
+  if (ttt.present) {
+    kv(out, "time to train",
+       strf("%s tokens: %s step%s, %s (%s GPU-hours); steps only, no checkpoints, evaluation or restarts",
+            count_text(ttt.tokens).c_str(), group_digits(static_cast<double>(ttt.steps)).c_str(),
+            ttt.steps == 1 ? "" : "s", duration_text(ttt.seconds).c_str(),
+            ttt.gpu_hours >= 100 ? group_digits(ttt.gpu_hours).c_str() : strf("%.3g", ttt.gpu_hours).c_str()));
+  }
   if (p.moe.present) {
     const MoeReport& m = p.moe;
     kv(out, "moe routing", strf("%s, seed %llu, %d draws (MoE layers x micro-batches)", m.routing.c_str(),

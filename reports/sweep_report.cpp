@@ -107,8 +107,12 @@ std::string format_sweep(const SweepResult& r, size_t top) {
   std::vector<Align> align = {Align::kRight};
   for (const auto& t : titles(r.axes)) head.push_back(t), align.push_back(Align::kRight);
   const bool total = r.rank_by == SweepRank::kTokens;   // a column of the job's tokens/s
-  for (const char* h : {"dp", "step", "tokens/s", "tokens/s/GPU", "MFU", "compute", "exposed comm", "bubble", "peak GiB"})
-    if (total || std::string(h) != "tokens/s") head.push_back(h), align.push_back(Align::kRight);
+  bool train = false;                                   // a column of the time to train (training.train_tokens)
+  for (const auto& p : r.points) train |= p.computed && p.ok && p.train_s > 0;
+  for (const char* h : {"dp", "step", "tokens/s", "tokens/s/GPU", "MFU", "compute", "exposed comm", "bubble", "peak GiB",
+                        "train days"})
+    if ((total || std::string(h) != "tokens/s") && (train || std::string(h) != "train days"))
+      head.push_back(h), align.push_back(Align::kRight);
   head.push_back("verdict");
   align.push_back(Align::kLeft);
   TextTable t(head, align);
@@ -119,7 +123,7 @@ std::string format_sweep(const SweepResult& r, size_t top) {
     std::vector<std::string> row = {std::to_string(k + 1)};
     for (const auto& v : p.values) row.push_back(v);
     if (!p.ok) {
-      for (int i = 0; i < (total ? 9 : 8); ++i) row.push_back(i == 0 && p.dp > 0 ? std::to_string(p.dp) : "-");
+      for (int i = 0; i < 8 + total + train; ++i) row.push_back(i == 0 && p.dp > 0 ? std::to_string(p.dp) : "-");
       row.push_back("refused: " + first_error(p.error));
     } else {
       std::string verdict;
@@ -135,7 +139,9 @@ std::string format_sweep(const SweepResult& r, size_t top) {
       if (total) row.push_back(reports::group_digits(p.tokens_per_s));
       row.insert(row.end(), {reports::group_digits(p.tokens_per_s_per_gpu),
                              strf("%.1f%%", p.mfu * 100), secs(p.compute_s), secs(p.exposed_comm_s),
-                             secs(p.bubble_s), strf("%.2f", p.peak_memory_gib), verdict});
+                             secs(p.bubble_s), strf("%.2f", p.peak_memory_gib)});
+      if (train) row.push_back(p.train_s > 0 ? strf("%.1f", p.train_s / 86400.0) : "-");
+      row.push_back(verdict);
     }
     if (top == 0 || k < top) t.add(std::move(row));
   }
@@ -226,6 +232,7 @@ ordered_json sweep_json(const SweepResult& r) {
     q["costs"] = p.ok ? ordered_json(p.costs) : ordered_json(nullptr);
     q["fingerprint"] = p.ok ? ordered_json(strf("%016llx", static_cast<unsigned long long>(p.fingerprint)))
                             : ordered_json(nullptr);
+    if (p.ok && p.train_s > 0) q["train_days"] = json_number(p.train_s / 86400.0);   // only when asked
     pts.push_back(std::move(q));
   }
   j["points"] = std::move(pts);

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <limits>
@@ -57,7 +58,8 @@ const std::vector<std::string> kModelKeys = {
     "mtp_depth"};
 const std::vector<std::string> kTrainingKeys = {"seq_len",   "global_batch",     "micro_batch",
                                                 "precision", "attention_kernel", "dropout",
-                                                "fp8_recipe", "fp8_cache_inputs", "framework"};
+                                                "fp8_recipe", "fp8_cache_inputs", "framework",
+                                                "train_tokens"};
 const std::vector<std::string> kClusterKeys = {"gpu",          "gpus",          "gpus_per_node",
                                                "scale_out",    "nic_bandwidth", "nvlink_bandwidth",
                                                "nic_gbps_per_gpu", "pcie_bandwidth"};
@@ -810,6 +812,25 @@ Result<Scenario> load_document(json doc, const std::string& label,
     r.read_enum(tsec, "/training", "fp8_recipe", parse_fp8_recipe, fp8_recipe_choices(), &t.fp8_recipe);
     r.read_bool(tsec, "/training", "fp8_cache_inputs", &t.fp8_cache_inputs);
     r.read_enum(tsec, "/training", "framework", parse_framework, framework_choices(), &t.framework);
+    if (const json* v = Reader::field(tsec, "train_tokens")) {
+      // A number of tokens, or a string with a K/M/B/T suffix ("15T"): sim/units.h parse_count.
+      std::string why;
+      int64_t n = 0;
+      bool ok = false;
+      if (v->is_number() && !v->is_boolean()) {
+        const double d = v->get<double>();
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%.17g", d);
+        ok = std::isfinite(d) && parse_count(buf, &n, &why);
+        if (!std::isfinite(d)) why = "must be a finite number of tokens";
+      } else if (v->is_string()) {
+        ok = parse_count(v->get<std::string>(), &n, &why);
+      } else {
+        why = "expected a number of tokens such as 1e12 or a string such as \"15T\" or \"300B\", got " + kind(*v);
+      }
+      if (ok) t.train_tokens = n;
+      else r.error("/training/train_tokens", show(*v), why);
+    }
   } else {
     r.mark_bad("/training");
   }

@@ -452,4 +452,16 @@ Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
   return p;
 }
 
+TimeToTrain time_to_train(const Prediction& p) {
+  TimeToTrain t;
+  const int64_t tokens = p.scenario.training.train_tokens;
+  if (tokens <= 0 || p.tokens_per_step <= 0) return t;
+  t.present = true;
+  t.tokens = tokens;
+  t.steps = tokens / p.tokens_per_step + (tokens % p.tokens_per_step != 0 ? 1 : 0);
+  t.seconds = static_cast<double>(t.steps) * p.step_time.seconds();
+  t.gpu_hours = t.seconds * p.gpus / 3600.0;
+  return t;
+}
+
 }  // namespace trainsim

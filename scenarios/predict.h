@@ -184,6 +184,18 @@ struct PredictOptions {
 
 Result<Prediction> predict(const Scenario& s, const PredictOptions& opts);
 
+// The whole training run of training.train_tokens at the predicted step: whole steps (the last
+// one full), their time, and GPU-hours (every GPU of the cluster for that time). Steps only:
+// no checkpointing, evaluation, restarts or warm-up. present = false when train_tokens is 0.
+struct TimeToTrain {
+  bool present = false;
+  int64_t tokens = 0;
+  int64_t steps = 0;       // ceil(tokens / tokens_per_step)
+  double seconds = 0;      // steps x step time
+  double gpu_hours = 0;    // seconds x gpus / 3600
+};
+TimeToTrain time_to_train(const Prediction& p);
+
 // How the scenario's GPU is shared (sim/replay.h): the SMs a running collective holds
 // (costs.nccl_ctas, else the embedded default) and where that figure comes from, set into
 // `ro` with the PCIe sharing of host copies (plans that offload only). Used by predict and by

@@ -160,6 +160,7 @@ void predict_point(const nlohmann::json& base, const std::string& label, const s
   p->peak_rank = q.peak_memory.rank;
   p->oom = q.peak_memory.oom();
   p->fingerprint = q.fingerprint;
+  p->train_s = time_to_train(q).seconds;
 }
 
 constexpr const char* kAutoKeys =
@@ -452,6 +453,7 @@ nlohmann::json sweep_point_record(const SweepPoint& p) {
   j["oom"] = p.oom;
   j["costs"] = p.costs;
   j["fingerprint"] = p.fingerprint;
+  if (p.train_s > 0) j["train_s"] = num_record(p.train_s);   // only when asked: other records keep their bytes
   return j;
 }
 
@@ -507,6 +509,8 @@ Status fill_sweep_point(const nlohmann::json& rec, const std::string& source, Sw
   flag("oom", &q.oom);
   text("costs", &q.costs);
   whole("fingerprint", &q.fingerprint, UINT64_MAX);
+  q.train_s = 0;
+  if (rec.contains("train_s")) real("train_s", &q.train_s);
   if (!st.ok()) return st;
   q.computed = true;
   *p = std::move(q);

@@ -107,6 +107,9 @@ struct SweepPoint {
   bool oom = false;
   std::string costs;                // "embedded default" or the calibration database
   uint64_t fingerprint = 0;
+  // The time to train training.train_tokens at this point's step (scenarios/predict.h
+  // time_to_train), in seconds; 0: the scenario names no train_tokens.
+  double train_s = 0;
 };
 
 struct SweepResult {

@@ -140,6 +140,38 @@ bool parse_size(std::string_view text, Bytes* out, std::string* why) {
   return true;
 }
 
+bool parse_count(std::string_view text, int64_t* out, std::string* why) {
+  static const UnitTable kSuffixes = {{"", 1}, {"K", 1e3}, {"k", 1e3}, {"M", 1e6}, {"B", 1e9}, {"T", 1e12}};
+  const std::string hint = "write e.g. \"300B\" (3 x 10^11), \"15T\" (1.5 x 10^13), \"2.5M\" or a number such as 1e12";
+  const std::string t = trim(text);
+  if (!t.empty() && t[0] == '-') {
+    *why = "must be at least 1; " + hint;
+    return false;
+  }
+  double num = 0;
+  std::string ntext, unit;
+  if (!parse_number_prefix(t, &num, &ntext, &unit)) {
+    *why = "expected a number with an optional K, M, B or T; " + hint;
+    return false;
+  }
+  for (const auto& [u, m] : kSuffixes) {
+    if (unit != u) continue;
+    const double v = std::round(num * m);
+    if (!(v >= 1)) {
+      *why = "must be at least 1; " + hint;
+      return false;
+    }
+    if (!(v <= 1e18)) {
+      *why = "too large (at most 10^18); " + hint;
+      return false;
+    }
+    *out = static_cast<int64_t>(v);
+    return true;
+  }
+  *why = "unknown suffix \"" + unit + "\"; accepted: K (10^3), M (10^6), B (10^9), T (10^12); " + hint;
+  return false;
+}
+
 std::string format_time(Time t) {
   char buf[64];
   double s = t.seconds();

@@ -135,6 +135,10 @@ Time compute_time(Flops work, FlopRate rate);
 bool parse_bandwidth(std::string_view text, Bandwidth* out, std::string* why);
 // "40MiB" (2^20) or "40MB" (10^6); B KB kB MB GB TB KiB MiB GiB TiB.
 bool parse_size(std::string_view text, Bytes* out, std::string* why);
+// A count such as a number of training tokens: "300B" (10^9), "15T" (10^12), "2.5M", "500K"
+// (or "k"), or a bare number ("1e12", "4096"); rounded to a whole count, 1 to 10^18. Anything
+// else is refused with `why` saying how to write it.
+bool parse_count(std::string_view text, int64_t* out, std::string* why);
 
 // "1.23 s", "45.6 ms", "7.8 us" with 3 significant digits.
 std::string format_time(Time t);

@@ -64,6 +64,28 @@ TEST(PredictionJson, Values) {
   EXPECT_EQ(j["model"]["params"].get<int64_t>() > 0, true);
 }
 
+// training.train_tokens: whole steps of the step's tokens (the last one full), their time and
+// GPU-hours; absent when not asked, so other reports keep their bytes.
+TEST(PredictionJson, TimeToTrainIsWholeStepsOfTheStep) {
+  Prediction p = two_rank_prediction();   // 32,768 tokens a step of 1 ms on 2 GPUs
+  EXPECT_FALSE(prediction_json(p).contains("time_to_train"));
+  EXPECT_FALSE(prediction_json(p)["training"].contains("train_tokens"));
+  EXPECT_FALSE(time_to_train(p).present);
+  p.scenario.training.train_tokens = 1'000'000'000;   // 30,517.58 steps: 30,518 run
+  const ordered_json j = prediction_json(p);
+  ASSERT_TRUE(j.contains("time_to_train"));
+  EXPECT_EQ(j["training"]["train_tokens"].get<int64_t>(), 1'000'000'000);
+  const ordered_json& t = j["time_to_train"];
+  EXPECT_EQ(t["tokens"].get<int64_t>(), 1'000'000'000);
+  EXPECT_EQ(t["steps"].get<int64_t>(), 30'518);
+  EXPECT_DOUBLE_EQ(t["seconds"].get<double>(), 30.518);
+  EXPECT_DOUBLE_EQ(t["days"].get<double>(), 30.518 / 86400);
+  EXPECT_DOUBLE_EQ(t["gpu_hours"].get<double>(), 30.518 * 2 / 3600);
+  p.scenario.training.train_tokens = 32'768 * int64_t{1000};   // exactly 1,000 steps
+  EXPECT_EQ(time_to_train(p).steps, 1000);
+  EXPECT_DOUBLE_EQ(time_to_train(p).seconds, 1.0);
+}
+
 TEST(PredictionJson, RoundTripsAndIsDeterministic) {
   const Prediction p = two_rank_prediction();
   const ordered_json j = prediction_json(p);

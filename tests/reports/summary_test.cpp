@@ -28,6 +28,21 @@ TEST(Summary, HasTheHeadlineFigures) {
   EXPECT_TRUE(has(s, "41.7% / 45.6%")) << s;                   // 412.26/989, 450.5/989
 }
 
+TEST(Summary, TimeToTrainWhenAsked) {
+  Prediction p = two_rank_prediction();   // 32,768 tokens a step of 1 ms on 2 GPUs
+  EXPECT_FALSE(has(format_summary(p), "time to train")) << "only when training.train_tokens is set";
+  p.scenario.training.train_tokens = 1'000'000'000;
+  std::string s = format_summary(p);
+  EXPECT_TRUE(has(s, "time to train 1B tokens: 30,518 steps, 30.5 s (0.017 GPU-hours); steps only")) << s;
+  // 259,200,000 steps of 1 ms: 3 days on 2 GPUs, 144 GPU-hours.
+  p.scenario.training.train_tokens = 32'768 * int64_t{259'200'000};
+  s = format_summary(p);
+  EXPECT_TRUE(has(s, "time to train 8.493T tokens: 259,200,000 steps, 3.0 days (144 GPU-hours)")) << s;
+  p.scenario.training.train_tokens = 32'768;
+  s = format_summary(p);
+  EXPECT_TRUE(has(s, "time to train 32,768 tokens: 1 step, 0.0 s")) << s;
+}
+
 TEST(Summary, BreakdownSkipsZeroRowsAndSumsToTheStep) {
   const std::string s = format_summary(two_rank_prediction());
   EXPECT_TRUE(has(s, "step breakdown (critical rank 1)")) << s;

@@ -1297,6 +1297,77 @@ TEST(Units, Size) {
   EXPECT_FALSE(parse_size("1e30GiB", &s, &why));
 }
 
+TEST(Units, Count) {
+  int64_t n = 0;
+  std::string why;
+  ASSERT_TRUE(parse_count("300B", &n, &why)) << why;
+  EXPECT_EQ(n, 300'000'000'000);
+  ASSERT_TRUE(parse_count("15T", &n, &why)) << why;
+  EXPECT_EQ(n, 15'000'000'000'000);
+  ASSERT_TRUE(parse_count("2.5M", &n, &why)) << why;
+  EXPECT_EQ(n, 2'500'000);
+  ASSERT_TRUE(parse_count("500k", &n, &why)) << why;
+  EXPECT_EQ(n, 500'000);
+  ASSERT_TRUE(parse_count(" 1e12 ", &n, &why)) << why;
+  EXPECT_EQ(n, 1'000'000'000'000);
+  ASSERT_TRUE(parse_count("4096", &n, &why)) << why;
+  EXPECT_EQ(n, 4096);
+  ASSERT_TRUE(parse_count("1e18", &n, &why)) << why;
+  EXPECT_EQ(n, 1'000'000'000'000'000'000);
+  EXPECT_FALSE(parse_count("15X", &n, &why));
+  EXPECT_NE(why.find("unknown suffix \"X\""), std::string::npos) << why;
+  EXPECT_FALSE(parse_count("15GB", &n, &why));
+  EXPECT_FALSE(parse_count("-5T", &n, &why));
+  EXPECT_NE(why.find("at least 1"), std::string::npos) << why;
+  EXPECT_FALSE(parse_count("0", &n, &why));
+  EXPECT_FALSE(parse_count("0.4", &n, &why));   // rounds to 0
+  EXPECT_FALSE(parse_count("T", &n, &why));
+  EXPECT_FALSE(parse_count("", &n, &why));
+  EXPECT_FALSE(parse_count("2e6T", &n, &why));
+  EXPECT_NE(why.find("too large"), std::string::npos) << why;
+  EXPECT_EQ(n, 1'000'000'000'000'000'000) << "a refused count leaves the output alone";
+}
+
+TEST(Loader, TrainTokensTakeANumberOrASuffixedString) {
+  auto r = load(base_doc());
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_EQ(r->training.train_tokens, 0) << "not asked unless set";
+  json d = base_doc();
+  d["training"]["train_tokens"] = "15T";
+  r = load(d);
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_EQ(r->training.train_tokens, 15'000'000'000'000);
+  d["training"]["train_tokens"] = 3e11;
+  r = load(d);
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_EQ(r->training.train_tokens, 300'000'000'000);
+  d["training"]["train_tokens"] = 1000000;
+  r = load(d);
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_EQ(r->training.train_tokens, 1'000'000);
+  r = load(base_doc(), {"training.train_tokens=300B"});
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_EQ(r->training.train_tokens, 300'000'000'000);
+
+  d["training"]["train_tokens"] = "15 trillion";
+  expect_error(load(d), "/training/train_tokens", "\"15 trillion\"", {"unknown suffix", "\"15T\""});
+  d["training"]["train_tokens"] = -1;
+  expect_error(load(d), "/training/train_tokens", "-1", {"at least 1"});
+  d["training"]["train_tokens"] = 0;
+  expect_error(load(d), "/training/train_tokens", "0", {"at least 1"});
+  d["training"]["train_tokens"] = true;
+  expect_error(load(d), "/training/train_tokens", "true", {"a number of tokens", "got a boolean"});
+  d["training"]["train_tokens"] = json::array({1});
+  expect_error(load(d), "/training/train_tokens", "[1]", {"got an array"});
+  d["training"]["train_tokens"] = 1e30;
+  expect_error(load(d), "/training/train_tokens", "1e+30", {"too large"});
+  // With other errors: every one is reported.
+  d["training"]["seq_len"] = 0;
+  const std::string all = all_errors(load(d));
+  EXPECT_NE(all.find("/training/train_tokens"), std::string::npos) << all;
+  EXPECT_NE(all.find("/training/seq_len"), std::string::npos) << all;
+}
+
 TEST(SpecNames, RoundTrip) {
   for (DType d : {DType::kBF16, DType::kFP16, DType::kFP8, DType::kFP32}) {
     DType back;

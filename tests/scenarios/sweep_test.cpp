@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <set>
 #include <string>
@@ -70,6 +71,37 @@ TEST(Sweep, EveryPointIsTheRunOfItsValuesWithDpDerived) {
   ASSERT_TRUE(res2.ok());
   EXPECT_EQ(res2->points[0].step_s, res->points[7].step_s);
   EXPECT_EQ(res2->points[1].step_s, res->points[11].step_s);
+}
+
+// training.train_tokens (here per point, an axis): each point's time to train is its run's, the
+// table gets a "train days" column and the JSON train_days; without it neither appears.
+TEST(Sweep, TimeToTrainIsEachPointsRun) {
+  auto res = run_sweep("", axes({"training.global_batch=32,64", "training.train_tokens=1T,2T"}), {});
+  ASSERT_TRUE(res.ok()) << res.status().to_string();
+  ASSERT_EQ(res->points.size(), 4u);
+  for (const SweepPoint& p : res->points) {
+    ASSERT_TRUE(p.ok) << p.error;
+    auto pr = run_quickstart({p.set[0], p.set[1]});
+    ASSERT_TRUE(pr.ok()) << pr.status().to_string();
+    const TimeToTrain t = time_to_train(pr.value());
+    ASSERT_TRUE(t.present);
+    EXPECT_EQ(p.train_s, t.seconds);
+    const int64_t tokens = pr->tokens_per_step;
+    const int64_t want = p.values[1] == "1T" ? 1'000'000'000'000 : 2'000'000'000'000;
+    EXPECT_EQ(t.steps, (want + tokens - 1) / tokens);
+  }
+  const std::string table = format_sweep(res.value(), 0);
+  EXPECT_NE(table.find("train days"), std::string::npos) << table;
+  char days[32];
+  std::snprintf(days, sizeof days, "%.1f", res->points[3].train_s / 86400);
+  EXPECT_NE(table.find(days), std::string::npos) << days << "\n" << table;
+  const auto j = sweep_json(res.value());
+  EXPECT_DOUBLE_EQ(j["points"][3]["train_days"].get<double>(), res->points[3].train_s / 86400);
+
+  auto plain = run_sweep("", axes({"training.global_batch=32,64"}), {});
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(format_sweep(plain.value(), 0).find("train days"), std::string::npos);
+  EXPECT_FALSE(sweep_json(plain.value())["points"][0].contains("train_days"));
 }
 
 TEST(Sweep, RankingFitsThenOomThenRefusedAndTheReportSaysSo) {
@@ -465,6 +497,14 @@ TEST(Sweep, PointRecordsRoundTripExactly) {
     EXPECT_EQ(q.error, p.error);
     EXPECT_EQ(q.fingerprint, p.fingerprint);
   }
+  // A point with a time to train (training.train_tokens) keeps it; one without has no such field.
+  EXPECT_FALSE(sweep_point_record(res->points[0]).contains("train_s"));
+  SweepPoint trained = res->points[0];
+  trained.train_s = 12345.678;
+  SweepPoint tback;
+  tback.set = trained.set;
+  ASSERT_TRUE(fill_sweep_point(nlohmann::json::parse(sweep_point_record(trained).dump()), "test", &tback).ok());
+  EXPECT_EQ(tback.train_s, 12345.678);
   SweepPoint odd = res->points[0];
   odd.mfu = std::nan("");
   odd.hfu = HUGE_VAL;
