@@ -61,7 +61,8 @@ bool parse_number_prefix(std::string_view text, double* num, std::string* number
 using UnitTable = std::vector<std::pair<std::string, double>>;
 
 // The shared front of the unit parsers: NUMBER UNIT with UNIT in `units` (multiplier to the base
-// unit). `missing` is the "write ..." advice for a bare number (%s = the number as written).
+// unit). `missing` is the "write ..." advice for a bare number (%s = the number as written);
+// nullptr: a bare number is fine, its unit "" looked up in `units` like any other.
 bool parse_quantity(std::string_view text, const UnitTable& units, const std::string& hint,
                     const char* negative, const char* missing, const char* unknown_suffix, double* value,
                     std::string* why) {
@@ -76,7 +77,7 @@ bool parse_quantity(std::string_view text, const UnitTable& units, const std::st
     *why = "expected NUMBER UNIT; " + hint;
     return false;
   }
-  if (unit.empty()) {
+  if (unit.empty() && missing) {
     char buf[256];
     std::snprintf(buf, sizeof buf, missing, ntext.c_str(), ntext.c_str());
     *why = std::string("missing unit; ") + buf;
@@ -143,33 +144,21 @@ bool parse_size(std::string_view text, Bytes* out, std::string* why) {
 bool parse_count(std::string_view text, int64_t* out, std::string* why) {
   static const UnitTable kSuffixes = {{"", 1}, {"K", 1e3}, {"k", 1e3}, {"M", 1e6}, {"B", 1e9}, {"T", 1e12}};
   const std::string hint = "write e.g. \"300B\" (3 x 10^11), \"15T\" (1.5 x 10^13), \"2.5M\" or a number such as 1e12";
-  const std::string t = trim(text);
-  if (!t.empty() && t[0] == '-') {
+  double n = 0;
+  if (!parse_quantity(text, kSuffixes, hint, "must be at least 1", nullptr,
+                      "; accepted suffixes: K (10^3), M (10^6), B (10^9), T (10^12)", &n, why))
+    return false;
+  const double v = std::round(n);
+  if (!(v >= 1)) {
     *why = "must be at least 1; " + hint;
     return false;
   }
-  double num = 0;
-  std::string ntext, unit;
-  if (!parse_number_prefix(t, &num, &ntext, &unit)) {
-    *why = "expected a number with an optional K, M, B or T; " + hint;
+  if (!(v <= 1e18)) {
+    *why = "too large (at most 10^18); " + hint;
     return false;
   }
-  for (const auto& [u, m] : kSuffixes) {
-    if (unit != u) continue;
-    const double v = std::round(num * m);
-    if (!(v >= 1)) {
-      *why = "must be at least 1; " + hint;
-      return false;
-    }
-    if (!(v <= 1e18)) {
-      *why = "too large (at most 10^18); " + hint;
-      return false;
-    }
-    *out = static_cast<int64_t>(v);
-    return true;
-  }
-  *why = "unknown suffix \"" + unit + "\"; accepted: K (10^3), M (10^6), B (10^9), T (10^12); " + hint;
-  return false;
+  *out = static_cast<int64_t>(v);
+  return true;
 }
 
 std::string format_time(Time t) {

@@ -1315,7 +1315,7 @@ TEST(Units, Count) {
   ASSERT_TRUE(parse_count("1e18", &n, &why)) << why;
   EXPECT_EQ(n, 1'000'000'000'000'000'000);
   EXPECT_FALSE(parse_count("15X", &n, &why));
-  EXPECT_NE(why.find("unknown suffix \"X\""), std::string::npos) << why;
+  EXPECT_NE(why.find("unknown unit \"X\""), std::string::npos) << why;
   EXPECT_FALSE(parse_count("15GB", &n, &why));
   EXPECT_FALSE(parse_count("-5T", &n, &why));
   EXPECT_NE(why.find("at least 1"), std::string::npos) << why;
@@ -1350,7 +1350,7 @@ TEST(Loader, TrainTokensTakeANumberOrASuffixedString) {
   EXPECT_EQ(r->training.train_tokens, 300'000'000'000);
 
   d["training"]["train_tokens"] = "15 trillion";
-  expect_error(load(d), "/training/train_tokens", "\"15 trillion\"", {"unknown suffix", "\"15T\""});
+  expect_error(load(d), "/training/train_tokens", "\"15 trillion\"", {"unknown unit", "accepted suffixes", "\"15T\""});
   d["training"]["train_tokens"] = -1;
   expect_error(load(d), "/training/train_tokens", "-1", {"at least 1"});
   d["training"]["train_tokens"] = 0;
