@@ -215,6 +215,20 @@ enum class Framework : uint8_t { kFused, kTorchCompile, kTorchEager };
 const char* to_string(Framework);
 inline bool torch_framework(Framework f) { return f != Framework::kFused; }
 
+// Job interruptions over a whole training run (the scenario's "failures" section; the time to
+// train in scenarios/predict.h). The rate's default is Llama 3 405B's pre-training: 419
+// unexpected interruptions in a 54-day snapshot on 16,384 H100s (Llama 3 paper, 2024, sec.
+// 3.3.4 "Reliability and Operational Challenges"; about one every 3 hours).
+constexpr double kLlama3InterruptionsPerGpuHour = 419.0 / (54.0 * 24.0 * 16384.0);
+struct FailureSpec {
+  bool present = false;             // the section is there: checkpoint_write and restart given
+  double per_gpu_hour = kLlama3InterruptionsPerGpuHour;
+  bool rate_default = true;         // per_gpu_hour is the Llama 3 figure above
+  double checkpoint_write_s = 0;    // training blocked by one checkpoint
+  double restart_s = 0;             // from an interruption to training again (detect, reschedule, load)
+  double interval_s = 0;            // training time between checkpoints; 0: Young's sqrt(2 x write x MTBF)
+};
+
 struct TrainingSpec {
   int seq_len = 0;                  // tokens per sequence
   int64_t global_batch = 0;         // sequences per optimizer step
@@ -233,6 +247,7 @@ struct TrainingSpec {
   // Tokens the whole training run takes (training.train_tokens): the report adds the time to
   // train them at the predicted step (scenarios/predict.h time_to_train). 0: not asked.
   int64_t train_tokens = 0;
+  FailureSpec failures;             // the time to train with interruptions (scenario "failures")
 };
 
 struct ParallelSpec {

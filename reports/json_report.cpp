@@ -166,6 +166,24 @@ ordered_json prediction_json(const Prediction& p) {
     t["seconds"] = json_number(ttt.seconds);
     t["days"] = json_number(ttt.seconds / 86400.0);
     t["gpu_hours"] = json_number(ttt.gpu_hours);
+    const FailureSpec& f = p.scenario.training.failures;
+    ordered_json fj;
+    fj["per_gpu_hour"] = json_number(f.per_gpu_hour);
+    fj["rate_source"] = f.rate_default ? "default: Llama 3 405B pre-training, 419 unexpected interruptions in 54 days on 16,384 H100s"
+                                       : "failures.per_gpu_hour";
+    fj["mtbf_s"] = json_number(ttt.mtbf_s);   // null at rate 0 (infinite)
+    fj["interruptions"] = json_number(ttt.interruptions);
+    if (ttt.with_failures) {
+      fj["checkpoint_write_s"] = json_number(f.checkpoint_write_s);
+      fj["restart_s"] = json_number(f.restart_s);
+      fj["checkpoint_interval_s"] = json_number(ttt.interval_s);
+      fj["checkpoint_interval_auto"] = ttt.interval_auto;
+      fj["stalls"] = ttt.stalls;
+      fj["wall_s"] = ttt.stalls ? ordered_json(nullptr) : json_number(ttt.wall_s);
+      fj["wall_days"] = ttt.stalls ? ordered_json(nullptr) : json_number(ttt.wall_s / 86400.0);
+      fj["goodput"] = ttt.stalls ? ordered_json(0.0) : json_number(ttt.goodput);
+    }
+    t["failures"] = std::move(fj);
     j["time_to_train"] = std::move(t);
   }
   if (p.moe.present) {   // MoE scenarios only: dense reports keep their shape

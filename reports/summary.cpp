@@ -53,6 +53,43 @@ void kv(std::string& out, const char* key, const std::string& value) {
   out += strf("%-14s%s\n", key, value.c_str());
 }
 
+// The interruptions of the run of training.train_tokens (scenarios/predict.h time_to_train).
+void interruptions_lines(std::string& out, const Prediction& p, const TimeToTrain& t) {
+  const FailureSpec& f = p.scenario.training.failures;
+  const std::string rate =
+      f.per_gpu_hour <= 0 ? std::string("none (failures.per_gpu_hour 0)")
+                          : strf("one per %s of the job (%.3g per GPU-hour x %s GPUs; %s)", duration_text(t.mtbf_s).c_str(),
+                                 f.per_gpu_hour, group_digits(p.gpus).c_str(),
+                                 f.rate_default ? "default: Llama 3 405B's 419 in 54 days on 16,384 H100s"
+                                                : "failures.per_gpu_hour");
+  if (!t.with_failures) {
+    kv(out, "interruptions", strf("%.1f expected in that time: %s; a \"failures\" section with checkpoint_write and "
+                                  "restart gives the time with them",
+                                  t.interruptions, rate.c_str()));
+    return;
+  }
+  if (f.per_gpu_hour <= 0) {
+    kv(out, "with failures", strf("%s, %.1f%% goodput: no interruptions; a checkpoint every %s", duration_text(t.wall_s).c_str(),
+                                  t.goodput * 100, std::isinf(t.interval_s) ? "never" : duration_text(t.interval_s).c_str()));
+    return;
+  }
+  const double lost = f.restart_s + (t.interval_s + f.checkpoint_write_s) / 2;
+  if (t.stalls) {
+    kv(out, "with failures", strf("never finishes: an interruption loses %s on average (restart %s + half a checkpoint "
+                                  "interval and write), the job's MTBF is %s; %s",
+                                  duration_text(lost).c_str(), duration_text(f.restart_s).c_str(),
+                                  duration_text(t.mtbf_s).c_str(), rate.c_str()));
+    return;
+  }
+  kv(out, "with failures",
+     strf("%s, %.1f%% goodput: a checkpoint every %s of training (%s, write %s), %.1f interruptions expected, "
+          "each losing %s on average (restart %s + half an interval and write); %s",
+          duration_text(t.wall_s).c_str(), t.goodput * 100, duration_text(t.interval_s).c_str(),
+          t.interval_auto ? "Young's sqrt(2 x write x MTBF)" : "failures.checkpoint_interval",
+          duration_text(f.checkpoint_write_s).c_str(), t.interruptions, duration_text(lost).c_str(),
+          duration_text(f.restart_s).c_str(), rate.c_str()));
+}
+
 void header_section(std::string& out, const Prediction& p) {
   const Scenario& s = p.scenario;
   const ModelSpec& m = s.model;
@@ -180,6 +217,7 @@ void performance_section(std::string& out, const Prediction& p) {
             count_text(ttt.tokens).c_str(), group_digits(static_cast<double>(ttt.steps)).c_str(),
             ttt.steps == 1 ? "" : "s", duration_text(ttt.seconds).c_str(),
             ttt.gpu_hours >= 100 ? group_digits(ttt.gpu_hours).c_str() : strf("%.3g", ttt.gpu_hours).c_str()));
+    interruptions_lines(out, p, ttt);
   }
   if (p.moe.present) {
     const MoeReport& m = p.moe;

@@ -140,7 +140,7 @@ std::string format_sweep(const SweepResult& r, size_t top) {
       row.insert(row.end(), {reports::group_digits(p.tokens_per_s_per_gpu),
                              strf("%.1f%%", p.mfu * 100), secs(p.compute_s), secs(p.exposed_comm_s),
                              secs(p.bubble_s), strf("%.2f", p.peak_memory_gib)});
-      if (train) row.push_back(p.train_s > 0 ? strf("%.1f", p.train_s / 86400.0) : "-");
+      if (train) row.push_back(std::isinf(p.train_s) ? "never" : p.train_s > 0 ? strf("%.1f", p.train_s / 86400.0) : "-");
       row.push_back(verdict);
     }
     if (top == 0 || k < top) t.add(std::move(row));

@@ -48,7 +48,7 @@ constexpr int64_t kMaxLayerPasses = 2'000'000;   // micro-batches x layers per s
 
 const std::vector<std::string> kTopKeys = {"name",    "description", "model",   "training", "cluster",
                                            "parallel", "network",    "costs",   "seed",     "moe",
-                                           "documents"};
+                                           "documents", "failures"};
 const std::vector<std::string> kModelKeys = {
     "name",       "arch",  "layers",     "hidden",          "heads",
     "kv_heads",   "head_dim", "ffn_hidden", "vocab",        "activation",
@@ -71,6 +71,7 @@ const std::vector<std::string> kParallelKeys = {
 const std::vector<std::string> kMoeKeys = {"routing", "skew", "histogram", "seed", "placement", "rebalance_every",
                                            "replicas", "dispatch", "node_limit"};
 const std::vector<std::string> kDocumentKeys = {"lengths", "mean_tokens", "sigma", "seed"};
+const std::vector<std::string> kFailureKeys = {"per_gpu_hour", "checkpoint_write", "restart", "checkpoint_interval"};
 const std::vector<std::string> kNetworkKeys = {"mode", "topology", "oversubscription", "placement",
                                                "modifications", "hottest_links",
                                                "in_network_reduction"};
@@ -85,6 +86,7 @@ const std::vector<std::string>* section_keys(const std::string& s) {
   if (s == "costs") return &kCostsKeys;
   if (s == "moe") return &kMoeKeys;
   if (s == "documents") return &kDocumentKeys;
+  if (s == "failures") return &kFailureKeys;
   return nullptr;
 }
 
@@ -1140,6 +1142,42 @@ Result<Scenario> load_document(json doc, const std::string& label,
       if (v->is_number_unsigned() || (v->is_number_integer() && v->get<int64_t>() >= 0)) t.documents.seed = v->get<uint64_t>();
       else r.error(b + "/seed", show(*v), "expected a non-negative integer (0 to 2^64-1), got " + kind(*v));
     }
+  }
+
+  // failures: interruptions over the whole run (scenarios/predict.h time_to_train)
+  if (const json* fsec = get_section(r, doc, "failures", false)) {
+    const std::string b = "/failures";
+    FailureSpec& f = t.failures;
+    f.present = true;
+    if (Reader::has(fsec, "per_gpu_hour")) {
+      f.rate_default = false;
+      r.read_real(fsec, b, "per_gpu_hour", 0, 1, "2e-5", &f.per_gpu_hour);
+    }
+    // A duration string ("30s", "5min"; sim/units.h parse_duration) at failures/KEY.
+    auto duration = [&](const char* key, const char* what, double* out) {
+      const json* v = Reader::field(fsec, key);
+      const std::string path = b + "/" + key;
+      if (!v) {
+        r.error(path, "", std::string("missing; ") + what);
+        return;
+      }
+      std::string why;
+      if (!v->is_string()) {
+        r.error(path, show(*v), std::string("expected a duration such as \"30s\" or \"5min\" (") + what + "), got " + kind(*v));
+      } else if (!parse_duration(v->get<std::string>(), out, &why)) {
+        r.error(path, show(*v), why);
+      }
+    };
+    duration("checkpoint_write", "the time one checkpoint blocks training, e.g. \"30s\"", &f.checkpoint_write_s);
+    duration("restart", "the time from an interruption to training again (detect, reschedule, load the checkpoint), e.g. \"10min\"",
+             &f.restart_s);
+    if (const json* v = Reader::field(fsec, "checkpoint_interval"); v && !(v->is_string() && *v == "auto")) {
+      duration("checkpoint_interval", "training time between checkpoints, or \"auto\" (Young's optimum)", &f.interval_s);
+      if (r.good({b + "/checkpoint_interval"}) && f.interval_s <= 0)
+        r.error(b + "/checkpoint_interval", show(*v), "must be longer than 0; or \"auto\" (Young's optimum)");
+    }
+    if (t.train_tokens == 0 && r.good({"/training/train_tokens"}))
+      r.error(b, "", "failures change the time to train; set training.train_tokens (e.g. \"15T\") too");
   }
 
   // moe: routing distribution (models/moe.h)

@@ -1,5 +1,7 @@
 #include "scenarios/predict.h"
 
+#include <cmath>
+
 #include <algorithm>
 #include <cstdio>
 #include <map>
@@ -461,6 +463,27 @@ TimeToTrain time_to_train(const Prediction& p) {
   t.steps = tokens / p.tokens_per_step + (tokens % p.tokens_per_step != 0 ? 1 : 0);
   t.seconds = static_cast<double>(t.steps) * p.step_time.seconds();
   t.gpu_hours = t.seconds * p.gpus / 3600.0;
+  const FailureSpec& f = p.scenario.training.failures;
+  const double rate = f.per_gpu_hour * p.gpus / 3600.0;   // interruptions per second of the job
+  t.mtbf_s = rate > 0 ? 1.0 / rate : HUGE_VAL;
+  t.interruptions = t.seconds * rate;
+  if (!f.present) return t;
+  t.with_failures = true;
+  const double d = f.checkpoint_write_s, r = f.restart_s;
+  t.interval_auto = f.interval_s <= 0;
+  t.interval_s = t.interval_auto ? (rate > 0 ? std::sqrt(2.0 * d * t.mtbf_s) : HUGE_VAL) : f.interval_s;
+  // The checkpoints' share (none where tau is infinite or both tau and d are 0), and the loss
+  // per interruption: the restart and half a segment.
+  const double ckpt = std::isinf(t.interval_s) || t.interval_s <= 0 ? 1.0 : (t.interval_s + d) / t.interval_s;
+  const double segment = std::isinf(t.interval_s) ? 0.0 : t.interval_s + d;
+  const double keep = 1.0 - (r + segment / 2.0) * rate;
+  if (!(keep > 0)) {
+    t.stalls = true;
+    return t;
+  }
+  t.wall_s = t.seconds * ckpt / keep;
+  t.goodput = t.wall_s > 0 ? t.seconds / t.wall_s : 1.0;
+  t.interruptions = t.wall_s * rate;
   return t;
 }
 

@@ -5,6 +5,7 @@
 // Thread-safety: predict() is reentrant.
 #pragma once
 #include <array>
+#include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
@@ -185,14 +186,32 @@ struct PredictOptions {
 Result<Prediction> predict(const Scenario& s, const PredictOptions& opts);
 
 // The whole training run of training.train_tokens at the predicted step: whole steps (the last
-// one full), their time, and GPU-hours (every GPU of the cluster for that time). Steps only:
-// no checkpointing, evaluation, restarts or warm-up. present = false when train_tokens is 0.
+// one full), their time, and GPU-hours (every GPU of the cluster for that time); present = false
+// when train_tokens is 0. Interruptions come at failures.per_gpu_hour x gpus (default: Llama 3
+// 405B's rate, models/spec.h); over the steps-only time that many are expected. With the
+// "failures" section (checkpoint write and restart times) the wall time with them, to first
+// order (Young 1974, Daly 2006): training runs in intervals of tau between checkpoints of
+// write time d; an interruption (one per MTBF M of the job, in wall time) costs the restart R
+// and on average half a segment (tau + d) of lost work, so
+//   wall = steps_time x (tau + d) / tau / (1 - (R + (tau + d) / 2) / M),
+// tau = sqrt(2 d M) (Young's optimum) unless failures.checkpoint_interval gives it. Where the
+// denominator is not positive the run loses work faster than it makes it: stalls = true.
 struct TimeToTrain {
   bool present = false;
   int64_t tokens = 0;
   int64_t steps = 0;       // ceil(tokens / tokens_per_step)
   double seconds = 0;      // steps x step time
   double gpu_hours = 0;    // seconds x gpus / 3600
+  double mtbf_s = 0;       // the job's: 3600 / (per_gpu_hour x gpus); inf at rate 0
+  double interruptions = 0;   // expected over `seconds` (with_failures: over wall_s)
+  bool with_failures = false;   // the failures section: the figures below
+  double interval_s = 0;   // tau (inf: no checkpoints needed, rate 0)
+  bool interval_auto = true;
+  double wall_s = 0;       // with checkpoints and interruptions
+  double goodput = 0;      // seconds / wall_s
+  bool stalls = false;
+  // The run's time as a sweep ranks it: wall_s with failures (inf where it stalls), else seconds.
+  double train_s() const { return !with_failures ? seconds : stalls ? HUGE_VAL : wall_s; }
 };
 TimeToTrain time_to_train(const Prediction& p);
 

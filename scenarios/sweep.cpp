@@ -160,7 +160,7 @@ void predict_point(const nlohmann::json& base, const std::string& label, const s
   p->peak_rank = q.peak_memory.rank;
   p->oom = q.peak_memory.oom();
   p->fingerprint = q.fingerprint;
-  p->train_s = time_to_train(q).seconds;
+  p->train_s = time_to_train(q).train_s();
 }
 
 constexpr const char* kAutoKeys =

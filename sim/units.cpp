@@ -161,6 +161,21 @@ bool parse_count(std::string_view text, int64_t* out, std::string* why) {
   return true;
 }
 
+bool parse_duration(std::string_view text, double* seconds, std::string* why) {
+  static const UnitTable kUnits = {{"ms", 1e-3}, {"s", 1}, {"min", 60}, {"h", 3600}};
+  const std::string hint = "write e.g. \"30s\", \"5min\" or \"2h\" (ms, s, min, h)";
+  double v = 0;
+  if (!parse_quantity(text, kUnits, hint, "must not be negative", "write \"%ss\" (seconds) or \"%smin\"", "", &v,
+                      why))
+    return false;
+  if (!(v <= 1e7)) {
+    *why = "too long (at most 10^7 s, 115 days); " + hint;
+    return false;
+  }
+  *seconds = v;
+  return true;
+}
+
 std::string format_time(Time t) {
   char buf[64];
   double s = t.seconds();

@@ -139,6 +139,9 @@ bool parse_size(std::string_view text, Bytes* out, std::string* why);
 // (or "k"), or a bare number ("1e12", "4096"); rounded to a whole count, 1 to 10^18. Anything
 // else is refused with `why` saying how to write it.
 bool parse_count(std::string_view text, int64_t* out, std::string* why);
+// A wall-clock duration in seconds: "500ms", "30s", "5min", "2h"; 0 to 10^7 s. A bare number
+// is refused (which unit?) with `why` saying how to write it.
+bool parse_duration(std::string_view text, double* seconds, std::string* why);
 
 // "1.23 s", "45.6 ms", "7.8 us" with 3 significant digits.
 std::string format_time(Time t);

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "tests/reports/fixture.h"
 
 namespace trainsim {
@@ -84,6 +86,63 @@ TEST(PredictionJson, TimeToTrainIsWholeStepsOfTheStep) {
   p.scenario.training.train_tokens = 32'768 * int64_t{1000};   // exactly 1,000 steps
   EXPECT_EQ(time_to_train(p).steps, 1000);
   EXPECT_DOUBLE_EQ(time_to_train(p).seconds, 1.0);
+}
+
+// Interruptions (the "failures" section), closed form on 1,000 s of steps on 2 GPUs at one
+// interruption per GPU-hour: the job's MTBF M = 1800 s.
+TEST(PredictionJson, TimeToTrainWithFailuresIsYoungsFirstOrder) {
+  Prediction p = two_rank_prediction();   // 32,768 tokens a step of 1 ms on 2 GPUs
+  p.scenario.training.train_tokens = 32'768 * int64_t{1'000'000};   // 1,000,000 steps: 1,000 s
+  // No section: the default rate (Llama 3 405B's) over the steps-only time.
+  TimeToTrain t = time_to_train(p);
+  EXPECT_FALSE(t.with_failures);
+  EXPECT_DOUBLE_EQ(t.interruptions, 1000.0 * 2 * 419.0 / (54.0 * 24 * 16384) / 3600);
+  EXPECT_DOUBLE_EQ(t.train_s(), 1000.0);
+  FailureSpec& f = p.scenario.training.failures;
+  f.present = true;
+  f.per_gpu_hour = 1.0;
+  f.rate_default = false;
+  f.checkpoint_write_s = 9;
+  f.restart_s = 60;
+  t = time_to_train(p);
+  ASSERT_TRUE(t.with_failures);
+  EXPECT_DOUBLE_EQ(t.mtbf_s, 1800.0);
+  EXPECT_DOUBLE_EQ(t.interval_s, 180.0);   // Young: sqrt(2 x 9 x 1800)
+  // (180 + 9) / 180 for the checkpoints, 1 - (60 + 189 / 2) / 1800 of the time left after losses.
+  const double wall = 1000.0 * (189.0 / 180.0) / (1.0 - (60.0 + 94.5) / 1800.0);
+  EXPECT_NEAR(t.wall_s, wall, 1e-9);
+  EXPECT_NEAR(t.goodput, 1000.0 / wall, 1e-12);
+  EXPECT_NEAR(t.interruptions, wall / 1800.0, 1e-12);
+  EXPECT_DOUBLE_EQ(t.train_s(), t.wall_s);
+  ordered_json j = prediction_json(p)["time_to_train"]["failures"];
+  EXPECT_NEAR(j["wall_s"].get<double>(), wall, 1e-9);
+  EXPECT_EQ(j["checkpoint_interval_auto"], true);
+  EXPECT_EQ(j["stalls"], false);
+  // Young's interval is the best one: a shorter or longer interval gives a longer run.
+  for (double tau : {120.0, 240.0}) {
+    f.interval_s = tau;
+    const TimeToTrain u = time_to_train(p);
+    EXPECT_FALSE(u.interval_auto);
+    EXPECT_NEAR(u.wall_s, 1000.0 * ((tau + 9) / tau) / (1.0 - (60.0 + (tau + 9) / 2) / 1800.0), 1e-9);
+    EXPECT_GT(u.wall_s, t.wall_s) << tau;
+  }
+  // A restart longer than the MTBF: the run never ends.
+  f.interval_s = 0;
+  f.restart_s = 2000;
+  t = time_to_train(p);
+  EXPECT_TRUE(t.stalls);
+  EXPECT_TRUE(std::isinf(t.train_s()));
+  j = prediction_json(p)["time_to_train"]["failures"];
+  EXPECT_TRUE(j["wall_s"].is_null());
+  EXPECT_EQ(j["stalls"], true);
+  // No interruptions: no checkpoint is needed (auto), the steps' time.
+  f.restart_s = 60;
+  f.per_gpu_hour = 0;
+  t = time_to_train(p);
+  EXPECT_FALSE(t.stalls);
+  EXPECT_TRUE(std::isinf(t.interval_s));
+  EXPECT_DOUBLE_EQ(t.wall_s, 1000.0);
+  EXPECT_DOUBLE_EQ(t.interruptions, 0.0);
 }
 
 TEST(PredictionJson, RoundTripsAndIsDeterministic) {

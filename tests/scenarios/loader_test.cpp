@@ -1368,6 +1368,79 @@ TEST(Loader, TrainTokensTakeANumberOrASuffixedString) {
   EXPECT_NE(all.find("/training/seq_len"), std::string::npos) << all;
 }
 
+TEST(Units, Duration) {
+  double s = 0;
+  std::string why;
+  ASSERT_TRUE(parse_duration("30s", &s, &why)) << why;
+  EXPECT_EQ(s, 30.0);
+  ASSERT_TRUE(parse_duration("5min", &s, &why)) << why;
+  EXPECT_EQ(s, 300.0);
+  ASSERT_TRUE(parse_duration("1.5h", &s, &why)) << why;
+  EXPECT_EQ(s, 5400.0);
+  ASSERT_TRUE(parse_duration("250ms", &s, &why)) << why;
+  EXPECT_EQ(s, 0.25);
+  ASSERT_TRUE(parse_duration("0s", &s, &why)) << why;
+  EXPECT_FALSE(parse_duration("30", &s, &why));
+  EXPECT_NE(why.find("missing unit"), std::string::npos) << why;
+  EXPECT_FALSE(parse_duration("-5s", &s, &why));
+  EXPECT_FALSE(parse_duration("5 parsecs", &s, &why));
+  EXPECT_NE(why.find("unknown unit"), std::string::npos) << why;
+  EXPECT_FALSE(parse_duration("1e9h", &s, &why));
+  EXPECT_NE(why.find("too long"), std::string::npos) << why;
+}
+
+TEST(Loader, FailuresSectionNeedsItsTimesAndTheTokens) {
+  json d = base_doc();
+  d["training"]["train_tokens"] = "1T";
+  d["failures"] = {{"checkpoint_write", "30s"}, {"restart", "10min"}};
+  auto r = load(d);
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  const FailureSpec& f = r->training.failures;
+  EXPECT_TRUE(f.present);
+  EXPECT_TRUE(f.rate_default);
+  EXPECT_DOUBLE_EQ(f.per_gpu_hour, 419.0 / (54.0 * 24 * 16384));
+  EXPECT_EQ(f.checkpoint_write_s, 30.0);
+  EXPECT_EQ(f.restart_s, 600.0);
+  EXPECT_EQ(f.interval_s, 0.0) << "auto";
+  d["failures"]["checkpoint_interval"] = "auto";
+  d["failures"]["per_gpu_hour"] = 1e-5;
+  r = load(d);
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_FALSE(r->training.failures.rate_default);
+  EXPECT_EQ(r->training.failures.per_gpu_hour, 1e-5);
+  EXPECT_EQ(r->training.failures.interval_s, 0.0);
+  r = load(d, {"failures.checkpoint_interval=20min"});
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_EQ(r->training.failures.interval_s, 1200.0);
+  // Without the section: not present, the default rate.
+  json plain = base_doc();
+  r = load(plain);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->training.failures.present);
+
+  json e = d;
+  e["failures"].erase("restart");
+  expect_error(load(e), "/failures/restart", "", {"missing", "e.g. \"10min\""});
+  e = d;
+  e["failures"]["checkpoint_write"] = 30;
+  expect_error(load(e), "/failures/checkpoint_write", "30", {"expected a duration", "got a number"});
+  e = d;
+  e["failures"]["checkpoint_write"] = "30 fortnights";
+  expect_error(load(e), "/failures/checkpoint_write", "30 fortnights", {"unknown unit", "\"5min\""});
+  e = d;
+  e["failures"]["checkpoint_interval"] = "0s";
+  expect_error(load(e), "/failures/checkpoint_interval", "0s", {"longer than 0", "\"auto\""});
+  e = d;
+  e["failures"]["per_gpu_hour"] = 2;
+  expect_error(load(e), "/failures/per_gpu_hour", "2", {"from 0 to 1"});
+  e = d;
+  e["failures"]["mtbf"] = "3h";
+  expect_error(load(e), "/failures/mtbf", "", {"unknown key"});
+  e = d;
+  e["training"].erase("train_tokens");
+  expect_error(load(e), "/failures", "", {"set training.train_tokens"});
+}
+
 TEST(SpecNames, RoundTrip) {
   for (DType d : {DType::kBF16, DType::kFP16, DType::kFP8, DType::kFP32}) {
     DType back;
