@@ -168,4 +168,18 @@ inline Prediction two_rank_prediction() {
   return p;
 }
 
+// two_rank_prediction's run of 1,000,000 steps (1,000 s) with a failures section: one
+// interruption per GPU-hour (the job's MTBF 1800 s on its 2 GPUs), 9 s checkpoint writes
+// (Young's interval sqrt(2 x 9 x 1800) = 180 s) and 60 s restarts.
+inline FailureSpec& with_failures(Prediction& p) {
+  p.scenario.training.train_tokens = 32'768 * int64_t{1'000'000};
+  FailureSpec& f = p.scenario.training.failures;
+  f.present = true;
+  f.per_gpu_hour = 1.0;
+  f.rate_default = false;
+  f.checkpoint_write_s = 9;
+  f.restart_s = 60;
+  return f;
+}
+
 }  // namespace trainsim::testing

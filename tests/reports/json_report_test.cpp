@@ -98,12 +98,7 @@ TEST(PredictionJson, TimeToTrainWithFailuresIsYoungsFirstOrder) {
   EXPECT_FALSE(t.with_failures);
   EXPECT_DOUBLE_EQ(t.interruptions, 1000.0 * 2 * 419.0 / (54.0 * 24 * 16384) / 3600);
   EXPECT_DOUBLE_EQ(t.train_s(), 1000.0);
-  FailureSpec& f = p.scenario.training.failures;
-  f.present = true;
-  f.per_gpu_hour = 1.0;
-  f.rate_default = false;
-  f.checkpoint_write_s = 9;
-  f.restart_s = 60;
+  FailureSpec& f = testing::with_failures(p);
   t = time_to_train(p);
   ASSERT_TRUE(t.with_failures);
   EXPECT_DOUBLE_EQ(t.mtbf_s, 1800.0);

@@ -44,13 +44,7 @@ TEST(Summary, TimeToTrainWhenAsked) {
   EXPECT_TRUE(has(s, "interruptions 0.0 expected in that time: one per 1,056 days of the job (1.97e-05 per GPU-hour x 2 "
                      "GPUs; default: Llama 3 405B's 419 in 54 days on 16,384 H100s)")) << s;
   // With the failures section: 1,000 s of steps, MTBF 1800 s, Young's interval 180 s.
-  p.scenario.training.train_tokens = 32'768 * int64_t{1'000'000};
-  FailureSpec& f = p.scenario.training.failures;
-  f.present = true;
-  f.per_gpu_hour = 1.0;
-  f.rate_default = false;
-  f.checkpoint_write_s = 9;
-  f.restart_s = 60;
+  FailureSpec& f = testing::with_failures(p);
   s = format_summary(p);
   EXPECT_TRUE(has(s, "with failures 19.1 minutes, 87.1% goodput: a checkpoint every 3.0 minutes of training (Young's "
                      "sqrt(2 x write x MTBF), write 9.0 s), 0.6 interruptions expected, each losing 2.6 minutes on "
