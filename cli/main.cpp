@@ -499,7 +499,8 @@ int main(int argc, char** argv) {
   swp->add_option("--json", sweep_json_out, "write every point as JSON to FILE");
   swp->add_option("--calibration", sweep_calibration, "price ops from this calibration database (trainsim calibrate import)");
   swp->add_option("--rank-by", sweep_rank,
-                  "step (shortest first; the default), tokens-per-gpu or tokens (most first): what the table is ranked by");
+                  "step (shortest first; the default), tokens-per-gpu or tokens (most first), or train (the time to train "
+                  "training.train_tokens, with the failures section's interruptions; shortest first): what the table is ranked by");
   swp->add_option("--top", sweep_top, "print only the N best rows of the table (the JSON keeps every point)");
   swp->add_flag("--full", sweep_full, "simulate every rank of every point (default: fast mode, identical replicas collapsed)");
   std::string sweep_shard, sweep_store;
@@ -705,7 +706,7 @@ int main(int argc, char** argv) {
     so.fast = !sweep_full;
     if (!trainsim::parse_sweep_rank(sweep_rank, &so.rank_by))
       return fail(Status::error(trainsim::Error{"--rank-by", "", "\"" + sweep_rank + "\"",
-                                                "accepted: \"step\", \"tokens-per-gpu\" or \"tokens\""}),
+                                                "accepted: \"step\", \"tokens-per-gpu\", \"tokens\" or \"train\""}),
                   2);
     if (sweep_top < 0)
       return fail(Status::error(trainsim::Error{"--top", "", std::to_string(sweep_top),

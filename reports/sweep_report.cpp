@@ -61,6 +61,7 @@ const char* best_label(SweepRank r) {
   switch (r) {
     case SweepRank::kTokensPerGpu: return "most tokens/s per GPU that fits";
     case SweepRank::kTokens: return "most tokens/s that fits";
+    case SweepRank::kTrain: return "shortest time to train that fits";
     case SweepRank::kStep: break;
   }
   return "fastest that fits";
@@ -72,6 +73,10 @@ std::string distance(SweepRank r, const SweepPoint& p, const SweepPoint& best) {
       return strf("fits, %+.1f%% tokens/s per GPU", (p.tokens_per_s_per_gpu / best.tokens_per_s_per_gpu - 1) * 100);
     case SweepRank::kTokens:
       return strf("fits, %+.1f%% tokens/s", (p.tokens_per_s / best.tokens_per_s - 1) * 100);
+    case SweepRank::kTrain:
+      if (p.train_s <= 0 || best.train_s <= 0) return "fits, no time to train (training.train_tokens)";
+      if (std::isinf(p.train_s)) return "fits, never finishes (failures)";
+      return strf("fits, %+.1f%% time to train", (p.train_s / best.train_s - 1) * 100);
     case SweepRank::kStep: break;
   }
   return strf("fits, %+.1f%% step", (p.step_s / best.step_s - 1) * 100);
@@ -85,8 +90,10 @@ std::string format_sweep(const SweepResult& r, size_t top) {
   for (const auto& a : r.axes) shape += (shape.empty() ? "" : " x ") + a.key + " (" + std::to_string(a.values.size()) + ")";
   out += strf("trainsim sweep: %s, %zu points: %s; %s mode; ranked by %s\n", r.scenario.c_str(), r.points.size(),
               shape.c_str(), r.fast ? "fast" : "full",
-              r.rank_by == SweepRank::kStep ? "step time"
-              : r.rank_by == SweepRank::kTokens ? "tokens/s" : "tokens/s per GPU");
+              r.rank_by == SweepRank::kStep     ? "step time"
+              : r.rank_by == SweepRank::kTokens ? "tokens/s"
+              : r.rank_by == SweepRank::kTrain  ? "time to train"
+                                                : "tokens/s per GPU");
   size_t here = 0;
   for (const auto& p : r.points) here += p.computed;
   if (r.shards > 1) {
@@ -101,6 +108,13 @@ std::string format_sweep(const SweepResult& r, size_t top) {
     out += "every point: " + s + "\n";
   }
   for (const auto& n : r.notes) out += "note: " + n + "\n";
+  if (r.rank_by == SweepRank::kTrain) {
+    bool any = false;
+    for (const auto& p : r.points) any |= p.computed && p.ok && p.train_s > 0;
+    if (!any && here > 0)
+      out += "note: ranked by time to train, but no point names training.train_tokens (e.g. --set "
+             "training.train_tokens=15T): the step time decides\n";
+  }
   out += "\n";
 
   std::vector<std::string> head = {"#"};

@@ -376,8 +376,10 @@ Result<SweepResult> run_sweep(const std::string& path, const std::vector<SweepAx
 }
 
 namespace {
-constexpr NameTable<SweepRank, 3> kSweepRanks{
-    {{SweepRank::kStep, "step"}, {SweepRank::kTokensPerGpu, "tokens-per-gpu"}, {SweepRank::kTokens, "tokens"}}};
+constexpr NameTable<SweepRank, 4> kSweepRanks{{{SweepRank::kStep, "step"},
+                                               {SweepRank::kTokensPerGpu, "tokens-per-gpu"},
+                                               {SweepRank::kTokens, "tokens"},
+                                               {SweepRank::kTrain, "train"}}};
 }  // namespace
 
 bool parse_sweep_rank(const std::string& s, SweepRank* out) { return parse_in(kSweepRanks, s, out); }
@@ -416,6 +418,12 @@ std::vector<size_t> sweep_ranking(const SweepResult& r) {
     switch (r.rank_by) {
       case SweepRank::kTokensPerGpu: return x.tokens_per_s_per_gpu > y.tokens_per_s_per_gpu;
       case SweepRank::kTokens: return x.tokens_per_s > y.tokens_per_s;
+      case SweepRank::kTrain: {   // finite times, then stalled runs (inf), then points not asked (0)
+        auto group = [](double t) { return t <= 0 ? 2 : std::isinf(t) ? 1 : 0; };
+        if (group(x.train_s) != group(y.train_s)) return group(x.train_s) < group(y.train_s);
+        if (group(x.train_s) == 0 && x.train_s != y.train_s) return x.train_s < y.train_s;
+        break;
+      }
       case SweepRank::kStep: break;
     }
     return x.step_s < y.step_s;

@@ -60,7 +60,9 @@ Result<std::vector<SweepAxis>> parse_sweep_axes(const std::vector<std::string>& 
 // whole job (most first). They agree while the GPUs and tokens per step are fixed; when an axis
 // changes those (weak scaling, say), per-GPU throughput ranks efficiency and total throughput
 // speed.
-enum class SweepRank : uint8_t { kStep, kTokensPerGpu, kTokens };
+// kTrain: the time to train training.train_tokens (with the failures section's interruptions
+// where it is there), shortest first; points without it after those with it.
+enum class SweepRank : uint8_t { kStep, kTokensPerGpu, kTokens, kTrain };
 // "step", "tokens-per-gpu", "tokens"; false for anything else.
 bool parse_sweep_rank(const std::string& s, SweepRank* out);
 const char* to_string(SweepRank r);

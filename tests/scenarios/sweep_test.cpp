@@ -98,10 +98,38 @@ TEST(Sweep, TimeToTrainIsEachPointsRun) {
   const auto j = sweep_json(res.value());
   EXPECT_DOUBLE_EQ(j["points"][3]["train_days"].get<double>(), res->points[3].train_s / 86400);
 
+  // Ranked by the time to train with interruptions: more GPUs make shorter steps but more
+  // interruptions; the ranking follows train_s, and says so.
+  SweepOptions by_train;
+  by_train.rank_by = SweepRank::kTrain;
+  by_train.overrides = {"training.train_tokens=100B", "failures.checkpoint_write=30s", "failures.restart=10min",
+                        "failures.per_gpu_hour=0.002"};
+  auto tr = run_sweep("", axes({"training.global_batch=32,64,128"}), by_train);
+  ASSERT_TRUE(tr.ok()) << tr.status().to_string();
+  const std::vector<size_t> order = sweep_ranking(tr.value());
+  ASSERT_EQ(order.size(), 3u);
+  for (size_t k = 0; k + 1 < order.size(); ++k) {
+    ASSERT_TRUE(tr->points[order[k]].ok) << tr->points[order[k]].error;
+    EXPECT_LE(tr->points[order[k]].train_s, tr->points[order[k + 1]].train_s);
+  }
+  const std::string ranked = format_sweep(tr.value(), 0);
+  EXPECT_NE(ranked.find("ranked by time to train"), std::string::npos) << ranked;
+  EXPECT_NE(ranked.find("shortest time to train that fits"), std::string::npos) << ranked;
+  EXPECT_NE(ranked.find("% time to train"), std::string::npos) << ranked;
+
   auto plain = run_sweep("", axes({"training.global_batch=32,64"}), {});
   ASSERT_TRUE(plain.ok());
   EXPECT_EQ(format_sweep(plain.value(), 0).find("train days"), std::string::npos);
   EXPECT_FALSE(sweep_json(plain.value())["points"][0].contains("train_days"));
+  SweepOptions no_tokens;
+  no_tokens.rank_by = SweepRank::kTrain;
+  auto untimed = run_sweep("", axes({"training.global_batch=32,64"}), no_tokens);
+  ASSERT_TRUE(untimed.ok());
+  const std::string said = format_sweep(untimed.value(), 0);
+  EXPECT_NE(said.find("no point names training.train_tokens"), std::string::npos) << said;
+  SweepRank back;
+  ASSERT_TRUE(parse_sweep_rank("train", &back));
+  EXPECT_EQ(back, SweepRank::kTrain);
 }
 
 TEST(Sweep, RankingFitsThenOomThenRefusedAndTheReportSaysSo) {
