@@ -169,8 +169,7 @@ ordered_json prediction_json(const Prediction& p) {
     const FailureSpec& f = p.scenario.training.failures;
     ordered_json fj;
     fj["per_gpu_hour"] = json_number(f.per_gpu_hour);
-    fj["rate_source"] = f.rate_default ? "default: Llama 3 405B pre-training, 419 unexpected interruptions in 54 days on 16,384 H100s"
-                                       : "failures.per_gpu_hour";
+    fj["rate_source"] = f.rate_default ? kLlama3InterruptionsSource : "failures.per_gpu_hour";
     fj["mtbf_s"] = json_number(ttt.mtbf_s);   // null at rate 0 (infinite)
     fj["interruptions"] = json_number(ttt.interruptions);
     if (ttt.with_failures) {
@@ -178,6 +177,7 @@ ordered_json prediction_json(const Prediction& p) {
       fj["restart_s"] = json_number(f.restart_s);
       fj["checkpoint_interval_s"] = json_number(ttt.interval_s);
       fj["checkpoint_interval_auto"] = ttt.interval_auto;
+      fj["lost_per_interruption_s"] = json_number(ttt.lost_s);
       fj["stalls"] = ttt.stalls;
       fj["wall_s"] = ttt.stalls ? ordered_json(nullptr) : json_number(ttt.wall_s);
       fj["wall_days"] = ttt.stalls ? ordered_json(nullptr) : json_number(ttt.wall_s / 86400.0);

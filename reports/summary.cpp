@@ -60,8 +60,7 @@ void interruptions_lines(std::string& out, const Prediction& p, const TimeToTrai
       f.per_gpu_hour <= 0 ? std::string("none (failures.per_gpu_hour 0)")
                           : strf("one per %s of the job (%.3g per GPU-hour x %s GPUs; %s)", duration_text(t.mtbf_s).c_str(),
                                  f.per_gpu_hour, group_digits(p.gpus).c_str(),
-                                 f.rate_default ? "default: Llama 3 405B's 419 in 54 days on 16,384 H100s"
-                                                : "failures.per_gpu_hour");
+                                 f.rate_default ? kLlama3InterruptionsSource : "failures.per_gpu_hour");
   if (!t.with_failures) {
     kv(out, "interruptions", strf("%.1f expected in that time: %s; a \"failures\" section with checkpoint_write and "
                                   "restart gives the time with them",
@@ -73,11 +72,10 @@ void interruptions_lines(std::string& out, const Prediction& p, const TimeToTrai
                                   t.goodput * 100, std::isinf(t.interval_s) ? "never" : duration_text(t.interval_s).c_str()));
     return;
   }
-  const double lost = f.restart_s + (t.interval_s + f.checkpoint_write_s) / 2;
   if (t.stalls) {
     kv(out, "with failures", strf("never finishes: an interruption loses %s on average (restart %s + half a checkpoint "
                                   "interval and write), the job's MTBF is %s; %s",
-                                  duration_text(lost).c_str(), duration_text(f.restart_s).c_str(),
+                                  duration_text(t.lost_s).c_str(), duration_text(f.restart_s).c_str(),
                                   duration_text(t.mtbf_s).c_str(), rate.c_str()));
     return;
   }
@@ -86,7 +84,7 @@ void interruptions_lines(std::string& out, const Prediction& p, const TimeToTrai
           "each losing %s on average (restart %s + half an interval and write); %s",
           duration_text(t.wall_s).c_str(), t.goodput * 100, duration_text(t.interval_s).c_str(),
           t.interval_auto ? "Young's sqrt(2 x write x MTBF)" : "failures.checkpoint_interval",
-          duration_text(f.checkpoint_write_s).c_str(), t.interruptions, duration_text(lost).c_str(),
+          duration_text(f.checkpoint_write_s).c_str(), t.interruptions, duration_text(t.lost_s).c_str(),
           duration_text(f.restart_s).c_str(), rate.c_str()));
 }
 

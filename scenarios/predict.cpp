@@ -1,8 +1,7 @@
 #include "scenarios/predict.h"
 
-#include <cmath>
-
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <map>
 
@@ -476,7 +475,8 @@ TimeToTrain time_to_train(const Prediction& p) {
   // per interruption: the restart and half a segment.
   const double ckpt = std::isinf(t.interval_s) || t.interval_s <= 0 ? 1.0 : (t.interval_s + d) / t.interval_s;
   const double segment = std::isinf(t.interval_s) ? 0.0 : t.interval_s + d;
-  const double keep = 1.0 - (r + segment / 2.0) * rate;
+  t.lost_s = r + segment / 2.0;
+  const double keep = 1.0 - t.lost_s * rate;
   if (!(keep > 0)) {
     t.stalls = true;
     return t;

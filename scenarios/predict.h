@@ -207,6 +207,7 @@ struct TimeToTrain {
   bool with_failures = false;   // the failures section: the figures below
   double interval_s = 0;   // tau (inf: no checkpoints needed, rate 0)
   bool interval_auto = true;
+  double lost_s = 0;       // per interruption: the restart and half a segment (tau + d)
   double wall_s = 0;       // with checkpoints and interruptions
   double goodput = 0;      // seconds / wall_s
   bool stalls = false;

@@ -63,7 +63,7 @@ Result<std::vector<SweepAxis>> parse_sweep_axes(const std::vector<std::string>& 
 // kTrain: the time to train training.train_tokens (with the failures section's interruptions
 // where it is there), shortest first; points without it after those with it.
 enum class SweepRank : uint8_t { kStep, kTokensPerGpu, kTokens, kTrain };
-// "step", "tokens-per-gpu", "tokens"; false for anything else.
+// "step", "tokens-per-gpu", "tokens", "train"; false for anything else.
 bool parse_sweep_rank(const std::string& s, SweepRank* out);
 const char* to_string(SweepRank r);
 

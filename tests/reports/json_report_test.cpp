@@ -105,6 +105,7 @@ TEST(PredictionJson, TimeToTrainWithFailuresIsYoungsFirstOrder) {
   EXPECT_DOUBLE_EQ(t.interval_s, 180.0);   // Young: sqrt(2 x 9 x 1800)
   // (180 + 9) / 180 for the checkpoints, 1 - (60 + 189 / 2) / 1800 of the time left after losses.
   const double wall = 1000.0 * (189.0 / 180.0) / (1.0 - (60.0 + 94.5) / 1800.0);
+  EXPECT_DOUBLE_EQ(t.lost_s, 60.0 + 94.5);
   EXPECT_NEAR(t.wall_s, wall, 1e-9);
   EXPECT_NEAR(t.goodput, 1000.0 / wall, 1e-12);
   EXPECT_NEAR(t.interruptions, wall / 1800.0, 1e-12);
