@@ -109,6 +109,7 @@ struct RankState {
   // replacements of stream s's completion event: an event carries it, and an older one is dropped.
   uint8_t colls = 0;
   StreamMask slowed = 0;
+  double speed = 1;         // ReplayOptions::rank_speed of this rank
   StreamMask copying = 0;   // offload streams with a host copy running (pcie_duplex < 1)
   // Compute chains (see Replayer::chain): the running task of the compute stream stands for
   // `chain` consecutive tasks of the stream taking `chain_dur` at full rate; 1 and its own dur
@@ -117,7 +118,7 @@ struct RankState {
   Time chain_dur;
   const uint64_t* xdep = nullptr;
   // Collectives inside the chain (Replayer::chain): their summed duration (the collectives'
-  // SM share slows compute only). While collectives share the GPU (contend_), where the chain
+  // SM share slows compute only). While compute runs below its rate (rated_), where the chain
   // stands: its task mix_pos ends at mix_end at the present rate mix_rate (the tasks before it
   // have ended), each later one taking its own duration at that rate, rounded to the ps as a
   // task of its own would be.
@@ -163,7 +164,8 @@ class Replayer {
  public:
   Replayer(const Plan& plan, const ReplayOptions& opts)
       : plan_(plan), opts_(opts), flow_(opts.network != nullptr), fast_(opts.fast),
-        share_(opts.comm_sm_share), contend_(opts.comm_sm_share > 0), duplex_(opts.pcie_duplex),
+        share_(opts.comm_sm_share), contend_(opts.comm_sm_share > 0),
+        rated_(contend_ || !opts.rank_speed.empty()), duplex_(opts.pcie_duplex),
         shared_pcie_(opts.pcie_duplex < 1), versioned_(contend_ || shared_pcie_),
         chains_(opts.chain_compute) {}
 
@@ -324,7 +326,7 @@ class Replayer {
     }
   }
   // A task that occupies stream s for its duration starts: compute tasks are slowed while
-  // collectives run (contend_), everything else takes Task::dur.
+  // collectives run (contend_) and at the rank's speed, everything else takes Task::dur.
   __attribute__((always_inline)) void start_timed(uint32_t li, uint8_t s, const Task& t, Time now) {
     if (t.category == Category::kOffload) {   // host copies (copy engines): never slowed by collectives
       if (shared_pcie_) copy_start(li, s, t, now);
@@ -332,14 +334,15 @@ class Replayer {
       return;
     }
     const Time dur = s == kStreamCompute && t.kind == TaskKind::kCompute ? chain(li, rs_[li], t) : t.dur;
-    if (contend_ && t.kind == TaskKind::kCompute) {
+    if (rated_ && t.kind == TaskKind::kCompute) {
       RankState& rs = rs_[li];
       rs.slowed |= static_cast<StreamMask>(1u << s);
+      const double rate = rate_of(rs, rs.colls);
       if (s == kStreamCompute) {   // a chain: its tasks timed one by one (chain_end)
         rs.mix_pos = 0;
         rs.mix_rest = dur - t.dur;
         if (rs.traced) mix_ends_[li].clear();
-        if (rs.colls == 0) {
+        if (rate == 1.0) {
           rs.mix_rate = 1.0;
           rs.mix_end = now + t.dur;
           push_done(li, s, now + dur);
@@ -348,20 +351,33 @@ class Replayer {
         }
         return;
       }
-      push_done(li, s, rs.colls == 0 ? now + dur : slowed_end(rs, dur, now));
+      push_done(li, s, rate == 1.0 ? now + dur : slowed_end(rs, dur, now));
     } else {
       push_done(li, s, now + dur);
     }
   }
-  double rate_of(uint8_t colls) const { return std::max(kMinComputeRate, 1.0 - share_ * colls); }
+  // The rate of rank rs's compute while `colls` of its collectives run.
+  double rate_of(const RankState& rs, uint8_t colls) const {
+    return std::max(kMinComputeRate, 1.0 - share_ * colls) * rs.speed;
+  }
   // A chain starting while collectives run (the state start_timed set, then its first end).
   __attribute__((noinline)) void start_slowed_chain(uint32_t li, RankState& rs, const Task& t, Time now) {
-    rs.mix_rate = rate_of(rs.colls);
+    rs.mix_rate = rate_of(rs, rs.colls);
     rs.mix_end = now + wall(t, rs.mix_rate);
     push_done(li, kStreamCompute, chain_end(rs));
   }
   __attribute__((noinline)) Time slowed_end(const RankState& rs, Time dur, Time now) const {
-    return now + Time::ps(round_ps(static_cast<double>(dur.count_ps()) / rate_of(rs.colls)));
+    return now + Time::ps(round_ps(static_cast<double>(dur.count_ps()) / rate_of(rs, rs.colls)));
+  }
+  // What collectives added to the slowed task (chain) of stream s that ends at `now`: its span
+  // less its duration at the rank's own speed (a chain's collectives at their duration).
+  static Time contention(const RankState& rs, uint8_t s, const Task& t, Time now) {
+    const Time span = now - rs.ss[s].start;
+    const Time nominal = s == kStreamCompute ? rs.chain_dur : t.dur;
+    if (rs.speed == 1.0) return span - nominal;
+    const Time comm = s == kStreamCompute ? rs.chain_comm : Time::zero();
+    const Time own = comm + Time::ps(round_ps(static_cast<double>((nominal - comm).count_ps()) / rs.speed));
+    return span > own ? span - own : Time::zero();   // the chain's tasks round one by one
   }
   // Traced ranks: a record per task of the chain that just ended on the compute stream.
   __attribute__((noinline)) void trace_chain(const RankState& rs, Time now);
@@ -424,6 +440,7 @@ class Replayer {
   const bool fast_;                // opts_.fast
   const double share_;             // opts_.comm_sm_share
   const bool contend_;             // share_ > 0
+  const bool rated_;               // compute may run below its rate: contend_ or rank speeds
   const double duplex_;            // opts_.pcie_duplex
   const bool shared_pcie_;         // duplex_ < 1
   const bool versioned_;           // completion events carry the stream's re-timing count
@@ -540,9 +557,9 @@ inline void Replayer::begin_inline(uint32_t li, uint8_t s, const Task& t, Time n
 
 void Replayer::retime(uint32_t li, int delta, Time now) {
   RankState& rs = rs_[li];
-  const double r0 = rate_of(rs.colls);
+  const double r0 = rate_of(rs, rs.colls);
   rs.colls = static_cast<uint8_t>(rs.colls + delta);
-  const double r1 = rate_of(rs.colls);
+  const double r1 = rate_of(rs, rs.colls);
   for (uint32_t b = rs.slowed; b != 0; b &= b - 1) rerate(li, static_cast<uint8_t>(__builtin_ctz(b)), r0, r1, now);
 }
 
@@ -749,10 +766,10 @@ void Replayer::complete(uint32_t li, uint8_t s, Time now) {
   // A chain (compute stream only) ends with its last task: that one frees its memory.
   const uint32_t n = s == kStreamCompute ? rs.chain : 1;
   const Task& last = n == 1 ? t : rs.tasks[rs.ss[s].st[rs.ss[s].pc + n - 1]];
-  if (contend_) {
-    if (rs.slowed & (1u << s)) st.contention += (now - rs.ss[s].start) - (s == kStreamCompute ? rs.chain_dur : t.dur);
+  if (rated_) {
+    if (rs.slowed & (1u << s)) st.contention += contention(rs, s, t, now);
     rs.slowed &= static_cast<StreamMask>(~(1u << s));
-    if (t.kind == TaskKind::kCollective && holds_sms(t)) colls_change(li, -1, now);
+    if (contend_ && t.kind == TaskKind::kCollective && holds_sms(t)) colls_change(li, -1, now);
   }
   if (rs.traced) {
     if (n == 1) trace_.push_back(TraceRecord{rs.rank, ti, rs.ss[s].start, now});
@@ -781,7 +798,7 @@ void Replayer::trace_chain(const RankState& rs, Time now) {
   Time from = rs.ss[kStreamCompute].start, end = from;
   for (uint32_t j = 0; j < rs.chain; ++j) {
     const Task& u = rs.tasks[st[pc + j]];
-    if (!contend_) end = end + u.dur;
+    if (!rated_) end = end + u.dur;
     else if (j < rs.mix_pos) end = mix_ends_[&rs - rs_.data()][j];
     else if (j == rs.mix_pos) end = rs.mix_end;
     else end = end + wall(u, rs.mix_rate);
@@ -881,6 +898,18 @@ Result<ReplayResult> Replayer::run() {
       }
     }
     stats_[i].rank = sim[i];
+  }
+  if (!opts_.rank_speed.empty()) {
+    if (opts_.rank_speed.size() != static_cast<size_t>(n))
+      return Status::error("rank_speed: " + std::to_string(opts_.rank_speed.size()) + " speeds for " +
+                           std::to_string(n) + " ranks");
+    for (size_t i = 0; i < sim.size(); ++i) {
+      const double v = opts_.rank_speed[sim[i]];
+      if (!(v > 0 && v <= 1e3))
+        return Status::error("rank_speed: rank " + std::to_string(sim[i]) + " has speed " + std::to_string(v) +
+                             "; expected a number in (0, 1000]");
+      rs_[i].speed = v;
+    }
   }
   if (chains_) {   // Replayer::chain: which tasks a task of another stream depends on (Plan::finalize)
     for (size_t i = 0; i < sim.size(); ++i) {

@@ -32,7 +32,8 @@ struct RankStats {
   std::array<Time, static_cast<size_t>(Category::kCount)> comm_total{};  // all comm, any stream
   int64_t peak_dynamic_mem = 0;                          // bytes above the program's static memory
   int64_t peak_grad_mem = 0;   // of peak_dynamic_mem: gradients allocated by then (Task::mem_grads)
-  Time contention;   // compute time added by collectives sharing the GPU (comm_sm_share > 0)
+  Time contention;   // compute time added by collectives sharing the GPU (comm_sm_share > 0),
+                     // beyond the rank's own speed (ReplayOptions::rank_speed)
 };
 
 struct TraceRecord {
@@ -66,6 +67,13 @@ struct ReplayOptions {
   // chain, with one completion event (Replayer::chain in replay.cpp says when): the same step,
   // in fewer events. false = an event per task (the oracle the chained replay is tested against).
   bool chain_compute = true;
+  // Per-GPU compute speed (what-if: GPUs of one SKU do not run at one rate): rank r's compute
+  // tasks (compute, recompute, optimizer; not host copies, not comm) run at rank_speed[r] times
+  // their rate, each rounded to the ps as a slowed task is, and with the collectives' slowdown
+  // the rate is max(kMinComputeRate, 1 - comm_sm_share * c) * rank_speed[r]. Empty: 1 for every
+  // rank; else num_ranks values in (0, 1e3] (an error otherwise). Fast mode reads the simulated
+  // ranks' entries.
+  std::vector<double> rank_speed;
 };
 constexpr double kMinComputeRate = 0.1;
 

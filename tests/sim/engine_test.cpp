@@ -286,16 +286,21 @@ TEST(Replay, ChainedReplayMatchesAnEventPerTaskOnRandomPlans) {
       v.push_back(t);
     }
     ASSERT_TRUE(p.finalize().ok());
-    for (double share : {0.0, 0.3}) {
+    // Rank speeds (ReplayOptions::rank_speed) each below and above 1, alone and with contention.
+    const std::vector<double> speeds = {0.5 + static_cast<double>(rng() % 1000) / 1000.0,
+                                        0.5 + static_cast<double>(rng() % 1000) / 1000.0};
+    for (int variant = 0; variant < 4; ++variant) {
+      const double share = variant % 2 ? 0.3 : 0.0;
       ReplayOptions a, b;
       a.comm_sm_share = b.comm_sm_share = share;
+      if (variant >= 2) a.rank_speed = b.rank_speed = speeds;
       a.trace_ranks = b.trace_ranks = {0, 1};
       b.chain_compute = false;
       auto ra = replay(p, a), rb = replay(p, b);
       ASSERT_TRUE(ra.ok() && rb.ok()) << iter;
-      EXPECT_EQ(ra->step_time.count_ps(), rb->step_time.count_ps()) << iter << " share " << share;
+      EXPECT_EQ(ra->step_time.count_ps(), rb->step_time.count_ps()) << iter << " variant " << variant;
       EXPECT_LE(ra->events, rb->events);
-      if (share == 0 && ra->events < rb->events) ++chained_fewer;
+      if (variant == 0 && ra->events < rb->events) ++chained_fewer;
       for (size_t k = 0; k < 2; ++k) {
         EXPECT_EQ(ra->ranks[k].peak_dynamic_mem, rb->ranks[k].peak_dynamic_mem) << iter;
         for (size_t j = 0; j < ra->ranks[k].bucket.size(); ++j)
@@ -309,7 +314,7 @@ TEST(Replay, ChainedReplayMatchesAnEventPerTaskOnRandomPlans) {
       std::sort(ta.begin(), ta.end());
       std::sort(tb.begin(), tb.end());
       ASSERT_EQ(ta.size(), tb.size()) << iter;
-      EXPECT_EQ(ta, tb) << iter << " share " << share;
+      EXPECT_EQ(ta, tb) << iter << " variant " << variant;
     }
   }
   EXPECT_GT(chained_fewer, 100);   // the chains did merge tasks in most plans
@@ -346,6 +351,54 @@ TEST(Replay, CollectiveWaitsForSlowestMember) {
   EXPECT_EQ(s1.bucket[static_cast<size_t>(Bucket::kTpExposed)], Time::us(2));
   EXPECT_EQ(s1.bucket[static_cast<size_t>(Bucket::kBubble)], Time::us(2));
   for (const auto& s : r->ranks) EXPECT_EQ(bucket_sum(s), r->step_time);
+}
+
+// A rank at speed s takes each compute task's duration / s (rounded to the ps per task); comm
+// tasks and host copies keep theirs. Two ranks of one program, 4 us of compute then a 2 us
+// all-reduce: at speeds 1 and 0.5 the slow rank computes 8 us, the fast one waits 4 us, step 10 us.
+TEST(Replay, RankSpeedDividesComputeAndTheSlowestSetsThePace) {
+  Plan p = one_program_plan(1);
+  p.programs[0].tasks = {compute(p, Time::us(3)), compute(p, Time::us(5)), compute(p, Time::us(7))};
+  Task copy = compute(p, Time::us(2));
+  copy.category = Category::kOffload;
+  copy.stream = kStreamOffloadOut;
+  p.programs[0].tasks.push_back(copy);
+  ASSERT_TRUE(p.finalize().ok());
+  ReplayOptions o;
+  o.rank_speed = {0.8};
+  auto r = replay(p, o);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->step_time, Time::ns(18750));   // 3.75 + 6.25 + 8.75 us; the copy ends at 2 us
+  EXPECT_EQ(r->ranks[0].bucket[static_cast<size_t>(Bucket::kCompute)], Time::ns(18750));
+  EXPECT_EQ(r->ranks[0].contention, Time::zero());
+  o.rank_speed = {1.0 / 3.0};   // each task rounds on its own: 9 + 15 + 21 us, to the ps
+  EXPECT_EQ(replay(p, o)->step_time, Time::us(45));
+  o.rank_speed = {0.8, 1.0};   // one speed per rank of the plan, or an error
+  EXPECT_FALSE(replay(p, o).ok());
+  o.rank_speed = {0.0};
+  EXPECT_FALSE(replay(p, o).ok());
+
+  Plan q = one_program_plan(2);
+  q.groups.push_back(all_ranks_group(2));
+  Task coll;
+  coll.kind = TaskKind::kCollective;
+  coll.category = Category::kDpComm;
+  coll.op = add_op(q, "ar", OpClass::kCollective);
+  coll.group = 0;
+  coll.dur = Time::us(2);
+  q.programs[0].tasks = {compute(q, Time::us(4)), coll};
+  ASSERT_TRUE(q.finalize().ok());
+  ReplayOptions o2;
+  o2.rank_speed = {1.0, 0.5};
+  auto r2 = replay(q, o2);
+  ASSERT_TRUE(r2.ok());
+  EXPECT_EQ(r2->step_time, Time::us(10));
+  EXPECT_EQ(r2->critical_rank, 0u);   // both end at 10 us: the lowest rank
+  EXPECT_EQ(r2->ranks[0].bucket[static_cast<size_t>(Bucket::kBubble)], Time::us(4));   // waits for rank 1
+  EXPECT_EQ(r2->ranks[1].bucket[static_cast<size_t>(Bucket::kCompute)], Time::us(8));
+  for (const auto& st : r2->ranks) EXPECT_EQ(bucket_sum(st), r2->step_time);
+  o2.rank_speed.clear();
+  EXPECT_EQ(replay(q, o2)->step_time, Time::us(6));
 }
 
 // One rank: compute c1 (2 us) and c2 (8 us) on stream 0, a 4 us DP reduction on stream 1 after
@@ -447,6 +500,28 @@ TEST(Replay, CollectivesSlowComputeTheyOverlap) {
   auto r5 = replay(p, o);
   ASSERT_TRUE(r5.ok());
   EXPECT_EQ(r5->step_time, Time::us(12));
+}
+
+// Speed and collectives together: at speed 0.5 and comm_sm_share 0.25 (side_reduction_plan),
+// c1 takes 4 us; the 4 us reduction runs 4-8 us while c2 runs at 0.75 x 0.5: 1.5 us of its 8 by
+// 8 us, the other 6.5 at 0.5 (13 us): c2 ends at 21 us, the optimizer (2 us) at 23. What the
+// collectives added (contention) is c2's 17 us less its 16 at the rank's speed: 1 us.
+TEST(Replay, RankSpeedAndCollectivesSlowComputeTogether) {
+  Plan p = side_reduction_plan();
+  ASSERT_TRUE(p.finalize().ok());
+  ReplayOptions o;
+  o.comm_sm_share = 0.25;
+  o.rank_speed = {0.5};
+  auto r = replay(p, o);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->step_time, Time::us(23));
+  EXPECT_EQ(r->ranks[0].contention, Time::us(1));
+  EXPECT_EQ(bucket_sum(r->ranks[0]), r->step_time);
+  o.comm_sm_share = 0;   // speed alone: 4 + 16 + 2 us, nothing added by collectives
+  auto r2 = replay(p, o);
+  ASSERT_TRUE(r2.ok());
+  EXPECT_EQ(r2->step_time, Time::us(22));
+  EXPECT_EQ(r2->ranks[0].contention, Time::zero());
 }
 
 // Completion events carry their stream next to a version (re-timed tasks). Every stream index,
