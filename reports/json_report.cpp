@@ -256,6 +256,26 @@ ordered_json prediction_json(const Prediction& p) {
     j["documents"] = std::move(d);
   }
 
+  if (p.gpu_speed.present) {   // only with a gpu_speed section: other reports keep their shape
+    const GpuSpeedReport& g = p.gpu_speed;
+    ordered_json d;
+    d["cv"] = json_number(g.spec.cv);
+    d["slow_share"] = json_number(g.spec.slow_share);
+    d["slow_speed"] = json_number(g.spec.slow_speed);
+    d["seed"] = g.spec.seed;
+    d["outliers"] = g.outliers;
+    d["slowest"] = json_number(g.slowest);
+    d["slowest_rank"] = g.slowest_rank;
+    d["mean"] = json_number(g.mean);
+    d["simulated_speeds"] = p.fast ? "each simulated rank at the slowest speed of the ranks of its program (an upper estimate)"
+                                   : "every rank at its own speed";
+    d["uniform_step_time_s"] = json_number(g.uniform_step_time.seconds());
+    d["cost_s"] = json_number(g.cost.seconds());
+    d["cost_ps"] = g.cost.count_ps();
+    d["cost_source"] = "what-if: the scenario's gpu_speed section; the same plan replayed with every GPU at the costs' rate";
+    j["gpu_speed"] = std::move(d);
+  }
+
   // Every bucket, zero or not, so consumers never test for presence.
   ordered_json breakdown;
   Time sum;

@@ -195,6 +195,24 @@ void documents_section(std::string& out, const Prediction& p) {
                                format_time(d.balanced_step_time).c_str()));
 }
 
+void gpu_speed_section(std::string& out, const Prediction& p) {
+  if (!p.gpu_speed.present) return;
+  const GpuSpeedReport& g = p.gpu_speed;
+  std::string what = strf("cv %.1f%%", g.spec.cv * 100.0);
+  if (g.spec.slow_share > 0)
+    what += strf(", outliers %g%% at %.2f (%d GPU%s)", g.spec.slow_share * 100.0, g.spec.slow_speed, g.outliers,
+                 g.outliers == 1 ? "" : "s");
+  kv(out, "gpu speed", strf("%s, seed %llu (what-if: the scenario's gpu_speed section): slowest GPU %.3f (rank %u), "
+                            "mean %.3f",
+                            what.c_str(), (unsigned long long)g.spec.seed, g.slowest, g.slowest_rank, g.mean));
+  kv(out, "speed cost", strf("%s (%s of the step; every GPU at the costs' rate: %s, same plan)%s",
+                             format_time(g.cost).c_str(), share(g.cost, p.step_time).c_str(),
+                             format_time(g.uniform_step_time).c_str(),
+                             p.fast ? "; fast mode: each simulated rank at the slowest speed of the ranks it stands "
+                                      "for, an upper estimate (full mode gives every GPU its own)"
+                                    : ""));
+}
+
 void performance_section(std::string& out, const Prediction& p) {
   out += "\n";
   kv(out, "step time", format_time(p.step_time));
@@ -258,6 +276,7 @@ void performance_section(std::string& out, const Prediction& p) {
     }
   }
   documents_section(out, p);
+  gpu_speed_section(out, p);
 }
 
 void breakdown_section(std::string& out, const Prediction& p) {

@@ -48,7 +48,7 @@ constexpr int64_t kMaxLayerPasses = 2'000'000;   // micro-batches x layers per s
 
 const std::vector<std::string> kTopKeys = {"name",    "description", "model",   "training", "cluster",
                                            "parallel", "network",    "costs",   "seed",     "moe",
-                                           "documents", "failures"};
+                                           "documents", "failures", "gpu_speed"};
 const std::vector<std::string> kModelKeys = {
     "name",       "arch",  "layers",     "hidden",          "heads",
     "kv_heads",   "head_dim", "ffn_hidden", "vocab",        "activation",
@@ -72,6 +72,7 @@ const std::vector<std::string> kMoeKeys = {"routing", "skew", "histogram", "seed
                                            "replicas", "dispatch", "node_limit"};
 const std::vector<std::string> kDocumentKeys = {"lengths", "mean_tokens", "sigma", "seed"};
 const std::vector<std::string> kFailureKeys = {"per_gpu_hour", "checkpoint_write", "restart", "checkpoint_interval"};
+const std::vector<std::string> kGpuSpeedKeys = {"cv", "slow_share", "slow_speed", "seed"};
 const std::vector<std::string> kNetworkKeys = {"mode", "topology", "oversubscription", "placement",
                                                "modifications", "hottest_links",
                                                "in_network_reduction"};
@@ -87,6 +88,7 @@ const std::vector<std::string>* section_keys(const std::string& s) {
   if (s == "moe") return &kMoeKeys;
   if (s == "documents") return &kDocumentKeys;
   if (s == "failures") return &kFailureKeys;
+  if (s == "gpu_speed") return &kGpuSpeedKeys;
   return nullptr;
 }
 
@@ -1178,6 +1180,26 @@ Result<Scenario> load_document(json doc, const std::string& label,
     }
     if (t.train_tokens == 0 && r.good({"/training/train_tokens"}))
       r.error(b, "", "failures change the time to train; set training.train_tokens (e.g. \"15T\") too");
+  }
+
+  // gpu_speed: each GPU's compute speed drawn around the costs' rate (models/gpu_speed.h)
+  GpuSpeedSpec& gs = s.options.gpu_speed;
+  gs.seed = s.options.seed;
+  if (const json* gsec = get_section(r, doc, "gpu_speed", false)) {
+    const std::string b = "/gpu_speed";
+    gs.present = true;
+    if (!Reader::has(gsec, "cv") && !Reader::has(gsec, "slow_share"))
+      r.error(b, show(*gsec), "give cv (the spread of the GPUs' speeds, e.g. 0.03) or slow_share with slow_speed (outliers), or both");
+    r.read_real(gsec, b, "cv", 0, 0.3, "0.03", &gs.cv);
+    r.read_real(gsec, b, "slow_share", 0, 1, "0.001", &gs.slow_share);
+    r.read_real(gsec, b, "slow_speed", 0.05, 1, "0.67", &gs.slow_speed);
+    if (Reader::has(gsec, "slow_share") != Reader::has(gsec, "slow_speed"))
+      r.error(b, "", "slow_share and slow_speed come together: the share of GPUs that are outliers and their speed "
+                     "(e.g. 0.001 and 0.67)");
+    if (const json* v = Reader::field(gsec, "seed")) {
+      if (v->is_number_unsigned() || (v->is_number_integer() && v->get<int64_t>() >= 0)) gs.seed = v->get<uint64_t>();
+      else r.error(b + "/seed", show(*v), "expected a non-negative integer (0 to 2^64-1), got " + kind(*v));
+    }
   }
 
   // moe: routing distribution (models/moe.h)

@@ -211,6 +211,18 @@ Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
   int nccl_ctas = 0;
   auto ctas_src = set_gpu_sharing(s, &ro, &nccl_ctas);
   if (!ctas_src.ok()) return ctas_src.status();
+  std::vector<double> speeds;   // per rank, as drawn
+  int outliers = 0;
+  if (s.options.gpu_speed.present) {
+    speeds = draw_gpu_speeds(s.options.gpu_speed, plan->num_ranks, &outliers);
+    ro.rank_speed = speeds;
+    if (opts.fast) {   // a simulated rank stands for the ranks of its program: the slowest of them
+      std::vector<double> slowest(plan->programs.size(), HUGE_VAL);
+      for (size_t k = 0; k < speeds.size(); ++k)
+        slowest[plan->program_of_rank[k]] = std::min(slowest[plan->program_of_rank[k]], speeds[k]);
+      for (size_t k = 0; k < speeds.size(); ++k) ro.rank_speed[k] = slowest[plan->program_of_rank[k]];
+    }
+  }
   auto rr = replay(*plan, ro);
   if (!rr.ok()) return rr.status();
   ReplayResult& r = rr.value();
@@ -409,6 +421,32 @@ Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
       dr.balanced_step_time = t.value();
     }
     dr.imbalance_cost = r.step_time - dr.balanced_step_time;
+  }
+
+  if (s.options.gpu_speed.present) {
+    GpuSpeedReport& g = p.gpu_speed;
+    g.present = true;
+    g.spec = s.options.gpu_speed;
+    double sum = 0;
+    for (size_t k = 0; k < speeds.size(); ++k) {
+      sum += speeds[k];
+      if (speeds[k] < g.slowest || k == 0) {
+        g.slowest = speeds[k];
+        g.slowest_rank = static_cast<uint32_t>(k);
+      }
+    }
+    g.outliers = outliers;
+    g.mean = speeds.empty() ? 1 : sum / static_cast<double>(speeds.size());
+    g.uniform_step_time = r.step_time;
+    if (opts.references) {   // the same plan, every GPU at the costs' rate
+      ReplayOptions o = ro;
+      o.rank_speed.clear();
+      o.trace_ranks.clear();
+      auto u = replay(*plan, o);
+      if (!u.ok()) return u.status();
+      g.uniform_step_time = u.value().step_time;
+    }
+    g.cost = r.step_time - g.uniform_step_time;
   }
 
   p.pcie_duplex = ro.pcie_duplex;

@@ -98,6 +98,24 @@ struct DocumentReport {
   Time imbalance_cost;
 };
 
+// Per-GPU compute speed (the scenario's "gpu_speed" section, models/gpu_speed.h; present =
+// false without it). Full mode gives every rank its own speed; fast mode gives each simulated
+// rank the slowest speed among the ranks of its program (the ranks it stands for), an upper
+// estimate of the step: a DP replica that syncs only at its gradient reduction then counts the
+// slowest GPU of every stage at once.
+struct GpuSpeedReport {
+  bool present = false;
+  GpuSpeedSpec spec;
+  double slowest = 1;            // over all GPUs of the job
+  uint32_t slowest_rank = 0;     // lowest rank on ties
+  double mean = 1;
+  int outliers = 0;              // GPUs at slow_speed drawn as outliers
+  // The same plan replayed with every GPU at speed 1 (same cost model, same mode);
+  // cost = step_time - uniform_step_time.
+  Time uniform_step_time;
+  Time cost;
+};
+
 // Flow mode: one of the most utilised links of the step.
 struct HotLink {
   std::string from, to;      // vertex names of the topology ("node3/nic1", "leaf0")
@@ -140,6 +158,7 @@ struct Prediction {
   Time comm_exposed;                   // its exposed part
   double comm_hidden_share = 0;        // 1 - exposed/total (0 when no comm)
   DocumentReport documents;
+  GpuSpeedReport gpu_speed;
   MemoryReport peak_memory;            // the rank with the largest total
   std::vector<MemoryReport> memory_per_stage;  // one per pipeline stage (its first rank)
   std::vector<SourceRow> sources;

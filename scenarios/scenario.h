@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "models/gpu_speed.h"
 #include "models/spec.h"
 #include "topologies/hardware.h"
 #include "topologies/link_modification.h"
@@ -36,6 +37,7 @@ struct SimOptions {
   int nccl_ctas = -1;                     // SMs a running collective holds (-1: the embedded
                                           // default; 0: compute is not slowed by collectives)
   uint64_t seed = 1;
+  GpuSpeedSpec gpu_speed;                 // per-GPU compute speed (the "gpu_speed" section; what-if)
 };
 
 struct Scenario {

@@ -1441,6 +1441,54 @@ TEST(Loader, FailuresSectionNeedsItsTimesAndTheTokens) {
   expect_error(load(e), "/failures", "", {"set training.train_tokens"});
 }
 
+TEST(Loader, GpuSpeedSectionReadsItsSpreadAndOutliers) {
+  json d = base_doc();
+  d["seed"] = 7;
+  auto r = load(d);
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_FALSE(r->options.gpu_speed.present);
+  d["gpu_speed"] = {{"cv", 0.03}};
+  r = load(d);
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  const GpuSpeedSpec& g = r->options.gpu_speed;
+  EXPECT_TRUE(g.present);
+  EXPECT_EQ(g.cv, 0.03);
+  EXPECT_EQ(g.slow_share, 0.0);
+  EXPECT_EQ(g.seed, 7u) << "the scenario's seed unless the section names one";
+  r = load(d, {"gpu_speed.slow_share=0.001", "gpu_speed.slow_speed=0.67", "gpu_speed.seed=9"});
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_EQ(r->options.gpu_speed.slow_share, 0.001);
+  EXPECT_EQ(r->options.gpu_speed.slow_speed, 0.67);
+  EXPECT_EQ(r->options.gpu_speed.seed, 9u);
+  r = load(base_doc(), {"gpu_speed.cv=0.02"});   // --set makes the section
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_EQ(r->options.gpu_speed.cv, 0.02);
+
+  json e = d;
+  e["gpu_speed"]["cv"] = 0.5;
+  expect_error(load(e), "/gpu_speed/cv", "0.5", {"too large", "from 0 to 0.3"});
+  e = d;
+  e["gpu_speed"]["cv"] = "3%";
+  expect_error(load(e), "/gpu_speed/cv", "3%", {"got a string"});
+  e = d;
+  e["gpu_speed"]["slow_share"] = 0.01;
+  expect_error(load(e), "/gpu_speed", "", {"slow_share and slow_speed come together"});
+  e["gpu_speed"]["slow_speed"] = 0;
+  expect_error(load(e), "/gpu_speed/slow_speed", "0", {"too small", "from 0.05 to 1"});
+  e = d;
+  e["gpu_speed"] = json::object();
+  expect_error(load(e), "/gpu_speed", "{}", {"give cv"});
+  e = d;
+  e["gpu_speed"]["sigma"] = 0.1;
+  expect_error(load(e), "/gpu_speed/sigma", "", {"unknown key"});
+  e = d;
+  e["gpu_speed"]["seed"] = -1;
+  expect_error(load(e), "/gpu_speed/seed", "-1", {"non-negative integer"});
+  e = d;
+  e["gpu_speed"] = 0.03;
+  expect_error(load(e), "/gpu_speed", "0.03", {"expected an object"});
+}
+
 TEST(SpecNames, RoundTrip) {
   for (DType d : {DType::kBF16, DType::kFP16, DType::kFP8, DType::kFP32}) {
     DType back;
