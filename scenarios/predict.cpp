@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <numeric>
 
 #include "calibrate/calibrated_cost_model.h"
 #include "calibrate/cost_model.h"
@@ -427,16 +428,11 @@ Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
     GpuSpeedReport& g = p.gpu_speed;
     g.present = true;
     g.spec = s.options.gpu_speed;
-    double sum = 0;
-    for (size_t k = 0; k < speeds.size(); ++k) {
-      sum += speeds[k];
-      if (speeds[k] < g.slowest || k == 0) {
-        g.slowest = speeds[k];
-        g.slowest_rank = static_cast<uint32_t>(k);
-      }
-    }
+    const auto slowest = std::min_element(speeds.begin(), speeds.end());   // the lowest rank of equals
+    g.slowest = *slowest;
+    g.slowest_rank = static_cast<uint32_t>(slowest - speeds.begin());
+    g.mean = std::accumulate(speeds.begin(), speeds.end(), 0.0) / static_cast<double>(speeds.size());
     g.outliers = outliers;
-    g.mean = speeds.empty() ? 1 : sum / static_cast<double>(speeds.size());
     g.uniform_step_time = r.step_time;
     if (opts.references) {   // the same plan, every GPU at the costs' rate
       ReplayOptions o = ro;
