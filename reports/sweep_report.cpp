@@ -122,10 +122,15 @@ std::string format_sweep(const SweepResult& r, size_t top) {
   for (const auto& t : titles(r.axes)) head.push_back(t), align.push_back(Align::kRight);
   const bool total = r.rank_by == SweepRank::kTokens;   // a column of the job's tokens/s
   bool train = false;                                   // a column of the time to train (training.train_tokens)
-  for (const auto& p : r.points) train |= p.computed && p.ok && p.train_s > 0;
-  for (const char* h : {"dp", "step", "tokens/s", "tokens/s/GPU", "MFU", "compute", "exposed comm", "bubble", "peak GiB",
-                        "train days"})
-    if ((total || std::string(h) != "tokens/s") && (train || std::string(h) != "train days"))
+  bool speed = false;                                   // a column of the GPU speed spread's cost (gpu_speed)
+  for (const auto& p : r.points) {
+    train |= p.computed && p.ok && p.train_s > 0;
+    speed |= p.computed && p.ok && p.speed;
+  }
+  for (const char* h : {"dp", "step", "tokens/s", "tokens/s/GPU", "MFU", "compute", "exposed comm", "bubble", "speed cost",
+                        "peak GiB", "train days"})
+    if ((total || std::string(h) != "tokens/s") && (train || std::string(h) != "train days") &&
+        (speed || std::string(h) != "speed cost"))
       head.push_back(h), align.push_back(Align::kRight);
   head.push_back("verdict");
   align.push_back(Align::kLeft);
@@ -137,7 +142,7 @@ std::string format_sweep(const SweepResult& r, size_t top) {
     std::vector<std::string> row = {std::to_string(k + 1)};
     for (const auto& v : p.values) row.push_back(v);
     if (!p.ok) {
-      for (int i = 0; i < 8 + total + train; ++i) row.push_back(i == 0 && p.dp > 0 ? std::to_string(p.dp) : "-");
+      for (int i = 0; i < 8 + total + train + speed; ++i) row.push_back(i == 0 && p.dp > 0 ? std::to_string(p.dp) : "-");
       row.push_back("refused: " + first_error(p.error));
     } else {
       std::string verdict;
@@ -153,7 +158,9 @@ std::string format_sweep(const SweepResult& r, size_t top) {
       if (total) row.push_back(reports::group_digits(p.tokens_per_s));
       row.insert(row.end(), {reports::group_digits(p.tokens_per_s_per_gpu),
                              strf("%.1f%%", p.mfu * 100), secs(p.compute_s), secs(p.exposed_comm_s),
-                             secs(p.bubble_s), strf("%.2f", p.peak_memory_gib)});
+                             secs(p.bubble_s)});
+      if (speed) row.push_back(p.speed ? secs(p.speed_cost_s) : "-");
+      row.push_back(strf("%.2f", p.peak_memory_gib));
       if (train) row.push_back(std::isinf(p.train_s) ? "never" : p.train_s > 0 ? strf("%.1f", p.train_s / 86400.0) : "-");
       row.push_back(verdict);
     }
@@ -247,6 +254,7 @@ ordered_json sweep_json(const SweepResult& r) {
     q["fingerprint"] = p.ok ? ordered_json(strf("%016llx", static_cast<unsigned long long>(p.fingerprint)))
                             : ordered_json(nullptr);
     if (p.ok && p.train_s > 0) q["train_days"] = json_number(p.train_s / 86400.0);   // only when asked
+    if (p.ok && p.speed) q["speed_cost_s"] = json_number(p.speed_cost_s);             // the same
     pts.push_back(std::move(q));
   }
   j["points"] = std::move(pts);

@@ -161,6 +161,8 @@ void predict_point(const nlohmann::json& base, const std::string& label, const s
   p->oom = q.peak_memory.oom();
   p->fingerprint = q.fingerprint;
   p->train_s = time_to_train(q).train_s();
+  p->speed = q.gpu_speed.present;
+  p->speed_cost_s = q.gpu_speed.cost.seconds();
 }
 
 constexpr const char* kAutoKeys =
@@ -462,6 +464,7 @@ nlohmann::json sweep_point_record(const SweepPoint& p) {
   j["costs"] = p.costs;
   j["fingerprint"] = p.fingerprint;
   if (p.train_s > 0) j["train_s"] = num_record(p.train_s);   // only when asked: other records keep their bytes
+  if (p.speed) j["speed_cost_s"] = num_record(p.speed_cost_s);   // the same
   return j;
 }
 
@@ -519,6 +522,9 @@ Status fill_sweep_point(const nlohmann::json& rec, const std::string& source, Sw
   whole("fingerprint", &q.fingerprint, UINT64_MAX);
   q.train_s = 0;
   if (rec.contains("train_s")) real("train_s", &q.train_s);
+  q.speed = rec.contains("speed_cost_s");
+  q.speed_cost_s = 0;
+  if (q.speed) real("speed_cost_s", &q.speed_cost_s);
   if (!st.ok()) return st;
   q.computed = true;
   *p = std::move(q);

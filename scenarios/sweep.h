@@ -112,6 +112,10 @@ struct SweepPoint {
   // The time to train training.train_tokens at this point's step (scenarios/predict.h
   // time_to_train), in seconds; 0: the scenario names no train_tokens.
   double train_s = 0;
+  // What the gpu_speed section's spread of GPU speeds costs the step (scenarios/predict.h
+  // GpuSpeedReport::cost), in seconds; speed = false: the scenario has no gpu_speed section.
+  bool speed = false;
+  double speed_cost_s = 0;
 };
 
 struct SweepResult {

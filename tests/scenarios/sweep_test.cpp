@@ -132,6 +132,29 @@ TEST(Sweep, TimeToTrainIsEachPointsRun) {
   EXPECT_EQ(back, SweepRank::kTrain);
 }
 
+// The gpu_speed section's cost is each point's own (its run's GpuSpeedReport::cost), in a
+// "speed cost" column and the JSON only when a point has the section.
+TEST(Sweep, SpeedCostIsEachPointsRun) {
+  auto res = run_sweep("", axes({"gpu_speed.cv=0,0.05", "parallel.zero=1,3"}), {});
+  ASSERT_TRUE(res.ok()) << res.status().to_string();
+  ASSERT_EQ(res->points.size(), 4u);
+  for (const SweepPoint& p : res->points) {
+    ASSERT_TRUE(p.ok) << p.error;
+    auto pr = run_quickstart(p.set);
+    ASSERT_TRUE(pr.ok()) << pr.status().to_string();
+    EXPECT_TRUE(p.speed);
+    EXPECT_EQ(p.speed_cost_s, pr->gpu_speed.cost.seconds());
+    EXPECT_EQ(p.speed_cost_s > 0, p.values[0] == "0.05");
+  }
+  const std::string table = format_sweep(res.value(), 0);
+  EXPECT_NE(table.find("speed cost"), std::string::npos) << table;
+  EXPECT_DOUBLE_EQ(sweep_json(res.value())["points"][2]["speed_cost_s"].get<double>(), res->points[2].speed_cost_s);
+  auto plain = run_sweep("", axes({"parallel.zero=1,3"}), {});
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(format_sweep(plain.value(), 0).find("speed cost"), std::string::npos);
+  EXPECT_FALSE(sweep_json(plain.value())["points"][0].contains("speed_cost_s"));
+}
+
 TEST(Sweep, RankingFitsThenOomThenRefusedAndTheReportSaysSo) {
   // tp 3 does not divide the heads (refused); zero 0 at tp 1 does not fit in 80 GiB.
   auto res = run_sweep("", axes({"parallel.tp=1,3,2", "parallel.zero=0,3"}), {});
@@ -533,6 +556,18 @@ TEST(Sweep, PointRecordsRoundTripExactly) {
   tback.set = trained.set;
   ASSERT_TRUE(fill_sweep_point(nlohmann::json::parse(sweep_point_record(trained).dump()), "test", &tback).ok());
   EXPECT_EQ(tback.train_s, 12345.678);
+  // The same for the gpu_speed section's cost, 0 included (a section with cv 0 costs nothing).
+  EXPECT_FALSE(sweep_point_record(res->points[0]).contains("speed_cost_s"));
+  for (double cost : {0.0, 0.25}) {
+    SweepPoint sped = res->points[0];
+    sped.speed = true;
+    sped.speed_cost_s = cost;
+    SweepPoint sback;
+    sback.set = sped.set;
+    ASSERT_TRUE(fill_sweep_point(nlohmann::json::parse(sweep_point_record(sped).dump()), "test", &sback).ok());
+    EXPECT_TRUE(sback.speed);
+    EXPECT_EQ(sback.speed_cost_s, cost);
+  }
   SweepPoint odd = res->points[0];
   odd.mfu = std::nan("");
   odd.hfu = HUGE_VAL;
