@@ -262,8 +262,10 @@ ordered_json prediction_json(const Prediction& p) {
     d["cv"] = json_number(g.spec.cv);
     d["slow_share"] = json_number(g.spec.slow_share);
     d["slow_speed"] = json_number(g.spec.slow_speed);
+    d["spare_share"] = json_number(g.spec.spare_share);
     d["seed"] = g.spec.seed;
     d["outliers"] = g.outliers;
+    d["spares_screened_out"] = g.spares;
     d["slowest"] = json_number(g.slowest);
     d["slowest_rank"] = g.slowest_rank;
     d["mean"] = json_number(g.mean);

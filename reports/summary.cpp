@@ -202,6 +202,8 @@ void gpu_speed_section(std::string& out, const Prediction& p) {
   if (g.spec.slow_share > 0)
     what += strf(", outliers %g%% at %.2f (%d GPU%s)", g.spec.slow_share * 100.0, g.spec.slow_speed, g.outliers,
                  g.outliers == 1 ? "" : "s");
+  if (g.spares > 0)
+    what += strf(", the slowest %d of %d GPUs screened out", g.spares, p.gpus + g.spares);
   kv(out, "gpu speed", strf("%s, seed %llu (what-if: the scenario's gpu_speed section): slowest GPU %.3f (rank %u), "
                             "mean %.3f",
                             what.c_str(), (unsigned long long)g.spec.seed, g.slowest, g.slowest_rank, g.mean));

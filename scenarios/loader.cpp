@@ -72,7 +72,7 @@ const std::vector<std::string> kMoeKeys = {"routing", "skew", "histogram", "seed
                                            "replicas", "dispatch", "node_limit"};
 const std::vector<std::string> kDocumentKeys = {"lengths", "mean_tokens", "sigma", "seed"};
 const std::vector<std::string> kFailureKeys = {"per_gpu_hour", "checkpoint_write", "restart", "checkpoint_interval"};
-const std::vector<std::string> kGpuSpeedKeys = {"cv", "slow_share", "slow_speed", "seed"};
+const std::vector<std::string> kGpuSpeedKeys = {"cv", "slow_share", "slow_speed", "spare_share", "seed"};
 const std::vector<std::string> kNetworkKeys = {"mode", "topology", "oversubscription", "placement",
                                                "modifications", "hottest_links",
                                                "in_network_reduction"};
@@ -1193,6 +1193,7 @@ Result<Scenario> load_document(json doc, const std::string& label,
     r.read_real(gsec, b, "cv", 0, 0.3, "0.03", &gs.cv);
     r.read_real(gsec, b, "slow_share", 0, 1, "0.001", &gs.slow_share);
     r.read_real(gsec, b, "slow_speed", 0.05, 1, "0.67", &gs.slow_speed);
+    r.read_real(gsec, b, "spare_share", 0, 1, "0.02", &gs.spare_share);
     if (Reader::has(gsec, "slow_share") != Reader::has(gsec, "slow_speed"))
       r.error(b, "", "slow_share and slow_speed come together: the share of GPUs that are outliers and their speed "
                      "(e.g. 0.001 and 0.67)");

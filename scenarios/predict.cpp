@@ -433,6 +433,7 @@ Result<Prediction> predict(const Scenario& s, const PredictOptions& opts) {
     g.slowest_rank = static_cast<uint32_t>(slowest - speeds.begin());
     g.mean = std::accumulate(speeds.begin(), speeds.end(), 0.0) / static_cast<double>(speeds.size());
     g.outliers = outliers;
+    g.spares = spare_gpus(g.spec, plan->num_ranks);
     g.uniform_step_time = r.step_time;
     if (opts.references) {   // the same plan, every GPU at the costs' rate
       ReplayOptions o = ro;

@@ -109,7 +109,8 @@ struct GpuSpeedReport {
   double slowest = 1;            // over all GPUs of the job
   uint32_t slowest_rank = 0;     // lowest rank on ties
   double mean = 1;
-  int outliers = 0;              // GPUs at slow_speed drawn as outliers
+  int outliers = 0;              // GPUs of the job at slow_speed drawn as outliers
+  int spares = 0;                // the slowest GPUs screened out (spare_share)
   // The same plan replayed with every GPU at speed 1 (same cost model, same mode);
   // cost = step_time - uniform_step_time.
   Time uniform_step_time;

@@ -47,5 +47,43 @@ TEST(GpuSpeed, DrawsAreSeededTruncatedAndSpreadAsAsked) {
   EXPECT_EQ(std::count(w.begin(), w.end(), 1.0), n - slow);
 }
 
+// Screening (spare_share): the job's GPUs are the candidates (the first gpus + spares draws, as
+// a job of that many GPUs without spares would get them) less the `spares` slowest, in order.
+TEST(GpuSpeed, SparesScreenOutTheSlowestCandidates) {
+  GpuSpeedSpec spec;
+  spec.present = true;
+  spec.cv = 0.02;
+  spec.slow_share = 0.01;
+  spec.slow_speed = 0.6;
+  const int n = 10'000;
+  EXPECT_EQ(spare_gpus(spec, n), 0);
+  const std::vector<double> plain = draw_gpu_speeds(spec, n);
+  spec.spare_share = 0.02;
+  const int spares = spare_gpus(spec, n);
+  EXPECT_EQ(spares, 200);
+  int outliers = -1, drawn_outliers = -1;
+  const std::vector<double> kept = draw_gpu_speeds(spec, n, &outliers);
+  ASSERT_EQ(kept.size(), static_cast<size_t>(n));
+  GpuSpeedSpec all = spec;
+  all.spare_share = 0;
+  const std::vector<double> candidates = draw_gpu_speeds(all, n + spares, &drawn_outliers);
+  EXPECT_TRUE(std::equal(plain.begin(), plain.end(), candidates.begin())) << "spares are drawn after the job's GPUs";
+  // The oracle: drop the `spares` slowest candidates (of equal speeds the later ones).
+  std::vector<size_t> idx(candidates.size());
+  for (size_t i = 0; i < idx.size(); ++i) idx[i] = i;
+  std::stable_sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return candidates[a] > candidates[b]; });
+  std::vector<bool> out(candidates.size(), false);
+  for (size_t k = n; k < idx.size(); ++k) out[idx[k]] = true;
+  std::vector<double> want;
+  for (size_t i = 0; i < candidates.size(); ++i)
+    if (!out[i]) want.push_back(candidates[i]);
+  EXPECT_EQ(kept, want);
+  // About 100 outliers among 10,200 candidates: all of them are among the 200 screened out.
+  EXPECT_GT(drawn_outliers, 50);
+  EXPECT_LT(drawn_outliers, 200);
+  EXPECT_EQ(outliers, 0);
+  EXPECT_GT(*std::min_element(kept.begin(), kept.end()), *std::min_element(plain.begin(), plain.end()));
+}
+
 }  // namespace
 }  // namespace trainsim

@@ -91,6 +91,15 @@ TEST(GpuSpeed, TheSlowestGpusPaceTheStep) {
   EXPECT_EQ(j["gpu_speed"]["slowest_rank"].get<uint32_t>(), g.slowest_rank);
   const std::string text = format_summary(fast);
   EXPECT_NE(text.find("gpu speed     cv 5.0%, seed 1"), std::string::npos) << text;
+  EXPECT_EQ(text.find("screened out"), std::string::npos);
+  // Screening out the slowest spares: a faster slowest GPU, a shorter step.
+  const Prediction screened = run(pipeline({"gpu_speed.cv=0.05", "gpu_speed.spare_share=0.25"}), false);
+  EXPECT_EQ(screened.gpu_speed.spares, 4);
+  EXPECT_GT(screened.gpu_speed.slowest, g.slowest);
+  EXPECT_LT(screened.step_time, full.step_time);
+  EXPECT_NE(format_summary(screened).find("the slowest 4 of 20 GPUs screened out"), std::string::npos)
+      << format_summary(screened);
+  EXPECT_EQ(prediction_json(screened)["gpu_speed"]["spares_screened_out"].get<int>(), 4);
   EXPECT_NE(text.find("speed cost"), std::string::npos);
   EXPECT_NE(text.find("an upper estimate"), std::string::npos);
 }

@@ -1478,6 +1478,12 @@ TEST(Loader, GpuSpeedSectionReadsItsSpreadAndOutliers) {
   e = d;
   e["gpu_speed"] = json::object();
   expect_error(load(e), "/gpu_speed", "{}", {"give cv"});
+  r = load(d, {"gpu_speed.spare_share=0.02"});
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_EQ(r->options.gpu_speed.spare_share, 0.02);
+  e = d;
+  e["gpu_speed"]["spare_share"] = 1.5;
+  expect_error(load(e), "/gpu_speed/spare_share", "1.5", {"too large", "from 0 to 1"});
   e = d;
   e["gpu_speed"]["sigma"] = 0.1;
   expect_error(load(e), "/gpu_speed/sigma", "", {"unknown key"});
