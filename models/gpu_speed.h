@@ -3,9 +3,9 @@
 // identical parts differ (Sinha et al., "Not All GPUs Are Created Equal", SC'22, arXiv
 // 2208.11035v3: 8% average performance variation, up to 22%, across the GPUs of five HPC
 // clusters, outliers up to 1.5x slower than the median GPU). Synchronous training waits for the
-// slowest member at every collective,
-// so the spread costs more the more GPUs a job has. The scenario's "gpu_speed" section is a
-// what-if: each GPU's compute runs at a speed drawn per GPU (1 = the rate the costs give).
+// slowest member at every collective, so the spread costs more the more GPUs a job has. The
+// scenario's "gpu_speed" section is a what-if: each GPU's compute runs at a speed drawn per GPU
+// (1 = the rate the costs give).
 //   - With probability slow_share the GPU is an outlier at slow_speed;
 //   - else its speed is 1 + cv * z, z standard normal truncated to [-3, 3].
 // Screening (spare_share > 0): round(spare_share x gpus) more GPUs are drawn and the slowest that
