@@ -28,6 +28,7 @@
 #include "reports/io.h"
 #include "topologies/describe.h"
 #include "topologies/topology_file.h"
+#include "reports/html_report.h"
 #include "reports/json_report.h"
 #include "reports/results_store.h"
 #include "reports/verify_report.h"
@@ -469,6 +470,10 @@ int main(int argc, char** argv) {
   run->add_option("--json", json_out, "write every figure as JSON to FILE");
   run->add_option("--trace", trace_out, "write a Chrome/Perfetto trace of the timeline to FILE");
   run->add_option("--trace-ranks", trace_ranks, "ranks to trace, e.g. 0,8,16-23 (default: the critical rank's stage representatives, up to 64 ranks)");
+  std::string html_out;
+  run->add_option("--html", html_out,
+                  "write the report as one self-contained HTML page to FILE (charts of the breakdown, memory and the "
+                  "traced ranks' timeline; no script, loads nothing)");
   run->add_option("--set", overrides, "override a scenario field, e.g. --set parallel.tp=4 (repeatable)")->allow_extra_args(false);
   run->add_flag("--fast", fast, "collapse identical data-parallel and tensor-parallel replicas");
   std::string calibration;
@@ -633,7 +638,7 @@ int main(int argc, char** argv) {
     if (!calibration.empty()) sc.value().options.calibration = calibration;
     trainsim::PredictOptions po;
     po.fast = fast;
-    if (!trace_out.empty()) {
+    if (!trace_out.empty() || !html_out.empty()) {   // the HTML page's timeline shows the same ranks
       std::string err;
       if (trace_ranks.empty()) {
         po.trace_representatives = true;
@@ -641,7 +646,7 @@ int main(int argc, char** argv) {
         return fail(Status::error(err), 2);
       }
     } else if (!trace_ranks.empty()) {
-      return fail(Status::error("--trace-ranks needs --trace FILE"), 2);
+      return fail(Status::error("--trace-ranks needs --trace FILE or --html FILE"), 2);
     }
     if (export_plan.empty() && export_ranks != "0")
       return fail(Status::error("--export-ranks needs --export-plan FILE"), 2);
@@ -695,6 +700,11 @@ int main(int argc, char** argv) {
       Status st = trainsim::write_text_file(trace_out, trainsim::chrome_trace(pr.value()).dump() + "\n");
       if (!st.ok()) return fail(st, 1);
       std::printf("wrote %s (%zu events)\n", trace_out.c_str(), pr.value().trace.size());
+    }
+    if (!html_out.empty()) {
+      Status st = trainsim::write_text_file(html_out, trainsim::prediction_html(pr.value(), TRAINSIM_VERSION));
+      if (!st.ok()) return fail(st, 1);
+      std::printf("wrote %s\n", html_out.c_str());
     }
     return 0;
   }

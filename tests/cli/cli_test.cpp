@@ -59,6 +59,37 @@ TEST_F(Cli, RunWritesJsonWithEveryFigure) {
     EXPECT_TRUE(j.contains(k)) << k;
 }
 
+TEST_F(Cli, RunWritesAnHtmlPageOfTheSamePrediction) {
+  CmdResult r = run("run " + kSrc + "/scenarios/megatron_22b_tp8.json --set parallel.pp=2 --set parallel.tp=4 --fast --html " +
+                    path("p.html") + " --json " + path("p.json"));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("wrote " + path("p.html")), std::string::npos) << r.out;
+  std::ifstream in(path("p.html"));
+  const std::string html((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::ifstream jin(path("p.json"));
+  const nlohmann::json j = nlohmann::json::parse(jin);
+  // The page's footer carries the prediction's fingerprint; its timeline traced both stages.
+  EXPECT_NE(html.find("replay fingerprint " + j["fingerprint"].get<std::string>()), std::string::npos);
+  EXPECT_NE(html.find("<svg id=\"timeline\""), std::string::npos);
+  EXPECT_NE(html.find("(stage 1)"), std::string::npos);
+  EXPECT_EQ(html.substr(html.size() - 8), "</html>\n");
+  // --trace-ranks picks the timeline's ranks; without --trace or --html it is refused.
+  r = run("run " + kSrc + "/scenarios/megatron_22b_tp8.json --html " + path("q.html") + " --trace-ranks 3");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  std::ifstream qin(path("q.html"));
+  const std::string q((std::istreambuf_iterator<char>(qin)), std::istreambuf_iterator<char>());
+  EXPECT_NE(q.find(">rank 3 compute</text>"), std::string::npos);
+  EXPECT_EQ(q.find(">rank 0 compute</text>"), std::string::npos);
+  r = run("run " + kSrc + "/scenarios/megatron_22b_tp8.json --trace-ranks 3");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.out.find("--trace-ranks needs --trace FILE or --html FILE"), std::string::npos) << r.out;
+  // A page that cannot be written: exit 1, naming the path; the report printed before stays.
+  r = run("run " + kSrc + "/scenarios/megatron_22b_tp8.json --html " + path("no/such/dir/p.html"));
+  EXPECT_EQ(r.rc, 1) << r.out;
+  EXPECT_NE(r.out.find("no/such/dir/p.html"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("step time"), std::string::npos);
+}
+
 TEST_F(Cli, BadScenarioIsExit2WithEveryErrorAndWritesNothing) {
   const std::string bad = path("bad.json");
   std::ofstream(bad) << R"({"model": {"name": "llama3-8b"}, "training": {"seq_len": 4096, "global_batch": 30},

@@ -1,0 +1,394 @@
+#include "reports/html_report.h"
+
+#include <algorithm>
+#include <array>
+#include <map>
+
+#include "reports/summary.h"
+#include "reports/text_table.h"
+#include "reports/trace.h"
+#include "sim/check.h"
+
+namespace trainsim {
+// Named, not anonymous: the unity build puts this file beside the other reports in one unit.
+namespace html_page {
+
+using reports::gib2;
+using reports::group_digits;
+using reports::strf;
+using reports::unsigned_pct;
+
+constexpr size_t kNumBuckets = static_cast<size_t>(Bucket::kCount);
+constexpr size_t kNumCategories = static_cast<size_t>(Category::kCount);
+constexpr int kChartWidth = 800;      // px of a bar at 100%
+constexpr int kLabelWidth = 190;      // px left of the bars and lanes
+constexpr size_t kMaxStageBars = 64;  // as the summary's stage table
+
+// Column c's first picosecond (timeline_columns).
+int64_t column_start(int64_t horizon, int width, int64_t c) {
+  return static_cast<int64_t>(static_cast<__int128>(horizon) * c / width);
+}
+
+// Colours: one per Category (timeline) and one per Bucket (breakdown bar); a comm category and
+// the bucket of its exposed time share a colour.
+const char* category_colour(uint8_t c) {
+  switch (static_cast<Category>(c)) {
+    case Category::kCompute: return "#4e79a7";
+    case Category::kRecompute: return "#a0cbe8";
+    case Category::kOptimizer: return "#59a14f";
+    case Category::kTpComm: return "#f28e2b";
+    case Category::kDpComm: return "#e15759";
+    case Category::kPpComm: return "#b07aa1";
+    case Category::kCpComm: return "#edc948";
+    case Category::kEpComm: return "#ff9da7";
+    case Category::kOffload: return "#9c755f";
+    case Category::kCount: break;
+  }
+  return "#000000";
+}
+
+const char* bucket_colour(Bucket b) {
+  switch (b) {
+    case Bucket::kCompute: return category_colour(static_cast<uint8_t>(Category::kCompute));
+    case Bucket::kRecompute: return category_colour(static_cast<uint8_t>(Category::kRecompute));
+    case Bucket::kOptimizer: return category_colour(static_cast<uint8_t>(Category::kOptimizer));
+    case Bucket::kTpExposed: return category_colour(static_cast<uint8_t>(Category::kTpComm));
+    case Bucket::kDpExposed: return category_colour(static_cast<uint8_t>(Category::kDpComm));
+    case Bucket::kPpExposed: return category_colour(static_cast<uint8_t>(Category::kPpComm));
+    case Bucket::kCpExposed: return category_colour(static_cast<uint8_t>(Category::kCpComm));
+    case Bucket::kEpExposed: return category_colour(static_cast<uint8_t>(Category::kEpComm));
+    case Bucket::kOffloadExposed: return category_colour(static_cast<uint8_t>(Category::kOffload));
+    case Bucket::kBubble: return "#bab0ac";
+    case Bucket::kCount: break;
+  }
+  return "#000000";
+}
+
+// Memory parts: colour and label, in the summary's order.
+struct MemoryPart {
+  const char* label;
+  const char* colour;
+  Bytes MemoryReport::*field;
+};
+constexpr std::array<MemoryPart, 5> kMemoryParts{{
+    {"params", "#4e79a7", &MemoryReport::params},
+    {"grads", "#f28e2b", &MemoryReport::grads},
+    {"optimizer", "#59a14f", &MemoryReport::optimizer},
+    {"activations", "#e15759", &MemoryReport::activations},
+    {"workspace", "#bab0ac", &MemoryReport::workspace},
+}};
+
+std::string share_text(Time part, Time whole) {
+  if (whole.count_ps() <= 0) return "-";
+  return unsigned_pct(static_cast<double>(part.count_ps()) / static_cast<double>(whole.count_ps()));
+}
+
+// A pixel coordinate with two decimals (fixed format: stable bytes).
+std::string px(double v) { return strf("%.2f", v); }
+
+std::string legend_item(const char* colour, const std::string& label) {
+  return strf("<span class=\"key\"><span class=\"sw\" style=\"background:%s\"></span>", colour) +
+         html_escape(label) + "</span>\n";
+}
+
+void head(std::string& out, const Prediction& p) {
+  out += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
+  out += "<title>trainsim prediction: " + html_escape(p.scenario.name) + "</title>\n";
+  out += "<style>\n"
+         "body{font-family:sans-serif;margin:24px;color:#222;max-width:1240px}\n"
+         "h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ccc}\n"
+         "table{border-collapse:collapse;font-size:13px}td,th{padding:3px 8px;text-align:left;vertical-align:top}\n"
+         "td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}tr:nth-child(even){background:#f4f4f4}\n"
+         ".cards{display:flex;flex-wrap:wrap;gap:12px}.card{border:1px solid #ccc;border-radius:6px;padding:8px 14px}\n"
+         ".card b{display:block;font-size:20px}.card span{font-size:12px;color:#555}\n"
+         ".oom{color:#b00020;font-weight:bold}.ok{color:#1b7a1b;font-weight:bold}\n"
+         ".key{display:inline-block;margin-right:14px;font-size:12px}"
+         ".sw{display:inline-block;width:11px;height:11px;margin-right:4px;vertical-align:middle}\n"
+         "p.note{font-size:12px;color:#555}pre{font-size:12px;background:#f7f7f7;padding:10px;overflow-x:auto}\n"
+         "svg text{font-family:sans-serif;font-size:11px}\n"
+         "</style>\n</head>\n<body>\n";
+}
+
+void headline(std::string& out, const Prediction& p) {
+  out += "<h1>trainsim prediction: " + html_escape(p.scenario.name) + "</h1>\n";
+  const ParallelSpec& par = p.scenario.parallel;
+  out += "<p>" +
+         html_escape(strf("%d x %s (%d per node); tp=%d pp=%d vp=%d dp=%d cp=%d ep=%d, zero %d; %s mode, %d of %d "
+                          "ranks simulated",
+                          p.gpus, p.scenario.cluster.gpu.name.c_str(), p.scenario.cluster.gpus_per_node, par.tp, par.pp,
+                          par.vp, par.dp, par.cp, par.ep, par.zero, p.fast ? "fast" : "full", p.simulated_ranks,
+                          p.gpus)) +
+         "</p>\n<div class=\"cards\">\n";
+  auto card = [&](const std::string& value, const std::string& what) {
+    out += "<div class=\"card\"><b>" + html_escape(value) + "</b><span>" + html_escape(what) + "</span></div>\n";
+  };
+  card(format_time(p.step_time), "step time");
+  card(group_digits(p.tokens_per_s_per_gpu), strf("tokens/s per GPU (%s in all)", group_digits(p.tokens_per_s).c_str()));
+  card(unsigned_pct(p.mfu) + " / " + unsigned_pct(p.hfu), strf("MFU / HFU (peak %.1f TFLOP/s)", p.peak_tflops));
+  card(strf("%.1f", p.model_tflops_per_gpu), strf("model TFLOP/s per GPU (%.1f hardware)", p.hardware_tflops_per_gpu));
+  card(gib2(p.peak_memory.total().count()) + " GiB",
+       strf("peak memory, rank %u (capacity %s GiB)", p.peak_memory.rank, gib2(p.peak_memory.capacity.count()).c_str()));
+  out += "</div>\n<p class=\"" + std::string(p.peak_memory.oom() ? "oom" : "ok") + "\">" +
+         html_escape(memory_verdict(p.peak_memory)) + "</p>\n";
+}
+
+// A horizontal bar of `parts` (value, colour, tooltip) scaled so that `full` spans kChartWidth
+// px, at height y, with a label on its left. Each part is a <rect> with data-v (its value).
+struct BarPart {
+  double value;
+  const char* colour;
+  std::string tip;
+};
+void bar(std::string& out, const std::string& label, const std::vector<BarPart>& parts, double full, double y,
+         double h) {
+  out += "<text x=\"0\" y=\"" + px(y + h * 0.5 + 4) + "\">" + html_escape(label) + "</text>\n";
+  double x = kLabelWidth;
+  for (const BarPart& b : parts) {
+    if (b.value <= 0) continue;
+    const double w = full > 0 ? b.value / full * kChartWidth : 0;
+    out += "<rect class=\"part\" x=\"" + px(x) + "\" y=\"" + px(y) + "\" width=\"" + px(w) + "\" height=\"" + px(h) +
+           "\" fill=\"" + b.colour + "\" data-v=\"" + strf("%.17g", b.value) + "\"><title>" + html_escape(b.tip) +
+           "</title></rect>\n";
+    x += w;
+  }
+}
+
+void breakdown(std::string& out, const Prediction& p) {
+  out += strf("<h2>Where the step goes (critical rank %u)</h2>\n", p.critical_rank);
+  const double step = static_cast<double>(p.step_time.count_ps());
+  std::vector<BarPart> parts;
+  std::string legend;
+  for (size_t i = 0; i < kNumBuckets; ++i) {
+    const Bucket b = static_cast<Bucket>(i);
+    const Time v = p.breakdown[i];
+    if (v.count_ps() == 0) continue;
+    parts.push_back({static_cast<double>(v.count_ps()), bucket_colour(b),
+                     strf("%s: %s (%s)", breakdown_label(b), format_time(v).c_str(), share_text(v, p.step_time).c_str())});
+    legend += legend_item(bucket_colour(b), strf("%s %s", breakdown_label(b), share_text(v, p.step_time).c_str()));
+  }
+  out += strf("<svg id=\"breakdown\" width=\"%d\" height=\"34\" role=\"img\">\n", kLabelWidth + kChartWidth + 10);
+  bar(out, "step " + format_time(p.step_time), parts, step, 4, 24);
+  out += "</svg>\n<div>\n" + legend + "</div>\n";
+  out += "<table>\n<tr><th></th><th class=\"n\">time</th><th class=\"n\">share</th></tr>\n";
+  Time sum;
+  for (size_t i = 0; i < kNumBuckets; ++i) {
+    const Bucket b = static_cast<Bucket>(i);
+    const Time v = p.breakdown[i];
+    sum += v;
+    if (v.count_ps() == 0 && b != Bucket::kCompute && b != Bucket::kBubble) continue;
+    out += "<tr><td>" + std::string(breakdown_label(b)) + "</td><td class=\"n\">" + format_time(v) +
+           "</td><td class=\"n\">" + share_text(v, p.step_time) + "</td></tr>\n";
+  }
+  out += "<tr><td>total</td><td class=\"n\">" + format_time(sum) + "</td><td class=\"n\">" +
+         share_text(sum, p.step_time) + "</td></tr>\n</table>\n";
+  if (p.comm_total.count_ps() > 0)
+    out += "<p class=\"note\">" +
+           html_escape(strf("Communication on the critical rank: %s, of which %s exposed (%s hidden under compute).",
+                            format_time(p.comm_total).c_str(), format_time(p.comm_exposed).c_str(),
+                            unsigned_pct(p.comm_hidden_share).c_str())) +
+           "</p>\n";
+}
+
+void memory(std::string& out, const Prediction& p) {
+  out += "<h2>Memory per GPU</h2>\n";
+  std::vector<const MemoryReport*> rows;
+  if (!p.memory_per_stage.empty()) {
+    for (size_t i = 0; i < p.memory_per_stage.size() && i < kMaxStageBars; ++i) rows.push_back(&p.memory_per_stage[i]);
+  } else {
+    rows.push_back(&p.peak_memory);
+  }
+  double full = static_cast<double>(p.peak_memory.capacity.count());
+  for (const MemoryReport* r : rows) full = std::max(full, static_cast<double>(r->total().count()));
+  const double h = 18, gap = 6;
+  const double height = 8 + static_cast<double>(rows.size()) * (h + gap) + 14;
+  out += strf("<svg id=\"memory\" width=\"%d\" height=\"%s\" role=\"img\">\n", kLabelWidth + kChartWidth + 60,
+              px(height).c_str());
+  double y = 8;
+  for (const MemoryReport* r : rows) {
+    std::vector<BarPart> parts;
+    for (const MemoryPart& m : kMemoryParts) {
+      const Bytes b = r->*m.field;
+      parts.push_back({static_cast<double>(b.count()), m.colour,
+                       strf("stage %d, rank %u: %s %s GiB", r->stage, r->rank, m.label, gib2(b.count()).c_str())});
+    }
+    bar(out, strf("stage %d (rank %u)%s", r->stage, r->rank, r->oom() ? " OOM" : ""), parts, full, y, h);
+    y += h + gap;
+  }
+  const double cap = static_cast<double>(p.peak_memory.capacity.count());
+  if (full > 0 && cap > 0) {
+    const double x = kLabelWidth + cap / full * kChartWidth;
+    out += "<line id=\"capacity\" x1=\"" + px(x) + "\" y1=\"2\" x2=\"" + px(x) + "\" y2=\"" + px(y) +
+           "\" stroke=\"#b00020\" stroke-width=\"2\"><title>" +
+           html_escape("capacity " + gib2(p.peak_memory.capacity.count()) + " GiB") + "</title></line>\n";
+    out += "<text x=\"" + px(x - 4) + "\" y=\"" + px(y + 10) + "\" text-anchor=\"end\">capacity " +
+           gib2(p.peak_memory.capacity.count()) + " GiB</text>\n";
+  }
+  out += "</svg>\n<div>\n";
+  for (const MemoryPart& m : kMemoryParts) out += legend_item(m.colour, m.label);
+  out += "</div>\n";
+  if (p.memory_per_stage.size() > kMaxStageBars)
+    out += strf("<p class=\"note\">The first %zu of %zu stages.</p>\n", kMaxStageBars, p.memory_per_stage.size());
+  out += "<table>\n<tr><th>stage</th><th class=\"n\">rank</th>";
+  for (const MemoryPart& m : kMemoryParts) out += std::string("<th class=\"n\">") + m.label + " GiB</th>";
+  out += "<th class=\"n\">total GiB</th><th></th></tr>\n";
+  for (const MemoryReport* r : rows) {
+    out += strf("<tr><td>%d</td><td class=\"n\">%u</td>", r->stage, r->rank);
+    for (const MemoryPart& m : kMemoryParts) out += "<td class=\"n\">" + gib2((r->*m.field).count()) + "</td>";
+    out += "<td class=\"n\">" + gib2(r->total().count()) + "</td><td>" +
+           (r->oom() ? "<span class=\"oom\">OOM</span>" : "") + "</td></tr>\n";
+  }
+  out += "</table>\n";
+}
+
+void timeline(std::string& out, const Prediction& p) {
+  out += "<h2>Timeline</h2>\n";
+  const Plan* plan = p.plan.get();
+  if (p.trace.empty() || plan == nullptr || p.step_time.count_ps() < kTimelineColumns) {
+    out += "<p class=\"note\">No rank was traced.</p>\n";
+    return;
+  }
+  // Lanes: (rank, stream), ascending; their spans.
+  std::map<std::pair<uint32_t, uint8_t>, std::vector<TimelineSpan>> lanes;
+  for (const TraceRecord& r : p.trace) {
+    SIM_CHECK(r.rank < plan->program_of_rank.size(), "prediction_html: rank %u of %zu", r.rank,
+              plan->program_of_rank.size());
+    const Program& prog = plan->programs[plan->program_of_rank[r.rank]];
+    SIM_CHECK(r.task < prog.tasks.size(), "prediction_html: rank %u task %u of %zu", r.rank, r.task, prog.tasks.size());
+    const Task& t = prog.tasks[r.task];
+    lanes[{r.rank, t.stream}].push_back(
+        TimelineSpan{r.start.count_ps(), r.end.count_ps(), static_cast<uint8_t>(t.category)});
+  }
+  const int64_t horizon = p.step_time.count_ps();
+  const double lane_h = 12, lane_gap = 3, top = 18;
+  const double height = top + static_cast<double>(lanes.size()) * (lane_h + lane_gap) + 4;
+  const double col_w = static_cast<double>(kChartWidth) / kTimelineColumns;
+  out += strf("<svg id=\"timeline\" width=\"%d\" height=\"%s\" role=\"img\">\n", kLabelWidth + kChartWidth + 10,
+              px(height).c_str());
+  for (int k = 0; k <= 4; ++k) {   // time axis: 0, 1/4, ..., the step
+    const double x = kLabelWidth + kChartWidth * k / 4.0;
+    out += "<line x1=\"" + px(x) + "\" y1=\"12\" x2=\"" + px(x) + "\" y2=\"" + px(height) +
+           "\" stroke=\"#ddd\"/>\n<text x=\"" + px(k == 4 ? x - 2 : x + 2) + "\" y=\"10\"" +
+           (k == 4 ? " text-anchor=\"end\"" : "") + ">" +
+           (k == 0 ? std::string("0") : format_time(Time::ps(column_start(horizon, 4, k)))) + "</text>\n";
+  }
+  std::array<bool, kNumCategories> seen{};
+  double y = top;
+  for (const auto& [key, spans] : lanes) {
+    const Program& prog = plan->programs[plan->program_of_rank[key.first]];
+    const std::string lane = strf("rank %u %s", key.first, stream_name(key.second));
+    out += "<text x=\"0\" y=\"" + px(y + lane_h - 2) + "\">" + html_escape(lane) + "</text>\n";
+    const std::vector<uint8_t> cols = timeline_columns(spans, horizon, kTimelineColumns);
+    for (int c = 0; c < kTimelineColumns;) {
+      int e = c + 1;
+      while (e < kTimelineColumns && cols[e] == cols[c]) ++e;
+      if (cols[c] != kIdleColumn) {
+        seen[cols[c]] = true;
+        const std::string tip =
+            strf("%s (%s): mostly %s from %s to %s", lane.c_str(), prog.name.c_str(),
+                 to_string(static_cast<Category>(cols[c])), format_time(Time::ps(column_start(horizon, kTimelineColumns, c))).c_str(),
+                 format_time(Time::ps(column_start(horizon, kTimelineColumns, e))).c_str());
+        out += "<rect x=\"" + px(kLabelWidth + c * col_w) + "\" y=\"" + px(y) + "\" width=\"" + px((e - c) * col_w) +
+               "\" height=\"" + px(lane_h) + "\" fill=\"" + category_colour(cols[c]) + "\"><title>" + html_escape(tip) +
+               "</title></rect>\n";
+      }
+      c = e;
+    }
+    y += lane_h + lane_gap;
+  }
+  out += "</svg>\n<div>\n";
+  for (size_t c = 0; c < kNumCategories; ++c)
+    if (seen[c]) out += legend_item(category_colour(static_cast<uint8_t>(c)), to_string(static_cast<Category>(c)));
+  out += "</div>\n<p class=\"note\">" +
+         html_escape(strf("Each lane is one stream of one traced rank over the step, in %d columns of %s; a column "
+                          "takes the colour of what ran longest in it, blank where nothing ran. The trace file "
+                          "(--trace) has every task.",
+                          kTimelineColumns, format_time(Time::ps(horizon / kTimelineColumns)).c_str())) +
+         "</p>\n";
+}
+
+void sources(std::string& out, const Prediction& p) {
+  out += strf("<h2>Where the costs come from (time on critical rank %u)</h2>\n", p.critical_rank);
+  if (p.sources.empty()) {
+    out += "<p class=\"note\">(none)</p>\n";
+  } else {
+    out += "<table>\n<tr><th>what</th><th>source</th><th class=\"n\">ops</th><th class=\"n\">time</th>"
+           "<th class=\"n\">share</th><th>detail</th></tr>\n";
+    for (const SourceRow& r : p.sources)
+      out += "<tr><td>" + html_escape(r.what) + "</td><td>" + to_string(r.source) + "</td><td class=\"n\">" +
+             strf("%d", r.distinct_ops) + "</td><td class=\"n\">" + format_time(r.time_on_critical_rank) +
+             "</td><td class=\"n\">" + share_text(r.time_on_critical_rank, p.step_time) + "</td><td>" +
+             html_escape(r.detail) + "</td></tr>\n";
+    out += "</table>\n";
+  }
+  out += "<p class=\"note\">" +
+         html_escape(p.calibration.empty() ? std::string("Costs: the embedded default (no calibration database).")
+                                           : "Costs: calibration database " + p.calibration + ".") +
+         "</p>\n";
+}
+
+}  // namespace html_page
+
+std::vector<uint8_t> timeline_columns(const std::vector<TimelineSpan>& spans, int64_t horizon_ps, int width) {
+  SIM_CHECK(width >= 1 && horizon_ps >= width, "timeline_columns: width %d over %lld ps", width,
+            (long long)horizon_ps);
+  std::vector<std::array<int64_t, html_page::kNumCategories>> busy(static_cast<size_t>(width));
+  std::vector<uint8_t> any(static_cast<size_t>(width), 0);
+  for (const TimelineSpan& s : spans) {
+    SIM_CHECK(s.category < html_page::kNumCategories, "timeline_columns: category %u", (unsigned)s.category);
+    const int64_t a = std::max<int64_t>(s.start_ps, 0), b = std::min(s.end_ps, horizon_ps);
+    if (b <= a) continue;
+    // The column holding a: the largest c with column_start(c) <= a.
+    int64_t c = static_cast<int64_t>(static_cast<__int128>(a) * width / horizon_ps);
+    while (c + 1 < width && html_page::column_start(horizon_ps, width, c + 1) <= a) ++c;
+    while (c > 0 && html_page::column_start(horizon_ps, width, c) > a) --c;
+    for (; c < width; ++c) {
+      const int64_t lo = html_page::column_start(horizon_ps, width, c), hi = html_page::column_start(horizon_ps, width, c + 1);
+      if (lo >= b) break;
+      busy[c][s.category] += std::min(b, hi) - std::max(a, lo);
+      any[c] = 1;
+    }
+  }
+  std::vector<uint8_t> out(static_cast<size_t>(width), kIdleColumn);
+  for (int c = 0; c < width; ++c) {
+    if (!any[c]) continue;
+    size_t best = 0;
+    for (size_t k = 1; k < html_page::kNumCategories; ++k)
+      if (busy[c][k] > busy[c][best]) best = k;
+    out[c] = static_cast<uint8_t>(best);
+  }
+  return out;
+}
+
+std::string html_escape(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char ch : s) {
+    switch (ch) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += ch;
+    }
+  }
+  return out;
+}
+
+std::string prediction_html(const Prediction& p, const std::string& version) {
+  std::string out;
+  html_page::head(out, p);
+  html_page::headline(out, p);
+  html_page::breakdown(out, p);
+  html_page::memory(out, p);
+  html_page::timeline(out, p);
+  html_page::sources(out, p);
+  out += "<h2>Terminal summary</h2>\n<pre>" + html_escape(format_summary(p)) + "</pre>\n";
+  out += "<p class=\"note\">" +
+         html_escape(reports::strf("trainsim %s; replay fingerprint %016llx (%s events).", version.c_str(),
+                          (unsigned long long)p.fingerprint, reports::group_digits(static_cast<double>(p.events)).c_str())) +
+         "</p>\n</body>\n</html>\n";
+  return out;
+}
+
+}  // namespace trainsim

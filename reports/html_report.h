@@ -1,0 +1,55 @@
+// File: reports/html_report.h
+// One prediction as a self-contained HTML page (`trainsim run --html FILE`): the headline
+// figures, the critical rank's step breakdown and the memory of every pipeline stage as bar
+// charts, a timeline of the traced ranks, the table of cost sources, and the terminal summary
+// word for word. Charts are inline SVG; the page has no script and loads nothing (no font,
+// stylesheet or image from anywhere), so it opens offline, prints as it looks and can be
+// mailed as one file.
+//
+// Every figure comes from the Prediction that format_summary() and prediction_json() read,
+// formatted with fixed snprintf formats, and every cost figure says its source (the cost
+// sources table, and each chart's caption): the page is a pure function of the Prediction
+// and `version`, byte for byte (no date, no host name).
+//
+// Timeline: one lane per (traced rank, stream it used), ascending; the step [0, step time)
+// split into kTimelineColumns pixel columns, each drawn in the colour of the category that
+// was busy longest in it on that lane (timeline_columns), runs of equal columns merged into one
+// rectangle with a tooltip (<title>). So a lane costs at most kTimelineColumns rectangles
+// whatever the number of tasks, and a 16,384-GPU step's page stays small. Without trace
+// records (no ranks traced) the section says so.
+//
+// Thread-safety: reentrant; reads the Prediction only.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "scenarios/predict.h"
+
+namespace trainsim {
+
+inline constexpr int kTimelineColumns = 1000;
+// timeline_columns' value for a column in which nothing ran.
+inline constexpr uint8_t kIdleColumn = 0xff;
+
+// A task's run on one lane: [start_ps, end_ps), category a Category value.
+struct TimelineSpan {
+  int64_t start_ps = 0, end_ps = 0;
+  uint8_t category = 0;
+};
+
+// Column c of `width` covers [floor(horizon * c / width), floor(horizon * (c + 1) / width)) ps.
+// Returns per column the category with the most busy time in it (the lower category value on
+// a tie), or kIdleColumn where no span overlaps it. Spans may overlap and come in any order;
+// a span's part outside [0, horizon) is ignored.
+// REQUIRES: width >= 1, horizon_ps >= width (each column at least 1 ps), category < kIdleColumn.
+// Cost: O(width + spans + the columns each span covers).
+std::vector<uint8_t> timeline_columns(const std::vector<TimelineSpan>& spans, int64_t horizon_ps, int width);
+
+// "&", "<", ">", '"' and "'" as character references.
+std::string html_escape(const std::string& s);
+
+// The page. `version`: the trainsim version printed in its footer.
+std::string prediction_html(const Prediction& p, const std::string& version);
+
+}  // namespace trainsim

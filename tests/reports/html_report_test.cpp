@@ -1,0 +1,210 @@
+#include "reports/html_report.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <random>
+#include <regex>
+#include <set>
+
+#include "reports/summary.h"
+#include "scenarios/loader.h"
+#include "tests/reports/fixture.h"
+
+namespace trainsim {
+namespace {
+
+using testing::two_rank_prediction;
+
+// Column by column, span by span: the definition of timeline_columns.
+std::vector<uint8_t> columns_oracle(const std::vector<TimelineSpan>& spans, int64_t horizon, int width) {
+  std::vector<uint8_t> out(static_cast<size_t>(width), kIdleColumn);
+  for (int c = 0; c < width; ++c) {
+    const int64_t lo = static_cast<int64_t>(static_cast<__int128>(horizon) * c / width);
+    const int64_t hi = static_cast<int64_t>(static_cast<__int128>(horizon) * (c + 1) / width);
+    std::map<uint8_t, int64_t> busy;
+    for (const TimelineSpan& s : spans) {
+      const int64_t a = std::max({s.start_ps, lo, int64_t{0}}), b = std::min({s.end_ps, hi, horizon});
+      if (b > a) busy[s.category] += b - a;
+    }
+    int64_t best = -1;
+    for (const auto& [cat, t] : busy)   // ascending category: a tie keeps the lower one
+      if (t > best) {
+        best = t;
+        out[c] = cat;
+      }
+  }
+  return out;
+}
+
+TEST(HtmlReport, TimelineColumnsClosedForm) {
+  // 1,000 ps in 10 columns of 100: compute [0, 250), dp-comm [250, 700), nothing after.
+  const std::vector<TimelineSpan> spans = {{0, 250, static_cast<uint8_t>(Category::kCompute)},
+                                           {250, 700, static_cast<uint8_t>(Category::kDpComm)}};
+  const auto c = timeline_columns(spans, 1000, 10);
+  const uint8_t comp = static_cast<uint8_t>(Category::kCompute), dp = static_cast<uint8_t>(Category::kDpComm);
+  const std::vector<uint8_t> want = {comp, comp, comp, dp, dp, dp, dp, kIdleColumn, kIdleColumn, kIdleColumn};
+  EXPECT_EQ(c, want);   // column 2: 50 ps of each, the tie goes to compute
+  // A span entirely past the horizon, or empty, draws nothing; one running over it is cut.
+  EXPECT_EQ(timeline_columns({{1000, 2000, comp}, {5, 5, dp}}, 1000, 10), std::vector<uint8_t>(10, kIdleColumn));
+  EXPECT_EQ(timeline_columns({{950, 5000, dp}}, 1000, 10).back(), dp);
+  // A 1 ps span marks its column even beside an idle rest.
+  EXPECT_EQ(timeline_columns({{123, 124, dp}}, 1000, 10)[1], dp);
+}
+
+TEST(HtmlReport, TimelineColumnsMatchTheColumnByColumnOracle) {
+  std::mt19937_64 rng(20261124);
+  for (int trial = 0; trial < 400; ++trial) {
+    const int width = 1 + static_cast<int>(rng() % 40);
+    const int64_t horizon = width + static_cast<int64_t>(rng() % 100000);
+    std::vector<TimelineSpan> spans(rng() % 30);
+    for (TimelineSpan& s : spans) {
+      s.start_ps = static_cast<int64_t>(rng() % static_cast<uint64_t>(horizon + 200)) - 100;
+      s.end_ps = s.start_ps + static_cast<int64_t>(rng() % static_cast<uint64_t>(horizon / 2 + 2));
+      s.category = static_cast<uint8_t>(rng() % static_cast<uint64_t>(Category::kCount));
+    }
+    ASSERT_EQ(timeline_columns(spans, horizon, width), columns_oracle(spans, horizon, width))
+        << "trial " << trial << " width " << width << " horizon " << horizon;
+  }
+}
+
+// Every element opened is closed in order (void elements and comments aside): a page the
+// browser does not have to repair.
+void expect_balanced(const std::string& html) {
+  static const std::set<std::string> kVoid = {"meta", "br", "hr", "img", "input", "link"};
+  std::vector<std::string> open;
+  const std::regex tag(R"(<(/?)([a-zA-Z][a-zA-Z0-9]*)([^>]*)>)");
+  for (auto it = std::sregex_iterator(html.begin(), html.end(), tag); it != std::sregex_iterator(); ++it) {
+    const std::string name = (*it)[2], attrs = (*it)[3];
+    if ((*it)[1] == "/") {
+      ASSERT_FALSE(open.empty()) << "</" << name << "> closes nothing";
+      ASSERT_EQ(open.back(), name) << "</" << name << "> closes <" << open.back() << ">";
+      open.pop_back();
+    } else if (!kVoid.count(name) && (attrs.empty() || attrs.back() != '/')) {
+      open.push_back(name);
+    }
+  }
+  EXPECT_TRUE(open.empty()) << "unclosed <" << (open.empty() ? "" : open.back()) << ">";
+}
+
+std::vector<double> data_values(const std::string& svg) {
+  std::vector<double> v;
+  const std::regex re("data-v=\"([^\"]+)\"");
+  for (auto it = std::sregex_iterator(svg.begin(), svg.end(), re); it != std::sregex_iterator(); ++it)
+    v.push_back(std::strtod((*it)[1].str().c_str(), nullptr));
+  return v;
+}
+std::vector<double> widths(const std::string& svg) {
+  std::vector<double> v;
+  const std::regex re("class=\"part\" x=\"[^\"]+\" y=\"[^\"]+\" width=\"([^\"]+)\"");
+  for (auto it = std::sregex_iterator(svg.begin(), svg.end(), re); it != std::sregex_iterator(); ++it)
+    v.push_back(std::strtod((*it)[1].str().c_str(), nullptr));
+  return v;
+}
+std::string svg_of(const std::string& html, const std::string& id) {
+  const size_t a = html.find("<svg id=\"" + id + "\"");
+  if (a == std::string::npos) return "";
+  return html.substr(a, html.find("</svg>", a) - a);
+}
+
+TEST(HtmlReport, ChartsDrawThePredictionsFigures) {
+  const Prediction p = two_rank_prediction();
+  const std::string html = prediction_html(p, "test-version");
+  expect_balanced(html);
+  // The breakdown bar: a part per non-zero bucket, its value in ps, widths in proportion that
+  // fill the 800 px bar (the buckets sum to the step).
+  const std::string bd = svg_of(html, "breakdown");
+  ASSERT_FALSE(bd.empty());
+  EXPECT_EQ(data_values(bd), (std::vector<double>{700e6, 30e6, 20e6, 50e6, 200e6}));
+  const auto w = widths(bd);
+  ASSERT_EQ(w.size(), 5u);
+  EXPECT_NEAR(w[0], 560.0, 0.005);   // 70% of 800 px
+  EXPECT_NEAR(w[4], 160.0, 0.005);   // the bubble, 20%
+  double sum = 0;
+  for (double x : w) sum += x;
+  EXPECT_NEAR(sum, 800.0, 0.03);
+  // The memory chart: five parts per stage, in bytes; the scale is the capacity (80 GiB > 62.1).
+  const std::string mem = svg_of(html, "memory");
+  const auto mv = data_values(mem);
+  ASSERT_EQ(mv.size(), 10u);
+  EXPECT_EQ(mv[0], static_cast<double>(p.memory_per_stage[0].params.count()));
+  EXPECT_EQ(mv[8], static_cast<double>(p.memory_per_stage[1].activations.count()));
+  EXPECT_NEAR(widths(mem)[3], 800.0 * 30.6 / 80.0, 0.01);
+  EXPECT_NE(mem.find("id=\"capacity\" x1=\"990.00\""), std::string::npos);   // 190 + 800 px: the full scale
+  // The headline and the tables say what the terminal summary says.
+  EXPECT_NE(html.find("<b>1.000 ms</b><span>step time</span>"), std::string::npos);
+  EXPECT_NE(html.find("<b>41.7% / 45.6%</b>"), std::string::npos);
+  EXPECT_NE(html.find(html_escape(memory_verdict(p.peak_memory))), std::string::npos);
+  EXPECT_NE(html.find("<td>gemm</td><td>interpolated</td>"), std::string::npos);
+  EXPECT_NE(html.find("<pre>" + html_escape(format_summary(p)) + "</pre>"), std::string::npos);
+  EXPECT_NE(html.find("trainsim test-version; replay fingerprint 00c0ffee12345678"), std::string::npos);
+  // Self-contained: no script, nothing fetched.
+  EXPECT_EQ(html.find("<script"), std::string::npos);
+  EXPECT_EQ(html.find("src="), std::string::npos);
+  EXPECT_EQ(html.find("href="), std::string::npos);
+  EXPECT_EQ(html.find("url("), std::string::npos);
+  // The same prediction, the same bytes.
+  EXPECT_EQ(prediction_html(p, "test-version"), html);
+}
+
+TEST(HtmlReport, TimelineHasALanePerTracedRankAndStream) {
+  Prediction p = two_rank_prediction();
+  const std::string html = prediction_html(p, "v");
+  const std::string tl = svg_of(html, "timeline");
+  ASSERT_FALSE(tl.empty());
+  // Each rank ran tasks on compute, pp-send and dp-comm: 6 lanes, ascending.
+  for (const char* lane : {"rank 0 compute", "rank 0 dp-comm", "rank 0 pp-send", "rank 1 compute", "rank 1 dp-comm",
+                           "rank 1 pp-send"})
+    EXPECT_NE(tl.find(std::string(">") + lane + "</text>"), std::string::npos) << lane;
+  EXPECT_LT(tl.find(">rank 0 pp-send<"), tl.find(">rank 1 compute<"));
+  // Rank 0's compute lane: fc1 over [0, 100) us = columns 0-99 (1 us each) in one rectangle.
+  EXPECT_NE(tl.find("<rect x=\"190.00\" y=\"18.00\" width=\"80.00\" height=\"12.00\" fill=\"#4e79a7\">"
+                    "<title>rank 0 compute (stage 0): mostly compute from 0.000 us to 100.000 us</title></rect>"),
+            std::string::npos)
+      << tl.substr(0, 1500);
+  // No trace: the section says so and draws nothing.
+  p.trace.clear();
+  const std::string none = prediction_html(p, "v");
+  EXPECT_EQ(svg_of(none, "timeline"), "");
+  EXPECT_NE(none.find("No rank was traced."), std::string::npos);
+}
+
+TEST(HtmlReport, NamesAreEscaped) {
+  Prediction p = two_rank_prediction();
+  p.scenario.name = "<script>alert('x')</script> & \"co\"";
+  p.sources[0].detail = "a<b>c";
+  const std::string html = prediction_html(p, "v");
+  EXPECT_EQ(html.find("<script"), std::string::npos);
+  EXPECT_NE(html.find("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;co&quot;"), std::string::npos);
+  EXPECT_NE(html.find("<td>a&lt;b&gt;c</td>"), std::string::npos);
+  expect_balanced(html);
+  EXPECT_EQ(html_escape("&<>\"'plain"), "&amp;&lt;&gt;&quot;&#39;plain");
+}
+
+TEST(HtmlReport, ARealPredictionWithItsTrace) {
+  auto sc = load_embedded_quickstart({"parallel.pp=2", "parallel.dp=4"});
+  ASSERT_TRUE(sc.ok()) << sc.status().to_string();
+  PredictOptions po;
+  po.fast = true;
+  po.trace_representatives = true;
+  auto pr = predict(sc.value(), po);
+  ASSERT_TRUE(pr.ok()) << pr.status().to_string();
+  const std::string html = prediction_html(pr.value(), "v");
+  expect_balanced(html);
+  // A memory bar per stage, a lane per (rank, stream) of the trace.
+  EXPECT_EQ(data_values(svg_of(html, "memory")).size(), 5u * 2);
+  std::set<std::pair<uint32_t, uint8_t>> lanes;
+  for (const TraceRecord& r : pr.value().trace)
+    lanes.insert({r.rank, pr.value().plan->programs[pr.value().plan->program_of_rank[r.rank]].tasks[r.task].stream});
+  const std::string tl = svg_of(html, "timeline");
+  size_t texts = 0;
+  for (size_t at = tl.find("<text x=\"0\""); at != std::string::npos; at = tl.find("<text x=\"0\"", at + 1)) ++texts;
+  EXPECT_EQ(texts, lanes.size());
+  EXPECT_GE(lanes.size(), 4u);   // two stages, each with compute and at least one comm stream
+  EXPECT_EQ(prediction_html(pr.value(), "v"), html);
+}
+
+}  // namespace
+}  // namespace trainsim
