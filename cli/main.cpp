@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <thread>
 #include <fstream>
 #include <iostream>
@@ -96,8 +97,11 @@ bool parse_shard(const std::string& t, int* shard, int* shards) {
 // process its shard, gathered to rank 0), or fill every point from the stores; record the
 // points this run has in `store_path` (so --from-store with --store merges stores into one);
 // print the table and write the JSON. Rank 0 reports.
+struct SweepFiles {
+  std::string json, csv, html;   // --json, --csv, --html ("" = not asked)
+};
 int run_sweep_command(const std::string& scenario, const std::vector<trainsim::SweepAxis>& axes,
-                      trainsim::SweepOptions so, int top, const std::string& json_out,
+                      trainsim::SweepOptions so, int top, const SweepFiles& files,
                       const std::string& store_path, const std::vector<std::string>& from, bool resume = false) {
   // The stores first: a store that does not open fails the command before any point is predicted.
   std::unique_ptr<trainsim::ResultsStore> out_store;
@@ -191,7 +195,16 @@ int run_sweep_command(const std::string& scenario, const std::vector<trainsim::S
     if (Status st = trainsim::store_sweep(r, *out_store, TRAINSIM_VERSION, trainsim::host_name()); !st.ok())
       return fail(st, 1);
   }
-  const int rc = print_report(trainsim::format_sweep(r, static_cast<size_t>(top)), json_out, trainsim::sweep_json(r));
+  int rc = print_report(trainsim::format_sweep(r, static_cast<size_t>(top)), files.json, trainsim::sweep_json(r));
+  for (const auto& [path, text] : {std::pair<std::string, std::function<std::string()>>{files.csv, [&] { return trainsim::sweep_csv(r); }},
+                                   {files.html, [&] { return trainsim::sweep_html(r, TRAINSIM_VERSION); }}}) {
+    if (rc != 0 || path.empty()) continue;
+    if (Status st = trainsim::write_text_file(path, text()); !st.ok()) {
+      rc = fail(st, 1);
+    } else {
+      std::printf("wrote %s\n", path.c_str());
+    }
+  }
   if (rc == 0 && !store_path.empty()) {
     size_t n = 0;
     for (const auto& p : r.points) n += p.computed;
@@ -502,6 +515,11 @@ int main(int argc, char** argv) {
   swp->add_option("--vary", sweep_vary, "KEY=V1,V2,... e.g. --vary parallel.tp=1,2,4,8 (repeatable: the product of all)")->required()->allow_extra_args(false);
   swp->add_option("--set", sweep_overrides, "override a scenario field in every point, e.g. --set training.global_batch=512 (repeatable)")->allow_extra_args(false);
   swp->add_option("--json", sweep_json_out, "write every point as JSON to FILE");
+  std::string sweep_csv_out, sweep_html_out;
+  swp->add_option("--csv", sweep_csv_out, "write every point as CSV to FILE, best first (one column per key)");
+  swp->add_option("--html", sweep_html_out,
+                  "write the sweep as one self-contained HTML page to FILE (bar charts of the best points' step and "
+                  "memory, then the table)");
   swp->add_option("--calibration", sweep_calibration, "price ops from this calibration database (trainsim calibrate import)");
   swp->add_option("--rank-by", sweep_rank,
                   "step (shortest first; the default), tokens-per-gpu or tokens (most first), or train (the time to train "
@@ -748,13 +766,15 @@ int main(int argc, char** argv) {
       so.compute = false;
     }
     if (!mpi)
-      return run_sweep_command(sweep_scenario, axes.value(), so, sweep_top, sweep_json_out, sweep_store, sweep_from,
+      return run_sweep_command(sweep_scenario, axes.value(), so, sweep_top,
+                               SweepFiles{sweep_json_out, sweep_csv_out, sweep_html_out}, sweep_store, sweep_from,
                                sweep_resume);
     // Under mpirun: process r of N predicts the points of shard r/N; rank 0 gathers and reports.
     if (Status st = trainsim::host_mpi_init(); !st.ok()) return fail(st, 2);
     so.shard = trainsim::host_mpi_rank();
     so.shards = trainsim::host_mpi_size();
-    const int rc = run_sweep_command(sweep_scenario, axes.value(), so, sweep_top, sweep_json_out, sweep_store, {});
+    const int rc = run_sweep_command(sweep_scenario, axes.value(), so, sweep_top,
+                                     SweepFiles{sweep_json_out, sweep_csv_out, sweep_html_out}, sweep_store, {});
     if (rc != 0) trainsim::host_mpi_abort(rc);
     trainsim::host_mpi_finalize();
     return rc;

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "reports/summary.h"
+#include "reports/sweep_report.h"
 #include "reports/text_table.h"
 #include "reports/trace.h"
 #include "sim/check.h"
@@ -91,9 +92,9 @@ std::string legend_item(const char* colour, const std::string& label) {
          html_escape(label) + "</span>\n";
 }
 
-void head(std::string& out, const Prediction& p) {
+void head(std::string& out, const std::string& title) {
   out += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
-  out += "<title>trainsim prediction: " + html_escape(p.scenario.name) + "</title>\n";
+  out += "<title>" + html_escape(title) + "</title>\n";
   out += "<style>\n"
          "body{font-family:sans-serif;margin:24px;color:#222;max-width:1240px}\n"
          "h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ccc}\n"
@@ -140,14 +141,14 @@ struct BarPart {
   std::string tip;
 };
 void bar(std::string& out, const std::string& label, const std::vector<BarPart>& parts, double full, double y,
-         double h) {
+         double h, bool pale = false, int label_w = kLabelWidth) {
   out += "<text x=\"0\" y=\"" + px(y + h * 0.5 + 4) + "\">" + html_escape(label) + "</text>\n";
-  double x = kLabelWidth;
+  double x = label_w;
   for (const BarPart& b : parts) {
     if (b.value <= 0) continue;
     const double w = full > 0 ? b.value / full * kChartWidth : 0;
     out += "<rect class=\"part\" x=\"" + px(x) + "\" y=\"" + px(y) + "\" width=\"" + px(w) + "\" height=\"" + px(h) +
-           "\" fill=\"" + b.colour + "\" data-v=\"" + strf("%.17g", b.value) + "\"><title>" + html_escape(b.tip) +
+           "\" fill=\"" + b.colour + (pale ? "\" fill-opacity=\"0.35" : "") + "\" data-v=\"" + strf("%.17g", b.value) + "\"><title>" + html_escape(b.tip) +
            "</title></rect>\n";
     x += w;
   }
@@ -326,6 +327,16 @@ void sources(std::string& out, const Prediction& p) {
          "</p>\n";
 }
 
+// A sweep point's name: its axis values ("tp=8 pp=2"), keys without their section.
+std::string point_label(const SweepPoint& p) {
+  std::string s;
+  for (const auto& o : p.set) {
+    const size_t dot = o.find('.'), eq = o.find('=');
+    s += (s.empty() ? "" : " ") + (dot != std::string::npos && dot < eq ? o.substr(dot + 1) : o);
+  }
+  return s;
+}
+
 }  // namespace html_page
 
 std::vector<uint8_t> timeline_columns(const std::vector<TimelineSpan>& spans, int64_t horizon_ps, int width) {
@@ -375,9 +386,99 @@ std::string html_escape(const std::string& s) {
   return out;
 }
 
+std::string sweep_html(const SweepResult& r, const std::string& version) {
+  using namespace html_page;
+  std::string out;
+  head(out, "trainsim sweep: " + r.scenario);
+  out += "<h1>trainsim sweep: " + html_escape(r.scenario) + "</h1>\n";
+  const std::vector<size_t> order = sweep_ranking(r);
+  std::vector<size_t> charted;   // predicted points, best first
+  size_t refused = 0;
+  for (size_t i : order) {
+    if (!r.points[i].ok) {
+      ++refused;
+      continue;
+    }
+    if (charted.size() < kSweepChartPoints) charted.push_back(i);
+  }
+  size_t ok = 0;
+  for (size_t i : order) ok += r.points[i].ok;
+  out += "<p>" +
+         html_escape(reports::strf("%zu points in this file (%zu predicted, %zu refused); %s mode. ", order.size(), ok,
+                                   refused, r.fast ? "fast" : "full")) +
+         (ok > charted.size() ? html_escape(reports::strf("The charts show the best %zu; the table has every point.",
+                                                          charted.size()))
+                              : std::string()) +
+         "</p>\n";
+  const double h = 14, gap = 4, top = 6;
+  const double height = top + static_cast<double>(charted.size()) * (h + gap) + 4;
+  // Labels are "N. tp=8 pp=2 ...": the bars start past the longest (about 7 px a character).
+  size_t longest = 0;
+  for (size_t k = 0; k < charted.size(); ++k)
+    longest = std::max(longest, point_label(r.points[charted[k]]).size() + 9);
+  const int lw = static_cast<int>(std::clamp<size_t>(7 * longest, kLabelWidth, 480));
+  // Step time: compute / exposed comm / bubble on each point's critical rank.
+  out += "<h2>Step time, best first</h2>\n";
+  double full = 0;
+  for (size_t i : charted) full = std::max(full, r.points[i].step_s);
+  out += reports::strf("<svg id=\"sweep-step\" width=\"%d\" height=\"%s\" role=\"img\">\n",
+                       lw + kChartWidth + 90, px(height).c_str());
+  double y = top;
+  const char* comp = bucket_colour(Bucket::kCompute);
+  const char* comm = bucket_colour(Bucket::kDpExposed);
+  const char* bub = bucket_colour(Bucket::kBubble);
+  for (size_t k = 0; k < charted.size(); ++k) {
+    const SweepPoint& p = r.points[charted[k]];
+    const std::string name = point_label(p);
+    const auto t = [&](const char* what, double s) {
+      return reports::strf("%s: %s %s", name.c_str(), what, format_time(Time::from_seconds(s)).c_str());
+    };
+    bar(out, reports::strf("%zu. %s%s", k + 1, name.c_str(), p.oom ? " OOM" : ""),
+        {{p.compute_s, comp, t("compute", p.compute_s)},
+         {p.exposed_comm_s, comm, t("exposed comm", p.exposed_comm_s)},
+         {p.bubble_s, bub, t("bubble", p.bubble_s)}},
+        full, y, h, p.oom, lw);
+    const double x = lw + (full > 0 ? p.step_s / full * kChartWidth : 0);
+    out += "<text x=\"" + px(x + 4) + "\" y=\"" + px(y + h - 3) + "\">" + format_time(Time::from_seconds(p.step_s)) +
+           "</text>\n";
+    y += h + gap;
+  }
+  out += "</svg>\n<div>\n" + legend_item(comp, "compute (with recompute and optimizer)") +
+         legend_item(comm, "exposed communication") + legend_item(bub, "pipeline bubble") +
+         "<span class=\"key\">pale: does not fit in memory</span>\n</div>\n";
+  // Peak memory against each point's capacity.
+  out += "<h2>Peak memory per GPU, in the same order</h2>\n";
+  double mfull = 0;
+  for (size_t i : charted) mfull = std::max({mfull, r.points[i].peak_memory_gib, r.points[i].capacity_gib});
+  out += reports::strf("<svg id=\"sweep-memory\" width=\"%d\" height=\"%s\" role=\"img\">\n",
+                       lw + kChartWidth + 90, px(height).c_str());
+  y = top;
+  for (size_t k = 0; k < charted.size(); ++k) {
+    const SweepPoint& p = r.points[charted[k]];
+    const std::string name = point_label(p);
+    bar(out, reports::strf("%zu. %s", k + 1, name.c_str()),
+        {{p.peak_memory_gib, p.oom ? "#b00020" : "#59a14f",
+          reports::strf("%s: peak %.2f GiB on rank %u, capacity %.2f GiB", name.c_str(), p.peak_memory_gib, p.peak_rank,
+                        p.capacity_gib)}},
+        mfull, y, h, false, lw);
+    const double cx = lw + (mfull > 0 ? p.capacity_gib / mfull * kChartWidth : 0);
+    out += "<line x1=\"" + px(cx) + "\" y1=\"" + px(y - 1) + "\" x2=\"" + px(cx) + "\" y2=\"" + px(y + h + 1) +
+           "\" stroke=\"#222\" stroke-width=\"2\"/>\n";
+    out += "<text x=\"" + px(std::max(cx, lw + (mfull > 0 ? p.peak_memory_gib / mfull * kChartWidth : 0)) + 4) +
+           "\" y=\"" + px(y + h - 3) + "\">" + reports::strf("%.1f GiB", p.peak_memory_gib) + "</text>\n";
+    y += h + gap;
+  }
+  out += "</svg>\n<div>\n" + legend_item("#59a14f", "fits") + legend_item("#b00020", "OOM") +
+         "<span class=\"key\">black tick: the GPU's capacity</span>\n</div>\n";
+  out += "<h2>Every point</h2>\n<pre>" + html_escape(format_sweep(r)) + "</pre>\n";
+  out += "<p class=\"note\">" + html_escape("trainsim " + version + "; sweep key " + r.key + ".") +
+         "</p>\n</body>\n</html>\n";
+  return out;
+}
+
 std::string prediction_html(const Prediction& p, const std::string& version) {
   std::string out;
-  html_page::head(out, p);
+  html_page::head(out, "trainsim prediction: " + p.scenario.name);
   html_page::headline(out, p);
   html_page::breakdown(out, p);
   html_page::memory(out, p);

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "scenarios/predict.h"
+#include "scenarios/sweep.h"
 
 namespace trainsim {
 
@@ -51,5 +52,13 @@ std::string html_escape(const std::string& s);
 
 // The page. `version`: the trainsim version printed in its footer.
 std::string prediction_html(const Prediction& p, const std::string& version);
+
+// A sweep as one page (`trainsim sweep --html FILE`): for the best kSweepChartPoints points of
+// the table (sweep_ranking), the critical rank's step split into compute, exposed communication
+// and bubble, and the peak memory against the GPU's capacity, as bars; then the text table
+// (format_sweep) word for word, with every point and the costs' source. OOM points are drawn
+// pale and marked; refused points are in the table only. The same result gives the same bytes.
+inline constexpr size_t kSweepChartPoints = 64;
+std::string sweep_html(const SweepResult& r, const std::string& version);
 
 }  // namespace trainsim

@@ -1,5 +1,6 @@
 #include "reports/sweep_report.h"
 
+#include <charconv>
 #include <cmath>
 #include <set>
 
@@ -259,6 +260,76 @@ ordered_json sweep_json(const SweepResult& r) {
   }
   j["points"] = std::move(pts);
   return j;
+}
+
+namespace {
+
+// A CSV field: quoted when it holds a comma, a quote or a line break (RFC 4180).
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+// The shortest text that reads back to v ("inf": a run that never finishes); "" for NaN.
+std::string csv_number(double v) {
+  if (std::isnan(v)) return "";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  char buf[64];
+  const auto res = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, res.ptr);
+}
+
+}  // namespace
+
+std::string sweep_csv(const SweepResult& r) {
+  std::vector<std::string> keys;
+  for (const auto& a : r.axes) keys.insert(keys.end(), a.keys.begin(), a.keys.end());
+  bool train = false, speed = false;
+  for (const auto& p : r.points) {
+    train |= p.computed && p.ok && p.train_s > 0;
+    speed |= p.computed && p.ok && p.speed;
+  }
+  std::vector<std::string> head = {"rank", "index"};
+  head.insert(head.end(), keys.begin(), keys.end());
+  for (const char* h : {"status", "dp", "step_s", "tokens_per_s", "tokens_per_s_per_gpu", "mfu", "hfu", "compute_s",
+                        "exposed_comm_s", "bubble_s", "peak_memory_gib", "capacity_gib", "peak_rank"})
+    head.push_back(h);
+  if (speed) head.push_back("speed_cost_s");
+  if (train) head.push_back("train_days");
+  for (const char* h : {"costs", "fingerprint", "error"}) head.push_back(h);
+  std::string out;
+  auto line = [&](const std::vector<std::string>& fields) {
+    for (size_t i = 0; i < fields.size(); ++i) out += (i ? "," : "") + csv_field(fields[i]);
+    out += "\r\n";
+  };
+  line(head);
+  const std::vector<size_t> order = sweep_ranking(r);
+  for (size_t k = 0; k < order.size(); ++k) {
+    const SweepPoint& p = r.points[order[k]];
+    std::vector<std::string> row = {std::to_string(k + 1), std::to_string(order[k])};
+    for (const auto& key : keys) {   // the point's value of each key (SweepPoint::set: "KEY=VALUE")
+      std::string v;
+      for (const auto& o : p.set)
+        if (o.compare(0, key.size() + 1, key + "=") == 0) v = o.substr(key.size() + 1);
+      row.push_back(v);
+    }
+    row.push_back(!p.ok ? "invalid" : p.oom ? "oom" : "ok");
+    row.push_back(p.dp > 0 ? std::to_string(p.dp) : "");
+    auto num = [&](double v) { row.push_back(p.ok ? csv_number(v) : ""); };
+    for (double v : {p.step_s, p.tokens_per_s, p.tokens_per_s_per_gpu, p.mfu, p.hfu, p.compute_s, p.exposed_comm_s,
+                     p.bubble_s, p.peak_memory_gib, p.capacity_gib})
+      num(v);
+    row.push_back(p.ok ? std::to_string(p.peak_rank) : "");
+    if (speed) row.push_back(p.ok && p.speed ? csv_number(p.speed_cost_s) : "");
+    if (train) row.push_back(p.ok && p.train_s > 0 ? csv_number(p.train_s / 86400.0) : "");
+    row.push_back(p.ok ? p.costs : "");
+    row.push_back(p.ok ? strf("%016llx", static_cast<unsigned long long>(p.fingerprint)) : "");
+    row.push_back(p.ok ? "" : first_error(p.error));
+    line(row);
+  }
+  return out;
 }
 
 SweepPointRecord sweep_point_row(const std::string& key, size_t index, size_t points, const std::string& scenario,

@@ -28,6 +28,18 @@ std::string format_sweep(const SweepResult& r, size_t top = 0);
 // in product order ("rank" = place in the table, 1 = best); figures are null for invalid points.
 nlohmann::ordered_json sweep_json(const SweepResult& r);
 
+// The points as CSV (RFC 4180: a header line, then a line per computed point in the table's
+// order, best first; "\r\n" line ends; a field with a comma, quote or line break quoted, its
+// quotes doubled): rank, index, a column per key of the axes (tied keys each apart), status
+// (ok|oom|invalid), dp, step_s, tokens_per_s, tokens_per_s_per_gpu, mfu, hfu, compute_s,
+// exposed_comm_s, bubble_s, peak_memory_gib, capacity_gib, peak_rank, speed_cost_s (only when a
+// point has a gpu_speed section), train_days (only when a point names training.train_tokens),
+// costs, fingerprint, error (its first line). Numbers are written in their shortest form that
+// reads back to the same double (train_days "inf": the run never finishes, its failures
+// section's interruptions outpacing its checkpoints); a figure a point does not have (a refused
+// point's) is empty.
+std::string sweep_csv(const SweepResult& r);
+
 // The results store's row of point `index` of a sweep of `points` points under `key`
 // (SweepResult::key; `scenario` is SweepResult::scenario).
 SweepPointRecord sweep_point_row(const std::string& key, size_t index, size_t points, const std::string& scenario,

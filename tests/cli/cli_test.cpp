@@ -271,9 +271,28 @@ TEST_F(Cli, CrosscheckRowsAllRun) {
 }
 
 TEST_F(Cli, SweepPrintsATableAndWritesEveryPoint) {
-  CmdResult r = run("sweep --vary parallel.tp=1,2,3 --set parallel.zero=3 --json " + path("s.json"));
+  CmdResult r = run("sweep --vary parallel.tp=1,2,3 --set parallel.zero=3 --json " + path("s.json") + " --csv " +
+                    path("s.csv") + " --html " + path("s.html"));
   ASSERT_EQ(r.rc, 0) << r.out;
   EXPECT_NE(r.out.find("3 points: parallel.tp (3)"), std::string::npos) << r.out;
+  // The CSV: a header and a line per point, best first; the page ends as a page does.
+  std::ifstream cin(path("s.csv"));
+  std::string header, line;
+  std::getline(cin, header);
+  EXPECT_EQ(header.rfind("rank,index,parallel.tp,status,dp,step_s,", 0), 0u) << header;
+  int lines = 0;
+  while (std::getline(cin, line)) ++lines;
+  EXPECT_EQ(lines, 3);
+  std::ifstream hin(path("s.html"));
+  const std::string html((std::istreambuf_iterator<char>(hin)), std::istreambuf_iterator<char>());
+  EXPECT_NE(html.find("<svg id=\"sweep-step\""), std::string::npos);
+  EXPECT_EQ(html.substr(html.size() - 8), "</html>\n");
+  EXPECT_NE(r.out.find("wrote " + path("s.csv")), std::string::npos) << r.out;
+  // A CSV that cannot be written: exit 1, naming the path; the table was printed.
+  CmdResult bad = run("sweep --vary parallel.tp=1,2 --csv " + path("no/dir/s.csv"));
+  EXPECT_EQ(bad.rc, 1) << bad.out;
+  EXPECT_NE(bad.out.find("no/dir/s.csv"), std::string::npos) << bad.out;
+  EXPECT_NE(bad.out.find("fastest that fits"), std::string::npos) << bad.out;
   EXPECT_NE(r.out.find("every point: --set parallel.zero=3"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("fastest that fits: parallel.tp="), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("refused: "), std::string::npos) << "tp 3 does not divide 32 heads: " << r.out;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -12,8 +13,10 @@
 #include <string>
 #include <vector>
 
+#include "reports/html_report.h"
 #include "reports/results_store.h"
 #include "reports/sweep_report.h"
+#include "reports/text_table.h"
 #include "scenarios/loader.h"
 #include "scenarios/sweep.h"
 
@@ -210,6 +213,98 @@ TEST(Sweep, RankingFitsThenOomThenRefusedAndTheReportSaysSo) {
   EXPECT_EQ(j["points"][0]["status"], "oom");
   EXPECT_EQ(j["points"][order[0]]["rank"], 1);
   EXPECT_EQ(j["points"][1]["values"]["parallel.zero"], "3");
+}
+
+// RFC 4180 records: fields split at commas outside quotes, "" inside quotes a quote.
+std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
+  std::vector<std::vector<std::string>> rows(1, std::vector<std::string>(1));
+  bool quoted = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') rows.back().back() += '"', ++i;
+      else if (c == '"') quoted = false;
+      else rows.back().back() += c;
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == ',') {
+      rows.back().emplace_back();
+    } else if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') {
+      ++i;
+      rows.emplace_back(1);
+    } else {
+      rows.back().back() += c;
+    }
+  }
+  if (rows.back().size() == 1 && rows.back()[0].empty()) rows.pop_back();   // after the last line end
+  return rows;
+}
+
+TEST(Sweep, CsvIsTheTableOrderWithEveryFigureExact) {
+  // The same sweep as above: an OOM point, a refused one (tp 3), four that fit; a tied axis.
+  auto res = run_sweep("", axes({"parallel.tp=1,3,2", "parallel.zero+parallel.zero3_prefetch=0+1,3+2"}), {});
+  ASSERT_TRUE(res.ok());
+  const std::string csv = sweep_csv(res.value());
+  const auto rows = parse_csv(csv);
+  ASSERT_EQ(rows.size(), 1 + res->points.size());
+  const std::vector<std::string> head = rows[0];
+  ASSERT_GE(head.size(), 7u);
+  EXPECT_EQ(std::vector<std::string>(head.begin(), head.begin() + 6),
+            (std::vector<std::string>{"rank", "index", "parallel.tp", "parallel.zero", "parallel.zero3_prefetch",
+                                      "status"}));
+  EXPECT_EQ(head.back(), "error");
+  auto col = [&](const char* name) {
+    return static_cast<size_t>(std::find(head.begin(), head.end(), name) - head.begin());
+  };
+  const auto order = sweep_ranking(res.value());
+  for (size_t k = 0; k < order.size(); ++k) {
+    const auto& row = rows[k + 1];
+    ASSERT_EQ(row.size(), head.size()) << csv;
+    const SweepPoint& p = res->points[order[k]];
+    EXPECT_EQ(row[0], std::to_string(k + 1));
+    EXPECT_EQ(row[1], std::to_string(order[k]));
+    EXPECT_EQ(row[2] + "," + row[3] + "+" + row[4], p.values[0] + "," + p.values[1]);
+    EXPECT_EQ(row[col("status")], !p.ok ? "invalid" : p.oom ? "oom" : "ok");
+    if (!p.ok) {
+      EXPECT_EQ(row[col("step_s")], "");
+      EXPECT_NE(row[col("error")].find("/parallel/tp"), std::string::npos) << row[col("error")];
+      continue;
+    }
+    // Shortest round-trip text: the very same doubles.
+    EXPECT_EQ(std::strtod(row[col("step_s")].c_str(), nullptr), p.step_s);
+    EXPECT_EQ(std::strtod(row[col("mfu")].c_str(), nullptr), p.mfu);
+    EXPECT_EQ(std::strtod(row[col("bubble_s")].c_str(), nullptr), p.bubble_s);
+    EXPECT_EQ(std::strtod(row[col("peak_memory_gib")].c_str(), nullptr), p.peak_memory_gib);
+    EXPECT_EQ(row[col("fingerprint")].size(), 16u);
+    EXPECT_EQ(row[col("costs")], "embedded default");
+    EXPECT_EQ(row[col("error")], "");
+  }
+  EXPECT_EQ(csv.substr(csv.size() - 2), "\r\n");
+  EXPECT_EQ(sweep_csv(res.value()), csv) << "deterministic";
+}
+
+TEST(Sweep, HtmlPageChartsTheBestPointsAndKeepsTheTable) {
+  auto res = run_sweep("", axes({"parallel.tp=1,3,2", "parallel.zero=0,3"}), {});
+  ASSERT_TRUE(res.ok());
+  const std::string html = sweep_html(res.value(), "v");
+  const auto order = sweep_ranking(res.value());
+  // One bar per predicted point in table order (four: both tp 3 points are refused), the OOM one pale.
+  const size_t a = html.find("<svg id=\"sweep-step\""), b = html.find("</svg>", a);
+  ASSERT_NE(a, std::string::npos);
+  const std::string step = html.substr(a, b - a);
+  const SweepPoint& best = res->points[order[0]];
+  const std::string first = "1. tp=" + best.values[0] + " zero=" + best.values[1] + "</text>";
+  EXPECT_NE(step.find(first), std::string::npos) << step.substr(0, 600);
+  EXPECT_NE(step.find("data-v=\"" + reports::strf("%.17g", best.compute_s) + "\""), std::string::npos);
+  size_t labels = 0, pale = 0;
+  for (size_t at = step.find("<text x=\"0\""); at != std::string::npos; at = step.find("<text x=\"0\"", at + 1)) ++labels;
+  for (size_t at = step.find("fill-opacity"); at != std::string::npos; at = step.find("fill-opacity", at + 1)) ++pale;
+  EXPECT_EQ(labels, 4u);
+  EXPECT_GE(pale, 1u);   // the OOM point's parts
+  EXPECT_NE(step.find(" OOM</text>"), std::string::npos);
+  EXPECT_NE(html.find("<pre>" + html_escape(format_sweep(res.value())) + "</pre>"), std::string::npos);
+  EXPECT_EQ(html.find("<script"), std::string::npos);
+  EXPECT_EQ(sweep_html(res.value(), "v"), html) << "deterministic";
 }
 
 TEST(Sweep, PipelineAxisDropsTheFilesLayerSplit) {
