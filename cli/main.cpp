@@ -590,6 +590,11 @@ int main(int argc, char** argv) {
   auto* val = app.add_subcommand("validate", "replay published training runs and compare with what they measured");
   val->add_option("runs", runs_path, "JSON-lines file in the schema of shared/validation/README.md")->required();
   val->add_option("--json", vjson_out, "write rows and summary as JSON to FILE");
+  std::string vcsv_out, vhtml_out;
+  val->add_option("--csv", vcsv_out, "write the rows as CSV to FILE (id, group, metric, status, measured, predicted, error_pct, reason, defaults)");
+  val->add_option("--html", vhtml_out,
+                  "write the validation as one self-contained HTML page to FILE (every row's signed error as a bar, "
+                  "grouped by source; the summary; the text report)");
   val->add_flag("--full", full, "simulate every rank (default: fast mode, identical replicas collapsed)");
   std::string val_calibration;
   val->add_option("--calibration", val_calibration, "price the rows of GPUs this calibration database measured from it");
@@ -907,6 +912,17 @@ int main(int argc, char** argv) {
       Status st = trainsim::write_text_file(vjson_out, trainsim::validate_json(rows.value(), summary).dump(2) + "\n");
       if (!st.ok()) return fail(st, 1);
       std::printf("wrote %s\n", vjson_out.c_str());
+    }
+    if (!vcsv_out.empty()) {
+      Status st = trainsim::write_text_file(vcsv_out, trainsim::validate_csv(rows.value()));
+      if (!st.ok()) return fail(st, 1);
+      std::printf("wrote %s\n", vcsv_out.c_str());
+    }
+    if (!vhtml_out.empty()) {
+      Status st = trainsim::write_text_file(
+          vhtml_out, trainsim::validate_html(rows.value(), summary, runs_path, costs, TRAINSIM_VERSION));
+      if (!st.ok()) return fail(st, 1);
+      std::printf("wrote %s\n", vhtml_out.c_str());
     }
     return 0;
   }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <map>
 
 #include "reports/summary.h"
@@ -473,6 +474,95 @@ std::string sweep_html(const SweepResult& r, const std::string& version) {
   out += "<h2>Every point</h2>\n<pre>" + html_escape(format_sweep(r)) + "</pre>\n";
   out += "<p class=\"note\">" + html_escape("trainsim " + version + "; sweep key " + r.key + ".") +
          "</p>\n</body>\n</html>\n";
+  return out;
+}
+
+std::string validate_html(const std::vector<ValidateRow>& rows, const ValidateSummary& s, const std::string& runs,
+                          const std::string& costs, const std::string& version) {
+  using namespace html_page;
+  std::string out;
+  head(out, "trainsim validate: " + runs);
+  out += "<h1>trainsim validate: " + html_escape(runs) + "</h1>\n<div class=\"cards\">\n";
+  auto card = [&](const std::string& value, const std::string& what) {
+    out += "<div class=\"card\"><b>" + html_escape(value) + "</b><span>" + html_escape(what) + "</span></div>\n";
+  };
+  card(reports::strf("%d of %zu", s.compared, rows.size()), "rows compared");
+  card(reports::strf("%.1f%%", s.median_abs_error_pct), "median |error|");
+  card(reports::strf("%.1f%%", s.mean_abs_error_pct), "mean |error|");
+  card(reports::strf("%.1f%%", s.max_abs_error_pct), "max |error|");
+  out += "</div>\n<p class=\"note\">" +
+         html_escape("Error = predicted / measured - 1: positive where trainsim predicts a faster run than was "
+                     "measured (or a higher TFLOP/s), negative where slower. " + costs + ".") +
+         "</p>\n";
+  const auto groups = summarize_groups(rows);
+  if (groups.size() > 1) {
+    out += "<table>\n<tr><th>source group</th><th class=\"n\">compared</th><th class=\"n\">median |error|</th>"
+           "<th class=\"n\">mean</th><th class=\"n\">max</th></tr>\n";
+    for (const auto& [g, gs] : groups)
+      out += "<tr><td>" + html_escape(g.empty() ? std::string("(no group)") : g) + "</td><td class=\"n\">" +
+             reports::strf("%d</td><td class=\"n\">%.1f%%</td><td class=\"n\">%.1f%%</td><td class=\"n\">%.1f%%",
+                           gs.compared, gs.median_abs_error_pct, gs.mean_abs_error_pct, gs.max_abs_error_pct) +
+             "</td></tr>\n";
+    out += "</table>\n";
+  }
+  // The bars: a line per group title and per compared row.
+  std::vector<std::string> order;   // groups in order of first appearance
+  for (const ValidateRow& r : rows)
+    if (r.ok && std::find(order.begin(), order.end(), r.group) == order.end()) order.push_back(r.group);
+  size_t longest = 0, lines = 0;
+  for (const ValidateRow& r : rows)
+    if (r.ok) longest = std::max(longest, r.id.size()), ++lines;
+  const int lw = static_cast<int>(std::clamp<size_t>(7 * longest, kLabelWidth, 360));
+  const double h = 12, gap = 4, top = 22;
+  const double height = top + static_cast<double>(lines + order.size()) * (h + gap) + 6;
+  const double zero = lw + kChartWidth / 2.0, half = kChartWidth / 2.0;
+  out += "<h2>Signed error of every compared row</h2>\n";
+  out += reports::strf("<svg id=\"validate-errors\" width=\"%d\" height=\"%s\" role=\"img\">\n",
+                       lw + kChartWidth + 60, px(height).c_str());
+  for (double g : {-25.0, -15.0, -5.0, 0.0, 5.0, 15.0, 25.0}) {
+    const double x = zero + g / kValidateChartPct * half;
+    out += "<line x1=\"" + px(x) + "\" y1=\"14\" x2=\"" + px(x) + "\" y2=\"" + px(height) + "\" stroke=\"" +
+           (g == 0 ? "#444" : "#ccc") + "\"" + (g == 0 ? "" : " stroke-dasharray=\"3,3\"") + "/>\n";
+    out += "<text x=\"" + px(x) + "\" y=\"10\" text-anchor=\"middle\">" +
+           (g == 0 ? std::string("0") : reports::strf("%+.0f%%", g)) + "</text>\n";
+  }
+  double y = top;
+  for (const std::string& g : order) {
+    out += "<text x=\"0\" y=\"" + px(y + h - 2) + "\" font-weight=\"bold\">" +
+           html_escape(g.empty() ? std::string("(no group)") : g) + "</text>\n";
+    y += h + gap;
+    for (const ValidateRow& r : rows) {
+      if (!r.ok || r.group != g) continue;
+      const double e = std::isfinite(r.error_pct) ? r.error_pct : 0;
+      const double clipped = std::clamp(e, -kValidateChartPct, kValidateChartPct);
+      const double x1 = zero + clipped / kValidateChartPct * half;
+      out += "<text x=\"12\" y=\"" + px(y + h - 2) + "\">" + html_escape(r.id) + "</text>\n";
+      out += "<rect class=\"err\" x=\"" + px(std::min(zero, x1)) + "\" y=\"" + px(y) + "\" width=\"" +
+             px(std::fabs(x1 - zero)) + "\" height=\"" + px(h) + "\" fill=\"" + (e >= 0 ? "#f28e2b" : "#4e79a7") +
+             "\" data-v=\"" + reports::strf("%.17g", r.error_pct) + "\"><title>" +
+             html_escape(reports::strf("%s: %s measured %s, predicted %s, %+.1f%%", r.id.c_str(), r.metric.c_str(),
+                                       measure_text(r.measured).c_str(), measure_text(r.predicted).c_str(),
+                                       r.error_pct)) +
+             "</title></rect>\n";
+      out += "<text x=\"" + px(e >= 0 ? x1 + 3 : x1 - 3) + "\" y=\"" + px(y + h - 2) + "\"" +
+             (e >= 0 ? "" : " text-anchor=\"end\"") + ">" + reports::strf("%+.1f%%", r.error_pct) + "</text>\n";
+      y += h + gap;
+    }
+  }
+  out += "</svg>\n<div>\n" + legend_item("#f28e2b", "predicted faster than measured") +
+         legend_item("#4e79a7", "predicted slower") +
+         reports::strf("<span class=\"key\">dashed: +-5%%, +-15%%, +-25%%; bars stop at +-%.0f%%</span>\n",
+                       kValidateChartPct) +
+         "</div>\n";
+  std::string skipped;
+  for (const ValidateRow& r : rows)
+    if (!r.ok)
+      skipped += "<tr><td>" + html_escape(r.id) + "</td><td>" + html_escape(r.reason) + "</td></tr>\n";
+  if (!skipped.empty())
+    out += "<h2>Not compared</h2>\n<table>\n<tr><th>row</th><th>why</th></tr>\n" + skipped + "</table>\n";
+  out += "<h2>Every row, with the defaults it assumed</h2>\n<pre>" + html_escape(format_validate(rows, s, costs)) +
+         "</pre>\n";
+  out += "<p class=\"note\">" + html_escape("trainsim " + version + ".") + "</p>\n</body>\n</html>\n";
   return out;
 }
 

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "scenarios/predict.h"
+#include "reports/validate_report.h"
 #include "scenarios/sweep.h"
 
 namespace trainsim {
@@ -60,5 +61,16 @@ std::string prediction_html(const Prediction& p, const std::string& version);
 // pale and marked; refused points are in the table only. The same result gives the same bytes.
 inline constexpr size_t kSweepChartPoints = 64;
 std::string sweep_html(const SweepResult& r, const std::string& version);
+
+// A validation as one page (`trainsim validate --html FILE`): the summary (rows compared, median /
+// mean / max |error|, per source group), then every compared row's signed error as a bar from a
+// zero line, grouped by source in the caller's order, with guides at +-5%, +-15% and +-25% (the
+// issues' bars); an error beyond +-kValidateChartPct is drawn to the edge with its value printed.
+// Then the skipped rows with their reasons, and the text report (format_validate) word for word
+// with every row's defaults. `runs`: the file the rows came from; `costs`: where the costs came
+// from (as format_validate prints it). The same rows give the same bytes.
+inline constexpr double kValidateChartPct = 60;
+std::string validate_html(const std::vector<ValidateRow>& rows, const ValidateSummary& s, const std::string& runs,
+                          const std::string& costs, const std::string& version);
 
 }  // namespace trainsim

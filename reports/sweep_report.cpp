@@ -1,6 +1,5 @@
 #include "reports/sweep_report.h"
 
-#include <charconv>
 #include <cmath>
 #include <set>
 
@@ -262,28 +261,10 @@ ordered_json sweep_json(const SweepResult& r) {
   return j;
 }
 
-namespace {
-
-// A CSV field: quoted when it holds a comma, a quote or a line break (RFC 4180).
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
-
-// The shortest text that reads back to v ("inf": a run that never finishes); "" for NaN.
-std::string csv_number(double v) {
-  if (std::isnan(v)) return "";
-  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  char buf[64];
-  const auto res = std::to_chars(buf, buf + sizeof buf, v);
-  return std::string(buf, res.ptr);
-}
-
-}  // namespace
 
 std::string sweep_csv(const SweepResult& r) {
+  using reports::csv_field;
+  using reports::csv_number;
   std::vector<std::string> keys;
   for (const auto& a : r.axes) keys.insert(keys.end(), a.keys.begin(), a.keys.end());
   bool train = false, speed = false;

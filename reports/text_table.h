@@ -34,6 +34,12 @@ std::string group_digits(double v);
 // Bytes as GiB with two decimals, no unit: "62.10".
 std::string gib2(int64_t bytes);
 
+// A CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break, its quotes
+// doubled.
+std::string csv_field(const std::string& s);
+// The shortest text that reads back to v (std::to_chars); "inf" / "-inf"; "" for NaN.
+std::string csv_number(double v);
+
 enum class Align : uint8_t { kLeft, kRight };
 
 class TextTable {

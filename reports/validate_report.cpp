@@ -148,4 +148,26 @@ ordered_json validate_json(const std::vector<ValidateRow>& rows, const ValidateS
   return doc;
 }
 
+std::string validate_csv(const std::vector<ValidateRow>& rows) {
+  using reports::csv_field;
+  using reports::csv_number;
+  std::string out = "id,group,metric,status,measured,predicted,error_pct,reason,defaults\r\n";
+  for (const ValidateRow& r : rows) {
+    std::string defaults;
+    for (const auto& d : r.defaults) defaults += (defaults.empty() ? "" : "; ") + d;
+    const std::vector<std::string> f = {r.id,
+                                        r.group,
+                                        r.metric,
+                                        r.ok ? "ok" : "skipped",
+                                        r.measured != 0 ? csv_number(r.measured) : "",
+                                        r.ok ? csv_number(r.predicted) : "",
+                                        r.ok ? csv_number(r.error_pct) : "",
+                                        r.reason,
+                                        defaults};
+    for (size_t i = 0; i < f.size(); ++i) out += (i ? "," : "") + csv_field(f[i]);
+    out += "\r\n";
+  }
+  return out;
+}
+
 }  // namespace trainsim

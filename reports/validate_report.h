@@ -72,4 +72,9 @@ std::string format_validate(const std::vector<ValidateRow>& rows, const Validate
 nlohmann::ordered_json validate_json(const std::vector<ValidateRow>& rows,
                                      const ValidateSummary& s);
 
+// The rows as CSV (RFC 4180, "\r\n" line ends, the rows in the caller's order): id, group,
+// metric, status (ok|skipped), measured, predicted, error_pct (shortest exact numbers; empty for
+// a skipped row's prediction and error), reason, defaults (joined with "; ").
+std::string validate_csv(const std::vector<ValidateRow>& rows);
+
 }  // namespace trainsim

@@ -122,6 +122,21 @@ TEST_F(Cli, ValidateJsonHasTheIssuesShape) {
     EXPECT_TRUE(j["rows"][0].contains(k)) << k;
   for (const char* k : {"compared", "median_abs_error_pct", "mean_abs_error_pct", "max_abs_error_pct"})
     EXPECT_TRUE(j["summary"].contains(k)) << k;
+  // --csv and --html: the same rows (a header and three lines; a bar each).
+  r = run("validate " + rows + " --csv " + path("v.csv") + " --html " + path("v.html"));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  std::ifstream cin(path("v.csv"));
+  std::string line;
+  std::vector<std::string> lines;
+  while (std::getline(cin, line)) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[0], "id,group,metric,status,measured,predicted,error_pct,reason,defaults\r");
+  EXPECT_EQ(lines[1].rfind(j["rows"][0]["id"].get<std::string>() + ",", 0), 0u) << lines[1];
+  std::ifstream hin(path("v.html"));
+  const std::string html((std::istreambuf_iterator<char>(hin)), std::istreambuf_iterator<char>());
+  size_t bars = 0;
+  for (size_t at = html.find("class=\"err\""); at != std::string::npos; at = html.find("class=\"err\"", at + 1)) ++bars;
+  EXPECT_EQ(bars, 3u);
 }
 
 // Rows a replay cannot score are skipped with their reason, never a crash: a measured figure of

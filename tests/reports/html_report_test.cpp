@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdlib>
 #include <map>
 #include <random>
@@ -204,6 +205,48 @@ TEST(HtmlReport, ARealPredictionWithItsTrace) {
   EXPECT_EQ(texts, lanes.size());
   EXPECT_GE(lanes.size(), 4u);   // two stages, each with compute and at least one comm stream
   EXPECT_EQ(prediction_html(pr.value(), "v"), html);
+}
+
+}  // namespace
+}  // namespace trainsim
+
+namespace trainsim {
+namespace {
+
+TEST(HtmlReport, ValidatePageDrawsEveryComparedRowsSignedError) {
+  std::vector<ValidateRow> rows(4);
+  rows[0] = {"a-1", "tflops_per_gpu", 100, 112, 12, {}, true, "", "group A", "", 0, 0, {}, false};
+  rows[1] = {"b-1", "mfu", 0.5, 0.4, -20, {}, true, "", "group <B>", "", 0, 0, {}, false};
+  rows[2] = {"a-2", "iteration_time_s", 2, 3.8, 90, {}, true, "", "group A", "", 0, 0, {}, false};
+  rows[3] = {"c-1", "mfu", 0, 0, 0, {}, false, "unsupported: something", "group C", "", 0, 0, {}, false};
+  const ValidateSummary s = summarize(rows);
+  const std::string html = validate_html(rows, s, "runs.jsonl", "costs: test", "v");
+  expect_balanced(html);
+  const std::string svg = svg_of(html, "validate-errors");
+  ASSERT_FALSE(svg.empty());
+  // A bar per compared row, grouped in order of first appearance (A: a-1, a-2; then <B>: b-1),
+  // 400 px for 60%, the 90% error stopped at the edge with its value printed.
+  const std::regex bar_re("class=\"err\" x=\"([^\"]+)\" y=\"[^\"]+\" width=\"([^\"]+)\"[^>]*data-v=\"([^\"]+)\"");
+  std::vector<std::array<double, 3>> bars;
+  for (auto it = std::sregex_iterator(svg.begin(), svg.end(), bar_re); it != std::sregex_iterator(); ++it)
+    bars.push_back({std::strtod((*it)[1].str().c_str(), nullptr), std::strtod((*it)[2].str().c_str(), nullptr),
+                    std::strtod((*it)[3].str().c_str(), nullptr)});
+  ASSERT_EQ(bars.size(), 3u);
+  EXPECT_EQ(bars[0][2], 12);
+  EXPECT_EQ(bars[1][2], 90);
+  EXPECT_EQ(bars[2][2], -20);
+  const double zero = 190 + 400;   // short ids: the labels take the 190 px minimum
+  EXPECT_NEAR(bars[0][0], zero, 0.005);
+  EXPECT_NEAR(bars[0][1], 12.0 / 60 * 400, 0.005);
+  EXPECT_NEAR(bars[1][1], 400, 0.005);
+  EXPECT_NEAR(bars[2][0], zero - 20.0 / 60 * 400, 0.005);   // a negative bar ends at the zero line
+  EXPECT_NE(svg.find(">+90.0%</text>"), std::string::npos);
+  EXPECT_LT(svg.find(">a-2</text>"), svg.find(">group &lt;B&gt;</text>"));
+  // The summary, the skipped row's reason, the text report.
+  EXPECT_NE(html.find("<b>3 of 4</b><span>rows compared</span>"), std::string::npos);
+  EXPECT_NE(html.find("<td>c-1</td><td>unsupported: something</td>"), std::string::npos);
+  EXPECT_NE(html.find("<pre>" + html_escape(format_validate(rows, s, "costs: test")) + "</pre>"), std::string::npos);
+  EXPECT_EQ(validate_html(rows, s, "runs.jsonl", "costs: test", "v"), html);
 }
 
 }  // namespace

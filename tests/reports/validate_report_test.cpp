@@ -137,3 +137,27 @@ TEST(ValidateJson, ExactShape) {
 
 }  // namespace
 }  // namespace trainsim
+
+namespace trainsim {
+namespace {
+
+TEST(ValidateCsv, ARowPerRowWithItsNumbersExact) {
+  std::vector<ValidateRow> r = rows();
+  r[2].defaults = {"a, with a comma", "b \"quoted\""};
+  const std::string csv = validate_csv(r);
+  const std::string want_head = "id,group,metric,status,measured,predicted,error_pct,reason,defaults\r\n";
+  ASSERT_EQ(csv.substr(0, want_head.size()), want_head);
+  // run-b's error is -10.000000000000002: the shortest text that reads back to that double.
+  EXPECT_NE(csv.find("\r\nrun-b,,mfu,ok,0.5,0.45,-10.000000000000002,,\r\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("\r\nrun-c,,tokens_per_s_per_gpu,ok,3000,3060,2,,\"a, with a comma; b \"\"quoted\"\"\"\r\n"),
+            std::string::npos)
+      << csv;
+  // A skipped row: no prediction, no error, its reason.
+  EXPECT_NE(csv.find("\r\nrun-e,,mfu,skipped,,,,MoE not supported yet (issue 4),\r\n"), std::string::npos) << csv;
+  size_t lines = 0;
+  for (size_t at = csv.find("\r\n"); at != std::string::npos; at = csv.find("\r\n", at + 2)) ++lines;
+  EXPECT_EQ(lines, 1 + r.size());
+}
+
+}  // namespace
+}  // namespace trainsim
