@@ -31,40 +31,30 @@ int64_t column_start(int64_t horizon, int width, int64_t c) {
   return static_cast<int64_t>(static_cast<__int128>(horizon) * c / width);
 }
 
-// Colours: one per Category (timeline) and one per Bucket (breakdown bar); a comm category and
-// the bucket of its exposed time share a colour.
-const char* category_colour(uint8_t c) {
-  switch (static_cast<Category>(c)) {
-    case Category::kCompute: return "#4e79a7";
-    case Category::kRecompute: return "#a0cbe8";
-    case Category::kOptimizer: return "#59a14f";
-    case Category::kTpComm: return "#f28e2b";
-    case Category::kDpComm: return "#e15759";
-    case Category::kPpComm: return "#b07aa1";
-    case Category::kCpComm: return "#edc948";
-    case Category::kEpComm: return "#ff9da7";
-    case Category::kOffload: return "#9c755f";
-    case Category::kCount: break;
-  }
-  return "#000000";
-}
-
-const char* bucket_colour(Bucket b) {
-  switch (b) {
-    case Bucket::kCompute: return category_colour(static_cast<uint8_t>(Category::kCompute));
-    case Bucket::kRecompute: return category_colour(static_cast<uint8_t>(Category::kRecompute));
-    case Bucket::kOptimizer: return category_colour(static_cast<uint8_t>(Category::kOptimizer));
-    case Bucket::kTpExposed: return category_colour(static_cast<uint8_t>(Category::kTpComm));
-    case Bucket::kDpExposed: return category_colour(static_cast<uint8_t>(Category::kDpComm));
-    case Bucket::kPpExposed: return category_colour(static_cast<uint8_t>(Category::kPpComm));
-    case Bucket::kCpExposed: return category_colour(static_cast<uint8_t>(Category::kCpComm));
-    case Bucket::kEpExposed: return category_colour(static_cast<uint8_t>(Category::kEpComm));
-    case Bucket::kOffloadExposed: return category_colour(static_cast<uint8_t>(Category::kOffload));
-    case Bucket::kBubble: return "#bab0ac";
-    case Bucket::kCount: break;
-  }
-  return "#000000";
-}
+// Colours: one per Category (timeline) and one per Bucket (breakdown bar), in enum order; a
+// comm category and the bucket of its exposed time share a colour.
+constexpr std::array<const char*, kNumCategories> kCategoryColour = {
+    "#4e79a7",   // compute
+    "#a0cbe8",   // recompute
+    "#59a14f",   // optimizer
+    "#f28e2b",   // tp-comm
+    "#e15759",   // dp-comm
+    "#b07aa1",   // pp-comm
+    "#edc948",   // cp-comm
+    "#ff9da7",   // ep-comm
+    "#9c755f",   // offload
+};
+constexpr std::array<const char*, kNumBuckets> kBucketColour = {
+    kCategoryColour[0], kCategoryColour[1], kCategoryColour[2], kCategoryColour[3], kCategoryColour[4],
+    kCategoryColour[5], kCategoryColour[6], kCategoryColour[7], kCategoryColour[8],
+    "#bab0ac",   // pipeline bubble
+};
+static_assert(static_cast<size_t>(Bucket::kTpExposed) == 3 && static_cast<size_t>(Category::kTpComm) == 3 &&
+                  static_cast<size_t>(Bucket::kOffloadExposed) == 8 && static_cast<size_t>(Category::kOffload) == 8 &&
+                  static_cast<size_t>(Bucket::kBubble) == 9,
+              "kBucketColour pairs each exposed-comm bucket with its category's colour by position");
+const char* category_colour(uint8_t c) { return c < kNumCategories ? kCategoryColour[c] : "#000000"; }
+const char* bucket_colour(Bucket b) { return kBucketColour[static_cast<size_t>(b)]; }
 
 // Memory parts: colour and label, in the summary's order.
 struct MemoryPart {
@@ -164,25 +154,14 @@ void breakdown(std::string& out, const Prediction& p) {
     const Bucket b = static_cast<Bucket>(i);
     const Time v = p.breakdown[i];
     if (v.count_ps() == 0) continue;
-    parts.push_back({static_cast<double>(v.count_ps()), bucket_colour(b),
-                     strf("%s: %s (%s)", breakdown_label(b), format_time(v).c_str(), share_text(v, p.step_time).c_str())});
-    legend += legend_item(bucket_colour(b), strf("%s %s", breakdown_label(b), share_text(v, p.step_time).c_str()));
+    const std::string what =
+        strf("%s: %s (%s)", breakdown_label(b), format_time(v).c_str(), share_text(v, p.step_time).c_str());
+    parts.push_back({static_cast<double>(v.count_ps()), bucket_colour(b), what});
+    legend += legend_item(bucket_colour(b), what);
   }
   out += strf("<svg id=\"breakdown\" width=\"%d\" height=\"34\" role=\"img\">\n", kLabelWidth + kChartWidth + 10);
   bar(out, "step " + format_time(p.step_time), parts, step, 4, 24);
   out += "</svg>\n<div>\n" + legend + "</div>\n";
-  out += "<table>\n<tr><th></th><th class=\"n\">time</th><th class=\"n\">share</th></tr>\n";
-  Time sum;
-  for (size_t i = 0; i < kNumBuckets; ++i) {
-    const Bucket b = static_cast<Bucket>(i);
-    const Time v = p.breakdown[i];
-    sum += v;
-    if (v.count_ps() == 0 && b != Bucket::kCompute && b != Bucket::kBubble) continue;
-    out += "<tr><td>" + std::string(breakdown_label(b)) + "</td><td class=\"n\">" + format_time(v) +
-           "</td><td class=\"n\">" + share_text(v, p.step_time) + "</td></tr>\n";
-  }
-  out += "<tr><td>total</td><td class=\"n\">" + format_time(sum) + "</td><td class=\"n\">" +
-         share_text(sum, p.step_time) + "</td></tr>\n</table>\n";
   if (p.comm_total.count_ps() > 0)
     out += "<p class=\"note\">" +
            html_escape(strf("Communication on the critical rank: %s, of which %s exposed (%s hidden under compute).",

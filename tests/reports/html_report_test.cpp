@@ -90,19 +90,17 @@ void expect_balanced(const std::string& html) {
   EXPECT_TRUE(open.empty()) << "unclosed <" << (open.empty() ? "" : open.back()) << ">";
 }
 
-std::vector<double> data_values(const std::string& svg) {
+// The numbers the first group of `pattern` captures in `svg`, in order.
+std::vector<double> captured(const std::string& svg, const char* pattern) {
   std::vector<double> v;
-  const std::regex re("data-v=\"([^\"]+)\"");
+  const std::regex re(pattern);
   for (auto it = std::sregex_iterator(svg.begin(), svg.end(), re); it != std::sregex_iterator(); ++it)
     v.push_back(std::strtod((*it)[1].str().c_str(), nullptr));
   return v;
 }
+std::vector<double> data_values(const std::string& svg) { return captured(svg, "data-v=\"([^\"]+)\""); }
 std::vector<double> widths(const std::string& svg) {
-  std::vector<double> v;
-  const std::regex re("class=\"part\" x=\"[^\"]+\" y=\"[^\"]+\" width=\"([^\"]+)\"");
-  for (auto it = std::sregex_iterator(svg.begin(), svg.end(), re); it != std::sregex_iterator(); ++it)
-    v.push_back(std::strtod((*it)[1].str().c_str(), nullptr));
-  return v;
+  return captured(svg, "class=\"part\" x=\"[^\"]+\" y=\"[^\"]+\" width=\"([^\"]+)\"");
 }
 std::string svg_of(const std::string& html, const std::string& id) {
   const size_t a = html.find("<svg id=\"" + id + "\"");
