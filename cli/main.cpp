@@ -442,12 +442,17 @@ int run_calibrate_host(const std::vector<std::string>& scenarios, int ranks, con
 // compare-trace: the same report and history as verify, from a real run's profiler trace.
 int run_compare_trace(const std::string& scenario, const std::string& trace, const trainsim::CompareTraceOptions& co,
                       double tolerance, const std::string& json_out, const std::string& db_path,
-                      const std::vector<std::string>& overrides) {
+                      const std::vector<std::string>& overrides, const std::string& html_out) {
   auto sc = trainsim::load_scenario_file(scenario, overrides);
   if (!sc.ok()) return fail(sc.status(), 2);
   auto c = trainsim::compare_trace(sc.value(), trace, co);
   if (!c.ok()) return fail(c.status(), 2);
   std::fputs(trainsim::format_trace_comparison(c.value(), tolerance, TRAINSIM_VERSION).c_str(), stdout);
+  if (!html_out.empty()) {
+    Status st = trainsim::write_text_file(html_out, trainsim::compare_trace_html(c.value(), tolerance, TRAINSIM_VERSION));
+    if (!st.ok()) return fail(st, 1);
+    std::printf("wrote %s\n", html_out.c_str());
+  }
   const auto j = trainsim::compare_trace_json(c.value(), tolerance, TRAINSIM_VERSION);
   trainsim::VerifyRecord r;
   r.kind = "compare-trace";
@@ -644,6 +649,10 @@ int main(int argc, char** argv) {
   ct->add_option("--calibration", cto.calibration, "price ops from this calibration database (default: the scenario's costs.calibration)");
   ct->add_option("--tolerance", ct_tolerance, "exit with code 3 when |step-time error| exceeds this (default 5%)");
   ct->add_option("--json", ct_json, "write the report as JSON to FILE");
+  std::string ct_html;
+  ct->add_option("--html", ct_html,
+                 "write the comparison as one self-contained HTML page to FILE (the simulated rank and the trace as "
+                 "timelines on one axis; predicted and measured time per class)");
   ct->add_option("--history-db", ct_db, "results store that records every comparison (default trainsim_results.db)");
   ct->add_flag("--no-record", ct_no_record, "do not record this comparison in the results store");
 
@@ -821,7 +830,8 @@ int main(int argc, char** argv) {
     double tol = 0;
     std::string err;
     if (!parse_tolerance(ct_tolerance, &tol, &err)) return fail(Status::error(err), 2);
-    return run_compare_trace(ct_scenario, ct_trace, cto, tol, ct_json, ct_no_record ? "" : ct_db, ct_overrides);
+    return run_compare_trace(ct_scenario, ct_trace, cto, tol, ct_json, ct_no_record ? "" : ct_db, ct_overrides,
+                             ct_html);
   }
   if (*cal && *imp) return run_import(import_files, db_path, import_format, device_name);
   if (*cal && *cmp) {

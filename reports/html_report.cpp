@@ -5,6 +5,7 @@
 #include <cmath>
 #include <map>
 
+#include "reports/compare_trace_report.h"
 #include "reports/summary.h"
 #include "reports/sweep_report.h"
 #include "reports/text_table.h"
@@ -53,6 +54,12 @@ static_assert(static_cast<size_t>(Bucket::kTpExposed) == 3 && static_cast<size_t
                   static_cast<size_t>(Bucket::kOffloadExposed) == 8 && static_cast<size_t>(Category::kOffload) == 8 &&
                   static_cast<size_t>(Bucket::kBubble) == 9,
               "kBucketColour pairs each exposed-comm bucket with its category's colour by position");
+// One per compare-trace row (trace_class_rows()), in its order.
+constexpr std::array<const char*, 14> kRowColour = {
+    "#4e79a7", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",   // op classes
+    "#e15759", "#f28e2b", "#d37295", "#fabfd2", "#8cd17d", "#b6992d",              // collectives, send/recv
+    "#bab0ac",                                                                     // unclassified
+};
 const char* category_colour(uint8_t c) { return c < kNumCategories ? kCategoryColour[c] : "#000000"; }
 const char* bucket_colour(Bucket b) { return kBucketColour[static_cast<size_t>(b)]; }
 
@@ -221,6 +228,57 @@ void memory(std::string& out, const Prediction& p) {
   out += "</table>\n";
 }
 
+// Lanes of spans over [0, horizon) as one SVG (`id`): a time axis, then per lane its label and
+// a rectangle per run of equal timeline_columns; `kind_name` and `kind_colour` name and colour a
+// category (a value below `kinds`). Returns which categories were drawn.
+struct Lane {
+  std::string label;   // left of the lane
+  std::string tip;     // tooltip prefix
+  std::vector<TimelineSpan> spans;
+};
+template <class Name, class Colour>
+std::vector<bool> lanes_svg(std::string& out, const char* id, const std::vector<Lane>& lanes, int64_t horizon,
+                            int kinds, Name&& kind_name, Colour&& kind_colour) {
+  const double lane_h = 12, lane_gap = 3, top = 18;
+  const double height = top + static_cast<double>(lanes.size()) * (lane_h + lane_gap) + 4;
+  const double col_w = static_cast<double>(kChartWidth) / kTimelineColumns;
+  out += strf("<svg id=\"%s\" width=\"%d\" height=\"%s\" role=\"img\">\n", id, kLabelWidth + kChartWidth + 10,
+              px(height).c_str());
+  for (int k = 0; k <= 4; ++k) {   // time axis: 0, 1/4, ..., the horizon
+    const double x = kLabelWidth + kChartWidth * k / 4.0;
+    out += "<line x1=\"" + px(x) + "\" y1=\"12\" x2=\"" + px(x) + "\" y2=\"" + px(height) +
+           "\" stroke=\"#ddd\"/>\n<text x=\"" + px(k == 4 ? x - 2 : x + 2) + "\" y=\"10\"" +
+           (k == 4 ? " text-anchor=\"end\"" : "") + ">" +
+           (k == 0 ? std::string("0") : format_time(Time::ps(column_start(horizon, 4, k)))) + "</text>\n";
+  }
+  std::vector<bool> seen(static_cast<size_t>(kinds), false);
+  double y = top;
+  for (const Lane& lane : lanes) {
+    out += "<text x=\"0\" y=\"" + px(y + lane_h - 2) + "\">" + html_escape(lane.label) + "</text>\n";
+    const std::vector<uint8_t> cols = timeline_columns(lane.spans, horizon, kTimelineColumns, kinds);
+    for (int c = 0; c < kTimelineColumns;) {
+      int e = c + 1;
+      while (e < kTimelineColumns && cols[e] == cols[c]) ++e;
+      if (cols[c] != kIdleColumn) {
+        seen[cols[c]] = true;
+        const std::string tip = strf("%s: mostly %s from %s to %s", lane.tip.c_str(), kind_name(cols[c]),
+                                     format_time(Time::ps(column_start(horizon, kTimelineColumns, c))).c_str(),
+                                     format_time(Time::ps(column_start(horizon, kTimelineColumns, e))).c_str());
+        out += "<rect x=\"" + px(kLabelWidth + c * col_w) + "\" y=\"" + px(y) + "\" width=\"" + px((e - c) * col_w) +
+               "\" height=\"" + px(lane_h) + "\" fill=\"" + kind_colour(cols[c]) + "\"><title>" + html_escape(tip) +
+               "</title></rect>\n";
+      }
+      c = e;
+    }
+    y += lane_h + lane_gap;
+  }
+  out += "</svg>\n<div>\n";
+  for (int c = 0; c < kinds; ++c)
+    if (seen[c]) out += legend_item(kind_colour(static_cast<uint8_t>(c)), kind_name(static_cast<uint8_t>(c)));
+  out += "</div>\n";
+  return seen;
+}
+
 void timeline(std::string& out, const Prediction& p) {
   out += "<h2>Timeline</h2>\n";
   const Plan* plan = p.plan.get();
@@ -229,57 +287,27 @@ void timeline(std::string& out, const Prediction& p) {
     return;
   }
   // Lanes: (rank, stream), ascending; their spans.
-  std::map<std::pair<uint32_t, uint8_t>, std::vector<TimelineSpan>> lanes;
+  std::map<std::pair<uint32_t, uint8_t>, std::vector<TimelineSpan>> by_lane;
   for (const TraceRecord& r : p.trace) {
     SIM_CHECK(r.rank < plan->program_of_rank.size(), "prediction_html: rank %u of %zu", r.rank,
               plan->program_of_rank.size());
     const Program& prog = plan->programs[plan->program_of_rank[r.rank]];
     SIM_CHECK(r.task < prog.tasks.size(), "prediction_html: rank %u task %u of %zu", r.rank, r.task, prog.tasks.size());
     const Task& t = prog.tasks[r.task];
-    lanes[{r.rank, t.stream}].push_back(
+    by_lane[{r.rank, t.stream}].push_back(
         TimelineSpan{r.start.count_ps(), r.end.count_ps(), static_cast<uint8_t>(t.category)});
   }
-  const int64_t horizon = p.step_time.count_ps();
-  const double lane_h = 12, lane_gap = 3, top = 18;
-  const double height = top + static_cast<double>(lanes.size()) * (lane_h + lane_gap) + 4;
-  const double col_w = static_cast<double>(kChartWidth) / kTimelineColumns;
-  out += strf("<svg id=\"timeline\" width=\"%d\" height=\"%s\" role=\"img\">\n", kLabelWidth + kChartWidth + 10,
-              px(height).c_str());
-  for (int k = 0; k <= 4; ++k) {   // time axis: 0, 1/4, ..., the step
-    const double x = kLabelWidth + kChartWidth * k / 4.0;
-    out += "<line x1=\"" + px(x) + "\" y1=\"12\" x2=\"" + px(x) + "\" y2=\"" + px(height) +
-           "\" stroke=\"#ddd\"/>\n<text x=\"" + px(k == 4 ? x - 2 : x + 2) + "\" y=\"10\"" +
-           (k == 4 ? " text-anchor=\"end\"" : "") + ">" +
-           (k == 0 ? std::string("0") : format_time(Time::ps(column_start(horizon, 4, k)))) + "</text>\n";
-  }
-  std::array<bool, kNumCategories> seen{};
-  double y = top;
-  for (const auto& [key, spans] : lanes) {
+  std::vector<Lane> lanes;
+  for (auto& [key, spans] : by_lane) {
     const Program& prog = plan->programs[plan->program_of_rank[key.first]];
-    const std::string lane = strf("rank %u %s", key.first, stream_name(key.second));
-    out += "<text x=\"0\" y=\"" + px(y + lane_h - 2) + "\">" + html_escape(lane) + "</text>\n";
-    const std::vector<uint8_t> cols = timeline_columns(spans, horizon, kTimelineColumns);
-    for (int c = 0; c < kTimelineColumns;) {
-      int e = c + 1;
-      while (e < kTimelineColumns && cols[e] == cols[c]) ++e;
-      if (cols[c] != kIdleColumn) {
-        seen[cols[c]] = true;
-        const std::string tip =
-            strf("%s (%s): mostly %s from %s to %s", lane.c_str(), prog.name.c_str(),
-                 to_string(static_cast<Category>(cols[c])), format_time(Time::ps(column_start(horizon, kTimelineColumns, c))).c_str(),
-                 format_time(Time::ps(column_start(horizon, kTimelineColumns, e))).c_str());
-        out += "<rect x=\"" + px(kLabelWidth + c * col_w) + "\" y=\"" + px(y) + "\" width=\"" + px((e - c) * col_w) +
-               "\" height=\"" + px(lane_h) + "\" fill=\"" + category_colour(cols[c]) + "\"><title>" + html_escape(tip) +
-               "</title></rect>\n";
-      }
-      c = e;
-    }
-    y += lane_h + lane_gap;
+    const std::string label = strf("rank %u %s", key.first, stream_name(key.second));
+    lanes.push_back(Lane{label, label + " (" + prog.name + ")", std::move(spans)});
   }
-  out += "</svg>\n<div>\n";
-  for (size_t c = 0; c < kNumCategories; ++c)
-    if (seen[c]) out += legend_item(category_colour(static_cast<uint8_t>(c)), to_string(static_cast<Category>(c)));
-  out += "</div>\n<p class=\"note\">" +
+  const int64_t horizon = p.step_time.count_ps();
+  lanes_svg(
+      out, "timeline", lanes, horizon, static_cast<int>(kNumCategories),
+      [](uint8_t c) { return to_string(static_cast<Category>(c)); }, category_colour);
+  out += "<p class=\"note\">" +
          html_escape(strf("Each lane is one stream of one traced rank over the step, in %d columns of %s; a column "
                           "takes the colour of what ran longest in it, blank where nothing ran. The trace file "
                           "(--trace) has every task.",
@@ -319,13 +347,16 @@ std::string point_label(const SweepPoint& p) {
 
 }  // namespace html_page
 
-std::vector<uint8_t> timeline_columns(const std::vector<TimelineSpan>& spans, int64_t horizon_ps, int width) {
+std::vector<uint8_t> timeline_columns(const std::vector<TimelineSpan>& spans, int64_t horizon_ps, int width,
+                                      int kinds) {
   SIM_CHECK(width >= 1 && horizon_ps >= width, "timeline_columns: width %d over %lld ps", width,
             (long long)horizon_ps);
-  std::vector<std::array<int64_t, html_page::kNumCategories>> busy(static_cast<size_t>(width));
+  SIM_CHECK(kinds >= 1 && kinds <= kIdleColumn, "timeline_columns: %d kinds", kinds);
+  const size_t nk = static_cast<size_t>(kinds);
+  std::vector<int64_t> busy(static_cast<size_t>(width) * nk, 0);   // [column][kind]
   std::vector<uint8_t> any(static_cast<size_t>(width), 0);
   for (const TimelineSpan& s : spans) {
-    SIM_CHECK(s.category < html_page::kNumCategories, "timeline_columns: category %u", (unsigned)s.category);
+    SIM_CHECK(s.category < kinds, "timeline_columns: category %u of %d", (unsigned)s.category, kinds);
     const int64_t a = std::max<int64_t>(s.start_ps, 0), b = std::min(s.end_ps, horizon_ps);
     if (b <= a) continue;
     // The column holding a: the largest c with column_start(c) <= a.
@@ -335,16 +366,17 @@ std::vector<uint8_t> timeline_columns(const std::vector<TimelineSpan>& spans, in
     for (; c < width; ++c) {
       const int64_t lo = html_page::column_start(horizon_ps, width, c), hi = html_page::column_start(horizon_ps, width, c + 1);
       if (lo >= b) break;
-      busy[c][s.category] += std::min(b, hi) - std::max(a, lo);
+      busy[static_cast<size_t>(c) * nk + s.category] += std::min(b, hi) - std::max(a, lo);
       any[c] = 1;
     }
   }
   std::vector<uint8_t> out(static_cast<size_t>(width), kIdleColumn);
   for (int c = 0; c < width; ++c) {
     if (!any[c]) continue;
+    const int64_t* col = busy.data() + static_cast<size_t>(c) * nk;
     size_t best = 0;
-    for (size_t k = 1; k < html_page::kNumCategories; ++k)
-      if (busy[c][k] > busy[c][best]) best = k;
+    for (size_t k = 1; k < nk; ++k)
+      if (col[k] > col[best]) best = k;
     out[c] = static_cast<uint8_t>(best);
   }
   return out;
@@ -541,6 +573,87 @@ std::string validate_html(const std::vector<ValidateRow>& rows, const ValidateSu
     out += "<h2>Not compared</h2>\n<table>\n<tr><th>row</th><th>why</th></tr>\n" + skipped + "</table>\n";
   out += "<h2>Every row, with the defaults it assumed</h2>\n<pre>" + html_escape(format_validate(rows, s, costs)) +
          "</pre>\n";
+  out += "<p class=\"note\">" + html_escape("trainsim " + version + ".") + "</p>\n</body>\n</html>\n";
+  return out;
+}
+
+std::string compare_trace_html(const TraceComparison& c, double tolerance, const std::string& version) {
+  using namespace html_page;
+  const std::vector<std::string>& rows = trace_class_rows();
+  SIM_CHECK(rows.size() == kRowColour.size(), "compare_trace_html: %zu rows, %zu colours", rows.size(),
+            kRowColour.size());
+  std::string out;
+  head(out, "trainsim compare-trace: " + c.scenario);
+  out += "<h1>trainsim compare-trace: " + html_escape(c.scenario) + "</h1>\n<p>" +
+         html_escape(reports::strf("simulated rank %u of %d against %s (%s)", c.rank, c.ranks, c.trace_file.c_str(),
+                                   c.measured_side.window.c_str())) +
+         "</p>\n<div class=\"cards\">\n";
+  auto card = [&](const std::string& value, const std::string& what) {
+    out += "<div class=\"card\"><b>" + html_escape(value) + "</b><span>" + html_escape(what) + "</span></div>\n";
+  };
+  const bool passed = std::fabs(c.step_error) <= tolerance;
+  card(format_time(c.predicted), "predicted step");
+  card(format_time(c.measured), "measured step");
+  card(reports::strf("%+.1f%%", c.step_error * 100), reports::strf("step error (tolerance %.1f%%)", tolerance * 100));
+  out += "</div>\n<p class=\"" + std::string(passed ? "ok" : "oom") + "\">" +
+         (passed ? "within the tolerance" : "over the tolerance") + "</p>\n";
+  // Both sides on one axis.
+  auto to_lane = [](const std::vector<ClassSpan>& v, bool comm, const std::string& label) {
+    Lane l{label, label, {}};
+    for (const ClassSpan& x : v)
+      if (x.comm == comm) l.spans.push_back(TimelineSpan{x.start.count_ps(), x.end.count_ps(), x.row});
+    return l;
+  };
+  const std::vector<Lane> lanes = {to_lane(c.predicted_spans, false, "simulated compute"),
+                                   to_lane(c.predicted_spans, true, "simulated comm"),
+                                   to_lane(c.measured_side.spans, false, "measured compute"),
+                                   to_lane(c.measured_side.spans, true, "measured comm")};
+  const int64_t horizon = std::max(c.predicted, c.measured).count_ps();
+  out += "<h2>Timelines</h2>\n";
+  if (horizon >= kTimelineColumns) {
+    lanes_svg(
+        out, "compare-timeline", lanes, horizon, static_cast<int>(rows.size()),
+        [&](uint8_t k) { return rows[k].c_str(); }, [](uint8_t k) { return kRowColour[k]; });
+    out += "<p class=\"note\">" +
+           html_escape(reports::strf("Both sides from their step's start, on one axis of %s; each column takes the "
+                                     "colour of the class that ran longest in it. Measured: the trace's kernels on "
+                                     "device %lld, every stream.",
+                                     format_time(Time::ps(horizon)).c_str(), (long long)c.measured_side.device)) +
+           "</p>\n";
+  }
+  // Per class: predicted and measured time as two bars.
+  out += "<h2>Time per class</h2>\n";
+  double full = 0;
+  for (const TraceClassRow& r : c.classes) full = std::max({full, r.predicted.seconds(), r.measured.seconds()});
+  const double h = 10, gap = 8;
+  const double height = 6 + static_cast<double>(c.classes.size()) * (2 * h + gap) + 4;
+  out += reports::strf("<svg id=\"compare-classes\" width=\"%d\" height=\"%s\" role=\"img\">\n",
+                       kLabelWidth + kChartWidth + 170, px(height).c_str());
+  double y = 6;
+  for (const TraceClassRow& r : c.classes) {
+    const uint8_t k = static_cast<uint8_t>(std::find(rows.begin(), rows.end(), r.what) - rows.begin());
+    const char* colour = k < kRowColour.size() ? kRowColour[k] : "#000000";
+    for (int side = 0; side < 2; ++side) {
+      const bool pred = side == 0;
+      const Time t = pred ? r.predicted : r.measured;
+      const bool present = pred ? r.predicted_present : r.measured_present;
+      const std::string label = side == 0 ? r.what : "";
+      bar(out, label,
+          {{t.seconds(), colour,
+            reports::strf("%s %s: %s%s", r.what.c_str(), pred ? "predicted" : "measured", format_time(t).c_str(),
+                          pred ? (" (" + r.source + ")").c_str() : "")}},
+          full, y, h, !pred);
+      const double x = kLabelWidth + (full > 0 ? t.seconds() / full * kChartWidth : 0);
+      out += "<text x=\"" + px(x + 4) + "\" y=\"" + px(y + h - 1) + "\">" +
+             html_escape((pred ? "predicted " : "measured ") + (present ? format_time(t) : std::string("-"))) +
+             "</text>\n";
+      y += h;
+    }
+    y += gap;
+  }
+  out += "</svg>\n<p class=\"note\">Each class: the predicted time (full colour), then the measured (pale); the "
+         "table below gives each prediction's cost source.</p>\n";
+  out += "<h2>The report</h2>\n<pre>" + html_escape(format_trace_comparison(c, tolerance, version)) + "</pre>\n";
   out += "<p class=\"note\">" + html_escape("trainsim " + version + ".") + "</p>\n</body>\n</html>\n";
   return out;
 }

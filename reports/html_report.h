@@ -26,6 +26,7 @@
 
 #include "scenarios/predict.h"
 #include "reports/validate_report.h"
+#include "scenarios/compare_trace.h"
 #include "scenarios/sweep.h"
 
 namespace trainsim {
@@ -43,10 +44,12 @@ struct TimelineSpan {
 // Column c of `width` covers [floor(horizon * c / width), floor(horizon * (c + 1) / width)) ps.
 // Returns per column the category with the most busy time in it (the lower category value on
 // a tie), or kIdleColumn where no span overlaps it. Spans may overlap and come in any order;
-// a span's part outside [0, horizon) is ignored.
-// REQUIRES: width >= 1, horizon_ps >= width (each column at least 1 ps), category < kIdleColumn.
-// Cost: O(width + spans + the columns each span covers).
-std::vector<uint8_t> timeline_columns(const std::vector<TimelineSpan>& spans, int64_t horizon_ps, int width);
+// a span's part outside [0, horizon) is ignored. Categories are Category values, or any
+// values below `kinds` (compare-trace's rows).
+// REQUIRES: width >= 1, horizon_ps >= width (each column at least 1 ps), category < kinds <= kIdleColumn.
+// Cost: O(width x kinds + spans + the columns each span covers).
+std::vector<uint8_t> timeline_columns(const std::vector<TimelineSpan>& spans, int64_t horizon_ps, int width,
+                                      int kinds = static_cast<int>(Category::kCount));
 
 // "&", "<", ">", '"' and "'" as character references.
 std::string html_escape(const std::string& s);
@@ -72,5 +75,14 @@ std::string sweep_html(const SweepResult& r, const std::string& version);
 inline constexpr double kValidateChartPct = 60;
 std::string validate_html(const std::vector<ValidateRow>& rows, const ValidateSummary& s, const std::string& runs,
                           const std::string& costs, const std::string& version);
+
+// A trace comparison as one page (`trainsim compare-trace --html FILE`): predicted and measured
+// step with the error and the verdict against `tolerance`; the simulated rank and the real
+// trace as timelines on one time axis (a lane for compute kernels and one for communication
+// on each side, each column in the colour of the class that ran longest in it, as the
+// prediction page's timeline); a pair of bars per class row (predicted, measured) with the
+// predicted cost's source; then the text report word for word. The same comparison gives the
+// same bytes.
+std::string compare_trace_html(const TraceComparison& c, double tolerance, const std::string& version);
 
 }  // namespace trainsim

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "scenarios/predict.h"
+#include "sim/check.h"
 
 namespace trainsim {
 
@@ -34,13 +35,14 @@ Time union_length(std::vector<Interval> v) {
   return total;
 }
 
-// Row order: op classes, then collective kinds, then send/recv, then unclassified.
-const std::vector<std::string>& row_order() {
-  static const std::vector<std::string> k = {"gemm",       "attention",  "elementwise",    "norm",
-                                             "embedding",  "loss",       "optimizer",      "all-reduce",
-                                             "all-gather", "reduce-scatter", "all-to-all", "broadcast",
-                                             "send/recv",  "unclassified"};
-  return k;
+const std::vector<std::string>& row_order() { return trace_class_rows(); }
+
+// The index of row `what` in trace_class_rows().
+uint8_t row_index(const std::string& what) {
+  const auto& k = trace_class_rows();
+  const auto it = std::find(k.begin(), k.end(), what);
+  SIM_CHECK(it != k.end(), "compare-trace: no row '%s'", what.c_str());
+  return static_cast<uint8_t>(it - k.begin());
 }
 
 std::string row_of_kind(const std::string& nccl) { return nccl == "send-recv" ? "send/recv" : nccl; }
@@ -48,6 +50,15 @@ std::string row_of_kind(const std::string& nccl) { return nccl == "send-recv" ? 
 Time us_to_time(double us) { return Time::ps(static_cast<int64_t>(std::llround(us * 1e6))); }
 
 }  // namespace
+
+// Row order: op classes, then collective kinds, then send/recv, then unclassified.
+const std::vector<std::string>& trace_class_rows() {
+  static const std::vector<std::string> k = {"gemm",       "attention",  "elementwise",    "norm",
+                                             "embedding",  "loss",       "optimizer",      "all-reduce",
+                                             "all-gather", "reduce-scatter", "all-to-all", "broadcast",
+                                             "send/recv",  "unclassified"};
+  return k;
+}
 
 double TraceClassRow::error() const {
   return measured > Time::zero() ? (predicted.seconds() - measured.seconds()) / measured.seconds() : 0.0;
@@ -196,6 +207,7 @@ Result<TraceTimeline> measure_trace(const TorchTrace& t, const std::string& labe
         what = to_string(c);
       }
     }
+    tl.spans.push_back(ClassSpan{s, max(s, e), row_index(what), c == KernelClass::kComm});
     MeasuredClass& r = rows[what];
     r.what = what;
     r.time += d;
@@ -315,6 +327,7 @@ Result<TraceComparison> compare_trace(const Scenario& scenario, const std::strin
       comm.emplace_back(a, b);
       what = t.kind == TaskKind::kCollective ? row_of_kind(to_string(op.coll)) : "send/recv";
     }
+    c.predicted_spans.push_back(ClassSpan{a, b, row_index(what), t.kind != TaskKind::kCompute});
     Acc& acc = pred[what];
     acc.t += b - a;
     acc.tasks += 1;

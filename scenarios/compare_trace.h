@@ -76,6 +76,18 @@ struct MeasuredClass {
   int kernels = 0;
 };
 
+// The rows of a comparison, in order: op classes, collective kinds, "send/recv", "unclassified".
+const std::vector<std::string>& trace_class_rows();
+
+// A kernel (measured) or task (simulated) of the compared step, for the timelines of
+// `compare-trace --html`: [start, end) from the window's start (clipped to it on the measured
+// side), its row (an index into trace_class_rows()) and whether it is communication.
+struct ClassSpan {
+  Time start, end;
+  uint8_t row = 0;
+  bool comm = false;
+};
+
 // The measured side of the comparison.
 struct TraceTimeline {
   int64_t device = 0;
@@ -87,6 +99,7 @@ struct TraceTimeline {
   Time busy_compute, busy_comm;         // |K|, |C| (unions)
   Time exposed_comm, idle;
   TraceKernelStats stats;
+  std::vector<ClassSpan> spans;         // the step's kernels, in trace order
 };
 
 // Error (naming `label`): no GPU kernels, --step N not in the trace, a step without kernels.
@@ -116,6 +129,7 @@ struct TraceComparison {
   Time predicted_exposed, predicted_idle;
   TimelineShares predicted_shares, measured_shares;   // bubble = idle share
   std::vector<TraceClassRow> classes;
+  std::vector<ClassSpan> predicted_spans;   // the simulated rank's kernels and comm tasks, in task order
   std::vector<std::string> notes;       // e.g. the trace's rank differs from --rank
 };
 

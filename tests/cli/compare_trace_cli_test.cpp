@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -40,8 +41,13 @@ class CompareTraceCli : public ::testing::Test {
 
 TEST_F(CompareTraceCli, SampleTraceReportJsonAndHistory) {
   CmdResult c = run("compare-trace " + kScenario + " " + kTrace + " --json " + path("c.json") + " --history-db " +
-                    path("results.db"));
+                    path("results.db") + " --html " + path("c.html"));
   EXPECT_EQ(c.rc, 3) << c.out;   // a fragment of one block against a whole step: far over 5%
+  // The page is written over the tolerance too (that is when it is wanted).
+  std::ifstream hin(path("c.html"));
+  const std::string html((std::istreambuf_iterator<char>(hin)), std::istreambuf_iterator<char>());
+  EXPECT_NE(html.find("<svg id=\"compare-timeline\""), std::string::npos);
+  EXPECT_NE(html.find(">over the tolerance</p>"), std::string::npos);
   EXPECT_NE(c.out.find("trainsim compare-trace: quickstart"), std::string::npos) << c.out;
   EXPECT_NE(c.out.find("ProfilerStep#2"), std::string::npos) << c.out;
   EXPECT_NE(c.out.find("EXCEEDED"), std::string::npos) << c.out;

@@ -16,6 +16,7 @@
 
 #include "calibrate/torch_trace.h"
 #include "reports/compare_trace_report.h"
+#include "reports/html_report.h"
 #include "scenarios/loader.h"
 #include "scenarios/predict.h"
 
@@ -255,6 +256,30 @@ TEST_F(CompareTraceFiles, SimulatedSideFollowsTheSameDefinitions) {
       EXPECT_EQ(r.source, "-");
     }
   }
+  // The spans the page draws add up to the rows on both sides, a span per kernel (task).
+  std::map<std::string, Time> pred_sum, meas_sum;
+  for (const ClassSpan& x : c->predicted_spans) pred_sum[trace_class_rows()[x.row]] += x.end - x.start;
+  for (const ClassSpan& x : c->measured_side.spans) meas_sum[trace_class_rows()[x.row]] += x.end - x.start;
+  for (const TraceClassRow& r : c->classes) {
+    EXPECT_EQ(pred_sum[r.what], r.predicted) << r.what;
+    EXPECT_EQ(meas_sum[r.what], r.measured) << r.what;
+  }
+  EXPECT_EQ(c->measured_side.spans.size(), 10u);   // the step's kernels (in_step)
+  for (const ClassSpan& x : c->measured_side.spans)
+    EXPECT_EQ(x.comm, trace_class_rows()[x.row] == "all-reduce" || trace_class_rows()[x.row] == "all-gather");
+  const std::string html = compare_trace_html(c.value(), 0.05, "test");
+  for (const char* lane : {">simulated compute</text>", ">simulated comm</text>", ">measured compute</text>",
+                           ">measured comm</text>"})
+    EXPECT_NE(html.find(lane), std::string::npos) << lane;
+  EXPECT_NE(html.find("<pre>" + html_escape(format_trace_comparison(c.value(), 0.05, "test")) + "</pre>"),
+            std::string::npos);
+  size_t bars = 0;   // two per class row: predicted, measured
+  for (size_t at = html.find("class=\"part\""); at != std::string::npos; at = html.find("class=\"part\"", at + 1)) ++bars;
+  size_t zero = 0;   // a side with no time draws no bar
+  for (const TraceClassRow& r : c->classes) zero += (r.predicted == Time::zero()) + (r.measured == Time::zero());
+  EXPECT_EQ(bars, 2 * c->classes.size() - zero);
+  EXPECT_EQ(html.find("<script"), std::string::npos);
+  EXPECT_EQ(compare_trace_html(c.value(), 0.05, "test"), html);
   const auto j = compare_trace_json(c.value(), 0.05, "test");
   EXPECT_EQ(j["kind"], "compare-trace");
   EXPECT_EQ(j["kernels"]["mapped"], 9);
