@@ -734,7 +734,8 @@ int main(int argc, char** argv) {
       std::printf("wrote %s (%zu events)\n", trace_out.c_str(), pr.value().trace.size());
     }
     if (!html_out.empty()) {
-      Status st = trainsim::write_text_file(html_out, trainsim::prediction_html(pr.value(), TRAINSIM_VERSION));
+      Status st = trainsim::write_text_file(
+          html_out, trainsim::prediction_html(pr.value(), TRAINSIM_VERSION, accuracy ? &*accuracy : nullptr));
       if (!st.ok()) return fail(st, 1);
       std::printf("wrote %s\n", html_out.c_str());
     }

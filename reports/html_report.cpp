@@ -335,6 +335,64 @@ void sources(std::string& out, const Prediction& p) {
          "</p>\n";
 }
 
+// Signed errors of validated rows as bars from a zero line (kValidateChartPct to each side,
+// clipped beyond with the value printed), guides at +-5, 15, 25%; `grouped`: under a title per
+// source group in order of first appearance, else in the given order.
+void error_bars(std::string& out, const char* id, const std::vector<const ValidateRow*>& rows, bool grouped) {
+  std::vector<std::string> order;   // groups in order of first appearance ({""}: one untitled group)
+  for (const ValidateRow* r : rows) {
+    const std::string g = grouped ? r->group : "";
+    if (std::find(order.begin(), order.end(), g) == order.end()) order.push_back(g);
+  }
+  size_t longest = 0;
+  for (const ValidateRow* r : rows) longest = std::max(longest, r->id.size());
+  const int lw = static_cast<int>(std::clamp<size_t>(7 * longest, kLabelWidth, 360));
+  const double h = 12, gap = 4, top = 22;
+  const double height = top + static_cast<double>(rows.size() + (grouped ? order.size() : 0)) * (h + gap) + 6;
+  const double zero = lw + kChartWidth / 2.0, half = kChartWidth / 2.0;
+  out += strf("<svg id=\"%s\" width=\"%d\" height=\"%s\" role=\"img\">\n", id, lw + kChartWidth + 60,
+              px(height).c_str());
+  for (double g : {-25.0, -15.0, -5.0, 0.0, 5.0, 15.0, 25.0}) {
+    const double x = zero + g / kValidateChartPct * half;
+    out += "<line x1=\"" + px(x) + "\" y1=\"14\" x2=\"" + px(x) + "\" y2=\"" + px(height) + "\" stroke=\"" +
+           (g == 0 ? "#444" : "#ccc") + "\"" + (g == 0 ? "" : " stroke-dasharray=\"3,3\"") + "/>\n";
+    out += "<text x=\"" + px(x) + "\" y=\"10\" text-anchor=\"middle\">" +
+           (g == 0 ? std::string("0") : strf("%+.0f%%", g)) + "</text>\n";
+  }
+  double y = top;
+  for (const std::string& g : order) {
+    if (grouped) {
+      out += "<text x=\"0\" y=\"" + px(y + h - 2) + "\" font-weight=\"bold\">" +
+             html_escape(g.empty() ? std::string("(no group)") : g) + "</text>\n";
+      y += h + gap;
+    }
+    for (const ValidateRow* r : rows) {
+      if (grouped && r->group != g) continue;
+      const double e = std::isfinite(r->error_pct) ? r->error_pct : 0;
+      const double x1 = zero + std::clamp(e, -kValidateChartPct, kValidateChartPct) / kValidateChartPct * half;
+      // A time metric's error has the other sign: a shorter predicted step is a faster run.
+      const bool faster = r->metric.rfind("iteration_time", 0) == 0 ? e < 0 : e > 0;
+      out += "<text x=\"" + std::string(grouped ? "12" : "0") + "\" y=\"" + px(y + h - 2) + "\">" +
+             html_escape(r->id) + "</text>\n";
+      out += "<rect class=\"err\" x=\"" + px(std::min(zero, x1)) + "\" y=\"" + px(y) + "\" width=\"" +
+             px(std::fabs(x1 - zero)) + "\" height=\"" + px(h) + "\" fill=\"" + (faster ? "#f28e2b" : "#4e79a7") +
+             "\" data-v=\"" + strf("%.17g", r->error_pct) + "\"><title>" +
+             html_escape(strf("%s: %s measured %s, predicted %s, %+.1f%%", r->id.c_str(), r->metric.c_str(),
+                              measure_text(r->measured).c_str(), measure_text(r->predicted).c_str(), r->error_pct)) +
+             "</title></rect>\n";
+      out += "<text x=\"" + px(e >= 0 ? x1 + 3 : x1 - 3) + "\" y=\"" + px(y + h - 2) + "\"" +
+             (e >= 0 ? "" : " text-anchor=\"end\"") + ">" + strf("%+.1f%%", r->error_pct) + "</text>\n";
+      y += h + gap;
+    }
+  }
+  out += "</svg>\n<div>\n" + legend_item("#f28e2b", "trainsim predicts a faster run than was measured") +
+         legend_item("#4e79a7", "a slower one") +
+         strf("<span class=\"key\">error = predicted / measured - 1 of the row's metric (for an iteration time, "
+              "negative is faster); dashed: +-5%%, +-15%%, +-25%%; bars stop at +-%.0f%%</span>\n",
+              kValidateChartPct) +
+         "</div>\n";
+}
+
 // A sweep point's name: its axis values ("tp=8 pp=2"), keys without their section.
 std::string point_label(const SweepPoint& p) {
   std::string s;
@@ -502,8 +560,9 @@ std::string validate_html(const std::vector<ValidateRow>& rows, const ValidateSu
   card(reports::strf("%.1f%%", s.mean_abs_error_pct), "mean |error|");
   card(reports::strf("%.1f%%", s.max_abs_error_pct), "max |error|");
   out += "</div>\n<p class=\"note\">" +
-         html_escape("Error = predicted / measured - 1: positive where trainsim predicts a faster run than was "
-                     "measured (or a higher TFLOP/s), negative where slower. " + costs + ".") +
+         html_escape("Error = predicted / measured - 1 of each row's metric: for throughput (tokens/s, TFLOP/s, MFU) "
+                     "positive means trainsim predicts a faster run than was measured, for an iteration time a slower "
+                     "one; the bars' colour says which. " + costs + ".") +
          "</p>\n";
   const auto groups = summarize_groups(rows);
   if (groups.size() > 1) {
@@ -516,55 +575,11 @@ std::string validate_html(const std::vector<ValidateRow>& rows, const ValidateSu
              "</td></tr>\n";
     out += "</table>\n";
   }
-  // The bars: a line per group title and per compared row.
-  std::vector<std::string> order;   // groups in order of first appearance
-  for (const ValidateRow& r : rows)
-    if (r.ok && std::find(order.begin(), order.end(), r.group) == order.end()) order.push_back(r.group);
-  size_t longest = 0, lines = 0;
-  for (const ValidateRow& r : rows)
-    if (r.ok) longest = std::max(longest, r.id.size()), ++lines;
-  const int lw = static_cast<int>(std::clamp<size_t>(7 * longest, kLabelWidth, 360));
-  const double h = 12, gap = 4, top = 22;
-  const double height = top + static_cast<double>(lines + order.size()) * (h + gap) + 6;
-  const double zero = lw + kChartWidth / 2.0, half = kChartWidth / 2.0;
   out += "<h2>Signed error of every compared row</h2>\n";
-  out += reports::strf("<svg id=\"validate-errors\" width=\"%d\" height=\"%s\" role=\"img\">\n",
-                       lw + kChartWidth + 60, px(height).c_str());
-  for (double g : {-25.0, -15.0, -5.0, 0.0, 5.0, 15.0, 25.0}) {
-    const double x = zero + g / kValidateChartPct * half;
-    out += "<line x1=\"" + px(x) + "\" y1=\"14\" x2=\"" + px(x) + "\" y2=\"" + px(height) + "\" stroke=\"" +
-           (g == 0 ? "#444" : "#ccc") + "\"" + (g == 0 ? "" : " stroke-dasharray=\"3,3\"") + "/>\n";
-    out += "<text x=\"" + px(x) + "\" y=\"10\" text-anchor=\"middle\">" +
-           (g == 0 ? std::string("0") : reports::strf("%+.0f%%", g)) + "</text>\n";
-  }
-  double y = top;
-  for (const std::string& g : order) {
-    out += "<text x=\"0\" y=\"" + px(y + h - 2) + "\" font-weight=\"bold\">" +
-           html_escape(g.empty() ? std::string("(no group)") : g) + "</text>\n";
-    y += h + gap;
-    for (const ValidateRow& r : rows) {
-      if (!r.ok || r.group != g) continue;
-      const double e = std::isfinite(r.error_pct) ? r.error_pct : 0;
-      const double clipped = std::clamp(e, -kValidateChartPct, kValidateChartPct);
-      const double x1 = zero + clipped / kValidateChartPct * half;
-      out += "<text x=\"12\" y=\"" + px(y + h - 2) + "\">" + html_escape(r.id) + "</text>\n";
-      out += "<rect class=\"err\" x=\"" + px(std::min(zero, x1)) + "\" y=\"" + px(y) + "\" width=\"" +
-             px(std::fabs(x1 - zero)) + "\" height=\"" + px(h) + "\" fill=\"" + (e >= 0 ? "#f28e2b" : "#4e79a7") +
-             "\" data-v=\"" + reports::strf("%.17g", r.error_pct) + "\"><title>" +
-             html_escape(reports::strf("%s: %s measured %s, predicted %s, %+.1f%%", r.id.c_str(), r.metric.c_str(),
-                                       measure_text(r.measured).c_str(), measure_text(r.predicted).c_str(),
-                                       r.error_pct)) +
-             "</title></rect>\n";
-      out += "<text x=\"" + px(e >= 0 ? x1 + 3 : x1 - 3) + "\" y=\"" + px(y + h - 2) + "\"" +
-             (e >= 0 ? "" : " text-anchor=\"end\"") + ">" + reports::strf("%+.1f%%", r.error_pct) + "</text>\n";
-      y += h + gap;
-    }
-  }
-  out += "</svg>\n<div>\n" + legend_item("#f28e2b", "predicted faster than measured") +
-         legend_item("#4e79a7", "predicted slower") +
-         reports::strf("<span class=\"key\">dashed: +-5%%, +-15%%, +-25%%; bars stop at +-%.0f%%</span>\n",
-                       kValidateChartPct) +
-         "</div>\n";
+  std::vector<const ValidateRow*> ok;
+  for (const ValidateRow& r : rows)
+    if (r.ok) ok.push_back(&r);
+  error_bars(out, "validate-errors", ok, true);
   std::string skipped;
   for (const ValidateRow& r : rows)
     if (!r.ok)
@@ -658,14 +673,28 @@ std::string compare_trace_html(const TraceComparison& c, double tolerance, const
   return out;
 }
 
-std::string prediction_html(const Prediction& p, const std::string& version) {
+std::string prediction_html(const Prediction& p, const std::string& version, const AccuracyContext* accuracy) {
   std::string out;
   html_page::head(out, "trainsim prediction: " + p.scenario.name);
   html_page::headline(out, p);
+  if (accuracy != nullptr && !accuracy->nearest.empty())
+    out += "<p>" +
+           html_escape(reports::strf("On the %zu published runs most like this scenario (%s), trainsim's error ranged "
+                                     "from %+.1f%% to %+.1f%% (median |error| %.1f%%): see \"How sure\" below.",
+                                     accuracy->nearest.size(), accuracy->runs.c_str(), accuracy->min_error_pct,
+                                     accuracy->max_error_pct, accuracy->median_abs_error_pct)) +
+           "</p>\n";
   html_page::breakdown(out, p);
   html_page::memory(out, p);
   html_page::timeline(out, p);
   html_page::sources(out, p);
+  if (accuracy != nullptr) {
+    out += "<h2>How sure: the published runs most like this scenario</h2>\n";
+    std::vector<const ValidateRow*> near;
+    for (const NearRun& n : accuracy->nearest) near.push_back(&n.row);
+    if (!near.empty()) html_page::error_bars(out, "accuracy", near, false);
+    out += "<pre>" + html_escape(format_accuracy_context(*accuracy)) + "</pre>\n";
+  }
   out += "<h2>Terminal summary</h2>\n<pre>" + html_escape(format_summary(p)) + "</pre>\n";
   out += "<p class=\"note\">" +
          html_escape(reports::strf("trainsim %s; replay fingerprint %016llx (%s events).", version.c_str(),

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "scenarios/predict.h"
+#include "reports/accuracy_context.h"
 #include "reports/validate_report.h"
 #include "scenarios/compare_trace.h"
 #include "scenarios/sweep.h"
@@ -54,8 +55,11 @@ std::vector<uint8_t> timeline_columns(const std::vector<TimelineSpan>& spans, in
 // "&", "<", ">", '"' and "'" as character references.
 std::string html_escape(const std::string& s);
 
-// The page. `version`: the trainsim version printed in its footer.
-std::string prediction_html(const Prediction& p, const std::string& version);
+// The page. `version`: the trainsim version printed in its footer. `accuracy` (`run --accuracy`):
+// also how far trainsim was on the published runs most like the scenario: their error range as a
+// headline card, their signed errors as bars (nearest first), and the terminal's lines.
+std::string prediction_html(const Prediction& p, const std::string& version,
+                            const AccuracyContext* accuracy = nullptr);
 
 // A sweep as one page (`trainsim sweep --html FILE`): for the best kSweepChartPoints points of
 // the table (sweep_ranking), the critical rank's step split into compute, exposed communication

@@ -239,12 +239,55 @@ TEST(HtmlReport, ValidatePageDrawsEveryComparedRowsSignedError) {
   EXPECT_NEAR(bars[1][1], 400, 0.005);
   EXPECT_NEAR(bars[2][0], zero - 20.0 / 60 * 400, 0.005);   // a negative bar ends at the zero line
   EXPECT_NE(svg.find(">+90.0%</text>"), std::string::npos);
+  // Colour = direction of the run: more TFLOP/s is faster (a-1, orange); a longer iteration (a-2)
+  // and a lower MFU (b-1) are slower (blue); a shorter iteration is faster.
+  const std::regex fill_re("class=\"err\"[^>]*fill=\"(#[0-9a-f]+)\"");
+  std::vector<std::string> fills;
+  for (auto it = std::sregex_iterator(svg.begin(), svg.end(), fill_re); it != std::sregex_iterator(); ++it)
+    fills.push_back((*it)[1]);
+  EXPECT_EQ(fills, (std::vector<std::string>{"#f28e2b", "#4e79a7", "#4e79a7"}));
+  std::vector<ValidateRow> shorter = {rows[2]};
+  shorter[0].predicted = 1.5;
+  shorter[0].error_pct = -25;
+  EXPECT_NE(svg_of(validate_html(shorter, summarize(shorter), "r", "c", "v"), "validate-errors").find("fill=\"#f28e2b\""),
+            std::string::npos);
   EXPECT_LT(svg.find(">a-2</text>"), svg.find(">group &lt;B&gt;</text>"));
   // The summary, the skipped row's reason, the text report.
   EXPECT_NE(html.find("<b>3 of 4</b><span>rows compared</span>"), std::string::npos);
   EXPECT_NE(html.find("<td>c-1</td><td>unsupported: something</td>"), std::string::npos);
   EXPECT_NE(html.find("<pre>" + html_escape(format_validate(rows, s, "costs: test")) + "</pre>"), std::string::npos);
   EXPECT_EQ(validate_html(rows, s, "runs.jsonl", "costs: test", "v"), html);
+}
+
+}  // namespace
+}  // namespace trainsim
+
+namespace trainsim {
+namespace {
+
+TEST(HtmlReport, RunPageShowsTheNearestPublishedRunsWhenAsked) {
+  const Prediction p = two_rank_prediction();
+  AccuracyContext ac;
+  ac.runs = "runs.jsonl";
+  ac.rows = 3;
+  ac.compared = 3;
+  NearRun a, b;
+  a.row = {"near-1", "tflops_per_gpu (model)", 100, 110, 10, {}, true, "", "g", "", 0, 0, {}, true};
+  b.row = {"near-2", "iteration_time_s", 2, 2.5, 25, {}, true, "", "g", "", 0, 0, {}, true};
+  ac.nearest = {a, b};
+  ac.min_error_pct = 10;
+  ac.max_error_pct = 25;
+  ac.median_abs_error_pct = 17.5;
+  const std::string html = prediction_html(p, "v", &ac);
+  expect_balanced(html);
+  EXPECT_NE(html.find("On the 2 published runs most like this scenario (runs.jsonl), trainsim&#39;s error ranged from "
+                      "+10.0% to +25.0% (median |error| 17.5%)"),
+            std::string::npos);
+  const std::string bars = svg_of(html, "accuracy");
+  EXPECT_EQ(data_values(bars), (std::vector<double>{10, 25}));   // nearest first
+  EXPECT_NE(html.find("<pre>" + html_escape(format_accuracy_context(ac)) + "</pre>"), std::string::npos);
+  // Without --accuracy the page has no such section.
+  EXPECT_EQ(prediction_html(p, "v").find("How sure"), std::string::npos);
 }
 
 }  // namespace
