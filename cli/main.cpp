@@ -369,7 +369,7 @@ std::string find_executor() {
 
 int run_verify(const std::string& scenario, trainsim::VerifyOptions vo, double tolerance,
                const std::string& json_out, const std::string& db_path, const std::vector<std::string>& overrides,
-               const std::string& records_out = "") {
+               const std::string& records_out = "", const std::string& html_out = "") {
   if (vo.executor == "cuda" && vo.executor_bin.empty()) vo.executor_bin = find_executor();
   auto sc = trainsim::load_scenario_file(scenario, overrides);
   if (!sc.ok()) return fail(sc.status(), 2);
@@ -383,6 +383,11 @@ int run_verify(const std::string& scenario, trainsim::VerifyOptions vo, double t
     if (!st.ok()) return fail(st, 1);
   }
   std::fputs(trainsim::format_verification(v.value(), tolerance, TRAINSIM_VERSION).c_str(), stdout);
+  if (!html_out.empty()) {
+    Status st = trainsim::write_text_file(html_out, trainsim::verify_html(v.value(), tolerance, TRAINSIM_VERSION));
+    if (!st.ok()) return fail(st, 1);
+    std::printf("wrote %s\n", html_out.c_str());
+  }
   const auto j = trainsim::verify_json(v.value(), tolerance, TRAINSIM_VERSION);
   trainsim::VerifyRecord r;
   r.scenario = v->scenario;
@@ -627,6 +632,10 @@ int main(int argc, char** argv) {
   auto* verify_ranks = ver->add_option("--ranks", vo.ranks, "local devices the plan is restricted to (default 2; with --backend mpi: the MPI job's size)");
   ver->add_option("--steps", vo.steps, "measured steps, after one warm-up step (default 3; the median is reported)");
   ver->add_option("--json", verify_json_out, "write the report as JSON to FILE");
+  std::string verify_html_out;
+  ver->add_option("--html", verify_html_out,
+                  "write the verification as one self-contained HTML page to FILE (predicted and measured time per "
+                  "class as pairs of bars, and the report)");
   ver->add_option("--calibration", vo.calibration, "host: a host calibration database (trainsim calibrate --host + import; default: measure now); cuda: a GPU calibration database (default: the embedded default)");
   ver->add_option("--executor-bin", vo.executor_bin, "cuda: the trainsim_executor program (default: $TRAINSIM_EXECUTOR, else beside this binary, else on PATH)");
   ver->add_option("--history-db", verify_db, "results store that records every verification (default trainsim_results.db)");
@@ -816,13 +825,13 @@ int main(int argc, char** argv) {
     vo.backend = verify_backend;
     if (vo.backend != "mpi")
       return run_verify(verify_scenario_path, vo, tol, verify_json_out, verify_no_record ? "" : verify_db,
-                        verify_overrides, verify_records);
+                        verify_overrides, verify_records, verify_html_out);
     // The MPI back end: every process of the job runs this; rank 0 reports. An error on any
     // process ends the whole job (the others may be waiting for it).
     if (Status st = trainsim::host_mpi_init(); !st.ok()) return fail(st, 2);
     if (verify_ranks->count() == 0) vo.ranks = trainsim::host_mpi_size();
     const int rc = run_verify(verify_scenario_path, vo, tol, verify_json_out, verify_no_record ? "" : verify_db,
-                              verify_overrides, verify_records);
+                              verify_overrides, verify_records, verify_html_out);
     if (rc != 0 && rc != 3) trainsim::host_mpi_abort(rc);
     trainsim::host_mpi_finalize();
     return rc;

@@ -10,6 +10,7 @@
 #include "reports/sweep_report.h"
 #include "reports/text_table.h"
 #include "reports/trace.h"
+#include "reports/verify_report.h"
 #include "sim/check.h"
 
 namespace trainsim {
@@ -393,6 +394,60 @@ void error_bars(std::string& out, const char* id, const std::vector<const Valida
          "</div>\n";
 }
 
+// The predicted and measured time of each class as two bars (predicted in full colour, measured
+// pale), on one scale, under "Time per class" (`id`: the SVG's).
+struct ClassPair {
+  std::string what;
+  Time predicted, measured;
+  bool predicted_present = true, measured_present = true;
+  std::string source;   // of the predicted cost
+  const char* colour;
+};
+void class_pairs(std::string& out, const char* id, const std::vector<ClassPair>& pairs) {
+  out += "<h2>Time per class</h2>\n";
+  double full = 0;
+  for (const ClassPair& r : pairs) full = std::max({full, r.predicted.seconds(), r.measured.seconds()});
+  const double h = 10, gap = 8;
+  const double height = 6 + static_cast<double>(pairs.size()) * (2 * h + gap) + 4;
+  out += strf("<svg id=\"%s\" width=\"%d\" height=\"%s\" role=\"img\">\n", id, kLabelWidth + kChartWidth + 170,
+              px(height).c_str());
+  double y = 6;
+  for (const ClassPair& r : pairs) {
+    for (int side = 0; side < 2; ++side) {
+      const bool pred = side == 0;
+      const Time t = pred ? r.predicted : r.measured;
+      const bool present = pred ? r.predicted_present : r.measured_present;
+      bar(out, pred ? r.what : "",
+          {{t.seconds(), r.colour,
+            strf("%s %s: %s%s", r.what.c_str(), pred ? "predicted" : "measured", format_time(t).c_str(),
+                 pred ? (" (" + r.source + ")").c_str() : "")}},
+          full, y, h, !pred);
+      const double x = kLabelWidth + (full > 0 ? t.seconds() / full * kChartWidth : 0);
+      out += "<text x=\"" + px(x + 4) + "\" y=\"" + px(y + h - 1) + "\">" +
+             html_escape((pred ? "predicted " : "measured ") + (present ? format_time(t) : std::string("-"))) +
+             "</text>\n";
+      y += h;
+    }
+    y += gap;
+  }
+  out += "</svg>\n<p class=\"note\">Each class: the predicted time (full colour), then the measured (pale); the "
+         "report below gives each prediction's cost source.</p>\n";
+}
+
+// The headline cards of a predicted-vs-measured step, and the verdict against `tolerance`.
+void step_cards(std::string& out, Time predicted, Time measured, double error, double tolerance) {
+  out += "<div class=\"cards\">\n";
+  auto card = [&](const std::string& value, const std::string& what) {
+    out += "<div class=\"card\"><b>" + html_escape(value) + "</b><span>" + html_escape(what) + "</span></div>\n";
+  };
+  const bool passed = std::fabs(error) <= tolerance;
+  card(format_time(predicted), "predicted step");
+  card(format_time(measured), "measured step");
+  card(strf("%+.1f%%", error * 100), strf("step error (tolerance %.1f%%)", tolerance * 100));
+  out += "</div>\n<p class=\"" + std::string(passed ? "ok" : "oom") + "\">" +
+         (passed ? "within the tolerance" : "over the tolerance") + "</p>\n";
+}
+
 // A sweep point's name: its axis values ("tp=8 pp=2"), keys without their section.
 std::string point_label(const SweepPoint& p) {
   std::string s;
@@ -602,16 +657,8 @@ std::string compare_trace_html(const TraceComparison& c, double tolerance, const
   out += "<h1>trainsim compare-trace: " + html_escape(c.scenario) + "</h1>\n<p>" +
          html_escape(reports::strf("simulated rank %u of %d against %s (%s)", c.rank, c.ranks, c.trace_file.c_str(),
                                    c.measured_side.window.c_str())) +
-         "</p>\n<div class=\"cards\">\n";
-  auto card = [&](const std::string& value, const std::string& what) {
-    out += "<div class=\"card\"><b>" + html_escape(value) + "</b><span>" + html_escape(what) + "</span></div>\n";
-  };
-  const bool passed = std::fabs(c.step_error) <= tolerance;
-  card(format_time(c.predicted), "predicted step");
-  card(format_time(c.measured), "measured step");
-  card(reports::strf("%+.1f%%", c.step_error * 100), reports::strf("step error (tolerance %.1f%%)", tolerance * 100));
-  out += "</div>\n<p class=\"" + std::string(passed ? "ok" : "oom") + "\">" +
-         (passed ? "within the tolerance" : "over the tolerance") + "</p>\n";
+         "</p>\n";
+  step_cards(out, c.predicted, c.measured, c.step_error, tolerance);
   // Both sides on one axis.
   auto to_lane = [](const std::vector<ClassSpan>& v, bool comm, const std::string& label) {
     Lane l{label, label, {}};
@@ -636,39 +683,36 @@ std::string compare_trace_html(const TraceComparison& c, double tolerance, const
                                      format_time(Time::ps(horizon)).c_str(), (long long)c.measured_side.device)) +
            "</p>\n";
   }
-  // Per class: predicted and measured time as two bars.
-  out += "<h2>Time per class</h2>\n";
-  double full = 0;
-  for (const TraceClassRow& r : c.classes) full = std::max({full, r.predicted.seconds(), r.measured.seconds()});
-  const double h = 10, gap = 8;
-  const double height = 6 + static_cast<double>(c.classes.size()) * (2 * h + gap) + 4;
-  out += reports::strf("<svg id=\"compare-classes\" width=\"%d\" height=\"%s\" role=\"img\">\n",
-                       kLabelWidth + kChartWidth + 170, px(height).c_str());
-  double y = 6;
+  std::vector<ClassPair> pairs;
   for (const TraceClassRow& r : c.classes) {
     const uint8_t k = static_cast<uint8_t>(std::find(rows.begin(), rows.end(), r.what) - rows.begin());
-    const char* colour = k < kRowColour.size() ? kRowColour[k] : "#000000";
-    for (int side = 0; side < 2; ++side) {
-      const bool pred = side == 0;
-      const Time t = pred ? r.predicted : r.measured;
-      const bool present = pred ? r.predicted_present : r.measured_present;
-      const std::string label = side == 0 ? r.what : "";
-      bar(out, label,
-          {{t.seconds(), colour,
-            reports::strf("%s %s: %s%s", r.what.c_str(), pred ? "predicted" : "measured", format_time(t).c_str(),
-                          pred ? (" (" + r.source + ")").c_str() : "")}},
-          full, y, h, !pred);
-      const double x = kLabelWidth + (full > 0 ? t.seconds() / full * kChartWidth : 0);
-      out += "<text x=\"" + px(x + 4) + "\" y=\"" + px(y + h - 1) + "\">" +
-             html_escape((pred ? "predicted " : "measured ") + (present ? format_time(t) : std::string("-"))) +
-             "</text>\n";
-      y += h;
-    }
-    y += gap;
+    pairs.push_back({r.what, r.predicted, r.measured, r.predicted_present, r.measured_present, r.source,
+                     k < kRowColour.size() ? kRowColour[k] : "#000000"});
   }
-  out += "</svg>\n<p class=\"note\">Each class: the predicted time (full colour), then the measured (pale); the "
-         "table below gives each prediction's cost source.</p>\n";
+  class_pairs(out, "compare-classes", pairs);
   out += "<h2>The report</h2>\n<pre>" + html_escape(format_trace_comparison(c, tolerance, version)) + "</pre>\n";
+  out += "<p class=\"note\">" + html_escape("trainsim " + version + ".") + "</p>\n</body>\n</html>\n";
+  return out;
+}
+
+std::string verify_html(const Verification& v, double tolerance, const std::string& version) {
+  using namespace html_page;
+  std::string out;
+  head(out, "trainsim verify: " + v.scenario);
+  out += "<h1>trainsim verify: " + html_escape(v.scenario) + "</h1>\n<p>" +
+         html_escape(reports::strf("%d of %d ranks run for real by the %s executor (%s) on %s; costs: %s", v.ranks,
+                                   v.full_ranks, v.executor.c_str(), v.backend.c_str(), v.device.c_str(),
+                                   v.calibration.c_str())) +
+         "</p>\n";
+  step_cards(out, v.predicted, v.measured, v.step_error, tolerance);
+  std::vector<ClassPair> pairs;
+  const std::array<const char*, 6> palette = {"#4e79a7", "#76b7b2", "#59a14f", "#edc948", "#e15759", "#f28e2b"};
+  for (size_t i = 0; i < v.classes.size(); ++i) {
+    const VerifyClassRow& r = v.classes[i];
+    pairs.push_back({r.what, r.predicted, r.measured, true, true, r.source, palette[i % palette.size()]});
+  }
+  class_pairs(out, "verify-classes", pairs);
+  out += "<h2>The report</h2>\n<pre>" + html_escape(format_verification(v, tolerance, version)) + "</pre>\n";
   out += "<p class=\"note\">" + html_escape("trainsim " + version + ".") + "</p>\n</body>\n</html>\n";
   return out;
 }

@@ -28,6 +28,7 @@
 #include "reports/accuracy_context.h"
 #include "reports/validate_report.h"
 #include "scenarios/compare_trace.h"
+#include "scenarios/verify.h"
 #include "scenarios/sweep.h"
 
 namespace trainsim {
@@ -88,5 +89,10 @@ std::string validate_html(const std::vector<ValidateRow>& rows, const ValidateSu
 // predicted cost's source; then the text report word for word. The same comparison gives the
 // same bytes.
 std::string compare_trace_html(const TraceComparison& c, double tolerance, const std::string& version);
+
+// A verification as one page (`trainsim verify --html FILE`): predicted and measured step, the
+// error and the verdict against `tolerance`, the predicted and measured time of each class as a
+// pair of bars, then the text report (format_verification) word for word.
+std::string verify_html(const Verification& v, double tolerance, const std::string& version);
 
 }  // namespace trainsim

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -70,10 +71,15 @@ TEST_F(VerifyCli, HostCalibrationThenVerifyRecordsHistory) {
 TEST_F(VerifyCli, OverToleranceIsExit3) {
   // 0% tolerance: any measured noise exceeds it. Recorded anyway.
   CmdResult v = run("verify " + path("tiny.json") + " --steps 1 --tolerance 0% --history-db " +
-                    path("r.db"));
+                    path("r.db") + " --html " + path("v.html"));
   ASSERT_EQ(v.rc, 3) << v.out;
   EXPECT_NE(v.out.find("EXCEEDED"), std::string::npos) << v.out;
   EXPECT_NE(v.out.find("recorded as verification 1"), std::string::npos) << v.out;
+  // The page is written over the tolerance too.
+  std::ifstream hin(path("v.html"));
+  const std::string html((std::istreambuf_iterator<char>(hin)), std::istreambuf_iterator<char>());
+  EXPECT_NE(html.find("<svg id=\"verify-classes\""), std::string::npos);
+  EXPECT_NE(html.find(">over the tolerance</p>"), std::string::npos);
 }
 
 TEST_F(VerifyCli, BadInputIsExit2) {

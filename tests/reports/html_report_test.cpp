@@ -11,6 +11,7 @@
 #include <set>
 
 #include "reports/summary.h"
+#include "reports/verify_report.h"
 #include "scenarios/loader.h"
 #include "tests/reports/fixture.h"
 
@@ -288,6 +289,39 @@ TEST(HtmlReport, RunPageShowsTheNearestPublishedRunsWhenAsked) {
   EXPECT_NE(html.find("<pre>" + html_escape(format_accuracy_context(ac)) + "</pre>"), std::string::npos);
   // Without --accuracy the page has no such section.
   EXPECT_EQ(prediction_html(p, "v").find("How sure"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace trainsim
+
+namespace trainsim {
+namespace {
+
+TEST(HtmlReport, VerifyPagePairsEachClassesPredictedAndMeasuredTime) {
+  Verification v;
+  v.scenario = "tiny";
+  v.ranks = 2;
+  v.full_ranks = 2;
+  v.executor = "host";
+  v.backend = "threads";
+  v.device = "cpu";
+  v.calibration = "measured on the fly";
+  v.predicted = Time::ms(10);
+  v.measured = Time::ms(8);
+  v.step_error = 0.25;
+  VerifyClassRow g{"gemm", Time::ms(6), Time::ms(5), 4, "measured"};
+  VerifyClassRow ar{"all-reduce(tp)", Time::ms(1), Time::ms(2), 2, "measured"};
+  v.classes = {g, ar};
+  const std::string html = verify_html(v, 0.05, "x");
+  expect_balanced(html);
+  const std::string svg = svg_of(html, "verify-classes");
+  EXPECT_EQ(data_values(svg), (std::vector<double>{0.006, 0.005, 0.001, 0.002}));   // seconds, predicted first
+  EXPECT_NEAR(widths(svg)[0], 800, 0.005);   // the longest bar spans the chart
+  EXPECT_NEAR(widths(svg)[3], 800.0 / 3, 0.005);
+  EXPECT_NE(html.find("<b>+25.0%</b><span>step error (tolerance 5.0%)</span>"), std::string::npos);
+  EXPECT_NE(html.find(">over the tolerance</p>"), std::string::npos);
+  EXPECT_NE(html.find("<pre>" + html_escape(format_verification(v, 0.05, "x")) + "</pre>"), std::string::npos);
+  EXPECT_NE(verify_html(v, 0.3, "x").find(">within the tolerance</p>"), std::string::npos);
 }
 
 }  // namespace
