@@ -1,4 +1,9 @@
 // File: reports/html_report.h
+// Reports as self-contained HTML pages: a prediction (`run --html`), a sweep, a validation, a
+// verification and a trace comparison (each command's `--html FILE`). The pages share one style
+// and their charts' drawing (bars, timelines, error bars); each ends with its command's text
+// report word for word, so a page holds everything the terminal showed.
+//
 // One prediction as a self-contained HTML page (`trainsim run --html FILE`): the headline
 // figures, the critical rank's step breakdown and the memory of every pipeline stage as bar
 // charts, a timeline of the traced ranks, the table of cost sources, and the terminal summary
