@@ -3,7 +3,6 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
-#include <functional>
 #include <thread>
 #include <fstream>
 #include <iostream>
@@ -66,15 +65,19 @@ int fail(const Status& st, int code) {
   return code;
 }
 
+// `text` to the report file `path` ("wrote PATH"); 0, or 1 with the error printed.
+int write_report(const std::string& path, const std::string& text) {
+  Status st = trainsim::write_text_file(path, text);
+  if (!st.ok()) return fail(st, 1);
+  std::printf("wrote %s\n", path.c_str());
+  return 0;
+}
+
 // A report's text to stdout and, when json_out is set, its JSON to that file; the exit code.
 template <typename Json>
 int print_report(const std::string& text, const std::string& json_out, const Json& j) {
   std::fputs(text.c_str(), stdout);
-  if (json_out.empty()) return 0;
-  Status st = trainsim::write_text_file(json_out, j.dump(2) + "\n");
-  if (!st.ok()) return fail(st, 1);
-  std::printf("wrote %s\n", json_out.c_str());
-  return 0;
+  return json_out.empty() ? 0 : write_report(json_out, j.dump(2) + "\n");
 }
 
 // "I/N" with 0 <= I < N (digits only).
@@ -196,15 +199,8 @@ int run_sweep_command(const std::string& scenario, const std::vector<trainsim::S
       return fail(st, 1);
   }
   int rc = print_report(trainsim::format_sweep(r, static_cast<size_t>(top)), files.json, trainsim::sweep_json(r));
-  for (const auto& [path, text] : {std::pair<std::string, std::function<std::string()>>{files.csv, [&] { return trainsim::sweep_csv(r); }},
-                                   {files.html, [&] { return trainsim::sweep_html(r, TRAINSIM_VERSION); }}}) {
-    if (rc != 0 || path.empty()) continue;
-    if (Status st = trainsim::write_text_file(path, text()); !st.ok()) {
-      rc = fail(st, 1);
-    } else {
-      std::printf("wrote %s\n", path.c_str());
-    }
-  }
+  if (rc == 0 && !files.csv.empty()) rc = write_report(files.csv, trainsim::sweep_csv(r));
+  if (rc == 0 && !files.html.empty()) rc = write_report(files.html, trainsim::sweep_html(r, TRAINSIM_VERSION));
   if (rc == 0 && !store_path.empty()) {
     size_t n = 0;
     for (const auto& p : r.points) n += p.computed;
@@ -326,11 +322,8 @@ int run_verify_history(const std::string& db_path, const std::string& scenario) 
 template <typename Json>
 int finish_report(const Json& j, double tolerance, const std::string& json_out, const std::string& db_path,
                   trainsim::VerifyRecord r, const char* what) {
-  if (!json_out.empty()) {
-    Status st = trainsim::write_text_file(json_out, j.dump(2) + "\n");
-    if (!st.ok()) return fail(st, 1);
-    std::printf("wrote %s\n", json_out.c_str());
-  }
+  if (!json_out.empty())
+    if (int rc = write_report(json_out, j.dump(2) + "\n"); rc != 0) return rc;
   const bool passed = j["passed"].template get<bool>();
   if (!db_path.empty()) {
     auto store = trainsim::ResultsStore::open(db_path, /*create=*/true);
@@ -383,11 +376,9 @@ int run_verify(const std::string& scenario, trainsim::VerifyOptions vo, double t
     if (!st.ok()) return fail(st, 1);
   }
   std::fputs(trainsim::format_verification(v.value(), tolerance, TRAINSIM_VERSION).c_str(), stdout);
-  if (!html_out.empty()) {
-    Status st = trainsim::write_text_file(html_out, trainsim::verify_html(v.value(), tolerance, TRAINSIM_VERSION));
-    if (!st.ok()) return fail(st, 1);
-    std::printf("wrote %s\n", html_out.c_str());
-  }
+  if (!html_out.empty())
+    if (int rc = write_report(html_out, trainsim::verify_html(v.value(), tolerance, TRAINSIM_VERSION)); rc != 0)
+      return rc;
   const auto j = trainsim::verify_json(v.value(), tolerance, TRAINSIM_VERSION);
   trainsim::VerifyRecord r;
   r.scenario = v->scenario;
@@ -453,11 +444,9 @@ int run_compare_trace(const std::string& scenario, const std::string& trace, con
   auto c = trainsim::compare_trace(sc.value(), trace, co);
   if (!c.ok()) return fail(c.status(), 2);
   std::fputs(trainsim::format_trace_comparison(c.value(), tolerance, TRAINSIM_VERSION).c_str(), stdout);
-  if (!html_out.empty()) {
-    Status st = trainsim::write_text_file(html_out, trainsim::compare_trace_html(c.value(), tolerance, TRAINSIM_VERSION));
-    if (!st.ok()) return fail(st, 1);
-    std::printf("wrote %s\n", html_out.c_str());
-  }
+  if (!html_out.empty())
+    if (int rc = write_report(html_out, trainsim::compare_trace_html(c.value(), tolerance, TRAINSIM_VERSION)); rc != 0)
+      return rc;
   const auto j = trainsim::compare_trace_json(c.value(), tolerance, TRAINSIM_VERSION);
   trainsim::VerifyRecord r;
   r.kind = "compare-trace";
@@ -719,9 +708,7 @@ int main(int argc, char** argv) {
     if (!json_out.empty()) {
       auto doc = trainsim::prediction_json(pr.value());
       if (accuracy) doc["accuracy"] = trainsim::accuracy_context_json(*accuracy);
-      Status st = trainsim::write_text_file(json_out, doc.dump(2) + "\n");
-      if (!st.ok()) return fail(st, 1);
-      std::printf("wrote %s\n", json_out.c_str());
+      if (int rc = write_report(json_out, doc.dump(2) + "\n"); rc != 0) return rc;
     }
     if (!export_plan.empty()) {
       trainsim::PlanExportOptions eo;
@@ -742,12 +729,9 @@ int main(int argc, char** argv) {
       if (!st.ok()) return fail(st, 1);
       std::printf("wrote %s (%zu events)\n", trace_out.c_str(), pr.value().trace.size());
     }
-    if (!html_out.empty()) {
-      Status st = trainsim::write_text_file(
-          html_out, trainsim::prediction_html(pr.value(), TRAINSIM_VERSION, accuracy ? &*accuracy : nullptr));
-      if (!st.ok()) return fail(st, 1);
-      std::printf("wrote %s\n", html_out.c_str());
-    }
+    if (!html_out.empty())
+      return write_report(html_out,
+                          trainsim::prediction_html(pr.value(), TRAINSIM_VERSION, accuracy ? &*accuracy : nullptr));
     return 0;
   }
 
@@ -928,23 +912,11 @@ int main(int argc, char** argv) {
                       r.metric.c_str(), r.predicted, r.measured, r.error_pct, r.explain.c_str());
         }
       }
-    if (!vjson_out.empty()) {
-      Status st = trainsim::write_text_file(vjson_out, trainsim::validate_json(rows.value(), summary).dump(2) + "\n");
-      if (!st.ok()) return fail(st, 1);
-      std::printf("wrote %s\n", vjson_out.c_str());
-    }
-    if (!vcsv_out.empty()) {
-      Status st = trainsim::write_text_file(vcsv_out, trainsim::validate_csv(rows.value()));
-      if (!st.ok()) return fail(st, 1);
-      std::printf("wrote %s\n", vcsv_out.c_str());
-    }
-    if (!vhtml_out.empty()) {
-      Status st = trainsim::write_text_file(
-          vhtml_out, trainsim::validate_html(rows.value(), summary, runs_path, costs, TRAINSIM_VERSION));
-      if (!st.ok()) return fail(st, 1);
-      std::printf("wrote %s\n", vhtml_out.c_str());
-    }
-    return 0;
+    int rc = vjson_out.empty() ? 0 : write_report(vjson_out, trainsim::validate_json(rows.value(), summary).dump(2) + "\n");
+    if (rc == 0 && !vcsv_out.empty()) rc = write_report(vcsv_out, trainsim::validate_csv(rows.value()));
+    if (rc == 0 && !vhtml_out.empty())
+      rc = write_report(vhtml_out, trainsim::validate_html(rows.value(), summary, runs_path, costs, TRAINSIM_VERSION));
+    return rc;
   }
   return 0;
 }

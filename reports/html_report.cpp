@@ -61,6 +61,14 @@ constexpr std::array<const char*, 14> kRowColour = {
     "#e15759", "#f28e2b", "#d37295", "#fabfd2", "#8cd17d", "#b6992d",              // collectives, send/recv
     "#bab0ac",                                                                     // unclassified
 };
+// The colour of a class row, by its name in trace_class_rows(); verify's rows name their group
+// after the kind ("all-reduce(tp)"), which is left out.
+const char* class_colour(const std::string& what) {
+  const std::string kind = what.substr(0, what.find('('));
+  const auto& rows = trace_class_rows();
+  const size_t k = static_cast<size_t>(std::find(rows.begin(), rows.end(), kind) - rows.begin());
+  return k < kRowColour.size() ? kRowColour[k] : "#000000";
+}
 const char* category_colour(uint8_t c) { return c < kNumCategories ? kCategoryColour[c] : "#000000"; }
 const char* bucket_colour(Bucket b) { return kBucketColour[static_cast<size_t>(b)]; }
 
@@ -78,9 +86,9 @@ constexpr std::array<MemoryPart, 5> kMemoryParts{{
     {"workspace", "#bab0ac", &MemoryReport::workspace},
 }};
 
-std::string share_text(Time part, Time whole) {
-  if (whole.count_ps() <= 0) return "-";
-  return unsigned_pct(static_cast<double>(part.count_ps()) / static_cast<double>(whole.count_ps()));
+// A headline figure: the value large, what it is below.
+void card(std::string& out, const std::string& value, const std::string& what) {
+  out += "<div class=\"card\"><b>" + html_escape(value) + "</b><span>" + html_escape(what) + "</span></div>\n";
 }
 
 // A pixel coordinate with two decimals (fixed format: stable bytes).
@@ -119,14 +127,11 @@ void headline(std::string& out, const Prediction& p) {
                           par.vp, par.dp, par.cp, par.ep, par.zero, p.fast ? "fast" : "full", p.simulated_ranks,
                           p.gpus)) +
          "</p>\n<div class=\"cards\">\n";
-  auto card = [&](const std::string& value, const std::string& what) {
-    out += "<div class=\"card\"><b>" + html_escape(value) + "</b><span>" + html_escape(what) + "</span></div>\n";
-  };
-  card(format_time(p.step_time), "step time");
-  card(group_digits(p.tokens_per_s_per_gpu), strf("tokens/s per GPU (%s in all)", group_digits(p.tokens_per_s).c_str()));
-  card(unsigned_pct(p.mfu) + " / " + unsigned_pct(p.hfu), strf("MFU / HFU (peak %.1f TFLOP/s)", p.peak_tflops));
-  card(strf("%.1f", p.model_tflops_per_gpu), strf("model TFLOP/s per GPU (%.1f hardware)", p.hardware_tflops_per_gpu));
-  card(gib2(p.peak_memory.total().count()) + " GiB",
+  card(out, format_time(p.step_time), "step time");
+  card(out, group_digits(p.tokens_per_s_per_gpu), strf("tokens/s per GPU (%s in all)", group_digits(p.tokens_per_s).c_str()));
+  card(out, unsigned_pct(p.mfu) + " / " + unsigned_pct(p.hfu), strf("MFU / HFU (peak %.1f TFLOP/s)", p.peak_tflops));
+  card(out, strf("%.1f", p.model_tflops_per_gpu), strf("model TFLOP/s per GPU (%.1f hardware)", p.hardware_tflops_per_gpu));
+  card(out, gib2(p.peak_memory.total().count()) + " GiB",
        strf("peak memory, rank %u (capacity %s GiB)", p.peak_memory.rank, gib2(p.peak_memory.capacity.count()).c_str()));
   out += "</div>\n<p class=\"" + std::string(p.peak_memory.oom() ? "oom" : "ok") + "\">" +
          html_escape(memory_verdict(p.peak_memory)) + "</p>\n";
@@ -163,7 +168,7 @@ void breakdown(std::string& out, const Prediction& p) {
     const Time v = p.breakdown[i];
     if (v.count_ps() == 0) continue;
     const std::string what =
-        strf("%s: %s (%s)", breakdown_label(b), format_time(v).c_str(), share_text(v, p.step_time).c_str());
+        strf("%s: %s (%s)", breakdown_label(b), format_time(v).c_str(), reports::share(v, p.step_time).c_str());
     parts.push_back({static_cast<double>(v.count_ps()), bucket_colour(b), what});
     legend += legend_item(bucket_colour(b), what);
   }
@@ -326,7 +331,7 @@ void sources(std::string& out, const Prediction& p) {
     for (const SourceRow& r : p.sources)
       out += "<tr><td>" + html_escape(r.what) + "</td><td>" + to_string(r.source) + "</td><td class=\"n\">" +
              strf("%d", r.distinct_ops) + "</td><td class=\"n\">" + format_time(r.time_on_critical_rank) +
-             "</td><td class=\"n\">" + share_text(r.time_on_critical_rank, p.step_time) + "</td><td>" +
+             "</td><td class=\"n\">" + reports::share(r.time_on_critical_rank, p.step_time) + "</td><td>" +
              html_escape(r.detail) + "</td></tr>\n";
     out += "</table>\n";
   }
@@ -437,13 +442,10 @@ void class_pairs(std::string& out, const char* id, const std::vector<ClassPair>&
 // The headline cards of a predicted-vs-measured step, and the verdict against `tolerance`.
 void step_cards(std::string& out, Time predicted, Time measured, double error, double tolerance) {
   out += "<div class=\"cards\">\n";
-  auto card = [&](const std::string& value, const std::string& what) {
-    out += "<div class=\"card\"><b>" + html_escape(value) + "</b><span>" + html_escape(what) + "</span></div>\n";
-  };
   const bool passed = std::fabs(error) <= tolerance;
-  card(format_time(predicted), "predicted step");
-  card(format_time(measured), "measured step");
-  card(strf("%+.1f%%", error * 100), strf("step error (tolerance %.1f%%)", tolerance * 100));
+  card(out, format_time(predicted), "predicted step");
+  card(out, format_time(measured), "measured step");
+  card(out, strf("%+.1f%%", error * 100), strf("step error (tolerance %.1f%%)", tolerance * 100));
   out += "</div>\n<p class=\"" + std::string(passed ? "ok" : "oom") + "\">" +
          (passed ? "within the tolerance" : "over the tolerance") + "</p>\n";
 }
@@ -526,8 +528,7 @@ std::string sweep_html(const SweepResult& r, const std::string& version) {
     }
     if (charted.size() < kSweepChartPoints) charted.push_back(i);
   }
-  size_t ok = 0;
-  for (size_t i : order) ok += r.points[i].ok;
+  const size_t ok = order.size() - refused;
   out += "<p>" +
          html_escape(reports::strf("%zu points in this file (%zu predicted, %zu refused); %s mode. ", order.size(), ok,
                                    refused, r.fast ? "fast" : "full")) +
@@ -607,13 +608,10 @@ std::string validate_html(const std::vector<ValidateRow>& rows, const ValidateSu
   std::string out;
   head(out, "trainsim validate: " + runs);
   out += "<h1>trainsim validate: " + html_escape(runs) + "</h1>\n<div class=\"cards\">\n";
-  auto card = [&](const std::string& value, const std::string& what) {
-    out += "<div class=\"card\"><b>" + html_escape(value) + "</b><span>" + html_escape(what) + "</span></div>\n";
-  };
-  card(reports::strf("%d of %zu", s.compared, rows.size()), "rows compared");
-  card(reports::strf("%.1f%%", s.median_abs_error_pct), "median |error|");
-  card(reports::strf("%.1f%%", s.mean_abs_error_pct), "mean |error|");
-  card(reports::strf("%.1f%%", s.max_abs_error_pct), "max |error|");
+  card(out, reports::strf("%d of %zu", s.compared, rows.size()), "rows compared");
+  card(out, reports::strf("%.1f%%", s.median_abs_error_pct), "median |error|");
+  card(out, reports::strf("%.1f%%", s.mean_abs_error_pct), "mean |error|");
+  card(out, reports::strf("%.1f%%", s.max_abs_error_pct), "max |error|");
   out += "</div>\n<p class=\"note\">" +
          html_escape("Error = predicted / measured - 1 of each row's metric: for throughput (tokens/s, TFLOP/s, MFU) "
                      "positive means trainsim predicts a faster run than was measured, for an iteration time a slower "
@@ -685,9 +683,8 @@ std::string compare_trace_html(const TraceComparison& c, double tolerance, const
   }
   std::vector<ClassPair> pairs;
   for (const TraceClassRow& r : c.classes) {
-    const uint8_t k = static_cast<uint8_t>(std::find(rows.begin(), rows.end(), r.what) - rows.begin());
     pairs.push_back({r.what, r.predicted, r.measured, r.predicted_present, r.measured_present, r.source,
-                     k < kRowColour.size() ? kRowColour[k] : "#000000"});
+                     class_colour(r.what)});
   }
   class_pairs(out, "compare-classes", pairs);
   out += "<h2>The report</h2>\n<pre>" + html_escape(format_trace_comparison(c, tolerance, version)) + "</pre>\n";
@@ -706,11 +703,8 @@ std::string verify_html(const Verification& v, double tolerance, const std::stri
          "</p>\n";
   step_cards(out, v.predicted, v.measured, v.step_error, tolerance);
   std::vector<ClassPair> pairs;
-  const std::array<const char*, 6> palette = {"#4e79a7", "#76b7b2", "#59a14f", "#edc948", "#e15759", "#f28e2b"};
-  for (size_t i = 0; i < v.classes.size(); ++i) {
-    const VerifyClassRow& r = v.classes[i];
-    pairs.push_back({r.what, r.predicted, r.measured, true, true, r.source, palette[i % palette.size()]});
-  }
+  for (const VerifyClassRow& r : v.classes)
+    pairs.push_back({r.what, r.predicted, r.measured, true, true, r.source, class_colour(r.what)});
   class_pairs(out, "verify-classes", pairs);
   out += "<h2>The report</h2>\n<pre>" + html_escape(format_verification(v, tolerance, version)) + "</pre>\n";
   out += "<p class=\"note\">" + html_escape("trainsim " + version + ".") + "</p>\n</body>\n</html>\n";

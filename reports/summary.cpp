@@ -13,6 +13,7 @@ namespace {
 using reports::Align;
 using reports::gib2;
 using reports::group_digits;
+using reports::share;
 using reports::strf;
 using reports::unsigned_pct;
 using reports::TextTable;
@@ -22,11 +23,6 @@ constexpr size_t kMaxStageRows = 64;
 
 double gib(Bytes b) { return b.gib(); }
 
-// Share of `part` in `whole` as a percentage string; "-" when whole is zero.
-std::string share(Time part, Time whole) {
-  if (whole.count_ps() <= 0) return "-";
-  return unsigned_pct(static_cast<double>(part.count_ps()) / static_cast<double>(whole.count_ps()));
-}
 
 std::string on_off(bool b) { return b ? "on" : "off"; }
 

@@ -31,6 +31,11 @@ std::string strf(const char* fmt, ...) {
   return s;
 }
 
+std::string share(Time part, Time whole) {
+  if (whole.count_ps() <= 0) return "-";
+  return unsigned_pct(static_cast<double>(part.count_ps()) / static_cast<double>(whole.count_ps()));
+}
+
 std::string csv_field(const std::string& s) {
   if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
   std::string out = "\"";

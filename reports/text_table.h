@@ -25,6 +25,8 @@ std::string strf(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 // 0.1234 -> "12.3%" (unsigned_pct) and "+12.3%" (signed_pct).
 std::string unsigned_pct(double fraction);
 std::string signed_pct(double fraction);
+// Share of `part` in `whole` as unsigned_pct ("12.3%"); "-" when whole is not positive.
+std::string share(Time part, Time whole);
 // A time in milliseconds with three decimals: "12.345 ms".
 std::string ms(Time t);
 
