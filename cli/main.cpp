@@ -49,6 +49,7 @@
 #define TRAINSIM_VERSION "unknown"
 #endif
 #include "sim/plan_export.h"
+#include "sim/text.h"
 
 namespace {
 
@@ -105,7 +106,8 @@ struct SweepFiles {
 };
 int run_sweep_command(const std::string& scenario, const std::vector<trainsim::SweepAxis>& axes,
                       trainsim::SweepOptions so, int top, const SweepFiles& files,
-                      const std::string& store_path, const std::vector<std::string>& from, bool resume = false) {
+                      const std::string& store_path, const std::vector<std::string>& from, bool resume = false,
+                      const std::string& command = "sweep") {
   // The stores first: a store that does not open fails the command before any point is predicted.
   std::unique_ptr<trainsim::ResultsStore> out_store;
   if (!store_path.empty() && trainsim::host_mpi_rank() == 0) {
@@ -169,6 +171,7 @@ int run_sweep_command(const std::string& scenario, const std::vector<trainsim::S
   }
   if (!res.ok()) return fail(res.status(), 2);
   trainsim::SweepResult& r = res.value();
+  r.command = command;
   if (trainsim::host_mpi_initialized()) {
     // Each process's points as {"point": index, "record": ...}, gathered to rank 0.
     nlohmann::json mine = nlohmann::json::array();
@@ -510,36 +513,54 @@ int main(int argc, char** argv) {
   int sweep_top = 0;
   std::string sweep_rank = "step";
   auto* swp = app.add_subcommand("sweep", "predict a scenario over every combination of a few keys' values (compare parallel strategies)");
-  swp->add_option("scenario", sweep_scenario, "scenario JSON file (omit for the embedded scenarios/quickstart.json)");
-  swp->add_option("--vary", sweep_vary, "KEY=V1,V2,... e.g. --vary parallel.tp=1,2,4,8 (repeatable: the product of all)")->required()->allow_extra_args(false);
-  swp->add_option("--set", sweep_overrides, "override a scenario field in every point, e.g. --set training.global_batch=512 (repeatable)")->allow_extra_args(false);
-  swp->add_option("--json", sweep_json_out, "write every point as JSON to FILE");
-  std::string sweep_csv_out, sweep_html_out;
-  swp->add_option("--csv", sweep_csv_out, "write every point as CSV to FILE, best first (one column per key)");
-  swp->add_option("--html", sweep_html_out,
-                  "write the sweep as one self-contained HTML page to FILE (bar charts of the best points' step and "
-                  "memory, then the table)");
-  swp->add_option("--calibration", sweep_calibration, "price ops from this calibration database (trainsim calibrate import)");
-  swp->add_option("--rank-by", sweep_rank,
-                  "step (shortest first; the default), tokens-per-gpu or tokens (most first), or train (the time to train "
-                  "training.train_tokens, with the failures section's interruptions; shortest first): what the table is ranked by");
-  swp->add_option("--top", sweep_top, "print only the N best rows of the table (the JSON keeps every point)");
-  swp->add_flag("--full", sweep_full, "simulate every rank of every point (default: fast mode, identical replicas collapsed)");
+  swp->add_option("--vary", sweep_vary, "KEY=V1,V2,... e.g. --vary parallel.tp=1,2,4,8 (repeatable: the product of all); "
+                                        "KEY=auto takes a rule's candidates, K1+K2+...=auto the combinations that fit together")
+      ->required()->allow_extra_args(false);
+  std::string search_keys = "tp,pp,vp,micro_batch,sp,recompute";
+  auto* srch = app.add_subcommand(
+      "search", "find the fastest parallel strategy that fits: every layout of the keys' values that the GPU count, batch "
+                "and model allow (a sweep over them, best first)");
+  srch->add_option("--keys", search_keys,
+                   "what to search, jointly: some of tp, pp, vp (with the interleaved schedule), cp, ep, micro_batch, sp "
+                   "(sequence parallelism), zero, recompute (default tp,pp,vp,micro_batch,sp,recompute; the rest keep "
+                   "the scenario's values)");
   std::string sweep_shard, sweep_store;
   std::vector<std::string> sweep_from;
-  swp->add_option("--shard", sweep_shard,
+  bool sweep_resume = false;
+  std::string sweep_csv_out, sweep_html_out;
+  int sweep_jobs = 0;
+  for (CLI::App* c : {swp, srch}) {   // sweep's options, search's too (one of them runs)
+    c->add_option("scenario", sweep_scenario, "scenario JSON file (omit for the embedded scenarios/quickstart.json)");
+    c->add_option("--set", sweep_overrides, "override a scenario field in every point, e.g. --set training.global_batch=512 (repeatable)")->allow_extra_args(false);
+    c->add_option("--json", sweep_json_out, "write every point as JSON to FILE");
+    c->add_option("--csv", sweep_csv_out, "write every point as CSV to FILE, best first (one column per key)");
+    c->add_option("--html", sweep_html_out,
+                  "write the result as one self-contained HTML page to FILE (bar charts of the best points' step and "
+                  "memory, then the table)");
+    c->add_option("--calibration", sweep_calibration, "price ops from this calibration database (trainsim calibrate import)");
+    c->add_option("--rank-by", sweep_rank,
+                  "step (shortest first; the default), tokens-per-gpu or tokens (most first), or train (the time to train "
+                  "training.train_tokens, with the failures section's interruptions; shortest first): what the table is ranked by");
+    c->add_option("--top", sweep_top,
+                  c == srch ? "print only the N best rows of the table (default 20; 0: every row; the JSON keeps every point)"
+                            : "print only the N best rows of the table (the JSON keeps every point)");
+    c->add_option("--jobs", sweep_jobs,
+                  "threads predicting points at once (default: one per core; the results do not depend on it)");
+    c->add_flag("--full", sweep_full, "simulate every rank of every point (default: fast mode, identical replicas collapsed)");
+    c->add_option("--shard", sweep_shard,
                   "I/N: predict only the points whose index % N = I (one of N shards, e.g. jobs of a batch scheduler); "
                   "under mpirun the processes split the points among themselves instead");
-  swp->add_option("--store", sweep_store,
+    c->add_option("--store", sweep_store,
                   "record the points this run predicted in this SQLite results store (created if missing), as they come");
-  bool sweep_resume = false;
-  swp->add_flag("--resume", sweep_resume,
+    c->add_flag("--resume", sweep_resume,
                 "with --store: take the points this trainsim version already recorded there for this sweep instead of "
                 "predicting them again (a shard cut off, run again)");
-  swp->add_option("--from-store", sweep_from,
+    c->add_option("--from-store", sweep_from,
                   "predict nothing: take every point from these results stores (the shards' --store files; repeatable) "
-                  "and print the whole sweep")
-      ->allow_extra_args(false);
+                  "and print the whole result")
+        ->allow_extra_args(false);
+  }
+  auto* search_top_opt = srch->get_option("--top");
 
   // calibrate
   std::vector<std::string> cal_scenarios;
@@ -735,11 +756,43 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  if (*swp) {
+  if (*swp || *srch) {
+    if (*srch) {   // one joint auto axis over the keys asked
+      static const std::map<std::string, std::string> kFull = {
+          {"tp", "parallel.tp"}, {"pp", "parallel.pp"}, {"vp", "parallel.vp"}, {"cp", "parallel.cp"},
+          {"ep", "parallel.ep"}, {"micro_batch", "training.micro_batch"}, {"sp", "parallel.sequence_parallel"},
+          {"zero", "parallel.zero"}, {"recompute", "parallel.recompute"}};
+      std::string joint;
+      std::stringstream ks(search_keys);
+      std::string k;
+      while (std::getline(ks, k, ',')) {
+        k = trainsim::trim(k);
+        auto it = kFull.find(k);
+        if (it == kFull.end())
+          return fail(Status::error(trainsim::Error{"--keys", "", "\"" + k + "\"",
+                                                    "accepted: tp, pp, vp, cp, ep, micro_batch, sp, zero, recompute "
+                                                    "(comma-separated)"}),
+                      2);
+        joint += (joint.empty() ? "" : "+") + it->second;
+      }
+      if (joint.empty())
+        return fail(Status::error(trainsim::Error{"--keys", "", "\"" + search_keys + "\"",
+                                                  "at least one of tp, pp, vp, cp, ep, micro_batch, sp, zero, recompute"}),
+                    2);
+      sweep_vary = {joint + "=auto"};
+      if (search_top_opt->count() == 0) sweep_top = 20;
+    }
     auto axes = trainsim::parse_sweep_axes(sweep_vary);
     if (!axes.ok()) return fail(axes.status(), 2);
     trainsim::SweepOptions so;
     so.fast = !sweep_full;
+    if (sweep_jobs < 0 || sweep_jobs > 1024)
+      return fail(Status::error(trainsim::Error{"--jobs", "", std::to_string(sweep_jobs),
+                                                "a number of threads from 1 to 1024 (0 or no --jobs: one per core)"}),
+                  2);
+    so.jobs = sweep_jobs > 0 ? sweep_jobs
+              : trainsim::host_mpi_launched_size() > 1 ? 1
+                                                        : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     if (!trainsim::parse_sweep_rank(sweep_rank, &so.rank_by))
       return fail(Status::error(trainsim::Error{"--rank-by", "", "\"" + sweep_rank + "\"",
                                                 "accepted: \"step\", \"tokens-per-gpu\", \"tokens\" or \"train\""}),
@@ -776,13 +829,14 @@ int main(int argc, char** argv) {
     if (!mpi)
       return run_sweep_command(sweep_scenario, axes.value(), so, sweep_top,
                                SweepFiles{sweep_json_out, sweep_csv_out, sweep_html_out}, sweep_store, sweep_from,
-                               sweep_resume);
+                               sweep_resume, *srch ? "search" : "sweep");
     // Under mpirun: process r of N predicts the points of shard r/N; rank 0 gathers and reports.
     if (Status st = trainsim::host_mpi_init(); !st.ok()) return fail(st, 2);
     so.shard = trainsim::host_mpi_rank();
     so.shards = trainsim::host_mpi_size();
     const int rc = run_sweep_command(sweep_scenario, axes.value(), so, sweep_top,
-                                     SweepFiles{sweep_json_out, sweep_csv_out, sweep_html_out}, sweep_store, {});
+                                     SweepFiles{sweep_json_out, sweep_csv_out, sweep_html_out}, sweep_store, {},
+                                     false, *srch ? "search" : "sweep");
     if (rc != 0) trainsim::host_mpi_abort(rc);
     trainsim::host_mpi_finalize();
     return rc;

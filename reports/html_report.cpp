@@ -516,8 +516,8 @@ std::string html_escape(const std::string& s) {
 std::string sweep_html(const SweepResult& r, const std::string& version) {
   using namespace html_page;
   std::string out;
-  head(out, "trainsim sweep: " + r.scenario);
-  out += "<h1>trainsim sweep: " + html_escape(r.scenario) + "</h1>\n";
+  head(out, "trainsim " + r.command + ": " + r.scenario);
+  out += "<h1>trainsim " + html_escape(r.command) + ": " + html_escape(r.scenario) + "</h1>\n";
   const std::vector<size_t> order = sweep_ranking(r);
   std::vector<size_t> charted;   // predicted points, best first
   size_t refused = 0;

@@ -23,23 +23,28 @@ size_t best_fit(const SweepResult& r, const std::vector<size_t>& order) {
   return r.points.size();
 }
 
-// A column title per axis: the key without its section ("tp"), or the whole key where two axes
-// would share a title.
+// A column title per key of the axes (tied keys each apart): the key without its section ("tp"),
+// or the whole key where two keys would share a title.
 std::vector<std::string> titles(const std::vector<SweepAxis>& axes) {
-  std::vector<std::string> shortn, out;
-  for (const auto& a : axes) {
-    std::string t;
+  std::vector<std::string> keys, shortn, out;
+  for (const auto& a : axes)
     for (const auto& k : a.keys) {
       const size_t dot = k.find('.');
-      t += (t.empty() ? "" : "+") + (dot == std::string::npos ? k : k.substr(dot + 1));
+      keys.push_back(k);
+      shortn.push_back(dot == std::string::npos ? k : k.substr(dot + 1));
     }
-    shortn.push_back(t);
-  }
-  for (size_t i = 0; i < axes.size(); ++i) {
+  for (size_t i = 0; i < keys.size(); ++i) {
     int same = 0;
     for (const auto& s : shortn) same += s == shortn[i];
-    out.push_back(same > 1 ? axes[i].key : shortn[i]);
+    out.push_back(same > 1 ? keys[i] : shortn[i]);
   }
+  return out;
+}
+
+// A point's value of each key, in the order of titles() ("KEY=VALUE" of SweepPoint::set).
+std::vector<std::string> key_values(const SweepPoint& p) {
+  std::vector<std::string> out;
+  for (const auto& o : p.set) out.push_back(o.substr(o.find('=') + 1));
   return out;
 }
 
@@ -88,7 +93,7 @@ std::string format_sweep(const SweepResult& r, size_t top) {
   std::string out;
   std::string shape;
   for (const auto& a : r.axes) shape += (shape.empty() ? "" : " x ") + a.key + " (" + std::to_string(a.values.size()) + ")";
-  out += strf("trainsim sweep: %s, %zu points: %s; %s mode; ranked by %s\n", r.scenario.c_str(), r.points.size(),
+  out += strf("trainsim %s: %s, %zu points: %s; %s mode; ranked by %s\n", r.command.c_str(), r.scenario.c_str(), r.points.size(),
               shape.c_str(), r.fast ? "fast" : "full",
               r.rank_by == SweepRank::kStep     ? "step time"
               : r.rank_by == SweepRank::kTokens ? "tokens/s"
@@ -140,7 +145,7 @@ std::string format_sweep(const SweepResult& r, size_t top) {
   for (size_t k = 0; k < order.size(); ++k) {
     const SweepPoint& p = r.points[order[k]];
     std::vector<std::string> row = {std::to_string(k + 1)};
-    for (const auto& v : p.values) row.push_back(v);
+    for (auto& v : key_values(p)) row.push_back(std::move(v));
     if (!p.ok) {
       for (int i = 0; i < 8 + total + train + speed; ++i) row.push_back(i == 0 && p.dp > 0 ? std::to_string(p.dp) : "-");
       row.push_back("refused: " + first_error(p.error));
@@ -153,6 +158,7 @@ std::string format_sweep(const SweepResult& r, size_t top) {
       } else {
         verdict = distance(r.rank_by, p, r.points[best]);
       }
+      if (order[k] == r.given) verdict += " (as given)";
       row.push_back(std::to_string(p.dp));
       row.push_back(secs(p.step_s));
       if (total) row.push_back(reports::group_digits(p.tokens_per_s));
@@ -188,6 +194,24 @@ std::string format_sweep(const SweepResult& r, size_t top) {
     for (const auto& p : r.points) ok += p.computed && p.ok;
     out += ok ? "no point fits in the GPU's memory\n" : here ? "no point could be predicted\n" : "no point here\n";
   }
+  if (r.given < r.points.size() && r.points[r.given].computed) {
+    const SweepPoint& g = r.points[r.given];
+    size_t place = 0;
+    while (place < order.size() && order[place] != r.given) ++place;
+    std::string where = strf("#%zu of %zu", place + 1, order.size());
+    if (!g.ok) {
+      out += strf("as given (%s): %s, refused: %s\n", point_name(g).c_str(), where.c_str(), first_error(g.error).c_str());
+    } else if (g.oom) {
+      out += strf("as given (%s): %s, does not fit (peak %.2f of %.2f GiB)\n", point_name(g).c_str(), where.c_str(),
+                  g.peak_memory_gib, g.capacity_gib);
+    } else if (best < r.points.size() && best != r.given) {
+      out += strf("as given (%s): %s, step %s; %s: %s\n", point_name(g).c_str(), where.c_str(),
+                  secs(g.step_s).c_str(), best_label(r.rank_by), distance(r.rank_by, r.points[best], g).substr(6).c_str());
+    } else {
+      out += strf("as given (%s): %s, step %s: the best point\n", point_name(g).c_str(), where.c_str(),
+                  secs(g.step_s).c_str());
+    }
+  }
   size_t refused = 0;
   for (const auto& p : r.points) refused += p.computed && !p.ok;
   if (refused) out += strf("%zu point(s) refused; `trainsim run` with the same --set values prints every error\n", refused);
@@ -222,6 +246,7 @@ ordered_json sweep_json(const SweepResult& r) {
   for (size_t k = 0; k < order.size(); ++k) rank[order[k]] = k + 1;
   const size_t best = best_fit(r, order);
   j["best"] = best < r.points.size() ? ordered_json(best) : ordered_json(nullptr);
+  j["given"] = r.given < r.points.size() ? ordered_json(r.given) : ordered_json(nullptr);
   ordered_json pts = ordered_json::array();
   for (size_t i = 0; i < r.points.size(); ++i) {
     const SweepPoint& p = r.points[i];

@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <condition_variable>
 #include <cstdint>
 #include <type_traits>
 #include <set>
+#include <thread>
+#include <mutex>
 
 #include <nlohmann/json.hpp>
 
@@ -165,6 +168,159 @@ void predict_point(const nlohmann::json& base, const std::string& label, const s
   p->speed_cost_s = q.gpu_speed.cost.seconds();
 }
 
+// A scenario's value of an auto key, written as the candidates are ("8", "true", "interleaved");
+// "" for a key without one.
+std::string scenario_value(const Scenario& s, const std::string& key) {
+  const ParallelSpec& p = s.parallel;
+  if (key == "parallel.tp") return std::to_string(p.tp);
+  if (key == "parallel.pp") return std::to_string(p.pp);
+  if (key == "parallel.vp") return std::to_string(p.vp);
+  if (key == "parallel.cp") return std::to_string(p.cp);
+  if (key == "parallel.ep") return std::to_string(p.ep);
+  if (key == "parallel.zero") return std::to_string(p.zero);
+  if (key == "parallel.recompute_layers") return std::to_string(p.recompute_layers);
+  if (key == "training.micro_batch") return std::to_string(s.training.micro_batch);
+  if (key == "parallel.recompute") return to_string(p.recompute);
+  if (key == "parallel.schedule") return to_string(p.schedule);
+  if (key == "parallel.sequence_parallel") return p.sequence_parallel ? "true" : "false";
+  if (key == "parallel.dp_overlap") return p.dp_overlap ? "true" : "false";
+  if (key == "parallel.ep_overlap") return p.ep_overlap ? "true" : "false";
+  if (key == "parallel.tp_overlap") return p.tp_overlap ? "true" : "false";
+  if (key == "parallel.zero3_reshard") return p.zero3_reshard ? "true" : "false";
+  if (key == "training.attention_kernel") return to_string(s.training.attention_kernel);
+  if (key == "training.framework") return to_string(s.training.framework);
+  return "";
+}
+
+// The keys a joint auto axis ("K1+K2+...=auto") may tie.
+constexpr const char* kJointKeys =
+    "parallel.tp, parallel.pp, parallel.vp, parallel.cp, parallel.ep, training.micro_batch, "
+    "parallel.sequence_parallel, parallel.zero, parallel.recompute";
+
+// The tuples of a joint auto axis: every combination of the keys' candidates that the GPU count,
+// the global batch and the loader accept together (the layouts a strategy search tries).
+// `keys` may gain parallel.schedule (vp varies: "interleaved" where vp > 1). On return *rule
+// says how the tuples were chosen; an error names what cannot be searched.
+Result<std::vector<std::vector<std::string>>> joint_auto_values(std::vector<std::string>* keys, const Scenario& s,
+                                                                const nlohmann::json& base, const std::string& label,
+                                                                const std::vector<std::string>& overrides,
+                                                                std::string* rule) {
+  const std::string axis = [&] {
+    std::string t;
+    for (const auto& k : *keys) t += (t.empty() ? "" : "+") + k;
+    return t + "=auto";
+  }();
+  auto has = [&](const char* k) { return std::find(keys->begin(), keys->end(), k) != keys->end(); };
+  std::set<std::string> seen;
+  for (const auto& k : *keys) {
+    if (!seen.insert(k).second)
+      return Status::error(Error{"--vary", "", axis, "\"" + k + "\" appears twice in the joint axis"});
+    static const std::set<std::string> joint = {"parallel.tp", "parallel.pp", "parallel.vp", "parallel.cp", "parallel.ep",
+                                                "training.micro_batch", "parallel.sequence_parallel", "parallel.zero",
+                                                "parallel.recompute"};
+    if (!joint.count(k))
+      return Status::error(Error{"--vary", "", axis,
+                                 "\"" + k + "\" cannot be searched jointly; a joint auto axis ties " + kJointKeys});
+  }
+  if (has("parallel.vp")) {
+    if (two_chunk_schedule(s.parallel.schedule))
+      return Status::error(Error{"--vary", "", axis,
+                                 std::string("schedule \"") + to_string(s.parallel.schedule) +
+                                     "\" runs two chunks per pipeline rank (vp is 2); leave parallel.vp out, or "
+                                     "--set parallel.schedule=1f1b"});
+    if (!has("parallel.schedule")) keys->push_back("parallel.schedule");
+  }
+  const int64_t gpus = s.cluster.gpus, layers = s.model.layers, global = s.training.global_batch;
+  // Each key's candidates; those of vp and micro_batch are filtered per tuple below.
+  std::vector<std::vector<std::string>> cand;
+  std::string tmp;
+  for (const auto& k : *keys) {
+    std::vector<std::string> c;
+    if (k == "parallel.vp") {
+      for (int v = 1; v <= 16; ++v) c.push_back(std::to_string(v));
+    } else if (k == "training.micro_batch") {
+      for (int v = 1; v <= 16; ++v) c.push_back(std::to_string(v));
+    } else if (k == "parallel.schedule") {
+      const Schedule one = s.parallel.schedule == Schedule::kGpipe ? Schedule::kGpipe : Schedule::k1F1B;
+      c = {to_string(one), to_string(Schedule::kInterleaved)};
+    } else {
+      c = auto_values(k, s, &tmp);
+    }
+    if (c.empty()) return Status::error(Error{"--vary", "", axis, "\"" + k + "\" has no candidate in this scenario"});
+    cand.push_back(std::move(c));
+  }
+  auto at = [&](const std::vector<size_t>& idx, const char* k, int64_t dflt) -> int64_t {
+    for (size_t i = 0; i < keys->size(); ++i)
+      if ((*keys)[i] == k) return std::stoll(cand[i][idx[i]]);
+    return dflt;
+  };
+  auto text = [&](const std::vector<size_t>& idx, const char* k, const std::string& dflt) -> std::string {
+    for (size_t i = 0; i < keys->size(); ++i)
+      if ((*keys)[i] == k) return cand[i][idx[i]];
+    return dflt;
+  };
+  const bool dp_fixed = [&] {
+    for (const auto& o : overrides)
+      if (override_key(o) == "parallel.dp") return true;
+    return base.is_object() && base.contains("parallel") && base["parallel"].is_object() &&
+           base["parallel"].contains("dp");
+  }();
+  std::vector<std::vector<std::string>> out;
+  size_t tuples = 0, refused = 0;
+  std::string first_refusal;
+  std::vector<size_t> idx(keys->size(), 0);
+  constexpr size_t kMaxTuples = 2000000;
+  while (true) {
+    if (++tuples > kMaxTuples)
+      return Status::error(Error{"--vary", "", axis,
+                                 "more than " + std::to_string(kMaxTuples) + " combinations to try; fix some of these "
+                                 "keys with --set, or search fewer jointly"});
+    const int64_t tp = at(idx, "parallel.tp", s.parallel.tp), pp = at(idx, "parallel.pp", s.parallel.pp),
+                  cp = at(idx, "parallel.cp", s.parallel.cp), vp = at(idx, "parallel.vp", s.parallel.vp),
+                  mb = at(idx, "training.micro_batch", s.training.micro_batch);
+    bool ok = gpus % (tp * pp * cp) == 0;
+    const int64_t dp = ok ? gpus / (tp * pp * cp) : 0;
+    if (ok && !dp_fixed) ok = global % (dp * mb) == 0;
+    if (ok && has("parallel.vp")) {
+      const bool inter = text(idx, "parallel.schedule", "") == to_string(Schedule::kInterleaved);
+      ok = inter == (vp > 1) && (vp == 1 || (pp >= 2 && layers % (pp * vp) == 0 &&
+                                             (dp_fixed || (global / (dp * mb)) % pp == 0)));
+    }
+    if (ok && text(idx, "parallel.sequence_parallel", "false") == "true") ok = tp > 1;
+    if (ok && has("parallel.zero") && at(idx, "parallel.zero", 0) > 0) ok = (dp_fixed ? s.parallel.dp : dp) > 1;
+    if (ok) {
+      std::vector<std::string> tuple, ovs = overrides;
+      for (size_t i = 0; i < keys->size(); ++i) {
+        tuple.push_back(cand[i][idx[i]]);
+        ovs.push_back((*keys)[i] + "=" + cand[i][idx[i]]);
+      }
+      auto sc = load_scenario_json(base, label, ovs);
+      if (sc.ok()) {
+        out.push_back(std::move(tuple));
+      } else {
+        if (refused++ == 0) first_refusal = message(sc.status());
+      }
+    }
+    size_t a = keys->size();
+    while (a-- > 0) {   // odometer, last key fastest
+      if (++idx[a] < cand[a].size()) break;
+      idx[a] = 0;
+    }
+    if (a == static_cast<size_t>(-1)) break;
+  }
+  *rule = "the combinations of each key's candidates that the scenario accepts: tp*pp*cp divides the GPUs, dp*micro_batch "
+          "divides the global batch (micro_batch up to 16), vp > 1 only interleaved with pp >= 2, layers divisible by "
+          "pp*vp and micro-batches by pp (vp up to 16), sequence_parallel only with tp > 1, zero > 0 only with dp > 1";
+  if (refused) {
+    std::string first = first_refusal.substr(0, first_refusal.find('\n'));
+    if (first.rfind("error: ", 0) == 0) first = first.substr(7);
+    *rule += "; " + std::to_string(refused) + " more the loader refused (the first: " + first + ")";
+  }
+  if (out.empty())
+    return Status::error(Error{"--vary", "", axis, "no combination fits this scenario (" + *rule + ")"});
+  return out;
+}
+
 constexpr const char* kAutoKeys =
     "parallel.tp, parallel.pp, parallel.cp, parallel.ep, training.micro_batch, parallel.zero, parallel.recompute, "
     "parallel.recompute_layers, "
@@ -199,7 +355,9 @@ Result<std::vector<SweepAxis>> parse_sweep_axes(const std::vector<std::string>& 
     for (auto v : split_values(t.substr(eq + 1), ',')) {
       v = trim(v);
       std::vector<std::string> parts;
-      if (tied) {
+      if (tied && v == "auto") {   // a joint auto axis: run_sweep lays out its tuples
+        parts.assign(a.keys.size(), v);
+      } else if (tied) {
         for (auto part : split_values(v, '+')) parts.push_back(trim(part));
       } else {
         parts.push_back(v);
@@ -292,7 +450,7 @@ Result<SweepResult> run_sweep(const std::string& path, const std::vector<SweepAx
   // KEY=auto: the candidates the base scenario (with the --set overrides) allows.
   std::vector<SweepAxis> ax = axes;
   for (auto& a : ax) {
-    if (a.keys.size() != 1 || a.values.size() != 1 || a.values[0] != "auto") continue;
+    if (a.values.size() != 1 || a.values[0] != "auto") continue;
     auto sc = load_scenario_json(base, label, opts.overrides);
     if (!sc.ok()) {
       Status st = Status::error(Error{"--vary", "", a.key + "=auto",
@@ -302,6 +460,21 @@ Result<SweepResult> run_sweep(const std::string& path, const std::vector<SweepAx
       return st;
     }
     std::string rule;
+    if (a.keys.size() > 1) {   // a joint axis: the tuples the scenario accepts
+      auto tuples = joint_auto_values(&a.keys, sc.value(), base, label, opts.overrides, &rule);
+      if (!tuples.ok()) return tuples.status();
+      a.key.clear();
+      for (const auto& k : a.keys) a.key += (a.key.empty() ? "" : "+") + k;
+      a.values.clear();
+      a.parts = std::move(tuples).value();
+      for (const auto& t : a.parts) {
+        std::string v;
+        for (const auto& x : t) v += (v.empty() ? "" : "+") + x;
+        a.values.push_back(v);
+      }
+      res.notes.push_back(a.key + "=auto: " + std::to_string(a.values.size()) + " combinations (" + rule + ")");
+      continue;
+    }
     auto vals = auto_values(a.key, sc.value(), &rule);
     if (rule.empty())
       return Status::error(Error{"--vary", "", a.key + "=auto", std::string("auto works for ") + kAutoKeys +
@@ -350,30 +523,90 @@ Result<SweepResult> run_sweep(const std::string& path, const std::vector<SweepAx
     }
   }
 
+  // The points laid out in product order; the base scenario's own values of the keys (given).
+  std::vector<std::string> given_set;
+  {
+    auto sc = load_scenario_json(base, label, opts.overrides);
+    if (sc.ok())
+      for (const auto& a : ax)
+        for (const auto& k : a.keys) given_set.push_back(k + "=" + scenario_value(sc.value(), k));
+  }
   const std::vector<int> shard_of = sweep_shard_of(count, opts.shards);
   std::vector<size_t> idx(ax.size(), 0);
+  std::vector<size_t> todo;   // points this run predicts, in product order
+  res.points.reserve(count);
   for (size_t n = 0; n < count; ++n) {
     SweepPoint p;
-    std::vector<std::string> overrides = opts.overrides;
     for (size_t a = 0; a < ax.size(); ++a) {
       p.values.push_back(ax[a].values[idx[a]]);
       for (auto& o : ax[a].overrides(idx[a])) p.set.push_back(std::move(o));
     }
-    overrides.insert(overrides.end(), p.set.begin(), p.set.end());
+    if (p.set == given_set) res.given = n;
     p.computed = opts.compute && shard_of[n] == opts.shard;
-    if (p.computed && !(opts.reuse && opts.reuse(res.key, n, &p))) {   // else another shard's point
-      predict_point(base, label, overrides, opts, &p);
-      if (opts.on_point) {
-        Status st = opts.on_point(res.key, n, count, p);
-        if (!st.ok()) return st;
-      }
-    }
+    if (p.computed && !(opts.reuse && opts.reuse(res.key, n, &p))) todo.push_back(n);   // else another shard's
     res.points.push_back(std::move(p));
     for (size_t a = ax.size(); a-- > 0;) {   // odometer, last axis fastest
       if (++idx[a] < ax[a].values.size()) break;
       idx[a] = 0;
     }
   }
+  auto predict_one = [&](size_t n) {
+    SweepPoint& p = res.points[n];
+    std::vector<std::string> overrides = opts.overrides;
+    overrides.insert(overrides.end(), p.set.begin(), p.set.end());
+    predict_point(base, label, overrides, opts, &p);
+  };
+  const size_t jobs = std::min<size_t>(std::max(1, opts.jobs), todo.size());
+  if (jobs <= 1) {
+    for (size_t n : todo) {
+      predict_one(n);
+      if (opts.on_point) {
+        Status st = opts.on_point(res.key, n, count, res.points[n]);
+        if (!st.ok()) return st;
+      }
+    }
+    return res;
+  }
+  // Worker threads take the points in product order; this thread hands each finished point to
+  // on_point in that order. Every point is predicted on its own, so the figures are those of one
+  // thread, byte for byte.
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<char> done(todo.size(), 0);
+  size_t next = 0;
+  bool stop = false;
+  auto work = [&] {
+    while (true) {
+      size_t k;
+      {
+        std::lock_guard<std::mutex> lk(mu);
+        if (stop || next == todo.size()) return;
+        k = next++;
+      }
+      predict_one(todo[k]);
+      {
+        std::lock_guard<std::mutex> lk(mu);
+        done[k] = 1;
+      }
+      cv.notify_all();
+    }
+  };
+  std::vector<std::thread> pool;
+  for (size_t t = 0; t < jobs; ++t) pool.emplace_back(work);
+  Status failed;
+  for (size_t k = 0; k < todo.size() && failed.ok(); ++k) {
+    {
+      std::unique_lock<std::mutex> lk(mu);
+      cv.wait(lk, [&] { return done[k] != 0; });
+    }
+    if (opts.on_point) failed = opts.on_point(res.key, todo[k], count, res.points[todo[k]]);
+  }
+  {
+    std::lock_guard<std::mutex> lk(mu);
+    stop = true;
+  }
+  for (auto& t : pool) t.join();
+  if (!failed.ok()) return failed;
   return res;
 }
 

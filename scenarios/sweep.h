@@ -21,6 +21,14 @@
 // global batch up to 16; parallel.zero 0-3; every recompute mode, schedule and attention kernel; both values of
 // sequence_parallel, dp_overlap and ep_overlap. The notes list each expansion; SweepResult::axes
 // holds the expanded values.
+// A joint auto axis, "K1+K2+...=auto" over keys among parallel.tp, pp, vp, cp, ep, zero, recompute,
+// sequence_parallel and training.micro_batch (a strategy search: `trainsim search`), takes the
+// combinations of each key's candidates that fit together: tp*pp*cp divides the GPUs, dp*micro_batch
+// the global batch (micro_batch 1-16), vp > 1 (up to 16) only with pp >= 2, layers divisible by
+// pp*vp and micro-batches by pp; sequence_parallel only with tp > 1, zero > 0 only with dp > 1; and
+// each combination must load.
+// Varying vp ties parallel.schedule to it ("interleaved" where vp > 1, else the file's gpipe or
+// 1f1b). The note says how many combinations there are and how many more the loader refused.
 // Sharding (SweepOptions::shard / shards): a run predicts every shards-th point; the points go
 // to a results store (reports/results_store.h) under SweepResult::key, and a run with
 // compute = false lays the same points out for fill_sweep_point to fill from the store, so the
@@ -88,6 +96,9 @@ struct SweepOptions {
   // SweepResult::key and the sweep's point count: to record points as they come. An error stops
   // the sweep with it.
   std::function<Status(const std::string& key, size_t index, size_t points, const SweepPoint& p)> on_point;
+  // Threads predicting points at once (each point on one thread; the results are those of one
+  // thread, byte for byte). on_point still sees the points in product order.
+  int jobs = 1;
 };
 
 // At most this many points per sweep (product of the axes' value counts).
@@ -120,6 +131,7 @@ struct SweepPoint {
 
 struct SweepResult {
   std::string scenario;             // file, or "quickstart (embedded)"
+  std::string command = "sweep";    // what the reports call it: "sweep", or "search" (the CLI sets it)
   std::vector<SweepAxis> axes;
   std::vector<std::string> overrides;
   bool fast = true;
@@ -132,6 +144,9 @@ struct SweepResult {
   // the calibration path (not its content). Every shard of one sweep has the same key; a
   // results store keeps points under it.
   std::string key;
+  // The point whose every key has the scenario's own value (the file with the --set overrides:
+  // the strategy as given), or SIZE_MAX when no point does.
+  size_t given = static_cast<size_t>(-1);
 };
 
 // path "" = the embedded quickstart. Errors: the file cannot be read or is not JSON, a base

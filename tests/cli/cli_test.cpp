@@ -336,6 +336,32 @@ TEST_F(Cli, SweepPrintsATableAndWritesEveryPoint) {
   EXPECT_NE(r.out.find("missing.json"), std::string::npos) << r.out;
 }
 
+// `trainsim search`: the layouts of the keys asked, best first, and where the scenario as given
+// ranks; bad keys and thread counts are errors.
+TEST_F(Cli, SearchRanksTheLayoutsThatFit) {
+  CmdResult r = run("search --keys tp,pp,micro_batch --top 3 --jobs 2 --json " + path("search.json"));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("trainsim search: quickstart (embedded), 49 points"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("... 46 more"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("as given (parallel.tp=1 parallel.pp=1 training.micro_batch=1): #"), std::string::npos) << r.out;
+  std::ifstream in(path("search.json"));
+  const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << r.out;
+  EXPECT_EQ(j["points"].size(), 49u);
+  // One thread: the same JSON.
+  CmdResult one = run("search --keys tp,pp,micro_batch --jobs 1 --json " + path("search1.json"));
+  ASSERT_EQ(one.rc, 0) << one.out;
+  std::ifstream in1(path("search1.json"));
+  EXPECT_EQ(nlohmann::json::parse(in1, nullptr, false), j);
+  r = run("search --keys tp,bogus");
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_NE(r.out.find("\"bogus\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("accepted: tp, pp, vp"), std::string::npos) << r.out;
+  r = run("search --jobs -1");
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_NE(r.out.find("--jobs"), std::string::npos) << r.out;
+}
+
 // `trainsim sweep --shard I/N --store FILE` in three runs, then `--from-store` with the three
 // stores: the same output, byte for byte, as the sweep run at once; and the errors.
 TEST_F(Cli, ShardedSweepMergesToTheWholeSweep) {

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -359,7 +360,17 @@ TEST(Sweep, TiedKeysMoveTogether) {
   const auto j = sweep_json(res.value());
   EXPECT_EQ(j["points"][5]["values"]["cluster.gpus"], "32");
   EXPECT_EQ(j["points"][5]["values"]["training.global_batch"], "256");
-  EXPECT_NE(format_sweep(res.value()).find("gpus+global_batch"), std::string::npos);
+  {   // the table has a column per tied key
+    const std::string text = format_sweep(res.value());
+    const size_t h = text.find("\n#");
+    ASSERT_NE(h, std::string::npos) << text;
+    std::stringstream head(text.substr(h + 1, text.find('\n', h + 1) - h - 1));
+    std::vector<std::string> cols;
+    for (std::string w; head >> w;) cols.push_back(w);
+    ASSERT_GE(cols.size(), 4u) << text;
+    EXPECT_EQ(std::vector<std::string>(cols.begin(), cols.begin() + 4),
+              (std::vector<std::string>{"#", "gpus", "global_batch", "zero"}));
+  }
   // A value needs one part per tied key; a tied key may not be varied again.
   auto bad = parse_sweep_axes({"cluster.gpus+training.global_batch=8+64,16"});
   ASSERT_FALSE(bad.ok());
@@ -462,6 +473,141 @@ TEST(Sweep, AutoTakesTheCandidatesTheScenarioAllows) {
   ASSERT_FALSE(res.ok());
   EXPECT_NE(res.status().to_string().find("does not load"), std::string::npos) << res.status().to_string();
   EXPECT_NE(res.status().to_string().find("/training/global_batch"), std::string::npos) << res.status().to_string();
+}
+
+// A joint auto axis (`trainsim search`) takes exactly the layouts that fit together. The
+// quickstart: Llama 3 8B (32 layers, 32 heads, 8 kv heads) on 8 GPUs of a node, global batch 64.
+TEST(Sweep, JointAutoTakesExactlyTheLayoutsThatFitTogether) {
+  auto res = run_sweep("", axes({"parallel.tp+parallel.pp+training.micro_batch=auto"}), {});
+  ASSERT_TRUE(res.ok()) << res.status().to_string();
+  ASSERT_EQ(res->axes.size(), 1u);
+  // By hand: (tp, pp) with tp*pp | 8 (tp 1,2,4,8; pp 1,2,4,8): 10 pairs; dp = 8/(tp*pp); the
+  // micro-batch divides 64/dp, up to 16: 4 choices at dp 8 (1,2,4,8), 5 at dp 4, 2 and 1.
+  std::set<std::vector<std::string>> want;
+  for (int tp : {1, 2, 4, 8})
+    for (int pp : {1, 2, 4, 8}) {
+      if (8 % (tp * pp) != 0) continue;
+      const int dp = 8 / (tp * pp);
+      for (int mb = 1; mb <= 16; ++mb)
+        if (64 % (dp * mb) == 0) want.insert({std::to_string(tp), std::to_string(pp), std::to_string(mb)});
+    }
+  EXPECT_EQ(want.size(), 49u);
+  std::set<std::vector<std::string>> got(res->axes[0].parts.begin(), res->axes[0].parts.end());
+  EXPECT_EQ(got.size(), res->axes[0].parts.size()) << "no layout twice";
+  EXPECT_EQ(got, want);
+  ASSERT_EQ(res->points.size(), 49u);
+  for (const auto& p : res->points) {
+    ASSERT_TRUE(p.ok) << p.error;
+    const int tp = std::stoi(p.set[0].substr(12)), pp = std::stoi(p.set[1].substr(12));
+    EXPECT_EQ(p.dp * tp * pp, 8) << p.values[0];
+  }
+  // vp ties the schedule: interleaved exactly where vp > 1, with pp >= 2, 32 layers divisible by
+  // pp*vp (vp up to 16). By hand: pp 1: vp 1; pp 2: 1,2,4,8,16; pp 4: 1,2,4,8; pp 8: 1,2,4 over
+  // the (tp, pp) pairs: 13 at tp 1, 10 at tp 2, 6 at tp 4, 1 at tp 8.
+  res = run_sweep("", axes({"parallel.tp+parallel.pp+parallel.vp=auto"}), {});
+  ASSERT_TRUE(res.ok()) << res.status().to_string();
+  EXPECT_EQ(res->axes[0].keys,
+            (std::vector<std::string>{"parallel.tp", "parallel.pp", "parallel.vp", "parallel.schedule"}));
+  ASSERT_EQ(res->points.size(), 30u);
+  for (const auto& t : res->axes[0].parts) {
+    const int pp = std::stoi(t[1]), vp = std::stoi(t[2]);
+    EXPECT_EQ(t[3], vp > 1 ? "interleaved" : "1f1b") << t[0] << " " << t[1] << " " << t[2];
+    if (vp > 1) EXPECT_EQ(32 % (pp * vp), 0);
+  }
+  for (const auto& p : res->points) EXPECT_TRUE(p.ok) << p.error;
+  // sequence_parallel only with tp > 1; zero > 0 only with dp > 1 (tp 8: dp 1 keeps zero 0).
+  res = run_sweep("", axes({"parallel.tp+parallel.sequence_parallel+parallel.zero=auto"}), {});
+  ASSERT_TRUE(res.ok()) << res.status().to_string();
+  // tp 1: sp false x zero 0-3 (dp 8); tp 2, 4: sp both x zero 0-3; tp 8: sp both x zero 0.
+  EXPECT_EQ(res->points.size(), 4u + 8 + 8 + 2);
+  for (const auto& t : res->axes[0].parts) {
+    if (t[1] == "true") EXPECT_NE(t[0], "1");
+    if (t[0] == "8") EXPECT_EQ(t[2], "0");
+  }
+  // What cannot be searched jointly, and a schedule that fixes vp.
+  res = run_sweep("", axes({"parallel.tp+parallel.dp=auto"}), {});
+  ASSERT_FALSE(res.ok());
+  EXPECT_NE(res.status().to_string().find("\"parallel.dp\" cannot be searched jointly"), std::string::npos)
+      << res.status().to_string();
+  SweepOptions o;
+  o.overrides = {"parallel.pp=2", "parallel.dp=4", "parallel.schedule=dualpipev"};
+  res = run_sweep("", axes({"parallel.pp+parallel.vp=auto"}), o);
+  ASSERT_FALSE(res.ok());
+  EXPECT_NE(res.status().to_string().find("runs two chunks per pipeline rank"), std::string::npos)
+      << res.status().to_string();
+  // A layout nothing fits: 7 GPUs (the global batch 64 takes no dp of 7).
+  o.overrides = {"cluster.gpus=7", "training.global_batch=49", "parallel.dp=7"};
+  res = run_sweep("", axes({"parallel.tp+parallel.pp=auto"}), o);
+  ASSERT_TRUE(res.ok()) << res.status().to_string();
+  for (const auto& t : res->axes[0].parts) EXPECT_EQ(7 % (std::stoi(t[0]) * std::stoi(t[1])), 0);
+}
+
+// Threads change nothing: the same points, figures and bytes, and on_point sees the points in
+// product order.
+TEST(Sweep, JobsGiveTheSameBytesAndOnPointInOrder) {
+  const auto ax = axes({"parallel.tp+parallel.pp+training.micro_batch=auto"});
+  std::vector<size_t> seen1, seen3;
+  SweepOptions o1, o3;
+  o1.on_point = [&](const std::string&, size_t i, size_t, const SweepPoint&) {
+    seen1.push_back(i);
+    return Status();
+  };
+  o3.jobs = 3;
+  o3.on_point = [&](const std::string&, size_t i, size_t n, const SweepPoint& p) {
+    EXPECT_TRUE(p.computed);
+    EXPECT_EQ(n, 49u);
+    seen3.push_back(i);
+    return Status();
+  };
+  auto r1 = run_sweep("", ax, o1);
+  auto r3 = run_sweep("", ax, o3);
+  ASSERT_TRUE(r1.ok() && r3.ok());
+  EXPECT_EQ(sweep_json(r1.value()).dump(), sweep_json(r3.value()).dump());
+  EXPECT_EQ(format_sweep(r1.value()), format_sweep(r3.value()));
+  ASSERT_EQ(seen1.size(), 49u);
+  EXPECT_EQ(seen1, seen3);
+  EXPECT_TRUE(std::is_sorted(seen3.begin(), seen3.end()));
+  // An on_point error stops the sweep with it, threads or not.
+  o3.on_point = [&](const std::string&, size_t i, size_t, const SweepPoint&) {
+    return i >= 5 ? Status::error("disk full") : Status();
+  };
+  auto bad = run_sweep("", ax, o3);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().to_string().find("disk full"), std::string::npos);
+}
+
+// The point with the scenario's own values is the strategy as given: the report says where it
+// ranks and how far the best point is.
+TEST(Sweep, GivenIsTheScenariosOwnStrategy) {
+  auto res = run_sweep("", axes({"parallel.tp+parallel.pp+training.micro_batch=auto"}), {});
+  ASSERT_TRUE(res.ok()) << res.status().to_string();
+  ASSERT_LT(res->given, res->points.size());
+  const SweepPoint& g = res->points[res->given];
+  EXPECT_EQ(g.set, (std::vector<std::string>{"parallel.tp=1", "parallel.pp=1", "training.micro_batch=1"}));
+  const auto order = sweep_ranking(res.value());
+  const size_t place = std::find(order.begin(), order.end(), res->given) - order.begin();
+  const std::string text = format_sweep(res.value());
+  EXPECT_NE(text.find("as given (parallel.tp=1 parallel.pp=1 training.micro_batch=1): #" + std::to_string(place + 1) +
+                      " of 49, step "),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("(as given)\n"), std::string::npos) << text;
+  EXPECT_EQ(sweep_json(res.value())["given"], res->given);
+  // The best point that fits is no slower than the given one.
+  size_t best = res->points.size();
+  for (size_t i : order)
+    if (res->points[i].ok && !res->points[i].oom) {
+      best = i;
+      break;
+    }
+  ASSERT_LT(best, res->points.size());
+  EXPECT_LE(res->points[best].step_s, g.step_s);
+  // The scenario's values are not among the points: no given point, no line.
+  res = run_sweep("", axes({"parallel.tp=2,4"}), {});
+  ASSERT_TRUE(res.ok());
+  EXPECT_EQ(res->given, static_cast<size_t>(-1));
+  EXPECT_EQ(format_sweep(res.value()).find("as given"), std::string::npos);
+  EXPECT_TRUE(sweep_json(res.value())["given"].is_null());
 }
 
 TEST(Sweep, RankByThroughputOrdersByTheChosenFigure) {
