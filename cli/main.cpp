@@ -1,6 +1,8 @@
 // trainsim: the command-line front end. Only this file turns a Status into an exit code:
 //   0 success, 1 the run failed (I/O, simulation), 2 bad input (scenario, flags).
 #include <CLI/CLI.hpp>
+#include <cctype>
+#include <cmath>
 #include <chrono>
 #include <cstdio>
 #include <thread>
@@ -48,6 +50,7 @@
 #ifndef TRAINSIM_VERSION
 #define TRAINSIM_VERSION "unknown"
 #endif
+#include "scenarios/published_run.h"
 #include "sim/plan_export.h"
 #include "sim/text.h"
 
@@ -529,6 +532,7 @@ int main(int argc, char** argv) {
   bool sweep_resume = false;
   std::string sweep_csv_out, sweep_html_out;
   int sweep_jobs = 0;
+  std::string sweep_memory_limit = "100%";
   for (CLI::App* c : {swp, srch}) {   // sweep's options, search's too (one of them runs)
     c->add_option("scenario", sweep_scenario, "scenario JSON file (omit for the embedded scenarios/quickstart.json)");
     c->add_option("--set", sweep_overrides, "override a scenario field in every point, e.g. --set training.global_batch=512 (repeatable)")->allow_extra_args(false);
@@ -544,6 +548,9 @@ int main(int argc, char** argv) {
     c->add_option("--top", sweep_top,
                   c == srch ? "print only the N best rows of the table (default 20; 0: every row; the JSON keeps every point)"
                             : "print only the N best rows of the table (the JSON keeps every point)");
+    c->add_option("--memory-limit", sweep_memory_limit,
+                  "a point fits when its peak memory is at most this share of its GPU's, e.g. 90% (default 100%: "
+                  "whatever is not OOM); ranking only, the figures do not change");
     c->add_option("--jobs", sweep_jobs,
                   "threads predicting points at once (default: one per core; the results do not depend on it)");
     c->add_flag("--full", sweep_full, "simulate every rank of every point (default: fast mode, identical replicas collapsed)");
@@ -625,6 +632,10 @@ int main(int argc, char** argv) {
                   "after the table, the whole prediction report (as `trainsim run` prints it) of the scenario the row "
                   "with this id becomes; repeatable")
       ->allow_extra_args(false);
+  std::string val_scenarios;
+  val->add_option("--scenarios", val_scenarios,
+                  "write the scenario each published row becomes (its defaults applied and listed in its description) "
+                  "to DIR/ID.json, to run, sweep or search from (DIR is created if missing)");
 
   // verify
   std::string verify_scenario_path, verify_json_out, verify_tolerance = "5%", verify_db = "trainsim_results.db";
@@ -790,6 +801,18 @@ int main(int argc, char** argv) {
       return fail(Status::error(trainsim::Error{"--jobs", "", std::to_string(sweep_jobs),
                                                 "a number of threads from 1 to 1024 (0 or no --jobs: one per core)"}),
                   2);
+    {   // --memory-limit: "90%" or 0.9
+      std::string t = trainsim::trim(sweep_memory_limit);
+      const bool pct = !t.empty() && t.back() == '%';
+      if (pct) t.pop_back();
+      char* end = nullptr;
+      const double v = t.empty() ? NAN : std::strtod(t.c_str(), &end);
+      so.memory_limit = pct ? v / 100 : v;
+      if (t.empty() || end == nullptr || *end != '\0' || !(so.memory_limit > 0 && so.memory_limit <= 1))
+        return fail(Status::error(trainsim::Error{"--memory-limit", "", "\"" + sweep_memory_limit + "\"",
+                                                  "a share of each GPU's memory above 0 and at most 100%, e.g. 90% or 0.9"}),
+                    2);
+    }
     so.jobs = sweep_jobs > 0 ? sweep_jobs
               : trainsim::host_mpi_launched_size() > 1 ? 1
                                                         : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -970,6 +993,43 @@ int main(int argc, char** argv) {
     if (rc == 0 && !vcsv_out.empty()) rc = write_report(vcsv_out, trainsim::validate_csv(rows.value()));
     if (rc == 0 && !vhtml_out.empty())
       rc = write_report(vhtml_out, trainsim::validate_html(rows.value(), summary, runs_path, costs, TRAINSIM_VERSION));
+    if (rc == 0 && !val_scenarios.empty()) {
+      std::error_code ec;
+      std::filesystem::create_directories(val_scenarios, ec);
+      if (ec)
+        return fail(Status::error(trainsim::Error{"--scenarios", "", val_scenarios, "cannot create the directory: " + ec.message()}),
+                    1);
+      auto raw = trainsim::read_run_rows(runs_path);
+      if (!raw.ok()) return fail(raw.status(), 2);
+      size_t written = 0, other = 0;
+      for (const auto& row : raw.value()) {
+        auto rs = trainsim::scenario_from_row(row.raw, std::filesystem::path(runs_path).parent_path().string());
+        if (!rs.ok() || rs->document.is_null()) {
+          ++other;
+          continue;
+        }
+        nlohmann::json doc = rs->document;
+        std::string desc = "Published run " + row.id;
+        if (row.raw.contains("source") && row.raw["source"].is_string()) desc += " (" + row.raw["source"].get<std::string>() + ")";
+        desc += ", as `trainsim validate` replays it.";
+        if (!rs->defaults.empty()) {
+          desc += " Defaults applied:";
+          for (const auto& d : rs->defaults) desc += " " + d + ";";
+          desc.pop_back();
+          desc += ".";
+        }
+        doc["description"] = desc;
+        std::string name = row.id;
+        for (char& ch : name)
+          if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.')) ch = '_';
+        const std::string file = (std::filesystem::path(val_scenarios) / (name + ".json")).string();
+        if (Status st = trainsim::write_text_file(file, doc.dump(2) + "\n"); !st.ok()) return fail(st, 1);
+        ++written;
+      }
+      std::printf("wrote %zu scenario file(s) to %s", written, val_scenarios.c_str());
+      if (other) std::printf(" (%zu row(s) did not become one: a scenario row names its file, or the row is unsupported)", other);
+      std::printf("\n");
+    }
     return rc;
   }
   return 0;

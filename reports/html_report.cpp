@@ -559,11 +559,11 @@ std::string sweep_html(const SweepResult& r, const std::string& version) {
     const auto t = [&](const char* what, double s) {
       return reports::strf("%s: %s %s", name.c_str(), what, format_time(Time::from_seconds(s)).c_str());
     };
-    bar(out, reports::strf("%zu. %s%s", k + 1, name.c_str(), p.oom ? " OOM" : ""),
+    bar(out, reports::strf("%zu. %s%s", k + 1, name.c_str(), p.oom ? " OOM" : !sweep_fits(p, r.memory_limit) ? " over limit" : ""),
         {{p.compute_s, comp, t("compute", p.compute_s)},
          {p.exposed_comm_s, comm, t("exposed comm", p.exposed_comm_s)},
          {p.bubble_s, bub, t("bubble", p.bubble_s)}},
-        full, y, h, p.oom, lw);
+        full, y, h, !sweep_fits(p, r.memory_limit), lw);
     const double x = lw + (full > 0 ? p.step_s / full * kChartWidth : 0);
     out += "<text x=\"" + px(x + 4) + "\" y=\"" + px(y + h - 3) + "\">" + format_time(Time::from_seconds(p.step_s)) +
            "</text>\n";
@@ -583,7 +583,7 @@ std::string sweep_html(const SweepResult& r, const std::string& version) {
     const SweepPoint& p = r.points[charted[k]];
     const std::string name = point_label(p);
     bar(out, reports::strf("%zu. %s", k + 1, name.c_str()),
-        {{p.peak_memory_gib, p.oom ? "#b00020" : "#59a14f",
+        {{p.peak_memory_gib, !sweep_fits(p, r.memory_limit) ? "#b00020" : "#59a14f",
           reports::strf("%s: peak %.2f GiB on rank %u, capacity %.2f GiB", name.c_str(), p.peak_memory_gib, p.peak_rank,
                         p.capacity_gib)}},
         mfull, y, h, false, lw);
@@ -594,7 +594,8 @@ std::string sweep_html(const SweepResult& r, const std::string& version) {
            "\" y=\"" + px(y + h - 3) + "\">" + reports::strf("%.1f GiB", p.peak_memory_gib) + "</text>\n";
     y += h + gap;
   }
-  out += "</svg>\n<div>\n" + legend_item("#59a14f", "fits") + legend_item("#b00020", "OOM") +
+  out += "</svg>\n<div>\n" + legend_item("#59a14f", "fits") +
+         legend_item("#b00020", r.memory_limit < 1 ? "OOM or over the memory limit" : "OOM") +
          "<span class=\"key\">black tick: the GPU's capacity</span>\n</div>\n";
   out += "<h2>Every point</h2>\n<pre>" + html_escape(format_sweep(r)) + "</pre>\n";
   out += "<p class=\"note\">" + html_escape("trainsim " + version + "; sweep key " + r.key + ".") +

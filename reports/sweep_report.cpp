@@ -19,7 +19,7 @@ std::string secs(double s) { return format_time(Time::from_seconds(s)); }
 // The best point that fits in `order` (sweep_ranking); r.points.size() when none does.
 size_t best_fit(const SweepResult& r, const std::vector<size_t>& order) {
   for (size_t i : order)
-    if (r.points[i].ok && !r.points[i].oom) return i;
+    if (sweep_fits(r.points[i], r.memory_limit)) return i;
   return r.points.size();
 }
 
@@ -53,6 +53,20 @@ std::string first_error(const std::string& e) {
   std::string line = e.substr(0, e.find('\n'));
   if (line.rfind("error: ", 0) == 0) line = line.substr(7);
   return line;
+}
+
+// "90%": a memory limit as a percentage, in its shortest form.
+std::string limit_text(double limit) {
+  std::string t = strf("%.2f", limit * 100);
+  while (t.back() == '0') t.pop_back();
+  if (t.back() == '.') t.pop_back();
+  return t + "%";
+}
+
+// A computed point's status in the JSON and CSV: invalid (refused), oom (the prediction's
+// verdict), over_limit (fits, but above SweepResult::memory_limit), ok.
+const char* status_of(const SweepResult& r, const SweepPoint& p) {
+  return !p.ok ? "invalid" : p.oom ? "oom" : !sweep_fits(p, r.memory_limit) ? "over_limit" : "ok";
 }
 
 std::string point_name(const SweepPoint& p) {
@@ -113,6 +127,9 @@ std::string format_sweep(const SweepResult& r, size_t top) {
     out += "every point: " + s + "\n";
   }
   for (const auto& n : r.notes) out += "note: " + n + "\n";
+  if (r.memory_limit < 1)
+    out += "note: a point fits when its peak memory is at most " + limit_text(r.memory_limit) +
+           " of its GPU's (--memory-limit)\n";
   if (r.rank_by == SweepRank::kTrain) {
     bool any = false;
     for (const auto& p : r.points) any |= p.computed && p.ok && p.train_s > 0;
@@ -153,6 +170,9 @@ std::string format_sweep(const SweepResult& r, size_t top) {
       std::string verdict;
       if (p.oom) {
         verdict = strf("OOM on rank %u (%.1f of %.1f GiB)", p.peak_rank, p.peak_memory_gib, p.capacity_gib);
+      } else if (!sweep_fits(p, r.memory_limit)) {
+        verdict = strf("over the %s memory limit on rank %u (%.1f of %.1f GiB)", limit_text(r.memory_limit).c_str(),
+                       p.peak_rank, p.peak_memory_gib, p.capacity_gib);
       } else if (order[k] == best) {
         verdict = best_label(r.rank_by);
       } else {
@@ -175,11 +195,13 @@ std::string format_sweep(const SweepResult& r, size_t top) {
   if (top > 0 && order.size() > top) {
     size_t oom = 0, refused = 0;
     for (size_t k = top; k < order.size(); ++k) {
-      oom += r.points[order[k]].ok && r.points[order[k]].oom;
+      oom += r.points[order[k]].ok && !sweep_fits(r.points[order[k]], r.memory_limit);
       refused += !r.points[order[k]].ok;
     }
-    t.add_raw(strf("... %zu more (%zu fit, %zu OOM, %zu refused; --json writes every point)", order.size() - top,
-                   order.size() - top - oom - refused, oom, refused));
+    t.add_raw(strf("... %zu more (%zu fit, %zu %s, %zu refused; --json writes every point)", order.size() - top,
+                   order.size() - top - oom - refused, oom,
+                   r.memory_limit < 1 ? ("OOM or over the " + limit_text(r.memory_limit) + " limit").c_str() : "OOM",
+                   refused));
   }
   out += t.render("");
   out += "\n";
@@ -201,9 +223,10 @@ std::string format_sweep(const SweepResult& r, size_t top) {
     std::string where = strf("#%zu of %zu", place + 1, order.size());
     if (!g.ok) {
       out += strf("as given (%s): %s, refused: %s\n", point_name(g).c_str(), where.c_str(), first_error(g.error).c_str());
-    } else if (g.oom) {
-      out += strf("as given (%s): %s, does not fit (peak %.2f of %.2f GiB)\n", point_name(g).c_str(), where.c_str(),
-                  g.peak_memory_gib, g.capacity_gib);
+    } else if (!sweep_fits(g, r.memory_limit)) {
+      out += strf("as given (%s): %s, does not fit (peak %.2f of %.2f GiB%s)\n", point_name(g).c_str(), where.c_str(),
+                  g.peak_memory_gib, g.capacity_gib,
+                  g.oom ? "" : (", over the " + limit_text(r.memory_limit) + " limit").c_str());
     } else if (best < r.points.size() && best != r.given) {
       out += strf("as given (%s): %s, step %s; %s: %s\n", point_name(g).c_str(), where.c_str(),
                   secs(g.step_s).c_str(), best_label(r.rank_by), distance(r.rank_by, r.points[best], g).substr(6).c_str());
@@ -260,7 +283,7 @@ ordered_json sweep_json(const SweepResult& r) {
       vals[o.substr(0, eq)] = o.substr(eq + 1);
     }
     q["values"] = std::move(vals);
-    q["status"] = !p.ok ? "invalid" : p.oom ? "oom" : "ok";
+    q["status"] = status_of(r, p);
     q["error"] = p.error;
     auto num = [&](double v) { return p.ok ? json_number(v) : ordered_json(nullptr); };
     q["dp"] = p.dp > 0 ? ordered_json(p.dp) : ordered_json(nullptr);
@@ -321,7 +344,7 @@ std::string sweep_csv(const SweepResult& r) {
         if (o.compare(0, key.size() + 1, key + "=") == 0) v = o.substr(key.size() + 1);
       row.push_back(v);
     }
-    row.push_back(!p.ok ? "invalid" : p.oom ? "oom" : "ok");
+    row.push_back(status_of(r, p));
     row.push_back(p.dp > 0 ? std::to_string(p.dp) : "");
     auto num = [&](double v) { row.push_back(p.ok ? csv_number(v) : ""); };
     for (double v : {p.step_s, p.tokens_per_s, p.tokens_per_s_per_gpu, p.mfu, p.hfu, p.compute_s, p.exposed_comm_s,

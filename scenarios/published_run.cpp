@@ -429,6 +429,7 @@ Result<RowScenario> scenario_from_row(const nlohmann::json& row, const std::stri
     return out;
   }
   out.scenario = std::move(s).value();
+  out.document = std::move(doc);
   {   // Not in the row schema: the format the frameworks reduce gradients in by default.
     const ParallelSpec& ps = out.scenario.parallel;
     if (reduces_dp_gradients(out.scenario.model, ps)) {

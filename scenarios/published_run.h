@@ -38,6 +38,10 @@ struct RowScenario {
   // Non-empty when the row cannot be simulated; the scenario is then incomplete. Forms:
   // "unsupported: moe", "unsupported: context parallelism (cp=2)", "invalid: <loader errors>".
   std::string unsupported;
+  // A published row: the scenario document it became (what load_scenario_json loaded, its
+  // defaults applied), to write as a scenario file (`trainsim validate --scenarios DIR`); null
+  // for a scenario row (that names its file) and where `unsupported` is set.
+  nlohmann::json document;
 };
 
 // One JSON value per non-blank line; an error names the file and the line.

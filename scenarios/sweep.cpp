@@ -420,6 +420,10 @@ Result<SweepResult> run_sweep(const std::string& path, const std::vector<SweepAx
   res.overrides = opts.overrides;
   res.fast = opts.fast;
   res.rank_by = opts.rank_by;
+  res.memory_limit = opts.memory_limit;
+  if (!(opts.memory_limit > 0 && opts.memory_limit <= 1))
+    return Status::error(Error{"--memory-limit", "", std::to_string(opts.memory_limit),
+                               "a share of each GPU's memory above 0 and at most 100%, e.g. 90%"});
 
   // What the axes and the overrides set.
   std::set<std::string> set_keys;
@@ -645,7 +649,7 @@ std::vector<size_t> sweep_ranking(const SweepResult& r) {
   std::vector<size_t> order;
   for (size_t i = 0; i < r.points.size(); ++i)
     if (r.points[i].computed) order.push_back(i);
-  auto cls = [&](const SweepPoint& p) { return !p.ok ? 2 : p.oom ? 1 : 0; };
+  auto cls = [&](const SweepPoint& p) { return !p.ok ? 2 : !sweep_fits(p, r.memory_limit) ? 1 : 0; };
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
     const SweepPoint &x = r.points[a], &y = r.points[b];
     if (cls(x) != cls(y)) return cls(x) < cls(y);

@@ -96,6 +96,10 @@ struct SweepOptions {
   // SweepResult::key and the sweep's point count: to record points as they come. An error stops
   // the sweep with it.
   std::function<Status(const std::string& key, size_t index, size_t points, const SweepPoint& p)> on_point;
+  // A point fits when its peak memory is at most this share of its GPU's (and the prediction is
+  // not OOM): 0.9 leaves a tenth for the allocator's fragmentation and what the memory model does
+  // not count. Ranking and verdicts only: the points' figures do not depend on it.
+  double memory_limit = 1.0;
   // Threads predicting points at once (each point on one thread; the results are those of one
   // thread, byte for byte). on_point still sees the points in product order.
   int jobs = 1;
@@ -131,7 +135,8 @@ struct SweepPoint {
 
 struct SweepResult {
   std::string scenario;             // file, or "quickstart (embedded)"
-  std::string command = "sweep";    // what the reports call it: "sweep", or "search" (the CLI sets it)
+  std::string command = "sweep";
+  double memory_limit = 1.0;        // SweepOptions::memory_limit    // what the reports call it: "sweep", or "search" (the CLI sets it)
   std::vector<SweepAxis> axes;
   std::vector<std::string> overrides;
   bool fast = true;
@@ -165,8 +170,13 @@ std::string sweep_scenario_name(const std::string& path);
 // each, and the costlier one all of it).
 std::vector<int> sweep_shard_of(size_t points, int shards);
 
-// Point indices, best first: predicted points that fit in memory by rank_by, then those that do
-// not fit by rank_by, then the refused ones in product order (ties keep product order). Points
+// Whether predicted point p fits: not OOM, and its peak at most `limit` of its GPU's memory.
+inline bool sweep_fits(const SweepPoint& p, double limit) {
+  return p.ok && !p.oom && p.peak_memory_gib <= limit * p.capacity_gib;
+}
+
+// Point indices, best first: predicted points that fit in memory (sweep_fits with the result's
+// memory_limit) by rank_by, then those that do not fit by rank_by, then the refused ones in product order (ties keep product order). Points
 // this run does not have (computed = false) are left out.
 std::vector<size_t> sweep_ranking(const SweepResult& r);
 

@@ -357,6 +357,12 @@ TEST_F(Cli, SearchRanksTheLayoutsThatFit) {
   EXPECT_EQ(r.rc, 2) << r.out;
   EXPECT_NE(r.out.find("\"bogus\""), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("accepted: tp, pp, vp"), std::string::npos) << r.out;
+  r = run("search --keys tp,pp --memory-limit 60%");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("at most 60% of its GPU's (--memory-limit)"), std::string::npos) << r.out;
+  r = run("search --keys tp --memory-limit 120%");
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_NE(r.out.find("\"120%\""), std::string::npos) << r.out;
   r = run("search --jobs -1");
   EXPECT_EQ(r.rc, 2) << r.out;
   EXPECT_NE(r.out.find("--jobs"), std::string::npos) << r.out;
@@ -451,6 +457,56 @@ TEST_F(Cli, ResumedSweepPredictsOnlyWhatTheStoreLacks) {
     EXPECT_NE(r.out.find("--resume"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("needs --store FILE"), std::string::npos) << r.out;
   }
+}
+
+// validate --scenarios DIR: each published row as a scenario file, whose prediction is the
+// validation's; a scenario row (that names its file) is counted, not written.
+TEST_F(Cli, ValidateWritesEachRowsScenario) {
+  const std::string rows = path("runs.jsonl");
+  std::vector<std::string> ids;
+  {
+    std::ifstream in(kSrc + "/../shared/validation/published_runs.jsonl");
+    ASSERT_TRUE(in.good());
+    std::ofstream out(rows);
+    std::string line;
+    while (std::getline(in, line) && ids.size() < 3) {
+      const auto j = nlohmann::json::parse(line, nullptr, false);
+      if (!j.is_object() || !j.contains("id") || j.value("model", nlohmann::json::object()).value("arch", "") != "dense")
+        continue;
+      out << line << "\n";
+      ids.push_back(j["id"].get<std::string>());
+    }
+    out << R"({"id": "a-scenario-row", "scenario": ")" << kSrc
+        << R"(/scenarios/quickstart.json", "measured": {"tokens_per_s_per_gpu": 9000}})" << "\n";
+  }
+  ASSERT_EQ(ids.size(), 3u);
+  CmdResult r = run("validate " + rows + " --json " + path("v.json") + " --scenarios " + path("rows/sub"));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("wrote 3 scenario file(s) to " + path("rows/sub") + " (1 row(s) did not become one"),
+            std::string::npos)
+      << r.out;
+  std::ifstream vin(path("v.json"));
+  const nlohmann::json v = nlohmann::json::parse(vin, nullptr, false);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const std::string file = path("rows/sub/" + ids[i] + ".json");
+    std::ifstream fin(file);
+    const nlohmann::json doc = nlohmann::json::parse(fin, nullptr, false);
+    ASSERT_TRUE(doc.is_object()) << file;
+    EXPECT_EQ(doc["name"], ids[i]);
+    EXPECT_NE(doc["description"].get<std::string>().find("Published run " + ids[i]), std::string::npos);
+    CmdResult one = run("run --fast " + file + " --json " + path("one.json"));
+    ASSERT_EQ(one.rc, 0) << one.out;
+    std::ifstream oin(path("one.json"));
+    const nlohmann::json o = nlohmann::json::parse(oin, nullptr, false);
+    ASSERT_EQ(v["rows"][i]["id"], ids[i]);
+    // The file's first dense rows (SC'21 Table 1) compare hardware TFLOP/s.
+    ASSERT_EQ(v["rows"][i]["metric"], "tflops_per_gpu (hardware)") << ids[i];
+    EXPECT_EQ(o["hardware_tflops_per_gpu"].get<double>(), v["rows"][i]["predicted"].get<double>())
+        << ids[i] << " predicts what validate predicted";
+  }
+  r = run("validate " + rows + " --scenarios " + path("runs.jsonl/x"));
+  EXPECT_EQ(r.rc, 1) << r.out;
+  EXPECT_NE(r.out.find("--scenarios"), std::string::npos) << r.out;
 }
 
 TEST_F(Cli, ValidateWithCalibrationPricesOnlyTheRowsOfItsGpu) {

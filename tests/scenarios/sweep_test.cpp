@@ -610,6 +610,49 @@ TEST(Sweep, GivenIsTheScenariosOwnStrategy) {
   EXPECT_TRUE(sweep_json(res.value())["given"].is_null());
 }
 
+// --memory-limit: a point over the share of its GPU's memory ranks with the OOM points, says
+// so, and is "over_limit" in the JSON and CSV; the figures are the same.
+TEST(Sweep, MemoryLimitRanksBigPointsWithTheOomOnes) {
+  const auto ax = axes({"parallel.tp+parallel.pp+training.micro_batch=auto"});
+  auto all = run_sweep("", ax, {});
+  ASSERT_TRUE(all.ok());
+  // A limit between the smallest and the largest peak that fits.
+  double lo = 1e9, hi = 0;
+  for (const auto& p : all->points)
+    if (p.ok && !p.oom) lo = std::min(lo, p.peak_memory_gib), hi = std::max(hi, p.peak_memory_gib);
+  ASSERT_LT(lo, hi);
+  SweepOptions o;
+  o.memory_limit = (lo + hi) / 2 / all->points[0].capacity_gib;
+  auto lim = run_sweep("", ax, o);
+  ASSERT_TRUE(lim.ok());
+  EXPECT_EQ(lim->memory_limit, o.memory_limit);
+  const auto order = sweep_ranking(lim.value());
+  const auto j = sweep_json(lim.value());
+  bool behind = false;   // once a point does not fit, none after it does
+  size_t over = 0;
+  for (size_t k = 0; k < order.size(); ++k) {
+    const SweepPoint& p = lim->points[order[k]];
+    EXPECT_EQ(p.fingerprint, all->points[order[k]].fingerprint) << "the figures do not change";
+    const bool fits = p.ok && !p.oom && p.peak_memory_gib <= (lo + hi) / 2 + 1e-9;
+    EXPECT_EQ(sweep_fits(p, o.memory_limit), fits);
+    if (!fits) behind = true;
+    else EXPECT_FALSE(behind) << k;
+    if (p.ok && !p.oom && !fits) {
+      ++over;
+      EXPECT_EQ(j["points"][order[k]]["status"], "over_limit");
+    }
+  }
+  EXPECT_GT(over, 0u);
+  const std::string text = format_sweep(lim.value());
+  EXPECT_NE(text.find("note: a point fits when its peak memory is at most "), std::string::npos) << text;
+  EXPECT_NE(text.find("memory limit on rank "), std::string::npos) << text;
+  EXPECT_NE(sweep_csv(lim.value()).find(",over_limit,"), std::string::npos);
+  o.memory_limit = 0;
+  EXPECT_FALSE(run_sweep("", ax, o).ok());
+  o.memory_limit = 1.5;
+  EXPECT_FALSE(run_sweep("", ax, o).ok());
+}
+
 TEST(Sweep, RankByThroughputOrdersByTheChosenFigure) {
   // Weak scaling x tp: the step barely moves with the GPU count, the job's tokens/s does.
   const auto ax = axes({"cluster.gpus+training.global_batch=8+64,16+128,32+256", "parallel.tp=1,2"});
