@@ -106,7 +106,7 @@ struct SweepOptions {
 };
 
 // At most this many points per sweep (product of the axes' value counts).
-constexpr size_t kMaxSweepPoints = 4096;
+constexpr size_t kMaxSweepPoints = 16384;
 
 struct SweepPoint {
   std::vector<std::string> values;  // one per axis (tied keys: "64+512")
