@@ -559,7 +559,10 @@ std::string sweep_html(const SweepResult& r, const std::string& version) {
     const auto t = [&](const char* what, double s) {
       return reports::strf("%s: %s %s", name.c_str(), what, format_time(Time::from_seconds(s)).c_str());
     };
-    bar(out, reports::strf("%zu. %s%s", k + 1, name.c_str(), p.oom ? " OOM" : !sweep_fits(p, r.memory_limit) ? " over limit" : ""),
+    bar(out,
+        reports::strf("%zu. %s%s%s", k + 1, name.c_str(),
+                      p.oom ? " OOM" : !sweep_fits(p, r.memory_limit) ? " over limit" : "",
+                      charted[k] == r.given ? " (as given)" : ""),
         {{p.compute_s, comp, t("compute", p.compute_s)},
          {p.exposed_comm_s, comm, t("exposed comm", p.exposed_comm_s)},
          {p.bubble_s, bub, t("bubble", p.bubble_s)}},

@@ -294,7 +294,13 @@ TEST(Sweep, HtmlPageChartsTheBestPointsAndKeepsTheTable) {
   ASSERT_NE(a, std::string::npos);
   const std::string step = html.substr(a, b - a);
   const SweepPoint& best = res->points[order[0]];
-  const std::string first = "1. tp=" + best.values[0] + " zero=" + best.values[1] + "</text>";
+  const std::string first = "1. tp=" + best.values[0] + " zero=" + best.values[1] +
+                            (order[0] == res->given ? " (as given)" : "") + "</text>";
+  // The scenario's own point (tp 1, zero 3) is marked.
+  ASSERT_LT(res->given, res->points.size());
+  EXPECT_NE(step.find("tp=1 zero=3" + std::string(res->points[res->given].oom ? " OOM" : "") + " (as given)</text>"),
+            std::string::npos)
+      << step.substr(0, 2000);
   EXPECT_NE(step.find(first), std::string::npos) << step.substr(0, 600);
   EXPECT_NE(step.find("data-v=\"" + reports::strf("%.17g", best.compute_s) + "\""), std::string::npos);
   size_t labels = 0, pale = 0;
