@@ -518,7 +518,9 @@ TEST(Sweep, JointAutoTakesExactlyTheLayoutsThatFitTogether) {
   for (const auto& t : res->axes[0].parts) {
     const int pp = std::stoi(t[1]), vp = std::stoi(t[2]);
     EXPECT_EQ(t[3], vp > 1 ? "interleaved" : "1f1b") << t[0] << " " << t[1] << " " << t[2];
-    if (vp > 1) EXPECT_EQ(32 % (pp * vp), 0);
+    if (vp > 1) {
+      EXPECT_EQ(32 % (pp * vp), 0);
+    }
   }
   for (const auto& p : res->points) EXPECT_TRUE(p.ok) << p.error;
   // sequence_parallel only with tp > 1; zero > 0 only with dp > 1 (tp 8: dp 1 keeps zero 0).
@@ -527,8 +529,12 @@ TEST(Sweep, JointAutoTakesExactlyTheLayoutsThatFitTogether) {
   // tp 1: sp false x zero 0-3 (dp 8); tp 2, 4: sp both x zero 0-3; tp 8: sp both x zero 0.
   EXPECT_EQ(res->points.size(), 4u + 8 + 8 + 2);
   for (const auto& t : res->axes[0].parts) {
-    if (t[1] == "true") EXPECT_NE(t[0], "1");
-    if (t[0] == "8") EXPECT_EQ(t[2], "0");
+    if (t[1] == "true") {
+      EXPECT_NE(t[0], "1");
+    }
+    if (t[0] == "8") {
+      EXPECT_EQ(t[2], "0");
+    }
   }
   // What cannot be searched jointly, and a schedule that fixes vp.
   res = run_sweep("", axes({"parallel.tp+parallel.dp=auto"}), {});
@@ -641,8 +647,11 @@ TEST(Sweep, MemoryLimitRanksBigPointsWithTheOomOnes) {
     EXPECT_EQ(p.fingerprint, all->points[order[k]].fingerprint) << "the figures do not change";
     const bool fits = p.ok && !p.oom && p.peak_memory_gib <= (lo + hi) / 2 + 1e-9;
     EXPECT_EQ(sweep_fits(p, o.memory_limit), fits);
-    if (!fits) behind = true;
-    else EXPECT_FALSE(behind) << k;
+    if (!fits) {
+      behind = true;
+    } else {
+      EXPECT_FALSE(behind) << k;
+    }
     if (p.ok && !p.oom && !fits) {
       ++over;
       EXPECT_EQ(j["points"][order[k]]["status"], "over_limit");
