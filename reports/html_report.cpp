@@ -600,6 +600,38 @@ std::string sweep_html(const SweepResult& r, const std::string& version) {
   out += "</svg>\n<div>\n" + legend_item("#59a14f", "fits") +
          legend_item("#b00020", r.memory_limit < 1 ? "OOM or over the memory limit" : "OOM") +
          "<span class=\"key\">black tick: the GPU's capacity</span>\n</div>\n";
+  // The landscape: the best point per (tp, pp), shaded by its step against the best one's.
+  const LayoutGrid grid = layout_grid(r);
+  if ((grid.tp.size() > 1 || grid.pp.size() > 1) && !charted.empty()) {
+    std::vector<size_t> place(r.points.size(), 0);
+    for (size_t k = 0; k < order.size(); ++k) place[order[k]] = k + 1;
+    const double best_step = r.points[order[0]].step_s;
+    out += "<h2>Best per tp x pp</h2>\n<table id=\"sweep-grid\">\n<tr><th></th>";
+    for (int pp : grid.pp) out += "<th class=\"n\">pp " + std::to_string(pp) + "</th>";
+    out += "</tr>\n";
+    for (size_t a = 0; a < grid.tp.size(); ++a) {
+      out += "<tr><th>tp " + std::to_string(grid.tp[a]) + "</th>";
+      for (size_t b = 0; b < grid.pp.size(); ++b) {
+        const size_t i = grid.best[a][b];
+        if (i == LayoutGrid::kNoPoint) {
+          out += grid.tried[a][b] ? "<td class=\"n\" style=\"background:#dddddd\">does not fit</td>" : "<td></td>";
+          continue;
+        }
+        const SweepPoint& p = r.points[i];
+        // Green at the best step, red from 1.5 times it.
+        const double f = std::clamp(best_step > 0 ? (p.step_s / best_step - 1) / 0.5 : 0.0, 0.0, 1.0);
+        const int red = static_cast<int>(std::lround(0x9b + f * (0xe1 - 0x9b)));
+        const int green = static_cast<int>(std::lround(0xd8 - f * (0xd8 - 0x8c)));
+        const int blue = static_cast<int>(std::lround(0x9b - f * (0x9b - 0x8c)));
+        out += reports::strf("<td class=\"n\" style=\"background:#%02x%02x%02x\" title=\"%s\">#%zu %s</td>", red, green,
+                             blue, html_escape(point_label(p)).c_str(), place[i],
+                             html_escape(format_time(Time::from_seconds(p.step_s))).c_str());
+      }
+      out += "</tr>\n";
+    }
+    out += "</table>\n<p class=\"note\">Each cell: the best point of that tp and pp whatever the other keys (its place "
+           "in the table and its step), green at the best step, red from 1.5 times it.</p>\n";
+  }
   out += "<h2>Every point</h2>\n<pre>" + html_escape(format_sweep(r)) + "</pre>\n";
   out += "<p class=\"note\">" + html_escape("trainsim " + version + "; sweep key " + r.key + ".") +
          "</p>\n</body>\n</html>\n";

@@ -1,6 +1,8 @@
 #include "reports/sweep_report.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <set>
 
 #include "reports/json_report.h"
@@ -101,7 +103,50 @@ std::string distance(SweepRank r, const SweepPoint& p, const SweepPoint& best) {
   return strf("fits, %+.1f%% step", (p.step_s / best.step_s - 1) * 100);
 }
 
+// A point's value of `key` as a whole number (SweepPoint::set), or -1.
+int key_int(const SweepPoint& p, const std::string& key) {
+  for (const auto& o : p.set)
+    if (o.size() > key.size() && o.compare(0, key.size(), key) == 0 && o[key.size()] == '=') {
+      char* end = nullptr;
+      const long v = std::strtol(o.c_str() + key.size() + 1, &end, 10);
+      return end && *end == '\0' && v > 0 && v <= (1 << 24) ? static_cast<int>(v) : -1;
+    }
+  return -1;
+}
+
 }  // namespace
+
+LayoutGrid layout_grid(const SweepResult& r) {
+  LayoutGrid g;
+  bool has_tp = false, has_pp = false;
+  for (const auto& a : r.axes)
+    for (const auto& k : a.keys) {
+      has_tp |= k == "parallel.tp";
+      has_pp |= k == "parallel.pp";
+    }
+  if (!has_tp || !has_pp) return g;
+  std::set<int> tps, pps;
+  for (const auto& p : r.points) {
+    if (!p.computed) continue;
+    const int tp = key_int(p, "parallel.tp"), pp = key_int(p, "parallel.pp");
+    if (tp > 0 && pp > 0) tps.insert(tp), pps.insert(pp);
+  }
+  if (tps.empty()) return g;
+  g.tp.assign(tps.begin(), tps.end());
+  g.pp.assign(pps.begin(), pps.end());
+  g.best.assign(g.tp.size(), std::vector<size_t>(g.pp.size(), LayoutGrid::kNoPoint));
+  g.tried.assign(g.tp.size(), std::vector<bool>(g.pp.size(), false));
+  auto at = [](const std::vector<int>& v, int x) { return std::lower_bound(v.begin(), v.end(), x) - v.begin(); };
+  for (size_t i : sweep_ranking(r)) {   // best first: a cell keeps the first point that fits
+    const SweepPoint& p = r.points[i];
+    const int tp = key_int(p, "parallel.tp"), pp = key_int(p, "parallel.pp");
+    if (tp <= 0 || pp <= 0) continue;
+    const size_t a = at(g.tp, tp), b = at(g.pp, pp);
+    g.tried[a][b] = true;
+    if (g.best[a][b] == LayoutGrid::kNoPoint && sweep_fits(p, r.memory_limit)) g.best[a][b] = i;
+  }
+  return g;
+}
 
 std::string format_sweep(const SweepResult& r, size_t top) {
   std::string out;
@@ -205,6 +250,30 @@ std::string format_sweep(const SweepResult& r, size_t top) {
   }
   out += t.render("");
   out += "\n";
+  const LayoutGrid grid = layout_grid(r);
+  if (grid.tp.size() > 1 || grid.pp.size() > 1) {
+    std::vector<size_t> place(r.points.size(), 0);
+    for (size_t k = 0; k < order.size(); ++k) place[order[k]] = k + 1;
+    std::vector<std::string> gh = {""};
+    std::vector<Align> ga = {Align::kLeft};
+    for (int pp : grid.pp) gh.push_back("pp " + std::to_string(pp)), ga.push_back(Align::kRight);
+    TextTable gt(gh, ga);
+    for (size_t a = 0; a < grid.tp.size(); ++a) {
+      std::vector<std::string> row = {"tp " + std::to_string(grid.tp[a])};
+      for (size_t b = 0; b < grid.pp.size(); ++b) {
+        const size_t i = grid.best[a][b];
+        row.push_back(i != LayoutGrid::kNoPoint ? strf("#%zu %s", place[i], secs(r.points[i].step_s).c_str())
+                      : grid.tried[a][b]      ? (r.memory_limit < 1 ? "too big" : "OOM")
+                                              : "");
+      }
+      gt.add(std::move(row));
+    }
+    out += strf("best per tp x pp (#: its place in the table, then its step; %s: none of the pair's points fits; "
+                "blank: no point)\n",
+                r.memory_limit < 1 ? "too big" : "OOM");
+    out += gt.render("");
+    out += "\n";
+  }
   if (best < r.points.size()) {
     const SweepPoint& b = r.points[best];
     out += strf("%s: %s: step %s, %s tokens/s (%s per GPU), MFU %.1f%%, peak %.2f of %.2f GiB\n",

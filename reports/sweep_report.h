@@ -6,6 +6,7 @@
 // Thread-safety: reentrant.
 #pragma once
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -13,6 +14,19 @@
 #include "scenarios/sweep.h"
 
 namespace trainsim {
+
+// The landscape of a sweep over parallel.tp and parallel.pp (e.g. `trainsim search`): per
+// (tp, pp) pair, the best of its points that fits (the first in sweep_ranking order), whatever
+// the other keys. tp and pp ascend; `best` is a point index, or kNoPoint with `tried` telling a
+// pair whose points all fail to fit (true) from one no point has (false). Empty (no tp) when the
+// axes lack either key or no point is computed.
+struct LayoutGrid {
+  static constexpr size_t kNoPoint = static_cast<size_t>(-1);
+  std::vector<int> tp, pp;
+  std::vector<std::vector<size_t>> best;   // [tp][pp]
+  std::vector<std::vector<bool>> tried;    // [tp][pp]
+};
+LayoutGrid layout_grid(const SweepResult& r);
 
 // top > 0: only the first `top` rows of the table, then a line saying how many more there are
 // (the summary lines still count every point).

@@ -668,6 +668,63 @@ TEST(Sweep, MemoryLimitRanksBigPointsWithTheOomOnes) {
   EXPECT_FALSE(run_sweep("", ax, o).ok());
 }
 
+// The landscape of a search: per (tp, pp), the best point that fits, against a brute-force
+// pass over every point; pairs whose points all fail to fit, and pairs without points.
+TEST(Sweep, LayoutGridIsTheBestFittingPointOfEachPair) {
+  for (double limit : {1.0, 0.5}) {   // at half the memory, some pairs fit with no micro-batch
+    SCOPED_TRACE(limit);
+    SweepOptions o;
+    o.memory_limit = limit;
+    auto res = run_sweep("", axes({"parallel.tp+parallel.pp+training.micro_batch=auto"}), o);
+    ASSERT_TRUE(res.ok());
+    const LayoutGrid g = layout_grid(res.value());
+    size_t several = 0;   // pairs with more than one point that fits (the choice matters)
+    EXPECT_EQ(g.tp, (std::vector<int>{1, 2, 4, 8}));
+    EXPECT_EQ(g.pp, (std::vector<int>{1, 2, 4, 8}));
+    size_t fit = 0, none = 0, empty = 0;
+    for (size_t a = 0; a < 4; ++a)
+      for (size_t b = 0; b < 4; ++b) {
+        // Brute force: the point of this pair that fits with the least step (ties: product order).
+        size_t want = LayoutGrid::kNoPoint, fits = 0;
+        bool any = false;
+        for (size_t i = 0; i < res->points.size(); ++i) {
+          const SweepPoint& p = res->points[i];
+          if (p.set[0] != "parallel.tp=" + std::to_string(g.tp[a]) || p.set[1] != "parallel.pp=" + std::to_string(g.pp[b]))
+            continue;
+          any = true;
+          fits += sweep_fits(p, o.memory_limit);
+          if (sweep_fits(p, o.memory_limit) && (want == LayoutGrid::kNoPoint || p.step_s < res->points[want].step_s))
+            want = i;
+        }
+        several += fits > 1;
+        EXPECT_EQ(g.best[a][b], want) << g.tp[a] << " " << g.pp[b];
+        EXPECT_EQ(g.tried[a][b], any) << g.tp[a] << " " << g.pp[b];
+        fit += want != LayoutGrid::kNoPoint;
+        none += any && want == LayoutGrid::kNoPoint;
+        empty += !any;
+      }
+    EXPECT_EQ(fit + none + empty, 16u);
+    EXPECT_EQ(empty, 6u) << "tp*pp over 8 GPUs";
+    EXPECT_GT(fit, 0u);
+    if (limit == 1.0) {
+      EXPECT_GT(several, 3u);
+      continue;
+    }
+    EXPECT_GT(none, 0u) << "the half-memory limit leaves some pairs without a point that fits";
+    const std::string text = format_sweep(res.value());
+    EXPECT_NE(text.find("best per tp x pp"), std::string::npos) << text;
+    EXPECT_NE(text.find("too big"), std::string::npos) << text;
+    const std::string html = sweep_html(res.value(), "v");
+    EXPECT_NE(html.find("<table id=\"sweep-grid\">"), std::string::npos);
+    EXPECT_NE(html.find("does not fit</td>"), std::string::npos);
+  }
+  // No tp or no pp among the keys: no grid.
+  auto res = run_sweep("", axes({"parallel.tp=1,2"}), {});
+  ASSERT_TRUE(res.ok());
+  EXPECT_TRUE(layout_grid(res.value()).tp.empty());
+  EXPECT_EQ(format_sweep(res.value()).find("best per tp x pp"), std::string::npos);
+}
+
 TEST(Sweep, RankByThroughputOrdersByTheChosenFigure) {
   // Weak scaling x tp: the step barely moves with the GPU count, the job's tokens/s does.
   const auto ax = axes({"cluster.gpus+training.global_batch=8+64,16+128,32+256", "parallel.tp=1,2"});
