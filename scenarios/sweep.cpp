@@ -308,9 +308,20 @@ Result<std::vector<std::vector<std::string>>> joint_auto_values(std::vector<std:
     }
     if (a == static_cast<size_t>(-1)) break;
   }
-  *rule = "the combinations of each key's candidates that the scenario accepts: tp*pp*cp divides the GPUs, dp*micro_batch "
-          "divides the global batch (micro_batch up to 16), vp > 1 only interleaved with pp >= 2, layers divisible by "
-          "pp*vp and micro-batches by pp (vp up to 16), sequence_parallel only with tp > 1, zero > 0 only with dp > 1";
+  {   // the rules of the keys searched
+    std::vector<std::string> parts;
+    if (has("parallel.tp") || has("parallel.pp") || has("parallel.cp")) parts.push_back("tp*pp*cp divides the GPUs");
+    if (has("training.micro_batch") || has("parallel.tp") || has("parallel.pp") || has("parallel.cp"))
+      parts.push_back(has("training.micro_batch") ? "dp*micro_batch divides the global batch (micro_batch up to 16)"
+                                                  : "dp*micro_batch divides the global batch");
+    if (has("parallel.vp"))
+      parts.push_back("vp > 1 (up to 16) only interleaved, with pp >= 2, the layers divisible by pp*vp and the "
+                      "micro-batches by pp");
+    if (has("parallel.sequence_parallel")) parts.push_back("sequence_parallel only with tp > 1");
+    if (has("parallel.zero")) parts.push_back("zero > 0 only with dp > 1");
+    *rule = "the combinations that fit together";
+    for (size_t i = 0; i < parts.size(); ++i) *rule += (i ? ", " : ": ") + parts[i];
+  }
   if (refused) {
     std::string first = first_refusal.substr(0, first_refusal.find('\n'));
     if (first.rfind("error: ", 0) == 0) first = first.substr(7);
