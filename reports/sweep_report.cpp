@@ -297,8 +297,17 @@ std::string format_sweep(const SweepResult& r, size_t top) {
                   g.peak_memory_gib, g.capacity_gib,
                   g.oom ? "" : (", over the " + limit_text(r.memory_limit) + " limit").c_str());
     } else if (best < r.points.size() && best != r.given) {
+      const SweepPoint& b = r.points[best];
       out += strf("as given (%s): %s, step %s; %s: %s\n", point_name(g).c_str(), where.c_str(),
-                  secs(g.step_s).c_str(), best_label(r.rank_by), distance(r.rank_by, r.points[best], g).substr(6).c_str());
+                  secs(g.step_s).c_str(), best_label(r.rank_by), distance(r.rank_by, b, g).substr(6).c_str());
+      // Where the difference is: the critical rank's parts and the memory, as given -> best.
+      auto delta = [&](const char* what, double from, double to) {
+        return strf("%s %s -> %s", what, secs(from).c_str(), secs(to).c_str());
+      };
+      out += "  as given -> best: " + delta("compute", g.compute_s, b.compute_s) + ", " +
+             delta("exposed comm", g.exposed_comm_s, b.exposed_comm_s) + ", " +
+             delta("bubble", g.bubble_s, b.bubble_s) +
+             strf(", peak memory %.2f -> %.2f GiB\n", g.peak_memory_gib, b.peak_memory_gib);
     } else {
       out += strf("as given (%s): %s, step %s: the best point\n", point_name(g).c_str(), where.c_str(),
                   secs(g.step_s).c_str());

@@ -614,6 +614,30 @@ TEST(Sweep, GivenIsTheScenariosOwnStrategy) {
     }
   ASSERT_LT(best, res->points.size());
   EXPECT_LE(res->points[best].step_s, g.step_s);
+  EXPECT_EQ(best, res->given) << "the quickstart's own layout is the best of tp x pp x micro-batch";
+  EXPECT_NE(text.find(": the best point\n"), std::string::npos) << text;
+  // With recompute searched too, the best drops the quickstart's selective recomputation: the
+  // line after says where the difference is, as given -> best.
+  auto rec = run_sweep("", axes({"parallel.tp+parallel.recompute=auto"}), {});
+  ASSERT_TRUE(rec.ok());
+  ASSERT_LT(rec->given, rec->points.size());
+  const auto rorder = sweep_ranking(rec.value());
+  best = rorder[0];
+  ASSERT_TRUE(sweep_fits(rec->points[best], 1.0));
+  if (best != rec->given) {
+    const std::string rtext = format_sweep(rec.value());
+    const SweepPoint& rg = rec->points[rec->given];
+    const SweepPoint& b = rec->points[best];
+    auto t = [](double x) { return format_time(Time::from_seconds(x)); };
+    EXPECT_NE(rtext.find("  as given -> best: compute " + t(rg.compute_s) + " -> " + t(b.compute_s) + ", exposed comm " +
+                        t(rg.exposed_comm_s) + " -> " + t(b.exposed_comm_s) + ", bubble " + t(rg.bubble_s) + " -> " +
+                        t(b.bubble_s) + ", peak memory " + reports::strf("%.2f -> %.2f GiB\n", rg.peak_memory_gib,
+                                                                          b.peak_memory_gib)),
+              std::string::npos)
+        << rtext;
+  } else {
+    ADD_FAILURE() << "selective recomputation came out best (the test expects a difference)";
+  }
   // The scenario's values are not among the points: no given point, no line.
   res = run_sweep("", axes({"parallel.tp=2,4"}), {});
   ASSERT_TRUE(res.ok());
