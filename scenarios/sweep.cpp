@@ -278,16 +278,16 @@ Result<std::vector<std::vector<std::string>>> joint_auto_values(std::vector<std:
     const int64_t tp = at(idx, "parallel.tp", s.parallel.tp), pp = at(idx, "parallel.pp", s.parallel.pp),
                   cp = at(idx, "parallel.cp", s.parallel.cp), vp = at(idx, "parallel.vp", s.parallel.vp),
                   mb = at(idx, "training.micro_batch", s.training.micro_batch);
-    bool ok = gpus % (tp * pp * cp) == 0;
-    const int64_t dp = ok ? gpus / (tp * pp * cp) : 0;
-    if (ok && !dp_fixed) ok = global % (dp * mb) == 0;
+    // dp: the file's (or a --set's), else the GPUs over tp*pp*cp.
+    bool ok = dp_fixed ? static_cast<int64_t>(s.parallel.dp) * tp * pp * cp == gpus : gpus % (tp * pp * cp) == 0;
+    const int64_t dp = !ok ? 0 : dp_fixed ? s.parallel.dp : gpus / (tp * pp * cp);
+    if (ok) ok = global % (dp * mb) == 0;
     if (ok && has("parallel.vp")) {
       const bool inter = text(idx, "parallel.schedule", "") == to_string(Schedule::kInterleaved);
-      ok = inter == (vp > 1) && (vp == 1 || (pp >= 2 && layers % (pp * vp) == 0 &&
-                                             (dp_fixed || (global / (dp * mb)) % pp == 0)));
+      ok = inter == (vp > 1) && (vp == 1 || (pp >= 2 && layers % (pp * vp) == 0 && (global / (dp * mb)) % pp == 0));
     }
     if (ok && text(idx, "parallel.sequence_parallel", "false") == "true") ok = tp > 1;
-    if (ok && has("parallel.zero") && at(idx, "parallel.zero", 0) > 0) ok = (dp_fixed ? s.parallel.dp : dp) > 1;
+    if (ok && has("parallel.zero") && at(idx, "parallel.zero", 0) > 0) ok = dp > 1;
     if (ok) {
       std::vector<std::string> tuple, ovs = overrides;
       for (size_t i = 0; i < keys->size(); ++i) {
