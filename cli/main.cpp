@@ -795,6 +795,7 @@ int main(int argc, char** argv) {
     }
     auto axes = trainsim::parse_sweep_axes(sweep_vary);
     if (!axes.ok()) return fail(axes.status(), 2);
+    if (*srch) axes.value()[0].joint = true;   // one key too: the layouts that fit
     trainsim::SweepOptions so;
     so.fast = !sweep_full;
     if (sweep_jobs < 0 || sweep_jobs > 1024)

@@ -193,9 +193,11 @@ std::string scenario_value(const Scenario& s, const std::string& key) {
 }
 
 // The keys a joint auto axis ("K1+K2+...=auto") may tie.
-constexpr const char* kJointKeys =
-    "parallel.tp, parallel.pp, parallel.vp, parallel.cp, parallel.ep, training.micro_batch, "
-    "parallel.sequence_parallel, parallel.zero, parallel.recompute";
+constexpr const char* kJointKeys[] = {"parallel.tp",          "parallel.pp",
+                                      "parallel.vp",          "parallel.cp",
+                                      "parallel.ep",          "training.micro_batch",
+                                      "parallel.sequence_parallel", "parallel.zero",
+                                      "parallel.recompute"};
 
 // The tuples of a joint auto axis: every combination of the keys' candidates that the GPU count,
 // the global batch and the loader accept together (the layouts a strategy search tries).
@@ -215,12 +217,11 @@ Result<std::vector<std::vector<std::string>>> joint_auto_values(std::vector<std:
   for (const auto& k : *keys) {
     if (!seen.insert(k).second)
       return Status::error(Error{"--vary", "", axis, "\"" + k + "\" appears twice in the joint axis"});
-    static const std::set<std::string> joint = {"parallel.tp", "parallel.pp", "parallel.vp", "parallel.cp", "parallel.ep",
-                                                "training.micro_batch", "parallel.sequence_parallel", "parallel.zero",
-                                                "parallel.recompute"};
-    if (!joint.count(k))
-      return Status::error(Error{"--vary", "", axis,
-                                 "\"" + k + "\" cannot be searched jointly; a joint auto axis ties " + kJointKeys});
+    if (std::find(std::begin(kJointKeys), std::end(kJointKeys), k) == std::end(kJointKeys)) {
+      std::string list;
+      for (const char* j : kJointKeys) list += (list.empty() ? "" : ", ") + std::string(j);
+      return Status::error(Error{"--vary", "", axis, "\"" + k + "\" cannot be searched jointly; a joint auto axis ties " + list});
+    }
   }
   if (has("parallel.vp")) {
     if (two_chunk_schedule(s.parallel.schedule))
@@ -475,7 +476,7 @@ Result<SweepResult> run_sweep(const std::string& path, const std::vector<SweepAx
       return st;
     }
     std::string rule;
-    if (a.keys.size() > 1) {   // a joint axis: the tuples the scenario accepts
+    if (a.keys.size() > 1 || a.joint) {   // a joint axis: the tuples the scenario accepts
       auto tuples = joint_auto_values(&a.keys, sc.value(), base, label, opts.overrides, &rule);
       if (!tuples.ok()) return tuples.status();
       a.key.clear();

@@ -53,6 +53,9 @@ struct SweepAxis {
   // The keys the axis sets (one, or the tied ones) and, per value, each key's value.
   std::vector<std::string> keys;
   std::vector<std::vector<std::string>> parts;
+  // With the value "auto": take the combinations that fit together even for one key (a search of
+  // one key); tied keys always do.
+  bool joint = false;
   // The point's overrides for value v: "KEY=VALUE" per key.
   std::vector<std::string> overrides(size_t v) const;
 };

@@ -353,6 +353,15 @@ TEST_F(Cli, SearchRanksTheLayoutsThatFit) {
   ASSERT_EQ(one.rc, 0) << one.out;
   std::ifstream in1(path("search1.json"));
   EXPECT_EQ(nlohmann::json::parse(in1, nullptr, false), j);
+  // One key is searched with the same rules: sequence parallelism only where tp > 1.
+  r = run("search --keys sp --set parallel.tp=2 --set parallel.dp=4 --json " + path("sp.json"));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  std::ifstream spin(path("sp.json"));
+  EXPECT_EQ(nlohmann::json::parse(spin, nullptr, false)["points"].size(), 2u) << r.out;
+  r = run("search --keys sp --json " + path("sp1.json"));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  std::ifstream sp1(path("sp1.json"));
+  EXPECT_EQ(nlohmann::json::parse(sp1, nullptr, false)["points"].size(), 1u) << "tp 1: sp false only: " << r.out;
   r = run("search --keys tp,bogus");
   EXPECT_EQ(r.rc, 2) << r.out;
   EXPECT_NE(r.out.find("\"bogus\""), std::string::npos) << r.out;
