@@ -1,6 +1,7 @@
 // trainsim: the command-line front end. Only this file turns a Status into an exit code:
 //   0 success, 1 the run failed (I/O, simulation), 2 bad input (scenario, flags).
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <chrono>
@@ -769,26 +770,26 @@ int main(int argc, char** argv) {
 
   if (*swp || *srch) {
     if (*srch) {   // one joint auto axis over the keys asked
-      static const std::map<std::string, std::string> kFull = {
+      static const std::pair<const char*, const char*> kKeys[] = {
           {"tp", "parallel.tp"}, {"pp", "parallel.pp"}, {"vp", "parallel.vp"}, {"cp", "parallel.cp"},
           {"ep", "parallel.ep"}, {"micro_batch", "training.micro_batch"}, {"sp", "parallel.sequence_parallel"},
           {"zero", "parallel.zero"}, {"recompute", "parallel.recompute"}};
+      std::string accepted;
+      for (const auto& [name, key] : kKeys) accepted += (accepted.empty() ? "" : ", ") + std::string(name);
       std::string joint;
       std::stringstream ks(search_keys);
       std::string k;
       while (std::getline(ks, k, ',')) {
         k = trainsim::trim(k);
-        auto it = kFull.find(k);
-        if (it == kFull.end())
+        const auto* it = std::find_if(std::begin(kKeys), std::end(kKeys), [&](const auto& e) { return k == e.first; });
+        if (it == std::end(kKeys))
           return fail(Status::error(trainsim::Error{"--keys", "", "\"" + k + "\"",
-                                                    "accepted: tp, pp, vp, cp, ep, micro_batch, sp, zero, recompute "
-                                                    "(comma-separated)"}),
+                                                    "accepted: " + accepted + " (comma-separated)"}),
                       2);
-        joint += (joint.empty() ? "" : "+") + it->second;
+        joint += (joint.empty() ? "" : "+") + std::string(it->second);
       }
       if (joint.empty())
-        return fail(Status::error(trainsim::Error{"--keys", "", "\"" + search_keys + "\"",
-                                                  "at least one of tp, pp, vp, cp, ep, micro_batch, sp, zero, recompute"}),
+        return fail(Status::error(trainsim::Error{"--keys", "", "\"" + search_keys + "\"", "at least one of " + accepted}),
                     2);
       sweep_vary = {joint + "=auto"};
       if (search_top_opt->count() == 0) sweep_top = 20;

@@ -25,16 +25,21 @@ size_t best_fit(const SweepResult& r, const std::vector<size_t>& order) {
   return r.points.size();
 }
 
-// A column title per key of the axes (tied keys each apart): the key without its section ("tp"),
-// or the whole key where two keys would share a title.
-std::vector<std::string> titles(const std::vector<SweepAxis>& axes) {
-  std::vector<std::string> keys, shortn, out;
-  for (const auto& a : axes)
-    for (const auto& k : a.keys) {
-      const size_t dot = k.find('.');
-      keys.push_back(k);
-      shortn.push_back(dot == std::string::npos ? k : k.substr(dot + 1));
-    }
+// The keys of the axes in order, tied keys each apart: the table's and the CSV's columns.
+std::vector<std::string> axis_keys(const SweepResult& r) {
+  std::vector<std::string> keys;
+  for (const auto& a : r.axes) keys.insert(keys.end(), a.keys.begin(), a.keys.end());
+  return keys;
+}
+
+// A column title per key (axis_keys): the key without its section ("tp"), or the whole key where
+// two keys would share a title.
+std::vector<std::string> titles(const std::vector<std::string>& keys) {
+  std::vector<std::string> shortn, out;
+  for (const auto& k : keys) {
+    const size_t dot = k.find('.');
+    shortn.push_back(dot == std::string::npos ? k : k.substr(dot + 1));
+  }
   for (size_t i = 0; i < keys.size(); ++i) {
     int same = 0;
     for (const auto& s : shortn) same += s == shortn[i];
@@ -43,12 +48,13 @@ std::vector<std::string> titles(const std::vector<SweepAxis>& axes) {
   return out;
 }
 
-// A point's value of each key, in the order of titles() ("KEY=VALUE" of SweepPoint::set).
-std::vector<std::string> key_values(const SweepPoint& p) {
-  std::vector<std::string> out;
-  for (const auto& o : p.set) out.push_back(o.substr(o.find('=') + 1));
-  return out;
+// A point's value of `key` ("KEY=VALUE" in SweepPoint::set), or "" when it sets no such key.
+std::string set_value(const SweepPoint& p, const std::string& key) {
+  for (const auto& o : p.set)
+    if (o.size() > key.size() && o.compare(0, key.size(), key) == 0 && o[key.size()] == '=') return o.substr(key.size() + 1);
+  return "";
 }
+
 
 // The first line of a point's error, without the "error: " prefix.
 std::string first_error(const std::string& e) {
@@ -103,15 +109,12 @@ std::string distance(SweepRank r, const SweepPoint& p, const SweepPoint& best) {
   return strf("fits, %+.1f%% step", (p.step_s / best.step_s - 1) * 100);
 }
 
-// A point's value of `key` as a whole number (SweepPoint::set), or -1.
+// A point's value of `key` as a positive whole number (set_value), or -1.
 int key_int(const SweepPoint& p, const std::string& key) {
-  for (const auto& o : p.set)
-    if (o.size() > key.size() && o.compare(0, key.size(), key) == 0 && o[key.size()] == '=') {
-      char* end = nullptr;
-      const long v = std::strtol(o.c_str() + key.size() + 1, &end, 10);
-      return end && *end == '\0' && v > 0 && v <= (1 << 24) ? static_cast<int>(v) : -1;
-    }
-  return -1;
+  const std::string v = set_value(p, key);
+  char* end = nullptr;
+  const long x = v.empty() ? 0 : std::strtol(v.c_str(), &end, 10);
+  return end && *end == '\0' && x > 0 && x <= (1 << 24) ? static_cast<int>(x) : -1;
 }
 
 }  // namespace
@@ -186,7 +189,8 @@ std::string format_sweep(const SweepResult& r, size_t top) {
 
   std::vector<std::string> head = {"#"};
   std::vector<Align> align = {Align::kRight};
-  for (const auto& t : titles(r.axes)) head.push_back(t), align.push_back(Align::kRight);
+  const std::vector<std::string> keys = axis_keys(r);
+  for (const auto& t : titles(keys)) head.push_back(t), align.push_back(Align::kRight);
   const bool total = r.rank_by == SweepRank::kTokens;   // a column of the job's tokens/s
   bool train = false;                                   // a column of the time to train (training.train_tokens)
   bool speed = false;                                   // a column of the GPU speed spread's cost (gpu_speed)
@@ -207,7 +211,7 @@ std::string format_sweep(const SweepResult& r, size_t top) {
   for (size_t k = 0; k < order.size(); ++k) {
     const SweepPoint& p = r.points[order[k]];
     std::vector<std::string> row = {std::to_string(k + 1)};
-    for (auto& v : key_values(p)) row.push_back(std::move(v));
+    for (const auto& key : keys) row.push_back(set_value(p, key));
     if (!p.ok) {
       for (int i = 0; i < 8 + total + train + speed; ++i) row.push_back(i == 0 && p.dp > 0 ? std::to_string(p.dp) : "-");
       row.push_back("refused: " + first_error(p.error));
@@ -391,8 +395,7 @@ ordered_json sweep_json(const SweepResult& r) {
 std::string sweep_csv(const SweepResult& r) {
   using reports::csv_field;
   using reports::csv_number;
-  std::vector<std::string> keys;
-  for (const auto& a : r.axes) keys.insert(keys.end(), a.keys.begin(), a.keys.end());
+  const std::vector<std::string> keys = axis_keys(r);
   bool train = false, speed = false;
   for (const auto& p : r.points) {
     train |= p.computed && p.ok && p.train_s > 0;
@@ -416,12 +419,7 @@ std::string sweep_csv(const SweepResult& r) {
   for (size_t k = 0; k < order.size(); ++k) {
     const SweepPoint& p = r.points[order[k]];
     std::vector<std::string> row = {std::to_string(k + 1), std::to_string(order[k])};
-    for (const auto& key : keys) {   // the point's value of each key (SweepPoint::set: "KEY=VALUE")
-      std::string v;
-      for (const auto& o : p.set)
-        if (o.compare(0, key.size() + 1, key + "=") == 0) v = o.substr(key.size() + 1);
-      row.push_back(v);
-    }
+    for (const auto& key : keys) row.push_back(set_value(p, key));
     row.push_back(status_of(r, p));
     row.push_back(p.dp > 0 ? std::to_string(p.dp) : "");
     auto num = [&](double v) { row.push_back(p.ok ? csv_number(v) : ""); };

@@ -464,10 +464,11 @@ Result<SweepResult> run_sweep(const std::string& path, const std::vector<SweepAx
   const std::string label = path.empty() ? "<embedded>" : path;
 
   // KEY=auto: the candidates the base scenario (with the --set overrides) allows.
+  // The base scenario as the points start from it: auto's candidates and the given point's values.
+  const Result<Scenario> sc = load_scenario_json(base, label, opts.overrides);
   std::vector<SweepAxis> ax = axes;
   for (auto& a : ax) {
     if (a.values.size() != 1 || a.values[0] != "auto") continue;
-    auto sc = load_scenario_json(base, label, opts.overrides);
     if (!sc.ok()) {
       Status st = Status::error(Error{"--vary", "", a.key + "=auto",
                                       "auto takes its candidates from the scenario, which does not load as it is "
@@ -541,15 +542,12 @@ Result<SweepResult> run_sweep(const std::string& path, const std::vector<SweepAx
 
   // The points laid out in product order; the base scenario's own values of the keys (given).
   std::vector<std::string> given_set;
-  {
-    auto sc = load_scenario_json(base, label, opts.overrides);
-    if (sc.ok())
-      for (const auto& a : ax)
-        for (const auto& k : a.keys) given_set.push_back(k + "=" + scenario_value(sc.value(), k));
-  }
+  if (sc.ok())
+    for (const auto& a : ax)
+      for (const auto& k : a.keys) given_set.push_back(k + "=" + scenario_value(sc.value(), k));
   const std::vector<int> shard_of = sweep_shard_of(count, opts.shards);
   std::vector<size_t> idx(ax.size(), 0);
-  std::vector<size_t> todo;   // points this run predicts, in product order
+  std::vector<size_t> to_predict;   // the points this run predicts, in product order
   res.points.reserve(count);
   for (size_t n = 0; n < count; ++n) {
     SweepPoint p;
@@ -559,7 +557,7 @@ Result<SweepResult> run_sweep(const std::string& path, const std::vector<SweepAx
     }
     if (p.set == given_set) res.given = n;
     p.computed = opts.compute && shard_of[n] == opts.shard;
-    if (p.computed && !(opts.reuse && opts.reuse(res.key, n, &p))) todo.push_back(n);   // else another shard's
+    if (p.computed && !(opts.reuse && opts.reuse(res.key, n, &p))) to_predict.push_back(n);   // else another shard's
     res.points.push_back(std::move(p));
     for (size_t a = ax.size(); a-- > 0;) {   // odometer, last axis fastest
       if (++idx[a] < ax[a].values.size()) break;
@@ -572,9 +570,9 @@ Result<SweepResult> run_sweep(const std::string& path, const std::vector<SweepAx
     overrides.insert(overrides.end(), p.set.begin(), p.set.end());
     predict_point(base, label, overrides, opts, &p);
   };
-  const size_t jobs = std::min<size_t>(std::max(1, opts.jobs), todo.size());
+  const size_t jobs = std::min<size_t>(std::max(1, opts.jobs), to_predict.size());
   if (jobs <= 1) {
-    for (size_t n : todo) {
+    for (size_t n : to_predict) {
       predict_one(n);
       if (opts.on_point) {
         Status st = opts.on_point(res.key, n, count, res.points[n]);
@@ -588,7 +586,7 @@ Result<SweepResult> run_sweep(const std::string& path, const std::vector<SweepAx
   // thread, byte for byte.
   std::mutex mu;
   std::condition_variable cv;
-  std::vector<char> done(todo.size(), 0);
+  std::vector<char> done(to_predict.size(), 0);
   size_t next = 0;
   bool stop = false;
   auto work = [&] {
@@ -596,10 +594,10 @@ Result<SweepResult> run_sweep(const std::string& path, const std::vector<SweepAx
       size_t k;
       {
         std::lock_guard<std::mutex> lk(mu);
-        if (stop || next == todo.size()) return;
+        if (stop || next == to_predict.size()) return;
         k = next++;
       }
-      predict_one(todo[k]);
+      predict_one(to_predict[k]);
       {
         std::lock_guard<std::mutex> lk(mu);
         done[k] = 1;
@@ -610,12 +608,12 @@ Result<SweepResult> run_sweep(const std::string& path, const std::vector<SweepAx
   std::vector<std::thread> pool;
   for (size_t t = 0; t < jobs; ++t) pool.emplace_back(work);
   Status failed;
-  for (size_t k = 0; k < todo.size() && failed.ok(); ++k) {
+  for (size_t k = 0; k < to_predict.size() && failed.ok(); ++k) {
     {
       std::unique_lock<std::mutex> lk(mu);
       cv.wait(lk, [&] { return done[k] != 0; });
     }
-    if (opts.on_point) failed = opts.on_point(res.key, todo[k], count, res.points[todo[k]]);
+    if (opts.on_point) failed = opts.on_point(res.key, to_predict[k], count, res.points[to_predict[k]]);
   }
   {
     std::lock_guard<std::mutex> lk(mu);
