@@ -1,5 +1,6 @@
 // trainsim: the command-line front end. Only this file turns a Status into an exit code:
-//   0 success, 1 the run failed (I/O, simulation), 2 bad input (scenario, flags).
+//   0 success, 1 the run failed (I/O, simulation), 2 bad input (scenario, flags), 3 a check
+//   failed (verify / compare-trace beyond --tolerance, compare beyond --fail-above).
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cctype>
@@ -27,6 +28,7 @@
 #include "calibrate/jobs.h"
 #include "models/compiler.h"
 #include "models/restrict.h"
+#include "reports/compare_report.h"
 #include "reports/compare_trace_report.h"
 #include "reports/io.h"
 #include "topologies/describe.h"
@@ -295,7 +297,7 @@ int run_import(const std::vector<std::string>& files, const std::string& db_path
 }
 
 // "5%" -> 0.05. A bare number is refused: a percent sign says which scale is meant.
-bool parse_tolerance(const std::string& s, double* out, std::string* err) {
+bool parse_tolerance(const std::string& s, double* out, std::string* err, const char* flag = "--tolerance") {
   try {
     size_t used = 0;
     const double v = std::stod(s, &used);
@@ -305,7 +307,7 @@ bool parse_tolerance(const std::string& s, double* out, std::string* err) {
     }
   } catch (const std::exception&) {
   }
-  *err = "--tolerance = \"" + s + "\": write a non-negative percentage, e.g. 5% or 25%";
+  *err = std::string(flag) + " = \"" + s + "\": write a non-negative percentage, e.g. 5% or 25%";
   return false;
 }
 
@@ -687,6 +689,27 @@ int main(int argc, char** argv) {
   ct->add_option("--history-db", ct_db, "results store that records every comparison (default trainsim_results.db)");
   ct->add_flag("--no-record", ct_no_record, "do not record this comparison in the results store");
 
+  // compare
+  std::string cmp_a, cmp_b, cmpc_json, cmp_fail_above, cmp_cal, cmp_cal_a, cmp_cal_b;
+  std::vector<std::string> cmp_set, cmp_set_a;
+  bool cmp_fast = false;
+  auto* cmpc = app.add_subcommand(
+      "compare", "two predictions side by side and where the step time and memory moved: a scenario against a "
+                 "changed copy (--set), another scenario, or a stored `run --json` prediction");
+  cmpc->add_option("a", cmp_a, "A: a scenario JSON file or a prediction written by `trainsim run --json` (omit for the "
+                               "embedded quickstart)");
+  cmpc->add_option("b", cmp_b, "B: the same kinds of file (default: A's scenario changed by --set; for a stored A, the "
+                               "scenario file it records, predicted now)");
+  cmpc->add_option("--set", cmp_set, "override a field of B's scenario, as run's --set (repeatable)")->allow_extra_args(false);
+  cmpc->add_option("--set-a", cmp_set_a, "override a field of A's scenario (repeatable)")->allow_extra_args(false);
+  cmpc->add_flag("--fast", cmp_fast, "predict the scenarios in fast mode");
+  cmpc->add_option("--calibration", cmp_cal, "price both scenarios from this calibration database");
+  cmpc->add_option("--calibration-a", cmp_cal_a, "price A's scenario from this calibration database");
+  cmpc->add_option("--calibration-b", cmp_cal_b, "price B's scenario from this calibration database");
+  cmpc->add_option("--json", cmpc_json, "write the comparison as JSON to FILE");
+  cmpc->add_option("--fail-above", cmp_fail_above,
+                   "exit with code 3 when B's step differs from A's by more than this, e.g. 2% (a regression check)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -899,6 +922,54 @@ int main(int argc, char** argv) {
     trainsim::host_mpi_finalize();
     return rc;
   }
+  if (*cmpc) {
+    double limit = -1;
+    if (!cmp_fail_above.empty()) {
+      std::string err;
+      if (!parse_tolerance(cmp_fail_above, &limit, &err, "--fail-above")) return fail(Status::error(err), 2);
+    }
+    if (!cmp_cal.empty() && (!cmp_cal_a.empty() || !cmp_cal_b.empty()))
+      return fail(Status::error("--calibration prices both sides: give it alone, or --calibration-a / --calibration-b"), 2);
+    trainsim::CompareSideOptions oa, ob;
+    oa.predict.fast = ob.predict.fast = cmp_fast;
+    oa.calibration = cmp_cal.empty() ? cmp_cal_a : cmp_cal;
+    ob.calibration = cmp_cal.empty() ? cmp_cal_b : cmp_cal;
+    auto ra = trainsim::load_compared_run(cmp_a, cmp_set_a, oa);
+    // Without B: A's scenario changed by --set, or, when A is a stored prediction, the scenario
+    // file it records predicted now in its mode (has the prediction moved since it was stored?).
+    std::string b_path = cmp_b;
+    if (cmp_b.empty() && ra.ok() && ra.value().stored) {
+      b_path = ra.value().file == "<embedded>" ? "" : ra.value().file;
+      ob.predict.fast = cmp_fast || ra.value().mode == "fast";
+    } else if (cmp_b.empty()) {
+      if (cmp_set.empty() && cmp_cal_b.empty() && ra.ok())
+        return fail(Status::error("compare needs a B that differs from scenario A: give a second file, or --set "
+                                  "KEY=VALUE (or --calibration-b DB) for A changed"),
+                    2);
+      b_path = cmp_a;
+    }
+    auto rb = trainsim::load_compared_run(b_path, cmp_set, ob);
+    if (!ra.ok() || !rb.ok()) {   // each error says which side it is about
+      Status st;
+      for (const auto* side : {&ra, &rb})
+        for (trainsim::Error e : side->status().errors()) {
+          e.file = std::string(side == &ra ? "A " : "B ") + (e.file.empty() ? "" : e.file);
+          st.add(std::move(e));
+        }
+      return fail(st, 2);
+    }
+    const auto c = trainsim::compare_runs(std::move(ra).value(), std::move(rb).value());
+    if (int rc = print_report(trainsim::format_comparison(c), cmpc_json, trainsim::comparison_json(c)); rc != 0) return rc;
+    if (limit >= 0) {
+      const double change = trainsim::step_change(c);
+      const bool over = std::fabs(change) > limit;
+      std::printf("regression check: step %s, limit %s: %s\n", trainsim::reports::signed_pct(change).c_str(),
+                  cmp_fail_above.c_str(), over ? "FAILED (exit 3)" : "passed");
+      if (over) return 3;
+    }
+    return 0;
+  }
+
   if (*ct) {
     double tol = 0;
     std::string err;

@@ -379,6 +379,53 @@ TEST_F(Cli, SearchRanksTheLayoutsThatFit) {
 
 // `trainsim sweep --shard I/N --store FILE` in three runs, then `--from-store` with the three
 // stores: the same output, byte for byte, as the sweep run at once; and the errors.
+TEST_F(Cli, CompareSaysWhereTheStepMovedAndChecksRegressions) {
+  const std::string tp2 = "--set parallel.tp=2 --set parallel.sequence_parallel=true --set parallel.dp=4";
+  CmdResult r = run("compare " + tp2 + " --json " + path("cmp.json"));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("B  quickstart (embedded) --set parallel.tp=2"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("strategy.tp  1 -> 2"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("verdict: B is slower than A"), std::string::npos) << r.out;
+  std::ifstream in(path("cmp.json"));
+  const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << r.out;
+  EXPECT_EQ(j["kind"], "compare");
+  // The same command, the same bytes.
+  CmdResult again = run("compare " + tp2 + " --json " + path("cmp2.json"));
+  EXPECT_EQ(again.out.substr(0, again.out.find("wrote ")), r.out.substr(0, r.out.find("wrote ")));
+  std::ifstream in2(path("cmp2.json"));
+  EXPECT_EQ(nlohmann::json::parse(in2, nullptr, false), j);
+  // A regression check: B is 7% slower here.
+  r = run("compare " + tp2 + " --fail-above 2%");
+  EXPECT_EQ(r.rc, 3) << r.out;
+  EXPECT_NE(r.out.find("regression check: step +"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("FAILED (exit 3)"), std::string::npos) << r.out;
+  EXPECT_EQ(run("compare " + tp2 + " --fail-above 50%").rc, 0);
+  // A stored prediction alone is compared with its scenario predicted now: nothing moved.
+  ASSERT_EQ(run("run --json " + path("stored.json")).rc, 0);
+  r = run("compare " + path("stored.json") + " --fail-above 0%");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("(stored prediction)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("the same replay"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("regression check: step +0.0%, limit 0%: passed"), std::string::npos) << r.out;
+  // Two files: a stored prediction against another scenario.
+  r = run("compare " + path("stored.json") + " " + kSrc + "/scenarios/megatron_22b_tp8.json");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("model.activation  swiglu -> gelu"), std::string::npos) << r.out;
+  // Bad input: exit 2, the side named.
+  r = run("compare");
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_NE(r.out.find("compare needs a B that differs"), std::string::npos) << r.out;
+  r = run("compare --set parallel.tp=3");
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_NE(r.out.find("error: B --set: /parallel/tp = 3"), std::string::npos) << r.out;
+  r = run("compare " + path("stored.json") + " --set parallel.tp=2 " + path("stored.json"));
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_NE(r.out.find("is a stored prediction"), std::string::npos) << r.out;
+  EXPECT_EQ(run("compare " + tp2 + " --fail-above fast").rc, 2);
+  EXPECT_EQ(run("compare " + tp2 + " --calibration x.db --calibration-b y.db").rc, 2);
+}
+
 TEST_F(Cli, ShardedSweepMergesToTheWholeSweep) {
   const std::string sweep = "sweep --vary parallel.tp=1,2,4,8 --vary parallel.zero=1,3 --set training.micro_batch=2";
   CmdResult whole = run(sweep + " --json " + path("whole.json"));
