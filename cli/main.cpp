@@ -29,6 +29,7 @@
 #include "models/compiler.h"
 #include "models/restrict.h"
 #include "reports/compare_report.h"
+#include "reports/plan_report.h"
 #include "reports/compare_trace_report.h"
 #include "reports/io.h"
 #include "topologies/describe.h"
@@ -689,6 +690,19 @@ int main(int argc, char** argv) {
   ct->add_option("--history-db", ct_db, "results store that records every comparison (default trainsim_results.db)");
   ct->add_flag("--no-record", ct_no_record, "do not record this comparison in the results store");
 
+  // plan
+  std::string plan_scenario, plan_json, plan_cal;
+  std::vector<std::string> plan_set;
+  trainsim::PlanReportOptions plan_opts;
+  auto* planc = app.add_subcommand("plan", "the plan a scenario compiles to, in words: programs, groups, and one rank's "
+                                           "streams and ops with their bound costs");
+  planc->add_option("scenario", plan_scenario, "scenario JSON file (omit for the embedded quickstart)");
+  planc->add_option("--set", plan_set, "override a scenario field, as run's --set (repeatable)")->allow_extra_args(false);
+  planc->add_option("--rank", plan_opts.rank, "the rank whose program, groups and ops are shown (default 0)");
+  planc->add_option("--top", plan_opts.top_ops, "op rows to print, largest total time first (default 25)");
+  planc->add_option("--calibration", plan_cal, "price ops from this calibration database");
+  planc->add_option("--json", plan_json, "write the summary as JSON to FILE (every op of the rank)");
+
   // compare
   std::string cmp_a, cmp_b, cmpc_json, cmp_fail_above, cmp_cal, cmp_cal_a, cmp_cal_b;
   std::vector<std::string> cmp_set, cmp_set_a;
@@ -922,6 +936,23 @@ int main(int argc, char** argv) {
     trainsim::host_mpi_finalize();
     return rc;
   }
+  if (*planc) {
+    auto sc = plan_scenario.empty() ? trainsim::load_embedded_quickstart(plan_set)
+                                    : trainsim::load_scenario_file(plan_scenario, plan_set);
+    if (!sc.ok()) return fail(sc.status(), 2);
+    if (!plan_cal.empty()) sc.value().options.calibration = plan_cal;
+    if (plan_opts.top_ops < 0)
+      return fail(Status::error(trainsim::Error{"--top", "", std::to_string(plan_opts.top_ops), "a number of rows, 0 or more"}), 2);
+    trainsim::PredictOptions po;
+    po.fast = true;   // the plan and its bound costs are the same in either mode
+    auto pr = trainsim::predict(sc.value(), po);
+    if (!pr.ok()) return fail(pr.status(), 2);
+    auto text = trainsim::format_plan_summary(pr.value(), plan_opts);
+    if (!text.ok()) return fail(text.status(), 2);
+    auto j = trainsim::plan_summary_json(pr.value(), plan_opts);
+    return print_report(text.value(), plan_json, j.value());
+  }
+
   if (*cmpc) {
     double limit = -1;
     if (!cmp_fail_above.empty()) {

@@ -69,7 +69,9 @@ std::string us_of(Time t) {
   return b;
 }
 
-const char* export_stream_name(uint8_t stream) {
+}  // namespace
+
+const char* plan_stream_name(uint8_t stream) {
   switch (stream) {
     case kStreamCompute: return "compute";
     case kStreamDp: return "dp";
@@ -84,8 +86,6 @@ const char* export_stream_name(uint8_t stream) {
   }
   return "?";
 }
-
-}  // namespace
 
 Result<std::string> export_plan_json(const Plan& plan, const PlanExportOptions& opts) {
   std::vector<uint32_t> ranks = opts.ranks;
@@ -107,7 +107,7 @@ Result<std::string> export_plan_json(const Plan& plan, const PlanExportOptions& 
   if (opts.predicted_step_us >= 0) o += "  \"predicted_step_us\": " + exact_double(opts.predicted_step_us) + ",\n";
   o += "  \"num_ranks\": " + std::to_string(plan.num_ranks) + ",\n";
   o += "  \"streams\": [";
-  for (int s = 0; s < kMaxStreams; ++s) o += std::string(s ? ", " : "") + quoted(export_stream_name(static_cast<uint8_t>(s)));
+  for (int s = 0; s < kMaxStreams; ++s) o += std::string(s ? ", " : "") + quoted(plan_stream_name(static_cast<uint8_t>(s)));
   o += "],\n";
 
   // Ops: one line each, every field, indices as in the plan.

@@ -34,6 +34,9 @@ struct PlanExportOptions {
   double predicted_step_us = -1;   // the run's predicted step time; < 0: not written
 };
 
+// A stream's name as the file writes it ("compute", "dp", ...; "?" for none).
+const char* plan_stream_name(uint8_t stream);
+
 // REQUIRES: plan finalized (and bound, for meaningful durations). Returns an error when a rank
 // is out of range or none is given.
 Result<std::string> export_plan_json(const Plan& plan, const PlanExportOptions& opts);

@@ -426,6 +426,27 @@ TEST_F(Cli, CompareSaysWhereTheStepMovedAndChecksRegressions) {
   EXPECT_EQ(run("compare " + tp2 + " --calibration x.db --calibration-b y.db").rc, 2);
 }
 
+TEST_F(Cli, PlanDescribesTheCompiledPlan) {
+  CmdResult r = run("plan " + kSrc + "/scenarios/megatron_22b_tp8.json --rank 5 --top 4 --json " + path("plan.json"));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("trainsim plan: megatron-22b-tp8"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("rank 5: program '"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("ops of rank 5 by total time"), std::string::npos) << r.out;
+  std::ifstream in(path("plan.json"));
+  const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << r.out;
+  EXPECT_EQ(j["kind"], "plan");
+  EXPECT_EQ(j["rank"], 5);
+  bool tp8 = false;
+  for (const auto& g : j["groups"])
+    if (g["name"] == "tp") tp8 = g["members"] == nlohmann::json::parse("[0,1,2,3,4,5,6,7]");
+  EXPECT_TRUE(tp8) << j["groups"].dump();
+  r = run("plan --rank 8");
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_NE(r.out.find("--rank = 8: no such rank; the plan has ranks 0-7"), std::string::npos) << r.out;
+  EXPECT_EQ(run("plan --set parallel.tp=3").rc, 2);
+}
+
 TEST_F(Cli, ShardedSweepMergesToTheWholeSweep) {
   const std::string sweep = "sweep --vary parallel.tp=1,2,4,8 --vary parallel.zero=1,3 --set training.micro_batch=2";
   CmdResult whole = run(sweep + " --json " + path("whole.json"));
