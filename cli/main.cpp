@@ -572,6 +572,11 @@ int main(int argc, char** argv) {
         ->allow_extra_args(false);
   }
   auto* search_top_opt = srch->get_option("--top");
+  std::vector<std::string> search_across;
+  srch->add_option("--across", search_across,
+                   "KEY=V1,V2,...: one search per value (repeatable: their product), a row each with its best layout "
+                   "(capacity planning), e.g. --across cluster.gpus=512,1024,2048 --across cluster.gpu=H100-SXM-80GB,B200")
+      ->allow_extra_args(false);
 
   // calibrate
   std::vector<std::string> cal_scenarios;
@@ -887,6 +892,33 @@ int main(int argc, char** argv) {
                                                   "predicts nothing: run it as one process, without --shard"}),
                     2);
       so.compute = false;
+    }
+    if (*srch && !search_across.empty()) {   // capacity planning: a search per across combination
+      const char* other = !sweep_csv_out.empty()   ? "--csv"
+                          : !sweep_html_out.empty() ? "--html"
+                          : !sweep_shard.empty()    ? "--shard"
+                          : !sweep_store.empty()    ? "--store"
+                          : !sweep_from.empty()     ? "--from-store"
+                          : mpi                     ? "mpirun"
+                                                    : nullptr;
+      if (other != nullptr)
+        return fail(Status::error(trainsim::Error{"--across", "", search_across[0],
+                                                  std::string("not with ") + other +
+                                                      ": --across prints a row per search and --json writes them"}),
+                    2);
+      auto across = trainsim::parse_sweep_axes(search_across);
+      if (!across.ok()) {
+        Status st;
+        for (trainsim::Error e : across.status().errors()) {
+          if (e.file == "--vary") e.file = "--across";
+          st.add(std::move(e));
+        }
+        return fail(st, 2);
+      }
+      auto res = trainsim::run_search_across(sweep_scenario, axes.value(), across.value(), so);
+      if (!res.ok()) return fail(res.status(), 2);
+      return print_report(trainsim::format_search_across(res.value()), sweep_json_out,
+                          trainsim::search_across_json(res.value()));
     }
     if (!mpi)
       return run_sweep_command(sweep_scenario, axes.value(), so, sweep_top,

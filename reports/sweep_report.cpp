@@ -504,4 +504,244 @@ Status fill_sweep_from_stores(SweepResult* r, const std::vector<const ResultsSto
   return Status();
 }
 
+namespace {
+
+// A row's best point that fits, or nullptr.
+const SweepPoint* across_best(const AcrossSearch::Row& row) {
+  if (!row.ok) return nullptr;
+  const std::vector<size_t> order = sweep_ranking(row.result);
+  const size_t b = best_fit(row.result, order);
+  return b < row.result.points.size() ? &row.result.points[b] : nullptr;
+}
+
+// The GPUs of a point: its tokens/s over its tokens/s per GPU.
+double point_gpus(const SweepPoint& p) {
+  return p.tokens_per_s_per_gpu > 0 ? std::round(p.tokens_per_s / p.tokens_per_s_per_gpu) : 0;
+}
+
+// Whether point a beats point b by `by` (both fit).
+bool across_better(SweepRank by, const SweepPoint& a, const SweepPoint& b) {
+  switch (by) {
+    case SweepRank::kTokensPerGpu: return a.tokens_per_s_per_gpu > b.tokens_per_s_per_gpu;
+    case SweepRank::kTokens: return a.tokens_per_s > b.tokens_per_s;
+    case SweepRank::kTrain:
+      if (a.train_s > 0 && b.train_s > 0) return a.train_s < b.train_s;
+      if ((a.train_s > 0) != (b.train_s > 0)) return a.train_s > 0;
+      return a.step_s < b.step_s;
+    case SweepRank::kStep: break;
+  }
+  return a.step_s < b.step_s;
+}
+
+size_t across_best_row(const AcrossSearch& a) {
+  size_t best = a.rows.size();
+  for (size_t r = 0; r < a.rows.size(); ++r) {
+    const SweepPoint* p = across_best(a.rows[r]);
+    if (p == nullptr) continue;
+    if (best == a.rows.size() || across_better(a.rows[r].result.rank_by, *p, *across_best(a.rows[best]))) best = r;
+  }
+  return best;
+}
+
+// The keys the search varies (not the across ones): the best layout's column.
+std::string layout_text(const SweepResult& r, const SweepPoint& p) {
+  const std::vector<std::string> keys = axis_keys(r);
+  const std::vector<std::string> names = titles(keys);
+  std::string out;
+  for (size_t k = 0; k < keys.size(); ++k) {
+    const std::string& n = names[k];
+    const std::string shown = n == "micro_batch" ? "mb" : n == "sequence_parallel" ? "sp" : n;   // the column is wide
+    out += (out.empty() ? "" : " ") + shown + "=" + set_value(p, keys[k]);
+  }
+  return out;
+}
+
+// Where the scenario's own layout is in a row's search: "#12 +8.1%", "#40 OOM", "-" (not a layout).
+std::string given_text(const AcrossSearch::Row& row, const SweepPoint* best) {
+  const SweepResult& r = row.result;
+  if (!row.ok || r.given >= r.points.size()) return "-";
+  const std::vector<size_t> order = sweep_ranking(r);
+  size_t place = 0;
+  while (place < order.size() && order[place] != r.given) ++place;
+  const SweepPoint& g = r.points[r.given];
+  if (!g.ok) return strf("#%zu refused", place + 1);
+  if (!sweep_fits(g, r.memory_limit)) return strf("#%zu %s", place + 1, g.oom ? "OOM" : "too big");
+  if (best == nullptr || best == &g) return strf("#%zu best", place + 1);
+  return strf("#%zu %s", place + 1, distance(r.rank_by, g, *best).substr(6).c_str());
+}
+
+}  // namespace
+
+std::string format_search_across(const AcrossSearch& a) {
+  std::string shape, out;
+  for (const auto& ax : a.across) shape += (shape.empty() ? "" : " x ") + ax.key + " (" + std::to_string(ax.values.size()) + ")";
+  const SweepResult* first = nullptr;
+  for (const auto& row : a.rows)
+    if (row.ok) {
+      first = &row.result;
+      break;
+    }
+  out += strf("trainsim search across %s: %s, %zu searches", shape.c_str(),
+              first ? first->scenario.c_str() : "?", a.rows.size());
+  if (first) {
+    std::string keys;
+    for (const auto& k : titles(axis_keys(*first))) keys += (keys.empty() ? "" : ",") + k;
+    out += strf(" of %s; %s mode; best by %s", keys.c_str(), first->fast ? "fast" : "full",
+                first->rank_by == SweepRank::kStep     ? "step time"
+                : first->rank_by == SweepRank::kTokens ? "tokens/s"
+                : first->rank_by == SweepRank::kTrain  ? "time to train"
+                                                       : "tokens/s per GPU");
+  }
+  out += "\n";
+  if (first && !first->overrides.empty()) {
+    std::string o;
+    for (const auto& v : first->overrides) {
+      bool across_key = false;   // the row's own values are in its columns
+      for (const auto& ax : a.across)
+        for (const auto& k : ax.keys) across_key |= v.rfind(k + "=", 0) == 0;
+      if (!across_key && v != "parallel.dp=null") o += (o.empty() ? "" : " ") + std::string("--set ") + v;
+    }
+    if (!o.empty()) out += "every search: " + o + "\n";
+  }
+  for (const auto& n : a.notes) out += "note: " + n + "\n";
+  if (first && first->memory_limit < 1)
+    out += "note: a layout fits when its peak memory is at most " + limit_text(first->memory_limit) +
+           " of its GPU's (--memory-limit)\n";
+  out += "\n";
+
+  bool train = false;
+  for (const auto& row : a.rows)
+    if (const SweepPoint* b = across_best(row)) train |= b->train_s > 0;
+  std::vector<std::string> across_keys;
+  for (const auto& ax : a.across) across_keys.insert(across_keys.end(), ax.keys.begin(), ax.keys.end());
+  std::vector<std::string> head = titles(across_keys);
+  std::vector<Align> align(head.size(), Align::kRight);
+  for (const char* h : {"layouts", "fit", "best layout", "step", "tokens/s", "tokens/s/GPU", "MFU", "peak GiB",
+                        "train days", "GPU-hours", "as given"}) {
+    const std::string hs = h;
+    if (!train && (hs == "train days" || hs == "GPU-hours")) continue;
+    head.push_back(h);
+    align.push_back(hs == "best layout" || hs == "as given" ? Align::kLeft : Align::kRight);
+  }
+  TextTable t(head, align);
+  const size_t best_row = across_best_row(a);
+  for (size_t r = 0; r < a.rows.size(); ++r) {
+    const AcrossSearch::Row& row = a.rows[r];
+    std::vector<std::string> cells;
+    for (const auto& kv : row.set) cells.push_back(kv.substr(kv.find('=') + 1));
+    if (!row.ok) {
+      t.add_raw(strf("%s: search refused: %s", [&] {
+                  std::string v;
+                  for (const auto& kv : row.set) v += (v.empty() ? "" : " ") + kv;
+                  return v;
+                }().c_str(),
+                     first_error(row.error).c_str()));
+      continue;
+    }
+    size_t fit = 0, computed = 0;
+    for (const auto& p : row.result.points) {
+      computed += p.computed;
+      fit += p.computed && sweep_fits(p, row.result.memory_limit);
+    }
+    cells.push_back(reports::group_digits(static_cast<double>(computed)));
+    cells.push_back(reports::group_digits(static_cast<double>(fit)));
+    const SweepPoint* b = across_best(row);
+    if (b == nullptr) {
+      cells.push_back(fit == 0 && computed > 0 ? "none fits" : "none");
+      for (int i = 0; i < 5 + (train ? 2 : 0); ++i) cells.push_back("-");
+    } else {
+      cells.push_back(layout_text(row.result, *b) + (r == best_row ? " *" : ""));
+      cells.push_back(secs(b->step_s));
+      cells.push_back(reports::group_digits(b->tokens_per_s));
+      cells.push_back(reports::group_digits(b->tokens_per_s_per_gpu));
+      cells.push_back(strf("%.1f%%", b->mfu * 100));
+      cells.push_back(strf("%.2f", b->peak_memory_gib));
+      if (train) {
+        cells.push_back(std::isinf(b->train_s) ? "never" : b->train_s > 0 ? strf("%.1f", b->train_s / 86400.0) : "-");
+        cells.push_back(b->train_s > 0 && !std::isinf(b->train_s)
+                            ? reports::group_digits(b->train_s / 3600.0 * point_gpus(*b))
+                            : "-");
+      }
+    }
+    cells.push_back(given_text(row, b));
+    t.add(std::move(cells));
+  }
+  out += t.render("");
+  out += "\n";
+  if (best_row < a.rows.size()) {
+    const AcrossSearch::Row& row = a.rows[best_row];
+    const SweepPoint& b = *across_best(row);
+    std::string where;
+    for (const auto& kv : row.set) where += (where.empty() ? "" : " ") + kv;
+    out += strf("* best row by %s: %s with %s: step %s, %s tokens/s (%s per GPU), MFU %.1f%%\n",
+                to_string(row.result.rank_by), where.c_str(), layout_text(row.result, b).c_str(), secs(b.step_s).c_str(),
+                reports::group_digits(b.tokens_per_s).c_str(), reports::group_digits(b.tokens_per_s_per_gpu).c_str(),
+                b.mfu * 100);
+  } else {
+    out += "no row has a layout that fits\n";
+  }
+  out += "best layout: mb = training.micro_batch, sp = parallel.sequence_parallel; as given: the scenario's own layout "
+         "in each row's search (its place, and how far it is from the row's best)\n";
+  std::set<std::string> costs;
+  for (const auto& row : a.rows)
+    for (const auto& p : row.result.points)
+      if (p.computed && p.ok) costs.insert(p.costs);
+  for (const auto& c : costs)
+    out += "costs: " + (c == "embedded default" ? std::string("embedded default (calibrate/data/defaults.json)")
+                                                : "calibration database " + c) +
+           "; `trainsim run` with a row's and a layout's --set values lists the source of every op class\n";
+  return out;
+}
+
+ordered_json search_across_json(const AcrossSearch& a) {
+  ordered_json j;
+  j["command"] = "search";
+  ordered_json ax = ordered_json::array();
+  for (const auto& x : a.across) ax.push_back({{"key", x.key}, {"values", x.values}});
+  j["across"] = std::move(ax);
+  j["notes"] = a.notes;
+  ordered_json rows = ordered_json::array();
+  for (const auto& row : a.rows) {
+    ordered_json o;
+    ordered_json vals = ordered_json::object();
+    for (const auto& kv : row.set) vals[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
+    o["values"] = std::move(vals);
+    o["status"] = row.ok ? "ok" : "invalid";
+    o["error"] = row.ok ? "" : first_error(row.error);
+    size_t fit = 0, computed = 0;
+    for (const auto& p : row.result.points) {
+      computed += p.computed;
+      fit += p.computed && sweep_fits(p, row.result.memory_limit);
+    }
+    o["layouts"] = computed;
+    o["fit"] = fit;
+    const SweepPoint* b = across_best(row);
+    if (b != nullptr) {
+      ordered_json bp = ordered_json(sweep_point_record(*b));
+      bp["gpus"] = point_gpus(*b);
+      bp["train_gpu_hours"] = b->train_s > 0 && !std::isinf(b->train_s) ? ordered_json(b->train_s / 3600.0 * point_gpus(*b))
+                                                                         : ordered_json(nullptr);
+      o["best"] = std::move(bp);
+    } else {
+      o["best"] = nullptr;
+    }
+    if (row.ok && row.result.given < row.result.points.size()) {
+      const std::vector<size_t> order = sweep_ranking(row.result);
+      size_t place = 0;
+      while (place < order.size() && order[place] != row.result.given) ++place;
+      const SweepPoint& g = row.result.points[row.result.given];
+      o["given"] = {{"place", place + 1},
+                    {"fits", sweep_fits(g, row.result.memory_limit)},
+                    {"step_s", g.ok ? json_number(g.step_s) : ordered_json(nullptr)}};
+    } else {
+      o["given"] = nullptr;
+    }
+    rows.push_back(std::move(o));
+  }
+  j["rows"] = std::move(rows);
+  const size_t best = across_best_row(a);
+  j["best_row"] = best < a.rows.size() ? ordered_json(best) : ordered_json(nullptr);
+  return j;
+}
+
 }  // namespace trainsim

@@ -54,6 +54,20 @@ nlohmann::ordered_json sweep_json(const SweepResult& r);
 // point's) is empty.
 std::string sweep_csv(const SweepResult& r);
 
+// `trainsim search --across` (scenarios/sweep.h AcrossSearch): a row per combination of the
+// across values, in product order: its values, how many layouts its search tried and how many
+// fit, the best layout that fits (by the searches' rank_by) with its step, tokens/s (per GPU and
+// of the job), MFU and peak memory, the time to train and GPU-hours where the scenario names
+// training.train_tokens, and where the scenario's own layout ranks in that row's search; then
+// the best row (by rank_by, across rows: tokens/s per GPU compares efficiency, tokens/s or the
+// time to train speed) and where the costs came from.
+std::string format_search_across(const AcrossSearch& a);
+// {"command": "search", "across": [{"key", "values"}], "notes", "rows": [{"values": {key: value}
+// (tied keys each apart), "status": "ok"|"invalid", "error", "layouts", "fit", "best": point|null,
+// "given": {"place", "fits", "step_s"}|null}], "best_row": index|null}; a point is
+// sweep_point_record's object plus "gpus", "train_gpu_hours" (null without train_tokens).
+nlohmann::ordered_json search_across_json(const AcrossSearch& a);
+
 // The results store's row of point `index` of a sweep of `points` points under `key`
 // (SweepResult::key; `scenario` is SweepResult::scenario).
 SweepPointRecord sweep_point_row(const std::string& key, size_t index, size_t points, const std::string& scenario,

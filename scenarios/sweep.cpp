@@ -260,11 +260,12 @@ Result<std::vector<std::vector<std::string>>> joint_auto_values(std::vector<std:
       if ((*keys)[i] == k) return cand[i][idx[i]];
     return dflt;
   };
-  const bool dp_fixed = [&] {
+  const bool dp_fixed = [&] {   // by the file, unless an override sets it (the last one wins; null removes it)
+    bool fixed = base.is_object() && base.contains("parallel") && base["parallel"].is_object() &&
+                 base["parallel"].contains("dp");
     for (const auto& o : overrides)
-      if (override_key(o) == "parallel.dp") return true;
-    return base.is_object() && base.contains("parallel") && base["parallel"].is_object() &&
-           base["parallel"].contains("dp");
+      if (override_key(o) == "parallel.dp") fixed = o.substr(o.find('=') + 1) != "null";
+    return fixed;
   }();
   std::vector<std::vector<std::string>> out;
   size_t tuples = 0, refused = 0;
@@ -776,6 +777,66 @@ Status fill_sweep_point(const nlohmann::json& rec, const std::string& source, Sw
   q.computed = true;
   *p = std::move(q);
   return Status();
+}
+
+Result<AcrossSearch> run_search_across(const std::string& path, const std::vector<SweepAxis>& search,
+                                       const std::vector<SweepAxis>& across, const SweepOptions& opts) {
+  Status st;
+  std::set<std::string> searched;
+  for (const auto& a : search) searched.insert(a.keys.begin(), a.keys.end());
+  size_t rows = 1;
+  bool gpus = false;
+  for (const auto& a : across) {
+    for (const auto& k : a.keys) {
+      if (searched.count(k))
+        st.add(Error{"--across", "", a.key, "the search already varies " + k + "; take it out of --keys or of --across"});
+      gpus |= k == "cluster.gpus";
+    }
+    if (a.values.size() == 1 && a.values[0] == "auto")
+      st.add(Error{"--across", "", a.key + "=auto", "give the values to plan for, e.g. cluster.gpus=512,1024,2048"});
+    rows *= a.values.size();
+    if (rows > kMaxAcrossRows) {
+      st.add(Error{"--across", "", a.key,
+                   "more than " + std::to_string(kMaxAcrossRows) + " combinations of the across values; give fewer"});
+      break;
+    }
+  }
+  if (!st.ok()) return st;
+  AcrossSearch out;
+  out.across = across;
+  bool dp_set = false;
+  for (const auto& o : opts.overrides) dp_set |= override_key(o) == "parallel.dp";
+  const bool derive_dp = gpus && !dp_set;
+  if (derive_dp)
+    out.notes.push_back("cluster.gpus varies across rows and nothing sets parallel.dp: each row derives dp "
+                        "(parallel.dp=null) rather than keeping the file's");
+  for (size_t r = 0; r < rows; ++r) {
+    AcrossSearch::Row row;
+    size_t rest = r;
+    std::vector<size_t> pick(across.size());
+    for (size_t a = across.size(); a-- > 0;) {
+      pick[a] = rest % across[a].values.size();
+      rest /= across[a].values.size();
+    }
+    SweepOptions o = opts;
+    if (derive_dp) o.overrides.push_back("parallel.dp=null");
+    for (size_t a = 0; a < across.size(); ++a) {
+      row.values.push_back(across[a].values[pick[a]]);
+      for (const auto& kv : across[a].overrides(pick[a])) {
+        row.set.push_back(kv);
+        o.overrides.push_back(kv);
+      }
+    }
+    Result<SweepResult> res = run_sweep(path, search, o);
+    if (res.ok()) {
+      row.ok = true;
+      row.result = std::move(res).value();
+    } else {
+      row.error = res.status().to_string();
+    }
+    out.rows.push_back(std::move(row));
+  }
+  return out;
 }
 
 }  // namespace trainsim

@@ -173,6 +173,30 @@ std::string sweep_scenario_name(const std::string& path);
 // each, and the costlier one all of it).
 std::vector<int> sweep_shard_of(size_t points, int shards);
 
+// `trainsim search --across KEY=V1,V2,...`: capacity planning. One search (run_sweep over the
+// `search` axes, a joint auto axis) per combination of the across axes' values (their product,
+// last axis fastest, at most kMaxAcrossRows), each with that combination's "KEY=VALUE" after the
+// --set overrides, so each search's candidates follow its own GPU count, GPU type or batch.
+// When an across axis sets cluster.gpus and nothing sets parallel.dp, each row derives dp
+// (parallel.dp=null) rather than keeping the file's; `notes` says so.
+// Errors: an across key that a search axis also sets, an across axis of "auto", too many rows.
+// A row whose search fails (a GPU name the catalog lacks, say) keeps its error; the others go on.
+constexpr size_t kMaxAcrossRows = 64;
+struct AcrossSearch {
+  std::vector<SweepAxis> across;
+  std::vector<std::string> notes;
+  struct Row {
+    std::vector<std::string> values;   // one per across axis (tied keys: "64+512")
+    std::vector<std::string> set;      // the row's "KEY=VALUE", one per key
+    bool ok = false;                   // its search ran (false: `error`)
+    std::string error;
+    SweepResult result;
+  };
+  std::vector<Row> rows;
+};
+Result<AcrossSearch> run_search_across(const std::string& path, const std::vector<SweepAxis>& search,
+                                       const std::vector<SweepAxis>& across, const SweepOptions& opts);
+
 // Whether predicted point p fits: not OOM, and its peak at most `limit` of its GPU's memory.
 inline bool sweep_fits(const SweepPoint& p, double limit) {
   return p.ok && !p.oom && p.peak_memory_gib <= limit * p.capacity_gib;

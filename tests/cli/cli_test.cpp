@@ -447,6 +447,37 @@ TEST_F(Cli, PlanDescribesTheCompiledPlan) {
   EXPECT_EQ(run("plan --set parallel.tp=3").rc, 2);
 }
 
+TEST_F(Cli, SearchAcrossPlansCapacity) {
+  CmdResult r = run("search --keys tp,pp,micro_batch --across cluster.gpus=8,16 --json " + path("across.json"));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("trainsim search across cluster.gpus (2)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("* best row by step: cluster.gpus=16"), std::string::npos) << r.out;
+  std::ifstream in(path("across.json"));
+  const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << r.out;
+  ASSERT_EQ(j["rows"].size(), 2u);
+  EXPECT_EQ(j["rows"][0]["layouts"], 49);
+  // The same as the plain search of each row.
+  CmdResult one = run("search --keys tp,pp,micro_batch --set cluster.gpus=16 --set parallel.dp=null --top 1 --json " +
+                      path("one.json"));
+  ASSERT_EQ(one.rc, 0) << one.out;
+  std::ifstream in1(path("one.json"));
+  const nlohmann::json o = nlohmann::json::parse(in1, nullptr, false);
+  ASSERT_TRUE(o.is_object()) << one.out;
+  EXPECT_EQ(o["points"][o["best"].get<size_t>()]["step_s"], j["rows"][1]["best"]["step_s"]);
+  EXPECT_EQ(o["points"].size(), j["rows"][1]["layouts"].get<size_t>());
+  // Bad input: exit 2.
+  r = run("search --keys tp,pp --across parallel.tp=1,2");
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_NE(r.out.find("the search already varies parallel.tp"), std::string::npos) << r.out;
+  r = run("search --across cluster.gpus=8,16 --csv " + path("x.csv"));
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_NE(r.out.find("not with --csv"), std::string::npos) << r.out;
+  r = run("search --across cluster.gpuz=8");
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_NE(r.out.find("error: --across"), std::string::npos) << r.out;
+}
+
 TEST_F(Cli, ShardedSweepMergesToTheWholeSweep) {
   const std::string sweep = "sweep --vary parallel.tp=1,2,4,8 --vary parallel.zero=1,3 --set training.micro_batch=2";
   CmdResult whole = run(sweep + " --json " + path("whole.json"));

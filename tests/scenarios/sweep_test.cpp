@@ -1048,3 +1048,75 @@ TEST(Sweep, ShardsStoresGiveBackTheWholeSweepByteForByte) {
 
 }  // namespace
 }  // namespace trainsim
+
+namespace trainsim {
+namespace {
+
+// Capacity planning: each row is exactly the search of the scenario with the row's values set
+// (and dp derived when the GPU count changes), rows in product order.
+TEST(Sweep, SearchAcrossIsOneSearchPerRow) {
+  SweepOptions so;
+  const std::vector<SweepAxis> search = axes({"parallel.tp+parallel.pp+training.micro_batch=auto"});
+  const std::vector<SweepAxis> across = axes({"cluster.gpus=8,16", "training.global_batch=64,128"});
+  auto a = run_search_across("", search, across, so);
+  ASSERT_TRUE(a.ok()) << a.status().to_string();
+  ASSERT_EQ(a->rows.size(), 4u);
+  const std::vector<std::vector<std::string>> order = {{"8", "64"}, {"8", "128"}, {"16", "64"}, {"16", "128"}};
+  ASSERT_EQ(a->notes.size(), 1u);
+  EXPECT_NE(a->notes[0].find("each row derives dp"), std::string::npos);
+  for (size_t r = 0; r < 4; ++r) {
+    const auto& row = a->rows[r];
+    ASSERT_TRUE(row.ok) << row.error;
+    EXPECT_EQ(row.values, order[r]);
+    SweepOptions o = so;
+    o.overrides = {"parallel.dp=null", "cluster.gpus=" + order[r][0], "training.global_batch=" + order[r][1]};
+    auto alone = run_sweep("", search, o);
+    ASSERT_TRUE(alone.ok()) << alone.status().to_string();
+    EXPECT_EQ(sweep_json(row.result).dump(), sweep_json(alone.value()).dump()) << r;
+  }
+  // The first row is the quickstart's own search: its 49 layouts (JointAutoTakesExactly...).
+  EXPECT_EQ(a->rows[0].result.points.size(), 49u);
+  // With 16 GPUs, tp*pp may be 16 as well: more layouts.
+  EXPECT_GT(a->rows[2].result.points.size(), 49u);
+
+  // The report: the best row is the one whose best layout has the shortest step, found by hand.
+  size_t want = SIZE_MAX;
+  double best_step = 0;
+  for (size_t r = 0; r < 4; ++r) {
+    const SweepResult& res = a->rows[r].result;
+    for (size_t i : sweep_ranking(res))
+      if (sweep_fits(res.points[i], res.memory_limit)) {
+        if (want == SIZE_MAX || res.points[i].step_s < best_step) want = r, best_step = res.points[i].step_s;
+        break;
+      }
+  }
+  const nlohmann::ordered_json j = search_across_json(a.value());
+  ASSERT_FALSE(j["best_row"].is_null());
+  EXPECT_EQ(j["best_row"].get<size_t>(), want);
+  EXPECT_EQ(j["rows"][want]["best"]["step_s"].get<double>(), best_step);
+  EXPECT_EQ(j["rows"][0]["layouts"], 49);
+  EXPECT_EQ(j["rows"][2]["values"]["cluster.gpus"], "16");
+  EXPECT_EQ(j["rows"][0]["best"]["gpus"], 8);
+  const std::string text = format_search_across(a.value());
+  EXPECT_NE(text.find("trainsim search across cluster.gpus (2) x training.global_batch (2)"), std::string::npos) << text;
+  EXPECT_NE(text.find("* best row by step: cluster.gpus=" + order[want][0] + " training.global_batch=" + order[want][1]),
+            std::string::npos)
+      << text;
+
+  // A row whose search cannot run keeps its error; the others go on.
+  auto bad = run_search_across("", search, axes({"cluster.gpu=H100-SXM-80GB,NOPE"}), so);
+  ASSERT_TRUE(bad.ok()) << bad.status().to_string();
+  ASSERT_EQ(bad->rows.size(), 2u);
+  EXPECT_TRUE(bad->rows[0].ok);
+  EXPECT_FALSE(bad->rows[1].ok);
+  EXPECT_NE(format_search_across(bad.value()).find("cluster.gpu=NOPE: search refused:"), std::string::npos);
+  // Errors of the whole: a key the search varies, auto, too many rows.
+  EXPECT_FALSE(run_search_across("", search, axes({"parallel.tp=1,2"}), so).ok());
+  EXPECT_FALSE(run_search_across("", search, axes({"cluster.gpus=auto"}), so).ok());
+  auto many = run_search_across("", search, axes({"cluster.gpus=8,16,24,32,40,48,56,64,72", "training.global_batch=64,128,192,256,320,384,448,512"}), so);
+  ASSERT_FALSE(many.ok());
+  EXPECT_NE(many.status().to_string().find("more than 64 combinations"), std::string::npos) << many.status().to_string();
+}
+
+}  // namespace
+}  // namespace trainsim
