@@ -109,6 +109,21 @@ std::string distance(SweepRank r, const SweepPoint& p, const SweepPoint& best) {
   return strf("fits, %+.1f%% step", (p.step_s / best.step_s - 1) * 100);
 }
 
+// Where the predicted points' costs came from: the set of SweepPoint::costs of r's points is
+// added to *seen (when given); with `out`, a line per cost source of *seen (or of r's, without
+// `seen`), saying that `trainsim run` with `how` lists the source of every op class.
+void add_costs_lines(std::string* out, const SweepResult& r, const char* how, std::set<std::string>* seen = nullptr) {
+  std::set<std::string> own;
+  std::set<std::string>& costs = seen ? *seen : own;
+  for (const auto& p : r.points)
+    if (p.computed && p.ok) costs.insert(p.costs);
+  if (out == nullptr) return;
+  for (const auto& c : costs)
+    *out += "costs: " + (c == "embedded default" ? std::string("embedded default (calibrate/data/defaults.json)")
+                                                 : "calibration database " + c) +
+            "; `trainsim run` with " + how + " lists the source of every op class\n";
+}
+
 // A point's value of `key` as a positive whole number (set_value), or -1.
 int key_int(const SweepPoint& p, const std::string& key) {
   const std::string v = set_value(p, key);
@@ -320,13 +335,7 @@ std::string format_sweep(const SweepResult& r, size_t top) {
   size_t refused = 0;
   for (const auto& p : r.points) refused += p.computed && !p.ok;
   if (refused) out += strf("%zu point(s) refused; `trainsim run` with the same --set values prints every error\n", refused);
-  std::set<std::string> costs;
-  for (const auto& p : r.points)
-    if (p.computed && p.ok) costs.insert(p.costs);
-  for (const auto& c : costs)
-    out += "costs: " + (c == "embedded default" ? std::string("embedded default (calibrate/data/defaults.json)")
-                                                : "calibration database " + c) +
-           "; `trainsim run` with a point's --set values lists the source of every op class\n";
+  add_costs_lines(&out, r, "a point's --set values");
   return out;
 }
 
@@ -683,13 +692,8 @@ std::string format_search_across(const AcrossSearch& a) {
   out += "best layout: mb = training.micro_batch, sp = parallel.sequence_parallel; as given: the scenario's own layout "
          "in each row's search (its place, and how far it is from the row's best)\n";
   std::set<std::string> costs;
-  for (const auto& row : a.rows)
-    for (const auto& p : row.result.points)
-      if (p.computed && p.ok) costs.insert(p.costs);
-  for (const auto& c : costs)
-    out += "costs: " + (c == "embedded default" ? std::string("embedded default (calibrate/data/defaults.json)")
-                                                : "calibration database " + c) +
-           "; `trainsim run` with a row's and a layout's --set values lists the source of every op class\n";
+  for (const auto& row : a.rows) add_costs_lines(nullptr, row.result, "", &costs);
+  add_costs_lines(&out, SweepResult{}, "a row's and a layout's --set values", &costs);
   return out;
 }
 
