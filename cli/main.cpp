@@ -998,6 +998,14 @@ int main(int argc, char** argv) {
     oa.calibration = cmp_cal.empty() ? cmp_cal_a : cmp_cal;
     ob.calibration = cmp_cal.empty() ? cmp_cal_b : cmp_cal;
     auto ra = trainsim::load_compared_run(cmp_a, cmp_set_a, oa);
+    if (!ra.ok() && cmp_b.empty()) {   // B would be A again, or what A records: A's errors alone
+      Status st;
+      for (trainsim::Error e : ra.status().errors()) {
+        e.file = "A " + e.file;
+        st.add(std::move(e));
+      }
+      return fail(st, 2);
+    }
     // Without B: A's scenario changed by --set, or, when A is a stored prediction, the scenario
     // file it records predicted now in its mode (has the prediction moved since it was stored?).
     std::string b_path = cmp_b;

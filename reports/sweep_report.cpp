@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <set>
+#include <sstream>
 
 #include "reports/json_report.h"
 #include "reports/text_table.h"
@@ -565,6 +566,17 @@ std::string layout_text(const SweepResult& r, const SweepPoint& p) {
   return out;
 }
 
+// Every line of a row's error, without the "error: " prefixes, joined by " / ".
+std::string all_errors(const std::string& e) {
+  std::string out, line;
+  std::istringstream in(e);
+  while (std::getline(in, line)) {
+    if (line.rfind("error: ", 0) == 0) line = line.substr(7);
+    if (!line.empty()) out += (out.empty() ? "" : " / ") + line;
+  }
+  return out;
+}
+
 // Where the scenario's own layout is in a row's search: "#12 +8.1%", "#40 OOM", "-" (not a layout).
 std::string given_text(const AcrossSearch::Row& row, const SweepPoint* best) {
   const SweepResult& r = row.result;
@@ -644,7 +656,7 @@ std::string format_search_across(const AcrossSearch& a) {
                   for (const auto& kv : row.set) v += (v.empty() ? "" : " ") + kv;
                   return v;
                 }().c_str(),
-                     first_error(row.error).c_str()));
+                     all_errors(row.error).c_str()));
       continue;
     }
     size_t fit = 0, computed = 0;
@@ -711,7 +723,7 @@ ordered_json search_across_json(const AcrossSearch& a) {
     for (const auto& kv : row.set) vals[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
     o["values"] = std::move(vals);
     o["status"] = row.ok ? "ok" : "invalid";
-    o["error"] = row.ok ? "" : first_error(row.error);
+    o["error"] = row.ok ? "" : all_errors(row.error);
     size_t fit = 0, computed = 0;
     for (const auto& p : row.result.points) {
       computed += p.computed;
