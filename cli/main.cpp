@@ -726,6 +726,10 @@ int main(int argc, char** argv) {
   cmpc->add_option("--calibration-a", cmp_cal_a, "price A's scenario from this calibration database");
   cmpc->add_option("--calibration-b", cmp_cal_b, "price B's scenario from this calibration database");
   cmpc->add_option("--json", cmpc_json, "write the comparison as JSON to FILE");
+  std::string cmpc_html;
+  cmpc->add_option("--html", cmpc_html,
+                   "write the comparison as one self-contained HTML page to FILE (each side's breakdown and memory as "
+                   "bars on one scale, then the report)");
   cmpc->add_option("--fail-above", cmp_fail_above,
                    "exit with code 3 when B's step differs from A's by more than this, e.g. 2% (a regression check)");
 
@@ -1031,6 +1035,8 @@ int main(int argc, char** argv) {
     }
     const auto c = trainsim::compare_runs(std::move(ra).value(), std::move(rb).value());
     if (int rc = print_report(trainsim::format_comparison(c), cmpc_json, trainsim::comparison_json(c)); rc != 0) return rc;
+    if (!cmpc_html.empty())
+      if (int rc = write_report(cmpc_html, trainsim::compare_html(c, TRAINSIM_VERSION)); rc != 0) return rc;
     if (limit >= 0) {
       const double change = trainsim::step_change(c);
       const bool over = std::fabs(change) > limit;

@@ -747,6 +747,74 @@ std::string verify_html(const Verification& v, double tolerance, const std::stri
   return out;
 }
 
+std::string compare_html(const RunComparison& c, const std::string& version) {
+  using namespace html_page;
+  const ComparedRun& a = c.a;
+  const ComparedRun& b = c.b;
+  std::string out;
+  head(out, "trainsim compare: " + a.scenario + " / " + b.scenario);
+  out += "<h1>trainsim compare</h1>\n<p>A: " + html_escape(a.label) + "<br>B: " + html_escape(b.label) + "</p>\n";
+  out += "<div class=\"cards\">\n";
+  card(out, format_time(a.step), "step time, A");
+  card(out, format_time(b.step), "step time, B");
+  const double change = step_change(c);
+  card(out, std::isfinite(change) ? reports::signed_pct(change) : "-", "B's step against A's");
+  card(out, group_digits(a.tokens_per_s_per_gpu) + " / " + group_digits(b.tokens_per_s_per_gpu), "tokens/s per GPU, A / B");
+  card(out, gib2(a.memory[5]) + " / " + gib2(b.memory[5]) + " GiB", "peak memory per GPU, A / B");
+  out += "</div>\n";
+
+  out += "<h2>Where the step goes (each side's critical rank)</h2>\n";
+  const double full = static_cast<double>(std::max(a.step, b.step).count_ps());
+  std::string legend;
+  std::vector<bool> shown(kNumBuckets, false);
+  out += strf("<svg id=\"compare-breakdown\" width=\"%d\" height=\"62\" role=\"img\">\n", kLabelWidth + kChartWidth + 10);
+  double y = 4;
+  for (const ComparedRun* r : {&a, &b}) {
+    std::vector<BarPart> parts;
+    for (size_t i = 0; i < kNumBuckets; ++i) {
+      const Time v = r->breakdown[i];
+      if (v.count_ps() == 0) continue;
+      shown[i] = true;
+      parts.push_back({static_cast<double>(v.count_ps()), bucket_colour(static_cast<Bucket>(i)),
+                       strf("%s %s: %s", r == &a ? "A" : "B", breakdown_label(static_cast<Bucket>(i)), format_time(v).c_str())});
+    }
+    bar(out, strf("%s step %s", r == &a ? "A" : "B", format_time(r->step).c_str()), parts, full, y, 24);
+    y += 30;
+  }
+  out += "</svg>\n<div>\n";
+  for (size_t i = 0; i < kNumBuckets; ++i)
+    if (shown[i]) legend += legend_item(bucket_colour(static_cast<Bucket>(i)), breakdown_label(static_cast<Bucket>(i)));
+  out += legend + "</div>\n";
+
+  out += "<h2>Peak memory per GPU</h2>\n";
+  double mfull = 0;
+  for (const ComparedRun* r : {&a, &b}) mfull = std::max({mfull, static_cast<double>(r->memory[5]), static_cast<double>(r->capacity)});
+  out += strf("<svg id=\"compare-memory\" width=\"%d\" height=\"62\" role=\"img\">\n", kLabelWidth + kChartWidth + 60);
+  y = 4;
+  for (const ComparedRun* r : {&a, &b}) {
+    std::vector<BarPart> parts;
+    for (size_t i = 0; i < kMemoryParts.size(); ++i)
+      parts.push_back({static_cast<double>(r->memory[i]), kMemoryParts[i].colour,
+                       strf("%s %s: %s GiB", r == &a ? "A" : "B", kMemoryParts[i].label, gib2(r->memory[i]).c_str())});
+    bar(out, strf("%s %s GiB%s", r == &a ? "A" : "B", gib2(r->memory[5]).c_str(), r->oom ? " OOM" : ""), parts, mfull, y, 24);
+    if (mfull > 0 && r->capacity > 0) {
+      const double x = kLabelWidth + static_cast<double>(r->capacity) / mfull * kChartWidth;
+      out += "<line class=\"capacity\" x1=\"" + px(x) + "\" y1=\"" + px(y - 2) + "\" x2=\"" + px(x) + "\" y2=\"" +
+             px(y + 26) + "\" stroke=\"#b00020\" stroke-width=\"2\"><title>" +
+             html_escape(strf("%s capacity %s GiB", r == &a ? "A" : "B", gib2(r->capacity).c_str())) + "</title></line>\n";
+    }
+    y += 30;
+  }
+  out += "</svg>\n<div>\n";
+  for (const MemoryPart& m : kMemoryParts) out += legend_item(m.colour, m.label);
+  out += legend_item("#b00020", "each side's GPU capacity") + "</div>\n";
+  out += "<p class=\"" + std::string(a.oom ? "oom" : "ok") + "\">A " + html_escape(a.verdict) + "</p>\n";
+  out += "<p class=\"" + std::string(b.oom ? "oom" : "ok") + "\">B " + html_escape(b.verdict) + "</p>\n";
+  out += "<h2>The report</h2>\n<pre>" + html_escape(format_comparison(c)) + "</pre>\n";
+  out += "<p class=\"note\">" + html_escape("trainsim " + version + ".") + "</p>\n</body>\n</html>\n";
+  return out;
+}
+
 std::string prediction_html(const Prediction& p, const std::string& version, const AccuracyContext* accuracy) {
   std::string out;
   html_page::head(out, "trainsim prediction: " + p.scenario.name);

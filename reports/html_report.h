@@ -31,6 +31,7 @@
 
 #include "scenarios/predict.h"
 #include "reports/accuracy_context.h"
+#include "reports/compare_report.h"
 #include "reports/validate_report.h"
 #include "scenarios/compare_trace.h"
 #include "scenarios/verify.h"
@@ -99,5 +100,12 @@ std::string compare_trace_html(const TraceComparison& c, double tolerance, const
 // error and the verdict against `tolerance`, the predicted and measured time of each class as a
 // pair of bars, then the text report (format_verification) word for word.
 std::string verify_html(const Verification& v, double tolerance, const std::string& version);
+
+// Two predictions as one page (`trainsim compare --html FILE`): cards with each side's step and
+// the change, the critical rank's breakdown of each side as a stacked bar on one time scale,
+// the peak memory of each side by part on one scale with each side's capacity marked, then the
+// text report (format_comparison) word for word, with every setting that differs and each
+// side's cost sources. The same comparison gives the same bytes.
+std::string compare_html(const RunComparison& c, const std::string& version);
 
 }  // namespace trainsim

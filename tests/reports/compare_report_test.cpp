@@ -163,3 +163,41 @@ TEST(Compare, BrokenPredictionDocumentNamesEveryBadKey) {
 
 }  // namespace
 }  // namespace trainsim
+
+#include "reports/html_report.h"
+
+namespace trainsim {
+namespace {
+
+// The sum of the data-v values of the bars inside <svg id="ID">.
+double svg_sum(const std::string& page, const std::string& id) {
+  const size_t from = page.find("<svg id=\"" + id + "\"");
+  const size_t to = page.find("</svg>", from);
+  double sum = 0;
+  for (size_t at = page.find("data-v=\"", from); at != std::string::npos && at < to; at = page.find("data-v=\"", at + 1))
+    sum += std::stod(page.substr(at + 8));
+  return sum;
+}
+
+TEST(Compare, HtmlPageDrawsEachSidesBreakdownAndMemory) {
+  const Prediction pa = quickstart({});
+  const Prediction pb = quickstart(kTp2);
+  const RunComparison c = compare_runs(compared_run_of(pa, "A <a>"), compared_run_of(pb, "B"));
+  const std::string page = compare_html(c, "test");
+  EXPECT_EQ(page, compare_html(c, "test"));
+  // Each side's bar is its buckets, which sum to its step.
+  EXPECT_DOUBLE_EQ(svg_sum(page, "compare-breakdown"),
+                   static_cast<double>(pa.step_time.count_ps()) + static_cast<double>(pb.step_time.count_ps()));
+  EXPECT_DOUBLE_EQ(svg_sum(page, "compare-memory"),
+                   static_cast<double>(pa.peak_memory.total().count()) + static_cast<double>(pb.peak_memory.total().count()));
+  size_t caps = 0;
+  for (size_t at = page.find("class=\"capacity\""); at != std::string::npos; at = page.find("class=\"capacity\"", at + 1))
+    ++caps;
+  EXPECT_EQ(caps, 2u);
+  EXPECT_NE(page.find("A: A &lt;a&gt;"), std::string::npos) << "labels are escaped";
+  EXPECT_NE(page.find("B is slower than A"), std::string::npos) << "the report follows";
+  EXPECT_EQ(page.find("<script"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace trainsim
