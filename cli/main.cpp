@@ -641,6 +641,10 @@ int main(int argc, char** argv) {
                   "after the table, the whole prediction report (as `trainsim run` prints it) of the scenario the row "
                   "with this id becomes; repeatable")
       ->allow_extra_args(false);
+  std::string val_baseline;
+  val->add_option("--baseline", val_baseline,
+                  "after the report, how each row's error moved since this earlier `validate --json` file (rows "
+                  "matched by id and metric; a regression check of the accuracy)");
   std::string val_scenarios;
   val->add_option("--scenarios", val_scenarios,
                   "write the scenario each published row becomes (its defaults applied and listed in its description) "
@@ -1127,7 +1131,25 @@ int main(int argc, char** argv) {
         "costs: the embedded default (calibrate/data/defaults.json) unless a row's defaults name a calibration; "
         "compute beside collectives: %d SMs held per running NCCL collective (embedded default)",
         eff.value().nccl_ctas);
+    std::optional<trainsim::ValidateBaseline> baseline;
+    if (!val_baseline.empty()) {   // read before anything is printed: a bad file fails the command
+      std::ifstream in(val_baseline, std::ios::binary);
+      if (!in)
+        return fail(Status::error(trainsim::Error{val_baseline, "", "", "cannot open the baseline (does it exist?)"}), 2);
+      std::stringstream ss;
+      ss << in.rdbuf();
+      const std::string text = ss.str();
+      if (trainsim::json_too_deep(text))
+        return fail(Status::error(trainsim::Error{val_baseline, "", "", trainsim::json_too_deep_message("a validate report")}), 2);
+      const nlohmann::json doc = nlohmann::json::parse(text, nullptr, false);
+      if (doc.is_discarded())
+        return fail(Status::error(trainsim::Error{val_baseline, "", "", "not JSON; give a file `trainsim validate --json` wrote"}), 2);
+      auto b = trainsim::validation_baseline(doc, val_baseline, rows.value());
+      if (!b.ok()) return fail(b.status(), 2);
+      baseline = std::move(b).value();
+    }
     std::fputs(trainsim::format_validate(rows.value(), summary, costs).c_str(), stdout);
+    if (baseline) std::fputs(trainsim::format_baseline(*baseline, summary).c_str(), stdout);
     for (const auto& id : val_explain)
       for (const auto& r : rows.value()) {
         if (r.id != id) continue;

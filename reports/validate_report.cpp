@@ -170,4 +170,125 @@ std::string validate_csv(const std::vector<ValidateRow>& rows) {
   return out;
 }
 
+namespace validate_baseline {
+
+// The rows that moved by at least min_move points, largest first (ties keep row order).
+std::vector<const BaselineRow*> moved(const ValidateBaseline& b, double min_move) {
+  std::vector<const BaselineRow*> out;
+  for (const auto& r : b.rows)
+    if (r.then && r.now && std::fabs(r.now_error - r.then_error) >= min_move) out.push_back(&r);
+  std::stable_sort(out.begin(), out.end(), [](const BaselineRow* x, const BaselineRow* y) {
+    return std::fabs(x->now_error - x->then_error) > std::fabs(y->now_error - y->then_error);
+  });
+  return out;
+}
+
+}  // namespace validate_baseline
+
+Result<ValidateBaseline> validation_baseline(const nlohmann::json& doc, const std::string& file,
+                                             const std::vector<ValidateRow>& rows) {
+  Status st;
+  const char* want = "a `trainsim validate --json` document: {\"rows\": [...], \"summary\": {...}}";
+  if (!doc.is_object() || !doc.contains("rows") || !doc["rows"].is_array() || !doc.contains("summary") ||
+      !doc["summary"].is_object())
+    return Status::error(Error{file, "", "", std::string("expected ") + want});
+  ValidateBaseline b;
+  b.file = file;
+  const nlohmann::json& sm = doc["summary"];
+  auto num = [&](const nlohmann::json& o, const char* key, const std::string& at, double* out) {
+    if (!o.contains(key) || !o[key].is_number()) {
+      st.add(Error{file, at + "/" + key, o.contains(key) ? o[key].dump() : "", "expected a number, as validate --json writes it"});
+      return;
+    }
+    *out = o[key].get<double>();
+  };
+  double compared = 0;
+  num(sm, "compared", "/summary", &compared);
+  b.then.compared = static_cast<int>(compared);
+  num(sm, "median_abs_error_pct", "/summary", &b.then.median_abs_error_pct);
+  num(sm, "mean_abs_error_pct", "/summary", &b.then.mean_abs_error_pct);
+  num(sm, "max_abs_error_pct", "/summary", &b.then.max_abs_error_pct);
+  struct Old {
+    std::string id, metric;
+    bool ok;
+    double error;
+  };
+  std::vector<Old> old;
+  const nlohmann::json& rs = doc["rows"];
+  for (size_t i = 0; i < rs.size(); ++i) {
+    const std::string at = "/rows/" + std::to_string(i);
+    const nlohmann::json& r = rs[i];
+    if (!r.is_object() || !r.contains("id") || !r["id"].is_string() || !r.contains("metric") || !r["metric"].is_string() ||
+        !r.contains("status") || !r["status"].is_string()) {
+      st.add(Error{file, at, r.dump().substr(0, 60), "expected a row with \"id\", \"metric\" and \"status\" strings"});
+      continue;
+    }
+    Old o{r["id"].get<std::string>(), r["metric"].get<std::string>(), r["status"] == "ok", 0};
+    if (o.ok) {
+      if (r.contains("error_pct") && r["error_pct"].is_number())
+        o.error = r["error_pct"].get<double>();
+      else
+        o.ok = false;   // a non-finite error is written as null: not compared
+    }
+    old.push_back(std::move(o));
+  }
+  if (!st.ok()) return st;
+  std::vector<bool> used(old.size(), false);
+  for (const ValidateRow& r : rows) {
+    BaselineRow br;
+    br.id = r.id;
+    br.metric = r.metric;
+    br.now = r.ok && std::isfinite(r.error_pct);
+    br.now_error = r.error_pct;
+    for (size_t i = 0; i < old.size(); ++i)
+      if (!used[i] && old[i].id == r.id && old[i].metric == r.metric) {
+        used[i] = true;
+        br.then = old[i].ok;
+        br.then_error = old[i].error;
+        break;
+      }
+    b.rows.push_back(std::move(br));
+  }
+  for (size_t i = 0; i < old.size(); ++i)
+    if (!used[i]) {
+      BaselineRow br;
+      br.id = old[i].id;
+      br.metric = old[i].metric;
+      br.then = old[i].ok;
+      br.then_error = old[i].error;
+      b.rows.push_back(std::move(br));
+    }
+  return b;
+}
+
+std::string format_baseline(const ValidateBaseline& b, const ValidateSummary& now, double min_move) {
+  using reports::strf;
+  std::string out = "\nagainst the baseline " + b.file + "\n";
+  out += strf("  compared %d -> %d; median |error| %.1f%% -> %.1f%%, mean %.1f%% -> %.1f%%, max %.1f%% -> %.1f%%\n",
+              b.then.compared, now.compared, b.then.median_abs_error_pct, now.median_abs_error_pct,
+              b.then.mean_abs_error_pct, now.mean_abs_error_pct, b.then.max_abs_error_pct, now.max_abs_error_pct);
+  const auto mv = validate_baseline::moved(b, min_move);
+  if (mv.empty()) {
+    out += strf("  no row's error moved by %.2g points or more\n", min_move);
+  } else {
+    out += strf("  %zu row(s) whose error moved by %.2g points or more, largest first:\n", mv.size(), min_move);
+    reports::TextTable t({"id", "metric", "then", "now", "move", "|error|"},
+                         {reports::Align::kLeft, reports::Align::kLeft, reports::Align::kRight, reports::Align::kRight,
+                          reports::Align::kRight, reports::Align::kLeft});
+    for (const BaselineRow* r : mv)
+      t.add({r->id, r->metric, strf("%+.1f%%", r->then_error), strf("%+.1f%%", r->now_error),
+             strf("%+.1f", r->now_error - r->then_error),
+             std::fabs(r->now_error) < std::fabs(r->then_error) ? "smaller" : "larger"});
+    out += t.render("    ");
+  }
+  std::string only_now, only_then;
+  for (const auto& r : b.rows) {
+    if (r.now && !r.then) only_now += (only_now.empty() ? "" : ", ") + r.id;
+    if (r.then && !r.now) only_then += (only_then.empty() ? "" : ", ") + r.id;
+  }
+  if (!only_now.empty()) out += "  compared now, not in the baseline: " + only_now + "\n";
+  if (!only_then.empty()) out += "  compared in the baseline, not now: " + only_then + "\n";
+  return out;
+}
+
 }  // namespace trainsim

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "reports/run_features.h"
+#include "sim/status.h"
 
 namespace trainsim {
 
@@ -76,5 +77,28 @@ nlohmann::ordered_json validate_json(const std::vector<ValidateRow>& rows,
 // metric, status (ok|skipped), measured, predicted, error_pct (shortest exact numbers; empty for
 // a skipped row's prediction and error), reason, defaults (joined with "; ").
 std::string validate_csv(const std::vector<ValidateRow>& rows);
+
+// `trainsim validate RUNS --baseline OLD.json`: how each row's error moved since an earlier
+// `validate --json` (a regression check of the accuracy across versions or calibrations). Rows
+// are matched by (id, metric); a row counts on a side when its status there is "ok" with a
+// finite error.
+struct BaselineRow {
+  std::string id, metric;
+  bool then = false, now = false;     // compared in the baseline / in this run
+  double then_error = 0, now_error = 0;
+};
+struct ValidateBaseline {
+  std::string file;
+  ValidateSummary then;               // the baseline's own summary, as it recorded it
+  std::vector<BaselineRow> rows;      // this run's rows in order, then the baseline's others
+};
+// Errors (the file named): not a `validate --json` document (rows and summary, with the
+// fields compare reads), each bad entry with its JSON path.
+Result<ValidateBaseline> validation_baseline(const nlohmann::json& old_doc, const std::string& file,
+                                             const std::vector<ValidateRow>& rows);
+// The summary then and now, the rows whose signed error moved by at least `min_move` points
+// (largest move first, ties in row order), and the rows compared on one side only. Text only:
+// the validate JSON keeps the exact shape.
+std::string format_baseline(const ValidateBaseline& b, const ValidateSummary& now, double min_move = 0.05);
 
 }  // namespace trainsim

@@ -478,6 +478,41 @@ TEST_F(Cli, SearchAcrossPlansCapacity) {
   EXPECT_NE(r.out.find("error: --across"), std::string::npos) << r.out;
 }
 
+TEST_F(Cli, ValidateBaselineSaysWhichRowsMoved) {
+  const std::string rows = first_published_rows(4);
+  CmdResult r = run("validate " + rows + " --json " + path("v.json"));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  r = run("validate " + rows + " --baseline " + path("v.json"));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("against the baseline " + path("v.json")), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("no row's error moved"), std::string::npos) << r.out;
+  // A baseline whose first row's error was 5 points lower: that row moved +5.0.
+  std::ifstream in(path("v.json"));
+  nlohmann::json old = nlohmann::json::parse(in, nullptr, false);
+  ASSERT_TRUE(old.is_object());
+  std::string id;
+  for (auto& row : old["rows"])
+    if (row["status"] == "ok") {
+      row["error_pct"] = row["error_pct"].get<double>() - 5;
+      id = row["id"].get<std::string>();
+      break;
+    }
+  ASSERT_FALSE(id.empty());
+  std::ofstream(path("old.json")) << old.dump();
+  r = run("validate " + rows + " --baseline " + path("old.json"));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("1 row(s) whose error moved"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(id), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("+5.0  "), std::string::npos) << r.out;
+  // Not a validate report: exit 2, the file named, nothing printed before the error.
+  std::ofstream(path("bad.json")) << "{\"rows\": 1}";
+  r = run("validate " + rows + " --baseline " + path("bad.json"));
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_NE(r.out.find(path("bad.json")), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("compared "), std::string::npos) << r.out;
+  EXPECT_EQ(run("validate " + rows + " --baseline " + path("none.json")).rc, 2);
+}
+
 TEST_F(Cli, ShardedSweepMergesToTheWholeSweep) {
   const std::string sweep = "sweep --vary parallel.tp=1,2,4,8 --vary parallel.zero=1,3 --set training.micro_batch=2";
   CmdResult whole = run(sweep + " --json " + path("whole.json"));

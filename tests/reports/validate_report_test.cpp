@@ -161,3 +161,69 @@ TEST(ValidateCsv, ARowPerRowWithItsNumbersExact) {
 
 }  // namespace
 }  // namespace trainsim
+
+namespace trainsim {
+namespace {
+
+ValidateRow vrow(const std::string& id, double error, bool ok = true) {
+  ValidateRow r;
+  r.id = id;
+  r.metric = "iteration_time_s";
+  r.measured = 100;
+  r.predicted = 100 + error;
+  r.error_pct = error;
+  r.ok = ok;
+  if (!ok) r.reason = "unsupported";
+  return r;
+}
+
+// Each row's move is its error now minus its error then, listed largest first; rows on one side
+// only are named; the baseline's summary is its own.
+TEST(ValidateBaseline, RowsMovedLargestFirst) {
+  const std::vector<ValidateRow> then = {vrow("a", 10), vrow("b", -5), vrow("c", 2), vrow("d", 7), vrow("e", 1, false)};
+  const std::vector<ValidateRow> now = {vrow("a", 10.01), vrow("b", -2), vrow("c", 6), vrow("e", 3), vrow("f", 4)};
+  const nlohmann::json old = nlohmann::json::parse(validate_json(then, summarize(then)).dump());
+  Result<ValidateBaseline> b = validation_baseline(old, "old.json", now);
+  ASSERT_TRUE(b.ok()) << b.status().to_string();
+  EXPECT_EQ(b->then.compared, 4);
+  EXPECT_DOUBLE_EQ(b->then.max_abs_error_pct, 10);
+  ASSERT_EQ(b->rows.size(), 6u);   // now's five in order, then d
+  EXPECT_EQ(b->rows[5].id, "d");
+  EXPECT_TRUE(b->rows[5].then);
+  EXPECT_FALSE(b->rows[5].now);
+  const std::string text = format_baseline(b.value(), summarize(now));
+  // c moved +4 (larger), b +3 (smaller); a's 0.01 is under the 0.05 threshold.
+  const size_t c = text.find("  c  "), bb = text.find("  b  ");
+  ASSERT_NE(c, std::string::npos) << text;
+  ASSERT_NE(bb, std::string::npos) << text;
+  EXPECT_LT(c, bb) << text;
+  EXPECT_NE(text.find("+2.0%  +6.0%  +4.0  larger"), std::string::npos) << text;
+  EXPECT_NE(text.find("-5.0%  -2.0%  +3.0  smaller"), std::string::npos) << text;
+  EXPECT_EQ(text.find("  a  "), std::string::npos) << text;
+  EXPECT_NE(text.find("2 row(s) whose error moved"), std::string::npos) << text;
+  EXPECT_NE(text.find("compared now, not in the baseline: e, f"), std::string::npos) << text;
+  EXPECT_NE(text.find("compared in the baseline, not now: d"), std::string::npos) << text;
+  EXPECT_NE(text.find("compared 4 -> 5; median |error| 6.0% -> 4.0%"), std::string::npos) << text;
+  // Against itself nothing moved.
+  const nlohmann::json self = nlohmann::json::parse(validate_json(now, summarize(now)).dump());
+  Result<ValidateBaseline> same = validation_baseline(self, "now.json", now);
+  ASSERT_TRUE(same.ok());
+  EXPECT_NE(format_baseline(same.value(), summarize(now)).find("no row's error moved"), std::string::npos);
+}
+
+TEST(ValidateBaseline, NotAValidateReportIsAnError) {
+  const std::vector<ValidateRow> now = {vrow("a", 1)};
+  EXPECT_FALSE(validation_baseline(nlohmann::json::parse("[1]"), "x.json", now).ok());
+  EXPECT_FALSE(validation_baseline(nlohmann::json::parse("{\"rows\": {}, \"summary\": {}}"), "x.json", now).ok());
+  Result<ValidateBaseline> r = validation_baseline(
+      nlohmann::json::parse("{\"rows\": [{\"id\": 3}], \"summary\": {\"compared\": 1, \"median_abs_error_pct\": \"x\"}}"),
+      "x.json", now);
+  ASSERT_FALSE(r.ok());
+  const std::string t = r.status().to_string();
+  for (const char* want : {"x.json: /summary/median_abs_error_pct = \"x\"", "x.json: /summary/mean_abs_error_pct",
+                           "x.json: /rows/0 = {\"id\":3}"})
+    EXPECT_NE(t.find(want), std::string::npos) << want << "\n" << t;
+}
+
+}  // namespace
+}  // namespace trainsim
