@@ -989,8 +989,11 @@ int main(int argc, char** argv) {
     if (!pr.ok()) return fail(pr.status(), 2);
     auto text = trainsim::format_plan_summary(pr.value(), plan_opts);
     if (!text.ok()) return fail(text.status(), 2);
+    std::fputs(text.value().c_str(), stdout);
+    if (plan_json.empty()) return 0;
     auto j = trainsim::plan_summary_json(pr.value(), plan_opts);
-    return print_report(text.value(), plan_json, j.value());
+    if (!j.ok()) return fail(j.status(), 2);
+    return write_report(plan_json, j.value().dump(2) + "\n");
   }
 
   if (*cmpc) {
@@ -1005,13 +1008,17 @@ int main(int argc, char** argv) {
     oa.predict.fast = ob.predict.fast = cmp_fast;
     oa.calibration = cmp_cal.empty() ? cmp_cal_a : cmp_cal;
     ob.calibration = cmp_cal.empty() ? cmp_cal_b : cmp_cal;
+    // Each error says which side it is about.
+    auto side_errors = [](const char* side, const Status& from, Status* to) {
+      for (trainsim::Error e : from.errors()) {
+        e.file = side + e.file;
+        to->add(std::move(e));
+      }
+    };
     auto ra = trainsim::load_compared_run(cmp_a, cmp_set_a, oa);
     if (!ra.ok() && cmp_b.empty()) {   // B would be A again, or what A records: A's errors alone
       Status st;
-      for (trainsim::Error e : ra.status().errors()) {
-        e.file = "A " + e.file;
-        st.add(std::move(e));
-      }
+      side_errors("A ", ra.status(), &st);
       return fail(st, 2);
     }
     // Without B: A's scenario changed by --set, or, when A is a stored prediction, the scenario
@@ -1028,13 +1035,10 @@ int main(int argc, char** argv) {
       b_path = cmp_a;
     }
     auto rb = trainsim::load_compared_run(b_path, cmp_set, ob);
-    if (!ra.ok() || !rb.ok()) {   // each error says which side it is about
+    if (!ra.ok() || !rb.ok()) {
       Status st;
-      for (const auto* side : {&ra, &rb})
-        for (trainsim::Error e : side->status().errors()) {
-          e.file = std::string(side == &ra ? "A " : "B ") + (e.file.empty() ? "" : e.file);
-          st.add(std::move(e));
-        }
+      side_errors("A ", ra.status(), &st);
+      side_errors("B ", rb.status(), &st);
       return fail(st, 2);
     }
     const auto c = trainsim::compare_runs(std::move(ra).value(), std::move(rb).value());
@@ -1133,18 +1137,9 @@ int main(int argc, char** argv) {
         eff.value().nccl_ctas);
     std::optional<trainsim::ValidateBaseline> baseline;
     if (!val_baseline.empty()) {   // read before anything is printed: a bad file fails the command
-      std::ifstream in(val_baseline, std::ios::binary);
-      if (!in)
-        return fail(Status::error(trainsim::Error{val_baseline, "", "", "cannot open the baseline (does it exist?)"}), 2);
-      std::stringstream ss;
-      ss << in.rdbuf();
-      const std::string text = ss.str();
-      if (trainsim::json_too_deep(text))
-        return fail(Status::error(trainsim::Error{val_baseline, "", "", trainsim::json_too_deep_message("a validate report")}), 2);
-      const nlohmann::json doc = nlohmann::json::parse(text, nullptr, false);
-      if (doc.is_discarded())
-        return fail(Status::error(trainsim::Error{val_baseline, "", "", "not JSON; give a file `trainsim validate --json` wrote"}), 2);
-      auto b = trainsim::validation_baseline(doc, val_baseline, rows.value());
+      auto doc = trainsim::read_json_document(val_baseline, "baseline (a file `trainsim validate --json` wrote)");
+      if (!doc.ok()) return fail(doc.status(), 2);
+      auto b = trainsim::validation_baseline(doc.value(), val_baseline, rows.value());
       if (!b.ok()) return fail(b.status(), 2);
       baseline = std::move(b).value();
     }

@@ -394,7 +394,7 @@ std::string format_comparison(const RunComparison& c) {
                   signed_time(b.breakdown[i] - a.breakdown[i]).c_str());
     }
   }
-  out += strf("; peak memory %s -> %s GiB", gib2(a.memory[5]).c_str(), gib2(b.memory[5]).c_str());
+  out += strf("; peak memory %s -> %s GiB", gib2(a.memory[ComparedRun::kMemoryTotal]).c_str(), gib2(b.memory[ComparedRun::kMemoryTotal]).c_str());
   if (a.oom != b.oom) out += b.oom ? ", and B does not fit (OOM)" : ", and B fits where A did not";
   else if (a.oom) out += ", neither fits (OOM)";
   out += a.fingerprint == b.fingerprint ? "; the same replay (fingerprint " + a.fingerprint + ")\n"

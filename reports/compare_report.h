@@ -60,6 +60,7 @@ struct ComparedRun {
   Time comm_total, comm_exposed;
   double comm_hidden = 0;
   // Peak memory per GPU: params, grads, optimizer, activations, workspace, total (bytes).
+  static constexpr size_t kMemoryTotal = 5;
   std::array<int64_t, 6> memory{};
   int64_t capacity = 0;
   bool oom = false;

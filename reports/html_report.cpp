@@ -760,7 +760,7 @@ std::string compare_html(const RunComparison& c, const std::string& version) {
   const double change = step_change(c);
   card(out, std::isfinite(change) ? reports::signed_pct(change) : "-", "B's step against A's");
   card(out, group_digits(a.tokens_per_s_per_gpu) + " / " + group_digits(b.tokens_per_s_per_gpu), "tokens/s per GPU, A / B");
-  card(out, gib2(a.memory[5]) + " / " + gib2(b.memory[5]) + " GiB", "peak memory per GPU, A / B");
+  card(out, gib2(a.memory[ComparedRun::kMemoryTotal]) + " / " + gib2(b.memory[ComparedRun::kMemoryTotal]) + " GiB", "peak memory per GPU, A / B");
   out += "</div>\n";
 
   out += "<h2>Where the step goes (each side's critical rank)</h2>\n";
@@ -788,7 +788,7 @@ std::string compare_html(const RunComparison& c, const std::string& version) {
 
   out += "<h2>Peak memory per GPU</h2>\n";
   double mfull = 0;
-  for (const ComparedRun* r : {&a, &b}) mfull = std::max({mfull, static_cast<double>(r->memory[5]), static_cast<double>(r->capacity)});
+  for (const ComparedRun* r : {&a, &b}) mfull = std::max({mfull, static_cast<double>(r->memory[ComparedRun::kMemoryTotal]), static_cast<double>(r->capacity)});
   out += strf("<svg id=\"compare-memory\" width=\"%d\" height=\"62\" role=\"img\">\n", kLabelWidth + kChartWidth + 60);
   y = 4;
   for (const ComparedRun* r : {&a, &b}) {
@@ -796,7 +796,7 @@ std::string compare_html(const RunComparison& c, const std::string& version) {
     for (size_t i = 0; i < kMemoryParts.size(); ++i)
       parts.push_back({static_cast<double>(r->memory[i]), kMemoryParts[i].colour,
                        strf("%s %s: %s GiB", r == &a ? "A" : "B", kMemoryParts[i].label, gib2(r->memory[i]).c_str())});
-    bar(out, strf("%s %s GiB%s", r == &a ? "A" : "B", gib2(r->memory[5]).c_str(), r->oom ? " OOM" : ""), parts, mfull, y, 24);
+    bar(out, strf("%s %s GiB%s", r == &a ? "A" : "B", gib2(r->memory[ComparedRun::kMemoryTotal]).c_str(), r->oom ? " OOM" : ""), parts, mfull, y, 24);
     if (mfull > 0 && r->capacity > 0) {
       const double x = kLabelWidth + static_cast<double>(r->capacity) / mfull * kChartWidth;
       out += "<line class=\"capacity\" x1=\"" + px(x) + "\" y1=\"" + px(y - 2) + "\" x2=\"" + px(x) + "\" y2=\"" +

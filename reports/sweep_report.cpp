@@ -110,19 +110,30 @@ std::string distance(SweepRank r, const SweepPoint& p, const SweepPoint& best) {
   return strf("fits, %+.1f%% step", (p.step_s / best.step_s - 1) * 100);
 }
 
-// Where the predicted points' costs came from: the set of SweepPoint::costs of r's points is
-// added to *seen (when given); with `out`, a line per cost source of *seen (or of r's, without
-// `seen`), saying that `trainsim run` with `how` lists the source of every op class.
-void add_costs_lines(std::string* out, const SweepResult& r, const char* how, std::set<std::string>* seen = nullptr) {
-  std::set<std::string> own;
-  std::set<std::string>& costs = seen ? *seen : own;
+// The cost sources (SweepPoint::costs) of r's predicted points, added to *costs.
+void collect_costs(const SweepResult& r, std::set<std::string>* costs) {
   for (const auto& p : r.points)
-    if (p.computed && p.ok) costs.insert(p.costs);
-  if (out == nullptr) return;
+    if (p.computed && p.ok) costs->insert(p.costs);
+}
+// A line per cost source, saying that `trainsim run` with `how` lists the source of every op class.
+std::string costs_lines(const std::set<std::string>& costs, const char* how) {
+  std::string out;
   for (const auto& c : costs)
-    *out += "costs: " + (c == "embedded default" ? std::string("embedded default (calibrate/data/defaults.json)")
-                                                 : "calibration database " + c) +
-            "; `trainsim run` with " + how + " lists the source of every op class\n";
+    out += "costs: " + (c == "embedded default" ? std::string("embedded default (calibrate/data/defaults.json)")
+                                                : "calibration database " + c) +
+           "; `trainsim run` with " + how + " lists the source of every op class\n";
+  return out;
+}
+
+// What a ranking is by, in words.
+const char* ranked_text(SweepRank r) {
+  switch (r) {
+    case SweepRank::kTokens: return "tokens/s";
+    case SweepRank::kTrain: return "time to train";
+    case SweepRank::kTokensPerGpu: return "tokens/s per GPU";
+    case SweepRank::kStep: break;
+  }
+  return "step time";
 }
 
 // A point's value of `key` as a positive whole number (set_value), or -1.
@@ -172,11 +183,7 @@ std::string format_sweep(const SweepResult& r, size_t top) {
   std::string shape;
   for (const auto& a : r.axes) shape += (shape.empty() ? "" : " x ") + a.key + " (" + std::to_string(a.values.size()) + ")";
   out += strf("trainsim %s: %s, %zu points: %s; %s mode; ranked by %s\n", r.command.c_str(), r.scenario.c_str(), r.points.size(),
-              shape.c_str(), r.fast ? "fast" : "full",
-              r.rank_by == SweepRank::kStep     ? "step time"
-              : r.rank_by == SweepRank::kTokens ? "tokens/s"
-              : r.rank_by == SweepRank::kTrain  ? "time to train"
-                                                : "tokens/s per GPU");
+              shape.c_str(), r.fast ? "fast" : "full", ranked_text(r.rank_by));
   size_t here = 0;
   for (const auto& p : r.points) here += p.computed;
   if (r.shards > 1) {
@@ -336,7 +343,9 @@ std::string format_sweep(const SweepResult& r, size_t top) {
   size_t refused = 0;
   for (const auto& p : r.points) refused += p.computed && !p.ok;
   if (refused) out += strf("%zu point(s) refused; `trainsim run` with the same --set values prints every error\n", refused);
-  add_costs_lines(&out, r, "a point's --set values");
+  std::set<std::string> costs;
+  collect_costs(r, &costs);
+  out += costs_lines(costs, "a point's --set values");
   return out;
 }
 
@@ -516,12 +525,32 @@ Status fill_sweep_from_stores(SweepResult* r, const std::vector<const ResultsSto
 
 namespace {
 
-// A row's best point that fits, or nullptr.
-const SweepPoint* across_best(const AcrossSearch::Row& row) {
-  if (!row.ok) return nullptr;
-  const std::vector<size_t> order = sweep_ranking(row.result);
-  const size_t b = best_fit(row.result, order);
-  return b < row.result.points.size() ? &row.result.points[b] : nullptr;
+// What the across report reads of each row, computed once: the layouts its search predicted and
+// those that fit, its best point that fits (nullptr: none, or the row's search was refused), and
+// the place of the scenario's own layout in its ranking (0: not among its layouts).
+struct AcrossView {
+  size_t layouts = 0, fit = 0;
+  const SweepPoint* best = nullptr;
+  size_t given_place = 0;
+};
+std::vector<AcrossView> across_views(const AcrossSearch& a) {
+  std::vector<AcrossView> views(a.rows.size());
+  for (size_t i = 0; i < a.rows.size(); ++i) {
+    const AcrossSearch::Row& row = a.rows[i];
+    if (!row.ok) continue;
+    const SweepResult& r = row.result;
+    AcrossView& v = views[i];
+    for (const auto& p : r.points) {
+      v.layouts += p.computed;
+      v.fit += p.computed && sweep_fits(p, r.memory_limit);
+    }
+    const std::vector<size_t> order = sweep_ranking(r);
+    const size_t b = best_fit(r, order);
+    if (b < r.points.size()) v.best = &r.points[b];
+    for (size_t k = 0; k < order.size() && r.given < r.points.size(); ++k)
+      if (order[k] == r.given) v.given_place = k + 1;
+  }
+  return views;
 }
 
 // The GPUs of a point: its tokens/s over its tokens/s per GPU.
@@ -529,27 +558,13 @@ double point_gpus(const SweepPoint& p) {
   return p.tokens_per_s_per_gpu > 0 ? std::round(p.tokens_per_s / p.tokens_per_s_per_gpu) : 0;
 }
 
-// Whether point a beats point b by `by` (both fit).
-bool across_better(SweepRank by, const SweepPoint& a, const SweepPoint& b) {
-  switch (by) {
-    case SweepRank::kTokensPerGpu: return a.tokens_per_s_per_gpu > b.tokens_per_s_per_gpu;
-    case SweepRank::kTokens: return a.tokens_per_s > b.tokens_per_s;
-    case SweepRank::kTrain:
-      if (a.train_s > 0 && b.train_s > 0) return a.train_s < b.train_s;
-      if ((a.train_s > 0) != (b.train_s > 0)) return a.train_s > 0;
-      return a.step_s < b.step_s;
-    case SweepRank::kStep: break;
-  }
-  return a.step_s < b.step_s;
-}
-
-size_t across_best_row(const AcrossSearch& a) {
+// The row whose best point ranks first (sweep_better by the searches' rank_by), or rows.size().
+size_t across_best_row(const AcrossSearch& a, const std::vector<AcrossView>& views) {
   size_t best = a.rows.size();
-  for (size_t r = 0; r < a.rows.size(); ++r) {
-    const SweepPoint* p = across_best(a.rows[r]);
-    if (p == nullptr) continue;
-    if (best == a.rows.size() || across_better(a.rows[r].result.rank_by, *p, *across_best(a.rows[best]))) best = r;
-  }
+  for (size_t r = 0; r < a.rows.size(); ++r)
+    if (views[r].best != nullptr &&
+        (best == a.rows.size() || sweep_better(a.rows[r].result.rank_by, *views[r].best, *views[best].best)))
+      best = r;
   return best;
 }
 
@@ -577,18 +592,15 @@ std::string all_errors(const std::string& e) {
   return out;
 }
 
-// Where the scenario's own layout is in a row's search: "#12 +8.1%", "#40 OOM", "-" (not a layout).
-std::string given_text(const AcrossSearch::Row& row, const SweepPoint* best) {
+// Where the scenario's own layout is in a row's search: "#12 +8.1% step", "#40 OOM", "-" (not a layout).
+std::string given_text(const AcrossSearch::Row& row, const AcrossView& v) {
+  if (v.given_place == 0) return "-";
   const SweepResult& r = row.result;
-  if (!row.ok || r.given >= r.points.size()) return "-";
-  const std::vector<size_t> order = sweep_ranking(r);
-  size_t place = 0;
-  while (place < order.size() && order[place] != r.given) ++place;
   const SweepPoint& g = r.points[r.given];
-  if (!g.ok) return strf("#%zu refused", place + 1);
-  if (!sweep_fits(g, r.memory_limit)) return strf("#%zu %s", place + 1, g.oom ? "OOM" : "too big");
-  if (best == nullptr || best == &g) return strf("#%zu best", place + 1);
-  return strf("#%zu %s", place + 1, distance(r.rank_by, g, *best).substr(6).c_str());
+  if (!g.ok) return strf("#%zu refused", v.given_place);
+  if (!sweep_fits(g, r.memory_limit)) return strf("#%zu %s", v.given_place, g.oom ? "OOM" : "too big");
+  if (v.best == nullptr || v.best == &g) return strf("#%zu best", v.given_place);
+  return strf("#%zu %s", v.given_place, distance(r.rank_by, g, *v.best).substr(6).c_str());
 }
 
 }  // namespace
@@ -607,11 +619,7 @@ std::string format_search_across(const AcrossSearch& a) {
   if (first) {
     std::string keys;
     for (const auto& k : titles(axis_keys(*first))) keys += (keys.empty() ? "" : ",") + k;
-    out += strf(" of %s; %s mode; best by %s", keys.c_str(), first->fast ? "fast" : "full",
-                first->rank_by == SweepRank::kStep     ? "step time"
-                : first->rank_by == SweepRank::kTokens ? "tokens/s"
-                : first->rank_by == SweepRank::kTrain  ? "time to train"
-                                                       : "tokens/s per GPU");
+    out += strf(" of %s; %s mode; best by %s", keys.c_str(), first->fast ? "fast" : "full", ranked_text(first->rank_by));
   }
   out += "\n";
   if (first && !first->overrides.empty()) {
@@ -630,9 +638,10 @@ std::string format_search_across(const AcrossSearch& a) {
            " of its GPU's (--memory-limit)\n";
   out += "\n";
 
+  const std::vector<AcrossView> views = across_views(a);
   bool train = false;
-  for (const auto& row : a.rows)
-    if (const SweepPoint* b = across_best(row)) train |= b->train_s > 0;
+  for (const auto& v : views)
+    if (v.best != nullptr) train |= v.best->train_s > 0;
   std::vector<std::string> across_keys;
   for (const auto& ax : a.across) across_keys.insert(across_keys.end(), ax.keys.begin(), ax.keys.end());
   std::vector<std::string> head = titles(across_keys);
@@ -645,30 +654,22 @@ std::string format_search_across(const AcrossSearch& a) {
     align.push_back(hs == "best layout" || hs == "as given" ? Align::kLeft : Align::kRight);
   }
   TextTable t(head, align);
-  const size_t best_row = across_best_row(a);
+  const size_t best_row = across_best_row(a, views);
   for (size_t r = 0; r < a.rows.size(); ++r) {
     const AcrossSearch::Row& row = a.rows[r];
-    std::vector<std::string> cells;
-    for (const auto& kv : row.set) cells.push_back(kv.substr(kv.find('=') + 1));
+    const AcrossView& v = views[r];
+    std::string where;   // the row's values as --set would give them
+    for (const auto& kv : row.set) where += (where.empty() ? "" : " ") + kv;
     if (!row.ok) {
-      t.add_raw(strf("%s: search refused: %s", [&] {
-                  std::string v;
-                  for (const auto& kv : row.set) v += (v.empty() ? "" : " ") + kv;
-                  return v;
-                }().c_str(),
-                     all_errors(row.error).c_str()));
+      t.add_raw(where + ": search refused: " + all_errors(row.error));
       continue;
     }
-    size_t fit = 0, computed = 0;
-    for (const auto& p : row.result.points) {
-      computed += p.computed;
-      fit += p.computed && sweep_fits(p, row.result.memory_limit);
-    }
-    cells.push_back(reports::group_digits(static_cast<double>(computed)));
-    cells.push_back(reports::group_digits(static_cast<double>(fit)));
-    const SweepPoint* b = across_best(row);
-    if (b == nullptr) {
-      cells.push_back(fit == 0 && computed > 0 ? "none fits" : "none");
+    std::vector<std::string> cells;
+    for (const auto& kv : row.set) cells.push_back(kv.substr(kv.find('=') + 1));
+    cells.push_back(reports::group_digits(static_cast<double>(v.layouts)));
+    cells.push_back(reports::group_digits(static_cast<double>(v.fit)));
+    if (const SweepPoint* b = v.best; b == nullptr) {
+      cells.push_back(v.fit == 0 && v.layouts > 0 ? "none fits" : "none");
       for (int i = 0; i < 5 + (train ? 2 : 0); ++i) cells.push_back("-");
     } else {
       cells.push_back(layout_text(row.result, *b) + (r == best_row ? " *" : ""));
@@ -684,14 +685,14 @@ std::string format_search_across(const AcrossSearch& a) {
                             : "-");
       }
     }
-    cells.push_back(given_text(row, b));
+    cells.push_back(given_text(row, v));
     t.add(std::move(cells));
   }
   out += t.render("");
   out += "\n";
   if (best_row < a.rows.size()) {
     const AcrossSearch::Row& row = a.rows[best_row];
-    const SweepPoint& b = *across_best(row);
+    const SweepPoint& b = *views[best_row].best;
     std::string where;
     for (const auto& kv : row.set) where += (where.empty() ? "" : " ") + kv;
     out += strf("* best row by %s: %s with %s: step %s, %s tokens/s (%s per GPU), MFU %.1f%%\n",
@@ -704,8 +705,8 @@ std::string format_search_across(const AcrossSearch& a) {
   out += "best layout: mb = training.micro_batch, sp = parallel.sequence_parallel; as given: the scenario's own layout "
          "in each row's search (its place, and how far it is from the row's best)\n";
   std::set<std::string> costs;
-  for (const auto& row : a.rows) add_costs_lines(nullptr, row.result, "", &costs);
-  add_costs_lines(&out, SweepResult{}, "a row's and a layout's --set values", &costs);
+  for (const auto& row : a.rows) collect_costs(row.result, &costs);
+  out += costs_lines(costs, "a row's and a layout's --set values");
   return out;
 }
 
@@ -716,23 +717,20 @@ ordered_json search_across_json(const AcrossSearch& a) {
   for (const auto& x : a.across) ax.push_back({{"key", x.key}, {"values", x.values}});
   j["across"] = std::move(ax);
   j["notes"] = a.notes;
+  const std::vector<AcrossView> views = across_views(a);
   ordered_json rows = ordered_json::array();
-  for (const auto& row : a.rows) {
+  for (size_t r = 0; r < a.rows.size(); ++r) {
+    const AcrossSearch::Row& row = a.rows[r];
+    const AcrossView& v = views[r];
     ordered_json o;
     ordered_json vals = ordered_json::object();
     for (const auto& kv : row.set) vals[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
     o["values"] = std::move(vals);
     o["status"] = row.ok ? "ok" : "invalid";
     o["error"] = row.ok ? "" : all_errors(row.error);
-    size_t fit = 0, computed = 0;
-    for (const auto& p : row.result.points) {
-      computed += p.computed;
-      fit += p.computed && sweep_fits(p, row.result.memory_limit);
-    }
-    o["layouts"] = computed;
-    o["fit"] = fit;
-    const SweepPoint* b = across_best(row);
-    if (b != nullptr) {
+    o["layouts"] = v.layouts;
+    o["fit"] = v.fit;
+    if (const SweepPoint* b = v.best) {
       ordered_json bp = ordered_json(sweep_point_record(*b));
       bp["gpus"] = point_gpus(*b);
       bp["train_gpu_hours"] = b->train_s > 0 && !std::isinf(b->train_s) ? ordered_json(b->train_s / 3600.0 * point_gpus(*b))
@@ -741,12 +739,9 @@ ordered_json search_across_json(const AcrossSearch& a) {
     } else {
       o["best"] = nullptr;
     }
-    if (row.ok && row.result.given < row.result.points.size()) {
-      const std::vector<size_t> order = sweep_ranking(row.result);
-      size_t place = 0;
-      while (place < order.size() && order[place] != row.result.given) ++place;
+    if (v.given_place > 0) {
       const SweepPoint& g = row.result.points[row.result.given];
-      o["given"] = {{"place", place + 1},
+      o["given"] = {{"place", v.given_place},
                     {"fits", sweep_fits(g, row.result.memory_limit)},
                     {"step_s", g.ok ? json_number(g.step_s) : ordered_json(nullptr)}};
     } else {
@@ -755,7 +750,7 @@ ordered_json search_across_json(const AcrossSearch& a) {
     rows.push_back(std::move(o));
   }
   j["rows"] = std::move(rows);
-  const size_t best = across_best_row(a);
+  const size_t best = across_best_row(a, views);
   j["best_row"] = best < a.rows.size() ? ordered_json(best) : ordered_json(nullptr);
   return j;
 }

@@ -1806,14 +1806,25 @@ Result<Scenario> load_scenario_file(const std::string& path,
   return load_scenario_text(ss.str(), path, overrides);
 }
 
-Result<json> read_scenario_document(const std::string& path) {
-  if (path.empty()) return parse_text(embedded::scenario_quickstart(), "<embedded>");
+Result<json> read_json_document(const std::string& path, const std::string& what) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::error(Error{path, "", "", "cannot open the scenario file (does it exist?)"});
+  if (!in) return Status::error(Error{path, "", "", "cannot open the " + what + " (does it exist?)"});
   std::stringstream ss;
   ss << in.rdbuf();
-  if (in.bad()) return Status::error(Error{path, "", "", "cannot read the scenario file"});
+  if (in.bad()) return Status::error(Error{path, "", "", "cannot read the " + what});
   return parse_text(ss.str(), path);
+}
+
+Result<json> read_scenario_document(const std::string& path) {
+  if (path.empty()) return parse_text(embedded::scenario_quickstart(), "<embedded>");
+  return read_json_document(path, "scenario file");
+}
+
+Result<json> apply_scenario_overrides(json doc, const std::vector<std::string>& overrides) {
+  Status st;
+  apply_overrides(&doc, overrides, &st);
+  if (!st.ok()) return st;
+  return doc;
 }
 
 Status check_overrides(const std::vector<std::string>& overrides) {

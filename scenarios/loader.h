@@ -44,10 +44,16 @@ Result<Scenario> load_embedded_quickstart(const std::vector<std::string>& overri
 Result<Scenario> load_scenario_json(const nlohmann::json& doc, const std::string& file_label,
                                     const std::vector<std::string>& overrides = {});
 
+// A JSON file parsed as the loader parses scenarios (duplicate keys and too deep nesting are
+// errors naming `path`); `what` names the file in the errors ("validate report").
+Result<nlohmann::json> read_json_document(const std::string& path, const std::string& what);
 // The scenario document of a file, parsed but not validated ("" = the embedded quickstart, with
 // the file label "<embedded>"); errors as load_scenario_file's for unreadable or malformed JSON.
 // For callers that edit the document before loading it (trainsim sweep).
 Result<nlohmann::json> read_scenario_document(const std::string& path);
+// The document as load_scenario_json sees it once `overrides` are applied (in order: the last
+// one of a key wins; KEY=null removes the key). Errors as load_scenario_*'s for the overrides.
+Result<nlohmann::json> apply_scenario_overrides(nlohmann::json doc, const std::vector<std::string>& overrides);
 // Checks only the form and keys of overrides ("SECTION.KEY=VALUE" with a known section and key),
 // the errors load_scenario_* would give for them, without a document.
 Status check_overrides(const std::vector<std::string>& overrides);

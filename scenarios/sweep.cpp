@@ -260,12 +260,10 @@ Result<std::vector<std::vector<std::string>>> joint_auto_values(std::vector<std:
       if ((*keys)[i] == k) return cand[i][idx[i]];
     return dflt;
   };
-  const bool dp_fixed = [&] {   // by the file, unless an override sets it (the last one wins; null removes it)
-    bool fixed = base.is_object() && base.contains("parallel") && base["parallel"].is_object() &&
-                 base["parallel"].contains("dp");
-    for (const auto& o : overrides)
-      if (override_key(o) == "parallel.dp") fixed = o.substr(o.find('=') + 1) != "null";
-    return fixed;
+  const bool dp_fixed = [&] {   // the document as the points load it names dp (an override may remove it)
+    const Result<nlohmann::json> doc = apply_scenario_overrides(base, overrides);
+    return doc.ok() && doc.value().is_object() && doc.value().contains("parallel") &&
+           doc.value()["parallel"].is_object() && doc.value()["parallel"].contains("dp");
   }();
   std::vector<std::vector<std::string>> out;
   size_t tuples = 0, refused = 0;
@@ -656,6 +654,21 @@ std::vector<int> sweep_shard_of(size_t points, int shards) {
   return out;
 }
 
+bool sweep_better(SweepRank by, const SweepPoint& x, const SweepPoint& y) {
+  switch (by) {
+    case SweepRank::kTokensPerGpu: return x.tokens_per_s_per_gpu > y.tokens_per_s_per_gpu;
+    case SweepRank::kTokens: return x.tokens_per_s > y.tokens_per_s;
+    case SweepRank::kTrain: {   // finite times, then stalled runs (inf), then points not asked (0)
+      auto group = [](double t) { return t <= 0 ? 2 : std::isinf(t) ? 1 : 0; };
+      if (group(x.train_s) != group(y.train_s)) return group(x.train_s) < group(y.train_s);
+      if (group(x.train_s) == 0 && x.train_s != y.train_s) return x.train_s < y.train_s;
+      break;
+    }
+    case SweepRank::kStep: break;
+  }
+  return x.step_s < y.step_s;
+}
+
 std::vector<size_t> sweep_ranking(const SweepResult& r) {
   std::vector<size_t> order;
   for (size_t i = 0; i < r.points.size(); ++i)
@@ -665,18 +678,7 @@ std::vector<size_t> sweep_ranking(const SweepResult& r) {
     const SweepPoint &x = r.points[a], &y = r.points[b];
     if (cls(x) != cls(y)) return cls(x) < cls(y);
     if (cls(x) == 2) return false;
-    switch (r.rank_by) {
-      case SweepRank::kTokensPerGpu: return x.tokens_per_s_per_gpu > y.tokens_per_s_per_gpu;
-      case SweepRank::kTokens: return x.tokens_per_s > y.tokens_per_s;
-      case SweepRank::kTrain: {   // finite times, then stalled runs (inf), then points not asked (0)
-        auto group = [](double t) { return t <= 0 ? 2 : std::isinf(t) ? 1 : 0; };
-        if (group(x.train_s) != group(y.train_s)) return group(x.train_s) < group(y.train_s);
-        if (group(x.train_s) == 0 && x.train_s != y.train_s) return x.train_s < y.train_s;
-        break;
-      }
-      case SweepRank::kStep: break;
-    }
-    return x.step_s < y.step_s;
+    return sweep_better(r.rank_by, x, y);
   });
   return order;
 }

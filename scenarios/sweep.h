@@ -202,6 +202,10 @@ inline bool sweep_fits(const SweepPoint& p, double limit) {
   return p.ok && !p.oom && p.peak_memory_gib <= limit * p.capacity_gib;
 }
 
+// Whether predicted point x ranks before y by `by` (the order sweep_ranking gives points of the
+// same class: both fit, or both do not).
+bool sweep_better(SweepRank by, const SweepPoint& x, const SweepPoint& y);
+
 // Point indices, best first: predicted points that fit in memory (sweep_fits with the result's
 // memory_limit) by rank_by, then those that do not fit by rank_by, then the refused ones in product order (ties keep product order). Points
 // this run does not have (computed = false) are left out.
