@@ -367,10 +367,19 @@ class Reader {
 
 // ---- overrides ------------------------------------------------------------------------------
 
+// "model": "llama3-70b" is short for "model": {"name": "llama3-70b"} (a catalog model as it
+// is): the document is rewritten to the long form before anything reads or overrides it.
+void expand_model_shorthand(json* doc) {
+  if (!doc->is_object()) return;
+  auto it = doc->find("model");
+  if (it != doc->end() && it->is_string()) *it = json{{"name", it->get<std::string>()}};
+}
+
 // Applies "a.b=value" overrides to doc; returns the JSON pointers they set.
 std::set<std::string> apply_overrides(json* doc, const std::vector<std::string>& overrides,
                                       Status* st) {
   std::set<std::string> paths;
+  expand_model_shorthand(doc);
   for (const auto& ov : overrides) {
     size_t eq = ov.find('=');
     if (eq == std::string::npos || eq == 0) {
@@ -444,6 +453,7 @@ std::set<std::string> apply_overrides(json* doc, const std::vector<std::string>&
     }
     if (parts.size() == 1) {
       (*doc)[parts[0]] = value;
+      expand_model_shorthand(doc);   // model=llama3-8b
     } else {
       json& sec = (*doc)[parts[0]];
       if (sec.is_null()) sec = json::object();
@@ -471,8 +481,10 @@ const json* get_section(Reader& r, const json& doc, const char* name, bool requi
   }
   const auto* keys = section_keys(name);
   if (!it->is_object()) {
-    r.error(path, show(*it), "expected an object with keys " + join_quoted(*keys) + ", got " +
-                                 kind(*it));
+    r.error(path, show(*it), std::string(name == std::string("model") ? "expected a catalog model's name "
+                                                                        "(\"llama3-70b\") or an object"
+                                                                      : "expected an object") +
+                                 " with keys " + join_quoted(*keys) + ", got " + kind(*it));
     return nullptr;
   }
   for (const auto& [k, v] : it->items())

@@ -605,6 +605,41 @@ TEST(LoaderErrors, InterleavedNeedsMicroBatchesMultipleOfPp) {
   EXPECT_EQ(ok->parallel.schedule, Schedule::kInterleaved);
 }
 
+// "model": "NAME" is short for "model": {"name": "NAME"}: the same scenario, overrides of the
+// model's keys apply to it, --set model=NAME names one, and a value of another type is an error
+// that names both forms.
+TEST(Loader, ModelNameShorthand) {
+  json d = base_doc();
+  d["model"] = "llama3-70b";
+  d["parallel"] = {{"tp", 8}, {"pp", 1}, {"dp", 1}};
+  json l = d;
+  l["model"] = {{"name", "llama3-70b"}};
+  auto s = load(d), ls = load(l);
+  ASSERT_TRUE(s.ok()) << all_errors(s);
+  ASSERT_TRUE(ls.ok()) << all_errors(ls);
+  EXPECT_EQ(s->model.name, "llama3-70b");
+  EXPECT_EQ(s->model.layers, 80);
+  EXPECT_EQ(s->model.hidden, ls->model.hidden);
+  EXPECT_EQ(s->model.ffn_hidden, ls->model.ffn_hidden);
+  EXPECT_EQ(s->model.kv_heads, ls->model.kv_heads);
+  EXPECT_EQ(s->model.vocab, ls->model.vocab);
+  // An override inside the model of a shorthand document.
+  auto o = load(d, {"model.layers=40"});
+  ASSERT_TRUE(o.ok()) << all_errors(o);
+  EXPECT_EQ(o->model.layers, 40);
+  EXPECT_EQ(o->model.hidden, 8192);
+  // The model named by --set, replacing a long-form model.
+  auto n = load(base_doc(), {"model=llama3-70b", "parallel.tp=8", "parallel.dp=1"});
+  ASSERT_TRUE(n.ok()) << all_errors(n);
+  EXPECT_EQ(n->model.layers, 80);
+  EXPECT_EQ(n->model.name, "llama3-70b");
+  // An unknown name is the catalog's error, at the name; another type names both forms.
+  d["model"] = "llama3-7b";
+  expect_error(load(d), "/model/name", "llama3-7b", {"unknown model", "did you mean \"llama3-8b\""});
+  d["model"] = 42;
+  expect_error(load(d), "/model", "42", {"catalog model's name", "or an object with keys", "got a number"});
+}
+
 // A catalog model keeps its own head_dim (Qwen3-235B: 128, not hidden/heads = 64) unless its
 // hidden or heads are overridden.
 TEST(Loader, CatalogHeadDimKept) {
