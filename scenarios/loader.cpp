@@ -773,7 +773,7 @@ Result<Scenario> load_document(json doc, const std::string& label,
   if (!doc.is_object()) {
     r.error("/", show(doc),
             "a scenario is a JSON object with sections \"model\", \"training\", \"cluster\" and "
-            "\"parallel\"; got " + kind(doc));
+            "(optional) \"parallel\"; got " + kind(doc));
     return finish(r);
   }
   for (const auto& [k, v] : doc.items())
@@ -798,7 +798,8 @@ Result<Scenario> load_document(json doc, const std::string& label,
   const json* msec = get_section(r, doc, "model", true);
   const json* tsec = get_section(r, doc, "training", true);
   const json* csec = get_section(r, doc, "cluster", true);
-  const json* psec = get_section(r, doc, "parallel", true);
+  // No parallel section: every default, i.e. plain data parallelism over all the GPUs.
+  const json* psec = get_section(r, doc, "parallel", false);
   const json* nsec = get_section(r, doc, "network", false);
   const json* ksec = get_section(r, doc, "costs", false);
 
@@ -1052,7 +1053,7 @@ Result<Scenario> load_document(json doc, const std::string& label,
         }
       }
     }
-  } else {
+  } else if (doc.contains("parallel")) {   // present but not an object (reported)
     r.mark_bad("/parallel");
   }
 

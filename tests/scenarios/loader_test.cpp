@@ -176,7 +176,26 @@ TEST(LoaderErrors, UnknownTopLevelKeySuggests) {
   d.erase("parallel");
   auto r = load(d);
   expect_error(r, "/paralel", "", {"did you mean \"parallel\""});
-  expect_error(r, "/parallel", "", {"missing section"});
+}
+
+// Without a parallel section a scenario is plain data parallelism over all its GPUs (every key's
+// default, dp derived); a parallel section that is not an object is still an error.
+TEST(Loader, NoParallelSectionIsDataParallel) {
+  json d = base_doc();
+  d.erase("parallel");
+  auto r = load(d);
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_EQ(r->parallel.tp, 1);
+  EXPECT_EQ(r->parallel.pp, 1);
+  EXPECT_EQ(r->parallel.dp, 8);
+  EXPECT_EQ(r->parallel.zero, 0);
+  d["cluster"]["gpus"] = 16;
+  d["cluster"]["gpus_per_node"] = 8;
+  auto w = load(d);
+  ASSERT_TRUE(w.ok()) << all_errors(w);
+  EXPECT_EQ(w->parallel.dp, 16);
+  d["parallel"] = 3;
+  expect_error(load(d), "/parallel", "3", {"expected an object", "got a number"});
 }
 
 TEST(LoaderErrors, UnknownKeyWithoutCloseMatchListsKeys) {
