@@ -12,11 +12,7 @@
 namespace trainsim {
 
 std::string gpu_family(const GpuSpec& gpu) {
-  const std::string& n = gpu.name;
-  if (n.rfind("A100", 0) == 0 || n.rfind("A800", 0) == 0) return "ampere";
-  if (n.rfind("H100", 0) == 0 || n.rfind("H800", 0) == 0 || n.rfind("H200", 0) == 0) return "hopper";
-  if (n.rfind("B200", 0) == 0 || n.rfind("B100", 0) == 0) return "blackwell";
-  return "hopper";
+  return gpu.family.empty() ? gpu_family_of_name(gpu.name) : gpu.family;
 }
 
 Result<DefaultEfficiencies> default_efficiencies(const std::string& family) {

@@ -109,7 +109,8 @@ struct InNetworkReduction {
   int tiers(int nodes) const;
 };
 
-// The GPU family of a catalog GPU ("ampere", "hopper", "blackwell").
+// The GPU family whose kernel efficiencies price `gpu` ("ampere", "hopper", "blackwell"): its
+// GpuSpec::family, or the one its name implies (a GpuSpec built by hand).
 std::string gpu_family(const GpuSpec& gpu);
 // Efficiencies for a family from the embedded defaults. Error names the family if missing.
 Result<DefaultEfficiencies> default_efficiencies(const std::string& family);

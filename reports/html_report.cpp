@@ -121,9 +121,11 @@ void headline(std::string& out, const Prediction& p) {
   out += "<h1>trainsim prediction: " + html_escape(p.scenario.name) + "</h1>\n";
   const ParallelSpec& par = p.scenario.parallel;
   out += "<p>" +
-         html_escape(strf("%d x %s (%d per node); tp=%d pp=%d vp=%d dp=%d cp=%d ep=%d, zero %d; %s mode, %d of %d "
+         html_escape(strf("%d x %s%s (%d per node); tp=%d pp=%d vp=%d dp=%d cp=%d ep=%d, zero %d; %s mode, %d of %d "
                           "ranks simulated",
-                          p.gpus, p.scenario.cluster.gpu.name.c_str(), p.scenario.cluster.gpus_per_node, par.tp, par.pp,
+                          p.gpus, p.scenario.cluster.gpu.name.c_str(),
+                          p.scenario.cluster.gpu.base.empty() ? "" : (" (based on " + p.scenario.cluster.gpu.base + ")").c_str(),
+                          p.scenario.cluster.gpus_per_node, par.tp, par.pp,
                           par.vp, par.dp, par.cp, par.ep, par.zero, p.fast ? "fast" : "full", p.simulated_ranks,
                           p.gpus)) +
          "</p>\n<div class=\"cards\">\n";

@@ -101,6 +101,24 @@ ordered_json prediction_json(const Prediction& p) {
   cluster["gpus"] = s.cluster.gpus;
   cluster["gpus_per_node"] = s.cluster.gpus_per_node;
   cluster["hbm_capacity_bytes"] = s.cluster.gpu.hbm_capacity.count();
+  {   // the figures the costs use (a custom GPU's base: the catalog GPU it starts from; null for the catalog's)
+    const GpuSpec& g = s.cluster.gpu;
+    ordered_json spec;
+    spec["base"] = g.base.empty() ? ordered_json() : ordered_json(g.base);
+    spec["family"] = g.family;
+    spec["peak_bf16_tflops"] = g.peak_bf16.tflops();
+    spec["peak_fp16_tflops"] = g.peak_fp16.tflops();
+    spec["peak_fp8_tflops"] = g.peak_fp8.tflops();
+    spec["peak_fp32_tflops"] = g.peak_fp32.tflops();
+    spec["hbm_bandwidth_GBps"] = g.hbm_bandwidth.Bps() * 1e-9;
+    spec["nvlink_GBps_per_direction"] = g.nvlink_bandwidth.Bps() * 1e-9;
+    spec["nic_Gbps"] = g.nic_bandwidth.Bps() * 8e-9;
+    spec["pcie_GBps_per_direction"] = g.pcie_bandwidth.Bps() * 1e-9;
+    spec["sms"] = g.sms;
+    spec["tdp_w"] = g.tdp_w;
+    spec["power_limit_w"] = g.power_limit_w;
+    cluster["gpu_spec"] = std::move(spec);
+  }
   j["cluster"] = std::move(cluster);
 
   ordered_json strategy;

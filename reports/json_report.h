@@ -10,6 +10,9 @@
 //     "hidden_fraction"), never percentages;
 //   - "fingerprint": the replay's event-sequence hash as 16 lowercase hex digits;
 //   - key order is fixed (ordered_json), arrays keep the Prediction's order.
+// cluster: gpu, gpus, gpus_per_node, hbm_capacity_bytes, gpu_spec {base (a custom GPU's catalog
+// GPU; null for a catalog GPU), family, the peaks in TFLOP/s, the bandwidths (GB/s; nic_Gbps in
+// Gbit/s), sms, tdp_w, power_limit_w}: the figures the costs used, so compare shows them.
 // Top-level keys, in order: scenario, model, training, cluster, strategy, mode,
 // simulated_ranks, gpus, step_time_s, step_time_ps, tokens_per_step, tokens_per_s,
 // tokens_per_s_per_gpu, model_tflops_per_gpu, hardware_tflops_per_gpu, peak_tflops_per_gpu,

@@ -112,8 +112,19 @@ void header_section(std::string& out, const Prediction& p) {
                         m.experts, m.top_k, m.expert_ffn_hidden, m.shared_experts, m.dense_layers,
                         m.capacity_factor > 0 ? strf("%.2f", m.capacity_factor).c_str() : "dropless",
                         static_cast<double>(active_params(m)) * 1e-9));
-  kv(out, "gpus", strf("%d x %s (%d per node)", p.gpus, s.cluster.gpu.name.c_str(),
+  kv(out, "gpus", strf("%d x %s (%s%d per node)", p.gpus, s.cluster.gpu.name.c_str(),
+                       s.cluster.gpu.base.empty() ? "" : ("the scenario's GPU, based on " + s.cluster.gpu.base + "; ").c_str(),
                        s.cluster.gpus_per_node));
+  if (!s.cluster.gpu.base.empty()) {   // what the scenario's GPU is: every figure the costs use
+    const GpuSpec& g = s.cluster.gpu;
+    kv(out, "gpu", strf("%.0f TFLOP/s bf16, %.0f fp16, %.0f fp8, %.1f fp32; HBM %.2f GiB at %.0f GB/s; NVLink %.0f "
+                        "GB/s, NIC %.0f Gb/s, PCIe %.0f GB/s per direction; %d SMs; %.0f of %.0f W; %s kernel "
+                        "efficiencies",
+                        g.peak_bf16.tflops(), g.peak_fp16.tflops(), g.peak_fp8.tflops(), g.peak_fp32.tflops(),
+                        static_cast<double>(g.hbm_capacity.count()) / 1073741824.0, g.hbm_bandwidth.Bps() * 1e-9,
+                        g.nvlink_bandwidth.Bps() * 1e-9, g.nic_bandwidth.Bps() * 8e-9, g.pcie_bandwidth.Bps() * 1e-9,
+                        g.sms, g.power_limit_w, g.tdp_w, g.family.c_str()));
+  }
   const int64_t per_replica = static_cast<int64_t>(tr.micro_batch) * (par.dp > 0 ? par.dp : 1);
   const std::string fp8_note = tr.precision != DType::kFP8
                                    ? ""

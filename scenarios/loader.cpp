@@ -492,6 +492,102 @@ const json* get_section(Reader& r, const json& doc, const char* name, bool requi
   return &*it;
 }
 
+// A custom GPU (cluster.gpu as an object): a catalog GPU ("base") with some of its figures
+// changed, under a name of its own. The keys are the catalog's (topologies/data/gpus.json), so
+// an entry of it can be copied in; every figure left out is the base's, except that
+// peak_fp16_tflops follows a given peak_bf16_tflops, and so does peak_fp8_tflops (2x, where the
+// base has fp8), as on every catalog GPU. Kernel efficiencies are the base's family's.
+const std::vector<std::string> kCustomGpuKeys = {
+    "name", "base", "peak_bf16_tflops", "peak_fp16_tflops", "peak_fp8_tflops", "peak_fp32_tflops", "hbm_gib",
+    "hbm_bandwidth_GBps", "nvlink_GBps_per_direction", "nic_Gbps", "pcie_GBps_per_direction", "gpus_per_node",
+    "sms", "tdp_w", "power_limit_w", "source"};
+
+bool read_custom_gpu(Reader& r, const json& g, GpuSpec* out) {
+  const std::string b = "/cluster/gpu";
+  const size_t errors_before = r.status().errors().size();
+  for (const auto& [k, v] : g.items())
+    if (std::find(kCustomGpuKeys.begin(), kCustomGpuKeys.end(), k) == kCustomGpuKeys.end())
+      r.unknown_key(b, k, kCustomGpuKeys);
+  std::string name, base;
+  bool name_here = false, base_here = false;
+  r.read_string(&g, b, "name", "the custom GPU's name, e.g. \"H100-next\"", &name, &name_here);
+  if (name_here) {
+    if (name.empty() || name.size() > 64)
+      r.error(b + "/name", show(g.at("name")), "expected 1 to 64 characters");
+    else if (find_gpu(name).ok())
+      r.error(b + "/name", show(g.at("name")),
+              "a catalog GPU's name; a custom GPU needs a name of its own (write \"gpu\": \"" + name +
+                  "\" for the catalog's)");
+  }
+  GpuSpec spec;
+  bool based = false;
+  if (r.read_string(&g, b, "base", "the catalog GPU it starts from, e.g. \"H100-SXM-80GB\"", &base, &base_here) &&
+      base_here) {
+    Result<GpuSpec> bg = find_gpu(base);
+    if (bg.ok()) {
+      spec = bg.value();
+      based = true;
+    } else {
+      std::vector<std::string> names;
+      for (const auto& [n, sp] : gpu_catalog()) names.push_back(n);
+      const std::string sug = closest(base, names);
+      r.error(b + "/base", show(g.at("base")),
+              (sug.empty() ? std::string("unknown GPU; accepted: ") : "unknown GPU; did you mean \"" + sug + "\"? Accepted: ") +
+                  join_quoted(names));
+    }
+  }
+  constexpr double kMaxTflops = 1e6, kMaxGBps = 1e7;
+  const GpuSpec from = spec;
+  double x = 0;
+  if (Reader::has(&g, "peak_bf16_tflops") &&
+      r.read_real(&g, b, "peak_bf16_tflops", 1e-3, kMaxTflops, "2250", &x)) {
+    spec.peak_bf16 = spec.peak_fp16 = FlopRate::TFLOPs(x);
+    if (from.peak_fp8.per_s() > 0) spec.peak_fp8 = FlopRate::TFLOPs(2 * x);
+  }
+  if (Reader::has(&g, "peak_fp16_tflops") && r.read_real(&g, b, "peak_fp16_tflops", 1e-3, kMaxTflops, "2250", &x))
+    spec.peak_fp16 = FlopRate::TFLOPs(x);
+  if (Reader::has(&g, "peak_fp8_tflops") &&
+      r.read_real(&g, b, "peak_fp8_tflops", 0, kMaxTflops, "4500 (0: no fp8 tensor cores)", &x))
+    spec.peak_fp8 = FlopRate::TFLOPs(x);
+  if (Reader::has(&g, "peak_fp32_tflops") && r.read_real(&g, b, "peak_fp32_tflops", 1e-3, kMaxTflops, "80", &x))
+    spec.peak_fp32 = FlopRate::TFLOPs(x);
+  if (Reader::has(&g, "hbm_gib") && r.read_real(&g, b, "hbm_gib", 1.0 / 1024, 1e6, "192", &x))
+    spec.hbm_capacity = Bytes(static_cast<int64_t>(std::llround(x * 1073741824.0)));
+  if (Reader::has(&g, "hbm_bandwidth_GBps") && r.read_real(&g, b, "hbm_bandwidth_GBps", 1e-3, kMaxGBps, "8000", &x))
+    spec.hbm_bandwidth = Bandwidth::GBps(x);
+  if (Reader::has(&g, "nvlink_GBps_per_direction") &&
+      r.read_real(&g, b, "nvlink_GBps_per_direction", 1e-3, kMaxGBps, "900", &x))
+    spec.nvlink_bandwidth = Bandwidth::GBps(x);
+  if (Reader::has(&g, "nic_Gbps") && r.read_real(&g, b, "nic_Gbps", 1e-3, kMaxGBps, "800", &x))
+    spec.nic_bandwidth = Bandwidth::Gbps(x);
+  if (Reader::has(&g, "pcie_GBps_per_direction") &&
+      r.read_real(&g, b, "pcie_GBps_per_direction", 1e-3, kMaxGBps, "64", &x))
+    spec.pcie_bandwidth = Bandwidth::GBps(x);
+  r.read_int(&g, b, "gpus_per_node", 1, kMaxGpusPerNode, nullptr, &spec.gpus_per_node);
+  r.read_int(&g, b, "sms", 1, 100000, nullptr, &spec.sms);
+  const bool tdp_here = Reader::has(&g, "tdp_w"), limit_here = Reader::has(&g, "power_limit_w");
+  if (tdp_here && r.read_real(&g, b, "tdp_w", 1, 1e5, "1000", &x)) {
+    spec.tdp_w = x;
+    if (!limit_here) spec.power_limit_w = x;   // a part that runs at its maximum power
+  }
+  if (limit_here && r.read_real(&g, b, "power_limit_w", 1, 1e5, "700", &x)) spec.power_limit_w = x;
+  if (based && r.good({b + "/tdp_w", b + "/power_limit_w"}) && spec.power_limit_w > spec.tdp_w)
+    r.error(b + (limit_here ? "/power_limit_w" : "/tdp_w"),
+            Reader::fmt_real(limit_here ? spec.power_limit_w : spec.tdp_w),
+            "power_limit_w (" + Reader::fmt_real(spec.power_limit_w) + ") must not exceed tdp_w (" +
+                Reader::fmt_real(spec.tdp_w) + "): the limit a part runs at is at most its maximum power");
+  std::string source;
+  bool source_here = false;
+  r.read_string(&g, b, "source", nullptr, &source, &source_here);
+  if (r.status().errors().size() != errors_before || !based || !name_here) return false;
+  spec.name = name;
+  spec.base = from.name;
+  spec.family = from.family;
+  spec.source = source_here && !source.empty() ? source : "the scenario's own GPU, based on " + from.name;
+  *out = spec;
+  return true;
+}
+
 // Model: catalog entry (by "name") with per-field overrides, or a model described inline.
 std::optional<ModelSpec> read_model(Reader& r, const json* sec) {
   if (!sec) return std::nullopt;
@@ -858,8 +954,17 @@ Result<Scenario> load_document(json doc, const std::string& label,
   if (csec) {
     std::string gpu;
     bool here = false;
-    if (r.read_string(csec, "/cluster", "gpu", "a GPU name such as \"H100-SXM-80GB\"", &gpu, &here) &&
-        here) {
+    if (const json* g = Reader::field(csec, "gpu"); g && g->is_object()) {
+      gpu_known = read_custom_gpu(r, *g, &c.gpu);
+      if (!gpu_known) r.mark_bad("/cluster/gpu");
+    } else if (g && !g->is_string() && !g->is_null()) {
+      r.error("/cluster/gpu", show(*g),
+              "expected a GPU name such as \"H100-SXM-80GB\", or a custom GPU: an object with \"name\", \"base\" "
+              "(a catalog GPU) and the figures that differ from it; got " + kind(*g));
+    } else if (r.read_string(csec, "/cluster", "gpu",
+                             "a GPU name such as \"H100-SXM-80GB\", or a custom GPU: an object with \"name\" and \"base\"",
+                             &gpu, &here) &&
+               here) {
       Result<GpuSpec> g = find_gpu(gpu);
       if (g.ok()) {
         c.gpu = g.value();

@@ -75,6 +75,7 @@ Catalog parse_catalog() {
     SIM_CHECK(g.contains("source") && g["source"].is_string(), "gpus.json: %s: no source",
               s.name.c_str());
     s.source = g["source"].get<std::string>();
+    s.family = gpu_family_of_name(s.name);
 
     std::string canonical = s.name;
     SIM_CHECK(cat.lookup.emplace(lower(canonical), canonical).second,
@@ -98,6 +99,13 @@ const Catalog& catalog() {
 }
 
 }  // namespace
+
+std::string gpu_family_of_name(const std::string& n) {
+  if (n.rfind("A100", 0) == 0 || n.rfind("A800", 0) == 0) return "ampere";
+  if (n.rfind("H100", 0) == 0 || n.rfind("H800", 0) == 0 || n.rfind("H200", 0) == 0) return "hopper";
+  if (n.rfind("B200", 0) == 0 || n.rfind("B100", 0) == 0) return "blackwell";
+  return "hopper";
+}
 
 FlopRate GpuSpec::peak(DType d) const {
   switch (d) {

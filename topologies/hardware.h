@@ -31,8 +31,17 @@ struct GpuSpec {
   double tdp_w = 0;                 // board power the peaks are specified at
   double power_limit_w = 0;         // power limit the part runs at (< tdp_w: power-capped)
   std::string source;               // where the figures come from
+  // The family whose embedded kernel efficiencies price it ("ampere", "hopper", "blackwell";
+  // calibrate/data/defaults.json): the catalog's from the name (gpu_family_of_name), a custom
+  // GPU's from the catalog GPU it is based on.
+  std::string family;
+  std::string base;                 // a custom GPU (a scenario's own): the catalog GPU it starts from; "" otherwise
   FlopRate peak(DType d) const;
 };
+
+// The kernel-efficiency family a GPU name belongs to: A100/A800 "ampere", H100/H800/H200
+// "hopper", B100/B200 "blackwell", anything else "hopper".
+std::string gpu_family_of_name(const std::string& name);
 
 // All GPUs of the catalog, by name. Error only if the embedded data is malformed (a bug).
 const std::map<std::string, GpuSpec>& gpu_catalog();

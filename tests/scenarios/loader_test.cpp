@@ -11,6 +11,9 @@
 #include "models/compiler.h"
 #include "models/spec_parse.h"
 #include "scenarios/loader.h"
+#include "scenarios/predict.h"
+#include "calibrate/cost_model.h"
+#include "topologies/hardware.h"
 
 namespace trainsim {
 namespace {
@@ -657,6 +660,107 @@ TEST(Loader, ModelNameShorthand) {
   expect_error(load(d), "/model/name", "llama3-7b", {"unknown model", "did you mean \"llama3-8b\""});
   d["model"] = 42;
   expect_error(load(d), "/model", "42", {"catalog model's name", "or an object with keys", "got a number"});
+}
+
+// A custom GPU: a catalog GPU ("base") with some figures changed under a name of its own. Left
+// out, a figure is the base's; a given bf16 peak carries fp16 (equal) and fp8 (2x, where the base
+// has fp8) with it; the kernel efficiencies are the base's family's.
+TEST(Loader, CustomGpuStartsFromItsBase) {
+  json d = base_doc();
+  d["cluster"]["gpu"] = {{"name", "next-gen"}, {"base", "h100-sxm-80gb"}, {"peak_bf16_tflops", 1500},
+                         {"hbm_gib", 192}, {"sms", 160}};
+  auto r = load(d);
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  const GpuSpec& g = r->cluster.gpu;
+  const GpuSpec h100 = find_gpu("H100-SXM-80GB").value();
+  EXPECT_EQ(g.name, "next-gen");
+  EXPECT_EQ(g.base, "H100-SXM-80GB");
+  EXPECT_EQ(g.family, "hopper");
+  EXPECT_EQ(gpu_family(g), "hopper");
+  EXPECT_DOUBLE_EQ(g.peak_bf16.tflops(), 1500);
+  EXPECT_DOUBLE_EQ(g.peak_fp16.tflops(), 1500);
+  EXPECT_DOUBLE_EQ(g.peak_fp8.tflops(), 3000);
+  EXPECT_DOUBLE_EQ(g.peak_fp32.tflops(), h100.peak_fp32.tflops());
+  EXPECT_EQ(g.hbm_capacity.count(), int64_t{192} << 30);
+  EXPECT_DOUBLE_EQ(g.hbm_bandwidth.Bps(), h100.hbm_bandwidth.Bps());
+  EXPECT_DOUBLE_EQ(r->cluster.nvlink_bandwidth.Bps(), h100.nvlink_bandwidth.Bps());
+  EXPECT_DOUBLE_EQ(r->cluster.nic_bandwidth.Bps(), h100.nic_bandwidth.Bps());
+  EXPECT_EQ(g.sms, 160);
+  EXPECT_EQ(r->cluster.gpus_per_node, h100.gpus_per_node);
+  // A base without fp8 keeps none; an explicit fp8 figure wins; a tdp alone is also the limit.
+  d["cluster"]["gpu"] = {{"name", "a100-plus"}, {"base", "A100-SXM-80GB"}, {"peak_bf16_tflops", 400}, {"tdp_w", 500}};
+  auto a = load(d);
+  ASSERT_TRUE(a.ok()) << all_errors(a);
+  EXPECT_EQ(a->cluster.gpu.family, "ampere");
+  EXPECT_DOUBLE_EQ(a->cluster.gpu.peak_fp8.tflops(), 0);
+  EXPECT_DOUBLE_EQ(a->cluster.gpu.power_limit_w, 500);
+  d["cluster"]["gpu"]["peak_fp8_tflops"] = 800;
+  auto f = load(d);
+  ASSERT_TRUE(f.ok()) << all_errors(f);
+  EXPECT_DOUBLE_EQ(f->cluster.gpu.peak_fp8.tflops(), 800);
+}
+
+TEST(LoaderErrors, CustomGpuErrorsNameTheKey) {
+  json d = base_doc();
+  d["cluster"]["gpu"] = {{"peak_bf16_tflops", -3}, {"hbm_gb", 100}};
+  auto r = load(d);
+  expect_error(r, "/cluster/gpu/name", "", {"missing"});
+  expect_error(r, "/cluster/gpu/base", "", {"missing", "catalog GPU"});
+  expect_error(r, "/cluster/gpu/peak_bf16_tflops", "-3", {"too small"});
+  expect_error(r, "/cluster/gpu/hbm_gb", "", {"unknown key", "did you mean \"hbm_gib\""});
+  d["cluster"]["gpu"] = {{"name", "H200-SXM-141GB"}, {"base", "H100-SMX-80GB"}, {"sms", "many"},
+                         {"tdp_w", 600}, {"power_limit_w", 700}};
+  r = load(d);
+  expect_error(r, "/cluster/gpu/name", "H200-SXM-141GB", {"a catalog GPU's name", "a name of its own"});
+  expect_error(r, "/cluster/gpu/base", "H100-SMX-80GB", {"unknown GPU", "did you mean \"H100-SXM-80GB\""});
+  expect_error(r, "/cluster/gpu/sms", "many", {"expected", "got a string"});
+  d["cluster"]["gpu"] = {{"name", "capped"}, {"base", "H100-SXM-80GB"}, {"tdp_w", 600}, {"power_limit_w", 700}};
+  expect_error(load(d), "/cluster/gpu/power_limit_w", "700", {"must not exceed tdp_w (600)"});
+  d["cluster"]["gpu"] = 7;
+  expect_error(load(d), "/cluster/gpu", "7", {"custom GPU", "\"base\""});
+}
+
+// Oracle: a custom GPU given every figure of catalog GPU X, on another base of X's family, is X
+// under another name: the same step, events, fingerprint and memory.
+TEST(Loader, CustomGpuWithACatalogGpusFiguresPredictsLikeIt) {
+  std::ifstream in(std::string(TRAINSIM_SOURCE_DIR) + "/topologies/data/gpus.json");
+  const json cat = json::parse(in);
+  int compared = 0;
+  for (const json& x : cat["gpus"]) {
+    const std::string name = x["name"];
+    const GpuSpec gx = find_gpu(name).value();
+    std::string base;
+    for (const auto& [n, spec] : gpu_catalog())
+      if (n != name && spec.family == gx.family && base.empty()) base = n;
+    if (base.empty()) continue;   // the only GPU of its family
+    json custom = x;
+    custom.erase("aliases");
+    custom.erase("source");
+    custom["name"] = "copy-of-" + name;
+    custom["base"] = base;
+    json d = base_doc();
+    d["cluster"].erase("nic_bandwidth");
+    d["cluster"]["gpu"] = name;
+    const bool fp8 = gx.peak_fp8.per_s() > 0;
+    d["training"]["precision"] = fp8 ? "fp8" : "bf16";
+    auto rx = load(d);
+    d["cluster"]["gpu"] = custom;
+    auto rc = load(d);
+    ASSERT_TRUE(rx.ok()) << all_errors(rx);
+    ASSERT_TRUE(rc.ok()) << name << ": " << all_errors(rc);
+    PredictOptions o;
+    o.fast = true;
+    auto px = predict(rx.value(), o), pc = predict(rc.value(), o);
+    ASSERT_TRUE(px.ok() && pc.ok()) << name;
+    EXPECT_EQ(px->step_time, pc->step_time) << name << " as a copy on " << base;
+    EXPECT_EQ(px->events, pc->events) << name;
+    EXPECT_EQ(px->fingerprint, pc->fingerprint) << name;
+    EXPECT_EQ(px->peak_memory.total(), pc->peak_memory.total()) << name;
+    EXPECT_EQ(px->peak_memory.capacity, pc->peak_memory.capacity) << name;
+    EXPECT_DOUBLE_EQ(px->mfu, pc->mfu) << name;
+    ++compared;
+  }
+  EXPECT_GE(compared, 6);
 }
 
 // A catalog model keeps its own head_dim (Qwen3-235B: 128, not hidden/heads = 64) unless its
