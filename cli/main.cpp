@@ -735,7 +735,8 @@ int main(int argc, char** argv) {
                    "write the comparison as one self-contained HTML page to FILE (each side's breakdown and memory as "
                    "bars on one scale, then the report)");
   cmpc->add_option("--fail-above", cmp_fail_above,
-                   "exit with code 3 when B's step differs from A's by more than this, e.g. 2% (a regression check)");
+                   "exit with code 3 when B's step differs from A's by more than this, e.g. 2% (a regression check; "
+                   "tokens/s where the tokens per step differ, tokens/s per GPU where the GPU counts do)");
 
   try {
     app.parse(argc, argv);
@@ -1024,6 +1025,8 @@ int main(int argc, char** argv) {
     // Without B: A's scenario changed by --set, or, when A is a stored prediction, the scenario
     // file it records predicted now in its mode (has the prediction moved since it was stored?).
     std::string b_path = cmp_b;
+    // A stored prediction's mode carries to a scenario B (fast against fast), unless --fast says.
+    if (ra.ok() && ra.value().stored && ra.value().mode == "fast") ob.predict.fast = true;
     if (cmp_b.empty() && ra.ok() && ra.value().stored) {
       b_path = ra.value().file == "<embedded>" ? "" : ra.value().file;
       ob.predict.fast = cmp_fast || ra.value().mode == "fast";
@@ -1046,9 +1049,9 @@ int main(int argc, char** argv) {
     if (!cmpc_html.empty())
       if (int rc = write_report(cmpc_html, trainsim::compare_html(c, TRAINSIM_VERSION)); rc != 0) return rc;
     if (limit >= 0) {
-      const double change = trainsim::step_change(c);
-      const bool over = std::fabs(change) > limit;
-      std::printf("regression check: step %s, limit %s: %s\n", trainsim::reports::signed_pct(change).c_str(),
+      const trainsim::CompareJudgement jd = trainsim::judge(c);   // the step, or throughput where sizes differ
+      const bool over = std::fabs(jd.change) > limit;
+      std::printf("regression check: %s %s, limit %s: %s\n", jd.label, trainsim::reports::signed_pct(jd.change).c_str(),
                   cmp_fail_above.c_str(), over ? "FAILED (exit 3)" : "passed");
       if (over) return 3;
     }

@@ -188,6 +188,7 @@ Result<ComparedRun> compared_run_from_json(const json& doc, const std::string& f
   r.file = rd.text("/scenario/file");
   r.mode = rd.text("/mode");
   r.gpus = rd.integer("/gpus");
+  r.tokens_per_step = rd.integer("/tokens_per_step");
   r.step = rd.time_ps("/step_time_ps");
   r.tokens_per_s = rd.number("/tokens_per_s");
   r.tokens_per_s_per_gpu = rd.number("/tokens_per_s_per_gpu");
@@ -296,6 +297,39 @@ double step_change(const RunComparison& c) {
   return static_cast<double>(b - a) / static_cast<double>(a);
 }
 
+CompareJudgement judge(const RunComparison& c) {
+  CompareJudgement j{"step_time", "step"};
+  auto rel_change = [](double a, double b) {
+    if (a == b) return 0.0;
+    return a == 0 ? std::numeric_limits<double>::infinity() : (b - a) / a;
+  };
+  const bool same_gpus = c.a.gpus == c.b.gpus, same_tokens = c.a.tokens_per_step == c.b.tokens_per_step;
+  if (same_gpus && same_tokens) {
+    j.change = step_change(c);
+    j.better = c.b.step < c.a.step;
+    return j;
+  }
+  std::string sides;
+  if (!same_gpus) sides = strf("GPUs (%lld vs %lld)", static_cast<long long>(c.a.gpus), static_cast<long long>(c.b.gpus));
+  if (!same_tokens)
+    sides += strf("%stokens per step (%s vs %s)", sides.empty() ? "" : " and ",
+                  group_digits(static_cast<double>(c.a.tokens_per_step)).c_str(),
+                  group_digits(static_cast<double>(c.b.tokens_per_step)).c_str());
+  if (same_gpus) {
+    j.key = "tokens_per_s";
+    j.label = "tokens/s";
+    j.change = rel_change(c.a.tokens_per_s, c.b.tokens_per_s);
+    j.better = c.b.tokens_per_s > c.a.tokens_per_s;
+  } else {
+    j.key = "tokens_per_s_per_gpu";
+    j.label = "tokens/s per GPU";
+    j.change = rel_change(c.a.tokens_per_s_per_gpu, c.b.tokens_per_s_per_gpu);
+    j.better = c.b.tokens_per_s_per_gpu > c.a.tokens_per_s_per_gpu;
+  }
+  j.why = "the sides differ in " + sides + ", so their step times do not compare; judged by " + j.label;
+  return j;
+}
+
 std::string format_comparison(const RunComparison& c) {
   const ComparedRun& a = c.a;
   const ComparedRun& b = c.b;
@@ -380,7 +414,16 @@ std::string format_comparison(const RunComparison& c) {
   }
 
   out += "\nverdict: ";
-  if (step_delta.count_ps() == 0) {
+  const CompareJudgement jd = judge(c);
+  if (jd.why.size()) {   // throughput, not the step
+    const bool per_gpu = std::string(jd.key) == "tokens_per_s_per_gpu";
+    const double ta = per_gpu ? a.tokens_per_s_per_gpu : a.tokens_per_s, tb = per_gpu ? b.tokens_per_s_per_gpu : b.tokens_per_s;
+    if (ta == tb) out += strf("the same %s (%s)", jd.label, rate_text(ta).c_str());
+    else
+      out += strf("B trains %s than A: %s %s -> %s (%s)", jd.better ? "faster" : "slower", jd.label,
+                  rate_text(ta).c_str(), rate_text(tb).c_str(), rel(ta, tb).c_str());
+    out += strf(" (%s); step %s -> %s", jd.why.c_str(), format_time(a.step).c_str(), format_time(b.step).c_str());
+  } else if (step_delta.count_ps() == 0) {
     out += "the same step time (" + format_time(a.step) + ")";
   } else {
     out += strf("B is %s than A: step %s -> %s (%s", step_delta.count_ps() < 0 ? "faster" : "slower",
@@ -413,6 +456,9 @@ nlohmann::ordered_json comparison_json(const RunComparison& c) {
   j["differs"] = std::move(differs);
   j["step_change_ps"] = (c.b.step - c.a.step).count_ps();
   j["step_change"] = c.a.step.count_ps() == 0 ? oj(nullptr) : json_number(step_change(c));
+  const CompareJudgement jd = judge(c);
+  j["judged_by"] = jd.key;
+  j["judged_change"] = json_number(jd.change);
   oj figs = oj::array();
   auto fig = [&](const char* key, double a, double b) {
     figs.push_back({{"key", key}, {"a", json_number(a)}, {"b", json_number(b)}, {"change", json_number(b - a)}});

@@ -25,7 +25,8 @@
 //     match.
 // JSON (comparison_json), keys in this order: kind ("compare"), a {label, scenario, file,
 // mode, gpus, fingerprint, calibration}, b {same}, differs [{key, a, b}], step_change_ps,
-// step_change (fraction of A's step; null when A's step is zero), figures [{key, a, b,
+// step_change (fraction of A's step; null when A's step is zero), judged_by (judge(): the
+// figure the verdict and --fail-above use), judged_change (its change; null when not finite), figures [{key, a, b,
 // change}], breakdown [{key, a_ps, b_ps, change_ps}] (bucket order), memory [{key, a_bytes,
 // b_bytes, change_bytes}], oom {a, b}, sources [{what, a_source, a_ps, b_source, b_ps}]
 // (a_* / b_* null where a side has no such ops), same_fingerprint.
@@ -54,6 +55,7 @@ struct ComparedRun {
   std::string file;       // the scenario's file as the document records it
   std::string mode;       // "full" or "fast"
   int64_t gpus = 0;
+  int64_t tokens_per_step = 0;
   Time step;
   double tokens_per_s = 0, tokens_per_s_per_gpu = 0, model_tflops = 0, hardware_tflops = 0, mfu = 0, hfu = 0;
   std::array<Time, static_cast<size_t>(Bucket::kCount)> breakdown{};
@@ -108,6 +110,18 @@ RunComparison compare_runs(ComparedRun a, ComparedRun b);
 
 // B's step relative to A's: (b - a) / a; 0 when both are zero, +inf when only A's is.
 double step_change(const RunComparison& c);
+
+// What the verdict and --fail-above judge: the step time where both sides run the same GPUs
+// and tokens per step; tokens/s where only the tokens per step differ (a step of another size
+// is not slower for being longer); tokens/s per GPU where the GPU counts differ.
+struct CompareJudgement {
+  const char* key;     // "step_time", "tokens_per_s" or "tokens_per_s_per_gpu"
+  const char* label;   // "step", "tokens/s", "tokens/s per GPU"
+  double change = 0;   // B relative to A: (b - a) / a (+inf when only A's is 0)
+  bool better = false; // B is better than A (a shorter step, more tokens/s)
+  std::string why;     // "" for the step; else why the step time alone does not compare
+};
+CompareJudgement judge(const RunComparison& c);
 
 std::string format_comparison(const RunComparison& c);
 nlohmann::ordered_json comparison_json(const RunComparison& c);

@@ -101,6 +101,43 @@ TEST(Compare, BreakdownChangesSumToTheStepChange) {
 }
 
 // A prediction stored by `run --json` reads back as the very figures of the prediction.
+// The verdict judges the step where both sides run the same GPUs and tokens per step; a larger
+// batch is judged by tokens/s, another GPU count by tokens/s per GPU (a longer step that trains
+// more tokens is not a regression).
+TEST(Compare, StepsOfDifferentSizesAreJudgedByThroughput) {
+  const Prediction pa = quickstart({});
+  const RunComparison same = compare_runs(compared_run_of(pa, "A"), compared_run_of(quickstart(kTp2), "B"));
+  CompareJudgement j = judge(same);
+  EXPECT_STREQ(j.key, "step_time");
+  EXPECT_EQ(j.change, step_change(same));
+  EXPECT_EQ(j.better, same.b.step < same.a.step);
+  EXPECT_TRUE(j.why.empty());
+
+  const Prediction pb = quickstart({"training.global_batch=128"});   // twice the tokens, same GPUs
+  const RunComparison batch = compare_runs(compared_run_of(pa, "A"), compared_run_of(pb, "B"));
+  ASSERT_GT(pb.step_time, pa.step_time);
+  j = judge(batch);
+  EXPECT_STREQ(j.key, "tokens_per_s");
+  EXPECT_DOUBLE_EQ(j.change, (pb.tokens_per_s - pa.tokens_per_s) / pa.tokens_per_s);
+  EXPECT_EQ(j.better, pb.tokens_per_s > pa.tokens_per_s);
+  EXPECT_NE(j.why.find("tokens per step (524,288 vs 1,048,576)"), std::string::npos) << j.why;
+  const std::string text = format_comparison(batch);
+  EXPECT_NE(text.find(std::string("verdict: B trains ") + (j.better ? "faster" : "slower") + " than A: tokens/s "),
+            std::string::npos) << text;
+  const nlohmann::ordered_json jj = comparison_json(batch);
+  EXPECT_EQ(jj["judged_by"], "tokens_per_s");
+  EXPECT_DOUBLE_EQ(jj["judged_change"].get<double>(), j.change);
+
+  const Prediction pg = quickstart({"cluster.gpus=16", "parallel.dp=16"});   // twice the GPUs
+  const RunComparison gpus = compare_runs(compared_run_of(pa, "A"), compared_run_of(pg, "B"));
+  j = judge(gpus);
+  EXPECT_STREQ(j.key, "tokens_per_s_per_gpu");
+  EXPECT_DOUBLE_EQ(j.change, (pg.tokens_per_s_per_gpu - pa.tokens_per_s_per_gpu) / pa.tokens_per_s_per_gpu);
+  EXPECT_NE(j.why.find("GPUs (8 vs 16)"), std::string::npos) << j.why;
+  // Swapping the sides swaps better and worse.
+  EXPECT_NE(judge(compare_runs(compared_run_of(pg, "A"), compared_run_of(pa, "B"))).better, j.better);
+}
+
 TEST(Compare, StoredPredictionReadsBackExactly) {
   const Prediction p = quickstart(kTp2);
   const std::string path = temp_file("compare_stored.json", prediction_json(p).dump(2) + "\n");
