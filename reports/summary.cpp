@@ -185,6 +185,14 @@ void header_section(std::string& out, const Prediction& p) {
   kv(out, "mode", strf("%s (%d of %d ranks simulated, %llu events, fingerprint %016llx)",
                        p.fast ? "fast" : "full", p.simulated_ranks, p.gpus,
                        (unsigned long long)p.events, (unsigned long long)p.fingerprint));
+  if (!p.flow && !s.options.network.flow_only_given.empty()) {
+    std::string keys;
+    for (const std::string& k : s.options.network.flow_only_given) keys += (keys.empty() ? "" : ", ") + k;
+    out += "note          " + keys +
+           (s.options.network.flow_only_given.size() == 1 ? " applies" : " apply") +
+           " in flow mode only (--set network.mode=flow); this analytic prediction does not use " +
+           (s.options.network.flow_only_given.size() == 1 ? "it" : "them") + "\n";
+  }
 }
 
 void documents_section(std::string& out, const Prediction& p) {

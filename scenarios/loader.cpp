@@ -1208,6 +1208,8 @@ Result<Scenario> load_document(json doc, const std::string& label,
       for (const Error& e : ms.errors()) r.error(e.path, e.value, e.message);
     }
     r.read_int(nsec, "/network", "hottest_links", 1, 1000, nullptr, &no.hottest_links);
+    for (const char* k : {"topology", "oversubscription", "modifications", "placement", "hottest_links"})
+      if (Reader::has(nsec, k)) no.flow_only_given.push_back(std::string("network.") + k);
     r.read_bool(nsec, "/network", "in_network_reduction", &no.in_network_reduction);
   }
   if (ksec) {

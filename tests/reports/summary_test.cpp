@@ -28,6 +28,30 @@ TEST(Summary, HasTheHeadlineFigures) {
   EXPECT_TRUE(has(s, "41.7% / 45.6%")) << s;                   // 412.26/989, 450.5/989
 }
 
+// Keys that only flow mode uses are named in an analytic prediction (it leaves them out); a flow
+// prediction, or one without them, has no note. A custom GPU's figures are printed.
+TEST(Summary, NotesFlowOnlyKeysAndCustomGpus) {
+  Prediction p = two_rank_prediction();
+  EXPECT_FALSE(has(format_summary(p), "flow mode only")) << format_summary(p);
+  p.scenario.options.network.flow_only_given = {"network.topology", "network.modifications"};
+  std::string s = format_summary(p);
+  EXPECT_TRUE(has(s, "note          network.topology, network.modifications apply in flow mode only "
+                     "(--set network.mode=flow); this analytic prediction does not use them\n")) << s;
+  p.scenario.options.network.flow_only_given = {"network.placement"};
+  EXPECT_TRUE(has(format_summary(p), "network.placement applies in flow mode only")) << format_summary(p);
+  p.flow = true;
+  EXPECT_FALSE(has(format_summary(p), "flow mode only"));
+  EXPECT_FALSE(has(s, "the scenario's GPU, based on")) << s;
+  p.scenario.cluster.gpu.name = "next";
+  p.scenario.cluster.gpu.base = "H100-SXM-80GB";
+  p.scenario.cluster.gpu.family = "hopper";
+  s = format_summary(p);
+  EXPECT_TRUE(has(s, "x next (the scenario's GPU, based on H100-SXM-80GB; ")) << s;
+  EXPECT_TRUE(has(s, "TFLOP/s bf16")) << s;
+  EXPECT_TRUE(has(s, "HBM 80.00 GiB")) << s;
+  EXPECT_TRUE(has(s, "hopper kernel efficiencies")) << s;
+}
+
 TEST(Summary, TimeToTrainWhenAsked) {
   Prediction p = two_rank_prediction();   // 32,768 tokens a step of 1 ms on 2 GPUs
   EXPECT_FALSE(has(format_summary(p), "time to train")) << "only when training.train_tokens is set";
