@@ -181,6 +181,13 @@ class Reader {
   explicit Reader(std::string file) : file_(std::move(file)) {}
 
   void set_overridden(std::set<std::string> paths) { overridden_ = std::move(paths); }
+  // Whether `path` (or a parent of it) was set by --set.
+  bool overridden(const std::string& path) const {
+    for (const auto& o : overridden_)
+      if (path == o || (path.size() > o.size() && path.compare(0, o.size(), o) == 0 && path[o.size()] == '/'))
+        return true;
+    return false;
+  }
 
   // Records an error and marks `path` bad, so checks that depend on it are skipped.
   void error(const std::string& path, std::string value, std::string message) {
@@ -336,15 +343,7 @@ class Reader {
 
  private:
   void add(const std::string& path, std::string value, std::string message) {
-    std::string file = file_;
-    for (const auto& o : overridden_) {
-      if (path == o || (path.size() > o.size() && path.compare(0, o.size(), o) == 0 &&
-                        path[o.size()] == '/')) {
-        file = "--set";
-        break;
-      }
-    }
-    status_.add(Error{file, path, std::move(value), std::move(message)});
+    status_.add(Error{overridden(path) ? "--set" : file_, path, std::move(value), std::move(message)});
   }
   bool missing(const std::string& path, const char* required) {
     if (!required) return true;
@@ -413,10 +412,18 @@ std::set<std::string> apply_overrides(json* doc, const std::vector<std::string>&
       st->add(Error{"--set", pointer, "", "too deep; override keys are SECTION.KEY, e.g. parallel.tp"});
       ok = false;
     } else if (std::find(kTopKeys.begin(), kTopKeys.end(), parts[0]) == kTopKeys.end()) {
+      // A section's key without its section (tp=4): name the SECTION.KEY it is.
+      std::string in_section;
+      if (parts.size() == 1)
+        for (const std::string& sec : kTopKeys)
+          if (const auto* keys = section_keys(sec);
+              in_section.empty() && keys && std::find(keys->begin(), keys->end(), parts[0]) != keys->end())
+            in_section = sec + "." + parts[0];
       std::string c = closest(parts[0], kTopKeys);
       st->add(Error{"--set", "/" + ptr_escape(parts[0]), "",
-                    "unknown key" + (c.empty() ? "; accepted: " + join_quoted(kTopKeys)
-                                               : "; did you mean \"" + c + "\"?")});
+                    "unknown key" + (!in_section.empty() ? "; did you mean \"" + in_section + "\"? (override keys are SECTION.KEY)"
+                                     : c.empty()          ? "; accepted: " + join_quoted(kTopKeys)
+                                                          : "; did you mean \"" + c + "\"?")});
       ok = false;
     } else if (parts.size() == 2) {
       const auto* keys = section_keys(parts[0]);
@@ -1426,7 +1433,7 @@ Result<Scenario> load_document(json doc, const std::string& label,
     int64_t g = std::gcd<int64_t>(m.heads, m.kv_heads);
     if (m.heads % p.tp != 0 || m.kv_heads % p.tp != 0) {
       std::string what = m.heads % p.tp != 0 ? "heads=" + I(m.heads) : "kv_heads=" + I(m.kv_heads);
-      r.note(P + "/tp", I(p.tp),
+      r.error(P + "/tp", I(p.tp),
               "tp=" + I(p.tp) + " does not divide " + what + " (" + m.name + "); use " +
                   join_ints(divisors(g)));
     }
@@ -1435,7 +1442,7 @@ Result<Scenario> load_document(json doc, const std::string& label,
     // (DualPipe: two copies of a pp-stage model, so pp entries.)
     int64_t chunks = p.schedule == Schedule::kDualPipe ? p.pp : sat_mul(p.pp, p.vp);
     if (chunks > s.model.layers) {
-      r.note(P + "/pp", I(p.pp),
+      r.error(P + "/pp", I(p.pp),
               (p.schedule == Schedule::kDualPipe
                    ? "pp = " + I(p.pp) + " stages (DualPipe holds two copies of a pp-stage model; vp does not count)"
                    : "pp*vp = " + I(p.pp) + "*" + I(p.vp) + " = " + I(chunks)) +
@@ -1462,10 +1469,28 @@ Result<Scenario> load_document(json doc, const std::string& label,
     int64_t mp = sat_mul(sat_mul(p.tp, p.pp), p.cp);
     if (!dp_given) {
       if (c.gpus % mp != 0) {
-        r.note("/cluster/gpus", I(c.gpus),
-                "gpus=" + I(c.gpus) + " is not a multiple of tp*pp*cp = " + I(p.tp) + "*" + I(p.pp) +
-                    "*" + I(p.cp) + " = " + I(mp) + ", so dp cannot be derived; use a multiple of " +
-                    I(mp));
+        // A degree that --set changed on the file's GPU count is the mistake: name it, and the
+        // values of it that divide the GPUs with the other two as they are.
+        const char* changed = nullptr;
+        if (!r.overridden("/cluster/gpus"))
+          for (const char* k : {"cp", "pp", "tp"})
+            if (!changed && r.overridden(P + "/" + k)) changed = k;
+        if (changed) {
+          const std::string k = changed;
+          const int64_t own = k == "tp" ? p.tp : k == "pp" ? p.pp : p.cp;
+          const int64_t others = mp / own;
+          r.error(P + "/" + k, I(own),
+                  "tp*pp*cp = " + I(p.tp) + "*" + I(p.pp) + "*" + I(p.cp) + " = " + I(mp) + " does not divide gpus=" +
+                      I(c.gpus) + ", so dp cannot be derived" +
+                      (c.gpus % others == 0 ? "; with the other two as they are use " + k + " in " +
+                                                  join_ints(divisors(c.gpus / others))
+                                            : ""));
+        } else {
+          r.note("/cluster/gpus", I(c.gpus),
+                  "gpus=" + I(c.gpus) + " is not a multiple of tp*pp*cp = " + I(p.tp) + "*" + I(p.pp) +
+                      "*" + I(p.cp) + " = " + I(mp) + ", so dp cannot be derived; use a multiple of " +
+                      I(mp));
+        }
         r.mark_bad(P + "/dp");
       } else {
         p.dp = static_cast<int>(c.gpus / mp);
@@ -1505,9 +1530,19 @@ Result<Scenario> load_document(json doc, const std::string& label,
     if (t.global_batch % per_step != 0) {
       int64_t lo = t.global_batch / per_step * per_step;
       std::string alt = lo > 0 ? I(lo) + " or " + I(lo + per_step) : I(per_step);
-      r.note("/training/global_batch", I(t.global_batch),
-              "global_batch=" + I(t.global_batch) + " is not a multiple of micro_batch*dp = " +
-                  I(t.micro_batch) + "*" + I(p.dp) + " = " + I(per_step) + "; use " + alt);
+      if (r.overridden("/training/micro_batch") && !r.overridden("/training/global_batch") &&
+          t.global_batch % p.dp == 0) {   // the micro-batch --set changed is the mistake
+        std::vector<int64_t> ok;
+        for (int64_t d : divisors(t.global_batch / p.dp))
+          if (d <= kMaxMicroBatch) ok.push_back(d);
+        r.error("/training/micro_batch", I(t.micro_batch),
+                "micro_batch*dp = " + I(t.micro_batch) + "*" + I(p.dp) + " = " + I(per_step) +
+                    " does not divide global_batch=" + I(t.global_batch) + "; use micro_batch in " + join_ints(ok));
+      } else {
+        r.note("/training/global_batch", I(t.global_batch),
+                "global_batch=" + I(t.global_batch) + " is not a multiple of micro_batch*dp = " +
+                    I(t.micro_batch) + "*" + I(p.dp) + " = " + I(per_step) + "; use " + alt);
+      }
       r.mark_bad("/training/micro_batches");
     } else {
       micro_batches = t.global_batch / per_step;
@@ -1655,11 +1690,15 @@ Result<Scenario> load_document(json doc, const std::string& label,
   } else if (r.good({P + "/cp", P + "/cp_ulysses", P + "/cp_load_balance", "/training/seq_len"}) && p.cp > 1) {
     const bool zigzag = p.cp_load_balance && p.cp / p.cp_ulysses > 1;
     const int64_t chunks = zigzag ? 2 * static_cast<int64_t>(p.cp) : p.cp;
-    if (t.seq_len % chunks != 0)
-      r.note("/training/seq_len", I(t.seq_len),
-             "seq_len=" + I(t.seq_len) + " is not divisible by " +
-                 (zigzag ? "2*cp = " + I(chunks) + " (zig-zag chunks of ring attention)" : "cp = " + I(chunks)) +
-                 "; use a multiple of " + I(chunks));
+    if (t.seq_len % chunks != 0) {
+      const std::string why =
+          "seq_len=" + I(t.seq_len) + " is not divisible by " +
+          (zigzag ? "2*cp = " + I(chunks) + " (zig-zag chunks of ring attention)" : "cp = " + I(chunks));
+      if (r.overridden(P + "/cp") && !r.overridden("/training/seq_len"))   // the cp --set changed
+        r.error(P + "/cp", I(p.cp), why + "; use a cp whose " + (zigzag ? "2*cp" : "cp") + " divides " + I(t.seq_len));
+      else
+        r.note("/training/seq_len", I(t.seq_len), why + "; use a multiple of " + I(chunks));
+    }
   }
   if (r.good({"/training/attention_kernel", "/cluster/gpu"}) && t.attention_kernel == AttentionKernel::kCudnn) {
     auto eff = default_efficiencies(gpu_family(c.gpu));
@@ -1741,13 +1780,15 @@ Result<Scenario> load_document(json doc, const std::string& label,
       if (p.etp != 1) r.note(P + "/etp", I(p.etp), "etp=" + I(p.etp) + " needs a MoE model (arch \"moe\"); use etp=1");
     } else {
       if (m.experts % p.ep != 0)
-        r.note(P + "/ep", I(p.ep), "ep=" + I(p.ep) + " does not divide experts=" + I(m.experts) + "; use " +
-                                        join_ints(divisors(m.experts)));
+        r.error(P + "/ep", I(p.ep), "ep=" + I(p.ep) + " does not divide experts=" + I(m.experts) + "; use " +
+                                         join_ints(divisors(m.experts)));
       // EP along DP (ep_layout "dp", or "auto" where it applies) or folded (models/spec.h EpLayout).
       const int64_t ranks = int64_t{p.tp} * p.cp * p.dp;   // one stage's tp x cp x dp ranks
       const std::string fold_hint = "; or ep_layout \"folded\" (parallel folding over tp*cp*dp = " + I(ranks) + " ranks)";
       bool etp_bad = false;
-      if (!ep_folded(p)) {
+      if (!r.good({P + "/ep"})) {
+        // ep itself is wrong: its layout checks would repeat the mistake
+      } else if (!ep_folded(p)) {
         if (p.dp % p.ep != 0)
           r.note(P + "/ep", I(p.ep), "ep=" + I(p.ep) + " does not divide dp=" + I(p.dp) +
                                           " (expert-parallel groups are carved from data parallelism); use " +

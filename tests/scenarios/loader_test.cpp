@@ -389,6 +389,50 @@ TEST(LoaderErrors, MissingRequired) {
   expect_error(r, "/cluster", "", {"missing section"});
 }
 
+// One mistake, one error: a check whose inputs are already wrong is skipped, and a value --set
+// changed is blamed (as --set) rather than the file's value it clashes with, with the values of
+// it that would fit.
+TEST(LoaderErrors, OneMistakeIsOneErrorAndBlamesTheSet) {
+  json d = base_doc();
+  d["parallel"].erase("dp");
+  auto only = [](const Result<Scenario>& r) {
+    EXPECT_FALSE(r.ok());
+    return r.ok() ? size_t{0} : r.status().errors().size();
+  };
+  auto r = load(d, {"parallel.tp=3"});   // 3 divides neither heads nor the 8 GPUs
+  EXPECT_EQ(only(r), 1u) << all_errors(r);
+  expect_error(r, "/parallel/tp", "3", {"does not divide heads=32"}, "--set");
+  r = load(d, {"parallel.pp=64"});   // more stages than layers, and 64 does not divide 8 GPUs
+  EXPECT_EQ(only(r), 1u) << all_errors(r);
+  expect_error(r, "/parallel/pp", "64", {"exceeds layers=32"}, "--set");
+  d["cluster"]["gpus"] = 16;
+  d["cluster"]["gpus_per_node"] = 8;
+  d["training"]["seq_len"] = 6144;
+  r = load(d, {"parallel.pp=4", "parallel.cp=3"});   // 12 does not divide 16 GPUs
+  EXPECT_EQ(only(r), 1u) << all_errors(r);
+  expect_error(r, "/parallel/cp", "3", {"tp*pp*cp = 1*4*3 = 12 does not divide gpus=16", "use cp in 1, 2 or 4"},
+               "--set");
+  r = load(d, {"parallel.cp=4", "training.seq_len=6148"});   // both set: the file is not to blame, nor cp
+  expect_error(r, "/training/seq_len", "6148", {"not divisible by 2*cp = 8"}, "--set");
+  d["cluster"]["gpus"] = 8;
+  d["training"]["seq_len"] = 4096;
+  r = load(d, {"training.micro_batch=3"});   // 3 x dp 8 does not divide 64
+  EXPECT_EQ(only(r), 1u) << all_errors(r);
+  expect_error(r, "/training/micro_batch", "3", {"micro_batch*dp = 3*8 = 24 does not divide global_batch=64",
+                                                  "use micro_batch in 1, 2, 4 or 8"}, "--set");
+  d["training"]["micro_batch"] = 3;   // in the file: the batch is what the message suggests changing
+  expect_error(load(d), "/training/global_batch", "64", {"not a multiple of micro_batch*dp = 3*8 = 24", "use 48 or 72"});
+  // MoE: an ep that does not divide the experts is not also reported by the layout checks.
+  json m = base_doc();
+  m["model"] = {{"name", "mixtral-8x7b"}};
+  m["parallel"] = {{"tp", 1}, {"ep", 3}, {"dp", 8}};
+  r = load(m);
+  EXPECT_EQ(only(r), 1u) << all_errors(r);
+  expect_error(r, "/parallel/ep", "3", {"does not divide experts=8"});
+  // A section's key without its section.
+  expect_error(load(base_doc(), {"tp=4"}), "/tp", "", {"did you mean \"parallel.tp\"?"}, "--set");
+}
+
 TEST(LoaderErrors, BadOverridePath) {
   auto r = load(base_doc(), {"parallel.tpp=4"});
   expect_error(r, "/parallel/tpp", "", {"unknown key", "did you mean \"tp\""}, "--set");
