@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <thread>
+#include <unistd.h>
 #include <fstream>
 #include <iostream>
 #include <cstdlib>
@@ -77,7 +78,7 @@ int fail(const Status& st, int code) {
 int write_report(const std::string& path, const std::string& text) {
   Status st = trainsim::write_text_file(path, text);
   if (!st.ok()) return fail(st, 1);
-  std::printf("wrote %s\n", path.c_str());
+  if (path != "-") std::printf("wrote %s\n", path.c_str());   // "-": the report is the output
   return 0;
 }
 
@@ -516,7 +517,7 @@ int main(int argc, char** argv) {
   // sweep
   std::string sweep_scenario, sweep_json_out, sweep_calibration;
   std::vector<std::string> sweep_vary, sweep_overrides;
-  bool sweep_full = false;
+  bool sweep_full = false, sweep_fast_flag = false;
   int sweep_top = 0;
   std::string sweep_rank = "step";
   auto* swp = app.add_subcommand("sweep", "predict a scenario over every combination of a few keys' values (compare parallel strategies)");
@@ -557,7 +558,9 @@ int main(int argc, char** argv) {
                   "whatever is not OOM); ranking only, the figures do not change");
     c->add_option("--jobs", sweep_jobs,
                   "threads predicting points at once (default: one per core; the results do not depend on it)");
-    c->add_flag("--full", sweep_full, "simulate every rank of every point (default: fast mode, identical replicas collapsed)");
+    auto* full_opt = c->add_flag("--full", sweep_full, "simulate every rank of every point (default: fast mode, identical replicas collapsed)");
+    c->add_flag("--fast", sweep_fast_flag, "fast mode, identical replicas collapsed: the default (accepted for symmetry with run)")
+        ->excludes(full_opt);
     c->add_option("--shard", sweep_shard,
                   "I/N: predict only the points whose index % N = I (one of N shards, e.g. jobs of a batch scheduler); "
                   "under mpirun the processes split the points among themselves instead");
@@ -622,7 +625,7 @@ int main(int argc, char** argv) {
 
   // validate
   std::string runs_path, vjson_out;
-  bool full = false;
+  bool full = false, val_fast_flag = false;
   auto* val = app.add_subcommand("validate", "replay published training runs and compare with what they measured");
   val->add_option("runs", runs_path, "JSON-lines file in the schema of shared/validation/README.md")->required();
   val->add_option("--json", vjson_out, "write rows and summary as JSON to FILE");
@@ -631,7 +634,9 @@ int main(int argc, char** argv) {
   val->add_option("--html", vhtml_out,
                   "write the validation as one self-contained HTML page to FILE (every row's signed error as a bar, "
                   "grouped by source; the summary; the text report)");
-  val->add_flag("--full", full, "simulate every rank (default: fast mode, identical replicas collapsed)");
+  auto* vfull_opt = val->add_flag("--full", full, "simulate every rank (default: fast mode, identical replicas collapsed)");
+  val->add_flag("--fast", val_fast_flag, "fast mode, identical replicas collapsed: the default (accepted for symmetry with run)")
+      ->excludes(vfull_opt);
   std::string val_calibration;
   val->add_option("--calibration", val_calibration, "price the rows of GPUs this calibration database measured from it");
   std::string val_prefer;
@@ -738,11 +743,55 @@ int main(int argc, char** argv) {
                    "exit with code 3 when B's step differs from A's by more than this, e.g. 2% (a regression check; "
                    "tokens/s where the tokens per step differ, tokens/s per GPU where the GPU counts do)");
 
+  // An unknown first word is a misspelt subcommand, not a missing one.
+  if (argc > 1 && argv[1][0] != '-') {
+    std::vector<std::string> names;
+    for (const CLI::App* sub : app.get_subcommands({})) names.push_back(sub->get_name());
+    if (std::find(names.begin(), names.end(), argv[1]) == names.end()) {
+      const std::string near = trainsim::closest_match(argv[1], names);
+      std::string all;
+      for (const auto& n : names) all += (all.empty() ? "" : ", ") + n;
+      std::fprintf(stderr, "error: unknown subcommand \"%s\"%s; the subcommands are %s (trainsim --help)\n", argv[1],
+                   near.empty() ? "" : ("; did you mean \"" + near + "\"?").c_str(), all.c_str());
+      return 2;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
+  }
+
+  // Report files, checked before any work (a typo in a path should not cost a long search).
+  // "-" is standard output: the report alone goes there, the text the command prints to stderr.
+  {
+    const std::vector<std::pair<const char*, const std::string*>> outs = {
+        {"--json", &json_out},          {"--trace", &trace_out},   {"--html", &html_out},
+        {"--json", &sweep_json_out},    {"--csv", &sweep_csv_out}, {"--html", &sweep_html_out},
+        {"--json", &cmp_json},          {"--json", &vjson_out},    {"--csv", &vcsv_out},
+        {"--html", &vhtml_out},         {"--json", &verify_json_out}, {"--html", &verify_html_out},
+        {"--json", &ct_json},           {"--html", &ct_html},      {"--json", &plan_json},
+        {"--json", &cmpc_json},         {"--html", &cmpc_html}};
+    Status st;
+    int dashes = 0;
+    for (const auto& [opt, path] : outs) {
+      if (path->empty()) continue;
+      if (*path == "-") ++dashes;
+      Status c = trainsim::check_output_path(*path);
+      for (trainsim::Error e : c.errors()) {
+        e.message = std::string(opt) + ": " + e.message;
+        st.add(std::move(e));
+      }
+    }
+    if (dashes > 1) st.add(trainsim::Error{"", "", "-", "only one report can go to standard output (\"-\")"});
+    if (!st.ok()) return fail(st, 2);
+    if (dashes == 1) {
+      std::fflush(stdout);
+      const int real_stdout = ::dup(1);
+      if (real_stdout < 0 || ::dup2(2, 1) < 0) return fail(Status::error("cannot redirect standard output for \"-\""), 1);
+      trainsim::set_report_stream(real_stdout);
+    }
   }
 
   if (*run) {

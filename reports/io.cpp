@@ -46,10 +46,32 @@ Status write_in_place(const std::string& path, const std::string& text) {
   return Status();
 }
 
+int report_fd = 1;
+
 }  // namespace
+
+void set_report_stream(int fd) { report_fd = fd; }
+
+Status check_output_path(const std::string& path) {
+  if (path == "-") return Status();
+  if (path.empty()) return Status::error("cannot write a file with an empty path");
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    return fail(path, "cannot write a report over a directory", EISDIR);
+  const size_t slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  if (::stat(dir.c_str(), &st) != 0) return fail(path, "its directory " + dir + " does not exist", errno);
+  if (!S_ISDIR(st.st_mode)) return fail(path, dir + " is not a directory", ENOTDIR);
+  if (::access(dir.c_str(), W_OK) != 0) return fail(path, "its directory " + dir + " is not writable", errno);
+  return Status();
+}
 
 Status write_text_file(const std::string& path_in, const std::string& text) {
   if (path_in.empty()) return Status::error("cannot write a file with an empty path");
+  if (path_in == "-") {
+    if (const int err = write_all(report_fd, text); err != 0) return fail("-", "cannot write to the report stream", err);
+    return Status();
+  }
   // A symbolic link is written through (the file it names is replaced, the link stays); an
   // existing file that is not a regular one is written in place, never replaced by a regular
   // file; a directory is an error.

@@ -83,11 +83,38 @@ TEST_F(Cli, RunWritesAnHtmlPageOfTheSamePrediction) {
   r = run("run " + kSrc + "/scenarios/megatron_22b_tp8.json --trace-ranks 3");
   EXPECT_EQ(r.rc, 2);
   EXPECT_NE(r.out.find("--trace-ranks needs --trace FILE or --html FILE"), std::string::npos) << r.out;
-  // A page that cannot be written: exit 1, naming the path; the report printed before stays.
+  // A page that cannot be written (its directory does not exist): exit 2 before any work, naming
+  // the option and the path, so a typo in a path does not cost the run.
   r = run("run " + kSrc + "/scenarios/megatron_22b_tp8.json --html " + path("no/such/dir/p.html"));
-  EXPECT_EQ(r.rc, 1) << r.out;
-  EXPECT_NE(r.out.find("no/such/dir/p.html"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("step time"), std::string::npos);
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_NE(r.out.find("no/such/dir/p.html: --html: its directory"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("step time"), std::string::npos) << r.out;
+  // "-" is standard output: the JSON alone there (the text goes to stderr); one "-" at most.
+  const std::string solo = ::testing::TempDir() + "trainsim_cli_json_dash.json";
+  r = tscli::run_cmd("{ " + std::string(TRAINSIM_BINARY) + " run " + kSrc + "/scenarios/megatron_22b_tp8.json --fast --json - 2>/dev/null > " +
+              solo + "; }");
+  EXPECT_EQ(r.rc, 0) << r.out;
+  std::ifstream din(solo);
+  const nlohmann::json dash = nlohmann::json::parse(din, nullptr, false);
+  ASSERT_FALSE(dash.is_discarded()) << "stdout held more than the JSON";
+  EXPECT_EQ(dash["scenario"]["name"], "megatron-22b-tp8");
+  r = run("run --fast --json - --html -");
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_NE(r.out.find("only one report can go to standard output"), std::string::npos) << r.out;
+}
+
+// A misspelt subcommand is named with the one meant; --fast, the default of sweep, search and
+// validate, is accepted there and excludes --full.
+TEST_F(Cli, MisspeltSubcommandAndFastWhereItIsTheDefault) {
+  CmdResult r = run("runn");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.out.find("unknown subcommand \"runn\"; did you mean \"run\"?"), std::string::npos) << r.out;
+  r = run("sweep --fast --vary parallel.tp=1,2");
+  EXPECT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("fast mode"), std::string::npos) << r.out;
+  r = run("search --fast --full --keys tp");
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_NE(r.out.find("excludes"), std::string::npos) << r.out;
 }
 
 TEST_F(Cli, BadScenarioIsExit2WithEveryErrorAndWritesNothing) {
@@ -303,11 +330,11 @@ TEST_F(Cli, SweepPrintsATableAndWritesEveryPoint) {
   EXPECT_NE(html.find("<svg id=\"sweep-step\""), std::string::npos);
   EXPECT_EQ(html.substr(html.size() - 8), "</html>\n");
   EXPECT_NE(r.out.find("wrote " + path("s.csv")), std::string::npos) << r.out;
-  // A CSV that cannot be written: exit 1, naming the path; the table was printed.
+  // A CSV that cannot be written: exit 2 before predicting anything, naming the path.
   CmdResult bad = run("sweep --vary parallel.tp=1,2 --csv " + path("no/dir/s.csv"));
-  EXPECT_EQ(bad.rc, 1) << bad.out;
-  EXPECT_NE(bad.out.find("no/dir/s.csv"), std::string::npos) << bad.out;
-  EXPECT_NE(bad.out.find("fastest that fits"), std::string::npos) << bad.out;
+  EXPECT_EQ(bad.rc, 2) << bad.out;
+  EXPECT_NE(bad.out.find("no/dir/s.csv: --csv: its directory"), std::string::npos) << bad.out;
+  EXPECT_EQ(bad.out.find("fastest that fits"), std::string::npos) << bad.out;
   EXPECT_NE(r.out.find("every point: --set parallel.zero=3"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("fastest that fits: parallel.tp="), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("refused: "), std::string::npos) << "tp 3 does not divide 32 heads: " << r.out;
