@@ -244,6 +244,20 @@ Result<ComparedRun> load_compared_run(const std::string& path, const std::vector
   Result<json> doc = read_scenario_document(path);
   if (!doc.ok()) return doc.status();
   std::string label = path.empty() ? "quickstart (embedded)" : path;
+  // Another command's report is neither side: say which it is rather than list its keys as unknown.
+  if (const json& d = doc.value(); d.is_object() && !is_prediction_document(d)) {
+    const char* what = d.contains("axes") && d.contains("points")              ? "a sweep or search report (--json)"
+                       : d.contains("rows") && d.contains("summary")           ? "a validate report (--json)"
+                       : d.value("kind", json()) == json("compare")            ? "a compare report (--json)"
+                       : d.contains("programs") && d.contains("groups")        ? "a plan report (--json)"
+                       : d.contains("executor") && d.contains("measured_step_s") ? "a verify report (--json)"
+                                                                                 : nullptr;
+    if (what)
+      return Status::error(Error{path, "", "",
+                                 strf("is %s, not a scenario or a prediction that `trainsim run --json` stored; compare "
+                                      "takes those",
+                                      what)});
+  }
   if (is_prediction_document(doc.value())) {
     Status st;
     for (const auto& o : overrides)

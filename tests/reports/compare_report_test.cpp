@@ -216,6 +216,19 @@ double svg_sum(const std::string& page, const std::string& id) {
   return sum;
 }
 
+// Another command's report is named as what it is, not read as a scenario with unknown keys.
+TEST(Compare, AnotherCommandsReportIsNamed) {
+  const std::string sweep = temp_file("cmp_sweep.json", R"({"scenario": "x", "axes": [], "points": []})");
+  const std::string val = temp_file("cmp_validate.json", R"({"rows": [], "summary": {}})");
+  for (const auto& [path, what] : {std::pair{sweep, "a sweep or search report"}, std::pair{val, "a validate report"}}) {
+    auto r = load_compared_run(path, {}, CompareSideOptions{});
+    ASSERT_FALSE(r.ok());
+    ASSERT_EQ(r.status().errors().size(), 1u) << r.status().to_string();
+    EXPECT_EQ(r.status().errors()[0].file, path);
+    EXPECT_NE(r.status().errors()[0].message.find(std::string("is ") + what), std::string::npos) << r.status().to_string();
+  }
+}
+
 TEST(Compare, HtmlPageDrawsEachSidesBreakdownAndMemory) {
   const Prediction pa = quickstart({});
   const Prediction pb = quickstart(kTp2);
