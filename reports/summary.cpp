@@ -1,6 +1,7 @@
 #include "reports/summary.h"
 
 #include <cstdint>
+#include <set>
 
 #include "models/compiler.h"
 #include "models/memory.h"
@@ -182,6 +183,20 @@ void header_section(std::string& out, const Prediction& p) {
                            (on_off(par.sequence_parallel) + (par.tp_overlap ? " (TP collectives overlapped)" : "")).c_str(),
                            to_string(par.schedule),
                            zero.c_str(), recompute_how.c_str()));
+  if (par.ep > 1 && p.plan) {   // where the all-to-all runs: the critical rank's EP group
+    for (const GroupTable& g : p.plan->groups) {
+      if (g.name != "ep" || p.critical_rank >= g.instance_of_rank.size()) continue;
+      const uint32_t inst = g.instance_of_rank[p.critical_rank];
+      if (inst == kNoDep) break;
+      std::set<uint32_t> nodes;
+      for (uint32_t k = g.member_offsets[inst]; k < g.member_offsets[inst + 1]; ++k)
+        nodes.insert(g.members[k] / static_cast<uint32_t>(std::max(1, s.cluster.gpus_per_node)));
+      kv(out, "ep group", strf("%u ranks on %zu node%s (rank %u's): the dispatch and combine all-to-alls %s",
+                               g.size_of(inst), nodes.size(), nodes.size() == 1 ? "" : "s", p.critical_rank,
+                               nodes.size() == 1 ? "stay on NVLink" : "cross the NICs"));
+      break;
+    }
+  }
   kv(out, "mode", strf("%s (%d of %d ranks simulated, %llu events, fingerprint %016llx)",
                        p.fast ? "fast" : "full", p.simulated_ranks, p.gpus,
                        (unsigned long long)p.events, (unsigned long long)p.fingerprint));

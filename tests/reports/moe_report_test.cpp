@@ -6,6 +6,8 @@
 #include "reports/summary.h"
 #include "tests/reports/fixture.h"
 
+#include "scenarios/loader.h"
+
 namespace trainsim {
 namespace {
 
@@ -66,6 +68,29 @@ TEST(MoeReport, StrategyNamesTheExpertLayout) {
   par.ep_layout = EpLayout::kDp;
   EXPECT_NE(format_summary(p).find("ep=4,"), std::string::npos) << format_summary(p);
   EXPECT_FALSE(prediction_json(p)["strategy"].contains("etp"));
+}
+
+// The summary says where the critical rank's EP group is: one node (all-to-alls on NVLink) or
+// several (over the NICs), from the plan's group table.
+TEST(MoeReport, SummaryNamesTheNodesOfTheEpGroup) {
+  auto line = [](const std::vector<std::string>& ov) {
+    auto sc = load_scenario_file(std::string(TRAINSIM_SOURCE_DIR) + "/scenarios/mixtral_8x7b_64.json", ov);
+    EXPECT_TRUE(sc.ok()) << sc.status().to_string();
+    PredictOptions o;
+    o.fast = true;
+    auto p = predict(sc.value(), o);
+    EXPECT_TRUE(p.ok());
+    const std::string s = format_summary(p.value());
+    const size_t at = s.find("ep group");
+    return at == std::string::npos ? std::string() : s.substr(at, s.find('\n', at) - at);
+  };
+  EXPECT_NE(line({}).find("ep group      8 ranks on 1 node (rank "), std::string::npos) << line({});
+  EXPECT_NE(line({}).find("stay on NVLink"), std::string::npos);
+  // tp 4, ep 4 along DP: one TP rank of 4 DP replicas, on 2 nodes.
+  const std::string two = line({"parallel.tp=4", "parallel.dp=4", "parallel.etp=1", "parallel.ep=4"});
+  EXPECT_NE(two.find("4 ranks on 2 nodes"), std::string::npos) << two;
+  EXPECT_NE(two.find("cross the NICs"), std::string::npos) << two;
+  EXPECT_EQ(line({"parallel.ep=1"}), "") << "no EP, no line";
 }
 
 TEST(MoeReport, JsonHasMoeSectionOnlyForMoe) {
