@@ -31,7 +31,7 @@ const char* stream_name(uint8_t stream) {
     case kStreamCompute: return "compute";
     case kStreamDp: return "dp-comm";
     case kStreamP2p: return "pp-send";
-    case kStreamGather: return "zero3-gather";
+    case kStreamGather: return "gather";   // ZeRO-3 parameter gathers and SP re-gathers for weight gradients
     case kStreamCp: return "cp-ring";
     case kStreamOffloadOut: return "offload-d2h";
     case kStreamOffloadIn: return "offload-h2d";

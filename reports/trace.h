@@ -8,7 +8,7 @@
 //   - metadata first: per traced rank (ascending) a "process_name" "rank N (<program name>)"
 //     (the compiler names programs "stage S", giving "rank N (stage S)") and a
 //     "process_sort_index"; per stream the rank used a "thread_name" ("compute", "dp-comm",
-//     "pp-send", "zero3-gather") and a "thread_sort_index";
+//     "pp-send", "gather") and a "thread_sort_index";
 //   - then one complete event ("ph":"X") per TraceRecord, in Prediction::trace order:
 //     pid = rank, tid = stream, ts/dur in microseconds (doubles, from integer ps),
 //     name = op name + " L<layer> mb<micro>" (the suffix only when layer != 0xffff),

@@ -60,7 +60,7 @@ TEST(ChromeTrace, Metadata) {
   }
   EXPECT_EQ(procs, (std::vector<std::string>{"rank 0 (stage 0)", "rank 1 (stage 1)"}));
   EXPECT_EQ(threads, (std::vector<std::string>{"compute", "dp-comm", "pp-send"}));
-  EXPECT_EQ(stream_name(kStreamGather), std::string("zero3-gather"));
+  EXPECT_EQ(stream_name(kStreamGather), std::string("gather"));
 }
 
 TEST(ChromeTrace, DeterministicAndEmpty) {
