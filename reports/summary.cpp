@@ -183,6 +183,19 @@ void header_section(std::string& out, const Prediction& p) {
                            (on_off(par.sequence_parallel) + (par.tp_overlap ? " (TP collectives overlapped)" : "")).c_str(),
                            to_string(par.schedule),
                            zero.c_str(), recompute_how.c_str()));
+  if (!par.layers_per_stage.empty()) {   // an uneven split (given, or the loader's balanced one)
+    std::string runs;
+    for (size_t i = 0; i < par.layers_per_stage.size();) {
+      size_t j = i;
+      while (j < par.layers_per_stage.size() && par.layers_per_stage[j] == par.layers_per_stage[i]) ++j;
+      runs += (runs.empty() ? "" : ", ") + std::to_string(par.layers_per_stage[i]) +
+              (j - i > 1 ? strf(" x %zu", j - i) : std::string());
+      i = j;
+    }
+    kv(out, "layers", strf("%d over %zu %s: %s", s.model.layers, par.layers_per_stage.size(),
+                           par.layers_per_stage.size() == static_cast<size_t>(par.pp) ? "stages" : "pipeline chunks",
+                           runs.c_str()));
+  }
   if (par.ep > 1 && p.plan) {   // where the all-to-all runs: the critical rank's EP group
     for (const GroupTable& g : p.plan->groups) {
       if (g.name != "ep" || p.critical_rank >= g.instance_of_rank.size()) continue;

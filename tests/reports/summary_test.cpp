@@ -52,6 +52,19 @@ TEST(Summary, NotesFlowOnlyKeysAndCustomGpus) {
   EXPECT_TRUE(has(s, "hopper kernel efficiencies")) << s;
 }
 
+// An uneven layer split is printed, runs of equal stages compressed; an even one (no
+// layers_per_stage) is not.
+TEST(Summary, UnevenLayerSplitIsShown) {
+  Prediction p = two_rank_prediction();
+  EXPECT_FALSE(has(format_summary(p), "\nlayers ")) << format_summary(p);
+  p.scenario.parallel.layers_per_stage = {3, 5};
+  EXPECT_TRUE(has(format_summary(p), "\nlayers        8 over 2 stages: 3, 5\n")) << format_summary(p);
+  p.scenario.model.layers = 126;
+  p.scenario.parallel.pp = 16;
+  p.scenario.parallel.layers_per_stage = {7, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 7};
+  EXPECT_TRUE(has(format_summary(p), "layers        126 over 16 stages: 7, 8 x 14, 7\n")) << format_summary(p);
+}
+
 TEST(Summary, TimeToTrainWhenAsked) {
   Prediction p = two_rank_prediction();   // 32,768 tokens a step of 1 ms on 2 GPUs
   EXPECT_FALSE(has(format_summary(p), "time to train")) << "only when training.train_tokens is set";
