@@ -765,14 +765,16 @@ std::optional<ModelSpec> read_model(Reader& r, const json* sec) {
   if (!Reader::has(sec, "kv_heads") && !from_catalog) m.kv_heads = m.heads;
   if (!norm_given && !from_catalog)
     m.norm = m.activation == Activation::kSwiglu ? NormKind::kRMSNorm : NormKind::kLayerNorm;
+  // The shape checks below are independent: each runs, so a model's mistakes come at once.
+  bool bad = false;
   if (!Reader::has(sec, "ffn_hidden") && !from_catalog) {
     if (m.activation == Activation::kSwiglu) {
       r.error(base + "/ffn_hidden", "",
               "missing; required for swiglu models (no standard ratio; Llama 3 8B uses 14336)");
-      r.mark_bad(base);
-      return std::nullopt;
+      bad = true;
+    } else {
+      m.ffn_hidden = 4 * m.hidden;
     }
-    m.ffn_hidden = 4 * m.hidden;
   }
   if (m.arch == "moe") {
     if (m.expert_ffn_hidden == 0) m.expert_ffn_hidden = m.ffn_hidden;
@@ -780,8 +782,7 @@ std::optional<ModelSpec> read_model(Reader& r, const json* sec) {
       r.error(base + "/dense_layers", std::to_string(m.dense_layers),
               "dense_layers=" + std::to_string(m.dense_layers) + " leaves no MoE layer of layers=" +
                   std::to_string(m.layers) + "; use 0 to " + std::to_string(m.layers - 1));
-      r.mark_bad(base);
-      return std::nullopt;
+      bad = true;
     }
   }
   // head_dim: given, else the catalog's (unless hidden or heads were overridden), else hidden/heads.
@@ -791,16 +792,19 @@ std::optional<ModelSpec> read_model(Reader& r, const json* sec) {
       r.error(base + "/heads", std::to_string(m.heads),
               "heads=" + std::to_string(m.heads) + " does not divide hidden=" +
                   std::to_string(m.hidden) + "; use a divisor of hidden or give head_dim");
-      r.mark_bad(base);
-      return std::nullopt;
+      bad = true;
+    } else {
+      m.head_dim = m.hidden / m.heads;
     }
-    m.head_dim = m.hidden / m.heads;
   }
   if (m.kv_heads > m.heads || m.heads % m.kv_heads != 0) {
     std::vector<int64_t> d = divisors(m.heads);
     r.error(base + "/kv_heads", std::to_string(m.kv_heads),
             "kv_heads=" + std::to_string(m.kv_heads) + " must divide heads=" +
                 std::to_string(m.heads) + "; use " + join_ints(d));
+    bad = true;
+  }
+  if (bad) {
     r.mark_bad(base);
     return std::nullopt;
   }

@@ -433,6 +433,18 @@ TEST(LoaderErrors, OneMistakeIsOneErrorAndBlamesTheSet) {
   expect_error(load(base_doc(), {"tp=4"}), "/tp", "", {"did you mean \"parallel.tp\"?"}, "--set");
 }
 
+// An inline model's shape mistakes come at once: a missing ffn_hidden does not hide a kv_heads
+// or heads that does not divide.
+TEST(LoaderErrors, InlineModelShapeMistakesComeAtOnce) {
+  json d = base_doc();
+  d["model"] = {{"name", "mine"}, {"layers", 40}, {"hidden", 6650}, {"heads", 52}, {"kv_heads", 8},
+                {"vocab", 32000}, {"activation", "swiglu"}};
+  auto r = load(d);
+  expect_error(r, "/model/ffn_hidden", "", {"missing; required for swiglu"});
+  expect_error(r, "/model/kv_heads", "8", {"must divide heads=52", "use 1, 2, 4, 13, 26 or 52"});
+  expect_error(r, "/model/heads", "52", {"does not divide hidden=6650"});
+}
+
 TEST(LoaderErrors, BadOverridePath) {
   auto r = load(base_doc(), {"parallel.tpp=4"});
   expect_error(r, "/parallel/tpp", "", {"unknown key", "did you mean \"tp\""}, "--set");
