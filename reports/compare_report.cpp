@@ -398,6 +398,12 @@ std::string format_comparison(const RunComparison& c) {
     const Time sa = bucket_sum(a), sb = bucket_sum(b);
     bt.add({"total", format_time(sa), format_time(sb), signed_time(sb - sa), ""});
     out += bt.render("  ");
+    bool against = false;   // a bucket that moved the other way from the step
+    for (size_t i : changed)
+      against |= step_delta.count_ps() != 0 && ((b.breakdown[i] - a.breakdown[i]).count_ps() < 0) != (step_delta.count_ps() < 0);
+    if (against)
+      out += strf("  (a negative share moved against the step's change: it %s while the step %s)\n",
+                  step_delta.count_ps() < 0 ? "grew" : "shrank", step_delta.count_ps() < 0 ? "shrank" : "grew");
     if (sa != a.step || sb != b.step)   // never expected: each report's buckets sum to its step
       out += strf("  note: the buckets sum to %lld / %lld ps, the steps are %lld / %lld ps\n",
                   (long long)sa.count_ps(), (long long)sb.count_ps(), (long long)a.step.count_ps(),

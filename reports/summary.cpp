@@ -196,6 +196,16 @@ void header_section(std::string& out, const Prediction& p) {
                            par.layers_per_stage.size() == static_cast<size_t>(par.pp) ? "stages" : "pipeline chunks",
                            runs.c_str()));
   }
+  // NVIDIA quotes NVLink both directions together (H100: 900 GB/s); the scenario's figure is per
+  // direction (450). Twice the catalog's per-direction figure is most likely that mix-up.
+  if (s.cluster.gpu.base.empty() && s.cluster.gpu.nvlink_bandwidth.Bps() > 0) {
+    const double ratio = s.cluster.nvlink_bandwidth.Bps() / s.cluster.gpu.nvlink_bandwidth.Bps();
+    if (ratio > 1.9 && ratio < 2.1)
+      kv(out, "note", strf("nvlink_bandwidth %.0f GB/s per direction is twice %s's %.0f GB/s: NVIDIA quotes "
+                           "NVLink for both directions together; give the per-direction figure unless this is a what-if",
+                           s.cluster.nvlink_bandwidth.Bps() * 1e-9, s.cluster.gpu.name.c_str(),
+                           s.cluster.gpu.nvlink_bandwidth.Bps() * 1e-9));
+  }
   if (par.ep > 1 && p.plan) {   // where the all-to-all runs: the critical rank's EP group
     for (const GroupTable& g : p.plan->groups) {
       if (g.name != "ep" || p.critical_rank >= g.instance_of_rank.size()) continue;

@@ -41,6 +41,14 @@ TEST(Summary, NotesFlowOnlyKeysAndCustomGpus) {
   EXPECT_TRUE(has(format_summary(p), "network.placement applies in flow mode only")) << format_summary(p);
   p.flow = true;
   EXPECT_FALSE(has(format_summary(p), "flow mode only"));
+  // An NVLink figure twice the catalog's per-direction one is the both-directions figure.
+  EXPECT_FALSE(has(format_summary(p), "NVIDIA quotes NVLink"));
+  p.scenario.cluster.gpu.nvlink_bandwidth = Bandwidth::GBps(450);
+  p.scenario.cluster.nvlink_bandwidth = Bandwidth::GBps(900);
+  EXPECT_TRUE(has(format_summary(p), "nvlink_bandwidth 900 GB/s per direction is twice H100-SXM-80GB's 450 GB/s"))
+      << format_summary(p);
+  p.scenario.cluster.nvlink_bandwidth = Bandwidth::GBps(600);
+  EXPECT_FALSE(has(format_summary(p), "NVIDIA quotes NVLink"));
   EXPECT_FALSE(has(s, "the scenario's GPU, based on")) << s;
   p.scenario.cluster.gpu.name = "next";
   p.scenario.cluster.gpu.base = "H100-SXM-80GB";
