@@ -1073,12 +1073,11 @@ int main(int argc, char** argv) {
     }
     // Without B: A's scenario changed by --set, or, when A is a stored prediction, the scenario
     // file it records predicted now in its mode (has the prediction moved since it was stored?).
+    // A stored fast-mode A makes a scenario B fast too, given or not.
     std::string b_path = cmp_b;
-    // A stored prediction's mode carries to a scenario B (fast against fast), unless --fast says.
     if (ra.ok() && ra.value().stored && ra.value().mode == "fast") ob.predict.fast = true;
     if (cmp_b.empty() && ra.ok() && ra.value().stored) {
       b_path = ra.value().file == "<embedded>" ? "" : ra.value().file;
-      ob.predict.fast = cmp_fast || ra.value().mode == "fast";
     } else if (cmp_b.empty()) {
       if (cmp_set.empty() && cmp_cal_b.empty() && ra.ok())
         return fail(Status::error("compare needs a B that differs from scenario A: give a second file, or --set "

@@ -312,14 +312,10 @@ double step_change(const RunComparison& c) {
 }
 
 CompareJudgement judge(const RunComparison& c) {
-  CompareJudgement j{"step_time", "step"};
-  auto rel_change = [](double a, double b) {
-    if (a == b) return 0.0;
-    return a == 0 ? std::numeric_limits<double>::infinity() : (b - a) / a;
-  };
+  CompareJudgement j{"step_time", "step", c.a.step.seconds(), c.b.step.seconds()};
   const bool same_gpus = c.a.gpus == c.b.gpus, same_tokens = c.a.tokens_per_step == c.b.tokens_per_step;
   if (same_gpus && same_tokens) {
-    j.change = step_change(c);
+    j.change = step_change(c);   // from the integer ps
     j.better = c.b.step < c.a.step;
     return j;
   }
@@ -329,17 +325,10 @@ CompareJudgement judge(const RunComparison& c) {
     sides += strf("%stokens per step (%s vs %s)", sides.empty() ? "" : " and ",
                   group_digits(static_cast<double>(c.a.tokens_per_step)).c_str(),
                   group_digits(static_cast<double>(c.b.tokens_per_step)).c_str());
-  if (same_gpus) {
-    j.key = "tokens_per_s";
-    j.label = "tokens/s";
-    j.change = rel_change(c.a.tokens_per_s, c.b.tokens_per_s);
-    j.better = c.b.tokens_per_s > c.a.tokens_per_s;
-  } else {
-    j.key = "tokens_per_s_per_gpu";
-    j.label = "tokens/s per GPU";
-    j.change = rel_change(c.a.tokens_per_s_per_gpu, c.b.tokens_per_s_per_gpu);
-    j.better = c.b.tokens_per_s_per_gpu > c.a.tokens_per_s_per_gpu;
-  }
+  if (same_gpus) j = {"tokens_per_s", "tokens/s", c.a.tokens_per_s, c.b.tokens_per_s};
+  else j = {"tokens_per_s_per_gpu", "tokens/s per GPU", c.a.tokens_per_s_per_gpu, c.b.tokens_per_s_per_gpu};
+  j.change = j.a == j.b ? 0.0 : j.a == 0 ? std::numeric_limits<double>::infinity() : (j.b - j.a) / j.a;
+  j.better = j.b > j.a;
   j.why = "the sides differ in " + sides + ", so their step times do not compare; judged by " + j.label;
   return j;
 }
@@ -435,13 +424,11 @@ std::string format_comparison(const RunComparison& c) {
 
   out += "\nverdict: ";
   const CompareJudgement jd = judge(c);
-  if (jd.why.size()) {   // throughput, not the step
-    const bool per_gpu = std::string(jd.key) == "tokens_per_s_per_gpu";
-    const double ta = per_gpu ? a.tokens_per_s_per_gpu : a.tokens_per_s, tb = per_gpu ? b.tokens_per_s_per_gpu : b.tokens_per_s;
-    if (ta == tb) out += strf("the same %s (%s)", jd.label, rate_text(ta).c_str());
+  if (!jd.why.empty()) {   // throughput, not the step
+    if (jd.a == jd.b) out += strf("the same %s (%s)", jd.label, rate_text(jd.a).c_str());
     else
       out += strf("B trains %s than A: %s %s -> %s (%s)", jd.better ? "faster" : "slower", jd.label,
-                  rate_text(ta).c_str(), rate_text(tb).c_str(), rel(ta, tb).c_str());
+                  rate_text(jd.a).c_str(), rate_text(jd.b).c_str(), rel(jd.a, jd.b).c_str());
     out += strf(" (%s); step %s -> %s", jd.why.c_str(), format_time(a.step).c_str(), format_time(b.step).c_str());
   } else if (step_delta.count_ps() == 0) {
     out += "the same step time (" + format_time(a.step) + ")";

@@ -117,6 +117,7 @@ double step_change(const RunComparison& c);
 struct CompareJudgement {
   const char* key;     // "step_time", "tokens_per_s" or "tokens_per_s_per_gpu"
   const char* label;   // "step", "tokens/s", "tokens/s per GPU"
+  double a = 0, b = 0; // the judged figure on each side (the step in seconds)
   double change = 0;   // B relative to A: (b - a) / a (+inf when only A's is 0)
   bool better = false; // B is better than A (a shorter step, more tokens/s)
   std::string why;     // "" for the step; else why the step time alone does not compare

@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <array>
-#include <set>
 
 #include "models/spec.h"
 #include "reports/text_table.h"
 #include "sim/plan_export.h"
+#include "topologies/placement.h"
 
 namespace trainsim {
 namespace {
@@ -105,9 +105,7 @@ Result<Summary> summarize(const Prediction& p, const PlanReportOptions& o) {
     if (inst != kNoDep) {
       row.member = true;
       row.members.assign(g.members.begin() + g.member_offsets[inst], g.members.begin() + g.member_offsets[inst + 1]);
-      std::set<uint32_t> nodes;
-      for (uint32_t m : row.members) nodes.insert(m / static_cast<uint32_t>(gpn));
-      row.nodes = static_cast<int>(nodes.size());
+      row.nodes = shape_of(g, inst, gpn).nodes;
     }
     s.groups.push_back(std::move(row));
   }

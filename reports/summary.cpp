@@ -1,12 +1,12 @@
 #include "reports/summary.h"
 
 #include <cstdint>
-#include <set>
 
 #include "models/compiler.h"
 #include "models/memory.h"
 #include "models/spec_parse.h"
 #include "reports/text_table.h"
+#include "topologies/placement.h"
 
 namespace trainsim {
 namespace {
@@ -211,12 +211,10 @@ void header_section(std::string& out, const Prediction& p) {
       if (g.name != "ep" || p.critical_rank >= g.instance_of_rank.size()) continue;
       const uint32_t inst = g.instance_of_rank[p.critical_rank];
       if (inst == kNoDep) break;
-      std::set<uint32_t> nodes;
-      for (uint32_t k = g.member_offsets[inst]; k < g.member_offsets[inst + 1]; ++k)
-        nodes.insert(g.members[k] / static_cast<uint32_t>(std::max(1, s.cluster.gpus_per_node)));
-      kv(out, "ep group", strf("%u ranks on %zu node%s (rank %u's): the dispatch and combine all-to-alls %s",
-                               g.size_of(inst), nodes.size(), nodes.size() == 1 ? "" : "s", p.critical_rank,
-                               nodes.size() == 1 ? "stay on NVLink" : "cross the NICs"));
+      const GroupShape sh = shape_of(g, inst, std::max(1, s.cluster.gpus_per_node));
+      kv(out, "ep group", strf("%d ranks on %d node%s (rank %u's): the dispatch and combine all-to-alls %s",
+                               sh.size, sh.nodes, sh.nodes == 1 ? "" : "s", p.critical_rank,
+                               sh.nodes == 1 ? "stay on NVLink" : "cross the NICs"));
       break;
     }
   }
@@ -226,10 +224,10 @@ void header_section(std::string& out, const Prediction& p) {
   if (!p.flow && !s.options.network.flow_only_given.empty()) {
     std::string keys;
     for (const std::string& k : s.options.network.flow_only_given) keys += (keys.empty() ? "" : ", ") + k;
-    out += "note          " + keys +
-           (s.options.network.flow_only_given.size() == 1 ? " applies" : " apply") +
-           " in flow mode only (--set network.mode=flow); this analytic prediction does not use " +
-           (s.options.network.flow_only_given.size() == 1 ? "it" : "them") + "\n";
+    const bool one = s.options.network.flow_only_given.size() == 1;
+    kv(out, "note", keys + (one ? " applies" : " apply") +
+                        " in flow mode only (--set network.mode=flow); this analytic prediction does not use " +
+                        (one ? "it" : "them"));
   }
 }
 

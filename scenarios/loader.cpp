@@ -499,6 +499,15 @@ const json* get_section(Reader& r, const json& doc, const char* name, bool requi
   return &*it;
 }
 
+// "unknown GPU; did you mean ...? Accepted: ..." for a name the catalog lacks.
+std::string unknown_gpu_message(const std::string& name) {
+  std::vector<std::string> names;
+  for (const auto& [n, spec] : gpu_catalog()) names.push_back(n);
+  const std::string sug = closest(name, names);
+  return (sug.empty() ? std::string("unknown GPU; accepted: ") : "unknown GPU; did you mean \"" + sug + "\"? Accepted: ") +
+         join_quoted(names);
+}
+
 // A custom GPU (cluster.gpu as an object): a catalog GPU ("base") with some of its figures
 // changed, under a name of its own. The keys are the catalog's (topologies/data/gpus.json), so
 // an entry of it can be copied in; every figure left out is the base's, except that
@@ -535,49 +544,39 @@ bool read_custom_gpu(Reader& r, const json& g, GpuSpec* out) {
       spec = bg.value();
       based = true;
     } else {
-      std::vector<std::string> names;
-      for (const auto& [n, sp] : gpu_catalog()) names.push_back(n);
-      const std::string sug = closest(base, names);
-      r.error(b + "/base", show(g.at("base")),
-              (sug.empty() ? std::string("unknown GPU; accepted: ") : "unknown GPU; did you mean \"" + sug + "\"? Accepted: ") +
-                  join_quoted(names));
+      r.error(b + "/base", show(g.at("base")), unknown_gpu_message(base));
     }
   }
   constexpr double kMaxTflops = 1e6, kMaxGBps = 1e7;
   const GpuSpec from = spec;
-  double x = 0;
-  if (Reader::has(&g, "peak_bf16_tflops") &&
-      r.read_real(&g, b, "peak_bf16_tflops", 1e-3, kMaxTflops, "2250", &x)) {
-    spec.peak_bf16 = spec.peak_fp16 = FlopRate::TFLOPs(x);
-    if (from.peak_fp8.per_s() > 0) spec.peak_fp8 = FlopRate::TFLOPs(2 * x);
-  }
-  if (Reader::has(&g, "peak_fp16_tflops") && r.read_real(&g, b, "peak_fp16_tflops", 1e-3, kMaxTflops, "2250", &x))
-    spec.peak_fp16 = FlopRate::TFLOPs(x);
-  if (Reader::has(&g, "peak_fp8_tflops") &&
-      r.read_real(&g, b, "peak_fp8_tflops", 0, kMaxTflops, "4500 (0: no fp8 tensor cores)", &x))
-    spec.peak_fp8 = FlopRate::TFLOPs(x);
-  if (Reader::has(&g, "peak_fp32_tflops") && r.read_real(&g, b, "peak_fp32_tflops", 1e-3, kMaxTflops, "80", &x))
-    spec.peak_fp32 = FlopRate::TFLOPs(x);
-  if (Reader::has(&g, "hbm_gib") && r.read_real(&g, b, "hbm_gib", 1.0 / 1024, 1e6, "192", &x))
-    spec.hbm_capacity = Bytes(static_cast<int64_t>(std::llround(x * 1073741824.0)));
-  if (Reader::has(&g, "hbm_bandwidth_GBps") && r.read_real(&g, b, "hbm_bandwidth_GBps", 1e-3, kMaxGBps, "8000", &x))
-    spec.hbm_bandwidth = Bandwidth::GBps(x);
-  if (Reader::has(&g, "nvlink_GBps_per_direction") &&
-      r.read_real(&g, b, "nvlink_GBps_per_direction", 1e-3, kMaxGBps, "900", &x))
-    spec.nvlink_bandwidth = Bandwidth::GBps(x);
-  if (Reader::has(&g, "nic_Gbps") && r.read_real(&g, b, "nic_Gbps", 1e-3, kMaxGBps, "800", &x))
-    spec.nic_bandwidth = Bandwidth::Gbps(x);
-  if (Reader::has(&g, "pcie_GBps_per_direction") &&
-      r.read_real(&g, b, "pcie_GBps_per_direction", 1e-3, kMaxGBps, "64", &x))
-    spec.pcie_bandwidth = Bandwidth::GBps(x);
+  // Each figure present and valid is set (read_real leaves its output alone when the key is absent).
+  auto figure = [&](const char* key, double lo, double hi, const char* example, auto set) {
+    double v = 0;
+    if (Reader::has(&g, key) && r.read_real(&g, b, key, lo, hi, example, &v)) set(v);
+  };
+  figure("peak_bf16_tflops", 1e-3, kMaxTflops, "2250", [&](double v) {
+    spec.peak_bf16 = spec.peak_fp16 = FlopRate::TFLOPs(v);
+    if (from.peak_fp8.per_s() > 0) spec.peak_fp8 = FlopRate::TFLOPs(2 * v);
+  });
+  figure("peak_fp16_tflops", 1e-3, kMaxTflops, "2250", [&](double v) { spec.peak_fp16 = FlopRate::TFLOPs(v); });
+  figure("peak_fp8_tflops", 0, kMaxTflops, "4500 (0: no fp8 tensor cores)",
+         [&](double v) { spec.peak_fp8 = FlopRate::TFLOPs(v); });
+  figure("peak_fp32_tflops", 1e-3, kMaxTflops, "80", [&](double v) { spec.peak_fp32 = FlopRate::TFLOPs(v); });
+  figure("hbm_gib", 1.0 / 1024, 1e6, "192",
+         [&](double v) { spec.hbm_capacity = Bytes(static_cast<int64_t>(std::llround(v * 1073741824.0))); });
+  figure("hbm_bandwidth_GBps", 1e-3, kMaxGBps, "8000", [&](double v) { spec.hbm_bandwidth = Bandwidth::GBps(v); });
+  figure("nvlink_GBps_per_direction", 1e-3, kMaxGBps, "900",
+         [&](double v) { spec.nvlink_bandwidth = Bandwidth::GBps(v); });
+  figure("nic_Gbps", 1e-3, kMaxGBps, "800", [&](double v) { spec.nic_bandwidth = Bandwidth::Gbps(v); });
+  figure("pcie_GBps_per_direction", 1e-3, kMaxGBps, "64", [&](double v) { spec.pcie_bandwidth = Bandwidth::GBps(v); });
   r.read_int(&g, b, "gpus_per_node", 1, kMaxGpusPerNode, nullptr, &spec.gpus_per_node);
   r.read_int(&g, b, "sms", 1, 100000, nullptr, &spec.sms);
-  const bool tdp_here = Reader::has(&g, "tdp_w"), limit_here = Reader::has(&g, "power_limit_w");
-  if (tdp_here && r.read_real(&g, b, "tdp_w", 1, 1e5, "1000", &x)) {
-    spec.tdp_w = x;
-    if (!limit_here) spec.power_limit_w = x;   // a part that runs at its maximum power
-  }
-  if (limit_here && r.read_real(&g, b, "power_limit_w", 1, 1e5, "700", &x)) spec.power_limit_w = x;
+  const bool limit_here = Reader::has(&g, "power_limit_w");
+  figure("tdp_w", 1, 1e5, "1000", [&](double v) {
+    spec.tdp_w = v;
+    if (!limit_here) spec.power_limit_w = v;   // a part that runs at its maximum power
+  });
+  figure("power_limit_w", 1, 1e5, "700", [&](double v) { spec.power_limit_w = v; });
   if (based && r.good({b + "/tdp_w", b + "/power_limit_w"}) && spec.power_limit_w > spec.tdp_w)
     r.error(b + (limit_here ? "/power_limit_w" : "/tdp_w"),
             Reader::fmt_real(limit_here ? spec.power_limit_w : spec.tdp_w),
@@ -981,13 +980,7 @@ Result<Scenario> load_document(json doc, const std::string& label,
         c.gpu = g.value();
         gpu_known = true;
       } else {
-        std::vector<std::string> names;
-        for (const auto& [n, spec] : gpu_catalog()) names.push_back(n);
-        std::string sug = closest(gpu, names);
-        r.error("/cluster/gpu", show(csec->at("gpu")),
-                (sug.empty() ? std::string("unknown GPU; accepted: ")
-                             : "unknown GPU; did you mean \"" + sug + "\"? Accepted: ") +
-                    join_quoted(names));
+        r.error("/cluster/gpu", show(csec->at("gpu")), unknown_gpu_message(gpu));
       }
     } else {
       r.mark_bad("/cluster/gpu");

@@ -118,6 +118,8 @@ TEST(Compare, StepsOfDifferentSizesAreJudgedByThroughput) {
   ASSERT_GT(pb.step_time, pa.step_time);
   j = judge(batch);
   EXPECT_STREQ(j.key, "tokens_per_s");
+  EXPECT_EQ(j.a, pa.tokens_per_s);
+  EXPECT_EQ(j.b, pb.tokens_per_s);
   EXPECT_DOUBLE_EQ(j.change, (pb.tokens_per_s - pa.tokens_per_s) / pa.tokens_per_s);
   EXPECT_EQ(j.better, pb.tokens_per_s > pa.tokens_per_s);
   EXPECT_NE(j.why.find("tokens per step (524,288 vs 1,048,576)"), std::string::npos) << j.why;
